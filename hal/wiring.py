@@ -1,0 +1,228 @@
+"""Device wiring by tag, as read from the `[devices]` section of the unit's config.
+
+Owned by `hal` so that a `Board` can be built without knowing the controller; validated once.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+TAG_PATTERN = r"^[A-Z][A-Z0-9]*-[0-9]{2,4}[A-Z]?$"
+
+
+class CoilFunction(StrEnum):
+    """What a relay coil drives."""
+
+    CONTACTOR = "contactor"
+    AGITATOR = "agitator"
+    FILL_PUMP = "fill_pump"
+    DRAIN_VALVE = "drain_valve"
+    PURGE_VALVE = "purge_valve"
+
+
+class LevelPoint(StrEnum):
+    """Which level switch."""
+
+    LOW_LOW = "low_low"
+    LOW = "low"
+    HIGH = "high"
+    HIGH_HIGH = "high_high"
+
+
+class Reagent(StrEnum):
+    """What a dosing pump delivers (the simulator uses it for chemistry)."""
+
+    H2SO4 = "h2so4"
+    H2O2 = "h2o2"
+    NAOH = "naoh"
+    NH4OH = "nh4oh"
+    METAL_SULFATE = "metal_sulfate"
+
+
+class _Device(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    description: str = ""
+    port: str | None = Field(default=None, description="serial port, by stable path")
+
+
+class RtdWiring(_Device):
+    """EZO-RTD reactor temperature probe."""
+
+    kind: Literal["rtd"]
+    stale_s: float = Field(default=5.0, gt=0, le=60)
+    min_c: float = Field(default=-20.0, ge=-50, le=50)
+    max_c: float = Field(default=150.0, ge=50, le=300)
+
+
+class PhProbeWiring(_Device):
+    """EZO-pH reactor pH probe."""
+
+    kind: Literal["ph_probe"]
+    stale_s: float = Field(default=10.0, gt=0, le=120)
+    min_ph: float = Field(default=-1.0, ge=-2, le=2)
+    max_ph: float = Field(default=15.0, ge=12, le=16)
+
+
+class HeaterWiring(_Device):
+    """Heater SSR on a relay-board channel with timed flash-on."""
+
+    kind: Literal["heater"]
+    power_w: float = Field(default=6000.0, gt=0, le=50_000)
+    relay: int = Field(default=0, ge=0, le=255)
+
+
+class CoilWiring(_Device):
+    """A relay-board coil."""
+
+    kind: Literal["coil"]
+    function: CoilFunction
+    relay: int = Field(default=0, ge=0, le=255)
+    flow_l_min: float = Field(default=0.0, ge=0, le=200, description="for pumps and drain valves")
+
+
+class LevelSwitchWiring(_Device):
+    """A level switch on a relay-board discrete input."""
+
+    kind: Literal["level_switch"]
+    point: LevelPoint
+    input: int = Field(default=0, ge=0, le=255)
+    at_l: float = Field(gt=0, le=1000, description="liquid volume at which the switch is wet")
+
+
+class EstopWiring(_Device):
+    """The E-stop's auxiliary contact on a discrete input."""
+
+    kind: Literal["estop"]
+    input: int = Field(default=0, ge=0, le=255)
+
+
+class DosingPumpWiring(_Device):
+    """An EZO-PMP dosing or feed pump."""
+
+    kind: Literal["dosing_pump"]
+    reagent: Reagent
+    concentration_mol_l: float = Field(gt=0, le=25)
+    min_ml_min: float = Field(default=0.5, ge=0.0, le=10)
+    max_ml_min: float = Field(default=105.0, gt=0, le=105)
+
+    @model_validator(mode="after")
+    def _rates_ordered(self) -> DosingPumpWiring:
+        if self.min_ml_min >= self.max_ml_min:
+            raise ValueError(
+                f"min_ml_min ({self.min_ml_min}) must be below max_ml_min ({self.max_ml_min})"
+            )
+        return self
+
+
+DeviceWiring = Annotated[
+    RtdWiring
+    | PhProbeWiring
+    | HeaterWiring
+    | CoilWiring
+    | LevelSwitchWiring
+    | EstopWiring
+    | DosingPumpWiring,
+    Field(discriminator="kind"),
+]
+
+
+class BoardWiring(BaseModel):
+    """Every device of the unit by tag, with the roles the controller needs resolved once."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    devices: dict[Annotated[str, Field(pattern=TAG_PATTERN)], DeviceWiring]
+
+    @model_validator(mode="after")
+    def _one_of_each_role(self) -> BoardWiring:
+        problems: list[str] = []
+        for kind in ("rtd", "ph_probe", "heater", "estop"):
+            tags = [t for t, d in self.devices.items() if d.kind == kind]
+            if len(tags) != 1:
+                problems.append(f"exactly one device of kind '{kind}' is needed, found {tags}")
+        for function in CoilFunction:
+            tags = [t for t, d in self.devices.items() if isinstance(d, CoilWiring)
+                    and d.function is function]
+            if len(tags) != 1:
+                problems.append(f"exactly one coil with function '{function}' is needed, found {tags}")
+        for point in LevelPoint:
+            tags = [t for t, d in self.devices.items() if isinstance(d, LevelSwitchWiring)
+                    and d.point is point]
+            if len(tags) != 1:
+                problems.append(f"exactly one level switch at '{point}' is needed, found {tags}")
+        if not problems:
+            at = [self.level_switch(p).at_l for p in LevelPoint]
+            if at != sorted(at) or len(set(at)) != len(at):
+                problems.append(f"level switches must rise low_low < low < high < high_high, got {at}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _only(self, kind: str) -> str:
+        return next(t for t, d in self.devices.items() if d.kind == kind)
+
+    @property
+    def rtd_tag(self) -> str:
+        """Tag of the reactor temperature probe."""
+        return self._only("rtd")
+
+    @property
+    def ph_tag(self) -> str:
+        """Tag of the reactor pH probe."""
+        return self._only("ph_probe")
+
+    @property
+    def heater_tag(self) -> str:
+        """Tag of the heater SSR."""
+        return self._only("heater")
+
+    @property
+    def estop_tag(self) -> str:
+        """Tag of the E-stop input."""
+        return self._only("estop")
+
+    def rtd(self) -> RtdWiring:
+        """The temperature probe's wiring."""
+        device = self.devices[self.rtd_tag]
+        assert isinstance(device, RtdWiring)
+        return device
+
+    def ph_probe(self) -> PhProbeWiring:
+        """The pH probe's wiring."""
+        device = self.devices[self.ph_tag]
+        assert isinstance(device, PhProbeWiring)
+        return device
+
+    def heater(self) -> HeaterWiring:
+        """The heater's wiring."""
+        device = self.devices[self.heater_tag]
+        assert isinstance(device, HeaterWiring)
+        return device
+
+    def coil_tag(self, function: CoilFunction) -> str:
+        """Tag of the coil that drives `function`."""
+        return next(t for t, d in self.devices.items()
+                    if isinstance(d, CoilWiring) and d.function is function)
+
+    def coil(self, function: CoilFunction) -> CoilWiring:
+        """Wiring of the coil that drives `function`."""
+        device = self.devices[self.coil_tag(function)]
+        assert isinstance(device, CoilWiring)
+        return device
+
+    def level_tag(self, point: LevelPoint) -> str:
+        """Tag of the level switch at `point`."""
+        return next(t for t, d in self.devices.items()
+                    if isinstance(d, LevelSwitchWiring) and d.point is point)
+
+    def level_switch(self, point: LevelPoint) -> LevelSwitchWiring:
+        """Wiring of the level switch at `point`."""
+        device = self.devices[self.level_tag(point)]
+        assert isinstance(device, LevelSwitchWiring)
+        return device
+
+    def pumps(self) -> dict[str, DosingPumpWiring]:
+        """Every dosing pump by tag."""
+        return {t: d for t, d in self.devices.items() if isinstance(d, DosingPumpWiring)}

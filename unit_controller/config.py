@@ -1,0 +1,153 @@
+"""The unit's configuration (TOML, validated once at start-up with bounds).
+
+A wrong value stops start-up with its TOML location and the allowed range; never later.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from hal.sim.params import PlantParams
+from hal.wiring import BoardWiring, DeviceWiring
+from unit_controller.errors import ConfigError
+from unit_controller.tomlfile import read_toml, validation_problems
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "examples" / "sim.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class UnitSection(_Section):
+    """Identity and scan timing."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    site: str = Field(default="", max_length=64)
+    scan_period_s: float = Field(default=0.1, ge=0.02, le=1.0)
+
+
+class HalSection(_Section):
+    """Which backend drives the devices."""
+
+    backend: Literal["mock", "serial"] = "mock"
+
+
+class VerifyHeaterLimits(_Section):
+    """Klipper-style verify_heater: is the heater heating when told to?"""
+
+    hysteresis_c: float = Field(default=5.0, gt=0, le=30)
+    heating_gain_c: float = Field(default=2.0, gt=0, le=30)
+    check_gain_time_s: float = Field(default=900.0, ge=60, le=7200)
+    max_error_c_s: float = Field(default=3000.0, gt=0, le=100_000)
+
+
+class InterlockLimits(_Section):
+    """Limits of the interlocks (DESIGN §5); config may tighten them."""
+
+    temperature_high_high_c: float = Field(default=90.0, ge=30, le=95)
+    max_temperature_setpoint_c: float = Field(default=85.0, ge=20, le=95)
+    min_ph_setpoint: float = Field(default=0.0, ge=-1, le=14)
+    max_ph_setpoint: float = Field(default=13.0, ge=0, le=14)
+    verify_heater: VerifyHeaterLimits = VerifyHeaterLimits()
+    heater_off_rise_c: float = Field(default=3.0, gt=0, le=20,
+                                     description="rise with the heater off that means a welded SSR")
+    heater_off_window_s: float = Field(default=600.0, ge=30, le=3600)
+    ph_not_responding_ml: float = Field(default=500.0, gt=0, le=10_000,
+                                        description="mL dosed with no pH response before a trip")
+    ph_response: float = Field(default=0.05, gt=0, le=2)
+    reagent_cap_ml: dict[str, float] = Field(
+        default_factory=dict, description="per pump tag: most mL one phase may dose")
+    default_reagent_cap_ml: float = Field(default=20_000.0, gt=0, le=200_000)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> InterlockLimits:
+        if self.max_temperature_setpoint_c >= self.temperature_high_high_c:
+            raise ValueError(
+                f"max_temperature_setpoint_c ({self.max_temperature_setpoint_c}) must be below "
+                f"temperature_high_high_c ({self.temperature_high_high_c})")
+        if self.min_ph_setpoint >= self.max_ph_setpoint:
+            raise ValueError("min_ph_setpoint must be below max_ph_setpoint")
+        return self
+
+
+class HeaterTuning(_Section):
+    """Heater PID and time proportioning."""
+
+    kp: float = Field(default=0.25, ge=0, le=100, description="duty per °C")
+    ki: float = Field(default=0.0015, ge=0, le=10, description="duty per °C·s")
+    kd: float = Field(default=10.0, ge=0, le=10_000, description="duty·s per °C")
+    cycle_s: float = Field(default=4.0, ge=1, le=60)
+    min_pulse_s: float = Field(default=0.2, ge=0, le=5)
+    max_duty: float = Field(default=1.0, gt=0, le=1)
+
+
+class PhTuning(_Section):
+    """pH dosing controller (PI + feed-forward, dose then wait for mix)."""
+
+    kp_ml: float = Field(default=20.0, ge=0, le=10_000, description="mL per pH unit of error")
+    ki_ml: float = Field(default=0.5, ge=0, le=1000, description="mL per pH unit·interval")
+    interval_s: float = Field(default=20.0, ge=1, le=600)
+    min_dose_ml: float = Field(default=0.1, ge=0, le=100)
+    max_dose_ml: float = Field(default=50.0, gt=0, le=2000)
+    deadband: float = Field(default=0.0, ge=0, le=0.5)
+    feed_forward: bool = True
+
+
+class ControlTuning(_Section):
+    """All control tuning."""
+
+    heater: HeaterTuning = HeaterTuning()
+    ph: PhTuning = PhTuning()
+
+
+class SimSection(_Section):
+    """Simulator settings (mock backend only)."""
+
+    seed: int = Field(default=1, ge=0)
+    speed: float | None = Field(default=None, gt=0, le=10_000,
+                                description="times real time; unset = as fast as possible")
+    plant: PlantParams = PlantParams()
+
+
+class UnitConfig(_Section):
+    """The whole config file."""
+
+    unit: UnitSection
+    hal: HalSection = HalSection()
+    devices: dict[str, DeviceWiring]
+    interlocks: InterlockLimits = InterlockLimits()
+    control: ControlTuning = ControlTuning()
+    sim: SimSection = SimSection()
+
+    @model_validator(mode="after")
+    def _wiring_consistent(self) -> UnitConfig:
+        BoardWiring(devices=self.devices)
+        unknown = sorted(set(self.interlocks.reagent_cap_ml) - set(self.wiring.pumps()))
+        if unknown:
+            raise ValueError(f"interlocks.reagent_cap_ml names pumps the unit lacks: {unknown}")
+        return self
+
+    @property
+    def wiring(self) -> BoardWiring:
+        """The device wiring with roles resolved."""
+        return BoardWiring(devices=self.devices)
+
+    def reagent_cap_ml(self, tag: str) -> float:
+        """Most mL one phase may dose through pump `tag`."""
+        return self.interlocks.reagent_cap_ml.get(tag, self.interlocks.default_reagent_cap_ml)
+
+
+def load_config(path: Path | None = None) -> UnitConfig:
+    """Read and validate a config file (the simulator example when `path` is None)."""
+    path = path or DEFAULT_CONFIG
+    document, problems = read_toml(path)
+    if document is None:
+        raise ConfigError(str(path), problems)
+    try:
+        return UnitConfig.model_validate(document)
+    except ValidationError as exc:
+        raise ConfigError(str(path), validation_problems(exc)) from None

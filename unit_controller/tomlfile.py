@@ -1,0 +1,64 @@
+"""Reading TOML files into pydantic models with errors that name the TOML location.
+
+Never raises anything but the caller's error type for a bad file.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+
+def read_toml(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
+    """The parsed document, or None and the problems (unreadable file, syntax error)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, [f"{path}: no such file"]
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [f"{path}: cannot read ({exc})"]
+    try:
+        return tomllib.loads(text), []
+    except tomllib.TOMLDecodeError as exc:
+        return None, [f"{path}: not valid TOML ({exc})"]
+
+
+def location(loc: Sequence[int | str]) -> str:
+    """A pydantic error location as a TOML path: `devices.TT-101.stale_s`, `phases[2].name`."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            # pydantic adds the tag of a discriminated union member; it is not a TOML key
+            if part in _UNION_TAGS:
+                continue
+            key = part if all(c.isalnum() or c in "-_" for c in part) else f'"{part}"'
+            out += f".{key}" if out else key
+    return out or "(top level)"
+
+
+_UNION_TAGS = {
+    "rtd", "ph_probe", "heater", "coil", "level_switch", "estop", "dosing_pump",
+    "function-after[_rates_ordered(), DosingPumpWiring]",
+}
+
+
+def validation_problems(exc: ValidationError) -> list[str]:
+    """Each pydantic error as 'location: message (got value)'."""
+    problems = []
+    for err in exc.errors(include_url=False):
+        where = location(err["loc"])
+        message = err["msg"]
+        if message.startswith("Value error, "):
+            message = message[len("Value error, "):]
+        if err["type"] not in ("missing", "model_type") and "input" in err:
+            shown = repr(err["input"])
+            if len(shown) <= 60 and not isinstance(err["input"], dict):
+                message += f" (got {shown})"
+        problems.append(f"{where}: {message}")
+    return problems
