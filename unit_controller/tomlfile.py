@@ -30,12 +30,13 @@ def read_toml(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
 def location(loc: Sequence[int | str]) -> str:
     """A pydantic error location as a TOML path: `devices.TT-101.stale_s`, `phases[2].name`."""
     out = ""
-    for part in loc:
+    for index, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            # pydantic adds the tag of a discriminated union member; it is not a TOML key
-            if part in _UNION_TAGS:
+            # pydantic adds the kind of a device (a discriminated union member) after its tag;
+            # it is not a TOML key
+            if index == 2 and loc[0] == "devices" and part in _UNION_TAGS:
                 continue
             key = part if all(c.isalnum() or c in "-_" for c in part) else f'"{part}"'
             out += f".{key}" if out else key

@@ -1,0 +1,171 @@
+"""A simulated unit: the plant model with mock devices wired to it, and fault injection.
+
+The simulation driver calls `step(dt)` after advancing the clock; nothing here blocks.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import structlog
+
+from hal.board import Board
+from hal.clock import Clock
+from hal.mock.devices import (
+    MockCoil,
+    MockDigitalInput,
+    MockDosingPump,
+    MockHeaterSsr,
+    MockPhProbe,
+    MockRtd,
+)
+from hal.sim.faults import FaultSpec
+from hal.sim.params import PlantParams
+from hal.sim.plant import Plant
+from hal.sim.sensors import SensorModel
+from hal.wiring import BoardWiring, CoilFunction, LevelPoint, Reagent
+
+log = structlog.get_logger(__name__)
+
+# A drifting pH probe walks off this fast (pH per minute); a coated electrode drifts downward.
+PH_DRIFT_PER_MIN = -0.05
+
+
+class UnknownFault(ValueError):
+    """A fault name this backend does not know, or a tag it cannot apply to."""
+
+
+class SimulatedUnit:
+    """Plant + mock devices + faults; `board` is what the controller sees."""
+
+    FAULTS: dict[str, str] = {
+        "ph_probe_dead": "the pH circuit answers every read with *ER",
+        "ph_probe_stuck": "the pH reading freezes at its current value",
+        "ph_probe_drift": f"the pH reading drifts {PH_DRIFT_PER_MIN:+} pH/min",
+        "rtd_dead": "the RTD opens; the circuit reads -1023 °C",
+        "rtd_stuck": "the temperature reading freezes at its current value",
+        "ssr_welded": "the heater SSR fails shorted (on whenever the contactor is closed)",
+        "heater_open": "the heater element goes open circuit (no power)",
+        "level_low_low_stuck": "LSLL reads dry although covered",
+        "level_high_high": "LSHH reads wet (foam reaching the switch)",
+        "dosing_pump_stall": "a dosing pump (default P-203, or :TAG) stops delivering",
+        "estop": "the E-stop is pressed",
+    }
+
+    def __init__(
+        self, *, wiring: BoardWiring, params: PlantParams, clock: Clock, seed: int
+    ) -> None:
+        self.wiring = wiring
+        self.params = params
+        self.clock = clock
+        rng = random.Random(seed)
+        self.plant = Plant(params=params, wiring=wiring)
+        self.rtd = MockRtd(
+            tag=wiring.rtd_tag,
+            clock=clock,
+            model=SensorModel(tau_s=params.rtd_tau_s, dead_time_s=0.0, noise=params.rtd_noise_c,
+                              rng=random.Random(rng.random()),
+                              initial=self.plant.temperature_c),
+        )
+        self.ph = MockPhProbe(
+            tag=wiring.ph_tag,
+            clock=clock,
+            model=SensorModel(tau_s=params.ph_tau_s, dead_time_s=params.ph_dead_time_s,
+                              noise=params.ph_noise, rng=random.Random(rng.random()),
+                              initial=self.plant.ph),
+        )
+        self.heater = MockHeaterSsr(tag=wiring.heater_tag, clock=clock)
+        self.coils = {f: MockCoil(tag=wiring.coil_tag(f), clock=clock) for f in CoilFunction}
+        self.levels = {p: MockDigitalInput(tag=wiring.level_tag(p), clock=clock)
+                       for p in LevelPoint}
+        self.estop = MockDigitalInput(tag=wiring.estop_tag, clock=clock)
+        self.pumps = {tag: MockDosingPump(tag=tag, clock=clock, max_ml_min=w.max_ml_min)
+                      for tag, w in wiring.pumps().items()}
+        self.board = Board(temperature=self.rtd, ph=self.ph, heater=self.heater,
+                           coils=dict(self.coils), levels=dict(self.levels), estop=self.estop,
+                           pumps=dict(self.pumps))
+        self.injected: list[FaultSpec] = []
+        self._sample_all()
+
+    def preload(self, preset: str) -> None:
+        """Fill the reactor as a recipe's `starts_with` expects (simulator only)."""
+        self.plant.preload(preset)
+        self.rtd.model.reset(self.plant.temperature_c)
+        self.ph.model.reset(self.plant.ph)
+        self._sample_all()
+
+    def _sample_all(self) -> None:
+        # Instruments have a first reading by the time the controller starts scanning.
+        self.rtd.sample(self.plant.temperature_c, 0.0)
+        self.ph.sample(self.plant.ph, 0.0)
+        self._sample_inputs()
+
+    def step(self, dt: float) -> None:
+        """Advance the plant by `dt` under the outputs the devices hold, then sample inputs."""
+        plant = self.plant
+        plant.ssr_on = self.heater.conducting
+        plant.contactor_closed = self.coils[CoilFunction.CONTACTOR].energised
+        plant.agitator_on = self.coils[CoilFunction.AGITATOR].energised
+        plant.fill_pump_on = self.coils[CoilFunction.FILL_PUMP].energised
+        plant.drain_open = self.coils[CoilFunction.DRAIN_VALVE].energised
+        plant.purge_on = self.coils[CoilFunction.PURGE_VALVE].energised
+        for tag, pump in self.pumps.items():
+            plant.pump_ml_min[tag] = pump.delivered_ml_min()
+            pump.account(dt)
+        plant.step(dt)
+        # Mixing is slower without the agitator: the probe sees changes later.
+        self.ph.model.dead_time_s = self.params.ph_dead_time_s * (1.0 if plant.agitator_on else 4.0)
+        self.rtd.sample(plant.temperature_c, dt)
+        self.ph.sample(plant.ph, dt)
+        self._sample_inputs()
+
+    def _sample_inputs(self) -> None:
+        for point, switch in self.levels.items():
+            switch.sample(self.plant.wet(point))
+        self.estop.sample(self._estop_pressed)
+
+    _estop_pressed = False
+
+    def check_fault(self, fault: FaultSpec) -> None:
+        """Raise UnknownFault unless this unit can inject `fault`."""
+        self._fault_action(fault)
+
+    def inject(self, fault: FaultSpec) -> None:
+        """Make `fault` happen now."""
+        self._fault_action(fault)()
+        self.injected.append(fault)
+        log.warning("sim.fault_injected", fault=fault.name, tag=fault.tag,
+                    at_s=round(self.clock.monotonic(), 1))
+
+    def _fault_action(self, fault: FaultSpec) -> Callable[[], None]:
+        name = fault.name
+        if name not in self.FAULTS:
+            raise UnknownFault(
+                f"unknown fault {name!r}; the simulator knows: {', '.join(sorted(self.FAULTS))}")
+        if name == "dosing_pump_stall":
+            tag = fault.tag or self._default_base_pump()
+            if tag not in self.pumps:
+                raise UnknownFault(f"dosing_pump_stall: no pump {tag!r} (pumps: "
+                                   f"{', '.join(sorted(self.pumps))})")
+            pump = self.pumps[tag]
+            return lambda: setattr(pump, "stalled", True)
+        if fault.tag is not None:
+            raise UnknownFault(f"fault {name!r} takes no :TAG (only dosing_pump_stall does)")
+        actions: dict[str, Callable[[], None]] = {
+            "ph_probe_dead": lambda: setattr(self.ph, "error", True),
+            "ph_probe_stuck": lambda: setattr(self.ph.model, "stuck", True),
+            "ph_probe_drift": lambda: setattr(self.ph.model, "drift_per_s", PH_DRIFT_PER_MIN / 60),
+            "rtd_dead": lambda: setattr(self.rtd, "open_circuit", True),
+            "rtd_stuck": lambda: setattr(self.rtd.model, "stuck", True),
+            "ssr_welded": lambda: setattr(self.heater, "welded", True),
+            "heater_open": lambda: setattr(self.plant, "heater_open", True),
+            "level_low_low_stuck": lambda: setattr(self.levels[LevelPoint.LOW_LOW], "forced", False),
+            "level_high_high": lambda: setattr(self.levels[LevelPoint.HIGH_HIGH], "forced", True),
+            "estop": lambda: setattr(self, "_estop_pressed", True),
+        }
+        return actions[name]
+
+    def _default_base_pump(self) -> str:
+        bases = [t for t, w in self.wiring.pumps().items() if w.reagent is Reagent.NAOH]
+        return bases[0] if bases else next(iter(self.pumps))

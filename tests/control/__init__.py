@@ -1,0 +1,1 @@
+"""Tests of the control loops (heater PID, time proportioning, pH dosing)."""

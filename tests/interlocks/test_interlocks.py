@@ -1,0 +1,208 @@
+"""Each interlock forces its outputs within one scan (evaluate + safety filter)."""
+
+from __future__ import annotations
+
+from hal.outputs import Outputs
+from hal.reading import Reading
+from hal.wiring import LevelPoint
+from unit_controller.interlocks import (
+    InterlockContext,
+    Interlocks,
+    Priority,
+    SafetyFilter,
+    Trip,
+    TripAction,
+    strongest_action,
+)
+from unit_controller.process_image import ProcessImage
+
+from . import default_limits, make_image, sim_wiring
+
+EXECUTING = InterlockContext(executing=True, temperature_setpoint_c=60.0, heat_wanted=True,
+                             agitator_wanted=True)
+EVERYTHING_ON = Outputs(heater_on_s=3.0, contactor=True, agitator=True, fill_pump=True,
+                        drain_valve=True, purge_valve=True).with_pumps({"P-201": 4.0,
+                                                                         "P-205": 2.0})
+
+
+def _scan(image: ProcessImage, ctx: InterlockContext = EXECUTING) -> tuple[list[Trip], Outputs]:
+    interlocks = Interlocks(limits=default_limits(), wiring=sim_wiring())
+    trips = interlocks.evaluate(image, ctx)
+    return trips, SafetyFilter().apply(EVERYTHING_ON, trips=trips, allow_process_outputs=True)
+
+
+def _only(trips: list[Trip]) -> Trip:
+    assert len(trips) == 1, trips
+    return trips[0]
+
+
+def test_no_trips_and_outputs_untouched_in_normal_conditions() -> None:
+    trips, out = _scan(make_image(10.0, temperature=55.0))
+    assert trips == []
+    assert out == EVERYTHING_ON
+
+
+def test_heater_forced_off_within_one_scan_when_level_low_low() -> None:
+    trips, out = _scan(make_image(10.0, levels={LevelPoint.LOW_LOW: False,
+                                                LevelPoint.LOW: False}))
+    trip = _only(trips)
+    assert (trip.alarm_id, trip.tag) == ("level_low_low", "LSLL-101")
+    assert trip.alarm
+    assert trip.action is TripAction.HOLD
+    assert trip.priority is Priority.HIGH
+    assert out.heater_on_s == 0.0
+    assert not out.contactor
+    assert not out.agitator
+    assert out.fill_pump
+    assert out.pump("P-201") == 4.0
+
+
+def test_level_low_low_forces_but_does_not_alarm_when_nothing_needs_the_level() -> None:
+    ctx = InterlockContext(executing=True)  # e.g. draining at the end of a batch
+    trips, out = _scan(make_image(10.0, levels={LevelPoint.LOW_LOW: False,
+                                                LevelPoint.LOW: False}), ctx)
+    trip = _only(trips)
+    assert not trip.alarm
+    assert trip.action is TripAction.NONE
+    assert out.heater_on_s == 0.0
+    assert not out.agitator
+
+
+def test_low_low_dry_while_low_wet_is_a_bad_switch_and_still_forces() -> None:
+    trips, out = _scan(make_image(10.0, levels={LevelPoint.LOW_LOW: False}))
+    trip = _only(trips)
+    assert (trip.alarm_id, trip.tag) == ("reading_bad", "LSLL-101")
+    assert out.heater_on_s == 0.0
+    assert not out.agitator
+
+
+def test_level_low_low_switch_unreadable_forces_heater_and_agitator_off() -> None:
+    bad = Reading[bool].bad("no response", 9.9)
+    trips, out = _scan(make_image(10.0, levels={LevelPoint.LOW_LOW: bad}))
+    assert _only(trips).alarm_id == "reading_bad"
+    assert out.heater_on_s == 0.0
+    assert not out.agitator
+
+
+def test_inflows_off_within_one_scan_when_level_high_high() -> None:
+    trips, out = _scan(make_image(10.0, levels={LevelPoint.HIGH: True,
+                                                LevelPoint.HIGH_HIGH: True}))
+    trip = _only(trips)
+    assert trip.alarm_id == "level_high_high"
+    assert trip.latch
+    assert not out.fill_pump
+    assert out.pump("P-201") == 0.0
+    assert out.pump("P-205") == 0.0
+    assert out.heater_on_s == 3.0
+    assert out.agitator
+    assert out.drain_valve
+
+
+def test_temperature_high_high_opens_contactor_and_aborts() -> None:
+    trips, out = _scan(make_image(10.0, temperature=90.0))
+    trip = _only(trips)
+    assert trip.alarm_id == "temperature_high_high"
+    assert trip.priority is Priority.CRITICAL
+    assert trip.action is TripAction.ABORT
+    assert trip.latch
+    assert out.heater_on_s == 0.0
+    assert not out.contactor
+    assert strongest_action(trips) is TripAction.ABORT
+
+
+def test_everything_off_when_estop_pressed() -> None:
+    trips, out = _scan(make_image(10.0, estop=True))
+    trip = _only(trips)
+    assert trip.alarm_id == "estop"
+    assert trip.action is TripAction.ABORT
+    assert trip.latch
+    assert out == Outputs.safe()
+
+
+def test_estop_bad_reading_treated_as_pressed() -> None:
+    trips, out = _scan(make_image(10.0, estop=Reading[bool].bad("crc error", 10.0)))
+    assert _only(trips).alarm_id == "estop"
+    assert out == Outputs.safe()
+
+
+def test_estop_stale_good_reading_treated_as_pressed() -> None:
+    trips, out = _scan(make_image(10.0, estop=Reading.ok(False, 0.0)))
+    assert _only(trips).alarm_id == "estop"
+    assert out == Outputs.safe()
+
+
+def test_stale_good_temperature_is_bad_and_never_used_as_a_number() -> None:
+    # 95 °C taken 30 s ago: stale, so neither high-high nor anything else may use it
+    trips, out = _scan(make_image(40.0, temperature=Reading.ok(95.0, 10.0)))
+    trip = _only(trips)
+    assert (trip.alarm_id, trip.tag) == ("reading_bad", "TT-101")
+    assert "stale" in trip.message
+    assert trip.action is TripAction.HOLD
+    assert out.heater_on_s == 0.0
+    assert not out.contactor
+    assert out.pump("P-201") == 4.0
+
+
+def test_out_of_range_temperature_is_bad() -> None:
+    trips, out = _scan(make_image(10.0, temperature=-40.0))  # an open RTD reading nonsense
+    assert "out of range" in _only(trips).message
+    assert out.heater_on_s == 0.0
+
+
+def test_bad_temperature_forces_heater_off_but_alarms_only_when_it_matters() -> None:
+    idle = InterlockContext()
+    trips, out = _scan(make_image(10.0, temperature=Reading[float].bad("*ER", 10.0)), idle)
+    assert not _only(trips).alarm
+    assert out.heater_on_s == 0.0
+
+
+def test_bad_ph_forces_dosing_off_when_ph_matters() -> None:
+    ctx = InterlockContext(executing=True, ph_setpoint=11.0, ph_pump="P-203", dosing=True)
+    trips, out = _scan(make_image(30.0, ph=Reading.ok(11.0, 5.0)), ctx)
+    trip = _only(trips)
+    assert (trip.alarm_id, trip.tag) == ("reading_bad", "AT-101")
+    assert trip.alarm
+    assert out.pump("P-201") == 0.0
+    assert out.pump("P-205") == 0.0
+    assert out.heater_on_s == 3.0
+
+
+def test_bad_ph_does_not_alarm_when_idle() -> None:
+    trips, _ = _scan(make_image(30.0, ph=Reading[float].bad("*ER", 30.0)), InterlockContext())
+    assert not _only(trips).alarm
+
+
+def test_reagent_cap_forces_dosing_off_and_holds() -> None:
+    ctx = InterlockContext(executing=True, dosed_this_phase_ml={"P-202": 5000.0},
+                           cap_ml={"P-202": 5000.0, "P-201": 9000.0}, dosing=True)
+    trips, out = _scan(make_image(10.0), ctx)
+    trip = _only(trips)
+    assert (trip.alarm_id, trip.tag) == ("reagent_cap", "P-202")
+    assert trip.priority is Priority.MEDIUM
+    assert trip.latch
+    assert trip.action is TripAction.HOLD
+    assert out.pump("P-201") == 0.0
+    assert out.fill_pump
+
+
+def test_device_lost_only_after_its_stale_limit() -> None:
+    interlocks = Interlocks(limits=default_limits(), wiring=sim_wiring())
+    ctx = InterlockContext()
+    silent = {"P-203": Reading[float].bad("no response", 0.0)}
+    first = interlocks.evaluate(make_image(0.0, dispensed=silent), ctx)
+    assert first == []
+    later = interlocks.evaluate(make_image(11.0, dispensed=silent), ctx)
+    trip = _only(later)
+    assert (trip.alarm_id, trip.tag) == ("device_lost", "P-203")
+    assert trip.action is TripAction.HOLD
+    answered = {"P-203": Reading.ok(12.0, 12.0)}
+    assert interlocks.evaluate(make_image(12.0, dispensed=answered), ctx) == []
+
+
+def test_lost_temperature_probe_raises_device_lost_and_reading_bad() -> None:
+    interlocks = Interlocks(limits=default_limits(), wiring=sim_wiring())
+    lost = Reading[float].bad("device lost", 0.0)
+    interlocks.evaluate(make_image(0.0, temperature=lost), EXECUTING)
+    trips = interlocks.evaluate(make_image(6.0, temperature=lost), EXECUTING)
+    assert {(t.alarm_id, t.tag) for t in trips} == {("reading_bad", "TT-101"),
+                                                     ("device_lost", "TT-101")}

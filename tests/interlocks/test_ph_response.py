@@ -1,0 +1,93 @@
+"""pH not responding: trips on a probe that does not follow dosing, not on steady feed-forward."""
+
+from __future__ import annotations
+
+import math
+
+from hal.outputs import Outputs
+from unit_controller.interlocks import Force, InterlockContext, Interlocks, SafetyFilter
+
+from . import default_limits, make_image, sim_wiring
+
+PUMP = "P-203"
+
+
+def _ctx(dosed_ml: float, *, setpoint: float = 11.0, dosing: bool = True) -> InterlockContext:
+    return InterlockContext(executing=True, ph_setpoint=setpoint, ph_pump=PUMP, ph_raises=True,
+                            dosed_this_phase_ml={PUMP: dosed_ml}, dosing=dosing)
+
+
+def _alarm_ids(interlocks: Interlocks, now: float, ph: float, ctx: InterlockContext) -> list[str]:
+    return [t.alarm_id for t in interlocks.evaluate(make_image(now, ph=ph), ctx)]
+
+
+def test_no_trip_during_coprecipitation_with_ph_flat_at_setpoint() -> None:
+    interlocks = Interlocks(limits=default_limits(), wiring=sim_wiring())
+    dosed = 0.0
+    for second in range(0, 5 * 3600, 2):
+        dosed += 5.0 * 2 / 60  # feed-forward doses 5 mL/min steadily, pH stays put
+        ph = 11.0 + 0.03 * math.sin(second / 60)
+        assert _alarm_ids(interlocks, float(second), ph, _ctx(dosed)) == []
+
+
+def test_trips_when_ph_stays_low_while_base_is_dosed() -> None:
+    limits = default_limits()
+    interlocks = Interlocks(limits=limits, wiring=sim_wiring())
+    dosed = 0.0
+    ids: list[str] = []
+    second = 0
+    while dosed < 2 * limits.ph_not_responding_ml and not ids:
+        dosed += 10.0
+        second += 20
+        ids = _alarm_ids(interlocks, float(second), 10.5, _ctx(dosed))  # probe stuck at 10.5
+    assert ids == ["ph_not_responding"]
+    assert limits.ph_not_responding_ml <= dosed <= limits.ph_not_responding_ml + 20
+
+
+def test_no_trip_while_ph_follows_dosing_slowly() -> None:
+    interlocks = Interlocks(limits=default_limits(), wiring=sim_wiring())
+    dosed = 0.0
+    for step in range(400):
+        dosed += 10.0
+        ph = 8.0 + 0.06 * step / 10  # 0.06 pH per 100 mL: slow, but a live probe
+        assert _alarm_ids(interlocks, float(step * 20), min(ph, 11.0), _ctx(dosed)) == []
+
+
+def test_overshoot_past_setpoint_does_not_count() -> None:
+    interlocks = Interlocks(limits=default_limits(), wiring=sim_wiring())
+    dosed = 0.0
+    for step in range(200):
+        dosed += 10.0
+        assert _alarm_ids(interlocks, float(step * 20), 11.4, _ctx(dosed)) == []
+
+
+def test_ph_not_responding_forces_dosing_off_and_returns_when_dosing_stops() -> None:
+    limits = default_limits()
+    interlocks = Interlocks(limits=limits, wiring=sim_wiring())
+    dosed = 0.0
+    ids: list[str] = []
+    now = 0.0
+    while not ids:
+        dosed += 25.0
+        now += 20.0
+        ids = _alarm_ids(interlocks, now, 10.0, _ctx(dosed))
+    trips = interlocks.evaluate(make_image(now + 1, ph=10.0), _ctx(dosed))
+    assert Force.DOSING in trips[0].forces
+    desired = Outputs(agitator=True).with_pumps({PUMP: 5.0, "P-205": 2.0})
+    out = SafetyFilter().apply(desired, trips=trips, allow_process_outputs=True)
+    assert out.pump(PUMP) == 0.0
+    assert out.pump("P-205") == 0.0
+    assert out.agitator
+    # held: nothing dosed any more, so the condition returns (the latch keeps forcing)
+    assert _alarm_ids(interlocks, now + 2, 10.0, _ctx(dosed, dosing=False)) == []
+
+
+def test_phase_may_widen_the_volume_for_neutralising_acid() -> None:
+    interlocks = Interlocks(limits=default_limits(), wiring=sim_wiring())
+    dosed = 0.0
+    for step in range(150):  # 1.5 L of base into a strong acid barely moves pH
+        dosed += 10.0
+        ctx = InterlockContext(executing=True, ph_setpoint=4.0, ph_pump=PUMP,
+                               dosed_this_phase_ml={PUMP: dosed}, dosing=True,
+                               ph_not_responding_ml=5000.0)
+        assert _alarm_ids(interlocks, float(step * 20), 0.8, ctx) == []

@@ -1,0 +1,279 @@
+"""Recipes: shipped ones fit the simulated unit; bad ones are refused with every problem located.
+
+Pure file and model tests; nothing here runs a batch.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from unit_controller.config import UnitConfig, load_config
+from unit_controller.errors import RecipeError
+from unit_controller.recipes import (
+    RECIPES_DIR,
+    Dose,
+    Recipe,
+    StartsWith,
+    check_recipe_for_unit,
+    list_recipes,
+    load_recipe,
+    resolve_recipe,
+)
+
+SHIPPED = ["coprecipitation", "leach", "purify", "smoke"]
+
+GOOD = """
+name = "mini"
+[[phases]]
+name = "fill"
+timeout_min = 10.0
+fill = true
+until = { level = "low" }
+"""
+
+
+@pytest.fixture(scope="module")
+def config() -> UnitConfig:
+    return load_config()
+
+
+def _write(tmp_path: Path, text: str, name: str = "mini.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _problems(path: Path, config: UnitConfig) -> list[str]:
+    with pytest.raises(RecipeError) as info:
+        load_recipe(str(path), config=config)
+    assert info.value.source == str(path)
+    return info.value.problems
+
+
+def _phase(body: str) -> str:
+    return 'name = "mini"\n[[phases]]\nname = "p"\n' + body
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_recipe_fits_the_simulated_unit(name: str, config: UnitConfig) -> None:
+    loaded = load_recipe(name, config=config)
+    assert loaded.recipe.name == name
+    assert loaded.path == RECIPES_DIR / f"{name}.toml"
+    assert check_recipe_for_unit(loaded.recipe, config) == []
+
+
+def test_recipe_list_is_the_shipped_recipes() -> None:
+    assert list_recipes() == SHIPPED
+
+
+def test_smoke_recipe_is_short_and_ends_drained(config: UnitConfig) -> None:
+    recipe = load_recipe("smoke", config=config).recipe
+    assert recipe.starts_with is StartsWith.EMPTY
+    assert recipe.phase_names == ["fill", "heat", "ph", "drain", "drain_heel"]
+    assert recipe.phase("ph").controls_ph
+    assert all(p.drain for p in recipe.phases[-2:])
+    assert recipe.phases[-1].until.duration_min is not None
+
+
+def test_leach_purges_through_every_wet_phase_and_adds_peroxide_progressively(
+        config: UnitConfig) -> None:
+    recipe = load_recipe("leach", config=config).recipe
+    assert all(p.purge for p in recipe.phases)
+    acid = recipe.phase("acid_heat").doses[0]
+    assert acid.pump == "P-201"
+    assert acid.rate_ml_min <= 100.0
+    peroxide = recipe.phase("peroxide")
+    assert peroxide.doses[0].over_min >= 30.0
+    assert peroxide.max_heater_duty < 1.0
+    assert recipe.phase("charge").until.confirm == "Black mass charged (≈1.6 kg, 40 g/L)"
+
+
+def test_coprecipitation_holds_ph_with_feed_forward_from_the_metal_feed(
+        config: UnitConfig) -> None:
+    phase = load_recipe("coprecipitation", config=config).recipe.phase("co_precipitate")
+    assert phase.ph is not None
+    assert (phase.ph.setpoint, phase.ph.tolerance, phase.ph.pump) == (11.0, 0.05, "P-203")
+    assert phase.ph.feed_forward is not None
+    assert phase.ph.feed_forward.pump == "P-205"
+    assert phase.ph.feed_forward.equivalents == 2.0
+    assert {f.pump for f in phase.feeds} == {"P-205", "P-204"}
+    assert phase.purge
+    assert phase.agitator
+    assert phase.until.duration_min == 120.0
+
+
+def test_sha256_is_stable_and_follows_the_file_bytes(tmp_path: Path, config: UnitConfig) -> None:
+    path = _write(tmp_path, GOOD)
+    first = load_recipe(str(path), config=config).sha256
+    assert load_recipe(str(path), config=config).sha256 == first
+    path.write_text(GOOD + "\n# a comment\n", encoding="utf-8")
+    assert load_recipe(str(path), config=config).sha256 != first
+
+
+def test_unknown_recipe_name_lists_the_available_ones(tmp_path: Path) -> None:
+    shutil.copy(RECIPES_DIR / "smoke.toml", tmp_path / "smoke.toml")
+    _write(tmp_path, GOOD)
+    with pytest.raises(RecipeError) as info:
+        resolve_recipe("nope", recipes_dir=tmp_path)
+    assert "available: mini, smoke" in info.value.problems[0]
+
+
+def test_reference_ending_in_toml_is_a_path_not_a_name(tmp_path: Path) -> None:
+    assert resolve_recipe("elsewhere/x.toml", recipes_dir=tmp_path) == Path("elsewhere/x.toml")
+    _write(tmp_path, GOOD)
+    assert resolve_recipe("mini", recipes_dir=tmp_path) == tmp_path / "mini.toml"
+
+
+def test_recipe_in_the_recipes_dir_must_carry_its_file_name(
+        tmp_path: Path, config: UnitConfig) -> None:
+    _write(tmp_path, GOOD, name="other.toml")
+    with pytest.raises(RecipeError) as info:
+        load_recipe("other", config=config, recipes_dir=tmp_path)
+    assert info.value.problems == ["name: 'mini' differs from the file name 'other.toml'"]
+
+
+def test_missing_file_is_refused(tmp_path: Path, config: UnitConfig) -> None:
+    problems = _problems(tmp_path / "absent.toml", config)
+    assert "no such file" in problems[0]
+
+
+def test_bad_toml_is_refused_with_the_syntax_error(tmp_path: Path, config: UnitConfig) -> None:
+    problems = _problems(_write(tmp_path, 'name = "mini"\n[[phases]\n'), config)
+    assert len(problems) == 1
+    assert "not valid TOML" in problems[0]
+
+
+def test_unknown_keys_and_bad_types_are_refused_at_their_location(
+        tmp_path: Path, config: UnitConfig) -> None:
+    text = _phase('timeout_min = "10"\nstirrer = true\nuntil = { level = "middle" }\n')
+    problems = _problems(_write(tmp_path, "colour = 1\n" + text), config)
+    joined = "\n".join(problems)
+    assert "colour: Extra inputs are not permitted" in joined
+    assert "phases[0].stirrer: Extra inputs are not permitted" in joined
+    assert "phases[0].timeout_min: Input should be a valid number" in joined
+    assert ("phases[0].until.level: Input should be 'low_low', 'low', 'high' or 'high_high'"
+            in joined)
+
+
+def test_fill_and_drain_together_are_refused(tmp_path: Path, config: UnitConfig) -> None:
+    text = _phase("timeout_min = 5.0\nfill = true\ndrain = true\nuntil = { duration_min = 1.0 }\n")
+    assert _problems(_write(tmp_path, text), config) == [
+        "phases[0].drain: fill and drain cannot both be on in one phase (got True)"]
+
+
+def test_empty_until_is_refused(tmp_path: Path, config: UnitConfig) -> None:
+    text = _phase("timeout_min = 5.0\nagitator = true\nuntil = {}\n")
+    problems = _problems(_write(tmp_path, text), config)
+    assert len(problems) == 1
+    assert problems[0].startswith("phases[0].until: needs at least one condition")
+
+
+def test_missing_until_and_timeout_are_refused(tmp_path: Path, config: UnitConfig) -> None:
+    problems = _problems(_write(tmp_path, _phase("agitator = true\n")), config)
+    assert problems == ["phases[0].timeout_min: Field required", "phases[0].until: Field required"]
+
+
+def test_conditions_that_cannot_hold_are_refused(tmp_path: Path, config: UnitConfig) -> None:
+    text = _phase(
+        "timeout_min = 30.0\n"
+        'doses = [{ pump = "P-202", ml = 100.0, over_min = 20.0, after_min = 15.0 }]\n'
+        "until = { temperature_reached = true, at_setpoint_min = 5.0, duration_min = 30.0 }\n")
+    problems = _problems(_write(tmp_path, text), config)
+    assert sorted(p.split(":")[0] for p in problems) == [
+        "phases[0].doses[0]",
+        "phases[0].until.at_setpoint_min",
+        "phases[0].until.duration_min",
+        "phases[0].until.temperature_reached",
+    ]
+    assert any("ends 35 min into the phase" in p for p in problems)
+
+
+def test_duplicate_phase_names_are_refused(tmp_path: Path, config: UnitConfig) -> None:
+    text = GOOD + '[[phases]]\nname = "fill"\ntimeout_min = 1.0\nuntil = { duration_min = 0.5 }\n'
+    assert _problems(_write(tmp_path, text), config) == [
+        "phases[1].name: duplicate phase name (first at phases[0]) (got 'fill')"]
+
+
+def test_a_pump_doing_two_jobs_in_one_phase_is_refused(tmp_path: Path, config: UnitConfig) -> None:
+    text = _phase(
+        "timeout_min = 30.0\n"
+        'ph = { setpoint = 11.0, pump = "P-203", feed_forward = { pump = "P-201", '
+        "equivalents = 2.0 } }\n"
+        'feeds = [{ pump = "P-203", ml_min = 1.0 }]\n'
+        "until = { at_setpoint_min = 5.0 }\n")
+    problems = _problems(_write(tmp_path, text), config)
+    assert [p.split(":")[0] for p in problems] == ["phases[0].ph.pump",
+                                                    "phases[0].ph.feed_forward.pump"]
+
+
+def test_unknown_pump_is_refused_naming_the_pumps_the_unit_has(
+        tmp_path: Path, config: UnitConfig) -> None:
+    text = _phase('timeout_min = 30.0\nph = { setpoint = 11.0, pump = "P-299" }\n'
+                  'feeds = [{ pump = "P-298", ml_min = 1.0 }]\n'
+                  "until = { at_setpoint_min = 5.0 }\n")
+    assert _problems(_write(tmp_path, text), config) == [
+        "phases[0].ph.pump: pump 'P-299' is not on this unit "
+        "(it has P-201, P-202, P-203, P-204, P-205)",
+        "phases[0].feeds[0].pump: pump 'P-298' is not on this unit "
+        "(it has P-201, P-202, P-203, P-204, P-205)",
+    ]
+
+
+def test_temperature_above_the_unit_limit_is_refused(tmp_path: Path, config: UnitConfig) -> None:
+    text = GOOD + ('[[phases]]\nname = "hot"\ntimeout_min = 60.0\ntemperature_c = 95.0\n'
+                   "until = { temperature_reached = true }\n")
+    assert _problems(_write(tmp_path, text), config) == [
+        "phases[1].temperature_c: 95 °C is above the unit's max temperature setpoint 85 °C"]
+
+
+def test_every_unit_problem_is_listed_at_once(tmp_path: Path, config: UnitConfig) -> None:
+    text = _phase(
+        "timeout_min = 60.0\ntemperature_c = 2.0\n"
+        'ph = { setpoint = 13.5, pump = "P-202", cap_ml = 50000.0 }\n'
+        'feeds = [{ pump = "P-205", ml_min = 200.0 }]\n'
+        'doses = [{ pump = "P-201", ml = 5.0, over_min = 50.0 }]\n'
+        "until = { duration_min = 30.0 }\n")
+    problems = _problems(_write(tmp_path, text), config)
+    assert problems == [
+        "phases[0].temperature_c: 2 °C is below 5 °C (the unit only heats)",
+        "phases[0].ph.setpoint: pH 13.5 is outside the unit's setpoint limits 0–13",
+        "phases[0].ph.pump: P-202 delivers h2o2, which is not a pH reagent "
+        "(use one delivering h2so4, naoh, nh4oh)",
+        "phases[0].ph.cap_ml: 50000 mL is above the unit's cap for P-202 (20000 mL per phase)",
+        "phases[0].feeds[0].ml_min: 200 mL/min is outside P-205's range 0.5–105 mL/min",
+        "phases[0].doses[0]: 5 mL over 50 min is 0.1 mL/min, outside P-201's range "
+        "0.5–105 mL/min",
+    ]
+
+
+def test_ph_setpoint_below_the_unit_limit_is_refused(config: UnitConfig) -> None:
+    recipe = Recipe.model_validate({"name": "x", "phases": [{
+        "name": "acid", "timeout_min": 10.0, "ph": {"setpoint": -0.5, "pump": "P-201"},
+        "until": {"at_setpoint_min": 1.0}}]})
+    assert check_recipe_for_unit(recipe, config) == [
+        "phases[0].ph.setpoint: pH -0.5 is outside the unit's setpoint limits 0–13"]
+
+
+def test_dose_spreads_its_volume_evenly_over_its_window() -> None:
+    dose = Dose(pump="P-202", ml=600.0, over_min=30.0, after_min=10.0)
+    assert dose.rate_ml_min == 20.0
+    assert dose.ends_after_min == 40.0
+    due = [dose.ml_due(t) for t in (0.0, 10.0, 25.0, 40.0, 90.0)]
+    assert due == [0.0, 0.0, 300.0, 600.0, 600.0]
+
+
+def test_phase_helpers_describe_what_the_executor_controls(config: UnitConfig) -> None:
+    recipe = load_recipe("leach", config=config).recipe
+    acid = recipe.phase("acid_heat")
+    assert acid.controls_temperature
+    assert not acid.controls_ph
+    assert acid.temperature_in_band(74.5)
+    assert not acid.temperature_in_band(73.0)
+    assert acid.pumps == frozenset({"P-201"})
+    assert acid.until.describe() == ["temperature reached", "doses delivered"]
+    assert not recipe.phase("fill").controls_temperature
+    assert recipe.pumps == frozenset({"P-201", "P-202"})
+    assert recipe.index_of("hold") == 4

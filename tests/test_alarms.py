@@ -1,0 +1,168 @@
+"""AlarmManager: ISA-18.2 states, acknowledge vs reset, latching, first-out and history."""
+
+from __future__ import annotations
+
+from hal.outputs import Outputs
+from unit_controller.alarms import AlarmEventKind, AlarmManager, AlarmState
+from unit_controller.interlocks import (
+    Force,
+    InterlockContext,
+    Interlocks,
+    Priority,
+    SafetyFilter,
+    Trip,
+    TripAction,
+)
+
+from .interlocks import default_limits, make_image, sim_wiring
+
+
+def _trip(alarm_id: str = "level_high_high", tag: str = "LSHH-101", *, latch: bool = False,
+          alarm: bool = True) -> Trip:
+    return Trip(alarm_id=alarm_id, tag=tag, priority=Priority.HIGH, action=TripAction.HOLD,
+                forces=frozenset({Force.INFLOWS}), latch=latch, message="test", alarm=alarm)
+
+
+def _states(manager: AlarmManager) -> dict[tuple[str, str], AlarmState]:
+    return {(a.alarm_id, a.tag): a.state for a in manager.active()}
+
+
+def test_alarm_raised_acknowledged_and_returned_to_normal() -> None:
+    manager = AlarmManager()
+    events = manager.update([_trip()], 1.0)
+    assert [(e.kind, e.state) for e in events] == [(AlarmEventKind.RAISED,
+                                                    AlarmState.UNACK_ACTIVE)]
+    assert manager.acknowledge("level_high_high", 2.0) == 1
+    assert _states(manager) == {("level_high_high", "LSHH-101"): AlarmState.ACK_ACTIVE}
+    events = manager.update([], 3.0)
+    kinds = [e.kind for e in events]
+    assert kinds == [AlarmEventKind.ACKNOWLEDGED, AlarmEventKind.RETURNED]
+    assert manager.active() == []
+
+
+def test_alarm_returned_before_ack_stays_listed_until_acknowledged() -> None:
+    manager = AlarmManager()
+    manager.update([_trip()], 1.0)
+    manager.update([], 2.0)
+    [alarm] = manager.active()
+    assert alarm.state is AlarmState.UNACK_RETURNED
+    assert alarm.returned_at == 2.0
+    assert manager.in_effect() == []  # not latched: nothing forced any more
+    assert manager.acknowledge(None, 3.0) == 1
+    assert manager.active() == []
+
+
+def test_latched_interlock_keeps_forcing_after_return_until_ack_and_reset() -> None:
+    manager = AlarmManager()
+    trip = _trip(latch=True)
+    manager.update([trip], 1.0)
+    manager.update([], 2.0)
+    assert _states(manager) == {trip.key: AlarmState.LATCHED}
+    assert manager.in_effect() == [trip]
+    assert manager.reset(None, 3.0) == 0  # refused: not acknowledged yet
+    assert manager.acknowledge(None, 4.0) == 1
+    assert _states(manager) == {trip.key: AlarmState.LATCHED}  # ack does not clear a latch
+    assert manager.in_effect() == [trip]
+    assert manager.reset(None, 5.0) == 1
+    assert manager.active() == []
+    assert manager.in_effect() == []
+    kinds = [e.kind for e in manager.update([], 6.0)]
+    assert kinds == [AlarmEventKind.ACKNOWLEDGED, AlarmEventKind.RESET]
+
+
+def test_reset_refused_while_condition_still_active() -> None:
+    manager = AlarmManager()
+    trip = _trip(latch=True)
+    manager.update([trip], 1.0)
+    manager.acknowledge(None, 2.0)
+    assert manager.reset(None, 3.0) == 0
+    assert _states(manager) == {trip.key: AlarmState.ACK_ACTIVE}
+
+
+def test_latched_temperature_high_high_keeps_heater_off_until_operator_resets() -> None:
+    interlocks = Interlocks(limits=default_limits(), wiring=sim_wiring())
+    manager = AlarmManager()
+    safety = SafetyFilter()
+    ctx = InterlockContext(executing=True, temperature_setpoint_c=80.0, heat_wanted=True)
+    wanted = Outputs(heater_on_s=2.0, contactor=True, agitator=True)
+
+    def scan(now: float, temperature: float) -> Outputs:
+        manager.update(interlocks.evaluate(make_image(now, temperature=temperature), ctx), now)
+        return safety.apply(wanted, trips=manager.in_effect(), allow_process_outputs=True)
+
+    assert scan(1.0, 91.0).heater_on_s == 0.0
+    assert scan(2.0, 80.0).heater_on_s == 0.0  # returned, but latched
+    manager.acknowledge("temperature_high_high", 3.0)
+    assert not scan(4.0, 80.0).contactor
+    assert manager.reset("temperature_high_high", 5.0) == 1
+    assert scan(6.0, 80.0) == wanted
+
+
+def test_first_out_marks_only_the_first_alarm_of_a_cascade() -> None:
+    manager = AlarmManager()
+    manager.update([_trip("estop", "HS-100")], 1.0)
+    manager.update([_trip("estop", "HS-100"), _trip("reading_bad", "TT-101")], 2.0)
+    first = {a.alarm_id: a.first_out for a in manager.active()}
+    assert first == {"estop": True, "reading_bad": False}
+    manager.update([], 3.0)
+    manager.acknowledge(None, 4.0)
+    manager.update([_trip("reading_bad", "AT-101")], 5.0)
+    assert [a.first_out for a in manager.active()] == [True]
+
+
+def test_acknowledge_by_id_covers_every_tag_and_unknown_id_is_zero() -> None:
+    manager = AlarmManager()
+    manager.update([_trip("reading_bad", "TT-101"), _trip("reading_bad", "AT-101"),
+                    _trip("reagent_cap", "P-201")], 1.0)
+    assert manager.acknowledge("no_such_alarm", 2.0) == 0
+    assert manager.acknowledge("reading_bad", 2.0) == 2
+    assert manager.acknowledge("reading_bad", 3.0) == 0  # already acknowledged
+    states = _states(manager)
+    assert states[("reagent_cap", "P-201")] is AlarmState.UNACK_ACTIVE
+    assert states[("reading_bad", "TT-101")] is AlarmState.ACK_ACTIVE
+
+
+def test_trip_that_only_forces_raises_no_alarm_but_is_in_effect() -> None:
+    manager = AlarmManager()
+    trip = _trip("level_low_low", "LSLL-101", alarm=False)
+    assert manager.update([trip], 1.0) == []
+    assert manager.active() == []
+    assert manager.in_effect() == [trip]
+
+
+def test_phase_timeout_raised_and_cleared_by_code_with_events_on_next_update() -> None:
+    manager = AlarmManager()
+    manager.raise_alarm(alarm_id="phase_timeout", tag="heat_up", priority=Priority.MEDIUM,
+                        now=10.0, message="phase heat_up over its 2 h timeout")
+    manager.update([], 10.1)  # interlock updates do not return a code-raised alarm
+    [alarm] = manager.active()
+    assert (alarm.alarm_id, alarm.state, alarm.raised_at) == ("phase_timeout",
+                                                              AlarmState.UNACK_ACTIVE, 10.0)
+    assert manager.in_effect() == []
+    manager.clear("phase_timeout", "heat_up", now=20.0)
+    events = manager.update([], 20.1)
+    assert [e.kind for e in events] == [AlarmEventKind.RETURNED]
+    assert _states(manager) == {("phase_timeout", "heat_up"): AlarmState.UNACK_RETURNED}
+
+
+def test_history_records_every_raise_for_the_batch_summary() -> None:
+    manager = AlarmManager()
+    manager.update([_trip()], 1.0)
+    manager.update([], 2.0)
+    manager.update([_trip()], 3.0)  # back before acknowledged: raised again
+    assert [(r.alarm_id, r.raised_at) for r in manager.history] == [("level_high_high", 1.0),
+                                                                    ("level_high_high", 3.0)]
+    manager.clear_history()
+    assert manager.history == ()
+
+
+def test_active_lists_most_urgent_first() -> None:
+    manager = AlarmManager()
+    low = Trip(alarm_id="reagent_cap", tag="P-201", priority=Priority.MEDIUM,
+               action=TripAction.HOLD, forces=frozenset(), latch=False, message="")
+    critical = Trip(alarm_id="estop", tag="HS-100", priority=Priority.CRITICAL,
+                    action=TripAction.ABORT, forces=frozenset({Force.ALL}), latch=True,
+                    message="")
+    manager.update([low], 1.0)
+    manager.update([low, critical], 2.0)
+    assert [a.alarm_id for a in manager.active()] == ["estop", "reagent_cap"]

@@ -1,0 +1,262 @@
+"""Alarm management after ISA-18.2: states, acknowledge, latch and reset, first-out, history.
+
+Keeps which interlock trips still force outputs (latched until reset); never writes outputs and
+never resets a latch on its own: acknowledge and reset are separate operator acts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+import structlog
+
+from unit_controller.interlocks.trip import Priority, Trip
+
+log = structlog.get_logger(__name__)
+
+
+class AlarmState(StrEnum):
+    """ISA-18.2 alarm states (NORMAL alarms are not listed as active)."""
+
+    NORMAL = "normal"
+    UNACK_ACTIVE = "unack_active"
+    ACK_ACTIVE = "ack_active"
+    UNACK_RETURNED = "unack_returned"  # returned to normal before it was acknowledged
+    LATCHED = "latched"  # returned, but latched: forces its outputs until acknowledged and reset
+
+
+_ACTIVE = (AlarmState.UNACK_ACTIVE, AlarmState.ACK_ACTIVE)
+
+
+class AlarmEventKind(StrEnum):
+    """A transition worth journaling and publishing."""
+
+    RAISED = "raised"
+    ACKNOWLEDGED = "acknowledged"
+    RETURNED = "returned"
+    RESET = "reset"
+
+
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    """One alarm that is not normal, as operators and telemetry see it."""
+
+    alarm_id: str
+    tag: str
+    priority: Priority
+    state: AlarmState
+    message: str
+    latch: bool
+    raised_at: float
+    acked_at: float | None
+    returned_at: float | None
+    first_out: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmEvent:
+    """One alarm transition; `state` is the state after it."""
+
+    kind: AlarmEventKind
+    alarm_id: str
+    tag: str
+    priority: Priority
+    state: AlarmState
+    at: float
+    message: str
+    first_out: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmRecord:
+    """One raise, for the batch summary."""
+
+    alarm_id: str
+    tag: str
+    priority: Priority
+    raised_at: float
+    message: str
+    first_out: bool
+
+
+class _Entry:
+    """The mutable state of one alarm (alarm_id, tag)."""
+
+    def __init__(self, *, alarm_id: str, tag: str, priority: Priority, message: str,
+                 latch: bool, trip: Trip | None) -> None:
+        self.alarm_id = alarm_id
+        self.tag = tag
+        self.priority = priority
+        self.message = message
+        self.latch = latch
+        self.trip = trip  # None for alarms raised by code (raise_alarm), which force nothing
+        self.state = AlarmState.NORMAL
+        self.raised_at = 0.0
+        self.acked_at: float | None = None
+        self.returned_at: float | None = None
+        self.first_out = False
+
+    def snapshot(self) -> Alarm:
+        return Alarm(alarm_id=self.alarm_id, tag=self.tag, priority=self.priority,
+                     state=self.state, message=self.message, latch=self.latch,
+                     raised_at=self.raised_at, acked_at=self.acked_at,
+                     returned_at=self.returned_at, first_out=self.first_out)
+
+
+class AlarmManager:
+    """Alarm states driven by interlock trips (each scan) and by code (`raise_alarm`).
+
+    Every transition is logged and returned by the next `update()` (events of `acknowledge`,
+    `reset`, `raise_alarm` and `clear` are queued until then), so the scan journals them all.
+    A latched alarm that comes back while latched returns to active keeping its acknowledgement.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str], _Entry] = {}
+        self._current: dict[tuple[str, str], Trip] = {}
+        self._pending: list[AlarmEvent] = []
+        self._history: list[AlarmRecord] = []
+
+    def update(self, trips: Iterable[Trip], now: float) -> list[AlarmEvent]:
+        """Take this scan's trips; returns every transition since the last call."""
+        current: dict[tuple[str, str], Trip] = {}
+        for trip in trips:
+            current.setdefault(trip.key, trip)
+        self._current = current
+        for key, trip in current.items():
+            entry = self._entries.get(key)
+            if entry is not None and entry.trip is not None:
+                entry.trip = trip
+            # a trip that only forces (alarm False) raises nothing, but keeps an alarm active
+            if trip.alarm and (entry is None or entry.state not in _ACTIVE):
+                self._activate(key, trip=trip, priority=trip.priority, message=trip.message,
+                               latch=trip.latch, now=now)
+        for key, entry in list(self._entries.items()):
+            if entry.trip is not None and key not in current and entry.state in _ACTIVE:
+                self._return(key, entry, now)
+        events, self._pending = self._pending, []
+        return events
+
+    def raise_alarm(
+        self, *, alarm_id: str, tag: str, priority: Priority, now: float, message: str = "",
+        latch: bool = False,
+    ) -> None:
+        """Raise an alarm that is not an interlock (e.g. `phase_timeout`); it forces nothing.
+
+        It stays active until `clear()`; raising an active alarm again does nothing.
+        """
+        key = (alarm_id, tag)
+        entry = self._entries.get(key)
+        if entry is None or entry.state not in _ACTIVE:
+            self._activate(key, trip=None, priority=priority, message=message, latch=latch,
+                           now=now)
+
+    def clear(self, alarm_id: str, tag: str, *, now: float) -> None:
+        """The condition of an alarm raised by `raise_alarm` has returned to normal."""
+        key = (alarm_id, tag)
+        entry = self._entries.get(key)
+        if entry is not None and entry.trip is None and entry.state in _ACTIVE:
+            self._return(key, entry, now)
+
+    def acknowledge(self, alarm_id: str | None, now: float) -> int:
+        """Acknowledge unacknowledged alarms (None = all, an id = every tag of it); the count.
+
+        Acknowledging never clears a latch: a latched alarm stays latched until `reset`.
+        """
+        count = 0
+        for key, entry in list(self._entries.items()):
+            if alarm_id not in (None, entry.alarm_id) or entry.acked_at is not None:
+                continue
+            entry.acked_at = now
+            if entry.state is AlarmState.UNACK_ACTIVE:
+                entry.state = AlarmState.ACK_ACTIVE
+            elif entry.state is AlarmState.UNACK_RETURNED:
+                entry.state = AlarmState.NORMAL
+                del self._entries[key]
+            self._event(AlarmEventKind.ACKNOWLEDGED, entry, now)
+            count += 1
+        return count
+
+    def reset(self, alarm_id: str | None, now: float) -> int:
+        """Reset latched alarms whose condition has returned (None = all); the count reset.
+
+        An unacknowledged latched alarm is not reset (acknowledge first), nor an active one.
+        """
+        count = 0
+        for key, entry in list(self._entries.items()):
+            if alarm_id not in (None, entry.alarm_id):
+                continue
+            if entry.state is AlarmState.LATCHED and entry.acked_at is not None:
+                entry.state = AlarmState.NORMAL
+                del self._entries[key]
+                self._event(AlarmEventKind.RESET, entry, now)
+                count += 1
+        return count
+
+    def active(self) -> list[Alarm]:
+        """Every alarm not normal, most urgent first, then oldest first."""
+        entries = sorted(self._entries.values(), key=lambda e: (e.priority.rank, e.raised_at))
+        return [e.snapshot() for e in entries]
+
+    def in_effect(self) -> list[Trip]:
+        """Trips whose forcing applies: this scan's trips, plus latched ones not yet reset."""
+        trips = list(self._current.values())
+        for key, entry in self._entries.items():
+            if entry.state is AlarmState.LATCHED and entry.trip is not None \
+                    and key not in self._current:
+                trips.append(entry.trip)
+        return trips
+
+    @property
+    def history(self) -> tuple[AlarmRecord, ...]:
+        """Every raise since start (or `clear_history`), oldest first."""
+        return tuple(self._history)
+
+    def clear_history(self) -> None:
+        """Forget the history (at the start of a batch)."""
+        self._history.clear()
+
+    def _activate(self, key: tuple[str, str], *, trip: Trip | None, priority: Priority,
+                  message: str, latch: bool, now: float) -> None:
+        entry = self._entries.get(key)
+        if entry is None:
+            # first-out: the first alarm raised while no other alarm was active
+            first_out = not self._entries
+            entry = _Entry(alarm_id=key[0], tag=key[1], priority=priority, message=message,
+                           latch=latch, trip=trip)
+            entry.first_out = first_out
+            entry.state = AlarmState.UNACK_ACTIVE
+            entry.raised_at = now
+            self._entries[key] = entry
+        else:
+            # back while returned: unacknowledged comes back unacknowledged, latched keeps its ack
+            entry.message = message
+            entry.state = (AlarmState.ACK_ACTIVE if entry.acked_at is not None
+                           else AlarmState.UNACK_ACTIVE)
+            entry.returned_at = None
+        self._history.append(AlarmRecord(alarm_id=entry.alarm_id, tag=entry.tag,
+                                         priority=entry.priority, raised_at=now,
+                                         message=message, first_out=entry.first_out))
+        self._event(AlarmEventKind.RAISED, entry, now)
+
+    def _return(self, key: tuple[str, str], entry: _Entry, now: float) -> None:
+        entry.returned_at = now
+        if entry.latch:
+            entry.state = AlarmState.LATCHED
+        elif entry.state is AlarmState.UNACK_ACTIVE:
+            entry.state = AlarmState.UNACK_RETURNED
+        else:
+            entry.state = AlarmState.NORMAL
+            del self._entries[key]
+        self._event(AlarmEventKind.RETURNED, entry, now)
+
+    def _event(self, kind: AlarmEventKind, entry: _Entry, now: float) -> None:
+        event = AlarmEvent(kind=kind, alarm_id=entry.alarm_id, tag=entry.tag,
+                           priority=entry.priority, state=entry.state, at=now,
+                           message=entry.message, first_out=entry.first_out)
+        self._pending.append(event)
+        log.info(f"alarm.{kind}", alarm_id=entry.alarm_id, tag=entry.tag,
+                 priority=str(entry.priority), state=str(entry.state), at=now,
+                 message=entry.message, first_out=entry.first_out)

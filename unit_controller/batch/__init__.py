@@ -1,0 +1,1 @@
+"""Running a recipe: the phase executor and the batch record."""

@@ -1,0 +1,238 @@
+"""Step 3b of the scan: the recipe's phases in Execute — targets now, and when a phase ends.
+
+Pure bookkeeping on the process image: never touches a device and never reads a clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from hal.wiring import LevelPoint, Reagent
+from unit_controller.config import UnitConfig
+from unit_controller.process_image import ProcessImage
+from unit_controller.recipes.model import Phase, Recipe
+
+_RAISING = {Reagent.NAOH, Reagent.NH4OH}
+
+
+@dataclass(frozen=True, slots=True)
+class PhTarget:
+    """pH control wanted by the phase."""
+
+    setpoint: float
+    pump: str
+    raises: bool
+    tolerance: float
+    cap_ml: float
+    feed_forward_pump: str | None
+    feed_forward_equivalents: float
+    tuning: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseTargets:
+    """What the running phase wants this scan (before control and the safety filter)."""
+
+    phase: str | None = None
+    temperature_c: float | None = None
+    max_heater_duty: float = 1.0
+    agitator: bool = False
+    purge: bool = False
+    fill: bool = False
+    drain: bool = False
+    ph: PhTarget | None = None
+    pumps: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    caps_ml: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+
+
+IDLE_TARGETS = PhaseTargets()
+
+
+@dataclass(slots=True)
+class _PhaseProgress:
+    index: int
+    started_s: float  # Execute-time at which the phase started
+    elapsed_s: float = 0.0  # Execute-time spent in the phase
+    at_setpoint_s: float = 0.0
+    timeout_at_s: float = 0.0
+    confirmed: bool = False
+    dose_ml: list[float] = field(default_factory=list)
+
+
+class PhaseRunner:
+    """Walks a recipe's phases: what each wants, and whether its `until` conditions hold."""
+
+    def __init__(self, *, recipe: Recipe, config: UnitConfig) -> None:
+        self.recipe = recipe
+        self._config = config
+        self._pumps = config.wiring.pumps()
+        self._progress: _PhaseProgress | None = None
+        self._execute_s = 0.0
+        self.done = False
+
+    @property
+    def phase(self) -> Phase | None:
+        """The running phase, or None before the first and after the last."""
+        if self._progress is None or self.done:
+            return None
+        return self.recipe.phases[self._progress.index]
+
+    @property
+    def phase_index(self) -> int | None:
+        """Index of the running phase."""
+        return None if self._progress is None or self.done else self._progress.index
+
+    @property
+    def phase_elapsed_s(self) -> float:
+        """Execute-seconds spent in the running phase."""
+        return 0.0 if self._progress is None else self._progress.elapsed_s
+
+    @property
+    def awaiting_confirmation(self) -> str | None:
+        """The prompt the running phase waits on, if it waits on one not yet given."""
+        phase = self.phase
+        if phase is None or self._progress is None or self._progress.confirmed:
+            return None
+        return phase.until.confirm
+
+    def confirm(self) -> bool:
+        """Give the running phase its operator confirmation; False when none is awaited."""
+        if self.awaiting_confirmation is None or self._progress is None:
+            return False
+        self._progress.confirmed = True
+        return True
+
+    def begin(self) -> None:
+        """Start at the first phase."""
+        self._execute_s = 0.0
+        self.done = False
+        self._enter(0)
+
+    def _enter(self, index: int) -> None:
+        phase = self.recipe.phases[index]
+        self._progress = _PhaseProgress(
+            index=index, started_s=self._execute_s,
+            timeout_at_s=phase.timeout_min * 60.0, dose_ml=[0.0] * len(phase.doses))
+
+    def targets(self, *, holding: bool = False) -> PhaseTargets:
+        """What the phase wants now; holding keeps temperature, agitation and purge only."""
+        phase = self.phase
+        progress = self._progress
+        if phase is None or progress is None:
+            return IDLE_TARGETS
+        ph = self._ph_target(phase)
+        pumps: dict[str, float] = {}
+        caps: dict[str, float] = {}
+        if not holding:
+            for feed in phase.feeds:
+                pumps[feed.pump] = pumps.get(feed.pump, 0.0) + feed.ml_min
+            for dose, delivered in zip(phase.doses, progress.dose_ml, strict=True):
+                if progress.elapsed_s >= dose.after_min * 60.0 and delivered < dose.ml - 1e-9:
+                    pumps[dose.pump] = pumps.get(dose.pump, 0.0) + dose.rate_ml_min
+        for tag in {*pumps, *([ph.pump] if ph else [])}:
+            caps[tag] = self._config.reagent_cap_ml(tag)
+        if ph is not None:
+            caps[ph.pump] = min(caps[ph.pump], ph.cap_ml)
+        return PhaseTargets(
+            phase=phase.name,
+            temperature_c=phase.temperature_c,
+            max_heater_duty=phase.max_heater_duty,
+            agitator=phase.agitator,
+            purge=phase.purge,
+            fill=phase.fill and not holding,
+            drain=phase.drain and not holding,
+            ph=None if holding else ph,
+            pumps=MappingProxyType(pumps),
+            caps_ml=MappingProxyType(caps),
+        )
+
+    def _ph_target(self, phase: Phase) -> PhTarget | None:
+        if phase.ph is None:
+            return None
+        pump = phase.ph.pump
+        ff = phase.ph.feed_forward
+        cap = self._config.reagent_cap_ml(pump)
+        return PhTarget(
+            setpoint=phase.ph.setpoint,
+            pump=pump,
+            raises=self._pumps[pump].reagent in _RAISING,
+            tolerance=phase.ph.tolerance,
+            cap_ml=min(cap, phase.ph.cap_ml) if phase.ph.cap_ml is not None else cap,
+            feed_forward_pump=ff.pump if ff else None,
+            feed_forward_equivalents=ff.equivalents if ff else 0.0,
+            tuning=tuple(sorted(phase.ph.tuning_overrides().items())),
+        )
+
+    def advance(self, image: ProcessImage, *, dt: float, applied_ml_min: Mapping[str, float]) -> bool:
+        """Account `dt` Execute-seconds; True when the phase has just ended (next one entered)."""
+        phase = self.phase
+        progress = self._progress
+        if phase is None or progress is None:
+            return False
+        self._execute_s += dt
+        progress.elapsed_s += dt
+        remaining = dict(applied_ml_min)
+        for i, dose in enumerate(phase.doses):
+            rate = min(remaining.get(dose.pump, 0.0), dose.rate_ml_min)
+            if rate > 0 and progress.dose_ml[i] < dose.ml:
+                progress.dose_ml[i] = min(dose.ml, progress.dose_ml[i] + rate * dt / 60.0)
+                remaining[dose.pump] = remaining.get(dose.pump, 0.0) - rate
+        if self._at_setpoint(phase, image):
+            progress.at_setpoint_s += dt
+        if not self._until_holds(phase, progress, image):
+            return False
+        if progress.index + 1 >= len(self.recipe.phases):
+            self.done = True
+        else:
+            self._enter(progress.index + 1)
+        return True
+
+    def timed_out(self) -> bool:
+        """True when the running phase has passed its timeout (checked by the scan)."""
+        progress = self._progress
+        return progress is not None and not self.done and progress.elapsed_s > progress.timeout_at_s
+
+    def extend_timeout(self) -> None:
+        """After an operator unholds a timed-out phase, give it another full timeout."""
+        phase, progress = self.phase, self._progress
+        if phase is not None and progress is not None:
+            progress.timeout_at_s = progress.elapsed_s + phase.timeout_min * 60.0
+
+    @staticmethod
+    def _at_setpoint(phase: Phase, image: ProcessImage) -> bool:
+        if phase.temperature_c is not None:
+            t = image.temperature
+            if not t.good or t.value is None or abs(t.value - phase.temperature_c) > phase.tolerance_c:
+                return False
+        if phase.ph is not None:
+            ph = image.ph
+            if not ph.good or ph.value is None or abs(ph.value - phase.ph.setpoint) > phase.ph.tolerance:
+                return False
+        return phase.temperature_c is not None or phase.ph is not None
+
+    @staticmethod
+    def _until_holds(phase: Phase, progress: _PhaseProgress, image: ProcessImage) -> bool:
+        until = phase.until
+        if until.level is not None and image.wet(LevelPoint(until.level)) is not True:
+            return False
+        if until.level_below is not None and image.wet(LevelPoint(until.level_below)) is not False:
+            return False
+        t = image.temperature.value if image.temperature.good else None
+        if until.temperature_reached:
+            if t is None or phase.temperature_c is None:
+                return False
+            if abs(t - phase.temperature_c) > phase.tolerance_c:
+                return False
+        if until.temperature_below_c is not None and (t is None or t >= until.temperature_below_c):
+            return False
+        if until.at_setpoint_min is not None and progress.at_setpoint_s < until.at_setpoint_min * 60:
+            return False
+        if until.duration_min is not None and progress.elapsed_s < until.duration_min * 60:
+            return False
+        if until.confirm is not None and not progress.confirmed:
+            return False
+        return not (until.doses_done and any(
+            delivered < dose.ml - 1e-6
+            for dose, delivered in zip(phase.doses, progress.dose_ml, strict=True)))

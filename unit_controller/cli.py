@@ -1,0 +1,166 @@
+"""Command line: `unit-controller sim` and `unit-controller check-config`.
+
+Exit codes: 0 success/COMPLETE, 2 bad input (config, recipe, flag), 3 a batch that did not complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from hal.mock.unit import UnknownFault
+from hal.sim.faults import FaultSpec, parse_fault
+from unit_controller import __version__
+from unit_controller.config import DEFAULT_CONFIG, load_config
+from unit_controller.errors import ConfigError, RecipeError
+from unit_controller.logs import configure_logging
+from unit_controller.recipes.loader import RECIPES_DIR, list_recipes
+from unit_controller.sim.runner import EXIT_BAD_INPUT, SimOptions, SimulationRun
+
+
+def _positive_speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"speed {text!r} is not a number") from None
+    if not 0 < value <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"speed must be > 0 (times real time), got {text}")
+    return value
+
+
+def _fault(text: str) -> FaultSpec:
+    try:
+        return parse_fault(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed {text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("seed must be >= 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="unit-controller",
+                                     description="Controller of one battery-recycling unit.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--log-level", default="warning",
+                        choices=["debug", "info", "warning", "error"],
+                        help="structured logs on stderr at this level (default: warning)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sim = sub.add_parser("sim", help="run one batch on the plant simulator",
+                         description="Run one recipe on the simulated unit in virtual time.")
+    sim.add_argument("--recipe", default="coprecipitation",
+                     help=f"recipe name (in {RECIPES_DIR}) or path; default coprecipitation")
+    sim.add_argument("--config", type=Path, default=None,
+                     help=f"unit config (default {DEFAULT_CONFIG.name}, the mock backend)")
+    sim.add_argument("--seed", type=_seed, default=None, help="random seed (default from config)")
+    pace = sim.add_mutually_exclusive_group()
+    pace.add_argument("--speed", type=_positive_speed, default=None, metavar="X",
+                      help="run at X times real time")
+    pace.add_argument("--fast", action="store_true", help="run as fast as possible (default)")
+    sim.add_argument("--fault", type=_fault, action="append", default=[], metavar="NAME@MIN",
+                     help="inject a fault at simulated minutes after start (repeatable), "
+                          "e.g. ssr_welded@12 or dosing_pump_stall:P-203@30")
+    sim.add_argument("--progress-every", type=float, default=None, metavar="S",
+                     help="simulated seconds between status lines")
+    sim.add_argument("--json", action="store_true",
+                     help="end stdout with one JSON line summarising the batch")
+
+    check = sub.add_parser("check-config", help="validate a config file",
+                           description="Print 'ok' or every problem with its TOML location.")
+    check.add_argument("file", type=Path)
+
+    sub.add_parser("recipes", help="list the shipped recipes")
+    return parser
+
+
+def _check_config(path: Path) -> int:
+    try:
+        load_config(path)
+    except ConfigError as exc:
+        print(f"{exc.source}: {len(exc.problems)} problem(s)")
+        for problem in exc.problems:
+            print(f"  {problem}")
+        return EXIT_BAD_INPUT
+    print("ok")
+    return 0
+
+
+def _sim(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"error: config {exc.source}:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if config.hal.backend != "mock":
+        print(f"error: sim needs the mock backend; {args.config} has backend "
+              f"'{config.hal.backend}'", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    speed = None if args.fast else (args.speed or config.sim.speed)
+    options = SimOptions(recipe=args.recipe,
+                         seed=config.sim.seed if args.seed is None else args.seed,
+                         speed=speed, faults=tuple(args.fault),
+                         progress_every_s=args.progress_every)
+    try:
+        run = SimulationRun(config=config, options=options, out=sys.stdout)
+    except RecipeError as exc:
+        print(f"error: recipe {exc.source}:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except UnknownFault as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    mode = "as fast as possible" if speed is None else f"at {speed:g}× real time"
+    print(f"simulating recipe '{run.loaded.recipe.name}' on unit {config.unit.id}, seed "
+          f"{options.seed}, {mode}; operator prompts are confirmed automatically")
+    try:
+        result = asyncio.run(run.run())
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    summary = result.summary
+    print(f"batch ended {summary['final_state']} after {summary['sim_seconds'] / 60:.1f} simulated "
+          f"minutes ({summary['wall_seconds']:.1f} s wall)")
+    for phase in summary["phases"]:
+        end = "-" if phase["end_s"] is None else f"{phase['end_s'] / 60:.1f}"
+        print(f"  phase {phase['name']:<16} {phase['start_s'] / 60:7.1f} → {end:>7} min")
+    for name, fraction in summary["ph"]["in_band_fraction"].items():
+        print(f"  pH within ±0.05 in {name}: {fraction:.1%}")
+    print(f"  reagents mL: {summary['reagents_ml']}")
+    print(f"  alarms: {[a['id'] for a in summary['alarms']] or 'none'}")
+    print(f"  hazards (true plant): {summary['hazards']}")
+    if args.json:
+        print(json.dumps(summary, separators=(",", ":")))
+    return result.exit_code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level)
+    if args.command == "check-config":
+        return _check_config(args.file)
+    if args.command == "recipes":
+        for name in list_recipes(RECIPES_DIR):
+            print(name)
+        return 0
+    return _sim(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,309 @@
+"""The unit controller: one scan of the six steps (DESIGN §2), and the command model.
+
+The scan never waits on I/O: devices hand over their newest readings and take desired states.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from hal.board import Board
+from hal.clock import Clock
+from hal.outputs import Outputs
+from unit_controller.alarms import AlarmManager
+from unit_controller.batch.phase_runner import IDLE_TARGETS, PhaseRunner, PhaseTargets
+from unit_controller.batch.record import BatchRecord
+from unit_controller.config import UnitConfig
+from unit_controller.control.process import ProcessControllers
+from unit_controller.errors import CommandRefused, RecipeError
+from unit_controller.events import EventKind, EventListener, UnitEvent
+from unit_controller.interlocks import (
+    InterlockContext,
+    Interlocks,
+    Priority,
+    SafetyFilter,
+    Trip,
+    TripAction,
+)
+from unit_controller.machine import Command, PackMLMachine, State
+from unit_controller.process_image import ProcessImage
+from unit_controller.recipes.loader import RECIPES_DIR, LoadedRecipe, load_recipe
+from unit_controller.scan.snapshot import InputQualifier
+
+log = structlog.get_logger(__name__)
+
+# States in which the process may have outputs on; everywhere else the filter forces all off.
+_PROCESS_STATES = frozenset({
+    State.EXECUTE, State.HOLDING, State.HELD, State.UNHOLDING,
+    State.SUSPENDING, State.SUSPENDED, State.UNSUSPENDING,
+})
+# States in which the phase pauses: keep temperature safe, stop dosing, feeds, fill and drain.
+_PAUSED_STATES = _PROCESS_STATES - {State.EXECUTE}
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What one scan saw and did: for progress, telemetry and console watchers."""
+
+    at: float
+    state: State
+    state_no: int
+    phase: str | None
+    recipe: str | None
+    image: ProcessImage
+    targets: PhaseTargets
+    outputs: Outputs
+    heater_duty: float
+    awaiting_confirmation: str | None
+
+
+class UnitController:
+    """Owns the scan and the command model of one unit."""
+
+    def __init__(
+        self, *, config: UnitConfig, board: Board, clock: Clock, recipes_dir: Path = RECIPES_DIR,
+    ) -> None:
+        self.config = config
+        self.board = board
+        self.clock = clock
+        self.recipes_dir = recipes_dir
+        self.machine = PackMLMachine(on_change=self._state_changed)
+        self.alarms = AlarmManager()
+        self.interlocks = Interlocks(limits=config.interlocks, wiring=config.wiring)
+        self.safety = SafetyFilter()
+        self._qualifier = InputQualifier(config=config)
+        self._controllers = ProcessControllers(config=config)
+        self._listeners: list[EventListener] = []
+        self.recipe: LoadedRecipe | None = None
+        self.runner: PhaseRunner | None = None
+        self.batch: BatchRecord | None = None
+        self.snapshot: Snapshot | None = None
+        self._applied = Outputs.safe()
+        self._targets: PhaseTargets = IDLE_TARGETS
+        self._last_now: float | None = None
+        self._dosed_phase: dict[str, float] = {}
+        self._prompted: str | None = None
+
+    # --- listeners -----------------------------------------------------------------------
+    def listen(self, listener: EventListener) -> None:
+        """Call `listener` with every event (it must not block)."""
+        self._listeners.append(listener)
+
+    def _emit(self, kind: EventKind, text: str, **data: object) -> None:
+        event = UnitEvent(kind=kind, at=self.clock.monotonic(), text=text, data=data)
+        for listener in self._listeners:
+            listener(event)
+
+    def _state_changed(self, old: State, new: State, cause: str) -> None:
+        self._emit(EventKind.STATE, f"{old} -> {new} ({cause})", old=str(old), new=str(new),
+                   cause=cause)
+
+    # --- the scan ------------------------------------------------------------------------
+    async def scan(self) -> Snapshot:
+        """One scan: snapshot, interlocks, machine, controllers, safety filter, apply."""
+        now = self.clock.monotonic()
+        dt = 0.0 if self._last_now is None else max(0.0, now - self._last_now)
+        self._last_now = now
+        was_executing = self.machine.state is State.EXECUTE
+
+        # 1 snapshot inputs
+        image = self._qualifier.snapshot(self.board, now=now, applied=self._applied)
+        if self.batch is not None and self.batch.end_s is None:
+            self.batch.observe(image=image, targets=self._targets, applied=self._applied, dt=dt,
+                               executing=was_executing)
+        for tag, rate in self._applied.pumps.items():
+            self._dosed_phase[tag] = self._dosed_phase.get(tag, 0.0) + rate * dt / 60.0
+
+        # 2 interlocks -> alarms (latched) -> trips in effect
+        trips = self.interlocks.evaluate(image, self._context())
+        for event in self.alarms.update(trips, now):
+            self._emit(EventKind.ALARM,
+                       f"{event.alarm_id} ({event.tag}) {event.kind}: {event.message}",
+                       alarm_id=event.alarm_id, tag=event.tag, transition=str(event.kind),
+                       priority=str(event.priority), state=str(event.state),
+                       first_out=event.first_out, message=event.message)
+        in_effect = self.alarms.in_effect()
+        await self._act_on_trips(in_effect)
+
+        # 3 machine and recipe
+        await self._step_machine(image, dt, was_executing=was_executing)
+        state = self.machine.state
+        if self.runner is not None and state in _PROCESS_STATES:
+            self._targets = self.runner.targets(holding=state in _PAUSED_STATES)
+        else:
+            self._targets = IDLE_TARGETS
+
+        # 4 controllers
+        desired = self._controllers.compute(self._targets, image)
+
+        # 5 safety filter: the one place outputs are forced safe
+        outputs = self.safety.apply(desired, trips=self.alarms.in_effect(),
+                                    allow_process_outputs=state in _PROCESS_STATES)
+
+        # 6 apply
+        self.board.apply(outputs)
+        if image.temperature.good and image.temperature.value is not None:
+            self.board.ph.compensate(image.temperature.value)
+        self._applied = outputs
+
+        # 7 publish
+        self.snapshot = Snapshot(
+            at=now, state=state, state_no=self.machine.number,
+            phase=self._targets.phase, recipe=self.recipe.recipe.name if self.recipe else None,
+            image=image, targets=self._targets, outputs=outputs,
+            heater_duty=self._controllers.duty,
+            awaiting_confirmation=self.runner.awaiting_confirmation if self.runner else None)
+        return self.snapshot
+
+    def _context(self) -> InterlockContext:
+        targets = self._targets
+        ph = targets.ph
+        return InterlockContext(
+            executing=self.machine.state is State.EXECUTE,
+            temperature_setpoint_c=targets.temperature_c,
+            heat_wanted=targets.temperature_c is not None,
+            agitator_wanted=targets.agitator,
+            ph_setpoint=ph.setpoint if ph else None,
+            ph_pump=ph.pump if ph else None,
+            ph_raises=ph.raises if ph else True,
+            dosed_this_phase_ml=dict(self._dosed_phase),
+            cap_ml=dict(targets.caps_ml),
+            dosing=any(rate > 0 for rate in self._applied.pumps.values()),
+        )
+
+    async def _act_on_trips(self, in_effect: list[Trip]) -> None:
+        """A trip in effect takes the batch out of Execute: Abort, or Hold (DESIGN §5)."""
+        alarming = [t for t in in_effect if t.alarm]
+        aborts = [t for t in alarming if t.action is TripAction.ABORT]
+        holds = [t for t in alarming if t.action is TripAction.HOLD]
+        state = self.machine.state
+        if aborts and state in _PROCESS_STATES | {State.STARTING, State.COMPLETING}:
+            await self.machine.command(Command.ABORT, reason=aborts[0].alarm_id)
+        elif holds and state is State.EXECUTE:
+            await self.machine.command(Command.HOLD, reason=holds[0].alarm_id)
+        elif holds and state in (State.STARTING, State.UNHOLDING, State.UNSUSPENDING):
+            # Hold is not allowed from these acting states; a stop is the safe way out.
+            await self.machine.command(Command.STOP, reason=holds[0].alarm_id)
+
+    async def _step_machine(self, image: ProcessImage, dt: float, *, was_executing: bool) -> None:
+        machine = self.machine
+        state = machine.state
+        if state is State.STARTING:
+            assert self.runner is not None and self.recipe is not None
+            self.runner.begin()
+            self.batch = BatchRecord(recipe=self.recipe.recipe.name, start_s=image.now)
+            await machine.state_complete()
+            self._phase_entered(image.now)
+            return
+        if state is State.EXECUTE and self.runner is not None:
+            if was_executing and self.runner.advance(image, dt=dt,
+                                                     applied_ml_min=self._applied.pumps):
+                if self.runner.done:
+                    await machine.finish()
+                    return
+                self._phase_entered(image.now)
+            self._prompt_if_needed()
+            if self.runner.timed_out():
+                phase = self.runner.phase
+                name = phase.name if phase else "?"
+                self.alarms.raise_alarm(alarm_id="phase_timeout", tag=name, now=image.now,
+                                        priority=Priority.MEDIUM,
+                                        message=f"phase {name} did not finish within its timeout")
+                await machine.command(Command.HOLD, reason="phase_timeout")
+            return
+        if state is State.UNHOLDING and self.runner is not None and self.runner.timed_out():
+            self.runner.extend_timeout()
+        if state in (State.COMPLETING, State.STOPPING, State.ABORTING) and self.batch is not None:
+            self.batch.finish(now=image.now)
+        if machine.is_acting:
+            await machine.state_complete()
+
+    def _phase_entered(self, now: float) -> None:
+        assert self.runner is not None
+        self._dosed_phase = {}
+        phase = self.runner.phase
+        if phase is None:
+            return
+        targets = self.runner.targets()
+        if self.batch is not None:
+            self.batch.phase_started(name=phase.name, now=now, targets=targets)
+        self._emit(EventKind.PHASE, f"phase {phase.name}", phase=phase.name,
+                   index=self.runner.phase_index)
+
+    def _prompt_if_needed(self) -> None:
+        prompt = self.runner.awaiting_confirmation if self.runner else None
+        if prompt is not None and prompt != self._prompted:
+            self._emit(EventKind.PROMPT, f"waiting for confirmation: {prompt}", prompt=prompt)
+        self._prompted = prompt
+
+    # --- commands ------------------------------------------------------------------------
+    async def command(self, name: str, *, source: str, recipe: str | None = None,
+                      reason: str = "") -> State:
+        """Run a PackML command; raises CommandRefused with a clear reason when not allowed."""
+        try:
+            command = Command(name.strip().lower())
+        except ValueError:
+            raise CommandRefused(f"unknown command {name!r}; commands are "
+                                 f"{', '.join(c.value for c in Command)}") from None
+        if command is Command.START:
+            self._prepare_start(recipe)
+        elif command in (Command.UNHOLD, Command.UNSUSPEND):
+            self._refuse_while_tripped(command)
+        elif recipe is not None:
+            raise CommandRefused(f"{command} takes no recipe")
+        state = await self.machine.command(command, reason=reason or source)
+        self._emit(EventKind.COMMAND, f"{command} by {source}", command=str(command),
+                   source=source, ok=True)
+        log.info("command.accepted", command=str(command), source=source, state=str(state))
+        return state
+
+    def _prepare_start(self, recipe: str | None) -> None:
+        if not self.machine.allowed(Command.START):
+            raise CommandRefused(f"cannot start in {self.machine.state}: reset to IDLE first")
+        if recipe is None:
+            raise CommandRefused("start needs a recipe name")
+        self._refuse_while_tripped(Command.START)
+        try:
+            loaded = load_recipe(recipe, config=self.config, recipes_dir=self.recipes_dir)
+        except RecipeError as exc:
+            raise CommandRefused(f"recipe refused: {'; '.join(exc.problems)}") from None
+        self.recipe = loaded
+        self.runner = PhaseRunner(recipe=loaded.recipe, config=self.config)
+        self.batch = None
+
+    def _refuse_while_tripped(self, command: Command) -> None:
+        blocking = [t for t in self.alarms.in_effect()
+                    if t.alarm and t.action in (TripAction.HOLD, TripAction.ABORT)]
+        if blocking:
+            names = ", ".join(sorted({f"{t.alarm_id} ({t.tag})" for t in blocking}))
+            raise CommandRefused(f"cannot {command}: interlocks still in effect: {names}; "
+                                 "clear the cause, acknowledge and reset the alarms first")
+
+    def confirm(self, *, source: str) -> str:
+        """Give the operator confirmation the running phase waits for; returns its prompt."""
+        prompt = self.runner.awaiting_confirmation if self.runner else None
+        if prompt is None or self.machine.state is not State.EXECUTE or self.runner is None:
+            raise CommandRefused("nothing is waiting for a confirmation")
+        self.runner.confirm()
+        self._emit(EventKind.COMMAND, f"confirmed '{prompt}' by {source}", command="confirm",
+                   source=source, ok=True, prompt=prompt)
+        return prompt
+
+    def acknowledge(self, alarm_id: str | None, *, source: str) -> int:
+        """Acknowledge one alarm id (every tag) or all (None)."""
+        count: int = self.alarms.acknowledge(alarm_id, self.clock.monotonic())
+        return count
+
+    def reset_alarms(self, alarm_id: str | None = None, *, source: str) -> int:
+        """Reset latched alarms whose condition has returned."""
+        count: int = self.alarms.reset(alarm_id, self.clock.monotonic())
+        return count
+
+    @property
+    def reagents_ml(self) -> Mapping[str, float]:
+        """Reagent totals of the current batch."""
+        return self.batch.reagents_ml if self.batch else {}

@@ -1,0 +1,82 @@
+"""Detects a pH probe (or pump) that does not respond to dosing: runaway-dosing protection.
+
+Watches pH against the mL commanded through the pH pump; never doses or stops anything itself.
+"""
+
+from __future__ import annotations
+
+
+class PhResponseMonitor:
+    """Counts mL dosed while pH stays short of the setpoint and does not move toward it.
+
+    Dosing only counts while pH is beyond `tolerance` on the side the pump corrects (below the
+    setpoint for a base pump): that is when the controller is trying to move pH. At steady state
+    (co-precipitation) the feed-forward doses steadily with pH flat *at* the setpoint, which is
+    inside the band and never counts. The count restarts when pH enters the band or moves toward
+    the setpoint by `response` from the worst value since the count began (a lagging but live
+    probe). Counting uses commanded mL, so a stalled pump trips too. The condition holds while
+    the count is at the limit and a pump is commanded; it starts afresh when the setpoint, pump
+    or direction changes. A bad pH reading is not judged (the reading-bad interlock acts).
+    """
+
+    def __init__(self, *, response: float, tolerance: float) -> None:
+        self._response = response
+        self._tolerance = tolerance
+        self._control: tuple[float, str, bool] | None = None
+        self._last_dosed: float | None = None
+        self._worst: float | None = None
+        self._counted_ml = 0.0
+
+    @property
+    def counted_ml(self) -> float:
+        """mL dosed without response so far."""
+        return self._counted_ml
+
+    def update(
+        self,
+        *,
+        ph: float | None,
+        setpoint: float | None,
+        pump: str | None,
+        raises: bool,
+        dosed_ml: float,
+        limit_ml: float,
+        dosing: bool,
+    ) -> str | None:
+        """Advance with this scan's values; returns the fault message while it holds, else None.
+
+        `dosed_ml` is the cumulative mL commanded through `pump` this phase.
+        """
+        if setpoint is None or pump is None:
+            self._restart(None)
+            return None
+        control = (setpoint, pump, raises)
+        if control != self._control:
+            self._restart(control)
+        delta = 0.0 if self._last_dosed is None else dosed_ml - self._last_dosed
+        self._last_dosed = dosed_ml
+        delta = max(delta, 0.0)  # a new phase restarts its counter from zero
+        if ph is not None:
+            # > 0: short of the setpoint on the side this pump corrects
+            shortfall = setpoint - ph if raises else ph - setpoint
+            if shortfall <= self._tolerance:
+                self._counted_ml = 0.0
+                self._worst = None
+            else:
+                if self._worst is None or shortfall > self._worst:
+                    self._worst = shortfall
+                elif self._worst - shortfall >= self._response:
+                    self._counted_ml = 0.0
+                    self._worst = shortfall
+                self._counted_ml += delta
+        if dosing and self._counted_ml >= limit_ml:
+            direction = "raise" if raises else "lower"
+            return (f"{self._counted_ml:.0f} mL dosed through {pump} to {direction} pH toward "
+                    f"{setpoint:g} with no response of {self._response:g} (limit {limit_ml:g} mL)")
+        return None
+
+    def _restart(self, control: tuple[float, str, bool] | None) -> None:
+        self._control = control
+        self._last_dosed = None
+        self._worst = None
+        self._counted_ml = 0.0

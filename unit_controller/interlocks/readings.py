@@ -1,0 +1,50 @@
+"""Turn a reading into a usable value or a reason it is bad (failed, stale, out of range).
+
+Every interlock goes through these: a bad or stale reading is never returned as a number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from hal.reading import Reading
+
+V = TypeVar("V", float, bool)
+
+
+@dataclass(frozen=True, slots=True)
+class Checked(Generic[V]):
+    """A reading judged now: `value` is None exactly when `problem` says why it is bad."""
+
+    value: V | None
+    problem: str | None
+
+    @property
+    def bad(self) -> bool:
+        """True when the value may not be used."""
+        return self.value is None
+
+
+def check_analog(
+    reading: Reading[float], *, now: float, stale_s: float, low: float, high: float
+) -> Checked[float]:
+    """The value when good, younger than `stale_s` and within [low, high]; else why not."""
+    if not reading.good or reading.value is None:
+        return Checked(None, f"bad: {reading.reason or 'no reason given'}")
+    age = reading.age(now)
+    if age > stale_s:
+        return Checked(None, f"stale: {age:.1f} s old (limit {stale_s:g} s)")
+    if not low <= reading.value <= high:
+        return Checked(None, f"out of range: {reading.value:g} not in [{low:g}, {high:g}]")
+    return Checked(reading.value, None)
+
+
+def check_discrete(reading: Reading[bool], *, now: float, stale_s: float) -> Checked[bool]:
+    """The state when good and younger than `stale_s`; else why not."""
+    if not reading.good or reading.value is None:
+        return Checked(None, f"bad: {reading.reason or 'no reason given'}")
+    age = reading.age(now)
+    if age > stale_s:
+        return Checked(None, f"stale: {age:.1f} s old (limit {stale_s:g} s)")
+    return Checked(reading.value, None)

@@ -1,0 +1,43 @@
+"""The safety filter: the one place where desired outputs are forced safe (DESIGN §2, step 5).
+
+Pure: takes the desired outputs and the trips in effect, returns new outputs; it may only ever
+turn things off, never on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+
+from hal.outputs import Outputs
+from unit_controller.interlocks.trip import Force, Trip
+
+
+class SafetyFilter:
+    """Forces outputs off according to trips and the machine state."""
+
+    def apply(
+        self, desired: Outputs, *, trips: Iterable[Trip], allow_process_outputs: bool
+    ) -> Outputs:
+        """`desired` with every forced output off; all off when process outputs are not allowed.
+
+        Pass the alarm manager's `in_effect()` (current trips plus latched ones not yet reset).
+        The contactor stays closed only while the heater may run.
+        """
+        forces: set[Force] = set()
+        for trip in trips:
+            forces |= trip.forces
+        if not allow_process_outputs or Force.ALL in forces:
+            return Outputs.safe()
+        out = desired
+        if forces & {Force.HEATER, Force.CONTACTOR}:
+            # a welded SSR is only stopped by the contactor; a heater that may not run gets both
+            out = replace(out, heater_on_s=0.0, contactor=False)
+        if Force.AGITATOR in forces:
+            out = replace(out, agitator=False)
+        if Force.INFLOWS in forces:
+            out = replace(out, fill_pump=False)
+        if forces & {Force.INFLOWS, Force.DOSING}:
+            # keep each commanded tag with rate 0 so the HAL explicitly stops it
+            out = out.with_pumps(dict.fromkeys(out.pumps, 0.0))
+        return out

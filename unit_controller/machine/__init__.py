@@ -1,0 +1,28 @@
+"""The PackML state machine of the unit (states, commands, transition table).
+
+It only changes state and reports; it never does slow work or touches an output.
+"""
+
+from unit_controller.machine.packml import (
+    ACTING_STATES,
+    FINISH,
+    SC,
+    STATE_NUMBER,
+    TRANSITIONS,
+    Command,
+    OnChange,
+    PackMLMachine,
+    State,
+)
+
+__all__ = [
+    "ACTING_STATES",
+    "FINISH",
+    "SC",
+    "STATE_NUMBER",
+    "TRANSITIONS",
+    "Command",
+    "OnChange",
+    "PackMLMachine",
+    "State",
+]

@@ -1,0 +1,252 @@
+"""The unit's PackML state machine (ISA-TR88.00.02): states, commands and the one transition table.
+
+It only changes state and reports the change; it must never do slow work, touch an output or block.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any, Final
+
+import structlog
+from transitions import MachineError
+from transitions.extensions.asyncio import AsyncMachine
+
+from unit_controller.errors import CommandRefused
+
+_log = structlog.get_logger(__name__)
+
+
+class State(StrEnum):
+    """The 17 PackML states; the value is the upper-case name."""
+
+    STOPPED = "STOPPED"
+    RESETTING = "RESETTING"
+    IDLE = "IDLE"
+    STARTING = "STARTING"
+    EXECUTE = "EXECUTE"
+    COMPLETING = "COMPLETING"
+    COMPLETE = "COMPLETE"
+    HOLDING = "HOLDING"
+    HELD = "HELD"
+    UNHOLDING = "UNHOLDING"
+    SUSPENDING = "SUSPENDING"
+    SUSPENDED = "SUSPENDED"
+    UNSUSPENDING = "UNSUSPENDING"
+    STOPPING = "STOPPING"
+    ABORTING = "ABORTING"
+    ABORTED = "ABORTED"
+    CLEARING = "CLEARING"
+
+
+class Command(StrEnum):
+    """The nine PackML commands a person or an interlock may give; values are lower-case."""
+
+    RESET = "reset"
+    START = "start"
+    STOP = "stop"
+    HOLD = "hold"
+    UNHOLD = "unhold"
+    SUSPEND = "suspend"
+    UNSUSPEND = "unsuspend"
+    ABORT = "abort"
+    CLEAR = "clear"
+
+
+# Internal triggers: not commands, fired by the scan loop when work is done.
+SC: Final = "state_complete"  # an acting ("-ing") state's work is done
+FINISH: Final = "finish"  # the recipe's last phase is done
+
+
+def _all_but(*excluded: State) -> list[State]:
+    return [s for s in State if s not in excluded]
+
+
+S = State
+# fmt: off
+# [trigger, source(s), dest] -- the whole PackML model; nothing else changes state.
+TRANSITIONS: Final[Sequence[tuple[str, State | list[State], State]]] = (
+    (Command.RESET,     [S.STOPPED, S.COMPLETE],  S.RESETTING),
+    (SC,                S.RESETTING,              S.IDLE),
+    (Command.START,     S.IDLE,                   S.STARTING),
+    (SC,                S.STARTING,               S.EXECUTE),
+    (FINISH,            S.EXECUTE,                S.COMPLETING),
+    (SC,                S.COMPLETING,             S.COMPLETE),
+    # Hold (internal cause) also from the suspend family, as PackML v3 allows: a bad
+    # sensor while waiting on an external cause must still reach the safe Held state.
+    (Command.HOLD,      [S.EXECUTE, S.SUSPENDING, S.SUSPENDED, S.UNSUSPENDING], S.HOLDING),
+    (SC,                S.HOLDING,                S.HELD),
+    (Command.UNHOLD,    S.HELD,                   S.UNHOLDING),
+    (SC,                S.UNHOLDING,              S.EXECUTE),
+    (Command.SUSPEND,   S.EXECUTE,                S.SUSPENDING),
+    (SC,                S.SUSPENDING,             S.SUSPENDED),
+    (Command.UNSUSPEND, S.SUSPENDED,              S.UNSUSPENDING),
+    (SC,                S.UNSUSPENDING,           S.EXECUTE),
+    (Command.STOP,      _all_but(S.STOPPED, S.STOPPING, S.CLEARING, S.ABORTING, S.ABORTED),
+                                                  S.STOPPING),
+    (SC,                S.STOPPING,               S.STOPPED),
+    (Command.ABORT,     _all_but(S.ABORTING, S.ABORTED), S.ABORTING),
+    (SC,                S.ABORTING,               S.ABORTED),
+    (Command.CLEAR,     S.ABORTED,                S.CLEARING),
+    (SC,                S.CLEARING,               S.STOPPED),
+)
+# fmt: on
+del S
+
+# PackTags StateCurrent numbers, so fleet tools that speak PackML understand the state.
+STATE_NUMBER: Final[Mapping[State, int]] = MappingProxyType(
+    {
+        State.CLEARING: 1,
+        State.STOPPED: 2,
+        State.STARTING: 3,
+        State.IDLE: 4,
+        State.SUSPENDED: 5,
+        State.EXECUTE: 6,
+        State.STOPPING: 7,
+        State.ABORTING: 8,
+        State.ABORTED: 9,
+        State.HOLDING: 10,
+        State.HELD: 11,
+        State.UNHOLDING: 12,
+        State.SUSPENDING: 13,
+        State.UNSUSPENDING: 14,
+        State.RESETTING: 15,
+        State.COMPLETING: 16,
+        State.COMPLETE: 17,
+    }
+)
+
+
+def _sources(source: State | list[State]) -> list[State]:
+    return [source] if isinstance(source, State) else list(source)
+
+
+def _routes() -> Mapping[str, Mapping[State, State]]:
+    routes: dict[str, dict[State, State]] = {}
+    for trigger, source, dest in TRANSITIONS:
+        for src in _sources(source):
+            routes.setdefault(str(trigger), {})[src] = dest
+    return MappingProxyType({t: MappingProxyType(r) for t, r in routes.items()})
+
+
+# trigger -> {source: dest}, derived once from TRANSITIONS so that `allowed` is a pure lookup.
+_ROUTES: Final = _routes()
+
+ACTING_STATES: Final[frozenset[State]] = frozenset(_ROUTES[SC])
+"""The "-ing" states, each ended by State Complete."""
+
+OnChange = Callable[[State, State, str], None]
+
+
+class _Model:
+    """Carrier for the attributes `transitions` adds (state, trigger, is_*), kept off the API."""
+
+    state: Any
+    trigger: Any
+
+
+class PackMLMachine:
+    """The unit's PackML state machine; commands are checked against TRANSITIONS before firing."""
+
+    def __init__(
+        self, *, initial: State = State.STOPPED, on_change: OnChange | None = None
+    ) -> None:
+        """Start in `initial`; `on_change(old, new, cause)` is called after every change."""
+        self._on_change = on_change
+        self._model = _Model()
+        # Only one trigger at a time: a check-then-fire from another task must not interleave
+        # with a transition in flight (transitions' queue would otherwise defer it silently).
+        self._lock = asyncio.Lock()
+        # No transitions callbacks on purpose: with none, a trigger never yields to the loop,
+        # so it cannot be cancelled half-way; reporting is done here after the trigger returns.
+        self._machine = AsyncMachine(
+            model=self._model,
+            states=list(State),
+            transitions=[[str(t), _sources(src), dest] for t, src, dest in TRANSITIONS],
+            initial=initial,
+            auto_transitions=False,
+            queued=True,
+            ignore_invalid_triggers=False,
+        )
+
+    @property
+    def state(self) -> State:
+        """The current PackML state."""
+        return State(self._model.state)
+
+    @property
+    def number(self) -> int:
+        """The current state's PackTags number (Stopped=2, Execute=6, ...)."""
+        return STATE_NUMBER[self.state]
+
+    @property
+    def is_acting(self) -> bool:
+        """True in an acting ("-ing") state, which ends by State Complete."""
+        return self.state in ACTING_STATES
+
+    def allowed(self, command: Command) -> bool:
+        """Whether `command` is accepted in the current state (pure lookup, no side effects)."""
+        return self.state in _ROUTES[command]
+
+    def allowed_commands(self) -> list[Command]:
+        """The commands accepted in the current state, in Command order."""
+        return [c for c in Command if self.allowed(c)]
+
+    async def command(self, command: Command | str, *, reason: str = "") -> State:
+        """Fire `command` and return the new state; raise CommandRefused if not allowed now."""
+        cmd = _parse(command)
+        async with self._lock:
+            old = self.state
+            if old not in _ROUTES[cmd]:
+                allowed_from = ", ".join(s for s in State if s in _ROUTES[cmd])
+                raise CommandRefused(f"cannot {cmd} in {old}: {cmd} is allowed from {allowed_from}")
+            return await self._fire(cmd, old=old, reason=reason)
+
+    async def state_complete(self, *, reason: str = "") -> State:
+        """End the acting state (SC); outside an acting state do nothing. Never raises."""
+        async with self._lock:
+            old = self.state
+            if old not in ACTING_STATES:
+                return old
+            return await self._fire(SC, old=old, reason=reason)
+
+    async def finish(self, *, reason: str = "") -> State:
+        """The last phase is done: Execute -> Completing; elsewhere do nothing."""
+        async with self._lock:
+            old = self.state
+            if old not in _ROUTES[FINISH]:
+                return old
+            return await self._fire(FINISH, old=old, reason=reason)
+
+    async def _fire(self, trigger: str, *, old: State, reason: str) -> State:
+        try:
+            await self._model.trigger(trigger)
+        except MachineError as exc:  # only if _ROUTES and the machine disagree: a bug here
+            raise CommandRefused(f"cannot {trigger} in {old}: {exc.value}") from exc
+        new = self.state
+        if new != old:
+            self._report(old, new, f"{trigger}: {reason}" if reason else trigger)
+        return new
+
+    def _report(self, old: State, new: State, cause: str) -> None:
+        _log.info("machine.state_changed", old=str(old), new=str(new), cause=cause)
+        if self._on_change is None:
+            return
+        try:
+            self._on_change(old, new, cause)
+        except Exception:
+            # The change has happened; a failing observer must not make it look refused.
+            _log.exception("machine.on_change_failed", old=str(old), new=str(new), cause=cause)
+
+
+def _parse(command: Command | str) -> Command:
+    if isinstance(command, Command):
+        return command
+    try:
+        return Command(command.strip().lower())
+    except ValueError:
+        valid = ", ".join(Command)
+        raise CommandRefused(f"unknown command {command!r}: valid commands are {valid}") from None

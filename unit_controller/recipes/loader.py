@@ -1,0 +1,158 @@
+"""Finding, reading and checking recipes against the unit they will run on.
+
+Reports every problem at once with its TOML location; never starts a batch or touches a device.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from hal.wiring import DosingPumpWiring
+from unit_controller.config import UnitConfig
+from unit_controller.errors import RecipeError
+from unit_controller.recipes.model import PH_EFFECT, Recipe
+from unit_controller.tomlfile import read_toml, validation_problems
+
+RECIPES_DIR = Path(__file__).resolve().parent.parent.parent / "recipes"
+# the heater cannot cool: a setpoint below this is a typo, not a process
+MIN_TEMPERATURE_SETPOINT_C = 5.0
+_NAME = re.compile(r"^[a-z0-9_-]{1,40}$")
+
+
+@dataclass(frozen=True)
+class LoadedRecipe:
+    """A recipe checked against this unit, with the file it came from and that file's SHA-256."""
+
+    recipe: Recipe
+    path: Path
+    sha256: str
+
+
+def list_recipes(recipes_dir: Path = RECIPES_DIR) -> list[str]:
+    """Names of the recipes in `recipes_dir`, sorted."""
+    if not recipes_dir.is_dir():
+        return []
+    return sorted(p.stem for p in recipes_dir.glob("*.toml") if _NAME.match(p.stem))
+
+
+def resolve_recipe(ref: str, *, recipes_dir: Path = RECIPES_DIR) -> Path:
+    """The file `ref` means: an existing file or `.toml` path as is, else a name in recipes_dir."""
+    as_path = Path(ref)
+    if as_path.is_file() or ref.endswith(".toml"):
+        return as_path
+    candidate = recipes_dir / f"{ref}.toml"
+    if _NAME.match(ref) and candidate.is_file():
+        return candidate
+    available = ", ".join(list_recipes(recipes_dir)) or "none"
+    raise RecipeError(ref, [f"recipe: no recipe named '{ref}' in {recipes_dir} "
+                            f"(available: {available})"])
+
+
+def parse_recipe(document: dict[str, object], *, source: str) -> Recipe:
+    """Validate a parsed TOML document as a recipe (structure only); RecipeError lists problems."""
+    try:
+        return Recipe.model_validate(document)
+    except ValidationError as exc:
+        raise RecipeError(source, validation_problems(exc)) from None
+
+
+def load_recipe(ref: str, *, config: UnitConfig, recipes_dir: Path = RECIPES_DIR) -> LoadedRecipe:
+    """Resolve, read, validate and check a recipe for this unit; RecipeError lists every problem."""
+    path = resolve_recipe(ref, recipes_dir=recipes_dir)
+    source = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        data = b""  # read_toml below reports why, in its own words
+    document, problems = read_toml(path)
+    if document is None:
+        raise RecipeError(source, problems)
+    try:
+        if path.read_bytes() != data:
+            raise RecipeError(source, [f"{path}: changed while it was being read; load it again"])
+    except OSError as exc:
+        raise RecipeError(source, [f"{path}: cannot read ({exc})"]) from None
+    recipe = parse_recipe(document, source=source)
+    problems = check_recipe_for_unit(recipe, config)
+    if path.resolve().parent == recipes_dir.resolve() and recipe.name != path.stem:
+        # the name an operator picks from the list must be the name the batch records
+        problems.insert(0, f"name: '{recipe.name}' differs from the file name '{path.name}'")
+    if problems:
+        raise RecipeError(source, problems)
+    return LoadedRecipe(recipe=recipe, path=path, sha256=hashlib.sha256(data).hexdigest())
+
+
+def check_recipe_for_unit(recipe: Recipe, config: UnitConfig) -> list[str]:
+    """Every reason `recipe` cannot run on the unit `config` describes, as 'location: message'."""
+    pumps = config.wiring.pumps()
+    limits = config.interlocks
+    have = ", ".join(sorted(pumps)) or "no dosing pumps"
+    problems: list[str] = []
+
+    def pump(where: str, tag: str) -> DosingPumpWiring | None:
+        if tag not in pumps:
+            problems.append(f"{where}: pump '{tag}' is not on this unit (it has {have})")
+            return None
+        return pumps[tag]
+
+    def rate(where: str, tag: str, ml_min: float) -> None:
+        wiring = pump(f"{where}.pump", tag)
+        if wiring is not None and not wiring.min_ml_min <= ml_min <= wiring.max_ml_min:
+            problems.append(
+                f"{where}.ml_min: {ml_min:g} mL/min is outside {tag}'s range "
+                f"{wiring.min_ml_min:g}–{wiring.max_ml_min:g} mL/min")
+
+    for i, phase in enumerate(recipe.phases):
+        at = f"phases[{i}]"
+        if phase.temperature_c is not None:
+            if phase.temperature_c > limits.max_temperature_setpoint_c:
+                problems.append(
+                    f"{at}.temperature_c: {phase.temperature_c:g} °C is above the unit's max "
+                    f"temperature setpoint {limits.max_temperature_setpoint_c:g} °C")
+            if phase.temperature_c < MIN_TEMPERATURE_SETPOINT_C:
+                problems.append(
+                    f"{at}.temperature_c: {phase.temperature_c:g} °C is below "
+                    f"{MIN_TEMPERATURE_SETPOINT_C:g} °C (the unit only heats)")
+        ph = phase.ph
+        if ph is not None:
+            if not limits.min_ph_setpoint <= ph.setpoint <= limits.max_ph_setpoint:
+                problems.append(
+                    f"{at}.ph.setpoint: pH {ph.setpoint:g} is outside the unit's setpoint limits "
+                    f"{limits.min_ph_setpoint:g}–{limits.max_ph_setpoint:g}")
+            wiring = pump(f"{at}.ph.pump", ph.pump)
+            if wiring is not None and wiring.reagent not in PH_EFFECT:
+                problems.append(
+                    f"{at}.ph.pump: {ph.pump} delivers {wiring.reagent}, which is not a pH reagent "
+                    f"(use one delivering {', '.join(PH_EFFECT)})")
+            cap = config.reagent_cap_ml(ph.pump)
+            if wiring is not None and ph.cap_ml is not None and ph.cap_ml > cap:
+                problems.append(
+                    f"{at}.ph.cap_ml: {ph.cap_ml:g} mL is above the unit's cap for {ph.pump} "
+                    f"({cap:g} mL per phase)")
+            if ph.feed_forward is not None:
+                pump(f"{at}.ph.feed_forward.pump", ph.feed_forward.pump)
+        for j, feed in enumerate(phase.feeds):
+            rate(f"{at}.feeds[{j}]", feed.pump, feed.ml_min)
+        for j, dose in enumerate(phase.doses):
+            where = f"{at}.doses[{j}]"
+            if dose.pump not in pumps:
+                pump(f"{where}.pump", dose.pump)
+                continue
+            wiring = pumps[dose.pump]
+            if not wiring.min_ml_min <= dose.rate_ml_min <= wiring.max_ml_min:
+                problems.append(
+                    f"{where}: {dose.ml:g} mL over {dose.over_min:g} min is "
+                    f"{dose.rate_ml_min:.3g} mL/min, outside {dose.pump}'s range "
+                    f"{wiring.min_ml_min:g}–{wiring.max_ml_min:g} mL/min")
+        for tag in sorted({d.pump for d in phase.doses} & set(pumps)):
+            cap = config.reagent_cap_ml(tag)
+            if phase.dose_ml(tag) > cap:
+                problems.append(
+                    f"{at}.doses: {phase.dose_ml(tag):g} mL through {tag} is above the unit's cap "
+                    f"({cap:g} mL per phase)")
+    return problems

@@ -1,0 +1,333 @@
+"""The recipe schema: phases with targets, feeds, doses and `until` conditions (pydantic, frozen).
+
+Structural checks only; whether a recipe fits a given unit is `check_recipe_for_unit`'s job.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from hal.wiring import TAG_PATTERN, LevelPoint, Reagent
+
+MAX_TIMEOUT_MIN = 24 * 60.0
+LEVEL_ORDER = (LevelPoint.LOW_LOW, LevelPoint.LOW, LevelPoint.HIGH, LevelPoint.HIGH_HIGH)
+
+# +1 raises pH, -1 lowers it; reagents absent here must never be used for pH control
+# (H2O2 is an oxidant, metal sulfate is the product feed).
+PH_EFFECT: dict[Reagent, int] = {Reagent.H2SO4: -1, Reagent.NAOH: +1, Reagent.NH4OH: +1}
+
+Problem = tuple[tuple[str | int, ...], str, Any]
+
+
+def _raise_problems(title: str, problems: list[Problem]) -> None:
+    """Raise the problems as one ValidationError, each at its location (pydantic prefixes it)."""
+    if not problems:
+        return
+    raise ValidationError.from_exception_data(title, [
+        InitErrorDetails(type=PydanticCustomError("recipe", "{message}", {"message": message}),
+                         loc=loc, input=value)
+        for loc, message, value in problems
+    ])
+
+
+class StartsWith(StrEnum):
+    """What the reactor must hold when the recipe starts (the simulator preloads it)."""
+
+    EMPTY = "empty"
+    WATER = "water"
+    LEACH_LIQUOR = "leach_liquor"
+    PURIFIED_LIQUOR = "purified_liquor"
+
+
+class _Model(BaseModel):
+    # strict numbers and booleans: a quoted "30" in a recipe is a mistake, not a number
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def _pump() -> Any:
+    return Field(pattern=TAG_PATTERN, description="dosing pump tag, e.g. P-203")
+
+
+class FeedForward(_Model):
+    """Feed whose rate drives pH feed-forward: `equivalents` mol of reagent per mol of feed."""
+
+    pump: str = _pump()
+    equivalents: float = Field(strict=True, gt=0, le=10)
+
+
+class PhControl(_Model):
+    """pH held at `setpoint` by dosing through `pump` (its reagent decides the direction)."""
+
+    setpoint: float = Field(strict=True, ge=-2, le=16)
+    pump: str = _pump()
+    tolerance: float = Field(default=0.05, strict=True, ge=0.01, le=1)
+    cap_ml: float | None = Field(default=None, strict=True, gt=0,
+                                 description="most mL this phase may dose through `pump`")
+    feed_forward: FeedForward | None = None
+    # The process gain differs by orders of magnitude between a buffered liquor and a weak one;
+    # a phase may retune the loop (unset = the unit's [control.ph] tuning).
+    kp_ml: float | None = Field(default=None, strict=True, ge=0, le=10_000)
+    ki_ml: float | None = Field(default=None, strict=True, ge=0, le=1000)
+    interval_s: float | None = Field(default=None, strict=True, ge=1, le=600)
+    max_dose_ml: float | None = Field(default=None, strict=True, gt=0, le=2000)
+
+    def tuning_overrides(self) -> dict[str, float]:
+        """The [control.ph] settings this phase overrides."""
+        names = ("kp_ml", "ki_ml", "interval_s", "max_dose_ml")
+        return {n: v for n in names if (v := getattr(self, n)) is not None}
+
+    def in_band(self, ph: float) -> bool:
+        """Whether `ph` counts as at setpoint."""
+        return abs(ph - self.setpoint) <= self.tolerance
+
+
+class Feed(_Model):
+    """A continuous feed for the whole phase."""
+
+    pump: str = _pump()
+    ml_min: float = Field(strict=True, gt=0)
+
+
+class Dose(_Model):
+    """A bounded dose: `ml` delivered evenly over `over_min`, from `after_min` into the phase."""
+
+    pump: str = _pump()
+    ml: float = Field(strict=True, gt=0)
+    over_min: float = Field(strict=True, gt=0)
+    after_min: float = Field(default=0.0, strict=True, ge=0)
+
+    @property
+    def rate_ml_min(self) -> float:
+        """Pump rate while the dose runs."""
+        return self.ml / self.over_min
+
+    @property
+    def ends_after_min(self) -> float:
+        """Minutes into the phase at which the dose is complete."""
+        return self.after_min + self.over_min
+
+    def ml_due(self, elapsed_min: float) -> float:
+        """mL that should have been delivered `elapsed_min` into the phase."""
+        fraction = (elapsed_min - self.after_min) / self.over_min
+        return self.ml * min(1.0, max(0.0, fraction))
+
+
+class Until(_Model):
+    """Conditions that end a phase; all that are set must hold together."""
+
+    level: LevelPoint | None = Field(default=None, description="this switch is wet")
+    level_below: LevelPoint | None = Field(default=None, description="this switch is dry")
+    temperature_reached: bool = Field(default=False, strict=True)
+    temperature_below_c: float | None = Field(default=None, strict=True, ge=-20, le=150)
+    at_setpoint_min: float | None = Field(default=None, strict=True, gt=0)
+    duration_min: float | None = Field(default=None, strict=True, gt=0)
+    confirm: str | None = Field(default=None, min_length=1, max_length=200)
+    doses_done: bool = Field(default=False, strict=True)
+
+    @property
+    def is_empty(self) -> bool:
+        """True when no condition is set (such a phase could never end)."""
+        return not self.describe()
+
+    def describe(self) -> list[str]:
+        """Each set condition in words, for the console and the event log."""
+        out: list[str] = []
+        if self.level is not None:
+            out.append(f"level {self.level} reached")
+        if self.level_below is not None:
+            out.append(f"level below {self.level_below}")
+        if self.temperature_reached:
+            out.append("temperature reached")
+        if self.temperature_below_c is not None:
+            out.append(f"temperature below {self.temperature_below_c:g} °C")
+        if self.at_setpoint_min is not None:
+            out.append(f"{self.at_setpoint_min:g} min at setpoint")
+        if self.duration_min is not None:
+            out.append(f"{self.duration_min:g} min elapsed")
+        if self.confirm is not None:
+            out.append(f"operator confirms '{self.confirm}'")
+        if self.doses_done:
+            out.append("doses delivered")
+        return out
+
+
+class Phase(_Model):
+    """One step of a recipe: targets, outputs, feeds and doses until its conditions hold."""
+
+    name: str = Field(pattern=r"^[a-z0-9_]{1,32}$")
+    timeout_min: float = Field(strict=True, gt=0, le=MAX_TIMEOUT_MIN)
+    temperature_c: float | None = Field(default=None, strict=True, ge=-20, le=150)
+    max_heater_duty: float = Field(default=1.0, strict=True, gt=0, le=1)
+    tolerance_c: float = Field(default=1.0, strict=True, ge=0.1, le=10)
+    agitator: bool = Field(default=False, strict=True)
+    purge: bool = Field(default=False, strict=True)
+    fill: bool = Field(default=False, strict=True)
+    drain: bool = Field(default=False, strict=True)
+    ph: PhControl | None = None
+    feeds: tuple[Feed, ...] = ()
+    doses: tuple[Dose, ...] = ()
+    until: Until
+
+    @property
+    def controls_temperature(self) -> bool:
+        """Whether the heater holds a setpoint in this phase (else it is off)."""
+        return self.temperature_c is not None
+
+    @property
+    def controls_ph(self) -> bool:
+        """Whether pH is dosed to a setpoint in this phase."""
+        return self.ph is not None
+
+    @property
+    def pumps(self) -> frozenset[str]:
+        """Every dosing pump this phase runs (pH, feeds, doses)."""
+        tags = {f.pump for f in self.feeds} | {d.pump for d in self.doses}
+        if self.ph is not None:
+            tags.add(self.ph.pump)
+        return frozenset(tags)
+
+    def dose_ml(self, pump: str) -> float:
+        """Total mL the phase's doses deliver through `pump`."""
+        return sum(d.ml for d in self.doses if d.pump == pump)
+
+    def temperature_in_band(self, temperature_c: float) -> bool:
+        """Whether a measured temperature counts as at setpoint (False when not controlled)."""
+        return (self.temperature_c is not None
+                and abs(temperature_c - self.temperature_c) <= self.tolerance_c)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Phase:
+        _raise_problems("Phase", _phase_problems(self))
+        return self
+
+
+def _phase_problems(p: Phase) -> list[Problem]:
+    u = p.until
+    out: list[Problem] = []
+    if p.fill and p.drain:
+        out.append((("drain",), "fill and drain cannot both be on in one phase", p.drain))
+    if u.is_empty:
+        out.append((("until",), "needs at least one condition, or the phase could never end", {}))
+    if u.temperature_reached and not p.controls_temperature:
+        out.append((("until", "temperature_reached"), "needs temperature_c in this phase", True))
+    if (u.temperature_below_c is not None and p.temperature_c is not None
+            and p.temperature_c >= u.temperature_below_c):
+        out.append((("until", "temperature_below_c"),
+                    f"can never hold while the heater holds temperature_c {p.temperature_c:g} °C",
+                    u.temperature_below_c))
+    if u.at_setpoint_min is not None and not (p.controls_temperature or p.controls_ph):
+        out.append((("until", "at_setpoint_min"),
+                    "needs temperature_c or ph in this phase (nothing has a setpoint)",
+                    u.at_setpoint_min))
+    for key in ("duration_min", "at_setpoint_min"):
+        value = getattr(u, key)
+        if value is not None and value >= p.timeout_min:
+            out.append((("until", key), f"must be below timeout_min ({p.timeout_min:g})", value))
+    if u.doses_done and not p.doses:
+        out.append((("until", "doses_done"), "the phase has no doses", True))
+    if u.level is not None and u.level_below is not None and (
+            LEVEL_ORDER.index(u.level) >= LEVEL_ORDER.index(u.level_below)):
+        out.append((("until", "level_below"),
+                    f"contradicts level = '{u.level}' (a higher switch cannot be wet while a "
+                    "lower one is dry)", str(u.level_below)))
+    if p.fill and u.level_below is not None:
+        out.append((("until", "level_below"), "a fill never makes a switch go dry",
+                    str(u.level_below)))
+    if p.drain and u.level is not None:
+        out.append((("until", "level"), "a drain never makes a switch go wet", str(u.level)))
+    if p.fill and u.level is LevelPoint.HIGH_HIGH:
+        out.append((("until", "level"),
+                    "filling to high_high would trip the overflow interlock; use 'high'",
+                    str(u.level)))
+    for i, dose in enumerate(p.doses):
+        if dose.ends_after_min > p.timeout_min:
+            out.append((("doses", i),
+                        f"ends {dose.ends_after_min:g} min into the phase (after_min + over_min), "
+                        f"after timeout_min {p.timeout_min:g}", {}))
+    out += _pump_conflicts(p)
+    return out
+
+
+def _pump_conflicts(p: Phase) -> list[Problem]:
+    """A pump does one job at a time: pH control, one feed, or non-overlapping doses."""
+    out: list[Problem] = []
+    feed_pumps = [f.pump for f in p.feeds]
+    for j, tag in enumerate(feed_pumps):
+        if tag in feed_pumps[:j]:
+            out.append((("feeds", j, "pump"), f"{tag} already feeds in this phase", tag))
+    for i, dose in enumerate(p.doses):
+        if dose.pump in feed_pumps:
+            out.append((("doses", i, "pump"), f"{dose.pump} is also a feed in this phase",
+                        dose.pump))
+        for other in p.doses[:i]:
+            if other.pump == dose.pump and (dose.after_min < other.ends_after_min
+                                            and other.after_min < dose.ends_after_min):
+                out.append((("doses", i, "after_min"),
+                            f"overlaps an earlier dose through {dose.pump}", dose.after_min))
+    if p.ph is not None:
+        if p.ph.pump in feed_pumps or p.ph.pump in {d.pump for d in p.doses}:
+            out.append((("ph", "pump"),
+                        f"{p.ph.pump} is also a feed or dose in this phase", p.ph.pump))
+        ff = p.ph.feed_forward
+        if ff is not None and ff.pump not in feed_pumps:
+            out.append((("ph", "feed_forward", "pump"),
+                        f"{ff.pump} is not one of this phase's feeds", ff.pump))
+    return out
+
+
+class Recipe(_Model):
+    """A whole recipe: what the reactor starts with and its phases in order."""
+
+    name: str = Field(pattern=r"^[a-z0-9_-]{1,40}$")
+    description: str = Field(default="", max_length=2000)
+    starts_with: StartsWith = StartsWith.EMPTY
+    # not min_length: pydantic would also report "no phases" whenever any phase is invalid
+    phases: tuple[Phase, ...]
+
+    @property
+    def phase_names(self) -> list[str]:
+        """Phase names in order."""
+        return [p.name for p in self.phases]
+
+    @property
+    def pumps(self) -> frozenset[str]:
+        """Every dosing pump any phase runs."""
+        return frozenset().union(*(p.pumps for p in self.phases))
+
+    @property
+    def max_duration_min(self) -> float:
+        """Upper bound on the run time: every phase at its timeout."""
+        return sum(p.timeout_min for p in self.phases)
+
+    def phase(self, name: str) -> Phase:
+        """The phase called `name` (KeyError when there is none)."""
+        for p in self.phases:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def index_of(self, name: str) -> int:
+        """Position of phase `name` (KeyError when there is none)."""
+        try:
+            return self.phase_names.index(name)
+        except ValueError:
+            raise KeyError(name) from None
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Recipe:
+        first: dict[str, int] = {}
+        problems: list[Problem] = []
+        if not self.phases:
+            problems.append((("phases",), "needs at least one phase", []))
+        for i, p in enumerate(self.phases):
+            if p.name in first:
+                problems.append((("phases", i, "name"),
+                                 f"duplicate phase name (first at phases[{first[p.name]}])",
+                                 p.name))
+            first.setdefault(p.name, i)
+        _raise_problems("Recipe", problems)
+        return self

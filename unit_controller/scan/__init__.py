@@ -1,0 +1,1 @@
+"""The fixed-period scan: snapshot, interlocks, machine, controllers, safety filter, apply."""

@@ -1,0 +1,87 @@
+"""Step 1 of the scan: read every device's newest reading into an immutable ProcessImage.
+
+Qualifies readings once (stale, out of range, frozen) so no later step can use a bad number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hal.board import Board
+from hal.outputs import Outputs
+from hal.reading import Reading
+from unit_controller.config import UnitConfig
+from unit_controller.process_image import ProcessImage
+
+
+@dataclass(slots=True)
+class _Flatline:
+    """Tracks how long a reading has not changed at all; live instruments always jitter."""
+
+    value: float | None = None
+    since: float = 0.0
+
+    def frozen_for(self, reading: Reading[float], now: float) -> float:
+        if reading.value != self.value:
+            self.value = reading.value
+            self.since = now
+        return now - self.since
+
+
+class InputQualifier:
+    """Turns raw device readings into qualified ones: stale, out-of-range and frozen are bad."""
+
+    def __init__(self, *, config: UnitConfig) -> None:
+        wiring = config.wiring
+        self._rtd = wiring.rtd()
+        self._ph = wiring.ph_probe()
+        self._flatline_s = config.interlocks.flatline_s
+        self._t_flat = _Flatline()
+        self._ph_flat = _Flatline()
+
+    def snapshot(self, board: Board, *, now: float, applied: Outputs) -> ProcessImage:
+        """The process image for this scan."""
+        temperature = self._qualify(
+            board.temperature.latest(), now=now, stale_s=self._rtd.stale_s,
+            low=self._rtd.min_c, high=self._rtd.max_c, flat=self._t_flat, unit="°C")
+        ph = self._qualify(
+            board.ph.latest(), now=now, stale_s=self._ph.stale_s,
+            low=self._ph.min_ph, high=self._ph.max_ph, flat=self._ph_flat, unit="pH")
+        levels = {point: _stale_bool(switch.latest(), now) for point, switch in board.levels.items()}
+        return ProcessImage(
+            now=now,
+            temperature=temperature,
+            ph=ph,
+            levels=levels,
+            estop=_stale_bool(board.estop.latest(), now),
+            dispensed_ml={tag: pump.dispensed_ml() for tag, pump in board.pumps.items()},
+            applied=applied,
+        )
+
+    def _qualify(
+        self, reading: Reading[float], *, now: float, stale_s: float, low: float, high: float,
+        flat: _Flatline, unit: str,
+    ) -> Reading[float]:
+        if not reading.good:
+            return reading
+        value = reading.value
+        assert value is not None
+        if reading.age(now) > stale_s:
+            return Reading.bad(f"stale ({reading.age(now):.0f} s old, limit {stale_s:g} s)",
+                               reading.at)
+        if not low <= value <= high:
+            return Reading.bad(f"out of range ({value:g} {unit}, allowed {low:g}..{high:g})",
+                               reading.at)
+        if self._flatline_s and flat.frozen_for(reading, now) > self._flatline_s:
+            return Reading.bad(f"frozen (unchanged for {self._flatline_s:g} s)", reading.at)
+        return reading
+
+
+# Discrete inputs are polled every scan; one not refreshed within this is not trusted.
+_INPUT_STALE_S = 2.0
+
+
+def _stale_bool(reading: Reading[bool], now: float) -> Reading[bool]:
+    if reading.good and reading.age(now) > _INPUT_STALE_S:
+        return Reading.bad(f"stale ({reading.age(now):.0f} s old)", reading.at)
+    return reading
