@@ -44,15 +44,16 @@ def main() -> None:
         plant.ssr_on = plant.temperature_c < SETPOINT_C
         plant.step(DT)
     bare = (time.perf_counter() - start) / STEPS * 1e6
-    print(f"plant.step({DT}): {bare:.1f} µs/step over {STEPS} steps "
-          f"({plant.time_s / 3600:.2f} h simulated; pH {plant.ph:.2f}, "
-          f"{plant.temperature_c:.1f} °C, {plant.volume_l:.1f} L, "
-          f"overflow {plant.overflow_l:.1f} L)")
+    print(
+        f"plant.step({DT}): {bare:.1f} µs/step over {STEPS} steps "
+        f"({plant.time_s / 3600:.2f} h simulated; pH {plant.ph:.2f}, "
+        f"{plant.temperature_c:.1f} °C, {plant.volume_l:.1f} L, "
+        f"overflow {plant.overflow_l:.1f} L)"
+    )
 
     plant = build()
     rng = random.Random(1)
-    rtd = SensorModel(tau_s=20.0, dead_time_s=0.0, noise=0.02, rng=rng,
-                      initial=plant.temperature_c)
+    rtd = SensorModel(tau_s=20.0, dead_time_s=0.0, noise=0.02, rng=rng, initial=plant.temperature_c)
     ph = SensorModel(tau_s=8.0, dead_time_s=8.0, noise=0.004, rng=rng, initial=plant.ph)
     start = time.perf_counter()
     for _ in range(STEPS):

@@ -36,7 +36,7 @@ class PhProbe(Protocol):
 
 
 class DigitalInput(Protocol):
-    """A discrete input: a level switch (True = liquid at the switch) or the E-stop (True = pressed)."""
+    """A discrete input: a level switch (True = liquid at it) or the E-stop (True = pressed)."""
 
     tag: str
 

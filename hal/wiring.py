@@ -143,19 +143,29 @@ class BoardWiring(BaseModel):
             if len(tags) != 1:
                 problems.append(f"exactly one device of kind '{kind}' is needed, found {tags}")
         for function in CoilFunction:
-            tags = [t for t, d in self.devices.items() if isinstance(d, CoilWiring)
-                    and d.function is function]
+            tags = [
+                t
+                for t, d in self.devices.items()
+                if isinstance(d, CoilWiring) and d.function is function
+            ]
             if len(tags) != 1:
-                problems.append(f"exactly one coil with function '{function}' is needed, found {tags}")
+                problems.append(
+                    f"exactly one coil with function '{function}' is needed, found {tags}"
+                )
         for point in LevelPoint:
-            tags = [t for t, d in self.devices.items() if isinstance(d, LevelSwitchWiring)
-                    and d.point is point]
+            tags = [
+                t
+                for t, d in self.devices.items()
+                if isinstance(d, LevelSwitchWiring) and d.point is point
+            ]
             if len(tags) != 1:
                 problems.append(f"exactly one level switch at '{point}' is needed, found {tags}")
         if not problems:
             at = [self.level_switch(p).at_l for p in LevelPoint]
             if at != sorted(at) or len(set(at)) != len(at):
-                problems.append(f"level switches must rise low_low < low < high < high_high, got {at}")
+                problems.append(
+                    f"level switches must rise low_low < low < high < high_high, got {at}"
+                )
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -203,8 +213,11 @@ class BoardWiring(BaseModel):
 
     def coil_tag(self, function: CoilFunction) -> str:
         """Tag of the coil that drives `function`."""
-        return next(t for t, d in self.devices.items()
-                    if isinstance(d, CoilWiring) and d.function is function)
+        return next(
+            t
+            for t, d in self.devices.items()
+            if isinstance(d, CoilWiring) and d.function is function
+        )
 
     def coil(self, function: CoilFunction) -> CoilWiring:
         """Wiring of the coil that drives `function`."""
@@ -214,8 +227,11 @@ class BoardWiring(BaseModel):
 
     def level_tag(self, point: LevelPoint) -> str:
         """Tag of the level switch at `point`."""
-        return next(t for t, d in self.devices.items()
-                    if isinstance(d, LevelSwitchWiring) and d.point is point)
+        return next(
+            t
+            for t, d in self.devices.items()
+            if isinstance(d, LevelSwitchWiring) and d.point is point
+        )
 
     def level_switch(self, point: LevelPoint) -> LevelSwitchWiring:
         """Wiring of the level switch at `point`."""

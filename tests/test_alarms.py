@@ -17,10 +17,23 @@ from unit_controller.interlocks import (
 from .interlocks import default_limits, make_image, sim_wiring
 
 
-def _trip(alarm_id: str = "level_high_high", tag: str = "LSHH-101", *, latch: bool = False,
-          alarm: bool = True) -> Trip:
-    return Trip(alarm_id=alarm_id, tag=tag, priority=Priority.HIGH, action=TripAction.HOLD,
-                forces=frozenset({Force.INFLOWS}), latch=latch, message="test", alarm=alarm)
+def _trip(
+    alarm_id: str = "level_high_high",
+    tag: str = "LSHH-101",
+    *,
+    latch: bool = False,
+    alarm: bool = True,
+) -> Trip:
+    return Trip(
+        alarm_id=alarm_id,
+        tag=tag,
+        priority=Priority.HIGH,
+        action=TripAction.HOLD,
+        forces=frozenset({Force.INFLOWS}),
+        latch=latch,
+        message="test",
+        alarm=alarm,
+    )
 
 
 def _states(manager: AlarmManager) -> dict[tuple[str, str], AlarmState]:
@@ -30,8 +43,7 @@ def _states(manager: AlarmManager) -> dict[tuple[str, str], AlarmState]:
 def test_alarm_raised_acknowledged_and_returned_to_normal() -> None:
     manager = AlarmManager()
     events = manager.update([_trip()], 1.0)
-    assert [(e.kind, e.state) for e in events] == [(AlarmEventKind.RAISED,
-                                                    AlarmState.UNACK_ACTIVE)]
+    assert [(e.kind, e.state) for e in events] == [(AlarmEventKind.RAISED, AlarmState.UNACK_ACTIVE)]
     assert manager.acknowledge("level_high_high", 2.0) == 1
     assert _states(manager) == {("level_high_high", "LSHH-101"): AlarmState.ACK_ACTIVE}
     events = manager.update([], 3.0)
@@ -112,8 +124,14 @@ def test_first_out_marks_only_the_first_alarm_of_a_cascade() -> None:
 
 def test_acknowledge_by_id_covers_every_tag_and_unknown_id_is_zero() -> None:
     manager = AlarmManager()
-    manager.update([_trip("reading_bad", "TT-101"), _trip("reading_bad", "AT-101"),
-                    _trip("reagent_cap", "P-201")], 1.0)
+    manager.update(
+        [
+            _trip("reading_bad", "TT-101"),
+            _trip("reading_bad", "AT-101"),
+            _trip("reagent_cap", "P-201"),
+        ],
+        1.0,
+    )
     assert manager.acknowledge("no_such_alarm", 2.0) == 0
     assert manager.acknowledge("reading_bad", 2.0) == 2
     assert manager.acknowledge("reading_bad", 3.0) == 0  # already acknowledged
@@ -132,12 +150,20 @@ def test_trip_that_only_forces_raises_no_alarm_but_is_in_effect() -> None:
 
 def test_phase_timeout_raised_and_cleared_by_code_with_events_on_next_update() -> None:
     manager = AlarmManager()
-    manager.raise_alarm(alarm_id="phase_timeout", tag="heat_up", priority=Priority.MEDIUM,
-                        now=10.0, message="phase heat_up over its 2 h timeout")
+    manager.raise_alarm(
+        alarm_id="phase_timeout",
+        tag="heat_up",
+        priority=Priority.MEDIUM,
+        now=10.0,
+        message="phase heat_up over its 2 h timeout",
+    )
     manager.update([], 10.1)  # interlock updates do not return a code-raised alarm
     [alarm] = manager.active()
-    assert (alarm.alarm_id, alarm.state, alarm.raised_at) == ("phase_timeout",
-                                                              AlarmState.UNACK_ACTIVE, 10.0)
+    assert (alarm.alarm_id, alarm.state, alarm.raised_at) == (
+        "phase_timeout",
+        AlarmState.UNACK_ACTIVE,
+        10.0,
+    )
     assert manager.in_effect() == []
     manager.clear("phase_timeout", "heat_up", now=20.0)
     events = manager.update([], 20.1)
@@ -150,19 +176,34 @@ def test_history_records_every_raise_for_the_batch_summary() -> None:
     manager.update([_trip()], 1.0)
     manager.update([], 2.0)
     manager.update([_trip()], 3.0)  # back before acknowledged: raised again
-    assert [(r.alarm_id, r.raised_at) for r in manager.history] == [("level_high_high", 1.0),
-                                                                    ("level_high_high", 3.0)]
+    assert [(r.alarm_id, r.raised_at) for r in manager.history] == [
+        ("level_high_high", 1.0),
+        ("level_high_high", 3.0),
+    ]
     manager.clear_history()
     assert manager.history == ()
 
 
 def test_active_lists_most_urgent_first() -> None:
     manager = AlarmManager()
-    low = Trip(alarm_id="reagent_cap", tag="P-201", priority=Priority.MEDIUM,
-               action=TripAction.HOLD, forces=frozenset(), latch=False, message="")
-    critical = Trip(alarm_id="estop", tag="HS-100", priority=Priority.CRITICAL,
-                    action=TripAction.ABORT, forces=frozenset({Force.ALL}), latch=True,
-                    message="")
+    low = Trip(
+        alarm_id="reagent_cap",
+        tag="P-201",
+        priority=Priority.MEDIUM,
+        action=TripAction.HOLD,
+        forces=frozenset(),
+        latch=False,
+        message="",
+    )
+    critical = Trip(
+        alarm_id="estop",
+        tag="HS-100",
+        priority=Priority.CRITICAL,
+        action=TripAction.ABORT,
+        forces=frozenset({Force.ALL}),
+        latch=True,
+        message="",
+    )
     manager.update([low], 1.0)
     manager.update([low, critical], 2.0)
     assert [a.alarm_id for a in manager.active()] == ["estop", "reagent_cap"]

@@ -84,8 +84,16 @@ class AlarmRecord:
 class _Entry:
     """The mutable state of one alarm (alarm_id, tag)."""
 
-    def __init__(self, *, alarm_id: str, tag: str, priority: Priority, message: str,
-                 latch: bool, trip: Trip | None) -> None:
+    def __init__(
+        self,
+        *,
+        alarm_id: str,
+        tag: str,
+        priority: Priority,
+        message: str,
+        latch: bool,
+        trip: Trip | None,
+    ) -> None:
         self.alarm_id = alarm_id
         self.tag = tag
         self.priority = priority
@@ -99,10 +107,18 @@ class _Entry:
         self.first_out = False
 
     def snapshot(self) -> Alarm:
-        return Alarm(alarm_id=self.alarm_id, tag=self.tag, priority=self.priority,
-                     state=self.state, message=self.message, latch=self.latch,
-                     raised_at=self.raised_at, acked_at=self.acked_at,
-                     returned_at=self.returned_at, first_out=self.first_out)
+        return Alarm(
+            alarm_id=self.alarm_id,
+            tag=self.tag,
+            priority=self.priority,
+            state=self.state,
+            message=self.message,
+            latch=self.latch,
+            raised_at=self.raised_at,
+            acked_at=self.acked_at,
+            returned_at=self.returned_at,
+            first_out=self.first_out,
+        )
 
 
 class AlarmManager:
@@ -131,8 +147,14 @@ class AlarmManager:
                 entry.trip = trip
             # a trip that only forces (alarm False) raises nothing, but keeps an alarm active
             if trip.alarm and (entry is None or entry.state not in _ACTIVE):
-                self._activate(key, trip=trip, priority=trip.priority, message=trip.message,
-                               latch=trip.latch, now=now)
+                self._activate(
+                    key,
+                    trip=trip,
+                    priority=trip.priority,
+                    message=trip.message,
+                    latch=trip.latch,
+                    now=now,
+                )
         for key, entry in list(self._entries.items()):
             if entry.trip is not None and key not in current and entry.state in _ACTIVE:
                 self._return(key, entry, now)
@@ -140,7 +162,13 @@ class AlarmManager:
         return events
 
     def raise_alarm(
-        self, *, alarm_id: str, tag: str, priority: Priority, now: float, message: str = "",
+        self,
+        *,
+        alarm_id: str,
+        tag: str,
+        priority: Priority,
+        now: float,
+        message: str = "",
         latch: bool = False,
     ) -> None:
         """Raise an alarm that is not an interlock (e.g. `phase_timeout`); it forces nothing.
@@ -150,8 +178,7 @@ class AlarmManager:
         key = (alarm_id, tag)
         entry = self._entries.get(key)
         if entry is None or entry.state not in _ACTIVE:
-            self._activate(key, trip=None, priority=priority, message=message, latch=latch,
-                           now=now)
+            self._activate(key, trip=None, priority=priority, message=message, latch=latch, now=now)
 
     def clear(self, alarm_id: str, tag: str, *, now: float) -> None:
         """The condition of an alarm raised by `raise_alarm` has returned to normal."""
@@ -204,8 +231,11 @@ class AlarmManager:
         """Trips whose forcing applies: this scan's trips, plus latched ones not yet reset."""
         trips = list(self._current.values())
         for key, entry in self._entries.items():
-            if entry.state is AlarmState.LATCHED and entry.trip is not None \
-                    and key not in self._current:
+            if (
+                entry.state is AlarmState.LATCHED
+                and entry.trip is not None
+                and key not in self._current
+            ):
                 trips.append(entry.trip)
         return trips
 
@@ -218,14 +248,28 @@ class AlarmManager:
         """Forget the history (at the start of a batch)."""
         self._history.clear()
 
-    def _activate(self, key: tuple[str, str], *, trip: Trip | None, priority: Priority,
-                  message: str, latch: bool, now: float) -> None:
+    def _activate(
+        self,
+        key: tuple[str, str],
+        *,
+        trip: Trip | None,
+        priority: Priority,
+        message: str,
+        latch: bool,
+        now: float,
+    ) -> None:
         entry = self._entries.get(key)
         if entry is None:
             # first-out: the first alarm raised while no other alarm was active
             first_out = not self._entries
-            entry = _Entry(alarm_id=key[0], tag=key[1], priority=priority, message=message,
-                           latch=latch, trip=trip)
+            entry = _Entry(
+                alarm_id=key[0],
+                tag=key[1],
+                priority=priority,
+                message=message,
+                latch=latch,
+                trip=trip,
+            )
             entry.first_out = first_out
             entry.state = AlarmState.UNACK_ACTIVE
             entry.raised_at = now
@@ -233,12 +277,20 @@ class AlarmManager:
         else:
             # back while returned: unacknowledged comes back unacknowledged, latched keeps its ack
             entry.message = message
-            entry.state = (AlarmState.ACK_ACTIVE if entry.acked_at is not None
-                           else AlarmState.UNACK_ACTIVE)
+            entry.state = (
+                AlarmState.ACK_ACTIVE if entry.acked_at is not None else AlarmState.UNACK_ACTIVE
+            )
             entry.returned_at = None
-        self._history.append(AlarmRecord(alarm_id=entry.alarm_id, tag=entry.tag,
-                                         priority=entry.priority, raised_at=now,
-                                         message=message, first_out=entry.first_out))
+        self._history.append(
+            AlarmRecord(
+                alarm_id=entry.alarm_id,
+                tag=entry.tag,
+                priority=entry.priority,
+                raised_at=now,
+                message=message,
+                first_out=entry.first_out,
+            )
+        )
         self._event(AlarmEventKind.RAISED, entry, now)
 
     def _return(self, key: tuple[str, str], entry: _Entry, now: float) -> None:
@@ -253,10 +305,24 @@ class AlarmManager:
         self._event(AlarmEventKind.RETURNED, entry, now)
 
     def _event(self, kind: AlarmEventKind, entry: _Entry, now: float) -> None:
-        event = AlarmEvent(kind=kind, alarm_id=entry.alarm_id, tag=entry.tag,
-                           priority=entry.priority, state=entry.state, at=now,
-                           message=entry.message, first_out=entry.first_out)
+        event = AlarmEvent(
+            kind=kind,
+            alarm_id=entry.alarm_id,
+            tag=entry.tag,
+            priority=entry.priority,
+            state=entry.state,
+            at=now,
+            message=entry.message,
+            first_out=entry.first_out,
+        )
         self._pending.append(event)
-        log.info(f"alarm.{kind}", alarm_id=entry.alarm_id, tag=entry.tag,
-                 priority=str(entry.priority), state=str(entry.state), at=now,
-                 message=entry.message, first_out=entry.first_out)
+        log.info(
+            f"alarm.{kind}",
+            alarm_id=entry.alarm_id,
+            tag=entry.tag,
+            priority=str(entry.priority),
+            state=str(entry.state),
+            at=now,
+            message=entry.message,
+            first_out=entry.first_out,
+        )

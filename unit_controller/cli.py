@@ -51,35 +51,65 @@ def _seed(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
-    parser = argparse.ArgumentParser(prog="unit-controller",
-                                     description="Controller of one battery-recycling unit.")
+    parser = argparse.ArgumentParser(
+        prog="unit-controller", description="Controller of one battery-recycling unit."
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--log-level", default="warning",
-                        choices=["debug", "info", "warning", "error"],
-                        help="structured logs on stderr at this level (default: warning)")
+    parser.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="structured logs on stderr at this level (default: warning)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sim = sub.add_parser("sim", help="run one batch on the plant simulator",
-                         description="Run one recipe on the simulated unit in virtual time.")
-    sim.add_argument("--recipe", default="coprecipitation",
-                     help=f"recipe name (in {RECIPES_DIR}) or path; default coprecipitation")
-    sim.add_argument("--config", type=Path, default=None,
-                     help=f"unit config (default {DEFAULT_CONFIG.name}, the mock backend)")
+    sim = sub.add_parser(
+        "sim",
+        help="run one batch on the plant simulator",
+        description="Run one recipe on the simulated unit in virtual time.",
+    )
+    sim.add_argument(
+        "--recipe",
+        default="coprecipitation",
+        help=f"recipe name (in {RECIPES_DIR}) or path; default coprecipitation",
+    )
+    sim.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help=f"unit config (default {DEFAULT_CONFIG.name}, the mock backend)",
+    )
     sim.add_argument("--seed", type=_seed, default=None, help="random seed (default from config)")
     pace = sim.add_mutually_exclusive_group()
-    pace.add_argument("--speed", type=_positive_speed, default=None, metavar="X",
-                      help="run at X times real time")
+    pace.add_argument(
+        "--speed", type=_positive_speed, default=None, metavar="X", help="run at X times real time"
+    )
     pace.add_argument("--fast", action="store_true", help="run as fast as possible (default)")
-    sim.add_argument("--fault", type=_fault, action="append", default=[], metavar="NAME@MIN",
-                     help="inject a fault at simulated minutes after start (repeatable), "
-                          "e.g. ssr_welded@12 or dosing_pump_stall:P-203@30")
-    sim.add_argument("--progress-every", type=float, default=None, metavar="S",
-                     help="simulated seconds between status lines")
-    sim.add_argument("--json", action="store_true",
-                     help="end stdout with one JSON line summarising the batch")
+    sim.add_argument(
+        "--fault",
+        type=_fault,
+        action="append",
+        default=[],
+        metavar="NAME@MIN",
+        help="inject a fault at simulated minutes after start (repeatable), "
+        "e.g. ssr_welded@12 or dosing_pump_stall:P-203@30",
+    )
+    sim.add_argument(
+        "--progress-every",
+        type=float,
+        default=None,
+        metavar="S",
+        help="simulated seconds between status lines",
+    )
+    sim.add_argument(
+        "--json", action="store_true", help="end stdout with one JSON line summarising the batch"
+    )
 
-    check = sub.add_parser("check-config", help="validate a config file",
-                           description="Print 'ok' or every problem with its TOML location.")
+    check = sub.add_parser(
+        "check-config",
+        help="validate a config file",
+        description="Print 'ok' or every problem with its TOML location.",
+    )
     check.add_argument("file", type=Path)
 
     sub.add_parser("recipes", help="list the shipped recipes")
@@ -107,14 +137,19 @@ def _sim(args: argparse.Namespace) -> int:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if config.hal.backend != "mock":
-        print(f"error: sim needs the mock backend; {args.config} has backend "
-              f"'{config.hal.backend}'", file=sys.stderr)
+        print(
+            f"error: sim needs the mock backend; {args.config} has backend '{config.hal.backend}'",
+            file=sys.stderr,
+        )
         return EXIT_BAD_INPUT
     speed = None if args.fast else (args.speed or config.sim.speed)
-    options = SimOptions(recipe=args.recipe,
-                         seed=config.sim.seed if args.seed is None else args.seed,
-                         speed=speed, faults=tuple(args.fault),
-                         progress_every_s=args.progress_every)
+    options = SimOptions(
+        recipe=args.recipe,
+        seed=config.sim.seed if args.seed is None else args.seed,
+        speed=speed,
+        faults=tuple(args.fault),
+        progress_every_s=args.progress_every,
+    )
     try:
         run = SimulationRun(config=config, options=options, out=sys.stdout)
     except RecipeError as exc:
@@ -126,16 +161,20 @@ def _sim(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     mode = "as fast as possible" if speed is None else f"at {speed:g}× real time"
-    print(f"simulating recipe '{run.loaded.recipe.name}' on unit {config.unit.id}, seed "
-          f"{options.seed}, {mode}; operator prompts are confirmed automatically")
+    print(
+        f"simulating recipe '{run.loaded.recipe.name}' on unit {config.unit.id}, seed "
+        f"{options.seed}, {mode}; operator prompts are confirmed automatically"
+    )
     try:
         result = asyncio.run(run.run())
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     summary = result.summary
-    print(f"batch ended {summary['final_state']} after {summary['sim_seconds'] / 60:.1f} simulated "
-          f"minutes ({summary['wall_seconds']:.1f} s wall)")
+    print(
+        f"batch ended {summary['final_state']} after {summary['sim_seconds'] / 60:.1f} simulated "
+        f"minutes ({summary['wall_seconds']:.1f} s wall)"
+    )
     for phase in summary["phases"]:
         end = "-" if phase["end_s"] is None else f"{phase['end_s'] / 60:.1f}"
         print(f"  phase {phase['name']:<16} {phase['start_s'] / 60:7.1f} → {end:>7} min")

@@ -43,8 +43,9 @@ class VerifyHeaterLimits(_Section):
     heating_gain_c: float = Field(default=2.0, gt=0, le=30)
     check_gain_time_s: float = Field(default=900.0, ge=60, le=7200)
     max_error_c_s: float = Field(default=3000.0, gt=0, le=100_000)
-    min_duty: float = Field(default=0.5, gt=0, le=1,
-                            description="average duty below which the heater is not judged")
+    min_duty: float = Field(
+        default=0.5, gt=0, le=1, description="average duty below which the heater is not judged"
+    )
 
 
 class InterlockLimits(_Section):
@@ -55,34 +56,54 @@ class InterlockLimits(_Section):
     min_ph_setpoint: float = Field(default=0.0, ge=-1, le=14)
     max_ph_setpoint: float = Field(default=13.0, ge=0, le=14)
     verify_heater: VerifyHeaterLimits = VerifyHeaterLimits()
-    heater_off_rise_c: float = Field(default=3.0, gt=0, le=20,
-                                     description="rise with the heater off that means a welded SSR")
+    heater_off_rise_c: float = Field(
+        default=3.0, gt=0, le=20, description="rise with the heater off that means a welded SSR"
+    )
     heater_off_window_s: float = Field(default=600.0, ge=30, le=3600)
-    ph_not_responding_ml: float = Field(default=500.0, gt=0, le=10_000,
-                                        description="mL dosed with no pH response before a trip")
+    ph_not_responding_ml: float = Field(
+        default=500.0, gt=0, le=10_000, description="mL dosed with no pH response before a trip"
+    )
     ph_response: float = Field(default=0.05, gt=0, le=2)
     reagent_cap_ml: dict[str, float] = Field(
-        default_factory=dict, description="per pump tag: most mL one phase may dose")
+        default_factory=dict, description="per pump tag: most mL one phase may dose"
+    )
     default_reagent_cap_ml: float = Field(default=20_000.0, gt=0, le=200_000)
     heater_off_settle_s: float = Field(
-        default=360.0, ge=0, le=3600,
-        description="heater off this long (≈3× element lag) before a rise means a welded SSR")
+        default=360.0,
+        ge=0,
+        le=3600,
+        description="heater off this long (≈3× element lag) before a rise means a welded SSR",
+    )
     ph_response_tolerance: float = Field(
-        default=0.1, gt=0, le=2,
-        description="pH this far short of the setpoint counts dosing toward 'not responding'")
-    discrete_stale_s: float = Field(default=3.0, gt=0, le=60,
-                                    description="level switches and E-stop: oldest usable input")
-    pump_stale_s: float = Field(default=10.0, gt=0, le=120,
-                                description="dosing pump silent this long is lost")
-    flatline_s: float = Field(default=60.0, ge=0, le=3600,
-                              description="a probe reading unchanged this long is frozen (0 = off)")
+        default=0.1,
+        gt=0,
+        le=2,
+        description="pH this far short of the setpoint counts dosing toward 'not responding'",
+    )
+    discrete_stale_s: float = Field(
+        default=3.0, gt=0, le=60, description="level switches and E-stop: oldest usable input"
+    )
+    pump_stale_s: float = Field(
+        default=10.0, gt=0, le=120, description="dosing pump silent this long is lost"
+    )
+    exotherm_settle_s: float = Field(
+        default=1800.0, ge=0, le=7200,
+        description="after acid or peroxide dosing, a rise with the heater off is not a weld",
+    )
+    flatline_s: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="a probe reading unchanged this long is frozen (0 = off)",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> InterlockLimits:
         if self.max_temperature_setpoint_c >= self.temperature_high_high_c:
             raise ValueError(
                 f"max_temperature_setpoint_c ({self.max_temperature_setpoint_c}) must be below "
-                f"temperature_high_high_c ({self.temperature_high_high_c})")
+                f"temperature_high_high_c ({self.temperature_high_high_c})"
+            )
         if self.min_ph_setpoint >= self.max_ph_setpoint:
             raise ValueError("min_ph_setpoint must be below max_ph_setpoint")
         return self
@@ -94,8 +115,9 @@ class HeaterTuning(_Section):
     kp: float = Field(default=1.5, ge=0, le=100, description="duty per °C")
     ki: float = Field(default=0.006, ge=0, le=10, description="duty per °C·s")
     kd: float = Field(default=200.0, ge=0, le=10_000, description="duty·s per °C")
-    d_filter_s: float = Field(default=60.0, ge=0, le=600,
-                              description="time constant of the derivative's low-pass filter")
+    d_filter_s: float = Field(
+        default=60.0, ge=0, le=600, description="time constant of the derivative's low-pass filter"
+    )
     cycle_s: float = Field(default=4.0, ge=1, le=60)
     min_pulse_s: float = Field(default=0.2, ge=0, le=5)
     max_duty: float = Field(default=1.0, gt=0, le=1)
@@ -103,8 +125,9 @@ class HeaterTuning(_Section):
     @model_validator(mode="after")
     def _pulse_fits_cycle(self) -> HeaterTuning:
         if self.min_pulse_s >= self.cycle_s / 2:
-            raise ValueError(f"min_pulse_s ({self.min_pulse_s}) must be below half of "
-                             f"cycle_s ({self.cycle_s})")
+            raise ValueError(
+                f"min_pulse_s ({self.min_pulse_s}) must be below half of cycle_s ({self.cycle_s})"
+            )
         return self
 
 
@@ -117,12 +140,19 @@ class PhTuning(_Section):
     min_dose_ml: float = Field(default=0.1, ge=0, le=100)
     max_dose_ml: float = Field(default=50.0, gt=0, le=2000)
     deadband: float = Field(default=0.0, ge=0, le=0.5)
-    stop_band: float = Field(default=0.02, ge=0, le=2,
-                             description="pH past the setpoint (the way the reagent pushes) "
-                                         "beyond which nothing, not even feed-forward, is dosed")
-    delivery_fraction: float = Field(default=1.0, gt=0, le=1,
-                                     description="share of each interval the dose is spread over; "
-                                                 "the rest is left for mixing")
+    stop_band: float = Field(
+        default=0.02,
+        ge=0,
+        le=2,
+        description="pH past the setpoint (the way the reagent pushes) "
+        "beyond which nothing, not even feed-forward, is dosed",
+    )
+    delivery_fraction: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="share of each interval the dose is spread over; the rest is left for mixing",
+    )
     feed_forward: bool = True
 
 
@@ -137,8 +167,9 @@ class SimSection(_Section):
     """Simulator settings (mock backend only)."""
 
     seed: int = Field(default=1, ge=0)
-    speed: float | None = Field(default=None, gt=0, le=10_000,
-                                description="times real time; unset = as fast as possible")
+    speed: float | None = Field(
+        default=None, gt=0, le=10_000, description="times real time; unset = as fast as possible"
+    )
     plant: PlantParams = PlantParams()
 
 

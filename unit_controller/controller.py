@@ -37,10 +37,17 @@ from unit_controller.scan.snapshot import InputQualifier
 log = structlog.get_logger(__name__)
 
 # States in which the process may have outputs on; everywhere else the filter forces all off.
-_PROCESS_STATES = frozenset({
-    State.EXECUTE, State.HOLDING, State.HELD, State.UNHOLDING,
-    State.SUSPENDING, State.SUSPENDED, State.UNSUSPENDING,
-})
+_PROCESS_STATES = frozenset(
+    {
+        State.EXECUTE,
+        State.HOLDING,
+        State.HELD,
+        State.UNHOLDING,
+        State.SUSPENDING,
+        State.SUSPENDED,
+        State.UNSUSPENDING,
+    }
+)
 # States in which the phase pauses: keep temperature safe, stop dosing, feeds, fill and drain.
 _PAUSED_STATES = _PROCESS_STATES - {State.EXECUTE}
 
@@ -65,7 +72,12 @@ class UnitController:
     """Owns the scan and the command model of one unit."""
 
     def __init__(
-        self, *, config: UnitConfig, board: Board, clock: Clock, recipes_dir: Path = RECIPES_DIR,
+        self,
+        *,
+        config: UnitConfig,
+        board: Board,
+        clock: Clock,
+        recipes_dir: Path = RECIPES_DIR,
     ) -> None:
         self.config = config
         self.board = board
@@ -99,8 +111,9 @@ class UnitController:
             listener(event)
 
     def _state_changed(self, old: State, new: State, cause: str) -> None:
-        self._emit(EventKind.STATE, f"{old} -> {new} ({cause})", old=str(old), new=str(new),
-                   cause=cause)
+        self._emit(
+            EventKind.STATE, f"{old} -> {new} ({cause})", old=str(old), new=str(new), cause=cause
+        )
 
     # --- the scan ------------------------------------------------------------------------
     async def scan(self) -> Snapshot:
@@ -113,19 +126,30 @@ class UnitController:
         # 1 snapshot inputs
         image = self._qualifier.snapshot(self.board, now=now, applied=self._applied)
         if self.batch is not None and self.batch.end_s is None:
-            self.batch.observe(image=image, targets=self._targets, applied=self._applied, dt=dt,
-                               executing=was_executing)
+            self.batch.observe(
+                image=image,
+                targets=self._targets,
+                applied=self._applied,
+                dt=dt,
+                executing=was_executing,
+            )
         for tag, rate in self._applied.pumps.items():
             self._dosed_phase[tag] = self._dosed_phase.get(tag, 0.0) + rate * dt / 60.0
 
         # 2 interlocks -> alarms (latched) -> trips in effect
         trips = self.interlocks.evaluate(image, self._context())
         for event in self.alarms.update(trips, now):
-            self._emit(EventKind.ALARM,
-                       f"{event.alarm_id} ({event.tag}) {event.kind}: {event.message}",
-                       alarm_id=event.alarm_id, tag=event.tag, transition=str(event.kind),
-                       priority=str(event.priority), state=str(event.state),
-                       first_out=event.first_out, message=event.message)
+            self._emit(
+                EventKind.ALARM,
+                f"{event.alarm_id} ({event.tag}) {event.kind}: {event.message}",
+                alarm_id=event.alarm_id,
+                tag=event.tag,
+                transition=str(event.kind),
+                priority=str(event.priority),
+                state=str(event.state),
+                first_out=event.first_out,
+                message=event.message,
+            )
         in_effect = self.alarms.in_effect()
         await self._act_on_trips(in_effect)
 
@@ -141,8 +165,9 @@ class UnitController:
         desired = self._controllers.compute(self._targets, image)
 
         # 5 safety filter: the one place outputs are forced safe
-        outputs = self.safety.apply(desired, trips=self.alarms.in_effect(),
-                                    allow_process_outputs=state in _PROCESS_STATES)
+        outputs = self.safety.apply(
+            desired, trips=self.alarms.in_effect(), allow_process_outputs=state in _PROCESS_STATES
+        )
 
         # 6 apply
         self.board.apply(outputs)
@@ -152,11 +177,17 @@ class UnitController:
 
         # 7 publish
         self.snapshot = Snapshot(
-            at=now, state=state, state_no=self.machine.number,
-            phase=self._targets.phase, recipe=self.recipe.recipe.name if self.recipe else None,
-            image=image, targets=self._targets, outputs=outputs,
+            at=now,
+            state=state,
+            state_no=self.machine.number,
+            phase=self._targets.phase,
+            recipe=self.recipe.recipe.name if self.recipe else None,
+            image=image,
+            targets=self._targets,
+            outputs=outputs,
             heater_duty=self._controllers.duty,
-            awaiting_confirmation=self.runner.awaiting_confirmation if self.runner else None)
+            awaiting_confirmation=self.runner.awaiting_confirmation if self.runner else None,
+        )
         return self.snapshot
 
     def _context(self) -> InterlockContext:
@@ -193,15 +224,17 @@ class UnitController:
         machine = self.machine
         state = machine.state
         if state is State.STARTING:
-            assert self.runner is not None and self.recipe is not None
+            assert self.runner is not None
+            assert self.recipe is not None
             self.runner.begin()
             self.batch = BatchRecord(recipe=self.recipe.recipe.name, start_s=image.now)
             await machine.state_complete()
             self._phase_entered(image.now)
             return
         if state is State.EXECUTE and self.runner is not None:
-            if was_executing and self.runner.advance(image, dt=dt,
-                                                     applied_ml_min=self._applied.pumps):
+            if was_executing and self.runner.advance(
+                image, dt=dt, applied_ml_min=self._applied.pumps
+            ):
                 if self.runner.done:
                     await machine.finish()
                     return
@@ -210,9 +243,13 @@ class UnitController:
             if self.runner.timed_out():
                 phase = self.runner.phase
                 name = phase.name if phase else "?"
-                self.alarms.raise_alarm(alarm_id="phase_timeout", tag=name, now=image.now,
-                                        priority=Priority.MEDIUM,
-                                        message=f"phase {name} did not finish within its timeout")
+                self.alarms.raise_alarm(
+                    alarm_id="phase_timeout",
+                    tag=name,
+                    now=image.now,
+                    priority=Priority.MEDIUM,
+                    message=f"phase {name} did not finish within its timeout",
+                )
                 await machine.command(Command.HOLD, reason="phase_timeout")
             return
         if state is State.UNHOLDING and self.runner is not None and self.runner.timed_out():
@@ -231,8 +268,9 @@ class UnitController:
         targets = self.runner.targets()
         if self.batch is not None:
             self.batch.phase_started(name=phase.name, now=now, targets=targets)
-        self._emit(EventKind.PHASE, f"phase {phase.name}", phase=phase.name,
-                   index=self.runner.phase_index)
+        self._emit(
+            EventKind.PHASE, f"phase {phase.name}", phase=phase.name, index=self.runner.phase_index
+        )
 
     def _prompt_if_needed(self) -> None:
         prompt = self.runner.awaiting_confirmation if self.runner else None
@@ -241,14 +279,16 @@ class UnitController:
         self._prompted = prompt
 
     # --- commands ------------------------------------------------------------------------
-    async def command(self, name: str, *, source: str, recipe: str | None = None,
-                      reason: str = "") -> State:
+    async def command(
+        self, name: str, *, source: str, recipe: str | None = None, reason: str = ""
+    ) -> State:
         """Run a PackML command; raises CommandRefused with a clear reason when not allowed."""
         try:
             command = Command(name.strip().lower())
         except ValueError:
-            raise CommandRefused(f"unknown command {name!r}; commands are "
-                                 f"{', '.join(c.value for c in Command)}") from None
+            raise CommandRefused(
+                f"unknown command {name!r}; commands are {', '.join(c.value for c in Command)}"
+            ) from None
         if command is Command.START:
             self._prepare_start(recipe)
         elif command in (Command.UNHOLD, Command.UNSUSPEND):
@@ -256,8 +296,13 @@ class UnitController:
         elif recipe is not None:
             raise CommandRefused(f"{command} takes no recipe")
         state = await self.machine.command(command, reason=reason or source)
-        self._emit(EventKind.COMMAND, f"{command} by {source}", command=str(command),
-                   source=source, ok=True)
+        self._emit(
+            EventKind.COMMAND,
+            f"{command} by {source}",
+            command=str(command),
+            source=source,
+            ok=True,
+        )
         log.info("command.accepted", command=str(command), source=source, state=str(state))
         return state
 
@@ -276,12 +321,17 @@ class UnitController:
         self.batch = None
 
     def _refuse_while_tripped(self, command: Command) -> None:
-        blocking = [t for t in self.alarms.in_effect()
-                    if t.alarm and t.action in (TripAction.HOLD, TripAction.ABORT)]
+        blocking = [
+            t
+            for t in self.alarms.in_effect()
+            if t.alarm and t.action in (TripAction.HOLD, TripAction.ABORT)
+        ]
         if blocking:
             names = ", ".join(sorted({f"{t.alarm_id} ({t.tag})" for t in blocking}))
-            raise CommandRefused(f"cannot {command}: interlocks still in effect: {names}; "
-                                 "clear the cause, acknowledge and reset the alarms first")
+            raise CommandRefused(
+                f"cannot {command}: interlocks still in effect: {names}; "
+                "clear the cause, acknowledge and reset the alarms first"
+            )
 
     def confirm(self, *, source: str) -> str:
         """Give the operator confirmation the running phase waits for; returns its prompt."""
@@ -289,8 +339,14 @@ class UnitController:
         if prompt is None or self.machine.state is not State.EXECUTE or self.runner is None:
             raise CommandRefused("nothing is waiting for a confirmation")
         self.runner.confirm()
-        self._emit(EventKind.COMMAND, f"confirmed '{prompt}' by {source}", command="confirm",
-                   source=source, ok=True, prompt=prompt)
+        self._emit(
+            EventKind.COMMAND,
+            f"confirmed '{prompt}' by {source}",
+            command="confirm",
+            source=source,
+            ok=True,
+            prompt=prompt,
+        )
         return prompt
 
     def acknowledge(self, alarm_id: str | None, *, source: str) -> int:

@@ -44,7 +44,13 @@ def location(loc: Sequence[int | str]) -> str:
 
 
 _UNION_TAGS = {
-    "rtd", "ph_probe", "heater", "coil", "level_switch", "estop", "dosing_pump",
+    "rtd",
+    "ph_probe",
+    "heater",
+    "coil",
+    "level_switch",
+    "estop",
+    "dosing_pump",
     "function-after[_rates_ordered(), DosingPumpWiring]",
 }
 
@@ -56,7 +62,7 @@ def validation_problems(exc: ValidationError) -> list[str]:
         where = location(err["loc"])
         message = err["msg"]
         if message.startswith("Value error, "):
-            message = message[len("Value error, "):]
+            message = message[len("Value error, ") :]
         if err["type"] not in ("missing", "model_type") and "input" in err:
             shown = repr(err["input"])
             if len(shown) <= 60 and not isinstance(err["input"], dict):

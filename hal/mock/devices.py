@@ -42,6 +42,11 @@ class _Sampled:
     def _measure(self) -> float | None:
         return self.model.value
 
+    def resample(self, true_value: float) -> None:
+        """Take a sample now, whatever the schedule (after the simulator preloads the plant)."""
+        self._next_sample = self._clock.monotonic()
+        self.sample(true_value, 0.0)
+
     def latest(self) -> Reading[float]:
         """The newest sample."""
         return self._latest

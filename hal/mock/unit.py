@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from typing import ClassVar
 
 import structlog
 
@@ -39,7 +40,7 @@ class UnknownFault(ValueError):
 class SimulatedUnit:
     """Plant + mock devices + faults; `board` is what the controller sees."""
 
-    FAULTS: dict[str, str] = {
+    FAULTS: ClassVar[dict[str, str]] = {
         "ph_probe_dead": "the pH circuit answers every read with *ER",
         "ph_probe_stuck": "the pH reading freezes at its current value",
         "ph_probe_drift": f"the pH reading drifts {PH_DRIFT_PER_MIN:+} pH/min",
@@ -64,27 +65,44 @@ class SimulatedUnit:
         self.rtd = MockRtd(
             tag=wiring.rtd_tag,
             clock=clock,
-            model=SensorModel(tau_s=params.rtd_tau_s, dead_time_s=0.0, noise=params.rtd_noise_c,
-                              rng=random.Random(rng.random()),
-                              initial=self.plant.temperature_c),
+            model=SensorModel(
+                tau_s=params.rtd_tau_s,
+                dead_time_s=0.0,
+                noise=params.rtd_noise_c,
+                rng=random.Random(rng.random()),
+                initial=self.plant.temperature_c,
+            ),
         )
         self.ph = MockPhProbe(
             tag=wiring.ph_tag,
             clock=clock,
-            model=SensorModel(tau_s=params.ph_tau_s, dead_time_s=params.ph_dead_time_s,
-                              noise=params.ph_noise, rng=random.Random(rng.random()),
-                              initial=self.plant.ph),
+            model=SensorModel(
+                tau_s=params.ph_tau_s,
+                dead_time_s=params.ph_dead_time_s,
+                noise=params.ph_noise,
+                rng=random.Random(rng.random()),
+                initial=self.plant.ph,
+            ),
         )
         self.heater = MockHeaterSsr(tag=wiring.heater_tag, clock=clock)
         self.coils = {f: MockCoil(tag=wiring.coil_tag(f), clock=clock) for f in CoilFunction}
-        self.levels = {p: MockDigitalInput(tag=wiring.level_tag(p), clock=clock)
-                       for p in LevelPoint}
+        self.levels = {
+            p: MockDigitalInput(tag=wiring.level_tag(p), clock=clock) for p in LevelPoint
+        }
         self.estop = MockDigitalInput(tag=wiring.estop_tag, clock=clock)
-        self.pumps = {tag: MockDosingPump(tag=tag, clock=clock, max_ml_min=w.max_ml_min)
-                      for tag, w in wiring.pumps().items()}
-        self.board = Board(temperature=self.rtd, ph=self.ph, heater=self.heater,
-                           coils=dict(self.coils), levels=dict(self.levels), estop=self.estop,
-                           pumps=dict(self.pumps))
+        self.pumps = {
+            tag: MockDosingPump(tag=tag, clock=clock, max_ml_min=w.max_ml_min)
+            for tag, w in wiring.pumps().items()
+        }
+        self.board = Board(
+            temperature=self.rtd,
+            ph=self.ph,
+            heater=self.heater,
+            coils=dict(self.coils),
+            levels=dict(self.levels),
+            estop=self.estop,
+            pumps=dict(self.pumps),
+        )
         self.injected: list[FaultSpec] = []
         self._sample_all()
 
@@ -97,8 +115,8 @@ class SimulatedUnit:
 
     def _sample_all(self) -> None:
         # Instruments have a first reading by the time the controller starts scanning.
-        self.rtd.sample(self.plant.temperature_c, 0.0)
-        self.ph.sample(self.plant.ph, 0.0)
+        self.rtd.resample(self.plant.temperature_c)
+        self.ph.resample(self.plant.ph)
         self._sample_inputs()
 
     def step(self, dt: float) -> None:
@@ -135,19 +153,25 @@ class SimulatedUnit:
         """Make `fault` happen now."""
         self._fault_action(fault)()
         self.injected.append(fault)
-        log.warning("sim.fault_injected", fault=fault.name, tag=fault.tag,
-                    at_s=round(self.clock.monotonic(), 1))
+        log.warning(
+            "sim.fault_injected",
+            fault=fault.name,
+            tag=fault.tag,
+            at_s=round(self.clock.monotonic(), 1),
+        )
 
     def _fault_action(self, fault: FaultSpec) -> Callable[[], None]:
         name = fault.name
         if name not in self.FAULTS:
             raise UnknownFault(
-                f"unknown fault {name!r}; the simulator knows: {', '.join(sorted(self.FAULTS))}")
+                f"unknown fault {name!r}; the simulator knows: {', '.join(sorted(self.FAULTS))}"
+            )
         if name == "dosing_pump_stall":
             tag = fault.tag or self._default_base_pump()
             if tag not in self.pumps:
-                raise UnknownFault(f"dosing_pump_stall: no pump {tag!r} (pumps: "
-                                   f"{', '.join(sorted(self.pumps))})")
+                raise UnknownFault(
+                    f"dosing_pump_stall: no pump {tag!r} (pumps: {', '.join(sorted(self.pumps))})"
+                )
             pump = self.pumps[tag]
             return lambda: setattr(pump, "stalled", True)
         if fault.tag is not None:
@@ -160,7 +184,9 @@ class SimulatedUnit:
             "rtd_stuck": lambda: setattr(self.rtd.model, "stuck", True),
             "ssr_welded": lambda: setattr(self.heater, "welded", True),
             "heater_open": lambda: setattr(self.plant, "heater_open", True),
-            "level_low_low_stuck": lambda: setattr(self.levels[LevelPoint.LOW_LOW], "forced", False),
+            "level_low_low_stuck": lambda: setattr(
+                self.levels[LevelPoint.LOW_LOW], "forced", False
+            ),
             "level_high_high": lambda: setattr(self.levels[LevelPoint.HIGH_HIGH], "forced", True),
             "estop": lambda: setattr(self, "_estop_pressed", True),
         }

@@ -94,8 +94,7 @@ class _Constants:
 
 
 def _constants(t_c: float) -> _Constants:
-    return _Constants(kw=10.0 ** -pkw(t_c), ka=10.0 ** -pka_ammonium(t_c),
-                      k2=10.0 ** -PK2_BISULFATE)
+    return _Constants(kw=10.0 ** -pkw(t_c), ka=10.0 ** -pka_ammonium(t_c), k2=10.0**-PK2_BISULFATE)
 
 
 def charge_imbalance(comp: Composition, *, volume_l: float, t_c: float, ph: float) -> float:
@@ -105,7 +104,7 @@ def charge_imbalance(comp: Composition, *, volume_l: float, t_c: float, ph: floa
     """
     c = _constants(t_c)
     inv = 1.0 / volume_l
-    h: float = 10.0 ** -ph
+    h: float = 10.0**-ph
     oh = c.kw / h
     pos = h + comp.sodium * inv + comp.ammonia * inv * h / (h + c.ka)
     for name, (z, ksp) in METALS.items():
@@ -138,7 +137,7 @@ def solve_ph(comp: Composition, volume_l: float, t_c: float, hint: float | None 
     t = t_c + _K0
     kw: float = 10.0 ** -(4470.99 / t - 6.0875 + 0.01706 * t)
     ka: float = 10.0 ** -pka_ammonium(t_c)
-    k2: float = 10.0 ** -PK2_BISULFATE
+    k2: float = 10.0**-PK2_BISULFATE
     inv = 1.0 / volume_l
     na = comp.sodium * inv
     nh = comp.ammonia * inv
@@ -153,7 +152,7 @@ def solve_ph(comp: Composition, volume_l: float, t_c: float, hint: float | None 
     fixed = na + li
 
     def f(ph: float) -> float:
-        h: float = 10.0 ** -ph
+        h: float = 10.0**-ph
         oh = kw / h
         pos = h + fixed + nh * h / (h + ka)
         for z, conc, ksp in metals:
@@ -189,4 +188,3 @@ def _bracket(f: Callable[[float], float], hint: float) -> tuple[float, float]:
         width *= 2.0
         hi = min(PH_MAX, hi + width)
     return lo, hi
-

@@ -86,8 +86,10 @@ class Plant:
         self._lsll_l = self._at_l[LevelPoint.LOW_LOW]
         self._lsl_l = self._at_l[LevelPoint.LOW]
         self._lsh_l = self._at_l[LevelPoint.HIGH]
-        self._pumps = {tag: (_REAGENT_CODE.get(w.reagent, _NO_REAGENT), w.concentration_mol_l)
-                       for tag, w in wiring.pumps().items()}
+        self._pumps = {
+            tag: (_REAGENT_CODE.get(w.reagent, _NO_REAGENT), w.concentration_mol_l)
+            for tag, w in wiring.pumps().items()
+        }
         self._rho = params.density_kg_l
         self._cp = params.cp_j_kg_k
         self._ua = params.ua_w_k
@@ -149,9 +151,12 @@ class Plant:
                 # Fe and Al left as hydroxide cake on the filter; NaOH from purification stays.
                 comp.fe = comp.al = 0.0
                 comp.sulfate = self._sulfate_for(comp, LEACH_LIQUOR_PH)
-                comp.sodium = -charge_imbalance(comp, volume_l=self.volume_l,
-                                                t_c=self.temperature_c, ph=PURIFIED_LIQUOR_PH
-                                                ) * self.volume_l
+                comp.sodium = (
+                    -charge_imbalance(
+                        comp, volume_l=self.volume_l, t_c=self.temperature_c, ph=PURIFIED_LIQUOR_PH
+                    )
+                    * self.volume_l
+                )
             else:
                 comp.sulfate = self._sulfate_for(comp, LEACH_LIQUOR_PH)
         self.max_temperature_c = max(self.max_temperature_c, self.temperature_c)
@@ -162,8 +167,8 @@ class Plant:
         probe = comp.copy()
         probe.sulfate = 0.0
         excess = charge_imbalance(probe, volume_l=self.volume_l, t_c=self.temperature_c, ph=ph)
-        h: float = 10.0 ** -ph
-        k2: float = 10.0 ** -PK2_BISULFATE
+        h: float = 10.0**-ph
+        k2: float = 10.0**-PK2_BISULFATE
         return excess * self.volume_l / (1.0 + k2 / (h + k2))
 
     def charge_black_mass(self, kg: float) -> None:
@@ -193,8 +198,9 @@ class Plant:
         t = self.temperature_c
 
         energised = self.ssr_on and self.contactor_closed and not self.heater_open
-        self.heater_power_w += ((self._power_w if energised else 0.0) - self.heater_power_w
-                                ) * self._lag_a
+        self.heater_power_w += (
+            (self._power_w if energised else 0.0) - self.heater_power_w
+        ) * self._lag_a
         if energised and v < self._lsll_l:
             self.heater_on_dry_s += dt
 
@@ -236,8 +242,9 @@ class Plant:
             share = 1.0 if v >= self._lsll_l else v / self._lsll_l
             mass = v * self._rho
             power = self.heater_power_w * share - self._ua * (t - self._t_amb)
-            t += (power * dt + q) / (self._cp * (mass if mass > MIN_HEAT_MASS_KG
-                                                 else MIN_HEAT_MASS_KG))
+            t += (power * dt + q) / (
+                self._cp * (mass if mass > MIN_HEAT_MASS_KG else MIN_HEAT_MASS_KG)
+            )
             if t > BOILING_C:
                 boiled = min(v, (t - BOILING_C) * self._cp * mass / LATENT_HEAT_J_KG / self._rho)
                 self.evaporated_l += boiled
@@ -290,8 +297,12 @@ class Plant:
         self.h2o2_mol *= keep
 
     def _solve(self) -> None:
-        self._ph = solve_ph(self.composition, self.volume_l, self.temperature_c,
-                            None if self.volume_l <= 0.0 else self._ph)
+        self._ph = solve_ph(
+            self.composition,
+            self.volume_l,
+            self.temperature_c,
+            None if self.volume_l <= 0.0 else self._ph,
+        )
         self._ph_t = self.temperature_c
         self._since_solve = 0.0
         self._dirty = False

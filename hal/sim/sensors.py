@@ -21,12 +21,18 @@ class SensorModel:
     """
 
     def __init__(
-        self, *, tau_s: float, dead_time_s: float, noise: float, rng: random.Random,
+        self,
+        *,
+        tau_s: float,
+        dead_time_s: float,
+        noise: float,
+        rng: random.Random,
         initial: float,
     ) -> None:
         if tau_s < 0 or dead_time_s < 0 or noise < 0:
-            raise ValueError(f"tau_s, dead_time_s and noise must be >= 0, got "
-                             f"{tau_s}, {dead_time_s}, {noise}")
+            raise ValueError(
+                f"tau_s, dead_time_s and noise must be >= 0, got {tau_s}, {dead_time_s}, {noise}"
+            )
         self.tau_s = tau_s
         # May change at run time (slower mixing with the agitator off); see `update`.
         self.dead_time_s = dead_time_s

@@ -13,23 +13,31 @@ from unit_controller.control import HeaterPid, TimeProportioner
 
 
 def _heat(
-    pid: HeaterPid, reactor: HeatedReactor, *, setpoint_c: float, start: float, seconds: float,
-    dt: float = 1.0, max_duty: float = 1.0,
+    pid: HeaterPid,
+    reactor: HeatedReactor,
+    *,
+    setpoint_c: float,
+    start: float,
+    seconds: float,
+    dt: float = 1.0,
+    max_duty: float = 1.0,
 ) -> list[tuple[float, float, float]]:
     """Run the loop; returns (time, true °C, duty) per step."""
     trace = []
     steps = round(seconds / dt)
     for k in range(steps):
         now = start + k * dt
-        duty = pid.update(setpoint_c=setpoint_c, measured_c=reactor.measured(), now=now,
-                          max_duty=max_duty)
+        duty = pid.update(
+            setpoint_c=setpoint_c, measured_c=reactor.measured(), now=now, max_duty=max_duty
+        )
         reactor.step(duty=duty, dt=dt)
         trace.append((now + dt, reactor.true_c, duty))
     return trace
 
 
-def _last_time_outside(trace: list[tuple[float, float, float]], *, target: float,
-                       band: float) -> float:
+def _last_time_outside(
+    trace: list[tuple[float, float, float]], *, target: float, band: float
+) -> float:
     return max((t for t, temp, _ in trace if abs(temp - target) > band), default=0.0)
 
 
@@ -63,8 +71,9 @@ def test_lowered_setpoint_after_saturation_cuts_the_heater_without_delay() -> No
     reactor = HeatedReactor(start_c=20.0)
     pid = HeaterPid(tuning=HeaterTuning())
     _heat(pid, reactor, setpoint_c=200.0, start=0.0, seconds=3600)
-    duty = pid.update(setpoint_c=reactor.measured() - 1.0, measured_c=reactor.measured(),
-                      now=3600.0)
+    duty = pid.update(
+        setpoint_c=reactor.measured() - 1.0, measured_c=reactor.measured(), now=3600.0
+    )
     assert duty == 0.0
 
 
@@ -110,8 +119,12 @@ def test_output_always_within_zero_and_max_duty() -> None:
     for _ in range(20_000):
         now += rng.choice([0.0, 0.05, 0.1, 1.0, 30.0])
         max_duty = rng.choice([1.0, 0.5, 0.05, rng.random()])
-        duty = pid.update(setpoint_c=rng.uniform(0, 95), measured_c=rng.uniform(-5, 120),
-                          now=now, max_duty=max_duty)
+        duty = pid.update(
+            setpoint_c=rng.uniform(0, 95),
+            measured_c=rng.uniform(-5, 120),
+            now=now,
+            max_duty=max_duty,
+        )
         assert 0.0 <= duty <= max_duty
 
 
@@ -139,6 +152,7 @@ def test_pid_through_time_proportioner_holds_60c() -> None:
 
 
 # --- time proportioning --------------------------------------------------------------------
+
 
 def _on_fraction(ssr: TimeProportioner, *, duty: float, cycles: int, dt: float = 0.05) -> float:
     on = 0.0

@@ -14,13 +14,16 @@ SETPOINT = 11.0
 
 
 def _naoh(tuning: PhTuning | None = None) -> PhDosingController:
-    return PhDosingController(tuning=tuning or PhTuning(), raises_ph=True,
-                              reagent_mol_l=NAOH_MOL_L)
+    return PhDosingController(tuning=tuning or PhTuning(), raises_ph=True, reagent_mol_l=NAOH_MOL_L)
 
 
 def _coprecipitate(
-    controller: PhDosingController, *, hours: float = 2.0, step_at_s: float | None = None,
-    seed: int = 1, dt: float = 0.5,
+    controller: PhDosingController,
+    *,
+    hours: float = 2.0,
+    step_at_s: float | None = None,
+    seed: int = 1,
+    dt: float = 0.5,
 ) -> list[tuple[float, float]]:
     """Run the feed (10 mL/min, 15 after `step_at_s`) under control; (time, true pH) per step."""
     plant = CausticBuffer(start_ph=SETPOINT, seed=seed)
@@ -28,10 +31,12 @@ def _coprecipitate(
     for k in range(round(hours * 3600 / dt)):
         now = k * dt
         feed = 15.0 if step_at_s is not None and now >= step_at_s else 10.0
-        ff = neutralising_rate_ml_min(feed_ml_min=feed, feed_mol_l=FEED_MOL_L, equivalents=2.0,
-                                      reagent_mol_l=NAOH_MOL_L)
-        rate = controller.update(setpoint=SETPOINT, measured_ph=plant.measured(), now=now,
-                                 feed_forward_ml_min=ff)
+        ff = neutralising_rate_ml_min(
+            feed_ml_min=feed, feed_mol_l=FEED_MOL_L, equivalents=2.0, reagent_mol_l=NAOH_MOL_L
+        )
+        rate = controller.update(
+            setpoint=SETPOINT, measured_ph=plant.measured(), now=now, feed_forward_ml_min=ff
+        )
         plant.step(naoh_ml_min=rate, feed_ml_min=feed, dt=dt)
         trace.append((now + dt, plant.true_ph))
     return trace
@@ -43,8 +48,9 @@ def _share_within(trace: list[tuple[float, float]], *, band: float, after_s: flo
 
 
 def test_neutralising_rate_is_two_hydroxide_per_metal() -> None:
-    rate = neutralising_rate_ml_min(feed_ml_min=10.0, feed_mol_l=2.0, equivalents=2.0,
-                                    reagent_mol_l=4.0)
+    rate = neutralising_rate_ml_min(
+        feed_ml_min=10.0, feed_mol_l=2.0, equivalents=2.0, reagent_mol_l=4.0
+    )
     assert rate == pytest.approx(10.0)
 
 
@@ -71,8 +77,9 @@ def test_base_never_doses_when_ph_is_above_setpoint_past_the_stop_band() -> None
     controller = _naoh(tuning)
     for k in range(200):
         # Feed-forward asks for 10 mL/min, but the pH is already too high: nothing goes in.
-        rate = controller.update(setpoint=11.0, measured_ph=11.03, now=k * 1.0,
-                                 feed_forward_ml_min=10.0)
+        rate = controller.update(
+            setpoint=11.0, measured_ph=11.03, now=k * 1.0, feed_forward_ml_min=10.0
+        )
         assert rate == 0.0
     assert controller.dosed_ml == 0.0
 
@@ -80,14 +87,14 @@ def test_base_never_doses_when_ph_is_above_setpoint_past_the_stop_band() -> None
 def test_fresh_base_controller_without_feed_forward_never_doses_above_setpoint() -> None:
     controller = _naoh(PhTuning(feed_forward=False, stop_band=0.5))
     for k in range(200):
-        assert controller.update(setpoint=11.0, measured_ph=11.001 + 0.001 * k,
-                                 now=k * 1.0) == 0.0
+        assert controller.update(setpoint=11.0, measured_ph=11.001 + 0.001 * k, now=k * 1.0) == 0.0
 
 
 def test_output_zero_when_ph_wildly_above_setpoint() -> None:
     controller = _naoh(PhTuning(stop_band=2.0))  # even with the guard opened wide
-    assert controller.update(setpoint=11.0, measured_ph=13.5, now=0.0,
-                             feed_forward_ml_min=30.0) == 0.0
+    assert (
+        controller.update(setpoint=11.0, measured_ph=13.5, now=0.0, feed_forward_ml_min=30.0) == 0.0
+    )
 
 
 def test_integral_does_not_wind_while_ph_is_on_the_wrong_side() -> None:
@@ -115,8 +122,7 @@ def test_dose_per_interval_never_exceeds_max_dose() -> None:
     dt = 0.1
     for k in range(round(600 / dt)):
         now = k * dt
-        rate = controller.update(setpoint=11.0, measured_ph=9.0, now=now,
-                                 feed_forward_ml_min=50.0)
+        rate = controller.update(setpoint=11.0, measured_ph=9.0, now=now, feed_forward_ml_min=50.0)
         assert 0.0 <= rate <= 105.0
         per_interval[int(now // 20.0)] = per_interval.get(int(now // 20.0), 0.0) + rate * dt / 60
     assert max(per_interval.values()) <= tuning.max_dose_ml + 1e-9
@@ -127,8 +133,9 @@ def test_dose_per_interval_never_exceeds_max_dose() -> None:
 def test_rate_never_exceeds_the_pump_limit() -> None:
     controller = _naoh(PhTuning(max_dose_ml=500.0, delivery_fraction=0.2))
     for k in range(100):
-        assert controller.update(setpoint=11.0, measured_ph=8.0, now=k * 0.5,
-                                 max_ml_min=60.0) <= 60.0
+        assert (
+            controller.update(setpoint=11.0, measured_ph=8.0, now=k * 0.5, max_ml_min=60.0) <= 60.0
+        )
 
 
 def test_first_update_decides_a_dose_at_once() -> None:
@@ -142,8 +149,10 @@ def test_first_update_decides_a_dose_at_once() -> None:
 
 def test_dose_delivered_in_first_part_of_interval_leaves_time_to_mix() -> None:
     controller = _naoh(PhTuning(delivery_fraction=0.5, interval_s=20.0))
-    rates = [controller.update(setpoint=11.0, measured_ph=11.0, now=k * 1.0,
-                               feed_forward_ml_min=10.0) for k in range(20)]
+    rates = [
+        controller.update(setpoint=11.0, measured_ph=11.0, now=k * 1.0, feed_forward_ml_min=10.0)
+        for k in range(20)
+    ]
     assert rates[:10] == pytest.approx([20.0] * 10)
     assert rates[10:] == [0.0] * 10
 
@@ -160,8 +169,9 @@ def test_dose_below_minimum_is_carried_to_a_later_interval() -> None:
 
 
 def test_acid_doses_only_when_ph_is_above_setpoint() -> None:
-    acid = PhDosingController(tuning=PhTuning(feed_forward=False), raises_ph=False,
-                              reagent_mol_l=18.0)
+    acid = PhDosingController(
+        tuning=PhTuning(feed_forward=False), raises_ph=False, reagent_mol_l=18.0
+    )
     assert acid.update(setpoint=4.0, measured_ph=3.5, now=0.0) == 0.0
     acid.reset()
     assert acid.update(setpoint=4.0, measured_ph=4.5, now=0.0) > 0.0
@@ -180,8 +190,12 @@ def test_reset_with_learned_demand_resumes_without_a_bump() -> None:
 
 def test_bad_measurement_never_doses() -> None:
     controller = _naoh()
-    assert controller.update(setpoint=11.0, measured_ph=float("nan"), now=0.0,
-                             feed_forward_ml_min=10.0) == 0.0
+    assert (
+        controller.update(
+            setpoint=11.0, measured_ph=float("nan"), now=0.0, feed_forward_ml_min=10.0
+        )
+        == 0.0
+    )
 
 
 def test_pause_stops_counting_and_keeps_the_learned_demand() -> None:

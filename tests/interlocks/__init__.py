@@ -12,8 +12,12 @@ from hal.wiring import BoardWiring, LevelPoint
 from unit_controller.config import InterlockLimits, load_config
 from unit_controller.process_image import ProcessImage
 
-NORMAL_LEVELS = {LevelPoint.LOW_LOW: True, LevelPoint.LOW: True, LevelPoint.HIGH: False,
-                 LevelPoint.HIGH_HIGH: False}
+NORMAL_LEVELS = {
+    LevelPoint.LOW_LOW: True,
+    LevelPoint.LOW: True,
+    LevelPoint.HIGH: False,
+    LevelPoint.HIGH_HIGH: False,
+}
 
 
 @cache
@@ -39,6 +43,7 @@ def make_image(
     applied: Outputs | None = None,
 ) -> ProcessImage:
     """A process image at `now`; plain values become good readings taken at `now`."""
+
     def analog(value: float | Reading[float]) -> Reading[float]:
         return value if isinstance(value, Reading) else Reading.ok(float(value), now)
 
@@ -54,8 +59,9 @@ def make_image(
         levels={point: discrete(v) for point, v in merged.items()},
         estop=discrete(estop),
         dispensed_ml=dict(dispensed or {}),
-        applied=applied if applied is not None else Outputs(heater_on_s=heater_on_s,
-                                                            contactor=heater_on_s > 0),
+        applied=applied
+        if applied is not None
+        else Outputs(heater_on_s=heater_on_s, contactor=heater_on_s > 0),
     )
 
 

@@ -32,8 +32,10 @@ def _run(
         now = start + i * DT
         duty = 0.0 if setpoint is None else min(max_duty, _duty(setpoint, reactor.probe_c))
         on = time_proportioned(now, duty) > 0
-        if verifier.update(now=now, temperature_c=reactor.probe_c, target_c=setpoint,
-                           driven=on) is not None:
+        if (
+            verifier.update(now=now, temperature_c=reactor.probe_c, target_c=setpoint, driven=on)
+            is not None
+        ):
             return now
         reactor.step(DT, heating=on and heater_works)
     return None
@@ -74,8 +76,10 @@ def test_trips_when_heater_fails_while_holding_setpoint() -> None:
 def test_low_duty_never_trips_even_without_heating() -> None:
     verifier = HeaterVerifier(VerifyHeaterLimits())
     # a phase capping the heater at 30 % gives no evidence against the heater
-    assert _run(verifier, Reactor(), start=0.0, seconds=3 * 3600, heater_works=False,
-                max_duty=0.3) is None
+    assert (
+        _run(verifier, Reactor(), start=0.0, seconds=3 * 3600, heater_works=False, max_duty=0.3)
+        is None
+    )
 
 
 def test_fault_clears_when_heater_no_longer_wanted() -> None:
@@ -89,8 +93,10 @@ def test_bad_temperature_is_skipped_not_judged() -> None:
     verifier = HeaterVerifier(VerifyHeaterLimits())
     verifier.update(now=0.0, temperature_c=20.0, target_c=SETPOINT, driven=True)
     for i in range(1, 4000):
-        assert verifier.update(now=float(i), temperature_c=None, target_c=SETPOINT,
-                               driven=True) is None
+        assert (
+            verifier.update(now=float(i), temperature_c=None, target_c=SETPOINT, driven=True)
+            is None
+        )
 
 
 def test_interlocks_report_heater_not_heating_and_force_heater_off() -> None:

@@ -18,11 +18,17 @@ from unit_controller.process_image import ProcessImage
 
 from . import default_limits, make_image, sim_wiring
 
-EXECUTING = InterlockContext(executing=True, temperature_setpoint_c=60.0, heat_wanted=True,
-                             agitator_wanted=True)
-EVERYTHING_ON = Outputs(heater_on_s=3.0, contactor=True, agitator=True, fill_pump=True,
-                        drain_valve=True, purge_valve=True).with_pumps({"P-201": 4.0,
-                                                                         "P-205": 2.0})
+EXECUTING = InterlockContext(
+    executing=True, temperature_setpoint_c=60.0, heat_wanted=True, agitator_wanted=True
+)
+EVERYTHING_ON = Outputs(
+    heater_on_s=3.0,
+    contactor=True,
+    agitator=True,
+    fill_pump=True,
+    drain_valve=True,
+    purge_valve=True,
+).with_pumps({"P-201": 4.0, "P-205": 2.0})
 
 
 def _scan(image: ProcessImage, ctx: InterlockContext = EXECUTING) -> tuple[list[Trip], Outputs]:
@@ -43,8 +49,7 @@ def test_no_trips_and_outputs_untouched_in_normal_conditions() -> None:
 
 
 def test_heater_forced_off_within_one_scan_when_level_low_low() -> None:
-    trips, out = _scan(make_image(10.0, levels={LevelPoint.LOW_LOW: False,
-                                                LevelPoint.LOW: False}))
+    trips, out = _scan(make_image(10.0, levels={LevelPoint.LOW_LOW: False, LevelPoint.LOW: False}))
     trip = _only(trips)
     assert (trip.alarm_id, trip.tag) == ("level_low_low", "LSLL-101")
     assert trip.alarm
@@ -59,8 +64,9 @@ def test_heater_forced_off_within_one_scan_when_level_low_low() -> None:
 
 def test_level_low_low_forces_but_does_not_alarm_when_nothing_needs_the_level() -> None:
     ctx = InterlockContext(executing=True)  # e.g. draining at the end of a batch
-    trips, out = _scan(make_image(10.0, levels={LevelPoint.LOW_LOW: False,
-                                                LevelPoint.LOW: False}), ctx)
+    trips, out = _scan(
+        make_image(10.0, levels={LevelPoint.LOW_LOW: False, LevelPoint.LOW: False}), ctx
+    )
     trip = _only(trips)
     assert not trip.alarm
     assert trip.action is TripAction.NONE
@@ -68,10 +74,12 @@ def test_level_low_low_forces_but_does_not_alarm_when_nothing_needs_the_level() 
     assert not out.agitator
 
 
-def test_low_low_dry_while_low_wet_is_a_bad_switch_and_still_forces() -> None:
+def test_low_low_dry_while_low_wet_acts_as_low_low_and_flags_the_switch() -> None:
     trips, out = _scan(make_image(10.0, levels={LevelPoint.LOW_LOW: False}))
-    trip = _only(trips)
-    assert (trip.alarm_id, trip.tag) == ("reading_bad", "LSLL-101")
+    assert {(t.alarm_id, t.tag) for t in trips} == {
+        ("reading_bad", "LSLL-101"),
+        ("level_low_low", "LSLL-101"),
+    }
     assert out.heater_on_s == 0.0
     assert not out.agitator
 
@@ -85,8 +93,7 @@ def test_level_low_low_switch_unreadable_forces_heater_and_agitator_off() -> Non
 
 
 def test_inflows_off_within_one_scan_when_level_high_high() -> None:
-    trips, out = _scan(make_image(10.0, levels={LevelPoint.HIGH: True,
-                                                LevelPoint.HIGH_HIGH: True}))
+    trips, out = _scan(make_image(10.0, levels={LevelPoint.HIGH: True, LevelPoint.HIGH_HIGH: True}))
     trip = _only(trips)
     assert trip.alarm_id == "level_high_high"
     assert trip.latch
@@ -173,8 +180,12 @@ def test_bad_ph_does_not_alarm_when_idle() -> None:
 
 
 def test_reagent_cap_forces_dosing_off_and_holds() -> None:
-    ctx = InterlockContext(executing=True, dosed_this_phase_ml={"P-202": 5000.0},
-                           cap_ml={"P-202": 5000.0, "P-201": 9000.0}, dosing=True)
+    ctx = InterlockContext(
+        executing=True,
+        dosed_this_phase_ml={"P-202": 5000.0},
+        cap_ml={"P-202": 5000.0, "P-201": 9000.0},
+        dosing=True,
+    )
     trips, out = _scan(make_image(10.0), ctx)
     trip = _only(trips)
     assert (trip.alarm_id, trip.tag) == ("reagent_cap", "P-202")
@@ -204,5 +215,7 @@ def test_lost_temperature_probe_raises_device_lost_and_reading_bad() -> None:
     lost = Reading[float].bad("device lost", 0.0)
     interlocks.evaluate(make_image(0.0, temperature=lost), EXECUTING)
     trips = interlocks.evaluate(make_image(6.0, temperature=lost), EXECUTING)
-    assert {(t.alarm_id, t.tag) for t in trips} == {("reading_bad", "TT-101"),
-                                                     ("device_lost", "TT-101")}
+    assert {(t.alarm_id, t.tag) for t in trips} == {
+        ("reading_bad", "TT-101"),
+        ("device_lost", "TT-101"),
+    }

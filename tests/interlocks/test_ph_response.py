@@ -13,8 +13,14 @@ PUMP = "P-203"
 
 
 def _ctx(dosed_ml: float, *, setpoint: float = 11.0, dosing: bool = True) -> InterlockContext:
-    return InterlockContext(executing=True, ph_setpoint=setpoint, ph_pump=PUMP, ph_raises=True,
-                            dosed_this_phase_ml={PUMP: dosed_ml}, dosing=dosing)
+    return InterlockContext(
+        executing=True,
+        ph_setpoint=setpoint,
+        ph_pump=PUMP,
+        ph_raises=True,
+        dosed_this_phase_ml={PUMP: dosed_ml},
+        dosing=dosing,
+    )
 
 
 def _alarm_ids(interlocks: Interlocks, now: float, ph: float, ctx: InterlockContext) -> list[str]:
@@ -87,7 +93,12 @@ def test_phase_may_widen_the_volume_for_neutralising_acid() -> None:
     dosed = 0.0
     for step in range(150):  # 1.5 L of base into a strong acid barely moves pH
         dosed += 10.0
-        ctx = InterlockContext(executing=True, ph_setpoint=4.0, ph_pump=PUMP,
-                               dosed_this_phase_ml={PUMP: dosed}, dosing=True,
-                               ph_not_responding_ml=5000.0)
+        ctx = InterlockContext(
+            executing=True,
+            ph_setpoint=4.0,
+            ph_pump=PUMP,
+            dosed_this_phase_ml={PUMP: dosed},
+            dosing=True,
+            ph_not_responding_ml=5000.0,
+        )
         assert _alarm_ids(interlocks, float(step * 20), 0.8, ctx) == []

@@ -5,13 +5,26 @@ from __future__ import annotations
 from hal.outputs import Outputs
 from unit_controller.interlocks import Force, Priority, SafetyFilter, Trip, TripAction
 
-ALL_ON = Outputs(heater_on_s=3.0, contactor=True, agitator=True, fill_pump=True,
-                 drain_valve=True, purge_valve=True).with_pumps({"P-201": 4.0, "P-203": 1.0})
+ALL_ON = Outputs(
+    heater_on_s=3.0,
+    contactor=True,
+    agitator=True,
+    fill_pump=True,
+    drain_valve=True,
+    purge_valve=True,
+).with_pumps({"P-201": 4.0, "P-203": 1.0})
 
 
 def _trip(*forces: Force) -> Trip:
-    return Trip(alarm_id="x", tag="T-100", priority=Priority.HIGH, action=TripAction.HOLD,
-                forces=frozenset(forces), latch=False, message="")
+    return Trip(
+        alarm_id="x",
+        tag="T-100",
+        priority=Priority.HIGH,
+        action=TripAction.HOLD,
+        forces=frozenset(forces),
+        latch=False,
+        message="",
+    )
 
 
 def test_no_trips_passes_outputs_through_unchanged() -> None:

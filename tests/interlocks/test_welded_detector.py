@@ -20,8 +20,11 @@ DT = 1.0
 
 def _detector() -> WeldedSsrDetector:
     limits = default_limits()
-    return WeldedSsrDetector(rise_c=limits.heater_off_rise_c, window_s=limits.heater_off_window_s,
-                             settle_s=limits.heater_off_settle_s)
+    return WeldedSsrDetector(
+        rise_c=limits.heater_off_rise_c,
+        window_s=limits.heater_off_window_s,
+        settle_s=limits.heater_off_settle_s,
+    )
 
 
 def test_no_trip_on_coast_down_after_heater_turns_off_at_setpoint() -> None:
@@ -45,8 +48,7 @@ def test_no_trip_with_slow_element_on_coast_down() -> None:
     reactor = Reactor(element_tau_s=180.0)
     reactor.element_w = reactor.power_w  # element fully hot at switch-off
     for i in range(int(3600 / DT)):
-        assert detector.update(now=i * DT, temperature_c=reactor.probe_c,
-                               heater_on=False) is None
+        assert detector.update(now=i * DT, temperature_c=reactor.probe_c, heater_on=False) is None
         reactor.step(DT, heating=False)
 
 
@@ -68,8 +70,9 @@ def test_rise_measured_from_lowest_point_after_cooling() -> None:
     detector = _detector()
     # cool 2 °C, then rise 3 °C from the bottom: 1 °C above the start still trips
     temps = [70.0 - 0.01 * i for i in range(600)] + [64.0 + 0.01 * i for i in range(400)]
-    results = [detector.update(now=float(i), temperature_c=t, heater_on=False)
-               for i, t in enumerate(temps)]
+    results = [
+        detector.update(now=float(i), temperature_c=t, heater_on=False) for i, t in enumerate(temps)
+    ]
     assert any(r is not None for r in results)
 
 
@@ -90,8 +93,11 @@ def test_welded_ssr_opens_contactor_within_one_scan_and_aborts() -> None:
     now = 0.0
     while now < 3600 and not trips:
         # at setpoint the controller commands off; the welded SSR keeps the element on
-        trips = [t for t in interlocks.evaluate(make_image(now, temperature=reactor.probe_c),
-                                                ctx) if t.alarm]
+        trips = [
+            t
+            for t in interlocks.evaluate(make_image(now, temperature=reactor.probe_c), ctx)
+            if t.alarm
+        ]
         reactor.step(DT, heating=True)
         now += DT
     assert [t.alarm_id for t in trips] == ["heater_stuck_on"]

@@ -79,7 +79,8 @@ def test_smoke_recipe_is_short_and_ends_drained(config: UnitConfig) -> None:
 
 
 def test_leach_purges_through_every_wet_phase_and_adds_peroxide_progressively(
-        config: UnitConfig) -> None:
+    config: UnitConfig,
+) -> None:
     recipe = load_recipe("leach", config=config).recipe
     assert all(p.purge for p in recipe.phases)
     acid = recipe.phase("acid_heat").doses[0]
@@ -91,8 +92,7 @@ def test_leach_purges_through_every_wet_phase_and_adds_peroxide_progressively(
     assert recipe.phase("charge").until.confirm == "Black mass charged (≈1.6 kg, 40 g/L)"
 
 
-def test_coprecipitation_holds_ph_with_feed_forward_from_the_metal_feed(
-        config: UnitConfig) -> None:
+def test_coprecipitation_holds_ph_with_feed_forward_from_the_metal_feed(config: UnitConfig) -> None:
     phase = load_recipe("coprecipitation", config=config).recipe.phase("co_precipitate")
     assert phase.ph is not None
     assert (phase.ph.setpoint, phase.ph.tolerance, phase.ph.pump) == (11.0, 0.05, "P-203")
@@ -128,7 +128,8 @@ def test_reference_ending_in_toml_is_a_path_not_a_name(tmp_path: Path) -> None:
 
 
 def test_recipe_in_the_recipes_dir_must_carry_its_file_name(
-        tmp_path: Path, config: UnitConfig) -> None:
+    tmp_path: Path, config: UnitConfig
+) -> None:
     _write(tmp_path, GOOD, name="other.toml")
     with pytest.raises(RecipeError) as info:
         load_recipe("other", config=config, recipes_dir=tmp_path)
@@ -147,21 +148,24 @@ def test_bad_toml_is_refused_with_the_syntax_error(tmp_path: Path, config: UnitC
 
 
 def test_unknown_keys_and_bad_types_are_refused_at_their_location(
-        tmp_path: Path, config: UnitConfig) -> None:
+    tmp_path: Path, config: UnitConfig
+) -> None:
     text = _phase('timeout_min = "10"\nstirrer = true\nuntil = { level = "middle" }\n')
     problems = _problems(_write(tmp_path, "colour = 1\n" + text), config)
     joined = "\n".join(problems)
     assert "colour: Extra inputs are not permitted" in joined
     assert "phases[0].stirrer: Extra inputs are not permitted" in joined
     assert "phases[0].timeout_min: Input should be a valid number" in joined
-    assert ("phases[0].until.level: Input should be 'low_low', 'low', 'high' or 'high_high'"
-            in joined)
+    assert (
+        "phases[0].until.level: Input should be 'low_low', 'low', 'high' or 'high_high'" in joined
+    )
 
 
 def test_fill_and_drain_together_are_refused(tmp_path: Path, config: UnitConfig) -> None:
     text = _phase("timeout_min = 5.0\nfill = true\ndrain = true\nuntil = { duration_min = 1.0 }\n")
     assert _problems(_write(tmp_path, text), config) == [
-        "phases[0].drain: fill and drain cannot both be on in one phase (got True)"]
+        "phases[0].drain: fill and drain cannot both be on in one phase (got True)"
+    ]
 
 
 def test_empty_until_is_refused(tmp_path: Path, config: UnitConfig) -> None:
@@ -180,7 +184,8 @@ def test_conditions_that_cannot_hold_are_refused(tmp_path: Path, config: UnitCon
     text = _phase(
         "timeout_min = 30.0\n"
         'doses = [{ pump = "P-202", ml = 100.0, over_min = 20.0, after_min = 15.0 }]\n'
-        "until = { temperature_reached = true, at_setpoint_min = 5.0, duration_min = 30.0 }\n")
+        "until = { temperature_reached = true, at_setpoint_min = 5.0, duration_min = 30.0 }\n"
+    )
     problems = _problems(_write(tmp_path, text), config)
     assert sorted(p.split(":")[0] for p in problems) == [
         "phases[0].doses[0]",
@@ -194,7 +199,8 @@ def test_conditions_that_cannot_hold_are_refused(tmp_path: Path, config: UnitCon
 def test_duplicate_phase_names_are_refused(tmp_path: Path, config: UnitConfig) -> None:
     text = GOOD + '[[phases]]\nname = "fill"\ntimeout_min = 1.0\nuntil = { duration_min = 0.5 }\n'
     assert _problems(_write(tmp_path, text), config) == [
-        "phases[1].name: duplicate phase name (first at phases[0]) (got 'fill')"]
+        "phases[1].name: duplicate phase name (first at phases[0]) (got 'fill')"
+    ]
 
 
 def test_a_pump_doing_two_jobs_in_one_phase_is_refused(tmp_path: Path, config: UnitConfig) -> None:
@@ -203,17 +209,23 @@ def test_a_pump_doing_two_jobs_in_one_phase_is_refused(tmp_path: Path, config: U
         'ph = { setpoint = 11.0, pump = "P-203", feed_forward = { pump = "P-201", '
         "equivalents = 2.0 } }\n"
         'feeds = [{ pump = "P-203", ml_min = 1.0 }]\n'
-        "until = { at_setpoint_min = 5.0 }\n")
+        "until = { at_setpoint_min = 5.0 }\n"
+    )
     problems = _problems(_write(tmp_path, text), config)
-    assert [p.split(":")[0] for p in problems] == ["phases[0].ph.pump",
-                                                    "phases[0].ph.feed_forward.pump"]
+    assert [p.split(":")[0] for p in problems] == [
+        "phases[0].ph.pump",
+        "phases[0].ph.feed_forward.pump",
+    ]
 
 
 def test_unknown_pump_is_refused_naming_the_pumps_the_unit_has(
-        tmp_path: Path, config: UnitConfig) -> None:
-    text = _phase('timeout_min = 30.0\nph = { setpoint = 11.0, pump = "P-299" }\n'
-                  'feeds = [{ pump = "P-298", ml_min = 1.0 }]\n'
-                  "until = { at_setpoint_min = 5.0 }\n")
+    tmp_path: Path, config: UnitConfig
+) -> None:
+    text = _phase(
+        'timeout_min = 30.0\nph = { setpoint = 11.0, pump = "P-299" }\n'
+        'feeds = [{ pump = "P-298", ml_min = 1.0 }]\n'
+        "until = { at_setpoint_min = 5.0 }\n"
+    )
     assert _problems(_write(tmp_path, text), config) == [
         "phases[0].ph.pump: pump 'P-299' is not on this unit "
         "(it has P-201, P-202, P-203, P-204, P-205)",
@@ -223,10 +235,13 @@ def test_unknown_pump_is_refused_naming_the_pumps_the_unit_has(
 
 
 def test_temperature_above_the_unit_limit_is_refused(tmp_path: Path, config: UnitConfig) -> None:
-    text = GOOD + ('[[phases]]\nname = "hot"\ntimeout_min = 60.0\ntemperature_c = 95.0\n'
-                   "until = { temperature_reached = true }\n")
+    text = GOOD + (
+        '[[phases]]\nname = "hot"\ntimeout_min = 60.0\ntemperature_c = 95.0\n'
+        "until = { temperature_reached = true }\n"
+    )
     assert _problems(_write(tmp_path, text), config) == [
-        "phases[1].temperature_c: 95 °C is above the unit's max temperature setpoint 85 °C"]
+        "phases[1].temperature_c: 95 °C is above the unit's max temperature setpoint 85 °C"
+    ]
 
 
 def test_every_unit_problem_is_listed_at_once(tmp_path: Path, config: UnitConfig) -> None:
@@ -235,7 +250,8 @@ def test_every_unit_problem_is_listed_at_once(tmp_path: Path, config: UnitConfig
         'ph = { setpoint = 13.5, pump = "P-202", cap_ml = 50000.0 }\n'
         'feeds = [{ pump = "P-205", ml_min = 200.0 }]\n'
         'doses = [{ pump = "P-201", ml = 5.0, over_min = 50.0 }]\n'
-        "until = { duration_min = 30.0 }\n")
+        "until = { duration_min = 30.0 }\n"
+    )
     problems = _problems(_write(tmp_path, text), config)
     assert problems == [
         "phases[0].temperature_c: 2 °C is below 5 °C (the unit only heats)",
@@ -244,17 +260,27 @@ def test_every_unit_problem_is_listed_at_once(tmp_path: Path, config: UnitConfig
         "(use one delivering h2so4, naoh, nh4oh)",
         "phases[0].ph.cap_ml: 50000 mL is above the unit's cap for P-202 (20000 mL per phase)",
         "phases[0].feeds[0].ml_min: 200 mL/min is outside P-205's range 0.5–105 mL/min",
-        "phases[0].doses[0]: 5 mL over 50 min is 0.1 mL/min, outside P-201's range "
-        "0.5–105 mL/min",
+        "phases[0].doses[0]: 5 mL over 50 min is 0.1 mL/min, outside P-201's range 0.5–105 mL/min",
     ]
 
 
 def test_ph_setpoint_below_the_unit_limit_is_refused(config: UnitConfig) -> None:
-    recipe = Recipe.model_validate({"name": "x", "phases": [{
-        "name": "acid", "timeout_min": 10.0, "ph": {"setpoint": -0.5, "pump": "P-201"},
-        "until": {"at_setpoint_min": 1.0}}]})
+    recipe = Recipe.model_validate(
+        {
+            "name": "x",
+            "phases": [
+                {
+                    "name": "acid",
+                    "timeout_min": 10.0,
+                    "ph": {"setpoint": -0.5, "pump": "P-201"},
+                    "until": {"at_setpoint_min": 1.0},
+                }
+            ],
+        }
+    )
     assert check_recipe_for_unit(recipe, config) == [
-        "phases[0].ph.setpoint: pH -0.5 is outside the unit's setpoint limits 0–13"]
+        "phases[0].ph.setpoint: pH -0.5 is outside the unit's setpoint limits 0–13"
+    ]
 
 
 def test_dose_spreads_its_volume_evenly_over_its_window() -> None:

@@ -55,8 +55,9 @@ def test_half_neutralised_ammonia_buffers_at_its_pka(t_c: float) -> None:
     assert solve_ph(comp, 1.0, t_c) == pytest.approx(pka_ammonium(t_c), abs=0.02)
 
 
-def naoh_to_reach(comp: Composition, *, volume_l: float, t_c: float, ph: float,
-                  naoh_m: float) -> float:
+def naoh_to_reach(
+    comp: Composition, *, volume_l: float, t_c: float, ph: float, naoh_m: float
+) -> float:
     """Moles of NaOH (at `naoh_m`, so it dilutes too) that bring the liquor to `ph`."""
     added = 0.0
     for _ in range(6):  # fixed point on the dilution by the titrant itself
@@ -94,7 +95,11 @@ def test_leach_liquor_is_below_ph_1() -> None:
     ph = solve_ph(comp, 100.0, 75.0)
     assert ph < 1.0
     assert dissolved(comp, volume_l=100.0, t_c=75.0, ph=ph) == {
-        "m": 40.0, "fe": 0.4, "al": 0.6, "li": 4.0}
+        "m": 40.0,
+        "fe": 0.4,
+        "al": 0.6,
+        "li": 4.0,
+    }
 
 
 def test_iron_and_aluminium_precipitate_by_ph_4_but_nickel_does_not() -> None:

@@ -35,8 +35,7 @@ def sim_wiring() -> BoardWiring:
         "P-202": {"kind": "dosing_pump", "reagent": "h2o2", "concentration_mol_l": 9.8},
         "P-203": {"kind": "dosing_pump", "reagent": "naoh", "concentration_mol_l": 4.0},
         "P-204": {"kind": "dosing_pump", "reagent": "nh4oh", "concentration_mol_l": 6.0},
-        "P-205": {"kind": "dosing_pump", "reagent": "metal_sulfate",
-                  "concentration_mol_l": 2.0},
+        "P-205": {"kind": "dosing_pump", "reagent": "metal_sulfate", "concentration_mol_l": 2.0},
     }
     return BoardWiring.model_validate({"devices": devices})
 
@@ -59,8 +58,15 @@ def heat_on(plant: Plant) -> None:
 
 
 def test_six_kw_heats_110_kg_at_0_86_k_per_min() -> None:
-    plant = make_plant(initial_volume_l=100.0, density_kg_l=1.1, cp_j_kg_k=3800.0, ua_w_k=0.0,
-                       ambient_c=20.0, initial_temperature_c=20.0, heater_tau_s=120.0)
+    plant = make_plant(
+        initial_volume_l=100.0,
+        density_kg_l=1.1,
+        cp_j_kg_k=3800.0,
+        ua_w_k=0.0,
+        ambient_c=20.0,
+        initial_temperature_c=20.0,
+        heater_tau_s=120.0,
+    )
     heat_on(plant)
     run(plant, 1200.0)  # ten element time constants: the lag has settled
     start = plant.temperature_c
@@ -78,8 +84,9 @@ def test_element_power_lags_with_heater_tau() -> None:
 
 
 def test_losses_cool_toward_ambient() -> None:
-    plant = make_plant(initial_volume_l=100.0, initial_temperature_c=80.0, ambient_c=20.0,
-                       ua_w_k=12.0)
+    plant = make_plant(
+        initial_volume_l=100.0, initial_temperature_c=80.0, ambient_c=20.0, ua_w_k=12.0
+    )
     run(plant, 3600.0)
     tau_s = 110.0 * 3800.0 / 12.0
     expected = 20.0 + 60.0 * 2.718281828 ** (-3600.0 / tau_s)

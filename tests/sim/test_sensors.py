@@ -109,8 +109,9 @@ def test_reset_settles_at_the_new_value() -> None:
 
 def series(seed: int) -> list[float | None]:
     """Sixty noisy readings of a ramp from a sensor seeded with `seed`."""
-    sensor = SensorModel(tau_s=8.0, dead_time_s=8.0, noise=0.01, rng=random.Random(seed),
-                         initial=7.0)
+    sensor = SensorModel(
+        tau_s=8.0, dead_time_s=8.0, noise=0.01, rng=random.Random(seed), initial=7.0
+    )
     out: list[float | None] = []
     for i in range(600):
         sensor.update(7.0 + i * 0.001, DT)

@@ -113,8 +113,11 @@ class PhaseRunner:
     def _enter(self, index: int) -> None:
         phase = self.recipe.phases[index]
         self._progress = _PhaseProgress(
-            index=index, started_s=self._execute_s,
-            timeout_at_s=phase.timeout_min * 60.0, dose_ml=[0.0] * len(phase.doses))
+            index=index,
+            started_s=self._execute_s,
+            timeout_at_s=phase.timeout_min * 60.0,
+            dose_ml=[0.0] * len(phase.doses),
+        )
 
     def targets(self, *, holding: bool = False) -> PhaseTargets:
         """What the phase wants now; holding keeps temperature, agitation and purge only."""
@@ -165,7 +168,9 @@ class PhaseRunner:
             tuning=tuple(sorted(phase.ph.tuning_overrides().items())),
         )
 
-    def advance(self, image: ProcessImage, *, dt: float, applied_ml_min: Mapping[str, float]) -> bool:
+    def advance(
+        self, image: ProcessImage, *, dt: float, applied_ml_min: Mapping[str, float]
+    ) -> bool:
         """Account `dt` Execute-seconds; True when the phase has just ended (next one entered)."""
         phase = self.phase
         progress = self._progress
@@ -204,11 +209,19 @@ class PhaseRunner:
     def _at_setpoint(phase: Phase, image: ProcessImage) -> bool:
         if phase.temperature_c is not None:
             t = image.temperature
-            if not t.good or t.value is None or abs(t.value - phase.temperature_c) > phase.tolerance_c:
+            if (
+                not t.good
+                or t.value is None
+                or abs(t.value - phase.temperature_c) > phase.tolerance_c
+            ):
                 return False
         if phase.ph is not None:
             ph = image.ph
-            if not ph.good or ph.value is None or abs(ph.value - phase.ph.setpoint) > phase.ph.tolerance:
+            if (
+                not ph.good
+                or ph.value is None
+                or abs(ph.value - phase.ph.setpoint) > phase.ph.tolerance
+            ):
                 return False
         return phase.temperature_c is not None or phase.ph is not None
 
@@ -227,12 +240,19 @@ class PhaseRunner:
                 return False
         if until.temperature_below_c is not None and (t is None or t >= until.temperature_below_c):
             return False
-        if until.at_setpoint_min is not None and progress.at_setpoint_s < until.at_setpoint_min * 60:
+        if (
+            until.at_setpoint_min is not None
+            and progress.at_setpoint_s < until.at_setpoint_min * 60
+        ):
             return False
         if until.duration_min is not None and progress.elapsed_s < until.duration_min * 60:
             return False
         if until.confirm is not None and not progress.confirmed:
             return False
-        return not (until.doses_done and any(
-            delivered < dose.ml - 1e-6
-            for dose, delivered in zip(phase.doses, progress.dose_ml, strict=True)))
+        return not (
+            until.doses_done
+            and any(
+                delivered < dose.ml - 1e-6
+                for dose, delivered in zip(phase.doses, progress.dose_ml, strict=True)
+            )
+        )

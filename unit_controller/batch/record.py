@@ -46,15 +46,23 @@ class BatchRecord:
     max_temperature_c: float | None = None
     end_s: float | None = None
 
-    def observe(self, *, image: ProcessImage, targets: PhaseTargets, applied: Outputs,
-                dt: float, executing: bool) -> None:
+    def observe(
+        self,
+        *,
+        image: ProcessImage,
+        targets: PhaseTargets,
+        applied: Outputs,
+        dt: float,
+        executing: bool,
+    ) -> None:
         """Account one scan: `applied` ran for the `dt` seconds before `image` was taken."""
         for tag, rate in applied.pumps.items():
             self.reagents_ml[tag] = self.reagents_ml.get(tag, 0.0) + rate * dt / 60.0
         t = image.temperature.value if image.temperature.good else None
         if t is not None:
-            self.max_temperature_c = t if self.max_temperature_c is None else max(
-                self.max_temperature_c, t)
+            self.max_temperature_c = (
+                t if self.max_temperature_c is None else max(self.max_temperature_c, t)
+            )
         if not executing or not self.phases or self.phases[-1].end_s is not None:
             return
         phase = self.phases[-1]
@@ -79,10 +87,14 @@ class BatchRecord:
     def phase_started(self, *, name: str, now: float, targets: PhaseTargets) -> None:
         """A new phase began at `now`."""
         self.phase_ended(now=now)
-        self.phases.append(PhaseRecord(
-            name=name, start_s=now - self.start_s,
-            temperature_setpoint_c=targets.temperature_c,
-            ph_setpoint=targets.ph.setpoint if targets.ph else None))
+        self.phases.append(
+            PhaseRecord(
+                name=name,
+                start_s=now - self.start_s,
+                temperature_setpoint_c=targets.temperature_c,
+                ph_setpoint=targets.ph.setpoint if targets.ph else None,
+            )
+        )
 
     def phase_ended(self, *, now: float) -> None:
         """The running phase (if any) ended at `now`."""
@@ -107,14 +119,19 @@ class BatchRecord:
         return {
             "recipe": self.recipe,
             "phases": [
-                {"name": p.name, "start_s": round(p.start_s, 1),
-                 "end_s": None if p.end_s is None else round(p.end_s, 1)}
+                {
+                    "name": p.name,
+                    "start_s": round(p.start_s, 1),
+                    "end_s": None if p.end_s is None else round(p.end_s, 1),
+                }
                 for p in self.phases
             ],
             "reagents_ml": {tag: round(ml, 1) for tag, ml in sorted(self.reagents_ml.items())},
             "ph": {"in_band_fraction": self.ph_in_band(), "band": PH_BAND},
             "temperature": {
-                "max_c": None if self.max_temperature_c is None else round(self.max_temperature_c, 2),
+                "max_c": None
+                if self.max_temperature_c is None
+                else round(self.max_temperature_c, 2),
                 "overshoot_c": round(self.overshoot_c(), 2),
             },
         }

@@ -137,19 +137,31 @@ class PhDosingController:
         interval = self._tuning.interval_s
         if self._plan is None or now >= self._plan.start + interval or now < self._plan.start:
             on_grid = self._plan is not None and self._plan.start + interval <= now < (
-                self._plan.start + 2.0 * interval)
+                self._plan.start + 2.0 * interval
+            )
             start = self._plan.start + interval if on_grid and self._plan else now
-            self._decide(start=start, setpoint=setpoint, measured_ph=measured_ph,
-                         feed_forward_ml_min=feed_forward_ml_min, max_ml_min=max_ml_min,
-                         min_ml_min=min_ml_min)
+            self._decide(
+                start=start,
+                setpoint=setpoint,
+                measured_ph=measured_ph,
+                feed_forward_ml_min=feed_forward_ml_min,
+                max_ml_min=max_ml_min,
+                min_ml_min=min_ml_min,
+            )
 
         rate = self._rate_now(max_ml_min=max_ml_min)
         self._last_rate = rate
         return rate
 
     def _decide(
-        self, *, start: float, setpoint: float, measured_ph: float,
-        feed_forward_ml_min: float, max_ml_min: float, min_ml_min: float,
+        self,
+        *,
+        start: float,
+        setpoint: float,
+        measured_ph: float,
+        feed_forward_ml_min: float,
+        max_ml_min: float,
+        min_ml_min: float,
     ) -> None:
         t = self._tuning
         interval = t.interval_s
@@ -186,8 +198,14 @@ class PhDosingController:
         rate = dose * 60.0 / spread_s if dose > 0.0 else 0.0
         if rate > 0.0:
             rate = min(max(rate, min_ml_min), max_ml_min)
-        self._plan = DosePlan(start=start, volume_ml=dose, rate_ml_min=rate, error=error,
-                              feed_forward_ml=ff_ml, integral_ml=self._integral_ml)
+        self._plan = DosePlan(
+            start=start,
+            volume_ml=dose,
+            rate_ml_min=rate,
+            error=error,
+            feed_forward_ml=ff_ml,
+            integral_ml=self._integral_ml,
+        )
         self._delivered_ml = 0.0
 
     def _rate_now(self, *, max_ml_min: float) -> float:

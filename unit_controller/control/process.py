@@ -22,8 +22,9 @@ class ProcessControllers:
         self._config = config
         self._pumps = config.wiring.pumps()
         self._pid = HeaterPid(tuning=tuning)
-        self._proportioner = TimeProportioner(cycle_s=tuning.cycle_s,
-                                              min_pulse_s=tuning.min_pulse_s)
+        self._proportioner = TimeProportioner(
+            cycle_s=tuning.cycle_s, min_pulse_s=tuning.min_pulse_s
+        )
         self._ph: PhDosingController | None = None
         self._ph_for: PhTarget | None = None
         self._heating = False
@@ -58,8 +59,12 @@ class ProcessControllers:
             self.duty = 0.0
             return 0.0
         self._heating = True
-        self.duty = self._pid.update(setpoint_c=targets.temperature_c, measured_c=reading.value,
-                                     now=image.now, max_duty=targets.max_heater_duty)
+        self.duty = self._pid.update(
+            setpoint_c=targets.temperature_c,
+            measured_c=reading.value,
+            now=image.now,
+            max_duty=targets.max_heater_duty,
+        )
         return self._proportioner.on_time_remaining(duty=self.duty, now=image.now)
 
     def _ph_rate(self, targets: PhaseTargets, image: ProcessImage) -> float:
@@ -68,8 +73,9 @@ class ProcessControllers:
         reagent = self._pumps[target.pump]
         if self._ph is None or self._ph_for != target:
             tuning = self._config.control.ph.model_copy(update=dict(target.tuning))
-            self._ph = PhDosingController(tuning=tuning, raises_ph=target.raises,
-                                          reagent_mol_l=reagent.concentration_mol_l)
+            self._ph = PhDosingController(
+                tuning=tuning, raises_ph=target.raises, reagent_mol_l=reagent.concentration_mol_l
+            )
             self._ph_for = target
         reading = image.ph
         if not reading.good or reading.value is None:
@@ -84,7 +90,13 @@ class ProcessControllers:
                 feed_ml_min=image.applied.pump(target.feed_forward_pump),
                 feed_mol_l=feed.concentration_mol_l,
                 equivalents=target.feed_forward_equivalents,
-                reagent_mol_l=reagent.concentration_mol_l)
-        return self._ph.update(setpoint=target.setpoint, measured_ph=reading.value, now=image.now,
-                               feed_forward_ml_min=feed_forward, max_ml_min=reagent.max_ml_min,
-                               min_ml_min=reagent.min_ml_min)
+                reagent_mol_l=reagent.concentration_mol_l,
+            )
+        return self._ph.update(
+            setpoint=target.setpoint,
+            measured_ph=reading.value,
+            now=image.now,
+            feed_forward_ml_min=feed_forward,
+            max_ml_min=reagent.max_ml_min,
+            min_ml_min=reagent.min_ml_min,
+        )

@@ -50,8 +50,9 @@ class TimeProportioner:
             if elapsed >= self._cycle_s:
                 # Keep the grid when on time; after a long gap start afresh, never catch up.
                 on_time = elapsed < 2.0 * self._cycle_s
-                self._start_cycle(at=self._cycle_start + self._cycle_s if on_time else now,
-                                  duty=duty)
+                self._start_cycle(
+                    at=self._cycle_start + self._cycle_s if on_time else now, duty=duty
+                )
             elif elapsed < 0.0:
                 self._start_cycle(at=now, duty=duty)  # clock stepped back: restart
         assert self._cycle_start is not None

@@ -104,19 +104,27 @@ class HeaterVerifier:
             if window.duty >= limits.min_duty:
                 return self._trip(
                     f"no {limits.heating_gain_c:g} °C gain in {limits.check_gain_time_s:g} s at "
-                    f"{window.duty:.0%} duty (at {temperature_c:.1f} °C, target {target_c:g} °C)")
+                    f"{window.duty:.0%} duty (at {temperature_c:.1f} °C, target {target_c:g} °C)"
+                )
             self._start_window(now, temperature_c)  # not driven enough to judge: look again
-        elif (not self._approaching and self._error >= limits.max_error_c_s
-              and window.duty >= limits.min_duty):
+        elif (
+            not self._approaching
+            and self._error >= limits.max_error_c_s
+            and window.duty >= limits.min_duty
+        ):
             return self._trip(
                 f"cumulative error {self._error:.0f} °C·s ≥ {limits.max_error_c_s:g} below "
-                f"target {target_c:g} °C (at {temperature_c:.1f} °C)")
+                f"target {target_c:g} °C (at {temperature_c:.1f} °C)"
+            )
         return None
 
     def _start_window(self, now: float, temperature_c: float) -> None:
         limits = self._limits
-        self._window = _Window(started_at=now, goal_c=temperature_c + limits.heating_gain_c,
-                               deadline=now + limits.check_gain_time_s)
+        self._window = _Window(
+            started_at=now,
+            goal_c=temperature_c + limits.heating_gain_c,
+            deadline=now + limits.check_gain_time_s,
+        )
 
     def _trip(self, message: str) -> str:
         self._fault = message

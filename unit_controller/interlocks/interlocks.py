@@ -6,10 +6,12 @@ manager latches, the safety filter forces).
 
 from __future__ import annotations
 
+import math
+
 import structlog
 
 from hal.reading import Reading
-from hal.wiring import BoardWiring, LevelPoint
+from hal.wiring import BoardWiring, LevelPoint, Reagent
 from unit_controller.config import InterlockLimits
 from unit_controller.interlocks.device_lost import DeviceLostMonitor
 from unit_controller.interlocks.heater_verifier import HeaterVerifier
@@ -20,6 +22,9 @@ from unit_controller.interlocks.welded_detector import WeldedSsrDetector
 from unit_controller.process_image import ProcessImage
 
 log = structlog.get_logger(__name__)
+
+# Reagents whose dosing heats the reactor on its own (dilution, decomposition).
+_EXOTHERMIC = frozenset({Reagent.H2SO4, Reagent.H2O2})
 
 _HEATER = frozenset({Force.HEATER})
 _HEATER_OFF_HARD = frozenset({Force.HEATER, Force.CONTACTOR})
@@ -42,9 +47,16 @@ def _trip(
     alarm: bool = True,
 ) -> Trip:
     # a trip that does not alarm only forces: it asks nothing of the machine
-    return Trip(alarm_id=alarm_id, tag=tag, priority=priority,
-                action=action if alarm else TripAction.NONE, forces=forces, latch=latch,
-                message=message, alarm=alarm)
+    return Trip(
+        alarm_id=alarm_id,
+        tag=tag,
+        priority=priority,
+        action=action if alarm else TripAction.NONE,
+        forces=forces,
+        latch=latch,
+        message=message,
+        alarm=alarm,
+    )
 
 
 class Interlocks:
@@ -54,11 +66,18 @@ class Interlocks:
         self._limits = limits
         self._wiring = wiring
         self._verifier = HeaterVerifier(limits.verify_heater)
-        self._welded = WeldedSsrDetector(rise_c=limits.heater_off_rise_c,
-                                         window_s=limits.heater_off_window_s,
-                                         settle_s=limits.heater_off_settle_s)
-        self._ph_response = PhResponseMonitor(response=limits.ph_response,
-                                              tolerance=limits.ph_response_tolerance)
+        self._exothermic_pumps = [
+            tag for tag, pump in wiring.pumps().items() if pump.reagent in _EXOTHERMIC
+        ]
+        self._last_exotherm = -math.inf
+        self._welded = WeldedSsrDetector(
+            rise_c=limits.heater_off_rise_c,
+            window_s=limits.heater_off_window_s,
+            settle_s=limits.heater_off_settle_s,
+        )
+        self._ph_response = PhResponseMonitor(
+            response=limits.ph_response, tolerance=limits.ph_response_tolerance
+        )
         self._lost = DeviceLostMonitor()
         self._previous: set[tuple[str, str]] = set()
 
@@ -66,10 +85,12 @@ class Interlocks:
         """Every trip whose condition holds at `image.now`, most severe kinds first."""
         rtd = self._wiring.rtd()
         probe = self._wiring.ph_probe()
-        temperature = check_analog(image.temperature, now=image.now, stale_s=rtd.stale_s,
-                                   low=rtd.min_c, high=rtd.max_c)
-        ph = check_analog(image.ph, now=image.now, stale_s=probe.stale_s,
-                          low=probe.min_ph, high=probe.max_ph)
+        temperature = check_analog(
+            image.temperature, now=image.now, stale_s=rtd.stale_s, low=rtd.min_c, high=rtd.max_c
+        )
+        ph = check_analog(
+            image.ph, now=image.now, stale_s=probe.stale_s, low=probe.min_ph, high=probe.max_ph
+        )
         trips: list[Trip] = []
         trips += self._estop(image)
         trips += self._temperature(image, ctx, temperature)
@@ -86,8 +107,17 @@ class Interlocks:
             return []
         # an E-stop we cannot read is an E-stop pressed
         message = "E-stop pressed" if estop.value else f"E-stop input {estop.problem}"
-        return [_trip("estop", self._wiring.estop_tag, priority=Priority.CRITICAL,
-                      action=TripAction.ABORT, forces=_ALL, latch=True, message=message)]
+        return [
+            _trip(
+                "estop",
+                self._wiring.estop_tag,
+                priority=Priority.CRITICAL,
+                action=TripAction.ABORT,
+                forces=_ALL,
+                latch=True,
+                message=message,
+            )
+        ]
 
     def _temperature(
         self, image: ProcessImage, ctx: InterlockContext, temperature: Checked[float]
@@ -97,31 +127,62 @@ class Interlocks:
         trips: list[Trip] = []
         t = temperature.value
         if t is not None and t >= limits.temperature_high_high_c:
-            trips.append(_trip(
-                "temperature_high_high", tag, priority=Priority.CRITICAL,
-                action=TripAction.ABORT, forces=_HEATER_OFF_HARD, latch=True,
-                message=f"{t:.1f} °C ≥ {limits.temperature_high_high_c:g} °C"))
-        heater_on = image.applied.heater_on_s > 0.0
-        welded = self._welded.update(now=image.now, temperature_c=t, heater_on=heater_on)
+            trips.append(
+                _trip(
+                    "temperature_high_high",
+                    tag,
+                    priority=Priority.CRITICAL,
+                    action=TripAction.ABORT,
+                    forces=_HEATER_OFF_HARD,
+                    latch=True,
+                    message=f"{t:.1f} °C ≥ {limits.temperature_high_high_c:g} °C",
+                )
+            )
+        applied = image.applied
+        if any(applied.pump(tag) > 0.0 for tag in self._exothermic_pumps):
+            self._last_exotherm = image.now
+        exotherm = image.now - self._last_exotherm < limits.exotherm_settle_s
+        # Only a rise with the heater off, the contactor closed (else no SSR can heat) and no
+        # exothermic reagent recently dosed (acid dilution, peroxide decomposition) is a weld.
+        heat_source = applied.heater_on_s > 0.0 or not applied.contactor or exotherm
+        welded = self._welded.update(now=image.now, temperature_c=t, heater_on=heat_source)
         if welded is not None:
-            trips.append(_trip(
-                "heater_stuck_on", self._wiring.heater_tag, priority=Priority.CRITICAL,
-                action=TripAction.ABORT, forces=_HEATER_OFF_HARD, latch=True, message=welded))
+            trips.append(
+                _trip(
+                    "heater_stuck_on",
+                    self._wiring.heater_tag,
+                    priority=Priority.CRITICAL,
+                    action=TripAction.ABORT,
+                    forces=_HEATER_OFF_HARD,
+                    latch=True,
+                    message=welded,
+                )
+            )
         target = ctx.temperature_setpoint_c if ctx.heat_wanted else None
-        fault = self._verifier.update(now=image.now, temperature_c=t, target_c=target,
-                                      driven=heater_on)
+        fault = self._verifier.update(
+            now=image.now, temperature_c=t, target_c=target, driven=applied.heater_on_s > 0.0
+        )
         if fault is not None:
-            trips.append(_trip(
-                "heater_not_heating", self._wiring.heater_tag, priority=Priority.HIGH,
-                action=TripAction.ABORT, forces=_HEATER, latch=True, message=fault))
+            trips.append(
+                _trip(
+                    "heater_not_heating",
+                    self._wiring.heater_tag,
+                    priority=Priority.HIGH,
+                    action=TripAction.ABORT,
+                    forces=_HEATER,
+                    latch=True,
+                    message=fault,
+                )
+            )
         return trips
 
     def _levels(self, image: ProcessImage, ctx: InterlockContext) -> list[Trip]:
         stale_s = self._limits.discrete_stale_s
         low_low = check_discrete(image.level(LevelPoint.LOW_LOW), now=image.now, stale_s=stale_s)
         low = check_discrete(image.level(LevelPoint.LOW), now=image.now, stale_s=stale_s)
-        high_high = check_discrete(image.level(LevelPoint.HIGH_HIGH), now=image.now,
-                                   stale_s=stale_s)
+        high_high = check_discrete(
+            image.level(LevelPoint.HIGH_HIGH), now=image.now, stale_s=stale_s
+        )
         ll_tag = self._wiring.level_tag(LevelPoint.LOW_LOW)
         hh_tag = self._wiring.level_tag(LevelPoint.HIGH_HIGH)
         # LSLL protects the heater from running dry; for the agitator it is only a permissive
@@ -131,31 +192,70 @@ class Interlocks:
         # the heater and agitator are forced off whenever LSLL is not known wet; the alarm
         # only sounds when something needed the level (a drain or a fill is not an alarm)
         if low_low.bad:
-            trips.append(_trip(
-                "reading_bad", ll_tag, priority=Priority.HIGH, action=TripAction.HOLD,
-                forces=_LEVEL_LOW_LOW, latch=False, message=f"low-low switch {low_low.problem}",
-                alarm=wanted or ctx.executing))
+            trips.append(
+                _trip(
+                    "reading_bad",
+                    ll_tag,
+                    priority=Priority.HIGH,
+                    action=TripAction.HOLD,
+                    forces=_LEVEL_LOW_LOW,
+                    latch=False,
+                    message=f"low-low switch {low_low.problem}",
+                    alarm=wanted or ctx.executing,
+                )
+            )
         elif low_low.value is False and low.value is True:
-            trips.append(_trip(
-                "reading_bad", ll_tag, priority=Priority.HIGH, action=TripAction.HOLD,
-                forces=_LEVEL_LOW_LOW, latch=False,
-                message="low-low switch dry while the low switch is wet: switch suspect",
-                alarm=wanted or ctx.executing))
+            trips.append(
+                _trip(
+                    "reading_bad",
+                    ll_tag,
+                    priority=Priority.HIGH,
+                    action=TripAction.HOLD,
+                    forces=_LEVEL_LOW_LOW,
+                    latch=False,
+                    message="low-low switch dry while the low switch is wet: switch suspect",
+                    alarm=wanted or ctx.executing,
+                )
+            )
         if low_low.value is False:
             # Even when the switch is suspect, act as it says: low-low is the safe reading.
-            trips.append(_trip(
-                "level_low_low", ll_tag, priority=Priority.HIGH, action=TripAction.HOLD,
-                forces=_LEVEL_LOW_LOW, latch=False, message="level below low-low switch",
-                alarm=wanted))
+            trips.append(
+                _trip(
+                    "level_low_low",
+                    ll_tag,
+                    priority=Priority.HIGH,
+                    action=TripAction.HOLD,
+                    forces=_LEVEL_LOW_LOW,
+                    latch=False,
+                    message="level below low-low switch",
+                    alarm=wanted,
+                )
+            )
         if high_high.bad:
-            trips.append(_trip(
-                "reading_bad", hh_tag, priority=Priority.HIGH, action=TripAction.HOLD,
-                forces=_INFLOWS, latch=False, message=f"high-high switch {high_high.problem}",
-                alarm=ctx.executing))
+            trips.append(
+                _trip(
+                    "reading_bad",
+                    hh_tag,
+                    priority=Priority.HIGH,
+                    action=TripAction.HOLD,
+                    forces=_INFLOWS,
+                    latch=False,
+                    message=f"high-high switch {high_high.problem}",
+                    alarm=ctx.executing,
+                )
+            )
         elif high_high.value:
-            trips.append(_trip(
-                "level_high_high", hh_tag, priority=Priority.HIGH, action=TripAction.HOLD,
-                forces=_INFLOWS, latch=True, message="level at high-high switch"))
+            trips.append(
+                _trip(
+                    "level_high_high",
+                    hh_tag,
+                    priority=Priority.HIGH,
+                    action=TripAction.HOLD,
+                    forces=_INFLOWS,
+                    latch=True,
+                    message="level at high-high switch",
+                )
+            )
         return trips
 
     def _bad_analog(
@@ -163,16 +263,31 @@ class Interlocks:
     ) -> list[Trip]:
         trips: list[Trip] = []
         if temperature.bad:
-            trips.append(_trip(
-                "reading_bad", self._wiring.rtd_tag, priority=Priority.HIGH,
-                action=TripAction.HOLD, forces=_HEATER, latch=False,
-                message=f"temperature {temperature.problem}",
-                alarm=ctx.executing or ctx.heat_wanted))
+            trips.append(
+                _trip(
+                    "reading_bad",
+                    self._wiring.rtd_tag,
+                    priority=Priority.HIGH,
+                    action=TripAction.HOLD,
+                    forces=_HEATER,
+                    latch=False,
+                    message=f"temperature {temperature.problem}",
+                    alarm=ctx.executing or ctx.heat_wanted,
+                )
+            )
         if ph.bad:
-            trips.append(_trip(
-                "reading_bad", self._wiring.ph_tag, priority=Priority.HIGH,
-                action=TripAction.HOLD, forces=_DOSING, latch=False, message=f"pH {ph.problem}",
-                alarm=ctx.executing or ctx.ph_setpoint is not None))
+            trips.append(
+                _trip(
+                    "reading_bad",
+                    self._wiring.ph_tag,
+                    priority=Priority.HIGH,
+                    action=TripAction.HOLD,
+                    forces=_DOSING,
+                    latch=False,
+                    message=f"pH {ph.problem}",
+                    alarm=ctx.executing or ctx.ph_setpoint is not None,
+                )
+            )
         return trips
 
     def _devices_lost(self, image: ProcessImage) -> list[Trip]:
@@ -185,8 +300,14 @@ class Interlocks:
             (wiring.estop_tag, image.estop, limits.discrete_stale_s, _ALL),
         ]
         for point, switch in image.levels.items():
-            watched.append((wiring.level_tag(point), switch, limits.discrete_stale_s,
-                            level_forces.get(point, _NOTHING)))
+            watched.append(
+                (
+                    wiring.level_tag(point),
+                    switch,
+                    limits.discrete_stale_s,
+                    level_forces.get(point, _NOTHING),
+                )
+            )
         for tag, dispensed in image.dispensed_ml.items():
             watched.append((tag, dispensed, limits.pump_stale_s, _DOSING))
         trips: list[Trip] = []
@@ -195,10 +316,17 @@ class Interlocks:
             if silent is None:
                 continue
             critical = Force.ALL in forces
-            trips.append(_trip(
-                "device_lost", tag, priority=Priority.CRITICAL if critical else Priority.HIGH,
-                action=TripAction.ABORT if critical else TripAction.HOLD, forces=forces,
-                latch=False, message=f"no answer for {silent:.0f} s ({reading.reason})"))
+            trips.append(
+                _trip(
+                    "device_lost",
+                    tag,
+                    priority=Priority.CRITICAL if critical else Priority.HIGH,
+                    action=TripAction.ABORT if critical else TripAction.HOLD,
+                    forces=forces,
+                    latch=False,
+                    message=f"no answer for {silent:.0f} s ({reading.reason})",
+                )
+            )
         return trips
 
     def _dosing(self, ctx: InterlockContext, ph: Checked[float]) -> list[Trip]:
@@ -206,20 +334,40 @@ class Interlocks:
         for tag, cap in ctx.cap_ml.items():
             dosed = ctx.dosed_this_phase_ml.get(tag, 0.0)
             if dosed >= cap:
-                trips.append(_trip(
-                    "reagent_cap", tag, priority=Priority.MEDIUM, action=TripAction.HOLD,
-                    forces=_DOSING, latch=True,
-                    message=f"{dosed:.0f} mL dosed this phase ≥ cap {cap:g} mL"))
+                trips.append(
+                    _trip(
+                        "reagent_cap",
+                        tag,
+                        priority=Priority.MEDIUM,
+                        action=TripAction.HOLD,
+                        forces=_DOSING,
+                        latch=True,
+                        message=f"{dosed:.0f} mL dosed this phase ≥ cap {cap:g} mL",
+                    )
+                )
         pump = ctx.ph_pump
         limit = ctx.ph_not_responding_ml or self._limits.ph_not_responding_ml
         fault = self._ph_response.update(
-            ph=ph.value, setpoint=ctx.ph_setpoint, pump=pump, raises=ctx.ph_raises,
+            ph=ph.value,
+            setpoint=ctx.ph_setpoint,
+            pump=pump,
+            raises=ctx.ph_raises,
             dosed_ml=ctx.dosed_this_phase_ml.get(pump, 0.0) if pump else 0.0,
-            limit_ml=limit, dosing=ctx.dosing)
+            limit_ml=limit,
+            dosing=ctx.dosing,
+        )
         if fault is not None:
-            trips.append(_trip(
-                "ph_not_responding", self._wiring.ph_tag, priority=Priority.HIGH,
-                action=TripAction.HOLD, forces=_DOSING, latch=True, message=fault))
+            trips.append(
+                _trip(
+                    "ph_not_responding",
+                    self._wiring.ph_tag,
+                    priority=Priority.HIGH,
+                    action=TripAction.HOLD,
+                    forces=_DOSING,
+                    latch=True,
+                    message=fault,
+                )
+            )
         return trips
 
     def _log_new(self, trips: list[Trip]) -> None:
@@ -228,8 +376,14 @@ class Interlocks:
             if trip.key not in self._previous:
                 # Quiet permissives (no alarm) are routine, e.g. LSLL dry while filling.
                 emit = log.warning if trip.alarm else log.debug
-                emit("interlock.tripped", alarm_id=trip.alarm_id, tag=trip.tag,
-                            priority=str(trip.priority), action=str(trip.action),
-                            forces=sorted(str(f) for f in trip.forces), alarm=trip.alarm,
-                            message=trip.message)
+                emit(
+                    "interlock.tripped",
+                    alarm_id=trip.alarm_id,
+                    tag=trip.tag,
+                    priority=str(trip.priority),
+                    action=str(trip.action),
+                    forces=sorted(str(f) for f in trip.forces),
+                    alarm=trip.alarm,
+                    message=trip.message,
+                )
         self._previous = keys

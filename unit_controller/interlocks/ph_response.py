@@ -71,8 +71,10 @@ class PhResponseMonitor:
                 self._counted_ml += delta
         if dosing and self._counted_ml >= limit_ml:
             direction = "raise" if raises else "lower"
-            return (f"{self._counted_ml:.0f} mL dosed through {pump} to {direction} pH toward "
-                    f"{setpoint:g} with no response of {self._response:g} (limit {limit_ml:g} mL)")
+            return (
+                f"{self._counted_ml:.0f} mL dosed through {pump} to {direction} pH toward "
+                f"{setpoint:g} with no response of {self._response:g} (limit {limit_ml:g} mL)"
+            )
         return None
 
     def _restart(self, control: tuple[float, str, bool] | None) -> None:

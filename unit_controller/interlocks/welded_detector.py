@@ -49,6 +49,8 @@ class WeldedSsrDetector:
         lowest_at, lowest_c = minima[0]
         rise = temperature_c - lowest_c
         if rise >= self._rise_c:
-            return (f"temperature rose {rise:.1f} °C in {now - lowest_at:.0f} s with the heater "
-                    f"commanded off (limit {self._rise_c:g} °C in {self._window_s:g} s)")
+            return (
+                f"temperature rose {rise:.1f} °C in {now - lowest_at:.0f} s with the heater "
+                f"commanded off (limit {self._rise_c:g} °C in {self._window_s:g} s)"
+            )
         return None

@@ -49,8 +49,9 @@ def resolve_recipe(ref: str, *, recipes_dir: Path = RECIPES_DIR) -> Path:
     if _NAME.match(ref) and candidate.is_file():
         return candidate
     available = ", ".join(list_recipes(recipes_dir)) or "none"
-    raise RecipeError(ref, [f"recipe: no recipe named '{ref}' in {recipes_dir} "
-                            f"(available: {available})"])
+    raise RecipeError(
+        ref, [f"recipe: no recipe named '{ref}' in {recipes_dir} (available: {available})"]
+    )
 
 
 def parse_recipe(document: dict[str, object], *, source: str) -> Recipe:
@@ -105,7 +106,8 @@ def check_recipe_for_unit(recipe: Recipe, config: UnitConfig) -> list[str]:
         if wiring is not None and not wiring.min_ml_min <= ml_min <= wiring.max_ml_min:
             problems.append(
                 f"{where}.ml_min: {ml_min:g} mL/min is outside {tag}'s range "
-                f"{wiring.min_ml_min:g}–{wiring.max_ml_min:g} mL/min")
+                f"{wiring.min_ml_min:g}–{wiring.max_ml_min:g} mL/min"
+            )
 
     for i, phase in enumerate(recipe.phases):
         at = f"phases[{i}]"
@@ -113,27 +115,32 @@ def check_recipe_for_unit(recipe: Recipe, config: UnitConfig) -> list[str]:
             if phase.temperature_c > limits.max_temperature_setpoint_c:
                 problems.append(
                     f"{at}.temperature_c: {phase.temperature_c:g} °C is above the unit's max "
-                    f"temperature setpoint {limits.max_temperature_setpoint_c:g} °C")
+                    f"temperature setpoint {limits.max_temperature_setpoint_c:g} °C"
+                )
             if phase.temperature_c < MIN_TEMPERATURE_SETPOINT_C:
                 problems.append(
                     f"{at}.temperature_c: {phase.temperature_c:g} °C is below "
-                    f"{MIN_TEMPERATURE_SETPOINT_C:g} °C (the unit only heats)")
+                    f"{MIN_TEMPERATURE_SETPOINT_C:g} °C (the unit only heats)"
+                )
         ph = phase.ph
         if ph is not None:
             if not limits.min_ph_setpoint <= ph.setpoint <= limits.max_ph_setpoint:
                 problems.append(
                     f"{at}.ph.setpoint: pH {ph.setpoint:g} is outside the unit's setpoint limits "
-                    f"{limits.min_ph_setpoint:g}–{limits.max_ph_setpoint:g}")
+                    f"{limits.min_ph_setpoint:g}–{limits.max_ph_setpoint:g}"
+                )
             wiring = pump(f"{at}.ph.pump", ph.pump)
             if wiring is not None and wiring.reagent not in PH_EFFECT:
                 problems.append(
                     f"{at}.ph.pump: {ph.pump} delivers {wiring.reagent}, which is not a pH reagent "
-                    f"(use one delivering {', '.join(PH_EFFECT)})")
+                    f"(use one delivering {', '.join(PH_EFFECT)})"
+                )
             cap = config.reagent_cap_ml(ph.pump)
             if wiring is not None and ph.cap_ml is not None and ph.cap_ml > cap:
                 problems.append(
                     f"{at}.ph.cap_ml: {ph.cap_ml:g} mL is above the unit's cap for {ph.pump} "
-                    f"({cap:g} mL per phase)")
+                    f"({cap:g} mL per phase)"
+                )
             if ph.feed_forward is not None:
                 pump(f"{at}.ph.feed_forward.pump", ph.feed_forward.pump)
         for j, feed in enumerate(phase.feeds):
@@ -148,11 +155,13 @@ def check_recipe_for_unit(recipe: Recipe, config: UnitConfig) -> list[str]:
                 problems.append(
                     f"{where}: {dose.ml:g} mL over {dose.over_min:g} min is "
                     f"{dose.rate_ml_min:.3g} mL/min, outside {dose.pump}'s range "
-                    f"{wiring.min_ml_min:g}–{wiring.max_ml_min:g} mL/min")
+                    f"{wiring.min_ml_min:g}–{wiring.max_ml_min:g} mL/min"
+                )
         for tag in sorted({d.pump for d in phase.doses} & set(pumps)):
             cap = config.reagent_cap_ml(tag)
             if phase.dose_ml(tag) > cap:
                 problems.append(
                     f"{at}.doses: {phase.dose_ml(tag):g} mL through {tag} is above the unit's cap "
-                    f"({cap:g} mL per phase)")
+                    f"({cap:g} mL per phase)"
+                )
     return problems

@@ -27,11 +27,17 @@ def _raise_problems(title: str, problems: list[Problem]) -> None:
     """Raise the problems as one ValidationError, each at its location (pydantic prefixes it)."""
     if not problems:
         return
-    raise ValidationError.from_exception_data(title, [
-        InitErrorDetails(type=PydanticCustomError("recipe", "{message}", {"message": message}),
-                         loc=loc, input=value)
-        for loc, message, value in problems
-    ])
+    raise ValidationError.from_exception_data(
+        title,
+        [
+            InitErrorDetails(
+                type=PydanticCustomError("recipe", "{message}", {"message": message}),
+                loc=loc,
+                input=value,
+            )
+            for loc, message, value in problems
+        ],
+    )
 
 
 class StartsWith(StrEnum):
@@ -65,8 +71,9 @@ class PhControl(_Model):
     setpoint: float = Field(strict=True, ge=-2, le=16)
     pump: str = _pump()
     tolerance: float = Field(default=0.05, strict=True, ge=0.01, le=1)
-    cap_ml: float | None = Field(default=None, strict=True, gt=0,
-                                 description="most mL this phase may dose through `pump`")
+    cap_ml: float | None = Field(
+        default=None, strict=True, gt=0, description="most mL this phase may dose through `pump`"
+    )
     feed_forward: FeedForward | None = None
     # The process gain differs by orders of magnitude between a buffered liquor and a weak one;
     # a phase may retune the loop (unset = the unit's [control.ph] tuning).
@@ -196,8 +203,10 @@ class Phase(_Model):
 
     def temperature_in_band(self, temperature_c: float) -> bool:
         """Whether a measured temperature counts as at setpoint (False when not controlled)."""
-        return (self.temperature_c is not None
-                and abs(temperature_c - self.temperature_c) <= self.tolerance_c)
+        return (
+            self.temperature_c is not None
+            and abs(temperature_c - self.temperature_c) <= self.tolerance_c
+        )
 
     @model_validator(mode="after")
     def _consistent(self) -> Phase:
@@ -214,40 +223,69 @@ def _phase_problems(p: Phase) -> list[Problem]:
         out.append((("until",), "needs at least one condition, or the phase could never end", {}))
     if u.temperature_reached and not p.controls_temperature:
         out.append((("until", "temperature_reached"), "needs temperature_c in this phase", True))
-    if (u.temperature_below_c is not None and p.temperature_c is not None
-            and p.temperature_c >= u.temperature_below_c):
-        out.append((("until", "temperature_below_c"),
-                    f"can never hold while the heater holds temperature_c {p.temperature_c:g} °C",
-                    u.temperature_below_c))
+    if (
+        u.temperature_below_c is not None
+        and p.temperature_c is not None
+        and p.temperature_c >= u.temperature_below_c
+    ):
+        out.append(
+            (
+                ("until", "temperature_below_c"),
+                f"can never hold while the heater holds temperature_c {p.temperature_c:g} °C",
+                u.temperature_below_c,
+            )
+        )
     if u.at_setpoint_min is not None and not (p.controls_temperature or p.controls_ph):
-        out.append((("until", "at_setpoint_min"),
-                    "needs temperature_c or ph in this phase (nothing has a setpoint)",
-                    u.at_setpoint_min))
+        out.append(
+            (
+                ("until", "at_setpoint_min"),
+                "needs temperature_c or ph in this phase (nothing has a setpoint)",
+                u.at_setpoint_min,
+            )
+        )
     for key in ("duration_min", "at_setpoint_min"):
         value = getattr(u, key)
         if value is not None and value >= p.timeout_min:
             out.append((("until", key), f"must be below timeout_min ({p.timeout_min:g})", value))
     if u.doses_done and not p.doses:
         out.append((("until", "doses_done"), "the phase has no doses", True))
-    if u.level is not None and u.level_below is not None and (
-            LEVEL_ORDER.index(u.level) >= LEVEL_ORDER.index(u.level_below)):
-        out.append((("until", "level_below"),
-                    f"contradicts level = '{u.level}' (a higher switch cannot be wet while a "
-                    "lower one is dry)", str(u.level_below)))
+    if (
+        u.level is not None
+        and u.level_below is not None
+        and (LEVEL_ORDER.index(u.level) >= LEVEL_ORDER.index(u.level_below))
+    ):
+        out.append(
+            (
+                ("until", "level_below"),
+                f"contradicts level = '{u.level}' (a higher switch cannot be wet while a "
+                "lower one is dry)",
+                str(u.level_below),
+            )
+        )
     if p.fill and u.level_below is not None:
-        out.append((("until", "level_below"), "a fill never makes a switch go dry",
-                    str(u.level_below)))
+        out.append(
+            (("until", "level_below"), "a fill never makes a switch go dry", str(u.level_below))
+        )
     if p.drain and u.level is not None:
         out.append((("until", "level"), "a drain never makes a switch go wet", str(u.level)))
     if p.fill and u.level is LevelPoint.HIGH_HIGH:
-        out.append((("until", "level"),
-                    "filling to high_high would trip the overflow interlock; use 'high'",
-                    str(u.level)))
+        out.append(
+            (
+                ("until", "level"),
+                "filling to high_high would trip the overflow interlock; use 'high'",
+                str(u.level),
+            )
+        )
     for i, dose in enumerate(p.doses):
         if dose.ends_after_min > p.timeout_min:
-            out.append((("doses", i),
-                        f"ends {dose.ends_after_min:g} min into the phase (after_min + over_min), "
-                        f"after timeout_min {p.timeout_min:g}", {}))
+            out.append(
+                (
+                    ("doses", i),
+                    f"ends {dose.ends_after_min:g} min into the phase (after_min + over_min), "
+                    f"after timeout_min {p.timeout_min:g}",
+                    {},
+                )
+            )
     out += _pump_conflicts(p)
     return out
 
@@ -261,21 +299,34 @@ def _pump_conflicts(p: Phase) -> list[Problem]:
             out.append((("feeds", j, "pump"), f"{tag} already feeds in this phase", tag))
     for i, dose in enumerate(p.doses):
         if dose.pump in feed_pumps:
-            out.append((("doses", i, "pump"), f"{dose.pump} is also a feed in this phase",
-                        dose.pump))
+            out.append(
+                (("doses", i, "pump"), f"{dose.pump} is also a feed in this phase", dose.pump)
+            )
         for other in p.doses[:i]:
-            if other.pump == dose.pump and (dose.after_min < other.ends_after_min
-                                            and other.after_min < dose.ends_after_min):
-                out.append((("doses", i, "after_min"),
-                            f"overlaps an earlier dose through {dose.pump}", dose.after_min))
+            if other.pump == dose.pump and (
+                dose.after_min < other.ends_after_min and other.after_min < dose.ends_after_min
+            ):
+                out.append(
+                    (
+                        ("doses", i, "after_min"),
+                        f"overlaps an earlier dose through {dose.pump}",
+                        dose.after_min,
+                    )
+                )
     if p.ph is not None:
         if p.ph.pump in feed_pumps or p.ph.pump in {d.pump for d in p.doses}:
-            out.append((("ph", "pump"),
-                        f"{p.ph.pump} is also a feed or dose in this phase", p.ph.pump))
+            out.append(
+                (("ph", "pump"), f"{p.ph.pump} is also a feed or dose in this phase", p.ph.pump)
+            )
         ff = p.ph.feed_forward
         if ff is not None and ff.pump not in feed_pumps:
-            out.append((("ph", "feed_forward", "pump"),
-                        f"{ff.pump} is not one of this phase's feeds", ff.pump))
+            out.append(
+                (
+                    ("ph", "feed_forward", "pump"),
+                    f"{ff.pump} is not one of this phase's feeds",
+                    ff.pump,
+                )
+            )
     return out
 
 
@@ -325,9 +376,13 @@ class Recipe(_Model):
             problems.append((("phases",), "needs at least one phase", []))
         for i, p in enumerate(self.phases):
             if p.name in first:
-                problems.append((("phases", i, "name"),
-                                 f"duplicate phase name (first at phases[{first[p.name]}])",
-                                 p.name))
+                problems.append(
+                    (
+                        ("phases", i, "name"),
+                        f"duplicate phase name (first at phases[{first[p.name]}])",
+                        p.name,
+                    )
+                )
             first.setdefault(p.name, i)
         _raise_problems("Recipe", problems)
         return self

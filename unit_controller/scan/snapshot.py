@@ -42,12 +42,26 @@ class InputQualifier:
     def snapshot(self, board: Board, *, now: float, applied: Outputs) -> ProcessImage:
         """The process image for this scan."""
         temperature = self._qualify(
-            board.temperature.latest(), now=now, stale_s=self._rtd.stale_s,
-            low=self._rtd.min_c, high=self._rtd.max_c, flat=self._t_flat, unit="°C")
+            board.temperature.latest(),
+            now=now,
+            stale_s=self._rtd.stale_s,
+            low=self._rtd.min_c,
+            high=self._rtd.max_c,
+            flat=self._t_flat,
+            unit="°C",
+        )
         ph = self._qualify(
-            board.ph.latest(), now=now, stale_s=self._ph.stale_s,
-            low=self._ph.min_ph, high=self._ph.max_ph, flat=self._ph_flat, unit="pH")
-        levels = {point: _stale_bool(switch.latest(), now) for point, switch in board.levels.items()}
+            board.ph.latest(),
+            now=now,
+            stale_s=self._ph.stale_s,
+            low=self._ph.min_ph,
+            high=self._ph.max_ph,
+            flat=self._ph_flat,
+            unit="pH",
+        )
+        levels = {
+            point: _stale_bool(switch.latest(), now) for point, switch in board.levels.items()
+        }
         return ProcessImage(
             now=now,
             temperature=temperature,
@@ -59,19 +73,28 @@ class InputQualifier:
         )
 
     def _qualify(
-        self, reading: Reading[float], *, now: float, stale_s: float, low: float, high: float,
-        flat: _Flatline, unit: str,
+        self,
+        reading: Reading[float],
+        *,
+        now: float,
+        stale_s: float,
+        low: float,
+        high: float,
+        flat: _Flatline,
+        unit: str,
     ) -> Reading[float]:
         if not reading.good:
             return reading
         value = reading.value
         assert value is not None
         if reading.age(now) > stale_s:
-            return Reading.bad(f"stale ({reading.age(now):.0f} s old, limit {stale_s:g} s)",
-                               reading.at)
+            return Reading.bad(
+                f"stale ({reading.age(now):.0f} s old, limit {stale_s:g} s)", reading.at
+            )
         if not low <= value <= high:
-            return Reading.bad(f"out of range ({value:g} {unit}, allowed {low:g}..{high:g})",
-                               reading.at)
+            return Reading.bad(
+                f"out of range ({value:g} {unit}, allowed {low:g}..{high:g})", reading.at
+            )
         if self._flatline_s and flat.frozen_for(reading, now) > self._flatline_s:
             return Reading.bad(f"frozen (unchanged for {self._flatline_s:g} s)", reading.at)
         return reading

@@ -1,4 +1,4 @@
-"""Progress lines for a person watching a simulated batch: events as they happen, status now and then.
+"""Progress lines for a person watching a simulated batch: events, and status now and then.
 
 Only formats and writes text; never changes the run.
 """
@@ -11,8 +11,12 @@ from hal.wiring import LevelPoint
 from unit_controller.controller import Snapshot
 from unit_controller.events import EventKind, UnitEvent
 
-_LEVEL_NAMES = {LevelPoint.LOW_LOW: "LSLL", LevelPoint.LOW: "LSL", LevelPoint.HIGH: "LSH",
-                LevelPoint.HIGH_HIGH: "LSHH"}
+_LEVEL_NAMES = {
+    LevelPoint.LOW_LOW: "LSLL",
+    LevelPoint.LOW: "LSL",
+    LevelPoint.HIGH: "LSH",
+    LevelPoint.HIGH_HIGH: "LSHH",
+}
 
 
 def clock_text(seconds: float) -> str:
@@ -30,8 +34,13 @@ class ProgressPrinter:
 
     def event(self, event: UnitEvent) -> None:
         """One line for a state, phase, alarm, prompt or command event."""
-        marks = {EventKind.STATE: "state", EventKind.PHASE: "phase", EventKind.ALARM: "ALARM",
-                 EventKind.PROMPT: "prompt", EventKind.COMMAND: "cmd"}
+        marks = {
+            EventKind.STATE: "state",
+            EventKind.PHASE: "phase",
+            EventKind.ALARM: "ALARM",
+            EventKind.PROMPT: "prompt",
+            EventKind.COMMAND: "cmd",
+        }
         self._write(event.at, f"{marks[event.kind]:>6}  {event.text}")
 
     def note(self, at: float, text: str) -> None:
@@ -52,9 +61,12 @@ class ProgressPrinter:
         wet = [name for point, name in _LEVEL_NAMES.items() if image.wet(point)]
         level = f"≥{wet[-1]}" if wet else "<LSLL"
         alarms = ", ".join(active_alarms) if active_alarms else "none"
-        self._write(snap.at, f"{'':>6}  {snap.state:<10} {snap.phase or '-':<15} T {t_text:<20} "
-                             f"pH {ph_text:<15} level {level:<6} heater {snap.heater_duty:4.0%}  "
-                             f"alarms: {alarms}")
+        self._write(
+            snap.at,
+            f"{'':>6}  {snap.state:<10} {snap.phase or '-':<15} T {t_text:<20} "
+            f"pH {ph_text:<15} level {level:<6} heater {snap.heater_duty:4.0%}  "
+            f"alarms: {alarms}",
+        )
 
     def _write(self, at: float, text: str) -> None:
         self._out.write(f"[{clock_text(at - self._start)}] {text}\n")

@@ -65,13 +65,15 @@ class SimulationRun:
         self.options = options
         self.loaded = load_recipe(options.recipe, config=config, recipes_dir=options.recipes_dir)
         self.clock = VirtualClock()
-        self.unit = SimulatedUnit(wiring=config.wiring, params=config.sim.plant, clock=self.clock,
-                                  seed=options.seed)
+        self.unit = SimulatedUnit(
+            wiring=config.wiring, params=config.sim.plant, clock=self.clock, seed=options.seed
+        )
         for fault in options.faults:
             self.unit.check_fault(fault)
         self.unit.preload(self.loaded.recipe.starts_with.value)
-        self.controller = UnitController(config=config, board=self.unit.board, clock=self.clock,
-                                         recipes_dir=options.recipes_dir)
+        self.controller = UnitController(
+            config=config, board=self.unit.board, clock=self.clock, recipes_dir=options.recipes_dir
+        )
         self.progress = ProgressPrinter(out=out, start=0.0)
         self.controller.listen(self._on_event)
         self._confirm_at: float | None = None
@@ -98,8 +100,9 @@ class SimulationRun:
         final = controller.machine.state
         if controller.batch is not None and controller.batch.end_s is None:
             controller.batch.finish(now=self.clock.monotonic())
-        return SimResult(final_state=final,
-                         summary=self._summary(final, wall_s=time.monotonic() - wall_start))
+        return SimResult(
+            final_state=final, summary=self._summary(final, wall_s=time.monotonic() - wall_start)
+        )
 
     async def _scan_until(self, done: Any, *, limit_s: float) -> None:
         deadline = self.clock.monotonic() + limit_s
@@ -144,9 +147,17 @@ class SimulationRun:
     def _summary(self, final: State, *, wall_s: float) -> dict[str, Any]:
         controller = self.controller
         plant = self.unit.plant
-        batch = controller.batch.summary() if controller.batch else {
-            "recipe": self.loaded.recipe.name, "phases": [], "reagents_ml": {},
-            "ph": {"in_band_fraction": {}}, "temperature": {"max_c": None, "overshoot_c": 0.0}}
+        batch = (
+            controller.batch.summary()
+            if controller.batch
+            else {
+                "recipe": self.loaded.recipe.name,
+                "phases": [],
+                "reagents_ml": {},
+                "ph": {"in_band_fraction": {}},
+                "temperature": {"max_c": None, "overshoot_c": 0.0},
+            }
+        )
         return {
             "final_state": final.value,
             "recipe": self.loaded.recipe.name,
@@ -155,8 +166,12 @@ class SimulationRun:
             "wall_seconds": round(wall_s, 2),
             "phases": batch["phases"],
             "alarms": [
-                {"id": a.alarm_id, "tag": a.tag, "priority": str(a.priority),
-                 "raised_s": round(a.raised_at, 1)}
+                {
+                    "id": a.alarm_id,
+                    "tag": a.tag,
+                    "priority": str(a.priority),
+                    "raised_s": round(a.raised_at, 1),
+                }
                 for a in controller.alarms.history
             ],
             "reagents_ml": batch["reagents_ml"],
