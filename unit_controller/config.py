@@ -87,7 +87,9 @@ class InterlockLimits(_Section):
         default=10.0, gt=0, le=120, description="dosing pump silent this long is lost"
     )
     exotherm_settle_s: float = Field(
-        default=1800.0, ge=0, le=7200,
+        default=1800.0,
+        ge=0,
+        le=7200,
         description="after acid or peroxide dosing, a rise with the heater off is not a weld",
     )
     flatline_s: float = Field(

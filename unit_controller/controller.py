@@ -204,6 +204,10 @@ class UnitController:
             dosed_this_phase_ml=dict(self._dosed_phase),
             cap_ml=dict(targets.caps_ml),
             dosing=any(rate > 0 for rate in self._applied.pumps.values()),
+            # A small phase cap means a small expected dose: judge the response on half of it.
+            ph_not_responding_ml=(
+                min(self.config.interlocks.ph_not_responding_ml, ph.cap_ml / 2) if ph else None
+            ),
         )
 
     async def _act_on_trips(self, in_effect: list[Trip]) -> None:

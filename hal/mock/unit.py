@@ -50,7 +50,7 @@ class SimulatedUnit:
         "heater_open": "the heater element goes open circuit (no power)",
         "level_low_low_stuck": "LSLL reads dry although covered",
         "level_high_high": "LSHH reads wet (foam reaching the switch)",
-        "dosing_pump_stall": "a dosing pump (default P-203, or :TAG) stops delivering",
+        "dosing_pump_stall": "a pump stops delivering (:TAG, default the pH pump in use)",
         "estop": "the E-stop is pressed",
     }
 

@@ -6,14 +6,13 @@ manager latches, the safety filter forces).
 
 from __future__ import annotations
 
-import math
-
 import structlog
 
 from hal.reading import Reading
-from hal.wiring import BoardWiring, LevelPoint, Reagent
+from hal.wiring import BoardWiring, LevelPoint
 from unit_controller.config import InterlockLimits
 from unit_controller.interlocks.device_lost import DeviceLostMonitor
+from unit_controller.interlocks.exotherm import ExothermEstimate
 from unit_controller.interlocks.heater_verifier import HeaterVerifier
 from unit_controller.interlocks.ph_response import PhResponseMonitor
 from unit_controller.interlocks.readings import Checked, check_analog, check_discrete
@@ -22,9 +21,6 @@ from unit_controller.interlocks.welded_detector import WeldedSsrDetector
 from unit_controller.process_image import ProcessImage
 
 log = structlog.get_logger(__name__)
-
-# Reagents whose dosing heats the reactor on its own (dilution, decomposition).
-_EXOTHERMIC = frozenset({Reagent.H2SO4, Reagent.H2O2})
 
 _HEATER = frozenset({Force.HEATER})
 _HEATER_OFF_HARD = frozenset({Force.HEATER, Force.CONTACTOR})
@@ -66,10 +62,9 @@ class Interlocks:
         self._limits = limits
         self._wiring = wiring
         self._verifier = HeaterVerifier(limits.verify_heater)
-        self._exothermic_pumps = [
-            tag for tag, pump in wiring.pumps().items() if pump.reagent in _EXOTHERMIC
-        ]
-        self._last_exotherm = -math.inf
+        self._exotherm = ExothermEstimate(pumps=wiring.pumps(), settle_s=limits.exotherm_settle_s)
+        # The smallest volume the heater may run in: the worst case for a reaction's heat.
+        self._min_heated_l = wiring.level_switch(LevelPoint.LOW_LOW).at_l
         self._welded = WeldedSsrDetector(
             rise_c=limits.heater_off_rise_c,
             window_s=limits.heater_off_window_s,
@@ -139,11 +134,12 @@ class Interlocks:
                 )
             )
         applied = image.applied
-        if any(applied.pump(tag) > 0.0 for tag in self._exothermic_pumps):
-            self._last_exotherm = image.now
-        exotherm = image.now - self._last_exotherm < limits.exotherm_settle_s
+        self._exotherm.update(now=image.now, ml_min=applied.pumps)
+        exotherm = (
+            self._exotherm.explains_c(volume_l=self._min_heated_l) >= limits.heater_off_rise_c / 2
+        )
         # Only a rise with the heater off, the contactor closed (else no SSR can heat) and no
-        # exothermic reagent recently dosed (acid dilution, peroxide decomposition) is a weld.
+        # exothermic dosing that could explain it (acid dilution, peroxide) is a weld.
         heat_source = applied.heater_on_s > 0.0 or not applied.contactor or exotherm
         welded = self._welded.update(now=image.now, temperature_c=t, heater_on=heat_source)
         if welded is not None:

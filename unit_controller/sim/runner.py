@@ -130,7 +130,7 @@ class SimulationRun:
         now = self.clock.monotonic() + self.period
         self.clock.advance_to(now)
         while self._pending_faults and self._pending_faults[0].at_s <= now:
-            fault = self._pending_faults.pop(0)
+            fault = self._resolve(self._pending_faults.pop(0))
             self.unit.inject(fault)
             self.progress.note(now, f"fault injected: {fault} — {self.unit.FAULTS[fault.name]}")
         self.unit.step(self.period)
@@ -140,6 +140,13 @@ class SimulationRun:
                 prompt = self.controller.confirm(source="sim")
                 self.progress.note(now, f"auto-confirmed by the simulator: {prompt}")
         return await self.controller.scan()
+
+    def _resolve(self, fault: FaultSpec) -> FaultSpec:
+        """A pump stall with no tag hits the pump controlling pH now (else the unit's base)."""
+        ph = self.controller.snapshot.targets.ph if self.controller.snapshot else None
+        if fault.name == "dosing_pump_stall" and fault.tag is None and ph is not None:
+            return FaultSpec(name=fault.name, tag=ph.pump, at_s=fault.at_s)
+        return fault
 
     def _alarm_names(self) -> list[str]:
         return [f"{a.alarm_id}({a.tag})" for a in self.controller.alarms.active()]
