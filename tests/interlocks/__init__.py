@@ -41,6 +41,7 @@ def make_image(
     heater_on_s: float = 0.0,
     dispensed: Mapping[str, Reading[float]] | None = None,
     applied: Outputs | None = None,
+    contactor: bool = True,
 ) -> ProcessImage:
     """A process image at `now`; plain values become good readings taken at `now`."""
 
@@ -61,7 +62,8 @@ def make_image(
         dispensed_ml=dict(dispensed or {}),
         applied=applied
         if applied is not None
-        else Outputs(heater_on_s=heater_on_s, contactor=heater_on_s > 0),
+        # The contactor stays closed through a heating phase; the SSR does the switching.
+        else Outputs(heater_on_s=heater_on_s, contactor=contactor),
     )
 
 
