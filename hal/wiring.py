@@ -5,10 +5,11 @@ Owned by `hal` so that a `Board` can be built without knowing the controller; va
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 TAG_PATTERN = r"^[A-Z][A-Z0-9]*-[0-9]{2,4}[A-Z]?$"
 
@@ -134,44 +135,25 @@ class BoardWiring(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     devices: dict[Annotated[str, Field(pattern=TAG_PATTERN)], DeviceWiring]
+    # role -> tag, resolved once: the scan asks for tags many times a second
+    _roles: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _one_of_each_role(self) -> BoardWiring:
-        problems: list[str] = []
-        for kind in ("rtd", "ph_probe", "heater", "estop"):
-            tags = [t for t, d in self.devices.items() if d.kind == kind]
-            if len(tags) != 1:
-                problems.append(f"exactly one device of kind '{kind}' is needed, found {tags}")
-        for function in CoilFunction:
-            tags = [
-                t
-                for t, d in self.devices.items()
-                if isinstance(d, CoilWiring) and d.function is function
-            ]
-            if len(tags) != 1:
-                problems.append(
-                    f"exactly one coil with function '{function}' is needed, found {tags}"
-                )
-        for point in LevelPoint:
-            tags = [
-                t
-                for t, d in self.devices.items()
-                if isinstance(d, LevelSwitchWiring) and d.point is point
-            ]
-            if len(tags) != 1:
-                problems.append(f"exactly one level switch at '{point}' is needed, found {tags}")
-        if not problems:
-            at = [self.level_switch(p).at_l for p in LevelPoint]
-            if at != sorted(at) or len(set(at)) != len(at):
-                problems.append(
-                    f"level switches must rise low_low < low < high < high_high, got {at}"
-                )
+        problems = wiring_problems(self.devices)
         if problems:
             raise ValueError("; ".join(problems))
+        for tag, device in self.devices.items():
+            if isinstance(device, CoilWiring):
+                self._roles[f"coil:{device.function}"] = tag
+            elif isinstance(device, LevelSwitchWiring):
+                self._roles[f"level:{device.point}"] = tag
+            elif not isinstance(device, DosingPumpWiring):
+                self._roles[device.kind] = tag
         return self
 
     def _only(self, kind: str) -> str:
-        return next(t for t, d in self.devices.items() if d.kind == kind)
+        return self._roles[kind]
 
     @property
     def rtd_tag(self) -> str:
@@ -213,11 +195,7 @@ class BoardWiring(BaseModel):
 
     def coil_tag(self, function: CoilFunction) -> str:
         """Tag of the coil that drives `function`."""
-        return next(
-            t
-            for t, d in self.devices.items()
-            if isinstance(d, CoilWiring) and d.function is function
-        )
+        return self._roles[f"coil:{function}"]
 
     def coil(self, function: CoilFunction) -> CoilWiring:
         """Wiring of the coil that drives `function`."""
@@ -227,11 +205,7 @@ class BoardWiring(BaseModel):
 
     def level_tag(self, point: LevelPoint) -> str:
         """Tag of the level switch at `point`."""
-        return next(
-            t
-            for t, d in self.devices.items()
-            if isinstance(d, LevelSwitchWiring) and d.point is point
-        )
+        return self._roles[f"level:{point}"]
 
     def level_switch(self, point: LevelPoint) -> LevelSwitchWiring:
         """Wiring of the level switch at `point`."""
@@ -242,3 +216,31 @@ class BoardWiring(BaseModel):
     def pumps(self) -> dict[str, DosingPumpWiring]:
         """Every dosing pump by tag."""
         return {t: d for t, d in self.devices.items() if isinstance(d, DosingPumpWiring)}
+
+
+def wiring_problems(devices: Mapping[str, DeviceWiring]) -> list[str]:
+    """What keeps `devices` from being one unit: each role once, level switches in order."""
+    problems: list[str] = []
+    for kind in ("rtd", "ph_probe", "heater", "estop"):
+        tags = [t for t, d in devices.items() if d.kind == kind]
+        if len(tags) != 1:
+            problems.append(f"exactly one device of kind '{kind}' is needed, found {tags}")
+    for function in CoilFunction:
+        tags = [
+            t for t, d in devices.items() if isinstance(d, CoilWiring) and d.function is function
+        ]
+        if len(tags) != 1:
+            problems.append(f"exactly one coil with function '{function}' is needed, found {tags}")
+    at: list[float] = []
+    for point in LevelPoint:
+        found = {
+            t: d
+            for t, d in devices.items()
+            if isinstance(d, LevelSwitchWiring) and d.point is point
+        }
+        if len(found) != 1:
+            problems.append(f"exactly one level switch at '{point}' is needed, found {list(found)}")
+        at.extend(d.at_l for d in found.values())
+    if not problems and (at != sorted(at) or len(set(at)) != len(at)):
+        problems.append(f"level switches must rise low_low < low < high < high_high, got {at}")
+    return problems

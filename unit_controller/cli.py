@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,10 +17,15 @@ from hal.mock.unit import UnknownFault
 from hal.sim.faults import FaultSpec, parse_fault
 from unit_controller import __version__
 from unit_controller.config import DEFAULT_CONFIG, load_config
-from unit_controller.errors import ConfigError, RecipeError
+from unit_controller.errors import CommandRefused, ConfigError, RecipeError
 from unit_controller.logs import configure_logging
 from unit_controller.recipes.loader import RECIPES_DIR, list_recipes
-from unit_controller.sim.runner import EXIT_BAD_INPUT, SimOptions, SimulationRun
+from unit_controller.sim.runner import (
+    EXIT_BAD_INPUT,
+    EXIT_NOT_COMPLETE,
+    SimOptions,
+    SimulationRun,
+)
 
 
 def _positive_speed(text: str) -> float:
@@ -28,7 +34,21 @@ def _positive_speed(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"speed {text!r} is not a number") from None
     if not 0 < value <= 1_000_000:
-        raise argparse.ArgumentTypeError(f"speed must be > 0 (times real time), got {text}")
+        raise argparse.ArgumentTypeError(
+            f"speed must be > 0 and at most 1000000 (times real time), got {text}"
+        )
+    return value
+
+
+def _progress_every(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"progress interval {text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"progress interval must be a number of simulated seconds > 0, got {text}"
+        )
     return value
 
 
@@ -96,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument(
         "--progress-every",
-        type=float,
+        type=_progress_every,
         default=None,
         metavar="S",
         help="simulated seconds between status lines",
@@ -170,6 +190,10 @@ def _sim(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except CommandRefused as exc:
+        # e.g. a fault injected before the start (estop@0) leaves an interlock in effect
+        print(f"error: the batch could not run: {exc}", file=sys.stderr)
+        return EXIT_NOT_COMPLETE
     summary = result.summary
     print(
         f"batch ended {summary['final_state']} after {summary['sim_seconds'] / 60:.1f} simulated "

@@ -6,12 +6,21 @@ A wrong value stops start-up with its TOML location and the allowed range; never
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from hal.sim.params import PlantParams
-from hal.wiring import BoardWiring, DeviceWiring
+from hal.wiring import TAG_PATTERN, BoardWiring, DeviceWiring, wiring_problems
 from unit_controller.errors import ConfigError
 from unit_controller.tomlfile import read_toml, validation_problems
 
@@ -180,23 +189,44 @@ class UnitConfig(_Section):
 
     unit: UnitSection
     hal: HalSection = HalSection()
-    devices: dict[str, DeviceWiring]
+    devices: dict[Annotated[str, Field(pattern=TAG_PATTERN)], DeviceWiring]
     interlocks: InterlockLimits = InterlockLimits()
     control: ControlTuning = ControlTuning()
     sim: SimSection = SimSection()
 
-    @model_validator(mode="after")
-    def _wiring_consistent(self) -> UnitConfig:
-        BoardWiring(devices=self.devices)
-        unknown = sorted(set(self.interlocks.reagent_cap_ml) - set(self.wiring.pumps()))
+    _wiring: BoardWiring | None = PrivateAttr(default=None)
+
+    # Cross-checks are field validators so that each problem carries its TOML location
+    # (`devices`, `interlocks`) and is reported alongside the problems of other sections.
+    @field_validator("devices")
+    @classmethod
+    def _one_unit(cls, devices: dict[str, DeviceWiring]) -> dict[str, DeviceWiring]:
+        problems = wiring_problems(devices)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return devices
+
+    @field_validator("interlocks")
+    @classmethod
+    def _caps_name_pumps(cls, interlocks: InterlockLimits, info: ValidationInfo) -> InterlockLimits:
+        devices = info.data.get("devices")
+        if devices is None:  # the devices are wrong already; that problem is reported
+            return interlocks
+        pumps = BoardWiring(devices=devices).pumps()
+        unknown = sorted(set(interlocks.reagent_cap_ml) - set(pumps))
         if unknown:
-            raise ValueError(f"interlocks.reagent_cap_ml names pumps the unit lacks: {unknown}")
-        return self
+            raise ValueError(
+                f"reagent_cap_ml names pumps the unit lacks: {unknown} "
+                f"(pumps: {', '.join(sorted(pumps)) or 'none'})"
+            )
+        return interlocks
 
     @property
     def wiring(self) -> BoardWiring:
-        """The device wiring with roles resolved."""
-        return BoardWiring(devices=self.devices)
+        """The device wiring with roles resolved (built once)."""
+        if self._wiring is None:
+            self._wiring = BoardWiring(devices=self.devices)
+        return self._wiring
 
     def reagent_cap_ml(self, tag: str) -> float:
         """Most mL one phase may dose through pump `tag`."""

@@ -5,7 +5,7 @@ The scan never waits on I/O: devices hand over their newest readings and take de
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +90,7 @@ class UnitController:
         self._qualifier = InputQualifier(config=config)
         self._controllers = ProcessControllers(config=config)
         self._listeners: list[EventListener] = []
+        self._watchers: list[Callable[[Snapshot], None]] = []
         self.recipe: LoadedRecipe | None = None
         self.runner: PhaseRunner | None = None
         self.batch: BatchRecord | None = None
@@ -104,6 +105,10 @@ class UnitController:
     def listen(self, listener: EventListener) -> None:
         """Call `listener` with every event (it must not block)."""
         self._listeners.append(listener)
+
+    def watch(self, watcher: Callable[[Snapshot], None]) -> None:
+        """Call `watcher` with every scan's snapshot (it must not block)."""
+        self._watchers.append(watcher)
 
     def _emit(self, kind: EventKind, text: str, **data: object) -> None:
         event = UnitEvent(kind=kind, at=self.clock.monotonic(), text=text, data=data)
@@ -188,6 +193,8 @@ class UnitController:
             heater_duty=self._controllers.duty,
             awaiting_confirmation=self.runner.awaiting_confirmation if self.runner else None,
         )
+        for watcher in self._watchers:
+            watcher(self.snapshot)
         return self.snapshot
 
     def _context(self) -> InterlockContext:

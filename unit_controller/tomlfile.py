@@ -33,6 +33,9 @@ def location(loc: Sequence[int | str]) -> str:
     for index, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
+        elif part == "[key]":
+            # pydantic's marker for a problem with a table's key (e.g. a device tag), not a key
+            continue
         else:
             # pydantic adds the kind of a device (a discriminated union member) after its tag;
             # it is not a TOML key
@@ -60,6 +63,9 @@ def validation_problems(exc: ValidationError) -> list[str]:
     problems = []
     for err in exc.errors(include_url=False):
         where = location(err["loc"])
+        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            # the discriminator (a device's `kind`) is what is wrong or missing
+            where += "." + str(err.get("ctx", {}).get("discriminator", "kind")).strip("'")
         message = err["msg"]
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]

@@ -65,6 +65,16 @@ class Interlocks:
         self._exotherm = ExothermEstimate(pumps=wiring.pumps(), settle_s=limits.exotherm_settle_s)
         # The smallest volume the heater may run in: the worst case for a reaction's heat.
         self._min_heated_l = wiring.level_switch(LevelPoint.LOW_LOW).at_l
+        # Tags resolved once: evaluate runs every scan.
+        self._rtd_tag = wiring.rtd_tag
+        self._ph_tag = wiring.ph_tag
+        self._heater_tag = wiring.heater_tag
+        self._estop_tag = wiring.estop_tag
+        self._rtd = wiring.rtd()
+        self._probe = wiring.ph_probe()
+        self._rtd_stale_s = self._rtd.stale_s
+        self._ph_stale_s = self._probe.stale_s
+        self._level_tags = {point: wiring.level_tag(point) for point in LevelPoint}
         self._welded = WeldedSsrDetector(
             rise_c=limits.heater_off_rise_c,
             window_s=limits.heater_off_window_s,
@@ -78,8 +88,7 @@ class Interlocks:
 
     def evaluate(self, image: ProcessImage, ctx: InterlockContext) -> list[Trip]:
         """Every trip whose condition holds at `image.now`, most severe kinds first."""
-        rtd = self._wiring.rtd()
-        probe = self._wiring.ph_probe()
+        rtd, probe = self._rtd, self._probe
         temperature = check_analog(
             image.temperature, now=image.now, stale_s=rtd.stale_s, low=rtd.min_c, high=rtd.max_c
         )
@@ -105,7 +114,7 @@ class Interlocks:
         return [
             _trip(
                 "estop",
-                self._wiring.estop_tag,
+                self._estop_tag,
                 priority=Priority.CRITICAL,
                 action=TripAction.ABORT,
                 forces=_ALL,
@@ -117,7 +126,7 @@ class Interlocks:
     def _temperature(
         self, image: ProcessImage, ctx: InterlockContext, temperature: Checked[float]
     ) -> list[Trip]:
-        tag = self._wiring.rtd_tag
+        tag = self._rtd_tag
         limits = self._limits
         trips: list[Trip] = []
         t = temperature.value
@@ -146,7 +155,7 @@ class Interlocks:
             trips.append(
                 _trip(
                     "heater_stuck_on",
-                    self._wiring.heater_tag,
+                    self._heater_tag,
                     priority=Priority.CRITICAL,
                     action=TripAction.ABORT,
                     forces=_HEATER_OFF_HARD,
@@ -162,7 +171,7 @@ class Interlocks:
             trips.append(
                 _trip(
                     "heater_not_heating",
-                    self._wiring.heater_tag,
+                    self._heater_tag,
                     priority=Priority.HIGH,
                     action=TripAction.ABORT,
                     forces=_HEATER,
@@ -179,8 +188,8 @@ class Interlocks:
         high_high = check_discrete(
             image.level(LevelPoint.HIGH_HIGH), now=image.now, stale_s=stale_s
         )
-        ll_tag = self._wiring.level_tag(LevelPoint.LOW_LOW)
-        hh_tag = self._wiring.level_tag(LevelPoint.HIGH_HIGH)
+        ll_tag = self._level_tags[LevelPoint.LOW_LOW]
+        hh_tag = self._level_tags[LevelPoint.HIGH_HIGH]
         # LSLL protects the heater from running dry; for the agitator it is only a permissive
         # (a recipe may start it while filling), so only a wanted heater makes it an alarm.
         wanted = ctx.heat_wanted
@@ -262,7 +271,7 @@ class Interlocks:
             trips.append(
                 _trip(
                     "reading_bad",
-                    self._wiring.rtd_tag,
+                    self._rtd_tag,
                     priority=Priority.HIGH,
                     action=TripAction.HOLD,
                     forces=_HEATER,
@@ -275,7 +284,7 @@ class Interlocks:
             trips.append(
                 _trip(
                     "reading_bad",
-                    self._wiring.ph_tag,
+                    self._ph_tag,
                     priority=Priority.HIGH,
                     action=TripAction.HOLD,
                     forces=_DOSING,
@@ -288,17 +297,16 @@ class Interlocks:
 
     def _devices_lost(self, image: ProcessImage) -> list[Trip]:
         limits = self._limits
-        wiring = self._wiring
         level_forces = {LevelPoint.LOW_LOW: _LEVEL_LOW_LOW, LevelPoint.HIGH_HIGH: _INFLOWS}
         watched: list[tuple[str, Reading[float] | Reading[bool], float, frozenset[Force]]] = [
-            (wiring.rtd_tag, image.temperature, wiring.rtd().stale_s, _HEATER),
-            (wiring.ph_tag, image.ph, wiring.ph_probe().stale_s, _DOSING),
-            (wiring.estop_tag, image.estop, limits.discrete_stale_s, _ALL),
+            (self._rtd_tag, image.temperature, self._rtd_stale_s, _HEATER),
+            (self._ph_tag, image.ph, self._ph_stale_s, _DOSING),
+            (self._estop_tag, image.estop, limits.discrete_stale_s, _ALL),
         ]
         for point, switch in image.levels.items():
             watched.append(
                 (
-                    wiring.level_tag(point),
+                    self._level_tags[point],
                     switch,
                     limits.discrete_stale_s,
                     level_forces.get(point, _NOTHING),
@@ -356,7 +364,7 @@ class Interlocks:
             trips.append(
                 _trip(
                     "ph_not_responding",
-                    self._wiring.ph_tag,
+                    self._ph_tag,
                     priority=Priority.HIGH,
                     action=TripAction.HOLD,
                     forces=_DOSING,

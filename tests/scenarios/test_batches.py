@@ -1,0 +1,62 @@
+"""Whole batches of every shipped recipe on the simulator, as an operator would judge them."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import pytest
+
+from hal.outputs import Outputs
+from tests.scenarios.harness import BatchTrace, run_batch
+from unit_controller.machine import State
+
+
+@cache
+def completed(recipe: str) -> BatchTrace:
+    """One fault-free batch per recipe, shared by the tests that judge it (runs are seeded)."""
+    return run_batch(recipe, seed=1)
+
+
+@pytest.mark.parametrize("recipe", ["smoke", "leach", "purify", "coprecipitation"])
+def test_shipped_recipe_completes_without_alarms_or_hazards(recipe: str) -> None:
+    trace = completed(recipe)
+    summary = trace.result.summary
+    assert summary["final_state"] == "COMPLETE", trace.output[-2000:]
+    assert trace.result.exit_code == 0
+    assert summary["alarms"] == []
+    assert summary["hazards"]["heater_on_dry_s"] == 0
+    assert summary["hazards"]["overflow_l"] == 0
+    assert summary["hazards"]["max_true_temperature_c"] < 90
+    assert [p["name"] for p in summary["phases"]] == [
+        p["name"] for p in summary["phases"] if p["end_s"] is not None
+    ]
+    assert trace.violations == []
+    assert trace.last is not None
+    assert trace.last.state is State.COMPLETE
+    assert trace.last.outputs == Outputs.safe()
+    if recipe == "leach":
+        # The simulator answers the operator's prompt and says so.
+        assert "waiting for confirmation: Black mass charged" in trace.output
+        assert "auto-confirmed by the simulator: Black mass charged" in trace.output
+
+
+def test_coprecipitation_holds_ph_within_005_for_95_percent_of_the_phase() -> None:
+    summary = completed("coprecipitation").result.summary
+    assert summary["ph"]["in_band_fraction"]["co_precipitate"] >= 0.95
+    assert summary["temperature"]["overshoot_c"] < 1.0
+    # Steady NaOH demand is 2 mol OH- per mol of metal fed (DESIGN §1): 1.2 L of 2 M feed
+    # needs 1.2 L of 4 M NaOH, plus what the pH adjustment took.
+    assert summary["reagents_ml"]["P-205"] == pytest.approx(1200, rel=0.01)
+    assert 1200 <= summary["reagents_ml"]["P-203"] <= 1600
+
+
+def test_same_seed_gives_the_same_batch() -> None:
+    first = run_batch("smoke", seed=5).result.summary
+    second = run_batch("smoke", seed=5).result.summary
+    first.pop("wall_seconds")
+    second.pop("wall_seconds")
+    assert first == second
+
+
+def test_another_seed_still_completes_the_smoke_batch() -> None:
+    assert run_batch("smoke", seed=11).result.summary["final_state"] == "COMPLETE"

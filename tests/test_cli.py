@@ -1,0 +1,288 @@
+"""The command line as a new user tries it: a smoke batch, faults that trip, and bad input.
+
+In-process through `main(argv)` for speed; one subprocess run proves `python -m` works and that a
+seed reproduces a batch exactly. Only smoke batches run, and as few as possible.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+
+from unit_controller.cli import main
+from unit_controller.config import DEFAULT_CONFIG
+
+EXAMPLE = DEFAULT_CONFIG.read_text(encoding="utf-8")
+SMOKE = ["sim", "--recipe", "smoke", "--fast", "--json", "--seed", "1"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """The --json line: the last line of stdout."""
+        last = self.out.rstrip("\n").splitlines()[-1]
+        summary: dict[str, Any] = json.loads(last)
+        return summary
+
+
+def _cli(*argv: str) -> Outcome:
+    """Run `unit-controller ARGV` in-process; argparse's exits count as exit codes."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(argv))
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+    return Outcome(code=code, out=out.getvalue(), err=err.getvalue())
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _restore_logging() -> Iterator[None]:
+    # main() points structlog at the stderr of the moment; leave it as other tests found it.
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+
+
+@pytest.fixture(scope="module")
+def smoke() -> Outcome:
+    return _cli(*SMOKE)
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _assert_bad_input(outcome: Outcome, *says: str) -> None:
+    assert outcome.code == 2, outcome
+    assert "Traceback" not in outcome.err
+    for text in says:
+        assert text in outcome.err, outcome.err
+
+
+# --- a whole smoke batch ----------------------------------------------------------------------
+
+
+def test_smoke_batch_completes_with_exit_0(smoke: Outcome) -> None:
+    assert smoke.code == 0
+    assert smoke.summary["final_state"] == "COMPLETE"
+    assert "batch ended COMPLETE" in smoke.out
+
+
+def test_json_summary_has_every_documented_field(smoke: Outcome) -> None:
+    summary = smoke.summary
+    assert summary["recipe"] == "smoke"
+    assert summary["seed"] == 1
+    assert summary["sim_seconds"] > 0
+    assert summary["wall_seconds"] >= 0
+    assert [p["name"] for p in summary["phases"]] == ["fill", "heat", "ph", "drain", "drain_heel"]
+    for phase in summary["phases"]:
+        assert set(phase) == {"name", "start_s", "end_s"}
+        assert phase["start_s"] <= phase["end_s"] <= summary["sim_seconds"]
+    assert summary["alarms"] == []
+    assert set(summary["reagents_ml"]) == {"P-201", "P-204"}
+    assert summary["reagents_ml"]["P-204"] == pytest.approx(300.0, abs=1.0)
+    assert 0 <= summary["ph"]["in_band_fraction"]["ph"] <= 1
+    assert summary["temperature"]["max_c"] == pytest.approx(30.0, abs=2.0)
+    assert summary["temperature"]["overshoot_c"] >= 0
+    hazards = summary["hazards"]
+    assert hazards["heater_on_dry_s"] == 0.0
+    assert hazards["max_true_temperature_c"] < 35.0
+    assert hazards["overflow_l"] == 0.0
+
+
+def test_progress_names_the_recipe_phases_and_auto_confirmation(smoke: Outcome) -> None:
+    first = smoke.out.splitlines()[0]
+    assert first.startswith("simulating recipe 'smoke' on unit sim-unit-01, seed 1")
+    assert "phase fill" in smoke.out
+    assert "STOPPED -> RESETTING" in smoke.out
+
+
+def test_python_m_entry_point_reproduces_the_batch_for_the_same_seed(smoke: Outcome) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "unit_controller.cli", *SMOKE],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=DEFAULT_CONFIG.parent.parent.parent,
+    )
+    assert proc.returncode == 0, proc.stderr
+    again: dict[str, Any] = json.loads(proc.stdout.splitlines()[-1])
+    mine = dict(smoke.summary)
+    del again["wall_seconds"], mine["wall_seconds"]
+    assert again == mine
+
+
+# --- faults that end the batch ----------------------------------------------------------------
+
+
+def test_estop_aborts_the_batch_with_exit_3() -> None:
+    outcome = _cli("sim", "--recipe", "smoke", "--json", "--fault", "estop@5")
+    assert outcome.code == 3
+    summary = outcome.summary
+    assert summary["final_state"] == "ABORTED"
+    assert summary["faults"] == ["estop@5"]
+    (alarm,) = summary["alarms"]
+    assert alarm == {"id": "estop", "tag": "HS-100", "priority": "critical", "raised_s": 300.1}
+    assert "fault injected: estop@5" in outcome.out
+
+
+def test_dead_rtd_holds_the_batch_with_exit_3() -> None:
+    outcome = _cli("sim", "--recipe", "smoke", "--json", "--fault", "rtd_dead@5")
+    assert outcome.code == 3
+    summary = outcome.summary
+    assert summary["final_state"] == "HELD"
+    assert [(a["id"], a["tag"]) for a in summary["alarms"]] == [("reading_bad", "TT-101")]
+
+
+def test_a_fault_before_the_start_ends_with_exit_3_and_no_traceback() -> None:
+    outcome = _cli("sim", "--recipe", "smoke", "--fault", "estop@0")
+    assert outcome.code == 3
+    assert "Traceback" not in outcome.err
+    assert "could not run: cannot start: interlocks still in effect: estop" in outcome.err
+
+
+# --- bad input: exit 2, the reason on stderr --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--recipe", "nosuch"], "no recipe named 'nosuch'"),
+        (["--recipe", "nosuch"], "available: coprecipitation, leach, purify, smoke"),
+        (["--recipe", "/nonexistent/r.toml"], "/nonexistent/r.toml: no such file"),
+        (["--fault", "ph_probe_melted@5"], "unknown fault 'ph_probe_melted'"),
+        (["--fault", "ph_probe_melted@5"], "dosing_pump_stall, estop, heater_open"),
+        (["--fault", "estop@"], "fault 'estop@' is not NAME[:TAG]@MINUTES"),
+        (["--fault", "estop@-1"], "minutes must be a finite number >= 0"),
+        (["--fault", "estop@abc"], "minutes 'abc' is not a number"),
+        (["--fault", "estop"], "fault 'estop' is not NAME[:TAG]@MINUTES"),
+        (["--fault", "estop:HS-100@5"], "fault 'estop' takes no :TAG"),
+        (["--fault", "dosing_pump_stall:P-999@5"], "no pump 'P-999' (pumps: P-201"),
+        (["--speed", "0"], "speed must be > 0"),
+        (["--speed", "-1"], "speed must be > 0"),
+        (["--speed", "abc"], "speed 'abc' is not a number"),
+        (["--speed", "2", "--fast"], "--fast: not allowed with argument --speed"),
+        (["--seed", "-1"], "seed must be >= 0"),
+        (["--seed", "1.5"], "seed '1.5' is not a whole number"),
+        (["--progress-every", "-5"], "progress interval must be a number of simulated seconds"),
+        (["--progress-every", "nan"], "progress interval must be a number of simulated seconds"),
+        (["--bogus"], "unrecognized arguments: --bogus"),
+        (["--config", "/nonexistent/unit.toml"], "/nonexistent/unit.toml: no such file"),
+    ],
+)
+def test_bad_sim_input_exits_2_saying_why(argv: list[str], says: str) -> None:
+    outcome = _cli("sim", "--recipe", "smoke", *argv)
+    _assert_bad_input(outcome, says)
+    assert "simulating recipe" not in outcome.out  # refused before anything ran
+
+
+def test_recipe_file_with_bad_toml_exits_2(tmp_path: Path) -> None:
+    path = _write(tmp_path, "bad.toml", 'name = "x"\n[[phases]\n')
+    _assert_bad_input(_cli("sim", "--recipe", str(path)), f"{path}: not valid TOML")
+
+
+def test_recipe_naming_a_pump_the_unit_lacks_exits_2(tmp_path: Path) -> None:
+    smoke = (DEFAULT_CONFIG.parent.parent.parent / "recipes" / "smoke.toml").read_text("utf-8")
+    path = _write(tmp_path, "r.toml", smoke.replace('pump = "P-204"', 'pump = "P-299"'))
+    _assert_bad_input(
+        _cli("sim", "--recipe", str(path)),
+        f"error: recipe {path}:",
+        "phases[1].doses[0].pump: pump 'P-299' is not on this unit",
+    )
+
+
+def test_config_with_bad_toml_exits_2(tmp_path: Path) -> None:
+    path = _write(tmp_path, "unit.toml", "[unit\n")
+    _assert_bad_input(
+        _cli("sim", "--recipe", "smoke", "--config", str(path)), f"{path}: not valid TOML"
+    )
+
+
+def test_config_with_serial_backend_is_refused_for_sim(tmp_path: Path) -> None:
+    path = _write(tmp_path, "unit.toml", EXAMPLE.replace('backend = "mock"', 'backend = "serial"'))
+    _assert_bad_input(
+        _cli("sim", "--recipe", "smoke", "--config", str(path)),
+        "sim needs the mock backend",
+        "backend 'serial'",
+    )
+
+
+def test_no_command_exits_2_with_usage() -> None:
+    _assert_bad_input(_cli(), "the following arguments are required: COMMAND")
+
+
+# --- check-config and recipes -----------------------------------------------------------------
+
+
+def test_check_config_prints_ok_for_the_example() -> None:
+    outcome = _cli("check-config", str(DEFAULT_CONFIG))
+    assert (outcome.code, outcome.out) == (0, "ok\n")
+
+
+def test_check_config_names_the_toml_location_of_each_problem(tmp_path: Path) -> None:
+    text = (
+        EXAMPLE.replace('id = "sim-unit-01"\n', "")
+        .replace("scan_period_s = 0.1", "scan_period_s = 0.1\nscan_hz = 10")
+        .replace("max_temperature_setpoint_c = 85.0", "max_temperature_setpoint_c = 95.0")
+    )
+    path = _write(tmp_path, "unit.toml", text + '\n[devices.TT-102]\nkind = "rtd"\n')
+    outcome = _cli("check-config", str(path))
+    assert outcome.code == 2
+    assert outcome.out.splitlines() == [
+        f"{path}: 4 problem(s)",
+        "  unit.id: Field required",
+        "  unit.scan_hz: Extra inputs are not permitted (got 10)",
+        "  devices: exactly one device of kind 'rtd' is needed, found ['TT-101', 'TT-102']",
+        "  interlocks: max_temperature_setpoint_c (95.0) must be below "
+        "temperature_high_high_c (90.0)",
+    ]
+
+
+def test_check_config_locates_a_bad_device_value_and_level_order(tmp_path: Path) -> None:
+    stale = _write(tmp_path, "a.toml", EXAMPLE.replace("stale_s = 5.0", "stale_s = -1.0"))
+    outcome = _cli("check-config", str(stale))
+    assert outcome.code == 2
+    assert "  devices.TT-101.stale_s: Input should be greater than 0 (got -1.0)" in outcome.out
+    order = _write(tmp_path, "b.toml", EXAMPLE.replace("at_l = 100.0", "at_l = 10.0"))
+    outcome = _cli("check-config", str(order))
+    assert outcome.code == 2
+    assert "  devices: level switches must rise low_low < low < high < high_high" in outcome.out
+
+
+def test_check_config_of_a_missing_file_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "nope.toml"
+    outcome = _cli("check-config", str(path))
+    assert outcome.code == 2
+    assert f"{path}: no such file" in outcome.out
+
+
+def test_check_config_of_a_non_toml_file_exits_2(tmp_path: Path) -> None:
+    path = _write(tmp_path, "README.md", "# unit-controller\n\nSome *prose*.\n")
+    outcome = _cli("check-config", str(path))
+    assert outcome.code == 2
+    assert f"{path}: not valid TOML" in outcome.out
+    assert "Traceback" not in outcome.err
+
+
+def test_recipes_lists_the_shipped_recipes() -> None:
+    outcome = _cli("recipes")
+    assert outcome.code == 0
+    assert outcome.out.split() == ["coprecipitation", "leach", "purify", "smoke"]

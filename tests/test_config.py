@@ -1,0 +1,259 @@
+"""The unit's config: the example loads, defaults are sane, each problem names its TOML location.
+
+Each bad config is the shipped example with one edit, as a person would make it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hal.wiring import CoilFunction, LevelPoint
+from unit_controller.config import (
+    DEFAULT_CONFIG,
+    HeaterTuning,
+    InterlockLimits,
+    PhTuning,
+    SimSection,
+    UnitConfig,
+    load_config,
+)
+from unit_controller.errors import ConfigError
+
+EXAMPLE = DEFAULT_CONFIG.read_text(encoding="utf-8")
+
+
+def _edited(tmp_path: Path, *edits: tuple[str, str], append: str = "") -> Path:
+    """The example with each `old` replaced by `new` (once; `old` must be there) plus `append`."""
+    text = EXAMPLE
+    for old, new in edits:
+        assert old in text, f"the example no longer contains {old!r}"
+        text = text.replace(old, new, 1)
+    path = tmp_path / "unit.toml"
+    path.write_text(text + append, encoding="utf-8")
+    return path
+
+
+def _problems(path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.source == str(path)
+    assert info.value.problems
+    return info.value.problems
+
+
+@pytest.fixture(scope="module")
+def example() -> UnitConfig:
+    return load_config(DEFAULT_CONFIG)
+
+
+# --- the example and the defaults -------------------------------------------------------------
+
+
+def test_load_config_without_a_path_loads_the_simulator_example(example: UnitConfig) -> None:
+    assert load_config() == example
+    assert example.unit.id == "sim-unit-01"
+    assert example.hal.backend == "mock"
+    assert example.unit.scan_period_s == 0.1
+
+
+def test_example_wiring_resolves_every_role_to_its_pid_tag(example: UnitConfig) -> None:
+    wiring = example.wiring
+    assert (wiring.rtd_tag, wiring.ph_tag, wiring.heater_tag, wiring.estop_tag) == (
+        "TT-101",
+        "AT-101",
+        "E-101",
+        "HS-100",
+    )
+    assert wiring.coil_tag(CoilFunction.CONTACTOR) == "K-101"
+    assert wiring.coil_tag(CoilFunction.DRAIN_VALVE) == "XV-101"
+    assert [wiring.level_tag(p) for p in LevelPoint] == [
+        "LSLL-101",
+        "LSL-101",
+        "LSH-101",
+        "LSHH-101",
+    ]
+    assert sorted(wiring.pumps()) == ["P-201", "P-202", "P-203", "P-204", "P-205"]
+
+
+def test_every_pump_gets_the_default_reagent_cap_unless_configured(example: UnitConfig) -> None:
+    for tag in example.wiring.pumps():
+        assert example.reagent_cap_ml(tag) == example.interlocks.default_reagent_cap_ml > 0
+
+
+def test_a_config_with_only_unit_and_devices_gets_sane_defaults(tmp_path: Path) -> None:
+    text = EXAMPLE.split("# --- interlock limits")[0]
+    path = tmp_path / "minimal.toml"
+    path.write_text(text, encoding="utf-8")
+    config = load_config(path)
+    assert config.interlocks == InterlockLimits()
+    assert config.control.heater == HeaterTuning()
+    assert config.control.ph == PhTuning()
+    assert config.sim == SimSection()
+
+
+def test_default_limits_keep_setpoints_inside_the_trips() -> None:
+    limits = InterlockLimits()
+    assert limits.max_temperature_setpoint_c < limits.temperature_high_high_c <= 95
+    assert 0 <= limits.min_ph_setpoint < limits.max_ph_setpoint <= 14
+    assert limits.reagent_cap_ml == {}
+    assert limits.heater_off_settle_s < limits.heater_off_window_s
+
+
+def test_default_tuning_and_simulation_are_usable() -> None:
+    heater = HeaterTuning()
+    assert 0 < heater.min_pulse_s < heater.cycle_s / 2
+    assert 0 < heater.max_duty <= 1
+    ph = PhTuning()
+    assert 0 <= ph.min_dose_ml < ph.max_dose_ml
+    assert ph.interval_s > 0
+    sim = SimSection()
+    assert sim.seed >= 0
+    assert sim.speed is None  # as fast as possible
+
+
+# --- problems with their TOML location --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (
+            ("stale_s = 5.0", "stale_s = -1.0"),
+            "devices.TT-101.stale_s: Input should be greater than 0 (got -1.0)",
+        ),
+        (
+            ("scan_period_s = 0.1", "scan_period_s = 5"),
+            "unit.scan_period_s: Input should be less than or equal to 1 (got 5)",
+        ),
+        (('id = "sim-unit-01"\n', ""), "unit.id: Field required"),
+        (
+            ('site = "lab"', 'site = "lab"\nsite_name = "Hall 2"'),
+            "unit.site_name: Extra inputs are not permitted (got 'Hall 2')",
+        ),
+        (('backend = "mock"', 'backend = "modbus"'), "hal.backend: Input should be 'mock' or"),
+        (
+            ("[devices.TT-101]", "[devices.tt101]"),
+            "devices.tt101: String should match pattern",
+        ),
+        (
+            ('kind = "heater"', 'kind = "laser"'),
+            "devices.E-101.kind: Input tag 'laser' found using 'kind' does not match",
+        ),
+        (
+            (
+                "concentration_mol_l = 18.0",
+                "concentration_mol_l = 18.0\nmin_ml_min = 5.0\nmax_ml_min = 4.0",
+            ),
+            "devices.P-201: min_ml_min (5.0) must be below max_ml_min (4.0)",
+        ),
+        (
+            ("max_temperature_setpoint_c = 85.0", "max_temperature_setpoint_c = 90.0"),
+            "interlocks: max_temperature_setpoint_c (90.0) must be below "
+            "temperature_high_high_c (90.0)",
+        ),
+        (
+            ("cycle_s = 4.0", "cycle_s = 4.0\nmin_pulse_s = 2.0"),
+            "control.heater: min_pulse_s (2.0) must be below half of cycle_s (4.0)",
+        ),
+        (
+            ("interval_s = 20.0", "interval_s = 0.5"),
+            "control.ph.interval_s: Input should be greater than or equal to 1 (got 0.5)",
+        ),
+        (("[hal]", "[sim]\nseed = -3\n\n[hal]"), "sim.seed: Input should be greater than or"),
+    ],
+)
+def test_a_bad_value_is_refused_with_its_toml_location(
+    tmp_path: Path, edit: tuple[str, str], problem: str
+) -> None:
+    problems = _problems(_edited(tmp_path, edit))
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(problem), problems
+
+
+def test_two_devices_in_one_role_are_refused_at_devices(tmp_path: Path) -> None:
+    path = _edited(tmp_path, append='\n[devices.TT-102]\nkind = "rtd"\n')
+    assert _problems(path) == [
+        "devices: exactly one device of kind 'rtd' is needed, found ['TT-101', 'TT-102']"
+    ]
+
+
+def test_a_missing_role_is_refused_naming_it(tmp_path: Path) -> None:
+    path = _edited(tmp_path, ('function = "purge_valve"', 'function = "agitator"'))
+    (problem,) = _problems(path)
+    assert problem.startswith("devices: exactly one coil with function 'agitator' is needed")
+    assert "exactly one coil with function 'purge_valve' is needed, found []" in problem
+
+
+def test_level_switches_out_of_order_are_refused(tmp_path: Path) -> None:
+    path = _edited(tmp_path, ("at_l = 40.0", "at_l = 120.0"))
+    assert _problems(path) == [
+        "devices: level switches must rise low_low < low < high < high_high, "
+        "got [15.0, 120.0, 100.0, 112.0]"
+    ]
+
+
+def test_reagent_cap_for_a_pump_the_unit_lacks_is_refused(tmp_path: Path) -> None:
+    path = _edited(tmp_path, ("[interlocks]", "[interlocks]\nreagent_cap_ml = { P-999 = 10.0 }"))
+    (problem,) = _problems(path)
+    assert problem.startswith("interlocks: reagent_cap_ml names pumps the unit lacks: ['P-999']")
+    assert "P-201, P-202, P-203, P-204, P-205" in problem
+
+
+def test_reagent_cap_for_a_real_pump_applies_to_that_pump_only(tmp_path: Path) -> None:
+    path = _edited(tmp_path, ("[interlocks]", "[interlocks]\nreagent_cap_ml = { P-201 = 750.0 }"))
+    config = load_config(path)
+    assert config.reagent_cap_ml("P-201") == 750.0
+    assert config.reagent_cap_ml("P-203") == config.interlocks.default_reagent_cap_ml
+
+
+def test_every_problem_is_listed_at_once(tmp_path: Path) -> None:
+    path = _edited(
+        tmp_path,
+        ('id = "sim-unit-01"\n', ""),
+        ("scan_period_s = 0.1", "scan_period_s = 0"),
+        ("max_temperature_setpoint_c = 85.0", "max_temperature_setpoint_c = 91.0"),
+        append='\n[devices.TT-102]\nkind = "rtd"\n',
+    )
+    problems = _problems(path)
+    assert [p.split(":")[0] for p in problems] == [
+        "unit.id",
+        "unit.scan_period_s",
+        "devices",
+        "interlocks",
+    ]
+
+
+def test_serial_backend_is_a_valid_config(tmp_path: Path) -> None:
+    path = _edited(tmp_path, ('backend = "mock"', 'backend = "serial"'))
+    assert load_config(path).hal.backend == "serial"
+
+
+# --- files that are not configs ---------------------------------------------------------------
+
+
+def test_missing_file_is_one_problem_naming_the_path(tmp_path: Path) -> None:
+    path = tmp_path / "nope.toml"
+    assert _problems(path) == [f"{path}: no such file"]
+
+
+def test_bad_toml_is_one_problem_with_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[unit]\nid = \n", encoding="utf-8")
+    (problem,) = _problems(path)
+    assert problem.startswith(f"{path}: not valid TOML")
+    assert "line 2" in problem
+
+
+def test_a_directory_or_binary_file_cannot_be_read(tmp_path: Path) -> None:
+    binary = tmp_path / "unit.toml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    assert _problems(tmp_path)[0].startswith(f"{tmp_path}: cannot read")
+    assert _problems(binary)[0].startswith(f"{binary}: cannot read")
+
+
+def test_an_empty_file_lacks_unit_and_devices(tmp_path: Path) -> None:
+    path = tmp_path / "empty.toml"
+    path.write_text("", encoding="utf-8")
+    assert _problems(path) == ["unit: Field required", "devices: Field required"]
