@@ -95,11 +95,11 @@ class InterlockLimits(_Section):
     pump_stale_s: float = Field(
         default=10.0, gt=0, le=120, description="dosing pump silent this long is lost"
     )
-    exotherm_settle_s: float = Field(
-        default=1800.0,
-        ge=0,
+    peroxide_release_s: float = Field(
+        default=600.0,
+        ge=1,
         le=7200,
-        description="after acid or peroxide dosing, a rise with the heater off is not a weld",
+        description="time constant of H2O2 decomposition heat, which the weld check subtracts",
     )
     flatline_s: float = Field(
         default=60.0,

@@ -1,10 +1,12 @@
 """The unit controller: one scan of the six steps (DESIGN §2), and the command model.
 
 The scan never waits on I/O: devices hand over their newest readings and take desired states.
+If anything in a scan fails, every output is written safe before the error goes on.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +16,7 @@ import structlog
 from hal.board import Board
 from hal.clock import Clock
 from hal.outputs import Outputs
-from unit_controller.alarms import AlarmManager
+from unit_controller.alarms import AlarmEvent, AlarmEventKind, AlarmManager
 from unit_controller.batch.phase_runner import IDLE_TARGETS, PhaseRunner, PhaseTargets
 from unit_controller.batch.record import BatchRecord
 from unit_controller.config import UnitConfig
@@ -30,14 +32,16 @@ from unit_controller.interlocks import (
     TripAction,
 )
 from unit_controller.machine import Command, PackMLMachine, State
+from unit_controller.permissives import blocking_trips, start_blockers
 from unit_controller.process_image import ProcessImage
 from unit_controller.recipes.loader import RECIPES_DIR, LoadedRecipe, load_recipe
 from unit_controller.scan.snapshot import InputQualifier
 
 log = structlog.get_logger(__name__)
 
-# States in which the process may have outputs on; everywhere else the filter forces all off.
-_PROCESS_STATES = frozenset(
+# States in which a batch is under way and the process may have outputs on; everywhere else
+# the safety filter forces all off.
+PROCESS_STATES = frozenset(
     {
         State.EXECUTE,
         State.HOLDING,
@@ -49,7 +53,10 @@ _PROCESS_STATES = frozenset(
     }
 )
 # States in which the phase pauses: keep temperature safe, stop dosing, feeds, fill and drain.
-_PAUSED_STATES = _PROCESS_STATES - {State.EXECUTE}
+_PAUSED_STATES = PROCESS_STATES - {State.EXECUTE}
+_HOLD_OR_ABORT = frozenset({TripAction.HOLD, TripAction.ABORT})
+_ABORT = frozenset({TripAction.ABORT})
+PHASE_TIMEOUT = "phase_timeout"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,19 +98,21 @@ class UnitController:
         self._controllers = ProcessControllers(config=config)
         self._listeners: list[EventListener] = []
         self._watchers: list[Callable[[Snapshot], None]] = []
+        self._pending: list[UnitEvent] = []
         self.recipe: LoadedRecipe | None = None
         self.runner: PhaseRunner | None = None
         self.batch: BatchRecord | None = None
         self.snapshot: Snapshot | None = None
         self._applied = Outputs.safe()
         self._targets: PhaseTargets = IDLE_TARGETS
+        self._trips: list[Trip] = []
         self._last_now: float | None = None
         self._dosed_phase: dict[str, float] = {}
         self._prompted: str | None = None
 
     # --- listeners -----------------------------------------------------------------------
     def listen(self, listener: EventListener) -> None:
-        """Call `listener` with every event (it must not block)."""
+        """Call `listener` with every event, after the scan has applied its outputs."""
         self._listeners.append(listener)
 
     def watch(self, watcher: Callable[[Snapshot], None]) -> None:
@@ -111,9 +120,17 @@ class UnitController:
         self._watchers.append(watcher)
 
     def _emit(self, kind: EventKind, text: str, **data: object) -> None:
-        event = UnitEvent(kind=kind, at=self.clock.monotonic(), text=text, data=data)
-        for listener in self._listeners:
-            listener(event)
+        # Queued: listeners run once outputs are applied, so none can delay a trip.
+        self._pending.append(UnitEvent(kind=kind, at=self.clock.monotonic(), text=text, data=data))
+
+    def _flush_events(self) -> None:
+        pending, self._pending = self._pending, []
+        for event in pending:
+            for listener in self._listeners:
+                try:
+                    listener(event)
+                except Exception:
+                    log.exception("controller.listener_failed", failed_event=event.text)
 
     def _state_changed(self, old: State, new: State, cause: str) -> None:
         self._emit(
@@ -122,7 +139,23 @@ class UnitController:
 
     # --- the scan ------------------------------------------------------------------------
     async def scan(self) -> Snapshot:
-        """One scan: snapshot, interlocks, machine, controllers, safety filter, apply."""
+        """One scan: snapshot, interlocks, machine, controllers, safety filter, apply, publish."""
+        try:
+            snapshot = await self._scan()
+        except Exception:
+            log.exception("scan.failed")
+            self._applied = Outputs.safe()
+            self.board.apply(self._applied)
+            raise
+        self._flush_events()
+        for watcher in self._watchers:
+            try:
+                watcher(snapshot)
+            except Exception:
+                log.exception("controller.watcher_failed")
+        return snapshot
+
+    async def _scan(self) -> Snapshot:
         now = self.clock.monotonic()
         dt = 0.0 if self._last_now is None else max(0.0, now - self._last_now)
         self._last_now = now
@@ -141,27 +174,15 @@ class UnitController:
         for tag, rate in self._applied.pumps.items():
             self._dosed_phase[tag] = self._dosed_phase.get(tag, 0.0) + rate * dt / 60.0
 
-        # 2 interlocks -> alarms (latched) -> trips in effect
-        trips = self.interlocks.evaluate(image, self._context())
-        for event in self.alarms.update(trips, now):
-            self._emit(
-                EventKind.ALARM,
-                f"{event.alarm_id} ({event.tag}) {event.kind}: {event.message}",
-                alarm_id=event.alarm_id,
-                tag=event.tag,
-                transition=str(event.kind),
-                priority=str(event.priority),
-                state=str(event.state),
-                first_out=event.first_out,
-                message=event.message,
-            )
-        in_effect = self.alarms.in_effect()
-        await self._act_on_trips(in_effect)
+        # 2 interlocks -> alarms (latched) -> trips in effect -> PackML
+        self._trips = self.interlocks.evaluate(image, self._context())
+        raised = self._record_alarms(self.alarms.update(self._trips, now))
+        await self._act_on_trips(self.alarms.in_effect(), raised=raised)
 
         # 3 machine and recipe
         await self._step_machine(image, dt, was_executing=was_executing)
         state = self.machine.state
-        if self.runner is not None and state in _PROCESS_STATES:
+        if self.runner is not None and state in PROCESS_STATES:
             self._targets = self.runner.targets(holding=state in _PAUSED_STATES)
         else:
             self._targets = IDLE_TARGETS
@@ -171,7 +192,7 @@ class UnitController:
 
         # 5 safety filter: the one place outputs are forced safe
         outputs = self.safety.apply(
-            desired, trips=self.alarms.in_effect(), allow_process_outputs=state in _PROCESS_STATES
+            desired, trips=self.alarms.in_effect(), allow_process_outputs=state in PROCESS_STATES
         )
 
         # 6 apply
@@ -180,7 +201,7 @@ class UnitController:
             self.board.ph.compensate(image.temperature.value)
         self._applied = outputs
 
-        # 7 publish
+        # 7 publish (listeners and watchers run after the return, in `scan`)
         self.snapshot = Snapshot(
             at=now,
             state=state,
@@ -191,17 +212,16 @@ class UnitController:
             targets=self._targets,
             outputs=outputs,
             heater_duty=self._controllers.duty,
-            awaiting_confirmation=self.runner.awaiting_confirmation if self.runner else None,
+            awaiting_confirmation=self.awaiting_confirmation,
         )
-        for watcher in self._watchers:
-            watcher(self.snapshot)
         return self.snapshot
 
     def _context(self) -> InterlockContext:
         targets = self._targets
-        ph = targets.ph
+        ph = targets.ph_active
         return InterlockContext(
-            executing=self.machine.state is State.EXECUTE,
+            # A batch under way, held or not: its inputs matter and their trips alarm.
+            executing=self.machine.state in PROCESS_STATES,
             temperature_setpoint_c=targets.temperature_c,
             heat_wanted=targets.temperature_c is not None,
             agitator_wanted=targets.agitator,
@@ -217,58 +237,95 @@ class UnitController:
             ),
         )
 
-    async def _act_on_trips(self, in_effect: list[Trip]) -> None:
+    def _record_alarms(self, events: list[AlarmEvent]) -> set[tuple[str, str]]:
+        """Report alarm transitions; returns the keys raised this scan."""
+        raised = set()
+        for event in events:
+            if event.kind is AlarmEventKind.RAISED:
+                raised.add((event.alarm_id, event.tag))
+                if self.batch is not None and self.batch.end_s is None:
+                    self.batch.alarm_raised(
+                        alarm_id=event.alarm_id,
+                        tag=event.tag,
+                        priority=str(event.priority),
+                        now=event.at,
+                    )
+            self._emit(
+                EventKind.ALARM,
+                f"{event.alarm_id} ({event.tag}) {event.kind}: {event.message}",
+                alarm_id=event.alarm_id,
+                tag=event.tag,
+                transition=str(event.kind),
+                priority=str(event.priority),
+                state=str(event.state),
+                first_out=event.first_out,
+                message=event.message,
+            )
+        return raised
+
+    async def _act_on_trips(self, in_effect: list[Trip], *, raised: set[tuple[str, str]]) -> None:
         """A trip in effect takes the batch out of Execute: Abort, or Hold (DESIGN §5)."""
-        alarming = [t for t in in_effect if t.alarm]
-        aborts = [t for t in alarming if t.action is TripAction.ABORT]
-        holds = [t for t in alarming if t.action is TripAction.HOLD]
-        state = self.machine.state
-        if aborts and state in _PROCESS_STATES | {State.STARTING, State.COMPLETING}:
-            await self.machine.command(Command.ABORT, reason=aborts[0].alarm_id)
-        elif holds and state is State.EXECUTE:
-            await self.machine.command(Command.HOLD, reason=holds[0].alarm_id)
-        elif holds and state in (State.STARTING, State.UNHOLDING, State.UNSUSPENDING):
+        aborts = [t for t in in_effect if t.action is TripAction.ABORT]
+        holds = [t for t in in_effect if t.action is TripAction.HOLD]
+        machine = self.machine
+        state = machine.state
+        if aborts and (
+            state in PROCESS_STATES | {State.STARTING, State.COMPLETING}
+            or (any(t.key in raised for t in aborts) and machine.allowed(Command.ABORT))
+        ):
+            # A new abort cause (an E-stop in Idle too) aborts from any state that allows it.
+            await machine.command(Command.ABORT, reason=aborts[0].alarm_id)
+        elif holds and state in PROCESS_STATES and machine.allowed(Command.HOLD):
+            await machine.command(Command.HOLD, reason=holds[0].alarm_id)
+        elif holds and state in (State.STARTING, State.UNHOLDING):
             # Hold is not allowed from these acting states; a stop is the safe way out.
-            await self.machine.command(Command.STOP, reason=holds[0].alarm_id)
+            await machine.command(Command.STOP, reason=holds[0].alarm_id)
 
     async def _step_machine(self, image: ProcessImage, dt: float, *, was_executing: bool) -> None:
         machine = self.machine
         state = machine.state
+        runner = self.runner
         if state is State.STARTING:
-            assert self.runner is not None
+            assert runner is not None
             assert self.recipe is not None
-            self.runner.begin()
+            runner.begin()
             self.batch = BatchRecord(recipe=self.recipe.recipe.name, start_s=image.now)
             await machine.state_complete()
             self._phase_entered(image.now)
             return
-        if state is State.EXECUTE and self.runner is not None:
-            if was_executing and self.runner.advance(
-                image, dt=dt, applied_ml_min=self._applied.pumps
-            ):
-                if self.runner.done:
+        if state is State.EXECUTE and runner is not None:
+            if was_executing and runner.advance(image, dt=dt, applied_ml_min=self._applied.pumps):
+                self._clear_phase_timeout(image.now)
+                if runner.done:
                     await machine.finish()
                     return
                 self._phase_entered(image.now)
             self._prompt_if_needed()
-            if self.runner.timed_out():
-                phase = self.runner.phase
-                name = phase.name if phase else "?"
+            if runner.timed_out() and runner.phase is not None:
+                name = runner.phase.name
                 self.alarms.raise_alarm(
-                    alarm_id="phase_timeout",
+                    alarm_id=PHASE_TIMEOUT,
                     tag=name,
                     now=image.now,
                     priority=Priority.MEDIUM,
                     message=f"phase {name} did not finish within its timeout",
                 )
-                await machine.command(Command.HOLD, reason="phase_timeout")
+                await machine.command(Command.HOLD, reason=PHASE_TIMEOUT)
             return
-        if state is State.UNHOLDING and self.runner is not None and self.runner.timed_out():
-            self.runner.extend_timeout()
+        if state is State.UNHOLDING and runner is not None and runner.timed_out():
+            # The operator chose to go on: the phase gets another full timeout.
+            runner.extend_timeout()
+            self._clear_phase_timeout(image.now)
         if state in (State.COMPLETING, State.STOPPING, State.ABORTING) and self.batch is not None:
             self.batch.finish(now=image.now)
+            self._clear_phase_timeout(image.now)
         if machine.is_acting:
             await machine.state_complete()
+
+    def _clear_phase_timeout(self, now: float) -> None:
+        for alarm in self.alarms.active():
+            if alarm.alarm_id == PHASE_TIMEOUT:
+                self.alarms.clear(PHASE_TIMEOUT, alarm.tag, now=now)
 
     def _phase_entered(self, now: float) -> None:
         assert self.runner is not None
@@ -276,18 +333,24 @@ class UnitController:
         phase = self.runner.phase
         if phase is None:
             return
-        targets = self.runner.targets()
         if self.batch is not None:
-            self.batch.phase_started(name=phase.name, now=now, targets=targets)
+            self.batch.phase_started(name=phase.name, now=now, targets=self.runner.targets())
         self._emit(
             EventKind.PHASE, f"phase {phase.name}", phase=phase.name, index=self.runner.phase_index
         )
 
     def _prompt_if_needed(self) -> None:
-        prompt = self.runner.awaiting_confirmation if self.runner else None
+        prompt = self.awaiting_confirmation
         if prompt is not None and prompt != self._prompted:
             self._emit(EventKind.PROMPT, f"waiting for confirmation: {prompt}", prompt=prompt)
         self._prompted = prompt
+
+    @property
+    def awaiting_confirmation(self) -> str | None:
+        """The prompt an executing phase waits on (None outside Execute)."""
+        if self.runner is None or self.machine.state is not State.EXECUTE:
+            return None
+        return self.runner.awaiting_confirmation
 
     # --- commands ------------------------------------------------------------------------
     async def command(
@@ -300,12 +363,15 @@ class UnitController:
             raise CommandRefused(
                 f"unknown command {name!r}; commands are {', '.join(c.value for c in Command)}"
             ) from None
-        if command is Command.START:
-            self._prepare_start(recipe)
-        elif command in (Command.UNHOLD, Command.UNSUSPEND):
-            self._refuse_while_tripped(command)
-        elif recipe is not None:
+        if recipe is not None and command is not Command.START:
             raise CommandRefused(f"{command} takes no recipe")
+        if command is Command.START:
+            await self._prepare_start(recipe)
+        elif command in (Command.UNHOLD, Command.UNSUSPEND):
+            self._refuse_while(command, self.alarms.in_effect(), actions=_HOLD_OR_ABORT)
+        elif command is Command.CLEAR:
+            # Clearing an abort whose cause is still there (E-stop pressed) would only re-abort.
+            self._refuse_while(command, self._trips, actions=_ABORT)
         state = await self.machine.command(command, reason=reason or source)
         self._emit(
             EventKind.COMMAND,
@@ -315,39 +381,45 @@ class UnitController:
             ok=True,
         )
         log.info("command.accepted", command=str(command), source=source, state=str(state))
+        self._flush_events()
         return state
 
-    def _prepare_start(self, recipe: str | None) -> None:
+    async def _prepare_start(self, recipe: str | None) -> None:
         if not self.machine.allowed(Command.START):
             raise CommandRefused(f"cannot start in {self.machine.state}: reset to IDLE first")
         if recipe is None:
             raise CommandRefused("start needs a recipe name")
-        self._refuse_while_tripped(Command.START)
+        self._refuse_while(Command.START, self.alarms.in_effect(), actions=_HOLD_OR_ABORT)
+        blockers = start_blockers(
+            self.snapshot.image if self.snapshot else None, wiring=self.config.wiring
+        )
+        if blockers:
+            raise CommandRefused(f"cannot start: {'; '.join(blockers)}")
         try:
-            loaded = load_recipe(recipe, config=self.config, recipes_dir=self.recipes_dir)
+            # Reading a file is I/O: keep it off the event loop.
+            loaded = await asyncio.to_thread(
+                load_recipe, recipe, config=self.config, recipes_dir=self.recipes_dir
+            )
         except RecipeError as exc:
             raise CommandRefused(f"recipe refused: {'; '.join(exc.problems)}") from None
         self.recipe = loaded
         self.runner = PhaseRunner(recipe=loaded.recipe, config=self.config)
         self.batch = None
 
-    def _refuse_while_tripped(self, command: Command) -> None:
-        blocking = [
-            t
-            for t in self.alarms.in_effect()
-            if t.alarm and t.action in (TripAction.HOLD, TripAction.ABORT)
-        ]
+    def _refuse_while(
+        self, command: Command, trips: list[Trip], *, actions: frozenset[TripAction]
+    ) -> None:
+        blocking = blocking_trips(trips, actions=actions)
         if blocking:
-            names = ", ".join(sorted({f"{t.alarm_id} ({t.tag})" for t in blocking}))
             raise CommandRefused(
-                f"cannot {command}: interlocks still in effect: {names}; "
+                f"cannot {command}: interlocks still in effect: {', '.join(blocking)}; "
                 "clear the cause, acknowledge and reset the alarms first"
             )
 
     def confirm(self, *, source: str) -> str:
         """Give the operator confirmation the running phase waits for; returns its prompt."""
-        prompt = self.runner.awaiting_confirmation if self.runner else None
-        if prompt is None or self.machine.state is not State.EXECUTE or self.runner is None:
+        prompt = self.awaiting_confirmation
+        if prompt is None or self.runner is None:
             raise CommandRefused("nothing is waiting for a confirmation")
         self.runner.confirm()
         self._emit(
@@ -358,16 +430,19 @@ class UnitController:
             ok=True,
             prompt=prompt,
         )
+        self._flush_events()
         return prompt
 
     def acknowledge(self, alarm_id: str | None, *, source: str) -> int:
-        """Acknowledge one alarm id (every tag) or all (None)."""
+        """Acknowledge one alarm id (every tag) or all (None); returns how many."""
         count: int = self.alarms.acknowledge(alarm_id, self.clock.monotonic())
+        log.info("alarm.acknowledge_requested", alarm_id=alarm_id, source=source, count=count)
         return count
 
     def reset_alarms(self, alarm_id: str | None = None, *, source: str) -> int:
-        """Reset latched alarms whose condition has returned."""
+        """Reset latched alarms whose condition has returned; returns how many."""
         count: int = self.alarms.reset(alarm_id, self.clock.monotonic())
+        log.info("alarm.reset_requested", alarm_id=alarm_id, source=source, count=count)
         return count
 
     @property

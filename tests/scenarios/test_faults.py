@@ -99,7 +99,8 @@ def test_fault_ends_with_its_alarm_and_safe_outputs(recipe: str, fault: str, min
     assert summary["hazards"]["heater_on_dry_s"] == 0
     assert summary["hazards"]["overflow_l"] == 0
     raised = {a["id"]: a["raised_s"] for a in summary["alarms"]}
-    assert raised[alarm] >= minute * 60
+    # raised_s counts from the batch start, a scan or two after the simulation starts
+    assert raised[alarm] >= minute * 60 - 1
 
 
 def test_every_fault_the_simulator_knows_is_covered() -> None:

@@ -45,6 +45,13 @@ class PhaseTargets:
     ph: PhTarget | None = None
     pumps: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     caps_ml: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    # Paused (Held, Suspended): `ph` still names the loop so it can resume, but nothing doses.
+    holding: bool = False
+
+    @property
+    def ph_active(self) -> PhTarget | None:
+        """The pH loop when it may dose now (None while holding)."""
+        return None if self.holding else self.ph
 
 
 IDLE_TARGETS = PhaseTargets()
@@ -134,10 +141,11 @@ class PhaseRunner:
             for dose, delivered in zip(phase.doses, progress.dose_ml, strict=True):
                 if progress.elapsed_s >= dose.after_min * 60.0 and delivered < dose.ml - 1e-9:
                     pumps[dose.pump] = pumps.get(dose.pump, 0.0) + dose.rate_ml_min
-        for tag in {*pumps, *([ph.pump] if ph else [])}:
-            caps[tag] = self._config.reagent_cap_ml(tag)
-        if ph is not None:
-            caps[ph.pump] = min(caps[ph.pump], ph.cap_ml)
+            # Caps apply while dosing; held, nothing doses, so a cap alarm can return and reset.
+            for tag in sorted({*pumps, *([ph.pump] if ph else [])}):
+                caps[tag] = self._config.reagent_cap_ml(tag)
+            if ph is not None:
+                caps[ph.pump] = min(caps[ph.pump], ph.cap_ml)
         return PhaseTargets(
             phase=phase.name,
             temperature_c=phase.temperature_c,
@@ -146,9 +154,10 @@ class PhaseRunner:
             purge=phase.purge,
             fill=phase.fill and not holding,
             drain=phase.drain and not holding,
-            ph=None if holding else ph,
+            ph=ph,
             pumps=MappingProxyType(pumps),
             caps_ml=MappingProxyType(caps),
+            holding=holding,
         )
 
     def _ph_target(self, phase: Phase) -> PhTarget | None:

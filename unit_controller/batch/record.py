@@ -45,6 +45,18 @@ class BatchRecord:
     reagents_ml: dict[str, float] = field(default_factory=dict)
     max_temperature_c: float | None = None
     end_s: float | None = None
+    alarms: list[dict[str, Any]] = field(default_factory=list)
+
+    def alarm_raised(self, *, alarm_id: str, tag: str, priority: str, now: float) -> None:
+        """An alarm was raised during the batch (every raise counts, repeats too)."""
+        self.alarms.append(
+            {
+                "id": alarm_id,
+                "tag": tag,
+                "priority": priority,
+                "raised_s": round(now - self.start_s, 1),
+            }
+        )
 
     def observe(
         self,
@@ -127,6 +139,7 @@ class BatchRecord:
                 for p in self.phases
             ],
             "reagents_ml": {tag: round(ml, 1) for tag, ml in sorted(self.reagents_ml.items())},
+            "alarms": list(self.alarms),
             "ph": {"in_band_fraction": self.ph_in_band(), "band": PH_BAND},
             "temperature": {
                 "max_c": None

@@ -34,7 +34,11 @@ class ProcessControllers:
         """Desired outputs for this scan."""
         heater_on_s = self._heater(targets, image)
         pumps = dict(targets.pumps)
-        if targets.ph is not None:
+        if targets.ph is not None and targets.holding:
+            # Held: dose nothing, but keep what the loop learned for the unhold.
+            if self._ph is not None and self._ph_for == targets.ph:
+                self._ph.pause()
+        elif targets.ph is not None:
             rate = self._ph_rate(targets, image)
             pumps[targets.ph.pump] = pumps.get(targets.ph.pump, 0.0) + rate
         else:

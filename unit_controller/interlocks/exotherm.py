@@ -1,6 +1,7 @@
-"""How much the reactor may be heating itself from dosed reagents (acid dilution, peroxide).
+"""How much dosed reagents may have heated the reactor (acid dilution, peroxide decomposition).
 
-Lets the welded-SSR check tell a weld from a reaction; never forces or allows any output.
+Lets the welded-SSR check subtract a reaction's heat instead of going blind during dosing;
+never forces or allows any output.
 """
 
 from __future__ import annotations
@@ -10,32 +11,51 @@ from collections.abc import Mapping
 
 from hal.wiring import DosingPumpWiring, Reagent
 
-# Heat released per mol dosed (J/mol): H2SO4 dilution ≈75 kJ, H2O2 decomposition ≈98 kJ.
-REACTION_HEAT_J_MOL: Mapping[Reagent, float] = {Reagent.H2SO4: 75e3, Reagent.H2O2: 98e3}
-_WATER_J_L_K = 4180.0
+# Heat released per mol dosed (J/mol): H2SO4 dilution ≈75 kJ at once; H2O2 decomposition
+# ≈98 kJ, released over minutes.
+IMMEDIATE_HEAT_J_MOL: Mapping[Reagent, float] = {Reagent.H2SO4: 75e3}
+DELAYED_HEAT_J_MOL: Mapping[Reagent, float] = {Reagent.H2O2: 98e3}
+_LIQUOR_J_L_K = 4180.0
 
 
 class ExothermEstimate:
-    """Heat from recent exothermic dosing, fading with `settle_s`/3 (peroxide decomposes slowly)."""
+    """An upper bound of the temperature rise dosed reagents explain, accumulated over time.
 
-    def __init__(self, *, pumps: Mapping[str, DosingPumpWiring], settle_s: float) -> None:
-        self._j_per_ml = {
-            tag: pump.concentration_mol_l / 1000.0 * REACTION_HEAT_J_MOL[pump.reagent]
-            for tag, pump in pumps.items()
-            if pump.reagent in REACTION_HEAT_J_MOL
-        }
-        self._tau_s = max(settle_s / 3.0, 1e-9)
-        self._heat_j = 0.0
+    Upper bound on purpose: the heat is assumed to stay in the liquor (no losses) and to heat
+    the smallest volume the level switches allow, so a reaction is never taken for a weld.
+    """
+
+    def __init__(self, *, pumps: Mapping[str, DosingPumpWiring], release_s: float) -> None:
+        self._now_j_per_ml = _j_per_ml(pumps, IMMEDIATE_HEAT_J_MOL)
+        self._later_j_per_ml = _j_per_ml(pumps, DELAYED_HEAT_J_MOL)
+        self._release_s = max(release_s, 1e-9)
+        self._pending_j = 0.0
+        self._explained_c = 0.0
         self._at: float | None = None
 
-    def update(self, *, now: float, ml_min: Mapping[str, float]) -> None:
-        """Account the pumps' rates (mL/min) applied since the last update."""
+    def update(self, *, now: float, ml_min: Mapping[str, float], volume_l: float) -> None:
+        """Account the pumps' rates (mL/min) applied since the last update into `volume_l`."""
         dt = 0.0 if self._at is None else max(0.0, now - self._at)
         self._at = now
-        self._heat_j *= math.exp(-dt / self._tau_s)
-        for tag, j_per_ml in self._j_per_ml.items():
-            self._heat_j += ml_min.get(tag, 0.0) * dt / 60.0 * j_per_ml
+        released = self._pending_j * (1.0 - math.exp(-dt / self._release_s))
+        self._pending_j -= released
+        for tag, j_per_ml in self._now_j_per_ml.items():
+            released += ml_min.get(tag, 0.0) * dt / 60.0 * j_per_ml
+        for tag, j_per_ml in self._later_j_per_ml.items():
+            self._pending_j += ml_min.get(tag, 0.0) * dt / 60.0 * j_per_ml
+        self._explained_c += released / (max(volume_l, 1.0) * _LIQUOR_J_L_K)
 
-    def explains_c(self, *, volume_l: float) -> float:
-        """The rise (°C) recent dosing could cause in `volume_l` of liquor, at most."""
-        return self._heat_j / (max(volume_l, 1.0) * _WATER_J_L_K)
+    @property
+    def explained_c(self) -> float:
+        """The rise (°C) dosing has explained since start; subtract it from the temperature."""
+        return self._explained_c
+
+
+def _j_per_ml(
+    pumps: Mapping[str, DosingPumpWiring], heat: Mapping[Reagent, float]
+) -> dict[str, float]:
+    return {
+        tag: pump.concentration_mol_l / 1000.0 * heat[pump.reagent]
+        for tag, pump in pumps.items()
+        if pump.reagent in heat
+    }

@@ -62,7 +62,10 @@ class Interlocks:
         self._limits = limits
         self._wiring = wiring
         self._verifier = HeaterVerifier(limits.verify_heater)
-        self._exotherm = ExothermEstimate(pumps=wiring.pumps(), settle_s=limits.exotherm_settle_s)
+        self._exotherm = ExothermEstimate(pumps=wiring.pumps(), release_s=limits.peroxide_release_s)
+        self._switch_volumes = sorted(
+            (wiring.level_switch(point).at_l, point) for point in LevelPoint
+        )
         # The smallest volume the heater may run in: the worst case for a reaction's heat.
         self._min_heated_l = wiring.level_switch(LevelPoint.LOW_LOW).at_l
         # Tags resolved once: evaluate runs every scan.
@@ -143,14 +146,16 @@ class Interlocks:
                 )
             )
         applied = image.applied
-        self._exotherm.update(now=image.now, ml_min=applied.pumps)
-        exotherm = (
-            self._exotherm.explains_c(volume_l=self._min_heated_l) >= limits.heater_off_rise_c / 2
+        self._exotherm.update(
+            now=image.now, ml_min=applied.pumps, volume_l=self._volume_at_least_l(image)
         )
-        # Only a rise with the heater off, the contactor closed (else no SSR can heat) and no
-        # exothermic dosing that could explain it (acid dilution, peroxide) is a weld.
-        heat_source = applied.heater_on_s > 0.0 or not applied.contactor or exotherm
-        welded = self._welded.update(now=image.now, temperature_c=t, heater_on=heat_source)
+        # A weld is a rise with the heater off and the contactor closed (else no SSR can heat)
+        # beyond what dosing explains (acid dilution, peroxide): judge the rest of the rise.
+        unexplained = None if t is None else t - self._exotherm.explained_c
+        heat_source = applied.heater_on_s > 0.0 or not applied.contactor
+        welded = self._welded.update(
+            now=image.now, temperature_c=unexplained, heater_on=heat_source
+        )
         if welded is not None:
             trips.append(
                 _trip(
@@ -294,6 +299,14 @@ class Interlocks:
                 )
             )
         return trips
+
+    def _volume_at_least_l(self, image: ProcessImage) -> float:
+        """The least liquid the level switches allow (the highest wet switch's volume)."""
+        volume = self._min_heated_l
+        for at_l, point in self._switch_volumes:
+            if image.wet(point):
+                volume = at_l
+        return volume
 
     def _devices_lost(self, image: ProcessImage) -> list[Trip]:
         limits = self._limits

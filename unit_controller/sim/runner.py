@@ -14,8 +14,10 @@ from typing import Any, TextIO
 from hal.clock import VirtualClock
 from hal.mock.unit import SimulatedUnit
 from hal.sim.faults import FaultSpec
+from unit_controller.batch.record import PH_BAND
 from unit_controller.config import UnitConfig
 from unit_controller.controller import UnitController
+from unit_controller.errors import CommandRefused
 from unit_controller.events import EventKind, UnitEvent
 from unit_controller.machine import State
 from unit_controller.recipes.loader import RECIPES_DIR, load_recipe
@@ -91,8 +93,19 @@ class SimulationRun:
         controller = self.controller
         await controller.scan()
         await controller.command("reset", source="sim")
-        await self._scan_until(lambda: controller.machine.state is State.IDLE, limit_s=60)
-        await controller.command("start", source="sim", recipe=self.options.recipe)
+        await self._scan_until(lambda: controller.machine.state is not State.RESETTING, limit_s=60)
+        try:
+            await controller.command("start", source="sim", recipe=self.options.recipe)
+        except CommandRefused as exc:
+            # E.g. a fault injected at minute 0 trips before the batch can start.
+            self.progress.note(self.clock.monotonic(), f"start refused: {exc}")
+            await self._tick()
+            return SimResult(
+                final_state=controller.machine.state,
+                summary=self._summary(
+                    controller.machine.state, wall_s=time.monotonic() - wall_start
+                ),
+            )
         limit_s = self.loaded.recipe.max_duration_min * 60.0 * 1.5 + 3600.0
         await self._scan_until(lambda: controller.machine.state in _FINAL_STATES, limit_s=limit_s)
         # One more scan shows the outputs the final state holds.
@@ -136,7 +149,7 @@ class SimulationRun:
         self.unit.step(self.period)
         if self._confirm_at is not None and now >= self._confirm_at:
             self._confirm_at = None
-            if self.controller.runner and self.controller.runner.awaiting_confirmation:
+            if self.controller.awaiting_confirmation:
                 prompt = self.controller.confirm(source="sim")
                 self.progress.note(now, f"auto-confirmed by the simulator: {prompt}")
         return await self.controller.scan()
@@ -161,7 +174,7 @@ class SimulationRun:
                 "recipe": self.loaded.recipe.name,
                 "phases": [],
                 "reagents_ml": {},
-                "ph": {"in_band_fraction": {}},
+                "ph": {"in_band_fraction": {}, "band": PH_BAND},
                 "temperature": {"max_c": None, "overshoot_c": 0.0},
             }
         )
@@ -172,7 +185,9 @@ class SimulationRun:
             "sim_seconds": round(self.clock.monotonic(), 1),
             "wall_seconds": round(wall_s, 2),
             "phases": batch["phases"],
-            "alarms": [
+            # Alarms of the batch; before a batch started (a refused start), the unit's.
+            "alarms": batch.get("alarms")
+            or [
                 {
                     "id": a.alarm_id,
                     "tag": a.tag,

@@ -1,0 +1,74 @@
+"""A simulated unit with its controller on a virtual clock, driven scan by scan from a test."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from hal.clock import VirtualClock
+from hal.mock.unit import SimulatedUnit
+from hal.sim.faults import FaultSpec
+from unit_controller.config import UnitConfig, load_config
+from unit_controller.controller import Snapshot, UnitController
+from unit_controller.events import UnitEvent
+from unit_controller.recipes.loader import RECIPES_DIR
+
+
+class Rig:
+    """The unit, its controller and a clock that moves only when the test says so."""
+
+    def __init__(
+        self,
+        *,
+        config: UnitConfig | None = None,
+        preload: str = "empty",
+        seed: int = 1,
+        recipes_dir: Path = RECIPES_DIR,
+    ) -> None:
+        self.config = config or load_config()
+        self.clock = VirtualClock()
+        self.unit = SimulatedUnit(
+            wiring=self.config.wiring, params=self.config.sim.plant, clock=self.clock, seed=seed
+        )
+        self.unit.preload(preload)
+        self.controller = UnitController(
+            config=self.config, board=self.unit.board, clock=self.clock, recipes_dir=recipes_dir
+        )
+        self.events: list[UnitEvent] = []
+        self.controller.listen(self.events.append)
+        self.period = self.config.unit.scan_period_s
+
+    async def scan(self) -> Snapshot:
+        """Advance one scan period: plant, then one controller scan."""
+        self.clock.advance(self.period)
+        self.unit.step(self.period)
+        return await self.controller.scan()
+
+    async def run_for(self, seconds: float) -> Snapshot:
+        """Scan for `seconds` of simulated time."""
+        snap = await self.scan()
+        end = self.clock.monotonic() + seconds
+        while self.clock.monotonic() < end:
+            snap = await self.scan()
+        return snap
+
+    async def run_until(self, done: Callable[[Snapshot], bool], *, limit_s: float) -> Snapshot:
+        """Scan until `done(snapshot)`; fails the test if it takes longer than `limit_s`."""
+        end = self.clock.monotonic() + limit_s
+        snap = await self.scan()
+        while not done(snap):
+            assert self.clock.monotonic() < end, f"not reached within {limit_s} s: {snap.state}"
+            snap = await self.scan()
+        return snap
+
+    def inject(self, name: str, tag: str | None = None) -> None:
+        """Make a fault happen now."""
+        self.unit.inject(FaultSpec(name=name, tag=tag, at_s=self.clock.monotonic()))
+
+    async def start(self, recipe: str) -> Snapshot:
+        """Reset to Idle and start `recipe`; returns the first Execute scan."""
+        await self.scan()
+        await self.controller.command("reset", source="test")
+        await self.scan()
+        await self.controller.command("start", source="test", recipe=recipe)
+        return await self.scan()

@@ -1,0 +1,146 @@
+"""The controller's command model and scan, as an operator and a failing part would meet them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hal.outputs import Outputs
+from tests.rig import Rig
+from unit_controller.errors import CommandRefused
+from unit_controller.events import EventKind, UnitEvent
+from unit_controller.machine import State
+
+
+async def test_a_failing_listener_does_not_keep_outputs_on_after_an_estop() -> None:
+    rig = Rig()
+    await rig.start("smoke")
+    await rig.run_for(300)  # heating with the agitator on
+
+    def broken(event: UnitEvent) -> None:
+        if event.kind is EventKind.ALARM:
+            raise OSError("journal disk full")
+
+    rig.controller.listen(broken)
+    rig.inject("estop")
+    snap = await rig.scan()
+    assert snap.outputs == Outputs.safe()
+    assert rig.controller.machine.state in (State.ABORTING, State.ABORTED)
+
+
+async def test_unhold_is_refused_while_the_ph_probe_that_held_the_batch_is_dead() -> None:
+    rig = Rig()
+    await rig.start("smoke")
+    await rig.run_until(lambda s: s.phase == "ph", limit_s=1800)
+    rig.inject("ph_probe_dead")
+    await rig.run_until(lambda s: s.state is State.HELD, limit_s=60)
+    rig.controller.acknowledge(None, source="test")
+    await rig.run_for(5)
+    with pytest.raises(CommandRefused, match=r"reading_bad \(AT-101\)"):
+        await rig.controller.command("unhold", source="test")
+    assert rig.controller.machine.state is State.HELD
+
+
+async def test_estop_in_idle_aborts_and_clear_is_refused_while_it_is_pressed() -> None:
+    rig = Rig()
+    await rig.scan()
+    await rig.controller.command("reset", source="test")
+    await rig.run_for(1)
+    rig.inject("estop")
+    snap = await rig.run_until(lambda s: s.state is State.ABORTED, limit_s=5)
+    assert snap.outputs == Outputs.safe()
+    with pytest.raises(CommandRefused, match=r"estop \(HS-100\)"):
+        await rig.controller.command("clear", source="test")
+
+
+async def test_start_is_refused_with_a_dead_temperature_probe() -> None:
+    rig = Rig()
+    await rig.scan()
+    await rig.controller.command("reset", source="test")
+    rig.inject("rtd_dead")
+    await rig.run_for(2)
+    with pytest.raises(CommandRefused, match="TT-101 temperature is bad"):
+        await rig.controller.command("start", source="test", recipe="smoke")
+    assert rig.controller.machine.state is State.IDLE
+    assert rig.controller.batch is None
+
+
+async def test_start_with_a_bad_recipe_is_refused_and_changes_nothing() -> None:
+    rig = Rig()
+    await rig.scan()
+    await rig.controller.command("reset", source="test")
+    await rig.scan()
+    with pytest.raises(CommandRefused, match="no recipe named 'nosuch'"):
+        await rig.controller.command("start", source="test", recipe="nosuch")
+    assert rig.controller.machine.state is State.IDLE
+    assert rig.controller.recipe is None
+
+
+async def test_phase_timeout_clears_when_the_operator_unholds(tmp_path: Path) -> None:
+    recipe = (Path("recipes") / "smoke.toml").read_text()
+    # The heat phase cannot reach 30 °C in 5 minutes.
+    recipe = recipe.replace("timeout_min = 30.0", "timeout_min = 5.0", 1)
+    (tmp_path / "smoke.toml").write_text(recipe)
+    rig = Rig(recipes_dir=tmp_path)
+    await rig.start("smoke")
+    await rig.run_until(lambda s: s.state is State.HELD, limit_s=1800)
+    assert [a.alarm_id for a in rig.controller.alarms.active()] == ["phase_timeout"]
+    rig.controller.acknowledge(None, source="test")
+    await rig.controller.command("unhold", source="test")
+    snap = await rig.run_until(lambda s: s.state is State.EXECUTE, limit_s=5)
+    assert snap.phase == "heat"
+    assert rig.controller.alarms.active() == []
+
+
+async def test_reagent_cap_hold_can_be_reset_once_dosing_has_stopped(tmp_path: Path) -> None:
+    recipe = (Path("recipes") / "smoke.toml").read_text()
+    recipe = recipe.replace("cap_ml = 60.0", "cap_ml = 4.0", 1)
+    (tmp_path / "smoke.toml").write_text(recipe)
+    rig = Rig(recipes_dir=tmp_path)
+    await rig.start("smoke")
+    snap = await rig.run_until(lambda s: s.state is State.HELD, limit_s=3600)
+    assert "reagent_cap" in {a.alarm_id for a in rig.controller.alarms.active()}
+    assert snap.outputs.pumps.get("P-201", 0.0) == 0.0
+    rig.controller.acknowledge(None, source="test")
+    await rig.run_for(2)
+    assert rig.controller.reset_alarms(None, source="test") >= 1
+    assert "reagent_cap" not in {a.alarm_id for a in rig.controller.alarms.active()}
+
+
+async def test_outputs_are_all_off_in_idle_stopped_and_complete() -> None:
+    rig = Rig()
+    snap = await rig.scan()
+    assert snap.state is State.STOPPED
+    assert snap.outputs == Outputs.safe()
+    await rig.controller.command("reset", source="test")
+    snap = await rig.run_for(2)
+    assert snap.state is State.IDLE
+    assert snap.outputs == Outputs.safe()
+
+
+async def test_hold_by_operator_stops_dosing_and_feeds_but_keeps_temperature() -> None:
+    rig = Rig()
+    await rig.start("smoke")
+    await rig.run_until(lambda s: s.phase == "ph" and bool(s.outputs.pumps), limit_s=1800)
+    await rig.controller.command("hold", source="test")
+    snap = await rig.run_until(lambda s: s.state is State.HELD, limit_s=5)
+    assert not any(snap.outputs.pumps.values())
+    assert snap.outputs.contactor  # the heater loop keeps 30 °C
+    assert snap.outputs.agitator
+    await rig.controller.command("unhold", source="test")
+    snap = await rig.run_until(lambda s: s.state is State.COMPLETE, limit_s=3600)
+    assert snap.outputs == Outputs.safe()
+
+
+async def test_welded_ssr_during_acid_charge_is_caught_before_high_high() -> None:
+    rig = Rig()
+    await rig.start("leach")
+    await rig.run_for(30 * 60)  # acid is being charged; its dilution heats the liquor
+    rig.inject("ssr_welded")
+    snap = await rig.run_until(lambda s: s.state is State.ABORTED, limit_s=3600)
+    raised = {a.alarm_id for a in rig.controller.alarms.active()}
+    assert "heater_stuck_on" in raised
+    assert "temperature_high_high" not in raised
+    assert rig.unit.plant.max_temperature_c < 88
+    assert not snap.outputs.contactor
