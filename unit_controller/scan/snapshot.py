@@ -36,6 +36,7 @@ class InputQualifier:
         self._rtd = wiring.rtd()
         self._ph = wiring.ph_probe()
         self._flatline_s = config.interlocks.flatline_s
+        self._discrete_stale_s = config.interlocks.discrete_stale_s
         self._t_flat = _Flatline()
         self._ph_flat = _Flatline()
 
@@ -60,14 +61,15 @@ class InputQualifier:
             unit="pH",
         )
         levels = {
-            point: _stale_bool(switch.latest(), now) for point, switch in board.levels.items()
+            point: _stale_bool(switch.latest(), now, self._discrete_stale_s)
+            for point, switch in board.levels.items()
         }
         return ProcessImage(
             now=now,
             temperature=temperature,
             ph=ph,
             levels=levels,
-            estop=_stale_bool(board.estop.latest(), now),
+            estop=_stale_bool(board.estop.latest(), now, self._discrete_stale_s),
             dispensed_ml={tag: pump.dispensed_ml() for tag, pump in board.pumps.items()},
             applied=applied,
         )
@@ -100,11 +102,8 @@ class InputQualifier:
         return reading
 
 
-# Discrete inputs are polled every scan; one not refreshed within this is not trusted.
-_INPUT_STALE_S = 2.0
-
-
-def _stale_bool(reading: Reading[bool], now: float) -> Reading[bool]:
-    if reading.good and reading.age(now) > _INPUT_STALE_S:
+def _stale_bool(reading: Reading[bool], now: float, stale_s: float) -> Reading[bool]:
+    # Discrete inputs are polled all the time; one not refreshed within its limit is not trusted.
+    if reading.good and reading.age(now) > stale_s:
         return Reading.bad(f"stale ({reading.age(now):.0f} s old)", reading.at)
     return reading
