@@ -67,3 +67,21 @@ class VirtualClock:
     def advance(self, seconds: float) -> None:
         """Move time forward by `seconds`."""
         self.advance_to(self._now + seconds)
+
+
+class ScaledClock:
+    """Real time sped up `speed` times: for device emulators and drivers talking over real ptys."""
+
+    def __init__(self, *, speed: float = 1.0) -> None:
+        if speed <= 0:
+            raise ValueError(f"speed must be > 0, got {speed}")
+        self.speed = speed
+        self._t0 = time.monotonic()
+
+    def monotonic(self) -> float:
+        """Scaled seconds since the clock was made."""
+        return (time.monotonic() - self._t0) * self.speed
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep `seconds` of scaled time (seconds / speed of real time)."""
+        await asyncio.sleep(max(0.0, seconds) / self.speed)

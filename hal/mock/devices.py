@@ -104,6 +104,15 @@ class MockCoil:
         now = self._clock.monotonic()
         self._on_until = now + self._lease_s if on else -1.0
 
+    def drive(self, on: bool, *, for_s: float | None = None) -> None:
+        """Hardware truth from an emulated relay board: on for `for_s` seconds, or until off."""
+        if not on:
+            self._on_until = -1.0
+        elif for_s is None:
+            self._on_until = float("inf")
+        else:
+            self._on_until = self._clock.monotonic() + for_s
+
     @property
     def energised(self) -> bool:
         """True while the lease holds."""
@@ -143,10 +152,12 @@ class MockDosingPump:
         self._total_ml = 0.0
         self.stalled = False  # fault: motor turns no more (the circuit still counts)
 
-    def run(self, ml_min: float) -> None:
-        """Desired rate; each call is a bounded run that stops by itself after the lease."""
+    def run(self, ml_min: float, *, for_s: float | None = None) -> None:
+        """Desired rate; each call is a bounded run that stops by itself after `for_s` seconds
+        (default: the lease)."""
         self._rate = min(max(ml_min, 0.0), self._max)
-        self._until = self._clock.monotonic() + self._lease_s if self._rate > 0 else -1.0
+        run_s = self._lease_s if for_s is None else for_s
+        self._until = self._clock.monotonic() + run_s if self._rate > 0 else -1.0
 
     def commanded_ml_min(self) -> float:
         """The rate the pump is running at now (0 once its lease has run out)."""
