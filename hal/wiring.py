@@ -244,3 +244,31 @@ def wiring_problems(devices: Mapping[str, DeviceWiring]) -> list[str]:
     if not problems and (at != sorted(at) or len(set(at)) != len(at)):
         problems.append(f"level switches must rise low_low < low < high < high_high, got {at}")
     return problems
+
+
+class SerialSettings(BaseModel):
+    """How the serial backend reaches the instruments (DESIGN §7): the relay board and timing."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    relay_board_port: str | None = Field(
+        default=None, description="the Modbus RTU relay/IO board, by stable path"
+    )
+    relay_board_slave: int = Field(default=1, ge=1, le=247)
+    baudrate: Literal[9600, 19200, 38400, 57600, 115200] = 9600
+    response_timeout_s: float = Field(default=2.0, gt=0, le=30)
+    retries: int = Field(default=3, ge=0, le=10)
+    lost_after_s: float = Field(
+        default=15.0, gt=0, le=600, description="no good answer this long: device lost"
+    )
+
+
+def serial_port_problems(devices: dict[str, DeviceWiring], serial: SerialSettings) -> list[str]:
+    """What the serial backend lacks: a port for every UART instrument and the relay board."""
+    problems = [
+        f"{tag}.port: needed on the serial backend (the /dev/serial/by-id/... path)"
+        for tag, device in devices.items()
+        if isinstance(device, RtdWiring | PhProbeWiring | DosingPumpWiring) and not device.port
+    ]
+    if not serial.relay_board_port:
+        problems.append("hal.serial.relay_board_port: needed on the serial backend")
+    return problems

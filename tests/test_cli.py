@@ -220,7 +220,12 @@ def test_config_with_bad_toml_exits_2(tmp_path: Path) -> None:
 
 
 def test_config_with_serial_backend_is_refused_for_sim(tmp_path: Path) -> None:
-    path = _write(tmp_path, "unit.toml", EXAMPLE.replace('backend = "mock"', 'backend = "serial"'))
+    text = EXAMPLE.replace(
+        'backend = "mock"', 'backend = "serial"\n[hal.serial]\nrelay_board_port = "/dev/null"'
+    )
+    for tag in ("TT-101", "AT-101", "P-201", "P-202", "P-203", "P-204", "P-205"):
+        text = text.replace(f"[devices.{tag}]\n", f'[devices.{tag}]\nport = "/dev/null"\n')
+    path = _write(tmp_path, "unit.toml", text)
     _assert_bad_input(
         _cli("sim", "--recipe", "smoke", "--config", str(path)),
         "sim needs the mock backend",

@@ -181,9 +181,12 @@ def test_two_devices_in_one_role_are_refused_at_devices(tmp_path: Path) -> None:
 
 def test_a_missing_role_is_refused_naming_it(tmp_path: Path) -> None:
     path = _edited(tmp_path, ('function = "purge_valve"', 'function = "agitator"'))
-    (problem,) = _problems(path)
-    assert problem.startswith("devices: exactly one coil with function 'agitator' is needed")
-    assert "exactly one coil with function 'purge_valve' is needed, found []" in problem
+    problems = _problems(path)
+    assert len(problems) == 2
+    assert problems[0].startswith("devices: exactly one coil with function 'agitator' is needed")
+    assert (
+        problems[1] == "devices: exactly one coil with function 'purge_valve' is needed, found []"
+    )
 
 
 def test_level_switches_out_of_order_are_refused(tmp_path: Path) -> None:
@@ -225,9 +228,33 @@ def test_every_problem_is_listed_at_once(tmp_path: Path) -> None:
     ]
 
 
-def test_serial_backend_is_a_valid_config(tmp_path: Path) -> None:
+def test_serial_backend_needs_a_port_for_every_uart_device_and_the_relay_board(
+    tmp_path: Path,
+) -> None:
     path = _edited(tmp_path, ('backend = "mock"', 'backend = "serial"'))
-    assert load_config(path).hal.backend == "serial"
+    problems = _problems(path)
+    assert (
+        "devices: TT-101.port: needed on the serial backend (the /dev/serial/by-id/... path)"
+        in (problems)
+    )
+    assert "devices: hal.serial.relay_board_port: needed on the serial backend" in problems
+    assert len(problems) == 8  # RTD, pH, five pumps, the relay board
+
+
+def test_serial_backend_with_its_ports_is_a_valid_config(tmp_path: Path) -> None:
+    text = EXAMPLE.replace(
+        'backend = "mock"',
+        'backend = "serial"\n[hal.serial]\nrelay_board_port = "/dev/serial/by-id/relay"',
+    )
+    for tag in ("TT-101", "AT-101", "P-201", "P-202", "P-203", "P-204", "P-205"):
+        text = text.replace(
+            f"[devices.{tag}]\n", f'[devices.{tag}]\nport = "/dev/serial/by-id/{tag}"\n'
+        )
+    path = tmp_path / "unit.toml"
+    path.write_text(text)
+    config = load_config(path)
+    assert config.hal.backend == "serial"
+    assert config.hal.serial.relay_board_port == "/dev/serial/by-id/relay"
 
 
 # --- files that are not configs ---------------------------------------------------------------

@@ -20,7 +20,14 @@ from pydantic import (
 )
 
 from hal.sim.params import PlantParams
-from hal.wiring import TAG_PATTERN, BoardWiring, DeviceWiring, wiring_problems
+from hal.wiring import (
+    TAG_PATTERN,
+    BoardWiring,
+    DeviceWiring,
+    SerialSettings,
+    serial_port_problems,
+    wiring_problems,
+)
 from unit_controller.errors import ConfigError
 from unit_controller.tomlfile import read_toml, validation_problems
 
@@ -43,6 +50,7 @@ class HalSection(_Section):
     """Which backend drives the devices."""
 
     backend: Literal["mock", "serial"] = "mock"
+    serial: SerialSettings = SerialSettings()
 
 
 class VerifyHeaterLimits(_Section):
@@ -200,10 +208,16 @@ class UnitConfig(_Section):
     # (`devices`, `interlocks`) and is reported alongside the problems of other sections.
     @field_validator("devices")
     @classmethod
-    def _one_unit(cls, devices: dict[str, DeviceWiring]) -> dict[str, DeviceWiring]:
+    def _one_unit(
+        cls, devices: dict[str, DeviceWiring], info: ValidationInfo
+    ) -> dict[str, DeviceWiring]:
         problems = wiring_problems(devices)
+        hal = info.data.get("hal")
+        if isinstance(hal, HalSection) and hal.backend == "serial":
+            problems += serial_port_problems(devices, hal.serial)
         if problems:
-            raise ValueError("; ".join(problems))
+            # One problem a line: check-config lists each on its own (see tomlfile).
+            raise ValueError("\n".join(problems))
         return devices
 
     @field_validator("interlocks")

@@ -73,5 +73,6 @@ def validation_problems(exc: ValidationError) -> list[str]:
             shown = repr(err["input"])
             if len(shown) <= 60 and not isinstance(err["input"], dict):
                 message += f" (got {shown})"
-        problems.append(f"{where}: {message}")
+        # A cross-check may find several problems at once, one a line.
+        problems.extend(f"{where}: {line}" for line in message.split("\n"))
     return problems
