@@ -60,7 +60,7 @@ _UNION_TAGS = {
 
 def validation_problems(exc: ValidationError) -> list[str]:
     """Each pydantic error as 'location: message (got value)'."""
-    problems = []
+    problems: list[str] = []
     for err in exc.errors(include_url=False):
         where = location(err["loc"])
         if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
