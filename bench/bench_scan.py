@@ -30,7 +30,7 @@ def main() -> None:
         nonlocal scans
         scans += 1
 
-    run.controller.watch(count)
+    run.watch(count)
     start = time.perf_counter()
     result = asyncio.run(run.run())
     wall = time.perf_counter() - start

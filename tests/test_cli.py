@@ -157,9 +157,9 @@ def test_a_fault_before_the_start_ends_with_exit_3_and_no_traceback() -> None:
     outcome = _cli("sim", "--recipe", "smoke", "--fault", "estop@0")
     assert outcome.code == 3
     assert "Traceback" not in outcome.err
-    # The E-stop aborts the unit before the start; the start is refused and said so.
-    assert "start refused: cannot start in ABORTED" in outcome.out
-    assert "batch ended ABORTED" in outcome.out
+    # The E-stop is pressed before the start: the start is refused and says why.
+    assert "start refused: cannot start: interlocks still in effect: estop (HS-100)" in outcome.out
+    assert "batch ended IDLE" in outcome.out
 
 
 # --- bad input: exit 2, the reason on stderr --------------------------------------------------

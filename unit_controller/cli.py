@@ -21,6 +21,7 @@ from unit_controller.errors import CommandRefused, ConfigError, RecipeError
 from unit_controller.logs import configure_logging
 from unit_controller.recipes.loader import RECIPES_DIR, list_recipes
 from unit_controller.sim.runner import (
+    DEFAULT_SERIAL_SPEED,
     EXIT_BAD_INPUT,
     EXIT_NOT_COMPLETE,
     SimOptions,
@@ -104,7 +105,19 @@ def build_parser() -> argparse.ArgumentParser:
     pace.add_argument(
         "--speed", type=_positive_speed, default=None, metavar="X", help="run at X times real time"
     )
-    pace.add_argument("--fast", action="store_true", help="run as fast as possible (default)")
+    pace.add_argument(
+        "--fast",
+        action="store_true",
+        help="run as fast as possible (default; with --backend serial: "
+        f"{DEFAULT_SERIAL_SPEED:g}× real time, the pace the emulated instruments keep up with)",
+    )
+    sim.add_argument(
+        "--backend",
+        choices=["mock", "serial"],
+        default="mock",
+        help="mock: devices on the simulator in virtual time (default); serial: the real "
+        "serial drivers talking to device emulators over pseudo-terminals",
+    )
     sim.add_argument(
         "--fault",
         type=_fault,
@@ -169,6 +182,7 @@ def _sim(args: argparse.Namespace) -> int:
         speed=speed,
         faults=tuple(args.fault),
         progress_every_s=args.progress_every,
+        backend=args.backend,
     )
     try:
         run = SimulationRun(config=config, options=options, out=sys.stdout)

@@ -271,9 +271,10 @@ class UnitController:
         state = machine.state
         if aborts and (
             state in PROCESS_STATES | {State.STARTING, State.COMPLETING}
-            or (any(t.key in raised for t in aborts) and machine.allowed(Command.ABORT))
+            or (state is State.IDLE and any(t.key in raised for t in aborts))
         ):
-            # A new abort cause (an E-stop in Idle too) aborts from any state that allows it.
+            # A new abort cause (an E-stop) aborts a unit that is running or ready to run;
+            # a stopped unit has everything off already and keeps the latched alarm.
             await machine.command(Command.ABORT, reason=aborts[0].alarm_id)
         elif holds and state in PROCESS_STATES and machine.allowed(Command.HOLD):
             await machine.command(Command.HOLD, reason=holds[0].alarm_id)

@@ -11,6 +11,9 @@ import structlog
 def configure_logging(level: str = "warning") -> None:
     """Send structured logs at `level` and above to stderr."""
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.WARNING)
+    # pymodbus logs through the standard library; its complaints about late answers are ours
+    # to report (relay_board.timeout), not to print raw.
+    logging.getLogger("pymodbus").setLevel(max(numeric, logging.ERROR) + 10)
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,

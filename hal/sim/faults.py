@@ -9,6 +9,15 @@ import math
 import re
 from dataclasses import dataclass
 
+# How long a silent or unplugged device stays away before it comes back (simulated seconds).
+DEVICE_AWAY_S = 120.0
+# Faults of the serial line itself (serial backend), on top of the simulated unit's own faults.
+SERIAL_FAULTS: dict[str, str] = {
+    "serial_garbage": "the device answers with garbage for a while",
+    "device_silent": f"the device stops answering for {DEVICE_AWAY_S:g} s",
+    "device_unplugged": f"the device's USB adapter is unplugged for {DEVICE_AWAY_S:g} s",
+}
+
 _FAULT = re.compile(r"^(?P<name>[a-z][a-z0-9_]*)(?::(?P<tag>[A-Za-z0-9-]+))?@(?P<minutes>[^@]+)$")
 
 

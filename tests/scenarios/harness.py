@@ -73,7 +73,7 @@ def run_batch(
         for problem in forced_violations(snapshot.outputs, in_effect):
             trace.violations.append(f"t={snapshot.at:.1f} {snapshot.state}: {problem}")
 
-    controller.watch(check)
+    run.watch(check)
     trace.result = asyncio.run(run.run())
     trace.output = out.getvalue()
     return trace

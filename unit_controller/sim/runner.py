@@ -1,22 +1,26 @@
-"""Runs one batch on the simulated unit in virtual time, with faults, and summarises it.
+"""Runs one batch on the simulated unit, with faults and a simulated operator, and summarises it.
 
-Deterministic for a seed: every timing comes from the VirtualClock, never from the wall.
+Mock backend: virtual time, deterministic for a seed. Serial backend: the real drivers talk to
+device emulators over ptys, on a clock sped up `speed` times.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
-from hal.clock import VirtualClock
-from hal.mock.unit import SimulatedUnit
-from hal.sim.faults import FaultSpec
+from hal.board import Board
+from hal.clock import Clock, ScaledClock, VirtualClock
+from hal.mock.unit import SimulatedUnit, UnknownFault
+from hal.sim.faults import DEVICE_AWAY_S, SERIAL_FAULTS, FaultSpec
 from unit_controller.batch.record import PH_BAND
 from unit_controller.config import UnitConfig
-from unit_controller.controller import UnitController
+from unit_controller.controller import Snapshot, UnitController
 from unit_controller.errors import CommandRefused
 from unit_controller.events import EventKind, UnitEvent
 from unit_controller.machine import State
@@ -27,10 +31,17 @@ from unit_controller.sim.progress import ProgressPrinter
 AUTO_CONFIRM_AFTER_S = 30.0
 # A run ends in these states once the batch has started.
 _FINAL_STATES = frozenset({State.COMPLETE, State.ABORTED, State.HELD, State.STOPPED})
+# The serial backend talks real bytes in real time: this many times real time by default.
+DEFAULT_SERIAL_SPEED = 30.0
+# After a device comes back, the simulated operator tries to resume this often, this long.
+RESUME_EVERY_S = 10.0
+RESUME_FOR_S = 180.0
 
 EXIT_COMPLETE = 0
 EXIT_BAD_INPUT = 2
 EXIT_NOT_COMPLETE = 3
+
+Backend = Literal["mock", "serial"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +54,7 @@ class SimOptions:
     faults: tuple[FaultSpec, ...] = ()
     progress_every_s: float | None = None
     recipes_dir: Path = RECIPES_DIR
+    backend: Backend = "mock"
 
 
 @dataclass(slots=True)
@@ -66,21 +78,55 @@ class SimulationRun:
         self.config = config
         self.options = options
         self.loaded = load_recipe(options.recipe, config=config, recipes_dir=options.recipes_dir)
-        self.clock = VirtualClock()
+        self.serial = options.backend == "serial"
+        self.clock: Clock = (
+            ScaledClock(speed=options.speed or DEFAULT_SERIAL_SPEED)
+            if self.serial
+            else VirtualClock()
+        )
         self.unit = SimulatedUnit(
             wiring=config.wiring, params=config.sim.plant, clock=self.clock, seed=options.seed
         )
         for fault in options.faults:
-            self.unit.check_fault(fault)
+            self._check_fault(fault)
         self.unit.preload(self.loaded.recipe.starts_with.value)
-        self.controller = UnitController(
-            config=config, board=self.unit.board, clock=self.clock, recipes_dir=options.recipes_dir
-        )
         self.progress = ProgressPrinter(out=out, start=0.0)
-        self.controller.listen(self._on_event)
+        self._watchers: list[Callable[[Snapshot], None]] = []
         self._confirm_at: float | None = None
         self._pending_faults = sorted(options.faults, key=lambda f: f.at_s)
         self.period = config.unit.scan_period_s
+        self._serial_bench: Any = None
+        self._device_back_at: float | None = None
+        self._next_at = 0.0
+        self._stepped_at = 0.0
+        # The mock backend's board exists now; the serial one only inside `run`.
+        self.controller = self._make_controller(self.unit.board)
+
+    def _check_fault(self, fault: FaultSpec) -> None:
+        if fault.name not in SERIAL_FAULTS:
+            self.unit.check_fault(fault)
+            return
+        if not self.serial:
+            raise UnknownFault(f"{fault.name} is a fault of the serial line: add --backend serial")
+        if fault.tag not in self.config.wiring.devices:
+            raise UnknownFault(
+                f"{fault.name} needs the tag of a device on this unit ({fault.name}:TAG@MINUTES), "
+                f"got {fault.tag!r}"
+            )
+
+    def _make_controller(self, board: Board) -> UnitController:
+        controller = UnitController(
+            config=self.config, board=board, clock=self.clock, recipes_dir=self.options.recipes_dir
+        )
+        controller.listen(self._on_event)
+        for watcher in self._watchers:
+            controller.watch(watcher)
+        return controller
+
+    def watch(self, watcher: Callable[[Snapshot], None]) -> None:
+        """Call `watcher` with every scan's snapshot (for tests and benchmarks)."""
+        self._watchers.append(watcher)
+        self.controller.watch(watcher)
 
     def _on_event(self, event: UnitEvent) -> None:
         self.progress.event(event)
@@ -89,8 +135,30 @@ class SimulationRun:
 
     async def run(self) -> SimResult:
         """Reset, start the recipe and scan until the batch ends; returns the result."""
+        async with self._backend():
+            return await self._run()
+
+    @contextlib.asynccontextmanager
+    async def _backend(self) -> AsyncIterator[None]:
+        if not self.serial:
+            yield
+            return
+        # Imported here: the mock backend needs no pymodbus or pyserial.
+        from hal.sim.serial_bench import serial_bench
+
+        async with serial_bench(
+            unit=self.unit, settings=self.config.hal.serial, clock=self.clock
+        ) as bench:
+            self._serial_bench = bench
+            self.controller = self._make_controller(bench.board)
+            self._next_at = self._stepped_at = self.clock.monotonic()
+            yield
+
+    async def _run(self) -> SimResult:
         wall_start = time.monotonic()
         controller = self.controller
+        if self.serial:
+            await self._warm_up(limit_s=60)
         await controller.scan()
         await controller.command("reset", source="sim")
         await self._scan_until(lambda: controller.machine.state is not State.RESETTING, limit_s=60)
@@ -100,14 +168,13 @@ class SimulationRun:
             # E.g. a fault injected at minute 0 trips before the batch can start.
             self.progress.note(self.clock.monotonic(), f"start refused: {exc}")
             await self._tick()
+            state = controller.machine.state
             return SimResult(
-                final_state=controller.machine.state,
-                summary=self._summary(
-                    controller.machine.state, wall_s=time.monotonic() - wall_start
-                ),
+                final_state=state,
+                summary=self._summary(state, wall_s=time.monotonic() - wall_start),
             )
         limit_s = self.loaded.recipe.max_duration_min * 60.0 * 1.5 + 3600.0
-        await self._scan_until(lambda: controller.machine.state in _FINAL_STATES, limit_s=limit_s)
+        await self._scan_until(self._batch_over, limit_s=limit_s)
         # One more scan shows the outputs the final state holds.
         await self._tick()
         final = controller.machine.state
@@ -117,7 +184,29 @@ class SimulationRun:
             final_state=final, summary=self._summary(final, wall_s=time.monotonic() - wall_start)
         )
 
-    async def _scan_until(self, done: Any, *, limit_s: float) -> None:
+    async def _warm_up(self, *, limit_s: float) -> None:
+        """Let the drivers open their ports and take first readings, as a unit does at boot."""
+        board = self.controller.board
+        deadline = self.clock.monotonic() + limit_s
+        while self.clock.monotonic() < deadline:
+            analog = [board.temperature.latest(), board.ph.latest()]
+            discrete = [board.estop.latest(), *(s.latest() for s in board.levels.values())]
+            if all(r.good for r in analog) and all(r.good for r in discrete):
+                return
+            await self.clock.sleep(self.period)
+            now = self.clock.monotonic()
+            self.unit.step(now - self._stepped_at)
+            self._stepped_at = self._next_at = now
+        self.progress.note(self.clock.monotonic(), "some instruments gave no reading at start-up")
+
+    def _batch_over(self) -> bool:
+        state = self.controller.machine.state
+        if state is State.HELD and self._device_back_at is not None:
+            # A device is away for a while: the operator waits for it, then resumes.
+            return self.clock.monotonic() > self._device_back_at + RESUME_FOR_S
+        return state in _FINAL_STATES
+
+    async def _scan_until(self, done: Callable[[], bool], *, limit_s: float) -> None:
         deadline = self.clock.monotonic() + limit_s
         every = self.options.progress_every_s or self._default_progress_s()
         next_status = self.clock.monotonic()
@@ -130,29 +219,68 @@ class SimulationRun:
             if snap.at >= next_status:
                 self.progress.status(snap, active_alarms=self._alarm_names())
                 next_status = snap.at + every
-            if self.options.speed:
+            if self.options.speed and not self.serial:
                 ahead = (snap.at - sim_start) / self.options.speed - (time.monotonic() - wall_start)
                 if ahead > 0:
                     await asyncio.sleep(ahead)
 
     def _default_progress_s(self) -> float:
-        speed = self.options.speed
+        speed = self.options.speed or (DEFAULT_SERIAL_SPEED if self.serial else None)
         return 300.0 if speed is None else max(1.0, 2.0 * speed)
 
-    async def _tick(self) -> Any:
-        now = self.clock.monotonic() + self.period
-        self.clock.advance_to(now)
+    async def _tick(self) -> Snapshot:
+        if isinstance(self.clock, VirtualClock):
+            now = self.clock.monotonic() + self.period
+            self.clock.advance_to(now)
+            dt = self.period
+        else:
+            # Real time: wait for the next scan; after a stall, go on rather than catch up.
+            await self.clock.sleep(self._next_at - self.clock.monotonic())
+            now = self.clock.monotonic()
+            self._next_at = max(self._next_at + self.period, now)
+            dt, self._stepped_at = now - self._stepped_at, now
         while self._pending_faults and self._pending_faults[0].at_s <= now:
-            fault = self._resolve(self._pending_faults.pop(0))
-            self.unit.inject(fault)
-            self.progress.note(now, f"fault injected: {fault} — {self.unit.FAULTS[fault.name]}")
-        self.unit.step(self.period)
+            self._inject(self._resolve(self._pending_faults.pop(0)), now)
+        self.unit.step(dt)
         if self._confirm_at is not None and now >= self._confirm_at:
             self._confirm_at = None
             if self.controller.awaiting_confirmation:
                 prompt = self.controller.confirm(source="sim")
                 self.progress.note(now, f"auto-confirmed by the simulator: {prompt}")
+        await self._resume_if_device_back(now)
         return await self.controller.scan()
+
+    def _inject(self, fault: FaultSpec, now: float) -> None:
+        bench = self._serial_bench
+        if bench is not None and fault.name in SERIAL_FAULTS:
+            bench.inject(fault, clock=self.clock)
+            if fault.name != "serial_garbage":
+                self._device_back_at = now + DEVICE_AWAY_S
+            described = SERIAL_FAULTS[fault.name]
+        else:
+            self.unit.inject(fault)
+            described = self.unit.FAULTS[fault.name]
+        self.progress.note(now, f"fault injected: {fault} — {described}")
+
+    async def _resume_if_device_back(self, now: float) -> None:
+        """The simulated operator: once a lost device is back, acknowledge, reset, unhold."""
+        back = self._device_back_at
+        controller = self.controller
+        if back is None or now < back or controller.machine.state is not State.HELD:
+            return
+        if (now - back) % RESUME_EVERY_S >= self.period * 1.5 and now - back > self.period:
+            return
+        controller.acknowledge(None, source="sim")
+        controller.reset_alarms(None, source="sim")
+        try:
+            await controller.command("unhold", source="sim")
+        except CommandRefused as exc:
+            self.progress.note(now, f"operator waits: {exc}")
+            return
+        self.progress.note(
+            now, "the device is back: the simulated operator acknowledged, reset and unheld"
+        )
+        self._device_back_at = None
 
     def _resolve(self, fault: FaultSpec) -> FaultSpec:
         """A pump stall with no tag hits the pump controlling pH now (else the unit's base)."""
@@ -167,35 +295,34 @@ class SimulationRun:
     def _summary(self, final: State, *, wall_s: float) -> dict[str, Any]:
         controller = self.controller
         plant = self.unit.plant
-        batch = (
-            controller.batch.summary()
-            if controller.batch
-            else {
-                "recipe": self.loaded.recipe.name,
+        if controller.batch is not None:
+            batch = controller.batch.summary()
+        else:
+            # No batch ran (a refused start): the unit's alarms say why.
+            batch = {
                 "phases": [],
+                "alarms": [
+                    {
+                        "id": a.alarm_id,
+                        "tag": a.tag,
+                        "priority": str(a.priority),
+                        "raised_s": round(a.raised_at, 1),
+                    }
+                    for a in controller.alarms.history
+                ],
                 "reagents_ml": {},
                 "ph": {"in_band_fraction": {}, "band": PH_BAND},
                 "temperature": {"max_c": None, "overshoot_c": 0.0},
             }
-        )
         return {
             "final_state": final.value,
             "recipe": self.loaded.recipe.name,
             "seed": self.options.seed,
+            "backend": self.options.backend,
             "sim_seconds": round(self.clock.monotonic(), 1),
             "wall_seconds": round(wall_s, 2),
             "phases": batch["phases"],
-            # Alarms of the batch; before a batch started (a refused start), the unit's.
-            "alarms": batch.get("alarms")
-            or [
-                {
-                    "id": a.alarm_id,
-                    "tag": a.tag,
-                    "priority": str(a.priority),
-                    "raised_s": round(a.raised_at, 1),
-                }
-                for a in controller.alarms.history
-            ],
+            "alarms": batch["alarms"],
             "reagents_ml": batch["reagents_ml"],
             "ph": batch["ph"],
             "temperature": batch["temperature"],

@@ -1,0 +1,180 @@
+"""The task that owns one EZO circuit: connect, re-initialise, poll, serve queued requests.
+
+Judges a device lost after `lost_s` without an answer. Never blocks the event loop; one command at
+a time on the wire; time only from the Clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import structlog
+
+from hal.clock import Clock
+from hal.reading import Reading
+from hal.serial.ezo_link import (
+    COMMAND_S,
+    EzoError,
+    EzoLink,
+    EzoLinkError,
+    EzoPortLost,
+    EzoTimeout,
+)
+from hal.serial.reconnect import within
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+
+class EzoDevice:
+    """The task that owns one link: connects, re-initialises, serves queued requests between
+    polls, and judges the device lost after `lost_s` without an answer."""
+
+    def __init__(
+        self,
+        *,
+        tag: str,
+        link: EzoLink,
+        clock: Clock,
+        lost_s: float,
+        period_s: float,
+        timeout_s: float = 1.0,
+    ) -> None:
+        self.tag = tag
+        self.timeout_s = timeout_s  # how long past its processing time a reply may take
+        self.link = link
+        self.clock = clock
+        self.lost_s = lost_s
+        self.period_s = period_s
+        self._answered_at = clock.monotonic()  # start-up counts: lost only after lost_s of nothing
+        self._lost_logged = False
+        self._generation = 0
+        self._initialising = False
+        self._requests: asyncio.Queue[tuple[Callable[[], Awaitable[Any]], asyncio.Future[Any]]]
+        self._requests = asyncio.Queue()
+        self._wake = asyncio.Event()
+
+    async def serve(self) -> None:
+        """Poll the device forever, reconnecting as needed (run it as a task; cancel to stop).
+        Named `serve`, not `run`: `DosingPump.run` is the pump's rate."""
+        while True:
+            started = self.clock.monotonic()
+            try:
+                if not self.link.connected:
+                    await self._connect()
+                    self.answered()
+                await self._serve_requests()
+                await self._poll()
+            except EzoPortLost:
+                await self.link.close()
+            except EzoLinkError as exc:
+                log.warning("ezo.cycle_failed", tag=self.tag, error=str(exc))
+            self._note_health()
+            self._wake.clear()
+            rest = self.period_s - (self.clock.monotonic() - started)
+            with contextlib.suppress(TimeoutError):
+                await within(self.clock, max(rest, 0.0), self._wake.wait())
+
+    async def ask(
+        self, text: str, *, wait_s: float = COMMAND_S, timeout_s: float | None = None
+    ) -> list[str]:
+        """One command; any reply from the circuit (even *ER) shows it is alive."""
+        self._note_health()  # on time even while a poll cycle retries a silent device
+        await self._ensure_initialised()
+        try:
+            lines = await self.link.command(
+                text, wait_s=wait_s, timeout_s=self.timeout_s if timeout_s is None else timeout_s
+            )
+        except EzoError:
+            self.answered()
+            raise
+        self.answered()
+        return lines
+
+    async def _ensure_initialised(self) -> None:
+        # After a reboot: the start-up sequence, then the device's own state, before anything else.
+        if self._initialising:
+            return
+        self._initialising = True
+        try:
+            if self.link.needs_init:
+                await self.link.initialise()
+                self.answered()
+            if self.link.generation != self._generation:
+                self._generation = self.link.generation
+                await self._on_initialised()
+        finally:
+            self._initialising = False
+
+    def answered(self) -> None:
+        """Note that the circuit has just answered."""
+        self._answered_at = self.clock.monotonic()
+
+    def lost_reading(self) -> Reading[float] | None:
+        """A bad 'device lost' reading once the circuit has been silent beyond `lost_s`."""
+        now = self.clock.monotonic()
+        silent = now - self._answered_at
+        if silent <= self.lost_s:
+            return None
+        return Reading.bad(f"device lost: no response for {silent:.0f} s", at=now)
+
+    async def call(self, work: Callable[[], Awaitable[T]], *, timeout_s: float) -> T:
+        """Run `work` on the device task between polls (one command at a time on the wire)."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._requests.put_nowait((work, future))
+        self._wake.set()
+        try:
+            return await within(self.clock, timeout_s, future)
+        except TimeoutError:
+            raise EzoTimeout(
+                f"device task did not serve the request within {timeout_s:g} s",
+                tag=self.tag,
+                command="(queued request)",
+            ) from None
+
+    async def _connect(self) -> None:
+        connecting = asyncio.ensure_future(self.link.connect())
+        try:
+            while True:
+                # Keep judging the device while the port is away, so `device.lost` is on time.
+                self._note_health()
+                with contextlib.suppress(TimeoutError):
+                    await within(self.clock, self.period_s, asyncio.shield(connecting))
+                    return
+        finally:
+            connecting.cancel()
+
+    async def _serve_requests(self) -> None:
+        while not self._requests.empty():
+            work, future = self._requests.get_nowait()
+            if future.done():  # the caller gave up waiting
+                continue
+            try:
+                result = await work()
+            except Exception as exc:
+                if not future.done():
+                    future.set_exception(exc)
+                if isinstance(exc, EzoPortLost):
+                    raise
+            else:
+                if not future.done():
+                    future.set_result(result)
+
+    def _note_health(self) -> None:
+        lost = self.lost_reading()
+        if lost is not None and not self._lost_logged:
+            self._lost_logged = True
+            log.error("device.lost", tag=self.tag, reason=lost.reason)
+        elif lost is None and self._lost_logged:
+            self._lost_logged = False
+            log.info("device.back", tag=self.tag)
+
+    async def _on_initialised(self) -> None:
+        """Re-send what the circuit forgets when it restarts."""
+
+    async def _poll(self) -> None:
+        """One poll cycle."""

@@ -1,0 +1,320 @@
+"""One Atlas EZO circuit on one UART: command/response framing, checks, start-up and reconnect.
+
+One command at a time on the wire; every reply checked. Never blocks the event loop and never
+reads time except through the Clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+
+import structlog
+
+from hal.clock import Clock
+from hal.serial.reconnect import (
+    Backoff,
+    PortReopener,
+    SerialStreams,
+    open_serial,
+    within,
+)
+
+log = structlog.get_logger(__name__)
+
+COMMAND_S = 0.3  # what the datasheet gives for most commands
+READ_S = 0.9  # a reading
+CAL_S = 1.2  # a calibration point
+# Lines the circuit sends on its own; never a reply to a command.
+UNSOLICITED = frozenset({"*RS", "*RE", "*WA", "*SL"})
+FAILURE_CODES = frozenset({"*ER", "*OV", "*UV"})
+RESTART_CODES = frozenset({"*RS", "*RE"})
+
+
+class EzoLinkError(Exception):
+    """Base of everything a command on an EZO link can fail with."""
+
+    def __init__(self, message: str, *, tag: str, command: str) -> None:
+        super().__init__(f"{tag}: {command!r}: {message}")
+        self.tag = tag
+        self.command = command
+
+
+class EzoError(EzoLinkError):
+    """The circuit refused the command: `code` is *ER, *OV (over-voltage) or *UV (under-voltage)."""
+
+    def __init__(self, code: str, *, tag: str, command: str) -> None:
+        super().__init__(f"circuit answered {code}", tag=tag, command=command)
+        self.code = code
+
+
+class EzoTimeout(EzoLinkError):
+    """No complete reply within the time allowed."""
+
+
+class EzoGarbage(EzoLinkError):
+    """A reply line that is not ASCII, not printable, too long or not what the command returns."""
+
+
+class EzoPortLost(EzoLinkError):
+    """The port went away (unplugged adapter, EIO); the link reopens it with backoff."""
+
+
+@dataclass(frozen=True, slots=True)
+class EzoStatus:
+    """`Status` reply: restart reason (P power-on, S software, B brown-out, W watchdog, U unknown)
+    and supply voltage."""
+
+    restart_reason: str
+    voltage: float
+
+
+class _Garbled:
+    """Queue marker: an undecodable or over-long line arrived."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+
+class _Lost:
+    """Queue marker: the port closed under the reader."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+_Item = str | _Garbled | _Lost
+
+
+class EzoLink:
+    """One EZO circuit on one serial port by stable path; reopens it when it comes back."""
+
+    def __init__(
+        self,
+        *,
+        tag: str,
+        path: str,
+        clock: Clock,
+        baudrate: int = 9600,
+        timeout_s: float = 1.0,
+        backoff: Backoff | None = None,
+        quiet_s: float = 0.4,
+    ) -> None:
+        self.tag = tag
+        self.timeout_s = timeout_s  # reply margin for the start-up sequence and Status
+        self.path = path
+        self._clock = clock
+        self._baudrate = baudrate
+        self._quiet_s = quiet_s
+        self._reopener: PortReopener[SerialStreams] = PortReopener(
+            path=path,
+            opener=lambda: open_serial(path, baudrate=baudrate),
+            clock=clock,
+            log_prefix="ezo",
+            tag=tag,
+            backoff=backoff,
+        )
+        self._writer: asyncio.StreamWriter | None = None
+        self._reader_task: asyncio.Task[None] | None = None
+        self._lines: asyncio.Queue[_Item] = asyncio.Queue()
+        self._lock = asyncio.Lock()
+        self._needs_init = True
+        self._restart_reason: str | None = None
+        # Bumped on every (re)initialisation: devices re-send state the circuit has forgotten.
+        self.generation = 0
+
+    @property
+    def needs_init(self) -> bool:
+        """True when the circuit has (or may have) rebooted since its start-up sequence."""
+        return self._needs_init
+
+    @property
+    def connected(self) -> bool:
+        """True while the port is open and its reader alive."""
+        return self._reader_task is not None and not self._reader_task.done()
+
+    async def connect(self) -> None:
+        """Open the port (retrying with backoff until it is there) and initialise the circuit."""
+        if not self.connected:
+            await self._close_streams()
+            reader, self._writer = await self._reopener.open()
+            self._lines = asyncio.Queue()
+            self._reader_task = asyncio.get_running_loop().create_task(
+                self._read_lines(reader), name=f"ezo-reader:{self.tag}"
+            )
+            self._needs_init = True
+        if self._needs_init:
+            await self.initialise()
+
+    async def initialise(self) -> None:
+        """Start-up sequence: continuous mode off, response codes on, note the restart reason."""
+        async with self._lock:
+            self._needs_init = False  # a restart code seen during the sequence sets it again
+            try:
+                # With response codes off (*OK,0) C,0 is not acknowledged: no fault here.
+                with contextlib.suppress(EzoTimeout):
+                    await self._exchange("C,0", wait_s=COMMAND_S, timeout_s=self.timeout_s)
+                await self._exchange("*OK,1", wait_s=COMMAND_S, timeout_s=self.timeout_s)
+                lines = await self._exchange("Status", wait_s=COMMAND_S, timeout_s=self.timeout_s)
+                status = _parse_status(lines, self.tag)
+            except BaseException:
+                self._needs_init = True
+                raise
+            self._restart_reason = status.restart_reason
+            self.generation += 1
+        log.info(
+            "ezo.initialised",
+            tag=self.tag,
+            restart_reason=status.restart_reason,
+            generation=self.generation,
+        )
+
+    async def close(self) -> None:
+        """Close the port; the next `connect` reopens it."""
+        await self._close_streams()
+
+    async def command(self, text: str, *, wait_s: float, timeout_s: float) -> list[str]:
+        """Send `text`; return the data lines before *OK. The reply may take `wait_s` (the
+        circuit's processing time) plus `timeout_s`. Call `initialise` first when `needs_init`."""
+        async with self._lock:
+            return await self._exchange(text, wait_s=wait_s, timeout_s=timeout_s)
+
+    async def status(self) -> EzoStatus:
+        """Ask `Status`; a restart reason other than at start-up means the circuit rebooted."""
+        lines = await self.command("Status", wait_s=COMMAND_S, timeout_s=self.timeout_s)
+        status = _parse_status(lines, self.tag)
+        if self._restart_reason is not None and status.restart_reason != self._restart_reason:
+            log.warning("ezo.restarted", tag=self.tag, restart_reason=status.restart_reason)
+            self._needs_init = True
+        return status
+
+    # --- internals --------------------------------------------------------------------------
+
+    async def _exchange(self, text: str, *, wait_s: float, timeout_s: float) -> list[str]:
+        writer = self._writer
+        if writer is None or not self.connected:
+            raise EzoPortLost("port not open", tag=self.tag, command=text)
+        self._discard_pending()
+        try:
+            writer.write(text.encode("ascii") + b"\r")
+            await writer.drain()
+        except (OSError, RuntimeError) as exc:
+            self._port_lost(str(exc))
+            raise EzoPortLost(f"write failed: {exc}", tag=self.tag, command=text) from exc
+        data: list[str] = []
+        deadline = self._clock.monotonic() + wait_s + timeout_s
+        try:
+            while True:
+                left = deadline - self._clock.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                item = await within(self._clock, left, self._lines.get())
+                if isinstance(item, _Lost):
+                    raise EzoPortLost(item.reason, tag=self.tag, command=text)
+                if isinstance(item, _Garbled):
+                    raise EzoGarbage(f"undecodable reply {item.raw!r}", tag=self.tag, command=text)
+                if item == "*OK":
+                    return data
+                if item in FAILURE_CODES:
+                    raise EzoError(item, tag=self.tag, command=text)
+                if item in RESTART_CODES:
+                    self._brownout(item)
+                elif item and item not in UNSOLICITED:
+                    data.append(item)
+        except TimeoutError:
+            await self._resync()
+            if data:  # something came, but no response code: a broken reply, not silence
+                log.warning("ezo.garbage", tag=self.tag, command=text, lines=data)
+                raise EzoGarbage(
+                    f"reply {data!r} without a response code", tag=self.tag, command=text
+                ) from None
+            log.warning("ezo.timeout", tag=self.tag, command=text, after_s=wait_s + timeout_s)
+            raise EzoTimeout(
+                f"no reply within {wait_s + timeout_s:g} s", tag=self.tag, command=text
+            ) from None
+        except EzoGarbage:
+            log.warning("ezo.garbage", tag=self.tag, command=text)
+            await self._resync()
+            raise
+
+    def _brownout(self, code: str) -> None:
+        if not self._needs_init:
+            log.warning("ezo.restarted", tag=self.tag, code=code)
+        self._needs_init = True
+
+    def _discard_pending(self) -> None:
+        # Anything queued now is a stale continuous reading, a late reply or an event.
+        while not self._lines.empty():
+            item = self._lines.get_nowait()
+            if isinstance(item, _Lost):
+                self._lines.put_nowait(item)  # keep: the next read must see the loss
+                return
+            if isinstance(item, str) and item in RESTART_CODES:
+                self._brownout(item)
+
+    async def _resync(self) -> None:
+        """After a timeout or junk, wait for a quiet line so a late reply is not taken as the
+        answer to the next command."""
+        for _ in range(10):
+            try:
+                item = await within(self._clock, self._quiet_s, self._lines.get())
+            except TimeoutError:
+                return
+            if isinstance(item, _Lost):
+                self._lines.put_nowait(item)
+                return
+            if isinstance(item, str) and item in RESTART_CODES:
+                self._brownout(item)
+
+    async def _read_lines(self, reader: asyncio.StreamReader) -> None:
+        while True:
+            try:
+                raw = await reader.readuntil(b"\r")
+            except asyncio.LimitOverrunError as exc:
+                # No terminator in sight: drop what is buffered and report it as junk.
+                self._lines.put_nowait(_Garbled(await reader.read(exc.consumed)))
+                continue
+            except asyncio.IncompleteReadError:
+                self._port_lost("end of file")
+                return
+            except Exception as exc:  # pyserial raises SerialException on EIO/hang-up
+                self._port_lost(f"{type(exc).__name__}: {exc}")
+                return
+            self._lines.put_nowait(_decode(raw[:-1]))
+
+    def _port_lost(self, reason: str) -> None:
+        self._reopener.lost(reason)
+        self._lines.put_nowait(_Lost(reason))
+
+    async def _close_streams(self) -> None:
+        task, self._reader_task = self._reader_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            # abort, not close: a dead port must not be flushed (that could wait forever)
+            writer.transport.abort()
+
+
+def _decode(raw: bytes) -> _Item:
+    try:
+        text = raw.decode("ascii").strip()
+    except UnicodeDecodeError:
+        return _Garbled(raw)
+    if not text.isprintable():
+        return _Garbled(raw)
+    return text
+
+
+def _parse_status(lines: list[str], tag: str) -> EzoStatus:
+    for line in reversed(lines):
+        parts = line.split(",")
+        if parts[0] == "?Status" and len(parts) == 3 and parts[1] in tuple("PSBWU"):
+            try:
+                return EzoStatus(restart_reason=parts[1], voltage=float(parts[2]))
+            except ValueError:
+                break
+    raise EzoGarbage(f"malformed Status reply {lines!r}", tag=tag, command="Status")

@@ -1,0 +1,146 @@
+"""EZO-PMP driver: a `DosingPump` whose every run is bounded in time on the circuit itself.
+
+Never sends an open-ended run (`D,*`): each rate goes out as `DC,<ml/min>,<minutes>` with a short
+bound and is renewed well before it expires, so a dead controller leaves no pump running for long.
+Never blocks the event loop; time only from the Clock.
+"""
+
+from __future__ import annotations
+
+import math
+
+import structlog
+
+from hal.clock import Clock
+from hal.reading import Reading
+from hal.serial.ezo_device import EzoDevice
+from hal.serial.ezo_link import EzoGarbage, EzoLink
+from hal.serial.reconnect import Backoff
+
+log = structlog.get_logger(__name__)
+
+# Rates closer than this are the same rate: a resend would only cost wire time.
+RATE_TOLERANCE_ML_MIN = 0.005
+
+
+class EzoPump(EzoDevice):
+    """One EZO-PMP by stable path; `run()` stores the wish, the device task makes it so."""
+
+    def __init__(
+        self,
+        *,
+        tag: str,
+        path: str,
+        clock: Clock,
+        min_ml_min: float,
+        max_ml_min: float,
+        run_bound_min: float = 1.0,
+        renew_before_s: float = 20.0,
+        lease_s: float = 2.0,
+        totals_period_s: float = 5.0,
+        lost_s: float = 15.0,
+        period_s: float = 0.5,
+        timeout_s: float = 1.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        if not 0 < renew_before_s < run_bound_min * 60.0:
+            raise ValueError(
+                f"renew_before_s ({renew_before_s}) must be within the run bound "
+                f"({run_bound_min * 60.0:g} s)"
+            )
+        super().__init__(
+            tag=tag,
+            link=EzoLink(tag=tag, path=path, clock=clock, timeout_s=timeout_s, backoff=backoff),
+            clock=clock,
+            lost_s=lost_s,
+            period_s=period_s,
+            timeout_s=timeout_s,
+        )
+        self._min = min_ml_min
+        self._max = max_ml_min
+        self._bound_min = run_bound_min
+        self._renew_before_s = renew_before_s
+        self._lease_s = lease_s
+        self._totals_period_s = totals_period_s
+        self._desired = 0.0
+        self._desired_at = clock.monotonic()
+        self._sent: float | None = None  # None: unknown (start-up, after a reboot)
+        self._sent_at = -math.inf
+        self._totals_at = -math.inf
+        self._total_base_ml = 0.0  # what the circuit counted before it last restarted
+        self._last_tv_ml = 0.0
+        self._total: Reading[float] = Reading.bad("no reading yet", clock.monotonic())
+
+    def run(self, ml_min: float) -> None:
+        """Desired rate in mL/min, clamped to the pump's range (0 stops); renew it every scan:
+        a wish not renewed within `lease_s` lapses to 0."""
+        if not math.isfinite(ml_min) or ml_min <= 0:
+            self._desired = 0.0
+        else:
+            self._desired = min(max(ml_min, self._min), self._max)
+        self._desired_at = self.clock.monotonic()
+
+    def dispensed_ml(self) -> Reading[float]:
+        """Total mL the circuit reports dispensed since start-up (`TV,?`, polled)."""
+        return self.lost_reading() or self._total
+
+    @property
+    def sent_ml_min(self) -> float | None:
+        """The rate the circuit was last told (None until known)."""
+        return self._sent
+
+    def _wanted(self) -> float:
+        # The wish is a lease too: a scan that stopped calling run() stops the pump.
+        if self.clock.monotonic() - self._desired_at > self._lease_s:
+            return 0.0
+        return self._desired
+
+    async def _on_initialised(self) -> None:
+        # A rebooted circuit has stopped; the next poll re-sends the current run (or X).
+        self._sent = None
+
+    async def _poll(self) -> None:
+        wanted = self._wanted()
+        now = self.clock.monotonic()
+        if wanted == 0.0:
+            if self._sent != 0.0:
+                lines = await self.ask("X")
+                log.info("ezo.pump_stopped", tag=self.tag, run=_done(lines))
+                self._sent = 0.0
+        elif (
+            self._sent is None
+            or abs(wanted - self._sent) > RATE_TOLERANCE_ML_MIN
+            or now >= self._sent_at + self._bound_min * 60.0 - self._renew_before_s
+        ):
+            await self.ask(f"DC,{wanted:.2f},{self._bound_min:g}")
+            self._sent, self._sent_at = wanted, now
+        if now >= self._totals_at + self._totals_period_s:
+            await self._read_total()
+
+    async def _read_total(self) -> None:
+        lines = await self.ask("TV,?")
+        volume = _number_after(lines, "?TV", tag=self.tag, command="TV,?")
+        if volume + 1e-6 < self._last_tv_ml:
+            # The circuit restarted and counts from 0 again; the total since start-up goes on.
+            self._total_base_ml += self._last_tv_ml
+        self._last_tv_ml = volume
+        now = self.clock.monotonic()
+        self._totals_at = now
+        self._total = Reading.ok(round(self._total_base_ml + volume, 3), now)
+
+
+def _done(lines: list[str]) -> str | None:
+    return next((line for line in lines if line.upper().startswith("*DONE")), None)
+
+
+def _number_after(lines: list[str], prefix: str, *, tag: str, command: str) -> float:
+    for line in reversed(lines):
+        parts = line.split(",")
+        if parts[0].upper() == prefix.upper() and len(parts) == 2:
+            try:
+                value = float(parts[1])
+            except ValueError:
+                break
+            if math.isfinite(value) and value >= 0:
+                return value
+    raise EzoGarbage(f"malformed reply {lines!r}", tag=tag, command=command)

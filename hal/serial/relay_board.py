@@ -1,0 +1,394 @@
+"""Driver for the Modbus RTU relay/IO board: coils, heater SSR and discrete inputs of one unit.
+
+One asyncio task owns the bus; device views never block. Every energised output is a timed
+flash-on the board ends by itself, so a hung controller leaves nothing on for long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import cast
+
+import structlog
+from pymodbus.client import AsyncModbusSerialClient
+from pymodbus.exceptions import ModbusException
+from pymodbus.pdu import ModbusPDU
+from pymodbus.pdu.bit_message import ReadDiscreteInputsRequest
+
+from hal.clock import Clock
+from hal.devices import Coil, DigitalInput, HeaterSsr
+from hal.reading import Reading
+from hal.serial.modbus_frames import (
+    COIL_OFF,
+    FLASH_BASE,
+    FLASH_UNIT_S,
+    Estop,
+    Output,
+    RelayBoardBadResponse,
+    RelayBoardError,
+    RelayBoardExceptionResponse,
+    RelayBoardMap,
+    RelayBoardTimeout,
+    RelayBoardTiming,
+    WriteCoilValue,
+    flash_units,
+)
+from hal.serial.reconnect import Backoff, PortReopener, within
+from hal.wiring import BoardWiring, CoilFunction, LevelPoint
+
+log = structlog.get_logger(__name__)
+
+_Execute = Callable[[bool, ModbusPDU], Awaitable[ModbusPDU]]
+# pymodbus waits this long in real time; the driver's own Clock-based timeout always ends first.
+_PYMODBUS_TIMEOUT_S = 60.0
+
+
+@dataclass(slots=True)
+class _Channel:
+    """One relay: what the controller wants and what the board is believed to hold."""
+
+    output: Output
+    relay: int
+    tag: str
+    want_until: float = -math.inf  # on until then (inf: on while renewed); <= now: off
+    hw_until: float | None = None  # the board's off time as last written; None: unknown
+    refused_until: float = -math.inf  # after an exception response, try again from then
+
+
+class _CoilView:
+    """A board coil as the `Coil` protocol."""
+
+    def __init__(self, board: RelayBoard, function: CoilFunction, tag: str) -> None:
+        self.tag = tag
+        self._board = board
+        self._function = function
+
+    def set(self, on: bool) -> None:
+        """Desired state; the board's task writes it (an on-coil as a renewed lease)."""
+        self._board._want(self._function, math.inf if on else -math.inf)
+
+
+class _HeaterView:
+    """The heater SSR as the `HeaterSsr` protocol."""
+
+    def __init__(self, board: RelayBoard, tag: str) -> None:
+        self.tag = tag
+        self._board = board
+
+    def pulse(self, on_s: float) -> None:
+        """On for `on_s` seconds from now as a hardware-timed flash-on; 0 switches off now."""
+        now = self._board.clock.monotonic()
+        self._board._want(None, now + on_s if on_s > 0 else -math.inf)
+
+
+class _InputView:
+    """One discrete input as the `DigitalInput` protocol."""
+
+    def __init__(self, board: RelayBoard, number: int, tag: str) -> None:
+        self.tag = tag
+        self._board = board
+        self._number = number
+
+    def latest(self) -> Reading[bool]:
+        """The newest polled state, or a bad reading once the board is lost."""
+        return self._board._reading(self._number)
+
+
+class RelayBoard:
+    """The relay/IO board on one serial port; `run()` is the task that owns the bus."""
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        clock: Clock,
+        wiring: BoardWiring,
+        slave: int = 1,
+        baudrate: int = 9600,
+        timing: RelayBoardTiming | None = None,
+    ) -> None:
+        self.path = path
+        self.clock = clock
+        self.slave = slave
+        self.timing = t = timing or RelayBoardTiming()
+        self.map = RelayBoardMap.from_wiring(wiring)
+        self._baudrate = baudrate
+        self._reopener = PortReopener(
+            path=path,
+            opener=self._open_client,
+            clock=clock,
+            log_prefix="relay_board",
+            tag=self.map.tags[None],
+            backoff=Backoff(initial_s=t.reopen_min_s, max_s=t.reopen_max_s),
+        )
+        self._channels = {
+            output: _Channel(output=output, relay=relay, tag=self.map.tags[output])
+            for relay, output in self.map.relays.items()
+        }
+        self._input_count = max(self.map.inputs) + 1
+        self._inputs: dict[int, Reading[bool]] = {}
+        self._last_ok = clock.monotonic()
+        self._lost = False
+        self._client: AsyncModbusSerialClient | None = None
+        self._wake = asyncio.Event()
+
+    # -- device views (non-blocking) -------------------------------------------------------
+
+    def coil(self, function: CoilFunction) -> Coil:
+        """The coil that drives `function`."""
+        return _CoilView(self, function, self.map.tags[function])
+
+    def heater(self) -> HeaterSsr:
+        """The heater SSR."""
+        return _HeaterView(self, self.map.tags[None])
+
+    def input(self, tag_or_role: str) -> DigitalInput:
+        """A discrete input by tag (`LSHH-101`), level point (`high_high`) or `estop`."""
+        for number, role in self.map.inputs.items():
+            if tag_or_role in (role, self.map.tags[role]):
+                return _InputView(self, number, self.map.tags[role])
+        raise KeyError(f"no discrete input {tag_or_role!r} on the relay board")
+
+    def coils(self) -> dict[CoilFunction, Coil]:
+        """Every coil by function (for `hal.board.Board`)."""
+        return {function: self.coil(function) for function in CoilFunction}
+
+    def levels(self) -> dict[LevelPoint, DigitalInput]:
+        """Every level switch by point (for `hal.board.Board`)."""
+        return {point: self.input(point) for point in LevelPoint}
+
+    def estop(self) -> DigitalInput:
+        """The E-stop input."""
+        return self.input(Estop.ESTOP)
+
+    @property
+    def lost(self) -> bool:
+        """True once no valid answer has come for longer than the lost limit."""
+        return self.clock.monotonic() - self._last_ok > self.timing.lost_after_s
+
+    def _want(self, output: Output, until: float) -> None:
+        channel = self._channels[output]
+        channel.want_until = until
+        now = self.clock.monotonic()
+        if self._off_due(channel, now) or self._on_due(channel, now):
+            self._wake.set()  # written at once, not at the next poll
+
+    def _reading(self, number: int) -> Reading[bool]:
+        now = self.clock.monotonic()
+        silent_s = now - self._last_ok
+        if silent_s > self.timing.lost_after_s:
+            return Reading.bad(f"device lost: no response for {silent_s:.1f} s", now)
+        return self._inputs.get(number) or Reading.bad("no reading yet", now)
+
+    # -- the bus task ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Own the bus until cancelled: write outputs, poll inputs, reopen a vanished port."""
+        try:
+            while True:
+                await self._ensure_open()
+                self._wake.clear()
+                if not self._lost:
+                    await self._write_outputs()
+                await self._poll_inputs()
+                self._note_health()
+                await self._idle(self.timing.poll_period_s)
+        finally:
+            # A cancelled task is also how a hung controller looks: write nothing, the leases
+            # run out in the board.
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    async def _ensure_open(self) -> None:
+        if self._client is not None and self._client.connected:
+            return
+        if self._client is not None:
+            self._reopener.lost("the port closed (unplugged or read error)")
+            self._client.close()
+            self._client = None
+        self._forget_board()
+        opening = asyncio.ensure_future(self._reopener.open())
+        try:
+            while True:
+                # Keep judging the board while the port is away, so `device.lost` is logged on
+                # time and not only when the port comes back.
+                self._note_health()
+                with contextlib.suppress(TimeoutError):
+                    self._client = await within(
+                        self.clock, self.timing.poll_period_s, asyncio.shield(opening)
+                    )
+                    return
+        finally:
+            opening.cancel()
+
+    async def _open_client(self) -> AsyncModbusSerialClient:
+        client = AsyncModbusSerialClient(
+            self.path,
+            baudrate=self._baudrate,
+            timeout=_PYMODBUS_TIMEOUT_S,
+            retries=0,  # the driver retries with its own limits and Clock
+            reconnect_delay=0,  # and reopens the port itself, with backoff
+            name=f"relay_board:{self.path}",
+        )
+        client.register(WriteCoilValue)
+        if not await client.connect():
+            client.close()
+            raise OSError(f"cannot open {self.path}")
+        return client
+
+    def _forget_board(self) -> None:
+        # Whatever the board held is unknown now: write the whole desired state once it answers.
+        for channel in self._channels.values():
+            channel.hw_until = None
+
+    def _note_health(self) -> None:
+        lost = self.lost
+        if lost and not self._lost:
+            self._forget_board()
+            log.error(
+                "device.lost",
+                device="relay_board",
+                path=self.path,
+                tags=sorted(self.map.tags.values()),
+                silent_s=round(self.clock.monotonic() - self._last_ok, 1),
+            )
+        elif not lost and self._lost:
+            log.info("device.recovered", device="relay_board", path=self.path)
+        self._lost = lost
+
+    async def _idle(self, seconds: float) -> None:
+        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waker.cancel()
+
+    # -- outputs ---------------------------------------------------------------------------
+
+    def _off_due(self, channel: _Channel, now: float) -> bool:
+        if channel.want_until > now or now < channel.refused_until:
+            return False
+        return channel.hw_until is None or channel.hw_until > now
+
+    def _on_due(self, channel: _Channel, now: float) -> bool:
+        if channel.want_until <= now or now < channel.refused_until:
+            return False
+        hw = channel.hw_until
+        if hw is None or hw <= now:
+            return True
+        if channel.want_until > now + self.timing.coil_lease_s:
+            # Capped to one lease: renew well inside its expiry, not on every scan.
+            return hw - now <= self.timing.coil_lease_s - self.timing.renew_after_s
+        # A heater pulse: rewrite only when the wanted end moved by more than the tolerance.
+        return abs(channel.want_until - hw) > self.timing.heater_tolerance_s
+
+    async def _write_outputs(self) -> None:
+        now = self.clock.monotonic()
+        offs = [c for c in self._channels.values() if self._off_due(c, now)]
+        # Contactor first when opening, so a welded SSR is cut before anything else.
+        offs.sort(key=lambda c: c.output is not CoilFunction.CONTACTOR)
+        ons = [c for c in self._channels.values() if c not in offs]
+        for channel in offs + ons:
+            now = self.clock.monotonic()
+            if channel in offs:
+                address, value, hw = channel.relay, COIL_OFF, -math.inf
+            elif self._on_due(channel, now):
+                units = flash_units(min(channel.want_until, now + self.timing.coil_lease_s) - now)
+                address, value, hw = FLASH_BASE + channel.relay, units, now + units * FLASH_UNIT_S
+            else:
+                continue
+            try:
+                await self._write(channel, address=address, value=value, hw=hw)
+            except RelayBoardExceptionResponse:
+                # The board refuses this channel (a wiring error): don't hammer it every cycle.
+                channel.refused_until = now + self.timing.renew_after_s
+            except RelayBoardError:
+                return  # the bus is failing: leave the rest for the next cycle, poll first
+
+    async def _write(self, channel: _Channel, *, address: int, value: int, hw: float) -> None:
+        request = WriteCoilValue(address=address, value=value, dev_id=self.slave)
+
+        def check(response: ModbusPDU) -> None:
+            if not (
+                isinstance(response, WriteCoilValue)
+                and (response.address, response.value) == (address, value)
+            ):
+                raise RelayBoardBadResponse(f"write 0x{address:04X}={value}: echo was {response}")
+
+        try:
+            await self._exchange(request, check)
+        except RelayBoardError:
+            channel.hw_until = None
+            raise
+        channel.hw_until = hw
+
+    # -- inputs ----------------------------------------------------------------------------
+
+    async def _poll_inputs(self) -> None:
+        count = self._input_count
+
+        def check(response: ModbusPDU) -> None:
+            if response.function_code != 2 or len(response.bits) < count:
+                raise RelayBoardBadResponse(f"read {count} inputs: answer was {response}")
+
+        request = ReadDiscreteInputsRequest(address=0, count=count, dev_id=self.slave)
+        try:
+            response = await self._exchange(request, check)
+        except RelayBoardError:
+            return  # the last readings go stale; past the lost limit they read bad
+        at = self.clock.monotonic()
+        self._inputs = {n: Reading.ok(bool(response.bits[n]), at) for n in self.map.inputs}
+
+    # -- one checked request ---------------------------------------------------------------
+
+    async def _exchange(self, request: ModbusPDU, check: Callable[[ModbusPDU], None]) -> ModbusPDU:
+        """Send `request`, retrying timeouts and bad answers up to the limit."""
+        error: RelayBoardError = RelayBoardTimeout("port not open")
+        for attempt in range(self.timing.retries + 1):
+            client = self._client
+            if client is None or not client.connected:
+                break
+            try:
+                response = await self._execute(client, request)
+                if response.isError():
+                    # A definite answer: the board is alive, but the request was wrong.
+                    self._last_ok = self.clock.monotonic()
+                    raise RelayBoardExceptionResponse(
+                        function_code=request.function_code,
+                        exception_code=response.exception_code,
+                    )
+                check(response)
+            except RelayBoardExceptionResponse as exc:
+                log.error(
+                    "relay_board.exception", path=self.path, address=request.address, error=str(exc)
+                )
+                raise
+            except RelayBoardTimeout as exc:
+                error = exc
+                log.warning(
+                    "relay_board.timeout", path=self.path, address=request.address, n=attempt + 1
+                )
+            except RelayBoardError as exc:
+                error = exc
+                log.warning("relay_board.bad_response", path=self.path, error=str(exc))
+            else:
+                self._last_ok = self.clock.monotonic()
+                return response
+        raise error
+
+    async def _execute(self, client: AsyncModbusSerialClient, request: ModbusPDU) -> ModbusPDU:
+        # pymodbus leaves the client's `execute` unannotated; its contract is this signature.
+        execute = cast(_Execute, client.execute)
+        try:
+            return await within(self.clock, self.timing.timeout_s, execute(False, request))
+        except TimeoutError:
+            raise RelayBoardTimeout(f"no answer within {self.timing.timeout_s} s") from None
+        except ModbusException as exc:
+            raise RelayBoardTimeout(f"no answer: {exc}") from exc

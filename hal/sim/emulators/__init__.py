@@ -1,0 +1,1 @@
+"""Device emulators on pseudo-terminals: the bytes real instruments send, backed by the plant."""

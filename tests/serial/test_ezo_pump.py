@@ -1,0 +1,122 @@
+"""EZO-PMP driver against the emulator on a real pty: bounded runs, renewal, stop, totals.
+
+Every run the circuit gets is bounded (`DC,<rate>,<minutes>`), renewed before it ends while the
+rate holds, stopped with X; totals count what the circuit was told, even on a stalled pump.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+import pytest
+
+from tests.serial.conftest import PUMP_TAG, PumpRig
+
+MakeRig = Callable[..., contextlib.AbstractAsyncContextManager[PumpRig]]
+
+
+def _rate(rig: PumpRig) -> float:
+    return rig.unit.pumps[PUMP_TAG].commanded_ml_min()
+
+
+async def test_a_rate_goes_out_as_a_bounded_run_never_open_ended(pump_rig: PumpRig) -> None:
+    pump_rig.driver.run(12.5)
+    await pump_rig.until(lambda: _rate(pump_rig) == 12.5, within_s=30.0, what="pump running")
+    assert pump_rig.sent("DC,") == ["DC,12.50,0.25"]
+    assert not pump_rig.sent("D,*")
+
+
+async def test_an_unchanged_rate_is_renewed_before_its_bound_runs_out(pump_rig: PumpRig) -> None:
+    pump_rig.driver.run(20.0)
+    await pump_rig.until(lambda: _rate(pump_rig) == 20.0, within_s=30.0, what="pump running")
+    # Bound 15 s, renewed 5 s before: the pump must never stop in between.
+    end = pump_rig.clock.monotonic() + 25.0
+    while pump_rig.clock.monotonic() < end:
+        assert _rate(pump_rig) == 20.0, "the run lapsed before it was renewed"
+        await pump_rig.clock.sleep(0.25)
+    assert len(pump_rig.sent("DC,20.00,0.25")) >= 3
+
+
+async def test_zero_stops_the_pump_with_x(pump_rig: PumpRig) -> None:
+    pump_rig.driver.run(30.0)
+    await pump_rig.until(lambda: _rate(pump_rig) == 30.0, within_s=30.0, what="pump running")
+    pump_rig.driver.run(0.0)
+    await pump_rig.until(lambda: _rate(pump_rig) == 0.0, within_s=30.0, what="pump stopped")
+    assert pump_rig.emulator.commands[-1] in ("X", "TV,?")
+    assert pump_rig.sent("X")
+
+
+@pytest.mark.parametrize(("asked", "sent"), [(500.0, 105.0), (0.1, 0.5), (-3.0, 0.0)])
+async def test_rates_are_clamped_to_the_pump_range(
+    pump_rig: PumpRig, asked: float, sent: float
+) -> None:
+    pump_rig.driver.run(asked)
+    await pump_rig.until(
+        lambda: pump_rig.driver.sent_ml_min == sent, within_s=30.0, what="rate sent"
+    )
+    assert _rate(pump_rig) == sent
+
+
+async def test_a_rate_not_renewed_by_the_scan_lapses(pump_rig_factory: MakeRig) -> None:
+    async with pump_rig_factory(lease_s=2.0) as rig:
+        rig.driver.run(40.0)
+        await rig.until(lambda: _rate(rig) == 40.0, within_s=30.0, what="pump running")
+        # No more run() calls, as from a hung scan: the driver stops the pump by itself.
+        await rig.until(lambda: _rate(rig) == 0.0, within_s=30.0, what="pump stopped")
+        assert rig.sent("X")
+
+
+async def test_totals_follow_what_was_dispensed(pump_rig: PumpRig) -> None:
+    pump_rig.driver.run(60.0)  # 1 mL/s
+    await pump_rig.until(lambda: _rate(pump_rig) == 60.0, within_s=30.0, what="pump running")
+    await pump_rig.until(
+        lambda: (pump_rig.driver.dispensed_ml().value or 0.0) >= 8.0,
+        within_s=40.0,
+        what="8 mL dispensed",
+    )
+    pump_rig.driver.run(0.0)
+    await pump_rig.until(lambda: _rate(pump_rig) == 0.0, within_s=30.0, what="pump stopped")
+    total = pump_rig.emulator.total_ml()
+    await pump_rig.until(
+        lambda: pump_rig.driver.dispensed_ml().value == pytest.approx(total, abs=0.01),
+        within_s=30.0,
+        what="total read back",
+    )
+    assert pump_rig.driver.dispensed_ml().good
+
+
+async def test_a_stalled_pump_still_reports_what_it_was_told(pump_rig: PumpRig) -> None:
+    pump = pump_rig.unit.pumps[PUMP_TAG]
+    pump.stalled = True
+    pump_rig.driver.run(60.0)
+    await pump_rig.until(
+        lambda: (pump_rig.driver.dispensed_ml().value or 0.0) >= 5.0,
+        within_s=40.0,
+        what="5 mL counted",
+    )
+    assert pump.delivered_ml_min() == 0.0  # nothing reaches the reactor
+
+
+async def test_brownout_stops_the_pump_and_the_run_is_sent_again(pump_rig: PumpRig) -> None:
+    pump_rig.driver.run(25.0)
+    await pump_rig.until(lambda: _rate(pump_rig) == 25.0, within_s=30.0, what="pump running")
+    sent = len(pump_rig.sent("DC,"))
+    pump_rig.emulator.brownout()
+    assert _rate(pump_rig) == 0.0
+    await pump_rig.until(lambda: _rate(pump_rig) == 25.0, within_s=30.0, what="run re-sent")
+    assert len(pump_rig.sent("DC,")) > sent
+    assert len(pump_rig.sent("C,0")) == 2
+
+
+async def test_silent_pump_totals_read_device_lost(pump_rig: PumpRig) -> None:
+    pump_rig.emulator.silent(True)
+    await pump_rig.until(
+        lambda: "device lost" in (pump_rig.driver.dispensed_ml().reason or ""),
+        within_s=40.0,
+        what="device lost",
+    )
+    pump_rig.emulator.silent(False)
+    await pump_rig.until(
+        lambda: pump_rig.driver.dispensed_ml().good, within_s=40.0, what="totals again"
+    )

@@ -1,0 +1,165 @@
+"""EZO-RTD driver against the emulator on a real pty: readings, bad answers, silence, unplugging.
+
+The reading must match the simulated probe, go stale (never wrong) when reads fail, and say
+"device lost" once the circuit has not answered past its limit; it recovers when it comes back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from hal.mock.devices import RTD_OPEN_CIRCUIT_C
+from tests.serial.conftest import RtdRig
+
+
+def _events(logs: list[MutableMapping[str, Any]]) -> list[object]:
+    return [entry["event"] for entry in logs]
+
+
+def _freeze(rig: RtdRig) -> float:
+    """Hold the probe's output so the driver's reading can be compared exactly."""
+    rig.unit.rtd.model.stuck = True
+    rig.unit.rtd.resample(rig.unit.plant.temperature_c)
+    value = rig.unit.rtd.latest().value
+    assert value is not None
+    return value
+
+
+async def _fresh_reading(rig: RtdRig, *, after: float, within_s: float = 30.0) -> None:
+    await rig.until(
+        lambda: rig.driver.latest().good and rig.driver.latest().at > after,
+        within_s=within_s,
+        what="a fresh reading",
+    )
+
+
+async def test_reading_matches_the_simulated_probe(rtd_rig: RtdRig) -> None:
+    value = _freeze(rtd_rig)
+    await _fresh_reading(rtd_rig, after=rtd_rig.clock.monotonic())
+    assert rtd_rig.driver.latest().value == pytest.approx(value, abs=1e-9)
+
+
+async def test_continuous_mode_is_turned_off_first_and_its_lines_are_ignored(
+    rtd_rig: RtdRig,
+) -> None:
+    assert rtd_rig.emulator.commands[:2] == ["C,0", "*OK,1"]
+    assert not rtd_rig.emulator.continuous
+    value = _freeze(rtd_rig)
+    # Continuous mode back on behind the driver's back: stray lines between and inside replies.
+    rtd_rig.emulator.continuous = True
+    for _ in range(3):
+        await _fresh_reading(rtd_rig, after=rtd_rig.clock.monotonic())
+        assert rtd_rig.driver.latest().value == pytest.approx(value, abs=1e-9)
+
+
+async def test_an_error_answer_is_retried_and_the_reading_carries_on(rtd_rig: RtdRig) -> None:
+    reads_before = len(rtd_rig.sent("R"))
+    rtd_rig.emulator.error_next(2)
+    with capture_logs() as logs:
+        await rtd_rig.until(
+            lambda: rtd_rig.emulator.pending_errors == 0, within_s=30.0, what="errors sent"
+        )
+        await _fresh_reading(rtd_rig, after=rtd_rig.clock.monotonic())
+    assert "ezo.error" in _events(logs)
+    assert len(rtd_rig.sent("R")) >= reads_before + 3
+
+
+async def test_errors_without_end_leave_the_reading_stale_but_the_device_not_lost(
+    rtd_rig: RtdRig,
+) -> None:
+    rtd_rig.emulator.error_next(10_000)
+    # Once the circuit answers *ER, the read before it has been taken in.
+    await rtd_rig.until(
+        lambda: rtd_rig.emulator.pending_errors < 10_000, within_s=30.0, what="errors begin"
+    )
+    last_good = rtd_rig.driver.latest().at
+    await rtd_rig.until(
+        lambda: rtd_rig.driver.latest().age(rtd_rig.clock.monotonic()) > 2 * 5.0,
+        within_s=40.0,
+        what="reading stale",
+    )
+    latest = rtd_rig.driver.latest()
+    assert latest.at == last_good  # the old sample, left to age: the controller calls it stale
+    assert latest.reason is None  # it answers (*ER): not lost
+    rtd_rig.emulator.error_next(0)
+    await _fresh_reading(rtd_rig, after=last_good)
+
+
+async def test_garbage_is_retried_and_the_reading_recovers(rtd_rig: RtdRig) -> None:
+    value = _freeze(rtd_rig)
+    rtd_rig.emulator.garbage(40)
+    with capture_logs() as logs:
+        await rtd_rig.until(
+            lambda: rtd_rig.emulator.pending_garbage == 0, within_s=40.0, what="garbage sent"
+        )
+        await _fresh_reading(rtd_rig, after=rtd_rig.clock.monotonic())
+    assert "ezo.garbage" in _events(logs)
+    assert rtd_rig.driver.latest().value == pytest.approx(value, abs=1e-9)
+
+
+async def test_silence_past_the_lost_limit_reads_device_lost_then_recovers(
+    rtd_rig: RtdRig,
+) -> None:
+    with capture_logs() as logs:
+        rtd_rig.emulator.silent(True)
+        last_answer = rtd_rig.driver.latest().at
+        await rtd_rig.until(
+            lambda: not rtd_rig.driver.latest().good, within_s=30.0, what="device lost"
+        )
+        assert rtd_rig.clock.monotonic() - last_answer >= 15.0  # not before the lost limit
+        reason = rtd_rig.driver.latest().reason or ""
+        assert "device lost" in reason
+        assert "no response" in reason
+        rtd_rig.emulator.silent(False)
+        await _fresh_reading(rtd_rig, after=rtd_rig.clock.monotonic(), within_s=40.0)
+    assert {"ezo.timeout", "device.lost", "device.back"} <= set(_events(logs))
+
+
+async def test_unplug_reads_bad_and_replug_reconnects_and_reads_again(rtd_rig: RtdRig) -> None:
+    with capture_logs() as logs:
+        rtd_rig.port.unplug()
+        await rtd_rig.until(
+            lambda: "device lost" in (rtd_rig.driver.latest().reason or ""),
+            within_s=30.0,
+            what="device lost",
+        )
+        rtd_rig.port.replug()
+        await _fresh_reading(rtd_rig, after=rtd_rig.clock.monotonic(), within_s=40.0)
+    events = _events(logs)
+    assert events.index("ezo.port_lost") < events.index("ezo.reconnected")
+    assert rtd_rig.sent("C,0")[1:], "the circuit is set up again after reconnecting"
+
+
+async def test_brownout_reinitialises_the_circuit_and_reading_goes_on(rtd_rig: RtdRig) -> None:
+    generation = rtd_rig.driver.link.generation
+    rtd_rig.emulator.brownout()
+    await rtd_rig.until(
+        lambda: rtd_rig.driver.link.generation > generation, within_s=30.0, what="re-initialised"
+    )
+    assert not rtd_rig.emulator.continuous
+    assert len(rtd_rig.sent("C,0")) == 2
+    await _fresh_reading(rtd_rig, after=rtd_rig.clock.monotonic())
+
+
+async def test_an_unannounced_reboot_is_found_by_status(rtd_rig: RtdRig) -> None:
+    generation = rtd_rig.driver.link.generation
+    rtd_rig.emulator.brownout(announce=False)
+    status = await rtd_rig.driver.call(rtd_rig.driver.link.status, timeout_s=30.0)
+    assert status.restart_reason == "B"
+    await rtd_rig.until(
+        lambda: rtd_rig.driver.link.generation > generation, within_s=30.0, what="re-initialised"
+    )
+    assert not rtd_rig.emulator.continuous
+
+
+async def test_open_circuit_probe_reports_what_the_circuit_sends(rtd_rig: RtdRig) -> None:
+    rtd_rig.unit.rtd.open_circuit = True
+    await rtd_rig.until(
+        lambda: rtd_rig.driver.latest().value == RTD_OPEN_CIRCUIT_C,
+        within_s=30.0,
+        what="-1023 from the circuit",
+    )

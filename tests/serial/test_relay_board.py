@@ -1,0 +1,322 @@
+"""The relay-board driver against its emulator over real pseudo-terminals, on a ScaledClock.
+
+Every wait is a condition with a bounded timeout; nothing here mocks pyserial or pymodbus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from pymodbus.client import AsyncModbusSerialClient
+from pymodbus.exceptions import ModbusIOException
+from structlog.testing import capture_logs
+
+from hal.clock import ScaledClock
+from hal.mock.unit import SimulatedUnit
+from hal.serial.modbus_frames import FLASH_BASE, RelayBoardMap, RelayBoardTiming
+from hal.serial.relay_board import RelayBoard
+from hal.sim.emulators.pty_port import PtyPort
+from hal.sim.emulators.relay_board import RelayBoardEmulator
+from hal.sim.faults import FaultSpec
+from hal.wiring import CoilFunction, LevelPoint
+from unit_controller.config import load_config
+
+# 20x: a 10 s coil lease lasts 0.5 s of wall time, a 20 ms Modbus write 1 ms.
+SPEED = 20.0
+TIMING = RelayBoardTiming(timeout_s=0.3, lost_after_s=3.0, reopen_min_s=0.5, reopen_max_s=2.0)
+
+
+@dataclass
+class Rig:
+    """A simulated unit behind an emulated relay board on a pty, and the driver on its path."""
+
+    clock: ScaledClock
+    unit: SimulatedUnit
+    port: PtyPort
+    emulator: RelayBoardEmulator
+    board: RelayBoard
+    board_task: asyncio.Task[None]
+
+    async def until(self, condition: Callable[[], bool], *, within_s: float, what: str) -> None:
+        """Wait until `condition` holds, failing after `within_s` clock seconds."""
+        deadline = self.clock.monotonic() + within_s
+        while not condition():
+            if self.clock.monotonic() > deadline:
+                raise AssertionError(f"{what}: not within {within_s} s")
+            await self.clock.sleep(0.02)
+
+    async def holds(self, condition: Callable[[], bool], *, for_s: float, what: str) -> None:
+        """Check that `condition` holds at every look for `for_s` clock seconds."""
+        end = self.clock.monotonic() + for_s
+        while self.clock.monotonic() < end:
+            assert condition(), f"{what}: stopped holding"
+            await self.clock.sleep(0.05)
+
+    def step_unit(self) -> None:
+        """Let the unit sample its switches (after a fault was injected)."""
+        self.unit.step(0.1)
+
+
+async def _make_rig(tmp_path: Path, *, relays: int = 8) -> AsyncIterator[Rig]:
+    clock = ScaledClock(speed=SPEED)
+    config = load_config()
+    unit = SimulatedUnit(wiring=config.wiring, params=config.sim.plant, clock=clock, seed=1)
+    port = PtyPort(directory=tmp_path, name="usb-relay-board")
+    emulator = RelayBoardEmulator(
+        port=port,
+        unit=unit,
+        clock=clock,
+        channels=RelayBoardMap.from_wiring(config.wiring),
+        relays=relays,
+    )
+    board = RelayBoard(path=port.path, clock=clock, wiring=config.wiring, timing=TIMING)
+    emulator_task = asyncio.create_task(emulator.run())
+    board_task = asyncio.create_task(board.run())
+    rig = Rig(clock, unit, port, emulator, board, board_task)
+    try:
+        await rig.until(lambda: board.estop().latest().good, within_s=3.0, what="first poll")
+        yield rig
+    finally:
+        for task in (board_task, emulator_task):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        port.close()
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    """The standard 8-relay board."""
+    async for made in _make_rig(tmp_path):
+        yield made
+
+
+def _reason(rig: Rig) -> str:
+    return rig.board.input(LevelPoint.LOW_LOW).latest().reason or ""
+
+
+async def test_coil_set_on_reaches_the_unit_and_stays_on_while_renewed(rig: Rig) -> None:
+    agitator = rig.unit.coils[CoilFunction.AGITATOR]
+    relay = rig.board.map.relay_of(CoilFunction.AGITATOR)
+    start = rig.clock.monotonic()
+    rig.board.coil(CoilFunction.AGITATOR).set(True)
+    await rig.until(lambda: agitator.energised, within_s=1.0, what="agitator on")
+    # Well past one 10 s lease: renewed, never dropping out.
+    await rig.holds(lambda: agitator.energised, for_s=16.0, what="agitator on")
+    flashes = [w for w in rig.emulator.writes(start) if w.address == FLASH_BASE + relay]
+    assert all(w.value == 100 for w in flashes), "a 10 s flash-on, in 100 ms units"
+    # Renewed every ~3 s: enough to never lapse, few enough to leave the bus free.
+    assert 5 <= len(flashes) <= 8
+
+
+async def test_coil_drops_out_by_itself_when_the_driver_hangs(rig: Rig) -> None:
+    purge = rig.unit.coils[CoilFunction.PURGE_VALVE]
+    rig.board.coil(CoilFunction.PURGE_VALVE).set(True)
+    await rig.until(lambda: purge.energised, within_s=1.0, what="purge on")
+    rig.board_task.cancel()  # a hung controller: nothing renews the lease, nothing writes off
+    hung_at = rig.clock.monotonic()
+    await rig.until(lambda: not purge.energised, within_s=11.0, what="purge dropping out")
+    assert rig.clock.monotonic() - hung_at > TIMING.coil_lease_s - TIMING.renew_after_s - 0.5
+
+
+async def test_heater_pulse_turns_off_by_itself_after_its_on_time(rig: Rig) -> None:
+    heater = rig.unit.heater
+    start = rig.clock.monotonic()
+    rig.board.heater().pulse(2.0)
+    await rig.until(lambda: heater.conducting, within_s=1.0, what="heater on")
+    # The controller keeps asking for the same end time each scan: no rewrites.
+    for _ in range(5):
+        await rig.clock.sleep(0.1)
+        rig.board.heater().pulse(2.0 - (rig.clock.monotonic() - start))
+    await rig.until(lambda: not heater.conducting, within_s=2.5, what="heater off")
+    off_after = rig.clock.monotonic() - start
+    # Off when asked (the flash is written for the time still left, rounded up to 100 ms).
+    assert 1.9 <= off_after <= 2.8
+    relay = rig.board.map.relay_of(None)
+    writes = [w for w in rig.emulator.writes(start) if w.address == FLASH_BASE + relay]
+    assert len(writes) == 1
+    assert writes[0].value is not None
+    assert 18 <= writes[0].value <= 20
+
+
+async def test_off_is_written_at_once_contactor_before_heater(rig: Rig) -> None:
+    contactor = rig.board.coil(CoilFunction.CONTACTOR)
+    contactor.set(True)
+    rig.board.heater().pulse(30.0)
+    unit = rig.unit
+    await rig.until(
+        lambda: unit.heater.conducting and unit.coils[CoilFunction.CONTACTOR].energised,
+        within_s=1.0,
+        what="heater and contactor on",
+    )
+    opened = rig.clock.monotonic()
+    contactor.set(False)
+    rig.board.heater().pulse(0.0)
+    await rig.until(
+        lambda: not unit.heater.conducting and not unit.coils[CoilFunction.CONTACTOR].energised,
+        within_s=1.0,
+        what="heater and contactor off",
+    )
+    k101 = rig.board.map.relay_of(CoilFunction.CONTACTOR)
+    e101 = rig.board.map.relay_of(None)
+    since = [h for h in rig.emulator.handled if h.at >= opened]
+    offs = [(h.address, h.value) for h in since if h.function_code == 5]
+    assert offs[:2] == [(k101, 0), (e101, 0)]
+    # At once: not left for the next poll cycle (at most the poll under way went first).
+    first_off = next(i for i, h in enumerate(since) if h.function_code == 5)
+    assert first_off <= 1
+
+
+async def test_inputs_follow_the_level_switches_and_the_estop(rig: Rig) -> None:
+    lshh = rig.board.input("high_high")
+    by_tag = rig.board.input(rig.unit.wiring.level_tag(LevelPoint.HIGH_HIGH))
+    estop = rig.board.estop()
+    assert lshh.latest().value is False
+    assert estop.latest().value is False
+    rig.unit.inject(FaultSpec(name="level_high_high", tag=None, at_s=0))
+    rig.step_unit()
+    await rig.until(lambda: lshh.latest().value is True, within_s=1.0, what="LSHH wet")
+    assert by_tag.latest().value is True
+    assert by_tag.tag == lshh.tag
+    rig.unit.inject(FaultSpec(name="estop", tag=None, at_s=0))
+    rig.step_unit()
+    await rig.until(lambda: estop.latest().value is True, within_s=1.0, what="E-stop pressed")
+    # Readings carry the time they were polled.
+    assert estop.latest().age(rig.clock.monotonic()) < 1.0
+
+
+@pytest.mark.parametrize("fault", ["bad_crc", "garbage"])
+async def test_a_few_garbled_answers_are_retried_without_losing_the_board(
+    rig: Rig, fault: str
+) -> None:
+    if fault == "bad_crc":
+        rig.emulator.bad_crc_next(2)
+    else:
+        rig.emulator.garbage(2)
+    with capture_logs() as logs:
+        marked = rig.clock.monotonic()
+        estop = rig.board.estop()
+        await rig.until(
+            lambda: estop.latest().good and estop.latest().at > marked + 0.5,
+            within_s=2.0,
+            what="fresh readings after the retries",
+        )
+    events = [e["event"] for e in logs]
+    assert "relay_board.timeout" in events or "relay_board.bad_response" in events
+    assert "device.lost" not in events
+    assert not rig.board.lost
+
+
+async def test_a_silent_board_goes_stale_then_lost_then_recovers(rig: Rig) -> None:
+    lsll = rig.board.input(LevelPoint.LOW_LOW)
+    rig.board.coil(CoilFunction.AGITATOR).set(True)
+    agitator = rig.unit.coils[CoilFunction.AGITATOR]
+    await rig.until(lambda: agitator.energised, within_s=1.0, what="agitator on")
+    with capture_logs() as logs:
+        rig.emulator.silent(True)
+        silent_at = rig.clock.monotonic()
+        # Failed polls leave the last good sample to age: it goes stale, it is not refreshed.
+        await rig.until(
+            lambda: lsll.latest().age(rig.clock.monotonic()) > 1.0, within_s=1.5, what="stale"
+        )
+        stale = lsll.latest()
+        assert stale.good
+        assert stale.at <= silent_at + 0.1
+        await rig.until(lambda: "device lost" in _reason(rig), within_s=3.0, what="lost")
+        assert lsll.latest().value is None
+        assert "no response for" in _reason(rig)
+        rig.emulator.silent(False)
+        await rig.until(lambda: lsll.latest().good, within_s=2.0, what="recovered")
+        # Outputs were assumed off: the desired coil is written again, not left to its renewal.
+        back = rig.clock.monotonic() - 0.5
+        flash = FLASH_BASE + rig.board.map.relay_of(CoilFunction.AGITATOR)
+        await rig.until(
+            lambda: any(w.address == flash for w in rig.emulator.writes(back)),
+            within_s=1.0,
+            what="agitator re-written",
+        )
+        assert agitator.energised
+    events = [e["event"] for e in logs]
+    assert events.count("device.lost") == 1
+    assert "device.recovered" in events
+
+
+async def test_unplug_loses_the_board_and_replug_rewrites_the_desired_coils(rig: Rig) -> None:
+    purge = rig.unit.coils[CoilFunction.PURGE_VALVE]
+    rig.board.coil(CoilFunction.PURGE_VALVE).set(True)
+    await rig.until(lambda: purge.energised, within_s=1.0, what="purge on")
+    with capture_logs() as logs:
+        rig.port.unplug()
+        await rig.until(lambda: "device lost" in _reason(rig), within_s=4.0, what="lost")
+        # Unplugged, nothing renews it: the relay drops out in the board by itself.
+        await rig.until(lambda: not purge.energised, within_s=10.0, what="purge dropped out")
+        rig.port.replug()
+        await rig.until(
+            lambda: rig.board.input(LevelPoint.LOW_LOW).latest().good,
+            within_s=4.0,
+            what="inputs good after replug",
+        )
+        await rig.until(lambda: purge.energised, within_s=1.0, what="purge re-written")
+    events = [e["event"] for e in logs]
+    assert "relay_board.port_lost" in events
+    assert "device.lost" in events
+    assert "relay_board.reconnected" in events
+
+
+@pytest.fixture
+async def small_rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    """A 5-relay board: the purge valve's relay 5 is wired to a channel the board lacks."""
+    async for made in _make_rig(tmp_path, relays=5):
+        yield made
+
+
+async def test_a_write_to_a_missing_relay_is_an_exception_not_a_lost_board(
+    small_rig: Rig,
+) -> None:
+    rig = small_rig
+    assert rig.board.map.relay_of(CoilFunction.PURGE_VALVE) >= 5
+    with capture_logs() as logs:
+        rig.board.coil(CoilFunction.PURGE_VALVE).set(True)
+        rig.board.coil(CoilFunction.AGITATOR).set(True)
+        agitator = rig.unit.coils[CoilFunction.AGITATOR]
+        await rig.until(lambda: agitator.energised, within_s=1.0, what="agitator on")
+        # The off written at start-up was refused already; the flash-on is tried once that
+        # refusal's hold-off has passed.
+        flash = FLASH_BASE + rig.board.map.relay_of(CoilFunction.PURGE_VALVE)
+        await rig.until(
+            lambda: any(e.get("address") == flash for e in logs),
+            within_s=TIMING.renew_after_s + 0.5,
+            what="exception logged",
+        )
+        await rig.holds(lambda: not rig.board.lost, for_s=4.0, what="board not lost")
+    refused = [e for e in logs if e["event"] == "relay_board.exception"]
+    assert "exception 0x02" in refused[0]["error"]
+    # Not hammered every cycle: retried about once per renewal interval.
+    assert len(refused) <= 3
+
+
+async def test_raw_frames_illegal_address_and_wrong_slave(rig: Rig) -> None:
+    rig.board_task.cancel()  # the test speaks to the board itself
+    with contextlib.suppress(asyncio.CancelledError):
+        await rig.board_task
+    client = AsyncModbusSerialClient(rig.port.path, baudrate=9600, timeout=0.5, retries=0)
+    assert await client.connect()
+    try:
+        refused = await client.read_coils(6, count=4, device_id=1)
+        assert refused.isError()
+        assert refused.exception_code == 0x02
+        coils = await client.read_coils(0, count=8, device_id=1)
+        assert not coils.isError()
+        assert coils.bits[:8] == [False] * 8
+        written = await client.write_coils(0, [True, False, True], device_id=1)
+        assert not written.isError()
+        assert rig.unit.heater.conducting  # relay 0 is the heater's in the example wiring
+        with pytest.raises(ModbusIOException):
+            await client.read_coils(0, count=1, device_id=2)  # another slave: no answer
+    finally:
+        client.close()
