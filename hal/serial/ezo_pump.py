@@ -14,11 +14,13 @@ import structlog
 from hal.clock import Clock
 from hal.reading import Reading
 from hal.serial.ezo_device import EzoDevice
-from hal.serial.ezo_link import EzoGarbage, EzoLink
+from hal.serial.ezo_link import CAL_S, EzoGarbage, EzoLink
 from hal.serial.reconnect import Backoff
 
 log = structlog.get_logger(__name__)
 
+# A calibration waits behind at most one poll, then takes ~1.2 s on the circuit.
+CALIBRATION_TIMEOUT_S = 30.0
 # Rates closer than this are the same rate: a resend would only cost wire time.
 RATE_TOLERANCE_ML_MIN = 0.005
 
@@ -116,6 +118,40 @@ class EzoPump(EzoDevice):
             self._sent, self._sent_at = wanted, now
         if now >= self._totals_at + self._totals_period_s:
             await self._read_total()
+
+    # --- calibration (console library calls) ------------------------------------------------
+
+    async def calibrate(self, measured_ml: float) -> bool:
+        """Tell the circuit what its last dose really measured (`Cal,<ml>`): dose a nominal
+        volume first (e.g. 10 mL), weigh or measure it, then call this. Returns `Cal,?`."""
+        if not (math.isfinite(measured_ml) and 0 < measured_ml <= 1000):
+            raise ValueError(
+                f"measured volume must be a number of mL in (0, 1000], got {measured_ml}"
+            )
+
+        async def work() -> bool:
+            await self.ask(f"Cal,{measured_ml:.2f}", wait_s=CAL_S)
+            return await self._calibrated()
+
+        calibrated = await self.call(work, timeout_s=CALIBRATION_TIMEOUT_S)
+        log.info("pump.calibrated", tag=self.tag, measured_ml=measured_ml)
+        return calibrated
+
+    async def clear_calibration(self) -> None:
+        """Forget the volume calibration (`Cal,clear`)."""
+
+        async def work() -> None:
+            await self.ask("Cal,clear")
+
+        await self.call(work, timeout_s=CALIBRATION_TIMEOUT_S)
+
+    async def is_calibrated(self) -> bool:
+        """Whether the circuit holds a volume calibration (`Cal,?`)."""
+        return await self.call(self._calibrated, timeout_s=CALIBRATION_TIMEOUT_S)
+
+    async def _calibrated(self) -> bool:
+        lines = await self.ask("Cal,?")
+        return _number_after(lines, "?Cal", tag=self.tag, command="Cal,?") > 0
 
     async def _read_total(self) -> None:
         lines = await self.ask("TV,?")

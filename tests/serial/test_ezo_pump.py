@@ -120,3 +120,17 @@ async def test_silent_pump_totals_read_device_lost(pump_rig: PumpRig) -> None:
     await pump_rig.until(
         lambda: pump_rig.driver.dispensed_ml().good, within_s=40.0, what="totals again"
     )
+
+
+async def test_volume_calibration_goes_to_the_circuit_and_is_reported(pump_rig: PumpRig) -> None:
+    assert await pump_rig.driver.is_calibrated() is False
+    assert await pump_rig.driver.calibrate(9.7) is True
+    assert pump_rig.emulator.cal_ml == pytest.approx(9.7)
+    await pump_rig.driver.clear_calibration()
+    assert await pump_rig.driver.is_calibrated() is False
+
+
+async def test_a_measured_volume_that_is_not_a_volume_is_refused(pump_rig: PumpRig) -> None:
+    with pytest.raises(ValueError, match="measured volume"):
+        await pump_rig.driver.calibrate(-3.0)
+    assert pump_rig.emulator.cal_ml is None
