@@ -70,17 +70,30 @@ class VirtualClock:
 
 
 class ScaledClock:
-    """Real time sped up `speed` times: for device emulators and drivers talking over real ptys."""
+    """Real time sped up `speed` times: for device emulators and drivers talking over real ptys.
 
-    def __init__(self, *, speed: float = 1.0) -> None:
+    With `max_stall_s`, a gap between two readings longer than that (the host stalled) counts as
+    only `max_stall_s` of real time, so a 100 ms hiccup at 30x is not 3 s of silent devices.
+    Anything that reads the clock at least that often sees no difference.
+    """
+
+    def __init__(self, *, speed: float = 1.0, max_stall_s: float | None = None) -> None:
         if speed <= 0:
             raise ValueError(f"speed must be > 0, got {speed}")
         self.speed = speed
-        self._t0 = time.monotonic()
+        self._max_stall_s = max_stall_s
+        self._real = time.monotonic()
+        self._now = 0.0
 
     def monotonic(self) -> float:
         """Scaled seconds since the clock was made."""
-        return (time.monotonic() - self._t0) * self.speed
+        real = time.monotonic()
+        step = real - self._real
+        if self._max_stall_s is not None:
+            step = min(step, self._max_stall_s)
+        self._real = real
+        self._now += step * self.speed
+        return self._now
 
     async def sleep(self, seconds: float) -> None:
         """Sleep `seconds` of scaled time (seconds / speed of real time)."""

@@ -73,6 +73,11 @@ class EzoDevice:
                 await self.link.close()
             except EzoLinkError as exc:
                 log.warning("ezo.cycle_failed", tag=self.tag, error=str(exc))
+            except Exception:
+                # A bug must not end the device task quietly (or its siblings in the group):
+                # log it and start over on a fresh link.
+                log.exception("ezo.cycle_crashed", tag=self.tag)
+                await self.link.close()
             self._note_health()
             self._wake.clear()
             rest = self.period_s - (self.clock.monotonic() - started)

@@ -77,6 +77,8 @@ class EzoPump(EzoDevice):
         """Desired rate in mL/min, clamped to the pump's range (0 stops); renew it every scan:
         a wish not renewed within `lease_s` lapses to 0."""
         if not math.isfinite(ml_min) or ml_min <= 0:
+            if self._desired > 0.0:
+                self._wake.set()  # a stop goes out now, not at the next poll
             self._desired = 0.0
         else:
             self._desired = min(max(ml_min, self._min), self._max)
@@ -104,9 +106,15 @@ class EzoPump(EzoDevice):
     async def _poll(self) -> None:
         wanted = self._wanted()
         now = self.clock.monotonic()
+        # Until a command is known to have landed, the pump's state is unknown: a timed-out DC
+        # may have started it, so the next cycle sends again (X included).
         if wanted == 0.0:
             if self._sent != 0.0:
+                self._sent = None
                 lines = await self.ask("X")
+                if _done(lines) is None:
+                    # A stop is only a stop when the circuit says *DONE (not a late *OK).
+                    raise EzoGarbage(f"no *DONE in {lines!r}", tag=self.tag, command="X")
                 log.info("ezo.pump_stopped", tag=self.tag, run=_done(lines))
                 self._sent = 0.0
         elif (
@@ -114,6 +122,7 @@ class EzoPump(EzoDevice):
             or abs(wanted - self._sent) > RATE_TOLERANCE_ML_MIN
             or now >= self._sent_at + self._bound_min * 60.0 - self._renew_before_s
         ):
+            self._sent = None
             await self.ask(f"DC,{wanted:.2f},{self._bound_min:g}")
             self._sent, self._sent_at = wanted, now
         if now >= self._totals_at + self._totals_period_s:

@@ -190,11 +190,19 @@ class RelayBoard:
         """Own the bus until cancelled: write outputs, poll inputs, reopen a vanished port."""
         try:
             while True:
-                await self._ensure_open()
-                self._wake.clear()
-                if not self._lost:
-                    await self._write_outputs()
-                await self._poll_inputs()
+                try:
+                    await self._ensure_open()
+                    self._wake.clear()
+                    if not self._lost:
+                        await self._write_outputs()
+                    await self._poll_inputs()
+                except Exception:
+                    # A bug must not end the bus task quietly: inputs would freeze as "good"
+                    # until stale. Log it, start over on a fresh port.
+                    log.exception("relay_board.cycle_crashed", path=self.path)
+                    if self._client is not None:
+                        self._client.close()
+                        self._client = None
                 self._note_health()
                 await self._idle(self.timing.poll_period_s)
         finally:

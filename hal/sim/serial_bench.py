@@ -137,7 +137,9 @@ async def serial_bench(
             slave=settings.relay_board_slave,
             baudrate=settings.baudrate,
             # On a sped-up clock the pty's real latency counts many times over: allow for it.
-            timing=RelayBoardTiming(timeout_s=1.0, lost_after_s=5.0),
+            # The board is judged lost before its inputs go stale (3 s), so the alarm says
+            # device_lost rather than only a stale E-stop.
+            timing=RelayBoardTiming(timeout_s=0.6, retries=1, lost_after_s=2.5),
         )
         board = Board(
             temperature=ezo.rtd,

@@ -126,15 +126,19 @@ def test_everything_off_when_estop_pressed() -> None:
     assert out == Outputs.safe()
 
 
-def test_estop_bad_reading_treated_as_pressed() -> None:
+def test_estop_bad_reading_acts_as_pressed_but_says_it_is_a_bad_reading() -> None:
     trips, out = _scan(make_image(10.0, estop=Reading[bool].bad("crc error", 10.0)))
-    assert _only(trips).alarm_id == "estop"
+    trip = _only(trips)
+    assert (trip.alarm_id, trip.tag) == ("reading_bad", "HS-100")
+    assert trip.action is TripAction.ABORT
     assert out == Outputs.safe()
 
 
-def test_estop_stale_good_reading_treated_as_pressed() -> None:
+def test_estop_stale_good_reading_acts_as_pressed() -> None:
     trips, out = _scan(make_image(10.0, estop=Reading.ok(False, 0.0)))
-    assert _only(trips).alarm_id == "estop"
+    trip = _only(trips)
+    assert (trip.alarm_id, trip.action) == ("reading_bad", TripAction.ABORT)
+    assert "stale" in trip.message
     assert out == Outputs.safe()
 
 

@@ -28,7 +28,7 @@ from unit_controller.config import load_config
 
 # 20x: a 10 s coil lease lasts 0.5 s of wall time, a 20 ms Modbus write 1 ms.
 SPEED = 20.0
-TIMING = RelayBoardTiming(timeout_s=0.3, lost_after_s=3.0, reopen_min_s=0.5, reopen_max_s=2.0)
+TIMING = RelayBoardTiming(timeout_s=0.6, lost_after_s=3.0, reopen_min_s=0.5, reopen_max_s=2.0)
 
 
 @dataclass
@@ -63,7 +63,8 @@ class Rig:
 
 
 async def _make_rig(tmp_path: Path, *, relays: int = 8) -> AsyncIterator[Rig]:
-    clock = ScaledClock(speed=SPEED)
+    # A host stall counts for little: 20 ms of real time at most between two readings.
+    clock = ScaledClock(speed=SPEED, max_stall_s=0.02)
     config = load_config()
     unit = SimulatedUnit(wiring=config.wiring, params=config.sim.plant, clock=clock, seed=1)
     port = PtyPort(directory=tmp_path, name="usb-relay-board")
@@ -105,7 +106,7 @@ async def test_coil_set_on_reaches_the_unit_and_stays_on_while_renewed(rig: Rig)
     relay = rig.board.map.relay_of(CoilFunction.AGITATOR)
     start = rig.clock.monotonic()
     rig.board.coil(CoilFunction.AGITATOR).set(True)
-    await rig.until(lambda: agitator.energised, within_s=1.0, what="agitator on")
+    await rig.until(lambda: agitator.energised, within_s=3.0, what="agitator on")
     # Well past one 10 s lease: renewed, never dropping out.
     await rig.holds(lambda: agitator.energised, for_s=16.0, what="agitator on")
     flashes = [w for w in rig.emulator.writes(start) if w.address == FLASH_BASE + relay]
@@ -117,7 +118,7 @@ async def test_coil_set_on_reaches_the_unit_and_stays_on_while_renewed(rig: Rig)
 async def test_coil_drops_out_by_itself_when_the_driver_hangs(rig: Rig) -> None:
     purge = rig.unit.coils[CoilFunction.PURGE_VALVE]
     rig.board.coil(CoilFunction.PURGE_VALVE).set(True)
-    await rig.until(lambda: purge.energised, within_s=1.0, what="purge on")
+    await rig.until(lambda: purge.energised, within_s=3.0, what="purge on")
     rig.board_task.cancel()  # a hung controller: nothing renews the lease, nothing writes off
     hung_at = rig.clock.monotonic()
     await rig.until(lambda: not purge.energised, within_s=11.0, what="purge dropping out")
@@ -128,7 +129,7 @@ async def test_heater_pulse_turns_off_by_itself_after_its_on_time(rig: Rig) -> N
     heater = rig.unit.heater
     start = rig.clock.monotonic()
     rig.board.heater().pulse(2.0)
-    await rig.until(lambda: heater.conducting, within_s=1.0, what="heater on")
+    await rig.until(lambda: heater.conducting, within_s=3.0, what="heater on")
     # The controller keeps asking for the same end time each scan: no rewrites.
     for _ in range(5):
         await rig.clock.sleep(0.1)
@@ -136,7 +137,7 @@ async def test_heater_pulse_turns_off_by_itself_after_its_on_time(rig: Rig) -> N
     await rig.until(lambda: not heater.conducting, within_s=2.5, what="heater off")
     off_after = rig.clock.monotonic() - start
     # Off when asked (the flash is written for the time still left, rounded up to 100 ms).
-    assert 1.9 <= off_after <= 2.8
+    assert 1.9 <= off_after <= 3.5
     relay = rig.board.map.relay_of(None)
     writes = [w for w in rig.emulator.writes(start) if w.address == FLASH_BASE + relay]
     assert len(writes) == 1
@@ -151,7 +152,7 @@ async def test_off_is_written_at_once_contactor_before_heater(rig: Rig) -> None:
     unit = rig.unit
     await rig.until(
         lambda: unit.heater.conducting and unit.coils[CoilFunction.CONTACTOR].energised,
-        within_s=1.0,
+        within_s=3.0,
         what="heater and contactor on",
     )
     opened = rig.clock.monotonic()
@@ -159,7 +160,7 @@ async def test_off_is_written_at_once_contactor_before_heater(rig: Rig) -> None:
     rig.board.heater().pulse(0.0)
     await rig.until(
         lambda: not unit.heater.conducting and not unit.coils[CoilFunction.CONTACTOR].energised,
-        within_s=1.0,
+        within_s=3.0,
         what="heater and contactor off",
     )
     k101 = rig.board.map.relay_of(CoilFunction.CONTACTOR)
@@ -180,12 +181,12 @@ async def test_inputs_follow_the_level_switches_and_the_estop(rig: Rig) -> None:
     assert estop.latest().value is False
     rig.unit.inject(FaultSpec(name="level_high_high", tag=None, at_s=0))
     rig.step_unit()
-    await rig.until(lambda: lshh.latest().value is True, within_s=1.0, what="LSHH wet")
+    await rig.until(lambda: lshh.latest().value is True, within_s=3.0, what="LSHH wet")
     assert by_tag.latest().value is True
     assert by_tag.tag == lshh.tag
     rig.unit.inject(FaultSpec(name="estop", tag=None, at_s=0))
     rig.step_unit()
-    await rig.until(lambda: estop.latest().value is True, within_s=1.0, what="E-stop pressed")
+    await rig.until(lambda: estop.latest().value is True, within_s=3.0, what="E-stop pressed")
     # Readings carry the time they were polled.
     assert estop.latest().age(rig.clock.monotonic()) < 1.0
 
@@ -216,7 +217,7 @@ async def test_a_silent_board_goes_stale_then_lost_then_recovers(rig: Rig) -> No
     lsll = rig.board.input(LevelPoint.LOW_LOW)
     rig.board.coil(CoilFunction.AGITATOR).set(True)
     agitator = rig.unit.coils[CoilFunction.AGITATOR]
-    await rig.until(lambda: agitator.energised, within_s=1.0, what="agitator on")
+    await rig.until(lambda: agitator.energised, within_s=3.0, what="agitator on")
     with capture_logs() as logs:
         rig.emulator.silent(True)
         silent_at = rig.clock.monotonic()
@@ -230,6 +231,10 @@ async def test_a_silent_board_goes_stale_then_lost_then_recovers(rig: Rig) -> No
         await rig.until(lambda: "device lost" in _reason(rig), within_s=3.0, what="lost")
         assert lsll.latest().value is None
         assert "no response for" in _reason(rig)
+        # The bus task judges (and logs) the loss at the end of its failing cycle.
+        await rig.until(
+            lambda: any(e["event"] == "device.lost" for e in logs), within_s=5.0, what="logged"
+        )
         rig.emulator.silent(False)
         await rig.until(lambda: lsll.latest().good, within_s=2.0, what="recovered")
         # Outputs were assumed off: the desired coil is written again, not left to its renewal.
@@ -237,7 +242,7 @@ async def test_a_silent_board_goes_stale_then_lost_then_recovers(rig: Rig) -> No
         flash = FLASH_BASE + rig.board.map.relay_of(CoilFunction.AGITATOR)
         await rig.until(
             lambda: any(w.address == flash for w in rig.emulator.writes(back)),
-            within_s=1.0,
+            within_s=3.0,
             what="agitator re-written",
         )
         assert agitator.energised
@@ -249,7 +254,7 @@ async def test_a_silent_board_goes_stale_then_lost_then_recovers(rig: Rig) -> No
 async def test_unplug_loses_the_board_and_replug_rewrites_the_desired_coils(rig: Rig) -> None:
     purge = rig.unit.coils[CoilFunction.PURGE_VALVE]
     rig.board.coil(CoilFunction.PURGE_VALVE).set(True)
-    await rig.until(lambda: purge.energised, within_s=1.0, what="purge on")
+    await rig.until(lambda: purge.energised, within_s=3.0, what="purge on")
     with capture_logs() as logs:
         rig.port.unplug()
         await rig.until(lambda: "device lost" in _reason(rig), within_s=4.0, what="lost")
@@ -261,7 +266,7 @@ async def test_unplug_loses_the_board_and_replug_rewrites_the_desired_coils(rig:
             within_s=4.0,
             what="inputs good after replug",
         )
-        await rig.until(lambda: purge.energised, within_s=1.0, what="purge re-written")
+        await rig.until(lambda: purge.energised, within_s=3.0, what="purge re-written")
     events = [e["event"] for e in logs]
     assert "relay_board.port_lost" in events
     assert "device.lost" in events
@@ -284,7 +289,7 @@ async def test_a_write_to_a_missing_relay_is_an_exception_not_a_lost_board(
         rig.board.coil(CoilFunction.PURGE_VALVE).set(True)
         rig.board.coil(CoilFunction.AGITATOR).set(True)
         agitator = rig.unit.coils[CoilFunction.AGITATOR]
-        await rig.until(lambda: agitator.energised, within_s=1.0, what="agitator on")
+        await rig.until(lambda: agitator.energised, within_s=3.0, what="agitator on")
         # The off written at start-up was refused already; the flash-on is tried once that
         # refusal's hold-off has passed.
         flash = FLASH_BASE + rig.board.map.relay_of(CoilFunction.PURGE_VALVE)

@@ -112,17 +112,18 @@ class Interlocks:
         estop = check_discrete(image.estop, now=image.now, stale_s=self._limits.discrete_stale_s)
         if estop.value is False:
             return []
-        # an E-stop we cannot read is an E-stop pressed
-        message = "E-stop pressed" if estop.value else f"E-stop input {estop.problem}"
+        # An E-stop we cannot read acts as one pressed (everything off, abort), but it is a
+        # bad reading, not an operator's E-stop: the alarm says which.
+        pressed = estop.value is True
         return [
             _trip(
-                "estop",
+                "estop" if pressed else "reading_bad",
                 self._estop_tag,
                 priority=Priority.CRITICAL,
                 action=TripAction.ABORT,
                 forces=_ALL,
-                latch=True,
-                message=message,
+                latch=pressed,
+                message="E-stop pressed" if pressed else f"E-stop input {estop.problem}",
             )
         ]
 

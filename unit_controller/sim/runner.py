@@ -80,7 +80,8 @@ class SimulationRun:
         self.loaded = load_recipe(options.recipe, config=config, recipes_dir=options.recipes_dir)
         self.serial = options.backend == "serial"
         self.clock: Clock = (
-            ScaledClock(speed=options.speed or DEFAULT_SERIAL_SPEED)
+            # The scan reads the clock every few ms; a longer gap is the host stalling.
+            ScaledClock(speed=options.speed or DEFAULT_SERIAL_SPEED, max_stall_s=0.05)
             if self.serial
             else VirtualClock()
         )
