@@ -389,6 +389,9 @@ class RelayBoard:
             else:
                 self._last_ok = self.clock.monotonic()
                 return response
+            # RTU has no transaction id: let a late answer arrive (and be dropped, nothing is
+            # pending) before the next request, or it would pass as that request's answer.
+            await self.clock.sleep(self.timing.timeout_s / 2)
         raise error
 
     async def _execute(self, client: AsyncModbusSerialClient, request: ModbusPDU) -> ModbusPDU:
