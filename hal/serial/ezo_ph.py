@@ -13,10 +13,8 @@ from typing import Literal
 
 import structlog
 
-from hal.clock import Clock
 from hal.serial.ezo_link import CAL_S, EzoGarbage
 from hal.serial.ezo_rtd import EzoSensor
-from hal.serial.reconnect import Backoff
 
 log = structlog.get_logger(__name__)
 
@@ -106,30 +104,10 @@ def judge(*, acid_pct: float, base_pct: float, offset_mv: float) -> tuple[Verdic
 class EzoPhProbe(EzoSensor):
     """EZO-pH reactor pH, a `PhProbe`: polls `RT,<°C>` with the newest compensation temperature."""
 
-    def __init__(
-        self,
-        *,
-        tag: str,
-        path: str,
-        clock: Clock,
-        stale_s: float = 10.0,
-        lost_s: float | None = None,
-        attempts: int = 3,
-        timeout_s: float = 1.0,
-        backoff: Backoff | None = None,
-    ) -> None:
-        super().__init__(
-            tag=tag,
-            path=path,
-            clock=clock,
-            stale_s=stale_s,
-            lost_s=lost_s,
-            attempts=attempts,
-            timeout_s=timeout_s,
-            backoff=backoff,
-        )
-        self._compensation_c: float | None = None
-        self._points: list[CalibrationPoint] = []
+    default_stale_s = 10.0
+    _compensation_c: float | None = None
+    # Replaced, never mutated in place: a class-level empty tuple is a safe start.
+    _points: tuple[CalibrationPoint, ...] = ()
 
     def compensate(self, temperature_c: float) -> None:
         """Compensate the next readings for this process temperature (°C, from TT-101)."""
@@ -170,9 +148,9 @@ class EzoPhProbe(EzoSensor):
                 point=point, value=value, temperature_c=temperature_c, at=self.clock.monotonic()
             )
             if point == "mid":
-                self._points = []
-            self._points = [p for p in self._points if p.point != point] + [record]
-            return CalibrationResult(point=record, points=tuple(self._points), status=status)
+                self._points = ()
+            self._points = (*(p for p in self._points if p.point != point), record)
+            return CalibrationResult(point=record, points=self._points, status=status)
 
         result = await self.call(work, timeout_s=CALIBRATION_TIMEOUT_S)
         log.info(
@@ -192,7 +170,7 @@ class EzoPhProbe(EzoSensor):
 
         async def work() -> None:
             await self.ask("Cal,clear")
-            self._points = []
+            self._points = ()
 
         await self.call(work, timeout_s=CALIBRATION_TIMEOUT_S)
 
@@ -203,7 +181,7 @@ class EzoPhProbe(EzoSensor):
     @property
     def calibration_points(self) -> tuple[CalibrationPoint, ...]:
         """The points calibrated through this driver since the last mid, with temperatures."""
-        return tuple(self._points)
+        return self._points
 
     async def _query_points(self) -> int:
         lines = await self.ask("Cal,?")

@@ -25,19 +25,22 @@ LOST_STALE_FACTOR = 3.0
 class EzoSensor(EzoDevice):
     """A circuit polled for one number per read, retried within `attempts` per poll."""
 
+    default_stale_s = 5.0  # a reading older than this is stale (each probe sets its own)
+
     def __init__(
         self,
         *,
         tag: str,
         path: str,
         clock: Clock,
-        stale_s: float,
+        stale_s: float | None = None,
         lost_s: float | None = None,
         attempts: int = 3,
         period_s: float = 1.0,
         timeout_s: float = 1.0,
         backoff: Backoff | None = None,
     ) -> None:
+        stale_s = self.default_stale_s if stale_s is None else stale_s
         super().__init__(
             tag=tag,
             link=EzoLink(tag=tag, path=path, clock=clock, timeout_s=timeout_s, backoff=backoff),
@@ -80,28 +83,7 @@ class EzoSensor(EzoDevice):
 class EzoRtd(EzoSensor):
     """EZO-RTD reactor temperature (°C), a `TemperatureSensor`; run `serve()` as a task."""
 
-    def __init__(
-        self,
-        *,
-        tag: str,
-        path: str,
-        clock: Clock,
-        stale_s: float = 5.0,
-        lost_s: float | None = None,
-        attempts: int = 3,
-        timeout_s: float = 1.0,
-        backoff: Backoff | None = None,
-    ) -> None:
-        super().__init__(
-            tag=tag,
-            path=path,
-            clock=clock,
-            stale_s=stale_s,
-            lost_s=lost_s,
-            attempts=attempts,
-            timeout_s=timeout_s,
-            backoff=backoff,
-        )
+    default_stale_s = 5.0
 
 
 def _reading(lines: list[str], *, tag: str, command: str) -> float:
