@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,10 +83,9 @@ class SerialBench:
             self._later(clock, port.replug)
         log.warning("sim.serial_fault", fault=fault.name, device=name)
 
-    def _later(self, clock: Clock, action: object) -> None:
+    def _later(self, clock: Clock, action: Callable[[], None]) -> None:
         async def come_back() -> None:
             await clock.sleep(DEVICE_AWAY_S)
-            assert callable(action)
             action()
             log.warning("sim.device_back", after_s=DEVICE_AWAY_S)
 
