@@ -98,6 +98,7 @@ class SimulationRun:
         self.period = config.unit.scan_period_s
         self._serial_bench: Any = None
         self._device_back_at: float | None = None
+        self._resume_at = 0.0  # the simulated operator's next try at resuming
         self._next_at = 0.0
         self._stepped_at = 0.0
         # The mock backend's board exists now; the serial one only inside `run`.
@@ -267,10 +268,13 @@ class SimulationRun:
         """The simulated operator: once a lost device is back, acknowledge, reset, unhold."""
         back = self._device_back_at
         controller = self.controller
-        if back is None or now < back or controller.machine.state is not State.HELD:
+        if (
+            back is None
+            or now < max(back, self._resume_at)
+            or controller.machine.state is not (State.HELD)
+        ):
             return
-        if (now - back) % RESUME_EVERY_S >= self.period * 1.5 and now - back > self.period:
-            return
+        self._resume_at = now + RESUME_EVERY_S
         controller.acknowledge(None, source="sim")
         controller.reset_alarms(None, source="sim")
         try:
