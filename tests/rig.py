@@ -70,5 +70,5 @@ class Rig:
         await self.scan()
         await self.controller.command("reset", source="test")
         await self.scan()
-        await self.controller.command("start", source="test", recipe=recipe)
+        await self.controller.command("start", source="test", recipe=recipe, recipe_paths=True)
         return await self.scan()

@@ -109,6 +109,9 @@ class UnitController:
         self._last_now: float | None = None
         self._dosed_phase: dict[str, float] = {}
         self._prompted: str | None = None
+        # Scans and commands from any source (MQTT, control socket, simulator) take turns:
+        # a command never lands between two steps of one scan.
+        self.lock = asyncio.Lock()
 
     # --- listeners -----------------------------------------------------------------------
     def listen(self, listener: EventListener) -> None:
@@ -141,7 +144,8 @@ class UnitController:
     async def scan(self) -> Snapshot:
         """One scan: snapshot, interlocks, machine, controllers, safety filter, apply, publish."""
         try:
-            snapshot = await self._scan()
+            async with self.lock:
+                snapshot = await self._scan()
         except Exception:
             log.exception("scan.failed")
             self._applied = Outputs.safe()
@@ -355,9 +359,27 @@ class UnitController:
 
     # --- commands ------------------------------------------------------------------------
     async def command(
-        self, name: str, *, source: str, recipe: str | None = None, reason: str = ""
+        self,
+        name: str,
+        *,
+        source: str,
+        recipe: str | None = None,
+        reason: str = "",
+        recipe_paths: bool = False,
     ) -> State:
-        """Run a PackML command; raises CommandRefused with a clear reason when not allowed."""
+        """Run a PackML command; raises CommandRefused with a clear reason when not allowed.
+
+        A start takes a recipe name from the recipes folder; a file path only with `recipe_paths`
+        (the local command line), never from a remote source.
+        """
+        async with self.lock:
+            return await self._command(
+                name, source=source, recipe=recipe, reason=reason, recipe_paths=recipe_paths
+            )
+
+    async def _command(
+        self, name: str, *, source: str, recipe: str | None, reason: str, recipe_paths: bool
+    ) -> State:
         try:
             command = Command(name.strip().lower())
         except ValueError:
@@ -367,7 +389,7 @@ class UnitController:
         if recipe is not None and command is not Command.START:
             raise CommandRefused(f"{command} takes no recipe")
         if command is Command.START:
-            await self._prepare_start(recipe)
+            await self._prepare_start(recipe, names_only=not recipe_paths)
         elif command in (Command.UNHOLD, Command.UNSUSPEND):
             self._refuse_while(command, self.alarms.in_effect(), actions=_HOLD_OR_ABORT)
         elif command is Command.CLEAR:
@@ -385,7 +407,7 @@ class UnitController:
         self._flush_events()
         return state
 
-    async def _prepare_start(self, recipe: str | None) -> None:
+    async def _prepare_start(self, recipe: str | None, *, names_only: bool) -> None:
         if not self.machine.allowed(Command.START):
             raise CommandRefused(f"cannot start in {self.machine.state}: reset to IDLE first")
         if recipe is None:
@@ -399,7 +421,11 @@ class UnitController:
         try:
             # Reading a file is I/O: keep it off the event loop.
             loaded = await asyncio.to_thread(
-                load_recipe, recipe, config=self.config, recipes_dir=self.recipes_dir
+                load_recipe,
+                recipe,
+                config=self.config,
+                recipes_dir=self.recipes_dir,
+                names_only=names_only,
             )
         except RecipeError as exc:
             raise CommandRefused(f"recipe refused: {'; '.join(exc.problems)}") from None

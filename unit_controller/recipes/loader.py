@@ -40,10 +40,13 @@ def list_recipes(recipes_dir: Path = RECIPES_DIR) -> list[str]:
     return sorted(p.stem for p in recipes_dir.glob("*.toml") if _NAME.match(p.stem))
 
 
-def resolve_recipe(ref: str, *, recipes_dir: Path = RECIPES_DIR) -> Path:
-    """The file `ref` means: an existing file or `.toml` path as is, else a name in recipes_dir."""
+def resolve_recipe(ref: str, *, recipes_dir: Path = RECIPES_DIR, names_only: bool = False) -> Path:
+    """The file `ref` means: an existing file or `.toml` path as is, else a name in recipes_dir.
+
+    With `names_only` (commands from afar) only a name in recipes_dir is looked up.
+    """
     as_path = Path(ref)
-    if as_path.is_file() or ref.endswith(".toml"):
+    if not names_only and (as_path.is_file() or ref.endswith(".toml")):
         return as_path
     candidate = recipes_dir / f"{ref}.toml"
     if _NAME.match(ref) and candidate.is_file():
@@ -62,9 +65,11 @@ def parse_recipe(document: dict[str, object], *, source: str) -> Recipe:
         raise RecipeError(source, validation_problems(exc)) from None
 
 
-def load_recipe(ref: str, *, config: UnitConfig, recipes_dir: Path = RECIPES_DIR) -> LoadedRecipe:
+def load_recipe(
+    ref: str, *, config: UnitConfig, recipes_dir: Path = RECIPES_DIR, names_only: bool = False
+) -> LoadedRecipe:
     """Resolve, read, validate and check a recipe for this unit; RecipeError lists every problem."""
-    path = resolve_recipe(ref, recipes_dir=recipes_dir)
+    path = resolve_recipe(ref, recipes_dir=recipes_dir, names_only=names_only)
     source = str(path)
     try:
         data = path.read_bytes()
