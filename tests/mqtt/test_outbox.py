@@ -1,0 +1,335 @@
+"""Outbox: commits in order, deletes on ack, caps by bytes and age, survives reopen and kill -9."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from unit_controller.mqtt.outbox import Outbox, OutboxError, OutboxRow
+
+REPO = Path(__file__).resolve().parents[2]
+EVERYTHING = 10**12  # an up_to_id past any id a test makes
+
+
+class Wall:
+    """A wall clock the test moves by hand."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _outbox(
+    path: Path, *, max_bytes: int = 1_000_000, max_age_s: float = 3600.0, wall: Wall | None = None
+) -> Outbox:
+    return Outbox(path=path, max_bytes=max_bytes, max_age_s=max_age_s, wall=wall or Wall())
+
+
+@pytest.fixture
+async def outbox(tmp_path: Path) -> AsyncIterator[Outbox]:
+    async with _outbox(tmp_path / "outbox.sqlite3") as box:
+        yield box
+
+
+async def _all(box: Outbox) -> list[OutboxRow]:
+    return await box.read(after_id=0, up_to_id=EVERYTHING, limit=1_000_000)
+
+
+async def test_put_then_flush_returns_rows_with_increasing_ids_oldest_first(
+    outbox: Outbox,
+) -> None:
+    outbox.put("telemetry", b"a")
+    outbox.put("event", b"bb")
+    outbox.put("cmd_result", b"ccc")
+    rows = await outbox.flush()
+    assert [(r.id, r.kind, r.payload) for r in rows] == [
+        (1, "telemetry", b"a"),
+        (2, "event", b"bb"),
+        (3, "cmd_result", b"ccc"),
+    ]
+    assert rows[0].created_ms == 1_700_000_000_000
+    assert await outbox.flush() == []
+    assert await _all(outbox) == rows
+    assert await outbox.max_id() == 3
+
+
+async def test_read_pages_oldest_first_within_bounds(outbox: Outbox) -> None:
+    for i in range(10):
+        outbox.put("telemetry", b"%d" % i)
+    await outbox.flush()
+    page = await outbox.read(after_id=2, up_to_id=8, limit=4)
+    assert [r.id for r in page] == [3, 4, 5, 6]
+    page = await outbox.read(after_id=6, up_to_id=8, limit=4)
+    assert [r.id for r in page] == [7, 8]
+    assert await outbox.read(after_id=8, up_to_id=8, limit=4) == []
+    assert await outbox.read(after_id=0, up_to_id=10, limit=0) == []
+
+
+async def test_max_id_waits_for_a_flush_submitted_before_it(outbox: Outbox) -> None:
+    assert await outbox.max_id() == 0
+    outbox.put("telemetry", b"x")
+    outbox.put("telemetry", b"y")
+    rows, newest = await asyncio.gather(outbox.flush(), outbox.max_id())
+    assert newest == rows[-1].id == 2
+
+
+async def test_ack_stops_counting_at_once_and_flush_deletes_the_row(outbox: Outbox) -> None:
+    outbox.put("telemetry", b"12345")
+    outbox.put("telemetry", b"123")
+    assert (outbox.pending_count, outbox.pending_bytes) == (2, 8)
+    first, second = await outbox.flush()
+    outbox.ack(first.id)
+    assert (outbox.pending_count, outbox.pending_bytes) == (1, 3)
+    # Acked but not yet deleted: a reader (backfill) does not get it again.
+    assert await _all(outbox) == [second]
+    await outbox.flush()
+    assert await _all(outbox) == [second]
+    assert (outbox.pending_count, outbox.pending_bytes) == (1, 3)
+
+
+async def test_double_ack_and_ack_of_a_dropped_row_keep_counts_exact(tmp_path: Path) -> None:
+    async with _outbox(tmp_path / "o.sqlite3", max_bytes=10) as box:
+        box.put("telemetry", b"aaaa")
+        box.put("telemetry", b"bbbb")
+        a, b = await box.flush()
+        box.ack(a.id)
+        box.ack(a.id)  # twice before the commit
+        await box.flush()
+        box.ack(a.id)  # and again after it
+        await box.flush()
+        assert (box.pending_count, box.pending_bytes) == (1, 4)
+        box.put("telemetry", b"cccccccc")  # 12 bytes stored > 10: b is dropped
+        (c,) = await box.flush()
+        assert (box.pending_count, box.pending_bytes, box.dropped_total) == (1, 8, 1)
+        box.ack(b.id)  # the broker acks a row the cap already dropped
+        await box.flush()
+        assert (box.pending_count, box.pending_bytes) == (1, 8)
+        box.ack(c.id)
+        box.ack(999)  # an id this outbox never had
+        await box.flush()
+        assert (box.pending_count, box.pending_bytes) == (0, 0)
+    async with _outbox(tmp_path / "o.sqlite3", max_bytes=10) as box:
+        assert (box.pending_count, box.pending_bytes) == (0, 0)
+
+
+async def test_bytes_cap_drops_the_oldest_rows_and_counts_them(tmp_path: Path) -> None:
+    async with _outbox(tmp_path / "o.sqlite3", max_bytes=25) as box:
+        for i in range(5):
+            box.put("telemetry", b"%010d" % i)  # 10 bytes each
+        with capture_logs() as logs:
+            rows = await box.flush()
+        assert [r.payload for r in rows] == [b"0000000003", b"0000000004"]
+        assert [r.id for r in await _all(box)] == [4, 5]
+        assert (box.pending_count, box.pending_bytes, box.dropped_total) == (2, 20, 3)
+        (dropped,) = logs
+        assert dropped["event"] == "outbox.dropped"
+        assert dropped["log_level"] == "warning"
+        assert (dropped["count"], dropped["reason"], dropped["dropped_total"]) == (3, "bytes", 3)
+
+
+async def test_age_cap_drops_rows_older_than_max_age(tmp_path: Path) -> None:
+    wall = Wall()
+    async with _outbox(tmp_path / "o.sqlite3", max_age_s=60.0, wall=wall) as box:
+        box.put("telemetry", b"old")
+        wall.now += 30
+        box.put("telemetry", b"newer")
+        await box.flush()
+        wall.now += 40  # the first row is now 70 s old, the second 40 s
+        with capture_logs() as logs:
+            assert await box.flush() == []
+        assert [r.payload for r in await _all(box)] == [b"newer"]
+        assert (box.pending_count, box.pending_bytes, box.dropped_total) == (1, 5, 1)
+        assert logs[0]["reason"] == "age"
+        assert logs[0]["log_level"] == "warning"
+
+
+async def test_counters_persist_across_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    async with _outbox(path, max_bytes=5) as box:
+        assert box.boot == 1
+        assert [await box.next_session(), await box.next_session()] == [1, 2]
+        box.put("telemetry", b"123456")  # over the cap on its own: dropped at once
+        assert await box.flush() == []
+        assert box.dropped_total == 1
+    async with _outbox(path, max_bytes=5) as box:
+        assert (box.boot, box.dropped_total) == (2, 1)
+        assert await box.next_session() == 3
+
+
+async def test_stored_rows_survive_reopen_and_ids_are_never_reused(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "dir" / "o.sqlite3"
+    async with _outbox(path) as box:
+        box.put("telemetry", b"one")
+        box.put("event", b"two")
+        rows = await box.flush()
+        box.ack(rows[1].id)
+    async with _outbox(path) as box:
+        assert await _all(box) == rows[:1]
+        assert (box.pending_count, box.pending_bytes) == (1, 3)
+        box.ack(rows[0].id)
+        await box.flush()
+        assert await box.max_id() == 2
+        box.put("telemetry", b"three")
+        assert [r.id for r in await box.flush()] == [3]
+
+
+async def test_run_flusher_group_commits_and_reports_committed_rows(outbox: Outbox) -> None:
+    batches: list[list[int]] = []
+    committed = asyncio.Event()
+
+    def on_committed(rows: list[OutboxRow]) -> None:
+        batches.append([r.id for r in rows])
+        committed.set()
+
+    for i in range(3):  # all put before the flusher first runs: one commit
+        outbox.put("telemetry", b"%d" % i)
+    flusher = asyncio.create_task(outbox.run_flusher(on_committed, every_s=60.0))
+    await committed.wait()
+    committed.clear()
+    outbox.ack(1)
+    outbox.put("event", b"later")
+    await committed.wait()
+    assert batches == [[1, 2, 3], [4]]
+    assert [r.id for r in await _all(outbox)] == [2, 3, 4]
+
+    # Cancelled, the flusher loses nothing: close() commits what is still buffered.
+    flusher.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await flusher
+    outbox.put("event", b"after cancel")
+    await outbox.close()
+    async with _outbox(outbox.path) as box:
+        assert [r.payload for r in await _all(box)][-1] == b"after cancel"
+
+
+async def test_failed_commit_keeps_rows_in_order_for_the_next_one(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    async with _outbox(path, max_bytes=12) as box:
+        box.put("telemetry", b"aaaa")
+        (a,) = await box.flush()
+        with sqlite3.connect(path) as conn:  # the disk refuses every insert from now on
+            conn.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON outbox"
+                " BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+            )
+        box.ack(a.id)
+        for payload in (b"bbbb", b"cccc", b"dddd"):
+            box.put("telemetry", payload)
+        with pytest.raises(OutboxError, match="commit failed"):
+            await box.flush()
+        box.put("telemetry", b"eeee")  # 16 bytes waiting > 12: the oldest waiting one goes
+        with capture_logs() as logs, pytest.raises(OutboxError, match="commit failed"):
+            await box.flush()
+        assert [(e["event"], e["reason"], e["count"]) for e in logs] == [
+            ("outbox.dropped", "bytes", 1)
+        ]
+        assert (box.pending_count, box.pending_bytes, box.dropped_total) == (3, 12, 1)
+        with sqlite3.connect(path) as conn:
+            conn.execute("DROP TRIGGER refuse")
+        rows = await box.flush()
+        assert [r.payload for r in rows] == [b"cccc", b"dddd", b"eeee"]
+        assert [r.payload for r in await _all(box)] == [b"cccc", b"dddd", b"eeee"]
+    async with _outbox(path, max_bytes=12) as box:
+        assert (box.pending_count, box.dropped_total) == (3, 1)
+
+
+async def test_close_commits_buffered_rows_and_queued_acks(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    box = _outbox(path)
+    await box.open()
+    box.put("telemetry", b"first")
+    (first,) = await box.flush()
+    box.ack(first.id)
+    box.put("telemetry", b"buffered")
+    await box.close()
+    await box.close()  # harmless twice
+    with pytest.raises(OutboxError, match="closed"):
+        box.put("telemetry", b"too late")
+    async with _outbox(path) as reopened:
+        assert [r.payload for r in await _all(reopened)] == [b"buffered"]
+
+
+async def test_remember_command_refuses_replays_and_forgets_expired_ids(tmp_path: Path) -> None:
+    wall = Wall()
+    path = tmp_path / "o.sqlite3"
+    exp_ms = int(wall.now * 1000) + 10_000
+    async with _outbox(path, wall=wall) as box:
+        assert await box.remember_command("cmd-1", exp_ms) is True
+        assert await box.remember_command("cmd-1", exp_ms) is False
+        assert await box.remember_command("cmd-2", exp_ms + 7_200_000) is True
+    async with _outbox(path, wall=wall) as box:
+        assert await box.remember_command("cmd-1", exp_ms) is False  # remembered on disk
+        wall.now += 3600  # long past cmd-1's expiry (and any clock-step grace)
+        assert await box.remember_command("cmd-3", exp_ms + 3_700_000) is True
+    with sqlite3.connect(path) as conn:
+        kept = {row[0] for row in conn.execute("SELECT id FROM seen_commands")}
+    assert kept == {"cmd-2", "cmd-3"}
+
+
+async def test_unusable_path_raises_outbox_error_naming_it(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    with pytest.raises(OutboxError, match=r"outbox .*file/o\.sqlite3: cannot create"):
+        await _outbox(not_a_dir / "o.sqlite3").open()
+
+    corrupt = tmp_path / "corrupt.sqlite3"
+    corrupt.write_bytes(b"this is not a database, " * 100)
+    with pytest.raises(OutboxError, match=r"corrupt\.sqlite3: cannot use the database"):
+        await _outbox(corrupt).open()
+
+
+async def test_database_from_a_later_release_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version = 2")
+    with pytest.raises(OutboxError, match="later release"):
+        await _outbox(path).open()
+
+
+_CHILD = """
+import asyncio, sys
+from pathlib import Path
+from unit_controller.logs import configure_logging
+from unit_controller.mqtt.outbox import Outbox
+
+async def main() -> None:
+    configure_logging("error")  # stdout carries only "ready"
+    box = Outbox(path=Path(sys.argv[1]), max_bytes=10_000_000, max_age_s=3600)
+    await box.open()
+    for i in range(int(sys.argv[2])):
+        box.put("telemetry", b"row %d" % i)
+    await box.flush()
+    box.put("telemetry", b"never committed")
+    print("ready", flush=True)
+    await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+async def test_committed_rows_survive_kill_9(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    rows = 500
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _CHILD, str(path), str(rows), cwd=REPO, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert child.stdout is not None
+        assert await asyncio.wait_for(child.stdout.readline(), 20) == b"ready\n"
+    finally:
+        child.kill()  # SIGKILL: no close(), no checkpoint, no atexit
+        await child.wait()
+    assert child.returncode == -signal.SIGKILL
+    async with _outbox(path) as box:
+        stored = await _all(box)
+        assert [r.payload for r in stored] == [b"row %d" % i for i in range(rows)]
+        assert (box.boot, box.pending_count) == (2, rows)

@@ -1,0 +1,1 @@
+"""Fleet link over MQTT: settings, outbox, telemetry, remote commands (DESIGN §6)."""
