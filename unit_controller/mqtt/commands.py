@@ -1,0 +1,511 @@
+"""Remote (MQTT) commands: check each message on `<root>/<unit>/cmd/<name>`, then carry it out.
+
+Every message gets exactly one CommandResult; nothing here ever raises to the MQTT loop, and a
+message that fails any check (or is retained, expired, replayed or console-only) never acts.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Annotated, Any, Final, Protocol
+
+import structlog
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
+
+from unit_controller.controller import UnitController
+from unit_controller.errors import CommandRefused
+
+log = structlog.get_logger(__name__)
+
+PACKML_COMMANDS: Final[frozenset[str]] = frozenset(
+    {"start", "hold", "unhold", "stop", "abort", "reset", "clear", "suspend", "unsuspend"}
+)
+"""Remote commands that go to the PackML machine through `UnitController.command`."""
+
+REMOTE_COMMANDS: Final[frozenset[str]] = PACKML_COMMANDS | {
+    "ack",
+    "reset_alarms",
+    "confirm",
+    "rebirth",
+}
+"""Every command a remote (MQTT) source may give."""
+
+CONSOLE_ONLY: Final[frozenset[str]] = frozenset(
+    {"jog", "calibrate", "calibrate_ph", "calibrate_pump", "output", "force"}
+)
+"""Commands that need someone at the unit; refused when they arrive over MQTT."""
+
+MAX_PAYLOAD_BYTES: Final = 4096
+# A topic level can be 64 KiB; results and log lines only need enough to recognise it.
+_MAX_NAME_SHOWN: Final = 64
+_RETAINED: Final = "ignored: a retained command message (publish commands with retain=false)"
+_RECIPE_NAME: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_PLAIN_KEY: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ALARM_ID: Final = r"^[A-Za-z0-9_.:-]{1,64}$"
+
+
+def _printable(value: str) -> str:
+    # Ids and names end up in logs, events and the journal: no control characters, no blanks.
+    if not value.isprintable():
+        raise PydanticCustomError("printable", "must contain only printable characters")
+    if not value.strip():
+        raise PydanticCustomError("blank", "must not be only whitespace")
+    return value
+
+
+CommandId = Annotated[StrictStr, Field(min_length=1, max_length=128), AfterValidator(_printable)]
+Sender = Annotated[StrictStr, Field(min_length=1, max_length=64), AfterValidator(_printable)]
+_ID: Final[TypeAdapter[str]] = TypeAdapter(CommandId)
+
+
+class _Envelope(BaseModel):
+    """The JSON payload of one command message, before its args are checked per command."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    id: CommandId
+    ts: StrictInt = Field(gt=0)
+    exp: StrictInt = Field(gt=0)
+    by: Sender
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class _Args(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class NoArgs(_Args):
+    """Args of a command that takes none: `{}`."""
+
+
+def _recipe_name(value: str) -> str:
+    # Checked here (not by a Field pattern) so the message says why: a name, never a path.
+    if _RECIPE_NAME.fullmatch(value) is None:
+        raise PydanticCustomError(
+            "recipe_name",
+            "must be a recipe name (1-64 letters, digits, '_' or '-'), never a path",
+        )
+    return value
+
+
+class StartArgs(_Args):
+    """Args of `start`: the name of a recipe in the unit's recipe directory."""
+
+    recipe: Annotated[StrictStr, AfterValidator(_recipe_name)]
+
+
+class AlarmArgs(_Args):
+    """Args of `ack` and `reset_alarms`: one alarm id, or all when omitted, null or "all"."""
+
+    alarm: Annotated[StrictStr, Field(pattern=_ALARM_ID)] | None = None
+
+    @property
+    def alarm_id(self) -> str | None:
+        """The alarm id to pass to the controller; None means every alarm."""
+        return None if self.alarm in (None, "all") else self.alarm
+
+
+CommandArgs = NoArgs | StartArgs | AlarmArgs
+_ARGS: Final[dict[str, type[CommandArgs]]] = {
+    name: StartArgs if name == "start" else NoArgs for name in REMOTE_COMMANDS
+} | {"ack": AlarmArgs, "reset_alarms": AlarmArgs}
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """The answer to one command (published on cmd_result)."""
+
+    id: str | None
+    ok: bool
+    error: str | None
+    ts: int
+    command: str
+    state: str | None = None
+
+    def to_json(self) -> bytes:
+        """Compact JSON with the keys id, ok, error, ts, command, state."""
+        body = {
+            "id": self.id,
+            "ok": self.ok,
+            "error": self.error,
+            "ts": self.ts,
+            "command": self.command,
+            "state": self.state,
+        }
+        # ASCII escapes: a name or id with odd characters can never make the encoding fail.
+        return json.dumps(body, separators=(",", ":")).encode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteCommand:
+    """A command that passed validation."""
+
+    name: str
+    id: str
+    by: str
+    ts: int
+    exp: int
+    args: CommandArgs
+
+
+class ReplayStore(Protocol):
+    """Remembers command ids until they expire, so that a resent message is refused."""
+
+    async def remember_command(self, command_id: str, exp_ms: int) -> bool:
+        """Remember `command_id` until `exp_ms`; True if it was new."""
+        ...
+
+
+class MemoryReplayStore:
+    """Command ids kept in memory until shortly after their expiry (tests; no outbox)."""
+
+    def __init__(self, *, wall: Callable[[], float] = time.time, keep_s: float = 60.0) -> None:
+        # After its expiry a command is refused as expired anyway; `keep_s` covers a wall
+        # clock that steps back a little (NTP) so an old id is not forgotten too early.
+        self._wall = wall
+        self._keep_ms = int(keep_s * 1000)
+        self._seen: dict[str, int] = {}
+        self._by_expiry: list[tuple[int, str]] = []
+
+    async def remember_command(self, command_id: str, exp_ms: int) -> bool:
+        """Remember `command_id` until `exp_ms`; True if it was new."""
+        self._forget_expired()
+        if command_id in self._seen:
+            return False
+        self._seen[command_id] = exp_ms
+        heapq.heappush(self._by_expiry, (exp_ms, command_id))
+        return True
+
+    def __len__(self) -> int:
+        """How many ids are remembered now."""
+        return len(self._seen)
+
+    def _forget_expired(self) -> None:
+        horizon = int(self._wall() * 1000) - self._keep_ms
+        while self._by_expiry and self._by_expiry[0][0] < horizon:
+            _, command_id = heapq.heappop(self._by_expiry)
+            self._seen.pop(command_id, None)
+
+
+class _Refused(Exception):
+    """A check failed: `error` says which and why (internal to the gate)."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+def _shown(name: str) -> str:
+    return name if len(name) <= _MAX_NAME_SHOWN else name[:_MAX_NAME_SHOWN] + "…"
+
+
+def _seconds(ms: int, *, decimals: int | None = None) -> str:
+    """`ms` as seconds for a message: '900', '600.5' or, with decimals=1, '75.0'."""
+    if ms >= 10**15:
+        return "more than 10^12"
+    if decimals is not None:
+        return f"{ms / 1000:.{decimals}f}"
+    return f"{ms / 1000:.3f}".rstrip("0").rstrip(".")
+
+
+def _now_ms(wall: Callable[[], float]) -> int:
+    return int(wall() * 1000)
+
+
+def _problems(exc: ValidationError, *, prefix: str = "") -> str:
+    """Each pydantic error as 'location: message (got value)', joined with '; '."""
+    problems = []
+    for err in exc.errors(include_url=False):
+        where = prefix + ".".join(_key(part) for part in err["loc"])
+        message = err["msg"]
+        if err["type"] not in ("missing", "extra_forbidden") and "input" in err:
+            shown = repr(err["input"])
+            if len(shown) <= 40 and not isinstance(err["input"], dict | list):
+                message += f" (got {shown})"
+        problems.append(f"{where}: {message}" if where else message)
+    return "; ".join(problems)
+
+
+def _key(part: str | int) -> str:
+    # A sender's odd key (blank, spaces, control characters) is quoted so it can be seen.
+    if isinstance(part, str) and _PLAIN_KEY.fullmatch(part):
+        return part
+    return _shown(repr(part))
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # JSON lets a key repeat and the last one wins; a sender who means two values gets told.
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _Refused(f"payload has the key {_shown(repr(key))} more than once")
+        result[key] = value
+    return result
+
+
+def _reject_constant(name: str) -> Any:
+    raise _Refused(f"payload contains {name}, which is not JSON")
+
+
+def _decode(payload: bytes) -> object:
+    """The JSON value in `payload`; raises _Refused saying why it is not usable."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise _Refused(f"payload is {len(payload)} bytes; at most {MAX_PAYLOAD_BYTES} allowed")
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Refused(f"payload is not UTF-8 (byte {exc.start}: {exc.reason})") from None
+    try:
+        return json.loads(
+            text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant
+        )
+    except json.JSONDecodeError as exc:
+        raise _Refused(
+            f"payload is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise _Refused("payload is not usable: JSON nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer literal with too many digits
+        raise _Refused(f"payload is not usable: {exc}") from None
+
+
+def _usable_id(value: object) -> str | None:
+    """The payload's `id` if it is a valid command id, so a refusal can still be matched."""
+    if not isinstance(value, dict):
+        return None
+    try:
+        return _ID.validate_python(value.get("id"))
+    except ValidationError:
+        return None
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array"
+
+
+class CommandGate:
+    """Checks one command message: name, retain flag, JSON payload, expiry and replay."""
+
+    def __init__(
+        self,
+        *,
+        replay: ReplayStore,
+        max_lifetime_s: float = 600.0,
+        clock_skew_s: float = 60.0,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        if max_lifetime_s <= 0 or clock_skew_s < 0:
+            raise ValueError("max_lifetime_s must be > 0 and clock_skew_s >= 0")
+        self._replay = replay
+        self._max_lifetime_s = max_lifetime_s
+        self._clock_skew_s = clock_skew_s
+        self._wall = wall
+
+    async def check(
+        self, name: str, payload: bytes, *, retained: bool
+    ) -> RemoteCommand | CommandResult:
+        """The validated command, or a refusal (ok=False) that names the problem."""
+        try:
+            value: object = _decode(payload)
+            decode_error = None
+        except _Refused as exc:
+            value, decode_error = None, exc.error
+        command_id = _usable_id(value)
+        try:
+            self._check_name(name)
+            if retained:
+                raise _Refused(_RETAINED)
+            if decode_error is not None:
+                raise _Refused(decode_error)
+            command = self._validate(name, value)
+            if not await self._replay.remember_command(command.id, command.exp):
+                raise _Refused(f"replayed: command id {command.id!r} was already received")
+        except _Refused as exc:
+            log.warning("command.refused", name=_shown(name), id=command_id, error=exc.error)
+            return CommandResult(
+                id=command_id,
+                ok=False,
+                error=exc.error,
+                ts=_now_ms(self._wall),
+                command=_shown(name),
+            )
+        log.info("command.received", name=name, id=command.id, by=command.by)
+        return command
+
+    @staticmethod
+    def _check_name(name: str) -> None:
+        if name in REMOTE_COMMANDS:
+            return
+        if name in CONSOLE_ONLY:
+            raise _Refused(
+                f"{name!r} is a console-only command "
+                "(manual jog and calibration need someone at the unit)"
+            )
+        raise _Refused(
+            f"unknown command {_shown(name)!r}; "
+            f"remote commands are: {', '.join(sorted(REMOTE_COMMANDS))}"
+        )
+
+    def _validate(self, name: str, value: object) -> RemoteCommand:
+        if not isinstance(value, dict):
+            raise _Refused(f"payload must be a JSON object, got {_json_type(value)}")
+        try:
+            envelope = _Envelope.model_validate(value)
+        except ValidationError as exc:
+            raise _Refused(_problems(exc)) from None
+        self._check_times(ts=envelope.ts, exp=envelope.exp)
+        try:
+            args = _ARGS[name].model_validate(envelope.args)
+        except ValidationError as exc:
+            raise _Refused(_problems(exc, prefix="args.")) from None
+        return RemoteCommand(
+            name=name, id=envelope.id, by=envelope.by, ts=envelope.ts, exp=envelope.exp, args=args
+        )
+
+    def _check_times(self, *, ts: int, exp: int) -> None:
+        # Compared in integer milliseconds: a 4 kB payload can hold numbers too big for a float.
+        if exp <= ts:
+            raise _Refused(f"exp ({_shown(str(exp))}) must be after ts ({_shown(str(ts))})")
+        if exp - ts > self._max_lifetime_s * 1000:
+            raise _Refused(
+                f"exp is {_seconds(exp - ts)} s after ts; "
+                f"at most {self._max_lifetime_s:g} s allowed"
+            )
+        now_ms = _now_ms(self._wall)
+        if ts - now_ms > self._clock_skew_s * 1000:
+            raise _Refused(
+                f"ts is {_seconds(ts - now_ms, decimals=1)} s in the future; at most "
+                f"{self._clock_skew_s:g} s of clock difference allowed (check the sender's clock)"
+            )
+        if now_ms > exp:
+            raise _Refused(f"expired {_seconds(now_ms - exp, decimals=1)} s ago")
+
+
+class CommandDispatcher:
+    """Carries out validated remote commands on the controller; never raises."""
+
+    def __init__(
+        self,
+        *,
+        controller: UnitController,
+        on_rebirth: Callable[[], None],
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self._controller = controller
+        self._on_rebirth = on_rebirth
+        self._wall = wall
+
+    @property
+    def state(self) -> str:
+        """The unit's PackML state name now."""
+        return str(self._controller.machine.state)
+
+    def failed(self, *, name: str, command_id: str | None, error: str) -> CommandResult:
+        """A refusal stamped with this dispatcher's clock and the unit's state."""
+        return CommandResult(
+            id=command_id,
+            ok=False,
+            error=error,
+            ts=_now_ms(self._wall),
+            command=_shown(name),
+            state=self.state,
+        )
+
+    async def execute(self, command: RemoteCommand) -> CommandResult:
+        """Carry out `command`; a refusal or failure becomes ok=False with the reason."""
+        try:
+            detail = await self._run(command)
+        except CommandRefused as exc:
+            log.warning("command.refused", name=command.name, id=command.id, error=str(exc))
+            return self.failed(name=command.name, command_id=command.id, error=str(exc))
+        except Exception as exc:
+            log.exception("command.failed", name=command.name, id=command.id)
+            return self.failed(
+                name=command.name, command_id=command.id, error=f"internal error: {exc!r}"
+            )
+        state = self.state
+        log.info(
+            "command.done", name=command.name, id=command.id, by=command.by, state=state, **detail
+        )
+        return CommandResult(
+            id=command.id,
+            ok=True,
+            error=None,
+            ts=_now_ms(self._wall),
+            command=command.name,
+            state=state,
+        )
+
+    async def _run(self, command: RemoteCommand) -> dict[str, object]:
+        """Carry out `command`; returns details for the log."""
+        controller = self._controller
+        source = f"mqtt:{command.by}"
+        name, args = command.name, command.args
+        if name in PACKML_COMMANDS:
+            recipe = args.recipe if isinstance(args, StartArgs) else None
+            # `command` takes controller.lock itself; taking it here too would deadlock.
+            await controller.command(name, source=source, recipe=recipe)
+            return {"recipe": recipe} if recipe is not None else {}
+        if name == "rebirth":
+            self._on_rebirth()
+            return {}
+        # The synchronous alarm and confirmation calls must not land in the middle of a scan.
+        async with controller.lock:
+            if name == "confirm":
+                return {"prompt": controller.confirm(source=source)}
+            assert isinstance(args, AlarmArgs)
+            if name == "ack":
+                return {"count": controller.acknowledge(args.alarm_id, source=source)}
+            if name == "reset_alarms":
+                return {"count": controller.reset_alarms(args.alarm_id, source=source)}
+        raise AssertionError(f"no dispatch for remote command {name!r}")
+
+
+async def handle_command(
+    *,
+    gate: CommandGate,
+    dispatcher: CommandDispatcher,
+    name: str,
+    payload: bytes,
+    retained: bool,
+) -> CommandResult:
+    """Check then execute one command message; never raises (a bug becomes ok=False)."""
+    try:
+        checked = await gate.check(name, payload, retained=retained)
+        if isinstance(checked, RemoteCommand):
+            return await dispatcher.execute(checked)
+        return replace(checked, state=dispatcher.state)
+    except Exception as exc:
+        log.exception("command.failed", name=_shown(name))
+        error = f"internal error: {exc!r}"
+    try:
+        return dispatcher.failed(name=name, command_id=None, error=error)
+    except Exception:
+        # Even the unit's state could not be read: still answer, with what is known.
+        log.exception("command.failed", name=_shown(name))
+        return CommandResult(
+            id=None, ok=False, error=error, ts=int(time.time() * 1000), command=_shown(name)
+        )
