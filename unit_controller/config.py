@@ -5,6 +5,7 @@ A wrong value stops start-up with its TOML location and the allowed range; never
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -29,6 +30,7 @@ from hal.wiring import (
     wiring_problems,
 )
 from unit_controller.errors import ConfigError
+from unit_controller.mqtt.settings import MqttSettings
 from unit_controller.tomlfile import read_toml, validation_problems
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "examples" / "sim.toml"
@@ -44,6 +46,11 @@ class UnitSection(_Section):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     site: str = Field(default="", max_length=64)
     scan_period_s: float = Field(default=0.1, ge=0.02, le=1.0)
+    state_dir: Path | None = Field(
+        default=None,
+        description="where the outbox and journal live; unset = $STATE_DIRECTORY (systemd) "
+        "or ~/.local/state/unit-controller/<id>",
+    )
 
 
 class HalSection(_Section):
@@ -201,6 +208,7 @@ class UnitConfig(_Section):
     interlocks: InterlockLimits = InterlockLimits()
     control: ControlTuning = ControlTuning()
     sim: SimSection = SimSection()
+    mqtt: MqttSettings = MqttSettings()
 
     _wiring: BoardWiring | None = PrivateAttr(default=None)
 
@@ -245,6 +253,40 @@ class UnitConfig(_Section):
     def reagent_cap_ml(self, tag: str) -> float:
         """Most mL one phase may dose through pump `tag`."""
         return self.interlocks.reagent_cap_ml.get(tag, self.interlocks.default_reagent_cap_ml)
+
+
+def with_overrides(
+    config: UnitConfig,
+    *,
+    unit_id: str | None = None,
+    mqtt_url: str | None = None,
+    state_dir: Path | None = None,
+) -> UnitConfig:
+    """The config with command-line settings in place, validated like the file (ConfigError)."""
+    document = config.model_dump(exclude_unset=True)
+    unit = document.setdefault("unit", {})
+    if unit_id is not None:
+        unit["id"] = unit_id
+    if state_dir is not None:
+        unit["state_dir"] = state_dir
+    if mqtt_url is not None:
+        document.setdefault("mqtt", {})["url"] = mqtt_url
+    try:
+        return UnitConfig.model_validate(document)
+    except ValidationError as exc:
+        raise ConfigError("command line", validation_problems(exc)) from None
+
+
+def state_directory(config: UnitConfig) -> Path:
+    """Where this unit keeps its outbox and journal (see `UnitSection.state_dir`)."""
+    if config.unit.state_dir is not None:
+        return config.unit.state_dir
+    systemd = os.environ.get("STATE_DIRECTORY")
+    if systemd:
+        # systemd may list several directories separated by ':'; ours is the first.
+        return Path(systemd.split(":")[0])
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "unit-controller" / config.unit.id
 
 
 def load_config(path: Path | None = None) -> UnitConfig:

@@ -1,0 +1,82 @@
+"""Turns the controller's snapshots and events into outbox messages: telemetry and events.
+
+Runs inside the scan's watcher and listener calls, so it only formats and buffers: it never
+waits on the disk or the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from unit_controller.controller import Snapshot, UnitController
+from unit_controller.events import EventKind, UnitEvent
+from unit_controller.mqtt.outbox import Outbox
+from unit_controller.mqtt.payloads import (
+    EpochClock,
+    LinkFigures,
+    TelemetryHeader,
+    encode,
+    event_payload,
+    telemetry_payload,
+)
+
+
+class TelemetryBridge:
+    """Every `period_s` of controller time, one telemetry message; every event, one event."""
+
+    def __init__(
+        self,
+        *,
+        controller: UnitController,
+        outbox: Outbox,
+        epoch: EpochClock,
+        period_s: float,
+        session: Callable[[], int],
+        on_alarms_changed: Callable[[], None],
+    ) -> None:
+        self._controller = controller
+        self._outbox = outbox
+        self._epoch = epoch
+        self._period_s = period_s
+        self._session = session
+        self._on_alarms_changed = on_alarms_changed
+        self._pumps = sorted(controller.config.wiring.pumps())
+        self._next_at: float | None = None
+        self.seq = 0  # the next telemetry message's number: 0, 1, 2, ... for this process
+
+    def attach(self) -> None:
+        """Start receiving the controller's snapshots and events."""
+        self._controller.watch(self._on_snapshot)
+        self._controller.listen(self._on_event)
+
+    def _on_snapshot(self, snap: Snapshot) -> None:
+        if self._next_at is None:
+            self._next_at = snap.at
+        # The tolerance absorbs float error in the clock's sums (0.1 s scans never add to 1.0).
+        if snap.at + 1e-6 < self._next_at:
+            return
+        # Keep the cadence on the period grid; after a stall, go on rather than burst.
+        self._next_at += self._period_s
+        if self._next_at <= snap.at:
+            self._next_at = snap.at + self._period_s
+        outbox = self._outbox
+        payload = telemetry_payload(
+            snap,
+            header=TelemetryHeader(
+                ts=self._epoch.ms(snap.at), seq=self.seq, sess=self._session(), boot=outbox.boot
+            ),
+            figures=LinkFigures(
+                alarms_active=len(self._controller.alarms.active()),
+                outbox_backlog=outbox.pending_count,
+                outbox_dropped=outbox.dropped_total,
+                reagents_ml=self._controller.reagents_ml,
+            ),
+            pumps=self._pumps,
+        )
+        outbox.put("telemetry", encode(payload))
+        self.seq += 1
+
+    def _on_event(self, event: UnitEvent) -> None:
+        self._outbox.put("event", encode(event_payload(event, epoch=self._epoch)))
+        if event.kind is EventKind.ALARM:
+            self._on_alarms_changed()

@@ -1,0 +1,350 @@
+"""The connection to the fleet broker: connect, announce, publish the outbox, take commands.
+
+Runs beside the scan and never blocks it: the scan only puts messages in the outbox. A message
+leaves the outbox only on its PUBACK; whatever was not acknowledged goes out again on `backfill`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+import aiomqtt
+import structlog
+
+from unit_controller.mqtt.commands import CommandResult
+from unit_controller.mqtt.outbox import Outbox, OutboxRow
+from unit_controller.mqtt.settings import MqttSettings
+from unit_controller.mqtt.topics import Topics
+
+log = structlog.get_logger(__name__)
+
+ONLINE = b"online"
+OFFLINE = b"offline"
+# Messages published together before waiting for their PUBACKs; paho keeps the wire order.
+WINDOW = 200
+# Past this many live rows waiting in memory, the live publisher reads them from disk instead.
+LIVE_MEMORY_ROWS = 5000
+
+CommandHandler = Callable[[str, bytes, bool], Awaitable[CommandResult]]
+
+
+async def _first_failure(*work: Awaitable[None]) -> None:
+    """Run `work` together until one fails; cancel the rest and raise that failure."""
+    tasks = [asyncio.ensure_future(w) for w in work]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+    # The backfill ends by itself; the others only by failing. Nothing else returns.
+
+
+def reconnect_delay(attempt: int, *, low_s: float, high_s: float, rng: random.Random) -> float:
+    """Exponential backoff with jitter: a random delay in the upper half of low·2^attempt."""
+    ceiling = min(high_s, low_s * 2 ** min(attempt, 32))
+    # Jitter spreads a site's units out after a broker restart instead of a stampede.
+    return rng.uniform(ceiling / 2, ceiling)
+
+
+class FleetLink:
+    """Keeps one unit connected to the fleet broker and moves its outbox over the link."""
+
+    def __init__(
+        self,
+        *,
+        settings: MqttSettings,
+        topics: Topics,
+        client_id: str,
+        outbox: Outbox,
+        birth: Callable[[int], bytes],
+        alarms: Callable[[], bytes],
+        on_command: CommandHandler,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._settings = settings
+        self._address = settings.address
+        self._topics = topics
+        self._client_id = client_id
+        self._outbox = outbox
+        self._birth = birth
+        self._alarms = alarms
+        self._on_command = on_command
+        self._rng = rng or random.Random()
+        self._client: aiomqtt.Client | None = None
+        self._live: deque[OutboxRow] = deque()
+        self._live_wakeup = asyncio.Event()
+        self._live_overflow = False
+        self._accepting_live = False
+        self._alarms_dirty = asyncio.Event()
+        self._rebirth = asyncio.Event()
+        self._connected = asyncio.Event()
+        self._stopping = False
+        self.session = 0
+        self.connects = 0
+
+    # --- what the rest of the unit calls -------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        """True while a connection is up (announced and subscribed)."""
+        return self._connected.is_set()
+
+    async def wait_connected(self, timeout_s: float) -> bool:
+        """Wait up to `timeout_s` for a connection; True if there is one."""
+        try:
+            await asyncio.wait_for(self._connected.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    def committed(self, rows: list[OutboxRow]) -> None:
+        """Rows just committed to the outbox: publish them live while connected."""
+        if not self._accepting_live:
+            return  # they are on disk: the next connection sends them as backlog
+        if len(self._live) + len(rows) > LIVE_MEMORY_ROWS:
+            self._live_overflow = True
+            self._live.clear()
+        else:
+            self._live.extend(rows)
+        self._live_wakeup.set()
+
+    def alarms_changed(self) -> None:
+        """The active alarm list changed: publish the retained list again."""
+        self._alarms_dirty.set()
+
+    def rebirth(self) -> None:
+        """Send birth (and the retained status and alarms) again, as on a connect."""
+        self._rebirth.set()
+
+    # --- the connection loop -------------------------------------------------------------
+    async def run(self) -> None:
+        """Connect, serve the connection, and reconnect with backoff, until cancelled."""
+        attempt = 0
+        while not self._stopping:
+            try:
+                await self._connection()
+                attempt = 0  # it was up: the next failure starts the backoff afresh
+            except Exception as exc:
+                if self._stopping:
+                    return
+                if not isinstance(exc, aiomqtt.MqttError | OSError):
+                    # A bug of ours must not end fleet reporting: log it and connect again.
+                    log.exception("mqtt.link_failed")
+                if self.connects and self.connected:
+                    attempt = 0
+                delay = reconnect_delay(
+                    attempt,
+                    low_s=self._settings.reconnect_min_s,
+                    high_s=self._settings.reconnect_max_s,
+                    rng=self._rng,
+                )
+                event = "mqtt.disconnected" if self.connected else "mqtt.connect_failed"
+                log.warning(
+                    event,
+                    url=self._address.url,
+                    reason=str(exc) or type(exc).__name__,
+                    retry_in_s=round(delay, 2),
+                )
+                attempt += 1
+                self._down()
+                await asyncio.sleep(delay)
+            finally:
+                self._down()
+
+    def _down(self) -> None:
+        self._connected.clear()
+        self._accepting_live = False
+        self._live.clear()
+        self._live_overflow = False
+        self._client = None
+
+    def _new_client(self) -> aiomqtt.Client:
+        settings = self._settings
+        tls = None
+        if self._address.tls:
+            tls = aiomqtt.TLSParameters(
+                ca_certs=str(settings.ca_file) if settings.ca_file else None,
+                certfile=str(settings.cert_file) if settings.cert_file else None,
+                keyfile=str(settings.key_file) if settings.key_file else None,
+            )
+        client = aiomqtt.Client(
+            self._address.host,
+            self._address.port,
+            identifier=self._client_id,
+            username=settings.username,
+            password=settings.password(),
+            will=aiomqtt.Will(self._topics.status, OFFLINE, qos=1, retain=True),
+            clean_session=True,
+            keepalive=settings.keepalive_s,
+            timeout=settings.connect_timeout_s,
+            tls_params=tls,
+            tls_insecure=None,
+            max_inflight_messages=WINDOW,
+        )
+        # aiomqtt warns past 10 pending publishes; a window of them is our normal case.
+        client.pending_calls_threshold = 2 * WINDOW
+        return client
+
+    async def _connection(self) -> None:
+        log.info("mqtt.connecting", url=self._address.url, client_id=self._client_id)
+        async with self._new_client() as client:
+            self._client = client
+            self.session = await self._outbox.next_session()
+            self.connects += 1
+            # Live rows committed from here on are published live; up to `backlog_end`,
+            # whatever is on disk is the backlog (max_id runs after any commit in progress).
+            self._accepting_live = True
+            backlog_end = await self._outbox.max_id()
+            await self._announce(client)
+            await client.subscribe(self._topics.commands, qos=1)
+            self._connected.set()
+            log.info(
+                "mqtt.connected",
+                url=self._address.url,
+                sess=self.session,
+                backlog=self._outbox.pending_count,
+            )
+            await _first_failure(
+                self._receive(client),
+                self._publish_live(client, after_id=backlog_end),
+                self._backfill(client, up_to_id=backlog_end),
+                self._retained_updates(client),
+            )
+
+    async def _announce(self, client: aiomqtt.Client) -> None:
+        timeout = self._settings.publish_timeout_s
+        await client.publish(self._topics.status, ONLINE, qos=1, retain=True, timeout=timeout)
+        await client.publish(
+            self._topics.birth, self._birth(self.session), qos=1, retain=True, timeout=timeout
+        )
+        self._alarms_dirty.clear()
+        await client.publish(
+            self._topics.alarms, self._alarms(), qos=1, retain=True, timeout=timeout
+        )
+
+    async def _retained_updates(self, client: aiomqtt.Client) -> None:
+        timeout = self._settings.publish_timeout_s
+        while True:
+            wait_alarms = asyncio.ensure_future(self._alarms_dirty.wait())
+            wait_birth = asyncio.ensure_future(self._rebirth.wait())
+            try:
+                await asyncio.wait({wait_alarms, wait_birth}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                wait_alarms.cancel()
+                wait_birth.cancel()
+            if self._rebirth.is_set():
+                self._rebirth.clear()
+                await self._announce(client)
+                log.info("mqtt.rebirth", sess=self.session)
+            if self._alarms_dirty.is_set():
+                self._alarms_dirty.clear()
+                await client.publish(
+                    self._topics.alarms, self._alarms(), qos=1, retain=True, timeout=timeout
+                )
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            name = self._topics.command_name(message.topic.value)
+            if name is None:
+                continue
+            payload = message.payload
+            raw = payload if isinstance(payload, bytes) else str(payload).encode()
+            result = await self._on_command(name, raw, bool(message.retain))
+            self._outbox.put("cmd_result", result.to_json())
+
+    def _topic(self, row: OutboxRow, *, backfill: bool) -> str:
+        topics = self._topics
+        if row.kind == "telemetry":
+            return topics.backfill if backfill else topics.telemetry
+        if row.kind == "cmd_result":
+            return topics.cmd_result
+        return topics.events
+
+    async def _publish(
+        self, client: aiomqtt.Client, rows: list[OutboxRow], *, backfill: bool
+    ) -> None:
+        timeout = self._settings.publish_timeout_s
+
+        async def one(row: OutboxRow) -> None:
+            await client.publish(
+                self._topic(row, backfill=backfill), row.payload, qos=1, timeout=timeout
+            )
+            self._outbox.ack(row.id)
+
+        await asyncio.gather(*(one(row) for row in rows))
+
+    async def _publish_live(self, client: aiomqtt.Client, *, after_id: int) -> None:
+        last = after_id
+        while True:
+            await self._live_wakeup.wait()
+            self._live_wakeup.clear()
+            while self._live_overflow:
+                # Too much arrived to hold in memory: catch up from disk, then go on live.
+                self._live_overflow = False
+                newest = await self._outbox.max_id()
+                while last < newest:
+                    rows = await self._outbox.read(after_id=last, up_to_id=newest, limit=WINDOW)
+                    if not rows:
+                        break
+                    await self._publish(client, rows, backfill=False)
+                    last = rows[-1].id
+            while self._live:
+                batch: list[OutboxRow] = []
+                while self._live and len(batch) < WINDOW:
+                    row = self._live.popleft()
+                    if row.id > last:
+                        batch.append(row)
+                if batch:
+                    await self._publish(client, batch, backfill=False)
+                    last = batch[-1].id
+
+    async def _backfill(self, client: aiomqtt.Client, *, up_to_id: int) -> None:
+        last, sent = 0, 0
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while last < up_to_id:
+            rows = await self._outbox.read(after_id=last, up_to_id=up_to_id, limit=WINDOW)
+            if not rows:
+                break
+            await self._publish(client, rows, backfill=True)
+            last = rows[-1].id
+            sent += len(rows)
+        if sent:
+            log.info("mqtt.backfill_done", rows=sent, seconds=round(loop.time() - started, 2))
+
+    # --- a clean stop ----------------------------------------------------------------------
+    async def wait_drained(self, timeout_s: float) -> bool:
+        """Wait (bounded) until every stored message was acknowledged; True if so."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self._outbox.pending_count > 0:
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
+    async def say_offline(self) -> bool:
+        """Publish the retained `offline` status on a clean stop; True if the broker took it."""
+        self._stopping = True
+        client = self._client
+        if client is None or not self.connected:
+            return False
+        try:
+            await client.publish(
+                self._topics.status,
+                OFFLINE,
+                qos=1,
+                retain=True,
+                timeout=self._settings.publish_timeout_s,
+            )
+        except (aiomqtt.MqttError, OSError) as exc:
+            log.warning("mqtt.offline_not_published", reason=str(exc))
+            return False
+        log.info("mqtt.offline_published")
+        return True

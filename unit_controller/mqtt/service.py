@@ -1,0 +1,259 @@
+"""The fleet service of one unit: outbox, telemetry bridge, broker link and remote commands.
+
+An adapter around the controller (DESIGN §2 step 7): the scan never waits on it, and a broken
+broker, disk or payload here never stops control.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import structlog
+
+from hal.clock import Clock
+from unit_controller import __version__
+from unit_controller.config import UnitConfig
+from unit_controller.controller import UnitController
+from unit_controller.interlocks import Priority
+from unit_controller.mqtt.bridge import TelemetryBridge
+from unit_controller.mqtt.commands import (
+    REMOTE_COMMANDS,
+    CommandDispatcher,
+    CommandGate,
+    CommandResult,
+    handle_command,
+)
+from unit_controller.mqtt.link import FleetLink
+from unit_controller.mqtt.outbox import Outbox
+from unit_controller.mqtt.payloads import (
+    EpochClock,
+    alarms_payload,
+    birth_payload,
+    encode,
+    telemetry_metrics,
+)
+from unit_controller.mqtt.topics import Topics
+from unit_controller.recipes.loader import RECIPES_DIR, list_recipes
+
+log = structlog.get_logger(__name__)
+
+OUTBOX_FILE = "outbox.sqlite3"
+DROPPED_ALARM = "telemetry_dropped"
+# How often the service looks at the outbox for drops (real seconds).
+MONITOR_EVERY_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class StopReport:
+    """How a clean stop went: was everything sent, and did the broker get `offline`."""
+
+    drained: bool
+    left: int
+    offline_published: bool
+
+
+class FleetService:
+    """Connects one unit's controller to the fleet broker (start with `async with`)."""
+
+    def __init__(
+        self,
+        *,
+        config: UnitConfig,
+        controller: UnitController,
+        clock: Clock,
+        state_dir: Path,
+        recipes_dir: Path = RECIPES_DIR,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        settings = config.mqtt
+        self.config = config
+        self.settings = settings
+        self.controller = controller
+        self.topics = Topics(root=settings.root, unit=config.unit.id)
+        self.outbox = Outbox(
+            path=state_dir / OUTBOX_FILE,
+            max_bytes=settings.outbox.max_bytes,
+            max_age_s=settings.outbox.max_age_s,
+            wall=wall,
+        )
+        self._wall = wall
+        self._recipes_dir = recipes_dir
+        self._recipes: list[str] = []
+        self.epoch = EpochClock(clock=clock, wall=wall)
+        self._metrics = telemetry_metrics(config.wiring)
+        self.gate = CommandGate(
+            replay=self.outbox,
+            max_lifetime_s=settings.command_max_lifetime_s,
+            clock_skew_s=settings.command_clock_skew_s,
+            wall=wall,
+        )
+        self.link = FleetLink(
+            settings=settings,
+            topics=self.topics,
+            client_id=config.unit.id,
+            outbox=self.outbox,
+            birth=self._birth,
+            alarms=self._alarms,
+            on_command=self._command,
+        )
+        self.dispatcher = CommandDispatcher(
+            controller=controller, on_rebirth=self.link.rebirth, wall=wall
+        )
+        self.bridge = TelemetryBridge(
+            controller=controller,
+            outbox=self.outbox,
+            epoch=self.epoch,
+            period_s=settings.telemetry_period_s,
+            session=lambda: self.link.session,
+            on_alarms_changed=self.link.alarms_changed,
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        self._dropped_seen = 0
+
+    async def __aenter__(self) -> FleetService:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Open the outbox (OutboxError if it cannot be used), then link and publish."""
+        await self.outbox.open()
+        self._dropped_seen = self.outbox.dropped_total
+        self._recipes = await asyncio.to_thread(list_recipes, self._recipes_dir)
+        self.bridge.attach()
+        self._tasks = [
+            asyncio.create_task(
+                self.outbox.run_flusher(
+                    self.link.committed, every_s=self.settings.outbox.commit_every_s
+                ),
+                name="outbox-flusher",
+            ),
+            asyncio.create_task(self.link.run(), name="mqtt-link"),
+            asyncio.create_task(self._monitor(), name="outbox-monitor"),
+        ]
+        log.info(
+            "mqtt.service_started",
+            url=self.settings.address.url,
+            unit=self.config.unit.id,
+            outbox=str(self.outbox.path),
+            backlog=self.outbox.pending_count,
+            boot=self.outbox.boot,
+        )
+
+    async def stop(self, *, drain_timeout_s: float | None = None) -> StopReport:
+        """Wait (bounded) for the outbox to drain, publish `offline`, disconnect, close."""
+        if not self._tasks:
+            return StopReport(
+                drained=False, left=self.outbox.pending_count, offline_published=False
+            )
+        timeout = self.settings.drain_timeout_s if drain_timeout_s is None else drain_timeout_s
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        drained = False
+        if await self.link.wait_connected(max(0.0, deadline - loop.time())):
+            drained = await self.link.wait_drained(max(0.0, deadline - loop.time()))
+        offline = await self.link.say_offline()
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.outbox.close()
+        left = self.outbox.pending_count
+        log.info("mqtt.service_stopped", drained=drained, left=left, offline_published=offline)
+        return StopReport(drained=drained and left == 0, left=left, offline_published=offline)
+
+    # --- what the link asks for ------------------------------------------------------------
+    def _birth(self, session: int) -> bytes:
+        unit = self.config.unit
+        return encode(
+            birth_payload(
+                unit=unit.id,
+                site=unit.site,
+                version=__version__,
+                sess=session,
+                boot=self.outbox.boot,
+                ts=round(self._wall() * 1000),
+                metrics=self._metrics,
+                recipes=self._recipes,
+                telemetry_period_s=self.settings.telemetry_period_s,
+                commands=REMOTE_COMMANDS,
+            )
+        )
+
+    def _alarms(self) -> bytes:
+        return encode(
+            alarms_payload(
+                self.controller.alarms.active(), ts=round(self._wall() * 1000), epoch=self.epoch
+            )
+        )
+
+    async def _command(self, name: str, payload: bytes, retained: bool) -> CommandResult:
+        result = await handle_command(
+            gate=self.gate,
+            dispatcher=self.dispatcher,
+            name=name,
+            payload=payload,
+            retained=retained,
+        )
+        if not result.ok:
+            # Accepted commands are reported by the controller; refusals are ours to report.
+            self.outbox.put(
+                "event",
+                encode(
+                    {
+                        "ts": result.ts,
+                        "kind": "command",
+                        "text": f"{name} refused: {result.error}",
+                        "command": name,
+                        "source": "mqtt",
+                        "id": result.id,
+                        "ok": False,
+                        "error": result.error,
+                    }
+                ),
+            )
+        return result
+
+    async def _monitor(self) -> None:
+        while True:
+            await asyncio.sleep(MONITOR_EVERY_S)
+            async with self.controller.lock:
+                self.check_outbox()
+
+    def check_outbox(self) -> None:
+        """Raise an alarm when the outbox dropped messages; return it once the backlog is sent.
+
+        Call between scans (the monitor holds the controller's lock).
+        """
+        controller = self.controller
+        dropped = self.outbox.dropped_total
+        now = controller.clock.monotonic()
+        if dropped > self._dropped_seen:
+            controller.alarms.raise_alarm(
+                alarm_id=DROPPED_ALARM,
+                tag="outbox",
+                priority=Priority.LOW,
+                now=now,
+                message=(
+                    f"{dropped} telemetry messages dropped: the outbox reached its cap "
+                    "while the broker was away"
+                ),
+            )
+            self._dropped_seen = dropped
+        elif self.link.connected and self.outbox.pending_count == 0:
+            controller.alarms.clear(DROPPED_ALARM, "outbox", now=now)

@@ -1,0 +1,168 @@
+"""The `[mqtt]` config section: broker URL, TLS, credentials, topics root, outbox caps, timing.
+
+Validated once at start-up with bounds and file checks; never opens a connection itself.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+DEFAULT_ROOT = "fleet/v1"
+_PORTS = {"mqtt": 1883, "mqtts": 8883}
+# A topic root: levels of plain characters, no wildcards, no empty level.
+_ROOT = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    """Where the broker is and whether the link uses TLS."""
+
+    host: str
+    port: int
+    tls: bool
+
+    @property
+    def url(self) -> str:
+        """The address as an mqtt:// or mqtts:// URL."""
+        scheme = "mqtts" if self.tls else "mqtt"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+
+def parse_broker_url(url: str) -> BrokerAddress:
+    """`mqtt://host[:port]` or `mqtts://host[:port]`; ValueError names what is wrong."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"broker URL {url!r}: {exc}") from None
+    if parts.scheme not in _PORTS:
+        raise ValueError(
+            f"broker URL {url!r} must start with mqtt:// or mqtts:// (TLS), e.g. mqtt://localhost"
+        )
+    if not parts.hostname:
+        raise ValueError(f"broker URL {url!r} has no host name")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"broker URL {url!r} must be scheme://host[:port] with no path or query")
+    if parts.username or parts.password:
+        raise ValueError(
+            f"broker URL {url!r}: put credentials in [mqtt] username / password_file, not the URL"
+        )
+    return BrokerAddress(
+        host=parts.hostname, port=port or _PORTS[parts.scheme], tls=parts.scheme == "mqtts"
+    )
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OutboxSettings(_Section):
+    """The on-disk store-and-forward queue: its caps and how often it commits."""
+
+    max_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=64 * 1024,
+        le=4 * 1024**3,
+        description="payload bytes kept while the broker is away; past it the oldest are dropped",
+    )
+    max_age_s: float = Field(
+        default=7 * 24 * 3600.0,
+        ge=60,
+        le=90 * 24 * 3600.0,
+        description="messages older than this are dropped unsent",
+    )
+    commit_every_s: float = Field(
+        default=0.2, ge=0.01, le=10, description="longest wait before buffered messages commit"
+    )
+
+
+class MqttSettings(_Section):
+    """How the unit reaches the fleet broker (DESIGN §6); no `url` means no MQTT."""
+
+    url: str | None = Field(default=None, description="mqtt://host[:port] or mqtts://host[:port]")
+    root: str = Field(default=DEFAULT_ROOT, max_length=128)
+    username: str | None = Field(default=None, min_length=1, max_length=128)
+    password_file: Path | None = Field(
+        default=None, description="file holding the password (kept out of the config file)"
+    )
+    ca_file: Path | None = Field(default=None, description="CA bundle; unset = the system's")
+    cert_file: Path | None = Field(default=None, description="client certificate (CN = unit id)")
+    key_file: Path | None = None
+    keepalive_s: int = Field(default=30, ge=5, le=600)
+    connect_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    publish_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    reconnect_min_s: float = Field(default=1.0, gt=0, le=60)
+    reconnect_max_s: float = Field(default=60.0, gt=0, le=3600)
+    telemetry_period_s: float = Field(default=1.0, ge=0.1, le=3600)
+    command_max_lifetime_s: float = Field(
+        default=600.0, ge=1, le=86_400, description="longest exp - ts a command may carry"
+    )
+    command_clock_skew_s: float = Field(
+        default=60.0, ge=0, le=3600, description="how far in the future a command's ts may be"
+    )
+    drain_timeout_s: float = Field(
+        default=30.0, ge=0, le=600, description="on a clean stop, wait this long for the outbox"
+    )
+    outbox: OutboxSettings = OutboxSettings()
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str | None) -> str | None:
+        if url is not None:
+            parse_broker_url(url)
+        return url
+
+    @field_validator("root")
+    @classmethod
+    def _root(cls, root: str) -> str:
+        if not _ROOT.match(root):
+            raise ValueError(
+                f"topic root {root!r} must be levels of letters, digits, '_', '.', '-' separated "
+                "by '/', with no wildcard and no leading or trailing '/'"
+            )
+        return root
+
+    @field_validator("password_file", "ca_file", "cert_file", "key_file")
+    @classmethod
+    def _readable(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.is_file():
+            raise ValueError(f"no such file: {path}")
+        return path
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MqttSettings:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together: set both or neither")
+        if self.password_file is not None and self.username is None:
+            raise ValueError("password_file needs a username")
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError("reconnect_min_s must not exceed reconnect_max_s")
+        uses_tls_files = self.ca_file or self.cert_file
+        if uses_tls_files and self.url is not None and not self.address.tls:
+            raise ValueError("ca_file / cert_file are set but the url is mqtt://: use mqtts://")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        """True when a broker is configured."""
+        return self.url is not None
+
+    @property
+    def address(self) -> BrokerAddress:
+        """The parsed broker URL (only when `enabled`)."""
+        if self.url is None:
+            raise ValueError("no broker URL configured")
+        return parse_broker_url(self.url)
+
+    def password(self) -> str | None:
+        """The password from `password_file` (first line), read when connecting."""
+        if self.password_file is None:
+            return None
+        lines = self.password_file.read_text(encoding="utf-8").splitlines()
+        return lines[0] if lines else ""
