@@ -16,9 +16,10 @@ from pathlib import Path
 from hal.mock.unit import UnknownFault
 from hal.sim.faults import FaultSpec, parse_fault
 from unit_controller import __version__
-from unit_controller.config import DEFAULT_CONFIG, load_config
+from unit_controller.config import DEFAULT_CONFIG, load_config, state_directory, with_overrides
 from unit_controller.errors import CommandRefused, ConfigError, RecipeError
 from unit_controller.logs import configure_logging
+from unit_controller.mqtt.outbox import OutboxError
 from unit_controller.recipes.loader import RECIPES_DIR, list_recipes
 from unit_controller.sim.runner import (
     DEFAULT_SERIAL_SPEED,
@@ -68,6 +69,26 @@ def _seed(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError("seed must be >= 0")
     return value
+
+
+def _fleet_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--mqtt",
+        metavar="URL",
+        default=None,
+        help="publish to the fleet broker at mqtt://host[:port] or mqtts://host[:port] "
+        "(overrides [mqtt] url); without --speed or --fast the batch then runs in real time",
+    )
+    parser.add_argument(
+        "--unit-id", metavar="ID", default=None, help="unit id: MQTT client id and topic level"
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where the MQTT outbox lives (default ~/.local/state/unit-controller/<unit id>)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -137,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--json", action="store_true", help="end stdout with one JSON line summarising the batch"
     )
+    _fleet_arguments(sim)
 
     check = sub.add_parser(
         "check-config",
@@ -163,7 +185,12 @@ def _check_config(path: Path) -> int:
 
 def _sim(args: argparse.Namespace) -> int:
     try:
-        config = load_config(args.config)
+        config = with_overrides(
+            load_config(args.config),
+            unit_id=args.unit_id,
+            mqtt_url=args.mqtt,
+            state_dir=args.state_dir,
+        )
     except ConfigError as exc:
         print(f"error: config {exc.source}:", file=sys.stderr)
         for problem in exc.problems:
@@ -176,6 +203,9 @@ def _sim(args: argparse.Namespace) -> int:
         )
         return EXIT_BAD_INPUT
     speed = None if args.fast else (args.speed or config.sim.speed)
+    if speed is None and not args.fast and config.mqtt.enabled and args.backend == "mock":
+        # A person watching the fleet dashboard (and sending hold) sees a unit at its real pace.
+        speed = 1.0
     options = SimOptions(
         recipe=args.recipe,
         seed=config.sim.seed if args.seed is None else args.seed,
@@ -199,8 +229,16 @@ def _sim(args: argparse.Namespace) -> int:
         f"simulating recipe '{run.loaded.recipe.name}' on unit {config.unit.id}, seed "
         f"{options.seed}, {mode}; operator prompts are confirmed automatically"
     )
+    if config.mqtt.enabled:
+        print(
+            f"publishing to {config.mqtt.url} under {config.mqtt.root}/{config.unit.id}/ "
+            f"(outbox in {state_directory(config)})"
+        )
     try:
         result = asyncio.run(run.run())
+    except OutboxError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -221,6 +259,15 @@ def _sim(args: argparse.Namespace) -> int:
     print(f"  reagents mL: {summary['reagents_ml']}")
     print(f"  alarms: {[a['id'] for a in summary['alarms']] or 'none'}")
     print(f"  hazards (true plant): {summary['hazards']}")
+    fleet = summary.get("mqtt")
+    if fleet is not None:
+        left = fleet["left_in_outbox"]
+        sent = "all sent" if fleet["drained"] else f"{left} left in {fleet['outbox']} for next time"
+        print(
+            f"  mqtt: {fleet['telemetry_messages']} telemetry messages, {fleet['sessions']} "
+            f"connection(s), outbox {sent}, offline "
+            f"{'published' if fleet['offline_published'] else 'NOT published (broker away)'}"
+        )
     if args.json:
         print(json.dumps(summary, separators=(",", ":")))
     return result.exit_code

@@ -12,14 +12,14 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from hal.board import Board
 from hal.clock import Clock, ScaledClock, VirtualClock
 from hal.mock.unit import SimulatedUnit, UnknownFault
 from hal.sim.faults import DEVICE_AWAY_S, SERIAL_FAULTS, FaultSpec
 from unit_controller.batch.record import PH_BAND
-from unit_controller.config import UnitConfig
+from unit_controller.config import UnitConfig, state_directory
 from unit_controller.controller import Snapshot, UnitController
 from unit_controller.errors import CommandRefused
 from unit_controller.events import EventKind, UnitEvent
@@ -27,8 +27,14 @@ from unit_controller.machine import State
 from unit_controller.recipes.loader import RECIPES_DIR, load_recipe
 from unit_controller.sim.progress import ProgressPrinter
 
+if TYPE_CHECKING:
+    from unit_controller.mqtt.service import FleetService, StopReport
+
 # An operator in the simulator answers a prompt after this long (simulated seconds).
 AUTO_CONFIRM_AFTER_S = 30.0
+_HOLD_STATES = frozenset({State.HOLDING.value, State.HELD.value, State.UNHOLDING.value})
+# With a broker, the run waits this long (real seconds) for it before the batch starts.
+CONNECT_WAIT_S = 5.0
 # A run ends in these states once the batch has started.
 _FINAL_STATES = frozenset({State.COMPLETE, State.ABORTED, State.HELD, State.STOPPED})
 # The serial backend talks real bytes in real time: this many times real time by default.
@@ -101,6 +107,9 @@ class SimulationRun:
         self._resume_at = 0.0  # the simulated operator's next try at resuming
         self._next_at = 0.0
         self._stepped_at = 0.0
+        self._operator_hold = False
+        self.fleet: FleetService | None = None
+        self.fleet_report: StopReport | None = None
         # The mock backend's board exists now; the serial one only inside `run`.
         self.controller = self._make_controller(self.unit.board)
 
@@ -132,13 +141,68 @@ class SimulationRun:
 
     def _on_event(self, event: UnitEvent) -> None:
         self.progress.event(event)
+        if event.kind is EventKind.COMMAND and event.data.get("command") == "hold":
+            # A person held the batch (over MQTT): the run waits for their unhold.
+            self._operator_hold = event.data.get("source") != "sim"
+        elif event.kind is EventKind.STATE and event.data.get("new") not in _HOLD_STATES:
+            self._operator_hold = False
         if event.kind is EventKind.PROMPT:
             self._confirm_at = event.at + AUTO_CONFIRM_AFTER_S
 
     async def run(self) -> SimResult:
         """Reset, start the recipe and scan until the batch ends; returns the result."""
-        async with self._backend():
-            return await self._run()
+        async with self._backend(), self._fleet():
+            result = await self._run()
+        if self.fleet is not None:
+            result.summary["mqtt"] = self._fleet_summary()
+        return result
+
+    @contextlib.asynccontextmanager
+    async def _fleet(self) -> AsyncIterator[None]:
+        if not self.config.mqtt.enabled:
+            yield
+            return
+        # Imported here: a run without a broker needs no MQTT client.
+        from unit_controller.mqtt.service import FleetService
+
+        fleet = FleetService(
+            config=self.config,
+            controller=self.controller,
+            clock=self.clock,
+            state_dir=state_directory(self.config),
+            recipes_dir=self.options.recipes_dir,
+        )
+        self.fleet = fleet
+        await fleet.start()
+        if not await fleet.link.wait_connected(CONNECT_WAIT_S):
+            self.progress.note(
+                self.clock.monotonic(),
+                f"broker {self.config.mqtt.url} not reachable yet: telemetry waits in the outbox "
+                "and goes out on backfill once it is",
+            )
+        try:
+            yield
+        finally:
+            self.progress.note(
+                self.clock.monotonic(),
+                f"waiting up to {self.config.mqtt.drain_timeout_s:g} s for the outbox to drain",
+            )
+            self.fleet_report = await fleet.stop()
+
+    def _fleet_summary(self) -> dict[str, Any]:
+        assert self.fleet is not None
+        report = self.fleet_report
+        return {
+            "url": self.config.mqtt.url,
+            "unit": self.config.unit.id,
+            "topics": self.fleet.topics.base,
+            "telemetry_messages": self.fleet.bridge.seq,
+            "sessions": self.fleet.link.connects,
+            "outbox": str(self.fleet.outbox.path),
+            "drained": report.drained if report else False,
+            "left_in_outbox": report.left if report else None,
+            "offline_published": report.offline_published if report else False,
+        }
 
     @contextlib.asynccontextmanager
     async def _backend(self) -> AsyncIterator[None]:
@@ -165,7 +229,9 @@ class SimulationRun:
         await controller.command("reset", source="sim")
         await self._scan_until(lambda: controller.machine.state is not State.RESETTING, limit_s=60)
         try:
-            await controller.command("start", source="sim", recipe=self.options.recipe)
+            await controller.command(
+                "start", source="sim", recipe=self.options.recipe, recipe_paths=True
+            )
         except CommandRefused as exc:
             # E.g. a fault injected at minute 0 trips before the batch can start.
             self.progress.note(self.clock.monotonic(), f"start refused: {exc}")
@@ -203,6 +269,8 @@ class SimulationRun:
 
     def _batch_over(self) -> bool:
         state = self.controller.machine.state
+        if state is State.HELD and self._operator_hold:
+            return False
         if state is State.HELD and self._device_back_at is not None:
             # A device is away for a while: the operator waits for it, then resumes.
             return self.clock.monotonic() > self._device_back_at + RESUME_FOR_S
@@ -225,6 +293,11 @@ class SimulationRun:
                 ahead = (snap.at - sim_start) / self.options.speed - (time.monotonic() - wall_start)
                 if ahead > 0:
                     await asyncio.sleep(ahead)
+                elif self.fleet is not None:
+                    await asyncio.sleep(0)
+            elif self.fleet is not None:
+                # As fast as possible still lets the fleet link publish and take commands.
+                await asyncio.sleep(0)
 
     def _default_progress_s(self) -> float:
         speed = self.options.speed or (DEFAULT_SERIAL_SPEED if self.serial else None)
