@@ -11,13 +11,11 @@ import io
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 
 from unit_controller.cli import main
 from unit_controller.config import DEFAULT_CONFIG
@@ -49,14 +47,6 @@ def _cli(*argv: str) -> Outcome:
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
     return Outcome(code=code, out=out.getvalue(), err=err.getvalue())
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _restore_logging() -> Iterator[None]:
-    # main() points structlog at the stderr of the moment; leave it as other tests found it.
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,762 @@
+"""A real Mosquitto for tests (plain or TLS with client certificates) and an MQTT recorder.
+
+Test support only: never touches a broker it did not start, and never waits without a bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, TypeVar
+from urllib.parse import urlsplit
+
+import aiomqtt
+import paho.mqtt.client as paho
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+HOST = "127.0.0.1"
+START_TIMEOUT_S = 10.0
+STOP_TIMEOUT_S = 10.0
+CLIENT_TIMEOUT_S = 5.0
+RETRY_MIN_S = 0.05  # the recorder's reconnect backoff: short, it is a test on loopback
+RETRY_MAX_S = 0.5
+CERT_DAYS = 2
+_CN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+# A minimal OpenSSL config of our own, so the host's openssl.cnf cannot add or clash with
+# extensions. EC P-256 keys: fast to generate, and what a Pi would use.
+_OPENSSL_CNF = """\
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1, DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[client]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+"""
+
+
+class BrokerError(RuntimeError):
+    """Mosquitto did not start (or stop) as asked; carries the tail of its log."""
+
+
+class _PortTaken(BrokerError):
+    """Another process took the port between choosing it and mosquitto binding it."""
+
+
+@dataclass(frozen=True)
+class BrokerTls:
+    """The files a client needs for a TLS broker: the test CA, and its own cert and key."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+
+def free_port() -> int:
+    """A TCP port on the loopback that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def _mosquitto_binary() -> str:
+    found = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
+    if found is None:
+        raise BrokerError("mosquitto not found (Debian: apt install mosquitto)")
+    return found
+
+
+class _TestCa:
+    """A throwaway CA in `directory` issuing the broker's and clients' certificates (cached)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.ca_file = directory / "ca.crt"
+        self._ca_key = directory / "ca.key"
+        self._cnf = directory / "openssl.cnf"
+
+    def _openssl(self, *args: str) -> None:
+        done = subprocess.run(
+            ["openssl", *args], capture_output=True, text=True, check=False, timeout=30
+        )
+        if done.returncode != 0:
+            raise BrokerError(f"openssl {args[0]} failed: {done.stderr.strip()}")
+
+    def _ensure_ca(self) -> None:
+        if self.ca_file.exists():
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._cnf.write_text(_OPENSSL_CNF)
+        self._openssl(
+            "req", "-x509", "-config", str(self._cnf), "-extensions", "ca",
+            "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", str(self._ca_key), "-out", str(self.ca_file),
+            "-days", str(CERT_DAYS), "-subj", "/CN=unit-controller test CA",
+        )  # fmt: skip
+
+    def issue(self, name: str, *, cn: str, profile: str) -> tuple[Path, Path]:
+        """Cert and key files for `cn` with extension section `profile` ("server"/"client")."""
+        if not _CN.fullmatch(cn):
+            raise ValueError(f"certificate CN {cn!r}: use letters, digits, '.', '_' or '-'")
+        cert, key = self.directory / f"{name}.crt", self.directory / f"{name}.key"
+        if cert.exists():
+            return cert, key
+        self._ensure_ca()
+        csr = self.directory / f"{name}.csr"
+        self._openssl(
+            "req", "-new", "-config", str(self._cnf),
+            "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={cn}",
+        )  # fmt: skip
+        self._openssl(
+            "x509", "-req", "-in", str(csr), "-CA", str(self.ca_file), "-CAkey", str(self._ca_key),
+            "-set_serial", f"0x{secrets.token_hex(16)}", "-days", str(CERT_DAYS),
+            "-extfile", str(self._cnf), "-extensions", profile, "-out", str(cert),
+        )  # fmt: skip
+        csr.unlink()
+        return cert, key
+
+
+_STARTED: weakref.WeakSet[Mosquitto] = weakref.WeakSet()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """Last resort if a fixture's teardown never ran: no broker outlives the test session."""
+    for broker in list(_STARTED):
+        broker.kill()
+
+
+class Mosquitto:
+    """A real Mosquitto on a free loopback port, in a temp dir; can be stopped and restarted on
+    the same port.
+
+    Persistence is on (saved on stop and every second), so a clean_session=False client keeps
+    its subscriptions and queued QoS 1 messages across `restart()`; after `kill()` it keeps what
+    the last autosave held. TLS brokers require a client certificate signed by the test CA and
+    use its CN as the username, as the site broker in deploy/mosquitto does.
+    """
+
+    def __init__(self, *, workdir: Path, tls: bool = False) -> None:
+        if any(c.isspace() for c in str(workdir)):
+            raise ValueError(f"workdir {workdir}: mosquitto.conf paths cannot hold whitespace")
+        self.workdir = workdir
+        self.tls = tls
+        self.host = HOST
+        self.port = free_port()
+        self.config_file = workdir / "mosquitto.conf"
+        self.log_file = workdir / "mosquitto.log"
+        self._output_file = workdir / "mosquitto.out"
+        self._ca = _TestCa(workdir / "certs")
+        self._process: subprocess.Popen[bytes] | None = None
+        self._output: IO[bytes] | None = None
+        self._started_once = False
+        workdir.mkdir(parents=True, exist_ok=True)
+
+    def __repr__(self) -> str:
+        return f"<Mosquitto {self.url} {'running' if self.running else 'stopped'}>"
+
+    @property
+    def url(self) -> str:
+        """Where clients connect, e.g. "mqtts://127.0.0.1:40123" (the cert is for 127.0.0.1)."""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        """Whether the broker process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    def client_tls(self, cn: str) -> BrokerTls:
+        """A client certificate signed by the test CA with common name `cn` (TLS brokers only)."""
+        if not self.tls:
+            raise BrokerError("client_tls() is for a TLS broker (Mosquitto(tls=True))")
+        cert, key = self._ca.issue(f"client-{cn}", cn=cn, profile="client")
+        return BrokerTls(ca_file=self._ca.ca_file, cert_file=cert, key_file=key)
+
+    def server_tls(self) -> BrokerTls:
+        """The broker's own files: the test CA, and its certificate (SAN 127.0.0.1, localhost)
+        and key (TLS brokers only)."""
+        if not self.tls:
+            raise BrokerError("server_tls() is for a TLS broker (Mosquitto(tls=True))")
+        cert, key = self._ca.issue("server", cn="localhost", profile="server")
+        return BrokerTls(ca_file=self._ca.ca_file, cert_file=cert, key_file=key)
+
+    def config_text(self) -> str:
+        """The mosquitto.conf this broker runs with (a subclass may run another)."""
+        lines = [f"listener {self.port} {self.host}"]
+        if self.tls:
+            server = self.server_tls()
+            lines += [
+                f"cafile {server.ca_file}",
+                f"certfile {server.cert_file}",
+                f"keyfile {server.key_file}",
+                "require_certificate true",
+                "use_identity_as_username true",
+                "tls_version tlsv1.2",
+                "allow_anonymous false",
+            ]
+        else:
+            lines.append("allow_anonymous true")
+        if os.geteuid() == 0:
+            lines.append("user root")  # else it drops to `mosquitto`, who cannot write workdir
+        lines += [
+            # The default (1000) silently drops QoS 1 messages for a slow or offline
+            # subscriber; set on purpose so that a loss seen in a test is ours, not the broker's.
+            "max_queued_messages 1000000",
+            # max_inflight_messages stays at its default (20): it only paces delivery, the
+            # rest waits in the queue above, nothing is dropped.
+            "persistence true",
+            f"persistence_location {self.workdir}/",
+            "autosave_interval 1",
+            f"log_dest file {self.log_file}",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "log_type information",
+            "log_type subscribe",
+        ]
+        return "\n".join(lines) + "\n"
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last lines of mosquitto's log and console output, for error messages."""
+        parts = []
+        for path in (self.log_file, self._output_file):
+            if path.exists():
+                text = path.read_text(errors="replace").splitlines()[-lines:]
+                parts.append(f"--- {path.name}\n" + "\n".join(text))
+        return "\n".join(parts)
+
+    def start(self) -> None:
+        """Write the config, start mosquitto and wait (bounded, blocking) until it accepts
+        connections. The first start moves to another free port if its port was taken in the
+        meantime (parallel test workers); later starts keep the port clients know."""
+        if self.running:
+            raise BrokerError(f"{self!r} is already running")
+        for attempt in range(1, 4):
+            try:
+                self._start_once()
+            except _PortTaken:
+                if self._started_once or attempt == 3:
+                    raise
+                self.port = free_port()
+            else:
+                self._started_once = True
+                return
+
+    def _start_once(self) -> None:
+        self.config_file.write_text(self.config_text())
+        log_start = self.log_file.stat().st_size if self.log_file.exists() else 0
+        self._output = self._output_file.open("ab")
+        self._process = subprocess.Popen(
+            [_mosquitto_binary(), "-c", str(self.config_file)],
+            stdin=subprocess.DEVNULL,
+            stdout=self._output,
+            stderr=subprocess.STDOUT,
+        )
+        _STARTED.add(self)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not (self._logged_running(since=log_start) and self._accepts()):
+            if not self.running:
+                code = self._reap()
+                error = _PortTaken if "Address already in use" in self.log_tail() else BrokerError
+                raise error(f"mosquitto exited with {code} on start\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                self.kill()
+                raise BrokerError(
+                    f"mosquitto did not accept on {self.url} within {START_TIMEOUT_S} s\n"
+                    f"{self.log_tail()}"
+                )
+            time.sleep(0.01)
+
+    def _logged_running(self, *, since: int) -> bool:
+        # Logged after the listeners are open; guards against a probe answered by someone
+        # else who took the port while this broker failed to bind it.
+        if not self.log_file.exists():
+            return False
+        with self.log_file.open("rb") as log:
+            log.seek(since)
+            return b" running" in log.read()
+
+    def _accepts(self) -> bool:
+        try:
+            with socket.create_connection((self.host, self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        """SIGTERM (mosquitto saves its database and exits) and wait; SIGKILL if it hangs."""
+        if self._process is None:
+            return
+        if self._process.poll() is None:
+            self._process.send_signal(signal.SIGTERM)
+            try:
+                self._process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+        self._reap()
+
+    def kill(self) -> None:
+        """SIGKILL: the broker vanishes without saving (its last autosave stays on disk)."""
+        if self._process is None:
+            return
+        if self._process.poll() is None:
+            self._process.kill()
+        self._reap()
+
+    def restart(self) -> None:
+        """Stop, then start again on the same port with the same persistence database."""
+        self.stop()
+        self.start()
+
+    def _reap(self) -> int | None:
+        code = None
+        if self._process is not None:
+            code = self._process.wait(timeout=STOP_TIMEOUT_S)
+            self._process = None
+        if self._output is not None:
+            self._output.close()
+            self._output = None
+        _STARTED.discard(self)
+        return code
+
+
+# --- clients -----------------------------------------------------------------------------------
+
+Target = Mosquitto | str
+"""A started broker, or a URL "mqtt://host:port" (for "mqtts://", pass the client's tls)."""
+C = TypeVar("C", bound=aiomqtt.Client)
+
+
+def _endpoint(
+    target: Target, tls: BrokerTls | None, default_cn: str
+) -> tuple[str, int, BrokerTls | None]:
+    if isinstance(target, Mosquitto):
+        if target.tls and tls is None:
+            tls = target.client_tls(default_cn)
+        return target.host, target.port, tls if target.tls else None
+    url = urlsplit(target)
+    if url.scheme not in ("mqtt", "mqtts") or url.hostname is None:
+        raise ValueError(f"broker URL {target!r}: expected mqtt://host:port or mqtts://host:port")
+    if url.scheme == "mqtts" and tls is None:
+        raise ValueError(f"{target}: a TLS broker needs the client's BrokerTls")
+    port = url.port or (8883 if url.scheme == "mqtts" else 1883)
+    return url.hostname, port, tls if url.scheme == "mqtts" else None
+
+
+def mqtt_client(
+    target: Target,
+    *,
+    identifier: str | None = None,
+    clean_session: bool | None = None,
+    tls: BrokerTls | None = None,
+    cn: str = "test-client",
+    timeout: float = CLIENT_TIMEOUT_S,
+) -> aiomqtt.Client:
+    """An aiomqtt.Client (not yet connected: `async with` it) for a broker or URL.
+
+    On a TLS Mosquitto without `tls`, it gets a certificate with common name `cn`.
+    """
+    return _client(
+        aiomqtt.Client,
+        target,
+        identifier=identifier,
+        clean_session=clean_session,
+        tls=tls,
+        cn=cn,
+        timeout=timeout,
+    )
+
+
+def _client(
+    kind: type[C],
+    target: Target,
+    *,
+    identifier: str | None,
+    clean_session: bool | None,
+    tls: BrokerTls | None,
+    cn: str,
+    timeout: float,
+) -> C:
+    host, port, tls = _endpoint(target, tls, cn)
+    params = None
+    if tls is not None:
+        params = aiomqtt.TLSParameters(
+            ca_certs=str(tls.ca_file), certfile=str(tls.cert_file), keyfile=str(tls.key_file)
+        )
+    return kind(
+        host,
+        port,
+        identifier=identifier,
+        clean_session=clean_session,
+        tls_params=params,
+        timeout=timeout,
+    )
+
+
+def _encode(payload: bytes | str | dict[str, Any] | list[Any]) -> bytes:
+    if isinstance(payload, bytes):
+        return payload
+    if isinstance(payload, str):
+        return payload.encode()
+    return json.dumps(payload).encode()
+
+
+async def publish(
+    target: Target,
+    topic: str,
+    payload: bytes | str | dict[str, Any] | list[Any],
+    *,
+    retain: bool = False,
+    qos: int = 1,
+    tls: BrokerTls | None = None,
+) -> None:
+    """Connect, publish one message (dicts and lists as JSON), wait for its PUBACK, disconnect."""
+    async with mqtt_client(target, tls=tls, cn="test-publisher") as client:
+        await client.publish(topic, _encode(payload), qos=qos, retain=retain)
+
+
+@dataclass(frozen=True)
+class Received:
+    """One message as the recorder got it; `at` is time.monotonic() on arrival."""
+
+    topic: str
+    payload: bytes
+    retain: bool
+    at: float
+
+    def json(self) -> Any:
+        """The payload parsed as JSON."""
+        return json.loads(self.payload)
+
+
+class _SessionClient(aiomqtt.Client):
+    """aiomqtt.Client that remembers CONNACK's session-present flag and can drop its link.
+
+    These reach into aiomqtt 2.x internals (`_on_connect`, `_on_disconnect`, `_client`); it is
+    pinned <3 in pyproject.
+    """
+
+    session_present = False
+
+    def _on_connect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None = None,
+    ) -> None:
+        self.session_present = flags.session_present
+        super()._on_connect(client, userdata, flags, reason_code, properties)
+
+    def _on_disconnect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None = None,
+    ) -> None:
+        # Cancelled mid-connect (the recorder closing while the broker is away), aiomqtt would
+        # ask the cancelled CONNACK future for its exception inside paho's callback.
+        if self._connected.cancelled():
+            return
+        super()._on_disconnect(client, userdata, flags, reason_code, properties)
+
+    def drop(self) -> None:
+        """Send DISCONNECT now; the message iterator then ends with MqttError."""
+        self._client.disconnect()
+
+
+class Recorder:
+    """Subscribes to `topic_filter` at QoS 1 and records every message, reconnecting by itself
+    (short backoff) whenever the broker goes away, without losing what it recorded.
+
+    `persistent=True` uses clean_session=False with a fixed identifier: the broker keeps the
+    subscription and queues QoS 1 messages while the recorder is away (also across a broker
+    restart), and it does not resubscribe when the broker says the session is still there (a
+    resubscription would replay retained messages). A plain recorder resubscribes on every
+    connection and misses what was published while it was away.
+
+        async with Recorder(mosquitto) as rec:
+            await rec.wait_for(lambda r: r.topic.endswith("/status") and r.payload == b"online")
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        *,
+        topic_filter: str = "fleet/v1/#",
+        persistent: bool = False,
+        identifier: str | None = None,
+        tls: BrokerTls | None = None,
+    ) -> None:
+        self.target = target
+        self.topic_filter = topic_filter
+        self.persistent = persistent
+        self.identifier = identifier or ("test-recorder" if persistent else None)
+        self._tls = tls
+        self.received: list[Received] = []
+        """Every message so far, in arrival order."""
+        self.connections = 0
+        """How many times it has connected (and subscribed, when needed)."""
+        self._may_connect = asyncio.Event()
+        self._client: _SessionClient | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._waiters: set[asyncio.Future[None]] = set()
+
+    async def __aenter__(self) -> Recorder:
+        """Connect and subscribe; a failure to do so the first time is raised here."""
+        first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._may_connect.set()
+        self._task = asyncio.create_task(self._run(first), name=f"Recorder({self.topic_filter})")
+        try:
+            await first
+        except BaseException:
+            await self._close()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Disconnect and stop reconnecting."""
+        await self._close()
+
+    async def _close(self) -> None:
+        if self._task is None:
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    @property
+    def connected(self) -> bool:
+        """Whether it is connected and subscribed right now (as far as it has noticed)."""
+        return self._client is not None
+
+    async def _run(self, first: asyncio.Future[None]) -> None:
+        delay = RETRY_MIN_S
+        while True:
+            await self._may_connect.wait()
+            connections = self.connections
+            try:
+                await self._connection(first)
+            except aiomqtt.MqttError as exc:
+                if not first.done():
+                    first.set_exception(exc)
+                    return
+            if self.connections > connections:
+                delay = RETRY_MIN_S
+            if self._may_connect.is_set():
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+
+    async def _connection(self, first: asyncio.Future[None]) -> None:
+        client = _client(
+            _SessionClient,
+            self.target,
+            identifier=self.identifier,
+            clean_session=False if self.persistent else None,
+            tls=self._tls,
+            cn="test-recorder",
+            timeout=CLIENT_TIMEOUT_S,
+        )
+        async with client:
+            try:
+                if not client.session_present:
+                    await client.subscribe(self.topic_filter, qos=1)
+                if self._may_connect.is_set():
+                    self._client = client
+                    self.connections += 1
+                    self._notify()
+                    if not first.done():
+                        first.set_result(None)
+                else:
+                    client.drop()  # offline() began while this connection was being made
+                # On disconnection this yields what is still queued, then raises MqttError.
+                async for message in client.messages:
+                    self._record(message)
+            finally:
+                self._client = None
+                self._notify()
+
+    def _record(self, message: aiomqtt.Message) -> None:
+        payload = message.payload
+        if not isinstance(payload, bytes | bytearray):
+            payload = str(payload).encode()
+        self.received.append(
+            Received(
+                topic=message.topic.value,
+                payload=bytes(payload),
+                retain=bool(message.retain),
+                at=time.monotonic(),
+            )
+        )
+        self._notify()
+
+    def _notify(self) -> None:
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._waiters.clear()
+
+    async def _until(
+        self, condition: Callable[[], bool], *, within_s: float, failure: Callable[[], str]
+    ) -> None:
+        """Wait until `condition` holds, re-checking on each message or (dis)connection."""
+        assert self._task is not None, "use the Recorder as `async with`"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within_s
+        while not condition():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AssertionError(failure())
+            change: asyncio.Future[None] = loop.create_future()
+            self._waiters.add(change)
+            try:
+                await asyncio.wait(
+                    {change, self._task}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                self._waiters.discard(change)
+            if self._task.done():
+                self._task.result()  # raises what stopped the recorder
+                raise AssertionError("the recorder stopped")
+
+    async def wait_for(
+        self,
+        predicate: Callable[[Received], bool],
+        *,
+        timeout: float = 10.0,  # noqa: ASYNC109 -- the bound is the caller's intent; enforced here
+    ) -> Received:
+        """The first message (already recorded or still to come) that satisfies `predicate`;
+        AssertionError naming the last topics received if none does within `timeout` s."""
+        found: list[Received] = []
+        seen = 0
+
+        def matched() -> bool:
+            nonlocal seen
+            found.extend(r for r in self.received[seen:] if predicate(r))
+            seen = len(self.received)
+            return bool(found)
+
+        await self._until(matched, within_s=timeout, failure=lambda: self._nothing(timeout))
+        return found[0]
+
+    async def wait_connected(
+        self,
+        *,
+        count: int = 1,
+        timeout: float = 10.0,  # noqa: ASYNC109 -- the bound is the caller's intent; enforced here
+    ) -> None:
+        """Wait until it is connected, having connected at least `count` times in all."""
+        await self._until(
+            lambda: self.connected and self.connections >= count,
+            within_s=timeout,
+            failure=lambda: (
+                f"the recorder was not connected ({count} times) within {timeout} s: "
+                f"{self.connections} connections, connected={self.connected}, "
+                f"broker {self.target!r}"
+            ),
+        )
+
+    def _nothing(self, timeout: float) -> str:
+        last = "\n".join(
+            f"  {r.topic}{' (retained)' if r.retain else ''}: {r.payload[:80]!r}"
+            for r in self.received[-10:]
+        )
+        return (
+            f"no message on {self.topic_filter} matched within {timeout} s; "
+            f"{len(self.received)} received, connected={self.connected}, last:\n{last or '  none'}"
+        )
+
+    def on(self, topic_suffix: str) -> list[Received]:
+        """Messages whose topic ends with `topic_suffix` at a level boundary ("status", "cmd/x")."""
+        suffix = topic_suffix.strip("/")
+        return [r for r in self.received if r.topic == suffix or r.topic.endswith("/" + suffix)]
+
+    def json(self, topic_suffix: str) -> list[Any]:
+        """The payloads of `on(topic_suffix)`, parsed as JSON."""
+        return [r.json() for r in self.on(topic_suffix)]
+
+    async def publish(
+        self,
+        topic: str,
+        payload: bytes | str | dict[str, Any] | list[Any],
+        *,
+        retain: bool = False,
+        qos: int = 1,
+    ) -> None:
+        """Publish over the recorder's own connection, as a dashboard would (and must, where the
+        broker ties the client id to the certificate); waits for the PUBACK."""
+        if self._client is None:
+            raise AssertionError(f"the recorder is not connected to {self.target!r}")
+        await self._client.publish(topic, _encode(payload), qos=qos, retain=retain)
+
+    @contextlib.asynccontextmanager
+    async def offline(
+        self,
+        *,
+        disconnect: bool = True,
+        timeout: float = 10.0,  # noqa: ASYNC109 -- bounds each wait
+    ) -> AsyncIterator[None]:
+        """Keep the recorder away from the broker for the block.
+
+        disconnect=True sends DISCONNECT now (a persistent session then queues for it) and, on
+        leaving, waits until it has reconnected. disconnect=False leaves it connected but keeps
+        it from coming back once the link drops, e.g. around `broker.restart()`; on leaving it
+        waits until it is connected (at once if it has not yet noticed a drop).
+        """
+        self._may_connect.clear()
+        count = self.connections
+        if disconnect:
+            if self._client is not None:
+                self._client.drop()
+            await self._until(
+                lambda: not self.connected,
+                within_s=timeout,
+                failure=lambda: f"the recorder did not disconnect within {timeout} s",
+            )
+            count += 1
+        try:
+            yield
+        finally:
+            self._may_connect.set()
+        await self.wait_connected(count=count, timeout=timeout)

@@ -1,0 +1,71 @@
+"""The fleet service without a broker: the outbox keeps telemetry, caps it, and says so.
+
+Scans run on a virtual clock; nothing here waits on the network.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.mqtt.fleet import fleet_config
+from tests.rig import Rig
+from unit_controller.mqtt.service import DROPPED_ALARM, FleetService
+
+# Nothing listens on port 9 of the loopback (discard): the link keeps failing to connect.
+NO_BROKER = "mqtt://127.0.0.1:9"
+
+
+async def _service(rig: Rig, tmp_path: Path) -> FleetService:
+    service = FleetService(
+        config=rig.config, controller=rig.controller, clock=rig.clock, state_dir=tmp_path
+    )
+    await service.start()
+    return service
+
+
+async def test_telemetry_waits_in_the_outbox_while_the_broker_is_away(tmp_path: Path) -> None:
+    rig = Rig(config=fleet_config(NO_BROKER, tmp_path))
+    service = await _service(rig, tmp_path)
+    try:
+        await rig.run_for(60.0)
+        await service.outbox.flush()
+        assert service.bridge.seq == 61  # one a second, 0..60
+        assert service.outbox.pending_count >= 61
+        rows = await service.outbox.read(after_id=0, up_to_id=10**9, limit=1000)
+        telemetry = [json.loads(r.payload) for r in rows if r.kind == "telemetry"]
+        assert [t["seq"] for t in telemetry] == list(range(61))
+        assert {t["sess"] for t in telemetry} == {0}  # never connected
+    finally:
+        report = await service.stop(drain_timeout_s=0.0)
+    assert report.left >= 61
+    assert report.offline_published is False
+
+
+async def test_a_full_outbox_drops_the_oldest_counts_them_and_raises_an_alarm(
+    tmp_path: Path,
+) -> None:
+    config = fleet_config(NO_BROKER, tmp_path, outbox={"max_bytes": 64 * 1024})
+    rig = Rig(config=config)
+    service = await _service(rig, tmp_path)
+    try:
+        await rig.run_for(300.0)
+        await service.outbox.flush()
+        dropped = service.outbox.dropped_total
+        assert dropped > 0
+        assert service.outbox.pending_bytes <= 64 * 1024
+        async with rig.controller.lock:
+            service.check_outbox()
+        await rig.run_for(2.0)
+        await service.outbox.flush()
+        alarms = {a.alarm_id: a for a in rig.controller.alarms.active()}
+        assert DROPPED_ALARM in alarms
+        assert str(dropped) in alarms[DROPPED_ALARM].message
+        rows = await service.outbox.read(after_id=0, up_to_id=10**9, limit=100_000)
+        newest = [json.loads(r.payload) for r in rows if r.kind == "telemetry"][-1]
+        assert newest["outbox_dropped"] >= dropped
+        assert newest["alarms_active"] >= 1
+        # The alarm is information: it never stops a batch.
+        assert all(t.alarm_id != DROPPED_ALARM for t in rig.controller.alarms.in_effect())
+    finally:
+        await service.stop(drain_timeout_s=0.0)
