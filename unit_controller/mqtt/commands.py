@@ -40,15 +40,17 @@ PACKML_COMMANDS: Final[frozenset[str]] = frozenset(
 REMOTE_COMMANDS: Final[frozenset[str]] = PACKML_COMMANDS | {
     "ack",
     "reset_alarms",
-    "confirm",
     "rebirth",
 }
 """Every command a remote (MQTT) source may give."""
 
 CONSOLE_ONLY: Final[frozenset[str]] = frozenset(
-    {"jog", "calibrate", "calibrate_ph", "calibrate_pump", "output", "force"}
+    {"jog", "calibrate", "calibrate_ph", "calibrate_pump", "output", "force", "manual", "confirm"}
 )
-"""Commands that need someone at the unit; refused when they arrive over MQTT."""
+"""Commands that need someone at the unit; refused when they arrive over MQTT.
+
+`confirm` answers a prompt about the plant itself ("Black mass charged"): only someone there
+can say so."""
 
 MAX_PAYLOAD_BYTES: Final = 4096
 # A topic level can be 64 KiB; results and log lines only need enough to recognise it.
@@ -362,7 +364,7 @@ class CommandGate:
         if name in CONSOLE_ONLY:
             raise _Refused(
                 f"{name!r} is a console-only command "
-                "(manual jog and calibration need someone at the unit)"
+                "(manual mode, jog, calibration and confirmations need someone at the unit)"
             )
         raise _Refused(
             f"unknown command {_shown(name)!r}; "
@@ -472,10 +474,8 @@ class CommandDispatcher:
         if name == "rebirth":
             self._on_rebirth()
             return {}
-        # The synchronous alarm and confirmation calls must not land in the middle of a scan.
+        # The synchronous alarm calls must not land in the middle of a scan.
         async with controller.lock:
-            if name == "confirm":
-                return {"prompt": controller.confirm(source=source)}
             assert isinstance(args, AlarmArgs)
             if name == "ack":
                 return {"count": controller.acknowledge(args.alarm_id, source=source)}

@@ -164,7 +164,7 @@ class FleetLink:
         self._live_overflow = False
         self._client = None
 
-    def _new_client(self) -> aiomqtt.Client:
+    def _new_client(self, password: str | None) -> aiomqtt.Client:
         settings = self._settings
         tls = None
         if self._address.tls:
@@ -178,7 +178,7 @@ class FleetLink:
             self._address.port,
             identifier=self._client_id,
             username=settings.username,
-            password=settings.password(),
+            password=password,
             will=aiomqtt.Will(self._topics.status, OFFLINE, qos=1, retain=True),
             clean_session=True,
             keepalive=settings.keepalive_s,
@@ -193,7 +193,9 @@ class FleetLink:
 
     async def _connection(self) -> None:
         log.info("mqtt.connecting", url=self._address.url, client_id=self._client_id)
-        async with self._new_client() as client:
+        # The password file is read at each connect (it may be rotated), off the event loop.
+        password = await asyncio.to_thread(self._settings.password)
+        async with self._new_client(password) as client:
             self._client = client
             self.session = await self._outbox.next_session()
             self.connects += 1
