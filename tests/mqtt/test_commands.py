@@ -278,7 +278,7 @@ REFUSED: list[tuple[str, dict[str, Any] | bytes, bool, str]] = [
         "jog",
         {},
         False,
-        "'jog' is a console-only command (manual mode, jog, calibration and confirmations need someone",
+        "'jog' is a console-only command (manual mode, jog, calibration",
     ),
     ("calibrate_ph", {}, False, "'calibrate_ph' is a console-only command"),
     ("output", {"args": {"tag": "E-101", "on": True}}, False, "'output' is a console-only"),
