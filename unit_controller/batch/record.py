@@ -33,6 +33,47 @@ class PhaseRecord:
     t_max: float | None = None
     ph_min: float | None = None
     ph_max: float | None = None
+    # Sums and counts of the good readings taken while executing, for the phase means.
+    t_sum: float = 0.0
+    t_count: int = 0
+    ph_sum: float = 0.0
+    ph_count: int = 0
+
+    @property
+    def t_mean(self) -> float | None:
+        """Mean of the good temperature readings while executing (None without one)."""
+        return self.t_sum / self.t_count if self.t_count else None
+
+    @property
+    def ph_mean(self) -> float | None:
+        """Mean of the good pH readings while executing (None without one)."""
+        return self.ph_sum / self.ph_count if self.ph_count else None
+
+    @property
+    def ph_in_band_fraction(self) -> float | None:
+        """Fraction of pH-controlled time within the band (None if pH was not controlled)."""
+        if self.ph_setpoint is None or self.ph_s <= 0:
+            return None
+        return self.ph_in_band_s / self.ph_s
+
+    def stats(self) -> dict[str, Any]:
+        """Setpoints and measured statistics as plain data (T to 2 dp, pH to 3 dp)."""
+        fraction = self.ph_in_band_fraction
+        return {
+            "temperature_sp_c": self.temperature_setpoint_c,
+            "ph_sp": self.ph_setpoint,
+            "t_min": _round(self.t_min, 2),
+            "t_max": _round(self.t_max, 2),
+            "t_mean": _round(self.t_mean, 2),
+            "ph_min": _round(self.ph_min, 3),
+            "ph_max": _round(self.ph_max, 3),
+            "ph_mean": _round(self.ph_mean, 3),
+            "ph_in_band_fraction": _round(fraction, 4),
+        }
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 @dataclass(slots=True)
@@ -81,6 +122,8 @@ class BatchRecord:
         if t is not None:
             phase.t_min = t if phase.t_min is None else min(phase.t_min, t)
             phase.t_max = t if phase.t_max is None else max(phase.t_max, t)
+            phase.t_sum += t
+            phase.t_count += 1
             sp = phase.temperature_setpoint_c
             if sp is not None:
                 if t >= sp:
@@ -91,6 +134,8 @@ class BatchRecord:
         if ph is not None:
             phase.ph_min = ph if phase.ph_min is None else min(phase.ph_min, ph)
             phase.ph_max = ph if phase.ph_max is None else max(phase.ph_max, ph)
+            phase.ph_sum += ph
+            phase.ph_count += 1
         if phase.ph_setpoint is not None:
             phase.ph_s += dt
             if ph is not None and abs(ph - phase.ph_setpoint) <= PH_BAND + 1e-9:
@@ -126,8 +171,9 @@ class BatchRecord:
         """Largest rise above a reached temperature setpoint, over all phases."""
         return max((p.overshoot_c for p in self.phases), default=0.0)
 
-    def summary(self) -> dict[str, Any]:
-        """The record as plain data (for JSON)."""
+    def summary(self, *, phase_stats: bool = False) -> dict[str, Any]:
+        """The record as plain data (for JSON); `phase_stats` adds setpoints and T/pH statistics
+        to each phase (the journal keeps them; the simulator's JSON summary stays short)."""
         return {
             "recipe": self.recipe,
             "phases": [
@@ -135,6 +181,7 @@ class BatchRecord:
                     "name": p.name,
                     "start_s": round(p.start_s, 1),
                     "end_s": None if p.end_s is None else round(p.end_s, 1),
+                    **(p.stats() if phase_stats else {}),
                 }
                 for p in self.phases
             ],

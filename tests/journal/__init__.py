@@ -1,0 +1,1 @@
+"""Tests of the journal: the SQLite store and the recorder that feeds it."""

@@ -1,0 +1,339 @@
+"""Journal store: what is recorded reads back, survives reopen, a failing disk and kill -9."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from unit_controller.journal import store
+from unit_controller.journal.store import Journal, JournalError
+
+REPO = Path(__file__).resolve().parents[2]
+WALL_S = 1_700_000_000.0
+SHA = "ab" * 32
+
+
+def _journal(path: Path) -> Journal:
+    return Journal(path=path, wall=lambda: WALL_S)
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "journal.sqlite3"
+
+
+@pytest.fixture
+async def journal(path: Path) -> AsyncIterator[Journal]:
+    j = _journal(path)
+    await j.open()
+    yield j
+    await j.close()
+
+
+def _event(journal: Journal, ts_ms: int, text: str) -> None:
+    journal.record_event(ts_ms=ts_ms, kind="state", text=text, data={"n": ts_ms})
+
+
+# --- reading back --------------------------------------------------------------------------
+
+
+async def test_recent_merges_events_and_commands_oldest_first(journal: Journal) -> None:
+    _event(journal, 1000, "STOPPED -> RESETTING (reset)")
+    journal.record_command(
+        ts_ms=2000, source="console:tech", command="hold", args={}, ok=True, error=None, result={}
+    )
+    journal.record_command(
+        ts_ms=1500,
+        source="mqtt:alice",
+        command="start",
+        args={"recipe": "smoke"},
+        ok=False,
+        error="cannot start in STOPPED: reset to IDLE first",
+        result=None,
+    )
+    _event(journal, 3000, "phase fill")
+    entries = await journal.recent(10)
+    refused = "start by mqtt:alice refused: cannot start in STOPPED: reset to IDLE first"
+    assert [(e["ts"], e["kind"], e["text"]) for e in entries] == [
+        (1000, "state", "STOPPED -> RESETTING (reset)"),
+        (1500, "command", refused),
+        (2000, "command", "hold by console:tech ok"),
+        (3000, "state", "phase fill"),
+    ]
+    assert entries[0]["data"] == {"n": 1000}
+    assert entries[1]["args"] == {"recipe": "smoke"}
+    assert entries[1]["ok"] is False
+    assert [e["ts"] for e in await journal.recent(2)] == [2000, 3000]
+
+
+async def test_finished_batch_reads_back_with_its_record(journal: Journal) -> None:
+    first = journal.batch_started(ts_ms=1000, recipe="smoke", recipe_sha256=SHA)
+    record = {"recipe": "smoke", "phases": [{"name": "fill", "t_mean": 15.5}]}
+    journal.batch_finished(first, ts_ms=5000, final_state="COMPLETE", record=record)
+    second = journal.batch_started(ts_ms=6000, recipe="leach", recipe_sha256=SHA)
+    assert second == first + 1
+    assert await journal.batch(first) == {
+        "id": first,
+        "recipe": "smoke",
+        "recipe_sha256": SHA,
+        "start_ts": 1000,
+        "end_ts": 5000,
+        "final_state": "COMPLETE",
+        "record": record,
+    }
+    latest = await journal.batch()
+    assert latest is not None
+    assert (latest["id"], latest["final_state"], latest["record"]) == (second, None, {})
+    assert [(b["id"], b["recipe"]) for b in await journal.batches()] == [
+        (second, "leach"),
+        (first, "smoke"),
+    ]
+    assert "record" not in (await journal.batches(1))[0]
+    assert await journal.batch(999) is None
+
+
+async def test_last_calibration_matches_kind_device_and_actions(journal: Journal) -> None:
+    assert await journal.last_calibration(kind="ph") is None
+    journal.record_calibration(ts_ms=100, device="AT-101", kind="ph", action="mid", data={})
+    journal.record_calibration(ts_ms=200, device="AT-101", kind="ph", action="clear", data={})
+    journal.record_calibration(
+        ts_ms=300, device="P-201", kind="pump", action="cal", data={"factor": 1.02}
+    )
+    assert await journal.last_calibration(kind="ph") == 200
+    assert await journal.last_calibration(kind="ph", actions={"mid", "low", "high"}) == 100
+    assert await journal.last_calibration(kind="pump", device="P-201") == 300
+    assert await journal.last_calibration(kind="pump", device="P-202") is None
+    assert await journal.last_calibration(kind="ph", actions=()) is None
+
+
+# --- across runs ---------------------------------------------------------------------------
+
+
+async def test_a_new_journal_reports_a_clean_previous_run(path: Path) -> None:
+    j = _journal(path)
+    opening = await j.open()
+    await j.close()
+    await j.close()  # harmless twice
+    assert opening.previous_run_clean is True
+    assert opening.interrupted_batches == ()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_reopen_after_close_keeps_everything_and_reports_a_clean_run(path: Path) -> None:
+    j = _journal(path)
+    await j.open()
+    _event(j, 1000, "kept")
+    done = j.batch_started(ts_ms=1000, recipe="smoke", recipe_sha256=SHA)
+    j.batch_finished(done, ts_ms=2000, final_state="ABORTED", record={"alarms": []})
+    await j.close()  # close() commits what was only buffered
+
+    again = _journal(path)
+    opening = await again.open()
+    try:
+        assert opening.previous_run_clean is True
+        assert opening.interrupted_batches == ()
+        assert [e["text"] for e in await again.recent(5)] == ["kept"]
+        batch = await again.batch(done)
+        assert batch is not None
+        assert batch["final_state"] == "ABORTED"
+        assert again.batch_started(ts_ms=3000, recipe="smoke", recipe_sha256=SHA) == done + 1
+    finally:
+        await again.close()
+
+
+async def test_a_run_that_never_closed_is_unclean_and_its_open_batch_interrupted(
+    path: Path,
+) -> None:
+    crashed = _journal(path)  # stands for a process that died: it never gets to close()
+    await crashed.open()
+    open_id = crashed.batch_started(ts_ms=1000, recipe="leach", recipe_sha256=SHA)
+    await crashed.flush()
+
+    with capture_logs() as logs:
+        after = _journal(path)
+        opening = await after.open()
+    try:
+        assert opening.previous_run_clean is False
+        assert opening.interrupted_batches == (open_id,)
+        batch = await after.batch(open_id)
+        assert batch is not None
+        assert (batch["final_state"], batch["end_ts"]) == ("interrupted", int(WALL_S * 1000))
+        assert {"event": "journal.batch_interrupted", "id": open_id, "log_level": "warning"} in logs
+    finally:
+        await after.close()
+        await crashed.close()
+
+
+async def test_a_batch_open_at_a_clean_close_is_interrupted_on_the_next_open(path: Path) -> None:
+    j = _journal(path)
+    await j.open()
+    open_id = j.batch_started(ts_ms=1000, recipe="purify", recipe_sha256=SHA)
+    await j.close()
+    again = _journal(path)
+    opening = await again.open()
+    await again.close()
+    assert opening.previous_run_clean is True
+    assert opening.interrupted_batches == (open_id,)
+
+
+async def test_a_schema_from_a_later_release_is_refused(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version = 2")
+    with pytest.raises(JournalError, match="later release"):
+        await _journal(path).open()
+
+
+async def test_recording_before_open_is_refused(path: Path) -> None:
+    with pytest.raises(JournalError, match="not open"):
+        _event(_journal(path), 1, "too early")
+
+
+# --- a failing disk ------------------------------------------------------------------------
+
+
+def _fail_writes(journal: Journal, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(ops: Any) -> int:
+        raise JournalError(journal.path, "commit failed, will retry: disk I/O error")
+
+    monkeypatch.setattr(journal._db, "write", refuse)
+
+
+async def test_rows_refused_by_a_failing_disk_are_kept_and_written_later(
+    journal: Journal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as broken:
+        _fail_writes(journal, broken)
+        with capture_logs() as logs:
+            _event(journal, 1, "while the disk fails")
+            with pytest.raises(JournalError, match="disk I/O error"):
+                await journal.flush()
+        assert "journal.write_failed" in [e["event"] for e in logs]
+    await journal.flush()
+    assert [e["text"] for e in await journal.recent(5)] == ["while the disk fails"]
+    assert journal.dropped_total == 0
+
+
+async def test_a_long_outage_drops_the_oldest_rows_beyond_the_cap(
+    journal: Journal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "MAX_BUFFERED", 10)
+    with monkeypatch.context() as broken:
+        _fail_writes(journal, broken)
+        with capture_logs() as logs:
+            for n in range(15):
+                _event(journal, n, f"event {n}")
+        assert journal.dropped_total == 5
+        assert [e["event"] for e in logs] == ["journal.dropped"]
+    await journal.flush()
+    assert [e["ts"] for e in await journal.recent(100)] == list(range(5, 15))
+
+
+# --- kill -9 -------------------------------------------------------------------------------
+
+# Writes as fast as it can, with one batch held open; says "wrote i" after each round of rows
+# (buffered, maybe committed) and "flushed i" once it saw every round up to i committed.
+_CHILD = """
+import asyncio, sys
+from pathlib import Path
+from unit_controller.journal.store import Journal
+
+async def main() -> None:
+    journal = Journal(path=Path(sys.argv[1]))
+    base = int(sys.argv[2])
+    await journal.open()
+    held = journal.batch_started(ts_ms=base, recipe="held", recipe_sha256="0" * 64)
+    await journal.flush()
+    print(f"ready {held}", flush=True)
+    i = 0
+    while True:
+        i += 1
+        ts = base + i
+        journal.record_event(ts_ms=ts, kind="state", text="x" * 200, data={"i": i})
+        journal.record_command(ts_ms=ts, source="test", command="hold", args={"i": i},
+                               ok=True, error=None, result={"i": i})
+        b = journal.batch_started(ts_ms=ts, recipe="smoke", recipe_sha256="a" * 64)
+        journal.batch_finished(b, ts_ms=ts, final_state="COMPLETE",
+                               record={"phases": [{"name": "p" * 50, "i": i}] * 40})
+        if i % 25 == 0:
+            await journal.flush()
+            print(f"flushed {i}", flush=True)
+        else:
+            print(f"wrote {i}", flush=True)
+            await asyncio.sleep(0)  # lets the writer task commit whenever it likes
+
+asyncio.run(main())
+"""
+
+
+async def _run_and_kill(path: Path, *, base: int, kill_at: int) -> tuple[int, int]:
+    """Run the child, SIGKILL it once it wrote round `kill_at`; (held id, rounds flushed)."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _CHILD, str(path), str(base), cwd=REPO, stdout=asyncio.subprocess.PIPE
+    )
+    assert child.stdout is not None
+    held = flushed = wrote = 0
+    try:
+        async with asyncio.timeout(20):
+            while wrote < kill_at:
+                words = (await child.stdout.readline()).decode().split()
+                assert words, "the child ended early"
+                if words[0] == "ready":
+                    held = int(words[1])
+                elif words[0] in ("wrote", "flushed"):
+                    wrote = int(words[1])
+                    if words[0] == "flushed":
+                        flushed = wrote
+    finally:
+        child.kill()  # SIGKILL: no close(), no checkpoint, no atexit
+        rest = await child.stdout.read()
+        await child.wait()
+    assert child.returncode == -signal.SIGKILL
+    for line in rest.decode().splitlines():  # reported before the kill landed
+        if line.startswith("flushed "):
+            flushed = int(line.split()[1])
+    return held, flushed
+
+
+async def test_kill_9_at_any_moment_leaves_an_intact_journal_with_every_committed_row(
+    path: Path,
+) -> None:
+    # Each kill lands at another point of the child's 25-round flush cycle, on the same file.
+    for run, kill_at in enumerate((30, 62, 89, 151, 263), start=1):
+        base = run * 1_000_000
+        held, flushed = await _run_and_kill(path, base=base, kill_at=kill_at)
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        j = _journal(path)
+        opening = await j.open()
+        try:
+            assert opening.previous_run_clean is False
+            assert opening.interrupted_batches == (held,)
+        finally:
+            await j.close()
+        with sqlite3.connect(path) as conn:
+            span = (base + 1, base + flushed)
+            for table in ("events", "commands"):
+                count = conn.execute(
+                    f"SELECT count(*) FROM {table} WHERE ts_ms BETWEEN ? AND ?", span
+                ).fetchone()[0]
+                assert count == flushed, (run, table)
+            complete = conn.execute(
+                "SELECT count(*) FROM batches WHERE start_ts BETWEEN ? AND ?"
+                " AND final_state = 'COMPLETE'",
+                span,
+            ).fetchone()[0]
+            assert complete == flushed, run
+            assert conn.execute(
+                "SELECT count(*) FROM batches WHERE final_state IS NULL"
+            ).fetchone() == (0,)
