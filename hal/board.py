@@ -8,7 +8,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from hal.devices import Coil, DigitalInput, DosingPump, HeaterSsr, PhProbe, TemperatureSensor
+from hal.devices import (
+    Coil,
+    DigitalInput,
+    DosingPump,
+    HeaterSsr,
+    PhCalibration,
+    PhProbe,
+    PumpCalibration,
+    TemperatureSensor,
+)
 from hal.outputs import Outputs
 from hal.wiring import CoilFunction, LevelPoint
 
@@ -36,3 +45,12 @@ class Board:
         self.coils[CoilFunction.PURGE_VALVE].set(outputs.purge_valve)
         for tag, pump in self.pumps.items():
             pump.run(outputs.pump(tag))
+
+    def ph_calibration(self) -> PhCalibration | None:
+        """The pH probe's calibration, or None when this backend cannot calibrate it."""
+        return self.ph if isinstance(self.ph, PhCalibration) else None
+
+    def pump_calibration(self, tag: str) -> PumpCalibration | None:
+        """Pump `tag`'s volume calibration, or None (no such pump, or it cannot calibrate)."""
+        pump = self.pumps.get(tag)
+        return pump if isinstance(pump, PumpCalibration) else None

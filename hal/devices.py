@@ -1,13 +1,14 @@
 """Typed device interfaces the controller talks to; backends (mock, serial) implement them.
 
-Every call here is non-blocking: inputs return the newest reading, outputs queue or apply a
-command. No method may wait on I/O.
+Every plain call here is non-blocking: inputs return the newest reading, outputs queue or apply
+a command. Only the calibration coroutines wait, and only on the device's own task, never on I/O.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from hal.calibration import CalibrationResult, CalibrationStatus, CalPoint
 from hal.reading import Reading
 
 
@@ -76,4 +77,46 @@ class DosingPump(Protocol):
 
     def dispensed_ml(self) -> Reading[float]:
         """Total volume the pump reports as dispensed since start-up, in mL."""
+        ...
+
+
+@runtime_checkable
+class PhCalibration(Protocol):
+    """A pH probe calibrated in buffers (the EZO rule: mid first; a mid clears low and high)."""
+
+    tag: str
+
+    async def calibrate(
+        self, point: CalPoint, value: float, *, temperature_c: float
+    ) -> CalibrationResult:
+        """Calibrate `point` in a buffer of pH `value` at `temperature_c`. Raises
+        CalibrationOrderError (low/high before mid) or CalibrationRefused (out of bounds)."""
+        ...
+
+    async def calibration_status(self) -> CalibrationStatus:
+        """The probe's calibration now: points, slopes, offset and verdict."""
+        ...
+
+    async def clear_calibration(self) -> None:
+        """Forget every calibration point."""
+        ...
+
+
+@runtime_checkable
+class PumpCalibration(Protocol):
+    """A dosing pump whose volume is calibrated against a measured dose."""
+
+    tag: str
+
+    async def calibrate(self, measured_ml: float) -> bool:
+        """The measured volume of the last dose; returns whether the pump is now calibrated.
+        Raises ValueError for a volume it cannot take."""
+        ...
+
+    async def clear_calibration(self) -> None:
+        """Forget the volume calibration."""
+        ...
+
+    async def is_calibrated(self) -> bool:
+        """Whether the pump holds a volume calibration."""
         ...

@@ -7,7 +7,8 @@ If anything in a scan fails, every output is written safe before the error goes 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from unit_controller.interlocks import (
     TripAction,
 )
 from unit_controller.machine import Command, PackMLMachine, State
+from unit_controller.manual import MANUAL_IS_ON, MANUAL_STATES, ManualMode, refuse_during_batch
 from unit_controller.permissives import blocking_trips, start_blockers
 from unit_controller.process_image import ProcessImage
 from unit_controller.recipes.loader import RECIPES_DIR, LoadedRecipe, load_recipe
@@ -73,6 +75,7 @@ class Snapshot:
     outputs: Outputs
     heater_duty: float
     awaiting_confirmation: str | None
+    manual: bool = False
 
 
 class UnitController:
@@ -85,12 +88,14 @@ class UnitController:
         board: Board,
         clock: Clock,
         recipes_dir: Path = RECIPES_DIR,
+        initial_state: State = State.STOPPED,
     ) -> None:
         self.config = config
         self.board = board
         self.clock = clock
         self.recipes_dir = recipes_dir
-        self.machine = PackMLMachine(on_change=self._state_changed)
+        # Power-up is Stopped; after an unclean end the daemon starts Aborted (DESIGN §2).
+        self.machine = PackMLMachine(initial=initial_state, on_change=self._state_changed)
         self.alarms = AlarmManager()
         self.interlocks = Interlocks(limits=config.interlocks, wiring=config.wiring)
         self.safety = SafetyFilter()
@@ -109,6 +114,8 @@ class UnitController:
         self._last_now: float | None = None
         self._dosed_phase: dict[str, float] = {}
         self._prompted: str | None = None
+        self._manual = ManualMode(config=config)
+        self._busy: str | None = None  # a console job (a calibration) that holds off batches
         # Scans and commands from any source (MQTT, control socket, simulator) take turns:
         # a command never lands between two steps of one scan.
         self.lock = asyncio.Lock()
@@ -177,6 +184,7 @@ class UnitController:
             )
         for tag, rate in self._applied.pumps.items():
             self._dosed_phase[tag] = self._dosed_phase.get(tag, 0.0) + rate * dt / 60.0
+        self._manual.account(applied=self._applied, dt=dt, now=now)
 
         # 2 interlocks -> alarms (latched) -> trips in effect -> PackML
         self._trips = self.interlocks.evaluate(image, self._context())
@@ -191,13 +199,25 @@ class UnitController:
         else:
             self._targets = IDLE_TARGETS
 
-        # 4 controllers
-        desired = self._controllers.compute(self._targets, image)
+        # 4 controllers (in manual mode: the tech's jogs and heater run, nothing else)
+        in_effect = self.alarms.in_effect()
+        manual = self._manual.on and state in MANUAL_STATES
+        if manual:
+            desired = self._controllers.compute_manual(
+                heater_duty=self._manual.heater_duty, pumps=self._manual.pump_rates(), now=now
+            )
+        else:
+            if self._manual.active:  # a trip's abort took the unit out of rest
+                aborts = blocking_trips(in_effect, actions=_ABORT)
+                self._manual.cancel(f"{state}" + (f": {', '.join(aborts)}" if aborts else ""))
+            desired = self._controllers.compute(self._targets, image)
 
         # 5 safety filter: the one place outputs are forced safe
         outputs = self.safety.apply(
-            desired, trips=self.alarms.in_effect(), allow_process_outputs=state in PROCESS_STATES
+            desired, trips=in_effect, allow_process_outputs=state in PROCESS_STATES or manual
         )
+        if manual:
+            self._manual.cancel_forced(desired=desired, applied=outputs, trips=in_effect)
 
         # 6 apply
         self.board.apply(outputs)
@@ -217,17 +237,25 @@ class UnitController:
             outputs=outputs,
             heater_duty=self._controllers.duty,
             awaiting_confirmation=self.awaiting_confirmation,
+            manual=self._manual.on,
         )
         return self.snapshot
 
     def _context(self) -> InterlockContext:
         targets = self._targets
         ph = targets.ph_active
+        # A manual heater run has no setpoint: the verifier judges it heating toward the
+        # high-high limit, so a heater driven hard that does not heat still trips.
+        manual_heat = self._manual.heater is not None
         return InterlockContext(
             # A batch under way, held or not: its inputs matter and their trips alarm.
             executing=self.machine.state in PROCESS_STATES,
-            temperature_setpoint_c=targets.temperature_c,
-            heat_wanted=targets.temperature_c is not None,
+            temperature_setpoint_c=(
+                self.config.interlocks.temperature_high_high_c
+                if manual_heat
+                else targets.temperature_c
+            ),
+            heat_wanted=targets.temperature_c is not None or manual_heat,
             agitator_wanted=targets.agitator,
             ph_setpoint=ph.setpoint if ph else None,
             ph_pump=ph.pump if ph else None,
@@ -388,6 +416,20 @@ class UnitController:
             ) from None
         if recipe is not None and command is not Command.START:
             raise CommandRefused(f"{command} takes no recipe")
+        if command in (Command.STOP, Command.ABORT):
+            # Never refused while anything manual runs: it ends every manual action first.
+            stopped = self._manual.stop_all()
+            if stopped:
+                self._manual.last_stop = f"{'; '.join(stopped)} stopped by {command}"
+                log.info("manual.stopped", command=str(command), source=source, stopped=stopped)
+                if not self.machine.allowed(command):
+                    self._emit_console(str(command), f"{command}", source, stopped=stopped)
+                    self._flush_events()
+                    return self.machine.state
+        elif self._manual.on:
+            raise CommandRefused(MANUAL_IS_ON)
+        elif self._busy is not None:
+            raise CommandRefused(f"cannot {command}: {self._busy} is in progress")
         if command is Command.START:
             await self._prepare_start(recipe, names_only=not recipe_paths)
         elif command in (Command.UNHOLD, Command.UNSUSPEND):
@@ -476,3 +518,94 @@ class UnitController:
     def reagents_ml(self) -> Mapping[str, float]:
         """Reagent totals of the current batch."""
         return self.batch.reagents_ml if self.batch else {}
+
+    # --- manual mode (console only; DESIGN §9 field techs) --------------------------------
+    # Manual outputs are computed whole each scan like the recipe's and go through the same
+    # safety filter. A trip that forces a manual output off cancels that action (nothing
+    # resumes by itself, as a held batch needs an unhold); an abort or a stop cancels all of
+    # them. Manual mode itself stays on, so the console shows why, until `manual off`.
+
+    @property
+    def manual(self) -> bool:
+        """True while manual mode is on."""
+        return self._manual.on
+
+    def manual_status(self) -> dict[str, object]:
+        """Manual mode for the console: on/off, each action's progress, the last early stop."""
+        return self._manual.status(now=self.clock.monotonic())
+
+    async def set_manual(self, on: bool, *, source: str) -> None:
+        """Turn manual mode on (only with no batch under way) or off (always: stops everything)."""
+        async with self.lock:
+            if on == self._manual.on:
+                return
+            if on:
+                refuse_during_batch(self.machine.state, what="go to manual")
+                self._manual.on = True
+                self._manual.last_stop = None
+                log.info("manual.on", source=source, state=str(self.machine.state))
+                self._emit_console("manual", "manual on", source, on=True)
+            else:
+                stopped = self._manual.turn_off()
+                log.info("manual.off", source=source, stopped=stopped)
+                self._emit_console("manual", "manual off", source, on=False, stopped=stopped)
+            self._flush_events()
+
+    async def jog_pump(self, tag: str, ml: float, *, source: str) -> dict[str, float | str]:
+        """Dose `ml` mL on pump `tag` at its full rate (manual only); it stops by itself."""
+        async with self.lock:
+            jog = self._manual.jog(tag, ml, trips=self.alarms.in_effect())
+            seconds = jog.ml / jog.max_ml_min * 60.0
+            log.info("manual.jog", source=source, pump=jog.tag, ml=jog.ml, s=round(seconds, 1))
+            self._emit_console(
+                "jog", f"jog {jog.tag} {jog.ml:g} mL", source, pump=jog.tag, ml=jog.ml
+            )
+            self._flush_events()
+            return {"pump": jog.tag, "ml": jog.ml, "ml_min": jog.max_ml_min, "seconds": seconds}
+
+    async def manual_heater(
+        self, percent: float, seconds: float, *, source: str
+    ) -> dict[str, float]:
+        """Heater at `percent` duty for `seconds` (manual only; 0 % stops it); still interlocked."""
+        async with self.lock:
+            run = self._manual.run_heater(
+                percent, seconds, now=self.clock.monotonic(), trips=self.alarms.in_effect()
+            )
+            seconds = run.seconds if run is not None else 0.0
+            log.info("manual.heater", source=source, percent=percent, s=seconds)
+            text = f"heater {percent:g} % for {seconds:g} s" if run else "heater off"
+            self._emit_console("heater", text, source, percent=percent, seconds=seconds)
+            self._flush_events()
+            return {"percent": percent, "seconds": seconds}
+
+    @contextlib.asynccontextmanager
+    async def outside_batch(self, what: str) -> AsyncIterator[None]:
+        """Run `what` (a calibration) with no batch under way; PackML commands but stop and abort
+        are refused until it is done.
+
+        The lock is not held while `what` runs (a device may take seconds): scans go on.
+        """
+        async with self.lock:
+            refuse_during_batch(self.machine.state, what=what)
+            if self._busy is not None:
+                raise CommandRefused(f"cannot {what}: {self._busy} is in progress")
+            self._busy = what
+        try:
+            yield
+        finally:
+            self._busy = None
+
+    def report_command(self, text: str, *, command: str, source: str, **data: object) -> None:
+        """Report a console command done outside the machine (a calibration) as an event."""
+        self._emit_console(command, text, source, **data)
+        self._flush_events()
+
+    def _emit_console(self, command: str, text: str, source: str, **data: object) -> None:
+        self._emit(
+            EventKind.COMMAND,
+            f"{text} by {source}",
+            command=command,
+            source=source,
+            ok=True,
+            **data,
+        )

@@ -5,6 +5,23 @@ Never blocks; never lets an output outlive its lease (the same rule the hardware
 
 from __future__ import annotations
 
+import math
+
+import structlog
+
+from hal.calibration import (
+    CAL_POINTS,
+    CalibrationFailed,
+    CalibrationOrderError,
+    CalibrationPoint,
+    CalibrationRefused,
+    CalibrationResult,
+    CalibrationStatus,
+    CalPoint,
+    Verdict,
+    judge,
+    nernst_mv_per_ph,
+)
 from hal.clock import Clock
 from hal.reading import Reading
 from hal.sim.sensors import SensorModel
@@ -13,6 +30,13 @@ from hal.sim.sensors import SensorModel
 SAMPLE_PERIOD_S = 1.0
 # What an EZO-RTD reports with its probe disconnected.
 RTD_OPEN_CIRCUIT_C = -1023.0
+# A slope this flat (as a fraction) is no electrode: readings are not corrected by it.
+_DEGENERATE_SLOPE = 0.05
+# A measured pump volume this far from what the pump believes it ran is a typing error.
+_PUMP_CAL_RATIO = (0.5, 2.0)
+_MAX_CAL_ML = 1000.0
+
+log = structlog.get_logger(__name__)
 
 
 class _Sampled:
@@ -62,13 +86,125 @@ class MockRtd(_Sampled):
 
 
 class MockPhProbe(_Sampled):
-    """EZO-pH on the reactor pH."""
+    """EZO-pH on the reactor pH, calibrated like the circuit: mid first, then low and high.
+
+    A buffer reads what the sensor model's slope, offset and faults make of it (a healthy model
+    reads it exactly: 100 % slopes); once calibrated, readings are corrected as the EZO does.
+    """
 
     compensation_c: float | None = None
+
+    def __init__(self, *, tag: str, model: SensorModel, clock: Clock) -> None:
+        super().__init__(tag=tag, model=model, clock=clock)
+        self._points: tuple[CalibrationPoint, ...] = ()
+        self._read_at: dict[CalPoint, float] = {}  # what the probe read in each buffer
 
     def compensate(self, temperature_c: float) -> None:
         """Remember the compensation temperature (the model reports pH at process temperature)."""
         self.compensation_c = temperature_c
+
+    def _measure(self) -> float | None:
+        raw = self.model.value
+        mid = self._point("mid")
+        if raw is None or mid is None:
+            return raw
+        read_mid = self._read_at["mid"]
+        acid, base = self._slopes()
+        slope = acid if raw < read_mid else base
+        if slope < _DEGENERATE_SLOPE:
+            slope = 1.0
+        return mid.value + (raw - read_mid) / slope
+
+    async def calibrate(
+        self, point: CalPoint, value: float, *, temperature_c: float
+    ) -> CalibrationResult:
+        """Calibrate one point in a buffer of pH `value` at `temperature_c`; mid first. Raises
+        CalibrationOrderError, CalibrationRefused (out of bounds) or CalibrationFailed (dead)."""
+        if point not in CAL_POINTS:
+            raise ValueError(f"calibration point must be mid, low or high, not {point!r}")
+        if not (math.isfinite(value) and math.isfinite(temperature_c)):
+            raise ValueError("buffer pH and temperature must be finite numbers")
+        if point != "mid" and self._point("mid") is None:
+            raise CalibrationOrderError(
+                f"{self.tag}: calibrate mid first (no mid point yet; a mid point clears low "
+                "and high, as on the EZO)"
+            )
+        read = self._buffer_reading(value)
+        if point == "mid":
+            self._points = ()
+            self._read_at = {}
+        record = CalibrationPoint(
+            point=point, value=value, temperature_c=temperature_c, at=self._clock.monotonic()
+        )
+        self._points = (*(p for p in self._points if p.point != point), record)
+        self._read_at[point] = read
+        result = CalibrationResult(point=record, points=self._points, status=self._status())
+        log.info(
+            "ph.calibrated",
+            tag=self.tag,
+            point=point,
+            value=value,
+            temperature_c=temperature_c,
+            status=result.status.describe(),
+        )
+        if result.status.verdict is Verdict.REFUSE:
+            # As on the circuit, the point is in; the caller must not accept it.
+            raise CalibrationRefused(result)
+        return result
+
+    async def calibration_status(self) -> CalibrationStatus:
+        """The calibration now: points, slopes, offset and verdict."""
+        return self._status()
+
+    async def clear_calibration(self) -> None:
+        """Forget every calibration point."""
+        self._points = ()
+        self._read_at = {}
+
+    @property
+    def calibration_points(self) -> tuple[CalibrationPoint, ...]:
+        """The points calibrated since the last mid, with temperatures."""
+        return self._points
+
+    def _buffer_reading(self, value: float) -> float:
+        """What the uncorrected probe reads, settled in a buffer of pH `value`."""
+        model = self.model
+        if self.error or model.value is None:
+            raise CalibrationFailed(f"{self.tag}: the probe gives no reading to calibrate on")
+        if model.stuck:
+            return model.value  # a stuck probe reads the same in any buffer
+        return model.slope_ref + model.slope * (value - model.slope_ref) + model.offset
+
+    def _point(self, point: CalPoint) -> CalibrationPoint | None:
+        return next((p for p in self._points if p.point == point), None)
+
+    def _slopes(self) -> tuple[float, float]:
+        """Acid and base slopes as fractions of the ideal (1.0 until their point is in)."""
+        return self._slope("low"), self._slope("high")
+
+    def _slope(self, point: CalPoint) -> float:
+        mid, other = self._point("mid"), self._point(point)
+        if mid is None or other is None or other.value == mid.value:
+            return 1.0
+        return (self._read_at[point] - self._read_at["mid"]) / (other.value - mid.value)
+
+    def _status(self) -> CalibrationStatus:
+        mid = self._point("mid")
+        acid, base = self._slopes()
+        offset_mv = 0.0
+        if mid is not None:
+            offset_mv = (self._read_at["mid"] - mid.value) * nernst_mv_per_ph(mid.temperature_c)
+        acid_pct, base_pct = round(acid * 100.0, 1), round(base * 100.0, 1)
+        offset_mv = round(offset_mv, 2)
+        verdict, problems = judge(acid_pct=acid_pct, base_pct=base_pct, offset_mv=offset_mv)
+        return CalibrationStatus(
+            points=len(self._points),
+            acid_slope_pct=acid_pct,
+            base_slope_pct=base_pct,
+            offset_mv=offset_mv,
+            verdict=verdict,
+            problems=problems,
+        )
 
 
 class MockDigitalInput:
@@ -150,6 +286,9 @@ class MockDosingPump:
         self._rate = 0.0
         self._until = -1.0
         self._total_ml = 0.0
+        self._running = False
+        self._run_ml = 0.0  # volume of the current or last run
+        self._cal_ml: float | None = None
         self.stalled = False  # fault: motor turns no more (the circuit still counts)
 
     def run(self, ml_min: float, *, for_s: float | None = None) -> None:
@@ -169,8 +308,39 @@ class MockDosingPump:
 
     def account(self, dt: float) -> None:
         """Count what the pump believes it dispensed over `dt` seconds."""
-        self._total_ml += self.commanded_ml_min() * dt / 60.0
+        rate = self.commanded_ml_min()
+        if rate > 0.0 and not self._running:
+            self._run_ml = 0.0  # a new run: the volume a calibration is measured against
+        self._running = rate > 0.0
+        self._run_ml += rate * dt / 60.0
+        self._total_ml += rate * dt / 60.0
 
     def dispensed_ml(self) -> Reading[float]:
         """Total mL the pump reports dispensed."""
         return Reading.ok(self._total_ml, self._clock.monotonic())
+
+    async def calibrate(self, measured_ml: float) -> bool:
+        """What the last run really measured; refuses (ValueError) a volume out of (0, 1000] mL
+        or more than 2× off what the pump believes it ran. Returns True once calibrated."""
+        if not (math.isfinite(measured_ml) and 0 < measured_ml <= _MAX_CAL_ML):
+            raise ValueError(
+                f"measured volume must be a number of mL in (0, {_MAX_CAL_ML:g}], got {measured_ml}"
+            )
+        nominal = self._run_ml
+        low, high = _PUMP_CAL_RATIO
+        if nominal > 0.0 and not low <= measured_ml / nominal <= high:
+            raise ValueError(
+                f"{self.tag}: measured {measured_ml:g} mL after a run of {nominal:.2f} mL is more "
+                f"than {high:g}× off: dose a known volume again and measure it"
+            )
+        self._cal_ml = measured_ml
+        log.info("pump.calibrated", tag=self.tag, measured_ml=measured_ml, nominal_ml=nominal)
+        return True
+
+    async def clear_calibration(self) -> None:
+        """Forget the volume calibration."""
+        self._cal_ml = None
+
+    async def is_calibrated(self) -> bool:
+        """Whether a volume calibration is held."""
+        return self._cal_ml is not None

@@ -7,98 +7,47 @@ accepts a calibration whose slope or offset is out of bounds; never blocks the e
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import Literal
 
 import structlog
 
+# The data types live in hal.calibration (shared with the mock); importable from here too.
+from hal.calibration import (
+    OFFSET_LIMIT_MV,
+    SLOPE_OK_PCT,
+    SLOPE_WARN_HIGH_PCT,
+    SLOPE_WARN_LOW_PCT,
+    CalibrationOrderError,
+    CalibrationPoint,
+    CalibrationRefused,
+    CalibrationResult,
+    CalibrationStatus,
+    CalPoint,
+    Verdict,
+    judge,
+)
 from hal.serial.ezo_link import CAL_S, EzoGarbage
 from hal.serial.ezo_rtd import EzoSensor
 
 log = structlog.get_logger(__name__)
 
-CalPoint = Literal["mid", "low", "high"]
-SLOPE_OK_PCT = (95.0, 105.0)
-SLOPE_WARN_LOW_PCT = 85.0  # 85–95 % warns; below refuses
-SLOPE_WARN_HIGH_PCT = 115.0  # 105–115 % warns; above is no glass electrode we know: refuse
-OFFSET_LIMIT_MV = 30.0
 CALIBRATION_TIMEOUT_S = 30.0
 
-
-class Verdict(StrEnum):
-    """What a calibration is fit for."""
-
-    OK = "ok"
-    WARN = "warn"
-    REFUSE = "refuse"
-
-
-@dataclass(frozen=True, slots=True)
-class CalibrationStatus:
-    """The circuit's calibration: points (`Cal,?`), slopes and offset (`Slope,?`), verdict."""
-
-    points: int
-    acid_slope_pct: float
-    base_slope_pct: float
-    offset_mv: float
-    verdict: Verdict
-    problems: tuple[str, ...] = ()
-
-    def describe(self) -> str:
-        """The figures in one line, for the operator."""
-        return (
-            f"{self.points} point(s), acid slope {self.acid_slope_pct:.1f} %, base slope "
-            f"{self.base_slope_pct:.1f} %, offset {self.offset_mv:+.1f} mV: {self.verdict}"
-            + (f" ({'; '.join(self.problems)})" if self.problems else "")
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class CalibrationPoint:
-    """One buffer the probe was calibrated in, with the temperature it was at."""
-
-    point: CalPoint
-    value: float
-    temperature_c: float
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
-class CalibrationResult:
-    """The record of one calibration step: the point, every point since the last mid, status."""
-
-    point: CalibrationPoint
-    points: tuple[CalibrationPoint, ...]
-    status: CalibrationStatus
-
-
-class CalibrationOrderError(ValueError):
-    """A low or high point without a mid point first (the EZO needs mid first)."""
-
-
-class CalibrationRefused(Exception):
-    """The probe's slope or offset is out of bounds; `result` carries the figures."""
-
-    def __init__(self, result: CalibrationResult) -> None:
-        super().__init__(f"pH calibration refused: {result.status.describe()}")
-        self.result = result
-
-
-def judge(*, acid_pct: float, base_pct: float, offset_mv: float) -> tuple[Verdict, tuple[str, ...]]:
-    """Verdict on slopes (ok 95–105 %, warn 85–95 or 105–115 %) and offset (within ±30 mV)."""
-    refuse: list[str] = []
-    warn: list[str] = []
-    for name, pct in (("acid", acid_pct), ("base", base_pct)):
-        if not SLOPE_WARN_LOW_PCT <= pct <= SLOPE_WARN_HIGH_PCT:
-            refuse.append(f"{name} slope {pct:.1f} % outside {SLOPE_WARN_LOW_PCT:g}–115 %")
-        elif not SLOPE_OK_PCT[0] <= pct <= SLOPE_OK_PCT[1]:
-            warn.append(f"{name} slope {pct:.1f} % outside 95–105 %")
-    if abs(offset_mv) > OFFSET_LIMIT_MV:
-        refuse.append(f"offset {offset_mv:+.1f} mV beyond ±{OFFSET_LIMIT_MV:g} mV")
-    if refuse:
-        return Verdict.REFUSE, tuple(refuse + warn)
-    return (Verdict.WARN, tuple(warn)) if warn else (Verdict.OK, ())
+__all__ = [
+    "CALIBRATION_TIMEOUT_S",
+    "OFFSET_LIMIT_MV",
+    "SLOPE_OK_PCT",
+    "SLOPE_WARN_HIGH_PCT",
+    "SLOPE_WARN_LOW_PCT",
+    "CalPoint",
+    "CalibrationOrderError",
+    "CalibrationPoint",
+    "CalibrationRefused",
+    "CalibrationResult",
+    "CalibrationStatus",
+    "EzoPhProbe",
+    "Verdict",
+    "judge",
+]
 
 
 class EzoPhProbe(EzoSensor):

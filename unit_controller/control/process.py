@@ -5,6 +5,8 @@ Only computes; the safety filter decides what is allowed and the board writes it
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from hal.outputs import Outputs
 from unit_controller.batch.phase_runner import PhaseTargets, PhTarget
 from unit_controller.config import UnitConfig
@@ -53,15 +55,38 @@ class ProcessControllers:
             purge_valve=targets.purge,
         ).with_pumps({tag: rate for tag, rate in pumps.items() if rate > 0.0})
 
+    def compute_manual(
+        self, *, heater_duty: float, pumps: Mapping[str, float], now: float
+    ) -> Outputs:
+        """Desired outputs in manual mode: a fixed heater duty (no PID) and the jogged pumps.
+
+        The duty goes through the same time proportioner, with the contactor closed while it
+        runs; no pH loop runs and every other output is off.
+        """
+        self._ph = None
+        self._ph_for = None
+        if heater_duty > 0.0:
+            self._heating = True  # so that the end of the run resets the proportioner
+            self.duty = min(heater_duty, 1.0)
+            heater_on_s = self._proportioner.on_time_remaining(duty=self.duty, now=now)
+        else:
+            heater_on_s = self._heater_off()
+        return Outputs(heater_on_s=heater_on_s, contactor=heater_duty > 0.0).with_pumps(
+            {tag: rate for tag, rate in pumps.items() if rate > 0.0}
+        )
+
+    def _heater_off(self) -> float:
+        if self._heating:
+            self._pid.reset()
+            self._proportioner.reset()
+        self._heating = False
+        self.duty = 0.0
+        return 0.0
+
     def _heater(self, targets: PhaseTargets, image: ProcessImage) -> float:
         reading = image.temperature
         if targets.temperature_c is None or not reading.good or reading.value is None:
-            if self._heating:
-                self._pid.reset()
-                self._proportioner.reset()
-            self._heating = False
-            self.duty = 0.0
-            return 0.0
+            return self._heater_off()
         self._heating = True
         self.duty = self._pid.update(
             setpoint_c=targets.temperature_c,

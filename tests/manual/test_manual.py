@@ -1,0 +1,242 @@
+"""Manual mode as a field tech meets it: jogs, a timed heater run, and the interlocks still on."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from hal.outputs import Outputs
+from tests.rig import Rig
+from unit_controller.config import UnitConfig, load_config
+from unit_controller.errors import CommandRefused
+from unit_controller.events import EventKind
+from unit_controller.machine import State
+
+ACID = "P-201"
+BASE = "P-203"
+
+
+async def manual_rig(*, preload: str = "water", config: UnitConfig | None = None) -> Rig:
+    """A unit at rest with liquid over the heater, in manual mode."""
+    rig = Rig(preload=preload, config=config)
+    await rig.scan()
+    await rig.controller.set_manual(True, source="console")
+    await rig.scan()
+    return rig
+
+
+def one_scan_ml(rig: Rig, tag: str) -> float:
+    return rig.config.wiring.pumps()[tag].max_ml_min * rig.period / 60.0
+
+
+async def test_manual_is_refused_while_a_batch_executes() -> None:
+    rig = Rig()
+    await rig.start("smoke")
+    with pytest.raises(CommandRefused, match=r"batch is under way \(state EXECUTE\)"):
+        await rig.controller.set_manual(True, source="console")
+    assert rig.controller.manual is False
+    assert rig.controller.machine.state is State.EXECUTE
+
+
+async def test_start_and_reset_are_refused_while_manual_is_on() -> None:
+    rig = Rig()
+    await rig.scan()
+    await rig.controller.command("reset", source="test")
+    await rig.scan()
+    await rig.controller.set_manual(True, source="console")
+    for command in ("start", "reset", "hold"):
+        with pytest.raises(CommandRefused, match=r"manual mode is on: turn it off first"):
+            await rig.controller.command(command, source="test", recipe=None)
+    assert rig.controller.machine.state is State.IDLE
+    await rig.controller.set_manual(False, source="console")
+    assert await rig.controller.command("start", source="test", recipe="smoke") is State.STARTING
+
+
+async def test_jog_doses_the_asked_volume_and_stops_by_itself() -> None:
+    rig = await manual_rig()
+    result = await rig.controller.jog_pump("p-201", 5.0, source="console")
+    assert result == {
+        "pump": ACID,
+        "ml": 5.0,
+        "ml_min": 105.0,
+        "seconds": pytest.approx(5.0 / 105.0 * 60.0),
+    }
+    first = await rig.scan()
+    assert first.outputs.pump(ACID) == 105.0
+    assert first.manual is True
+    last = await rig.run_for(10.0)
+    dispensed = rig.unit.pumps[ACID].dispensed_ml().value
+    assert dispensed == pytest.approx(5.0, abs=one_scan_ml(rig, ACID))
+    assert last.outputs.pump(ACID) == 0.0
+    assert rig.unit.pumps[ACID].commanded_ml_min() == 0.0
+    assert rig.controller.manual_status()["jogs"] == {}
+    commands = [e for e in rig.events if e.kind is EventKind.COMMAND]
+    assert [(e.data["command"], e.data["source"]) for e in commands] == [
+        ("manual", "console"),
+        ("jog", "console"),
+    ]
+
+
+async def test_heater_runs_at_the_duty_then_stops_after_its_time() -> None:
+    rig = await manual_rig()
+    await rig.controller.manual_heater(50.0, 40.0, source="console")
+    started = rig.clock.monotonic()
+    conducting = 0
+    scans = 0
+    while rig.clock.monotonic() < started + 40.0 - 1e-6:
+        snap = await rig.scan()
+        if rig.clock.monotonic() >= started + 40.0 - 1e-6:
+            break
+        scans += 1
+        conducting += rig.unit.heater.conducting
+        assert snap.outputs.contactor
+        assert snap.outputs.agitator is False
+        assert snap.heater_duty == 0.5
+    assert conducting / scans == pytest.approx(0.5, abs=0.05)
+    assert snap.outputs == Outputs.safe()
+    assert not rig.unit.heater.conducting
+    after = await rig.run_for(10.0)
+    assert after.outputs == Outputs.safe()
+    assert after.heater_duty == 0.0
+
+
+async def test_level_low_low_forces_the_manual_heater_off_in_the_same_scan() -> None:
+    rig = await manual_rig()
+    await rig.controller.manual_heater(100.0, 600.0, source="console")
+    await rig.controller.jog_pump(BASE, 500.0, source="console")
+    before = await rig.run_for(2.0)
+    assert before.outputs.heater_on_s > 0.0
+    assert before.outputs.contactor
+    rig.inject("level_low_low_stuck")
+    snap = await rig.scan()
+    assert snap.outputs.heater_on_s == 0.0
+    assert snap.outputs.contactor is False
+    assert not rig.unit.heater.conducting
+    # LSLL protects the heater; a jog is not its business.
+    assert snap.outputs.pump(BASE) == 105.0
+    status = rig.controller.manual_status()
+    assert status["heater"] is None
+    assert "level_low_low" in str(status["last_stop"])
+    assert rig.controller.manual is True
+    # Nothing resumes by itself, and a new run is refused while the trip is there.
+    assert (await rig.run_for(5.0)).outputs.contactor is False
+    with pytest.raises(
+        CommandRefused, match=r"cannot heat: interlocks force it off: level_low_low"
+    ):
+        await rig.controller.manual_heater(50.0, 60.0, source="console")
+
+
+async def test_estop_forces_every_manual_output_off_in_the_same_scan() -> None:
+    rig = Rig(preload="water")
+    await rig.scan()
+    await rig.controller.command("reset", source="test")
+    await rig.scan()
+    await rig.controller.set_manual(True, source="console")
+    await rig.controller.manual_heater(100.0, 600.0, source="console")
+    await rig.controller.jog_pump(ACID, 100.0, source="console")
+    before = await rig.run_for(1.0)
+    assert before.outputs.contactor
+    assert before.outputs.pump(ACID) > 0.0
+    rig.inject("estop")
+    snap = await rig.scan()
+    assert snap.outputs == Outputs.safe()
+    assert rig.controller.machine.state in (State.ABORTING, State.ABORTED)
+    # Manual mode stays on so the console can say why everything stopped.
+    assert rig.controller.manual is True
+    status = rig.controller.manual_status()
+    assert status["jogs"] == {}
+    assert status["heater"] is None
+    assert "estop (HS-100)" in str(status["last_stop"])
+    assert (await rig.run_for(5.0)).outputs == Outputs.safe()
+    with pytest.raises(CommandRefused, match=r"cannot jog: interlocks force it off: estop"):
+        await rig.controller.jog_pump(ACID, 10.0, source="console")
+
+
+async def test_manual_off_stops_everything_in_the_next_scan() -> None:
+    rig = await manual_rig()
+    await rig.controller.manual_heater(100.0, 600.0, source="console")
+    await rig.controller.jog_pump(ACID, 100.0, source="console")
+    running = await rig.run_for(1.0)
+    assert running.outputs.contactor
+    assert running.outputs.pump(ACID) > 0.0
+    await rig.controller.set_manual(False, source="console")
+    snap = await rig.scan()
+    assert snap.outputs == Outputs.safe()
+    assert snap.manual is False
+    assert rig.unit.pumps[ACID].commanded_ml_min() == 0.0
+    assert not rig.unit.heater.conducting
+
+
+async def test_stop_in_manual_ends_every_manual_action_and_is_not_refused() -> None:
+    rig = await manual_rig()  # STOPPED, where a stop alone would be refused
+    await rig.controller.jog_pump(ACID, 100.0, source="console")
+    await rig.run_for(1.0)
+    assert await rig.controller.command("stop", source="console") is State.STOPPED
+    assert (await rig.scan()).outputs == Outputs.safe()
+    assert "stopped by stop" in str(rig.controller.manual_status()["last_stop"])
+
+
+async def test_bad_requests_are_refused_with_clear_text_and_change_nothing() -> None:
+    base = load_config()
+    config = base.model_copy(
+        update={"interlocks": base.interlocks.model_copy(update={"reagent_cap_ml": {ACID: 50.0}})}
+    )
+    rig = Rig(preload="water", config=config)
+    await rig.scan()
+    controller = rig.controller
+    with pytest.raises(CommandRefused, match=r"manual mode is off: turn it on first"):
+        await controller.jog_pump(ACID, 5.0, source="console")
+    with pytest.raises(CommandRefused, match=r"manual mode is off"):
+        await controller.manual_heater(50.0, 60.0, source="console")
+    await controller.set_manual(True, source="console")
+    refusals = [
+        (controller.jog_pump("P-999", 5.0, source="c"), r"no dosing pump 'P-999'.*P-201, P-202"),
+        (controller.jog_pump(ACID, 0.0, source="c"), r"more than 0 and at most 50 mL"),
+        (controller.jog_pump(ACID, 60.0, source="c"), r"at most 50 mL, got 60"),
+        (controller.jog_pump(BASE, 5000.0, source="c"), r"at most 1000 mL"),
+        (controller.jog_pump(BASE, math.nan, source="c"), r"got nan"),
+        (controller.manual_heater(150.0, 60.0, source="c"), r"duty must be 0 to 100 %"),
+        (controller.manual_heater(-1.0, 60.0, source="c"), r"duty must be 0 to 100 %"),
+        (controller.manual_heater(50.0, 0.0, source="c"), r"more than 0 and at most 3600 s"),
+        (controller.manual_heater(50.0, 7200.0, source="c"), r"at most 3600 s"),
+    ]
+    for call, message in refusals:
+        with pytest.raises(CommandRefused, match=message):
+            await call
+    snap = await rig.run_for(2.0)
+    assert snap.outputs == Outputs.safe()
+    assert rig.controller.manual_status()["jogs"] == {}
+    assert rig.controller.manual_status()["heater"] is None
+
+
+async def test_a_second_jog_on_a_running_pump_is_refused() -> None:
+    rig = await manual_rig()
+    await rig.controller.jog_pump(ACID, 100.0, source="console")
+    await rig.scan()
+    with pytest.raises(CommandRefused, match=r"P-201 is already jogging"):
+        await rig.controller.jog_pump(ACID, 5.0, source="console")
+
+
+async def test_heater_at_zero_percent_stops_the_run() -> None:
+    rig = await manual_rig()
+    await rig.controller.manual_heater(80.0, 600.0, source="console")
+    assert (await rig.run_for(1.0)).outputs.contactor
+    assert await rig.controller.manual_heater(0.0, 0.0, source="console") == {
+        "percent": 0.0,
+        "seconds": 0.0,
+    }
+    assert (await rig.scan()).outputs == Outputs.safe()
+
+
+async def test_a_manual_heater_that_does_not_heat_trips_the_verifier() -> None:
+    rig = await manual_rig()
+    rig.inject("heater_open")
+    await rig.controller.manual_heater(100.0, 3600.0, source="console")
+    limits = rig.config.interlocks.verify_heater
+    snap = await rig.run_until(
+        lambda s: not s.outputs.contactor, limit_s=limits.check_gain_time_s + 120.0
+    )
+    assert snap.outputs.heater_on_s == 0.0
+    assert any(a.alarm_id == "heater_not_heating" for a in rig.controller.alarms.active())
+    assert "heater_not_heating" in str(rig.controller.manual_status()["last_stop"])

@@ -1,0 +1,216 @@
+"""Console calibration of the pH probe and the dosing pumps (DESIGN §4), as plain-dict results.
+
+Checks every value before a device is asked; never calibrates while a batch is under way and
+never holds the scan lock while a device works (a calibration takes seconds on the wire).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+
+from hal.calibration import (
+    CAL_POINTS,
+    CalibrationOrderError,
+    CalibrationRefused,
+    CalibrationResult,
+    CalibrationStatus,
+    CalPoint,
+)
+from hal.devices import PhCalibration, PumpCalibration
+from unit_controller.controller import UnitController
+from unit_controller.errors import CommandRefused
+
+log = structlog.get_logger(__name__)
+
+PH_MIN, PH_MAX = 0.0, 14.0
+MID_BAND = (6.0, 8.0)  # a mid buffer (7.00, 6.86); low below it (4.00), high above (10.00)
+MAX_MEASURED_ML = 1000.0
+
+
+def _status_dict(tag: str, status: CalibrationStatus) -> dict[str, object]:
+    return {
+        "probe": tag,
+        "points": status.points,
+        "calibrated": status.points > 0,
+        "acid_slope_pct": status.acid_slope_pct,
+        "base_slope_pct": status.base_slope_pct,
+        "offset_mv": status.offset_mv,
+        "verdict": str(status.verdict),
+        "problems": list(status.problems),
+        "summary": status.describe(),
+    }
+
+
+def _check_buffer(point: str, value: float) -> CalPoint:
+    """The point as a CalPoint, if `value` is a plausible buffer for it; else CommandRefused."""
+    name = point.strip().lower()
+    cal_point = next((p for p in CAL_POINTS if p == name), None)
+    if cal_point is None:
+        raise CommandRefused(f"calibration point must be mid, low or high, not {point!r}")
+    if not (math.isfinite(value) and PH_MIN <= value <= PH_MAX):
+        raise CommandRefused(f"buffer pH must be {PH_MIN:g} to {PH_MAX:g}, got {value:g}")
+    low, high = MID_BAND
+    if cal_point == "mid" and not low <= value <= high:
+        raise CommandRefused(
+            f"a mid buffer must be pH {low:g} to {high:g} (e.g. 7.00), got {value:g}"
+        )
+    if cal_point == "low" and not value < low:
+        raise CommandRefused(f"a low buffer must be below pH {low:g} (e.g. 4.00), got {value:g}")
+    if cal_point == "high" and not value > high:
+        raise CommandRefused(f"a high buffer must be above pH {high:g} (e.g. 10.00), got {value:g}")
+    return cal_point
+
+
+class Calibrations:
+    """pH and pump calibration for the control socket; every refusal is a CommandRefused."""
+
+    def __init__(self, *, controller: UnitController) -> None:
+        self._controller = controller
+        self._wiring = controller.config.wiring
+
+    async def ph(
+        self,
+        point: str,
+        value: float,
+        *,
+        temperature_c: float | None = None,
+        source: str = "console",
+    ) -> dict[str, object]:
+        """Calibrate `point` (mid first, then low and high) in a buffer of pH `value`.
+
+        The buffer temperature is `temperature_c`, else the reactor temperature (TT-101).
+        """
+        cal_point = _check_buffer(point, value)
+        temperature = self._buffer_temperature(temperature_c)
+        tag = self._wiring.ph_tag
+        async with self._device_work(f"calibrate the pH probe {tag}"):
+            probe = self._ph_probe()
+            try:
+                result = await probe.calibrate(cal_point, value, temperature_c=temperature)
+            except CalibrationOrderError:
+                raise CommandRefused(
+                    f"cannot calibrate {cal_point} before mid: calibrate {tag} in the mid buffer "
+                    "(e.g. pH 7.00) first; a new mid point clears low and high"
+                ) from None
+            except CalibrationRefused as exc:
+                raise CommandRefused(
+                    f"pH calibration refused at {cal_point} {value:.2f}: "
+                    f"{exc.result.status.describe()}; clean or replace the electrode and "
+                    "calibrate again from mid"
+                ) from None
+        self._controller.report_command(
+            f"pH calibration {cal_point} {value:.2f}",
+            command="cal ph",
+            source=source,
+            probe=tag,
+            point=cal_point,
+            value=value,
+            verdict=str(result.status.verdict),
+        )
+        return self._result_dict(tag, result)
+
+    async def ph_status(self) -> dict[str, object]:
+        """The pH probe's calibration now: points, slopes, offset and verdict."""
+        tag = self._wiring.ph_tag
+        async with self._device_work(f"read the calibration of {tag}"):
+            status = await self._ph_probe().calibration_status()
+        return _status_dict(tag, status)
+
+    async def ph_clear(self, *, source: str = "console") -> dict[str, object]:
+        """Forget every pH calibration point; returns the status after."""
+        tag = self._wiring.ph_tag
+        async with self._device_work(f"clear the calibration of {tag}"):
+            probe = self._ph_probe()
+            await probe.clear_calibration()
+            status = await probe.calibration_status()
+        self._controller.report_command(
+            "pH calibration cleared", command="cal ph clear", source=source, probe=tag
+        )
+        return {**_status_dict(tag, status), "cleared": True}
+
+    async def pump(
+        self, tag: str, measured_ml: float, *, source: str = "console"
+    ) -> dict[str, object]:
+        """Calibrate pump `tag` with the volume its last dose really measured (mL)."""
+        name = tag.strip().upper()
+        pumps = self._wiring.pumps()
+        if name not in pumps:
+            raise CommandRefused(
+                f"no dosing pump {tag!r} on this unit; pumps are {', '.join(sorted(pumps))}"
+            )
+        if not (math.isfinite(measured_ml) and 0.0 < measured_ml <= MAX_MEASURED_ML):
+            raise CommandRefused(
+                f"measured volume must be more than 0 and at most {MAX_MEASURED_ML:g} mL, "
+                f"got {measured_ml:g}"
+            )
+        async with self._device_work(f"calibrate pump {name}"):
+            pump = self._pump(name)
+            calibrated = await pump.calibrate(measured_ml)
+        self._controller.report_command(
+            f"pump calibration {name} {measured_ml:g} mL",
+            command="cal pump",
+            source=source,
+            pump=name,
+            measured_ml=measured_ml,
+            calibrated=calibrated,
+        )
+        return {"pump": name, "measured_ml": measured_ml, "calibrated": calibrated}
+
+    # --- helpers ---------------------------------------------------------------------------
+    @asynccontextmanager
+    async def _device_work(self, what: str) -> AsyncIterator[None]:
+        """No batch under way (and none starts) while `what` runs; device errors become one line."""
+        async with self._controller.outside_batch(what):
+            try:
+                yield
+            except CommandRefused:
+                raise
+            except ValueError as exc:  # the device's own bounds
+                raise CommandRefused(f"cannot {what}: {exc}") from None
+            except Exception as exc:  # no answer, refused command: the tech must know
+                log.warning("calibration.failed", what=what, error=str(exc))
+                raise CommandRefused(f"cannot {what}: {exc}") from exc
+
+    def _ph_probe(self) -> PhCalibration:
+        probe = self._controller.board.ph_calibration()
+        if probe is None:
+            raise CommandRefused(
+                f"{self._wiring.ph_tag}: this backend cannot calibrate the pH probe"
+            )
+        return probe
+
+    def _pump(self, tag: str) -> PumpCalibration:
+        pump = self._controller.board.pump_calibration(tag)
+        if pump is None:
+            raise CommandRefused(f"{tag}: this backend cannot calibrate the pump")
+        return pump
+
+    def _buffer_temperature(self, temperature_c: float | None) -> float:
+        if temperature_c is not None:
+            if not (math.isfinite(temperature_c) and 0.0 <= temperature_c <= 60.0):
+                raise CommandRefused(
+                    f"buffer temperature must be 0 to 60 °C, got {temperature_c:g}"
+                )
+            return temperature_c
+        snapshot = self._controller.snapshot
+        reading = snapshot.image.temperature if snapshot is not None else None
+        if reading is None or not reading.good or reading.value is None:
+            raise CommandRefused(
+                f"{self._wiring.rtd_tag} gives no good temperature: give the buffer temperature"
+            )
+        return reading.value
+
+    @staticmethod
+    def _result_dict(tag: str, result: CalibrationResult) -> dict[str, object]:
+        point = result.point
+        return {
+            **_status_dict(tag, result.status),
+            "point": point.point,
+            "value": point.value,
+            "temperature_c": point.temperature_c,
+            "calibrated_points": [p.point for p in result.points],
+        }

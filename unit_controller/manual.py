@@ -1,0 +1,246 @@
+"""Manual mode: the pump jogs and timed heater runs a field tech asks for at the console.
+
+Only decides what manual mode wants each scan (bounded doses, a duty with an end time); never
+writes an output and never overrides a trip: the scan's safety filter still has the last word.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import structlog
+
+from hal.outputs import Outputs
+from unit_controller.config import UnitConfig
+from unit_controller.errors import CommandRefused
+from unit_controller.interlocks import Force, Trip
+from unit_controller.machine import State
+
+log = structlog.get_logger(__name__)
+
+# Manual mode and calibration only where no batch is under way and the machine is at rest.
+MANUAL_STATES = frozenset({State.STOPPED, State.IDLE, State.COMPLETE, State.ABORTED})
+# Acting states a unit at rest passes through in a scan or two.
+_SETTLING_STATES = frozenset({State.RESETTING, State.STOPPING, State.ABORTING, State.CLEARING})
+MAX_JOG_ML = 1000.0
+MAX_HEATER_S = 3600.0
+# A jog is done when less than this is left (rate × dt rounding).
+_JOG_DONE_ML = 1e-3
+# The trips that stop a jog, and those that stop the heater.
+PUMP_FORCES = frozenset({Force.ALL, Force.DOSING, Force.INFLOWS})
+HEATER_FORCES = frozenset({Force.ALL, Force.HEATER, Force.CONTACTOR})
+MANUAL_IS_ON = "manual mode is on: turn it off first (manual off)"
+MANUAL_IS_OFF = "manual mode is off: turn it on first (manual on)"
+
+
+def refuse_during_batch(state: State, *, what: str) -> None:
+    """Raise CommandRefused unless the machine is at rest (STOPPED, IDLE, COMPLETE, ABORTED)."""
+    if state in MANUAL_STATES:
+        return
+    if state in _SETTLING_STATES:
+        raise CommandRefused(
+            f"cannot {what} in {state}: wait until the unit is STOPPED, IDLE, COMPLETE or ABORTED"
+        )
+    raise CommandRefused(
+        f"cannot {what} while a batch is under way (state {state}): "
+        "stop it or let it complete first"
+    )
+
+
+def forcing(trips: Iterable[Trip], forces: frozenset[Force]) -> list[str]:
+    """The trips (as 'alarm_id (tag)') that force any of `forces` off, sorted, once each."""
+    return sorted({f"{t.alarm_id} ({t.tag})" for t in trips if t.forces & forces})
+
+
+def _refuse_while_forced(what: str, trips: Iterable[Trip], forces: frozenset[Force]) -> None:
+    blocking = forcing(trips, forces)
+    if blocking:
+        raise CommandRefused(
+            f"cannot {what}: interlocks force it off: {', '.join(blocking)}; "
+            "clear the cause, acknowledge and reset the alarms first"
+        )
+
+
+@dataclass(slots=True)
+class Jog:
+    """A bounded dose on one pump: `ml` at up to `max_ml_min`, counted from the applied rate."""
+
+    tag: str
+    ml: float
+    max_ml_min: float
+    min_ml_min: float
+    delivered_ml: float = 0.0
+
+    @property
+    def remaining_ml(self) -> float:
+        """What is still to be delivered."""
+        return max(0.0, self.ml - self.delivered_ml)
+
+    def rate(self, period_s: float) -> float:
+        """Full rate, tapered in the last scan so that the dose ends on its volume."""
+        per_scan = self.max_ml_min * period_s / 60.0
+        if self.remaining_ml >= per_scan:
+            return self.max_ml_min
+        return max(self.min_ml_min, self.remaining_ml * 60.0 / period_s)
+
+
+@dataclass(frozen=True, slots=True)
+class HeaterRun:
+    """The heater at a fixed duty until `until` (clock seconds)."""
+
+    percent: float
+    seconds: float
+    until: float
+
+
+class ManualMode:
+    """What the tech asked for in manual mode; the controller turns it into outputs each scan."""
+
+    def __init__(self, *, config: UnitConfig) -> None:
+        self._config = config
+        self._pumps = config.wiring.pumps()
+        self._period_s = config.unit.scan_period_s
+        self.on = False
+        self.jogs: dict[str, Jog] = {}
+        self.heater: HeaterRun | None = None
+        self.last_stop: str | None = None  # why the last manual action ended early
+
+    # --- requests (each validated whole before anything changes) ------------------------------
+    def jog(self, tag: str, ml: float, *, trips: Iterable[Trip]) -> Jog:
+        """Start a jog of `ml` mL on pump `tag`; raises CommandRefused with the reason.
+
+        `trips` are those in effect: a jog they would force off at once is refused.
+        """
+        if not self.on:
+            raise CommandRefused(MANUAL_IS_OFF)
+        name = tag.strip().upper()
+        wiring = self._pumps.get(name)
+        if wiring is None:
+            raise CommandRefused(
+                f"no dosing pump {tag!r} on this unit; pumps are {', '.join(sorted(self._pumps))}"
+            )
+        limit = min(self._config.reagent_cap_ml(name), MAX_JOG_ML)
+        if not (math.isfinite(ml) and 0.0 < ml <= limit):
+            raise CommandRefused(
+                f"jog volume for {name} must be more than 0 and at most {limit:g} mL, got {ml:g}"
+            )
+        running = self.jogs.get(name)
+        if running is not None:
+            raise CommandRefused(
+                f"{name} is already jogging ({running.delivered_ml:.1f} of {running.ml:g} mL): "
+                "wait for it to finish or turn manual off"
+            )
+        _refuse_while_forced("jog", trips, PUMP_FORCES)
+        jog = Jog(tag=name, ml=ml, max_ml_min=wiring.max_ml_min, min_ml_min=wiring.min_ml_min)
+        self.jogs[name] = jog
+        return jog
+
+    def run_heater(
+        self, percent: float, seconds: float, *, now: float, trips: Iterable[Trip]
+    ) -> HeaterRun | None:
+        """Run the heater at `percent` for `seconds` (replacing a run); 0 % stops it (None).
+
+        `trips` are those in effect: a run they would force off at once is refused.
+        """
+        if not self.on:
+            raise CommandRefused(MANUAL_IS_OFF)
+        if not (math.isfinite(percent) and 0.0 <= percent <= 100.0):
+            raise CommandRefused(f"heater duty must be 0 to 100 %, got {percent:g}")
+        if percent == 0.0:
+            # A stop is never refused over its duration.
+            self.heater = None
+            return None
+        if not (math.isfinite(seconds) and 0.0 < seconds <= MAX_HEATER_S):
+            raise CommandRefused(
+                f"heater time must be more than 0 and at most {MAX_HEATER_S:g} s, got {seconds:g}"
+            )
+        _refuse_while_forced("heat", trips, HEATER_FORCES)
+        self.heater = HeaterRun(percent=percent, seconds=seconds, until=now + seconds)
+        return self.heater
+
+    def turn_off(self) -> list[str]:
+        """Leave manual mode; returns what was stopped."""
+        stopped = self.stop_all()
+        self.on = False
+        return stopped
+
+    def stop_all(self) -> list[str]:
+        """End every manual action now; returns a line for each one that was running."""
+        stopped = [
+            f"jog {j.tag} at {j.delivered_ml:.1f} of {j.ml:g} mL" for j in self.jogs.values()
+        ]
+        if self.heater is not None:
+            stopped.append(f"heater at {self.heater.percent:g} %")
+        self.jogs.clear()
+        self.heater = None
+        return stopped
+
+    # --- the scan --------------------------------------------------------------------------
+    @property
+    def active(self) -> bool:
+        """True while any manual action runs."""
+        return bool(self.jogs) or self.heater is not None
+
+    @property
+    def heater_duty(self) -> float:
+        """The duty (0–1) manual mode wants now."""
+        return self.heater.percent / 100.0 if self.heater is not None else 0.0
+
+    def pump_rates(self) -> dict[str, float]:
+        """The rate (mL/min) each jogging pump should run at for this scan."""
+        return {tag: jog.rate(self._period_s) for tag, jog in self.jogs.items()}
+
+    def account(self, *, applied: Outputs, dt: float, now: float) -> None:
+        """Count what the last scan's applied rates delivered; end the actions that are done."""
+        for tag, jog in list(self.jogs.items()):
+            jog.delivered_ml += applied.pump(tag) * dt / 60.0
+            if jog.remaining_ml < _JOG_DONE_ML:
+                del self.jogs[tag]
+                log.info("manual.jog_done", pump=tag, ml=jog.ml, delivered_ml=jog.delivered_ml)
+        if self.heater is not None and now >= self.heater.until:
+            log.info("manual.heater_done", percent=self.heater.percent, s=self.heater.seconds)
+            self.heater = None
+
+    def cancel(self, cause: str) -> None:
+        """End every action because of `cause` (a trip, a state change); keeps manual mode on."""
+        stopped = self.stop_all()
+        if stopped:
+            self._cancelled(stopped, cause)
+
+    def cancel_forced(self, *, desired: Outputs, applied: Outputs, trips: Iterable[Trip]) -> None:
+        """End each action the safety filter forced off this scan: none resumes by itself."""
+        trips = list(trips)
+        for tag in [t for t in self.jogs if desired.pump(t) > 0.0 and applied.pump(t) <= 0.0]:
+            jog = self.jogs.pop(tag)
+            self._cancelled(
+                [f"jog {tag} at {jog.delivered_ml:.1f} of {jog.ml:g} mL"],
+                ", ".join(forcing(trips, PUMP_FORCES)) or "interlock",
+            )
+        if self.heater is not None and desired.contactor and not applied.contactor:
+            percent = self.heater.percent
+            self.heater = None
+            self._cancelled(
+                [f"heater at {percent:g} %"],
+                ", ".join(forcing(trips, HEATER_FORCES)) or "interlock",
+            )
+
+    def _cancelled(self, stopped: list[str], cause: str) -> None:
+        self.last_stop = f"{'; '.join(stopped)} stopped by {cause}"
+        log.warning("manual.cancelled", stopped=stopped, cause=cause)
+
+    def status(self, *, now: float) -> dict[str, object]:
+        """Manual mode for the console: on/off, each action's progress, the last early stop."""
+        heater = self.heater
+        return {
+            "on": self.on,
+            "jogs": {
+                tag: {"ml": jog.ml, "delivered_ml": round(jog.delivered_ml, 3)}
+                for tag, jog in self.jogs.items()
+            },
+            "heater": None
+            if heater is None
+            else {"percent": heater.percent, "remaining_s": round(max(0.0, heater.until - now), 1)},
+            "last_stop": self.last_stop,
+        }
