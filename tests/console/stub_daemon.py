@@ -1,0 +1,307 @@
+"""A stand-in for the daemon's control socket: the protocol with canned answers, for console tests.
+
+Records every request it receives; never runs a controller, and serves only while a test holds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final
+
+UNIT: Final = "sim-unit-01"
+PIN: Final = "1234"
+GUARDED: Final = frozenset({"manual", "jog_pump", "heater", "cal_ph", "cal_ph_clear", "cal_pump"})
+STATE_NO: Final = {
+    "STOPPED": 2, "RESETTING": 15, "IDLE": 4, "STARTING": 3, "EXECUTE": 6, "COMPLETING": 16,
+    "COMPLETE": 17, "HOLDING": 10, "HELD": 11, "UNHOLDING": 12, "STOPPING": 7, "ABORTING": 8,
+    "ABORTED": 9, "CLEARING": 1,
+}  # fmt: skip
+
+
+def _ms() -> int:
+    return int(time.time() * 1000)
+
+
+def status(state: str, *, phase: str | None = None, **changes: Any) -> dict[str, Any]:
+    """A full status dict as the daemon sends it, in `state`."""
+    executing = state == "EXECUTE"
+    base: dict[str, Any] = {
+        "unit": UNIT,
+        "site": "lab",
+        "state": state,
+        "state_no": STATE_NO.get(state),
+        "phase": phase,
+        "recipe": "coprecipitation" if phase else None,
+        "batch_id": 7 if phase else None,
+        "awaiting_confirmation": None,
+        "manual": False,
+        "temperature_c": 58.21 if executing else 21.5,
+        "temperature_sp_c": 60.0 if executing else None,
+        "ph": 10.987,
+        "ph_sp": 11.0 if executing else None,
+        "levels": {"low_low": True, "low": True, "high": False, "high_high": False},
+        "estop_pressed": False,
+        "heater_duty": 0.35 if executing else 0.0,
+        "outputs": {
+            "heater_on": executing,
+            "contactor": executing,
+            "agitator": executing,
+            "fill_pump": False,
+            "drain_valve": False,
+            "purge_valve": executing,
+        },
+        "pumps_ml_min": {"P-203": 1.25 if executing else 0.0, "P-205": 3.0 if executing else 0.0},
+        "reagents_ml": {"P-203": 120.5},
+        "alarms_active": 1,
+        "bad": {},
+        "ph_calibration_due": False,
+    }
+    return base | changes
+
+
+ALARMS: Final = [
+    {
+        "id": "level_high_high",
+        "tag": "LSHH-101",
+        "priority": "high",
+        "state": "unack_active",
+        "message": "high-high level switch wet: inflows stopped",
+        "first_out": True,
+        "latched": True,
+        "raised_ts": 1_700_000_000_000,
+        "acked_ts": None,
+    }
+]
+
+RECIPES: Final = [
+    {"name": "leach", "description": "Leach black mass in sulfuric acid with H2O2"},
+    {"name": "coprecipitation", "description": "pCAM hydroxide at pH 11.00"},
+]
+
+BATCH: Final = {
+    "id": 7,
+    "recipe": "coprecipitation",
+    "recipe_sha256": "ab" * 32,
+    "start_ts": 1_700_000_000_000,
+    "end_ts": 1_700_003_600_000,
+    "final_state": "COMPLETE",
+    "record": {
+        "phases": [
+            {"name": "heat", "start_s": 0.0, "end_s": 600.0, "t_min": 21.0, "t_max": 60.2,
+             "t_mean": 45.1, "ph_min": 10.8, "ph_max": 11.02, "ph_mean": 10.95},
+            {"name": "coprecipitate", "start_s": 600.0, "end_s": 3600.0, "t_min": 59.6,
+             "t_max": 60.4, "t_mean": 60.0, "ph_min": 10.96, "ph_max": 11.04, "ph_mean": 11.0},
+        ],
+        "reagents_ml": {"P-203": 812.4, "P-204": 95.0},
+        "alarms": [],
+    },
+}  # fmt: skip
+
+
+def watch_script() -> list[tuple[str, dict[str, Any]]]:
+    """What a watch streams: a batch from EXECUTE to COMPLETE, then COMPLETE status lines."""
+    return [
+        ("status", status("EXECUTE", phase="heat")),
+        ("event", {"ts": _ms(), "kind": "phase", "text": "phase coprecipitate"}),
+        ("status", status("EXECUTE", phase="coprecipitate")),
+        ("event", {"ts": _ms(), "kind": "state", "text": "EXECUTE -> COMPLETING (finish)",
+                   "old": "EXECUTE", "new": "COMPLETING"}),
+        ("event", {"ts": _ms(), "kind": "state", "text": "COMPLETING -> COMPLETE (done)",
+                   "old": "COMPLETING", "new": "COMPLETE"}),
+        ("status", status("COMPLETE", phase=None)),
+    ]  # fmt: skip
+
+
+@dataclass(eq=False)
+class _Session:
+    writer: asyncio.StreamWriter
+    unlocked: bool = False
+    client: str = "socket"
+    watch: asyncio.Task[None] | None = None
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+class StubDaemon:
+    """Serves the control-socket protocol on `path` with canned state; `requests` records all."""
+
+    def __init__(
+        self,
+        *,
+        path: Path,
+        pin: str | None = None,
+        state: str = "STOPPED",
+        drop_on: str | None = None,
+        stream_every_s: float = 0.05,
+    ) -> None:
+        self.path = path
+        self.pin = pin
+        self.state = state
+        self.drop_on = drop_on
+        self.stream_every_s = stream_every_s
+        self.requests: list[dict[str, Any]] = []
+        self._server: asyncio.Server | None = None
+        self._sessions: set[_Session] = set()
+
+    @property
+    def ops(self) -> list[str]:
+        """The ops received, in order."""
+        return [str(r.get("op")) for r in self.requests]
+
+    def args_of(self, op: str) -> list[dict[str, Any]]:
+        """The args of every request for `op`."""
+        return [r.get("args", {}) for r in self.requests if r.get("op") == op]
+
+    async def __aenter__(self) -> StubDaemon:
+        self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._server is not None:
+            self._server.close()
+        for session in list(self._sessions):
+            for task in (session.watch, *session.tasks):
+                if task is not None:
+                    task.cancel()
+            session.writer.close()
+        if self._server is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5):
+                    await self._server.wait_closed()
+        self.path.unlink(missing_ok=True)
+
+    # --- one connection -----------------------------------------------------------------------
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        session = _Session(writer=writer)
+        self._sessions.add(session)
+        hello = {
+            "unit": UNIT,
+            "site": "lab",
+            "version": "0.1.0",
+            "state": self.state,
+            "pin_required": self.pin is not None,
+        }
+        try:
+            self._send(session, {"hello": hello})
+            while line := await reader.readline():
+                request = json.loads(line)
+                self.requests.append(request)
+                if request.get("op") == self.drop_on:
+                    return
+                self._send(session, self._answer(session, request))
+        except (OSError, ValueError):
+            pass
+        finally:
+            if session.watch is not None:
+                session.watch.cancel()
+            self._sessions.discard(session)
+            writer.close()
+
+    def _send(self, session: _Session, message: dict[str, Any]) -> None:
+        if not session.writer.is_closing():
+            session.writer.write(json.dumps(message).encode() + b"\n")
+
+    def _answer(self, session: _Session, request: dict[str, Any]) -> dict[str, Any]:
+        rid, op, args = request.get("id"), request.get("op"), request.get("args") or {}
+        try:
+            result = self._result(session, rid, str(op), args)
+        except _Refused as exc:
+            return {"id": rid, "ok": False, "error": exc.text, "code": exc.code, "result": None}
+        return {"id": rid, "ok": True, "error": None, "code": None, "result": result}
+
+    def _result(self, session: _Session, rid: Any, op: str, args: dict[str, Any]) -> Any:
+        if op in GUARDED and self.pin is not None and not session.unlocked:
+            raise _Refused(f"{op} needs the PIN: enter it with `pin` first", "pin_required")
+        if op in GUARDED and self.state == "EXECUTE":
+            raise _Refused(f"{op} is refused while a batch is executing", "refused")
+        match op:
+            case "identify":
+                session.client = args.get("client", "socket")
+                return {"source": f"{session.client}:{args.get('user')}"}
+            case "status":
+                return status(self.state, phase="heat" if self.state == "EXECUTE" else None)
+            case "alarms":
+                return {"alarms": ALARMS}
+            case "ack" | "reset_alarms":
+                return {"count": 1 if args.get("alarm") in (None, "level_high_high") else 0}
+            case "reset" | "start" | "hold" | "unhold" | "stop" | "abort" | "clear":
+                return {"state": self._packml(op, args)}
+            case "confirm":
+                return {"prompt": "Black mass charged"}
+            case "recipes":
+                return {"recipes": RECIPES}
+            case "manual":
+                return {"manual": bool(args.get("on"))}
+            case "jog_pump":
+                return {"pump": args["pump"], "ml": args["ml"], "ml_min": 20.0, "seconds": 15.0}
+            case "heater":
+                return {"percent": args["percent"], "seconds": args["seconds"]}
+            case "cal_ph":
+                return {"verdict": "ok", "slope_acid_pct": 98.5, "notes": ["mid cleared low/high"]}
+            case "cal_ph_status" | "cal_ph_clear" | "cal_pump":
+                return {"points": 1} if op == "cal_ph_status" else {}
+            case "unlock":
+                if args.get("pin") != self.pin:
+                    raise _Refused("wrong PIN", "refused")
+                session.unlocked = True
+                return {"unlocked": True}
+            case "log":
+                n = int(args.get("n", 20))
+                entries = [{"ts": _ms(), "kind": "state", "text": "STOPPED -> RESETTING (reset)"}]
+                return {"entries": entries[:n]}
+            case "batch":
+                return {"batch": BATCH if args.get("id") in (None, 7) else None}
+            case "watch":
+                session.watch = asyncio.create_task(self._stream(session, rid))
+                return {"watching": True}
+            case "unwatch":
+                if session.watch is not None:
+                    session.watch.cancel()
+                    session.watch = None
+                return {"watching": False}
+        raise _Refused(f"unknown op {op!r}", "unknown_op")
+
+    def _packml(self, op: str, args: dict[str, Any]) -> str:
+        allowed = {
+            "reset": ({"STOPPED", "COMPLETE"}, "IDLE"),
+            "start": ({"IDLE"}, "EXECUTE"),
+            "hold": ({"EXECUTE"}, "HELD"),
+            "unhold": ({"HELD"}, "EXECUTE"),
+            "stop": ({"IDLE", "EXECUTE", "HELD", "COMPLETE"}, "STOPPED"),
+            "abort": ({"IDLE", "EXECUTE", "HELD", "COMPLETE", "STOPPED"}, "ABORTED"),
+            "clear": ({"ABORTED"}, "STOPPED"),
+        }
+        sources, target = allowed[op]
+        if self.state not in sources:
+            raise _Refused(f"cannot {op} in {self.state}", "refused")
+        if op == "start" and args.get("recipe") not in ("leach", "coprecipitation"):
+            raise _Refused(f"recipe refused: no recipe named {args.get('recipe')!r}", "refused")
+        self.state = target
+        acting = {"IDLE": "RESETTING", "EXECUTE": "STARTING", "HELD": "HOLDING"}
+        return acting.get(target, target) if op in ("reset", "start", "hold") else target
+
+    async def _stream(self, session: _Session, rid: Any) -> None:
+        script = watch_script()
+        for kind, data in script:
+            await asyncio.sleep(self.stream_every_s)
+            self._send(session, {"id": rid, "stream": kind, "data": data})
+        while True:  # the batch is over: status lines until unwatch
+            await asyncio.sleep(self.stream_every_s)
+            self._send(session, {"id": rid, "stream": "status", "data": script[-1][1]})
+
+
+class _Refused(Exception):
+    def __init__(self, text: str, code: str) -> None:
+        super().__init__(text)
+        self.text = text
+        self.code = code

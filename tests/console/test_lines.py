@@ -1,0 +1,164 @@
+"""What a technician types and what the console makes of it: requests, local actions, errors.
+
+Pure parsing: no socket, no terminal.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from unit_controller.console.lines import (
+    COMMAND_NAMES,
+    HELP,
+    Help,
+    JsonScalar,
+    LineError,
+    Parsed,
+    Pin,
+    Quit,
+    Remote,
+    Request,
+    Watch,
+    parse_line,
+)
+
+
+def _one(op: str, **args: JsonScalar) -> Remote:
+    return Remote(command=op, requests=(Request(op=op, args=args),))
+
+
+def _guarded(command: str, op: str, **args: JsonScalar) -> Remote:
+    return Remote(command=command, requests=(Request(op=op, args=args),), guarded=True)
+
+
+GOOD: list[tuple[str, Parsed]] = [
+    ("status", _one("status")),
+    ("  STATUS  ", _one("status")),
+    ("alarms", _one("alarms")),
+    ("ack all", _one("ack", alarm=None)),
+    ("ack ALL", _one("ack", alarm=None)),
+    ("ack level_high_high", _one("ack", alarm="level_high_high")),
+    (
+        "reset",
+        Remote(
+            command="reset",
+            requests=(Request("reset_alarms", {"alarm": None}), Request("reset", {})),
+        ),
+    ),
+    ("start leach", _one("start", recipe="leach")),
+    ("Start Leach", _one("start", recipe="leach")),
+    ("hold", _one("hold")),
+    ("unhold", _one("unhold")),
+    ("stop", _one("stop")),
+    ("abort", _one("abort")),
+    ("clear", _one("clear")),
+    ("confirm", _one("confirm")),
+    ("recipes", _one("recipes")),
+    ("manual on", _guarded("manual", "manual", on=True)),
+    ("manual OFF", _guarded("manual", "manual", on=False)),
+    ("jog pump P-203 5", _guarded("jog", "jog_pump", pump="P-203", ml=5.0)),
+    ("jog  pump  p-203  .5", _guarded("jog", "jog_pump", pump="P-203", ml=0.5)),
+    ("heater 50 30", _guarded("heater", "heater", percent=50.0, seconds=30.0)),
+    ("heater 0 1.5", _guarded("heater", "heater", percent=0.0, seconds=1.5)),
+    ("cal ph mid 7.00", _guarded("cal ph", "cal_ph", point="mid", value=7.0)),
+    ("CAL PH low 4", _guarded("cal ph", "cal_ph", point="low", value=4.0)),
+    ("cal ph status", _guarded("cal ph status", "cal_ph_status")),
+    ("cal ph clear", _guarded("cal ph clear", "cal_ph_clear")),
+    ("cal pump P-203 9.6", _guarded("cal pump", "cal_pump", pump="P-203", measured_ml=9.6)),
+    ("log", _one("log", n=20)),
+    ("log 5", _one("log", n=5)),
+    ("log 500", _one("log", n=500)),
+    ("batch", _one("batch", id=None)),
+    ("batch 12", _one("batch", id=12)),
+    ("help", Help()),
+    ("help Jog", Help(topic="jog")),
+    ("quit", Quit()),
+    ("exit", Quit()),
+    ("watch", Watch()),
+    ("watch 60", Watch(seconds=60.0)),
+    ("pin", Pin()),
+    ("status   # what now?", _one("status")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("line", "expected"), GOOD, ids=[line for line, _ in GOOD])
+def test_good_lines_become_requests_or_actions(line: str, expected: Parsed) -> None:
+    assert parse_line(line) == expected
+
+
+@pytest.mark.parametrize("line", ["", "   ", "# a comment", "  # indented comment", "\t"])
+def test_blank_and_comment_lines_are_skipped(line: str) -> None:
+    assert parse_line(line) is None
+
+
+BAD: list[tuple[str, str]] = [
+    ("bogus", "unknown command 'bogus'; type help for the list"),
+    ("stauts", "unknown command 'stauts'; did you mean status? type help for the list"),
+    ("status now", "status takes nothing more, got 'now': status"),
+    ("ack", "ack needs one alarm id or all: ack <alarm id> | ack all (alarms lists the ids)"),
+    ("ack a b", "ack needs one alarm id or all: ack <alarm id> | ack all (alarms lists the ids)"),
+    ("ack a/b", "'a/b' is not an alarm id: ack <alarm id> | ack all (alarms lists the ids)"),
+    ("reset all", "reset takes nothing more, got 'all': reset"),
+    ("start", "start needs one recipe name: start leach (recipes lists them)"),
+    ("start ../etc/x", "'../etc/x' is not a recipe name: start leach (recipes lists them)"),
+    ("manual", "manual needs on or off: manual on"),
+    ("manual maybe", "manual needs on or off: manual on"),
+    ("jog", "jog works on a pump: jog pump P-203 5"),
+    ("jog heater 5", "jog works on a pump: jog pump P-203 5"),
+    ("jog pump P-203", "jog pump needs a pump tag and a volume: jog pump P-203 5"),
+    ("jog pump 5", "jog pump needs a pump tag and a volume: jog pump P-203 5"),
+    ("jog pump 203 5", "'203' is not a pump tag: jog pump P-203 5"),
+    ("jog pump P-203 five", "jog volume must be a number like 5, got 'five'"),
+    ("jog pump P-203 nan", "jog volume must be a number like 5, got 'nan'"),
+    ("jog pump P-203 inf", "jog volume must be a number like 5, got 'inf'"),
+    ("jog pump P-203 1e3", "jog volume must be a number like 5, got '1e3'"),
+    ("jog pump P-203 -5", "jog volume must be more than 0 mL, got -5"),
+    ("jog pump P-203 0", "jog volume must be more than 0 mL, got 0"),
+    ("heater 50", "heater needs a percent and seconds: heater 50 30 (percent, seconds)"),
+    ("heater 150 3", "heater percent must be 0..100, got 150"),
+    ("heater -1 3", "heater percent must be 0..100, got -1"),
+    ("heater 50 0", "heater seconds must be more than 0 s, got 0"),
+    ("heater 5,5 3", "heater percent must be a number like 50, got '5,5'"),
+    ("cal", "cal needs ph or pump: cal ph mid 7.00 | cal pump P-203 9.6"),
+    ("cal orp 7", "cal needs ph or pump: cal ph mid 7.00 | cal pump P-203 9.6"),
+    ("cal ph", "cal ph needs mid, low, high, status or clear: cal ph mid 7.00"),
+    ("cal ph middle 7", "cal ph needs mid, low, high, status or clear: cal ph mid 7.00"),
+    ("cal ph mid", "cal ph mid needs the buffer's pH: cal ph mid 7.00"),
+    ("cal ph high", "cal ph high needs the buffer's pH: cal ph high 10.00"),
+    ("cal ph mid 15", "pH value must be 0..14, got 15"),
+    ("cal ph mid 7,00", "pH value must be a number like 7.00, got '7,00'"),
+    ("cal ph status now", "cal ph status takes nothing more, got 'now': cal ph status"),
+    ("cal pump P-203", "cal pump needs a pump tag and the mL it really gave: cal pump P-203 9.6"),
+    ("log 0", "log count must be a whole number 1..500, got 0"),
+    ("log 501", "log count must be a whole number 1..500, got 501"),
+    ("log 2.5", "log count must be a whole number 1..500, got '2.5'"),
+    ("log 5 6", "log takes nothing more, got '6': log [n]"),
+    ("batch x", "batch id must be a whole number >= 1, got 'x'"),
+    ("batch 0", "batch id must be a whole number >= 1, got 0"),
+    ("watch soon", "watch seconds must be a number like 60, got 'soon'"),
+    ("watch -1", "watch seconds must be more than 0 s, got -1"),
+    ("help frobnicate", "no command 'frobnicate'; type help for the list"),
+    ("pin 1234", "type pin alone, then the PIN when asked (it is not shown): pin"),
+    ("\x1b[A", "unknown command '?[a'; type help for the list"),
+    ("x" * 1001, "line too long (1001 characters; at most 1000)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("line", "message"), BAD, ids=[line[:20] for line, _ in BAD])
+def test_malformed_lines_get_one_clear_line(line: str, message: str) -> None:
+    with pytest.raises(LineError) as caught:
+        parse_line(line)
+    assert str(caught.value) == message
+    assert "\n" not in message
+    assert len(message) <= 80
+
+
+def test_every_command_in_help_is_known_to_the_parser() -> None:
+    assert len(HELP) <= 22  # with its heading, the list fits a 24-line screen
+    for name in COMMAND_NAMES:
+        errors: list[str] = []
+        try:
+            parse_line(name)
+        except LineError as exc:
+            errors.append(str(exc))  # needs arguments: the error shows the form
+        assert not any("unknown command" in error for error in errors), name

@@ -1,0 +1,369 @@
+"""The console's grammar: one typed line → requests for the controller, a local action or an error.
+
+Pure and synchronous: never touches the socket, the terminal or the clock; every error is one line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+MAX_LINE_CHARS: Final = 1000
+LOG_MAX: Final = 500
+PH_RANGE: Final = (0.0, 14.0)
+
+JsonScalar = str | int | float | bool | None
+
+
+class LineError(ValueError):
+    """A line that cannot be carried out; the message is one line: what is wrong and the form."""
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One request to the controller: an op of the control-socket protocol and its args."""
+
+    op: str
+    args: Mapping[str, JsonScalar] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Remote:
+    """A command the controller carries out: its requests in order (`reset` sends two).
+
+    `guarded` commands (manual and calibration) may need the PIN and are refused during a batch.
+    """
+
+    command: str
+    requests: tuple[Request, ...]
+    guarded: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Help:
+    """Show the command list, or one command's help."""
+
+    topic: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Quit:
+    """Leave the console."""
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """Follow status and events until the batch ends or stops, Enter, or `seconds` elapse."""
+
+    seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pin:
+    """Ask for the PIN that unlocks manual and calibration commands."""
+
+
+Parsed = Remote | Help | Quit | Watch | Pin
+
+
+@dataclass(frozen=True, slots=True)
+class HelpEntry:
+    """One line of `help`, and the longer words of `help <name>`."""
+
+    names: tuple[str, ...]
+    usage: str
+    summary: str
+    detail: str = ""
+
+
+# One row per line of `help` (at most 22, so the list and its heading fit a 24-line screen).
+HELP: Final[tuple[HelpEntry, ...]] = (
+    HelpEntry(("status",), "status", "state, phase, T, pH, levels, outputs, alarms",
+              "One screen of the unit as the controller sees it now."),
+    HelpEntry(("alarms",), "alarms", "alarms that are not normal, most urgent first",
+              "First-out alarms are marked '*'; latched ones need ack and reset."),
+    HelpEntry(("ack",), "ack <id>|all", "acknowledge one alarm id or all of them",
+              "Acknowledging does not reset a latch: use reset once the cause is gone."),
+    HelpEntry(("reset",), "reset", "reset latched alarms, then PackML reset",
+              "Resets every latched alarm whose cause is gone, then STOPPED/COMPLETE -> IDLE."),
+    HelpEntry(("start",), "start <recipe>", "start a batch from IDLE (see recipes)",
+              "Example: start leach. The unit must be IDLE with no interlock in effect."),
+    HelpEntry(("hold", "unhold"), "hold | unhold", "hold the batch safe / carry on",
+              "Hold keeps temperature safe and stops dosing and feeds; unhold goes on."),
+    HelpEntry(("stop", "abort", "clear"), "stop | abort | clear", "stop; abort now; clear abort",
+              "Stop ends the batch in order; abort ends it at once; clear leaves ABORTED."),
+    HelpEntry(("confirm",), "confirm", "answer the waiting prompt (black mass charged)",
+              "Only when status shows a prompt waiting; says what was confirmed."),
+    HelpEntry(("recipes",), "recipes", "the recipes this unit can run"),
+    HelpEntry(("watch",), "watch [seconds]", "follow the batch; Enter or Ctrl-C stops",
+              "Ends by itself at COMPLETE, STOPPED, ABORTED or HELD, or after the seconds."),
+    HelpEntry(("log",), "log [n]", f"the last n events (default 20, at most {LOG_MAX})"),
+    HelpEntry(("batch",), "batch [id]", "a batch record (default: the latest)",
+              "Phases with times in minutes and T/pH min/mean/max, reagents, alarms."),
+    HelpEntry(("manual",), "manual on|off", "manual mode for jog and heater (PIN)",
+              "Refused while a batch is executing. Interlocks stay in force."),
+    HelpEntry(("jog",), "jog pump <tag> <ml>", "dose a volume with one pump (manual)",
+              "Example: jog pump P-203 5 doses 5 mL. Needs manual on."),
+    HelpEntry(("heater",), "heater <percent> <s>", "heat for a while (manual, interlocked)",
+              "Example: heater 50 30 runs the heater at 50 % for 30 s. Needs manual on."),
+    HelpEntry(("cal",), "cal ph mid|low|high <pH>", "calibrate pH against a buffer (mid first)",
+              "pH buffers mid first (it clears low and high); a pump by the mL it really gave."),
+    HelpEntry(("cal",), "cal ph status|clear", "pH calibration state / clear it"),
+    HelpEntry(("cal",), "cal pump <tag> <ml>", "a pump's volume as measured (calibration)"),
+    HelpEntry(("pin",), "pin", "enter the PIN for manual and calibration",
+              "Asked for by itself when a command needs it; not echoed."),
+    HelpEntry(("help",), "help [command]", "this list, or more on one command"),
+    HelpEntry(("quit", "exit"), "quit", "leave the console (Ctrl-D too)"),
+)  # fmt: skip
+
+COMMAND_NAMES: Final = tuple(dict.fromkeys(name for entry in HELP for name in entry.names))
+
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+_WHOLE = re.compile(r"[+-]?\d+")
+_TAG = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
+_RECIPE = re.compile(r"[a-z0-9_-]{1,40}")  # as the controller takes them (lower case)
+_ALARM_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def shown(text: str, *, limit: int = 40) -> str:
+    """`text` safe to print inside an error: control characters as '?', long text cut."""
+    text = _CONTROL.sub("?", text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def help_entries(topic: str) -> list[HelpEntry]:
+    """The help rows of one command name (case-insensitive); empty if there is none."""
+    name = topic.lower()
+    return [entry for entry in HELP if name in entry.names]
+
+
+def _number(text: str, *, what: str, example: str) -> float:
+    if _NUMBER.fullmatch(text) is None:
+        raise LineError(f"{what} must be a number like {example}, got '{shown(text)}'")
+    value = float(text)
+    if not math.isfinite(value):  # e.g. 400 digits
+        raise LineError(f"{what} must be a number like {example}, got '{shown(text)}'")
+    return value
+
+
+def _positive(text: str, *, what: str, example: str, unit: str) -> float:
+    value = _number(text, what=what, example=example)
+    if value <= 0:
+        raise LineError(f"{what} must be more than 0 {unit}, got {text}")
+    return value
+
+
+def _whole(text: str, *, what: str, low: int, high: int | None) -> int:
+    bounds = f"{low}..{high}" if high is not None else f">= {low}"
+    if _WHOLE.fullmatch(text) is None:
+        raise LineError(f"{what} must be a whole number {bounds}, got '{shown(text)}'")
+    value = int(text)
+    if value < low or (high is not None and value > high):
+        raise LineError(f"{what} must be a whole number {bounds}, got {value}")
+    return value
+
+
+def _tag(text: str, *, form: str) -> str:
+    if _TAG.fullmatch(text) is None:
+        raise LineError(f"'{shown(text)}' is not a pump tag: {form}")
+    return text.upper()
+
+
+def _no_more(command: str, rest: Sequence[str], *, form: str | None = None) -> None:
+    if rest:
+        extra = shown(" ".join(rest))
+        raise LineError(f"{command} takes nothing more, got '{extra}': {form or command}")
+
+
+def _remote(
+    command: str, op: str, args: Mapping[str, JsonScalar] | None = None, *, guarded: bool = False
+) -> Remote:
+    request = Request(op=op, args=dict(args or {}))
+    return Remote(command=command, requests=(request,), guarded=guarded)
+
+
+# Commands that are one request with no arguments, named as the op.
+_PLAIN: Final = frozenset(
+    {"status", "alarms", "recipes", "confirm", "hold", "unhold", "stop", "abort", "clear"}
+)
+
+
+def parse_line(line: str) -> Parsed | None:
+    """Parse one input line; None for a blank or comment line; raises LineError when malformed."""
+    if len(line) > MAX_LINE_CHARS:
+        raise LineError(f"line too long ({len(line)} characters; at most {MAX_LINE_CHARS})")
+    words = line.split("#", 1)[0].split()
+    if not words:
+        return None
+    command, rest = words[0].lower(), words[1:]
+    if command in _PLAIN:
+        _no_more(command, rest)
+        return _remote(command, command)
+    parser = _PARSERS.get(command)
+    if parser is None:
+        raise LineError(_unknown(command))
+    return parser(rest)
+
+
+def _unknown(command: str) -> str:
+    close = difflib.get_close_matches(command, COMMAND_NAMES, n=1, cutoff=0.7)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return f"unknown command '{shown(command)}'; {hint}type help for the list"
+
+
+def _help(rest: Sequence[str]) -> Parsed:
+    _no_more("help", rest[1:], form="help [command]")
+    if not rest:
+        return Help()
+    if not help_entries(rest[0]):
+        raise LineError(f"no command '{shown(rest[0])}'; type help for the list")
+    return Help(topic=rest[0].lower())
+
+
+def _quit(rest: Sequence[str]) -> Parsed:
+    _no_more("quit", rest)
+    return Quit()
+
+
+def _pin(rest: Sequence[str]) -> Parsed:
+    if rest:
+        raise LineError("type pin alone, then the PIN when asked (it is not shown): pin")
+    return Pin()
+
+
+def _watch(rest: Sequence[str]) -> Parsed:
+    _no_more("watch", rest[1:], form="watch [seconds]")
+    if not rest:
+        return Watch()
+    seconds = _positive(rest[0], what="watch seconds", example="60", unit="s")
+    return Watch(seconds=seconds)
+
+
+def _ack(rest: Sequence[str]) -> Parsed:
+    form = "ack <alarm id> | ack all (alarms lists the ids)"
+    if len(rest) != 1:
+        raise LineError(f"ack needs one alarm id or all: {form}")
+    target = None if rest[0].lower() == "all" else rest[0]
+    if target is not None and _ALARM_ID.fullmatch(target) is None:
+        raise LineError(f"'{shown(target)}' is not an alarm id: {form}")
+    return _remote("ack", "ack", {"alarm": target})
+
+
+def _reset(rest: Sequence[str]) -> Parsed:
+    _no_more("reset", rest)
+    # A technician's "reset" means both: latched alarms first, then the PackML command.
+    return Remote(
+        command="reset",
+        requests=(Request(op="reset_alarms", args={"alarm": None}), Request(op="reset", args={})),
+    )
+
+
+def _start(rest: Sequence[str]) -> Parsed:
+    form = "start leach (recipes lists them)"
+    if len(rest) != 1:
+        raise LineError(f"start needs one recipe name: {form}")
+    name = rest[0].lower()
+    if _RECIPE.fullmatch(name) is None:
+        raise LineError(f"'{shown(rest[0])}' is not a recipe name: {form}")
+    return _remote("start", "start", {"recipe": name})
+
+
+def _manual(rest: Sequence[str]) -> Parsed:
+    if len(rest) != 1 or rest[0].lower() not in ("on", "off"):
+        raise LineError("manual needs on or off: manual on")
+    return _remote("manual", "manual", {"on": rest[0].lower() == "on"}, guarded=True)
+
+
+def _jog(rest: Sequence[str]) -> Parsed:
+    form = "jog pump P-203 5"
+    if not rest or rest[0].lower() != "pump":
+        raise LineError(f"jog works on a pump: {form}")
+    if len(rest) != 3:
+        raise LineError(f"jog pump needs a pump tag and a volume: {form}")
+    tag = _tag(rest[1], form=form)
+    ml = _positive(rest[2], what="jog volume", example="5", unit="mL")
+    return _remote("jog", "jog_pump", {"pump": tag, "ml": ml}, guarded=True)
+
+
+def _heater(rest: Sequence[str]) -> Parsed:
+    form = "heater 50 30 (percent, seconds)"
+    if len(rest) != 2:
+        raise LineError(f"heater needs a percent and seconds: {form}")
+    percent = _number(rest[0], what="heater percent", example="50")
+    if not 0 <= percent <= 100:
+        raise LineError(f"heater percent must be 0..100, got {rest[0]}")
+    seconds = _positive(rest[1], what="heater seconds", example="30", unit="s")
+    return _remote("heater", "heater", {"percent": percent, "seconds": seconds}, guarded=True)
+
+
+def _cal(rest: Sequence[str]) -> Parsed:
+    what = rest[0].lower() if rest else ""
+    if what == "ph":
+        return _cal_ph(rest[1:])
+    if what == "pump":
+        return _cal_pump(rest[1:])
+    raise LineError("cal needs ph or pump: cal ph mid 7.00 | cal pump P-203 9.6")
+
+
+def _cal_ph(rest: Sequence[str]) -> Parsed:
+    point = rest[0].lower() if rest else ""
+    if point in ("status", "clear"):
+        _no_more(f"cal ph {point}", rest[1:])
+        return _remote(f"cal ph {point}", f"cal_ph_{point}", guarded=True)
+    if point not in ("mid", "low", "high"):
+        raise LineError("cal ph needs mid, low, high, status or clear: cal ph mid 7.00")
+    example = {"mid": "7.00", "low": "4.00", "high": "10.00"}[point]
+    if len(rest) != 2:
+        raise LineError(f"cal ph {point} needs the buffer's pH: cal ph {point} {example}")
+    value = _number(rest[1], what="pH value", example=example)
+    low, high = PH_RANGE
+    if not low <= value <= high:
+        raise LineError(f"pH value must be {low:g}..{high:g}, got {rest[1]}")
+    return _remote("cal ph", "cal_ph", {"point": point, "value": value}, guarded=True)
+
+
+def _cal_pump(rest: Sequence[str]) -> Parsed:
+    form = "cal pump P-203 9.6"
+    if len(rest) != 2:
+        raise LineError(f"cal pump needs a pump tag and the mL it really gave: {form}")
+    tag = _tag(rest[0], form=form)
+    ml = _positive(rest[1], what="measured volume", example="9.6", unit="mL")
+    return _remote("cal pump", "cal_pump", {"pump": tag, "measured_ml": ml}, guarded=True)
+
+
+def _log(rest: Sequence[str]) -> Parsed:
+    _no_more("log", rest[1:], form="log [n]")
+    if not rest:
+        return _remote("log", "log", {"n": 20})
+    n = _whole(rest[0], what="log count", low=1, high=LOG_MAX)
+    return _remote("log", "log", {"n": n})
+
+
+def _batch(rest: Sequence[str]) -> Parsed:
+    _no_more("batch", rest[1:], form="batch [id]")
+    if not rest:
+        return _remote("batch", "batch", {"id": None})
+    return _remote("batch", "batch", {"id": _whole(rest[0], what="batch id", low=1, high=None)})
+
+
+_PARSERS: Final = {
+    "help": _help,
+    "quit": _quit,
+    "exit": _quit,
+    "pin": _pin,
+    "watch": _watch,
+    "ack": _ack,
+    "reset": _reset,
+    "start": _start,
+    "manual": _manual,
+    "jog": _jog,
+    "heater": _heater,
+    "cal": _cal,
+    "log": _log,
+    "batch": _batch,
+}

@@ -1,0 +1,480 @@
+"""Plain text for an 80-column terminal: status, alarms, batch records, log lines, help.
+
+Pure functions of the controller's answers; never writes control characters the controller sent,
+and never colours unless the terminal says it can (a tty, TERM set and not dumb, no NO_COLOR).
+"""
+
+from __future__ import annotations
+
+import codecs
+import math
+import os
+import re
+import textwrap
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, TextIO
+
+from unit_controller.console.lines import HELP, help_entries
+
+WIDTH: Final = 80
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_RESET: Final = "\x1b[0m"
+COLOURS: Final = {"red": "\x1b[31m", "green": "\x1b[32m", "yellow": "\x1b[33m", "bold": "\x1b[1m"}
+
+# What stands in for a character an ASCII-only terminal cannot show.
+_ASCII: Final = str.maketrans(
+    {"°": "deg", "±": "+/-", "≥": ">=", "≤": "<=", "→": "->", "—": "-", "–": "-", "…": "...",
+     "×": "x", "µ": "u", "τ": "tau", "⁻": "-", "·": "."}
+)  # fmt: skip
+
+END_STATES: Final = frozenset({"COMPLETE", "STOPPED", "ABORTED", "HELD"})
+_STATE_COLOUR: Final = {
+    "EXECUTE": "green",
+    "COMPLETE": "green",
+    "IDLE": "green",
+    "HELD": "yellow",
+    "HOLDING": "yellow",
+    "SUSPENDED": "yellow",
+    "STOPPED": "yellow",
+    "ABORTING": "red",
+    "ABORTED": "red",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Style:
+    """How to write for this terminal: ANSI colour or not, UTF-8 or ASCII only."""
+
+    colour: bool = False
+    utf8: bool = True
+
+    @classmethod
+    def detect(cls, stream: TextIO, *, env: Mapping[str, str] | None = None) -> Style:
+        """Colour only on a tty whose TERM is set and not "dumb", and without NO_COLOR."""
+        env = os.environ if env is None else env
+        try:
+            tty = stream.isatty()
+        except (OSError, ValueError):
+            tty = False
+        term = env.get("TERM", "")
+        colour = tty and term not in ("", "dumb") and "NO_COLOR" not in env
+        return cls(colour=colour, utf8=_is_utf8(getattr(stream, "encoding", None)))
+
+    def paint(self, text: str, colour: str | None) -> str:
+        """`text` in a colour when the terminal takes colour; as is otherwise."""
+        if not self.colour or colour is None or not text:
+            return text
+        return f"{COLOURS[colour]}{text}{_RESET}"
+
+    def out(self, line: str) -> str:
+        """A finished line as this terminal can show it (ASCII stand-ins if not UTF-8)."""
+        if self.utf8:
+            return line
+        ascii_line = line.translate(_ASCII)
+        return ascii_line.encode("ascii", "replace").decode("ascii")
+
+    @property
+    def deg_c(self) -> str:
+        """The unit of temperature as this terminal can show it."""
+        return "°C" if self.utf8 else "degC"
+
+
+def _is_utf8(encoding: str | None) -> bool:
+    if not encoding:
+        return False
+    try:
+        return codecs.lookup(encoding).name == "utf-8"
+    except LookupError:
+        return False
+
+
+# --- helpers ----------------------------------------------------------------------------------
+def clean(value: object) -> str:
+    """A value from the controller as one printable line: control characters become '?'."""
+    return _CONTROL.sub("?", str(value))
+
+
+def visible_len(line: str) -> int:
+    """Length of a line as the terminal shows it (colour codes take no room)."""
+    return len(_ANSI.sub("", line))
+
+
+def fit(line: str, width: int = WIDTH) -> str:
+    """Cut a line to `width` columns, ending it with '...' when cut (colour is dropped then)."""
+    if visible_len(line) <= width:
+        return line
+    plain = _ANSI.sub("", line)
+    return plain[: width - 3].rstrip() + "..."
+
+
+def wrap(text: str, *, indent: int = 0, width: int = WIDTH) -> list[str]:
+    """One message as lines of at most `width` columns, the rest indented: nothing is cut."""
+    lines = textwrap.wrap(text, width=width, subsequent_indent=" " * indent, break_on_hyphens=False)
+    return lines or [""]
+
+
+def _num(value: object, digits: int) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return "?"
+    return f"{value:.{digits}f}"
+
+
+def _yes(value: object, yes: str, no: str) -> str:
+    return "?" if value is None else (yes if value else no)
+
+
+def clock(ts_ms: object) -> str:
+    """Local wall time HH:MM:SS of a timestamp in epoch milliseconds ('--:--:--' if unknown)."""
+    if isinstance(ts_ms, bool) or not isinstance(ts_ms, int | float) or not math.isfinite(ts_ms):
+        return "--:--:--"
+    try:
+        return time.strftime("%H:%M:%S", time.localtime(ts_ms / 1000))
+    except (OverflowError, OSError, ValueError):
+        return "--:--:--"
+
+
+def _date_time(ts_ms: object) -> str:
+    if isinstance(ts_ms, bool) or not isinstance(ts_ms, int | float) or not math.isfinite(ts_ms):
+        return "-"
+    try:
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts_ms / 1000))
+    except (OverflowError, OSError, ValueError):
+        return "-"
+
+
+def _dict(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: object) -> Sequence[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _state(value: object, style: Style) -> str:
+    text = clean(value) if value else "?"
+    return style.paint(text, _STATE_COLOUR.get(text))
+
+
+def _row(label: str, text: str) -> str:
+    return f"{label:<8}{text}"
+
+
+def _finish(lines: Iterable[str], style: Style) -> list[str]:
+    return [style.out(fit(line)) for line in lines]
+
+
+# --- status -----------------------------------------------------------------------------------
+def render_status(status: Mapping[str, Any], style: Style) -> list[str]:
+    """The unit at a glance: a few aligned lines, each at most 80 columns."""
+    lines = [_row("state", _state_line(status, style))]
+    deg = style.deg_c
+    t_sp = _num(status.get("temperature_sp_c"), 1)
+    t = f"{_num(status.get('temperature_c'), 1)} {deg} (sp {t_sp})"
+    ph = f"{_num(status.get('ph'), 2)} (sp {_num(status.get('ph_sp'), 2)})"
+    lines.append(_row("T", f"{t:<28}pH {ph}"))
+    levels = _dict(status.get("levels"))
+    switches = "  ".join(
+        f"{name} {_yes(levels.get(key), 'wet', 'dry')}"
+        for name, key in (("LL", "low_low"), ("L", "low"), ("H", "high"), ("HH", "high_high"))
+    )
+    estop = status.get("estop_pressed")
+    estop_text = (
+        style.paint("E-STOP PRESSED", "red")
+        if estop
+        else f"E-stop {'?' if estop is None else 'ok'}"
+    )
+    lines.append(_row("levels", f"{switches}    {estop_text}"))
+    lines.append(_row("outputs", _outputs(status)))
+    pumps = _pumps(status)
+    if pumps:
+        lines.append(_row("pumps", pumps))
+    lines.append(_row("alarms", _alarm_count(status.get("alarms_active"), style)))
+    prompt = status.get("awaiting_confirmation")
+    if prompt:
+        words = clean(prompt) if isinstance(prompt, str) else "an operator confirmation"
+        lines.append(_row("waiting", style.paint(f"type confirm once done: {words}", "yellow")))
+    if status.get("ph_calibration_due"):
+        lines.append(_row("cal", style.paint("pH calibration is due (cal ph status)", "yellow")))
+    bad = _dict(status.get("bad"))
+    if bad:
+        text = ", ".join(f"{clean(name)} {clean(reason)}" for name, reason in bad.items())
+        lines.append(_row("bad", style.paint(text, "red")))
+    return _finish(lines, style)
+
+
+def _state_line(status: Mapping[str, Any], style: Style) -> str:
+    number = status.get("state_no")
+    state = _state(status.get("state"), style)
+    if isinstance(number, int) and not isinstance(number, bool):
+        state += f" ({number})"
+    parts = [state]  # most important first: a long recipe name may be cut at 80 columns
+    if status.get("manual"):
+        parts.append(style.paint("MANUAL", "yellow"))
+    if status.get("batch_id") is not None:
+        parts.append(f"batch {clean(status['batch_id'])}")
+    for key in ("phase", "recipe"):
+        if status.get(key):
+            parts.append(f"{key} {clean(status[key])}")
+    return "   ".join(parts)
+
+
+def _outputs(status: Mapping[str, Any]) -> str:
+    outputs = _dict(status.get("outputs"))
+    names = {
+        "contactor": "contactor",
+        "agitator": "agitator",
+        "fill_pump": "fill pump",
+        "drain_valve": "drain valve",
+        "purge_valve": "N2 purge",
+    }
+    on: list[str] = []
+    duty = status.get("heater_duty")
+    if outputs.get("heater_on") or (isinstance(duty, int | float) and duty > 0):
+        on.append(f"heater {_num(duty * 100 if isinstance(duty, int | float) else None, 0)}%")
+    on.extend(label for key, label in names.items() if outputs.get(key))
+    return ", ".join(on) if on else "all off"
+
+
+def _pumps(status: Mapping[str, Any]) -> str:
+    rates = _dict(status.get("pumps_ml_min"))
+    running = [
+        f"{clean(tag)} {_num(rate, 2)} mL/min"
+        for tag, rate in rates.items()
+        if isinstance(rate, int | float) and rate > 0
+    ]
+    return ", ".join(running)
+
+
+def _alarm_count(count: object, style: Style) -> str:
+    if not isinstance(count, int) or isinstance(count, bool):
+        return "?"
+    if count == 0:
+        return "none active"
+    return style.paint(f"{count} active (type alarms)", "red")
+
+
+def render_status_line(status: Mapping[str, Any], style: Style) -> str:
+    """One line of status for `watch`: time, state, phase, T and pH against setpoints, alarms."""
+    deg = style.deg_c
+    parts = [
+        time.strftime("%H:%M:%S"),
+        _state(status.get("state"), style),
+        clean(status.get("phase") or "-"),
+        f"T {_num(status.get('temperature_c'), 1)}/{_num(status.get('temperature_sp_c'), 1)} {deg}",
+        f"pH {_num(status.get('ph'), 2)}/{_num(status.get('ph_sp'), 2)}",
+    ]
+    count = status.get("alarms_active")
+    if isinstance(count, int) and count:
+        parts.append(style.paint(f"alarms {count}", "red"))
+    if status.get("awaiting_confirmation"):
+        parts.append(style.paint("prompt waiting", "yellow"))
+    return _finish(["  ".join(parts)], style)[0]
+
+
+# --- alarms, log, events ----------------------------------------------------------------------
+def render_alarms(alarms: Sequence[Mapping[str, Any]], style: Style) -> list[str]:
+    """Alarms, most urgent first as the controller sent them: two lines each, '*' for first-out."""
+    if not alarms:
+        return ["no alarms"]
+    lines: list[str] = []
+    for alarm in alarms:
+        mark = "*" if alarm.get("first_out") else " "
+        priority = clean(alarm.get("priority", "?"))
+        colour = "red" if priority in ("critical", "high") else None
+        state = clean(alarm.get("state", "?"))
+        words = _ALARM_STATES.get(state, state)
+        if alarm.get("latched") and state != "latched":
+            words += ", latching"
+        lines.append(
+            f"{mark} {clock(alarm.get('raised_ts'))}  {style.paint(priority.upper(), colour)}  "
+            f"{clean(alarm.get('id', '?'))} ({clean(alarm.get('tag', '?'))})  {words}"
+        )
+        lines.append(f"    {clean(alarm.get('message', ''))}")
+    if any(alarm.get("first_out") for alarm in alarms):
+        lines.append("* first out")
+    return _finish(lines, style)
+
+
+_ALARM_STATES: Final = {
+    "unack_active": "active, not acknowledged",
+    "ack_active": "active, acknowledged",
+    "unack_returned": "returned, not acknowledged",
+    "latched": "latched: reset when the cause is gone",
+}
+
+
+def render_event(event: Mapping[str, Any], style: Style) -> str:
+    """One event (log entry or watch event) as `HH:MM:SS kind     text`."""
+    kind = clean(event.get("kind", "?"))
+    colour = {"alarm": "red", "prompt": "yellow"}.get(kind)
+    text = f"{clock(event.get('ts'))} {kind:<8} {clean(event.get('text', ''))}"
+    return _finish([style.paint(text, colour)], style)[0]
+
+
+def render_log(entries: Sequence[Mapping[str, Any]], style: Style) -> list[str]:
+    """Journal entries, oldest first, one line each."""
+    if not entries:
+        return ["the log is empty"]
+    return [render_event(entry, style) for entry in entries]
+
+
+def render_recipes(recipes: Sequence[Mapping[str, Any]], style: Style) -> list[str]:
+    """Recipe names and their descriptions."""
+    if not recipes:
+        return ["no recipes on this unit"]
+    names = [clean(r.get("name", "?")) for r in recipes]
+    width = max(len(name) for name in names)
+    return _finish(
+        (
+            f"{name:<{width}}  {clean(r.get('description') or '')}"
+            for name, r in zip(names, recipes, strict=True)
+        ),
+        style,
+    )
+
+
+def render_facts(facts: Mapping[str, Any], style: Style, *, empty: str = "done") -> list[str]:
+    """A result dict as `key: value` lines (nested dicts as `key.sub`), in the order sent."""
+    lines: list[str] = []
+
+    def walk(prefix: str, value: object) -> None:
+        if isinstance(value, Mapping) and value:
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), inner)
+        elif isinstance(value, list):
+            lines.append(f"{clean(prefix)}: {'; '.join(clean(v) for v in value) or '-'}")
+        else:
+            lines.append(f"{clean(prefix)}: {'-' if value is None else clean(value)}")
+
+    walk("", facts)
+    return _finish(lines, style) if lines else [empty]
+
+
+# --- batch record -----------------------------------------------------------------------------
+def render_batch(batch: Mapping[str, Any], style: Style) -> list[str]:
+    """A batch: times, final state, phases (minutes; T and pH min/mean/max), reagents, alarms."""
+    record = _dict(batch.get("record"))
+    deg = style.deg_c
+    final = batch.get("final_state")
+    lines = [
+        f"batch {clean(batch.get('id', '?'))}  recipe {clean(batch.get('recipe', '?'))}  "
+        f"final {_state(final, style) if final else 'running or interrupted'}",
+        f"  {_date_time(batch.get('start_ts'))} -> {_date_time(batch.get('end_ts'))}"
+        f"  recipe sha256 {clean(batch.get('recipe_sha256') or '?')[:12]}",
+    ]
+    phases = _list(record.get("phases"))
+    if phases:
+        lines.append(
+            f"  {'phase':<16} {'start':>6} {'end':>6}  "
+            f"{'T min/mean/max ' + deg:<22} pH min/mean/max"
+        )
+    for phase in phases:
+        phase = _dict(phase)
+        temps = "/".join(_num(phase.get(k), 1) for k in ("t_min", "t_mean", "t_max"))
+        phs = "/".join(_num(phase.get(k), 2) for k in ("ph_min", "ph_mean", "ph_max"))
+        lines.append(
+            f"  {clean(phase.get('name', '?')):<16} {_minutes(phase.get('start_s')):>6} "
+            f"{_minutes(phase.get('end_s')):>6}  {temps:<22} {phs}"
+        )
+    if phases:
+        lines.append("  (times in minutes from the start)")
+    reagents = _dict(record.get("reagents_ml"))
+    used = ", ".join(f"{clean(tag)} {_num(ml, 1)}" for tag, ml in reagents.items())
+    lines.append(f"  reagents mL: {used or 'none'}")
+    alarms = _list(record.get("alarms"))
+    if alarms:
+        raised = ", ".join(
+            f"{clean(_dict(a).get('id', '?'))} at {_minutes(_dict(a).get('raised_s'))} min"
+            for a in alarms
+        )
+        lines.append(f"  alarms: {style.paint(raised, 'red')}")
+    else:
+        lines.append("  alarms: none")
+    return _finish(lines, style)
+
+
+def _minutes(seconds: object) -> str:
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return "-"
+    return _num(seconds / 60, 1)
+
+
+# --- answers to commands ----------------------------------------------------------------------
+_PACKML: Final = frozenset(
+    {"reset", "start", "stop", "hold", "unhold", "suspend", "unsuspend", "abort", "clear"}
+)
+
+
+def _count(verb: str) -> Callable[[Mapping[str, Any], Style], list[str]]:
+    def render(result: Mapping[str, Any], style: Style) -> list[str]:
+        count = result.get("count")
+        return [f"{verb} {clean(count)} alarm{'' if count == 1 else 's'}"]
+
+    return render
+
+
+def _jog(result: Mapping[str, Any], style: Style) -> list[str]:
+    pump, ml, rate, seconds = (
+        clean(result.get(k, "?")) for k in ("pump", "ml", "ml_min", "seconds")
+    )
+    return [fit(f"jog {pump}: {ml} mL at {rate} mL/min, about {seconds} s")]
+
+
+def _heater(result: Mapping[str, Any], style: Style) -> list[str]:
+    return [
+        f"heater {clean(result.get('percent', '?'))}% for {clean(result.get('seconds', '?'))} s "
+        "(interlocks still apply)"
+    ]
+
+
+def _batch(result: Mapping[str, Any], style: Style) -> list[str]:
+    batch = result.get("batch")
+    return render_batch(batch, style) if isinstance(batch, dict) else ["no batch recorded yet"]
+
+
+_RESULTS: Final[dict[str, Callable[[Mapping[str, Any], Style], list[str]]]] = {
+    "status": render_status,
+    "alarms": lambda r, s: render_alarms(r.get("alarms") or [], s),
+    "ack": _count("acknowledged"),
+    "reset_alarms": _count("reset"),
+    "confirm": lambda r, s: [fit(f"confirmed: {clean(r.get('prompt', '?'))}")],
+    "recipes": lambda r, s: render_recipes(r.get("recipes") or [], s),
+    "manual": lambda r, s: [f"manual mode {'ON' if r.get('manual') else 'off'}"],
+    "jog_pump": _jog,
+    "heater": _heater,
+    "cal_ph_clear": lambda r, s: render_facts(r, s, empty="pH calibration cleared"),
+    "log": lambda r, s: render_log(r.get("entries") or [], s),
+    "batch": _batch,
+}
+
+
+def render_result(op: str, result: Mapping[str, Any], style: Style) -> list[str]:
+    """The answer to one successful request, in words."""
+    render = _RESULTS.get(op)
+    if render is not None:
+        return render(result, style)
+    if op in _PACKML:
+        return [fit(f"{op} accepted: now {clean(result.get('state', '?'))}")]
+    return render_facts(result, style)
+
+
+# --- help -------------------------------------------------------------------------------------
+def render_help(topic: str | None, style: Style) -> list[str]:
+    """The command list (fits a 24-line screen), or one or two lines on one command."""
+    if topic is None:
+        lines = ["commands (help <command> for more; # starts a comment):"]
+        lines.extend(f"  {entry.usage:<26}{entry.summary}" for entry in HELP)
+        return _finish(lines, style)
+    entries = help_entries(topic)
+    if not entries:
+        return [f"no command '{clean(topic)}'; type help for the list"]
+    if len(entries) == 1:
+        first = f"{entries[0].usage}: {entries[0].summary}"
+    else:
+        first = " | ".join(entry.usage for entry in entries)
+    details = [entry.detail for entry in entries if entry.detail]
+    return _finish([first, *details[:1]], style)
