@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ from hal.sim.faults import FaultSpec, parse_fault
 from unit_controller import __version__
 from unit_controller.config import DEFAULT_CONFIG, load_config, state_directory, with_overrides
 from unit_controller.errors import CommandRefused, ConfigError, RecipeError
+from unit_controller.journal.store import JournalError
 from unit_controller.logs import configure_logging
 from unit_controller.mqtt.outbox import OutboxError
 from unit_controller.recipes.loader import RECIPES_DIR, list_recipes
@@ -168,6 +170,55 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file", type=Path)
 
     sub.add_parser("recipes", help="list the shipped recipes")
+
+    run = sub.add_parser(
+        "run",
+        help="run the unit's controller as a service (what systemd starts)",
+        description="Start Stopped with every output off and wait for commands from the "
+        "control socket (unit-console) and MQTT. SIGTERM stops cleanly.",
+    )
+    run.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="unit config (default $CONFIGURATION_DIRECTORY/unit.toml, else the simulator's)",
+    )
+    run.add_argument(
+        "--runtime-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where the control socket goes (default $RUNTIME_DIRECTORY)",
+    )
+    run.add_argument(
+        "--recipes-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=f"recipes to offer (default $CONFIGURATION_DIRECTORY/recipes if it exists, else "
+        f"{RECIPES_DIR})",
+    )
+    run.add_argument(
+        "--speed",
+        type=_positive_speed,
+        default=None,
+        metavar="X",
+        help="mock backend: run the simulated plant at X times real time (default [sim] speed, "
+        "else 1)",
+    )
+    _fleet_arguments(run)
+
+    console = sub.add_parser(
+        "console",
+        help="the field-tech console (same as unit-console)",
+        description="Talk to a running controller over its control socket.",
+    )
+    console.add_argument("--socket", type=Path, default=None, metavar="PATH")
+
+    sub.add_parser(
+        "hash-pin",
+        help="print the [console] pin_hash for a PIN read from standard input",
+    )
     return parser
 
 
@@ -283,7 +334,78 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in list_recipes(RECIPES_DIR):
             print(name)
         return 0
+    if args.command == "run":
+        return _run(args)
+    if args.command == "console":
+        from unit_controller.console.repl import main as console_main
+
+        return console_main([] if args.socket is None else ["--socket", str(args.socket)])
+    if args.command == "hash-pin":
+        return _hash_pin()
     return _sim(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from unit_controller.daemon.daemon import Daemon, DaemonOptions
+    from unit_controller.daemon.dirs import resolve_directories
+
+    dirs = resolve_directories(
+        config=args.config, state_dir=args.state_dir, runtime_dir=args.runtime_dir
+    )
+    try:
+        config = with_overrides(
+            load_config(dirs.config_file),
+            unit_id=args.unit_id,
+            mqtt_url=args.mqtt,
+            state_dir=dirs.state,
+        )
+    except ConfigError as exc:
+        print(f"error: config {exc.source}:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    recipes_dir = args.recipes_dir or _site_recipes() or RECIPES_DIR
+    if not recipes_dir.is_dir():
+        print(f"error: recipes directory {recipes_dir} does not exist", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    daemon_options = DaemonOptions(dirs=dirs, speed=args.speed, recipes_dir=recipes_dir)
+
+    async def serve() -> int:
+        return await Daemon(config=config, options=daemon_options, out=sys.stdout).run()
+
+    try:
+        return asyncio.run(serve())
+    except (OSError, OutboxError, JournalError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _site_recipes() -> Path | None:
+    """`$CONFIGURATION_DIRECTORY/recipes` when systemd gives one and it exists."""
+    configured = os.environ.get("CONFIGURATION_DIRECTORY")
+    if not configured:
+        return None
+    candidate = Path(configured.split(":")[0]) / "recipes"
+    return candidate if candidate.is_dir() else None
+
+
+def _hash_pin() -> int:
+    from unit_controller.pin import hash_pin
+
+    if sys.stdin.isatty():
+        import getpass
+
+        pin = getpass.getpass("PIN: ")
+        if getpass.getpass("again: ") != pin:
+            print("error: the two PINs differ", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    else:
+        pin = sys.stdin.readline().rstrip("\n")
+    if not pin.isdigit() or not 4 <= len(pin) <= 12:
+        print("error: a PIN is 4 to 12 digits", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(hash_pin(pin))
+    return 0
 
 
 if __name__ == "__main__":

@@ -199,6 +199,29 @@ class SimSection(_Section):
     plant: PlantParams = PlantParams()
 
 
+class ConsoleSection(_Section):
+    """The control socket and the field-tech console."""
+
+    group: str | None = Field(
+        default=None,
+        pattern=r"^[a-z_][a-z0-9_-]{0,31}$",
+        description="group that may use the control socket (mode 0660); unset = the daemon's",
+    )
+    pin_hash: str | None = Field(
+        default=None,
+        pattern=r"^pbkdf2_sha256\$[0-9]+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$",
+        description="PIN for manual mode and calibration, from `unit-controller hash-pin`",
+    )
+
+
+class CalibrationSection(_Section):
+    """When instruments are due for calibration."""
+
+    ph_due_days: float = Field(
+        default=7.0, gt=0, le=365, description="pH probe: days between calibrations"
+    )
+
+
 class UnitConfig(_Section):
     """The whole config file."""
 
@@ -209,6 +232,8 @@ class UnitConfig(_Section):
     control: ControlTuning = ControlTuning()
     sim: SimSection = SimSection()
     mqtt: MqttSettings = MqttSettings()
+    console: ConsoleSection = ConsoleSection()
+    calibration: CalibrationSection = CalibrationSection()
 
     _wiring: BoardWiring | None = PrivateAttr(default=None)
 

@@ -1,0 +1,156 @@
+"""`unit-controller run` as a real process on the simulator: start-up, clean stop, kill -9, and
+what the control socket answers to good and bad requests.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.daemon.harness import Control, Daemon
+
+OUTPUTS_OFF = {
+    "heater_on": False,
+    "contactor": False,
+    "agitator": False,
+    "fill_pump": False,
+    "drain_valve": False,
+    "purge_valve": False,
+}
+
+
+@pytest.fixture
+async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
+    unit = Daemon(tmp_path)
+    await unit.start()
+    try:
+        yield unit
+    finally:
+        if unit.proc is not None and unit.proc.poll() is None:
+            unit.kill()
+
+
+async def test_starts_stopped_with_every_output_off_and_stops_cleanly_on_sigterm(
+    daemon: Daemon,
+) -> None:
+    async with Control(daemon.socket) as control:
+        assert control.hello["state"] == "STOPPED"
+        status = await control.until(lambda s: s["state"] is not None, what="scanning")
+        assert status["state"] == "STOPPED"
+        assert status["outputs"] == OUTPUTS_OFF
+        alarms = (await control.request("alarms"))["result"]["alarms"]
+        # A brand-new unit has never had its pH probe calibrated.
+        assert [a["id"] for a in alarms if a["priority"] == "low"] == ["ph_calibration_due"]
+    assert daemon.terminate() == 0
+    assert not daemon.socket.exists()
+
+    await daemon.start()
+    async with Control(daemon.socket) as control:
+        assert control.hello["state"] == "STOPPED"
+        alarms = (await control.request("alarms"))["result"]["alarms"]
+        assert "batch_interrupted" not in {a["id"] for a in alarms}
+
+
+async def test_kill_9_mid_batch_comes_back_aborted_with_the_batch_interrupted(
+    daemon: Daemon,
+) -> None:
+    async with Control(daemon.socket) as control:
+        assert (await control.request("reset"))["ok"]
+        await control.until(lambda s: s["state"] == "IDLE", what="idle")
+        started = await control.request("start", recipe="smoke")
+        assert started["ok"], started
+        status = await control.until(lambda s: s["phase"] == "heat", what="heating")
+        batch_id = status["batch_id"]
+        assert batch_id is not None
+    daemon.kill()
+
+    db = sqlite3.connect(daemon.journal)
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    finally:
+        db.close()
+
+    await daemon.start()
+    async with Control(daemon.socket, client="console") as control:
+        assert control.hello["state"] == "ABORTED"
+        status = await control.until(lambda s: s["state"] is not None, what="scanning")
+        assert status["state"] == "ABORTED"
+        assert status["outputs"] == OUTPUTS_OFF
+        assert status["pumps_ml_min"] == {} or not any(status["pumps_ml_min"].values())
+        alarms = {a["id"]: a for a in (await control.request("alarms"))["result"]["alarms"]}
+        assert alarms["batch_interrupted"]["state"] == "latched"
+        assert str(batch_id) in alarms["batch_interrupted"]["message"]
+        batch = (await control.request("batch", id=batch_id))["result"]["batch"]
+        assert batch["final_state"] == "interrupted"
+        assert batch["recipe"] == "smoke"
+
+        # Never resumed: the tech looks, acknowledges, resets and clears.
+        refused = await control.request("reset")
+        assert not refused["ok"]
+        assert (await control.request("ack", alarm="all"))["ok"]
+        assert (await control.request("reset_alarms"))["result"]["count"] >= 1
+        assert (await control.request("clear"))["ok"]
+        await control.until(lambda s: s["state"] == "STOPPED", what="stopped")
+        alarms = (await control.request("alarms"))["result"]["alarms"]
+        assert "batch_interrupted" not in {a["id"] for a in alarms}
+
+
+async def test_bad_requests_get_one_clear_error_and_the_connection_goes_on(
+    daemon: Daemon,
+) -> None:
+    async with Control(daemon.socket) as control:
+        not_json = await control.send_line(b"{status\n")
+        assert not_json["code"] == "bad_request"
+        assert "not JSON" in not_json["error"]
+        array = await control.send_line(b"[1, 2]\n")
+        assert array["code"] == "bad_request"
+        unknown = await control.request("launch")
+        assert unknown["code"] == "unknown_op"
+        assert "status" in unknown["error"]
+        bad_args = await control.request("start", recipe="../../etc/passwd")
+        assert bad_args["code"] == "bad_request"
+        assert "args.recipe" in bad_args["error"]
+        extra = await control.request("hold", force=True)
+        assert extra["code"] == "bad_request"
+        assert "args.force" in extra["error"]
+        not_console = await control.request("jog_pump", pump="P-203", ml=5)
+        assert not_console["code"] == "refused"
+        assert "console" in not_console["error"]
+        wrong_state = await control.request("hold")
+        assert wrong_state["code"] == "refused"
+        assert (await control.status())["state"] == "STOPPED"
+
+    async with Control(daemon.socket) as control:
+        huge = await control.send_line(b'{"op": "status", "pad": "' + b"x" * 70_000 + b'"}\n')
+        assert huge["code"] == "bad_request"
+        assert "longer than" in huge["error"]
+
+    async with Control(daemon.socket) as control:
+        assert (await control.status())["state"] == "STOPPED"
+
+
+async def test_manual_jog_from_the_console_is_journaled_and_refused_during_a_batch(
+    daemon: Daemon,
+) -> None:
+    async with Control(daemon.socket, client="console") as control:
+        assert (await control.request("manual", on=True))["ok"]
+        jog = await control.request("jog_pump", pump="P-203", ml=2.0)
+        assert jog["ok"], jog
+        await control.until(lambda s: not any(s["pumps_ml_min"].values()), what="the jog finished")
+        assert (await control.request("manual", on=False))["ok"]
+        assert (await control.request("reset"))["ok"]
+        await control.until(lambda s: s["state"] == "IDLE", what="idle")
+        assert (await control.request("start", recipe="smoke"))["ok"]
+        await control.until(lambda s: s["state"] == "EXECUTE", what="executing")
+        refused = await control.request("manual", on=True)
+        assert refused["code"] == "refused"
+        cal = await control.request("cal_ph", point="mid", value=7.0)
+        assert cal["code"] == "refused"
+        entries = (await control.request("log", n=50))["result"]["entries"]
+        texts = [e["text"] for e in entries]
+        assert any("jog_pump by console:" in t for t in texts), texts
+        assert any("manual by console:" in t and "refused" in t for t in texts), texts
+        assert (await control.request("abort"))["ok"]

@@ -1,0 +1,451 @@
+"""What each control-socket request does: validation, permission, the controller call, the journal.
+
+Same command model as MQTT, plus what only someone at the unit may do (manual mode, jog,
+calibration, confirmations); never raises to the server: every request gets a Response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+
+from unit_controller.calibration import Calibrations
+from unit_controller.config import UnitConfig
+from unit_controller.controller import UnitController
+from unit_controller.errors import CommandRefused, RecipeError
+from unit_controller.journal.store import Journal
+from unit_controller.machine import State
+from unit_controller.mqtt.payloads import EpochClock, alarms_payload
+from unit_controller.pin import verify_pin
+from unit_controller.recipes.loader import list_recipes, load_recipe
+from unit_controller.tomlfile import location
+
+from .protocol import ErrorCode, OpError, Request, Response
+from .status import status_dict
+
+log = structlog.get_logger(__name__)
+
+Number = Annotated[float, Field(strict=False, allow_inf_nan=False)]
+_TAG = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
+# A wrong PIN costs this long: guessing a 4-digit PIN takes hours, a typo a second.
+WRONG_PIN_DELAY_S = 1.0
+# A PackML command's acting state (RESETTING, HOLDING…) ends within a scan or two.
+SETTLE_S = 5.0
+
+
+class Kind(Enum):
+    """Who may send a request."""
+
+    READ = "read"  # anyone on the socket
+    COMMAND = "command"  # anyone on the socket; journaled with its source
+    CONSOLE = "console"  # the field-tech console only (someone at the unit)
+    PROTECTED = "protected"  # the console, with the PIN when one is configured
+
+
+@dataclass(slots=True)
+class Session:
+    """One connection: who is on the other end, and whether they gave the PIN."""
+
+    user: str
+    client: str = "socket"
+    unlocked: bool = False
+
+    @property
+    def source(self) -> str:
+        """How commands from this session are recorded, e.g. `console:tech`."""
+        return f"{self.client}:{self.user}"
+
+
+class _Args(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NoArgs(_Args):
+    """A request without arguments."""
+
+
+class IdentifyArgs(_Args):
+    """Who is calling: the console or another local program."""
+
+    client: Literal["console", "cli"]
+    user: StrictStr | None = Field(default=None, max_length=32)
+
+
+class StartArgs(_Args):
+    """A recipe by name."""
+
+    recipe: StrictStr = Field(pattern=r"^[a-z0-9_-]{1,40}$")
+
+
+class AlarmArgs(_Args):
+    """One alarm id, or every alarm (null or "all")."""
+
+    alarm: StrictStr | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+
+    @property
+    def alarm_id(self) -> str | None:
+        """None for every alarm."""
+        return None if self.alarm in (None, "all") else self.alarm
+
+
+class ManualArgs(_Args):
+    """Manual mode on or off."""
+
+    on: StrictBool
+
+
+class JogArgs(_Args):
+    """A bounded dose from one pump."""
+
+    pump: StrictStr = Field(pattern=_TAG)
+    ml: Number
+
+
+class HeaterArgs(_Args):
+    """The heater at a duty for a while."""
+
+    percent: Number
+    seconds: Number
+
+
+class CalPhArgs(_Args):
+    """One pH calibration point."""
+
+    point: Literal["mid", "low", "high"]
+    value: Number
+
+
+class CalPumpArgs(_Args):
+    """The volume measured after a pump's calibration dose."""
+
+    pump: StrictStr = Field(pattern=_TAG)
+    measured_ml: Number
+
+
+class LogArgs(_Args):
+    """How many journal entries."""
+
+    n: StrictInt = Field(default=20, ge=1, le=500)
+
+
+class BatchArgs(_Args):
+    """A batch id, or the latest."""
+
+    id: StrictInt | None = Field(default=None, ge=1)
+
+
+class UnlockArgs(_Args):
+    """The PIN."""
+
+    pin: StrictStr = Field(max_length=64)
+
+
+class WatchArgs(_Args):
+    """How often to stream the status (seconds)."""
+
+    every_s: Number = Field(default=1.0, ge=0.2, le=60)
+
+
+Handler = Callable[[Session, Any], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class OpSpec:
+    """One op: its arguments, who may send it, and what it does."""
+
+    args: type[_Args]
+    kind: Kind
+    handler: Handler | None  # None: the server handles it (watch, unwatch)
+
+
+PACKML_OPS = ("reset", "start", "stop", "hold", "unhold", "suspend", "unsuspend", "abort", "clear")
+
+
+def problems_of(exc: ValidationError) -> str:
+    """Pydantic errors as `args.field: message`, joined."""
+    parts = []
+    for err in exc.errors(include_url=False):
+        where = location(["args", *err["loc"]])
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+class Operations:
+    """Carries out control-socket requests on the controller and records commands."""
+
+    def __init__(
+        self,
+        *,
+        config: UnitConfig,
+        controller: UnitController,
+        calibrations: Calibrations,
+        journal: Journal | None,
+        epoch: EpochClock,
+        recipes_dir: Path,
+        batch_id: Callable[[], int | None],
+        ph_calibration_due: Callable[[], bool],
+        on_calibrated: Callable[[], None],
+    ) -> None:
+        self.config = config
+        self.controller = controller
+        self.calibrations = calibrations
+        self.journal = journal
+        self.epoch = epoch
+        self.recipes_dir = recipes_dir
+        self._batch_id = batch_id
+        self._ph_due = ph_calibration_due
+        self._on_calibrated = on_calibrated
+        self._scanned = asyncio.Event()
+        controller.watch(lambda _: self._scanned.set())
+        self.specs: dict[str, OpSpec] = {
+            "identify": OpSpec(IdentifyArgs, Kind.READ, self._identify),
+            "status": OpSpec(NoArgs, Kind.READ, self._status),
+            "alarms": OpSpec(NoArgs, Kind.READ, self._alarms),
+            "recipes": OpSpec(NoArgs, Kind.READ, self._recipes),
+            "log": OpSpec(LogArgs, Kind.READ, self._log),
+            "batch": OpSpec(BatchArgs, Kind.READ, self._batch),
+            "cal_ph_status": OpSpec(NoArgs, Kind.READ, self._cal_ph_status),
+            "unlock": OpSpec(UnlockArgs, Kind.READ, self._unlock),
+            "watch": OpSpec(WatchArgs, Kind.READ, None),
+            "unwatch": OpSpec(NoArgs, Kind.READ, None),
+            "ack": OpSpec(AlarmArgs, Kind.COMMAND, self._ack),
+            "reset_alarms": OpSpec(AlarmArgs, Kind.COMMAND, self._reset_alarms),
+            **{
+                op: OpSpec(StartArgs if op == "start" else NoArgs, Kind.COMMAND, self._packml(op))
+                for op in PACKML_OPS
+            },
+            "confirm": OpSpec(NoArgs, Kind.CONSOLE, self._confirm),
+            "manual": OpSpec(ManualArgs, Kind.PROTECTED, self._manual),
+            "jog_pump": OpSpec(JogArgs, Kind.PROTECTED, self._jog_pump),
+            "heater": OpSpec(HeaterArgs, Kind.PROTECTED, self._heater),
+            "cal_ph": OpSpec(CalPhArgs, Kind.PROTECTED, self._cal_ph),
+            "cal_ph_clear": OpSpec(NoArgs, Kind.PROTECTED, self._cal_ph_clear),
+            "cal_pump": OpSpec(CalPumpArgs, Kind.PROTECTED, self._cal_pump),
+        }
+
+    @property
+    def pin_required(self) -> bool:
+        """True when manual mode and calibration need the PIN."""
+        return self.config.console.pin_hash is not None
+
+    def parse(self, request: Request) -> tuple[OpSpec, _Args]:
+        """The op's spec and validated arguments; OpError when unknown or malformed."""
+        spec = self.specs.get(request.op)
+        if spec is None:
+            raise OpError(
+                ErrorCode.UNKNOWN_OP,
+                f"unknown op {request.op[:40]!r}; ops are {', '.join(sorted(self.specs))}",
+            )
+        try:
+            return spec, spec.args.model_validate(request.args)
+        except ValidationError as exc:
+            raise OpError(ErrorCode.BAD_REQUEST, f"{request.op}: {problems_of(exc)}") from None
+
+    async def handle(self, session: Session, request: Request) -> Response:
+        """Validate, check permission, carry out and journal one request; never raises."""
+        try:
+            spec, args = self.parse(request)
+            self._permit(session, request.op, spec)
+            assert spec.handler is not None, f"{request.op} is handled by the server"
+            result = await spec.handler(session, args)
+        except OpError as exc:
+            response = Response(id=request.id, ok=False, error=exc.message, code=exc.code)
+        except CommandRefused as exc:
+            response = Response(id=request.id, ok=False, error=str(exc), code=ErrorCode.REFUSED)
+        except Exception as exc:
+            log.exception("control.op_failed", op=request.op, source=session.source)
+            response = Response(
+                id=request.id,
+                ok=False,
+                error=f"internal error: {type(exc).__name__}: {exc}",
+                code=ErrorCode.INTERNAL,
+            )
+        else:
+            response = Response(id=request.id, ok=True, result=result)
+        self._journal(session, request, response)
+        return response
+
+    def _permit(self, session: Session, op: str, spec: OpSpec) -> None:
+        if spec.kind in (Kind.CONSOLE, Kind.PROTECTED) and session.client != "console":
+            raise OpError(
+                ErrorCode.REFUSED,
+                f"{op} is for the field-tech console only (someone at the unit): use unit-console",
+            )
+        if spec.kind is Kind.PROTECTED and self.pin_required and not session.unlocked:
+            raise OpError(ErrorCode.PIN_REQUIRED, f"{op} needs the PIN: enter it with `pin` first")
+
+    def _journal(self, session: Session, request: Request, response: Response) -> None:
+        spec = self.specs.get(request.op)
+        if self.journal is None or spec is None or spec.kind is Kind.READ:
+            return
+        self.journal.record_command(
+            ts_ms=self.epoch.ms(self.controller.clock.monotonic()),
+            source=session.source,
+            command=request.op,
+            args=request.args,
+            ok=response.ok,
+            error=response.error,
+            result=response.result,
+        )
+        if not response.ok:
+            log.warning(
+                "control.refused", op=request.op, source=session.source, error=response.error
+            )
+
+    # --- reads -----------------------------------------------------------------------------
+    async def _identify(self, session: Session, args: IdentifyArgs) -> dict[str, Any]:
+        session.client = args.client
+        if args.user and session.user == "unknown":
+            session.user = args.user
+        return {"source": session.source, "pin_required": self.pin_required}
+
+    def status(self) -> dict[str, Any]:
+        """The status dict (also what `watch` streams)."""
+        controller = self.controller
+        unit = self.config.unit
+        return status_dict(
+            controller.snapshot,
+            unit=unit.id,
+            site=unit.site,
+            manual=controller.manual,
+            batch_id=self._batch_id(),
+            alarms_active=len(controller.alarms.active()),
+            reagents_ml=controller.reagents_ml,
+            ph_calibration_due=self._ph_due(),
+        )
+
+    async def _status(self, session: Session, args: NoArgs) -> dict[str, Any]:
+        return self.status()
+
+    async def _alarms(self, session: Session, args: NoArgs) -> dict[str, Any]:
+        payload = alarms_payload(self.controller.alarms.active(), ts=0, epoch=self.epoch)
+        return {"alarms": payload["alarms"]}
+
+    async def _recipes(self, session: Session, args: NoArgs) -> dict[str, Any]:
+        def read() -> list[dict[str, Any]]:
+            out = []
+            for name in list_recipes(self.recipes_dir):
+                try:
+                    loaded = load_recipe(name, config=self.config, recipes_dir=self.recipes_dir)
+                except RecipeError as exc:
+                    out.append({"name": name, "description": f"(cannot run here: {exc})"})
+                    continue
+                out.append({"name": name, "description": loaded.recipe.description})
+            return out
+
+        return {"recipes": await asyncio.to_thread(read)}
+
+    async def _log(self, session: Session, args: LogArgs) -> dict[str, Any]:
+        return {"entries": await self._needs_journal().recent(args.n)}
+
+    async def _batch(self, session: Session, args: BatchArgs) -> dict[str, Any]:
+        batch = await self._needs_journal().batch(args.id)
+        if batch is None and args.id is not None:
+            raise OpError(ErrorCode.REFUSED, f"no batch {args.id} in the journal")
+        return {"batch": batch}
+
+    def _needs_journal(self) -> Journal:
+        if self.journal is None:
+            raise OpError(ErrorCode.REFUSED, "this controller keeps no journal")
+        return self.journal
+
+    async def _cal_ph_status(self, session: Session, args: NoArgs) -> dict[str, Any]:
+        return await self.calibrations.ph_status()
+
+    async def _unlock(self, session: Session, args: UnlockArgs) -> dict[str, Any]:
+        stored = self.config.console.pin_hash
+        if stored is None:
+            session.unlocked = True
+            return {"unlocked": True}
+        # PBKDF2 is slow on purpose: off the event loop.
+        if not await asyncio.to_thread(verify_pin, args.pin, stored):
+            log.warning("control.wrong_pin", source=session.source)
+            await asyncio.sleep(WRONG_PIN_DELAY_S)
+            raise OpError(ErrorCode.REFUSED, "wrong PIN")
+        session.unlocked = True
+        return {"unlocked": True}
+
+    # --- commands --------------------------------------------------------------------------
+    async def _ack(self, session: Session, args: AlarmArgs) -> dict[str, Any]:
+        async with self.controller.lock:
+            return {"count": self.controller.acknowledge(args.alarm_id, source=session.source)}
+
+    async def _reset_alarms(self, session: Session, args: AlarmArgs) -> dict[str, Any]:
+        async with self.controller.lock:
+            return {"count": self.controller.reset_alarms(args.alarm_id, source=session.source)}
+
+    def _packml(self, op: str) -> Handler:
+        async def run(session: Session, args: Any) -> dict[str, Any]:
+            recipe = args.recipe if isinstance(args, StartArgs) else None
+            await self.controller.command(op, source=session.source, recipe=recipe)
+            await self._settled()
+            return {"state": self.controller.machine.state.value}
+
+        return run
+
+    async def _settled(self) -> State:
+        """The state once the acting state a command started (RESETTING…) is done, bounded.
+
+        A tech's (or a script's) next line then meets IDLE, not RESETTING.
+        """
+        machine = self.controller.machine
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SETTLE_S
+        while machine.is_acting:
+            self._scanned.clear()
+            try:
+                await asyncio.wait_for(self._scanned.wait(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                break
+        return machine.state
+
+    async def _confirm(self, session: Session, args: NoArgs) -> dict[str, Any]:
+        async with self.controller.lock:
+            return {"prompt": self.controller.confirm(source=session.source)}
+
+    async def _manual(self, session: Session, args: ManualArgs) -> dict[str, Any]:
+        await self.controller.set_manual(args.on, source=session.source)
+        return {"manual": self.controller.manual}
+
+    async def _jog_pump(self, session: Session, args: JogArgs) -> dict[str, Any]:
+        return dict(await self.controller.jog_pump(args.pump, args.ml, source=session.source))
+
+    async def _heater(self, session: Session, args: HeaterArgs) -> dict[str, Any]:
+        return dict(
+            await self.controller.manual_heater(args.percent, args.seconds, source=session.source)
+        )
+
+    async def _cal_ph(self, session: Session, args: CalPhArgs) -> dict[str, Any]:
+        result = await self.calibrations.ph(args.point, args.value)
+        self._calibrated(
+            kind="ph", device=self.config.wiring.ph_tag, action=args.point, data=result
+        )
+        return result
+
+    async def _cal_ph_clear(self, session: Session, args: NoArgs) -> dict[str, Any]:
+        result = await self.calibrations.ph_clear()
+        self._calibrated(kind="ph", device=self.config.wiring.ph_tag, action="clear", data=result)
+        return result
+
+    async def _cal_pump(self, session: Session, args: CalPumpArgs) -> dict[str, Any]:
+        result = await self.calibrations.pump(args.pump, args.measured_ml)
+        self._calibrated(kind="pump", device=args.pump, action="cal", data=result)
+        return result
+
+    def _calibrated(self, *, kind: str, device: str, action: str, data: dict[str, Any]) -> None:
+        if self.journal is not None:
+            self.journal.record_calibration(
+                ts_ms=self.epoch.ms(self.controller.clock.monotonic()),
+                device=device,
+                kind=kind,
+                action=action,
+                data=data,
+            )
+        self._on_calibrated()

@@ -1,0 +1,251 @@
+"""The control socket server: a UNIX socket (mode 0660) speaking JSON lines, one session a client.
+
+A client can only ever hurt its own connection: bad lines get an error, a slow reader loses
+stream lines, and nothing here blocks the scan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import pwd
+import shutil
+import socket
+import struct
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from unit_controller.controller import Snapshot
+from unit_controller.events import UnitEvent
+from unit_controller.mqtt.payloads import EpochClock, event_payload
+
+from .ops import Operations, Session, WatchArgs, problems_of
+from .protocol import MAX_LINE_BYTES, ErrorCode, OpError, Request, Response, encode_line
+
+log = structlog.get_logger(__name__)
+
+# A client this far behind on stream lines (bytes unsent) is skipped until it catches up.
+SLOW_CLIENT_BYTES = 256 * 1024
+EVENT_QUEUE = 200
+
+
+class ControlServer:
+    """Listens on `path`; each connection gets a Session and the Operations."""
+
+    def __init__(
+        self,
+        *,
+        path: Path,
+        ops: Operations,
+        epoch: EpochClock,
+        hello: Callable[[], dict[str, Any]],
+        group: str | None = None,
+    ) -> None:
+        self.path = path
+        self._ops = ops
+        self._epoch = epoch
+        self._hello = hello
+        self._group = group
+        self._server: asyncio.Server | None = None
+        self._connections: set[_Connection] = set()
+
+    async def start(self) -> None:
+        """Create the socket (replacing a stale one) with mode 0660 and the configured group."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists() or self.path.is_symlink():
+            if await _answers(self.path):
+                raise OSError(f"another controller is listening on {self.path}")
+            self.path.unlink()
+        self._server = await asyncio.start_unix_server(
+            self._serve, path=str(self.path), limit=MAX_LINE_BYTES
+        )
+        os.chmod(self.path, 0o660)
+        if self._group:
+            shutil.chown(self.path, group=self._group)
+        log.info("control.listening", path=str(self.path), group=self._group)
+
+    async def close(self) -> None:
+        """Stop listening, end every session, remove the socket."""
+        if self._server is not None:
+            self._server.close()
+            for connection in list(self._connections):
+                connection.close()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 2.0)
+            self._server = None
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    def snapshot(self, snap: Snapshot) -> None:
+        """A scan's snapshot (the controller's watcher): nothing to do; status reads it live."""
+
+    def event(self, event: UnitEvent) -> None:
+        """A controller event: to every session that watches."""
+        payload = event_payload(event, epoch=self._epoch)
+        for connection in self._connections:
+            connection.event(payload)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connection = _Connection(
+            reader=reader, writer=writer, ops=self._ops, session=Session(user=_peer_user(writer))
+        )
+        self._connections.add(connection)
+        log.info("control.connected", user=connection.session.user)
+        try:
+            await connection.serve(self._hello())
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except Exception:
+            log.exception("control.session_failed", user=connection.session.user)
+        finally:
+            self._connections.discard(connection)
+            connection.close()
+            log.info("control.disconnected", source=connection.session.source)
+
+
+class _Connection:
+    """One client: reads requests in order, writes responses and stream lines."""
+
+    def __init__(
+        self,
+        *,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        ops: Operations,
+        session: Session,
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.ops = ops
+        self.session = session
+        self._watch: asyncio.Task[None] | None = None
+        self._watch_id: int | str | None = None
+        self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=EVENT_QUEUE)
+
+    def close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+        self.writer.close()
+
+    def _send(self, line: bytes) -> None:
+        if not self.writer.is_closing():
+            self.writer.write(line)
+
+    async def serve(self, hello: dict[str, Any]) -> None:
+        self._send(encode_line({"hello": hello}))
+        await self.writer.drain()
+        while True:
+            try:
+                line = await self.reader.readline()
+            except (asyncio.LimitOverrunError, ValueError):
+                self._send(
+                    Response(
+                        id=None,
+                        ok=False,
+                        error=f"line longer than {MAX_LINE_BYTES} bytes: closing",
+                        code=ErrorCode.BAD_REQUEST,
+                    ).line()
+                )
+                await self.writer.drain()
+                return
+            if not line:
+                return
+            if not line.strip():
+                continue
+            response = await self._answer(line)
+            if response is not None:
+                self._send(response.line())
+                await self.writer.drain()
+
+    async def _answer(self, line: bytes) -> Response | None:
+        try:
+            document = json.loads(line)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return Response(id=None, ok=False, error=f"not JSON: {exc}", code=ErrorCode.BAD_REQUEST)
+        if not isinstance(document, dict):
+            return Response(
+                id=None, ok=False, error="a request is a JSON object", code=ErrorCode.BAD_REQUEST
+            )
+        raw_id = document.get("id")
+        echo = raw_id if isinstance(raw_id, int | str) and not isinstance(raw_id, bool) else None
+        try:
+            request = Request.model_validate(document)
+        except ValidationError as exc:
+            text = problems_of(exc).replace("args.", "", 1)
+            return Response(id=echo, ok=False, error=text, code=ErrorCode.BAD_REQUEST)
+        if request.op in ("watch", "unwatch"):
+            return self._watching(request)
+        return await self.ops.handle(self.session, request)
+
+    def _watching(self, request: Request) -> Response:
+        try:
+            _, args = self.ops.parse(request)
+        except OpError as exc:
+            return Response(id=request.id, ok=False, error=exc.message, code=exc.code)
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+        if request.op == "unwatch":
+            return Response(id=request.id, ok=True, result={"watching": False})
+        assert isinstance(args, WatchArgs)
+        self._watch_id = request.id
+        while not self._events.empty():
+            self._events.get_nowait()
+        self._watch = asyncio.create_task(self._stream(request.id, args.every_s))
+        return Response(id=request.id, ok=True, result={"watching": True})
+
+    def event(self, payload: dict[str, Any]) -> None:
+        if self._watch is None:
+            return
+        with contextlib.suppress(asyncio.QueueFull):
+            self._events.put_nowait(payload)
+
+    async def _stream(self, request_id: int | str | None, every_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        next_status = loop.time()
+        while True:
+            timeout = max(0.0, next_status - loop.time())
+            try:
+                payload = await asyncio.wait_for(self._events.get(), timeout)
+                self._stream_line(request_id, "event", payload)
+            except TimeoutError:
+                self._stream_line(request_id, "status", self.ops.status())
+                next_status = loop.time() + every_s
+            with contextlib.suppress(ConnectionError):
+                await self.writer.drain()
+
+    def _stream_line(self, request_id: int | str | None, kind: str, data: dict[str, Any]) -> None:
+        transport = self.writer.transport
+        if transport is not None and transport.get_write_buffer_size() > SLOW_CLIENT_BYTES:
+            return  # the client is not reading: skip rather than grow without bound
+        self._send(encode_line({"id": request_id, "stream": kind, "data": data}))
+
+
+def _peer_user(writer: asyncio.StreamWriter) -> str:
+    """The user name of the process on the other end (SO_PEERCRED), or 'unknown'."""
+    sock = writer.get_extra_info("socket")
+    if sock is None or not hasattr(socket, "SO_PEERCRED"):
+        return "unknown"
+    try:
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        _, uid, _ = struct.unpack("3i", creds)
+        return pwd.getpwuid(uid).pw_name
+    except (OSError, KeyError):
+        return "unknown"
+
+
+async def _answers(path: Path) -> bool:
+    """True when something accepts connections on the socket at `path`."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), 1.0)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    return True

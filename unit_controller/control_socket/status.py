@@ -1,0 +1,81 @@
+"""The unit's status as the console shows it: one plain dict built from a scan's snapshot.
+
+Pure formatting of what the scan saw; never changes anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hal.reading import Reading
+from unit_controller.controller import Snapshot
+from unit_controller.mqtt.payloads import LEVEL_KEYS
+
+
+def _value(reading: Reading[Any], digits: int) -> float | None:
+    if not reading.good or reading.value is None:
+        return None
+    return round(float(reading.value), digits)
+
+
+def status_dict(
+    snap: Snapshot | None,
+    *,
+    unit: str,
+    site: str,
+    manual: bool,
+    batch_id: int | None,
+    alarms_active: int,
+    reagents_ml: Mapping[str, float],
+    ph_calibration_due: bool,
+) -> dict[str, Any]:
+    """Everything `status` answers; values the unit does not know (yet) are None."""
+    out: dict[str, Any] = {
+        "unit": unit,
+        "site": site,
+        "manual": manual,
+        "batch_id": batch_id,
+        "alarms_active": alarms_active,
+        "ph_calibration_due": ph_calibration_due,
+        "reagents_ml": {tag: round(ml, 1) for tag, ml in sorted(reagents_ml.items())},
+    }
+    if snap is None:
+        return out | {"state": None, "state_no": None, "phase": None, "recipe": None}
+    image, targets, outputs = snap.image, snap.targets, snap.outputs
+    bad = {
+        name: reading.reason or "bad"
+        for name, reading in (("temperature_c", image.temperature), ("ph", image.ph))
+        if not reading.good
+    }
+    levels: dict[str, bool | None] = {}
+    for point, key in LEVEL_KEYS.items():
+        reading = image.level(point)
+        name = key.removeprefix("level_")
+        levels[name] = reading.value if reading.good else None
+        if not reading.good:
+            bad[key] = reading.reason or "bad"
+    return out | {
+        "state": snap.state.value,
+        "state_no": snap.state_no,
+        "phase": snap.phase,
+        "recipe": snap.recipe,
+        "awaiting_confirmation": snap.awaiting_confirmation,
+        "temperature_c": _value(image.temperature, 2),
+        "temperature_sp_c": targets.temperature_c,
+        "ph": _value(image.ph, 3),
+        "ph_sp": targets.ph.setpoint if targets.ph is not None else None,
+        "levels": levels,
+        "estop_pressed": image.estop.value if image.estop.good else None,
+        "heater_duty": round(snap.heater_duty, 3),
+        "outputs": {
+            "heater_on": outputs.heater_on,
+            "contactor": outputs.contactor,
+            "agitator": outputs.agitator,
+            "fill_pump": outputs.fill_pump,
+            "drain_valve": outputs.drain_valve,
+            "purge_valve": outputs.purge_valve,
+        },
+        "pumps_ml_min": {tag: round(rate, 2) for tag, rate in sorted(outputs.pumps.items())},
+        "bad": bad,
+    }

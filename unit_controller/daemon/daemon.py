@@ -1,0 +1,337 @@
+"""`unit-controller run`: the unit's controller as a long-running service.
+
+Starts Stopped (Aborted after an unclean end) with every output off, scans at a fixed period,
+takes commands from the control socket and MQTT, journals everything, and never resumes a batch
+by itself. SIGTERM stops it cleanly: outputs off, journal closed, MQTT `offline`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import structlog
+
+from hal.board import Board
+from hal.clock import Clock, ScaledClock
+from hal.mock.unit import SimulatedUnit
+from hal.outputs import Outputs
+from unit_controller import __version__
+from unit_controller.calibration import Calibrations
+from unit_controller.config import UnitConfig, state_directory
+from unit_controller.control_socket.ops import Operations
+from unit_controller.control_socket.server import ControlServer
+from unit_controller.controller import UnitController
+from unit_controller.daemon.dirs import Directories
+from unit_controller.daemon.sdnotify import SdNotifier, watchdog_interval_s
+from unit_controller.events import EventKind, UnitEvent
+from unit_controller.interlocks import Priority
+from unit_controller.journal.recorder import JournalRecorder
+from unit_controller.journal.store import Journal
+from unit_controller.machine import State
+from unit_controller.mqtt.payloads import EpochClock
+from unit_controller.recipes.loader import RECIPES_DIR
+
+log = structlog.get_logger(__name__)
+
+JOURNAL_FILE = "journal.sqlite3"
+BATCH_INTERRUPTED = "batch_interrupted"
+PH_CALIBRATION_DUE = "ph_calibration_due"
+# How often (real seconds) the daemon looks at the calibration due date.
+DUE_CHECK_EVERY_S = 60.0
+# Scans that fail in a row before the daemon gives up (systemd restarts it, outputs off).
+MAX_FAILED_SCANS = 10
+CALIBRATION_POINTS = ("mid", "low", "high")
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonOptions:
+    """How to run: directories and, on the simulator, the speed."""
+
+    dirs: Directories
+    speed: float | None = None  # mock backend: times real time (None: config, else 1)
+    recipes_dir: Path = RECIPES_DIR
+
+
+class Daemon:
+    """One unit's controller with its journal, control socket and fleet link."""
+
+    def __init__(self, *, config: UnitConfig, options: DaemonOptions, out: TextIO) -> None:
+        self.config = config
+        self.options = options
+        self.out = out
+        self.state_dir = options.dirs.state or state_directory(config)
+        self.notifier = SdNotifier()
+        self._stop = asyncio.Event()
+        self._ph_due = False
+        self._failed_scans = 0
+        self.unit: SimulatedUnit | None = None
+        self.clock: Clock = self._make_clock()
+        self.epoch = EpochClock(clock=self.clock)
+
+    def _make_clock(self) -> Clock:
+        if self.config.hal.backend == "mock":
+            speed = self.options.speed or self.config.sim.speed or 1.0
+            # The scan reads the clock every period; a longer gap is the host stalling.
+            return ScaledClock(
+                speed=speed, max_stall_s=max(0.5, 5 * self.config.unit.scan_period_s)
+            )
+        return ScaledClock(speed=1.0)
+
+    def stop(self) -> None:
+        """Ask the daemon to stop cleanly (what SIGTERM does)."""
+        self._stop.set()
+
+    async def run(self) -> int:
+        """Run until stopped; 0 after a clean stop, 1 when scans kept failing."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.stop)
+        journal = Journal(path=self.state_dir / JOURNAL_FILE)
+        opening = await journal.open()
+        try:
+            async with self._board() as board:
+                return await self._serve(board, journal, opening)
+        finally:
+            await journal.close()
+            self.notifier.close()
+
+    @contextlib.asynccontextmanager
+    async def _board(self) -> AsyncIterator[Board]:
+        config = self.config
+        if config.hal.backend == "mock":
+            self.unit = SimulatedUnit(
+                wiring=config.wiring,
+                params=config.sim.plant,
+                clock=self.clock,
+                seed=config.sim.seed,
+            )
+            yield self.unit.board
+            return
+        # Imported here: the simulator needs no serial libraries.
+        from hal.serial.board import serial_board
+
+        async with serial_board(
+            wiring=config.wiring, settings=config.hal.serial, clock=self.clock
+        ) as board:
+            yield board
+
+    async def _serve(self, board: Board, journal: Journal, opening: Any) -> int:
+        config = self.config
+        clean = opening.previous_run_clean
+        controller = UnitController(
+            config=config,
+            board=board,
+            clock=self.clock,
+            recipes_dir=self.options.recipes_dir,
+            # After a crash or power loss the unit comes up Aborted: someone must look first.
+            initial_state=State.STOPPED if clean else State.ABORTED,
+        )
+        self._controller = controller
+        self._journal = journal
+        recorder = JournalRecorder(controller=controller, journal=journal, epoch_ms=self.epoch.ms)
+        recorder.attach()
+        controller.listen(self._on_event)
+        self._interrupted(controller, opening)
+        calibrations = Calibrations(controller=controller)
+        ops = Operations(
+            config=config,
+            controller=controller,
+            calibrations=calibrations,
+            journal=journal,
+            epoch=self.epoch,
+            recipes_dir=self.options.recipes_dir,
+            batch_id=lambda: recorder.batch_id,
+            ph_calibration_due=lambda: self._ph_due,
+            on_calibrated=self._calibrated,
+        )
+        server = ControlServer(
+            path=self.options.dirs.socket,
+            ops=ops,
+            epoch=self.epoch,
+            hello=lambda: self._hello(controller, ops),
+            group=config.console.group,
+        )
+        controller.listen(server.event)
+        board.apply(Outputs.safe())
+        await controller.scan()
+        await self._update_calibration_due()
+        await server.start()
+        fleet = None
+        if config.mqtt.enabled:
+            from unit_controller.mqtt.service import FleetService
+
+            fleet = FleetService(
+                config=config,
+                controller=controller,
+                clock=self.clock,
+                state_dir=self.state_dir,
+                recipes_dir=self.options.recipes_dir,
+            )
+            await fleet.start()
+        checker = asyncio.create_task(self._check_calibration_due(), name="calibration-due")
+        self.notifier.ready(self._status_text(controller))
+        self._say(
+            f"unit {config.unit.id} ({config.hal.backend} backend) {controller.machine.state}; "
+            f"control socket {server.path}; journal {journal.path}"
+            + (f"; publishing to {config.mqtt.url}" if fleet else "")
+        )
+        log.info(
+            "daemon.ready",
+            unit=config.unit.id,
+            state=str(controller.machine.state),
+            socket=str(server.path),
+            previous_run_clean=clean,
+        )
+        code = 0
+        try:
+            code = await self._scan_loop(controller)
+        finally:
+            self.notifier.stopping()
+            checker.cancel()
+            # Everything off first; the rest of the stop may take a while.
+            board.apply(Outputs.safe())
+            log.info("daemon.stopping", state=str(controller.machine.state))
+            await server.close()
+            if fleet is not None:
+                await fleet.stop()
+            # A moment for the drivers to write the offs before their tasks stop.
+            await asyncio.sleep(min(0.5, 3 * config.unit.scan_period_s))
+        self._say("stopped")
+        return code
+
+    def _hello(self, controller: UnitController, ops: Operations) -> dict[str, Any]:
+        unit = self.config.unit
+        return {
+            "unit": unit.id,
+            "site": unit.site,
+            "version": __version__,
+            "state": controller.machine.state.value,
+            "pin_required": ops.pin_required,
+        }
+
+    def _interrupted(self, controller: UnitController, opening: Any) -> None:
+        batches = list(opening.interrupted_batches)
+        if not batches:
+            return
+        now = self.clock.monotonic()
+        ids = ", ".join(str(b) for b in batches)
+        controller.alarms.raise_alarm(
+            alarm_id=BATCH_INTERRUPTED,
+            tag="batch",
+            priority=Priority.HIGH,
+            now=now,
+            latch=True,
+            message=(
+                f"batch {ids} was interrupted (power loss or crash) and will not resume: "
+                "check the reactor, then acknowledge and reset"
+            ),
+        )
+        # Its cause is in the past: the alarm stays latched until acknowledged and reset.
+        controller.alarms.clear(BATCH_INTERRUPTED, "batch", now=now)
+        log.warning("daemon.batch_interrupted", batches=batches)
+
+    async def _scan_loop(self, controller: UnitController) -> int:
+        clock = self.clock
+        period = self.config.unit.scan_period_s
+        watchdog_every = watchdog_interval_s() or 1.0
+        loop = asyncio.get_running_loop()
+        next_at = stepped_at = clock.monotonic()
+        last_ping = 0.0
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._stop.wait(), max(0.0, next_at - clock.monotonic()) / _speed(clock)
+                )
+            if self._stop.is_set():
+                break
+            now = clock.monotonic()
+            next_at = max(next_at + period, now)
+            if self.unit is not None:
+                self.unit.step(now - stepped_at)
+            stepped_at = now
+            try:
+                await controller.scan()
+                self._failed_scans = 0
+            except Exception:
+                # The controller has written every output safe already.
+                self._failed_scans += 1
+                if self._failed_scans >= MAX_FAILED_SCANS:
+                    log.error("daemon.scans_failing", count=self._failed_scans)
+                    return 1
+            # The watchdog is fed from the scan loop itself, so a hung loop gets restarted.
+            if loop.time() - last_ping >= watchdog_every:
+                self.notifier.watchdog()
+                last_ping = loop.time()
+        return 0
+
+    def _on_event(self, event: UnitEvent) -> None:
+        if event.kind is EventKind.STATE:
+            self.notifier.status(self._status_text(self._controller))
+            if event.data.get("new") == State.STARTING.value and self.unit is not None:
+                # The simulated plant gets the charge the recipe starts from, as a person would
+                # load it; a real unit's reactor is whatever is in it.
+                recipe = self._controller.recipe
+                if recipe is not None:
+                    self.unit.preload(recipe.recipe.starts_with.value)
+
+    def _status_text(self, controller: UnitController) -> str:
+        snap = controller.snapshot
+        phase = f" {snap.phase}" if snap and snap.phase else ""
+        recipe = f" {snap.recipe}" if snap and snap.recipe else ""
+        return f"{controller.machine.state}{recipe}{phase}"
+
+    def _calibrated(self) -> None:
+        # A new calibration may end the overdue alarm: look again now.
+        asyncio.get_running_loop().create_task(self._update_calibration_due())
+
+    async def _check_calibration_due(self) -> None:
+        while True:
+            try:
+                await self._update_calibration_due()
+            except Exception:
+                log.exception("daemon.calibration_check_failed")
+            await asyncio.sleep(DUE_CHECK_EVERY_S)
+
+    async def _update_calibration_due(self) -> None:
+        controller, journal = self._controller, self._journal
+        last = await journal.last_calibration(kind="ph", actions=CALIBRATION_POINTS)
+        now_ms = self.epoch.ms(self.clock.monotonic())
+        due_ms = self.config.calibration.ph_due_days * 86_400_000
+        due = last is None or now_ms - last > due_ms
+        tag = self.config.wiring.ph_tag
+        async with controller.lock:
+            now = self.clock.monotonic()
+            if due:
+                when = (
+                    "never calibrated"
+                    if last is None
+                    else (f"last calibrated {(now_ms - last) / 86_400_000:.1f} days ago")
+                )
+                controller.alarms.raise_alarm(
+                    alarm_id=PH_CALIBRATION_DUE,
+                    tag=tag,
+                    priority=Priority.LOW,
+                    now=now,
+                    message=f"pH probe calibration due ({when}; every "
+                    f"{self.config.calibration.ph_due_days:g} days)",
+                )
+            else:
+                controller.alarms.clear(PH_CALIBRATION_DUE, tag, now=now)
+        self._ph_due = due
+
+    def _say(self, text: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        self.out.write(f"[{stamp}] {text}\n")
+        self.out.flush()
+
+
+def _speed(clock: Clock) -> float:
+    return clock.speed if isinstance(clock, ScaledClock) else 1.0
