@@ -203,8 +203,10 @@ class FleetLink:
             # whatever is on disk is the backlog (max_id runs after any commit in progress).
             self._accepting_live = True
             backlog_end = await self._outbox.max_id()
-            await self._announce(client)
+            # Subscribed before `online` goes out: a dashboard that sees the unit online can
+            # command it at once.
             await client.subscribe(self._topics.commands, qos=1)
+            await self._announce(client)
             self._connected.set()
             log.info(
                 "mqtt.connected",
