@@ -53,7 +53,16 @@ until = { level_below = "low_low" }
 class Daemon:
     """`unit-controller run` on the simulator in its own state and runtime directories."""
 
-    def __init__(self, base: Path, *, speed: float = 100.0) -> None:
+    def __init__(
+        self,
+        base: Path,
+        *,
+        speed: float = 100.0,
+        args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.args = args
+        self.extra_env = env or {}
         self.state = base / "state"
         self.runtime = base / "run"
         self.recipes = base / "recipes"
@@ -79,9 +88,10 @@ class Daemon:
         command = [
             sys.executable, "-m", "unit_controller.cli", "--log-level", "info", "run",
             "--speed", str(self.speed), "--state-dir", str(self.state),
-            "--runtime-dir", str(self.runtime), "--recipes-dir", str(self.recipes),
+            "--runtime-dir", str(self.runtime), "--recipes-dir", str(self.recipes), *self.args,
         ]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.endswith("_DIRECTORY")}
+        env |= self.extra_env
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log, env=env)
 

@@ -35,6 +35,7 @@ from unit_controller.interlocks import Priority
 from unit_controller.journal.recorder import JournalRecorder
 from unit_controller.journal.store import Journal
 from unit_controller.machine import State
+from unit_controller.mqtt.commands import CommandResult
 from unit_controller.mqtt.payloads import EpochClock
 from unit_controller.recipes.loader import RECIPES_DIR
 
@@ -174,6 +175,7 @@ class Daemon:
                 clock=self.clock,
                 state_dir=self.state_dir,
                 recipes_dir=self.options.recipes_dir,
+                on_command=self._journal_remote,
             )
             await fleet.start()
         checker = asyncio.create_task(self._check_calibration_due(), name="calibration-due")
@@ -206,6 +208,19 @@ class Daemon:
             await asyncio.sleep(min(0.5, 3 * config.unit.scan_period_s))
         self._say("stopped")
         return code
+
+    def _journal_remote(
+        self, *, source: str, command: str, args: dict[str, Any], result: CommandResult
+    ) -> None:
+        self._journal.record_command(
+            ts_ms=self.epoch.ms(self.clock.monotonic()),
+            source=source,
+            command=command,
+            args=args,
+            ok=result.ok,
+            error=result.error,
+            result={"state": result.state, "id": result.id},
+        )
 
     def _hello(self, controller: UnitController, ops: Operations) -> dict[str, Any]:
         unit = self.config.unit

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any, Protocol
 
 import structlog
 
@@ -49,6 +51,14 @@ DROPPED_ALARM = "telemetry_dropped"
 MONITOR_EVERY_S = 1.0
 
 
+class CommandRecorder(Protocol):
+    """Where every remote command and its result is recorded (the journal)."""
+
+    def __call__(
+        self, *, source: str, command: str, args: dict[str, Any], result: CommandResult
+    ) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class StopReport:
     """How a clean stop went: was everything sent, and did the broker get `offline`."""
@@ -70,8 +80,10 @@ class FleetService:
         state_dir: Path,
         recipes_dir: Path = RECIPES_DIR,
         wall: Callable[[], float] = time.time,
+        on_command: CommandRecorder | None = None,
     ) -> None:
         settings = config.mqtt
+        self._record_command = on_command
         self.config = config
         self.settings = settings
         self.controller = controller
@@ -210,6 +222,7 @@ class FleetService:
             payload=payload,
             retained=retained,
         )
+        self._report(name, payload, result)
         if not result.ok:
             # Accepted commands are reported by the controller; refusals are ours to report.
             self.outbox.put(
@@ -228,6 +241,23 @@ class FleetService:
                 ),
             )
         return result
+
+    def _report(self, name: str, payload: bytes, result: CommandResult) -> None:
+        """Hand every command and its result to the journal (when there is one)."""
+        if self._record_command is None:
+            return
+        by, args = "?", {}
+        with contextlib.suppress(ValueError, UnicodeDecodeError):
+            document = json.loads(payload)
+            if isinstance(document, dict):
+                if isinstance(document.get("by"), str):
+                    by = document["by"][:64]
+                if isinstance(document.get("args"), dict):
+                    args = document["args"]
+        try:
+            self._record_command(source=f"mqtt:{by}", command=name[:64], args=args, result=result)
+        except Exception:
+            log.exception("mqtt.command_record_failed", command=name[:64])
 
     async def _monitor(self) -> None:
         while True:

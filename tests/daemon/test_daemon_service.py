@@ -1,0 +1,73 @@
+"""The daemon as systemd and a site's security see it: sd_notify messages, and the console PIN."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from pathlib import Path
+
+from tests.daemon.harness import WAIT_S, Control, Daemon
+from unit_controller.config import DEFAULT_CONFIG
+from unit_controller.pin import hash_pin
+
+
+def _datagrams(sock: socket.socket) -> list[str]:
+    out = []
+    while True:
+        try:
+            out.append(sock.recv(4096).decode())
+        except BlockingIOError:
+            return out
+
+
+async def test_tells_systemd_ready_feeds_the_watchdog_and_says_stopping(tmp_path: Path) -> None:
+    address = tmp_path / "notify.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(address))
+    listener.setblocking(False)
+    daemon = Daemon(tmp_path, env={"NOTIFY_SOCKET": str(address), "WATCHDOG_USEC": "2000000"})
+    try:
+        await daemon.start()
+        seen: list[str] = []
+        deadline = time.monotonic() + WAIT_S
+        while sum("WATCHDOG=1" in m for m in seen) < 2:
+            assert time.monotonic() < deadline, seen
+            await asyncio.sleep(0.1)
+            seen += _datagrams(listener)
+        ready = next(m for m in seen if "READY=1" in m)
+        assert "STATUS=STOPPED" in ready
+        assert daemon.terminate() == 0
+        seen += _datagrams(listener)
+        assert any("STOPPING=1" in m for m in seen), seen
+    finally:
+        if daemon.proc is not None and daemon.proc.poll() is None:
+            daemon.kill()
+        listener.close()
+
+
+async def test_manual_mode_needs_the_pin_when_one_is_configured(tmp_path: Path) -> None:
+    config = tmp_path / "unit.toml"
+    text = DEFAULT_CONFIG.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace("[console]\n", f'[console]\npin_hash = "{hash_pin("4711")}"\n', 1),
+        encoding="utf-8",
+    )
+    daemon = Daemon(tmp_path, args=("--config", str(config)))
+    await daemon.start()
+    try:
+        async with Control(daemon.socket, client="console") as control:
+            assert control.hello["pin_required"] is True
+            locked = await control.request("manual", on=True)
+            assert locked["code"] == "pin_required"
+            wrong = await control.request("unlock", pin="1234")
+            assert wrong["code"] == "refused"
+            assert wrong["error"] == "wrong PIN"
+            assert (await control.request("unlock", pin="4711"))["ok"]
+            assert (await control.request("manual", on=True))["result"] == {"manual": True}
+            assert (await control.request("manual", on=False))["ok"]
+        async with Control(daemon.socket, client="console") as control:
+            # The PIN holds for one session only.
+            assert (await control.request("manual", on=True))["code"] == "pin_required"
+    finally:
+        assert daemon.terminate() == 0
