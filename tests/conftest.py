@@ -23,3 +23,16 @@ def _restore_logging(_logging_baseline: dict[str, Any]) -> Iterator[None]:
     # the test); a task of a later test that logs must not write into that closed file.
     yield
     structlog.configure(**_logging_baseline)
+
+
+# Tests that run in real time against real processes, ptys and sockets: on one xdist worker, one
+# after another, so a daemon at 100x never starves a serial emulator's timing on a 2-core box.
+_REAL_TIME = ("tests/serial/", "tests/daemon/", "tests/mqtt/test_fleet", "tests/mqtt/test_daemon")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = str(config.rootpath)
+    for item in items:
+        where = str(item.path).removeprefix(root + "/")
+        if where.startswith(_REAL_TIME):
+            item.add_marker(pytest.mark.xdist_group("real_time"))
