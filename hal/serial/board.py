@@ -11,9 +11,22 @@ from collections.abc import AsyncIterator
 
 from hal.board import Board
 from hal.clock import Clock
-from hal.serial import ezo_devices
+from hal.serial import EzoDevices, ezo_devices
 from hal.serial.relay_board import RelayBoard
 from hal.wiring import BoardWiring, SerialSettings
+
+
+def board_from(*, ezo: EzoDevices, relay_board: RelayBoard) -> Board:
+    """The Board the controller sees, on the EZO drivers and the relay/IO board's views."""
+    return Board(
+        temperature=ezo.rtd,
+        ph=ezo.ph,
+        heater=relay_board.heater(),
+        coils=relay_board.coils(),
+        levels=relay_board.levels(),
+        estop=relay_board.estop(),
+        pumps=dict(ezo.pumps),
+    )
 
 
 @contextlib.asynccontextmanager
@@ -31,15 +44,7 @@ async def serial_board(
         slave=settings.relay_board_slave,
         baudrate=settings.baudrate,
     )
-    board = Board(
-        temperature=ezo.rtd,
-        ph=ezo.ph,
-        heater=relay_board.heater(),
-        coils=relay_board.coils(),
-        levels=relay_board.levels(),
-        estop=relay_board.estop(),
-        pumps=dict(ezo.pumps),
-    )
+    board = board_from(ezo=ezo, relay_board=relay_board)
     loop = asyncio.get_running_loop()
     tasks = [
         loop.create_task(ezo.run(), name="drivers:ezo"),

@@ -19,6 +19,7 @@ from hal.board import Board
 from hal.clock import Clock
 from hal.mock.unit import SimulatedUnit, UnknownFault
 from hal.serial import EzoDevices, ezo_devices
+from hal.serial.board import board_from
 from hal.serial.modbus_frames import RelayBoardMap, RelayBoardTiming
 from hal.serial.relay_board import RelayBoard
 from hal.sim.emulators.ezo import EzoEmulator, EzoPhEmulator, EzoPmpEmulator, EzoRtdEmulator
@@ -140,15 +141,7 @@ async def serial_bench(
             # device_lost rather than only a stale E-stop.
             timing=RelayBoardTiming(timeout_s=0.6, retries=1, lost_after_s=2.5),
         )
-        board = Board(
-            temperature=ezo.rtd,
-            ph=ezo.ph,
-            heater=relay_board.heater(),
-            coils=relay_board.coils(),
-            levels=relay_board.levels(),
-            estop=relay_board.estop(),
-            pumps=dict(ezo.pumps),
-        )
+        board = board_from(ezo=ezo, relay_board=relay_board)
         loop = asyncio.get_running_loop()
         for tag, emulator in emulators.items():
             tasks.append(loop.create_task(emulator.run(), name=f"emulator:{tag}"))
