@@ -74,6 +74,9 @@ async def test_kill_9_mid_batch_comes_back_aborted_with_the_batch_interrupted(
         db.close()
 
     await daemon.start()
+    # A routine restart before anyone looked must not hide it.
+    assert daemon.terminate() == 0
+    await daemon.start()
     async with Control(daemon.socket, client="console") as control:
         assert control.hello["state"] == "ABORTED"
         status = await control.until(lambda s: s["state"] is not None, what="scanning")
@@ -86,6 +89,8 @@ async def test_kill_9_mid_batch_comes_back_aborted_with_the_batch_interrupted(
         batch = (await control.request("batch", id=batch_id))["result"]["batch"]
         assert batch["final_state"] == "interrupted"
         assert batch["recipe"] == "smoke"
+        # What it had done up to the crash is kept: at least the fill phase and its times.
+        assert [p["name"] for p in batch["record"]["phases"]][:1] == ["fill"]
 
         # Never resumed: the tech looks, acknowledges, resets and clears.
         refused = await control.request("reset")
@@ -96,6 +101,31 @@ async def test_kill_9_mid_batch_comes_back_aborted_with_the_batch_interrupted(
         await control.until(lambda s: s["state"] == "STOPPED", what="stopped")
         alarms = (await control.request("alarms"))["result"]["alarms"]
         assert "batch_interrupted" not in {a["id"] for a in alarms}
+    assert daemon.terminate() == 0
+    await daemon.start()
+    async with Control(daemon.socket) as control:
+        assert control.hello["state"] == "STOPPED"
+
+
+async def test_a_second_daemon_on_the_same_unit_stops_before_touching_anything(
+    daemon: Daemon,
+) -> None:
+    async with Control(daemon.socket) as control:
+        assert (await control.request("reset"))["ok"]
+        assert (await control.request("start", recipe="smoke"))["ok"]
+    second = Daemon(daemon.state.parent)
+    second.runtime = daemon.state.parent / "run2"
+    second.spawn()
+    assert second.proc is not None
+    assert second.proc.wait(30) == 2
+    assert "another unit-controller" in second.log_tail()
+    async with Control(daemon.socket) as control:
+        status = await control.status()
+        assert status["state"] == "EXECUTE"
+        alarms = (await control.request("alarms"))["result"]["alarms"]
+        assert "batch_interrupted" not in {a["id"] for a in alarms}
+        batch = (await control.request("batch"))["result"]["batch"]
+        assert batch["final_state"] is None
 
 
 async def test_bad_requests_get_one_clear_error_and_the_connection_goes_on(

@@ -138,7 +138,7 @@ class LogArgs(_Args):
 class BatchArgs(_Args):
     """A batch id, or the latest."""
 
-    id: StrictInt | None = Field(default=None, ge=1)
+    id: StrictInt | None = Field(default=None, ge=1, le=2**62)
 
 
 class UnlockArgs(_Args):
@@ -252,7 +252,9 @@ class Operations:
         """Validate, check permission, carry out and journal one request; never raises."""
         try:
             spec, args = self.parse(request)
-            self._permit(session, request.op, spec)
+            # Turning manual mode off is the safe direction: any local user may, PIN or not.
+            if not (isinstance(args, ManualArgs) and not args.on):
+                self._permit(session, request.op, spec)
             assert spec.handler is not None, f"{request.op} is handled by the server"
             result = await spec.handler(session, args)
         except OpError as exc:
@@ -375,10 +377,20 @@ class Operations:
     # --- commands --------------------------------------------------------------------------
     async def _ack(self, session: Session, args: AlarmArgs) -> dict[str, Any]:
         async with self.controller.lock:
+            self._known_alarm(args.alarm_id)
             return {"count": self.controller.acknowledge(args.alarm_id, source=session.source)}
+
+    def _known_alarm(self, alarm_id: str | None) -> None:
+        active = sorted({a.alarm_id for a in self.controller.alarms.active()})
+        if alarm_id is not None and alarm_id not in active:
+            raise OpError(
+                ErrorCode.REFUSED,
+                f"no alarm {alarm_id!r} is active (active: {', '.join(active) or 'none'})",
+            )
 
     async def _reset_alarms(self, session: Session, args: AlarmArgs) -> dict[str, Any]:
         async with self.controller.lock:
+            self._known_alarm(args.alarm_id)
             return {"count": self.controller.reset_alarms(args.alarm_id, source=session.source)}
 
     def _packml(self, op: str) -> Handler:

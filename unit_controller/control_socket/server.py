@@ -59,7 +59,7 @@ class ControlServer:
         """Create the socket (replacing a stale one) with mode 0660 and the configured group."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists() or self.path.is_symlink():
-            if await _answers(self.path):
+            if await socket_answers(self.path):
                 raise OSError(f"another controller is listening on {self.path}")
             self.path.unlink()
         self._server = await asyncio.start_unix_server(
@@ -241,7 +241,7 @@ def _peer_user(writer: asyncio.StreamWriter) -> str:
         return "unknown"
 
 
-async def _answers(path: Path) -> bool:
+async def socket_answers(path: Path) -> bool:
     """True when something accepts connections on the socket at `path`."""
     try:
         _, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), 1.0)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -26,7 +28,7 @@ from unit_controller import __version__
 from unit_controller.calibration import Calibrations
 from unit_controller.config import UnitConfig, state_directory
 from unit_controller.control_socket.ops import Operations
-from unit_controller.control_socket.server import ControlServer
+from unit_controller.control_socket.server import ControlServer, socket_answers
 from unit_controller.controller import UnitController
 from unit_controller.daemon.dirs import Directories
 from unit_controller.daemon.sdnotify import SdNotifier, watchdog_interval_s
@@ -42,6 +44,7 @@ from unit_controller.recipes.loader import RECIPES_DIR
 log = structlog.get_logger(__name__)
 
 JOURNAL_FILE = "journal.sqlite3"
+LOCK_FILE = "lock"
 BATCH_INTERRUPTED = "batch_interrupted"
 PH_CALIBRATION_DUE = "ph_calibration_due"
 # How often (real seconds) the daemon looks at the calibration due date.
@@ -49,6 +52,10 @@ DUE_CHECK_EVERY_S = 60.0
 # Scans that fail in a row before the daemon gives up (systemd restarts it, outputs off).
 MAX_FAILED_SCANS = 10
 CALIBRATION_POINTS = ("mid", "low", "high")
+
+
+class AlreadyRunning(OSError):
+    """Another daemon holds this unit's state directory."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,14 +102,43 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stop)
-        journal = Journal(path=self.state_dir / JOURNAL_FILE)
-        opening = await journal.open()
-        try:
-            async with self._board() as board:
-                return await self._serve(board, journal, opening)
-        finally:
-            await journal.close()
-            self.notifier.close()
+        with self._single_instance():
+            if await socket_answers(self.options.dirs.socket):
+                raise AlreadyRunning(
+                    f"another unit-controller is listening on {self.options.dirs.socket}"
+                )
+            journal = Journal(path=self.state_dir / JOURNAL_FILE)
+            opening = await journal.open()
+            code = 1
+            try:
+                async with self._board() as board:
+                    code = await self._serve(board, journal, opening)
+                    return code
+            finally:
+                # Only a clean stop is clean: a failing daemon restarts as after a crash.
+                await journal.close(clean=code == 0)
+                self.notifier.close()
+
+    @contextlib.contextmanager
+    def _single_instance(self) -> Iterator[None]:
+        """Hold `<state dir>/lock`: a second daemon on the same unit stops before touching
+        anything (journal, outbox, serial ports, socket)."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        path = self.state_dir / LOCK_FILE
+        with path.open("a+") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock.seek(0)
+                holder = lock.read().strip() or "?"
+                raise AlreadyRunning(
+                    f"another unit-controller (pid {holder}) is running on {self.state_dir}"
+                ) from None
+            lock.seek(0)
+            lock.truncate()
+            lock.write(f"{os.getpid()}\n")
+            lock.flush()
+            yield
 
     @contextlib.asynccontextmanager
     async def _board(self) -> AsyncIterator[Board]:
@@ -126,7 +162,8 @@ class Daemon:
 
     async def _serve(self, board: Board, journal: Journal, opening: Any) -> int:
         config = self.config
-        clean = opening.previous_run_clean
+        # An interrupted batch nobody has reset keeps the unit Aborted across restarts too.
+        clean = opening.previous_run_clean and not opening.unreset_interrupted
         controller = UnitController(
             config=config,
             board=board,
@@ -233,7 +270,7 @@ class Daemon:
         }
 
     def _interrupted(self, controller: UnitController, opening: Any) -> None:
-        batches = list(opening.interrupted_batches)
+        batches = list(opening.unreset_interrupted)
         if not batches:
             return
         now = self.clock.monotonic()

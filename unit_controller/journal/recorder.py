@@ -57,6 +57,19 @@ class JournalRecorder:
             )
             if event.kind is EventKind.STATE:
                 self._state_changed(event, ts_ms)
+            elif event.kind in (EventKind.PHASE, EventKind.ALARM) and self._batch_id is not None:
+                # The record so far, at every phase and alarm: a crash leaves what was done.
+                batch = self._controller.batch
+                if batch is not None:
+                    self._journal.batch_progress(
+                        self._batch_id, record=batch.summary(phase_stats=True)
+                    )
+            if (
+                event.kind is EventKind.ALARM
+                and event.data.get("alarm_id") == "batch_interrupted"
+                and event.data.get("transition") == "reset"
+            ):
+                self._journal.interrupted_reset()
         except JournalError as exc:
             # The scan goes on without its journal rather than stop over a disk.
             log.error("journal.record_failed", error=str(exc), text=event.text)

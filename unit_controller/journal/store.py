@@ -62,6 +62,8 @@ _FINISH_BATCH = (
     " final_state = excluded.final_state, record = excluded.record"
     " WHERE batches.final_state IS NULL"
 )
+_PROGRESS_BATCH = "UPDATE batches SET record = ? WHERE id = ? AND final_state IS NULL"
+_RESET_INTERRUPTED = "UPDATE meta SET value = '[]' WHERE key = 'interrupted_unreset'"
 _INSERT_CALIBRATION = (
     "INSERT INTO calibrations (ts_ms, device, kind, action, data) VALUES (?, ?, ?, ?, ?)"
 )
@@ -96,6 +98,9 @@ class JournalOpening:
 
     previous_run_clean: bool
     interrupted_batches: tuple[int, ...]
+    # Interrupted batches (now or in an earlier run) whose alarm nobody has reset yet: the unit
+    # must keep saying so across restarts, clean or not.
+    unreset_interrupted: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +197,15 @@ class _Db:
                 "UPDATE batches SET final_state = ?, end_ts = ? WHERE final_state IS NULL",
                 (INTERRUPTED, now_ms),
             )
+            row = conn.execute(
+                "SELECT value FROM meta WHERE key = 'interrupted_unreset'"
+            ).fetchone()
+            unreset = tuple(sorted({*json.loads(row[0] if row else "[]"), *interrupted}))
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('interrupted_unreset', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (json.dumps(unreset),),
+            )
             # Set before the caller gets control: a crash from here on is an unclean run.
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('running', '1')"
@@ -199,7 +213,11 @@ class _Db:
             )
             last = conn.execute("SELECT max(id) FROM batches").fetchone()[0]
         return _Opened(
-            opening=JournalOpening(previous_run_clean=clean, interrupted_batches=interrupted),
+            opening=JournalOpening(
+                previous_run_clean=clean,
+                interrupted_batches=interrupted,
+                unreset_interrupted=unreset,
+            ),
             next_batch_id=int(last or 0) + 1,
             journal_mode=journal_mode,
         )
@@ -381,13 +399,14 @@ class Journal:
         self._writer = asyncio.create_task(self._run_writer(), name="journal-writer")
         return opening
 
-    async def close(self) -> None:
-        """Commit what is buffered, mark the run clean and close; calling it again is harmless."""
+    async def close(self, *, clean: bool = True) -> None:
+        """Commit what is buffered, mark the run clean (unless `clean=False`: the process is
+        failing and the next start must treat it as a crash) and close; again is harmless."""
         if self._closing is None:
-            self._closing = asyncio.ensure_future(self._shut())
+            self._closing = asyncio.ensure_future(self._shut(clean=clean))
         await asyncio.shield(self._closing)
 
-    async def _shut(self) -> None:
+    async def _shut(self, *, clean: bool) -> None:
         writer, self._writer = self._writer, None
         if writer is not None:
             writer.cancel()
@@ -395,7 +414,6 @@ class Journal:
         executor = self._executor
         if executor is None:
             return
-        clean = True
         try:
             await self._commit()
         except JournalError:
@@ -459,6 +477,17 @@ class Journal:
             return
         params = (batch_id, *row, int(ts_ms), str(final_state), _json(record))
         self._put((_FINISH_BATCH, params))
+
+    def batch_progress(self, batch_id: int, *, record: Mapping[str, Any]) -> None:
+        """The record so far of a batch under way, so a crash leaves what it had done."""
+        self._check_open()
+        if batch_id in self._open_batches:
+            self._put((_PROGRESS_BATCH, (_json(record), batch_id)))
+
+    def interrupted_reset(self) -> None:
+        """The operator reset the batch_interrupted alarm: stop raising it at start-up."""
+        self._check_open()
+        self._put((_RESET_INTERRUPTED, ()))
 
     def record_calibration(
         self, *, ts_ms: int, device: str, kind: str, action: str, data: Mapping[str, Any]

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hal.clock import Clock
+from hal.clock import Clock, ScaledClock, SystemClock
 from hal.reading import Reading
 from hal.wiring import BoardWiring, LevelPoint
 from unit_controller.alarms import Alarm
@@ -39,10 +39,20 @@ class EpochClock:
     """
 
     def __init__(self, *, clock: Clock, wall: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._wall = wall
+        # In real time, each reading is placed against the wall clock of the moment, so an NTP
+        # step (a Pi without a real-time clock) moves every stamp with it; simulated time keeps
+        # its own pace from one anchor.
+        self._live = isinstance(clock, SystemClock) or (
+            isinstance(clock, ScaledClock) and clock.speed == 1.0
+        )
         self._offset = wall() - clock.monotonic()
 
     def ms(self, monotonic: float) -> int:
         """Epoch ms of a clock reading."""
+        if self._live:
+            return round((self._wall() - (self._clock.monotonic() - monotonic)) * 1000)
         return round((self._offset + monotonic) * 1000)
 
 

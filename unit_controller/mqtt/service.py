@@ -49,6 +49,8 @@ OUTBOX_FILE = "outbox.sqlite3"
 DROPPED_ALARM = "telemetry_dropped"
 # How often the service looks at the outbox for drops (real seconds).
 MONITOR_EVERY_S = 1.0
+# On a stop with the broker away: how long to wait for it before leaving the backlog stored.
+RECONNECT_GRACE_S = 3.0
 
 
 class CommandRecorder(Protocol):
@@ -175,7 +177,10 @@ class FleetService:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         drained = False
-        if await self.link.wait_connected(max(0.0, deadline - loop.time())):
+        # A broker that is away now gets a short grace to come back; the outbox keeps the rest
+        # for the next start, so a stop never hangs on a broken network.
+        grace = timeout if self.link.connected else min(timeout, RECONNECT_GRACE_S)
+        if await self.link.wait_connected(grace):
             drained = await self.link.wait_drained(max(0.0, deadline - loop.time()))
         offline = await self.link.say_offline()
         tasks, self._tasks = self._tasks, []
