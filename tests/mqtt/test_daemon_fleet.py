@@ -44,6 +44,16 @@ async def test_the_daemon_takes_mqtt_commands_journals_them_and_says_offline_on_
             )
             assert refused.json()["ok"] is False
             assert "console-only" in refused.json()["error"]
+
+            # A command published retained is refused, whether it arrives live...
+            retained = command()
+            await publish(mosquitto, topic(UNIT, "cmd/stop"), retained, retain=True)
+            ignored = await rec.wait_for(
+                lambda r: r.topic == topic(UNIT, "cmd_result") and r.json()["id"] == retained["id"],
+                timeout=WAIT_S,
+            )
+            assert ignored.json()["ok"] is False
+            assert "retained" in ignored.json()["error"]
         finally:
             code = daemon.terminate()
         assert code == 0, daemon.log_tail()
@@ -52,6 +62,24 @@ async def test_the_daemon_takes_mqtt_commands_journals_them_and_says_offline_on_
             timeout=WAIT_S,
         )
     assert "mqtt.offline_published" in daemon.log_tail(200)
+
+    # ...or is stored at the broker when the unit connects again: never carried out.
+    async with Recorder(mosquitto) as rec:
+        await daemon.start()
+        try:
+            await rec.wait_for(
+                lambda r: r.topic == topic(UNIT, "status") and r.payload == b"online",
+                timeout=WAIT_S,
+            )
+            probe = command()
+            await publish(mosquitto, topic(UNIT, "cmd/rebirth"), probe)
+            await rec.wait_for(
+                lambda r: r.topic == topic(UNIT, "cmd_result") and r.json()["id"] == probe["id"],
+                timeout=WAIT_S,
+            )
+            assert [r.json()["id"] for r in rec.on("cmd_result")] == [probe["id"]]
+        finally:
+            assert daemon.terminate() == 0
 
     db = sqlite3.connect(daemon.journal)
     try:

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 
 import aiomqtt
 import structlog
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from unit_controller.mqtt.commands import CommandResult
 from unit_controller.mqtt.outbox import Outbox, OutboxRow
@@ -180,7 +181,9 @@ class FleetLink:
             username=settings.username,
             password=password,
             will=aiomqtt.Will(self._topics.status, OFFLINE, qos=1, retain=True),
-            clean_session=True,
+            # MQTT 5: only it can tell a live subscriber that a command was published retained
+            # (retain-as-published), which 3.1.1 brokers clear; each connect starts clean.
+            protocol=aiomqtt.ProtocolVersion.V5,
             keepalive=settings.keepalive_s,
             timeout=settings.connect_timeout_s,
             tls_params=tls,
@@ -205,7 +208,16 @@ class FleetLink:
             backlog_end = await self._outbox.max_id()
             # Subscribed before `online` goes out: a dashboard that sees the unit online can
             # command it at once.
-            await client.subscribe(self._topics.commands, qos=1)
+            await client.subscribe(
+                self._topics.commands,
+                # Retained commands stored at the broker are never sent; one published retained
+                # while we listen arrives flagged, and the gate refuses it.
+                options=SubscribeOptions(
+                    qos=1,
+                    retainAsPublished=True,
+                    retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND,
+                ),
+            )
             await self._announce(client)
             self._connected.set()
             log.info(
