@@ -207,6 +207,11 @@ class ConsoleSection(_Section):
         pattern=r"^[a-z_][a-z0-9_-]{0,31}$",
         description="group that may use the control socket (mode 0660); unset = the daemon's",
     )
+    users: tuple[str, ...] = Field(
+        default=(),
+        description="login names that may act as the field-tech console (manual, jog, "
+        "calibration, confirm); empty = anyone who can reach the socket",
+    )
     pin_hash: str | None = Field(
         default=None,
         pattern=r"^pbkdf2_sha256\$[0-9]+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$",

@@ -71,3 +71,23 @@ async def test_manual_mode_needs_the_pin_when_one_is_configured(tmp_path: Path) 
             assert (await control.request("manual", on=True))["code"] == "pin_required"
     finally:
         assert daemon.terminate() == 0
+
+
+async def test_only_the_listed_users_may_act_as_the_console(tmp_path: Path) -> None:
+    config = tmp_path / "unit.toml"
+    text = DEFAULT_CONFIG.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace("[console]\n", '[console]\nusers = ["fieldtech"]\n', 1), encoding="utf-8"
+    )
+    daemon = Daemon(tmp_path, args=("--config", str(config)))
+    await daemon.start()
+    try:
+        async with Control(daemon.socket) as control:
+            refused = await control.request("identify", client="console", user="root")
+            assert refused["code"] == "refused"
+            assert "fieldtech" in refused["error"]
+            assert (await control.request("manual", on=True))["code"] == "refused"
+            # Anyone on the socket may still read and give the operating commands.
+            assert (await control.request("reset"))["ok"]
+    finally:
+        assert daemon.terminate() == 0

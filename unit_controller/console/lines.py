@@ -110,7 +110,7 @@ HELP: Final[tuple[HelpEntry, ...]] = (
               "Example: jog pump P-203 5 doses 5 mL. Needs manual on."),
     HelpEntry(("heater",), "heater <percent> <s>", "heat for a while (manual, interlocked)",
               "Example: heater 50 30 runs the heater at 50 % for 30 s. Needs manual on."),
-    HelpEntry(("cal",), "cal ph mid|low|high <pH>", "calibrate pH against a buffer (mid first)",
+    HelpEntry(("cal",), "cal ph mid|low|high <pH> [°C]", "calibrate pH against a buffer",
               "pH buffers mid first (it clears low and high); a pump by the mL it really gave."),
     HelpEntry(("cal",), "cal ph status|clear", "pH calibration state / clear it"),
     HelpEntry(("cal",), "cal pump <tag> <ml>", "a pump's volume as measured (calibration)"),
@@ -318,13 +318,22 @@ def _cal_ph(rest: Sequence[str]) -> Parsed:
     if point not in ("mid", "low", "high"):
         raise LineError("cal ph needs mid, low, high, status or clear: cal ph mid 7.00")
     example = {"mid": "7.00", "low": "4.00", "high": "10.00"}[point]
-    if len(rest) != 2:
-        raise LineError(f"cal ph {point} needs the buffer's pH: cal ph {point} {example}")
+    if len(rest) not in (2, 3):
+        raise LineError(
+            f"cal ph {point} needs the buffer's pH [and °C]: cal ph {point} {example} [22.5]"
+        )
     value = _number(rest[1], what="pH value", example=example)
     low, high = PH_RANGE
     if not low <= value <= high:
         raise LineError(f"pH value must be {low:g}..{high:g}, got {rest[1]}")
-    return _remote("cal ph", "cal_ph", {"point": point, "value": value}, guarded=True)
+    args: dict[str, str | float] = {"point": point, "value": value}
+    if len(rest) == 3:
+        # The probe sits in a beaker of buffer, which is rarely at the reactor's temperature.
+        temperature = _number(rest[2], what="buffer temperature", example="22.5")
+        if not 0 <= temperature <= 60:
+            raise LineError(f"buffer temperature must be 0..60 °C, got {rest[2]}")
+        args["temperature_c"] = temperature
+    return _remote("cal ph", "cal_ph", args, guarded=True)
 
 
 def _cal_pump(rest: Sequence[str]) -> Parsed:

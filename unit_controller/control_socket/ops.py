@@ -120,6 +120,7 @@ class CalPhArgs(_Args):
 
     point: Literal["mid", "low", "high"]
     value: Number
+    temperature_c: Number | None = Field(default=None, ge=0, le=60)
 
 
 class CalPumpArgs(_Args):
@@ -303,6 +304,13 @@ class Operations:
 
     # --- reads -----------------------------------------------------------------------------
     async def _identify(self, session: Session, args: IdentifyArgs) -> dict[str, Any]:
+        users = self.config.console.users
+        if args.client == "console" and users and session.user not in users:
+            raise OpError(
+                ErrorCode.REFUSED,
+                f"user {session.user!r} may not use the console here ([console] users: "
+                f"{', '.join(users)})",
+            )
         session.client = args.client
         if args.user and session.user == "unknown":
             session.user = args.user
@@ -435,7 +443,9 @@ class Operations:
         )
 
     async def _cal_ph(self, session: Session, args: CalPhArgs) -> dict[str, Any]:
-        result = await self.calibrations.ph(args.point, args.value)
+        result = await self.calibrations.ph(
+            args.point, args.value, temperature_c=args.temperature_c, source=session.source
+        )
         self._calibrated(
             kind="ph", device=self.config.wiring.ph_tag, action=args.point, data=result
         )
