@@ -67,8 +67,10 @@ async def within(clock: Clock, seconds: float, awaitable: Awaitable[T]) -> T:
 async def open_serial(path: str, *, baudrate: int = 9600) -> SerialStreams:
     """Open `path` as 8N1 at `baudrate` (the open itself runs in an executor thread)."""
     # pyserial's SerialException (also for "no such file") is an OSError: PortReopener retries.
+    # exclusive: a second controller (or a stray terminal program) cannot share the line and
+    # interleave its bytes with ours; it gets "could not exclusively lock port" and retries.
     return await serial_asyncio_fast.open_serial_connection(
-        url=path, baudrate=baudrate, limit=MAX_LINE_BYTES
+        url=path, baudrate=baudrate, limit=MAX_LINE_BYTES, exclusive=True
     )
 
 

@@ -24,8 +24,9 @@ from pydantic import ValidationError
 from unit_controller.controller import Snapshot
 from unit_controller.events import UnitEvent
 from unit_controller.mqtt.payloads import EpochClock, event_payload
+from unit_controller.tomlfile import location
 
-from .ops import Operations, Session, WatchArgs, problems_of
+from .ops import Operations, Session, WatchArgs
 from .protocol import MAX_LINE_BYTES, ErrorCode, OpError, Request, Response, encode_line
 
 log = structlog.get_logger(__name__)
@@ -57,7 +58,13 @@ class ControlServer:
 
     async def start(self) -> None:
         """Create the socket (replacing a stale one) with mode 0660 and the configured group."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OSError(
+                f"cannot create the runtime directory {self.path.parent} for the control socket: "
+                f"{exc.strerror or exc}"
+            ) from None
         if self.path.exists() or self.path.is_symlink():
             if await socket_answers(self.path):
                 raise OSError(f"another controller is listening on {self.path}")
@@ -178,7 +185,9 @@ class _Connection:
         try:
             request = Request.model_validate(document)
         except ValidationError as exc:
-            text = problems_of(exc).replace("args.", "", 1)
+            text = "; ".join(
+                f"{location(err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
+            )
             return Response(id=echo, ok=False, error=text, code=ErrorCode.BAD_REQUEST)
         if request.op in ("watch", "unwatch"):
             return self._watching(request)

@@ -79,6 +79,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._ph_due = False
         self._failed_scans = 0
+        self._running = False  # the scan loop has started
         self.unit: SimulatedUnit | None = None
         self.clock: Clock = self._make_clock()
         self.epoch = EpochClock(clock=self.clock)
@@ -115,8 +116,9 @@ class Daemon:
                     code = await self._serve(board, journal, opening)
                     return code
             finally:
-                # Only a clean stop is clean: a failing daemon restarts as after a crash.
-                await journal.close(clean=code == 0)
+                # Only a clean stop is clean: a daemon that fails while running restarts as after
+                # a crash. One that failed to start (a bad directory) ran nothing.
+                await journal.close(clean=code == 0 or not self._running)
                 self.notifier.close()
 
     @contextlib.contextmanager
@@ -291,6 +293,7 @@ class Daemon:
         log.warning("daemon.batch_interrupted", batches=batches)
 
     async def _scan_loop(self, controller: UnitController) -> int:
+        self._running = True
         clock = self.clock
         period = self.config.unit.scan_period_s
         watchdog_every = watchdog_interval_s() or 1.0
@@ -355,6 +358,9 @@ class Daemon:
     async def _update_calibration_due(self) -> None:
         controller, journal = self._controller, self._journal
         last = await journal.last_calibration(kind="ph", actions=CALIBRATION_POINTS)
+        cleared = await journal.last_calibration(kind="ph", actions=("clear",))
+        if cleared is not None and (last is None or cleared >= last):
+            last = None  # a cleared probe is an uncalibrated one
         now_ms = self.epoch.ms(self.clock.monotonic())
         due_ms = self.config.calibration.ph_due_days * 86_400_000
         due = last is None or now_ms - last > due_ms
