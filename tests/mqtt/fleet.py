@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from tests.mqtt.broker import BrokerTls, Mosquitto, Received
+from tests.mqtt.broker import BrokerTls, Mosquitto
+from tests.mqtt.recorder import Received
 from unit_controller.config import UnitConfig, load_config
 from unit_controller.sim.runner import SimOptions, SimulationRun
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from tests.mqtt.broker import Mosquitto, Recorder, mqtt_client, publish
+from tests.mqtt.broker import Mosquitto
+from tests.mqtt.recorder import Recorder, mqtt_client, publish
 
 TOPIC = "fleet/v1/u-test/telemetry"
 

@@ -17,12 +17,11 @@ from unit_controller.machine import State
 from unit_controller.mqtt.commands import (
     CONSOLE_ONLY,
     REMOTE_COMMANDS,
-    CommandDispatcher,
     CommandGate,
     CommandResult,
     MemoryReplayStore,
-    handle_command,
 )
+from unit_controller.mqtt.dispatch import CommandDispatcher, handle_command
 
 NOW_S = 1_767_225_600.0
 NOW_MS = int(NOW_S * 1000)

@@ -19,14 +19,13 @@ from unit_controller.machine import State
 from unit_controller.mqtt.commands import (
     CONSOLE_ONLY,
     REMOTE_COMMANDS,
-    CommandDispatcher,
     CommandGate,
     CommandResult,
     MemoryReplayStore,
     RemoteCommand,
     StartArgs,
-    handle_command,
 )
+from unit_controller.mqtt.dispatch import CommandDispatcher, handle_command
 
 NOW_S = 1_767_225_600.0  # 2026-01-01T00:00:00Z: the fleet's wall clock, frozen for the test
 NOW_MS = int(NOW_S * 1000)

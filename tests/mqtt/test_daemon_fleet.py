@@ -8,8 +8,9 @@ import sqlite3
 from pathlib import Path
 
 from tests.daemon.harness import Daemon
-from tests.mqtt.broker import Mosquitto, Recorder, publish
+from tests.mqtt.broker import Mosquitto
 from tests.mqtt.fleet import command, topic
+from tests.mqtt.recorder import Recorder, publish
 
 UNIT = "unit-d1"
 WAIT_S = 30.0

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.mqtt.broker import Mosquitto, Recorder
+from tests.mqtt.broker import Mosquitto
+from tests.mqtt.recorder import Recorder
 from unit_controller.cli import main
 
 UNIT = "unit-k9"

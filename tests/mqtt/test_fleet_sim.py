@@ -9,8 +9,9 @@ import asyncio
 import itertools
 from pathlib import Path
 
-from tests.mqtt.broker import Mosquitto, Recorder, publish
+from tests.mqtt.broker import Mosquitto
 from tests.mqtt.fleet import command, fleet_config, in_order_but_redelivered, seqs, sim_run, topic
+from tests.mqtt.recorder import Recorder, publish
 from unit_controller.machine import State
 
 UNIT = "unit-t1"

@@ -123,6 +123,14 @@ def _num(value: object, digits: int) -> str:
     return f"{value:.{digits}f}"
 
 
+def _value(value: object) -> str:
+    """A value from the controller as text: a float to 3 decimals at most (5.0 stays "5.0",
+    2.8571428571428568 becomes "2.857", 0.0000123 "1.23e-05"); anything else as `clean` has it."""
+    if isinstance(value, float) and math.isfinite(value):
+        return str(round(value, 3)) if value == 0 or abs(value) >= 0.001 else f"{value:.3g}"
+    return clean(value)
+
+
 def _yes(value: object, yes: str, no: str) -> str:
     return "?" if value is None else (yes if value else no)
 
@@ -346,9 +354,9 @@ def render_facts(facts: Mapping[str, Any], style: Style, *, empty: str = "done")
             for key, inner in value.items():
                 walk(f"{prefix}.{key}" if prefix else str(key), inner)
         elif isinstance(value, list):
-            lines.append(f"{clean(prefix)}: {'; '.join(clean(v) for v in value) or '-'}")
+            lines.append(f"{clean(prefix)}: {'; '.join(_value(v) for v in value) or '-'}")
         else:
-            lines.append(f"{clean(prefix)}: {'-' if value is None else clean(value)}")
+            lines.append(f"{clean(prefix)}: {'-' if value is None else _value(value)}")
 
     walk("", facts)
     return _finish(lines, style) if lines else [empty]
@@ -418,15 +426,14 @@ def _count(verb: str) -> Callable[[Mapping[str, Any], Style], list[str]]:
 
 
 def _jog(result: Mapping[str, Any], style: Style) -> list[str]:
-    pump, ml, rate, seconds = (
-        clean(result.get(k, "?")) for k in ("pump", "ml", "ml_min", "seconds")
-    )
+    pump, ml, rate = (_value(result.get(k, "?")) for k in ("pump", "ml", "ml_min"))
+    seconds = _num(result.get("seconds"), 1)  # an estimate: tenths are plenty
     return [fit(f"jog {pump}: {ml} mL at {rate} mL/min, about {seconds} s")]
 
 
 def _heater(result: Mapping[str, Any], style: Style) -> list[str]:
     return [
-        f"heater {clean(result.get('percent', '?'))}% for {clean(result.get('seconds', '?'))} s "
+        f"heater {_value(result.get('percent', '?'))}% for {_value(result.get('seconds', '?'))} s "
         "(interlocks still apply)"
     ]
 

@@ -1,24 +1,19 @@
 """`unit-console`: the field technician's line-oriented console (also a login shell), or a script.
 
 Talks to the daemon only through its control socket, so nothing here can touch control; never
-blocks the event loop on the terminal (stdin is read on a thread) and never echoes a PIN.
+blocks the event loop on the terminal (terminal.py reads it on a thread) and never echoes a PIN.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import codecs
 import contextlib
-import enum
 import getpass
 import io
 import os
-import signal
 import sys
-import termios
-import threading
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, TextIO
 
@@ -51,6 +46,14 @@ from unit_controller.console.render import (
     render_status_line,
     wrap,
 )
+from unit_controller.console.terminal import (
+    Interrupt,
+    Item,
+    TerminalInput,
+    ctrl_c_calls,
+    ignore_ctrl_z,
+    tty_fd,
+)
 
 SOCKET_FILE: Final = "control.sock"
 DEFAULT_SOCKET: Final = Path("/run/unit-controller") / SOCKET_FILE
@@ -60,13 +63,6 @@ EXIT_REFUSED: Final = 2  # piped: a line was malformed or a command refused
 EXIT_INTERRUPTED: Final = 130
 WATCH_EVERY_S: Final = 2.0  # a status line this often while watching: calm on a serial line
 UNWATCH_TIMEOUT_S: Final = 5.0
-
-
-class _Interrupt(enum.Enum):
-    CTRL_C = "ctrl-c"
-
-
-Item = str | None | _Interrupt  # a line, the end of input, or Ctrl-C at the prompt
 
 
 def default_socket(env: Mapping[str, str] | None = None) -> Path:
@@ -87,111 +83,6 @@ def default_socket(env: Mapping[str, str] | None = None) -> Path:
     return DEFAULT_SOCKET
 
 
-class _Input:
-    """Lines of stdin, read on a daemon thread and handed to the event loop through a queue."""
-
-    def __init__(self, stream: TextIO, *, loop: asyncio.AbstractEventLoop) -> None:
-        self._stream = stream
-        self._loop = loop
-        self._queue: asyncio.Queue[Item] = asyncio.Queue()
-        self._ended = False
-        self.tty_fd = _tty_fd(stream)
-
-    def start(self) -> None:
-        """Start the reader thread (it dies with the process: nothing to join)."""
-        threading.Thread(target=self._run, name="console-stdin", daemon=True).start()
-
-    async def get(self) -> Item:
-        """The next line (without its newline), None at the end of input, or an interrupt."""
-        if self._ended and self._queue.empty():
-            return None
-        item = await self._queue.get()
-        if item is None:
-            self._ended = True
-        return item
-
-    @property
-    def ended(self) -> bool:
-        """True once the end of input was read."""
-        return self._ended
-
-    def interrupt(self) -> None:
-        """Ctrl-C at the prompt: the reader of the next item gets an interrupt."""
-        self._queue.put_nowait(_Interrupt.CTRL_C)
-
-    @contextlib.asynccontextmanager
-    async def no_echo(self) -> AsyncIterator[None]:
-        """Typed characters are not shown for a while (on a tty; elsewhere nothing to do)."""
-        fd = self.tty_fd
-        if fd is None:
-            yield
-            return
-        old = termios.tcgetattr(fd)
-        quiet = list(old)
-        quiet[3] &= ~termios.ECHO
-        # tcsetattr waits for the output to drain: at 115200 baud that is a thread's job.
-        await asyncio.to_thread(termios.tcsetattr, fd, termios.TCSAFLUSH, quiet)
-        try:
-            yield
-        finally:
-            await asyncio.shield(asyncio.to_thread(termios.tcsetattr, fd, termios.TCSADRAIN, old))
-
-    # --- the thread ---------------------------------------------------------------------------
-    def _put(self, item: Item) -> bool:
-        try:
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
-        except RuntimeError:
-            return False  # the loop is closed: the console is leaving
-        return True
-
-    def _run(self) -> None:
-        try:
-            fd = self._stream.fileno()
-        except (OSError, ValueError, io.UnsupportedOperation):
-            self._run_text()
-            return
-        # os.read, not the stream: a thread blocked inside a buffered reader's lock would stall
-        # the interpreter's exit.
-        encoding = getattr(self._stream, "encoding", None) or "utf-8"
-        decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
-        pending = ""
-        while True:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                chunk = b""  # EIO: the terminal hung up
-            pending += decoder.decode(chunk, final=not chunk)
-            *lines, pending = pending.split("\n")
-            for line in lines:
-                if not self._put(line.rstrip("\r")):
-                    return
-            if not chunk:
-                if pending:
-                    self._put(pending.rstrip("\r"))
-                self._put(None)
-                return
-
-    def _run_text(self) -> None:
-        while True:
-            try:
-                line = self._stream.readline()
-            except (OSError, ValueError):
-                line = ""
-            if not line:
-                self._put(None)
-                return
-            if not self._put(line.rstrip("\r\n")):
-                return
-
-
-def _tty_fd(stream: TextIO) -> int | None:
-    try:
-        fd = stream.fileno()
-    except (OSError, ValueError, io.UnsupportedOperation):
-        return None
-    return fd if os.isatty(fd) else None
-
-
 class _Console:
     """One session: reads lines, sends requests, prints answers; remembers any refusal."""
 
@@ -199,7 +90,7 @@ class _Console:
         self,
         *,
         client: ControlClient,
-        input_: _Input,
+        input_: TerminalInput,
         stdout: TextIO,
         interactive: bool,
         style: Style,
@@ -265,7 +156,7 @@ class _Console:
                 if self._interactive:
                     self.say("")
                 break
-            if item is _Interrupt.CTRL_C:
+            if item is Interrupt.CTRL_C:
                 self.say("")
                 continue
             assert isinstance(item, str)
@@ -426,7 +317,7 @@ async def run_console(
     """One console session on these streams; the exit code (0, 1 unreachable, 2 refused piped)."""
     errors = stdout if stderr is None else stderr
     if interactive is None:
-        interactive = _tty_fd(stdin) is not None
+        interactive = tty_fd(stdin) is not None
     style = Style.detect(stdout)
     client = ControlClient()
     try:
@@ -436,26 +327,20 @@ async def run_console(
         errors.flush()
         return EXIT_UNREACHABLE
     loop = asyncio.get_running_loop()
-    input_ = _Input(stdin, loop=loop)
+    input_ = TerminalInput(stdin, loop=loop)
     console = _Console(
         client=client, input_=input_, stdout=stdout, interactive=interactive, style=style
     )
-    handled = False
-    if interactive:
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signal.SIGINT, console.on_interrupt)
-            handled = True
     try:
-        await console.greet(hello)
-        input_.start()
-        return await console.run()
+        with ctrl_c_calls(console.on_interrupt, loop=loop, enabled=interactive):
+            await console.greet(hello)
+            input_.start()
+            return await console.run()
     except ConnectionLost as exc:
         errors.write(style.out(str(exc)) + "\n")
         errors.flush()
         return EXIT_UNREACHABLE
     finally:
-        if handled:
-            loop.remove_signal_handler(signal.SIGINT)
         await client.close()
 
 
@@ -492,8 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         print(f"unit-console: ignoring {' '.join(unknown)}", file=sys.stderr)
     if login_shell:
-        # No job control to come back from: a stopped login shell would leave a dead terminal.
-        signal.signal(signal.SIGTSTP, signal.SIG_IGN)
+        ignore_ctrl_z()
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(errors="replace")  # a terminal that cannot show a character
     script = None if args.commands is None else args.commands.replace(";", "\n") + "\n"

@@ -1,7 +1,7 @@
-"""Remote (MQTT) commands: check each message on `<root>/<unit>/cmd/<name>`, then carry it out.
+"""Remote (MQTT) commands, the checking: each message on `<root>/<unit>/cmd/<name>` is validated
+(name, retain flag, payload, expiry, replay) before dispatch.py may carry it out.
 
-Every message gets exactly one CommandResult; nothing here ever raises to the MQTT loop, and a
-message that fails any check (or is retained, expired, replayed or console-only) never acts.
+Never acts on the controller; a message that fails any check gets a refusal CommandResult.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Annotated, Any, Final, Protocol
 
 import structlog
@@ -26,9 +26,6 @@ from pydantic import (
     ValidationError,
 )
 from pydantic_core import PydanticCustomError
-
-from unit_controller.controller import UnitController
-from unit_controller.errors import CommandRefused
 
 log = structlog.get_logger(__name__)
 
@@ -212,7 +209,7 @@ class _Refused(Exception):
         self.error = error
 
 
-def _shown(name: str) -> str:
+def shown_name(name: str) -> str:
     return name if len(name) <= _MAX_NAME_SHOWN else name[:_MAX_NAME_SHOWN] + "…"
 
 
@@ -225,7 +222,7 @@ def _seconds(ms: int, *, decimals: int | None = None) -> str:
     return f"{ms / 1000:.3f}".rstrip("0").rstrip(".")
 
 
-def _now_ms(wall: Callable[[], float]) -> int:
+def now_ms(wall: Callable[[], float]) -> int:
     return int(wall() * 1000)
 
 
@@ -247,7 +244,7 @@ def _key(part: str | int) -> str:
     # A sender's odd key (blank, spaces, control characters) is quoted so it can be seen.
     if isinstance(part, str) and _PLAIN_KEY.fullmatch(part):
         return part
-    return _shown(repr(part))
+    return shown_name(repr(part))
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -255,7 +252,7 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise _Refused(f"payload has the key {_shown(repr(key))} more than once")
+            raise _Refused(f"payload has the key {shown_name(repr(key))} more than once")
         result[key] = value
     return result
 
@@ -346,13 +343,13 @@ class CommandGate:
             if not await self._replay.remember_command(command.id, command.exp):
                 raise _Refused(f"replayed: command id {command.id!r} was already received")
         except _Refused as exc:
-            log.warning("command.refused", name=_shown(name), id=command_id, error=exc.error)
+            log.warning("command.refused", name=shown_name(name), id=command_id, error=exc.error)
             return CommandResult(
                 id=command_id,
                 ok=False,
                 error=exc.error,
-                ts=_now_ms(self._wall),
-                command=_shown(name),
+                ts=now_ms(self._wall),
+                command=shown_name(name),
             )
         log.info("command.received", name=name, id=command.id, by=command.by)
         return command
@@ -367,7 +364,7 @@ class CommandGate:
                 "(manual mode, jog, calibration and confirmations need someone at the unit)"
             )
         raise _Refused(
-            f"unknown command {_shown(name)!r}; "
+            f"unknown command {shown_name(name)!r}; "
             f"remote commands are: {', '.join(sorted(REMOTE_COMMANDS))}"
         )
 
@@ -390,122 +387,17 @@ class CommandGate:
     def _check_times(self, *, ts: int, exp: int) -> None:
         # Compared in integer milliseconds: a 4 kB payload can hold numbers too big for a float.
         if exp <= ts:
-            raise _Refused(f"exp ({_shown(str(exp))}) must be after ts ({_shown(str(ts))})")
+            raise _Refused(f"exp ({shown_name(str(exp))}) must be after ts ({shown_name(str(ts))})")
         if exp - ts > self._max_lifetime_s * 1000:
             raise _Refused(
                 f"exp is {_seconds(exp - ts)} s after ts; "
                 f"at most {self._max_lifetime_s:g} s allowed"
             )
-        now_ms = _now_ms(self._wall)
-        if ts - now_ms > self._clock_skew_s * 1000:
+        now = now_ms(self._wall)
+        if ts - now > self._clock_skew_s * 1000:
             raise _Refused(
-                f"ts is {_seconds(ts - now_ms, decimals=1)} s in the future; at most "
+                f"ts is {_seconds(ts - now, decimals=1)} s in the future; at most "
                 f"{self._clock_skew_s:g} s of clock difference allowed (check the sender's clock)"
             )
-        if now_ms > exp:
-            raise _Refused(f"expired {_seconds(now_ms - exp, decimals=1)} s ago")
-
-
-class CommandDispatcher:
-    """Carries out validated remote commands on the controller; never raises."""
-
-    def __init__(
-        self,
-        *,
-        controller: UnitController,
-        on_rebirth: Callable[[], None],
-        wall: Callable[[], float] = time.time,
-    ) -> None:
-        self._controller = controller
-        self._on_rebirth = on_rebirth
-        self._wall = wall
-
-    @property
-    def state(self) -> str:
-        """The unit's PackML state name now."""
-        return str(self._controller.machine.state)
-
-    def failed(self, *, name: str, command_id: str | None, error: str) -> CommandResult:
-        """A refusal stamped with this dispatcher's clock and the unit's state."""
-        return CommandResult(
-            id=command_id,
-            ok=False,
-            error=error,
-            ts=_now_ms(self._wall),
-            command=_shown(name),
-            state=self.state,
-        )
-
-    async def execute(self, command: RemoteCommand) -> CommandResult:
-        """Carry out `command`; a refusal or failure becomes ok=False with the reason."""
-        try:
-            detail = await self._run(command)
-        except CommandRefused as exc:
-            log.warning("command.refused", name=command.name, id=command.id, error=str(exc))
-            return self.failed(name=command.name, command_id=command.id, error=str(exc))
-        except Exception as exc:
-            log.exception("command.failed", name=command.name, id=command.id)
-            return self.failed(
-                name=command.name, command_id=command.id, error=f"internal error: {exc!r}"
-            )
-        state = self.state
-        log.info(
-            "command.done", name=command.name, id=command.id, by=command.by, state=state, **detail
-        )
-        return CommandResult(
-            id=command.id,
-            ok=True,
-            error=None,
-            ts=_now_ms(self._wall),
-            command=command.name,
-            state=state,
-        )
-
-    async def _run(self, command: RemoteCommand) -> dict[str, object]:
-        """Carry out `command`; returns details for the log."""
-        controller = self._controller
-        source = f"mqtt:{command.by}"
-        name, args = command.name, command.args
-        if name in PACKML_COMMANDS:
-            recipe = args.recipe if isinstance(args, StartArgs) else None
-            # `command` takes controller.lock itself; taking it here too would deadlock.
-            await controller.command(name, source=source, recipe=recipe)
-            return {"recipe": recipe} if recipe is not None else {}
-        if name == "rebirth":
-            self._on_rebirth()
-            return {}
-        # The synchronous alarm calls must not land in the middle of a scan.
-        async with controller.lock:
-            assert isinstance(args, AlarmArgs)
-            if name == "ack":
-                return {"count": controller.acknowledge(args.alarm_id, source=source)}
-            if name == "reset_alarms":
-                return {"count": controller.reset_alarms(args.alarm_id, source=source)}
-        raise AssertionError(f"no dispatch for remote command {name!r}")
-
-
-async def handle_command(
-    *,
-    gate: CommandGate,
-    dispatcher: CommandDispatcher,
-    name: str,
-    payload: bytes,
-    retained: bool,
-) -> CommandResult:
-    """Check then execute one command message; never raises (a bug becomes ok=False)."""
-    try:
-        checked = await gate.check(name, payload, retained=retained)
-        if isinstance(checked, RemoteCommand):
-            return await dispatcher.execute(checked)
-        return replace(checked, state=dispatcher.state)
-    except Exception as exc:
-        log.exception("command.failed", name=_shown(name))
-        error = f"internal error: {exc!r}"
-    try:
-        return dispatcher.failed(name=name, command_id=None, error=error)
-    except Exception:
-        # Even the unit's state could not be read: still answer, with what is known.
-        log.exception("command.failed", name=_shown(name))
-        return CommandResult(
-            id=None, ok=False, error=error, ts=int(time.time() * 1000), command=_shown(name)
-        )
+        if now > exp:
+            raise _Refused(f"expired {_seconds(now - exp, decimals=1)} s ago")

@@ -24,13 +24,8 @@ from unit_controller.config import UnitConfig
 from unit_controller.controller import UnitController
 from unit_controller.interlocks import Priority
 from unit_controller.mqtt.bridge import TelemetryBridge
-from unit_controller.mqtt.commands import (
-    REMOTE_COMMANDS,
-    CommandDispatcher,
-    CommandGate,
-    CommandResult,
-    handle_command,
-)
+from unit_controller.mqtt.commands import REMOTE_COMMANDS, CommandGate, CommandResult
+from unit_controller.mqtt.dispatch import CommandDispatcher, handle_command
 from unit_controller.mqtt.link import FleetLink
 from unit_controller.mqtt.outbox import Outbox
 from unit_controller.mqtt.payloads import (

@@ -1,0 +1,133 @@
+"""Remote (MQTT) commands, the doing: carry out on the controller what commands.py passed.
+
+Answers every message with exactly one CommandResult: never raises to the MQTT loop (a bug
+becomes ok=False), and never acts on a message the gate refused.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+import structlog
+
+from unit_controller.controller import UnitController
+from unit_controller.errors import CommandRefused
+from unit_controller.mqtt.commands import (
+    PACKML_COMMANDS,
+    AlarmArgs,
+    CommandGate,
+    CommandResult,
+    RemoteCommand,
+    StartArgs,
+    now_ms,
+    shown_name,
+)
+
+log = structlog.get_logger(__name__)
+
+
+class CommandDispatcher:
+    """Carries out validated remote commands on the controller; never raises."""
+
+    def __init__(
+        self,
+        *,
+        controller: UnitController,
+        on_rebirth: Callable[[], None],
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self._controller = controller
+        self._on_rebirth = on_rebirth
+        self._wall = wall
+
+    @property
+    def state(self) -> str:
+        """The unit's PackML state name now."""
+        return str(self._controller.machine.state)
+
+    def failed(self, *, name: str, command_id: str | None, error: str) -> CommandResult:
+        """A refusal stamped with this dispatcher's clock and the unit's state."""
+        return CommandResult(
+            id=command_id,
+            ok=False,
+            error=error,
+            ts=now_ms(self._wall),
+            command=shown_name(name),
+            state=self.state,
+        )
+
+    async def execute(self, command: RemoteCommand) -> CommandResult:
+        """Carry out `command`; a refusal or failure becomes ok=False with the reason."""
+        try:
+            detail = await self._run(command)
+        except CommandRefused as exc:
+            log.warning("command.refused", name=command.name, id=command.id, error=str(exc))
+            return self.failed(name=command.name, command_id=command.id, error=str(exc))
+        except Exception as exc:
+            log.exception("command.failed", name=command.name, id=command.id)
+            return self.failed(
+                name=command.name, command_id=command.id, error=f"internal error: {exc!r}"
+            )
+        state = self.state
+        log.info(
+            "command.done", name=command.name, id=command.id, by=command.by, state=state, **detail
+        )
+        return CommandResult(
+            id=command.id,
+            ok=True,
+            error=None,
+            ts=now_ms(self._wall),
+            command=command.name,
+            state=state,
+        )
+
+    async def _run(self, command: RemoteCommand) -> dict[str, object]:
+        """Carry out `command`; returns details for the log."""
+        controller = self._controller
+        source = f"mqtt:{command.by}"
+        name, args = command.name, command.args
+        if name in PACKML_COMMANDS:
+            recipe = args.recipe if isinstance(args, StartArgs) else None
+            # `command` takes controller.lock itself; taking it here too would deadlock.
+            await controller.command(name, source=source, recipe=recipe)
+            return {"recipe": recipe} if recipe is not None else {}
+        if name == "rebirth":
+            self._on_rebirth()
+            return {}
+        # The synchronous alarm calls must not land in the middle of a scan.
+        async with controller.lock:
+            assert isinstance(args, AlarmArgs)
+            if name == "ack":
+                return {"count": controller.acknowledge(args.alarm_id, source=source)}
+            if name == "reset_alarms":
+                return {"count": controller.reset_alarms(args.alarm_id, source=source)}
+        raise AssertionError(f"no dispatch for remote command {name!r}")
+
+
+async def handle_command(
+    *,
+    gate: CommandGate,
+    dispatcher: CommandDispatcher,
+    name: str,
+    payload: bytes,
+    retained: bool,
+) -> CommandResult:
+    """Check then execute one command message; never raises (a bug becomes ok=False)."""
+    try:
+        checked = await gate.check(name, payload, retained=retained)
+        if isinstance(checked, RemoteCommand):
+            return await dispatcher.execute(checked)
+        return replace(checked, state=dispatcher.state)
+    except Exception as exc:
+        log.exception("command.failed", name=shown_name(name))
+        error = f"internal error: {exc!r}"
+    try:
+        return dispatcher.failed(name=name, command_id=None, error=error)
+    except Exception:
+        # Even the unit's state could not be read: still answer, with what is known.
+        log.exception("command.failed", name=shown_name(name))
+        return CommandResult(
+            id=None, ok=False, error=error, ts=int(time.time() * 1000), command=shown_name(name)
+        )
