@@ -10,104 +10,38 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from contextlib import suppress
 from functools import partial
-from itertools import groupby
-from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
 import structlog
 
-from unit_controller.errors import UnitControllerError
+from unit_controller.journal.db import (
+    FINISH_BATCH,
+    INSERT_CALIBRATION,
+    INSERT_COMMAND,
+    INSERT_EVENT,
+    INTERRUPTED,
+    PROGRESS_BATCH,
+    RESET_INTERRUPTED,
+    START_BATCH,
+    JournalDb,
+    JournalError,
+    JournalOpening,
+    Op,
+)
+
+__all__ = ["INTERRUPTED", "MAX_BUFFERED", "Journal", "JournalError", "JournalOpening"]
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL,"
-    " kind TEXT NOT NULL, text TEXT NOT NULL, data TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS events_ts ON events (ts_ms)",
-    "CREATE TABLE IF NOT EXISTS commands (id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL,"
-    " source TEXT NOT NULL, command TEXT NOT NULL, args TEXT NOT NULL, ok INTEGER NOT NULL,"
-    " error TEXT, result TEXT)",
-    "CREATE INDEX IF NOT EXISTS commands_ts ON commands (ts_ms)",
-    "CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY, recipe TEXT NOT NULL,"
-    " recipe_sha256 TEXT NOT NULL, start_ts INTEGER NOT NULL, end_ts INTEGER,"
-    " final_state TEXT, record TEXT)",
-    "CREATE TABLE IF NOT EXISTS calibrations (id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL,"
-    " device TEXT NOT NULL, kind TEXT NOT NULL, action TEXT NOT NULL, data TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS calibrations_kind ON calibrations (kind, device, ts_ms)",
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-)
-_INSERT_EVENT = "INSERT INTO events (ts_ms, kind, text, data) VALUES (?, ?, ?, ?)"
-_INSERT_COMMAND = (
-    "INSERT INTO commands (ts_ms, source, command, args, ok, error, result)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
-# A batch's rows are idempotent, so a commit retried after a failure can never duplicate or
-# undo one: the start is ignored once the row exists, the finish carries the whole row; and
-# a batch already marked interrupted stays so.
-_START_BATCH = (
-    "INSERT OR IGNORE INTO batches (id, recipe, recipe_sha256, start_ts) VALUES (?, ?, ?, ?)"
-)
-_FINISH_BATCH = (
-    "INSERT INTO batches (id, recipe, recipe_sha256, start_ts, end_ts, final_state, record)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET end_ts = excluded.end_ts,"
-    " final_state = excluded.final_state, record = excluded.record"
-    " WHERE batches.final_state IS NULL"
-)
-_PROGRESS_BATCH = "UPDATE batches SET record = ? WHERE id = ? AND final_state IS NULL"
-_RESET_INTERRUPTED = "UPDATE meta SET value = '[]' WHERE key = 'interrupted_unreset'"
-_INSERT_CALIBRATION = (
-    "INSERT INTO calibrations (ts_ms, device, kind, action, data) VALUES (?, ?, ?, ?, ?)"
-)
-INTERRUPTED = "interrupted"
 # Rows kept in memory while the disk refuses them; beyond this the oldest go (counted, logged).
 MAX_BUFFERED = 10_000
 _RETRY_MAX_S = 5.0
-# Errors in the rows themselves: retrying the same commit cannot help, so rows go one by one.
-_ROW_ERRORS = (
-    sqlite3.IntegrityError,
-    sqlite3.InterfaceError,
-    sqlite3.DataError,
-    OverflowError,
-    ValueError,
-)
-
-_Op = tuple[str, tuple[Any, ...]]  # one statement and its parameters, not yet committed
-
-
-class JournalError(UnitControllerError):
-    """The journal database cannot be used; names the file and the reason."""
-
-    def __init__(self, path: Path, reason: str) -> None:
-        self.path = path
-        self.reason = reason
-        super().__init__(f"journal {path}: {reason}")
-
-
-@dataclass(frozen=True, slots=True)
-class JournalOpening:
-    """What opening the journal found about the previous run."""
-
-    previous_run_clean: bool
-    interrupted_batches: tuple[int, ...]
-    # Interrupted batches (now or in an earlier run) whose alarm nobody has reset yet: the unit
-    # must keep saying so across restarts, clean or not.
-    unreset_interrupted: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class _Opened:
-    opening: JournalOpening
-    next_batch_id: int
-    journal_mode: str
 
 
 def _plain(value: object) -> object:
@@ -121,226 +55,6 @@ def _plain(value: object) -> object:
 def _json(value: object) -> str:
     # Mappings of any kind (MappingProxyType in events) become objects; the rest becomes text.
     return json.dumps(_plain(value) if isinstance(value, Mapping) else value, default=_plain)
-
-
-def _load(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
-
-
-@contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.rollback()
-        raise
-
-
-class _Db:
-    """The SQLite side of the journal; every method runs on the journal thread."""
-
-    def __init__(self, *, path: Path) -> None:
-        self.path = path
-        self._conn: sqlite3.Connection | None = None
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise JournalError(self.path, "not open")
-        return self._conn
-
-    def open(self, now_ms: int) -> _Opened:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                self.path, isolation_level=None, timeout=5.0, check_same_thread=False
-            )
-        except (OSError, sqlite3.Error) as exc:
-            raise JournalError(self.path, f"cannot create or open the database: {exc}") from exc
-        try:
-            opened = self._prepare(conn, now_ms)
-        except (OSError, sqlite3.Error) as exc:
-            conn.close()
-            raise JournalError(self.path, f"cannot use the database: {exc}") from exc
-        except BaseException:
-            conn.close()
-            raise
-        self._conn = conn
-        return opened
-
-    def _prepare(self, conn: sqlite3.Connection, now_ms: int) -> _Opened:
-        journal_mode = str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0])
-        conn.execute("PRAGMA synchronous=NORMAL")
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise JournalError(
-                self.path,
-                f"schema version {version} was written by a later release (this one reads "
-                f"{SCHEMA_VERSION})",
-            )
-        with _transaction(conn):
-            for statement in _SCHEMA:
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            row = conn.execute("SELECT value FROM meta WHERE key = 'running'").fetchone()
-            clean = row is None or row[0] != "1"
-            interrupted = tuple(
-                int(r[0])
-                for r in conn.execute(
-                    "SELECT id FROM batches WHERE final_state IS NULL ORDER BY id"
-                )
-            )
-            conn.execute(
-                "UPDATE batches SET final_state = ?, end_ts = ? WHERE final_state IS NULL",
-                (INTERRUPTED, now_ms),
-            )
-            row = conn.execute(
-                "SELECT value FROM meta WHERE key = 'interrupted_unreset'"
-            ).fetchone()
-            unreset = tuple(sorted({*json.loads(row[0] if row else "[]"), *interrupted}))
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('interrupted_unreset', ?)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (json.dumps(unreset),),
-            )
-            # Set before the caller gets control: a crash from here on is an unclean run.
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('running', '1')"
-                " ON CONFLICT (key) DO UPDATE SET value = '1'"
-            )
-            last = conn.execute("SELECT max(id) FROM batches").fetchone()[0]
-        return _Opened(
-            opening=JournalOpening(
-                previous_run_clean=clean,
-                interrupted_batches=interrupted,
-                unreset_interrupted=unreset,
-            ),
-            next_batch_id=int(last or 0) + 1,
-            journal_mode=journal_mode,
-        )
-
-    def write(self, ops: Sequence[_Op]) -> int:
-        """Commit `ops` in one transaction; returns how many rows were rejected as unusable."""
-        if not ops:
-            return 0
-        conn = self.conn
-        try:
-            try:
-                with _transaction(conn):
-                    for sql, group in groupby(ops, key=itemgetter(0)):
-                        conn.executemany(sql, [params for _, params in group])
-                return 0
-            except _ROW_ERRORS:
-                return self._write_each(conn, ops)
-        except (OSError, sqlite3.Error) as exc:
-            raise JournalError(self.path, f"commit failed, will retry: {exc}") from exc
-
-    def _write_each(self, conn: sqlite3.Connection, ops: Sequence[_Op]) -> int:
-        # A row the database refuses must not hold back every row behind it forever.
-        rejected = 0
-        with _transaction(conn):
-            for sql, params in ops:
-                try:
-                    conn.execute(sql, params)
-                except _ROW_ERRORS as exc:
-                    rejected += 1
-                    log.error("journal.row_rejected", statement=sql.split("(")[0], error=str(exc))
-        return rejected
-
-    def recent(self, n: int) -> list[dict[str, Any]]:
-        conn = self.conn
-        events = [
-            ((ts, 0, row_id), {"ts": ts, "kind": kind, "text": text, "data": _load(data)})
-            for row_id, ts, kind, text, data in conn.execute(
-                "SELECT id, ts_ms, kind, text, data FROM events ORDER BY ts_ms DESC, id DESC"
-                " LIMIT ?",
-                (n,),
-            )
-        ]
-        commands = [
-            (
-                (ts, 1, row_id),
-                {
-                    "ts": ts,
-                    "kind": "command",
-                    "text": f"{command} by {source} "
-                    + ("ok" if ok else f"refused: {error or 'no reason given'}"),
-                    "source": source,
-                    "command": command,
-                    "args": _load(args),
-                    "ok": bool(ok),
-                    "error": error,
-                    "result": _load(result),
-                },
-            )
-            for row_id, ts, source, command, args, ok, error, result in conn.execute(
-                "SELECT id, ts_ms, source, command, args, ok, error, result FROM commands"
-                " ORDER BY ts_ms DESC, id DESC LIMIT ?",
-                (n,),
-            )
-        ]
-        # At one timestamp the events come first: a command's result follows what it caused.
-        merged = sorted(events + commands, key=itemgetter(0))
-        return [entry for _, entry in merged[-n:]]
-
-    def batch(self, batch_id: int | None) -> dict[str, Any] | None:
-        columns = "id, recipe, recipe_sha256, start_ts, end_ts, final_state, record"
-        if batch_id is None:
-            row = self.conn.execute(
-                f"SELECT {columns} FROM batches ORDER BY id DESC LIMIT 1"
-            ).fetchone()
-        else:
-            row = self.conn.execute(
-                f"SELECT {columns} FROM batches WHERE id = ?", (batch_id,)
-            ).fetchone()
-        if row is None:
-            return None
-        entry = self._batch_row(row[:6])
-        entry["record"] = _load(row[6]) or {}
-        return entry
-
-    def batches(self, n: int) -> list[dict[str, Any]]:
-        rows = self.conn.execute(
-            "SELECT id, recipe, recipe_sha256, start_ts, end_ts, final_state FROM batches"
-            " ORDER BY id DESC LIMIT ?",
-            (n,),
-        )
-        return [self._batch_row(row) for row in rows]
-
-    @staticmethod
-    def _batch_row(row: Sequence[Any]) -> dict[str, Any]:
-        keys = ("id", "recipe", "recipe_sha256", "start_ts", "end_ts", "final_state")
-        return dict(zip(keys, row, strict=True))
-
-    def last_calibration(
-        self, *, kind: str, device: str | None, actions: Sequence[str] | None
-    ) -> int | None:
-        sql = "SELECT max(ts_ms) FROM calibrations WHERE kind = ?"
-        params: list[object] = [kind]
-        if device is not None:
-            sql += " AND device = ?"
-            params.append(device)
-        if actions is not None:
-            sql += f" AND action IN ({', '.join('?' * len(actions))})"
-            params.extend(actions)
-        value = self.conn.execute(sql, params).fetchone()[0]
-        return None if value is None else int(value)
-
-    def close(self, *, clean: bool) -> None:
-        conn = self._conn
-        if conn is None:
-            return
-        self._conn = None
-        try:
-            if clean:
-                conn.execute("UPDATE meta SET value = '0' WHERE key = 'running'")
-        except sqlite3.Error as exc:
-            raise JournalError(self.path, f"cannot mark the run clean: {exc}") from exc
-        finally:
-            conn.close()  # the last connection out checkpoints the WAL
 
 
 class Journal:
@@ -358,11 +72,11 @@ class Journal:
         self._path = path
         self._wall = wall
         self._every_s = every_s
-        self._db = _Db(path=path)
-        self._executor: ThreadPoolExecutor | None = None
+        self._db = JournalDb(path=path)
+        self._worker = self._db.worker
         self._writer: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
-        self._buffer: list[_Op] = []
+        self._buffer: list[Op] = []
         self._wake = asyncio.Event()
         self._next_batch_id = 1
         # Batches started and not finished by this process: id -> (recipe, sha256, start_ts).
@@ -373,21 +87,14 @@ class Journal:
     # --- life cycle ----------------------------------------------------------------------
     async def open(self) -> JournalOpening:
         """Open (or create) the file, mark unfinished batches interrupted and this run running."""
-        if self._executor is not None or self._closing is not None:
+        if self._worker.is_open or self._closing is not None:
             raise JournalError(self._path, "already opened (a journal opens once)")
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
-        try:
-            opened = await asyncio.get_running_loop().run_in_executor(
-                executor, partial(self._db.open, self._now_ms())
-            )
-        except BaseException:
-            executor.shutdown(wait=False)
-            raise
-        self._executor = executor
+        opened = await self._worker.open(partial(self._db.prepare, now_ms=self._now_ms()))
         self._next_batch_id = opened.next_batch_id
         opening = opened.opening
-        if opened.journal_mode.lower() != "wal":
-            log.warning("journal.not_wal", path=str(self._path), journal_mode=opened.journal_mode)
+        journal_mode = self._worker.journal_mode
+        if journal_mode.lower() != "wal":
+            log.warning("journal.not_wal", path=str(self._path), journal_mode=journal_mode)
         log.info(
             "journal.opened",
             path=str(self._path),
@@ -411,8 +118,7 @@ class Journal:
         if writer is not None:
             writer.cancel()
             await asyncio.wait([writer])
-        executor = self._executor
-        if executor is None:
+        if not self._worker.is_open:
             return
         try:
             await self._commit()
@@ -420,17 +126,14 @@ class Journal:
             clean = False  # logged by _settle; the lost rows make this run not a clean one
             log.error("journal.close_flush_failed", lost=len(self._buffer))
         try:
-            await self._submit(partial(self._db.close, clean=clean))
+            await self._worker.close(self._db.mark_clean if clean else None)
         except JournalError as exc:
             log.error("journal.close_failed", error=str(exc))
-        finally:
-            self._executor = None
-            executor.shutdown(wait=False)
 
     # --- writers: never block --------------------------------------------------------------
     def record_event(self, *, ts_ms: int, kind: str, text: str, data: Mapping[str, Any]) -> None:
         """Journal one controller event (state, phase, alarm transition, prompt, command)."""
-        self._put((_INSERT_EVENT, (int(ts_ms), str(kind), str(text), _json(data))))
+        self._put((INSERT_EVENT, (int(ts_ms), str(kind), str(text), _json(data))))
 
     def record_command(
         self,
@@ -453,7 +156,7 @@ class Journal:
             None if error is None else str(error),
             None if result is None else _json(result),
         )
-        self._put((_INSERT_COMMAND, params))
+        self._put((INSERT_COMMAND, params))
 
     def batch_started(self, *, ts_ms: int, recipe: str, recipe_sha256: str) -> int:
         """Journal the start of a batch; returns its id at once."""
@@ -462,7 +165,7 @@ class Journal:
         self._next_batch_id += 1
         row = (str(recipe), str(recipe_sha256), int(ts_ms))
         self._open_batches[batch_id] = row
-        self._put((_START_BATCH, (batch_id, *row)))
+        self._put((START_BATCH, (batch_id, *row)))
         return batch_id
 
     def batch_finished(
@@ -476,25 +179,25 @@ class Journal:
             log.warning("journal.batch_not_open", id=batch_id, final_state=final_state)
             return
         params = (batch_id, *row, int(ts_ms), str(final_state), _json(record))
-        self._put((_FINISH_BATCH, params))
+        self._put((FINISH_BATCH, params))
 
     def batch_progress(self, batch_id: int, *, record: Mapping[str, Any]) -> None:
         """The record so far of a batch under way, so a crash leaves what it had done."""
         self._check_open()
         if batch_id in self._open_batches:
-            self._put((_PROGRESS_BATCH, (_json(record), batch_id)))
+            self._put((PROGRESS_BATCH, (_json(record), batch_id)))
 
     def interrupted_reset(self) -> None:
         """The operator reset the batch_interrupted alarm: stop raising it at start-up."""
         self._check_open()
-        self._put((_RESET_INTERRUPTED, ()))
+        self._put((RESET_INTERRUPTED, ()))
 
     def record_calibration(
         self, *, ts_ms: int, device: str, kind: str, action: str, data: Mapping[str, Any]
     ) -> None:
         """Journal one calibration act (kind "ph" or "pump"; action "mid", "clear", "cal", …)."""
         params = (int(ts_ms), str(device), str(kind), str(action), _json(data))
-        self._put((_INSERT_CALIBRATION, params))
+        self._put((INSERT_CALIBRATION, params))
 
     # --- readers: after every write recorded before them ------------------------------------
     async def flush(self) -> None:
@@ -544,10 +247,10 @@ class Journal:
         return int(self._wall() * 1000)
 
     def _check_open(self) -> None:
-        if self._executor is None or self._closing is not None:
+        if not self._worker.is_open or self._closing is not None:
             raise JournalError(self._path, "not open: cannot record")
 
-    def _put(self, op: _Op) -> None:
+    def _put(self, op: Op) -> None:
         self._check_open()
         self._buffer.append(op)
         self._cap()
@@ -590,7 +293,7 @@ class Journal:
         """Submit the buffered rows as one commit, queued behind every job submitted before."""
         ops, self._buffer = self._buffer, []
         try:
-            future = self._submit(partial(self._db.write, ops))
+            future = self._worker.submit(partial(self._db.write, ops))
         except BaseException:
             self._requeue(ops)
             raise
@@ -599,7 +302,7 @@ class Journal:
         future.add_done_callback(partial(self._settle, ops))
         return future
 
-    def _settle(self, ops: list[_Op], future: asyncio.Future[int]) -> None:
+    def _settle(self, ops: list[Op], future: asyncio.Future[int]) -> None:
         if future.cancelled():
             self._requeue(ops)
             return
@@ -620,23 +323,17 @@ class Journal:
             )
             self._dropped_unlogged = 0
 
-    def _requeue(self, ops: list[_Op]) -> None:
+    def _requeue(self, ops: list[Op]) -> None:
         """A commit failed: put its rows back in front for the next try, within the cap."""
         self._buffer[:0] = ops
         self._cap()
         self._wake.set()  # the writer task takes over the retries
-
-    def _submit(self, job: Callable[[], T]) -> asyncio.Future[T]:
-        # One worker thread: jobs run in the order submitted, so a read follows every write.
-        if self._executor is None:
-            raise JournalError(self._path, "not open")
-        return asyncio.get_running_loop().run_in_executor(self._executor, job)
 
     async def _read(self, job: Callable[[], T]) -> T:
         with suppress(JournalError):
             # Not awaited: the read queues behind it, and _settle keeps the rows if it fails.
             self._start_commit()
         try:
-            return await self._submit(job)
+            return await self._worker.submit(job)
         except (OSError, sqlite3.Error) as exc:
             raise JournalError(self._path, f"read failed: {exc}") from exc
