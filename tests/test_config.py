@@ -284,3 +284,25 @@ def test_an_empty_file_lacks_unit_and_devices(tmp_path: Path) -> None:
     path = tmp_path / "empty.toml"
     path.write_text("", encoding="utf-8")
     assert _problems(path) == ["unit: Field required", "devices: Field required"]
+
+
+def _problems_of(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "unit.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    return caught.value.problems
+
+
+def test_a_socket_group_that_does_not_exist_here_is_named(tmp_path: Path) -> None:
+    text = EXAMPLE.replace("[console]\n", '[console]\ngroup = "no-such-group-here"\n', 1)
+    problems = _problems_of(tmp_path, text)
+    assert any(p.startswith("console.group:") and "no such group" in p for p in problems), problems
+
+
+def test_tls_files_that_cannot_be_loaded_are_named(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.crt"
+    ca.write_text("not a certificate\n")
+    text = EXAMPLE.replace("[mqtt]\n", f'[mqtt]\nurl = "mqtts://broker"\nca_file = "{ca}"\n', 1)
+    problems = _problems_of(tmp_path, text)
+    assert any(str(ca) in p and "not a usable CA bundle" in p for p in problems), problems

@@ -5,6 +5,7 @@ A wrong value stops start-up with its TOML location and the allowed range; never
 
 from __future__ import annotations
 
+import grp
 import os
 from pathlib import Path
 from typing import Annotated, Literal
@@ -217,6 +218,17 @@ class ConsoleSection(_Section):
         pattern=r"^pbkdf2_sha256\$[0-9]+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$",
         description="PIN for manual mode and calibration, from `unit-controller hash-pin`",
     )
+
+    @field_validator("group")
+    @classmethod
+    def _group_exists(cls, group: str | None) -> str | None:
+        # Checked where the daemon runs (check-config before a restart): chown would fail.
+        if group is not None:
+            try:
+                grp.getgrnam(group)
+            except KeyError:
+                raise ValueError(f"no such group on this machine: {group!r}") from None
+        return group
 
 
 class CalibrationSection(_Section):

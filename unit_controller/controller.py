@@ -17,6 +17,7 @@ import structlog
 from hal.board import Board
 from hal.clock import Clock
 from hal.outputs import Outputs
+from hal.wiring import LevelPoint
 from unit_controller.alarms import AlarmEvent, AlarmEventKind, AlarmManager
 from unit_controller.batch.phase_runner import IDLE_TARGETS, PhaseRunner, PhaseTargets
 from unit_controller.batch.record import BatchRecord
@@ -37,6 +38,7 @@ from unit_controller.manual import MANUAL_IS_ON, MANUAL_STATES, ManualMode, refu
 from unit_controller.permissives import blocking_trips, start_blockers
 from unit_controller.process_image import ProcessImage
 from unit_controller.recipes.loader import RECIPES_DIR, LoadedRecipe, load_recipe
+from unit_controller.recipes.model import StartsWith
 from unit_controller.scan.snapshot import InputQualifier
 
 log = structlog.get_logger(__name__)
@@ -204,7 +206,10 @@ class UnitController:
         manual = self._manual.on and state in MANUAL_STATES
         if manual:
             desired = self._controllers.compute_manual(
-                heater_duty=self._manual.heater_duty, pumps=self._manual.pump_rates(), now=now
+                heater_duty=self._manual.heater_duty,
+                pumps=self._manual.pump_rates(),
+                now=now,
+                temperature_c=image.temperature.value if image.temperature.good else None,
             )
         else:
             if self._manual.active:  # a trip's abort took the unit out of rest
@@ -471,6 +476,17 @@ class UnitController:
             )
         except RecipeError as exc:
             raise CommandRefused(f"recipe refused: {'; '.join(exc.problems)}") from None
+        image = self.snapshot.image if self.snapshot else None
+        if (
+            loaded.recipe.starts_with is StartsWith.EMPTY
+            and image is not None
+            and image.wet(LevelPoint.LOW)
+        ):
+            # Its fill would end at once and its reagents go into whatever is left in there.
+            raise CommandRefused(
+                f"recipe {loaded.recipe.name} starts with an empty reactor but "
+                f"{self.config.wiring.level_tag(LevelPoint.LOW)} is wet: drain it first"
+            )
         self.recipe = loaded
         self.runner = PhaseRunner(recipe=loaded.recipe, config=self.config)
         self.batch = None

@@ -328,7 +328,12 @@ class MockDosingPump:
             )
         nominal = self._run_ml
         low, high = _PUMP_CAL_RATIO
-        if nominal > 0.0 and not low <= measured_ml / nominal <= high:
+        if nominal <= 0.0:
+            raise ValueError(
+                f"{self.tag} has dispensed nothing to compare with: dose a known volume first "
+                f"(jog pump {self.tag} 10), measure it, then calibrate"
+            )
+        if not low <= measured_ml / nominal <= high:
             raise ValueError(
                 f"{self.tag}: measured {measured_ml:g} mL after a run of {nominal:.2f} mL is more "
                 f"than {high:g}× off: dose a known volume again and measure it"

@@ -184,3 +184,33 @@ async def test_manual_jog_from_the_console_is_journaled_and_refused_during_a_bat
         assert any("jog_pump by console:" in t for t in texts), texts
         assert any("manual by console:" in t and "refused" in t for t in texts), texts
         assert (await control.request("abort"))["ok"]
+
+
+async def test_manual_mode_ends_with_the_console_session_that_turned_it_on(
+    daemon: Daemon,
+) -> None:
+    async with Control(daemon.socket, client="console") as control:
+        assert (await control.request("manual", on=True))["result"] == {"manual": True}
+    async with Control(daemon.socket) as control:
+        status = await control.until(lambda s: s["manual"] is False, what="manual released")
+        assert status["state"] == "STOPPED"
+        # So the fleet can operate the unit again.
+        assert (await control.request("reset"))["ok"]
+
+
+async def test_a_service_stop_mid_batch_closes_the_batch_as_aborted(daemon: Daemon) -> None:
+    async with Control(daemon.socket) as control:
+        assert (await control.request("reset"))["ok"]
+        assert (await control.request("start", recipe="smoke"))["ok"]
+        status = await control.until(lambda s: s["phase"] == "heat", what="heating")
+        batch_id = status["batch_id"]
+    assert daemon.terminate() == 0
+    await daemon.start()
+    async with Control(daemon.socket) as control:
+        assert control.hello["state"] == "STOPPED"
+        alarms = (await control.request("alarms"))["result"]["alarms"]
+        assert "batch_interrupted" not in {a["id"] for a in alarms}
+        batch = (await control.request("batch", id=batch_id))["result"]["batch"]
+        assert batch["final_state"] == "ABORTED"
+        assert [p["name"] for p in batch["record"]["phases"]][:2] == ["fill", "heat"]
+        assert batch["end_ts"] >= batch["start_ts"]

@@ -240,3 +240,34 @@ async def test_a_manual_heater_that_does_not_heat_trips_the_verifier() -> None:
     assert snap.outputs.heater_on_s == 0.0
     assert any(a.alarm_id == "heater_not_heating" for a in rig.controller.alarms.active())
     assert "heater_not_heating" in str(rig.controller.manual_status()["last_stop"])
+
+
+async def test_a_manual_heater_run_stops_at_the_highest_recipe_setpoint_not_the_trip() -> None:
+    document = load_config().model_dump(exclude_unset=True)
+    document["interlocks"] = document.get("interlocks", {}) | {"max_temperature_setpoint_c": 40.0}
+    rig = await manual_rig(config=UnitConfig.model_validate(document))
+    limit = rig.config.interlocks.max_temperature_setpoint_c
+    await rig.controller.manual_heater(100.0, 3600.0, source="console")
+    snap = await rig.run_until(
+        lambda s: (
+            s.image.temperature.good
+            and s.image.temperature.value is not None
+            and s.image.temperature.value >= limit
+        ),
+        limit_s=3600,
+    )
+    assert snap.outputs.heater_on_s == 0.0
+    # Coasting on the element's lag it never reaches the high-high trip.
+    await rig.run_for(900)
+    assert "temperature_high_high" not in {a.alarm_id for a in rig.controller.alarms.active()}
+    assert rig.unit.plant.max_temperature_c < limit + 5.0
+
+
+async def test_a_recipe_for_an_empty_reactor_is_refused_while_it_holds_liquid() -> None:
+    rig = Rig(preload="water")
+    await rig.scan()
+    await rig.controller.command("reset", source="test")
+    await rig.scan()
+    with pytest.raises(CommandRefused, match="starts with an empty reactor but LSL-101 is wet"):
+        await rig.controller.command("start", source="test", recipe="smoke")
+    assert rig.controller.machine.state is State.IDLE

@@ -380,10 +380,15 @@ async def test_ack_of_one_alarm_id_leaves_the_others_unacknowledged() -> None:
     assert states == {"estop": AlarmState.ACK_ACTIVE, "drill": AlarmState.UNACK_ACTIVE}
 
 
-async def test_ack_or_reset_with_nothing_to_do_is_still_ok() -> None:
+async def test_ack_or_reset_of_all_with_nothing_to_do_is_ok_but_a_named_alarm_must_be_active() -> (
+    None
+):
     remote = await idle_remote()
-    assert (await remote.send("ack", args={"alarm": "estop"})).ok
+    assert (await remote.send("ack")).ok
     assert (await remote.send("reset_alarms")).ok
+    named = await remote.send("ack", args={"alarm": "estop"})
+    assert not named.ok
+    assert named.error == "no alarm 'estop' is active (active: none)"
 
 
 async def test_reset_alarms_resets_an_acknowledged_latch_whose_cause_has_gone() -> None:

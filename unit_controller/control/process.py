@@ -56,7 +56,12 @@ class ProcessControllers:
         ).with_pumps({tag: rate for tag, rate in pumps.items() if rate > 0.0})
 
     def compute_manual(
-        self, *, heater_duty: float, pumps: Mapping[str, float], now: float
+        self,
+        *,
+        heater_duty: float,
+        pumps: Mapping[str, float],
+        now: float,
+        temperature_c: float | None = None,
     ) -> Outputs:
         """Desired outputs in manual mode: a fixed heater duty (no PID) and the jogged pumps.
 
@@ -65,6 +70,11 @@ class ProcessControllers:
         """
         self._ph = None
         self._ph_for = None
+        # A manual run stops at the highest setpoint a recipe may ask for, long before the
+        # high-high trip; an unknown temperature heats nothing.
+        limit = self._config.interlocks.max_temperature_setpoint_c
+        if temperature_c is None or temperature_c >= limit:
+            heater_duty = 0.0
         if heater_duty > 0.0:
             self._heating = True  # so that the end of the run resets the proportioner
             self.duty = min(heater_duty, 1.0)

@@ -56,6 +56,7 @@ class Session:
     user: str
     client: str = "socket"
     unlocked: bool = False
+    owns_manual: bool = False  # this session turned manual mode on
 
     @property
     def source(self) -> str:
@@ -432,7 +433,18 @@ class Operations:
 
     async def _manual(self, session: Session, args: ManualArgs) -> dict[str, Any]:
         await self.controller.set_manual(args.on, source=session.source)
+        session.owns_manual = args.on
         return {"manual": self.controller.manual}
+
+    async def session_closed(self, session: Session) -> None:
+        """A session ended: manual mode it turned on ends with it (a dropped serial line must
+        not leave the unit in manual, where no one remote can take it out)."""
+        if not session.owns_manual or not self.controller.manual:
+            return
+        try:
+            await self.controller.set_manual(False, source=f"{session.source} (session ended)")
+        except CommandRefused as exc:
+            log.error("control.manual_not_released", source=session.source, error=str(exc))
 
     async def _jog_pump(self, session: Session, args: JogArgs) -> dict[str, Any]:
         return dict(await self.controller.jog_pump(args.pump, args.ml, source=session.source))

@@ -72,9 +72,15 @@ class ControlServer:
         self._server = await asyncio.start_unix_server(
             self._serve, path=str(self.path), limit=MAX_LINE_BYTES
         )
-        os.chmod(self.path, 0o660)
-        if self._group:
-            shutil.chown(self.path, group=self._group)
+        try:
+            os.chmod(self.path, 0o660)
+            if self._group:
+                shutil.chown(self.path, group=self._group)
+        except (OSError, LookupError) as exc:
+            await self.close()
+            raise OSError(
+                f"cannot give the control socket {self.path} to its group: {exc}"
+            ) from None
         log.info("control.listening", path=str(self.path), group=self._group)
 
     async def close(self) -> None:
@@ -113,6 +119,7 @@ class ControlServer:
         finally:
             self._connections.discard(connection)
             connection.close()
+            await self._ops.session_closed(connection.session)
             log.info("control.disconnected", source=connection.session.source)
 
 

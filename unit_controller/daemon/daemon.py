@@ -29,7 +29,7 @@ from unit_controller.calibration import Calibrations
 from unit_controller.config import UnitConfig, state_directory
 from unit_controller.control_socket.ops import Operations
 from unit_controller.control_socket.server import ControlServer, socket_answers
-from unit_controller.controller import UnitController
+from unit_controller.controller import PROCESS_STATES, UnitController
 from unit_controller.daemon.dirs import Directories
 from unit_controller.daemon.sdnotify import SdNotifier, watchdog_interval_s
 from unit_controller.events import EventKind, UnitEvent
@@ -52,6 +52,8 @@ DUE_CHECK_EVERY_S = 60.0
 # Scans that fail in a row before the daemon gives up (systemd restarts it, outputs off).
 MAX_FAILED_SCANS = 10
 CALIBRATION_POINTS = ("mid", "low", "high")
+# Scans a stop may take to walk a batch through Aborting to Aborted.
+STOP_SCANS = 10
 
 
 class AlreadyRunning(OSError):
@@ -237,6 +239,7 @@ class Daemon:
         finally:
             self.notifier.stopping()
             checker.cancel()
+            await self._end_batch(controller)
             # Everything off first; the rest of the stop may take a while.
             board.apply(Outputs.safe())
             log.info("daemon.stopping", state=str(controller.machine.state))
@@ -285,7 +288,7 @@ class Daemon:
             latch=True,
             message=(
                 f"batch {ids} was interrupted (power loss or crash) and will not resume: "
-                "check the reactor, then acknowledge and reset"
+                "check the reactor, then (console) ack all, clear, reset"
             ),
         )
         # Its cause is in the past: the alarm stays latched until acknowledged and reset.
@@ -326,6 +329,20 @@ class Daemon:
                 self.notifier.watchdog()
                 last_ping = loop.time()
         return 0
+
+    async def _end_batch(self, controller: UnitController) -> None:
+        """A service stop during a batch aborts it through the machine, so the journal closes
+        its record (phases, reagents) as aborted by the stop, not as a crash."""
+        if controller.machine.state not in PROCESS_STATES | {State.STARTING, State.COMPLETING}:
+            return
+        try:
+            await controller.command("abort", source="daemon", reason="service stop")
+            for _ in range(STOP_SCANS):
+                if not controller.machine.is_acting:
+                    break
+                await controller.scan()
+        except Exception:
+            log.exception("daemon.abort_on_stop_failed")
 
     def _on_event(self, event: UnitEvent) -> None:
         if event.kind is EventKind.STATE:

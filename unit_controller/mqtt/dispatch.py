@@ -99,6 +99,11 @@ class CommandDispatcher:
         # The synchronous alarm calls must not land in the middle of a scan.
         async with controller.lock:
             assert isinstance(args, AlarmArgs)
+            active = sorted({a.alarm_id for a in controller.alarms.active()})
+            if args.alarm_id is not None and args.alarm_id not in active:
+                raise CommandRefused(
+                    f"no alarm {args.alarm_id!r} is active (active: {', '.join(active) or 'none'})"
+                )
             if name == "ack":
                 return {"count": controller.acknowledge(args.alarm_id, source=source)}
             if name == "reset_alarms":

@@ -6,6 +6,7 @@ Validated once at start-up with bounds and file checks; never opens a connection
 from __future__ import annotations
 
 import re
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -143,10 +144,31 @@ class MqttSettings(_Section):
             raise ValueError("password_file needs a username")
         if self.reconnect_min_s > self.reconnect_max_s:
             raise ValueError("reconnect_min_s must not exceed reconnect_max_s")
+        self._tls_files_load()
         uses_tls_files = self.ca_file or self.cert_file
         if uses_tls_files and self.url is not None and not self.address.tls:
             raise ValueError("ca_file / cert_file are set but the url is mqtt://: use mqtts://")
         return self
+
+    def _tls_files_load(self) -> None:
+        """Load the TLS files as the link will, so a bad one is named at start-up, not as an
+        endless `[SSL] PEM lib` retry."""
+        context = ssl.create_default_context()
+        if self.ca_file is not None:
+            try:
+                context.load_verify_locations(cafile=str(self.ca_file))
+            except (ssl.SSLError, OSError) as exc:
+                raise ValueError(
+                    f"ca_file {self.ca_file}: not a usable CA bundle ({exc})"
+                ) from None
+        if self.cert_file is not None and self.key_file is not None:
+            try:
+                context.load_cert_chain(str(self.cert_file), str(self.key_file))
+            except (ssl.SSLError, OSError) as exc:
+                raise ValueError(
+                    f"cert_file {self.cert_file} / key_file {self.key_file}: not a usable "
+                    f"certificate and key pair ({exc})"
+                ) from None
 
     @property
     def enabled(self) -> bool:
