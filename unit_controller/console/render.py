@@ -301,7 +301,8 @@ def render_alarms(alarms: Sequence[Mapping[str, Any]], style: Style) -> list[str
             f"{mark} {clock(alarm.get('raised_ts'))}  {style.paint(priority.upper(), colour)}  "
             f"{clean(alarm.get('id', '?'))} ({clean(alarm.get('tag', '?'))})  {words}"
         )
-        lines.append(f"    {clean(alarm.get('message', ''))}")
+        # The message is what the tech acts on: wrapped, never cut.
+        lines.extend(wrap(f"    {clean(alarm.get('message', ''))}", indent=4))
     if any(alarm.get("first_out") for alarm in alarms):
         lines.append("* first out")
     return _finish(lines, style)

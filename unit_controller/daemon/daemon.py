@@ -112,6 +112,7 @@ class Daemon:
                 )
             journal = Journal(path=self.state_dir / JOURNAL_FILE)
             opening = await journal.open()
+            self.epoch = EpochClock(clock=self.clock, not_before_ms=await journal.latest_ts())
             code = 1
             try:
                 async with self._board() as board:

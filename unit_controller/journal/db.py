@@ -179,6 +179,14 @@ class JournalDb:
                     log.error("journal.row_rejected", statement=sql.split("(")[0], error=str(exc))
         return rejected
 
+    def latest_ts(self) -> int | None:
+        conn = self.worker.conn
+        row = conn.execute(
+            "SELECT max(ts) FROM (SELECT max(ts_ms) AS ts FROM events"
+            " UNION ALL SELECT max(ts_ms) FROM commands)"
+        ).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
     def recent(self, n: int) -> list[dict[str, Any]]:
         conn = self.worker.conn
         events = [

@@ -204,6 +204,10 @@ class Journal:
         """Commit everything recorded so far; JournalError if the disk refused (rows are kept)."""
         await self._commit()
 
+    async def latest_ts(self) -> int | None:
+        """The newest time stamp journaled so far (events and commands), or None."""
+        return await self._read(self._db.latest_ts)
+
     async def recent(self, n: int) -> list[dict[str, Any]]:
         """The last `n` events and commands, oldest first, each with "ts", "kind" and "text"."""
         if n <= 0:

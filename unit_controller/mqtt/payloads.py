@@ -38,7 +38,13 @@ class EpochClock:
     Anchored once, so simulated time reads as wall time from the start of the run on.
     """
 
-    def __init__(self, *, clock: Clock, wall: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        wall: Callable[[], float] = time.time,
+        not_before_ms: int | None = None,
+    ) -> None:
         self._clock = clock
         self._wall = wall
         # In real time, each reading is placed against the wall clock of the moment, so an NTP
@@ -47,7 +53,12 @@ class EpochClock:
         self._live = isinstance(clock, SystemClock) or (
             isinstance(clock, ScaledClock) and clock.speed == 1.0
         )
-        self._offset = wall() - clock.monotonic()
+        start = wall()
+        if not self._live and not_before_ms is not None:
+            # A sped-up run went ahead of the wall clock; the next one starts after it, so the
+            # journal's stamps never go back across a restart.
+            start = max(start, not_before_ms / 1000 + 1.0)
+        self._offset = start - clock.monotonic()
 
     def ms(self, monotonic: float) -> int:
         """Epoch ms of a clock reading."""

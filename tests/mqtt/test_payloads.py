@@ -1,0 +1,30 @@
+"""Time stamps of payloads: epoch ms from the controller's clock."""
+
+from __future__ import annotations
+
+from hal.clock import ScaledClock, VirtualClock
+from unit_controller.mqtt.payloads import EpochClock
+
+WALL_S = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+
+
+def test_simulated_time_is_anchored_once_and_never_before_what_was_journaled() -> None:
+    clock = VirtualClock()
+    epoch = EpochClock(clock=clock, wall=lambda: WALL_S)
+    clock.advance(3600.0)
+    assert epoch.ms(clock.monotonic()) == int((WALL_S + 3600.0) * 1000)
+    # A sped-up run ran ahead of the wall clock: the next run starts after it.
+    later = EpochClock(
+        clock=VirtualClock(), wall=lambda: WALL_S, not_before_ms=int(WALL_S * 1000) + 7_200_000
+    )
+    assert later.ms(0.0) > int(WALL_S * 1000) + 7_200_000
+
+
+def test_real_time_follows_the_wall_clock_when_it_steps() -> None:
+    wall = [WALL_S]
+    clock = ScaledClock(speed=1.0)
+    epoch = EpochClock(clock=clock, wall=lambda: wall[0])
+    now = clock.monotonic()
+    before = epoch.ms(now)
+    wall[0] += 3600.0  # NTP sets the clock an hour forward
+    assert epoch.ms(clock.monotonic()) - before >= 3_600_000
