@@ -456,7 +456,7 @@ class UnitController:
 
     async def _prepare_start(self, recipe: str | None, *, names_only: bool) -> None:
         if not self.machine.allowed(Command.START):
-            raise CommandRefused(f"cannot start in {self.machine.state}: reset to IDLE first")
+            raise CommandRefused(f"cannot start in {self.machine.state}: {self._to_idle()}")
         if recipe is None:
             raise CommandRefused("start needs a recipe name")
         self._refuse_while(Command.START, self.alarms.in_effect(), actions=_HOLD_OR_ABORT)
@@ -490,6 +490,17 @@ class UnitController:
         self.recipe = loaded
         self.runner = PhaseRunner(recipe=loaded.recipe, config=self.config)
         self.batch = None
+
+    def _to_idle(self) -> str:
+        """What it takes to get from here to IDLE, where a batch may start."""
+        state = self.machine.state
+        if state in (State.STOPPED, State.COMPLETE):
+            return "reset to IDLE first"
+        if state is State.ABORTED:
+            return "clear, then reset to IDLE first"
+        if state in PROCESS_STATES:
+            return "a batch is under way: stop or abort it, then reset"
+        return "wait for it to finish, then reset to IDLE"
 
     def _refuse_while(
         self, command: Command, trips: list[Trip], *, actions: frozenset[TripAction]

@@ -110,7 +110,7 @@ HELP: Final[tuple[HelpEntry, ...]] = (
               "Example: jog pump P-203 5 doses 5 mL. Needs manual on."),
     HelpEntry(("heater",), "heater <percent> <s>", "heat for a while (manual, interlocked)",
               "Example: heater 50 30 runs the heater at 50 % for 30 s. Needs manual on."),
-    HelpEntry(("cal",), "cal ph mid|low|high <pH> [°C]", "calibrate pH against a buffer",
+    HelpEntry(("cal",), "cal ph mid|low|high <pH>", "calibrate pH (buffer °C optional)",
               "pH buffers mid first (it clears low and high); a pump by the mL it really gave."),
     HelpEntry(("cal",), "cal ph status|clear", "pH calibration state / clear it"),
     HelpEntry(("cal",), "cal pump <tag> <ml>", "a pump's volume as measured (calibration)"),
