@@ -9,6 +9,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
+import structlog
+
+log = structlog.get_logger(__name__)
+
 CalPoint = Literal["mid", "low", "high"]
 CAL_POINTS: tuple[CalPoint, ...] = ("mid", "low", "high")
 SLOPE_OK_PCT = (95.0, 105.0)
@@ -73,6 +77,24 @@ class CalibrationResult:
 
 class CalibrationOrderError(ValueError):
     """A low or high point without a mid point first (the EZO needs mid first)."""
+
+
+def calibration_done(
+    result: CalibrationResult, *, tag: str, point: str, value: float, temperature_c: float
+) -> CalibrationResult:
+    """Log a pH calibration point taken; raise CalibrationRefused when the verdict is refuse
+    (the point is in the circuit either way: the caller must not accept it)."""
+    log.info(
+        "ph.calibrated",
+        tag=tag,
+        point=point,
+        value=value,
+        temperature_c=temperature_c,
+        status=result.status.describe(),
+    )
+    if result.status.verdict is Verdict.REFUSE:
+        raise CalibrationRefused(result)
+    return result
 
 
 class CalibrationRefused(Exception):

@@ -17,7 +17,13 @@ from pathlib import Path
 from hal.mock.unit import UnknownFault
 from hal.sim.faults import FaultSpec, parse_fault
 from unit_controller import __version__
-from unit_controller.config import DEFAULT_CONFIG, load_config, state_directory, with_overrides
+from unit_controller.config import (
+    DEFAULT_CONFIG,
+    UnitConfig,
+    load_config,
+    state_directory,
+    with_overrides,
+)
 from unit_controller.errors import CommandRefused, ConfigError, RecipeError
 from unit_controller.journal.store import JournalError
 from unit_controller.logs import configure_logging
@@ -234,18 +240,24 @@ def _check_config(path: Path) -> int:
     return 0
 
 
-def _sim(args: argparse.Namespace) -> int:
+def _config(
+    args: argparse.Namespace, *, path: Path | None, state_dir: Path | None
+) -> UnitConfig | None:
+    """The config file with the command line's settings, or None after printing every problem."""
     try:
-        config = with_overrides(
-            load_config(args.config),
-            unit_id=args.unit_id,
-            mqtt_url=args.mqtt,
-            state_dir=args.state_dir,
+        return with_overrides(
+            load_config(path), unit_id=args.unit_id, mqtt_url=args.mqtt, state_dir=state_dir
         )
     except ConfigError as exc:
         print(f"error: config {exc.source}:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
+        return None
+
+
+def _sim(args: argparse.Namespace) -> int:
+    config = _config(args, path=args.config, state_dir=args.state_dir)
+    if config is None:
         return EXIT_BAD_INPUT
     if config.hal.backend != "mock":
         print(
@@ -352,17 +364,8 @@ def _run(args: argparse.Namespace) -> int:
     dirs = resolve_directories(
         config=args.config, state_dir=args.state_dir, runtime_dir=args.runtime_dir
     )
-    try:
-        config = with_overrides(
-            load_config(dirs.config_file),
-            unit_id=args.unit_id,
-            mqtt_url=args.mqtt,
-            state_dir=dirs.state,
-        )
-    except ConfigError as exc:
-        print(f"error: config {exc.source}:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+    config = _config(args, path=dirs.config_file, state_dir=dirs.state)
+    if config is None:
         return EXIT_BAD_INPUT
     recipes_dir = args.recipes_dir or _site_recipes() or RECIPES_DIR
     if not recipes_dir.is_dir():

@@ -14,11 +14,10 @@ from hal.calibration import (
     CalibrationFailed,
     CalibrationOrderError,
     CalibrationPoint,
-    CalibrationRefused,
     CalibrationResult,
     CalibrationStatus,
     CalPoint,
-    Verdict,
+    calibration_done,
     judge,
     nernst_mv_per_ph,
 )
@@ -139,18 +138,9 @@ class MockPhProbe(_Sampled):
         self._points = (*(p for p in self._points if p.point != point), record)
         self._read_at[point] = read
         result = CalibrationResult(point=record, points=self._points, status=self._status())
-        log.info(
-            "ph.calibrated",
-            tag=self.tag,
-            point=point,
-            value=value,
-            temperature_c=temperature_c,
-            status=result.status.describe(),
+        return calibration_done(
+            result, tag=self.tag, point=point, value=value, temperature_c=temperature_c
         )
-        if result.status.verdict is Verdict.REFUSE:
-            # As on the circuit, the point is in; the caller must not accept it.
-            raise CalibrationRefused(result)
-        return result
 
     async def calibration_status(self) -> CalibrationStatus:
         """The calibration now: points, slopes, offset and verdict."""

@@ -23,6 +23,7 @@ from hal.calibration import (
     CalibrationStatus,
     CalPoint,
     Verdict,
+    calibration_done,
     judge,
 )
 from hal.serial.ezo_link import CAL_S, EzoGarbage
@@ -102,17 +103,9 @@ class EzoPhProbe(EzoSensor):
             return CalibrationResult(point=record, points=self._points, status=status)
 
         result = await self.call(work, timeout_s=CALIBRATION_TIMEOUT_S)
-        log.info(
-            "ph.calibrated",
-            tag=self.tag,
-            point=point,
-            value=value,
-            temperature_c=temperature_c,
-            status=result.status.describe(),
+        return calibration_done(
+            result, tag=self.tag, point=point, value=value, temperature_c=temperature_c
         )
-        if result.status.verdict is Verdict.REFUSE:
-            raise CalibrationRefused(result)
-        return result
 
     async def clear_calibration(self) -> None:
         """Forget every calibration point (`Cal,clear`)."""
