@@ -175,14 +175,26 @@ class Control:
     async def until(
         self, done: Callable[[dict[str, Any]], bool], *, what: str, within_s: float = WAIT_S
     ) -> dict[str, Any]:
-        """Poll the status until `done(status)`; fails after `within_s` real seconds."""
-        deadline = time.monotonic() + within_s
-        while True:
-            status = await self.status()
-            if done(status):
-                return status
-            assert time.monotonic() < deadline, f"not {what} within {within_s} s: {status}"
-            await asyncio.sleep(0.05)
+        """Follow the daemon's `watch` stream until `done(status)`; fails after `within_s`."""
+        status = await self.status()
+        if done(status):
+            return status
+        watch = await self.request("watch", every_s=0.2)
+        assert watch["ok"], watch
+        try:
+            async with asyncio.timeout(within_s):
+                while True:
+                    message = json.loads(await self.reader.readline())
+                    if message.get("stream") == "status":
+                        status = dict(message["data"])
+                        if done(status):
+                            break
+        except TimeoutError:
+            raise AssertionError(f"not {what} within {within_s} s: {status}") from None
+        # Stop the stream; `send_line` skips stream lines still on their way.
+        stopped = await self.request("unwatch")
+        assert stopped["ok"], stopped
+        return status
 
 
 class ConsoleOnPty:
@@ -239,16 +251,24 @@ class ConsoleOnPty:
 
     async def expect(self, text: str, *, within_s: float = WAIT_S) -> str:
         """Wait until `text` appears after what was already matched; the output up to it."""
-        deadline = time.monotonic() + within_s
-        while True:
-            self._read()
-            index = self.output.find(text, self._seen)
-            if index >= 0:
-                chunk = self.output[self._seen : index + len(text)]
-                self._seen = index + len(text)
-                return chunk
-            assert time.monotonic() < deadline, (
+        loop = asyncio.get_running_loop()
+        readable = asyncio.Event()
+        loop.add_reader(self._master, readable.set)
+        try:
+            async with asyncio.timeout(within_s):
+                while True:
+                    self._read()
+                    index = self.output.find(text, self._seen)
+                    if index >= 0:
+                        chunk = self.output[self._seen : index + len(text)]
+                        self._seen = index + len(text)
+                        return chunk
+                    readable.clear()
+                    await readable.wait()
+        except TimeoutError:
+            raise AssertionError(
                 f"{text!r} did not appear within {within_s} s; output so far:\n"
                 f"{self.output[self._seen :][-1500:]}"
-            )
-            await asyncio.sleep(0.02)
+            ) from None
+        finally:
+            loop.remove_reader(self._master)
