@@ -43,6 +43,9 @@ class Board:
         self.coils[CoilFunction.FILL_PUMP].set(outputs.fill_pump)
         self.coils[CoilFunction.DRAIN_VALVE].set(outputs.drain_valve)
         self.coils[CoilFunction.PURGE_VALVE].set(outputs.purge_valve)
+        cooling = self.coils.get(CoilFunction.COOLING_VALVE)
+        if cooling is not None:
+            cooling.set(outputs.cooling_valve)
         for tag, pump in self.pumps.items():
             pump.run(outputs.pump(tag))
 

@@ -28,6 +28,7 @@ class Outputs:
     fill_pump: bool = False
     drain_valve: bool = False
     purge_valve: bool = False
+    cooling_valve: bool = False  # jacket cooling water (XV-103), where fitted
     pumps: Mapping[str, float] = field(default_factory=_no_pumps)
 
     @classmethod

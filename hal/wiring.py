@@ -22,6 +22,19 @@ class CoilFunction(StrEnum):
     FILL_PUMP = "fill_pump"
     DRAIN_VALVE = "drain_valve"
     PURGE_VALVE = "purge_valve"
+    COOLING_VALVE = "cooling_valve"  # jacket cooling water, where fitted (XV-103)
+
+
+# Every unit has one coil of each of these; the others are optional (at most one).
+REQUIRED_COILS = frozenset(
+    {
+        CoilFunction.CONTACTOR,
+        CoilFunction.AGITATOR,
+        CoilFunction.FILL_PUMP,
+        CoilFunction.DRAIN_VALVE,
+        CoilFunction.PURGE_VALVE,
+    }
+)
 
 
 class LevelPoint(StrEnum):
@@ -81,7 +94,23 @@ class CoilWiring(_Device):
     kind: Literal["coil"]
     function: CoilFunction
     relay: int = Field(default=0, ge=0, le=255)
-    flow_l_min: float = Field(default=0.0, ge=0, le=200, description="for pumps and drain valves")
+    flow_l_min: float = Field(
+        default=0.0, ge=0, le=200, description="pumps, drain valve; cooling water through XV-103"
+    )
+    ua_w_k: float = Field(
+        default=0.0, ge=0, le=5000, description="cooling valve: the jacket's heat transfer, W/K"
+    )
+
+    @model_validator(mode="after")
+    def _cooling_needs_a_jacket(self) -> CoilWiring:
+        if self.function is CoilFunction.COOLING_VALVE and not (
+            self.ua_w_k > 0 and self.flow_l_min > 0
+        ):
+            raise ValueError(
+                "a cooling_valve needs the jacket's ua_w_k (W/K) and its cooling-water "
+                "flow_l_min, both > 0"
+            )
+        return self
 
 
 class LevelSwitchWiring(_Device):
@@ -194,8 +223,16 @@ class BoardWiring(BaseModel):
         return device
 
     def coil_tag(self, function: CoilFunction) -> str:
-        """Tag of the coil that drives `function`."""
+        """Tag of the coil that drives `function` (KeyError for an optional one not fitted)."""
         return self._roles[f"coil:{function}"]
+
+    def has_coil(self, function: CoilFunction) -> bool:
+        """Whether the unit has a coil for `function` (the optional ones may be missing)."""
+        return f"coil:{function}" in self._roles
+
+    def coil_functions(self) -> list[CoilFunction]:
+        """The coil functions this unit has, in the enum's order."""
+        return [f for f in CoilFunction if self.has_coil(f)]
 
     def coil(self, function: CoilFunction) -> CoilWiring:
         """Wiring of the coil that drives `function`."""
@@ -229,8 +266,10 @@ def wiring_problems(devices: Mapping[str, DeviceWiring]) -> list[str]:
         tags = [
             t for t, d in devices.items() if isinstance(d, CoilWiring) and d.function is function
         ]
-        if len(tags) != 1:
+        if function in REQUIRED_COILS and len(tags) != 1:
             problems.append(f"exactly one coil with function '{function}' is needed, found {tags}")
+        elif len(tags) > 1:
+            problems.append(f"at most one coil with function '{function}' is allowed, found {tags}")
     at: list[float] = []
     for point in LevelPoint:
         found = {

@@ -11,7 +11,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from hal.mock.unit import UnknownFault
@@ -23,6 +23,7 @@ from unit_controller.config import (
     load_config,
     state_directory,
     with_overrides,
+    with_plant,
 )
 from unit_controller.errors import CommandRefused, ConfigError, RecipeError
 from unit_controller.journal.store import JournalError
@@ -77,6 +78,44 @@ def _seed(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError("seed must be >= 0")
     return value
+
+
+def _plant_value(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"--plant {text!r} is not NAME=VALUE (e.g. ph_noise=0.03)")
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--plant {text!r}: {value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"--plant {text!r}: the value must be a finite number")
+    return name.strip(), number
+
+
+def _plant_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--plant",
+        type=_plant_value,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set one plant parameter for this run (repeatable; config names, e.g. ph_noise=0.03 "
+        "or black_mass.cu_pct=2), checked like the config",
+    )
+
+
+def _positive_int(what: str, *, limit: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} {text!r} is not a whole number") from None
+        if not 1 <= value <= limit:
+            raise argparse.ArgumentTypeError(f"{what} must be 1..{limit}, got {value}")
+        return value
+
+    return parse
 
 
 def _fleet_arguments(parser: argparse.ArgumentParser) -> None:
@@ -166,7 +205,32 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--json", action="store_true", help="end stdout with one JSON line summarising the batch"
     )
+    _plant_arguments(sim)
     _fleet_arguments(sim)
+
+    envelope = sub.add_parser(
+        "envelope",
+        help="run a recipe on plants drawn from the design envelope, against on/off control",
+        description="Draw N plants from the config's [sim.envelope] (reproducibly from the "
+        "seed), run the recipe on each under the unit's controllers and under plain on/off "
+        "control, and judge both on the plant's true pH and temperature.",
+    )
+    envelope.add_argument("--recipe", default="coprecipitation", help="recipe name or path")
+    envelope.add_argument(
+        "--runs", type=_positive_int("runs", limit=10_000), default=8, help="plants (default 8)"
+    )
+    envelope.add_argument("--seed", type=_seed, default=1, help="draws the plants (default 1)")
+    envelope.add_argument("--config", type=Path, default=None, help="unit config (mock backend)")
+    envelope.add_argument(
+        "--jobs",
+        type=_positive_int("jobs", limit=1024),
+        default=None,
+        help="worker processes (default: every core)",
+    )
+    envelope.add_argument(
+        "--json", action="store_true", help="end stdout with one JSON line: runs and summary"
+    )
+    _plant_arguments(envelope)
 
     check = sub.add_parser(
         "check-config",
@@ -255,8 +319,20 @@ def _config(
         return None
 
 
+def _with_plant(config: UnitConfig, values: list[tuple[str, float]]) -> UnitConfig | None:
+    try:
+        return with_plant(config, dict(values))
+    except ConfigError as exc:
+        print("error: --plant:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return None
+
+
 def _sim(args: argparse.Namespace) -> int:
     config = _config(args, path=args.config, state_dir=args.state_dir)
+    if config is not None:
+        config = _with_plant(config, args.plant)
     if config is None:
         return EXIT_BAD_INPUT
     if config.hal.backend != "mock":
@@ -336,6 +412,65 @@ def _sim(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def _envelope(args: argparse.Namespace) -> int:
+    from unit_controller.sim.envelope_runner import EnvelopeOptions, default_jobs, run_envelope
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"error: config {exc.source}:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if config.hal.backend != "mock":
+        print(
+            f"error: envelope needs the mock backend; the config has '{config.hal.backend}'",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    fixed = dict(args.plant)
+    checked = _with_plant(config, args.plant)
+    if checked is None:
+        return EXIT_BAD_INPUT
+    options = EnvelopeOptions(
+        recipe=args.recipe, runs=args.runs, seed=args.seed, jobs=args.jobs or default_jobs()
+    )
+    print(
+        f"envelope: recipe '{args.recipe}', {args.runs} plant(s) from seed {args.seed}, each "
+        f"under the controllers and under on/off, {options.jobs} process(es)",
+        flush=True,
+    )
+
+    def progress(line: str) -> None:
+        print(line, flush=True)
+
+    try:
+        report = run_envelope(checked, options, fixed=fixed, progress=progress)
+    except RecipeError as exc:
+        print(f"error: recipe {exc.source}:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    summary = report["summary"]
+
+    def ratio(value: float | None) -> str:
+        return "n/a (a run did not reach the judged phase)" if value is None else f"{value:.2f}"
+
+    print(
+        f"complete {summary['complete']}/{summary['runs']} (on/off {summary['baseline_complete']}"
+        f"/{summary['runs']}); true pH in band: median {summary['median_true_in_band']:.1%}, "
+        f"worst {summary['worst_true_in_band']:.1%}; worst IAE ratio vs on/off: pH "
+        f"{ratio(summary['worst_iae_ratio_ph'])}, temperature "
+        f"{ratio(summary['worst_iae_ratio_temperature'])}"
+    )
+    if args.json:
+        print(json.dumps(report, separators=(",", ":")))
+    return 0 if summary["complete"] == summary["runs"] else EXIT_NOT_COMPLETE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = build_parser().parse_args(argv)
@@ -354,6 +489,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return console_main([] if args.socket is None else ["--socket", str(args.socket)])
     if args.command == "hash-pin":
         return _hash_pin()
+    if args.command == "envelope":
+        return _envelope(args)
     return _sim(args)
 
 

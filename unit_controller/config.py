@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from hal.sim.envelope import DEFAULT_RANGES, range_problems, with_plant_values
 from hal.sim.params import PlantParams
 from hal.wiring import (
     TAG_PATTERN,
@@ -117,6 +118,16 @@ class InterlockLimits(_Section):
         le=7200,
         description="time constant of H2O2 decomposition heat, which the weld check subtracts",
     )
+    cooling_check_s: float = Field(
+        default=600.0,
+        ge=60,
+        le=7200,
+        description="jacket cooling open this long with the batch still hot means no cooling",
+    )
+    cooling_drop_c: float = Field(default=1.0, gt=0, le=20)
+    cooling_above_c: float = Field(
+        default=2.0, gt=0, le=30, description="above the setpoint by this much is 'still hot'"
+    )
     flatline_s: float = Field(
         default=60.0,
         ge=0,
@@ -137,8 +148,11 @@ class InterlockLimits(_Section):
 
 
 class HeaterTuning(_Section):
-    """Heater PID and time proportioning."""
+    """Temperature loop: heater PID, time proportioning, jacket cooling and exothermic dosing."""
 
+    mode: Literal["pid", "on_off"] = Field(
+        default="pid", description="on_off: a plain thermostat, the baseline PID is judged against"
+    )
     kp: float = Field(default=1.5, ge=0, le=100, description="duty per °C")
     ki: float = Field(default=0.006, ge=0, le=10, description="duty per °C·s")
     kd: float = Field(default=200.0, ge=0, le=10_000, description="duty·s per °C")
@@ -148,6 +162,30 @@ class HeaterTuning(_Section):
     cycle_s: float = Field(default=4.0, ge=1, le=60)
     min_pulse_s: float = Field(default=0.2, ge=0, le=5)
     max_duty: float = Field(default=1.0, gt=0, le=1)
+    on_off_band_c: float = Field(
+        default=0.5,
+        gt=0,
+        le=10,
+        description="on_off: heater on below sp − band, off above sp + band",
+    )
+    cooling_cycle_s: float = Field(
+        default=20.0, ge=2, le=600, description="time-proportioning cycle of the cooling valve"
+    )
+    cooling_min_pulse_s: float = Field(default=2.0, ge=0, le=60)
+    cooling_water_c: float = Field(
+        default=15.0, ge=0, le=40, description="expected cooling-water temperature (capacity)"
+    )
+    exotherm_feed_forward: bool = Field(
+        default=True,
+        description="take the heat dosed reagents release off the heater before the probe sees it",
+    )
+    exotherm_share: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="share of the heat the unit loses (and the jacket can take) that exothermic "
+        "doses may release; the heater keeps the rest to control with",
+    )
 
     @model_validator(mode="after")
     def _pulse_fits_cycle(self) -> HeaterTuning:
@@ -155,25 +193,40 @@ class HeaterTuning(_Section):
             raise ValueError(
                 f"min_pulse_s ({self.min_pulse_s}) must be below half of cycle_s ({self.cycle_s})"
             )
+        if self.cooling_min_pulse_s >= self.cooling_cycle_s / 2:
+            raise ValueError(
+                f"cooling_min_pulse_s ({self.cooling_min_pulse_s}) must be below half of "
+                f"cooling_cycle_s ({self.cooling_cycle_s})"
+            )
         return self
 
 
 class PhTuning(_Section):
-    """pH dosing controller (PI + feed-forward, dose then wait for mix)."""
+    """pH dosing: filtered measurement, gain- and dead-time-aware doses, PI with feed-forward."""
 
-    kp_ml: float = Field(default=50.0, ge=0, le=10_000, description="mL per pH unit of error")
-    ki_ml: float = Field(default=5.0, ge=0, le=1000, description="mL per pH unit·interval")
+    mode: Literal["dosing", "on_off"] = Field(
+        default="dosing",
+        description="on_off: reagent on below sp − band, off above sp + band on the raw reading "
+        "(the baseline the dosing controller is judged against)",
+    )
+    kp_ml: float = Field(
+        default=50.0,
+        ge=0,
+        le=10_000,
+        description="mL per pH unit: the first guess of the process gain until the loop has "
+        "learned it from its own doses",
+    )
+    ki_ml: float = Field(
+        default=5.0,
+        ge=0,
+        le=1000,
+        description="0 turns the regulating integral off (a phase with no load to learn); any "
+        "other value turns it on, sized from the learned gain and response time",
+    )
     interval_s: float = Field(default=20.0, ge=1, le=600)
     min_dose_ml: float = Field(default=0.1, ge=0, le=100)
     max_dose_ml: float = Field(default=50.0, gt=0, le=2000)
     deadband: float = Field(default=0.0, ge=0, le=0.5)
-    stop_band: float = Field(
-        default=0.02,
-        ge=0,
-        le=2,
-        description="pH past the setpoint (the way the reagent pushes) "
-        "beyond which nothing, not even feed-forward, is dosed",
-    )
     delivery_fraction: float = Field(
         default=1.0,
         gt=0,
@@ -181,6 +234,50 @@ class PhTuning(_Section):
         description="share of each interval the dose is spread over; the rest is left for mixing",
     )
     feed_forward: bool = True
+    feed_forward_lag_s: float = Field(
+        default=30.0,
+        ge=0,
+        le=600,
+        description="the feed takes up hydroxide as it precipitates: lag the feed-forward alike",
+    )
+    filter_s: float = Field(
+        default=8.0, ge=0, le=120, description="time constant of the measured pH's average"
+    )
+    spike_limit: float = Field(
+        default=0.08,
+        ge=0.005,
+        le=2,
+        description="a sample this far from its neighbours' median "
+        "(and beyond five σ) is a spike and is replaced",
+    )
+    response_s: float = Field(
+        default=45.0,
+        ge=2,
+        le=1800,
+        description="first guess of dead time plus lag, from a dose to 63 % of its effect on the "
+        "filtered reading; learned from the loop's own doses",
+    )
+    approach_fraction: float = Field(
+        default=0.6,
+        gt=0,
+        le=1,
+        description="share of the remaining error each approach dose aims at: an approach "
+        "lands short and never crosses the setpoint on a good gain estimate",
+    )
+    closed_loop_responses: float = Field(
+        default=1.0,
+        gt=0,
+        le=20,
+        description="how many response times the regulating loop takes to correct an error "
+        "(SIMC for an integrating process with delay): larger is calmer",
+    )
+    on_off_band: float = Field(default=0.02, gt=0, le=1, description="on_off: hysteresis, pH")
+    on_off_ml_min: float = Field(
+        default=10.0,
+        gt=0,
+        le=105,
+        description="on_off: pump rate when on (at least twice the feed's neutralising rate)",
+    )
 
 
 class ControlTuning(_Section):
@@ -198,6 +295,25 @@ class SimSection(_Section):
         default=None, gt=0, le=10_000, description="times real time; unset = as fast as possible"
     )
     plant: PlantParams = PlantParams()
+    envelope: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        description="the design envelope: `name = [low, high]` per plant parameter, on top of "
+        "the defaults (a parameter held fixed: low = high)",
+    )
+
+    @field_validator("envelope")
+    @classmethod
+    def _envelope_is_plants(
+        cls, envelope: dict[str, tuple[float, float]]
+    ) -> dict[str, tuple[float, float]]:
+        problems = range_problems(envelope)
+        if problems:
+            raise ValueError("\n".join(problems))
+        return envelope
+
+    def envelope_ranges(self) -> dict[str, tuple[float, float]]:
+        """The envelope the runner draws from: the defaults with this config's ranges on top."""
+        return {**DEFAULT_RANGES, **self.envelope}
 
 
 class ConsoleSection(_Section):
@@ -317,6 +433,33 @@ def with_overrides(
         return UnitConfig.model_validate(document)
     except ValidationError as exc:
         raise ConfigError("command line", validation_problems(exc)) from None
+
+
+def with_plant(config: UnitConfig, values: dict[str, float]) -> UnitConfig:
+    """The config with these plant parameters (flat config names) in place; ConfigError names
+    each unknown parameter or out-of-bounds value."""
+    if not values:
+        return config
+    try:
+        plant = with_plant_values(config.sim.plant, values)
+    except ValueError as exc:
+        raise ConfigError("--plant", [f"sim.plant.{p}" for p in str(exc).split("; ")]) from None
+    return config.model_copy(update={"sim": config.sim.model_copy(update={"plant": plant})})
+
+
+def with_baseline_control(config: UnitConfig) -> UnitConfig:
+    """The config with plain on/off control of temperature and pH: the baseline to beat."""
+    control = config.control
+    return config.model_copy(
+        update={
+            "control": control.model_copy(
+                update={
+                    "heater": control.heater.model_copy(update={"mode": "on_off"}),
+                    "ph": control.ph.model_copy(update={"mode": "on_off"}),
+                }
+            )
+        }
+    )
 
 
 def state_directory(config: UnitConfig) -> Path:

@@ -38,7 +38,7 @@ from unit_controller.manual import MANUAL_IS_ON, MANUAL_STATES, ManualMode, refu
 from unit_controller.permissives import blocking_trips, start_blockers
 from unit_controller.process_image import ProcessImage
 from unit_controller.recipes.loader import RECIPES_DIR, LoadedRecipe, load_recipe
-from unit_controller.recipes.model import StartsWith
+from unit_controller.recipes.model import Charge, Overshoot, StartsWith
 from unit_controller.scan.snapshot import InputQualifier
 
 log = structlog.get_logger(__name__)
@@ -61,6 +61,7 @@ _PAUSED_STATES = PROCESS_STATES - {State.EXECUTE}
 _HOLD_OR_ABORT = frozenset({TripAction.HOLD, TripAction.ABORT})
 _ABORT = frozenset({TripAction.ABORT})
 PHASE_TIMEOUT = "phase_timeout"
+PH_OVERSHOOT = "ph_overshoot"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +92,12 @@ class UnitController:
         clock: Clock,
         recipes_dir: Path = RECIPES_DIR,
         initial_state: State = State.STOPPED,
+        recipe_adapter: Callable[[LoadedRecipe], LoadedRecipe] | None = None,
     ) -> None:
+        """`recipe_adapter`: the simulator's operating point for a recipe it starts (a feed
+        rate scaled, or sized to the liquor a campaign made); RecipeError when it cannot."""
         self.config = config
+        self._recipe_adapter = recipe_adapter
         self.board = board
         self.clock = clock
         self.recipes_dir = recipes_dir
@@ -105,6 +110,7 @@ class UnitController:
         self._controllers = ProcessControllers(config=config)
         self._listeners: list[EventListener] = []
         self._watchers: list[Callable[[Snapshot], None]] = []
+        self._charge_listeners: list[Callable[[Charge], None]] = []
         self._pending: list[UnitEvent] = []
         self.recipe: LoadedRecipe | None = None
         self.runner: PhaseRunner | None = None
@@ -130,6 +136,11 @@ class UnitController:
     def watch(self, watcher: Callable[[Snapshot], None]) -> None:
         """Call `watcher` with every scan's snapshot (it must not block)."""
         self._watchers.append(watcher)
+
+    def on_charge(self, listener: Callable[[Charge], None]) -> None:
+        """Call `listener` when a person confirms a phase's charge went in (a simulated plant
+        tips it into its reactor then)."""
+        self._charge_listeners.append(listener)
 
     def _emit(self, kind: EventKind, text: str, **data: object) -> None:
         # Queued: listeners run once outputs are applied, so none can delay a trip.
@@ -272,6 +283,9 @@ class UnitController:
             ph_not_responding_ml=(
                 min(self.config.interlocks.ph_not_responding_ml, ph.cap_ml / 2) if ph else None
             ),
+            ph_tolerance=ph.tolerance if ph else 0.05,
+            ph_counter=ph is not None and ph.counter_pump is not None,
+            ph_overshoot_holds=ph is None or ph.on_overshoot is Overshoot.HOLD,
         )
 
     def _record_alarms(self, events: list[AlarmEvent]) -> set[tuple[str, str]]:
@@ -327,12 +341,16 @@ class UnitController:
             assert runner is not None
             assert self.recipe is not None
             runner.begin()
+            self._controllers.begin_batch()
             self.batch = BatchRecord(recipe=self.recipe.recipe.name, start_s=image.now)
             await machine.state_complete()
             self._phase_entered(image.now)
             return
         if state is State.EXECUTE and runner is not None:
-            if was_executing and runner.advance(image, dt=dt, applied_ml_min=self._applied.pumps):
+            overshot = any(t.alarm_id == PH_OVERSHOOT for t in self._trips)
+            if was_executing and runner.advance(
+                image, dt=dt, applied_ml_min=self._applied.pumps, overshot=overshot
+            ):
                 self._clear_phase_timeout(image.now)
                 if runner.done:
                     await machine.finish()
@@ -474,6 +492,8 @@ class UnitController:
                 recipes_dir=self.recipes_dir,
                 names_only=names_only,
             )
+            if self._recipe_adapter is not None:
+                loaded = self._recipe_adapter(loaded)
         except RecipeError as exc:
             raise CommandRefused(f"recipe refused: {'; '.join(exc.problems)}") from None
         image = self.snapshot.image if self.snapshot else None
@@ -517,7 +537,9 @@ class UnitController:
         prompt = self.awaiting_confirmation
         if prompt is None or self.runner is None:
             raise CommandRefused("nothing is waiting for a confirmation")
+        phase = self.runner.phase
         self.runner.confirm()
+        charge = phase.charge if phase is not None else None
         self._emit(
             EventKind.COMMAND,
             f"confirmed '{prompt}' by {source}",
@@ -525,7 +547,14 @@ class UnitController:
             source=source,
             ok=True,
             prompt=prompt,
+            **({"charge_kg": charge.kg, "material": charge.material} if charge else {}),
         )
+        if charge is not None:
+            for listener in self._charge_listeners:
+                try:
+                    listener(charge)
+                except Exception:
+                    log.exception("controller.charge_listener_failed")
         self._flush_events()
         return prompt
 

@@ -23,7 +23,7 @@ from hal.calibration import (
 )
 from hal.clock import Clock
 from hal.reading import Reading
-from hal.sim.sensors import SensorModel
+from hal.sim.sensors import PhElectrode, SensorModel
 
 # An EZO circuit answers a read in about 900 ms, so a new sample arrives about once a second.
 SAMPLE_PERIOD_S = 1.0
@@ -87,32 +87,77 @@ class MockRtd(_Sampled):
 class MockPhProbe(_Sampled):
     """EZO-pH on the reactor pH, calibrated like the circuit: mid first, then low and high.
 
-    A buffer reads what the sensor model's slope, offset and faults make of it (a healthy model
-    reads it exactly: 100 % slopes); once calibrated, readings are corrected as the EZO does.
+    The electrode's voltage follows the true process temperature and the circuit converts it at
+    the compensation temperature it was given (25 °C until then), so a wrong compensation reads
+    wrong. A buffer reads what the sensor model's slope, offset and faults make of it (a healthy
+    model reads it exactly: 100 % slopes); once calibrated, readings are corrected as the EZO
+    does. A stuck probe repeats its last reading exactly.
     """
 
     compensation_c: float | None = None
+    process_c: float = 25.0  # the true temperature the electrode sits at (set by the plant)
 
-    def __init__(self, *, tag: str, model: SensorModel, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        tag: str,
+        model: SensorModel,
+        clock: Clock,
+        electrode: PhElectrode | None = None,
+    ) -> None:
         super().__init__(tag=tag, model=model, clock=clock)
+        self.electrode = electrode
         self._points: tuple[CalibrationPoint, ...] = ()
         self._read_at: dict[CalPoint, float] = {}  # what the probe read in each buffer
+        self._last: float | None = None
 
     def compensate(self, temperature_c: float) -> None:
-        """Remember the compensation temperature (the model reports pH at process temperature)."""
+        """Convert the electrode's voltage at this temperature from now on."""
         self.compensation_c = temperature_c
 
+    def sample(self, true_value: float, dt: float) -> None:
+        """Advance the electrode (drift) and the sensor model; sample when due."""
+        if self.electrode is not None:
+            self.electrode.advance(dt)
+        super().sample(true_value, dt)
+
+    def bias(self, ph: float) -> float:
+        """How far the noise-free, settled reading sits from `ph` (offset, drift, compensation):
+        the error no controller can see. Calibration corrections are not included."""
+        if self.electrode is None:
+            return self.model.offset
+        compensation = 25.0 if self.compensation_c is None else self.compensation_c
+        membrane = self.model.slope_ref + self.model.slope * (ph - self.model.slope_ref)
+        membrane += self.model.offset
+        converted = self.electrode.convert(
+            membrane, process_c=self.process_c, compensation_c=compensation
+        )
+        return converted - ph
+
     def _measure(self) -> float | None:
-        raw = self.model.value
+        membrane = self.model.value
+        if membrane is None:
+            return None
+        if self.model.stuck and self._last is not None:
+            return self._last
+        raw = membrane
+        if self.electrode is not None:
+            raw = self.electrode.read(
+                membrane,
+                process_c=self.process_c,
+                compensation_c=25.0 if self.compensation_c is None else self.compensation_c,
+                sample_s=SAMPLE_PERIOD_S,
+            )
         mid = self._point("mid")
-        if raw is None or mid is None:
-            return raw
-        read_mid = self._read_at["mid"]
-        acid, base = self._slopes()
-        slope = acid if raw < read_mid else base
-        if slope < _DEGENERATE_SLOPE:
-            slope = 1.0
-        return mid.value + (raw - read_mid) / slope
+        if mid is not None:
+            read_mid = self._read_at["mid"]
+            acid, base = self._slopes()
+            slope = acid if raw < read_mid else base
+            if slope < _DEGENERATE_SLOPE:
+                slope = 1.0
+            raw = mid.value + (raw - read_mid) / slope
+        self._last = raw
+        return raw
 
     async def calibrate(
         self, point: CalPoint, value: float, *, temperature_c: float
@@ -268,8 +313,18 @@ class MockHeaterSsr:
 class MockDosingPump:
     """An EZO-PMP running bounded doses at a commanded rate."""
 
-    def __init__(self, *, tag: str, clock: Clock, max_ml_min: float, lease_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        *,
+        tag: str,
+        clock: Clock,
+        max_ml_min: float,
+        lease_s: float = 2.0,
+        delivery_factor: float = 1.0,
+    ) -> None:
         self.tag = tag
+        # What the tubing really delivers per mL the circuit counts (calibration error, wear).
+        self.delivery_factor = delivery_factor
         self._clock = clock
         self._max = max_ml_min
         self._lease_s = lease_s
@@ -294,7 +349,7 @@ class MockDosingPump:
 
     def delivered_ml_min(self) -> float:
         """The rate that really reaches the reactor."""
-        return 0.0 if self.stalled else self.commanded_ml_min()
+        return 0.0 if self.stalled else self.commanded_ml_min() * self.delivery_factor
 
     def account(self, dt: float) -> None:
         """Count what the pump believes it dispensed over `dt` seconds."""

@@ -24,7 +24,7 @@ from hal.mock.devices import (
 from hal.sim.faults import FaultSpec
 from hal.sim.params import PlantParams
 from hal.sim.plant import Plant
-from hal.sim.sensors import SensorModel
+from hal.sim.sensors import PhElectrode, SensorModel
 from hal.wiring import BoardWiring, CoilFunction, LevelPoint, Reagent
 
 log = structlog.get_logger(__name__)
@@ -79,20 +79,40 @@ class SimulatedUnit:
             model=SensorModel(
                 tau_s=params.ph_tau_s,
                 dead_time_s=params.ph_dead_time_s,
-                noise=params.ph_noise,
+                noise=0.0,  # the electrode adds it, after the circuit's conversion
                 rng=random.Random(rng.random()),
                 initial=self.plant.ph,
             ),
+            electrode=PhElectrode(
+                offset_ph=params.ph_offset,
+                drift_ph_per_s=params.ph_drift_per_h / 3600.0,
+                noise=params.ph_noise,
+                spikes_per_s=params.ph_spikes_per_h / 3600.0,
+                spike_size=params.ph_spike_size,
+                rng=random.Random(rng.random()),
+            ),
         )
+        self.ph.process_c = self.plant.temperature_c
+        # Hours the electrode has spent in a slurry of precipitate: it coats and slows.
+        self.fouled_s = 0.0
         self.heater = MockHeaterSsr(tag=wiring.heater_tag, clock=clock)
-        self.coils = {f: MockCoil(tag=wiring.coil_tag(f), clock=clock) for f in CoilFunction}
+        self.coils = {
+            f: MockCoil(tag=wiring.coil_tag(f), clock=clock) for f in wiring.coil_functions()
+        }
         self.levels = {
             p: MockDigitalInput(tag=wiring.level_tag(p), clock=clock) for p in LevelPoint
         }
         self.estop = MockDigitalInput(tag=wiring.estop_tag, clock=clock)
+        # Each pump's tubing delivers within ±pump_error of what its circuit counts.
+        pump_rng = random.Random(rng.random())
         self.pumps = {
-            tag: MockDosingPump(tag=tag, clock=clock, max_ml_min=w.max_ml_min)
-            for tag, w in wiring.pumps().items()
+            tag: MockDosingPump(
+                tag=tag,
+                clock=clock,
+                max_ml_min=w.max_ml_min,
+                delivery_factor=1.0 + pump_rng.uniform(-params.pump_error, params.pump_error),
+            )
+            for tag, w in sorted(wiring.pumps().items())
         }
         self.board = Board(
             temperature=self.rtd,
@@ -128,12 +148,18 @@ class SimulatedUnit:
         plant.fill_pump_on = self.coils[CoilFunction.FILL_PUMP].energised
         plant.drain_open = self.coils[CoilFunction.DRAIN_VALVE].energised
         plant.purge_on = self.coils[CoilFunction.PURGE_VALVE].energised
+        cooling = self.coils.get(CoilFunction.COOLING_VALVE)
+        plant.cooling_open = cooling is not None and cooling.energised
         for tag, pump in self.pumps.items():
             plant.pump_ml_min[tag] = pump.delivered_ml_min()
             pump.account(dt)
         plant.step(dt)
-        # Mixing is slower without the agitator: the probe sees changes later.
-        self.ph.model.dead_time_s = self.params.ph_dead_time_s * (1.0 if plant.agitator_on else 4.0)
+        if plant.solids_present:
+            self.fouled_s += dt
+        self.ph.model.tau_s = self.params.ph_tau_s + self.params.ph_fouling_s_per_h * (
+            self.fouled_s / 3600.0
+        )
+        self.ph.process_c = plant.temperature_c
         self.rtd.sample(plant.temperature_c, dt)
         self.ph.sample(plant.ph, dt)
         self._sample_inputs()

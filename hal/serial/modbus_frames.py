@@ -111,7 +111,7 @@ class RelayBoardMap:
         """Resolve relay and input numbers from the unit's wiring; duplicates are refused."""
         relays: dict[int, Output] = {wiring.heater().relay: None}
         tags: dict[Output | InputRole, str] = {None: wiring.heater_tag}
-        for function in CoilFunction:
+        for function in wiring.coil_functions():
             relay = wiring.coil(function).relay
             if relay in relays:
                 raise ValueError(f"relay {relay} is wired twice ({function} and {relays[relay]})")

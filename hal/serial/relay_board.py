@@ -155,7 +155,8 @@ class RelayBoard:
 
     def coils(self) -> dict[CoilFunction, Coil]:
         """Every coil by function (for `hal.board.Board`)."""
-        return {function: self.coil(function) for function in CoilFunction}
+        functions = [o for o in self.map.relays.values() if isinstance(o, CoilFunction)]
+        return {function: self.coil(function) for function in functions}
 
     def levels(self) -> dict[LevelPoint, DigitalInput]:
         """Every level switch by point (for `hal.board.Board`)."""

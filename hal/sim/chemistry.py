@@ -1,7 +1,9 @@
-"""Aqueous chemistry of the reactor liquor: a charge balance solved for pH by bisection.
+"""Aqueous chemistry of the reactor liquor: a charge balance solved for pH, and the species it sets.
 
-Pure Python and allocation-light (it runs every half second of simulated time); never touches
-plant state beyond the `Composition` it is handed, and never uses activity coefficients.
+Metals precipitate at a finite rate (plant.py), so the balance sees each dissolved metal as a fixed
+charge and stays smooth and monotonic; equilibrium (Ksp with ammine complexes) only sets where
+precipitation is heading. Pure Python and allocation-light; never touches plant state beyond the
+`Liquor` it is handed, and never uses activity coefficients.
 """
 
 from __future__ import annotations
@@ -15,24 +17,58 @@ _K0 = 273.15
 _R = 8.314462618
 _LN10 = math.log(10.0)
 
-# HSO4⁻ ⇌ H⁺ + SO4²⁻; the temperature dependence is small next to the model's other errors.
+# HSO4⁻ ⇌ H⁺ + SO4²⁻ at 25 °C; the dissociation is exothermic, so pK2 rises when hot (≈ 2.35 at
+# 58 °C, as phreeqc.dat gives).
 PK2_BISULFATE = 1.99
 PKA_AMMONIUM_25C = 9.25
 # Enthalpy of NH4⁺ ⇌ NH3 + H⁺ (J/mol): pKa falls about 0.03 per K.
-DH_AMMONIUM_J_MOL = 52_000.0
+DH_AMMONIUM_J_MOL = 52_200.0
+# Heats released (J/mol) by the fast acid–base equilibria, from standard enthalpies of formation
+# (NBS tables): H⁺ + OH⁻ → H2O 55.8 kJ; HSO4⁻ → H⁺ + SO4²⁻ 21.9 kJ; NH4⁺ → NH3 + H⁺ takes 52.2 kJ.
+NEUTRALISATION_J_MOL = 55_840.0
+BISULFATE_DISSOCIATION_J_MOL = 21_900.0
 
-# (charge, Ksp of the hydroxide) per metal field of `Composition`; Ksp None never precipitates.
-# "m" is the lumped Ni/Mn/Co that co-precipitation makes into pCAM.
-METALS: dict[str, tuple[int, float | None]] = {
-    "m": (2, 1e-15),
-    "fe": (3, 2.8e-39),
-    "al": (3, 1.3e-33),
-    "li": (1, None),
-}
 
-_PRECIPITATING: tuple[tuple[str, int, float], ...] = tuple(
-    (name, z, ksp) for name, (z, ksp) in METALS.items() if ksp is not None
+@dataclass(frozen=True, slots=True)
+class Metal:
+    """A metal of the liquor: charge, hydroxide solubility, ammine complexes, molar masses."""
+
+    name: str
+    charge: int
+    ksp: float | None  # of the hydroxide at 25 °C; None never precipitates
+    # cumulative log10 β1..βn of the ammine complexes M(NH3)n (25 °C, I → 0)
+    ammine_log_beta: tuple[float, ...]
+    precipitation_j_mol: float  # heat released by M^z+ + z OH⁻ → M(OH)z(s)
+    molar_mass_g: float
+    hydroxide_molar_mass_g: float
+    # heat released per NH3 bound (J/mol): complexes weaken as the liquor warms
+    ammine_j_mol: float = 0.0
+    # conditional log10 β1, β2 of the sulfate complexes M(SO4)n at a leach liquor's ionic
+    # strength (the I → 0 values less a Davies correction at I = 0.5)
+    sulfate_log_beta: tuple[float, ...] = ()
+
+
+# Ksp: CRC Handbook; ammine constants: Smith & Martell, Critical Stability Constants; heats of
+# precipitation from standard enthalpies of formation (aq ions, crystalline hydroxides).
+# Fresh (amorphous) hydroxides for Ni and Co: what a reactor precipitates, not the aged crystal.
+NICKEL = Metal(
+    "ni", 2, 7.9e-16, (2.72, 4.89, 6.55, 7.67, 8.34, 8.31), 15_700.0, 58.693, 92.708, 16_000.0
 )
+COBALT = Metal(
+    "co", 2, 1.6e-15, (1.99, 3.50, 4.43, 5.07, 5.13, 4.40), 21_500.0, 58.933, 92.948, 16_000.0
+)
+MANGANESE = Metal("mn", 2, 2.06e-13, (0.84,), 14_600.0, 54.938, 88.953, 16_000.0)
+COPPER = Metal("cu", 2, 2.2e-20, (4.04, 7.47, 10.27, 11.75), 54_600.0, 63.546, 97.561, 22_400.0)
+# Fe(III) and Al sulfate complexes (FeSO4⁺ log K 4.0, AlSO4⁺ 3.5 at I → 0) keep both in solution
+# in an acid sulfate leach; without them Al(OH)3 would fall out of hot liquor at pH 2.5.
+IRON = Metal("fe", 3, 2.79e-39, (), 84_500.0, 55.845, 106.867, 0.0, (2.5, 3.5))
+ALUMINIUM = Metal("al", 3, 1.3e-33, (), 55_000.0, 26.982, 78.004, 0.0, (2.0, 3.0))
+LITHIUM = Metal("li", 1, None, (), 0.0, 6.94, 23.95)
+
+PRECIPITATING: tuple[Metal, ...] = (NICKEL, COBALT, MANGANESE, COPPER, IRON, ALUMINIUM)
+METALS: tuple[Metal, ...] = (*PRECIPITATING, LITHIUM)
+# The metals co-precipitation makes into pCAM.
+PCAM_METALS = ("ni", "co", "mn")
 
 # Bracket for the bisection, in pH. Concentrated acid or base can sit slightly outside 0–14.
 PH_MIN = -3.0
@@ -57,76 +93,110 @@ def pka_ammonium(t_c: float) -> float:
 
 
 @dataclass(slots=True)
-class Composition:
-    """Total moles of each conserved species in the liquor (dissolved plus precipitated).
+class Liquor:
+    """Moles of each conserved species in solution, plus what precipitates hold.
 
-    Acid is implicit: H2SO4 adds `sulfate` only and the balance finds the protons.
+    Acid is implicit: H2SO4 adds `sulfate` only and the charge balance finds the protons.
+    Metals are dissolved (free and ammine-complexed); `*_s` fields are their hydroxides in
+    suspension. `bound_charge` is the charge left in solution by precipitates whose hydroxide
+    content differs from the metal's charge (a basic sulfate takes sulfate instead).
     """
 
-    sulfate: float = 0.0  # SO4 total (H2SO4, HSO4⁻, SO4²⁻)
+    sulfate: float = 0.0  # S(VI) in solution: H2SO4, HSO4⁻, SO4²⁻
     sodium: float = 0.0
-    ammonia: float = 0.0  # NH3 + NH4⁺
-    m: float = 0.0  # lumped Ni/Mn/Co, 2+
-    fe: float = 0.0  # 3+
-    al: float = 0.0  # 3+
-    li: float = 0.0  # 1+
+    ammonia: float = 0.0  # NH3 + NH4⁺, including what the ammine complexes hold
+    ammonia_bound: float = 0.0  # NH3 held in ammine complexes
+    li: float = 0.0
+    ni: float = 0.0
+    co: float = 0.0
+    mn: float = 0.0
+    cu: float = 0.0
+    fe: float = 0.0
+    al: float = 0.0
+    bound_charge: float = 0.0
+    ni_s: float = 0.0
+    co_s: float = 0.0
+    mn_s: float = 0.0
+    cu_s: float = 0.0
+    fe_s: float = 0.0
+    al_s: float = 0.0
 
     def scale(self, factor: float) -> None:
-        """Keep `factor` of everything (drained or spilled liquor takes its share along)."""
-        self.sulfate *= factor
-        self.sodium *= factor
-        self.ammonia *= factor
-        self.m *= factor
-        self.fe *= factor
-        self.al *= factor
-        self.li *= factor
+        """Keep `factor` of everything (drained or spilled slurry takes its share along)."""
+        for f in _FIELDS:
+            setattr(self, f, getattr(self, f) * factor)
 
-    def copy(self) -> Composition:
+    def copy(self) -> Liquor:
         """An independent copy."""
-        return Composition(**{f.name: getattr(self, f.name) for f in fields(self)})
+        return Liquor(**{f: getattr(self, f) for f in _FIELDS})
+
+    def add(self, other: Liquor, factor: float = 1.0) -> None:
+        """Add `factor` times `other` to this one."""
+        for f in _FIELDS:
+            setattr(self, f, getattr(self, f) + factor * getattr(other, f))
+
+    def cation_charge(self) -> float:
+        """Equivalents of fixed cations in solution (Na, Li, dissolved metals, bound charge)."""
+        return (
+            self.sodium
+            + self.li
+            + 2.0 * (self.ni + self.co + self.mn + self.cu)
+            + 3.0 * (self.fe + self.al)
+            + self.bound_charge
+        )
+
+    def metal_total(self, name: str) -> float:
+        """Dissolved plus precipitated moles of metal `name`."""
+        solid = getattr(self, f"{name}_s", 0.0)
+        return float(getattr(self, name)) + float(solid)
+
+    def as_dict(self) -> dict[str, float]:
+        """Every field by name."""
+        return {f: getattr(self, f) for f in _FIELDS}
+
+
+_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Liquor))
 
 
 @dataclass(frozen=True, slots=True)
-class _Constants:
-    kw: float
-    ka: float
-    k2: float
+class Speciation:
+    """The acid–base species at the solved pH, in moles in the vessel (for the heat of reaction)."""
+
+    ph: float
+    hydroxide: float
+    bisulfate: float
+    ammonium: float
+    free_ammonia_mol_l: float
+    free_sulfate_mol_l: float = 0.0
 
 
-def _constants(t_c: float) -> _Constants:
-    return _Constants(kw=10.0 ** -pkw(t_c), ka=10.0 ** -pka_ammonium(t_c), k2=10.0**-PK2_BISULFATE)
+def pk2_bisulfate(t_c: float) -> float:
+    """pK2 of H2SO4 at `t_c` °C: 1.99 at 25 °C, van 't Hoff with ΔH ≈ −21.9 kJ/mol."""
+    t = t_c + _K0
+    return PK2_BISULFATE - BISULFATE_DISSOCIATION_J_MOL / (_R * _LN10) * (
+        1.0 / t - 1.0 / (_K0 + 25.0)
+    )
 
 
-def charge_imbalance(comp: Composition, *, volume_l: float, t_c: float, ph: float) -> float:
+def _constants(t_c: float) -> tuple[float, float, float]:
+    return 10.0 ** -pkw(t_c), 10.0 ** -pka_ammonium(t_c), 10.0 ** -pk2_bisulfate(t_c)
+
+
+def charge_imbalance(liquor: Liquor, *, volume_l: float, t_c: float, ph: float) -> float:
     """Cations minus anions (eq/L) at `ph`: zero at the true pH, falling as pH rises.
 
     Handy in closed form: the NaOH (mol) that brings the liquor to `ph` is −imbalance·volume.
     """
-    c = _constants(t_c)
+    kw, ka, k2 = _constants(t_c)
     inv = 1.0 / volume_l
     h: float = 10.0**-ph
-    oh = c.kw / h
-    pos = h + comp.sodium * inv + comp.ammonia * inv * h / (h + c.ka)
-    for name, (z, ksp) in METALS.items():
-        conc = getattr(comp, name) * inv
-        if ksp is not None:
-            conc = min(conc, ksp / oh**z)
-        pos += z * conc
-    neg = oh + comp.sulfate * inv * (1.0 + c.k2 / (h + c.k2))
+    nh = (liquor.ammonia - liquor.ammonia_bound) * inv
+    pos = h + liquor.cation_charge() * inv + nh * h / (h + ka)
+    neg = kw / h + liquor.sulfate * inv * (1.0 + k2 / (h + k2))
     return pos - neg
 
 
-def dissolved(comp: Composition, *, volume_l: float, t_c: float, ph: float) -> dict[str, float]:
-    """Dissolved moles of each metal at `ph` (the rest has precipitated as hydroxide)."""
-    oh: float = 10.0 ** (ph - pkw(t_c))
-    out: dict[str, float] = {}
-    for name, (z, ksp) in METALS.items():
-        total = getattr(comp, name)
-        out[name] = total if ksp is None else min(total, ksp / oh**z * volume_l)
-    return out
-
-
-def solve_ph(comp: Composition, volume_l: float, t_c: float, hint: float | None = None) -> float:
+def solve_ph(liquor: Liquor, volume_l: float, t_c: float, hint: float | None = None) -> float:
     """pH of the liquor to within 1e-6, by bisection on the charge balance.
 
     Warm-starts from `hint` (the last pH) with a ±0.5 bracket widened as needed. An empty vessel
@@ -134,31 +204,15 @@ def solve_ph(comp: Composition, volume_l: float, t_c: float, hint: float | None 
     """
     if volume_l <= 0.0:
         return EMPTY_PH
-    t = t_c + _K0
-    kw: float = 10.0 ** -(4470.99 / t - 6.0875 + 0.01706 * t)
-    ka: float = 10.0 ** -pka_ammonium(t_c)
-    k2: float = 10.0**-PK2_BISULFATE
+    kw, ka, k2 = _constants(t_c)
     inv = 1.0 / volume_l
-    na = comp.sodium * inv
-    nh = comp.ammonia * inv
-    so4 = comp.sulfate * inv
-    li = comp.li * inv  # Li never precipitates: a fixed cation like Na
-    # Only metals present cost time in the loop; a tuple of (charge, conc, ksp) is fastest.
-    metals: tuple[tuple[int, float, float], ...] = tuple(
-        (z, getattr(comp, name) * inv, ksp)
-        for name, z, ksp in _PRECIPITATING
-        if getattr(comp, name) > 0.0
-    )
-    fixed = na + li
+    fixed = liquor.cation_charge() * inv
+    nh = (liquor.ammonia - liquor.ammonia_bound) * inv
+    so4 = liquor.sulfate * inv
 
     def f(ph: float) -> float:
         h: float = 10.0**-ph
-        oh = kw / h
-        pos = h + fixed + nh * h / (h + ka)
-        for z, conc, ksp in metals:
-            limit = ksp / oh**z
-            pos += z * (conc if conc < limit else limit)
-        return pos - oh - so4 * (1.0 + k2 / (h + k2))
+        return h + fixed + nh * h / (h + ka) - kw / h - so4 * (1.0 + k2 / (h + k2))
 
     if hint is None or not PH_MIN < hint < PH_MAX:
         lo, hi = PH_MIN, PH_MAX
@@ -172,6 +226,102 @@ def solve_ph(comp: Composition, volume_l: float, t_c: float, hint: float | None 
         else:
             hi = mid
     return 0.5 * (lo + hi)
+
+
+def speciation(liquor: Liquor, *, volume_l: float, t_c: float, ph: float) -> Speciation:
+    """Hydroxide, bisulfate and ammonium (mol) and free NH3 (mol/L) at `ph`."""
+    kw, ka, k2 = _constants(t_c)
+    if volume_l <= 0.0:
+        return Speciation(ph=ph, hydroxide=0.0, bisulfate=0.0, ammonium=0.0, free_ammonia_mol_l=0.0)
+    h: float = 10.0**-ph
+    available = max(0.0, liquor.ammonia - liquor.ammonia_bound)
+    return Speciation(
+        ph=ph,
+        hydroxide=kw / h * volume_l,
+        bisulfate=liquor.sulfate * h / (h + k2),
+        ammonium=available * h / (h + ka),
+        free_ammonia_mol_l=available * ka / (h + ka) / volume_l,
+        free_sulfate_mol_l=liquor.sulfate * k2 / (h + k2) / volume_l,
+    )
+
+
+def ammine_factor(
+    metal: Metal, free_ammonia_mol_l: float, t_c: float = 25.0
+) -> tuple[float, float]:
+    """(α, n̄) at `t_c`: dissolved metal per free aquo ion, and mean NH3 per dissolved ion."""
+    if not metal.ammine_log_beta or free_ammonia_mol_l <= 0.0:
+        return 1.0, 0.0
+    # van 't Hoff per bound NH3: each step's log K falls ≈ 0.28 from 25 to 58 °C for Ni.
+    shift = metal.ammine_j_mol / (_R * _LN10) * (1.0 / (t_c + _K0) - 1.0 / (_K0 + 25.0))
+    total = 1.0
+    ligands = 0.0
+    term_l = 1.0
+    for n, log_beta in enumerate(metal.ammine_log_beta, start=1):
+        term_l *= free_ammonia_mol_l
+        term = 10.0 ** (log_beta + n * shift) * term_l
+        total += term
+        ligands += n * term
+    return total, ligands / total
+
+
+def log_acid_solubility(metal: Metal, t_c: float) -> float:
+    """log10 *Ks of M(OH)z + z H⁺ ⇌ M^z+ + z H2O at `t_c` °C.
+
+    From Ksp/Kw^z at 25 °C and van 't Hoff with the reaction's enthalpy (z·55.8 kJ minus the
+    heat of precipitation): hydroxides grow less soluble at a given pH as the liquor warms,
+    about 60× for Ni(OH)2 from 25 to 60 °C, not the 4000× a constant Ksp with Kw(T) would say.
+    """
+    assert metal.ksp is not None
+    z = metal.charge
+    log_ks_25 = math.log10(metal.ksp) + z * pkw(25.0)
+    dh = metal.precipitation_j_mol - z * NEUTRALISATION_J_MOL  # J/mol, < 0: exothermic
+    return log_ks_25 - dh / (_R * _LN10) * (1.0 / (t_c + _K0) - 1.0 / (_K0 + 25.0))
+
+
+def sulfate_factor(metal: Metal, free_sulfate_mol_l: float) -> float:
+    """Dissolved metal per free aquo ion from its sulfate complexes."""
+    total = 1.0
+    power = 1.0
+    for log_beta in metal.sulfate_log_beta:
+        power *= free_sulfate_mol_l
+        total += 10.0**log_beta * power
+    return total
+
+
+def equilibrium_dissolved(
+    metal: Metal,
+    *,
+    volume_l: float,
+    t_c: float,
+    ph: float,
+    free_ammonia_mol_l: float,
+    free_sulfate_mol_l: float = 0.0,
+) -> float:
+    """Moles of `metal` the liquor holds dissolved at equilibrium with its hydroxide."""
+    if metal.ksp is None:
+        return math.inf
+    alpha, _ = ammine_factor(metal, free_ammonia_mol_l, t_c)
+    if metal.sulfate_log_beta:
+        alpha *= sulfate_factor(metal, free_sulfate_mol_l)
+    return float(10.0 ** (log_acid_solubility(metal, t_c) - metal.charge * ph)) * alpha * volume_l
+
+
+def dissolved(liquor: Liquor, *, volume_l: float, t_c: float, ph: float) -> dict[str, float]:
+    """Dissolved moles of each metal at equilibrium at `ph` (the rest would precipitate)."""
+    spec = speciation(liquor, volume_l=volume_l, t_c=t_c, ph=ph)
+    out: dict[str, float] = {}
+    for metal in METALS:
+        total = liquor.metal_total(metal.name)
+        limit = equilibrium_dissolved(
+            metal,
+            volume_l=volume_l,
+            t_c=t_c,
+            ph=ph,
+            free_ammonia_mol_l=spec.free_ammonia_mol_l,
+            free_sulfate_mol_l=spec.free_sulfate_mol_l,
+        )
+        out[metal.name] = min(total, limit)
+    return out
 
 
 def _bracket(f: Callable[[float], float], hint: float) -> tuple[float, float]:

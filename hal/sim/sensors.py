@@ -1,4 +1,5 @@
-"""Instrument models over the plant's true values: lag, dead time, noise, drift, slope loss, faults.
+"""Instrument models over the plant's true values: lag, dead time, noise, drift, slope loss, faults,
+and the pH electrode's Nernst voltage read back at the compensation temperature.
 
 Deterministic given the `random.Random` handed in; never reads a clock or the plant itself (the
 caller passes each true value and the time step).
@@ -98,3 +99,75 @@ class SensorModel:
     def _calibrated(self, value: float) -> float:
         ref = self.slope_ref
         return ref + self.slope * (value - ref) + self._offset
+
+
+class PhElectrode:
+    """A glass electrode in the process, read by a circuit that converts mV with a temperature.
+
+    The membrane's pH (after the probe's lag, from a `SensorModel`) becomes a Nernst voltage at
+    the true process temperature, with an offset the buffers never show (the reference junction
+    in a slurry) and a slow drift; the circuit turns it back into pH at the temperature it was
+    told (25 °C until told), then noise and occasional spikes (bubbles, VFD and SSR switching).
+    Deterministic for its `rng`; never reads a clock.
+    """
+
+    def __init__(
+        self,
+        *,
+        offset_ph: float,
+        drift_ph_per_s: float,
+        noise: float,
+        spikes_per_s: float,
+        spike_size: float,
+        rng: random.Random,
+    ) -> None:
+        # Stated in pH at 25 °C (positive reads high), kept as the voltage it is: it reads
+        # differently when hot.
+        self.offset_mv = offset_ph * _NERNST_25C
+        self.drift_mv_per_s = drift_ph_per_s * _NERNST_25C
+        self.noise = noise
+        self.spikes_per_s = spikes_per_s
+        self.spike_size = spike_size
+        self._rng = rng
+        self._drift_mv = 0.0
+        self._spike_left = 0
+        self._spike = 0.0
+
+    def advance(self, dt: float) -> None:
+        """Let `dt` seconds of drift accumulate."""
+        self._drift_mv += self.drift_mv_per_s * dt
+
+    def convert(self, membrane_ph: float, *, process_c: float, compensation_c: float) -> float:
+        """The noise-free conversion: what the circuit makes of the membrane at `membrane_ph`."""
+        mv = -_nernst(process_c) * (membrane_ph - ISOPOTENTIAL_PH)
+        mv -= self.offset_mv + self._drift_mv  # a lower voltage reads as a higher pH
+        return ISOPOTENTIAL_PH - mv / _nernst(compensation_c)
+
+    def read(
+        self, membrane_ph: float, *, process_c: float, compensation_c: float, sample_s: float
+    ) -> float:
+        """What the circuit reports (uncalibrated pH) for the membrane at `membrane_ph`."""
+        value = self.convert(membrane_ph, process_c=process_c, compensation_c=compensation_c)
+        rng = self._rng
+        if self.noise > 0.0:
+            value += rng.gauss(0.0, self.noise)
+        if self._spike_left > 0:
+            self._spike_left -= 1
+            value += self._spike
+        elif self.spikes_per_s > 0.0 and rng.random() < self.spikes_per_s * sample_s:
+            self._spike = rng.choice((-1.0, 1.0)) * rng.expovariate(1.0 / self.spike_size)
+            self._spike_left = rng.choice((0, 1))  # one or two samples
+            value += self._spike
+        return value
+
+
+# The ideal glass electrode: 0.1984 mV/pH per kelvin, isopotential at pH 7.
+ISOPOTENTIAL_PH = 7.0
+_NERNST_PER_K = 0.198416
+
+
+def _nernst(t_c: float) -> float:
+    return _NERNST_PER_K * (t_c + 273.15)
+
+
+_NERNST_25C = _nernst(25.0)

@@ -12,7 +12,7 @@ from types import MappingProxyType
 from hal.wiring import LevelPoint, Reagent
 from unit_controller.config import UnitConfig
 from unit_controller.process_image import ProcessImage
-from unit_controller.recipes.model import Phase, Recipe
+from unit_controller.recipes.model import Overshoot, Phase, Recipe
 
 _RAISING = {Reagent.NAOH, Reagent.NH4OH}
 
@@ -29,6 +29,8 @@ class PhTarget:
     feed_forward_pump: str | None
     feed_forward_equivalents: float
     tuning: tuple[tuple[str, float], ...] = ()
+    counter_pump: str | None = None
+    on_overshoot: Overshoot = Overshoot.HOLD
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,7 @@ class PhaseTargets:
     purge: bool = False
     fill: bool = False
     drain: bool = False
+    cooling: bool = False
     ph: PhTarget | None = None
     pumps: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     caps_ml: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
@@ -142,7 +145,10 @@ class PhaseRunner:
                 if progress.elapsed_s >= dose.after_min * 60.0 and delivered < dose.ml - 1e-9:
                     pumps[dose.pump] = pumps.get(dose.pump, 0.0) + dose.rate_ml_min
             # Caps apply while dosing; held, nothing doses, so a cap alarm can return and reset.
-            for tag in sorted({*pumps, *([ph.pump] if ph else [])}):
+            ph_pumps = [ph.pump] if ph else []
+            if ph is not None and ph.counter_pump is not None:
+                ph_pumps.append(ph.counter_pump)
+            for tag in sorted({*pumps, *ph_pumps}):
                 caps[tag] = self._config.reagent_cap_ml(tag)
             if ph is not None:
                 caps[ph.pump] = min(caps[ph.pump], ph.cap_ml)
@@ -154,6 +160,7 @@ class PhaseRunner:
             purge=phase.purge,
             fill=phase.fill and not holding,
             drain=phase.drain and not holding,
+            cooling=phase.cooling,
             ph=ph,
             pumps=MappingProxyType(pumps),
             caps_ml=MappingProxyType(caps),
@@ -175,12 +182,23 @@ class PhaseRunner:
             feed_forward_pump=ff.pump if ff else None,
             feed_forward_equivalents=ff.equivalents if ff else 0.0,
             tuning=tuple(sorted(phase.ph.tuning_overrides().items())),
+            counter_pump=phase.ph.counter_pump,
+            on_overshoot=phase.ph.on_overshoot,
         )
 
     def advance(
-        self, image: ProcessImage, *, dt: float, applied_ml_min: Mapping[str, float]
+        self,
+        image: ProcessImage,
+        *,
+        dt: float,
+        applied_ml_min: Mapping[str, float],
+        overshot: bool = False,
     ) -> bool:
-        """Account `dt` Execute-seconds; True when the phase has just ended (next one entered)."""
+        """Account `dt` Execute-seconds; True when the phase has just ended (next one entered).
+
+        `overshot`: pH is past the setpoint with no way back; a phase whose recipe says
+        `on_overshoot = "next_phase"` ends, leaving the load of the next one to bring it back.
+        """
         phase = self.phase
         progress = self._progress
         if phase is None or progress is None:
@@ -195,7 +213,10 @@ class PhaseRunner:
                 remaining[dose.pump] = remaining.get(dose.pump, 0.0) - rate
         if self._at_setpoint(phase, image):
             progress.at_setpoint_s += dt
-        if not self._until_holds(phase, progress, image):
+        gives_up = (
+            overshot and phase.ph is not None and phase.ph.on_overshoot is Overshoot.NEXT_PHASE
+        )
+        if not gives_up and not self._until_holds(phase, progress, image):
             return False
         if progress.index + 1 >= len(self.recipe.phases):
             self.done = True

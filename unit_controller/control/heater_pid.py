@@ -1,4 +1,8 @@
-"""Heater PID: turns a temperature error into a heater duty (0..max_duty).
+"""Temperature PID: turns a temperature error into a duty (min_duty..max_duty).
+
+Positive duty is the heater's share of its power; negative duty (where the phase may cool) is
+heat for the jacket to take out, in the same units. A feed-forward (the heat a reaction is
+expected to release, as negative duty) adds to the output and the integral works around it.
 
 Pure arithmetic on the values it is given: never reads a clock, never touches a device,
 knows nothing of alarms (the verifier and the safety filter handle those).
@@ -36,16 +40,26 @@ class HeaterPid:
     def reset(self, *, duty: float = 0.0) -> None:
         """Forget history; the next `update` starts from `duty` (bumpless hand-over)."""
         self._integral = 0.0
-        self._preload = max(0.0, duty)
+        self._preload = duty
         self._last_now = None
         self._slope = 0.0
         self._last_output = 0.0
 
     def update(
-        self, *, setpoint_c: float, measured_c: float, now: float, max_duty: float = 1.0
+        self,
+        *,
+        setpoint_c: float,
+        measured_c: float,
+        now: float,
+        max_duty: float = 1.0,
+        min_duty: float = 0.0,
+        feed_forward: float = 0.0,
     ) -> float:
-        """Return the heater duty for `now`, within [0, max_duty]."""
+        """The duty for `now`, within [min_duty, max_duty] (min_duty < 0 where it may cool)."""
         max_duty = min(max(max_duty, 0.0), 1.0)
+        min_duty = min(0.0, min_duty)
+        if not math.isfinite(feed_forward):
+            feed_forward = 0.0
         if not (math.isfinite(setpoint_c) and math.isfinite(measured_c) and math.isfinite(now)):
             # A bad number never heats; the caller should not pass one (readings are typed).
             self._last_output = 0.0
@@ -56,7 +70,7 @@ class HeaterPid:
         dt = 0.0 if first else now - (self._last_now or 0.0)
         if not first and dt <= 0.0:
             # Same instant (or a clock step back): nothing new to learn; hold within the cap.
-            return min(self._last_output, max_duty)
+            return min(max(self._last_output, min_duty), max_duty)
 
         if not first:
             raw_slope = (measured_c - self._last_measured) / dt
@@ -68,24 +82,26 @@ class HeaterPid:
 
         p = t.kp * error
         d = -t.kd * self._slope  # on measurement: a setpoint step gives no kick
+        ff = feed_forward
         if self._preload is not None:
-            # Bumpless start: the integral takes whatever P and D leave of the preload.
-            self._integral = self._preload - p - d
+            # Bumpless start: the integral takes whatever P, D and FF leave of the preload.
+            self._integral = self._preload - p - d - ff
             self._preload = None
         else:
             candidate = self._integral + t.ki * error * dt
-            unclamped = p + candidate + d
+            unclamped = p + candidate + d + ff
             # Conditional integration: never integrate further into a saturated output.
             pushing_high = unclamped > max_duty and error > 0.0
-            pushing_low = unclamped < 0.0 and error < 0.0
+            pushing_low = unclamped < min_duty and error < 0.0
             if not (pushing_high or pushing_low):
                 self._integral = candidate
-        # Back-calculation: the integral alone never holds the output above its limit,
-        # and stays within what a heater can mean (no negative or over-cap demand).
-        if p + self._integral + d > max_duty:
-            self._integral = min(self._integral, max_duty - p - d)
-        self._integral = min(max(self._integral, 0.0), max_duty)
+        # Back-calculation: the integral alone never holds the output above its limit (a P or
+        # D term pushing below the floor is cut by the clamp, never by raising the integral),
+        # and it stays within what the heater (and jacket) can mean.
+        if p + self._integral + d + ff > max_duty:
+            self._integral = min(self._integral, max_duty - p - d - ff)
+        self._integral = min(max(self._integral, min_duty - max(ff, 0.0)), max_duty - min(ff, 0.0))
 
-        output = min(max(p + self._integral + d, 0.0), max_duty)
+        output = min(max(p + self._integral + d + ff, min_duty), max_duty)
         self._last_output = output
         return output

@@ -182,6 +182,10 @@ class Daemon:
         recorder = JournalRecorder(controller=controller, journal=journal, epoch_ms=self.epoch.ms)
         recorder.attach()
         controller.listen(self._on_event)
+        if self.unit is not None:
+            # A person confirms the charge went in: the simulated plant gets it then.
+            plant = self.unit.plant
+            controller.on_charge(lambda charge: plant.charge_black_mass(charge.kg))
         self._interrupted(controller, opening)
         calibrations = Calibrations(controller=controller)
         ops = Operations(

@@ -9,11 +9,13 @@ from __future__ import annotations
 import structlog
 
 from hal.reading import Reading
-from hal.wiring import BoardWiring, LevelPoint
+from hal.wiring import BoardWiring, CoilFunction, LevelPoint
 from unit_controller.config import InterlockLimits
+from unit_controller.interlocks.cooling_verifier import CoolingVerifier
 from unit_controller.interlocks.device_lost import DeviceLostMonitor
 from unit_controller.interlocks.exotherm import ExothermEstimate
 from unit_controller.interlocks.heater_verifier import HeaterVerifier
+from unit_controller.interlocks.ph_overshoot import PhOvershootMonitor
 from unit_controller.interlocks.ph_response import PhResponseMonitor
 from unit_controller.interlocks.readings import Checked, check_analog, check_discrete
 from unit_controller.interlocks.trip import Force, InterlockContext, Priority, Trip, TripAction
@@ -24,6 +26,7 @@ log = structlog.get_logger(__name__)
 
 _HEATER = frozenset({Force.HEATER})
 _HEATER_OFF_HARD = frozenset({Force.HEATER, Force.CONTACTOR})
+_TOO_HOT = frozenset({Force.HEATER, Force.CONTACTOR, Force.COOL})
 _LEVEL_LOW_LOW = frozenset({Force.HEATER, Force.AGITATOR})
 _INFLOWS = frozenset({Force.INFLOWS})
 _DOSING = frozenset({Force.DOSING})
@@ -86,6 +89,17 @@ class Interlocks:
         self._ph_response = PhResponseMonitor(
             response=limits.ph_response, tolerance=limits.ph_response_tolerance
         )
+        self._overshoot = PhOvershootMonitor()
+        self._cooling_tag = (
+            wiring.coil_tag(CoilFunction.COOLING_VALVE)
+            if wiring.has_coil(CoilFunction.COOLING_VALVE)
+            else None
+        )
+        self._cooling = CoolingVerifier(
+            window_s=limits.cooling_check_s,
+            drop_c=limits.cooling_drop_c,
+            above_c=limits.cooling_above_c,
+        )
         self._lost = DeviceLostMonitor()
         self._previous: set[tuple[str, str]] = set()
 
@@ -104,7 +118,7 @@ class Interlocks:
         trips += self._levels(image, ctx)
         trips += self._bad_analog(ctx, temperature, ph)
         trips += self._devices_lost(image)
-        trips += self._dosing(ctx, ph)
+        trips += self._dosing(ctx, ph, image.now)
         self._log_new(trips)
         return trips
 
@@ -141,7 +155,8 @@ class Interlocks:
                     tag,
                     priority=Priority.CRITICAL,
                     action=TripAction.ABORT,
-                    forces=_HEATER_OFF_HARD,
+                    # the jacket opens (where fitted): the one output whose safe state is on
+                    forces=_TOO_HOT,
                     latch=True,
                     message=f"{t:.1f} °C ≥ {limits.temperature_high_high_c:g} °C",
                 )
@@ -173,6 +188,25 @@ class Interlocks:
         fault = self._verifier.update(
             now=image.now, temperature_c=t, target_c=target, driven=applied.heater_on_s > 0.0
         )
+        if self._cooling_tag is not None:
+            cooling = self._cooling.update(
+                now=image.now,
+                temperature_c=t,
+                setpoint_c=ctx.temperature_setpoint_c if ctx.heat_wanted else None,
+                cooling=applied.cooling_valve,
+            )
+            if cooling is not None:
+                trips.append(
+                    _trip(
+                        "cooling_not_cooling",
+                        self._cooling_tag,
+                        priority=Priority.HIGH,
+                        action=TripAction.HOLD,
+                        forces=_DOSING,  # no more reaction heat while the jacket cannot take it
+                        latch=True,
+                        message=cooling,
+                    )
+                )
         if fault is not None:
             trips.append(
                 _trip(
@@ -347,7 +381,7 @@ class Interlocks:
             )
         return trips
 
-    def _dosing(self, ctx: InterlockContext, ph: Checked[float]) -> list[Trip]:
+    def _dosing(self, ctx: InterlockContext, ph: Checked[float], now: float) -> list[Trip]:
         trips: list[Trip] = []
         for tag, cap in ctx.cap_ml.items():
             dosed = ctx.dosed_this_phase_ml.get(tag, 0.0)
@@ -384,6 +418,28 @@ class Interlocks:
                     forces=_DOSING,
                     latch=True,
                     message=fault,
+                )
+            )
+        overshoot = self._overshoot.update(
+            now=now,
+            ph=ph.value,
+            setpoint=ctx.ph_setpoint,
+            raises=ctx.ph_raises,
+            tolerance=ctx.ph_tolerance,
+            counter=ctx.ph_counter,
+        )
+        if overshoot is not None:
+            trips.append(
+                _trip(
+                    "ph_overshoot",
+                    self._ph_tag,
+                    priority=Priority.MEDIUM,
+                    # the recipe decides: hold for a person, or let the process bring it back
+                    action=TripAction.HOLD if ctx.ph_overshoot_holds else TripAction.NONE,
+                    forces=_NOTHING,
+                    latch=False,
+                    message=overshoot
+                    + ("" if ctx.ph_overshoot_holds else "; the batch goes on and it comes back"),
                 )
             )
         return trips

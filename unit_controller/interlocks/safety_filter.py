@@ -1,7 +1,7 @@
 """The safety filter: the one place where desired outputs are forced safe (DESIGN §2, step 5).
 
-Pure: takes the desired outputs and the trips in effect, returns new outputs; it may only ever
-turn things off, never on.
+Pure: takes the desired outputs and the trips in effect, returns new outputs; it only ever turns
+things off, with one exception whose safe state is on: the jacket cooling valve when too hot.
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ class SafetyFilter:
         forces: set[Force] = set()
         for trip in trips:
             forces |= trip.forces
+        cool = Force.COOL in forces
         if not allow_process_outputs or Force.ALL in forces:
-            return Outputs.safe()
-        out = desired
+            return replace(Outputs.safe(), cooling_valve=cool)
+        out = replace(desired, cooling_valve=True) if cool else desired
         if forces & {Force.HEATER, Force.CONTACTOR}:
             # a welded SSR is only stopped by the contactor; a heater that may not run gets both
             out = replace(out, heater_on_s=0.0, contactor=False)

@@ -38,7 +38,7 @@ class TripAction(StrEnum):
 
 
 class Force(StrEnum):
-    """An output group a trip forces off."""
+    """An output group a trip forces to its safe state (off, but for COOL)."""
 
     HEATER = "heater"  # heater_on_s → 0 (and the contactor open: it may not run)
     CONTACTOR = "contactor"  # contactor open (and the heater off)
@@ -46,6 +46,7 @@ class Force(StrEnum):
     INFLOWS = "inflows"  # fill pump and every dosing/feed pump
     DOSING = "dosing"  # every dosing/feed pump
     ALL = "all"  # every output off
+    COOL = "cool"  # the jacket cooling valve open, where fitted: its safe state when too hot
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,11 @@ class InterlockContext:
     dosing: bool = False
     # a phase may widen the "pH not responding" volume (e.g. neutralising 2 M acid); None = limit
     ph_not_responding_ml: float | None = None
+    ph_tolerance: float = 0.05
+    # a counter-reagent brings an overshoot back; without one, it is an alarm
+    ph_counter: bool = False
+    # what the recipe does about an overshoot it cannot undo: hold the batch, or go on
+    ph_overshoot_holds: bool = True
 
 
 def strongest_action(trips: Iterable[Trip]) -> TripAction:

@@ -12,14 +12,14 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from hal.wiring import DosingPumpWiring
+from hal.wiring import CoilFunction, DosingPumpWiring
 from unit_controller.config import UnitConfig
 from unit_controller.errors import RecipeError
 from unit_controller.recipes.model import PH_EFFECT, Recipe
 from unit_controller.tomlfile import read_toml, validation_problems
 
 RECIPES_DIR = Path(__file__).resolve().parent.parent.parent / "recipes"
-# the heater cannot cool: a setpoint below this is a typo, not a process
+# even a jacket cannot cool below its water: a setpoint below this is a typo, not a process
 MIN_TEMPERATURE_SETPOINT_C = 5.0
 _NAME = re.compile(r"^[a-z0-9_-]{1,40}$")
 
@@ -114,8 +114,14 @@ def check_recipe_for_unit(recipe: Recipe, config: UnitConfig) -> list[str]:
                 f"{wiring.min_ml_min:g}–{wiring.max_ml_min:g} mL/min"
             )
 
+    cooling = config.wiring.has_coil(CoilFunction.COOLING_VALVE)
     for i, phase in enumerate(recipe.phases):
         at = f"phases[{i}]"
+        if phase.cooling and not cooling:
+            problems.append(
+                f"{at}.cooling: this unit has no jacket cooling valve (a coil with function "
+                "'cooling_valve')"
+            )
         if phase.temperature_c is not None:
             if phase.temperature_c > limits.max_temperature_setpoint_c:
                 problems.append(
@@ -148,6 +154,17 @@ def check_recipe_for_unit(recipe: Recipe, config: UnitConfig) -> list[str]:
                 )
             if ph.feed_forward is not None:
                 pump(f"{at}.ph.feed_forward.pump", ph.feed_forward.pump)
+            if ph.counter_pump is not None:
+                counter = pump(f"{at}.ph.counter_pump", ph.counter_pump)
+                if (
+                    counter is not None
+                    and wiring is not None
+                    and (PH_EFFECT.get(counter.reagent, 0) != -PH_EFFECT.get(wiring.reagent, 0))
+                ):
+                    problems.append(
+                        f"{at}.ph.counter_pump: {ph.counter_pump} delivers {counter.reagent}, "
+                        f"which does not push pH the other way from {wiring.reagent}"
+                    )
         for j, feed in enumerate(phase.feeds):
             rate(f"{at}.feeds[{j}]", feed.pump, feed.ml_min)
         for j, dose in enumerate(phase.doses):

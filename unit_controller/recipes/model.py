@@ -6,7 +6,7 @@ Structural checks only; whether a recipe fits a given unit is `check_recipe_for_
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -65,11 +65,28 @@ class FeedForward(_Model):
     equivalents: float = Field(strict=True, gt=0, le=10)
 
 
+class Overshoot(StrEnum):
+    """What a phase does when pH overshoots and no counter-reagent can bring it back."""
+
+    HOLD = "hold"  # alarm and hold: a person decides (unhold to go on, or abort)
+    NEXT_PHASE = "next_phase"  # alarm and go on: the next phase's load brings the pH back
+    WAIT = "wait"  # alarm and keep going: this phase's own feed consumes the excess
+
+
 class PhControl(_Model):
     """pH held at `setpoint` by dosing through `pump` (its reagent decides the direction)."""
 
     setpoint: float = Field(strict=True, ge=-2, le=16)
     pump: str = _pump()
+    counter_pump: str | None = Field(
+        default=None,
+        pattern=TAG_PATTERN,
+        description="a pump whose reagent pushes the other way: two-sided control",
+    )
+    on_overshoot: Overshoot = Field(
+        default=Overshoot.HOLD,
+        description="past the setpoint by more than the tolerance with no counter-reagent",
+    )
     tolerance: float = Field(default=0.05, strict=True, ge=0.01, le=1)
     cap_ml: float | None = Field(
         default=None, strict=True, gt=0, description="most mL this phase may dose through `pump`"
@@ -162,6 +179,13 @@ class Until(_Model):
         return out
 
 
+class Charge(_Model):
+    """Solids a person tips in through the charge port when the phase's prompt is confirmed."""
+
+    material: Literal["black_mass"] = "black_mass"
+    kg: float = Field(strict=True, gt=0, le=500)
+
+
 class Phase(_Model):
     """One step of a recipe: targets, outputs, feeds and doses until its conditions hold."""
 
@@ -174,7 +198,13 @@ class Phase(_Model):
     purge: bool = Field(default=False, strict=True)
     fill: bool = Field(default=False, strict=True)
     drain: bool = Field(default=False, strict=True)
+    cooling: bool = Field(
+        default=False,
+        strict=True,
+        description="the jacket's cooling valve (XV-103) may take heat out to hold temperature_c",
+    )
     ph: PhControl | None = None
+    charge: Charge | None = None
     feeds: tuple[Feed, ...] = ()
     doses: tuple[Dose, ...] = ()
     until: Until
@@ -249,6 +279,18 @@ def _phase_problems(p: Phase) -> list[Problem]:
             out.append((("until", key), f"must be below timeout_min ({p.timeout_min:g})", value))
     if u.doses_done and not p.doses:
         out.append((("until", "doses_done"), "the phase has no doses", True))
+    if p.charge is not None and u.confirm is None:
+        out.append(
+            (
+                ("charge",),
+                "a charge is tipped in by a person: the phase needs until.confirm to wait for it",
+                p.charge.kg,
+            )
+        )
+    if p.cooling and not (p.controls_temperature or u.temperature_below_c is not None):
+        out.append(
+            (("cooling",), "needs temperature_c (or until.temperature_below_c) to cool to", True)
+        )
     if (
         u.level is not None
         and u.level_below is not None
@@ -317,6 +359,17 @@ def _pump_conflicts(p: Phase) -> list[Problem]:
         if p.ph.pump in feed_pumps or p.ph.pump in {d.pump for d in p.doses}:
             out.append(
                 (("ph", "pump"), f"{p.ph.pump} is also a feed or dose in this phase", p.ph.pump)
+            )
+        counter = p.ph.counter_pump
+        if counter is not None and (
+            counter == p.ph.pump or counter in feed_pumps or counter in {d.pump for d in p.doses}
+        ):
+            out.append(
+                (
+                    ("ph", "counter_pump"),
+                    f"{counter} is the pH pump, a feed or a dose in this phase",
+                    counter,
+                )
             )
         ff = p.ph.feed_forward
         if ff is not None and ff.pump not in feed_pumps:

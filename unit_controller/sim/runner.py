@@ -18,14 +18,18 @@ from hal.board import Board
 from hal.clock import Clock, ScaledClock, VirtualClock
 from hal.mock.unit import SimulatedUnit, UnknownFault
 from hal.sim.faults import DEVICE_AWAY_S, SERIAL_FAULTS, FaultSpec
+from hal.sim.params import plant_figures
 from unit_controller.batch.record import PH_BAND
 from unit_controller.config import UnitConfig, state_directory
 from unit_controller.controller import Snapshot, UnitController
 from unit_controller.errors import CommandRefused
 from unit_controller.events import EventKind, UnitEvent
+from unit_controller.interlocks import TripAction
 from unit_controller.machine import State
-from unit_controller.recipes.loader import RECIPES_DIR, load_recipe
+from unit_controller.recipes.loader import RECIPES_DIR, LoadedRecipe, load_recipe
+from unit_controller.sim.operating_point import scale_feed
 from unit_controller.sim.progress import ProgressPrinter
+from unit_controller.sim.truth import TruthRecorder
 
 if TYPE_CHECKING:
     from unit_controller.mqtt.service import FleetService, StopReport
@@ -61,6 +65,9 @@ class SimOptions:
     progress_every_s: float | None = None
     recipes_dir: Path = RECIPES_DIR
     backend: Backend = "mock"
+    # The simulated operator unholds a batch a phase timeout held, this many times (each gives
+    # the phase another full timeout), as a person at the unit would after a look.
+    resume_timeouts: int = 0
 
 
 @dataclass(slots=True)
@@ -83,7 +90,9 @@ class SimulationRun:
         # Bad input is found here, before anything runs (RecipeError / UnknownFault).
         self.config = config
         self.options = options
-        self.loaded = load_recipe(options.recipe, config=config, recipes_dir=options.recipes_dir)
+        self.loaded = self._operating_point(
+            load_recipe(options.recipe, config=config, recipes_dir=options.recipes_dir)
+        )
         self.serial = options.backend == "serial"
         self.clock: Clock = (
             # The scan reads the clock every few ms; a longer gap is the host stalling.
@@ -108,8 +117,10 @@ class SimulationRun:
         self._next_at = 0.0
         self._stepped_at = 0.0
         self._operator_hold = False
+        self._timeouts_left = options.resume_timeouts
         self.fleet: FleetService | None = None
         self.fleet_report: StopReport | None = None
+        self.truth = TruthRecorder()
         # The mock backend's board exists now; the serial one only inside `run`.
         self.controller = self._make_controller(self.unit.board)
 
@@ -125,11 +136,22 @@ class SimulationRun:
                 f"got {fault.tag!r}"
             )
 
+    def _operating_point(self, loaded: LoadedRecipe) -> LoadedRecipe:
+        """The recipe at the plant's feed rate (`feed_scale`): what the controller runs."""
+        return scale_feed(loaded, factor=self.config.sim.plant.feed_scale, config=self.config)
+
     def _make_controller(self, board: Board) -> UnitController:
         controller = UnitController(
-            config=self.config, board=board, clock=self.clock, recipes_dir=self.options.recipes_dir
+            config=self.config,
+            board=board,
+            clock=self.clock,
+            recipes_dir=self.options.recipes_dir,
+            recipe_adapter=self._operating_point,
         )
         controller.listen(self._on_event)
+        # The simulated operator tips the charge in when the prompt is confirmed.
+        plant = self.unit.plant
+        controller.on_charge(lambda charge: plant.charge_black_mass(charge.kg))
         for watcher in self._watchers:
             controller.watch(watcher)
         return controller
@@ -271,6 +293,8 @@ class SimulationRun:
         state = self.controller.machine.state
         if state is State.HELD and self._operator_hold:
             return False
+        if state is State.HELD and self._timeouts_left > 0 and self._held_by_timeout():
+            return False
         if state is State.HELD and self._device_back_at is not None:
             # A device is away for a while: the operator waits for it, then resumes.
             return self.clock.monotonic() > self._device_back_at + RESUME_FOR_S
@@ -323,7 +347,16 @@ class SimulationRun:
                 prompt = self.controller.confirm(source="sim")
                 self.progress.note(now, f"auto-confirmed by the simulator: {prompt}")
         await self._resume_if_device_back(now)
-        return await self.controller.scan()
+        await self._resume_after_timeout(now)
+        snap = await self.controller.scan()
+        plant = self.unit.plant
+        self.truth.observe(
+            snap,
+            true_ph=plant.ph,
+            true_temperature_c=plant.temperature_c,
+            probe_bias=self.unit.ph.bias(plant.ph),
+        )
+        return snap
 
     def _inject(self, fault: FaultSpec, now: float) -> None:
         bench = self._serial_bench
@@ -360,6 +393,36 @@ class SimulationRun:
         )
         self._device_back_at = None
 
+    def _held_by_timeout(self) -> bool:
+        """Held with a phase timeout the only cause (any interlock ends the run as before)."""
+        causes = {a.alarm_id for a in self.controller.alarms.active()}
+        holding = [
+            t
+            for t in self.controller.alarms.in_effect()
+            if t.action in (TripAction.HOLD, TripAction.ABORT)
+        ]
+        return "phase_timeout" in causes and not holding
+
+    async def _resume_after_timeout(self, now: float) -> None:
+        """The simulated operator: a phase that timed out gets another timeout after a look."""
+        controller = self.controller
+        if (
+            self._timeouts_left <= 0
+            or now < self._resume_at
+            or controller.machine.state is not State.HELD
+            or not self._held_by_timeout()
+        ):
+            return
+        self._resume_at = now + RESUME_EVERY_S
+        controller.acknowledge(None, source="sim")
+        try:
+            await controller.command("unhold", source="sim")
+        except CommandRefused as exc:
+            self.progress.note(now, f"operator waits: {exc}")
+            return
+        self._timeouts_left -= 1
+        self.progress.note(now, "the phase timed out: the simulated operator unheld it once more")
+
     def _resolve(self, fault: FaultSpec) -> FaultSpec:
         """A pump stall with no tag hits the pump controlling pH now (else the unit's base)."""
         ph = self.controller.snapshot.targets.ph if self.controller.snapshot else None
@@ -392,6 +455,7 @@ class SimulationRun:
                 "ph": {"in_band_fraction": {}, "band": PH_BAND},
                 "temperature": {"max_c": None, "overshoot_c": 0.0},
             }
+        truth = self.truth.summary()
         return {
             "final_state": final.value,
             "recipe": self.loaded.recipe.name,
@@ -402,8 +466,19 @@ class SimulationRun:
             "phases": batch["phases"],
             "alarms": batch["alarms"],
             "reagents_ml": batch["reagents_ml"],
-            "ph": batch["ph"],
-            "temperature": batch["temperature"],
+            # measured (what the unit itself knows) beside true (the simulated plant's state)
+            "ph": {
+                "in_band_fraction": batch["ph"]["in_band_fraction"],
+                "true_in_band_fraction": truth["true_in_band_fraction"],
+                "band": batch["ph"]["band"],
+                "max_true_error": truth["max_true_ph_error"],
+            },
+            "temperature": {
+                **batch["temperature"],
+                "true_overshoot_c": truth["true_overshoot_c"],
+            },
+            "iae": truth["iae"],
+            "plant": plant_figures(self.config.sim.plant),
             "hazards": {
                 "heater_on_dry_s": round(plant.heater_on_dry_s, 1),
                 "max_true_temperature_c": round(plant.max_temperature_c, 2),
