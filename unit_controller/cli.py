@@ -157,10 +157,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="run one batch on the plant simulator",
         description="Run one recipe on the simulated unit in virtual time.",
     )
-    sim.add_argument(
+    what = sim.add_mutually_exclusive_group()
+    what.add_argument(
         "--recipe",
-        default="coprecipitation",
+        default=None,
         help=f"recipe name (in {RECIPES_DIR}) or path; default coprecipitation",
+    )
+    what.add_argument(
+        "--campaign",
+        default=None,
+        metavar="R1,R2,...",
+        help="run these recipes in turn on one reactor, each starting from (or feeding) the "
+        "liquor the one before made, e.g. leach,purify,coprecipitation; ends with a mass balance",
     )
     sim.add_argument(
         "--config",
@@ -341,6 +349,10 @@ def _sim(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_BAD_INPUT
+    if args.campaign is not None:
+        return _campaign(args, config)
+    if args.recipe is None:
+        args.recipe = "coprecipitation"
     speed = None if args.fast else (args.speed or config.sim.speed)
     if speed is None and not args.fast and config.mqtt.enabled and args.backend == "mock":
         # A person watching the fleet dashboard (and sending hold) sees a unit at its real pace.
@@ -410,6 +422,82 @@ def _sim(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, separators=(",", ":")))
     return result.exit_code
+
+
+def _campaign(args: argparse.Namespace, config: UnitConfig) -> int:
+    import time
+
+    from unit_controller.sim.campaign import CampaignError, CampaignRun, parse_campaign
+
+    unsupported = [
+        flag
+        for flag, given in (
+            ("--backend serial", args.backend != "mock"),
+            ("--fault", bool(args.fault)),
+            ("--speed", args.speed is not None),
+            ("--mqtt", config.mqtt.enabled),
+        )
+        if given
+    ]
+    if unsupported:
+        print(
+            f"error: --campaign runs the mock backend as fast as possible; drop "
+            f"{', '.join(unsupported)}",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    seed = config.sim.seed if args.seed is None else args.seed
+    try:
+        run = CampaignRun(
+            config=config,
+            recipes=parse_campaign(args.campaign),
+            seed=seed,
+            out=sys.stdout,
+            progress_every_s=args.progress_every,
+        )
+    except CampaignError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except RecipeError as exc:
+        print(f"error: recipe {exc.source}:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    names = ", ".join(step.recipe for step in run.steps)
+    print(f"simulating the campaign {names} on one reactor of unit {config.unit.id}, seed {seed}")
+    wall = time.monotonic()
+    try:
+        campaign = asyncio.run(run.run())
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except RecipeError as exc:
+        print(f"error: the campaign could not go on: {'; '.join(exc.problems)}", file=sys.stderr)
+        return EXIT_NOT_COMPLETE
+    states = [r["final_state"] for r in campaign["recipes"]]
+    final = next((s for s in states if s != "COMPLETE"), "COMPLETE")
+    balance = campaign["mass_balance"]
+    print(f"campaign ended {final} ({time.monotonic() - wall:.1f} s wall)")
+    for recipe in campaign["recipes"]:
+        print(
+            f"  {recipe['recipe']:<16} {recipe['final_state']:<9} from {recipe['started_with']}; "
+            f"reagents mL {recipe['reagents_ml']}"
+        )
+    print(
+        f"  mass balance: closure {balance['closure_pct']} %, recovery {balance['recovery_pct']} %,"
+        f" product {balance['product_kg']} kg, impurities ppm {balance['impurities_ppm']}"
+    )
+    if args.json:
+        summary = {
+            "final_state": final,
+            "recipe": "campaign",
+            "seed": seed,
+            "sim_seconds": round(run.clock.monotonic(), 1),
+            "wall_seconds": round(time.monotonic() - wall, 2),
+            "campaign": campaign,
+        }
+        print(json.dumps(summary, separators=(",", ":")))
+    return 0 if final == "COMPLETE" else EXIT_NOT_COMPLETE
 
 
 def _envelope(args: argparse.Namespace) -> int:

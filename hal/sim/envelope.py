@@ -90,9 +90,7 @@ def draw(
     return plants
 
 
-def corners(
-    params: PlantParams, ranges: dict[str, tuple[float, float]]
-) -> list[dict[str, float]]:
+def corners(params: PlantParams, ranges: dict[str, tuple[float, float]]) -> list[dict[str, float]]:
     """Every corner of the envelope (2^k combinations of low and high), as flat values."""
     names = sorted(ranges)
     out = []

@@ -91,7 +91,10 @@ class PlantParams(BaseModel):
     heater_efficiency: float = Field(default=1.0, gt=0, le=1)
     heater_tau_s: float = Field(default=120.0, ge=0, le=600, description="element lag")
     agitator_w: float = Field(
-        default=250.0, ge=0, le=5000, description="shaft power the agitator turns into heat"
+        default=200.0,
+        ge=0,
+        le=5000,
+        description="shaft power the agitator turns into heat (a pitched blade at 1000 rpm)",
     )
     purge_nl_min: float = Field(
         default=10.0,

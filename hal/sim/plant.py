@@ -19,6 +19,7 @@ from hal.sim.chemistry import (
     PCAM_METALS,
     PRECIPITATING,
     Liquor,
+    Metal,
     Speciation,
     ammine_factor,
     equilibrium_dissolved,
@@ -54,6 +55,8 @@ WATER_CP_J_KG_K = 4186.0
 UNSTIRRED_MIXING = 4.0
 # Ammonia held in complexes never exceeds this share of the total (the explicit update's bound).
 MAX_BOUND_SHARE = 0.95
+# A precipitation step that would cross equilibrium is cut back to it to 2^-this of the step.
+EQUILIBRIUM_BISECTIONS = 24
 
 
 class Plant:
@@ -434,6 +437,7 @@ class Plant:
                 formed = -min(solid, (limit - dissolved) * a)
             else:
                 continue
+            formed = self._within_equilibrium(metal, formed, v=v, t_c=t_c)
             setattr(liquor, name, dissolved - formed)
             setattr(liquor, f"{name}_s", solid + formed)
             y = y_pcam if name in PCAM_METALS else float(metal.charge)
@@ -441,6 +445,48 @@ class Plant:
             liquor.bound_charge += (metal.charge - y) * formed
             q += metal.precipitation_j_mol * formed
         return q
+
+    def _within_equilibrium(self, metal: Metal, formed: float, *, v: float, t_c: float) -> float:
+        """`formed`, cut back so it stops where it would reach equilibrium with the pH it makes.
+
+        Precipitation acidifies the liquor (dissolution the reverse): in a weak buffer one
+        explicit step could carry it far past equilibrium and the next step back again.
+        """
+        if abs(formed) < 1e-6:
+            return formed
+        liquor = self.liquor
+        name = metal.name
+        dissolved = float(getattr(liquor, name))
+        y = self.params.hydroxide_per_metal if name in PCAM_METALS else float(metal.charge)
+        spec = self._spec
+
+        def excess(extent: float) -> float:
+            # > 0: still supersaturated after precipitating `extent` (the sign flips past it)
+            trial = liquor.copy()
+            setattr(trial, name, dissolved - extent)
+            trial.bound_charge += (metal.charge - y) * extent
+            ph = solve_ph(trial, v, t_c, self._ph)
+            limit = equilibrium_dissolved(
+                metal,
+                volume_l=v,
+                t_c=t_c,
+                ph=ph,
+                free_ammonia_mol_l=spec.free_ammonia_mol_l,
+                free_sulfate_mol_l=spec.free_sulfate_mol_l,
+            )
+            return dissolved - extent - limit
+
+        whole = excess(formed)
+        if (formed > 0.0 and whole >= 0.0) or (formed < 0.0 and whole <= 0.0):
+            return formed  # the step stays on its side of equilibrium
+        low, high = 0.0, formed
+        for _ in range(EQUILIBRIUM_BISECTIONS):
+            mid = 0.5 * (low + high)
+            if (excess(mid) > 0.0) == (formed > 0.0):
+                low = mid
+            else:
+                high = mid
+        return low
 
     def _update_ammine(self) -> None:
         """NH3 held by the dissolved Ni, Co, Cu and Mn ammines at the last free NH3 (explicit)."""

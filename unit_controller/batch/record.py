@@ -28,6 +28,7 @@ class PhaseRecord:
     ph_s: float = 0.0
     ph_in_band_s: float = 0.0
     reached_setpoint: bool = False
+    start_side: float = 0.0  # +1 when the phase began above its setpoint (a hot liquor to cool)
     overshoot_c: float = 0.0
     t_min: float | None = None
     t_max: float | None = None
@@ -126,7 +127,11 @@ class BatchRecord:
             phase.t_count += 1
             sp = phase.temperature_setpoint_c
             if sp is not None:
-                if t >= sp:
+                if phase.start_side == 0.0:
+                    phase.start_side = 1.0 if t > sp else -1.0
+                # Reached once there from whichever side it started: a liquor that comes in hot
+                # and cools to its setpoint has not overshot it.
+                if (t - sp) * phase.start_side <= 0.0:
                     phase.reached_setpoint = True
                 if phase.reached_setpoint:
                     phase.overshoot_c = max(phase.overshoot_c, t - sp)

@@ -20,6 +20,10 @@ SHRINK_PER_C_S = 1.0 / 120.0
 RECOVER_PER_S = 1.0 / 600.0
 # Pending heat (J/s at the release rate) beyond this multiple of the budget stops new doses.
 PENDING_CEILING = 1.25
+# Doses may always release this share of the heater's power: a few mL of acid warm a batch by
+# a fraction of a degree, and a batch held below where its agitator alone would keep it can
+# still be dosed, slowly. The allowance still shrinks it when the doses are what heats.
+FLOOR_SHARE = 0.025
 
 
 class ExothermicDoseLimit:
@@ -27,6 +31,7 @@ class ExothermicDoseLimit:
 
     def __init__(self, *, heater_w: float, share: float, release_s: float) -> None:
         self._heater_w = heater_w
+        self._floor_w = FLOOR_SHARE * heater_w
         self._share = share
         self._release_s = max(release_s, 1e-6)
         self._supplied_w: float | None = None
@@ -79,10 +84,11 @@ class ExothermicDoseLimit:
                 1.0 - math.exp(-dt / LOAD_AVERAGE_S)
             )
         load = max(0.0, self._supplied_w)
-        self._budget_w = self._share * (load + max(0.0, cooling_spare_w))
+        self._budget_w = max(self._floor_w, self._share * (load + max(0.0, cooling_spare_w)))
         self._pending_w = pending_j / self._release_s
         over = temperature_c - setpoint_c - HOT_MARGIN_C
-        if over > 0.0 and heater_duty <= 0.02 and cooling_spare_w <= 0.0:
+        dosing_heats = released_w + self._pending_w > 1.5 * self._floor_w
+        if over > 0.0 and heater_duty <= 0.02 and cooling_spare_w <= 0.0 and dosing_heats:
             self._allowance = max(0.0, self._allowance - over * SHRINK_PER_C_S * dt)
         elif temperature_c < setpoint_c + 0.2:
             self._allowance = min(1.0, self._allowance + RECOVER_PER_S * dt)

@@ -83,29 +83,57 @@ class SimResult:
         return EXIT_COMPLETE if self.final_state is State.COMPLETE else EXIT_NOT_COMPLETE
 
 
+@dataclass(frozen=True, slots=True)
+class SharedUnit:
+    """A simulated unit and its clock that several batches run on in turn (a campaign)."""
+
+    unit: SimulatedUnit
+    clock: VirtualClock
+
+
 class SimulationRun:
     """One simulated batch: the unit, the controller, the fault schedule and the operator."""
 
-    def __init__(self, *, config: UnitConfig, options: SimOptions, out: TextIO) -> None:
+    def __init__(
+        self,
+        *,
+        config: UnitConfig,
+        options: SimOptions,
+        out: TextIO,
+        shared: SharedUnit | None = None,
+        recipe_adapter: Callable[[LoadedRecipe], LoadedRecipe] | None = None,
+    ) -> None:
+        """`shared`: run on this unit as it is (a campaign's reactor, no preset contents);
+        `recipe_adapter`: the recipe's operating point instead of the plant's `feed_scale`."""
         # Bad input is found here, before anything runs (RecipeError / UnknownFault).
         self.config = config
         self.options = options
+        self._recipe_adapter = recipe_adapter
         self.loaded = self._operating_point(
             load_recipe(options.recipe, config=config, recipes_dir=options.recipes_dir)
         )
         self.serial = options.backend == "serial"
+        if shared is not None and self.serial:
+            raise ValueError("a shared unit runs on the mock backend only")
         self.clock: Clock = (
+            shared.clock
+            if shared is not None
             # The scan reads the clock every few ms; a longer gap is the host stalling.
-            ScaledClock(speed=options.speed or DEFAULT_SERIAL_SPEED, max_stall_s=0.05)
+            else ScaledClock(speed=options.speed or DEFAULT_SERIAL_SPEED, max_stall_s=0.05)
             if self.serial
             else VirtualClock()
         )
-        self.unit = SimulatedUnit(
-            wiring=config.wiring, params=config.sim.plant, clock=self.clock, seed=options.seed
+        self.unit = (
+            shared.unit
+            if shared is not None
+            else SimulatedUnit(
+                wiring=config.wiring, params=config.sim.plant, clock=self.clock, seed=options.seed
+            )
         )
         for fault in options.faults:
             self._check_fault(fault)
-        self.unit.preload(self.loaded.recipe.starts_with.value)
+        if shared is None:
+            self.unit.preload(self.loaded.recipe.starts_with.value)
         self.progress = ProgressPrinter(out=out, start=0.0)
         self._watchers: list[Callable[[Snapshot], None]] = []
         self._confirm_at: float | None = None
@@ -137,7 +165,10 @@ class SimulationRun:
             )
 
     def _operating_point(self, loaded: LoadedRecipe) -> LoadedRecipe:
-        """The recipe at the plant's feed rate (`feed_scale`): what the controller runs."""
+        """The recipe at the plant's feed rate (`feed_scale`), or as the campaign plans it:
+        what the controller runs."""
+        if self._recipe_adapter is not None:
+            return self._recipe_adapter(loaded)
         return scale_feed(loaded, factor=self.config.sim.plant.feed_scale, config=self.config)
 
     def _make_controller(self, board: Board) -> UnitController:
