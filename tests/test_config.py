@@ -78,8 +78,11 @@ def test_example_wiring_resolves_every_role_to_its_pid_tag(example: UnitConfig) 
 
 
 def test_every_pump_gets_the_default_reagent_cap_unless_configured(example: UnitConfig) -> None:
+    configured = example.interlocks.reagent_cap_ml
+    assert configured == {"P-205": 60_000.0}  # the metal feed may empty its tank in one phase
     for tag in example.wiring.pumps():
-        assert example.reagent_cap_ml(tag) == example.interlocks.default_reagent_cap_ml > 0
+        expected = configured.get(tag, example.interlocks.default_reagent_cap_ml)
+        assert example.reagent_cap_ml(tag) == expected > 0
 
 
 def test_a_config_with_only_unit_and_devices_gets_sane_defaults(tmp_path: Path) -> None:
@@ -198,14 +201,18 @@ def test_level_switches_out_of_order_are_refused(tmp_path: Path) -> None:
 
 
 def test_reagent_cap_for_a_pump_the_unit_lacks_is_refused(tmp_path: Path) -> None:
-    path = _edited(tmp_path, ("[interlocks]", "[interlocks]\nreagent_cap_ml = { P-999 = 10.0 }"))
+    path = _edited(
+        tmp_path, ('reagent_cap_ml = { "P-205" = 60000.0 }', "reagent_cap_ml = { P-999 = 10.0 }")
+    )
     (problem,) = _problems(path)
     assert problem.startswith("interlocks: reagent_cap_ml names pumps the unit lacks: ['P-999']")
     assert "P-201, P-202, P-203, P-204, P-205" in problem
 
 
 def test_reagent_cap_for_a_real_pump_applies_to_that_pump_only(tmp_path: Path) -> None:
-    path = _edited(tmp_path, ("[interlocks]", "[interlocks]\nreagent_cap_ml = { P-201 = 750.0 }"))
+    path = _edited(
+        tmp_path, ('reagent_cap_ml = { "P-205" = 60000.0 }', "reagent_cap_ml = { P-201 = 750.0 }")
+    )
     config = load_config(path)
     assert config.reagent_cap_ml("P-201") == 750.0
     assert config.reagent_cap_ml("P-203") == config.interlocks.default_reagent_cap_ml

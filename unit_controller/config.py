@@ -265,7 +265,7 @@ class PhTuning(_Section):
         "lands short and never crosses the setpoint on a good gain estimate",
     )
     closed_loop_responses: float = Field(
-        default=1.0,
+        default=0.5,
         gt=0,
         le=20,
         description="how many response times the regulating loop takes to correct an error "

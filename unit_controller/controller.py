@@ -550,6 +550,7 @@ class UnitController:
             **({"charge_kg": charge.kg, "material": charge.material} if charge else {}),
         )
         if charge is not None:
+            self.interlocks.charged(charge.kg)
             for listener in self._charge_listeners:
                 try:
                     listener(charge)

@@ -19,6 +19,7 @@ OUTPUTS_OFF = {
     "fill_pump": False,
     "drain_valve": False,
     "purge_valve": False,
+    "cooling_valve": False,
 }
 
 

@@ -131,7 +131,80 @@ def test_stalled_pump_counts_dispensed_volume_but_delivers_nothing(
     assert stalled.dispensed_ml().value == pytest.approx(1.0)
     assert unit.plant.dosed_ml["P-201"] == 0.0
     assert healthy.dispensed_ml().value == pytest.approx(1.0)
-    assert unit.plant.dosed_ml["P-204"] == pytest.approx(1.0)
+    # what reaches the reactor is what the pump counts, off by its tubing's error
+    assert unit.plant.dosed_ml["P-204"] == pytest.approx(healthy.delivery_factor)
+
+
+def test_each_pump_delivers_within_its_error_of_what_it_counts(config: UnitConfig) -> None:
+    bound = config.sim.plant.pump_error
+    factors = set()
+    for seed in range(5):
+        unit = SimulatedUnit(
+            wiring=config.wiring, params=config.sim.plant, clock=VirtualClock(), seed=seed
+        )
+        for pump in unit.pumps.values():
+            assert 1.0 - bound <= pump.delivery_factor <= 1.0 + bound
+            factors.add(round(pump.delivery_factor, 6))
+    assert len(factors) > 10  # drawn per pump and per seed, not one figure for all
+
+
+def _settled_reading(unit: SimulatedUnit, clock: VirtualClock) -> float:
+    _run(unit, clock, 300.0, dt=1.0)
+    values = []
+    for _ in range(120):
+        _run(unit, clock, 1.0, dt=1.0)
+        reading = unit.ph.latest().value
+        assert reading is not None
+        values.append(reading)
+    return sum(values) / len(values)
+
+
+def test_the_ph_reading_follows_the_compensation_temperature_it_is_given(
+    config: UnitConfig,
+) -> None:
+    clock = VirtualClock()
+    unit = SimulatedUnit(wiring=config.wiring, params=config.sim.plant, clock=clock, seed=2)
+    unit.preload("purified_liquor")  # pH 5.5
+    unit.plant.temperature_c = unit.ph.process_c = 60.0
+    unit.ph.compensate(60.0)
+    right = _settled_reading(unit, clock)
+    unit.ph.compensate(25.0)  # the EZO's default when never told
+    wrong = _settled_reading(unit, clock)
+    true = unit.plant.ph
+    # Nernst: away from pH 7 a wrong temperature scales the error by T_process/T_told
+    assert abs(right - true) < 0.03
+    assert wrong - true == pytest.approx((true - 7.0) * (333.15 / 298.15 - 1.0), abs=0.03)
+
+
+def test_a_positive_offset_reads_high(config: UnitConfig) -> None:
+    params = config.sim.plant.model_copy(update={"ph_offset": 0.05, "ph_drift_per_h": 0.0})
+    clock = VirtualClock()
+    unit = SimulatedUnit(wiring=config.wiring, params=params, clock=clock, seed=3)
+    unit.preload("water")
+    unit.ph.compensate(unit.plant.temperature_c)
+    assert _settled_reading(unit, clock) - unit.plant.ph == pytest.approx(0.05, abs=0.01)
+    assert unit.ph.bias(unit.plant.ph) == pytest.approx(0.05, abs=0.005)
+
+
+def test_noise_and_spikes_are_on_the_reading(config: UnitConfig) -> None:
+    params = config.sim.plant.model_copy(
+        update={"ph_noise": 0.03, "ph_spikes_per_h": 600.0, "ph_offset": 0.0}
+    )
+    clock = VirtualClock()
+    unit = SimulatedUnit(wiring=config.wiring, params=params, clock=clock, seed=4)
+    unit.preload("water")
+    unit.ph.compensate(unit.plant.temperature_c)
+    _run(unit, clock, 100.0, dt=1.0)
+    errors = []
+    for _ in range(600):
+        _run(unit, clock, 1.0, dt=1.0)
+        reading = unit.ph.latest().value
+        assert reading is not None
+        errors.append(reading - unit.plant.ph)
+    spikes = [e for e in errors if abs(e) > 0.15]
+    assert 20 < len(spikes) < 300  # 10 a minute on average, one or two samples each
+    ordinary = sorted(abs(e) for e in errors)[: len(errors) // 2]
+    assert 0.01 < ordinary[-1] < 0.04  # the median absolute error of σ 0.03 noise ≈ 0.02
 
 
 # --- faults -----------------------------------------------------------------------------------

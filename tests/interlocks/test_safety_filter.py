@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hal.outputs import Outputs
 from unit_controller.interlocks import Force, Priority, SafetyFilter, Trip, TripAction
 
@@ -64,7 +66,21 @@ def test_forces_combine_across_trips_and_input_is_not_mutated() -> None:
     assert ALL_ON.pump("P-203") == 1.0
 
 
-def test_filter_never_turns_anything_on() -> None:
+def test_filter_never_turns_anything_on_but_the_jacket_when_too_hot() -> None:
     off = Outputs.safe()
     for force in Force:
-        assert SafetyFilter().apply(off, trips=[_trip(force)], allow_process_outputs=True) == off
+        out = SafetyFilter().apply(off, trips=[_trip(force)], allow_process_outputs=True)
+        expected = replace(off, cooling_valve=True) if force is Force.COOL else off
+        assert out == expected
+
+
+def test_too_hot_keeps_the_jacket_open_through_an_abort_and_an_estop() -> None:
+    trips = [_trip(Force.HEATER, Force.CONTACTOR, Force.COOL), _trip(Force.ALL)]
+    for allowed in (True, False):
+        out = SafetyFilter().apply(ALL_ON, trips=trips, allow_process_outputs=allowed)
+        assert out == replace(Outputs.safe(), cooling_valve=True)
+
+
+def test_the_jacket_closes_with_everything_else_when_nothing_is_too_hot() -> None:
+    cooling = replace(ALL_ON, cooling_valve=True)
+    assert not SafetyFilter().apply(cooling, trips=[], allow_process_outputs=False).cooling_valve

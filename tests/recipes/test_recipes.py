@@ -89,7 +89,55 @@ def test_leach_purges_through_every_wet_phase_and_adds_peroxide_progressively(
     peroxide = recipe.phase("peroxide")
     assert peroxide.doses[0].over_min >= 30.0
     assert peroxide.max_heater_duty < 1.0
-    assert recipe.phase("charge").until.confirm == "Black mass charged (≈1.6 kg, 40 g/L)"
+    assert recipe.phase("charge").until.confirm == "Black mass charged (4 kg, 100 g/L)"
+    charge = recipe.phase("charge").charge
+    assert charge is not None
+    assert charge.kg == 4.0
+    # the jacket takes the exotherms in every heated phase
+    assert all(p.cooling for p in recipe.phases if p.temperature_c is not None)
+
+
+def test_the_recipes_chain_leach_purify_coprecipitation(config: UnitConfig) -> None:
+    purify = load_recipe("purify", config=config).recipe
+    assert purify.starts_with == "leach_liquor"
+    raise_ph = purify.phase("raise_ph").ph
+    assert raise_ph is not None
+    assert raise_ph.counter_pump == "P-201"  # an overshoot toward Ni precipitation comes back
+    copre = load_recipe("coprecipitation", config=config).recipe
+    assert copre.phase("fill").until.level == "low"  # room for a campaign's whole liquor
+    adjust = copre.phase("ph_adjust").ph
+    assert adjust is not None
+    assert adjust.on_overshoot == "next_phase"
+
+
+def test_a_charge_needs_a_confirmation_to_wait_for(tmp_path: Path, config: UnitConfig) -> None:
+    path = _write(
+        tmp_path,
+        _phase("timeout_min = 10.0\ncharge = { kg = 1.0 }\nuntil = { duration_min = 1.0 }\n"),
+    )
+    assert any("until.confirm" in p for p in _problems(path, config))
+
+
+def test_a_counter_reagent_must_push_the_other_way(tmp_path: Path, config: UnitConfig) -> None:
+    body = (
+        "timeout_min = 10.0\n"
+        'ph = { setpoint = 9.5, pump = "P-201", counter_pump = "P-202" }\n'
+        "until = { duration_min = 1.0 }\n"
+    )
+    path = _write(tmp_path, _phase(body))
+    assert any("counter_pump" in p and "other way" in p for p in _problems(path, config))
+
+
+def test_cooling_needs_a_jacket_on_the_unit(tmp_path: Path, config: UnitConfig) -> None:
+    document = config.model_dump(exclude_unset=True)
+    del document["devices"]["XV-103"]
+    bare = UnitConfig.model_validate(document)
+    body = (
+        "timeout_min = 10.0\ntemperature_c = 30.0\ncooling = true\nuntil = { duration_min = 1.0 }\n"
+    )
+    path = _write(tmp_path, _phase(body))
+    load_recipe(str(path), config=config)  # the sim unit has XV-103
+    assert any("cooling_valve" in p for p in _problems(path, bare))
 
 
 def test_coprecipitation_holds_ph_with_feed_forward_from_the_metal_feed(config: UnitConfig) -> None:
@@ -103,6 +151,7 @@ def test_coprecipitation_holds_ph_with_feed_forward_from_the_metal_feed(config: 
     assert phase.purge
     assert phase.agitator
     assert phase.until.duration_min == 120.0
+    assert phase.cooling
 
 
 def test_sha256_is_stable_and_follows_the_file_bytes(tmp_path: Path, config: UnitConfig) -> None:

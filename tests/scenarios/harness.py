@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hal.outputs import Outputs
 from hal.sim.faults import parse_fault
@@ -49,8 +49,12 @@ def forced_violations(outputs: Outputs, trips: list[Trip]) -> list[str]:
             rate > 0 for rate in outputs.pumps.values()
         ):
             problems.append(f"{name}: a pump runs")
-        if Force.ALL in forces and outputs != Outputs.safe().with_pumps(outputs.pumps):
+        if Force.ALL in forces and replace(
+            outputs, cooling_valve=False
+        ) != Outputs.safe().with_pumps(outputs.pumps):
             problems.append(f"{name}: an output is on")
+        if Force.COOL in forces and not outputs.cooling_valve:
+            problems.append(f"{name}: the jacket is not cooling")
     return problems
 
 

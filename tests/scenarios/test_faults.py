@@ -29,45 +29,49 @@ EXPECTED = {
 # cannot apply: no pH loop in leach (stall, drift: its pH < 1 reads out of range instead), and
 # smoke's pH step is too short for a drift to show.
 WHEN: dict[str, dict[str, float]] = {
+    # fill 0–3, heat 3–15, ph 15–25, drain
     "smoke": {
-        "ph_probe_dead": 15,
-        "ph_probe_stuck": 15,
+        "ph_probe_dead": 16,
+        "ph_probe_stuck": 16,
         "rtd_dead": 8,
         "rtd_stuck": 8,
         "ssr_welded": 13,
         "heater_open": 4,
         "level_low_low_stuck": 8,
         "level_high_high": 8,
-        "dosing_pump_stall": 14.5,
+        "dosing_pump_stall": 16,
         "estop": 8,
     },
+    # fill 0–3, acid_heat 3–34, charge, peroxide 35–95, hold 95–155, drain
     "leach": {
         "ph_probe_dead": 10,
         "ph_probe_stuck": 10,
         "rtd_dead": 10,
         "rtd_stuck": 10,
-        "ssr_welded": 160,
+        "ssr_welded": 100,
         "heater_open": 5,
         "level_low_low_stuck": 10,
         "level_high_high": 10,
         "estop": 10,
     },
+    # heat (cool) 0–16, raise_ph 16–85, hold 85–165, drain
     "purify": {
         "ph_probe_dead": 30,
         "ph_probe_stuck": 30,
-        "ph_probe_drift": 70,
+        "ph_probe_drift": 100,
         "rtd_dead": 10,
         "rtd_stuck": 10,
-        "ssr_welded": 80,
+        "ssr_welded": 100,
         "heater_open": 2,
         "level_low_low_stuck": 10,
         "level_high_high": 10,
         "dosing_pump_stall": 30,
         "estop": 10,
     },
+    # fill 0–3, heat 3–33, ph_adjust 33–44, co_precipitate 44–164, drain
     "coprecipitation": {
-        "ph_probe_dead": 66,
-        "ph_probe_stuck": 66,
+        "ph_probe_dead": 38,
+        "ph_probe_stuck": 38,
         "ph_probe_drift": 80,
         "rtd_dead": 20,
         "rtd_stuck": 20,

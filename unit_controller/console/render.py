@@ -238,6 +238,7 @@ def _outputs(status: Mapping[str, Any]) -> str:
         "fill_pump": "fill pump",
         "drain_valve": "drain valve",
         "purge_valve": "N2 purge",
+        "cooling_valve": "jacket cooling",
     }
     on: list[str] = []
     duty = status.get("heater_duty")

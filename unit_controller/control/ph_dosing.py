@@ -28,10 +28,21 @@ CONTINUOUS_DOSES = 3.0
 GAIN_STEP_LIMIT = 20.0
 # A response smaller than this (pH) does not teach the gain: it is noise.
 MIN_RESPONSE_PH = 0.01
-# An approach waits this many response times after its dose for the reading to settle.
-SETTLE_RESPONSES = 3.0
+# An approach waits this many response times after its dose for the reading to settle (with
+# the dead time 40 % of it, 93 % of a dose's effect shows by then).
+SETTLE_RESPONSES = 2.0
+# Once the gain is learned an approach dose aims this far (the first guess aims at
+# `approach_fraction`): closer, but still short of the setpoint.
+LEARNED_APPROACH = 0.8
 # The response time is split into dead time and lag like this for the in-flight model.
 DELAY_SHARE = 0.4
+# A regulating loop starts an approach beyond LOADED_BAND tolerances; an approach with nothing
+# to neutralise goes on until within UNLOADED_BAND of one (it lands well inside the band).
+UNLOADED_BAND = 0.5
+LOADED_BAND = 2.0
+# Integral time in closed-loop times: SIMC's 4 is the calm choice for setpoint changes; a feed
+# whose demand is a few per cent off must be learned within a short feeding phase.
+INTEGRAL_CLOSED_LOOPS = 2.0
 
 
 class Mode(StrEnum):
@@ -60,8 +71,11 @@ class DosePlan:
 
     start: float
     mode: Mode
-    volume_ml: float
+    volume_ml: float  # over the interval, feed-forward included (as it stood at the decision)
     rate_ml_min: float
+    # on top of the feed-forward, which follows the feed every scan: the correction's rate
+    offset_ml_min: float
+    delivery_s: float
     counter_ml: float
     counter_rate_ml_min: float
     error: float  # filtered, pH units, positive when the reagent is wanted
@@ -123,8 +137,10 @@ class PhDosingController:
         self._fb = self._response_model()
         self._counter = self._response_model()
         self._integral_ml = 0.0
-        self._carry_ml = 0.0
         self._ff_ml_min = 0.0
+        self._ff_scale = 1.0
+        self._owed_ml = 0.0
+        self._now = 0.0
         self._dosed_ml = 0.0
         self._counter_dosed_ml = 0.0
         self._plan: DosePlan | None = None
@@ -139,6 +155,9 @@ class PhDosingController:
         self._last = PhDose()
         self._scan_s: float | None = None
         self._probe: _Probe | None = None
+        # A fresh loop approaches; one that goes on from an earlier phase on the same liquor
+        # (it learned the gain there) regulates, and approaches only on large errors.
+        self._approaching = learned is None
         self._window: list[tuple[float, float, float]] = []  # (t, y, seen) in continuous mode
 
     def _response_model(self) -> DoseResponse:
@@ -196,7 +215,6 @@ class PhDosingController:
 
         Nothing is counted as dosed from now; the next update decides afresh.
         """
-        self._carry_ml = 0.0
         self._plan = None
         self._probe = None
         self._window.clear()
@@ -234,6 +252,7 @@ class PhDosingController:
                 return self._last
             self._account(dt, now)
         self._last_now = now
+        self._now = now
         self.filter.update(measured_ph, measured_at)
         self._lag_feed_forward(feed_forward_ml_min, now)
 
@@ -251,7 +270,12 @@ class PhDosingController:
                 counter_max_ml_min=counter_max_ml_min,
                 counter_min_ml_min=counter_min_ml_min,
             )
-        self._last = self._rates(max_ml_min=max_ml_min, counter_max_ml_min=counter_max_ml_min)
+        self._last = self._rates(
+            now=now,
+            max_ml_min=max_ml_min,
+            min_ml_min=min_ml_min,
+            counter_max_ml_min=counter_max_ml_min,
+        )
         return self._last
 
     def _account(self, dt: float, now: float) -> None:
@@ -299,9 +323,11 @@ class PhDosingController:
         ff_ml = self._ff_ml_min * interval / 60.0
         self._delivered_ml = self._counter_delivered_ml = 0.0
         if y is None:
+            self._ff_scale = 0.0  # no reading yet: nothing goes in, not even feed-forward
             self._set_plan(
                 start,
                 Mode.IDLE,
+                0.0,
                 0.0,
                 0.0,
                 0.0,
@@ -314,11 +340,19 @@ class PhDosingController:
             )
             return
         error = self._dir * (setpoint - y)
-        self._learn(now=start, y=y)
+        loaded = ff_ml > 0.0
+        # Under a load (a feed the loop neutralises) a response also carries the load's
+        # mismatch: it would teach the wrong gain. The gain is learned on the unloaded liquor.
+        self._learn(now=start, y=y, learn=not loaded)
         gain = self._gain
         in_flight = self._fb.pending_ml - self._counter.pending_ml / (self._counter_ratio or 1.0)
         predicted = error - in_flight / gain
-        band = max(tolerance, 3.0 * self.filter.sigma / math.sqrt(max(1.0, t.filter_s)))
+        # The regulating loop (which keeps a load's learned share going) owns everything but
+        # large errors. An approach under way with nothing to neutralise goes on to within half
+        # the tolerance (or the filtered noise): a phase that ends on "at setpoint" must not
+        # leave the next one at its band's edge.
+        share = UNLOADED_BAND if self._approaching and not loaded else LOADED_BAND
+        band = max(share * tolerance, 3.0 * self.filter.sigma / math.sqrt(max(1.0, t.filter_s)))
         fb_ml = 0.0
         counter_ml = 0.0
         ff_scale = 1.0
@@ -330,7 +364,7 @@ class PhDosingController:
             mode = Mode.SETTLE
             probe.trace.append((start, y))
         elif predicted > band:
-            needed = predicted * gain * t.approach_fraction
+            needed = predicted * gain * self._approach_fraction()
             if needed > CONTINUOUS_DOSES * cap:
                 mode = Mode.CONTINUOUS
                 fb_ml = cap
@@ -342,7 +376,7 @@ class PhDosingController:
             self._integral_ml = min(self._integral_ml, 0.0) if ff_ml == 0 else self._integral_ml
         elif predicted < -band and self._counter_ratio is not None and counter_cap > 0.0:
             mode = Mode.COUNTER
-            needed = -predicted * gain * self._counter_ratio * t.approach_fraction
+            needed = -predicted * gain * self._counter_ratio * self._approach_fraction()
             counter_ml = min(max(needed, t.min_dose_ml), counter_cap)
             self._start_probe(start, y, counter_ml, spread_s, counter=True)
             self._integral_ml = min(self._integral_ml, 0.0)
@@ -354,22 +388,25 @@ class PhDosingController:
             fb_ml = self._regulate(predicted=predicted, ff_ml=ff_ml * ff_scale, cap=cap)
         if mode is not Mode.CONTINUOUS:
             self._window.clear()
+        self._approaching = mode in (Mode.APPROACH, Mode.CONTINUOUS, Mode.SETTLE, Mode.COUNTER)
         ff_part = min(ff_ml * ff_scale, cap)
+        load = min(max(ff_part + self._integral_ml, 0.0), cap)
         if mode is Mode.REGULATE:
             total = fb_ml  # the whole volume: FF, integral and the proportional correction
-            load = min(max(ff_part + self._integral_ml, 0.0), cap)
             correction = total - load
         else:
-            fb_ml = min(fb_ml, max(0.0, cap - ff_part))
-            total = ff_part + fb_ml
+            # the load goes on as learned (FF and integral); an approach dose goes on top
+            fb_ml = min(fb_ml, max(0.0, cap - load))
+            total = load + fb_ml
             correction = fb_ml
-        total = self._with_carry(total)
         self._fb_ml_s = correction / spread_s
         self._fb_until = start + spread_s
+        self._ff_scale = ff_scale
         self._set_plan(
             start,
             mode,
             total,
+            total - ff_part,
             counter_ml,
             error,
             predicted,
@@ -380,19 +417,23 @@ class PhDosingController:
             counter_min_ml_min,
         )
 
+    def _approach_fraction(self) -> float:
+        fraction = self._tuning.approach_fraction
+        return max(fraction, LEARNED_APPROACH) if self._learned else fraction
+
     def _regulate(self, *, predicted: float, ff_ml: float, cap: float) -> float:
         """Feed-forward + PI on the predicted error; returns the interval's whole volume.
 
         SIMC for an integrating process with a delay: the process moves 1/gain pH per mL and
         shows it one response time (plus the filter's lag) later; the loop closes in
-        `closed_loop_responses` of those, with the integral four times slower.
+        `closed_loop_responses` of those, with the integral two closed-loop times.
         """
         t = self._tuning
         active = math.copysign(max(0.0, abs(predicted) - t.deadband), predicted)
         delay = self._response_s + t.filter_s
         closed = (1.0 + t.closed_loop_responses) * delay
         kp = self._gain * t.interval_s / closed
-        ki = kp * t.interval_s / (4.0 * closed) if t.ki_ml > 0 else 0.0
+        ki = kp * t.interval_s / (INTEGRAL_CLOSED_LOOPS * closed) if t.ki_ml > 0 else 0.0
         candidate = self._integral_ml + ki * active
         unclamped = ff_ml + kp * active + candidate
         # Conditional integration: never integrate further into a clamped dose.
@@ -403,19 +444,6 @@ class PhDosingController:
         # The integral may cancel the feed-forward, never more; nor exceed the dose cap.
         self._integral_ml = min(max(self._integral_ml, -ff_ml), cap)
         return min(max(ff_ml + kp * active + self._integral_ml, 0.0), cap)
-
-    def _with_carry(self, volume: float) -> float:
-        """Doses under the pump's minimum are owed to the next interval."""
-        t = self._tuning
-        if volume <= 0.0:
-            self._carry_ml = 0.0
-            return 0.0
-        if volume + self._carry_ml < t.min_dose_ml:
-            self._carry_ml += volume
-            return 0.0
-        volume += self._carry_ml
-        self._carry_ml = 0.0
-        return volume
 
     def _start_probe(
         self, start: float, y: float, volume: float, spread_s: float, *, counter: bool
@@ -433,36 +461,44 @@ class PhDosingController:
             trace=[(start, y)],
         )
 
-    def _learn(self, *, now: float, y: float) -> None:
+    def _learn(self, *, now: float, y: float, learn: bool = True) -> None:
         """Learn the gain and response time from a settled approach dose or a continuous run."""
         probe = self._probe
         if probe is not None and now >= probe.settle_at:
             self._probe = None
+            if not learn:
+                return
             model = self._counter if probe.counter else self._fb
             seen = model.seen_ml - probe.seen0
             sign = -self._dir if probe.counter else self._dir
             moved = sign * (y - probe.y0)
             if probe.counter and self._counter_ratio:
                 seen /= self._counter_ratio  # in mL of the reagent it undoes
-            if moved > max(MIN_RESPONSE_PH, 4.0 * self.filter.sigma / 3.0) and seen > 0.0:
+            threshold = max(MIN_RESPONSE_PH, 4.0 * self.filter.sigma / 3.0)
+            if moved > threshold and seen > 0.0:
                 self._set_gain(seen / moved)
                 self._learn_response(probe, moved)
-            elif seen > 0.0:
-                # Hardly moved: a much stronger buffer than guessed; the next dose is bigger.
+            elif seen / self._gain > 3.0 * threshold:
+                # It should have moved well clear of the noise and hardly did: a much stronger
+                # buffer than guessed; the next dose is bigger. (A small dose that moves less
+                # than the noise teaches nothing.)
                 self._set_gain(self._gain * 2.0)
             return
         window = self._window
-        if len(window) >= 2:
+        if not learn:
+            window.clear()
+        elif len(window) >= 2:
             span = SETTLE_RESPONSES * self._response_s
             t0, y0, seen0 = window[0]
             if now - t0 >= span:
                 seen = self._fb.seen_ml - seen0
                 moved = self._dir * (y - y0)
-                if moved > max(MIN_RESPONSE_PH, 4.0 * self.filter.sigma / 3.0) and seen > 0.0:
+                threshold = max(MIN_RESPONSE_PH, 4.0 * self.filter.sigma / 3.0)
+                if moved > threshold and seen > 0.0:
                     self._set_gain(
                         math.exp(0.5 * math.log(self._gain) + 0.5 * math.log(seen / moved))
                     )
-                elif seen > 0.0:
+                elif seen / self._gain > 3.0 * threshold:
                     self._set_gain(self._gain * 1.5)
                 window.pop(0)
 
@@ -492,6 +528,7 @@ class PhDosingController:
         start: float,
         mode: Mode,
         volume: float,
+        beyond_ff_ml: float,
         counter_ml: float,
         error: float,
         predicted: float,
@@ -508,6 +545,8 @@ class PhDosingController:
             mode=mode,
             volume_ml=volume,
             rate_ml_min=max(rate, min_ml_min) if rate > 0.0 else 0.0,
+            offset_ml_min=beyond_ff_ml * 60.0 / spread_s,
+            delivery_s=spread_s,
             counter_ml=counter_ml,
             counter_rate_ml_min=max(counter_rate, counter_min_ml_min) if counter_rate > 0 else 0.0,
             error=error,
@@ -518,18 +557,34 @@ class PhDosingController:
             learned=self._learned,
         )
 
-    def _rates(self, *, max_ml_min: float, counter_max_ml_min: float) -> PhDose:
+    def _rates(
+        self, *, now: float, max_ml_min: float, min_ml_min: float, counter_max_ml_min: float
+    ) -> PhDose:
         plan = self._plan
         if plan is None:
             return PhDose()
+        offset = plan.offset_ml_min if now < plan.start + plan.delivery_s else 0.0
+        wanted = min(max(0.0, self._ff_ml_min * self._ff_scale + offset), max(0.0, max_ml_min))
         return PhDose(
-            ml_min=self._rate(plan.volume_ml - self._delivered_ml, plan.rate_ml_min, max_ml_min),
+            ml_min=self._at_least(wanted, min_ml_min),
             counter_ml_min=self._rate(
                 plan.counter_ml - self._counter_delivered_ml,
                 plan.counter_rate_ml_min,
                 counter_max_ml_min,
             ),
         )
+
+    def _at_least(self, wanted: float, min_ml_min: float) -> float:
+        """`wanted` mL/min, or pulses at the pump's slowest rate that average it out."""
+        if wanted >= min_ml_min or wanted <= 0.0:
+            self._owed_ml = 0.0
+            return wanted
+        dt = self._scan_s or 0.0
+        self._owed_ml += wanted * dt / 60.0
+        if self._owed_ml <= 0.0:
+            return 0.0
+        self._owed_ml -= min_ml_min * dt / 60.0
+        return min_ml_min
 
     def _rate(self, remaining: float, planned: float, limit: float) -> float:
         if remaining <= _EPS_ML:

@@ -75,6 +75,7 @@ def status_dict(
             "fill_pump": outputs.fill_pump,
             "drain_valve": outputs.drain_valve,
             "purge_valve": outputs.purge_valve,
+            "cooling_valve": outputs.cooling_valve,
         },
         "pumps_ml_min": {tag: round(rate, 2) for tag, rate in sorted(outputs.pumps.items())},
         "bad": bad,

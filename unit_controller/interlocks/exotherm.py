@@ -11,10 +11,13 @@ from collections.abc import Mapping
 
 from hal.wiring import DosingPumpWiring, Reagent
 
-# Heat released per mol dosed (J/mol): H2SO4 dilution ≈75 kJ at once; H2O2 decomposition
-# ≈98 kJ, released over minutes.
+# Heat released per mol dosed (J/mol), upper bounds: H2SO4 dilution ≈75 kJ at once; H2O2 over
+# minutes, up to 268 kJ when it reduces black mass (LiMO2 + 3H⁺ + ½H2O2: 134 kJ per mol M).
 IMMEDIATE_HEAT_J_MOL: Mapping[Reagent, float] = {Reagent.H2SO4: 75e3}
-DELAYED_HEAT_J_MOL: Mapping[Reagent, float] = {Reagent.H2O2: 98e3}
+DELAYED_HEAT_J_MOL: Mapping[Reagent, float] = {Reagent.H2O2: 268e3}
+# A black-mass charge in acid: aluminium foil and the acid-soluble oxide (≈0.4 MJ/kg for NMC
+# black mass), bounded at 1 MJ/kg, released over minutes.
+CHARGE_HEAT_J_KG = 1.0e6
 _LIQUOR_J_L_K = 4180.0
 
 
@@ -31,6 +34,7 @@ class ExothermEstimate:
         self._release_s = max(release_s, 1e-9)
         self._pending_j = 0.0
         self._explained_c = 0.0
+        self._releasing_w = 0.0
         self._at: float | None = None
 
     def update(self, *, now: float, ml_min: Mapping[str, float], volume_l: float) -> None:
@@ -44,6 +48,17 @@ class ExothermEstimate:
         for tag, j_per_ml in self._later_j_per_ml.items():
             self._pending_j += ml_min.get(tag, 0.0) * dt / 60.0 * j_per_ml
         self._explained_c += released / (max(volume_l, 1.0) * _LIQUOR_J_L_K)
+        if dt > 0.0:
+            self._releasing_w = released / dt
+
+    @property
+    def releasing_w(self) -> float:
+        """Heat (W) the doses and charges may be releasing now, at most."""
+        return self._releasing_w
+
+    def charged(self, kg: float) -> None:
+        """A person tipped `kg` of black mass in: its reaction heat is on its way."""
+        self._pending_j += max(0.0, kg) * CHARGE_HEAT_J_KG
 
     @property
     def explained_c(self) -> float:

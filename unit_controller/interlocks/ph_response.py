@@ -5,6 +5,15 @@ Watches pH against the mL commanded through the pH pump; never doses or stops an
 
 from __future__ import annotations
 
+import math
+
+# The reading is smoothed with this time constant (s) before it is judged: a noisy sample that
+# looks 0.05 better is not a response.
+SMOOTHING_S = 30.0
+# Past the limit, the reagent dosed last is given this long (s) to show through the mixing dead
+# time, the probe and the smoothing before it counts as no response.
+GRACE_S = 90.0
+
 
 class PhResponseMonitor:
     """Counts mL dosed while pH stays short of the setpoint and does not move toward it.
@@ -26,6 +35,9 @@ class PhResponseMonitor:
         self._last_dosed: float | None = None
         self._worst: float | None = None
         self._counted_ml = 0.0
+        self._smooth: float | None = None
+        self._at: float | None = None
+        self._over_since: float | None = None
 
     @property
     def counted_ml(self) -> float:
@@ -42,6 +54,7 @@ class PhResponseMonitor:
         dosed_ml: float,
         limit_ml: float,
         dosing: bool,
+        now: float | None = None,
     ) -> str | None:
         """Advance with this scan's values; returns the fault message while it holds, else None.
 
@@ -56,6 +69,7 @@ class PhResponseMonitor:
         delta = 0.0 if self._last_dosed is None else dosed_ml - self._last_dosed
         self._last_dosed = dosed_ml
         delta = max(delta, 0.0)  # a new phase restarts its counter from zero
+        ph = self._smoothed(ph, now)
         if ph is not None:
             # > 0: short of the setpoint on the side this pump corrects
             shortfall = setpoint - ph if raises else ph - setpoint
@@ -69,7 +83,14 @@ class PhResponseMonitor:
                     self._counted_ml = 0.0
                     self._worst = shortfall
                 self._counted_ml += delta
-        if dosing and self._counted_ml >= limit_ml:
+        if self._counted_ml < limit_ml:
+            self._over_since = None
+        elif self._over_since is None:
+            self._over_since = now
+        waited = now is None or (
+            self._over_since is not None and now - self._over_since >= GRACE_S
+        )
+        if dosing and self._counted_ml >= limit_ml and waited:
             direction = "raise" if raises else "lower"
             return (
                 f"{self._counted_ml:.0f} mL dosed through {pump} to {direction} pH toward "
@@ -77,8 +98,22 @@ class PhResponseMonitor:
             )
         return None
 
+    def _smoothed(self, ph: float | None, now: float | None) -> float | None:
+        if ph is None or not math.isfinite(ph) or now is None:
+            return ph
+        dt = 0.0 if self._at is None else max(0.0, now - self._at)
+        self._at = now
+        if self._smooth is None:
+            self._smooth = ph
+        else:
+            self._smooth += (ph - self._smooth) * (1.0 - math.exp(-dt / SMOOTHING_S))
+        return self._smooth
+
     def _restart(self, control: tuple[float, str, bool] | None) -> None:
         self._control = control
         self._last_dosed = None
         self._worst = None
         self._counted_ml = 0.0
+        self._smooth = None
+        self._at = None
+        self._over_since = None

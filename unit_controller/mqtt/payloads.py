@@ -104,6 +104,7 @@ def telemetry_metrics(wiring: BoardWiring) -> list[Metric]:
         Metric("fill_pump", "bool"),
         Metric("drain_valve", "bool"),
         Metric("purge_valve", "bool"),
+        Metric("cooling_valve", "bool"),
     ]
     for tag in sorted(wiring.pumps()):
         metrics += [
@@ -188,6 +189,7 @@ def telemetry_payload(
         "fill_pump": outputs.fill_pump,
         "drain_valve": outputs.drain_valve,
         "purge_valve": outputs.purge_valve,
+        "cooling_valve": outputs.cooling_valve,
     }
     tags = sorted(pumps)
     payload["pumps_ml_min"] = {tag: round(outputs.pump(tag), 3) for tag in tags}
