@@ -284,3 +284,109 @@ def test_recipes_lists_the_shipped_recipes() -> None:
     outcome = _cli("recipes")
     assert outcome.code == 0
     assert outcome.out.split() == ["coprecipitation", "leach", "purify", "smoke"]
+
+
+# --- honest figures, plant parameters, the envelope and the campaign -------------------------
+
+
+def test_json_summary_puts_true_figures_beside_the_measured_ones(smoke: Outcome) -> None:
+    summary = smoke.summary
+    ph = summary["ph"]
+    assert set(ph["true_in_band_fraction"]) == set(ph["in_band_fraction"]) == {"ph"}
+    assert summary["temperature"]["true_overshoot_c"] >= 0.0
+    assert set(summary["iae"]) == {"ph_true", "ph_control", "temperature_true"}
+    plant = summary["plant"]
+    # every plant parameter the run used, flat, under its config name
+    assert plant["ph_noise"] == 0.015
+    assert plant["mixing_dead_time_s"] == 10.0
+    assert plant["black_mass.ni_pct"] == 17.5
+    assert all(isinstance(value, float) for value in plant.values())
+
+
+def test_plant_parameters_can_be_set_for_one_run() -> None:
+    outcome = _cli(*SMOKE, "--plant", "ph_noise=0.03", "--plant", "black_mass.cu_pct=2")
+    assert outcome.code == 0, outcome.err
+    assert outcome.summary["plant"]["ph_noise"] == 0.03
+    assert outcome.summary["plant"]["black_mass.cu_pct"] == 2.0
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("nope=1", "unknown plant parameter(s) nope"),
+        ("ph_noise=abc", "'abc' is not a number"),
+        ("ph_noise", "is not NAME=VALUE"),
+        ("ph_noise=nan", "must be a finite number"),
+        ("ph_noise=0.9", "sim.plant.ph_noise: Input should be less than or equal to 0.5"),
+        ("black_mass.ni_pct=55", "add up to"),
+    ],
+)
+def test_a_bad_plant_parameter_exits_2_saying_why(value: str, says: str) -> None:
+    outcome = _cli("sim", "--recipe", "smoke", "--plant", value)
+    _assert_bad_input(outcome, says)
+    assert "simulating recipe" not in outcome.out
+
+
+def test_envelope_runs_each_plant_under_both_controllers_and_summarises() -> None:
+    outcome = _cli(
+        "envelope", "--recipe", "smoke", "--runs", "2", "--seed", "3", "--jobs", "1", "--json"
+    )
+    assert outcome.code == 0, outcome.err
+    report = outcome.summary
+    assert report["recipe"] == "smoke"
+    assert len(report["runs"]) == 2
+    for run in report["runs"]:
+        assert run["final_state"] == "COMPLETE"
+        for name, (low, high) in report["ranges"].items():
+            assert low <= run["plant"][name] <= high
+        assert set(run["iae"]) == {"ph_true", "ph_control", "temperature_true"}
+        assert run["baseline"]["final_state"] in ("COMPLETE", "HELD")
+        assert set(run["ph"]) >= {"true_in_band_fraction", "in_band_fraction"}
+    summary = report["summary"]
+    assert summary["runs"] == summary["complete"] == 2
+    assert 0.0 <= summary["worst_true_in_band"] <= summary["median_true_in_band"] <= 1.0
+    for key in ("worst_iae_ratio_ph", "worst_iae_ratio_ph_control", "worst_iae_ratio_temperature"):
+        assert key in summary
+    assert "plant 2 on/off baseline" in outcome.out  # progress, a line per batch
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--runs", "0"], "runs must be 1..10000"),
+        (["--jobs", "0"], "jobs must be 1..1024"),
+        (["--runs", "x"], "runs 'x' is not a whole number"),
+        (["--plant", "nope=1"], "unknown plant parameter(s) nope"),
+        (["--recipe", "nosuch"], "no recipe named 'nosuch'"),
+        (["--config", "/nonexistent/unit.toml"], "/nonexistent/unit.toml: no such file"),
+    ],
+)
+def test_bad_envelope_input_exits_2_saying_why(argv: list[str], says: str) -> None:
+    outcome = _cli("envelope", "--runs", "1", *argv)
+    _assert_bad_input(outcome, says)
+
+
+def test_an_envelope_range_out_of_bounds_is_a_config_error(tmp_path: Path) -> None:
+    config = _write(tmp_path, "unit.toml", EXAMPLE + "\n[sim.envelope]\nph_noise = [0.0, 0.9]\n")
+    outcome = _cli("check-config", str(config))
+    assert outcome.code == 2
+    assert "sim.envelope" in outcome.out
+    assert "ph_noise" in outcome.out
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--campaign", "purify,coprecipitation"], "which no earlier recipe makes"),
+        (["--campaign", "leach,smoke"], "cannot take the liquor 'leach' makes"),
+        (["--campaign", "leach,,purify"], "is not a comma-separated list"),
+        (["--campaign", "leach,nosuch"], "no recipe named 'nosuch'"),
+        (["--campaign", "leach", "--fault", "estop@1"], "drop --fault"),
+        (["--campaign", "leach", "--backend", "serial"], "drop --backend serial"),
+        (["--campaign", "leach", "--recipe", "smoke"], "not allowed with argument"),
+    ],
+)
+def test_bad_campaign_input_exits_2_saying_why(argv: list[str], says: str) -> None:
+    outcome = _cli("sim", *argv)
+    _assert_bad_input(outcome, says)
+    assert "simulating the campaign" not in outcome.out

@@ -14,6 +14,8 @@ from hal.sim.streams import Receiver
 
 # A filter cake holds this much liquor per kg of dry solids before washing (L/kg).
 CAKE_MOISTURE_L_PER_KG = 0.5
+_NA_KG = 0.02299  # kg/mol
+_SO4_KG = 0.09606
 _SOLID_FIELDS = ("ni_s", "co_s", "mn_s", "cu_s", "fe_s", "al_s")
 _HYDROXIDE_KG = {
     f"{metal.name}_s": metal.hydroxide_molar_mass_g / 1000.0 for metal in METALS if metal.ksp
@@ -24,19 +26,21 @@ _HYDROXIDE_KG = {
 class Cake:
     """What stays on the filter: solids, and the liquor its moisture kept after washing."""
 
-    solids: Liquor = field(default_factory=Liquor)  # only the *_s fields are used
+    # the *_s fields, and the sulfate or sodium that balances their charge
+    solids: Liquor = field(default_factory=Liquor)
     residue: Residue = field(default_factory=Residue)
     entrained: Liquor = field(default_factory=Liquor)  # dissolved species left in the moisture
 
     def dry_kg(self) -> float:
         """Mass of the dry cake: hydroxides, undissolved black mass, and what the moisture left."""
         solids = sum(float(getattr(self.solids, f)) * kg for f, kg in _HYDROXIDE_KG.items())
+        ions = self.solids.sodium * _NA_KG + self.solids.sulfate * _SO4_KG
         entrained = (
             sum(self.entrained.metal_total(m.name) * m.molar_mass_g / 1000.0 for m in METALS)
-            + self.entrained.sodium * 0.023
-            + self.entrained.sulfate * 0.096
+            + self.entrained.sodium * _NA_KG
+            + self.entrained.sulfate * _SO4_KG
         )
-        return solids + self.residue.mass_kg() + entrained
+        return solids + ions + self.residue.mass_kg() + entrained
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +65,16 @@ def filter_slurry(receiver: Receiver, *, wash_efficiency: float) -> tuple[Cake, 
     for solid in _SOLID_FIELDS:
         setattr(cake.solids, solid, getattr(dissolved, solid))
         setattr(dissolved, solid, 0.0)
-    # the charge a basic sulfate held goes with the solids: its sulfate stays in the cake
-    sulfate_in_solids = 0.5 * dissolved.bound_charge
-    cake.solids.sulfate = sulfate_in_solids
-    dissolved.sulfate -= sulfate_in_solids
+    # The charge the precipitates left in solution goes with them. A basic sulfate (fewer than
+    # two OH⁻ per metal) keeps sulfate in the cake; a precipitate that took more hydroxide than
+    # its metal's charge keeps a counter-ion instead, sodium, so neither side ever goes negative.
+    charge = dissolved.bound_charge
+    if charge >= 0.0:
+        cake.solids.sulfate = 0.5 * charge
+        dissolved.sulfate -= cake.solids.sulfate
+    else:
+        cake.solids.sodium = -charge
+        dissolved.sodium -= cake.solids.sodium
     dissolved.bound_charge = 0.0
     volume = receiver.volume_l
     dry = cake.dry_kg()

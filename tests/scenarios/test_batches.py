@@ -40,14 +40,23 @@ def test_shipped_recipe_completes_without_alarms_or_hazards(recipe: str) -> None
         assert "auto-confirmed by the simulator: Black mass charged" in trace.output
 
 
-def test_coprecipitation_holds_ph_within_005_for_95_percent_of_the_phase() -> None:
+def test_coprecipitation_holds_true_ph_within_005_for_95_percent_of_the_phase() -> None:
     summary = completed("coprecipitation").result.summary
+    # judged on the plant's true pH, with the measured figure beside it
+    assert summary["ph"]["true_in_band_fraction"]["co_precipitate"] >= 0.95
     assert summary["ph"]["in_band_fraction"]["co_precipitate"] >= 0.95
-    assert summary["temperature"]["overshoot_c"] < 1.0
-    # Steady NaOH demand is 2 mol OH- per mol of metal fed (DESIGN §1): 1.2 L of 2 M feed
-    # needs 1.2 L of 4 M NaOH, plus what the pH adjustment took.
+    assert summary["temperature"]["true_overshoot_c"] < 1.0
+    # Steady NaOH demand is ≈2 mol OH- per mol of metal fed (DESIGN §1): 1.2 L of 2 M feed
+    # takes ≈1.2 L of 4 M NaOH (the pumps' own errors and the feed's acid on top), plus what
+    # the pH adjustment took.
     assert summary["reagents_ml"]["P-205"] == pytest.approx(1200, rel=0.01)
-    assert 1200 <= summary["reagents_ml"]["P-203"] <= 1600
+    assert 1100 <= summary["reagents_ml"]["P-203"] <= 1600
+
+
+def test_leach_stays_within_two_degrees_of_its_setpoint() -> None:
+    summary = completed("leach").result.summary
+    assert summary["temperature"]["true_overshoot_c"] <= 2.0
+    assert summary["hazards"]["max_true_temperature_c"] < 77.0
 
 
 def test_same_seed_gives_the_same_batch() -> None:

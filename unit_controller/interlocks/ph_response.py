@@ -87,9 +87,7 @@ class PhResponseMonitor:
             self._over_since = None
         elif self._over_since is None:
             self._over_since = now
-        waited = now is None or (
-            self._over_since is not None and now - self._over_since >= GRACE_S
-        )
+        waited = now is None or (self._over_since is not None and now - self._over_since >= GRACE_S)
         if dosing and self._counted_ml >= limit_ml and waited:
             direction = "raise" if raises else "lower"
             return (

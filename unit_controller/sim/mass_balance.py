@@ -101,9 +101,9 @@ class MassBalance:
             name: round(mol[name] * _MOLAR_G[name] / 1000.0 / mass_kg * 1e6, 1)
             for name in IMPURITIES
         }
-        entrained = self.product.entrained
-        ppm["na"] = round(entrained.sodium * 22.99 / 1000.0 / mass_kg * 1e6, 1)
-        sulfur = entrained.sulfate + self.product.solids.sulfate
+        entrained, solids = self.product.entrained, self.product.solids
+        ppm["na"] = round((entrained.sodium + solids.sodium) * 22.99 / 1000.0 / mass_kg * 1e6, 1)
+        sulfur = entrained.sulfate + solids.sulfate
         ppm["s"] = round(sulfur * 32.06 / 1000.0 / mass_kg * 1e6, 1)
         return ppm
 
