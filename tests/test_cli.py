@@ -294,7 +294,7 @@ def test_json_summary_puts_true_figures_beside_the_measured_ones(smoke: Outcome)
     ph = summary["ph"]
     assert set(ph["true_in_band_fraction"]) == set(ph["in_band_fraction"]) == {"ph"}
     assert summary["temperature"]["true_overshoot_c"] >= 0.0
-    assert set(summary["iae"]) == {"ph_true", "ph_control", "temperature_true"}
+    assert set(summary["iae"]) == {"ph_true", "ph_control", "ph_probe_floor", "temperature_true"}
     plant = summary["plant"]
     # every plant parameter the run used, flat, under its config name
     assert plant["ph_noise"] == 0.015
@@ -339,7 +339,7 @@ def test_envelope_runs_each_plant_under_both_controllers_and_summarises() -> Non
         assert run["final_state"] == "COMPLETE"
         for name, (low, high) in report["ranges"].items():
             assert low <= run["plant"][name] <= high
-        assert set(run["iae"]) == {"ph_true", "ph_control", "temperature_true"}
+        assert set(run["iae"]) == {"ph_true", "ph_control", "ph_probe_floor", "temperature_true"}
         assert run["baseline"]["final_state"] in ("COMPLETE", "HELD")
         assert set(run["ph"]) >= {"true_in_band_fraction", "in_band_fraction"}
     summary = report["summary"]
@@ -359,11 +359,38 @@ def test_envelope_runs_each_plant_under_both_controllers_and_summarises() -> Non
         (["--plant", "nope=1"], "unknown plant parameter(s) nope"),
         (["--recipe", "nosuch"], "no recipe named 'nosuch'"),
         (["--config", "/nonexistent/unit.toml"], "/nonexistent/unit.toml: no such file"),
+        (["--corners"], "not allowed with argument --runs"),
     ],
 )
 def test_bad_envelope_input_exits_2_saying_why(argv: list[str], says: str) -> None:
     outcome = _cli("envelope", "--runs", "1", *argv)
     _assert_bad_input(outcome, says)
+
+
+def test_envelope_corners_runs_every_corner_of_what_is_left_ranged() -> None:
+    held = ["ph_tau_s=20", "mixing_dead_time_s=10", "ph_noise=0.02", "ph_offset=0", "feed_scale=1"]
+    plants = [arg for value in held for arg in ("--plant", value)]
+    outcome = _cli("envelope", "--recipe", "smoke", "--corners", "--jobs", "1", "--json", *plants)
+    assert outcome.code == 0, outcome.err
+    report = outcome.summary
+    assert report["sampling"] == "corners"
+    assert report["ranges"] == {"hydroxide_per_metal": [1.9, 2.05]}
+    assert [run["plant"] for run in report["runs"]] == [
+        {"hydroxide_per_metal": 1.9},
+        {"hydroxide_per_metal": 2.05},
+    ]
+    assert "every corner" in outcome.out
+
+
+def test_an_envelope_with_too_many_corners_is_refused_before_any_batch(tmp_path: Path) -> None:
+    ranges = (
+        "ph_spikes_per_h = [0.0, 12.0]\nph_spike_size = [0.05, 0.3]\nph_drift_per_h = [0.0, 0.01]\n"
+        "pump_error = [0.0, 0.05]\nprecipitation_tau_s = [10.0, 60.0]\n"
+    )
+    config = _write(tmp_path, "unit.toml", EXAMPLE + "\n[sim.envelope]\n" + ranges)
+    outcome = _cli("envelope", "--corners", "--config", str(config))
+    _assert_bad_input(outcome, "11 ranged parameters make 2048 corners")
+    assert "plant 1" not in outcome.out
 
 
 def test_an_envelope_range_out_of_bounds_is_a_config_error(tmp_path: Path) -> None:

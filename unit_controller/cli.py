@@ -224,8 +224,15 @@ def build_parser() -> argparse.ArgumentParser:
         "control, and judge both on the plant's true pH and temperature.",
     )
     envelope.add_argument("--recipe", default="coprecipitation", help="recipe name or path")
-    envelope.add_argument(
+    count = envelope.add_mutually_exclusive_group()
+    count.add_argument(
         "--runs", type=_positive_int("runs", limit=10_000), default=8, help="plants (default 8)"
+    )
+    count.add_argument(
+        "--corners",
+        action="store_true",
+        help="every corner of the envelope (each parameter at its low or high end) instead of "
+        "drawn plants: 64 for the default ranges",
     )
     envelope.add_argument("--seed", type=_seed, default=1, help="draws the plants (default 1)")
     envelope.add_argument("--config", type=Path, default=None, help="unit config (mock backend)")
@@ -501,6 +508,7 @@ def _campaign(args: argparse.Namespace, config: UnitConfig) -> int:
 
 
 def _envelope(args: argparse.Namespace) -> int:
+    from hal.sim.envelope import TooManyCorners
     from unit_controller.sim.envelope_runner import EnvelopeOptions, default_jobs, run_envelope
 
     try:
@@ -521,10 +529,15 @@ def _envelope(args: argparse.Namespace) -> int:
     if checked is None:
         return EXIT_BAD_INPUT
     options = EnvelopeOptions(
-        recipe=args.recipe, runs=args.runs, seed=args.seed, jobs=args.jobs or default_jobs()
+        recipe=args.recipe,
+        runs=args.runs,
+        seed=args.seed,
+        jobs=args.jobs or default_jobs(),
+        corners=args.corners,
     )
+    plants = "every corner" if args.corners else f"{args.runs} plant(s)"
     print(
-        f"envelope: recipe '{args.recipe}', {args.runs} plant(s) from seed {args.seed}, each "
+        f"envelope: recipe '{args.recipe}', {plants} from seed {args.seed}, each "
         f"under the controllers and under on/off, {options.jobs} process(es)",
         flush=True,
     )
@@ -538,6 +551,9 @@ def _envelope(args: argparse.Namespace) -> int:
         print(f"error: recipe {exc.source}:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except TooManyCorners as exc:
+        print(f"error: envelope: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

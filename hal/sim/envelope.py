@@ -97,3 +97,30 @@ def corners(params: PlantParams, ranges: dict[str, tuple[float, float]]) -> list
     for ends in itertools.product((0, 1), repeat=len(names)):
         out.append({name: ranges[name][end] for name, end in zip(names, ends, strict=True)})
     return out
+
+
+# More corners than this is a sweep of days, not a check: hold parameters fixed instead.
+MAX_CORNERS = 1024
+
+
+class TooManyCorners(ValueError):
+    """The envelope ranges so many parameters that its corners are no longer a check."""
+
+
+def corner_plants(
+    params: PlantParams, ranges: dict[str, tuple[float, float]], *, seed: int
+) -> list[tuple[int, PlantParams]]:
+    """Every corner of the envelope as a plant, each with a noise seed drawn from `seed`.
+
+    Raises TooManyCorners when there are more than MAX_CORNERS."""
+    count = 2 ** len(ranges)
+    if count > MAX_CORNERS:
+        raise TooManyCorners(
+            f"{len(ranges)} ranged parameters make {count} corners (at most {MAX_CORNERS}); "
+            "hold some fixed (--plant NAME=VALUE, or low = high in [sim.envelope])"
+        )
+    rng = random.Random(seed)
+    return [
+        (rng.randrange(2**31), with_plant_values(params, corner))
+        for corner in corners(params, ranges)
+    ]

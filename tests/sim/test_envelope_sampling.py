@@ -7,7 +7,16 @@ import itertools
 
 import pytest
 
-from hal.sim.envelope import DEFAULT_RANGES, corners, draw, range_problems, with_plant_values
+from hal.sim.envelope import (
+    DEFAULT_RANGES,
+    MAX_CORNERS,
+    TooManyCorners,
+    corner_plants,
+    corners,
+    draw,
+    range_problems,
+    with_plant_values,
+)
 from hal.sim.params import PlantParams, plant_figures
 
 BASE = PlantParams()
@@ -161,6 +170,35 @@ def test_every_corner_of_the_default_envelope_is_a_valid_plant() -> None:
 
 def test_no_ranges_have_one_corner_the_base_itself() -> None:
     assert corners(BASE, {}) == [{}]
+
+
+def test_corner_plants_are_the_corners_with_a_noise_seed_each_from_the_seed() -> None:
+    plants = corner_plants(BASE, DEFAULT_RANGES, seed=5)
+    assert [
+        {name: plant_figures(plant)[name] for name in DEFAULT_RANGES} for _, plant in plants
+    ] == corners(BASE, DEFAULT_RANGES)
+    assert plants == corner_plants(BASE, DEFAULT_RANGES, seed=5)
+    assert [s for s, _ in plants] != [s for s, _ in corner_plants(BASE, DEFAULT_RANGES, seed=6)]
+
+
+def test_too_many_corners_are_refused_naming_the_count() -> None:
+    names = [
+        "ph_tau_s",
+        "mixing_dead_time_s",
+        "ph_noise",
+        "ph_offset",
+        "feed_scale",
+        "hydroxide_per_metal",
+        "ph_spikes_per_h",
+        "ph_spike_size",
+        "ph_drift_per_h",
+        "pump_error",
+        "precipitation_tau_s",
+    ]
+    ranges = {name: (plant_figures(BASE)[name],) * 2 for name in names}
+    assert 2 ** len(ranges) > MAX_CORNERS
+    with pytest.raises(TooManyCorners, match="11 ranged parameters make 2048 corners"):
+        corner_plants(BASE, ranges, seed=1)
 
 
 # --- range problems -------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hal.sim.envelope import draw
+from hal.sim.envelope import corner_plants, draw
 from hal.sim.params import plant_figures
 from unit_controller.config import UnitConfig, with_baseline_control
 from unit_controller.machine import State
@@ -32,12 +32,13 @@ RESUME_TIMEOUTS = 2
 
 @dataclass(frozen=True, slots=True)
 class EnvelopeOptions:
-    """Which recipe, how many plants, from which seed, on how many processes."""
+    """Which recipe, how many plants (or every corner), from which seed, on how many processes."""
 
     recipe: str
     runs: int
     seed: int
     jobs: int = 1
+    corners: bool = False  # every corner of the envelope instead of `runs` drawn plants
     recipes_dir: Path = RECIPES_DIR
 
 
@@ -70,7 +71,7 @@ def _batch(job: _Job) -> dict[str, Any]:
     run = SimulationRun(config=job.config, options=options, out=io.StringIO())
     result = asyncio.run(run.run())
     judged = holding_phases(run.loaded.recipe)
-    true_s = in_true = measured_s = in_measured = iae_ph = iae_control = iae_t = 0.0
+    true_s = in_true = measured_s = in_measured = iae_ph = iae_control = iae_floor = iae_t = 0.0
     reached = False
     for name in judged:
         phase = run.truth.ph_phases.get(name)
@@ -82,6 +83,7 @@ def _batch(job: _Job) -> dict[str, Any]:
         if iae is not None:
             iae_ph += iae.ph
             iae_control += iae.ph_control
+            iae_floor += iae.ph_probe_floor
             iae_t += iae.temperature
     batch = run.controller.batch
     if batch is not None:
@@ -103,6 +105,7 @@ def _batch(job: _Job) -> dict[str, Any]:
         "iae": {
             "ph_true": round(iae_ph, 2),
             "ph_control": round(iae_control, 2),
+            "ph_probe_floor": round(iae_floor, 2),
             "temperature_true": round(iae_t, 1),
         }
         if reached
@@ -135,12 +138,16 @@ def run_envelope(
     """Draw the plants, run every batch (both controllers) and summarise.
 
     `fixed`: plant parameters held at a value for every run (`--plant`); the envelope leaves them
-    alone. Raises RecipeError for a recipe that cannot run (before any batch starts).
+    alone. Raises RecipeError for a recipe that cannot run, TooManyCorners for an envelope with
+    too many corners (both before any batch starts).
     """
     fixed = fixed or {}
     load_recipe(options.recipe, config=config, recipes_dir=options.recipes_dir)
     ranges = {k: v for k, v in config.sim.envelope_ranges().items() if k not in fixed}
-    plants = draw(config.sim.plant, ranges, runs=options.runs, seed=options.seed)
+    if options.corners:
+        plants = corner_plants(config.sim.plant, ranges, seed=options.seed)
+    else:
+        plants = draw(config.sim.plant, ranges, runs=options.runs, seed=options.seed)
     jobs: list[_Job] = []
     drawn: list[dict[str, float]] = []
     for i, (seed, params) in enumerate(plants):
@@ -201,6 +208,7 @@ def run_envelope(
     return {
         "recipe": options.recipe,
         "seed": options.seed,
+        "sampling": "corners" if options.corners else "latin_hypercube",
         "fixed": fixed,
         "ranges": {k: list(v) for k, v in sorted(ranges.items())},
         "runs": runs,

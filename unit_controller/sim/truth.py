@@ -29,6 +29,7 @@ class PhaseIae:
 
     ph: float = 0.0
     ph_control: float = 0.0
+    ph_probe_floor: float = 0.0  # what holding the reading exactly at setpoint would score
     temperature: float = 0.0
 
 
@@ -41,6 +42,9 @@ class TruthRecorder:
     iae_ph: float = 0.0  # pH·s over the pH-controlled phases
     # pH·s against where the probe reads the setpoint (its calibration bias taken out)
     iae_ph_control: float = 0.0
+    # pH·s of the probe's own bias: the true IAE of a controller that held the reading exactly
+    # at setpoint. No controller of the reading can do better; the envelope reports it beside.
+    iae_ph_probe_floor: float = 0.0
     iae_temperature: float = 0.0  # °C·s once each setpoint was reached
     overshoot_c: float = 0.0
     max_ph_error: float = 0.0
@@ -80,6 +84,8 @@ class TruthRecorder:
             control_error = abs(true_ph + probe_bias - ph.setpoint)
             self.iae_ph_control += control_error * dt
             phase_iae.ph_control += control_error * dt
+            self.iae_ph_probe_floor += abs(probe_bias) * dt
+            phase_iae.ph_probe_floor += abs(probe_bias) * dt
             self.max_ph_error = max(self.max_ph_error, error)
         sp = targets.temperature_c
         if sp != self._setpoint_c:
@@ -113,6 +119,7 @@ class TruthRecorder:
             "iae": {
                 "ph_true": round(self.iae_ph, 2),
                 "ph_control": round(self.iae_ph_control, 2),
+                "ph_probe_floor": round(self.iae_ph_probe_floor, 2),
                 "temperature_true": round(self.iae_temperature, 1),
             },
             "true_overshoot_c": round(self.overshoot_c, 2),
