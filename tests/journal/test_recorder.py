@@ -91,6 +91,7 @@ def test_a_completed_batch_is_journaled_with_its_recipe_hash_and_times() -> None
 
 def test_the_batch_record_has_each_phase_with_times_and_temperature_and_ph_statistics() -> None:
     record = journaled().batch["record"]
+    assert record["basis"] == "measured"  # the unit's own probes, never the simulator's truth
     phases = record["phases"]
     assert [p["name"] for p in phases] == PHASES
     for phase in phases:

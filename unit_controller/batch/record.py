@@ -181,6 +181,9 @@ class BatchRecord:
         to each phase (the journal keeps them; the simulator's JSON summary stays short)."""
         return {
             "recipe": self.recipe,
+            # every figure here is what the unit's own probes read; the true process is unknown
+            # to it (the simulator reports its true figures beside these, never in a record)
+            "basis": "measured",
             "phases": [
                 {
                     "name": p.name,
