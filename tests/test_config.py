@@ -164,7 +164,7 @@ def test_default_tuning_and_simulation_are_usable() -> None:
             ("interval_s = 20.0", "interval_s = 0.5"),
             "control.ph.interval_s: Input should be greater than or equal to 1 (got 0.5)",
         ),
-        (("[hal]", "[sim]\nseed = -3\n\n[hal]"), "sim.seed: Input should be greater than or"),
+        (("[sim]\nseed = 1", "[sim]\nseed = -3"), "sim.seed: Input should be greater than or"),
     ],
 )
 def test_a_bad_value_is_refused_with_its_toml_location(

@@ -14,6 +14,8 @@ from unit_controller.config import load_config
 from unit_controller.sim.campaign import CampaignRun
 
 RECIPES = ["leach", "purify", "coprecipitation"]
+# One worker runs every test here, so the campaign (≈75 s) is simulated once, not once per worker.
+pytestmark = pytest.mark.xdist_group("campaign")
 
 
 @cache
