@@ -118,8 +118,10 @@ class SimulationRun:
         self.clock: Clock = (
             shared.clock
             if shared is not None
-            # The scan reads the clock every few ms; a longer gap is the host stalling.
-            else ScaledClock(speed=options.speed or DEFAULT_SERIAL_SPEED, max_stall_s=0.05)
+            # The scan reads the clock every few ms (at 30x, every 3.3 ms); a longer gap is the
+            # host stalling. Capped at 10 ms, it takes ten stalls in a row, not two, before a
+            # device seems silent for its 3 simulated seconds on a loaded machine.
+            else ScaledClock(speed=options.speed or DEFAULT_SERIAL_SPEED, max_stall_s=0.01)
             if self.serial
             else VirtualClock()
         )
