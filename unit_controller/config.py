@@ -33,9 +33,10 @@ from hal.wiring import (
 )
 from unit_controller.errors import ConfigError
 from unit_controller.mqtt.settings import MqttSettings
+from unit_controller.shipped import shipped
 from unit_controller.tomlfile import read_toml, validation_problems
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "examples" / "sim.toml"
+DEFAULT_CONFIG = shipped("deploy", "examples", "sim.toml")
 
 
 class _Section(BaseModel):
