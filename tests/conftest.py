@@ -36,3 +36,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         where = str(item.path).removeprefix(root + "/")
         if where.startswith(_REAL_TIME):
             item.add_marker(pytest.mark.xdist_group("real_time"))
+        elif where.startswith("tests/deploy/"):
+            # One bundle built per worker: the installer's tests share one.
+            item.add_marker(pytest.mark.xdist_group("deploy"))

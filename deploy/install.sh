@@ -1,0 +1,490 @@
+#!/usr/bin/env bash
+# Installs unit-controller on a unit: Raspberry Pi OS (bookworm) or Debian 12, as root.
+#
+#   deploy/install.sh [--unit-id ID] [--config FILE] [--console-tty TTY]   install (or repair)
+#   deploy/install.sh --upgrade        the new release beside the old; back to it if not READY
+#   deploy/install.sh --rollback       back to the release before
+#   deploy/install.sh --uninstall [--purge]   remove; config and state stay unless --purge
+#   common: --dry-run (print every action, write nothing), --root DIR (stage into DIR: no
+#           service is started), --wheels DIR (offline: wheels from deploy/build-bundle)
+#
+# Environment: PYTHON (default python3), SYSTEMCTL (default systemctl), READY_TIMEOUT (s, 120).
+# Safe to run again: what is already as it should be is left alone (a second run changes
+# nothing). A site's config (/etc/unit-controller/unit.toml) and udev rules are never
+# overwritten. See README.md, "Install on a unit".
+set -euo pipefail
+umask 022
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+src="$(cd "$here/.." && pwd)"
+prog="install.sh"
+
+usage() {
+    sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+
+mode=install
+dry_run=0
+root=""
+wheels=""
+purge=0
+unit_id=""
+config_example="$src/deploy/examples/unit.toml"
+console_tty=""
+python="${PYTHON:-python3}"
+systemctl="${SYSTEMCTL:-systemctl}"
+ready_timeout="${READY_TIMEOUT:-120}"
+
+die() { echo "$prog: error: $*" >&2; exit 1; }
+bad_usage() { echo "$prog: $*" >&2; echo "(see $prog --help)" >&2; exit 2; }
+
+while (($#)); do
+    case "$1" in
+        --upgrade) mode=upgrade ;;
+        --rollback) mode=rollback ;;
+        --uninstall) mode=uninstall ;;
+        --purge) purge=1 ;;
+        --dry-run) dry_run=1 ;;
+        --root) [ $# -ge 2 ] || bad_usage "--root needs a directory"; root="$2"; shift ;;
+        --root=*) root="${1#--root=}" ;;
+        --wheels) [ $# -ge 2 ] || bad_usage "--wheels needs a directory"; wheels="$2"; shift ;;
+        --wheels=*) wheels="${1#--wheels=}" ;;
+        --unit-id) [ $# -ge 2 ] || bad_usage "--unit-id needs a value"; unit_id="$2"; shift ;;
+        --unit-id=*) unit_id="${1#--unit-id=}" ;;
+        --config) [ $# -ge 2 ] || bad_usage "--config needs a file"; config_example="$2"; shift ;;
+        --config=*) config_example="${1#--config=}" ;;
+        --console-tty) [ $# -ge 2 ] || bad_usage "--console-tty needs a tty name"; console_tty="$2"; shift ;;
+        --console-tty=*) console_tty="${1#--console-tty=}" ;;
+        -h | --help) usage; exit 0 ;;
+        *) bad_usage "unknown argument: $1" ;;
+    esac
+    shift
+done
+
+[ "$purge" -eq 0 ] || [ "$mode" = uninstall ] || bad_usage "--purge goes with --uninstall"
+if [ -n "$root" ]; then
+    [ -d "$root" ] || bad_usage "--root $root: no such directory"
+    root="$(cd "$root" && pwd)"
+    [ "$root" != / ] || root=""
+fi
+if [ -n "$unit_id" ] && ! [[ "$unit_id" =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$ ]]; then
+    bad_usage "--unit-id '$unit_id': letters, digits, '.', '_', '-' (at most 64), not starting with a sign"
+fi
+if [ -n "$console_tty" ] && ! [[ "$console_tty" =~ ^tty[A-Za-z0-9]+$ ]]; then
+    bad_usage "--console-tty '$console_tty': a tty name such as ttyS0 or ttyAMA0"
+fi
+if [ -z "$wheels" ] && [ -d "$src/wheels" ]; then
+    wheels="$src/wheels"  # an unpacked bundle from deploy/build-bundle carries its wheels
+fi
+if [ -n "$wheels" ]; then
+    [ -d "$wheels" ] || bad_usage "--wheels $wheels: no such directory"
+    wheels="$(cd "$wheels" && pwd)"
+fi
+[ -f "$config_example" ] || bad_usage "--config $config_example: no such file"
+if [ -z "$root" ] && [ "$dry_run" -eq 0 ] && [ "$(id -u)" -ne 0 ]; then
+    die "run as root (sudo $0 ...), or stage into a folder with --root DIR"
+fi
+
+# --- where things go (inside $root when staging) ---------------------------------------------
+opt=/opt/unit-controller
+etc=/etc/unit-controller
+state=/var/lib/unit-controller
+unit_file=/etc/systemd/system/unit-controller.service
+sysusers_file=/etc/sysusers.d/unit-controller.conf
+tmpfiles_file=/etc/tmpfiles.d/unit-controller.conf
+journald_file=/etc/systemd/journald.conf.d/50-unit-controller.conf
+udev_file=/etc/udev/rules.d/70-unit-controller.rules
+modules_file=/etc/modules-load.d/unit-controller.conf
+console_bin=/usr/local/bin/unit-console
+controller_bin=/usr/local/bin/unit-controller
+
+changed=0
+say() { echo "$prog: $*"; }
+# Every change goes through act: printed always, done unless --dry-run.
+act() {
+    local what="$1"; shift
+    changed=1
+    if [ "$dry_run" -eq 1 ]; then
+        say "would $what"
+    else
+        say "$what"
+        "$@"
+    fi
+}
+
+# Numeric ids from the target's own user database (the staged one with --root).
+id_of() {  # id_of passwd|group NAME
+    if [ "$2" = root ]; then echo 0; return; fi
+    awk -F: -v n="$2" '$1 == n { print $3; exit }' "$root/etc/$1" 2>/dev/null || true
+}
+
+# install_file SRC DEST MODE OWNER GROUP [keep]: DEST (inside root) made equal to SRC; with
+# "keep", an existing DEST is the site's and stays as it is.
+install_file() {
+    local from="$1" dest="$root$2" mode="$3" owner="$4" group="$5" keep="${6:-}"
+    if [ -e "$dest" ] && [ "$keep" = keep ]; then
+        cmp -s "$from" "$dest" || say "kept the site's $2 (the shipped one is $from)"
+        ensure_mode "$2" "$mode" "$owner" "$group"
+        return
+    fi
+    if ! [ -f "$dest" ] || ! cmp -s "$from" "$dest"; then
+        act "install $2" _copy "$from" "$dest"
+    fi
+    ensure_mode "$2" "$mode" "$owner" "$group"
+}
+_copy() {
+    mkdir -p "$(dirname "$2")"
+    cp "$1" "$2.new.$$"
+    mv -f "$2.new.$$" "$2"
+}
+
+ensure_mode() {  # ensure_mode PATH MODE OWNER GROUP (path inside root; ids from root)
+    local path="$root$1" mode="$2" owner="$3" group="$4" uid gid
+    if [ ! -e "$path" ]; then
+        return  # a dry run that did not create it
+    fi
+    if [ "$(stat -c '%a' "$path")" != "${mode#0}" ]; then
+        act "chmod $mode $1" chmod "$mode" "$path"
+    fi
+    uid="$(id_of passwd "$owner")"
+    gid="$(id_of group "$group")"
+    if [ -z "$uid" ] || [ -z "$gid" ]; then
+        [ "$dry_run" -eq 1 ] || say "note: $owner:$group not in $root/etc/passwd, group; $1 keeps its owner"
+        return
+    fi
+    if [ "$(stat -c '%u:%g' "$path")" != "$uid:$gid" ]; then
+        if [ "$(id -u)" -ne 0 ]; then
+            say "note: not root: $1 should be owned by $owner:$group"
+        else
+            act "chown $owner:$group $1" chown "$uid:$gid" "$path"
+        fi
+    fi
+}
+
+ensure_dir() {  # ensure_dir PATH MODE OWNER GROUP
+    [ -d "$root$1" ] || act "create $1/" mkdir -p "$root$1"
+    ensure_mode "$@"
+}
+
+ensure_link() {  # ensure_link TARGET LINK (link inside root; target as the link should read)
+    local target="$1" link="$root$2"
+    if [ "$(readlink "$link" 2>/dev/null || true)" != "$target" ]; then
+        act "link $2 -> $target" _link "$target" "$link"
+    fi
+}
+_link() {
+    mkdir -p "$(dirname "$2")"
+    ln -sfn "$1" "$2.new.$$"
+    mv -Tf "$2.new.$$" "$2"
+}
+
+remove() {  # remove PATH... (inside root)
+    local p
+    for p in "$@"; do
+        if [ -e "$root$p" ] || [ -L "$root$p" ]; then
+            act "remove $p" rm -rf -- "$root$p"
+        fi
+    done
+}
+
+live() { [ -z "$root" ]; }  # changing the running system, not staging a tree
+# With --root nothing is started, unless a stand-in systemctl is given (SYSTEMCTL=, the tests).
+can_start() { live || [ -n "${SYSTEMCTL:-}" ]; }
+
+# --- the release: a virtualenv per version, /opt/unit-controller/current points at one --------
+release_id() { "$src/deploy/release-id"; }
+
+build_release() {  # build_release ID: the venv at /opt/unit-controller/releases/ID
+    local id="$1" dir="$opt/releases/$1"
+    if [ -f "$root$dir/.complete" ]; then
+        return
+    fi
+    if [ "$dry_run" -eq 1 ]; then
+        say "would build release $id in $dir (virtualenv, deploy/requirements.lock with hashes${wheels:+, offline from $wheels})"
+        changed=1
+        return
+    fi
+    "$python" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+        || die "$python 3.11 or newer with venv is needed (apt-get install python3-venv)"
+    act "build release $id in $dir" _build "$id" "$root$dir"
+}
+_build() {
+    local id="$1" dir="$2" work pip_from=()
+    rm -rf "$dir"  # a build that did not finish
+    mkdir -p "$(dirname "$dir")"
+    "$python" -m venv "$dir"
+    if [ -n "$wheels" ]; then
+        pip_from=(--no-index --find-links "$wheels")
+    fi
+    "$dir/bin/pip" install --quiet --disable-pip-version-check --no-deps --require-hashes \
+        "${pip_from[@]}" -r "$src/deploy/requirements.lock"
+    if [ -n "$wheels" ] && compgen -G "$wheels/unit_controller-*.whl" >/dev/null; then
+        "$dir/bin/pip" install --quiet --disable-pip-version-check --no-deps --no-index \
+            "$wheels"/unit_controller-*.whl
+    else
+        work="$(mktemp -d)"
+        # Built from a copy: the checkout may be read-only, and stays clean.
+        (cd "$src" && tar cf - --exclude=.venv --exclude=.git --exclude=wheels --exclude=build \
+            --exclude='*.egg-info' .) | (cd "$work" && tar xf -)
+        "$dir/bin/pip" install --quiet --disable-pip-version-check --no-deps "${pip_from[@]}" "$work"
+        rm -rf "$work"
+    fi
+    # Fails here, not at the first start, if the release cannot run.
+    "$dir/bin/unit-controller" check-config "$dir/share/unit-controller/deploy/examples/sim.toml" >/dev/null
+    echo "$id" >"$dir/.complete"
+}
+
+current_release() { basename "$(readlink "$root$opt/current" 2>/dev/null || echo "")"; }
+
+switch_to() {  # switch_to ID: current -> ID, previous -> what current was
+    local id="$1" was
+    was="$(current_release)"
+    if [ -n "$was" ] && [ "$was" != "$id" ]; then
+        ensure_link "releases/$was" "$opt/previous"
+    fi
+    ensure_link "releases/$id" "$opt/current"
+}
+
+prune_releases() {  # keep current and previous
+    local keep1 keep2 d
+    keep1="$(current_release)"
+    keep2="$(basename "$(readlink "$root$opt/previous" 2>/dev/null || echo "")")"
+    for d in "$root$opt"/releases/*; do
+        [ -d "$d" ] || continue
+        case "$(basename "$d")" in "$keep1" | "$keep2") ;; *) remove "$opt/releases/$(basename "$d")" ;; esac
+    done
+}
+
+# --- the pieces -------------------------------------------------------------------------------
+resolve_console_tty() {
+    if [ -n "$console_tty" ]; then
+        echo "$console_tty"
+    elif [ -e "$root/dev/serial0" ]; then
+        basename "$(readlink -f "$root/dev/serial0")"  # Pi 3/4: ttyS0; Pi 5: ttyAMA0
+    else
+        echo ttyS0
+    fi
+}
+
+users_and_groups() {
+    install_file "$src/systemd/sysusers.d/unit-controller.conf" "$sysusers_file" 0644 root root
+    local missing=0 name
+    for name in unit-controller fieldtech; do
+        [ -n "$(id_of passwd "$name")" ] || missing=1
+    done
+    [ -n "$(id_of group unit-console)" ] || missing=1
+    if [ "$missing" -eq 1 ] || ! _members_ok; then
+        act "create users and groups (systemd-sysusers)" \
+            systemd-sysusers ${root:+--root="$root"} "$root$sysusers_file"
+    fi
+}
+_members_ok() {
+    awk -F: '$1 == "dialout" && $4 ~ /(^|,)unit-controller(,|$)/ { d = 1 }
+             $1 == "unit-console" && $4 ~ /(^|,)fieldtech(,|$)/ { c = 1 }
+             END { exit !(d && c) }' "$root/etc/group" 2>/dev/null
+}
+
+login_shell() {
+    ensure_link "../../../opt/unit-controller/current/bin/unit-console" "$console_bin"
+    ensure_link "../../../opt/unit-controller/current/bin/unit-controller" "$controller_bin"
+    # login(1) takes any shell, but chsh and some PAM stacks want it listed.
+    if ! grep -qxF "$console_bin" "$root/etc/shells" 2>/dev/null; then
+        act "list $console_bin in /etc/shells" _append "$root/etc/shells" "$console_bin"
+    fi
+}
+_append() { mkdir -p "$(dirname "$1")"; echo "$2" >>"$1"; }
+
+config() {
+    local dest="$root$etc/unit.toml"
+    install_file "$src/systemd/tmpfiles.d/unit-controller.conf" "$tmpfiles_file" 0644 root root
+    ensure_dir "$etc" 0750 root unit-controller
+    ensure_dir "$etc/tls" 0750 root unit-controller
+    if [ ! -e "$dest" ]; then
+        install_file "$config_example" "$etc/unit.toml" 0640 root unit-controller keep
+        if [ -n "$unit_id" ] && [ "$dry_run" -eq 0 ]; then
+            sed -i "0,/^id = .*/s//id = \"$unit_id\"/" "$dest"
+        fi
+    else
+        ensure_mode "$etc/unit.toml" 0640 root unit-controller
+        [ -z "$unit_id" ] || grep -q "^id = \"$unit_id\"" "$dest" \
+            || say "kept the site's $etc/unit.toml: its [unit] id stays (not --unit-id $unit_id)"
+    fi
+    ensure_dir /var/lib/unit-console 0750 fieldtech unit-console
+}
+
+system_files() {
+    local tty="$1"
+    install_file "$src/systemd/unit-controller.service" "$unit_file" 0644 root root
+    install_file "$src/systemd/journald.conf.d/50-unit-controller.conf" "$journald_file" 0644 root root
+    install_file "$src/systemd/serial-getty/unit-console.conf" \
+        "/etc/systemd/system/serial-getty@$tty.service.d/unit-console.conf" 0644 root root
+    install_file "$src/deploy/udev/70-unit-controller.rules" "$udev_file" 0644 root root keep
+    install_file "$src/deploy/modules-load.d/unit-controller.conf" "$modules_file" 0644 root root
+}
+
+enable_units() {
+    local tty="$1" wants="/etc/systemd/system/multi-user.target.wants/unit-controller.service"
+    local getty="/etc/systemd/system/getty.target.wants/serial-getty@$tty.service"
+    if [ ! -L "$root$wants" ]; then
+        if live; then
+            act "enable unit-controller.service" "$systemctl" enable --quiet unit-controller.service
+        else
+            act "enable unit-controller.service" "$systemctl" --root="$root" enable --quiet unit-controller.service
+        fi
+    fi
+    if [ ! -L "$root$getty" ]; then
+        # The stock template; staged trees may not have it, and the link is all enabling does.
+        act "enable serial-getty@$tty.service (the field tech's console)" \
+            _link /lib/systemd/system/serial-getty@.service "$root$getty"
+    fi
+}
+
+pi_console_uart() {  # the console UART is the field tech's, not the kernel's
+    local boot cmdline cfg
+    for boot in /boot/firmware /boot; do
+        [ -f "$root$boot/cmdline.txt" ] && break
+    done
+    cmdline="$root$boot/cmdline.txt"
+    cfg="$root$boot/config.txt"
+    [ -f "$cmdline" ] || return 0
+    if grep -Eq '(^| )console=(serial0|ttyS0|ttyAMA0)[^ ]*' "$cmdline"; then
+        act "remove the kernel console from $boot/cmdline.txt (reboot to apply)" \
+            sed -i.unit-controller.bak -E 's/(^| )console=(serial0|ttyS0|ttyAMA0)[^ ]*//g' "$cmdline"
+    fi
+    if [ -f "$cfg" ] && ! grep -qx 'enable_uart=1' "$cfg"; then
+        act "enable the UART in $boot/config.txt (reboot to apply)" _append "$cfg" enable_uart=1
+    fi
+}
+
+apply_live() {
+    live && [ "$changed" -eq 1 ] || return 0
+    act "reload systemd" "$systemctl" daemon-reload
+    if command -v udevadm >/dev/null; then
+        act "reload udev rules" sh -c 'udevadm control --reload && udevadm trigger --subsystem-match=tty'
+    fi
+    act "load the USB serial drivers" "$systemctl" restart systemd-modules-load.service
+    act "apply the journald limits" "$systemctl" restart systemd-journald.service
+    act "create directories (tmpfiles)" systemd-tmpfiles --create "$tmpfiles_file"
+}
+
+start_and_wait() {  # systemctl start waits for READY=1 (Type=notify); false if it never came
+    can_start || return 0
+    if [ "$dry_run" -eq 1 ]; then
+        say "would restart unit-controller.service and wait for READY"
+        return 0
+    fi
+    say "restarting unit-controller.service, waiting up to ${ready_timeout}s for READY"
+    timeout "$ready_timeout" "$systemctl" restart unit-controller.service \
+        && "$systemctl" is-active --quiet unit-controller.service
+}
+
+# --- the commands -----------------------------------------------------------------------------
+do_install() {
+    local id tty current
+    id="$(release_id)"
+    tty="$(resolve_console_tty)"
+    current="$(current_release)"
+    if [ -n "$current" ] && [ "$current" != "$id" ]; then
+        die "release $current is installed; to switch to $id: $prog --upgrade"
+    fi
+    users_and_groups
+    build_release "$id"
+    switch_to "$id"
+    login_shell
+    config
+    system_files "$tty"
+    enable_units "$tty"
+    pi_console_uart
+    apply_live
+    if live && [ "$dry_run" -eq 0 ] && ! "$systemctl" is-active --quiet unit-controller.service; then
+        start_and_wait || die "unit-controller did not reach READY: journalctl -u unit-controller -n 50"
+    fi
+    if [ "$changed" -eq 0 ]; then
+        say "release $id installed; nothing to change"
+    elif [ "$dry_run" -eq 0 ]; then
+        say "release $id installed"
+        say "next: set $etc/unit.toml (ports, [unit] id, MQTT), put the adapters' serial numbers in $udev_file, passwd fieldtech"
+    fi
+}
+
+do_upgrade() {
+    local id old tty
+    id="$(release_id)"
+    old="$(current_release)"
+    [ -n "$old" ] || die "nothing installed to upgrade: run $prog without --upgrade"
+    tty="$(resolve_console_tty)"
+    users_and_groups
+    build_release "$id"
+    login_shell
+    config
+    system_files "$tty"
+    enable_units "$tty"
+    apply_live
+    if [ "$old" = "$id" ]; then
+        say "release $id is already current"
+        return
+    fi
+    switch_to "$id"
+    if ! start_and_wait; then
+        say "release $id did not reach READY: rolling back to $old"
+        [ "$dry_run" -eq 1 ] || _link "releases/$old" "$root$opt/current"
+        rm -f "$root$opt/previous"
+        start_and_wait || die "the old release $old did not start either: journalctl -u unit-controller"
+        die "upgrade to $id failed; $old runs again (journalctl -u unit-controller for why)"
+    fi
+    prune_releases
+    say "upgraded $old -> $id (rollback: $prog --rollback)"
+}
+
+do_rollback() {
+    local cur prev
+    cur="$(current_release)"
+    prev="$(basename "$(readlink "$root$opt/previous" 2>/dev/null || echo "")")"
+    [ -n "$prev" ] && [ -f "$root$opt/releases/$prev/.complete" ] || die "no previous release to roll back to"
+    ensure_link "releases/$prev" "$opt/current"
+    ensure_link "releases/$cur" "$opt/previous"
+    start_and_wait || die "release $prev did not reach READY either: journalctl -u unit-controller"
+    say "rolled back $cur -> $prev"
+}
+
+do_uninstall() {
+    local f
+    if live && [ -e "$unit_file" ]; then
+        act "stop and disable unit-controller.service" "$systemctl" disable --now --quiet unit-controller.service
+    fi
+    if [ -n "$root" ] && [ -L "$root/etc/systemd/system/multi-user.target.wants/unit-controller.service" ]; then
+        remove /etc/systemd/system/multi-user.target.wants/unit-controller.service
+    fi
+    remove "$unit_file" "$journald_file" "$modules_file" "$sysusers_file" "$tmpfiles_file"
+    for f in "$root"/etc/systemd/system/serial-getty@*.service.d/unit-console.conf; do
+        [ -e "$f" ] || continue
+        remove "${f#"$root"}"
+        rmdir "$(dirname "$f")" 2>/dev/null || true
+    done
+    remove "$console_bin" "$controller_bin" "$opt"
+    if grep -qxF "$console_bin" "$root/etc/shells" 2>/dev/null; then
+        act "unlist $console_bin from /etc/shells" sed -i "\\|^$console_bin\$|d" "$root/etc/shells"
+    fi
+    if [ "$purge" -eq 1 ]; then
+        remove "$etc" "$state" "$udev_file" /var/lib/unit-console
+    fi
+    if live; then
+        apply_live_uninstall
+    fi
+    if [ "$purge" -eq 1 ]; then
+        say "kept the users unit-controller and fieldtech (userdel them if nothing else uses them)"
+    else
+        [ "$dry_run" -eq 1 ] || say "kept $etc, $state and $udev_file (--purge removes them)"
+    fi
+}
+apply_live_uninstall() {
+    [ "$changed" -eq 1 ] || return 0
+    act "reload systemd" "$systemctl" daemon-reload
+}
+
+case "$mode" in
+    install) do_install ;;
+    upgrade) do_upgrade ;;
+    rollback) do_rollback ;;
+    uninstall) do_uninstall ;;
+esac

@@ -1,0 +1,203 @@
+"""deploy/install.sh staging into a folder (--root): the tree it lays out, idempotence, dry run,
+uninstall, upgrade with rollback, and the arguments it refuses."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+
+from tests.deploy.conftest import ROOT, install, run, snapshot
+
+UNIT = "etc/systemd/system/unit-controller.service"
+CONFIG = "etc/unit-controller/unit.toml"
+NOT_ROOT = os.geteuid() != 0
+
+
+def _passwd(root: Path) -> dict[str, list[str]]:
+    lines = (root / "etc/passwd").read_text().splitlines()
+    return {line.split(":")[0]: line.split(":") for line in lines}
+
+
+def _members(root: Path, group: str) -> list[str]:
+    for line in (root / "etc/group").read_text().splitlines():
+        fields = line.split(":")
+        if fields[0] == group:
+            return fields[3].split(",") if fields[3] else []
+    raise AssertionError(f"no group {group}")
+
+
+def test_lays_out_the_unit_and_a_second_run_changes_nothing(bundle: Path, staged: Path) -> None:
+    first = install(bundle, staged)
+    assert "installed" in first.stdout
+    tree = snapshot(staged)
+    for path in (UNIT, CONFIG, "etc/sysusers.d/unit-controller.conf",
+                 "etc/udev/rules.d/70-unit-controller.rules",
+                 "etc/modules-load.d/unit-controller.conf",
+                 "etc/systemd/journald.conf.d/50-unit-controller.conf",
+                 "etc/systemd/system/serial-getty@ttyS0.service.d/unit-console.conf",
+                 "etc/systemd/system/multi-user.target.wants/unit-controller.service",
+                 "etc/systemd/system/getty.target.wants/serial-getty@ttyS0.service",
+                 "opt/unit-controller/current/bin/unit-controller"):  # fmt: skip
+        assert (staged / path).exists() or (staged / path).is_symlink(), path
+    fieldtech = _passwd(staged)["fieldtech"]
+    assert fieldtech[6] == "/usr/local/bin/unit-console"
+    assert (staged / "usr/local/bin/unit-console").resolve().name == "unit-console"
+    assert "fieldtech" in _members(staged, "unit-console")
+    assert "unit-controller" in _members(staged, "dialout")
+    assert _passwd(staged)["unit-controller"][6] == "/usr/sbin/nologin"
+    # The config: root writes it, the daemon's group reads it, nobody else.
+    assert stat.S_IMODE((staged / CONFIG).stat().st_mode) == 0o640
+    assert stat.S_IMODE((staged / "etc/unit-controller").stat().st_mode) == 0o750
+    assert (staged / CONFIG).read_text() == (ROOT / "deploy/examples/unit.toml").read_text()
+
+    second = install(bundle, staged)
+    assert "nothing to change" in second.stdout, second.stdout
+    assert snapshot(staged) == tree
+
+
+def test_the_staged_config_and_release_work(bundle: Path, staged: Path) -> None:
+    install(bundle, staged, "--unit-id", "unit-07")
+    binary = staged / "opt/unit-controller/current/bin/unit-controller"
+    done = run([str(binary), "check-config", str(staged / CONFIG)], cwd=Path("/"))
+    assert done.stdout.strip() == "ok"
+    assert 'id = "unit-07"' in (staged / CONFIG).read_text()
+    # Installed from the wheel, the recipes come with it (not from this checkout).
+    recipes = run([str(binary), "recipes"], cwd=Path("/")).stdout.split()
+    assert {"leach", "purify", "coprecipitation"} <= set(recipes)
+
+
+def test_a_dry_run_writes_nothing(bundle: Path, staged: Path) -> None:
+    done = install(bundle, staged, "--dry-run")
+    assert "would build release" in done.stdout
+    assert "would install /" + UNIT in done.stdout
+    assert list(staged.iterdir()) == []
+    install(bundle, staged)
+    tree = snapshot(staged)
+    (staged / UNIT).write_text("[Unit]\nDescription=edited by hand\n")
+    tree[UNIT] = snapshot(staged)[UNIT]
+    again = install(bundle, staged, "--dry-run")
+    assert "would install /" + UNIT in again.stdout
+    assert snapshot(staged) == tree
+
+
+def test_a_sites_config_and_udev_rules_are_kept(bundle: Path, staged: Path) -> None:
+    install(bundle, staged)
+    site = (staged / CONFIG).read_text().replace('id = "unit-01"', 'id = "north-3"')
+    (staged / CONFIG).write_text(site)
+    (staged / CONFIG).chmod(0o644)  # someone edited it carelessly
+    rules = staged / "etc/udev/rules.d/70-unit-controller.rules"
+    rules.write_text(rules.read_text().replace("SERIAL-OF-AT-101", "A10K9QZ1"))
+    done = install(bundle, staged, "--unit-id", "other")
+    assert (staged / CONFIG).read_text() == site
+    assert "A10K9QZ1" in rules.read_text()
+    assert stat.S_IMODE((staged / CONFIG).stat().st_mode) == 0o640
+    assert "kept the site's" in done.stdout
+
+
+def test_uninstall_keeps_config_and_state_and_purge_removes_them(
+    bundle: Path, staged: Path
+) -> None:
+    install(bundle, staged)
+    state = staged / "var/lib/unit-controller"
+    state.mkdir(parents=True)
+    (state / "journal.sqlite3").write_bytes(b"batches")
+    install(bundle, staged, "--uninstall")
+    for gone in (UNIT, "opt/unit-controller", "usr/local/bin/unit-console",
+                 "etc/systemd/system/multi-user.target.wants/unit-controller.service",
+                 "etc/systemd/system/serial-getty@ttyS0.service.d"):  # fmt: skip
+        assert not (staged / gone).exists(), gone
+        assert not (staged / gone).is_symlink(), gone
+    assert (staged / CONFIG).is_file()
+    assert (state / "journal.sqlite3").read_bytes() == b"batches"
+    assert "/usr/local/bin/unit-console" not in (staged / "etc/shells").read_text()
+    # Installing again finds the site's config as it was.
+    install(bundle, staged)
+    install(bundle, staged, "--uninstall", "--purge")
+    assert not (staged / "etc/unit-controller").exists()
+    assert not state.exists()
+
+
+def _release_copy(bundle: Path, tmp_path: Path, release: str) -> Path:
+    other = tmp_path / release
+    shutil.copytree(bundle, other, symlinks=True)
+    (other / "RELEASE").write_text(release + "\n")
+    return other
+
+
+STAND_IN = """#!/bin/sh
+# systemctl for the tests: a release named *broken* never gets READY.
+echo "$@" >>"$LOG"
+case "$1" in
+    restart | is-active)
+        case "$(readlink "$STAGED/opt/unit-controller/current")" in *broken*) exit 1 ;; esac ;;
+esac
+exit 0
+"""
+
+
+def test_upgrade_switches_releases_rolls_back_when_not_ready_and_on_request(
+    bundle: Path, staged: Path, tmp_path: Path
+) -> None:
+    install(bundle, staged)
+    current = staged / "opt/unit-controller/current"
+    first = current.readlink().name
+    systemctl = tmp_path / "systemctl"
+    systemctl.write_text(STAND_IN)
+    systemctl.chmod(0o755)
+    env = {"SYSTEMCTL": str(systemctl), "STAGED": str(staged), "LOG": str(tmp_path / "log")}
+
+    newer = _release_copy(bundle, tmp_path, "9.9.9-good")
+    refused = install(newer, staged, check=False)
+    assert refused.returncode == 1
+    assert "--upgrade" in refused.stderr
+
+    # A release that never gets READY: back to the one before, and the upgrade fails.
+    broken = _release_copy(bundle, tmp_path, "9.9.9-broken")
+    failed = install(broken, staged, "--upgrade", env=env, check=False)
+    assert failed.returncode == 1, failed.stdout
+    assert "rolling back" in failed.stdout
+    assert current.readlink().name == first
+
+    good = install(newer, staged, "--upgrade", env=env)
+    assert "upgraded" in good.stdout
+    assert current.readlink().name == "9.9.9-good"
+    assert (staged / "opt/unit-controller/previous").readlink().name == first
+    assert (staged / CONFIG).read_text() == (ROOT / "deploy/examples/unit.toml").read_text()
+    # Only the current release and the one before are kept.
+    kept = {p.name for p in (staged / "opt/unit-controller/releases").iterdir()}
+    assert kept == {first, "9.9.9-good"}
+
+    back = install(newer, staged, "--rollback", env=env)
+    assert "rolled back" in back.stdout
+    assert current.readlink().name == first
+    assert "restart unit-controller.service" in (tmp_path / "log").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--bogus"], "unknown argument: --bogus"),
+        (["--purge"], "--purge goes with --uninstall"),
+        (["--unit-id", "no spaces"], "--unit-id 'no spaces'"),
+        (["--console-tty", "/dev/ttyS0"], "--console-tty '/dev/ttyS0'"),
+        (["--wheels", "/no/such/wheels"], "--wheels /no/such/wheels: no such directory"),
+        (["--config", "/no/such.toml"], "--config /no/such.toml: no such file"),
+    ],
+)
+def test_bad_arguments_are_named_and_change_nothing(
+    bundle: Path, staged: Path, args: list[str], says: str
+) -> None:
+    done = install(bundle, staged, *args, check=False)
+    assert done.returncode == 2, done.stderr
+    assert says in done.stderr
+    assert list(staged.iterdir()) == []
+
+
+def test_a_missing_root_is_refused(bundle: Path, tmp_path: Path) -> None:
+    done = install(bundle, tmp_path / "nowhere", check=False)
+    assert done.returncode == 2
+    assert "no such directory" in done.stderr
