@@ -204,10 +204,15 @@ build_release() {  # build_release ID: the venv at /opt/unit-controller/releases
         changed=1
         return
     fi
-    "$python" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
-        || die "$python 3.11 or newer with venv is needed (apt-get install python3-venv)"
+    if ! _python_ok && live && [ -z "$wheels" ] && command -v apt-get >/dev/null; then
+        act "install Debian's python3-venv" sh -c \
+            'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null'
+    fi
+    _python_ok || die "$python 3.11 or newer with venv is needed (apt-get install python3-venv)"
     act "build release $id in $dir" _build "$id" "$root$dir"
 }
+_python_ok() { "$python" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; }
+
 _build() {
     local id="$1" dir="$2" work pip_from=()
     rm -rf "$dir"  # a build that did not finish

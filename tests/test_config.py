@@ -22,6 +22,7 @@ from unit_controller.config import (
 from unit_controller.errors import ConfigError
 
 EXAMPLE = DEFAULT_CONFIG.read_text(encoding="utf-8")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _edited(tmp_path: Path, *edits: tuple[str, str], append: str = "") -> Path:
@@ -313,3 +314,18 @@ def test_tls_files_that_cannot_be_loaded_are_named(tmp_path: Path) -> None:
     text = EXAMPLE.replace("[mqtt]\n", f'[mqtt]\nurl = "mqtts://broker"\nca_file = "{ca}"\n', 1)
     problems = _problems_of(tmp_path, text)
     assert any(str(ca) in p and "not a usable CA bundle" in p for p in problems), problems
+
+
+def test_batches_must_be_kept_at_least_as_long_as_events(tmp_path: Path) -> None:
+    text = EXAMPLE.replace("keep_batches_days = 730.0", "keep_batches_days = 30", 1)
+    text = text.replace("keep_days = 90.0", "keep_days = 400", 1)
+    problems = _problems_of(tmp_path, text)
+    assert any(p.startswith("journal:") and "keep_batches_days (30)" in p for p in problems)
+
+
+def test_the_clock_must_be_synchronised_on_a_real_unit_not_on_the_simulator() -> None:
+    assert load_config(ROOT / "deploy/examples/sim.toml").clock_sync_required is False
+    real = load_config(ROOT / "deploy/examples/unit.toml")
+    assert real.clock_sync_required is True
+    assert str(real.clock.synchronized_flag) == "/run/systemd/timesync/synchronized"
+    assert (real.journal.keep_days, real.journal.keep_batches_days) == (90.0, 730.0)

@@ -356,6 +356,47 @@ class CalibrationSection(_Section):
     )
 
 
+class JournalSection(_Section):
+    """How long the daemon's journal keeps what it records."""
+
+    keep_days: float = Field(
+        default=90.0, ge=1, le=3650, description="events and commands: days kept"
+    )
+    keep_batches_days: float = Field(
+        default=730.0,
+        ge=1,
+        le=36500,
+        description="batch records and calibrations: days kept (the newest calibration of "
+        "each probe stays whatever its age)",
+    )
+
+    @model_validator(mode="after")
+    def _batches_outlive_events(self) -> JournalSection:
+        if self.keep_batches_days < self.keep_days:
+            raise ValueError(
+                f"keep_batches_days ({self.keep_batches_days:g}) must be at least keep_days "
+                f"({self.keep_days:g}): a batch record outlives the events around it"
+            )
+        return self
+
+
+class ClockSection(_Section):
+    """Whether the system clock is synchronised: remote commands are checked against it."""
+
+    synchronized_flag: Path = Field(
+        default=Path("/run/systemd/timesync/synchronized"),
+        description="a file that exists while the clock is synchronised (systemd-timesyncd's)",
+    )
+    require_sync: bool | None = Field(
+        default=None,
+        description="raise clock_not_synchronized while it is not; unset = on the serial "
+        "backend (a real unit), not on the simulator",
+    )
+    check_every_s: float = Field(
+        default=10.0, ge=0.1, le=3600, description="how often the flag is looked at"
+    )
+
+
 class UnitConfig(_Section):
     """The whole config file."""
 
@@ -368,6 +409,8 @@ class UnitConfig(_Section):
     mqtt: MqttSettings = MqttSettings()
     console: ConsoleSection = ConsoleSection()
     calibration: CalibrationSection = CalibrationSection()
+    journal: JournalSection = JournalSection()
+    clock: ClockSection = ClockSection()
 
     _wiring: BoardWiring | None = PrivateAttr(default=None)
 
@@ -408,6 +451,13 @@ class UnitConfig(_Section):
         if self._wiring is None:
             self._wiring = BoardWiring(devices=self.devices)
         return self._wiring
+
+    @property
+    def clock_sync_required(self) -> bool:
+        """Whether an unsynchronised clock raises an alarm on this unit."""
+        if self.clock.require_sync is None:
+            return self.hal.backend == "serial"
+        return self.clock.require_sync
 
     def reagent_cap_ml(self, tag: str) -> float:
         """Most mL one phase may dose through pump `tag`."""

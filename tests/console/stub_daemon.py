@@ -61,6 +61,7 @@ def status(state: str, *, phase: str | None = None, **changes: Any) -> dict[str,
         "alarms_active": 1,
         "bad": {},
         "ph_calibration_due": False,
+        "clock_synchronized": True,
     }
     return base | changes
 

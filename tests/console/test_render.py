@@ -42,6 +42,7 @@ WORST_STATUS = status(
     pumps_ml_min={f"P-20{i}": 104.99 for i in range(1, 6)},
     bad={"temperature_c": "stale " + LONG, "ph": "no reply"},
     ph_calibration_due=True,
+    clock_synchronized=False,
     estop_pressed=True,
     alarms_active=12,
 )
@@ -192,3 +193,11 @@ def test_long_messages_wrap_at_80_columns_and_lose_nothing() -> None:
     assert all(len(line) <= WIDTH for line in lines)
     assert "".join(line.strip() for line in lines).replace(" ", "") == text.replace(" ", "")
     assert all(line.startswith(" " * 7) for line in lines[1:])
+
+
+def test_status_warns_of_a_clock_that_is_not_synchronised() -> None:
+    lines = render_status(status("IDLE", clock_synchronized=False), PLAIN)
+    assert any("clock" in line and "not synchronised" in line for line in lines)
+    for known in (True, None):
+        lines = render_status(status("IDLE", clock_synchronized=known), PLAIN)
+        assert not any("not synchronised" in line for line in lines)

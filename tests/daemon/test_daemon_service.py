@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import stat
 from pathlib import Path
 
 from tests.daemon.harness import WAIT_S, Control, Daemon
@@ -89,3 +91,59 @@ async def test_only_the_listed_users_may_act_as_the_console(tmp_path: Path) -> N
             assert (await control.request("reset"))["ok"]
     finally:
         assert daemon.terminate() == 0
+
+
+async def test_says_whether_the_clock_is_synchronised_and_alarms_while_it_is_not(
+    tmp_path: Path,
+) -> None:
+    flag = tmp_path / "timesync" / "synchronized"
+    config = tmp_path / "unit.toml"
+    text = DEFAULT_CONFIG.read_text(encoding="utf-8")
+    section = f'synchronized_flag = "{flag}"\nrequire_sync = true\ncheck_every_s = 0.1\n'
+    shipped = 'synchronized_flag = "/run/systemd/timesync/synchronized"\n'
+    assert shipped in text
+    config.write_text(text.replace(shipped, section, 1), encoding="utf-8")
+    daemon = Daemon(tmp_path, args=("--config", str(config)))
+    await daemon.start()
+    try:
+        async with Control(daemon.socket) as control:
+            status = await control.until(lambda s: s["state"] is not None, what="scanning")
+            assert status["clock_synchronized"] is False
+            alarms = (await control.request("alarms"))["result"]["alarms"]
+            clock = [a for a in alarms if a["id"] == "clock_not_synchronized"]
+            assert [a["priority"] for a in clock] == ["low"]
+            flag.parent.mkdir()
+            flag.touch()  # what systemd-timesyncd does once it has synchronised
+            await control.until(lambda s: s["clock_synchronized"] is True, what="synchronised")
+            alarms = (await control.request("alarms"))["result"]["alarms"]
+            clock = [a for a in alarms if a["id"] == "clock_not_synchronized"]
+            # Returned to normal; it stays listed until someone acknowledges it (ISA-18.2).
+            assert [a["state"] for a in clock] == ["unack_returned"], alarms
+    finally:
+        assert daemon.terminate() == 0
+
+
+async def test_leaves_nothing_readable_by_others_even_under_a_lax_umask(tmp_path: Path) -> None:
+    daemon = Daemon(tmp_path)
+    # What an earlier release left behind: a state directory and a file anyone could read.
+    daemon.state.mkdir(mode=0o755)
+    (daemon.state / "journal.sqlite3-old").write_bytes(b"")
+    (daemon.state / "journal.sqlite3-old").chmod(0o644)
+    old = os.umask(0o022)  # inherited by the daemon: what a hand start often has
+    try:
+        await daemon.start()
+    finally:
+        os.umask(old)
+    try:
+        async with Control(daemon.socket) as control:
+            await control.until(lambda s: s["state"] is not None, what="scanning")
+    finally:
+        assert daemon.terminate() == 0
+    made = [daemon.state, daemon.runtime, *daemon.state.rglob("*"), *daemon.runtime.rglob("*")]
+    assert any(p.name == "journal.sqlite3" for p in made)
+    readable = {
+        str(p): oct(stat.S_IMODE(p.lstat().st_mode))
+        for p in made
+        if p.lstat().st_mode & stat.S_IROTH or (not p.is_dir() and p.lstat().st_mode & 0o007)
+    }
+    assert readable == {}

@@ -337,3 +337,51 @@ async def test_kill_9_at_any_moment_leaves_an_intact_journal_with_every_committe
             assert conn.execute(
                 "SELECT count(*) FROM batches WHERE final_state IS NULL"
             ).fetchone() == (0,)
+
+
+# --- retention ([journal] keep_days) --------------------------------------------------------
+
+DAY_MS = 86_400_000
+
+
+async def test_prune_drops_old_events_sooner_than_batches_and_keeps_what_must_stay(
+    path: Path,
+) -> None:
+    crashed = _journal(path)
+    await crashed.open()
+    interrupted = crashed.batch_started(ts_ms=0, recipe="leach", recipe_sha256=SHA)
+    await crashed.flush()  # dies with the batch open: interrupted and not reset on reopen
+    j = Journal(path=path, wall=lambda: 0.0)  # marks it interrupted at ts 0: long ago
+    await j.open()
+    now = 1000 * DAY_MS
+    _event(j, now - 100 * DAY_MS, "old event")
+    _event(j, now - 91 * DAY_MS, "another old event")
+    _event(j, now - 10 * DAY_MS, "recent event")
+    j.record_command(ts_ms=now - 95 * DAY_MS, source="console:tech", command="hold", args={},
+                     ok=True, error=None, result={})  # fmt: skip
+    old = j.batch_started(ts_ms=now - 900 * DAY_MS, recipe="smoke", recipe_sha256=SHA)
+    j.batch_finished(old, ts_ms=now - 800 * DAY_MS, final_state="COMPLETE", record={})
+    kept = j.batch_started(ts_ms=now - 400 * DAY_MS, recipe="smoke", recipe_sha256=SHA)
+    j.batch_finished(kept, ts_ms=now - 400 * DAY_MS, final_state="COMPLETE", record={})
+    running = j.batch_started(ts_ms=now - 999 * DAY_MS, recipe="purify", recipe_sha256=SHA)
+    for age, action in ((900, "mid"), (850, "mid"), (800, "low")):
+        j.record_calibration(ts_ms=now - age * DAY_MS, device="AT-101", kind="ph",
+                             action=action, data={})  # fmt: skip
+    with capture_logs() as logs:
+        counts = await j.prune(now_ms=now, keep_days=90, keep_batches_days=730, chunk=1)
+    try:
+        # In chunks of one row a table: every old row still goes.
+        assert counts == {"events": 2, "commands": 1, "batches": 1, "calibrations": 1}
+        assert {"event": "journal.pruned", "log_level": "info", **counts} in logs
+        assert [e["text"] for e in await j.recent(10)] == ["recent event"]
+        ids = {b["id"] for b in await j.batches(10)}
+        # The batch under way and the one interrupted (not yet reset) stay, however old.
+        assert ids == {interrupted, kept, running}
+        # The newest calibration of each kind of act stays: the due check reads it.
+        assert await j.last_calibration(kind="ph", actions={"mid"}) == now - 850 * DAY_MS
+        assert await j.last_calibration(kind="ph", actions={"low"}) == now - 800 * DAY_MS
+        again = await j.prune(now_ms=now, keep_days=90, keep_batches_days=730)
+        assert again == dict.fromkeys(counts, 0)
+    finally:
+        await j.close()
+        await crashed.close()

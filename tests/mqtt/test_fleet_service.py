@@ -69,3 +69,29 @@ async def test_a_full_outbox_drops_the_oldest_counts_them_and_raises_an_alarm(
         assert all(t.alarm_id != DROPPED_ALARM for t in rig.controller.alarms.in_effect())
     finally:
         await service.stop(drain_timeout_s=0.0)
+
+
+async def test_telemetry_and_birth_say_whether_the_clock_is_synchronised(tmp_path: Path) -> None:
+    rig = Rig(config=fleet_config(NO_BROKER, tmp_path))
+    synced = [False]
+    service = FleetService(
+        config=rig.config,
+        controller=rig.controller,
+        clock=rig.clock,
+        state_dir=tmp_path,
+        clock_synchronized=lambda: synced[0],
+    )
+    await service.start()
+    try:
+        await rig.run_for(1.0)
+        synced[0] = True
+        await rig.run_for(1.0)
+        await service.outbox.flush()
+        rows = await service.outbox.read(after_id=0, up_to_id=10**9, limit=100)
+        telemetry = [json.loads(r.payload) for r in rows if r.kind == "telemetry"]
+        assert [t["clock_synchronized"] for t in telemetry] == [False, False, True]
+        birth = json.loads(service._birth(1))
+        assert birth["clock_synchronized"] is True
+        assert {"name": "clock_synchronized", "type": "bool", "unit": None} in birth["metrics"]
+    finally:
+        await service.stop(drain_timeout_s=0.0)

@@ -207,6 +207,9 @@ def render_status(status: Mapping[str, Any], style: Style) -> list[str]:
         lines.append(_row("waiting", style.paint(f"type confirm once done: {words}", "yellow")))
     if status.get("ph_calibration_due"):
         lines.append(_row("cal", style.paint("pH calibration is due (cal ph status)", "yellow")))
+    if status.get("clock_synchronized") is False:
+        text = "not synchronised: fleet commands may be refused (timedatectl)"
+        lines.append(_row("clock", style.paint(text, "yellow")))
     bad = _dict(status.get("bad"))
     if bad:
         text = ", ".join(f"{clean(name)} {clean(reason)}" for name, reason in bad.items())

@@ -194,6 +194,7 @@ class Operations:
         batch_id: Callable[[], int | None],
         ph_calibration_due: Callable[[], bool],
         on_calibrated: Callable[[], None],
+        clock_synchronized: Callable[[], bool | None] = lambda: None,
     ) -> None:
         self.config = config
         self.controller = controller
@@ -204,6 +205,7 @@ class Operations:
         self._batch_id = batch_id
         self._ph_due = ph_calibration_due
         self._on_calibrated = on_calibrated
+        self._clock_synchronized = clock_synchronized
         self._scanned = asyncio.Event()
         controller.watch(lambda _: self._scanned.set())
         self.specs: dict[str, OpSpec] = {
@@ -330,6 +332,7 @@ class Operations:
             alarms_active=len(controller.alarms.active()),
             reagents_ml=controller.reagents_ml,
             ph_calibration_due=self._ph_due(),
+            clock_synchronized=self._clock_synchronized(),
         )
 
     async def _status(self, session: Session, args: NoArgs) -> dict[str, Any]:

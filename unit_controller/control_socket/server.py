@@ -59,7 +59,11 @@ class ControlServer:
     async def start(self) -> None:
         """Create the socket (replacing a stale one) with mode 0660 and the configured group."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.parent.is_dir():
+                self.path.parent.mkdir(parents=True)
+                # Made here (not by systemd): the socket's group must reach the socket (0660)
+                # inside, and nobody else list it, whatever the umask.
+                self.path.parent.chmod(0o711)
         except OSError as exc:
             raise OSError(
                 f"cannot create the runtime directory {self.path.parent} for the control socket: "

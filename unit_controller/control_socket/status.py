@@ -29,6 +29,7 @@ def status_dict(
     alarms_active: int,
     reagents_ml: Mapping[str, float],
     ph_calibration_due: bool,
+    clock_synchronized: bool | None = None,
 ) -> dict[str, Any]:
     """Everything `status` answers; values the unit does not know (yet) are None."""
     out: dict[str, Any] = {
@@ -38,6 +39,7 @@ def status_dict(
         "batch_id": batch_id,
         "alarms_active": alarms_active,
         "ph_calibration_due": ph_calibration_due,
+        "clock_synchronized": clock_synchronized,
         "reagents_ml": {tag: round(ml, 1) for tag, ml in sorted(reagents_ml.items())},
     }
     if snap is None:

@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import os
 import signal
+import stat
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -47,6 +48,12 @@ JOURNAL_FILE = "journal.sqlite3"
 LOCK_FILE = "lock"
 BATCH_INTERRUPTED = "batch_interrupted"
 PH_CALIBRATION_DUE = "ph_calibration_due"
+CLOCK_NOT_SYNCHRONIZED = "clock_not_synchronized"
+# How often (real seconds) the daemon prunes the journal ([clock] check_every_s: the clock).
+PRUNE_EVERY_S = 6 * 3600.0
+# Files the daemon makes (journal, outbox, lock) are the unit's record, never readable by others,
+# also when it is started by hand under a lax umask (systemd's unit sets UMask=0027 too).
+PRIVATE_UMASK = 0o027
 # How often (real seconds) the daemon looks at the calibration due date.
 DUE_CHECK_EVERY_S = 60.0
 # Scans that fail in a row before the daemon gives up (systemd restarts it, outputs off).
@@ -80,6 +87,7 @@ class Daemon:
         self.notifier = SdNotifier()
         self._stop = asyncio.Event()
         self._ph_due = False
+        self._clock_synced: bool | None = None
         self._failed_scans = 0
         self._running = False  # the scan loop has started
         self.unit: SimulatedUnit | None = None
@@ -101,6 +109,7 @@ class Daemon:
 
     async def run(self) -> int:
         """Run until stopped; 0 after a clean stop, 1 when scans kept failing."""
+        os.umask(os.umask(0) | PRIVATE_UMASK)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -129,6 +138,7 @@ class Daemon:
         """Hold `<state dir>/lock`: a second daemon on the same unit stops before touching
         anything (journal, outbox, serial ports, socket)."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        _make_private(self.state_dir)
         path = self.state_dir / LOCK_FILE
         with path.open("a+") as lock:
             try:
@@ -198,6 +208,7 @@ class Daemon:
             batch_id=lambda: recorder.batch_id,
             ph_calibration_due=lambda: self._ph_due,
             on_calibrated=self._calibrated,
+            clock_synchronized=lambda: self._clock_synced,
         )
         server = ControlServer(
             path=self.options.dirs.socket,
@@ -210,6 +221,7 @@ class Daemon:
         board.apply(Outputs.safe())
         await controller.scan()
         await self._update_calibration_due()
+        await self._update_clock_sync()
         await server.start()
         fleet = None
         if config.mqtt.enabled:
@@ -222,9 +234,11 @@ class Daemon:
                 state_dir=self.state_dir,
                 recipes_dir=self.options.recipes_dir,
                 on_command=self._journal_remote,
+                clock_synchronized=lambda: self._clock_synced,
             )
             await fleet.start()
         checker = asyncio.create_task(self._check_calibration_due(), name="calibration-due")
+        keeper = asyncio.create_task(self._keep_clock_and_journal(), name="clock-and-journal")
         self.notifier.ready(self._status_text(controller))
         self._say(
             f"unit {config.unit.id} ({config.hal.backend} backend) {controller.machine.state}; "
@@ -244,6 +258,7 @@ class Daemon:
         finally:
             self.notifier.stopping()
             checker.cancel()
+            keeper.cancel()
             await self._end_batch(controller)
             # Everything off first; the rest of the stop may take a while.
             board.apply(Outputs.safe())
@@ -407,10 +422,71 @@ class Daemon:
                 controller.alarms.clear(PH_CALIBRATION_DUE, tag, now=now)
         self._ph_due = due
 
+    async def _keep_clock_and_journal(self) -> None:
+        pruned_at: float | None = None
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                await self._update_clock_sync()
+                due = pruned_at is None or loop.time() - pruned_at >= PRUNE_EVERY_S
+                if due and await self._prune_journal():
+                    pruned_at = loop.time()
+            except Exception:
+                log.exception("daemon.housekeeping_failed")
+            await asyncio.sleep(self.config.clock.check_every_s)
+
+    async def _update_clock_sync(self) -> None:
+        """Read the time service's flag; raise or clear `clock_not_synchronized`."""
+        flag = self.config.clock.synchronized_flag
+        # A stat of a file in /run: no time service means no flag, never a hang.
+        if not self.config.clock_sync_required:
+            return  # not known here (the simulator, or a unit without a time service): None
+        synced = await asyncio.to_thread(flag.exists)
+        if synced != self._clock_synced:
+            log.info("clock.synchronized" if synced else "clock.unsynchronized", flag=str(flag))
+        self._clock_synced = synced
+        controller = self._controller
+        async with controller.lock:
+            now = self.clock.monotonic()
+            if synced:
+                controller.alarms.clear(CLOCK_NOT_SYNCHRONIZED, "clock", now=now)
+            else:
+                controller.alarms.raise_alarm(
+                    alarm_id=CLOCK_NOT_SYNCHRONIZED,
+                    tag="clock",
+                    priority=Priority.LOW,
+                    now=now,
+                    message="system clock not synchronised (no time service, or not yet since "
+                    f"boot: {flag} is missing): fleet commands are checked against it and may "
+                    "be refused",
+                )
+
+    async def _prune_journal(self) -> bool:
+        """Apply `[journal]` retention; not while the clock may be wrong (it could wipe it)."""
+        if self._clock_synced is False:
+            return False
+        keep = self.config.journal
+        await self._journal.prune(
+            now_ms=self.epoch.ms(self.clock.monotonic()),
+            keep_days=keep.keep_days,
+            keep_batches_days=keep.keep_batches_days,
+        )
+        return True
+
     def _say(self, text: str) -> None:
         stamp = time.strftime("%H:%M:%S")
         self.out.write(f"[{stamp}] {text}\n")
         self.out.flush()
+
+
+def _make_private(state_dir: Path) -> None:
+    """Take 'other' access off the state directory and its files: an earlier release or a hand
+    start under a lax umask may have left them readable by anyone on the box."""
+    for path in (state_dir, *state_dir.iterdir()):
+        with contextlib.suppress(OSError):  # not ours to change: the daemon runs on regardless
+            mode = path.lstat().st_mode
+            if mode & 0o007 and not stat.S_ISLNK(mode):
+                path.chmod(stat.S_IMODE(mode) & ~0o007)
 
 
 def _speed(clock: Clock) -> float:

@@ -266,6 +266,47 @@ class JournalDb:
         value = self.worker.conn.execute(sql, params).fetchone()[0]
         return None if value is None else int(value)
 
+    def prune(
+        self, *, events_before_ms: int, batches_before_ms: int, limit: int
+    ) -> dict[str, int]:
+        """Delete up to `limit` rows a table older than its window; the counts deleted.
+
+        Never a batch still open or interrupted and not yet reset, nor the newest calibration
+        of each probe and action (the calibration-due check reads it, however old). Bounded, so
+        the journal's writes wait behind one short transaction, not one long one.
+        """
+        conn = self.worker.conn
+        try:
+            with transaction(conn):
+                row = conn.execute(
+                    "SELECT value FROM meta WHERE key = 'interrupted_unreset'"
+                ).fetchone()
+                unreset = [int(i) for i in json.loads(row[0] if row else "[]")]
+                keep = f"({', '.join('?' * len(unreset))})"
+                selects = {
+                    "events": ("SELECT id FROM events WHERE ts_ms < ?", (events_before_ms,)),
+                    "commands": ("SELECT id FROM commands WHERE ts_ms < ?", (events_before_ms,)),
+                    "batches": (
+                        "SELECT id FROM batches WHERE final_state IS NOT NULL"
+                        f" AND coalesce(end_ts, start_ts) < ? AND id NOT IN {keep}",
+                        (batches_before_ms, *unreset),
+                    ),
+                    "calibrations": (
+                        "SELECT id FROM calibrations WHERE ts_ms < ? AND id NOT IN"
+                        " (SELECT max(id) FROM calibrations GROUP BY device, kind, action)",
+                        (batches_before_ms,),
+                    ),
+                }
+                counts = {
+                    table: conn.execute(
+                        f"DELETE FROM {table} WHERE id IN ({select} LIMIT ?)", (*params, limit)
+                    ).rowcount
+                    for table, (select, params) in selects.items()
+                }
+        except (OSError, sqlite3.Error) as exc:
+            raise JournalError(self.path, f"prune failed: {exc}") from exc
+        return counts
+
     def mark_clean(self, conn: sqlite3.Connection) -> None:
         """Mark this run ended cleanly, so the next start finds no crash (run by `worker.close`)."""
         try:

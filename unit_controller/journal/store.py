@@ -235,6 +235,31 @@ class Journal:
             partial(self._db.last_calibration, kind=kind, device=device, actions=chosen)
         )
 
+    async def prune(
+        self, *, now_ms: int, keep_days: float, keep_batches_days: float, chunk: int = 5000
+    ) -> dict[str, int]:
+        """Delete events and commands older than `keep_days`, batch records and calibrations
+        older than `keep_batches_days` (see `JournalDb.prune` for what always stays)."""
+        if chunk <= 0:
+            raise ValueError("chunk must be > 0")
+        day_ms = 86_400_000
+        job = partial(
+            self._db.prune,
+            events_before_ms=now_ms - round(keep_days * day_ms),
+            batches_before_ms=now_ms - round(keep_batches_days * day_ms),
+            limit=chunk,
+        )
+        total: dict[str, int] = {}
+        while True:
+            counts = await self._read(job)
+            for table, n in counts.items():
+                total[table] = total.get(table, 0) + n
+            if max(counts.values()) < chunk:
+                break
+        if any(total.values()):
+            log.info("journal.pruned", **total)
+        return total
+
     # --- figures -----------------------------------------------------------------------------
     @property
     def path(self) -> Path:

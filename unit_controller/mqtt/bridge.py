@@ -33,6 +33,7 @@ class TelemetryBridge:
         period_s: float,
         session: Callable[[], int],
         on_alarms_changed: Callable[[], None],
+        clock_synchronized: Callable[[], bool | None] = lambda: None,
     ) -> None:
         self._controller = controller
         self._outbox = outbox
@@ -40,6 +41,7 @@ class TelemetryBridge:
         self._period_s = period_s
         self._session = session
         self._on_alarms_changed = on_alarms_changed
+        self._clock_synchronized = clock_synchronized
         self._pumps = sorted(controller.config.wiring.pumps())
         self._next_at: float | None = None
         self.seq = 0  # the next telemetry message's number: 0, 1, 2, ... for this process
@@ -70,6 +72,7 @@ class TelemetryBridge:
                 outbox_backlog=outbox.pending_count,
                 outbox_dropped=outbox.dropped_total,
                 reagents_ml=self._controller.reagents_ml,
+                clock_synchronized=self._clock_synchronized(),
             ),
             pumps=self._pumps,
         )

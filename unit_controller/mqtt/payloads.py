@@ -117,6 +117,7 @@ def telemetry_metrics(wiring: BoardWiring) -> list[Metric]:
         Metric("alarms_active", "int"),
         Metric("outbox_backlog", "int"),
         Metric("outbox_dropped", "int"),
+        Metric("clock_synchronized", "bool"),
         Metric("bad", "object"),
     ]
     return metrics
@@ -140,6 +141,7 @@ class LinkFigures:
     outbox_backlog: int
     outbox_dropped: int
     reagents_ml: Mapping[str, float]
+    clock_synchronized: bool | None = None  # None: not known here
 
 
 def _value(reading: Reading[Any], digits: int) -> float | None:
@@ -206,6 +208,7 @@ def telemetry_payload(
         "alarms_active": figures.alarms_active,
         "outbox_backlog": figures.outbox_backlog,
         "outbox_dropped": figures.outbox_dropped,
+        "clock_synchronized": figures.clock_synchronized,
         "bad": bad,
     }
     return payload
@@ -223,6 +226,7 @@ def birth_payload(
     recipes: Iterable[str],
     telemetry_period_s: float,
     commands: Iterable[str],
+    clock_synchronized: bool | None = None,
 ) -> dict[str, Any]:
     """The retained description of the unit sent on every connect."""
     return {
@@ -236,6 +240,7 @@ def birth_payload(
         "metrics": [m.as_json() for m in metrics],
         "recipes": sorted(recipes),
         "commands": sorted(commands),
+        "clock_synchronized": clock_synchronized,
     }
 
 

@@ -78,9 +78,11 @@ class FleetService:
         recipes_dir: Path = RECIPES_DIR,
         wall: Callable[[], float] = time.time,
         on_command: CommandRecorder | None = None,
+        clock_synchronized: Callable[[], bool | None] = lambda: None,
     ) -> None:
         settings = config.mqtt
         self._record_command = on_command
+        self._clock_synchronized = clock_synchronized
         self.config = config
         self.settings = settings
         self.controller = controller
@@ -121,6 +123,7 @@ class FleetService:
             period_s=settings.telemetry_period_s,
             session=lambda: self.link.session,
             on_alarms_changed=self.link.alarms_changed,
+            clock_synchronized=clock_synchronized,
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._dropped_seen = 0
@@ -204,6 +207,7 @@ class FleetService:
                 recipes=self._recipes,
                 telemetry_period_s=self.settings.telemetry_period_s,
                 commands=REMOTE_COMMANDS,
+                clock_synchronized=self._clock_synchronized(),
             )
         )
 
