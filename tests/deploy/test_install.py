@@ -201,3 +201,29 @@ def test_a_missing_root_is_refused(bundle: Path, tmp_path: Path) -> None:
     done = install(bundle, tmp_path / "nowhere", check=False)
     assert done.returncode == 2
     assert "no such directory" in done.stderr
+
+
+SCRIPTS = ("deploy/install.sh", "deploy/build-bundle", "deploy/lock", "deploy/release-id",
+           "deploy/list-adapters", "scripts/nspawn-check")  # fmt: skip
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_the_deploy_scripts_parse_and_the_long_ones_explain_themselves(script: str) -> None:
+    assert os.access(ROOT / script, os.X_OK), f"{script} is not executable"
+    run(["bash", "-n", str(ROOT / script)])
+    if script not in ("deploy/release-id", "deploy/list-adapters", "deploy/lock"):
+        done = run([str(ROOT / script), "--help"])
+        assert script.split("/")[1] in done.stdout
+    bad = run([str(ROOT / script), "--no-such-flag"], check=False)
+    if script in ("deploy/install.sh", "deploy/build-bundle", "scripts/nspawn-check"):
+        assert bad.returncode == 2, bad.stdout + bad.stderr
+
+
+def test_the_release_id_names_the_version_and_changes_with_the_content(tmp_path: Path) -> None:
+    first = run([str(ROOT / "deploy/release-id")]).stdout.strip()
+    assert first.startswith("0.1.0-")
+    copy = tmp_path / "tree"
+    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".venv", ".git", "*cache*"))
+    assert run([str(copy / "deploy/release-id")]).stdout.strip() == first
+    (copy / "recipes/smoke.toml").write_text("# changed\n", encoding="utf-8")
+    assert run([str(copy / "deploy/release-id")]).stdout.strip() != first
