@@ -266,7 +266,7 @@ prune_releases() {  # keep current and previous
 resolve_console_tty() {
     if [ -n "$console_tty" ]; then
         echo "$console_tty"
-    elif [ -e "$root/dev/serial0" ]; then
+    elif [ -L "$root/dev/serial0" ]; then
         basename "$(readlink -f "$root/dev/serial0")"  # Pi 3/4: ttyS0; Pi 5: ttyAMA0
     else
         echo ttyS0
@@ -356,7 +356,8 @@ pi_console_uart() {  # the console UART is the field tech's, not the kernel's
     [ -f "$cmdline" ] || return 0
     if grep -Eq '(^| )console=(serial0|ttyS0|ttyAMA0)[^ ]*' "$cmdline"; then
         act "remove the kernel console from $boot/cmdline.txt (reboot to apply)" \
-            sed -i.unit-controller.bak -E 's/(^| )console=(serial0|ttyS0|ttyAMA0)[^ ]*//g' "$cmdline"
+            sed -i.unit-controller.bak -E -e 's/(^| )console=(serial0|ttyS0|ttyAMA0)[^ ]*//g' \
+                -e 's/^ +//' "$cmdline"
     fi
     if [ -f "$cfg" ] && ! grep -qx 'enable_uart=1' "$cfg"; then
         act "enable the UART in $boot/config.txt (reboot to apply)" _append "$cfg" enable_uart=1

@@ -227,3 +227,26 @@ def test_the_release_id_names_the_version_and_changes_with_the_content(tmp_path:
     assert run([str(copy / "deploy/release-id")]).stdout.strip() == first
     (copy / "recipes/smoke.toml").write_text("# changed\n", encoding="utf-8")
     assert run([str(copy / "deploy/release-id")]).stdout.strip() != first
+
+
+def test_on_a_pi_the_console_uart_becomes_the_field_techs(bundle: Path, staged: Path) -> None:
+    boot = staged / "boot/firmware"
+    boot.mkdir(parents=True)
+    cmdline = "console=serial0,115200 console=tty1 root=PARTUUID=1234-02 rootwait quiet\n"
+    (boot / "cmdline.txt").write_text(cmdline)
+    (boot / "config.txt").write_text("[all]\ndtparam=audio=on\n")
+    (staged / "dev").mkdir()
+    (staged / "dev/serial0").symlink_to("ttyAMA0")  # a Pi 5: the PL011 on GPIO 14/15
+    install(bundle, staged)
+    assert (boot / "cmdline.txt").read_text() == (
+        "console=tty1 root=PARTUUID=1234-02 rootwait quiet\n"
+    )
+    assert (boot / "cmdline.txt.unit-controller.bak").read_text() == cmdline
+    assert "enable_uart=1" in (boot / "config.txt").read_text().splitlines()
+    dropin = staged / "etc/systemd/system/serial-getty@ttyAMA0.service.d/unit-console.conf"
+    assert "115200" in dropin.read_text()
+    wants = staged / "etc/systemd/system/getty.target.wants"
+    assert (wants / "serial-getty@ttyAMA0.service").is_symlink()
+    tree = snapshot(staged)
+    install(bundle, staged)
+    assert snapshot(staged) == tree
