@@ -356,6 +356,20 @@ class CalibrationSection(_Section):
     )
 
 
+class SafeStateSection(_Section):
+    """Where outputs go when they are forced safe (a trip, a stop, an abort, the E-stop).
+
+    Heater, pumps, agitator and fill are off and the drain closed, always; the cooling valve
+    opens on temperature high-high. Only the N2 purge has a choice (DESIGN §5).
+    """
+
+    purge: Literal["open_while_charged", "closed"] = Field(
+        default="open_while_charged",
+        description="open_while_charged: the purge stays open after a phase that blanketed the "
+        "reactor or a dose of acid or peroxide, until the low-low switch reads dry",
+    )
+
+
 class JournalSection(_Section):
     """How long the daemon's journal keeps what it records."""
 
@@ -410,6 +424,7 @@ class UnitConfig(_Section):
     console: ConsoleSection = ConsoleSection()
     calibration: CalibrationSection = CalibrationSection()
     journal: JournalSection = JournalSection()
+    safe_state: SafeStateSection = SafeStateSection()
     clock: ClockSection = ClockSection()
 
     _wiring: BoardWiring | None = PrivateAttr(default=None)

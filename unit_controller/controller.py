@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import structlog
@@ -33,6 +33,7 @@ from unit_controller.interlocks import (
     Trip,
     TripAction,
 )
+from unit_controller.interlocks.reactive_charge import ReactiveCharge, purge_fitted
 from unit_controller.machine import Command, PackMLMachine, State
 from unit_controller.manual import MANUAL_IS_ON, MANUAL_STATES, ManualMode, refuse_during_batch
 from unit_controller.permissives import blocking_trips, start_blockers
@@ -93,9 +94,12 @@ class UnitController:
         recipes_dir: Path = RECIPES_DIR,
         initial_state: State = State.STOPPED,
         recipe_adapter: Callable[[LoadedRecipe], LoadedRecipe] | None = None,
+        charged: bool = False,
     ) -> None:
         """`recipe_adapter`: the simulator's operating point for a recipe it starts (a feed
-        rate scaled, or sized to the liquor a campaign made); RecipeError when it cannot."""
+        rate scaled, or sized to the liquor a campaign made); RecipeError when it cannot.
+        `charged`: the reactor may hold acid or reactive liquor already (a batch was
+        interrupted), so the N2 purge's safe state is open from the first scan."""
         self.config = config
         self._recipe_adapter = recipe_adapter
         self.board = board
@@ -106,6 +110,10 @@ class UnitController:
         self.alarms = AlarmManager()
         self.interlocks = Interlocks(limits=config.interlocks, wiring=config.wiring)
         self.safety = SafetyFilter()
+        self._charge = ReactiveCharge(wiring=config.wiring, charged=charged)
+        self._purge_holds = (
+            config.safe_state.purge == "open_while_charged" and purge_fitted(config.wiring)
+        )
         self._qualifier = InputQualifier(config=config)
         self._controllers = ProcessControllers(config=config)
         self._listeners: list[EventListener] = []
@@ -215,6 +223,7 @@ class UnitController:
         # 4 controllers (in manual mode: the tech's jogs and heater run, nothing else)
         in_effect = self.alarms.in_effect()
         manual = self._manual.on and state in MANUAL_STATES
+        purge_open = self._purge_holds and self._charge.charged
         if manual:
             desired = self._controllers.compute_manual(
                 heater_duty=self._manual.heater_duty,
@@ -222,6 +231,8 @@ class UnitController:
                 now=now,
                 temperature_c=image.temperature.value if image.temperature.good else None,
             )
+            # Manual work on a charged reactor keeps its blanket.
+            desired = replace(desired, purge_valve=purge_open)
         else:
             if self._manual.active:  # a trip's abort took the unit out of rest
                 aborts = blocking_trips(in_effect, actions=_ABORT)
@@ -230,7 +241,10 @@ class UnitController:
 
         # 5 safety filter: the one place outputs are forced safe
         outputs = self.safety.apply(
-            desired, trips=in_effect, allow_process_outputs=state in PROCESS_STATES or manual
+            desired,
+            trips=in_effect,
+            allow_process_outputs=state in PROCESS_STATES or manual,
+            purge_open=purge_open,
         )
         if manual:
             self._manual.cancel_forced(desired=desired, applied=outputs, trips=in_effect)
@@ -240,6 +254,7 @@ class UnitController:
         if image.temperature.good and image.temperature.value is not None:
             self.board.ph.compensate(image.temperature.value)
         self._applied = outputs
+        self._charge.update(applied=outputs, image=image, in_process=state in PROCESS_STATES)
 
         # 7 publish (listeners and watchers run after the return, in `scan`)
         self.snapshot = Snapshot(

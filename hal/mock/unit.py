@@ -126,6 +126,22 @@ class SimulatedUnit:
         self.injected: list[FaultSpec] = []
         self._sample_all()
 
+    def held_outputs(self) -> dict[str, object]:
+        """What the devices hold now (not what the controller commanded): heater 1.0/0.0, each
+        coil by its short name, each pump's rate in mL/min."""
+        names = {
+            CoilFunction.CONTACTOR: "contactor",
+            CoilFunction.AGITATOR: "agitator",
+            CoilFunction.FILL_PUMP: "fill",
+            CoilFunction.DRAIN_VALVE: "drain",
+            CoilFunction.PURGE_VALVE: "purge",
+            CoilFunction.COOLING_VALVE: "cooling",
+        }
+        held: dict[str, object] = {"heater": 1.0 if self.heater.conducting else 0.0}
+        held |= {names.get(f, str(f)): coil.energised for f, coil in sorted(self.coils.items())}
+        held["pumps"] = {tag: round(p.commanded_ml_min(), 3) for tag, p in self.pumps.items()}
+        return held
+
     def preload(self, preset: str) -> None:
         """Fill the reactor as a recipe's `starts_with` expects (simulator only)."""
         self.plant.preload(preset)

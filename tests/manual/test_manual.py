@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -140,7 +141,9 @@ async def test_estop_forces_every_manual_output_off_in_the_same_scan() -> None:
     assert before.outputs.pump(ACID) > 0.0
     rig.inject("estop")
     snap = await rig.scan()
-    assert snap.outputs == Outputs.safe()
+    # Acid went in: the N2 blanket is the purge's safe state, everything else is off.
+    charged_safe = replace(Outputs.safe(), purge_valve=True)
+    assert snap.outputs == charged_safe
     assert rig.controller.machine.state in (State.ABORTING, State.ABORTED)
     # Manual mode stays on so the console can say why everything stopped.
     assert rig.controller.manual is True
@@ -148,7 +151,7 @@ async def test_estop_forces_every_manual_output_off_in_the_same_scan() -> None:
     assert status["jogs"] == {}
     assert status["heater"] is None
     assert "estop (HS-100)" in str(status["last_stop"])
-    assert (await rig.run_for(5.0)).outputs == Outputs.safe()
+    assert (await rig.run_for(5.0)).outputs == charged_safe
     with pytest.raises(CommandRefused, match=r"cannot jog: interlocks force it off: estop"):
         await rig.controller.jog_pump(ACID, 10.0, source="console")
 
@@ -162,7 +165,8 @@ async def test_manual_off_stops_everything_in_the_next_scan() -> None:
     assert running.outputs.pump(ACID) > 0.0
     await rig.controller.set_manual(False, source="console")
     snap = await rig.scan()
-    assert snap.outputs == Outputs.safe()
+    # Everything off but the purge: acid went in, and its N2 blanket is the safe state.
+    assert snap.outputs == replace(Outputs.safe(), purge_valve=True)
     assert snap.manual is False
     assert rig.unit.pumps[ACID].commanded_ml_min() == 0.0
     assert not rig.unit.heater.conducting
@@ -173,7 +177,7 @@ async def test_stop_in_manual_ends_every_manual_action_and_is_not_refused() -> N
     await rig.controller.jog_pump(ACID, 100.0, source="console")
     await rig.run_for(1.0)
     assert await rig.controller.command("stop", source="console") is State.STOPPED
-    assert (await rig.scan()).outputs == Outputs.safe()
+    assert (await rig.scan()).outputs == replace(Outputs.safe(), purge_valve=True)
     assert "stopped by stop" in str(rig.controller.manual_status()["last_stop"])
 
 

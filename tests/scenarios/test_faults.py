@@ -112,3 +112,16 @@ def test_every_fault_the_simulator_knows_is_covered() -> None:
 
     assert set(SimulatedUnit.FAULTS) == set(EXPECTED)
     assert {fault for faults in WHEN.values() for fault in faults} == set(EXPECTED)
+
+
+def test_an_estop_during_leach_keeps_the_n2_blanket_and_every_other_output_safe() -> None:
+    trace = run_batch("leach", faults=("estop@90",))
+    summary = trace.result.summary
+    assert summary["final_state"] == "ABORTED"
+    assert trace.violations == []
+    # What the mock devices hold, not what the controller commanded.
+    held = summary["outputs"]
+    assert held["purge"] is True, held
+    assert held["heater"] == 0.0
+    assert not any(held[name] for name in ("contactor", "agitator", "fill", "drain")), held
+    assert set(held["pumps"].values()) == {0.0}, held

@@ -186,6 +186,8 @@ class Daemon:
             recipes_dir=self.options.recipes_dir,
             # After a crash or power loss the unit comes up Aborted: someone must look first.
             initial_state=State.STOPPED if clean else State.ABORTED,
+            # An interrupted batch may have left acid in the reactor: keep its N2 blanket.
+            charged=bool(opening.unreset_interrupted),
         )
         self._controller = controller
         self._journal = journal

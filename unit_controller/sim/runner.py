@@ -518,4 +518,6 @@ class SimulationRun:
                 "overflow_l": round(plant.overflow_l, 3),
             },
             "faults": [str(f) for f in self.options.faults],
+            # What the devices hold at the end: each output at its safe state after a trip.
+            "outputs": self.unit.held_outputs(),
         }

@@ -1,0 +1,58 @@
+"""The N2 purge's safe state (DESIGN §5): open while the reactor may hold acid or reactive
+liquor, closed once it is empty, and closed always where the site says so."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hal.outputs import Outputs
+from tests.rig import Rig
+from unit_controller.config import load_config
+from unit_controller.machine import State
+
+ACID = "P-201"
+
+
+async def _acid_in_manual(rig: Rig) -> None:
+    await rig.scan()
+    await rig.controller.set_manual(True, source="console")
+    await rig.controller.jog_pump(ACID, 20.0, source="console")
+    await rig.run_for(30.0)
+
+
+async def test_after_acid_a_stop_keeps_the_purge_open_until_the_reactor_is_drained() -> None:
+    rig = Rig(preload="water")
+    await _acid_in_manual(rig)
+    await rig.controller.set_manual(False, source="console")
+    snap = await rig.run_for(2.0)
+    assert snap.state is State.STOPPED
+    assert snap.outputs == replace(Outputs.safe(), purge_valve=True)
+    assert rig.unit.held_outputs()["purge"] is True
+    rig.unit.plant.preload("empty")  # drained by hand: the low-low switch reads dry
+    snap = await rig.run_for(3.0)
+    assert snap.outputs == Outputs.safe()
+    assert rig.unit.held_outputs()["purge"] is False
+
+
+async def test_a_site_may_choose_a_closed_purge() -> None:
+    base = load_config()
+    config = base.model_copy(
+        update={"safe_state": base.safe_state.model_copy(update={"purge": "closed"})}
+    )
+    rig = Rig(preload="water", config=config)
+    await _acid_in_manual(rig)
+    await rig.controller.set_manual(False, source="console")
+    snap = await rig.run_for(2.0)
+    assert snap.outputs == Outputs.safe()
+    assert rig.unit.held_outputs()["purge"] is False
+
+
+async def test_water_alone_charges_nothing() -> None:
+    rig = Rig(preload="water")
+    await rig.scan()
+    await rig.controller.command("reset", source="test")
+    await rig.run_for(1.0)
+    rig.inject("estop")  # a new abort cause aborts a unit that is ready to run
+    snap = await rig.run_for(2.0)
+    assert snap.state in (State.ABORTING, State.ABORTED)
+    assert snap.outputs == Outputs.safe()

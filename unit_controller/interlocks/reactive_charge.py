@@ -1,0 +1,39 @@
+"""Whether the reactor may hold acid or reactive liquor: the N2 purge's safe state then is open.
+
+DESIGN §5: safe is per output, not "everything off". Aluminium and acid go on making H2 after an
+abort, so the nitrogen blanket that dilutes it stays while there may be such a charge.
+"""
+
+from __future__ import annotations
+
+from hal.outputs import Outputs
+from hal.wiring import BoardWiring, CoilFunction, LevelPoint, Reagent
+from unit_controller.process_image import ProcessImage
+
+# Reagents that make the charge reactive: acid (H2 with aluminium), peroxide (O2, heat).
+_REACTIVE = frozenset({Reagent.H2SO4, Reagent.H2O2})
+
+
+class ReactiveCharge:
+    """Set by a blanketed phase or a dose of acid or peroxide; cleared once the reactor is empty
+    (the low-low switch reads dry)."""
+
+    def __init__(self, *, wiring: BoardWiring, charged: bool = False) -> None:
+        self._reactive_pumps = frozenset(
+            tag for tag, pump in wiring.pumps().items() if pump.reagent in _REACTIVE
+        )
+        self.charged = charged
+
+    def update(self, *, applied: Outputs, image: ProcessImage, in_process: bool) -> None:
+        """After a scan's outputs: what they and the level say about the reactor now."""
+        if (in_process and applied.purge_valve) or any(
+            applied.pump(tag) > 0.0 for tag in self._reactive_pumps
+        ):
+            self.charged = True
+        elif image.wet(LevelPoint.LOW_LOW) is False:
+            self.charged = False  # empty: nothing left to make gas
+
+
+def purge_fitted(wiring: BoardWiring) -> bool:
+    """The unit has an N2 purge valve."""
+    return wiring.has_coil(CoilFunction.PURGE_VALVE)
