@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -144,3 +145,31 @@ async def test_welded_ssr_during_acid_charge_is_caught_before_high_high() -> Non
     assert "temperature_high_high" not in raised
     assert rig.unit.plant.max_temperature_c < 88
     assert not snap.outputs.contactor
+
+
+async def test_a_failed_scan_forces_outputs_safe_and_raises_an_alarm_not_only_a_log_line() -> None:
+    rig = Rig(preload="water")
+    await rig.scan()
+    controller = rig.controller
+    real = controller._qualifier.snapshot
+    broken = [True]
+
+    def snapshot(*args: Any, **kwargs: Any) -> Any:
+        if broken[0]:
+            raise RuntimeError("a driver returned garbage")
+        return real(*args, **kwargs)
+
+    controller._qualifier.snapshot = snapshot  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        await controller.scan()
+    active = {a.alarm_id: a for a in controller.alarms.active()}
+    assert "a driver returned garbage" in active["scan_failed"].message
+    assert str(active["scan_failed"].priority) == "high"
+    broken[0] = False
+    await rig.scan()
+    await rig.scan()  # the return is reported with the next scan's alarm transitions
+    alarm_events = [e for e in rig.events if e.kind is EventKind.ALARM]
+    assert [(e.data["alarm_id"], e.data["transition"]) for e in alarm_events][-2:] == [
+        ("scan_failed", "raised"),
+        ("scan_failed", "returned"),
+    ]

@@ -605,6 +605,13 @@ def _run(args: argparse.Namespace) -> int:
     dirs = resolve_directories(
         config=args.config, state_dir=args.state_dir, runtime_dir=args.runtime_dir
     )
+    if args.config is None and dirs.config_file == DEFAULT_CONFIG:
+        # Not under systemd (no $CONFIGURATION_DIRECTORY) and no --config: say what runs.
+        print(
+            f"unit-controller run: no --config: running the simulator's example "
+            f"{DEFAULT_CONFIG} (mock backend)",
+            file=sys.stderr,
+        )
     config = _config(args, path=dirs.config_file, state_dir=dirs.state)
     if config is None:
         return EXIT_BAD_INPUT

@@ -49,6 +49,13 @@ class UnitSection(_Section):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     site: str = Field(default="", max_length=64)
     scan_period_s: float = Field(default=0.1, ge=0.02, le=1.0)
+    stall_alarm_s: float = Field(
+        default=5.0,
+        ge=0.5,
+        le=600,
+        description="the scan loop stopped this long (real seconds: the process was stopped, "
+        "the host froze) raises scan_stall once it runs again",
+    )
     state_dir: Path | None = Field(
         default=None,
         description="where the outbox and journal live; unset = $STATE_DIRECTORY (systemd) "

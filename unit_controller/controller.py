@@ -44,6 +44,8 @@ from unit_controller.scan.snapshot import InputQualifier
 
 log = structlog.get_logger(__name__)
 
+SCAN_FAILED = "scan_failed"
+
 # States in which a batch is under way and the process may have outputs on; everywhere else
 # the safety filter forces all off.
 PROCESS_STATES = frozenset(
@@ -174,11 +176,21 @@ class UnitController:
         try:
             async with self.lock:
                 snapshot = await self._scan()
-        except Exception:
+        except Exception as exc:
             log.exception("scan.failed")
-            self._applied = Outputs.safe()
+            charged = self._purge_holds and self._charge.charged
+            self._applied = replace(Outputs.safe(), purge_valve=charged)
             self.board.apply(self._applied)
+            # Not only a log line: the unit's people see it (journal, console, fleet).
+            self.alarms.raise_alarm(
+                alarm_id=SCAN_FAILED,
+                tag="controller",
+                priority=Priority.HIGH,
+                now=self.clock.monotonic(),
+                message=f"a scan failed ({type(exc).__name__}: {exc}); outputs forced safe",
+            )
             raise
+        self.alarms.clear(SCAN_FAILED, "controller", now=snapshot.at)
         self._flush_events()
         for watcher in self._watchers:
             try:

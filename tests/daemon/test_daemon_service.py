@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import stat
 from pathlib import Path
+from typing import Any
 
 from tests.daemon.harness import WAIT_S, Control, Daemon
 from unit_controller.config import DEFAULT_CONFIG
@@ -147,3 +149,47 @@ async def test_leaves_nothing_readable_by_others_even_under_a_lax_umask(tmp_path
         if p.lstat().st_mode & stat.S_IROTH or (not p.is_dir() and p.lstat().st_mode & 0o007)
     }
     assert readable == {}
+
+
+async def test_without_a_config_it_says_it_runs_the_simulator_and_under_systemd_refuses(
+    tmp_path: Path,
+) -> None:
+    daemon = Daemon(tmp_path / "hand")
+    await daemon.start()
+    assert daemon.terminate() == 0
+    assert "no --config: running the simulator's example" in daemon.log.read_text()
+    # Under systemd the config directory is the unit's: no unit.toml there, no start.
+    empty = tmp_path / "etc"
+    empty.mkdir()
+    systemd = Daemon(tmp_path / "unit", env={"CONFIGURATION_DIRECTORY": str(empty)})
+    systemd.spawn()
+    assert systemd.proc is not None
+    assert systemd.proc.wait(30) == 2
+    assert f"{empty / 'unit.toml'}: no such file" in systemd.log.read_text()
+
+
+async def test_a_stopped_process_raises_scan_stall_with_its_length_once_it_runs_again(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "unit.toml"
+    text = DEFAULT_CONFIG.read_text(encoding="utf-8")
+    config.write_text(text.replace("[unit]\n", "[unit]\nstall_alarm_s = 1.0\n", 1))
+    daemon = Daemon(tmp_path, args=("--config", str(config)))
+    await daemon.start()
+    try:
+        assert daemon.proc is not None
+        async with Control(daemon.socket) as control:
+            before = (await control.until(lambda s: s["state"] is not None, what="scanning"))[
+                "alarms_active"
+            ]
+            daemon.proc.send_signal(signal.SIGSTOP)
+            await asyncio.sleep(2.5)  # the stall itself: real time the process does not run
+            daemon.proc.send_signal(signal.SIGCONT)
+            await control.until(lambda s: s["alarms_active"] > before, what="scan_stall raised")
+            alarms = (await control.request("alarms"))["result"]["alarms"]
+        found: list[dict[str, Any]] = [a for a in alarms if a["id"] == "scan_stall"]
+        seconds = float(found[0]["message"].split("still for ")[1].split(" s")[0])
+        assert 1.5 <= seconds < 30, found
+        assert found[0]["priority"] == "medium"
+    finally:
+        assert daemon.terminate() == 0

@@ -49,6 +49,7 @@ LOCK_FILE = "lock"
 BATCH_INTERRUPTED = "batch_interrupted"
 PH_CALIBRATION_DUE = "ph_calibration_due"
 CLOCK_NOT_SYNCHRONIZED = "clock_not_synchronized"
+SCAN_STALL = "scan_stall"
 # How often (real seconds) the daemon prunes the journal ([clock] check_every_s: the clock).
 PRUNE_EVERY_S = 6 * 3600.0
 # Files the daemon makes (journal, outbox, lock) are the unit's record, never readable by others,
@@ -325,13 +326,19 @@ class Daemon:
         loop = asyncio.get_running_loop()
         next_at = stepped_at = clock.monotonic()
         last_ping = 0.0
+        woke = loop.time()
         while not self._stop.is_set():
+            wait_s = max(0.0, next_at - clock.monotonic()) / _speed(clock)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._stop.wait(), max(0.0, next_at - clock.monotonic()) / _speed(clock)
-                )
+                await asyncio.wait_for(self._stop.wait(), wait_s)
             if self._stop.is_set():
                 break
+            # Real time the loop did not run beyond the wait it asked for: the process was
+            # stopped (SIGSTOP, a debugger) or the host froze; outputs were not renewed then.
+            stalled_s = loop.time() - woke - wait_s
+            woke = loop.time()
+            if stalled_s >= self.config.unit.stall_alarm_s:
+                self._stalled(controller, stalled_s)
             now = clock.monotonic()
             next_at = max(next_at + period, now)
             if self.unit is not None:
@@ -351,6 +358,20 @@ class Daemon:
                 self.notifier.watchdog()
                 last_ping = loop.time()
         return 0
+
+    def _stalled(self, controller: UnitController, stalled_s: float) -> None:
+        log.warning("daemon.scan_stall", seconds=round(stalled_s, 1))
+        now = self.clock.monotonic()
+        controller.alarms.raise_alarm(
+            alarm_id=SCAN_STALL,
+            tag="controller",
+            priority=Priority.MEDIUM,
+            now=now,
+            message=f"the scan loop stood still for {stalled_s:.1f} s (process stopped or host "
+            "frozen): outputs were not renewed and may have dropped out",
+        )
+        # Its cause is over: it stays listed (unacknowledged) until someone has looked.
+        controller.alarms.clear(SCAN_STALL, "controller", now=now)
 
     async def _end_batch(self, controller: UnitController) -> None:
         """A service stop during a batch aborts it through the machine, so the journal closes
