@@ -35,7 +35,14 @@ from unit_controller.interlocks import (
 )
 from unit_controller.interlocks.reactive_charge import ReactiveCharge, purge_fitted
 from unit_controller.machine import Command, PackMLMachine, State
-from unit_controller.manual import MANUAL_IS_ON, MANUAL_STATES, ManualMode, refuse_during_batch
+from unit_controller.manual import (
+    AGITATOR_FORCES,
+    MANUAL_IS_ON,
+    MANUAL_STATES,
+    ManualMode,
+    forcing,
+    refuse_during_batch,
+)
 from unit_controller.permissives import blocking_trips, start_blockers
 from unit_controller.process_image import ProcessImage
 from unit_controller.recipes.loader import RECIPES_DIR, LoadedRecipe, load_recipe
@@ -237,11 +244,16 @@ class UnitController:
         manual = self._manual.on and state in MANUAL_STATES
         purge_open = self._purge_holds and self._charge.charged
         if manual:
+            self._manual.hold_permissives(
+                low_level_wet=image.wet(LevelPoint.LOW),
+                agitation_forced=forcing(in_effect, AGITATOR_FORCES),
+            )
             desired = self._controllers.compute_manual(
                 heater_duty=self._manual.heater_duty,
                 pumps=self._manual.pump_rates(),
                 now=now,
                 temperature_c=image.temperature.value if image.temperature.good else None,
+                agitator=self._manual.agitator_wanted,
             )
             # Manual work on a charged reactor keeps its blanket.
             desired = replace(desired, purge_valve=purge_open)
@@ -635,14 +647,26 @@ class UnitController:
                 self._emit_console("manual", "manual off", source, on=False, stopped=stopped)
             self._flush_events()
 
-    async def jog_pump(self, tag: str, ml: float, *, source: str) -> dict[str, float | str]:
-        """Dose `ml` mL on pump `tag` at its full rate (manual only); it stops by itself."""
+    async def jog_pump(
+        self, tag: str, ml: float, *, source: str, cylinder: bool = False
+    ) -> dict[str, float | str]:
+        """Dose `ml` mL on pump `tag` at its full rate (manual only); it stops by itself.
+        Into the reactor it needs liquid over the low switch and runs the agitator; with
+        `cylinder` it doses out of the reactor into a measuring cylinder (pump calibration)."""
         async with self.lock:
-            jog = self._manual.jog(tag, ml, trips=self.alarms.in_effect())
+            image = self.snapshot.image if self.snapshot is not None else None
+            jog = self._manual.jog(
+                tag,
+                ml,
+                trips=self.alarms.in_effect(),
+                low_level_wet=image.wet(LevelPoint.LOW) if image is not None else None,
+                cylinder=cylinder,
+            )
             seconds = jog.ml / jog.max_ml_min * 60.0
             log.info("manual.jog", source=source, pump=jog.tag, ml=jog.ml, s=round(seconds, 1))
+            where = "" if jog.into_reactor else " into a cylinder"
             self._emit_console(
-                "jog", f"jog {jog.tag} {jog.ml:g} mL", source, pump=jog.tag, ml=jog.ml
+                "jog", f"jog {jog.tag} {jog.ml:g} mL{where}", source, pump=jog.tag, ml=jog.ml
             )
             self._flush_events()
             return {"pump": jog.tag, "ml": jog.ml, "ml_min": jog.max_ml_min, "seconds": seconds}

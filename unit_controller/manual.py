@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import structlog
 
 from hal.outputs import Outputs
+from hal.wiring import LevelPoint
 from unit_controller.config import UnitConfig
 from unit_controller.errors import CommandRefused
 from unit_controller.interlocks import Force, Trip
@@ -31,6 +32,7 @@ _JOG_DONE_ML = 1e-3
 # The trips that stop a jog, and those that stop the heater.
 PUMP_FORCES = frozenset({Force.ALL, Force.DOSING, Force.INFLOWS})
 HEATER_FORCES = frozenset({Force.ALL, Force.HEATER, Force.CONTACTOR})
+AGITATOR_FORCES = frozenset({Force.ALL, Force.AGITATOR})
 MANUAL_IS_ON = "manual mode is on: turn it off first (manual off)"
 MANUAL_IS_OFF = "manual mode is off: turn it on first (manual on)"
 
@@ -72,6 +74,9 @@ class Jog:
     max_ml_min: float
     min_ml_min: float
     delivered_ml: float = 0.0
+    # Into the reactor (needs liquid over the low switch and the agitator running), or out of
+    # it into a measuring cylinder (a pump calibration).
+    into_reactor: bool = True
 
     @property
     def remaining_ml(self) -> float:
@@ -108,11 +113,22 @@ class ManualMode:
         self.last_stop: str | None = None  # why the last manual action ended early
 
     # --- requests (each validated whole before anything changes) ------------------------------
-    def jog(self, tag: str, ml: float, *, trips: Iterable[Trip]) -> Jog:
+    def jog(
+        self,
+        tag: str,
+        ml: float,
+        *,
+        trips: Iterable[Trip],
+        low_level_wet: bool | None = None,
+        cylinder: bool = False,
+    ) -> Jog:
         """Start a jog of `ml` mL on pump `tag`; raises CommandRefused with the reason.
 
-        `trips` are those in effect: a jog they would force off at once is refused.
+        `trips` are those in effect: a jog they would force off at once is refused. Into the
+        reactor (not `cylinder`) the permissive of a recipe's dose holds too: liquid over the
+        low switch (`low_level_wet`) and the agitator free to run, which the jog then runs.
         """
+        trips = list(trips)
         if not self.on:
             raise CommandRefused(MANUAL_IS_OFF)
         name = tag.strip().upper()
@@ -133,9 +149,57 @@ class ManualMode:
                 "wait for it to finish or turn manual off"
             )
         _refuse_while_forced("jog", trips, PUMP_FORCES)
-        jog = Jog(tag=name, ml=ml, max_ml_min=wiring.max_ml_min, min_ml_min=wiring.min_ml_min)
+        if not cylinder:
+            self._refuse_into_a_dry_reactor(name, ml, low_level_wet, trips)
+        jog = Jog(
+            tag=name,
+            ml=ml,
+            max_ml_min=wiring.max_ml_min,
+            min_ml_min=wiring.min_ml_min,
+            into_reactor=not cylinder,
+        )
         self.jogs[name] = jog
         return jog
+
+    def _refuse_into_a_dry_reactor(
+        self, name: str, ml: float, low_level_wet: bool | None, trips: list[Trip]
+    ) -> None:
+        low = self._config.wiring.level_tag(LevelPoint.LOW)
+        to_cylinder = f"(into a measuring cylinder: jog pump {name} {ml:g} cylinder)"
+        if low_level_wet is not True:
+            level = "dry" if low_level_wet is False else "unknown"
+            raise CommandRefused(
+                f"cannot jog {name} into the reactor: {low} reads {level}; a reagent goes in "
+                f"only over liquid above the low switch, with the agitator running {to_cylinder}"
+            )
+        blocking = forcing(trips, AGITATOR_FORCES)
+        if blocking:
+            raise CommandRefused(
+                f"cannot jog {name} into the reactor: the agitator may not run "
+                f"({', '.join(blocking)}) {to_cylinder}"
+            )
+
+    def hold_permissives(self, *, low_level_wet: bool | None, agitation_forced: list[str]) -> None:
+        """End each jog into the reactor whose permissive no longer holds (before this scan's
+        outputs are computed, so no dose runs a scan without them)."""
+        low = self._config.wiring.level_tag(LevelPoint.LOW)
+        cause = (
+            f"{low} not wet"
+            if low_level_wet is not True
+            else f"agitator forced off: {', '.join(agitation_forced)}"
+            if agitation_forced
+            else None
+        )
+        if cause is None:
+            return
+        for tag in [t for t, jog in self.jogs.items() if jog.into_reactor]:
+            jog = self.jogs.pop(tag)
+            self._cancelled([f"jog {tag} at {jog.delivered_ml:.1f} of {jog.ml:g} mL"], cause)
+
+    @property
+    def agitator_wanted(self) -> bool:
+        """A jog into the reactor runs the agitator with it."""
+        return any(jog.into_reactor for jog in self.jogs.values())
 
     def run_heater(
         self, percent: float, seconds: float, *, now: float, trips: Iterable[Trip]

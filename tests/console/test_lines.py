@@ -31,6 +31,8 @@ def _guarded(command: str, op: str, **args: JsonScalar) -> Remote:
     return Remote(command=command, requests=(Request(op=op, args=args),), guarded=True)
 
 
+JOG = "jog pump P-203 5"
+
 GOOD: list[tuple[str, Parsed]] = [
     ("status", _one("status")),
     ("  STATUS  ", _one("status")),
@@ -58,6 +60,7 @@ GOOD: list[tuple[str, Parsed]] = [
     ("manual OFF", _guarded("manual", "manual", on=False)),
     ("jog pump P-203 5", _guarded("jog", "jog_pump", pump="P-203", ml=5.0)),
     ("jog  pump  p-203  .5", _guarded("jog", "jog_pump", pump="P-203", ml=0.5)),
+    ("jog pump P-201 5 Cylinder", _guarded("jog", "jog_pump", pump="P-201", ml=5.0, cylinder=True)),
     ("heater 50 30", _guarded("heater", "heater", percent=50.0, seconds=30.0)),
     ("heater 0 1.5", _guarded("heater", "heater", percent=0.0, seconds=1.5)),
     ("cal ph mid 7.00", _guarded("cal ph", "cal_ph", point="mid", value=7.0)),
@@ -108,6 +111,7 @@ BAD: list[tuple[str, str]] = [
     ("jog pump P-203", "jog pump needs a pump tag and a volume: jog pump P-203 5"),
     ("jog pump 5", "jog pump needs a pump tag and a volume: jog pump P-203 5"),
     ("jog pump 203 5", "'203' is not a pump tag: jog pump P-203 5"),
+    ("jog pump P-203 5 beaker", f"after the volume only 'cylinder' may follow: {JOG} cylinder"),
     ("jog pump P-203 five", "jog volume must be a number like 5, got 'five'"),
     ("jog pump P-203 nan", "jog volume must be a number like 5, got 'nan'"),
     ("jog pump P-203 inf", "jog volume must be a number like 5, got 'inf'"),

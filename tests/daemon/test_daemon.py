@@ -168,7 +168,11 @@ async def test_manual_jog_from_the_console_is_journaled_and_refused_during_a_bat
 ) -> None:
     async with Control(daemon.socket, client="console") as control:
         assert (await control.request("manual", on=True))["ok"]
-        jog = await control.request("jog_pump", pump="P-203", ml=2.0)
+        # The simulated reactor starts empty: no jog into it, but one into a measuring cylinder.
+        dry = await control.request("jog_pump", pump="P-203", ml=2.0)
+        assert dry["code"] == "refused", dry
+        assert "LSL-101 reads dry" in dry["error"]
+        jog = await control.request("jog_pump", pump="P-203", ml=2.0, cylinder=True)
         assert jog["ok"], jog
         await control.until(lambda s: not any(s["pumps_ml_min"].values()), what="the jog finished")
         assert (await control.request("manual", on=False))["ok"]

@@ -106,16 +106,21 @@ async def test_level_low_low_forces_the_manual_heater_off_in_the_same_scan() -> 
     rig = await manual_rig()
     await rig.controller.manual_heater(100.0, 600.0, source="console")
     await rig.controller.jog_pump(BASE, 500.0, source="console")
+    await rig.controller.jog_pump(ACID, 50.0, source="console", cylinder=True)
     before = await rig.run_for(2.0)
     assert before.outputs.heater_on_s > 0.0
     assert before.outputs.contactor
+    assert before.outputs.agitator  # the jog into the reactor runs it
     rig.inject("level_low_low_stuck")
     snap = await rig.scan()
     assert snap.outputs.heater_on_s == 0.0
     assert snap.outputs.contactor is False
     assert not rig.unit.heater.conducting
-    # LSLL protects the heater; a jog is not its business.
-    assert snap.outputs.pump(BASE) == 105.0
+    # No dose into the reactor without the agitator, which LSLL stops: in the same scan.
+    assert snap.outputs.pump(BASE) == 0.0
+    assert snap.outputs.agitator is False
+    # A dose into a measuring cylinder is not the reactor's business.
+    assert snap.outputs.pump(ACID) > 0.0
     status = rig.controller.manual_status()
     assert status["heater"] is None
     assert "level_low_low" in str(status["last_stop"])
@@ -275,3 +280,15 @@ async def test_a_recipe_for_an_empty_reactor_is_refused_while_it_holds_liquid() 
     with pytest.raises(CommandRefused, match="starts with an empty reactor but LSL-101 is wet"):
         await rig.controller.command("start", source="test", recipe="smoke")
     assert rig.controller.machine.state is State.IDLE
+
+
+async def test_a_jog_into_a_dry_reactor_is_refused_but_one_into_a_cylinder_is_not() -> None:
+    rig = await manual_rig(preload="empty")
+    with pytest.raises(CommandRefused, match=r"cannot jog P-201 into the reactor: LSL-101 reads"
+                       r" dry.*jog pump P-201 5 cylinder"):  # fmt: skip
+        await rig.controller.jog_pump(ACID, 5.0, source="console")
+    result = await rig.controller.jog_pump(ACID, 5.0, source="console", cylinder=True)
+    assert result["pump"] == ACID
+    snap = await rig.scan()
+    assert snap.outputs.pump(ACID) > 0.0
+    assert snap.outputs.agitator is False  # nothing to stir: it goes into a cylinder

@@ -106,8 +106,9 @@ HELP: Final[tuple[HelpEntry, ...]] = (
               "Phases with times in minutes and T/pH min/mean/max, reagents, alarms."),
     HelpEntry(("manual",), "manual on|off", "manual mode for jog and heater (PIN)",
               "Refused while a batch is executing. Interlocks stay in force."),
-    HelpEntry(("jog",), "jog pump <tag> <ml>", "dose a volume with one pump (manual)",
-              "Example: jog pump P-203 5 doses 5 mL. Needs manual on."),
+    HelpEntry(("jog",), "jog pump <tag> <ml> [cylinder]", "dose a volume with one pump (manual)",
+              "jog pump P-203 5: into the reactor (over LSL, agitator on). "
+              "...cylinder: into a cylinder."),
     HelpEntry(("heater",), "heater <percent> <s>", "heat for a while (manual, interlocked)",
               "Example: heater 50 30 runs the heater at 50 % for 30 s. Needs manual on."),
     HelpEntry(("cal",), "cal ph mid|low|high <pH>", "calibrate pH (buffer °C optional)",
@@ -283,11 +284,17 @@ def _jog(rest: Sequence[str]) -> Parsed:
     form = "jog pump P-203 5"
     if not rest or rest[0].lower() != "pump":
         raise LineError(f"jog works on a pump: {form}")
-    if len(rest) != 3:
+    if len(rest) not in (3, 4):
         raise LineError(f"jog pump needs a pump tag and a volume: {form}")
+    cylinder = len(rest) == 4
+    if cylinder and rest[3].lower() != "cylinder":
+        raise LineError(f"after the volume only 'cylinder' may follow: {form} cylinder")
     tag = _tag(rest[1], form=form)
     ml = _positive(rest[2], what="jog volume", example="5", unit="mL")
-    return _remote("jog", "jog_pump", {"pump": tag, "ml": ml}, guarded=True)
+    args: dict[str, str | float | bool] = {"pump": tag, "ml": ml}
+    if cylinder:
+        args["cylinder"] = True
+    return _remote("jog", "jog_pump", args, guarded=True)
 
 
 def _heater(rest: Sequence[str]) -> Parsed:

@@ -147,8 +147,10 @@ class ProcessControllers:
         pumps: Mapping[str, float],
         now: float,
         temperature_c: float | None = None,
+        agitator: bool = False,
     ) -> Outputs:
-        """Desired outputs in manual mode: a fixed heater duty (no PID) and the jogged pumps.
+        """Desired outputs in manual mode: a fixed heater duty (no PID), the jogged pumps and
+        the agitator a jog into the reactor runs.
 
         The duty goes through the same time proportioner, with the contactor closed while it
         runs; no pH loop runs and every other output is off.
@@ -168,7 +170,9 @@ class ProcessControllers:
             heater_on_s = self._proportioner.on_time_remaining(duty=self.duty, now=now)
         else:
             heater_on_s = self._heater_off()
-        return Outputs(heater_on_s=heater_on_s, contactor=heater_duty > 0.0).with_pumps(
+        return Outputs(
+            heater_on_s=heater_on_s, contactor=heater_duty > 0.0, agitator=agitator
+        ).with_pumps(
             {tag: rate for tag, rate in pumps.items() if rate > 0.0}
         )
 

@@ -107,6 +107,7 @@ class JogArgs(_Args):
 
     pump: StrictStr = Field(pattern=_TAG)
     ml: Number
+    cylinder: StrictBool = False  # out of the reactor into a measuring cylinder (calibration)
 
 
 class HeaterArgs(_Args):
@@ -450,7 +451,11 @@ class Operations:
             log.error("control.manual_not_released", source=session.source, error=str(exc))
 
     async def _jog_pump(self, session: Session, args: JogArgs) -> dict[str, Any]:
-        return dict(await self.controller.jog_pump(args.pump, args.ml, source=session.source))
+        return dict(
+            await self.controller.jog_pump(
+                args.pump, args.ml, source=session.source, cylinder=args.cylinder
+            )
+        )
 
     async def _heater(self, session: Session, args: HeaterArgs) -> dict[str, Any]:
         return dict(
