@@ -54,7 +54,24 @@ def _problems(path: Path, config: UnitConfig) -> list[str]:
 
 
 def _phase(body: str) -> str:
-    return 'name = "mini"\n[[phases]]\nname = "p"\n' + body
+    # A phase that doses runs the agitator: its permissive (tested on its own below).
+    doses = any(key in body for key in ("ph = ", "feeds = ", "doses = "))
+    stir = "agitator = true\n" if doses and "agitator" not in body else ""
+    return 'name = "mini"\n[[phases]]\nname = "p"\n' + stir + body
+
+
+def test_a_phase_that_doses_without_the_agitator_is_refused(
+    tmp_path: Path, config: UnitConfig
+) -> None:
+    text = (
+        'name = "mini"\n[[phases]]\nname = "p"\ntimeout_min = 30.0\n'
+        'ph = { setpoint = 11.0, pump = "P-203" }\n'
+        'doses = [{ pump = "P-204", ml = 10.0, over_min = 1.0 }]\n'
+        "until = { at_setpoint_min = 5.0 }\n"
+    )
+    assert _problems(_write(tmp_path, text), config) == [
+        "phases[0].agitator: the phase doses (P-203, P-204): it needs agitator = true (got False)"
+    ]
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -321,6 +338,7 @@ def test_ph_setpoint_below_the_unit_limit_is_refused(config: UnitConfig) -> None
                 {
                     "name": "acid",
                     "timeout_min": 10.0,
+                    "agitator": True,
                     "ph": {"setpoint": -0.5, "pump": "P-201"},
                     "until": {"at_setpoint_min": 1.0},
                 }

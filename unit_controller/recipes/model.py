@@ -279,6 +279,16 @@ def _phase_problems(p: Phase) -> list[Problem]:
             out.append((("until", key), f"must be below timeout_min ({p.timeout_min:g})", value))
     if u.doses_done and not p.doses:
         out.append((("until", "doses_done"), "the phase has no doses", True))
+    if p.pumps and not p.agitator:
+        # The permissive of every dose (DESIGN §5): a reagent into a still reactor pools, reacts
+        # locally and the probe never sees it.
+        out.append(
+            (
+                ("agitator",),
+                f"the phase doses ({', '.join(sorted(p.pumps))}): it needs agitator = true",
+                False,
+            )
+        )
     if p.charge is not None and u.confirm is None:
         out.append(
             (
