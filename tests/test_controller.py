@@ -173,3 +173,22 @@ async def test_a_failed_scan_forces_outputs_safe_and_raises_an_alarm_not_only_a_
         ("scan_failed", "raised"),
         ("scan_failed", "returned"),
     ]
+
+
+async def test_complete_declares_a_held_batch_done_and_its_record_says_so() -> None:
+    rig = Rig()
+    await rig.start("smoke")
+    await rig.run_for(60.0)
+    controller = rig.controller
+    assert await controller.command("hold", source="console:tech") is State.HOLDING
+    await rig.run_until(lambda s: s.state is State.HELD, limit_s=30.0)
+    assert await controller.command("complete", source="console:tech") is State.COMPLETING
+    snap = await rig.run_until(lambda s: s.state is State.COMPLETE, limit_s=30.0)
+    assert snap.outputs == Outputs.safe()
+    assert controller.batch is not None
+    assert controller.batch.end_s is not None  # its record closed with the COMPLETE
+    commands = [e.data["command"] for e in rig.events if e.kind is EventKind.COMMAND]
+    assert commands[-1] == "complete"
+    # A batch that is not under way cannot be declared done.
+    with pytest.raises(CommandRefused, match="complete"):
+        await controller.command("complete", source="console:tech")

@@ -55,6 +55,7 @@ GOOD: list[tuple[str, Parsed]] = [
     ("abort", _one("abort")),
     ("clear", _one("clear")),
     ("confirm", _one("confirm")),
+    ("complete", _one("complete")),
     ("recipes", _one("recipes")),
     ("manual on", _guarded("manual", "manual", on=True)),
     ("manual OFF", _guarded("manual", "manual", on=False)),

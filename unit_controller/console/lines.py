@@ -92,8 +92,9 @@ HELP: Final[tuple[HelpEntry, ...]] = (
               "Resets every latched alarm whose cause is gone, then STOPPED/COMPLETE -> IDLE."),
     HelpEntry(("start",), "start <recipe>", "start a batch from IDLE (see recipes)",
               "Example: start leach. The unit must be IDLE with no interlock in effect."),
-    HelpEntry(("hold", "unhold"), "hold | unhold", "hold the batch safe / carry on",
-              "Hold keeps temperature safe and stops dosing and feeds; unhold goes on."),
+    HelpEntry(("hold", "unhold", "complete"), "hold | unhold | complete",
+              "hold safe / carry on / declare done",
+              "Hold keeps T safe, stops dosing; complete ends the batch as done (held too)."),
     HelpEntry(("stop", "abort", "clear"), "stop | abort | clear", "stop; abort now; clear abort",
               "Stop ends the batch in order; abort ends it at once; clear leaves ABORTED."),
     HelpEntry(("confirm",), "confirm", "answer the waiting prompt (black mass charged)",
@@ -190,7 +191,8 @@ def _remote(
 
 # Commands that are one request with no arguments, named as the op.
 _PLAIN: Final = frozenset(
-    {"status", "alarms", "recipes", "confirm", "hold", "unhold", "stop", "abort", "clear"}
+    {"status", "alarms", "recipes", "confirm", "hold", "unhold", "stop", "abort", "clear",
+     "complete"}
 )
 
 

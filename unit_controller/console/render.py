@@ -418,8 +418,9 @@ def _minutes(seconds: object) -> str:
 
 # --- answers to commands ----------------------------------------------------------------------
 _PACKML: Final = frozenset(
-    {"reset", "start", "stop", "hold", "unhold", "suspend", "unsuspend", "abort", "clear"}
-)
+    {"reset", "start", "stop", "hold", "unhold", "suspend", "unsuspend", "abort", "clear",
+     "complete"}
+)  # fmt: skip
 
 
 def _count(verb: str) -> Callable[[Mapping[str, Any], Style], list[str]]:

@@ -168,7 +168,9 @@ class OpSpec:
     handler: Handler | None  # None: the server handles it (watch, unwatch)
 
 
-PACKML_OPS = ("reset", "start", "stop", "hold", "unhold", "suspend", "unsuspend", "abort", "clear")
+PACKML_OPS = (
+    "reset", "start", "stop", "hold", "unhold", "suspend", "unsuspend", "abort", "clear", "complete"
+)  # fmt: skip
 
 
 def problems_of(exc: ValidationError) -> str:

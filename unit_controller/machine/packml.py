@@ -43,7 +43,10 @@ class State(StrEnum):
 
 
 class Command(StrEnum):
-    """The nine PackML commands a person or an interlock may give; values are lower-case."""
+    """The ten PackML commands a person or an interlock may give; values are lower-case.
+
+    `complete` is TR88.00.02-2022's: the batch is declared done before its recipe ends.
+    """
 
     RESET = "reset"
     START = "start"
@@ -54,6 +57,7 @@ class Command(StrEnum):
     UNSUSPEND = "unsuspend"
     ABORT = "abort"
     CLEAR = "clear"
+    COMPLETE = "complete"
 
 
 # Internal triggers: not commands, fired by the scan loop when work is done.
@@ -74,6 +78,8 @@ TRANSITIONS: Final[Sequence[tuple[str, State | list[State], State]]] = (
     (Command.START,     S.IDLE,                   S.STARTING),
     (SC,                S.STARTING,               S.EXECUTE),
     (FINISH,            S.EXECUTE,                S.COMPLETING),
+    # TR88.00.02-2022: a person may declare the batch done from Execute, Suspended or Held.
+    (Command.COMPLETE,  [S.EXECUTE, S.SUSPENDED, S.HELD], S.COMPLETING),
     (SC,                S.COMPLETING,             S.COMPLETE),
     # Hold (internal cause) also from the suspend family, as PackML v3 allows: a bad
     # sensor while waiting on an external cause must still reach the safe Held state.
