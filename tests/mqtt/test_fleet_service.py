@@ -95,3 +95,22 @@ async def test_telemetry_and_birth_say_whether_the_clock_is_synchronised(tmp_pat
         assert {"name": "clock_synchronized", "type": "bool", "unit": None} in birth["metrics"]
     finally:
         await service.stop(drain_timeout_s=0.0)
+
+
+async def test_telemetry_carries_the_packtags_state_and_unit_mode(tmp_path: Path) -> None:
+    rig = Rig(config=fleet_config(NO_BROKER, tmp_path))
+    service = await _service(rig, tmp_path)
+    try:
+        await rig.run_for(1.0)
+        await rig.controller.set_manual(True, source="console")
+        await rig.run_for(1.0)
+        await service.outbox.flush()
+        rows = await service.outbox.read(after_id=0, up_to_id=10**9, limit=100)
+        telemetry = [json.loads(r.payload) for r in rows if r.kind == "telemetry"]
+        assert all(t["StateCurrent"] == t["state_no"] == 2 for t in telemetry)  # STOPPED
+        assert [(t["unit_mode"], t["UnitModeCurrent"]) for t in telemetry][-1] == ("manual", 3)
+        assert (telemetry[0]["unit_mode"], telemetry[0]["UnitModeCurrent"]) == ("production", 1)
+        names = {m["name"] for m in json.loads(service._birth(1))["metrics"]}
+        assert {"StateCurrent", "UnitModeCurrent", "unit_mode"} <= names
+    finally:
+        await service.stop(drain_timeout_s=0.0)

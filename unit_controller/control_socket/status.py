@@ -10,7 +10,7 @@ from typing import Any
 
 from hal.reading import Reading
 from unit_controller.controller import Snapshot
-from unit_controller.mqtt.payloads import LEVEL_KEYS
+from unit_controller.mqtt.payloads import LEVEL_KEYS, pack_tags
 
 
 def _value(reading: Reading[Any], digits: int) -> float | None:
@@ -60,6 +60,7 @@ def status_dict(
     return out | {
         "state": snap.state.value,
         "state_no": snap.state_no,
+        **pack_tags(snap),
         "phase": snap.phase,
         "recipe": snap.recipe,
         "awaiting_confirmation": snap.awaiting_confirmation,

@@ -13,6 +13,7 @@ from unit_controller.machine.packml import (
     OnChange,
     PackMLMachine,
     State,
+    UnitMode,
 )
 
 __all__ = [
@@ -25,4 +26,5 @@ __all__ = [
     "OnChange",
     "PackMLMachine",
     "State",
+    "UnitMode",
 ]

@@ -102,6 +102,24 @@ TRANSITIONS: Final[Sequence[tuple[str, State | list[State], State]]] = (
 # fmt: on
 del S
 
+class UnitMode(StrEnum):
+    """PackML unit modes; today Production, and Manual while the console's manual mode is on."""
+
+    PRODUCTION = "production"
+    MAINTENANCE = "maintenance"
+    MANUAL = "manual"
+
+    @property
+    def number(self) -> int:
+        """The PackTags UnitModeCurrent number (TR88.00.02: 1, 2, 3)."""
+        return _MODE_NUMBER[self]
+
+
+_MODE_NUMBER: Final[Mapping[UnitMode, int]] = MappingProxyType(
+    {UnitMode.PRODUCTION: 1, UnitMode.MAINTENANCE: 2, UnitMode.MANUAL: 3}
+)
+
+
 # PackTags StateCurrent numbers, so fleet tools that speak PackML understand the state.
 STATE_NUMBER: Final[Mapping[State, int]] = MappingProxyType(
     {

@@ -17,6 +17,7 @@ from hal.wiring import BoardWiring, LevelPoint
 from unit_controller.alarms import Alarm
 from unit_controller.controller import Snapshot
 from unit_controller.events import UnitEvent
+from unit_controller.machine import UnitMode
 
 # Telemetry keys of the level switches, by point.
 LEVEL_KEYS = {
@@ -89,6 +90,10 @@ def telemetry_metrics(wiring: BoardWiring) -> list[Metric]:
         Metric("boot", "int"),
         Metric("state", "string"),
         Metric("state_no", "int"),
+        Metric("unit_mode", "string"),
+        # PackTags names (ISA-TR88.00.02) beside ours, for fleet tools that speak PackML.
+        Metric("StateCurrent", "int"),
+        Metric("UnitModeCurrent", "int"),
         Metric("phase", "string"),
         Metric("recipe", "string"),
         Metric("temperature_c", "float", "°C"),
@@ -150,6 +155,12 @@ def _value(reading: Reading[Any], digits: int) -> float | None:
     return round(float(reading.value), digits)
 
 
+def pack_tags(snap: Snapshot) -> dict[str, Any]:
+    """Our unit mode with the PackTags StateCurrent and UnitModeCurrent numbers."""
+    mode = UnitMode.MANUAL if snap.manual else UnitMode.PRODUCTION
+    return {"unit_mode": mode.value, "StateCurrent": snap.state_no, "UnitModeCurrent": mode.number}
+
+
 def telemetry_payload(
     snap: Snapshot, *, header: TelemetryHeader, figures: LinkFigures, pumps: Iterable[str]
 ) -> dict[str, Any]:
@@ -170,6 +181,7 @@ def telemetry_payload(
         "boot": header.boot,
         "state": snap.state.value,
         "state_no": snap.state_no,
+        **pack_tags(snap),
         "phase": snap.phase,
         "recipe": snap.recipe,
         "temperature_c": _value(image.temperature, 3),
