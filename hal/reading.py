@@ -12,6 +12,26 @@ from typing import Generic, TypeVar
 T = TypeVar("T", float, bool)
 
 
+class BadReason(StrEnum):
+    """Why a reading may not be used; set by whoever judged it, never parsed from text."""
+
+    NO_READING_YET = "no_reading_yet"  # nothing has been read since start-up
+    NO_RESPONSE = "no_response"  # the device did not answer this read
+    DEVICE_LOST = "device_lost"  # the device has not answered for longer than its lost limit
+    DEVICE_ERROR = "device_error"  # the device answered with an error
+    STALE = "stale"  # the newest sample is older than its limit
+    OUT_OF_RANGE = "out_of_range"  # a number outside what the instrument can measure
+    FROZEN = "frozen"  # unchanged for longer than a live signal can stay still
+
+    @property
+    def silent(self) -> bool:
+        """True when the device itself stopped answering (not a bad value it sent)."""
+        return self in _SILENT
+
+
+_SILENT = frozenset({BadReason.NO_RESPONSE, BadReason.DEVICE_LOST})
+
+
 class Quality(StrEnum):
     """Whether a reading may be used."""
 
@@ -26,7 +46,8 @@ class Reading(Generic[T]):
     value: T | None
     at: float
     quality: Quality
-    reason: str | None = None
+    reason: BadReason | None = None
+    detail: str | None = None  # for people: what exactly (e.g. "no response for 12 s")
 
     @property
     def good(self) -> bool:
@@ -39,9 +60,18 @@ class Reading(Generic[T]):
         return cls(value=value, at=at, quality=Quality.GOOD)
 
     @classmethod
-    def bad(cls, reason: str, at: float) -> Reading[T]:
-        """A bad reading; `reason` says why (e.g. "no response", "out of range", "stale")."""
-        return cls(value=None, at=at, quality=Quality.BAD, reason=reason)
+    def bad(cls, reason: BadReason, at: float, detail: str | None = None) -> Reading[T]:
+        """A bad reading; `reason` says why, `detail` tells a person more."""
+        return cls(value=None, at=at, quality=Quality.BAD, reason=reason, detail=detail)
+
+    @property
+    def why(self) -> str | None:
+        """Why the reading is bad, for people ("device_lost: no response for 12 s"); None when
+        good."""
+        if self.good:
+            return None
+        reason = str(self.reason or "bad")
+        return f"{reason}: {self.detail}" if self.detail else reason
 
     def age(self, now: float) -> float:
         """Seconds since the sample was taken."""

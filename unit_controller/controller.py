@@ -120,8 +120,8 @@ class UnitController:
         self.interlocks = Interlocks(limits=config.interlocks, wiring=config.wiring)
         self.safety = SafetyFilter()
         self._charge = ReactiveCharge(wiring=config.wiring, charged=charged)
-        self._purge_holds = (
-            config.safe_state.purge == "open_while_charged" and purge_fitted(config.wiring)
+        self._purge_holds = config.safe_state.purge == "open_while_charged" and purge_fitted(
+            config.wiring
         )
         self._qualifier = InputQualifier(config=config)
         self._controllers = ProcessControllers(config=config)

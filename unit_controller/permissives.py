@@ -23,14 +23,14 @@ def start_blockers(image: ProcessImage | None, *, wiring: BoardWiring) -> list[s
         return ["no scan has run yet"]
     problems = []
     if not image.temperature.good:
-        problems.append(f"{wiring.rtd_tag} temperature is bad ({image.temperature.reason})")
+        problems.append(f"{wiring.rtd_tag} temperature is bad ({image.temperature.why})")
     if not image.ph.good:
-        problems.append(f"{wiring.ph_tag} pH is bad ({image.ph.reason})")
+        problems.append(f"{wiring.ph_tag} pH is bad ({image.ph.why})")
     for point, reading in image.levels.items():
         if not reading.good:
-            problems.append(f"{wiring.level_tag(point)} level switch is bad ({reading.reason})")
+            problems.append(f"{wiring.level_tag(point)} level switch is bad ({reading.why})")
     if not image.estop.good:
-        problems.append(f"{wiring.estop_tag} E-stop input is bad ({image.estop.reason})")
+        problems.append(f"{wiring.estop_tag} E-stop input is bad ({image.estop.why})")
     elif image.estop.value:
         problems.append(f"{wiring.estop_tag} E-stop is pressed")
     return problems

@@ -22,7 +22,7 @@ from hal.calibration import (
     nernst_mv_per_ph,
 )
 from hal.clock import Clock
-from hal.reading import Reading
+from hal.reading import BadReason, Reading
 from hal.sim.sensors import PhElectrode, SensorModel
 
 # An EZO circuit answers a read in about 900 ms, so a new sample arrives about once a second.
@@ -46,7 +46,7 @@ class _Sampled:
         self.model = model
         self._clock = clock
         self._next_sample = clock.monotonic()
-        self._latest: Reading[float] = Reading.bad("no reading yet", clock.monotonic())
+        self._latest: Reading[float] = Reading.bad(BadReason.NO_READING_YET, clock.monotonic())
         self.error = False  # fault: the circuit answers every read with *ER
 
     def sample(self, true_value: float, dt: float) -> None:
@@ -249,7 +249,7 @@ class MockDigitalInput:
         self.tag = tag
         self._clock = clock
         self.forced: bool | None = None  # fault: switch stuck at this value
-        self._latest: Reading[bool] = Reading.bad("no reading yet", clock.monotonic())
+        self._latest: Reading[bool] = Reading.bad(BadReason.NO_READING_YET, clock.monotonic())
 
     def sample(self, true_value: bool) -> None:
         """Take the switch's state (inputs are polled every scan on the board)."""

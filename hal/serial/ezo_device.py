@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import structlog
 
 from hal.clock import Clock
-from hal.reading import Reading
+from hal.reading import BadReason, Reading
 from hal.serial.ezo_link import (
     COMMAND_S,
     EzoError,
@@ -125,7 +125,7 @@ class EzoDevice:
         silent = now - self._answered_at
         if silent <= self.lost_s:
             return None
-        return Reading.bad(f"device lost: no response for {silent:.0f} s", at=now)
+        return Reading.bad(BadReason.DEVICE_LOST, now, f"no response for {silent:.0f} s")
 
     async def call(self, work: Callable[[], Awaitable[T]], *, timeout_s: float) -> T:
         """Run `work` on the device task between polls (one command at a time on the wire)."""

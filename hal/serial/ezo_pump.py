@@ -12,7 +12,7 @@ import math
 import structlog
 
 from hal.clock import Clock
-from hal.reading import Reading
+from hal.reading import BadReason, Reading
 from hal.serial.ezo_device import EzoDevice
 from hal.serial.ezo_link import CAL_S, EzoGarbage, EzoLink
 from hal.serial.reconnect import Backoff
@@ -71,7 +71,7 @@ class EzoPump(EzoDevice):
         self._totals_at = -math.inf
         self._total_base_ml = 0.0  # what the circuit counted before it last restarted
         self._last_tv_ml = 0.0
-        self._total: Reading[float] = Reading.bad("no reading yet", clock.monotonic())
+        self._total: Reading[float] = Reading.bad(BadReason.NO_READING_YET, clock.monotonic())
 
     def run(self, ml_min: float) -> None:
         """Desired rate in mL/min, clamped to the pump's range (0 stops); renew it every scan:

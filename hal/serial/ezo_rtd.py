@@ -11,7 +11,7 @@ import math
 import structlog
 
 from hal.clock import Clock
-from hal.reading import Reading
+from hal.reading import BadReason, Reading
 from hal.serial.ezo_device import EzoDevice
 from hal.serial.ezo_link import READ_S, EzoError, EzoGarbage, EzoLink, EzoLinkError, EzoPortLost
 from hal.serial.reconnect import Backoff
@@ -51,7 +51,7 @@ class EzoSensor(EzoDevice):
         )
         self.stale_s = stale_s
         self._attempts = max(1, attempts)
-        self._latest: Reading[float] = Reading.bad("no reading yet", clock.monotonic())
+        self._latest: Reading[float] = Reading.bad(BadReason.NO_READING_YET, clock.monotonic())
 
     def latest(self) -> Reading[float]:
         """The newest good reading (it ages when reads fail), or bad once the device is lost."""

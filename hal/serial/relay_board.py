@@ -21,7 +21,7 @@ from pymodbus.pdu.bit_message import ReadDiscreteInputsRequest
 
 from hal.clock import Clock
 from hal.devices import Coil, DigitalInput, HeaterSsr
-from hal.reading import Reading
+from hal.reading import BadReason, Reading
 from hal.serial.modbus_frames import (
     COIL_OFF,
     FLASH_BASE,
@@ -182,8 +182,8 @@ class RelayBoard:
         now = self.clock.monotonic()
         silent_s = now - self._last_ok
         if silent_s > self.timing.lost_after_s:
-            return Reading.bad(f"device lost: no response for {silent_s:.1f} s", now)
-        return self._inputs.get(number) or Reading.bad("no reading yet", now)
+            return Reading.bad(BadReason.DEVICE_LOST, now, f"no response for {silent_s:.1f} s")
+        return self._inputs.get(number) or Reading.bad(BadReason.NO_READING_YET, now)
 
     # -- the bus task ----------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hal.outputs import Outputs
-from hal.reading import Reading
+from hal.reading import BadReason, Reading
 from hal.wiring import LevelPoint
 from unit_controller.interlocks import (
     InterlockContext,
@@ -85,7 +85,7 @@ def test_low_low_dry_while_low_wet_acts_as_low_low_and_flags_the_switch() -> Non
 
 
 def test_level_low_low_switch_unreadable_forces_heater_and_agitator_off() -> None:
-    bad = Reading[bool].bad("no response", 9.9)
+    bad = Reading[bool].bad(BadReason.NO_RESPONSE, 9.9)
     trips, out = _scan(make_image(10.0, levels={LevelPoint.LOW_LOW: bad}))
     assert _only(trips).alarm_id == "reading_bad"
     assert out.heater_on_s == 0.0
@@ -127,7 +127,7 @@ def test_everything_off_when_estop_pressed() -> None:
 
 
 def test_estop_bad_reading_acts_as_pressed_but_says_it_is_a_bad_reading() -> None:
-    trips, out = _scan(make_image(10.0, estop=Reading[bool].bad("crc error", 10.0)))
+    trips, out = _scan(make_image(10.0, estop=Reading[bool].bad(BadReason.DEVICE_ERROR, 10.0)))
     trip = _only(trips)
     assert (trip.alarm_id, trip.tag) == ("reading_bad", "HS-100")
     assert trip.action is TripAction.ABORT
@@ -162,7 +162,9 @@ def test_out_of_range_temperature_is_bad() -> None:
 
 def test_bad_temperature_forces_heater_off_but_alarms_only_when_it_matters() -> None:
     idle = InterlockContext()
-    trips, out = _scan(make_image(10.0, temperature=Reading[float].bad("*ER", 10.0)), idle)
+    trips, out = _scan(
+        make_image(10.0, temperature=Reading[float].bad(BadReason.DEVICE_ERROR, 10.0)), idle
+    )
     assert not _only(trips).alarm
     assert out.heater_on_s == 0.0
 
@@ -179,7 +181,9 @@ def test_bad_ph_forces_dosing_off_when_ph_matters() -> None:
 
 
 def test_bad_ph_does_not_alarm_when_idle() -> None:
-    trips, _ = _scan(make_image(30.0, ph=Reading[float].bad("*ER", 30.0)), InterlockContext())
+    trips, _ = _scan(
+        make_image(30.0, ph=Reading[float].bad(BadReason.DEVICE_ERROR, 30.0)), InterlockContext()
+    )
     assert not _only(trips).alarm
 
 
@@ -203,7 +207,7 @@ def test_reagent_cap_forces_dosing_off_and_holds() -> None:
 def test_device_lost_only_after_its_stale_limit() -> None:
     interlocks = Interlocks(limits=default_limits(), wiring=sim_wiring())
     ctx = InterlockContext()
-    silent = {"P-203": Reading[float].bad("no response", 0.0)}
+    silent = {"P-203": Reading[float].bad(BadReason.NO_RESPONSE, 0.0)}
     first = interlocks.evaluate(make_image(0.0, dispensed=silent), ctx)
     assert first == []
     later = interlocks.evaluate(make_image(11.0, dispensed=silent), ctx)
@@ -216,7 +220,7 @@ def test_device_lost_only_after_its_stale_limit() -> None:
 
 def test_lost_temperature_probe_raises_device_lost_and_reading_bad() -> None:
     interlocks = Interlocks(limits=default_limits(), wiring=sim_wiring())
-    lost = Reading[float].bad("device lost", 0.0)
+    lost = Reading[float].bad(BadReason.DEVICE_LOST, 0.0)
     interlocks.evaluate(make_image(0.0, temperature=lost), EXECUTING)
     trips = interlocks.evaluate(make_image(6.0, temperature=lost), EXECUTING)
     assert {(t.alarm_id, t.tag) for t in trips} == {

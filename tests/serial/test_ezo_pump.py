@@ -112,7 +112,7 @@ async def test_brownout_stops_the_pump_and_the_run_is_sent_again(pump_rig: PumpR
 async def test_silent_pump_totals_read_device_lost(pump_rig: PumpRig) -> None:
     pump_rig.emulator.silent(True)
     await pump_rig.until(
-        lambda: "device lost" in (pump_rig.driver.dispensed_ml().reason or ""),
+        lambda: "device_lost" in (pump_rig.driver.dispensed_ml().why or ""),
         within_s=40.0,
         what="device lost",
     )

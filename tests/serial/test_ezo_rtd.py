@@ -111,8 +111,8 @@ async def test_silence_past_the_lost_limit_reads_device_lost_then_recovers(
             lambda: not rtd_rig.driver.latest().good, within_s=30.0, what="device lost"
         )
         assert rtd_rig.clock.monotonic() - last_answer >= 15.0  # not before the lost limit
-        reason = rtd_rig.driver.latest().reason or ""
-        assert "device lost" in reason
+        reason = rtd_rig.driver.latest().why or ""
+        assert "device_lost" in reason
         assert "no response" in reason
         rtd_rig.emulator.silent(False)
         await _fresh_reading(rtd_rig, after=rtd_rig.clock.monotonic(), within_s=40.0)
@@ -123,7 +123,7 @@ async def test_unplug_reads_bad_and_replug_reconnects_and_reads_again(rtd_rig: R
     with capture_logs() as logs:
         rtd_rig.port.unplug()
         await rtd_rig.until(
-            lambda: "device lost" in (rtd_rig.driver.latest().reason or ""),
+            lambda: "device_lost" in (rtd_rig.driver.latest().why or ""),
             within_s=30.0,
             what="device lost",
         )

@@ -98,7 +98,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
 
 
 def _reason(rig: Rig) -> str:
-    return rig.board.input(LevelPoint.LOW_LOW).latest().reason or ""
+    return rig.board.input(LevelPoint.LOW_LOW).latest().why or ""
 
 
 async def test_coil_set_on_reaches_the_unit_and_stays_on_while_renewed(rig: Rig) -> None:
@@ -230,7 +230,7 @@ async def test_a_silent_board_goes_stale_then_lost_then_recovers(rig: Rig) -> No
         stale = lsll.latest()
         assert stale.good
         assert stale.at <= silent_at + 0.1
-        await rig.until(lambda: "device lost" in _reason(rig), within_s=3.0, what="lost")
+        await rig.until(lambda: "device_lost" in _reason(rig), within_s=3.0, what="lost")
         assert lsll.latest().value is None
         assert "no response for" in _reason(rig)
         # The bus task judges (and logs) the loss at the end of its failing cycle.
@@ -262,7 +262,7 @@ async def test_unplug_loses_the_board_and_replug_rewrites_the_desired_coils(rig:
     await rig.until(lambda: purge.energised, within_s=3.0, what="purge on")
     with capture_logs() as logs:
         rig.port.unplug()
-        await rig.until(lambda: "device lost" in _reason(rig), within_s=4.0, what="lost")
+        await rig.until(lambda: "device_lost" in _reason(rig), within_s=4.0, what="lost")
         # Unplugged, nothing renews it: the relay drops out in the board by itself.
         await rig.until(lambda: not purge.energised, within_s=10.0, what="purge dropped out")
         rig.port.replug()

@@ -191,8 +191,18 @@ def _remote(
 
 # Commands that are one request with no arguments, named as the op.
 _PLAIN: Final = frozenset(
-    {"status", "alarms", "recipes", "confirm", "hold", "unhold", "stop", "abort", "clear",
-     "complete"}
+    {
+        "status",
+        "alarms",
+        "recipes",
+        "confirm",
+        "hold",
+        "unhold",
+        "stop",
+        "abort",
+        "clear",
+        "complete",
+    }
 )
 
 

@@ -172,9 +172,7 @@ class ProcessControllers:
             heater_on_s = self._heater_off()
         return Outputs(
             heater_on_s=heater_on_s, contactor=heater_duty > 0.0, agitator=agitator
-        ).with_pumps(
-            {tag: rate for tag, rate in pumps.items() if rate > 0.0}
-        )
+        ).with_pumps({tag: rate for tag, rate in pumps.items() if rate > 0.0})
 
     # --- temperature ---------------------------------------------------------------------
 

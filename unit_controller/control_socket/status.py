@@ -46,7 +46,7 @@ def status_dict(
         return out | {"state": None, "state_no": None, "phase": None, "recipe": None}
     image, targets, outputs = snap.image, snap.targets, snap.outputs
     bad = {
-        name: reading.reason or "bad"
+        name: reading.why or "bad"
         for name, reading in (("temperature_c", image.temperature), ("ph", image.ph))
         if not reading.good
     }
@@ -56,7 +56,7 @@ def status_dict(
         name = key.removeprefix("level_")
         levels[name] = reading.value if reading.good else None
         if not reading.good:
-            bad[key] = reading.reason or "bad"
+            bad[key] = reading.why or "bad"
     return out | {
         "state": snap.state.value,
         "state_no": snap.state_no,

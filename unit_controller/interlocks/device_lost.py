@@ -1,22 +1,16 @@
 """Detects a device that has stopped answering for longer than its stale limit.
 
-A simple rule on reading reasons ("no response", "device lost"); the serial drivers may refine it.
-Never writes outputs.
+The drivers say a device is silent with a typed reason (`BadReason.silent`); never writes outputs.
 """
 
 from __future__ import annotations
 
 from hal.reading import Reading
 
-LOST_REASONS = ("no response", "device lost")
-
 
 def says_lost(reading: Reading[float] | Reading[bool]) -> bool:
     """True when a bad reading says the device did not answer."""
-    if reading.good:
-        return False
-    reason = (reading.reason or "").lower()
-    return any(word in reason for word in LOST_REASONS)
+    return not reading.good and reading.reason is not None and reading.reason.silent
 
 
 class DeviceLostMonitor:

@@ -438,7 +438,7 @@ class Interlocks:
                     action=TripAction.ABORT if critical else TripAction.HOLD,
                     forces=forces,
                     latch=False,
-                    message=f"no answer for {silent:.0f} s ({reading.reason})",
+                    message=f"no answer for {silent:.0f} s ({reading.why})",
                 )
             )
         return trips

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from hal.reading import Reading
+from hal.reading import BadReason, Reading
 
 V = TypeVar("V", float, bool)
 
@@ -19,6 +19,7 @@ class Checked(Generic[V]):
 
     value: V | None
     problem: str | None
+    reason: BadReason | None = None
 
     @property
     def bad(self) -> bool:
@@ -31,20 +32,24 @@ def check_analog(
 ) -> Checked[float]:
     """The value when good, younger than `stale_s` and within [low, high]; else why not."""
     if not reading.good or reading.value is None:
-        return Checked(None, f"bad: {reading.reason or 'no reason given'}")
+        return Checked(None, f"bad: {reading.why}", reading.reason)
     age = reading.age(now)
     if age > stale_s:
-        return Checked(None, f"stale: {age:.1f} s old (limit {stale_s:g} s)")
+        return Checked(None, f"stale: {age:.1f} s old (limit {stale_s:g} s)", BadReason.STALE)
     if not low <= reading.value <= high:
-        return Checked(None, f"out of range: {reading.value:g} not in [{low:g}, {high:g}]")
+        return Checked(
+            None,
+            f"out of range: {reading.value:g} not in [{low:g}, {high:g}]",
+            BadReason.OUT_OF_RANGE,
+        )
     return Checked(reading.value, None)
 
 
 def check_discrete(reading: Reading[bool], *, now: float, stale_s: float) -> Checked[bool]:
     """The state when good and younger than `stale_s`; else why not."""
     if not reading.good or reading.value is None:
-        return Checked(None, f"bad: {reading.reason or 'no reason given'}")
+        return Checked(None, f"bad: {reading.why}", reading.reason)
     age = reading.age(now)
     if age > stale_s:
-        return Checked(None, f"stale: {age:.1f} s old (limit {stale_s:g} s)")
+        return Checked(None, f"stale: {age:.1f} s old (limit {stale_s:g} s)", BadReason.STALE)
     return Checked(reading.value, None)

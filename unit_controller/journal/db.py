@@ -266,9 +266,7 @@ class JournalDb:
         value = self.worker.conn.execute(sql, params).fetchone()[0]
         return None if value is None else int(value)
 
-    def prune(
-        self, *, events_before_ms: int, batches_before_ms: int, limit: int
-    ) -> dict[str, int]:
+    def prune(self, *, events_before_ms: int, batches_before_ms: int, limit: int) -> dict[str, int]:
         """Delete up to `limit` rows a table older than its window; the counts deleted.
 
         Never a batch still open or interrupted and not yet reset, nor the newest calibration

@@ -102,6 +102,7 @@ TRANSITIONS: Final[Sequence[tuple[str, State | list[State], State]]] = (
 # fmt: on
 del S
 
+
 class UnitMode(StrEnum):
     """PackML unit modes; today Production, and Manual while the console's manual mode is on."""
 

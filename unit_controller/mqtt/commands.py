@@ -30,8 +30,18 @@ from pydantic_core import PydanticCustomError
 log = structlog.get_logger(__name__)
 
 PACKML_COMMANDS: Final[frozenset[str]] = frozenset(
-    {"start", "hold", "unhold", "stop", "abort", "reset", "clear", "suspend", "unsuspend",
-     "complete"}
+    {
+        "start",
+        "hold",
+        "unhold",
+        "stop",
+        "abort",
+        "reset",
+        "clear",
+        "suspend",
+        "unsuspend",
+        "complete",
+    }
 )
 """Remote commands that go to the PackML machine through `UnitController.command`."""
 

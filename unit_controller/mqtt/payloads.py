@@ -170,7 +170,7 @@ def telemetry_payload(
 
     def flag(key: str, reading: Reading[Any]) -> None:
         if not reading.good:
-            bad[key] = reading.reason or "bad"
+            bad[key] = reading.why or "bad"
 
     flag("temperature_c", image.temperature)
     flag("ph", image.ph)

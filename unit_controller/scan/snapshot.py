@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from hal.board import Board
 from hal.outputs import Outputs
-from hal.reading import Reading
+from hal.reading import BadReason, Reading
 from unit_controller.config import UnitConfig
 from unit_controller.process_image import ProcessImage
 
@@ -91,19 +91,23 @@ class InputQualifier:
         assert value is not None
         if reading.age(now) > stale_s:
             return Reading.bad(
-                f"stale ({reading.age(now):.0f} s old, limit {stale_s:g} s)", reading.at
+                BadReason.STALE,
+                reading.at,
+                f"{reading.age(now):.0f} s old, limit {stale_s:g} s",
             )
         if not low <= value <= high:
             return Reading.bad(
-                f"out of range ({value:g} {unit}, allowed {low:g}..{high:g})", reading.at
+                BadReason.OUT_OF_RANGE, reading.at, f"{value:g} {unit}, allowed {low:g}..{high:g}"
             )
         if self._flatline_s and flat.frozen_for(reading, now) > self._flatline_s:
-            return Reading.bad(f"frozen (unchanged for {self._flatline_s:g} s)", reading.at)
+            return Reading.bad(
+                BadReason.FROZEN, reading.at, f"unchanged for {self._flatline_s:g} s"
+            )
         return reading
 
 
 def _stale_bool(reading: Reading[bool], now: float, stale_s: float) -> Reading[bool]:
     # Discrete inputs are polled all the time; one not refreshed within its limit is not trusted.
     if reading.good and reading.age(now) > stale_s:
-        return Reading.bad(f"stale ({reading.age(now):.0f} s old)", reading.at)
+        return Reading.bad(BadReason.STALE, reading.at, f"{reading.age(now):.0f} s old")
     return reading
