@@ -33,14 +33,13 @@ from unit_controller.interlocks import (
     Trip,
     TripAction,
 )
+from unit_controller.interlocks.effects import Output, forcing
 from unit_controller.interlocks.reactive_charge import ReactiveCharge, purge_fitted
 from unit_controller.machine import Command, PackMLMachine, State
 from unit_controller.manual import (
-    AGITATOR_FORCES,
     MANUAL_IS_ON,
     MANUAL_STATES,
     ManualMode,
-    forcing,
     refuse_during_batch,
 )
 from unit_controller.permissives import blocking_trips, start_blockers
@@ -246,7 +245,7 @@ class UnitController:
         if manual:
             self._manual.hold_permissives(
                 low_level_wet=image.wet(LevelPoint.LOW),
-                agitation_forced=forcing(in_effect, AGITATOR_FORCES),
+                agitation_forced=forcing(in_effect, Output.AGITATOR),
             )
             desired = self._controllers.compute_manual(
                 heater_duty=self._manual.heater_duty,
@@ -311,7 +310,7 @@ class UnitController:
                 else targets.temperature_c
             ),
             heat_wanted=targets.temperature_c is not None or manual_heat,
-            agitator_wanted=targets.agitator,
+            agitator_wanted=targets.agitator or self._manual.agitator_wanted,
             ph_setpoint=ph.setpoint if ph else None,
             ph_pump=ph.pump if ph else None,
             ph_raises=ph.raises if ph else True,
@@ -325,6 +324,8 @@ class UnitController:
             ph_tolerance=ph.tolerance if ph else 0.05,
             ph_counter=ph is not None and ph.counter_pump is not None,
             ph_overshoot_holds=ph is None or ph.on_overshoot is Overshoot.HOLD,
+            reactor_dose_wanted=bool(targets.pumps) or ph is not None,
+            manual_jogs=bool(self._manual.jogs),
         )
 
     def _record_alarms(self, events: list[AlarmEvent]) -> set[tuple[str, str]]:

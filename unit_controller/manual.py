@@ -16,7 +16,9 @@ from hal.outputs import Outputs
 from hal.wiring import LevelPoint
 from unit_controller.config import UnitConfig
 from unit_controller.errors import CommandRefused
-from unit_controller.interlocks import Force, Trip
+from unit_controller.interlocks import Trip
+from unit_controller.interlocks.effects import Output, forcing
+from unit_controller.interlocks.table import DOSING_NOT_PERMITTED
 from unit_controller.machine import State
 
 log = structlog.get_logger(__name__)
@@ -29,10 +31,6 @@ MAX_JOG_ML = 1000.0
 MAX_HEATER_S = 3600.0
 # A jog is done when less than this is left (rate × dt rounding).
 _JOG_DONE_ML = 1e-3
-# The trips that stop a jog, and those that stop the heater.
-PUMP_FORCES = frozenset({Force.ALL, Force.DOSING, Force.INFLOWS})
-HEATER_FORCES = frozenset({Force.ALL, Force.HEATER, Force.CONTACTOR})
-AGITATOR_FORCES = frozenset({Force.ALL, Force.AGITATOR})
 MANUAL_IS_ON = "manual mode is on: turn it off first (manual off)"
 MANUAL_IS_OFF = "manual mode is off: turn it on first (manual on)"
 
@@ -51,13 +49,8 @@ def refuse_during_batch(state: State, *, what: str) -> None:
     )
 
 
-def forcing(trips: Iterable[Trip], forces: frozenset[Force]) -> list[str]:
-    """The trips (as 'alarm_id (tag)') that force any of `forces` off, sorted, once each."""
-    return sorted({f"{t.alarm_id} ({t.tag})" for t in trips if t.forces & forces})
-
-
-def _refuse_while_forced(what: str, trips: Iterable[Trip], forces: frozenset[Force]) -> None:
-    blocking = forcing(trips, forces)
+def _refuse_while_forced(what: str, trips: Iterable[Trip], output: Output) -> None:
+    blocking = forcing(trips, output)
     if blocking:
         raise CommandRefused(
             f"cannot {what}: interlocks force it off: {', '.join(blocking)}; "
@@ -148,7 +141,10 @@ class ManualMode:
                 f"{name} is already jogging ({running.delivered_ml:.1f} of {running.ml:g} mL): "
                 "wait for it to finish or turn manual off"
             )
-        _refuse_while_forced("jog", trips, PUMP_FORCES)
+        # The dosing permissive is judged for this jog just below (a jog into a measuring
+        # cylinder is exempt; one into the reactor runs the agitator with it).
+        others = [t for t in trips if t.cause != DOSING_NOT_PERMITTED.name]
+        _refuse_while_forced("jog", others, Output.DOSING_PUMPS)
         if not cylinder:
             self._refuse_into_a_dry_reactor(name, ml, low_level_wet, trips)
         jog = Jog(
@@ -172,7 +168,7 @@ class ManualMode:
                 f"cannot jog {name} into the reactor: {low} reads {level}; a reagent goes in "
                 f"only over liquid above the low switch, with the agitator running {to_cylinder}"
             )
-        blocking = forcing(trips, AGITATOR_FORCES)
+        blocking = forcing(trips, Output.AGITATOR)
         if blocking:
             raise CommandRefused(
                 f"cannot jog {name} into the reactor: the agitator may not run "
@@ -220,7 +216,7 @@ class ManualMode:
             raise CommandRefused(
                 f"heater time must be more than 0 and at most {MAX_HEATER_S:g} s, got {seconds:g}"
             )
-        _refuse_while_forced("heat", trips, HEATER_FORCES)
+        _refuse_while_forced("heat", trips, Output.HEATER)
         self.heater = HeaterRun(percent=percent, seconds=seconds, until=now + seconds)
         return self.heater
 
@@ -280,14 +276,14 @@ class ManualMode:
             jog = self.jogs.pop(tag)
             self._cancelled(
                 [f"jog {tag} at {jog.delivered_ml:.1f} of {jog.ml:g} mL"],
-                ", ".join(forcing(trips, PUMP_FORCES)) or "interlock",
+                ", ".join(forcing(trips, Output.DOSING_PUMPS)) or "interlock",
             )
         if self.heater is not None and desired.contactor and not applied.contactor:
             percent = self.heater.percent
             self.heater = None
             self._cancelled(
                 [f"heater at {percent:g} %"],
-                ", ".join(forcing(trips, HEATER_FORCES)) or "interlock",
+                ", ".join(forcing(trips, Output.HEATER)) or "interlock",
             )
 
     def _cancelled(self, stopped: list[str], cause: str) -> None:

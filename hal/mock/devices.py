@@ -6,6 +6,7 @@ Never blocks; never lets an output outlive its lease (the same rule the hardware
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import structlog
 
@@ -38,7 +39,34 @@ _MAX_CAL_ML = 1000.0
 log = structlog.get_logger(__name__)
 
 
-class _Sampled:
+class _Answers:
+    """A device that may stop answering for a while (fault `device_silent`); its readings then
+    say so."""
+
+    _clock: Clock
+    _silent_from = 0.0
+    _silent_until = -1.0
+
+    @property
+    def silent(self) -> bool:
+        """True while the device does not answer."""
+        return self._clock.monotonic() < self._silent_until
+
+    def go_silent(self, for_s: float) -> None:
+        """Answer nothing for `for_s` seconds from now."""
+        self._silent_from = self._clock.monotonic()
+        self._silent_until = self._silent_from + for_s
+
+    def _no_answer(self) -> Reading[Any] | None:
+        if not self.silent:
+            return None
+        now = self._clock.monotonic()
+        return Reading.bad(
+            BadReason.NO_RESPONSE, now, f"no answer for {now - self._silent_from:.0f} s"
+        )
+
+
+class _Sampled(_Answers):
     """A probe whose newest sample is refreshed once per sample period from a sensor model."""
 
     def __init__(self, *, tag: str, model: SensorModel, clock: Clock) -> None:
@@ -72,7 +100,8 @@ class _Sampled:
 
     def latest(self) -> Reading[float]:
         """The newest sample."""
-        return self._latest
+        silent: Reading[float] | None = self._no_answer()
+        return silent or self._latest
 
 
 class MockRtd(_Sampled):
@@ -242,7 +271,7 @@ class MockPhProbe(_Sampled):
         )
 
 
-class MockDigitalInput:
+class MockDigitalInput(_Answers):
     """A level switch or E-stop contact on the relay board's inputs."""
 
     def __init__(self, *, tag: str, clock: Clock) -> None:
@@ -258,7 +287,8 @@ class MockDigitalInput:
 
     def latest(self) -> Reading[bool]:
         """The newest sample."""
-        return self._latest
+        silent: Reading[bool] | None = self._no_answer()
+        return silent or self._latest
 
 
 class MockCoil:
@@ -310,7 +340,7 @@ class MockHeaterSsr:
         return self.welded or self._clock.monotonic() < self._on_until
 
 
-class MockDosingPump:
+class MockDosingPump(_Answers):
     """An EZO-PMP running bounded doses at a commanded rate."""
 
     def __init__(
@@ -338,7 +368,9 @@ class MockDosingPump:
 
     def run(self, ml_min: float, *, for_s: float | None = None) -> None:
         """Desired rate; each call is a bounded run that stops by itself after `for_s` seconds
-        (default: the lease)."""
+        (default: the lease). A silent pump takes no command: its last run ends by itself."""
+        if self.silent:
+            return
         self._rate = min(max(ml_min, 0.0), self._max)
         run_s = self._lease_s if for_s is None else for_s
         self._until = self._clock.monotonic() + run_s if self._rate > 0 else -1.0
@@ -362,7 +394,8 @@ class MockDosingPump:
 
     def dispensed_ml(self) -> Reading[float]:
         """Total mL the pump reports dispensed."""
-        return Reading.ok(self._total_ml, self._clock.monotonic())
+        silent: Reading[float] | None = self._no_answer()
+        return silent or Reading.ok(self._total_ml, self._clock.monotonic())
 
     async def calibrate(self, measured_ml: float) -> bool:
         """What the last run really measured; refuses (ValueError) a volume out of (0, 1000] mL

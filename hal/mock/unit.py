@@ -21,11 +21,14 @@ from hal.mock.devices import (
     MockPhProbe,
     MockRtd,
 )
-from hal.sim.faults import FaultSpec
+from hal.sim.faults import DEVICE_AWAY_S, FaultSpec
 from hal.sim.params import PlantParams
 from hal.sim.plant import Plant
 from hal.sim.sensors import PhElectrode, SensorModel
 from hal.wiring import BoardWiring, CoilFunction, LevelPoint, Reagent
+
+# A device that may stop answering (fault device_silent).
+_Answering = MockDigitalInput | MockDosingPump | MockRtd | MockPhProbe
 
 log = structlog.get_logger(__name__)
 
@@ -52,6 +55,10 @@ class SimulatedUnit:
         "level_high_high": "LSHH reads wet (foam reaching the switch)",
         "dosing_pump_stall": "a pump stops delivering (:TAG, default the pH pump in use)",
         "estop": "the E-stop is pressed",
+        "cooling_valve_stuck": "the jacket cooling valve XV-103 stays shut whatever its coil",
+        "device_silent": f"a device stops answering for {DEVICE_AWAY_S:g} s (:TAG an EZO "
+        "circuit, or one input of the relay board; default the pH probe); a pump's last run "
+        "ends by itself",
     }
 
     def __init__(
@@ -165,7 +172,7 @@ class SimulatedUnit:
         plant.drain_open = self.coils[CoilFunction.DRAIN_VALVE].energised
         plant.purge_on = self.coils[CoilFunction.PURGE_VALVE].energised
         cooling = self.coils.get(CoilFunction.COOLING_VALVE)
-        plant.cooling_open = cooling is not None and cooling.energised
+        plant.cooling_open = cooling is not None and cooling.energised and not self.cooling_stuck
         for tag, pump in self.pumps.items():
             plant.pump_ml_min[tag] = pump.delivered_ml_min()
             pump.account(dt)
@@ -186,6 +193,7 @@ class SimulatedUnit:
         self.estop.sample(self._estop_pressed)
 
     _estop_pressed = False
+    cooling_stuck = False  # fault: XV-103 stays shut whatever its coil
 
     def check_fault(self, fault: FaultSpec) -> None:
         """Raise UnknownFault unless this unit can inject `fault`."""
@@ -216,8 +224,21 @@ class SimulatedUnit:
                 )
             pump = self.pumps[tag]
             return lambda: setattr(pump, "stalled", True)
+        if name == "device_silent":
+            devices = self._answering_devices()
+            tag = fault.tag or self.wiring.ph_tag
+            device = devices.get(tag.upper())
+            if device is None:
+                raise UnknownFault(
+                    f"device_silent: no device {tag!r} (devices: {', '.join(sorted(devices))})"
+                )
+            return lambda: device.go_silent(DEVICE_AWAY_S)
+        if name == "cooling_valve_stuck" and CoilFunction.COOLING_VALVE not in self.coils:
+            raise UnknownFault("cooling_valve_stuck: this unit has no jacket cooling valve")
         if fault.tag is not None:
-            raise UnknownFault(f"fault {name!r} takes no :TAG (only dosing_pump_stall does)")
+            raise UnknownFault(
+                f"fault {name!r} takes no :TAG (only dosing_pump_stall and device_silent do)"
+            )
         actions: dict[str, Callable[[], None]] = {
             "ph_probe_dead": lambda: setattr(self.ph, "error", True),
             "ph_probe_stuck": lambda: setattr(self.ph.model, "stuck", True),
@@ -231,8 +252,21 @@ class SimulatedUnit:
             ),
             "level_high_high": lambda: setattr(self.levels[LevelPoint.HIGH_HIGH], "forced", True),
             "estop": lambda: setattr(self, "_estop_pressed", True),
+            "cooling_valve_stuck": lambda: setattr(self, "cooling_stuck", True),
         }
         return actions[name]
+
+    def _answering_devices(
+        self,
+    ) -> dict[str, MockDigitalInput | MockDosingPump | MockRtd | MockPhProbe]:
+        devices: dict[str, MockDigitalInput | MockDosingPump | MockRtd | MockPhProbe] = {
+            self.rtd.tag: self.rtd,
+            self.ph.tag: self.ph,
+            self.estop.tag: self.estop,
+        }
+        devices |= {switch.tag: switch for switch in self.levels.values()}
+        devices |= self.pumps
+        return devices
 
     def _default_base_pump(self) -> str:
         bases = [t for t, w in self.wiring.pumps().items() if w.reagent is Reagent.NAOH]

@@ -170,7 +170,9 @@ def test_bad_temperature_forces_heater_off_but_alarms_only_when_it_matters() -> 
 
 
 def test_bad_ph_forces_dosing_off_when_ph_matters() -> None:
-    ctx = InterlockContext(executing=True, ph_setpoint=11.0, ph_pump="P-203", dosing=True)
+    ctx = InterlockContext(
+        executing=True, ph_setpoint=11.0, ph_pump="P-203", dosing=True, agitator_wanted=True
+    )
     trips, out = _scan(make_image(30.0, ph=Reading.ok(11.0, 5.0)), ctx)
     trip = _only(trips)
     assert (trip.alarm_id, trip.tag) == ("reading_bad", "AT-101")
@@ -193,6 +195,7 @@ def test_reagent_cap_forces_dosing_off_and_holds() -> None:
         dosed_this_phase_ml={"P-202": 5000.0},
         cap_ml={"P-202": 5000.0, "P-201": 9000.0},
         dosing=True,
+        agitator_wanted=True,  # a recipe phase that doses runs the agitator
     )
     trips, out = _scan(make_image(10.0), ctx)
     trip = _only(trips)

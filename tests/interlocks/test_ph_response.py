@@ -20,6 +20,7 @@ def _ctx(dosed_ml: float, *, setpoint: float = 11.0, dosing: bool = True) -> Int
         ph_raises=True,
         dosed_this_phase_ml={PUMP: dosed_ml},
         dosing=dosing,
+        agitator_wanted=True,  # a recipe phase that doses runs the agitator
     )
 
 
@@ -117,6 +118,7 @@ def test_phase_may_widen_the_volume_for_neutralising_acid() -> None:
             ph_pump=PUMP,
             dosed_this_phase_ml={PUMP: dosed},
             dosing=True,
+            agitator_wanted=True,
             ph_not_responding_ml=5000.0,
         )
         assert _alarm_ids(interlocks, float(step * 20), 0.8, ctx) == []

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import io
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from hal.outputs import Outputs
 from hal.sim.faults import parse_fault
 from unit_controller.config import UnitConfig, load_config
 from unit_controller.controller import Snapshot, UnitController
 from unit_controller.interlocks import Force, Trip
+from unit_controller.interlocks.effects import violations
 from unit_controller.sim.runner import SimOptions, SimResult, SimulationRun
 
 
@@ -32,31 +33,32 @@ class BatchTrace:
 
 
 def forced_violations(outputs: Outputs, trips: list[Trip]) -> list[str]:
-    """Each way `outputs` break what the trips in effect force off."""
-    problems = []
+    """Each way `outputs` break what the trips in effect force (effects.py says what a force
+    means; the purge's safe state may be open, a charged reactor: tests check it on their own)."""
+    forces: set[Force] = set()
     for trip in trips:
-        forces = trip.forces
-        name = f"{trip.alarm_id}({trip.tag})"
-        if (Force.HEATER in forces or Force.ALL in forces) and outputs.heater_on_s > 0:
-            problems.append(f"{name}: heater on")
-        if (Force.CONTACTOR in forces or Force.ALL in forces) and outputs.contactor:
-            problems.append(f"{name}: contactor closed")
-        if (Force.AGITATOR in forces or Force.ALL in forces) and outputs.agitator:
-            problems.append(f"{name}: agitator on")
-        if forces & {Force.INFLOWS, Force.ALL} and outputs.fill_pump:
-            problems.append(f"{name}: fill pump on")
-        if forces & {Force.INFLOWS, Force.DOSING, Force.ALL} and any(
-            rate > 0 for rate in outputs.pumps.values()
-        ):
-            problems.append(f"{name}: a pump runs")
-        # The purge's safe state may be open (a charged reactor): tests check it on its own.
-        if Force.ALL in forces and replace(
-            outputs, cooling_valve=False, purge_valve=False
-        ) != Outputs.safe().with_pumps(outputs.pumps):
-            problems.append(f"{name}: an output is on")
-        if Force.COOL in forces and not outputs.cooling_valve:
-            problems.append(f"{name}: the jacket is not cooling")
-    return problems
+        forces |= trip.forces
+    names = ", ".join(sorted({f"{t.alarm_id}({t.tag})" for t in trips if t.forces}))
+    return [
+        f"{names}: {problem}"
+        for problem in violations(outputs, forces, purge_open=outputs.purge_valve)
+    ]
+
+
+def held_as_outputs(held: dict[str, object]) -> Outputs:
+    """What the mock devices hold (`SimulatedUnit.held_outputs`) as Outputs: the heater counts
+    as on when its element has power (SSR conducting, welded or not, and K-101 closed)."""
+    pumps = held["pumps"]
+    assert isinstance(pumps, dict)
+    return Outputs(
+        heater_on_s=1.0 if held["heater"] and held.get("contactor") else 0.0,
+        contactor=bool(held.get("contactor")),
+        agitator=bool(held.get("agitator")),
+        fill_pump=bool(held.get("fill")),
+        drain_valve=bool(held.get("drain")),
+        purge_valve=bool(held.get("purge")),
+        cooling_valve=bool(held.get("cooling")),
+    ).with_pumps({tag: float(rate) for tag, rate in pumps.items()})
 
 
 def run_batch(
@@ -77,6 +79,10 @@ def run_batch(
             trace.first_raised_scan.setdefault(trip.alarm_id, snapshot.at)
         for problem in forced_violations(snapshot.outputs, in_effect):
             trace.violations.append(f"t={snapshot.at:.1f} {snapshot.state}: {problem}")
+        # and what the devices hold, in the same scan
+        held = held_as_outputs(run.unit.held_outputs())
+        for problem in forced_violations(held, in_effect):
+            trace.violations.append(f"t={snapshot.at:.1f} {snapshot.state} devices: {problem}")
 
     run.watch(check)
     trace.result = asyncio.run(run.run())

@@ -78,5 +78,6 @@ class HeatBalanceMonitor:
         span = now - first.at
         return (
             f"the jacket took out {excess / span / 1000:.1f} kW more than the heater as "
-            f"commanded, the agitator and the reactions can supply, over {span:.0f} s"
+            f"commanded, the agitator and the reactions can supply, over {span:.0f} s: a "
+            "welded SSR, or a jacket that is not cooling (check the cooling valve too)"
         )

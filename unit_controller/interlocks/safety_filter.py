@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from hal.outputs import Outputs
+from unit_controller.interlocks.effects import Output, forced_outputs
 from unit_controller.interlocks.trip import Force, Trip
 
 
@@ -36,17 +37,27 @@ class SafetyFilter:
         for trip in trips:
             forces |= trip.forces
         cool = Force.COOL in forces
-        if not allow_process_outputs or Force.ALL in forces:
+        forced = forced_outputs(forces)
+        if not allow_process_outputs or forced == frozenset(Output):
             return replace(Outputs.safe(), cooling_valve=cool, purge_valve=purge_open)
-        out = replace(desired, cooling_valve=True) if cool else desired
-        if forces & {Force.HEATER, Force.CONTACTOR}:
-            # a welded SSR is only stopped by the contactor; a heater that may not run gets both
-            out = replace(out, heater_on_s=0.0, contactor=False)
-        if Force.AGITATOR in forces:
+        out = desired
+        # each output at the state effects.py gives it; the contactor stays closed only while
+        # the heater may run (a welded SSR is stopped only by K-101)
+        if Output.HEATER in forced:
+            out = replace(out, heater_on_s=0.0)
+        if Output.CONTACTOR in forced:
+            out = replace(out, contactor=False)
+        if Output.AGITATOR in forced:
             out = replace(out, agitator=False)
-        if Force.INFLOWS in forces:
+        if Output.FILL_PUMP in forced:
             out = replace(out, fill_pump=False)
-        if forces & {Force.INFLOWS, Force.DOSING}:
+        if Output.DOSING_PUMPS in forced:
             # keep each commanded tag with rate 0 so the HAL explicitly stops it
             out = out.with_pumps(dict.fromkeys(out.pumps, 0.0))
+        if Output.DRAIN in forced:
+            out = replace(out, drain_valve=False)
+        if Output.PURGE in forced:
+            out = replace(out, purge_valve=purge_open)
+        if Output.COOLING in forced:
+            out = replace(out, cooling_valve=cool)
         return out

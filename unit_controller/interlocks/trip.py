@@ -65,6 +65,7 @@ class Trip:
     latch: bool
     message: str
     alarm: bool = True
+    cause: str = ""  # the row of the cause-and-effect table (interlocks/table.py)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -97,6 +98,10 @@ class InterlockContext:
     ph_counter: bool = False
     # what the recipe does about an overshoot it cannot undo: hold the batch, or go on
     ph_overshoot_holds: bool = True
+    # the recipe wants reagent into the reactor (its permissive then alarms)
+    reactor_dose_wanted: bool = False
+    # manual mode has jogs running: it applies the dosing permissive per jog itself
+    manual_jogs: bool = False
 
 
 def strongest_action(trips: Iterable[Trip]) -> TripAction:

@@ -155,7 +155,7 @@ class SimulationRun:
         self.controller = self._make_controller(self.unit.board)
 
     def _check_fault(self, fault: FaultSpec) -> None:
-        if fault.name not in SERIAL_FAULTS:
+        if fault.name not in SERIAL_FAULTS or (not self.serial and fault.name in self.unit.FAULTS):
             self.unit.check_fault(fault)
             return
         if not self.serial:
@@ -400,6 +400,8 @@ class SimulationRun:
             described = SERIAL_FAULTS[fault.name]
         else:
             self.unit.inject(fault)
+            if fault.name == "device_silent":
+                self._device_back_at = now + DEVICE_AWAY_S
             described = self.unit.FAULTS[fault.name]
         self.progress.note(now, f"fault injected: {fault} — {described}")
 

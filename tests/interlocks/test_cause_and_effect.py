@@ -1,0 +1,168 @@
+"""Every row of the cause-and-effect table, caused on the simulated unit and checked on what the
+mock devices hold in the scan the row holds; and the rendered page matches the code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from hal.wiring import CoilFunction
+from tests.rig import Rig
+from tests.scenarios.harness import held_as_outputs
+from unit_controller.config import UnitConfig, load_config
+from unit_controller.interlocks import Force, Trip, TripAction
+from unit_controller.interlocks import table as row
+from unit_controller.interlocks.effects import Output, forced_outputs, violations
+from unit_controller.interlocks.render import render_markdown
+from unit_controller.machine import State
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "cause-and-effect.md"
+
+# A batch that energises nearly everything: heater, agitator, purge, cooling, a dose.
+_WORK = """
+name = "{name}"
+starts_with = "water"
+
+[[phases]]
+name = "work"
+timeout_min = 120.0
+temperature_c = {temperature_c}
+agitator = true
+purge = true
+cooling = true
+doses = [{{ pump = "P-204", ml = 300.0, over_min = 4.0 }}]
+{ph}
+until = {{ duration_min = 100.0 }}
+"""
+# pH 7 water held "at" 8 with acid only: past the setpoint the way acid cannot undo.
+_PH_PAST = 'ph = {{ setpoint = 8.0, pump = "P-201", cap_ml = 60.0, on_overshoot = "{how}" }}'
+_PH_ACID = 'ph = { setpoint = 6.0, pump = "P-201", cap_ml = 400.0 }'
+
+
+@dataclass(frozen=True)
+class Provoke:
+    """How to make one row hold: a batch, then a fault or a change to the plant."""
+
+    act: Callable[[Rig], None]
+    after_s: float = 30.0
+    limit_s: float = 600.0
+    temperature_c: float = 30.0
+    ph: str = ""  # more of the phase: a pH loop, a feed
+    caps: dict[str, float] = field(default_factory=dict)
+
+
+def _fault(name: str, tag: str | None = None) -> Callable[[Rig], None]:
+    return lambda rig: rig.inject(name, tag)
+
+
+def _hot(rig: Rig) -> None:
+    rig.unit.plant.temperature_c = 96.0
+
+
+def _nothing(rig: Rig) -> None:
+    pass
+
+
+PROVOKE: dict[str, Provoke] = {
+    row.ESTOP_PRESSED.name: Provoke(_fault("estop")),
+    row.ESTOP_UNREADABLE.name: Provoke(_fault("device_silent", "HS-100")),
+    row.TEMPERATURE_HIGH_HIGH.name: Provoke(_hot),
+    row.HEATER_STUCK_ON.name: Provoke(
+        _fault("ssr_welded"), after_s=1500.0, temperature_c=25.0, limit_s=1800.0
+    ),
+    row.HEATER_NOT_HEATING.name: Provoke(_fault("heater_open"), after_s=5.0, limit_s=1800.0),
+    row.COOLING_NOT_COOLING.name: Provoke(
+        _fault("cooling_valve_stuck"), temperature_c=15.0, after_s=5.0, limit_s=3600.0
+    ),
+    row.TEMPERATURE_UNREADABLE.name: Provoke(_fault("rtd_dead")),
+    row.LOW_LOW_UNREADABLE.name: Provoke(_fault("device_silent", "LSLL-101")),
+    row.LOW_LOW_SUSPECT.name: Provoke(_fault("level_low_low_stuck")),
+    row.LEVEL_LOW_LOW.name: Provoke(_fault("level_low_low_stuck")),
+    row.HIGH_HIGH_UNREADABLE.name: Provoke(_fault("device_silent", "LSHH-101")),
+    row.LEVEL_HIGH_HIGH.name: Provoke(_fault("level_high_high")),
+    row.PH_UNREADABLE.name: Provoke(_fault("ph_probe_dead")),
+    row.DOSING_NOT_PERMITTED.name: Provoke(_fault("device_silent", "LSL-101")),
+    row.REAGENT_CAP.name: Provoke(
+        _nothing, after_s=1.0, ph='feeds = [{ pump = "P-205", ml_min = 10.0 }]', caps={"P-205": 5.0}
+    ),
+    row.PH_NOT_RESPONDING.name: Provoke(
+        _fault("dosing_pump_stall", "P-201"), after_s=1.0, ph=_PH_ACID, limit_s=3600.0
+    ),
+    row.PH_OVERSHOOT_HOLDS.name: Provoke(_nothing, after_s=1.0, ph=_PH_PAST.format(how="hold")),
+    row.PH_OVERSHOOT_GOES_ON.name: Provoke(_nothing, after_s=1.0, ph=_PH_PAST.format(how="wait")),
+    row.ESTOP_LOST.name: Provoke(_fault("device_silent", "HS-100")),
+    row.TEMPERATURE_LOST.name: Provoke(_fault("device_silent", "TT-101")),
+    row.PH_LOST.name: Provoke(_fault("device_silent", "AT-101")),
+    row.LOW_LOW_LOST.name: Provoke(_fault("device_silent", "LSLL-101")),
+    row.HIGH_HIGH_LOST.name: Provoke(_fault("device_silent", "LSHH-101")),
+    row.LEVEL_LOST.name: Provoke(_fault("device_silent", "LSL-101")),
+    row.PUMP_LOST.name: Provoke(_fault("device_silent", "P-204")),
+}
+
+
+def _config(caps: dict[str, float]) -> UnitConfig:
+    base = load_config()
+    if not caps:
+        return base
+    limits = base.interlocks.model_copy(update={"reagent_cap_ml": caps})
+    return base.model_copy(update={"interlocks": limits})
+
+
+def _holding(rig: Rig, name: str) -> Trip | None:
+    return next((t for t in rig.controller.alarms.in_effect() if t.cause == name), None)
+
+
+def test_every_row_is_caused_by_a_test_and_names_are_unique() -> None:
+    assert [cause.name for cause in row.TABLE] == list(row.BY_NAME)
+    assert set(PROVOKE) == set(row.BY_NAME)
+
+
+def test_the_rendered_page_matches_the_table() -> None:
+    assert DOCS.read_text(encoding="utf-8") == render_markdown(), (
+        "docs/cause-and-effect.md is out of date: "
+        "python -m unit_controller.interlocks.render > docs/cause-and-effect.md"
+    )
+
+
+@pytest.mark.parametrize("name", list(PROVOKE))
+async def test_each_row_forces_what_the_table_says_on_the_devices(
+    name: str, tmp_path: Path
+) -> None:
+    cause = row.BY_NAME[name]
+    how = PROVOKE[name]
+    recipe = tmp_path / "cause.toml"
+    recipe.write_text(_WORK.format(name=name, temperature_c=how.temperature_c, ph=how.ph))
+    rig = Rig(config=_config(how.caps), preload="water")
+    await rig.start(str(recipe))
+    await rig.run_for(how.after_s)
+    assert rig.controller.machine.state is State.EXECUTE
+    how.act(rig)
+    await rig.run_until(lambda _: _holding(rig, name) is not None, limit_s=how.limit_s)
+
+    trip = _holding(rig, name)
+    assert trip is not None
+    assert (trip.alarm_id, trip.priority, trip.forces, trip.latch) == (
+        cause.alarm_id,
+        cause.priority,
+        cause.forces,
+        cause.latch,
+    )
+    assert trip.action in (cause.action, TripAction.NONE)
+    # In the very scan the row holds, the devices (not only the commands) hold its effect.
+    in_effect = rig.controller.alarms.in_effect()
+    forces: set[Force] = set()
+    for other in in_effect:
+        forces |= other.forces
+    held = held_as_outputs(rig.unit.held_outputs())
+    assert violations(held, forces, purge_open=True) == [], rig.unit.held_outputs()
+    if Output.PURGE in forced_outputs(cause.forces):
+        # the batch blanketed the reactor: its purge's safe state is open
+        assert held.purge_valve
+    if cause.forces and rig.config.wiring.has_coil(CoilFunction.COOLING_VALVE):
+        assert held.cooling_valve == (Force.COOL in forces) or Output.COOLING not in (
+            forced_outputs(forces)
+        )

@@ -1,0 +1,361 @@
+"""The cause-and-effect table (DESIGN §5): every interlock and permissive, one row each.
+
+This is the page a safety reviewer signs. Each row says what is watched, when it holds, the
+alarm and its priority, what the PackML machine must do, whether the alarm latches, which
+outputs are forced and to what (`effects.py`), and whether hardware backs it independently of
+this software. `interlocks.py` evaluates the rows; `render.py` prints them for people
+(docs/cause-and-effect.md); the tests check each row against what the mock devices hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from unit_controller.interlocks.trip import Force, Priority, Trip, TripAction
+
+_ALL = frozenset({Force.ALL})
+_HEATER = frozenset({Force.HEATER})
+_HEATER_HARD = frozenset({Force.HEATER, Force.CONTACTOR})
+_TOO_HOT = frozenset({Force.HEATER, Force.CONTACTOR, Force.COOL})
+_LOW_LOW = frozenset({Force.HEATER, Force.AGITATOR})
+_INFLOWS = frozenset({Force.INFLOWS})
+_DOSING = frozenset({Force.DOSING})
+_NOTHING: frozenset[Force] = frozenset()
+
+ALWAYS = "always"
+SOFTWARE_ONLY = "no: software only"
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """One row: a cause, its condition and its effect."""
+
+    name: str  # the row's key, unique in the table
+    alarm_id: str  # the alarm it raises (several rows may share one, e.g. reading_bad)
+    device: str  # what is watched, for people
+    condition: str  # when the row holds, for people
+    priority: Priority
+    action: TripAction
+    forces: frozenset[Force]
+    latch: bool
+    alarms: str = ALWAYS  # when it alarms; otherwise it only forces (a permissive)
+    hardware: str = SOFTWARE_ONLY
+
+    def trip(self, tag: str, message: str, *, alarm: bool = True) -> Trip:
+        """This row holding now on device `tag`; a trip that does not alarm only forces."""
+        return Trip(
+            alarm_id=self.alarm_id,
+            tag=tag,
+            priority=self.priority,
+            action=self.action if alarm else TripAction.NONE,
+            forces=self.forces,
+            latch=self.latch,
+            message=message,
+            alarm=alarm,
+            cause=self.name,
+        )
+
+
+# --- the E-stop ------------------------------------------------------------------------------
+ESTOP_PRESSED = Cause(
+    "estop_pressed",
+    "estop",
+    "HS-100 E-stop",
+    "the E-stop input reads pressed",
+    Priority.CRITICAL,
+    TripAction.ABORT,
+    _ALL,
+    latch=True,
+    hardware="yes: HS-100 is wired into the K-101 loop; heater power drops without software",
+)
+ESTOP_UNREADABLE = Cause(
+    "estop_unreadable",
+    "reading_bad",
+    "HS-100 E-stop",
+    "the E-stop input is bad or stale: acted on as pressed",
+    Priority.CRITICAL,
+    TripAction.ABORT,
+    _ALL,
+    latch=False,
+    hardware="yes: the K-101 loop does not depend on the input being read",
+)
+# --- temperature and the heater --------------------------------------------------------------
+TEMPERATURE_HIGH_HIGH = Cause(
+    "temperature_high_high",
+    "temperature_high_high",
+    "TT-101 temperature",
+    "temperature at or above [interlocks] temperature_high_high_c",
+    Priority.CRITICAL,
+    TripAction.ABORT,
+    _TOO_HOT,
+    latch=True,
+    hardware="yes: the thermal cutout on the heater element",
+)
+HEATER_STUCK_ON = Cause(
+    "heater_stuck_on",
+    "heater_stuck_on",
+    "E-101 heater (SSR)",
+    "temperature rises with the heater commanded off, beyond what dosing or a charge explains; "
+    "or, with the jacket cooling, heat out that nothing put in (welded SSR)",
+    Priority.CRITICAL,
+    TripAction.ABORT,
+    _HEATER_HARD,
+    latch=True,
+    hardware="partly: the thermal cutout on the element ends a runaway",
+)
+HEATER_NOT_HEATING = Cause(
+    "heater_not_heating",
+    "heater_not_heating",
+    "E-101 heater",
+    "driven but the temperature does not follow (verify_heater: gain within check time, "
+    "cumulative error)",
+    Priority.HIGH,
+    TripAction.ABORT,
+    _HEATER,
+    latch=True,
+)
+COOLING_NOT_COOLING = Cause(
+    "cooling_not_cooling",
+    "cooling_not_cooling",
+    "XV-103 jacket cooling",
+    "the jacket is open and the temperature above setpoint does not fall within "
+    "[interlocks] cooling_check_s",
+    Priority.HIGH,
+    TripAction.HOLD,
+    _DOSING,  # no more reaction heat while the jacket cannot take it away
+    latch=True,
+)
+TEMPERATURE_UNREADABLE = Cause(
+    "temperature_unreadable",
+    "reading_bad",
+    "TT-101 temperature",
+    "the temperature is bad, stale or out of the RTD's range",
+    Priority.HIGH,
+    TripAction.HOLD,
+    _HEATER,
+    latch=False,
+    alarms="while a batch runs or heat is wanted",
+)
+# --- the level switches ----------------------------------------------------------------------
+LOW_LOW_UNREADABLE = Cause(
+    "low_low_unreadable",
+    "reading_bad",
+    "LSLL-101 level switch",
+    "the low-low switch is bad or stale",
+    Priority.HIGH,
+    TripAction.HOLD,
+    _LOW_LOW,
+    latch=False,
+    alarms="while a batch runs or heat is wanted",
+)
+LOW_LOW_SUSPECT = Cause(
+    "low_low_suspect",
+    "reading_bad",
+    "LSLL-101 level switch",
+    "the low-low switch reads dry while the low switch reads wet",
+    Priority.HIGH,
+    TripAction.HOLD,
+    _LOW_LOW,
+    latch=False,
+    alarms="while a batch runs or heat is wanted",
+)
+LEVEL_LOW_LOW = Cause(
+    "level_low_low",
+    "level_low_low",
+    "LSLL-101 level switch",
+    "the low-low switch reads dry (or suspect: dry is the safe reading)",
+    Priority.HIGH,
+    TripAction.HOLD,
+    _LOW_LOW,
+    latch=False,
+    alarms="while heat is wanted (filling and draining are not alarms)",
+    hardware="yes: LSLL is wired into the K-101 coil (the heater; the agitator is software)",
+)
+HIGH_HIGH_UNREADABLE = Cause(
+    "high_high_unreadable",
+    "reading_bad",
+    "LSHH-101 level switch",
+    "the high-high switch is bad or stale",
+    Priority.HIGH,
+    TripAction.HOLD,
+    _INFLOWS,
+    latch=False,
+    alarms="while a batch runs",
+)
+LEVEL_HIGH_HIGH = Cause(
+    "level_high_high",
+    "level_high_high",
+    "LSHH-101 level switch",
+    "the high-high switch reads wet",
+    Priority.HIGH,
+    TripAction.HOLD,
+    _INFLOWS,
+    latch=True,
+)
+# --- pH and dosing ---------------------------------------------------------------------------
+PH_UNREADABLE = Cause(
+    "ph_unreadable",
+    "reading_bad",
+    "AT-101 pH",
+    "the pH is bad, stale or out of the probe's range",
+    Priority.HIGH,
+    TripAction.HOLD,
+    _DOSING,
+    latch=False,
+    alarms="while a batch runs or pH is controlled",
+)
+DOSING_NOT_PERMITTED = Cause(
+    "dosing_not_permitted",
+    "dosing_not_permitted",
+    "P-201…P-205 into the reactor",
+    "a recipe wants a reagent into the reactor (or a pump still runs) while the low switch is "
+    "not known wet, or the agitator is not wanted or is forced off",
+    Priority.HIGH,
+    TripAction.HOLD,
+    _DOSING,
+    latch=False,
+    alarms="while a recipe wants to dose; manual jogs are judged one by one by manual mode "
+    "(refused, or ended in the scan the permissive fails; a jog into a measuring cylinder is "
+    "exempt)",
+)
+REAGENT_CAP = Cause(
+    "reagent_cap",
+    "reagent_cap",
+    "each dosing pump",
+    "the volume dosed in this phase reached the phase's cap",
+    Priority.MEDIUM,
+    TripAction.HOLD,
+    _DOSING,
+    latch=True,
+)
+PH_NOT_RESPONDING = Cause(
+    "ph_not_responding",
+    "ph_not_responding",
+    "AT-101 pH",
+    "[interlocks] ph_not_responding_ml dosed (or half the phase cap) without the pH moving "
+    "toward setpoint (coated or failed probe)",
+    Priority.HIGH,
+    TripAction.HOLD,
+    _DOSING,
+    latch=True,
+)
+PH_OVERSHOOT_HOLDS = Cause(
+    "ph_overshoot_holds",
+    "ph_overshoot",
+    "AT-101 pH",
+    "the pH went past the band with no counter-reagent; the recipe says on_overshoot = hold",
+    Priority.MEDIUM,
+    TripAction.HOLD,
+    _NOTHING,
+    latch=False,
+)
+PH_OVERSHOOT_GOES_ON = Cause(
+    "ph_overshoot_goes_on",
+    "ph_overshoot",
+    "AT-101 pH",
+    "the pH went past the band with no counter-reagent; the recipe says on_overshoot = wait "
+    "or next_phase",
+    Priority.MEDIUM,
+    TripAction.NONE,
+    _NOTHING,
+    latch=False,
+)
+# --- devices that stop answering -------------------------------------------------------------
+_LOST = "no answer for longer than its stale limit"
+ESTOP_LOST = Cause(
+    "estop_lost",
+    "device_lost",
+    "HS-100 E-stop (relay board)",
+    _LOST,
+    Priority.CRITICAL,
+    TripAction.ABORT,
+    _ALL,
+    latch=False,
+    hardware="yes: the K-101 loop",
+)
+TEMPERATURE_LOST = Cause(
+    "temperature_lost",
+    "device_lost",
+    "TT-101 EZO-RTD",
+    _LOST,
+    Priority.HIGH,
+    TripAction.HOLD,
+    _HEATER,
+    latch=False,
+)
+PH_LOST = Cause(
+    "ph_lost", "device_lost", "AT-101 EZO-pH", _LOST, Priority.HIGH, TripAction.HOLD, _DOSING, False
+)
+LOW_LOW_LOST = Cause(
+    "low_low_lost",
+    "device_lost",
+    "LSLL-101 (relay board)",
+    _LOST,
+    Priority.HIGH,
+    TripAction.HOLD,
+    _LOW_LOW,
+    latch=False,
+    hardware="yes: LSLL is wired into the K-101 coil",
+)
+HIGH_HIGH_LOST = Cause(
+    "high_high_lost",
+    "device_lost",
+    "LSHH-101 (relay board)",
+    _LOST,
+    Priority.HIGH,
+    TripAction.HOLD,
+    _INFLOWS,
+    latch=False,
+)
+LEVEL_LOST = Cause(
+    "level_lost",
+    "device_lost",
+    "LSL-101, LSH-101 (relay board)",
+    _LOST,
+    Priority.HIGH,
+    TripAction.HOLD,
+    _NOTHING,
+    latch=False,
+)
+PUMP_LOST = Cause(
+    "pump_lost",
+    "device_lost",
+    "each EZO-PMP dosing pump",
+    _LOST + " (its bounded dose ends by itself)",
+    Priority.HIGH,
+    TripAction.HOLD,
+    _DOSING,
+    latch=False,
+)
+
+TABLE: tuple[Cause, ...] = (
+    ESTOP_PRESSED,
+    ESTOP_UNREADABLE,
+    TEMPERATURE_HIGH_HIGH,
+    HEATER_STUCK_ON,
+    HEATER_NOT_HEATING,
+    COOLING_NOT_COOLING,
+    TEMPERATURE_UNREADABLE,
+    LOW_LOW_UNREADABLE,
+    LOW_LOW_SUSPECT,
+    LEVEL_LOW_LOW,
+    HIGH_HIGH_UNREADABLE,
+    LEVEL_HIGH_HIGH,
+    PH_UNREADABLE,
+    DOSING_NOT_PERMITTED,
+    REAGENT_CAP,
+    PH_NOT_RESPONDING,
+    PH_OVERSHOOT_HOLDS,
+    PH_OVERSHOOT_GOES_ON,
+    ESTOP_LOST,
+    TEMPERATURE_LOST,
+    PH_LOST,
+    LOW_LOW_LOST,
+    HIGH_HIGH_LOST,
+    LEVEL_LOST,
+    PUMP_LOST,
+)
+
+BY_NAME: Mapping[str, Cause] = MappingProxyType({cause.name: cause for cause in TABLE})
