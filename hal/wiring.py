@@ -100,6 +100,13 @@ class CoilWiring(_Device):
     ua_w_k: float = Field(
         default=0.0, ge=0, le=5000, description="cooling valve: the jacket's heat transfer, W/K"
     )
+    lease_s: float = Field(
+        default=10.0,
+        ge=4.0,
+        le=60.0,
+        description="an on-coil is a timed flash-on this long, renewed while wanted: what it "
+        "stays on at most once the controller stops renewing it",
+    )
 
     @model_validator(mode="after")
     def _cooling_needs_a_jacket(self) -> CoilWiring:
@@ -137,6 +144,14 @@ class DosingPumpWiring(_Device):
     concentration_mol_l: float = Field(gt=0, le=25)
     min_ml_min: float = Field(default=0.5, ge=0.0, le=10)
     max_ml_min: float = Field(default=105.0, gt=0, le=105)
+    run_bound_min: int = Field(
+        default=1,
+        ge=1,
+        le=10,
+        description="each run is a bounded DC,<rate>,<minutes> that the circuit ends by itself: "
+        "what the pump runs at most once the controller stops renewing it. Whole minutes: "
+        "the EZO-PMP takes no shorter run (1 is its least)",
+    )
 
     @model_validator(mode="after")
     def _rates_ordered(self) -> DosingPumpWiring:

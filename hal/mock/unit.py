@@ -104,7 +104,8 @@ class SimulatedUnit:
         self.fouled_s = 0.0
         self.heater = MockHeaterSsr(tag=wiring.heater_tag, clock=clock)
         self.coils = {
-            f: MockCoil(tag=wiring.coil_tag(f), clock=clock) for f in wiring.coil_functions()
+            f: MockCoil(tag=wiring.coil_tag(f), clock=clock, lease_s=wiring.coil(f).lease_s)
+            for f in wiring.coil_functions()
         }
         self.levels = {
             p: MockDigitalInput(tag=wiring.level_tag(p), clock=clock) for p in LevelPoint
@@ -117,6 +118,7 @@ class SimulatedUnit:
                 tag=tag,
                 clock=clock,
                 max_ml_min=w.max_ml_min,
+                lease_s=w.run_bound_min * 60.0,  # the circuit's own bound, as on the real unit
                 delivery_factor=1.0 + pump_rng.uniform(-params.pump_error, params.pump_error),
             )
             for tag, w in sorted(wiring.pumps().items())

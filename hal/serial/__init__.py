@@ -96,6 +96,7 @@ def ezo_devices(wiring: BoardWiring, *, clock: Clock, backoff: Backoff | None = 
             clock=clock,
             min_ml_min=pump.min_ml_min,
             max_ml_min=pump.max_ml_min,
+            run_bound_min=pump.run_bound_min,
             backoff=backoff,
         )
     return EzoDevices(

@@ -141,7 +141,7 @@ class RelayBoardTiming:
     timeout_s: float = 0.2  # one request's answer (a write takes ~20 ms at 9600 baud)
     retries: int = 2  # more attempts after a timeout or garbled answer, within one cycle
     poll_period_s: float = 0.1  # inputs are read this often; writes go out at once
-    coil_lease_s: float = 10.0  # an on-coil is a flash-on this long ...
+    coil_lease_s: float = 10.0  # the heater channel's cap (each coil has its own lease_s) ...
     renew_after_s: float = 3.0  # ... renewed this long after it was written
     heater_tolerance_s: float = 0.25  # a heater pulse moved less than this is not rewritten
     lost_after_s: float = 3.0  # no valid answer this long: inputs bad, outputs assumed off

@@ -54,6 +54,7 @@ class _Channel:
     output: Output
     relay: int
     tag: str
+    lease_s: float  # an on-coil's flash-on, renewed while wanted (the heater: its pulse)
     want_until: float = -math.inf  # on until then (inf: on while renewed); <= now: off
     hw_until: float | None = None  # the board's off time as last written; None: unknown
     refused_until: float = -math.inf  # after an exception response, try again from then
@@ -125,10 +126,20 @@ class RelayBoard:
             tag=self.map.tags[None],
             backoff=Backoff(initial_s=t.reopen_min_s, max_s=t.reopen_max_s),
         )
+        leases = {function: wiring.coil(function).lease_s for function in wiring.coil_functions()}
         self._channels = {
-            output: _Channel(output=output, relay=relay, tag=self.map.tags[output])
+            output: _Channel(
+                output=output,
+                relay=relay,
+                tag=self.map.tags[output],
+                lease_s=t.coil_lease_s if output is None else leases[output],
+            )
             for relay, output in self.map.relays.items()
         }
+        if any(c.lease_s <= t.renew_after_s for c in self._channels.values()):
+            raise ValueError(
+                f"every coil's lease_s must be above renew_after_s ({t.renew_after_s})"
+            )
         self._input_count = max(self.map.inputs) + 1
         self._inputs: dict[int, Reading[bool]] = {}
         self._last_ok = clock.monotonic()
@@ -292,9 +303,9 @@ class RelayBoard:
         hw = channel.hw_until
         if hw is None or hw <= now:
             return True
-        if channel.want_until > now + self.timing.coil_lease_s:
+        if channel.want_until > now + channel.lease_s:
             # Capped to one lease: renew well inside its expiry, not on every scan.
-            return hw - now <= self.timing.coil_lease_s - self.timing.renew_after_s
+            return hw - now <= channel.lease_s - self.timing.renew_after_s
         # A heater pulse: rewrite only when the wanted end moved by more than the tolerance.
         return abs(channel.want_until - hw) > self.timing.heater_tolerance_s
 
@@ -309,7 +320,7 @@ class RelayBoard:
             if channel in offs:
                 address, value, hw = channel.relay, COIL_OFF, -math.inf
             elif self._on_due(channel, now):
-                units = flash_units(min(channel.want_until, now + self.timing.coil_lease_s) - now)
+                units = flash_units(min(channel.want_until, now + channel.lease_s) - now)
                 address, value, hw = FLASH_BASE + channel.relay, units, now + units * FLASH_UNIT_S
             else:
                 continue

@@ -53,6 +53,8 @@ class Provoke:
     temperature_c: float = 30.0
     ph: str = ""  # more of the phase: a pH loop, a feed
     caps: dict[str, float] = field(default_factory=dict)
+    # A silent device takes no command: its own bound ends what it was doing this much later.
+    settle_s: float = 0.0
 
 
 def _fault(name: str, tag: str | None = None) -> Callable[[Rig], None]:
@@ -100,7 +102,7 @@ PROVOKE: dict[str, Provoke] = {
     row.LOW_LOW_LOST.name: Provoke(_fault("device_silent", "LSLL-101")),
     row.HIGH_HIGH_LOST.name: Provoke(_fault("device_silent", "LSHH-101")),
     row.LEVEL_LOST.name: Provoke(_fault("device_silent", "LSL-101")),
-    row.PUMP_LOST.name: Provoke(_fault("device_silent", "P-204")),
+    row.PUMP_LOST.name: Provoke(_fault("device_silent", "P-204"), settle_s=60.0),
 }
 
 
@@ -153,6 +155,8 @@ async def test_each_row_forces_what_the_table_says_on_the_devices(
     )
     assert trip.action in (cause.action, TripAction.NONE)
     # In the very scan the row holds, the devices (not only the commands) hold its effect.
+    if how.settle_s:
+        await rig.run_for(how.settle_s)
     in_effect = rig.controller.alarms.in_effect()
     forces: set[Force] = set()
     for other in in_effect:

@@ -230,3 +230,44 @@ def test_lost_temperature_probe_raises_device_lost_and_reading_bad() -> None:
         ("reading_bad", "TT-101"),
         ("device_lost", "TT-101"),
     }
+
+
+# --- the dosing permissive --------------------------------------------------------------------
+DOSING = InterlockContext(
+    executing=True, agitator_wanted=True, reactor_dose_wanted=True, dosing=True
+)
+
+
+def test_a_recipe_dose_into_a_reactor_below_the_low_switch_is_stopped_and_alarms() -> None:
+    trips, out = _scan(make_image(10.0, levels={LevelPoint.LOW: False}), DOSING)
+    trip = _only(trips)
+    assert (trip.cause, trip.alarm_id, trip.tag) == (
+        "dosing_not_permitted",
+        "dosing_not_permitted",
+        "LSL-101",
+    )
+    assert trip.alarm
+    assert trip.action is TripAction.HOLD
+    assert "LSL-101 reads dry" in trip.message
+    assert set(out.pumps.values()) == {0.0}
+    assert out.agitator  # only the pumps
+    assert out.heater_on_s > 0
+
+
+def test_a_dose_without_the_agitator_is_stopped() -> None:
+    ctx = InterlockContext(executing=True, reactor_dose_wanted=True, dosing=True)
+    trips, out = _scan(make_image(10.0), ctx)
+    assert "the agitator is not running" in _only(trips).message
+    assert set(out.pumps.values()) == {0.0}
+
+
+def test_the_permissive_is_quiet_when_nothing_is_to_go_in_or_manual_mode_judges_it() -> None:
+    dry = make_image(10.0, levels={LevelPoint.LOW: False})
+    assert _scan(dry, InterlockContext(executing=True))[0] == []
+    manual = InterlockContext(manual_jogs=True, dosing=True)
+    assert _scan(dry, manual)[0] == []
+
+
+def test_no_consequence_alarm_when_another_cause_already_stops_the_pumps() -> None:
+    trips, _ = _scan(make_image(10.0, estop=True, levels={LevelPoint.LOW: False}), DOSING)
+    assert [t.cause for t in trips] == ["estop_pressed"]

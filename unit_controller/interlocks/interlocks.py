@@ -216,6 +216,8 @@ class Interlocks:
             # Nothing is to go in; or manual jogs, which manual mode judges one by one (a jog
             # into a measuring cylinder goes on while one into the reactor is ended).
             return []
+        if any(Output.DOSING_PUMPS in forced_outputs(t.forces) for t in so_far):
+            return []  # already stopped, by a cause with its own alarm (no consequence alarm)
         low_tag = self._level_tags[LevelPoint.LOW]
         stirring_forced = sorted(
             {t.alarm_id for t in so_far if Output.AGITATOR in forced_outputs(t.forces)}

@@ -323,7 +323,8 @@ PUMP_LOST = Cause(
     "pump_lost",
     "device_lost",
     "each EZO-PMP dosing pump",
-    _LOST + " (its bounded dose ends by itself)",
+    _LOST + " (a silent circuit takes no stop: its bounded run ends by itself within its "
+    "run_bound_min)",
     Priority.HIGH,
     TripAction.HOLD,
     _DOSING,
