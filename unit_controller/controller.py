@@ -35,9 +35,8 @@ from unit_controller.interlocks import (
 )
 from unit_controller.interlocks.effects import Output, forcing
 from unit_controller.interlocks.reactive_charge import ReactiveCharge, purge_fitted
-from unit_controller.machine import Command, PackMLMachine, State
+from unit_controller.machine import Command, PackMLMachine, State, UnitMode
 from unit_controller.manual import (
-    MANUAL_IS_ON,
     MANUAL_STATES,
     ManualMode,
     refuse_during_batch,
@@ -47,6 +46,7 @@ from unit_controller.process_image import ProcessImage
 from unit_controller.recipes.loader import RECIPES_DIR, LoadedRecipe, load_recipe
 from unit_controller.recipes.model import Charge, Overshoot, StartsWith
 from unit_controller.scan.snapshot import InputQualifier
+from unit_controller.unit_modes import UnitModes
 
 log = structlog.get_logger(__name__)
 
@@ -88,6 +88,7 @@ class Snapshot:
     heater_duty: float
     awaiting_confirmation: str | None
     manual: bool = False
+    unit_mode: UnitMode = UnitMode.PRODUCTION
 
 
 class UnitController:
@@ -139,6 +140,7 @@ class UnitController:
         self._dosed_phase: dict[str, float] = {}
         self._prompted: str | None = None
         self._manual = ManualMode(config=config)
+        self._modes = UnitModes(self._manual)
         self._busy: str | None = None  # a console job (a calibration) that holds off batches
         # Scans and commands from any source (MQTT, control socket, simulator) take turns:
         # a command never lands between two steps of one scan.
@@ -292,6 +294,7 @@ class UnitController:
             heater_duty=self._controllers.duty,
             awaiting_confirmation=self.awaiting_confirmation,
             manual=self._manual.on,
+            unit_mode=self._modes.mode,
         )
         return self.snapshot
 
@@ -489,9 +492,9 @@ class UnitController:
                     self._emit_console(str(command), f"{command}", source, stopped=stopped)
                     self._flush_events()
                     return self.machine.state
-        elif self._manual.on:
-            raise CommandRefused(MANUAL_IS_ON)
-        elif self._busy is not None:
+        else:
+            self._modes.check(command, self.machine)
+        if command not in (Command.STOP, Command.ABORT) and self._busy is not None:
             raise CommandRefused(f"cannot {command}: {self._busy} is in progress")
         if command is Command.START:
             await self._prepare_start(recipe, names_only=not recipe_paths)
@@ -632,21 +635,51 @@ class UnitController:
         return self._manual.status(now=self.clock.monotonic())
 
     async def set_manual(self, on: bool, *, source: str) -> None:
-        """Turn manual mode on (only with no batch under way) or off (always: stops everything)."""
+        """Turn manual mode on (only with no batch under way) or off (always: stops everything);
+        off returns the unit to the mode it leaves for: production."""
         async with self.lock:
             if on == self._manual.on:
                 return
             if on:
                 refuse_during_batch(self.machine.state, what="go to manual")
-                self._manual.on = True
-                self._manual.last_stop = None
+                self._modes.change(UnitMode.MANUAL, state=self.machine.state)
                 log.info("manual.on", source=source, state=str(self.machine.state))
                 self._emit_console("manual", "manual on", source, on=True)
             else:
-                stopped = self._manual.turn_off()
+                stopped = self._modes.change(UnitMode.PRODUCTION, state=self.machine.state)
                 log.info("manual.off", source=source, stopped=stopped)
                 self._emit_console("manual", "manual off", source, on=False, stopped=stopped)
             self._flush_events()
+
+    @property
+    def unit_mode(self) -> UnitMode:
+        """The PackML unit mode now."""
+        return self._modes.mode
+
+    async def set_unit_mode(self, mode: UnitMode | str, *, source: str) -> UnitMode:
+        """Go to a unit mode; out of production only with no batch under way. Leaving Manual
+        stops every manual action."""
+        try:
+            wanted = UnitMode(str(mode).strip().lower())
+        except ValueError:
+            raise CommandRefused(
+                f"unknown unit mode {mode!r}; modes are {', '.join(m.value for m in UnitMode)}"
+            ) from None
+        async with self.lock:
+            old = self._modes.mode
+            stopped = self._modes.change(wanted, state=self.machine.state)
+            if wanted is not old:
+                log.info("unit_mode.changed", old=str(old), new=str(wanted), source=source)
+                self._emit_console(
+                    "unitmode",
+                    f"unit mode {old} -> {wanted}",
+                    source,
+                    old=str(old),
+                    new=str(wanted),
+                    stopped=stopped,
+                )
+                self._flush_events()
+            return wanted
 
     async def jog_pump(
         self, tag: str, ml: float, *, source: str, cylinder: bool = False

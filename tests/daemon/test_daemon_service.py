@@ -69,8 +69,19 @@ async def test_manual_mode_needs_the_pin_when_one_is_configured(tmp_path: Path) 
             assert (await control.request("manual", on=True))["result"] == {"manual": True}
             assert (await control.request("manual", on=False))["ok"]
         async with Control(daemon.socket, client="console") as control:
-            # The PIN holds for one session only.
+            # The PIN holds for one session only, and `unitmode manual` is manual mode.
             assert (await control.request("manual", on=True))["code"] == "pin_required"
+            locked = await control.request("unitmode", mode="manual")
+            assert locked["code"] == "pin_required"
+            maintenance = await control.request("unitmode", mode="maintenance")
+            assert maintenance["result"] == {"unit_mode": "maintenance", "manual": False}
+            status = (await control.request("status"))["result"]
+            assert (status["unit_mode"], status["UnitModeCurrent"]) == ("maintenance", 2)
+        async with Control(daemon.socket, client="cli") as control:
+            # manual mode needs someone at the unit, PIN or not
+            remote = await control.request("unitmode", mode="manual")
+            assert remote["code"] == "refused"
+            assert "console only" in remote["error"]
     finally:
         assert daemon.terminate() == 0
 

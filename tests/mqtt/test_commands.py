@@ -15,7 +15,7 @@ from tests.rig import Rig
 from unit_controller.alarms import AlarmState
 from unit_controller.events import EventKind
 from unit_controller.interlocks import Priority
-from unit_controller.machine import State
+from unit_controller.machine import State, UnitMode
 from unit_controller.mqtt.commands import (
     CONSOLE_ONLY,
     REMOTE_COMMANDS,
@@ -532,3 +532,40 @@ def test_remote_and_console_only_commands_do_not_overlap() -> None:
     assert not REMOTE_COMMANDS & CONSOLE_ONLY
     assert {"start", "hold", "ack", "reset_alarms", "rebirth"} <= REMOTE_COMMANDS
     assert "confirm" not in REMOTE_COMMANDS
+
+
+# --- unit modes ---------------------------------------------------------------------------
+
+
+async def test_unitmode_maintenance_from_the_fleet_keeps_batches_from_starting() -> None:
+    remote = await idle_remote()
+    result = await remote.send("unitmode", args={"mode": "maintenance"})
+    assert result.ok, result.error
+    assert remote.rig.controller.unit_mode is UnitMode.MAINTENANCE
+    refused = await remote.send("start", args={"recipe": "smoke"})
+    assert not refused.ok
+    assert "maintenance mode" in str(refused.error)
+    assert (await remote.send("unitmode", args={"mode": "production"})).ok
+    assert (await remote.send("start", args={"recipe": "smoke"})).ok
+
+
+async def test_unitmode_manual_is_console_only_and_a_bad_mode_is_named() -> None:
+    remote = await idle_remote()
+    manual = await remote.send("unitmode", args={"mode": "manual"})
+    assert not manual.ok
+    assert "at the console" in str(manual.error)
+    bad = await remote.send("unitmode", args={"mode": "repair"})
+    assert not bad.ok
+    assert "args.mode" in str(bad.error)
+    await remote.rig.controller.set_manual(True, source="console:tech")
+    leave = await remote.send("unitmode", args={"mode": "production"})
+    assert not leave.ok
+    assert remote.rig.controller.manual  # the tech at the unit keeps manual mode
+
+
+async def test_unitmode_is_refused_mid_batch() -> None:
+    remote = await executing_remote()
+    result = await remote.send("unitmode", args={"mode": "maintenance"})
+    assert not result.ok
+    assert "batch is under way" in str(result.error)
+    assert remote.state is State.EXECUTE

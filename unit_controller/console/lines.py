@@ -107,6 +107,9 @@ HELP: Final[tuple[HelpEntry, ...]] = (
               "Phases with times in minutes and T/pH min/mean/max, reagents, alarms."),
     HelpEntry(("manual",), "manual on|off", "manual mode for jog and heater (PIN)",
               "Refused while a batch is executing. Interlocks stay in force."),
+    HelpEntry(("unitmode",), "unitmode production|maintenance|manual", "the PackML unit mode",
+              "Maintenance and manual keep batches from starting; only with no batch under way. "
+              "Manual needs the PIN."),
     HelpEntry(("jog",), "jog pump <tag> <ml> [cylinder]", "dose a volume with one pump (manual)",
               "jog pump P-203 5: into the reactor (over LSL, agitator on). "
               "...cylinder: into a cylinder."),
@@ -292,6 +295,14 @@ def _manual(rest: Sequence[str]) -> Parsed:
     return _remote("manual", "manual", {"on": rest[0].lower() == "on"}, guarded=True)
 
 
+def _unit_mode(rest: Sequence[str]) -> Parsed:
+    modes = ("production", "maintenance", "manual")
+    if len(rest) != 1 or rest[0].lower() not in modes:
+        raise LineError("unitmode needs production, maintenance or manual: unitmode maintenance")
+    mode = rest[0].lower()
+    return _remote("unitmode", "unitmode", {"mode": mode}, guarded=mode == "manual")
+
+
 def _jog(rest: Sequence[str]) -> Parsed:
     form = "jog pump P-203 5"
     if not rest or rest[0].lower() != "pump":
@@ -389,6 +400,7 @@ _PARSERS: Final = {
     "reset": _reset,
     "start": _start,
     "manual": _manual,
+    "unitmode": _unit_mode,
     "jog": _jog,
     "heater": _heater,
     "cal": _cal,

@@ -225,6 +225,8 @@ def _state_line(status: Mapping[str, Any], style: Style) -> str:
     parts = [state]  # most important first: a long recipe name may be cut at 80 columns
     if status.get("manual"):
         parts.append(style.paint("MANUAL", "yellow"))
+    elif status.get("unit_mode") == "maintenance":
+        parts.append(style.paint("MAINTENANCE", "yellow"))
     if status.get("batch_id") is not None:
         parts.append(f"batch {clean(status['batch_id'])}")
     for key in ("phase", "recipe"):
@@ -457,6 +459,7 @@ _RESULTS: Final[dict[str, Callable[[Mapping[str, Any], Style], list[str]]]] = {
     "confirm": lambda r, s: [fit(f"confirmed: {clean(r.get('prompt', '?'))}")],
     "recipes": lambda r, s: render_recipes(r.get("recipes") or [], s),
     "manual": lambda r, s: [f"manual mode {'ON' if r.get('manual') else 'off'}"],
+    "unitmode": lambda r, s: [f"unit mode {clean(r.get('unit_mode'))}"],
     "jog_pump": _jog,
     "heater": _heater,
     "cal_ph_clear": lambda r, s: render_facts(r, s, empty="pH calibration cleared"),

@@ -21,7 +21,7 @@ from unit_controller.config import UnitConfig
 from unit_controller.controller import UnitController
 from unit_controller.errors import CommandRefused, RecipeError
 from unit_controller.journal.store import Journal
-from unit_controller.machine import State
+from unit_controller.machine import State, UnitMode
 from unit_controller.mqtt.payloads import EpochClock, alarms_payload
 from unit_controller.pin import verify_pin
 from unit_controller.recipes.loader import list_recipes, load_recipe
@@ -100,6 +100,12 @@ class ManualArgs(_Args):
     """Manual mode on or off."""
 
     on: StrictBool
+
+
+class UnitModeArgs(_Args):
+    """The PackML unit mode to go to."""
+
+    mode: Literal["production", "maintenance", "manual"]
 
 
 class JogArgs(_Args):
@@ -230,6 +236,7 @@ class Operations:
             },
             "confirm": OpSpec(NoArgs, Kind.CONSOLE, self._confirm),
             "manual": OpSpec(ManualArgs, Kind.PROTECTED, self._manual),
+            "unitmode": OpSpec(UnitModeArgs, Kind.COMMAND, self._unit_mode),
             "jog_pump": OpSpec(JogArgs, Kind.PROTECTED, self._jog_pump),
             "heater": OpSpec(HeaterArgs, Kind.PROTECTED, self._heater),
             "cal_ph": OpSpec(CalPhArgs, Kind.PROTECTED, self._cal_ph),
@@ -331,6 +338,7 @@ class Operations:
             unit=unit.id,
             site=unit.site,
             manual=controller.manual,
+            unit_mode=controller.unit_mode,
             batch_id=self._batch_id(),
             alarms_active=len(controller.alarms.active()),
             reagents_ml=controller.reagents_ml,
@@ -441,6 +449,15 @@ class Operations:
         await self.controller.set_manual(args.on, source=session.source)
         session.owns_manual = args.on
         return {"manual": self.controller.manual}
+
+    async def _unit_mode(self, session: Session, args: UnitModeArgs) -> dict[str, Any]:
+        manual = UnitMode(args.mode) is UnitMode.MANUAL
+        if manual:
+            # Manual is the console's jogs and heater runs: the same permission as `manual on`.
+            self._permit(session, "unitmode manual", self.specs["manual"])
+        mode = await self.controller.set_unit_mode(args.mode, source=session.source)
+        session.owns_manual = manual
+        return {"unit_mode": mode.value, "manual": self.controller.manual}
 
     async def session_closed(self, session: Session) -> None:
         """A session ended: manual mode it turned on ends with it (a dropped serial line must

@@ -10,6 +10,7 @@ from typing import Any
 
 from hal.reading import Reading
 from unit_controller.controller import Snapshot
+from unit_controller.machine import UnitMode
 from unit_controller.mqtt.payloads import LEVEL_KEYS, pack_tags
 
 
@@ -25,6 +26,7 @@ def status_dict(
     unit: str,
     site: str,
     manual: bool,
+    unit_mode: UnitMode,
     batch_id: int | None,
     alarms_active: int,
     reagents_ml: Mapping[str, float],
@@ -36,6 +38,9 @@ def status_dict(
         "unit": unit,
         "site": site,
         "manual": manual,
+        # the mode now, not as of the last scan: a mode change shows at once
+        "unit_mode": unit_mode.value,
+        "UnitModeCurrent": unit_mode.number,
         "batch_id": batch_id,
         "alarms_active": alarms_active,
         "ph_calibration_due": ph_calibration_due,
@@ -60,7 +65,7 @@ def status_dict(
     return out | {
         "state": snap.state.value,
         "state_no": snap.state_no,
-        **pack_tags(snap),
+        "StateCurrent": pack_tags(snap)["StateCurrent"],
         "phase": snap.phase,
         "recipe": snap.recipe,
         "awaiting_confirmation": snap.awaiting_confirmation,

@@ -6,6 +6,7 @@ It only changes state and reports; it never does slow work or touches an output.
 from unit_controller.machine.packml import (
     ACTING_STATES,
     FINISH,
+    MODE_STATES,
     SC,
     STATE_NUMBER,
     TRANSITIONS,
@@ -19,6 +20,7 @@ from unit_controller.machine.packml import (
 __all__ = [
     "ACTING_STATES",
     "FINISH",
+    "MODE_STATES",
     "SC",
     "STATE_NUMBER",
     "TRANSITIONS",

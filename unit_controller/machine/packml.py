@@ -104,7 +104,8 @@ del S
 
 
 class UnitMode(StrEnum):
-    """PackML unit modes; today Production, and Manual while the console's manual mode is on."""
+    """PackML unit modes (TR88.00.02): Production runs batches; Maintenance keeps the unit out
+    of production for calibration and repair; Manual is the console's jogs and heater runs."""
 
     PRODUCTION = "production"
     MAINTENANCE = "maintenance"
@@ -118,6 +119,29 @@ class UnitMode(StrEnum):
 
 _MODE_NUMBER: Final[Mapping[UnitMode, int]] = MappingProxyType(
     {UnitMode.PRODUCTION: 1, UnitMode.MAINTENANCE: 2, UnitMode.MANUAL: 3}
+)
+
+
+# The states each unit mode allows. Out of production the machine only rests or goes to rest:
+# no batch starts, and a mode change away from production waits until the unit is at rest.
+_AT_REST: Final = frozenset(
+    {
+        State.STOPPED,
+        State.RESETTING,
+        State.IDLE,
+        State.COMPLETE,
+        State.STOPPING,
+        State.ABORTING,
+        State.ABORTED,
+        State.CLEARING,
+    }
+)
+MODE_STATES: Final[Mapping[UnitMode, frozenset[State]]] = MappingProxyType(
+    {
+        UnitMode.PRODUCTION: frozenset(State),
+        UnitMode.MAINTENANCE: _AT_REST,
+        UnitMode.MANUAL: _AT_REST,
+    }
 )
 
 
@@ -215,6 +239,11 @@ class PackMLMachine:
     def allowed(self, command: Command) -> bool:
         """Whether `command` is accepted in the current state (pure lookup, no side effects)."""
         return self.state in _ROUTES[command]
+
+    def allowed_in(self, mode: UnitMode, command: Command) -> bool:
+        """Whether `command` is accepted now and leads to a state `mode` allows."""
+        dest = _ROUTES[command].get(self.state)
+        return dest is not None and dest in MODE_STATES[mode]
 
     def allowed_commands(self) -> list[Command]:
         """The commands accepted in the current state, in Command order."""

@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Final, Protocol
+from typing import Annotated, Any, Final, Literal, Protocol
 
 import structlog
 from pydantic import (
@@ -49,6 +49,7 @@ REMOTE_COMMANDS: Final[frozenset[str]] = PACKML_COMMANDS | {
     "ack",
     "reset_alarms",
     "rebirth",
+    "unitmode",
 }
 """Every command a remote (MQTT) source may give."""
 
@@ -130,10 +131,22 @@ class AlarmArgs(_Args):
         return None if self.alarm in (None, "all") else self.alarm
 
 
-CommandArgs = NoArgs | StartArgs | AlarmArgs
+class UnitModeArgs(_Args):
+    """Args of `unitmode`: the PackML unit mode to go to (manual only at the console)."""
+
+    mode: Literal["production", "maintenance", "manual"]
+
+
+CommandArgs = NoArgs | StartArgs | AlarmArgs | UnitModeArgs
+_SPECIAL_ARGS: Final[dict[str, type[CommandArgs]]] = {
+    "start": StartArgs,
+    "ack": AlarmArgs,
+    "reset_alarms": AlarmArgs,
+    "unitmode": UnitModeArgs,
+}
 _ARGS: Final[dict[str, type[CommandArgs]]] = {
-    name: StartArgs if name == "start" else NoArgs for name in REMOTE_COMMANDS
-} | {"ack": AlarmArgs, "reset_alarms": AlarmArgs}
+    name: _SPECIAL_ARGS.get(name, NoArgs) for name in REMOTE_COMMANDS
+}
 
 
 @dataclass(frozen=True, slots=True)

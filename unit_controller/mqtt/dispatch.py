@@ -14,6 +14,7 @@ import structlog
 
 from unit_controller.controller import UnitController
 from unit_controller.errors import CommandRefused
+from unit_controller.machine import UnitMode
 from unit_controller.mqtt.commands import (
     PACKML_COMMANDS,
     AlarmArgs,
@@ -21,6 +22,7 @@ from unit_controller.mqtt.commands import (
     CommandResult,
     RemoteCommand,
     StartArgs,
+    UnitModeArgs,
     now_ms,
     shown_name,
 )
@@ -96,6 +98,16 @@ class CommandDispatcher:
         if name == "rebirth":
             self._on_rebirth()
             return {}
+        if isinstance(args, UnitModeArgs):
+            # Manual is someone at the unit with the console: remote may neither enter nor end it.
+            if args.mode == UnitMode.MANUAL.value:
+                raise CommandRefused("manual mode needs someone at the unit: set it at the console")
+            if controller.unit_mode is UnitMode.MANUAL:
+                raise CommandRefused(
+                    "the unit is in manual mode at the console: only the console can leave it"
+                )
+            mode = await controller.set_unit_mode(args.mode, source=source)
+            return {"unit_mode": mode.value}
         # The synchronous alarm calls must not land in the middle of a scan.
         async with controller.lock:
             assert isinstance(args, AlarmArgs)

@@ -17,7 +17,6 @@ from hal.wiring import BoardWiring, LevelPoint
 from unit_controller.alarms import Alarm
 from unit_controller.controller import Snapshot
 from unit_controller.events import UnitEvent
-from unit_controller.machine import UnitMode
 
 # Telemetry keys of the level switches, by point.
 LEVEL_KEYS = {
@@ -157,7 +156,7 @@ def _value(reading: Reading[Any], digits: int) -> float | None:
 
 def pack_tags(snap: Snapshot) -> dict[str, Any]:
     """Our unit mode with the PackTags StateCurrent and UnitModeCurrent numbers."""
-    mode = UnitMode.MANUAL if snap.manual else UnitMode.PRODUCTION
+    mode = snap.unit_mode
     return {"unit_mode": mode.value, "StateCurrent": snap.state_no, "UnitModeCurrent": mode.number}
 
 
