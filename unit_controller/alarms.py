@@ -30,6 +30,10 @@ class AlarmState(StrEnum):
 _ACTIVE = (AlarmState.UNACK_ACTIVE, AlarmState.ACK_ACTIVE)
 
 
+# Alarms the controller and daemon raise themselves (not from the cause-and-effect table).
+BATCH_INTERRUPTED = "batch_interrupted"  # the last batch ended in a crash or power loss
+
+
 class AlarmEventKind(StrEnum):
     """A transition worth journaling and publishing."""
 

@@ -24,7 +24,16 @@ from unit_controller.batch.record import BatchRecord
 from unit_controller.config import UnitConfig
 from unit_controller.control.process import ProcessControllers
 from unit_controller.errors import CommandRefused, RecipeError
-from unit_controller.events import EventKind, EventListener, UnitEvent
+from unit_controller.events import (
+    AlarmTransition,
+    CommandHandled,
+    Detail,
+    EventListener,
+    PhaseStarted,
+    PromptRaised,
+    StateChanged,
+    UnitEvent,
+)
 from unit_controller.interlocks import (
     InterlockContext,
     Interlocks,
@@ -160,9 +169,9 @@ class UnitController:
         tips it into its reactor then)."""
         self._charge_listeners.append(listener)
 
-    def _emit(self, kind: EventKind, text: str, **data: object) -> None:
+    def _post(self, event: UnitEvent) -> None:
         # Queued: listeners run once outputs are applied, so none can delay a trip.
-        self._pending.append(UnitEvent(kind=kind, at=self.clock.monotonic(), text=text, data=data))
+        self._pending.append(event)
 
     def _flush_events(self) -> None:
         pending, self._pending = self._pending, []
@@ -174,9 +183,7 @@ class UnitController:
                     log.exception("controller.listener_failed", failed_event=event.text)
 
     def _state_changed(self, old: State, new: State, cause: str) -> None:
-        self._emit(
-            EventKind.STATE, f"{old} -> {new} ({cause})", old=str(old), new=str(new), cause=cause
-        )
+        self._post(StateChanged(at=self.clock.monotonic(), old=old, new=new, cause=cause))
 
     # --- the scan ------------------------------------------------------------------------
     async def scan(self) -> Snapshot:
@@ -344,16 +351,17 @@ class UnitController:
                         priority=str(event.priority),
                         now=event.at,
                     )
-            self._emit(
-                EventKind.ALARM,
-                f"{event.alarm_id} ({event.tag}) {event.kind}: {event.message}",
-                alarm_id=event.alarm_id,
-                tag=event.tag,
-                transition=str(event.kind),
-                priority=str(event.priority),
-                state=str(event.state),
-                first_out=event.first_out,
-                message=event.message,
+            self._post(
+                AlarmTransition(
+                    at=self.clock.monotonic(),
+                    alarm_id=event.alarm_id,
+                    tag=event.tag,
+                    transition=str(event.kind),
+                    priority=str(event.priority),
+                    state=str(event.state),
+                    first_out=event.first_out,
+                    message=event.message,
+                )
             )
         return raised
 
@@ -434,14 +442,14 @@ class UnitController:
             return
         if self.batch is not None:
             self.batch.phase_started(name=phase.name, now=now, targets=self.runner.targets())
-        self._emit(
-            EventKind.PHASE, f"phase {phase.name}", phase=phase.name, index=self.runner.phase_index
-        )
+        index = self.runner.phase_index
+        assert index is not None  # a phase is under way
+        self._post(PhaseStarted(at=now, phase=phase.name, index=index))
 
     def _prompt_if_needed(self) -> None:
         prompt = self.awaiting_confirmation
         if prompt is not None and prompt != self._prompted:
-            self._emit(EventKind.PROMPT, f"waiting for confirmation: {prompt}", prompt=prompt)
+            self._post(PromptRaised(at=self.clock.monotonic(), prompt=prompt))
         self._prompted = prompt
 
     @property
@@ -489,7 +497,7 @@ class UnitController:
                 self._manual.last_stop = f"{'; '.join(stopped)} stopped by {command}"
                 log.info("manual.stopped", command=str(command), source=source, stopped=stopped)
                 if not self.machine.allowed(command):
-                    self._emit_console(str(command), f"{command}", source, stopped=stopped)
+                    self._emit_console(str(command), f"{command}", source, stopped=tuple(stopped))
                     self._flush_events()
                     return self.machine.state
         else:
@@ -504,13 +512,7 @@ class UnitController:
             # Clearing an abort whose cause is still there (E-stop pressed) would only re-abort.
             self._refuse_while(command, self._trips, actions=_ABORT)
         state = await self.machine.command(command, reason=reason or source)
-        self._emit(
-            EventKind.COMMAND,
-            f"{command} by {source}",
-            command=str(command),
-            source=source,
-            ok=True,
-        )
+        self._emit_console(str(command), str(command), source)
         log.info("command.accepted", command=str(command), source=source, state=str(state))
         self._flush_events()
         return state
@@ -583,15 +585,10 @@ class UnitController:
         phase = self.runner.phase
         self.runner.confirm()
         charge = phase.charge if phase is not None else None
-        self._emit(
-            EventKind.COMMAND,
-            f"confirmed '{prompt}' by {source}",
-            command="confirm",
-            source=source,
-            ok=True,
-            prompt=prompt,
-            **({"charge_kg": charge.kg, "material": charge.material} if charge else {}),
-        )
+        details: dict[str, Detail] = {"prompt": prompt}
+        if charge is not None:
+            details |= {"charge_kg": charge.kg, "material": charge.material}
+        self._emit_console("confirm", f"confirmed '{prompt}'", source, **details)
         if charge is not None:
             self.interlocks.charged(charge.kg)
             for listener in self._charge_listeners:
@@ -648,7 +645,7 @@ class UnitController:
             else:
                 stopped = self._modes.change(UnitMode.PRODUCTION, state=self.machine.state)
                 log.info("manual.off", source=source, stopped=stopped)
-                self._emit_console("manual", "manual off", source, on=False, stopped=stopped)
+                self._emit_console("manual", "manual off", source, on=False, stopped=tuple(stopped))
             self._flush_events()
 
     @property
@@ -676,7 +673,7 @@ class UnitController:
                     source,
                     old=str(old),
                     new=str(wanted),
-                    stopped=stopped,
+                    stopped=tuple(stopped),
                 )
                 self._flush_events()
             return wanted
@@ -737,17 +734,18 @@ class UnitController:
         finally:
             self._busy = None
 
-    def report_command(self, text: str, *, command: str, source: str, **data: object) -> None:
+    def report_command(self, text: str, *, command: str, source: str, **data: Detail) -> None:
         """Report a console command done outside the machine (a calibration) as an event."""
         self._emit_console(command, text, source, **data)
         self._flush_events()
 
-    def _emit_console(self, command: str, text: str, source: str, **data: object) -> None:
-        self._emit(
-            EventKind.COMMAND,
-            f"{text} by {source}",
-            command=command,
-            source=source,
-            ok=True,
-            **data,
+    def _emit_console(self, command: str, text: str, source: str, **details: Detail) -> None:
+        self._post(
+            CommandHandled(
+                at=self.clock.monotonic(),
+                command=command,
+                source=source,
+                text=f"{text} by {source}",
+                details=details,
+            )
         )

@@ -26,6 +26,7 @@ from hal.clock import Clock, ScaledClock
 from hal.mock.unit import SimulatedUnit
 from hal.outputs import Outputs
 from unit_controller import __version__
+from unit_controller.alarms import BATCH_INTERRUPTED
 from unit_controller.calibration import Calibrations
 from unit_controller.config import UnitConfig, state_directory
 from unit_controller.control_socket.ops import Operations
@@ -33,7 +34,7 @@ from unit_controller.control_socket.server import ControlServer, socket_answers
 from unit_controller.controller import PROCESS_STATES, UnitController
 from unit_controller.daemon.dirs import Directories
 from unit_controller.daemon.sdnotify import SdNotifier, watchdog_interval_s
-from unit_controller.events import EventKind, UnitEvent
+from unit_controller.events import StateChanged, UnitEvent
 from unit_controller.interlocks import Priority
 from unit_controller.journal.recorder import JournalRecorder
 from unit_controller.journal.store import Journal
@@ -46,7 +47,6 @@ log = structlog.get_logger(__name__)
 
 JOURNAL_FILE = "journal.sqlite3"
 LOCK_FILE = "lock"
-BATCH_INTERRUPTED = "batch_interrupted"
 PH_CALIBRATION_DUE = "ph_calibration_due"
 CLOCK_NOT_SYNCHRONIZED = "clock_not_synchronized"
 SCAN_STALL = "scan_stall"
@@ -388,9 +388,9 @@ class Daemon:
             log.exception("daemon.abort_on_stop_failed")
 
     def _on_event(self, event: UnitEvent) -> None:
-        if event.kind is EventKind.STATE:
+        if isinstance(event, StateChanged):
             self.notifier.status(self._status_text(self._controller))
-            if event.data.get("new") == State.STARTING.value and self.unit is not None:
+            if event.new is State.STARTING and self.unit is not None:
                 # The simulated plant gets the charge the recipe starts from, as a person would
                 # load it; a real unit's reactor is whatever is in it.
                 recipe = self._controller.recipe

@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from unit_controller.events import EventKind, UnitEvent
+from unit_controller.alarms import BATCH_INTERRUPTED, AlarmEventKind
+from unit_controller.events import AlarmTransition, PhaseStarted, StateChanged, UnitEvent
 from unit_controller.journal.store import INTERRUPTED, Journal, JournalError
+from unit_controller.machine import State
 
 if TYPE_CHECKING:
     from unit_controller.controller import UnitController
@@ -55,9 +57,9 @@ class JournalRecorder:
             self._journal.record_event(
                 ts_ms=ts_ms, kind=str(event.kind), text=event.text, data=event.data
             )
-            if event.kind is EventKind.STATE:
+            if isinstance(event, StateChanged):
                 self._state_changed(event, ts_ms)
-            elif event.kind in (EventKind.PHASE, EventKind.ALARM) and self._batch_id is not None:
+            elif isinstance(event, PhaseStarted | AlarmTransition) and self._batch_id is not None:
                 # The record so far, at every phase and alarm: a crash leaves what was done.
                 batch = self._controller.batch
                 if batch is not None:
@@ -65,19 +67,19 @@ class JournalRecorder:
                         self._batch_id, record=batch.summary(phase_stats=True)
                     )
             if (
-                event.kind is EventKind.ALARM
-                and event.data.get("alarm_id") == "batch_interrupted"
-                and event.data.get("transition") == "reset"
+                isinstance(event, AlarmTransition)
+                and event.alarm_id == BATCH_INTERRUPTED
+                and event.transition == AlarmEventKind.RESET
             ):
                 self._journal.interrupted_reset()
         except JournalError as exc:
             # The scan goes on without its journal rather than stop over a disk.
             log.error("journal.record_failed", error=str(exc), text=event.text)
 
-    def _state_changed(self, event: UnitEvent, ts_ms: int) -> None:
-        old, new = str(event.data.get("old")), str(event.data.get("new"))
+    def _state_changed(self, event: StateChanged, ts_ms: int) -> None:
+        old, new = event.old, event.new
         controller = self._controller
-        if old == "STARTING" and new == "EXECUTE":
+        if old is State.STARTING and new is State.EXECUTE:
             if self._batch_id is not None:  # not expected: every batch passes a final state
                 self._finish(self._batch_id, ts_ms=ts_ms, final_state=INTERRUPTED)
             loaded = controller.recipe
@@ -86,8 +88,8 @@ class JournalRecorder:
                 recipe=loaded.recipe.name if loaded else "unknown",
                 recipe_sha256=loaded.sha256 if loaded else "",
             )
-        elif new in FINAL_STATES and self._batch_id is not None:
-            self._finish(self._batch_id, ts_ms=ts_ms, final_state=new)
+        elif new.value in FINAL_STATES and self._batch_id is not None:
+            self._finish(self._batch_id, ts_ms=ts_ms, final_state=new.value)
 
     def _finish(self, batch_id: int, *, ts_ms: int, final_state: str) -> None:
         self._batch_id = None

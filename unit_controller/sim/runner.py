@@ -23,9 +23,9 @@ from unit_controller.batch.record import PH_BAND
 from unit_controller.config import UnitConfig, state_directory
 from unit_controller.controller import Snapshot, UnitController
 from unit_controller.errors import CommandRefused
-from unit_controller.events import EventKind, UnitEvent
+from unit_controller.events import CommandHandled, PromptRaised, StateChanged, UnitEvent
 from unit_controller.interlocks import TripAction
-from unit_controller.machine import State
+from unit_controller.machine import Command, State
 from unit_controller.recipes.loader import RECIPES_DIR, LoadedRecipe, load_recipe
 from unit_controller.sim.operating_point import scale_feed
 from unit_controller.sim.progress import ProgressPrinter
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 # An operator in the simulator answers a prompt after this long (simulated seconds).
 AUTO_CONFIRM_AFTER_S = 30.0
-_HOLD_STATES = frozenset({State.HOLDING.value, State.HELD.value, State.UNHOLDING.value})
+_HOLD_STATES = frozenset({State.HOLDING, State.HELD, State.UNHOLDING})
 # With a broker, the run waits this long (real seconds) for it before the batch starts.
 CONNECT_WAIT_S = 5.0
 # A run ends in these states once the batch has started.
@@ -196,12 +196,12 @@ class SimulationRun:
 
     def _on_event(self, event: UnitEvent) -> None:
         self.progress.event(event)
-        if event.kind is EventKind.COMMAND and event.data.get("command") == "hold":
+        if isinstance(event, CommandHandled) and event.command == Command.HOLD:
             # A person held the batch (over MQTT): the run waits for their unhold.
-            self._operator_hold = event.data.get("source") != "sim"
-        elif event.kind is EventKind.STATE and event.data.get("new") not in _HOLD_STATES:
+            self._operator_hold = event.source != "sim"
+        elif isinstance(event, StateChanged) and event.new not in _HOLD_STATES:
             self._operator_hold = False
-        if event.kind is EventKind.PROMPT:
+        if isinstance(event, PromptRaised):
             self._confirm_at = event.at + AUTO_CONFIRM_AFTER_S
 
     async def run(self) -> SimResult:
