@@ -36,7 +36,7 @@ async def test_unhold_is_refused_while_the_ph_probe_that_held_the_batch_is_dead(
     await rig.run_until(lambda s: s.phase == "ph", limit_s=1800)
     rig.inject("ph_probe_dead")
     await rig.run_until(lambda s: s.state is State.HELD, limit_s=60)
-    rig.controller.acknowledge(None, source="test")
+    await rig.controller.acknowledge(None, source="test")
     await rig.run_for(5)
     with pytest.raises(CommandRefused, match=r"reading_bad \(AT-101\)"):
         await rig.controller.command("unhold", source="test")
@@ -87,7 +87,7 @@ async def test_phase_timeout_clears_when_the_operator_unholds(tmp_path: Path) ->
     await rig.start("smoke")
     await rig.run_until(lambda s: s.state is State.HELD, limit_s=1800)
     assert [a.alarm_id for a in rig.controller.alarms.active()] == ["phase_timeout"]
-    rig.controller.acknowledge(None, source="test")
+    await rig.controller.acknowledge(None, source="test")
     await rig.controller.command("unhold", source="test")
     snap = await rig.run_until(lambda s: s.state is State.EXECUTE, limit_s=5)
     assert snap.phase == "heat"
@@ -103,9 +103,9 @@ async def test_reagent_cap_hold_can_be_reset_once_dosing_has_stopped(tmp_path: P
     snap = await rig.run_until(lambda s: s.state is State.HELD, limit_s=3600)
     assert "reagent_cap" in {a.alarm_id for a in rig.controller.alarms.active()}
     assert snap.outputs.pumps.get("P-201", 0.0) == 0.0
-    rig.controller.acknowledge(None, source="test")
+    await rig.controller.acknowledge(None, source="test")
     await rig.run_for(2)
-    assert rig.controller.reset_alarms(None, source="test") >= 1
+    assert await rig.controller.reset_alarms(None, source="test") >= 1
     assert "reagent_cap" not in {a.alarm_id for a in rig.controller.alarms.active()}
 
 

@@ -153,7 +153,7 @@ class UnitController:
         self._busy: str | None = None  # a console job (a calibration) that holds off batches
         # Scans and commands from any source (MQTT, control socket, simulator) take turns:
         # a command never lands between two steps of one scan.
-        self.lock = asyncio.Lock()
+        self._lock = asyncio.Lock()
 
     # --- listeners -----------------------------------------------------------------------
     def listen(self, listener: EventListener) -> None:
@@ -189,7 +189,7 @@ class UnitController:
     async def scan(self) -> Snapshot:
         """One scan: snapshot, interlocks, machine, controllers, safety filter, apply, publish."""
         try:
-            async with self.lock:
+            async with self._lock:
                 snapshot = await self._scan()
         except Exception as exc:
             log.exception("scan.failed")
@@ -474,7 +474,7 @@ class UnitController:
         A start takes a recipe name from the recipes folder; a file path only with `recipe_paths`
         (the local command line), never from a remote source.
         """
-        async with self.lock:
+        async with self._lock:
             return await self._command(
                 name, source=source, recipe=recipe, reason=reason, recipe_paths=recipe_paths
             )
@@ -577,8 +577,12 @@ class UnitController:
                 "clear the cause, acknowledge and reset the alarms first"
             )
 
-    def confirm(self, *, source: str) -> str:
+    async def confirm(self, *, source: str) -> str:
         """Give the operator confirmation the running phase waits for; returns its prompt."""
+        async with self._lock:
+            return self._confirm(source=source)
+
+    def _confirm(self, *, source: str) -> str:
         prompt = self.awaiting_confirmation
         if prompt is None or self.runner is None:
             raise CommandRefused("nothing is waiting for a confirmation")
@@ -599,17 +603,59 @@ class UnitController:
         self._flush_events()
         return prompt
 
-    def acknowledge(self, alarm_id: str | None, *, source: str) -> int:
-        """Acknowledge one alarm id (every tag) or all (None); returns how many."""
-        count: int = self.alarms.acknowledge(alarm_id, self.clock.monotonic())
+    async def acknowledge(self, alarm_id: str | None, *, source: str) -> int:
+        """Acknowledge one active alarm id (every tag) or all (None); returns how many."""
+        async with self._lock:
+            self._refuse_unknown_alarm(alarm_id)
+            count: int = self.alarms.acknowledge(alarm_id, self.clock.monotonic())
         log.info("alarm.acknowledge_requested", alarm_id=alarm_id, source=source, count=count)
         return count
 
-    def reset_alarms(self, alarm_id: str | None = None, *, source: str) -> int:
+    async def reset_alarms(self, alarm_id: str | None = None, *, source: str) -> int:
         """Reset latched alarms whose condition has returned; returns how many."""
-        count: int = self.alarms.reset(alarm_id, self.clock.monotonic())
+        async with self._lock:
+            self._refuse_unknown_alarm(alarm_id)
+            count: int = self.alarms.reset(alarm_id, self.clock.monotonic())
         log.info("alarm.reset_requested", alarm_id=alarm_id, source=source, count=count)
         return count
+
+    def _refuse_unknown_alarm(self, alarm_id: str | None) -> None:
+        active = sorted({a.alarm_id for a in self.alarms.active()})
+        if alarm_id is not None and alarm_id not in active:
+            raise CommandRefused(
+                f"no alarm {alarm_id!r} is active (active: {', '.join(active) or 'none'})"
+            )
+
+    async def raise_alarm(
+        self,
+        *,
+        alarm_id: str,
+        tag: str,
+        priority: Priority,
+        message: str,
+        latch: bool = False,
+        over: bool = False,
+    ) -> None:
+        """Raise an alarm from outside the cause-and-effect table (a monitor of the host, the
+        journal or the outbox). `over`: its cause is already past; it stays listed until
+        acknowledged (and reset, when it latches)."""
+        async with self._lock:
+            now = self.clock.monotonic()
+            self.alarms.raise_alarm(
+                alarm_id=alarm_id,
+                tag=tag,
+                priority=priority,
+                now=now,
+                latch=latch,
+                message=message,
+            )
+            if over:
+                self.alarms.clear(alarm_id, tag, now=now)
+
+    async def clear_alarm(self, alarm_id: str, tag: str) -> None:
+        """The cause of a monitor's alarm has gone (it returns to normal once acknowledged)."""
+        async with self._lock:
+            self.alarms.clear(alarm_id, tag, now=self.clock.monotonic())
 
     @property
     def reagents_ml(self) -> Mapping[str, float]:
@@ -634,7 +680,7 @@ class UnitController:
     async def set_manual(self, on: bool, *, source: str) -> None:
         """Turn manual mode on (only with no batch under way) or off (always: stops everything);
         off returns the unit to the mode it leaves for: production."""
-        async with self.lock:
+        async with self._lock:
             if on == self._manual.on:
                 return
             if on:
@@ -662,7 +708,7 @@ class UnitController:
             raise CommandRefused(
                 f"unknown unit mode {mode!r}; modes are {', '.join(m.value for m in UnitMode)}"
             ) from None
-        async with self.lock:
+        async with self._lock:
             old = self._modes.mode
             stopped = self._modes.change(wanted, state=self.machine.state)
             if wanted is not old:
@@ -684,7 +730,7 @@ class UnitController:
         """Dose `ml` mL on pump `tag` at its full rate (manual only); it stops by itself.
         Into the reactor it needs liquid over the low switch and runs the agitator; with
         `cylinder` it doses out of the reactor into a measuring cylinder (pump calibration)."""
-        async with self.lock:
+        async with self._lock:
             image = self.snapshot.image if self.snapshot is not None else None
             jog = self._manual.jog(
                 tag,
@@ -706,7 +752,7 @@ class UnitController:
         self, percent: float, seconds: float, *, source: str
     ) -> dict[str, float]:
         """Heater at `percent` duty for `seconds` (manual only; 0 % stops it); still interlocked."""
-        async with self.lock:
+        async with self._lock:
             run = self._manual.run_heater(
                 percent, seconds, now=self.clock.monotonic(), trips=self.alarms.in_effect()
             )
@@ -724,7 +770,7 @@ class UnitController:
 
         The lock is not held while `what` runs (a device may take seconds): scans go on.
         """
-        async with self.lock:
+        async with self._lock:
             refuse_during_batch(self.machine.state, what=what)
             if self._busy is not None:
                 raise CommandRefused(f"cannot {what}: {self._busy} is in progress")

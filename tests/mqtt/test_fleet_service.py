@@ -54,8 +54,7 @@ async def test_a_full_outbox_drops_the_oldest_counts_them_and_raises_an_alarm(
         dropped = service.outbox.dropped_total
         assert dropped > 0
         assert service.outbox.pending_bytes <= 64 * 1024
-        async with rig.controller.lock:
-            service.check_outbox()
+        await service.check_outbox()
         await rig.run_for(2.0)
         await service.outbox.flush()
         alarms = {a.alarm_id: a for a in rig.controller.alarms.active()}

@@ -399,22 +399,12 @@ class Operations:
 
     # --- commands --------------------------------------------------------------------------
     async def _ack(self, session: Session, args: AlarmArgs) -> dict[str, Any]:
-        async with self.controller.lock:
-            self._known_alarm(args.alarm_id)
-            return {"count": self.controller.acknowledge(args.alarm_id, source=session.source)}
-
-    def _known_alarm(self, alarm_id: str | None) -> None:
-        active = sorted({a.alarm_id for a in self.controller.alarms.active()})
-        if alarm_id is not None and alarm_id not in active:
-            raise OpError(
-                ErrorCode.REFUSED,
-                f"no alarm {alarm_id!r} is active (active: {', '.join(active) or 'none'})",
-            )
+        count = await self.controller.acknowledge(args.alarm_id, source=session.source)
+        return {"count": count}
 
     async def _reset_alarms(self, session: Session, args: AlarmArgs) -> dict[str, Any]:
-        async with self.controller.lock:
-            self._known_alarm(args.alarm_id)
-            return {"count": self.controller.reset_alarms(args.alarm_id, source=session.source)}
+        count = await self.controller.reset_alarms(args.alarm_id, source=session.source)
+        return {"count": count}
 
     def _packml(self, op: str) -> Handler:
         async def run(session: Session, args: Any) -> dict[str, Any]:
@@ -442,8 +432,7 @@ class Operations:
         return machine.state
 
     async def _confirm(self, session: Session, args: NoArgs) -> dict[str, Any]:
-        async with self.controller.lock:
-            return {"prompt": self.controller.confirm(source=session.source)}
+        return {"prompt": await self.controller.confirm(source=session.source)}
 
     async def _manual(self, session: Session, args: ManualArgs) -> dict[str, Any]:
         await self.controller.set_manual(args.on, source=session.source)

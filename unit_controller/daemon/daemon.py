@@ -199,7 +199,7 @@ class Daemon:
             # A person confirms the charge went in: the simulated plant gets it then.
             plant = self.unit.plant
             controller.on_charge(lambda charge: plant.charge_black_mass(charge.kg))
-        self._interrupted(controller, opening)
+        await self._interrupted(controller, opening)
         calibrations = Calibrations(controller=controller)
         ops = Operations(
             config=config,
@@ -297,25 +297,23 @@ class Daemon:
             "pin_required": ops.pin_required,
         }
 
-    def _interrupted(self, controller: UnitController, opening: Any) -> None:
+    async def _interrupted(self, controller: UnitController, opening: Any) -> None:
         batches = list(opening.unreset_interrupted)
         if not batches:
             return
-        now = self.clock.monotonic()
         ids = ", ".join(str(b) for b in batches)
-        controller.alarms.raise_alarm(
+        # Its cause is in the past: the alarm stays latched until acknowledged and reset.
+        await controller.raise_alarm(
             alarm_id=BATCH_INTERRUPTED,
             tag="batch",
             priority=Priority.HIGH,
-            now=now,
             latch=True,
+            over=True,
             message=(
                 f"batch {ids} was interrupted (power loss or crash) and will not resume: "
                 "check the reactor, then (console) ack all, clear, reset"
             ),
         )
-        # Its cause is in the past: the alarm stays latched until acknowledged and reset.
-        controller.alarms.clear(BATCH_INTERRUPTED, "batch", now=now)
         log.warning("daemon.batch_interrupted", batches=batches)
 
     async def _scan_loop(self, controller: UnitController) -> int:
@@ -338,7 +336,7 @@ class Daemon:
             stalled_s = loop.time() - woke - wait_s
             woke = loop.time()
             if stalled_s >= self.config.unit.stall_alarm_s:
-                self._stalled(controller, stalled_s)
+                await self._stalled(controller, stalled_s)
             now = clock.monotonic()
             next_at = max(next_at + period, now)
             if self.unit is not None:
@@ -359,19 +357,17 @@ class Daemon:
                 last_ping = loop.time()
         return 0
 
-    def _stalled(self, controller: UnitController, stalled_s: float) -> None:
+    async def _stalled(self, controller: UnitController, stalled_s: float) -> None:
         log.warning("daemon.scan_stall", seconds=round(stalled_s, 1))
-        now = self.clock.monotonic()
-        controller.alarms.raise_alarm(
+        # Its cause is over: it stays listed (unacknowledged) until someone has looked.
+        await controller.raise_alarm(
             alarm_id=SCAN_STALL,
             tag="controller",
             priority=Priority.MEDIUM,
-            now=now,
+            over=True,
             message=f"the scan loop stood still for {stalled_s:.1f} s (process stopped or host "
             "frozen): outputs were not renewed and may have dropped out",
         )
-        # Its cause is over: it stays listed (unacknowledged) until someone has looked.
-        controller.alarms.clear(SCAN_STALL, "controller", now=now)
 
     async def _end_batch(self, controller: UnitController) -> None:
         """A service stop during a batch aborts it through the machine, so the journal closes
@@ -425,24 +421,21 @@ class Daemon:
         due_ms = self.config.calibration.ph_due_days * 86_400_000
         due = last is None or now_ms - last > due_ms
         tag = self.config.wiring.ph_tag
-        async with controller.lock:
-            now = self.clock.monotonic()
-            if due:
-                when = (
-                    "never calibrated"
-                    if last is None
-                    else (f"last calibrated {(now_ms - last) / 86_400_000:.1f} days ago")
-                )
-                controller.alarms.raise_alarm(
-                    alarm_id=PH_CALIBRATION_DUE,
-                    tag=tag,
-                    priority=Priority.LOW,
-                    now=now,
-                    message=f"pH probe calibration due ({when}; every "
-                    f"{self.config.calibration.ph_due_days:g} days)",
-                )
-            else:
-                controller.alarms.clear(PH_CALIBRATION_DUE, tag, now=now)
+        if due:
+            when = (
+                "never calibrated"
+                if last is None
+                else (f"last calibrated {(now_ms - last) / 86_400_000:.1f} days ago")
+            )
+            await controller.raise_alarm(
+                alarm_id=PH_CALIBRATION_DUE,
+                tag=tag,
+                priority=Priority.LOW,
+                message=f"pH probe calibration due ({when}; every "
+                f"{self.config.calibration.ph_due_days:g} days)",
+            )
+        else:
+            await controller.clear_alarm(PH_CALIBRATION_DUE, tag)
         self._ph_due = due
 
     async def _keep_clock_and_journal(self) -> None:
@@ -469,20 +462,17 @@ class Daemon:
             log.info("clock.synchronized" if synced else "clock.unsynchronized", flag=str(flag))
         self._clock_synced = synced
         controller = self._controller
-        async with controller.lock:
-            now = self.clock.monotonic()
-            if synced:
-                controller.alarms.clear(CLOCK_NOT_SYNCHRONIZED, "clock", now=now)
-            else:
-                controller.alarms.raise_alarm(
-                    alarm_id=CLOCK_NOT_SYNCHRONIZED,
-                    tag="clock",
-                    priority=Priority.LOW,
-                    now=now,
-                    message="system clock not synchronised (no time service, or not yet since "
-                    f"boot: {flag} is missing): fleet commands are checked against it and may "
-                    "be refused",
-                )
+        if synced:
+            await controller.clear_alarm(CLOCK_NOT_SYNCHRONIZED, "clock")
+        else:
+            await controller.raise_alarm(
+                alarm_id=CLOCK_NOT_SYNCHRONIZED,
+                tag="clock",
+                priority=Priority.LOW,
+                message="system clock not synchronised (no time service, or not yet since "
+                f"boot: {flag} is missing): fleet commands are checked against it and may "
+                "be refused",
+            )
 
     async def _prune_journal(self) -> bool:
         """Apply `[journal]` retention; not while the clock may be wrong (it could wipe it)."""

@@ -266,23 +266,17 @@ class FleetService:
     async def _monitor(self) -> None:
         while True:
             await asyncio.sleep(MONITOR_EVERY_S)
-            async with self.controller.lock:
-                self.check_outbox()
+            await self.check_outbox()
 
-    def check_outbox(self) -> None:
-        """Raise an alarm when the outbox dropped messages; return it once the backlog is sent.
-
-        Call between scans (the monitor holds the controller's lock).
-        """
+    async def check_outbox(self) -> None:
+        """Raise an alarm when the outbox dropped messages; return it once the backlog is sent."""
         controller = self.controller
         dropped = self.outbox.dropped_total
-        now = controller.clock.monotonic()
         if dropped > self._dropped_seen:
-            controller.alarms.raise_alarm(
+            await controller.raise_alarm(
                 alarm_id=DROPPED_ALARM,
                 tag="outbox",
                 priority=Priority.LOW,
-                now=now,
                 message=(
                     f"{dropped} telemetry messages dropped: the outbox reached its cap "
                     "while the broker was away"
@@ -290,4 +284,4 @@ class FleetService:
             )
             self._dropped_seen = dropped
         elif self.link.connected and self.outbox.pending_count == 0:
-            controller.alarms.clear(DROPPED_ALARM, "outbox", now=now)
+            await controller.clear_alarm(DROPPED_ALARM, "outbox")

@@ -377,7 +377,7 @@ class SimulationRun:
         if self._confirm_at is not None and now >= self._confirm_at:
             self._confirm_at = None
             if self.controller.awaiting_confirmation:
-                prompt = self.controller.confirm(source="sim")
+                prompt = await self.controller.confirm(source="sim")
                 self.progress.note(now, f"auto-confirmed by the simulator: {prompt}")
         await self._resume_if_device_back(now)
         await self._resume_after_timeout(now)
@@ -416,8 +416,8 @@ class SimulationRun:
         ):
             return
         self._resume_at = now + RESUME_EVERY_S
-        controller.acknowledge(None, source="sim")
-        controller.reset_alarms(None, source="sim")
+        await controller.acknowledge(None, source="sim")
+        await controller.reset_alarms(None, source="sim")
         try:
             await controller.command("unhold", source="sim")
         except CommandRefused as exc:
@@ -449,7 +449,7 @@ class SimulationRun:
         ):
             return
         self._resume_at = now + RESUME_EVERY_S
-        controller.acknowledge(None, source="sim")
+        await controller.acknowledge(None, source="sim")
         try:
             await controller.command("unhold", source="sim")
         except CommandRefused as exc:
