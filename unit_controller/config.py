@@ -56,6 +56,12 @@ class UnitSection(_Section):
         description="the scan loop stopped this long (real seconds: the process was stopped, "
         "the host froze) raises scan_stall once it runs again",
     )
+    overrun_alarm_s: float = Field(
+        default=1.0,
+        ge=0.05,
+        le=60,
+        description="a scan that takes this long (real seconds) raises scan_overrun",
+    )
     state_dir: Path | None = Field(
         default=None,
         description="where the outbox and journal live; unset = $STATE_DIRECTORY (systemd) "

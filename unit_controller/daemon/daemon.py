@@ -42,6 +42,7 @@ from unit_controller.machine import State
 from unit_controller.mqtt.commands import CommandResult
 from unit_controller.mqtt.payloads import EpochClock
 from unit_controller.recipes.loader import RECIPES_DIR
+from unit_controller.scan.driver import ScanDriver
 
 log = structlog.get_logger(__name__)
 
@@ -49,7 +50,6 @@ JOURNAL_FILE = "journal.sqlite3"
 LOCK_FILE = "lock"
 PH_CALIBRATION_DUE = "ph_calibration_due"
 CLOCK_NOT_SYNCHRONIZED = "clock_not_synchronized"
-SCAN_STALL = "scan_stall"
 # How often (real seconds) the daemon prunes the journal ([clock] check_every_s: the clock).
 PRUNE_EVERY_S = 6 * 3600.0
 # Files the daemon makes (journal, outbox, lock) are the unit's record, never readable by others,
@@ -318,32 +318,26 @@ class Daemon:
 
     async def _scan_loop(self, controller: UnitController) -> int:
         self._running = True
-        clock = self.clock
-        period = self.config.unit.scan_period_s
+        unit = self.unit
+
+        async def step_plant(now: float, dt: float) -> None:
+            if unit is not None:
+                unit.step(dt)
+
+        driver = ScanDriver(
+            controller=controller,
+            clock=self.clock,
+            period_s=self.config.unit.scan_period_s,
+            stall_alarm_s=self.config.unit.stall_alarm_s,
+            overrun_alarm_s=self.config.unit.overrun_alarm_s,
+            before_scan=step_plant,
+        )
         watchdog_every = watchdog_interval_s() or 1.0
         loop = asyncio.get_running_loop()
-        next_at = stepped_at = clock.monotonic()
         last_ping = 0.0
-        woke = loop.time()
-        while not self._stop.is_set():
-            wait_s = max(0.0, next_at - clock.monotonic()) / _speed(clock)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), wait_s)
-            if self._stop.is_set():
-                break
-            # Real time the loop did not run beyond the wait it asked for: the process was
-            # stopped (SIGSTOP, a debugger) or the host froze; outputs were not renewed then.
-            stalled_s = loop.time() - woke - wait_s
-            woke = loop.time()
-            if stalled_s >= self.config.unit.stall_alarm_s:
-                await self._stalled(controller, stalled_s)
-            now = clock.monotonic()
-            next_at = max(next_at + period, now)
-            if self.unit is not None:
-                self.unit.step(now - stepped_at)
-            stepped_at = now
+        while await driver.wait(self._stop):
             try:
-                await controller.scan()
+                await driver.scan()
                 self._failed_scans = 0
             except Exception:
                 # The controller has written every output safe already.
@@ -356,18 +350,6 @@ class Daemon:
                 self.notifier.watchdog()
                 last_ping = loop.time()
         return 0
-
-    async def _stalled(self, controller: UnitController, stalled_s: float) -> None:
-        log.warning("daemon.scan_stall", seconds=round(stalled_s, 1))
-        # Its cause is over: it stays listed (unacknowledged) until someone has looked.
-        await controller.raise_alarm(
-            alarm_id=SCAN_STALL,
-            tag="controller",
-            priority=Priority.MEDIUM,
-            over=True,
-            message=f"the scan loop stood still for {stalled_s:.1f} s (process stopped or host "
-            "frozen): outputs were not renewed and may have dropped out",
-        )
 
     async def _end_batch(self, controller: UnitController) -> None:
         """A service stop during a batch aborts it through the machine, so the journal closes
@@ -500,7 +482,3 @@ def _make_private(state_dir: Path) -> None:
             mode = path.lstat().st_mode
             if mode & 0o007 and not stat.S_ISLNK(mode):
                 path.chmod(stat.S_IMODE(mode) & ~0o007)
-
-
-def _speed(clock: Clock) -> float:
-    return clock.speed if isinstance(clock, ScaledClock) else 1.0

@@ -27,6 +27,7 @@ from unit_controller.events import CommandHandled, PromptRaised, StateChanged, U
 from unit_controller.interlocks import TripAction
 from unit_controller.machine import Command, State
 from unit_controller.recipes.loader import RECIPES_DIR, LoadedRecipe, load_recipe
+from unit_controller.scan.driver import ScanDriver
 from unit_controller.sim.operating_point import scale_feed
 from unit_controller.sim.progress import ProgressPrinter
 from unit_controller.sim.truth import TruthRecorder
@@ -144,8 +145,8 @@ class SimulationRun:
         self._serial_bench: Any = None
         self._device_back_at: float | None = None
         self._resume_at = 0.0  # the simulated operator's next try at resuming
-        self._next_at = 0.0
-        self._stepped_at = 0.0
+        self._stepped_at = 0.0  # the warm-up's plant steps; the driver keeps its own
+        self._driver: ScanDriver | None = None
         self._operator_hold = False
         self._timeouts_left = options.resume_timeouts
         self.fleet: FleetService | None = None
@@ -272,7 +273,7 @@ class SimulationRun:
         ) as bench:
             self._serial_bench = bench
             self.controller = self._make_controller(bench.board)
-            self._next_at = self._stepped_at = self.clock.monotonic()
+            self._stepped_at = self.clock.monotonic()
             yield
 
     async def _run(self) -> SimResult:
@@ -319,7 +320,7 @@ class SimulationRun:
             await self.clock.sleep(self.period)
             now = self.clock.monotonic()
             self.unit.step(now - self._stepped_at)
-            self._stepped_at = self._next_at = now
+            self._stepped_at = now
         self.progress.note(self.clock.monotonic(), "some instruments gave no reading at start-up")
 
     def _batch_over(self) -> bool:
@@ -361,16 +362,31 @@ class SimulationRun:
         return 300.0 if speed is None else max(1.0, 2.0 * speed)
 
     async def _tick(self) -> Snapshot:
-        if isinstance(self.clock, VirtualClock):
-            now = self.clock.monotonic() + self.period
-            self.clock.advance_to(now)
-            dt = self.period
-        else:
-            # Real time: wait for the next scan; after a stall, go on rather than catch up.
-            await self.clock.sleep(self._next_at - self.clock.monotonic())
-            now = self.clock.monotonic()
-            self._next_at = max(self._next_at + self.period, now)
-            dt, self._stepped_at = now - self._stepped_at, now
+        if self._driver is None:
+            # The one scan loop of the daemon too: pacing, overrun and stall detection.
+            unit = self.config.unit
+            self._driver = ScanDriver(
+                controller=self.controller,
+                clock=self.clock,
+                period_s=self.period,
+                stall_alarm_s=unit.stall_alarm_s,
+                overrun_alarm_s=unit.overrun_alarm_s,
+                before_scan=self._before_scan,
+                stepped_at=self._stepped_at if self.serial else None,
+            )
+        await self._driver.wait()
+        snap = await self._driver.scan()
+        plant = self.unit.plant
+        self.truth.observe(
+            snap,
+            true_ph=plant.ph,
+            true_temperature_c=plant.temperature_c,
+            probe_bias=self.unit.ph.bias(plant.ph),
+        )
+        return snap
+
+    async def _before_scan(self, now: float, dt: float) -> None:
+        """The simulated world before each scan: faults, the plant, the simulated operator."""
         while self._pending_faults and self._pending_faults[0].at_s <= now:
             self._inject(self._resolve(self._pending_faults.pop(0)), now)
         self.unit.step(dt)
@@ -381,15 +397,6 @@ class SimulationRun:
                 self.progress.note(now, f"auto-confirmed by the simulator: {prompt}")
         await self._resume_if_device_back(now)
         await self._resume_after_timeout(now)
-        snap = await self.controller.scan()
-        plant = self.unit.plant
-        self.truth.observe(
-            snap,
-            true_ph=plant.ph,
-            true_temperature_c=plant.temperature_c,
-            probe_bias=self.unit.ph.bias(plant.ph),
-        )
-        return snap
 
     def _inject(self, fault: FaultSpec, now: float) -> None:
         bench = self._serial_bench

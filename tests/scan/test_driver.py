@@ -1,0 +1,101 @@
+"""The one scan loop's pacing and health checks (daemon and simulator share it)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any, cast
+
+from hal.clock import SystemClock, VirtualClock
+from unit_controller.controller import UnitController
+from unit_controller.scan.driver import SCAN_OVERRUN, SCAN_STALL, ScanDriver
+
+
+class _Host:
+    """The host's real time, moved by the test: a stopped process or a slow scan on demand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _Controller:
+    """Stands in for the controller: counts scans, records alarms; a scan may take host time."""
+
+    def __init__(self, host: _Host, scan_s: float = 0.0) -> None:
+        self.host = host
+        self.scans = 0
+        self.scan_s = scan_s
+        self.alarms: list[dict[str, Any]] = []
+
+    async def scan(self) -> None:
+        self.scans += 1
+        self.host.now += self.scan_s
+
+    async def raise_alarm(self, **alarm: Any) -> None:
+        self.alarms.append(alarm)
+
+
+def _driver(controller: _Controller, clock: Any, steps: list[float], **kw: float) -> ScanDriver:
+    async def before(now: float, dt: float) -> None:
+        steps.append(dt)
+
+    return ScanDriver(
+        controller=cast(UnitController, controller),
+        clock=clock,
+        period_s=0.1,
+        stall_alarm_s=kw.get("stall_alarm_s", 5.0),
+        overrun_alarm_s=kw.get("overrun_alarm_s", 1.0),
+        before_scan=before,
+        real_time=controller.host,
+    )
+
+
+async def test_on_a_virtual_clock_each_scan_is_one_period_later() -> None:
+    clock = VirtualClock()
+    controller = _Controller(_Host())
+    steps: list[float] = []
+    driver = _driver(controller, clock, steps)
+    for _ in range(3):
+        assert await driver.wait()
+        await driver.scan()
+    assert controller.scans == 3
+    assert abs(clock.monotonic() - 0.3) < 1e-9
+    assert [round(dt, 9) for dt in steps] == [0.1, 0.1, 0.1]
+
+
+async def test_a_slow_scan_raises_scan_overrun_with_its_length_once_a_minute() -> None:
+    host = _Host()
+    controller = _Controller(host, scan_s=1.5)
+    driver = _driver(controller, SystemClock(), [], overrun_alarm_s=1.0)
+    for _ in range(3):  # 4.5 s of host time: within the minute
+        await driver.scan()
+    assert [a["alarm_id"] for a in controller.alarms] == [SCAN_OVERRUN]
+    assert "a scan took 1.50 s (limit 1 s)" in controller.alarms[0]["message"]
+    host.now += 60.0
+    await driver.scan()
+    assert len(controller.alarms) == 2
+
+
+async def test_a_loop_that_stood_still_raises_scan_stall_with_its_length() -> None:
+    host = _Host()
+    controller = _Controller(host)
+    driver = _driver(controller, SystemClock(), [], stall_alarm_s=5.0)
+    assert await driver.wait()
+    await driver.scan()
+    assert controller.alarms == []
+    host.now += 15.0  # SIGSTOP for 15 s
+    assert await driver.wait()
+    (alarm,) = controller.alarms
+    assert alarm["alarm_id"] == SCAN_STALL
+    # 15 s stopped, less the wait for the next scan the loop asked for
+    assert re.search(r"stood still for 14\.9 s", alarm["message"]), alarm["message"]
+
+
+async def test_wait_returns_false_once_stop_is_set() -> None:
+    stop = asyncio.Event()
+    stop.set()
+    driver = _driver(_Controller(_Host()), SystemClock(), [])
+    assert not await driver.wait(stop)
