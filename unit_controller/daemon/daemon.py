@@ -14,7 +14,7 @@ import os
 import signal
 import stat
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -27,6 +27,7 @@ from hal.mock.unit import SimulatedUnit
 from hal.outputs import Outputs
 from unit_controller import __version__
 from unit_controller.alarms import BATCH_INTERRUPTED
+from unit_controller.backend import open_backend
 from unit_controller.calibration import Calibrations
 from unit_controller.config import UnitConfig, state_directory
 from unit_controller.control_socket.ops import Operations
@@ -125,7 +126,8 @@ class Daemon:
             self.epoch = EpochClock(clock=self.clock, not_before_ms=await journal.latest_ts())
             code = 1
             try:
-                async with self._board() as board:
+                async with open_backend(self.config, clock=self.clock) as backend:
+                    self.unit, board = backend.simulated, backend.board
                     code = await self._serve(board, journal, opening)
                     return code
             finally:
@@ -155,26 +157,6 @@ class Daemon:
             lock.write(f"{os.getpid()}\n")
             lock.flush()
             yield
-
-    @contextlib.asynccontextmanager
-    async def _board(self) -> AsyncIterator[Board]:
-        config = self.config
-        if config.hal.backend == "mock":
-            self.unit = SimulatedUnit(
-                wiring=config.wiring,
-                params=config.sim.plant,
-                clock=self.clock,
-                seed=config.sim.seed,
-            )
-            yield self.unit.board
-            return
-        # Imported here: the simulator needs no serial libraries.
-        from hal.serial.board import serial_board
-
-        async with serial_board(
-            wiring=config.wiring, settings=config.hal.serial, clock=self.clock
-        ) as board:
-            yield board
 
     async def _serve(self, board: Board, journal: Journal, opening: Any) -> int:
         config = self.config

@@ -1,0 +1,37 @@
+"""The unit's hardware, chosen from config in this one place: the serial drivers on real
+instruments, or the mock devices on the simulated plant (the mock backend)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from hal.board import Board
+from hal.clock import Clock
+from hal.mock.unit import SimulatedUnit
+from unit_controller.config import UnitConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """The board the controller drives, and the simulated unit behind it (mock backend only)."""
+
+    board: Board
+    simulated: SimulatedUnit | None = None
+
+
+@contextlib.asynccontextmanager
+async def open_backend(config: UnitConfig, *, clock: Clock) -> AsyncIterator[Backend]:
+    """The backend `[hal] backend` names, its drivers running while inside."""
+    if config.hal.backend == "mock":
+        unit = SimulatedUnit(
+            wiring=config.wiring, params=config.sim.plant, clock=clock, seed=config.sim.seed
+        )
+        yield Backend(board=unit.board, simulated=unit)
+        return
+    # Imported here: the simulator needs no serial libraries.
+    from hal.serial.board import serial_board
+
+    async with serial_board(wiring=config.wiring, settings=config.hal.serial, clock=clock) as board:
+        yield Backend(board=board)
