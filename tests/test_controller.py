@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from hal.outputs import Outputs
+from hal.wiring import LevelPoint
 from tests.rig import Rig
 from unit_controller.errors import CommandRefused
-from unit_controller.events import EventKind, UnitEvent
+from unit_controller.events import EventKind, StateChanged, UnitEvent
 from unit_controller.machine import State
 
 
@@ -192,3 +193,31 @@ async def test_complete_declares_a_held_batch_done_and_its_record_says_so() -> N
     # A batch that is not under way cannot be declared done.
     with pytest.raises(CommandRefused, match="complete"):
         await controller.command("complete", source="console:tech")
+
+
+async def test_a_hold_trip_while_starting_holds_the_batch_it_began_and_unhold_goes_on() -> None:
+    rig = Rig()
+    await rig.scan()
+    controller = rig.controller
+    await controller.command("reset", source="test")
+    await rig.scan()
+    await controller.command("start", source="test", recipe="smoke")
+    assert controller.machine.state is State.STARTING
+    rig.inject("level_high_high")  # foam at the switch before the first phase ran
+    snap = await rig.run_until(lambda s: s.state is State.HELD, limit_s=5.0)
+    changes = [(e.old, e.new) for e in rig.events if isinstance(e, StateChanged)]
+    assert (State.STARTING, State.HOLDING) in changes  # OPC 30050: hold from Starting
+    assert controller.batch is not None  # the batch began and waits
+    assert snap.phase == "fill"
+    assert not snap.outputs.fill_pump
+    rig.unit.levels[LevelPoint.HIGH_HIGH].forced = None  # the foam settles
+    await rig.run_for(1.0)
+    await controller.acknowledge(None, source="test")
+    assert await controller.reset_alarms(None, source="test") >= 1
+    await controller.command("unhold", source="test")
+    # A trip while resuming holds again, rather than stopping the batch.
+    rig.unit.levels[LevelPoint.HIGH_HIGH].forced = True
+    await rig.run_until(lambda s: s.state is State.HELD, limit_s=5.0)
+    assert (State.UNHOLDING, State.HOLDING) in [
+        (e.old, e.new) for e in rig.events if isinstance(e, StateChanged)
+    ]

@@ -44,7 +44,7 @@ from unit_controller.interlocks import (
 )
 from unit_controller.interlocks.effects import Output, forcing
 from unit_controller.interlocks.reactive_charge import ReactiveCharge, purge_fitted
-from unit_controller.machine import Command, PackMLMachine, State, UnitMode
+from unit_controller.machine import Command, Guard, PackMLMachine, State, UnitMode
 from unit_controller.manual import (
     MANUAL_STATES,
     ManualMode,
@@ -378,22 +378,18 @@ class UnitController:
             # A new abort cause (an E-stop) aborts a unit that is running or ready to run;
             # a stopped unit has everything off already and keeps the latched alarm.
             await machine.command(Command.ABORT, reason=aborts[0].alarm_id)
-        elif holds and state in PROCESS_STATES and machine.allowed(Command.HOLD):
+        elif holds and machine.allowed(Command.HOLD):
+            if state is State.STARTING:
+                # Held while getting under way (OPC 30050): the batch exists, waiting to go on.
+                self._begin_batch(self.clock.monotonic())
             await machine.command(Command.HOLD, reason=holds[0].alarm_id)
-        elif holds and state in (State.STARTING, State.UNHOLDING):
-            # Hold is not allowed from these acting states; a stop is the safe way out.
-            await machine.command(Command.STOP, reason=holds[0].alarm_id)
 
     async def _step_machine(self, image: ProcessImage, dt: float, *, was_executing: bool) -> None:
         machine = self.machine
         state = machine.state
         runner = self.runner
         if state is State.STARTING:
-            assert runner is not None
-            assert self.recipe is not None
-            runner.begin()
-            self._controllers.begin_batch()
-            self.batch = BatchRecord(recipe=self.recipe.recipe.name, start_s=image.now)
+            self._begin_batch(image.now)
             await machine.state_complete()
             self._phase_entered(image.now)
             return
@@ -428,6 +424,14 @@ class UnitController:
             self._clear_phase_timeout(image.now)
         if machine.is_acting:
             await machine.state_complete()
+
+    def _begin_batch(self, now: float) -> None:
+        """Starting's work: the recipe's first phase, fresh controllers, a batch record."""
+        assert self.runner is not None
+        assert self.recipe is not None
+        self.runner.begin()
+        self._controllers.begin_batch()
+        self.batch = BatchRecord(recipe=self.recipe.recipe.name, start_s=now)
 
     def _clear_phase_timeout(self, now: float) -> None:
         for alarm in self.alarms.active():
@@ -506,12 +510,7 @@ class UnitController:
             raise CommandRefused(f"cannot {command}: {self._busy} is in progress")
         if command is Command.START:
             await self._prepare_start(recipe, names_only=not recipe_paths)
-        elif command in (Command.UNHOLD, Command.UNSUSPEND):
-            self._refuse_while(command, self.alarms.in_effect(), actions=_HOLD_OR_ABORT)
-        elif command is Command.CLEAR:
-            # Clearing an abort whose cause is still there (E-stop pressed) would only re-abort.
-            self._refuse_while(command, self._trips, actions=_ABORT)
-        state = await self.machine.command(command, reason=reason or source)
+        state = await self.machine.command(command, reason=reason or source, check=self._guard)
         self._emit_console(str(command), str(command), source)
         log.info("command.accepted", command=str(command), source=source, state=str(state))
         self._flush_events()
@@ -522,12 +521,9 @@ class UnitController:
             raise CommandRefused(f"cannot start in {self.machine.state}: {self._to_idle()}")
         if recipe is None:
             raise CommandRefused("start needs a recipe name")
-        self._refuse_while(Command.START, self.alarms.in_effect(), actions=_HOLD_OR_ABORT)
-        blockers = start_blockers(
-            self.snapshot.image if self.snapshot else None, wiring=self.config.wiring
-        )
-        if blockers:
-            raise CommandRefused(f"cannot start: {'; '.join(blockers)}")
+        refused = self.machine.refusal(Command.START, self._guard)
+        if refused is not None:
+            raise CommandRefused(refused)
         try:
             # Reading a file is I/O: keep it off the event loop.
             loaded = await asyncio.to_thread(
@@ -567,15 +563,23 @@ class UnitController:
             return "a batch is under way: stop or abort it, then reset"
         return "wait for it to finish, then reset to IDLE"
 
-    def _refuse_while(
-        self, command: Command, trips: list[Trip], *, actions: frozenset[TripAction]
-    ) -> None:
+    def _guard(self, guard: Guard) -> str | None:
+        """Judge one guard of the transition table now: None when it holds, else why not."""
+        if guard is Guard.INPUTS_READABLE:
+            image = self.snapshot.image if self.snapshot else None
+            blockers = start_blockers(image, wiring=self.config.wiring)
+            return "; ".join(blockers) if blockers else None
+        if guard is Guard.NO_HOLD_OR_ABORT_TRIP:
+            trips, actions = self.alarms.in_effect(), _HOLD_OR_ABORT
+        else:  # NO_ABORT_CAUSE: a cause present now (the E-stop still pressed), latched or not
+            trips, actions = self._trips, _ABORT
         blocking = blocking_trips(trips, actions=actions)
-        if blocking:
-            raise CommandRefused(
-                f"cannot {command}: interlocks still in effect: {', '.join(blocking)}; "
-                "clear the cause, acknowledge and reset the alarms first"
-            )
+        if not blocking:
+            return None
+        return (
+            f"interlocks still in effect: {', '.join(blocking)}; "
+            "clear the cause, acknowledge and reset the alarms first"
+        )
 
     async def confirm(self, *, source: str) -> str:
         """Give the operator confirmation the running phase waits for; returns its prompt."""

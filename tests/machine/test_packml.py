@@ -27,6 +27,9 @@ EXPECTED: dict[tuple[State, Command], State] = {
     (S.COMPLETE, C.RESET): S.RESETTING,
     (S.IDLE, C.START): S.STARTING,
     (S.EXECUTE, C.HOLD): S.HOLDING,
+    # OPC 30050: hold also while getting under way or resuming
+    (S.STARTING, C.HOLD): S.HOLDING,
+    (S.UNHOLDING, C.HOLD): S.HOLDING,
     (S.SUSPENDING, C.HOLD): S.HOLDING,
     (S.SUSPENDED, C.HOLD): S.HOLDING,
     (S.UNSUSPENDING, C.HOLD): S.HOLDING,

@@ -182,7 +182,8 @@ async def test_a_command_the_state_does_not_allow_is_refused_with_the_machines_r
     result = await remote.send("hold")
     assert not result.ok
     assert result.error == (
-        "cannot hold in IDLE: hold is allowed from EXECUTE, SUSPENDING, SUSPENDED, UNSUSPENDING"
+        "cannot hold in IDLE: hold is allowed from STARTING, EXECUTE, UNHOLDING, SUSPENDING, "
+        "SUSPENDED, UNSUSPENDING"
     )
     assert result.state == "IDLE"
 

@@ -79,7 +79,8 @@ class JournalRecorder:
     def _state_changed(self, event: StateChanged, ts_ms: int) -> None:
         old, new = event.old, event.new
         controller = self._controller
-        if old is State.STARTING and new is State.EXECUTE:
+        # Under way once Starting is done: into Execute, or Held at once (a trip at the start).
+        if old is State.STARTING and new in (State.EXECUTE, State.HOLDING):
             if self._batch_id is not None:  # not expected: every batch passes a final state
                 self._finish(self._batch_id, ts_ms=ts_ms, final_state=INTERRUPTED)
             loaded = controller.recipe

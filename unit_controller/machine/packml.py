@@ -69,38 +69,52 @@ def _all_but(*excluded: State) -> list[State]:
     return [s for s in State if s not in excluded]
 
 
-S = State
+class Guard(StrEnum):
+    """A condition a command needs besides the state; the controller judges it each time."""
+
+    NO_HOLD_OR_ABORT_TRIP = "no interlock in effect asks for a hold or an abort"
+    NO_ABORT_CAUSE = "no abort cause is present now"
+    INPUTS_READABLE = "every input is readable and the E-stop released"
+
+
+S, G = State, Guard
+_RUN_GUARDS: Final = (G.NO_HOLD_OR_ABORT_TRIP,)
 # fmt: off
-# [trigger, source(s), dest] -- the whole PackML model; nothing else changes state.
-TRANSITIONS: Final[Sequence[tuple[str, State | list[State], State]]] = (
-    (Command.RESET,     [S.STOPPED, S.COMPLETE],  S.RESETTING),
-    (SC,                S.RESETTING,              S.IDLE),
-    (Command.START,     S.IDLE,                   S.STARTING),
-    (SC,                S.STARTING,               S.EXECUTE),
-    (FINISH,            S.EXECUTE,                S.COMPLETING),
+# [trigger, source(s), dest, guards] -- the whole PackML model; nothing else changes state.
+# Stop and abort have no guard: they are never refused where the state allows them.
+TRANSITIONS: Final[Sequence[tuple[str, State | list[State], State, tuple[Guard, ...]]]] = (
+    (Command.RESET,     [S.STOPPED, S.COMPLETE],  S.RESETTING, ()),
+    (SC,                S.RESETTING,              S.IDLE, ()),
+    (Command.START,     S.IDLE,                   S.STARTING,
+                                                  (G.NO_HOLD_OR_ABORT_TRIP, G.INPUTS_READABLE)),
+    (SC,                S.STARTING,               S.EXECUTE, ()),
+    (FINISH,            S.EXECUTE,                S.COMPLETING, ()),
     # TR88.00.02-2022: a person may declare the batch done from Execute, Suspended or Held.
-    (Command.COMPLETE,  [S.EXECUTE, S.SUSPENDED, S.HELD], S.COMPLETING),
-    (SC,                S.COMPLETING,             S.COMPLETE),
-    # Hold (internal cause) also from the suspend family, as PackML v3 allows: a bad
-    # sensor while waiting on an external cause must still reach the safe Held state.
-    (Command.HOLD,      [S.EXECUTE, S.SUSPENDING, S.SUSPENDED, S.UNSUSPENDING], S.HOLDING),
-    (SC,                S.HOLDING,                S.HELD),
-    (Command.UNHOLD,    S.HELD,                   S.UNHOLDING),
-    (SC,                S.UNHOLDING,              S.EXECUTE),
-    (Command.SUSPEND,   S.EXECUTE,                S.SUSPENDING),
-    (SC,                S.SUSPENDING,             S.SUSPENDED),
-    (Command.UNSUSPEND, S.SUSPENDED,              S.UNSUSPENDING),
-    (SC,                S.UNSUSPENDING,           S.EXECUTE),
+    (Command.COMPLETE,  [S.EXECUTE, S.SUSPENDED, S.HELD], S.COMPLETING, ()),
+    (SC,                S.COMPLETING,             S.COMPLETE, ()),
+    # Hold (internal cause) from Starting and Unholding too, as the OPC 30050 model allows, and
+    # from the suspend family as PackML v3 does: a trip while getting under way, or while
+    # waiting on an external cause, must still reach the safe Held state.
+    (Command.HOLD,      [S.STARTING, S.EXECUTE, S.UNHOLDING, S.SUSPENDING, S.SUSPENDED,
+                         S.UNSUSPENDING],         S.HOLDING, ()),
+    (SC,                S.HOLDING,                S.HELD, ()),
+    (Command.UNHOLD,    S.HELD,                   S.UNHOLDING, _RUN_GUARDS),
+    (SC,                S.UNHOLDING,              S.EXECUTE, ()),
+    (Command.SUSPEND,   S.EXECUTE,                S.SUSPENDING, ()),
+    (SC,                S.SUSPENDING,             S.SUSPENDED, ()),
+    (Command.UNSUSPEND, S.SUSPENDED,              S.UNSUSPENDING, _RUN_GUARDS),
+    (SC,                S.UNSUSPENDING,           S.EXECUTE, ()),
     (Command.STOP,      _all_but(S.STOPPED, S.STOPPING, S.CLEARING, S.ABORTING, S.ABORTED),
-                                                  S.STOPPING),
-    (SC,                S.STOPPING,               S.STOPPED),
-    (Command.ABORT,     _all_but(S.ABORTING, S.ABORTED), S.ABORTING),
-    (SC,                S.ABORTING,               S.ABORTED),
-    (Command.CLEAR,     S.ABORTED,                S.CLEARING),
-    (SC,                S.CLEARING,               S.STOPPED),
+                                                  S.STOPPING, ()),
+    (SC,                S.STOPPING,               S.STOPPED, ()),
+    (Command.ABORT,     _all_but(S.ABORTING, S.ABORTED), S.ABORTING, ()),
+    (SC,                S.ABORTING,               S.ABORTED, ()),
+    # Clearing an abort whose cause is still there (E-stop pressed) would only re-abort.
+    (Command.CLEAR,     S.ABORTED,                S.CLEARING, (G.NO_ABORT_CAUSE,)),
+    (SC,                S.CLEARING,               S.STOPPED, ()),
 )
 # fmt: on
-del S
+del S, G
 
 
 class UnitMode(StrEnum):
@@ -175,14 +189,25 @@ def _sources(source: State | list[State]) -> list[State]:
 
 def _routes() -> Mapping[str, Mapping[State, State]]:
     routes: dict[str, dict[State, State]] = {}
-    for trigger, source, dest in TRANSITIONS:
+    for trigger, source, dest, _ in TRANSITIONS:
         for src in _sources(source):
             routes.setdefault(str(trigger), {})[src] = dest
     return MappingProxyType({t: MappingProxyType(r) for t, r in routes.items()})
 
 
+def _guards() -> Mapping[str, tuple[Guard, ...]]:
+    guards: dict[str, tuple[Guard, ...]] = {}
+    for trigger, _, _, needs in TRANSITIONS:
+        guards[str(trigger)] = guards.get(str(trigger), ()) + needs
+    return MappingProxyType(guards)
+
+
 # trigger -> {source: dest}, derived once from TRANSITIONS so that `allowed` is a pure lookup.
 _ROUTES: Final = _routes()
+_GUARDS: Final = _guards()
+
+# Judges one guard now: None when it holds, else what stands in the way (for the refusal).
+GuardCheck = Callable[[Guard], str | None]
 
 ACTING_STATES: Final[frozenset[State]] = frozenset(_ROUTES[SC])
 """The "-ing" states, each ended by State Complete."""
@@ -214,7 +239,7 @@ class PackMLMachine:
         self._machine = AsyncMachine(
             model=self._model,
             states=list(State),
-            transitions=[[str(t), _sources(src), dest] for t, src, dest in TRANSITIONS],
+            transitions=[[str(t), _sources(src), dest] for t, src, dest, _ in TRANSITIONS],
             initial=initial,
             auto_transitions=False,
             queued=True,
@@ -249,14 +274,35 @@ class PackMLMachine:
         """The commands accepted in the current state, in Command order."""
         return [c for c in Command if self.allowed(c)]
 
-    async def command(self, command: Command | str, *, reason: str = "") -> State:
-        """Fire `command` and return the new state; raise CommandRefused if not allowed now."""
+    def guards(self, command: Command) -> tuple[Guard, ...]:
+        """The guards TRANSITIONS gives `command`."""
+        return _GUARDS.get(str(command), ())
+
+    def refusal(self, command: Command, check: GuardCheck | None) -> str | None:
+        """Why `command` would be refused now (its state, then its guards), or None."""
+        state = self.state
+        if state not in _ROUTES[command]:
+            allowed_from = ", ".join(s for s in State if s in _ROUTES[command])
+            return f"cannot {command} in {state}: {command} is allowed from {allowed_from}"
+        if check is None:
+            return None
+        for guard in self.guards(command):
+            problem = check(guard)
+            if problem is not None:
+                return f"cannot {command}: {problem}"
+        return None
+
+    async def command(
+        self, command: Command | str, *, reason: str = "", check: GuardCheck | None = None
+    ) -> State:
+        """Fire `command` and return the new state; raise CommandRefused if its state or one of
+        its guards (judged by `check`) does not allow it now."""
         cmd = _parse(command)
         async with self._lock:
             old = self.state
-            if old not in _ROUTES[cmd]:
-                allowed_from = ", ".join(s for s in State if s in _ROUTES[cmd])
-                raise CommandRefused(f"cannot {cmd} in {old}: {cmd} is allowed from {allowed_from}")
+            refused = self.refusal(cmd, check)
+            if refused is not None:
+                raise CommandRefused(refused)
             return await self._fire(cmd, old=old, reason=reason)
 
     async def state_complete(self, *, reason: str = "") -> State:
