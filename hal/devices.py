@@ -55,6 +55,11 @@ class Coil(Protocol):
         """Desired state; idempotent. An energised coil is a lease the device renews."""
         ...
 
+    def fault(self) -> str | None:
+        """Why the coil may not hold what it was told (the board refused or failed the write,
+        or it reads back otherwise); None while it obeys."""
+        ...
+
 
 class HeaterSsr(Protocol):
     """The heater's SSR, driven by timed pulses that switch off by themselves."""

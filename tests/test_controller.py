@@ -188,8 +188,8 @@ async def test_complete_declares_a_held_batch_done_and_its_record_says_so() -> N
     assert snap.outputs == Outputs.safe()
     assert controller.batch is not None
     assert controller.batch.end_s is not None  # its record closed with the COMPLETE
-    commands = [e.data["command"] for e in rig.events if e.kind is EventKind.COMMAND]
-    assert commands[-1] == "complete"
+    commands = [e.data for e in rig.events if e.kind is EventKind.COMMAND]
+    assert (commands[-1]["command"], commands[-1]["CntrlCmd"]) == ("complete", 10)
     # A batch that is not under way cannot be declared done.
     with pytest.raises(CommandRefused, match="complete"):
         await controller.command("complete", source="console:tech")

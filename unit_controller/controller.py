@@ -511,7 +511,7 @@ class UnitController:
         if command is Command.START:
             await self._prepare_start(recipe, names_only=not recipe_paths)
         state = await self.machine.command(command, reason=reason or source, check=self._guard)
-        self._emit_console(str(command), str(command), source)
+        self._emit_console(str(command), str(command), source, CntrlCmd=command.code)
         log.info("command.accepted", command=str(command), source=source, state=str(state))
         self._flush_events()
         return state

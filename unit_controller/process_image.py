@@ -6,7 +6,8 @@ Readings keep their quality: a bad reading is never a number here.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from hal.outputs import Outputs
 from hal.reading import Reading
@@ -24,6 +25,8 @@ class ProcessImage:
     estop: Reading[bool]
     dispensed_ml: Mapping[str, Reading[float]]
     applied: Outputs
+    # Coils that do not obey (tag -> why: a refused or failed write, a read-back that differs).
+    output_faults: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def level(self, point: LevelPoint) -> Reading[bool]:
         """The switch at `point`: True when liquid covers it."""

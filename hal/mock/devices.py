@@ -299,11 +299,19 @@ class MockCoil:
         self._clock = clock
         self._lease_s = lease_s
         self._on_until = -1.0
+        self.refused = False  # fault: the board refuses every write to this relay
 
     def set(self, on: bool) -> None:
-        """Desired state; renewing an on-coil extends its lease."""
+        """Desired state; renewing an on-coil extends its lease. A refused write changes
+        nothing: an on-coil then drops out when its lease ends."""
+        if self.refused:
+            return
         now = self._clock.monotonic()
         self._on_until = now + self._lease_s if on else -1.0
+
+    def fault(self) -> str | None:
+        """Why the coil does not obey, or None."""
+        return "the board refuses writes to this relay" if self.refused else None
 
     def drive(self, on: bool, *, for_s: float | None = None) -> None:
         """Hardware truth from an emulated relay board: on for `for_s` seconds, or until off."""

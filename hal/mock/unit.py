@@ -56,6 +56,8 @@ class SimulatedUnit:
         "dosing_pump_stall": "a pump stops delivering (:TAG, default the pH pump in use)",
         "estop": "the E-stop is pressed",
         "cooling_valve_stuck": "the jacket cooling valve XV-103 stays shut whatever its coil",
+        "relay_refused": "the relay board refuses every write to one coil (:TAG, default the "
+        "agitator M-101); an on-coil drops out when its lease ends",
         "device_silent": f"a device stops answering for {DEVICE_AWAY_S:g} s (:TAG an EZO "
         "circuit, or one input of the relay board; default the pH probe); a pump's last run "
         "ends by itself",
@@ -235,11 +237,21 @@ class SimulatedUnit:
                     f"device_silent: no device {tag!r} (devices: {', '.join(sorted(devices))})"
                 )
             return lambda: device.go_silent(DEVICE_AWAY_S)
+        if name == "relay_refused":
+            coils = {coil.tag: coil for coil in self.coils.values()}
+            tag = (fault.tag or self.coils[CoilFunction.AGITATOR].tag).upper()
+            if tag not in coils:
+                raise UnknownFault(
+                    f"relay_refused: no coil {tag!r} (coils: {', '.join(sorted(coils))})"
+                )
+            coil = coils[tag]
+            return lambda: setattr(coil, "refused", True)
         if name == "cooling_valve_stuck" and CoilFunction.COOLING_VALVE not in self.coils:
             raise UnknownFault("cooling_valve_stuck: this unit has no jacket cooling valve")
         if fault.tag is not None:
             raise UnknownFault(
-                f"fault {name!r} takes no :TAG (only dosing_pump_stall and device_silent do)"
+                f"fault {name!r} takes no :TAG (only dosing_pump_stall, device_silent and "
+                "relay_refused do)"
             )
         actions: dict[str, Callable[[], None]] = {
             "ph_probe_dead": lambda: setattr(self.ph, "error", True),

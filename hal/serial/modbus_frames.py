@@ -141,6 +141,8 @@ class RelayBoardTiming:
     timeout_s: float = 0.2  # one request's answer (a write takes ~20 ms at 9600 baud)
     retries: int = 2  # more attempts after a timeout or garbled answer, within one cycle
     poll_period_s: float = 0.1  # inputs are read this often; writes go out at once
+    readback_period_s: float = 1.0  # the relays' states are read back this often (FC01)
+    readback_settle_s: float = 0.5  # a relay written or timing out this recently is not judged
     coil_lease_s: float = 10.0  # the heater channel's cap (each coil has its own lease_s) ...
     renew_after_s: float = 3.0  # ... renewed this long after it was written
     heater_tolerance_s: float = 0.25  # a heater pulse moved less than this is not rewritten

@@ -17,7 +17,7 @@ import structlog
 from pymodbus.client import AsyncModbusSerialClient
 from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ModbusPDU
-from pymodbus.pdu.bit_message import ReadDiscreteInputsRequest
+from pymodbus.pdu.bit_message import ReadCoilsRequest, ReadDiscreteInputsRequest
 
 from hal.clock import Clock
 from hal.devices import Coil, DigitalInput, HeaterSsr
@@ -58,6 +58,14 @@ class _Channel:
     want_until: float = -math.inf  # on until then (inf: on while renewed); <= now: off
     hw_until: float | None = None  # the board's off time as last written; None: unknown
     refused_until: float = -math.inf  # after an exception response, try again from then
+    written_at: float = -math.inf  # when it was last written
+    refused: str | None = None  # the board refused the last write to it
+    disagrees: str | None = None  # the read-back does not match what was written
+
+    @property
+    def fault(self) -> str | None:
+        """Why the relay may not hold what it was told, or None."""
+        return self.refused or self.disagrees
 
 
 class _CoilView:
@@ -71,6 +79,10 @@ class _CoilView:
     def set(self, on: bool) -> None:
         """Desired state; the board's task writes it (an on-coil as a renewed lease)."""
         self._board._want(self._function, math.inf if on else -math.inf)
+
+    def fault(self) -> str | None:
+        """Why the relay may not hold what it was told (refused write, read-back), or None."""
+        return self._board._channels[self._function].fault
 
 
 class _HeaterView:
@@ -143,6 +155,7 @@ class RelayBoard:
         self._input_count = max(self.map.inputs) + 1
         self._inputs: dict[int, Reading[bool]] = {}
         self._last_ok = clock.monotonic()
+        self._read_back_at = clock.monotonic()
         self._lost = False
         self._client: AsyncModbusSerialClient | None = None
         self._wake = asyncio.Event()
@@ -208,6 +221,10 @@ class RelayBoard:
                     if not self._lost:
                         await self._write_outputs()
                     await self._poll_inputs()
+                    now = self.clock.monotonic()
+                    if not self._lost and now >= self._read_back_at:
+                        self._read_back_at = now + self.timing.readback_period_s
+                        await self._read_back()
                 except Exception:
                     # A bug must not end the bus task quietly: inputs would freeze as "good"
                     # until stale. Log it, start over on a fresh port.
@@ -326,9 +343,10 @@ class RelayBoard:
                 continue
             try:
                 await self._write(channel, address=address, value=value, hw=hw)
-            except RelayBoardExceptionResponse:
+            except RelayBoardExceptionResponse as exc:
                 # The board refuses this channel (a wiring error): don't hammer it every cycle.
                 channel.refused_until = now + self.timing.renew_after_s
+                channel.refused = f"the board refused the write (exception {exc.exception_code})"
             except RelayBoardError:
                 return  # the bus is failing: leave the rest for the next cycle, poll first
 
@@ -347,7 +365,32 @@ class RelayBoard:
         except RelayBoardError:
             channel.hw_until = None
             raise
-        channel.hw_until = hw
+        channel.hw_until, channel.written_at, channel.refused = hw, self.clock.monotonic(), None
+
+    async def _read_back(self) -> None:
+        """Read the relays' states (FC01) and judge each settled channel against its write."""
+        count = max(c.relay for c in self._channels.values()) + 1
+
+        def check(response: ModbusPDU) -> None:
+            if response.function_code != 1 or len(response.bits) < count:
+                raise RelayBoardBadResponse(f"read {count} relays: answer was {response}")
+
+        request = ReadCoilsRequest(address=0, count=count, dev_id=self.slave)
+        try:
+            response = await self._exchange(request, check)
+        except RelayBoardError:
+            return  # a failing bus is judged by the inputs going stale
+        now, settle = self.clock.monotonic(), self.timing.readback_settle_s
+        for channel in self._channels.values():
+            hw = channel.hw_until
+            if hw is None or now - channel.written_at < settle or abs(hw - now) < settle:
+                continue  # unknown, just written, or about to time out: not judged now
+            written, held = hw > now, bool(response.bits[channel.relay])
+            channel.disagrees = (
+                None
+                if held == written
+                else f"reads {'on' if held else 'off'} though written {'on' if written else 'off'}"
+            )
 
     # -- inputs ----------------------------------------------------------------------------
 

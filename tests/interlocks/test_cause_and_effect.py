@@ -96,6 +96,9 @@ PROVOKE: dict[str, Provoke] = {
     ),
     row.PH_OVERSHOOT_HOLDS.name: Provoke(_nothing, after_s=1.0, ph=_PH_PAST.format(how="hold")),
     row.PH_OVERSHOOT_GOES_ON.name: Provoke(_nothing, after_s=1.0, ph=_PH_PAST.format(how="wait")),
+    # The contactor's coil drops out when the lease its last landed write gave ends.
+    row.CONTACTOR_FAULT.name: Provoke(_fault("relay_refused", "K-101"), settle_s=10.0),
+    row.OUTPUT_FAULT.name: Provoke(_fault("relay_refused", "M-101")),
     row.ESTOP_LOST.name: Provoke(_fault("device_silent", "HS-100")),
     row.TEMPERATURE_LOST.name: Provoke(_fault("device_silent", "TT-101")),
     row.PH_LOST.name: Provoke(_fault("device_silent", "AT-101")),

@@ -332,3 +332,12 @@ def test_random_walk_follows_the_expected_table(start: State, steps: list[str]) 
             assert len(changes.calls) == n_changes + (machine.state is not before)
 
     asyncio.run(walk())
+
+
+def test_each_command_has_its_packtags_number() -> None:
+    # ISA-TR88.00.02 CntrlCmd, written by hand: 0 is "undefined", never a command.
+    expected = {
+        C.RESET: 1, C.START: 2, C.STOP: 3, C.HOLD: 4, C.UNHOLD: 5, C.SUSPEND: 6,
+        C.UNSUSPEND: 7, C.ABORT: 8, C.CLEAR: 9, C.COMPLETE: 10,
+    }  # fmt: skip
+    assert {c: c.code for c in Command} == expected

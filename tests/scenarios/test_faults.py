@@ -28,6 +28,7 @@ EXPECTED = {
     # The heat balance cannot tell heat the jacket failed to take out from heat a welded SSR
     # put in: both open K-101 and abort (the message names both causes).
     "cooling_valve_stuck": ("heater_stuck_on", "ABORTED"),
+    "relay_refused": ("output_fault", "HELD"),
 }
 
 # Simulated minute at which each fault meets the phase it matters in. Left out where a fault
@@ -47,6 +48,7 @@ WHEN: dict[str, dict[str, float]] = {
         "dosing_pump_stall": 16,
         "estop": 8,
         "device_silent": 16,
+        "relay_refused": 8,
     },
     # fill 0–3, acid_heat 3–34, charge, peroxide 35–95, hold 95–155, drain
     "leach": {

@@ -335,3 +335,33 @@ async def test_raw_frames_illegal_address_and_wrong_slave(rig: Rig) -> None:
             await client.read_coils(0, count=1, device_id=2)  # another slave: no answer
     finally:
         client.close()
+
+
+async def test_a_refused_write_is_a_fault_of_that_coil_until_a_write_lands(rig: Rig) -> None:
+    coil = rig.board.coil(CoilFunction.AGITATOR)
+    relay = rig.board.map.relay_of(CoilFunction.AGITATOR)
+    assert coil.fault() is None
+    rig.emulator.refuse_relay(relay)
+    coil.set(True)
+    await rig.until(lambda: coil.fault() is not None, within_s=3.0, what="refusal seen")
+    assert "refused the write (exception 4)" in str(coil.fault())
+    assert rig.board.coil(CoilFunction.FILL_PUMP).fault() is None  # only that coil
+    rig.emulator.refuse_relay(relay, on=False)
+    # Tried again once the refusal's hold-off has passed: it lands, and the fault goes.
+    await rig.until(
+        lambda: coil.fault() is None, within_s=TIMING.renew_after_s + 3.0, what="write lands"
+    )
+    assert rig.unit.coils[CoilFunction.AGITATOR].energised
+
+
+async def test_a_relay_that_does_not_follow_its_writes_is_caught_by_the_read_back(
+    rig: Rig,
+) -> None:
+    coil = rig.board.coil(CoilFunction.FILL_PUMP)
+    relay = rig.board.map.relay_of(CoilFunction.FILL_PUMP)
+    rig.emulator.stick_relay(relay, False)  # writes acknowledged, the relay stays off
+    coil.set(True)
+    await rig.until(lambda: coil.fault() is not None, within_s=5.0, what="read-back mismatch")
+    assert coil.fault() == "reads off though written on"
+    rig.emulator.stick_relay(relay, None)
+    await rig.until(lambda: coil.fault() is None, within_s=15.0, what="read-back agrees")

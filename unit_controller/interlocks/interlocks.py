@@ -40,6 +40,7 @@ class Interlocks:
         self._ph_tag = wiring.ph_tag
         self._heater_tag = wiring.heater_tag
         self._estop_tag = wiring.estop_tag
+        self._contactor_tag = wiring.coil_tag(CoilFunction.CONTACTOR)
         self._rtd = wiring.rtd()
         self._probe = wiring.ph_probe()
         self._level_tags = {point: wiring.level_tag(point) for point in LevelPoint}
@@ -77,6 +78,7 @@ class Interlocks:
         trips += self._levels(image, ctx)
         trips += self._bad_analog(ctx, temperature, ph)
         trips += self._devices_lost(image)
+        trips += self._outputs(image)
         trips += self._dosing_permitted(image, ctx, trips)
         trips += self._dosing(ctx, ph, image.now)
         self._log_new(trips)
@@ -207,6 +209,12 @@ class Interlocks:
             if silent is not None:
                 trips.append(cause.trip(tag, f"no answer for {silent:.0f} s ({reading.why})"))
         return trips
+
+    def _outputs(self, image: ProcessImage) -> list[Trip]:
+        return [
+            (row.CONTACTOR_FAULT if tag == self._contactor_tag else row.OUTPUT_FAULT).trip(tag, why)
+            for tag, why in sorted(image.output_faults.items())
+        ]
 
     def _dosing_permitted(
         self, image: ProcessImage, ctx: InterlockContext, so_far: list[Trip]

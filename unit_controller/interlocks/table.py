@@ -262,6 +262,29 @@ PH_OVERSHOOT_GOES_ON = Cause(
     _NOTHING,
     latch=False,
 )
+# --- outputs that do not obey ---------------------------------------------------------------
+_DISOBEYS = "the board refused or failed the write, or the relay reads back otherwise than written"
+CONTACTOR_FAULT = Cause(
+    "contactor_fault",
+    "output_fault",
+    "K-101 contactor coil",
+    _DISOBEYS,
+    Priority.CRITICAL,
+    TripAction.ABORT,
+    _HEATER,  # the SSR off: without a contactor that obeys, a weld could not be cut
+    latch=True,
+    hardware="partly: the E-stop loop and LSLL drop K-101 without the board",
+)
+OUTPUT_FAULT = Cause(
+    "output_fault",
+    "output_fault",
+    "every other relay coil (agitator, fill, drain, purge, cooling)",
+    _DISOBEYS + " (an on-coil the board will not renew drops out when its lease ends)",
+    Priority.HIGH,
+    TripAction.HOLD,
+    _NOTHING,
+    latch=True,
+)
 # --- devices that stop answering -------------------------------------------------------------
 _LOST = "no answer for longer than its stale limit"
 ESTOP_LOST = Cause(
@@ -350,6 +373,8 @@ TABLE: tuple[Cause, ...] = (
     PH_NOT_RESPONDING,
     PH_OVERSHOOT_HOLDS,
     PH_OVERSHOOT_GOES_ON,
+    CONTACTOR_FAULT,
+    OUTPUT_FAULT,
     ESTOP_LOST,
     TEMPERATURE_LOST,
     PH_LOST,

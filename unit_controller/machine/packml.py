@@ -59,6 +59,26 @@ class Command(StrEnum):
     CLEAR = "clear"
     COMPLETE = "complete"
 
+    @property
+    def code(self) -> int:
+        """The PackTags command number (CntrlCmd: Reset 1 … Clear 9, Complete 10)."""
+        return _COMMAND_CODE[self]
+
+
+_COMMAND_CODE: Final[Mapping[Command, int]] = MappingProxyType(
+    {
+        Command.RESET: 1,
+        Command.START: 2,
+        Command.STOP: 3,
+        Command.HOLD: 4,
+        Command.UNHOLD: 5,
+        Command.SUSPEND: 6,
+        Command.UNSUSPEND: 7,
+        Command.ABORT: 8,
+        Command.CLEAR: 9,
+        Command.COMPLETE: 10,
+    }
+)
 
 # Internal triggers: not commands, fired by the scan loop when work is done.
 SC: Final = "state_complete"  # an acting ("-ing") state's work is done

@@ -72,6 +72,7 @@ class InputQualifier:
             estop=_stale_bool(board.estop.latest(), now, self._discrete_stale_s),
             dispensed_ml={tag: pump.dispensed_ml() for tag, pump in board.pumps.items()},
             applied=applied,
+            output_faults=_faults(board),
         )
 
     def _qualify(
@@ -104,6 +105,15 @@ class InputQualifier:
                 BadReason.FROZEN, reading.at, f"unchanged for {self._flatline_s:g} s"
             )
         return reading
+
+
+def _faults(board: Board) -> dict[str, str]:
+    faults = {}
+    for coil in board.coils.values():
+        why = coil.fault()
+        if why is not None:
+            faults[coil.tag] = why
+    return faults
 
 
 def _stale_bool(reading: Reading[bool], now: float, stale_s: float) -> Reading[bool]:

@@ -100,6 +100,8 @@ class RelayBoardEmulator:
         self._silent = False
         self._garbage = 0
         self._bad_crc = 0
+        self._refused: set[int] = set()
+        self._stuck: dict[int, bool] = {}
         self.handled: deque[Handled] = deque(maxlen=1000)
 
     # -- misbehaviour on command -------------------------------------------------------------
@@ -112,6 +114,21 @@ class RelayBoardEmulator:
         """Answer the next `count` requests with line noise instead of a frame."""
         self._garbage += count
 
+    def refuse_relay(self, relay: int, on: bool = True) -> None:
+        """Answer every write to `relay` with an exception (DEVICE_FAILURE), or stop doing so."""
+        if on:
+            self._refused.add(relay)
+        else:
+            self._refused.discard(relay)
+
+    def stick_relay(self, relay: int, held: bool | None) -> None:
+        """Relay `relay` holds `held` whatever is written (a welded or open contact driver);
+        None frees it. Writes are still acknowledged: only a read-back shows it."""
+        if held is None:
+            self._stuck.pop(relay, None)
+        else:
+            self._stuck[relay] = held
+
     def bad_crc_next(self, n: int) -> None:
         """Answer the next `n` requests with a corrupted CRC (the driver must drop them)."""
         self._bad_crc += n
@@ -120,6 +137,8 @@ class RelayBoardEmulator:
 
     def relay_on(self, relay: int) -> bool:
         """True while relay `relay` is energised (latched or within its flash-on time)."""
+        if relay in self._stuck:
+            return self._stuck[relay]
         return self.clock.monotonic() < self._until[relay]
 
     def writes(self, since: float = -math.inf) -> list[Handled]:
@@ -195,6 +214,8 @@ class RelayBoardEmulator:
 
     def _write_single(self, request: WriteCoilValue) -> ModbusPDU:
         address, value = request.address, request.value
+        if address % FLASH_BASE in self._refused and address < FLASH_BASE + self.relay_count:
+            return _refuse(5, ExcCodes.DEVICE_FAILURE)
         if address < self.relay_count:
             if value not in (COIL_ON, COIL_OFF):
                 return _refuse(5, ExcCodes.ILLEGAL_VALUE)
@@ -210,6 +231,8 @@ class RelayBoardEmulator:
     def _drive(self, relay: int, until: float) -> None:
         """Switch relay `relay` until clock time `until` and pass it on to the unit's device."""
         self._until[relay] = until
+        if relay in self._stuck:
+            until = math.inf if self._stuck[relay] else -math.inf  # the contact does not follow
         if relay not in self.channels.relays:
             return  # a spare relay: it clicks, nothing is wired to it
         output = self.channels.relays[relay]
