@@ -93,6 +93,7 @@ class Daemon:
         self._failed_scans = 0
         self._running = False  # the scan loop has started
         self.unit: SimulatedUnit | None = None
+        self._background: set[asyncio.Task[None]] = set()
         self.clock: Clock = self._make_clock()
         self.epoch = EpochClock(clock=self.clock)
 
@@ -364,8 +365,18 @@ class Daemon:
         return f"{controller.machine.state}{recipe}{phase}"
 
     def _calibrated(self) -> None:
-        # A new calibration may end the overdue alarm: look again now.
-        asyncio.get_running_loop().create_task(self._update_calibration_due())
+        # A new calibration may end the overdue alarm: look again now. The task is kept until
+        # it ends (the loop holds only a weak reference) and its failure is logged.
+        task = asyncio.get_running_loop().create_task(
+            self._update_calibration_due(), name="calibration-due-now"
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("daemon.task_failed", task=task.get_name(), error=repr(task.exception()))
 
     async def _check_calibration_due(self) -> None:
         while True:
