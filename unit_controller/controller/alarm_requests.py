@@ -1,0 +1,69 @@
+"""Requests on the alarms: acknowledge and reset from people, raise and clear from monitors."""
+
+from __future__ import annotations
+
+import structlog
+
+from unit_controller.controller.core import ControllerCore
+from unit_controller.errors import CommandRefused
+from unit_controller.interlocks import Priority
+
+log = structlog.get_logger(__name__)
+
+
+class AlarmRequests(ControllerCore):
+    """Acknowledge and reset (people), raise and clear (the host's monitors)."""
+
+    async def acknowledge(self, alarm_id: str | None, *, source: str) -> int:
+        """Acknowledge one active alarm id (every tag) or all (None); returns how many."""
+        async with self._lock:
+            self._refuse_unknown_alarm(alarm_id)
+            count: int = self.alarms.acknowledge(alarm_id, self.clock.monotonic())
+        log.info("alarm.acknowledge_requested", alarm_id=alarm_id, source=source, count=count)
+        return count
+
+    async def reset_alarms(self, alarm_id: str | None = None, *, source: str) -> int:
+        """Reset latched alarms whose condition has returned; returns how many."""
+        async with self._lock:
+            self._refuse_unknown_alarm(alarm_id)
+            count: int = self.alarms.reset(alarm_id, self.clock.monotonic())
+        log.info("alarm.reset_requested", alarm_id=alarm_id, source=source, count=count)
+        return count
+
+    def _refuse_unknown_alarm(self, alarm_id: str | None) -> None:
+        active = sorted({a.alarm_id for a in self.alarms.active()})
+        if alarm_id is not None and alarm_id not in active:
+            raise CommandRefused(
+                f"no alarm {alarm_id!r} is active (active: {', '.join(active) or 'none'})"
+            )
+
+    async def raise_alarm(
+        self,
+        *,
+        alarm_id: str,
+        tag: str,
+        priority: Priority,
+        message: str,
+        latch: bool = False,
+        over: bool = False,
+    ) -> None:
+        """Raise an alarm from outside the cause-and-effect table (a monitor of the host, the
+        journal or the outbox). `over`: its cause is already past; it stays listed until
+        acknowledged (and reset, when it latches)."""
+        async with self._lock:
+            now = self.clock.monotonic()
+            self.alarms.raise_alarm(
+                alarm_id=alarm_id,
+                tag=tag,
+                priority=priority,
+                now=now,
+                latch=latch,
+                message=message,
+            )
+            if over:
+                self.alarms.clear(alarm_id, tag, now=now)
+
+    async def clear_alarm(self, alarm_id: str, tag: str) -> None:
+        """The cause of a monitor's alarm has gone (it returns to normal once acknowledged)."""
+        async with self._lock:
+            self.alarms.clear(alarm_id, tag, now=self.clock.monotonic())

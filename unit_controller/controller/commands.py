@@ -1,0 +1,169 @@
+"""The command model: PackML commands (with their guards), starts with their recipe, and
+confirmations of what a phase waits for."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+from hal.wiring import LevelPoint
+from unit_controller.batch.phase_runner import PhaseRunner
+from unit_controller.controller.core import ControllerCore
+from unit_controller.controller.snapshot import ABORT_ONLY, HOLD_OR_ABORT, PROCESS_STATES
+from unit_controller.errors import CommandRefused, RecipeError
+from unit_controller.events import Detail
+from unit_controller.machine import Command, Guard, State
+from unit_controller.permissives import blocking_trips, start_blockers
+from unit_controller.recipes.loader import load_recipe
+from unit_controller.recipes.model import StartsWith
+
+log = structlog.get_logger(__name__)
+
+
+class CommandModel(ControllerCore):
+    """PackML commands and confirmations, checked against the table's guards and the mode."""
+
+    # --- commands ------------------------------------------------------------------------
+    async def command(
+        self,
+        name: str,
+        *,
+        source: str,
+        recipe: str | None = None,
+        reason: str = "",
+        recipe_paths: bool = False,
+    ) -> State:
+        """Run a PackML command; raises CommandRefused with a clear reason when not allowed.
+
+        A start takes a recipe name from the recipes folder; a file path only with `recipe_paths`
+        (the local command line), never from a remote source.
+        """
+        async with self._lock:
+            return await self._command(
+                name, source=source, recipe=recipe, reason=reason, recipe_paths=recipe_paths
+            )
+
+    async def _command(
+        self, name: str, *, source: str, recipe: str | None, reason: str, recipe_paths: bool
+    ) -> State:
+        try:
+            command = Command(name.strip().lower())
+        except ValueError:
+            raise CommandRefused(
+                f"unknown command {name!r}; commands are {', '.join(c.value for c in Command)}"
+            ) from None
+        if recipe is not None and command is not Command.START:
+            raise CommandRefused(f"{command} takes no recipe")
+        if command in (Command.STOP, Command.ABORT):
+            # Never refused while anything manual runs: it ends every manual action first.
+            stopped = self._manual.stop_all()
+            if stopped:
+                self._manual.last_stop = f"{'; '.join(stopped)} stopped by {command}"
+                log.info("manual.stopped", command=str(command), source=source, stopped=stopped)
+                if not self.machine.allowed(command):
+                    self._emit_console(str(command), f"{command}", source, stopped=tuple(stopped))
+                    self._flush_events()
+                    return self.machine.state
+        else:
+            self._modes.check(command, self.machine)
+        if command not in (Command.STOP, Command.ABORT) and self._busy is not None:
+            raise CommandRefused(f"cannot {command}: {self._busy} is in progress")
+        if command is Command.START:
+            await self._prepare_start(recipe, names_only=not recipe_paths)
+        state = await self.machine.command(command, reason=reason or source, check=self._guard)
+        self._emit_console(str(command), str(command), source, CntrlCmd=command.code)
+        log.info("command.accepted", command=str(command), source=source, state=str(state))
+        self._flush_events()
+        return state
+
+    async def _prepare_start(self, recipe: str | None, *, names_only: bool) -> None:
+        if not self.machine.allowed(Command.START):
+            raise CommandRefused(f"cannot start in {self.machine.state}: {self._to_idle()}")
+        if recipe is None:
+            raise CommandRefused("start needs a recipe name")
+        refused = self.machine.refusal(Command.START, self._guard)
+        if refused is not None:
+            raise CommandRefused(refused)
+        try:
+            # Reading a file is I/O: keep it off the event loop.
+            loaded = await asyncio.to_thread(
+                load_recipe,
+                recipe,
+                config=self.config,
+                recipes_dir=self.recipes_dir,
+                names_only=names_only,
+            )
+            if self._recipe_adapter is not None:
+                loaded = self._recipe_adapter(loaded)
+        except RecipeError as exc:
+            raise CommandRefused(f"recipe refused: {'; '.join(exc.problems)}") from None
+        image = self.snapshot.image if self.snapshot else None
+        if (
+            loaded.recipe.starts_with is StartsWith.EMPTY
+            and image is not None
+            and image.wet(LevelPoint.LOW)
+        ):
+            # Its fill would end at once and its reagents go into whatever is left in there.
+            raise CommandRefused(
+                f"recipe {loaded.recipe.name} starts with an empty reactor but "
+                f"{self.config.wiring.level_tag(LevelPoint.LOW)} is wet: drain it first"
+            )
+        self.recipe = loaded
+        self.runner = PhaseRunner(recipe=loaded.recipe, config=self.config)
+        self.batch = None
+
+    def _to_idle(self) -> str:
+        """What it takes to get from here to IDLE, where a batch may start."""
+        state = self.machine.state
+        if state in (State.STOPPED, State.COMPLETE):
+            return "reset to IDLE first"
+        if state is State.ABORTED:
+            return "clear, then reset to IDLE first"
+        if state in PROCESS_STATES:
+            return "a batch is under way: stop or abort it, then reset"
+        return "wait for it to finish, then reset to IDLE"
+
+    def _guard(self, guard: Guard) -> str | None:
+        """Judge one guard of the transition table now: None when it holds, else why not."""
+        if guard is Guard.INPUTS_READABLE:
+            image = self.snapshot.image if self.snapshot else None
+            blockers = start_blockers(image, wiring=self.config.wiring)
+            return "; ".join(blockers) if blockers else None
+        if guard is Guard.NO_HOLD_OR_ABORT_TRIP:
+            trips, actions = self.alarms.in_effect(), HOLD_OR_ABORT
+        else:  # NO_ABORT_CAUSE: a cause present now (the E-stop still pressed), latched or not
+            trips, actions = self._trips, ABORT_ONLY
+        blocking = blocking_trips(trips, actions=actions)
+        if not blocking:
+            return None
+        return (
+            f"interlocks still in effect: {', '.join(blocking)}; "
+            "clear the cause, acknowledge and reset the alarms first"
+        )
+
+    async def confirm(self, *, source: str) -> str:
+        """Give the operator confirmation the running phase waits for; returns its prompt."""
+        async with self._lock:
+            return self._confirm(source=source)
+
+    def _confirm(self, *, source: str) -> str:
+        prompt = self.awaiting_confirmation
+        if prompt is None or self.runner is None:
+            raise CommandRefused("nothing is waiting for a confirmation")
+        phase = self.runner.phase
+        self.runner.confirm()
+        charge = phase.charge if phase is not None else None
+        details: dict[str, Detail] = {"prompt": prompt}
+        if charge is not None:
+            details |= {"charge_kg": charge.kg, "material": charge.material}
+        self._emit_console("confirm", f"confirmed '{prompt}'", source, **details)
+        if charge is not None:
+            self.interlocks.charged(charge.kg)
+            for listener in self._charge_listeners:
+                try:
+                    listener(charge)
+                except Exception:
+                    log.exception("controller.charge_listener_failed")
+        self._flush_events()
+        return prompt

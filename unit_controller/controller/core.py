@@ -1,0 +1,144 @@
+"""The controller's state, listeners and events: what the scan and every request share."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import structlog
+
+from hal.board import Board
+from hal.clock import Clock
+from hal.outputs import Outputs
+from unit_controller.alarms import AlarmManager
+from unit_controller.batch.phase_runner import IDLE_TARGETS, PhaseRunner, PhaseTargets
+from unit_controller.batch.record import BatchRecord
+from unit_controller.config import UnitConfig
+from unit_controller.control.process import ProcessControllers
+from unit_controller.controller.snapshot import Snapshot
+from unit_controller.events import CommandHandled, Detail, EventListener, StateChanged, UnitEvent
+from unit_controller.interlocks import Interlocks, SafetyFilter, Trip
+from unit_controller.interlocks.reactive_charge import ReactiveCharge, purge_fitted
+from unit_controller.machine import PackMLMachine, State
+from unit_controller.manual import ManualMode
+from unit_controller.recipes.loader import RECIPES_DIR, LoadedRecipe
+from unit_controller.recipes.model import Charge
+from unit_controller.scan.snapshot import InputQualifier
+from unit_controller.unit_modes import UnitModes
+
+log = structlog.get_logger(__name__)
+
+
+class ControllerCore:
+    """The controller's state and its event plumbing; the scan and the requests build on it."""
+
+    def __init__(
+        self,
+        *,
+        config: UnitConfig,
+        board: Board,
+        clock: Clock,
+        recipes_dir: Path = RECIPES_DIR,
+        initial_state: State = State.STOPPED,
+        recipe_adapter: Callable[[LoadedRecipe], LoadedRecipe] | None = None,
+        charged: bool = False,
+    ) -> None:
+        """`recipe_adapter`: the simulator's operating point for a recipe it starts (a feed
+        rate scaled, or sized to the liquor a campaign made); RecipeError when it cannot.
+        `charged`: the reactor may hold acid or reactive liquor already (a batch was
+        interrupted), so the N2 purge's safe state is open from the first scan."""
+        self.config = config
+        self._recipe_adapter = recipe_adapter
+        self.board = board
+        self.clock = clock
+        self.recipes_dir = recipes_dir
+        # Power-up is Stopped; after an unclean end the daemon starts Aborted (DESIGN §2).
+        self.machine = PackMLMachine(initial=initial_state, on_change=self._state_changed)
+        self.alarms = AlarmManager()
+        self.interlocks = Interlocks(limits=config.interlocks, wiring=config.wiring)
+        self.safety = SafetyFilter()
+        self._charge = ReactiveCharge(wiring=config.wiring, charged=charged)
+        self._purge_holds = config.safe_state.purge == "open_while_charged" and purge_fitted(
+            config.wiring
+        )
+        self._qualifier = InputQualifier(config=config)
+        self._controllers = ProcessControllers(config=config)
+        self._listeners: list[EventListener] = []
+        self._watchers: list[Callable[[Snapshot], None]] = []
+        self._charge_listeners: list[Callable[[Charge], None]] = []
+        self._pending: list[UnitEvent] = []
+        self.recipe: LoadedRecipe | None = None
+        self.runner: PhaseRunner | None = None
+        self.batch: BatchRecord | None = None
+        self.snapshot: Snapshot | None = None
+        self._applied = Outputs.safe()
+        self._targets: PhaseTargets = IDLE_TARGETS
+        self._trips: list[Trip] = []
+        self._last_now: float | None = None
+        self._dosed_phase: dict[str, float] = {}
+        self._prompted: str | None = None
+        self._manual = ManualMode(config=config)
+        self._modes = UnitModes(self._manual)
+        self._busy: str | None = None  # a console job (a calibration) that holds off batches
+        # Scans and commands from any source (MQTT, control socket, simulator) take turns:
+        # a command never lands between two steps of one scan.
+        self._lock = asyncio.Lock()
+
+    # --- listeners -----------------------------------------------------------------------
+    def listen(self, listener: EventListener) -> None:
+        """Call `listener` with every event, after the scan has applied its outputs."""
+        self._listeners.append(listener)
+
+    def watch(self, watcher: Callable[[Snapshot], None]) -> None:
+        """Call `watcher` with every scan's snapshot (it must not block)."""
+        self._watchers.append(watcher)
+
+    def on_charge(self, listener: Callable[[Charge], None]) -> None:
+        """Call `listener` when a person confirms a phase's charge went in (a simulated plant
+        tips it into its reactor then)."""
+        self._charge_listeners.append(listener)
+
+    def _post(self, event: UnitEvent) -> None:
+        # Queued: listeners run once outputs are applied, so none can delay a trip.
+        self._pending.append(event)
+
+    def _flush_events(self) -> None:
+        pending, self._pending = self._pending, []
+        for event in pending:
+            for listener in self._listeners:
+                try:
+                    listener(event)
+                except Exception:
+                    log.exception("controller.listener_failed", failed_event=event.text)
+
+    def _state_changed(self, old: State, new: State, cause: str) -> None:
+        self._post(StateChanged(at=self.clock.monotonic(), old=old, new=new, cause=cause))
+
+    @property
+    def awaiting_confirmation(self) -> str | None:
+        """The prompt an executing phase waits on (None outside Execute)."""
+        if self.runner is None or self.machine.state is not State.EXECUTE:
+            return None
+        return self.runner.awaiting_confirmation
+
+    @property
+    def reagents_ml(self) -> Mapping[str, float]:
+        """Reagent totals of the current batch."""
+        return self.batch.reagents_ml if self.batch else {}
+
+    def report_command(self, text: str, *, command: str, source: str, **data: Detail) -> None:
+        """Report a console command done outside the machine (a calibration) as an event."""
+        self._emit_console(command, text, source, **data)
+        self._flush_events()
+
+    def _emit_console(self, command: str, text: str, source: str, **details: Detail) -> None:
+        self._post(
+            CommandHandled(
+                at=self.clock.monotonic(),
+                command=command,
+                source=source,
+                text=f"{text} by {source}",
+                details=details,
+            )
+        )
