@@ -1,0 +1,112 @@
+"""The entry point: dispatch a subcommand; `run` (the daemon) and `hash-pin` live here.
+
+Exit codes: 0 success/COMPLETE, 2 bad input (config, recipe, flag), 3 a batch that did not
+complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from unit_controller.cli.arguments import build_parser
+from unit_controller.cli.loading import check_config, config_from_args
+from unit_controller.cli.simulate import run_envelope, run_sim
+from unit_controller.config import (
+    DEFAULT_CONFIG,
+)
+from unit_controller.journal.store import JournalError
+from unit_controller.logs import configure_logging
+from unit_controller.mqtt.outbox import OutboxError
+from unit_controller.recipes.loader import RECIPES_DIR, list_recipes
+from unit_controller.sim.runner import (
+    EXIT_BAD_INPUT,
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level)
+    if args.command == "check-config":
+        return check_config(args.file)
+    if args.command == "recipes":
+        for name in list_recipes(RECIPES_DIR):
+            print(name)
+        return 0
+    if args.command == "run":
+        return _run(args)
+    if args.command == "console":
+        from unit_controller.console.repl import main as console_main
+
+        return console_main([] if args.socket is None else ["--socket", str(args.socket)])
+    if args.command == "hash-pin":
+        return _hash_pin()
+    if args.command == "envelope":
+        return run_envelope(args)
+    return run_sim(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from unit_controller.daemon.daemon import Daemon, DaemonOptions
+    from unit_controller.daemon.dirs import resolve_directories
+
+    dirs = resolve_directories(
+        config=args.config, state_dir=args.state_dir, runtime_dir=args.runtime_dir
+    )
+    if args.config is None and dirs.config_file == DEFAULT_CONFIG:
+        # Not under systemd (no $CONFIGURATION_DIRECTORY) and no --config: say what runs.
+        print(
+            f"unit-controller run: no --config: running the simulator's example "
+            f"{DEFAULT_CONFIG} (mock backend)",
+            file=sys.stderr,
+        )
+    config = config_from_args(args, path=dirs.config_file, state_dir=dirs.state)
+    if config is None:
+        return EXIT_BAD_INPUT
+    recipes_dir = args.recipes_dir or _site_recipes() or RECIPES_DIR
+    if not recipes_dir.is_dir():
+        print(f"error: recipes directory {recipes_dir} does not exist", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    daemon_options = DaemonOptions(dirs=dirs, speed=args.speed, recipes_dir=recipes_dir)
+
+    async def serve() -> int:
+        return await Daemon(config=config, options=daemon_options, out=sys.stdout).run()
+
+    try:
+        return asyncio.run(serve())
+    except (OSError, OutboxError, JournalError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _site_recipes() -> Path | None:
+    """`$CONFIGURATION_DIRECTORY/recipes` when systemd gives one and it exists."""
+    configured = os.environ.get("CONFIGURATION_DIRECTORY")
+    if not configured:
+        return None
+    candidate = Path(configured.split(":")[0]) / "recipes"
+    return candidate if candidate.is_dir() else None
+
+
+def _hash_pin() -> int:
+    from unit_controller.pin import hash_pin
+
+    if sys.stdin.isatty():
+        import getpass
+
+        pin = getpass.getpass("PIN: ")
+        if getpass.getpass("again: ") != pin:
+            print("error: the two PINs differ", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    else:
+        pin = sys.stdin.readline().rstrip("\n")
+    if not pin.isdigit() or not 4 <= len(pin) <= 12:
+        print("error: a PIN is 4 to 12 digits", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(hash_pin(pin))
+    return 0
