@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -221,3 +222,31 @@ async def test_a_hold_trip_while_starting_holds_the_batch_it_began_and_unhold_go
     assert (State.UNHOLDING, State.HOLDING) in [
         (e.old, e.new) for e in rig.events if isinstance(e, StateChanged)
     ]
+
+
+async def test_a_request_from_another_task_runs_at_the_next_scans_first_step() -> None:
+    rig = Rig()
+    await rig.scan()  # this task scans from now on
+    controller = rig.controller
+    request = asyncio.create_task(controller.command("reset", source="mqtt:alice"))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    # Waiting for the scan, not applied on the side.
+    assert not request.done()
+    assert controller.machine.state is State.STOPPED
+    snap = await rig.scan()
+    assert request.done()
+    assert await request is State.RESETTING
+    # Applied at the scan's first step: the same scan saw it and stepped the machine on.
+    assert snap.state is State.IDLE
+
+
+async def test_a_cancelled_request_never_holds_up_the_scan() -> None:
+    rig = Rig()
+    await rig.scan()
+    request = asyncio.create_task(rig.controller.command("reset", source="mqtt:alice"))
+    await asyncio.sleep(0)
+    request.cancel()
+    await asyncio.sleep(0)
+    snap = await rig.scan()
+    assert snap.state is State.STOPPED

@@ -16,7 +16,7 @@ class AlarmRequests(ControllerCore):
 
     async def acknowledge(self, alarm_id: str | None, *, source: str) -> int:
         """Acknowledge one active alarm id (every tag) or all (None); returns how many."""
-        async with self._lock:
+        async with self._turn():
             self._refuse_unknown_alarm(alarm_id)
             count: int = self.alarms.acknowledge(alarm_id, self.clock.monotonic())
         log.info("alarm.acknowledge_requested", alarm_id=alarm_id, source=source, count=count)
@@ -24,7 +24,7 @@ class AlarmRequests(ControllerCore):
 
     async def reset_alarms(self, alarm_id: str | None = None, *, source: str) -> int:
         """Reset latched alarms whose condition has returned; returns how many."""
-        async with self._lock:
+        async with self._turn():
             self._refuse_unknown_alarm(alarm_id)
             count: int = self.alarms.reset(alarm_id, self.clock.monotonic())
         log.info("alarm.reset_requested", alarm_id=alarm_id, source=source, count=count)
@@ -50,7 +50,7 @@ class AlarmRequests(ControllerCore):
         """Raise an alarm from outside the cause-and-effect table (a monitor of the host, the
         journal or the outbox). `over`: its cause is already past; it stays listed until
         acknowledged (and reset, when it latches)."""
-        async with self._lock:
+        async with self._turn():
             now = self.clock.monotonic()
             self.alarms.raise_alarm(
                 alarm_id=alarm_id,
@@ -65,5 +65,5 @@ class AlarmRequests(ControllerCore):
 
     async def clear_alarm(self, alarm_id: str, tag: str) -> None:
         """The cause of a monitor's alarm has gone (it returns to normal once acknowledged)."""
-        async with self._lock:
+        async with self._turn():
             self.alarms.clear(alarm_id, tag, now=self.clock.monotonic())

@@ -39,7 +39,7 @@ class CommandModel(ControllerCore):
         A start takes a recipe name from the recipes folder; a file path only with `recipe_paths`
         (the local command line), never from a remote source.
         """
-        async with self._lock:
+        async with self._turn():
             return await self._command(
                 name, source=source, recipe=recipe, reason=reason, recipe_paths=recipe_paths
             )
@@ -144,7 +144,7 @@ class CommandModel(ControllerCore):
 
     async def confirm(self, *, source: str) -> str:
         """Give the operator confirmation the running phase waits for; returns its prompt."""
-        async with self._lock:
+        async with self._turn():
             return self._confirm(source=source)
 
     def _confirm(self, *, source: str) -> str:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
@@ -28,6 +31,14 @@ from unit_controller.scan.snapshot import InputQualifier
 from unit_controller.unit_modes import UnitModes
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass(eq=False, slots=True)
+class _Turn:
+    """A request waiting for the scan: `go` when its turn comes, `done` when it has run."""
+
+    go: asyncio.Event = field(default_factory=asyncio.Event)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class ControllerCore:
@@ -81,9 +92,42 @@ class ControllerCore:
         self._manual = ManualMode(config=config)
         self._modes = UnitModes(self._manual)
         self._busy: str | None = None  # a console job (a calibration) that holds off batches
-        # Scans and commands from any source (MQTT, control socket, simulator) take turns:
-        # a command never lands between two steps of one scan.
+        # Scans and requests from any source (MQTT, control socket, simulator) take turns:
+        # a request never lands between two steps of one scan. While a loop runs the scans in
+        # its own task, requests from other tasks wait for the next scan and run at its first
+        # step (`_turn`); the scanning task's own requests run between its scans.
         self._lock = asyncio.Lock()
+        self._turns: deque[_Turn] = deque()
+        self._scanning_task: asyncio.Task[object] | None = None
+
+    # --- requests take turns with the scan ------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """Hold the controller for one request: at the next scan's first step when a loop
+        scans in another task, else between scans (the caller is the scanning task, or no
+        loop runs yet)."""
+        scanning = self._scanning_task
+        if scanning is None or scanning.done() or scanning is asyncio.current_task():
+            async with self._lock:
+                yield
+            return
+        turn = _Turn()
+        self._turns.append(turn)
+        try:
+            await turn.go.wait()
+            yield
+        finally:
+            # Also when cancelled: the scan must never wait for a request that is gone.
+            turn.done.set()
+            with contextlib.suppress(ValueError):
+                self._turns.remove(turn)
+
+    async def _apply_requests(self) -> None:
+        """The scan's first step: let every waiting request run, one after the other."""
+        while self._turns:
+            turn = self._turns.popleft()
+            turn.go.set()
+            await turn.done.wait()
 
     # --- listeners -----------------------------------------------------------------------
     def listen(self, listener: EventListener) -> None:

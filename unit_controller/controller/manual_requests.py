@@ -38,7 +38,7 @@ class ManualRequests(ControllerCore):
     async def set_manual(self, on: bool, *, source: str) -> None:
         """Turn manual mode on (only with no batch under way) or off (always: stops everything);
         off returns the unit to the mode it leaves for: production."""
-        async with self._lock:
+        async with self._turn():
             if on == self._manual.on:
                 return
             if on:
@@ -66,7 +66,7 @@ class ManualRequests(ControllerCore):
             raise CommandRefused(
                 f"unknown unit mode {mode!r}; modes are {', '.join(m.value for m in UnitMode)}"
             ) from None
-        async with self._lock:
+        async with self._turn():
             old = self._modes.mode
             stopped = self._modes.change(wanted, state=self.machine.state)
             if wanted is not old:
@@ -88,7 +88,7 @@ class ManualRequests(ControllerCore):
         """Dose `ml` mL on pump `tag` at its full rate (manual only); it stops by itself.
         Into the reactor it needs liquid over the low switch and runs the agitator; with
         `cylinder` it doses out of the reactor into a measuring cylinder (pump calibration)."""
-        async with self._lock:
+        async with self._turn():
             image = self.snapshot.image if self.snapshot is not None else None
             jog = self._manual.jog(
                 tag,
@@ -110,7 +110,7 @@ class ManualRequests(ControllerCore):
         self, percent: float, seconds: float, *, source: str
     ) -> dict[str, float]:
         """Heater at `percent` duty for `seconds` (manual only; 0 % stops it); still interlocked."""
-        async with self._lock:
+        async with self._turn():
             run = self._manual.run_heater(
                 percent, seconds, now=self.clock.monotonic(), trips=self.alarms.in_effect()
             )
@@ -128,7 +128,7 @@ class ManualRequests(ControllerCore):
 
         The lock is not held while `what` runs (a device may take seconds): scans go on.
         """
-        async with self._lock:
+        async with self._turn():
             refuse_during_batch(self.machine.state, what=what)
             if self._busy is not None:
                 raise CommandRefused(f"cannot {what}: {self._busy} is in progress")

@@ -3,6 +3,7 @@ filter, apply. The scan never waits on I/O."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 import structlog
@@ -40,8 +41,10 @@ class ScanCycle(ControllerCore):
     # --- the scan ------------------------------------------------------------------------
     async def scan(self) -> Snapshot:
         """One scan: snapshot, interlocks, machine, controllers, safety filter, apply, publish."""
+        self._scanning_task = asyncio.current_task()
         try:
             async with self._lock:
+                await self._apply_requests()
                 snapshot = await self._scan()
         except Exception as exc:
             log.exception("scan.failed")
