@@ -84,8 +84,8 @@ def forcing(trips: Iterable[Trip], output: Output) -> list[str]:
 def violations(outputs: Outputs, forces: Iterable[Force], *, purge_open: bool) -> list[str]:
     """Each output in `outputs` that is not where `forces` drive it (`purge_open`: the purge's
     safe state is open now)."""
-    forced = forced_outputs(forces)
     forces = frozenset(forces)
+    forced = forced_outputs(forces)
     held = {
         Output.HEATER: outputs.heater_on_s == 0.0,
         Output.CONTACTOR: not outputs.contactor,
