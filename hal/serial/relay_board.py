@@ -370,22 +370,15 @@ class RelayBoard:
     async def _read_back(self) -> None:
         """Read the relays' states (FC01) and judge each settled channel against its write."""
         count = max(c.relay for c in self._channels.values()) + 1
-
-        def check(response: ModbusPDU) -> None:
-            if response.function_code != 1 or len(response.bits) < count:
-                raise RelayBoardBadResponse(f"read {count} relays: answer was {response}")
-
-        request = ReadCoilsRequest(address=0, count=count, dev_id=self.slave)
-        try:
-            response = await self._exchange(request, check)
-        except RelayBoardError:
+        bits = await self._read_bits(ReadCoilsRequest(address=0, count=count, dev_id=self.slave))
+        if bits is None:
             return  # a failing bus is judged by the inputs going stale
         now, settle = self.clock.monotonic(), self.timing.readback_settle_s
         for channel in self._channels.values():
             hw = channel.hw_until
             if hw is None or now - channel.written_at < settle or abs(hw - now) < settle:
                 continue  # unknown, just written, or about to time out: not judged now
-            written, held = hw > now, bool(response.bits[channel.relay])
+            written, held = hw > now, bits[channel.relay]
             channel.disagrees = (
                 None
                 if held == written
@@ -395,19 +388,26 @@ class RelayBoard:
     # -- inputs ----------------------------------------------------------------------------
 
     async def _poll_inputs(self) -> None:
-        count = self._input_count
+        request = ReadDiscreteInputsRequest(address=0, count=self._input_count, dev_id=self.slave)
+        bits = await self._read_bits(request)
+        if bits is None:
+            return  # the last readings go stale; past the lost limit they read bad
+        at = self.clock.monotonic()
+        self._inputs = {n: Reading.ok(bits[n], at) for n in self.map.inputs}
+
+    async def _read_bits(self, request: ModbusPDU) -> list[bool] | None:
+        """The bits a read (FC01 relays, FC02 inputs) answers, or None when the bus fails."""
+        code, count = request.function_code, request.count
 
         def check(response: ModbusPDU) -> None:
-            if response.function_code != 2 or len(response.bits) < count:
-                raise RelayBoardBadResponse(f"read {count} inputs: answer was {response}")
+            if response.function_code != code or len(response.bits) < count:
+                raise RelayBoardBadResponse(f"read {count} bits (FC{code:02}): got {response}")
 
-        request = ReadDiscreteInputsRequest(address=0, count=count, dev_id=self.slave)
         try:
             response = await self._exchange(request, check)
         except RelayBoardError:
-            return  # the last readings go stale; past the lost limit they read bad
-        at = self.clock.monotonic()
-        self._inputs = {n: Reading.ok(bool(response.bits[n]), at) for n in self.map.inputs}
+            return None
+        return [bool(bit) for bit in response.bits[:count]]
 
     # -- one checked request ---------------------------------------------------------------
 
