@@ -11,10 +11,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+from pydantic import ValidationError
 
 from unit_controller.calibration import Calibrations
 from unit_controller.config import UnitConfig
@@ -27,13 +27,28 @@ from unit_controller.pin import verify_pin
 from unit_controller.recipes.loader import list_recipes, load_recipe
 from unit_controller.tomlfile import location
 
+from .args import (
+    AlarmArgs,
+    BatchArgs,
+    CalPhArgs,
+    CalPumpArgs,
+    HeaterArgs,
+    IdentifyArgs,
+    JogArgs,
+    LogArgs,
+    ManualArgs,
+    NoArgs,
+    OpArgs,
+    StartArgs,
+    UnitModeArgs,
+    UnlockArgs,
+    WatchArgs,
+)
 from .protocol import ErrorCode, OpError, Request, Response
 from .status import status_dict
 
 log = structlog.get_logger(__name__)
 
-Number = Annotated[float, Field(strict=False, allow_inf_nan=False)]
-_TAG = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
 # A wrong PIN costs this long: guessing a 4-digit PIN takes hours, a typo a second.
 WRONG_PIN_DELAY_S = 1.0
 # A PackML command's acting state (RESETTING, HOLDING…) ends within a scan or two.
@@ -64,104 +79,6 @@ class Session:
         return f"{self.client}:{self.user}"
 
 
-class _Args(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class NoArgs(_Args):
-    """A request without arguments."""
-
-
-class IdentifyArgs(_Args):
-    """Who is calling: the console or another local program."""
-
-    client: Literal["console", "cli"]
-    user: StrictStr | None = Field(default=None, max_length=32)
-
-
-class StartArgs(_Args):
-    """A recipe by name."""
-
-    recipe: StrictStr = Field(pattern=r"^[a-z0-9_-]{1,40}$")
-
-
-class AlarmArgs(_Args):
-    """One alarm id, or every alarm (null or "all")."""
-
-    alarm: StrictStr | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
-
-    @property
-    def alarm_id(self) -> str | None:
-        """None for every alarm."""
-        return None if self.alarm in (None, "all") else self.alarm
-
-
-class ManualArgs(_Args):
-    """Manual mode on or off."""
-
-    on: StrictBool
-
-
-class UnitModeArgs(_Args):
-    """The PackML unit mode to go to."""
-
-    mode: Literal["production", "maintenance", "manual"]
-
-
-class JogArgs(_Args):
-    """A bounded dose from one pump."""
-
-    pump: StrictStr = Field(pattern=_TAG)
-    ml: Number
-    cylinder: StrictBool = False  # out of the reactor into a measuring cylinder (calibration)
-
-
-class HeaterArgs(_Args):
-    """The heater at a duty for a while."""
-
-    percent: Number
-    seconds: Number
-
-
-class CalPhArgs(_Args):
-    """One pH calibration point."""
-
-    point: Literal["mid", "low", "high"]
-    value: Number
-    temperature_c: Number | None = Field(default=None, ge=0, le=60)
-
-
-class CalPumpArgs(_Args):
-    """The volume measured after a pump's calibration dose."""
-
-    pump: StrictStr = Field(pattern=_TAG)
-    measured_ml: Number
-
-
-class LogArgs(_Args):
-    """How many journal entries."""
-
-    n: StrictInt = Field(default=20, ge=1, le=500)
-
-
-class BatchArgs(_Args):
-    """A batch id, or the latest."""
-
-    id: StrictInt | None = Field(default=None, ge=1, le=2**62)
-
-
-class UnlockArgs(_Args):
-    """The PIN."""
-
-    pin: StrictStr = Field(max_length=64)
-
-
-class WatchArgs(_Args):
-    """How often to stream the status (seconds)."""
-
-    every_s: Number = Field(default=1.0, ge=0.2, le=60)
-
-
 Handler = Callable[[Session, Any], Awaitable[dict[str, Any]]]
 
 
@@ -169,7 +86,7 @@ Handler = Callable[[Session, Any], Awaitable[dict[str, Any]]]
 class OpSpec:
     """One op: its arguments, who may send it, and what it does."""
 
-    args: type[_Args]
+    args: type[OpArgs]
     kind: Kind
     handler: Handler | None  # None: the server handles it (watch, unwatch)
 
@@ -249,7 +166,7 @@ class Operations:
         """True when manual mode and calibration need the PIN."""
         return self.config.console.pin_hash is not None
 
-    def parse(self, request: Request) -> tuple[OpSpec, _Args]:
+    def parse(self, request: Request) -> tuple[OpSpec, OpArgs]:
         """The op's spec and validated arguments; OpError when unknown or malformed."""
         spec = self.specs.get(request.op)
         if spec is None:

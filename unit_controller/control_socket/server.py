@@ -26,7 +26,8 @@ from unit_controller.events import UnitEvent
 from unit_controller.mqtt.payloads import EpochClock, event_payload
 from unit_controller.tomlfile import location
 
-from .ops import Operations, Session, WatchArgs
+from .args import WatchArgs
+from .ops import Operations, Session
 from .protocol import MAX_LINE_BYTES, ErrorCode, OpError, Request, Response, encode_line
 
 log = structlog.get_logger(__name__)
