@@ -99,3 +99,15 @@ async def test_wait_returns_false_once_stop_is_set() -> None:
     stop.set()
     driver = _driver(_Controller(_Host()), SystemClock(), [])
     assert not await driver.wait(stop)
+
+
+async def test_a_process_stopped_mid_scan_is_a_stall_not_an_overrun() -> None:
+    host = _Host()
+    controller = _Controller(host, scan_s=12.0)  # SIGSTOP while the scan ran
+    driver = _driver(controller, SystemClock(), [], stall_alarm_s=5.0, overrun_alarm_s=1.0)
+    await driver.scan()
+    assert [a["alarm_id"] for a in controller.alarms] == [SCAN_STALL]
+    controller.scan_s = 0.0
+    assert await driver.wait()
+    await driver.scan()
+    assert len(controller.alarms) == 1  # counted once

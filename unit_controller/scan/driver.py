@@ -103,8 +103,12 @@ class ScanDriver:
             return await self._controller.scan()
         finally:
             took_s = self._real_time() - started
-            self._woke += took_s  # the scan's own time is no stall
-            if not self._virtual and took_s >= self._overrun_alarm_s:
+            if not self._virtual and took_s >= self._stall_alarm_s:
+                # The process was stopped mid-scan (or the scan hung that long): a stall,
+                # counted once (the next wait starts from here).
+                await self._stalled(took_s)
+                self._woke = self._real_time()
+            elif not self._virtual and took_s >= self._overrun_alarm_s:
                 await self._overran(took_s)
 
     async def _stalled(self, stalled_s: float) -> None:
