@@ -34,6 +34,7 @@ from unit_controller.control_socket.ops import Operations
 from unit_controller.control_socket.server import ControlServer, socket_answers
 from unit_controller.controller import PROCESS_STATES, UnitController
 from unit_controller.daemon.dirs import Directories
+from unit_controller.daemon.housekeeping import Housekeeping
 from unit_controller.daemon.sdnotify import SdNotifier, watchdog_interval_s
 from unit_controller.events import StateChanged, UnitEvent
 from unit_controller.interlocks import Priority
@@ -49,18 +50,11 @@ log = structlog.get_logger(__name__)
 
 JOURNAL_FILE = "journal.sqlite3"
 LOCK_FILE = "lock"
-PH_CALIBRATION_DUE = "ph_calibration_due"
-CLOCK_NOT_SYNCHRONIZED = "clock_not_synchronized"
-# How often (real seconds) the daemon prunes the journal ([clock] check_every_s: the clock).
-PRUNE_EVERY_S = 6 * 3600.0
 # Files the daemon makes (journal, outbox, lock) are the unit's record, never readable by others,
 # also when it is started by hand under a lax umask (systemd's unit sets UMask=0027 too).
 PRIVATE_UMASK = 0o027
-# How often (real seconds) the daemon looks at the calibration due date.
-DUE_CHECK_EVERY_S = 60.0
 # Scans that fail in a row before the daemon gives up (systemd restarts it, outputs off).
 MAX_FAILED_SCANS = 10
-CALIBRATION_POINTS = ("mid", "low", "high")
 # Scans a stop may take to walk a batch through Aborting to Aborted.
 STOP_SCANS = 10
 
@@ -88,12 +82,9 @@ class Daemon:
         self.state_dir = options.dirs.state or state_directory(config)
         self.notifier = SdNotifier()
         self._stop = asyncio.Event()
-        self._ph_due = False
-        self._clock_synced: bool | None = None
         self._failed_scans = 0
         self._running = False  # the scan loop has started
         self.unit: SimulatedUnit | None = None
-        self._background: set[asyncio.Task[None]] = set()
         self.clock: Clock = self._make_clock()
         self.epoch = EpochClock(clock=self.clock)
 
@@ -183,6 +174,14 @@ class Daemon:
             plant = self.unit.plant
             controller.on_charge(lambda charge: plant.charge_black_mass(charge.kg))
         await self._interrupted(controller, opening)
+        housekeeping = Housekeeping(
+            config=config,
+            controller=controller,
+            journal=journal,
+            clock=self.clock,
+            epoch=self.epoch,
+        )
+        self._housekeeping = housekeeping
         calibrations = Calibrations(controller=controller)
         ops = Operations(
             config=config,
@@ -192,9 +191,9 @@ class Daemon:
             epoch=self.epoch,
             recipes_dir=self.options.recipes_dir,
             batch_id=lambda: recorder.batch_id,
-            ph_calibration_due=lambda: self._ph_due,
-            on_calibrated=self._calibrated,
-            clock_synchronized=lambda: self._clock_synced,
+            ph_calibration_due=lambda: housekeeping.ph_due,
+            on_calibrated=housekeeping.calibrated,
+            clock_synchronized=lambda: housekeeping.clock_synced,
         )
         server = ControlServer(
             path=self.options.dirs.socket,
@@ -206,8 +205,7 @@ class Daemon:
         controller.listen(server.event)
         board.apply(Outputs.safe())
         await controller.scan()
-        await self._update_calibration_due()
-        await self._update_clock_sync()
+        await housekeeping.check_now()
         await server.start()
         fleet = None
         if config.mqtt.enabled:
@@ -220,11 +218,10 @@ class Daemon:
                 state_dir=self.state_dir,
                 recipes_dir=self.options.recipes_dir,
                 on_command=self._journal_remote,
-                clock_synchronized=lambda: self._clock_synced,
+                clock_synchronized=lambda: housekeeping.clock_synced,
             )
             await fleet.start()
-        checker = asyncio.create_task(self._check_calibration_due(), name="calibration-due")
-        keeper = asyncio.create_task(self._keep_clock_and_journal(), name="clock-and-journal")
+        keeper = asyncio.create_task(housekeeping.run(), name="housekeeping")
         self.notifier.ready(self._status_text(controller))
         self._say(
             f"unit {config.unit.id} ({config.hal.backend} backend) {controller.machine.state}; "
@@ -243,7 +240,6 @@ class Daemon:
             code = await self._scan_loop(controller)
         finally:
             self.notifier.stopping()
-            checker.cancel()
             keeper.cancel()
             await self._end_batch(controller)
             # Everything off first; the rest of the stop may take a while.
@@ -363,103 +359,6 @@ class Daemon:
         phase = f" {snap.phase}" if snap and snap.phase else ""
         recipe = f" {snap.recipe}" if snap and snap.recipe else ""
         return f"{controller.machine.state}{recipe}{phase}"
-
-    def _calibrated(self) -> None:
-        # A new calibration may end the overdue alarm: look again now. The task is kept until
-        # it ends (the loop holds only a weak reference) and its failure is logged.
-        task = asyncio.get_running_loop().create_task(
-            self._update_calibration_due(), name="calibration-due-now"
-        )
-        self._background.add(task)
-        task.add_done_callback(self._background_done)
-
-    def _background_done(self, task: asyncio.Task[None]) -> None:
-        self._background.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("daemon.task_failed", task=task.get_name(), error=repr(task.exception()))
-
-    async def _check_calibration_due(self) -> None:
-        while True:
-            try:
-                await self._update_calibration_due()
-            except Exception:
-                log.exception("daemon.calibration_check_failed")
-            await asyncio.sleep(DUE_CHECK_EVERY_S)
-
-    async def _update_calibration_due(self) -> None:
-        controller, journal = self._controller, self._journal
-        last = await journal.last_calibration(kind="ph", actions=CALIBRATION_POINTS)
-        cleared = await journal.last_calibration(kind="ph", actions=("clear",))
-        if cleared is not None and (last is None or cleared >= last):
-            last = None  # a cleared probe is an uncalibrated one
-        now_ms = self.epoch.ms(self.clock.monotonic())
-        due_ms = self.config.calibration.ph_due_days * 86_400_000
-        due = last is None or now_ms - last > due_ms
-        tag = self.config.wiring.ph_tag
-        if due:
-            when = (
-                "never calibrated"
-                if last is None
-                else (f"last calibrated {(now_ms - last) / 86_400_000:.1f} days ago")
-            )
-            await controller.raise_alarm(
-                alarm_id=PH_CALIBRATION_DUE,
-                tag=tag,
-                priority=Priority.LOW,
-                message=f"pH probe calibration due ({when}; every "
-                f"{self.config.calibration.ph_due_days:g} days)",
-            )
-        else:
-            await controller.clear_alarm(PH_CALIBRATION_DUE, tag)
-        self._ph_due = due
-
-    async def _keep_clock_and_journal(self) -> None:
-        pruned_at: float | None = None
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                await self._update_clock_sync()
-                due = pruned_at is None or loop.time() - pruned_at >= PRUNE_EVERY_S
-                if due and await self._prune_journal():
-                    pruned_at = loop.time()
-            except Exception:
-                log.exception("daemon.housekeeping_failed")
-            await asyncio.sleep(self.config.clock.check_every_s)
-
-    async def _update_clock_sync(self) -> None:
-        """Read the time service's flag; raise or clear `clock_not_synchronized`."""
-        flag = self.config.clock.synchronized_flag
-        # A stat of a file in /run: no time service means no flag, never a hang.
-        if not self.config.clock_sync_required:
-            return  # not known here (the simulator, or a unit without a time service): None
-        synced = await asyncio.to_thread(flag.exists)
-        if synced != self._clock_synced:
-            log.info("clock.synchronized" if synced else "clock.unsynchronized", flag=str(flag))
-        self._clock_synced = synced
-        controller = self._controller
-        if synced:
-            await controller.clear_alarm(CLOCK_NOT_SYNCHRONIZED, "clock")
-        else:
-            await controller.raise_alarm(
-                alarm_id=CLOCK_NOT_SYNCHRONIZED,
-                tag="clock",
-                priority=Priority.LOW,
-                message="system clock not synchronised (no time service, or not yet since "
-                f"boot: {flag} is missing): fleet commands are checked against it and may "
-                "be refused",
-            )
-
-    async def _prune_journal(self) -> bool:
-        """Apply `[journal]` retention; not while the clock may be wrong (it could wipe it)."""
-        if self._clock_synced is False:
-            return False
-        keep = self.config.journal
-        await self._journal.prune(
-            now_ms=self.epoch.ms(self.clock.monotonic()),
-            keep_days=keep.keep_days,
-            keep_batches_days=keep.keep_batches_days,
-        )
-        return True
 
     def _say(self, text: str) -> None:
         stamp = time.strftime("%H:%M:%S")
