@@ -5,31 +5,41 @@ A wrong value stops start-up with its TOML location and the allowed range; never
 
 from __future__ import annotations
 
-import grp
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 
-from hal.sim.envelope import DEFAULT_RANGES, range_problems, with_plant_values
-from hal.sim.params import PlantParams
+from hal.sim.envelope import with_plant_values
 from hal.wiring import (
     TAG_PATTERN,
     BoardWiring,
     DeviceWiring,
-    SerialSettings,
     serial_port_problems,
     wiring_problems,
+)
+from unit_controller.config_sections import (
+    CalibrationSection,
+    ClockSection,
+    ConsoleSection,
+    ControlTuning,
+    HalSection,
+    HeaterTuning,
+    InterlockLimits,
+    JournalSection,
+    PhTuning,
+    SafeStateSection,
+    Section,
+    SimSection,
+    UnitSection,
+    VerifyHeaterLimits,
 )
 from unit_controller.errors import ConfigError
 from unit_controller.mqtt.settings import MqttSettings
@@ -39,392 +49,7 @@ from unit_controller.tomlfile import read_toml, validation_problems
 DEFAULT_CONFIG = shipped("deploy", "examples", "sim.toml")
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class UnitSection(_Section):
-    """Identity and scan timing."""
-
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-    site: str = Field(default="", max_length=64)
-    scan_period_s: float = Field(default=0.1, ge=0.02, le=1.0)
-    stall_alarm_s: float = Field(
-        default=5.0,
-        ge=0.5,
-        le=600,
-        description="the scan loop stopped this long (real seconds: the process was stopped, "
-        "the host froze) raises scan_stall once it runs again",
-    )
-    overrun_alarm_s: float = Field(
-        default=1.0,
-        ge=0.05,
-        le=60,
-        description="a scan that takes this long (real seconds) raises scan_overrun",
-    )
-    state_dir: Path | None = Field(
-        default=None,
-        description="where the outbox and journal live; unset = $STATE_DIRECTORY (systemd) "
-        "or ~/.local/state/unit-controller/<id>",
-    )
-
-
-class HalSection(_Section):
-    """Which backend drives the devices."""
-
-    backend: Literal["mock", "serial"] = "mock"
-    serial: SerialSettings = SerialSettings()
-
-
-class VerifyHeaterLimits(_Section):
-    """Klipper-style verify_heater: is the heater heating when told to?"""
-
-    hysteresis_c: float = Field(default=5.0, gt=0, le=30)
-    heating_gain_c: float = Field(default=2.0, gt=0, le=30)
-    check_gain_time_s: float = Field(default=900.0, ge=60, le=7200)
-    max_error_c_s: float = Field(default=3000.0, gt=0, le=100_000)
-    min_duty: float = Field(
-        default=0.5, gt=0, le=1, description="average duty below which the heater is not judged"
-    )
-
-
-class InterlockLimits(_Section):
-    """Limits of the interlocks (DESIGN §5); config may tighten them."""
-
-    temperature_high_high_c: float = Field(default=90.0, ge=30, le=95)
-    max_temperature_setpoint_c: float = Field(default=85.0, ge=20, le=95)
-    min_ph_setpoint: float = Field(default=0.0, ge=-1, le=14)
-    max_ph_setpoint: float = Field(default=13.0, ge=0, le=14)
-    verify_heater: VerifyHeaterLimits = VerifyHeaterLimits()
-    heater_off_rise_c: float = Field(
-        default=3.0, gt=0, le=20, description="rise with the heater off that means a welded SSR"
-    )
-    heater_off_window_s: float = Field(default=600.0, ge=30, le=3600)
-    ph_not_responding_ml: float = Field(
-        default=500.0, gt=0, le=10_000, description="mL dosed with no pH response before a trip"
-    )
-    ph_response: float = Field(default=0.05, gt=0, le=2)
-    reagent_cap_ml: dict[str, float] = Field(
-        default_factory=dict, description="per pump tag: most mL one phase may dose"
-    )
-    default_reagent_cap_ml: float = Field(default=20_000.0, gt=0, le=200_000)
-    heater_off_settle_s: float = Field(
-        default=360.0,
-        ge=0,
-        le=3600,
-        description="heater off this long (≈3× element lag) before a rise means a welded SSR",
-    )
-    ph_response_tolerance: float = Field(
-        default=0.1,
-        gt=0,
-        le=2,
-        description="pH this far short of the setpoint counts dosing toward 'not responding'",
-    )
-    discrete_stale_s: float = Field(
-        default=3.0, gt=0, le=60, description="level switches and E-stop: oldest usable input"
-    )
-    pump_stale_s: float = Field(
-        default=10.0, gt=0, le=120, description="dosing pump silent this long is lost"
-    )
-    peroxide_release_s: float = Field(
-        default=600.0,
-        ge=1,
-        le=7200,
-        description="time constant of H2O2 decomposition heat, which the weld check subtracts",
-    )
-    cooling_check_s: float = Field(
-        default=600.0,
-        ge=60,
-        le=7200,
-        description="jacket cooling open this long with the batch still hot means no cooling",
-    )
-    cooling_drop_c: float = Field(default=1.0, gt=0, le=20)
-    cooling_above_c: float = Field(
-        default=2.0, gt=0, le=30, description="above the setpoint by this much is 'still hot'"
-    )
-    flatline_s: float = Field(
-        default=60.0,
-        ge=0,
-        le=3600,
-        description="a probe reading unchanged this long is frozen (0 = off)",
-    )
-
-    @model_validator(mode="after")
-    def _ordered(self) -> InterlockLimits:
-        if self.max_temperature_setpoint_c >= self.temperature_high_high_c:
-            raise ValueError(
-                f"max_temperature_setpoint_c ({self.max_temperature_setpoint_c}) must be below "
-                f"temperature_high_high_c ({self.temperature_high_high_c})"
-            )
-        if self.min_ph_setpoint >= self.max_ph_setpoint:
-            raise ValueError("min_ph_setpoint must be below max_ph_setpoint")
-        return self
-
-
-class HeaterTuning(_Section):
-    """Temperature loop: heater PID, time proportioning, jacket cooling and exothermic dosing."""
-
-    mode: Literal["pid", "on_off"] = Field(
-        default="pid", description="on_off: a plain thermostat, the baseline PID is judged against"
-    )
-    kp: float = Field(default=1.5, ge=0, le=100, description="duty per °C")
-    ki: float = Field(default=0.006, ge=0, le=10, description="duty per °C·s")
-    kd: float = Field(default=200.0, ge=0, le=10_000, description="duty·s per °C")
-    d_filter_s: float = Field(
-        default=60.0, ge=0, le=600, description="time constant of the derivative's low-pass filter"
-    )
-    cycle_s: float = Field(default=4.0, ge=1, le=60)
-    min_pulse_s: float = Field(default=0.2, ge=0, le=5)
-    max_duty: float = Field(default=1.0, gt=0, le=1)
-    on_off_band_c: float = Field(
-        default=0.5,
-        gt=0,
-        le=10,
-        description="on_off: heater on below sp − band, off above sp + band",
-    )
-    cooling_cycle_s: float = Field(
-        default=20.0, ge=2, le=600, description="time-proportioning cycle of the cooling valve"
-    )
-    cooling_min_pulse_s: float = Field(default=2.0, ge=0, le=60)
-    cooling_water_c: float = Field(
-        default=15.0, ge=0, le=40, description="expected cooling-water temperature (capacity)"
-    )
-    exotherm_feed_forward: bool = Field(
-        default=True,
-        description="take the heat dosed reagents release off the heater before the probe sees it",
-    )
-    exotherm_share: float = Field(
-        default=0.8,
-        gt=0,
-        le=1,
-        description="share of the heat the unit loses (and the jacket can take) that exothermic "
-        "doses may release; the heater keeps the rest to control with",
-    )
-
-    @model_validator(mode="after")
-    def _pulse_fits_cycle(self) -> HeaterTuning:
-        if self.min_pulse_s >= self.cycle_s / 2:
-            raise ValueError(
-                f"min_pulse_s ({self.min_pulse_s}) must be below half of cycle_s ({self.cycle_s})"
-            )
-        if self.cooling_min_pulse_s >= self.cooling_cycle_s / 2:
-            raise ValueError(
-                f"cooling_min_pulse_s ({self.cooling_min_pulse_s}) must be below half of "
-                f"cooling_cycle_s ({self.cooling_cycle_s})"
-            )
-        return self
-
-
-class PhTuning(_Section):
-    """pH dosing: filtered measurement, gain- and dead-time-aware doses, PI with feed-forward."""
-
-    mode: Literal["dosing", "on_off"] = Field(
-        default="dosing",
-        description="on_off: reagent on below sp − band, off above sp + band on the raw reading "
-        "(the baseline the dosing controller is judged against)",
-    )
-    kp_ml: float = Field(
-        default=50.0,
-        ge=0,
-        le=10_000,
-        description="mL per pH unit: the first guess of the process gain until the loop has "
-        "learned it from its own doses",
-    )
-    ki_ml: float = Field(
-        default=5.0,
-        ge=0,
-        le=1000,
-        description="0 turns the regulating integral off (a phase with no load to learn); any "
-        "other value turns it on, sized from the learned gain and response time",
-    )
-    interval_s: float = Field(default=20.0, ge=1, le=600)
-    min_dose_ml: float = Field(default=0.1, ge=0, le=100)
-    max_dose_ml: float = Field(default=50.0, gt=0, le=2000)
-    deadband: float = Field(default=0.0, ge=0, le=0.5)
-    delivery_fraction: float = Field(
-        default=1.0,
-        gt=0,
-        le=1,
-        description="share of each interval the dose is spread over; the rest is left for mixing",
-    )
-    feed_forward: bool = True
-    feed_forward_lag_s: float = Field(
-        default=30.0,
-        ge=0,
-        le=600,
-        description="the feed takes up hydroxide as it precipitates: lag the feed-forward alike",
-    )
-    filter_s: float = Field(
-        default=8.0, ge=0, le=120, description="time constant of the measured pH's average"
-    )
-    spike_limit: float = Field(
-        default=0.08,
-        ge=0.005,
-        le=2,
-        description="a sample this far from its neighbours' median "
-        "(and beyond five σ) is a spike and is replaced",
-    )
-    response_s: float = Field(
-        default=45.0,
-        ge=2,
-        le=1800,
-        description="first guess of dead time plus lag, from a dose to 63 % of its effect on the "
-        "filtered reading; learned from the loop's own doses",
-    )
-    approach_fraction: float = Field(
-        default=0.6,
-        gt=0,
-        le=1,
-        description="share of the remaining error each approach dose aims at: an approach "
-        "lands short and never crosses the setpoint on a good gain estimate",
-    )
-    closed_loop_responses: float = Field(
-        default=0.5,
-        gt=0,
-        le=20,
-        description="how many response times the regulating loop takes to correct an error "
-        "(SIMC for an integrating process with delay): larger is calmer",
-    )
-    on_off_band: float = Field(default=0.02, gt=0, le=1, description="on_off: hysteresis, pH")
-    on_off_ml_min: float = Field(
-        default=10.0,
-        gt=0,
-        le=105,
-        description="on_off: pump rate when on (at least twice the feed's neutralising rate)",
-    )
-
-
-class ControlTuning(_Section):
-    """All control tuning."""
-
-    heater: HeaterTuning = HeaterTuning()
-    ph: PhTuning = PhTuning()
-
-
-class SimSection(_Section):
-    """Simulator settings (mock backend only)."""
-
-    seed: int = Field(default=1, ge=0)
-    speed: float | None = Field(
-        default=None, gt=0, le=10_000, description="times real time; unset = as fast as possible"
-    )
-    plant: PlantParams = PlantParams()
-    envelope: dict[str, tuple[float, float]] = Field(
-        default_factory=dict,
-        description="the design envelope: `name = [low, high]` per plant parameter, on top of "
-        "the defaults (a parameter held fixed: low = high)",
-    )
-
-    @field_validator("envelope")
-    @classmethod
-    def _envelope_is_plants(
-        cls, envelope: dict[str, tuple[float, float]]
-    ) -> dict[str, tuple[float, float]]:
-        problems = range_problems(envelope)
-        if problems:
-            raise ValueError("\n".join(problems))
-        return envelope
-
-    def envelope_ranges(self) -> dict[str, tuple[float, float]]:
-        """The envelope the runner draws from: the defaults with this config's ranges on top."""
-        return {**DEFAULT_RANGES, **self.envelope}
-
-
-class ConsoleSection(_Section):
-    """The control socket and the field-tech console."""
-
-    group: str | None = Field(
-        default=None,
-        pattern=r"^[a-z_][a-z0-9_-]{0,31}$",
-        description="group that may use the control socket (mode 0660); unset = the daemon's",
-    )
-    users: tuple[str, ...] = Field(
-        default=(),
-        description="login names that may act as the field-tech console (manual, jog, "
-        "calibration, confirm); empty = anyone who can reach the socket",
-    )
-    pin_hash: str | None = Field(
-        default=None,
-        pattern=r"^pbkdf2_sha256\$[0-9]+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$",
-        description="PIN for manual mode and calibration, from `unit-controller hash-pin`",
-    )
-
-    @field_validator("group")
-    @classmethod
-    def _group_exists(cls, group: str | None) -> str | None:
-        # Checked where the daemon runs (check-config before a restart): chown would fail.
-        if group is not None:
-            try:
-                grp.getgrnam(group)
-            except KeyError:
-                raise ValueError(f"no such group on this machine: {group!r}") from None
-        return group
-
-
-class CalibrationSection(_Section):
-    """When instruments are due for calibration."""
-
-    ph_due_days: float = Field(
-        default=7.0, gt=0, le=365, description="pH probe: days between calibrations"
-    )
-
-
-class SafeStateSection(_Section):
-    """Where outputs go when they are forced safe (a trip, a stop, an abort, the E-stop).
-
-    Heater, pumps, agitator and fill are off and the drain closed, always; the cooling valve
-    opens on temperature high-high. Only the N2 purge has a choice (DESIGN §5).
-    """
-
-    purge: Literal["open_while_charged", "closed"] = Field(
-        default="open_while_charged",
-        description="open_while_charged: the purge stays open after a phase that blanketed the "
-        "reactor or a dose of acid or peroxide, until the low-low switch reads dry",
-    )
-
-
-class JournalSection(_Section):
-    """How long the daemon's journal keeps what it records."""
-
-    keep_days: float = Field(
-        default=90.0, ge=1, le=3650, description="events and commands: days kept"
-    )
-    keep_batches_days: float = Field(
-        default=730.0,
-        ge=1,
-        le=36500,
-        description="batch records and calibrations: days kept (the newest calibration of "
-        "each probe stays whatever its age)",
-    )
-
-    @model_validator(mode="after")
-    def _batches_outlive_events(self) -> JournalSection:
-        if self.keep_batches_days < self.keep_days:
-            raise ValueError(
-                f"keep_batches_days ({self.keep_batches_days:g}) must be at least keep_days "
-                f"({self.keep_days:g}): a batch record outlives the events around it"
-            )
-        return self
-
-
-class ClockSection(_Section):
-    """Whether the system clock is synchronised: remote commands are checked against it."""
-
-    synchronized_flag: Path = Field(
-        default=Path("/run/systemd/timesync/synchronized"),
-        description="a file that exists while the clock is synchronised (systemd-timesyncd's)",
-    )
-    require_sync: bool | None = Field(
-        default=None,
-        description="raise clock_not_synchronized while it is not; unset = on the serial "
-        "backend (a real unit), not on the simulator",
-    )
-    check_every_s: float = Field(
-        default=10.0, ge=0.1, le=3600, description="how often the flag is looked at"
-    )
-
-
-class UnitConfig(_Section):
+class UnitConfig(Section):
     """The whole config file."""
 
     unit: UnitSection
@@ -563,3 +188,28 @@ def load_config(path: Path | None = None) -> UnitConfig:
         return UnitConfig.model_validate(document)
     except ValidationError as exc:
         raise ConfigError(str(path), validation_problems(exc)) from None
+
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "CalibrationSection",
+    "ClockSection",
+    "ConsoleSection",
+    "ControlTuning",
+    "HalSection",
+    "HeaterTuning",
+    "InterlockLimits",
+    "JournalSection",
+    "PhTuning",
+    "SafeStateSection",
+    "Section",
+    "SimSection",
+    "UnitConfig",
+    "UnitSection",
+    "VerifyHeaterLimits",
+    "load_config",
+    "state_directory",
+    "with_baseline_control",
+    "with_overrides",
+    "with_plant",
+]
