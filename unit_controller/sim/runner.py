@@ -18,8 +18,6 @@ from hal.board import Board
 from hal.clock import Clock, ScaledClock, VirtualClock
 from hal.mock.unit import SimulatedUnit, UnknownFault
 from hal.sim.faults import DEVICE_AWAY_S, SERIAL_FAULTS, FaultSpec
-from hal.sim.params import plant_figures
-from unit_controller.batch.record import PH_BAND
 from unit_controller.config import UnitConfig, state_directory
 from unit_controller.controller import Snapshot, UnitController
 from unit_controller.errors import CommandRefused
@@ -30,6 +28,7 @@ from unit_controller.recipes.loader import RECIPES_DIR, LoadedRecipe, load_recip
 from unit_controller.scan.driver import ScanDriver
 from unit_controller.sim.operating_point import scale_feed
 from unit_controller.sim.progress import ProgressPrinter
+from unit_controller.sim.summary import run_summary
 from unit_controller.sim.truth import TruthRecorder
 
 if TYPE_CHECKING:
@@ -476,57 +475,14 @@ class SimulationRun:
         return [f"{a.alarm_id}({a.tag})" for a in self.controller.alarms.active()]
 
     def _summary(self, final: State, *, wall_s: float) -> dict[str, Any]:
-        controller = self.controller
-        plant = self.unit.plant
-        if controller.batch is not None:
-            batch = controller.batch.summary()
-        else:
-            # No batch ran (a refused start): the unit's alarms say why.
-            batch = {
-                "phases": [],
-                "alarms": [
-                    {
-                        "id": a.alarm_id,
-                        "tag": a.tag,
-                        "priority": str(a.priority),
-                        "raised_s": round(a.raised_at, 1),
-                    }
-                    for a in controller.alarms.history
-                ],
-                "reagents_ml": {},
-                "ph": {"in_band_fraction": {}, "band": PH_BAND},
-                "temperature": {"max_c": None, "overshoot_c": 0.0},
-            }
-        truth = self.truth.summary()
-        return {
-            "final_state": final.value,
-            "recipe": self.loaded.recipe.name,
-            "seed": self.options.seed,
-            "backend": self.options.backend,
-            "sim_seconds": round(self.clock.monotonic(), 1),
-            "wall_seconds": round(wall_s, 2),
-            "phases": batch["phases"],
-            "alarms": batch["alarms"],
-            "reagents_ml": batch["reagents_ml"],
-            # measured (what the unit itself knows) beside true (the simulated plant's state)
-            "ph": {
-                "in_band_fraction": batch["ph"]["in_band_fraction"],
-                "true_in_band_fraction": truth["true_in_band_fraction"],
-                "band": batch["ph"]["band"],
-                "max_true_error": truth["max_true_ph_error"],
-            },
-            "temperature": {
-                **batch["temperature"],
-                "true_overshoot_c": truth["true_overshoot_c"],
-            },
-            "iae": truth["iae"],
-            "plant": plant_figures(self.config.sim.plant),
-            "hazards": {
-                "heater_on_dry_s": round(plant.heater_on_dry_s, 1),
-                "max_true_temperature_c": round(plant.max_temperature_c, 2),
-                "overflow_l": round(plant.overflow_l, 3),
-            },
-            "faults": [str(f) for f in self.options.faults],
-            # What the devices hold at the end: each output at its safe state after a trip.
-            "outputs": self.unit.held_outputs(),
-        }
+        return run_summary(
+            final=final,
+            wall_s=wall_s,
+            controller=self.controller,
+            unit=self.unit,
+            truth=self.truth,
+            recipe=self.loaded.recipe.name,
+            options=self.options,
+            plant_params=self.config.sim.plant,
+            sim_seconds=self.clock.monotonic(),
+        )
