@@ -102,7 +102,7 @@ class Calibrations:
                     f"{exc.result.status.describe()}; clean or replace the electrode and "
                     "calibrate again from mid"
                 ) from None
-        self._controller.report_command(
+        await self._controller.report_command(
             f"pH calibration {cal_point} {value:.2f}",
             command="cal ph",
             source=source,
@@ -127,7 +127,7 @@ class Calibrations:
             probe = self._ph_probe()
             await probe.clear_calibration()
             status = await probe.calibration_status()
-        self._controller.report_command(
+        await self._controller.report_command(
             "pH calibration cleared", command="cal ph clear", source=source, probe=tag
         )
         return {**_status_dict(tag, status), "cleared": True}
@@ -150,7 +150,7 @@ class Calibrations:
         async with self._device_work(f"calibrate pump {name}"):
             pump = self._pump(name)
             calibrated = await pump.calibrate(measured_ml)
-        self._controller.report_command(
+        await self._controller.report_command(
             f"pump calibration {name} {measured_ml:g} mL",
             command="cal pump",
             source=source,

@@ -171,10 +171,12 @@ class ControllerCore:
         """Reagent totals of the current batch."""
         return self.batch.reagents_ml if self.batch else {}
 
-    def report_command(self, text: str, *, command: str, source: str, **data: Detail) -> None:
-        """Report a console command done outside the machine (a calibration) as an event."""
-        self._emit_console(command, text, source, **data)
-        self._flush_events()
+    async def report_command(self, text: str, *, command: str, source: str, **data: Detail) -> None:
+        """Report a console command done outside the machine (a calibration) as an event; it
+        takes its turn like any request, so listeners never hear it in the middle of a scan."""
+        async with self._turn():
+            self._emit_console(command, text, source, **data)
+            self._flush_events()
 
     def _emit_console(self, command: str, text: str, source: str, **details: Detail) -> None:
         self._post(
