@@ -13,8 +13,6 @@ import pytest
 from tests.console.stub_daemon import ALARMS, BATCH, status
 from unit_controller.console.lines import COMMAND_NAMES
 from unit_controller.console.render import (
-    WIDTH,
-    Style,
     render_alarms,
     render_batch,
     render_event,
@@ -24,8 +22,8 @@ from unit_controller.console.render import (
     render_recipes,
     render_status,
     render_status_line,
-    wrap,
 )
+from unit_controller.console.text import WIDTH, Style, wrap
 
 COLOUR = Style(colour=True, utf8=True)
 PLAIN = Style(colour=False, utf8=True)

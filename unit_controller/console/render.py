@@ -6,30 +6,13 @@ and never colours unless the terminal says it can (a tty, TERM set and not dumb,
 
 from __future__ import annotations
 
-import codecs
 import math
-import os
-import re
-import textwrap
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Final, TextIO
+from typing import Any, Final
 
 from unit_controller.console.lines import HELP, help_entries
-
-WIDTH: Final = 80
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_RESET: Final = "\x1b[0m"
-COLOURS: Final = {"red": "\x1b[31m", "green": "\x1b[32m", "yellow": "\x1b[33m", "bold": "\x1b[1m"}
-
-# What stands in for a character an ASCII-only terminal cannot show.
-_ASCII: Final = str.maketrans(
-    {"°": "deg", "±": "+/-", "≥": ">=", "≤": "<=", "→": "->", "—": "-", "–": "-", "…": "...",
-     "×": "x", "µ": "u", "τ": "tau", "⁻": "-", "·": "."}
-)  # fmt: skip
+from unit_controller.console.text import Style, clean, clock, fit, wrap
 
 END_STATES: Final = frozenset({"COMPLETE", "STOPPED", "ABORTED", "HELD"})
 _STATE_COLOUR: Final = {
@@ -43,78 +26,6 @@ _STATE_COLOUR: Final = {
     "ABORTING": "red",
     "ABORTED": "red",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Style:
-    """How to write for this terminal: ANSI colour or not, UTF-8 or ASCII only."""
-
-    colour: bool = False
-    utf8: bool = True
-
-    @classmethod
-    def detect(cls, stream: TextIO, *, env: Mapping[str, str] | None = None) -> Style:
-        """Colour only on a tty whose TERM is set and not "dumb", and without NO_COLOR."""
-        env = os.environ if env is None else env
-        try:
-            tty = stream.isatty()
-        except (OSError, ValueError):
-            tty = False
-        term = env.get("TERM", "")
-        colour = tty and term not in ("", "dumb") and "NO_COLOR" not in env
-        return cls(colour=colour, utf8=_is_utf8(getattr(stream, "encoding", None)))
-
-    def paint(self, text: str, colour: str | None) -> str:
-        """`text` in a colour when the terminal takes colour; as is otherwise."""
-        if not self.colour or colour is None or not text:
-            return text
-        return f"{COLOURS[colour]}{text}{_RESET}"
-
-    def out(self, line: str) -> str:
-        """A finished line as this terminal can show it (ASCII stand-ins if not UTF-8)."""
-        if self.utf8:
-            return line
-        ascii_line = line.translate(_ASCII)
-        return ascii_line.encode("ascii", "replace").decode("ascii")
-
-    @property
-    def deg_c(self) -> str:
-        """The unit of temperature as this terminal can show it."""
-        return "°C" if self.utf8 else "degC"
-
-
-def _is_utf8(encoding: str | None) -> bool:
-    if not encoding:
-        return False
-    try:
-        return codecs.lookup(encoding).name == "utf-8"
-    except LookupError:
-        return False
-
-
-# --- helpers ----------------------------------------------------------------------------------
-def clean(value: object) -> str:
-    """A value from the controller as one printable line: control characters become '?'."""
-    return _CONTROL.sub("?", str(value))
-
-
-def visible_len(line: str) -> int:
-    """Length of a line as the terminal shows it (colour codes take no room)."""
-    return len(_ANSI.sub("", line))
-
-
-def fit(line: str, width: int = WIDTH) -> str:
-    """Cut a line to `width` columns, ending it with '...' when cut (colour is dropped then)."""
-    if visible_len(line) <= width:
-        return line
-    plain = _ANSI.sub("", line)
-    return plain[: width - 3].rstrip() + "..."
-
-
-def wrap(text: str, *, indent: int = 0, width: int = WIDTH) -> list[str]:
-    """One message as lines of at most `width` columns, the rest indented: nothing is cut."""
-    lines = textwrap.wrap(text, width=width, subsequent_indent=" " * indent, break_on_hyphens=False)
-    return lines or [""]
 
 
 def _num(value: object, digits: int) -> str:
@@ -133,16 +44,6 @@ def _value(value: object) -> str:
 
 def _yes(value: object, yes: str, no: str) -> str:
     return "?" if value is None else (yes if value else no)
-
-
-def clock(ts_ms: object) -> str:
-    """Local wall time HH:MM:SS of a timestamp in epoch milliseconds ('--:--:--' if unknown)."""
-    if isinstance(ts_ms, bool) or not isinstance(ts_ms, int | float) or not math.isfinite(ts_ms):
-        return "--:--:--"
-    try:
-        return time.strftime("%H:%M:%S", time.localtime(ts_ms / 1000))
-    except (OverflowError, OSError, ValueError):
-        return "--:--:--"
 
 
 def _date_time(ts_ms: object) -> str:

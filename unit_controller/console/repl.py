@@ -37,14 +37,10 @@ from unit_controller.console.lines import (
 )
 from unit_controller.console.render import (
     END_STATES,
-    Style,
-    clean,
-    fit,
     render_event,
     render_help,
     render_result,
     render_status_line,
-    wrap,
 )
 from unit_controller.console.terminal import (
     Interrupt,
@@ -54,6 +50,7 @@ from unit_controller.console.terminal import (
     ignore_ctrl_z,
     tty_fd,
 )
+from unit_controller.console.text import Style, clean, fit, wrap
 
 SOCKET_FILE: Final = "control.sock"
 DEFAULT_SOCKET: Final = Path("/run/unit-controller") / SOCKET_FILE
