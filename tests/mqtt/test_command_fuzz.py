@@ -19,9 +19,9 @@ from unit_controller.mqtt.commands import (
     REMOTE_COMMANDS,
     CommandGate,
     CommandResult,
-    MemoryReplayStore,
 )
 from unit_controller.mqtt.dispatch import CommandDispatcher, handle_command
+from unit_controller.mqtt.replay import MemoryReplayStore
 
 NOW_S = 1_767_225_600.0
 NOW_MS = int(NOW_S * 1000)

@@ -21,11 +21,11 @@ from unit_controller.mqtt.commands import (
     REMOTE_COMMANDS,
     CommandGate,
     CommandResult,
-    MemoryReplayStore,
     RemoteCommand,
     StartArgs,
 )
 from unit_controller.mqtt.dispatch import CommandDispatcher, handle_command
+from unit_controller.mqtt.replay import MemoryReplayStore
 
 NOW_S = 1_767_225_600.0  # 2026-01-01T00:00:00Z: the fleet's wall clock, frozen for the test
 NOW_MS = int(NOW_S * 1000)
