@@ -32,14 +32,11 @@ SAMPLE_PERIOD_S = 1.0
 RTD_OPEN_CIRCUIT_C = -1023.0
 # A slope this flat (as a fraction) is no electrode: readings are not corrected by it.
 _DEGENERATE_SLOPE = 0.05
-# A measured pump volume this far from what the pump believes it ran is a typing error.
-_PUMP_CAL_RATIO = (0.5, 2.0)
-_MAX_CAL_ML = 1000.0
 
 log = structlog.get_logger(__name__)
 
 
-class _Answers:
+class Answering:
     """A device that may stop answering for a while (fault `device_silent`); its readings then
     say so."""
 
@@ -66,7 +63,7 @@ class _Answers:
         )
 
 
-class _Sampled(_Answers):
+class _Sampled(Answering):
     """A probe whose newest sample is refreshed once per sample period from a sensor model."""
 
     def __init__(self, *, tag: str, model: SensorModel, clock: Clock) -> None:
@@ -271,7 +268,7 @@ class MockPhProbe(_Sampled):
         )
 
 
-class MockDigitalInput(_Answers):
+class MockDigitalInput(Answering):
     """A level switch or E-stop contact on the relay board's inputs."""
 
     def __init__(self, *, tag: str, clock: Clock) -> None:
@@ -346,92 +343,3 @@ class MockHeaterSsr:
     def conducting(self) -> bool:
         """True while the SSR passes current (always, once welded)."""
         return self.welded or self._clock.monotonic() < self._on_until
-
-
-class MockDosingPump(_Answers):
-    """An EZO-PMP running bounded doses at a commanded rate."""
-
-    def __init__(
-        self,
-        *,
-        tag: str,
-        clock: Clock,
-        max_ml_min: float,
-        lease_s: float = 2.0,
-        delivery_factor: float = 1.0,
-    ) -> None:
-        self.tag = tag
-        # What the tubing really delivers per mL the circuit counts (calibration error, wear).
-        self.delivery_factor = delivery_factor
-        self._clock = clock
-        self._max = max_ml_min
-        self._lease_s = lease_s
-        self._rate = 0.0
-        self._until = -1.0
-        self._total_ml = 0.0
-        self._running = False
-        self._run_ml = 0.0  # volume of the current or last run
-        self._cal_ml: float | None = None
-        self.stalled = False  # fault: motor turns no more (the circuit still counts)
-
-    def run(self, ml_min: float, *, for_s: float | None = None) -> None:
-        """Desired rate; each call is a bounded run that stops by itself after `for_s` seconds
-        (default: the lease). A silent pump takes no command: its last run ends by itself."""
-        if self.silent:
-            return
-        self._rate = min(max(ml_min, 0.0), self._max)
-        run_s = self._lease_s if for_s is None else for_s
-        self._until = self._clock.monotonic() + run_s if self._rate > 0 else -1.0
-
-    def commanded_ml_min(self) -> float:
-        """The rate the pump is running at now (0 once its lease has run out)."""
-        return self._rate if self._clock.monotonic() < self._until else 0.0
-
-    def delivered_ml_min(self) -> float:
-        """The rate that really reaches the reactor."""
-        return 0.0 if self.stalled else self.commanded_ml_min() * self.delivery_factor
-
-    def account(self, dt: float) -> None:
-        """Count what the pump believes it dispensed over `dt` seconds."""
-        rate = self.commanded_ml_min()
-        if rate > 0.0 and not self._running:
-            self._run_ml = 0.0  # a new run: the volume a calibration is measured against
-        self._running = rate > 0.0
-        self._run_ml += rate * dt / 60.0
-        self._total_ml += rate * dt / 60.0
-
-    def dispensed_ml(self) -> Reading[float]:
-        """Total mL the pump reports dispensed."""
-        silent: Reading[float] | None = self._no_answer()
-        return silent or Reading.ok(self._total_ml, self._clock.monotonic())
-
-    async def calibrate(self, measured_ml: float) -> bool:
-        """What the last run really measured; refuses (ValueError) a volume out of (0, 1000] mL
-        or more than 2× off what the pump believes it ran. Returns True once calibrated."""
-        if not (math.isfinite(measured_ml) and 0 < measured_ml <= _MAX_CAL_ML):
-            raise ValueError(
-                f"measured volume must be a number of mL in (0, {_MAX_CAL_ML:g}], got {measured_ml}"
-            )
-        nominal = self._run_ml
-        low, high = _PUMP_CAL_RATIO
-        if nominal <= 0.0:
-            raise ValueError(
-                f"{self.tag} has dispensed nothing to compare with: dose a known volume first "
-                f"(jog pump {self.tag} 10), measure it, then calibrate"
-            )
-        if not low <= measured_ml / nominal <= high:
-            raise ValueError(
-                f"{self.tag}: measured {measured_ml:g} mL after a run of {nominal:.2f} mL is more "
-                f"than {high:g}× off: dose a known volume again and measure it"
-            )
-        self._cal_ml = measured_ml
-        log.info("pump.calibrated", tag=self.tag, measured_ml=measured_ml, nominal_ml=nominal)
-        return True
-
-    async def clear_calibration(self) -> None:
-        """Forget the volume calibration."""
-        self._cal_ml = None
-
-    async def is_calibrated(self) -> bool:
-        """Whether a volume calibration is held."""
-        return self._cal_ml is not None

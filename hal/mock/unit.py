@@ -16,11 +16,11 @@ from hal.clock import Clock
 from hal.mock.devices import (
     MockCoil,
     MockDigitalInput,
-    MockDosingPump,
     MockHeaterSsr,
     MockPhProbe,
     MockRtd,
 )
+from hal.mock.pump import MockDosingPump
 from hal.sim.faults import DEVICE_AWAY_S, FaultSpec
 from hal.sim.params import PlantParams
 from hal.sim.plant import Plant
