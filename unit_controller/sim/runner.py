@@ -21,12 +21,12 @@ from hal.sim.faults import DEVICE_AWAY_S, SERIAL_FAULTS, FaultSpec
 from unit_controller.config import UnitConfig, state_directory
 from unit_controller.controller import Snapshot, UnitController
 from unit_controller.errors import CommandRefused
-from unit_controller.events import CommandHandled, PromptRaised, StateChanged, UnitEvent
-from unit_controller.interlocks import TripAction
-from unit_controller.machine import Command, State
+from unit_controller.events import UnitEvent
+from unit_controller.machine import State
 from unit_controller.recipes.loader import RECIPES_DIR, LoadedRecipe, load_recipe
 from unit_controller.scan.driver import ScanDriver
 from unit_controller.sim.operating_point import scale_feed
+from unit_controller.sim.operator import SimulatedOperator
 from unit_controller.sim.progress import ProgressPrinter
 from unit_controller.sim.summary import run_summary
 from unit_controller.sim.truth import TruthRecorder
@@ -34,18 +34,12 @@ from unit_controller.sim.truth import TruthRecorder
 if TYPE_CHECKING:
     from unit_controller.mqtt.service import FleetService, StopReport
 
-# An operator in the simulator answers a prompt after this long (simulated seconds).
-AUTO_CONFIRM_AFTER_S = 30.0
-_HOLD_STATES = frozenset({State.HOLDING, State.HELD, State.UNHOLDING})
 # With a broker, the run waits this long (real seconds) for it before the batch starts.
 CONNECT_WAIT_S = 5.0
 # A run ends in these states once the batch has started.
 _FINAL_STATES = frozenset({State.COMPLETE, State.ABORTED, State.HELD, State.STOPPED})
 # The serial backend talks real bytes in real time: this many times real time by default.
 DEFAULT_SERIAL_SPEED = 30.0
-# After a device comes back, the simulated operator tries to resume this often, this long.
-RESUME_EVERY_S = 10.0
-RESUME_FOR_S = 180.0
 
 EXIT_COMPLETE = 0
 EXIT_BAD_INPUT = 2
@@ -138,16 +132,11 @@ class SimulationRun:
             self.unit.preload(self.loaded.recipe.starts_with.value)
         self.progress = ProgressPrinter(out=out, start=0.0)
         self._watchers: list[Callable[[Snapshot], None]] = []
-        self._confirm_at: float | None = None
         self._pending_faults = sorted(options.faults, key=lambda f: f.at_s)
         self.period = config.unit.scan_period_s
         self._serial_bench: Any = None
-        self._device_back_at: float | None = None
-        self._resume_at = 0.0  # the simulated operator's next try at resuming
         self._stepped_at = 0.0  # the warm-up's plant steps; the driver keeps its own
         self._driver: ScanDriver | None = None
-        self._operator_hold = False
-        self._timeouts_left = options.resume_timeouts
         self.fleet: FleetService | None = None
         self.fleet_report: StopReport | None = None
         self.truth = TruthRecorder()
@@ -181,6 +170,12 @@ class SimulationRun:
             recipes_dir=self.options.recipes_dir,
             recipe_adapter=self._operating_point,
         )
+        self.operator = SimulatedOperator(
+            controller=controller,
+            clock=self.clock,
+            progress=self.progress,
+            resume_timeouts=self.options.resume_timeouts,
+        )
         controller.listen(self._on_event)
         # The simulated operator tips the charge in when the prompt is confirmed.
         plant = self.unit.plant
@@ -196,13 +191,7 @@ class SimulationRun:
 
     def _on_event(self, event: UnitEvent) -> None:
         self.progress.event(event)
-        if isinstance(event, CommandHandled) and event.command == Command.HOLD:
-            # A person held the batch (over MQTT): the run waits for their unhold.
-            self._operator_hold = event.source != "sim"
-        elif isinstance(event, StateChanged) and event.new not in _HOLD_STATES:
-            self._operator_hold = False
-        if isinstance(event, PromptRaised):
-            self._confirm_at = event.at + AUTO_CONFIRM_AFTER_S
+        self.operator.on_event(event)
 
     async def run(self) -> SimResult:
         """Reset, start the recipe and scan until the batch ends; returns the result."""
@@ -324,13 +313,9 @@ class SimulationRun:
 
     def _batch_over(self) -> bool:
         state = self.controller.machine.state
-        if state is State.HELD and self._operator_hold:
-            return False
-        if state is State.HELD and self._timeouts_left > 0 and self._held_by_timeout():
-            return False
-        if state is State.HELD and self._device_back_at is not None:
-            # A device is away for a while: the operator waits for it, then resumes.
-            return self.clock.monotonic() > self._device_back_at + RESUME_FOR_S
+        waits = self.operator.waits(state)
+        if waits is not None:
+            return not waits
         return state in _FINAL_STATES
 
     async def _scan_until(self, done: Callable[[], bool], *, limit_s: float) -> None:
@@ -389,80 +374,21 @@ class SimulationRun:
         while self._pending_faults and self._pending_faults[0].at_s <= now:
             self._inject(self._resolve(self._pending_faults.pop(0)), now)
         self.unit.step(dt)
-        if self._confirm_at is not None and now >= self._confirm_at:
-            self._confirm_at = None
-            if self.controller.awaiting_confirmation:
-                prompt = await self.controller.confirm(source="sim")
-                self.progress.note(now, f"auto-confirmed by the simulator: {prompt}")
-        await self._resume_if_device_back(now)
-        await self._resume_after_timeout(now)
+        await self.operator.act(now)
 
     def _inject(self, fault: FaultSpec, now: float) -> None:
         bench = self._serial_bench
         if bench is not None and fault.name in SERIAL_FAULTS:
             bench.inject(fault, clock=self.clock)
             if fault.name != "serial_garbage":
-                self._device_back_at = now + DEVICE_AWAY_S
+                self.operator.device_back_at = now + DEVICE_AWAY_S
             described = SERIAL_FAULTS[fault.name]
         else:
             self.unit.inject(fault)
             if fault.name == "device_silent":
-                self._device_back_at = now + DEVICE_AWAY_S
+                self.operator.device_back_at = now + DEVICE_AWAY_S
             described = self.unit.FAULTS[fault.name]
         self.progress.note(now, f"fault injected: {fault} — {described}")
-
-    async def _resume_if_device_back(self, now: float) -> None:
-        """The simulated operator: once a lost device is back, acknowledge, reset, unhold."""
-        back = self._device_back_at
-        controller = self.controller
-        if (
-            back is None
-            or now < max(back, self._resume_at)
-            or controller.machine.state is not (State.HELD)
-        ):
-            return
-        self._resume_at = now + RESUME_EVERY_S
-        await controller.acknowledge(None, source="sim")
-        await controller.reset_alarms(None, source="sim")
-        try:
-            await controller.command("unhold", source="sim")
-        except CommandRefused as exc:
-            self.progress.note(now, f"operator waits: {exc}")
-            return
-        self.progress.note(
-            now, "the device is back: the simulated operator acknowledged, reset and unheld"
-        )
-        self._device_back_at = None
-
-    def _held_by_timeout(self) -> bool:
-        """Held with a phase timeout the only cause (any interlock ends the run as before)."""
-        causes = {a.alarm_id for a in self.controller.alarms.active()}
-        holding = [
-            t
-            for t in self.controller.alarms.in_effect()
-            if t.action in (TripAction.HOLD, TripAction.ABORT)
-        ]
-        return "phase_timeout" in causes and not holding
-
-    async def _resume_after_timeout(self, now: float) -> None:
-        """The simulated operator: a phase that timed out gets another timeout after a look."""
-        controller = self.controller
-        if (
-            self._timeouts_left <= 0
-            or now < self._resume_at
-            or controller.machine.state is not State.HELD
-            or not self._held_by_timeout()
-        ):
-            return
-        self._resume_at = now + RESUME_EVERY_S
-        await controller.acknowledge(None, source="sim")
-        try:
-            await controller.command("unhold", source="sim")
-        except CommandRefused as exc:
-            self.progress.note(now, f"operator waits: {exc}")
-            return
-        self._timeouts_left -= 1
-        self.progress.note(now, "the phase timed out: the simulated operator unheld it once more")
 
     def _resolve(self, fault: FaultSpec) -> FaultSpec:
         """A pump stall with no tag hits the pump controlling pH now (else the unit's base)."""
