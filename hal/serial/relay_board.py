@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import math
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import cast
 
 import structlog
@@ -38,6 +37,7 @@ from hal.serial.modbus_frames import (
     flash_units,
 )
 from hal.serial.reconnect import Backoff, PortReopener, within
+from hal.serial.relay_channels import CoilView, HeaterView, InputView, RelayChannel
 from hal.wiring import BoardWiring, CoilFunction, LevelPoint
 
 log = structlog.get_logger(__name__)
@@ -45,70 +45,6 @@ log = structlog.get_logger(__name__)
 _Execute = Callable[[bool, ModbusPDU], Awaitable[ModbusPDU]]
 # pymodbus waits this long in real time; the driver's own Clock-based timeout always ends first.
 _PYMODBUS_TIMEOUT_S = 60.0
-
-
-@dataclass(slots=True)
-class _Channel:
-    """One relay: what the controller wants and what the board is believed to hold."""
-
-    output: Output
-    relay: int
-    tag: str
-    lease_s: float  # an on-coil's flash-on, renewed while wanted (the heater: its pulse)
-    want_until: float = -math.inf  # on until then (inf: on while renewed); <= now: off
-    hw_until: float | None = None  # the board's off time as last written; None: unknown
-    refused_until: float = -math.inf  # after an exception response, try again from then
-    written_at: float = -math.inf  # when it was last written
-    refused: str | None = None  # the board refused the last write to it
-    disagrees: str | None = None  # the read-back does not match what was written
-
-    @property
-    def fault(self) -> str | None:
-        """Why the relay may not hold what it was told, or None."""
-        return self.refused or self.disagrees
-
-
-class _CoilView:
-    """A board coil as the `Coil` protocol."""
-
-    def __init__(self, board: RelayBoard, function: CoilFunction, tag: str) -> None:
-        self.tag = tag
-        self._board = board
-        self._function = function
-
-    def set(self, on: bool) -> None:
-        """Desired state; the board's task writes it (an on-coil as a renewed lease)."""
-        self._board._want(self._function, math.inf if on else -math.inf)
-
-    def fault(self) -> str | None:
-        """Why the relay may not hold what it was told (refused write, read-back), or None."""
-        return self._board._channels[self._function].fault
-
-
-class _HeaterView:
-    """The heater SSR as the `HeaterSsr` protocol."""
-
-    def __init__(self, board: RelayBoard, tag: str) -> None:
-        self.tag = tag
-        self._board = board
-
-    def pulse(self, on_s: float) -> None:
-        """On for `on_s` seconds from now as a hardware-timed flash-on; 0 switches off now."""
-        now = self._board.clock.monotonic()
-        self._board._want(None, now + on_s if on_s > 0 else -math.inf)
-
-
-class _InputView:
-    """One discrete input as the `DigitalInput` protocol."""
-
-    def __init__(self, board: RelayBoard, number: int, tag: str) -> None:
-        self.tag = tag
-        self._board = board
-        self._number = number
-
-    def latest(self) -> Reading[bool]:
-        """The newest polled state, or a bad reading once the board is lost."""
-        return self._board._reading(self._number)
 
 
 class RelayBoard:
@@ -140,7 +76,7 @@ class RelayBoard:
         )
         leases = {function: wiring.coil(function).lease_s for function in wiring.coil_functions()}
         self._channels = {
-            output: _Channel(
+            output: RelayChannel(
                 output=output,
                 relay=relay,
                 tag=self.map.tags[output],
@@ -164,17 +100,17 @@ class RelayBoard:
 
     def coil(self, function: CoilFunction) -> Coil:
         """The coil that drives `function`."""
-        return _CoilView(self, function, self.map.tags[function])
+        return CoilView(self, function, self.map.tags[function])
 
     def heater(self) -> HeaterSsr:
         """The heater SSR."""
-        return _HeaterView(self, self.map.tags[None])
+        return HeaterView(self, self.map.tags[None])
 
     def input(self, tag_or_role: str) -> DigitalInput:
         """A discrete input by tag (`LSHH-101`), level point (`high_high`) or `estop`."""
         for number, role in self.map.inputs.items():
             if tag_or_role in (role, self.map.tags[role]):
-                return _InputView(self, number, self.map.tags[role])
+                return InputView(self, number, self.map.tags[role])
         raise KeyError(f"no discrete input {tag_or_role!r} on the relay board")
 
     def coils(self) -> dict[CoilFunction, Coil]:
@@ -195,14 +131,20 @@ class RelayBoard:
         """True once no valid answer has come for longer than the lost limit."""
         return self.clock.monotonic() - self._last_ok > self.timing.lost_after_s
 
-    def _want(self, output: Output, until: float) -> None:
+    def want(self, output: Output, until: float) -> None:
+        """Keep `output` on until `until` (inf: while renewed; <= now: off); written soon."""
         channel = self._channels[output]
         channel.want_until = until
         now = self.clock.monotonic()
-        if self._off_due(channel, now) or self._on_due(channel, now):
+        if channel.off_due(now) or self._on_due(channel, now):
             self._wake.set()  # written at once, not at the next poll
 
-    def _reading(self, number: int) -> Reading[bool]:
+    def fault_of(self, output: Output) -> str | None:
+        """Why the relay of `output` may not hold what it was told, or None."""
+        return self._channels[output].fault
+
+    def reading(self, number: int) -> Reading[bool]:
+        """Discrete input `number` as last polled, or a bad reading once the board is lost."""
         now = self.clock.monotonic()
         silent_s = now - self._last_ok
         if silent_s > self.timing.lost_after_s:
@@ -309,26 +251,16 @@ class RelayBoard:
 
     # -- outputs ---------------------------------------------------------------------------
 
-    def _off_due(self, channel: _Channel, now: float) -> bool:
-        if channel.want_until > now or now < channel.refused_until:
-            return False
-        return channel.hw_until is None or channel.hw_until > now
-
-    def _on_due(self, channel: _Channel, now: float) -> bool:
-        if channel.want_until <= now or now < channel.refused_until:
-            return False
-        hw = channel.hw_until
-        if hw is None or hw <= now:
-            return True
-        if channel.want_until > now + channel.lease_s:
-            # Capped to one lease: renew well inside its expiry, not on every scan.
-            return hw - now <= channel.lease_s - self.timing.renew_after_s
-        # A heater pulse: rewrite only when the wanted end moved by more than the tolerance.
-        return abs(channel.want_until - hw) > self.timing.heater_tolerance_s
+    def _on_due(self, channel: RelayChannel, now: float) -> bool:
+        return channel.on_due(
+            now,
+            renew_after_s=self.timing.renew_after_s,
+            heater_tolerance_s=self.timing.heater_tolerance_s,
+        )
 
     async def _write_outputs(self) -> None:
         now = self.clock.monotonic()
-        offs = [c for c in self._channels.values() if self._off_due(c, now)]
+        offs = [c for c in self._channels.values() if c.off_due(now)]
         # Contactor first when opening, so a welded SSR is cut before anything else.
         offs.sort(key=lambda c: c.output is not CoilFunction.CONTACTOR)
         ons = [c for c in self._channels.values() if c not in offs]
@@ -350,7 +282,7 @@ class RelayBoard:
             except RelayBoardError:
                 return  # the bus is failing: leave the rest for the next cycle, poll first
 
-    async def _write(self, channel: _Channel, *, address: int, value: int, hw: float) -> None:
+    async def _write(self, channel: RelayChannel, *, address: int, value: int, hw: float) -> None:
         request = WriteCoilValue(address=address, value=value, dev_id=self.slave)
 
         def check(response: ModbusPDU) -> None:

@@ -17,16 +17,13 @@ from hal.sim.chemistry import (
     DH_AMMONIUM_J_MOL,
     NEUTRALISATION_J_MOL,
     PCAM_METALS,
-    PRECIPITATING,
     Liquor,
-    Metal,
     Speciation,
-    ammine_factor,
-    equilibrium_dissolved,
     solve_ph,
     speciation,
 )
 from hal.sim.params import PlantParams
+from hal.sim.precipitation import bound_ammonia, precipitate
 from hal.sim.residue import (
     PEROXIDE_DECOMPOSITION_J_MOL,
     PEROXIDE_EA_J_MOL,
@@ -55,8 +52,6 @@ WATER_CP_J_KG_K = 4186.0
 UNSTIRRED_MIXING = 4.0
 # Ammonia held in complexes never exceeds this share of the total (the explicit update's bound).
 MAX_BOUND_SHARE = 0.95
-# A precipitation step that would cross equilibrium is cut back to it to 2^-this of the step.
-EQUILIBRIUM_BISECTIONS = 24
 
 
 class Plant:
@@ -395,7 +390,18 @@ class Plant:
             gone = self.h2o2_mol * (1.0 - math.exp(-k * dt))
             self.h2o2_mol -= gone
             q += gone * PEROXIDE_DECOMPOSITION_J_MOL
-        q += self._precipitate(dt, t_c, v)
+        heat, hydroxide = precipitate(
+            self.liquor,
+            self._spec,
+            ph=self._ph,
+            dt=dt,
+            t_c=t_c,
+            volume_l=v,
+            tau_s=p.precipitation_tau_s,
+            hydroxide_per_metal=p.hydroxide_per_metal,
+        )
+        q += heat
+        self._in_oh -= hydroxide
         free_nh3 = self._spec.free_ammonia_mol_l
         if free_nh3 > 0.0:
             gas = p.purge_nl_min if self.purge_on else p.vent_nl_min
@@ -409,96 +415,10 @@ class Plant:
         capacity = self._heat_capacity()
         self.temperature_c += q / max(capacity, MIN_HEAT_MASS_KG)
 
-    def _precipitate(self, dt: float, t_c: float, v: float) -> float:
-        """Each metal's hydroxide forms (or redissolves) toward equilibrium; returns the heat."""
-        liquor = self.liquor
-        a = 1.0 - math.exp(-dt / self.params.precipitation_tau_s)
-        free_nh3 = self._spec.free_ammonia_mol_l
-        free_so4 = self._spec.free_sulfate_mol_l
-        y_pcam = self.params.hydroxide_per_metal
-        q = 0.0
-        for metal in PRECIPITATING:
-            name = metal.name
-            dissolved = getattr(liquor, name)
-            solid = getattr(liquor, f"{name}_s")
-            if dissolved <= 0.0 and solid <= 0.0:
-                continue
-            limit = equilibrium_dissolved(
-                metal,
-                volume_l=v,
-                t_c=t_c,
-                ph=self._ph,
-                free_ammonia_mol_l=free_nh3,
-                free_sulfate_mol_l=free_so4,
-            )
-            if dissolved > limit:
-                formed = (dissolved - limit) * a
-            elif solid > 0.0:
-                formed = -min(solid, (limit - dissolved) * a)
-            else:
-                continue
-            formed = self._within_equilibrium(metal, formed, v=v, t_c=t_c)
-            setattr(liquor, name, dissolved - formed)
-            setattr(liquor, f"{name}_s", solid + formed)
-            y = y_pcam if name in PCAM_METALS else float(metal.charge)
-            self._in_oh -= y * formed
-            liquor.bound_charge += (metal.charge - y) * formed
-            q += metal.precipitation_j_mol * formed
-        return q
-
-    def _within_equilibrium(self, metal: Metal, formed: float, *, v: float, t_c: float) -> float:
-        """`formed`, cut back so it stops where it would reach equilibrium with the pH it makes.
-
-        Precipitation acidifies the liquor (dissolution the reverse): in a weak buffer one
-        explicit step could carry it far past equilibrium and the next step back again.
-        """
-        if abs(formed) < 1e-6:
-            return formed
-        liquor = self.liquor
-        name = metal.name
-        dissolved = float(getattr(liquor, name))
-        y = self.params.hydroxide_per_metal if name in PCAM_METALS else float(metal.charge)
-        spec = self._spec
-
-        def excess(extent: float) -> float:
-            # > 0: still supersaturated after precipitating `extent` (the sign flips past it)
-            trial = liquor.copy()
-            setattr(trial, name, dissolved - extent)
-            trial.bound_charge += (metal.charge - y) * extent
-            ph = solve_ph(trial, v, t_c, self._ph)
-            limit = equilibrium_dissolved(
-                metal,
-                volume_l=v,
-                t_c=t_c,
-                ph=ph,
-                free_ammonia_mol_l=spec.free_ammonia_mol_l,
-                free_sulfate_mol_l=spec.free_sulfate_mol_l,
-            )
-            return dissolved - extent - limit
-
-        whole = excess(formed)
-        if (formed > 0.0 and whole >= 0.0) or (formed < 0.0 and whole <= 0.0):
-            return formed  # the step stays on its side of equilibrium
-        low, high = 0.0, formed
-        for _ in range(EQUILIBRIUM_BISECTIONS):
-            mid = 0.5 * (low + high)
-            if (excess(mid) > 0.0) == (formed > 0.0):
-                low = mid
-            else:
-                high = mid
-        return low
-
     def _update_ammine(self) -> None:
-        """NH3 held by the dissolved Ni, Co, Cu and Mn ammines at the last free NH3 (explicit)."""
+        """NH3 held by the dissolved ammines at the last free NH3 (explicit)."""
         liquor = self.liquor
-        free_nh3 = self._spec.free_ammonia_mol_l
-        bound = 0.0
-        if free_nh3 > 0.0:
-            for metal in PRECIPITATING:
-                dissolved = getattr(liquor, metal.name)
-                if dissolved > 0.0 and metal.ammine_log_beta:
-                    _, per_ion = ammine_factor(metal, free_nh3, self.temperature_c)
-                    bound += dissolved * per_ion
+        bound = bound_ammonia(liquor, self._spec.free_ammonia_mol_l, self.temperature_c)
         liquor.ammonia_bound = min(bound, MAX_BOUND_SHARE * liquor.ammonia)
 
     def _solve(self, *, reaction_heat: bool = False) -> float:

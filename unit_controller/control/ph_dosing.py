@@ -13,29 +13,21 @@ never touches a pump.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from enum import StrEnum
 
 from unit_controller.config import PhTuning
-from unit_controller.control.dose_response import DoseResponse
 from unit_controller.control.ph_filter import PhFilter
+from unit_controller.control.ph_learning import ResponseLearner, response_model
+from unit_controller.control.ph_plan import DosePlan, Learned, Mode, PhDose
+
+__all__ = ["DosePlan", "Learned", "Mode", "PhDose", "PhDosingController"]
 
 # Below this a remaining volume is float dust, not a dose.
 _EPS_ML = 1e-9
 # Far from the setpoint (in doses) the loop doses every interval instead of dose-and-wait.
 CONTINUOUS_DOSES = 3.0
-# A learned gain moves at most this far (factor) on one observation.
-GAIN_STEP_LIMIT = 20.0
-# A response smaller than this (pH) does not teach the gain: it is noise.
-MIN_RESPONSE_PH = 0.01
-# An approach waits this many response times after its dose for the reading to settle (with
-# the dead time 40 % of it, 93 % of a dose's effect shows by then).
-SETTLE_RESPONSES = 2.0
 # Once the gain is learned an approach dose aims this far (the first guess aims at
 # `approach_fraction`): closer, but still short of the setpoint.
 LEARNED_APPROACH = 0.8
-# The response time is split into dead time and lag like this for the in-flight model.
-DELAY_SHARE = 0.4
 # A regulating loop starts an approach beyond LOADED_BAND tolerances; an approach with nothing
 # to neutralise goes on until within UNLOADED_BAND of one (it lands well inside the band).
 UNLOADED_BAND = 0.5
@@ -43,69 +35,6 @@ LOADED_BAND = 2.0
 # Integral time in closed-loop times: SIMC's 4 is the calm choice for setpoint changes; a feed
 # whose demand is a few per cent off must be learned within a short feeding phase.
 INTEGRAL_CLOSED_LOOPS = 2.0
-
-
-class Mode(StrEnum):
-    """What the loop is doing this interval."""
-
-    IDLE = "idle"  # no good reading yet
-    APPROACH = "approach"  # a dose toward the setpoint, then wait for it to show
-    CONTINUOUS = "continuous"  # far away in a buffer: dose every interval
-    SETTLE = "settle"  # waiting for the last approach dose to show
-    REGULATE = "regulate"  # feed-forward + PI near the setpoint
-    COUNTER = "counter"  # past the setpoint: the counter-reagent doses back
-    PAST = "past"  # past the setpoint with no counter-reagent: dose nothing but a reduced FF
-
-
-@dataclass(frozen=True, slots=True)
-class PhDose:
-    """Pump rates the loop wants from now until its next update (mL/min)."""
-
-    ml_min: float = 0.0
-    counter_ml_min: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class DosePlan:
-    """One interval's decision, for telemetry and tests."""
-
-    start: float
-    mode: Mode
-    volume_ml: float  # over the interval, feed-forward included (as it stood at the decision)
-    rate_ml_min: float
-    # on top of the feed-forward, which follows the feed every scan: the correction's rate
-    offset_ml_min: float
-    delivery_s: float
-    counter_ml: float
-    counter_rate_ml_min: float
-    error: float  # filtered, pH units, positive when the reagent is wanted
-    predicted_error: float  # once the feedback reagent in flight has arrived
-    feed_forward_ml: float
-    integral_ml: float
-    gain_ml: float  # mL of reagent per pH unit, as learned (or the first guess)
-    learned: bool
-
-
-@dataclass(slots=True)
-class _Probe:
-    """An approach dose being watched until it settles."""
-
-    start: float
-    settle_at: float
-    y0: float
-    seen0: float
-    volume_ml: float
-    delivery_s: float
-    counter: bool
-    trace: list[tuple[float, float]] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class Learned:
-    """What the loop learned about the process; a later phase on the same liquor starts from it."""
-
-    gain_ml: float
-    response_s: float
 
 
 class PhDosingController:
@@ -131,11 +60,19 @@ class PhDosingController:
         self._reagent_mol_l = reagent_mol_l
         self._counter_ratio = counter_ratio
         self.filter = PhFilter(filter_s=tuning.filter_s, spike_limit=tuning.spike_limit)
-        self._gain = learned.gain_ml if learned else tuning.kp_ml
-        self._learned = learned is not None
-        self._response_s = learned.response_s if learned else tuning.response_s
-        self._fb = self._response_model()
-        self._counter = self._response_model()
+        response_s = learned.response_s if learned else tuning.response_s
+        self._fb = response_model(response_s)
+        self._counter = response_model(response_s)
+        self._learner = ResponseLearner(
+            gain_ml=learned.gain_ml if learned else tuning.kp_ml,
+            response_s=response_s,
+            learned=learned is not None,
+            raises_ph=raises_ph,
+            counter_ratio=counter_ratio,
+            feedback=self._fb,
+            counter=self._counter,
+            ph_filter=self.filter,
+        )
         self._integral_ml = 0.0
         self._ff_ml_min = 0.0
         self._ff_scale = 1.0
@@ -154,17 +91,9 @@ class PhDosingController:
         self._last_now: float | None = None
         self._last = PhDose()
         self._scan_s: float | None = None
-        self._probe: _Probe | None = None
         # A fresh loop approaches; one that goes on from an earlier phase on the same liquor
         # (it learned the gain there) regulates, and approaches only on large errors.
         self._approaching = learned is None
-        self._window: list[tuple[float, float, float]] = []  # (t, y, seen) in continuous mode
-
-    def _response_model(self) -> DoseResponse:
-        r = self._response_s
-        return DoseResponse(delay_s=DELAY_SHARE * r, tau_s=(1.0 - DELAY_SHARE) * r)
-
-    # --- what it knows -------------------------------------------------------------------
 
     @property
     def raises_ph(self) -> bool:
@@ -199,9 +128,10 @@ class PhDosingController:
     @property
     def learned(self) -> Learned | None:
         """The gain and response time learned from the loop's own doses (None: not yet)."""
-        if not self._learned:
+        learner = self._learner
+        if not learner.learned:
             return None
-        return Learned(gain_ml=self._gain, response_s=self._response_s)
+        return Learned(gain_ml=learner.gain_ml, response_s=learner.response_s)
 
     @property
     def filtered_ph(self) -> float | None:
@@ -216,8 +146,7 @@ class PhDosingController:
         Nothing is counted as dosed from now; the next update decides afresh.
         """
         self._plan = None
-        self._probe = None
-        self._window.clear()
+        self._learner.reset()
         self._delivered_ml = self._counter_delivered_ml = 0.0
         self._last_now = None
         self._last = PhDose()
@@ -324,27 +253,22 @@ class PhDosingController:
         self._delivered_ml = self._counter_delivered_ml = 0.0
         if y is None:
             self._ff_scale = 0.0  # no reading yet: nothing goes in, not even feed-forward
-            self._set_plan(
-                start,
-                Mode.IDLE,
-                0.0,
-                0.0,
-                0.0,
-                0.0,
-                0.0,
-                0.0,
-                0.0,
-                min_ml_min,
-                spread_s,
-                counter_min_ml_min,
+            self._plan = DosePlan.spread(
+                start=start,
+                mode=Mode.IDLE,
+                delivery_s=spread_s,
+                min_ml_min=min_ml_min,
+                counter_min_ml_min=counter_min_ml_min,
+                integral_ml=self._integral_ml,
+                learned=self._learner.learned,
             )
             return
         error = self._dir * (setpoint - y)
         loaded = ff_ml > 0.0
         # Under a load (a feed the loop neutralises) a response also carries the load's
         # mismatch: it would teach the wrong gain. The gain is learned on the unloaded liquor.
-        self._learn(now=start, y=y, learn=not loaded)
-        gain = self._gain
+        self._learner.learn(now=start, y=y, learn=not loaded)
+        gain = self._learner.gain_ml
         in_flight = self._fb.pending_ml - self._counter.pending_ml / (self._counter_ratio or 1.0)
         predicted = error - in_flight / gain
         # The regulating loop (which keeps a load's learned share going) owns everything but
@@ -359,26 +283,24 @@ class PhDosingController:
         if error < -tolerance:
             # Past the setpoint: the feed-forward shrinks until it stops at three tolerances.
             ff_scale = max(0.0, 1.0 - (-error - tolerance) / (2.0 * tolerance))
-        probe = self._probe
-        if probe is not None and start < probe.settle_at:
+        if self._learner.settling(start, y):
             mode = Mode.SETTLE
-            probe.trace.append((start, y))
         elif predicted > band:
             needed = predicted * gain * self._approach_fraction()
             if needed > CONTINUOUS_DOSES * cap:
                 mode = Mode.CONTINUOUS
                 fb_ml = cap
-                self._window.append((start, y, self._fb.seen_ml))
+                self._learner.watch_continuous(start, y)
             else:
                 mode = Mode.APPROACH
                 fb_ml = min(max(needed, t.min_dose_ml), cap)
-                self._start_probe(start, y, fb_ml, spread_s, counter=False)
+                self._learner.start_probe(start, y, fb_ml, spread_s, counter=False)
             self._integral_ml = min(self._integral_ml, 0.0) if ff_ml == 0 else self._integral_ml
         elif predicted < -band and self._counter_ratio is not None and counter_cap > 0.0:
             mode = Mode.COUNTER
             needed = -predicted * gain * self._counter_ratio * self._approach_fraction()
             counter_ml = min(max(needed, t.min_dose_ml), counter_cap)
-            self._start_probe(start, y, counter_ml, spread_s, counter=True)
+            self._learner.start_probe(start, y, counter_ml, spread_s, counter=True)
             self._integral_ml = min(self._integral_ml, 0.0)
         elif predicted < -band:
             mode = Mode.PAST
@@ -387,7 +309,7 @@ class PhDosingController:
             mode = Mode.REGULATE
             fb_ml = self._regulate(predicted=predicted, ff_ml=ff_ml * ff_scale, cap=cap)
         if mode is not Mode.CONTINUOUS:
-            self._window.clear()
+            self._learner.end_continuous()
         self._approaching = mode in (Mode.APPROACH, Mode.CONTINUOUS, Mode.SETTLE, Mode.COUNTER)
         ff_part = min(ff_ml * ff_scale, cap)
         load = min(max(ff_part + self._integral_ml, 0.0), cap)
@@ -402,24 +324,26 @@ class PhDosingController:
         self._fb_ml_s = correction / spread_s
         self._fb_until = start + spread_s
         self._ff_scale = ff_scale
-        self._set_plan(
-            start,
-            mode,
-            total,
-            total - ff_part,
-            counter_ml,
-            error,
-            predicted,
-            ff_part,
-            gain,
-            min_ml_min,
-            spread_s,
-            counter_min_ml_min,
+        self._plan = DosePlan.spread(
+            start=start,
+            mode=mode,
+            delivery_s=spread_s,
+            min_ml_min=min_ml_min,
+            counter_min_ml_min=counter_min_ml_min,
+            integral_ml=self._integral_ml,
+            learned=self._learner.learned,
+            volume_ml=total,
+            beyond_ff_ml=total - ff_part,
+            counter_ml=counter_ml,
+            error=error,
+            predicted_error=predicted,
+            feed_forward_ml=ff_part,
+            gain_ml=gain,
         )
 
     def _approach_fraction(self) -> float:
         fraction = self._tuning.approach_fraction
-        return max(fraction, LEARNED_APPROACH) if self._learned else fraction
+        return max(fraction, LEARNED_APPROACH) if self._learner.learned else fraction
 
     def _regulate(self, *, predicted: float, ff_ml: float, cap: float) -> float:
         """Feed-forward + PI on the predicted error; returns the interval's whole volume.
@@ -430,9 +354,9 @@ class PhDosingController:
         """
         t = self._tuning
         active = math.copysign(max(0.0, abs(predicted) - t.deadband), predicted)
-        delay = self._response_s + t.filter_s
+        delay = self._learner.response_s + t.filter_s
         closed = (1.0 + t.closed_loop_responses) * delay
-        kp = self._gain * t.interval_s / closed
+        kp = self._learner.gain_ml * t.interval_s / closed
         ki = kp * t.interval_s / (INTEGRAL_CLOSED_LOOPS * closed) if t.ki_ml > 0 else 0.0
         candidate = self._integral_ml + ki * active
         unclamped = ff_ml + kp * active + candidate
@@ -444,118 +368,6 @@ class PhDosingController:
         # The integral may cancel the feed-forward, never more; nor exceed the dose cap.
         self._integral_ml = min(max(self._integral_ml, -ff_ml), cap)
         return min(max(ff_ml + kp * active + self._integral_ml, 0.0), cap)
-
-    def _start_probe(
-        self, start: float, y: float, volume: float, spread_s: float, *, counter: bool
-    ) -> None:
-        delivery = spread_s
-        model = self._counter if counter else self._fb
-        self._probe = _Probe(
-            start=start,
-            settle_at=start + delivery + SETTLE_RESPONSES * self._response_s,
-            y0=y,
-            seen0=model.seen_ml,
-            volume_ml=volume,
-            delivery_s=delivery,
-            counter=counter,
-            trace=[(start, y)],
-        )
-
-    def _learn(self, *, now: float, y: float, learn: bool = True) -> None:
-        """Learn the gain and response time from a settled approach dose or a continuous run."""
-        probe = self._probe
-        if probe is not None and now >= probe.settle_at:
-            self._probe = None
-            if not learn:
-                return
-            model = self._counter if probe.counter else self._fb
-            seen = model.seen_ml - probe.seen0
-            sign = -self._dir if probe.counter else self._dir
-            moved = sign * (y - probe.y0)
-            if probe.counter and self._counter_ratio:
-                seen /= self._counter_ratio  # in mL of the reagent it undoes
-            threshold = max(MIN_RESPONSE_PH, 4.0 * self.filter.sigma / 3.0)
-            if moved > threshold and seen > 0.0:
-                self._set_gain(seen / moved)
-                self._learn_response(probe, moved)
-            elif seen / self._gain > 3.0 * threshold:
-                # It should have moved well clear of the noise and hardly did: a much stronger
-                # buffer than guessed; the next dose is bigger. (A small dose that moves less
-                # than the noise teaches nothing.)
-                self._set_gain(self._gain * 2.0)
-            return
-        window = self._window
-        if not learn:
-            window.clear()
-        elif len(window) >= 2:
-            span = SETTLE_RESPONSES * self._response_s
-            t0, y0, seen0 = window[0]
-            if now - t0 >= span:
-                seen = self._fb.seen_ml - seen0
-                moved = self._dir * (y - y0)
-                threshold = max(MIN_RESPONSE_PH, 4.0 * self.filter.sigma / 3.0)
-                if moved > threshold and seen > 0.0:
-                    self._set_gain(
-                        math.exp(0.5 * math.log(self._gain) + 0.5 * math.log(seen / moved))
-                    )
-                elif seen / self._gain > 3.0 * threshold:
-                    self._set_gain(self._gain * 1.5)
-                window.pop(0)
-
-    def _set_gain(self, observed: float) -> None:
-        low, high = self._gain / GAIN_STEP_LIMIT, self._gain * GAIN_STEP_LIMIT
-        self._gain = min(max(observed, low), high, 1e6)
-        self._learned = True
-
-    def _learn_response(self, probe: _Probe, moved: float) -> None:
-        """Time from the middle of the dose to 63 % of its effect: dead time plus lag."""
-        sign = -self._dir if probe.counter else self._dir
-        mark = probe.y0 + sign * 0.632 * moved
-        for at, y in probe.trace:
-            if sign * (y - mark) >= 0.0:
-                observed = at - (probe.start + probe.delivery_s / 2.0)
-                if observed > 0.0:
-                    self._response_s = min(
-                        max(0.5 * self._response_s + 0.5 * observed, 2.0), 1800.0
-                    )
-                    for model in (self._fb, self._counter):
-                        model.delay_s = DELAY_SHARE * self._response_s
-                        model.tau_s = (1.0 - DELAY_SHARE) * self._response_s
-                return
-
-    def _set_plan(
-        self,
-        start: float,
-        mode: Mode,
-        volume: float,
-        beyond_ff_ml: float,
-        counter_ml: float,
-        error: float,
-        predicted: float,
-        ff_ml: float,
-        gain: float,
-        min_ml_min: float,
-        spread_s: float,
-        counter_min_ml_min: float,
-    ) -> None:
-        rate = volume * 60.0 / spread_s if volume > 0.0 else 0.0
-        counter_rate = counter_ml * 60.0 / spread_s if counter_ml > 0.0 else 0.0
-        self._plan = DosePlan(
-            start=start,
-            mode=mode,
-            volume_ml=volume,
-            rate_ml_min=max(rate, min_ml_min) if rate > 0.0 else 0.0,
-            offset_ml_min=beyond_ff_ml * 60.0 / spread_s,
-            delivery_s=spread_s,
-            counter_ml=counter_ml,
-            counter_rate_ml_min=max(counter_rate, counter_min_ml_min) if counter_rate > 0 else 0.0,
-            error=error,
-            predicted_error=predicted,
-            feed_forward_ml=ff_ml,
-            integral_ml=self._integral_ml,
-            gain_ml=gain,
-            learned=self._learned,
-        )
 
     def _rates(
         self, *, now: float, max_ml_min: float, min_ml_min: float, counter_max_ml_min: float
