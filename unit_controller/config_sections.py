@@ -331,6 +331,28 @@ class ConsoleSection(Section):
         pattern=r"^pbkdf2_sha256\$[0-9]+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$",
         description="PIN for manual mode and calibration, from `unit-controller hash-pin`",
     )
+    pin_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="wrong PINs in a row (from every session together) that lock the PIN out",
+    )
+    pin_lockout_s: float = Field(
+        default=300.0,
+        ge=1.0,
+        le=86400.0,
+        description="how long the PIN stays locked out (s); an alarm says so meanwhile",
+    )
+    socket_max_connections: int = Field(
+        default=16, ge=1, le=1024, description="control-socket sessions at once; more are refused"
+    )
+    socket_idle_timeout_s: float = Field(
+        default=1800.0,
+        ge=10.0,
+        le=86400.0,
+        description="a control-socket session that sends nothing (and watches nothing) this "
+        "long is closed",
+    )
 
     @field_validator("group")
     @classmethod

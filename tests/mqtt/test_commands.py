@@ -264,7 +264,12 @@ REFUSED: list[tuple[str, dict[str, Any] | bytes, bool, str]] = [
     ),
     ("start", b'{"id": "d1", "id": "d2"}', False, "payload has the key 'id' more than once"),
     ("start", b'{"id": "f1", "ts": NaN}', False, "payload contains NaN, which is not JSON"),
-    ("start", b"[" * 2000 + b"]" * 2000, False, "JSON nested too deeply"),
+    (
+        "start",
+        b"[" * 2000 + b"]" * 2000,
+        False,
+        "payload is nested 2000 levels deep; at most 16 allowed",
+    ),
     (
         "start",
         _START,

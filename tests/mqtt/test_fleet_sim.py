@@ -90,6 +90,15 @@ async def test_an_operator_holds_and_unholds_a_batch_and_bad_commands_change_not
         await rec.wait_for(
             lambda r: r.topic.endswith("/cmd_result") and r.json()["id"] is None, timeout=WAIT_S
         )
+        # Nested 2,000 deep (4,000 bytes): a refusal that names the depth; the link stays up.
+        births = len([r for r in rec.received if r.topic.endswith("/birth")])
+        await publish(mosquitto, topic(UNIT, "cmd/hold"), b"[" * 2000 + b"]" * 2000)
+        deep = await rec.wait_for(
+            lambda r: r.topic.endswith("/cmd_result") and "nested" in (r.json()["error"] or ""),
+            timeout=WAIT_S,
+        )
+        assert deep.json()["ok"] is False
+        assert "2000 levels deep" in deep.json()["error"]
         await publish(mosquitto, topic(UNIT, "cmd/jog"), command(args={"output": "heater"}))
         jog = await rec.wait_for(
             lambda r: r.topic.endswith("/cmd_result") and r.json()["command"] == "jog",
@@ -97,6 +106,8 @@ async def test_an_operator_holds_and_unholds_a_batch_and_bad_commands_change_not
         )
         assert "console" in jog.json()["error"]
         assert run.controller.machine.state is State.EXECUTE
+        # No reconnect happened: a reconnect publishes a new birth.
+        assert len([r for r in rec.received if r.topic.endswith("/birth")]) == births
 
         hold = command()
         await publish(mosquitto, topic(UNIT, "cmd/hold"), hold)

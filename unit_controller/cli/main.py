@@ -105,8 +105,13 @@ def _hash_pin() -> int:
             return EXIT_BAD_INPUT
     else:
         pin = sys.stdin.readline().rstrip("\n")
-    if not pin.isdigit() or not 4 <= len(pin) <= 12:
-        print("error: a PIN is 4 to 12 digits", file=sys.stderr)
+    # Digits, or a longer passphrase: anything the console's hidden prompt can take.
+    if not 4 <= len(pin) <= 64 or not pin.isprintable() or pin != pin.strip():
+        print(
+            "error: a PIN is 4 to 64 printable characters (digits or a passphrase; 8 or more "
+            "recommended), without blanks at either end",
+            file=sys.stderr,
+        )
         return EXIT_BAD_INPUT
     print(hash_pin(pin))
     return 0

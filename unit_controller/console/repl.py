@@ -328,6 +328,7 @@ async def run_console(
     console = _Console(
         client=client, input_=input_, stdout=stdout, interactive=interactive, style=style
     )
+    keepalive = asyncio.create_task(_keep_alive(client, hello)) if interactive else None
     try:
         with ctrl_c_calls(console.on_interrupt, loop=loop, enabled=interactive):
             await console.greet(hello)
@@ -338,7 +339,19 @@ async def run_console(
         errors.flush()
         return EXIT_UNREACHABLE
     finally:
+        if keepalive is not None:
+            keepalive.cancel()
         await client.close()
+
+
+async def _keep_alive(client: ControlClient, hello: Mapping[str, Any]) -> None:
+    """Ask for the status now and then, so the controller never closes an open console as idle."""
+    idle = hello.get("idle_timeout_s")
+    every = float(idle) / 3.0 if isinstance(idle, int | float) and idle > 0 else 300.0
+    while client.connected:
+        await asyncio.sleep(every)
+        with contextlib.suppress(ConsoleError):
+            await client.request("status")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,6 +7,8 @@ calibration, confirmations); never raises to the server: every request gets a Re
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -20,10 +22,11 @@ from unit_controller.calibration import Calibrations
 from unit_controller.config import UnitConfig
 from unit_controller.controller import UnitController
 from unit_controller.errors import CommandRefused, RecipeError
+from unit_controller.interlocks import Priority
 from unit_controller.journal.store import Journal
 from unit_controller.machine import State, UnitMode
 from unit_controller.mqtt.payloads import EpochClock, alarms_payload
-from unit_controller.pin import verify_pin
+from unit_controller.pin_guard import PinGuard, PinVerdict
 from unit_controller.recipes.loader import list_recipes, load_recipe
 from unit_controller.tomlfile import location
 
@@ -49,8 +52,7 @@ from .status import status_dict
 
 log = structlog.get_logger(__name__)
 
-# A wrong PIN costs this long: guessing a 4-digit PIN takes hours, a typo a second.
-WRONG_PIN_DELAY_S = 1.0
+PIN_ALARM = "pin_locked_out"
 # A PackML command's acting state (RESETTING, HOLDING…) ends within a scan or two.
 SETTLE_S = 5.0
 
@@ -134,6 +136,12 @@ class Operations:
         self._clock_synchronized = clock_synchronized
         self._scanned = asyncio.Event()
         controller.watch(lambda _: self._scanned.set())
+        self.pins = PinGuard(
+            attempts=config.console.pin_attempts,
+            lockout_s=config.console.pin_lockout_s,
+            monotonic=time.monotonic,
+        )
+        self._tasks: set[asyncio.Task[None]] = set()
         self.specs: dict[str, OpSpec] = {
             "identify": OpSpec(IdentifyArgs, Kind.READ, self._identify),
             "status": OpSpec(NoArgs, Kind.READ, self._status),
@@ -306,13 +314,46 @@ class Operations:
         if stored is None:
             session.unlocked = True
             return {"unlocked": True}
-        # PBKDF2 is slow on purpose: off the event loop.
-        if not await asyncio.to_thread(verify_pin, args.pin, stored):
-            log.warning("control.wrong_pin", source=session.source)
-            await asyncio.sleep(WRONG_PIN_DELAY_S)
-            raise OpError(ErrorCode.REFUSED, "wrong PIN")
-        session.unlocked = True
-        return {"unlocked": True}
+        verdict = await self.pins.check(args.pin, stored)
+        if verdict.ok:
+            session.unlocked = True
+            return {"unlocked": True}
+        log.warning(
+            "control.wrong_pin",
+            source=session.source,
+            wrong_in_a_row=verdict.wrong_in_a_row,
+            locked_for_s=round(verdict.locked_for_s),
+        )
+        if verdict.began_lockout:
+            await self._pin_locked_out(verdict)
+        if verdict.locked_for_s > 0.0:
+            raise OpError(
+                ErrorCode.REFUSED,
+                f"the PIN is locked out for {math.ceil(verdict.locked_for_s)} s "
+                "after too many wrong PINs in a row",
+            )
+        raise OpError(ErrorCode.REFUSED, "wrong PIN")
+
+    async def _pin_locked_out(self, verdict: PinVerdict) -> None:
+        """Say so on the alarm list, and take the alarm back when the lockout ends."""
+        log.error("control.pin_locked_out", wrong_in_a_row=verdict.wrong_in_a_row)
+        await self.controller.raise_alarm(
+            alarm_id=PIN_ALARM,
+            tag="console",
+            priority=Priority.MEDIUM,
+            message=(
+                f"{verdict.wrong_in_a_row} wrong console PINs in a row: the PIN is locked out "
+                f"for {verdict.locked_for_s:g} s (someone may be guessing it)"
+            ),
+        )
+
+        async def lift() -> None:
+            await asyncio.sleep(verdict.locked_for_s)
+            await self.controller.clear_alarm(PIN_ALARM, "console")
+
+        task = asyncio.create_task(lift(), name="pin-lockout")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # --- commands --------------------------------------------------------------------------
     async def _ack(self, session: Session, args: AlarmArgs) -> dict[str, Any]:

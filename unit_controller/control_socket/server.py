@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import pwd
 import shutil
@@ -23,6 +22,7 @@ from pydantic import ValidationError
 
 from unit_controller.controller import Snapshot
 from unit_controller.events import UnitEvent
+from unit_controller.json_limits import JsonRefused, parse_json
 from unit_controller.mqtt.payloads import EpochClock, event_payload
 from unit_controller.tomlfile import location
 
@@ -48,8 +48,12 @@ class ControlServer:
         epoch: EpochClock,
         hello: Callable[[], dict[str, Any]],
         group: str | None = None,
+        max_connections: int = 16,
+        idle_timeout_s: float = 1800.0,
     ) -> None:
         self.path = path
+        self._max_connections = max_connections
+        self._idle_timeout_s = idle_timeout_s
         self._ops = ops
         self._epoch = epoch
         self._hello = hello
@@ -110,8 +114,28 @@ class ControlServer:
             connection.event(payload)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self._connections) >= self._max_connections:
+            # Idle sessions must not crowd out the tech who comes to the unit: the cap, and the
+            # idle timeout that frees what a vanished client left open.
+            log.warning("control.too_many_sessions", limit=self._max_connections)
+            writer.write(
+                Response(
+                    id=None,
+                    ok=False,
+                    error=f"too many control sessions ({self._max_connections}): try again later",
+                    code=ErrorCode.REFUSED,
+                ).line()
+            )
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
+            writer.close()
+            return
         connection = _Connection(
-            reader=reader, writer=writer, ops=self._ops, session=Session(user=_peer_user(writer))
+            reader=reader,
+            writer=writer,
+            ops=self._ops,
+            session=Session(user=_peer_user(writer)),
+            idle_timeout_s=self._idle_timeout_s,
         )
         self._connections.add(connection)
         log.info("control.connected", user=connection.session.user)
@@ -138,7 +162,9 @@ class _Connection:
         writer: asyncio.StreamWriter,
         ops: Operations,
         session: Session,
+        idle_timeout_s: float,
     ) -> None:
+        self._idle_timeout_s = idle_timeout_s
         self.reader = reader
         self.writer = writer
         self.ops = ops
@@ -162,7 +188,18 @@ class _Connection:
         await self.writer.drain()
         while True:
             try:
-                line = await self.reader.readline()
+                line = await self._next_line()
+            except TimeoutError:
+                self._send(
+                    Response(
+                        id=None,
+                        ok=False,
+                        error=f"nothing sent for {self._idle_timeout_s:g} s: closing",
+                        code=ErrorCode.REFUSED,
+                    ).line()
+                )
+                await self.writer.drain()
+                return
             except (asyncio.LimitOverrunError, ValueError):
                 self._send(
                     Response(
@@ -178,16 +215,36 @@ class _Connection:
                 return
             if not line.strip():
                 continue
-            response = await self._answer(line)
+            try:
+                response = await self._answer(line)
+            except Exception as exc:
+                # A bug answering one line is that line's error: the session goes on.
+                log.exception("control.request_failed", user=self.session.user)
+                response = Response(
+                    id=None, ok=False, error=f"internal error: {exc!r}", code=ErrorCode.INTERNAL
+                )
             if response is not None:
                 self._send(response.line())
                 await self.writer.drain()
 
+    async def _next_line(self) -> bytes:
+        """The next request line; TimeoutError once idle too long (a watcher is never idle)."""
+        reading = asyncio.ensure_future(self.reader.readline())
+        try:
+            while True:
+                done, _ = await asyncio.wait({reading}, timeout=self._idle_timeout_s)
+                if done:
+                    return reading.result()
+                if self._watch is None:
+                    raise TimeoutError
+        finally:
+            reading.cancel()
+
     async def _answer(self, line: bytes) -> Response | None:
         try:
-            document = json.loads(line)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return Response(id=None, ok=False, error=f"not JSON: {exc}", code=ErrorCode.BAD_REQUEST)
+            document = parse_json(line.strip(), max_bytes=MAX_LINE_BYTES, what="the request")
+        except JsonRefused as exc:
+            return Response(id=None, ok=False, error=str(exc), code=ErrorCode.BAD_REQUEST)
         if not isinstance(document, dict):
             return Response(
                 id=None, ok=False, error="a request is a JSON object", code=ErrorCode.BAD_REQUEST

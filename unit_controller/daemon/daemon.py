@@ -201,6 +201,8 @@ class Daemon:
             epoch=self.epoch,
             hello=lambda: self._hello(controller, ops),
             group=config.console.group,
+            max_connections=config.console.socket_max_connections,
+            idle_timeout_s=config.console.socket_idle_timeout_s,
         )
         controller.listen(server.event)
         board.apply(Outputs.safe())
@@ -274,6 +276,9 @@ class Daemon:
             "version": __version__,
             "state": controller.machine.state.value,
             "pin_required": ops.pin_required,
+            # An interactive console sends something well within this, so a tech who leaves it
+            # open is never cut off.
+            "idle_timeout_s": self.config.console.socket_idle_timeout_s,
         }
 
     async def _interrupted(self, controller: UnitController, opening: Any) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Literal
 
 import structlog
@@ -26,6 +26,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from unit_controller.json_limits import JsonRefused, parse_json
 from unit_controller.mqtt.replay import ReplayStore
 
 log = structlog.get_logger(__name__)
@@ -160,6 +161,9 @@ class CommandResult:
     ts: int
     command: str
     state: str | None = None
+    # For the journal, never published: who the message says sent it, and its args as sent.
+    by: str | None = field(default=None, compare=False)
+    args: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def to_json(self) -> bytes:
         """Compact JSON with the keys id, ok, error, ts, command, state."""
@@ -233,40 +237,12 @@ def _key(part: str | int) -> str:
     return shown_name(repr(part))
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # JSON lets a key repeat and the last one wins; a sender who means two values gets told.
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _Refused(f"payload has the key {shown_name(repr(key))} more than once")
-        result[key] = value
-    return result
-
-
-def _reject_constant(name: str) -> Any:
-    raise _Refused(f"payload contains {name}, which is not JSON")
-
-
 def _decode(payload: bytes) -> object:
     """The JSON value in `payload`; raises _Refused saying why it is not usable."""
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise _Refused(f"payload is {len(payload)} bytes; at most {MAX_PAYLOAD_BYTES} allowed")
     try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise _Refused(f"payload is not UTF-8 (byte {exc.start}: {exc.reason})") from None
-    try:
-        return json.loads(
-            text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant
-        )
-    except json.JSONDecodeError as exc:
-        raise _Refused(
-            f"payload is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
-    except RecursionError:
-        raise _Refused("payload is not usable: JSON nested too deeply") from None
-    except ValueError as exc:  # e.g. an integer literal with too many digits
-        raise _Refused(f"payload is not usable: {exc}") from None
+        return parse_json(payload, max_bytes=MAX_PAYLOAD_BYTES)
+    except JsonRefused as exc:
+        raise _Refused(str(exc)) from None
 
 
 def _usable_id(value: object) -> str | None:
@@ -277,6 +253,17 @@ def _usable_id(value: object) -> str | None:
         return _ID.validate_python(value.get("id"))
     except ValidationError:
         return None
+
+
+def _claimed(value: object) -> tuple[str | None, Mapping[str, Any]]:
+    """Who a refused message says sent it and its args, as far as they can be read."""
+    if not isinstance(value, dict):
+        return None, {}
+    by, args = value.get("by"), value.get("args")
+    return (
+        by[:64] if isinstance(by, str) else None,
+        args if isinstance(args, dict) else {},
+    )
 
 
 def _json_type(value: object) -> str:
@@ -330,12 +317,15 @@ class CommandGate:
                 raise _Refused(f"replayed: command id {command.id!r} was already received")
         except _Refused as exc:
             log.warning("command.refused", name=shown_name(name), id=command_id, error=exc.error)
+            by, args = _claimed(value)
             return CommandResult(
                 id=command_id,
                 ok=False,
                 error=exc.error,
                 ts=now_ms(self._wall),
                 command=shown_name(name),
+                by=by,
+                args=args,
             )
         log.info("command.received", name=name, id=command.id, by=command.by)
         return command

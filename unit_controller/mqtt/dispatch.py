@@ -60,18 +60,20 @@ class CommandDispatcher:
             state=self.state,
         )
 
+    def _failed(self, command: RemoteCommand, error: str) -> CommandResult:
+        refused = self.failed(name=command.name, command_id=command.id, error=error)
+        return replace(refused, by=command.by, args=command.args.model_dump())
+
     async def execute(self, command: RemoteCommand) -> CommandResult:
         """Carry out `command`; a refusal or failure becomes ok=False with the reason."""
         try:
             detail = await self._run(command)
         except CommandRefused as exc:
             log.warning("command.refused", name=command.name, id=command.id, error=str(exc))
-            return self.failed(name=command.name, command_id=command.id, error=str(exc))
+            return self._failed(command, str(exc))
         except Exception as exc:
             log.exception("command.failed", name=command.name, id=command.id)
-            return self.failed(
-                name=command.name, command_id=command.id, error=f"internal error: {exc!r}"
-            )
+            return self._failed(command, f"internal error: {exc!r}")
         state = self.state
         log.info(
             "command.done", name=command.name, id=command.id, by=command.by, state=state, **detail
@@ -83,6 +85,8 @@ class CommandDispatcher:
             ts=now_ms(self._wall),
             command=command.name,
             state=state,
+            by=command.by,
+            args=command.args.model_dump(),
         )
 
     async def _run(self, command: RemoteCommand) -> dict[str, object]:

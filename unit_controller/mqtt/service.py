@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from unit_controller.config import UnitConfig
 from unit_controller.controller import UnitController
 from unit_controller.interlocks import Priority
 from unit_controller.mqtt.bridge import TelemetryBridge
-from unit_controller.mqtt.commands import REMOTE_COMMANDS, CommandGate, CommandResult
+from unit_controller.mqtt.commands import REMOTE_COMMANDS, CommandGate, CommandResult, shown_name
 from unit_controller.mqtt.dispatch import CommandDispatcher, handle_command
 from unit_controller.mqtt.link import FleetLink
 from unit_controller.mqtt.outbox import Outbox
@@ -219,6 +218,20 @@ class FleetService:
         )
 
     async def _command(self, name: str, payload: bytes, retained: bool) -> CommandResult:
+        # Whatever goes wrong with one message is that message's refusal: the link stays up.
+        try:
+            return await self._handle(name, payload, retained)
+        except Exception as exc:
+            log.exception("mqtt.command_crashed", command=shown_name(name))
+            return CommandResult(
+                id=None,
+                ok=False,
+                error=f"internal error: {exc!r}",
+                ts=round(self._wall() * 1000),
+                command=shown_name(name),
+            )
+
+    async def _handle(self, name: str, payload: bytes, retained: bool) -> CommandResult:
         result = await handle_command(
             gate=self.gate,
             dispatcher=self.dispatcher,
@@ -250,16 +263,12 @@ class FleetService:
         """Hand every command and its result to the journal (when there is one)."""
         if self._record_command is None:
             return
-        by, args = "?", {}
-        with contextlib.suppress(ValueError, UnicodeDecodeError):
-            document = json.loads(payload)
-            if isinstance(document, dict):
-                if isinstance(document.get("by"), str):
-                    by = document["by"][:64]
-                if isinstance(document.get("args"), dict):
-                    args = document["args"]
+        # The gate parsed the payload once, with its limits; never parse it again here.
+        by = result.by or "?"
         try:
-            self._record_command(source=f"mqtt:{by}", command=name[:64], args=args, result=result)
+            self._record_command(
+                source=f"mqtt:{by}", command=name[:64], args=dict(result.args), result=result
+            )
         except Exception:
             log.exception("mqtt.command_record_failed", command=name[:64])
 
