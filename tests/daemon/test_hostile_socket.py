@@ -70,10 +70,12 @@ async def test_fifty_parallel_wrong_pins_lock_the_pin_out_and_raise_an_alarm(
         errors = await asyncio.wait_for(asyncio.gather(*(guess(n) for n in range(50))), WAIT_S)
         checked = [e for e in errors if e == "wrong PIN"]
         locked = [e for e in errors if "locked out" in e]
-        assert len(checked) == 4 and len(locked) == 46, errors  # the fifth began the lockout
+        assert len(checked) == 4, errors  # the fifth began the lockout
+        assert len(locked) == 46, errors
         async with Control(daemon.socket, client="console") as control:
             right = await control.request("unlock", pin=PIN)
-            assert right["ok"] is False and "locked out" in right["error"]  # even the right PIN
+            assert right["ok"] is False  # even the right PIN, while locked out
+            assert "locked out" in right["error"]
             alarms = (await control.request("alarms"))["result"]["alarms"]
             alarm = next(a for a in alarms if a["id"] == "pin_locked_out")
             assert "5 wrong console PINs in a row" in alarm["message"]

@@ -28,6 +28,7 @@ from unit_controller.machine import State, UnitMode
 from unit_controller.mqtt.payloads import EpochClock, alarms_payload
 from unit_controller.pin_guard import PinGuard, PinVerdict
 from unit_controller.recipes.loader import list_recipes, load_recipe
+from unit_controller.storage_watch import storage_failing
 from unit_controller.tomlfile import location
 
 from .args import (
@@ -258,6 +259,7 @@ class Operations:
         """The status dict (also what `watch` streams)."""
         controller = self.controller
         unit = self.config.unit
+        alarms = controller.alarms.active()
         return status_dict(
             controller.snapshot,
             unit=unit.id,
@@ -265,10 +267,11 @@ class Operations:
             manual=controller.manual,
             unit_mode=controller.unit_mode,
             batch_id=self._batch_id(),
-            alarms_active=len(controller.alarms.active()),
+            alarms_active=len(alarms),
             reagents_ml=controller.reagents_ml,
             ph_calibration_due=self._ph_due(),
             clock_synchronized=self._clock_synchronized(),
+            storage_failing=storage_failing(alarms),
         )
 
     async def _status(self, session: Session, args: NoArgs) -> dict[str, Any]:

@@ -32,6 +32,7 @@ def status_dict(
     reagents_ml: Mapping[str, float],
     ph_calibration_due: bool,
     clock_synchronized: bool | None = None,
+    storage_failing: bool = False,
 ) -> dict[str, Any]:
     """Everything `status` answers; values the unit does not know (yet) are None."""
     out: dict[str, Any] = {
@@ -45,6 +46,7 @@ def status_dict(
         "alarms_active": alarms_active,
         "ph_calibration_due": ph_calibration_due,
         "clock_synchronized": clock_synchronized,
+        "storage_failing": storage_failing,
         "reagents_ml": {tag: round(ml, 1) for tag, ml in sorted(reagents_ml.items())},
     }
     if snap is None:

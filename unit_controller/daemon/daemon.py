@@ -45,6 +45,7 @@ from unit_controller.mqtt.commands import CommandResult
 from unit_controller.mqtt.payloads import EpochClock
 from unit_controller.recipes.loader import RECIPES_DIR
 from unit_controller.scan.driver import ScanDriver
+from unit_controller.storage_watch import StorageWatch
 
 log = structlog.get_logger(__name__)
 
@@ -223,7 +224,21 @@ class Daemon:
                 clock_synchronized=lambda: housekeeping.clock_synced,
             )
             await fleet.start()
+        storage = StorageWatch(controller)
+        storage.watch(
+            "journal",
+            lambda: journal.write_error,
+            loses="events, commands and batch records are held in memory only (up to a cap)",
+        )
+        if fleet is not None:
+            outbox = fleet.outbox
+            storage.watch(
+                "outbox",
+                lambda: outbox.write_error,
+                loses="telemetry is held in memory only (up to a cap) and lost if the unit stops",
+            )
         keeper = asyncio.create_task(housekeeping.run(), name="housekeeping")
+        watcher = asyncio.create_task(storage.run(), name="storage-watch")
         self.notifier.ready(self._status_text(controller))
         self._say(
             f"unit {config.unit.id} ({config.hal.backend} backend) {controller.machine.state}; "
@@ -243,6 +258,7 @@ class Daemon:
         finally:
             self.notifier.stopping()
             keeper.cancel()
+            watcher.cancel()
             await self._end_batch(controller)
             # Everything off first; the rest of the stop may take a while.
             board.apply(Outputs.safe())

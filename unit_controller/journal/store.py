@@ -83,6 +83,8 @@ class Journal:
         self._open_batches: dict[int, tuple[str, str, int]] = {}
         self._dropped_total = 0
         self._dropped_unlogged = 0
+        self.write_error: str | None = None
+        """Why the last commit failed; None once one succeeds (the storage alarm reads it)."""
 
     # --- life cycle ----------------------------------------------------------------------
     async def open(self) -> JournalOpening:
@@ -338,8 +340,10 @@ class Journal:
         exc = future.exception()
         if exc is not None:
             self._requeue(ops)
+            self.write_error = str(exc)
             log.error("journal.write_failed", error=str(exc), buffered=len(self._buffer))
             return
+        self.write_error = None
         rejected = future.result()
         if rejected:
             self._dropped_total += rejected

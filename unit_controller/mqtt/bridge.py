@@ -19,6 +19,7 @@ from unit_controller.mqtt.payloads import (
     event_payload,
     telemetry_payload,
 )
+from unit_controller.storage_watch import storage_failing
 
 
 class TelemetryBridge:
@@ -62,17 +63,19 @@ class TelemetryBridge:
         if self._next_at <= snap.at:
             self._next_at = snap.at + self._period_s
         outbox = self._outbox
+        alarms = self._controller.alarms.active()
         payload = telemetry_payload(
             snap,
             header=TelemetryHeader(
                 ts=self._epoch.ms(snap.at), seq=self.seq, sess=self._session(), boot=outbox.boot
             ),
             figures=LinkFigures(
-                alarms_active=len(self._controller.alarms.active()),
+                alarms_active=len(alarms),
                 outbox_backlog=outbox.pending_count,
                 outbox_dropped=outbox.dropped_total,
                 reagents_ml=self._controller.reagents_ml,
                 clock_synchronized=self._clock_synchronized(),
+                storage_failing=storage_failing(alarms),
             ),
             pumps=self._pumps,
         )

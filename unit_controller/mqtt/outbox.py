@@ -65,6 +65,8 @@ class Outbox:
         self._unsaved_drops = 0
         self._submitted_drops = 0
         self._wake = asyncio.Event()
+        self.write_error: str | None = None
+        """Why the last commit failed; None once one succeeds (the storage alarm reads it)."""
 
     # --- life cycle ----------------------------------------------------------------------
     async def open(self) -> None:
@@ -174,8 +176,11 @@ class Outbox:
     ) -> None:
         self._submitted_drops -= unsaved
         if future.cancelled() or future.exception() is not None:
+            if not future.cancelled():
+                self.write_error = str(future.exception())
             self._requeue(batch, acks, unsaved)
             return
+        self.write_error = None
         flushed = future.result()
         self._dropped_total = flushed.dropped_total
         if batch:

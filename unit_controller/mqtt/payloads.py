@@ -122,6 +122,7 @@ def telemetry_metrics(wiring: BoardWiring) -> list[Metric]:
         Metric("outbox_backlog", "int"),
         Metric("outbox_dropped", "int"),
         Metric("clock_synchronized", "bool"),
+        Metric("storage_failing", "bool"),
         Metric("bad", "object"),
     ]
     return metrics
@@ -146,6 +147,7 @@ class LinkFigures:
     outbox_dropped: int
     reagents_ml: Mapping[str, float]
     clock_synchronized: bool | None = None  # None: not known here
+    storage_failing: bool = False  # the journal or the outbox cannot write
 
 
 def _value(reading: Reading[Any], digits: int) -> float | None:
@@ -220,6 +222,7 @@ def telemetry_payload(
         "outbox_backlog": figures.outbox_backlog,
         "outbox_dropped": figures.outbox_dropped,
         "clock_synchronized": figures.clock_synchronized,
+        "storage_failing": figures.storage_failing,
         "bad": bad,
     }
     return payload
