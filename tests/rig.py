@@ -8,6 +8,7 @@ from pathlib import Path
 from hal.clock import VirtualClock
 from hal.mock.unit import SimulatedUnit
 from hal.sim.faults import FaultSpec
+from unit_controller.authority import Authority
 from unit_controller.config import UnitConfig, load_config
 from unit_controller.controller import Snapshot, UnitController
 from unit_controller.events import UnitEvent
@@ -24,6 +25,7 @@ class Rig:
         preload: str = "empty",
         seed: int = 1,
         recipes_dir: Path = RECIPES_DIR,
+        authority: Authority = Authority.LOCAL,
     ) -> None:
         self.config = config or load_config()
         self.clock = VirtualClock()
@@ -32,7 +34,11 @@ class Rig:
         )
         self.unit.preload(preload)
         self.controller = UnitController(
-            config=self.config, board=self.unit.board, clock=self.clock, recipes_dir=recipes_dir
+            config=self.config,
+            board=self.unit.board,
+            clock=self.clock,
+            recipes_dir=recipes_dir,
+            authority=authority,
         )
         self.events: list[UnitEvent] = []
         self.controller.listen(self.events.append)

@@ -329,3 +329,17 @@ def test_the_clock_must_be_synchronised_on_a_real_unit_not_on_the_simulator() ->
     assert real.clock_sync_required is True
     assert str(real.clock.synchronized_flag) == "/run/systemd/timesync/synchronized"
     assert (real.journal.keep_days, real.journal.keep_batches_days) == (90.0, 730.0)
+
+
+def test_a_password_in_the_broker_url_is_refused_and_never_echoed() -> None:
+    from pydantic import ValidationError
+
+    from unit_controller.mqtt.settings import MqttSettings
+    from unit_controller.tomlfile import validation_problems
+
+    with pytest.raises(ValidationError) as caught:
+        MqttSettings.model_validate({"url": "mqtts://alice:s3cret@broker.example:8883"})
+    text = "\n".join(validation_problems(caught.value))
+    assert "username / password_file" in text
+    assert "s3cret" not in text
+    assert "***@broker.example" in text

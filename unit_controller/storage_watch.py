@@ -22,6 +22,11 @@ STORAGE_FAILING = "storage_failing"
 CHECK_EVERY_S = 2.0
 
 
+def _tail(error: str, limit: int = 160) -> str:
+    # The reason is at the end ("journal <path>: database or disk is full"); a long path is not.
+    return error if len(error) <= limit else "…" + error[-limit:]
+
+
 def storage_failing(alarms: Iterable[Alarm]) -> bool:
     """True while the storage alarm's cause is in effect (for status and telemetry)."""
     return any(a.alarm_id == STORAGE_FAILING and a.returned_at is None for a in alarms)
@@ -70,7 +75,7 @@ class StorageWatch:
                 tag=store.name,
                 priority=Priority.HIGH,
                 message=(
-                    f"the {store.name} cannot write ({error[:120]}): {store.loses}; control "
+                    f"the {store.name} cannot write ({_tail(error)}): {store.loses}; control "
                     "goes on (free space in the state directory)"
                 ),
             )

@@ -5,6 +5,7 @@ Never raises anything but the caller's error type for a bad file.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -58,6 +59,9 @@ _UNION_TAGS = {
 }
 
 
+_USERINFO = re.compile(r"//[^/@\s]*@")
+
+
 def validation_problems(exc: ValidationError) -> list[str]:
     """Each pydantic error as 'location: message (got value)'."""
     problems: list[str] = []
@@ -70,7 +74,8 @@ def validation_problems(exc: ValidationError) -> list[str]:
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]
         if err["type"] not in ("missing", "model_type") and "input" in err:
-            shown = repr(err["input"])
+            # Credentials in a URL are never echoed back (into logs, journals, terminals).
+            shown = _USERINFO.sub("//***@", repr(err["input"]))
             if len(shown) <= 60 and not isinstance(err["input"], dict):
                 message += f" (got {shown})"
         # A cross-check may find several problems at once, one a line.

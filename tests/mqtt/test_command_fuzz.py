@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tests.rig import Rig
+from unit_controller.authority import Authority
 from unit_controller.machine import State
 from unit_controller.mqtt.commands import (
     CONSOLE_ONLY,
@@ -92,18 +93,19 @@ payloads = st.one_of(
     st.binary(max_size=200),
     json_values.map(lambda v: json.dumps(v).encode()),
     st.binary(min_size=4090, max_size=4100),
+    st.integers(1, 2048).map(lambda n: b"[" * n + b"]" * n),  # nesting: a refusal, not a crash
 )
 
 
 async def _send_to_idle_unit(*, name: str, payload: bytes, retained: bool) -> None:
     """Send one message to a fresh unit in IDLE and check the result it gets."""
     # Fresh per example: a start or stop that slipped through would show in the state.
-    rig = Rig()
+    rig = Rig(authority=Authority.REMOTE)  # so that valid commands act
     await rig.scan()
     await rig.controller.command("reset", source="test")
     await rig.scan()
     wall = lambda: NOW_S  # noqa: E731 -- the fleet's clock, frozen
-    gate = CommandGate(replay=MemoryReplayStore(wall=wall), wall=wall)
+    gate = CommandGate(replay=MemoryReplayStore(), wall=wall)
     dispatcher = CommandDispatcher(controller=rig.controller, on_rebirth=lambda: None, wall=wall)
     before = rig.controller.machine.state
 

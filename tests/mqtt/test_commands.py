@@ -13,9 +13,11 @@ from structlog.testing import capture_logs
 from hal.outputs import Outputs
 from tests.rig import Rig
 from unit_controller.alarms import AlarmState
+from unit_controller.authority import Authority
 from unit_controller.events import EventKind
 from unit_controller.interlocks import Priority
 from unit_controller.machine import State, UnitMode
+from unit_controller.mqtt import outbox_db
 from unit_controller.mqtt.commands import (
     CONSOLE_ONLY,
     REMOTE_COMMANDS,
@@ -25,6 +27,7 @@ from unit_controller.mqtt.commands import (
     StartArgs,
 )
 from unit_controller.mqtt.dispatch import CommandDispatcher, handle_command
+from unit_controller.mqtt.outbox import Outbox
 from unit_controller.mqtt.replay import MemoryReplayStore
 
 NOW_S = 1_767_225_600.0  # 2026-01-01T00:00:00Z: the fleet's wall clock, frozen for the test
@@ -46,10 +49,10 @@ class Remote:
     """A fleet operator's view of one simulated unit: send a command, get its result."""
 
     def __init__(self, rig: Rig | None = None) -> None:
-        self.rig = rig or Rig()
+        self.rig = rig or Rig(authority=Authority.REMOTE)
         self.now_s = NOW_S
         self.rebirths = 0
-        self.replay = MemoryReplayStore(wall=self.wall)
+        self.replay = MemoryReplayStore()
         self.gate = CommandGate(replay=self.replay, wall=self.wall)
         self.dispatcher = CommandDispatcher(
             controller=self.rig.controller, on_rebirth=self._rebirth, wall=self.wall
@@ -357,6 +360,9 @@ async def abort_with_two_alarms() -> Remote:
     remote = await idle_remote()
     remote.rig.inject("estop")
     await remote.rig.run_until(lambda s: s.state is State.ABORTED, limit_s=5)
+    # The E-stop put the unit in local; the tech at the console hands it back to the fleet.
+    assert remote.rig.controller.authority is Authority.LOCAL
+    await remote.rig.controller.set_authority("remote", source="console:tech")
     alarms = remote.rig.controller.alarms
     now = remote.rig.clock.monotonic()
     alarms.raise_alarm(alarm_id="drill", tag="X-1", priority=Priority.LOW, now=now, latch=True)
@@ -411,7 +417,7 @@ async def test_reset_alarms_resets_an_acknowledged_latch_whose_cause_has_gone() 
 
 async def test_confirm_is_console_only_even_with_a_prompt_waiting(tmp_path: Path) -> None:
     (tmp_path / "prompt.toml").write_text(_PROMPT_RECIPE)
-    remote = Remote(Rig(recipes_dir=tmp_path))
+    remote = Remote(Rig(recipes_dir=tmp_path, authority=Authority.REMOTE))
     await remote.rig.start("prompt")
     snap = await remote.rig.run_for(5)
     assert snap.awaiting_confirmation == "Black mass charged"
@@ -522,16 +528,52 @@ async def test_the_gate_returns_typed_args_for_a_valid_start() -> None:
     )
 
 
-async def test_memory_replay_store_forgets_an_id_only_well_after_it_expired() -> None:
-    now = [NOW_S]
-    store = MemoryReplayStore(wall=lambda: now[0], keep_s=60.0)
-    assert await store.remember_command("a", NOW_MS + 10_000)
+async def test_memory_replay_store_forgets_by_count_and_never_a_recent_id() -> None:
+    mono = [0.0]
+    store = MemoryReplayStore(monotonic=lambda: mono[0], keep_s=900.0, max_ids=2)
+    for name in ("a", "b", "c"):
+        assert await store.remember_command(name, NOW_MS + 10_000)
+    assert len(store) == 3  # over the count, but all recent: every one kept
     assert not await store.remember_command("a", NOW_MS + 10_000)
-    now[0] += 65  # 55 s past its expiry: a clock stepping back could still make it look valid
-    assert not await store.remember_command("a", NOW_MS + 10_000)
-    now[0] += 10
-    assert await store.remember_command("b", NOW_MS + 100_000)
-    assert len(store) == 1  # "a" is gone
+    mono[0] += 901.0
+    assert await store.remember_command("d", NOW_MS + 10_000)
+    assert len(store) == 2  # the oldest went once they were old on the monotonic clock
+
+
+async def test_a_wall_clock_step_does_not_let_a_replay_through() -> None:
+    remote = await idle_remote()
+    hold_first = remote.payload()
+    assert (await remote.send("unitmode", **hold_first, args={"mode": "maintenance"})).ok
+    remote.now_s += 2 * 3600  # the clock jumps two hours ahead...
+    assert (await remote.send("unitmode", args={"mode": "production"})).ok
+    remote.now_s -= 2 * 3600  # ...and back: the first message, replayed, is still known
+    replay = await remote.send("unitmode", **hold_first, args={"mode": "maintenance"})
+    assert not replay.ok
+    assert "replayed" in str(replay.error)
+
+
+async def test_the_outbox_forgets_command_ids_by_count_never_by_the_wall_clock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbox_db, "MAX_SEEN_COMMANDS", 3)
+    wall, mono = [NOW_S], [0.0]
+    outbox = Outbox(
+        path=tmp_path / "outbox.sqlite3",
+        max_bytes=1 << 20,
+        max_age_s=3600,
+        wall=lambda: wall[0],
+        monotonic=lambda: mono[0],
+    )
+    async with outbox:
+        assert await outbox.remember_command("first", NOW_MS + 60_000)
+        wall[0] += 10 * 86400  # a wall clock ten days ahead forgets nothing
+        for n in range(5):
+            assert await outbox.remember_command(f"later-{n}", NOW_MS + 60_000)
+        wall[0] = NOW_S
+        assert not await outbox.remember_command("first", NOW_MS + 60_000)
+        mono[0] += 901.0  # old on the monotonic clock: now the count applies
+        assert await outbox.remember_command("newest", NOW_MS + 60_000)
+        assert await outbox.remember_command("first", NOW_MS + 60_000)  # forgotten at last
 
 
 def test_remote_and_console_only_commands_do_not_overlap() -> None:

@@ -7,13 +7,35 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from tests.daemon.harness import Daemon
+from tests.daemon.harness import Control, Daemon
 from tests.mqtt.broker import Mosquitto
 from tests.mqtt.fleet import command, topic
 from tests.mqtt.recorder import Recorder, publish
 
 UNIT = "unit-d1"
 WAIT_S = 30.0
+BACK_IN_LOCAL = ("ack", "reset_alarms", "clear", "reset", "start")
+
+
+async def _set_remote(daemon: Daemon, rec: Recorder) -> None:
+    """A tech at the console lets the fleet operate the unit; the birth says so."""
+    async with Control(daemon.socket, client="console") as console:
+        answer = await console.request("authority", mode="remote")
+        assert answer["result"] == {"authority": "remote"}, answer
+        assert (await console.status())["authority"] == "remote"
+    await rec.wait_for(
+        lambda r: r.topic == topic(UNIT, "birth") and r.json()["authority"] == "remote",
+        timeout=WAIT_S,
+    )
+
+
+async def _result(rec: Recorder, sent: dict[str, object]) -> dict[str, object]:
+    found = await rec.wait_for(
+        lambda r: r.topic == topic(UNIT, "cmd_result") and r.json()["id"] == sent["id"],
+        timeout=WAIT_S,
+    )
+    result: dict[str, object] = found.json()
+    return result
 
 
 async def test_the_daemon_takes_mqtt_commands_journals_them_and_says_offline_on_sigterm(
@@ -29,6 +51,17 @@ async def test_the_daemon_takes_mqtt_commands_journals_them_and_says_offline_on_
             )
             birth = await rec.wait_for(lambda r: r.topic == topic(UNIT, "birth"), timeout=WAIT_S)
             assert "confirm" not in birth.json()["commands"]
+            assert birth.json()["authority"] == "local"  # a new unit
+
+            early = command()
+            await publish(mosquitto, topic(UNIT, "cmd/reset"), early)
+            local = await rec.wait_for(
+                lambda r: r.topic == topic(UNIT, "cmd_result") and r.json()["id"] == early["id"],
+                timeout=WAIT_S,
+            )
+            assert local.json()["ok"] is False
+            assert "local mode" in local.json()["error"]
+            await _set_remote(daemon, rec)
 
             reset = command()
             await publish(mosquitto, topic(UNIT, "cmd/reset"), reset)
@@ -89,3 +122,51 @@ async def test_the_daemon_takes_mqtt_commands_journals_them_and_says_offline_on_
         db.close()
     assert ("mqtt:test-operator", "reset", 1) in rows
     assert ("mqtt:test-operator", "confirm", 0) in rows
+
+
+async def test_after_kill_9_the_unit_is_local_until_the_console_sets_it_back(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    daemon = Daemon(tmp_path, args=("--mqtt", mosquitto.url, "--unit-id", UNIT))
+    async with Recorder(mosquitto) as rec:
+        await daemon.start()
+        try:
+            await _set_remote(daemon, rec)
+            reset = command()
+            await publish(mosquitto, topic(UNIT, "cmd/reset"), reset)
+            assert (await _result(rec, reset))["ok"] is True
+            start = command(args={"recipe": "smoke"})
+            await publish(mosquitto, topic(UNIT, "cmd/start"), start)
+            assert (await _result(rec, start))["ok"] is True
+            async with Control(daemon.socket) as control:
+                await control.until(lambda s: s["state"] == "EXECUTE", what="executing")
+        finally:
+            daemon.kill()
+
+    async with Recorder(mosquitto) as rec:
+        await daemon.start()
+        try:
+            # The first birth may be the retained one of the killed run: wait for the new one.
+            await rec.wait_for(
+                lambda r: r.topic == topic(UNIT, "birth") and r.json()["authority"] == "local",
+                timeout=WAIT_S,
+            )
+            for name in BACK_IN_LOCAL:
+                sent = command(args={"recipe": "smoke"} if name == "start" else {})
+                await publish(mosquitto, topic(UNIT, f"cmd/{name}"), sent)
+                result = await _result(rec, sent)
+                assert result["ok"] is False, (name, result)
+                assert "local mode" in str(result["error"]), (name, result)
+            async with Control(daemon.socket, client="console") as console:
+                status = await console.status()
+                assert (status["state"], status["authority"]) == ("ABORTED", "local")
+                assert (await console.request("ack"))["ok"]
+                assert (await console.request("clear"))["ok"]
+                await console.until(lambda s: s["state"] == "STOPPED", what="stopped")
+                assert (await console.request("reset_alarms"))["ok"]
+                assert (await console.request("reset"))["ok"], await console.status()
+                await console.until(lambda s: s["state"] == "IDLE", what="idle")
+        finally:
+            assert daemon.terminate() == 0
+    # A clean stop keeps the mode: local stays local.
+    assert (daemon.state / "authority").read_text() == "local\n"

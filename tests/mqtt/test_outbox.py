@@ -258,7 +258,9 @@ async def test_close_commits_buffered_rows_and_queued_acks(tmp_path: Path) -> No
         assert [r.payload for r in await _all(reopened)] == [b"buffered"]
 
 
-async def test_remember_command_refuses_replays_and_forgets_expired_ids(tmp_path: Path) -> None:
+async def test_remember_command_refuses_replays_across_a_restart_and_wall_clock_steps(
+    tmp_path: Path,
+) -> None:
     wall = Wall()
     path = tmp_path / "o.sqlite3"
     exp_ms = int(wall.now * 1000) + 10_000
@@ -268,11 +270,12 @@ async def test_remember_command_refuses_replays_and_forgets_expired_ids(tmp_path
         assert await box.remember_command("cmd-2", exp_ms + 7_200_000) is True
     async with _outbox(path, wall=wall) as box:
         assert await box.remember_command("cmd-1", exp_ms) is False  # remembered on disk
-        wall.now += 3600  # long past cmd-1's expiry (and any clock-step grace)
+        wall.now += 3600  # the wall clock is no reason to forget (only the count is)
         assert await box.remember_command("cmd-3", exp_ms + 3_700_000) is True
+        assert await box.remember_command("cmd-1", exp_ms) is False
     with sqlite3.connect(path) as conn:
         kept = {row[0] for row in conn.execute("SELECT id FROM seen_commands")}
-    assert kept == {"cmd-2", "cmd-3"}
+    assert kept == {"cmd-1", "cmd-2", "cmd-3"}
 
 
 async def test_unusable_path_raises_outbox_error_naming_it(tmp_path: Path) -> None:

@@ -110,14 +110,17 @@ HELP: Final[tuple[HelpEntry, ...]] = (
     HelpEntry(("unitmode",), "unitmode production|maintenance|manual", "the PackML unit mode",
               "Maintenance and manual keep batches from starting; only with no batch under way. "
               "Manual needs the PIN."),
+    HelpEntry(("mode",), "mode local|remote", "who may operate the unit: here, or the fleet too",
+              "Remote lets fleet (MQTT) commands act. A crash, a power loss or an E-stop sets "
+              "local: look at the reactor, then set remote again."),
     HelpEntry(("jog",), "jog pump <tag> <ml> [cylinder]", "dose a volume with one pump (manual)",
               "jog pump P-203 5: into the reactor (over LSL, agitator on). "
               "...cylinder: into a cylinder."),
     HelpEntry(("heater",), "heater <percent> <s>", "heat for a while (manual, interlocked)",
               "Example: heater 50 30 runs the heater at 50 % for 30 s. Needs manual on."),
     HelpEntry(("cal",), "cal ph mid|low|high <pH>", "calibrate pH (buffer °C optional)",
-              "pH buffers mid first (it clears low and high); a pump by the mL it really gave."),
-    HelpEntry(("cal",), "cal ph status|clear", "pH calibration state / clear it"),
+              "pH buffers mid first (it clears low and high); a pump by the mL it really gave. "
+              "cal ph status: the calibration state; cal ph clear: clear it."),
     HelpEntry(("cal",), "cal pump <tag> <ml>", "a pump's volume as measured (calibration)"),
     HelpEntry(("pin",), "pin", "enter the PIN for manual and calibration",
               "Asked for by itself when a command needs it; not echoed."),
@@ -303,6 +306,12 @@ def _unit_mode(rest: Sequence[str]) -> Parsed:
     return _remote("unitmode", "unitmode", {"mode": mode}, guarded=mode == "manual")
 
 
+def _authority(rest: Sequence[str]) -> Parsed:
+    if len(rest) != 1 or rest[0].lower() not in ("local", "remote"):
+        raise LineError("mode needs local or remote: mode remote")
+    return _remote("mode", "authority", {"mode": rest[0].lower()})
+
+
 def _jog(rest: Sequence[str]) -> Parsed:
     form = "jog pump P-203 5"
     if not rest or rest[0].lower() != "pump":
@@ -401,6 +410,7 @@ _PARSERS: Final = {
     "start": _start,
     "manual": _manual,
     "unitmode": _unit_mode,
+    "mode": _authority,
     "jog": _jog,
     "heater": _heater,
     "cal": _cal,

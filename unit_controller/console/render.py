@@ -128,6 +128,8 @@ def _state_line(status: Mapping[str, Any], style: Style) -> str:
         parts.append(style.paint("MANUAL", "yellow"))
     elif status.get("unit_mode") == "maintenance":
         parts.append(style.paint("MAINTENANCE", "yellow"))
+    if status.get("authority") == "remote":
+        parts.append("REMOTE")  # local is the normal case at a console: shown when it is not
     if status.get("batch_id") is not None:
         parts.append(f"batch {clean(status['batch_id'])}")
     for key in ("phase", "recipe"):
@@ -361,6 +363,10 @@ _RESULTS: Final[dict[str, Callable[[Mapping[str, Any], Style], list[str]]]] = {
     "recipes": lambda r, s: render_recipes(r.get("recipes") or [], s),
     "manual": lambda r, s: [f"manual mode {'ON' if r.get('manual') else 'off'}"],
     "unitmode": lambda r, s: [f"unit mode {clean(r.get('unit_mode'))}"],
+    "mode": lambda r, s: [
+        f"mode {clean(r.get('authority'))}: "
+        + ("fleet commands act" if r.get("authority") == "remote" else "only this console acts")
+    ],
     "jog_pump": _jog,
     "heater": _heater,
     "cal_ph_clear": lambda r, s: render_facts(r, s, empty="pH calibration cleared"),

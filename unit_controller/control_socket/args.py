@@ -57,6 +57,12 @@ class UnitModeArgs(OpArgs):
     mode: Literal["production", "maintenance", "manual"]
 
 
+class AuthorityArgs(OpArgs):
+    """Local (only someone at the unit operates it) or remote (the fleet may too)."""
+
+    mode: Literal["local", "remote"]
+
+
 class JogArgs(OpArgs):
     """A bounded dose from one pump."""
 

@@ -33,6 +33,7 @@ from unit_controller.tomlfile import location
 
 from .args import (
     AlarmArgs,
+    AuthorityArgs,
     BatchArgs,
     CalPhArgs,
     CalPumpArgs,
@@ -163,6 +164,7 @@ class Operations:
             "confirm": OpSpec(NoArgs, Kind.CONSOLE, self._confirm),
             "manual": OpSpec(ManualArgs, Kind.PROTECTED, self._manual),
             "unitmode": OpSpec(UnitModeArgs, Kind.COMMAND, self._unit_mode),
+            "authority": OpSpec(AuthorityArgs, Kind.CONSOLE, self._authority),
             "jog_pump": OpSpec(JogArgs, Kind.PROTECTED, self._jog_pump),
             "heater": OpSpec(HeaterArgs, Kind.PROTECTED, self._heater),
             "cal_ph": OpSpec(CalPhArgs, Kind.PROTECTED, self._cal_ph),
@@ -272,6 +274,7 @@ class Operations:
             ph_calibration_due=self._ph_due(),
             clock_synchronized=self._clock_synchronized(),
             storage_failing=storage_failing(alarms),
+            authority=controller.authority.value,
         )
 
     async def _status(self, session: Session, args: NoArgs) -> dict[str, Any]:
@@ -408,6 +411,10 @@ class Operations:
         mode = await self.controller.set_unit_mode(args.mode, source=session.source)
         session.owns_manual = manual
         return {"unit_mode": mode.value, "manual": self.controller.manual}
+
+    async def _authority(self, session: Session, args: AuthorityArgs) -> dict[str, Any]:
+        mode = await self.controller.set_authority(args.mode, source=session.source)
+        return {"authority": mode.value}
 
     async def session_closed(self, session: Session) -> None:
         """A session ended: manual mode it turned on ends with it (a dropped serial line must

@@ -33,6 +33,7 @@ def status_dict(
     ph_calibration_due: bool,
     clock_synchronized: bool | None = None,
     storage_failing: bool = False,
+    authority: str = "local",
 ) -> dict[str, Any]:
     """Everything `status` answers; values the unit does not know (yet) are None."""
     out: dict[str, Any] = {
@@ -47,6 +48,8 @@ def status_dict(
         "ph_calibration_due": ph_calibration_due,
         "clock_synchronized": clock_synchronized,
         "storage_failing": storage_failing,
+        # now, not as of the last scan, like the unit mode
+        "authority": authority,
         "reagents_ml": {tag: round(ml, 1) for tag, ml in sorted(reagents_ml.items())},
     }
     if snap is None:

@@ -15,6 +15,7 @@ from hal.board import Board
 from hal.clock import Clock
 from hal.outputs import Outputs
 from unit_controller.alarms import AlarmManager
+from unit_controller.authority import Authority
 from unit_controller.batch.phase_runner import IDLE_TARGETS, PhaseRunner, PhaseTargets
 from unit_controller.batch.record import BatchRecord
 from unit_controller.config import UnitConfig
@@ -54,11 +55,13 @@ class ControllerCore:
         initial_state: State = State.STOPPED,
         recipe_adapter: Callable[[LoadedRecipe], LoadedRecipe] | None = None,
         charged: bool = False,
+        authority: Authority = Authority.LOCAL,
     ) -> None:
         """`recipe_adapter`: the simulator's operating point for a recipe it starts (a feed
         rate scaled, or sized to the liquor a campaign made); RecipeError when it cannot.
         `charged`: the reactor may hold acid or reactive liquor already (a batch was
-        interrupted), so the N2 purge's safe state is open from the first scan."""
+        interrupted), so the N2 purge's safe state is open from the first scan.
+        `authority`: where operating commands may come from at start (a new unit: local)."""
         self.config = config
         self._recipe_adapter = recipe_adapter
         self.board = board
@@ -67,6 +70,7 @@ class ControllerCore:
         # Power-up is Stopped; after an unclean end the daemon starts Aborted (DESIGN §2).
         self.machine = PackMLMachine(initial=initial_state, on_change=self._state_changed)
         self.alarms = AlarmManager()
+        self._authority = authority
         self.interlocks = Interlocks(limits=config.interlocks, wiring=config.wiring)
         self.safety = SafetyFilter()
         self._charge = ReactiveCharge(wiring=config.wiring, charged=charged)
@@ -177,6 +181,16 @@ class ControllerCore:
         async with self._turn():
             self._emit_console(command, text, source, **data)
             self._flush_events()
+
+    def _change_authority(self, wanted: Authority, *, source: str) -> None:
+        old = self._authority
+        if wanted is old:
+            return
+        self._authority = wanted
+        log.info("authority.changed", old=str(old), new=str(wanted), source=source)
+        self._emit_console(
+            "authority", f"mode {old} -> {wanted}", source, old=str(old), new=str(wanted)
+        )
 
     def _emit_console(self, command: str, text: str, source: str, **details: Detail) -> None:
         self._post(

@@ -1,5 +1,5 @@
-"""Requests of the field tech at the console: manual mode (jog, heater), the unit mode, and
-work outside a batch (calibration)."""
+"""Requests of the field tech at the console: manual mode (jog, heater), the unit mode, local or
+remote authority, and work outside a batch (calibration)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import structlog
 
 from hal.wiring import LevelPoint
+from unit_controller.authority import Authority, parse_authority
 from unit_controller.controller.core import ControllerCore
 from unit_controller.errors import CommandRefused
 from unit_controller.machine import UnitMode
@@ -51,6 +52,19 @@ class ManualRequests(ControllerCore):
                 log.info("manual.off", source=source, stopped=stopped)
                 self._emit_console("manual", "manual off", source, on=False, stopped=tuple(stopped))
             self._flush_events()
+
+    @property
+    def authority(self) -> Authority:
+        """Where operating commands may come from now: local (the console) or remote too."""
+        return self._authority
+
+    async def set_authority(self, mode: Authority | str, *, source: str) -> Authority:
+        """Set local or remote (someone at the unit does this, at the console)."""
+        wanted = parse_authority(mode)
+        async with self._turn():
+            self._change_authority(wanted, source=source)
+            self._flush_events()
+            return wanted
 
     @property
     def unit_mode(self) -> UnitMode:

@@ -11,6 +11,7 @@ import structlog
 from hal.outputs import Outputs
 from hal.wiring import LevelPoint
 from unit_controller.alarms import AlarmEvent, AlarmEventKind
+from unit_controller.authority import Authority
 from unit_controller.batch.phase_runner import IDLE_TARGETS
 from unit_controller.batch.record import BatchRecord
 from unit_controller.controller.core import ControllerCore
@@ -157,6 +158,7 @@ class ScanCycle(ControllerCore):
             awaiting_confirmation=self.awaiting_confirmation,
             manual=self._manual.on,
             unit_mode=self._modes.mode,
+            authority=self._authority,
         )
         return self.snapshot
 
@@ -233,6 +235,9 @@ class ScanCycle(ControllerCore):
             # A new abort cause (an E-stop) aborts a unit that is running or ready to run;
             # a stopped unit has everything off already and keeps the latched alarm.
             await machine.command(Command.ABORT, reason=aborts[0].alarm_id)
+        if any(t.key in raised for t in aborts):
+            # Someone at the unit looks at the reactor before anyone restarts it.
+            self._change_authority(Authority.LOCAL, source=f"trip:{aborts[0].alarm_id}")
         elif holds and machine.allowed(Command.HOLD):
             if state is State.STARTING:
                 # Held while getting under way (OPC 30050): the batch exists, waiting to go on.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hal.outputs import Outputs
+from unit_controller.authority import Authority
 from unit_controller.batch.phase_runner import PhaseTargets
 from unit_controller.interlocks import TripAction
 from unit_controller.machine import State, UnitMode
@@ -49,3 +50,4 @@ class Snapshot:
     awaiting_confirmation: str | None
     manual: bool = False
     unit_mode: UnitMode = UnitMode.PRODUCTION
+    authority: Authority = Authority.LOCAL

@@ -27,6 +27,7 @@ from hal.mock.unit import SimulatedUnit
 from hal.outputs import Outputs
 from unit_controller import __version__
 from unit_controller.alarms import BATCH_INTERRUPTED
+from unit_controller.authority import store_authority, stored_authority
 from unit_controller.backend import open_backend
 from unit_controller.calibration import Calibrations
 from unit_controller.config import UnitConfig, state_directory
@@ -36,7 +37,7 @@ from unit_controller.controller import PROCESS_STATES, UnitController
 from unit_controller.daemon.dirs import Directories
 from unit_controller.daemon.housekeeping import Housekeeping
 from unit_controller.daemon.sdnotify import SdNotifier, watchdog_interval_s
-from unit_controller.events import StateChanged, UnitEvent
+from unit_controller.events import CommandHandled, StateChanged, UnitEvent
 from unit_controller.interlocks import Priority
 from unit_controller.journal.recorder import JournalRecorder
 from unit_controller.journal.store import Journal
@@ -85,6 +86,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._failed_scans = 0
         self._running = False  # the scan loop has started
+        self._background: set[asyncio.Future[None]] = set()
         self.unit: SimulatedUnit | None = None
         self.clock: Clock = self._make_clock()
         self.epoch = EpochClock(clock=self.clock)
@@ -164,7 +166,10 @@ class Daemon:
             initial_state=State.STOPPED if clean else State.ABORTED,
             # An interrupted batch may have left acid in the reactor: keep its N2 blanket.
             charged=bool(opening.unreset_interrupted),
+            # After a crash or power loss only someone at the unit may operate it.
+            authority=stored_authority(self.state_dir, clean=clean),
         )
+        await asyncio.to_thread(store_authority, self.state_dir, controller.authority)
         self._controller = controller
         self._journal = journal
         recorder = JournalRecorder(controller=controller, journal=journal, epoch_ms=self.epoch.ms)
@@ -366,6 +371,14 @@ class Daemon:
             log.exception("daemon.abort_on_stop_failed")
 
     def _on_event(self, event: UnitEvent) -> None:
+        if isinstance(event, CommandHandled) and event.command == "authority":
+            # Kept for the next clean start; off the event loop (it syncs the file).
+            task = asyncio.get_running_loop().create_task(
+                asyncio.to_thread(store_authority, self.state_dir, self._controller.authority),
+                name="store-authority",
+            )
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         if isinstance(event, StateChanged):
             self.notifier.status(self._status_text(self._controller))
             if event.new is State.STARTING and self.unit is not None:

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import structlog
 
+from unit_controller.authority import refuse_remote
 from unit_controller.controller import UnitController
 from unit_controller.errors import CommandRefused
 from unit_controller.machine import UnitMode
@@ -94,6 +95,8 @@ class CommandDispatcher:
         controller = self._controller
         source = f"mqtt:{command.by}"
         name, args = command.name, command.args
+        if name != "rebirth":  # asks for the unit's description: no operating command
+            refuse_remote(controller.authority)
         if name in PACKML_COMMANDS:
             recipe = args.recipe if isinstance(args, StartArgs) else None
             await controller.command(name, source=source, recipe=recipe)

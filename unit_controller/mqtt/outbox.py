@@ -24,6 +24,7 @@ from unit_controller.mqtt.outbox_db import (
     OutboxError,
     OutboxRow,
 )
+from unit_controller.mqtt.replay import ReplayWindow
 
 __all__ = ["Outbox", "OutboxError", "OutboxRow"]
 
@@ -43,6 +44,7 @@ class Outbox:
         max_bytes: int,
         max_age_s: float,
         wall: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_bytes <= 0 or max_age_s <= 0:
             raise ValueError("max_bytes and max_age_s must be > 0")
@@ -67,6 +69,7 @@ class Outbox:
         self._wake = asyncio.Event()
         self.write_error: str | None = None
         """Why the last commit failed; None once one succeeds (the storage alarm reads it)."""
+        self._replay_window = ReplayWindow(monotonic=monotonic)
 
     # --- life cycle ----------------------------------------------------------------------
     async def open(self) -> None:
@@ -268,15 +271,20 @@ class Outbox:
         return await self._worker.submit(self._store.next_session)
 
     async def remember_command(self, command_id: str, exp_ms: int) -> bool:
-        """True if `command_id` is new (kept until `exp_ms`), False if it was seen before."""
-        return await self._worker.submit(
+        """True if `command_id` is new, False if it was seen before (ids are forgotten by count,
+        never while they could still be valid on the monotonic clock)."""
+        rowid = await self._worker.submit(
             partial(
                 self._store.remember_command,
                 command_id=command_id,
                 exp_ms=exp_ms,
-                now_ms=self._now_ms(),
+                keep_from_rowid=self._replay_window.keep_from(),
             )
         )
+        if rowid is None:
+            return False
+        self._replay_window.seen(rowid)
+        return True
 
     # --- figures -----------------------------------------------------------------------------
     @property

@@ -27,9 +27,8 @@ _SCHEMA = (
 _COUNTERS = ("boot", "session", "dropped_total")
 # Ids per `DELETE ... IN (...)`: far below SQLite's limit of bound variables.
 _CHUNK = 500
-# A command id is kept this long past its expiry, so a wall clock stepped back a little (NTP)
-# cannot make a replay look new; the gate refuses it as expired anyway once truly past.
-_SEEN_GRACE_MS = 60_000
+# Command ids kept, newest first: commands are rare (a few a day), so this covers years.
+MAX_SEEN_COMMANDS = 100_000
 _GONE = -1  # size-index mark of a row deleted, dropped or acked
 
 
@@ -299,12 +298,26 @@ class OutboxDb:
         with transaction(conn):
             return self._bump(conn, "session", 1)
 
-    def remember_command(self, *, command_id: str, exp_ms: int, now_ms: int) -> bool:
+    def remember_command(
+        self, *, command_id: str, exp_ms: int, keep_from_rowid: int | None
+    ) -> int | None:
+        """The new id's rowid, or None if it was seen before. Ids beyond the newest
+        MAX_SEEN_COMMANDS are forgotten, except those from `keep_from_rowid` on (None: all)."""
         conn = self.worker.conn
         with transaction(conn):
-            conn.execute("DELETE FROM seen_commands WHERE exp_ms < ?", (now_ms - _SEEN_GRACE_MS,))
             cursor = conn.execute(
                 "INSERT OR IGNORE INTO seen_commands (id, exp_ms) VALUES (?, ?)",
                 (command_id, exp_ms),
             )
-            return cursor.rowcount == 1
+            if cursor.rowcount != 1:
+                return None
+            rowid = cursor.lastrowid
+            (count,) = conn.execute("SELECT COUNT(*) FROM seen_commands").fetchone()
+            if count > MAX_SEEN_COMMANDS and keep_from_rowid is not None:
+                # Never by the wall clock: a clock stepped forward would forget live ids.
+                conn.execute(
+                    "DELETE FROM seen_commands WHERE rowid IN (SELECT rowid FROM seen_commands"
+                    " WHERE rowid < ? ORDER BY rowid LIMIT ?)",
+                    (keep_from_rowid, count - MAX_SEEN_COMMANDS),
+                )
+            return rowid

@@ -123,6 +123,7 @@ def telemetry_metrics(wiring: BoardWiring) -> list[Metric]:
         Metric("outbox_dropped", "int"),
         Metric("clock_synchronized", "bool"),
         Metric("storage_failing", "bool"),
+        Metric("authority", "string"),
         Metric("bad", "object"),
     ]
     return metrics
@@ -159,7 +160,12 @@ def _value(reading: Reading[Any], digits: int) -> float | None:
 def pack_tags(snap: Snapshot) -> dict[str, Any]:
     """Our unit mode with the PackTags StateCurrent and UnitModeCurrent numbers."""
     mode = snap.unit_mode
-    return {"unit_mode": mode.value, "StateCurrent": snap.state_no, "UnitModeCurrent": mode.number}
+    return {
+        "unit_mode": mode.value,
+        "StateCurrent": snap.state_no,
+        "UnitModeCurrent": mode.number,
+        "authority": snap.authority.value,
+    }
 
 
 def telemetry_payload(
@@ -241,8 +247,10 @@ def birth_payload(
     telemetry_period_s: float,
     commands: Iterable[str],
     clock_synchronized: bool | None = None,
+    authority: str = "local",
 ) -> dict[str, Any]:
-    """The retained description of the unit sent on every connect."""
+    """The retained description of the unit sent on every connect (and when the authority
+    changes: a dashboard sees at once whether this unit takes its commands)."""
     return {
         "unit": unit,
         "site": site,
@@ -255,6 +263,7 @@ def birth_payload(
         "recipes": sorted(recipes),
         "commands": sorted(commands),
         "clock_synchronized": clock_synchronized,
+        "authority": authority,
     }
 
 

@@ -1,48 +1,86 @@
-"""Replay protection for remote commands: an id seen before is refused until long after it
-expired (the outbox keeps ids on disk for the unit; `MemoryReplayStore` for tests)."""
+"""Replay protection for remote commands: an id seen before is refused (the outbox keeps ids
+on disk for the unit; `MemoryReplayStore` for tests).
+
+Ids are forgotten by count, and never while a command could still be valid as measured on the
+monotonic clock: a wall clock stepped forward and back must not let a replay through.
+"""
 
 from __future__ import annotations
 
-import heapq
 import time
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Protocol
 
+# A command lives at most 600 s (the gate's limit) plus 60 s of clock difference; kept longer.
+KEEP_S = 900.0
+MAX_IDS = 100_000
+
 
 class ReplayStore(Protocol):
-    """Remembers command ids until they expire, so that a resent message is refused."""
+    """Remembers command ids, so that a resent message is refused."""
 
     async def remember_command(self, command_id: str, exp_ms: int) -> bool:
-        """Remember `command_id` until `exp_ms`; True if it was new."""
+        """Remember `command_id`; True if it was new."""
         ...
 
 
-class MemoryReplayStore:
-    """Command ids kept in memory until shortly after their expiry (tests; no outbox)."""
+class ReplayWindow:
+    """Which remembered ids must be kept whatever the count: those received in the last
+    `keep_s` of this process (monotonic), and every id while the process is younger than that
+    (ids from before a restart have no monotonic time here)."""
 
-    def __init__(self, *, wall: Callable[[], float] = time.time, keep_s: float = 60.0) -> None:
-        # After its expiry a command is refused as expired anyway; `keep_s` covers a wall
-        # clock that steps back a little (NTP) so an old id is not forgotten too early.
-        self._wall = wall
-        self._keep_ms = int(keep_s * 1000)
-        self._seen: dict[str, int] = {}
-        self._by_expiry: list[tuple[int, str]] = []
+    def __init__(
+        self, *, monotonic: Callable[[], float] = time.monotonic, keep_s: float = KEEP_S
+    ) -> None:
+        self._monotonic = monotonic
+        self._keep_s = keep_s
+        self._started = monotonic()
+        self._recent: deque[tuple[float, int]] = deque()  # (seen at, rowid), oldest first
+
+    def seen(self, rowid: int) -> None:
+        """A new id was stored with this rowid (rowids grow)."""
+        self._recent.append((self._monotonic(), rowid))
+
+    def keep_from(self) -> int | None:
+        """Ids from this rowid on must be kept (None: every id must)."""
+        now = self._monotonic()
+        if now - self._started < self._keep_s:
+            return None
+        recent = self._recent
+        while recent and now - recent[0][0] >= self._keep_s:
+            recent.popleft()
+        return recent[0][1] if recent else 2**62
+
+
+class MemoryReplayStore:
+    """Command ids kept in memory, forgotten by count and monotonic age (tests; no outbox)."""
+
+    def __init__(
+        self,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        keep_s: float = KEEP_S,
+        max_ids: int = MAX_IDS,
+    ) -> None:
+        self._monotonic = monotonic
+        self._keep_s = keep_s
+        self._max_ids = max_ids
+        self._seen: OrderedDict[str, float] = OrderedDict()  # id -> seen at, oldest first
 
     async def remember_command(self, command_id: str, exp_ms: int) -> bool:
-        """Remember `command_id` until `exp_ms`; True if it was new."""
-        self._forget_expired()
+        """Remember `command_id`; True if it was new."""
         if command_id in self._seen:
             return False
-        self._seen[command_id] = exp_ms
-        heapq.heappush(self._by_expiry, (exp_ms, command_id))
+        now = self._monotonic()
+        self._seen[command_id] = now
+        while len(self._seen) > self._max_ids:
+            oldest, at = next(iter(self._seen.items()))
+            if now - at < self._keep_s:
+                break  # still possibly valid: kept beyond the count
+            del self._seen[oldest]
         return True
 
     def __len__(self) -> int:
         """How many ids are remembered now."""
         return len(self._seen)
-
-    def _forget_expired(self) -> None:
-        horizon = int(self._wall() * 1000) - self._keep_ms
-        while self._by_expiry and self._by_expiry[0][0] < horizon:
-            _, command_id = heapq.heappop(self._by_expiry)
-            self._seen.pop(command_id, None)

@@ -21,6 +21,7 @@ from hal.clock import Clock
 from unit_controller import __version__
 from unit_controller.config import UnitConfig
 from unit_controller.controller import UnitController
+from unit_controller.events import CommandHandled, UnitEvent
 from unit_controller.interlocks import Priority
 from unit_controller.mqtt.bridge import TelemetryBridge
 from unit_controller.mqtt.commands import REMOTE_COMMANDS, CommandGate, CommandResult, shown_name
@@ -145,6 +146,7 @@ class FleetService:
         self._dropped_seen = self.outbox.dropped_total
         self._recipes = await asyncio.to_thread(list_recipes, self._recipes_dir)
         self.bridge.attach()
+        self.controller.listen(self._on_event)
         self._tasks = [
             asyncio.create_task(
                 self.outbox.run_flusher(
@@ -191,6 +193,10 @@ class FleetService:
         log.info("mqtt.service_stopped", drained=drained, left=left, offline_published=offline)
         return StopReport(drained=drained and left == 0, left=left, offline_published=offline)
 
+    def _on_event(self, event: UnitEvent) -> None:
+        if isinstance(event, CommandHandled) and event.command == "authority":
+            self.link.rebirth()  # the retained birth says whether this unit takes commands
+
     # --- what the link asks for ------------------------------------------------------------
     def _birth(self, session: int) -> bytes:
         unit = self.config.unit
@@ -207,6 +213,7 @@ class FleetService:
                 telemetry_period_s=self.settings.telemetry_period_s,
                 commands=REMOTE_COMMANDS,
                 clock_synchronized=self._clock_synchronized(),
+                authority=self.controller.authority.value,
             )
         )
 

@@ -18,6 +18,7 @@ from hal.board import Board
 from hal.clock import Clock, ScaledClock, VirtualClock
 from hal.mock.unit import SimulatedUnit, UnknownFault
 from hal.sim.faults import DEVICE_AWAY_S, SERIAL_FAULTS, FaultSpec
+from unit_controller.authority import Authority
 from unit_controller.config import UnitConfig, state_directory
 from unit_controller.controller import Snapshot, UnitController
 from unit_controller.errors import CommandRefused
@@ -169,6 +170,8 @@ class SimulationRun:
             clock=self.clock,
             recipes_dir=self.options.recipes_dir,
             recipe_adapter=self._operating_point,
+            # The simulator's operator is remote: the fleet may command a simulated unit.
+            authority=Authority.REMOTE,
         )
         self.operator = SimulatedOperator(
             controller=controller,
