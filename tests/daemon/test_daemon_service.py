@@ -160,6 +160,13 @@ async def test_leaves_nothing_readable_by_others_even_under_a_lax_umask(tmp_path
         if p.lstat().st_mode & stat.S_IROTH or (not p.is_dir() and p.lstat().st_mode & 0o007)
     }
     assert readable == {}
+    # Whatever the umask it was started with: its directory 0750, its files 0640.
+    assert stat.S_IMODE(daemon.state.stat().st_mode) == 0o750
+    files = [p for p in daemon.state.rglob("*") if p.is_file() and p.name != "journal.sqlite3-old"]
+    assert files
+    assert {str(p): oct(stat.S_IMODE(p.stat().st_mode)) for p in files} == {
+        str(p): oct(0o640) for p in files
+    }
 
 
 async def test_without_a_config_it_says_it_runs_the_simulator_and_under_systemd_refuses(

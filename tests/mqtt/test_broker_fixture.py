@@ -130,7 +130,19 @@ DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto"
 
 
 class SiteBroker(Mosquitto):
-    """The deploy/mosquitto example as shipped, its paths and port pointed into the workdir."""
+    """The deploy/mosquitto example as shipped, its paths and port pointed into the workdir,
+    with units u-001 and u-002 listed in the ACL as its example unit-01 is."""
+
+    UNITS = ("u-001", "u-002")
+
+    def site_acl(self) -> Path:
+        text = (DEPLOY / "acl").read_text()
+        match = re.search(r"^user unit-01\n(?:topic .*\n)+", text, re.MULTILINE)
+        assert match, "deploy/mosquitto/acl no longer lists unit-01 as the example unit"
+        blocks = "\n".join(match.group(0).replace("unit-01", unit) for unit in self.UNITS)
+        path = self.workdir / "acl"
+        path.write_text(text.replace(match.group(0), blocks))
+        return path
 
     def config_text(self) -> str:
         server = self.server_tls()
@@ -140,7 +152,7 @@ class SiteBroker(Mosquitto):
             "/etc/mosquitto/certs/ca.crt": str(server.ca_file),
             "/etc/mosquitto/certs/server.crt": str(server.cert_file),
             "/etc/mosquitto/certs/server.key": str(server.key_file),
-            "/etc/mosquitto/acl": str(DEPLOY / "acl"),
+            "/etc/mosquitto/acl": str(self.site_acl()),
             "/var/lib/mosquitto/": f"{self.workdir}/",
             "/var/log/mosquitto/mosquitto.log": str(self.log_file),
         }.items():
@@ -164,7 +176,11 @@ async def test_site_example_lets_each_unit_write_its_own_topics_and_read_only_it
             Recorder(site, tls=site.client_tls("dashboard")) as dashboard,
             Recorder(site, tls=site.client_tls("u-001")) as unit1,
             Recorder(site, tls=site.client_tls("u-002")) as unit2,
+            Recorder(site, tls=site.client_tls("u-999")) as rogue,
         ):
+            # A certificate the CA signed for a unit nobody listed publishes nothing.
+            await rogue.publish("fleet/v1/u-999/birth", b"rogue unit")
+            await rogue.publish("fleet/v1/u-999/telemetry", b"rogue telemetry")
             await unit1.publish("fleet/v1/u-001/telemetry", b"own telemetry")
             await unit1.publish("fleet/v1/u-002/telemetry", b"spoofed")
             await unit1.publish("fleet/v1/u-001/cmd/start", b"self-command")

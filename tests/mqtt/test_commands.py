@@ -144,7 +144,7 @@ async def test_start_with_a_recipe_name_runs_that_recipe() -> None:
     snap = await remote.rig.run_until(lambda s: s.state is State.EXECUTE, limit_s=5)
     assert snap.recipe == "smoke"
     started = [e for e in remote.rig.events if e.kind is EventKind.COMMAND]
-    assert started[-1].data["source"] == "mqtt:alice@fleet"
+    assert started[-1].data["source"] == "mqtt:alice@fleet (unauthenticated)"
 
 
 async def test_start_without_a_recipe_is_refused_naming_args_recipe() -> None:
@@ -477,7 +477,7 @@ async def test_received_refused_and_done_are_logged() -> None:
     assert ("command.done", "rebirth", "r-1", "info") in events
     assert ("command.refused", "jog", "j-1", "warning") in events
     received = next(e for e in logs if e["event"] == "command.received")
-    assert received["by"] == "alice@fleet"
+    assert received["by"] == "alice@fleet (unauthenticated)"
 
 
 async def test_an_unexpected_failure_becomes_an_internal_error_result_and_is_logged() -> None:
@@ -521,7 +521,7 @@ async def test_the_gate_returns_typed_args_for_a_valid_start() -> None:
     assert checked == RemoteCommand(
         name="start",
         id="s-1",
-        by="alice@fleet",
+        by="alice@fleet (unauthenticated)",
         ts=NOW_MS,
         exp=NOW_MS + 60_000,
         args=StartArgs(recipe="leach"),

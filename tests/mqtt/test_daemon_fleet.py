@@ -120,8 +120,8 @@ async def test_the_daemon_takes_mqtt_commands_journals_them_and_says_offline_on_
         rows = db.execute("SELECT source, command, ok FROM commands ORDER BY id").fetchall()
     finally:
         db.close()
-    assert ("mqtt:test-operator", "reset", 1) in rows
-    assert ("mqtt:test-operator", "confirm", 0) in rows
+    assert ("mqtt:test-operator (unauthenticated)", "reset", 1) in rows
+    assert ("mqtt:test-operator (unauthenticated)", "confirm", 0) in rows
 
 
 async def test_after_kill_9_the_unit_is_local_until_the_console_sets_it_back(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from hal.sim.faults import FaultSpec, parse_fault
 from unit_controller import __version__
+from unit_controller.cli.operator import add_operator_commands
 from unit_controller.config import (
     DEFAULT_CONFIG,
 )
@@ -283,4 +284,5 @@ def build_parser() -> argparse.ArgumentParser:
         "hash-pin",
         help="print the [console] pin_hash for a PIN read from standard input",
     )
+    add_operator_commands(sub)
     return parser

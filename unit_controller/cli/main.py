@@ -46,6 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return console_main([] if args.socket is None else ["--socket", str(args.socket)])
     if args.command == "hash-pin":
         return _hash_pin()
+    if args.command in ("keygen", "sign", "send"):
+        from unit_controller.cli.operator import run_operator_command
+
+        return run_operator_command(args)
     if args.command == "envelope":
         return run_envelope(args)
     return run_sim(args)

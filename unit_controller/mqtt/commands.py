@@ -28,6 +28,7 @@ from pydantic_core import PydanticCustomError
 
 from unit_controller.json_limits import JsonRefused, parse_json
 from unit_controller.mqtt.replay import ReplayStore
+from unit_controller.mqtt.signing import Operators, SignatureRefused
 
 log = structlog.get_logger(__name__)
 
@@ -96,6 +97,7 @@ class _Envelope(BaseModel):
     exp: StrictInt = Field(gt=0)
     by: Sender
     args: dict[str, Any] = Field(default_factory=dict)
+    sig: Annotated[StrictStr, Field(min_length=1, max_length=200)] | None = None
 
 
 class _Args(BaseModel):
@@ -189,6 +191,7 @@ class RemoteCommand:
     ts: int
     exp: int
     args: CommandArgs
+    authenticated: bool = False  # `by` is the operator whose key signed it
 
 
 class _Refused(Exception):
@@ -261,7 +264,7 @@ def _claimed(value: object) -> tuple[str | None, Mapping[str, Any]]:
         return None, {}
     by, args = value.get("by"), value.get("args")
     return (
-        by[:64] if isinstance(by, str) else None,
+        f"{by[:64]} (unauthenticated)" if isinstance(by, str) else None,
         args if isinstance(args, dict) else {},
     )
 
@@ -288,13 +291,20 @@ class CommandGate:
         max_lifetime_s: float = 600.0,
         clock_skew_s: float = 60.0,
         wall: Callable[[], float] = time.time,
+        unit: str = "",
+        operators: Operators | None = None,
+        allow_unsigned: bool = True,
     ) -> None:
+        """`operators`: the keys that may sign; unsigned commands act only if `allow_unsigned`."""
         if max_lifetime_s <= 0 or clock_skew_s < 0:
             raise ValueError("max_lifetime_s must be > 0 and clock_skew_s >= 0")
         self._replay = replay
         self._max_lifetime_s = max_lifetime_s
         self._clock_skew_s = clock_skew_s
         self._wall = wall
+        self._unit = unit
+        self._operators = operators or Operators(())
+        self._allow_unsigned = allow_unsigned
 
     async def check(
         self, name: str, payload: bytes, *, retained: bool
@@ -356,9 +366,30 @@ class CommandGate:
             args = _ARGS[name].model_validate(envelope.args)
         except ValidationError as exc:
             raise _Refused(_problems(exc, prefix="args.")) from None
+        by, authenticated = self._sender(name, value, signed=envelope.sig is not None)
         return RemoteCommand(
-            name=name, id=envelope.id, by=envelope.by, ts=envelope.ts, exp=envelope.exp, args=args
+            name=name,
+            id=envelope.id,
+            by=by,
+            ts=envelope.ts,
+            exp=envelope.exp,
+            args=args,
+            authenticated=authenticated,
         )
+
+    def _sender(self, name: str, document: dict[str, Any], *, signed: bool) -> tuple[str, bool]:
+        """Who sent it: the verified operator, or (when allowed) the unproven `by`."""
+        if signed:
+            try:
+                return self._operators.verify(unit=self._unit, name=name, document=document), True
+            except SignatureRefused as exc:
+                raise _Refused(str(exc)) from None
+        if not self._allow_unsigned:
+            raise _Refused(
+                "unsigned: this unit takes only commands signed by an operator key "
+                "(unit-controller sign / send)"
+            )
+        return f"{document['by']} (unauthenticated)", False
 
     def _check_times(self, *, ts: int, exp: int) -> None:
         # Compared in integer milliseconds: a 4 kB payload can hold numbers too big for a float.

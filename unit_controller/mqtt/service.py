@@ -35,6 +35,7 @@ from unit_controller.mqtt.payloads import (
     encode,
     telemetry_metrics,
 )
+from unit_controller.mqtt.settings import operators_of
 from unit_controller.mqtt.topics import Topics
 from unit_controller.recipes.loader import RECIPES_DIR, list_recipes
 
@@ -103,6 +104,9 @@ class FleetService:
             max_lifetime_s=settings.command_max_lifetime_s,
             clock_skew_s=settings.command_clock_skew_s,
             wall=wall,
+            unit=config.unit.id,
+            operators=operators_of(settings),
+            allow_unsigned=settings.allow_unsigned,
         )
         self.link = FleetLink(
             settings=settings,

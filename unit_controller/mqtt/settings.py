@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from unit_controller.mqtt.signing import OperatorKey, Operators, parse_public_key
+
 DEFAULT_ROOT = "fleet/v1"
 _PORTS = {"mqtt": 1883, "mqtts": 8883}
 # A topic root: levels of plain characters, no wildcards, no empty level.
@@ -94,6 +96,35 @@ class OutboxSettings(_Section):
     )
 
 
+class OperatorSettings(_Section):
+    """One operator who may sign remote commands: a name, an Ed25519 key, what they may do."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.@-]{1,64}$", description="as in the command's `by`")
+    public_key: str = Field(description="base64 Ed25519 public key (`unit-controller keygen`)")
+    commands: tuple[str, ...] | None = Field(
+        default=None, description="the remote commands this key may give; unset = all"
+    )
+
+    @field_validator("public_key")
+    @classmethod
+    def _key(cls, text: str) -> str:
+        parse_public_key(text)
+        return text
+
+    @field_validator("commands")
+    @classmethod
+    def _commands(cls, commands: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        from unit_controller.mqtt.commands import REMOTE_COMMANDS
+
+        unknown = sorted(set(commands or ()) - REMOTE_COMMANDS)
+        if unknown:
+            raise ValueError(
+                f"unknown remote command(s) {', '.join(unknown)}; "
+                f"they are {', '.join(sorted(REMOTE_COMMANDS))}"
+            )
+        return commands
+
+
 class MqttSettings(_Section):
     """How the unit reaches the fleet broker (DESIGN §6); no `url` means no MQTT."""
 
@@ -122,6 +153,14 @@ class MqttSettings(_Section):
         default=30.0, ge=0, le=600, description="on a clean stop, wait this long for the outbox"
     )
     outbox: OutboxSettings = OutboxSettings()
+    allow_unsigned: bool = Field(
+        default=False,
+        description="accept remote commands nobody signed (journaled as unauthenticated); "
+        "a unit in a plant keeps this off",
+    )
+    operators: tuple[OperatorSettings, ...] = Field(
+        default=(), description="who may sign remote commands ([[mqtt.operators]])"
+    )
 
     @field_validator("url")
     @classmethod
@@ -149,6 +188,10 @@ class MqttSettings(_Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> MqttSettings:
+        names = [o.name for o in self.operators]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"operators: {', '.join(twice)} listed more than once")
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("cert_file and key_file go together: set both or neither")
         if self.password_file is not None and self.username is None:
@@ -199,3 +242,15 @@ class MqttSettings(_Section):
             return None
         lines = self.password_file.read_text(encoding="utf-8").splitlines()
         return lines[0] if lines else ""
+
+
+def operators_of(settings: MqttSettings) -> Operators:
+    """The verifier for the configured operator keys."""
+    return Operators(
+        OperatorKey(
+            name=o.name,
+            key=parse_public_key(o.public_key),
+            commands=None if o.commands is None else frozenset(o.commands),
+        )
+        for o in settings.operators
+    )

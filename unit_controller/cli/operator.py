@@ -1,0 +1,141 @@
+"""`unit-controller keygen|sign|send`: an operator's tools for signed remote commands.
+
+`keygen` makes a key and prints the `[[mqtt.operators]]` entry for the unit's config; `sign`
+prints a signed command payload for any MQTT client; `send` publishes one and waits for its
+`cmd_result`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import ssl
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from unit_controller.json_limits import JsonRefused, parse_json
+from unit_controller.mqtt.commands import REMOTE_COMMANDS
+from unit_controller.mqtt.settings import DEFAULT_ROOT, parse_broker_url
+from unit_controller.mqtt.signing import load_private_key, new_private_key, public_key_text, sign
+
+EXIT_BAD_INPUT = 2
+EXIT_REFUSED = 1
+
+
+def add_operator_commands(sub: Any) -> None:
+    """The three subcommands, on the CLI's subparsers."""
+    keygen = sub.add_parser("keygen", help="make an operator key for signed remote commands")
+    keygen.add_argument("key", type=Path, help="where to write the private key (mode 0600)")
+    keygen.add_argument("--name", required=True, help="the operator's name (the `by` field)")
+    for name, helptext in (
+        ("sign", "print a signed command payload"),
+        ("send", "publish a signed command and wait for its result"),
+    ):
+        parser = sub.add_parser(name, help=helptext)
+        parser.add_argument("name", metavar="COMMAND", help="e.g. hold, start, ack")
+        parser.add_argument("--unit", required=True, help="the unit id (its certificate CN)")
+        parser.add_argument("--key", type=Path, required=True, help="the private key file")
+        parser.add_argument("--by", required=True, help="the operator name of that key")
+        parser.add_argument(
+            "--args", default="{}", help='command args as JSON, e.g. \'{"recipe": "smoke"}\''
+        )
+        parser.add_argument("--life-s", type=float, default=60.0, help="seconds until it expires")
+        if name == "send":
+            parser.add_argument("--url", required=True, help="mqtt://host[:port] or mqtts://…")
+            parser.add_argument("--root", default=DEFAULT_ROOT)
+            parser.add_argument("--ca-file", type=Path)
+            parser.add_argument("--cert-file", type=Path)
+            parser.add_argument("--key-file", type=Path)
+            parser.add_argument("--timeout-s", type=float, default=30.0)
+
+
+def run_operator_command(args: argparse.Namespace) -> int:
+    """Carry out keygen, sign or send; the exit code."""
+    try:
+        if args.command == "keygen":
+            return _keygen(args)
+        payload = _signed(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.command == "sign":
+        print(json.dumps(payload, separators=(",", ":")))
+        return 0
+    return asyncio.run(_send(args, payload))
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    try:
+        public = new_private_key(args.key)
+    except FileExistsError:
+        raise ValueError(f"{args.key} exists: a key is never overwritten") from None
+    except OSError as exc:
+        raise ValueError(f"cannot write {args.key}: {exc.strerror or exc}") from None
+    print(f"# private key in {args.key}; add this to the unit's config:")
+    print("[[mqtt.operators]]")
+    print(f'name = "{args.name}"')
+    print(f'public_key = "{public_key_text(public)}"')
+    return 0
+
+
+def _signed(args: argparse.Namespace) -> dict[str, Any]:
+    if args.name not in REMOTE_COMMANDS:
+        raise ValueError(
+            f"unknown remote command {args.name!r}; they are {', '.join(sorted(REMOTE_COMMANDS))}"
+        )
+    if not 0 < args.life_s <= 600:
+        raise ValueError("--life-s must be more than 0 and at most 600")
+    try:
+        command_args = parse_json(args.args, max_bytes=2048, what="--args")
+    except JsonRefused as exc:
+        raise ValueError(str(exc)) from None
+    if not isinstance(command_args, dict):
+        raise ValueError("--args must be a JSON object")
+    key = load_private_key(args.key)
+    now = int(time.time() * 1000)
+    document = {
+        "id": str(uuid.uuid4()),
+        "ts": now,
+        "exp": now + int(args.life_s * 1000),
+        "by": args.by,
+        "args": command_args,
+    }
+    return sign(key, unit=args.unit, name=args.name, document=document)
+
+
+async def _send(args: argparse.Namespace, payload: dict[str, Any]) -> int:
+    import aiomqtt
+
+    try:
+        address = parse_broker_url(args.url)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    tls = None
+    if address.tls:
+        tls = ssl.create_default_context(cafile=args.ca_file)
+        if args.cert_file:
+            tls.load_cert_chain(args.cert_file, args.key_file)
+    base = f"{args.root}/{args.unit}"
+    try:
+        async with aiomqtt.Client(
+            address.host, address.port, tls_context=tls, timeout=args.timeout_s
+        ) as client:
+            await client.subscribe(f"{base}/cmd_result", qos=1)
+            await client.publish(f"{base}/cmd/{args.name}", json.dumps(payload), qos=1)
+            async with asyncio.timeout(args.timeout_s):
+                async for message in client.messages:
+                    raw = message.payload
+                    result = json.loads(raw if isinstance(raw, bytes | str) else b"{}")
+                    if isinstance(result, dict) and result.get("id") == payload["id"]:
+                        print(json.dumps(result))
+                        return 0 if result.get("ok") is True else EXIT_REFUSED
+    except TimeoutError:
+        print(f"error: no cmd_result from {args.unit} within {args.timeout_s:g} s", file=sys.stderr)
+    except aiomqtt.MqttError as exc:
+        print(f"error: broker {address.url}: {exc}", file=sys.stderr)
+    return EXIT_REFUSED
