@@ -37,6 +37,8 @@ def fleet_config(
         "reconnect_min_s": 0.05,
         "reconnect_max_s": 0.5,
         "drain_timeout_s": 20.0,
+        # as the simulator's example: the tests' commands are unsigned unless they say so
+        "allow_unsigned": True,
     }
     if tls is not None:
         settings |= {"ca_file": tls.ca_file, "cert_file": tls.cert_file, "key_file": tls.key_file}

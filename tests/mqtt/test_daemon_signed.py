@@ -47,6 +47,11 @@ async def test_signed_send_acts_and_an_unsigned_command_is_refused(
     async with Recorder(mosquitto) as rec:
         await daemon.start()
         try:
+            # Subscribed to its commands once it says it is online.
+            await rec.wait_for(
+                lambda r: r.topic == topic(UNIT, "status") and r.payload == b"online",
+                timeout=WAIT_S,
+            )
             async with Control(daemon.socket, client="console") as console:
                 assert (await console.request("authority", mode="remote"))["ok"]
             unsigned = command()

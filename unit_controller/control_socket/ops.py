@@ -7,8 +7,6 @@ calibration, confirmations); never raises to the server: every request gets a Re
 from __future__ import annotations
 
 import asyncio
-import math
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -22,11 +20,9 @@ from unit_controller.calibration import Calibrations
 from unit_controller.config import UnitConfig
 from unit_controller.controller import UnitController
 from unit_controller.errors import CommandRefused, RecipeError
-from unit_controller.interlocks import Priority
 from unit_controller.journal.store import Journal
 from unit_controller.machine import State, UnitMode
 from unit_controller.mqtt.payloads import EpochClock, alarms_payload
-from unit_controller.pin_guard import PinGuard, PinVerdict
 from unit_controller.recipes.loader import list_recipes, load_recipe
 from unit_controller.storage_watch import storage_failing
 from unit_controller.tomlfile import location
@@ -49,12 +45,12 @@ from .args import (
     UnlockArgs,
     WatchArgs,
 )
+from .pin_desk import PinDesk
 from .protocol import ErrorCode, OpError, Request, Response
 from .status import status_dict
 
 log = structlog.get_logger(__name__)
 
-PIN_ALARM = "pin_locked_out"
 # A PackML command's acting state (RESETTING, HOLDING…) ends within a scan or two.
 SETTLE_S = 5.0
 
@@ -138,12 +134,7 @@ class Operations:
         self._clock_synchronized = clock_synchronized
         self._scanned = asyncio.Event()
         controller.watch(lambda _: self._scanned.set())
-        self.pins = PinGuard(
-            attempts=config.console.pin_attempts,
-            lockout_s=config.console.pin_lockout_s,
-            monotonic=time.monotonic,
-        )
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.pins = PinDesk(config=config, controller=controller)
         self.specs: dict[str, OpSpec] = {
             "identify": OpSpec(IdentifyArgs, Kind.READ, self._identify),
             "status": OpSpec(NoArgs, Kind.READ, self._status),
@@ -316,50 +307,9 @@ class Operations:
         return await self.calibrations.ph_status()
 
     async def _unlock(self, session: Session, args: UnlockArgs) -> dict[str, Any]:
-        stored = self.config.console.pin_hash
-        if stored is None:
-            session.unlocked = True
-            return {"unlocked": True}
-        verdict = await self.pins.check(args.pin, stored)
-        if verdict.ok:
-            session.unlocked = True
-            return {"unlocked": True}
-        log.warning(
-            "control.wrong_pin",
-            source=session.source,
-            wrong_in_a_row=verdict.wrong_in_a_row,
-            locked_for_s=round(verdict.locked_for_s),
-        )
-        if verdict.began_lockout:
-            await self._pin_locked_out(verdict)
-        if verdict.locked_for_s > 0.0:
-            raise OpError(
-                ErrorCode.REFUSED,
-                f"the PIN is locked out for {math.ceil(verdict.locked_for_s)} s "
-                "after too many wrong PINs in a row",
-            )
-        raise OpError(ErrorCode.REFUSED, "wrong PIN")
-
-    async def _pin_locked_out(self, verdict: PinVerdict) -> None:
-        """Say so on the alarm list, and take the alarm back when the lockout ends."""
-        log.error("control.pin_locked_out", wrong_in_a_row=verdict.wrong_in_a_row)
-        await self.controller.raise_alarm(
-            alarm_id=PIN_ALARM,
-            tag="console",
-            priority=Priority.MEDIUM,
-            message=(
-                f"{verdict.wrong_in_a_row} wrong console PINs in a row: the PIN is locked out "
-                f"for {verdict.locked_for_s:g} s (someone may be guessing it)"
-            ),
-        )
-
-        async def lift() -> None:
-            await asyncio.sleep(verdict.locked_for_s)
-            await self.controller.clear_alarm(PIN_ALARM, "console")
-
-        task = asyncio.create_task(lift(), name="pin-lockout")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        await self.pins.unlock(session.source, args.pin)
+        session.unlocked = True
+        return {"unlocked": True}
 
     # --- commands --------------------------------------------------------------------------
     async def _ack(self, session: Session, args: AlarmArgs) -> dict[str, Any]:
