@@ -9,6 +9,7 @@ import asyncio
 import heapq
 import itertools
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -36,8 +37,8 @@ class SystemClock:
         await asyncio.sleep(max(0.0, seconds))
 
 
-class VirtualClock:
-    """Simulated time that only moves when the simulation driver advances it."""
+class _SimulatedTime:
+    """Time that moves only when told to, and the sleepers waiting on it."""
 
     def __init__(self, *, start: float = 0.0) -> None:
         self._now = start
@@ -69,6 +70,10 @@ class VirtualClock:
         self.advance_to(self._now + seconds)
 
 
+class VirtualClock(_SimulatedTime):
+    """Simulated time that only moves when the simulation driver advances it."""
+
+
 class ScaledClock:
     """Real time sped up `speed` times: for device emulators and drivers talking over real ptys.
 
@@ -98,3 +103,75 @@ class ScaledClock:
     async def sleep(self, seconds: float) -> None:
         """Sleep `seconds` of scaled time (seconds / speed of real time)."""
         await asyncio.sleep(max(0.0, seconds) / self.speed)
+
+
+class LockstepClock(_SimulatedTime):
+    """Simulated time that moves only when the whole process waits: no task ready to run, no
+    real-time timer about to fire, and nothing `busy` (bytes unread on an emulated port).
+
+    For emulators and drivers talking over real ptys in tests: a loaded host runs the same
+    exchange, only slower, instead of seeing replies come late. `run()` is the task that moves
+    it; with `speed`, it never runs ahead of `speed` times real time.
+    """
+
+    def __init__(
+        self,
+        *,
+        busy: Callable[[], bool] = lambda: False,
+        speed: float | None = None,
+        settle_s: float = 0.0002,
+        horizon_s: float = 0.05,
+    ) -> None:
+        super().__init__()
+        if speed is not None and speed <= 0:
+            raise ValueError(f"speed must be > 0, got {speed}")
+        self.speed = speed
+        self._busy = [busy]
+        self._settle_s = settle_s  # real time for the kernel to hand bytes across a pty
+        self._horizon_s = horizon_s  # a real timer due this soon is work still to come
+
+    def also_busy(self, check: Callable[[], bool]) -> None:
+        """Count `check()` returning True as work still going on (ports made later)."""
+        self._busy.append(check)
+
+    async def run(self) -> None:
+        """Advance to each next deadline once everything waits; runs until cancelled."""
+        loop = asyncio.get_running_loop()
+        real_start, sim_start = loop.time(), self.monotonic()
+        while True:
+            await self._settle(loop)
+            if not self._sleepers:
+                await asyncio.sleep(0.001)  # everything waits on I/O or another task
+                continue
+            when = self._sleepers[0][0]
+            if self.speed is not None:
+                early_s = real_start + (when - sim_start) / self.speed - loop.time()
+                if early_s > 0:
+                    await asyncio.sleep(min(early_s, self._horizon_s))
+                    continue
+            self.advance_to(max(when, self.monotonic()))
+
+    async def _settle(self, loop: asyncio.AbstractEventLoop) -> None:
+        while True:
+            await asyncio.sleep(0)
+            if self._working(loop):
+                continue
+            # A pty hands bytes across in tens of microseconds. A blocking pause is exact where
+            # the selector's timeout counts in whole milliseconds, and this task is the clock:
+            # nothing else is waiting to run.
+            time.sleep(self._settle_s)  # noqa: ASYNC251 - deliberate, see above
+            await asyncio.sleep(0)  # the selector (timeout 0) picks up whatever landed
+            if not self._working(loop):
+                return
+
+    def _working(self, loop: asyncio.AbstractEventLoop) -> bool:
+        # CPython's loop keeps its runnable callbacks in `_ready` and its timers in
+        # `_scheduled`; another loop without them is judged by `busy` and the settle time alone.
+        ready = getattr(loop, "_ready", ())
+        if len(ready) > 0:
+            return True
+        soon = loop.time() + self._horizon_s
+        timers = getattr(loop, "_scheduled", ())
+        if any(not t.cancelled() and t.when() <= soon for t in timers):
+            return True
+        return any(check() for check in self._busy)

@@ -85,14 +85,22 @@ class EzoDevice:
                 await within(self.clock, max(rest, 0.0), self._wake.wait())
 
     async def ask(
-        self, text: str, *, wait_s: float = COMMAND_S, timeout_s: float | None = None
+        self,
+        text: str,
+        *,
+        wait_s: float = COMMAND_S,
+        timeout_s: float | None = None,
+        done_ends: bool = False,
     ) -> list[str]:
         """One command; any reply from the circuit (even *ER) shows it is alive."""
         self._note_health()  # on time even while a poll cycle retries a silent device
         await self._ensure_initialised()
         try:
             lines = await self.link.command(
-                text, wait_s=wait_s, timeout_s=self.timeout_s if timeout_s is None else timeout_s
+                text,
+                wait_s=wait_s,
+                timeout_s=self.timeout_s if timeout_s is None else timeout_s,
+                done_ends=done_ends,
             )
         except EzoError:
             self.answered()

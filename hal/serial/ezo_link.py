@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
@@ -26,10 +27,13 @@ log = structlog.get_logger(__name__)
 COMMAND_S = 0.3  # what the datasheet gives for most commands
 READ_S = 0.9  # a reading
 CAL_S = 1.2  # a calibration point
-# Lines the circuit sends on its own; never a reply to a command.
+# Lines the circuit sends on its own; never a reply to a command. A circuit that restarted
+# (reset, power-up, wake from sleep) forgets continuous mode off and response codes on.
 UNSOLICITED = frozenset({"*RS", "*RE", "*WA", "*SL"})
 FAILURE_CODES = frozenset({"*ER", "*OV", "*UV"})
-RESTART_CODES = frozenset({"*RS", "*RE"})
+RESTART_CODES = frozenset({"*RS", "*RE", "*WA"})
+# A dose that ended, sent by the EZO-PMP on its own (`*DONE,<ml>`), also as the answer to `X`.
+DONE = "*DONE"
 
 
 class EzoLinkError(Exception):
@@ -42,11 +46,14 @@ class EzoLinkError(Exception):
 
 
 class EzoError(EzoLinkError):
-    """The circuit refused the command: `code` is *ER, *OV (over-voltage) or *UV (under-voltage)."""
+    """The circuit refused the command: `code` is *ER, *OV (over-voltage) or *UV (under-voltage);
+    `reasons` the code lines that came before it (`*TOOFAST`, `*UV,PUMPPWR,0.00`)."""
 
-    def __init__(self, code: str, *, tag: str, command: str) -> None:
-        super().__init__(f"circuit answered {code}", tag=tag, command=command)
+    def __init__(self, code: str, *, tag: str, command: str, reasons: tuple[str, ...] = ()) -> None:
+        said = " ".join((*reasons, code))
+        super().__init__(f"circuit answered {said}", tag=tag, command=command)
         self.code = code
+        self.reasons = reasons
 
 
 class EzoTimeout(EzoLinkError):
@@ -59,6 +66,23 @@ class EzoGarbage(EzoLinkError):
 
 class EzoPortLost(EzoLinkError):
     """The port went away (unplugged adapter, EIO); the link reopens it with backoff."""
+
+
+@dataclass(frozen=True, slots=True)
+class Firmware:
+    """What `i` answers: the circuit's kind (pH, RTD, PMP) and its firmware version."""
+
+    device: str
+    text: str  # as the circuit writes it: 2.16
+
+    @property
+    def version(self) -> tuple[int, ...]:
+        """The version's numbers (2.16 -> (2, 16)), for comparing."""
+        return tuple(int(part) for part in self.text.split("."))
+
+    def at_least(self, *version: int) -> bool:
+        """True when the firmware is `version` or newer."""
+        return self.version >= version
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +145,11 @@ class EzoLink:
         self._lock = asyncio.Lock()
         self._needs_init = True
         self._restart_reason: str | None = None
+        self.firmware: Firmware | None = None  # read at start-up (`i`)
+        self.voltage: float | None = None  # supply voltage at the last Status
+        self.restart_reason: str | None = None  # as Status gave it at the last start-up
+        self._on_done: list[Callable[[str], None]] = []
+        self._starting = False
         # Bumped on every (re)initialisation: devices re-send state the circuit has forgotten.
         self.generation = 0
 
@@ -148,42 +177,64 @@ class EzoLink:
             await self.initialise()
 
     async def initialise(self) -> None:
-        """Start-up sequence: continuous mode off, response codes on, note the restart reason."""
+        """Start-up sequence: continuous mode off, response codes on, read the firmware (`i`) and
+        note the restart reason and supply voltage (`Status`)."""
         async with self._lock:
             self._needs_init = False  # a restart code seen during the sequence sets it again
+            self._starting = True  # readings streamed before C,0 lands say nothing
             try:
                 # With response codes off (*OK,0) C,0 is not acknowledged: no fault here.
                 with contextlib.suppress(EzoTimeout):
                     await self._exchange("C,0", wait_s=COMMAND_S, timeout_s=self.timeout_s)
                 await self._exchange("*OK,1", wait_s=COMMAND_S, timeout_s=self.timeout_s)
+                lines = await self._exchange("i", wait_s=COMMAND_S, timeout_s=self.timeout_s)
+                firmware = parse_firmware(lines, self.tag)
                 lines = await self._exchange("Status", wait_s=COMMAND_S, timeout_s=self.timeout_s)
                 status = _parse_status(lines, self.tag)
             except BaseException:
                 self._needs_init = True
                 raise
-            self._restart_reason = status.restart_reason
+            finally:
+                self._starting = False
+            self._restart_reason = self.restart_reason = status.restart_reason
+            self.voltage = status.voltage
+            self.firmware = firmware
             self.generation += 1
         log.info(
             "ezo.initialised",
             tag=self.tag,
+            device=firmware.device,
+            firmware=firmware.text,
             restart_reason=status.restart_reason,
+            voltage=status.voltage,
             generation=self.generation,
         )
+
+    def on_done(self, listener: Callable[[str], None]) -> None:
+        """Call `listener` with every `*DONE,<ml>` line (a dose ended), whenever it comes."""
+        self._on_done.append(listener)
 
     async def close(self) -> None:
         """Close the port; the next `connect` reopens it."""
         await self._close_streams()
 
-    async def command(self, text: str, *, wait_s: float, timeout_s: float) -> list[str]:
+    async def command(
+        self, text: str, *, wait_s: float, timeout_s: float, done_ends: bool = False
+    ) -> list[str]:
         """Send `text`; return the data lines before *OK. The reply may take `wait_s` (the
-        circuit's processing time) plus `timeout_s`. Call `initialise` first when `needs_init`."""
+        circuit's processing time) plus `timeout_s`. With `done_ends`, a `*DONE` line answers
+        too (`X`: the datasheet does not fix its order with *OK). Call `initialise` first when
+        `needs_init`."""
         async with self._lock:
-            return await self._exchange(text, wait_s=wait_s, timeout_s=timeout_s)
+            return await self._exchange(
+                text, wait_s=wait_s, timeout_s=timeout_s, done_ends=done_ends
+            )
 
     async def status(self) -> EzoStatus:
         """Ask `Status`; a restart reason other than at start-up means the circuit rebooted."""
         lines = await self.command("Status", wait_s=COMMAND_S, timeout_s=self.timeout_s)
         status = _parse_status(lines, self.tag)
+        self.voltage = status.voltage
         if self._restart_reason is not None and status.restart_reason != self._restart_reason:
             log.warning("ezo.restarted", tag=self.tag, restart_reason=status.restart_reason)
             self._needs_init = True
@@ -191,7 +242,9 @@ class EzoLink:
 
     # --- internals --------------------------------------------------------------------------
 
-    async def _exchange(self, text: str, *, wait_s: float, timeout_s: float) -> list[str]:
+    async def _exchange(
+        self, text: str, *, wait_s: float, timeout_s: float, done_ends: bool = False
+    ) -> list[str]:
         writer = self._writer
         if writer is None or not self.connected:
             raise EzoPortLost("port not open", tag=self.tag, command=text)
@@ -203,7 +256,9 @@ class EzoLink:
             self._port_lost(str(exc))
             raise EzoPortLost(f"write failed: {exc}", tag=self.tag, command=text) from exc
         data: list[str] = []
+        reasons: list[str] = []  # *TOOFAST, *UV,PUMPPWR,...: what a following *ER is about
         deadline = self._clock.monotonic() + wait_s + timeout_s
+        done_seen = False
         try:
             while True:
                 left = deadline - self._clock.monotonic()
@@ -217,12 +272,24 @@ class EzoLink:
                 if item == "*OK":
                     return data
                 if item in FAILURE_CODES:
-                    raise EzoError(item, tag=self.tag, command=text)
-                if item in RESTART_CODES:
+                    raise EzoError(item, tag=self.tag, command=text, reasons=tuple(reasons))
+                if item.upper().startswith(DONE):
+                    self._done(item)
+                    if done_ends and not done_seen:
+                        # A *OK may follow; wait a little for it so it is not taken as the
+                        # answer to the next command, then the *DONE is answer enough.
+                        done_seen = True
+                        deadline = min(deadline, self._clock.monotonic() + self._quiet_s)
+                        data.append(item)
+                elif item in RESTART_CODES:
                     self._brownout(item)
+                elif item.startswith("*") and item not in UNSOLICITED:
+                    reasons.append(item)
                 elif item and item not in UNSOLICITED:
                     data.append(item)
         except TimeoutError:
+            if done_seen:
+                return data
             await self._resync()
             if data:  # something came, but no response code: a broken reply, not silence
                 log.warning("ezo.garbage", tag=self.tag, command=text, lines=data)
@@ -238,6 +305,10 @@ class EzoLink:
             await self._resync()
             raise
 
+    def _done(self, line: str) -> None:
+        for listener in self._on_done:
+            listener(line)
+
     def _brownout(self, code: str) -> None:
         if not self._needs_init:
             log.warning("ezo.restarted", tag=self.tag, code=code)
@@ -252,6 +323,12 @@ class EzoLink:
                 return
             if isinstance(item, str) and item in RESTART_CODES:
                 self._brownout(item)
+            elif isinstance(item, str) and item.upper().startswith(DONE):
+                self._done(item)
+            elif isinstance(item, str) and _is_number(item) and not self._starting:
+                # A reading nobody asked for: continuous mode is on again, so the circuit
+                # restarted without a word (a power cycle whose *RS/*RE was lost).
+                self._brownout("unrequested reading")
 
     async def _resync(self) -> None:
         """After a timeout or junk, wait for a quiet line so a late reply is not taken as the
@@ -266,6 +343,8 @@ class EzoLink:
                 return
             if isinstance(item, str) and item in RESTART_CODES:
                 self._brownout(item)
+            elif isinstance(item, str) and item.upper().startswith(DONE):
+                self._done(item)
 
     async def _read_lines(self, reader: asyncio.StreamReader) -> None:
         while True:
@@ -309,10 +388,32 @@ def _decode(raw: bytes) -> _Item:
     return text
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_firmware(lines: list[str], tag: str) -> Firmware:
+    """`?i,pH,2.16` (or `?I,PMP,1.06`, as that firmware writes it) as a Firmware."""
+    for line in reversed(lines):
+        parts = line.split(",")
+        if parts[0].upper() == "?I" and len(parts) == 3:
+            firmware = Firmware(device=parts[1], text=parts[2])
+            try:
+                firmware.version  # noqa: B018 - checks that it reads as numbers
+            except ValueError:
+                break
+            return firmware
+    raise EzoGarbage(f"malformed i reply {lines!r}", tag=tag, command="i")
+
+
 def _parse_status(lines: list[str], tag: str) -> EzoStatus:
     for line in reversed(lines):
         parts = line.split(",")
-        if parts[0] == "?Status" and len(parts) == 3 and parts[1] in tuple("PSBWU"):
+        if parts[0].upper() == "?STATUS" and len(parts) == 3 and parts[1] in tuple("PSBWU"):
             try:
                 return EzoStatus(restart_reason=parts[1], voltage=float(parts[2]))
             except ValueError:

@@ -2,7 +2,9 @@
 
 Never sends an open-ended run (`D,*`): each rate goes out as `DC,<ml/min>,<minutes>` with a short
 bound and is renewed well before it expires, so a dead controller leaves no pump running for long.
-Never blocks the event loop; time only from the Clock.
+Rates are capped at what the circuit says it can do (`DC,?`); a refusal (*TOOFAST, motor supply
+low) is the pump's fault until a run is accepted. Never blocks the event loop; time only from the
+Clock.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import structlog
 from hal.clock import Clock
 from hal.reading import BadReason, Reading
 from hal.serial.ezo_device import EzoDevice
-from hal.serial.ezo_link import CAL_S, EzoGarbage, EzoLink
+from hal.serial.ezo_link import CAL_S, EzoError, EzoGarbage, EzoLink
 from hal.serial.reconnect import Backoff
 
 log = structlog.get_logger(__name__)
@@ -72,6 +74,11 @@ class EzoPump(EzoDevice):
         self._total_base_ml = 0.0  # what the circuit counted before it last restarted
         self._last_tv_ml = 0.0
         self._total: Reading[float] = Reading.bad(BadReason.NO_READING_YET, clock.monotonic())
+        self.circuit_max_ml_min: float | None = None  # DC,?: what the circuit can do now
+        self._capped_logged = False
+        self._fault: str | None = None
+        self.last_done: str | None = None  # the newest *DONE,<ml> (a run ended)
+        self.link.on_done(self._on_done)
 
     def run(self, ml_min: float) -> None:
         """Desired rate in mL/min, clamped to the pump's range (0 stops); renew it every scan:
@@ -88,10 +95,14 @@ class EzoPump(EzoDevice):
         """Total mL the circuit reports dispensed since start-up (`TV,?`, polled)."""
         return self.lost_reading() or self._total
 
+    def fault(self) -> str | None:
+        """Why the circuit will not run as told (*TOOFAST, motor supply low), or None."""
+        return self._fault
+
     @property
     def sent_ml_min(self) -> float | None:
-        """The rate the circuit was last told (None until known)."""
-        return self._sent
+        """The rate the circuit was last told (None until known), after the circuit's cap."""
+        return None if self._sent is None else self._capped(self._sent)
 
     def _wanted(self) -> float:
         # The wish is a lease too: a scan that stopped calling run() stops the pump.
@@ -99,9 +110,30 @@ class EzoPump(EzoDevice):
             return 0.0
         return self._desired
 
+    def _on_done(self, line: str) -> None:
+        self.last_done = line
+        log.info("ezo.pump_run_ended", tag=self.tag, reply=line)
+
     async def _on_initialised(self) -> None:
         # A rebooted circuit has stopped; the next poll re-sends the current run (or X).
         self._sent = None
+        await self._read_max_rate()
+
+    async def _read_max_rate(self) -> None:
+        lines = await self.ask("DC,?")
+        self.circuit_max_ml_min = _number_after(lines, "?MAXRATE", tag=self.tag, command="DC,?")
+        if self.circuit_max_ml_min < self._max and not self._capped_logged:
+            self._capped_logged = True
+            log.warning(
+                "ezo.pump_rate_capped",
+                tag=self.tag,
+                configured_max_ml_min=self._max,
+                circuit_max_ml_min=self.circuit_max_ml_min,
+            )
+
+    def _capped(self, wanted: float) -> float:
+        limit = self.circuit_max_ml_min
+        return wanted if limit is None else min(wanted, limit)
 
     async def _poll(self) -> None:
         wanted = self._wanted()
@@ -111,10 +143,9 @@ class EzoPump(EzoDevice):
         if wanted == 0.0:
             if self._sent != 0.0:
                 self._sent = None
-                lines = await self.ask("X")
-                if _done(lines) is None:
-                    # A stop is only a stop when the circuit says *DONE (not a late *OK).
-                    raise EzoGarbage(f"no *DONE in {lines!r}", tag=self.tag, command="X")
+                # *OK, *DONE,<ml> or both in either order: the datasheet fixes no order, and an
+                # idle circuit sends no *DONE. Any of them is the circuit taking the stop.
+                lines = await self.ask("X", done_ends=True)
                 log.info("ezo.pump_stopped", tag=self.tag, run=_done(lines))
                 self._sent = 0.0
         elif (
@@ -123,8 +154,38 @@ class EzoPump(EzoDevice):
             or now >= self._sent_at + self._bound_min * 60.0 - self._renew_before_s
         ):
             self._sent = None
-            await self.ask(f"DC,{wanted:.2f},{self._bound_min:g}")
+            await self._send_rate(self._capped(wanted))
             self._sent, self._sent_at = wanted, now
+        await self._poll_totals(now)
+
+    async def _send_rate(self, ml_min: float) -> None:
+        command = f"DC,{ml_min:.2f},{self._bound_min:g}"
+        try:
+            await self.ask(command)
+        except EzoError as exc:
+            if "*TOOFAST" in exc.reasons:
+                self._set_fault(
+                    f"the circuit refused {ml_min:.2f} mL/min as too fast (*TOOFAST); "
+                    f"it reported a maximum of {self.circuit_max_ml_min} mL/min"
+                )
+                await self._read_max_rate()  # the next try goes out capped to the new maximum
+            elif any(r.upper().startswith("*UV,PUMPPWR") for r in exc.reasons):
+                volts = exc.reasons[0].split(",")[-1]
+                self._set_fault(f"motor supply low ({volts} V): the pump cannot run")
+            raise
+        self._set_fault(None)
+
+    def _set_fault(self, why: str | None) -> None:
+        if why != self._fault:
+            if why is None:
+                log.info("ezo.pump_fault_cleared", tag=self.tag)
+            else:
+                log.error("ezo.pump_fault", tag=self.tag, fault=why)
+        self._fault = why
+
+    async def _poll_totals(self, now: float) -> None:
+        if now >= self._totals_at + self._totals_period_s:
+            await self._read_total()
         if now >= self._totals_at + self._totals_period_s:
             await self._read_total()
 
@@ -140,6 +201,7 @@ class EzoPump(EzoDevice):
 
         async def work() -> bool:
             await self.ask(f"Cal,{measured_ml:.2f}", wait_s=CAL_S)
+            await self._read_max_rate()  # a volume/time calibration moves the maximum
             return await self._calibrated()
 
         calibrated = await self.call(work, timeout_s=CALIBRATION_TIMEOUT_S)
@@ -151,6 +213,7 @@ class EzoPump(EzoDevice):
 
         async def work() -> None:
             await self.ask("Cal,clear")
+            await self._read_max_rate()
 
         await self.call(work, timeout_s=CALIBRATION_TIMEOUT_S)
 

@@ -1,7 +1,8 @@
 """Fixtures for the serial drivers: a simulated unit, and an EZO emulator on a real pty per device.
 
-Each fixture cleans up after itself (tasks cancelled, ports closed). Time runs on a ScaledClock so
-a ~900 ms EZO read costs ~30 ms; tests await conditions with bounds, never fixed sleeps.
+Each fixture cleans up after itself (tasks cancelled, ports closed). Time runs on a LockstepClock:
+it moves only when every task waits and no byte is in flight, so a loaded machine runs the same
+exchanges, only slower; tests await conditions with bounds in that time, never fixed sleeps.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, Generic, TypeVar
 
 import pytest
 
-from hal.clock import ScaledClock
+from hal.clock import LockstepClock
 from hal.mock.unit import SimulatedUnit
 from hal.serial.ezo_device import EzoDevice
 from hal.serial.ezo_ph import EzoPhProbe
@@ -26,12 +27,10 @@ from hal.sim.emulators.ezo import EzoEmulator, EzoPhEmulator, EzoPmpEmulator, Ez
 from hal.sim.emulators.pty_port import PtyPort
 from unit_controller.config import load_config
 
-SPEED = 30.0
 PLANT_DT_S = 0.5
 BACKOFF = Backoff(initial_s=0.5, max_s=2.0)
-# Reply margin past the circuit's processing time: generous, so a loaded CI machine (one
-# millisecond of loop lag is 0.05 s here) never turns into spurious timeouts.
-TIMEOUT_S = 2.0
+# Reply margin past the circuit's processing time, as on a unit.
+TIMEOUT_S = 1.0
 PUMP_TAG = "P-203"  # NaOH
 
 E = TypeVar("E", bound=EzoEmulator)
@@ -42,7 +41,7 @@ D = TypeVar("D", bound=EzoDevice)
 class EzoRig(Generic[E, D]):
     """One EZO emulator on a pty in front of the simulated unit, and the driver on its path."""
 
-    clock: ScaledClock
+    clock: LockstepClock
     unit: SimulatedUnit
     port: PtyPort
     emulator: E
@@ -66,7 +65,21 @@ class EzoRig(Generic[E, D]):
         self.tasks.append(asyncio.create_task(self.driver.serve()))
 
 
-async def _drive_plant(unit: SimulatedUnit, clock: ScaledClock) -> None:
+@contextlib.asynccontextmanager
+async def lockstep(ports: list[PtyPort]) -> AsyncIterator[LockstepClock]:
+    """A LockstepClock that waits for the bytes on `ports` (append ports as they are made),
+    moving while the block runs."""
+    clock = LockstepClock(busy=lambda: any(p.pending() for p in ports))
+    task = asyncio.create_task(clock.run(), name="lockstep-clock")
+    try:
+        yield clock
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _drive_plant(unit: SimulatedUnit, clock: LockstepClock) -> None:
     """Step the plant in scaled real time, as the serial-backend sim runner would."""
     last = clock.monotonic()
     while True:
@@ -80,16 +93,34 @@ async def _drive_plant(unit: SimulatedUnit, clock: ScaledClock) -> None:
 async def ezo_rig(
     tmp_path: Path,
     name: str,
-    make_emulator: Callable[[PtyPort, SimulatedUnit, ScaledClock], E],
-    make_driver: Callable[[str, ScaledClock], D],
+    make_emulator: Callable[[PtyPort, SimulatedUnit, LockstepClock], E],
+    make_driver: Callable[[str, LockstepClock], D],
     *,
     start: bool = True,
 ) -> AsyncIterator[EzoRig[E, D]]:
     """Unit + pty + emulator + driver, all torn down on exit."""
-    clock = ScaledClock(speed=SPEED)
+    ports: list[PtyPort] = []
+    async with (
+        lockstep(ports) as clock,
+        _ezo_rig(tmp_path, name, make_emulator, make_driver, clock, ports, start) as rig,
+    ):
+        yield rig
+
+
+@contextlib.asynccontextmanager
+async def _ezo_rig(
+    tmp_path: Path,
+    name: str,
+    make_emulator: Callable[[PtyPort, SimulatedUnit, LockstepClock], E],
+    make_driver: Callable[[str, LockstepClock], D],
+    clock: LockstepClock,
+    ports: list[PtyPort],
+    start: bool,
+) -> AsyncIterator[EzoRig[E, D]]:
     config = load_config()
     unit = SimulatedUnit(wiring=config.wiring, params=config.sim.plant, clock=clock, seed=1)
     port = PtyPort(directory=tmp_path, name=name)
+    ports.append(port)
     emulator = make_emulator(port, unit, clock)
     rig = EzoRig(clock, unit, port, emulator, make_driver(port.path, clock))
     rig.tasks.append(asyncio.create_task(_drive_plant(unit, clock)))
@@ -113,33 +144,33 @@ PhRig = EzoRig[EzoPhEmulator, EzoPhProbe]
 PumpRig = EzoRig[EzoPmpEmulator, EzoPump]
 
 
-def _rtd_emulator(port: PtyPort, unit: SimulatedUnit, clock: ScaledClock) -> EzoRtdEmulator:
+def _rtd_emulator(port: PtyPort, unit: SimulatedUnit, clock: LockstepClock) -> EzoRtdEmulator:
     return EzoRtdEmulator(port=port, unit=unit, clock=clock)
 
 
-def _ph_emulator(port: PtyPort, unit: SimulatedUnit, clock: ScaledClock) -> EzoPhEmulator:
+def _ph_emulator(port: PtyPort, unit: SimulatedUnit, clock: LockstepClock) -> EzoPhEmulator:
     return EzoPhEmulator(port=port, unit=unit, clock=clock)
 
 
-def _pump_emulator(port: PtyPort, unit: SimulatedUnit, clock: ScaledClock) -> EzoPmpEmulator:
+def _pump_emulator(port: PtyPort, unit: SimulatedUnit, clock: LockstepClock) -> EzoPmpEmulator:
     return EzoPmpEmulator(port=port, unit=unit, clock=clock, tag=PUMP_TAG)
 
 
-def make_rtd(path: str, clock: ScaledClock) -> EzoRtd:
+def make_rtd(path: str, clock: LockstepClock) -> EzoRtd:
     """The RTD driver as the board would build it (stale 5 s, lost after 15 s)."""
     return EzoRtd(
         tag="TT-101", path=path, clock=clock, stale_s=5.0, timeout_s=TIMEOUT_S, backoff=BACKOFF
     )
 
 
-def make_ph(path: str, clock: ScaledClock) -> EzoPhProbe:
+def make_ph(path: str, clock: LockstepClock) -> EzoPhProbe:
     """The pH driver (stale 10 s, lost after 30 s)."""
     return EzoPhProbe(
         tag="AT-101", path=path, clock=clock, stale_s=10.0, timeout_s=TIMEOUT_S, backoff=BACKOFF
     )
 
 
-def make_pump(path: str, clock: ScaledClock, **options: Any) -> EzoPump:
+def make_pump(path: str, clock: LockstepClock, **options: Any) -> EzoPump:
     """The NaOH pump driver with the example wiring's range and a 15 s run bound for speed."""
     wiring = load_config().wiring.pumps()[PUMP_TAG]
     settings: dict[str, Any] = {

@@ -13,38 +13,39 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from hal.clock import ScaledClock
 from hal.mock.unit import SimulatedUnit
 from hal.serial.ezo_link import EzoError, EzoGarbage, EzoLink, EzoPortLost, EzoTimeout
 from hal.serial.reconnect import Backoff, within
 from hal.sim.emulators.ezo import EzoRtdEmulator
 from hal.sim.emulators.pty_port import PtyPort
-from tests.serial.conftest import SPEED
+from tests.serial.conftest import lockstep
 from unit_controller.config import load_config
 
 
 @pytest.fixture
 async def wire(tmp_path: Path) -> AsyncIterator[tuple[EzoLink, EzoRtdEmulator, PtyPort]]:
     """An RTD emulator on a pty and a link on its path (not yet connected)."""
-    clock = ScaledClock(speed=SPEED)
-    config = load_config()
-    unit = SimulatedUnit(wiring=config.wiring, params=config.sim.plant, clock=clock, seed=1)
-    port = PtyPort(directory=tmp_path, name="usb-ezo-rtd")
-    emulator = EzoRtdEmulator(port=port, unit=unit, clock=clock)
-    emulator.start()
-    link = EzoLink(
-        tag="TT-101",
-        path=port.path,
-        clock=clock,
-        timeout_s=2.0,
-        backoff=Backoff(initial_s=0.5, max_s=2.0),
-    )
-    try:
-        yield link, emulator, port
-    finally:
-        await link.close()
-        await emulator.stop()
-        port.close()
+    ports: list[PtyPort] = []
+    async with lockstep(ports) as clock:
+        config = load_config()
+        unit = SimulatedUnit(wiring=config.wiring, params=config.sim.plant, clock=clock, seed=1)
+        port = PtyPort(directory=tmp_path, name="usb-ezo-rtd")
+        ports.append(port)
+        emulator = EzoRtdEmulator(port=port, unit=unit, clock=clock)
+        emulator.start()
+        link = EzoLink(
+            tag="TT-101",
+            path=port.path,
+            clock=clock,
+            timeout_s=1.0,
+            backoff=Backoff(initial_s=0.5, max_s=2.0),
+        )
+        try:
+            yield link, emulator, port
+        finally:
+            await link.close()
+            await emulator.stop()
+            port.close()
 
 
 async def test_start_up_turns_continuous_off_and_codes_on(
@@ -52,10 +53,13 @@ async def test_start_up_turns_continuous_off_and_codes_on(
 ) -> None:
     link, emulator, _ = wire
     await link.connect()
-    assert emulator.commands == ["C,0", "*OK,1", "Status"]
+    assert emulator.commands == ["C,0", "*OK,1", "i", "Status"]
     assert not emulator.continuous
     assert link.generation == 1
-    assert await link.command("i", wait_s=0.3, timeout_s=2.0) == ["?i,RTD,2.16"]
+    assert link.firmware is not None
+    assert (link.firmware.device, link.firmware.text) == ("RTD", "2.13")
+    assert (link.restart_reason, link.voltage) == ("P", 5.038)
+    assert await link.command("i", wait_s=0.3, timeout_s=2.0) == ["?i,RTD,2.13"]
 
 
 async def test_refusal_is_a_typed_error_with_its_code(
@@ -83,7 +87,7 @@ async def test_silence_times_out_and_garbage_is_reported_then_the_line_recovers(
     emulator.garbage(4)
     with pytest.raises(EzoGarbage):
         await link.command("R", wait_s=0.9, timeout_s=2.0)
-    assert await link.command("Status", wait_s=0.3, timeout_s=2.0) == ["?Status,P,5.05"]
+    assert await link.command("Status", wait_s=0.3, timeout_s=2.0) == ["?Status,P,5.038"]
 
 
 async def test_restart_codes_ask_for_the_start_up_sequence_again(
@@ -115,16 +119,16 @@ async def test_a_vanished_port_is_reopened_with_backoff_when_it_returns(
         await asyncio.wait_for(reconnecting, timeout=5.0)
     events = [entry["event"] for entry in logs]
     assert events.index("ezo.port_lost") < events.index("ezo.reconnected")
-    assert (await link.command("i", wait_s=0.3, timeout_s=2.0)) == ["?i,RTD,2.16"]
+    assert (await link.command("i", wait_s=0.3, timeout_s=2.0)) == ["?i,RTD,2.13"]
 
 
 async def test_within_gives_up_on_the_clock_and_passes_cancellation_on() -> None:
-    clock = ScaledClock(speed=SPEED)
-    with pytest.raises(TimeoutError):
-        await within(clock, 0.5, asyncio.Event().wait())
-    task = asyncio.ensure_future(within(clock, 100.0, asyncio.Event().wait()))
-    await asyncio.sleep(0.01)
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    assert task.cancelled()
+    async with lockstep([]) as clock:
+        with pytest.raises(TimeoutError):
+            await within(clock, 0.5, asyncio.Event().wait())
+        task = asyncio.ensure_future(within(clock, 100.0, asyncio.Event().wait()))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert task.cancelled()

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from hal.clock import Clock, ScaledClock, VirtualClock
+from hal.clock import Clock, LockstepClock, ScaledClock, VirtualClock
 from unit_controller.controller import Snapshot, UnitController
 from unit_controller.interlocks import Priority
 
@@ -60,7 +60,8 @@ class ScanDriver:
         self._stall_alarm_s = stall_alarm_s
         self._overrun_alarm_s = overrun_alarm_s
         self._before_scan = before_scan
-        self._virtual = isinstance(clock, VirtualClock)
+        # Simulated time says nothing of the host's stalls: no stall or overrun alarms on it.
+        self._virtual = isinstance(clock, VirtualClock | LockstepClock)
         self._real_time = real_time
         self._next_at = clock.monotonic()
         self._stepped_at = self._next_at if stepped_at is None else stepped_at
@@ -72,6 +73,11 @@ class ScanDriver:
         clock = self._clock
         if isinstance(clock, VirtualClock):
             clock.advance(self._period_s)
+            return stop is None or not stop.is_set()
+        if isinstance(clock, LockstepClock):
+            # Time moves when every task waits: sleep on it, then look at `stop`.
+            await clock.sleep(self._next_at - clock.monotonic())
+            self._next_at = max(self._next_at + self._period_s, clock.monotonic())
             return stop is None or not stop.is_set()
         wait_s = max(0.0, self._next_at - clock.monotonic()) / clock_speed(clock)
         if stop is None:

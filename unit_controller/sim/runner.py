@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from hal.board import Board
-from hal.clock import Clock, ScaledClock, VirtualClock
+from hal.clock import Clock, LockstepClock, VirtualClock
 from hal.mock.unit import SimulatedUnit, UnknownFault
 from hal.sim.faults import DEVICE_AWAY_S, SERIAL_FAULTS, FaultSpec
 from unit_controller.authority import Authority
@@ -113,10 +113,9 @@ class SimulationRun:
         self.clock: Clock = (
             shared.clock
             if shared is not None
-            # The scan reads the clock every few ms (at 30x, every 3.3 ms); a longer gap is the
-            # host stalling. Capped at 10 ms, it takes ten stalls in a row, not two, before a
-            # device seems silent for its 3 simulated seconds on a loaded machine.
-            else ScaledClock(speed=options.speed or DEFAULT_SERIAL_SPEED, max_stall_s=0.01)
+            # Time moves when every driver and emulator waits and no byte is on the wire: a
+            # loaded host runs the same batch, only slower; `speed` caps it to a pace.
+            else LockstepClock(speed=options.speed)
             if self.serial
             else VirtualClock()
         )
@@ -262,10 +261,18 @@ class SimulationRun:
         async with serial_bench(
             unit=self.unit, settings=self.config.hal.serial, clock=self.clock
         ) as bench:
+            assert isinstance(self.clock, LockstepClock)
+            self.clock.also_busy(lambda: any(p.pending() for p in bench.ports.values()))
+            ticking = asyncio.get_running_loop().create_task(self.clock.run(), name="lockstep")
             self._serial_bench = bench
             self.controller = self._make_controller(bench.board)
             self._stepped_at = self.clock.monotonic()
-            yield
+            try:
+                yield
+            finally:
+                ticking.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticking
 
     async def _run(self) -> SimResult:
         wall_start = time.monotonic()

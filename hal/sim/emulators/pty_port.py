@@ -6,9 +6,12 @@ blocks the event loop: the master fd is non-blocking and read through `loop.add_
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
+import fcntl
 import os
+import termios
 import tty
 from pathlib import Path
 
@@ -33,6 +36,7 @@ class PtyPort:
         self._master = -1
         self._slave = -1
         self._closed = False
+        self._last_unread = (0, 0)
         self.slave_name = ""
         self.plugs = 0
         self._plug()
@@ -101,6 +105,34 @@ class PtyPort:
         self._closed = True
         self._unplug()
         self._data.set()
+
+    def pending(self) -> bool:
+        """True while bytes are on their way across the pty, either way (for a LockstepClock).
+
+        Bytes that sit unread across two looks have nobody reading them (a driver that stopped,
+        an emulator told to be silent): they are not on their way.
+        """
+        counts = (self._unread(self._master), self._unread(self._slave))
+        moving = any(counts) and counts != self._last_unread
+        self._last_unread = counts
+        return moving
+
+    def drop_unread(self) -> None:
+        """Drop bytes the driver side has not read, as reopening a USB adapter does."""
+        if self.plugged:
+            with contextlib.suppress(OSError):
+                termios.tcflush(self._slave, termios.TCIFLUSH)
+
+    @staticmethod
+    def _unread(fd: int) -> int:
+        if fd < 0:
+            return 0
+        count = array.array("i", [0])
+        try:
+            fcntl.ioctl(fd, termios.FIONREAD, count)
+        except OSError:
+            return 0
+        return count[0]
 
     def write(self, data: bytes) -> None:
         """Send bytes to the driver; dropped while unplugged or if nobody reads (like a UART)."""
