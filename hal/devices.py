@@ -84,6 +84,11 @@ class DosingPump(Protocol):
         """Total volume the pump reports as dispensed since start-up, in mL."""
         ...
 
+    def fault(self) -> str | None:
+        """Why the circuit refuses to run as told (*TOOFAST, motor supply low); None while it
+        obeys."""
+        ...
+
 
 @runtime_checkable
 class PhCalibration(Protocol):

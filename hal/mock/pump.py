@@ -43,15 +43,28 @@ class MockDosingPump(Answering):
         self._run_ml = 0.0  # volume of the current or last run
         self._cal_ml: float | None = None
         self.stalled = False  # fault: motor turns no more (the circuit still counts)
+        # Fault: the motor's supply is gone; the circuit refuses every run (*UV,PUMPPWR).
+        self.motor_unpowered = False
+        self._refused_run = False
 
     def run(self, ml_min: float, *, for_s: float | None = None) -> None:
         """Desired rate; each call is a bounded run that stops by itself after `for_s` seconds
         (default: the lease). A silent pump takes no command: its last run ends by itself."""
         if self.silent:
             return
+        if self.motor_unpowered and ml_min > 0:
+            self._refused_run = True
+            self._rate, self._until = 0.0, -1.0
+            return
         self._rate = min(max(ml_min, 0.0), self._max)
         run_s = self._lease_s if for_s is None else for_s
         self._until = self._clock.monotonic() + run_s if self._rate > 0 else -1.0
+
+    def fault(self) -> str | None:
+        """Why the circuit will not run as told (here: its motor supply is gone), or None."""
+        if self.motor_unpowered and self._refused_run:
+            return "motor supply low (0.00 V): the circuit refuses every run (*UV,PUMPPWR)"
+        return None
 
     def commanded_ml_min(self) -> float:
         """The rate the pump is running at now (0 once its lease has run out)."""

@@ -54,6 +54,8 @@ class SimulatedUnit:
         "level_low_low_stuck": "LSLL reads dry although covered",
         "level_high_high": "LSHH reads wet (foam reaching the switch)",
         "dosing_pump_stall": "a pump stops delivering (:TAG, default the pH pump in use)",
+        "pump_motor_unpowered": "a pump's motor loses its supply; its circuit refuses every run "
+        "(*UV,PUMPPWR) (:TAG, default the pH pump in use)",
         "estop": "the E-stop is pressed",
         "cooling_valve_stuck": "the jacket cooling valve XV-103 stays shut whatever its coil",
         "relay_refused": "the relay board refuses every write to one coil (:TAG, default the "
@@ -220,14 +222,15 @@ class SimulatedUnit:
             raise UnknownFault(
                 f"unknown fault {name!r}; the simulator knows: {', '.join(sorted(self.FAULTS))}"
             )
-        if name == "dosing_pump_stall":
+        if name in ("dosing_pump_stall", "pump_motor_unpowered"):
             tag = fault.tag or self._default_base_pump()
             if tag not in self.pumps:
                 raise UnknownFault(
-                    f"dosing_pump_stall: no pump {tag!r} (pumps: {', '.join(sorted(self.pumps))})"
+                    f"{name}: no pump {tag!r} (pumps: {', '.join(sorted(self.pumps))})"
                 )
             pump = self.pumps[tag]
-            return lambda: setattr(pump, "stalled", True)
+            flag = "stalled" if name == "dosing_pump_stall" else "motor_unpowered"
+            return lambda: setattr(pump, flag, True)
         if name == "device_silent":
             devices = self._answering_devices()
             tag = fault.tag or self.wiring.ph_tag
@@ -250,8 +253,8 @@ class SimulatedUnit:
             raise UnknownFault("cooling_valve_stuck: this unit has no jacket cooling valve")
         if fault.tag is not None:
             raise UnknownFault(
-                f"fault {name!r} takes no :TAG (only dosing_pump_stall, device_silent and "
-                "relay_refused do)"
+                f"fault {name!r} takes no :TAG (only dosing_pump_stall, pump_motor_unpowered, "
+                "device_silent and relay_refused do)"
             )
         actions: dict[str, Callable[[], None]] = {
             "ph_probe_dead": lambda: setattr(self.ph, "error", True),

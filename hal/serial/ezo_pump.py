@@ -136,6 +136,7 @@ class EzoPump(EzoDevice):
         return wanted if limit is None else min(wanted, limit)
 
     async def _poll(self) -> None:
+        await self._ensure_initialised()  # the circuit's maximum is known before a rate goes out
         wanted = self._wanted()
         now = self.clock.monotonic()
         # Until a command is known to have landed, the pump's state is unknown: a timed-out DC

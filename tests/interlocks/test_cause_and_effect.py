@@ -99,6 +99,7 @@ PROVOKE: dict[str, Provoke] = {
     # The contactor's coil drops out when the lease its last landed write gave ends.
     row.CONTACTOR_FAULT.name: Provoke(_fault("relay_refused", "K-101"), settle_s=10.0),
     row.OUTPUT_FAULT.name: Provoke(_fault("relay_refused", "M-101")),
+    row.PUMP_FAULT.name: Provoke(_fault("pump_motor_unpowered", "P-204")),
     row.ESTOP_LOST.name: Provoke(_fault("device_silent", "HS-100")),
     row.TEMPERATURE_LOST.name: Provoke(_fault("device_silent", "TT-101")),
     row.PH_LOST.name: Provoke(_fault("device_silent", "AT-101")),

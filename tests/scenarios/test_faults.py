@@ -22,6 +22,7 @@ EXPECTED = {
     "level_low_low_stuck": ("level_low_low", "HELD"),
     "level_high_high": ("level_high_high", "HELD"),
     "dosing_pump_stall": ("ph_not_responding", "HELD"),
+    "pump_motor_unpowered": ("pump_fault", "HELD"),
     "estop": ("estop", "ABORTED"),
     # away for DEVICE_AWAY_S, then back: the simulated operator resumes and the batch completes
     "device_silent": ("device_lost", "COMPLETE"),
@@ -46,6 +47,7 @@ WHEN: dict[str, dict[str, float]] = {
         "level_low_low_stuck": 8,
         "level_high_high": 8,
         "dosing_pump_stall": 16,
+        "pump_motor_unpowered": 16,
         "estop": 8,
         "device_silent": 16,
         "relay_refused": 8,
@@ -89,6 +91,7 @@ WHEN: dict[str, dict[str, float]] = {
         "level_low_low_stuck": 20,
         "level_high_high": 20,
         "dosing_pump_stall": 72,
+        "pump_motor_unpowered": 72,
         "estop": 20,
     },
 }

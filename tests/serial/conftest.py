@@ -220,13 +220,18 @@ async def pump_rig(tmp_path: Path) -> AsyncIterator[PumpRig]:
 def pump_rig_factory(
     tmp_path: Path,
 ) -> Callable[..., contextlib.AbstractAsyncContextManager[PumpRig]]:
-    """A pump rig with driver options of the test's choosing."""
+    """A pump rig with driver options of the test's choosing (`emulator`: the circuit's)."""
 
-    def make(**options: Any) -> contextlib.AbstractAsyncContextManager[PumpRig]:
+    def make(
+        *, emulator: dict[str, Any] | None = None, **options: Any
+    ) -> contextlib.AbstractAsyncContextManager[PumpRig]:
+        circuit = emulator or {}
         return ezo_rig(
             tmp_path,
             "usb-ezo-pmp-P-203",
-            _pump_emulator,
+            lambda port, unit, clock: EzoPmpEmulator(
+                port=port, unit=unit, clock=clock, tag=PUMP_TAG, **circuit
+            ),
             lambda path, clock: make_pump(path, clock, **options),
         )
 

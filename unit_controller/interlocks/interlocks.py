@@ -41,6 +41,7 @@ class Interlocks:
         self._heater_tag = wiring.heater_tag
         self._estop_tag = wiring.estop_tag
         self._contactor_tag = wiring.coil_tag(CoilFunction.CONTACTOR)
+        self._pump_tags = frozenset(wiring.pumps())
         self._rtd = wiring.rtd()
         self._probe = wiring.ph_probe()
         self._level_tags = {point: wiring.level_tag(point) for point in LevelPoint}
@@ -212,9 +213,13 @@ class Interlocks:
 
     def _outputs(self, image: ProcessImage) -> list[Trip]:
         return [
-            (row.CONTACTOR_FAULT if tag == self._contactor_tag else row.OUTPUT_FAULT).trip(tag, why)
-            for tag, why in sorted(image.output_faults.items())
+            self._output_row(tag).trip(tag, why) for tag, why in sorted(image.output_faults.items())
         ]
+
+    def _output_row(self, tag: str) -> row.Cause:
+        if tag == self._contactor_tag:
+            return row.CONTACTOR_FAULT
+        return row.PUMP_FAULT if tag in self._pump_tags else row.OUTPUT_FAULT
 
     def _dosing_permitted(
         self, image: ProcessImage, ctx: InterlockContext, so_far: list[Trip]

@@ -285,6 +285,17 @@ OUTPUT_FAULT = Cause(
     _NOTHING,
     latch=True,
 )
+PUMP_FAULT = Cause(
+    "pump_fault",
+    "pump_fault",
+    "every EZO-PMP dosing pump",
+    "its circuit refuses the run: faster than its calibrated maximum (*TOOFAST) or its motor "
+    "supply low (*UV,PUMPPWR)",
+    Priority.HIGH,
+    TripAction.HOLD,
+    _DOSING,
+    latch=True,
+)
 # --- devices that stop answering -------------------------------------------------------------
 _LOST = "no answer for longer than its stale limit"
 ESTOP_LOST = Cause(
@@ -375,6 +386,7 @@ TABLE: tuple[Cause, ...] = (
     PH_OVERSHOOT_GOES_ON,
     CONTACTOR_FAULT,
     OUTPUT_FAULT,
+    PUMP_FAULT,
     ESTOP_LOST,
     TEMPERATURE_LOST,
     PH_LOST,

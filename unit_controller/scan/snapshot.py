@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hal.board import Board
+from hal.devices import Coil, DosingPump
 from hal.outputs import Outputs
 from hal.reading import BadReason, Reading
 from unit_controller.config import UnitConfig
@@ -109,10 +110,11 @@ class InputQualifier:
 
 def _faults(board: Board) -> dict[str, str]:
     faults = {}
-    for coil in board.coils.values():
-        why = coil.fault()
+    devices: list[Coil | DosingPump] = [*board.coils.values(), *board.pumps.values()]
+    for device in devices:
+        why = device.fault()
         if why is not None:
-            faults[coil.tag] = why
+            faults[device.tag] = why
     return faults
 
 

@@ -403,7 +403,8 @@ class SimulationRun:
     def _resolve(self, fault: FaultSpec) -> FaultSpec:
         """A pump stall with no tag hits the pump controlling pH now (else the unit's base)."""
         ph = self.controller.snapshot.targets.ph if self.controller.snapshot else None
-        if fault.name == "dosing_pump_stall" and fault.tag is None and ph is not None:
+        pump_faults = ("dosing_pump_stall", "pump_motor_unpowered")
+        if fault.name in pump_faults and fault.tag is None and ph is not None:
             return FaultSpec(name=fault.name, tag=ph.pump, at_s=fault.at_s)
         return fault
 

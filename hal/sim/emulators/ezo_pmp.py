@@ -93,6 +93,10 @@ class EzoPmpEmulator(EzoEmulator):
         if volts < MOTOR_MIN_V and self.dispensing():
             self._finish()
 
+    def _motor_v(self) -> float:
+        # The simulator's pump_motor_unpowered fault is the same lost supply.
+        return 0.0 if self.pump.motor_unpowered else self.motor_v
+
     # --- runs ---------------------------------------------------------------------------------
 
     def _finish(self) -> float:
@@ -111,8 +115,8 @@ class EzoPmpEmulator(EzoEmulator):
     def _begin(self, ml_min: float, seconds: float, *, kind: str) -> None:
         if ml_min == 0 or seconds <= 0:
             raise Refuse
-        if self.motor_v < MOTOR_MIN_V:
-            raise Refuse(f"*UV,PUMPPWR,{self.motor_v:.2f}")
+        if self._motor_v() < MOTOR_MIN_V:
+            raise Refuse(f"*UV,PUMPPWR,{self._motor_v():.2f}")
         self._finish()
         now = self.clock.monotonic()
         self._rate, self._start, self._until = ml_min, now, now + seconds
@@ -279,7 +283,7 @@ class EzoPmpEmulator(EzoEmulator):
     def _pump_voltage(self, head: str, args: list[str]) -> list[str]:
         if args != ["?"]:
             raise Refuse
-        return [self._query("PV", f"{self.motor_v:.2f}")]
+        return [self._query("PV", f"{self._motor_v():.2f}")]
 
     def _read(self, head: str, args: list[str]) -> list[str]:
         if args:
