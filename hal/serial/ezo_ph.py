@@ -51,11 +51,20 @@ __all__ = [
 ]
 
 
+# `RT,<t>` (compensate and read in one) came with pH firmware 2.12; older circuits take `T,<t>`
+# and then `R`.
+RT_FIRMWARE = (2, 12)
+# A compensation this close to the one the circuit holds is not sent again.
+T_RESEND_C = 0.1
+
+
 class EzoPhProbe(EzoSensor):
-    """EZO-pH reactor pH, a `PhProbe`: polls `RT,<°C>` with the newest compensation temperature."""
+    """EZO-pH reactor pH, a `PhProbe`: polls `RT,<°C>` with the newest compensation temperature
+    (on firmware before 2.12, `T,<°C>` when it moves, then `R`)."""
 
     default_stale_s = 10.0
     _compensation_c: float | None = None
+    _sent_t: float | None = None  # the T the circuit holds (older firmware)
     # Replaced, never mutated in place: a class-level empty tuple is a safe start.
     _points: tuple[CalibrationPoint, ...] = ()
 
@@ -64,13 +73,29 @@ class EzoPhProbe(EzoSensor):
         if math.isfinite(temperature_c):
             self._compensation_c = temperature_c
 
+    def _has_rt(self) -> bool:
+        firmware = self.link.firmware
+        return firmware is None or firmware.at_least(*RT_FIRMWARE)
+
     def _read_command(self) -> str:
-        return "R" if self._compensation_c is None else f"RT,{self._compensation_c:.1f}"
+        if self._compensation_c is None or not self._has_rt():
+            return "R"
+        return f"RT,{self._compensation_c:.1f}"
+
+    async def _before_read(self) -> None:
+        wanted = self._compensation_c
+        if self._has_rt() or wanted is None:
+            return
+        if self._sent_t is None or abs(wanted - self._sent_t) >= T_RESEND_C:
+            await self.ask(f"T,{wanted:.1f}")
+            self._sent_t = wanted
 
     async def _on_initialised(self) -> None:
         # A rebooted circuit forgets T; RT restores it on every read, T covers a plain R.
+        self._sent_t = None
         if self._compensation_c is not None:
             await self.ask(f"T,{self._compensation_c:.1f}")
+            self._sent_t = self._compensation_c
 
     # --- calibration (console library calls) ------------------------------------------------
 
@@ -92,6 +117,7 @@ class EzoPhProbe(EzoSensor):
                 )
             # The circuit compensates the buffer reading for the buffer's temperature.
             await self.ask(f"T,{temperature_c:.1f}")
+            self._sent_t = temperature_c
             await self.ask(f"Cal,{point},{value:.2f}", wait_s=CAL_S)
             status = await self._status()
             record = CalibrationPoint(
@@ -132,7 +158,12 @@ class EzoPhProbe(EzoSensor):
 
     async def _status(self) -> CalibrationStatus:
         lines = await self.ask("Slope,?")
-        acid, base, offset = _fields(lines, "?SLOPE", 3, tag=self.tag, command="Slope,?")
+        try:
+            acid, base, offset = _fields(lines, "?SLOPE", 3, tag=self.tag, command="Slope,?")
+        except EzoGarbage:
+            # Older firmware gives the two slopes without the zero-point offset.
+            acid, base = _fields(lines, "?SLOPE", 2, tag=self.tag, command="Slope,?")
+            offset = 0.0
         points = await self._query_points()
         verdict, problems = judge(acid_pct=acid, base_pct=base, offset_mv=offset)
         return CalibrationStatus(

@@ -60,7 +60,12 @@ class EzoSensor(EzoDevice):
     def _read_command(self) -> str:
         return "R"
 
+    async def _before_read(self) -> None:
+        """What goes to the circuit before each read (the pH probe's compensation)."""
+
     async def _poll(self) -> None:
+        await self._ensure_initialised()
+        await self._before_read()
         command = self._read_command()
         failure: EzoLinkError | None = None
         for _ in range(self._attempts):

@@ -25,7 +25,8 @@ from hal.sim.emulators.pty_port import PortUnplugged, PtyPort
 
 log = structlog.get_logger(__name__)
 
-READ_S = 0.9  # a reading (R, RT): datasheet "a reading takes ~900 ms"
+READ_S = 0.9  # a pH reading (R, RT): ~900 ms
+RTD_READ_S = 0.6  # an RTD reading: ~600 ms
 CAL_S = 1.2  # a calibration point
 COMMAND_S = 0.3  # anything else
 CONTINUOUS_PERIOD_S = 1.0  # C,1: one reading a second

@@ -18,6 +18,7 @@ from hal.sim.emulators.ezo_circuit import (
     CAL_S,
     COMMAND_S,
     READ_S,
+    RTD_READ_S,
     EzoEmulator,
     Firmware,
     Refuse,
@@ -81,8 +82,8 @@ class EzoPhEmulator(_Exporting):
 
     device = "pH"
     firmwares: ClassVar[dict[str, Firmware]] = {
-        # Older firmware: R and T only (no RT), a two-field Slope,?, C,1/C,0 only.
-        "1.98": Firmware("1.98", frozenset({"Find"})),
+        # Before 2.12: R and T only (no RT), a two-field Slope,?, C,1/C,0 only.
+        "2.10": Firmware("2.10", frozenset({"Find"})),
         "2.16": Firmware(
             "2.16", frozenset({"Find", "RT", "slope offset", "C,n", "pHext", "Export"})
         ),
@@ -197,8 +198,9 @@ class EzoRtdEmulator(_Exporting):
 
     device = "RTD"
     firmwares: ClassVar[dict[str, Firmware]] = {
+        # 2.01 writes the scale in lower case (?S,c), newer firmware in upper case (?S,C).
         "2.01": Firmware("2.01", frozenset({"Find"})),
-        "2.13": Firmware("2.13", frozenset({"Find", "C,n", "Export"})),
+        "2.13": Firmware("2.13", frozenset({"Find", "C,n", "Export", "scale upper"})),
     }
     default_firmware = "2.13"
 
@@ -272,7 +274,7 @@ class EzoRtdEmulator(_Exporting):
 
     async def _device_command(self, head: str, args: list[str]) -> list[str]:
         if head == "R" and not args:
-            await self.clock.sleep(READ_S)
+            await self.clock.sleep(RTD_READ_S)
             reading = self._reading()
             if self.logger_units == 0:
                 self._remember(reading)  # single readings are kept in memory too
@@ -280,7 +282,8 @@ class EzoRtdEmulator(_Exporting):
         await self.clock.sleep(CAL_S if head == "CAL" and args != ["?"] else COMMAND_S)
         if head == "S" and len(args) == 1:
             if args[0] == "?":
-                return [self._query("S", self.scale)]
+                upper = self.firmware.has("scale upper")
+                return [self._query("S", self.scale.upper() if upper else self.scale)]
             if args[0].lower() not in ("c", "k", "f"):
                 raise Refuse
             self.scale = args[0].lower()
