@@ -9,6 +9,7 @@ from pathlib import Path
 
 from hal.sim.faults import FaultSpec, parse_fault
 from unit_controller import __version__
+from unit_controller.cli.bench_arguments import add_bench_commands
 from unit_controller.cli.operator import add_operator_commands
 from unit_controller.config import (
     DEFAULT_CONFIG,
@@ -285,4 +286,5 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the [console] pin_hash for a PIN read from standard input",
     )
     add_operator_commands(sub)
+    add_bench_commands(sub, speed=_positive_speed, fault=_fault)
     return parser

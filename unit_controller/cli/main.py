@@ -52,6 +52,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_operator_command(args)
     if args.command == "envelope":
         return run_envelope(args)
+    if args.command == "emulate":
+        from unit_controller.cli.emulate import run_emulate
+
+        return run_emulate(args)
+    if args.command == "commission":
+        from unit_controller.cli.commission import run_commission
+
+        return run_commission(args)
     return run_sim(args)
 
 

@@ -262,7 +262,7 @@ class SimulationRun:
             unit=self.unit, settings=self.config.hal.serial, clock=self.clock
         ) as bench:
             assert isinstance(self.clock, LockstepClock)
-            self.clock.also_busy(lambda: any(p.pending() for p in bench.ports.values()))
+            self.clock.also_busy(bench.emulated.busy)
             ticking = asyncio.get_running_loop().create_task(self.clock.run(), name="lockstep")
             self._serial_bench = bench
             self.controller = self._make_controller(bench.board)
@@ -389,7 +389,7 @@ class SimulationRun:
     def _inject(self, fault: FaultSpec, now: float) -> None:
         bench = self._serial_bench
         if bench is not None and fault.name in SERIAL_FAULTS:
-            bench.inject(fault, clock=self.clock)
+            bench.emulated.inject(fault, clock=self.clock)
             if fault.name != "serial_garbage":
                 self.operator.device_back_at = now + DEVICE_AWAY_S
             described = SERIAL_FAULTS[fault.name]
