@@ -121,6 +121,7 @@ class LockstepClock(_SimulatedTime):
         speed: float | None = None,
         settle_s: float = 0.0002,
         horizon_s: float = 0.05,
+        max_step_s: float = 0.1,
     ) -> None:
         super().__init__()
         if speed is not None and speed <= 0:
@@ -129,6 +130,9 @@ class LockstepClock(_SimulatedTime):
         self._busy = [busy]
         self._settle_s = settle_s  # real time for the kernel to hand bytes across a pty
         self._horizon_s = horizon_s  # a real timer due this soon is work still to come
+        # Small steps: bytes the kernel was slow to hand across cost at most this much time
+        # before they are seen, never a whole timeout at once.
+        self._max_step_s = max_step_s
 
     def also_busy(self, check: Callable[[], bool]) -> None:
         """Count `check()` returning True as work still going on (ports made later)."""
@@ -149,7 +153,7 @@ class LockstepClock(_SimulatedTime):
                 if early_s > 0:
                     await asyncio.sleep(min(early_s, self._horizon_s))
                     continue
-            self.advance_to(max(when, self.monotonic()))
+            self.advance_to(max(min(when, self.monotonic() + self._max_step_s), self.monotonic()))
 
     async def _settle(self, loop: asyncio.AbstractEventLoop) -> None:
         while True:

@@ -6,19 +6,25 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hal.board import Board
 from hal.clock import Clock
 from hal.mock.unit import SimulatedUnit
 from unit_controller.config import UnitConfig
 
+if TYPE_CHECKING:
+    from hal.serial.board import SerialHardware
+
 
 @dataclass(frozen=True, slots=True)
 class Backend:
-    """The board the controller drives, and the simulated unit behind it (mock backend only)."""
+    """The board the controller drives, and the simulated unit behind it (mock backend) or the
+    serial drivers (serial backend)."""
 
     board: Board
     simulated: SimulatedUnit | None = None
+    serial: SerialHardware | None = None
 
 
 @contextlib.asynccontextmanager
@@ -33,5 +39,7 @@ async def open_backend(config: UnitConfig, *, clock: Clock) -> AsyncIterator[Bac
     # Imported here: the simulator needs no serial libraries.
     from hal.serial.board import serial_board
 
-    async with serial_board(wiring=config.wiring, settings=config.hal.serial, clock=clock) as board:
-        yield Backend(board=board)
+    async with serial_board(
+        wiring=config.wiring, settings=config.hal.serial, clock=clock
+    ) as hardware:
+        yield Backend(board=hardware.board, serial=hardware)

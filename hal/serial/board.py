@@ -8,11 +8,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from hal.board import Board
 from hal.clock import Clock
 from hal.serial import EzoDevices, ezo_devices
 from hal.serial.relay_board import RelayBoard
+from hal.tasks import cancel_and_wait
 from hal.wiring import BoardWiring, SerialSettings
 
 
@@ -29,10 +31,19 @@ def board_from(*, ezo: EzoDevices, relay_board: RelayBoard) -> Board:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class SerialHardware:
+    """The Board on the serial drivers, and the drivers themselves (for commissioning)."""
+
+    board: Board
+    ezo: EzoDevices
+    relay_board: RelayBoard
+
+
 @contextlib.asynccontextmanager
 async def serial_board(
     *, wiring: BoardWiring, settings: SerialSettings, clock: Clock
-) -> AsyncIterator[Board]:
+) -> AsyncIterator[SerialHardware]:
     """The unit's Board on its serial ports (by stable path), drivers running while inside."""
     if not settings.relay_board_port:
         raise ValueError("serial backend: [hal.serial] relay_board_port is not set")
@@ -51,10 +62,6 @@ async def serial_board(
         loop.create_task(relay_board.run(), name="drivers:relay-board"),
     ]
     try:
-        yield board
+        yield SerialHardware(board=board, ezo=ezo, relay_board=relay_board)
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(tasks)

@@ -20,8 +20,8 @@ COIL_ON = 0xFF00
 COIL_OFF = 0x0000
 FLASH_BASE = 0x0200
 FLASH_UNIT_S = 0.1
-# The board counts the flash time in 16 bits; the driver never asks for anything near this.
-FLASH_MAX_UNITS = 0xFFFF
+# The board takes a flash time up to 0x7FFF units (Waveshare wiki); the driver never asks near it.
+FLASH_MAX_UNITS = 0x7FFF
 # One character at 8N1 is 10 bits on the wire.
 BITS_PER_CHAR = 10
 

@@ -24,6 +24,7 @@ from hal.sim.emulators.ezo import EzoEmulator, EzoPhEmulator, EzoPmpEmulator, Ez
 from hal.sim.emulators.pty_port import PtyPort
 from hal.sim.emulators.relay_board import RelayBoardEmulator
 from hal.sim.faults import DEVICE_AWAY_S, SERIAL_FAULTS, FaultSpec
+from hal.tasks import cancel_and_wait
 from hal.wiring import BoardWiring, SerialSettings
 
 log = structlog.get_logger(__name__)
@@ -147,11 +148,7 @@ async def emulator_set(
             tasks=tasks,
         )
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(tasks)
         for port in ports.values():
             port.close()
         shutil.rmtree(directory, ignore_errors=True)

@@ -18,6 +18,7 @@ from hal.serial.board import board_from
 from hal.serial.modbus_frames import RelayBoardTiming
 from hal.serial.relay_board import RelayBoard
 from hal.sim.emulator_set import EmulatorSet, emulator_set
+from hal.tasks import cancel_and_wait
 from hal.wiring import SerialSettings
 
 
@@ -63,8 +64,4 @@ async def serial_bench(
                 emulated=emulated,
             )
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await cancel_and_wait(tasks)

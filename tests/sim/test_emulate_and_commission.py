@@ -3,6 +3,7 @@ frames on the relay board's port, and a silenced circuit named in the report (ex
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -14,8 +15,18 @@ import tty
 from pathlib import Path
 
 from hal.sim.emulators.rtu_frames import with_crc
+from tests.daemon.harness import Control, Daemon
 
 CLI = [sys.executable, "-m", "unit_controller.cli"]
+
+
+def _emulate(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*CLI, "emulate", "--json", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _raw(path: str, frame: bytes, expect: int, within_s: float = 5.0) -> bytes:
@@ -41,12 +52,7 @@ def _raw(path: str, frame: bytes, expect: int, within_s: float = 5.0) -> bytes:
 def test_emulate_serves_the_relay_board_and_commission_names_a_silent_circuit(
     tmp_path: Path,
 ) -> None:
-    emulate = subprocess.Popen(
-        [*CLI, "emulate", "--json", "--fault", "device_silent:AT-101@0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    emulate = _emulate("--fault", "device_silent:AT-101@0")
     try:
         assert emulate.stdout is not None
         announced = json.loads(emulate.stdout.readline())
@@ -88,3 +94,46 @@ def test_emulate_serves_the_relay_board_and_commission_names_a_silent_circuit(
         emulate.send_signal(signal.SIGTERM)
         assert emulate.wait(timeout=30) == 0
     assert not Path(announced["config"]).exists()  # the generated config goes with it
+
+
+async def test_the_console_asks_the_running_daemon_for_the_same_report(tmp_path: Path) -> None:
+    emulate = _emulate()
+    daemon: Daemon | None = None
+    try:
+        assert emulate.stdout is not None
+        announced = json.loads(emulate.stdout.readline())
+        daemon = Daemon(tmp_path, speed=1.0, args=("--config", announced["config"]))
+        await daemon.start()
+        async with Control(daemon.socket) as control:
+            deadline = time.monotonic() + 60
+            while True:  # the drivers take a few seconds to open their ports and start up
+                answer = await control.request("commission")
+                assert answer["ok"], answer
+                report = answer["result"]["report"]
+                if report["ok"] or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(1.0)
+        assert report["ok"] is True, report
+        by_tag = {d["tag"]: d for d in report["devices"]}
+        assert by_tag["AT-101"]["firmware"] == "2.16"
+        assert by_tag["P-203"]["reading"] == "max 105 mL/min"
+        assert by_tag["HS-100"]["reading"] == "released"
+    finally:
+        if daemon is not None and daemon.proc is not None:
+            daemon.terminate()
+        emulate.send_signal(signal.SIGTERM)
+        emulate.wait(timeout=30)
+
+
+async def test_on_the_simulator_the_console_is_told_there_is_nothing_to_find(
+    tmp_path: Path,
+) -> None:
+    daemon = Daemon(tmp_path)
+    await daemon.start()
+    try:
+        async with Control(daemon.socket) as control:
+            answer = await control.request("commission")
+        assert answer["ok"] is False
+        assert "mock backend" in answer["error"]
+    finally:
+        daemon.terminate()

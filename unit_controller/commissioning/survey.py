@@ -97,7 +97,7 @@ async def _ezo(
                 f"answers as EZO-{firmware.device}, the config says EZO-{kind}: wrong port?"
             )
             return report
-        _judge_supply(report)
+        judge_supply(report)
         checks = {"RTD": _rtd, "pH": _ph, "PMP": _pump}[kind]
         await checks(report, link, wiring, config, ask)
     except EzoLinkError as exc:
@@ -107,7 +107,9 @@ async def _ezo(
     return report
 
 
-def _judge_supply(report: DeviceReport) -> None:
+def judge_supply(report: DeviceReport) -> None:
+    """A supply outside what the circuit tolerates is a problem; a brown-out or watchdog
+    restart is worth a warning."""
     low, high = EZO_SUPPLY_V
     if report.voltage is not None and not low <= report.voltage <= high:
         report.problems.append(
@@ -155,7 +157,13 @@ async def _ph(
         offset = float(slope[2]) if len(slope) > 2 else 0.0
         _verdict, problems = judge(acid_pct=acid, base_pct=base, offset_mv=offset)
         report.warnings.extend(f"calibration: {p}" for p in problems)
-    age = await asyncio.to_thread(_last_ph_calibration_days, config)
+    await warn_of_ph_calibration_age(report, config)
+
+
+async def warn_of_ph_calibration_age(report: DeviceReport, config: UnitConfig) -> None:
+    """A warning when the pH calibration is older than `[calibration] ph_due_days` or its age
+    is unknown."""
+    age = await asyncio.to_thread(last_ph_calibration_days, config)
     due = config.calibration.ph_due_days
     if age is None:
         report.warnings.append("calibration age unknown (no calibration in this unit's journal)")
@@ -190,7 +198,9 @@ async def _pump(
             report.problems.append("pulsed, but the tech saw it not turn: check the wiring")
 
 
-def _last_ph_calibration_days(config: UnitConfig) -> float | None:
+def last_ph_calibration_days(config: UnitConfig) -> float | None:
+    """Days since the newest pH calibration point in the unit's journal (None: none, or no
+    journal)."""
     path = state_directory(config) / JOURNAL_FILE
     if not path.exists():
         return None
@@ -240,7 +250,7 @@ async def _relay_board(config: UnitConfig, clock: Clock, ask: Ask | None) -> lis
             board.problems.append(f"refused to read the inputs (exception {inputs.exception_code})")
             return [board]
         board.found = True
-        switches = _inputs(mapping, [bool(bit) for bit in inputs.bits])
+        switches = level_switches(mapping, [bool(bit) for bit in inputs.bits])
         if ask is not None:
             switches.extend(await _pulse_relays(client, slave, mapping, ask))
         return [board, *switches]
@@ -252,7 +262,8 @@ async def _relay_board(config: UnitConfig, clock: Clock, ask: Ask | None) -> lis
         client.close()
 
 
-def _inputs(mapping: RelayBoardMap, bits: list[bool]) -> list[DeviceReport]:
+def level_switches(mapping: RelayBoardMap, bits: list[bool]) -> list[DeviceReport]:
+    """The E-stop and each level switch as read; a switch wet above a dry one is a problem."""
     reports = []
     wet: dict[str, bool] = {}
     for number, role in sorted(mapping.inputs.items()):

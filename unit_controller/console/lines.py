@@ -124,8 +124,11 @@ HELP: Final[tuple[HelpEntry, ...]] = (
     HelpEntry(("cal",), "cal pump <tag> <ml>", "a pump's volume as measured (calibration)"),
     HelpEntry(("pin",), "pin", "enter the PIN for manual and calibration",
               "Asked for by itself when a command needs it; not echoed."),
-    HelpEntry(("help",), "help [command]", "this list, or more on one command"),
-    HelpEntry(("quit", "exit"), "quit", "leave the console (Ctrl-D too)"),
+    HelpEntry(("commission",), "commission", "check every instrument: found, firmware, calibration",
+              "Asks the running drivers; `unit-controller commission --outputs` (daemon stopped) "
+              "also pulses each relay and pump."),
+    HelpEntry(("help", "quit", "exit"), "help [command] | quit",
+              "this list, or more on one; quit leaves (Ctrl-D)"),
 )  # fmt: skip
 
 COMMAND_NAMES: Final = tuple(dict.fromkeys(name for entry in HELP for name in entry.names))
@@ -201,6 +204,7 @@ _PLAIN: Final = frozenset(
         "status",
         "alarms",
         "recipes",
+        "commission",
         "confirm",
         "hold",
         "unhold",

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
+from unit_controller.commissioning.report import CommissionReport, DeviceReport
 from unit_controller.console.lines import HELP, help_entries
 from unit_controller.console.text import Style, clean, clock, fit, wrap
 
@@ -372,7 +373,17 @@ _RESULTS: Final[dict[str, Callable[[Mapping[str, Any], Style], list[str]]]] = {
     "cal_ph_clear": lambda r, s: render_facts(r, s, empty="pH calibration cleared"),
     "log": lambda r, s: render_log(r.get("entries") or [], s),
     "batch": _batch,
+    "commission": lambda r, s: _commission(r),
 }
+
+
+def _commission(result: Mapping[str, Any]) -> list[str]:
+    report = result.get("report")
+    if not isinstance(report, dict):
+        return ["no report"]
+    devices = [DeviceReport(**d) for d in report.get("devices", []) if isinstance(d, dict)]
+    text = CommissionReport(unit=str(report.get("unit", "?")), devices=devices).as_text()
+    return [fit(clean(line)) for line in text.splitlines()]
 
 
 def render_result(op: str, result: Mapping[str, Any], style: Style) -> list[str]:

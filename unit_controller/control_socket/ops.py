@@ -121,6 +121,7 @@ class Operations:
         ph_calibration_due: Callable[[], bool],
         on_calibrated: Callable[[], None],
         clock_synchronized: Callable[[], bool | None] = lambda: None,
+        commission: Callable[[], Awaitable[dict[str, Any]]] | None = None,
     ) -> None:
         self.config = config
         self.controller = controller
@@ -132,6 +133,7 @@ class Operations:
         self._ph_due = ph_calibration_due
         self._on_calibrated = on_calibrated
         self._clock_synchronized = clock_synchronized
+        self._commission = commission  # None: no instruments to survey (the mock backend)
         self._scanned = asyncio.Event()
         controller.watch(lambda _: self._scanned.set())
         self.pins = PinDesk(config=config, controller=controller)
@@ -143,6 +145,7 @@ class Operations:
             "log": OpSpec(LogArgs, Kind.READ, self._log),
             "batch": OpSpec(BatchArgs, Kind.READ, self._batch),
             "cal_ph_status": OpSpec(NoArgs, Kind.READ, self._cal_ph_status),
+            "commission": OpSpec(NoArgs, Kind.READ, self._commission_report),
             "unlock": OpSpec(UnlockArgs, Kind.READ, self._unlock),
             "watch": OpSpec(WatchArgs, Kind.READ, None),
             "unwatch": OpSpec(NoArgs, Kind.READ, None),
@@ -274,6 +277,14 @@ class Operations:
     async def _alarms(self, session: Session, args: NoArgs) -> dict[str, Any]:
         payload = alarms_payload(self.controller.alarms.active(), ts=0, epoch=self.epoch)
         return {"alarms": payload["alarms"]}
+
+    async def _commission_report(self, session: Session, args: NoArgs) -> dict[str, Any]:
+        if self._commission is None:
+            raise CommandRefused(
+                "commission: this unit runs on the simulator (mock backend), with no instruments "
+                "to find; `unit-controller emulate` makes a bench of emulated ones"
+            )
+        return {"report": await self._commission()}
 
     async def _recipes(self, session: Session, args: NoArgs) -> dict[str, Any]:
         def read() -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import structlog
 
@@ -47,6 +47,9 @@ from unit_controller.mqtt.payloads import EpochClock
 from unit_controller.recipes.loader import RECIPES_DIR
 from unit_controller.scan.driver import ScanDriver
 from unit_controller.storage_watch import StorageWatch
+
+if TYPE_CHECKING:
+    from hal.serial.board import SerialHardware
 
 log = structlog.get_logger(__name__)
 
@@ -88,6 +91,7 @@ class Daemon:
         self._running = False  # the scan loop has started
         self._background: set[asyncio.Future[None]] = set()
         self.unit: SimulatedUnit | None = None
+        self._hardware: SerialHardware | None = None  # the serial drivers (serial backend)
         self.clock: Clock = self._make_clock()
         self.epoch = EpochClock(clock=self.clock)
 
@@ -123,6 +127,7 @@ class Daemon:
             try:
                 async with open_backend(self.config, clock=self.clock) as backend:
                     self.unit, board = backend.simulated, backend.board
+                    self._hardware = backend.serial
                     code = await self._serve(board, journal, opening)
                     return code
             finally:
@@ -130,6 +135,14 @@ class Daemon:
                 # a crash. One that failed to start (a bad directory) ran nothing.
                 await journal.close(clean=code == 0 or not self._running)
                 self.notifier.close()
+
+    async def _commission_report(self) -> dict[str, Any]:
+        # Imported here: the mock backend has no serial drivers to survey.
+        from unit_controller.commissioning.running import survey_running
+
+        assert self._hardware is not None
+        report = await survey_running(self.config, self._hardware)
+        return report.as_json()
 
     @contextlib.contextmanager
     def _single_instance(self) -> Iterator[None]:
@@ -198,6 +211,7 @@ class Daemon:
             recipes_dir=self.options.recipes_dir,
             batch_id=lambda: recorder.batch_id,
             ph_calibration_due=lambda: housekeeping.ph_due,
+            commission=self._commission_report if self._hardware is not None else None,
             on_calibrated=housekeeping.calibrated,
             clock_synchronized=lambda: housekeeping.clock_synced,
         )

@@ -119,6 +119,7 @@ class EzoEmulator:
         self._then: Callable[[], None] | None = None  # what to do once the reply is out
         self.suppress_ok_once = False  # the next reply goes without its *OK
         self._task: asyncio.Task[None] | None = None
+        self._init_device()
 
     @property
     def continuous(self) -> bool:
@@ -377,6 +378,9 @@ class EzoEmulator:
         return []
 
     # --- device hooks -----------------------------------------------------------------------
+
+    def _init_device(self) -> None:
+        """Set up the circuit's own state (called at the end of construction)."""
 
     async def _device_command(self, head: str, args: list[str]) -> list[str]:
         raise Refuse

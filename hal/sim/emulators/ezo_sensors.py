@@ -11,9 +11,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import ClassVar
 
-from hal.clock import Clock
 from hal.mock.devices import RTD_OPEN_CIRCUIT_C
-from hal.mock.unit import SimulatedUnit
 from hal.sim.emulators.ezo_circuit import (
     CAL_S,
     COMMAND_S,
@@ -25,7 +23,6 @@ from hal.sim.emulators.ezo_circuit import (
     flag,
     number,
 )
-from hal.sim.emulators.pty_port import PtyPort
 
 EXPORT_CHUNK = 12  # Export hands the calibration out 12 characters at a time, then *DONE
 LOGGER_UNIT_S = 10.0  # RTD "D,n": a reading every n x 10 s into memory
@@ -90,16 +87,7 @@ class EzoPhEmulator(_Exporting):
     }
     default_firmware = "2.16"
 
-    def __init__(
-        self,
-        *,
-        port: PtyPort,
-        unit: SimulatedUnit,
-        clock: Clock,
-        seed: int = 0,
-        firmware: str | None = None,
-    ) -> None:
-        super().__init__(port=port, unit=unit, clock=clock, seed=seed, firmware=firmware)
+    def _init_device(self) -> None:
         self.compensation_c = 25.0
         self.cal_points: list[str] = []
         self.extended = False
@@ -204,16 +192,7 @@ class EzoRtdEmulator(_Exporting):
     }
     default_firmware = "2.13"
 
-    def __init__(
-        self,
-        *,
-        port: PtyPort,
-        unit: SimulatedUnit,
-        clock: Clock,
-        seed: int = 0,
-        firmware: str | None = None,
-    ) -> None:
-        super().__init__(port=port, unit=unit, clock=clock, seed=seed, firmware=firmware)
+    def _init_device(self) -> None:
         self.scale = "c"
         self.calibrated = False
         self.cal_offset_c = 0.0

@@ -24,6 +24,7 @@ from hal.serial.modbus_frames import (
     COIL_OFF,
     COIL_ON,
     FLASH_BASE,
+    FLASH_MAX_UNITS,
     FLASH_UNIT_S,
     Estop,
     RelayBoardMap,
@@ -243,9 +244,10 @@ class RelayBoardEmulator:
         self.port.write(answer)
 
     def _answers_broadcast(self, frame: Frame) -> bool:
-        # The wiki reads and sets the address of a board of unknown address by broadcast
-        # (00 03 40 00 ... / 00 06 40 00 ...), and the board answers those two.
-        return len(frame.data) >= 2 and frame.words(1)[0] == ADDRESS_REGISTER
+        # The wiki reads and sets the address (and sets the baud rate) of a board of unknown
+        # address by broadcast (00 03 40 00 ..., 00 06 40 00 ..., 00 06 20 00 ...), and the
+        # board answers those; its relay commands by broadcast are carried out unanswered.
+        return len(frame.data) >= 2 and frame.words(1)[0] in (ADDRESS_REGISTER, BAUD_REGISTER)
 
     def _execute(self, frame: Frame) -> bytes:
         code = frame.function_code
@@ -325,7 +327,7 @@ class RelayBoardEmulator:
         if any(t in self._refused for t in targets):
             raise _Refused(DEVICE_FAILURE)
         if address >= FLASH_BASE and address != ALL_RELAYS:
-            if value == 0:
+            if not 0 < value <= FLASH_MAX_UNITS:
                 raise _Refused(ILLEGAL_VALUE)
             # A flash counts in 100 ms units: on (or off) now, the other way after the time.
             self._switch(relay, address < FLASH_OFF_BASE, until=now + value * FLASH_UNIT_S)
