@@ -6,11 +6,13 @@ Never reads wall-clock time for control; `VirtualClock` lets a whole batch run i
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import heapq
 import itertools
+import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Clock(Protocol):
@@ -105,6 +107,32 @@ class ScaledClock:
         await asyncio.sleep(max(0.0, seconds) / self.speed)
 
 
+class _CountingExecutor(concurrent.futures.ThreadPoolExecutor):
+    """The loop's default executor, knowing whether any job is queued or running."""
+
+    def __init__(self) -> None:
+        super().__init__(thread_name_prefix="lockstep")
+        self._jobs = 0
+        self._lock = threading.Lock()
+
+    def submit(
+        self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[Any]:
+        with self._lock:
+            self._jobs += 1
+        future = super().submit(fn, *args, **kwargs)
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, _: concurrent.futures.Future[Any]) -> None:
+        with self._lock:
+            self._jobs -= 1
+
+    def working(self) -> bool:
+        """True while a job is queued or running."""
+        return self._jobs > 0
+
+
 class LockstepClock(_SimulatedTime):
     """Simulated time that moves only when the whole process waits: no task ready to run, no
     real-time timer about to fire, and nothing `busy` (bytes unread on an emulated port).
@@ -141,6 +169,10 @@ class LockstepClock(_SimulatedTime):
     async def run(self) -> None:
         """Advance to each next deadline once everything waits; runs until cancelled."""
         loop = asyncio.get_running_loop()
+        # Work in threads (opening a serial port, file I/O) is work too: count it.
+        threads = _CountingExecutor()
+        loop.set_default_executor(threads)
+        self._busy.append(threads.working)
         real_start, sim_start = loop.time(), self.monotonic()
         while True:
             await self._settle(loop)
