@@ -15,9 +15,6 @@ from unit_controller.config import (
     DEFAULT_CONFIG,
 )
 from unit_controller.recipes.loader import RECIPES_DIR
-from unit_controller.sim.runner import (
-    DEFAULT_SERIAL_SPEED,
-)
 
 
 def _positive_speed(text: str) -> float:
@@ -165,8 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     pace.add_argument(
         "--fast",
         action="store_true",
-        help="run as fast as possible (default; with --backend serial: "
-        f"{DEFAULT_SERIAL_SPEED:g}× real time, the pace the emulated instruments keep up with)",
+        help="run as fast as possible (default; with --backend serial: in lockstep with the "
+        "emulated instruments, as fast as their bytes cross the ptys)",
     )
     sim.add_argument(
         "--backend",

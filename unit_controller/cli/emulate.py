@@ -54,7 +54,8 @@ def run_emulate(args: argparse.Namespace) -> int:
             if fault.name not in SERIAL_FAULTS:
                 unit.check_fault(fault)
     except UnknownFault as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        serial = ", ".join(sorted(SERIAL_FAULTS))
+        print(f"error: {exc}; and on the serial line: {serial}", file=sys.stderr)
         return EXIT_BAD_INPUT
     with contextlib.suppress(KeyboardInterrupt):
         return asyncio.run(_emulate(config, document, unit, clock, args))

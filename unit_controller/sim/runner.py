@@ -39,8 +39,9 @@ if TYPE_CHECKING:
 CONNECT_WAIT_S = 5.0
 # A run ends in these states once the batch has started.
 _FINAL_STATES = frozenset({State.COMPLETE, State.ABORTED, State.HELD, State.STOPPED})
-# The serial backend talks real bytes in real time: this many times real time by default.
-DEFAULT_SERIAL_SPEED = 30.0
+# The serial backend runs in lockstep with its emulators, about this many times real time: the
+# progress lines are spaced for it.
+SERIAL_PACE = 60.0
 
 EXIT_COMPLETE = 0
 EXIT_BAD_INPUT = 2
@@ -352,7 +353,7 @@ class SimulationRun:
                 await asyncio.sleep(0)
 
     def _default_progress_s(self) -> float:
-        speed = self.options.speed or (DEFAULT_SERIAL_SPEED if self.serial else None)
+        speed = self.options.speed or (SERIAL_PACE if self.serial else None)
         return 300.0 if speed is None else max(1.0, 2.0 * speed)
 
     async def _tick(self) -> Snapshot:
