@@ -30,6 +30,18 @@ from hal.wiring import BoardWiring, SerialSettings
 log = structlog.get_logger(__name__)
 
 RELAY_BOARD = "relay-board"
+PLANT_STEP_S = 0.5
+
+
+async def step_plant(unit: SimulatedUnit, clock: Clock, *, step_s: float = PLANT_STEP_S) -> None:
+    """Step the simulated plant on `clock` every `step_s`, until cancelled: what runs behind the
+    emulators when no simulation runner steps it."""
+    last = clock.monotonic()
+    while True:
+        await clock.sleep(step_s)
+        now = clock.monotonic()
+        unit.step(now - last)
+        last = now
 
 
 @dataclass

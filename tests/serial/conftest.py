@@ -23,6 +23,7 @@ from hal.serial.ezo_ph import EzoPhProbe
 from hal.serial.ezo_pump import EzoPump
 from hal.serial.ezo_rtd import EzoRtd
 from hal.serial.reconnect import Backoff
+from hal.sim.emulator_set import step_plant
 from hal.sim.emulators.ezo import EzoEmulator, EzoPhEmulator, EzoPmpEmulator, EzoRtdEmulator
 from hal.sim.emulators.pty_port import PtyPort
 from unit_controller.config import load_config
@@ -79,16 +80,6 @@ async def lockstep(ports: list[PtyPort]) -> AsyncIterator[LockstepClock]:
             await task
 
 
-async def _drive_plant(unit: SimulatedUnit, clock: LockstepClock) -> None:
-    """Step the plant in scaled real time, as the serial-backend sim runner would."""
-    last = clock.monotonic()
-    while True:
-        await clock.sleep(PLANT_DT_S)
-        now = clock.monotonic()
-        unit.step(now - last)
-        last = now
-
-
 @contextlib.asynccontextmanager
 async def ezo_rig(
     tmp_path: Path,
@@ -123,7 +114,7 @@ async def _ezo_rig(
     ports.append(port)
     emulator = make_emulator(port, unit, clock)
     rig = EzoRig(clock, unit, port, emulator, make_driver(port.path, clock))
-    rig.tasks.append(asyncio.create_task(_drive_plant(unit, clock)))
+    rig.tasks.append(asyncio.create_task(step_plant(unit, clock, step_s=PLANT_DT_S)))
     emulator.start()
     if start:
         rig.start_driver()

@@ -22,7 +22,7 @@ import structlog
 
 from hal.clock import ScaledClock
 from hal.mock.unit import SimulatedUnit, UnknownFault
-from hal.sim.emulator_set import RELAY_BOARD, EmulatorSet, emulator_set
+from hal.sim.emulator_set import RELAY_BOARD, EmulatorSet, emulator_set, step_plant
 from hal.sim.faults import SERIAL_FAULTS, FaultSpec
 from unit_controller.config import DEFAULT_CONFIG, UnitConfig, load_config
 from unit_controller.errors import ConfigError
@@ -31,8 +31,6 @@ from unit_controller.toml_write import dumps
 from unit_controller.tomlfile import read_toml
 
 log = structlog.get_logger(__name__)
-
-PLANT_STEP_S = 0.5
 
 
 def run_emulate(args: argparse.Namespace) -> int:
@@ -104,7 +102,7 @@ async def _emulate(
             load_config(config_path)  # what we hand out must load
             _announce(emulated, config_path, as_json=args.json)
             tasks = [
-                loop.create_task(_step_plant(unit, clock), name="emulate:plant"),
+                loop.create_task(step_plant(unit, clock), name="emulate:plant"),
                 loop.create_task(_faults(emulated, unit, clock, args.fault), name="emulate:faults"),
             ]
             await stop.wait()
@@ -130,15 +128,6 @@ def _announce(emulated: EmulatorSet, config_path: Path, *, as_json: bool) -> Non
         print(f"{name:12} {device}")
     print(f"config       {config_path}")
     print("running until SIGTERM or Ctrl-C", flush=True)
-
-
-async def _step_plant(unit: SimulatedUnit, clock: ScaledClock) -> None:
-    last = clock.monotonic()
-    while True:
-        await clock.sleep(PLANT_STEP_S)
-        now = clock.monotonic()
-        unit.step(now - last)
-        last = now
 
 
 async def _faults(
