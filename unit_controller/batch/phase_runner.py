@@ -60,6 +60,22 @@ class PhaseTargets:
 IDLE_TARGETS = PhaseTargets()
 
 
+@dataclass(frozen=True, slots=True)
+class PhaseProgress:
+    """Where a batch is: phase `number` of `count`, its Execute-time so far, and what is left.
+
+    `remaining_s` is the least time the phase's timed conditions still need (minutes at
+    setpoint, duration, doses), None when it has none; `waits_on_event` is True when it also
+    ends on something no clock can tell (a level, a temperature, a confirmation).
+    """
+
+    number: int  # 1-based
+    count: int
+    elapsed_s: float
+    remaining_s: float | None
+    waits_on_event: bool
+
+
 @dataclass(slots=True)
 class _PhaseProgress:
     index: int
@@ -98,6 +114,37 @@ class PhaseRunner:
     def phase_elapsed_s(self) -> float:
         """Execute-seconds spent in the running phase."""
         return 0.0 if self._progress is None else self._progress.elapsed_s
+
+    def progress(self) -> PhaseProgress | None:
+        """Phase n of m, its elapsed time and the least time its timed conditions still need."""
+        phase, progress = self.phase, self._progress
+        if phase is None or progress is None:
+            return None
+        until = phase.until
+        waits: list[float] = []
+        if until.duration_min is not None:
+            waits.append(until.duration_min * 60.0 - progress.elapsed_s)
+        if until.at_setpoint_min is not None:
+            waits.append(until.at_setpoint_min * 60.0 - progress.at_setpoint_s)
+        if until.doses_done:
+            for dose, delivered in zip(phase.doses, progress.dose_ml, strict=True):
+                left_ml = dose.ml - delivered
+                start_in = max(0.0, dose.after_min * 60.0 - progress.elapsed_s)
+                waits.append(start_in + left_ml / dose.rate_ml_min * 60.0)
+        event = (
+            until.level is not None
+            or until.level_below is not None
+            or until.temperature_reached
+            or until.temperature_below_c is not None
+            or (until.confirm is not None and not progress.confirmed)
+        )
+        return PhaseProgress(
+            number=progress.index + 1,
+            count=len(self.recipe.phases),
+            elapsed_s=progress.elapsed_s,
+            remaining_s=max(0.0, *waits) if waits else None,
+            waits_on_event=event,
+        )
 
     @property
     def awaiting_confirmation(self) -> str | None:

@@ -269,6 +269,7 @@ class Operations:
             clock_synchronized=self._clock_synchronized(),
             storage_failing=storage_failing(alarms),
             authority=controller.authority.value,
+            ts=None if controller.snapshot is None else self.epoch.ms(controller.snapshot.at),
         )
 
     async def _status(self, session: Session, args: NoArgs) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hal.reading import Reading
+from unit_controller.batch.phase_runner import PhaseProgress
 from unit_controller.controller import Snapshot
 from unit_controller.machine import UnitMode
 from unit_controller.mqtt.payloads import LEVEL_KEYS, pack_tags
@@ -34,9 +35,14 @@ def status_dict(
     clock_synchronized: bool | None = None,
     storage_failing: bool = False,
     authority: str = "local",
+    ts: int | None = None,
 ) -> dict[str, Any]:
-    """Everything `status` answers; values the unit does not know (yet) are None."""
+    """Everything `status` answers; values the unit does not know (yet) are None.
+
+    `ts` is the snapshot's time on the unit's clock (epoch ms), the one every stamp uses.
+    """
     out: dict[str, Any] = {
+        "ts": ts,
         "unit": unit,
         "site": site,
         "manual": manual,
@@ -53,7 +59,11 @@ def status_dict(
         "reagents_ml": {tag: round(ml, 1) for tag, ml in sorted(reagents_ml.items())},
     }
     if snap is None:
-        return out | {"state": None, "state_no": None, "phase": None, "recipe": None}
+        return (
+            out
+            | {"state": None, "state_no": None, "phase": None, "recipe": None}
+            | (progress_dict(None))
+        )
     image, targets, outputs = snap.image, snap.targets, snap.outputs
     bad = {
         name: reading.why or "bad"
@@ -72,6 +82,7 @@ def status_dict(
         "state_no": snap.state_no,
         "StateCurrent": pack_tags(snap)["StateCurrent"],
         "phase": snap.phase,
+        **progress_dict(snap.progress),
         "recipe": snap.recipe,
         "awaiting_confirmation": snap.awaiting_confirmation,
         "temperature_c": _value(image.temperature, 2),
@@ -92,4 +103,24 @@ def status_dict(
         },
         "pumps_ml_min": {tag: round(rate, 2) for tag, rate in sorted(outputs.pumps.items())},
         "bad": bad,
+    }
+
+
+def progress_dict(progress: PhaseProgress | None) -> dict[str, Any]:
+    """Phase n of m, elapsed and the least time left (s), each None outside a batch."""
+    if progress is None:
+        return {
+            "phase_no": None,
+            "phase_count": None,
+            "phase_elapsed_s": None,
+            "phase_remaining_s": None,
+            "phase_waits_on_event": None,
+        }
+    remaining = progress.remaining_s
+    return {
+        "phase_no": progress.number,
+        "phase_count": progress.count,
+        "phase_elapsed_s": round(progress.elapsed_s, 1),
+        "phase_remaining_s": None if remaining is None else round(remaining, 1),
+        "phase_waits_on_event": progress.waits_on_event,
     }

@@ -159,6 +159,9 @@ class ScanCycle(ControllerCore):
             manual=self._manual.on,
             unit_mode=self._modes.mode,
             authority=self._authority,
+            progress=self.runner.progress()
+            if self.runner is not None and state in PROCESS_STATES
+            else None,
         )
         return self.snapshot
 

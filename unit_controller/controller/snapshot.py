@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from hal.outputs import Outputs
 from unit_controller.authority import Authority
-from unit_controller.batch.phase_runner import PhaseTargets
+from unit_controller.batch.phase_runner import PhaseProgress, PhaseTargets
 from unit_controller.interlocks import TripAction
 from unit_controller.machine import State, UnitMode
 from unit_controller.process_image import ProcessImage
@@ -51,3 +51,4 @@ class Snapshot:
     manual: bool = False
     unit_mode: UnitMode = UnitMode.PRODUCTION
     authority: Authority = Authority.LOCAL
+    progress: PhaseProgress | None = None  # within a batch under way
