@@ -178,6 +178,17 @@ def state_directory(config: UnitConfig) -> Path:
     return Path(base) / "unit-controller" / config.unit.id
 
 
+def resolve_state_dir(config: UnitConfig, flag: Path | None = None) -> Path:
+    """The state directory as the daemon resolves it: `--state-dir`, else systemd's
+    $STATE_DIRECTORY, else the config's, else $XDG_STATE_HOME/unit-controller/<unit>."""
+    if flag is not None:
+        return flag
+    systemd = os.environ.get("STATE_DIRECTORY")
+    if systemd:
+        return Path(systemd.split(":")[0])
+    return state_directory(config)
+
+
 def load_config(path: Path | None = None) -> UnitConfig:
     """Read and validate a config file (the simulator example when `path` is None)."""
     path = path or DEFAULT_CONFIG
@@ -208,6 +219,7 @@ __all__ = [
     "UnitSection",
     "VerifyHeaterLimits",
     "load_config",
+    "resolve_state_dir",
     "state_directory",
     "with_baseline_control",
     "with_overrides",

@@ -87,7 +87,10 @@ async def test_finished_batch_reads_back_with_its_record(journal: Journal) -> No
         "start_ts": 1000,
         "end_ts": 5000,
         "final_state": "COMPLETE",
+        "detected_ts": None,
+        "last_ts": 5000,
         "record": record,
+        "trend_meta": {},
     }
     latest = await journal.batch()
     assert latest is not None
@@ -125,7 +128,7 @@ async def test_a_new_journal_reports_a_clean_previous_run(path: Path) -> None:
     assert opening.previous_run_clean is True
     assert opening.interrupted_batches == ()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -167,7 +170,9 @@ async def test_a_run_that_never_closed_is_unclean_and_its_open_batch_interrupted
         assert opening.interrupted_batches == (open_id,)
         batch = await after.batch(open_id)
         assert batch is not None
-        assert (batch["final_state"], batch["end_ts"]) == ("interrupted", int(WALL_S * 1000))
+        # It ended where its record ends, not when the next start found it.
+        assert (batch["final_state"], batch["end_ts"]) == ("interrupted", 1000)
+        assert batch["detected_ts"] == int(WALL_S * 1000)
         assert {"event": "journal.batch_interrupted", "id": open_id, "log_level": "warning"} in logs
     finally:
         await after.close()
@@ -189,7 +194,7 @@ async def test_a_batch_open_at_a_clean_close_is_interrupted_on_the_next_open(pat
 async def test_a_schema_from_a_later_release_is_refused(path: Path) -> None:
     path.parent.mkdir(parents=True)
     with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA user_version = 2")
+        conn.execute("PRAGMA user_version = 3")
     with pytest.raises(JournalError, match="later release"):
         await _journal(path).open()
 
@@ -371,7 +376,9 @@ async def test_prune_drops_old_events_sooner_than_batches_and_keeps_what_must_st
         counts = await j.prune(now_ms=now, keep_days=90, keep_batches_days=730, chunk=1)
     try:
         # In chunks of one row a table: every old row still goes.
-        assert counts == {"events": 2, "commands": 1, "batches": 1, "calibrations": 1}
+        assert counts == {
+            "events": 2, "commands": 1, "batches": 1, "calibrations": 1, "trend": 0
+        }  # fmt: skip
         assert {"event": "journal.pruned", "log_level": "info", **counts} in logs
         assert [e["text"] for e in await j.recent(10)] == ["recent event"]
         ids = {b["id"] for b in await j.batches(10)}

@@ -89,7 +89,9 @@ class BatchRecord:
     end_s: float | None = None
     alarms: list[dict[str, Any]] = field(default_factory=list)
 
-    def alarm_raised(self, *, alarm_id: str, tag: str, priority: str, now: float) -> None:
+    def alarm_raised(
+        self, *, alarm_id: str, tag: str, priority: str, now: float, message: str = ""
+    ) -> None:
         """An alarm was raised during the batch (every raise counts, repeats too)."""
         self.alarms.append(
             {
@@ -97,6 +99,7 @@ class BatchRecord:
                 "tag": tag,
                 "priority": priority,
                 "raised_s": round(now - self.start_s, 1),
+                "message": message,
             }
         )
 

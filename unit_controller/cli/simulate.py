@@ -12,9 +12,11 @@ from unit_controller.cli.loading import config_from_args, with_plant_values
 from unit_controller.config import (
     UnitConfig,
     load_config,
+    resolve_state_dir,
     state_directory,
 )
 from unit_controller.errors import CommandRefused, ConfigError, RecipeError
+from unit_controller.journal.store import JournalError
 from unit_controller.mqtt.outbox import OutboxError
 from unit_controller.sim.runner import (
     EXIT_BAD_INPUT,
@@ -22,6 +24,7 @@ from unit_controller.sim.runner import (
     SimOptions,
     SimulationRun,
 )
+from unit_controller.state_lock import AlreadyRunning
 
 
 def run_sim(args: argparse.Namespace) -> int:
@@ -51,6 +54,8 @@ def run_sim(args: argparse.Namespace) -> int:
         faults=tuple(args.fault),
         progress_every_s=args.progress_every,
         backend=args.backend,
+        # Into the unit's journal, as the daemon's batches: `journal export` and `report` read it.
+        state_dir=resolve_state_dir(config, args.state_dir),
     )
     try:
         run = SimulationRun(config=config, options=options, out=sys.stdout)
@@ -74,7 +79,7 @@ def run_sim(args: argparse.Namespace) -> int:
         )
     try:
         result = asyncio.run(run.run())
-    except OutboxError as exc:
+    except (OutboxError, JournalError, AlreadyRunning) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
@@ -97,6 +102,12 @@ def run_sim(args: argparse.Namespace) -> int:
     print(f"  reagents mL: {summary['reagents_ml']}")
     print(f"  alarms: {[a['id'] for a in summary['alarms']] or 'none'}")
     print(f"  hazards (true plant): {summary['hazards']}")
+    journaled = summary.get("journal")
+    if journaled is not None and journaled["batch_id"] is not None:
+        print(
+            f"  journal: batch {journaled['batch_id']} in {journaled['path']} "
+            "(unit-controller report last --out report.html)"
+        )
     fleet = summary.get("mqtt")
     if fleet is not None:
         left = fleet["left_in_outbox"]

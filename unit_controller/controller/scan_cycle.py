@@ -210,6 +210,7 @@ class ScanCycle(ControllerCore):
                         tag=event.tag,
                         priority=str(event.priority),
                         now=event.at,
+                        message=event.message,
                     )
             self._post(
                 AlarmTransition(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import os
 import signal
 import stat
@@ -40,12 +39,13 @@ from unit_controller.daemon.sdnotify import SdNotifier, watchdog_interval_s
 from unit_controller.events import CommandHandled, StateChanged, UnitEvent
 from unit_controller.interlocks import Priority
 from unit_controller.journal.recorder import JournalRecorder
-from unit_controller.journal.store import Journal
+from unit_controller.journal.store import JOURNAL_FILE, Journal
 from unit_controller.machine import State
 from unit_controller.mqtt.commands import CommandResult
 from unit_controller.mqtt.payloads import EpochClock
 from unit_controller.recipes.loader import RECIPES_DIR
 from unit_controller.scan.driver import ScanDriver
+from unit_controller.state_lock import PRIVATE_UMASK, AlreadyRunning, hold_state_dir
 from unit_controller.storage_watch import StorageWatch
 
 if TYPE_CHECKING:
@@ -53,19 +53,10 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-JOURNAL_FILE = "journal.sqlite3"
-LOCK_FILE = "lock"
-# Files the daemon makes (journal, outbox, lock) are the unit's record, never readable by others,
-# also when it is started by hand under a lax umask (systemd's unit sets UMask=0027 too).
-PRIVATE_UMASK = 0o027
 # Scans that fail in a row before the daemon gives up (systemd restarts it, outputs off).
 MAX_FAILED_SCANS = 10
 # Scans a stop may take to walk a batch through Aborting to Aborted.
 STOP_SCANS = 10
-
-
-class AlreadyRunning(OSError):
-    """Another daemon holds this unit's state directory."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,20 +141,7 @@ class Daemon:
         anything (journal, outbox, serial ports, socket)."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         _make_private(self.state_dir)
-        path = self.state_dir / LOCK_FILE
-        with path.open("a+") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                lock.seek(0)
-                holder = lock.read().strip() or "?"
-                raise AlreadyRunning(
-                    f"another unit-controller (pid {holder}) is running on {self.state_dir}"
-                ) from None
-            lock.seek(0)
-            lock.truncate()
-            lock.write(f"{os.getpid()}\n")
-            lock.flush()
+        with hold_state_dir(self.state_dir):
             yield
 
     async def _serve(self, board: Board, journal: Journal, opening: Any) -> int:
@@ -241,6 +219,7 @@ class Daemon:
                 recipes_dir=self.options.recipes_dir,
                 on_command=self._journal_remote,
                 clock_synchronized=lambda: housekeeping.clock_synced,
+                epoch=self.epoch,
             )
             await fleet.start()
         storage = StorageWatch(controller)
@@ -294,7 +273,7 @@ class Daemon:
         self, *, source: str, command: str, args: dict[str, Any], result: CommandResult
     ) -> None:
         self._journal.record_command(
-            ts_ms=self.epoch.ms(self.clock.monotonic()),
+            ts_ms=result.ts,
             source=source,
             command=command,
             args=args,

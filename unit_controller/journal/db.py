@@ -21,7 +21,7 @@ from unit_controller.sqlite_worker import SqliteWorker, StoreError, create_schem
 
 log = structlog.get_logger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL,"
     " kind TEXT NOT NULL, text TEXT NOT NULL, data TEXT NOT NULL)",
@@ -32,7 +32,13 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS commands_ts ON commands (ts_ms)",
     "CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY, recipe TEXT NOT NULL,"
     " recipe_sha256 TEXT NOT NULL, start_ts INTEGER NOT NULL, end_ts INTEGER,"
-    " final_state TEXT, record TEXT)",
+    " final_state TEXT, record TEXT, detected_ts INTEGER, last_ts INTEGER, trend_meta TEXT)",
+    # One row a second of a batch, values as scaled integers (TREND_SCALE): about 40 bytes a
+    # row, so a ten-hour batch keeps its curves in about 1.5 MB.
+    "CREATE TABLE IF NOT EXISTS trend (batch_id INTEGER NOT NULL, ts_ms INTEGER NOT NULL,"
+    " state_no INTEGER, phase INTEGER, t INTEGER, t_sp INTEGER, ph INTEGER, ph_sp INTEGER,"
+    " duty INTEGER, rates TEXT NOT NULL, totals TEXT NOT NULL,"
+    " PRIMARY KEY (batch_id, ts_ms)) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS calibrations (id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL,"
     " device TEXT NOT NULL, kind TEXT NOT NULL, action TEXT NOT NULL, data TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS calibrations_kind ON calibrations (kind, device, ts_ms)",
@@ -47,20 +53,39 @@ INSERT_COMMAND = (
 # undo one: the start is ignored once the row exists, the finish carries the whole row; and
 # a batch already marked interrupted stays so.
 START_BATCH = (
-    "INSERT OR IGNORE INTO batches (id, recipe, recipe_sha256, start_ts) VALUES (?, ?, ?, ?)"
+    "INSERT OR IGNORE INTO batches (id, recipe, recipe_sha256, start_ts, trend_meta, last_ts)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
 )
 FINISH_BATCH = (
-    "INSERT INTO batches (id, recipe, recipe_sha256, start_ts, end_ts, final_state, record)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET end_ts = excluded.end_ts,"
-    " final_state = excluded.final_state, record = excluded.record"
-    " WHERE batches.final_state IS NULL"
+    "INSERT INTO batches (id, recipe, recipe_sha256, start_ts, trend_meta, end_ts, final_state,"
+    " record, last_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+    " end_ts = excluded.end_ts, final_state = excluded.final_state, record = excluded.record,"
+    " last_ts = excluded.last_ts WHERE batches.final_state IS NULL"
 )
-PROGRESS_BATCH = "UPDATE batches SET record = ? WHERE id = ? AND final_state IS NULL"
+PROGRESS_BATCH = (
+    "UPDATE batches SET record = ?, last_ts = max(coalesce(last_ts, 0), ?)"
+    " WHERE id = ? AND final_state IS NULL"
+)
+INSERT_TREND = (
+    "INSERT OR REPLACE INTO trend (batch_id, ts_ms, state_no, phase, t, t_sp, ph, ph_sp, duty,"
+    " rates, totals) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# The batch's last journaled moment, kept with each trend row: where a crash ends it.
+TOUCH_BATCH = (
+    "UPDATE batches SET last_ts = max(coalesce(last_ts, 0), ?) WHERE id = ? AND final_state IS NULL"
+)
+# Columns of the trend table and the factor each value was multiplied by before rounding.
+TREND_SCALE = {"t": 100, "t_sp": 100, "ph": 1000, "ph_sp": 1000, "duty": 1000}
+RATE_SCALE = 100  # pump rates in 0.01 mL/min
+TOTAL_SCALE = 10  # reagent totals in 0.1 mL
 RESET_INTERRUPTED = "UPDATE meta SET value = '[]' WHERE key = 'interrupted_unreset'"
 INSERT_CALIBRATION = (
     "INSERT INTO calibrations (ts_ms, device, kind, action, data) VALUES (?, ?, ?, ?, ?)"
 )
 INTERRUPTED = "interrupted"
+# A command's row is journaled once its answer is known: the controller's event about it comes
+# at most this long before.
+_SAME_COMMAND_MS = 10_000
 # Errors in the rows themselves: retrying the same commit cannot help, so rows go one by one.
 _ROW_ERRORS = (
     sqlite3.IntegrityError,
@@ -102,6 +127,119 @@ def _load(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a file of an earlier schema up to this one, keeping every row."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version == 1:
+        # Schema 1 had no trend and no record of when a batch was last heard of.
+        for column in ("detected_ts INTEGER", "last_ts INTEGER", "trend_meta TEXT"):
+            conn.execute(f"ALTER TABLE batches ADD COLUMN {column}")
+
+
+def _close_interrupted(conn: sqlite3.Connection, batch_id: int, *, detected_ms: int) -> None:
+    """End a batch the previous run never finished: at its last journaled moment (not at this
+    start, which may be hours later), with what it had dosed up to then."""
+    start_ts, last_ts, record_text, meta_text = conn.execute(
+        "SELECT start_ts, last_ts, record, trend_meta FROM batches WHERE id = ?", (batch_id,)
+    ).fetchone()
+    # Everything journaled since the batch started belongs to the run that died with it.
+    later = conn.execute(
+        "SELECT max(ts) FROM (SELECT max(ts_ms) AS ts FROM events WHERE ts_ms >= ?"
+        " UNION ALL SELECT max(ts_ms) FROM commands WHERE ts_ms >= ?"
+        " UNION ALL SELECT max(ts_ms) FROM trend WHERE batch_id = ?)",
+        (start_ts, start_ts, batch_id),
+    ).fetchone()[0]
+    end_ts = max(int(start_ts), int(last_ts or 0), int(later or 0))
+    record = _load(record_text) or {}
+    meta = _load(meta_text) or {}
+    totals_row = conn.execute(
+        "SELECT totals FROM trend WHERE batch_id = ? ORDER BY ts_ms DESC LIMIT 1", (batch_id,)
+    ).fetchone()
+    if totals_row is not None and meta.get("pumps"):
+        # The trend's last row knows doses the last progress record had not seen yet.
+        reagents = dict(record.get("reagents_ml") or {})
+        for tag, total in zip(meta["pumps"], json.loads(totals_row[0]), strict=False):
+            ml = round(total / TOTAL_SCALE, 1)
+            if ml > reagents.get(tag, 0.0):
+                reagents[tag] = ml
+        record["reagents_ml"] = dict(sorted(reagents.items()))
+    phases = record.get("phases") or []
+    if phases and phases[-1].get("end_s") is None:
+        phases[-1]["end_s"] = round((end_ts - int(start_ts)) / 1000, 1)
+    conn.execute(
+        "UPDATE batches SET final_state = ?, end_ts = ?, detected_ts = ?, record = ? WHERE id = ?",
+        (INTERRUPTED, end_ts, detected_ms, json.dumps(record) if record else record_text, batch_id),
+    )
+
+
+_BATCH_COLUMNS = (
+    "id", "recipe", "recipe_sha256", "start_ts", "end_ts", "final_state", "detected_ts", "last_ts"
+)  # fmt: skip
+
+
+def read_batch(conn: sqlite3.Connection, batch_id: int | None) -> dict[str, Any] | None:
+    """One batch with its record and trend_meta (None = the latest); None if there is none."""
+    columns = ", ".join((*_BATCH_COLUMNS, "record", "trend_meta"))
+    if batch_id is None:
+        row = conn.execute(f"SELECT {columns} FROM batches ORDER BY id DESC LIMIT 1").fetchone()
+    else:
+        row = conn.execute(f"SELECT {columns} FROM batches WHERE id = ?", (batch_id,)).fetchone()
+    if row is None:
+        return None
+    n = len(_BATCH_COLUMNS)
+    entry = dict(zip(_BATCH_COLUMNS, row[:n], strict=True))
+    entry["record"] = _load(row[n]) or {}
+    entry["trend_meta"] = _load(row[n + 1]) or {}
+    return entry
+
+
+def read_batches(conn: sqlite3.Connection, n: int) -> list[dict[str, Any]]:
+    """The last `n` batches, newest first, without their records."""
+    rows = conn.execute(
+        f"SELECT {', '.join(_BATCH_COLUMNS)} FROM batches ORDER BY id DESC LIMIT ?", (n,)
+    )
+    return [dict(zip(_BATCH_COLUMNS, row, strict=True)) for row in rows]
+
+
+def read_trend(conn: sqlite3.Connection, batch_id: int) -> list[tuple[Any, ...]]:
+    """A batch's trend rows as stored (scaled integers; see TREND_SCALE), oldest first."""
+    return conn.execute(
+        "SELECT ts_ms, state_no, phase, t, t_sp, ph, ph_sp, duty, rates, totals FROM trend"
+        " WHERE batch_id = ? ORDER BY ts_ms",
+        (batch_id,),
+    ).fetchall()
+
+
+def read_between(
+    conn: sqlite3.Connection, start_ms: int, end_ms: int
+) -> dict[str, list[dict[str, Any]]]:
+    """Events and commands journaled from `start_ms` to `end_ms` (inclusive), oldest first."""
+    events = [
+        {"ts": ts, "kind": kind, "text": text, "data": _load(data)}
+        for ts, kind, text, data in conn.execute(
+            "SELECT ts_ms, kind, text, data FROM events WHERE ts_ms BETWEEN ? AND ?"
+            " ORDER BY ts_ms, id",
+            (start_ms, end_ms),
+        )
+    ]
+    commands = [
+        {
+            "ts": ts,
+            "source": source,
+            "command": command,
+            "args": _load(args),
+            "ok": bool(ok),
+            "error": error,
+        }
+        for ts, source, command, args, ok, error in conn.execute(
+            "SELECT ts_ms, source, command, args, ok, error FROM commands"
+            " WHERE ts_ms BETWEEN ? AND ? ORDER BY ts_ms, id",
+            (start_ms, end_ms),
+        )
+    ]
+    return {"events": events, "commands": commands}
+
+
 class JournalDb:
     """The SQLite side of the journal; every method but `__init__` runs on the journal thread."""
 
@@ -114,6 +252,7 @@ class JournalDb:
     def prepare(self, conn: sqlite3.Connection, *, now_ms: int) -> Opened:
         """Create what is missing, mark unfinished batches interrupted and this run running."""
         with transaction(conn):
+            _migrate(conn)
             create_schema(conn, _SCHEMA, version=SCHEMA_VERSION)
             row = conn.execute("SELECT value FROM meta WHERE key = 'running'").fetchone()
             clean = row is None or row[0] != "1"
@@ -123,10 +262,8 @@ class JournalDb:
                     "SELECT id FROM batches WHERE final_state IS NULL ORDER BY id"
                 )
             )
-            conn.execute(
-                "UPDATE batches SET final_state = ?, end_ts = ? WHERE final_state IS NULL",
-                (INTERRUPTED, now_ms),
-            )
+            for batch_id in interrupted:
+                _close_interrupted(conn, batch_id, detected_ms=now_ms)
             row = conn.execute(
                 "SELECT value FROM meta WHERE key = 'interrupted_unreset'"
             ).fetchone()
@@ -188,69 +325,78 @@ class JournalDb:
         return None if row is None or row[0] is None else int(row[0])
 
     def recent(self, n: int) -> list[dict[str, Any]]:
+        """The last `n` entries, oldest first: a command once (its row, with the controller's
+        own account of it as `detail`), every other event as it was journaled."""
         conn = self.worker.conn
         events = [
-            ((ts, 0, row_id), {"ts": ts, "kind": kind, "text": text, "data": _load(data)})
+            (row_id, ts, kind, text, _load(data))
             for row_id, ts, kind, text, data in conn.execute(
                 "SELECT id, ts_ms, kind, text, data FROM events ORDER BY ts_ms DESC, id DESC"
                 " LIMIT ?",
-                (n,),
+                (2 * n,),
             )
         ]
         commands = [
-            (
-                (ts, 1, row_id),
-                {
-                    "ts": ts,
-                    "kind": "command",
-                    "text": f"{command} by {source} "
-                    + ("ok" if ok else f"refused: {error or 'no reason given'}"),
-                    "source": source,
-                    "command": command,
-                    "args": _load(args),
-                    "ok": bool(ok),
-                    "error": error,
-                    "result": _load(result),
-                },
-            )
+            {
+                "ref": f"c{row_id}",
+                "ts": ts,
+                "kind": "command",
+                "text": f"{command} by {source} "
+                + ("ok" if ok else f"refused: {error or 'no reason given'}"),
+                "source": source,
+                "command": command,
+                "args": _load(args),
+                "ok": bool(ok),
+                "error": error,
+                "result": _load(result),
+            }
             for row_id, ts, source, command, args, ok, error, result in conn.execute(
                 "SELECT id, ts_ms, source, command, args, ok, error, result FROM commands"
                 " ORDER BY ts_ms DESC, id DESC LIMIT ?",
                 (n,),
             )
         ]
+        # The controller also reports each command it carried out as an event; one entry a
+        # command: the event becomes the command row's `detail`.
+        told: set[int] = set()
+        for entry in commands:
+            for row_id, ts, kind, text, data in events:
+                if (
+                    kind == "command"
+                    and row_id not in told
+                    and isinstance(data, dict)
+                    and data.get("source") == entry["source"]
+                    and entry["ts"] - _SAME_COMMAND_MS <= ts <= entry["ts"]
+                ):
+                    told.add(row_id)
+                    entry["detail"] = text
+                    break
+        keyed = [((entry["ts"], 1, int(entry["ref"][1:])), entry) for entry in commands]
+        keyed += [
+            (
+                (ts, 0, row_id),
+                {"ref": f"e{row_id}", "ts": ts, "kind": kind, "text": text, "data": data},
+            )
+            for row_id, ts, kind, text, data in events
+            if row_id not in told
+        ]
         # At one timestamp the events come first: a command's result follows what it caused.
-        merged = sorted(events + commands, key=itemgetter(0))
+        merged = sorted(keyed, key=itemgetter(0))
         return [entry for _, entry in merged[-n:]]
 
     def batch(self, batch_id: int | None) -> dict[str, Any] | None:
-        columns = "id, recipe, recipe_sha256, start_ts, end_ts, final_state, record"
-        if batch_id is None:
-            row = self.worker.conn.execute(
-                f"SELECT {columns} FROM batches ORDER BY id DESC LIMIT 1"
-            ).fetchone()
-        else:
-            row = self.worker.conn.execute(
-                f"SELECT {columns} FROM batches WHERE id = ?", (batch_id,)
-            ).fetchone()
-        if row is None:
-            return None
-        entry = self._batch_row(row[:6])
-        entry["record"] = _load(row[6]) or {}
-        return entry
+        return read_batch(self.worker.conn, batch_id)
 
     def batches(self, n: int) -> list[dict[str, Any]]:
-        rows = self.worker.conn.execute(
-            "SELECT id, recipe, recipe_sha256, start_ts, end_ts, final_state FROM batches"
-            " ORDER BY id DESC LIMIT ?",
-            (n,),
-        )
-        return [self._batch_row(row) for row in rows]
+        return read_batches(self.worker.conn, n)
 
-    @staticmethod
-    def _batch_row(row: Sequence[Any]) -> dict[str, Any]:
-        keys = ("id", "recipe", "recipe_sha256", "start_ts", "end_ts", "final_state")
-        return dict(zip(keys, row, strict=True))
+    def trend(self, batch_id: int) -> list[tuple[Any, ...]]:
+        """The batch's trend rows as stored (scaled integers; see TREND_SCALE), oldest first."""
+        return read_trend(self.worker.conn, batch_id)
+
+    def between(self, start_ms: int, end_ms: int) -> dict[str, list[dict[str, Any]]]:
+        """Events and commands journaled from `start_ms` to `end_ms` (inclusive), oldest first."""
+        return read_between(self.worker.conn, start_ms, end_ms)
 
     def last_calibration(
         self, *, kind: str, device: str | None, actions: Sequence[str] | None
@@ -301,6 +447,12 @@ class JournalDb:
                     ).rowcount
                     for table, (select, params) in selects.items()
                 }
+                # A batch's curves go with its record.
+                counts["trend"] = conn.execute(
+                    "DELETE FROM trend WHERE (batch_id, ts_ms) IN (SELECT batch_id, ts_ms FROM"
+                    " trend WHERE batch_id NOT IN (SELECT id FROM batches) LIMIT ?)",
+                    (limit,),
+                ).rowcount
         except (OSError, sqlite3.Error) as exc:
             raise JournalError(self.path, f"prune failed: {exc}") from exc
         return counts

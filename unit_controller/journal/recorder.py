@@ -1,6 +1,8 @@
-"""Journals what the controller reports: every event, and each batch from Execute to its end.
+"""Journals what the controller reports: every event, each batch from Execute to its end, and
+the batch's trend (a row a second of the unit's clock).
 
-Runs inside the scan as an event listener: it only buffers rows, never blocks and never raises.
+Runs inside the scan as an event listener and watcher: it only buffers rows, never blocks and
+never raises.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from unit_controller.alarms import BATCH_INTERRUPTED, AlarmEventKind
+from unit_controller.controller.snapshot import Snapshot
 from unit_controller.events import AlarmTransition, PhaseStarted, StateChanged, UnitEvent
 from unit_controller.journal.store import INTERRUPTED, Journal, JournalError
 from unit_controller.machine import State
@@ -22,6 +25,10 @@ log = structlog.get_logger(__name__)
 
 # A batch ends in one of these; the acting states before them (-ING) still finish the record.
 FINAL_STATES = frozenset({"COMPLETE", "STOPPED", "ABORTED"})
+# One trend row a second of the unit's clock; the whole record now and then besides (phases and
+# alarms write it too), so a crash loses at most this much of the per-phase statistics.
+TREND_EVERY_S = 1.0
+PROGRESS_EVERY_S = 60.0
 
 
 class JournalRecorder:
@@ -38,18 +45,38 @@ class JournalRecorder:
         self._journal = journal
         self._epoch_ms = epoch_ms
         self._batch_id: int | None = None
+        self._last_batch_id: int | None = None
         self._attached = False
+        self._pumps: tuple[str, ...] = ()
+        self._next_trend_s = 0.0
+        self._next_progress_s = 0.0
 
     def attach(self) -> None:
         """Start listening to the controller (once; a second call does nothing)."""
         if not self._attached:
             self._controller.listen(self._on_event)
+            self._controller.watch(self._on_snapshot)
             self._attached = True
 
     @property
     def batch_id(self) -> int | None:
         """The journal id of the batch under way (None between batches)."""
         return self._batch_id
+
+    @property
+    def last_batch_id(self) -> int | None:
+        """The journal id of the batch under way or, between batches, of the last one."""
+        return self._last_batch_id
+
+    def close_open_batch(self, final_state: str) -> None:
+        """End the batch under way as it stands (a simulation that stops in HELD)."""
+        if self._batch_id is None:
+            return
+        ts_ms = self._epoch_ms(self._controller.clock.monotonic())
+        try:
+            self._finish(self._batch_id, ts_ms=ts_ms, final_state=final_state)
+        except JournalError as exc:
+            log.error("journal.record_failed", error=str(exc), text="batch end")
 
     def _on_event(self, event: UnitEvent) -> None:
         ts_ms = self._epoch_ms(event.at)
@@ -64,7 +91,7 @@ class JournalRecorder:
                 batch = self._controller.batch
                 if batch is not None:
                     self._journal.batch_progress(
-                        self._batch_id, record=batch.summary(phase_stats=True)
+                        self._batch_id, ts_ms=ts_ms, record=batch.summary(phase_stats=True)
                     )
             if (
                 isinstance(event, AlarmTransition)
@@ -84,13 +111,62 @@ class JournalRecorder:
             if self._batch_id is not None:  # not expected: every batch passes a final state
                 self._finish(self._batch_id, ts_ms=ts_ms, final_state=INTERRUPTED)
             loaded = controller.recipe
+            pumps = controller.config.wiring.pumps()
+            self._pumps = tuple(sorted(pumps))
             self._batch_id = self._journal.batch_started(
                 ts_ms=ts_ms,
                 recipe=loaded.recipe.name if loaded else "unknown",
                 recipe_sha256=loaded.sha256 if loaded else "",
+                trend_meta={
+                    "pumps": list(self._pumps),
+                    "reagents": {tag: str(pumps[tag].reagent) for tag in self._pumps},
+                    "phases": [p.name for p in loaded.recipe.phases] if loaded else [],
+                    "tolerances": [
+                        {
+                            "temperature_c": p.tolerance_c if p.temperature_c is not None else None,
+                            "ph": p.ph.tolerance if p.ph is not None else None,
+                        }
+                        for p in (loaded.recipe.phases if loaded else ())
+                    ],
+                },
             )
+            self._last_batch_id = self._batch_id
+            self._next_trend_s = self._next_progress_s = event.at
         elif new.value in FINAL_STATES and self._batch_id is not None:
             self._finish(self._batch_id, ts_ms=ts_ms, final_state=new.value)
+
+    def _on_snapshot(self, snap: Snapshot) -> None:
+        batch_id = self._batch_id
+        if batch_id is None or snap.at < self._next_trend_s:
+            return
+        self._next_trend_s = snap.at + TREND_EVERY_S
+        image, targets = snap.image, snap.targets
+        batch = self._controller.batch
+        totals = batch.reagents_ml if batch is not None else {}
+        ts_ms = self._epoch_ms(snap.at)
+        try:
+            self._journal.trend_row(
+                batch_id,
+                ts_ms=ts_ms,
+                state_no=snap.state_no,
+                phase=None if snap.progress is None else snap.progress.number - 1,
+                values={
+                    "t": image.temperature.value if image.temperature.good else None,
+                    "t_sp": targets.temperature_c,
+                    "ph": image.ph.value if image.ph.good else None,
+                    "ph_sp": targets.ph.setpoint if targets.ph is not None else None,
+                    "duty": snap.heater_duty,
+                },
+                rates_ml_min=[snap.outputs.pumps.get(tag, 0.0) for tag in self._pumps],
+                totals_ml=[totals.get(tag, 0.0) for tag in self._pumps],
+            )
+            if batch is not None and snap.at >= self._next_progress_s:
+                self._next_progress_s = snap.at + PROGRESS_EVERY_S
+                self._journal.batch_progress(
+                    batch_id, ts_ms=ts_ms, record=batch.summary(phase_stats=True)
+                )
+        except JournalError as exc:
+            log.error("journal.record_failed", error=str(exc), text="trend")
 
     def _finish(self, batch_id: int, *, ts_ms: int, final_state: str) -> None:
         self._batch_id = None

@@ -10,7 +10,7 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import suppress
 from functools import partial
 from pathlib import Path
@@ -23,17 +23,27 @@ from unit_controller.journal.db import (
     INSERT_CALIBRATION,
     INSERT_COMMAND,
     INSERT_EVENT,
+    INSERT_TREND,
     INTERRUPTED,
     PROGRESS_BATCH,
+    RATE_SCALE,
     RESET_INTERRUPTED,
     START_BATCH,
+    TOTAL_SCALE,
+    TOUCH_BATCH,
+    TREND_SCALE,
     JournalDb,
     JournalError,
     JournalOpening,
     Op,
 )
 
-__all__ = ["INTERRUPTED", "MAX_BUFFERED", "Journal", "JournalError", "JournalOpening"]
+__all__ = [
+    "INTERRUPTED", "JOURNAL_FILE", "MAX_BUFFERED", "Journal", "JournalError", "JournalOpening"
+]  # fmt: skip
+
+# The journal's file in the unit's state directory (the daemon's, and a simulated batch's).
+JOURNAL_FILE = "journal.sqlite3"
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +60,10 @@ def _plain(value: object) -> object:
     if isinstance(value, set | frozenset):
         return sorted(value, key=str)
     return str(value)
+
+
+def _scaled(value: float | None, factor: int) -> int | None:
+    return None if value is None else round(value * factor)
 
 
 def _json(value: object) -> str:
@@ -79,8 +93,9 @@ class Journal:
         self._buffer: list[Op] = []
         self._wake = asyncio.Event()
         self._next_batch_id = 1
-        # Batches started and not finished by this process: id -> (recipe, sha256, start_ts).
-        self._open_batches: dict[int, tuple[str, str, int]] = {}
+        # Batches started and not finished by this process: id -> (recipe, sha256, start_ts,
+        # trend_meta).
+        self._open_batches: dict[int, tuple[str, str, int, str]] = {}
         self._dropped_total = 0
         self._dropped_unlogged = 0
         self.write_error: str | None = None
@@ -160,14 +175,22 @@ class Journal:
         )
         self._put((INSERT_COMMAND, params))
 
-    def batch_started(self, *, ts_ms: int, recipe: str, recipe_sha256: str) -> int:
-        """Journal the start of a batch; returns its id at once."""
+    def batch_started(
+        self,
+        *,
+        ts_ms: int,
+        recipe: str,
+        recipe_sha256: str,
+        trend_meta: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Journal the start of a batch; returns its id at once. `trend_meta` names what the
+        trend's rows hold (the pump tags of `rates`/`totals`, the recipe's phase names)."""
         self._check_open()
         batch_id = self._next_batch_id
         self._next_batch_id += 1
-        row = (str(recipe), str(recipe_sha256), int(ts_ms))
+        row = (str(recipe), str(recipe_sha256), int(ts_ms), _json(trend_meta or {}))
         self._open_batches[batch_id] = row
-        self._put((START_BATCH, (batch_id, *row)))
+        self._put((START_BATCH, (batch_id, *row, int(ts_ms))))
         return batch_id
 
     def batch_finished(
@@ -180,14 +203,37 @@ class Journal:
             # Not started by this run (or finished already): an interrupted batch stays so.
             log.warning("journal.batch_not_open", id=batch_id, final_state=final_state)
             return
-        params = (batch_id, *row, int(ts_ms), str(final_state), _json(record))
+        params = (batch_id, *row, int(ts_ms), str(final_state), _json(record), int(ts_ms))
         self._put((FINISH_BATCH, params))
 
-    def batch_progress(self, batch_id: int, *, record: Mapping[str, Any]) -> None:
+    def batch_progress(self, batch_id: int, *, ts_ms: int, record: Mapping[str, Any]) -> None:
         """The record so far of a batch under way, so a crash leaves what it had done."""
         self._check_open()
         if batch_id in self._open_batches:
-            self._put((PROGRESS_BATCH, (_json(record), batch_id)))
+            self._put((PROGRESS_BATCH, (_json(record), int(ts_ms), batch_id)))
+
+    def trend_row(
+        self,
+        batch_id: int,
+        *,
+        ts_ms: int,
+        state_no: int,
+        phase: int | None,
+        values: Mapping[str, float | None],
+        rates_ml_min: Sequence[float],
+        totals_ml: Sequence[float],
+    ) -> None:
+        """One second of a batch under way: `values` by TREND_SCALE's names (None = no value),
+        pump rates and reagent totals in the order `trend_meta` named at the start."""
+        self._check_open()
+        if batch_id not in self._open_batches:
+            return
+        scaled = [_scaled(values.get(name), factor) for name, factor in TREND_SCALE.items()]
+        rates = json.dumps([round(r * RATE_SCALE) for r in rates_ml_min], separators=(",", ":"))
+        totals = json.dumps([round(t * TOTAL_SCALE) for t in totals_ml], separators=(",", ":"))
+        ts = int(ts_ms)
+        self._put((INSERT_TREND, (batch_id, ts, int(state_no), phase, *scaled, rates, totals)))
+        self._put((TOUCH_BATCH, (ts, batch_id)))
 
     def interrupted_reset(self) -> None:
         """The operator reset the batch_interrupted alarm: stop raising it at start-up."""
@@ -219,6 +265,14 @@ class Journal:
     async def batch(self, batch_id: int | None = None) -> dict[str, Any] | None:
         """One batch with its record (None = the latest); None if there is no such batch."""
         return await self._read(partial(self._db.batch, batch_id))
+
+    async def trend(self, batch_id: int) -> list[tuple[Any, ...]]:
+        """The batch's trend rows as stored (see `JournalDb.trend`), oldest first."""
+        return await self._read(partial(self._db.trend, batch_id))
+
+    async def between(self, start_ms: int, end_ms: int) -> dict[str, list[dict[str, Any]]]:
+        """Events and commands journaled from `start_ms` to `end_ms`, oldest first."""
+        return await self._read(partial(self._db.between, start_ms, end_ms))
 
     async def batches(self, n: int = 20) -> list[dict[str, Any]]:
         """The last `n` batches, newest first, without their records."""
@@ -267,6 +321,11 @@ class Journal:
     def path(self) -> Path:
         """The database file."""
         return self._path
+
+    @property
+    def backlog(self) -> int:
+        """Rows recorded and not yet committed (a fast simulation flushes when it grows)."""
+        return len(self._buffer)
 
     @property
     def dropped_total(self) -> int:

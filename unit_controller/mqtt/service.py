@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
@@ -80,7 +80,10 @@ class FleetService:
         wall: Callable[[], float] = time.time,
         on_command: CommandRecorder | None = None,
         clock_synchronized: Callable[[], bool | None] = lambda: None,
+        epoch: EpochClock | None = None,
     ) -> None:
+        """`epoch`: the unit's clock for every stamp it writes (the daemon's, shared with the
+        journal and the console), so a sped-up simulation never mixes clocks."""
         settings = config.mqtt
         self._record_command = on_command
         self._clock_synchronized = clock_synchronized
@@ -94,10 +97,10 @@ class FleetService:
             max_age_s=settings.outbox.max_age_s,
             wall=wall,
         )
-        self._wall = wall
         self._recipes_dir = recipes_dir
         self._recipes: list[str] = []
-        self.epoch = EpochClock(clock=clock, wall=wall)
+        self.epoch = epoch or EpochClock(clock=clock, wall=wall)
+        self._clock = clock
         self._metrics = telemetry_metrics(config.wiring)
         self.gate = CommandGate(
             replay=self.outbox,
@@ -197,6 +200,9 @@ class FleetService:
         log.info("mqtt.service_stopped", drained=drained, left=left, offline_published=offline)
         return StopReport(drained=drained and left == 0, left=left, offline_published=offline)
 
+    def _now_ms(self) -> int:
+        return self.epoch.ms(self._clock.monotonic())
+
     def _on_event(self, event: UnitEvent) -> None:
         if isinstance(event, CommandHandled) and event.command == "authority":
             self.link.rebirth()  # the retained birth says whether this unit takes commands
@@ -211,7 +217,7 @@ class FleetService:
                 version=__version__,
                 sess=session,
                 boot=self.outbox.boot,
-                ts=round(self._wall() * 1000),
+                ts=self._now_ms(),
                 metrics=self._metrics,
                 recipes=self._recipes,
                 telemetry_period_s=self.settings.telemetry_period_s,
@@ -223,9 +229,7 @@ class FleetService:
 
     def _alarms(self) -> bytes:
         return encode(
-            alarms_payload(
-                self.controller.alarms.active(), ts=round(self._wall() * 1000), epoch=self.epoch
-            )
+            alarms_payload(self.controller.alarms.active(), ts=self._now_ms(), epoch=self.epoch)
         )
 
     async def _command(self, name: str, payload: bytes, retained: bool) -> CommandResult:
@@ -238,7 +242,7 @@ class FleetService:
                 id=None,
                 ok=False,
                 error=f"internal error: {exc!r}",
-                ts=round(self._wall() * 1000),
+                ts=self._now_ms(),
                 command=shown_name(name),
             )
 
@@ -250,6 +254,9 @@ class FleetService:
             payload=payload,
             retained=retained,
         )
+        # Stamped on the unit's clock, like the events the command caused (a command's own
+        # ts/exp were judged on the wall clock by the gate).
+        result = replace(result, ts=self._now_ms())
         self._report(name, payload, result)
         if not result.ok:
             # Accepted commands are reported by the controller; refusals are ours to report.
@@ -261,7 +268,7 @@ class FleetService:
                         "kind": "command",
                         "text": f"{name} refused: {result.error}",
                         "command": name,
-                        "source": "mqtt",
+                        "source": f"mqtt:{result.by or '?'}",
                         "id": result.id,
                         "ok": False,
                         "error": result.error,

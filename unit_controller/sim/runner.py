@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,10 @@ from unit_controller.config import UnitConfig, state_directory
 from unit_controller.controller import Snapshot, UnitController
 from unit_controller.errors import CommandRefused
 from unit_controller.events import UnitEvent
+from unit_controller.journal.recorder import JournalRecorder
+from unit_controller.journal.store import JOURNAL_FILE, Journal
 from unit_controller.machine import State
+from unit_controller.mqtt.payloads import EpochClock
 from unit_controller.recipes.loader import RECIPES_DIR, LoadedRecipe, load_recipe
 from unit_controller.scan.driver import ScanDriver
 from unit_controller.sim.operating_point import scale_feed
@@ -31,6 +35,7 @@ from unit_controller.sim.operator import SimulatedOperator
 from unit_controller.sim.progress import ProgressPrinter
 from unit_controller.sim.summary import run_summary
 from unit_controller.sim.truth import TruthRecorder
+from unit_controller.state_lock import PRIVATE_UMASK, hold_state_dir
 
 if TYPE_CHECKING:
     from unit_controller.mqtt.service import FleetService, StopReport
@@ -42,6 +47,9 @@ _FINAL_STATES = frozenset({State.COMPLETE, State.ABORTED, State.HELD, State.STOP
 # The serial backend runs in lockstep with its emulators, about this many times real time: the
 # progress lines are spaced for it.
 SERIAL_PACE = 60.0
+
+# A fast run hands its journal rows to the disk in commits of about this many.
+JOURNAL_FLUSH_ROWS = 2000
 
 EXIT_COMPLETE = 0
 EXIT_BAD_INPUT = 2
@@ -64,6 +72,9 @@ class SimOptions:
     # The simulated operator unholds a batch a phase timeout held, this many times (each gives
     # the phase another full timeout), as a person at the unit would after a look.
     resume_timeouts: int = 0
+    # The unit's state directory: the batch goes into the journal there, as the daemon's do
+    # (None: no journal, as in envelope and campaign runs).
+    state_dir: Path | None = None
 
 
 @dataclass(slots=True)
@@ -140,6 +151,9 @@ class SimulationRun:
         self._driver: ScanDriver | None = None
         self.fleet: FleetService | None = None
         self.fleet_report: StopReport | None = None
+        self.journal: Journal | None = None
+        self.recorder: JournalRecorder | None = None
+        self.epoch: EpochClock | None = None
         self.truth = TruthRecorder()
         # The mock backend's board exists now; the serial one only inside `run`.
         self.controller = self._make_controller(self.unit.board)
@@ -198,11 +212,43 @@ class SimulationRun:
 
     async def run(self) -> SimResult:
         """Reset, start the recipe and scan until the batch ends; returns the result."""
-        async with self._backend(), self._fleet():
+        async with self._backend(), self._journaled(), self._fleet():
             result = await self._run()
+            if self.recorder is not None:
+                # A run that ends held (the simulated operator does not step in) still closes
+                # its batch: the record says how it stood.
+                self.recorder.close_open_batch(result.final_state.value)
         if self.fleet is not None:
             result.summary["mqtt"] = self._fleet_summary()
+        if self.journal is not None and self.recorder is not None:
+            result.summary["journal"] = {
+                "path": str(self.journal.path),
+                "batch_id": self.recorder.last_batch_id,
+            }
         return result
+
+    @contextlib.asynccontextmanager
+    async def _journaled(self) -> AsyncIterator[None]:
+        state_dir = self.options.state_dir
+        if state_dir is None:
+            yield
+            return
+        # The journal is the unit's record, never readable by others (as the daemon keeps it).
+        os.umask(os.umask(0) | PRIVATE_UMASK)
+        with hold_state_dir(state_dir, what="unit-controller (daemon or sim)"):
+            journal = Journal(path=state_dir / JOURNAL_FILE)
+            await journal.open()
+            try:
+                # The unit's clock: every stamp of this run (journal, telemetry, events).
+                self.epoch = EpochClock(clock=self.clock, not_before_ms=await journal.latest_ts())
+                recorder = JournalRecorder(
+                    controller=self.controller, journal=journal, epoch_ms=self.epoch.ms
+                )
+                recorder.attach()
+                self.journal, self.recorder = journal, recorder
+                yield
+            finally:
+                await journal.close()
 
     @contextlib.asynccontextmanager
     async def _fleet(self) -> AsyncIterator[None]:
@@ -216,8 +262,9 @@ class SimulationRun:
             config=self.config,
             controller=self.controller,
             clock=self.clock,
-            state_dir=state_directory(self.config),
+            state_dir=self.options.state_dir or state_directory(self.config),
             recipes_dir=self.options.recipes_dir,
+            epoch=self.epoch,
         )
         self.fleet = fleet
         await fleet.start()
@@ -339,6 +386,10 @@ class SimulationRun:
                 self.progress.note(self.clock.monotonic(), "simulation time limit reached")
                 return
             snap = await self._tick()
+            journal = self.journal
+            if journal is not None and journal.backlog >= JOURNAL_FLUSH_ROWS:
+                # As fast as possible the loop never idles: the journal's writer gets its turn.
+                await journal.flush()
             if snap.at >= next_status:
                 self.progress.status(snap, active_alarms=self._alarm_names())
                 next_status = snap.at + every

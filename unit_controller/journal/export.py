@@ -1,0 +1,272 @@
+"""A batch out of the journal: its record, phases, confirmations, events and trend as plain data
+(JSON), or the trend alone as CSV.
+
+Reads the file read-only, so it is safe beside a running daemon and changes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import sqlite3
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from unit_controller.journal.db import (
+    INTERRUPTED,
+    RATE_SCALE,
+    SCHEMA_VERSION,
+    TOTAL_SCALE,
+    TREND_SCALE,
+    read_batch,
+    read_between,
+    read_trend,
+)
+from unit_controller.machine import STATE_NUMBER
+
+FORMAT = "unit-controller/batch-export/1"
+# The trend's value columns, by the stored column they come from.
+_VALUE_COLUMNS = {
+    "t": "temperature_c",
+    "t_sp": "temperature_sp_c",
+    "ph": "ph",
+    "ph_sp": "ph_sp",
+    "duty": "heater_duty",
+}
+_UNITS = {
+    "ts": "ms",
+    "temperature_c": "°C",
+    "temperature_sp_c": "°C",
+    "ph": "pH",
+    "ph_sp": "pH",
+    "heater_duty": "fraction",
+}
+_PHASE_STATS = (
+    "t_min", "t_max", "t_mean", "ph_min", "ph_max", "ph_mean", "ph_in_band_fraction"
+)  # fmt: skip
+_STATE_NAME = {number: state.value for state, number in STATE_NUMBER.items()}
+# Alarms raised at the same moment as the batch's end still belong to it.
+_OPEN_END_MS = 2**62
+
+
+class ExportError(Exception):
+    """The journal or the batch asked for cannot be exported; the message says why."""
+
+
+def tag_key(tag: str) -> str:
+    """A device tag as a plain identifier part: "P-201" -> "p201"."""
+    key = re.sub(r"[^a-z0-9]", "", tag.lower())
+    return key or "x"
+
+
+def open_journal(path: Path) -> sqlite3.Connection:
+    """The journal file opened read-only; ExportError when there is none or it cannot be read."""
+    if not path.is_file():
+        raise ExportError(
+            f"no journal at {path}: run a batch first (unit-controller sim or run), or name the "
+            "unit's state directory with --state-dir"
+        )
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.Error as exc:
+        raise ExportError(f"cannot read the journal {path}: {exc}") from exc
+    if version > SCHEMA_VERSION:
+        conn.close()
+        raise ExportError(f"{path} was written by a later release (schema {version})")
+    if version < SCHEMA_VERSION:
+        conn.close()
+        raise ExportError(
+            f"{path} has schema {version}: start the controller once (run or sim) to bring it up "
+            f"to schema {SCHEMA_VERSION}"
+        )
+    return conn
+
+
+def batch_id_of(conn: sqlite3.Connection, ref: str) -> int:
+    """The id `ref` names ("last" or a number); ExportError when no such batch is journaled."""
+    text = ref.strip().lower()
+    if text in ("last", "latest"):
+        row = conn.execute("SELECT max(id) FROM batches").fetchone()
+        if row is None or row[0] is None:
+            raise ExportError("the journal holds no batch yet")
+        return int(row[0])
+    if not text.isdigit() or len(text) > 12:
+        raise ExportError(f"batch {ref[:40]!r}: give a batch number or 'last'")
+    batch_id = int(text)
+    if conn.execute("SELECT 1 FROM batches WHERE id = ?", (batch_id,)).fetchone() is None:
+        last = conn.execute("SELECT max(id) FROM batches").fetchone()[0]
+        known = f"batches 1 to {last}" if last else "no batch yet"
+        raise ExportError(f"no batch {batch_id} in the journal ({known})")
+    return batch_id
+
+
+def batch_export(
+    conn: sqlite3.Connection, batch_id: int, *, unit: str, site: str
+) -> dict[str, Any]:
+    """The whole batch as plain data (see FORMAT and the README's journal section)."""
+    batch = read_batch(conn, batch_id)
+    if batch is None:
+        raise ExportError(f"no batch {batch_id} in the journal")
+    meta: Mapping[str, Any] = batch["trend_meta"]
+    record: Mapping[str, Any] = batch["record"]
+    start_ts = int(batch["start_ts"])
+    end_ts = batch["end_ts"]
+    pumps: list[str] = [str(tag) for tag in meta.get("pumps", [])]
+    reagents: Mapping[str, Any] = meta.get("reagents", {})
+    journaled = read_between(conn, start_ts, _OPEN_END_MS if end_ts is None else int(end_ts))
+    phases = _phases(record, meta, start_ts)
+    return {
+        "format": FORMAT,
+        "clock": "unit",
+        "unit": {"id": unit, "site": site},
+        "pumps": {tag: {"key": tag_key(tag), "reagent": reagents.get(tag)} for tag in pumps},
+        "batch": {
+            "id": batch["id"],
+            "recipe": batch["recipe"],
+            "recipe_sha256": batch["recipe_sha256"],
+            "start_ts": start_ts,
+            "end_ts": end_ts,
+            "detected_ts": batch["detected_ts"],
+            "last_ts": batch["last_ts"],
+            "final_state": batch["final_state"],
+            "interrupted": batch["final_state"] == INTERRUPTED,
+            "reagents_ml": dict(record.get("reagents_ml") or {}),
+            "alarms": _alarms(record, start_ts),
+            "max_temperature_c": (record.get("temperature") or {}).get("max_c"),
+            "overshoot_c": (record.get("temperature") or {}).get("overshoot_c"),
+            "ph_band": (record.get("ph") or {}).get("band"),
+            "ph_in_band_fraction": dict((record.get("ph") or {}).get("in_band_fraction") or {}),
+        },
+        "phases": phases,
+        "confirmations": _confirmations(journaled["events"], phases),
+        "events": [
+            {"ts": e["ts"], "kind": e["kind"], "text": e["text"]}
+            for e in journaled["events"]
+            if e["kind"] != "command"
+        ],
+        "commands": journaled["commands"],
+        "trend": _trend(read_trend(conn, batch_id), pumps, meta.get("phases", [])),
+    }
+
+
+def _phases(record: Mapping[str, Any], meta: Mapping[str, Any], start_ts: int) -> list[Any]:
+    names: list[str] = list(meta.get("phases", []))
+    tolerances: list[Mapping[str, Any]] = list(meta.get("tolerances", []))
+    out = []
+    for phase in record.get("phases") or []:
+        name = phase.get("name")
+        index = names.index(name) if name in names else None
+        tolerance = tolerances[index] if index is not None and index < len(tolerances) else {}
+        end_s = phase.get("end_s")
+        out.append(
+            {
+                "name": name,
+                "start_ts": start_ts + round(float(phase.get("start_s", 0.0)) * 1000),
+                "end_ts": None if end_s is None else start_ts + round(float(end_s) * 1000),
+                "temperature_sp_c": phase.get("temperature_sp_c"),
+                "temperature_tolerance_c": tolerance.get("temperature_c"),
+                "ph_sp": phase.get("ph_sp"),
+                "ph_tolerance": tolerance.get("ph"),
+                **{key: phase.get(key) for key in _PHASE_STATS},
+            }
+        )
+    return out
+
+
+def _alarms(record: Mapping[str, Any], start_ts: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "ts": start_ts + round(float(alarm.get("raised_s", 0.0)) * 1000),
+            "id": alarm.get("id"),
+            "tag": alarm.get("tag"),
+            "priority": alarm.get("priority"),
+            "message": alarm.get("message"),
+        }
+        for alarm in record.get("alarms") or []
+    ]
+
+
+def _confirmations(
+    events: Sequence[Mapping[str, Any]], phases: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    out = []
+    for event in events:
+        data = event.get("data")
+        if event["kind"] != "command" or not isinstance(data, dict):
+            continue
+        if data.get("command") != "confirm":
+            continue
+        ts = event["ts"]
+        during = [p["name"] for p in phases if p["start_ts"] <= ts]
+        out.append(
+            {
+                "ts": ts,
+                "phase": during[-1] if during else None,
+                "prompt": data.get("prompt"),
+                "by": data.get("source"),
+            }
+        )
+    return out
+
+
+def trend_columns(pumps: Sequence[str]) -> list[str]:
+    """The trend's columns for a unit with these dosing pumps."""
+    keys = [tag_key(tag) for tag in pumps]
+    return [
+        "ts",
+        "state",
+        "phase",
+        *_VALUE_COLUMNS.values(),
+        *(f"pump_{key}_ml_min" for key in keys),
+        *(f"reagent_{key}_ml" for key in keys),
+    ]
+
+
+def _trend(
+    rows: Sequence[Sequence[Any]], pumps: Sequence[str], phase_names: Sequence[str]
+) -> dict[str, Any]:
+    columns = trend_columns(pumps)
+    units = dict(_UNITS)
+    for key in (tag_key(tag) for tag in pumps):
+        units[f"pump_{key}_ml_min"] = "mL/min"
+        units[f"reagent_{key}_ml"] = "mL"
+    n = len(pumps)
+    out_rows = []
+    for ts, state_no, phase, *scaled, rates_text, totals_text in rows:
+        values = [
+            None if value is None else round(value / factor, 3)
+            for value, factor in zip(scaled, TREND_SCALE.values(), strict=True)
+        ]
+        rates = _numbers(rates_text, n, RATE_SCALE)
+        totals = _numbers(totals_text, n, TOTAL_SCALE)
+        phase_name = (
+            phase_names[phase] if isinstance(phase, int) and 0 <= phase < len(phase_names) else None
+        )
+        out_rows.append([ts, _STATE_NAME.get(state_no), phase_name, *values, *rates, *totals])
+    return {"columns": columns, "units": units, "rows": out_rows}
+
+
+def _numbers(text: str, n: int, scale: int) -> list[float | None]:
+    try:
+        raw = json.loads(text)
+    except (TypeError, ValueError):
+        raw = []
+    values: list[float | None] = [
+        round(v / scale, 3) if isinstance(v, int | float) else None for v in raw[:n]
+    ]
+    return values + [None] * (n - len(values))
+
+
+def trend_csv(export: Mapping[str, Any]) -> str:
+    """The export's trend as CSV: a header, then a row a second (empty = no value)."""
+    trend = export["trend"]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(trend["columns"])
+    for row in trend["rows"]:
+        writer.writerow(["" if value is None else value for value in row])
+    return out.getvalue()

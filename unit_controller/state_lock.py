@@ -1,0 +1,43 @@
+"""One process at a time in a unit's state directory: the daemon, or a simulated batch.
+
+Holds `<state dir>/lock` (flock) with the holder's pid in it; released when the process ends,
+however it ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+LOCK_FILE = "lock"
+# Files in the state directory (journal, outbox, lock) are the unit's record, never readable by
+# others, also when started by hand under a lax umask (systemd's unit sets UMask=0027 too).
+PRIVATE_UMASK = 0o027
+
+
+class AlreadyRunning(OSError):
+    """Another process holds this unit's state directory."""
+
+
+@contextlib.contextmanager
+def hold_state_dir(state_dir: Path, *, what: str = "unit-controller") -> Iterator[None]:
+    """Hold the state directory's lock while the block runs; AlreadyRunning names the holder."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / LOCK_FILE
+    with path.open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "?"
+            raise AlreadyRunning(
+                f"another {what} (pid {holder}) is running on {state_dir}"
+            ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        yield
