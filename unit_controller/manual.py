@@ -17,7 +17,7 @@ from hal.wiring import LevelPoint
 from unit_controller.config import UnitConfig
 from unit_controller.errors import CommandRefused
 from unit_controller.interlocks import Trip
-from unit_controller.interlocks.effects import Output, forcing
+from unit_controller.interlocks.effects import Output, forced_outputs, forcing
 from unit_controller.interlocks.table import DOSING_NOT_PERMITTED
 from unit_controller.machine import State
 
@@ -50,12 +50,27 @@ def refuse_during_batch(state: State, *, what: str) -> None:
 
 
 def _refuse_while_forced(what: str, trips: Iterable[Trip], output: Output) -> None:
-    blocking = forcing(trips, output)
-    if blocking:
-        raise CommandRefused(
-            f"cannot {what}: interlocks force it off: {', '.join(blocking)}; "
+    trips = list(trips)
+    # A condition that raises no alarm (the reactor just empty) is named as the condition:
+    # there is no alarm to reset, only the cause to clear.
+    conditions = sorted(
+        {f"{t.message} ({t.tag})" for t in trips if not t.alarm and t in _forcing(trips, output)}
+    )
+    alarmed = forcing([t for t in trips if t.alarm], output)
+    reasons = []
+    if conditions:
+        reasons.append(f"{'; '.join(conditions)}: clear that first")
+    if alarmed:
+        reasons.append(
+            f"interlocks force it off: {', '.join(alarmed)}; "
             "clear the cause, acknowledge and reset the alarms first"
         )
+    if reasons:
+        raise CommandRefused(f"cannot {what}: {'; '.join(reasons)}")
+
+
+def _forcing(trips: list[Trip], output: Output) -> list[Trip]:
+    return [t for t in trips if output in forced_outputs(t.forces)]
 
 
 @dataclass(slots=True)

@@ -127,9 +127,8 @@ async def test_level_low_low_forces_the_manual_heater_off_in_the_same_scan() -> 
     assert rig.controller.manual is True
     # Nothing resumes by itself, and a new run is refused while the trip is there.
     assert (await rig.run_for(5.0)).outputs.contactor is False
-    with pytest.raises(
-        CommandRefused, match=r"cannot heat: interlocks force it off: level_low_low"
-    ):
+    # The trip raises no alarm with nothing heating: the refusal names the condition itself.
+    with pytest.raises(CommandRefused, match=r"cannot heat: level below low-low switch"):
         await rig.controller.manual_heater(50.0, 60.0, source="console")
 
 
@@ -292,3 +291,16 @@ async def test_a_jog_into_a_dry_reactor_is_refused_but_one_into_a_cylinder_is_no
     snap = await rig.scan()
     assert snap.outputs.pump(ACID) > 0.0
     assert snap.outputs.agitator is False  # nothing to stir: it goes into a cylinder
+
+
+async def test_a_heater_refused_in_an_empty_reactor_names_the_level_not_an_alarm() -> None:
+    # Empty is not an alarm at rest: the refusal says what to do, not what to reset.
+    rig = await manual_rig(preload="empty")
+    await rig.run_for(1.0)
+    assert rig.controller.alarms.active() == []
+    with pytest.raises(CommandRefused) as refused:
+        await rig.controller.manual_heater(50.0, 60.0, source="console")
+    text = str(refused.value)
+    assert "level below low-low switch (LSLL-101): clear that first" in text
+    assert "interlocks force it off" not in text
+    assert "reset the alarms" not in text
