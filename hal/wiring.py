@@ -313,13 +313,23 @@ class SerialSettings(BaseModel):
     # device (an EZO read takes ~900 ms; a Modbus write ~20 ms): see hal/serial.
 
 
+# Starts a cross-check's problem that names its own location (see serial_port_problems).
+OWN_LOCATION = "@"
+
+
 def serial_port_problems(devices: dict[str, DeviceWiring], serial: SerialSettings) -> list[str]:
-    """What the serial backend lacks: a port for every UART instrument and the relay board."""
+    """What the serial backend lacks: a port for every UART instrument and the relay board.
+
+    A problem that lies outside the devices starts with `@` and its own location.
+    """
     problems = [
         f"{tag}.port: needed on the serial backend (the /dev/serial/by-id/... path)"
         for tag, device in devices.items()
         if isinstance(device, RtdWiring | PhProbeWiring | DosingPumpWiring) and not device.port
     ]
     if not serial.relay_board_port:
-        problems.append("hal.serial.relay_board_port: needed on the serial backend")
+        problems.append(
+            f"{OWN_LOCATION}hal.serial.relay_board_port: needed on the serial backend (the relay "
+            "board's /dev/serial/by-id/... path)"
+        )
     return problems

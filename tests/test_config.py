@@ -245,7 +245,12 @@ def test_serial_backend_needs_a_port_for_every_uart_device_and_the_relay_board(
         "devices: TT-101.port: needed on the serial backend (the /dev/serial/by-id/... path)"
         in (problems)
     )
-    assert "devices: hal.serial.relay_board_port: needed on the serial backend" in problems
+    # Each problem where it is fixed: the relay board's port in [hal.serial], not in devices.
+    assert (
+        "hal.serial.relay_board_port: needed on the serial backend (the relay board's "
+        "/dev/serial/by-id/... path)" in problems
+    )
+    assert not any(p.startswith("devices: hal.") for p in problems)
     assert len(problems) == 8  # RTD, pH, five pumps, the relay board
 
 

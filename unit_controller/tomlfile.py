@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from hal.wiring import OWN_LOCATION
+
 
 def read_toml(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
     """The parsed document, or None and the problems (unreadable file, syntax error)."""
@@ -78,6 +80,10 @@ def validation_problems(exc: ValidationError) -> list[str]:
             shown = _USERINFO.sub("//***@", repr(err["input"]))
             if len(shown) <= 60 and not isinstance(err["input"], dict):
                 message += f" (got {shown})"
-        # A cross-check may find several problems at once, one a line.
-        problems.extend(f"{where}: {line}" for line in message.split("\n"))
+        # A cross-check may find several problems at once, one a line; one that lies elsewhere
+        # (the relay board's port, found with the devices) names its own location.
+        problems.extend(
+            line.removeprefix(OWN_LOCATION) if line.startswith(OWN_LOCATION) else f"{where}: {line}"
+            for line in message.split("\n")
+        )
     return problems
