@@ -22,12 +22,22 @@ class AlreadyRunning(OSError):
     """Another process holds this unit's state directory."""
 
 
+class StateDirUnusable(OSError):
+    """The state directory cannot be made or locked; the message names it and why."""
+
+
 @contextlib.contextmanager
 def hold_state_dir(state_dir: Path, *, what: str = "unit-controller") -> Iterator[None]:
     """Hold the state directory's lock while the block runs; AlreadyRunning names the holder."""
-    state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / LOCK_FILE
-    with path.open("a+") as lock:
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        opened = path.open("a+")
+    except OSError as exc:
+        raise StateDirUnusable(
+            f"cannot use the state directory {state_dir}: {exc.strerror or exc}"
+        ) from exc
+    with opened as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -5,6 +5,7 @@ Scans run on a virtual clock; nothing here waits on the network.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -21,7 +22,18 @@ async def _service(rig: Rig, tmp_path: Path) -> FleetService:
         config=rig.config, controller=rig.controller, clock=rig.clock, state_dir=tmp_path
     )
     await service.start()
+    await _broker_found_away(service)
     return service
+
+
+async def _broker_found_away(service: FleetService) -> None:
+    # Telemetry waits (a few controller seconds) for the first connection attempt; these tests
+    # start from a broker already found away, as a unit does a moment after boot.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30.0
+    while not service.link.tried:
+        assert loop.time() < deadline, "the link never tried to connect"
+        await asyncio.sleep(0.01)
 
 
 async def test_telemetry_waits_in_the_outbox_while_the_broker_is_away(tmp_path: Path) -> None:
@@ -81,6 +93,7 @@ async def test_telemetry_and_birth_say_whether_the_clock_is_synchronised(tmp_pat
         clock_synchronized=lambda: synced[0],
     )
     await service.start()
+    await _broker_found_away(service)
     try:
         await rig.run_for(1.0)
         synced[0] = True

@@ -333,3 +333,23 @@ class PhaseRunner:
                 for dose, delivered in zip(phase.doses, progress.dose_ml, strict=True)
             )
         )
+
+
+def progress_dict(progress: PhaseProgress | None) -> dict[str, float | int | bool | None]:
+    """Phase n of m, elapsed and the least time left (s), each None outside a batch."""
+    if progress is None:
+        return {
+            "phase_no": None,
+            "phase_count": None,
+            "phase_elapsed_s": None,
+            "phase_remaining_s": None,
+            "phase_waits_on_event": None,
+        }
+    remaining = progress.remaining_s
+    return {
+        "phase_no": progress.number,
+        "phase_count": progress.count,
+        "phase_elapsed_s": round(progress.elapsed_s, 1),
+        "phase_remaining_s": None if remaining is None else round(remaining, 1),
+        "phase_waits_on_event": progress.waits_on_event,
+    }

@@ -24,7 +24,7 @@ from unit_controller.sim.runner import (
     SimOptions,
     SimulationRun,
 )
-from unit_controller.state_lock import AlreadyRunning
+from unit_controller.state_lock import AlreadyRunning, StateDirUnusable
 
 
 def run_sim(args: argparse.Namespace) -> int:
@@ -79,7 +79,7 @@ def run_sim(args: argparse.Namespace) -> int:
         )
     try:
         result = asyncio.run(run.run())
-    except (OutboxError, JournalError, AlreadyRunning) as exc:
+    except (OutboxError, JournalError, AlreadyRunning, StateDirUnusable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

@@ -308,6 +308,16 @@ class Operations:
         batch = await self._needs_journal().batch(args.id)
         if batch is None and args.id is not None:
             raise OpError(ErrorCode.REFUSED, f"no batch {args.id} in the journal")
+        if batch is not None:
+            batch.pop("trend_meta", None)
+            running = batch["id"] == self._batch_id() and batch["final_state"] is None
+            live = self.controller.batch
+            batch["running"] = running
+            if running and live is not None:
+                # The journal's copy is as of the last phase, alarm or minute: the live one is
+                # as of this scan (reagents dosed so far, alarms raised so far).
+                batch["record"] = live.summary(phase_stats=True)
+                batch["last_ts"] = self.epoch.ms(self.controller.clock.monotonic())
         return {"batch": batch}
 
     def _needs_journal(self) -> Journal:
@@ -410,12 +420,12 @@ class Operations:
         return result
 
     async def _cal_ph_clear(self, session: Session, args: NoArgs) -> dict[str, Any]:
-        result = await self.calibrations.ph_clear()
+        result = await self.calibrations.ph_clear(source=session.source)
         self._calibrated(kind="ph", device=self.config.wiring.ph_tag, action="clear", data=result)
         return result
 
     async def _cal_pump(self, session: Session, args: CalPumpArgs) -> dict[str, Any]:
-        result = await self.calibrations.pump(args.pump, args.measured_ml)
+        result = await self.calibrations.pump(args.pump, args.measured_ml, source=session.source)
         self._calibrated(kind="pump", device=args.pump, action="cal", data=result)
         return result
 

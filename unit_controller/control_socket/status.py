@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hal.reading import Reading
-from unit_controller.batch.phase_runner import PhaseProgress
+from unit_controller.batch.phase_runner import progress_dict
 from unit_controller.controller import Snapshot
 from unit_controller.machine import UnitMode
 from unit_controller.mqtt.payloads import LEVEL_KEYS, pack_tags
@@ -105,22 +105,3 @@ def status_dict(
         "bad": bad,
     }
 
-
-def progress_dict(progress: PhaseProgress | None) -> dict[str, Any]:
-    """Phase n of m, elapsed and the least time left (s), each None outside a batch."""
-    if progress is None:
-        return {
-            "phase_no": None,
-            "phase_count": None,
-            "phase_elapsed_s": None,
-            "phase_remaining_s": None,
-            "phase_waits_on_event": None,
-        }
-    remaining = progress.remaining_s
-    return {
-        "phase_no": progress.number,
-        "phase_count": progress.count,
-        "phase_elapsed_s": round(progress.elapsed_s, 1),
-        "phase_remaining_s": None if remaining is None else round(remaining, 1),
-        "phase_waits_on_event": progress.waits_on_event,
-    }

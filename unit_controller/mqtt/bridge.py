@@ -21,6 +21,9 @@ from unit_controller.mqtt.payloads import (
 )
 from unit_controller.storage_watch import storage_failing
 
+# Controller seconds a cold start's telemetry waits for the link's first connection attempt.
+FIRST_CONNECT_GRACE_S = 5.0
+
 
 class TelemetryBridge:
     """Every `period_s` of controller time, one telemetry message; every event, one event."""
@@ -35,8 +38,11 @@ class TelemetryBridge:
         session: Callable[[], int],
         on_alarms_changed: Callable[[], None],
         clock_synchronized: Callable[[], bool | None] = lambda: None,
+        link_tried: Callable[[], bool] = lambda: True,
     ) -> None:
+        """`link_tried`: True once the link's first connection attempt has ended either way."""
         self._controller = controller
+        self._link_tried = link_tried
         self._outbox = outbox
         self._epoch = epoch
         self._period_s = period_s
@@ -45,6 +51,7 @@ class TelemetryBridge:
         self._clock_synchronized = clock_synchronized
         self._pumps = sorted(controller.config.wiring.pumps())
         self._next_at: float | None = None
+        self._hold_until: float | None = None
         self.seq = 0  # the next telemetry message's number: 0, 1, 2, ... for this process
 
     def attach(self) -> None:
@@ -54,6 +61,13 @@ class TelemetryBridge:
 
     def _on_snapshot(self, snap: Snapshot) -> None:
         if self._next_at is None:
+            # A cold start's first message waits (bounded) for the first connection, so it goes
+            # out live on `telemetry`, not replayed on `backfill` a moment later.
+            if not self._link_tried():
+                if self._hold_until is None:
+                    self._hold_until = snap.at + FIRST_CONNECT_GRACE_S
+                if snap.at < self._hold_until:
+                    return
             self._next_at = snap.at
         # The tolerance absorbs float error in the clock's sums (0.1 s scans never add to 1.0).
         if snap.at + 1e-6 < self._next_at:

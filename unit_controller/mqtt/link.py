@@ -86,6 +86,7 @@ class FleetLink:
         self._alarms_dirty = asyncio.Event()
         self._rebirth = asyncio.Event()
         self._connected = asyncio.Event()
+        self._tried = False
         self._stopping = False
         self.session = 0
         self.connects = 0
@@ -95,6 +96,11 @@ class FleetLink:
     def connected(self) -> bool:
         """True while a connection is up (announced and subscribed)."""
         return self._connected.is_set()
+
+    @property
+    def tried(self) -> bool:
+        """True once the first connection attempt has ended (connected or failed)."""
+        return self._tried
 
     async def wait_connected(self, timeout_s: float) -> bool:
         """Wait up to `timeout_s` for a connection; True if there is one."""
@@ -153,6 +159,7 @@ class FleetLink:
                     retry_in_s=round(delay, 2),
                 )
                 attempt += 1
+                self._tried = True
                 self._down()
                 await asyncio.sleep(delay)
             finally:
@@ -220,6 +227,7 @@ class FleetLink:
             )
             await self._announce(client)
             self._connected.set()
+            self._tried = True
             log.info(
                 "mqtt.connected",
                 url=self._address.url,

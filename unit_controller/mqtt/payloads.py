@@ -15,6 +15,7 @@ from hal.clock import Clock, ScaledClock, SystemClock
 from hal.reading import Reading
 from hal.wiring import BoardWiring, LevelPoint
 from unit_controller.alarms import Alarm
+from unit_controller.batch.phase_runner import progress_dict
 from unit_controller.controller import Snapshot
 from unit_controller.events import UnitEvent
 
@@ -94,6 +95,13 @@ def telemetry_metrics(wiring: BoardWiring) -> list[Metric]:
         Metric("StateCurrent", "int"),
         Metric("UnitModeCurrent", "int"),
         Metric("phase", "string"),
+        # Where the batch is: phase n of m, time in it, and the least time its timed
+        # conditions still need (null outside a batch, or when only an event can end it).
+        Metric("phase_no", "int"),
+        Metric("phase_count", "int"),
+        Metric("phase_elapsed_s", "float", "s"),
+        Metric("phase_remaining_s", "float", "s"),
+        Metric("phase_waits_on_event", "bool"),
         Metric("recipe", "string"),
         Metric("temperature_c", "float", "°C"),
         Metric("temperature_sp_c", "float", "°C"),
@@ -190,6 +198,7 @@ def telemetry_payload(
         "state_no": snap.state_no,
         **pack_tags(snap),
         "phase": snap.phase,
+        **progress_dict(snap.progress),
         "recipe": snap.recipe,
         "temperature_c": _value(image.temperature, 3),
         "temperature_sp_c": targets.temperature_c,

@@ -131,6 +131,7 @@ class FleetService:
             session=lambda: self.link.session,
             on_alarms_changed=self.link.alarms_changed,
             clock_synchronized=clock_synchronized,
+            link_tried=lambda: self.link.tried,
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._dropped_seen = 0
