@@ -11,6 +11,7 @@ from hal.sim.faults import FaultSpec, parse_fault
 from unit_controller import __version__
 from unit_controller.cli.bench_arguments import add_bench_commands
 from unit_controller.cli.operator import add_operator_commands
+from unit_controller.cli.records import add_record_commands
 from unit_controller.config import (
     DEFAULT_CONFIG,
 )
@@ -96,13 +97,13 @@ def _positive_int(what: str, *, limit: int) -> Callable[[str], int]:
     return parse
 
 
-def _fleet_arguments(parser: argparse.ArgumentParser) -> None:
+def _fleet_arguments(parser: argparse.ArgumentParser, *, paced: str = "") -> None:
     parser.add_argument(
         "--mqtt",
         metavar="URL",
         default=None,
         help="publish to the fleet broker at mqtt://host[:port] or mqtts://host[:port] "
-        "(overrides [mqtt] url); without --speed or --fast the batch then runs in real time",
+        f"(overrides [mqtt] url){paced}",
     )
     parser.add_argument(
         "--unit-id", metavar="ID", default=None, help="unit id: MQTT client id and topic level"
@@ -112,7 +113,8 @@ def _fleet_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="DIR",
-        help="where the MQTT outbox lives (default ~/.local/state/unit-controller/<unit id>)",
+        help="where the journal and the MQTT outbox live (default $STATE_DIRECTORY, else the "
+        "config's, else $XDG_STATE_HOME/unit-controller/<unit id>)",
     )
 
 
@@ -192,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="end stdout with one JSON line summarising the batch"
     )
     _plant_arguments(sim)
-    _fleet_arguments(sim)
+    _fleet_arguments(sim, paced="; without --speed or --fast the batch then runs in real time")
 
     envelope = sub.add_parser(
         "envelope",
@@ -284,4 +286,5 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_operator_commands(sub)
     add_bench_commands(sub, speed=_positive_speed, fault=_fault)
+    add_record_commands(sub)
     return parser

@@ -56,6 +56,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from unit_controller.cli.emulate import run_emulate
 
         return run_emulate(args)
+    if args.command == "journal":
+        from unit_controller.cli.records import run_journal
+
+        return run_journal(args)
+    if args.command == "report":
+        from unit_controller.cli.records import run_report
+
+        return run_report(args)
     if args.command == "commission":
         from unit_controller.cli.commission import run_commission
 

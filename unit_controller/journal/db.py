@@ -165,7 +165,11 @@ def _close_interrupted(conn: sqlite3.Connection, batch_id: int, *, detected_ms: 
         record["reagents_ml"] = dict(sorted(reagents.items()))
     phases = record.get("phases") or []
     if phases and phases[-1].get("end_s") is None:
-        phases[-1]["end_s"] = round((end_ts - int(start_ts)) / 1000, 1)
+        origin = int(meta.get("record_origin_ts", start_ts))
+        phases[-1]["end_s"] = round((end_ts - origin) / 1000, 3)
+    # Found by this start, on the unit's clock: never before the record it ends (a sped-up
+    # simulation runs ahead of the wall clock; the next run's clock starts past its last stamp).
+    detected_ms = max(detected_ms, end_ts + 1000)
     conn.execute(
         "UPDATE batches SET final_state = ?, end_ts = ?, detected_ts = ?, record = ? WHERE id = ?",
         (INTERRUPTED, end_ts, detected_ms, json.dumps(record) if record else record_text, batch_id),

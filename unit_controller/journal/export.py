@@ -118,7 +118,9 @@ def batch_export(
     pumps: list[str] = [str(tag) for tag in meta.get("pumps", [])]
     reagents: Mapping[str, Any] = meta.get("reagents", {})
     journaled = read_between(conn, start_ts, _OPEN_END_MS if end_ts is None else int(end_ts))
-    phases = _phases(record, meta, start_ts)
+    # The record's times count from its own origin, a scan or two before `start_ts`.
+    origin = int(meta.get("record_origin_ts", start_ts))
+    phases = _phases(record, meta, origin)
     return {
         "format": FORMAT,
         "clock": "unit",
@@ -135,7 +137,7 @@ def batch_export(
             "final_state": batch["final_state"],
             "interrupted": batch["final_state"] == INTERRUPTED,
             "reagents_ml": dict(record.get("reagents_ml") or {}),
-            "alarms": _alarms(record, start_ts),
+            "alarms": _alarms(record, origin),
             "max_temperature_c": (record.get("temperature") or {}).get("max_c"),
             "overshoot_c": (record.get("temperature") or {}).get("overshoot_c"),
             "ph_band": (record.get("ph") or {}).get("band"),
@@ -153,7 +155,7 @@ def batch_export(
     }
 
 
-def _phases(record: Mapping[str, Any], meta: Mapping[str, Any], start_ts: int) -> list[Any]:
+def _phases(record: Mapping[str, Any], meta: Mapping[str, Any], origin: int) -> list[Any]:
     names: list[str] = list(meta.get("phases", []))
     tolerances: list[Mapping[str, Any]] = list(meta.get("tolerances", []))
     out = []
@@ -165,8 +167,8 @@ def _phases(record: Mapping[str, Any], meta: Mapping[str, Any], start_ts: int) -
         out.append(
             {
                 "name": name,
-                "start_ts": start_ts + round(float(phase.get("start_s", 0.0)) * 1000),
-                "end_ts": None if end_s is None else start_ts + round(float(end_s) * 1000),
+                "start_ts": origin + round(float(phase.get("start_s", 0.0)) * 1000),
+                "end_ts": None if end_s is None else origin + round(float(end_s) * 1000),
                 "temperature_sp_c": phase.get("temperature_sp_c"),
                 "temperature_tolerance_c": tolerance.get("temperature_c"),
                 "ph_sp": phase.get("ph_sp"),
@@ -177,10 +179,10 @@ def _phases(record: Mapping[str, Any], meta: Mapping[str, Any], start_ts: int) -
     return out
 
 
-def _alarms(record: Mapping[str, Any], start_ts: int) -> list[dict[str, Any]]:
+def _alarms(record: Mapping[str, Any], origin: int) -> list[dict[str, Any]]:
     return [
         {
-            "ts": start_ts + round(float(alarm.get("raised_s", 0.0)) * 1000),
+            "ts": origin + round(float(alarm.get("raised_s", 0.0)) * 1000),
             "id": alarm.get("id"),
             "tag": alarm.get("tag"),
             "priority": alarm.get("priority"),

@@ -118,6 +118,11 @@ class JournalRecorder:
                 recipe=loaded.recipe.name if loaded else "unknown",
                 recipe_sha256=loaded.sha256 if loaded else "",
                 trend_meta={
+                    # The record counts its times (phases, alarms) from here, a scan or two
+                    # before Execute: `start_ts`.
+                    "record_origin_ts": self._epoch_ms(controller.batch.start_s)
+                    if controller.batch is not None
+                    else ts_ms,
                     "pumps": list(self._pumps),
                     "reagents": {tag: str(pumps[tag].reagent) for tag in self._pumps},
                     "phases": [p.name for p in loaded.recipe.phases] if loaded else [],

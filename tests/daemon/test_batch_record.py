@@ -1,0 +1,95 @@
+"""The batch record of a real daemon: live while it runs, and right after a kill -9.
+
+The daemon runs sped up on the simulator; every wait is on what it reports, bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.daemon.harness import ROOT, Control, Daemon
+
+SCAN_MS = 100  # the example config's scan period
+P204_ML_S = 300.0 / 4.0 / 60.0  # smoke's heat phase: 300 mL of ammonia over 4 min
+
+
+def _export(daemon: Daemon, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "unit_controller.cli", "journal", "export",
+         "--state-dir", str(daemon.state), *args],
+        capture_output=True, text=True, check=False, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+
+
+async def test_a_batch_killed_while_dosing_ends_at_its_last_record_with_the_dose(
+    tmp_path: Path,
+) -> None:
+    daemon = Daemon(tmp_path, speed=20.0)
+    await daemon.start()
+    try:
+        async with Control(daemon.socket) as control:
+            assert (await control.request("reset"))["ok"]
+            await control.until(lambda s: s["state"] == "IDLE", what="idle")
+            assert (await control.request("start", recipe="smoke"))["ok"]
+            # The heat phase charges ammonia (P-204) from its start.
+            status = await control.until(
+                lambda s: (s["reagents_ml"] or {}).get("P-204", 0.0) >= 5.0,
+                what="dosing P-204",
+                within_s=60.0,
+            )
+            assert status["phase"] == "heat"
+            # While it runs, `batch` gives the record as of now: reagents and progress so far.
+            live = (await control.request("batch"))["result"]["batch"]
+            assert live["running"] is True
+            assert live["final_state"] is None
+            assert live["record"]["reagents_ml"]["P-204"] >= 5.0
+            last = await control.status()
+            seen_at = time.monotonic()
+        daemon.kill()
+        killed_at = time.monotonic()
+    except BaseException:
+        daemon.kill()
+        raise
+    # Where the unit's clock stood at the kill, at the latest (20× real time since the status).
+    kill_ts = last["ts"] + (killed_at - seen_at) * 20.0 * 1000
+    dosed = last["reagents_ml"]["P-204"]
+
+    # Hours later, as after a power cut: the record must not be stamped at the reboot.
+    await daemon.start()
+    assert daemon.terminate() == 0
+    done = _export(daemon, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    export: dict[str, Any] = json.loads(done.stdout)
+    batch = export["batch"]
+    assert batch["final_state"] == "interrupted"
+    assert batch["interrupted"] is True
+    assert batch["end_ts"] <= kill_ts + SCAN_MS
+    assert batch["detected_ts"] is not None
+    assert batch["detected_ts"] > batch["end_ts"]
+    # The dose of the phase the kill cut short is in the totals, up to the record's end (the
+    # journal commits every 0.2 s of real time: 4 s of this run's clock at most are lost).
+    unrecorded_s = max(0.0, (last["ts"] - batch["end_ts"]) / 1000)
+    assert unrecorded_s <= 0.2 * 20.0 + 1.0
+    assert batch["reagents_ml"]["P-204"] >= dosed - P204_ML_S * unrecorded_s - 0.1
+    assert export["phases"][-1]["name"] == "heat"
+    assert export["phases"][-1]["end_ts"] == batch["end_ts"]
+    # The trend runs up to the kill, a row a second of the unit's clock.
+    columns = export["trend"]["columns"]
+    rows = export["trend"]["rows"]
+    ts = [row[columns.index("ts")] for row in rows]
+    assert ts == sorted(ts)
+    assert ts[-1] <= batch["end_ts"]
+    assert rows[-1][columns.index("reagent_p204_ml")] == batch["reagents_ml"]["P-204"]
+
+    csv = _export(daemon, "--format", "csv", "--batch", str(batch["id"]))
+    assert csv.returncode == 0, csv.stderr
+    header, *lines = csv.stdout.splitlines()
+    assert header.split(",")[:8] == [
+        "ts", "state", "phase", "temperature_c", "temperature_sp_c", "ph", "ph_sp", "heater_duty"
+    ]  # fmt: skip
+    assert len(lines) == len(rows)
