@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import structlog
@@ -83,6 +83,7 @@ class ControllerCore:
         self._watchers: list[Callable[[Snapshot], None]] = []
         self._charge_listeners: list[Callable[[Charge], None]] = []
         self._pending: list[UnitEvent] = []
+        self._last_event_at = float("-inf")
         self.recipe: LoadedRecipe | None = None
         self.runner: PhaseRunner | None = None
         self.batch: BatchRecord | None = None
@@ -149,6 +150,11 @@ class ControllerCore:
 
     def _post(self, event: UnitEvent) -> None:
         # Queued: listeners run once outputs are applied, so none can delay a trip.
+        # Stamped in the order told: an event of this scan stamped with the scan's start never
+        # goes before one stamped a moment into it (journal, events topic, console).
+        if event.at < self._last_event_at:
+            event = replace(event, at=self._last_event_at)
+        self._last_event_at = event.at
         self._pending.append(event)
 
     def _flush_events(self) -> None:
