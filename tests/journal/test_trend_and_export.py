@@ -1,0 +1,241 @@
+"""A batch's trend and record out of the journal: what an export holds, how an interrupted batch
+ends, a schema-1 file carried over, and `log` naming each command once."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from unit_controller.journal.export import (
+    FORMAT,
+    ExportError,
+    batch_export,
+    batch_id_of,
+    open_journal,
+    tag_key,
+    trend_csv,
+)
+from unit_controller.journal.store import Journal
+
+WALL_S = 1_700_000_000.0
+SHA = "cd" * 32
+META = {
+    "record_origin_ts": 990,
+    "pumps": ["P-201", "P-203"],
+    "reagents": {"P-201": "h2so4", "P-203": "naoh"},
+    "phases": ["heat", "hold"],
+    "tolerances": [{"temperature_c": 1.0, "ph": None}, {"temperature_c": 1.0, "ph": 0.05}],
+}
+
+
+def _journal(path: Path) -> Journal:
+    return Journal(path=path, wall=lambda: WALL_S)
+
+
+def _row(journal: Journal, batch_id: int, ts: int, *, total: float, phase: int = 0) -> None:
+    journal.trend_row(
+        batch_id,
+        ts_ms=ts,
+        state_no=6,
+        phase=phase,
+        values={"t": 55.123, "t_sp": 60.0, "ph": None, "ph_sp": None, "duty": 0.25},
+        rates_ml_min=[1.5, 0.0],
+        totals_ml=[total, 0.0],
+    )
+
+
+def _exported(path: Path, ref: str = "last") -> dict[str, Any]:
+    conn = open_journal(path)
+    try:
+        return batch_export(conn, batch_id_of(conn, ref), unit="u1", site="lab")
+    finally:
+        conn.close()
+
+
+async def test_a_finished_batch_exports_its_record_phases_and_trend(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite3"
+    journal = _journal(path)
+    await journal.open()
+    batch = journal.batch_started(ts_ms=1000, recipe="r", recipe_sha256=SHA, trend_meta=META)
+    journal.record_event(
+        ts_ms=1500,
+        kind="command",
+        text="confirmed 'Charged' by console:tech",
+        data={"command": "confirm", "source": "console:tech", "prompt": "Charged"},
+    )
+    for i in range(3):
+        _row(journal, batch, 1000 + i * 1000, total=i * 0.5)
+    record = {
+        "phases": [{"name": "heat", "start_s": 0.01, "end_s": 2.5, "temperature_sp_c": 60.0}],
+        "reagents_ml": {"P-201": 1.0},
+        "alarms": [
+            {"id": "x", "tag": "TT-101", "priority": "high", "raised_s": 1.0, "message": "m"}
+        ],
+        "ph": {"band": 0.05, "in_band_fraction": {}},
+        "temperature": {"max_c": 55.12, "overshoot_c": 0.0},
+    }
+    journal.batch_finished(batch, ts_ms=3000, final_state="COMPLETE", record=record)
+    await journal.close()
+
+    export = _exported(path)
+    assert export["format"] == FORMAT
+    assert export["clock"] == "unit"
+    assert export["pumps"]["P-201"] == {"key": "p201", "reagent": "h2so4"}
+    assert export["batch"] | {"alarms": None} == export["batch"] | {
+        "id": batch, "recipe": "r", "recipe_sha256": SHA, "start_ts": 1000, "end_ts": 3000,
+        "detected_ts": None, "final_state": "COMPLETE", "interrupted": False,
+        "reagents_ml": {"P-201": 1.0}, "alarms": None,
+    }  # fmt: skip
+    # Times in the record count from its own origin, a moment before the start.
+    assert export["batch"]["alarms"] == [
+        {"ts": 1990, "id": "x", "tag": "TT-101", "priority": "high", "message": "m"}
+    ]
+    (phase,) = export["phases"]
+    assert (phase["start_ts"], phase["end_ts"]) == (1000, 3490)
+    assert phase["temperature_tolerance_c"] == 1.0
+    assert export["confirmations"] == [
+        {"ts": 1500, "phase": "heat", "prompt": "Charged", "by": "console:tech"}
+    ]
+    trend = export["trend"]
+    assert trend["columns"] == [
+        "ts", "state", "phase", "temperature_c", "temperature_sp_c", "ph", "ph_sp",
+        "heater_duty", "pump_p201_ml_min", "pump_p203_ml_min", "reagent_p201_ml",
+        "reagent_p203_ml",
+    ]  # fmt: skip
+    assert trend["rows"][1] == [2000, "EXECUTE", "heat", 55.12, 60.0, None, None, 0.25,
+                                1.5, 0.0, 0.5, 0.0]  # fmt: skip
+    csv = trend_csv(export).splitlines()
+    assert csv[0].startswith("ts,state,phase,temperature_c,")
+    assert csv[2] == "2000,EXECUTE,heat,55.12,60.0,,,0.25,1.5,0.0,0.5,0.0"
+    assert len(csv) == 4
+    json.dumps(export)  # plain data throughout
+
+
+async def test_an_interrupted_batch_ends_at_its_last_record_with_its_last_doses(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "journal.sqlite3"
+    crashed = _journal(path)  # a process that dies: it never closes
+    await crashed.open()
+    batch = crashed.batch_started(ts_ms=1000, recipe="r", recipe_sha256=SHA, trend_meta=META)
+    crashed.batch_progress(
+        batch,
+        ts_ms=1200,
+        record={
+            "phases": [{"name": "heat", "start_s": 0.01, "end_s": None}],
+            "reagents_ml": {"P-201": 0.2},
+        },
+    )
+    for i in range(5):
+        _row(crashed, batch, 2000 + i * 1000, total=1.0 + i)
+    await crashed.flush()
+
+    later = _journal(path)
+    opening = await later.open()
+    await later.close()
+    await crashed.close()
+    assert opening.interrupted_batches == (batch,)
+    export = _exported(path, str(batch))["batch"]
+    assert export["final_state"] == "interrupted"
+    # Not stamped when the next start found it: that is beside it.
+    assert export["end_ts"] == 6000
+    assert export["detected_ts"] == WALL_S * 1000
+    assert export["reagents_ml"] == {"P-201": 5.0}  # the trend's last total, after the record
+    assert _exported(path)["phases"][-1]["end_ts"] == 6000
+
+
+async def test_detected_is_never_before_the_end_on_a_clock_ahead_of_the_wall(
+    tmp_path: Path,
+) -> None:
+    # A sped-up simulation's stamps run ahead of the wall clock.
+    path = tmp_path / "journal.sqlite3"
+    ahead = int(WALL_S * 1000) + 3_600_000
+    crashed = _journal(path)
+    await crashed.open()
+    batch = crashed.batch_started(ts_ms=ahead, recipe="r", recipe_sha256=SHA, trend_meta=META)
+    _row(crashed, batch, ahead + 1000, total=1.0)
+    await crashed.flush()
+    later = _journal(path)
+    await later.open()
+    await later.close()
+    await crashed.close()
+    export = _exported(path)["batch"]
+    assert export["end_ts"] == ahead + 1000
+    assert export["detected_ts"] > export["end_ts"]
+
+
+async def test_a_schema_1_journal_is_carried_over(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        CREATE TABLE batches (id INTEGER PRIMARY KEY, recipe TEXT NOT NULL,
+          recipe_sha256 TEXT NOT NULL, start_ts INTEGER NOT NULL, end_ts INTEGER,
+          final_state TEXT, record TEXT);
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO batches VALUES (1, 'old', 'ab', 10, 20, 'COMPLETE', '{"reagents_ml": {}}');
+        PRAGMA user_version = 1;
+        """
+    )
+    conn.close()
+    with pytest.raises(ExportError, match="schema 1: start the controller once"):
+        open_journal(path)
+    journal = _journal(path)
+    await journal.open()
+    await journal.close()
+    export = _exported(path, "1")
+    assert (export["batch"]["recipe"], export["batch"]["end_ts"]) == ("old", 20)
+    assert export["trend"]["rows"] == []
+
+
+async def test_log_names_a_command_once_with_what_the_controller_said(tmp_path: Path) -> None:
+    journal = _journal(tmp_path / "journal.sqlite3")
+    await journal.open()
+    try:
+        journal.record_event(
+            ts_ms=1000, kind="command", text="hold by console:tech",
+            data={"command": "hold", "source": "console:tech", "ok": True},
+        )  # fmt: skip
+        journal.record_command(
+            ts_ms=1010, source="console:tech", command="hold", args={}, ok=True,
+            error=None, result={"state": "HELD"},
+        )  # fmt: skip
+        journal.record_event(
+            ts_ms=1020, kind="command", text="abort by sim", data={"source": "sim"}
+        )
+        entries = await journal.recent(10)
+    finally:
+        await journal.close()
+    assert [(e["kind"], e["text"]) for e in entries] == [
+        ("command", "hold by console:tech ok"),
+        ("command", "abort by sim"),  # no command row of its own: the event stays
+    ]
+    assert entries[0]["detail"] == "hold by console:tech"
+    assert [e["ref"][0] for e in entries] == ["c", "e"]
+
+
+def test_bad_references_and_missing_journals_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="no journal at"):
+        open_journal(tmp_path / "none.sqlite3")
+    path = tmp_path / "journal.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript("CREATE TABLE batches (id INTEGER PRIMARY KEY); PRAGMA user_version = 2;")
+    conn.close()
+    conn = open_journal(path)
+    try:
+        with pytest.raises(ExportError, match="holds no batch yet"):
+            batch_id_of(conn, "last")
+        with pytest.raises(ExportError, match="give a batch number or 'last'"):
+            batch_id_of(conn, "-1; DROP TABLE batches")
+        with pytest.raises(ExportError, match=r"no batch 7 in the journal \(no batch yet\)"):
+            batch_id_of(conn, "7")
+    finally:
+        conn.close()
+
+
+def test_tags_become_plain_identifier_parts() -> None:
+    assert [tag_key(t) for t in ("P-201", "XV.102", "p_2", "--")] == ["p201", "xv102", "p2", "x"]

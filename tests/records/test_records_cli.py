@@ -1,0 +1,88 @@
+"""A simulated batch journaled like a real one, then exported and reported from the command line,
+as an engineer would after `sim`: the trend as CSV, the record as JSON, the HTML report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from unit_controller.cli import main
+
+
+@pytest.fixture(scope="module")
+def state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    state = tmp_path_factory.mktemp("unit-state")
+    assert main(["sim", "--recipe", "smoke", "--fast", "--state-dir", str(state)]) == 0
+    return state
+
+
+def test_sim_journals_its_batch_in_the_state_directory(
+    state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (state / "journal.sqlite3").is_file()
+    assert main(["journal", "list", "--state-dir", str(state)]) == 0
+    listing = capsys.readouterr().out.splitlines()
+    assert listing[1].split()[:2] == ["1", "smoke"]
+    assert listing[1].endswith("COMPLETE")
+
+
+def test_export_gives_the_trend_as_csv_and_the_record_as_json(
+    state: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["journal", "export", "--state-dir", str(state), "--format", "csv"]) == 0
+    header, *rows = capsys.readouterr().out.splitlines()
+    columns = header.split(",")
+    assert columns[:8] == [
+        "ts", "state", "phase", "temperature_c", "temperature_sp_c", "ph", "ph_sp", "heater_duty"
+    ]  # fmt: skip
+    assert "reagent_p204_ml" in columns
+    # A row a second of a batch of about 28 simulated minutes.
+    assert 1500 <= len(rows) <= 1800
+    out = tmp_path / "batch.json"
+    assert main(["journal", "export", "--state-dir", str(state), "--batch", "1",
+                 "--out", str(out)]) == 0  # fmt: skip
+    export = json.loads(out.read_text())
+    assert export["batch"]["final_state"] == "COMPLETE"
+    assert export["batch"]["reagents_ml"]["P-204"] == pytest.approx(300.0, abs=0.5)
+    assert [p["name"] for p in export["phases"]][:2] == ["fill", "heat"]
+    assert len(export["trend"]["rows"]) == len(rows)
+
+
+def test_report_writes_a_self_contained_page_with_its_plots(
+    state: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "r.html"
+    assert main(["report", "last", "--state-dir", str(state), "--out", str(out),
+                 "--png", str(tmp_path / "png")]) == 0  # fmt: skip
+    page = out.read_text()
+    assert page.count("<svg") >= 4
+    assert "smoke" in page
+    assert 'src="http' not in page
+    assert 'href="http' not in page
+    assert len(list((tmp_path / "png").glob("*.png"))) >= 4
+    assert "wrote" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["journal", "export", "--batch", "99"], "no batch 99 in the journal (batches 1 to 1)"),
+        (["journal", "export", "--batch", "soon"], "give a batch number or 'last'"),
+        (["report", "42", "--out", "x.html"], "no batch 42"),
+    ],
+)
+def test_bad_references_are_named_and_write_nothing(
+    state: Path, argv: list[str], says: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main([*argv, "--state-dir", str(state)]) == 2
+    assert says in capsys.readouterr().err
+    assert not (tmp_path / "x.html").exists()
+
+
+def test_a_unit_without_a_journal_says_where_it_looked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["journal", "export", "--state-dir", str(tmp_path)]) == 2
+    assert f"no journal at {tmp_path / 'journal.sqlite3'}" in capsys.readouterr().err
