@@ -388,7 +388,9 @@ class Daemon:
         return f"{controller.machine.state}{recipe}{phase}"
 
     def _say(self, text: str) -> None:
-        stamp = time.strftime("%H:%M:%S")
+        # The unit's clock, as every other stamp it writes (ahead of the wall when sped up).
+        now_s = self.epoch.ms(self.clock.monotonic()) / 1000
+        stamp = time.strftime("%H:%M:%S", time.localtime(now_s))
         self.out.write(f"[{stamp}] {text}\n")
         self.out.flush()
 
