@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import json
 import subprocess
 import sys
@@ -18,7 +19,8 @@ from typing import Any
 import pytest
 
 from unit_controller.cli import main
-from unit_controller.config import DEFAULT_CONFIG
+from unit_controller.config import DEFAULT_CONFIG, load_config
+from unit_controller.sim.runner import SimOptions, SimulationRun
 
 EXAMPLE = DEFAULT_CONFIG.read_text(encoding="utf-8")
 SMOKE = ["sim", "--recipe", "smoke", "--fast", "--json", "--seed", "1"]
@@ -424,3 +426,28 @@ def test_bad_campaign_input_exits_2_saying_why(argv: list[str], says: str) -> No
     outcome = _cli("sim", *argv)
     _assert_bad_input(outcome, says)
     assert "simulating the campaign" not in outcome.out
+
+
+def test_status_lines_are_paced_as_the_readme_says(smoke: Outcome) -> None:
+    # As fast as possible: every 5 simulated minutes; at --speed X: every 2·X simulated seconds
+    # (2 real seconds).
+    stamps = []
+    for line in smoke.out.splitlines():
+        if "alarms:" in line and line.startswith("["):
+            h, m, s = line[1 : line.index("]")].split(":")
+            stamps.append(int(h) * 3600 + int(m) * 60 + float(s))
+    stamps = sorted(set(stamps))  # the wait for IDLE and the batch each start with one
+    assert len(stamps) >= 5
+    assert {round(b - a) for a, b in itertools.pairwise(stamps)} == {300}
+    config = load_config(DEFAULT_CONFIG)
+    paced = SimulationRun(
+        config=config, options=SimOptions(recipe="smoke", seed=1, speed=60.0), out=io.StringIO()
+    )
+    assert paced._default_progress_s() == 120.0
+
+
+def test_run_help_offers_only_its_own_options() -> None:
+    outcome = _cli("run", "--help")
+    assert outcome.code == 0
+    assert "--fast" not in outcome.out
+    assert "--speed" in outcome.out

@@ -5,6 +5,7 @@ The daemon runs sped up on the simulator; every wait is on what it reports, boun
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -93,3 +94,34 @@ async def test_a_batch_killed_while_dosing_ends_at_its_last_record_with_the_dose
         "ts", "state", "phase", "temperature_c", "temperature_sp_c", "ph", "ph_sp", "heater_duty"
     ]  # fmt: skip
     assert len(lines) == len(rows)
+
+
+async def test_a_pump_calibration_is_journaled_with_the_login_that_did_it(
+    tmp_path: Path,
+) -> None:
+    daemon = Daemon(tmp_path)
+    await daemon.start()
+    try:
+        async with Control(daemon.socket, client="console") as console:
+            assert (await console.request("manual", on=True))["ok"]
+            jog = await console.request("jog_pump", pump="P-203", ml=10.0, cylinder=True)
+            assert jog["ok"], jog
+            # Refused while the jog still runs: asked again (bounded) until it has dispensed.
+            for _ in range(600):
+                done = await console.request("cal_pump", pump="P-203", measured_ml=9.6)
+                if done["ok"]:
+                    break
+                await asyncio.sleep(0.05)
+            assert done["ok"], done
+            who = (await console.request("identify", client="console"))["result"]["source"]
+            assert who.startswith("console:")
+            assert who != "console:unknown"
+            entries = (await console.request("log", n=20))["result"]["entries"]
+    finally:
+        assert daemon.terminate() == 0
+    (entry,) = [e for e in entries if e.get("command") == "cal_pump" and e["ok"]]
+    assert entry["source"] == who
+    # The controller's own account of it names the same login, once.
+    assert entry["detail"] == f"pump calibration P-203 9.6 mL by {who}"
+    assert not [e for e in entries if e["kind"] == "command" and e is not entry
+                and "pump calibration" in e["text"]]  # fmt: skip

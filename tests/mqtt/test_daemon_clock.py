@@ -1,5 +1,6 @@
 """One clock for every stamp a sped-up unit writes: events, telemetry and command results never
-go back in time, accepted or refused, and a refusal names who sent the command.
+go back in time, accepted or refused, and a refusal names who sent the command; a cold start's
+first telemetry goes out live.
 
 A daemon at 20× real time on a real broker; waits are on messages, bounded.
 """
@@ -66,6 +67,9 @@ async def test_every_stamp_of_a_sped_up_unit_is_on_one_clock(
         finally:
             assert daemon.terminate() == 0, daemon.log_tail()
 
+    # A cold start with the broker up: the first telemetry goes out live, nothing as backfill.
+    assert rec.on("backfill") == []
+    assert rec.on("telemetry")[0].json()["seq"] == 0
     for leaf in ("events", "telemetry", "cmd_result"):
         stamps = [r.json()["ts"] for r in rec.on(leaf)]
         assert stamps, leaf
