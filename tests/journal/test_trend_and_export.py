@@ -239,3 +239,27 @@ def test_bad_references_and_missing_journals_are_named(tmp_path: Path) -> None:
 
 def test_tags_become_plain_identifier_parts() -> None:
     assert [tag_key(t) for t in ("P-201", "XV.102", "p_2", "--")] == ["p201", "xv102", "p2", "x"]
+
+
+async def test_a_batch_pruned_takes_its_trend_with_it(tmp_path: Path) -> None:
+    day_ms = 86_400_000
+    now = 1000 * day_ms
+    journal = _journal(tmp_path / "journal.sqlite3")
+    await journal.open()
+    try:
+        old = journal.batch_started(
+            ts_ms=now - 800 * day_ms, recipe="r", recipe_sha256=SHA, trend_meta=META
+        )
+        for i in range(3):
+            _row(journal, old, now - 800 * day_ms + i * 1000, total=float(i))
+        journal.batch_finished(old, ts_ms=now - 800 * day_ms + 3000, final_state="COMPLETE",
+                               record={})  # fmt: skip
+        kept = journal.batch_started(ts_ms=now - day_ms, recipe="r", recipe_sha256=SHA,
+                                     trend_meta=META)  # fmt: skip
+        _row(journal, kept, now - day_ms, total=0.0)
+        counts = await journal.prune(now_ms=now, keep_days=90, keep_batches_days=730, chunk=2)
+        assert (counts["batches"], counts["trend"]) == (1, 3)
+        assert await journal.trend(old) == []
+        assert len(await journal.trend(kept)) == 1
+    finally:
+        await journal.close()
