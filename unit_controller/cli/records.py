@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,17 +96,23 @@ def _config(args: argparse.Namespace) -> UnitConfig | None:
 
 
 @contextlib.contextmanager
-def _export_of(args: argparse.Namespace, ref: str) -> Iterator[dict[str, Any]]:
+def _journal_of(args: argparse.Namespace) -> Iterator[tuple[UnitConfig, sqlite3.Connection]]:
+    """The unit's config and its journal opened read-only (the path named when it is missing)."""
     config = _config(args)
     if config is None:
         raise _BadInput
-    path = resolve_state_dir(config, args.state_dir) / JOURNAL_FILE
-    conn = open_journal(path)
+    conn = open_journal(resolve_state_dir(config, args.state_dir) / JOURNAL_FILE)
     try:
-        batch_id = batch_id_of(conn, ref)
-        yield batch_export(conn, batch_id, unit=config.unit.id, site=config.unit.site)
+        yield config, conn
     finally:
         conn.close()
+
+
+@contextlib.contextmanager
+def _export_of(args: argparse.Namespace, ref: str) -> Iterator[dict[str, Any]]:
+    with _journal_of(args) as (config, conn):
+        batch_id = batch_id_of(conn, ref)
+        yield batch_export(conn, batch_id, unit=config.unit.id, site=config.unit.site)
 
 
 class _BadInput(Exception):
@@ -134,15 +141,9 @@ def run_journal(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     from unit_controller.journal.db import read_batches
 
-    config = _config(args)
-    if config is None:
-        return EXIT_BAD_INPUT
-    path = resolve_state_dir(config, args.state_dir) / JOURNAL_FILE
-    conn = open_journal(path)
-    try:
+    with _journal_of(args) as (_, conn):
+        path = Path(conn.execute("PRAGMA database_list").fetchone()[2])
         batches = read_batches(conn, max(1, args.n))
-    finally:
-        conn.close()
     if not batches:
         print(f"no batch in {path} yet")
         return 0
