@@ -46,7 +46,13 @@ def _own_state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 # Tests that run in real time against real processes, ptys and sockets: on one xdist worker, one
 # after another, so a daemon at 100x never starves a serial emulator's timing on a 2-core box.
-_REAL_TIME = ("tests/serial/", "tests/daemon/", "tests/mqtt/test_fleet", "tests/mqtt/test_daemon")
+_REAL_TIME = (
+    "tests/serial/",
+    "tests/daemon/",
+    "tests/mqtt/test_fleet",
+    "tests/mqtt/test_daemon",
+    "tests/console/test_console_daemon",
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

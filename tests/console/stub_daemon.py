@@ -32,11 +32,17 @@ def status(state: str, *, phase: str | None = None, **changes: Any) -> dict[str,
     """A full status dict as the daemon sends it, in `state`."""
     executing = state == "EXECUTE"
     base: dict[str, Any] = {
+        "ts": _ms(),
         "unit": UNIT,
         "site": "lab",
         "state": state,
         "state_no": STATE_NO.get(state),
         "phase": phase,
+        "phase_no": 2 if phase else None,
+        "phase_count": 3 if phase else None,
+        "phase_elapsed_s": 754.0 if phase else None,
+        "phase_remaining_s": 2870.0 if phase else None,
+        "phase_waits_on_event": False if phase else None,
         "recipe": "coprecipitation" if phase else None,
         "batch_id": 7 if phase else None,
         "awaiting_confirmation": None,
@@ -119,12 +125,35 @@ def watch_script() -> list[tuple[str, dict[str, Any]]]:
     ]  # fmt: skip
 
 
+LOG: Final = [
+    {"ref": "e1", "ts": 1_700_000_000_000, "kind": "state",
+     "text": "STOPPED -> RESETTING (reset: console:tech)",
+     "data": {"old": "STOPPED", "new": "RESETTING", "cause": "reset: console:tech"}},
+    {"ref": "c1", "ts": 1_700_000_001_000, "kind": "command", "text": "reset by console:tech ok",
+     "source": "console:tech", "command": "reset", "args": {}, "ok": True, "error": None,
+     "result": {"state": "IDLE"}, "detail": "reset by console:tech"},
+    {"ref": "c2", "ts": 1_700_000_002_000, "kind": "command",
+     "text": "start by mqtt:alice refused", "source": "mqtt:alice", "command": "start",
+     "args": {"recipe": "leach"}, "ok": False,
+     "error": "start refused: the unit is in local mode: a tech at the unit sets remote "
+              "(mode remote) once the reactor has been checked after the E-stop",
+     "result": None},
+    {"ref": "e2", "ts": 1_700_000_003_000, "kind": "alarm",
+     "text": "level_high_high (LSHH-101) raised: high-high level switch wet: inflows stopped",
+     "data": {"alarm_id": "level_high_high", "tag": "LSHH-101", "transition": "raised",
+              "priority": "high", "state": "unack_active", "first_out": True,
+              "message": "high-high level switch wet: inflows stopped"}},
+]  # fmt: skip
+
+
 @dataclass(eq=False)
 class _Session:
     writer: asyncio.StreamWriter
     unlocked: bool = False
     client: str = "socket"
     watch: asyncio.Task[None] | None = None
+    watch_id: Any = None
+    events_only: bool = False
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
 
@@ -139,8 +168,14 @@ class StubDaemon:
         state: str = "STOPPED",
         drop_on: str | None = None,
         stream_every_s: float = 0.05,
+        pushed: bool = False,
     ) -> None:
+        """`pushed`: a status watch streams only the status lines `push` gives (the script of
+        a batch otherwise)."""
         self.path = path
+        self.pushed = pushed
+        self._pushes: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.status_watched = asyncio.Event()  # set when a session starts a status watch
         self.pin = pin
         self.state = state
         self.drop_on = drop_on
@@ -148,11 +183,18 @@ class StubDaemon:
         self.requests: list[dict[str, Any]] = []
         self._server: asyncio.Server | None = None
         self._sessions: set[_Session] = set()
+        self.announcing = asyncio.Event()  # set once a session watches events only
 
     @property
     def ops(self) -> list[str]:
         """The ops received, in order."""
         return [str(r.get("op")) for r in self.requests]
+
+    def announce(self, event: dict[str, Any]) -> None:
+        """Send a controller event to every session that watches events only."""
+        for session in self._sessions:
+            if session.events_only and session.watch is not None:
+                self._send(session, {"id": session.watch_id, "stream": "event", "data": event})
 
     def args_of(self, op: str) -> list[dict[str, Any]]:
         """The args of every request for `op`."""
@@ -248,9 +290,24 @@ class StubDaemon:
             case "heater":
                 return {"percent": args["percent"], "seconds": args["seconds"]}
             case "cal_ph":
-                return {"verdict": "ok", "slope_acid_pct": 98.5, "notes": ["mid cleared low/high"]}
-            case "cal_ph_status" | "cal_ph_clear" | "cal_pump":
-                return {"points": 1} if op == "cal_ph_status" else {}
+                return {
+                    "probe": "AT-101", "points": 1, "calibrated": True, "acid_slope_pct": 100.0,
+                    "base_slope_pct": 100.0, "offset_mv": 0.59, "verdict": "ok", "problems": [],
+                    "summary": "1 point(s), acid slope 100.0 %, base slope 100.0 %, offset "
+                    "+0.6 mV: ok", "point": args.get("point"), "value": args.get("value"),
+                    "temperature_c": args.get("temperature_c") or 21.5,
+                    "calibrated_points": [args.get("point")],
+                }  # fmt: skip
+            case "cal_ph_status":
+                return {"probe": "AT-101", "points": 0, "calibrated": False, "verdict": "ok"}
+            case "cal_ph_clear":
+                return {"probe": "AT-101", "points": 0, "cleared": True}
+            case "cal_pump":
+                return {
+                    "pump": args["pump"],
+                    "measured_ml": args["measured_ml"],
+                    "calibrated": True,
+                }
             case "unlock":
                 if args.get("pin") != self.pin:
                     raise _Refused("wrong PIN", "refused")
@@ -258,12 +315,21 @@ class StubDaemon:
                 return {"unlocked": True}
             case "log":
                 n = int(args.get("n", 20))
-                entries = [{"ts": _ms(), "kind": "state", "text": "STOPPED -> RESETTING (reset)"}]
-                return {"entries": entries[:n]}
+                return {"entries": LOG[-n:]}
             case "batch":
                 return {"batch": BATCH if args.get("id") in (None, 7) else None}
             case "watch":
-                session.watch = asyncio.create_task(self._stream(session, rid))
+                if session.watch is not None:
+                    session.watch.cancel()
+                session.watch_id = rid
+                session.events_only = args.get("status") is False
+                if session.events_only:
+                    self.announcing.set()
+                stream = self._quiet if session.events_only else self._stream
+                if not session.events_only:
+                    self.status_watched.set()
+                    stream = self._pushed if self.pushed else stream
+                session.watch = asyncio.create_task(stream(session, rid))
                 return {"watching": True}
             case "unwatch":
                 if session.watch is not None:
@@ -284,12 +350,27 @@ class StubDaemon:
         }
         sources, target = allowed[op]
         if self.state not in sources:
-            raise _Refused(f"cannot {op} in {self.state}", "refused")
+            raise _Refused(
+                f"cannot {op} in {self.state}: {op} is allowed from {', '.join(sorted(sources))}",
+                "refused",
+            )
         if op == "start" and args.get("recipe") not in ("leach", "coprecipitation"):
             raise _Refused(f"recipe refused: no recipe named {args.get('recipe')!r}", "refused")
         self.state = target
         acting = {"IDLE": "RESETTING", "EXECUTE": "STARTING", "HELD": "HOLDING"}
         return acting.get(target, target) if op in ("reset", "start", "hold") else target
+
+    def push(self, **changes: Any) -> None:
+        """One status line (the stub's status with `changes`) to a pushed status watch."""
+        self._pushes.put_nowait(status(self.state, **changes))
+
+    async def _pushed(self, session: _Session, rid: Any) -> None:
+        while True:
+            self._send(session, {"id": rid, "stream": "status", "data": await self._pushes.get()})
+
+    async def _quiet(self, session: _Session, rid: Any) -> None:
+        """An events-only watch: events come from `announce`."""
+        await asyncio.Event().wait()
 
     async def _stream(self, session: _Session, rid: Any) -> None:
         script = watch_script()

@@ -10,16 +10,20 @@ import pytest
 from unit_controller.console.lines import (
     COMMAND_NAMES,
     HELP,
+    CalPhGuided,
     Help,
     JsonScalar,
     LineError,
+    LogShow,
     Parsed,
+    PhPoint,
     Pin,
     Quit,
     Remote,
     Request,
     Watch,
     parse_line,
+    parse_ph_point,
 )
 
 
@@ -69,12 +73,16 @@ GOOD: list[tuple[str, Parsed]] = [
     ("heater 0 1.5", _guarded("heater", "heater", percent=0.0, seconds=1.5)),
     ("cal ph mid 7.00", _guarded("cal ph", "cal_ph", point="mid", value=7.0)),
     ("CAL PH low 4", _guarded("cal ph", "cal_ph", point="low", value=4.0)),
+    ("cal ph", CalPhGuided()),
+    ("cal ph mid 7 21.5", _guarded("cal ph", "cal_ph", point="mid", value=7.0, temperature_c=21.5)),
     ("cal ph status", _guarded("cal ph status", "cal_ph_status")),
     ("cal ph clear", _guarded("cal ph clear", "cal_ph_clear")),
     ("cal pump P-203 9.6", _guarded("cal pump", "cal_pump", pump="P-203", measured_ml=9.6)),
     ("log", _one("log", n=20)),
     ("log 5", _one("log", n=5)),
     ("log 500", _one("log", n=500)),
+    ("log show 7", LogShow(number=7)),
+    ("log SHOW c12", LogShow(ref="c12")),
     ("batch", _one("batch", id=None)),
     ("batch 12", _one("batch", id=12)),
     ("help", Help()),
@@ -131,7 +139,6 @@ BAD: list[tuple[str, str]] = [
     ("heater 5,5 3", "heater percent must be a number like 50, got '5,5'"),
     ("cal", "cal needs ph or pump: cal ph mid 7.00 | cal pump P-203 9.6"),
     ("cal orp 7", "cal needs ph or pump: cal ph mid 7.00 | cal pump P-203 9.6"),
-    ("cal ph", "cal ph needs mid, low, high, status or clear: cal ph mid 7.00"),
     ("cal ph middle 7", "cal ph needs mid, low, high, status or clear: cal ph mid 7.00"),
     ("cal ph mid", "cal ph mid needs the buffer's pH [and °C]: cal ph mid 7.00 [22.5]"),
     ("cal ph high", "cal ph high needs the buffer's pH [and °C]: cal ph high 10.00 [22.5]"),
@@ -143,7 +150,10 @@ BAD: list[tuple[str, str]] = [
     ("log 0", "log count must be a whole number 1..500, got 0"),
     ("log 501", "log count must be a whole number 1..500, got 501"),
     ("log 2.5", "log count must be a whole number 1..500, got '2.5'"),
-    ("log 5 6", "log takes nothing more, got '6': log [n]"),
+    ("log 5 6", "log takes nothing more, got '6': log [n] | log show <k>"),
+    ("log show", "log show needs one entry number: log show 3 (3: as numbered by the last log)"),
+    ("log show 0", "log entry must be a whole number 1..500, got 0"),
+    ("log show seven", "log entry must be a whole number 1..500, got 'seven'"),
     ("batch x", "batch id must be a whole number >= 1, got 'x'"),
     ("batch 0", "batch id must be a whole number >= 1, got 0"),
     ("watch soon", "watch seconds must be a number like 60, got 'soon'"),
@@ -173,3 +183,39 @@ def test_every_command_in_help_is_known_to_the_parser() -> None:
         except LineError as exc:
             errors.append(str(exc))  # needs arguments: the error shows the form
         assert not any("unknown command" in error for error in errors), name
+
+
+POINTS: list[tuple[str, PhPoint | None]] = [
+    ("", PhPoint("low", 4.0)),
+    ("low", PhPoint("low", 4.0)),
+    (" HIGH ", PhPoint("high", 10.0)),
+    ("low 4.01", PhPoint("low", 4.01)),
+    ("mid 6.86 21.5", PhPoint("mid", 6.86, 21.5)),
+    ("done", None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("answer", "expected"), POINTS, ids=[a or "enter" for a, _ in POINTS])
+def test_the_guided_calibration_takes_a_point_its_buffer_or_done(
+    answer: str, expected: PhPoint | None
+) -> None:
+    assert parse_ph_point(answer, default=PhPoint("low", 4.0)) == expected
+
+
+def test_enter_ends_the_guided_calibration_once_no_point_is_left() -> None:
+    assert parse_ph_point("", default=None) is None
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ("middle", "answer mid, low or high [pH [°C]], or done: e.g. low 4.01"),
+        ("low four", "pH value must be a number like 4.00, got 'four'"),
+        ("high 10 99", "buffer temperature must be 0..60 °C, got 99"),
+        ("done now", "done takes nothing more, got 'now': done"),
+    ],
+)
+def test_a_wrong_answer_in_the_guided_calibration_says_the_form(answer: str, message: str) -> None:
+    with pytest.raises(LineError) as caught:
+        parse_ph_point(answer, default=None)
+    assert str(caught.value) == message

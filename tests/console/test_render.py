@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.console.stub_daemon import ALARMS, BATCH, status
+from tests.console.stub_daemon import ALARMS, BATCH, LOG, status
+from unit_controller.console.announce import announcement
 from unit_controller.console.lines import COMMAND_NAMES
 from unit_controller.console.render import (
     render_alarms,
@@ -20,10 +21,13 @@ from unit_controller.console.render import (
     render_help,
     render_log,
     render_recipes,
+    render_result,
     render_status,
     render_status_line,
 )
-from unit_controller.console.text import WIDTH, Style, wrap
+from unit_controller.console.render_cal import live_reading
+from unit_controller.console.render_log import render_entry
+from unit_controller.console.text import WIDTH, Style, clock, wrap
 
 COLOUR = Style(colour=True, utf8=True)
 PLAIN = Style(colour=False, utf8=True)
@@ -44,6 +48,24 @@ WORST_STATUS = status(
     estop_pressed=True,
     alarms_active=12,
 )
+
+
+CAL_PH: dict[str, Any] = {
+    "probe": "AT-101", "points": 2, "calibrated": True, "acid_slope_pct": 97.8,
+    "base_slope_pct": 100.0, "offset_mv": 0.59, "verdict": "ok", "problems": [],
+    "summary": "2 point(s), acid slope 97.8 %, base slope 100.0 %, offset +0.6 mV: ok",
+    "point": "low", "value": 4.0, "temperature_c": 21.5, "calibrated_points": ["mid", "low"],
+}  # fmt: skip
+ANNOUNCED: list[dict[str, Any]] = [
+    {"ts": 1_700_000_000_000, "kind": "alarm", "text": "", "alarm_id": "level_high_high",
+     "tag": "LSHH-101", "transition": "raised", "priority": "high", "state": "unack_active",
+     "first_out": True, "message": "high-high level switch wet: inflows stopped"},
+    {"ts": 1_700_000_000_000, "kind": "prompt", "text": "waiting for confirmation: Black mass "
+     "charged", "prompt": "Black mass charged"},
+    {"ts": 1_700_000_000_000, "kind": "alarm", "text": "", "alarm_id": "level_high_high",
+     "tag": "LSHH-101", "transition": "returned", "priority": "high", "state": "latched",
+     "first_out": True, "message": "high-high level switch wet: inflows stopped"},
+]  # fmt: skip
 
 
 class _Stream(io.TextIOWrapper):
@@ -74,7 +96,22 @@ def _everything(style: Style) -> list[str]:
         *render_recipes([{"name": "leach", "description": LONG}], style),
         *render_facts({"verdict": "ok", "notes": [LONG], "slope": {"acid": 98.5}}, style),
         *render_help(None, style),
+        *render_log([*LOG, {**LOG[1], "args": {"recipe": LONG}}], style),
+        *(line for n, entry in enumerate(LOG, 1) for line in render_entry(entry, n, style)),
+        *render_result("cal_ph", CAL_PH | {"problems": [LONG]}, style),
+        *render_result("cal_ph_status", CAL_PH | {"points": 3, "problems": [LONG]}, style),
+        *render_result("cal_ph_clear", {"probe": "AT-101", "points": 0}, style),
+        *render_result(
+            "cal_pump", {"pump": "P-203", "measured_ml": 9.6, "calibrated": True}, style
+        ),
+        style.out(
+            live_reading(ph=7.0041, bad=None, judgement="steady (±0.004 over 10 s)", steady=True)
+        ),
     ]
+    for event in (*ANNOUNCED, {**ANNOUNCED[0], "message": LONG}):
+        said = announcement(event, style)
+        assert said is not None
+        lines.extend(style.out(line) for line in said[0])  # as the screen writes them
     for name in COMMAND_NAMES:
         lines.extend(render_help(name, style))
     return lines
@@ -142,7 +179,7 @@ def test_status_shows_what_a_technician_checks() -> None:
     text = "\n".join(render_status(WORST_STATUS, PLAIN))
     for expected in (
         "EXECUTE (6)",
-        "phase coprecipitate",
+        "phase   coprecipitate",
         "MANUAL",
         "58.2 °C (sp 60.0)",
         "pH 10.99 (sp 11.00)",
@@ -159,15 +196,78 @@ def test_status_shows_what_a_technician_checks() -> None:
         assert expected in text, expected
 
 
-def test_unknown_values_show_as_question_marks_not_numbers() -> None:
-    text = "\n".join(
-        render_status(
-            status("STOPPED", temperature_c=None, ph=None, levels={"low_low": None}), PLAIN
-        )
+def test_what_does_not_exist_is_a_dash_and_a_bad_reading_says_bad() -> None:
+    stopped = status(
+        "STOPPED",
+        temperature_c=None,
+        ph=None,
+        levels={"low_low": None, "low": True, "high": False, "high_high": False},
+        estop_pressed=None,
+        bad={"temperature_c": "stale", "ph": "no reply", "level_low_low": "no reply"},
     )
-    assert "T       ? °C" in text
-    assert "pH ? (sp ?)" in text
-    assert "LL ?" in text
+    text = "\n".join(render_status(stopped, PLAIN))
+    assert "phase   —\n" in text  # no batch: no phase
+    assert "T       bad (stale) (sp —)" in text  # a bad reading is not a missing value
+    assert "pH bad (no reply) (sp —)" in text
+    assert "LL bad  L wet" in text
+    assert "E-stop bad" in text
+    assert "?" not in text
+    ascii_text = "\n".join(render_status(stopped, ASCII))
+    assert "phase   -\n" in ascii_text
+    assert "(sp -)" in ascii_text
+    line = render_status_line(status("STOPPED", ts=1_700_000_000_000), PLAIN)
+    assert line.endswith("STOPPED  alarms 1  T 21.5/— °C  pH 10.99/—  —")
+    assert "  T bad/— °C  pH bad/—  —" in render_status_line(stopped, PLAIN)
+
+
+def test_a_command_event_keeps_its_own_words_a_journal_row_is_built_from_its_fields() -> None:
+    event = {"ts": 1_700_000_000_000, "kind": "command", "text": "pump calibration P-203 9.6 mL",
+             "command": "cal pump", "source": "console:tech", "ok": True}  # fmt: skip
+    assert render_event(event, PLAIN).endswith("command  pump calibration P-203 9.6 mL")
+    row = {**event, "args": {"pump": "P-203", "measured_ml": 9.6}, "error": None,
+           "result": {"pump": "P-203", "measured_ml": 9.6, "calibrated": True}}  # fmt: skip
+    assert render_event(row, PLAIN).endswith(
+        "command  cal pump pump=P-203 measured_ml=9.6 by console:tech: ok, pu..."
+    )
+
+
+def test_phase_progress_says_n_of_m_time_in_and_least_time_left() -> None:
+    leach = status(
+        "EXECUTE",
+        phase="leach",
+        phase_no=3,
+        phase_count=6,
+        phase_elapsed_s=12 * 60 + 30,
+        phase_remaining_s=47 * 60 + 10,
+        phase_waits_on_event=True,
+    )
+    assert "phase   leach (3 of 6)  12 min in, ≥ 48 min left" in render_status(leach, PLAIN)
+    timed = leach | {"phase_waits_on_event": False, "phase_remaining_s": 4000.0}
+    assert "phase   leach (3 of 6)  12 min in, 1 h 07 min left" in render_status(timed, PLAIN)
+    prompt = leach | {
+        "phase_remaining_s": None,
+        "phase_elapsed_s": 40.0,
+        "awaiting_confirmation": "Black mass charged",
+    }
+    lines = render_status(prompt, PLAIN)
+    assert "phase   leach (3 of 6)  40 s in, waiting for: Black mass charged" in lines
+    level = leach | {"phase_remaining_s": 0.0}
+    assert "phase   leach (3 of 6)  12 min in, waiting on a level or temperature" in render_status(
+        level, PLAIN
+    )
+    line = render_status_line(leach | {"ts": 1_700_000_000_000, "alarms_active": 1}, PLAIN)
+    # most important first: the phase's progress is what 80 columns may cut
+    expected = "EXECUTE  alarms 1  T 58.2/60.0 °C  pH 10.99/11.00  leach 3/6 ≥48m left"
+    assert line == f"{clock(1_700_000_000_000)}  {expected}"
+    assert len(line) == WIDTH
+    assert render_status_line(leach, ASCII).isascii()
+
+
+def test_watch_lines_are_stamped_with_the_units_clock_not_the_consoles() -> None:
+    ahead = 4_102_444_800_000  # 2100-01-01: a simulator far ahead of the wall clock
+    line = render_status_line(status("EXECUTE", phase="heat", ts=ahead), PLAIN)
+    assert line.startswith(clock(ahead) + "  EXECUTE")
+    assert render_status_line(status("EXECUTE", ts=None), PLAIN).startswith("--:--:--")
 
 
 def test_batch_record_in_minutes_with_t_and_ph_statistics() -> None:
@@ -199,3 +299,91 @@ def test_status_warns_of_a_clock_that_is_not_synchronised() -> None:
     for known in (True, None):
         lines = render_status(status("IDLE", clock_synchronized=known), PLAIN)
         assert not any("not synchronised" in line for line in lines)
+
+
+def test_log_lists_one_line_per_entry_numbered_newest_first_and_shows_any_whole() -> None:
+    lines = render_log(LOG, PLAIN)
+    assert len(lines) == len(LOG)
+    assert [line[:3] for line in lines] == ["  4", "  3", "  2", "  1"]
+    assert f"  3 {clock(LOG[1]['ts'])} command  reset by console:tech: ok, state=IDLE" == lines[1]
+    assert lines[2].startswith(f"  2 {clock(LOG[2]['ts'])} command  start recipe=leach by ")
+    assert lines[2].endswith("...")  # cut at 80: `log show 2` has the rest
+    whole = render_entry(LOG[2], 2, PLAIN)
+    assert whole[0].startswith("entry 2 (c2)  2023-11-14 ")
+    assert whole[0].endswith("  command")
+    text = "\n".join(whole)
+    assert "once the reactor has been checked after the E-stop" in text  # nothing cut
+    assert "  args: recipe=leach" in text
+    assert "  result: —" in text
+    assert "  detail: reset by console:tech" in render_entry(LOG[1], 3, PLAIN)
+    event = "\n".join(render_entry(LOG[3], 1, PLAIN))
+    assert "  transition: raised" in event
+    assert "  first_out: True" in event
+
+
+def test_calibration_outcomes_are_short_and_say_what_was_measured() -> None:
+    low = render_result("cal_ph", CAL_PH, PLAIN)
+    assert low == [
+        "AT-101 low 4.00 at 21.5 °C taken: ok",
+        "  offset +0.6 mV, acid slope 97.8 %; points in: mid, low",
+    ]
+    mid = render_result("cal_ph", CAL_PH | {"point": "mid", "value": 7.0,
+                                            "calibrated_points": ["mid"]}, PLAIN)  # fmt: skip
+    assert mid[1] == "  offset +0.6 mV; points in: mid"  # no slope is measured at mid alone
+    warn = render_result("cal_ph", CAL_PH | {"verdict": "warn",
+                                             "problems": ["acid slope 92.0 % outside 95–105 %"]},
+                         PLAIN)  # fmt: skip
+    assert len(warn) == 3
+    assert "usable, but the electrode is ageing" in warn[0]
+    assert warn[2] == "  acid slope 92.0 % outside 95–105 %"
+    assert render_result("cal_ph_status", {"probe": "AT-101", "points": 0}, PLAIN) == [
+        "AT-101 is not calibrated (no points): cal ph walks you through it"
+    ]
+    assert render_result("cal_pump", {"pump": "P-203", "measured_ml": 9.6, "calibrated": True},
+                         PLAIN) == ["P-203 calibrated to 9.6 mL for its last run"]  # fmt: skip
+    newer = {"pump": "P-203", "measured_ml": 9.6, "calibrated": True, "nominal_ml": 10.0}
+    assert render_result("cal_pump", newer, PLAIN) == [
+        "P-203 calibrated to 9.6 mL for its last run (it had counted 10 mL: -4.0 %)"
+    ]
+
+
+def test_announcements_say_what_happened_and_ring_only_for_what_needs_someone() -> None:
+    when = clock(1_700_000_000_000)
+    raised, prompt, returned = (announcement(event, PLAIN) for event in ANNOUNCED)
+    assert raised == (
+        [f"{when} ALARM   HIGH level_high_high (LSHH-101): high-high level switch wet:",
+         "                 inflows stopped"],
+        True,
+    )  # fmt: skip
+    assert prompt == ([f"{when} PROMPT  Black mass charged: type confirm once done"], True)
+    assert returned == (
+        [f"{when} alarm   level_high_high (LSHH-101) cause gone, still latched: ack",
+         "                 level_high_high, then reset"],
+        False,
+    )  # fmt: skip
+    acked = {**ANNOUNCED[0], "transition": "acknowledged"}
+    assert announcement(acked, PLAIN) is None
+    assert announcement({"ts": 0, "kind": "state", "text": "IDLE -> STARTING"}, PLAIN) is None
+    nested = {"ts": 1_700_000_000_000, "kind": "prompt", "text": "", "data": {"prompt": "X"}}
+    assert announcement(nested, PLAIN) == ([f"{when} PROMPT  X: type confirm once done"], True)
+
+
+def test_a_batch_says_whether_it_runs_or_was_cut_short() -> None:
+    running = render_batch({**BATCH, "final_state": None, "end_ts": None, "running": True}, PLAIN)
+    assert running[0].endswith("running")
+    assert "-> now" in running[1]
+    cut = render_batch(
+        {
+            **BATCH,
+            "final_state": "interrupted",
+            "end_ts": 1_700_000_000_000,
+            "detected_ts": 1_700_021_600_000,
+        },
+        PLAIN,
+    )
+    assert cut[0].endswith("final interrupted")
+    assert cut[2].startswith("  last record ")
+    assert "interruption found" in cut[2]
+    # Open in the journal but not this daemon's batch: never called running.
+    stale = render_batch({**BATCH, "final_state": None, "running": False}, PLAIN)
+    assert "running" not in stale[0]

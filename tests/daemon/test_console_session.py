@@ -45,6 +45,9 @@ async def test_a_tech_runs_a_batch_with_a_prompt_from_the_console(daemon: Daemon
             await control.until(
                 lambda s: s["awaiting_confirmation"] == "Sample taken", what="the prompt"
             )
+        # The console announces the prompt by itself and draws its prompt again below it.
+        await console.expect("PROMPT  Sample taken")
+        await console.expect(PROMPT)
         console.type("status")
         assert "Sample taken" in await console.expect(PROMPT)
         console.type("manual on")

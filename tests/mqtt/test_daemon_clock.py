@@ -8,15 +8,21 @@ A daemon at 20× real time on a real broker; waits are on messages, bounded.
 from __future__ import annotations
 
 import sqlite3
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from tests.daemon.harness import Control, Daemon
 from tests.mqtt.broker import Mosquitto
 from tests.mqtt.fleet import command, topic
-from tests.mqtt.recorder import Recorder, publish
+from tests.mqtt.recorder import Received, Recorder, publish
 
 UNIT = "unit-clock"
 WAIT_S = 30.0
+
+
+def _answers(message: dict[str, Any], received: Received) -> bool:
+    return received.topic == topic(UNIT, "cmd_result") and received.json()["id"] == message["id"]
 
 
 async def test_every_stamp_of_a_sped_up_unit_is_on_one_clock(
@@ -44,9 +50,7 @@ async def test_every_stamp_of_a_sped_up_unit_is_on_one_clock(
                 message = command(args=args, by="bob")
                 await publish(mosquitto, topic(UNIT, f"cmd/{name}"), message)
                 await rec.wait_for(
-                    lambda r, m=message: (
-                        r.topic == topic(UNIT, "cmd_result") and r.json()["id"] == m["id"]
-                    ),
+                    partial(_answers, message),
                     timeout=WAIT_S,
                 )
                 sent.append(message)

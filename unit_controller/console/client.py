@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -22,6 +22,15 @@ CLOSE_TIMEOUT_S: Final = 2.0
 
 class ConsoleError(Exception):
     """The console cannot go on with what it was doing; the message is one line for people."""
+
+
+class Unreachable(ConsoleError):
+    """No session with the controller: `retry` when waiting may help (it is not running yet or
+    is restarting), not when only an administrator can (the socket's permissions)."""
+
+    def __init__(self, text: str, *, retry: bool) -> None:
+        super().__init__(text)
+        self.retry = retry
 
 
 class ConnectionLost(ConsoleError):
@@ -88,6 +97,7 @@ class ControlClient:
         self._watch_id: int | None = None
         self._stream: asyncio.Queue[StreamMessage | object] = asyncio.Queue()
         self._lost = False
+        self._gone = asyncio.Event()  # set once the connection is lost or closed
 
     # --- connection ---------------------------------------------------------------------------
     async def connect(self, path: Path, *, timeout_s: float = CONNECT_TIMEOUT_S) -> dict[str, Any]:
@@ -105,7 +115,7 @@ class ControlClient:
         except PermissionError as exc:
             await self.close()
             hint = "may this user use it (the socket's group)?"
-            raise self._unreachable(exc.strerror or str(exc), hint=hint) from None
+            raise self._unreachable(exc.strerror or str(exc), hint=hint, retry=False) from None
         except (OSError, ValueError) as exc:
             await self.close()
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -120,9 +130,10 @@ class ControlClient:
         return greeting
 
     def _unreachable(
-        self, reason: str, *, hint: str = "is unit-controller running?"
-    ) -> ConsoleError:
-        return ConsoleError(f"cannot reach the controller at {self.path}: {reason} — {hint}")
+        self, reason: str, *, hint: str = "is unit-controller running?", retry: bool = True
+    ) -> Unreachable:
+        text = f"cannot reach the controller at {self.path}: {reason} — {hint}"
+        return Unreachable(text, retry=retry)
 
     async def close(self) -> None:
         """Close the connection (idempotent); waiting requests get ConnectionLost."""
@@ -148,6 +159,11 @@ class ControlClient:
         """True until the connection is closed or lost."""
         return self._writer is not None and not self._lost
 
+    async def wait_lost(self) -> None:
+        """Return once the connection is lost or closed (at once if it never was open)."""
+        if self.connected:
+            await self._gone.wait()
+
     # --- requests -----------------------------------------------------------------------------
     async def request(
         self,
@@ -172,14 +188,29 @@ class ControlClient:
         finally:
             self._pending.pop(request_id, None)
 
-    async def watch(self, every_s: float | None = None) -> AsyncIterator[StreamMessage]:
-        """Start a watch and yield its status and event lines until `unwatch` or a lost link.
+    async def watch(
+        self, every_s: float | None = None, *, status: bool = True
+    ) -> AsyncIterator[StreamMessage]:
+        """Start a watch and yield its status and event lines until `unwatch` or a lost link;
+        with `status=False` the controller is asked for its events only.
 
         Raises RequestFailed if the controller refuses the watch, ConnectionLost when the link goes.
         """
+        async for message in await self.subscribe(every_s, status=status):
+            yield message
+
+    async def subscribe(
+        self, every_s: float | None = None, *, status: bool = True
+    ) -> AsyncGenerator[StreamMessage, None]:
+        """Start a watch and return, once the controller has taken it, its lines (as `watch`).
+
+        Raises RequestFailed if the controller refuses the watch.
+        """
         if self._watch_id is not None:
             raise ConsoleError("a watch is already running on this connection")
-        args = {} if every_s is None else {"every_s": every_s}
+        args: dict[str, Any] = {} if every_s is None else {"every_s": every_s}
+        if not status:
+            args["status"] = False
         request_id = self._next_id()
         self._watch_id = request_id  # set first: stream lines may follow the response at once
         self._stream = asyncio.Queue()
@@ -200,7 +231,11 @@ class ControlClient:
         if not response.ok:
             self._watch_id = None
             raise RequestFailed(response)
-        queue = self._stream
+        return self._lines(self._stream)
+
+    async def _lines(
+        self, queue: asyncio.Queue[StreamMessage | object]
+    ) -> AsyncGenerator[StreamMessage, None]:
         while True:
             item = await queue.get()
             if isinstance(item, StreamMessage):
@@ -277,6 +312,7 @@ class ControlClient:
 
     def _set_lost(self) -> None:
         self._lost = True
+        self._gone.set()
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(ConnectionLost(self._lost_text()))

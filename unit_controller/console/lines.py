@@ -15,6 +15,9 @@ from typing import Final
 MAX_LINE_CHARS: Final = 1000
 LOG_MAX: Final = 500
 PH_RANGE: Final = (0.0, 14.0)
+BUFFER_C_RANGE: Final = (0.0, 60.0)  # the buffer temperatures the controller takes
+# The usual buffer of each calibration point: what `cal ph` offers when none is typed.
+PH_BUFFERS: Final = {"mid": 7.00, "low": 4.00, "high": 10.00}
 
 JsonScalar = str | int | float | bool | None
 
@@ -67,7 +70,36 @@ class Pin:
     """Ask for the PIN that unlocks manual and calibration commands."""
 
 
-Parsed = Remote | Help | Quit | Watch | Pin
+@dataclass(frozen=True, slots=True)
+class LogShow:
+    """Show one entry of the last `log` listing whole: by its number there, or its ref."""
+
+    number: int | None = None
+    ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PhPoint:
+    """One pH calibration point: which, the buffer's pH, and its temperature if given."""
+
+    point: str  # mid, low or high
+    value: float
+    temperature_c: float | None = None
+
+    def args(self) -> dict[str, JsonScalar]:
+        """The `cal_ph` request's arguments."""
+        args: dict[str, JsonScalar] = {"point": self.point, "value": self.value}
+        if self.temperature_c is not None:
+            args["temperature_c"] = self.temperature_c
+        return args
+
+
+@dataclass(frozen=True, slots=True)
+class CalPhGuided:
+    """`cal ph` alone: the guided calibration, point by point as the tech chooses."""
+
+
+Parsed = Remote | Help | Quit | Watch | Pin | LogShow | CalPhGuided
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +121,7 @@ HELP: Final[tuple[HelpEntry, ...]] = (
     HelpEntry(("ack",), "ack <id>|all", "acknowledge one alarm id or all of them",
               "Acknowledging does not reset a latch: use reset once the cause is gone."),
     HelpEntry(("reset",), "reset", "reset latched alarms, then PackML reset",
-              "Resets every latched alarm whose cause is gone, then STOPPED/COMPLETE -> IDLE."),
+              "Resets latched alarms whose cause is gone, then STOPPED/COMPLETE -> IDLE."),
     HelpEntry(("start",), "start <recipe>", "start a batch from IDLE (see recipes)",
               "Example: start leach. The unit must be IDLE with no interlock in effect."),
     HelpEntry(("hold", "unhold", "complete"), "hold | unhold | complete",
@@ -102,7 +134,8 @@ HELP: Final[tuple[HelpEntry, ...]] = (
     HelpEntry(("recipes",), "recipes", "the recipes this unit can run"),
     HelpEntry(("watch",), "watch [seconds]", "follow the batch; Enter or Ctrl-C stops",
               "Ends by itself at COMPLETE, STOPPED, ABORTED or HELD, or after the seconds."),
-    HelpEntry(("log",), "log [n]", f"the last n events (default 20, at most {LOG_MAX})"),
+    HelpEntry(("log",), "log [n] | log show <k>", "the last n entries (20), or entry k whole",
+              f"log lists at most {LOG_MAX}, numbered 1 = newest; log show 3: the third newest."),
     HelpEntry(("batch",), "batch [id]", "a batch record (default: the latest)",
               "Phases with times in minutes and T/pH min/mean/max, reagents, alarms."),
     HelpEntry(("manual",), "manual on|off", "manual mode for jog and heater (PIN)",
@@ -118,9 +151,8 @@ HELP: Final[tuple[HelpEntry, ...]] = (
               "...cylinder: into a cylinder."),
     HelpEntry(("heater",), "heater <percent> <s>", "heat for a while (manual, interlocked)",
               "Example: heater 50 30 runs the heater at 50 % for 30 s. Needs manual on."),
-    HelpEntry(("cal",), "cal ph mid|low|high <pH>", "calibrate pH (buffer °C optional)",
-              "pH buffers mid first (it clears low and high); a pump by the mL it really gave. "
-              "cal ph status: the calibration state; cal ph clear: clear it."),
+    HelpEntry(("cal",), "cal ph [mid|low|high pH]", "calibrate pH, guided (buffer °C optional)",
+              "Buffers mid first (it clears low/high). cal ph status: the state; cal ph clear."),
     HelpEntry(("cal",), "cal pump <tag> <ml>", "a pump's volume as measured (calibration)"),
     HelpEntry(("pin",), "pin", "enter the PIN for manual and calibration",
               "Asked for by itself when a command needs it; not echoed."),
@@ -354,29 +386,57 @@ def _cal(rest: Sequence[str]) -> Parsed:
 
 
 def _cal_ph(rest: Sequence[str]) -> Parsed:
-    point = rest[0].lower() if rest else ""
+    if not rest:
+        return CalPhGuided()
+    point = rest[0].lower()
     if point in ("status", "clear"):
         _no_more(f"cal ph {point}", rest[1:])
         return _remote(f"cal ph {point}", f"cal_ph_{point}", guarded=True)
-    if point not in ("mid", "low", "high"):
+    if point not in PH_BUFFERS:
         raise LineError("cal ph needs mid, low, high, status or clear: cal ph mid 7.00")
-    example = {"mid": "7.00", "low": "4.00", "high": "10.00"}[point]
     if len(rest) not in (2, 3):
         raise LineError(
-            f"cal ph {point} needs the buffer's pH [and °C]: cal ph {point} {example} [22.5]"
+            f"cal ph {point} needs the buffer's pH [and °C]: "
+            f"cal ph {point} {PH_BUFFERS[point]:.2f} [22.5]"
         )
-    value = _number(rest[1], what="pH value", example=example)
-    low, high = PH_RANGE
-    if not low <= value <= high:
-        raise LineError(f"pH value must be {low:g}..{high:g}, got {rest[1]}")
-    args: dict[str, str | float] = {"point": point, "value": value}
-    if len(rest) == 3:
+    ph_point = _ph_point(point, rest[1:])
+    return Remote(command="cal ph", requests=(Request("cal_ph", ph_point.args()),), guarded=True)
+
+
+def _ph_point(point: str, rest: Sequence[str]) -> PhPoint:
+    """`point` with the buffer's pH (else its usual one) and temperature from `rest`."""
+    example = f"{PH_BUFFERS[point]:.2f}"
+    value = PH_BUFFERS[point]
+    if rest:
+        value = _number(rest[0], what="pH value", example=example)
+        low, high = PH_RANGE
+        if not low <= value <= high:
+            raise LineError(f"pH value must be {low:g}..{high:g}, got {rest[0]}")
+    temperature = None
+    if len(rest) > 1:
         # The probe sits in a beaker of buffer, which is rarely at the reactor's temperature.
-        temperature = _number(rest[2], what="buffer temperature", example="22.5")
-        if not 0 <= temperature <= 60:
-            raise LineError(f"buffer temperature must be 0..60 °C, got {rest[2]}")
-        args["temperature_c"] = temperature
-    return _remote("cal ph", "cal_ph", args, guarded=True)
+        temperature = _number(rest[1], what="buffer temperature", example="22.5")
+        low, high = BUFFER_C_RANGE
+        if not low <= temperature <= high:
+            raise LineError(f"buffer temperature must be {low:g}..{high:g} °C, got {rest[1]}")
+    return PhPoint(point=point, value=value, temperature_c=temperature)
+
+
+def parse_ph_point(line: str, *, default: PhPoint | None) -> PhPoint | None:
+    """An answer in the guided calibration: `low`, `low 4.01`, `high 10 21.5`, or Enter for
+    `default`; None for done (`done`, or Enter with no default). Raises LineError."""
+    words = line.split()
+    if not words:
+        return default
+    point = words[0].lower()
+    if point in ("done", "quit", "q", "end"):
+        _no_more(point, words[1:])
+        return None
+    if point not in PH_BUFFERS:
+        raise LineError("answer mid, low or high [pH [°C]], or done: e.g. low 4.01")
+    if len(words) > 3:
+        raise LineError(f"{point} takes at most the buffer's pH and °C: {point} 4.01 22.5")
+    return _ph_point(point, words[1:])
 
 
 def _cal_pump(rest: Sequence[str]) -> Parsed:
@@ -388,8 +448,19 @@ def _cal_pump(rest: Sequence[str]) -> Parsed:
     return _remote("cal pump", "cal_pump", {"pump": tag, "measured_ml": ml}, guarded=True)
 
 
+_REF = re.compile(r"[a-z]\d{1,18}")  # the controller's entry refs: c12, e40
+
+
 def _log(rest: Sequence[str]) -> Parsed:
-    _no_more("log", rest[1:], form="log [n]")
+    if rest and rest[0].lower() == "show":
+        form = "log show 3 (3: as numbered by the last log)"
+        if len(rest) != 2:
+            raise LineError(f"log show needs one entry number: {form}")
+        which = rest[1].lower()
+        if _REF.fullmatch(which):
+            return LogShow(ref=which)
+        return LogShow(number=_whole(which, what="log entry", low=1, high=LOG_MAX))
+    _no_more("log", rest[1:], form="log [n] | log show <k>")
     if not rest:
         return _remote("log", "log", {"n": 20})
     n = _whole(rest[0], what="log count", low=1, high=LOG_MAX)

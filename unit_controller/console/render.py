@@ -13,7 +13,28 @@ from typing import Any, Final
 
 from unit_controller.commissioning.report import CommissionReport, DeviceReport
 from unit_controller.console.lines import HELP, help_entries
-from unit_controller.console.text import Style, clean, clock, fit, wrap
+from unit_controller.console.render_cal import (
+    render_cal_ph,
+    render_cal_ph_clear,
+    render_cal_ph_status,
+    render_cal_pump,
+)
+from unit_controller.console.render_log import render_event, render_log
+from unit_controller.console.text import NONE, Style, clean, clock, fit, wrap
+
+__all__ = [  # render_event and render_log live in render_log.py; callers find them here too
+    "END_STATES",
+    "render_alarms",
+    "render_batch",
+    "render_event",
+    "render_facts",
+    "render_help",
+    "render_log",
+    "render_recipes",
+    "render_result",
+    "render_status",
+    "render_status_line",
+]
 
 END_STATES: Final = frozenset({"COMPLETE", "STOPPED", "ABORTED", "HELD"})
 _STATE_COLOUR: Final = {
@@ -30,9 +51,49 @@ _STATE_COLOUR: Final = {
 
 
 def _num(value: object, digits: int) -> str:
+    """A number to `digits` decimals; "—" when there is none (no setpoint, nothing known)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return "?"
+        return NONE
     return f"{value:.{digits}f}"
+
+
+def _reading(status: Mapping[str, Any], key: str, digits: int, unit: str = "") -> str:
+    """A measured value: the number, "bad (why)" when the reading is bad, "—" when there is
+    none (before the first scan)."""
+    bad = _dict(status.get("bad"))
+    value = status.get(key)
+    if key in bad and not isinstance(value, int | float):
+        return f"bad ({clean(bad[key])})"
+    number = _num(value, digits)
+    return f"{number} {unit}" if unit and number != NONE else number
+
+
+def _short(status: Mapping[str, Any], key: str, digits: int) -> str:
+    """A measured value for a watch line: the number, "bad", or "—" when there is none."""
+    if key in _dict(status.get("bad")) and not isinstance(status.get(key), int | float):
+        return "bad"
+    return _num(status.get(key), digits)
+
+
+def _seconds(value: object) -> float | None:
+    """A finite number of seconds, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _duration(seconds: float, *, up: bool = False, short: bool = False) -> str:
+    """`45 s`, `12 min`, `2 h 05 min` (`short`: `45s`, `12m`, `2h05m`): rounded down, or up
+    (`up`) for a time still needed."""
+    whole = math.ceil(seconds) if up else math.floor(seconds)
+    if whole < 60:
+        return f"{whole}s" if short else f"{whole} s"
+    minutes = math.ceil(seconds / 60) if up else whole // 60
+    if minutes < 60:
+        return f"{minutes}m" if short else f"{minutes} min"
+    if short:
+        return f"{minutes // 60}h{minutes % 60:02d}m"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def _value(value: object) -> str:
@@ -44,16 +105,17 @@ def _value(value: object) -> str:
 
 
 def _yes(value: object, yes: str, no: str) -> str:
-    return "?" if value is None else (yes if value else no)
+    """A switch: `yes` or `no`; a switch the controller cannot read is a bad reading."""
+    return "bad" if value is None else (yes if value else no)
 
 
 def _date_time(ts_ms: object) -> str:
     if isinstance(ts_ms, bool) or not isinstance(ts_ms, int | float) or not math.isfinite(ts_ms):
-        return "-"
+        return NONE
     try:
         return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts_ms / 1000))
     except (OverflowError, OSError, ValueError):
-        return "-"
+        return NONE
 
 
 def _dict(value: object) -> Mapping[str, Any]:
@@ -65,7 +127,7 @@ def _list(value: object) -> Sequence[Any]:
 
 
 def _state(value: object, style: Style) -> str:
-    text = clean(value) if value else "?"
+    text = clean(value) if value else NONE
     return style.paint(text, _STATE_COLOUR.get(text))
 
 
@@ -80,11 +142,11 @@ def _finish(lines: Iterable[str], style: Style) -> list[str]:
 # --- status -----------------------------------------------------------------------------------
 def render_status(status: Mapping[str, Any], style: Style) -> list[str]:
     """The unit at a glance: a few aligned lines, each at most 80 columns."""
-    lines = [_row("state", _state_line(status, style))]
+    lines = [_row("state", _state_line(status, style)), _row("phase", _phase(status))]
     deg = style.deg_c
     t_sp = _num(status.get("temperature_sp_c"), 1)
-    t = f"{_num(status.get('temperature_c'), 1)} {deg} (sp {t_sp})"
-    ph = f"{_num(status.get('ph'), 2)} (sp {_num(status.get('ph_sp'), 2)})"
+    t = f"{_reading(status, 'temperature_c', 1, deg)} (sp {t_sp})"
+    ph = f"{_reading(status, 'ph', 2)} (sp {_num(status.get('ph_sp'), 2)})"
     lines.append(_row("T", f"{t:<28}pH {ph}"))
     levels = _dict(status.get("levels"))
     switches = "  ".join(
@@ -95,7 +157,7 @@ def render_status(status: Mapping[str, Any], style: Style) -> list[str]:
     estop_text = (
         style.paint("E-STOP PRESSED", "red")
         if estop
-        else f"E-stop {'?' if estop is None else 'ok'}"
+        else f"E-stop {'bad' if estop is None else 'ok'}"
     )
     lines.append(_row("levels", f"{switches}    {estop_text}"))
     lines.append(_row("outputs", _outputs(status)))
@@ -133,10 +195,34 @@ def _state_line(status: Mapping[str, Any], style: Style) -> str:
         parts.append("REMOTE")  # local is the normal case at a console: shown when it is not
     if status.get("batch_id") is not None:
         parts.append(f"batch {clean(status['batch_id'])}")
-    for key in ("phase", "recipe"):
-        if status.get(key):
-            parts.append(f"{key} {clean(status[key])}")
+    if status.get("recipe"):
+        parts.append(f"recipe {clean(status['recipe'])}")
     return "   ".join(parts)
+
+
+def _phase(status: Mapping[str, Any]) -> str:
+    """`leach (3 of 6)  12 min in, ≥ 48 min left`, or what it waits for; "—" outside a batch."""
+    name = status.get("phase")
+    if not name:
+        return NONE
+    text = clean(name)
+    number, count = status.get("phase_no"), status.get("phase_count")
+    if isinstance(number, int) and isinstance(count, int):
+        text += f" ({number} of {count})"
+    parts = []
+    elapsed, remaining = _seconds(status.get("phase_elapsed_s")), _left(status)
+    waits = status.get("phase_waits_on_event") is True
+    prompt = status.get("awaiting_confirmation")
+    if elapsed is not None:
+        parts.append(f"{_duration(elapsed)} in")
+    if remaining is not None:
+        # The least time the timed conditions still need: more if an event must come too.
+        parts.append(f"{'≥ ' if waits else ''}{_duration(remaining, up=True)} left")
+    if prompt:
+        parts.append(f"waiting for: {clean(prompt)}")
+    elif waits and remaining is None:
+        parts.append("waiting on a level or temperature")
+    return f"{text}  {', '.join(parts)}" if parts else text
 
 
 def _outputs(status: Mapping[str, Any]) -> str:
@@ -167,30 +253,54 @@ def _pumps(status: Mapping[str, Any]) -> str:
     return ", ".join(running)
 
 
+def _left(status: Mapping[str, Any]) -> float | None:
+    """The phase's timed conditions' time still needed (s), None when none is left."""
+    remaining = _seconds(status.get("phase_remaining_s"))
+    return remaining if remaining is not None and remaining > 0 else None
+
+
 def _alarm_count(count: object, style: Style) -> str:
     if not isinstance(count, int) or isinstance(count, bool):
-        return "?"
+        return NONE
     if count == 0:
         return "none active"
     return style.paint(f"{count} active (type alarms)", "red")
 
 
 def render_status_line(status: Mapping[str, Any], style: Style) -> str:
-    """One line of status for `watch`: time, state, phase, T and pH against setpoints, alarms."""
-    deg = style.deg_c
-    parts = [
-        time.strftime("%H:%M:%S"),
-        _state(status.get("state"), style),
-        clean(status.get("phase") or "-"),
-        f"T {_num(status.get('temperature_c'), 1)}/{_num(status.get('temperature_sp_c'), 1)} {deg}",
-        f"pH {_num(status.get('ph'), 2)}/{_num(status.get('ph_sp'), 2)}",
-    ]
+    """One line of status for `watch`: the unit's time (its `ts`, as events are stamped),
+    state, alarms, a waiting prompt, T and pH against setpoints, phase n/m and time left.
+
+    Most important first: 80 columns cannot always hold it all, and the phase's progress (in
+    `status` too, and its changes are events) is what a cut takes.
+    """
+    parts = [clock(status.get("ts")), _state(status.get("state"), style)]
     count = status.get("alarms_active")
     if isinstance(count, int) and count:
         parts.append(style.paint(f"alarms {count}", "red"))
     if status.get("awaiting_confirmation"):
         parts.append(style.paint("prompt waiting", "yellow"))
+    t, t_sp = _short(status, "temperature_c", 1), _num(status.get("temperature_sp_c"), 1)
+    parts.append(f"T {t}/{t_sp} {style.deg_c}")
+    parts.append(f"pH {_short(status, 'ph', 2)}/{_num(status.get('ph_sp'), 2)}")
+    parts.append(_phase_short(status))
     return _finish(["  ".join(parts)], style)[0]
+
+
+def _phase_short(status: Mapping[str, Any]) -> str:
+    """`leach 3/6 ≥48m left` for a watch line; "—" outside a batch."""
+    name = status.get("phase")
+    if not name:
+        return NONE
+    text = clean(name)
+    number, count = status.get("phase_no"), status.get("phase_count")
+    if isinstance(number, int) and isinstance(count, int):
+        text += f" {number}/{count}"
+    remaining = _left(status)
+    if remaining is not None:
+        at_least = "≥" if status.get("phase_waits_on_event") is True else ""
+        text += f" {at_least}{_duration(remaining, up=True, short=True)} left"
+    return text
 
 
 # --- alarms, log, events ----------------------------------------------------------------------
@@ -226,21 +336,6 @@ _ALARM_STATES: Final = {
 }
 
 
-def render_event(event: Mapping[str, Any], style: Style) -> str:
-    """One event (log entry or watch event) as `HH:MM:SS kind     text`."""
-    kind = clean(event.get("kind", "?"))
-    colour = {"alarm": "red", "prompt": "yellow"}.get(kind)
-    text = f"{clock(event.get('ts'))} {kind:<8} {clean(event.get('text', ''))}"
-    return _finish([style.paint(text, colour)], style)[0]
-
-
-def render_log(entries: Sequence[Mapping[str, Any]], style: Style) -> list[str]:
-    """Journal entries, oldest first, one line each."""
-    if not entries:
-        return ["the log is empty"]
-    return [render_event(entry, style) for entry in entries]
-
-
 def render_recipes(recipes: Sequence[Mapping[str, Any]], style: Style) -> list[str]:
     """Recipe names and their descriptions."""
     if not recipes:
@@ -265,9 +360,9 @@ def render_facts(facts: Mapping[str, Any], style: Style, *, empty: str = "done")
             for key, inner in value.items():
                 walk(f"{prefix}.{key}" if prefix else str(key), inner)
         elif isinstance(value, list):
-            lines.append(f"{clean(prefix)}: {'; '.join(_value(v) for v in value) or '-'}")
+            lines.append(f"{clean(prefix)}: {'; '.join(_value(v) for v in value) or NONE}")
         else:
-            lines.append(f"{clean(prefix)}: {'-' if value is None else _value(value)}")
+            lines.append(f"{clean(prefix)}: {NONE if value is None else _value(value)}")
 
     walk("", facts)
     return _finish(lines, style) if lines else [empty]
@@ -279,12 +374,24 @@ def render_batch(batch: Mapping[str, Any], style: Style) -> list[str]:
     record = _dict(batch.get("record"))
     deg = style.deg_c
     final = batch.get("final_state")
+    if final:
+        ending = f"final {_state(final, style)}"
+    elif batch.get("running"):
+        ending = style.paint("running", "green")
+    else:
+        # Open in the journal, not this daemon's: found interrupted at its next start.
+        ending = "not finished (found interrupted at the next start)"
+    end = "now" if batch.get("running") else _date_time(batch.get("end_ts"))
     lines = [
-        f"batch {clean(batch.get('id', '?'))}  recipe {clean(batch.get('recipe', '?'))}  "
-        f"final {_state(final, style) if final else 'running or interrupted'}",
-        f"  {_date_time(batch.get('start_ts'))} -> {_date_time(batch.get('end_ts'))}"
+        f"batch {clean(batch.get('id', '?'))}  recipe {clean(batch.get('recipe', '?'))}  {ending}",
+        f"  {_date_time(batch.get('start_ts'))} -> {end}"
         f"  recipe sha256 {clean(batch.get('recipe_sha256') or '?')[:12]}",
     ]
+    if batch.get("detected_ts") is not None:
+        lines.append(
+            f"  last record {_date_time(batch.get('end_ts'))}; interruption found "
+            f"{_date_time(batch.get('detected_ts'))}"
+        )
     phases = _list(record.get("phases"))
     if phases:
         lines.append(
@@ -318,7 +425,7 @@ def render_batch(batch: Mapping[str, Any], style: Style) -> list[str]:
 
 def _minutes(seconds: object) -> str:
     if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-        return "-"
+        return NONE
     return _num(seconds / 60, 1)
 
 
@@ -370,7 +477,10 @@ _RESULTS: Final[dict[str, Callable[[Mapping[str, Any], Style], list[str]]]] = {
     ],
     "jog_pump": _jog,
     "heater": _heater,
-    "cal_ph_clear": lambda r, s: render_facts(r, s, empty="pH calibration cleared"),
+    "cal_ph": render_cal_ph,
+    "cal_ph_status": render_cal_ph_status,
+    "cal_ph_clear": render_cal_ph_clear,
+    "cal_pump": render_cal_pump,
     "log": lambda r, s: render_log(r.get("entries") or [], s),
     "batch": _batch,
     "commission": lambda r, s: _commission(r),
@@ -401,7 +511,8 @@ def render_help(topic: str | None, style: Style) -> list[str]:
     """The command list (fits a 24-line screen), or one or two lines on one command."""
     if topic is None:
         lines = ["commands (help <command> for more; # starts a comment):"]
-        lines.extend(f"  {entry.usage:<26}{entry.summary}" for entry in HELP)
+        # a usage longer than its column still gets a space before its summary
+        lines.extend(f"  {entry.usage:<25} {entry.summary}" for entry in HELP)
         return _finish(lines, style)
     entries = help_entries(topic)
     if not entries:

@@ -1,7 +1,8 @@
 """`unit-console`: the field technician's line-oriented console (also a login shell), or a script.
 
 Talks to the daemon only through its control socket, so nothing here can touch control; never
-blocks the event loop on the terminal (terminal.py reads it on a thread) and never echoes a PIN.
+blocks the event loop on the terminal (terminal.py reads it on a thread), never echoes a PIN, and
+never leaves a login session because the controller restarted.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import getpass
 import io
 import os
 import sys
@@ -18,16 +18,22 @@ from pathlib import Path
 from typing import Any, Final, TextIO
 
 from unit_controller import __version__
+from unit_controller.console.announce import Announcer
+from unit_controller.console.calibrate import PhCalibration
 from unit_controller.console.client import (
     ConnectionLost,
     ConsoleError,
     ControlClient,
     Response,
+    Unreachable,
 )
 from unit_controller.console.lines import (
+    CalPhGuided,
     Help,
     LineError,
+    LogShow,
     Parsed,
+    PhPoint,
     Pin,
     Quit,
     Remote,
@@ -35,22 +41,23 @@ from unit_controller.console.lines import (
     Watch,
     parse_line,
 )
+from unit_controller.console.link import Link
 from unit_controller.console.render import (
-    END_STATES,
-    render_event,
     render_help,
     render_result,
-    render_status_line,
 )
+from unit_controller.console.render_log import render_entry
+from unit_controller.console.screen import Screen
 from unit_controller.console.terminal import (
     Interrupt,
-    Item,
     TerminalInput,
     ctrl_c_calls,
     ignore_ctrl_z,
+    on_sigterm,
     tty_fd,
 )
-from unit_controller.console.text import Style, clean, fit, wrap
+from unit_controller.console.text import Style, clean, wrap
+from unit_controller.console.watch import watch
 
 SOCKET_FILE: Final = "control.sock"
 DEFAULT_SOCKET: Final = Path("/run/unit-controller") / SOCKET_FILE
@@ -58,8 +65,6 @@ EXIT_OK: Final = 0
 EXIT_UNREACHABLE: Final = 1  # cannot connect, or lost the connection
 EXIT_REFUSED: Final = 2  # piped: a line was malformed or a command refused
 EXIT_INTERRUPTED: Final = 130
-WATCH_EVERY_S: Final = 2.0  # a status line this often while watching: calm on a serial line
-UNWATCH_TIMEOUT_S: Final = 5.0
 
 
 def default_socket(env: Mapping[str, str] | None = None) -> Path:
@@ -81,82 +86,53 @@ def default_socket(env: Mapping[str, str] | None = None) -> Path:
 
 
 class _Console:
-    """One session: reads lines, sends requests, prints answers; remembers any refusal."""
+    """One session: reads lines, sends requests, prints answers; remembers any refusal.
+
+    The connection is the link's (link.py): interactive, it is kept across a restart of the
+    controller; a script ends on a lost link instead.
+    """
 
     def __init__(
-        self,
-        *,
-        client: ControlClient,
-        input_: TerminalInput,
-        stdout: TextIO,
-        interactive: bool,
-        style: Style,
+        self, *, link: Link, input_: TerminalInput, screen: Screen, interactive: bool
     ) -> None:
-        self._client = client
+        self._link = link
         self._input = input_
-        self._stdout = stdout
+        self._screen = screen
+        self._style = screen.style
         self._interactive = interactive
-        self._style = style
         self._failed = False
         self._command: asyncio.Task[None] | None = None
-        self.prompt = "> "
+        self._log: list[dict[str, Any]] = []  # the last `log` listing, oldest first
+        self.announcer: Announcer | None = None
+
+    @property
+    def _client(self) -> ControlClient:
+        return self._link.client
 
     # --- output -------------------------------------------------------------------------------
     def say(self, *lines: str) -> None:
-        """Write whole lines and flush (a serial terminal shows them at once)."""
-        text = "".join(self._style.out(line) + "\n" for line in lines)
-        try:
-            self._stdout.write(text)
-        except UnicodeEncodeError:
-            self._stdout.write(text.encode("ascii", "replace").decode("ascii"))
-        self._stdout.flush()
+        """Print whole lines (above the prompt and what is typed, when there is one)."""
+        self._screen.say(*lines)
 
     def _error(self, text: str) -> None:
         self._failed = True
         self.say(*wrap(f"error: {clean(text)}", indent=len("error: ")))
 
-    def _write_prompt(self, text: str) -> None:
-        self._stdout.write(self._style.out(text))
-        self._stdout.flush()
-
-    # --- session ------------------------------------------------------------------------------
-    async def greet(self, hello: Mapping[str, Any]) -> None:
-        """Say who we are to the controller, and in a tty session who the controller is."""
-        unit = clean(hello.get("unit") or "unit")
-        self.prompt = f"{unit}> "
-        try:
-            user = getpass.getuser()
-        except (OSError, KeyError):  # no login name anywhere (a uid without a passwd entry)
-            user = f"uid{os.getuid()}"
-        identity = {"client": "console", "user": user[:32]}  # the protocol's limit
-        response = await self._client.request("identify", identity)
-        if not response.ok:
-            text = f"warning: the controller did not take this console: {response.error}"
-            self.say(*wrap(clean(text), indent=len("warning: ")))
-        if self._interactive:
-            pin = "; PIN for manual and calibration" if hello.get("pin_required") else ""
-            self.say(
-                fit(
-                    f"{unit} at {clean(hello.get('site') or '?')}, controller "
-                    f"{clean(hello.get('version') or '?')}, {clean(hello.get('state') or '?')}{pin}"
-                ),
-                "type help for the commands, quit to leave",
-            )
-
     async def run(self) -> int:
         """Read and carry out lines until quit or the end of input; the exit code."""
         while True:
             if self._interactive:
-                self._write_prompt(self.prompt)
+                self._screen.show_prompt(self._link.prompt)
             item = await self._input.get()
             if item is None:
                 if self._interactive:
-                    self.say("")
+                    self._screen.break_line()
                 break
             if item is Interrupt.CTRL_C:
-                self.say("")
+                self._screen.break_line()
                 continue
             assert isinstance(item, str)
+            self._screen.entered(item)
             try:
                 parsed = parse_line(item)
             except LineError as exc:
@@ -173,6 +149,9 @@ class _Console:
         return EXIT_REFUSED if self._failed and not self._interactive else EXIT_OK
 
     async def _carry_out(self, parsed: Parsed) -> None:
+        if self._interactive and _needs_link(parsed) and not self._client.connected:
+            self._error("not connected to the controller (reconnecting): try again once it is back")
+            return
         self._command = asyncio.create_task(self._do(parsed))
         try:
             await self._command
@@ -180,9 +159,11 @@ class _Console:
             current = asyncio.current_task()
             if current is not None and current.cancelling():
                 raise
-            self.say("interrupted")
+            self.say(_interrupted(parsed))
         except ConnectionLost:
-            raise  # the session is over: run_console says so
+            if not self._interactive:
+                raise  # the script is over: run_console says so
+            self._error(_lost(parsed))
         except ConsoleError as exc:  # a refused watch, a request without an answer
             self._error(str(exc))
         finally:
@@ -196,6 +177,11 @@ class _Console:
         else:
             self._input.interrupt()
 
+    def on_terminate(self) -> None:
+        """SIGTERM: stop what runs and leave as at the end of input (the terminal put back)."""
+        self._input.end()
+        self.on_interrupt()
+
     async def _do(self, parsed: Parsed) -> None:
         if isinstance(parsed, Help):
             self.say(*render_help(parsed.topic, self._style))
@@ -203,6 +189,19 @@ class _Console:
             await self._unlock()
         elif isinstance(parsed, Watch):
             await self._watch(parsed.seconds)
+        elif isinstance(parsed, LogShow):
+            self._log_show(parsed)
+        elif isinstance(parsed, CalPhGuided):
+            await self._calibrate(None)
+        elif isinstance(parsed, Remote) and parsed.command == "reset":
+            await self._reset()
+        elif isinstance(parsed, Remote) and parsed.command == "cal ph" and self._interactive:
+            args = parsed.requests[0].args
+            value, temperature = args.get("value"), args.get("temperature_c")
+            assert isinstance(value, float)
+            assert temperature is None or isinstance(temperature, float)
+            point = PhPoint(point=str(args["point"]), value=value, temperature_c=temperature)
+            await self._calibrate(point)
         elif isinstance(parsed, Remote):
             await self._remote(parsed)
 
@@ -212,6 +211,9 @@ class _Console:
         for request in command.requests:
             response = await self._ask(request, guarded=command.guarded)
             outcomes.append((response, self._outcome(request.op, response)))
+        self._tell(outcomes)
+
+    def _tell(self, outcomes: Sequence[tuple[Response, list[str]]]) -> None:
         if len(outcomes) > 1 and all(r.ok and len(lines) == 1 for r, lines in outcomes):
             self.say(*wrap("; ".join(lines[0] for _, lines in outcomes), indent=2))
             return
@@ -226,14 +228,18 @@ class _Console:
         retry = response.code == "pin_required" and guarded and self._interactive
         if retry and await self._unlock():
             response = await self._client.request(request.op, request.args)
+        if request.op == "log" and response.ok:
+            entries = (response.result or {}).get("entries")
+            listed = entries if isinstance(entries, list) else []
+            self._log = [entry for entry in listed if isinstance(entry, dict)]
         return response
 
     async def _unlock(self) -> bool:
         if self._interactive:
             async with self._input.no_echo():
-                self._write_prompt("PIN: ")
+                self._screen.show_prompt("PIN: ", secret=True)
                 item = await self._input.get()
-            self.say("")
+            self._screen.break_line()  # without echo, the Enter did not end the line
         else:
             item = await self._input.get()  # a script gives the PIN on the next line
         if not isinstance(item, str) or not item.strip():
@@ -243,6 +249,7 @@ class _Console:
         if not response.ok:
             self._error(response.error or "the PIN was not accepted")
             return False
+        self._link.unlocked = True
         self.say("unlocked: manual and calibration commands allowed in this session")
         return True
 
@@ -252,54 +259,114 @@ class _Console:
             return [response.error or f"{op} refused ({response.code or 'no reason given'})"]
         return render_result(op, response.result or {}, self._style)
 
+    async def _reset(self) -> None:
+        """Latched alarms first, then PackML reset where PackML has one (STOPPED, COMPLETE);
+        from ABORTED, what to do instead (clear first: the tech checks the reactor)."""
+        alarms = await self._ask(Request("reset_alarms", {"alarm": None}), guarded=False)
+        if not alarms.ok:
+            self._tell([(alarms, self._outcome("reset_alarms", alarms))])
+            return
+        said = self._outcome("reset_alarms", alarms)[0]
+        status = await self._client.request("status")
+        state = (status.result or {}).get("state") if status.ok else None
+        if not isinstance(state, str) or state in RESETTABLE:
+            reset = await self._ask(Request("reset"), guarded=False)
+            self._tell([(alarms, [said]), (reset, self._outcome("reset", reset))])
+        elif state == "IDLE":
+            self.say(f"{said}; the unit is already IDLE")
+        else:
+            self._failed = True  # a script that wanted IDLE did not get it
+            hint = _NOT_RESETTABLE.get(state, "PackML reset is for STOPPED or COMPLETE")
+            self.say(*wrap(f"{said}; the unit is {state}: {hint}", indent=2))
+
+    # --- local ----------------------------------------------------------------------------------
+    def _log_show(self, which: LogShow) -> None:
+        entries = self._log
+        if not entries:
+            self._error("no log listing yet: list it first (log, or log 50)")
+            return
+        count = len(entries)
+        if which.ref is not None:
+            found = [i for i, e in enumerate(entries) if clean(e.get("ref", "")) == which.ref]
+            if not found:
+                self._error(f"no entry {which.ref} in the last listing of {count}")
+                return
+            number = count - found[-1]
+        else:
+            assert which.number is not None
+            number = which.number
+            if number > count:
+                self._error(f"the last listing has {count} entries: log {number} lists more")
+                return
+        self.say(*render_entry(entries[count - number], number, self._style))
+
+    # --- calibration --------------------------------------------------------------------------
+    async def _calibrate(self, point: PhPoint | None) -> None:
+        if not self._interactive:
+            self._error("cal ph alone guides you at a terminal; in a script: cal ph mid 7.00")
+            return
+        if self._link.pin_required and not self._link.unlocked and not await self._unlock():
+            return
+        flow = PhCalibration(
+            client=self._client,
+            screen=self._screen,
+            input_=self._input,
+            ask=lambda request: self._ask(request, guarded=True),
+        )
+        if point is None:
+            await flow.run()
+        else:
+            await flow.one(point)
+        self._failed = self._failed or flow.failed
+
     # --- watch --------------------------------------------------------------------------------
     async def _watch(self, seconds: float | None) -> None:
-        follow = asyncio.create_task(self._follow(seconds))
-        waits: set[asyncio.Task[Any]] = {follow}
-        enter: asyncio.Task[Item] | None = None
-        if self._interactive:
-            enter = asyncio.create_task(self._input.get())
-            waits.add(enter)
-            self.say("watching; press Enter to stop")
+        if self.announcer is not None:
+            self.announcer.paused = True  # the watch prints the same events itself
         try:
-            done, _ = await asyncio.wait(waits, timeout=seconds, return_when="FIRST_COMPLETED")
-            if follow in done:
-                follow.result()  # a refusal or a lost connection is raised here
-            elif enter is None or enter not in done:
-                self.say(f"watched {seconds:g} s")
+            await watch(
+                self._client,
+                screen=self._screen,
+                input_=self._input if self._interactive else None,
+                seconds=seconds,
+            )
         finally:
-            for task in waits:
-                task.cancel()
-            await asyncio.gather(*waits, return_exceptions=True)
-            if self._client.connected:
-                with contextlib.suppress(ConsoleError, TimeoutError):
-                    async with asyncio.timeout(UNWATCH_TIMEOUT_S):
-                        await self._client.unwatch()
+            if self.announcer is not None:
+                self.announcer.paused = False
 
-    async def _follow(self, seconds: float | None) -> None:
-        """Print the stream until the batch reaches an end state (see help watch)."""
-        first: str | None = None
-        moved = False
-        async for message in self._client.watch(WATCH_EVERY_S):
-            state: object = None
-            if message.stream == "status":
-                self.say(render_status_line(message.data, self._style))
-                state = message.data.get("state")
-            elif message.stream == "event":
-                self.say(render_event(message.data, self._style))
-                if message.data.get("kind") == "state":
-                    state = message.data.get("new") or message.data.get("state")
-            if not isinstance(state, str):
-                continue
-            if first is None:
-                first = state
-                if state in END_STATES and seconds is None:
-                    self.say(f"the unit is {state}: nothing running to follow (watch <seconds>)")
-                    return
-            moved = moved or state != first
-            if state in END_STATES and moved:
-                self.say(f"the unit is {state}")
-                return
+
+RESETTABLE: Final = frozenset({"STOPPED", "COMPLETE"})  # PackML reset's sources
+_NOT_RESETTABLE: Final = {
+    "ABORTED": "reset works from STOPPED or COMPLETE. Once the reactor is checked: "
+    "clear (ABORTED -> STOPPED), then reset (-> IDLE)",
+    "HELD": "unhold carries on, stop ends the batch (PackML reset is for STOPPED or COMPLETE)",
+}
+
+
+def _interrupted(parsed: Parsed) -> str:
+    """What to say when Ctrl-C stopped `parsed`."""
+    guided = isinstance(parsed, CalPhGuided) or (
+        isinstance(parsed, Remote) and parsed.command == "cal ph"
+    )
+    if guided:
+        return "calibration stopped: the point being read was not taken (cal ph status)"
+    return "interrupted"
+
+
+def _needs_link(parsed: Parsed) -> bool:
+    return not isinstance(parsed, Help | LogShow | Quit)
+
+
+def _lost(parsed: Parsed) -> str:
+    """What to say when the controller went while `parsed` was being carried out."""
+    if isinstance(parsed, Watch):
+        return "watch ended: the controller went"
+    if isinstance(parsed, CalPhGuided) or (
+        isinstance(parsed, Remote) and parsed.command == "cal ph"
+    ):
+        return "calibration stopped: the controller went (cal ph status once it is back)"
+    what = parsed.command if isinstance(parsed, Remote) else "pin"
+    return f"{what}: the controller went before its answer; check with status once it is back"
 
 
 # --- entry points -----------------------------------------------------------------------------
@@ -311,27 +378,45 @@ async def run_console(
     interactive: bool | None = None,
     stderr: TextIO | None = None,
 ) -> int:
-    """One console session on these streams; the exit code (0, 1 unreachable, 2 refused piped)."""
+    """One console session on these streams; the exit code (0, 1 unreachable, 2 refused piped).
+
+    Interactive, an unreachable or lost controller is waited for (the console may be someone's
+    login shell): only quit or the end of input leaves.
+    """
     errors = stdout if stderr is None else stderr
     if interactive is None:
         interactive = tty_fd(stdin) is not None
     style = Style.detect(stdout)
     client = ControlClient()
+    hello: dict[str, Any] | None = None
     try:
         hello = await client.connect(socket_path)
     except ConsoleError as exc:
-        errors.write(style.out(str(exc)) + "\n")
-        errors.flush()
-        return EXIT_UNREACHABLE
+        if not interactive or (isinstance(exc, Unreachable) and not exc.retry):
+            errors.write(style.out(str(exc)) + "\n")
+            errors.flush()
+            return EXIT_UNREACHABLE
+        stdout.write(style.out(f"{exc}\nretrying every few seconds; quit or Ctrl-D leaves") + "\n")
     loop = asyncio.get_running_loop()
-    input_ = TerminalInput(stdin, loop=loop)
-    console = _Console(
-        client=client, input_=input_, stdout=stdout, interactive=interactive, style=style
-    )
-    keepalive = asyncio.create_task(_keep_alive(client, hello)) if interactive else None
+    screen = Screen(stdout, style, live=interactive and tty_fd(stdout) is not None)
+    input_ = TerminalInput(stdin, loop=loop, screen=screen)
+    link = Link(path=socket_path, screen=screen, interactive=interactive, client=client)
+    console = _Console(link=link, input_=input_, screen=screen, interactive=interactive)
+    input_.on_interrupt = console.on_interrupt
+    tasks: list[asyncio.Task[None]] = []
     try:
-        with ctrl_c_calls(console.on_interrupt, loop=loop, enabled=interactive):
-            await console.greet(hello)
+        with (
+            ctrl_c_calls(console.on_interrupt, loop=loop, enabled=interactive),
+            on_sigterm(console.on_terminate, loop=loop, enabled=interactive),
+        ):
+            if hello is not None:
+                await link.greet(client, hello)
+            if interactive:
+                tasks.append(asyncio.create_task(link.keep()))
+                tasks.append(asyncio.create_task(link.keep_alive()))
+                console.announcer = Announcer(path=socket_path, screen=screen)
+                tasks.append(asyncio.create_task(console.announcer.run()))
+                await console.announcer.ready.wait()  # announcements from the first prompt on
             input_.start()
             return await console.run()
     except ConnectionLost as exc:
@@ -339,19 +424,11 @@ async def run_console(
         errors.flush()
         return EXIT_UNREACHABLE
     finally:
-        if keepalive is not None:
-            keepalive.cancel()
-        await client.close()
-
-
-async def _keep_alive(client: ControlClient, hello: Mapping[str, Any]) -> None:
-    """Ask for the status now and then, so the controller never closes an open console as idle."""
-    idle = hello.get("idle_timeout_s")
-    every = float(idle) / 3.0 if isinstance(idle, int | float) and idle > 0 else 300.0
-    while client.connected:
-        await asyncio.sleep(every)
-        with contextlib.suppress(ConsoleError):
-            await client.request("status")
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await input_.restore()
+        await link.close()
 
 
 def build_parser() -> argparse.ArgumentParser:

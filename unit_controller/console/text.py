@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Final, TextIO
 
 WIDTH: Final = 80
+NONE: Final = "—"  # a value that does not exist (no setpoint, no phase), never a bad reading
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -29,22 +30,27 @@ _ASCII: Final = str.maketrans(
 
 @dataclass(frozen=True, slots=True)
 class Style:
-    """How to write for this terminal: ANSI colour or not, UTF-8 or ASCII only."""
+    """How to write for this terminal: ANSI colour or not, UTF-8 or ASCII only, a bell or not."""
 
     colour: bool = False
     utf8: bool = True
+    bell: bool = False
 
     @classmethod
     def detect(cls, stream: TextIO, *, env: Mapping[str, str] | None = None) -> Style:
-        """Colour only on a tty whose TERM is set and not "dumb", and without NO_COLOR."""
+        """Colour only on a tty whose TERM is set and not "dumb", and without NO_COLOR; a bell
+        on such a tty whatever NO_COLOR says, never into a pipe or a file."""
         env = os.environ if env is None else env
         try:
             tty = stream.isatty()
         except (OSError, ValueError):
             tty = False
-        term = env.get("TERM", "")
-        colour = tty and term not in ("", "dumb") and "NO_COLOR" not in env
-        return cls(colour=colour, utf8=_is_utf8(getattr(stream, "encoding", None)))
+        capable = tty and env.get("TERM", "") not in ("", "dumb")
+        return cls(
+            colour=capable and "NO_COLOR" not in env,
+            utf8=_is_utf8(getattr(stream, "encoding", None)),
+            bell=capable,
+        )
 
     def paint(self, text: str, colour: str | None) -> str:
         """`text` in a colour when the terminal takes colour; as is otherwise."""
@@ -63,6 +69,11 @@ class Style:
     def deg_c(self) -> str:
         """The unit of temperature as this terminal can show it."""
         return "°C" if self.utf8 else "degC"
+
+    @property
+    def none(self) -> str:
+        """What stands for a value that does not exist (no setpoint, no phase): a dash."""
+        return NONE if self.utf8 else "-"
 
 
 def _is_utf8(encoding: str | None) -> bool:

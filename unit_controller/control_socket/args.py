@@ -112,6 +112,8 @@ class UnlockArgs(OpArgs):
 
 
 class WatchArgs(OpArgs):
-    """How often to stream the status (seconds)."""
+    """How often to stream the status (seconds), and whether to: `status: false` streams the
+    controller's events only (the console's announcements of prompts and alarms)."""
 
     every_s: Number = Field(default=1.0, ge=0.2, le=60)
+    status: StrictBool = True

@@ -276,7 +276,8 @@ class _Connection:
         self._watch_id = request.id
         while not self._events.empty():
             self._events.get_nowait()
-        self._watch = asyncio.create_task(self._stream(request.id, args.every_s))
+        stream = self._stream if args.status else self._stream_events
+        self._watch = asyncio.create_task(stream(request.id, args.every_s))
         return Response(id=request.id, ok=True, result={"watching": True})
 
     def event(self, payload: dict[str, Any]) -> None:
@@ -296,6 +297,13 @@ class _Connection:
             except TimeoutError:
                 self._stream_line(request_id, "status", self.ops.status())
                 next_status = loop.time() + every_s
+            with contextlib.suppress(ConnectionError):
+                await self.writer.drain()
+
+    async def _stream_events(self, request_id: int | str | None, every_s: float) -> None:
+        """Events only, as they come (`watch` with `status: false`); `every_s` is not used."""
+        while True:
+            self._stream_line(request_id, "event", await self._events.get())
             with contextlib.suppress(ConnectionError):
                 await self.writer.drain()
 

@@ -104,4 +104,3 @@ def status_dict(
         "pumps_ml_min": {tag: round(rate, 2) for tag, rate in sorted(outputs.pumps.items())},
         "bad": bad,
     }
-
