@@ -16,6 +16,7 @@ from typing import Any
 from tests.daemon.harness import ROOT, Control, Daemon
 
 SCAN_MS = 100  # the example config's scan period
+SPEED = 50.0  # the daemon's simulated plant runs this many times real time
 P204_ML_S = 300.0 / 4.0 / 60.0  # smoke's heat phase: 300 mL of ammonia over 4 min
 
 
@@ -30,7 +31,7 @@ def _export(daemon: Daemon, *args: str) -> subprocess.CompletedProcess[str]:
 async def test_a_batch_killed_while_dosing_ends_at_its_last_record_with_the_dose(
     tmp_path: Path,
 ) -> None:
-    daemon = Daemon(tmp_path, speed=20.0)
+    daemon = Daemon(tmp_path, speed=SPEED)
     await daemon.start()
     try:
         async with Control(daemon.socket) as control:
@@ -56,8 +57,8 @@ async def test_a_batch_killed_while_dosing_ends_at_its_last_record_with_the_dose
     except BaseException:
         daemon.kill()
         raise
-    # Where the unit's clock stood at the kill, at the latest (20× real time since the status).
-    kill_ts = last["ts"] + (killed_at - seen_at) * 20.0 * 1000
+    # Where the unit's clock stood at the kill, at the latest (SPEED× real time since the status).
+    kill_ts = last["ts"] + (killed_at - seen_at) * SPEED * 1000
     dosed = last["reagents_ml"]["P-204"]
 
     # Hours later, as after a power cut: the record must not be stamped at the reboot.
@@ -73,9 +74,9 @@ async def test_a_batch_killed_while_dosing_ends_at_its_last_record_with_the_dose
     assert batch["detected_ts"] is not None
     assert batch["detected_ts"] > batch["end_ts"]
     # The dose of the phase the kill cut short is in the totals, up to the record's end (the
-    # journal commits every 0.2 s of real time: 4 s of this run's clock at most are lost).
+    # journal commits every 0.2 s of real time: 0.2 × SPEED s of this run's clock at most).
     unrecorded_s = max(0.0, (last["ts"] - batch["end_ts"]) / 1000)
-    assert unrecorded_s <= 0.2 * 20.0 + 1.0
+    assert unrecorded_s <= 0.2 * SPEED + 1.0
     assert batch["reagents_ml"]["P-204"] >= dosed - P204_ML_S * unrecorded_s - 0.1
     assert export["phases"][-1]["name"] == "heat"
     assert export["phases"][-1]["end_ts"] == batch["end_ts"]
