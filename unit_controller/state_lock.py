@@ -51,3 +51,20 @@ def hold_state_dir(state_dir: Path, *, what: str = "unit-controller") -> Iterato
         lock.write(f"{os.getpid()}\n")
         lock.flush()
         yield
+
+
+def held(state_dir: Path) -> bool:
+    """Whether a live process (daemon or sim) holds the state directory now; never takes it."""
+    try:
+        fd = os.open(state_dir / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # and with it the lock we may have taken
+    return False

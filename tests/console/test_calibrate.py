@@ -40,7 +40,7 @@ def test_not_steady_before_the_window_is_watched_whole() -> None:
 
 
 def test_too_few_readings_are_not_steady_however_still() -> None:
-    slow = _fed([(t, 7.0) for t in (0.0, 3.0, 6.0, 9.0, 12.0)])  # 4 in the last 10 s
+    slow = _fed([(t, 7.0) for t in (0.0, 4.0, 8.0, 12.0)])  # still for 12 s, 4 readings
     assert not slow.steady
     slow.add(13.0, 7.0)
     assert STEADY_MIN_READINGS == 5
@@ -96,3 +96,11 @@ def test_the_same_scan_read_twice_counts_once() -> None:
     judge = _fed([(0.0, 7.0), (0.0, 7.0), (0.0, 7.0), (0.0, 7.0), (0.0, 7.0)])
     assert judge.watched_s == 0.0
     assert not judge.steady
+
+
+def test_a_reading_polled_seldom_on_a_fast_clock_can_still_be_steady() -> None:
+    # At 30x real time a reading polled every 0.5 s real comes 15 s of the unit's clock apart.
+    steady = SteadyReading()
+    for i in range(6):
+        steady.add(15.0 * i, 7.01 + (0.005 if i % 2 else 0.0))
+    assert steady.steady

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import subprocess
 import sys
 import time
@@ -126,3 +127,10 @@ async def test_a_pump_calibration_is_journaled_with_the_login_that_did_it(
     assert entry["detail"] == f"pump calibration P-203 9.6 mL by {who}"
     assert not [e for e in entries if e["kind"] == "command" and e is not entry
                 and "pump calibration" in e["text"]]  # fmt: skip
+    # The calibration itself keeps who did it (the command log is pruned sooner).
+    db = sqlite3.connect(daemon.journal)
+    try:
+        (data,) = db.execute("SELECT data FROM calibrations WHERE kind = 'pump'").fetchone()
+    finally:
+        db.close()
+    assert json.loads(data)["by"] == who

@@ -263,3 +263,52 @@ async def test_a_batch_pruned_takes_its_trend_with_it(tmp_path: Path) -> None:
         assert len(await journal.trend(kept)) == 1
     finally:
         await journal.close()
+
+
+async def test_a_restart_goes_on_from_the_newest_stamp_of_any_kind(tmp_path: Path) -> None:
+    # A sped-up run whose trend (or clock mark) ran on past its last event: the next run's
+    # clock, and the interruption it finds, come after all of it.
+    path = tmp_path / "journal.sqlite3"
+    ahead = int(WALL_S * 1000) + 3_600_000
+    crashed = _journal(path)
+    await crashed.open()
+    crashed.record_event(ts_ms=ahead, kind="state", text="x", data={})
+    batch = crashed.batch_started(ts_ms=ahead, recipe="r", recipe_sha256=SHA, trend_meta=META)
+    _row(crashed, batch, ahead + 60_000, total=1.0)
+    crashed.mark_clock(ahead + 90_000)
+    await crashed.flush()
+    later = _journal(path)
+    await later.open()
+    try:
+        assert await later.latest_ts() == ahead + 91_000  # the interruption found, stamped
+    finally:
+        await later.close()
+        await crashed.close()
+    export = _exported(path)["batch"]
+    assert export["end_ts"] == ahead + 60_000
+    assert export["detected_ts"] == ahead + 91_000
+
+
+async def test_a_batch_whose_run_is_gone_exports_as_the_next_start_will_record_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "journal.sqlite3"
+    crashed = _journal(path)
+    await crashed.open()
+    batch = crashed.batch_started(ts_ms=1000, recipe="r", recipe_sha256=SHA, trend_meta=META)
+    for i in range(3):
+        _row(crashed, batch, 2000 + i * 1000, total=2.0 + i)
+    await crashed.flush()
+    conn = open_journal(path)
+    try:
+        alive = batch_export(conn, batch, unit="u1", site="lab")["batch"]
+        gone = batch_export(conn, batch, unit="u1", site="lab", run_alive=False)["batch"]
+    finally:
+        conn.close()
+        await crashed.close()
+    assert (alive["running"], alive["final_state"], alive["end_ts"]) == (True, None, None)
+    assert (gone["running"], gone["final_state"], gone["interrupted"]) == (
+        False, "interrupted", True
+    )  # fmt: skip
+    assert (gone["end_ts"], gone["detected_ts"]) == (4000, None)
+    assert gone["reagents_ml"] == {"P-201": 4.0}

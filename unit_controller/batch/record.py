@@ -182,6 +182,7 @@ class BatchRecord:
     def summary(self, *, phase_stats: bool = False) -> dict[str, Any]:
         """The record as plain data (for JSON); `phase_stats` adds setpoints and T/pH statistics
         to each phase (the journal keeps them; the simulator's JSON summary stays short)."""
+        digits = 3 if phase_stats else 1
         return {
             "recipe": self.recipe,
             # every figure here is what the unit's own probes read; the true process is unknown
@@ -190,8 +191,9 @@ class BatchRecord:
             "phases": [
                 {
                     "name": p.name,
-                    "start_s": round(p.start_s, 1),
-                    "end_s": None if p.end_s is None else round(p.end_s, 1),
+                    # The journal keeps them to the ms: phase boundaries against events.
+                    "start_s": round(p.start_s, digits),
+                    "end_s": None if p.end_s is None else round(p.end_s, digits),
                     **(p.stats() if phase_stats else {}),
                 }
                 for p in self.phases

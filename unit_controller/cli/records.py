@@ -26,6 +26,7 @@ from unit_controller.journal.export import (
     trend_csv,
 )
 from unit_controller.journal.store import JOURNAL_FILE
+from unit_controller.state_lock import held
 
 EXIT_BAD_INPUT = 2
 
@@ -112,7 +113,10 @@ def _journal_of(args: argparse.Namespace) -> Iterator[tuple[UnitConfig, sqlite3.
 def _export_of(args: argparse.Namespace, ref: str) -> Iterator[dict[str, Any]]:
     with _journal_of(args) as (config, conn):
         batch_id = batch_id_of(conn, ref)
-        yield batch_export(conn, batch_id, unit=config.unit.id, site=config.unit.site)
+        alive = held(resolve_state_dir(config, args.state_dir))
+        yield batch_export(
+            conn, batch_id, unit=config.unit.id, site=config.unit.site, run_alive=alive
+        )
 
 
 class _BadInput(Exception):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shlex
 import sys
+from pathlib import Path
 
 from hal.mock.unit import UnknownFault
 from unit_controller.cli.loading import config_from_args, with_plant_values
@@ -104,9 +106,10 @@ def run_sim(args: argparse.Namespace) -> int:
     print(f"  hazards (true plant): {summary['hazards']}")
     journaled = summary.get("journal")
     if journaled is not None and journaled["batch_id"] is not None:
+        state_dir = shlex.quote(str(Path(journaled["path"]).parent))
         print(
-            f"  journal: batch {journaled['batch_id']} in {journaled['path']} "
-            "(unit-controller report last --out report.html)"
+            f"  journal: batch {journaled['batch_id']} in {journaled['path']} (unit-controller "
+            f"report {journaled['batch_id']} --state-dir {state_dir} --out report.html)"
         )
     fleet = summary.get("mqtt")
     if fleet is not None:

@@ -29,9 +29,9 @@ from unit_controller.console.screen import Screen
 from unit_controller.console.terminal import Interrupt, TerminalInput
 from unit_controller.console.text import wrap
 
-# Steady: over the last STEADY_WINDOW_S of the unit's clock (status `ts`) every reading lies
-# within ±STEADY_BAND_PH of the middle of their range, and there are STEADY_MIN_READINGS or
-# more. Why these: a glass electrode moved into a fresh buffer settles exponentially
+# Steady: over the last STEADY_WINDOW_S of the unit's clock (status `ts`), and at least the
+# last STEADY_MIN_READINGS readings, every reading lies within ±STEADY_BAND_PH of the middle of
+# their range. Why these: a glass electrode moved into a fresh buffer settles exponentially
 # (τ 5-30 s); once it moves less than ±0.02 pH in 10 s the error it leaves in the point is
 # below the ±0.02 pH a pH phase is judged by (`ph.in_band_fraction` uses ±0.05), and 5
 # readings (the EZO reads once a second) keep one lucky pair from passing for steady.
@@ -78,7 +78,12 @@ class SteadyReading:
             self._since_s = at_s
         self.ph = ph
         self._window.append(_Sample(at_s=at_s, ph=ph))
-        while self._window and self._window[0].at_s < at_s - STEADY_WINDOW_S:
+        # The window keeps the last STEADY_MIN_READINGS however old: on a simulator many times
+        # faster than real time, readings polled in real time lie further apart than it is long.
+        while (
+            len(self._window) > STEADY_MIN_READINGS
+            and self._window[0].at_s < at_s - STEADY_WINDOW_S
+        ):
             self._window.popleft()
 
     @property

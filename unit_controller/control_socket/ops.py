@@ -415,27 +415,32 @@ class Operations:
             args.point, args.value, temperature_c=args.temperature_c, source=session.source
         )
         self._calibrated(
-            kind="ph", device=self.config.wiring.ph_tag, action=args.point, data=result
+            session, kind="ph", device=self.config.wiring.ph_tag, action=args.point, data=result
         )
         return result
 
     async def _cal_ph_clear(self, session: Session, args: NoArgs) -> dict[str, Any]:
         result = await self.calibrations.ph_clear(source=session.source)
-        self._calibrated(kind="ph", device=self.config.wiring.ph_tag, action="clear", data=result)
+        self._calibrated(
+            session, kind="ph", device=self.config.wiring.ph_tag, action="clear", data=result
+        )
         return result
 
     async def _cal_pump(self, session: Session, args: CalPumpArgs) -> dict[str, Any]:
         result = await self.calibrations.pump(args.pump, args.measured_ml, source=session.source)
-        self._calibrated(kind="pump", device=args.pump, action="cal", data=result)
+        self._calibrated(session, kind="pump", device=args.pump, action="cal", data=result)
         return result
 
-    def _calibrated(self, *, kind: str, device: str, action: str, data: dict[str, Any]) -> None:
+    def _calibrated(
+        self, session: Session, *, kind: str, device: str, action: str, data: dict[str, Any]
+    ) -> None:
         if self.journal is not None:
             self.journal.record_calibration(
                 ts_ms=self.epoch.ms(self.controller.clock.monotonic()),
                 device=device,
                 kind=kind,
                 action=action,
-                data=data,
+                # Who did it stays with the calibration (kept longer than the command log).
+                data={**data, "by": session.source},
             )
         self._on_calibrated()

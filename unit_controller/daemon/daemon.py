@@ -163,7 +163,12 @@ class Daemon:
         await asyncio.to_thread(store_authority, self.state_dir, controller.authority)
         self._controller = controller
         self._journal = journal
-        recorder = JournalRecorder(controller=controller, journal=journal, epoch_ms=self.epoch.ms)
+        recorder = JournalRecorder(
+            controller=controller,
+            journal=journal,
+            epoch_ms=self.epoch.ms,
+            mark_clock=not self.epoch.live,
+        )
         recorder.attach()
         controller.listen(self._on_event)
         if self.unit is not None:

@@ -78,6 +78,11 @@ TOUCH_BATCH = (
 TREND_SCALE = {"t": 100, "t_sp": 100, "ph": 1000, "ph_sp": 1000, "duty": 1000}
 RATE_SCALE = 100  # pump rates in 0.01 mL/min
 TOTAL_SCALE = 10  # reagent totals in 0.1 mL
+# The unit's clock as of now, so a restart of a sped-up run goes on from past it.
+MARK_CLOCK = (
+    "INSERT INTO meta (key, value) VALUES ('clock_ms', ?) ON CONFLICT (key) DO UPDATE SET"
+    " value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))"
+)
 RESET_INTERRUPTED = "UPDATE meta SET value = '[]' WHERE key = 'interrupted_unreset'"
 INSERT_CALIBRATION = (
     "INSERT INTO calibrations (ts_ms, device, kind, action, data) VALUES (?, ?, ?, ?, ?)"
@@ -136,9 +141,24 @@ def _migrate(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE batches ADD COLUMN {column}")
 
 
-def _close_interrupted(conn: sqlite3.Connection, batch_id: int, *, detected_ms: int) -> None:
-    """End a batch the previous run never finished: at its last journaled moment (not at this
-    start, which may be hours later), with what it had dosed up to then."""
+def _latest_ts(conn: sqlite3.Connection) -> int | None:
+    """The newest stamp the unit wrote: events, commands, trend, batch ends and the clock's own
+    mark (a sped-up run that journals nothing for a while still moves its clock on)."""
+    row = conn.execute(
+        "SELECT max(ts) FROM (SELECT max(ts_ms) AS ts FROM events"
+        " UNION ALL SELECT max(ts_ms) FROM commands"
+        " UNION ALL SELECT max(ts_ms) FROM trend"
+        " UNION ALL SELECT max(max(coalesce(last_ts, 0), coalesce(end_ts, 0),"
+        " coalesce(detected_ts, 0))) FROM batches"
+        " UNION ALL SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'clock_ms')"
+    ).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def cut_short(conn: sqlite3.Connection, batch_id: int) -> tuple[int, dict[str, Any]]:
+    """Where a batch its run never finished ends, and its record then: its last journaled
+    moment (not the start that finds it, which may be hours later), with what it had dosed up
+    to then (the trend's last totals) and its last phase ended there."""
     start_ts, last_ts, record_text, meta_text = conn.execute(
         "SELECT start_ts, last_ts, record, trend_meta FROM batches WHERE id = ?", (batch_id,)
     ).fetchone()
@@ -167,12 +187,15 @@ def _close_interrupted(conn: sqlite3.Connection, batch_id: int, *, detected_ms: 
     if phases and phases[-1].get("end_s") is None:
         origin = int(meta.get("record_origin_ts", start_ts))
         phases[-1]["end_s"] = round((end_ts - origin) / 1000, 3)
-    # Found by this start, on the unit's clock: never before the record it ends (a sped-up
-    # simulation runs ahead of the wall clock; the next run's clock starts past its last stamp).
-    detected_ms = max(detected_ms, end_ts + 1000)
+    return end_ts, record
+
+
+def _close_interrupted(conn: sqlite3.Connection, batch_id: int, *, detected_ms: int) -> None:
+    """Mark a batch the previous run never finished interrupted, where it was cut short."""
+    end_ts, record = cut_short(conn, batch_id)
     conn.execute(
         "UPDATE batches SET final_state = ?, end_ts = ?, detected_ts = ?, record = ? WHERE id = ?",
-        (INTERRUPTED, end_ts, detected_ms, json.dumps(record) if record else record_text, batch_id),
+        (INTERRUPTED, end_ts, detected_ms, json.dumps(record), batch_id),
     )
 
 
@@ -266,8 +289,12 @@ class JournalDb:
                     "SELECT id FROM batches WHERE final_state IS NULL ORDER BY id"
                 )
             )
+            # Found by this start, on the unit's clock: a sped-up run's clock goes on from past
+            # its last stamp (as EpochClock does), a real unit's is the wall clock.
+            latest = _latest_ts(conn)
+            detected_ms = now_ms if latest is None else max(now_ms, latest + 1000)
             for batch_id in interrupted:
-                _close_interrupted(conn, batch_id, detected_ms=now_ms)
+                _close_interrupted(conn, batch_id, detected_ms=detected_ms)
             row = conn.execute(
                 "SELECT value FROM meta WHERE key = 'interrupted_unreset'"
             ).fetchone()
@@ -321,12 +348,7 @@ class JournalDb:
         return rejected
 
     def latest_ts(self) -> int | None:
-        conn = self.worker.conn
-        row = conn.execute(
-            "SELECT max(ts) FROM (SELECT max(ts_ms) AS ts FROM events"
-            " UNION ALL SELECT max(ts_ms) FROM commands)"
-        ).fetchone()
-        return None if row is None or row[0] is None else int(row[0])
+        return _latest_ts(self.worker.conn)
 
     def recent(self, n: int) -> list[dict[str, Any]]:
         """The last `n` entries, oldest first: a command once (its row, with the controller's

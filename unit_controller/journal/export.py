@@ -21,6 +21,7 @@ from unit_controller.journal.db import (
     SCHEMA_VERSION,
     TOTAL_SCALE,
     TREND_SCALE,
+    cut_short,
     read_batch,
     read_between,
     read_trend,
@@ -48,8 +49,12 @@ _PHASE_STATS = (
     "t_min", "t_max", "t_mean", "ph_min", "ph_max", "ph_mean", "ph_in_band_fraction"
 )  # fmt: skip
 _STATE_NAME = {number: state.value for state, number in STATE_NUMBER.items()}
-# Alarms raised at the same moment as the batch's end still belong to it.
+# A batch still open: everything journaled since its start is its own.
 _OPEN_END_MS = 2**62
+# The command that ends a batch is journaled with its answer, a moment after the end it caused.
+_ENDING_COMMANDS = frozenset({"abort", "stop", "complete"})
+_ENDING_COMMAND_MS = 5000
+_SAME_COMMAND_MS = 10_000  # a command's row follows the controller's account of it
 
 
 class ExportError(Exception):
@@ -105,9 +110,18 @@ def batch_id_of(conn: sqlite3.Connection, ref: str) -> int:
 
 
 def batch_export(
-    conn: sqlite3.Connection, batch_id: int, *, unit: str, site: str
+    conn: sqlite3.Connection,
+    batch_id: int,
+    *,
+    unit: str,
+    site: str,
+    run_alive: bool = True,
 ) -> dict[str, Any]:
-    """The whole batch as plain data (see FORMAT and the README's journal section)."""
+    """The whole batch as plain data (see FORMAT and the README's journal section).
+
+    `run_alive`: whether the process that journals this unit runs now; a batch left open by a
+    run that is gone is shown as the next start will record it: interrupted, where it was cut.
+    """
     batch = read_batch(conn, batch_id)
     if batch is None:
         raise ExportError(f"no batch {batch_id} in the journal")
@@ -115,12 +129,18 @@ def batch_export(
     record: Mapping[str, Any] = batch["record"]
     start_ts = int(batch["start_ts"])
     end_ts = batch["end_ts"]
+    running = batch["final_state"] is None and run_alive
+    if batch["final_state"] is None and not run_alive:
+        end_ts, record = cut_short(conn, batch_id)
+        batch["final_state"] = INTERRUPTED
     pumps: list[str] = [str(tag) for tag in meta.get("pumps", [])]
     reagents: Mapping[str, Any] = meta.get("reagents", {})
-    journaled = read_between(conn, start_ts, _OPEN_END_MS if end_ts is None else int(end_ts))
+    end = _OPEN_END_MS if end_ts is None else int(end_ts)
+    journaled = read_between(conn, start_ts, min(_OPEN_END_MS, end + _ENDING_COMMAND_MS))
+    events = [e for e in journaled["events"] if e["ts"] <= end]
     # The record's times count from its own origin, a scan or two before `start_ts`.
     origin = int(meta.get("record_origin_ts", start_ts))
-    phases = _phases(record, meta, origin)
+    phases = _phases(record, meta, origin, not_before=start_ts)
     return {
         "format": FORMAT,
         "clock": "unit",
@@ -136,6 +156,7 @@ def batch_export(
             "last_ts": batch["last_ts"],
             "final_state": batch["final_state"],
             "interrupted": batch["final_state"] == INTERRUPTED,
+            "running": running,
             "reagents_ml": dict(record.get("reagents_ml") or {}),
             "alarms": _alarms(record, origin),
             "max_temperature_c": (record.get("temperature") or {}).get("max_c"),
@@ -144,18 +165,22 @@ def batch_export(
             "ph_in_band_fraction": dict((record.get("ph") or {}).get("in_band_fraction") or {}),
         },
         "phases": phases,
-        "confirmations": _confirmations(journaled["events"], phases),
+        "confirmations": _confirmations(events, phases),
         "events": [
             {"ts": e["ts"], "kind": e["kind"], "text": e["text"]}
-            for e in journaled["events"]
+            for e in events
             if e["kind"] != "command"
         ],
-        "commands": journaled["commands"],
+        "commands": _commands(journaled["commands"], events, end=end),
         "trend": _trend(read_trend(conn, batch_id), pumps, meta.get("phases", [])),
     }
 
 
-def _phases(record: Mapping[str, Any], meta: Mapping[str, Any], origin: int) -> list[Any]:
+def _phases(
+    record: Mapping[str, Any], meta: Mapping[str, Any], origin: int, *, not_before: int
+) -> list[Any]:
+    """The record's phases with their times on the unit's clock; the first begins as the batch
+    does (the record starts it a moment earlier, in Starting)."""
     names: list[str] = list(meta.get("phases", []))
     tolerances: list[Mapping[str, Any]] = list(meta.get("tolerances", []))
     out = []
@@ -167,7 +192,9 @@ def _phases(record: Mapping[str, Any], meta: Mapping[str, Any], origin: int) -> 
         out.append(
             {
                 "name": name,
-                "start_ts": origin + round(float(phase.get("start_s", 0.0)) * 1000),
+                "start_ts": max(
+                    not_before, origin + round(float(phase.get("start_s", 0.0)) * 1000)
+                ),
                 "end_ts": None if end_s is None else origin + round(float(end_s) * 1000),
                 "temperature_sp_c": phase.get("temperature_sp_c"),
                 "temperature_tolerance_c": tolerance.get("temperature_c"),
@@ -190,6 +217,47 @@ def _alarms(record: Mapping[str, Any], origin: int) -> list[dict[str, Any]]:
         }
         for alarm in record.get("alarms") or []
     ]
+
+
+def _commands(
+    rows: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]], *, end: int
+) -> list[dict[str, Any]]:
+    """Every command of the batch once: the journaled command rows (the one that ended it is
+    journaled a moment after the end it caused), and the controller's account of commands that
+    have no row of their own (a simulation's operator, the daemon's stop)."""
+    kept = [
+        dict(row)
+        for row in rows
+        if row["ts"] <= end or (row["command"] in _ENDING_COMMANDS and row["ok"])
+    ]
+    told = [e for e in events if e["kind"] == "command" and isinstance(e.get("data"), dict)]
+    matched: set[int] = set()
+    for row in kept:
+        for i, event in enumerate(told):
+            if (
+                i not in matched
+                and event["data"].get("source") == row["source"]
+                and row["ts"] - _SAME_COMMAND_MS <= event["ts"] <= row["ts"]
+            ):
+                matched.add(i)
+                row["detail"] = event["text"]
+                break
+    for i, event in enumerate(told):
+        if i in matched:
+            continue
+        data = event["data"]
+        kept.append(
+            {
+                "ts": event["ts"],
+                "source": data.get("source"),
+                "command": data.get("command"),
+                "args": None,
+                "ok": bool(data.get("ok", True)),
+                "error": None,
+                "detail": event["text"],
+            }
+        )
+    return sorted(kept, key=lambda c: int(c["ts"]))
 
 
 def _confirmations(

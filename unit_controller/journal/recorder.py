@@ -31,6 +31,17 @@ TREND_EVERY_S = 1.0
 PROGRESS_EVERY_S = 60.0
 
 
+def _due(at: float, when: float) -> bool:
+    # The tolerance absorbs float error in the clock's sums (ten 0.1 s scans never add to 1.0).
+    return at + 1e-6 >= when
+
+
+def _next(at: float, when: float) -> float:
+    """The next second on the grid; after a stall, a second from now rather than a burst."""
+    following = when + TREND_EVERY_S
+    return following if following > at else at + TREND_EVERY_S
+
+
 class JournalRecorder:
     """Listens to a controller and writes its events and batches to the journal."""
 
@@ -40,7 +51,10 @@ class JournalRecorder:
         controller: UnitController,
         journal: Journal,
         epoch_ms: Callable[[float], int],
+        mark_clock: bool = False,
     ) -> None:
+        """`mark_clock`: journal where the unit's clock stands every second (a sped-up run, whose
+        clock is not the wall clock, goes on from there after a restart)."""
         self._controller = controller
         self._journal = journal
         self._epoch_ms = epoch_ms
@@ -50,6 +64,8 @@ class JournalRecorder:
         self._pumps: tuple[str, ...] = ()
         self._next_trend_s = 0.0
         self._next_progress_s = 0.0
+        self._mark_clock = mark_clock
+        self._next_mark_s = 0.0
 
     def attach(self) -> None:
         """Start listening to the controller (once; a second call does nothing)."""
@@ -141,10 +157,16 @@ class JournalRecorder:
             self._finish(self._batch_id, ts_ms=ts_ms, final_state=new.value)
 
     def _on_snapshot(self, snap: Snapshot) -> None:
+        if self._mark_clock and _due(snap.at, self._next_mark_s):
+            self._next_mark_s = _next(snap.at, self._next_mark_s)
+            try:
+                self._journal.mark_clock(self._epoch_ms(snap.at))
+            except JournalError as exc:
+                log.error("journal.record_failed", error=str(exc), text="clock")
         batch_id = self._batch_id
-        if batch_id is None or snap.at < self._next_trend_s:
+        if batch_id is None or not _due(snap.at, self._next_trend_s):
             return
-        self._next_trend_s = snap.at + TREND_EVERY_S
+        self._next_trend_s = _next(snap.at, self._next_trend_s)
         image, targets = snap.image, snap.targets
         batch = self._controller.batch
         totals = batch.reagents_ml if batch is not None else {}

@@ -25,6 +25,7 @@ from unit_controller.journal.db import (
     INSERT_EVENT,
     INSERT_TREND,
     INTERRUPTED,
+    MARK_CLOCK,
     PROGRESS_BATCH,
     RATE_SCALE,
     RESET_INTERRUPTED,
@@ -234,6 +235,10 @@ class Journal:
         ts = int(ts_ms)
         self._put((INSERT_TREND, (batch_id, ts, int(state_no), phase, *scaled, rates, totals)))
         self._put((TOUCH_BATCH, (ts, batch_id)))
+
+    def mark_clock(self, ts_ms: int) -> None:
+        """Where the unit's clock stands (a sped-up run's next start goes on from past it)."""
+        self._put((MARK_CLOCK, (int(ts_ms),)))
 
     def interrupted_reset(self) -> None:
         """The operator reset the batch_interrupted alarm: stop raising it at start-up."""

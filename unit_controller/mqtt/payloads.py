@@ -61,6 +61,11 @@ class EpochClock:
             start = max(start, not_before_ms / 1000 + 1.0)
         self._offset = start - clock.monotonic()
 
+    @property
+    def live(self) -> bool:
+        """True when stamps follow the wall clock (real time); False when sped up or virtual."""
+        return self._live
+
     def ms(self, monotonic: float) -> int:
         """Epoch ms of a clock reading."""
         if self._live:

@@ -38,6 +38,7 @@ from unit_controller.sim.truth import TruthRecorder
 from unit_controller.state_lock import PRIVATE_UMASK, hold_state_dir
 
 if TYPE_CHECKING:
+    from unit_controller.mqtt.commands import CommandResult
     from unit_controller.mqtt.service import FleetService, StopReport
 
 # With a broker, the run waits this long (real seconds) for it before the batch starts.
@@ -242,7 +243,10 @@ class SimulationRun:
                 # The unit's clock: every stamp of this run (journal, telemetry, events).
                 self.epoch = EpochClock(clock=self.clock, not_before_ms=await journal.latest_ts())
                 recorder = JournalRecorder(
-                    controller=self.controller, journal=journal, epoch_ms=self.epoch.ms
+                    controller=self.controller,
+                    journal=journal,
+                    epoch_ms=self.epoch.ms,
+                    mark_clock=not self.epoch.live,
                 )
                 recorder.attach()
                 self.journal, self.recorder = journal, recorder
@@ -265,6 +269,7 @@ class SimulationRun:
             state_dir=self.options.state_dir or state_directory(self.config),
             recipes_dir=self.options.recipes_dir,
             epoch=self.epoch,
+            on_command=self._journal_remote if self.journal is not None else None,
         )
         self.fleet = fleet
         await fleet.start()
@@ -282,6 +287,21 @@ class SimulationRun:
                 f"waiting up to {self.config.mqtt.drain_timeout_s:g} s for the outbox to drain",
             )
             self.fleet_report = await fleet.stop()
+
+    def _journal_remote(
+        self, *, source: str, command: str, args: dict[str, Any], result: CommandResult
+    ) -> None:
+        """An MQTT command and its result, into the journal as the daemon records them."""
+        if self.journal is not None:
+            self.journal.record_command(
+                ts_ms=result.ts,
+                source=source,
+                command=command,
+                args=args,
+                ok=result.ok,
+                error=result.error,
+                result={"state": result.state, "id": result.id},
+            )
 
     def _fleet_summary(self) -> dict[str, Any]:
         assert self.fleet is not None
