@@ -147,8 +147,21 @@ def test_ascii_renders_are_ascii_and_say_degc() -> None:
         (True, {"TERM": "xterm-256color", "NO_COLOR": "1"}, False),
         (True, {"TERM": "vt100", "NO_COLOR": ""}, False),
         (True, {"TERM": "xterm-256color"}, True),
+        (True, {"TERM": "vt100"}, False),
+        (True, {"TERM": "vt220"}, False),
+        (True, {"TERM": "linux"}, True),
     ],
-    ids=["not-a-tty", "dumb", "no-term", "no-color", "no-color-empty", "colour-tty"],
+    ids=[
+        "not-a-tty",
+        "dumb",
+        "no-term",
+        "no-color",
+        "no-color-empty",
+        "colour-tty",
+        "vt100",
+        "vt220",
+        "linux",
+    ],
 )
 def test_colour_only_on_a_tty_that_says_it_can(
     tty: bool, env: dict[str, str], colour: bool

@@ -71,6 +71,7 @@ def test_report_writes_a_self_contained_page_with_its_plots(
         (["journal", "export", "--batch", "99"], "no batch 99 in the journal (batches 1 to 1)"),
         (["journal", "export", "--batch", "soon"], "give a batch number or 'last'"),
         (["report", "42", "--out", "x.html"], "no batch 42"),
+        (["journal", "export", "--out", "/no/such/dir/b.csv"], "no folder /no/such/dir"),
     ],
 )
 def test_bad_references_are_named_and_write_nothing(

@@ -51,6 +51,16 @@ def _where(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(mqtt=None)
 
 
+def _count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 10_000:
+        raise argparse.ArgumentTypeError(f"a number of batches from 1 to 10000, got {text!r}")
+    return n
+
+
 def add_record_commands(sub: Any) -> None:
     """`journal` (list, export) and `report`."""
     journal = sub.add_parser(
@@ -60,7 +70,7 @@ def add_record_commands(sub: Any) -> None:
     )
     verbs = journal.add_subparsers(dest="journal_command", required=True, metavar="VERB")
     listing = verbs.add_parser("list", help="the last batches, newest first")
-    listing.add_argument("-n", type=int, default=20, help="how many (default 20)")
+    listing.add_argument("-n", type=_count, default=20, help="how many (default 20)")
     _where(listing)
     export = verbs.add_parser(
         "export",
@@ -147,7 +157,7 @@ def _list(args: argparse.Namespace) -> int:
 
     with _journal_of(args) as (_, conn):
         path = Path(conn.execute("PRAGMA database_list").fetchone()[2])
-        batches = read_batches(conn, max(1, args.n))
+        batches = read_batches(conn, args.n)
     if not batches:
         print(f"no batch in {path} yet")
         return 0
@@ -171,10 +181,13 @@ def _write(text: str, out: Path | None) -> int:
     if out is None:
         sys.stdout.write(text)
         return 0
+    if not out.parent.is_dir():
+        print(f"error: cannot write {out}: no folder {out.parent}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     try:
         out.write_text(text, encoding="utf-8")
     except OSError as exc:
-        print(f"error: cannot write {out}: {exc}", file=sys.stderr)
+        print(f"error: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     print(f"wrote {out} ({len(text.encode()):,} bytes)", file=sys.stderr)
     return 0

@@ -28,6 +28,16 @@ _ASCII: Final = str.maketrans(
 )  # fmt: skip
 
 
+# Serial terminals of the VT100 family show no colour: ANSI colour codes would print as junk
+# (or be dropped) on the field tech's terminal; every modern emulator takes them.
+_MONOCHROME_TERMS = ("vt52", "vt100", "vt102", "vt220", "vt320", "vt420", "vt510")
+
+
+def _takes_colour(term: str) -> bool:
+    base = term.split("-")[0].lower()
+    return base not in _MONOCHROME_TERMS or "color" in term.lower()
+
+
 @dataclass(frozen=True, slots=True)
 class Style:
     """How to write for this terminal: ANSI colour or not, UTF-8 or ASCII only, a bell or not."""
@@ -38,16 +48,18 @@ class Style:
 
     @classmethod
     def detect(cls, stream: TextIO, *, env: Mapping[str, str] | None = None) -> Style:
-        """Colour only on a tty whose TERM is set and not "dumb", and without NO_COLOR; a bell
-        on such a tty whatever NO_COLOR says, never into a pipe or a file."""
+        """Colour only on a tty whose TERM is set, not "dumb" and not of the VT100 family, and
+        without NO_COLOR; a bell on such a tty (a VT100 too) whatever NO_COLOR says, never into
+        a pipe or a file."""
         env = os.environ if env is None else env
         try:
             tty = stream.isatty()
         except (OSError, ValueError):
             tty = False
-        capable = tty and env.get("TERM", "") not in ("", "dumb")
+        term = env.get("TERM", "")
+        capable = tty and term not in ("", "dumb")
         return cls(
-            colour=capable and "NO_COLOR" not in env,
+            colour=capable and "NO_COLOR" not in env and _takes_colour(term),
             utf8=_is_utf8(getattr(stream, "encoding", None)),
             bell=capable,
         )
