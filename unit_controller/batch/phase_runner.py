@@ -74,6 +74,7 @@ class PhaseProgress:
     elapsed_s: float
     remaining_s: float | None
     waits_on_event: bool
+    waits_for: str | None = None  # those events in words ("level high reached"), None if none
 
 
 @dataclass(slots=True)
@@ -131,19 +132,25 @@ class PhaseRunner:
                 left_ml = dose.ml - delivered
                 start_in = max(0.0, dose.after_min * 60.0 - progress.elapsed_s)
                 waits.append(start_in + left_ml / dose.rate_ml_min * 60.0)
-        event = (
-            until.level is not None
-            or until.level_below is not None
-            or until.temperature_reached
-            or until.temperature_below_c is not None
-            or (until.confirm is not None and not progress.confirmed)
-        )
+        events = []
+        if until.level is not None:
+            events.append(f"level {until.level} reached")
+        if until.level_below is not None:
+            events.append(f"level below {until.level_below}")
+        if until.temperature_reached and phase.temperature_c is not None:
+            events.append(f"{phase.temperature_c:g} °C reached")
+        if until.temperature_below_c is not None:
+            events.append(f"below {until.temperature_below_c:g} °C")
+        if until.confirm is not None and not progress.confirmed:
+            events.append(f"confirmation '{until.confirm}'")
+        event = bool(events)
         return PhaseProgress(
             number=progress.index + 1,
             count=len(self.recipe.phases),
             elapsed_s=progress.elapsed_s,
             remaining_s=max(0.0, *waits) if waits else None,
             waits_on_event=event,
+            waits_for=", ".join(events) if events else None,
         )
 
     @property
@@ -335,7 +342,9 @@ class PhaseRunner:
         )
 
 
-def progress_dict(progress: PhaseProgress | None) -> dict[str, float | int | bool | None]:
+def progress_dict(
+    progress: PhaseProgress | None,
+) -> dict[str, float | int | bool | str | None]:
     """Phase n of m, elapsed and the least time left (s), each None outside a batch."""
     if progress is None:
         return {
@@ -344,6 +353,7 @@ def progress_dict(progress: PhaseProgress | None) -> dict[str, float | int | boo
             "phase_elapsed_s": None,
             "phase_remaining_s": None,
             "phase_waits_on_event": None,
+            "phase_waits_for": None,
         }
     remaining = progress.remaining_s
     return {
@@ -352,4 +362,5 @@ def progress_dict(progress: PhaseProgress | None) -> dict[str, float | int | boo
         "phase_elapsed_s": round(progress.elapsed_s, 1),
         "phase_remaining_s": None if remaining is None else round(remaining, 1),
         "phase_waits_on_event": progress.waits_on_event,
+        "phase_waits_for": progress.waits_for,
     }

@@ -220,6 +220,8 @@ def _phase(status: Mapping[str, Any]) -> str:
         parts.append(f"{'≥ ' if waits else ''}{_duration(remaining, up=True)} left")
     if prompt:
         parts.append(f"waiting for: {clean(prompt)}")
+    elif waits and status.get("phase_waits_for"):
+        parts.append(f"waiting for: {clean(status['phase_waits_for'])}")
     elif waits and remaining is None:
         parts.append("waiting on a level or temperature")
     return f"{text}  {', '.join(parts)}" if parts else text

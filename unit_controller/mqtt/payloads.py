@@ -107,6 +107,7 @@ def telemetry_metrics(wiring: BoardWiring) -> list[Metric]:
         Metric("phase_elapsed_s", "float", "s"),
         Metric("phase_remaining_s", "float", "s"),
         Metric("phase_waits_on_event", "bool"),
+        Metric("phase_waits_for", "string"),
         Metric("recipe", "string"),
         Metric("temperature_c", "float", "°C"),
         Metric("temperature_sp_c", "float", "°C"),

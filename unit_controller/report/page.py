@@ -283,7 +283,8 @@ def _lists(batch: BatchExport, axis: TimeAxis) -> str:
                 _from_start(axis, a.ts),
                 _priority(a.priority),
                 a.id,
-                a.tag,
+                # A tag is one word: never broken at its hyphen (AT-/101).
+                Html(f'<span class="when">{e(a.tag)}</span>') if a.tag else None,
                 a.message,
             ]
             for a in sorted(batch.alarms, key=lambda a: a.ts)
