@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from unit_controller.cli import main
+from unit_controller.state_lock import hold_state_dir
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +88,15 @@ def test_a_unit_without_a_journal_says_where_it_looked(
 ) -> None:
     assert main(["journal", "export", "--state-dir", str(tmp_path)]) == 2
     assert f"no journal at {tmp_path / 'journal.sqlite3'}" in capsys.readouterr().err
+
+
+def test_sim_refuses_a_state_directory_another_run_holds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with hold_state_dir(tmp_path):
+        code = main(["sim", "--recipe", "smoke", "--fast", "--state-dir", str(tmp_path)])
+    assert code == 2
+    captured = capsys.readouterr()
+    assert f"another unit-controller (daemon or sim) is running on {tmp_path}" in captured.err
+    assert "simulating" not in captured.out  # said before anything runs
+    assert not (tmp_path / "journal.sqlite3").exists()

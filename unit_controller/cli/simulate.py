@@ -26,7 +26,7 @@ from unit_controller.sim.runner import (
     SimOptions,
     SimulationRun,
 )
-from unit_controller.state_lock import AlreadyRunning, StateDirUnusable
+from unit_controller.state_lock import AlreadyRunning, StateDirUnusable, held
 
 
 def run_sim(args: argparse.Namespace) -> int:
@@ -68,6 +68,14 @@ def run_sim(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     except UnknownFault as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if options.state_dir is not None and held(options.state_dir):
+        # Said before anything runs (the run itself would stop at the lock too).
+        print(
+            f"error: another unit-controller (daemon or sim) is running on {options.state_dir}: "
+            "give this run its own --state-dir",
+            file=sys.stderr,
+        )
         return EXIT_BAD_INPUT
     mode = "as fast as possible" if speed is None else f"at {speed:g}× real time"
     print(
