@@ -136,8 +136,20 @@ def batch_export(
     pumps: list[str] = [str(tag) for tag in meta.get("pumps", [])]
     reagents: Mapping[str, Any] = meta.get("reagents", {})
     end = _OPEN_END_MS if end_ts is None else int(end_ts)
-    journaled = read_between(conn, start_ts, min(_OPEN_END_MS, end + _ENDING_COMMAND_MS))
-    events = [e for e in journaled["events"] if e["ts"] <= end]
+    journaled = read_between(
+        conn, start_ts - _ENDING_COMMAND_MS, min(_OPEN_END_MS, end + _ENDING_COMMAND_MS)
+    )
+    # The start that began it (a moment before Execute) is the batch's too.
+    events = [
+        e
+        for e in journaled["events"]
+        if start_ts <= e["ts"] <= end or (_is_start(e) and e["ts"] <= start_ts)
+    ]
+    journaled["commands"] = [
+        c
+        for c in journaled["commands"]
+        if c["ts"] >= start_ts or (c["command"] == "start" and c["ok"])
+    ]
     # The record's times count from its own origin, a scan or two before `start_ts`.
     origin = int(meta.get("record_origin_ts", start_ts))
     phases = _phases(record, meta, origin, not_before=start_ts)
@@ -217,6 +229,11 @@ def _alarms(record: Mapping[str, Any], origin: int) -> list[dict[str, Any]]:
         }
         for alarm in record.get("alarms") or []
     ]
+
+
+def _is_start(event: Mapping[str, Any]) -> bool:
+    data = event.get("data")
+    return event["kind"] == "command" and isinstance(data, dict) and data.get("command") == "start"
 
 
 def _commands(
