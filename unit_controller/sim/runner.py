@@ -213,7 +213,10 @@ class SimulationRun:
 
     async def run(self) -> SimResult:
         """Reset, start the recipe and scan until the batch ends; returns the result."""
-        async with self._backend(), self._journaled(), self._fleet():
+        # The journal opens before a serial bench's lockstep clock runs: simulated time must
+        # not pass while a thread of its own opens the file.
+        async with self._journaled(), self._backend(), self._fleet():
+            self._record()
             result = await self._run()
             if self.recorder is not None:
                 # A run that ends held (the simulated operator does not step in) still closes
@@ -242,17 +245,22 @@ class SimulationRun:
             try:
                 # The unit's clock: every stamp of this run (journal, telemetry, events).
                 self.epoch = EpochClock(clock=self.clock, not_before_ms=await journal.latest_ts())
-                recorder = JournalRecorder(
-                    controller=self.controller,
-                    journal=journal,
-                    epoch_ms=self.epoch.ms,
-                    mark_clock=not self.epoch.live,
-                )
-                recorder.attach()
-                self.journal, self.recorder = journal, recorder
+                self.journal = journal
                 yield
             finally:
                 await journal.close()
+
+    def _record(self) -> None:
+        """Journal the controller the run ends up with (the serial bench makes its own)."""
+        if self.journal is None or self.epoch is None:
+            return
+        self.recorder = JournalRecorder(
+            controller=self.controller,
+            journal=self.journal,
+            epoch_ms=self.epoch.ms,
+            mark_clock=not self.epoch.live,
+        )
+        self.recorder.attach()
 
     @contextlib.asynccontextmanager
     async def _fleet(self) -> AsyncIterator[None]:
