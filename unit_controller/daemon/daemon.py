@@ -15,6 +15,7 @@ import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -38,10 +39,9 @@ from unit_controller.daemon.housekeeping import Housekeeping
 from unit_controller.daemon.sdnotify import SdNotifier, watchdog_interval_s
 from unit_controller.events import CommandHandled, StateChanged, UnitEvent
 from unit_controller.interlocks import Priority
-from unit_controller.journal.recorder import JournalRecorder
+from unit_controller.journal.recorder import JournalRecorder, record_remote_command
 from unit_controller.journal.store import JOURNAL_FILE, Journal
 from unit_controller.machine import State
-from unit_controller.mqtt.commands import CommandResult
 from unit_controller.mqtt.payloads import EpochClock
 from unit_controller.recipes.loader import RECIPES_DIR
 from unit_controller.scan.driver import ScanDriver
@@ -222,7 +222,7 @@ class Daemon:
                 clock=self.clock,
                 state_dir=self.state_dir,
                 recipes_dir=self.options.recipes_dir,
-                on_command=self._journal_remote,
+                on_command=partial(record_remote_command, journal),
                 clock_synchronized=lambda: housekeeping.clock_synced,
                 epoch=self.epoch,
             )
@@ -273,19 +273,6 @@ class Daemon:
             await asyncio.sleep(min(0.5, 3 * config.unit.scan_period_s))
         self._say("stopped")
         return code
-
-    def _journal_remote(
-        self, *, source: str, command: str, args: dict[str, Any], result: CommandResult
-    ) -> None:
-        self._journal.record_command(
-            ts_ms=result.ts,
-            source=source,
-            command=command,
-            args=args,
-            ok=result.ok,
-            error=result.error,
-            result={"state": result.state, "id": result.id},
-        )
 
     def _hello(self, controller: UnitController, ops: Operations) -> dict[str, Any]:
         unit = self.config.unit

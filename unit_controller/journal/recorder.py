@@ -20,6 +20,7 @@ from unit_controller.machine import State
 
 if TYPE_CHECKING:
     from unit_controller.controller import UnitController
+    from unit_controller.mqtt.commands import CommandResult
 
 log = structlog.get_logger(__name__)
 
@@ -201,3 +202,19 @@ class JournalRecorder:
         batch = self._controller.batch
         record = batch.summary(phase_stats=True) if batch is not None else {}
         self._journal.batch_finished(batch_id, ts_ms=ts_ms, final_state=final_state, record=record)
+
+
+def record_remote_command(
+    journal: Journal, *, source: str, command: str, args: dict[str, object], result: CommandResult
+) -> None:
+    """A remote (MQTT) command and its result, stamped as its cmd_result (the daemon's and a
+    simulated unit's FleetService `on_command`)."""
+    journal.record_command(
+        ts_ms=result.ts,
+        source=source,
+        command=command,
+        args=args,
+        ok=result.ok,
+        error=result.error,
+        result={"state": result.state, "id": result.id},
+    )

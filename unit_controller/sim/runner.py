@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
@@ -24,7 +25,7 @@ from unit_controller.config import UnitConfig, state_directory
 from unit_controller.controller import Snapshot, UnitController
 from unit_controller.errors import CommandRefused
 from unit_controller.events import UnitEvent
-from unit_controller.journal.recorder import JournalRecorder
+from unit_controller.journal.recorder import JournalRecorder, record_remote_command
 from unit_controller.journal.store import JOURNAL_FILE, Journal
 from unit_controller.machine import State
 from unit_controller.mqtt.payloads import EpochClock
@@ -38,7 +39,6 @@ from unit_controller.sim.truth import TruthRecorder
 from unit_controller.state_lock import PRIVATE_UMASK, hold_state_dir
 
 if TYPE_CHECKING:
-    from unit_controller.mqtt.commands import CommandResult
     from unit_controller.mqtt.service import FleetService, StopReport
 
 # With a broker, the run waits this long (real seconds) for it before the batch starts.
@@ -277,7 +277,9 @@ class SimulationRun:
             state_dir=self.options.state_dir or state_directory(self.config),
             recipes_dir=self.options.recipes_dir,
             epoch=self.epoch,
-            on_command=self._journal_remote if self.journal is not None else None,
+            on_command=partial(record_remote_command, self.journal)
+            if self.journal is not None
+            else None,
         )
         self.fleet = fleet
         await fleet.start()
@@ -295,21 +297,6 @@ class SimulationRun:
                 f"waiting up to {self.config.mqtt.drain_timeout_s:g} s for the outbox to drain",
             )
             self.fleet_report = await fleet.stop()
-
-    def _journal_remote(
-        self, *, source: str, command: str, args: dict[str, Any], result: CommandResult
-    ) -> None:
-        """An MQTT command and its result, into the journal as the daemon records them."""
-        if self.journal is not None:
-            self.journal.record_command(
-                ts_ms=result.ts,
-                source=source,
-                command=command,
-                args=args,
-                ok=result.ok,
-                error=result.error,
-                result={"state": result.state, "id": result.id},
-            )
 
     def _fleet_summary(self) -> dict[str, Any]:
         assert self.fleet is not None
