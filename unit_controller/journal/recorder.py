@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from unit_controller.alarms import BATCH_INTERRUPTED, AlarmEventKind
+from unit_controller.cadence import Cadence
 from unit_controller.controller.snapshot import Snapshot
 from unit_controller.events import AlarmTransition, PhaseStarted, StateChanged, UnitEvent
 from unit_controller.journal.store import INTERRUPTED, Journal, JournalError
@@ -30,17 +31,6 @@ FINAL_STATES = frozenset({"COMPLETE", "STOPPED", "ABORTED"})
 # alarms write it too), so a crash loses at most this much of the per-phase statistics.
 TREND_EVERY_S = 1.0
 PROGRESS_EVERY_S = 60.0
-
-
-def _due(at: float, when: float) -> bool:
-    # The tolerance absorbs float error in the clock's sums (ten 0.1 s scans never add to 1.0).
-    return at + 1e-6 >= when
-
-
-def _next(at: float, when: float) -> float:
-    """The next second on the grid; after a stall, a second from now rather than a burst."""
-    following = when + TREND_EVERY_S
-    return following if following > at else at + TREND_EVERY_S
 
 
 class JournalRecorder:
@@ -63,10 +53,10 @@ class JournalRecorder:
         self._last_batch_id: int | None = None
         self._attached = False
         self._pumps: tuple[str, ...] = ()
-        self._next_trend_s = 0.0
+        self._trend = Cadence(TREND_EVERY_S)
         self._next_progress_s = 0.0
         self._mark_clock = mark_clock
-        self._next_mark_s = 0.0
+        self._clock_marks = Cadence(TREND_EVERY_S)
 
     def attach(self) -> None:
         """Start listening to the controller (once; a second call does nothing)."""
@@ -153,21 +143,20 @@ class JournalRecorder:
                 },
             )
             self._last_batch_id = self._batch_id
-            self._next_trend_s = self._next_progress_s = event.at
+            self._trend.start_at(event.at)
+            self._next_progress_s = event.at
         elif new.value in FINAL_STATES and self._batch_id is not None:
             self._finish(self._batch_id, ts_ms=ts_ms, final_state=new.value)
 
     def _on_snapshot(self, snap: Snapshot) -> None:
-        if self._mark_clock and _due(snap.at, self._next_mark_s):
-            self._next_mark_s = _next(snap.at, self._next_mark_s)
+        if self._mark_clock and self._clock_marks.due(snap.at):
             try:
                 self._journal.mark_clock(self._epoch_ms(snap.at))
             except JournalError as exc:
                 log.error("journal.record_failed", error=str(exc), text="clock")
         batch_id = self._batch_id
-        if batch_id is None or not _due(snap.at, self._next_trend_s):
+        if batch_id is None or not self._trend.due(snap.at):
             return
-        self._next_trend_s = _next(snap.at, self._next_trend_s)
         image, targets = snap.image, snap.targets
         batch = self._controller.batch
         totals = batch.reagents_ml if batch is not None else {}

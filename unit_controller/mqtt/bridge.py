@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from unit_controller.cadence import Cadence
 from unit_controller.controller import Snapshot, UnitController
 from unit_controller.events import EventKind, UnitEvent
 from unit_controller.mqtt.outbox import Outbox
@@ -45,12 +46,11 @@ class TelemetryBridge:
         self._link_tried = link_tried
         self._outbox = outbox
         self._epoch = epoch
-        self._period_s = period_s
         self._session = session
         self._on_alarms_changed = on_alarms_changed
         self._clock_synchronized = clock_synchronized
         self._pumps = sorted(controller.config.wiring.pumps())
-        self._next_at: float | None = None
+        self._cadence = Cadence(period_s)
         self._hold_until: float | None = None
         self.seq = 0  # the next telemetry message's number: 0, 1, 2, ... for this process
 
@@ -60,22 +60,15 @@ class TelemetryBridge:
         self._controller.listen(self._on_event)
 
     def _on_snapshot(self, snap: Snapshot) -> None:
-        if self._next_at is None:
-            # A cold start's first message waits (bounded) for the first connection, so it goes
-            # out live on `telemetry`, not replayed on `backfill` a moment later.
-            if not self._link_tried():
-                if self._hold_until is None:
-                    self._hold_until = snap.at + FIRST_CONNECT_GRACE_S
-                if snap.at < self._hold_until:
-                    return
-            self._next_at = snap.at
-        # The tolerance absorbs float error in the clock's sums (0.1 s scans never add to 1.0).
-        if snap.at + 1e-6 < self._next_at:
+        # A cold start's first message waits (bounded) for the first connection, so it goes out
+        # live on `telemetry`, not replayed on `backfill` a moment later.
+        if not self._cadence.started and not self._link_tried():
+            if self._hold_until is None:
+                self._hold_until = snap.at + FIRST_CONNECT_GRACE_S
+            if snap.at < self._hold_until:
+                return
+        if not self._cadence.due(snap.at):
             return
-        # Keep the cadence on the period grid; after a stall, go on rather than burst.
-        self._next_at += self._period_s
-        if self._next_at <= snap.at:
-            self._next_at = snap.at + self._period_s
         outbox = self._outbox
         alarms = self._controller.alarms.active()
         payload = telemetry_payload(
