@@ -13,6 +13,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from unit_controller.mqtt.outbox import Outbox, OutboxError, OutboxRow
+from unit_controller.mqtt.outbox_db import SCHEMA_VERSION
 
 REPO = Path(__file__).resolve().parents[2]
 EVERYTHING = 10**12  # an up_to_id past any id a test makes
@@ -293,7 +294,7 @@ async def test_unusable_path_raises_outbox_error_naming_it(tmp_path: Path) -> No
 async def test_database_from_a_later_release_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "o.sqlite3"
     with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA user_version = 2")
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(OutboxError, match="later release"):
         await _outbox(path).open()
 

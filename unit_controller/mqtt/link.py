@@ -19,13 +19,19 @@ from unit_controller.mqtt.commands import CommandResult
 from unit_controller.mqtt.outbox import Outbox, OutboxRow
 from unit_controller.mqtt.settings import MqttSettings
 from unit_controller.mqtt.topics import Topics
+from unit_controller.mqtt.window import PublishWindow
 
 log = structlog.get_logger(__name__)
 
 ONLINE = b"online"
 OFFLINE = b"offline"
-# Messages published together before waiting for their PUBACKs; paho keeps the wire order.
+# Messages in flight (published, PUBACK not yet back), live and backlog together; each PUBACK
+# frees a slot for the next one. paho keeps the wire order.
 WINDOW = 200
+# Rows per read of stored messages, and pages read ahead of the one going out: slack for the
+# outbox's thread, which a busy machine may leave waiting for a core for tens of milliseconds.
+PAGE = WINDOW
+READ_AHEAD_PAGES = 3
 # Past this many live rows waiting in memory, the live publisher reads them from disk instead.
 LIVE_MEMORY_ROWS = 5000
 
@@ -72,6 +78,11 @@ class FleetLink:
         self._settings = settings
         self._address = settings.address
         self._topics = topics
+        # Named once: every stored message asks for its topic.
+        self._telemetry_topic = topics.telemetry
+        self._backfill_topic = topics.backfill
+        self._cmd_result_topic = topics.cmd_result
+        self._events_topic = topics.events
         self._client_id = client_id
         self._outbox = outbox
         self._birth = birth
@@ -195,7 +206,9 @@ class FleetLink:
             timeout=settings.connect_timeout_s,
             tls_params=tls,
             tls_insecure=None,
-            max_inflight_messages=WINDOW,
+            # The PublishWindow keeps WINDOW messages in flight; paho's own cap would only add
+            # a scan of every message in flight at each PUBACK (0: no cap of its own).
+            max_inflight_messages=0,
         )
         # aiomqtt warns past 10 pending publishes; a window of them is our normal case.
         client.pending_calls_threshold = 2 * WINDOW
@@ -234,12 +247,22 @@ class FleetLink:
                 sess=self.session,
                 backlog=self._outbox.pending_count,
             )
-            await _first_failure(
-                self._receive(client),
-                self._publish_live(client, after_id=backlog_end),
-                self._backfill(client, up_to_id=backlog_end),
-                self._retained_updates(client),
+            window = PublishWindow(
+                client=client,
+                outbox=self._outbox,
+                size=WINDOW,
+                timeout_s=self._settings.publish_timeout_s,
             )
+            try:
+                await _first_failure(
+                    self._receive(client),
+                    self._publish_live(window, after_id=backlog_end),
+                    self._backfill(window, up_to_id=backlog_end),
+                    self._retained_updates(client),
+                    window.failed(),
+                )
+            finally:
+                await window.close()
 
     async def _announce(self, client: aiomqtt.Client) -> None:
         timeout = self._settings.publish_timeout_s
@@ -283,27 +306,52 @@ class FleetLink:
             self._outbox.put("cmd_result", result.to_json())
 
     def _topic(self, row: OutboxRow, *, backfill: bool) -> str:
-        topics = self._topics
         if row.kind == "telemetry":
-            return topics.backfill if backfill else topics.telemetry
+            return self._backfill_topic if backfill else self._telemetry_topic
         if row.kind == "cmd_result":
-            return topics.cmd_result
-        return topics.events
+            return self._cmd_result_topic
+        return self._events_topic
 
-    async def _publish(
-        self, client: aiomqtt.Client, rows: list[OutboxRow], *, backfill: bool
-    ) -> None:
-        timeout = self._settings.publish_timeout_s
+    async def _send_stored(
+        self, window: PublishWindow, *, after_id: int, up_to_id: int, backfill: bool
+    ) -> tuple[int, int]:
+        """Publish the stored rows after_id < id <= up_to_id oldest first, reading pages ahead
+        while these go out; (rows put in the window, the last id put)."""
+        outbox = self._outbox
+        telemetry = self._backfill_topic if backfill else self._telemetry_topic
+        # Pages read and waiting; [] ends them, an exception is the reader's failure.
+        pages: asyncio.Queue[list[OutboxRow] | Exception] = asyncio.Queue(READ_AHEAD_PAGES)
 
-        async def one(row: OutboxRow) -> None:
-            await client.publish(
-                self._topic(row, backfill=backfill), row.payload, qos=1, timeout=timeout
-            )
-            self._outbox.ack(row.id)
+        async def read_pages() -> None:
+            last = after_id
+            try:
+                while rows := await outbox.read(after_id=last, up_to_id=up_to_id, limit=PAGE):
+                    await pages.put(rows)
+                    last = rows[-1].id
+            except Exception as exc:
+                await pages.put(exc)
+                return
+            await pages.put([])
 
-        await asyncio.gather(*(one(row) for row in rows))
+        sent, last = 0, after_id
+        reader = asyncio.ensure_future(read_pages())
+        try:
+            while rows := await pages.get():
+                if isinstance(rows, Exception):
+                    raise rows
+                for row in rows:
+                    if row.kind == "telemetry":
+                        await window.put(telemetry, row)
+                    else:
+                        await window.put(self._topic(row, backfill=backfill), row)
+                last = rows[-1].id
+                sent += len(rows)
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+        return sent, last
 
-    async def _publish_live(self, client: aiomqtt.Client, *, after_id: int) -> None:
+    async def _publish_live(self, window: PublishWindow, *, after_id: int) -> None:
         last = after_id
         while True:
             await self._live_wakeup.wait()
@@ -312,34 +360,21 @@ class FleetLink:
                 # Too much arrived to hold in memory: catch up from disk, then go on live.
                 self._live_overflow = False
                 newest = await self._outbox.max_id()
-                while last < newest:
-                    rows = await self._outbox.read(after_id=last, up_to_id=newest, limit=WINDOW)
-                    if not rows:
-                        break
-                    await self._publish(client, rows, backfill=False)
-                    last = rows[-1].id
+                _, last = await self._send_stored(
+                    window, after_id=last, up_to_id=newest, backfill=False
+                )
             while self._live:
-                batch: list[OutboxRow] = []
-                while self._live and len(batch) < WINDOW:
-                    row = self._live.popleft()
-                    if row.id > last:
-                        batch.append(row)
-                if batch:
-                    await self._publish(client, batch, backfill=False)
-                    last = batch[-1].id
+                row = self._live.popleft()
+                if row.id > last:
+                    await window.put(self._topic(row, backfill=False), row)
+                    last = row.id
 
-    async def _backfill(self, client: aiomqtt.Client, *, up_to_id: int) -> None:
-        last, sent = 0, 0
+    async def _backfill(self, window: PublishWindow, *, up_to_id: int) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        while last < up_to_id:
-            rows = await self._outbox.read(after_id=last, up_to_id=up_to_id, limit=WINDOW)
-            if not rows:
-                break
-            await self._publish(client, rows, backfill=True)
-            last = rows[-1].id
-            sent += len(rows)
+        sent, _ = await self._send_stored(window, after_id=0, up_to_id=up_to_id, backfill=True)
         if sent:
+            await window.drained()
             log.info("mqtt.backfill_done", rows=sent, seconds=round(loop.time() - started, 2))
 
     # --- a clean stop ----------------------------------------------------------------------

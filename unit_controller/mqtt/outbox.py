@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 from functools import partial
 from pathlib import Path
@@ -17,18 +17,22 @@ from types import TracebackType
 import structlog
 
 from unit_controller.mqtt.outbox_db import (
+    KIND_SEPARATOR,
     Buffered,
     Flushed,
-    LiveSizes,
     OutboxDb,
     OutboxError,
     OutboxRow,
+    SizeMemo,
 )
 from unit_controller.mqtt.replay import ReplayWindow
 
 __all__ = ["Outbox", "OutboxError", "OutboxRow"]
 
 log = structlog.get_logger(__name__)
+
+# Acks waiting past this many wake the flusher; fewer wait for its period (commits in batches).
+ACK_BATCH = 1000
 
 
 class Outbox:
@@ -56,11 +60,16 @@ class Outbox:
         self._closing: asyncio.Task[None] | None = None
         self._buffer: list[Buffered] = []
         self._buffered_bytes = 0
-        # Acks to commit: id -> whether the row was already taken out of the pending counts.
-        self._acks: dict[int, bool] = {}
-        self._sizes = LiveSizes()
-        self._count = 0
-        self._bytes = 0
+        # The pending figures are the stored totals as of the last settled commit, plus rows put
+        # since and not yet settled, minus acks counted since and not yet settled.
+        self._stored_rows = 0
+        self._stored_bytes = 0
+        self._unsettled_rows = 0
+        self._unsettled_bytes = 0
+        self._acks: dict[int, None] = {}  # acked ids for the next commit, in ack order
+        self._acked: dict[int, int] = {}  # acked and counted (id -> size) until settled
+        self._acked_bytes = 0
+        self._sizes = SizeMemo()
         self._boot = 0
         self._dropped_total = 0
         # Drops of buffered rows while the disk failed, not yet added to the stored total.
@@ -77,9 +86,8 @@ class Outbox:
         if self._worker.is_open or self._closing is not None:
             raise OutboxError(self._path, "already opened (an outbox opens once)")
         opened = await self._worker.open(self._store.prepare)
-        self._sizes = opened.sizes
-        self._count += opened.rows
-        self._bytes += opened.nbytes
+        self._stored_rows = opened.rows
+        self._stored_bytes = opened.nbytes
         self._boot = opened.boot
         self._dropped_total = opened.dropped_total
         journal_mode = self._worker.journal_mode
@@ -125,22 +133,27 @@ class Outbox:
         """Buffer one message for the next commit and wake the flusher; never blocks."""
         if self._closing is not None:
             raise OutboxError(self._path, f"closed: cannot keep a {kind!r} message")
+        if KIND_SEPARATOR in kind:
+            raise ValueError(f"a message kind never holds {KIND_SEPARATOR!r}: {kind!r}")
         self._buffer.append((kind, self._now_ms(), payload))
         self._buffered_bytes += len(payload)
-        self._count += 1
-        self._bytes += len(payload)
+        self._unsettled_rows += 1
+        self._unsettled_bytes += len(payload)
         self._wake.set()
 
     def ack(self, row_id: int) -> None:
-        """The broker acked `row_id`: it stops counting now and is deleted by the next commit."""
+        """The broker acked `row_id`: it is deleted by a coming commit (with others, in id ranges)
+        and stops counting now if this outbox handed it out lately, else when the delete commits.
+        """
         if row_id in self._acks:
             return
         size = self._sizes.pop(row_id)
         if size is not None:
-            self._count -= 1
-            self._bytes -= size
-        self._acks[row_id] = size is not None
-        self._wake.set()
+            self._acked[row_id] = size
+            self._acked_bytes += size
+        self._acks[row_id] = None
+        if len(self._acks) >= ACK_BATCH:
+            self._wake.set()
 
     # --- commits ---------------------------------------------------------------------------
     async def flush(self) -> list[OutboxRow]:
@@ -148,6 +161,8 @@ class Outbox:
 
         Returns the rows inserted (with their ids) that the caps kept, oldest first.
         """
+        if not (self._buffer or self._acks or self._unsaved_drops or self._stored_rows):
+            return []  # nothing to write, and no stored row a cap could drop
         batch, self._buffer, self._buffered_bytes = self._buffer, [], 0
         acks, self._acks = self._acks, {}
         unsaved, self._unsaved_drops = self._unsaved_drops, 0
@@ -173,7 +188,7 @@ class Outbox:
     def _settle(
         self,
         batch: list[Buffered],
-        acks: dict[int, bool],
+        acks: dict[int, None],
         unsaved: int,
         future: asyncio.Future[Flushed],
     ) -> None:
@@ -186,32 +201,37 @@ class Outbox:
         self.write_error = None
         flushed = future.result()
         self._dropped_total = flushed.dropped_total
-        if batch:
-            self._sizes.add(flushed.first_id, (len(payload) for _, _, payload in batch))
-        for row_id in flushed.deleted:
-            if not acks.get(row_id, False):  # acked before this outbox knew the row
-                self._forget(self._sizes.pop(row_id))
+        self._stored_rows = flushed.stored_rows
+        self._stored_bytes = flushed.stored_bytes
+        self._unsettled_rows -= len(batch)
+        self._unsettled_bytes -= sum(len(payload) for _, _, payload in batch)
+        # Every acked id of this commit is gone from the table now, and so is every row a cap
+        # dropped: the stored totals no longer count them.
+        self._settle_acks(acks)
         for drop in flushed.drops:
-            count, nbytes = self._sizes.pop_through(drop.through_id)
-            self._count -= count
-            self._bytes -= nbytes
+            self._settle_acks([i for i in self._acked if i <= drop.through_id])
+            self._sizes.forget_through(drop.through_id)
+        self._sizes.add((row.id, len(row.payload)) for row in flushed.rows)
         # Logged only once the accounting is whole: a failing log sink must not leave it half.
         total = self.dropped_total - sum(drop.count for drop in flushed.drops)
         for drop in flushed.drops:
             total += drop.count
             log.warning("outbox.dropped", count=drop.count, reason=drop.reason, dropped_total=total)
 
-    def _forget(self, size: int | None) -> None:
-        if size is not None:
-            self._count -= 1
-            self._bytes -= size
+    def _settle_acks(self, row_ids: Iterable[int]) -> None:
+        """These acked rows are out of the stored totals now: stop subtracting them."""
+        acked, freed = self._acked, 0
+        for row_id in row_ids:
+            size = acked.pop(row_id, None)
+            if size is not None:
+                freed += size
+        self._acked_bytes -= freed
 
-    def _requeue(self, batch: list[Buffered], acks: dict[int, bool], unsaved: int) -> None:
+    def _requeue(self, batch: list[Buffered], acks: dict[int, None], unsaved: int) -> None:
         """A commit failed: put its rows and acks back in front, for the next attempt."""
         self._buffer[:0] = batch
         self._buffered_bytes += sum(len(payload) for _, _, payload in batch)
-        for row_id, counted in acks.items():
-            self._acks[row_id] = counted or self._acks.get(row_id, False)
+        self._acks = {**acks, **self._acks}
         self._unsaved_drops += unsaved
         # While the disk refuses, memory holds at most the cap: drop the oldest beyond it.
         if self._buffered_bytes > self._max_bytes:
@@ -221,8 +241,8 @@ class Outbox:
                 cut += 1
             del self._buffer[:cut]
             self._buffered_bytes -= freed
-            self._count -= cut
-            self._bytes -= freed
+            self._unsettled_rows -= cut
+            self._unsettled_bytes -= freed
             self._unsaved_drops += cut
             log.warning(
                 "outbox.dropped", count=cut, reason="bytes", dropped_total=self.dropped_total
@@ -261,10 +281,16 @@ class Outbox:
         """Stored rows with after_id < id <= up_to_id, oldest first, at most `limit`."""
         if limit <= 0 or up_to_id <= after_id:
             return []
+        # Rows acked but not yet deleted are skipped; asking for that many more keeps pages full.
         skip = frozenset(i for i in self._acks if after_id < i <= up_to_id)
-        return await self._worker.submit(
-            partial(self._store.read, after_id=after_id, up_to_id=up_to_id, limit=limit, skip=skip)
+        page = await self._worker.submit(
+            partial(self._store.read, after_id=after_id, up_to_id=up_to_id, limit=limit + len(skip))
         )
+        if page is None:
+            return []
+        rows = page.rows(skip=skip)[:limit]
+        self._sizes.add((row.id, len(row.payload)) for row in rows)
+        return rows
 
     async def next_session(self) -> int:
         """Count one more broker session and return it (1, 2, 3, … across restarts)."""
@@ -295,12 +321,12 @@ class Outbox:
     @property
     def pending_count(self) -> int:
         """Rows stored or buffered and not yet acked."""
-        return self._count
+        return self._stored_rows + self._unsettled_rows - len(self._acked)
 
     @property
     def pending_bytes(self) -> int:
         """Payload bytes of the rows counted by `pending_count`."""
-        return self._bytes
+        return self._stored_bytes + self._unsettled_bytes - self._acked_bytes
 
     @property
     def dropped_total(self) -> int:

@@ -1,22 +1,24 @@
-"""The outbox's SQLite side: schema, SQL, caps and the live-size index, run on its worker thread.
+"""The outbox's SQLite side: schema, SQL, caps and the stored totals, run on its worker thread.
 
-Never called from the event loop's thread (only through the worker), and never deletes a row
-the broker has not acked unless a cap (bytes or age) drops it, counted.
+Never called from the event loop's thread (only through the worker), never deletes a row the
+broker has not acked unless a cap (bytes or age) drops it, counted, and never scans the rows to
+open: the totals live in `meta`, changed in the same transaction as the rows they count.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from array import array
+from collections import OrderedDict
 from collections.abc import Iterable
-from contextlib import closing
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import accumulate
 from pathlib import Path
 
 from unit_controller.sqlite_worker import SqliteWorker, StoreError, create_schema, transaction
 
-SCHEMA_VERSION = 1
+# 2: `meta` holds the pending totals (pending_rows, pending_bytes); a file of version 1 gets
+# them counted once, at its first open by this release.
+SCHEMA_VERSION = 2
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " kind TEXT NOT NULL, created_ms INTEGER NOT NULL, size INTEGER NOT NULL,"
@@ -25,11 +27,31 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS seen_commands (id TEXT PRIMARY KEY, exp_ms INTEGER)",
 )
 _COUNTERS = ("boot", "session", "dropped_total")
-# Ids per `DELETE ... IN (...)`: far below SQLite's limit of bound variables.
-_CHUNK = 500
+_TOTALS = ("pending_rows", "pending_bytes")
 # Command ids kept, newest first: commands are rare (a few a day), so this covers years.
 MAX_SEEN_COMMANDS = 100_000
-_GONE = -1  # size-index mark of a row deleted, dropped or acked
+# SQLite's page cache for the outbox, in KiB.
+CACHE_KIB = 256
+# Between kinds in a page read as one row (char(31), the ASCII unit separator): never in a kind.
+KIND_SEPARATOR = "\x1f"
+# Sizes of rows recently handed out (committed or read), so an ack stops counting at once.
+MEMO_ROWS = 2048
+
+
+def id_runs(ids: Iterable[int]) -> list[tuple[int, int]]:
+    """Sorted runs of consecutive ids as (first, last): [1, 2, 3, 7, 9, 8] -> [(1, 3), (7, 9)]."""
+    runs: list[tuple[int, int]] = []
+    low = high = None
+    for row_id in sorted(set(ids)):
+        if high is not None and row_id == high + 1:
+            high = row_id
+            continue
+        if low is not None and high is not None:
+            runs.append((low, high))
+        low = high = row_id
+    if low is not None and high is not None:
+        runs.append((low, high))
+    return runs
 
 
 class OutboxError(StoreError):
@@ -51,69 +73,78 @@ class OutboxRow:
 Buffered = tuple[str, int, bytes]  # kind, created_ms, payload: a row put but not committed
 
 
-class LiveSizes:
-    """Payload size of every stored row not yet acked, by id: 4 bytes a row, never payloads.
+class SizeMemo:
+    """Payload sizes of the rows last handed out, by id; at most MEMO_ROWS, oldest forgotten.
 
-    It lets ack() take a row out of pending_count/pending_bytes at once, before the delete commits.
+    Lets ack() take a row out of pending_count/pending_bytes at once; a row it has forgotten
+    stops counting when its delete commits instead. Never holds an entry per stored row.
     """
 
-    def __init__(self) -> None:
-        self._base = 0  # id of _sizes[0]
-        self._head = 0  # first slot that may still be live
-        self._sizes = array("i")
+    def __init__(self, limit: int = MEMO_ROWS) -> None:
+        self._limit = limit
+        self._sizes: OrderedDict[int, int] = OrderedDict()
 
-    def add(self, first_id: int, sizes: Iterable[int]) -> None:
-        """Index rows with consecutive ids from `first_id` (ids only grow)."""
-        if not self._sizes:
-            self._base, self._head = first_id, 0
-        else:
-            gap = first_id - (self._base + len(self._sizes))
-            self._sizes.extend(repeat(_GONE, max(0, gap)))
-        self._sizes.extend(sizes)
+    def add(self, rows: Iterable[tuple[int, int]]) -> None:
+        """Remember (id, size) pairs, forgetting the oldest beyond the limit."""
+        sizes = self._sizes
+        sizes.update(rows)
+        while len(sizes) > self._limit:
+            sizes.popitem(last=False)
 
     def pop(self, row_id: int) -> int | None:
-        """Mark one row gone; its size if it was live."""
-        i = row_id - self._base
-        if not self._head <= i < len(self._sizes) or self._sizes[i] == _GONE:
-            return None
-        size = self._sizes[i]
-        self._sizes[i] = _GONE
-        self._advance()
-        return size
+        """Forget one row; its size if it was remembered."""
+        return self._sizes.pop(row_id, None)
 
-    def pop_through(self, last_id: int) -> tuple[int, int]:
-        """Mark every row up to `last_id` gone; the count and bytes of those that were live."""
-        count = nbytes = 0
-        sizes = self._sizes
-        for i in range(self._head, min(last_id - self._base + 1, len(sizes))):
-            if sizes[i] != _GONE:
-                count += 1
-                nbytes += sizes[i]
-                sizes[i] = _GONE
-        self._advance()
-        return count, nbytes
+    def forget_through(self, last_id: int) -> None:
+        """Forget every row up to `last_id` (a cap dropped them)."""
+        for row_id in [i for i in self._sizes if i <= last_id]:
+            del self._sizes[row_id]
 
-    def _advance(self) -> None:
-        sizes, head = self._sizes, self._head
-        while head < len(sizes) and sizes[head] == _GONE:
-            head += 1
-        # Cut the dead prefix only now and then: a memmove per ack would make acks O(n²).
-        if head == len(sizes) or (head >= 4096 and 2 * head >= len(sizes)):
-            del sizes[:head]
-            self._base += head
-            head = 0
-        self._head = head
+    def __len__(self) -> int:
+        return len(self._sizes)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Stored rows as one SQL row hands them over: each column joined, the payloads end to end.
+
+    Split into rows by `rows` on the event loop's thread, so the outbox's thread holds the GIL
+    only for a moment (a thread that holds it while the OS makes it wait stalls the loop).
+    """
+
+    ids: str  # "1,2,3"
+    kinds: str  # joined by KIND_SEPARATOR
+    created_ms: str  # "1700000000000,..."
+    sizes: str  # "400,397,..."
+    payloads: bytes
+
+    def rows(self, *, skip: frozenset[int] = frozenset()) -> list[OutboxRow]:
+        """The rows, oldest first, but those in `skip`."""
+        ids = list(map(int, self.ids.split(",")))
+        kinds = self.kinds.split(KIND_SEPARATOR)
+        created = list(map(int, self.created_ms.split(",")))
+        ends = list(accumulate(map(int, self.sizes.split(","))))
+        payloads = self.payloads
+        blobs = [payloads[start:end] for start, end in zip([0, *ends[:-1]], ends, strict=True)]
+        if not len(ids) == len(kinds) == len(created) == len(blobs):
+            raise ValueError(f"a page of {len(ids)} ids but {len(kinds)} kinds")
+        # map: the loop runs in C; positional: a frozen dataclass takes keywords at twice the cost.
+        found = list(map(OutboxRow, ids, kinds, created, blobs))
+        if ids != sorted(ids):
+            found.sort(key=lambda row: row.id)  # never seen; SQL does not promise the order
+        if skip:
+            found = [row for row in found if row.id not in skip]
+        return found
 
 
 @dataclass(frozen=True, slots=True)
 class Opened:
-    """What opening found: this boot's number and the stored backlog."""
+    """What opening found: this boot's number and the stored backlog's totals."""
 
     boot: int
     rows: int
     nbytes: int
     dropped_total: int
-    sizes: LiveSizes
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,13 +158,13 @@ class Drop:
 
 @dataclass(frozen=True, slots=True)
 class Flushed:
-    """What one commit did."""
+    """What one commit did, and the stored totals after it."""
 
-    first_id: int  # id of the first inserted row (0 if none)
     rows: list[OutboxRow]  # inserted and still stored
-    deleted: list[int]  # acked ids actually deleted
     drops: list[Drop]
     dropped_total: int
+    stored_rows: int
+    stored_bytes: int
 
 
 class OutboxDb:
@@ -146,12 +177,16 @@ class OutboxDb:
         self.path = path
         self.max_bytes = max_bytes
         self.max_age_ms = max_age_ms
-        # Mirrors of the table and the drop counter, so the caps need no SUM over the backlog.
+        # Mirrors of the stored totals and the drop counter (the caps need no SUM over the rows).
+        self._rows = 0
         self._bytes = 0
         self._dropped_total = 0
 
     def prepare(self, conn: sqlite3.Connection) -> Opened:
-        """Create what is missing, count this boot and index the backlog (via `worker.open`)."""
+        """Create what is missing and count this boot (via `worker.open`); reads `meta` only."""
+        # Rows are read once, oldest first, and deleted from the front: a small page cache
+        # serves that as well as SQLite's default 2 MB, which a drain would fill and keep.
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         with transaction(conn):
             create_schema(conn, _SCHEMA, version=SCHEMA_VERSION)
             conn.executemany(
@@ -159,15 +194,35 @@ class OutboxDb:
             )
             boot = self._bump(conn, "boot", 1)
             self._dropped_total = self._bump(conn, "dropped_total", 0)
-        sizes = LiveSizes()
-        rows = nbytes = 0
-        for row_id, size in conn.execute("SELECT id, size FROM outbox ORDER BY id"):
-            sizes.add(row_id, (size,))
-            rows += 1
-            nbytes += size
-        self._bytes = nbytes
+            self._rows, self._bytes = self._stored_totals(conn)
         return Opened(
-            boot=boot, rows=rows, nbytes=nbytes, dropped_total=self._dropped_total, sizes=sizes
+            boot=boot, rows=self._rows, nbytes=self._bytes, dropped_total=self._dropped_total
+        )
+
+    @staticmethod
+    def _stored_totals(conn: sqlite3.Connection) -> tuple[int, int]:
+        """The pending totals from `meta`; counted (once) for a file that has none yet."""
+        kept = dict(
+            conn.execute("SELECT key, value FROM meta WHERE key IN (?, ?)", _TOTALS).fetchall()
+        )
+        if len(kept) == len(_TOTALS):
+            return int(kept["pending_rows"]), int(kept["pending_bytes"])
+        # A new file, or one an earlier release wrote: the only scan of the rows, ever.
+        rows, nbytes = conn.execute(
+            "SELECT count(*), coalesce(sum(size), 0) FROM outbox"
+        ).fetchone()
+        conn.executemany(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+            [("pending_rows", rows), ("pending_bytes", nbytes)],
+        )
+        return int(rows), int(nbytes)
+
+    @staticmethod
+    def _save_totals(conn: sqlite3.Connection, rows: int, nbytes: int) -> None:
+        conn.execute(
+            "UPDATE meta SET value = CASE key WHEN 'pending_rows' THEN ? ELSE ? END"
+            " WHERE key IN ('pending_rows', 'pending_bytes')",
+            (rows, nbytes),
         )
 
     @staticmethod
@@ -189,9 +244,8 @@ class OutboxDb:
         self, *, batch: list[Buffered], acks: list[int], extra_dropped: int, now_ms: int
     ) -> Flushed:
         conn = self.worker.conn
-        nbytes = self._bytes
+        count, nbytes = self._rows, self._bytes
         first_id = 0
-        deleted: list[int] = []
         drops: list[Drop] = []
         dropped_total = self._dropped_total
         with transaction(conn):
@@ -202,21 +256,26 @@ class OutboxDb:
                 )
                 # One writer inside one transaction: AUTOINCREMENT ids are consecutive.
                 first_id = conn.execute("SELECT last_insert_rowid()").fetchone()[0] - len(batch) + 1
+                count += len(batch)
                 nbytes += sum(len(payload) for _, _, payload in batch)
-            for start in range(0, len(acks), _CHUNK):
-                chunk = acks[start : start + _CHUNK]
-                marks = ", ".join("?" * len(chunk))
-                # RETURNING: an id already dropped or acked deletes nothing and counts nothing.
-                for row_id, size in conn.execute(
-                    f"DELETE FROM outbox WHERE id IN ({marks}) RETURNING id, size", chunk
-                ).fetchall():
-                    deleted.append(row_id)
-                    nbytes -= size
+            for low, high in id_runs(acks):
+                # Only ids all acked: a run never spans a row the broker has not acked. An id
+                # already dropped or acked deletes nothing and counts nothing.
+                # Counted first, then deleted: two steps a run (RETURNING would take one a row).
+                gone, freed = conn.execute(
+                    "SELECT count(*), coalesce(sum(size), 0) FROM outbox WHERE id BETWEEN ? AND ?",
+                    (low, high),
+                ).fetchone()
+                if gone:
+                    conn.execute("DELETE FROM outbox WHERE id BETWEEN ? AND ?", (low, high))
+                    count -= gone
+                    nbytes -= freed
             expired_through = self._expired_through(conn, now_ms - self.max_age_ms)
             if expired_through:
                 drop, freed = self._drop_through(conn, expired_through, "age")
                 if drop is not None:
                     drops.append(drop)
+                    count -= drop.count
                     nbytes -= freed
             if nbytes > self.max_bytes:
                 drop, freed = self._drop_through(
@@ -224,11 +283,14 @@ class OutboxDb:
                 )
                 if drop is not None:
                     drops.append(drop)
+                    count -= drop.count
                     nbytes -= freed
             added = extra_dropped + sum(drop.count for drop in drops)
             if added:
                 dropped_total = self._bump(conn, "dropped_total", added)
-        self._bytes = nbytes
+            if (count, nbytes) != (self._rows, self._bytes):
+                self._save_totals(conn, count, nbytes)
+        self._rows, self._bytes = count, nbytes
         self._dropped_total = dropped_total
         kept_after = max((drop.through_id for drop in drops), default=0)
         rows = [
@@ -237,7 +299,11 @@ class OutboxDb:
             if first_id + i > kept_after
         ]
         return Flushed(
-            first_id=first_id, rows=rows, deleted=deleted, drops=drops, dropped_total=dropped_total
+            rows=rows,
+            drops=drops,
+            dropped_total=dropped_total,
+            stored_rows=count,
+            stored_bytes=nbytes,
         )
 
     @staticmethod
@@ -255,13 +321,14 @@ class OutboxDb:
     @staticmethod
     def _bytes_through(conn: sqlite3.Connection, excess: int) -> int:
         """The id up to which the oldest rows hold at least `excess` payload bytes."""
-        freed = 0
-        with closing(conn.execute("SELECT id, size FROM outbox ORDER BY id")) as cursor:
-            for row_id, size in cursor:
-                freed += size
-                if freed >= excess:
-                    return int(row_id)
-        return 0  # not reached: the caller knows the rows hold more than `excess`
+        # A running sum in SQL: one step, where a loop over the rows would take the GIL back
+        # at each of them (a cap can cut hundreds of thousands).
+        row = conn.execute(
+            "SELECT id FROM (SELECT id, sum(size) OVER (ORDER BY id) AS freed FROM outbox)"
+            " WHERE freed >= ? LIMIT 1",
+            (excess,),
+        ).fetchone()
+        return 0 if row is None else int(row[0])  # 0: not reached, the rows hold more
 
     @staticmethod
     def _drop_through(
@@ -281,17 +348,20 @@ class OutboxDb:
         ).fetchone()
         return int(row[0]) if row is not None else 0
 
-    def read(
-        self, *, after_id: int, up_to_id: int, limit: int, skip: frozenset[int]
-    ) -> list[OutboxRow]:
-        # Rows acked but not yet deleted are skipped; asking for len(skip) more keeps pages full.
-        rows = self.worker.conn.execute(
-            "SELECT id, kind, created_ms, payload FROM outbox WHERE id > ? AND id <= ?"
-            " ORDER BY id LIMIT ?",
-            (after_id, up_to_id, limit + len(skip)),
-        ).fetchall()
-        found = [OutboxRow(id=r[0], kind=r[1], created_ms=r[2], payload=r[3]) for r in rows]
-        return [row for row in found if row.id not in skip][:limit]
+    def read(self, *, after_id: int, up_to_id: int, limit: int) -> Page | None:
+        """Rows after_id < id <= up_to_id, oldest first, at most `limit`, as one `Page`."""
+        # The page comes back as one row (one sqlite3_step): the sqlite3 module gives the GIL
+        # up and takes it back at every step, and with the event loop busy publishing, a step
+        # per row cost more in thread hand-offs than the read itself. Every column is
+        # aggregated in the same pass, so they line up row by row.
+        found = self.worker.conn.execute(
+            "SELECT group_concat(id), group_concat(kind, char(31)), group_concat(created_ms),"
+            " group_concat(size), CAST(group_concat(payload, '') AS BLOB)"
+            " FROM (SELECT id, kind, created_ms, size, payload FROM outbox"
+            " WHERE id > ? AND id <= ? ORDER BY id LIMIT ?)",
+            (after_id, up_to_id, limit),
+        ).fetchone()
+        return None if found[0] is None else Page(*found)
 
     def next_session(self) -> int:
         conn = self.worker.conn
