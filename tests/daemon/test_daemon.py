@@ -4,6 +4,7 @@ what the control socket answers to good and bad requests.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -161,6 +162,33 @@ async def test_bad_requests_get_one_clear_error_and_the_connection_goes_on(
 
     async with Control(daemon.socket) as control:
         assert (await control.status())["state"] == "STOPPED"
+
+
+async def test_stats_tells_anyone_on_the_socket_how_punctual_the_scans_are(
+    daemon: Daemon,
+) -> None:
+    async with Control(daemon.socket) as control:
+        for _ in range(600):  # until the scan loop has run (the socket answers before it)
+            response = await control.request("stats")
+            assert response["ok"], response
+            if response["result"]["scans"] >= 3:
+                break
+            await asyncio.sleep(0.05)
+        stats = response["result"]
+        assert stats["scans"] >= 3
+        for figure in ("lateness_ms", "scan_ms"):
+            assert set(stats[figure]) == {"p50", "p99", "max"}
+            assert stats[figure]["max"] >= stats[figure]["p99"] >= stats[figure]["p50"] >= 0
+        # Start-up's objects were frozen out of the collector before the first scan.
+        assert stats["gc"]["frozen"] > 1000
+        assert len(stats["gc"]["collections"]) == len(stats["gc"]["pause_ms_max"]) == 3
+        assert stats["uptime_s"] > 0
+        assert stats["rss_mb"] > 0
+        recent = (await control.request("stats", window_s=0.5))["result"]
+        assert recent["window_scans"] <= stats["scans"]
+        refused = await control.request("stats", window_s=-1)
+        assert refused["code"] == "bad_request"
+        assert "args.window_s" in refused["error"]
 
 
 async def test_manual_jog_from_the_console_is_journaled_and_refused_during_a_batch(

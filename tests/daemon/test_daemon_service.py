@@ -48,6 +48,32 @@ async def test_tells_systemd_ready_feeds_the_watchdog_and_says_stopping(tmp_path
         listener.close()
 
 
+async def test_no_watchdog_pings_when_systemd_set_no_watchdog(tmp_path: Path) -> None:
+    address = tmp_path / "notify.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(address))
+    listener.setblocking(False)
+    daemon = Daemon(tmp_path, env={"NOTIFY_SOCKET": str(address)})
+    try:
+        await daemon.start()
+        async with Control(daemon.socket) as control:
+            for _ in range(int(WAIT_S / 0.05)):  # scans enough to have fed a watchdog
+                if (await control.request("stats"))["result"]["scans"] >= 50:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("the daemon did not scan")
+        assert daemon.terminate() == 0
+        seen = _datagrams(listener)
+        assert any("READY=1" in m for m in seen), seen
+        assert any("STOPPING=1" in m for m in seen), seen
+        assert not any("WATCHDOG=1" in m for m in seen), seen
+    finally:
+        if daemon.proc is not None and daemon.proc.poll() is None:
+            daemon.kill()
+        listener.close()
+
+
 async def test_manual_mode_needs_the_pin_when_one_is_configured(tmp_path: Path) -> None:
     config = tmp_path / "unit.toml"
     text = DEFAULT_CONFIG.read_text(encoding="utf-8")

@@ -111,3 +111,75 @@ async def test_a_process_stopped_mid_scan_is_a_stall_not_an_overrun() -> None:
     assert await driver.wait()
     await driver.scan()
     assert len(controller.alarms) == 1  # counted once
+
+
+async def test_a_stop_during_the_wait_ends_it_at_once_with_false() -> None:
+    stop = asyncio.Event()
+    driver = ScanDriver(
+        controller=cast(UnitController, _Controller(_Host())),
+        clock=SystemClock(),
+        period_s=3600.0,  # the next scan an hour away: only the stop can end this wait
+        stall_alarm_s=5.0,
+        overrun_alarm_s=1.0,
+    )
+    assert await driver.wait(stop)  # the first scan is due at once
+    waiting = asyncio.create_task(driver.wait(stop))
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    stop.set()
+    async with asyncio.timeout(30):
+        assert not await waiting
+    driver.close()
+
+
+async def test_waiting_for_scans_makes_no_task_per_scan() -> None:
+    loop = asyncio.get_running_loop()
+    made: list[str] = []
+
+    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kw: Any) -> asyncio.Task[Any]:
+        made.append(coro.__qualname__)
+        return asyncio.Task(coro, loop=loop, **kw)
+
+    stop = asyncio.Event()
+    controller = _Controller(_Host())
+    driver = ScanDriver(
+        controller=cast(UnitController, controller),
+        clock=SystemClock(),
+        period_s=0.001,
+        stall_alarm_s=5.0,
+        overrun_alarm_s=1.0,
+    )
+    loop.set_task_factory(factory)
+    try:
+        for _ in range(20):
+            assert await driver.wait(stop)
+            await driver.scan()
+    finally:
+        loop.set_task_factory(None)
+        driver.close()
+    assert controller.scans == 20
+    assert made == ["Event.wait"]  # one watch on the stop event for the driver's life
+
+
+async def test_each_scan_records_how_late_it_started_and_how_long_it_took() -> None:
+    host = _Host()
+    controller = _Controller(host, scan_s=0.002)
+    driver = _driver(controller, SystemClock(), [])
+    assert await driver.wait()  # due at once: the host's clock says when
+    host.now += 0.004  # the loop got to the scan 4 ms after it was due
+    await driver.scan()
+    summary = driver.times.summary()
+    assert summary["scans"] == 1
+    assert summary["lateness_ms"]["max"] == 4.0
+    assert summary["scan_ms"]["max"] == 2.0
+
+
+async def test_a_scan_on_simulated_time_records_no_lateness() -> None:
+    controller = _Controller(_Host())
+    driver = _driver(controller, VirtualClock(), [])
+    for _ in range(3):
+        assert await driver.wait()
+        await driver.scan()
+    summary = driver.times.summary()
+    assert summary["scans"] == 3
+    assert summary["lateness_ms"] == {"p50": None, "p99": None, "max": None}

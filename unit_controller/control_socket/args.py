@@ -117,3 +117,9 @@ class WatchArgs(OpArgs):
 
     every_s: Number = Field(default=1.0, ge=0.2, le=60)
     status: StrictBool = True
+
+
+class StatsArgs(OpArgs):
+    """Over how many recent seconds the scan-timing percentiles go (default: all kept)."""
+
+    window_s: Number | None = Field(default=None, gt=0, le=3600)

@@ -41,6 +41,7 @@ from .args import (
     NoArgs,
     OpArgs,
     StartArgs,
+    StatsArgs,
     UnitModeArgs,
     UnlockArgs,
     WatchArgs,
@@ -122,7 +123,10 @@ class Operations:
         on_calibrated: Callable[[], None],
         clock_synchronized: Callable[[], bool | None] = lambda: None,
         commission: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+        stats: Callable[[float | None], dict[str, Any]] | None = None,
     ) -> None:
+        """`stats`: the scan loop's timing and the process's figures over the last `window_s`
+        (None: no scan loop here to report on)."""
         self.config = config
         self.controller = controller
         self.calibrations = calibrations
@@ -134,12 +138,14 @@ class Operations:
         self._on_calibrated = on_calibrated
         self._clock_synchronized = clock_synchronized
         self._commission = commission  # None: no instruments to survey (the mock backend)
+        self._stats = stats
         self._scanned = asyncio.Event()
         controller.watch(lambda _: self._scanned.set())
         self.pins = PinDesk(config=config, controller=controller)
         self.specs: dict[str, OpSpec] = {
             "identify": OpSpec(IdentifyArgs, Kind.READ, self._identify),
             "status": OpSpec(NoArgs, Kind.READ, self._status),
+            "stats": OpSpec(StatsArgs, Kind.READ, self._stats_op),
             "alarms": OpSpec(NoArgs, Kind.READ, self._alarms),
             "recipes": OpSpec(NoArgs, Kind.READ, self._recipes),
             "log": OpSpec(LogArgs, Kind.READ, self._log),
@@ -274,6 +280,11 @@ class Operations:
 
     async def _status(self, session: Session, args: NoArgs) -> dict[str, Any]:
         return self.status()
+
+    async def _stats_op(self, session: Session, args: StatsArgs) -> dict[str, Any]:
+        if self._stats is None:
+            raise OpError(ErrorCode.REFUSED, "this controller keeps no scan statistics")
+        return self._stats(args.window_s)
 
     async def _alarms(self, session: Session, args: NoArgs) -> dict[str, Any]:
         payload = alarms_payload(self.controller.alarms.active(), ts=0, epoch=self.epoch)

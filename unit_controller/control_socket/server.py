@@ -172,6 +172,7 @@ class _Connection:
         self._watch: asyncio.Task[None] | None = None
         self._watch_id: int | str | None = None
         self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=EVENT_QUEUE)
+        self._nudge: asyncio.Future[None] | None = None  # the status stream's wait, if waiting
 
     def close(self) -> None:
         if self._watch is not None:
@@ -285,20 +286,37 @@ class _Connection:
             return
         with contextlib.suppress(asyncio.QueueFull):
             self._events.put_nowait(payload)
+        if self._nudge is not None:
+            _wake(self._nudge)
 
     async def _stream(self, request_id: int | str | None, every_s: float) -> None:
+        """The status every `every_s`, and events as they come."""
         loop = asyncio.get_running_loop()
         next_status = loop.time()
         while True:
-            timeout = max(0.0, next_status - loop.time())
-            try:
-                payload = await asyncio.wait_for(self._events.get(), timeout)
-                self._stream_line(request_id, "event", payload)
-            except TimeoutError:
+            if loop.time() >= next_status:
                 self._stream_line(request_id, "status", self.ops.status())
                 next_status = loop.time() + every_s
+            elif not self._events.empty():
+                self._stream_line(request_id, "event", self._events.get_nowait())
+            else:
+                await self._event_or(next_status)
+                continue
             with contextlib.suppress(ConnectionError):
                 await self.writer.drain()
+
+    async def _event_or(self, when: float) -> None:
+        """Until an event comes or the loop's clock reaches `when`: one future and one timer,
+        no task and no timeout exception (a watching console costs next to nothing a second)."""
+        loop = asyncio.get_running_loop()
+        woke: asyncio.Future[None] = loop.create_future()
+        self._nudge = woke
+        timer = loop.call_at(when, _wake, woke)
+        try:
+            await woke
+        finally:
+            timer.cancel()
+            self._nudge = None
 
     async def _stream_events(self, request_id: int | str | None, every_s: float) -> None:
         """Events only, as they come (`watch` with `status: false`); `every_s` is not used."""
@@ -312,6 +330,11 @@ class _Connection:
         if transport is not None and transport.get_write_buffer_size() > SLOW_CLIENT_BYTES:
             return  # the client is not reading: skip rather than grow without bound
         self._send(encode_line({"id": request_id, "stream": kind, "data": data}))
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _peer_user(writer: asyncio.StreamWriter) -> str:

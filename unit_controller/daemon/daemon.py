@@ -23,7 +23,6 @@ import structlog
 
 from hal.board import Board
 from hal.clock import Clock, ScaledClock
-from hal.mock.unit import SimulatedUnit
 from hal.outputs import Outputs
 from unit_controller import __version__
 from unit_controller.alarms import BATCH_INTERRUPTED
@@ -35,6 +34,7 @@ from unit_controller.control_socket.ops import Operations
 from unit_controller.control_socket.server import ControlServer, socket_answers
 from unit_controller.controller import PROCESS_STATES, UnitController
 from unit_controller.daemon.dirs import Directories
+from unit_controller.daemon.gc_policy import GcWatch, settle_after_startup
 from unit_controller.daemon.housekeeping import Housekeeping
 from unit_controller.daemon.sdnotify import SdNotifier, watchdog_interval_s
 from unit_controller.events import CommandHandled, StateChanged, UnitEvent
@@ -45,10 +45,12 @@ from unit_controller.machine import State
 from unit_controller.mqtt.payloads import EpochClock
 from unit_controller.recipes.loader import RECIPES_DIR
 from unit_controller.scan.driver import ScanDriver
+from unit_controller.scan.timing import ScanTimes
 from unit_controller.state_lock import PRIVATE_UMASK, AlreadyRunning, hold_state_dir
 from unit_controller.storage_watch import StorageWatch
 
 if TYPE_CHECKING:
+    from hal.mock.unit import SimulatedUnit
     from hal.serial.board import SerialHardware
 
 log = structlog.get_logger(__name__)
@@ -85,6 +87,9 @@ class Daemon:
         self._hardware: SerialHardware | None = None  # the serial drivers (serial backend)
         self.clock: Clock = self._make_clock()
         self.epoch = EpochClock(clock=self.clock)
+        self._started = time.monotonic()
+        self.scan_times = ScanTimes(period_s=config.unit.scan_period_s)
+        self.gc_watch = GcWatch()
 
     def _make_clock(self) -> Clock:
         if self.config.hal.backend == "mock":
@@ -197,6 +202,7 @@ class Daemon:
             commission=self._commission_report if self._hardware is not None else None,
             on_calibrated=housekeeping.calibrated,
             clock_synchronized=lambda: housekeeping.clock_synced,
+            stats=self.stats,
         )
         server = ControlServer(
             path=self.options.dirs.socket,
@@ -274,6 +280,16 @@ class Daemon:
         self._say("stopped")
         return code
 
+    def stats(self, window_s: float | None = None) -> dict[str, Any]:
+        """The `stats` op: scan lateness and duration over the last `window_s` (default: all
+        kept, ten minutes), garbage collections and their pauses, uptime and resident memory."""
+        return {
+            **self.scan_times.summary(window_s),
+            "gc": self.gc_watch.summary(),
+            "uptime_s": round(time.monotonic() - self._started, 3),
+            "rss_mb": _rss_mb(),
+        }
+
     def _hello(self, controller: UnitController, ops: Operations) -> dict[str, Any]:
         unit = self.config.unit
         return {
@@ -321,25 +337,35 @@ class Daemon:
             stall_alarm_s=self.config.unit.stall_alarm_s,
             overrun_alarm_s=self.config.unit.overrun_alarm_s,
             before_scan=step_plant,
+            times=self.scan_times,
         )
-        watchdog_every = watchdog_interval_s() or 1.0
+        # Only when systemd watches (WatchdogSec=): a ping nobody reads is a wasted datagram.
+        watchdog_every = watchdog_interval_s()
         loop = asyncio.get_running_loop()
         last_ping = 0.0
-        while await driver.wait(self._stop):
-            try:
-                await driver.scan()
-                self._failed_scans = 0
-            except Exception:
-                # The controller has written every output safe already.
-                self._failed_scans += 1
-                if self._failed_scans >= MAX_FAILED_SCANS:
-                    log.error("daemon.scans_failing", count=self._failed_scans)
-                    return 1
-            # The watchdog is fed from the scan loop itself, so a hung loop gets restarted.
-            if loop.time() - last_ping >= watchdog_every:
-                self.notifier.watchdog()
-                last_ping = loop.time()
-        return 0
+        # Everything start-up made is up now: out of the collector's way for good. Collections
+        # are timed from here on (the one that settles start-up is not the running daemon's).
+        settle_after_startup()
+        self.gc_watch.install()
+        try:
+            while await driver.wait(self._stop):
+                try:
+                    await driver.scan()
+                    self._failed_scans = 0
+                except Exception:
+                    # The controller has written every output safe already.
+                    self._failed_scans += 1
+                    if self._failed_scans >= MAX_FAILED_SCANS:
+                        log.error("daemon.scans_failing", count=self._failed_scans)
+                        return 1
+                # The watchdog is fed from the scan loop itself, so a hung loop gets restarted.
+                if watchdog_every is not None and loop.time() - last_ping >= watchdog_every:
+                    self.notifier.watchdog()
+                    last_ping = loop.time()
+            return 0
+        finally:
+            driver.close()
+            self.gc_watch.uninstall()
 
     async def _end_batch(self, controller: UnitController) -> None:
         """A service stop during a batch aborts it through the machine, so the journal closes
@@ -385,6 +411,16 @@ class Daemon:
         stamp = time.strftime("%H:%M:%S", time.localtime(now_s))
         self.out.write(f"[{stamp}] {text}\n")
         self.out.flush()
+
+
+def _rss_mb() -> float | None:
+    """Resident memory (MB) from /proc/self/statm; None where there is no /proc."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            pages = int(statm.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return round(pages * os.sysconf("SC_PAGE_SIZE") / 1e6, 1)
 
 
 def _make_private(state_dir: Path) -> None:

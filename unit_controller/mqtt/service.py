@@ -43,8 +43,9 @@ log = structlog.get_logger(__name__)
 
 OUTBOX_FILE = "outbox.sqlite3"
 DROPPED_ALARM = "telemetry_dropped"
-# How often the service looks at the outbox for drops (real seconds).
-MONITOR_EVERY_S = 1.0
+# How often the service looks at the outbox for drops (real seconds): drops come only after
+# the broker has been away for long, and each look is a wake-up of an otherwise idle process.
+MONITOR_EVERY_S = 5.0
 # On a stop with the broker away: how long to wait for it before leaving the backlog stored.
 RECONNECT_GRACE_S = 3.0
 
@@ -135,6 +136,7 @@ class FleetService:
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._dropped_seen = 0
+        self._dropped_alarm = False  # raised by this process and not cleared since
 
     async def __aenter__(self) -> FleetService:
         await self.start()
@@ -311,5 +313,9 @@ class FleetService:
                 ),
             )
             self._dropped_seen = dropped
-        elif self.link.connected and self.outbox.pending_count == 0:
+            self._dropped_alarm = True
+        elif self._dropped_alarm and self.link.connected and self.outbox.pending_count == 0:
+            # Only an alarm of ours to clear: a clear takes a turn in the scan, not to be
+            # spent every second for nothing.
             await controller.clear_alarm(DROPPED_ALARM, "outbox")
+            self._dropped_alarm = False

@@ -7,7 +7,6 @@ Raises `scan_overrun` and `scan_stall` through the controller; changes no output
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 
@@ -16,6 +15,7 @@ import structlog
 from hal.clock import Clock, LockstepClock, ScaledClock, VirtualClock
 from unit_controller.controller import Snapshot, UnitController
 from unit_controller.interlocks import Priority
+from unit_controller.scan.timing import ScanTimes
 
 log = structlog.get_logger(__name__)
 
@@ -51,9 +51,11 @@ class ScanDriver:
         before_scan: BeforeScan | None = None,
         stepped_at: float | None = None,
         real_time: Callable[[], float] = time.monotonic,
+        times: ScanTimes | None = None,
     ) -> None:
         """`stepped_at`: when what runs before the scan last ran (default: now); `real_time`:
-        the host's monotonic seconds, by which stalls and overruns are judged."""
+        the host's monotonic seconds, by which stalls, overruns and lateness are judged;
+        `times`: where each scan's lateness and duration go (default: a new one)."""
         self._controller = controller
         self._clock = clock
         self._period_s = period_s
@@ -67,6 +69,10 @@ class ScanDriver:
         self._stepped_at = self._next_at if stepped_at is None else stepped_at
         self._woke = real_time()
         self._overrun_alarmed_at = -float("inf")
+        self.times = times or ScanTimes(period_s=period_s)
+        self._due: float | None = None  # real time the next scan is due (None: no wait yet)
+        self._sleeping: asyncio.Future[None] | None = None
+        self._stop_watch: asyncio.Task[bool] | None = None
 
     async def wait(self, stop: asyncio.Event | None = None) -> bool:
         """Wait for the next scan time; False when `stop` was set meanwhile."""
@@ -79,14 +85,13 @@ class ScanDriver:
             await clock.sleep(self._next_at - clock.monotonic())
             self._next_at = max(self._next_at + self._period_s, clock.monotonic())
             return stop is None or not stop.is_set()
+        if stop is not None and stop.is_set():
+            return False
         wait_s = max(0.0, self._next_at - clock.monotonic()) / clock_speed(clock)
-        if stop is None:
-            await asyncio.sleep(wait_s)
-        else:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), wait_s)
-            if stop.is_set():
-                return False
+        self._due = self._real_time() + wait_s
+        await self._sleep(wait_s, stop)
+        if stop is not None and stop.is_set():
+            return False
         # Real time the loop did not run beyond the wait it asked for: the process was stopped
         # (SIGSTOP, a debugger) or the host froze; outputs were not renewed meanwhile.
         stalled_s = self._real_time() - self._woke - wait_s
@@ -97,9 +102,37 @@ class ScanDriver:
         self._next_at = max(self._next_at + self._period_s, now)
         return True
 
+    async def _sleep(self, wait_s: float, stop: asyncio.Event | None) -> None:
+        """Sleep `wait_s` real seconds, or until `stop` is set. One future and one timer handle
+        a scan, both freed as the scan starts: no task, no timeout exception, no reference
+        cycle for the garbage collector (what `wait_for(stop.wait(), …)` cost every scan)."""
+        loop = asyncio.get_running_loop()
+        if stop is not None and self._stop_watch is None:
+            self._stop_watch = loop.create_task(stop.wait(), name="scan-stop-watch")
+            self._stop_watch.add_done_callback(self._stop_set)
+        woke: asyncio.Future[None] = loop.create_future()
+        self._sleeping = woke
+        timer = loop.call_later(wait_s, _wake, woke)
+        try:
+            await woke
+        finally:
+            timer.cancel()
+            self._sleeping = None
+
+    def _stop_set(self, _: asyncio.Task[bool]) -> None:
+        if self._sleeping is not None:
+            _wake(self._sleeping)
+
+    def close(self) -> None:
+        """Stop watching the stop event (the scan loop has ended)."""
+        if self._stop_watch is not None:
+            self._stop_watch.cancel()
+            self._stop_watch = None
+
     async def scan(self) -> Snapshot:
         """Step what runs before the scan (a simulated plant), then one scan; a scan that took
         longer than `overrun_alarm_s` of real time raises `scan_overrun`."""
+        begun = self._real_time()
         now = self._clock.monotonic()
         dt, self._stepped_at = now - self._stepped_at, now
         if self._before_scan is not None:
@@ -109,6 +142,9 @@ class ScanDriver:
             return await self._controller.scan()
         finally:
             took_s = self._real_time() - started
+            due, self._due = self._due, None
+            late_s = None if self._virtual or due is None else begun - due
+            self.times.record(late_s=late_s, took_s=took_s)
             if not self._virtual and took_s >= self._stall_alarm_s:
                 # The process was stopped mid-scan (or the scan hung that long): a stall,
                 # counted once (the next wait starts from here).
@@ -142,3 +178,8 @@ class ScanDriver:
             message=f"a scan took {took_s:.2f} s (limit {self._overrun_alarm_s:g} s): the host "
             "is overloaded or a device call blocked the loop",
         )
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -1,0 +1,33 @@
+"""The daemon's collector policy: start-up frozen out of later collections, every collection's
+pause counted for the `stats` op."""
+
+from __future__ import annotations
+
+import gc
+
+from unit_controller.daemon.gc_policy import GcWatch, settle_after_startup
+
+
+def test_the_watch_counts_each_collection_by_generation_with_its_pause() -> None:
+    watch = GcWatch()
+    watch.install()
+    try:
+        gc.collect(0)
+        gc.collect(2)
+    finally:
+        watch.uninstall()
+    gc.collect()  # not counted: the watch is off
+    summary = watch.summary()
+    assert summary["collections"][0] >= 1
+    assert summary["collections"][2] == 1
+    assert summary["pause_ms_max"][2] > 0
+    assert summary["pause_ms_total"][2] == summary["pause_ms_max"][2]
+    assert summary["threshold"] == list(gc.get_threshold())
+
+
+def test_settling_after_start_up_freezes_what_lives_on() -> None:
+    try:
+        settle_after_startup()
+        assert gc.get_freeze_count() > 1000  # this test process's modules, classes, fixtures
+    finally:
+        gc.unfreeze()
