@@ -7,6 +7,7 @@ seed reproduces a batch exactly. Only smoke batches run, and as few as possible.
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import itertools
 import json
@@ -451,3 +452,17 @@ def test_run_help_offers_only_its_own_options() -> None:
     assert outcome.code == 0
     assert "--fast" not in outcome.out
     assert "--speed" in outcome.out
+
+
+def test_run_with_a_bad_config_names_each_problem_and_leaves_the_collector_on(
+    tmp_path: Path,
+) -> None:
+    # The daemon's start-up pauses garbage collection while it imports; a start that stops
+    # early must not leave it off for whoever called main().
+    bad = _write(tmp_path, "unit.toml", EXAMPLE.replace("scan_period_s = 0.1", "scan_period_s = 5"))
+    outcome = _cli(
+        "run", "--config", str(bad), "--state-dir", str(tmp_path / "state"),
+        "--runtime-dir", str(tmp_path / "run"),
+    )  # fmt: skip
+    _assert_bad_input(outcome, "unit.scan_period_s")
+    assert gc.isenabled()

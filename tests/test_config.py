@@ -321,6 +321,18 @@ def test_tls_files_that_cannot_be_loaded_are_named(tmp_path: Path) -> None:
     assert any(str(ca) in p and "not a usable CA bundle" in p for p in problems), problems
 
 
+def test_a_client_certificate_that_cannot_be_loaded_is_named(tmp_path: Path) -> None:
+    cert, key = tmp_path / "unit.crt", tmp_path / "unit.key"
+    cert.write_text("not a certificate\n")
+    key.write_text("not a key\n")
+    text = EXAMPLE.replace(
+        "[mqtt]\n", f'[mqtt]\nurl = "mqtts://broker"\ncert_file = "{cert}"\nkey_file = "{key}"\n', 1
+    )
+    problems = _problems_of(tmp_path, text)
+    named = [p for p in problems if str(cert) in p and "not a usable certificate and key" in p]
+    assert named, problems
+
+
 def test_batches_must_be_kept_at_least_as_long_as_events(tmp_path: Path) -> None:
     text = EXAMPLE.replace("keep_batches_days = 730.0", "keep_batches_days = 30", 1)
     text = text.replace("keep_days = 90.0", "keep_days = 400", 1)

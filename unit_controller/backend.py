@@ -1,5 +1,9 @@
 """The unit's hardware, chosen from config in this one place: the serial drivers on real
-instruments, or the mock devices on the simulated plant (the mock backend)."""
+instruments, or the mock devices on the simulated plant (the mock backend).
+
+Each backend's code is imported when that backend opens: a unit on real instruments never loads
+the plant simulator, and the simulator never loads pyserial or pymodbus.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,10 @@ from typing import TYPE_CHECKING
 
 from hal.board import Board
 from hal.clock import Clock
-from hal.mock.unit import SimulatedUnit
 from unit_controller.config import UnitConfig
 
 if TYPE_CHECKING:
+    from hal.mock.unit import SimulatedUnit
     from hal.serial.board import SerialHardware
 
 
@@ -31,12 +35,13 @@ class Backend:
 async def open_backend(config: UnitConfig, *, clock: Clock) -> AsyncIterator[Backend]:
     """The backend `[hal] backend` names, its drivers running while inside."""
     if config.hal.backend == "mock":
+        from hal.mock.unit import SimulatedUnit
+
         unit = SimulatedUnit(
             wiring=config.wiring, params=config.sim.plant, clock=clock, seed=config.sim.seed
         )
         yield Backend(board=unit.board, simulated=unit)
         return
-    # Imported here: the simulator needs no serial libraries.
     from hal.serial.board import serial_board
 
     async with serial_board(

@@ -43,10 +43,10 @@ from unit_controller.config_sections import (
 )
 from unit_controller.errors import ConfigError
 from unit_controller.mqtt.settings import MqttSettings
-from unit_controller.shipped import shipped
+from unit_controller.shipped import EXAMPLE_CONFIG
 from unit_controller.tomlfile import read_toml, validation_problems
 
-DEFAULT_CONFIG = shipped("deploy", "examples", "sim.toml")
+DEFAULT_CONFIG = EXAMPLE_CONFIG
 
 
 class UnitConfig(Section):

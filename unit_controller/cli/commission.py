@@ -10,10 +10,10 @@ import asyncio
 import json
 import sys
 
+from unit_controller.cli.exits import EXIT_BAD_INPUT
 from unit_controller.commissioning.survey import survey
 from unit_controller.config import load_config
 from unit_controller.errors import ConfigError
-from unit_controller.sim.runner import EXIT_BAD_INPUT
 
 EXIT_NOT_HEALTHY = 3
 

@@ -24,9 +24,9 @@ from hal.clock import ScaledClock
 from hal.mock.unit import SimulatedUnit, UnknownFault
 from hal.sim.emulator_set import RELAY_BOARD, EmulatorSet, emulator_set, step_plant
 from hal.sim.faults import SERIAL_FAULTS, FaultSpec
+from unit_controller.cli.exits import EXIT_BAD_INPUT
 from unit_controller.config import DEFAULT_CONFIG, UnitConfig, load_config
 from unit_controller.errors import ConfigError
-from unit_controller.sim.runner import EXIT_BAD_INPUT
 from unit_controller.toml_write import dumps
 from unit_controller.tomlfile import read_toml
 

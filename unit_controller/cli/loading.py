@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from unit_controller.cli.exits import EXIT_BAD_INPUT
 from unit_controller.config import (
     UnitConfig,
     load_config,
@@ -14,9 +15,6 @@ from unit_controller.config import (
     with_plant,
 )
 from unit_controller.errors import ConfigError
-from unit_controller.sim.runner import (
-    EXIT_BAD_INPUT,
-)
 
 
 def check_config(path: Path) -> int:

@@ -8,24 +8,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import gc
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from unit_controller.cli.arguments import build_parser
-from unit_controller.cli.loading import check_config, config_from_args
-from unit_controller.cli.simulate import run_envelope, run_sim
-from unit_controller.config import (
-    DEFAULT_CONFIG,
-)
-from unit_controller.journal.store import JournalError
+from unit_controller.cli.exits import EXIT_BAD_INPUT
 from unit_controller.logs import configure_logging
-from unit_controller.mqtt.outbox import OutboxError
-from unit_controller.recipes.loader import RECIPES_DIR, list_recipes
-from unit_controller.sim.runner import (
-    EXIT_BAD_INPUT,
-)
+from unit_controller.shipped import EXAMPLE_CONFIG as DEFAULT_CONFIG
+from unit_controller.shipped import SHIPPED_RECIPES as RECIPES_DIR
+
+if TYPE_CHECKING:
+    from unit_controller.config import UnitConfig
+    from unit_controller.daemon.daemon import DaemonOptions
+
+# Each command imports what it runs, when it runs: `run` loads no simulator batch runner, console,
+# report or signing code, and `console` no pydantic model of the unit.
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,8 +35,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level)
     if args.command == "check-config":
+        from unit_controller.cli.loading import check_config
+
         return check_config(args.file)
     if args.command == "recipes":
+        from unit_controller.recipes.loader import list_recipes
+
         for name in list_recipes(RECIPES_DIR):
             print(name)
         return 0
@@ -51,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_operator_command(args)
     if args.command == "envelope":
+        from unit_controller.cli.simulate import run_envelope
+
         return run_envelope(args)
     if args.command == "emulate":
         from unit_controller.cli.emulate import run_emulate
@@ -68,11 +76,54 @@ def main(argv: Sequence[str] | None = None) -> int:
         from unit_controller.cli.commission import run_commission
 
         return run_commission(args)
+    from unit_controller.cli.simulate import run_sim
+
     return run_sim(args)
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No garbage collection while start-up imports and builds what lives as long as the process:
+    each collection would walk every object made so far for almost nothing to free (about a
+    tenth of the imports' time). The daemon collects once, and freezes the rest, when it runs."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _run(args: argparse.Namespace) -> int:
-    from unit_controller.daemon.daemon import Daemon, DaemonOptions
+    from unit_controller.cli.no_plugins import skip_pydantic_plugins
+
+    skip_pydantic_plugins()
+    with _collector_paused():
+        from unit_controller.daemon.daemon import Daemon
+
+        options = _daemon_options(args)
+    if isinstance(options, int):
+        return options
+    config, daemon_options = options
+    # JournalError's and OutboxError's base (imported with the journal above).
+    from unit_controller.sqlite_worker import StoreError
+
+    async def serve() -> int:
+        return await Daemon(config=config, options=daemon_options, out=sys.stdout).run()
+
+    try:
+        return asyncio.run(serve())
+    except (OSError, StoreError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _daemon_options(args: argparse.Namespace) -> tuple[UnitConfig, DaemonOptions] | int:
+    """The daemon's config and options from the command line, or the exit code after printing
+    every problem."""
+    from unit_controller.cli.loading import config_from_args
+    from unit_controller.daemon.daemon import DaemonOptions
     from unit_controller.daemon.dirs import resolve_directories
 
     dirs = resolve_directories(
@@ -92,16 +143,7 @@ def _run(args: argparse.Namespace) -> int:
     if not recipes_dir.is_dir():
         print(f"error: recipes directory {recipes_dir} does not exist", file=sys.stderr)
         return EXIT_BAD_INPUT
-    daemon_options = DaemonOptions(dirs=dirs, speed=args.speed, recipes_dir=recipes_dir)
-
-    async def serve() -> int:
-        return await Daemon(config=config, options=daemon_options, out=sys.stdout).run()
-
-    try:
-        return asyncio.run(serve())
-    except (OSError, OutboxError, JournalError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    return config, DaemonOptions(dirs=dirs, speed=args.speed, recipes_dir=recipes_dir)
 
 
 def _site_recipes() -> Path | None:

@@ -2,7 +2,8 @@
 
 `keygen` makes a key and prints the `[[mqtt.operators]]` entry for the unit's config; `sign`
 prints a signed command payload for any MQTT client; `send` publishes one and waits for its
-`cmd_result`.
+`cmd_result`. Their arguments are in operator_arguments.py: this module loads the signing
+library, so only these commands import it.
 """
 
 from __future__ import annotations
@@ -14,43 +15,13 @@ import ssl
 import sys
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
+from unit_controller.cli.exits import EXIT_BAD_INPUT, EXIT_REFUSED
 from unit_controller.json_limits import JsonRefused, parse_json
+from unit_controller.mqtt.address import parse_broker_url
 from unit_controller.mqtt.commands import REMOTE_COMMANDS
-from unit_controller.mqtt.settings import DEFAULT_ROOT, parse_broker_url
 from unit_controller.mqtt.signing import load_private_key, new_private_key, public_key_text, sign
-
-EXIT_BAD_INPUT = 2
-EXIT_REFUSED = 1
-
-
-def add_operator_commands(sub: Any) -> None:
-    """The three subcommands, on the CLI's subparsers."""
-    keygen = sub.add_parser("keygen", help="make an operator key for signed remote commands")
-    keygen.add_argument("key", type=Path, help="where to write the private key (mode 0600)")
-    keygen.add_argument("--name", required=True, help="the operator's name (the `by` field)")
-    for name, helptext in (
-        ("sign", "print a signed command payload"),
-        ("send", "publish a signed command and wait for its result"),
-    ):
-        parser = sub.add_parser(name, help=helptext)
-        parser.add_argument("name", metavar="COMMAND", help="e.g. hold, start, ack")
-        parser.add_argument("--unit", required=True, help="the unit id (its certificate CN)")
-        parser.add_argument("--key", type=Path, required=True, help="the private key file")
-        parser.add_argument("--by", required=True, help="the operator name of that key")
-        parser.add_argument(
-            "--args", default="{}", help='command args as JSON, e.g. \'{"recipe": "smoke"}\''
-        )
-        parser.add_argument("--life-s", type=float, default=60.0, help="seconds until it expires")
-        if name == "send":
-            parser.add_argument("--url", required=True, help="mqtt://host[:port] or mqtts://…")
-            parser.add_argument("--root", default=DEFAULT_ROOT)
-            parser.add_argument("--ca-file", type=Path)
-            parser.add_argument("--cert-file", type=Path)
-            parser.add_argument("--key-file", type=Path)
-            parser.add_argument("--timeout-s", type=float, default=30.0)
 
 
 def run_operator_command(args: argparse.Namespace) -> int:

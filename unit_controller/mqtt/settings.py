@@ -7,69 +7,28 @@ from __future__ import annotations
 
 import re
 import ssl
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from unit_controller.mqtt.signing import OperatorKey, Operators, parse_public_key
+from unit_controller.mqtt.address import DEFAULT_ROOT, BrokerAddress, parse_broker_url
 
-DEFAULT_ROOT = "fleet/v1"
-_PORTS = {"mqtt": 1883, "mqtts": 8883}
+if TYPE_CHECKING:
+    from unit_controller.mqtt.signing import Operators
+
+__all__ = [
+    "DEFAULT_ROOT",
+    "BrokerAddress",
+    "MqttSettings",
+    "OperatorSettings",
+    "OutboxSettings",
+    "operators_of",
+    "parse_broker_url",
+]
+
 # A topic root: levels of plain characters, no wildcards, no empty level.
 _ROOT = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerAddress:
-    """Where the broker is and whether the link uses TLS."""
-
-    host: str
-    port: int
-    tls: bool
-
-    @property
-    def url(self) -> str:
-        """The address as an mqtt:// or mqtts:// URL."""
-        scheme = "mqtts" if self.tls else "mqtt"
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{scheme}://{host}:{self.port}"
-
-
-def _shown(url: str) -> str:
-    """`url` for a message, with any credentials in it masked: an error is never a leak."""
-    at = url.rfind("@")
-    if at < 0:
-        return repr(url)
-    scheme_end = url.find("://")
-    start = scheme_end + 3 if 0 <= scheme_end < at else 0
-    return repr(url[:start] + "***" + url[at:])
-
-
-def parse_broker_url(url: str) -> BrokerAddress:
-    """`mqtt://host[:port]` or `mqtts://host[:port]`; ValueError names what is wrong."""
-    shown = _shown(url)
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError as exc:
-        raise ValueError(f"broker URL {shown}: {str(exc).replace(url, '***')}") from None
-    if parts.username or parts.password:
-        raise ValueError(
-            f"broker URL {shown}: put credentials in [mqtt] username / password_file, not the URL"
-        )
-    if parts.scheme not in _PORTS:
-        raise ValueError(
-            f"broker URL {shown} must start with mqtt:// or mqtts:// (TLS), e.g. mqtt://localhost"
-        )
-    if not parts.hostname:
-        raise ValueError(f"broker URL {shown} has no host name")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError(f"broker URL {shown} must be scheme://host[:port] with no path or query")
-    return BrokerAddress(
-        host=parts.hostname, port=port or _PORTS[parts.scheme], tls=parts.scheme == "mqtts"
-    )
 
 
 class _Section(BaseModel):
@@ -108,6 +67,9 @@ class OperatorSettings(_Section):
     @field_validator("public_key")
     @classmethod
     def _key(cls, text: str) -> str:
+        # Imported here: the signing library loads only on a unit that lists operator keys.
+        from unit_controller.mqtt.signing import parse_public_key
+
         parse_public_key(text)
         return text
 
@@ -206,8 +168,11 @@ class MqttSettings(_Section):
 
     def _tls_files_load(self) -> None:
         """Load the TLS files as the link will, so a bad one is named at start-up, not as an
-        endless `[SSL] PEM lib` retry."""
-        context = ssl.create_default_context()
+        endless `[SSL] PEM lib` retry. No files, nothing to load: the system's CA bundle is the
+        link's to read (reading it here would cost every start-up tens of milliseconds)."""
+        if self.ca_file is None and self.cert_file is None:
+            return
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         if self.ca_file is not None:
             try:
                 context.load_verify_locations(cafile=str(self.ca_file))
@@ -246,6 +211,8 @@ class MqttSettings(_Section):
 
 def operators_of(settings: MqttSettings) -> Operators:
     """The verifier for the configured operator keys."""
+    from unit_controller.mqtt.signing import OperatorKey, Operators, parse_public_key
+
     return Operators(
         OperatorKey(
             name=o.name,

@@ -5,6 +5,9 @@ The signature covers the unit, the command name and the payload without `sig`, a
 JSON (sorted keys, no spaces, ASCII): a command signed for one unit or one command cannot be
 replayed at another. Keys are raw 32-byte Ed25519 public keys in base64, listed in
 `[[mqtt.operators]]` with the commands each may give.
+
+The cryptography library is imported by the functions that use a key, not with this module: a
+unit that lists no operator keys never loads it.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
 CONTEXT = b"unit-controller/cmd/v1\n"
 
@@ -38,12 +43,16 @@ def signed_bytes(*, unit: str, name: str, document: Mapping[str, Any]) -> bytes:
 
 def public_key_text(key: Ed25519PublicKey) -> str:
     """The base64 form `[[mqtt.operators]] public_key` takes."""
+    from cryptography.hazmat.primitives import serialization
+
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return base64.b64encode(raw).decode("ascii")
 
 
 def parse_public_key(text: str) -> Ed25519PublicKey:
     """A base64 raw Ed25519 public key; ValueError naming what is wrong."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
@@ -55,6 +64,9 @@ def parse_public_key(text: str) -> Ed25519PublicKey:
 
 def new_private_key(path: Path) -> Ed25519PublicKey:
     """Write a new private key (PKCS#8 PEM, mode 0600) to `path`; its public key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -72,6 +84,9 @@ def new_private_key(path: Path) -> Ed25519PublicKey:
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
     """The Ed25519 private key in `path`; ValueError naming what is wrong."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except OSError as exc:
@@ -112,6 +127,8 @@ class Operators:
         operator = self._keys.get(by) if isinstance(by, str) else None
         if operator is None:
             raise SignatureRefused(f"no operator key named {str(by)[:64]!r} on this unit")
+        from cryptography.exceptions import InvalidSignature
+
         try:
             signature = base64.b64decode(str(sig), validate=True)
             operator.key.verify(signature, signed_bytes(unit=unit, name=name, document=document))

@@ -16,10 +16,10 @@ from hal.wiring import CoilFunction, DosingPumpWiring
 from unit_controller.config import UnitConfig
 from unit_controller.errors import RecipeError
 from unit_controller.recipes.model import PH_EFFECT, Recipe
-from unit_controller.shipped import shipped
+from unit_controller.shipped import SHIPPED_RECIPES
 from unit_controller.tomlfile import read_toml, validation_problems
 
-RECIPES_DIR = shipped("recipes")
+RECIPES_DIR = SHIPPED_RECIPES
 # even a jacket cannot cool below its water: a setpoint below this is a typo, not a process
 MIN_TEMPERATURE_SETPOINT_C = 5.0
 _NAME = re.compile(r"^[a-z0-9_-]{1,40}$")

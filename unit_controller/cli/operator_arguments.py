@@ -1,0 +1,38 @@
+"""The arguments of `unit-controller keygen|sign|send` (operator.py carries them out).
+
+Imports nothing of the signing or MQTT libraries: building the command line stays cheap.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from unit_controller.mqtt.address import DEFAULT_ROOT
+
+
+def add_operator_commands(sub: Any) -> None:
+    """The three subcommands, on the CLI's subparsers."""
+    keygen = sub.add_parser("keygen", help="make an operator key for signed remote commands")
+    keygen.add_argument("key", type=Path, help="where to write the private key (mode 0600)")
+    keygen.add_argument("--name", required=True, help="the operator's name (the `by` field)")
+    for name, helptext in (
+        ("sign", "print a signed command payload"),
+        ("send", "publish a signed command and wait for its result"),
+    ):
+        parser = sub.add_parser(name, help=helptext)
+        parser.add_argument("name", metavar="COMMAND", help="e.g. hold, start, ack")
+        parser.add_argument("--unit", required=True, help="the unit id (its certificate CN)")
+        parser.add_argument("--key", type=Path, required=True, help="the private key file")
+        parser.add_argument("--by", required=True, help="the operator name of that key")
+        parser.add_argument(
+            "--args", default="{}", help='command args as JSON, e.g. \'{"recipe": "smoke"}\''
+        )
+        parser.add_argument("--life-s", type=float, default=60.0, help="seconds until it expires")
+        if name == "send":
+            parser.add_argument("--url", required=True, help="mqtt://host[:port] or mqtts://…")
+            parser.add_argument("--root", default=DEFAULT_ROOT)
+            parser.add_argument("--ca-file", type=Path)
+            parser.add_argument("--cert-file", type=Path)
+            parser.add_argument("--key-file", type=Path)
+            parser.add_argument("--timeout-s", type=float, default=30.0)

@@ -1,0 +1,64 @@
+"""The broker's address as the config and the command line give it: `mqtt://host[:port]` or
+`mqtts://host[:port]`, and the default topic root.
+
+Plain parsing, nothing imported that a command line's help would wait for; never connects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+DEFAULT_ROOT = "fleet/v1"
+_PORTS = {"mqtt": 1883, "mqtts": 8883}
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    """Where the broker is and whether the link uses TLS."""
+
+    host: str
+    port: int
+    tls: bool
+
+    @property
+    def url(self) -> str:
+        """The address as an mqtt:// or mqtts:// URL."""
+        scheme = "mqtts" if self.tls else "mqtt"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+
+def _shown(url: str) -> str:
+    """`url` for a message, with any credentials in it masked: an error is never a leak."""
+    at = url.rfind("@")
+    if at < 0:
+        return repr(url)
+    scheme_end = url.find("://")
+    start = scheme_end + 3 if 0 <= scheme_end < at else 0
+    return repr(url[:start] + "***" + url[at:])
+
+
+def parse_broker_url(url: str) -> BrokerAddress:
+    """`mqtt://host[:port]` or `mqtts://host[:port]`; ValueError names what is wrong."""
+    shown = _shown(url)
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"broker URL {shown}: {str(exc).replace(url, '***')}") from None
+    if parts.username or parts.password:
+        raise ValueError(
+            f"broker URL {shown}: put credentials in [mqtt] username / password_file, not the URL"
+        )
+    if parts.scheme not in _PORTS:
+        raise ValueError(
+            f"broker URL {shown} must start with mqtt:// or mqtts:// (TLS), e.g. mqtt://localhost"
+        )
+    if not parts.hostname:
+        raise ValueError(f"broker URL {shown} has no host name")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"broker URL {shown} must be scheme://host[:port] with no path or query")
+    return BrokerAddress(
+        host=parts.hostname, port=port or _PORTS[parts.scheme], tls=parts.scheme == "mqtts"
+    )
