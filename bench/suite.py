@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.core import Context, Figure
+from bench.figures.startup import ensure_bytecode
 
 HERE = Path(__file__).resolve().parent
 
@@ -213,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": repeats,
         "groups": list(groups),
     }
+    # Every daemon a figure starts reads bytecode, as on a unit (a wheel install compiles it).
+    ensure_bytecode()
     with tempfile.TemporaryDirectory(prefix="uc-bench-") as work:
         ctx = Context(
             workdir=Path(work),

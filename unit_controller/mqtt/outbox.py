@@ -33,6 +33,8 @@ log = structlog.get_logger(__name__)
 
 # Acks waiting past this many wake the flusher; fewer wait for its period (commits in batches).
 ACK_BATCH = 1000
+# Acks alone (rows already delivered) wait this long for a put to carry them into a commit.
+IDLE_COMMIT_S = 2.0
 
 
 class Outbox:
@@ -257,7 +259,7 @@ class Outbox:
         """
         while True:
             with suppress(TimeoutError):
-                async with asyncio.timeout(every_s):
+                async with asyncio.timeout(self._next_commit_in(every_s)):
                     await self._wake.wait()
             self._wake.clear()
             try:
@@ -271,6 +273,19 @@ class Outbox:
                     on_committed(rows)
                 except Exception:
                     log.exception("outbox.on_committed_failed")
+
+    def _next_commit_in(self, every_s: float) -> float | None:
+        """Seconds until the flusher commits unwoken. When the only work is deleting rows the
+        broker already acked, it waits longer: the next put (telemetry every second) carries the
+        deletes, so an idle, caught-up unit commits once per message instead of twice (the
+        second commit was most of an idle daemon's I/O). Nothing can be dropped by a cap then:
+        every stored row is acked."""
+        if not (self._buffer or self._acks or self._unsaved_drops or self._stored_rows):
+            return None  # nothing stored, nothing to write: a put wakes it
+        only_acks = not (self._buffer or self._unsaved_drops) and len(self._acks) >= (
+            self._stored_rows
+        )
+        return IDLE_COMMIT_S if only_acks and self._acks else every_s
 
     # --- queries -----------------------------------------------------------------------------
     async def max_id(self) -> int:
