@@ -5,9 +5,9 @@ A bad reading never carries a number that anyone may use; `value` is None when q
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T", float, bool)
 
@@ -48,16 +48,26 @@ class Reading(Generic[T]):
     quality: Quality
     reason: BadReason | None = None
     detail: str | None = None  # for people: what exactly (e.g. "no response for 12 s")
+    # True when the value may be used as a number (quality GOOD and a value): judged once, when
+    # the reading is made, since every step of every scan asks.
+    good: bool = field(init=False, repr=False, compare=False)
 
-    @property
-    def good(self) -> bool:
-        """True when the value may be used as a number."""
-        return self.quality is Quality.GOOD and self.value is not None
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "good", self.quality is Quality.GOOD and self.value is not None)
 
     @classmethod
     def ok(cls, value: T, at: float) -> Reading[T]:
         """A good reading."""
-        return cls(value=value, at=at, quality=Quality.GOOD)
+        # Made slot by slot: devices make several a scan, and __init__ with keywords costs
+        # several times more (the same fields, the same frozen object).
+        reading: Reading[T] = _new(cls)
+        _set_value(reading, value)
+        _set_at(reading, at)
+        _set_quality(reading, Quality.GOOD)
+        _set_reason(reading, None)
+        _set_detail(reading, None)
+        _set_good(reading, value is not None)
+        return reading
 
     @classmethod
     def bad(cls, reason: BadReason, at: float, detail: str | None = None) -> Reading[T]:
@@ -76,3 +86,14 @@ class Reading(Generic[T]):
     def age(self, now: float) -> float:
         """Seconds since the sample was taken."""
         return now - self.at
+
+
+# The slots' own setters, for `Reading.ok` (a frozen dataclass refuses plain assignment).
+_new: Any = object.__new__
+_slots: Any = vars(Reading)
+_set_value = _slots["value"].__set__
+_set_at = _slots["at"].__set__
+_set_quality = _slots["quality"].__set__
+_set_reason = _slots["reason"].__set__
+_set_detail = _slots["detail"].__set__
+_set_good = _slots["good"].__set__

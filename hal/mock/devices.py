@@ -43,19 +43,21 @@ class Answering:
     _clock: Clock
     _silent_from = 0.0
     _silent_until = -1.0
+    _went_silent = False  # never silent yet: no clock to ask (every read asks)
 
     @property
     def silent(self) -> bool:
         """True while the device does not answer."""
-        return self._clock.monotonic() < self._silent_until
+        return self._went_silent and self._clock.monotonic() < self._silent_until
 
     def go_silent(self, for_s: float) -> None:
         """Answer nothing for `for_s` seconds from now."""
+        self._went_silent = True
         self._silent_from = self._clock.monotonic()
         self._silent_until = self._silent_from + for_s
 
     def _no_answer(self) -> Reading[Any] | None:
-        if not self.silent:
+        if not self._went_silent or not self.silent:
             return None
         now = self._clock.monotonic()
         return Reading.bad(
@@ -97,6 +99,8 @@ class _Sampled(Answering):
 
     def latest(self) -> Reading[float]:
         """The newest sample."""
+        if not self._went_silent:
+            return self._latest
         silent: Reading[float] | None = self._no_answer()
         return silent or self._latest
 
@@ -277,13 +281,16 @@ class MockDigitalInput(Answering):
         self.forced: bool | None = None  # fault: switch stuck at this value
         self._latest: Reading[bool] = Reading.bad(BadReason.NO_READING_YET, clock.monotonic())
 
-    def sample(self, true_value: bool) -> None:
-        """Take the switch's state (inputs are polled every scan on the board)."""
+    def sample(self, true_value: bool, *, now: float | None = None) -> None:
+        """Take the switch's state (inputs are polled every scan on the board); `now`: the
+        clock's time, when the caller has it already."""
         value = true_value if self.forced is None else self.forced
-        self._latest = Reading.ok(value, self._clock.monotonic())
+        self._latest = Reading.ok(value, self._clock.monotonic() if now is None else now)
 
     def latest(self) -> Reading[bool]:
         """The newest sample."""
+        if not self._went_silent:
+            return self._latest
         silent: Reading[bool] | None = self._no_answer()
         return silent or self._latest
 
@@ -324,6 +331,10 @@ class MockCoil:
         """True while the lease holds."""
         return self._clock.monotonic() < self._on_until
 
+    def energised_at(self, now: float) -> bool:
+        """Whether the lease holds at `now` (the clock's time, read once by the caller)."""
+        return now < self._on_until
+
 
 class MockHeaterSsr:
     """The heater SSR with the relay board's timed flash-on (turns itself off)."""
@@ -343,3 +354,7 @@ class MockHeaterSsr:
     def conducting(self) -> bool:
         """True while the SSR passes current (always, once welded)."""
         return self.welded or self._clock.monotonic() < self._on_until
+
+    def conducting_at(self, now: float) -> bool:
+        """Whether the SSR passes current at `now` (the clock's time, read once by the caller)."""
+        return self.welded or now < self._on_until

@@ -50,7 +50,7 @@ class MockDosingPump(Answering):
     def run(self, ml_min: float, *, for_s: float | None = None) -> None:
         """Desired rate; each call is a bounded run that stops by itself after `for_s` seconds
         (default: the lease). A silent pump takes no command: its last run ends by itself."""
-        if self.silent:
+        if self._went_silent and self.silent:
             return
         if self.motor_unpowered and ml_min > 0:
             self._refused_run = True
@@ -68,15 +68,32 @@ class MockDosingPump(Answering):
 
     def commanded_ml_min(self) -> float:
         """The rate the pump is running at now (0 once its lease has run out)."""
+        if not self._rate:  # stopped: no lease to look at
+            return 0.0
         return self._rate if self._clock.monotonic() < self._until else 0.0
+
+    def commanded_at(self, now: float) -> float:
+        """The rate at `now` (the clock's time, read once by the caller)."""
+        return self._rate if self._rate and now < self._until else 0.0
 
     def delivered_ml_min(self) -> float:
         """The rate that really reaches the reactor."""
         return 0.0 if self.stalled else self.commanded_ml_min() * self.delivery_factor
 
+    def step(self, dt: float, *, now: float) -> float:
+        """The rate (mL/min) that reaches the reactor at `now`, and count what the pump believes
+        it dispensed over the `dt` seconds to come (`delivered_ml_min` then `account`, with the
+        clock read once by the caller)."""
+        rate = self.commanded_at(now)
+        delivered = 0.0 if self.stalled else rate * self.delivery_factor
+        self._count(rate, dt)
+        return delivered
+
     def account(self, dt: float) -> None:
         """Count what the pump believes it dispensed over `dt` seconds."""
-        rate = self.commanded_ml_min()
+        self._count(self.commanded_ml_min(), dt)
+
+    def _count(self, rate: float, dt: float) -> None:
         if rate > 0.0 and not self._running:
             self._run_ml = 0.0  # a new run: the volume a calibration is measured against
         self._running = rate > 0.0
@@ -85,7 +102,7 @@ class MockDosingPump(Answering):
 
     def dispensed_ml(self) -> Reading[float]:
         """Total mL the pump reports dispensed."""
-        silent: Reading[float] | None = self._no_answer()
+        silent: Reading[float] | None = self._no_answer() if self._went_silent else None
         return silent or Reading.ok(self._total_ml, self._clock.monotonic())
 
     async def calibrate(self, measured_ml: float) -> bool:

@@ -71,6 +71,9 @@ class SimulatedUnit:
         self.wiring = wiring
         self.params = params
         self.clock = clock
+        # Read every step: plain floats, not the parameters model's attributes.
+        self._ph_tau_s = params.ph_tau_s
+        self._ph_fouling_s_per_h = params.ph_fouling_s_per_h
         rng = random.Random(seed)
         self.plant = Plant(params=params, wiring=wiring)
         self.rtd = MockRtd(
@@ -171,32 +174,38 @@ class SimulatedUnit:
     def step(self, dt: float) -> None:
         """Advance the plant by `dt` under the outputs the devices hold, then sample inputs."""
         plant = self.plant
-        plant.ssr_on = self.heater.conducting
-        plant.contactor_closed = self.coils[CoilFunction.CONTACTOR].energised
-        plant.agitator_on = self.coils[CoilFunction.AGITATOR].energised
-        plant.fill_pump_on = self.coils[CoilFunction.FILL_PUMP].energised
-        plant.drain_open = self.coils[CoilFunction.DRAIN_VALVE].energised
-        plant.purge_on = self.coils[CoilFunction.PURGE_VALVE].energised
-        cooling = self.coils.get(CoilFunction.COOLING_VALVE)
-        plant.cooling_open = cooling is not None and cooling.energised and not self.cooling_stuck
+        # Nothing here moves the clock: read it once for every device.
+        now = self.clock.monotonic()
+        coils = self.coils
+        plant.ssr_on = self.heater.conducting_at(now)
+        plant.contactor_closed = coils[CoilFunction.CONTACTOR].energised_at(now)
+        plant.agitator_on = coils[CoilFunction.AGITATOR].energised_at(now)
+        plant.fill_pump_on = coils[CoilFunction.FILL_PUMP].energised_at(now)
+        plant.drain_open = coils[CoilFunction.DRAIN_VALVE].energised_at(now)
+        plant.purge_on = coils[CoilFunction.PURGE_VALVE].energised_at(now)
+        cooling = coils.get(CoilFunction.COOLING_VALVE)
+        plant.cooling_open = (
+            cooling is not None and cooling.energised_at(now) and not self.cooling_stuck
+        )
+        rates = plant.pump_ml_min
         for tag, pump in self.pumps.items():
-            plant.pump_ml_min[tag] = pump.delivered_ml_min()
-            pump.account(dt)
+            rates[tag] = pump.step(dt, now=now)
         plant.step(dt)
         if plant.solids_present:
             self.fouled_s += dt
-        self.ph.model.tau_s = self.params.ph_tau_s + self.params.ph_fouling_s_per_h * (
-            self.fouled_s / 3600.0
-        )
+        self.ph.model.tau_s = self._ph_tau_s + self._ph_fouling_s_per_h * (self.fouled_s / 3600.0)
         self.ph.process_c = plant.temperature_c
         self.rtd.sample(plant.temperature_c, dt)
         self.ph.sample(plant.ph, dt)
-        self._sample_inputs()
+        self._sample_inputs(now)
 
-    def _sample_inputs(self) -> None:
+    def _sample_inputs(self, now: float | None = None) -> None:
+        if now is None:
+            now = self.clock.monotonic()
+        plant = self.plant
         for point, switch in self.levels.items():
-            switch.sample(self.plant.wet(point))
-        self.estop.sample(self._estop_pressed)
+            switch.sample(plant.wet(point), now=now)
+        self.estop.sample(self._estop_pressed, now=now)
 
     _estop_pressed = False
     cooling_stuck = False  # fault: XV-103 stays shut whatever its coil

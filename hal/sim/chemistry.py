@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from operator import attrgetter
 
 # Kelvin offset, gas constant (J/mol·K) and ln 10 for van 't Hoff.
 _K0 = 273.15
@@ -123,17 +124,18 @@ class Liquor:
 
     def scale(self, factor: float) -> None:
         """Keep `factor` of everything (drained or spilled slurry takes its share along)."""
-        for f in _FIELDS:
-            setattr(self, f, getattr(self, f) * factor)
+        for f, value in zip(_FIELDS, _values(self), strict=True):
+            setattr(self, f, value * factor)
 
     def copy(self) -> Liquor:
         """An independent copy."""
-        return Liquor(**{f: getattr(self, f) for f in _FIELDS})
+        return Liquor(*_values(self))
 
     def add(self, other: Liquor, factor: float = 1.0) -> None:
         """Add `factor` times `other` to this one."""
-        for f in _FIELDS:
-            setattr(self, f, getattr(self, f) + factor * getattr(other, f))
+        for f, value in zip(_FIELDS, _values(other), strict=True):
+            if value:  # adding factor·0 changes nothing: most streams carry one or two species
+                setattr(self, f, getattr(self, f) + factor * value)
 
     def cation_charge(self) -> float:
         """Equivalents of fixed cations in solution (Na, Li, dissolved metals, bound charge)."""
@@ -156,6 +158,8 @@ class Liquor:
 
 
 _FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Liquor))
+# Every field's value in `_FIELDS` order, in one call (copies and sums run every plant step).
+_values: Callable[[Liquor], tuple[float, ...]] = attrgetter(*_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)

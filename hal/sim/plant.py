@@ -91,6 +91,9 @@ class Plant:
             )
             for tag, w in wiring.pumps().items()
         }
+        # What a litre of each stream adds, species by species, leaving out the zeros (a step
+        # adds what arrived, several times a step while dosing).
+        self._stream_terms = {tag: _terms(stream) for tag, stream in self.streams.items()}
         self._rho = params.density_kg_l
         self._cp = params.cp_j_kg_k
         self._lag_dt = -1.0
@@ -208,6 +211,7 @@ class Plant:
         if tag not in self.streams:
             raise ValueError(f"no pump {tag!r} on this unit")
         self.streams[tag] = stream
+        self._stream_terms[tag] = _terms(stream)
 
     # --- dynamics ------------------------------------------------------------------------
 
@@ -263,7 +267,9 @@ class Plant:
     def _arrive(self, tag: str, ml: float) -> float:
         stream = self.streams[tag]
         litres = ml * 1e-3
-        self.liquor.add(stream.per_l, litres)
+        liquor = self.liquor
+        for name, per_l in self._stream_terms[tag]:  # as liquor.add(stream.per_l, litres)
+            setattr(liquor, name, getattr(liquor, name) + litres * per_l)
         self.h2o2_mol += stream.h2o2_mol_l * litres
         self._in_oh += stream.hydroxide_mol_l * litres
         self._in_hso4 += stream.bisulfate_mol_l * litres
@@ -451,3 +457,8 @@ class Plant:
     def metal_in_reactor(self, name: str) -> float:
         """Moles of metal `name` in the reactor now: dissolved, precipitated and unleached."""
         return self.liquor.metal_total(name) + self.residue.metal(name)
+
+
+def _terms(stream: Stream) -> tuple[tuple[str, float], ...]:
+    """The species a litre of `stream` carries, by field name (none of the zeros)."""
+    return tuple((name, value) for name, value in stream.per_l.as_dict().items() if value)

@@ -21,6 +21,8 @@ from hal.sim.chemistry import (
 
 # A precipitation step that would cross equilibrium is cut back to it to 2^-this of the step.
 EQUILIBRIUM_BISECTIONS = 24
+# Each precipitating metal with the name of its hydroxide's field (the loop runs every 0.5 s).
+_WITH_SOLID = tuple((metal, f"{metal.name}_s") for metal in PRECIPITATING)
 
 
 def precipitate(
@@ -38,10 +40,10 @@ def precipitate(
     a = 1.0 - math.exp(-dt / tau_s)
     q = 0.0
     hydroxide = 0.0
-    for metal in PRECIPITATING:
+    for metal, solid_name in _WITH_SOLID:
         name = metal.name
         dissolved = getattr(liquor, name)
-        solid = getattr(liquor, f"{name}_s")
+        solid = getattr(liquor, solid_name)
         if dissolved <= 0.0 and solid <= 0.0:
             continue
         limit = equilibrium_dissolved(
@@ -63,7 +65,7 @@ def precipitate(
             liquor, spec, metal, formed, ph=ph, volume_l=volume_l, t_c=t_c, hydroxide=y
         )
         setattr(liquor, name, dissolved - formed)
-        setattr(liquor, f"{name}_s", solid + formed)
+        setattr(liquor, solid_name, solid + formed)
         hydroxide += y * formed
         liquor.bound_charge += (metal.charge - y) * formed
         q += metal.precipitation_j_mol * formed

@@ -98,6 +98,12 @@ class PhaseRunner:
         self._progress: _PhaseProgress | None = None
         self._execute_s = 0.0
         self.done = False
+        # What a phase wants depends only on the phase, whether it holds and which doses run
+        # now: the targets are made once for each of those and shared (they are immutable).
+        self._targets: dict[tuple[int, bool, tuple[bool, ...]], PhaseTargets] = {}
+        self._ph_targets: dict[int, PhTarget | None] = {}
+        # The events a phase waits on, in words, before and after its confirmation.
+        self._events: dict[tuple[int, bool], list[str]] = {}
 
     @property
     def phase(self) -> Phase | None:
@@ -132,17 +138,11 @@ class PhaseRunner:
                 left_ml = dose.ml - delivered
                 start_in = max(0.0, dose.after_min * 60.0 - progress.elapsed_s)
                 waits.append(start_in + left_ml / dose.rate_ml_min * 60.0)
-        events = []
-        if until.level is not None:
-            events.append(f"level {until.level} reached")
-        if until.level_below is not None:
-            events.append(f"level below {until.level_below}")
-        if until.temperature_reached and phase.temperature_c is not None:
-            events.append(f"{phase.temperature_c:g} °C reached")
-        if until.temperature_below_c is not None:
-            events.append(f"below {until.temperature_below_c:g} °C")
-        if until.confirm is not None and not progress.confirmed:
-            events.append(f"confirmation '{until.confirm}'")
+        events = self._events.get((progress.index, progress.confirmed))
+        if events is None:
+            events = self._events[progress.index, progress.confirmed] = _events(
+                phase, confirmed=progress.confirmed
+            )
         event = bool(events)
         return PhaseProgress(
             number=progress.index + 1,
@@ -189,14 +189,29 @@ class PhaseRunner:
         progress = self._progress
         if phase is None or progress is None:
             return IDLE_TARGETS
-        ph = self._ph_target(phase)
+        running: tuple[bool, ...] = ()
+        if not holding and phase.doses:
+            elapsed_s = progress.elapsed_s
+            running = tuple(
+                elapsed_s >= dose.after_min * 60.0 and delivered < dose.ml - 1e-9
+                for dose, delivered in zip(phase.doses, progress.dose_ml, strict=True)
+            )
+        key = (progress.index, holding, running)
+        targets = self._targets.get(key)
+        if targets is None:
+            targets = self._targets[key] = self._make_targets(progress.index, holding, running)
+        return targets
+
+    def _make_targets(self, index: int, holding: bool, running: tuple[bool, ...]) -> PhaseTargets:
+        phase = self.recipe.phases[index]
+        ph = self._ph_target(index)
         pumps: dict[str, float] = {}
         caps: dict[str, float] = {}
         if not holding:
             for feed in phase.feeds:
                 pumps[feed.pump] = pumps.get(feed.pump, 0.0) + feed.ml_min
-            for dose, delivered in zip(phase.doses, progress.dose_ml, strict=True):
-                if progress.elapsed_s >= dose.after_min * 60.0 and delivered < dose.ml - 1e-9:
+            for dose, runs in zip(phase.doses, running, strict=True):
+                if runs:
                     pumps[dose.pump] = pumps.get(dose.pump, 0.0) + dose.rate_ml_min
             # Caps apply while dosing; held, nothing doses, so a cap alarm can return and reset.
             ph_pumps = [ph.pump] if ph else []
@@ -221,7 +236,12 @@ class PhaseRunner:
             holding=holding,
         )
 
-    def _ph_target(self, phase: Phase) -> PhTarget | None:
+    def _ph_target(self, index: int) -> PhTarget | None:
+        if index not in self._ph_targets:
+            self._ph_targets[index] = self._make_ph_target(self.recipe.phases[index])
+        return self._ph_targets[index]
+
+    def _make_ph_target(self, phase: Phase) -> PhTarget | None:
         if phase.ph is None:
             return None
         pump = phase.ph.pump
@@ -259,12 +279,13 @@ class PhaseRunner:
             return False
         self._execute_s += dt
         progress.elapsed_s += dt
-        remaining = dict(applied_ml_min)
-        for i, dose in enumerate(phase.doses):
-            rate = min(remaining.get(dose.pump, 0.0), dose.rate_ml_min)
-            if rate > 0 and progress.dose_ml[i] < dose.ml:
-                progress.dose_ml[i] = min(dose.ml, progress.dose_ml[i] + rate * dt / 60.0)
-                remaining[dose.pump] = remaining.get(dose.pump, 0.0) - rate
+        if phase.doses:
+            remaining = dict(applied_ml_min)
+            for i, dose in enumerate(phase.doses):
+                rate = min(remaining.get(dose.pump, 0.0), dose.rate_ml_min)
+                if rate > 0 and progress.dose_ml[i] < dose.ml:
+                    progress.dose_ml[i] = min(dose.ml, progress.dose_ml[i] + rate * dt / 60.0)
+                    remaining[dose.pump] = remaining.get(dose.pump, 0.0) - rate
         if self._at_setpoint(phase, image):
             progress.at_setpoint_s += dt
         gives_up = (
@@ -312,9 +333,9 @@ class PhaseRunner:
     @staticmethod
     def _until_holds(phase: Phase, progress: _PhaseProgress, image: ProcessImage) -> bool:
         until = phase.until
-        if until.level is not None and image.wet(LevelPoint(until.level)) is not True:
+        if until.level is not None and image.wet(_level(until.level)) is not True:
             return False
-        if until.level_below is not None and image.wet(LevelPoint(until.level_below)) is not False:
+        if until.level_below is not None and image.wet(_level(until.level_below)) is not False:
             return False
         t = image.temperature.value if image.temperature.good else None
         if until.temperature_reached:
@@ -340,6 +361,32 @@ class PhaseRunner:
                 for dose, delivered in zip(phase.doses, progress.dose_ml, strict=True)
             )
         )
+
+
+def _events(phase: Phase, *, confirmed: bool) -> list[str]:
+    """The events the phase waits on besides time, in words ("level high reached")."""
+    until = phase.until
+    events = []
+    if until.level is not None:
+        events.append(f"level {until.level} reached")
+    if until.level_below is not None:
+        events.append(f"level below {until.level_below}")
+    if until.temperature_reached and phase.temperature_c is not None:
+        events.append(f"{phase.temperature_c:g} °C reached")
+    if until.temperature_below_c is not None:
+        events.append(f"below {until.temperature_below_c:g} °C")
+    if until.confirm is not None and not confirmed:
+        events.append(f"confirmation '{until.confirm}'")
+    return events
+
+
+_LEVELS = {point.value: point for point in LevelPoint}
+
+
+def _level(name: str) -> LevelPoint:
+    """The level point a recipe names (asked every scan: a lookup, not an enum call)."""
+    point = _LEVELS.get(name)
+    return LevelPoint(name) if point is None else point
 
 
 def progress_dict(

@@ -170,8 +170,15 @@ class PhDosingController:
         counter_min_ml_min: float = 0.5,
     ) -> PhDose:
         """The pump rates wanted from `now` until the next update."""
-        values = (setpoint, tolerance, measured_ph, measured_at, now, feed_forward_ml_min)
-        if not all(math.isfinite(v) for v in values):
+        isfinite = math.isfinite
+        if not (
+            isfinite(setpoint)
+            and isfinite(tolerance)
+            and isfinite(measured_ph)
+            and isfinite(measured_at)
+            and isfinite(now)
+            and isfinite(feed_forward_ml_min)
+        ):
             # A bad number never doses; the caller should not pass one (readings are typed).
             self._last = PhDose()
             return self._last

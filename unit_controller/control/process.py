@@ -10,11 +10,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from hal.outputs import Outputs
 from hal.wiring import CoilFunction, DosingPumpWiring, Reagent
 from unit_controller.batch.phase_runner import PhaseTargets, PhTarget
-from unit_controller.config import UnitConfig
+from unit_controller.config import PhTuning, UnitConfig
 from unit_controller.control.exotherm_limit import ExothermicDoseLimit
 from unit_controller.control.heater_pid import HeaterPid
 from unit_controller.control.on_off import OnOff
@@ -86,6 +87,8 @@ class ProcessControllers:
         self._ph_for: PhTarget | None = None
         self._ph_switch: OnOff | None = None
         self._learned: dict[tuple[str, float], Learned] = {}
+        self._tuned: dict[tuple[tuple[str, float], ...], PhTuning] = {}
+        self._tuned_from: PhTuning | None = None
         self._heating = False
         self.duty = 0.0
         self.cooling_duty = 0.0
@@ -138,7 +141,9 @@ class ProcessControllers:
             drain_valve=targets.drain,
             purge_valve=targets.purge,
             cooling_valve=temperature.cooling,
-        ).with_pumps({tag: rate for tag, rate in pumps.items() if rate > 0.0})
+            # as `with_pumps` makes it, without a second Outputs
+            pumps=MappingProxyType({tag: rate for tag, rate in pumps.items() if rate > 0.0}),
+        )
 
     def compute_manual(
         self,
@@ -274,7 +279,7 @@ class ProcessControllers:
         target = targets.ph
         assert target is not None
         reagent = self._pumps[target.pump]
-        tuning = self._config.control.ph.model_copy(update=dict(target.tuning))
+        tuning = self._ph_tuning(target.tuning)
         reading = image.ph
         feed_forward = 0.0
         if target.feed_forward_pump is not None:
@@ -339,6 +344,17 @@ class ProcessControllers:
         if learned is not None:
             self._learned[(target.pump, target.setpoint)] = learned
         return dose
+
+    def _ph_tuning(self, overrides: tuple[tuple[str, float], ...]) -> PhTuning:
+        """The unit's pH tuning with a phase's overrides (made once for each set of them)."""
+        base = self._config.control.ph
+        if self._tuned_from is not base:
+            self._tuned.clear()
+            self._tuned_from = base
+        tuning = self._tuned.get(overrides)
+        if tuning is None:
+            tuning = self._tuned[overrides] = base.model_copy(update=dict(overrides))
+        return tuning
 
     def _heat_limit_ph(self, tag: str, targets: PhaseTargets, ph_now: float | None) -> float:
         if targets.temperature_c is None or self._tuning.mode == "on_off":

@@ -185,7 +185,7 @@ class ScanCycle(ControllerCore):
             ph_pump=ph.pump if ph else None,
             ph_raises=ph.raises if ph else True,
             dosed_this_phase_ml=dict(self._dosed_phase),
-            cap_ml=dict(targets.caps_ml),
+            cap_ml=targets.caps_ml,  # read-only already: the phase's, for every scan of it
             dosing=any(rate > 0 for rate in self._applied.pumps.values()),
             # A small phase cap means a small expected dose: judge the response on half of it.
             ph_not_responding_ml=(

@@ -5,12 +5,15 @@ The drivers say a device is silent with a typed reason (`BadReason.silent`); nev
 
 from __future__ import annotations
 
-from hal.reading import Reading
+from hal.reading import BadReason, Reading
+
+# The reasons by which a reading says its device did not answer (`BadReason.silent`).
+SILENT_REASONS = frozenset(reason for reason in BadReason if reason.silent)
 
 
 def says_lost(reading: Reading[float] | Reading[bool]) -> bool:
     """True when a bad reading says the device did not answer."""
-    return not reading.good and reading.reason is not None and reading.reason.silent
+    return not reading.good and reading.reason in SILENT_REASONS
 
 
 class DeviceLostMonitor:
@@ -18,6 +21,11 @@ class DeviceLostMonitor:
 
     def __init__(self) -> None:
         self._silent_since: dict[str, float] = {}
+
+    @property
+    def tracking(self) -> bool:
+        """Whether some device is silent now (its silence is being timed)."""
+        return bool(self._silent_since)
 
     def update(
         self, *, now: float, tag: str, reading: Reading[float] | Reading[bool], stale_s: float

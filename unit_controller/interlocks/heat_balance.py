@@ -10,11 +10,10 @@ or a hot liquor cooling to its setpoint is never taken for a weld. Never writes 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class _Sample:
+class _Sample(NamedTuple):
     at: float
     removed_j: float  # cumulative, at least
     supplied_j: float  # cumulative, at most

@@ -14,7 +14,7 @@ from hal.wiring import BoardWiring, CoilFunction, LevelPoint
 from unit_controller.config import InterlockLimits
 from unit_controller.interlocks import table as row
 from unit_controller.interlocks.cooling_verifier import CoolingVerifier
-from unit_controller.interlocks.device_lost import DeviceLostMonitor
+from unit_controller.interlocks.device_lost import SILENT_REASONS, DeviceLostMonitor
 from unit_controller.interlocks.effects import Output, forced_outputs
 from unit_controller.interlocks.heater_verifier import HeaterVerifier
 from unit_controller.interlocks.ph_overshoot import PhOvershootMonitor
@@ -193,6 +193,20 @@ class Interlocks:
         return trips
 
     def _devices_lost(self, image: ProcessImage) -> list[Trip]:
+        if not self._lost.tracking:
+            # The usual scan: no device was silent, and none is now; nothing to time.
+            readings: tuple[Reading[float] | Reading[bool], ...] = (
+                image.temperature,
+                image.ph,
+                image.estop,
+                *image.levels.values(),
+                *image.dispensed_ml.values(),
+            )
+            for reading in readings:
+                if not reading.good and reading.reason in SILENT_REASONS:
+                    break
+            else:
+                return []
         discrete_s = self._limits.discrete_stale_s
         watched: list[tuple[row.Cause, str, Reading[float] | Reading[bool], float]] = [
             (row.TEMPERATURE_LOST, self._rtd_tag, image.temperature, self._rtd.stale_s),
@@ -212,6 +226,8 @@ class Interlocks:
         return trips
 
     def _outputs(self, image: ProcessImage) -> list[Trip]:
+        if not image.output_faults:
+            return []
         return [
             self._output_row(tag).trip(tag, why) for tag, why in sorted(image.output_faults.items())
         ]
@@ -291,6 +307,8 @@ class Interlocks:
         return trips
 
     def _log_new(self, trips: list[Trip]) -> None:
+        if not trips and not self._previous:
+            return
         keys = {t.key for t in trips}
         for trip in trips:
             if trip.key not in self._previous:

@@ -26,12 +26,16 @@ class ReactiveCharge:
 
     def update(self, *, applied: Outputs, image: ProcessImage, in_process: bool) -> None:
         """After a scan's outputs: what they and the level say about the reactor now."""
-        if (in_process and applied.purge_valve) or any(
-            applied.pump(tag) > 0.0 for tag in self._reactive_pumps
-        ):
+        if (in_process and applied.purge_valve) or self._dosing_reactive(applied):
             self.charged = True
         elif image.wet(LevelPoint.LOW_LOW) is False:
             self.charged = False  # empty: nothing left to make gas
+
+    def _dosing_reactive(self, applied: Outputs) -> bool:
+        pumps = applied.pumps
+        if not pumps:
+            return False
+        return any(pumps.get(tag, 0.0) > 0.0 for tag in self._reactive_pumps)
 
 
 def purge_fitted(wiring: BoardWiring) -> bool:

@@ -33,7 +33,7 @@ def check_analog(
     """The value when good, younger than `stale_s` and within [low, high]; else why not."""
     if not reading.good or reading.value is None:
         return Checked(None, f"bad: {reading.why}", reading.reason)
-    age = reading.age(now)
+    age = now - reading.at
     if age > stale_s:
         return Checked(None, f"stale: {age:.1f} s old (limit {stale_s:g} s)", BadReason.STALE)
     if not low <= reading.value <= high:
@@ -47,9 +47,19 @@ def check_analog(
 
 def check_discrete(reading: Reading[bool], *, now: float, stale_s: float) -> Checked[bool]:
     """The state when good and younger than `stale_s`; else why not."""
-    if not reading.good or reading.value is None:
+    value = reading.value
+    if not reading.good or value is None:
         return Checked(None, f"bad: {reading.why}", reading.reason)
-    age = reading.age(now)
+    age = now - reading.at
     if age > stale_s:
         return Checked(None, f"stale: {age:.1f} s old (limit {stale_s:g} s)", BadReason.STALE)
-    return Checked(reading.value, None)
+    if value is True:
+        return _WET
+    if value is False:
+        return _DRY
+    return Checked(value, None)
+
+
+# A good switch reads one of two things: the same two verdicts serve every scan.
+_WET: Checked[bool] = Checked(True, None)
+_DRY: Checked[bool] = Checked(False, None)

@@ -8,11 +8,13 @@ and the N2 purge while the reactor may hold acid or reactive liquor (DESIGN §5)
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
+from types import MappingProxyType
 
 from hal.outputs import Outputs
 from unit_controller.interlocks.effects import Output, forced_outputs
 from unit_controller.interlocks.trip import Force, Trip
+
+_EVERY_OUTPUT = frozenset(Output)
 
 
 class SafetyFilter:
@@ -36,28 +38,25 @@ class SafetyFilter:
         forces: set[Force] = set()
         for trip in trips:
             forces |= trip.forces
+        if not forces and allow_process_outputs:
+            return desired  # nothing forced: the usual scan of a batch
         cool = Force.COOL in forces
         forced = forced_outputs(forces)
-        if not allow_process_outputs or forced == frozenset(Output):
-            return replace(Outputs.safe(), cooling_valve=cool, purge_valve=purge_open)
-        out = desired
+        if not allow_process_outputs or forced == _EVERY_OUTPUT:
+            return Outputs(cooling_valve=cool, purge_valve=purge_open)
         # each output at the state effects.py gives it; the contactor stays closed only while
         # the heater may run (a welded SSR is stopped only by K-101)
-        if Output.HEATER in forced:
-            out = replace(out, heater_on_s=0.0)
-        if Output.CONTACTOR in forced:
-            out = replace(out, contactor=False)
-        if Output.AGITATOR in forced:
-            out = replace(out, agitator=False)
-        if Output.FILL_PUMP in forced:
-            out = replace(out, fill_pump=False)
-        if Output.DOSING_PUMPS in forced:
+        out = desired
+        return Outputs(
+            heater_on_s=0.0 if Output.HEATER in forced else out.heater_on_s,
+            contactor=False if Output.CONTACTOR in forced else out.contactor,
+            agitator=False if Output.AGITATOR in forced else out.agitator,
+            fill_pump=False if Output.FILL_PUMP in forced else out.fill_pump,
+            drain_valve=False if Output.DRAIN in forced else out.drain_valve,
+            purge_valve=purge_open if Output.PURGE in forced else out.purge_valve,
+            cooling_valve=cool if Output.COOLING in forced else out.cooling_valve,
             # keep each commanded tag with rate 0 so the HAL explicitly stops it
-            out = out.with_pumps(dict.fromkeys(out.pumps, 0.0))
-        if Output.DRAIN in forced:
-            out = replace(out, drain_valve=False)
-        if Output.PURGE in forced:
-            out = replace(out, purge_valve=purge_open)
-        if Output.COOLING in forced:
-            out = replace(out, cooling_valve=cool)
-        return out
+            pumps=MappingProxyType(dict.fromkeys(out.pumps, 0.0))
+            if Output.DOSING_PUMPS in forced
+            else out.pumps,
+        )

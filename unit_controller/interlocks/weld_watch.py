@@ -103,15 +103,19 @@ class WeldWatch:
 
     def _volume_at_most_l(self, image: ProcessImage) -> float:
         """The most liquid the level switches allow (the lowest dry switch's volume)."""
+        levels = image.levels
         for at_l, point in self._switch_volumes:
-            if image.wet(point) is False:
+            reading = levels[point]  # as `image.wet(point)`, asked every scan
+            if reading.good and reading.value is False:
                 return at_l
         return self._capacity_l
 
     def _volume_at_least_l(self, image: ProcessImage) -> float:
         """The least liquid the level switches allow (the highest wet switch's volume)."""
         volume = self._min_heated_l
+        levels = image.levels
         for at_l, point in self._switch_volumes:
-            if image.wet(point):
+            reading = levels[point]  # as `image.wet(point)`, asked every scan
+            if reading.good and reading.value:
                 volume = at_l
         return volume

@@ -265,21 +265,24 @@ class PackMLMachine:
             queued=True,
             ignore_invalid_triggers=False,
         )
+        # The state as the enum, kept beside the model's: every scan asks several times, and
+        # only `_fire` changes it.
+        self._state = State(self._model.state)
 
     @property
     def state(self) -> State:
         """The current PackML state."""
-        return State(self._model.state)
+        return self._state
 
     @property
     def number(self) -> int:
         """The current state's PackTags number (Stopped=2, Execute=6, ...)."""
-        return STATE_NUMBER[self.state]
+        return STATE_NUMBER[self._state]
 
     @property
     def is_acting(self) -> bool:
         """True in an acting ("-ing") state, which ends by State Complete."""
-        return self.state in ACTING_STATES
+        return self._state in ACTING_STATES
 
     def allowed(self, command: Command) -> bool:
         """Whether `command` is accepted in the current state (pure lookup, no side effects)."""
@@ -346,7 +349,7 @@ class PackMLMachine:
             await self._model.trigger(trigger)
         except MachineError as exc:  # only if _ROUTES and the machine disagree: a bug here
             raise CommandRefused(f"cannot {trigger} in {old}: {exc.value}") from exc
-        new = self.state
+        new = self._state = State(self._model.state)
         if new != old:
             self._report(old, new, f"{trigger}: {reason}" if reason else trigger)
         return new

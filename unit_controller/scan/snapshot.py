@@ -40,40 +40,51 @@ class InputQualifier:
         self._discrete_stale_s = config.interlocks.discrete_stale_s
         self._t_flat = _Flatline()
         self._ph_flat = _Flatline()
+        self._board: Board | None = None
+        self._outputs: tuple[Coil | DosingPump, ...] = ()
 
     def snapshot(self, board: Board, *, now: float, applied: Outputs) -> ProcessImage:
         """The process image for this scan."""
+        rtd, probe = self._rtd, self._ph
         temperature = self._qualify(
             board.temperature.latest(),
             now=now,
-            stale_s=self._rtd.stale_s,
-            low=self._rtd.min_c,
-            high=self._rtd.max_c,
+            stale_s=rtd.stale_s,
+            low=rtd.min_c,
+            high=rtd.max_c,
             flat=self._t_flat,
             unit="°C",
         )
         ph = self._qualify(
             board.ph.latest(),
             now=now,
-            stale_s=self._ph.stale_s,
-            low=self._ph.min_ph,
-            high=self._ph.max_ph,
+            stale_s=probe.stale_s,
+            low=probe.min_ph,
+            high=probe.max_ph,
             flat=self._ph_flat,
             unit="pH",
         )
-        levels = {
-            point: _stale_bool(switch.latest(), now, self._discrete_stale_s)
-            for point, switch in board.levels.items()
-        }
+        stale_s = self._discrete_stale_s
+        levels = {}
+        for point, switch in board.levels.items():
+            reading = switch.latest()
+            levels[point] = (
+                _stale_bool(reading, now, stale_s)
+                if reading.good and now - reading.at > stale_s
+                else reading
+            )
+        estop = board.estop.latest()
+        if estop.good and now - estop.at > stale_s:
+            estop = _stale_bool(estop, now, stale_s)
         return ProcessImage(
             now=now,
             temperature=temperature,
             ph=ph,
             levels=levels,
-            estop=_stale_bool(board.estop.latest(), now, self._discrete_stale_s),
+            estop=estop,
             dispensed_ml={tag: pump.dispensed_ml() for tag, pump in board.pumps.items()},
             applied=applied,
-            output_faults=_faults(board),
+            output_faults=self._faults(board),
         )
 
     def _qualify(
@@ -91,7 +102,7 @@ class InputQualifier:
             return reading
         value = reading.value
         assert value is not None
-        if reading.age(now) > stale_s:
+        if now - reading.at > stale_s:
             return Reading.bad(
                 BadReason.STALE,
                 reading.at,
@@ -107,15 +118,17 @@ class InputQualifier:
             )
         return reading
 
-
-def _faults(board: Board) -> dict[str, str]:
-    faults = {}
-    devices: list[Coil | DosingPump] = [*board.coils.values(), *board.pumps.values()]
-    for device in devices:
-        why = device.fault()
-        if why is not None:
-            faults[device.tag] = why
-    return faults
+    def _faults(self, board: Board) -> dict[str, str]:
+        if board is not self._board:
+            # The outputs that may refuse, listed once per board (a scan asks each of them).
+            self._board = board
+            self._outputs = (*board.coils.values(), *board.pumps.values())
+        faults = {}
+        for device in self._outputs:
+            why = device.fault()
+            if why is not None:
+                faults[device.tag] = why
+        return faults
 
 
 def _stale_bool(reading: Reading[bool], now: float, stale_s: float) -> Reading[bool]:

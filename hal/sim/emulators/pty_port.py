@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import os
 import termios
+import time
 import tty
 from pathlib import Path
 
@@ -20,6 +21,10 @@ import structlog
 log = structlog.get_logger(__name__)
 
 _READ_CHUNK = 4096
+# Real seconds the same bytes may sit unread on a pty and still count as on their way: a reader
+# a loaded host has not run yet, not one that stopped reading.
+STUCK_S = 0.02
+_now = time.monotonic  # real time, by which a stuck reader is judged
 
 
 class PortUnplugged(Exception):
@@ -37,6 +42,7 @@ class PtyPort:
         self._slave = -1
         self._closed = False
         self._last_unread = (0, 0)
+        self._unread_since = 0.0  # real time when the unread counts last changed
         self.slave_name = ""
         self.plugs = 0
         self._plug()
@@ -109,13 +115,17 @@ class PtyPort:
     def pending(self) -> bool:
         """True while bytes are on their way across the pty, either way (for a LockstepClock).
 
-        Bytes that sit unread across two looks have nobody reading them (a driver that stopped,
-        an emulator told to be silent): they are not on their way.
+        Bytes that sit unread, the same count, for `STUCK_S` of real time have nobody reading
+        them (a driver that stopped, an emulator told to be silent): they are not on their way.
+        Sooner than that a loaded host may simply not have run their reader yet.
         """
         counts = (self._unread(self._master), self._unread(self._slave))
-        moving = any(counts) and counts != self._last_unread
-        self._last_unread = counts
-        return moving
+        now = _now()
+        if counts != self._last_unread:
+            self._last_unread = counts
+            self._unread_since = now
+            return any(counts)
+        return any(counts) and now - self._unread_since < STUCK_S
 
     def drop_unread(self) -> None:
         """Drop bytes the driver side has not read, as reopening a USB adapter does."""
