@@ -7,7 +7,6 @@ nothing (speed targets are checked here, never in tests).
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import statistics
 import sys
@@ -15,6 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a plain script
+
+from bench.backlog import telemetry_payload
 from unit_controller.logs import configure_logging
 from unit_controller.mqtt.outbox import Outbox
 
@@ -24,26 +26,7 @@ PAYLOAD_BYTES = 400
 
 def _payload(seq: int) -> bytes:
     """A telemetry message of about PAYLOAD_BYTES of JSON, as the bridge writes them."""
-    message = {
-        "ts": 1_700_000_000_000 + seq * 1000,
-        "seq": seq,
-        "sess": 3,
-        "boot": 2,
-        "state": "EXECUTE",
-        "state_no": 6,
-        "phase": "coprecipitation",
-        "temperature_c": 57.91,
-        "ph": 11.02,
-        "heater_duty": 0.31,
-        "agitator": True,
-        "purge": True,
-        "level": "normal",
-        "pumps": {"P-201": 0.0, "P-203": 1.84, "P-204": 0.61, "P-205": 4.2},
-    }
-    compact = (",", ":")
-    short = len(json.dumps(message, separators=compact)) + len(',"pad":""')
-    padded = {**message, "pad": "x" * max(0, PAYLOAD_BYTES - short)}
-    return json.dumps(padded, separators=compact).encode()
+    return telemetry_payload(seq, PAYLOAD_BYTES)
 
 
 def _rss_mib() -> float:
