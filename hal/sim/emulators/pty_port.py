@@ -22,10 +22,8 @@ log = structlog.get_logger(__name__)
 
 _READ_CHUNK = 4096
 # Real seconds the same bytes may sit unread on a pty and still count as on their way: a reader
-# a loaded host has not run yet, not one that stopped reading. 20 ms was too short with both
-# cores busy (a relay-board reply counted as lost, the simulated clock ran on, the E-stop read
-# bad and a test batch aborted); a silent device costs this once per command sent to it.
-STUCK_S = 0.1
+# a loaded host has not run yet, not one that stopped reading.
+STUCK_S = 0.02
 _now = time.monotonic  # real time, by which a stuck reader is judged
 
 
