@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from hal.pty_barrier import PtyBarrier
+
 
 class Clock(Protocol):
     """Monotonic time in seconds and a sleep that honours it."""
@@ -147,7 +149,6 @@ class LockstepClock(_SimulatedTime):
         *,
         busy: Callable[[], bool] = lambda: False,
         speed: float | None = None,
-        settle_s: float = 0.0002,
         horizon_s: float = 0.05,
         max_step_s: float = 0.1,
     ) -> None:
@@ -156,7 +157,6 @@ class LockstepClock(_SimulatedTime):
             raise ValueError(f"speed must be > 0, got {speed}")
         self.speed = speed
         self._busy = [busy]
-        self._settle_s = settle_s  # real time for the kernel to hand bytes across a pty
         self._horizon_s = horizon_s  # a real timer due this soon is work still to come
         # Small steps: bytes the kernel was slow to hand across cost at most this much time
         # before they are seen, never a whole timeout at once.
@@ -173,9 +173,16 @@ class LockstepClock(_SimulatedTime):
         threads = _CountingExecutor()
         loop.set_default_executor(threads)
         self._busy.append(threads.working)
+        barrier = PtyBarrier()
+        try:
+            await self._advance_forever(loop, barrier)
+        finally:
+            barrier.close()
+
+    async def _advance_forever(self, loop: asyncio.AbstractEventLoop, barrier: PtyBarrier) -> None:
         real_start, sim_start = loop.time(), self.monotonic()
         while True:
-            await self._settle(loop)
+            await self._settle(loop, barrier)
             if not self._sleepers:
                 await asyncio.sleep(0.001)  # everything waits on I/O or another task
                 continue
@@ -187,15 +194,16 @@ class LockstepClock(_SimulatedTime):
                     continue
             self.advance_to(max(min(when, self.monotonic() + self._max_step_s), self.monotonic()))
 
-    async def _settle(self, loop: asyncio.AbstractEventLoop) -> None:
+    async def _settle(self, loop: asyncio.AbstractEventLoop, barrier: PtyBarrier) -> None:
         while True:
             await asyncio.sleep(0)
             if self._working(loop):
                 continue
-            # A pty hands bytes across in tens of microseconds. A blocking pause is exact where
-            # the selector's timeout counts in whole milliseconds, and this task is the clock:
-            # nothing else is waiting to run.
-            time.sleep(self._settle_s)  # noqa: ASYNC251 - deliberate, see above
+            # Bytes just written to a pty reach its other side only when a kernel worker has
+            # run: tens of microseconds quiet, milliseconds on a loaded host. Until then no
+            # FIONREAD sees them. Our own byte crossing says the earlier ones have. Blocking is
+            # deliberate: this task is the clock, and nothing else is waiting to run.
+            barrier.cross()
             await asyncio.sleep(0)  # the selector (timeout 0) picks up whatever landed
             if not self._working(loop):
                 return
