@@ -14,7 +14,7 @@ _TAG = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
 class OpArgs(BaseModel):
     """Every request's arguments: nothing unknown, nothing changed after checking."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class NoArgs(OpArgs):

@@ -28,7 +28,7 @@ class ErrorCode(StrEnum):
 class Request(BaseModel):
     """`{"id": 7, "op": "status", "args": {}}`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     id: StrictInt | StrictStr | None = None
     op: StrictStr = Field(min_length=1, max_length=32)

@@ -90,7 +90,7 @@ _ID: Final[TypeAdapter[str]] = TypeAdapter(CommandId)
 class _Envelope(BaseModel):
     """The JSON payload of one command message, before its args are checked per command."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, defer_build=True)
 
     id: CommandId
     ts: StrictInt = Field(gt=0)
@@ -101,7 +101,7 @@ class _Envelope(BaseModel):
 
 
 class _Args(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, defer_build=True)
 
 
 class NoArgs(_Args):

@@ -31,7 +31,7 @@ class StartsWith(StrEnum):
 
 class _Model(BaseModel):
     # strict numbers and booleans: a quoted "30" in a recipe is a mistake, not a number
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
 
 
 def _pump() -> Any:
