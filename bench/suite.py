@@ -22,6 +22,7 @@ from typing import Any
 
 from bench.core import Context, Figure
 from bench.figures.startup import ensure_bytecode
+from bench.obstacles import OBSTACLES, shortfall
 
 HERE = Path(__file__).resolve().parent
 
@@ -140,7 +141,7 @@ def results_markdown(
         f"interleaved run(s) per figure, median shown) on {m['cpu']}, {m['cores']} cores, "
         f"Python {m['python']}, kernel {m['kernel']}; load average at start "
         f"{m['load_at_start'][0]}; {about['wall_s']:.0f} s in all. Written by the script: do not "
-        "edit; notes on the figures belong in the issue or the README.",
+        "edit; what stands in the way of a missed goal comes from bench/obstacles.py.",
         "",
         "| figure | value | baseline | ratio | goal | pass |",
         "|---|---|---|---|---|---|",
@@ -167,6 +168,12 @@ def results_markdown(
         lines += [f"- group `{name}` failed: {error}" for name, error in errors.items()]
     if failed:
         lines.append(f"- {len(failed)} goal(s) missed: " + ", ".join(f"`{k}`" for k in failed))
+        lines += ["", "## What stands in the way", ""]
+        for key in failed:
+            figure = figures[key]
+            assert isinstance(figure, Figure)
+            why = OBSTACLES.get(key, "not yet profiled: add it to bench/obstacles.py")
+            lines.append(f"- `{key}`: {shortfall(figure)}. {why}")
     if not errors and not failed:
         lines.append("- every goal passed")
     return "\n".join(lines) + "\n"

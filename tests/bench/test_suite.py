@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from bench import suite
 from bench.core import Context, Figure, Goal, interleaved, percentile
 from bench.figures import control, scale
+from bench.obstacles import OBSTACLES
 
 
 def test_a_goal_on_the_ratio_judges_the_value_against_its_baseline() -> None:
@@ -104,3 +106,26 @@ def test_the_suite_writes_both_files_for_a_tiny_fleet(tmp_path: Path) -> None:
     assert document["_about"]["errors"] == {}
     assert "| `scale_units` |" in (tmp_path / "RESULTS.md").read_text()
     assert code in (0, 1)  # tiny figures may miss their goals; the code ran
+
+
+def test_a_missed_goal_is_shown_with_its_shortfall_and_what_stands_in_its_way() -> None:
+    figures: dict[str, Figure | float] = {
+        "cpu_percent": Figure(0.8, "%", goal=Goal(0.4, unit="%")),
+        "sim_speedup": Figure(750.0, "×", goal=Goal(3000, better="higher")),
+        "unknown_key": Figure(2.0, "s", goal=Goal(1.0, unit="s")),
+    }
+    about = {"date": "d", "scale": "full", "repeats": 1, "wall_s": 1.0, "machine": suite.machine()}
+    text = suite.results_markdown(figures, {}, about=about)
+    assert "- `cpu_percent`: 0.8 % against ≤ 0.4 %: 2.00× the limit. " in text
+    assert OBSTACLES["cpu_percent"] in text
+    assert "- `sim_speedup`: 750 × against ≥ 3000: 25% of it. " in text
+    assert "`unknown_key`: 2 s against ≤ 1 s: 2.00× the limit. not yet profiled" in text
+
+
+def test_every_obstacle_is_about_a_key_the_suite_measures() -> None:
+    keys = {
+        key
+        for group in suite.GROUPS
+        for key in importlib.import_module(f"bench.figures.{group}").KEYS
+    }
+    assert set(OBSTACLES) <= keys
