@@ -64,9 +64,11 @@ OBSTACLES: dict[str, str] = {
     "rss_after_drain_mb": (
         "Mostly not the drain: the same daemon with `--mqtt` and no backlog sits at 47.0-47.4 "
         "MB (aiomqtt, paho, urllib.request, the outbox's SQLite: +3.7 MB at READY over a daemon "
-        "without MQTT); draining 50,000 rows adds ~3 MB more, which `malloc_trim` did not return "
-        "(tried: 50.2 MB with it, 50.5 without), so it is Python's own arenas, not glibc's. See "
-        "`rss_mb` for the floor. (2026-12-06)"
+        "without MQTT). Draining 50,000 rows adds ~3 MB more, while Python's live objects grow "
+        "by 0.2 MB: allocator fragmentation (pymalloc pools ~1.6 MB, the outbox thread's glibc "
+        "arena ~1.4 MB, the main heap ~0.9 MB). `malloc_trim` did not return it (50.2 MB with "
+        "it, 50.5 without), nor did MALLOC_ARENA_MAX=2. See `rss_mb` for the floor. "
+        "(2026-12-06)"
     ),
 }
 
