@@ -294,6 +294,13 @@ async def test_stale_socket_exits_1_with_connection_refused(sock_dir: Path) -> N
     assert "Connection refused — is unit-controller running?" in run.err
 
 
+def _sigint_as_from_a_terminal() -> None:
+    # A suite started in the background by a shell without job control (`./scripts/test &`)
+    # runs with SIGINT ignored (POSIX), and a child keeps that: its ^C would do nothing, as
+    # it should for a background job. A script typed at a terminal has SIGINT at its default.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 async def test_ctrl_c_ends_a_piped_script(sock_dir: Path) -> None:
     # A script interrupted by ^C stops there: it does not go on with the next lines.
     sock = sock_dir / "control.sock"
@@ -301,6 +308,7 @@ async def test_ctrl_c_ends_a_piped_script(sock_dir: Path) -> None:
         proc = await asyncio.create_subprocess_exec(
             *CONSOLE, "--socket", str(sock),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT, env=_env(),
+            preexec_fn=_sigint_as_from_a_terminal,
         )  # fmt: skip
         assert proc.stdin is not None
         assert proc.stdout is not None
