@@ -20,6 +20,9 @@ class PtyBarrier:
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
         os.set_blocking(self._slave, False)
+        # poll, not select: a process with many files open may hand us an fd above 1023.
+        self._poll = select.poll()
+        self._poll.register(self._slave, select.POLLIN)
 
     def cross(self, *, rounds: int = 2, timeout_s: float = 0.05) -> bool:
         """Send `rounds` bytes one after another, each waited for; False if one took too long.
@@ -31,7 +34,7 @@ class PtyBarrier:
         crossed = True
         for _ in range(rounds):
             os.write(self._master, b"\0")
-            ready, _, _ = select.select([self._slave], [], [], timeout_s)
+            ready = self._poll.poll(timeout_s * 1000)
             crossed = crossed and bool(ready)
             with contextlib.suppress(BlockingIOError):
                 os.read(self._slave, 64)
