@@ -20,7 +20,7 @@ async def test_maintenance_refuses_a_start_but_lets_the_unit_rest_and_reset() ->
     )
     snap = await rig.scan()
     assert snap.unit_mode is UnitMode.MAINTENANCE
-    assert pack_tags(snap)["UnitModeCurrent"] == 2
+    assert pack_tags(snap)["unit_mode_no"] == 2
     assert await controller.command("reset", source="console:tech") is State.RESETTING
     await rig.run_until(lambda s: s.state is State.IDLE, limit_s=5.0)
     with pytest.raises(CommandRefused, match="cannot start in maintenance mode"):

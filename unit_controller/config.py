@@ -42,6 +42,7 @@ from unit_controller.config_sections import (
     VerifyHeaterLimits,
 )
 from unit_controller.errors import ConfigError
+from unit_controller.mqtt.metric_names import pump_key_clashes
 from unit_controller.mqtt.settings import MqttSettings
 from unit_controller.shipped import EXAMPLE_CONFIG
 from unit_controller.tomlfile import read_toml, validation_problems
@@ -75,6 +76,7 @@ class UnitConfig(Section):
         cls, devices: dict[str, DeviceWiring], info: ValidationInfo
     ) -> dict[str, DeviceWiring]:
         problems = wiring_problems(devices)
+        problems += pump_key_clashes(t for t, d in devices.items() if d.kind == "dosing_pump")
         hal = info.data.get("hal")
         if isinstance(hal, HalSection) and hal.backend == "serial":
             problems += serial_port_problems(devices, hal.serial)

@@ -16,7 +16,7 @@ import aiomqtt
 from bench.core import Context, Figure, Goal
 from bench.procs import DaemonProc, Mosquitto, start_batch, usage
 
-ROOT_TOPIC = "fleet/v1"
+ROOT_TOPIC = "fleet/v2"
 
 
 class SeqCounter:

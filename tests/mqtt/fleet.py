@@ -17,7 +17,7 @@ from tests.mqtt.recorder import Received
 from unit_controller.config import UnitConfig, load_config
 from unit_controller.sim.runner import SimOptions, SimulationRun
 
-ROOT = "fleet/v1"
+ROOT = "fleet/v2"
 
 
 def fleet_config(
@@ -70,7 +70,7 @@ def command(
 
 
 def topic(unit: str, leaf: str) -> str:
-    """`fleet/v1/<unit>/<leaf>`."""
+    """`fleet/v2/<unit>/<leaf>`."""
     return f"{ROOT}/{unit}/{leaf}"
 
 

@@ -191,7 +191,7 @@ class Recorder:
         self,
         target: Target,
         *,
-        topic_filter: str = "fleet/v1/#",
+        topic_filter: str = "fleet/v2/#",
         persistent: bool = False,
         identifier: str | None = None,
         tls: BrokerTls | None = None,

@@ -16,17 +16,17 @@ import pytest
 from tests.mqtt.broker import Mosquitto
 from tests.mqtt.recorder import Recorder, mqtt_client, publish
 
-TOPIC = "fleet/v1/u-test/telemetry"
+TOPIC = "fleet/v2/u-test/telemetry"
 
 
 async def test_published_message_reaches_the_recorder(mosquitto: Mosquitto) -> None:
     async with Recorder(mosquitto) as rec:
         await publish(mosquitto.url, TOPIC, {"seq": 1})
-        await publish(mosquitto, "fleet/v1/u-test/status", "online", retain=True)
+        await publish(mosquitto, "fleet/v2/u-test/status", "online", retain=True)
         got = await rec.wait_for(lambda r: r.topic.endswith("/status"))
     assert got.payload == b"online"
     assert rec.json("telemetry") == [{"seq": 1}]
-    assert [r.topic for r in rec.on("u-test/status")] == ["fleet/v1/u-test/status"]
+    assert [r.topic for r in rec.on("u-test/status")] == ["fleet/v2/u-test/status"]
 
 
 async def test_tls_broker_takes_a_client_with_its_certificate(tls_mosquitto: Mosquitto) -> None:
@@ -179,16 +179,16 @@ async def test_site_example_lets_each_unit_write_its_own_topics_and_read_only_it
             Recorder(site, tls=site.client_tls("u-999")) as rogue,
         ):
             # A certificate the CA signed for a unit nobody listed publishes nothing.
-            await rogue.publish("fleet/v1/u-999/birth", b"rogue unit")
-            await rogue.publish("fleet/v1/u-999/telemetry", b"rogue telemetry")
-            await unit1.publish("fleet/v1/u-001/telemetry", b"own telemetry")
-            await unit1.publish("fleet/v1/u-002/telemetry", b"spoofed")
-            await unit1.publish("fleet/v1/u-001/cmd/start", b"self-command")
-            await unit1.publish("fleet/v1/u-001/cmd", b"self-command")
-            await dashboard.publish("fleet/v1/u-001/telemetry", b"dashboard forging")
-            await dashboard.publish("fleet/v1/u-001/cmd/start", b"go")
-            await dashboard.publish("fleet/v1/u-001/cmd/marker", b"m1")
-            await dashboard.publish("fleet/v1/u-002/cmd/marker", b"m2")
+            await rogue.publish("fleet/v2/u-999/birth", b"rogue unit")
+            await rogue.publish("fleet/v2/u-999/telemetry", b"rogue telemetry")
+            await unit1.publish("fleet/v2/u-001/telemetry", b"own telemetry")
+            await unit1.publish("fleet/v2/u-002/telemetry", b"spoofed")
+            await unit1.publish("fleet/v2/u-001/cmd/start", b"self-command")
+            await unit1.publish("fleet/v2/u-001/cmd", b"self-command")
+            await dashboard.publish("fleet/v2/u-001/telemetry", b"dashboard forging")
+            await dashboard.publish("fleet/v2/u-001/cmd/start", b"go")
+            await dashboard.publish("fleet/v2/u-001/cmd/marker", b"m1")
+            await dashboard.publish("fleet/v2/u-002/cmd/marker", b"m2")
             await dashboard.wait_for(lambda r: r.payload == b"m2")
             await unit1.wait_for(lambda r: r.payload == b"m1")
             await unit2.wait_for(lambda r: r.payload == b"m2")

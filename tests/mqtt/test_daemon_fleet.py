@@ -112,6 +112,15 @@ async def test_the_daemon_takes_mqtt_commands_journals_them_and_says_offline_on_
                 timeout=WAIT_S,
             )
             assert [r.json()["id"] for r in rec.on("cmd_result")] == [probe["id"]]
+
+            # Clearing it the MQTT way (an empty retained payload) is no command: no answer.
+            await publish(mosquitto, topic(UNIT, "cmd/stop"), b"", retain=True)
+            after = command()
+            await publish(mosquitto, topic(UNIT, "cmd/rebirth"), after)
+            await _result(rec, after)
+            assert [r.json()["id"] for r in rec.on("cmd_result")] == [probe["id"], after["id"]]
+            refusals = [e.json() for e in rec.on("events") if e.json().get("ok") is False]
+            assert refusals == []
         finally:
             assert daemon.terminate() == 0
 

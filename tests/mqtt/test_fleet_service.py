@@ -104,7 +104,12 @@ async def test_telemetry_and_birth_say_whether_the_clock_is_synchronised(tmp_pat
         assert [t["clock_synchronized"] for t in telemetry] == [False, False, True]
         birth = json.loads(service._birth(1))
         assert birth["clock_synchronized"] is True
-        assert {"name": "clock_synchronized", "type": "bool", "unit": None} in birth["metrics"]
+        assert {
+            "name": "clock_synchronized",
+            "type": "bool",
+            "unit": None,
+            "nullable": True,
+        } in birth["metrics"]
     finally:
         await service.stop(drain_timeout_s=0.0)
 
@@ -119,10 +124,11 @@ async def test_telemetry_carries_the_packtags_state_and_unit_mode(tmp_path: Path
         await service.outbox.flush()
         rows = await service.outbox.read(after_id=0, up_to_id=10**9, limit=100)
         telemetry = [json.loads(r.payload) for r in rows if r.kind == "telemetry"]
-        assert all(t["StateCurrent"] == t["state_no"] == 2 for t in telemetry)  # STOPPED
-        assert [(t["unit_mode"], t["UnitModeCurrent"]) for t in telemetry][-1] == ("manual", 3)
-        assert (telemetry[0]["unit_mode"], telemetry[0]["UnitModeCurrent"]) == ("production", 1)
+        # state_no is PackTags' StateCurrent, unit_mode_no its UnitModeCurrent
+        assert all(t["state_no"] == 2 for t in telemetry)  # STOPPED
+        assert [(t["unit_mode"], t["unit_mode_no"]) for t in telemetry][-1] == ("manual", 3)
+        assert (telemetry[0]["unit_mode"], telemetry[0]["unit_mode_no"]) == ("production", 1)
         names = {m["name"] for m in json.loads(service._birth(1))["metrics"]}
-        assert {"StateCurrent", "UnitModeCurrent", "unit_mode"} <= names
+        assert {"state_no", "unit_mode_no", "unit_mode"} <= names
     finally:
         await service.stop(drain_timeout_s=0.0)

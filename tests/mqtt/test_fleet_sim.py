@@ -38,7 +38,7 @@ async def test_a_batch_announces_itself_publishes_every_second_and_says_offline(
     assert birth["sess"] >= 1
     assert "smoke" in birth["recipes"]
     names = {m["name"] for m in birth["metrics"]}
-    assert {"temperature_c", "ph", "state", "seq", "pumps_ml_min.P-203"} <= names
+    assert {"temperature_c", "ph", "state", "seq", "pump_p203_ml_min"} <= names
 
     telemetry = rec.json("telemetry") + rec.json("backfill")
     numbers = sorted({t["seq"] for t in telemetry})

@@ -130,3 +130,25 @@ async def test_a_broker_outage_in_the_middle_of_the_backfill_loses_nothing(
     async with Outbox(path=path, max_bytes=10**9, max_age_s=3600) as reopened:
         assert reopened.pending_count == 0
         assert await reopened.read(after_id=0, up_to_id=10**9, limit=10) == []
+
+
+async def test_a_backlog_stored_before_the_upgrade_to_v2_goes_out_flat(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    from tests.mqtt.test_telemetry_v2 import V1
+
+    path = tmp_path / "outbox.sqlite3"
+    async with Outbox(path=path, max_bytes=10**9, max_age_s=3600) as box:
+        for seq in range(3):
+            box.put("telemetry", json.dumps(V1 | {"seq": seq}).encode())
+        box.put("event", b'{"kind":"note","bad":{"kept":1}}')  # only telemetry is reshaped
+        await box.flush()
+    async with Recorder(mosquitto) as rec, _unit(mosquitto, path) as (link, outbox):
+        assert await link.wait_connected(WAIT_S)
+        await _until(lambda: outbox.pending_count == 0)
+        await _until(lambda: len(rec.on("backfill")) >= 3 and len(rec.on("events")) >= 1)
+    sent = rec.json("backfill")
+    assert sorted({m["seq"] for m in sent}) == [0, 1, 2]
+    assert all("bad" not in m and "pumps_ml_min" not in m for m in sent)
+    assert all(m["temperature_c_bad"] == "device silent" for m in sent)
+    assert rec.json("events")[0] == {"kind": "note", "bad": {"kept": 1}}

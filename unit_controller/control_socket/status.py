@@ -12,7 +12,7 @@ from hal.reading import Reading
 from unit_controller.batch.phase_runner import progress_dict
 from unit_controller.controller import Snapshot
 from unit_controller.machine import UnitMode
-from unit_controller.mqtt.payloads import LEVEL_KEYS, pack_tags
+from unit_controller.mqtt.payloads import LEVEL_KEYS
 
 
 def _value(reading: Reading[Any], digits: int) -> float | None:
@@ -80,7 +80,7 @@ def status_dict(
     return out | {
         "state": snap.state.value,
         "state_no": snap.state_no,
-        "StateCurrent": pack_tags(snap)["StateCurrent"],
+        "StateCurrent": snap.state_no,  # the PackTags name, for tools that speak PackML
         "phase": snap.phase,
         **progress_dict(snap.progress),
         "recipe": snap.recipe,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-DEFAULT_ROOT = "fleet/v1"
+DEFAULT_ROOT = "fleet/v2"
 _PORTS = {"mqtt": 1883, "mqtts": 8883}
 
 

@@ -10,12 +10,14 @@ import asyncio
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 import aiomqtt
 import structlog
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from unit_controller.mqtt.commands import CommandResult
+from unit_controller.mqtt.legacy import flatten_v1_telemetry, is_v1_telemetry
 from unit_controller.mqtt.outbox import Outbox, OutboxRow
 from unit_controller.mqtt.settings import MqttSettings
 from unit_controller.mqtt.topics import Topics
@@ -302,6 +304,11 @@ class FleetLink:
                 continue
             payload = message.payload
             raw = payload if isinstance(payload, bytes) else str(payload).encode()
+            if not raw:
+                # How a retained message is cleared (publish empty, retained): not a command,
+                # so no refusal and no cmd_result that would name no id.
+                log.debug("mqtt.command_cleared", command=name[:64], retained=message.retain)
+                continue
             result = await self._on_command(name, raw, bool(message.retain))
             self._outbox.put("cmd_result", result.to_json())
 
@@ -341,6 +348,8 @@ class FleetLink:
                     raise rows
                 for row in rows:
                     if row.kind == "telemetry":
+                        if is_v1_telemetry(row.payload):  # stored before an upgrade to v2
+                            row = replace(row, payload=flatten_v1_telemetry(row.payload))
                         await window.put(telemetry, row)
                     else:
                         await window.put(self._topic(row, backfill=backfill), row)

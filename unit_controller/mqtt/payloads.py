@@ -18,6 +18,11 @@ from unit_controller.alarms import Alarm
 from unit_controller.batch.phase_runner import progress_dict
 from unit_controller.controller import Snapshot
 from unit_controller.events import UnitEvent
+from unit_controller.mqtt.metric_names import pump_ident
+
+# The payloads' version, as in the default topic root `fleet/v2`: flat telemetry whose keys
+# are identifiers and exactly the metrics the birth names (v1 nested pumps and `bad`).
+PAYLOAD_FORMAT = 2
 
 # Telemetry keys of the level switches, by point.
 LEVEL_KEYS = {
@@ -80,41 +85,47 @@ class Metric:
     name: str
     type: str  # "float" | "bool" | "int" | "string"
     unit: str | None = None
+    nullable: bool = False  # null when not known now (a bad reading, outside a batch)
 
     def as_json(self) -> dict[str, Any]:
         """The birth entry."""
-        return {"name": self.name, "type": self.type, "unit": self.unit}
+        return {"name": self.name, "type": self.type, "unit": self.unit, "nullable": self.nullable}
+
+
+def _reading(name: str, type_: str, unit: str | None = None) -> list[Metric]:
+    """A measured value and, beside it, why it is null when it is (`<name>_bad`)."""
+    return [Metric(name, type_, unit, nullable=True), Metric(f"{name}_bad", "string", None, True)]
 
 
 def telemetry_metrics(wiring: BoardWiring) -> list[Metric]:
-    """Every value a telemetry message carries, with its type and unit."""
+    """Every value a telemetry message carries, in its order, with its type and unit."""
     metrics = [
         Metric("ts", "int", "ms"),
         Metric("seq", "int"),
         Metric("sess", "int"),
         Metric("boot", "int"),
         Metric("state", "string"),
+        # PackTags (ISA-TR88.00.02): state_no is StateCurrent, unit_mode_no UnitModeCurrent.
         Metric("state_no", "int"),
         Metric("unit_mode", "string"),
-        # PackTags names (ISA-TR88.00.02) beside ours, for fleet tools that speak PackML.
-        Metric("StateCurrent", "int"),
-        Metric("UnitModeCurrent", "int"),
-        Metric("phase", "string"),
+        Metric("unit_mode_no", "int"),
+        Metric("authority", "string"),
+        Metric("phase", "string", nullable=True),
         # Where the batch is: phase n of m, time in it, and the least time its timed
         # conditions still need (null outside a batch, or when only an event can end it).
-        Metric("phase_no", "int"),
-        Metric("phase_count", "int"),
-        Metric("phase_elapsed_s", "float", "s"),
-        Metric("phase_remaining_s", "float", "s"),
-        Metric("phase_waits_on_event", "bool"),
-        Metric("phase_waits_for", "string"),
-        Metric("recipe", "string"),
-        Metric("temperature_c", "float", "°C"),
-        Metric("temperature_sp_c", "float", "°C"),
-        Metric("ph", "float", "pH"),
-        Metric("ph_sp", "float", "pH"),
-        *(Metric(key, "bool") for key in LEVEL_KEYS.values()),
-        Metric("estop_pressed", "bool"),
+        Metric("phase_no", "int", nullable=True),
+        Metric("phase_count", "int", nullable=True),
+        Metric("phase_elapsed_s", "float", "s", nullable=True),
+        Metric("phase_remaining_s", "float", "s", nullable=True),
+        Metric("phase_waits_on_event", "bool", nullable=True),
+        Metric("phase_waits_for", "string", nullable=True),
+        Metric("recipe", "string", nullable=True),
+        *_reading("temperature_c", "float", "°C"),
+        Metric("temperature_sp_c", "float", "°C", nullable=True),
+        *_reading("ph", "float", "pH"),
+        Metric("ph_sp", "float", "pH", nullable=True),
+        *(m for key in LEVEL_KEYS.values() for m in _reading(key, "bool")),
+        *_reading("estop_pressed", "bool"),
         Metric("heater_duty", "float", "fraction"),
         Metric("heater_on", "bool"),
         Metric("contactor", "bool"),
@@ -125,20 +136,19 @@ def telemetry_metrics(wiring: BoardWiring) -> list[Metric]:
         Metric("cooling_valve", "bool"),
     ]
     for tag in sorted(wiring.pumps()):
+        pump = f"pump_{pump_ident(tag)}"
         metrics += [
-            Metric(f"pumps_ml_min.{tag}", "float", "mL/min"),
-            Metric(f"dispensed_ml.{tag}", "float", "mL"),
-            Metric(f"reagents_ml.{tag}", "float", "mL"),
+            Metric(f"{pump}_ml_min", "float", "mL/min"),
+            *_reading(f"{pump}_dispensed_ml", "float", "mL"),
+            Metric(f"{pump}_reagents_ml", "float", "mL"),
         ]
     metrics += [
-        Metric("awaiting_confirmation", "string"),
+        Metric("awaiting_confirmation", "string", nullable=True),
         Metric("alarms_active", "int"),
         Metric("outbox_backlog", "int"),
         Metric("outbox_dropped", "int"),
-        Metric("clock_synchronized", "bool"),
+        Metric("clock_synchronized", "bool", nullable=True),
         Metric("storage_failing", "bool"),
-        Metric("authority", "string"),
-        Metric("bad", "object"),
     ]
     return metrics
 
@@ -171,13 +181,19 @@ def _value(reading: Reading[Any], digits: int) -> float | None:
     return round(float(reading.value), digits)
 
 
+def _why(reading: Reading[Any] | None) -> str | None:
+    """Why a reading's value is null, or None when it is good."""
+    if reading is None:
+        return "no reading yet"
+    return None if reading.good else reading.why or "bad"
+
+
 def pack_tags(snap: Snapshot) -> dict[str, Any]:
-    """Our unit mode with the PackTags StateCurrent and UnitModeCurrent numbers."""
+    """Our unit mode with the PackTags UnitModeCurrent number, and who may command."""
     mode = snap.unit_mode
     return {
         "unit_mode": mode.value,
-        "StateCurrent": snap.state_no,
-        "UnitModeCurrent": mode.number,
+        "unit_mode_no": mode.number,
         "authority": snap.authority.value,
     }
 
@@ -185,16 +201,8 @@ def pack_tags(snap: Snapshot) -> dict[str, Any]:
 def telemetry_payload(
     snap: Snapshot, *, header: TelemetryHeader, figures: LinkFigures, pumps: Iterable[str]
 ) -> dict[str, Any]:
-    """One telemetry message: a bad reading is null, with its reason under `bad`."""
+    """One telemetry message, flat: a bad reading is null, with its reason in `<key>_bad`."""
     image, targets, outputs = snap.image, snap.targets, snap.outputs
-    bad: dict[str, str] = {}
-
-    def flag(key: str, reading: Reading[Any]) -> None:
-        if not reading.good:
-            bad[key] = reading.why or "bad"
-
-    flag("temperature_c", image.temperature)
-    flag("ph", image.ph)
     payload: dict[str, Any] = {
         "ts": header.ts,
         "seq": header.seq,
@@ -207,16 +215,19 @@ def telemetry_payload(
         **progress_dict(snap.progress),
         "recipe": snap.recipe,
         "temperature_c": _value(image.temperature, 3),
+        "temperature_c_bad": _why(image.temperature),
         "temperature_sp_c": targets.temperature_c,
         "ph": _value(image.ph, 4),
+        "ph_bad": _why(image.ph),
         "ph_sp": targets.ph.setpoint if targets.ph is not None else None,
     }
     for point, key in LEVEL_KEYS.items():
         reading = image.level(point)
         payload[key] = reading.value if reading.good else None
-        flag(key, reading)
-    payload["estop_pressed"] = image.estop.value if image.estop.good else None
-    flag("estop_pressed", image.estop)
+        payload[f"{key}_bad"] = _why(reading)
+    estop = image.estop
+    payload["estop_pressed"] = estop.value if estop.good else None
+    payload["estop_pressed_bad"] = _why(estop)
     payload |= {
         "heater_duty": round(snap.heater_duty, 4),
         "heater_on": outputs.heater_on,
@@ -227,16 +238,13 @@ def telemetry_payload(
         "purge_valve": outputs.purge_valve,
         "cooling_valve": outputs.cooling_valve,
     }
-    tags = sorted(pumps)
-    payload["pumps_ml_min"] = {tag: round(outputs.pump(tag), 3) for tag in tags}
-    dispensed: dict[str, float | None] = {}
-    for tag in tags:
+    for tag in sorted(pumps):
+        pump = f"pump_{pump_ident(tag)}"
         volume = image.dispensed_ml.get(tag)
-        dispensed[tag] = None if volume is None else _value(volume, 2)
-        if volume is not None:
-            flag(f"dispensed_ml.{tag}", volume)
-    payload["dispensed_ml"] = dispensed
-    payload["reagents_ml"] = {tag: round(figures.reagents_ml.get(tag, 0.0), 2) for tag in tags}
+        payload[f"{pump}_ml_min"] = round(outputs.pump(tag), 3)
+        payload[f"{pump}_dispensed_ml"] = None if volume is None else _value(volume, 2)
+        payload[f"{pump}_dispensed_ml_bad"] = _why(volume)
+        payload[f"{pump}_reagents_ml"] = round(figures.reagents_ml.get(tag, 0.0), 2)
     payload |= {
         "awaiting_confirmation": snap.awaiting_confirmation,
         "alarms_active": figures.alarms_active,
@@ -244,7 +252,6 @@ def telemetry_payload(
         "outbox_dropped": figures.outbox_dropped,
         "clock_synchronized": figures.clock_synchronized,
         "storage_failing": figures.storage_failing,
-        "bad": bad,
     }
     return payload
 
@@ -267,6 +274,7 @@ def birth_payload(
     """The retained description of the unit sent on every connect (and when the authority
     changes: a dashboard sees at once whether this unit takes its commands)."""
     return {
+        "format": PAYLOAD_FORMAT,
         "unit": unit,
         "site": site,
         "version": version,
