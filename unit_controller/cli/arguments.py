@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from unit_controller import __version__
 from unit_controller.cli.bench_arguments import add_bench_commands
+from unit_controller.cli.fleet_arguments import add_fleet_command
 from unit_controller.cli.operator_arguments import add_operator_commands
 from unit_controller.cli.record_arguments import add_record_commands
 from unit_controller.shipped import EXAMPLE_CONFIG as DEFAULT_CONFIG
@@ -292,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the [console] pin_hash for a PIN read from standard input",
     )
     add_operator_commands(sub)
+    add_fleet_command(sub)
     add_bench_commands(sub, speed=_positive_speed, fault=_fault)
     add_record_commands(sub)
     return parser

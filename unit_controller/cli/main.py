@@ -56,6 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from unit_controller.cli.operator import run_operator_command
 
         return run_operator_command(args)
+    if args.command == "fleet":
+        from unit_controller.cli.fleet import run_fleet_command
+
+        return run_fleet_command(args)
     if args.command == "envelope":
         from unit_controller.cli.simulate import run_envelope
 

@@ -6,10 +6,13 @@ Plain parsing, nothing imported that a command line's help would wait for; never
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 DEFAULT_ROOT = "fleet/v2"
+# A topic root: levels of plain characters, no wildcards, no empty level.
+_ROOT = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 _PORTS = {"mqtt": 1883, "mqtts": 8883}
 
 
@@ -62,3 +65,13 @@ def parse_broker_url(url: str) -> BrokerAddress:
     return BrokerAddress(
         host=parts.hostname, port=port or _PORTS[parts.scheme], tls=parts.scheme == "mqtts"
     )
+
+
+def valid_root(root: str) -> str:
+    """`root` if it is a topic root (levels, no wildcard); ValueError names what is wrong."""
+    if not _ROOT.match(root):
+        raise ValueError(
+            f"topic root {root!r} must be levels of letters, digits, '_', '.', '-' separated "
+            "by '/', with no wildcard and no leading or trailing '/'"
+        )
+    return root

@@ -5,14 +5,18 @@ Validated once at start-up with bounds and file checks; never opens a connection
 
 from __future__ import annotations
 
-import re
 import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from unit_controller.mqtt.address import DEFAULT_ROOT, BrokerAddress, parse_broker_url
+from unit_controller.mqtt.address import (
+    DEFAULT_ROOT,
+    BrokerAddress,
+    parse_broker_url,
+    valid_root,
+)
 
 if TYPE_CHECKING:
     from unit_controller.mqtt.signing import Operators
@@ -26,9 +30,6 @@ __all__ = [
     "operators_of",
     "parse_broker_url",
 ]
-
-# A topic root: levels of plain characters, no wildcards, no empty level.
-_ROOT = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 
 
 class _Section(BaseModel):
@@ -134,12 +135,7 @@ class MqttSettings(_Section):
     @field_validator("root")
     @classmethod
     def _root(cls, root: str) -> str:
-        if not _ROOT.match(root):
-            raise ValueError(
-                f"topic root {root!r} must be levels of letters, digits, '_', '.', '-' separated "
-                "by '/', with no wildcard and no leading or trailing '/'"
-            )
-        return root
+        return valid_root(root)
 
     @field_validator("password_file", "ca_file", "cert_file", "key_file")
     @classmethod

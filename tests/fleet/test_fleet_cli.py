@@ -1,0 +1,111 @@
+"""`unit-controller fleet` against a real broker: two simulated units show up with their states;
+one killed shows `"online": false` within the keepalive; bad options and no broker say so."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.daemon.harness import ROOT as REPO
+from tests.daemon.harness import Control, Daemon
+from tests.mqtt.broker import Mosquitto
+from tests.mqtt.recorder import Received, Recorder
+
+pytestmark = pytest.mark.xdist_group("real_time")
+
+KEEPALIVE_S = 30.0  # [mqtt] keepalive_s of the simulator's example
+WAIT_S = 60.0
+
+
+async def _fleet(*args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "unit_controller.cli", "fleet", *args,
+        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), WAIT_S)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def _telemetry_of(unit: str) -> Callable[[Received], bool]:
+    return lambda r: r.topic.endswith(f"/{unit}/telemetry")
+
+
+async def _snapshot(broker: Mosquitto) -> list[dict[str, Any]]:
+    code, out, err = await _fleet("--mqtt", broker.url, "--once", "--json")
+    assert code == 0, err
+    units: list[dict[str, Any]] = json.loads(out)
+    return units
+
+
+async def test_two_units_show_up_and_a_killed_one_goes_offline_within_the_keepalive(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    daemons = [
+        Daemon(tmp_path / name, speed=1.0, args=("--mqtt", mosquitto.url, "--unit-id", name))
+        for name in ("unit-f1", "unit-f2")
+    ]
+    async with Recorder(mosquitto) as rec:
+        for daemon in daemons:
+            await daemon.start()
+        try:
+            for name in ("unit-f1", "unit-f2"):
+                await rec.wait_for(_telemetry_of(name), timeout=WAIT_S)
+            async with Control(daemons[0].socket) as control:
+                await control.request("reset")
+                await control.until(lambda s: s["state"] == "IDLE", what="IDLE")
+            await rec.wait_for(
+                lambda r: r.topic.endswith("/unit-f1/telemetry") and r.json()["state"] == "IDLE",
+                timeout=WAIT_S,
+            )
+            units = {u["unit"]: u for u in await _snapshot(mosquitto)}
+            assert set(units) == {"unit-f1", "unit-f2"}
+            assert units["unit-f1"]["state"] == "IDLE"
+            assert units["unit-f2"]["state"] == "STOPPED"
+            for unit in units.values():
+                assert unit["online"] is True
+                assert unit["phase"] is None
+                assert isinstance(unit["alarms"], list)
+                assert isinstance(unit["age_s"], float)
+                assert {"unit", "online", "state", "phase", "alarms", "age_s"} <= set(unit)
+
+            daemons[1].kill()
+            killed_at = time.monotonic()
+            while True:
+                units = {u["unit"]: u for u in await _snapshot(mosquitto)}
+                if units["unit-f2"]["online"] is False:
+                    break
+                assert time.monotonic() - killed_at < KEEPALIVE_S, units["unit-f2"]
+                await asyncio.sleep(0.2)
+            assert units["unit-f1"]["online"] is True
+            # The table shows the same, the offline unit named as such.
+            code, table, err = await _fleet("--mqtt", mosquitto.url, "--once")
+            assert code == 0, err
+            line = next(t for t in table.splitlines() if t.startswith("unit-f2"))
+            assert "OFFLINE" in line
+        finally:
+            for daemon in daemons:
+                if daemon.proc is not None and daemon.proc.poll() is None:
+                    daemon.terminate()
+
+
+async def test_no_broker_and_bad_options_are_named(tmp_path: Path) -> None:
+    code, _, err = await _fleet("--mqtt", "mqtt://127.0.0.1:9", "--once")
+    assert code == 1
+    assert "mqtt://127.0.0.1:9" in err
+    code, _, err = await _fleet("--mqtt", "http://broker", "--once")
+    assert code == 2
+    assert "mqtt://" in err
+    code, _, err = await _fleet("--mqtt", "mqtt://localhost", "--root", "fleet/#", "--once")
+    assert code == 2
+    assert "wildcard" in err
+    code, _, err = await _fleet("--mqtt", "mqtts://localhost", "--ca-file", str(tmp_path / "x"))
+    assert code == 2
+    assert "no such file" in err
