@@ -76,7 +76,10 @@ class FleetLink:
         alarms: Callable[[], bytes],
         on_command: CommandHandler,
         rng: random.Random | None = None,
+        announcements: Callable[[], list[tuple[str, bytes]]] = list,
     ) -> None:
+        """`announcements`: more retained (topic, payload) sent after the birth on every
+        connect and rebirth (Home Assistant's discovery configs)."""
         self._settings = settings
         self._address = settings.address
         self._topics = topics
@@ -89,6 +92,7 @@ class FleetLink:
         self._outbox = outbox
         self._birth = birth
         self._alarms = alarms
+        self._announcements = announcements
         self._on_command = on_command
         self._rng = rng or random.Random()
         self._client: aiomqtt.Client | None = None
@@ -276,6 +280,8 @@ class FleetLink:
         await client.publish(
             self._topics.alarms, self._alarms(), qos=1, retain=True, timeout=timeout
         )
+        for topic, payload in self._announcements():
+            await client.publish(topic, payload, qos=1, retain=True, timeout=timeout)
 
     async def _retained_updates(self, client: aiomqtt.Client) -> None:
         timeout = self._settings.publish_timeout_s

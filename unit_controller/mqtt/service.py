@@ -25,6 +25,7 @@ from unit_controller.events import CommandHandled, UnitEvent
 from unit_controller.interlocks import Priority
 from unit_controller.mqtt.bridge import TelemetryBridge
 from unit_controller.mqtt.commands import REMOTE_COMMANDS, CommandGate, CommandResult, shown_name
+from unit_controller.mqtt.discovery import discovery_messages
 from unit_controller.mqtt.dispatch import CommandDispatcher, handle_command
 from unit_controller.mqtt.link import FleetLink
 from unit_controller.mqtt.outbox import Outbox
@@ -120,6 +121,7 @@ class FleetService:
             birth=self._birth,
             alarms=self._alarms,
             on_command=self._command,
+            announcements=self._discovery,
         )
         self.dispatcher = CommandDispatcher(
             controller=controller, on_rebirth=self.link.rebirth, wall=wall
@@ -228,6 +230,16 @@ class FleetService:
                 clock_synchronized=self._clock_synchronized(),
                 authority=self.controller.authority.value,
             )
+        )
+
+    def _discovery(self) -> list[tuple[str, bytes]]:
+        if not self.settings.discovery:
+            return []
+        return discovery_messages(
+            topics=self.topics,
+            prefix=self.settings.discovery_prefix,
+            site=self.config.unit.site,
+            version=__version__,
         )
 
     def _alarms(self) -> bytes:

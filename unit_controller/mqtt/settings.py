@@ -116,6 +116,13 @@ class MqttSettings(_Section):
         default=30.0, ge=0, le=600, description="on a clean stop, wait this long for the outbox"
     )
     outbox: OutboxSettings = OutboxSettings()
+    discovery: bool = Field(
+        default=False,
+        description="publish Home Assistant MQTT discovery configs (retained) on every connect",
+    )
+    discovery_prefix: str = Field(
+        default="homeassistant", max_length=128, description="Home Assistant's discovery prefix"
+    )
     allow_unsigned: bool = Field(
         default=False,
         description="accept remote commands nobody signed (journaled as unauthenticated); "
@@ -132,7 +139,7 @@ class MqttSettings(_Section):
             parse_broker_url(url)
         return url
 
-    @field_validator("root")
+    @field_validator("root", "discovery_prefix")
     @classmethod
     def _root(cls, root: str) -> str:
         return valid_root(root)
