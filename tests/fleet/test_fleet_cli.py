@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -16,7 +17,7 @@ import pytest
 from tests.daemon.harness import ROOT as REPO
 from tests.daemon.harness import Control, Daemon
 from tests.mqtt.broker import Mosquitto
-from tests.mqtt.recorder import Received, Recorder
+from tests.mqtt.recorder import Received, Recorder, publish
 
 pytestmark = pytest.mark.xdist_group("real_time")
 
@@ -109,3 +110,33 @@ async def test_no_broker_and_bad_options_are_named(tmp_path: Path) -> None:
     code, _, err = await _fleet("--mqtt", "mqtts://localhost", "--ca-file", str(tmp_path / "x"))
     assert code == 2
     assert "no such file" in err
+
+
+async def test_over_tls_with_a_client_certificate(tls_mosquitto: Mosquitto) -> None:
+    dashboard = tls_mosquitto.client_tls("dashboard")
+    await publish(tls_mosquitto, "fleet/v2/unit-t9/status", "online", retain=True, tls=dashboard)
+    code, out, err = await _fleet(
+        "--mqtt", tls_mosquitto.url, "--once", "--json", "--wait-s", "0.5",
+        "--ca-file", str(dashboard.ca_file), "--cert-file", str(dashboard.cert_file),
+        "--key-file", str(dashboard.key_file),
+    )  # fmt: skip
+    assert code == 0, err
+    [unit] = json.loads(out)
+    assert (unit["unit"], unit["online"], unit["age_s"]) == ("unit-t9", True, None)
+
+
+async def test_live_it_says_the_broker_is_away_and_stops_cleanly_on_sigterm() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "unit_controller.cli", "fleet", "--mqtt", "mqtt://127.0.0.1:9",
+        "--refresh-s", "0.2",
+        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        async with asyncio.timeout(WAIT_S):
+            while b"broker away" not in await proc.stdout.readline():
+                pass
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await proc.communicate()
+    assert proc.returncode == 0
