@@ -10,23 +10,20 @@ import asyncio
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 
 import aiomqtt
 import structlog
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from unit_controller.mqtt.commands import CommandResult
-from unit_controller.mqtt.legacy import flatten_v1_telemetry, is_v1_telemetry
 from unit_controller.mqtt.outbox import Outbox, OutboxRow
 from unit_controller.mqtt.settings import MqttSettings
 from unit_controller.mqtt.topics import Topics
 from unit_controller.mqtt.window import PublishWindow
+from unit_controller.mqtt.wire import JsonWire, Publication, Wire
 
 log = structlog.get_logger(__name__)
 
-ONLINE = b"online"
-OFFLINE = b"offline"
 # Messages in flight (published, PUBACK not yet back), live and backlog together; each PUBACK
 # frees a slot for the next one. paho keeps the wire order.
 WINDOW = 200
@@ -77,22 +74,18 @@ class FleetLink:
         on_command: CommandHandler,
         rng: random.Random | None = None,
         announcements: Callable[[], list[tuple[str, bytes]]] = list,
+        wire: Wire | None = None,
     ) -> None:
         """`announcements`: more retained (topic, payload) sent after the birth on every
-        connect and rebirth (Home Assistant's discovery configs)."""
+        connect and rebirth (Home Assistant's discovery configs); `wire`: how messages look
+        on the broker (default the JSON topics, from `birth`, `alarms` and `announcements`)."""
         self._settings = settings
         self._address = settings.address
-        self._topics = topics
-        # Named once: every stored message asks for its topic.
-        self._telemetry_topic = topics.telemetry
-        self._backfill_topic = topics.backfill
-        self._cmd_result_topic = topics.cmd_result
-        self._events_topic = topics.events
+        self._wire: Wire = wire or JsonWire(
+            topics=topics, birth=birth, alarms=alarms, announcements=announcements
+        )
         self._client_id = client_id
         self._outbox = outbox
-        self._birth = birth
-        self._alarms = alarms
-        self._announcements = announcements
         self._on_command = on_command
         self._rng = rng or random.Random()
         self._client: aiomqtt.Client | None = None
@@ -191,6 +184,7 @@ class FleetLink:
 
     def _new_client(self, password: str | None) -> aiomqtt.Client:
         settings = self._settings
+        will = self._wire.will()
         tls = None
         if self._address.tls:
             tls = aiomqtt.TLSParameters(
@@ -204,7 +198,7 @@ class FleetLink:
             identifier=self._client_id,
             username=settings.username,
             password=password,
-            will=aiomqtt.Will(self._topics.status, OFFLINE, qos=1, retain=True),
+            will=aiomqtt.Will(will.topic, will.payload, qos=will.qos, retain=will.retain),
             # MQTT 5: only it can tell a live subscriber that a command was published retained
             # (retain-as-published), which 3.1.1 brokers clear; each connect starts clean.
             protocol=aiomqtt.ProtocolVersion.V5,
@@ -235,7 +229,7 @@ class FleetLink:
             # Subscribed before `online` goes out: a dashboard that sees the unit online can
             # command it at once.
             await client.subscribe(
-                self._topics.commands,
+                self._wire.command_filter,
                 # Retained commands stored at the broker are never sent; one published retained
                 # while we listen arrives flagged, and the gate refuses it.
                 options=SubscribeOptions(
@@ -271,17 +265,9 @@ class FleetLink:
                 await window.close()
 
     async def _announce(self, client: aiomqtt.Client) -> None:
-        timeout = self._settings.publish_timeout_s
-        await client.publish(self._topics.status, ONLINE, qos=1, retain=True, timeout=timeout)
-        await client.publish(
-            self._topics.birth, self._birth(self.session), qos=1, retain=True, timeout=timeout
-        )
-        self._alarms_dirty.clear()
-        await client.publish(
-            self._topics.alarms, self._alarms(), qos=1, retain=True, timeout=timeout
-        )
-        for topic, payload in self._announcements():
-            await client.publish(topic, payload, qos=1, retain=True, timeout=timeout)
+        self._alarms_dirty.clear()  # the announcement carries the alarm list as it is now
+        for message in self._wire.announce(self.session):
+            await _publish(client, message, timeout_s=self._settings.publish_timeout_s)
 
     async def _retained_updates(self, client: aiomqtt.Client) -> None:
         timeout = self._settings.publish_timeout_s
@@ -299,31 +285,19 @@ class FleetLink:
                 log.info("mqtt.rebirth", sess=self.session)
             if self._alarms_dirty.is_set():
                 self._alarms_dirty.clear()
-                await client.publish(
-                    self._topics.alarms, self._alarms(), qos=1, retain=True, timeout=timeout
-                )
+                await _publish(client, self._wire.alarms_update(), timeout_s=timeout)
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
-            name = self._topics.command_name(message.topic.value)
-            if name is None:
-                continue
             payload = message.payload
             raw = payload if isinstance(payload, bytes) else str(payload).encode()
-            if not raw:
-                # How a retained message is cleared (publish empty, retained): not a command,
-                # so no refusal and no cmd_result that would name no id.
-                log.debug("mqtt.command_cleared", command=name[:64], retained=message.retain)
+            commands = self._wire.incoming(message.topic.value, raw, retained=message.retain)
+            if commands is None:
+                self.rebirth()
                 continue
-            result = await self._on_command(name, raw, bool(message.retain))
-            self._outbox.put("cmd_result", result.to_json())
-
-    def _topic(self, row: OutboxRow, *, backfill: bool) -> str:
-        if row.kind == "telemetry":
-            return self._backfill_topic if backfill else self._telemetry_topic
-        if row.kind == "cmd_result":
-            return self._cmd_result_topic
-        return self._events_topic
+            for command in commands:
+                result = await self._on_command(command.name, command.payload, command.retained)
+                self._outbox.put("cmd_result", result.to_json())
 
     async def _send_stored(
         self, window: PublishWindow, *, after_id: int, up_to_id: int, backfill: bool
@@ -331,7 +305,7 @@ class FleetLink:
         """Publish the stored rows after_id < id <= up_to_id oldest first, reading pages ahead
         while these go out; (rows put in the window, the last id put)."""
         outbox = self._outbox
-        telemetry = self._backfill_topic if backfill else self._telemetry_topic
+        stored = self._wire.stored
         # Pages read and waiting; [] ends them, an exception is the reader's failure.
         pages: asyncio.Queue[list[OutboxRow] | Exception] = asyncio.Queue(READ_AHEAD_PAGES)
 
@@ -353,12 +327,8 @@ class FleetLink:
                 if isinstance(rows, Exception):
                     raise rows
                 for row in rows:
-                    if row.kind == "telemetry":
-                        if is_v1_telemetry(row.payload):  # stored before an upgrade to v2
-                            row = replace(row, payload=flatten_v1_telemetry(row.payload))
-                        await window.put(telemetry, row)
-                    else:
-                        await window.put(self._topic(row, backfill=backfill), row)
+                    topic, sent_row, qos = stored(row, backfill=backfill)
+                    await window.put(topic, sent_row, qos)
                 last = rows[-1].id
                 sent += len(rows)
         finally:
@@ -381,7 +351,8 @@ class FleetLink:
             while self._live:
                 row = self._live.popleft()
                 if row.id > last:
-                    await window.put(self._topic(row, backfill=False), row)
+                    topic, sent_row, qos = self._wire.stored(row, backfill=False)
+                    await window.put(topic, sent_row, qos)
                     last = row.id
 
     async def _backfill(self, window: PublishWindow, *, up_to_id: int) -> None:
@@ -410,15 +381,15 @@ class FleetLink:
         if client is None or not self.connected:
             return False
         try:
-            await client.publish(
-                self._topics.status,
-                OFFLINE,
-                qos=1,
-                retain=True,
-                timeout=self._settings.publish_timeout_s,
-            )
+            await _publish(client, self._wire.offline(), timeout_s=self._settings.publish_timeout_s)
         except (aiomqtt.MqttError, OSError) as exc:
             log.warning("mqtt.offline_not_published", reason=str(exc))
             return False
         log.info("mqtt.offline_published")
         return True
+
+
+async def _publish(client: aiomqtt.Client, message: Publication, *, timeout_s: float) -> None:
+    await client.publish(
+        message.topic, message.payload, qos=message.qos, retain=message.retain, timeout=timeout_s
+    )

@@ -72,8 +72,9 @@ class PublishWindow:
         """Publishes waiting for their PUBACK."""
         return len(self._flying)
 
-    async def put(self, topic: str, row: OutboxRow) -> None:
+    async def put(self, topic: str, row: OutboxRow, qos: int = 1) -> None:
         """Publish `row` on `topic` once a slot is free; raises the window's first failure.
+        At QoS 0 (Sparkplug's data) the row is acked once the client has written it.
 
         Producers waiting for a slot get them in turn (live telemetry waits behind at most one
         refill of the backlog, never behind all of it).
@@ -98,7 +99,7 @@ class PublishWindow:
                     self._give_back()
                 self._failure.result()  # raises it (or CancelledError once closed)
         # The task starts on a later loop turn, so it finds itself here when it ends.
-        self._flying[row.id] = self._loop.create_task(self._send(topic, row))
+        self._flying[row.id] = self._loop.create_task(self._send(topic, row, qos))
 
     def _give_back(self) -> None:
         self._room += 1
@@ -113,11 +114,11 @@ class PublishWindow:
                 self._room -= 1
                 waiter.set_result(True)
 
-    async def _send(self, topic: str, row: OutboxRow) -> None:
+    async def _send(self, topic: str, row: OutboxRow, qos: int) -> None:
         try:
             # No timer per publish (the watchdog in `failed` stands for them all), and a lost
             # connection ends the window through the link, which cancels what is in flight.
-            await self._client.publish(topic, row.payload, 1, timeout=math.inf)
+            await self._client.publish(topic, row.payload, qos, timeout=math.inf)
         except Exception as exc:
             # Not acked: the row stays stored and goes out again on the next connection.
             self._fail(exc)
