@@ -6,6 +6,7 @@ A wrong value stops start-up with its TOML location and the allowed range; never
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -84,6 +85,19 @@ class UnitConfig(Section):
             # One problem a line: check-config lists each on its own (see tomlfile).
             raise ValueError("\n".join(problems))
         return devices
+
+    @field_validator("mqtt")
+    @classmethod
+    def _sparkplug_group(cls, mqtt: MqttSettings, info: ValidationInfo) -> MqttSettings:
+        unit = info.data.get("unit")
+        if mqtt.payload != "sparkplug" or mqtt.sparkplug_group or unit is None:
+            return mqtt
+        if not re.fullmatch(r"[^/+#]+", unit.site):
+            raise ValueError(
+                "payload = 'sparkplug' needs a group id: set [mqtt] sparkplug_group, or a "
+                f"[unit] site without '/', '+', '#' (it is {unit.site!r})"
+            )
+        return mqtt
 
     @field_validator("interlocks")
     @classmethod

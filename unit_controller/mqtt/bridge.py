@@ -7,6 +7,7 @@ waits on the disk or the network.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from unit_controller.cadence import Cadence
 from unit_controller.controller import Snapshot, UnitController
@@ -53,6 +54,7 @@ class TelemetryBridge:
         self._cadence = Cadence(period_s)
         self._hold_until: float | None = None
         self.seq = 0  # the next telemetry message's number: 0, 1, 2, ... for this process
+        self.latest: dict[str, Any] | None = None  # the last telemetry message (a birth's values)
 
     def attach(self) -> None:
         """Start receiving the controller's snapshots and events."""
@@ -86,6 +88,7 @@ class TelemetryBridge:
             ),
             pumps=self._pumps,
         )
+        self.latest = payload
         outbox.put("telemetry", encode(payload))
         self.seq += 1
 

@@ -113,6 +113,20 @@ class FleetService:
             operators=operators_of(settings),
             allow_unsigned=settings.allow_unsigned,
         )
+        wire = None
+        if settings.payload == "sparkplug":
+            # protobuf only where Sparkplug is asked for: the JSON fleet never pays for it.
+            from unit_controller.mqtt.sparkplug.wire import SparkplugWire
+
+            wire = SparkplugWire(
+                group=settings.sparkplug_group or config.unit.site,
+                node=config.unit.id,
+                metrics=self._metrics,
+                latest=lambda: self.bridge.latest,
+                alarms=self._alarms,
+                commands=REMOTE_COMMANDS,
+                wall=wall,
+            )
         self.link = FleetLink(
             settings=settings,
             topics=self.topics,
@@ -122,6 +136,7 @@ class FleetService:
             alarms=self._alarms,
             on_command=self._command,
             announcements=self._discovery,
+            wire=wire,
         )
         self.dispatcher = CommandDispatcher(
             controller=controller, on_rebirth=self.link.rebirth, wall=wall

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -116,6 +116,17 @@ class MqttSettings(_Section):
         default=30.0, ge=0, le=600, description="on a clean stop, wait this long for the outbox"
     )
     outbox: OutboxSettings = OutboxSettings()
+    payload: Literal["json", "sparkplug"] = Field(
+        default="json",
+        description="json: the README's fleet/v2 topics; sparkplug: Sparkplug B (spBv1.0/...)",
+    )
+    sparkplug_group: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[^/+#]+$",
+        description="Sparkplug group id (default: [unit] site)",
+    )
     discovery: bool = Field(
         default=False,
         description="publish Home Assistant MQTT discovery configs (retained) on every connect",

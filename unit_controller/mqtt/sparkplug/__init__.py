@@ -1,0 +1,1 @@
+"""Sparkplug B (`[mqtt] payload = "sparkplug"`): the unit as an edge node of a Sparkplug host."""
