@@ -60,6 +60,16 @@ def _ncmd(name: str, **value: Any) -> bytes:
     return bytes(payload.SerializeToString())
 
 
+async def _command(broker: Mosquitto, rec: Recorder, name: str, alias: int) -> dict[str, Any]:
+    """Write `Command/<name>` with a fresh envelope; the unit's `Unit/cmd_result` for it."""
+    sent = command()
+    payload = _ncmd(f"Command/{name}", string_value=json.dumps(sent))
+    await publish(broker, f"{BASE}/NCMD/{UNIT}", payload)
+    answer = await rec.wait_for(_result_of(sent, alias), timeout=WAIT_S)
+    result: dict[str, Any] = json.loads(_metrics(answer)[str(alias)])
+    return result
+
+
 async def test_a_sparkplug_unit_births_reports_obeys_and_dies(
     mosquitto: Mosquitto, tmp_path: Path, tahu_decode: TahuDecode
 ) -> None:
@@ -83,25 +93,13 @@ async def test_a_sparkplug_unit_births_reports_obeys_and_dies(
             await rec.wait_for(lambda r: len(rec.on(f"NBIRTH/{UNIT}")) == 2, timeout=WAIT_S)
 
             # Commands go through the same gate: a local unit refuses them...
-            early = command()
-            await publish(
-                mosquitto, f"{BASE}/NCMD/{UNIT}",
-                _ncmd("Command/reset", string_value=json.dumps(early)),
-            )  # fmt: skip
-            refused = await rec.wait_for(_result_of(early, result_alias), timeout=WAIT_S)
-            answer = json.loads(_metrics(refused)[str(result_alias)])
+            answer = await _command(mosquitto, rec, "reset", result_alias)
             assert answer["ok"] is False
             assert "local mode" in answer["error"]
             # ...and a remote one carries them out.
             async with Control(daemon.socket, client="console") as console:
                 await console.request("authority", mode="remote")
-            reset = command()
-            await publish(
-                mosquitto, f"{BASE}/NCMD/{UNIT}",
-                _ncmd("Command/reset", string_value=json.dumps(reset)),
-            )  # fmt: skip
-            done = await rec.wait_for(_result_of(reset, result_alias), timeout=WAIT_S)
-            assert json.loads(_metrics(done)[str(result_alias)])["ok"] is True
+            assert (await _command(mosquitto, rec, "reset", result_alias))["ok"] is True
             state = str(aliases["state"])
             await rec.wait_for(
                 lambda r: "/NDATA/" in r.topic and _metrics(r).get(state) == "IDLE",
