@@ -190,13 +190,14 @@ async def _draw_loop(
             out.write(("\x1b[H\x1b[2J" if tty else "\n") + table + "\n")
         out.flush()
         if options.stats_file is not None:
-            _write_stats(options.stats_file, view, lags, connected=not away)
+            stats = _stats(view, lags, connected=not away)
+            await asyncio.to_thread(_write_stats, options.stats_file, stats)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), options.refresh_s)
 
 
-def _write_stats(path: Path, view: FleetView, lags: dict[str, Any], *, connected: bool) -> None:
-    stats = {
+def _stats(view: FleetView, lags: dict[str, Any], *, connected: bool) -> dict[str, Any]:
+    return {
         "at": time.time(),
         "connected": connected,
         "units": len(view.units),
@@ -205,6 +206,10 @@ def _write_stats(path: Path, view: FleetView, lags: dict[str, Any], *, connected
         "lag": lags,
         "cpu_s": time.process_time(),
     }
+
+
+def _write_stats(path: Path, stats: dict[str, Any]) -> None:
+    """Replace `path` whole (a reader never sees half a file); run off the event loop."""
     part = path.with_name(path.name + ".part")
     part.write_text(json.dumps(stats))
     os.replace(part, path)
