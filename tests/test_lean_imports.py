@@ -115,3 +115,17 @@ def test_pydantic_plugins_are_skipped_only_before_pydantic_looked_for_them() -> 
         """
     )
     assert "importlib.metadata" not in loaded
+
+
+def test_the_mqtt_client_library_is_loaded_by_the_link_not_by_the_start() -> None:
+    # READY waits for no broker: aiomqtt (and paho's client, which loads urllib.request and
+    # http.client) come in when the link first connects, after READY.
+    loaded = _loaded_after(
+        """
+        from unit_controller.config import load_config, with_overrides
+        with_overrides(load_config(), mqtt_url="mqtt://127.0.0.1:1883")
+        import unit_controller.mqtt.service
+        """
+    )
+    assert "unit_controller.mqtt.link" in loaded
+    assert _under(loaded, ("aiomqtt", "paho.mqtt.client", "urllib.request", "http")) == []

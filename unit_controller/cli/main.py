@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import gc
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from unit_controller.cli.arguments import build_parser
 from unit_controller.cli.exits import EXIT_BAD_INPUT
+from unit_controller.daemon.gc_policy import pause_for_startup, resume_collector
 from unit_controller.logs import configure_logging
 from unit_controller.shipped import EXAMPLE_CONFIG as DEFAULT_CONFIG
 from unit_controller.shipped import SHIPPED_RECIPES as RECIPES_DIR
@@ -32,8 +31,20 @@ if TYPE_CHECKING:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
-    args = build_parser().parse_args(argv)
-    configure_logging(args.log_level)
+    # From the first line: the parser, structlog and the daemon's imports are start-up too.
+    pause_for_startup()
+    try:
+        args = build_parser().parse_args(argv)
+        configure_logging(args.log_level)
+    except BaseException:
+        resume_collector()
+        raise
+    if args.command == "run":
+        try:
+            return _run(args)
+        finally:
+            resume_collector()  # a start that failed before the daemon settled
+    resume_collector()
     if args.command == "check-config":
         from unit_controller.cli.loading import check_config
 
@@ -44,8 +55,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in list_recipes(RECIPES_DIR):
             print(name)
         return 0
-    if args.command == "run":
-        return _run(args)
     if args.command == "console":
         from unit_controller.console.repl import main as console_main
 
@@ -85,28 +94,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_sim(args)
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """No garbage collection while start-up imports and builds what lives as long as the process:
-    each collection would walk every object made so far for almost nothing to free (about a
-    tenth of the imports' time). The daemon collects once, and freezes the rest, when it runs."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def _run(args: argparse.Namespace) -> int:
     from unit_controller.cli.no_plugins import skip_pydantic_plugins
 
     skip_pydantic_plugins()
-    with _collector_paused():
-        from unit_controller.daemon.daemon import Daemon
+    # The collector stays paused (main) until the daemon settles start-up, after READY.
+    from unit_controller.daemon.daemon import Daemon
 
-        options = _daemon_options(args)
+    options = _daemon_options(args)
     if isinstance(options, int):
         return options
     config, daemon_options = options

@@ -10,8 +10,8 @@ import asyncio
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
-import aiomqtt
 import structlog
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
@@ -21,6 +21,12 @@ from unit_controller.mqtt.settings import MqttSettings
 from unit_controller.mqtt.topics import Topics
 from unit_controller.mqtt.window import PublishWindow
 from unit_controller.mqtt.wire import JsonWire, Publication, Wire
+
+if TYPE_CHECKING:
+    # Imported by `run`, the first time the link connects: aiomqtt (with paho, which loads
+    # urllib.request and http.client) is ~20 ms of a start, and READY does not wait for a
+    # broker, so a start with MQTT is as quick to READY as one without.
+    import aiomqtt
 
 log = structlog.get_logger(__name__)
 
@@ -142,6 +148,8 @@ class FleetLink:
     # --- the connection loop -------------------------------------------------------------
     async def run(self) -> None:
         """Connect, serve the connection, and reconnect with backoff, until cancelled."""
+        import aiomqtt
+
         attempt = 0
         while not self._stopping:
             try:
@@ -183,6 +191,8 @@ class FleetLink:
         self._client = None
 
     def _new_client(self, password: str | None) -> aiomqtt.Client:
+        import aiomqtt
+
         settings = self._settings
         will = self._wire.will()
         tls = None
@@ -380,6 +390,8 @@ class FleetLink:
         client = self._client
         if client is None or not self.connected:
             return False
+        import aiomqtt
+
         try:
             await _publish(client, self._wire.offline(), timeout_s=self._settings.publish_timeout_s)
         except (aiomqtt.MqttError, OSError) as exc:

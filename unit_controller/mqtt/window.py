@@ -12,8 +12,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
-import aiomqtt
-
 from unit_controller.mqtt.outbox import Outbox, OutboxRow
 
 # Slots freed before a waiting producer is woken (at most; an eighth of a small window): it
@@ -152,6 +150,8 @@ class PublishWindow:
             if first != oldest:
                 oldest, since = first, self._clock()
             elif first is not None and self._clock() - since > self._timeout_s:
+                import aiomqtt  # loaded by the link before any publish (see link.py)
+
                 self._fail(aiomqtt.MqttError(f"no PUBACK within {self._timeout_s:g} s"))
         self._failure.result()
 
