@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from unit_controller.interlocks.cooling_verifier import HARD_SHARE, CoolingVerifier
-from unit_controller.interlocks.heat_balance import HeatBalanceMonitor
+from unit_controller.interlocks.heat_balance import SAMPLES_PER_WINDOW, HeatBalanceMonitor
 
 # --- the cooling verifier -------------------------------------------------------------------
 
@@ -350,3 +350,22 @@ def test_balance_negative_powers_count_as_none() -> None:
     monitor = _monitor()
     # a negative "supplied" must not make removal look larger than the sources allow
     assert _run_balance(monitor, start=0, stop=1800, removed_w=AGITATOR_W, supplied_w=-5000.0) == []
+
+
+def test_balance_keeps_a_bounded_window_at_scan_rate_and_trips_as_soon() -> None:
+    monitor = _monitor()
+    tripped_at = None
+    # 10 Hz for 700 s: 7,000 updates, one window's worth of samples kept at most
+    for tick in range(7000):
+        now = tick / 10
+        fault = monitor.update(
+            now=now,
+            temperature_c=60.0,
+            removed_w=3000.0,
+            supplied_w=AGITATOR_W,
+            capacity_j_k=CAPACITY_J_K,
+        )
+        if fault is not None and tripped_at is None:
+            tripped_at = now
+    assert tripped_at == BALANCE_WINDOW_S
+    assert len(monitor._samples) <= SAMPLES_PER_WINDOW + 2
