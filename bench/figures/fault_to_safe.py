@@ -328,9 +328,12 @@ class ScanningUnit:
         """The daemon's scan loop."""
         self.board.apply(Outputs.safe())
         await self.controller.scan()
-        while await self.driver.wait(stop):
-            with contextlib.suppress(Exception):  # the controller has written outputs safe
-                await self.driver.scan()
+        try:
+            while await self.driver.wait(stop):
+                with contextlib.suppress(Exception):  # the controller has written outputs safe
+                    await self.driver.scan()
+        finally:
+            self.driver.close()
 
     async def next_scan(self) -> Snapshot:
         """The snapshot of the next scan that ends."""

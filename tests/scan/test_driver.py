@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from typing import Any, cast
 
@@ -183,3 +184,26 @@ async def test_a_scan_on_simulated_time_records_no_lateness() -> None:
     summary = driver.times.summary()
     assert summary["scans"] == 3
     assert summary["lateness_ms"] == {"p50": None, "p99": None, "max": None}
+
+
+async def test_the_wake_up_timer_lives_as_long_as_the_driver_and_no_longer() -> None:
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0
+
+    stop = asyncio.Event()
+    before = open_fds()
+    driver = ScanDriver(
+        controller=cast(UnitController, _Controller(_Host())),
+        clock=SystemClock(),
+        period_s=0.001,
+        stall_alarm_s=5.0,
+        overrun_alarm_s=1.0,
+    )
+    try:
+        for _ in range(20):
+            assert await driver.wait(stop)
+            await driver.scan()
+        assert open_fds() <= before + 1  # one timer for every wait, not one each
+    finally:
+        driver.close()
+    assert open_fds() == before

@@ -16,6 +16,7 @@ from hal.clock import Clock, LockstepClock, ScaledClock, VirtualClock
 from unit_controller.controller import Snapshot, UnitController
 from unit_controller.interlocks import Priority
 from unit_controller.scan.timing import ScanTimes
+from unit_controller.scan.wake_timer import WakeTimer, wake_timer
 
 log = structlog.get_logger(__name__)
 
@@ -73,6 +74,10 @@ class ScanDriver:
         self._due: float | None = None  # real time the next scan is due (None: no wait yet)
         self._sleeping: asyncio.Future[None] | None = None
         self._stop_watch: asyncio.Task[bool] | None = None
+        # Made at the first real-time wait, in the loop that waits (a timerfd on Linux).
+        self._timer: WakeTimer | None = None
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
+        self._wake_sleeping = self._wake  # one bound method for the driver's life
 
     async def wait(self, stop: asyncio.Event | None = None) -> bool:
         """Wait for the next scan time; False when `stop` was set meanwhile."""
@@ -103,31 +108,45 @@ class ScanDriver:
         return True
 
     async def _sleep(self, wait_s: float, stop: asyncio.Event | None) -> None:
-        """Sleep `wait_s` real seconds, or until `stop` is set. One future and one timer handle
-        a scan, both freed as the scan starts: no task, no timeout exception, no reference
-        cycle for the garbage collector (what `wait_for(stop.wait(), …)` cost every scan)."""
+        """Sleep `wait_s` real seconds, or until `stop` is set. One future a scan, freed as the
+        scan starts, and one timer for the driver's life: no task, no timeout exception, no
+        reference cycle for the garbage collector (what `wait_for(stop.wait(), …)` cost)."""
         loop = asyncio.get_running_loop()
         if stop is not None and self._stop_watch is None:
             self._stop_watch = loop.create_task(stop.wait(), name="scan-stop-watch")
             self._stop_watch.add_done_callback(self._stop_set)
+        timer = self._timer_in(loop)
         woke: asyncio.Future[None] = loop.create_future()
         self._sleeping = woke
-        timer = loop.call_later(wait_s, _wake, woke)
+        timer.call_later(wait_s, self._wake_sleeping)
         try:
             await woke
         finally:
             timer.cancel()
             self._sleeping = None
 
-    def _stop_set(self, _: asyncio.Task[bool]) -> None:
+    def _timer_in(self, loop: asyncio.AbstractEventLoop) -> WakeTimer:
+        if self._timer is None or self._timer_loop is not loop:
+            if self._timer is not None:
+                self._timer.close()
+            self._timer, self._timer_loop = wake_timer(loop), loop
+        return self._timer
+
+    def _wake(self) -> None:
         if self._sleeping is not None:
             _wake(self._sleeping)
 
+    def _stop_set(self, _: asyncio.Task[bool]) -> None:
+        self._wake()
+
     def close(self) -> None:
-        """Stop watching the stop event (the scan loop has ended)."""
+        """Stop watching the stop event and free the wake-up timer (the scan loop has ended)."""
         if self._stop_watch is not None:
             self._stop_watch.cancel()
             self._stop_watch = None
+        if self._timer is not None:
+            self._timer.close()
+            self._timer, self._timer_loop = None, None
 
     async def scan(self) -> Snapshot:
         """Step what runs before the scan (a simulated plant), then one scan; a scan that took
