@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections import deque
 from typing import NamedTuple
 
-
 # Samples kept over a window, at most: the integrals are exact at every scan whatever is kept,
 # so a sparser window only moves its start by up to window_s / this (1 s of 10 minutes). At
 # 10 Hz, one sample a scan held 6,000 tuples, ~1 MB of a daemon's ~45.
