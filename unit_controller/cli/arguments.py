@@ -17,6 +17,7 @@ from unit_controller.cli.bench_arguments import add_bench_commands
 from unit_controller.cli.fleet_arguments import add_fleet_command
 from unit_controller.cli.operator_arguments import add_operator_commands
 from unit_controller.cli.record_arguments import add_record_commands
+from unit_controller.cli.rig_arguments import add_rig_command
 from unit_controller.shipped import EXAMPLE_CONFIG as DEFAULT_CONFIG
 from unit_controller.shipped import SHIPPED_RECIPES as RECIPES_DIR
 
@@ -294,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_operator_commands(sub)
     add_fleet_command(sub)
+    add_rig_command(sub)
     add_bench_commands(sub, speed=_positive_speed, fault=_fault)
     add_record_commands(sub)
     return parser

@@ -69,6 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from unit_controller.cli.fleet import run_fleet_command
 
         return run_fleet_command(args)
+    if args.command == "rig":
+        from unit_controller.cli.rig import run_rig_command
+
+        return run_rig_command(args)
     if args.command == "envelope":
         from unit_controller.cli.simulate import run_envelope
 
