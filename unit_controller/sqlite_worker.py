@@ -60,12 +60,21 @@ class SqliteWorker:
     """
 
     def __init__(
-        self, *, path: Path, name: str, error: type[StoreError], schema_version: int
+        self,
+        *,
+        path: Path,
+        name: str,
+        error: type[StoreError],
+        schema_version: int,
+        thread: ThreadPoolExecutor | None = None,
     ) -> None:
+        """`thread`: a one-thread executor shared with other stores (the fleet test rig's many
+        outboxes), which this worker uses and never shuts down; default: a thread of its own."""
         self.path = path
         self._name = name
         self._error = error
         self._schema_version = schema_version
+        self._shared = thread
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
         self._journal_mode = ""
@@ -87,13 +96,14 @@ class SqliteWorker:
         The file gets WAL and synchronous=NORMAL, and is refused if a later release wrote it;
         the store's error type says why it cannot be used.
         """
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._name)
+        executor = self._shared or ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._name)
         try:
             prepared = await asyncio.get_running_loop().run_in_executor(
                 executor, partial(self._connect, prepare)
             )
         except BaseException:
-            executor.shutdown(wait=False)
+            if executor is not self._shared:
+                executor.shutdown(wait=False)
             raise
         self._executor = executor
         return prepared
@@ -114,7 +124,8 @@ class SqliteWorker:
             await self.submit(partial(self._disconnect, last))
         finally:
             self._executor = None
-            executor.shutdown(wait=False)
+            if executor is not self._shared:
+                executor.shutdown(wait=False)
 
     # --- the worker thread's side ----------------------------------------------------------
     @property

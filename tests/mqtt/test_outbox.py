@@ -7,6 +7,7 @@ import signal
 import sqlite3
 import sys
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -337,3 +338,25 @@ async def test_committed_rows_survive_kill_9(tmp_path: Path) -> None:
         stored = await _all(box)
         assert [r.payload for r in stored] == [b"row %d" % i for i in range(rows)]
         assert (box.boot, box.pending_count) == (2, rows)
+
+
+async def test_outboxes_may_share_one_thread_and_close_apart(tmp_path: Path) -> None:
+    thread = ThreadPoolExecutor(max_workers=1)
+    try:
+        first = Outbox(path=tmp_path / "a.sqlite3", max_bytes=10**6, max_age_s=3600, thread=thread)
+        second = Outbox(path=tmp_path / "b.sqlite3", max_bytes=10**6, max_age_s=3600, thread=thread)
+        await first.open()
+        await second.open()
+        first.put("telemetry", b"a")
+        second.put("telemetry", b"b")
+        assert [r.payload for r in await first.flush()] == [b"a"]
+        assert [r.payload for r in await second.flush()] == [b"b"]
+        await first.close()
+        # The other outbox, and the thread, go on.
+        second.put("telemetry", b"c")
+        assert [r.payload for r in await second.flush()] == [b"c"]
+        assert [r.payload for r in await _all(second)] == [b"b", b"c"]
+        await second.close()
+        assert thread.submit(lambda: 1).result(timeout=30) == 1
+    finally:
+        thread.shutdown(wait=True)

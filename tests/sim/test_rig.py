@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import resource
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.mqtt.broker import Mosquitto
 from tests.mqtt.conftest import mosquitto
-from tests.mqtt.recorder import Recorder
+from tests.mqtt.recorder import Received, Recorder
 from unit_controller.cli import main
 from unit_controller.config import load_config, with_overrides
 from unit_controller.sim import rig as rig_module
@@ -32,6 +33,13 @@ def _options(broker: Mosquitto, tmp_path: Path, units: int, **kw: object) -> Rig
     return RigOptions(units=units, config=config, state_dir=tmp_path / "rig", **kw)  # type: ignore[arg-type]
 
 
+def _status(unit: str, payload: bytes) -> Callable[[Received], bool]:
+    def matches(r: Received) -> bool:
+        return r.topic == f"fleet/v2/{unit}/status" and r.payload == payload
+
+    return matches
+
+
 def test_unit_ids_are_the_prefix_and_a_padded_number() -> None:
     assert unit_ids("rig-", 3) == ["rig-0001", "rig-0002", "rig-0003"]
     assert unit_ids("t", 12345)[-1] == "t12345"
@@ -46,10 +54,7 @@ async def test_each_unit_of_the_rig_is_a_whole_unit_on_the_broker(
         running = asyncio.create_task(rig.run())
         try:
             for unit in units:
-                await rec.wait_for(
-                    lambda r, u=unit: r.topic == f"fleet/v2/{u}/status" and r.payload == b"online",
-                    timeout=WAIT_S,
-                )
+                await rec.wait_for(_status(unit, b"online"), timeout=WAIT_S)
             # Two telemetry messages from each, the batch under way.
             for unit in units:
                 seen = 0
@@ -66,10 +71,7 @@ async def test_each_unit_of_the_rig_is_a_whole_unit_on_the_broker(
             rig.stop()
             assert await asyncio.wait_for(running, WAIT_S) == 0
         for unit in units:
-            await rec.wait_for(
-                lambda r, u=unit: r.topic == f"fleet/v2/{u}/status" and r.payload == b"offline",
-                timeout=WAIT_S,
-            )
+            await rec.wait_for(_status(unit, b"offline"), timeout=WAIT_S)
     for unit in units:
         rows = [r.json() for r in rec.received if r.topic == f"fleet/v2/{unit}/telemetry"]
         seqs = [row["seq"] for row in rows]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from functools import partial
 from pathlib import Path
@@ -51,13 +52,17 @@ class Outbox:
         max_age_s: float,
         wall: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        thread: ThreadPoolExecutor | None = None,
     ) -> None:
+        """`thread`: a one-thread executor shared with other outboxes (see SqliteWorker)."""
         if max_bytes <= 0 or max_age_s <= 0:
             raise ValueError("max_bytes and max_age_s must be > 0")
         self._path = path
         self._max_bytes = max_bytes
         self._wall = wall
-        self._store = OutboxDb(path=path, max_bytes=max_bytes, max_age_ms=round(max_age_s * 1000))
+        self._store = OutboxDb(
+            path=path, max_bytes=max_bytes, max_age_ms=round(max_age_s * 1000), thread=thread
+        )
         self._worker = self._store.worker
         self._closing: asyncio.Task[None] | None = None
         self._buffer: list[Buffered] = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
@@ -170,9 +171,20 @@ class Flushed:
 class OutboxDb:
     """The SQLite side of the outbox; every method but `__init__` runs on the outbox thread."""
 
-    def __init__(self, *, path: Path, max_bytes: int, max_age_ms: int) -> None:
+    def __init__(
+        self,
+        *,
+        path: Path,
+        max_bytes: int,
+        max_age_ms: int,
+        thread: ThreadPoolExecutor | None = None,
+    ) -> None:
         self.worker = SqliteWorker(
-            path=path, name="outbox", error=OutboxError, schema_version=SCHEMA_VERSION
+            path=path,
+            name="outbox",
+            error=OutboxError,
+            schema_version=SCHEMA_VERSION,
+            thread=thread,
         )
         self.path = path
         self.max_bytes = max_bytes

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
@@ -83,9 +84,11 @@ class FleetService:
         on_command: CommandRecorder | None = None,
         clock_synchronized: Callable[[], bool | None] = lambda: None,
         epoch: EpochClock | None = None,
+        outbox_thread: ThreadPoolExecutor | None = None,
     ) -> None:
         """`epoch`: the unit's clock for every stamp it writes (the daemon's, shared with the
-        journal and the console), so a sped-up simulation never mixes clocks."""
+        journal and the console), so a sped-up simulation never mixes clocks. `outbox_thread`:
+        a one-thread executor the outbox shares with other units' (the fleet test rig)."""
         settings = config.mqtt
         self._record_command = on_command
         self._clock_synchronized = clock_synchronized
@@ -98,6 +101,7 @@ class FleetService:
             max_bytes=settings.outbox.max_bytes,
             max_age_s=settings.outbox.max_age_s,
             wall=wall,
+            thread=outbox_thread,
         )
         self._recipes_dir = recipes_dir
         self._recipes: list[str] = []
