@@ -1,22 +1,33 @@
-"""A fleet on one box: N daemons on the simulator, each running a batch and publishing telemetry
-at 1 Hz into one Mosquitto; CPU and PSS per unit, and messages lost (seq gaps seen by a
-subscriber)."""
+"""A fleet on one box: N simulated units, each running a batch and publishing telemetry at 1 Hz
+into one Mosquitto; CPU and PSS per unit, and messages lost (seq gaps seen by a subscriber).
+
+The units are hosted by fleet test rigs (`unit-controller rig`), one process per core, as a
+fleet test box would run them: each unit its own plant, controller and MQTT client, the
+interpreter and the scan tick shared. What one daemon costs is `cpu_percent` and `rss_mb`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import signal
+import subprocess
+import sys
 import time
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
 
 from bench.core import Context, Figure, Goal
-from bench.procs import DaemonProc, Mosquitto, start_batch, usage
+from bench.procs import ROOT, Mosquitto, usage
 
 ROOT_TOPIC = "fleet/v2"
+# Units in all (split over one rig a core): enough that the per-unit figures are the units'
+# own, not the processes'.
+UNITS = 200
 
 
 class SeqCounter:
@@ -55,21 +66,54 @@ async def _subscribe(url_port: int, counter: SeqCounter, ready: asyncio.Event) -
                 counter.seen(unit, json.loads(payload))
 
 
-def _stop_all(daemons: list[DaemonProc]) -> None:
-    for daemon in daemons:
-        if daemon.proc is not None and daemon.proc.poll() is None:
-            daemon.proc.terminate()
-    for daemon in daemons:
-        daemon.stop()
+class RigProc:
+    """`unit-controller rig` with `units` units named `<prefix>0001`…, as a real process."""
+
+    def __init__(self, base: Path, *, units: int, prefix: str, broker_url: str) -> None:
+        base.mkdir(parents=True, exist_ok=True)
+        self.log = base / "rig.log"
+        command = [
+            sys.executable, "-m", "unit_controller.cli", "--log-level", "warning", "rig",
+            "--units", str(units), "--prefix", prefix, "--mqtt", broker_url,
+            "--state-dir", str(base / "state"),
+        ]  # fmt: skip
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log)
+
+    @property
+    def pid(self) -> int:
+        """The process id."""
+        return self.proc.pid
+
+    def stop(self) -> None:
+        """SIGTERM (the rig stops its units and drains), wait, SIGKILL after the wait."""
+        if self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def measure(ctx: Context) -> dict[str, Figure]:
-    """Start the fleet, let it run, and read /proc for each daemon."""
+    """Start the rigs, let the units run, and read /proc for each rig."""
     return asyncio.run(_measure(ctx))
 
 
+async def _heard_from(counter: SeqCounter, units: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while counter.units < units:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"scale: heard from {counter.units} of {units} units")
+        await asyncio.sleep(0.5)
+
+
 async def _measure(ctx: Context) -> dict[str, Figure]:
-    units = int(ctx.scale(20, 2))
+    cores = len(os.sched_getaffinity(0))
+    units = int(ctx.scale(UNITS, 2 * cores))
+    per_rig = -(-units // cores)
     window_s = ctx.scale(30.0, 2.0)
     work = ctx.scratch("scale")
     counter = SeqCounter()
@@ -78,33 +122,31 @@ async def _measure(ctx: Context) -> dict[str, Figure]:
         ready = asyncio.Event()
         subscriber = asyncio.create_task(_subscribe(broker.port, counter, ready))
         await asyncio.wait_for(ready.wait(), 30)
-        daemons = [
-            DaemonProc(
-                work / f"unit-{index}",
-                speed=1.0,
-                args=("--mqtt", broker.url, "--unit-id", f"bench-{index:04d}"),
+        rigs: list[RigProc] = []
+        left = units
+        for index in range(cores):
+            count = min(per_rig, left)
+            if count <= 0:
+                break
+            left -= count
+            rig = RigProc(
+                work / f"rig-{index}", units=count, prefix=f"bench{index}-", broker_url=broker.url
             )
-            for index in range(units)
-        ]
-        stack.callback(_stop_all, daemons)
-        # A few at a time: a whole fleet starting at once would only measure the start-up.
-        starting = asyncio.Semaphore(4)
-
-        async def start(daemon: DaemonProc) -> None:
-            async with starting:
-                await asyncio.to_thread(daemon.start)
-                await start_batch(daemon.socket, "coprecipitation")
-
-        await asyncio.gather(*(start(d) for d in daemons))
-        ctx.say(f"   {units} daemons running a batch; measuring {window_s:.0f} s")
-        await asyncio.sleep(ctx.scale(2.0, 0.5))  # past start-up and the first connect
-        before = [usage(d.pid) for d in daemons]
+            stack.callback(rig.stop)
+            rigs.append(rig)
+        await _heard_from(counter, units, timeout_s=120)
+        ctx.say(
+            f"   {units} units in {len(rigs)} rigs, each running a batch; measuring "
+            f"{window_s:.0f} s"
+        )
+        await asyncio.sleep(ctx.scale(3.0, 0.5))  # past start-up and the first connects
+        before = [usage(r.pid) for r in rigs]
         broker_before = usage(broker.pid)
         received_before = counter.received
         started = time.monotonic()
         await asyncio.sleep(window_s)
         elapsed = time.monotonic() - started
-        after = [usage(d.pid) for d in daemons]
+        after = [usage(r.pid) for r in rigs]
         broker_after = usage(broker.pid)
         received = counter.received - received_before
         await asyncio.sleep(ctx.scale(2.0, 0.5))  # the last messages arrive before gaps count
@@ -114,15 +156,16 @@ async def _measure(ctx: Context) -> dict[str, Figure]:
     cpu_per_unit = cpu_per_unit / elapsed / units * 100
     pss_per_unit = sum(a.pss_mb for a in after) / units
     broker_cpu = (broker_after.cpu_s - broker_before.cpu_s) / elapsed * 100
-    cores = len(os.sched_getaffinity(0))
     capacity = cores * 100 / (cpu_per_unit + broker_cpu / units) if cpu_per_unit > 0 else 0.0
     expected = units * elapsed  # one telemetry message a second each
     how = (
-        f"{units} daemons (`run --speed 1 --mqtt`, each running the co-precipitation batch) into "
-        f"one Mosquitto for {elapsed:.0f} s; {received} telemetry messages received of about "
-        f"{expected:.0f} due, from {counter.units} units; Mosquitto itself {broker_cpu:.2f} % "
-        "of a core"
-    )
+        f"{units} simulated units in {len(rigs)} fleet test rigs (`unit-controller rig`, one "
+        "process a core; each unit its own plant, controller, MQTT client and outbox, running "
+        f"the co-precipitation batch) into one Mosquitto for {elapsed:.0f} s; {received} "
+        f"telemetry messages received of about {expected:.0f} due, from {counter.units} units; "
+        f"Mosquitto itself {broker_cpu:.2f} % of a core. One daemon per unit costs what "
+        "`cpu_percent` and `rss_mb` say"
+    )  # fmt: skip
     return {
         "scale_units": Figure(float(units), "units", note=how),
         "scale_cpu_percent_per_unit": Figure(cpu_per_unit, "% of a core"),
