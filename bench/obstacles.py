@@ -9,57 +9,67 @@ from __future__ import annotations
 from bench.core import Figure
 
 _SCAN_COST = (
-    "The scan itself. Hot (`python bench/bench_scan.py`), a scan costs ~119 µs: the controller "
-    "~84, the simulated unit ~35. In a daemon at 10 Hz the controller's part alone (the `stats` "
-    "op's `scan_ms`, which leaves the simulated unit out) takes 0.24-0.27 ms p50, 0.46-0.54 ms "
-    "p99: 100 ms apart, every scan runs on cold caches. The profile "
-    "(`python -m cProfile -s tottime bench/bench_scan.py`) is flat: 536 Python calls a scan, none "
-    "above 5 % (`_scan` 5 %, the mock unit's step 3 %, `Reading.ok` 3 %). An idle daemon's main "
-    "thread used 8.0 ms of CPU a second, 13 timer wake-ups a second against the bare loop's 10. "
-    "What would move it: far fewer calls a scan (merging per-scan layers), or compiling the "
-    "scan's modules (mypyc: a C compiler on every Pi, and tests that patch module functions). "
-    "The 10 Hz scan stays: it is what bounds the trip → safe time. (2026-12-06)"
+    "The scan itself, and what each wake-up costs on this host. Hot (`python "
+    "bench/bench_scan.py`), a scan costs ~124 µs: the controller ~84, the simulated unit ~35; "
+    "the profile (`python -m cProfile -s tottime bench/bench_scan.py`) is flat, 536 Python "
+    "calls a scan, none above 5 %. In an idle daemon (cProfile started by a signal, 20 s): 39 "
+    "loop turns a second for 10 scans, the scan and the plant step most of the Python time; a "
+    "bare wait-and-wake of the scan driver costs ~280 µs of thread CPU here (a ScanDriver with "
+    "a no-op controller, 300 waits; ~300 µs on the timerfd that makes scans punctual). "
+    "Compiling is not the way out: mypyc on 45 modules of the scan path (the controller's "
+    "mixins and the Generic dataclasses left out: mypyc cannot build them as written) took a "
+    "hot scan from 124 to 86 µs (1.44×) but the idle daemon only from 1.07 to 0.97 % (one "
+    "A/B, noisy). What would move it: a scan with far fewer calls (merged layers) and fewer "
+    "wake-ups a second (housekeeping, storage watch, aiomqtt's misc timer: 13-17 against the "
+    "bare loop's 10). The 10 Hz scan stays: it bounds trip → safe. Many units on one box run "
+    "in a rig instead (`scale_units_per_box`: 0.23 % a unit). (2026-12-06)"
 )
 
 OBSTACLES: dict[str, str] = {
-    "scan_p99_lateness_ms": (
-        "Noise as much as cost: over 20 s (200 scans) the p99 is the second-worst scan, and full "
-        "runs gave 0.98×, 1.12×, 1.47× of the bare loop. An idle daemon measured alone: p50 "
-        "0.86 ms, p99 1.32 ms, about the bare loop's. Both loops wait in epoll, whose timeout "
-        "asyncio rounds up to whole milliseconds; the daemon's extra is the work queued in the "
-        "same loop turn as the scan's timer (telemetry, the watch stream, the outbox thread "
-        "holding the GIL). Not yet traced scan by scan. (2026-12-06)"
-    ),
     "cpu_percent": _SCAN_COST,
     "scale_units_per_box": "Each unit's CPU: see `cpu_percent`. " + _SCAN_COST,
+    "outbox_drain_msgs_per_s": (
+        "At the goal's edge, not under it: full runs gave 0.87×, 0.92× and 0.93× (`./scripts/"
+        "bench --only outbox --repeats 5`), the raw client itself moving 11,800-15,700 msg/s "
+        "between runs. What costs: the outbox's thread (reading pages ahead, deleting acked "
+        "ranges) and the event loop take turns at the GIL; a rig's 100 outbox threads showed "
+        "the same convoy at ~200 context switches a second each (strace: futex waits on the "
+        "GIL). (2026-12-06)"
+    ),
     "sim_speedup": (
         "The goal leaves 33 µs a scan in all; the realistic plant alone, stepped bare, takes "
         "17 µs (`python bench/bench_plant.py`: 5,940×), so the controller would get 16 µs for its "
         "~430 calls. The issue set 3,000× when the plant stepped at 33,000×. A scan now costs "
-        "~119 µs: the controller ~84, the simulated unit ~35 (`python -m cProfile -s tottime "
-        "bench/bench_scan.py`, flat). Not reachable in CPython without compiling the scan's "
-        "modules or fewer layers a scan. (2026-12-06)"
+        "~124 µs: the controller ~84, the simulated unit ~35 (`python -m cProfile -s tottime "
+        "bench/bench_scan.py`, flat). Compiling 45 modules of the scan path with mypyc gave "
+        "1,166× (from 807×): not reachable in CPython, compiled or not, without a scan of far "
+        "fewer layers. (2026-12-06)"
     ),
     "start_to_ready_s": (
-        "CPU to READY ~0.28 s (`python -X importtime -m unit_controller.cli run`, and cProfile "
-        "to the READY call): the interpreter with asyncio, ssl and SQLite ~66 ms (the bare "
-        "start); pydantic's import ~20 ms and the 27 config models it builds; 118 dataclass "
-        "classes, whose generated methods are compiled at import (`dataclasses._process_class` "
-        "the largest item); structlog 8 ms (`structlog.dev`). 32 models that only validate after "
-        "READY build on first use (defer_build, ~3 ms). What would move it: config without "
-        "pydantic on the start path, fewer dataclass classes. (2026-12-06)"
+        "At the goal's edge: medians of 3 gave 0.247-0.259 s, single starts 0.234-0.311 s on "
+        "this VM. This session took ~11 ms off (the collector paused from the first line of "
+        "main to the settle after READY: A/B medians of 15, 0.251 → 0.240 s in-process). CPU "
+        "to READY ~0.22 s, nearly all imports (`python -X importtime`): the interpreter with "
+        "asyncio, ssl and SQLite ~60 ms (the bare start), pydantic ~30 ms and its ~60 model "
+        "classes (defer_build for all of them changed nothing: the cost is class creation, not "
+        "schemas), 118 dataclass classes (~0.3 ms each on 3.11: 5-7 generated methods compiled "
+        "one `exec` at a time), structlog ~25 ms with `structlog.dev`. What would move it: "
+        "config without pydantic on the start path, fewer dataclass classes. (2026-12-06)"
     ),
     "start_to_ready_1m_backlog_s": (
-        "Not the backlog: opening it reads the `meta` table only. This start runs with `--mqtt`, "
-        "and aiomqtt imports paho, which imports `urllib.request` (http.client, email: ~12 ms "
-        "of the ~25 ms aiomqtt costs). The rest as `start_to_ready_s`. (2026-12-06)"
+        "Not the backlog: opening it reads the `meta` table only. aiomqtt (with paho's "
+        "urllib.request and http.client, ~20 ms) now loads when the link first connects, after "
+        "READY. The rest as `start_to_ready_s`. (2026-12-06)"
     ),
     "rss_mb": (
-        "At READY 40.9 MB: the interpreter with asyncio (ssl, OpenSSL) and sqlite3 21.2 MB, "
-        "structlog and pydantic +8.2, our modules +11 (of it 3.2 MB Python objects of the "
-        "imported code by tracemalloc, 0.7 MB of dataclass-generated methods; the rest "
-        "pydantic-core schemas and allocator slack); a running batch +3.5. What would move it: "
-        "pydantic off the run path (config and socket args validated without it). (2026-12-06)"
+        "At READY 41.1 MB (smaps_rollup: 25.2 anonymous, 16 file-backed): the interpreter with "
+        "asyncio (ssl, OpenSSL) and sqlite3 ~22 MB; pydantic, structlog and our modules +14 "
+        "(tracemalloc: 9.6 MB of Python objects, of it 3.1 code and module bodies, 2.9 "
+        "pydantic's model construction, 1.1 dataclasses). A running batch adds ~1 MB now (the "
+        "heat balance keeps 600 samples a window, not 6,000: -1.2 MB). Tried: defer_build for "
+        "every model (40.6 MB both ways); `python -OO` -1.7 MB, not taken (it also strips the "
+        "asserts the code narrows types with, and a unit would need opt-2 bytecode built at "
+        "install). What would move it: pydantic off the run path. (2026-12-06)"
     ),
     "rss_after_drain_mb": (
         "Mostly not the drain: the same daemon with `--mqtt` and no backlog sits at 47.0-47.4 "
