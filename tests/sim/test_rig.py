@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -133,3 +135,35 @@ def test_a_rig_with_no_broker_named_exits_2(capsys: pytest.CaptureFixture[str]) 
 def test_a_bad_broker_url_is_named(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rig", "--units", "2", "--mqtt", "http://x"]) == 2
     assert "mqtt" in capsys.readouterr().err
+
+
+async def test_the_rig_command_stops_its_units_cleanly_on_sigterm(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    async with Recorder(mosquitto) as rec:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "unit_controller.cli", "rig", "--units", "2", "--idle",
+            "--mqtt", mosquitto.url, "--prefix", "cli-", "--state-dir", str(tmp_path / "rig"),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            first = await asyncio.wait_for(proc.stdout.readline(), WAIT_S)
+            assert first.startswith(b"rig: 2 units (cli-0001..cli-0002) publishing to mqtt://")
+            for unit in ("cli-0001", "cli-0002"):
+                await rec.wait_for(_status(unit, b"online"), timeout=WAIT_S)
+            proc.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(proc.wait(), WAIT_S) == 0
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        for unit in ("cli-0001", "cli-0002"):
+            await rec.wait_for(_status(unit, b"offline"), timeout=WAIT_S)
+    assert sorted(p.name for p in (tmp_path / "rig").iterdir()) == ["cli-0001", "cli-0002"]
+
+
+def test_a_missing_config_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["rig", "--units", "2", "--mqtt", "mqtt://127.0.0.1:1", "--config", "/nonexistent.toml"]
+    assert main(argv) == 2
+    assert "/nonexistent.toml" in capsys.readouterr().err
