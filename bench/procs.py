@@ -152,6 +152,18 @@ class NotifyListener:
             self.path.unlink()
 
 
+def terminate(proc: subprocess.Popen[bytes], *, wait_s: float) -> None:
+    """SIGTERM `proc` (a clean stop), wait up to `wait_s`, SIGKILL after that; reaped."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(wait_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class DaemonProc:
     """`unit-controller run` on the simulator in `base`, as a real process."""
 
@@ -206,14 +218,8 @@ class DaemonProc:
 
     def stop(self) -> None:
         """SIGTERM, wait, and reap (SIGKILL after the wait)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        if self.proc is not None:
+            terminate(self.proc, wait_s=30)
 
     def log_tail(self, lines: int = 30) -> str:
         """The end of its output."""

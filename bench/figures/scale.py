@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from typing import Any
 import aiomqtt
 
 from bench.core import Context, Figure, Goal
-from bench.procs import ROOT, Mosquitto, usage
+from bench.procs import ROOT, Mosquitto, terminate, usage
 
 ROOT_TOPIC = "fleet/v2"
 # Units in all (split over one rig a core): enough that the per-unit figures are the units'
@@ -87,14 +86,7 @@ class RigProc:
 
     def stop(self) -> None:
         """SIGTERM (the rig stops its units and drains), wait, SIGKILL after the wait."""
-        if self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc, wait_s=60)
 
 
 def measure(ctx: Context) -> dict[str, Figure]:
