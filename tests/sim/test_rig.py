@@ -167,3 +167,15 @@ def test_a_missing_config_is_named(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["rig", "--units", "2", "--mqtt", "mqtt://127.0.0.1:1", "--config", "/nonexistent.toml"]
     assert main(argv) == 2
     assert "/nonexistent.toml" in capsys.readouterr().err
+
+
+def test_a_state_dir_that_cannot_hold_outboxes_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    argv = ["rig", "--units", "1", "--mqtt", "mqtt://127.0.0.1:1", "--state-dir", str(blocked)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ")
+    assert "a-file" in err

@@ -32,19 +32,16 @@ if TYPE_CHECKING:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     # From the first line: the parser, structlog and the daemon's imports are start-up too.
+    # The daemon ends the pause itself once it settles, after READY; any other command (or a
+    # start that failed first) as it leaves this block.
     pause_for_startup()
     try:
         args = build_parser().parse_args(argv)
         configure_logging(args.log_level)
-    except BaseException:
-        resume_collector()
-        raise
-    if args.command == "run":
-        try:
+        if args.command == "run":
             return _run(args)
-        finally:
-            resume_collector()  # a start that failed before the daemon settled
-    resume_collector()
+    finally:
+        resume_collector()
     if args.command == "check-config":
         from unit_controller.cli.loading import check_config
 

@@ -21,6 +21,7 @@ def run_rig_command(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_BAD_INPUT
     from unit_controller.sim.rig import Rig, RigError, RigOptions
+    from unit_controller.sqlite_worker import StoreError
 
     with contextlib.ExitStack() as stack:
         state_dir = args.state_dir
@@ -51,7 +52,7 @@ def run_rig_command(args: argparse.Namespace) -> int:
 
         try:
             return asyncio.run(serve())
-        except (RigError, OSError) as exc:
+        except (RigError, OSError, StoreError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
     return 0

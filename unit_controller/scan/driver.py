@@ -77,7 +77,7 @@ class ScanDriver:
         # Made at the first real-time wait, in the loop that waits (a timerfd on Linux).
         self._timer: WakeTimer | None = None
         self._timer_loop: asyncio.AbstractEventLoop | None = None
-        self._wake_sleeping = self._wake  # one bound method for the driver's life
+        self._wake_up = self._wake_sleeper  # one bound method for the driver's life
 
     async def wait(self, stop: asyncio.Event | None = None) -> bool:
         """Wait for the next scan time; False when `stop` was set meanwhile."""
@@ -118,7 +118,7 @@ class ScanDriver:
         timer = self._timer_in(loop)
         woke: asyncio.Future[None] = loop.create_future()
         self._sleeping = woke
-        timer.call_later(wait_s, self._wake_sleeping)
+        timer.call_later(wait_s, self._wake_up)
         try:
             await woke
         finally:
@@ -132,12 +132,12 @@ class ScanDriver:
             self._timer, self._timer_loop = wake_timer(loop), loop
         return self._timer
 
-    def _wake(self) -> None:
+    def _wake_sleeper(self) -> None:
         if self._sleeping is not None:
             _wake(self._sleeping)
 
     def _stop_set(self, _: asyncio.Task[bool]) -> None:
-        self._wake()
+        self._wake_sleeper()
 
     def close(self) -> None:
         """Stop watching the stop event and free the wake-up timer (the scan loop has ended)."""

@@ -149,7 +149,6 @@ class Rig:
             state_dir=self.options.state_dir / unit_id,
             recipes_dir=self.options.recipes_dir,
             epoch=self.epoch,
-            clock_synchronized=lambda: True,
             outbox_thread=self._outbox_thread,
         )
         return RigUnit(config=config, simulated=simulated, controller=controller, fleet=fleet)
