@@ -9,8 +9,11 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.mqtt.fleet import fleet_config
 from tests.rig import Rig
+from unit_controller.mqtt import service as service_module
 from unit_controller.mqtt.service import DROPPED_ALARM, FleetService
 
 # Nothing listens on port 9 of the loopback (discard): the link keeps failing to connect.
@@ -132,3 +135,19 @@ async def test_telemetry_carries_the_packtags_state_and_unit_mode(tmp_path: Path
         assert {"state_no", "unit_mode_no", "unit_mode"} <= names
     finally:
         await service.stop(drain_timeout_s=0.0)
+
+
+async def test_a_start_that_fails_after_opening_the_outbox_closes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreadable(_: Path) -> list[str]:
+        raise PermissionError("recipes folder unreadable")
+
+    monkeypatch.setattr(service_module, "list_recipes", unreadable)
+    rig = Rig(config=fleet_config(NO_BROKER, tmp_path))
+    service = FleetService(
+        config=rig.config, controller=rig.controller, clock=rig.clock, state_dir=tmp_path
+    )
+    with pytest.raises(PermissionError):
+        await service.start()
+    assert not service.outbox._worker.is_open  # its thread and connection are gone

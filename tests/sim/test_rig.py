@@ -179,3 +179,22 @@ def test_a_state_dir_that_cannot_hold_outboxes_is_named(
     err = capsys.readouterr().err
     assert err.startswith("error: ")
     assert "a-file" in err
+
+
+async def test_a_rig_that_falls_behind_still_hears_a_stop(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    rig = Rig(_options(mosquitto, tmp_path, 2, recipe=None), say=lambda _: None)
+    rig.period_s = 0.0  # every tick late: only the wait between ticks lets the stop in
+    asyncio.get_running_loop().call_later(0.5, rig.stop)
+    assert await asyncio.wait_for(rig.run(), WAIT_S) == 0
+    assert rig.scans > 0
+
+
+async def test_a_rig_stopped_before_it_started_starts_no_unit(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    rig = Rig(_options(mosquitto, tmp_path, 3), say=lambda _: None)
+    rig.stop()
+    assert await asyncio.wait_for(rig.run(), WAIT_S) == 0
+    assert rig.units == []

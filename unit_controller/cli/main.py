@@ -34,8 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # From the first line: the parser, structlog and the daemon's imports are start-up too.
     # The daemon ends the pause itself once it settles, after READY; any other command (or a
     # start that failed first) as it leaves this block.
-    pause_for_startup()
     try:
+        pause_for_startup()
         args = build_parser().parse_args(argv)
         configure_logging(args.log_level)
         if args.command == "run":

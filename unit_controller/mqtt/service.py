@@ -175,7 +175,12 @@ class FleetService:
         """Open the outbox (OutboxError if it cannot be used), then link and publish."""
         await self.outbox.open()
         self._dropped_seen = self.outbox.dropped_total
-        self._recipes = await asyncio.to_thread(list_recipes, self._recipes_dir)
+        try:
+            self._recipes = await asyncio.to_thread(list_recipes, self._recipes_dir)
+        except BaseException:
+            # `stop` only closes a service that started: the outbox would stay open.
+            await self.outbox.close()
+            raise
         self.bridge.attach()
         self.controller.listen(self._on_event)
         self._tasks = [

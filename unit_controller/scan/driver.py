@@ -92,6 +92,8 @@ class ScanDriver:
             return stop is None or not stop.is_set()
         if stop is not None and stop.is_set():
             return False
+        # Made before the due time is stamped: the first one loads ctypes (Python 3.11).
+        self._timer_in(asyncio.get_running_loop())
         wait_s = max(0.0, self._next_at - clock.monotonic()) / clock_speed(clock)
         self._due = self._real_time() + wait_s
         await self._sleep(wait_s, stop)

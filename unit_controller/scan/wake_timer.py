@@ -107,9 +107,11 @@ class TimerfdTimer:
         if self._fd < 0:
             return
         self._callback = None
-        self._loop.remove_reader(self._fd)
-        os.close(self._fd)
-        self._fd = -1
+        fd, self._fd = self._fd, -1
+        try:
+            self._loop.remove_reader(fd)
+        finally:
+            os.close(fd)
 
     def _set(self, delay_s: float) -> None:
         if self._libc is None:

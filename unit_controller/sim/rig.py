@@ -160,6 +160,8 @@ class Rig:
         seed = self.options.config.sim.seed
         try:
             for n, unit_id in enumerate(unit_ids(self.options.prefix, self.options.units)):
+                if self._stop.is_set():
+                    return 0  # stopped while starting: the units made so far stop below
                 unit = self._make_unit(unit_id, seed + n)
                 self.units.append(unit)
                 unit.simulated.board.apply(Outputs.safe())
@@ -169,7 +171,7 @@ class Rig:
                 f"rig: {len(self.units)} units ({self.units[0].id}..{self.units[-1].id}) "
                 f"publishing to {self.options.config.mqtt.url}"
             )
-            if self.options.recipe is not None:
+            if self.options.recipe is not None and not self._stop.is_set():
                 await self._start_batches(self.options.recipe)
             await self._scan_loop()
             return 0
@@ -183,6 +185,7 @@ class Rig:
         for _ in range(RESET_SCANS):
             if all(u.controller.machine.state is not State.RESETTING for u in self.units):
                 break
+            await asyncio.sleep(self.period_s)
             await self._tick(self.period_s)
         started = 0
         for unit in self.units:
@@ -202,12 +205,12 @@ class Rig:
         while not self._stop.is_set():
             if ends is not None and loop.time() >= ends:
                 return
-            wait_s = next_at - loop.time()
-            if wait_s > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), wait_s)
-                if self._stop.is_set():
-                    return
+            # Waited even when late (0 s): the links, the flushers and a stop get their turn
+            # between two ticks however far behind the rig is.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), max(0.0, next_at - loop.time()))
+            if self._stop.is_set():
+                return
             now = self.clock.monotonic()
             await self._tick(now - last_scan)
             last_scan = now
