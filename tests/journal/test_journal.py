@@ -14,6 +14,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from unit_controller.journal import store
+from unit_controller.journal.db import CACHE_KIB
 from unit_controller.journal.store import Journal, JournalError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -130,6 +131,13 @@ async def test_a_new_journal_reports_a_clean_previous_run(path: Path) -> None:
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_the_page_cache_stays_small_however_long_the_unit_runs(journal: Journal) -> None:
+    # SQLite's default (2 MB) would fill over the first batches and stay resident for months.
+    worker = journal._worker
+    cache = await worker.submit(lambda: worker.conn.execute("PRAGMA cache_size").fetchone()[0])
+    assert cache == -CACHE_KIB
 
 
 async def test_reopen_after_close_keeps_everything_and_reports_a_clean_run(path: Path) -> None:

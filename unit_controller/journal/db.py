@@ -22,6 +22,9 @@ from unit_controller.sqlite_worker import SqliteWorker, StoreError, create_schem
 log = structlog.get_logger(__name__)
 
 SCHEMA_VERSION = 2
+# SQLite's page cache for the journal, in KiB. The journal appends and is read rarely (reports,
+# export); SQLite's default 2 MB cache would fill over the first batches and stay resident.
+CACHE_KIB = 256
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL,"
     " kind TEXT NOT NULL, text TEXT NOT NULL, data TEXT NOT NULL)",
@@ -278,6 +281,7 @@ class JournalDb:
 
     def prepare(self, conn: sqlite3.Connection, *, now_ms: int) -> Opened:
         """Create what is missing, mark unfinished batches interrupted and this run running."""
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         with transaction(conn):
             _migrate(conn)
             create_schema(conn, _SCHEMA, version=SCHEMA_VERSION)
