@@ -300,6 +300,35 @@ def wiring_problems(devices: Mapping[str, DeviceWiring]) -> list[str]:
     return problems
 
 
+def relay_board_problems(devices: Mapping[str, DeviceWiring]) -> list[str]:
+    """Relay and discrete-input numbers used twice: on the board one channel would drive (or
+    read) two devices, so the serial backend refuses to start on them."""
+    problems: list[str] = []
+    for what, numbers in (
+        (
+            "relay",
+            {t: d.relay for t, d in devices.items() if isinstance(d, HeaterWiring | CoilWiring)},
+        ),
+        (
+            "input",
+            {
+                t: d.input
+                for t, d in devices.items()
+                if isinstance(d, LevelSwitchWiring | EstopWiring)
+            },
+        ),
+    ):
+        by_number: dict[int, list[str]] = {}
+        for tag, number in numbers.items():
+            by_number.setdefault(number, []).append(tag)
+        problems.extend(
+            f"{what} {number} is wired to more than one device: {', '.join(tags)}"
+            for number, tags in sorted(by_number.items())
+            if len(tags) > 1
+        )
+    return problems
+
+
 class SerialSettings(BaseModel):
     """How the serial backend reaches the instruments (DESIGN §7): the relay board and timing."""
 

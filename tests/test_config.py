@@ -193,6 +193,16 @@ def test_a_missing_role_is_refused_naming_it(tmp_path: Path) -> None:
     )
 
 
+def test_a_relay_or_input_wired_to_two_devices_is_refused_on_any_backend(tmp_path: Path) -> None:
+    # On the board one channel would drive two outputs (the heater's SSR and the fill pump) or
+    # read two switches; `sim --backend serial` and `emulate` take a mock config to serial too.
+    path = _edited(tmp_path, ("relay = 3", "relay = 0"), ("input = 4", "input = 1"))
+    assert _problems(path) == [
+        "devices: relay 0 is wired to more than one device: E-101, P-101",
+        "devices: input 1 is wired to more than one device: LSL-101, HS-100",
+    ]
+
+
 def test_level_switches_out_of_order_are_refused(tmp_path: Path) -> None:
     path = _edited(tmp_path, ("at_l = 40.0", "at_l = 120.0"))
     assert _problems(path) == [

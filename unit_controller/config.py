@@ -23,6 +23,7 @@ from hal.wiring import (
     TAG_PATTERN,
     BoardWiring,
     DeviceWiring,
+    relay_board_problems,
     serial_port_problems,
     wiring_problems,
 )
@@ -76,7 +77,9 @@ class UnitConfig(Section):
     def _one_unit(
         cls, devices: dict[str, DeviceWiring], info: ValidationInfo
     ) -> dict[str, DeviceWiring]:
-        problems = wiring_problems(devices)
+        # Every backend: the wiring is the unit's, and a mock config becomes a serial one under
+        # `sim --backend serial`, `emulate` and on the unit itself.
+        problems = wiring_problems(devices) + relay_board_problems(devices)
         problems += pump_key_clashes(t for t, d in devices.items() if d.kind == "dosing_pump")
         hal = info.data.get("hal")
         if isinstance(hal, HalSection) and hal.backend == "serial":
