@@ -11,8 +11,10 @@ import pytest
 from hal.outputs import Outputs
 from hal.wiring import LevelPoint
 from tests.rig import Rig
+from unit_controller.alarms import BATCH_INTERRUPTED
 from unit_controller.errors import CommandRefused
 from unit_controller.events import EventKind, StateChanged, UnitEvent
+from unit_controller.interlocks.trip import Priority
 from unit_controller.machine import State
 
 
@@ -250,3 +252,35 @@ async def test_a_cancelled_request_never_holds_up_the_scan() -> None:
     await asyncio.sleep(0)
     snap = await rig.scan()
     assert snap.state is State.STOPPED
+
+
+async def test_after_an_interrupted_batch_no_batch_starts_until_its_alarm_is_seen_and_reset() -> (
+    None
+):
+    # What the daemon raises when it finds a batch cut short by a crash or a power loss.
+    rig = Rig()
+    await rig.scan()
+    await rig.controller.command("abort", source="test")
+    await rig.run_until(lambda s: s.state is State.ABORTED, limit_s=5)
+    await rig.controller.raise_alarm(
+        alarm_id=BATCH_INTERRUPTED,
+        tag="batch",
+        priority=Priority.HIGH,
+        message="batch 7 was interrupted",
+        latch=True,
+        over=True,
+    )
+    with pytest.raises(CommandRefused, match=r"batch_interrupted.*acknowledge"):
+        await rig.controller.command("clear", source="test")
+    assert (await rig.scan()).state is State.ABORTED
+
+    await rig.controller.acknowledge(None, source="test")
+    await rig.controller.command("clear", source="test")
+    await rig.run_until(lambda s: s.state is State.STOPPED, limit_s=5)
+    with pytest.raises(CommandRefused, match=r"batch_interrupted is latched"):
+        await rig.controller.command("reset", source="test")
+    assert (await rig.scan()).state is State.STOPPED
+
+    assert await rig.controller.reset_alarms(None, source="test") == 1
+    await rig.controller.command("reset", source="test")
+    await rig.run_until(lambda s: s.state is State.IDLE, limit_s=5)

@@ -8,6 +8,7 @@ import asyncio
 import structlog
 
 from hal.wiring import LevelPoint
+from unit_controller.alarms import BATCH_INTERRUPTED
 from unit_controller.batch.phase_runner import PhaseRunner
 from unit_controller.controller.core import ControllerCore
 from unit_controller.controller.snapshot import ABORT_ONLY, HOLD_OR_ABORT, PROCESS_STATES
@@ -130,6 +131,8 @@ class CommandModel(ControllerCore):
             image = self.snapshot.image if self.snapshot else None
             blockers = start_blockers(image, wiring=self.config.wiring)
             return "; ".join(blockers) if blockers else None
+        if guard in (Guard.INTERRUPTION_SEEN, Guard.INTERRUPTION_RESET):
+            return self._interruption_blocks(guard)
         if guard is Guard.NO_HOLD_OR_ABORT_TRIP:
             trips, actions = self.alarms.in_effect(), HOLD_OR_ABORT
         else:  # NO_ABORT_CAUSE: a cause present now (the E-stop still pressed), latched or not
@@ -141,6 +144,22 @@ class CommandModel(ControllerCore):
             f"interlocks still in effect: {', '.join(blocking)}; "
             "clear the cause, acknowledge and reset the alarms first"
         )
+
+    def _interruption_blocks(self, guard: Guard) -> str | None:
+        interrupted = [a for a in self.alarms.active() if a.alarm_id == BATCH_INTERRUPTED]
+        if guard is Guard.INTERRUPTION_SEEN:
+            if any(a.acked_at is None for a in interrupted):
+                return (
+                    "a batch was interrupted (batch_interrupted): check the reactor and "
+                    "acknowledge the alarm (ack) first"
+                )
+            return None
+        if interrupted:
+            return (
+                "a batch was interrupted (batch_interrupted is latched): acknowledge and reset "
+                "the alarm (ack, reset_alarms) first"
+            )
+        return None
 
     async def confirm(self, *, source: str) -> str:
         """Give the operator confirmation the running phase waits for; returns its prompt."""

@@ -95,6 +95,11 @@ class Guard(StrEnum):
     NO_HOLD_OR_ABORT_TRIP = "no interlock in effect asks for a hold or an abort"
     NO_ABORT_CAUSE = "no abort cause is present now"
     INPUTS_READABLE = "every input is readable and the E-stop released"
+    # A batch cut short by a crash or power loss (the `batch_interrupted` alarm): someone checks
+    # the reactor and acknowledges before the abort is cleared, and resets the alarm before a
+    # new batch may be got ready.
+    INTERRUPTION_SEEN = "no interrupted batch's alarm is unacknowledged"
+    INTERRUPTION_RESET = "no interrupted batch's alarm is still latched"
 
 
 S, G = State, Guard
@@ -103,7 +108,7 @@ _RUN_GUARDS: Final = (G.NO_HOLD_OR_ABORT_TRIP,)
 # [trigger, source(s), dest, guards] -- the whole PackML model; nothing else changes state.
 # Stop and abort have no guard: they are never refused where the state allows them.
 TRANSITIONS: Final[Sequence[tuple[str, State | list[State], State, tuple[Guard, ...]]]] = (
-    (Command.RESET,     [S.STOPPED, S.COMPLETE],  S.RESETTING, ()),
+    (Command.RESET,     [S.STOPPED, S.COMPLETE],  S.RESETTING, (G.INTERRUPTION_RESET,)),
     (SC,                S.RESETTING,              S.IDLE, ()),
     (Command.START,     S.IDLE,                   S.STARTING,
                                                   (G.NO_HOLD_OR_ABORT_TRIP, G.INPUTS_READABLE)),
@@ -130,7 +135,8 @@ TRANSITIONS: Final[Sequence[tuple[str, State | list[State], State, tuple[Guard, 
     (Command.ABORT,     _all_but(S.ABORTING, S.ABORTED), S.ABORTING, ()),
     (SC,                S.ABORTING,               S.ABORTED, ()),
     # Clearing an abort whose cause is still there (E-stop pressed) would only re-abort.
-    (Command.CLEAR,     S.ABORTED,                S.CLEARING, (G.NO_ABORT_CAUSE,)),
+    (Command.CLEAR,     S.ABORTED,                S.CLEARING,
+                                                  (G.NO_ABORT_CAUSE, G.INTERRUPTION_SEEN)),
     (SC,                S.CLEARING,               S.STOPPED, ()),
 )
 # fmt: on
