@@ -17,6 +17,7 @@ from types import TracebackType
 
 import structlog
 
+from unit_controller.failure_log import FailureLog
 from unit_controller.mqtt.outbox_db import (
     KIND_SEPARATOR,
     Buffered,
@@ -262,6 +263,7 @@ class Outbox:
 
         Whatever arrives during a commit goes into the next one; `on_committed` gets the new rows.
         """
+        failures = FailureLog("outbox.flush")
         while True:
             with suppress(TimeoutError):
                 async with asyncio.timeout(self._next_commit_in(every_s)):
@@ -270,9 +272,10 @@ class Outbox:
             try:
                 rows = await self.flush()
             except OutboxError as exc:
-                log.error("outbox.flush_failed", error=str(exc), buffered=len(self._buffer))
+                failures.failed(str(exc), buffered=len(self._buffer))
                 await asyncio.sleep(every_s)  # a failing disk must not make this spin
                 continue
+            failures.recovered()
             if rows:
                 try:
                     on_committed(rows)
