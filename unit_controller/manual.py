@@ -241,13 +241,16 @@ class ManualMode:
         self.on = False
         return stopped
 
+    def running(self) -> list[str]:
+        """A line for each manual action running now (what `stop_all` would stop)."""
+        lines = [f"jog {j.tag} at {j.delivered_ml:.1f} of {j.ml:g} mL" for j in self.jogs.values()]
+        if self.heater is not None:
+            lines.append(f"heater at {self.heater.percent:g} %")
+        return lines
+
     def stop_all(self) -> list[str]:
         """End every manual action now; returns a line for each one that was running."""
-        stopped = [
-            f"jog {j.tag} at {j.delivered_ml:.1f} of {j.ml:g} mL" for j in self.jogs.values()
-        ]
-        if self.heater is not None:
-            stopped.append(f"heater at {self.heater.percent:g} %")
+        stopped = self.running()
         self.jogs.clear()
         self.heater = None
         return stopped

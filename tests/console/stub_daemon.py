@@ -47,6 +47,7 @@ def status(state: str, *, phase: str | None = None, **changes: Any) -> dict[str,
         "batch_id": 7 if phase else None,
         "awaiting_confirmation": None,
         "manual": False,
+        "manual_running": [],
         "temperature_c": 58.21 if executing else 21.5,
         "temperature_sp_c": 60.0 if executing else None,
         "ph": 10.987,
@@ -181,6 +182,7 @@ class StubDaemon:
         self.drop_on = drop_on
         self.stream_every_s = stream_every_s
         self.requests: list[dict[str, Any]] = []
+        self.manual_running: list[str] = []  # jogs the stub pretends still run
         self._server: asyncio.Server | None = None
         self._sessions: set[_Session] = set()
         self.announcing = asyncio.Event()  # set once a session watches events only
@@ -272,7 +274,9 @@ class StubDaemon:
                 session.client = args.get("client", "socket")
                 return {"source": f"{session.client}:{args.get('user')}"}
             case "status":
-                return status(self.state, phase="heat" if self.state == "EXECUTE" else None)
+                phase = "heat" if self.state == "EXECUTE" else None
+                running = list(self.manual_running)
+                return status(self.state, phase=phase, manual_running=running)
             case "alarms":
                 return {"alarms": ALARMS}
             case "ack" | "reset_alarms":
@@ -284,8 +288,11 @@ class StubDaemon:
             case "recipes":
                 return {"recipes": RECIPES}
             case "manual":
+                if not args.get("on"):
+                    self.manual_running.clear()
                 return {"manual": bool(args.get("on"))}
             case "jog_pump":
+                self.manual_running.append(f"jog {args['pump']} at 0.0 of {args['ml']:g} mL")
                 return {"pump": args["pump"], "ml": args["ml"], "ml_min": 20.0, "seconds": 15.0}
             case "heater":
                 return {"percent": args["percent"], "seconds": args["seconds"]}

@@ -239,11 +239,27 @@ async def test_piped_pin_on_the_next_line_unlocks_manual(sock_dir: Path) -> None
         unlocked = await _piped(f"pin\n{PIN}\nmanual on\njog pump p-203 5\n", "--socket", str(sock))
     assert locked.code == 2
     assert locked.out == "error: manual needs the PIN: enter it with `pin` first\n"
-    assert unlocked.code == 0, unlocked
     assert "manual mode ON" in unlocked.out
     assert "jog P-203: 5.0 mL at 20.0 mL/min, about 15.0 s" in unlocked.out
     assert PIN not in unlocked.out
     assert {"pump": "P-203", "ml": 5.0} in stub.args_of("jog_pump")
+    # The script ends while its jog runs: the session's end stops it, and the console says so.
+    assert unlocked.code == 2, unlocked
+    assert " ".join(unlocked.out.split()).endswith(
+        "error: the session ends here and its manual mode with it, which stops jog P-203 at 0.0 "
+        "of 5 mL; to let it finish, wait before the end (watch <seconds>)"
+    ), unlocked.out
+
+
+async def test_a_script_that_turns_manual_off_itself_ends_without_a_word(sock_dir: Path) -> None:
+    sock = sock_dir / "control.sock"
+    async with StubDaemon(path=sock) as stub:
+        run = await _piped("manual on\njog pump P-203 5\nmanual off\n", "--socket", str(sock))
+        other = await _piped("jog pump P-203 5\n", "--socket", str(sock))  # not its manual mode
+    assert run.code == 0, run
+    assert run.out.rstrip().endswith("manual mode off")
+    assert other.code == 0, other
+    assert stub.args_of("status") == []
 
 
 async def test_manual_commands_refused_during_a_batch_say_why(sock_dir: Path) -> None:

@@ -103,6 +103,8 @@ class _Console:
         self._failed = False
         self._command: asyncio.Task[None] | None = None
         self._log: list[dict[str, Any]] = []  # the last `log` listing, oldest first
+        # This session turned manual mode on: the daemon ends it (and what it runs) with us.
+        self._manual_here = False
         self.announcer: Announcer | None = None
 
     @property
@@ -146,7 +148,26 @@ class _Console:
             await self._carry_out(parsed)
             if self._input.ended:
                 break
+        await self._say_what_the_end_stops()
         return EXIT_REFUSED if self._failed and not self._interactive else EXIT_OK
+
+    async def _say_what_the_end_stops(self) -> None:
+        """Leaving ends the manual mode this session turned on, and stops what it still runs
+        (a script's jog a line before its end): say so rather than cut it short unsaid."""
+        if not (self._manual_here and self._client.connected):
+            return
+        try:
+            response = await self._client.request("status", {})
+        except (ConnectionLost, ConsoleError):
+            return  # the daemon is gone: its manual mode with it, nothing to tell
+        running = (response.result or {}).get("manual_running") if response.ok else None
+        if not running or not isinstance(running, list):
+            return
+        stopped = "; ".join(clean(str(line)) for line in running)
+        self._error(
+            f"the session ends here and its manual mode with it, which stops {stopped}; "
+            "to let it finish, wait before the end (watch <seconds>)"
+        )
 
     async def _carry_out(self, parsed: Parsed) -> None:
         if self._interactive and _needs_link(parsed) and not self._client.connected:
@@ -228,6 +249,8 @@ class _Console:
         retry = response.code == "pin_required" and guarded and self._interactive
         if retry and await self._unlock():
             response = await self._client.request(request.op, request.args)
+        if request.op in ("manual", "unitmode") and response.ok:
+            self._manual_here = bool((response.result or {}).get("manual"))
         if request.op == "log" and response.ok:
             entries = (response.result or {}).get("entries")
             listed = entries if isinstance(entries, list) else []

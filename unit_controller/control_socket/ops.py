@@ -268,6 +268,7 @@ class Operations:
             site=unit.site,
             manual=controller.manual,
             unit_mode=controller.unit_mode,
+            manual_running=controller.manual_running(),
             batch_id=self._batch_id(),
             alarms_active=len(alarms),
             reagents_ml=controller.reagents_ml,

@@ -5,7 +5,7 @@ Pure formatting of what the scan saw; never changes anything.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hal.reading import Reading
@@ -28,6 +28,7 @@ def status_dict(
     site: str,
     manual: bool,
     unit_mode: UnitMode,
+    manual_running: Sequence[str] = (),
     batch_id: int | None,
     alarms_active: int,
     reagents_ml: Mapping[str, float],
@@ -46,6 +47,9 @@ def status_dict(
         "unit": unit,
         "site": site,
         "manual": manual,
+        # what manual mode runs now (jogs, a heater run): stopped if the session that turned
+        # manual mode on ends
+        "manual_running": list(manual_running),
         # the mode now, not as of the last scan: a mode change shows at once
         "unit_mode": unit_mode.value,
         "UnitModeCurrent": unit_mode.number,

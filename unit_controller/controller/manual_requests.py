@@ -32,6 +32,10 @@ class ManualRequests(ControllerCore):
         """True while manual mode is on."""
         return self._manual.on
 
+    def manual_running(self) -> list[str]:
+        """A line for each manual action running now (a jog, a heater run)."""
+        return self._manual.running()
+
     def manual_status(self) -> dict[str, object]:
         """Manual mode for the console: on/off, each action's progress, the last early stop."""
         return self._manual.status(now=self.clock.monotonic())
