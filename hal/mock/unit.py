@@ -6,7 +6,7 @@ The simulation driver calls `step(dt)` after advancing the clock; nothing here b
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import ClassVar
 
 import structlog
@@ -140,6 +140,9 @@ class SimulatedUnit:
             pumps=dict(self.pumps),
         )
         self.injected: list[FaultSpec] = []
+        # Pumps dosing into a measuring cylinder (a console jog to calibrate one), asked each
+        # step: the tech holds the tube over a cylinder, so the plant never gets that dose.
+        self.cylinder_pumps: Callable[[], Collection[str]] | None = None
         self._sample_all()
 
     def held_outputs(self) -> dict[str, object]:
@@ -190,6 +193,10 @@ class SimulatedUnit:
         rates = plant.pump_ml_min
         for tag, pump in self.pumps.items():
             rates[tag] = pump.step(dt, now=now)
+        if self.cylinder_pumps is not None:
+            for tag in self.cylinder_pumps():
+                if tag in rates:
+                    rates[tag] = 0.0
         plant.step(dt)
         if plant.solids_present:
             self.fouled_s += dt

@@ -200,9 +200,17 @@ async def test_manual_jog_from_the_console_is_journaled_and_refused_during_a_bat
         dry = await control.request("jog_pump", pump="P-203", ml=2.0)
         assert dry["code"] == "refused", dry
         assert "LSL-101 reads dry" in dry["error"]
-        jog = await control.request("jog_pump", pump="P-203", ml=2.0, cylinder=True)
+        before = await control.until(lambda s: s["ph"] is not None, what="a pH reading")
+        jog = await control.request("jog_pump", pump="P-203", ml=20.0, cylinder=True)
         assert jog["ok"], jog
-        await control.until(lambda s: not any(s["pumps_ml_min"].values()), what="the jog finished")
+        await control.until(lambda s: any(s["pumps_ml_min"].values()), what="the jog running")
+        done = await control.until(
+            lambda s: not any(s["pumps_ml_min"].values()), what="the jog finished"
+        )
+        # A simulated minute on, the probe has long followed whatever went into the reactor;
+        # it got none of the base the tech caught in the cylinder.
+        after = await control.until(lambda s: s["ts"] >= done["ts"] + 60_000, what="a minute on")
+        assert abs(after["ph"] - before["ph"]) < 0.3, (before["ph"], after["ph"])
         assert (await control.request("manual", on=False))["ok"]
         assert (await control.request("reset"))["ok"]
         await control.until(lambda s: s["state"] == "IDLE", what="idle")

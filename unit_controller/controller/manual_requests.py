@@ -17,6 +17,8 @@ from unit_controller.manual import refuse_during_batch
 
 log = structlog.get_logger(__name__)
 
+_NONE: frozenset[str] = frozenset()
+
 
 class ManualRequests(ControllerCore):
     """Manual mode, the unit modes and console work outside a batch (calibration)."""
@@ -35,6 +37,13 @@ class ManualRequests(ControllerCore):
     def manual_running(self) -> list[str]:
         """A line for each manual action running now (a jog, a heater run)."""
         return self._manual.running()
+
+    def manual_cylinder_pumps(self) -> frozenset[str]:
+        """Pumps jogging into a measuring cylinder now, not into the reactor."""
+        jogs = self._manual.jogs
+        if not jogs:  # asked every step of a simulated plant
+            return _NONE
+        return frozenset(t for t, jog in jogs.items() if not jog.into_reactor)
 
     def manual_status(self) -> dict[str, object]:
         """Manual mode for the console: on/off, each action's progress, the last early stop."""

@@ -166,6 +166,9 @@ class Daemon:
             authority=stored_authority(self.state_dir, clean=clean),
         )
         await asyncio.to_thread(store_authority, self.state_dir, controller.authority)
+        if self.unit is not None:
+            # The simulated plant leaves out what a console jog doses into a measuring cylinder.
+            self.unit.cylinder_pumps = controller.manual_cylinder_pumps
         self._controller = controller
         self._journal = journal
         recorder = JournalRecorder(
