@@ -454,6 +454,17 @@ def test_run_help_offers_only_its_own_options() -> None:
     assert "--speed" in outcome.out
 
 
+def test_run_with_a_runtime_dir_too_long_for_a_socket_names_it_and_makes_nothing(
+    tmp_path: Path,
+) -> None:
+    runtime = tmp_path / ("r" * 120)
+    outcome = _cli("run", "--state-dir", str(tmp_path / "state"), "--runtime-dir", str(runtime))
+    _assert_bad_input(outcome, f"the control socket {runtime / 'control.sock'} would be")
+    assert "at most 107: choose a shorter --runtime-dir" in outcome.err
+    assert not (tmp_path / "state").exists()
+    assert not runtime.exists()
+
+
 def test_run_with_a_bad_config_names_each_problem_and_leaves_the_collector_on(
     tmp_path: Path,
 ) -> None:

@@ -129,6 +129,10 @@ def _daemon_options(args: argparse.Namespace) -> tuple[UnitConfig, DaemonOptions
     dirs = resolve_directories(
         config=args.config, state_dir=args.state_dir, runtime_dir=args.runtime_dir
     )
+    socket_problem = dirs.socket_problem()
+    if socket_problem is not None:
+        print(f"error: {socket_problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     if args.config is None and dirs.config_file == DEFAULT_CONFIG:
         # Not under systemd (no $CONFIGURATION_DIRECTORY) and no --config: say what runs.
         print(

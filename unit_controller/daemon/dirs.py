@@ -14,6 +14,8 @@ from unit_controller.config import DEFAULT_CONFIG
 
 CONFIG_FILE = "unit.toml"
 SOCKET_FILE = "control.sock"
+# A Unix socket's path fits sockaddr_un's sun_path: 108 bytes on Linux, its NUL included.
+MAX_SOCKET_PATH_BYTES = 107
 # Without systemd, a user-run daemon falls back to places a user may write.
 FALLBACK_RUNTIME = Path("/run/unit-controller")
 
@@ -35,6 +37,16 @@ class Directories:
     def socket(self) -> Path:
         """The control socket."""
         return self.runtime / SOCKET_FILE
+
+    def socket_problem(self) -> str | None:
+        """Why the control socket cannot be made where it would go, or None."""
+        length = len(os.fsencode(self.socket))
+        if length <= MAX_SOCKET_PATH_BYTES:
+            return None
+        return (
+            f"the control socket {self.socket} would be {length} bytes long; a Unix socket's "
+            f"path takes at most {MAX_SOCKET_PATH_BYTES}: choose a shorter --runtime-dir"
+        )
 
 
 def resolve_directories(
