@@ -477,3 +477,14 @@ def test_run_with_a_bad_config_names_each_problem_and_leaves_the_collector_on(
     )  # fmt: skip
     _assert_bad_input(outcome, "unit.scan_period_s")
     assert gc.isenabled()
+
+
+def test_keygen_refuses_an_operator_name_the_config_would_refuse(tmp_path: Path) -> None:
+    key = tmp_path / "ops.key"
+    outcome = _cli("keygen", str(key), "--name", "a b/c")
+    assert outcome.code == 2, outcome
+    assert "operator name 'a b/c': 1 to 64 of letters, digits and _ . @ -" in outcome.err
+    assert not key.exists()
+    signed = _cli("sign", "hold", "--unit", "u1", "--key", str(key), "--by", "x" * 65)
+    assert signed.code == 2, signed
+    assert "operator name" in signed.err

@@ -5,17 +5,31 @@ Imports nothing of the signing or MQTT libraries: building the command line stay
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
 from unit_controller.mqtt.address import DEFAULT_ROOT
+from unit_controller.mqtt.operator_name import operator_name
+
+
+def _operator_name(text: str) -> str:
+    try:
+        return operator_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_operator_commands(sub: Any) -> None:
     """The three subcommands, on the CLI's subparsers."""
     keygen = sub.add_parser("keygen", help="make an operator key for signed remote commands")
     keygen.add_argument("key", type=Path, help="where to write the private key (mode 0600)")
-    keygen.add_argument("--name", required=True, help="the operator's name (the `by` field)")
+    keygen.add_argument(
+        "--name",
+        required=True,
+        type=_operator_name,
+        help="the operator's name (the `by` field): letters, digits, _ . @ -",
+    )
     for name, helptext in (
         ("sign", "print a signed command payload"),
         ("send", "publish a signed command and wait for its result"),
@@ -24,7 +38,9 @@ def add_operator_commands(sub: Any) -> None:
         parser.add_argument("name", metavar="COMMAND", help="e.g. hold, start, ack")
         parser.add_argument("--unit", required=True, help="the unit id (its certificate CN)")
         parser.add_argument("--key", type=Path, required=True, help="the private key file")
-        parser.add_argument("--by", required=True, help="the operator name of that key")
+        parser.add_argument(
+            "--by", required=True, type=_operator_name, help="the operator name of that key"
+        )
         parser.add_argument(
             "--args", default="{}", help='command args as JSON, e.g. \'{"recipe": "smoke"}\''
         )

@@ -17,6 +17,7 @@ from unit_controller.mqtt.address import (
     parse_broker_url,
     valid_root,
 )
+from unit_controller.mqtt.operator_name import OPERATOR_NAME_PATTERN
 
 if TYPE_CHECKING:
     from unit_controller.mqtt.signing import Operators
@@ -59,7 +60,7 @@ class OutboxSettings(_Section):
 class OperatorSettings(_Section):
     """One operator who may sign remote commands: a name, an Ed25519 key, what they may do."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.@-]{1,64}$", description="as in the command's `by`")
+    name: str = Field(pattern=OPERATOR_NAME_PATTERN, description="as in the command's `by`")
     public_key: str = Field(description="base64 Ed25519 public key (`unit-controller keygen`)")
     commands: tuple[str, ...] | None = Field(
         default=None, description="the remote commands this key may give; unset = all"
