@@ -42,6 +42,7 @@ def test_not_steady_before_the_window_is_watched_whole() -> None:
 def test_too_few_readings_are_not_steady_however_still() -> None:
     slow = _fed([(t, 7.0) for t in (0.0, 4.0, 8.0, 12.0)])  # still for 12 s, 4 readings
     assert not slow.steady
+    assert slow.describe() == "settling (4 of 5 readings in 10 s)"  # not "12 s of 10 s"
     slow.add(13.0, 7.0)
     assert STEADY_MIN_READINGS == 5
     assert slow.steady

@@ -119,8 +119,11 @@ class SteadyReading:
         window = f"{STEADY_WINDOW_S:g} s"
         if self.steady:
             return f"steady (±{self.span / 2:.3f} over {window})"
-        if self.watched_s < STEADY_WINDOW_S or len(self._window) < STEADY_MIN_READINGS:
+        if self.watched_s < STEADY_WINDOW_S:
             return f"settling ({self.watched_s:.0f} s of {window})"
+        if len(self._window) < STEADY_MIN_READINGS:
+            # Watched long enough, but readings came slowly (a probe that answers late).
+            return f"settling ({len(self._window)} of {STEADY_MIN_READINGS} readings in {window})"
         return f"settling (moves ±{self.span / 2:.3f} in {window}, needs ±{STEADY_BAND_PH:g})"
 
 
