@@ -49,9 +49,15 @@ class CalibrationStatus:
 
     def describe(self) -> str:
         """The figures in one line, for the operator."""
+        # After the mid point alone the circuit reports its default slopes (100 %), which
+        # measure nothing: say so rather than show them as figures.
+        slopes = (
+            "slopes not measured (mid point only)"
+            if self.points == 1
+            else f"acid slope {self.acid_slope_pct:.1f} %, base slope {self.base_slope_pct:.1f} %"
+        )
         return (
-            f"{self.points} point(s), acid slope {self.acid_slope_pct:.1f} %, base slope "
-            f"{self.base_slope_pct:.1f} %, offset {self.offset_mv:+.1f} mV: {self.verdict}"
+            f"{self.points} point(s), {slopes}, offset {self.offset_mv:+.1f} mV: {self.verdict}"
             + (f" ({'; '.join(self.problems)})" if self.problems else "")
         )
 

@@ -300,7 +300,7 @@ class StubDaemon:
                 return {
                     "probe": "AT-101", "points": 1, "calibrated": True, "acid_slope_pct": 100.0,
                     "base_slope_pct": 100.0, "offset_mv": 0.59, "verdict": "ok", "problems": [],
-                    "summary": "1 point(s), acid slope 100.0 %, base slope 100.0 %, offset "
+                    "summary": "1 point(s), slopes not measured (mid point only), offset "
                     "+0.6 mV: ok", "point": args.get("point"), "value": args.get("value"),
                     "temperature_c": args.get("temperature_c") or 21.5,
                     "calibrated_points": [args.get("point")],
