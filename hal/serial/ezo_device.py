@@ -61,6 +61,14 @@ class EzoDevice:
     async def serve(self) -> None:
         """Poll the device forever, reconnecting as needed (run it as a task; cancel to stop).
         Named `serve`, not `run`: `DosingPump.run` is the pump's rate."""
+        try:
+            await self._serve_forever()
+        finally:
+            # Stopped: the port closes with us, or its reader outlives the task and reports the
+            # port lost when the other end goes (the emulators after a simulated batch).
+            await self.link.close()
+
+    async def _serve_forever(self) -> None:
         while True:
             started = self.clock.monotonic()
             try:

@@ -6,6 +6,7 @@ The reading must match the simulated probe, go stale (never wrong) when reads fa
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -163,3 +164,19 @@ async def test_open_circuit_probe_reports_what_the_circuit_sends(rtd_rig: RtdRig
         within_s=30.0,
         what="-1023 from the circuit",
     )
+
+
+async def test_a_stopped_driver_closes_its_port_and_says_nothing_when_the_circuit_goes(
+    rtd_rig: RtdRig,
+) -> None:
+    await _fresh_reading(rtd_rig, after=rtd_rig.clock.monotonic())
+    assert rtd_rig.driver.link.connected
+    task = rtd_rig.tasks.pop()  # the driver's
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not rtd_rig.driver.link.connected
+    with capture_logs() as logs:
+        await rtd_rig.emulator.stop()  # a stopped unit's instruments go away: no news
+        await rtd_rig.clock.sleep(1.0)
+    assert "ezo.port_lost" not in _events(logs)
