@@ -39,6 +39,8 @@ PAGE = WINDOW
 READ_AHEAD_PAGES = 3
 # Past this many live rows waiting in memory, the live publisher reads them from disk instead.
 LIVE_MEMORY_ROWS = 5000
+# Drops of an established connection remembered (for the service's flapping alarm).
+DROPS_KEPT = 16
 
 CommandHandler = Callable[[str, bytes, bool], Awaitable[CommandResult]]
 
@@ -106,6 +108,10 @@ class FleetLink:
         self._stopping = False
         self.session = 0
         self.connects = 0
+        # When (loop time) each connection that was up dropped, newest last: a burst of them
+        # is a link that flaps (another client with this unit's id makes the broker drop one
+        # for the other, for ever).
+        self.drops: deque[float] = deque(maxlen=DROPS_KEPT)
 
     # --- what the rest of the unit calls -------------------------------------------------
     @property
@@ -169,6 +175,8 @@ class FleetLink:
                     high_s=self._settings.reconnect_max_s,
                     rng=self._rng,
                 )
+                if self.connected:
+                    self.drops.append(asyncio.get_running_loop().time())
                 event = "mqtt.disconnected" if self.connected else "mqtt.connect_failed"
                 log.warning(
                     event,

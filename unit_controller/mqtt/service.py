@@ -45,6 +45,13 @@ log = structlog.get_logger(__name__)
 
 OUTBOX_FILE = "outbox.sqlite3"
 DROPPED_ALARM = "telemetry_dropped"
+# The connection keeps dropping once up: most often another client with this unit's id (a
+# second unit configured with it), which makes the broker drop one for the other, for ever.
+FLAPPING_ALARM = "mqtt_link_flapping"
+# This many drops of an established connection within FLAPPING_WINDOW_S (real seconds) raise
+# it; none for as long (and connected) returns it.
+FLAPPING_DROPS = 3
+FLAPPING_WINDOW_S = 60.0
 # How often the service looks at the outbox for drops (real seconds): drops come only after
 # the broker has been away for long, and each look is a wake-up of an otherwise idle process.
 MONITOR_EVERY_S = 5.0
@@ -158,6 +165,7 @@ class FleetService:
         self._tasks: list[asyncio.Task[None]] = []
         self._dropped_seen = 0
         self._dropped_alarm = False  # raised by this process and not cleared since
+        self._flapping_alarm = False
 
     async def __aenter__(self) -> FleetService:
         await self.start()
@@ -333,6 +341,29 @@ class FleetService:
         while True:
             await asyncio.sleep(MONITOR_EVERY_S)
             await self.check_outbox()
+            await self.check_link()
+
+    async def check_link(self) -> None:
+        """Raise an alarm while the connection keeps dropping once up (FLAPPING_DROPS within
+        FLAPPING_WINDOW_S); return it once connected with no drop for as long."""
+        now = asyncio.get_running_loop().time()
+        recent = [at for at in self.link.drops if now - at < FLAPPING_WINDOW_S]
+        if len(recent) >= FLAPPING_DROPS and not self._flapping_alarm:
+            await self.controller.raise_alarm(
+                alarm_id=FLAPPING_ALARM,
+                tag="mqtt",
+                priority=Priority.LOW,
+                message=(
+                    f"the broker connection dropped {len(recent)} times within "
+                    f"{FLAPPING_WINDOW_S:g} s, each time once up: is a second unit configured "
+                    f"with [unit] id '{self.config.unit.id}'? The broker drops one client for "
+                    "another with the same id (else: the network or the broker)"
+                ),
+            )
+            self._flapping_alarm = True
+        elif self._flapping_alarm and not recent and self.link.connected:
+            await self.controller.clear_alarm(FLAPPING_ALARM, "mqtt")
+            self._flapping_alarm = False
 
     async def check_outbox(self) -> None:
         """Raise an alarm when the outbox dropped messages; return it once the backlog is sent."""
