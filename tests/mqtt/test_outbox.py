@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from unit_controller.mqtt import outbox as outbox_module
 from unit_controller.mqtt.outbox import Outbox, OutboxError, OutboxRow
 from unit_controller.mqtt.outbox_db import SCHEMA_VERSION
 
@@ -242,6 +243,28 @@ async def test_failed_commit_keeps_rows_in_order_for_the_next_one(tmp_path: Path
         assert [r.payload for r in await _all(box)] == [b"cccc", b"dddd", b"eeee"]
     async with _outbox(path, max_bytes=12) as box:
         assert (box.pending_count, box.dropped_total) == (3, 1)
+
+
+async def test_while_the_disk_refuses_memory_holds_less_than_the_outbox_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The outbox's cap is days of telemetry on disk; in RAM a unit keeps far less.
+    monkeypatch.setattr(outbox_module, "MEMORY_HOLD_BYTES", 8)
+    path = tmp_path / "o.sqlite3"
+    async with _outbox(path, max_bytes=10**6) as box:
+        with sqlite3.connect(path) as conn:
+            conn.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON outbox"
+                " BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+            )
+        for payload in (b"aaaa", b"bbbb", b"cccc"):
+            box.put("telemetry", payload)
+        with pytest.raises(OutboxError, match="commit failed"):
+            await box.flush()
+        assert (box.pending_count, box.pending_bytes, box.dropped_total) == (2, 8, 1)
+        with sqlite3.connect(path) as conn:
+            conn.execute("DROP TRIGGER refuse")
+        assert [r.payload for r in await box.flush()] == [b"bbbb", b"cccc"]
 
 
 async def test_close_commits_buffered_rows_and_queued_acks(tmp_path: Path) -> None:

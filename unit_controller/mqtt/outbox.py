@@ -37,6 +37,10 @@ log = structlog.get_logger(__name__)
 ACK_BATCH = 1000
 # Acks alone (rows already delivered) wait this long for a put to carry them into a commit.
 IDLE_COMMIT_S = 2.0
+# While the disk refuses commits, what waits in memory is capped below the outbox's own cap
+# (256 MiB by default, days of telemetry): RAM is the controller's too. About three hours of
+# 1 Hz telemetry; beyond it the oldest go, counted as drops.
+MEMORY_HOLD_BYTES = 16 * 1024 * 1024
 
 
 class Outbox:
@@ -242,8 +246,9 @@ class Outbox:
         self._acks = {**acks, **self._acks}
         self._unsaved_drops += unsaved
         # While the disk refuses, memory holds at most the cap: drop the oldest beyond it.
-        if self._buffered_bytes > self._max_bytes:
-            excess, freed, cut = self._buffered_bytes - self._max_bytes, 0, 0
+        hold = min(self._max_bytes, MEMORY_HOLD_BYTES)
+        if self._buffered_bytes > hold:
+            excess, freed, cut = self._buffered_bytes - hold, 0, 0
             while freed < excess:
                 freed += len(self._buffer[cut][2])
                 cut += 1
