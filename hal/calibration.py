@@ -49,13 +49,15 @@ class CalibrationStatus:
 
     def describe(self) -> str:
         """The figures in one line, for the operator."""
-        # After the mid point alone the circuit reports its default slopes (100 %), which
-        # measure nothing: say so rather than show them as figures.
-        slopes = (
-            "slopes not measured (mid point only)"
-            if self.points == 1
-            else f"acid slope {self.acid_slope_pct:.1f} %, base slope {self.base_slope_pct:.1f} %"
-        )
+        # A slope is measured by its point (the EZO takes mid, then low, then high): before
+        # it the circuit reports its default 100 %, which measures nothing.
+        acid = f"acid slope {self.acid_slope_pct:.1f} %"
+        if self.points <= 1:
+            slopes = "slopes not measured (mid point only)"
+        elif self.points == 2:
+            slopes = f"{acid}, base slope not measured"
+        else:
+            slopes = f"{acid}, base slope {self.base_slope_pct:.1f} %"
         return (
             f"{self.points} point(s), {slopes}, offset {self.offset_mv:+.1f} mV: {self.verdict}"
             + (f" ({'; '.join(self.problems)})" if self.problems else "")

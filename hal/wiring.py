@@ -323,6 +323,7 @@ def relay_board_problems(devices: Mapping[str, DeviceWiring]) -> list[str]:
             by_number.setdefault(number, []).append(tag)
         problems.extend(
             f"{what} {number} is wired to more than one device: {', '.join(tags)}"
+            + (f" (a device without `{what} =` is on {what} 0)" if number == 0 else "")
             for number, tags in sorted(by_number.items())
             if len(tags) > 1
         )

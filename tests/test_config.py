@@ -198,7 +198,8 @@ def test_a_relay_or_input_wired_to_two_devices_is_refused_on_any_backend(tmp_pat
     # read two switches; `sim --backend serial` and `emulate` take a mock config to serial too.
     path = _edited(tmp_path, ("relay = 3", "relay = 0"), ("input = 4", "input = 1"))
     assert _problems(path) == [
-        "devices: relay 0 is wired to more than one device: E-101, P-101",
+        "devices: relay 0 is wired to more than one device: E-101, P-101 (a device without "
+        "`relay =` is on relay 0)",
         "devices: input 1 is wired to more than one device: LSL-101, HS-100",
     ]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from structlog.testing import capture_logs
 
-from unit_controller.failure_log import REMIND_EVERY_S, FailureLog
+from unit_controller.failure_log import REMIND_EVERY_S, DropLog, FailureLog
 
 
 def test_a_disk_that_keeps_refusing_is_said_once_then_reminded_and_its_end_once() -> None:
@@ -33,3 +33,22 @@ def test_a_disk_that_keeps_refusing_is_said_once_then_reminded_and_its_end_once(
     with capture_logs() as logs:
         failures.failed("database or disk is full", buffered=0)
     assert [e["failures"] for e in logs] == [1]  # counted afresh after a recovery
+
+
+def test_a_cap_dropping_at_every_commit_is_said_once_a_minute_with_the_count() -> None:
+    now = [0.0]
+    drops = DropLog("outbox.dropped", monotonic=lambda: now[0])
+    with capture_logs() as logs:
+        for total in range(1, 601):  # ten minutes at one drop a second
+            drops.dropped(1, reason="bytes", dropped_total=total)
+            now[0] += 1.0
+        drops.dropped(3, reason="age", dropped_total=603)  # a new reason is news
+    said = [(e["event"], e["count"], e["reason"], e["dropped_total"]) for e in logs]
+    assert said[:3] == [
+        ("outbox.dropped", 1, "bytes", 1),
+        ("outbox.dropped", 60, "bytes", 61),
+        ("outbox.dropped", 60, "bytes", 121),
+    ]
+    assert len(said) == 11  # at drops 1, 61, ... 541, then the new reason
+    assert sum(count for _, count, _, _ in said) == 603  # every drop counted in some line
+    assert said[-1] == ("outbox.dropped", 3 + 59, "age", 603)

@@ -1,5 +1,8 @@
-"""A failure that repeats every few hundred milliseconds (a full disk under a flusher), said in
-the log once, on a change of reason, then as a reminder with how many went unsaid; and its end.
+"""A failure or a loss that repeats every few hundred milliseconds (a full disk under a
+flusher, a cap dropping the oldest message at each commit), said in the log once, on a change
+of reason, then as a reminder with how many went unsaid; and a failure's end.
+
+Never raises and never blocks: it only counts and logs.
 """
 
 from __future__ import annotations
@@ -48,3 +51,24 @@ class FailureLog:
         if self._error is not None:
             log.info(f"{self._event}_recovered", failures=self._count)
         self._error, self._unlogged, self._count = None, 0, 0
+
+
+class DropLog:
+    """Logs `event` (a warning) for the first drop, a new reason, or at most every
+    REMIND_EVERY_S with every message dropped since the last line."""
+
+    def __init__(self, event: str, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._event = event
+        self._monotonic = monotonic
+        self._reason: str | None = None
+        self._logged_at = 0.0
+        self._unlogged = 0
+
+    def dropped(self, count: int, *, reason: str, dropped_total: int) -> None:
+        """`count` more messages dropped for `reason`; `dropped_total` since the store began."""
+        now = self._monotonic()
+        self._unlogged += count
+        if reason == self._reason and now - self._logged_at < REMIND_EVERY_S:
+            return
+        log.warning(self._event, count=self._unlogged, reason=reason, dropped_total=dropped_total)
+        self._reason, self._logged_at, self._unlogged = reason, now, 0

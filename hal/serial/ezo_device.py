@@ -65,8 +65,12 @@ class EzoDevice:
             await self._serve_forever()
         finally:
             # Stopped: the port closes with us, or its reader outlives the task and reports the
-            # port lost when the other end goes (the emulators after a simulated batch).
-            await self.link.close()
+            # port lost when the other end goes (the emulators after a simulated batch). A close
+            # that fails is logged, never put in place of why the task ended.
+            try:
+                await self.link.close()
+            except Exception:
+                log.exception("ezo.close_failed", tag=self.tag)
 
     async def _serve_forever(self) -> None:
         while True:

@@ -168,6 +168,7 @@ class StubDaemon:
         pin: str | None = None,
         state: str = "STOPPED",
         drop_on: str | None = None,
+        ignore_on: str | None = None,
         stream_every_s: float = 0.05,
         pushed: bool = False,
     ) -> None:
@@ -180,6 +181,7 @@ class StubDaemon:
         self.pin = pin
         self.state = state
         self.drop_on = drop_on
+        self.ignore_on = ignore_on  # an op it never answers (a stuck controller)
         self.stream_every_s = stream_every_s
         self.requests: list[dict[str, Any]] = []
         self.manual_running: list[str] = []  # jogs the stub pretends still run
@@ -243,6 +245,8 @@ class StubDaemon:
                 self.requests.append(request)
                 if request.get("op") == self.drop_on:
                     return
+                if request.get("op") == self.ignore_on:
+                    continue
                 self._send(session, self._answer(session, request))
         except (OSError, ValueError):
             pass

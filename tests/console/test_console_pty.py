@@ -251,6 +251,17 @@ async def test_piped_pin_on_the_next_line_unlocks_manual(sock_dir: Path) -> None
     ), unlocked.out
 
 
+async def test_a_script_whose_controller_does_not_answer_at_the_end_says_it_could_not_check(
+    sock_dir: Path,
+) -> None:
+    # It asks for END_CHECK_TIMEOUT_S (2 s), not a request's usual 30.
+    sock = sock_dir / "control.sock"
+    async with StubDaemon(path=sock, ignore_on="status"):
+        run = await _piped("manual on\njog pump P-203 5\n", "--socket", str(sock))
+    assert run.code == 2, run
+    assert "could not ask the controller what ending the session stops" in " ".join(run.out.split())
+
+
 async def test_a_script_that_turns_manual_off_itself_ends_without_a_word(sock_dir: Path) -> None:
     sock = sock_dir / "control.sock"
     async with StubDaemon(path=sock) as stub:

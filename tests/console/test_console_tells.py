@@ -167,7 +167,8 @@ async def test_reset_in_aborted_resets_the_alarms_and_says_to_clear_first(sock: 
         run = await _piped("reset\nclear\nreset\n", sock)
     assert run.stdout.startswith(
         "reset 1 alarm; the unit is ABORTED: reset works from STOPPED or COMPLETE. Once\n"
-        "  the reactor is checked: clear (ABORTED -> STOPPED), then reset (-> IDLE)\n"
+        "  the reactor is checked: ack all, clear (ABORTED -> STOPPED), then reset (->\n"
+        "  IDLE)\n"
     )
     assert "clear accepted: now STOPPED\nreset 1 alarm; reset accepted: now RESETTING\n" in (
         run.stdout

@@ -357,6 +357,10 @@ def test_calibration_outcomes_are_short_and_say_what_was_measured() -> None:
                          PLAIN) == [
         "AT-101: 1 point, offset +0.6 mV, no slope yet (mid point only): ok"
     ]  # fmt: skip
+    assert render_result("cal_ph_status", CAL_PH | {"points": 2, "base_slope_pct": 100.0},
+                         PLAIN) == [
+        "AT-101: 2 points, offset +0.6 mV, acid slope 97.8 %: ok"  # no base slope without high
+    ]  # fmt: skip
     assert render_result("cal_pump", {"pump": "P-203", "measured_ml": 9.6, "calibrated": True},
                          PLAIN) == ["P-203 calibrated to 9.6 mL for its last run"]  # fmt: skip
     newer = {"pump": "P-203", "measured_ml": 9.6, "calibrated": True, "nominal_ml": 10.0}

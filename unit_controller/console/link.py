@@ -68,6 +68,9 @@ class Link:
         self.prompt = "> "
         self.pin_required = False
         self.unlocked = False  # this session gave the PIN (a new session has not)
+        # This session turned manual mode on: the daemon ends it (and what it runs) with the
+        # session. A reconnect is a new session: the old one's manual mode ended with it.
+        self.manual_here = False
         self._path = path
         self._screen = screen
         self._interactive = interactive
@@ -83,6 +86,7 @@ class Link:
         old, self.prompt = self.prompt, f"{unit}> "
         self.pin_required = bool(hello.get("pin_required"))
         self.unlocked = False
+        self.manual_here = False
         idle = hello.get("idle_timeout_s")
         self._idle_timeout_s = float(idle) if isinstance(idle, int | float) and idle > 0 else None
         try:

@@ -73,8 +73,10 @@ def render_cal_ph_status(result: Mapping[str, Any], style: Style) -> list[str]:
         return [f"{tag} is not calibrated (no points): cal ph walks you through it"]
     verdict = _VERDICTS.get(str(result.get("verdict")), clean(result.get("verdict") or NONE))
     count = f"{clean(points)} point{'' if points == 1 else 's'}"
-    # The mid point alone measures no slope: the circuit answers its default 100 % for both.
-    figures = _figures(result, ["mid"] if points == 1 else None)
+    # A slope is measured by its point, taken in the EZO's order (mid, low, high): before it
+    # the circuit answers its default 100 %, which is not shown as a figure.
+    taken = {1: ["mid"], 2: ["mid", "low"]}.get(points) if isinstance(points, int) else None
+    figures = _figures(result, taken)
     if points == 1:
         figures += f"{', ' if figures else ''}no slope yet (mid point only)"
     lines = [f"{tag}: {count}, {figures}: {verdict}" if figures else f"{tag}: {count}: {verdict}"]

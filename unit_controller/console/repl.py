@@ -103,8 +103,6 @@ class _Console:
         self._failed = False
         self._command: asyncio.Task[None] | None = None
         self._log: list[dict[str, Any]] = []  # the last `log` listing, oldest first
-        # This session turned manual mode on: the daemon ends it (and what it runs) with us.
-        self._manual_here = False
         self.announcer: Announcer | None = None
 
     @property
@@ -154,12 +152,18 @@ class _Console:
     async def _say_what_the_end_stops(self) -> None:
         """Leaving ends the manual mode this session turned on, and stops what it still runs
         (a script's jog a line before its end): say so rather than cut it short unsaid."""
-        if not (self._manual_here and self._client.connected):
+        if not (self._link.manual_here and self._client.connected):
             return
         try:
-            response = await self._client.request("status", {})
-        except (ConnectionLost, ConsoleError):
+            response = await self._client.request("status", {}, timeout_s=END_CHECK_TIMEOUT_S)
+        except ConnectionLost:
             return  # the daemon is gone: its manual mode with it, nothing to tell
+        except ConsoleError:
+            self._error(
+                "could not ask the controller what ending the session stops: its manual mode "
+                "ends with it, and any jog or heater run it still has"
+            )
+            return
         running = (response.result or {}).get("manual_running") if response.ok else None
         if not running or not isinstance(running, list):
             return
@@ -250,7 +254,7 @@ class _Console:
         if retry and await self._unlock():
             response = await self._client.request(request.op, request.args)
         if request.op in ("manual", "unitmode") and response.ok:
-            self._manual_here = bool((response.result or {}).get("manual"))
+            self._link.manual_here = bool((response.result or {}).get("manual"))
         if request.op == "log" and response.ok:
             entries = (response.result or {}).get("entries")
             listed = entries if isinstance(entries, list) else []
@@ -359,9 +363,11 @@ class _Console:
 
 
 RESETTABLE: Final = frozenset({"STOPPED", "COMPLETE"})  # PackML reset's sources
+# The last look as a session ends: a daemon that does not answer by then is said to.
+END_CHECK_TIMEOUT_S = 2.0
 _NOT_RESETTABLE: Final = {
     "ABORTED": "reset works from STOPPED or COMPLETE. Once the reactor is checked: "
-    "clear (ABORTED -> STOPPED), then reset (-> IDLE)",
+    "ack all, clear (ABORTED -> STOPPED), then reset (-> IDLE)",
     "HELD": "unhold carries on, stop ends the batch (PackML reset is for STOPPED or COMPLETE)",
 }
 

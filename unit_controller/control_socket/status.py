@@ -28,7 +28,7 @@ def status_dict(
     site: str,
     manual: bool,
     unit_mode: UnitMode,
-    manual_running: Sequence[str] = (),
+    manual_running: Sequence[str],
     batch_id: int | None,
     alarms_active: int,
     reagents_ml: Mapping[str, float],

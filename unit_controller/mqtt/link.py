@@ -112,6 +112,7 @@ class FleetLink:
         # is a link that flaps (another client with this unit's id makes the broker drop one
         # for the other, for ever).
         self.drops: deque[float] = deque(maxlen=DROPS_KEPT)
+        self.connected_at = 0.0  # loop time the connection now up (or the last one) came up
 
     # --- what the rest of the unit calls -------------------------------------------------
     @property
@@ -257,6 +258,7 @@ class FleetLink:
                 ),
             )
             await self._announce(client)
+            self.connected_at = asyncio.get_running_loop().time()
             self._connected.set()
             self._tried = True
             log.info(

@@ -17,7 +17,7 @@ from types import TracebackType
 
 import structlog
 
-from unit_controller.failure_log import FailureLog
+from unit_controller.failure_log import DropLog, FailureLog
 from unit_controller.mqtt.outbox_db import (
     KIND_SEPARATOR,
     Buffered,
@@ -86,6 +86,8 @@ class Outbox:
         self._dropped_total = 0
         # Drops of buffered rows while the disk failed, not yet added to the stored total.
         self._unsaved_drops = 0
+        # A cap reached drops the oldest at every commit: said once a minute, not each time.
+        self._drop_log = DropLog("outbox.dropped")
         self._submitted_drops = 0
         self._wake = asyncio.Event()
         self.write_error: str | None = None
@@ -228,7 +230,7 @@ class Outbox:
         total = self.dropped_total - sum(drop.count for drop in flushed.drops)
         for drop in flushed.drops:
             total += drop.count
-            log.warning("outbox.dropped", count=drop.count, reason=drop.reason, dropped_total=total)
+            self._drop_log.dropped(drop.count, reason=drop.reason, dropped_total=total)
 
     def _settle_acks(self, row_ids: Iterable[int]) -> None:
         """These acked rows are out of the stored totals now: stop subtracting them."""
@@ -257,9 +259,7 @@ class Outbox:
             self._unsettled_rows -= cut
             self._unsettled_bytes -= freed
             self._unsaved_drops += cut
-            log.warning(
-                "outbox.dropped", count=cut, reason="bytes", dropped_total=self.dropped_total
-            )
+            self._drop_log.dropped(cut, reason="bytes", dropped_total=self.dropped_total)
 
     async def run_flusher(
         self, on_committed: Callable[[list[OutboxRow]], None], *, every_s: float = 0.2

@@ -345,9 +345,11 @@ class FleetService:
 
     async def check_link(self) -> None:
         """Raise an alarm while the connection keeps dropping once up (FLAPPING_DROPS within
-        FLAPPING_WINDOW_S); return it once connected with no drop for as long."""
+        FLAPPING_WINDOW_S); return it once one connection has stayed up as long (a broker that
+        was away and is back has not shown the clash is over)."""
+        link = self.link
         now = asyncio.get_running_loop().time()
-        recent = [at for at in self.link.drops if now - at < FLAPPING_WINDOW_S]
+        recent = [at for at in link.drops if now - at < FLAPPING_WINDOW_S]
         if len(recent) >= FLAPPING_DROPS and not self._flapping_alarm:
             await self.controller.raise_alarm(
                 alarm_id=FLAPPING_ALARM,
@@ -361,7 +363,12 @@ class FleetService:
                 ),
             )
             self._flapping_alarm = True
-        elif self._flapping_alarm and not recent and self.link.connected:
+        elif (
+            self._flapping_alarm
+            and link.connected
+            and now - max(link.connected_at, link.drops[-1] if link.drops else 0.0)
+            >= FLAPPING_WINDOW_S
+        ):
             await self.controller.clear_alarm(FLAPPING_ALARM, "mqtt")
             self._flapping_alarm = False
 
