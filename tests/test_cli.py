@@ -488,3 +488,14 @@ def test_keygen_refuses_an_operator_name_the_config_would_refuse(tmp_path: Path)
     signed = _cli("sign", "hold", "--unit", "u1", "--key", str(key), "--by", "x" * 65)
     assert signed.code == 2, signed
     assert "operator name" in signed.err
+
+
+def test_sign_and_send_refuse_a_unit_id_or_root_that_is_no_topic_level(tmp_path: Path) -> None:
+    key = tmp_path / "ops.key"
+    for args in (
+        ("sign", "hold", "--unit", "a/b"),
+        ("send", "hold", "--unit", "+", "--url", "mqtt://127.0.0.1:9"),
+        ("send", "hold", "--unit", "u1", "--root", "fleet/#", "--url", "mqtt://127.0.0.1:9"),
+    ):
+        outcome = _cli(*args, "--key", str(key), "--by", "ops")
+        _assert_bad_input(outcome, "must be")

@@ -20,6 +20,7 @@ from hal.sim.params import PlantParams
 from hal.wiring import (
     SerialSettings,
 )
+from unit_controller.mqtt.address import UNIT_ID_PATTERN
 
 
 class Section(BaseModel):
@@ -29,7 +30,7 @@ class Section(BaseModel):
 class UnitSection(Section):
     """Identity and scan timing."""
 
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    id: str = Field(pattern=UNIT_ID_PATTERN)
     site: str = Field(default="", max_length=64)
     scan_period_s: float = Field(default=0.1, ge=0.02, le=1.0)
     stall_alarm_s: float = Field(

@@ -6,18 +6,27 @@ Imports nothing of the signing or MQTT libraries: building the command line stay
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from unit_controller.mqtt.address import DEFAULT_ROOT
+from unit_controller.mqtt.address import DEFAULT_ROOT, valid_root, valid_unit_id
 from unit_controller.mqtt.operator_name import operator_name
 
 
-def _operator_name(text: str) -> str:
-    try:
-        return operator_name(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+def _checked(check: Callable[[str], str]) -> Callable[[str], str]:
+    """An argparse type from a check that raises ValueError naming the problem."""
+
+    def parse(text: str) -> str:
+        try:
+            return check(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+_operator_name = _checked(operator_name)
 
 
 def add_operator_commands(sub: Any) -> None:
@@ -36,7 +45,12 @@ def add_operator_commands(sub: Any) -> None:
     ):
         parser = sub.add_parser(name, help=helptext)
         parser.add_argument("name", metavar="COMMAND", help="e.g. hold, start, ack")
-        parser.add_argument("--unit", required=True, help="the unit id (its certificate CN)")
+        parser.add_argument(
+            "--unit",
+            required=True,
+            type=_checked(valid_unit_id),
+            help="the unit id (its certificate CN)",
+        )
         parser.add_argument("--key", type=Path, required=True, help="the private key file")
         parser.add_argument(
             "--by", required=True, type=_operator_name, help="the operator name of that key"
@@ -47,7 +61,12 @@ def add_operator_commands(sub: Any) -> None:
         parser.add_argument("--life-s", type=float, default=60.0, help="seconds until it expires")
         if name == "send":
             parser.add_argument("--url", required=True, help="mqtt://host[:port] or mqtts://…")
-            parser.add_argument("--root", default=DEFAULT_ROOT)
+            parser.add_argument(
+                "--root",
+                default=DEFAULT_ROOT,
+                type=_checked(valid_root),
+                help=f"the units' topic root (default {DEFAULT_ROOT})",
+            )
             parser.add_argument("--ca-file", type=Path)
             parser.add_argument("--cert-file", type=Path)
             parser.add_argument("--key-file", type=Path)

@@ -67,6 +67,20 @@ def parse_broker_url(url: str) -> BrokerAddress:
     )
 
 
+# A unit id: one topic level and the MQTT client id (no '/', '+', '#', nor a space).
+UNIT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+def valid_unit_id(unit: str) -> str:
+    """`unit` if it can be a unit id ([unit] id); ValueError says what one is."""
+    if re.fullmatch(UNIT_ID_PATTERN, unit) is None:
+        raise ValueError(
+            f"unit id {unit!r} must be 1 to 64 letters, digits, '_', '.', '-', starting with a "
+            "letter or digit (no '/', '+', '#' or space)"
+        )
+    return unit
+
+
 def valid_root(root: str) -> str:
     """`root` if it is a topic root (levels, no wildcard); ValueError names what is wrong."""
     if not _ROOT.match(root):
