@@ -169,6 +169,16 @@ def test_a_missing_config_is_named(capsys: pytest.CaptureFixture[str]) -> None:
     assert "/nonexistent.toml" in capsys.readouterr().err
 
 
+def test_an_unknown_recipe_is_named_before_any_unit_is_made(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "rig"
+    argv = ["rig", "--units", "2", "--mqtt", "mqtt://127.0.0.1:1", "--recipe", "nosuch"]
+    assert main([*argv, "--state-dir", str(state)]) == 2
+    assert "no recipe named 'nosuch'" in capsys.readouterr().err
+    assert not state.exists()
+
+
 def test_a_state_dir_that_cannot_hold_outboxes_is_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -9,9 +9,13 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from unit_controller.cli.exits import EXIT_BAD_INPUT
 from unit_controller.cli.loading import config_from_args
+
+if TYPE_CHECKING:
+    from unit_controller.config import UnitConfig
 
 
 def run_rig_command(args: argparse.Namespace) -> int:
@@ -22,6 +26,9 @@ def run_rig_command(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     from unit_controller.sim.rig import Rig, RigError, RigOptions
     from unit_controller.sqlite_worker import StoreError
+
+    if not args.idle and not _recipe_loads(args.recipe, config):
+        return EXIT_BAD_INPUT
 
     with contextlib.ExitStack() as stack:
         state_dir = args.state_dir
@@ -56,3 +63,19 @@ def run_rig_command(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
     return 0
+
+
+def _recipe_loads(recipe: str, config: UnitConfig) -> bool:
+    """The recipe every unit will start, checked once before any is made (as the units load
+    it: a name from the shipped recipes); its problems printed when it does not load."""
+    from unit_controller.errors import RecipeError
+    from unit_controller.recipes.loader import load_recipe
+
+    try:
+        load_recipe(recipe, config=config, names_only=True)
+    except RecipeError as exc:
+        print(f"error: recipe {exc.source}:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return False
+    return True
