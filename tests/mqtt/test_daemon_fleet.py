@@ -179,3 +179,29 @@ async def test_after_kill_9_the_unit_is_local_until_the_console_sets_it_back(
             assert daemon.terminate() == 0
     # A clean stop keeps the mode: local stays local.
     assert (daemon.state / "authority").read_text() == "local\n"
+
+
+async def test_a_unit_stopped_mid_batch_says_it_aborted_before_it_goes_offline(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    # A dashboard keeps the last state it was told: it must not go on showing EXECUTE.
+    daemon = Daemon(tmp_path, args=("--mqtt", mosquitto.url, "--unit-id", UNIT))
+    async with Recorder(mosquitto) as rec:
+        await daemon.start()
+        try:
+            async with Control(daemon.socket) as control:
+                assert (await control.request("reset"))["ok"]
+                await control.until(lambda s: s["state"] == "IDLE", what="idle")
+                assert (await control.request("start", recipe="smoke"))["ok"]
+            await rec.wait_for(
+                lambda r: r.topic == topic(UNIT, "telemetry") and r.json()["state"] == "EXECUTE",
+                timeout=WAIT_S,
+            )
+        finally:
+            code = daemon.terminate()
+        assert code == 0, daemon.log_tail()
+        await rec.wait_for(
+            lambda r: r.topic == topic(UNIT, "status") and r.payload == b"offline",
+            timeout=WAIT_S,
+        )
+    assert rec.json("telemetry")[-1]["state"] == "ABORTED"

@@ -45,8 +45,11 @@ async def test_a_batch_announces_itself_publishes_every_second_and_says_offline(
     assert numbers == list(range(run.fleet.bridge.seq if run.fleet else 0))
     # 1 Hz on the unit's clock: a 21-minute batch is ~1260 messages, one a second apart.
     live = rec.json("telemetry")
-    steps = {round((b["ts"] - a["ts"]) / 1000, 1) for a, b in itertools.pairwise(live)}
+    steps = {round((b["ts"] - a["ts"]) / 1000, 1) for a, b in itertools.pairwise(live[:-1])}
     assert steps == {1.0}
+    # The last one, off the cadence, says where the unit stopped before it goes offline.
+    assert 0 <= live[-1]["ts"] - live[-2]["ts"] <= 1000
+    assert live[-1]["state"] == result.final_state.value
     first = live[-1]
     assert {"ts", "seq", "sess", "state", "state_no", "phase", "temperature_c", "ph"} <= set(first)
 

@@ -71,6 +71,17 @@ class TelemetryBridge:
                 return
         if not self._cadence.due(snap.at):
             return
+        self._put(snap)
+
+    def final(self) -> None:
+        """One more message with the last snapshot, off the cadence: a unit that stops says
+        where it stopped (a service stop aborts a batch a moment before the unit goes offline,
+        and a dashboard keeps the last state it was told)."""
+        snap = self._controller.snapshot
+        if snap is not None:
+            self._put(snap)
+
+    def _put(self, snap: Snapshot) -> None:
         outbox = self._outbox
         alarms = self._controller.alarms.active()
         payload = telemetry_payload(

@@ -216,6 +216,7 @@ class FleetService:
             return StopReport(
                 drained=False, left=self.outbox.pending_count, offline_published=False
             )
+        self.bridge.final()
         timeout = self.settings.drain_timeout_s if drain_timeout_s is None else drain_timeout_s
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
