@@ -172,6 +172,14 @@ class Control:
         result: dict[str, Any] = response["result"]
         return result
 
+    async def start_batch(self, recipe: str = "smoke") -> None:
+        """From STOPPED: reset, wait for IDLE, start `recipe` (each step must be accepted)."""
+        reset = await self.request("reset")
+        assert reset["ok"], reset
+        await self.until(lambda s: s["state"] == "IDLE", what="idle")
+        started = await self.request("start", recipe=recipe)
+        assert started["ok"], started
+
     async def until(
         self, done: Callable[[dict[str, Any]], bool], *, what: str, within_s: float = WAIT_S
     ) -> dict[str, Any]:

@@ -36,9 +36,7 @@ async def test_a_batch_killed_while_dosing_ends_at_its_last_record_with_the_dose
     await daemon.start()
     try:
         async with Control(daemon.socket) as control:
-            assert (await control.request("reset"))["ok"]
-            await control.until(lambda s: s["state"] == "IDLE", what="idle")
-            assert (await control.request("start", recipe="smoke"))["ok"]
+            await control.start_batch("smoke")
             # The heat phase charges ammonia (P-204) from its start.
             status = await control.until(
                 lambda s: (s["reagents_ml"] or {}).get("P-204", 0.0) >= 5.0,

@@ -190,9 +190,7 @@ async def test_a_unit_stopped_mid_batch_says_it_aborted_before_it_goes_offline(
         await daemon.start()
         try:
             async with Control(daemon.socket) as control:
-                assert (await control.request("reset"))["ok"]
-                await control.until(lambda s: s["state"] == "IDLE", what="idle")
-                assert (await control.request("start", recipe="smoke"))["ok"]
+                await control.start_batch("smoke")
             await rec.wait_for(
                 lambda r: r.topic == topic(UNIT, "telemetry") and r.json()["state"] == "EXECUTE",
                 timeout=WAIT_S,
