@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from unit_controller.cli.broker_options import broker_option_problem
 from unit_controller.cli.exits import EXIT_BAD_INPUT
 from unit_controller.mqtt.address import parse_broker_url, valid_root
 
@@ -17,21 +18,10 @@ def run_fleet_command(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if not address.tls and (args.ca_file or args.cert_file or args.key_file):
-        print("error: --ca-file, --cert-file and --key-file need an mqtts:// URL", file=sys.stderr)
+    problem = broker_option_problem(address, args)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if (args.cert_file is None) != (args.key_file is None):
-        print("error: --cert-file and --key-file go together", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    for flag, path in (
-        ("--ca-file", args.ca_file),
-        ("--cert-file", args.cert_file),
-        ("--key-file", args.key_file),
-        ("--password-file", args.password_file),
-    ):
-        if path is not None and not path.is_file():
-            print(f"error: {flag} {path}: no such file", file=sys.stderr)
-            return EXIT_BAD_INPUT
     from unit_controller.fleet.watch import FleetOptions, run_fleet
 
     options = FleetOptions(

@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from unit_controller.cli.broker_options import add_broker_arguments
 from unit_controller.mqtt.address import DEFAULT_ROOT
 
 
@@ -61,11 +62,7 @@ def add_fleet_command(sub: Any) -> None:
     fleet.add_argument(
         "--refresh-s", type=_seconds, default=1.0, metavar="S", help="live: redraw every S (1)"
     )
-    fleet.add_argument("--ca-file", type=Path, help="TLS: the CA that signed the broker")
-    fleet.add_argument("--cert-file", type=Path, help="TLS: this client's certificate")
-    fleet.add_argument("--key-file", type=Path, help="TLS: this client's key")
-    fleet.add_argument("--username", help="broker user name")
-    fleet.add_argument("--password-file", type=Path, help="a file holding the broker password")
+    add_broker_arguments(fleet)
     fleet.add_argument(
         "--stats-file",
         type=Path,

@@ -17,6 +17,7 @@ import time
 import uuid
 from typing import Any
 
+from unit_controller.cli.broker_options import broker_option_problem, broker_password
 from unit_controller.cli.exits import EXIT_BAD_INPUT, EXIT_REFUSED
 from unit_controller.json_limits import JsonRefused, parse_json
 from unit_controller.mqtt.address import parse_broker_url
@@ -86,6 +87,10 @@ async def _send(args: argparse.Namespace, payload: dict[str, Any]) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    problem = broker_option_problem(address, args)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     tls = None
     if address.tls:
         tls = ssl.create_default_context(cafile=args.ca_file)
@@ -94,7 +99,12 @@ async def _send(args: argparse.Namespace, payload: dict[str, Any]) -> int:
     base = f"{args.root}/{args.unit}"
     try:
         async with aiomqtt.Client(
-            address.host, address.port, tls_context=tls, timeout=args.timeout_s
+            address.host,
+            address.port,
+            tls_context=tls,
+            username=args.username,
+            password=broker_password(args),
+            timeout=args.timeout_s,
         ) as client:
             await client.subscribe(f"{base}/cmd_result", qos=1)
             await client.publish(f"{base}/cmd/{args.name}", json.dumps(payload), qos=1)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from unit_controller.cli.broker_options import add_broker_arguments
 from unit_controller.mqtt.address import DEFAULT_ROOT, valid_root, valid_unit_id
 from unit_controller.mqtt.operator_name import operator_name
 
@@ -58,7 +59,9 @@ def add_operator_commands(sub: Any) -> None:
         parser.add_argument(
             "--args", default="{}", help='command args as JSON, e.g. \'{"recipe": "smoke"}\''
         )
-        parser.add_argument("--life-s", type=float, default=60.0, help="seconds until it expires")
+        parser.add_argument(
+            "--life-s", type=float, default=60.0, help="seconds until it expires (default 60)"
+        )
         if name == "send":
             parser.add_argument("--url", required=True, help="mqtt://host[:port] or mqtts://…")
             parser.add_argument(
@@ -67,7 +70,10 @@ def add_operator_commands(sub: Any) -> None:
                 type=_checked(valid_root),
                 help=f"the units' topic root (default {DEFAULT_ROOT})",
             )
-            parser.add_argument("--ca-file", type=Path)
-            parser.add_argument("--cert-file", type=Path)
-            parser.add_argument("--key-file", type=Path)
-            parser.add_argument("--timeout-s", type=float, default=30.0)
+            add_broker_arguments(parser)
+            parser.add_argument(
+                "--timeout-s",
+                type=float,
+                default=30.0,
+                help="seconds to wait for the unit's cmd_result (default 30)",
+            )
