@@ -14,7 +14,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from unit_controller.journal import store
-from unit_controller.journal.db import CACHE_KIB
+from unit_controller.journal.db import CACHE_KIB, SCHEMA_VERSION
 from unit_controller.journal.store import Journal, JournalError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -129,7 +129,7 @@ async def test_a_new_journal_reports_a_clean_previous_run(path: Path) -> None:
     assert opening.previous_run_clean is True
     assert opening.interrupted_batches == ()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -202,7 +202,7 @@ async def test_a_batch_open_at_a_clean_close_is_interrupted_on_the_next_open(pat
 async def test_a_schema_from_a_later_release_is_refused(path: Path) -> None:
     path.parent.mkdir(parents=True)
     with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA user_version = 3")
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(JournalError, match="later release"):
         await _journal(path).open()
 

@@ -13,6 +13,7 @@ import pytest
 
 from tests.rig import Rig
 from unit_controller.journal import Journal, JournalRecorder
+from unit_controller.journal.export import batch_export, open_journal
 from unit_controller.machine import State
 
 EPOCH_MS = 1_700_000_000_000
@@ -130,3 +131,36 @@ def test_an_estop_batch_is_journaled_aborted_with_its_alarm() -> None:
     alarms = [e for e in aborted.recent if e["kind"] == "alarm"]
     assert alarms[0]["data"]["alarm_id"] == "estop"
     assert alarms[0]["data"]["transition"] == "raised"
+
+
+async def _two_batches_on_one_clock(path: Path) -> list[dict[str, Any]]:
+    # Both runs stamp from the same epoch: the second run's clock is behind the first's stamps,
+    # as after a sped-up run or a wall clock stepped back.
+    for _ in range(2):
+        rig = Rig()
+        journal = Journal(path=path, wall=lambda: EPOCH_MS / 1000)
+        await journal.open()
+        try:
+            JournalRecorder(controller=rig.controller, journal=journal, epoch_ms=_epoch_ms).attach()
+            await rig.start("smoke")
+            await rig.run_until(lambda s: s.state is State.COMPLETE, limit_s=3 * 3600)
+        finally:
+            await journal.close()
+    conn = open_journal(path)
+    try:
+        return [batch_export(conn, n, unit="u1", site="lab") for n in (1, 2)]
+    finally:
+        conn.close()
+
+
+def test_batches_whose_stamps_overlap_each_keep_only_their_own_events(tmp_path: Path) -> None:
+    exports = asyncio.run(_two_batches_on_one_clock(tmp_path / "journal.sqlite3"))
+    first, second = exports
+    assert first["batch"]["start_ts"] <= second["batch"]["start_ts"] < first["batch"]["end_ts"]
+    for export in exports:
+        texts = [e["text"] for e in export["events"]]
+        assert [t for t in texts if t.startswith("phase ")] == [f"phase {p}" for p in PHASES]
+        assert texts.count("STARTING -> EXECUTE (state_complete)") == 1
+        assert texts[-1] == "COMPLETING -> COMPLETE (state_complete)"
+        starts = [c for c in export["commands"] if c["command"] == "start"]
+        assert len(starts) == 1

@@ -223,7 +223,7 @@ def test_bad_references_and_missing_journals_are_named(tmp_path: Path) -> None:
         open_journal(tmp_path / "none.sqlite3")
     path = tmp_path / "journal.sqlite3"
     conn = sqlite3.connect(path)
-    conn.executescript("CREATE TABLE batches (id INTEGER PRIMARY KEY); PRAGMA user_version = 2;")
+    conn.executescript("CREATE TABLE batches (id INTEGER PRIMARY KEY); PRAGMA user_version = 3;")
     conn.close()
     conn = open_journal(path)
     try:
@@ -312,3 +312,67 @@ async def test_a_batch_whose_run_is_gone_exports_as_the_next_start_will_record_i
     )  # fmt: skip
     assert (gone["end_ts"], gone["detected_ts"]) == (4000, None)
     assert gone["reagents_ml"] == {"P-201": 4.0}
+
+
+async def test_a_schema_2_journal_keeps_its_batches_and_tags_the_new_ones(
+    tmp_path: Path,
+) -> None:
+    # Schema 2 picked a batch's rows by time alone; its batches still are, and a new batch whose
+    # stamps overlap an old one's (the clock stepped back) keeps only its own rows.
+    path = tmp_path / "journal.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        CREATE TABLE events (id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL, kind TEXT NOT NULL,
+          text TEXT NOT NULL, data TEXT NOT NULL);
+        CREATE TABLE commands (id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL,
+          source TEXT NOT NULL, command TEXT NOT NULL, args TEXT NOT NULL, ok INTEGER NOT NULL,
+          error TEXT, result TEXT);
+        CREATE TABLE batches (id INTEGER PRIMARY KEY, recipe TEXT NOT NULL,
+          recipe_sha256 TEXT NOT NULL, start_ts INTEGER NOT NULL, end_ts INTEGER,
+          final_state TEXT, record TEXT, detected_ts INTEGER, last_ts INTEGER, trend_meta TEXT);
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO batches VALUES (1, 'old', 'ab', 1000, 9000, 'COMPLETE', '{}', NULL, 9000,
+          '{}');
+        INSERT INTO events (ts_ms, kind, text, data) VALUES (2000, 'phase', 'phase old', '{}');
+        INSERT INTO commands (ts_ms, source, command, args, ok, error, result)
+          VALUES (9500, 'console:tech', 'stop', '{}', 1, NULL, NULL);
+        PRAGMA user_version = 2;
+        """
+    )
+    conn.close()
+    journal = _journal(path)
+    await journal.open()
+    journal.record_event(ts_ms=2900, kind="state", text="IDLE -> STARTING", data={})
+    batch = journal.batch_started(ts_ms=3000, recipe="new", recipe_sha256=SHA, trend_meta=META)
+    journal.record_event(ts_ms=3000, kind="phase", text="phase new", data={})
+    journal.record_command(
+        ts_ms=4000, source="console:tech", command="hold", args={}, ok=True, error=None,
+        result=None,
+    )  # fmt: skip
+    journal.batch_finished(batch, ts_ms=5000, final_state="STOPPED", record={})
+    journal.record_event(ts_ms=6000, kind="state", text="STOPPED -> RESETTING", data={})
+    await journal.close()
+    old, new = _exported(path, "1"), _exported(path, "2")
+    assert batch == 2
+    assert [e["text"] for e in old["events"]] == ["phase old"]  # by time, untagged rows only
+    assert [c["command"] for c in old["commands"]] == ["stop"]
+    assert [e["text"] for e in new["events"]] == ["phase new"]
+    assert [c["command"] for c in new["commands"]] == ["hold"]
+
+
+async def test_a_cut_short_batch_ends_at_its_own_last_row(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite3"
+    crashed = _journal(path)
+    await crashed.open()
+    crashed.batch_started(ts_ms=10_000, recipe="r", recipe_sha256=SHA, trend_meta=META)
+    crashed.record_event(ts_ms=12_000, kind="phase", text="phase heat", data={})
+    await crashed.flush()
+    await crashed.close(clean=False)
+    later = _journal(path)  # a run whose clock is behind: its rows are not the batch's
+    await later.open()
+    later.record_event(ts_ms=11_000, kind="state", text="ABORTED -> CLEARING", data={})
+    later.record_event(ts_ms=30_000, kind="state", text="STOPPED -> RESETTING", data={})
+    await later.close()
+    export = _exported(path)["batch"]
+    assert (export["final_state"], export["end_ts"]) == ("interrupted", 12_000)

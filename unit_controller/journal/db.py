@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from itertools import groupby
 from operator import itemgetter
 from pathlib import Path
@@ -21,18 +21,23 @@ from unit_controller.sqlite_worker import SqliteWorker, StoreError, create_schem
 
 log = structlog.get_logger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # SQLite's page cache for the journal, in KiB. The journal appends and is read rarely (reports,
 # export); SQLite's default 2 MB cache would fill over the first batches and stay resident.
 CACHE_KIB = 256
 _SCHEMA = (
+    # `batch_id`: the batch open when the row was journaled (NULL between batches), so a
+    # batch's rows are its own however its stamps overlap another's (a sped-up run, then a
+    # real-time one; a wall clock stepped back).
     "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL,"
-    " kind TEXT NOT NULL, text TEXT NOT NULL, data TEXT NOT NULL)",
+    " kind TEXT NOT NULL, text TEXT NOT NULL, data TEXT NOT NULL, batch_id INTEGER)",
     "CREATE INDEX IF NOT EXISTS events_ts ON events (ts_ms)",
+    "CREATE INDEX IF NOT EXISTS events_batch ON events (batch_id) WHERE batch_id IS NOT NULL",
     "CREATE TABLE IF NOT EXISTS commands (id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL,"
     " source TEXT NOT NULL, command TEXT NOT NULL, args TEXT NOT NULL, ok INTEGER NOT NULL,"
-    " error TEXT, result TEXT)",
+    " error TEXT, result TEXT, batch_id INTEGER)",
     "CREATE INDEX IF NOT EXISTS commands_ts ON commands (ts_ms)",
+    "CREATE INDEX IF NOT EXISTS commands_batch ON commands (batch_id) WHERE batch_id IS NOT NULL",
     "CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY, recipe TEXT NOT NULL,"
     " recipe_sha256 TEXT NOT NULL, start_ts INTEGER NOT NULL, end_ts INTEGER,"
     " final_state TEXT, record TEXT, detected_ts INTEGER, last_ts INTEGER, trend_meta TEXT)",
@@ -47,10 +52,10 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS calibrations_kind ON calibrations (kind, device, ts_ms)",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )
-INSERT_EVENT = "INSERT INTO events (ts_ms, kind, text, data) VALUES (?, ?, ?, ?)"
+INSERT_EVENT = "INSERT INTO events (ts_ms, kind, text, data, batch_id) VALUES (?, ?, ?, ?, ?)"
 INSERT_COMMAND = (
-    "INSERT INTO commands (ts_ms, source, command, args, ok, error, result)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO commands (ts_ms, source, command, args, ok, error, result, batch_id)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # A batch's rows are idempotent, so a commit retried after a failure can never duplicate or
 # undo one: the start is ignored once the row exists, the finish carries the whole row; and
@@ -135,6 +140,10 @@ def _load(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+def _has_table(conn: sqlite3.Connection, table: str) -> bool:
+    return conn.execute(f"PRAGMA table_info({table})").fetchone() is not None
+
+
 def _migrate(conn: sqlite3.Connection) -> None:
     """Bring a file of an earlier schema up to this one, keeping every row."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -142,6 +151,26 @@ def _migrate(conn: sqlite3.Connection) -> None:
         # Schema 1 had no trend and no record of when a batch was last heard of.
         for column in ("detected_ts INTEGER", "last_ts INTEGER", "trend_meta TEXT"):
             conn.execute(f"ALTER TABLE batches ADD COLUMN {column}")
+    if version in (1, 2):
+        # Schema 2 picked a batch's events and commands by time alone. Its rows stay untagged,
+        # and its batches are read as before, from its rows alone (`Untagged`).
+        for table in ("events", "commands"):
+            if _has_table(conn, table):
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN batch_id INTEGER")
+        conn.execute(_SCHEMA[-1])  # meta
+        last = {
+            table: (conn.execute(f"SELECT max(id) FROM {table}").fetchone()[0] or 0)
+            if _has_table(conn, table)
+            else 0
+            for table in ("batches", "events", "commands")
+        }
+        untagged = Untagged(
+            batches_to=last["batches"], events_to=last["events"], commands_to=last["commands"]
+        )
+        conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('untagged', ?)",
+            (json.dumps(asdict(untagged)),),
+        )
 
 
 def _latest_ts(conn: sqlite3.Connection) -> int | None:
@@ -165,13 +194,22 @@ def cut_short(conn: sqlite3.Connection, batch_id: int) -> tuple[int, dict[str, A
     start_ts, last_ts, record_text, meta_text = conn.execute(
         "SELECT start_ts, last_ts, record, trend_meta FROM batches WHERE id = ?", (batch_id,)
     ).fetchone()
-    # Everything journaled since the batch started belongs to the run that died with it.
-    later = conn.execute(
-        "SELECT max(ts) FROM (SELECT max(ts_ms) AS ts FROM events WHERE ts_ms >= ?"
-        " UNION ALL SELECT max(ts_ms) FROM commands WHERE ts_ms >= ?"
-        " UNION ALL SELECT max(ts_ms) FROM trend WHERE batch_id = ?)",
-        (start_ts, start_ts, batch_id),
-    ).fetchone()[0]
+    if not is_untagged(conn, batch_id):
+        later = conn.execute(
+            "SELECT max(ts) FROM (SELECT max(ts_ms) AS ts FROM events WHERE batch_id = ?"
+            " UNION ALL SELECT max(ts_ms) FROM commands WHERE batch_id = ?"
+            " UNION ALL SELECT max(ts_ms) FROM trend WHERE batch_id = ?)",
+            (batch_id, batch_id, batch_id),
+        ).fetchone()[0]
+    else:
+        # Journaled before rows named their batch: everything since the batch started belongs
+        # to the run that died with it.
+        later = conn.execute(
+            "SELECT max(ts) FROM (SELECT max(ts_ms) AS ts FROM events WHERE ts_ms >= ?"
+            " UNION ALL SELECT max(ts_ms) FROM commands WHERE ts_ms >= ?"
+            " UNION ALL SELECT max(ts_ms) FROM trend WHERE batch_id = ?)",
+            (start_ts, start_ts, batch_id),
+        ).fetchone()[0]
     end_ts = max(int(start_ts), int(last_ts or 0), int(later or 0))
     record = _load(record_text) or {}
     meta = _load(meta_text) or {}
@@ -240,16 +278,41 @@ def read_trend(conn: sqlite3.Connection, batch_id: int) -> list[tuple[Any, ...]]
     ).fetchall()
 
 
-def read_between(
-    conn: sqlite3.Connection, start_ms: int, end_ms: int
+@dataclass(frozen=True, slots=True)
+class Untagged:
+    """What a journal of schema 1 or 2 held when it was brought up to schema 3: its batches,
+    events and commands up to these ids, whose rows name no batch."""
+
+    batches_to: int
+    events_to: int
+    commands_to: int
+
+
+def untagged(conn: sqlite3.Connection) -> Untagged | None:
+    """The rows journaled before rows named their batch; None in a journal begun at schema 3."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'untagged'").fetchone()
+    return None if row is None else Untagged(**json.loads(row[0]))
+
+
+def read_batch_rows(
+    conn: sqlite3.Connection, batch_id: int | None, start_ms: int, end_ms: int
 ) -> dict[str, list[dict[str, Any]]]:
-    """Events and commands journaled from `start_ms` to `end_ms` (inclusive), oldest first."""
+    """Events and commands tagged with `batch_id`, and the untagged ones (journaled between
+    batches) stamped from `start_ms` to `end_ms`; in journal order, each with its `batch_id`.
+    `batch_id` None: a batch from before rows were tagged, read from those rows alone."""
+    # Untagged rows of the era the batch was journaled in: before the upgrade, or after it.
+    old = untagged(conn)
+    events_to, commands_to = (old.events_to, old.commands_to) if old is not None else (0, 0)
+    if batch_id is None:
+        ids = ((0, events_to), (0, commands_to))
+    else:
+        ids = ((events_to + 1, 2**63 - 1), (commands_to + 1, 2**63 - 1))
     events = [
-        {"ts": ts, "kind": kind, "text": text, "data": _load(data)}
-        for ts, kind, text, data in conn.execute(
-            "SELECT ts_ms, kind, text, data FROM events WHERE ts_ms BETWEEN ? AND ?"
-            " ORDER BY ts_ms, id",
-            (start_ms, end_ms),
+        {"ts": ts, "kind": kind, "text": text, "data": _load(data), "batch_id": tag}
+        for ts, kind, text, data, tag in conn.execute(
+            "SELECT ts_ms, kind, text, data, batch_id FROM events WHERE batch_id = ?"
+            " OR (batch_id IS NULL AND ts_ms BETWEEN ? AND ? AND +id BETWEEN ? AND ?) ORDER BY id",
+            (batch_id, start_ms, end_ms, *ids[0]),
         )
     ]
     commands = [
@@ -260,14 +323,22 @@ def read_between(
             "args": _load(args),
             "ok": bool(ok),
             "error": error,
+            "batch_id": tag,
         }
-        for ts, source, command, args, ok, error in conn.execute(
-            "SELECT ts_ms, source, command, args, ok, error FROM commands"
-            " WHERE ts_ms BETWEEN ? AND ? ORDER BY ts_ms, id",
-            (start_ms, end_ms),
+        for ts, source, command, args, ok, error, tag in conn.execute(
+            "SELECT ts_ms, source, command, args, ok, error, batch_id FROM commands"
+            " WHERE batch_id = ? OR (batch_id IS NULL AND ts_ms BETWEEN ? AND ?"
+            " AND +id BETWEEN ? AND ?) ORDER BY id",
+            (batch_id, start_ms, end_ms, *ids[1]),
         )
     ]
     return {"events": events, "commands": commands}
+
+
+def is_untagged(conn: sqlite3.Connection, batch_id: int) -> bool:
+    """Whether the batch was journaled before rows named their batch (schema 1 or 2)."""
+    old = untagged(conn)
+    return old is not None and batch_id <= old.batches_to
 
 
 class JournalDb:
@@ -423,10 +494,6 @@ class JournalDb:
     def trend(self, batch_id: int) -> list[tuple[Any, ...]]:
         """The batch's trend rows as stored (scaled integers; see TREND_SCALE), oldest first."""
         return read_trend(self.worker.conn, batch_id)
-
-    def between(self, start_ms: int, end_ms: int) -> dict[str, list[dict[str, Any]]]:
-        """Events and commands journaled from `start_ms` to `end_ms` (inclusive), oldest first."""
-        return read_between(self.worker.conn, start_ms, end_ms)
 
     def last_calibration(
         self, *, kind: str, device: str | None, actions: Sequence[str] | None

@@ -22,8 +22,9 @@ from unit_controller.journal.db import (
     TOTAL_SCALE,
     TREND_SCALE,
     cut_short,
+    is_untagged,
     read_batch,
-    read_between,
+    read_batch_rows,
     read_trend,
 )
 from unit_controller.machine import STATE_NUMBER
@@ -136,20 +137,12 @@ def batch_export(
     pumps: list[str] = [str(tag) for tag in meta.get("pumps", [])]
     reagents: Mapping[str, Any] = meta.get("reagents", {})
     end = _OPEN_END_MS if end_ts is None else int(end_ts)
-    journaled = read_between(
-        conn, start_ts - _ENDING_COMMAND_MS, min(_OPEN_END_MS, end + _ENDING_COMMAND_MS)
-    )
-    # The start that began it (a moment before Execute) is the batch's too.
-    events = [
-        e
-        for e in journaled["events"]
-        if start_ts <= e["ts"] <= end or (_is_start(e) and e["ts"] <= start_ts)
-    ]
-    journaled["commands"] = [
-        c
-        for c in journaled["commands"]
-        if c["ts"] >= start_ts or (c["command"] == "start" and c["ok"])
-    ]
+    if is_untagged(conn, batch_id):
+        events, commands = _rows_by_time(conn, start_ts=start_ts, end=end)
+        end_of_commands = end
+    else:
+        events, commands = _own_rows(conn, batch_id, start_ts=start_ts, end=end)
+        end_of_commands = _OPEN_END_MS
     # The record's times count from its own origin, a scan or two before `start_ts`.
     origin = int(meta.get("record_origin_ts", start_ts))
     phases = _phases(record, meta, origin, not_before=start_ts)
@@ -183,9 +176,68 @@ def batch_export(
             for e in events
             if e["kind"] != "command"
         ],
-        "commands": _commands(journaled["commands"], events, end=end),
+        "commands": _commands(commands, events, end=end_of_commands),
         "trend": _trend(read_trend(conn, batch_id), pumps, meta.get("phases", [])),
     }
+
+
+Rows = list[dict[str, Any]]
+
+
+def _own_rows(
+    conn: sqlite3.Connection, batch_id: int, *, start_ts: int, end: int
+) -> tuple[Rows, Rows]:
+    """The batch's events and commands: those journaled while it was under way, with the start
+    that began it (journaled just before its first row) and the command that ended it
+    (journaled with its answer, a moment after the end)."""
+    journaled = read_batch_rows(
+        conn,
+        batch_id,
+        start_ts - _ENDING_COMMAND_MS,
+        min(_OPEN_END_MS, end + _ENDING_COMMAND_MS),
+    )
+    events: Rows = []
+    start: dict[str, Any] | None = None
+    for event in journaled["events"]:  # in journal order
+        if event["batch_id"] == batch_id:
+            events.append(event)
+        elif not events and _is_start(event) and event["ts"] <= start_ts:
+            start = event  # the last one before the batch's own rows: this run's
+    if start is not None:
+        events.insert(0, start)
+    commands = [c for c in journaled["commands"] if c["batch_id"] == batch_id]
+    untagged = [c for c in journaled["commands"] if c["batch_id"] is None and c["ok"]]
+    if start is not None:
+        source, ts = start["data"].get("source"), start["ts"]
+        commands += [
+            c
+            for c in untagged
+            if c["command"] == "start"
+            and c["source"] == source
+            and ts <= c["ts"] <= ts + _SAME_COMMAND_MS
+        ][:1]
+    if end != _OPEN_END_MS:
+        commands += [c for c in untagged if c["command"] in _ENDING_COMMANDS and c["ts"] >= end][:1]
+    return events, commands
+
+
+def _rows_by_time(conn: sqlite3.Connection, *, start_ts: int, end: int) -> tuple[Rows, Rows]:
+    """A batch journaled before rows named their batch: its events and commands by time."""
+    journaled = read_batch_rows(
+        conn, None, start_ts - _ENDING_COMMAND_MS, min(_OPEN_END_MS, end + _ENDING_COMMAND_MS)
+    )
+    # The start that began it (a moment before Execute) is the batch's too.
+    events = [
+        e
+        for e in journaled["events"]
+        if start_ts <= e["ts"] <= end or (_is_start(e) and e["ts"] <= start_ts)
+    ]
+    commands = [
+        c
+        for c in journaled["commands"]
+        if c["ts"] >= start_ts or (c["command"] == "start" and c["ok"])
+    ]
+    return events, commands
 
 
 def _phases(

@@ -88,10 +88,14 @@ class JournalRecorder:
     def _on_event(self, event: UnitEvent) -> None:
         ts_ms = self._epoch_ms(event.at)
         try:
+            # The change that puts a batch under way is journaled as the batch's; the one that
+            # ends it, before the batch is closed, is its too.
+            if isinstance(event, StateChanged) and _starts_batch(event):
+                self._state_changed(event, ts_ms)
             self._journal.record_event(
                 ts_ms=ts_ms, kind=str(event.kind), text=event.text, data=event.data
             )
-            if isinstance(event, StateChanged):
+            if isinstance(event, StateChanged) and not _starts_batch(event):
                 self._state_changed(event, ts_ms)
             elif isinstance(event, PhaseStarted | AlarmTransition) and self._batch_id is not None:
                 # The record so far, at every phase and alarm: a crash leaves what was done.
@@ -111,10 +115,9 @@ class JournalRecorder:
             log.error("journal.record_failed", error=str(exc), text=event.text)
 
     def _state_changed(self, event: StateChanged, ts_ms: int) -> None:
-        old, new = event.old, event.new
+        new = event.new
         controller = self._controller
-        # Under way once Starting is done: into Execute, or Held at once (a trip at the start).
-        if old is State.STARTING and new in (State.EXECUTE, State.HOLDING):
+        if _starts_batch(event):
             if self._batch_id is not None:  # not expected: every batch passes a final state
                 self._finish(self._batch_id, ts_ms=ts_ms, final_state=INTERRUPTED)
             loaded = controller.recipe
@@ -191,6 +194,11 @@ class JournalRecorder:
         batch = self._controller.batch
         record = batch.summary(phase_stats=True) if batch is not None else {}
         self._journal.batch_finished(batch_id, ts_ms=ts_ms, final_state=final_state, record=record)
+
+
+def _starts_batch(event: StateChanged) -> bool:
+    # Under way once Starting is done: into Execute, or Held at once (a trip at the start).
+    return event.old is State.STARTING and event.new in (State.EXECUTE, State.HOLDING)
 
 
 def record_remote_command(

@@ -97,6 +97,8 @@ class Journal:
         # Batches started and not finished by this process: id -> (recipe, sha256, start_ts,
         # trend_meta).
         self._open_batches: dict[int, tuple[str, str, int, str]] = {}
+        # The batch under way, whose id the events and commands journaled now carry.
+        self._current_batch: int | None = None
         self._dropped_total = 0
         self._dropped_unlogged = 0
         self.write_error: str | None = None
@@ -150,8 +152,10 @@ class Journal:
 
     # --- writers: never block --------------------------------------------------------------
     def record_event(self, *, ts_ms: int, kind: str, text: str, data: Mapping[str, Any]) -> None:
-        """Journal one controller event (state, phase, alarm transition, prompt, command)."""
-        self._put((INSERT_EVENT, (int(ts_ms), str(kind), str(text), _json(data))))
+        """Journal one controller event (state, phase, alarm transition, prompt, command), as the
+        batch under way's when there is one."""
+        params = (int(ts_ms), str(kind), str(text), _json(data), self._current_batch)
+        self._put((INSERT_EVENT, params))
 
     def record_command(
         self,
@@ -164,7 +168,8 @@ class Journal:
         error: str | None,
         result: Mapping[str, Any] | None,
     ) -> None:
-        """Journal one command: who sent it, its arguments and its result."""
+        """Journal one command: who sent it, its arguments and its result (as the batch under
+        way's when there is one)."""
         params = (
             int(ts_ms),
             str(source),
@@ -173,6 +178,7 @@ class Journal:
             int(bool(ok)),
             None if error is None else str(error),
             None if result is None else _json(result),
+            self._current_batch,
         )
         self._put((INSERT_COMMAND, params))
 
@@ -191,6 +197,7 @@ class Journal:
         self._next_batch_id += 1
         row = (str(recipe), str(recipe_sha256), int(ts_ms), _json(trend_meta or {}))
         self._open_batches[batch_id] = row
+        self._current_batch = batch_id
         self._put((START_BATCH, (batch_id, *row, int(ts_ms))))
         return batch_id
 
@@ -200,6 +207,8 @@ class Journal:
         """Journal the end of a batch started by this run, with its record (BatchRecord.summary)."""
         self._check_open()
         row = self._open_batches.pop(batch_id, None)
+        if self._current_batch == batch_id:
+            self._current_batch = None
         if row is None:
             # Not started by this run (or finished already): an interrupted batch stays so.
             log.warning("journal.batch_not_open", id=batch_id, final_state=final_state)
@@ -274,10 +283,6 @@ class Journal:
     async def trend(self, batch_id: int) -> list[tuple[Any, ...]]:
         """The batch's trend rows as stored (see `JournalDb.trend`), oldest first."""
         return await self._read(partial(self._db.trend, batch_id))
-
-    async def between(self, start_ms: int, end_ms: int) -> dict[str, list[dict[str, Any]]]:
-        """Events and commands journaled from `start_ms` to `end_ms`, oldest first."""
-        return await self._read(partial(self._db.between, start_ms, end_ms))
 
     async def batches(self, n: int = 20) -> list[dict[str, Any]]:
         """The last `n` batches, newest first, without their records."""
