@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from hal.outputs import Outputs
+from hal.wiring import LevelPoint
 from tests.rig import Rig
 from unit_controller.config import load_config
 from unit_controller.machine import State
@@ -32,6 +33,20 @@ async def test_after_acid_a_stop_keeps_the_purge_open_until_the_reactor_is_drain
     snap = await rig.run_for(3.0)
     assert snap.outputs == Outputs.safe()
     assert rig.unit.held_outputs()["purge"] is False
+
+
+async def test_a_low_low_switch_stuck_dry_under_a_wet_low_switch_keeps_the_purge_open() -> None:
+    # Dry is the safe reading for the heater, not for the blanket: acid is still in there.
+    rig = Rig(preload="water")
+    await _acid_in_manual(rig)
+    await rig.controller.set_manual(False, source="console")
+    await rig.run_for(2.0)
+    rig.inject("level_low_low_stuck")
+    snap = await rig.run_for(3.0)
+    assert snap.image.wet(LevelPoint.LOW) is True
+    assert "low_low_suspect" in {t.cause for t in rig.controller.alarms.in_effect()}
+    assert snap.outputs.purge_valve is True
+    assert rig.unit.held_outputs()["purge"] is True
 
 
 async def test_a_site_may_choose_a_closed_purge() -> None:

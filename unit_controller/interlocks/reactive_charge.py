@@ -16,7 +16,7 @@ _REACTIVE = frozenset({Reagent.H2SO4, Reagent.H2O2})
 
 class ReactiveCharge:
     """Set by a blanketed phase or a dose of acid or peroxide; cleared once the reactor is empty
-    (the low-low switch reads dry)."""
+    (the low-low and low switches both read dry)."""
 
     def __init__(self, *, wiring: BoardWiring, charged: bool = False) -> None:
         self._reactive_pumps = frozenset(
@@ -28,8 +28,11 @@ class ReactiveCharge:
         """After a scan's outputs: what they and the level say about the reactor now."""
         if (in_process and applied.purge_valve) or self._dosing_reactive(applied):
             self.charged = True
-        elif image.wet(LevelPoint.LOW_LOW) is False:
-            self.charged = False  # empty: nothing left to make gas
+        elif image.wet(LevelPoint.LOW_LOW) is False and image.wet(LevelPoint.LOW) is False:
+            # Empty: nothing left to make gas. Both switches must say so: dry is the safe
+            # reading for the heater, not for the blanket, and a low-low switch stuck dry under
+            # a wet low switch (low_low_suspect) must not close the purge on acid.
+            self.charged = False
 
     def _dosing_reactive(self, applied: Outputs) -> bool:
         pumps = applied.pumps
