@@ -226,6 +226,38 @@ class AlarmManager:
                 count += 1
         return count
 
+    def latching(self) -> list[tuple[Trip, bool]]:
+        """The trips that latch and are not reset yet (active or latched), each with whether it
+        was acknowledged: what a restart must not forget."""
+        return [
+            (entry.trip, entry.acked_at is not None)
+            for entry in self._entries.values()
+            if entry.trip is not None and entry.latch and entry.state is not AlarmState.NORMAL
+        ]
+
+    def restore_latched(self, trips: Iterable[tuple[Trip, bool]], now: float) -> None:
+        """Take over latched trips a previous run had not reset: latched (their cause is not
+        known yet; the next scan raises them again if it is still there), forcing as before,
+        until acknowledged and reset."""
+        for trip, acked in trips:
+            if trip.key in self._entries:
+                continue
+            entry = _Entry(
+                alarm_id=trip.alarm_id,
+                tag=trip.tag,
+                priority=trip.priority,
+                message=trip.message,
+                latch=True,
+                trip=trip,
+            )
+            entry.state = AlarmState.LATCHED
+            entry.raised_at = now
+            entry.returned_at = now
+            entry.acked_at = now if acked else None
+            entry.first_out = not self._entries
+            self._entries[trip.key] = entry
+            self._event(AlarmEventKind.RAISED, entry, now)
+
     def active(self) -> list[Alarm]:
         """Every alarm not normal, most urgent first, then oldest first."""
         entries = sorted(self._entries.values(), key=lambda e: (e.priority.rank, e.raised_at))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import structlog
 
 from unit_controller.controller.core import ControllerCore
 from unit_controller.errors import CommandRefused
 from unit_controller.interlocks import Priority
+from unit_controller.safety_memory import LatchedTrip
 
 log = structlog.get_logger(__name__)
 
@@ -62,6 +65,14 @@ class AlarmRequests(ControllerCore):
             )
             if over:
                 self.alarms.clear(alarm_id, tag, now=now)
+
+    async def restore_latched(self, latched: Iterable[LatchedTrip]) -> None:
+        """Take over the latched trips a previous run had not reset: they force their outputs
+        and refuse a start until acknowledged and reset, as before the restart."""
+        async with self._turn():
+            self.alarms.restore_latched(
+                ((entry.trip, entry.acked) for entry in latched), now=self.clock.monotonic()
+            )
 
     async def clear_alarm(self, alarm_id: str, tag: str) -> None:
         """The cause of a monitor's alarm has gone (it returns to normal once acknowledged)."""

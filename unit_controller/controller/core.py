@@ -28,6 +28,7 @@ from unit_controller.machine import PackMLMachine, State
 from unit_controller.manual import ManualMode
 from unit_controller.recipes.loader import RECIPES_DIR, LoadedRecipe
 from unit_controller.recipes.model import Charge
+from unit_controller.safety_memory import LatchedTrip, SafetyMemory
 from unit_controller.scan.snapshot import InputQualifier
 from unit_controller.unit_modes import UnitModes
 
@@ -59,8 +60,9 @@ class ControllerCore:
     ) -> None:
         """`recipe_adapter`: the simulator's operating point for a recipe it starts (a feed
         rate scaled, or sized to the liquor a campaign made); RecipeError when it cannot.
-        `charged`: the reactor may hold acid or reactive liquor already (a batch was
-        interrupted), so the N2 purge's safe state is open from the first scan.
+        `charged`: the reactor may hold acid or reactive liquor already (the previous run said
+        so, or a batch was interrupted), so the N2 purge's safe state is open from the first
+        scan; the level switches reading dry clear it.
         `authority`: where operating commands may come from at start (a new unit: local)."""
         self.config = config
         self._recipe_adapter = recipe_adapter
@@ -142,6 +144,20 @@ class ControllerCore:
     def watch(self, watcher: Callable[[Snapshot], None]) -> None:
         """Call `watcher` with every scan's snapshot (it must not block)."""
         self._watchers.append(watcher)
+
+    @property
+    def reactor_charged(self) -> bool:
+        """The reactor may hold acid or reactive liquor: the N2 purge's safe state is open."""
+        return self._charge.charged
+
+    def safety_memory(self) -> SafetyMemory:
+        """What a restart must not forget: latched trips not yet reset, the reactor's charge."""
+        return SafetyMemory(
+            reactor_charged=self._charge.charged,
+            latched=tuple(
+                LatchedTrip(trip=trip, acked=acked) for trip, acked in self.alarms.latching()
+            ),
+        )
 
     def on_charge(self, listener: Callable[[Charge], None]) -> None:
         """Call `listener` when a person confirms a phase's charge went in (a simulated plant

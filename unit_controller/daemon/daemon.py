@@ -44,6 +44,7 @@ from unit_controller.journal.store import JOURNAL_FILE, Journal
 from unit_controller.machine import State
 from unit_controller.mqtt.payloads import EpochClock
 from unit_controller.recipes.loader import RECIPES_DIR
+from unit_controller.safety_memory import SafetyMemory, charged_at_start
 from unit_controller.scan.driver import ScanDriver
 from unit_controller.scan.timing import ScanTimes
 from unit_controller.state_lock import PRIVATE_UMASK, AlreadyRunning, hold_state_dir
@@ -153,6 +154,7 @@ class Daemon:
         config = self.config
         # An interrupted batch nobody has reset keeps the unit Aborted across restarts too.
         clean = opening.previous_run_clean and not opening.unreset_interrupted
+        memory = SafetyMemory.from_json(opening.safety)
         controller = UnitController(
             config=config,
             board=board,
@@ -160,8 +162,9 @@ class Daemon:
             recipes_dir=self.options.recipes_dir,
             # After a crash or power loss the unit comes up Aborted: someone must look first.
             initial_state=State.STOPPED if clean else State.ABORTED,
-            # An interrupted batch may have left acid in the reactor: keep its N2 blanket.
-            charged=bool(opening.unreset_interrupted),
+            # Acid may still be in the reactor (the last run said so, an interrupted batch, or
+            # nothing known): keep the N2 blanket until the level switches read it empty.
+            charged=charged_at_start(memory, batch_interrupted=bool(opening.unreset_interrupted)),
             # After a crash or power loss only someone at the unit may operate it.
             authority=stored_authority(self.state_dir, clean=clean),
         )
@@ -184,6 +187,10 @@ class Daemon:
             plant = self.unit.plant
             controller.on_charge(lambda charge: plant.charge_black_mass(charge.kg))
         await self._interrupted(controller, opening)
+        if memory is not None and memory.latched:
+            # A restart is no reset: what latched before it forces its outputs still.
+            await controller.restore_latched(memory.latched)
+            log.warning("daemon.latched_restored", alarms=[e.trip.alarm_id for e in memory.latched])
         housekeeping = Housekeeping(
             config=config,
             controller=controller,

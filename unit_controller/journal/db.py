@@ -92,6 +92,10 @@ MARK_CLOCK = (
     " value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))"
 )
 RESET_INTERRUPTED = "UPDATE meta SET value = '[]' WHERE key = 'interrupted_unreset'"
+MARK_SAFETY = (
+    "INSERT INTO meta (key, value) VALUES ('safety', ?)"
+    " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
 INSERT_CALIBRATION = (
     "INSERT INTO calibrations (ts_ms, device, kind, action, data) VALUES (?, ?, ?, ?, ?)"
 )
@@ -126,6 +130,9 @@ class JournalOpening:
     # Interrupted batches (now or in an earlier run) whose alarm nobody has reset yet: the unit
     # must keep saying so across restarts, clean or not.
     unreset_interrupted: tuple[int, ...] = ()
+    # What the previous run's controller said a restart must not forget (latched trips, the
+    # reactor's charge) as it kept it (SafetyMemory's JSON); None when it kept nothing.
+    safety: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,11 +392,13 @@ class JournalDb:
                 " ON CONFLICT (key) DO UPDATE SET value = '1'"
             )
             last = conn.execute("SELECT max(id) FROM batches").fetchone()[0]
+            safety = conn.execute("SELECT value FROM meta WHERE key = 'safety'").fetchone()
         return Opened(
             opening=JournalOpening(
                 previous_run_clean=clean,
                 interrupted_batches=interrupted,
                 unreset_interrupted=unreset,
+                safety=None if safety is None else str(safety[0]),
             ),
             next_batch_id=int(last or 0) + 1,
         )

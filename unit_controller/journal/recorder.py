@@ -57,6 +57,9 @@ class JournalRecorder:
         self._next_progress_s = 0.0
         self._mark_clock = mark_clock
         self._clock_marks = Cadence(TREND_EVERY_S)
+        self._safety_json: str | None = None
+        self._alarms_moved = True
+        self._charged: bool | None = None
 
     def attach(self) -> None:
         """Start listening to the controller (once; a second call does nothing)."""
@@ -86,6 +89,8 @@ class JournalRecorder:
             log.error("journal.record_failed", error=str(exc), text="batch end")
 
     def _on_event(self, event: UnitEvent) -> None:
+        if isinstance(event, AlarmTransition):
+            self._alarms_moved = True  # the latched trips a restart keeps may have changed
         ts_ms = self._epoch_ms(event.at)
         try:
             # The change that puts a batch under way is journaled as the batch's; the one that
@@ -151,7 +156,21 @@ class JournalRecorder:
         elif new.value in FINAL_STATES and self._batch_id is not None:
             self._finish(self._batch_id, ts_ms=ts_ms, final_state=new.value)
 
+    def _keep_safety_memory(self) -> None:
+        # Latched trips and the reactor's charge change rarely: written when they do.
+        memory = self._controller.safety_memory().to_json()
+        if memory != self._safety_json:
+            self._journal.mark_safety(memory)
+            self._safety_json = memory
+
     def _on_snapshot(self, snap: Snapshot) -> None:
+        if self._alarms_moved or self._controller.reactor_charged is not self._charged:
+            self._alarms_moved = False
+            self._charged = self._controller.reactor_charged
+            try:
+                self._keep_safety_memory()
+            except JournalError as exc:
+                log.error("journal.record_failed", error=str(exc), text="safety memory")
         if self._mark_clock and self._clock_marks.due(snap.at):
             try:
                 self._journal.mark_clock(self._epoch_ms(snap.at))

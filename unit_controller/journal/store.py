@@ -26,6 +26,7 @@ from unit_controller.journal.db import (
     INSERT_TREND,
     INTERRUPTED,
     MARK_CLOCK,
+    MARK_SAFETY,
     PROGRESS_BATCH,
     RATE_SCALE,
     RESET_INTERRUPTED,
@@ -248,6 +249,10 @@ class Journal:
     def mark_clock(self, ts_ms: int) -> None:
         """Where the unit's clock stands (a sped-up run's next start goes on from past it)."""
         self._put((MARK_CLOCK, (int(ts_ms),)))
+
+    def mark_safety(self, memory_json: str) -> None:
+        """What a restart must not forget (SafetyMemory's JSON): the next open returns it."""
+        self._put((MARK_SAFETY, (str(memory_json),)))
 
     def interrupted_reset(self) -> None:
         """The operator reset the batch_interrupted alarm: stop raising it at start-up."""

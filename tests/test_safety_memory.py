@@ -1,0 +1,131 @@
+"""What a restart must not forget (DESIGN §5): latched trips not reset, and a reactor that may
+hold acid, kept in the journal by one run and taken over by the next as the daemon does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hal.wiring import LevelPoint
+from tests.rig import Rig
+from unit_controller.controller import UnitController
+from unit_controller.errors import CommandRefused
+from unit_controller.interlocks.trip import Force, Priority, Trip, TripAction
+from unit_controller.journal import Journal, JournalRecorder
+from unit_controller.machine import State
+from unit_controller.safety_memory import (
+    LatchedTrip,
+    SafetyMemory,
+    charged_at_start,
+)
+
+EPOCH_MS = 1_700_000_000_000
+
+
+async def _journaled(rig: Rig, path: Path) -> Journal:
+    journal = Journal(path=path, wall=lambda: EPOCH_MS / 1000)
+    await journal.open()
+    JournalRecorder(
+        controller=rig.controller, journal=journal, epoch_ms=lambda at: EPOCH_MS + round(at * 1e3)
+    ).attach()
+    return journal
+
+
+async def _restart(rig: Rig, path: Path) -> Journal:
+    """A new controller on the same unit, built from what the journal kept (as the daemon)."""
+    journal = Journal(path=path, wall=lambda: EPOCH_MS / 1000)
+    opening = await journal.open()
+    memory = SafetyMemory.from_json(opening.safety)
+    rig.controller = UnitController(
+        config=rig.config,
+        board=rig.unit.board,
+        clock=rig.clock,
+        initial_state=State.ABORTED,
+        charged=charged_at_start(memory, batch_interrupted=bool(opening.unreset_interrupted)),
+    )
+    if memory is not None:
+        await rig.controller.restore_latched(memory.latched)
+    return journal
+
+
+async def test_a_restart_keeps_the_purge_open_on_an_aborted_leach(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite3"
+    rig = Rig()
+    journal = await _journaled(rig, path)
+    await rig.start("leach")
+    await rig.run_for(20 * 60)  # acid is in: the N2 blanket is on
+    rig.inject("estop")
+    snap = await rig.run_until(lambda s: s.state is State.ABORTED, limit_s=10)
+    assert snap.outputs.purge_valve
+    await journal.close()
+    journal = await _restart(rig, path)
+    try:
+        snap = await rig.run_for(10.0)
+        assert snap.image.wet(LevelPoint.LOW) is True
+        assert snap.outputs.purge_valve is True
+        assert rig.unit.held_outputs()["purge"] is True
+    finally:
+        await journal.close()
+
+
+async def test_a_latched_trip_outlives_a_restart_until_acknowledged_and_reset(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "journal.sqlite3"
+    rig = Rig()
+    journal = await _journaled(rig, path)
+    await rig.start("smoke")
+    await rig.run_for(300)  # heating
+    rig.inject("ssr_welded")
+    await rig.run_until(lambda s: s.state is State.ABORTED, limit_s=3600)
+    await rig.run_until(
+        lambda s: "heater_stuck_on" not in {t.cause for t in rig.controller._trips}, limit_s=3600
+    )
+    assert "heater_stuck_on" in {a.alarm_id for a in rig.controller.alarms.active()}
+    await journal.close()
+    rig.unit.plant.preload("empty")
+    journal = await _restart(rig, path)
+    try:
+        snap = await rig.scan()
+        alarms = {a.alarm_id: a for a in rig.controller.alarms.active()}
+        assert str(alarms["heater_stuck_on"].state) == "latched"
+        assert alarms["heater_stuck_on"].acked_at is None
+        assert not snap.outputs.contactor
+        assert snap.outputs.heater_on_s == 0
+        await rig.controller.command("clear", source="console")
+        await rig.run_for(1)
+        await rig.controller.command("reset", source="console")
+        await rig.run_for(1)
+        with pytest.raises(CommandRefused, match="heater_stuck_on"):
+            await rig.controller.command("start", source="console", recipe="smoke")
+        await rig.controller.acknowledge(None, source="console")
+        assert await rig.controller.reset_alarms(source="console") >= 1
+        await rig.scan()
+        assert "heater_stuck_on" not in {a.alarm_id for a in rig.controller.alarms.active()}
+    finally:
+        await journal.close()
+
+
+def test_the_memory_reads_back_what_it_wrote_and_refuses_what_it_cannot_read() -> None:
+    trip = Trip(
+        alarm_id="heater_stuck_on",
+        tag="TY-101",
+        priority=Priority.CRITICAL,
+        action=TripAction.ABORT,
+        forces=frozenset({Force.HEATER, Force.CONTACTOR}),
+        latch=True,
+        message="heater on while commanded off",
+        cause="heater_stuck_on",
+    )
+    memory = SafetyMemory(reactor_charged=True, latched=(LatchedTrip(trip=trip, acked=True),))
+    assert SafetyMemory.from_json(memory.to_json()) == memory
+    for text in ("{", "[]", '{"reactor_charged": "yes", "latched": []}',
+                 '{"reactor_charged": true, "latched": [{"alarm_id": "x"}]}',
+                 '{"reactor_charged": true, "latched": [{"priority": "urgent"}]}'):  # fmt: skip
+        assert SafetyMemory.from_json(text) is None
+    assert SafetyMemory.from_json(None) is None
+    assert charged_at_start(None, batch_interrupted=False) is True  # nothing known: assume acid
+    empty = SafetyMemory(reactor_charged=False)
+    assert charged_at_start(empty, batch_interrupted=False) is False
+    assert charged_at_start(empty, batch_interrupted=True) is True

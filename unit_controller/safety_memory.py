@@ -1,0 +1,100 @@
+"""What a restart must not forget (DESIGN §5): the latched trips nobody has reset yet, and
+whether the reactor may hold acid (the N2 purge's safe state). Kept in the journal's meta table.
+
+A crash, a watchdog restart or `systemctl restart` must not turn a latched heater-stuck-on
+into a unit that starts again, nor close the purge on a reactor still full of acid.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from unit_controller.interlocks.trip import Force, Priority, Trip, TripAction
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LatchedTrip:
+    """A latched trip not yet reset, and whether it was acknowledged."""
+
+    trip: Trip
+    acked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyMemory:
+    """What the next start takes over: latched trips and the reactor's charge."""
+
+    reactor_charged: bool
+    latched: tuple[LatchedTrip, ...] = ()
+
+    def to_json(self) -> str:
+        """The memory as one JSON document (the journal's meta value)."""
+        return json.dumps(
+            {
+                "reactor_charged": self.reactor_charged,
+                "latched": [_trip_json(entry) for entry in self.latched],
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str | None) -> SafetyMemory | None:
+        """The memory a previous run kept; None when there is none or it cannot be read
+        (logged: the caller then assumes the worst)."""
+        if text is None:
+            return None
+        try:
+            document = json.loads(text)
+            charged = document["reactor_charged"]
+            if not isinstance(charged, bool):
+                raise TypeError("reactor_charged is not true or false")
+            latched = tuple(_trip_from(item) for item in document["latched"])
+        except (ValueError, TypeError, KeyError) as exc:
+            log.error("safety_memory.unreadable", error=str(exc))
+            return None
+        return cls(reactor_charged=charged, latched=latched)
+
+
+def _trip_json(entry: LatchedTrip) -> dict[str, Any]:
+    trip = entry.trip
+    return {
+        "alarm_id": trip.alarm_id,
+        "tag": trip.tag,
+        "priority": str(trip.priority),
+        "action": str(trip.action),
+        "forces": sorted(str(force) for force in trip.forces),
+        "latch": trip.latch,
+        "message": trip.message,
+        "alarm": trip.alarm,
+        "cause": trip.cause,
+        "acked": entry.acked,
+    }
+
+
+def _trip_from(item: Any) -> LatchedTrip:
+    if not isinstance(item, dict):
+        raise TypeError("a latched trip is not an object")
+    trip = Trip(
+        alarm_id=str(item["alarm_id"]),
+        tag=str(item["tag"]),
+        priority=Priority(item["priority"]),
+        action=TripAction(item["action"]),
+        forces=frozenset(Force(force) for force in item["forces"]),
+        latch=bool(item["latch"]),
+        message=str(item["message"]),
+        alarm=bool(item["alarm"]),
+        cause=str(item["cause"]),
+    )
+    return LatchedTrip(trip=trip, acked=bool(item["acked"]))
+
+
+def charged_at_start(memory: SafetyMemory | None, *, batch_interrupted: bool) -> bool:
+    """Whether the reactor may hold acid as a run starts: the last run's word, an interrupted
+    batch, or, with nothing known, yes (the level switches reading it empty then clear it)."""
+    return memory is None or memory.reactor_charged or batch_interrupted
