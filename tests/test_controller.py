@@ -179,6 +179,57 @@ async def test_a_failed_scan_forces_outputs_safe_and_raises_an_alarm_not_only_a_
     ]
 
 
+async def test_a_failed_scan_keeps_cooling_open_while_too_hot() -> None:
+    # Safe is per output: cooling's safe state over high-high is open, a failed scan or not.
+    rig = Rig(preload="water")
+    await rig.scan()
+    rig.unit.plant.temperature_c = 93.0  # above the high-high limit
+    await rig.run_until(lambda s: s.outputs.cooling_valve, limit_s=300)
+    controller = rig.controller
+
+    def snapshot(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a driver returned garbage")
+
+    controller._qualifier.snapshot = snapshot  # type: ignore[method-assign]
+    rig.clock.advance(rig.period)
+    with pytest.raises(RuntimeError):
+        await controller.scan()
+    assert rig.unit.held_outputs()["cooling"] is True
+    assert not rig.unit.held_outputs()["heater"]
+
+
+async def test_a_resume_doses_nothing_before_its_dosing_permissive_is_judged() -> None:
+    rig = Rig()
+    await rig.start("smoke")
+    await rig.run_until(lambda s: s.phase == "heat" and bool(s.outputs.pumps), limit_s=1800)
+    await rig.controller.command("hold", source="console")
+    await rig.run_until(lambda s: s.state is State.HELD, limit_s=10)
+    rig.unit.levels[LevelPoint.LOW].forced = False  # LSL reads dry: no reagent may go in
+    await rig.run_for(2.0)
+    await rig.controller.command("unhold", source="console")
+    snap = await rig.scan()
+    assert snap.state is State.EXECUTE
+    assert not any(snap.outputs.pumps.values())
+    pumps = rig.unit.held_outputs()["pumps"]
+    assert isinstance(pumps, dict)
+    assert not any(pumps.values())
+    snap = await rig.scan()
+    assert "dosing_not_permitted" in {t.cause for t in rig.controller.alarms.in_effect()}
+    assert not any(snap.outputs.pumps.values())
+
+
+async def test_reset_is_refused_while_the_estop_is_pressed() -> None:
+    rig = Rig()
+    await rig.scan()
+    rig.inject("estop")
+    await rig.run_for(1)
+    assert rig.controller.machine.state is State.STOPPED
+    with pytest.raises(CommandRefused, match="estop"):
+        await rig.controller.command("reset", source="console")
+    snap = await rig.run_for(2)
+    assert snap.state is State.STOPPED
+
+
 async def test_complete_declares_a_held_batch_done_and_its_record_says_so() -> None:
     rig = Rig()
     await rig.start("smoke")

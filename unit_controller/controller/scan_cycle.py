@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from types import MappingProxyType
 
 import structlog
 
@@ -49,8 +50,7 @@ class ScanCycle(ControllerCore):
                 snapshot = await self._scan()
         except Exception as exc:
             log.exception("scan.failed")
-            charged = self._purge_holds and self._charge.charged
-            self._applied = replace(Outputs.safe(), purge_valve=charged)
+            self._applied = self._failed_scan_outputs()
             self.board.apply(self._applied)
             # Not only a log line: the unit's people see it (journal, console, fleet).
             self.alarms.raise_alarm(
@@ -69,6 +69,24 @@ class ScanCycle(ControllerCore):
             except Exception:
                 log.exception("controller.watcher_failed")
         return snapshot
+
+    def _failed_scan_outputs(self) -> Outputs:
+        """Every output at its own safe state after a failed scan, by the trips last in effect:
+        the purge open on a charged reactor, cooling open while too hot (DESIGN §5)."""
+        purge_open = self._purge_holds and self._charge.charged
+        try:
+            return self.safety.apply(
+                Outputs.safe(),
+                trips=self.alarms.in_effect(),
+                allow_process_outputs=False,
+                purge_open=purge_open,
+            )
+        except Exception:
+            log.exception("scan.safe_outputs_failed")
+            # Cooling as it was: open if a trip had it open, closed otherwise.
+            return replace(
+                Outputs.safe(), purge_valve=purge_open, cooling_valve=self._applied.cooling_valve
+            )
 
     async def _scan(self) -> Snapshot:
         now = self.clock.monotonic()
@@ -96,6 +114,7 @@ class ScanCycle(ControllerCore):
         await self._act_on_trips(self.alarms.in_effect(), raised=raised)
 
         # 3 machine and recipe
+        judged = self._targets  # what step 2's interlocks judged (permissives, caps)
         await self._step_machine(image, dt, was_executing=was_executing)
         state = self.machine.state
         if self.runner is not None and state in PROCESS_STATES:
@@ -126,6 +145,12 @@ class ScanCycle(ControllerCore):
                 aborts = blocking_trips(in_effect, actions=ABORT_ONLY)
                 self._manual.cancel(f"{state}" + (f": {', '.join(aborts)}" if aborts else ""))
             desired = self._controllers.compute(self._targets, image)
+            if self._targets is not judged and desired.pumps:
+                # A new phase, a resume or a dose that begins: its pumps run from the next scan,
+                # once the interlocks have judged its dosing permissive and caps.
+                desired = replace(
+                    desired, pumps=MappingProxyType(dict.fromkeys(desired.pumps, 0.0))
+                )
 
         # 5 safety filter: the one place outputs are forced safe
         outputs = self.safety.apply(
