@@ -108,7 +108,10 @@ _RUN_GUARDS: Final = (G.NO_HOLD_OR_ABORT_TRIP,)
 # [trigger, source(s), dest, guards] -- the whole PackML model; nothing else changes state.
 # Stop and abort have no guard: they are never refused where the state allows them.
 TRANSITIONS: Final[Sequence[tuple[str, State | list[State], State, tuple[Guard, ...]]]] = (
-    (Command.RESET,     [S.STOPPED, S.COMPLETE],  S.RESETTING, (G.INTERRUPTION_RESET,)),
+    # Resetting with an abort cause present (the E-stop pressed) would ready a unit that must
+    # not run: it would sit in Idle with the cause still there.
+    (Command.RESET,     [S.STOPPED, S.COMPLETE],  S.RESETTING,
+                                                  (G.NO_ABORT_CAUSE, G.INTERRUPTION_RESET)),
     (SC,                S.RESETTING,              S.IDLE, ()),
     (Command.START,     S.IDLE,                   S.STARTING,
                                                   (G.NO_HOLD_OR_ABORT_TRIP, G.INPUTS_READABLE)),
