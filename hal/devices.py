@@ -70,6 +70,11 @@ class HeaterSsr(Protocol):
         """Keep the heater on for `on_s` seconds from now, then off; 0 switches it off now."""
         ...
 
+    def fault(self) -> str | None:
+        """Why its drive may not hold what it was told (a refused write, a read-back that
+        disagrees), or None."""
+        ...
+
 
 class DosingPump(Protocol):
     """A peristaltic dosing pump (EZO-PMP) run at a bounded rate."""

@@ -344,11 +344,19 @@ class MockHeaterSsr:
         self._clock = clock
         self._on_until = -1.0
         self.welded = False  # fault: SSR failed shorted
+        self.refused = False  # fault: the board refuses every write to the SSR's relay
 
     def pulse(self, on_s: float) -> None:
-        """On for `on_s` seconds from now, then off by itself; 0 switches off now."""
+        """On for `on_s` seconds from now, then off by itself; 0 switches off now. A refused
+        write changes nothing: a pulse under way ends when it was to."""
+        if self.refused:
+            return
         now = self._clock.monotonic()
         self._on_until = now + on_s if on_s > 0 else -1.0
+
+    def fault(self) -> str | None:
+        """Why its drive does not obey, or None (a weld is the SSR's own fault: `welded`)."""
+        return "the board refuses writes to this relay" if self.refused else None
 
     @property
     def conducting(self) -> bool:

@@ -59,7 +59,8 @@ class SimulatedUnit:
         "estop": "the E-stop is pressed",
         "cooling_valve_stuck": "the jacket cooling valve XV-103 stays shut whatever its coil",
         "relay_refused": "the relay board refuses every write to one coil (:TAG, default the "
-        "agitator M-101); an on-coil drops out when its lease ends",
+        "agitator M-101; the heater's tag: its SSR drive); an on-coil drops out when its lease "
+        "ends",
         "device_silent": f"a device stops answering for {DEVICE_AWAY_S:g} s (:TAG an EZO "
         "circuit, or one input of the relay board; default the pH probe); a pump's last run "
         "ends by itself",
@@ -257,7 +258,10 @@ class SimulatedUnit:
                 )
             return lambda: device.go_silent(DEVICE_AWAY_S)
         if name == "relay_refused":
-            coils = {coil.tag: coil for coil in self.coils.values()}
+            coils: dict[str, MockCoil | MockHeaterSsr] = {
+                coil.tag: coil for coil in self.coils.values()
+            }
+            coils[self.heater.tag.upper()] = self.heater  # the SSR's drive is a relay too
             tag = (fault.tag or self.coils[CoilFunction.AGITATOR].tag).upper()
             if tag not in coils:
                 raise UnknownFault(

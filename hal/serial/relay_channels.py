@@ -100,6 +100,10 @@ class HeaterView:
         now = self._board.clock.monotonic()
         self._board.want(None, now + on_s if on_s > 0 else -math.inf)
 
+    def fault(self) -> str | None:
+        """Why the SSR's relay channel may not hold what it was told, or None."""
+        return self._board.fault_of(None)
+
 
 class InputView:
     """One discrete input as the `DigitalInput` protocol."""

@@ -98,6 +98,8 @@ PROVOKE: dict[str, Provoke] = {
     row.PH_OVERSHOOT_GOES_ON.name: Provoke(_nothing, after_s=1.0, ph=_PH_PAST.format(how="wait")),
     # The contactor's coil drops out when the lease its last landed write gave ends.
     row.CONTACTOR_FAULT.name: Provoke(_fault("relay_refused", "K-101"), settle_s=10.0),
+    # A pulse under way when its drive stops obeying ends by itself; K-101 cuts its power.
+    row.HEATER_OUTPUT_FAULT.name: Provoke(_fault("relay_refused", "E-101"), settle_s=10.0),
     row.OUTPUT_FAULT.name: Provoke(_fault("relay_refused", "M-101")),
     row.PUMP_FAULT.name: Provoke(_fault("pump_motor_unpowered", "P-204")),
     row.ESTOP_LOST.name: Provoke(_fault("device_silent", "HS-100")),

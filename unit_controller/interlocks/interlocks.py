@@ -235,6 +235,8 @@ class Interlocks:
     def _output_row(self, tag: str) -> row.Cause:
         if tag == self._contactor_tag:
             return row.CONTACTOR_FAULT
+        if tag == self._heater_tag:
+            return row.HEATER_OUTPUT_FAULT
         return row.PUMP_FAULT if tag in self._pump_tags else row.OUTPUT_FAULT
 
     def _dosing_permitted(

@@ -275,6 +275,17 @@ CONTACTOR_FAULT = Cause(
     latch=True,
     hardware="partly: the E-stop loop and LSLL drop K-101 without the board",
 )
+HEATER_OUTPUT_FAULT = Cause(
+    "heater_output_fault",
+    "output_fault",
+    "E-101 heater's relay channel (the SSR's drive)",
+    _DISOBEYS + ": the heater may be on while commanded off",
+    Priority.CRITICAL,
+    TripAction.ABORT,
+    _HEATER_HARD,  # K-101 open: the element has no power whatever its drive holds
+    latch=True,
+    hardware="partly: the thermal cutout on the element ends a runaway",
+)
 OUTPUT_FAULT = Cause(
     "output_fault",
     "output_fault",
@@ -385,6 +396,7 @@ TABLE: tuple[Cause, ...] = (
     PH_OVERSHOOT_HOLDS,
     PH_OVERSHOOT_GOES_ON,
     CONTACTOR_FAULT,
+    HEATER_OUTPUT_FAULT,
     OUTPUT_FAULT,
     PUMP_FAULT,
     ESTOP_LOST,

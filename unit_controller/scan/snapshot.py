@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hal.board import Board
-from hal.devices import Coil, DosingPump
+from hal.devices import Coil, DosingPump, HeaterSsr
 from hal.outputs import Outputs
 from hal.reading import BadReason, Reading
 from unit_controller.config import UnitConfig
@@ -41,7 +41,7 @@ class InputQualifier:
         self._t_flat = _Flatline()
         self._ph_flat = _Flatline()
         self._board: Board | None = None
-        self._outputs: tuple[Coil | DosingPump, ...] = ()
+        self._outputs: tuple[Coil | DosingPump | HeaterSsr, ...] = ()
 
     def snapshot(self, board: Board, *, now: float, applied: Outputs) -> ProcessImage:
         """The process image for this scan."""
@@ -122,7 +122,7 @@ class InputQualifier:
         if board is not self._board:
             # The outputs that may refuse, listed once per board (a scan asks each of them).
             self._board = board
-            self._outputs = (*board.coils.values(), *board.pumps.values())
+            self._outputs = (board.heater, *board.coils.values(), *board.pumps.values())
         faults = {}
         for device in self._outputs:
             why = device.fault()
