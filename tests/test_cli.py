@@ -296,6 +296,51 @@ def test_recipes_lists_the_shipped_recipes() -> None:
     assert outcome.out.split() == ["coprecipitation", "leach", "purify", "smoke"]
 
 
+def test_recipes_lists_what_the_daemon_offers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "etc"
+    (site / "recipes").mkdir(parents=True)
+    (site / "recipes" / "ours.toml").write_text(_SMOKE_TEXT.replace('"smoke"', '"ours"'))
+    monkeypatch.setenv("CONFIGURATION_DIRECTORY", str(site))
+    assert _cli("recipes").out.split() == ["ours"]
+    assert _cli("recipes", "--recipes-dir", str(tmp_path / "none")).code == 2
+
+
+_SMOKE_TEXT = (DEFAULT_CONFIG.parent.parent.parent / "recipes" / "smoke.toml").read_text("utf-8")
+
+
+def test_check_recipe_says_ok_or_every_problem_on_the_unit(tmp_path: Path) -> None:
+    outcome = _cli("check-recipe", "smoke")
+    assert (outcome.code, outcome.out.split(":")[0]) == (0, "ok")
+    # Checked as the daemon takes it from its recipes directory: named as its file.
+    renamed = _write(tmp_path, "mine.toml", _SMOKE_TEXT)
+    outcome = _cli("check-recipe", str(renamed))
+    assert outcome.code == 2
+    assert "name: 'smoke' differs from the file name 'mine.toml'" in outcome.out
+    bad = _write(tmp_path, "smoke.toml", _SMOKE_TEXT.replace('pump = "P-204"', 'pump = "P-299"'))
+    outcome = _cli("check-recipe", str(bad), "--config", str(DEFAULT_CONFIG))
+    assert outcome.code == 2
+    assert "phases[1].doses[0].pump: pump 'P-299' is not on this unit" in outcome.out
+    _assert_bad_input(
+        _cli("check-recipe", "smoke", "--config", str(tmp_path / "none.toml")), "no such file"
+    )
+
+
+def test_a_recipe_nested_deeply_huge_or_of_too_many_phases_is_refused(tmp_path: Path) -> None:
+    deep = _write(tmp_path, "deep.toml", 'name = "deep"\nx = ' + "[" * 5000 + "]" * 5000)
+    huge = _write(tmp_path, "huge.toml", _SMOKE_TEXT + "#" * (1024 * 1024))
+    phase = '[[phases]]\nname = "p{}"\ntimeout_min = 1.0\nuntil = {{ duration_min = 0.01 }}\n'
+    many = _write(tmp_path, "many.toml", 'name = "many"\n' + "".join(map(phase.format, range(101))))
+    for path, says in (
+        (deep, "nested too deeply"),
+        (huge, "too large"),
+        (many, "phases: Tuple should have at most 100 items"),
+        (tmp_path, "is a directory"),
+    ):
+        _assert_bad_input(_cli("sim", "--recipe", str(path), "--state-dir", str(tmp_path)), says)
+
+
 # --- honest figures, plant parameters, the envelope and the campaign -------------------------
 
 

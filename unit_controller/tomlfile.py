@@ -15,10 +15,20 @@ from pydantic import ValidationError
 
 from hal.wiring import OWN_LOCATION
 
+# A unit's config or recipe is a few KiB; a file far larger is a mistake (or padding), and
+# parsing it would take the daemon's memory.
+MAX_TOML_BYTES = 1024 * 1024
+
 
 def read_toml(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
-    """The parsed document, or None and the problems (unreadable file, syntax error)."""
+    """The parsed document, or None and the problems (unreadable file, too large, syntax
+    error, nested too deeply)."""
     try:
+        if path.is_dir():
+            return None, [f"{path}: is a directory, not a file"]
+        size = path.stat().st_size
+        if size > MAX_TOML_BYTES:
+            return None, [f"{path}: too large ({size:,} bytes; at most {MAX_TOML_BYTES:,})"]
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None, [f"{path}: no such file"]
@@ -28,6 +38,8 @@ def read_toml(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
         return tomllib.loads(text), []
     except tomllib.TOMLDecodeError as exc:
         return None, [f"{path}: not valid TOML ({exc})"]
+    except RecursionError:
+        return None, [f"{path}: not valid TOML (arrays or tables nested too deeply)"]
 
 
 def location(loc: Sequence[int | str]) -> str:

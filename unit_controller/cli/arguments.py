@@ -243,7 +243,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("file", type=Path)
 
-    sub.add_parser("recipes", help="list the shipped recipes")
+    recipes = sub.add_parser(
+        "recipes",
+        help="list the recipes the daemon offers",
+        description="The recipes in --recipes-dir, else $CONFIGURATION_DIRECTORY/recipes if it "
+        f"exists, else the shipped ones ({RECIPES_DIR}); one name a line.",
+    )
+    recipes.add_argument("--recipes-dir", type=Path, default=None, metavar="DIR")
+
+    check_recipe = sub.add_parser(
+        "check-recipe",
+        help="check a recipe against a unit's config before running it",
+        description="Print 'ok' or every problem with its location; exit 0, or 2. A file is "
+        "checked as the daemon will take it from its recipes directory (its name must be its "
+        "file name).",
+    )
+    check_recipe.add_argument("recipe", help="a recipe file, or a name in --recipes-dir")
+    check_recipe.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="the unit's config (default $CONFIGURATION_DIRECTORY/unit.toml, else the simulator's)",
+    )
+    check_recipe.add_argument("--recipes-dir", type=Path, default=None, metavar="DIR")
 
     run = sub.add_parser(
         "run",

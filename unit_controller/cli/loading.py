@@ -29,6 +29,35 @@ def check_config(path: Path) -> int:
     return 0
 
 
+def check_recipe(ref: str, *, config: Path | None, recipes_dir: Path | None) -> int:
+    """`check-recipe`: 'ok', or every problem of the recipe on this unit; the exit code."""
+    from unit_controller.daemon.dirs import resolve_directories
+    from unit_controller.errors import RecipeError
+    from unit_controller.recipes.loader import RECIPES_DIR, load_recipe
+
+    config_file = resolve_directories(config=config, state_dir=None, runtime_dir=None).config_file
+    try:
+        unit = load_config(config_file)
+    except ConfigError as exc:
+        print(f"error: config {exc.source}: {len(exc.problems)} problem(s)", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    path = Path(ref)
+    if path.is_file() or ref.endswith(".toml"):
+        # Judged as the daemon will take it: from a recipes directory, named as its file.
+        recipes_dir = path.parent
+    try:
+        loaded = load_recipe(ref, config=unit, recipes_dir=recipes_dir or RECIPES_DIR)
+    except RecipeError as exc:
+        print(f"{exc.source}: {len(exc.problems)} problem(s) on {config_file}")
+        for problem in exc.problems:
+            print(f"  {problem}")
+        return EXIT_BAD_INPUT
+    print(f"ok: {loaded.recipe.name}, {len(loaded.recipe.phases)} phase(s), on {config_file}")
+    return 0
+
+
 def config_from_args(
     args: argparse.Namespace, *, path: Path | None, state_dir: Path | None
 ) -> UnitConfig | None:

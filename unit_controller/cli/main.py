@@ -49,9 +49,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "recipes":
         from unit_controller.recipes.loader import list_recipes
 
-        for name in list_recipes(RECIPES_DIR):
+        recipes_dir = args.recipes_dir or _site_recipes() or RECIPES_DIR
+        if not recipes_dir.is_dir():
+            print(f"error: recipes directory {recipes_dir} does not exist", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        for name in list_recipes(recipes_dir):
             print(name)
         return 0
+    if args.command == "check-recipe":
+        from unit_controller.cli.loading import check_recipe
+
+        return check_recipe(
+            args.recipe, config=args.config, recipes_dir=args.recipes_dir or _site_recipes()
+        )
     if args.command == "console":
         from unit_controller.console.repl import main as console_main
 

@@ -49,6 +49,8 @@ def resolve_recipe(ref: str, *, recipes_dir: Path = RECIPES_DIR, names_only: boo
     as_path = Path(ref)
     if not names_only and (as_path.is_file() or ref.endswith(".toml")):
         return as_path
+    if not names_only and not _NAME.match(ref) and as_path.is_dir():
+        raise RecipeError(ref, [f"recipe: {ref} is a directory; give a recipe file or a name"])
     candidate = recipes_dir / f"{ref}.toml"
     if _NAME.match(ref) and candidate.is_file():
         return candidate

@@ -224,14 +224,18 @@ class Phase(_Model):
         return self
 
 
+MAX_PHASES = 100
+
+
 class Recipe(_Model):
     """A whole recipe: what the reactor starts with and its phases in order."""
 
     name: str = Field(pattern=r"^[a-z0-9_-]{1,40}$")
     description: str = Field(default="", max_length=2000)
     starts_with: StartsWith = StartsWith.EMPTY
-    # not min_length: pydantic would also report "no phases" whenever any phase is invalid
-    phases: tuple[Phase, ...]
+    # not min_length: pydantic would also report "no phases" whenever any phase is invalid.
+    # A batch has a handful; the cap keeps a generated file from taking the daemon's memory.
+    phases: tuple[Phase, ...] = Field(max_length=MAX_PHASES)
 
     @property
     def phase_names(self) -> list[str]:
