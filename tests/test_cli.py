@@ -90,6 +90,7 @@ def test_json_summary_has_every_documented_field(smoke: Outcome) -> None:
         assert set(phase) == {"name", "start_s", "end_s"}
         assert phase["start_s"] <= phase["end_s"] <= summary["sim_seconds"]
     assert summary["alarms"] == []
+    assert summary["faults_not_injected"] == []
     assert set(summary["reagents_ml"]) == {"P-201", "P-204"}
     assert summary["reagents_ml"]["P-204"] == pytest.approx(300.0, abs=1.0)
     assert 0 <= summary["ph"]["in_band_fraction"]["ph"] <= 1
@@ -159,7 +160,14 @@ def test_a_fault_before_the_start_ends_with_exit_3_and_no_traceback() -> None:
     assert "Traceback" not in outcome.err
     # The E-stop is pressed before the start: the start is refused and says why.
     assert "start refused: cannot start: interlocks still in effect: estop (HS-100)" in outcome.out
-    assert "batch ended IDLE" in outcome.out
+    assert "no batch ran (why: above): the unit stayed IDLE" in outcome.out
+
+
+def test_a_fault_scheduled_past_the_end_is_said_never_injected() -> None:
+    outcome = _cli("sim", "--recipe", "smoke", "--fault", "estop@500", "--json")
+    assert outcome.code == 0
+    assert "fault estop@500 never injected" in outcome.out
+    assert outcome.summary["faults_not_injected"] == ["estop@500"]
 
 
 # --- bad input: exit 2, the reason on stderr --------------------------------------------------

@@ -100,10 +100,13 @@ def run_sim(args: argparse.Namespace) -> int:
         print(f"error: the batch could not run: {exc}", file=sys.stderr)
         return EXIT_NOT_COMPLETE
     summary = result.summary
+    ended = "batch ended" if summary["phases"] else "no batch ran (why: above): the unit stayed"
     print(
-        f"batch ended {summary['final_state']} after {summary['sim_seconds'] / 60:.1f} simulated "
+        f"{ended} {summary['final_state']} after {summary['sim_seconds'] / 60:.1f} simulated "
         f"minutes ({summary['wall_seconds']:.1f} s wall)"
     )
+    if summary.get("faults_not_injected"):
+        print(f"  faults never injected: {', '.join(summary['faults_not_injected'])}")
     for phase in summary["phases"]:
         end = "-" if phase["end_s"] is None else f"{phase['end_s'] / 60:.1f}"
         print(f"  phase {phase['name']:<16} {phase['start_s'] / 60:7.1f} → {end:>7} min")
