@@ -97,6 +97,8 @@ udev_file=/etc/udev/rules.d/70-unit-controller.rules
 modules_file=/etc/modules-load.d/unit-controller.conf
 console_bin=/usr/local/bin/unit-console
 controller_bin=/usr/local/bin/unit-controller
+# In the console getty's drop-in directory: this script enabled that getty (uninstall disables it).
+getty_mark=unit-controller-enabled
 
 changed=0
 say() { echo "$prog: $*"; }
@@ -302,14 +304,18 @@ login_shell() {
 _append() { mkdir -p "$(dirname "$1")"; echo "$2" >>"$1"; }
 
 config() {
-    local dest="$root$etc/unit.toml"
+    local dest="$root$etc/unit.toml" id="$1"
+    if [ ! -e "$dest" ] && [ "$dry_run" -eq 0 ] \
+        && ! "$root$opt/releases/$id/bin/unit-controller" check-config "$config_example" >&2; then
+        die "$config_example is not a valid unit config (above); nothing of it was installed"
+    fi
     install_file "$src/systemd/tmpfiles.d/unit-controller.conf" "$tmpfiles_file" 0644 root root
     ensure_dir "$etc" 0750 root unit-controller
     ensure_dir "$etc/tls" 0750 root unit-controller
     if [ ! -e "$dest" ]; then
         install_file "$config_example" "$etc/unit.toml" 0640 root unit-controller keep
-        if [ -n "$unit_id" ] && [ "$dry_run" -eq 0 ]; then
-            sed -i "0,/^id = .*/s//id = \"$unit_id\"/" "$dest"
+        if [ -n "$unit_id" ]; then
+            act "set [unit] id = \"$unit_id\" in $etc/unit.toml" set_unit_id "$dest" "$unit_id"
         fi
     else
         ensure_mode "$etc/unit.toml" 0640 root unit-controller
@@ -317,6 +323,17 @@ config() {
             || say "kept the site's $etc/unit.toml: its [unit] id stays (not --unit-id $unit_id)"
     fi
     ensure_dir /var/lib/unit-console 0750 fieldtech unit-console
+}
+
+set_unit_id() {  # set_unit_id FILE ID: the id line of the [unit] table, however it is spaced
+    local tmp="$1.unit-id"
+    awk -v id="$2" '
+        /^[[:space:]]*\[/ { in_unit = ($0 ~ /^[[:space:]]*\[unit\][[:space:]]*(#.*)?$/) }
+        in_unit && !done && /^[[:space:]]*id[[:space:]]*=/ { print "id = \"" id "\""; done = 1; next }
+        { print }
+        END { if (!done) exit 3 }
+    ' "$1" >"$tmp" || { rm -f "$tmp"; die "$1 has no 'id = ' line in its [unit] table to set --unit-id in"; }
+    cat "$tmp" >"$1" && rm -f "$tmp"
 }
 
 system_files() {
@@ -343,6 +360,8 @@ enable_units() {
         # The stock template; staged trees may not have it, and the link is all enabling does.
         act "enable serial-getty@$tty.service (the field tech's console)" \
             _link /lib/systemd/system/serial-getty@.service "$root$getty"
+        # So that uninstall disables only a getty this script enabled.
+        [ "$dry_run" -eq 1 ] || : >"$root/etc/systemd/system/serial-getty@$tty.service.d/$getty_mark"
     fi
 }
 
@@ -399,7 +418,7 @@ do_install() {
     build_release "$id"
     switch_to "$id"
     login_shell
-    config
+    config "$id"
     system_files "$tty"
     enable_units "$tty"
     pi_console_uart
@@ -416,7 +435,7 @@ do_install() {
 }
 
 do_upgrade() {
-    local id old tty
+    local id old tty before
     id="$(release_id)"
     old="$(current_release)"
     [ -n "$old" ] || die "nothing installed to upgrade: run $prog without --upgrade"
@@ -424,7 +443,7 @@ do_upgrade() {
     users_and_groups
     build_release "$id"
     login_shell
-    config
+    config "$id"
     system_files "$tty"
     enable_units "$tty"
     apply_live
@@ -432,12 +451,21 @@ do_upgrade() {
         say "release $id is already current"
         return
     fi
+    before="$(basename "$(readlink "$root$opt/previous" 2>/dev/null || echo "")")"
     switch_to "$id"
     if ! start_and_wait; then
         say "release $id did not reach READY: rolling back to $old"
-        [ "$dry_run" -eq 1 ] || _link "releases/$old" "$root$opt/current"
-        rm -f "$root$opt/previous"
+        if [ "$dry_run" -eq 0 ]; then
+            _link "releases/$old" "$root$opt/current"
+            # The release to roll back to stays what it was before this upgrade.
+            if [ -n "$before" ]; then
+                _link "releases/$before" "$root$opt/previous"
+            else
+                rm -f "$root$opt/previous"
+            fi
+        fi
         start_and_wait || die "the old release $old did not start either: journalctl -u unit-controller"
+        prune_releases
         die "upgrade to $id failed; $old runs again (journalctl -u unit-controller for why)"
     fi
     prune_releases
@@ -466,8 +494,19 @@ do_uninstall() {
     remove "$unit_file" "$journald_file" "$modules_file" "$sysusers_file" "$tmpfiles_file"
     for f in "$root"/etc/systemd/system/serial-getty@*.service.d/unit-console.conf; do
         [ -e "$f" ] || continue
+        local dropins tty
+        dropins="$(dirname "$f")"
+        tty="$(basename "$dropins" .service.d)"
+        tty="${tty#serial-getty@}"
+        if [ -e "$dropins/$getty_mark" ]; then
+            if live; then
+                act "stop and disable serial-getty@$tty.service" "$systemctl" disable --now --quiet "serial-getty@$tty.service"
+            fi
+            remove "/etc/systemd/system/getty.target.wants/serial-getty@$tty.service" \
+                "${dropins#"$root"}/$getty_mark"
+        fi
         remove "${f#"$root"}"
-        rmdir "$(dirname "$f")" 2>/dev/null || true
+        rmdir "$dropins" 2>/dev/null || true
     done
     remove "$console_bin" "$controller_bin" "$opt"
     if grep -qxF "$console_bin" "$root/etc/shells" 2>/dev/null; then
@@ -479,6 +518,10 @@ do_uninstall() {
     if live; then
         apply_live_uninstall
     fi
+    for f in "$root"/boot/firmware/cmdline.txt.unit-controller.bak "$root"/boot/cmdline.txt.unit-controller.bak; do
+        [ -e "$f" ] && [ "$dry_run" -eq 0 ] \
+            && say "the kernel console and enable_uart stay as install set them: ${f#"$root"} is the cmdline.txt from before"
+    done
     if [ "$purge" -eq 1 ]; then
         say "kept the users unit-controller and fieldtech (userdel them if nothing else uses them)"
     else

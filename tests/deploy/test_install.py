@@ -108,6 +108,7 @@ def test_uninstall_keeps_config_and_state_and_purge_removes_them(
     install(bundle, staged, "--uninstall")
     for gone in (UNIT, "opt/unit-controller", "usr/local/bin/unit-console",
                  "etc/systemd/system/multi-user.target.wants/unit-controller.service",
+                 "etc/systemd/system/getty.target.wants/serial-getty@ttyS0.service",
                  "etc/systemd/system/serial-getty@ttyS0.service.d"):  # fmt: skip
         assert not (staged / gone).exists(), gone
         assert not (staged / gone).is_symlink(), gone
@@ -177,6 +178,50 @@ def test_upgrade_switches_releases_rolls_back_when_not_ready_and_on_request(
     assert "restart unit-controller.service" in (tmp_path / "log").read_text()
 
 
+def test_a_failed_upgrade_keeps_the_release_to_roll_back_to(
+    bundle: Path, staged: Path, tmp_path: Path
+) -> None:
+    install(bundle, staged)
+    current = staged / "opt/unit-controller/current"
+    first = current.readlink().name
+    systemctl = tmp_path / "systemctl"
+    systemctl.write_text(STAND_IN)
+    systemctl.chmod(0o755)
+    env = {"SYSTEMCTL": str(systemctl), "STAGED": str(staged), "LOG": str(tmp_path / "log")}
+    install(_release_copy(bundle, tmp_path, "9.9.9-good"), staged, "--upgrade", env=env)
+    broken = _release_copy(bundle, tmp_path, "9.9.9-broken")
+    failed = install(broken, staged, "--upgrade", env=env, check=False)
+    assert failed.returncode == 1, failed.stdout
+    assert current.readlink().name == "9.9.9-good"
+    assert (staged / "opt/unit-controller/previous").readlink().name == first
+    kept = {p.name for p in (staged / "opt/unit-controller/releases").iterdir()}
+    assert kept == {first, "9.9.9-good"}  # the failed release is gone
+
+
+def test_the_unit_id_goes_into_the_unit_table_however_it_is_spaced(
+    bundle: Path, staged: Path, tmp_path: Path
+) -> None:
+    example = (ROOT / "deploy/examples/unit.toml").read_text()
+    assert 'id = "unit-01"' in example
+    config = tmp_path / "site.toml"
+    config.write_text(example.replace('id = "unit-01"', 'id="unit-01"'))
+    dry = install(bundle, staged, "--dry-run", "--config", str(config), "--unit-id", "north-3")
+    assert 'would set [unit] id = "north-3"' in dry.stdout
+    install(bundle, staged, "--config", str(config), "--unit-id", "north-3")
+    assert 'id = "north-3"' in (staged / CONFIG).read_text()
+    assert "unit-01" not in (staged / CONFIG).read_text()
+
+
+def test_a_config_that_does_not_validate_is_not_installed(
+    bundle: Path, staged: Path, tmp_path: Path
+) -> None:
+    recipe = ROOT / "recipes/smoke.toml"  # a recipe, not a config
+    done = install(bundle, staged, "--config", str(recipe), check=False)
+    assert done.returncode == 1
+    assert "is not a valid unit config" in done.stderr
+    assert not (staged / CONFIG).exists()
+
+
 @pytest.mark.parametrize(
     ("args", "says"),
     [
@@ -226,7 +271,11 @@ def test_the_release_id_names_the_version_and_changes_with_the_content(tmp_path:
     shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".venv", ".git", "*cache*"))
     assert run([str(copy / "deploy/release-id")]).stdout.strip() == first
     (copy / "recipes/smoke.toml").write_text("# changed\n", encoding="utf-8")
-    assert run([str(copy / "deploy/release-id")]).stdout.strip() != first
+    second = run([str(copy / "deploy/release-id")]).stdout.strip()
+    assert second != first
+    # The service unit alone changed: a new release, so an upgrade restarts to apply it.
+    (copy / "systemd/unit-controller.service").write_text("# changed\n", encoding="utf-8")
+    assert run([str(copy / "deploy/release-id")]).stdout.strip() not in (first, second)
 
 
 def test_on_a_pi_the_console_uart_becomes_the_field_techs(bundle: Path, staged: Path) -> None:
