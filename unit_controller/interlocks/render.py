@@ -56,7 +56,8 @@ def render_markdown() -> str:
     lines += [
         "",
         "Besides the table: outside a running batch or manual mode every output is at its "
-        "safe state; a failed scan forces them all safe and raises `scan_failed`.",
+        "safe state; a failed scan puts each at its own safe state (by the trips last in effect) "
+        "and raises `scan_failed`.",
         "",
     ]
     return "\n".join(lines)
