@@ -300,7 +300,7 @@ def test_bad_toml_is_one_problem_with_the_line(tmp_path: Path) -> None:
 def test_a_directory_or_binary_file_cannot_be_read(tmp_path: Path) -> None:
     binary = tmp_path / "unit.toml"
     binary.write_bytes(b"\xff\xfe\x00")
-    assert _problems(tmp_path)[0].startswith(f"{tmp_path}: cannot read")
+    assert _problems(tmp_path)[0] == f"{tmp_path}: is a directory, not a file"
     assert _problems(binary)[0].startswith(f"{binary}: cannot read")
 
 

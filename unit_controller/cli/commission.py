@@ -11,6 +11,7 @@ import json
 import sys
 
 from unit_controller.cli.exits import EXIT_BAD_INPUT
+from unit_controller.cli.loading import print_config_error
 from unit_controller.commissioning.survey import survey
 from unit_controller.config import load_config
 from unit_controller.errors import ConfigError
@@ -23,7 +24,7 @@ def run_commission(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_config_error(exc)
         return EXIT_BAD_INPUT
     if config.hal.backend != "serial":
         print(

@@ -25,6 +25,7 @@ from hal.mock.unit import SimulatedUnit, UnknownFault
 from hal.sim.emulator_set import RELAY_BOARD, EmulatorSet, emulator_set, step_plant
 from hal.sim.faults import SERIAL_FAULTS, FaultSpec
 from unit_controller.cli.exits import EXIT_BAD_INPUT
+from unit_controller.cli.loading import print_config_error
 from unit_controller.config import DEFAULT_CONFIG, UnitConfig, load_config
 from unit_controller.errors import ConfigError
 from unit_controller.toml_write import dumps
@@ -39,7 +40,7 @@ def run_emulate(args: argparse.Namespace) -> int:
     try:
         config = load_config(path)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_config_error(exc)
         return EXIT_BAD_INPUT
     document, _ = read_toml(path)
     assert document is not None  # load_config read it

@@ -29,6 +29,13 @@ def check_config(path: Path) -> int:
     return 0
 
 
+def print_config_error(exc: ConfigError) -> None:
+    """A config that cannot be used, on stderr: its file, then each problem on a line."""
+    print(f"error: config {exc.source}:", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  {problem}", file=sys.stderr)
+
+
 def check_recipe(ref: str, *, config: Path | None, recipes_dir: Path | None) -> int:
     """`check-recipe`: 'ok', or every problem of the recipe on this unit; the exit code."""
     from unit_controller.daemon.dirs import resolve_directories
@@ -67,9 +74,7 @@ def config_from_args(
             load_config(path), unit_id=args.unit_id, mqtt_url=args.mqtt, state_dir=state_dir
         )
     except ConfigError as exc:
-        print(f"error: config {exc.source}:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+        print_config_error(exc)
         return None
 
 

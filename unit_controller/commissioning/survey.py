@@ -74,6 +74,10 @@ async def _ezo(
     if not port:
         report.problems.append(f"no port in the config ([devices.{tag}] port)")
         return report
+    if not await asyncio.to_thread(Path(port).exists):
+        # At once, not after FIND_S of retries: a unit with no adapters answers in a second.
+        report.problems.append(f"{port} does not exist (adapter unplugged or wrong path)")
+        return report
     link = EzoLink(tag=tag, path=port, clock=clock, backoff=Backoff(initial_s=0.2, max_s=1.0))
     try:
         try:
