@@ -60,8 +60,11 @@ class Answering:
         if not self._went_silent or not self.silent:
             return None
         now = self._clock.monotonic()
+        silent_s = now - self._silent_from
         return Reading.bad(
-            BadReason.NO_RESPONSE, now, f"no answer for {now - self._silent_from:.0f} s"
+            BadReason.NO_RESPONSE,
+            now,
+            f"no answer for {silent_s:.0f} s" if silent_s >= 1.0 else "stopped answering",
         )
 
 

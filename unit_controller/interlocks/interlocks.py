@@ -222,7 +222,10 @@ class Interlocks:
         for cause, tag, reading, stale_s in watched:
             silent = self._lost.update(now=image.now, tag=tag, reading=reading, stale_s=stale_s)
             if silent is not None:
-                trips.append(cause.trip(tag, f"no answer for {silent:.0f} s ({reading.why})"))
+                # The driver's own count of the silence, not the monitor's time past the limit.
+                trips.append(
+                    cause.trip(tag, f"silent longer than its {stale_s:g} s limit: {reading.why}")
+                )
         return trips
 
     def _outputs(self, image: ProcessImage) -> list[Trip]:
