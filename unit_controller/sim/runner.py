@@ -161,14 +161,23 @@ class SimulationRun:
 
     def _check_fault(self, fault: FaultSpec) -> None:
         if fault.name not in SERIAL_FAULTS or (not self.serial and fault.name in self.unit.FAULTS):
-            self.unit.check_fault(fault)
+            try:
+                self.unit.check_fault(fault)
+            except UnknownFault as exc:
+                if self.serial and fault.name not in self.unit.FAULTS:
+                    raise UnknownFault(
+                        f"{exc}; and on the serial line: {', '.join(sorted(SERIAL_FAULTS))}"
+                    ) from None
+                raise
             return
         if not self.serial:
             raise UnknownFault(f"{fault.name} is a fault of the serial line: add --backend serial")
         if fault.tag not in self.config.wiring.devices:
+            devices = ", ".join(sorted(self.config.wiring.devices))
             raise UnknownFault(
-                f"{fault.name} needs the tag of a device on this unit ({fault.name}:TAG@MINUTES), "
-                f"got {fault.tag!r}"
+                f"{fault.name} needs the tag of a device on this unit ({fault.name}:TAG@MINUTES; "
+                f"a relay board input or coil stands for the board): got {fault.tag!r}; the unit "
+                f"has {devices}"
             )
 
     def _operating_point(self, loaded: LoadedRecipe) -> LoadedRecipe:
