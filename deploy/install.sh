@@ -265,11 +265,23 @@ prune_releases() {  # keep current and previous
 }
 
 # --- the pieces -------------------------------------------------------------------------------
-resolve_console_tty() {
+pi5() {  # the board is a Raspberry Pi 5 (its device tree says so)
+    local model
+    for model in "$root/proc/device-tree/model" "$root/sys/firmware/devicetree/base/model"; do
+        [ -r "$model" ] && tr -d '\0' <"$model" | grep -q "Raspberry Pi 5" && return 0
+    done
+    return 1
+}
+
+resolve_console_tty() {  # the UART on GPIO 14/15, where the field tech plugs in
     if [ -n "$console_tty" ]; then
         echo "$console_tty"
+    elif pi5; then
+        # A Pi 5's serial0 is its 3-pin debug connector (ttyAMA10); GPIO 14/15 is UART0,
+        # ttyAMA0 once config.txt has dtparam=uart0=on (pi_console_uart sets it).
+        echo ttyAMA0
     elif [ -L "$root/dev/serial0" ]; then
-        basename "$(readlink -f "$root/dev/serial0")"  # Pi 3/4: ttyS0; Pi 5: ttyAMA0
+        basename "$(readlink -f "$root/dev/serial0")"  # Pi 3/4: ttyS0 (or ttyAMA0)
     else
         echo ttyS0
     fi
@@ -380,6 +392,10 @@ pi_console_uart() {  # the console UART is the field tech's, not the kernel's
     fi
     if [ -f "$cfg" ] && ! grep -qx 'enable_uart=1' "$cfg"; then
         act "enable the UART in $boot/config.txt (reboot to apply)" _append "$cfg" enable_uart=1
+    fi
+    if pi5 && [ -f "$cfg" ] && ! grep -qx 'dtparam=uart0=on' "$cfg"; then
+        act "enable UART0 on GPIO 14/15 in $boot/config.txt (a Pi 5; reboot to apply)" \
+            _append "$cfg" dtparam=uart0=on
     fi
 }
 

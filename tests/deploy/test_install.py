@@ -285,7 +285,7 @@ def test_on_a_pi_the_console_uart_becomes_the_field_techs(bundle: Path, staged: 
     (boot / "cmdline.txt").write_text(cmdline)
     (boot / "config.txt").write_text("[all]\ndtparam=audio=on\n")
     (staged / "dev").mkdir()
-    (staged / "dev/serial0").symlink_to("ttyAMA0")  # a Pi 5: the PL011 on GPIO 14/15
+    (staged / "dev/serial0").symlink_to("ttyAMA0")  # a Pi 4 with the PL011 on GPIO 14/15
     install(bundle, staged)
     assert (boot / "cmdline.txt").read_text() == (
         "console=tty1 root=PARTUUID=1234-02 rootwait quiet\n"
@@ -299,3 +299,24 @@ def test_on_a_pi_the_console_uart_becomes_the_field_techs(bundle: Path, staged: 
     tree = snapshot(staged)
     install(bundle, staged)
     assert snapshot(staged) == tree
+
+
+def test_on_a_pi_5_the_console_is_uart0_on_the_gpio_pins(bundle: Path, staged: Path) -> None:
+    # A Pi 5's serial0 is its 3-pin debug connector: the field tech plugs into GPIO 14/15.
+    boot = staged / "boot/firmware"
+    boot.mkdir(parents=True)
+    (boot / "cmdline.txt").write_text("console=serial0,115200 console=tty1 rootwait\n")
+    (boot / "config.txt").write_text("[all]\n")
+    (staged / "dev").mkdir()
+    (staged / "dev/serial0").symlink_to("ttyAMA10")
+    (staged / "proc/device-tree").mkdir(parents=True)
+    (staged / "proc/device-tree/model").write_bytes(b"Raspberry Pi 5 Model B Rev 1.0\x00")
+    install(bundle, staged)
+    config = (boot / "config.txt").read_text().splitlines()
+    assert {"enable_uart=1", "dtparam=uart0=on"} <= set(config)
+    wants = staged / "etc/systemd/system/getty.target.wants"
+    assert (wants / "serial-getty@ttyAMA0.service").is_symlink()
+    assert not (wants / "serial-getty@ttyAMA10.service").exists()
+    gone = install(bundle, staged, "--uninstall")
+    assert not (wants / "serial-getty@ttyAMA0.service").is_symlink()
+    assert "cmdline.txt.unit-controller.bak is the cmdline.txt from before" in gone.stdout
