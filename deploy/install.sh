@@ -212,7 +212,8 @@ build_release() {  # build_release ID: the venv at /opt/unit-controller/releases
         act "install Debian's python3-venv" sh -c \
             'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null'
     fi
-    _python_ok || die "$python 3.11 or newer with venv is needed (apt-get install python3-venv)"
+    _python_ok || die "$python 3.11 or newer with venv is needed (apt-get install python3-venv;
+offline, carry its packages: apt-get download python3-venv python3.11-venv python3-pip-whl python3-setuptools-whl, then dpkg -i *.deb)"
     act "build release $id in $dir" _build "$id" "$root$dir"
 }
 _python_ok() { "$python" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; }
