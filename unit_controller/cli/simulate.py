@@ -113,7 +113,8 @@ def run_sim(args: argparse.Namespace) -> int:
     for name, fraction in summary["ph"]["in_band_fraction"].items():
         print(f"  pH within ±0.05 in {name}: {fraction:.1%}")
     print(f"  reagents mL: {summary['reagents_ml']}")
-    print(f"  alarms: {[a['id'] for a in summary['alarms']] or 'none'}")
+    alarms = [f"{a['id']} ({a['tag']})" for a in summary["alarms"]]
+    print(f"  alarms: {', '.join(alarms) or 'none'}")
     print(f"  hazards (true plant): {summary['hazards']}")
     journaled = summary.get("journal")
     if journaled is not None and journaled["batch_id"] is not None:
