@@ -13,7 +13,7 @@ _COLUMNS = (
     ("PHASE", 22),
     ("T °C", 7),
     ("pH", 6),
-    ("MODE", 16),
+    ("MODE", 18),  # maintenance/remote whole
     ("ALARMS", 30),
     ("AGE", 6),
     ("BACKLOG", 7),
