@@ -140,16 +140,21 @@ exit 0
 """
 
 
+def _stand_in(staged: Path, tmp_path: Path) -> dict[str, str]:
+    """The environment that makes the installer use the stand-in systemctl."""
+    systemctl = tmp_path / "systemctl"
+    systemctl.write_text(STAND_IN)
+    systemctl.chmod(0o755)
+    return {"SYSTEMCTL": str(systemctl), "STAGED": str(staged), "LOG": str(tmp_path / "log")}
+
+
 def test_upgrade_switches_releases_rolls_back_when_not_ready_and_on_request(
     bundle: Path, staged: Path, tmp_path: Path
 ) -> None:
     install(bundle, staged)
     current = staged / "opt/unit-controller/current"
     first = current.readlink().name
-    systemctl = tmp_path / "systemctl"
-    systemctl.write_text(STAND_IN)
-    systemctl.chmod(0o755)
-    env = {"SYSTEMCTL": str(systemctl), "STAGED": str(staged), "LOG": str(tmp_path / "log")}
+    env = _stand_in(staged, tmp_path)
 
     newer = _release_copy(bundle, tmp_path, "9.9.9-good")
     refused = install(newer, staged, check=False)
@@ -184,10 +189,7 @@ def test_a_failed_upgrade_keeps_the_release_to_roll_back_to(
     install(bundle, staged)
     current = staged / "opt/unit-controller/current"
     first = current.readlink().name
-    systemctl = tmp_path / "systemctl"
-    systemctl.write_text(STAND_IN)
-    systemctl.chmod(0o755)
-    env = {"SYSTEMCTL": str(systemctl), "STAGED": str(staged), "LOG": str(tmp_path / "log")}
+    env = _stand_in(staged, tmp_path)
     install(_release_copy(bundle, tmp_path, "9.9.9-good"), staged, "--upgrade", env=env)
     broken = _release_copy(bundle, tmp_path, "9.9.9-broken")
     failed = install(broken, staged, "--upgrade", env=env, check=False)

@@ -201,22 +201,17 @@ def cut_short(conn: sqlite3.Connection, batch_id: int) -> tuple[int, dict[str, A
     start_ts, last_ts, record_text, meta_text = conn.execute(
         "SELECT start_ts, last_ts, record, trend_meta FROM batches WHERE id = ?", (batch_id,)
     ).fetchone()
-    if not is_untagged(conn, batch_id):
-        later = conn.execute(
-            "SELECT max(ts) FROM (SELECT max(ts_ms) AS ts FROM events WHERE batch_id = ?"
-            " UNION ALL SELECT max(ts_ms) FROM commands WHERE batch_id = ?"
-            " UNION ALL SELECT max(ts_ms) FROM trend WHERE batch_id = ?)",
-            (batch_id, batch_id, batch_id),
-        ).fetchone()[0]
-    else:
-        # Journaled before rows named their batch: everything since the batch started belongs
-        # to the run that died with it.
-        later = conn.execute(
-            "SELECT max(ts) FROM (SELECT max(ts_ms) AS ts FROM events WHERE ts_ms >= ?"
-            " UNION ALL SELECT max(ts_ms) FROM commands WHERE ts_ms >= ?"
-            " UNION ALL SELECT max(ts_ms) FROM trend WHERE batch_id = ?)",
-            (start_ts, start_ts, batch_id),
-        ).fetchone()[0]
+    # Its own rows; for a batch journaled before rows named their batch, everything since it
+    # started belongs to the run that died with it.
+    where, key = (
+        ("ts_ms >= ?", start_ts) if is_untagged(conn, batch_id) else ("batch_id = ?", batch_id)
+    )
+    later = conn.execute(
+        f"SELECT max(ts) FROM (SELECT max(ts_ms) AS ts FROM events WHERE {where}"
+        f" UNION ALL SELECT max(ts_ms) FROM commands WHERE {where}"
+        " UNION ALL SELECT max(ts_ms) FROM trend WHERE batch_id = ?)",
+        (key, key, batch_id),
+    ).fetchone()[0]
     end_ts = max(int(start_ts), int(last_ts or 0), int(later or 0))
     record = _load(record_text) or {}
     meta = _load(meta_text) or {}
