@@ -223,7 +223,7 @@ def test_bad_references_and_missing_journals_are_named(tmp_path: Path) -> None:
         open_journal(tmp_path / "none.sqlite3")
     path = tmp_path / "journal.sqlite3"
     conn = sqlite3.connect(path)
-    conn.executescript("CREATE TABLE batches (id INTEGER PRIMARY KEY); PRAGMA user_version = 3;")
+    conn.executescript("CREATE TABLE batches (id INTEGER PRIMARY KEY); PRAGMA user_version = 2;")
     conn.close()
     conn = open_journal(path)
     try:
@@ -314,11 +314,12 @@ async def test_a_batch_whose_run_is_gone_exports_as_the_next_start_will_record_i
     assert gone["reagents_ml"] == {"P-201": 4.0}
 
 
-async def test_a_schema_2_journal_keeps_its_batches_and_tags_the_new_ones(
+async def test_batches_of_untagged_rows_are_read_by_time_beside_tagged_ones(
     tmp_path: Path,
 ) -> None:
-    # Schema 2 picked a batch's rows by time alone; its batches still are, and a new batch whose
-    # stamps overlap an old one's (the clock stepped back) keeps only its own rows.
+    # A file of an earlier release (or written by one rolled back to) has rows that name no
+    # batch: its batches are read by time, as before; a new batch whose stamps overlap one of
+    # them (the clock stepped back) keeps only its own rows, and the old one takes none of them.
     path = tmp_path / "journal.sqlite3"
     conn = sqlite3.connect(path)
     conn.executescript(
@@ -343,7 +344,6 @@ async def test_a_schema_2_journal_keeps_its_batches_and_tags_the_new_ones(
     conn.close()
     journal = _journal(path)
     await journal.open()
-    journal.record_event(ts_ms=2900, kind="state", text="IDLE -> STARTING", data={})
     batch = journal.batch_started(ts_ms=3000, recipe="new", recipe_sha256=SHA, trend_meta=META)
     journal.record_event(ts_ms=3000, kind="phase", text="phase new", data={})
     journal.record_command(
@@ -351,11 +351,12 @@ async def test_a_schema_2_journal_keeps_its_batches_and_tags_the_new_ones(
         result=None,
     )  # fmt: skip
     journal.batch_finished(batch, ts_ms=5000, final_state="STOPPED", record={})
-    journal.record_event(ts_ms=6000, kind="state", text="STOPPED -> RESETTING", data={})
     await journal.close()
+    with sqlite3.connect(path) as conn:  # the release before opens it still
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
     old, new = _exported(path, "1"), _exported(path, "2")
     assert batch == 2
-    assert [e["text"] for e in old["events"]] == ["phase old"]  # by time, untagged rows only
+    assert [e["text"] for e in old["events"]] == ["phase old"]
     assert [c["command"] for c in old["commands"]] == ["stop"]
     assert [e["text"] for e in new["events"]] == ["phase new"]
     assert [c["command"] for c in new["commands"]] == ["hold"]
@@ -376,3 +377,20 @@ async def test_a_cut_short_batch_ends_at_its_own_last_row(tmp_path: Path) -> Non
     await later.close()
     export = _exported(path)["batch"]
     assert (export["final_state"], export["end_ts"]) == ("interrupted", 12_000)
+
+
+async def test_the_command_that_ended_a_batch_is_its_own_though_answered_after_the_end(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "journal.sqlite3"
+    journal = _journal(path)
+    await journal.open()
+    batch = journal.batch_started(ts_ms=1000, recipe="r", recipe_sha256=SHA, trend_meta=META)
+    journal.batch_finished(batch, ts_ms=2000, final_state="ABORTED", record={})
+    for command in ("abort", "reset"):  # the answer to abort, then the next batch's business
+        journal.record_command(
+            ts_ms=2100, source="console:tech", command=command, args={}, ok=True, error=None,
+            result=None,
+        )  # fmt: skip
+    await journal.close()
+    assert [c["command"] for c in _exported(path)["commands"]] == ["abort"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from itertools import groupby
 from operator import itemgetter
 from pathlib import Path
@@ -21,7 +21,9 @@ from unit_controller.sqlite_worker import SqliteWorker, StoreError, create_schem
 
 log = structlog.get_logger(__name__)
 
-SCHEMA_VERSION = 3
+# Counts incompatible changes only. Columns added in place (events' and commands' batch_id)
+# leave it as it was, so the release before can still open the file: a rollback keeps working.
+SCHEMA_VERSION = 2
 # SQLite's page cache for the journal, in KiB. The journal appends and is read rarely (reports,
 # export); SQLite's default 2 MB cache would fill over the first batches and stay resident.
 CACHE_KIB = 256
@@ -100,6 +102,8 @@ INSERT_CALIBRATION = (
     "INSERT INTO calibrations (ts_ms, device, kind, action, data) VALUES (?, ?, ?, ?, ?)"
 )
 INTERRUPTED = "interrupted"
+# The commands that end a batch; each is journaled with its answer, a moment after the end.
+ENDING_COMMANDS = frozenset({"abort", "stop", "complete"})
 # A command's row is journaled once its answer is known: the controller's event about it comes
 # at most this long before.
 _SAME_COMMAND_MS = 10_000
@@ -151,6 +155,11 @@ def _has_table(conn: sqlite3.Connection, table: str) -> bool:
     return conn.execute(f"PRAGMA table_info({table})").fetchone() is not None
 
 
+def has_batch_column(conn: sqlite3.Connection) -> bool:
+    """Whether events and commands name their batch (a file this release has opened)."""
+    return any(row[1] == "batch_id" for row in conn.execute("PRAGMA table_info(events)"))
+
+
 def _migrate(conn: sqlite3.Connection) -> None:
     """Bring a file of an earlier schema up to this one, keeping every row."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -158,26 +167,13 @@ def _migrate(conn: sqlite3.Connection) -> None:
         # Schema 1 had no trend and no record of when a batch was last heard of.
         for column in ("detected_ts INTEGER", "last_ts INTEGER", "trend_meta TEXT"):
             conn.execute(f"ALTER TABLE batches ADD COLUMN {column}")
-    if version in (1, 2):
-        # Schema 2 picked a batch's events and commands by time alone. Its rows stay untagged,
-        # and its batches are read as before, from its rows alone (`Untagged`).
-        for table in ("events", "commands"):
-            if _has_table(conn, table):
-                conn.execute(f"ALTER TABLE {table} ADD COLUMN batch_id INTEGER")
-        conn.execute(_SCHEMA[-1])  # meta
-        last = {
-            table: (conn.execute(f"SELECT max(id) FROM {table}").fetchone()[0] or 0)
-            if _has_table(conn, table)
-            else 0
-            for table in ("batches", "events", "commands")
-        }
-        untagged = Untagged(
-            batches_to=last["batches"], events_to=last["events"], commands_to=last["commands"]
-        )
-        conn.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES ('untagged', ?)",
-            (json.dumps(asdict(untagged)),),
-        )
+    for table in ("events", "commands"):
+        # Rows journaled before (or by a release rolled back to) name no batch: their batches
+        # are read by time, as before (`is_untagged`).
+        if _has_table(conn, table) and not any(
+            row[1] == "batch_id" for row in conn.execute(f"PRAGMA table_info({table})")
+        ):
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN batch_id INTEGER")
 
 
 def _latest_ts(conn: sqlite3.Connection) -> int | None:
@@ -280,41 +276,22 @@ def read_trend(conn: sqlite3.Connection, batch_id: int) -> list[tuple[Any, ...]]
     ).fetchall()
 
 
-@dataclass(frozen=True, slots=True)
-class Untagged:
-    """What a journal of schema 1 or 2 held when it was brought up to schema 3: its batches,
-    events and commands up to these ids, whose rows name no batch."""
-
-    batches_to: int
-    events_to: int
-    commands_to: int
-
-
-def untagged(conn: sqlite3.Connection) -> Untagged | None:
-    """The rows journaled before rows named their batch; None in a journal begun at schema 3."""
-    row = conn.execute("SELECT value FROM meta WHERE key = 'untagged'").fetchone()
-    return None if row is None else Untagged(**json.loads(row[0]))
-
-
 def read_batch_rows(
     conn: sqlite3.Connection, batch_id: int | None, start_ms: int, end_ms: int
 ) -> dict[str, list[dict[str, Any]]]:
     """Events and commands tagged with `batch_id`, and the untagged ones (journaled between
-    batches) stamped from `start_ms` to `end_ms`; in journal order, each with its `batch_id`.
-    `batch_id` None: a batch from before rows were tagged, read from those rows alone."""
-    # Untagged rows of the era the batch was journaled in: before the upgrade, or after it.
-    old = untagged(conn)
-    events_to, commands_to = (old.events_to, old.commands_to) if old is not None else (0, 0)
-    if batch_id is None:
-        ids = ((0, events_to), (0, commands_to))
-    else:
-        ids = ((events_to + 1, 2**63 - 1), (commands_to + 1, 2**63 - 1))
+    batches, or by a release that did not tag them) stamped from `start_ms` to `end_ms`; in
+    journal order, each with its `batch_id`."""
+    params: tuple[int | None, ...]
+    if has_batch_column(conn):
+        tag, where = "batch_id", "batch_id = ? OR (batch_id IS NULL AND ts_ms BETWEEN ? AND ?)"
+        params = (batch_id, start_ms, end_ms)
+    else:  # a file no release of ours has opened since rows were tagged
+        tag, where, params = "NULL AS batch_id", "ts_ms BETWEEN ? AND ?", (start_ms, end_ms)
     events = [
-        {"ts": ts, "kind": kind, "text": text, "data": _load(data), "batch_id": tag}
-        for ts, kind, text, data, tag in conn.execute(
-            "SELECT ts_ms, kind, text, data, batch_id FROM events WHERE batch_id = ?"
-            " OR (batch_id IS NULL AND ts_ms BETWEEN ? AND ? AND +id BETWEEN ? AND ?) ORDER BY id",
-            (batch_id, start_ms, end_ms, *ids[0]),
+        {"ts": ts, "kind": kind, "text": text, "data": _load(data), "batch_id": batch}
+        for ts, kind, text, data, batch in conn.execute(
+            f"SELECT ts_ms, kind, text, data, {tag} FROM events WHERE {where} ORDER BY id", params
         )
     ]
     commands = [
@@ -325,22 +302,26 @@ def read_batch_rows(
             "args": _load(args),
             "ok": bool(ok),
             "error": error,
-            "batch_id": tag,
+            "batch_id": batch,
         }
-        for ts, source, command, args, ok, error, tag in conn.execute(
-            "SELECT ts_ms, source, command, args, ok, error, batch_id FROM commands"
-            " WHERE batch_id = ? OR (batch_id IS NULL AND ts_ms BETWEEN ? AND ?"
-            " AND +id BETWEEN ? AND ?) ORDER BY id",
-            (batch_id, start_ms, end_ms, *ids[1]),
+        for ts, source, command, args, ok, error, batch in conn.execute(
+            f"SELECT ts_ms, source, command, args, ok, error, {tag} FROM commands WHERE {where}"
+            " ORDER BY id",
+            params,
         )
     ]
     return {"events": events, "commands": commands}
 
 
 def is_untagged(conn: sqlite3.Connection, batch_id: int) -> bool:
-    """Whether the batch was journaled before rows named their batch (schema 1 or 2)."""
-    old = untagged(conn)
-    return old is not None and batch_id <= old.batches_to
+    """Whether the batch's rows name no batch: journaled before this release, or by a release
+    rolled back to (every batch this release journals has its state changes tagged)."""
+    if not has_batch_column(conn):
+        return True
+    return (
+        conn.execute("SELECT 1 FROM events WHERE batch_id = ? LIMIT 1", (batch_id,)).fetchone()
+        is None
+    )
 
 
 class JournalDb:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from unit_controller.journal.db import (
+    ENDING_COMMANDS,
     INTERRUPTED,
     RATE_SCALE,
     SCHEMA_VERSION,
@@ -52,8 +53,6 @@ _PHASE_STATS = (
 _STATE_NAME = {number: state.value for state, number in STATE_NUMBER.items()}
 # A batch still open: everything journaled since its start is its own.
 _OPEN_END_MS = 2**62
-# The command that ends a batch is journaled with its answer, a moment after the end it caused.
-_ENDING_COMMANDS = frozenset({"abort", "stop", "complete"})
 _ENDING_COMMAND_MS = 5000
 _SAME_COMMAND_MS = 10_000  # a command's row follows the controller's account of it
 
@@ -141,7 +140,7 @@ def batch_export(
         events, commands = _rows_by_time(conn, start_ts=start_ts, end=end)
         end_of_commands = end
     else:
-        events, commands = _own_rows(conn, batch_id, start_ts=start_ts, end=end)
+        events, commands = _own_rows(conn, batch_id, start_ts=start_ts)
         end_of_commands = _OPEN_END_MS
     # The record's times count from its own origin, a scan or two before `start_ts`.
     origin = int(meta.get("record_origin_ts", start_ts))
@@ -184,40 +183,32 @@ def batch_export(
 Rows = list[dict[str, Any]]
 
 
-def _own_rows(
-    conn: sqlite3.Connection, batch_id: int, *, start_ts: int, end: int
-) -> tuple[Rows, Rows]:
-    """The batch's events and commands: those journaled while it was under way, with the start
-    that began it (journaled just before its first row) and the command that ended it
-    (journaled with its answer, a moment after the end)."""
-    journaled = read_batch_rows(
-        conn,
-        batch_id,
-        start_ts - _ENDING_COMMAND_MS,
-        min(_OPEN_END_MS, end + _ENDING_COMMAND_MS),
-    )
+def _own_rows(conn: sqlite3.Connection, batch_id: int, *, start_ts: int) -> tuple[Rows, Rows]:
+    """The batch's events and commands: those journaled as its own (the command that ended it
+    too), with the start that began it, journaled just before its first row."""
+    near = _ENDING_COMMAND_MS  # the start's rows lie this close to the batch's start
+    journaled = read_batch_rows(conn, batch_id, start_ts - near, start_ts + near)
     events: Rows = []
     start: dict[str, Any] | None = None
     for event in journaled["events"]:  # in journal order
         if event["batch_id"] == batch_id:
             events.append(event)
-        elif not events and _is_start(event) and event["ts"] <= start_ts:
+        elif not events and _is_start(event):
             start = event  # the last one before the batch's own rows: this run's
     if start is not None:
         events.insert(0, start)
     commands = [c for c in journaled["commands"] if c["batch_id"] == batch_id]
-    untagged = [c for c in journaled["commands"] if c["batch_id"] is None and c["ok"]]
     if start is not None:
         source, ts = start["data"].get("source"), start["ts"]
         commands += [
             c
-            for c in untagged
-            if c["command"] == "start"
+            for c in journaled["commands"]
+            if c["batch_id"] is None
+            and c["ok"]
+            and c["command"] == "start"
             and c["source"] == source
             and ts <= c["ts"] <= ts + _SAME_COMMAND_MS
         ][:1]
-    if end != _OPEN_END_MS:
-        commands += [c for c in untagged if c["command"] in _ENDING_COMMANDS and c["ts"] >= end][:1]
     return events, commands
 
 
@@ -297,7 +288,7 @@ def _commands(
     kept = [
         dict(row)
         for row in rows
-        if row["ts"] <= end or (row["command"] in _ENDING_COMMANDS and row["ok"])
+        if row["ts"] <= end or (row["command"] in ENDING_COMMANDS and row["ok"])
     ]
     told = [e for e in events if e["kind"] == "command" and isinstance(e.get("data"), dict)]
     matched: set[int] = set()
