@@ -137,7 +137,7 @@ def batch_export(
     reagents: Mapping[str, Any] = meta.get("reagents", {})
     end = _OPEN_END_MS if end_ts is None else int(end_ts)
     if is_untagged(conn, batch_id):
-        events, commands = _rows_by_time(conn, start_ts=start_ts, end=end)
+        events, commands = _rows_by_time(conn, batch_id, start_ts=start_ts, end=end)
         end_of_commands = end
     else:
         events, commands = _own_rows(conn, batch_id, start_ts=start_ts)
@@ -212,10 +212,13 @@ def _own_rows(conn: sqlite3.Connection, batch_id: int, *, start_ts: int) -> tupl
     return events, commands
 
 
-def _rows_by_time(conn: sqlite3.Connection, *, start_ts: int, end: int) -> tuple[Rows, Rows]:
-    """A batch journaled before rows named their batch: its events and commands by time."""
+def _rows_by_time(
+    conn: sqlite3.Connection, batch_id: int, *, start_ts: int, end: int
+) -> tuple[Rows, Rows]:
+    """A batch whose rows name no batch (journaled before they did, or by a release rolled back
+    to): its events and commands by time, never another batch's own."""
     journaled = read_batch_rows(
-        conn, None, start_ts - _ENDING_COMMAND_MS, min(_OPEN_END_MS, end + _ENDING_COMMAND_MS)
+        conn, batch_id, start_ts - _ENDING_COMMAND_MS, min(_OPEN_END_MS, end + _ENDING_COMMAND_MS)
     )
     # The start that began it (a moment before Execute) is the batch's too.
     events = [
