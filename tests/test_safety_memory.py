@@ -15,6 +15,7 @@ from unit_controller.interlocks.trip import Force, Priority, Trip, TripAction
 from unit_controller.journal import Journal, JournalRecorder
 from unit_controller.machine import State
 from unit_controller.safety_memory import (
+    UNREADABLE,
     LatchedTrip,
     SafetyMemory,
     charged_at_start,
@@ -120,11 +121,22 @@ def test_the_memory_reads_back_what_it_wrote_and_refuses_what_it_cannot_read() -
     )
     memory = SafetyMemory(reactor_charged=True, latched=(LatchedTrip(trip=trip, acked=True),))
     assert SafetyMemory.from_json(memory.to_json()) == memory
-    for text in ("{", "[]", '{"reactor_charged": "yes", "latched": []}',
-                 '{"reactor_charged": true, "latched": [{"alarm_id": "x"}]}',
-                 '{"reactor_charged": true, "latched": [{"priority": "urgent"}]}'):  # fmt: skip
-        assert SafetyMemory.from_json(text) is None
     assert SafetyMemory.from_json(None) is None
+    # What cannot be read is taken the worst way: charged, and a latched trip forcing all.
+    for text in ("{", "[]", '{"reactor_charged": false}'):
+        unreadable = SafetyMemory.from_json(text)
+        assert unreadable is not None
+        assert unreadable.reactor_charged is True
+        assert [e.trip.alarm_id for e in unreadable.latched] == [UNREADABLE]
+        assert unreadable.latched[0].trip.forces == frozenset({Force.ALL})
+    # One trip of a later release (an action this one lacks): that trip alone, the worst way.
+    later = memory.to_json().replace('"abort"', '"shutdown"')
+    taken = SafetyMemory.from_json(later.replace('"reactor_charged": true', '"reactor_charged": 1'))
+    assert taken is not None
+    assert taken.reactor_charged is True
+    assert [(e.trip.alarm_id, e.trip.tag) for e in taken.latched] == [
+        (UNREADABLE, "heater_stuck_on:TY-101")
+    ]
     assert charged_at_start(None, batch_interrupted=False) is True  # nothing known: assume acid
     empty = SafetyMemory(reactor_charged=False)
     assert charged_at_start(empty, batch_interrupted=False) is False

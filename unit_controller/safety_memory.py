@@ -45,20 +45,54 @@ class SafetyMemory:
 
     @classmethod
     def from_json(cls, text: str | None) -> SafetyMemory | None:
-        """The memory a previous run kept; None when there is none or it cannot be read
-        (logged: the caller then assumes the worst)."""
+        """The memory a previous run kept; None when it kept none. What cannot be read is
+        taken the worst way, never dropped: the reactor charged, and each unreadable trip (or
+        the whole memory) a latched trip that forces every output safe until reset."""
         if text is None:
             return None
         try:
             document = json.loads(text)
-            charged = document["reactor_charged"]
-            if not isinstance(charged, bool):
-                raise TypeError("reactor_charged is not true or false")
-            latched = tuple(_trip_from(item) for item in document["latched"])
-        except (ValueError, TypeError, KeyError) as exc:
+            if not isinstance(document, dict) or not isinstance(document.get("latched"), list):
+                raise ValueError("not an object with a list of latched trips")
+        except ValueError as exc:
             log.error("safety_memory.unreadable", error=str(exc))
-            return None
-        return cls(reactor_charged=charged, latched=latched)
+            return cls(reactor_charged=True, latched=(_unreadable("memory", str(exc)),))
+        charged = document.get("reactor_charged")
+        latched = []
+        for item in document["latched"]:
+            try:
+                latched.append(_trip_from(item))
+            except (ValueError, TypeError, KeyError) as exc:
+                log.error("safety_memory.trip_unreadable", error=str(exc), item=str(item)[:200])
+                latched.append(_unreadable(_tag_of(item), f"{type(exc).__name__}: {exc}"))
+        return cls(reactor_charged=charged is not False, latched=tuple(latched))
+
+
+UNREADABLE = "latched_unreadable"
+
+
+def _unreadable(tag: str, why: str) -> LatchedTrip:
+    """A latched trip the last run kept that this release cannot read: every output safe."""
+    trip = Trip(
+        alarm_id=UNREADABLE,
+        tag=tag,
+        priority=Priority.CRITICAL,
+        action=TripAction.ABORT,
+        forces=frozenset({Force.ALL}),
+        latch=True,
+        message=(
+            f"a latched trip kept across the restart cannot be read ({why[:120]}): check the "
+            "unit, then acknowledge and reset"
+        ),
+        cause=UNREADABLE,
+    )
+    return LatchedTrip(trip=trip, acked=False)
+
+
+def _tag_of(item: Any) -> str:
+    if isinstance(item, dict) and isinstance(item.get("alarm_id"), str):
+        return f"{item['alarm_id'][:40]}:{str(item.get('tag', '?'))[:40]}"
+    return "?"
 
 
 def _trip_json(entry: LatchedTrip) -> dict[str, Any]:
