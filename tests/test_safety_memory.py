@@ -9,6 +9,7 @@ import pytest
 
 from hal.wiring import LevelPoint
 from tests.rig import Rig
+from unit_controller.alarms import AlarmManager
 from unit_controller.controller import UnitController
 from unit_controller.errors import CommandRefused
 from unit_controller.interlocks.trip import Force, Priority, Trip, TripAction
@@ -141,3 +142,35 @@ def test_the_memory_reads_back_what_it_wrote_and_refuses_what_it_cannot_read() -
     empty = SafetyMemory(reactor_charged=False)
     assert charged_at_start(empty, batch_interrupted=False) is False
     assert charged_at_start(empty, batch_interrupted=True) is True
+
+
+def test_a_restored_trip_is_raised_once_in_the_state_the_first_scan_finds() -> None:
+    estop = Trip(
+        alarm_id="estop",
+        tag="HS-100",
+        priority=Priority.CRITICAL,
+        action=TripAction.ABORT,
+        forces=frozenset({Force.ALL}),
+        latch=True,
+        message="E-stop pressed",
+        cause="estop_pressed",
+    )
+    welded = Trip(
+        alarm_id="heater_stuck_on",
+        tag="E-101",
+        priority=Priority.CRITICAL,
+        action=TripAction.ABORT,
+        forces=frozenset({Force.HEATER, Force.CONTACTOR}),
+        latch=True,
+        message="heater on while commanded off",
+        cause="heater_stuck_on",
+    )
+    alarms = AlarmManager()
+    alarms.restore_latched([(estop, False), (welded, True)], now=0.0)
+    assert {t.alarm_id for t in alarms.in_effect()} == {"estop", "heater_stuck_on"}
+    events = alarms.update([estop], now=0.1)  # the E-stop is still pressed
+    assert sorted((e.alarm_id, str(e.kind), str(e.state)) for e in events) == [
+        ("estop", "raised", "unack_active"),
+        ("heater_stuck_on", "raised", "latched"),
+    ]
+    assert alarms.update([estop], now=0.2) == []

@@ -109,6 +109,7 @@ class _Entry:
         self.acked_at: float | None = None
         self.returned_at: float | None = None
         self.first_out = False
+        self.restored = False  # taken over from the run before; no scan has judged it yet
 
     def snapshot(self) -> Alarm:
         return Alarm(
@@ -149,6 +150,12 @@ class AlarmManager:
             entry = self._entries.get(key)
             if entry is not None and entry.trip is not None:
                 entry.trip = trip
+            if entry is not None and entry.restored:
+                # Taken over latched, and its cause still there: active again.
+                entry.state = (
+                    AlarmState.ACK_ACTIVE if entry.acked_at is not None else AlarmState.UNACK_ACTIVE
+                )
+                entry.returned_at = None
             # a trip that only forces (alarm False) raises nothing, but keeps an alarm active
             if trip.alarm and (entry is None or entry.state not in _ACTIVE):
                 self._activate(
@@ -160,6 +167,11 @@ class AlarmManager:
                     now=now,
                 )
         for key, entry in list(self._entries.items()):
+            if entry.restored:
+                # Said once, by the first scan, in the state it found: active or latched.
+                entry.restored = False
+                self._event(AlarmEventKind.RAISED, entry, now)
+                continue
             if entry.trip is not None and key not in current and entry.state in _ACTIVE:
                 self._return(key, entry, now)
         events, self._pending = self._pending, []
@@ -236,9 +248,9 @@ class AlarmManager:
         ]
 
     def restore_latched(self, trips: Iterable[tuple[Trip, bool]], now: float) -> None:
-        """Take over latched trips a previous run had not reset: latched (their cause is not
-        known yet; the next scan raises them again if it is still there), forcing as before,
-        until acknowledged and reset."""
+        """Take over latched trips a previous run had not reset, forcing as before until
+        acknowledged and reset. The next `update` raises each once: active if its cause is
+        still there, else latched."""
         for trip, acked in trips:
             if trip.key in self._entries:
                 continue
@@ -255,8 +267,8 @@ class AlarmManager:
             entry.returned_at = now
             entry.acked_at = now if acked else None
             entry.first_out = not self._entries
+            entry.restored = True
             self._entries[trip.key] = entry
-            self._event(AlarmEventKind.RAISED, entry, now)
 
     def active(self) -> list[Alarm]:
         """Every alarm not normal, most urgent first, then oldest first."""
