@@ -14,6 +14,7 @@ import structlog
 from hal.board import Board
 from hal.clock import Clock
 from hal.outputs import Outputs
+from hal.wiring import LevelPoint
 from unit_controller.alarms import AlarmManager
 from unit_controller.authority import Authority
 from unit_controller.batch.phase_runner import IDLE_TARGETS, PhaseRunner, PhaseTargets
@@ -80,6 +81,7 @@ class ControllerCore:
             config.wiring
         )
         self._qualifier = InputQualifier(config=config)
+        self._low_tag = config.wiring.level_tag(LevelPoint.LOW)
         self._controllers = ProcessControllers(config=config)
         self._listeners: list[EventListener] = []
         self._watchers: list[Callable[[Snapshot], None]] = []

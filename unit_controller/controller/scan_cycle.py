@@ -13,7 +13,7 @@ from hal.outputs import Outputs
 from hal.wiring import LevelPoint
 from unit_controller.alarms import AlarmEvent, AlarmEventKind
 from unit_controller.authority import Authority
-from unit_controller.batch.phase_runner import IDLE_TARGETS
+from unit_controller.batch.phase_runner import IDLE_TARGETS, PhaseTargets
 from unit_controller.batch.record import BatchRecord
 from unit_controller.controller.core import ControllerCore
 from unit_controller.controller.snapshot import (
@@ -28,6 +28,7 @@ from unit_controller.controller.snapshot import (
 from unit_controller.events import AlarmTransition, PhaseStarted, PromptRaised
 from unit_controller.interlocks import InterlockContext, Priority, Trip, TripAction
 from unit_controller.interlocks.effects import Output, forcing
+from unit_controller.interlocks.interlocks import dosing_blocker
 from unit_controller.machine import Command, State
 from unit_controller.manual import MANUAL_STATES
 from unit_controller.permissives import blocking_trips
@@ -69,6 +70,22 @@ class ScanCycle(ControllerCore):
             except Exception:
                 log.exception("controller.watcher_failed")
         return snapshot
+
+    def _permitted(
+        self, targets: PhaseTargets, judged: PhaseTargets, image: ProcessImage, trips: list[Trip]
+    ) -> PhaseTargets:
+        """`targets`, dosing nothing if they are new this scan (a phase, a resume, a dose that
+        begins) and the dosing permissive fails for them: step 2 judged the targets before, and
+        its trip holds the batch only from the next scan."""
+        if targets is judged or targets.holding or not (targets.pumps or targets.ph):
+            return targets
+        blocked = dosing_blocker(
+            image, low_tag=self._low_tag, agitator_wanted=targets.agitator, trips=trips
+        )
+        if blocked is None:
+            return targets
+        # Held for this scan: the pH loop keeps what it learned and counts no dose.
+        return replace(targets, pumps=MappingProxyType({}), holding=True)
 
     def _failed_scan_outputs(self) -> Outputs:
         """Every output at its own safe state after a failed scan, by the trips last in effect:
@@ -144,13 +161,9 @@ class ScanCycle(ControllerCore):
             if self._manual.active:  # a trip's abort took the unit out of rest
                 aborts = blocking_trips(in_effect, actions=ABORT_ONLY)
                 self._manual.cancel(f"{state}" + (f": {', '.join(aborts)}" if aborts else ""))
-            desired = self._controllers.compute(self._targets, image)
-            if self._targets is not judged and desired.pumps:
-                # A new phase, a resume or a dose that begins: its pumps run from the next scan,
-                # once the interlocks have judged its dosing permissive and caps.
-                desired = replace(
-                    desired, pumps=MappingProxyType(dict.fromkeys(desired.pumps, 0.0))
-                )
+            desired = self._controllers.compute(
+                self._permitted(self._targets, judged, image, in_effect), image
+            )
 
         # 5 safety filter: the one place outputs are forced safe
         outputs = self.safety.apply(

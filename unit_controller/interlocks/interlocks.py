@@ -7,6 +7,8 @@ here only decide whether it holds.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import structlog
 
 from hal.reading import Reading
@@ -253,17 +255,10 @@ class Interlocks:
         if any(Output.DOSING_PUMPS in forced_outputs(t.forces) for t in so_far):
             return []  # already stopped, by a cause with its own alarm (no consequence alarm)
         low_tag = self._level_tags[LevelPoint.LOW]
-        stirring_forced = sorted(
-            {t.alarm_id for t in so_far if Output.AGITATOR in forced_outputs(t.forces)}
+        why = dosing_blocker(
+            image, low_tag=low_tag, agitator_wanted=ctx.agitator_wanted, trips=so_far
         )
-        wet = image.wet(LevelPoint.LOW)
-        if wet is not True:
-            why = f"{low_tag} reads {'dry' if wet is False else 'unknown'}"
-        elif stirring_forced:
-            why = f"the agitator is forced off ({', '.join(stirring_forced)})"
-        elif not ctx.agitator_wanted:
-            why = "the agitator is not running"
-        else:
+        if why is None:
             return []
         return [
             row.DOSING_NOT_PERMITTED.trip(
@@ -331,3 +326,19 @@ class Interlocks:
                     message=trip.message,
                 )
         self._previous = keys
+
+
+def dosing_blocker(
+    image: ProcessImage, *, low_tag: str, agitator_wanted: bool, trips: Iterable[Trip]
+) -> str | None:
+    """Why no reagent may go into the reactor now (dry, or not stirred), or None: the
+    condition of the dosing permissive."""
+    wet = image.wet(LevelPoint.LOW)
+    if wet is not True:
+        return f"{low_tag} reads {'dry' if wet is False else 'unknown'}"
+    forced = sorted({t.alarm_id for t in trips if Output.AGITATOR in forced_outputs(t.forces)})
+    if forced:
+        return f"the agitator is forced off ({', '.join(forced)})"
+    if not agitator_wanted:
+        return "the agitator is not running"
+    return None
