@@ -11,6 +11,7 @@ import gc
 import io
 import itertools
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -340,11 +341,14 @@ def test_a_recipe_nested_deeply_huge_or_of_too_many_phases_is_refused(tmp_path: 
     huge = _write(tmp_path, "huge.toml", _SMOKE_TEXT + "#" * (1024 * 1024))
     phase = '[[phases]]\nname = "p{}"\ntimeout_min = 1.0\nuntil = {{ duration_min = 0.01 }}\n'
     many = _write(tmp_path, "many.toml", 'name = "many"\n' + "".join(map(phase.format, range(101))))
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)  # no end to read to
     for path, says in (
         (deep, "nested too deeply"),
         (huge, "too large"),
-        (many, "phases: Tuple should have at most 100 items"),
+        (many, "phases: 101 phases; at most 100"),
         (tmp_path, "is a directory"),
+        (fifo, "not a regular file"),
     ):
         _assert_bad_input(_cli("sim", "--recipe", str(path), "--state-dir", str(tmp_path)), says)
 

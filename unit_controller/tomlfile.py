@@ -20,16 +20,36 @@ from hal.wiring import OWN_LOCATION
 MAX_TOML_BYTES = 1024 * 1024
 
 
+def file_problem(path: Path) -> str | None:
+    """Why `path` is not a file to read a config or recipe from (missing, a directory, a FIFO
+    or device with no end to read to, too large), or None."""
+    try:
+        if path.is_dir():
+            return f"{path}: is a directory, not a file"
+        if not path.exists():
+            return f"{path}: no such file"
+        if not path.is_file():
+            return f"{path}: not a regular file"
+        size = path.stat().st_size
+    except OSError as exc:
+        return f"{path}: cannot read ({exc})"
+    if size > MAX_TOML_BYTES:
+        return f"{path}: too large ({size:,} bytes; at most {MAX_TOML_BYTES:,})"
+    return None
+
+
 def read_toml(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
     """The parsed document, or None and the problems (unreadable file, too large, syntax
     error, nested too deeply)."""
+    problem = file_problem(path)
+    if problem is not None:
+        return None, [problem]
     try:
-        if path.is_dir():
-            return None, [f"{path}: is a directory, not a file"]
-        size = path.stat().st_size
-        if size > MAX_TOML_BYTES:
-            return None, [f"{path}: too large ({size:,} bytes; at most {MAX_TOML_BYTES:,})"]
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            data = file.read(MAX_TOML_BYTES + 1)  # bounded, should it have grown since
+        if len(data) > MAX_TOML_BYTES:
+            return None, [f"{path}: too large (more than {MAX_TOML_BYTES:,} bytes)"]
+        text = data.decode("utf-8")
     except FileNotFoundError:
         return None, [f"{path}: no such file"]
     except (OSError, UnicodeDecodeError) as exc:

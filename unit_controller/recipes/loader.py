@@ -15,9 +15,9 @@ from pydantic import ValidationError
 from hal.wiring import CoilFunction, DosingPumpWiring
 from unit_controller.config import UnitConfig
 from unit_controller.errors import RecipeError
-from unit_controller.recipes.model import PH_EFFECT, Recipe
+from unit_controller.recipes.model import MAX_PHASES, PH_EFFECT, Recipe
 from unit_controller.shipped import SHIPPED_RECIPES
-from unit_controller.tomlfile import read_toml, validation_problems
+from unit_controller.tomlfile import file_problem, read_toml, validation_problems
 
 RECIPES_DIR = SHIPPED_RECIPES
 # even a jacket cannot cool below its water: a setpoint below this is a typo, not a process
@@ -62,6 +62,10 @@ def resolve_recipe(ref: str, *, recipes_dir: Path = RECIPES_DIR, names_only: boo
 
 def parse_recipe(document: dict[str, object], *, source: str) -> Recipe:
     """Validate a parsed TOML document as a recipe (structure only); RecipeError lists problems."""
+    phases = document.get("phases")
+    if isinstance(phases, list) and len(phases) > MAX_PHASES:
+        # Before validating each: thousands of phases would take seconds and list each problem.
+        raise RecipeError(source, [f"phases: {len(phases)} phases; at most {MAX_PHASES}"])
     try:
         return Recipe.model_validate(document)
     except ValidationError as exc:
@@ -74,6 +78,9 @@ def load_recipe(
     """Resolve, read, validate and check a recipe for this unit; RecipeError lists every problem."""
     path = resolve_recipe(ref, recipes_dir=recipes_dir, names_only=names_only)
     source = str(path)
+    problem = file_problem(path)
+    if problem is not None:  # before any read: a FIFO would block it, a huge file fill memory
+        raise RecipeError(source, [problem])
     try:
         data = path.read_bytes()
     except OSError:
