@@ -385,7 +385,8 @@ class SafeStateSection(Section):
     purge: Literal["open_while_charged", "closed"] = Field(
         default="open_while_charged",
         description="open_while_charged: the purge stays open after a phase that blanketed the "
-        "reactor or a dose of acid or peroxide, until the low-low switch reads dry",
+        "reactor or a dose of acid or peroxide, until the low-low and low switches both read "
+        "dry, and across a restart",
     )
 
 
