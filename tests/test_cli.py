@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import importlib
 import io
 import itertools
 import json
@@ -25,6 +26,7 @@ from unit_controller.config import DEFAULT_CONFIG, load_config
 from unit_controller.sim.runner import SimOptions, SimulationRun
 
 EXAMPLE = DEFAULT_CONFIG.read_text(encoding="utf-8")
+cli_main = importlib.import_module("unit_controller.cli.main")  # the module, not main()
 SMOKE = ["sim", "--recipe", "smoke", "--fast", "--json", "--seed", "1"]
 
 
@@ -313,6 +315,14 @@ def test_recipes_lists_what_the_daemon_offers(
     (site / "recipes" / "ours.toml").write_text(_SMOKE_TEXT.replace('"smoke"', '"ours"'))
     monkeypatch.setenv("CONFIGURATION_DIRECTORY", str(site))
     assert _cli("recipes").out.split() == ["ours"]
+    # A tech's shell on the unit has no $CONFIGURATION_DIRECTORY: where the installer put them.
+    monkeypatch.delenv("CONFIGURATION_DIRECTORY")
+    monkeypatch.setattr(cli_main, "INSTALLED_CONFIG_DIR", site)
+    assert _cli("recipes").out.split() == ["ours"]
+    (site / "unit.toml").write_text(EXAMPLE)
+    outcome = _cli("check-recipe", "ours")
+    assert outcome.code == 0
+    assert f"on {site / 'unit.toml'}" in outcome.out  # the unit's config, not the simulator's
     assert _cli("recipes", "--recipes-dir", str(tmp_path / "none")).code == 2
 
 

@@ -246,8 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     recipes = sub.add_parser(
         "recipes",
         help="list the recipes the daemon offers",
-        description="The recipes in --recipes-dir, else $CONFIGURATION_DIRECTORY/recipes if it "
-        f"exists, else the shipped ones ({RECIPES_DIR}); one name a line.",
+        description="The recipes in --recipes-dir, else the unit's recipes/ "
+        "($CONFIGURATION_DIRECTORY, else /etc/unit-controller) if it exists, else the shipped "
+        f"ones ({RECIPES_DIR}); one name a line.",
     )
     recipes.add_argument("--recipes-dir", type=Path, default=None, metavar="DIR")
 
@@ -263,7 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--config",
         type=Path,
         default=None,
-        help="the unit's config (default $CONFIGURATION_DIRECTORY/unit.toml, else the simulator's)",
+        help="the unit's config (default unit.toml in $CONFIGURATION_DIRECTORY, else in "
+        "/etc/unit-controller, else the simulator's)",
     )
     check_recipe.add_argument("--recipes-dir", type=Path, default=None, metavar="DIR")
 

@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 # report or signing code, and `console` no pydantic model of the unit.
 
 
+# Where deploy/install.sh puts the unit's config and recipes.
+INSTALLED_CONFIG_DIR = Path("/etc/unit-controller")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     # From the first line: the parser, structlog and the daemon's imports are start-up too.
@@ -49,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "recipes":
         from unit_controller.recipes.loader import list_recipes
 
-        recipes_dir = args.recipes_dir or _site_recipes() or RECIPES_DIR
+        recipes_dir = args.recipes_dir or _site_recipes(installed=True) or RECIPES_DIR
         if not recipes_dir.is_dir():
             print(f"error: recipes directory {recipes_dir} does not exist", file=sys.stderr)
             return EXIT_BAD_INPUT
@@ -60,7 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from unit_controller.cli.loading import check_recipe
 
         return check_recipe(
-            args.recipe, config=args.config, recipes_dir=args.recipes_dir or _site_recipes()
+            args.recipe,
+            config=_site_config(args.config),
+            recipes_dir=args.recipes_dir or _site_recipes(installed=True),
         )
     if args.command == "console":
         from unit_controller.console.repl import main as console_main
@@ -160,13 +166,29 @@ def _daemon_options(args: argparse.Namespace) -> tuple[UnitConfig, DaemonOptions
     return config, DaemonOptions(dirs=dirs, speed=args.speed, recipes_dir=recipes_dir)
 
 
-def _site_recipes() -> Path | None:
-    """`$CONFIGURATION_DIRECTORY/recipes` when systemd gives one and it exists."""
+def _site_recipes(*, installed: bool = False) -> Path | None:
+    """`recipes/` of the unit's configuration directory when it exists: systemd's
+    $CONFIGURATION_DIRECTORY; with `installed`, else where the installer puts it (a tech's
+    shell on the unit has no $CONFIGURATION_DIRECTORY)."""
+    site = _site_dir(installed=installed)
+    candidate = None if site is None else site / "recipes"
+    return candidate if candidate is not None and candidate.is_dir() else None
+
+
+def _site_dir(*, installed: bool) -> Path | None:
     configured = os.environ.get("CONFIGURATION_DIRECTORY")
-    if not configured:
-        return None
-    candidate = Path(configured.split(":")[0]) / "recipes"
-    return candidate if candidate.is_dir() else None
+    if configured:
+        return Path(configured.split(":")[0])
+    return INSTALLED_CONFIG_DIR if installed and INSTALLED_CONFIG_DIR.is_dir() else None
+
+
+def _site_config(config: Path | None) -> Path | None:
+    """`--config`, else the unit's installed config when there is one (None: the default)."""
+    if config is not None:
+        return config
+    site = _site_dir(installed=True)
+    candidate = None if site is None else site / "unit.toml"
+    return candidate if candidate is not None and candidate.exists() else None
 
 
 def _hash_pin() -> int:
