@@ -326,16 +326,35 @@ config() {
     ensure_dir "$etc" 0750 root unit-controller
     ensure_dir "$etc/tls" 0750 root unit-controller
     if [ ! -e "$dest" ]; then
-        install_file "$config_example" "$etc/unit.toml" 0640 root unit-controller keep
+        local from="$config_example"
         if [ -n "$unit_id" ]; then
-            act "set [unit] id = \"$unit_id\" in $etc/unit.toml" set_unit_id "$dest" "$unit_id"
+            # Set on a copy first: a config whose id cannot be set is not installed at all.
+            from="$(mktemp)"
+            cp "$config_example" "$from"
+            set_unit_id "$from" "$unit_id"
+            if [ "$dry_run" -eq 1 ]; then
+                say "would set [unit] id = \"$unit_id\" in $etc/unit.toml"
+            else
+                say "set [unit] id = \"$unit_id\" in $etc/unit.toml"
+            fi
         fi
+        install_file "$from" "$etc/unit.toml" 0640 root unit-controller keep
+        [ "$from" = "$config_example" ] || rm -f "$from"
     else
         ensure_mode "$etc/unit.toml" 0640 root unit-controller
-        [ -z "$unit_id" ] || grep -q "^id = \"$unit_id\"" "$dest" \
+        [ -z "$unit_id" ] || [ "$(unit_id_of "$dest")" = "$unit_id" ] \
             || say "kept the site's $etc/unit.toml: its [unit] id stays (not --unit-id $unit_id)"
     fi
     ensure_dir /var/lib/unit-console 0750 fieldtech unit-console
+}
+
+unit_id_of() {  # unit_id_of FILE: the id its [unit] table sets, unquoted
+    awk '
+        /^[[:space:]]*\[/ { in_unit = ($0 ~ /^[[:space:]]*\[unit\][[:space:]]*(#.*)?$/) }
+        in_unit && /^[[:space:]]*id[[:space:]]*=/ {
+            sub(/^[^=]*=[[:space:]]*/, ""); sub(/[[:space:]]*(#.*)?$/, ""); gsub(/"/, ""); print; exit
+        }
+    ' "$1"
 }
 
 set_unit_id() {  # set_unit_id FILE ID: the id line of the [unit] table, however it is spaced
@@ -369,13 +388,38 @@ enable_units() {
             act "enable unit-controller.service" "$systemctl" --root="$root" enable --quiet unit-controller.service
         fi
     fi
+    local mark="$root/etc/systemd/system/serial-getty@$tty.service.d/$getty_mark"
     if [ ! -L "$root$getty" ]; then
         # The stock template; staged trees may not have it, and the link is all enabling does.
         act "enable serial-getty@$tty.service (the field tech's console)" \
             _link /lib/systemd/system/serial-getty@.service "$root$getty"
         # So that uninstall disables only a getty this script enabled.
-        [ "$dry_run" -eq 1 ] || : >"$root/etc/systemd/system/serial-getty@$tty.service.d/$getty_mark"
+        [ "$dry_run" -eq 1 ] || : >"$mark"
+    elif [ "$mode" = upgrade ] && [ ! -e "$mark" ]; then
+        # Enabled by a release that did not mark it (with its console drop-in): ours.
+        act "mark serial-getty@$tty.service as the field tech's console" _touch "$mark"
     fi
+    local f other
+    for f in "$root"/etc/systemd/system/serial-getty@*.service.d/unit-console.conf; do
+        [ -e "$f" ] || continue
+        other="$(basename "$(dirname "$f")" .service.d)"
+        other="${other#serial-getty@}"
+        # The console moved (a Pi 5 is now on GPIO 14/15): the old tty's getty goes.
+        [ "$other" = "$tty" ] || retire_console "$other"
+    done
+}
+_touch() { mkdir -p "$(dirname "$1")"; : >"$1"; }
+
+retire_console() {  # retire_console TTY: its console drop-in, and its getty if ours
+    local tty="$1" dropins="/etc/systemd/system/serial-getty@$1.service.d"
+    if [ -e "$root$dropins/$getty_mark" ] || { [ "$mode" = upgrade ] && [ -e "$root$dropins/unit-console.conf" ]; }; then
+        if live; then
+            act "stop and disable serial-getty@$tty.service" "$systemctl" disable --now --quiet "serial-getty@$tty.service"
+        fi
+        remove "/etc/systemd/system/getty.target.wants/serial-getty@$tty.service" "$dropins/$getty_mark"
+    fi
+    remove "$dropins/unit-console.conf"
+    [ "$dry_run" -eq 1 ] || rmdir "$root$dropins" 2>/dev/null || true
 }
 
 pi_console_uart() {  # the console UART is the field tech's, not the kernel's
@@ -511,19 +555,9 @@ do_uninstall() {
     remove "$unit_file" "$journald_file" "$modules_file" "$sysusers_file" "$tmpfiles_file"
     for f in "$root"/etc/systemd/system/serial-getty@*.service.d/unit-console.conf; do
         [ -e "$f" ] || continue
-        local dropins tty
-        dropins="$(dirname "$f")"
-        tty="$(basename "$dropins" .service.d)"
-        tty="${tty#serial-getty@}"
-        if [ -e "$dropins/$getty_mark" ]; then
-            if live; then
-                act "stop and disable serial-getty@$tty.service" "$systemctl" disable --now --quiet "serial-getty@$tty.service"
-            fi
-            remove "/etc/systemd/system/getty.target.wants/serial-getty@$tty.service" \
-                "${dropins#"$root"}/$getty_mark"
-        fi
-        remove "${f#"$root"}"
-        rmdir "$dropins" 2>/dev/null || true
+        local tty
+        tty="$(basename "$(dirname "$f")" .service.d)"
+        retire_console "${tty#serial-getty@}"
     done
     remove "$console_bin" "$controller_bin" "$opt"
     if grep -qxF "$console_bin" "$root/etc/shells" 2>/dev/null; then

@@ -313,3 +313,27 @@ def test_on_a_pi_5_the_console_is_uart0_on_the_gpio_pins(bundle: Path, staged: P
     gone = install(bundle, staged, "--uninstall")
     assert not (wants / "serial-getty@ttyAMA0.service").is_symlink()
     assert "cmdline.txt.unit-controller.bak is the cmdline.txt from before" in gone.stdout
+
+
+def test_an_upgrade_takes_over_the_console_an_earlier_release_enabled(
+    bundle: Path, staged: Path, tmp_path: Path
+) -> None:
+    # An earlier release enabled the getty without marking it, on a Pi 5's debug connector.
+    (staged / "proc/device-tree").mkdir(parents=True)
+    (staged / "proc/device-tree/model").write_bytes(b"Raspberry Pi 5 Model B Rev 1.0\x00")
+    install(bundle, staged)
+    system = staged / "etc/systemd/system"
+    (system / "serial-getty@ttyAMA0.service.d/unit-controller-enabled").unlink()
+    old = system / "serial-getty@ttyAMA10.service.d"
+    old.mkdir()
+    shutil.copy(system / "serial-getty@ttyAMA0.service.d/unit-console.conf", old)
+    (system / "getty.target.wants/serial-getty@ttyAMA10.service").symlink_to(
+        "/lib/systemd/system/serial-getty@.service"
+    )
+    install(_release_copy(bundle, tmp_path, "9.9.9-good"), staged, "--upgrade",
+            env=_stand_in(staged, tmp_path))  # fmt: skip
+    assert (system / "serial-getty@ttyAMA0.service.d/unit-controller-enabled").exists()
+    assert not old.exists()
+    assert not (system / "getty.target.wants/serial-getty@ttyAMA10.service").is_symlink()
+    install(bundle, staged, "--uninstall", env=_stand_in(staged, tmp_path))
+    assert not (system / "getty.target.wants/serial-getty@ttyAMA0.service").is_symlink()
