@@ -67,13 +67,16 @@ class SqliteWorker:
         error: type[StoreError],
         schema_version: int,
         thread: ThreadPoolExecutor | None = None,
+        also_reads: frozenset[int] = frozenset(),
     ) -> None:
         """`thread`: a one-thread executor shared with other stores (the fleet test rig's many
-        outboxes), which this worker uses and never shuts down; default: a thread of its own."""
+        outboxes), which this worker uses and never shuts down; default: a thread of its own.
+        `also_reads`: later versions this release still opens (its `prepare` stamps them back)."""
         self.path = path
         self._name = name
         self._error = error
         self._schema_version = schema_version
+        self._also_reads = also_reads
         self._shared = thread
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
@@ -157,7 +160,7 @@ class SqliteWorker:
         journal_mode = str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0])
         conn.execute("PRAGMA synchronous=NORMAL")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > self._schema_version:
+        if version > self._schema_version and version not in self._also_reads:
             raise self._error(
                 self.path,
                 f"schema version {version} was written by a later release (this one reads "

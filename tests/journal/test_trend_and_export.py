@@ -319,7 +319,8 @@ async def test_batches_of_untagged_rows_are_read_by_time_beside_tagged_ones(
 ) -> None:
     # A file of an earlier release (or written by one rolled back to) has rows that name no
     # batch: its batches are read by time, as before; a new batch whose stamps overlap one of
-    # them (the clock stepped back) keeps only its own rows, and the old one takes none of them.
+    # them (the clock stepped back) keeps only its own rows, and the old one takes none of its
+    # own (untagged rows between new batches, in the old window, it would: read by time).
     path = tmp_path / "journal.sqlite3"
     conn = sqlite3.connect(path)
     conn.executescript(
@@ -379,18 +380,40 @@ async def test_a_cut_short_batch_ends_at_its_own_last_row(tmp_path: Path) -> Non
     assert (export["final_state"], export["end_ts"]) == ("interrupted", 12_000)
 
 
-async def test_the_command_that_ended_a_batch_is_its_own_though_answered_after_the_end(
+async def test_a_command_after_a_batch_ended_by_itself_is_not_the_batchs(
+    tmp_path: Path,
+) -> None:
+    # Stop and abort are answered as the batch enters Stopping or Aborting, still its own; a
+    # stop sent after a batch completed belongs to no batch.
+    path = tmp_path / "journal.sqlite3"
+    journal = _journal(path)
+    await journal.open()
+    batch = journal.batch_started(ts_ms=1000, recipe="r", recipe_sha256=SHA, trend_meta=META)
+    journal.record_event(ts_ms=1000, kind="state", text="STARTING -> EXECUTE", data={})
+    journal.record_command(
+        ts_ms=1500, source="console:tech", command="hold", args={}, ok=True, error=None,
+        result=None,
+    )  # fmt: skip
+    journal.batch_finished(batch, ts_ms=2000, final_state="COMPLETE", record={})
+    journal.record_command(
+        ts_ms=5000, source="mqtt:ops", command="stop", args={}, ok=True, error=None, result=None
+    )
+    await journal.close()
+    assert [c["command"] for c in _exported(path)["commands"]] == ["hold"]
+
+
+async def test_a_journal_stamped_schema_3_by_a_build_of_the_day_is_read_and_stamped_2(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "journal.sqlite3"
     journal = _journal(path)
     await journal.open()
-    batch = journal.batch_started(ts_ms=1000, recipe="r", recipe_sha256=SHA, trend_meta=META)
-    journal.batch_finished(batch, ts_ms=2000, final_state="ABORTED", record={})
-    for command in ("abort", "reset"):  # the answer to abort, then the next batch's business
-        journal.record_command(
-            ts_ms=2100, source="console:tech", command=command, args={}, ok=True, error=None,
-            result=None,
-        )  # fmt: skip
     await journal.close()
-    assert [c["command"] for c in _exported(path)["commands"]] == ["abort"]
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version = 3")
+    open_journal(path).close()  # export reads it
+    again = _journal(path)
+    await again.open()
+    await again.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2

@@ -75,14 +75,18 @@ class ScanCycle(ControllerCore):
         self, targets: PhaseTargets, judged: PhaseTargets, image: ProcessImage, trips: list[Trip]
     ) -> PhaseTargets:
         """`targets`, dosing nothing if they are new this scan (a phase, a resume, a dose that
-        begins) and the dosing permissive fails for them: step 2 judged the targets before, and
-        its trip holds the batch only from the next scan."""
+        begins) and the dosing permissive fails for them or a cap is reached: step 2 judged the
+        targets before, and its trip holds the batch only from the next scan."""
         if targets is judged or targets.holding or not (targets.pumps or targets.ph):
             return targets
-        blocked = dosing_blocker(
-            image, low_tag=self._low_tag, agitator_wanted=targets.agitator, trips=trips
-        )
-        if blocked is None:
+        dosed = self._dosed_phase
+        capped = any(dosed.get(tag, 0.0) >= cap for tag, cap in targets.caps_ml.items())
+        if not capped and (
+            dosing_blocker(
+                image, low_tag=self._low_tag, agitator_wanted=targets.agitator, trips=trips
+            )
+            is None
+        ):
             return targets
         # Held for this scan: the pH loop keeps what it learned and counts no dose.
         return replace(targets, pumps=MappingProxyType({}), holding=True)

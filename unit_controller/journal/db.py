@@ -21,6 +21,9 @@ from unit_controller.sqlite_worker import SqliteWorker, StoreError, create_schem
 
 log = structlog.get_logger(__name__)
 
+# Stamped by builds of 2026-12-06 that tagged rows as schema 3: the same file as schema 2 now
+# (prepare stamps it back to 2).
+ALSO_READS = frozenset({3})
 # Counts incompatible changes only. Columns added in place (events' and commands' batch_id)
 # leave it as it was, so the release before can still open the file: a rollback keeps working.
 SCHEMA_VERSION = 2
@@ -329,7 +332,11 @@ class JournalDb:
 
     def __init__(self, *, path: Path) -> None:
         self.worker = SqliteWorker(
-            path=path, name="journal", error=JournalError, schema_version=SCHEMA_VERSION
+            path=path,
+            name="journal",
+            error=JournalError,
+            schema_version=SCHEMA_VERSION,
+            also_reads=ALSO_READS,
         )
         self.path = path
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from unit_controller.journal.db import (
+    ALSO_READS,
     ENDING_COMMANDS,
     INTERRUPTED,
     RATE_SCALE,
@@ -79,7 +80,7 @@ def open_journal(path: Path) -> sqlite3.Connection:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
     except sqlite3.Error as exc:
         raise ExportError(f"cannot read the journal {path}: {exc}") from exc
-    if version > SCHEMA_VERSION:
+    if version > SCHEMA_VERSION and version not in ALSO_READS:
         conn.close()
         raise ExportError(f"{path} was written by a later release (schema {version})")
     if version < SCHEMA_VERSION:

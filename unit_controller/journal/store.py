@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 import structlog
 
 from unit_controller.journal.db import (
-    ENDING_COMMANDS,
     FINISH_BATCH,
     INSERT_CALIBRATION,
     INSERT_COMMAND,
@@ -54,8 +53,6 @@ T = TypeVar("T")
 
 # Rows kept in memory while the disk refuses them; beyond this the oldest go (counted, logged).
 MAX_BUFFERED = 10_000
-# A command that ended a batch is answered (and journaled) at most this long after the end.
-ENDING_COMMAND_S = 10.0
 _RETRY_MAX_S = 5.0
 
 
@@ -101,10 +98,9 @@ class Journal:
         # Batches started and not finished by this process: id -> (recipe, sha256, start_ts,
         # trend_meta).
         self._open_batches: dict[int, tuple[str, str, int, str]] = {}
-        # The batch under way, whose id the events and commands journaled now carry; and the
-        # one this run closed last, with when (the command that ended it comes just after).
+        # The batch under way, whose id the events and commands journaled now carry (a stop or
+        # abort is answered as it enters Stopping or Aborting, while its batch is still open).
         self._current_batch: int | None = None
-        self._closed_batch: tuple[int, float] | None = None
         self._dropped_total = 0
         self._dropped_unlogged = 0
         self.write_error: str | None = None
@@ -184,20 +180,9 @@ class Journal:
             int(bool(ok)),
             None if error is None else str(error),
             None if result is None else _json(result),
-            self._batch_of_command(command, ok=ok),
+            self._current_batch,
         )
         self._put((INSERT_COMMAND, params))
-
-    def _batch_of_command(self, command: str, *, ok: bool) -> int | None:
-        if self._current_batch is not None:
-            return self._current_batch
-        closed = self._closed_batch
-        if ok and command in ENDING_COMMANDS and closed is not None:
-            # Its answer came once the batch had ended: the batch's all the same.
-            self._closed_batch = None
-            if time.monotonic() - closed[1] <= ENDING_COMMAND_S:
-                return closed[0]
-        return None
 
     def batch_started(
         self,
@@ -226,7 +211,6 @@ class Journal:
         row = self._open_batches.pop(batch_id, None)
         if self._current_batch == batch_id:
             self._current_batch = None
-            self._closed_batch = (batch_id, time.monotonic())
         if row is None:
             # Not started by this run (or finished already): an interrupted batch stays so.
             log.warning("journal.batch_not_open", id=batch_id, final_state=final_state)
