@@ -329,6 +329,16 @@ def test_recipes_lists_what_the_daemon_offers(
 _SMOKE_TEXT = (DEFAULT_CONFIG.parent.parent.parent / "recipes" / "smoke.toml").read_text("utf-8")
 
 
+def test_the_units_files_unreadable_to_this_user_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    # /etc/unit-controller is root:unit-controller 0750: another user's shell may not look in.
+    def denied(*, installed: bool = False) -> Path:
+        raise PermissionError(13, "Permission denied", "/etc/unit-controller/recipes")
+
+    monkeypatch.setattr(cli_main, "_site_recipes", denied)
+    for argv in (["recipes"], ["check-recipe", "smoke"]):
+        _assert_bad_input(_cli(*argv), "/etc/unit-controller/recipes: permission denied")
+
+
 def test_check_recipe_says_ok_or_every_problem_on_the_unit(tmp_path: Path) -> None:
     outcome = _cli("check-recipe", "smoke")
     assert (outcome.code, outcome.out.split(":")[0]) == (0, "ok")

@@ -124,7 +124,7 @@ def test_the_memory_reads_back_what_it_wrote_and_refuses_what_it_cannot_read() -
     assert SafetyMemory.from_json(memory.to_json()) == memory
     assert SafetyMemory.from_json(None) is None
     # What cannot be read is taken the worst way: charged, and a latched trip forcing all.
-    for text in ("{", "[]", '{"reactor_charged": false}'):
+    for text in ("{", "[]", '{"reactor_charged": false}', "[" * 100_000):
         unreadable = SafetyMemory.from_json(text)
         assert unreadable is not None
         assert unreadable.reactor_charged is True

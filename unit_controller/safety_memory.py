@@ -54,7 +54,7 @@ class SafetyMemory:
             document = json.loads(text)
             if not isinstance(document, dict) or not isinstance(document.get("latched"), list):
                 raise ValueError("not an object with a list of latched trips")
-        except ValueError as exc:
+        except (ValueError, RecursionError, MemoryError) as exc:
             log.error("safety_memory.unreadable", error=str(exc))
             return cls(reactor_charged=True, latched=(_unreadable("memory", str(exc)),))
         charged = document.get("reactor_charged")
@@ -125,7 +125,7 @@ def _trip_from(item: Any) -> LatchedTrip:
         alarm=bool(item["alarm"]),
         cause=str(item["cause"]),
     )
-    return LatchedTrip(trip=trip, acked=bool(item["acked"]))
+    return LatchedTrip(trip=trip, acked=item["acked"] is True)  # "false" is no acknowledgement
 
 
 def charged_at_start(memory: SafetyMemory | None, *, batch_interrupted: bool) -> bool:

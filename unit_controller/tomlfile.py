@@ -5,7 +5,9 @@ Never raises anything but the caller's error type for a bad file.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,6 +40,16 @@ def file_problem(path: Path) -> str | None:
     return None
 
 
+def read_bounded(path: Path) -> bytes:
+    """The file's bytes, at most MAX_TOML_BYTES + 1 of them; OSError for anything but a regular
+    file (opened without blocking: a FIFO swapped in after `file_problem` has no writer)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path}: not a regular file")
+        return file.read(MAX_TOML_BYTES + 1)
+
+
 def read_toml(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
     """The parsed document, or None and the problems (unreadable file, too large, syntax
     error, nested too deeply)."""
@@ -45,8 +57,7 @@ def read_toml(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
     if problem is not None:
         return None, [problem]
     try:
-        with path.open("rb") as file:
-            data = file.read(MAX_TOML_BYTES + 1)  # bounded, should it have grown since
+        data = read_bounded(path)  # should it have grown or changed since
         if len(data) > MAX_TOML_BYTES:
             return None, [f"{path}: too large (more than {MAX_TOML_BYTES:,} bytes)"]
         text = data.decode("utf-8")

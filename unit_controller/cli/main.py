@@ -50,24 +50,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         from unit_controller.cli.loading import check_config
 
         return check_config(args.file)
-    if args.command == "recipes":
-        from unit_controller.recipes.loader import list_recipes
-
-        recipes_dir = args.recipes_dir or _site_recipes(installed=True) or RECIPES_DIR
-        if not recipes_dir.is_dir():
-            print(f"error: recipes directory {recipes_dir} does not exist", file=sys.stderr)
+    if args.command in ("recipes", "check-recipe"):
+        try:
+            return _recipes_command(args)
+        except PermissionError as exc:
+            # /etc/unit-controller is root:unit-controller 0750.
+            print(
+                f"error: {exc.filename}: permission denied: run it as root or as a member of "
+                "the unit-controller group, or name --config and --recipes-dir",
+                file=sys.stderr,
+            )
             return EXIT_BAD_INPUT
-        for name in list_recipes(recipes_dir):
-            print(name)
-        return 0
-    if args.command == "check-recipe":
-        from unit_controller.cli.loading import check_recipe
-
-        return check_recipe(
-            args.recipe,
-            config=_site_config(args.config),
-            recipes_dir=args.recipes_dir or _site_recipes(installed=True),
-        )
     if args.command == "console":
         from unit_controller.console.repl import main as console_main
 
@@ -164,6 +157,27 @@ def _daemon_options(args: argparse.Namespace) -> tuple[UnitConfig, DaemonOptions
         print(f"error: recipes directory {recipes_dir} does not exist", file=sys.stderr)
         return EXIT_BAD_INPUT
     return config, DaemonOptions(dirs=dirs, speed=args.speed, recipes_dir=recipes_dir)
+
+
+def _recipes_command(args: argparse.Namespace) -> int:
+    """`recipes` and `check-recipe`, on the unit's own files where there are some."""
+    if args.command == "check-recipe":
+        from unit_controller.cli.loading import check_recipe
+
+        return check_recipe(
+            args.recipe,
+            config=_site_config(args.config),
+            recipes_dir=args.recipes_dir or _site_recipes(installed=True),
+        )
+    from unit_controller.recipes.loader import list_recipes
+
+    recipes_dir = args.recipes_dir or _site_recipes(installed=True) or RECIPES_DIR
+    if not recipes_dir.is_dir():
+        print(f"error: recipes directory {recipes_dir} does not exist", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for name in list_recipes(recipes_dir):
+        print(name)
+    return 0
 
 
 def _site_recipes(*, installed: bool = False) -> Path | None:

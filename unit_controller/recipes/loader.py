@@ -17,7 +17,7 @@ from unit_controller.config import UnitConfig
 from unit_controller.errors import RecipeError
 from unit_controller.recipes.model import MAX_PHASES, PH_EFFECT, Recipe
 from unit_controller.shipped import SHIPPED_RECIPES
-from unit_controller.tomlfile import file_problem, read_toml, validation_problems
+from unit_controller.tomlfile import file_problem, read_bounded, read_toml, validation_problems
 
 RECIPES_DIR = SHIPPED_RECIPES
 # even a jacket cannot cool below its water: a setpoint below this is a typo, not a process
@@ -82,14 +82,14 @@ def load_recipe(
     if problem is not None:  # before any read: a FIFO would block it, a huge file fill memory
         raise RecipeError(source, [problem])
     try:
-        data = path.read_bytes()
+        data = read_bounded(path)
     except OSError:
         data = b""  # read_toml below reports why, in its own words
     document, problems = read_toml(path)
     if document is None:
         raise RecipeError(source, problems)
     try:
-        if path.read_bytes() != data:
+        if read_bounded(path) != data:
             raise RecipeError(source, [f"{path}: changed while it was being read; load it again"])
     except OSError as exc:
         raise RecipeError(source, [f"{path}: cannot read ({exc})"]) from None
