@@ -99,6 +99,7 @@ console_bin=/usr/local/bin/unit-console
 controller_bin=/usr/local/bin/unit-controller
 # In the console getty's drop-in directory: this script enabled that getty (uninstall disables it).
 getty_mark=unit-controller-enabled
+console_before=""  # an upgrade: the tty that had the console drop-in before it
 
 changed=0
 say() { echo "$prog: $*"; }
@@ -274,9 +275,23 @@ pi5() {  # the board is a Raspberry Pi 5 (its device tree says so)
     return 1
 }
 
+installed_console() {  # the tty whose getty has this script's console drop-in, if any
+    local f t
+    for f in "$root"/etc/systemd/system/serial-getty@*.service.d/unit-console.conf; do
+        [ -e "$f" ] || continue
+        t="$(basename "$(dirname "$f")" .service.d)"
+        echo "${t#serial-getty@}"
+        return
+    done
+}
+
 resolve_console_tty() {  # the UART on GPIO 14/15, where the field tech plugs in
+    local kept
+    kept="$(installed_console)"
     if [ -n "$console_tty" ]; then
         echo "$console_tty"
+    elif [ -n "$kept" ] && ! { [ "$kept" = ttyAMA10 ] && pi5; }; then
+        echo "$kept"  # the console the unit has (an earlier --console-tty stays chosen)
     elif pi5; then
         # A Pi 5's serial0 is its 3-pin debug connector (ttyAMA10); GPIO 14/15 is UART0,
         # ttyAMA0 once config.txt has dtparam=uart0=on (pi_console_uart sets it).
@@ -331,7 +346,10 @@ config() {
             # Set on a copy first: a config whose id cannot be set is not installed at all.
             from="$(mktemp)"
             cp "$config_example" "$from"
-            set_unit_id "$from" "$unit_id"
+            if ! set_unit_id "$from" "$unit_id"; then
+                rm -f "$from"
+                die "$config_example has no 'id = ' line in its [unit] table to set --unit-id in; nothing of it was installed"
+            fi
             if [ "$dry_run" -eq 1 ]; then
                 say "would set [unit] id = \"$unit_id\" in $etc/unit.toml"
             else
@@ -364,7 +382,7 @@ set_unit_id() {  # set_unit_id FILE ID: the id line of the [unit] table, however
         in_unit && !done && /^[[:space:]]*id[[:space:]]*=/ { print "id = \"" id "\""; done = 1; next }
         { print }
         END { if (!done) exit 3 }
-    ' "$1" >"$tmp" || { rm -f "$tmp"; die "$1 has no 'id = ' line in its [unit] table to set --unit-id in"; }
+    ' "$1" >"$tmp" || { rm -f "$tmp"; return 1; }
     cat "$tmp" >"$1" && rm -f "$tmp"
 }
 
@@ -395,8 +413,8 @@ enable_units() {
             _link /lib/systemd/system/serial-getty@.service "$root$getty"
         # So that uninstall disables only a getty this script enabled.
         [ "$dry_run" -eq 1 ] || : >"$mark"
-    elif [ "$mode" = upgrade ] && [ ! -e "$mark" ]; then
-        # Enabled by a release that did not mark it (with its console drop-in): ours.
+    elif [ "$mode" = upgrade ] && [ "$console_before" = "$tty" ] && [ ! -e "$mark" ]; then
+        # Enabled with its console drop-in by a release that did not mark it: ours.
         act "mark serial-getty@$tty.service as the field tech's console" _touch "$mark"
     fi
     local f other
@@ -501,6 +519,7 @@ do_upgrade() {
     old="$(current_release)"
     [ -n "$old" ] || die "nothing installed to upgrade: run $prog without --upgrade"
     tty="$(resolve_console_tty)"
+    console_before="$(installed_console)"
     users_and_groups
     build_release "$id"
     login_shell

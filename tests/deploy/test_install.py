@@ -337,3 +337,15 @@ def test_an_upgrade_takes_over_the_console_an_earlier_release_enabled(
     assert not (system / "getty.target.wants/serial-getty@ttyAMA10.service").is_symlink()
     install(bundle, staged, "--uninstall", env=_stand_in(staged, tmp_path))
     assert not (system / "getty.target.wants/serial-getty@ttyAMA0.service").is_symlink()
+
+
+def test_an_upgrade_keeps_the_console_tty_the_site_chose(
+    bundle: Path, staged: Path, tmp_path: Path
+) -> None:
+    install(bundle, staged, "--console-tty", "ttyAMA1")
+    install(_release_copy(bundle, tmp_path, "9.9.9-good"), staged, "--upgrade",
+            env=_stand_in(staged, tmp_path))  # fmt: skip
+    system = staged / "etc/systemd/system"
+    assert (system / "getty.target.wants/serial-getty@ttyAMA1.service").is_symlink()
+    assert (system / "serial-getty@ttyAMA1.service.d/unit-console.conf").exists()
+    assert not (system / "serial-getty@ttyS0.service.d").exists()
