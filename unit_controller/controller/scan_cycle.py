@@ -93,7 +93,8 @@ class ScanCycle(ControllerCore):
 
     def _failed_scan_outputs(self) -> Outputs:
         """Every output at its own safe state after a failed scan, by the trips last in effect:
-        the purge open on a charged reactor, cooling open while too hot (DESIGN §5)."""
+        the purge open on a charged reactor, cooling open while its high-high trip is in effect
+        (DESIGN §5)."""
         purge_open = self._purge_holds and self._charge.charged
         try:
             return self.safety.apply(
