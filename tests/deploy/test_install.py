@@ -151,7 +151,7 @@ def _stand_in(staged: Path, tmp_path: Path) -> dict[str, str]:
 def test_upgrade_switches_releases_rolls_back_when_not_ready_and_on_request(
     bundle: Path, staged: Path, tmp_path: Path
 ) -> None:
-    install(bundle, staged)
+    install(bundle, staged, "--console-tty", "ttyAMA1")  # a site's choice, kept by upgrades
     current = staged / "opt/unit-controller/current"
     first = current.readlink().name
     env = _stand_in(staged, tmp_path)
@@ -173,6 +173,9 @@ def test_upgrade_switches_releases_rolls_back_when_not_ready_and_on_request(
     assert current.readlink().name == "9.9.9-good"
     assert (staged / "opt/unit-controller/previous").readlink().name == first
     assert (staged / CONFIG).read_text() == (ROOT / "deploy/examples/unit.toml").read_text()
+    system = staged / "etc/systemd/system"
+    assert (system / "getty.target.wants/serial-getty@ttyAMA1.service").is_symlink()
+    assert not (system / "serial-getty@ttyS0.service.d").exists()
     # Only the current release and the one before are kept.
     kept = {p.name for p in (staged / "opt/unit-controller/releases").iterdir()}
     assert kept == {first, "9.9.9-good"}
@@ -191,9 +194,14 @@ def test_upgrade_switches_releases_rolls_back_when_not_ready_and_on_request(
     assert "restart unit-controller.service" in (tmp_path / "log").read_text()
 
 
-def test_the_unit_id_goes_into_the_unit_table_however_it_is_spaced(
+def test_a_config_is_checked_before_it_is_installed_and_its_unit_id_set_however_spaced(
     bundle: Path, staged: Path, tmp_path: Path
 ) -> None:
+    recipe = ROOT / "recipes/smoke.toml"  # a recipe, not a config
+    done = install(bundle, staged, "--config", str(recipe), check=False)
+    assert done.returncode == 1
+    assert "is not a valid unit config" in done.stderr
+    assert not (staged / CONFIG).exists()
     example = (ROOT / "deploy/examples/unit.toml").read_text()
     assert 'id = "unit-01"' in example
     config = tmp_path / "site.toml"
@@ -203,16 +211,6 @@ def test_the_unit_id_goes_into_the_unit_table_however_it_is_spaced(
     install(bundle, staged, "--config", str(config), "--unit-id", "north-3")
     assert 'id = "north-3"' in (staged / CONFIG).read_text()
     assert "unit-01" not in (staged / CONFIG).read_text()
-
-
-def test_a_config_that_does_not_validate_is_not_installed(
-    bundle: Path, staged: Path, tmp_path: Path
-) -> None:
-    recipe = ROOT / "recipes/smoke.toml"  # a recipe, not a config
-    done = install(bundle, staged, "--config", str(recipe), check=False)
-    assert done.returncode == 1
-    assert "is not a valid unit config" in done.stderr
-    assert not (staged / CONFIG).exists()
 
 
 @pytest.mark.parametrize(
@@ -294,7 +292,9 @@ def test_on_a_pi_the_console_uart_becomes_the_field_techs(bundle: Path, staged: 
     assert snapshot(staged) == tree
 
 
-def test_on_a_pi_5_the_console_is_uart0_on_the_gpio_pins(bundle: Path, staged: Path) -> None:
+def test_on_a_pi_5_the_console_is_uart0_on_the_gpio_pins(
+    bundle: Path, staged: Path, tmp_path: Path
+) -> None:
     # A Pi 5's serial0 is its 3-pin debug connector: the field tech plugs into GPIO 14/15.
     boot = staged / "boot/firmware"
     boot.mkdir(parents=True)
@@ -307,45 +307,23 @@ def test_on_a_pi_5_the_console_is_uart0_on_the_gpio_pins(bundle: Path, staged: P
     install(bundle, staged)
     config = (boot / "config.txt").read_text().splitlines()
     assert {"enable_uart=1", "dtparam=uart0=on"} <= set(config)
-    wants = staged / "etc/systemd/system/getty.target.wants"
+    system = staged / "etc/systemd/system"
+    wants = system / "getty.target.wants"
     assert (wants / "serial-getty@ttyAMA0.service").is_symlink()
     assert not (wants / "serial-getty@ttyAMA10.service").exists()
-    gone = install(bundle, staged, "--uninstall")
-    assert not (wants / "serial-getty@ttyAMA0.service").is_symlink()
-    assert "cmdline.txt.unit-controller.bak is the cmdline.txt from before" in gone.stdout
-
-
-def test_an_upgrade_takes_over_the_console_an_earlier_release_enabled(
-    bundle: Path, staged: Path, tmp_path: Path
-) -> None:
-    # An earlier release enabled the getty without marking it, on a Pi 5's debug connector.
-    (staged / "proc/device-tree").mkdir(parents=True)
-    (staged / "proc/device-tree/model").write_bytes(b"Raspberry Pi 5 Model B Rev 1.0\x00")
-    install(bundle, staged)
-    system = staged / "etc/systemd/system"
+    # As an earlier release left it: the getty on the debug connector, enabled, not marked.
     (system / "serial-getty@ttyAMA0.service.d/unit-controller-enabled").unlink()
     old = system / "serial-getty@ttyAMA10.service.d"
     old.mkdir()
     shutil.copy(system / "serial-getty@ttyAMA0.service.d/unit-console.conf", old)
-    (system / "getty.target.wants/serial-getty@ttyAMA10.service").symlink_to(
+    (wants / "serial-getty@ttyAMA10.service").symlink_to(
         "/lib/systemd/system/serial-getty@.service"
     )
-    install(_release_copy(bundle, tmp_path, "9.9.9-good"), staged, "--upgrade",
-            env=_stand_in(staged, tmp_path))  # fmt: skip
+    env = _stand_in(staged, tmp_path)
+    install(_release_copy(bundle, tmp_path, "9.9.9-good"), staged, "--upgrade", env=env)
     assert (system / "serial-getty@ttyAMA0.service.d/unit-controller-enabled").exists()
     assert not old.exists()
-    assert not (system / "getty.target.wants/serial-getty@ttyAMA10.service").is_symlink()
-    install(bundle, staged, "--uninstall", env=_stand_in(staged, tmp_path))
-    assert not (system / "getty.target.wants/serial-getty@ttyAMA0.service").is_symlink()
-
-
-def test_an_upgrade_keeps_the_console_tty_the_site_chose(
-    bundle: Path, staged: Path, tmp_path: Path
-) -> None:
-    install(bundle, staged, "--console-tty", "ttyAMA1")
-    install(_release_copy(bundle, tmp_path, "9.9.9-good"), staged, "--upgrade",
-            env=_stand_in(staged, tmp_path))  # fmt: skip
-    system = staged / "etc/systemd/system"
-    assert (system / "getty.target.wants/serial-getty@ttyAMA1.service").is_symlink()
-    assert (system / "serial-getty@ttyAMA1.service.d/unit-console.conf").exists()
-    assert not (system / "serial-getty@ttyS0.service.d").exists()
+    assert not (wants / "serial-getty@ttyAMA10.service").is_symlink()
+    gone = install(bundle, staged, "--uninstall", env=env)
+    assert not (wants / "serial-getty@ttyAMA0.service").is_symlink()
+    assert "cmdline.txt.unit-controller.bak is the cmdline.txt from before" in gone.stdout
