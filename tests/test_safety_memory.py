@@ -12,7 +12,8 @@ from tests.rig import Rig
 from unit_controller.alarms import AlarmManager
 from unit_controller.controller import UnitController
 from unit_controller.errors import CommandRefused
-from unit_controller.interlocks.trip import Force, Priority, Trip, TripAction
+from unit_controller.interlocks import table as row
+from unit_controller.interlocks.trip import Force
 from unit_controller.journal import Journal, JournalRecorder
 from unit_controller.machine import State
 from unit_controller.safety_memory import (
@@ -110,16 +111,7 @@ async def test_a_latched_trip_outlives_a_restart_until_acknowledged_and_reset(
 
 
 def test_the_memory_reads_back_what_it_wrote_and_refuses_what_it_cannot_read() -> None:
-    trip = Trip(
-        alarm_id="heater_stuck_on",
-        tag="TY-101",
-        priority=Priority.CRITICAL,
-        action=TripAction.ABORT,
-        forces=frozenset({Force.HEATER, Force.CONTACTOR}),
-        latch=True,
-        message="heater on while commanded off",
-        cause="heater_stuck_on",
-    )
+    trip = row.HEATER_STUCK_ON.trip("TY-101", "heater on while commanded off")
     memory = SafetyMemory(reactor_charged=True, latched=(LatchedTrip(trip=trip, acked=True),))
     assert SafetyMemory.from_json(memory.to_json()) == memory
     assert SafetyMemory.from_json(None) is None
@@ -145,26 +137,8 @@ def test_the_memory_reads_back_what_it_wrote_and_refuses_what_it_cannot_read() -
 
 
 def test_a_restored_trip_is_raised_once_in_the_state_the_first_scan_finds() -> None:
-    estop = Trip(
-        alarm_id="estop",
-        tag="HS-100",
-        priority=Priority.CRITICAL,
-        action=TripAction.ABORT,
-        forces=frozenset({Force.ALL}),
-        latch=True,
-        message="E-stop pressed",
-        cause="estop_pressed",
-    )
-    welded = Trip(
-        alarm_id="heater_stuck_on",
-        tag="E-101",
-        priority=Priority.CRITICAL,
-        action=TripAction.ABORT,
-        forces=frozenset({Force.HEATER, Force.CONTACTOR}),
-        latch=True,
-        message="heater on while commanded off",
-        cause="heater_stuck_on",
-    )
+    estop = row.ESTOP_PRESSED.trip("HS-100", "E-stop pressed")
+    welded = row.HEATER_STUCK_ON.trip("E-101", "heater on while commanded off")
     alarms = AlarmManager()
     alarms.restore_latched([(estop, False), (welded, True)], now=0.0)
     assert {t.alarm_id for t in alarms.in_effect()} == {"estop", "heater_stuck_on"}
