@@ -105,8 +105,6 @@ INSERT_CALIBRATION = (
     "INSERT INTO calibrations (ts_ms, device, kind, action, data) VALUES (?, ?, ?, ?, ?)"
 )
 INTERRUPTED = "interrupted"
-# The commands that end a batch; each is journaled with its answer, a moment after the end.
-ENDING_COMMANDS = frozenset({"abort", "stop", "complete"})
 # A command's row is journaled once its answer is known: the controller's event about it comes
 # at most this long before.
 _SAME_COMMAND_MS = 10_000

@@ -17,7 +17,6 @@ from typing import Any
 
 from unit_controller.journal.db import (
     ALSO_READS,
-    ENDING_COMMANDS,
     INTERRUPTED,
     RATE_SCALE,
     SCHEMA_VERSION,
@@ -55,6 +54,10 @@ _STATE_NAME = {number: state.value for state, number in STATE_NUMBER.items()}
 # A batch still open: everything journaled since its start is its own.
 _OPEN_END_MS = 2**62
 _ENDING_COMMAND_MS = 5000
+# A batch read by time: the command that ended it is journaled with its answer, a moment after.
+_ENDING_COMMANDS = frozenset({"abort", "stop", "complete"})
+# The start command's rows lie this close to the start of the batch it began.
+_START_NEAR_MS = 5000
 _SAME_COMMAND_MS = 10_000  # a command's row follows the controller's account of it
 
 
@@ -187,8 +190,9 @@ Rows = list[dict[str, Any]]
 def _own_rows(conn: sqlite3.Connection, batch_id: int, *, start_ts: int) -> tuple[Rows, Rows]:
     """The batch's events and commands: those journaled as its own (the command that ended it
     too), with the start that began it, journaled just before its first row."""
-    near = _ENDING_COMMAND_MS  # the start's rows lie this close to the batch's start
-    journaled = read_batch_rows(conn, batch_id, start_ts - near, start_ts + near)
+    journaled = read_batch_rows(
+        conn, batch_id, start_ts - _START_NEAR_MS, start_ts + _START_NEAR_MS
+    )
     events: Rows = []
     start: dict[str, Any] | None = None
     for event in journaled["events"]:  # in journal order
@@ -292,7 +296,7 @@ def _commands(
     kept = [
         dict(row)
         for row in rows
-        if row["ts"] <= end or (row["command"] in ENDING_COMMANDS and row["ok"])
+        if row["ts"] <= end or (row["command"] in _ENDING_COMMANDS and row["ok"])
     ]
     told = [e for e in events if e["kind"] == "command" and isinstance(e.get("data"), dict)]
     matched: set[int] = set()
