@@ -75,6 +75,8 @@ def run_batch(
         trace.scans += 1
         trace.last = snapshot
         in_effect = controller.alarms.in_effect()
+        if not in_effect:
+            return  # nothing forced: no output can be where it must not be
         for trip in in_effect:
             trace.first_raised_scan.setdefault(trip.alarm_id, snapshot.at)
         for problem in forced_violations(snapshot.outputs, in_effect):
