@@ -192,6 +192,10 @@ def test_upgrade_switches_releases_rolls_back_when_not_ready_and_on_request(
     assert "rolled back" in back.stdout
     assert current.readlink().name == first
     assert "restart unit-controller.service" in (tmp_path / "log").read_text()
+    # A second one swaps them again, and says it goes forward.
+    forward = install(newer, staged, "--rollback", env=env)
+    assert "back to the newer release" in forward.stdout, forward.stdout
+    assert current.readlink().name == "9.9.9-good"
 
 
 def test_a_config_is_checked_before_it_is_installed_and_its_unit_id_set_however_spaced(
