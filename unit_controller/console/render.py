@@ -339,18 +339,22 @@ _ALARM_STATES: Final = {
 
 
 def render_recipes(recipes: Sequence[Mapping[str, Any]], style: Style) -> list[str]:
-    """Recipe names and their descriptions."""
+    """Recipe names and their descriptions; for one that cannot run here, every reason why, in
+    full (the tech has to fix them)."""
     if not recipes:
         return ["no recipes on this unit"]
     names = [clean(r.get("name", "?")) for r in recipes]
     width = max(len(name) for name in names)
-    return _finish(
-        (
-            f"{name:<{width}}  {clean(r.get('description') or '')}"
-            for name, r in zip(names, recipes, strict=True)
-        ),
-        style,
-    )
+    lines: list[str] = []
+    for name, recipe in zip(names, recipes, strict=True):
+        problems = _list(recipe.get("problems"))
+        if not problems:
+            lines.append(f"{name:<{width}}  {clean(recipe.get('description') or '')}")
+            continue
+        lines.append(f"{name:<{width}}  {style.paint('cannot run here:', 'red')}")
+        for problem in problems:
+            lines.extend(wrap(f"{'':<{width}}  - {clean(problem)}", indent=width + 4))
+    return _finish(lines, style)
 
 
 def render_facts(facts: Mapping[str, Any], style: Style, *, empty: str = "done") -> list[str]:

@@ -306,7 +306,14 @@ class Operations:
                 try:
                     loaded = load_recipe(name, config=self.config, recipes_dir=self.recipes_dir)
                 except RecipeError as exc:
-                    out.append({"name": name, "description": f"(cannot run here: {exc})"})
+                    # Each problem whole (the console wraps them): the name says which file.
+                    out.append(
+                        {
+                            "name": name,
+                            "description": f"(cannot run here: {'; '.join(exc.problems)})",
+                            "problems": exc.problems,
+                        }
+                    )
                     continue
                 out.append({"name": name, "description": loaded.recipe.description})
             return out
