@@ -40,7 +40,11 @@ OBSTACLES: dict[str, str] = {
         "between runs. What costs: the outbox's thread (reading pages ahead, deleting acked "
         "ranges) and the event loop take turns at the GIL; a rig's 100 outbox threads showed "
         "the same convoy at ~200 context switches a second each (strace: futex waits on the "
-        "GIL). (2026-12-06)"
+        "GIL). (2026-12-06) Since then the window publishes through paho directly "
+        "(unit_controller/mqtt/direct_publisher.py), without aiomqtt's scan of every pending call "
+        "at each publish: 1.11-1.14× against 0.89-0.93× before, three interleaved A/B runs of "
+        "`python -m bench --only outbox --repeats 3`. If it misses again, that scan is not it. "
+        "(2026-12-06)"
     ),
     "sim_speedup": (
         "The goal leaves 33 µs a scan in all; the realistic plant alone, stepped bare, takes "

@@ -16,6 +16,7 @@ import structlog
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from unit_controller.mqtt.commands import CommandResult
+from unit_controller.mqtt.direct_publisher import DirectPublisher
 from unit_controller.mqtt.outbox import Outbox, OutboxRow
 from unit_controller.mqtt.settings import MqttSettings
 from unit_controller.mqtt.topics import Topics
@@ -229,8 +230,8 @@ class FleetLink:
             # a scan of every message in flight at each PUBACK (0: no cap of its own).
             max_inflight_messages=0,
         )
-        # aiomqtt warns past 10 pending publishes; a window of them is our normal case.
-        client.pending_calls_threshold = 2 * WINDOW
+        # The window's rows bypass aiomqtt's pending calls (DirectPublisher); what goes
+        # through aiomqtt (birth, state, command results) stays far below its warning at 10.
         return client
 
     async def _connection(self) -> None:
@@ -268,7 +269,7 @@ class FleetLink:
                 backlog=self._outbox.pending_count,
             )
             window = PublishWindow(
-                client=client,
+                client=DirectPublisher(client),
                 outbox=self._outbox,
                 size=WINDOW,
                 timeout_s=self._settings.publish_timeout_s,

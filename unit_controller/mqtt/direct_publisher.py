@@ -1,0 +1,71 @@
+"""Stored rows handed to paho under an aiomqtt client, each awaiting its own PUBACK, without
+aiomqtt's per-publish bookkeeping.
+
+aiomqtt's `publish` lists every call still pending to check a warning threshold, so with a
+window of 200 in flight each publish walks ~200 entries: a fifth of a backlog drain's CPU here
+(cProfile of `bench --only outbox`). The window waits on nothing else aiomqtt adds: its own
+watchdog stands for per-publish timeouts, and a lost connection closes it, which cancels what
+is in flight (the rows stay stored and go out again).
+
+This reaches under aiomqtt 2.x (`Client._client`, the paho client it drives, and paho's
+`on_publish`), pinned in deploy/requirements.lock; tests/mqtt cover it against Mosquitto.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import paho.mqtt.client as paho
+
+if TYPE_CHECKING:
+    import aiomqtt
+
+
+class DirectPublisher:
+    """The window's `Publisher` over the paho client of one connected aiomqtt client; every
+    other publish (birth, state, command results) still goes through aiomqtt, whose PUBACKs
+    are passed on to it."""
+
+    def __init__(self, client: aiomqtt.Client) -> None:
+        self._paho: paho.Client = client._client
+        self._loop = asyncio.get_running_loop()
+        self._pending: dict[int, asyncio.Future[None]] = {}
+        self._theirs: Any = self._paho.on_publish  # aiomqtt's (paho types it as a union)
+        self._paho.on_publish = self._on_publish
+
+    def _on_publish(
+        self, client: paho.Client, userdata: Any, mid: int, reason: Any, properties: Any
+    ) -> None:
+        waiting = self._pending.pop(mid, None)
+        if waiting is None:
+            if self._theirs is not None:
+                self._theirs(client, userdata, mid, reason, properties)
+            return
+        if not waiting.done():
+            waiting.set_result(None)
+
+    async def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        qos: int,
+        /,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 (the window's watchdog stands for it)
+    ) -> None:
+        """Publish and wait for the PUBACK (at QoS 0, until paho has written it)."""
+        import aiomqtt  # loaded with the client this was made from
+
+        info = self._paho.publish(topic, payload, qos)
+        if info.rc != paho.MQTT_ERR_SUCCESS:
+            raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
+        if info.is_published():
+            return
+        waiting = self._loop.create_future()
+        self._pending[info.mid] = waiting
+        try:
+            await waiting
+        finally:
+            if self._pending.get(info.mid) is waiting:
+                del self._pending[info.mid]
