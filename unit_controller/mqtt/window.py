@@ -21,7 +21,8 @@ REFILL_SLOTS = 16
 
 
 class Publisher(Protocol):
-    """The one call of the MQTT client the window makes (aiomqtt.Client.publish)."""
+    """The one call of the MQTT client the window makes (DirectPublisher's; aiomqtt.Client's
+    has the same shape)."""
 
     async def publish(
         self,
