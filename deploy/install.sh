@@ -235,12 +235,14 @@ _build() {
     mkdir -p "$(dirname "$dir")"
     # A release needs no pip of its own: pip runs from ensurepip's wheel (pip supports being run
     # from its wheel), which saves installing and compiling pip into every release (4 s here,
-    # several times that on a Pi, and 10 MB). Without that wheel, the venv gets its own.
+    # several times that on a Pi, and 25 MB of the card). Without that wheel, the venv gets its
+    # own.
     wheel="$(_pip_wheel)"
     if [ -n "$wheel" ] && [ -f "$wheel" ]; then
         "$python" -m venv --without-pip "$dir"
-        # Unpacked, not run from the zip: zipimport compiles pip afresh at every run.
-        pip_tmp="$(mktemp -d)"
+        # Unpacked, not run from the zip: zipimport compiles pip afresh at every run. Inside the
+        # release, so a build that fails leaves nothing elsewhere (the next one removes it all).
+        pip_tmp="$dir/.pip-for-install"
         "$python" -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' \
             "$wheel" "$pip_tmp"
         pip=(env PYTHONPATH="$pip_tmp" "$dir/bin/python" -m pip)

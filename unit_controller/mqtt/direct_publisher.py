@@ -16,10 +16,9 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-import paho.mqtt.client as paho
-
 if TYPE_CHECKING:
     import aiomqtt
+    import paho.mqtt.client as paho
 
 
 class DirectPublisher:
@@ -28,6 +27,10 @@ class DirectPublisher:
     are passed on to it."""
 
     def __init__(self, client: aiomqtt.Client) -> None:
+        # Loaded with the client (after READY: see link.py), never by importing this module.
+        from paho.mqtt.client import MQTT_ERR_SUCCESS
+
+        self._success = MQTT_ERR_SUCCESS
         self._paho: paho.Client = client._client
         self._loop = asyncio.get_running_loop()
         self._pending: dict[int, asyncio.Future[None]] = {}
@@ -58,7 +61,7 @@ class DirectPublisher:
         import aiomqtt  # loaded with the client this was made from
 
         info = self._paho.publish(topic, payload, qos)
-        if info.rc != paho.MQTT_ERR_SUCCESS:
+        if info.rc != self._success:
             raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
         if info.is_published():
             return
