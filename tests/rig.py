@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hal.clock import VirtualClock
 from hal.mock.unit import SimulatedUnit
@@ -13,6 +14,9 @@ from unit_controller.config import UnitConfig, load_config
 from unit_controller.controller import Snapshot, UnitController
 from unit_controller.events import UnitEvent
 from unit_controller.recipes.loader import RECIPES_DIR
+
+if TYPE_CHECKING:
+    from unit_controller.control_socket.ops import Operations
 
 
 class Rig:
@@ -43,6 +47,25 @@ class Rig:
         self.events: list[UnitEvent] = []
         self.controller.listen(self.events.append)
         self.period = self.config.unit.scan_period_s
+        self.recipes_dir = recipes_dir
+
+    def operations(self) -> Operations:
+        """The control socket's operations on this unit, as the daemon wires them (no journal)."""
+        from unit_controller.calibration import Calibrations
+        from unit_controller.control_socket.ops import Operations
+        from unit_controller.mqtt.payloads import EpochClock
+
+        return Operations(
+            config=self.config,
+            controller=self.controller,
+            calibrations=Calibrations(controller=self.controller),
+            journal=None,
+            epoch=EpochClock(clock=self.clock),
+            recipes_dir=self.recipes_dir,
+            batch_id=lambda: None,
+            ph_calibration_due=lambda: False,
+            on_calibrated=lambda: None,
+        )
 
     async def scan(self) -> Snapshot:
         """Advance one scan period: plant, then one controller scan."""

@@ -7,30 +7,17 @@ import shutil
 from pathlib import Path
 
 from tests.rig import Rig
-from unit_controller.calibration import Calibrations
 from unit_controller.console.render import render_recipes
 from unit_controller.console.text import WIDTH, Style
-from unit_controller.control_socket.ops import Operations, Session
+from unit_controller.control_socket.ops import Session
 from unit_controller.control_socket.protocol import Request
-from unit_controller.mqtt.payloads import EpochClock
 from unit_controller.recipes.loader import RECIPES_DIR
 
 PLAIN = Style(colour=False, utf8=True)
 
 
 async def _recipes(recipes_dir: Path) -> list[dict[str, object]]:
-    rig = Rig()
-    ops = Operations(
-        config=rig.config,
-        controller=rig.controller,
-        calibrations=Calibrations(controller=rig.controller),
-        journal=None,
-        epoch=EpochClock(clock=rig.clock),
-        recipes_dir=recipes_dir,
-        batch_id=lambda: None,
-        ph_calibration_due=lambda: False,
-        on_calibrated=lambda: None,
-    )
+    ops = Rig(recipes_dir=recipes_dir).operations()
     response = await ops.handle(Session(user="tech"), Request(id=1, op="recipes"))
     assert response.ok, response
     assert response.result is not None

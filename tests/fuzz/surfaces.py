@@ -19,14 +19,12 @@ from pydantic import ValidationError
 from hal.serial import ezo_link, ezo_pump, ezo_rtd
 from tests.rig import Rig
 from unit_controller.authority import Authority
-from unit_controller.calibration import Calibrations
 from unit_controller.config import DEFAULT_CONFIG, UnitConfig
-from unit_controller.control_socket.ops import Operations, Session
+from unit_controller.control_socket.ops import Session
 from unit_controller.control_socket.server import _Connection
 from unit_controller.errors import RecipeError
 from unit_controller.mqtt.commands import REMOTE_COMMANDS, CommandGate
 from unit_controller.mqtt.dispatch import CommandDispatcher, handle_command
-from unit_controller.mqtt.payloads import EpochClock
 from unit_controller.mqtt.replay import MemoryReplayStore
 from unit_controller.recipes.loader import RECIPES_DIR, parse_recipe
 
@@ -177,20 +175,7 @@ async def fuzz_socket(rng: random.Random, count: int, tally: Tally) -> None:
     """Control-socket lines as the server reads them, from the console and from the CLI."""
     rig = await _idle_rig()
 
-    def operations(rig: Rig) -> Operations:
-        return Operations(
-            config=rig.config,
-            controller=rig.controller,
-            calibrations=Calibrations(controller=rig.controller),
-            journal=None,
-            epoch=EpochClock(clock=rig.clock),
-            recipes_dir=RECIPES_DIR,
-            batch_id=lambda: None,
-            ph_calibration_due=lambda: False,
-            on_calibrated=lambda: None,
-        )
-
-    ops = operations(rig)
+    ops = rig.operations()
     for _ in range(count):
         if rng.random() < 0.4:
             line = raw_bytes(rng)
@@ -227,7 +212,7 @@ async def fuzz_socket(rng: random.Random, count: int, tally: Tally) -> None:
         if response is None or response.ok:
             tally.accepted += 1
             rig = await _idle_rig()
-            ops = operations(rig)
+            ops = rig.operations()
         elif response.code is not None and response.code.value == "internal":
             tally.crash(RuntimeError(response.error or "internal"))
         else:
