@@ -22,9 +22,9 @@ if TYPE_CHECKING:
 
 
 class DirectPublisher:
-    """The window's `Publisher` over the paho client of one connected aiomqtt client; every
-    other publish (birth, state, command results) still goes through aiomqtt, whose PUBACKs
-    are passed on to it."""
+    """The window's `Publisher` over the paho client of one connected aiomqtt client; what
+    does not go through the window (birth, status, the retained alarm list) still goes through
+    aiomqtt, whose PUBACKs are passed on to it."""
 
     def __init__(self, client: aiomqtt.Client) -> None:
         # Loaded with the client (after READY: see link.py), never by importing this module.
