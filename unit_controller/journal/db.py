@@ -107,7 +107,7 @@ INSERT_CALIBRATION = (
 INTERRUPTED = "interrupted"
 # A command's row is journaled once its answer is known: the controller's event about it comes
 # at most this long before.
-_SAME_COMMAND_MS = 10_000
+SAME_COMMAND_MS = 10_000
 # Errors in the rows themselves: retrying the same commit cannot help, so rows go one by one.
 _ROW_ERRORS = (
     sqlite3.IntegrityError,
@@ -457,7 +457,7 @@ class JournalDb:
                     and row_id not in told
                     and isinstance(data, dict)
                     and data.get("source") == entry["source"]
-                    and entry["ts"] - _SAME_COMMAND_MS <= ts <= entry["ts"]
+                    and entry["ts"] - SAME_COMMAND_MS <= ts <= entry["ts"]
                 ):
                     told.add(row_id)
                     entry["detail"] = text

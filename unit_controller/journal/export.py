@@ -19,6 +19,7 @@ from unit_controller.journal.db import (
     ALSO_READS,
     INTERRUPTED,
     RATE_SCALE,
+    SAME_COMMAND_MS,
     SCHEMA_VERSION,
     TOTAL_SCALE,
     TREND_SCALE,
@@ -58,7 +59,6 @@ _ENDING_COMMAND_MS = 5000
 _ENDING_COMMANDS = frozenset({"abort", "stop", "complete"})
 # The start command's rows lie this close to the start of the batch it began.
 _START_NEAR_MS = 5000
-_SAME_COMMAND_MS = 10_000  # a command's row follows the controller's account of it
 
 
 class ExportError(Exception):
@@ -212,7 +212,7 @@ def _own_rows(conn: sqlite3.Connection, batch_id: int, *, start_ts: int) -> tupl
             and c["ok"]
             and c["command"] == "start"
             and c["source"] == source
-            and ts <= c["ts"] <= ts + _SAME_COMMAND_MS
+            and ts <= c["ts"] <= ts + SAME_COMMAND_MS
         ][:1]
     return events, commands
 
@@ -305,7 +305,7 @@ def _commands(
             if (
                 i not in matched
                 and event["data"].get("source") == row["source"]
-                and row["ts"] - _SAME_COMMAND_MS <= event["ts"] <= row["ts"]
+                and row["ts"] - SAME_COMMAND_MS <= event["ts"] <= row["ts"]
             ):
                 matched.add(i)
                 row["detail"] = event["text"]

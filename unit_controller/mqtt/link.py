@@ -230,8 +230,9 @@ class FleetLink:
             # a scan of every message in flight at each PUBACK (0: no cap of its own).
             max_inflight_messages=0,
         )
-        # The window's rows bypass aiomqtt's pending calls (DirectPublisher); what goes
-        # through aiomqtt (birth, state, command results) stays far below its warning at 10.
+        # The window's rows (telemetry, events, command results) bypass aiomqtt's pending calls
+        # (DirectPublisher); what goes through aiomqtt (birth, status, the retained alarm list)
+        # is published one at a time, far below its warning at 10.
         return client
 
     async def _connection(self) -> None:
