@@ -337,3 +337,15 @@ class Mosquitto:
             self._output = None
         _STARTED.discard(self)
         return code
+
+
+class AclMosquitto(Mosquitto):
+    """A plain Mosquitto whose ACL lets anyone write only under `writable` (a topic filter,
+    `allowed/#` unless changed before a start) and read everything."""
+
+    writable = "allowed/#"
+
+    def config_text(self) -> str:
+        acl = self.workdir / "acl"
+        acl.write_text(f"topic write {self.writable}\ntopic read #\n")
+        return super().config_text() + f"acl_file {acl}\n"

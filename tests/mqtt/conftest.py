@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.mqtt.broker import Mosquitto
+from tests.mqtt.broker import AclMosquitto, Mosquitto
 
 
 def _broker(workdir: Path, *, tls: bool) -> Iterator[Mosquitto]:
@@ -33,3 +33,15 @@ def tls_mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     """A started TLS Mosquitto requiring a client certificate from its test CA (`client_tls`);
     the certificate's CN is the MQTT username."""
     yield from _broker(tmp_path / "tls-mosquitto", tls=True)
+
+
+@pytest.fixture
+def acl_mosquitto(tmp_path: Path) -> Iterator[AclMosquitto]:
+    """A started plain-TCP Mosquitto whose ACL lets clients write only under `allowed/`
+    (`writable`, read at each start): what it denies, it refuses (MQTT 5 PUBACK 0x87)."""
+    broker = AclMosquitto(workdir=tmp_path / "acl-mosquitto", tls=False)
+    try:
+        broker.start()
+        yield broker
+    finally:
+        broker.kill()

@@ -5,7 +5,9 @@ aiomqtt's `publish` lists every call still pending to check a warning threshold,
 window of 200 in flight each publish walks ~200 entries: a fifth of a backlog drain's CPU here
 (cProfile of `bench --only outbox`). The window waits on nothing else aiomqtt adds: its own
 watchdog stands for per-publish timeouts, and a lost connection closes it, which cancels what
-is in flight (the rows stay stored and go out again).
+is in flight (the rows stay stored and go out again). Unlike aiomqtt, it reads the PUBACK's
+reason code: a message the broker refuses (MQTT 5, e.g. 0x87 not authorized by its ACL) is
+never counted delivered.
 
 This reaches under aiomqtt 2.x (`Client._client`, the paho client it drives, and paho's
 `on_publish`), pinned in deploy/requirements.lock; tests/mqtt cover it against Mosquitto.
@@ -21,6 +23,16 @@ if TYPE_CHECKING:
     import paho.mqtt.client as paho
 
 
+class PublishRefused(Exception):
+    """The broker answered a stored message with a failure reason code: not delivered, and
+    what follows on that topic will be refused alike until the broker or the unit changes."""
+
+    def __init__(self, *, topic: str, reason: str) -> None:
+        super().__init__(f"the broker refused a message on {topic}: {reason}")
+        self.topic = topic
+        self.reason = reason
+
+
 class DirectPublisher:
     """The window's `Publisher` over the paho client of one connected aiomqtt client; what
     does not go through the window (birth, status, the retained alarm list) still goes through
@@ -33,19 +45,26 @@ class DirectPublisher:
         self._success = MQTT_ERR_SUCCESS
         self._paho: paho.Client = client._client
         self._loop = asyncio.get_running_loop()
-        self._pending: dict[int, asyncio.Future[None]] = {}
+        self._pending: dict[int, tuple[asyncio.Future[None], str]] = {}
+        self._aiomqtt_pending: dict[int, Any] = client._pending_publishes
         self._theirs: Any = self._paho.on_publish  # aiomqtt's (paho types it as a union)
         self._paho.on_publish = self._on_publish
 
     def _on_publish(
         self, client: paho.Client, userdata: Any, mid: int, reason: Any, properties: Any
     ) -> None:
-        waiting = self._pending.pop(mid, None)
-        if waiting is None:
+        entry = self._pending.pop(mid, None)
+        if entry is None:
             if self._theirs is not None:
                 self._theirs(client, userdata, mid, reason, properties)
             return
-        if not waiting.done():
+        waiting, topic = entry
+        if waiting.done():
+            return
+        # 0x10 (no matching subscribers) is a success; 0x80 and above are refusals.
+        if getattr(reason, "is_failure", False):
+            waiting.set_exception(PublishRefused(topic=topic, reason=str(reason)))
+        else:
             waiting.set_result(None)
 
     async def publish(
@@ -65,10 +84,15 @@ class DirectPublisher:
             raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
         if info.is_published():
             return
+        if info.mid in self._pending or info.mid in self._aiomqtt_pending:
+            # paho's message ids wrapped round to one still awaiting its acknowledgement: an
+            # acknowledgement could no longer be told from the other's. The row stays stored.
+            raise aiomqtt.MqttError(f"message id {info.mid} is still awaiting its PUBACK")
         waiting = self._loop.create_future()
-        self._pending[info.mid] = waiting
+        entry = (waiting, topic)
+        self._pending[info.mid] = entry
         try:
             await waiting
         finally:
-            if self._pending.get(info.mid) is waiting:
+            if self._pending.get(info.mid) is entry:
                 del self._pending[info.mid]

@@ -16,7 +16,7 @@ import structlog
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from unit_controller.mqtt.commands import CommandResult
-from unit_controller.mqtt.direct_publisher import DirectPublisher
+from unit_controller.mqtt.direct_publisher import DirectPublisher, PublishRefused
 from unit_controller.mqtt.outbox import Outbox, OutboxRow
 from unit_controller.mqtt.paho_imports import defer_unused_imports
 from unit_controller.mqtt.settings import MqttSettings
@@ -114,6 +114,8 @@ class FleetLink:
         # is a link that flaps (another client with this unit's id makes the broker drop one
         # for the other, for ever).
         self.drops: deque[float] = deque(maxlen=DROPS_KEPT)
+        # The broker's last refusal of a stored message, until a backfill goes out whole.
+        self.refused: PublishRefused | None = None
         self.connected_at = 0.0  # loop time the connection now up (or the last one) came up
 
     # --- what the rest of the unit calls -------------------------------------------------
@@ -168,10 +170,11 @@ class FleetLink:
             except Exception as exc:
                 if self._stopping:
                     return
-                if not isinstance(exc, aiomqtt.MqttError | OSError):
+                refused = isinstance(exc, PublishRefused)
+                if not (refused or isinstance(exc, aiomqtt.MqttError | OSError)):
                     # A bug of ours must not end fleet reporting: log it and connect again.
                     log.exception("mqtt.link_failed")
-                if self.connects and self.connected:
+                if self.connects and self.connected and not refused:
                     attempt = 0
                 delay = reconnect_delay(
                     attempt,
@@ -179,8 +182,18 @@ class FleetLink:
                     high_s=self._settings.reconnect_max_s,
                     rng=self._rng,
                 )
-                if self.connected:
+                if self.connected and not refused:  # a refusal has its own alarm
                     self.drops.append(asyncio.get_running_loop().time())
+                if isinstance(exc, PublishRefused):
+                    # Not the network: the broker (its ACL, say) or this unit's topics are wrong,
+                    # and only a person can put it right. Nothing is dropped meanwhile.
+                    self.refused = exc
+                    log.error(
+                        "mqtt.publish_refused",
+                        topic=exc.topic,
+                        reason=exc.reason,
+                        kept="the refused message and those after it stay in the outbox",
+                    )
                 event = "mqtt.disconnected" if self.connected else "mqtt.connect_failed"
                 log.warning(
                     event,
@@ -386,6 +399,8 @@ class FleetLink:
         if sent:
             await window.drained()
             log.info("mqtt.backfill_done", rows=sent, seconds=round(loop.time() - started, 2))
+            # A refused message stays stored, so it was among these: the broker took it now.
+            self.refused = None
 
     # --- a clean stop ----------------------------------------------------------------------
     async def wait_drained(self, timeout_s: float) -> bool:

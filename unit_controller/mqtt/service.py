@@ -48,6 +48,7 @@ DROPPED_ALARM = "telemetry_dropped"
 # The connection keeps dropping once up: most often another client with this unit's id (a
 # second unit configured with it), which makes the broker drop one for the other, for ever.
 FLAPPING_ALARM = "mqtt_link_flapping"
+REFUSED_ALARM = "mqtt_publish_refused"
 # This many drops of an established connection within FLAPPING_WINDOW_S (real seconds) raise
 # it; none for as long (and connected) returns it.
 FLAPPING_DROPS = 3
@@ -166,6 +167,7 @@ class FleetService:
         self._dropped_seen = 0
         self._dropped_alarm = False  # raised by this process and not cleared since
         self._flapping_alarm = False
+        self._refused_alarm = False
 
     async def __aenter__(self) -> FleetService:
         await self.start()
@@ -343,6 +345,7 @@ class FleetService:
             await asyncio.sleep(MONITOR_EVERY_S)
             await self.check_outbox()
             await self.check_link()
+            await self.check_refused()
 
     async def check_link(self) -> None:
         """Raise an alarm while the connection keeps dropping once up (FLAPPING_DROPS within
@@ -372,6 +375,26 @@ class FleetService:
         ):
             await self.controller.clear_alarm(FLAPPING_ALARM, "mqtt")
             self._flapping_alarm = False
+
+    async def check_refused(self) -> None:
+        """Raise an alarm while the broker refuses stored messages; return it once a backfill
+        has gone out whole."""
+        refused = self.link.refused
+        if refused is not None and not self._refused_alarm:
+            await self.controller.raise_alarm(
+                alarm_id=REFUSED_ALARM,
+                tag="mqtt",
+                priority=Priority.LOW,
+                message=(
+                    f"{refused}; the messages stay in the outbox. Does the broker's ACL let "
+                    f"unit '{self.config.unit.id}' write under {self.config.mqtt.root}? "
+                    "(deploy/mosquitto/acl)"
+                ),
+            )
+            self._refused_alarm = True
+        elif refused is None and self._refused_alarm:
+            await self.controller.clear_alarm(REFUSED_ALARM, "mqtt")
+            self._refused_alarm = False
 
     async def check_outbox(self) -> None:
         """Raise an alarm when the outbox dropped messages; return it once the backlog is sent."""
