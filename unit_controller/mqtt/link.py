@@ -170,11 +170,11 @@ class FleetLink:
             except Exception as exc:
                 if self._stopping:
                     return
-                refused = isinstance(exc, PublishRefused)
-                if not (refused or isinstance(exc, aiomqtt.MqttError | OSError)):
+                refused = exc if isinstance(exc, PublishRefused) else None
+                if refused is None and not isinstance(exc, aiomqtt.MqttError | OSError):
                     # A bug of ours must not end fleet reporting: log it and connect again.
                     log.exception("mqtt.link_failed")
-                if self.connects and self.connected and not refused:
+                if self.connects and self.connected and refused is None:
                     attempt = 0
                 delay = reconnect_delay(
                     attempt,
@@ -182,16 +182,16 @@ class FleetLink:
                     high_s=self._settings.reconnect_max_s,
                     rng=self._rng,
                 )
-                if self.connected and not refused:  # a refusal has its own alarm
+                if self.connected and refused is None:  # a refusal has its own alarm
                     self.drops.append(asyncio.get_running_loop().time())
-                if isinstance(exc, PublishRefused):
+                if refused is not None:
                     # Not the network: the broker (its ACL, say) or this unit's topics are wrong,
                     # and only a person can put it right. Nothing is dropped meanwhile.
-                    self.refused = exc
+                    self.refused = refused
                     log.error(
                         "mqtt.publish_refused",
-                        topic=exc.topic,
-                        reason=exc.reason,
+                        topic=refused.topic,
+                        reason=refused.reason,
                         kept="the refused message and those after it stay in the outbox",
                     )
                 event = "mqtt.disconnected" if self.connected else "mqtt.connect_failed"
