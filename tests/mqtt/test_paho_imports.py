@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from tests.test_lean_imports import ROOT
 
@@ -23,10 +24,11 @@ def _run(code: str) -> dict[str, object]:
     return result
 
 
-def test_the_link_tries_the_broker_without_loading_urllib_request_http_or_email() -> None:
-    result = _run(
-        """
-        import asyncio, json, sys, tempfile as _t
+def test_the_link_tries_the_broker_without_loading_urllib_request_http_or_email(
+    tmp_path: Path,
+) -> None:
+    script = """
+        import asyncio, json, sys
         from pathlib import Path
         from unit_controller.cli.no_plugins import skip_pydantic_plugins
         skip_pydantic_plugins()  # as the daemon does (pydantic's plugin lookup loads email)
@@ -34,8 +36,7 @@ def test_the_link_tries_the_broker_without_loading_urllib_request_http_or_email(
         from unit_controller.mqtt.outbox import Outbox
         from unit_controller.mqtt.settings import MqttSettings
         from unit_controller.mqtt.topics import Topics
-        sys.modules.pop("tempfile")  # only this script's own scratch directory needs it
-        directory = _t.mkdtemp()
+        directory = DIRECTORY
 
         async def refuse(name, payload, retained):
             raise AssertionError("no broker, no command")
@@ -59,7 +60,7 @@ def test_the_link_tries_the_broker_without_loading_urllib_request_http_or_email(
         connects = asyncio.run(main())
         print(json.dumps({"connects": connects, "modules": sorted(sys.modules)}))
         """
-    )
+    result = _run(script.replace("DIRECTORY", repr(str(tmp_path))))
     modules = set(result["modules"])  # type: ignore[call-overload]
     assert result["connects"] == 0
     assert "paho.mqtt.client" in modules
