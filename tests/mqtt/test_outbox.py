@@ -6,9 +6,10 @@ import asyncio
 import signal
 import sqlite3
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
@@ -212,6 +213,44 @@ async def test_run_flusher_group_commits_and_reports_committed_rows(outbox: Outb
     await outbox.close()
     async with _outbox(outbox.path) as box:
         assert [r.payload for r in await _all(box)][-1] == b"after cancel"
+
+
+async def test_an_ack_after_its_rows_commit_rides_with_the_next_put(
+    outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The PUBACK comes back after the commit that stored its row: deleting it waits for the
+    # next message's commit instead of costing a commit (and a wake-up) of its own.
+    monkeypatch.setattr(outbox_module, "IDLE_COMMIT_S", 3600.0)
+    worker = outbox._worker
+    commits = 0
+    submit = worker.submit
+
+    def counted(job: Callable[[], Any]) -> asyncio.Future[Any]:
+        nonlocal commits
+        commits += 1
+        return submit(job)
+
+    monkeypatch.setattr(worker, "submit", counted)
+    committed = asyncio.Event()
+    flusher = asyncio.create_task(outbox.run_flusher(lambda _: committed.set(), every_s=0.01))
+    try:
+        outbox.put("telemetry", b"1")
+        await committed.wait()
+        committed.clear()
+        outbox.ack(1)
+        # Timers fire in deadline order: once this one has, any commit the flusher would make
+        # `every_s` after its last one has been submitted.
+        await asyncio.sleep(0.05)
+        assert commits == 1
+        outbox.put("telemetry", b"2")
+        await committed.wait()
+        assert commits == 2
+        assert [r.id for r in await _all(outbox)] == [2]
+        assert outbox.pending_count == 1
+    finally:
+        flusher.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await flusher
 
 
 async def test_failed_commit_keeps_rows_in_order_for_the_next_one(tmp_path: Path) -> None:
