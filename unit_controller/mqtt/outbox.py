@@ -33,9 +33,12 @@ __all__ = ["Outbox", "OutboxError", "OutboxRow"]
 
 log = structlog.get_logger(__name__)
 
-# Acks waiting past this many wake the flusher; fewer wait for its period (commits in batches).
+# Acks waiting past this many wake the flusher; fewer ride with the next put or wait
+# IDLE_COMMIT_S (commits in batches).
 ACK_BATCH = 1000
-# Acks alone (rows already delivered) wait this long for a put to carry them into a commit.
+# With no row waiting in memory, acks and stored rows wait this long for a put to carry them into
+# a commit. An acked row still on disk goes out again after a crash: at most this long of acks
+# (or ACK_BATCH) is sent twice, which at-least-once delivery allows.
 IDLE_COMMIT_S = 2.0
 # While the disk refuses commits, what waits in memory is capped below the outbox's own cap
 # (256 MiB by default, days of telemetry): RAM is the controller's too. About three hours of
@@ -264,7 +267,8 @@ class Outbox:
     async def run_flusher(
         self, on_committed: Callable[[list[OutboxRow]], None], *, every_s: float = 0.2
     ) -> None:
-        """Commit whenever something was put or acked (at least every `every_s`), until cancelled.
+        """Commit what was put within `every_s`, and acks with it (see `_next_commit_in`), until
+        cancelled.
 
         Whatever arrives during a commit goes into the next one; `on_committed` gets the new rows.
         """
