@@ -294,13 +294,12 @@ class Outbox:
     def _next_commit_in(self, every_s: float) -> float | None:
         """Seconds until the flusher commits unwoken: `every_s` while rows wait in memory.
 
-        Acks and stored rows alone wait longer. Deleting acked rows rides with the next put
-        (telemetry every second), so an idle, caught-up unit commits once per message: the
-        PUBACK comes back after the commit that stored its row, and deciding on what was acked
-        by then cost a second commit 0.2 s later (a quarter of the loop turns MQTT adds to an
-        idle daemon). Unacked stored rows (in flight, or the broker away) need a commit only for
-        the age cap, which a few seconds do not change; the byte cap is applied by the commit
-        that inserts. A thousand acks wake the flusher at once (`ack`).
+        Acks and stored rows alone wait longer: deletes ride with the next put (telemetry every
+        second), so an idle, caught-up unit commits once per message, not twice (a quarter of
+        the loop turns MQTT adds to an idle daemon). The wait cannot hinge on what is acked by
+        now: a row's PUBACK comes back after the commit that stored it. Unacked stored rows (in
+        flight, or the broker away) need a commit only for the age cap, which a few seconds do
+        not change; the byte cap is applied by the commit that inserts.
         """
         if self._buffer or self._unsaved_drops:
             return every_s
