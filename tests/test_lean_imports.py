@@ -33,6 +33,12 @@ NOT_IN_RUN = (
     "unit_controller.cli.operator",
     "unit_controller.cli.records",
     "importlib.metadata",
+    # The control socket listens from READY; what answers a request loads with the first session.
+    "unit_controller.control_socket.connection",
+    "unit_controller.control_socket.ops",
+    "unit_controller.control_socket.args",
+    "unit_controller.control_socket.pin_desk",
+    "unit_controller.control_socket.status",
 )
 
 

@@ -366,6 +366,11 @@ class ConsoleSection(Section):
                 raise ValueError(f"no such group on this machine: {group!r}") from None
         return group
 
+    @property
+    def pin_required(self) -> bool:
+        """True when manual mode and calibration need the PIN."""
+        return self.pin_hash is not None
+
 
 class CalibrationSection(Section):
     """When instruments are due for calibration."""

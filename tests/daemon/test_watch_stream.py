@@ -40,7 +40,7 @@ async def test_a_watch_streams_the_status_then_each_event_as_it_comes(tmp_path: 
     clock = VirtualClock()
     server = ControlServer(
         path=tmp_path / "control.sock",
-        ops=cast(Operations, _Ops()),
+        make_ops=lambda: cast(Operations, _Ops()),
         epoch=EpochClock(clock=clock),
         hello=lambda: {"unit": "test"},
     )

@@ -20,8 +20,8 @@ from hal.serial import ezo_link, ezo_pump, ezo_rtd
 from tests.rig import Rig
 from unit_controller.authority import Authority
 from unit_controller.config import DEFAULT_CONFIG, UnitConfig
+from unit_controller.control_socket.connection import Connection
 from unit_controller.control_socket.ops import Session
-from unit_controller.control_socket.server import _Connection
 from unit_controller.errors import RecipeError
 from unit_controller.mqtt.commands import REMOTE_COMMANDS, CommandGate
 from unit_controller.mqtt.dispatch import CommandDispatcher, handle_command
@@ -189,7 +189,7 @@ async def fuzz_socket(rng: random.Random, count: int, tally: Tally) -> None:
                 }
             line = json.dumps(request).encode()
         client = rng.choice(("console", "cli"))
-        connection = _Connection(
+        connection = Connection(
             reader=None,  # type: ignore[arg-type]  # _answer reads nothing itself
             writer=None,  # type: ignore[arg-type]
             ops=ops,

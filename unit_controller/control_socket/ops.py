@@ -175,7 +175,7 @@ class Operations:
     @property
     def pin_required(self) -> bool:
         """True when manual mode and calibration need the PIN."""
-        return self.config.console.pin_hash is not None
+        return self.config.console.pin_required
 
     def parse(self, request: Request) -> tuple[OpSpec, OpArgs]:
         """The op's spec and validated arguments; OpError when unknown or malformed."""

@@ -1,7 +1,7 @@
 """The control socket server: a UNIX socket (mode 0660) speaking JSON lines, one session a client.
 
-A client can only ever hurt its own connection: bad lines get an error, a slow reader loses
-stream lines, and nothing here blocks the scan.
+A client can only ever hurt its own connection (see connection.py), and nothing here blocks the
+scan. The request machinery and the Operations load with the first session, not at start-up.
 """
 
 from __future__ import annotations
@@ -9,42 +9,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import pwd
 import shutil
-import socket
-import struct
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from pydantic import ValidationError
 
-from unit_controller.controller import Snapshot
 from unit_controller.events import UnitEvent
-from unit_controller.json_limits import JsonRefused, parse_json
 from unit_controller.mqtt.payloads import EpochClock, event_payload
-from unit_controller.tomlfile import location
 
-from .args import WatchArgs
-from .ops import Operations, Session
-from .protocol import MAX_LINE_BYTES, ErrorCode, OpError, Request, Response, encode_line
+from .protocol import MAX_LINE_BYTES, ErrorCode, Response
+
+if TYPE_CHECKING:
+    from unit_controller.controller import Snapshot
+
+    from .connection import Connection
+    from .ops import Operations
 
 log = structlog.get_logger(__name__)
 
-# A client this far behind on stream lines (bytes unsent) is skipped until it catches up.
-SLOW_CLIENT_BYTES = 256 * 1024
-EVENT_QUEUE = 200
-
 
 class ControlServer:
-    """Listens on `path`; each connection gets a Session and the Operations."""
+    """Listens on `path`; each connection gets a Session and the Operations, which `make_ops`
+    builds for the first one."""
 
     def __init__(
         self,
         *,
         path: Path,
-        ops: Operations,
+        make_ops: Callable[[], Operations],
         epoch: EpochClock,
         hello: Callable[[], dict[str, Any]],
         group: str | None = None,
@@ -54,12 +48,13 @@ class ControlServer:
         self.path = path
         self._max_connections = max_connections
         self._idle_timeout_s = idle_timeout_s
-        self._ops = ops
+        self._make_ops = make_ops
+        self._ops: Operations | None = None
         self._epoch = epoch
         self._hello = hello
         self._group = group
         self._server: asyncio.Server | None = None
-        self._connections: set[_Connection] = set()
+        self._connections: set[Connection] = set()
 
     async def start(self) -> None:
         """Create the socket (replacing a stale one) with mode 0660 and the configured group."""
@@ -130,11 +125,18 @@ class ControlServer:
                 await writer.drain()
             writer.close()
             return
-        connection = _Connection(
+        # The first session loads the request machinery and builds the Operations.
+        from .connection import Connection, peer_user
+        from .ops import Session
+
+        if self._ops is None:
+            self._ops = self._make_ops()
+        ops = self._ops
+        connection = Connection(
             reader=reader,
             writer=writer,
-            ops=self._ops,
-            session=Session(user=_peer_user(writer)),
+            ops=ops,
+            session=Session(user=peer_user(writer)),
             idle_timeout_s=self._idle_timeout_s,
         )
         self._connections.add(connection)
@@ -148,206 +150,8 @@ class ControlServer:
         finally:
             self._connections.discard(connection)
             connection.close()
-            await self._ops.session_closed(connection.session)
+            await ops.session_closed(connection.session)
             log.info("control.disconnected", source=connection.session.source)
-
-
-class _Connection:
-    """One client: reads requests in order, writes responses and stream lines."""
-
-    def __init__(
-        self,
-        *,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        ops: Operations,
-        session: Session,
-        idle_timeout_s: float,
-    ) -> None:
-        self._idle_timeout_s = idle_timeout_s
-        self.reader = reader
-        self.writer = writer
-        self.ops = ops
-        self.session = session
-        self._watch: asyncio.Task[None] | None = None
-        self._watch_id: int | str | None = None
-        self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=EVENT_QUEUE)
-        self._nudge: asyncio.Future[None] | None = None  # the status stream's wait, if waiting
-
-    def close(self) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
-            self._watch = None
-        self.writer.close()
-
-    def _send(self, line: bytes) -> None:
-        if not self.writer.is_closing():
-            self.writer.write(line)
-
-    async def serve(self, hello: dict[str, Any]) -> None:
-        self._send(encode_line({"hello": hello}))
-        await self.writer.drain()
-        while True:
-            try:
-                line = await self._next_line()
-            except TimeoutError:
-                self._send(
-                    Response(
-                        id=None,
-                        ok=False,
-                        error=f"nothing sent for {self._idle_timeout_s:g} s: closing",
-                        code=ErrorCode.REFUSED,
-                    ).line()
-                )
-                await self.writer.drain()
-                return
-            except (asyncio.LimitOverrunError, ValueError):
-                self._send(
-                    Response(
-                        id=None,
-                        ok=False,
-                        error=f"line longer than {MAX_LINE_BYTES} bytes: closing",
-                        code=ErrorCode.BAD_REQUEST,
-                    ).line()
-                )
-                await self.writer.drain()
-                return
-            if not line:
-                return
-            if not line.strip():
-                continue
-            try:
-                response = await self._answer(line)
-            except Exception as exc:
-                # A bug answering one line is that line's error: the session goes on.
-                log.exception("control.request_failed", user=self.session.user)
-                response = Response(
-                    id=None, ok=False, error=f"internal error: {exc!r}", code=ErrorCode.INTERNAL
-                )
-            if response is not None:
-                self._send(response.line())
-                await self.writer.drain()
-
-    async def _next_line(self) -> bytes:
-        """The next request line; TimeoutError once idle too long (a watcher is never idle)."""
-        reading = asyncio.ensure_future(self.reader.readline())
-        try:
-            while True:
-                done, _ = await asyncio.wait({reading}, timeout=self._idle_timeout_s)
-                if done:
-                    return reading.result()
-                if self._watch is None:
-                    raise TimeoutError
-        finally:
-            reading.cancel()
-
-    async def _answer(self, line: bytes) -> Response | None:
-        try:
-            document = parse_json(line.strip(), max_bytes=MAX_LINE_BYTES, what="the request")
-        except JsonRefused as exc:
-            return Response(id=None, ok=False, error=str(exc), code=ErrorCode.BAD_REQUEST)
-        if not isinstance(document, dict):
-            return Response(
-                id=None, ok=False, error="a request is a JSON object", code=ErrorCode.BAD_REQUEST
-            )
-        raw_id = document.get("id")
-        echo = raw_id if isinstance(raw_id, int | str) and not isinstance(raw_id, bool) else None
-        try:
-            request = Request.model_validate(document)
-        except ValidationError as exc:
-            text = "; ".join(
-                f"{location(err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
-            )
-            return Response(id=echo, ok=False, error=text, code=ErrorCode.BAD_REQUEST)
-        if request.op in ("watch", "unwatch"):
-            return self._watching(request)
-        return await self.ops.handle(self.session, request)
-
-    def _watching(self, request: Request) -> Response:
-        try:
-            _, args = self.ops.parse(request)
-        except OpError as exc:
-            return Response(id=request.id, ok=False, error=exc.message, code=exc.code)
-        if self._watch is not None:
-            self._watch.cancel()
-            self._watch = None
-        if request.op == "unwatch":
-            return Response(id=request.id, ok=True, result={"watching": False})
-        assert isinstance(args, WatchArgs)
-        self._watch_id = request.id
-        while not self._events.empty():
-            self._events.get_nowait()
-        stream = self._stream if args.status else self._stream_events
-        self._watch = asyncio.create_task(stream(request.id, args.every_s))
-        return Response(id=request.id, ok=True, result={"watching": True})
-
-    def event(self, payload: dict[str, Any]) -> None:
-        if self._watch is None:
-            return
-        with contextlib.suppress(asyncio.QueueFull):
-            self._events.put_nowait(payload)
-        if self._nudge is not None:
-            _wake(self._nudge)
-
-    async def _stream(self, request_id: int | str | None, every_s: float) -> None:
-        """The status every `every_s`, and events as they come."""
-        loop = asyncio.get_running_loop()
-        next_status = loop.time()
-        while True:
-            if loop.time() >= next_status:
-                self._stream_line(request_id, "status", self.ops.status())
-                next_status = loop.time() + every_s
-            elif not self._events.empty():
-                self._stream_line(request_id, "event", self._events.get_nowait())
-            else:
-                await self._event_or(next_status)
-                continue
-            with contextlib.suppress(ConnectionError):
-                await self.writer.drain()
-
-    async def _event_or(self, when: float) -> None:
-        """Until an event comes or the loop's clock reaches `when`: one future and one timer,
-        no task and no timeout exception (a watching console costs next to nothing a second)."""
-        loop = asyncio.get_running_loop()
-        woke: asyncio.Future[None] = loop.create_future()
-        self._nudge = woke
-        timer = loop.call_at(when, _wake, woke)
-        try:
-            await woke
-        finally:
-            timer.cancel()
-            self._nudge = None
-
-    async def _stream_events(self, request_id: int | str | None, every_s: float) -> None:
-        """Events only, as they come (`watch` with `status: false`); `every_s` is not used."""
-        while True:
-            self._stream_line(request_id, "event", await self._events.get())
-            with contextlib.suppress(ConnectionError):
-                await self.writer.drain()
-
-    def _stream_line(self, request_id: int | str | None, kind: str, data: dict[str, Any]) -> None:
-        transport = self.writer.transport
-        if transport is not None and transport.get_write_buffer_size() > SLOW_CLIENT_BYTES:
-            return  # the client is not reading: skip rather than grow without bound
-        self._send(encode_line({"id": request_id, "stream": kind, "data": data}))
-
-
-def _wake(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
-
-
-def _peer_user(writer: asyncio.StreamWriter) -> str:
-    """The user name of the process on the other end (SO_PEERCRED), or 'unknown'."""
-    sock = writer.get_extra_info("socket")
-    if sock is None or not hasattr(socket, "SO_PEERCRED"):
-        return "unknown"
-    try:
-        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        _, uid, _ = struct.unpack("3i", creds)
-        return pwd.getpwuid(uid).pw_name
-    except (OSError, KeyError):
-        return "unknown"
 
 
 async def socket_answers(path: Path) -> bool:

@@ -30,7 +30,6 @@ from unit_controller.authority import store_authority, stored_authority
 from unit_controller.backend import open_backend
 from unit_controller.calibration import Calibrations
 from unit_controller.config import UnitConfig, state_directory
-from unit_controller.control_socket.ops import Operations
 from unit_controller.control_socket.server import ControlServer, socket_answers
 from unit_controller.controller import PROCESS_STATES, UnitController
 from unit_controller.daemon.dirs import Directories
@@ -53,6 +52,7 @@ from unit_controller.storage_watch import StorageWatch
 if TYPE_CHECKING:
     from hal.mock.unit import SimulatedUnit
     from hal.serial.board import SerialHardware
+    from unit_controller.control_socket.ops import Operations
 
 log = structlog.get_logger(__name__)
 
@@ -200,25 +200,31 @@ class Daemon:
         )
         self._housekeeping = housekeeping
         calibrations = Calibrations(controller=controller)
-        ops = Operations(
-            config=config,
-            controller=controller,
-            calibrations=calibrations,
-            journal=journal,
-            epoch=self.epoch,
-            recipes_dir=self.options.recipes_dir,
-            batch_id=lambda: recorder.batch_id,
-            ph_calibration_due=lambda: housekeeping.ph_due,
-            commission=self._commission_report if self._hardware is not None else None,
-            on_calibrated=housekeeping.calibrated,
-            clock_synchronized=lambda: housekeeping.clock_synced,
-            stats=self.stats,
-        )
+
+        def make_ops() -> Operations:
+            # Built by the first control-socket session (with the request models it loads).
+            from unit_controller.control_socket.ops import Operations
+
+            return Operations(
+                config=config,
+                controller=controller,
+                calibrations=calibrations,
+                journal=journal,
+                epoch=self.epoch,
+                recipes_dir=self.options.recipes_dir,
+                batch_id=lambda: recorder.batch_id,
+                ph_calibration_due=lambda: housekeeping.ph_due,
+                commission=self._commission_report if self._hardware is not None else None,
+                on_calibrated=housekeeping.calibrated,
+                clock_synchronized=lambda: housekeeping.clock_synced,
+                stats=self.stats,
+            )
+
         server = ControlServer(
             path=self.options.dirs.socket,
-            ops=ops,
+            make_ops=make_ops,
             epoch=self.epoch,
-            hello=lambda: self._hello(controller, ops),
+            hello=lambda: self._hello(controller),
             group=config.console.group,
             max_connections=config.console.socket_max_connections,
             idle_timeout_s=config.console.socket_idle_timeout_s,
@@ -300,14 +306,14 @@ class Daemon:
             "rss_mb": _rss_mb(),
         }
 
-    def _hello(self, controller: UnitController, ops: Operations) -> dict[str, Any]:
+    def _hello(self, controller: UnitController) -> dict[str, Any]:
         unit = self.config.unit
         return {
             "unit": unit.id,
             "site": unit.site,
             "version": __version__,
             "state": controller.machine.state.value,
-            "pin_required": ops.pin_required,
+            "pin_required": self.config.console.pin_required,
             # An interactive console sends something well within this, so a tech who leaves it
             # open is never cut off.
             "idle_timeout_s": self.config.console.socket_idle_timeout_s,
