@@ -1,7 +1,7 @@
 """One control-socket client: its requests read and answered in order, and its watch stream.
 
 Loaded by the first session, not with the daemon: a unit serves its field tech a few times a
-month, and the request models (ops, their arguments, the PIN desk) are a tenth of start-up.
+month, and the request models (ops, their arguments, the PIN desk) cost ~10 ms of each start.
 A client can only ever hurt its own connection: bad lines get an error and a slow reader loses
 stream lines.
 """
