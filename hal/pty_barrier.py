@@ -29,7 +29,8 @@ class PtyBarrier:
 
         Two rounds, because the kernel may run queued pty work on more than one worker at once:
         measured under two busy loops on 2 cores, one round left 1 in 5,000 earlier writes
-        unseen, two rounds none in 10,000 (a 0.2 ms pause left 1 in 500).
+        unseen, two rounds none in 10,000 (a 0.2 ms pause left 1 in 500). Still a hint: CI, running
+        the whole suite, once saw a write unseen after two rounds. `scripts/pty-barrier-rate`.
         """
         crossed = True
         for _ in range(rounds):

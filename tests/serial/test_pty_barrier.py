@@ -1,32 +1,30 @@
-"""The lockstep clock's barrier: once its own byte has crossed, bytes written earlier on another
-pty are readable there."""
+"""The lockstep clock's barrier: its own byte crosses, leaves nothing behind, and bytes written
+earlier on another pty arrive. That they arrive *before* it is a kernel hint, not a promise (CI
+once saw one write in ten still unseen), so the suite does not assert it; scripts/pty-barrier-rate
+measures how often it holds."""
 
 from __future__ import annotations
 
-import array
-import fcntl
 import os
-import termios
+import time
 import tty
 
 from hal.pty_barrier import PtyBarrier
+from tests.serial.barrier_rate import main, measure, unread
 
 
-def _unread(fd: int) -> int:
-    count = array.array("i", [0])
-    fcntl.ioctl(fd, termios.FIONREAD, count)
-    return count[0]
-
-
-def test_bytes_written_before_the_barrier_are_readable_after_it() -> None:
+def test_the_barrier_crosses_and_earlier_bytes_arrive() -> None:
     master, slave = os.openpty()
     tty.setraw(slave)
     barrier = PtyBarrier()
     try:
-        for n in range(1, 11):
+        for _ in range(10):
             os.write(slave, b"req")  # a driver's request, on its way to the emulator
             assert barrier.cross(timeout_s=5.0)
-            assert _unread(master) == 3 * n
+        deadline = time.monotonic() + 10.0  # a bound for a loaded host, not a measurement
+        while unread(master) < 30 and time.monotonic() < deadline:
+            barrier.cross(timeout_s=1.0)
+        assert unread(master) == 30
     finally:
         barrier.close()
         os.close(master)
@@ -38,7 +36,15 @@ def test_the_barrier_leaves_nothing_of_its_own_behind() -> None:
     try:
         for _ in range(5):
             assert barrier.cross(timeout_s=5.0)
-        assert _unread(barrier._slave) == 0
-        assert _unread(barrier._master) == 0
+        assert unread(barrier._slave) == 0
+        assert unread(barrier._master) == 0
     finally:
         barrier.close()
+
+
+def test_the_rate_script_counts_every_write_once() -> None:
+    for rounds in (0, 1, 2):
+        count = measure(trials=20, rounds=rounds)
+        assert count.tried == 20
+        assert 0 <= count.missed <= 20
+    assert main(["--trials", "5"]) == 0
