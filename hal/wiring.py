@@ -56,8 +56,13 @@ class Reagent(StrEnum):
     METAL_SULFATE = "metal_sulfate"
 
 
+# Strict: a quoted "30" or "yes" is a mistake, not a number or a switch; NaN and inf pass every
+# comparison a limit makes, so they are refused too. Enums and paths are read from strings.
+STRICT = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
 class _Device(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
     description: str = ""
     port: str | None = Field(default=None, description="serial port, by stable path")
 
@@ -92,7 +97,7 @@ class CoilWiring(_Device):
     """A relay-board coil."""
 
     kind: Literal["coil"]
-    function: CoilFunction
+    function: CoilFunction = Field(strict=False)
     relay: int = Field(default=0, ge=0, le=255)
     flow_l_min: float = Field(
         default=0.0, ge=0, le=200, description="pumps, drain valve; cooling water through XV-103"
@@ -124,7 +129,7 @@ class LevelSwitchWiring(_Device):
     """A level switch on a relay-board discrete input."""
 
     kind: Literal["level_switch"]
-    point: LevelPoint
+    point: LevelPoint = Field(strict=False)
     input: int = Field(default=0, ge=0, le=255)
     at_l: float = Field(gt=0, le=1000, description="liquid volume at which the switch is wet")
 
@@ -140,7 +145,7 @@ class DosingPumpWiring(_Device):
     """An EZO-PMP dosing or feed pump."""
 
     kind: Literal["dosing_pump"]
-    reagent: Reagent
+    reagent: Reagent = Field(strict=False)
     concentration_mol_l: float = Field(gt=0, le=25)
     min_ml_min: float = Field(default=0.5, ge=0.0, le=10)
     max_ml_min: float = Field(default=105.0, gt=0, le=105)
@@ -177,7 +182,7 @@ DeviceWiring = Annotated[
 class BoardWiring(BaseModel):
     """Every device of the unit by tag, with the roles the controller needs resolved once."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
     devices: dict[Annotated[str, Field(pattern=TAG_PATTERN)], DeviceWiring]
     # role -> tag, resolved once: the scan asks for tags many times a second
     _roles: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -333,7 +338,7 @@ def relay_board_problems(devices: Mapping[str, DeviceWiring]) -> list[str]:
 class SerialSettings(BaseModel):
     """How the serial backend reaches the instruments (DESIGN §7): the relay board and timing."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
     relay_board_port: str | None = Field(
         default=None, description="the Modbus RTU relay/IO board, by stable path"
     )

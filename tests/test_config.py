@@ -166,6 +166,32 @@ def test_default_tuning_and_simulation_are_usable() -> None:
             "control.ph.interval_s: Input should be greater than or equal to 1 (got 0.5)",
         ),
         (("[sim]\nseed = 1", "[sim]\nseed = -3"), "sim.seed: Input should be greater than or"),
+        # NaN passes every comparison a limit makes: a NaN cap would never trip.
+        (
+            ('reagent_cap_ml = { "P-205" = 60000.0 }', 'reagent_cap_ml = { "P-205" = nan }'),
+            "interlocks.reagent_cap_ml.P-205: Input should be a finite number (got nan)",
+        ),
+        (
+            ('reagent_cap_ml = { "P-205" = 60000.0 }', 'reagent_cap_ml = { "P-205" = -5.0 }'),
+            "interlocks.reagent_cap_ml.P-205: Input should be greater than 0 (got -5.0)",
+        ),
+        (
+            ("stale_s = 5.0", "stale_s = inf"),
+            "devices.TT-101.stale_s: Input should be a finite number (got inf)",
+        ),
+        # Quoted numbers and switches are mistakes, not values: a security switch least of all.
+        (
+            ("allow_unsigned = true", 'allow_unsigned = "yes"'),
+            "mqtt.allow_unsigned: Input should be a valid boolean (got 'yes')",
+        ),
+        (
+            ("allow_unsigned = true", "allow_unsigned = 1"),
+            "mqtt.allow_unsigned: Input should be a valid boolean (got 1)",
+        ),
+        (
+            ("scan_period_s = 0.1", 'scan_period_s = "0.1"'),
+            "unit.scan_period_s: Input should be a valid number (got '0.1')",
+        ),
     ],
 )
 def test_a_bad_value_is_refused_with_its_toml_location(
@@ -371,3 +397,10 @@ def test_a_password_in_the_broker_url_is_refused_and_never_echoed() -> None:
     assert "username / password_file" in text
     assert "s3cret" not in text
     assert "***@broker.example" in text
+
+
+def test_toml_arrays_still_read_as_pairs_and_lists_with_their_items_strict(tmp_path: Path) -> None:
+    config = load_config(_edited(tmp_path, append="\n[sim.envelope]\nph_tau_s = [5, 12.5]\n"))
+    assert config.sim.envelope["ph_tau_s"] == (5.0, 12.5)
+    (problem,) = _problems(_edited(tmp_path, append='\n[sim.envelope]\nph_tau_s = ["5", 9]\n'))
+    assert problem.startswith("sim.envelope.ph_tau_s[0]: Input should be a valid number (got '5')")

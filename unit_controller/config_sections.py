@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import grp
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
+    StrictFloat,
     field_validator,
     model_validator,
 )
@@ -22,9 +24,16 @@ from hal.wiring import (
 )
 from unit_controller.mqtt.address import UNIT_ID_PATTERN
 
+# mL one phase may dose through one pump: as the default's bounds.
+_Cap = Annotated[float, Field(gt=0, le=200_000)]
+# `[low, high]`: a TOML array read as a pair, its numbers strict.
+_Range = Annotated[tuple[StrictFloat, StrictFloat], Strict(False)]
+
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: a quoted "30" or "yes" is a mistake, not a number or a switch; NaN and inf pass
+    # every comparison a limit makes, so they are refused too.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class UnitSection(Section):
@@ -48,6 +57,7 @@ class UnitSection(Section):
     )
     state_dir: Path | None = Field(
         default=None,
+        strict=False,
         description="where the outbox and journal live; unset = $STATE_DIRECTORY (systemd) "
         "or ~/.local/state/unit-controller/<id>",
     )
@@ -88,7 +98,7 @@ class InterlockLimits(Section):
         default=500.0, gt=0, le=10_000, description="mL dosed with no pH response before a trip"
     )
     ph_response: float = Field(default=0.05, gt=0, le=2)
-    reagent_cap_ml: dict[str, float] = Field(
+    reagent_cap_ml: dict[str, _Cap] = Field(
         default_factory=dict, description="per pump tag: most mL one phase may dose"
     )
     default_reagent_cap_ml: float = Field(default=20_000.0, gt=0, le=200_000)
@@ -293,7 +303,7 @@ class SimSection(Section):
         default=None, gt=0, le=10_000, description="times real time; unset = as fast as possible"
     )
     plant: PlantParams = PlantParams()
-    envelope: dict[str, tuple[float, float]] = Field(
+    envelope: dict[str, _Range] = Field(
         default_factory=dict,
         description="the design envelope: `name = [low, high]` per plant parameter, on top of "
         "the defaults (a parameter held fixed: low = high)",
@@ -324,6 +334,7 @@ class ConsoleSection(Section):
     )
     users: tuple[str, ...] = Field(
         default=(),
+        strict=False,  # a TOML array; its items stay strict strings
         description="login names that may act as the field-tech console (manual, jog, "
         "calibration, confirm); empty = anyone who can reach the socket",
     )
@@ -424,6 +435,7 @@ class ClockSection(Section):
 
     synchronized_flag: Path = Field(
         default=Path("/run/systemd/timesync/synchronized"),
+        strict=False,
         description="a file that exists while the clock is synchronised (systemd-timesyncd's)",
     )
     require_sync: bool | None = Field(

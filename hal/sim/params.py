@@ -6,7 +6,9 @@ an ordinary day, not an easy plant. Pure data with bounds; nothing here simulate
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
+
+from hal.wiring import STRICT
 
 # Standard atomic/molar masses (g/mol) of what the black mass brings.
 MOLAR_MASS_G = {
@@ -28,7 +30,7 @@ class BlackMass(BaseModel):
     binder, fluoride and moisture, which leaves no metal in solution.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
 
     ni_pct: float = Field(default=17.5, ge=0, le=60)
     co_pct: float = Field(default=6.5, ge=0, le=60)
@@ -72,7 +74,7 @@ class BlackMass(BaseModel):
 class PlantParams(BaseModel):
     """Reactor, chemistry, heat balance and instrument parameters (DESIGN §8)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
 
     # --- vessel and liquid --------------------------------------------------------------
     capacity_l: float = Field(

@@ -34,7 +34,9 @@ __all__ = [
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: a quoted "30" or "yes" is a mistake, not a number or a switch; NaN and inf pass
+    # every comparison a limit makes, so they are refused too.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class OutboxSettings(_Section):
@@ -63,7 +65,7 @@ class OperatorSettings(_Section):
     name: str = Field(pattern=OPERATOR_NAME_PATTERN, description="as in the command's `by`")
     public_key: str = Field(description="base64 Ed25519 public key (`unit-controller keygen`)")
     commands: tuple[str, ...] | None = Field(
-        default=None, description="the remote commands this key may give; unset = all"
+        default=None, strict=False, description="the remote commands this key may give; unset = all"
     )
 
     @field_validator("public_key")
@@ -96,11 +98,17 @@ class MqttSettings(_Section):
     root: str = Field(default=DEFAULT_ROOT, max_length=128)
     username: str | None = Field(default=None, min_length=1, max_length=128)
     password_file: Path | None = Field(
-        default=None, description="file holding the password (kept out of the config file)"
+        default=None,
+        strict=False,
+        description="file holding the password (kept out of the config file)",
     )
-    ca_file: Path | None = Field(default=None, description="CA bundle; unset = the system's")
-    cert_file: Path | None = Field(default=None, description="client certificate (CN = unit id)")
-    key_file: Path | None = None
+    ca_file: Path | None = Field(
+        default=None, strict=False, description="CA bundle; unset = the system's"
+    )
+    cert_file: Path | None = Field(
+        default=None, strict=False, description="client certificate (CN = unit id)"
+    )
+    key_file: Path | None = Field(default=None, strict=False)
     keepalive_s: int = Field(default=30, ge=5, le=600)
     connect_timeout_s: float = Field(default=10.0, gt=0, le=120)
     publish_timeout_s: float = Field(default=10.0, gt=0, le=120)
@@ -141,7 +149,7 @@ class MqttSettings(_Section):
         "a unit in a plant keeps this off",
     )
     operators: tuple[OperatorSettings, ...] = Field(
-        default=(), description="who may sign remote commands ([[mqtt.operators]])"
+        default=(), strict=False, description="who may sign remote commands ([[mqtt.operators]])"
     )
 
     @field_validator("url")
