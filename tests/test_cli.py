@@ -369,6 +369,7 @@ def test_a_recipe_nested_deeply_huge_or_of_too_many_phases_is_refused(tmp_path: 
         (many, "phases: 101 phases; at most 100"),
         (tmp_path, "is a directory"),
         (fifo, "not a regular file"),
+        (Path("/dev/null"), "/dev/null is not a regular file"),  # a path, not a recipe's name
     ):
         _assert_bad_input(_cli("sim", "--recipe", str(path), "--state-dir", str(tmp_path)), says)
 

@@ -404,3 +404,24 @@ def test_toml_arrays_still_read_as_pairs_and_lists_with_their_items_strict(tmp_p
     assert config.sim.envelope["ph_tau_s"] == (5.0, 12.5)
     (problem,) = _problems(_edited(tmp_path, append='\n[sim.envelope]\nph_tau_s = ["5", 9]\n'))
     assert problem.startswith("sim.envelope.ph_tau_s[0]: Input should be a valid number (got '5')")
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("", "mqtt.ca_file: is empty: give the file's path, or leave the key out"),
+        ("{dir}", "mqtt.ca_file: {dir} is a directory, not a file"),
+        ("/dev/null", "mqtt.ca_file: /dev/null is not a regular file"),
+        ("{dangling}", "mqtt.ca_file: {dangling} is a link to nothing"),
+        ("{dir}/none.crt", "mqtt.ca_file: no such file: {dir}/none.crt"),
+    ],
+)
+def test_a_tls_file_that_is_not_a_file_says_what_it_is(
+    tmp_path: Path, value: str, problem: str
+) -> None:
+    dangling = tmp_path / "dangling.crt"
+    dangling.symlink_to(tmp_path / "gone")
+    names = {"dir": tmp_path, "dangling": dangling}
+    text = EXAMPLE.replace("[mqtt]\n", f'[mqtt]\nca_file = "{value.format(**names)}"\n', 1)
+    (found,) = _problems_of(tmp_path, text)
+    assert found.startswith(problem.format(**names)), found

@@ -164,12 +164,26 @@ class MqttSettings(_Section):
     def _root(cls, root: str) -> str:
         return valid_root(root)
 
+    @field_validator("password_file", "ca_file", "cert_file", "key_file", mode="before")
+    @classmethod
+    def _not_blank(cls, value: object) -> object:
+        # An empty string would become Path("."): the folder the daemon happens to run in.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty: give the file's path, or leave the key out")
+        return value
+
     @field_validator("password_file", "ca_file", "cert_file", "key_file")
     @classmethod
     def _readable(cls, path: Path | None) -> Path | None:
-        if path is not None and not path.is_file():
-            raise ValueError(f"no such file: {path}")
-        return path
+        if path is None or path.is_file():
+            return path
+        if path.is_dir():
+            raise ValueError(f"{path} is a directory, not a file")
+        if path.is_symlink():
+            raise ValueError(f"{path} is a link to nothing (or to itself)")
+        if path.exists():
+            raise ValueError(f"{path} is not a regular file")
+        raise ValueError(f"no such file: {path}")
 
     @model_validator(mode="after")
     def _consistent(self) -> MqttSettings:

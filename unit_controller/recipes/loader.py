@@ -51,6 +51,8 @@ def resolve_recipe(ref: str, *, recipes_dir: Path = RECIPES_DIR, names_only: boo
         return as_path
     if not names_only and not _NAME.match(ref) and as_path.is_dir():
         raise RecipeError(ref, [f"recipe: {ref} is a directory; give a recipe file or a name"])
+    if not names_only and not _NAME.match(ref) and as_path.exists():
+        raise RecipeError(ref, [f"recipe: {ref} is not a regular file; give a recipe file"])
     candidate = recipes_dir / f"{ref}.toml"
     if _NAME.match(ref) and candidate.is_file():
         return candidate
