@@ -7,8 +7,11 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.daemon.harness import WAIT_S, Control, Daemon
 from unit_controller.config import DEFAULT_CONFIG
+from unit_controller.console.client import ControlClient, Unreachable
 from unit_controller.pin import hash_pin
 
 PIN = "20261205"
@@ -103,6 +106,12 @@ async def test_connections_beyond_the_cap_are_refused_with_a_reason(tmp_path: Pa
         assert "too many control sessions (3)" in refused["error"]
         assert await asyncio.wait_for(reader.readline(), WAIT_S) == b""
         writer.close()
+        # The console passes the reason on: the controller runs, it has no room just now.
+        with pytest.raises(
+            Unreachable, match=r"refused a session: too many control sessions \(3\)"
+        ) as info:
+            await ControlClient().connect(daemon.socket)
+        assert info.value.retry
         await held[0].__aexit__()
         async with Control(daemon.socket) as control:  # room again once one left
             assert (await control.status())["state"] is not None

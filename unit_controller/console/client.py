@@ -121,6 +121,13 @@ class ControlClient:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise self._unreachable(reason) from None
         hello = _decode(first)
+        if hello is not None and hello.get("ok") is False and isinstance(hello.get("error"), str):
+            # Running, but it turned this session away (e.g. every session slot taken).
+            await self.close()
+            refusal = hello["error"][:200]
+            raise Unreachable(
+                f"the controller at {self.path} refused a session: {refusal}", retry=True
+            )
         if hello is None or not isinstance(hello.get("hello"), dict):
             await self.close()
             what = "closed the connection" if not first else "did not greet as expected"
