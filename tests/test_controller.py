@@ -335,3 +335,17 @@ async def test_after_an_interrupted_batch_no_batch_starts_until_its_alarm_is_see
     assert await rig.controller.reset_alarms(None, source="test") == 1
     await rig.controller.command("reset", source="test")
     await rig.run_until(lambda s: s.state is State.IDLE, limit_s=5)
+
+
+async def test_a_held_batch_says_its_prompt_waits_for_the_run_and_takes_it_after_unhold() -> None:
+    rig = Rig()
+    await rig.start("leach")
+    snap = await rig.run_until(lambda s: s.awaiting_confirmation is not None, limit_s=3600)
+    prompt = snap.awaiting_confirmation
+    await rig.controller.command("hold", source="test")
+    await rig.run_until(lambda s: s.state is State.HELD, limit_s=5)
+    with pytest.raises(CommandRefused, match=r"the unit is HELD: .* once the batch runs"):
+        await rig.controller.confirm(source="test")
+    await rig.controller.command("unhold", source="test")
+    await rig.run_until(lambda s: s.state is State.EXECUTE, limit_s=5)
+    assert await rig.controller.confirm(source="test") == prompt

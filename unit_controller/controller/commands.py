@@ -169,6 +169,14 @@ class CommandModel(ControllerCore):
     def _confirm(self, *, source: str) -> str:
         prompt = self.awaiting_confirmation
         if prompt is None or self.runner is None:
+            later = self.runner.awaiting_confirmation if self.runner is not None else None
+            if later is not None:
+                # The phase still waits for it (status says so), but only a running batch
+                # takes it: a charge tipped into a held reactor would go unwatched.
+                raise CommandRefused(
+                    f"the unit is {self.machine.state}: '{later}' is taken once the batch runs "
+                    "(EXECUTE) again"
+                )
             raise CommandRefused("nothing is waiting for a confirmation")
         phase = self.runner.phase
         self.runner.confirm()
