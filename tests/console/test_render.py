@@ -12,7 +12,7 @@ import pytest
 
 from tests.console.stub_daemon import ALARMS, BATCH, LOG, status
 from unit_controller.console.announce import announcement
-from unit_controller.console.lines import COMMAND_NAMES
+from unit_controller.console.lines import COMMAND_NAMES, help_entries
 from unit_controller.console.render import (
     render_alarms,
     render_batch,
@@ -292,10 +292,16 @@ def test_batch_record_in_minutes_with_t_and_ph_statistics() -> None:
     assert "alarms: none" in text
 
 
-def test_help_lists_fit_a_24_line_screen_and_topics_take_two_lines() -> None:
+def test_help_lists_fit_a_24_line_screen_and_topics_say_everything() -> None:
     assert len(render_help(None, PLAIN)) <= 23  # leaves a line for the prompt
     for name in COMMAND_NAMES:
-        assert 1 <= len(render_help(name, PLAIN)) <= 2, name
+        lines = render_help(name, PLAIN)
+        assert 1 <= len(lines) <= 8, name
+        said = " ".join(line.strip() for line in lines)
+        for entry in help_entries(name):  # every word of each form, nothing cut
+            assert f"{entry.usage}: {entry.summary}" in said, name
+            assert entry.detail in said, name
+    assert "cal pump <tag> <ml>" in " ".join(render_help("cal", PLAIN))
 
 
 def test_long_messages_wrap_at_80_columns_and_lose_nothing() -> None:

@@ -147,8 +147,8 @@ HELP: Final[tuple[HelpEntry, ...]] = (
               "Remote lets fleet (MQTT) commands act. A crash, a power loss or an E-stop sets "
               "local: look at the reactor, then set remote again."),
     HelpEntry(("jog",), "jog pump <tag> <ml> [cylinder]", "dose a volume with one pump (manual)",
-              "jog pump P-203 5: into the reactor (over LSL, agitator on). "
-              "...cylinder: into a cylinder."),
+              "jog pump P-203 5: 5 mL into the reactor (over LSL, agitator on); "
+              "jog pump P-203 5 cylinder: into a measuring cylinder instead."),
     HelpEntry(("heater",), "heater <percent> <s>", "heat for a while (manual, interlocked)",
               "Example: heater 50 30 runs the heater at 50 % for 30 s. Needs manual on."),
     HelpEntry(("cal",), "cal ph [mid|low|high pH]", "calibrate pH, guided (buffer °C optional)",

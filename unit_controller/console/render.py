@@ -514,7 +514,7 @@ def render_result(op: str, result: Mapping[str, Any], style: Style) -> list[str]
 
 # --- help -------------------------------------------------------------------------------------
 def render_help(topic: str | None, style: Style) -> list[str]:
-    """The command list (fits a 24-line screen), or one or two lines on one command."""
+    """The command list (fits a 24-line screen), or everything said of one command."""
     if topic is None:
         lines = ["commands (help <command> for more; # starts a comment):"]
         # a usage longer than its column still gets a space before its summary
@@ -522,10 +522,11 @@ def render_help(topic: str | None, style: Style) -> list[str]:
         return _finish(lines, style)
     entries = help_entries(topic)
     if not entries:
-        return [f"no command '{clean(topic)}'; type help for the list"]
-    if len(entries) == 1:
-        first = f"{entries[0].usage}: {entries[0].summary}"
-    else:
-        first = " | ".join(entry.usage for entry in entries)
-    details = [entry.detail for entry in entries if entry.detail]
-    return _finish([first, *details[:1]], style)
+        return [fit(f"no command '{clean(topic)}'; type help for the list")]
+    # Wrapped, never cut: this is where a tech reads the whole of it.
+    said: list[str] = []
+    for entry in entries:
+        said.extend(wrap(f"{entry.usage}: {entry.summary}", indent=2))
+        if entry.detail:
+            said.extend(wrap(entry.detail, indent=2, first_indent=2))
+    return [style.out(line) for line in said]

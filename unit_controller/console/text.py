@@ -116,9 +116,15 @@ def fit(line: str, width: int = WIDTH) -> str:
     return plain[: width - 3].rstrip() + "..."
 
 
-def wrap(text: str, *, indent: int = 0, width: int = WIDTH) -> list[str]:
+def wrap(text: str, *, indent: int = 0, width: int = WIDTH, first_indent: int = 0) -> list[str]:
     """One message as lines of at most `width` columns, the rest indented: nothing is cut."""
-    lines = textwrap.wrap(text, width=width, subsequent_indent=" " * indent, break_on_hyphens=False)
+    lines = textwrap.wrap(
+        text,
+        width=width,
+        initial_indent=" " * first_indent,
+        subsequent_indent=" " * indent,
+        break_on_hyphens=False,
+    )
     return lines or [""]
 
 
