@@ -352,9 +352,9 @@ def test_calibration_outcomes_are_short_and_say_what_was_measured() -> None:
     warn = render_result("cal_ph", CAL_PH | {"verdict": "warn",
                                              "problems": ["acid slope 92.0 % outside 95–105 %"]},
                          PLAIN)  # fmt: skip
-    assert len(warn) == 3
-    assert "usable, but the electrode is ageing" in warn[0]
-    assert warn[2] == "  acid slope 92.0 % outside 95–105 %"
+    assert "usable, but the electrode is ageing" in warn[0]  # wrapped, not cut
+    assert warn[-2] == "  offset +0.6 mV, acid slope 97.8 %; points in: mid, low"
+    assert warn[-1] == "  acid slope 92.0 % outside 95–105 %"
     assert render_result("cal_ph_status", {"probe": "AT-101", "points": 0}, PLAIN) == [
         "AT-101 is not calibrated (no points): cal ph walks you through it"
     ]

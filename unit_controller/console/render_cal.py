@@ -59,10 +59,10 @@ def render_cal_ph(result: Mapping[str, Any], style: Style) -> list[str]:
     second = _figures(result, taken)
     if taken:
         second += f"{'; ' if second else ''}points in: {', '.join(taken)}"
-    lines = [f"{tag} {point}{buffer}{at} taken: {verdict}"]
-    if second:
-        lines.append(f"  {second}")
-    return [style.out(fit(line)) for line in (*lines, *_problems(result))]
+    lines = wrap(f"{tag} {point}{buffer}{at} taken: {verdict}", indent=2)
+    if second:  # the figures a tech writes down: wrapped, never cut
+        lines.extend(wrap(second, indent=4, first_indent=2))
+    return [style.out(line) for line in (*lines, *_problems(result))]
 
 
 def render_cal_ph_status(result: Mapping[str, Any], style: Style) -> list[str]:
