@@ -4,6 +4,10 @@ as an engineer would after `sim`: the trend as CSV, the record as JSON, the HTML
 from __future__ import annotations
 
 import json
+import os
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -100,3 +104,35 @@ def test_sim_refuses_a_state_directory_another_run_holds(
     assert f"another unit-controller (daemon or sim) is running on {tmp_path}" in captured.err
     assert "simulating" not in captured.out  # said before anything runs
     assert not (tmp_path / "journal.sqlite3").exists()
+
+
+def test_export_writes_through_a_symlink_and_refuses_a_fifo(
+    state: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "exports" / "b1.csv").write_text("old")
+    link = tmp_path / "latest.csv"
+    link.symlink_to("exports/b1.csv")
+    assert main(["journal", "export", "--state-dir", str(state), "--format", "csv",
+                 "--out", str(link)]) == 0  # fmt: skip
+    assert link.is_symlink()
+    assert (tmp_path / "exports" / "b1.csv").read_text().startswith("ts,state,phase")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    assert main(["journal", "export", "--state-dir", str(state), "--out", str(fifo)]) == 2
+    assert f"cannot write {fifo}: it is not a regular file" in capsys.readouterr().err
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full here")
+def test_export_to_a_full_stdout_says_so_without_a_traceback(state: Path) -> None:
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "unit_controller.cli", "journal", "export",
+             "--state-dir", str(state), "--format", "csv"],
+            stdout=full, stderr=subprocess.PIPE, text=True, check=False, timeout=120,
+            cwd=Path(__file__).resolve().parents[2],
+        )  # fmt: skip
+    assert done.returncode == 2
+    assert "cannot write the export: No space left on device" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
 from collections.abc import Callable
@@ -136,6 +138,28 @@ def test_a_path_it_cannot_write_is_refused_naming_it(tmp_path: Path) -> None:
     a_file.write_text("x")
     with pytest.raises(ReportError, match=r"cannot make the PNG folder .*file/png"):
         write_report(export, out=tmp_path / "r.html", png_dir=a_file / "png")
+
+
+def test_a_symlink_is_written_through_and_a_fifo_or_device_is_refused(tmp_path: Path) -> None:
+    export = exports.heating_only()
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "r.html").write_text("old")
+    link = tmp_path / "latest.html"
+    link.symlink_to("site/r.html")
+    write_report(export, out=link, tz=UTC)
+    assert link.is_symlink()  # still the link, and what it points to is the new report
+    assert (site / "r.html").read_text().startswith("<!DOCTYPE html>")
+    # A FIFO stands for a device node too: the suite never aims at /dev (it may run as root).
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    fifo_link = tmp_path / "fifo-link"
+    fifo_link.symlink_to(fifo)
+    for path in (fifo, fifo_link):
+        with pytest.raises(ReportError, match="it is not a regular file"):
+            write_report(export, out=path, tz=UTC)
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert fifo_link.is_symlink()
 
 
 def test_without_matplotlib_it_says_how_to_install_it(

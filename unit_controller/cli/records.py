@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sqlite3
 import sys
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from unit_controller.journal.export import (
 )
 from unit_controller.journal.store import JOURNAL_FILE
 from unit_controller.state_lock import held
+from unit_controller.whole_file import write_whole
 
 
 def _config(args: argparse.Namespace) -> UnitConfig | None:
@@ -108,17 +110,31 @@ def _local(ts_ms: int) -> str:
 
 def _write(text: str, out: Path | None) -> int:
     if out is None:
-        sys.stdout.write(text)
-        return 0
+        return _to_stdout(text)
     if not out.parent.is_dir():
         print(f"error: cannot write {out}: no folder {out.parent}", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
-        out.write_text(text, encoding="utf-8")
+        # Whole or not at all: a failed export leaves the file that was there.
+        write_whole(out, text.encode("utf-8"))
     except OSError as exc:
         print(f"error: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     print(f"wrote {out} ({len(text.encode()):,} bytes)", file=sys.stderr)
+    return 0
+
+
+def _to_stdout(text: str) -> int:
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # A reader that stopped early (`| head`): not an error of ours, but stop quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as exc:
+        print(f"error: cannot write the export: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return 0
 
 

@@ -7,8 +7,6 @@ that importing this package costs nothing; never leaves a half-written file at `
 from __future__ import annotations
 
 import importlib
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -18,6 +16,7 @@ from typing import Any
 from unit_controller.report.export import ReportError, read_export
 from unit_controller.report.page import render_page
 from unit_controller.report.times import TimeAxis
+from unit_controller.whole_file import write_whole
 
 NEEDS_MATPLOTLIB = "the report needs matplotlib: pip install 'unit-controller[report]'"
 
@@ -75,16 +74,9 @@ def write_report(
 
 def _write(path: Path, data: bytes) -> None:
     """Write a whole file or none: a reader never sees half a report."""
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        write_whole(path, data)
     except OSError as exc:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
         raise ReportError(f"cannot write {path}: {_why(exc)}") from exc
 
 
