@@ -30,6 +30,7 @@ wheels=""
 purge=0
 unit_id=""
 config_example="$src/deploy/examples/unit.toml"
+config_given=0
 console_tty=""
 python="${PYTHON:-python3}"
 systemctl="${SYSTEMCTL:-systemctl}"
@@ -38,11 +39,16 @@ ready_timeout="${READY_TIMEOUT:-120}"
 die() { echo "$prog: error: $*" >&2; exit 1; }
 bad_usage() { echo "$prog: $*" >&2; echo "(see $prog --help)" >&2; exit 2; }
 
+set_mode() {
+    [ "$mode" = install ] || [ "$mode" = "$1" ] || bad_usage "--$mode and --$1: choose one"
+    mode="$1"
+}
+
 while (($#)); do
     case "$1" in
-        --upgrade) mode=upgrade ;;
-        --rollback) mode=rollback ;;
-        --uninstall) mode=uninstall ;;
+        --upgrade) set_mode upgrade ;;
+        --rollback) set_mode rollback ;;
+        --uninstall) set_mode uninstall ;;
         --purge) purge=1 ;;
         --dry-run) dry_run=1 ;;
         --root) [ $# -ge 2 ] || bad_usage "--root needs a directory"; root="$2"; shift ;;
@@ -51,8 +57,8 @@ while (($#)); do
         --wheels=*) wheels="${1#--wheels=}" ;;
         --unit-id) [ $# -ge 2 ] || bad_usage "--unit-id needs a value"; unit_id="$2"; shift ;;
         --unit-id=*) unit_id="${1#--unit-id=}" ;;
-        --config) [ $# -ge 2 ] || bad_usage "--config needs a file"; config_example="$2"; shift ;;
-        --config=*) config_example="${1#--config=}" ;;
+        --config) [ $# -ge 2 ] || bad_usage "--config needs a file"; config_example="$2"; config_given=1; shift ;;
+        --config=*) config_example="${1#--config=}"; config_given=1 ;;
         --console-tty) [ $# -ge 2 ] || bad_usage "--console-tty needs a tty name"; console_tty="$2"; shift ;;
         --console-tty=*) console_tty="${1#--console-tty=}" ;;
         -h | --help) usage; exit 0 ;;
@@ -62,6 +68,9 @@ while (($#)); do
 done
 
 [ "$purge" -eq 0 ] || [ "$mode" = uninstall ] || bad_usage "--purge goes with --uninstall"
+# A site's config is set at the first install only: elsewhere these would be silently ignored.
+[ -z "$unit_id" ] || [ "$mode" = install ] || bad_usage "--unit-id goes with an install, not --$mode"
+[ "$config_given" -eq 0 ] || [ "$mode" = install ] || bad_usage "--config goes with an install, not --$mode"
 if [ -n "$root" ]; then
     [ -d "$root" ] || bad_usage "--root $root: no such directory"
     root="$(cd "$root" && pwd)"
@@ -83,6 +92,12 @@ fi
 [ -f "$config_example" ] || bad_usage "--config $config_example: no such file"
 if [ -z "$root" ] && [ "$dry_run" -eq 0 ] && [ "$(id -u)" -ne 0 ]; then
     die "run as root (sudo $0 ...), or stage into a folder with --root DIR"
+fi
+if [ "$dry_run" -eq 0 ]; then
+    # One installer at a time: two would build the same release and race on every file. A
+    # staged tree is locked by its folder (no file of ours left in it), a unit under /run.
+    if [ -n "$root" ]; then exec 9<"$root"; else exec 9>/run/lock/unit-controller-install.lock; fi
+    flock -n 9 || die "another install.sh is running on ${root:-this system}; wait for it to end"
 fi
 
 # --- where things go (inside $root when staging) ---------------------------------------------
@@ -357,12 +372,18 @@ login_shell() {
 }
 _append() { mkdir -p "$(dirname "$1")"; echo "$2" >>"$1"; }
 
-config() {
-    local dest="$root$etc/unit.toml" id="$1"
-    if [ ! -e "$dest" ] && [ "$dry_run" -eq 0 ] \
-        && ! "$root$opt/releases/$id/bin/unit-controller" check-config "$config_example" >&2; then
-        die "$config_example is not a valid unit config (above); nothing of it was installed"
+check_new_config() {  # check_new_config ID: before anything else changes, with the release
+    [ ! -e "$root$etc/unit.toml" ] || return 0  # a site's config is kept, not replaced
+    if [ "$dry_run" -eq 1 ]; then
+        [ -x "$root$opt/releases/$1/bin/unit-controller" ] || return 0  # not built: nothing to ask
     fi
+    if ! "$root$opt/releases/$1/bin/unit-controller" check-config "$config_example" >&2; then
+        die "$config_example is not a valid unit config (above); nothing was installed (the release built in $opt/releases/$1 waits for the next run)"
+    fi
+}
+
+config() {
+    local dest="$root$etc/unit.toml"
     install_file "$src/systemd/tmpfiles.d/unit-controller.conf" "$tmpfiles_file" 0644 root root
     ensure_dir "$etc" 0750 root unit-controller
     ensure_dir "$etc/tls" 0750 root unit-controller
@@ -388,6 +409,8 @@ config() {
         ensure_mode "$etc/unit.toml" 0640 root unit-controller
         [ -z "$unit_id" ] || [ "$(unit_id_of "$dest")" = "$unit_id" ] \
             || say "kept the site's $etc/unit.toml: its [unit] id stays (not --unit-id $unit_id)"
+        [ "$config_given" -eq 0 ] \
+            || say "kept the site's $etc/unit.toml (not --config $config_example): edit it, or remove it to install another"
     fi
     ensure_dir /var/lib/unit-console 0750 fieldtech unit-console
 }
@@ -519,11 +542,14 @@ do_install() {
     if [ -n "$current" ] && [ "$current" != "$id" ]; then
         die "release $current is installed; to switch to $id: $prog --upgrade"
     fi
-    users_and_groups
+    # The release first (inside its own folder): it checks the config before users, links
+    # and system files change.
     build_release "$id"
+    check_new_config "$id"
+    users_and_groups
     switch_to "$id"
     login_shell
-    config "$id"
+    config
     system_files "$tty"
     enable_units "$tty"
     pi_console_uart
@@ -549,7 +575,7 @@ do_upgrade() {
     users_and_groups
     build_release "$id"
     login_shell
-    config "$id"
+    config
     system_files "$tty"
     enable_units "$tty"
     apply_live

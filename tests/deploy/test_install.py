@@ -3,6 +3,7 @@ uninstall, upgrade with rollback, and the arguments it refuses."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import stat
@@ -96,6 +97,22 @@ def test_a_sites_config_and_udev_rules_are_kept(bundle: Path, staged: Path) -> N
     assert "A10K9QZ1" in rules.read_text()
     assert stat.S_IMODE((staged / CONFIG).stat().st_mode) == 0o640
     assert "kept the site's" in done.stdout
+    other = ROOT / "deploy/examples/sim.toml"
+    done = install(bundle, staged, "--config", str(other))  # said, not silently ignored
+    assert f"kept the site's /etc/unit-controller/unit.toml (not --config {other})" in done.stdout
+    assert (staged / CONFIG).read_text() == site
+
+
+def test_a_second_installer_on_the_same_tree_waits_its_turn(bundle: Path, staged: Path) -> None:
+    held = os.open(staged, os.O_RDONLY)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as a first install.sh running on it would hold it
+        done = install(bundle, staged, check=False)
+    finally:
+        os.close(held)
+    assert done.returncode == 1
+    assert f"another install.sh is running on {staged}" in done.stderr
+    assert list(staged.iterdir()) == []
 
 
 def test_uninstall_keeps_config_and_state_and_purge_removes_them(
@@ -205,7 +222,10 @@ def test_a_config_is_checked_before_it_is_installed_and_its_unit_id_set_however_
     done = install(bundle, staged, "--config", str(recipe), check=False)
     assert done.returncode == 1
     assert "is not a valid unit config" in done.stderr
-    assert not (staged / CONFIG).exists()
+    # Nothing of the system changed: no users, links or files; only the release, in its folder.
+    top = {str(p.relative_to(staged)) for p in staged.glob("*/*/*")}
+    assert top == {"opt/unit-controller/releases"}
+    assert {p.name for p in staged.iterdir()} == {"opt"}
     example = (ROOT / "deploy/examples/unit.toml").read_text()
     assert 'id = "unit-01"' in example
     config = tmp_path / "site.toml"
@@ -226,6 +246,9 @@ def test_a_config_is_checked_before_it_is_installed_and_its_unit_id_set_however_
         (["--console-tty", "/dev/ttyS0"], "--console-tty '/dev/ttyS0'"),
         (["--wheels", "/no/such/wheels"], "--wheels /no/such/wheels: no such directory"),
         (["--config", "/no/such.toml"], "--config /no/such.toml: no such file"),
+        (["--upgrade", "--uninstall"], "--upgrade and --uninstall: choose one"),
+        (["--rollback", "--unit-id", "north-3"], "--unit-id goes with an install, not --rollback"),
+        (["--upgrade", "--config", "/etc/hosts"], "--config goes with an install, not --upgrade"),
     ],
 )
 def test_bad_arguments_are_named_and_change_nothing(
