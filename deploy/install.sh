@@ -612,6 +612,10 @@ do_rollback() {
     ensure_link "releases/$prev" "$opt/current"
     ensure_link "releases/$cur" "$opt/previous"
     start_and_wait || die "release $prev did not reach READY either: journalctl -u unit-controller"
+    if [ "$dry_run" -eq 1 ]; then
+        say "would roll back $cur -> $prev"
+        return
+    fi
     # --rollback swaps the two releases kept: a second one goes forward again, so say which way.
     if [ "$root$opt/releases/$prev/.complete" -nt "$root$opt/releases/$cur/.complete" ]; then
         say "back to the newer release: $cur -> $prev ($prog --rollback swaps them again)"

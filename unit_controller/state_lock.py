@@ -68,3 +68,11 @@ def held(state_dir: Path) -> bool:
     finally:
         os.close(fd)  # and with it the lock we may have taken
     return False
+
+
+def holder(state_dir: Path) -> str:
+    """The pid the lock file names (`?` when it cannot be read): for a message, never a check."""
+    try:
+        return (state_dir / LOCK_FILE).read_text(encoding="ascii").strip()[:16] or "?"
+    except (OSError, UnicodeDecodeError):
+        return "?"

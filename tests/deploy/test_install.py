@@ -205,6 +205,10 @@ def test_upgrade_switches_releases_rolls_back_when_not_ready_and_on_request(
     kept = {p.name for p in (staged / "opt/unit-controller/releases").iterdir()}
     assert kept == {first, "9.9.9-good"}
 
+    dry = install(newer, staged, "--rollback", "--dry-run", env=env)
+    assert f"would roll back 9.9.9-good -> {first}" in dry.stdout
+    assert "rolled back" not in dry.stdout
+    assert current.readlink().name == "9.9.9-good"
     back = install(newer, staged, "--rollback", env=env)
     assert "rolled back" in back.stdout
     assert current.readlink().name == first

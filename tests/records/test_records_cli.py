@@ -101,7 +101,8 @@ def test_sim_refuses_a_state_directory_another_run_holds(
         code = main(["sim", "--recipe", "smoke", "--fast", "--state-dir", str(tmp_path)])
     assert code == 2
     captured = capsys.readouterr()
-    assert f"another unit-controller (daemon or sim) is running on {tmp_path}" in captured.err
+    said = f"another unit-controller (daemon or sim, pid {os.getpid()}) is running on {tmp_path}"
+    assert said in captured.err
     assert "simulating" not in captured.out  # said before anything runs
     assert not (tmp_path / "journal.sqlite3").exists()
 

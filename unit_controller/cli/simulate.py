@@ -26,7 +26,7 @@ from unit_controller.sim.runner import (
     SimOptions,
     SimulationRun,
 )
-from unit_controller.state_lock import AlreadyRunning, StateDirUnusable, held
+from unit_controller.state_lock import AlreadyRunning, StateDirUnusable, held, holder
 
 
 def run_sim(args: argparse.Namespace) -> int:
@@ -72,8 +72,8 @@ def run_sim(args: argparse.Namespace) -> int:
     if options.state_dir is not None and held(options.state_dir):
         # Said before anything runs (the run itself would stop at the lock too).
         print(
-            f"error: another unit-controller (daemon or sim) is running on {options.state_dir}: "
-            "give this run its own --state-dir",
+            f"error: another unit-controller (daemon or sim, pid {holder(options.state_dir)}) is "
+            f"running on {options.state_dir}: give this run its own --state-dir",
             file=sys.stderr,
         )
         return EXIT_BAD_INPUT
