@@ -213,6 +213,11 @@ can_start() { live || [ -n "${SYSTEMCTL:-}" ]; }
 
 # --- the release: a virtualenv per version, /opt/unit-controller/current points at one --------
 release_id() { "$src/deploy/release-id"; }
+# What system_files and config install from a release (udev rules are the site's once in place).
+release_system_files=(systemd/unit-controller.service systemd/journald.conf.d/50-unit-controller.conf
+    systemd/serial-getty/unit-console.conf deploy/modules-load.d/unit-controller.conf
+    systemd/tmpfiles.d/unit-controller.conf)
+system_copy=share/unit-controller/system  # inside a release
 
 build_release() {  # build_release ID: the venv at /opt/unit-controller/releases/ID
     local id="$1" dir="$opt/releases/$1"
@@ -281,6 +286,12 @@ _build() {
         rm -rf "$work"
     fi
     [ -z "$pip_tmp" ] || rm -rf "$pip_tmp"
+    # The service files this release runs under, kept with it: a rollback puts them back.
+    local f
+    for f in "${release_system_files[@]}"; do
+        mkdir -p "$(dirname "$dir/$system_copy/$f")"
+        cp "$src/$f" "$dir/$system_copy/$f"
+    done
     # Fails here, not at the first start, if the release cannot run.
     "$dir/bin/unit-controller" check-config "$dir/share/unit-controller/deploy/examples/sim.toml" >/dev/null
     echo "$id" >"$dir/.complete"
@@ -435,14 +446,25 @@ set_unit_id() {  # set_unit_id FILE ID: the id line of the [unit] table, however
     cat "$tmp" >"$1" && rm -f "$tmp"
 }
 
-system_files() {
-    local tty="$1"
-    install_file "$src/systemd/unit-controller.service" "$unit_file" 0644 root root
-    install_file "$src/systemd/journald.conf.d/50-unit-controller.conf" "$journald_file" 0644 root root
-    install_file "$src/systemd/serial-getty/unit-console.conf" \
+system_files() {  # system_files TTY [FROM]: from this bundle, or a release's kept copy
+    local tty="$1" from="${2:-$src}"
+    install_file "$from/systemd/unit-controller.service" "$unit_file" 0644 root root
+    install_file "$from/systemd/journald.conf.d/50-unit-controller.conf" "$journald_file" 0644 root root
+    install_file "$from/systemd/serial-getty/unit-console.conf" \
         "/etc/systemd/system/serial-getty@$tty.service.d/unit-console.conf" 0644 root root
     install_file "$src/deploy/udev/70-unit-controller.rules" "$udev_file" 0644 root root keep
-    install_file "$src/deploy/modules-load.d/unit-controller.conf" "$modules_file" 0644 root root
+    install_file "$from/deploy/modules-load.d/unit-controller.conf" "$modules_file" 0644 root root
+}
+
+restore_system_files() {  # restore_system_files ID TTY: back to the files release ID ran under
+    local from="$root$opt/releases/$1/$system_copy"
+    if [ ! -d "$from" ]; then
+        say "release $1 keeps no copy of its service files (built by an older install.sh): they stay as they are"
+        return
+    fi
+    system_files "$2" "$from"
+    install_file "$from/systemd/tmpfiles.d/unit-controller.conf" "$tmpfiles_file" 0644 root root
+    apply_live
 }
 
 enable_units() {
@@ -596,6 +618,8 @@ do_upgrade() {
                 rm -f "$root$opt/previous"
             fi
         fi
+        # The new unit file may be what kept it from starting.
+        restore_system_files "$old" "$tty"
         start_and_wait || die "the old release $old did not start either: journalctl -u unit-controller"
         prune_releases
         die "upgrade to $id failed; $old runs again (journalctl -u unit-controller for why)"
@@ -611,6 +635,7 @@ do_rollback() {
     [ -n "$prev" ] && [ -f "$root$opt/releases/$prev/.complete" ] || die "no previous release to roll back to"
     ensure_link "releases/$prev" "$opt/current"
     ensure_link "releases/$cur" "$opt/previous"
+    restore_system_files "$prev" "$(resolve_console_tty)"
     start_and_wait || die "release $prev did not reach READY either: journalctl -u unit-controller"
     if [ "$dry_run" -eq 1 ]; then
         say "would roll back $cur -> $prev"

@@ -143,6 +143,9 @@ def _release_copy(bundle: Path, tmp_path: Path, release: str) -> Path:
     other = tmp_path / release
     shutil.copytree(bundle, other, symlinks=True)
     (other / "RELEASE").write_text(release + "\n")
+    # Its own service file, as a release that changes its hardening would ship.
+    with (other / "systemd/unit-controller.service").open("a") as unit:
+        unit.write(f"# {release}\n")
     return other
 
 
@@ -172,6 +175,8 @@ def test_upgrade_switches_releases_rolls_back_when_not_ready_and_on_request(
     current = staged / "opt/unit-controller/current"
     first = current.readlink().name
     env = _stand_in(staged, tmp_path)
+    unit_file = staged / UNIT
+    shipped = unit_file.read_text()
 
     newer = _release_copy(bundle, tmp_path, "9.9.9-good")
     refused = install(newer, staged, check=False)
@@ -184,10 +189,12 @@ def test_upgrade_switches_releases_rolls_back_when_not_ready_and_on_request(
     assert failed.returncode == 1, failed.stdout
     assert "rolling back" in failed.stdout
     assert current.readlink().name == first
+    assert unit_file.read_text() == shipped  # not the broken release's service file
 
     good = install(newer, staged, "--upgrade", env=env)
     assert "upgraded" in good.stdout
     assert current.readlink().name == "9.9.9-good"
+    assert unit_file.read_text().endswith("# 9.9.9-good\n")
     assert (staged / "opt/unit-controller/previous").readlink().name == first
     assert (staged / CONFIG).read_text() == (ROOT / "deploy/examples/unit.toml").read_text()
     system = staged / "etc/systemd/system"
@@ -212,11 +219,13 @@ def test_upgrade_switches_releases_rolls_back_when_not_ready_and_on_request(
     back = install(newer, staged, "--rollback", env=env)
     assert "rolled back" in back.stdout
     assert current.readlink().name == first
+    assert unit_file.read_text() == shipped
     assert "restart unit-controller.service" in (tmp_path / "log").read_text()
     # A second one swaps them again, and says it goes forward.
     forward = install(newer, staged, "--rollback", env=env)
     assert "back to the newer release" in forward.stdout, forward.stdout
     assert current.readlink().name == "9.9.9-good"
+    assert unit_file.read_text().endswith("# 9.9.9-good\n")
 
 
 def test_a_config_is_checked_before_it_is_installed_and_its_unit_id_set_however_spaced(
