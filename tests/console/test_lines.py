@@ -120,6 +120,8 @@ BAD: list[tuple[str, str]] = [
     ("manual maybe", "manual needs on or off: manual on"),
     ("unitmode", "unitmode needs production, maintenance or manual: unitmode maintenance"),
     ("unitmode repair", "unitmode needs production, maintenance or manual: unitmode maintenance"),
+    ("mode", "mode needs local or remote: mode remote (status shows REMOTE when it is)"),
+    ("mode here", "mode needs local or remote: mode remote"),
     ("jog", "jog works on a pump: jog pump P-203 5"),
     ("jog heater 5", "jog works on a pump: jog pump P-203 5"),
     ("jog pump P-203", "jog pump needs a pump tag and a volume: jog pump P-203 5"),

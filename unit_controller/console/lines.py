@@ -343,6 +343,8 @@ def _unit_mode(rest: Sequence[str]) -> Parsed:
 
 
 def _authority(rest: Sequence[str]) -> Parsed:
+    if not rest:  # asked, not told: where the answer is
+        raise LineError("mode needs local or remote: mode remote (status shows REMOTE when it is)")
     if len(rest) != 1 or rest[0].lower() not in ("local", "remote"):
         raise LineError("mode needs local or remote: mode remote")
     return _remote("mode", "authority", {"mode": rest[0].lower()})
