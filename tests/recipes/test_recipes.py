@@ -200,6 +200,12 @@ def test_recipe_in_the_recipes_dir_must_carry_its_file_name(
     with pytest.raises(RecipeError) as info:
         load_recipe("other", config=config, recipes_dir=tmp_path)
     assert info.value.problems == ["name: 'mini' differs from the file name 'other.toml'"]
+    # Listed beside the recipe's own problems too, not only once those are mended.
+    _write(tmp_path, GOOD.replace("timeout_min = 10.0", "timeout_min = nan"), name="other.toml")
+    with pytest.raises(RecipeError) as info:
+        load_recipe("other", config=config, recipes_dir=tmp_path)
+    assert info.value.problems[0] == "name: 'mini' differs from the file name 'other.toml'"
+    assert any("timeout_min" in p for p in info.value.problems[1:]), info.value.problems
 
 
 def test_missing_file_is_refused(tmp_path: Path, config: UnitConfig) -> None:

@@ -95,11 +95,21 @@ def load_recipe(
             raise RecipeError(source, [f"{path}: changed while it was being read; load it again"])
     except OSError as exc:
         raise RecipeError(source, [f"{path}: cannot read ({exc})"]) from None
-    recipe = parse_recipe(document, source=source)
-    problems = check_recipe_for_unit(recipe, config)
-    if path.resolve().parent == recipes_dir.resolve() and recipe.name != path.stem:
-        # the name an operator picks from the list must be the name the batch records
-        problems.insert(0, f"name: '{recipe.name}' differs from the file name '{path.name}'")
+    # The name an operator picks from the list must be the name the batch records. Judged on
+    # the document, so it is listed beside the other problems even when the recipe is invalid.
+    name = document.get("name")
+    misnamed = (
+        [f"name: '{name}' differs from the file name '{path.name}'"]
+        if isinstance(name, str)
+        and name != path.stem
+        and path.resolve().parent == recipes_dir.resolve()
+        else []
+    )
+    try:
+        recipe = parse_recipe(document, source=source)
+    except RecipeError as exc:
+        raise RecipeError(exc.source, [*misnamed, *exc.problems]) from None
+    problems = [*misnamed, *check_recipe_for_unit(recipe, config)]
     if problems:
         raise RecipeError(source, problems)
     return LoadedRecipe(recipe=recipe, path=path, sha256=hashlib.sha256(data).hexdigest())
