@@ -92,15 +92,14 @@ def test_a_sites_config_and_udev_rules_are_kept(bundle: Path, staged: Path) -> N
     (staged / CONFIG).chmod(0o644)  # someone edited it carelessly
     rules = staged / "etc/udev/rules.d/70-unit-controller.rules"
     rules.write_text(rules.read_text().replace("SERIAL-OF-AT-101", "A10K9QZ1"))
-    done = install(bundle, staged, "--unit-id", "other")
+    other = ROOT / "deploy/examples/sim.toml"
+    done = install(bundle, staged, "--unit-id", "other", "--config", str(other))
     assert (staged / CONFIG).read_text() == site
     assert "A10K9QZ1" in rules.read_text()
     assert stat.S_IMODE((staged / CONFIG).stat().st_mode) == 0o640
-    assert "kept the site's" in done.stdout
-    other = ROOT / "deploy/examples/sim.toml"
-    done = install(bundle, staged, "--config", str(other))  # said, not silently ignored
+    assert "its [unit] id stays (not --unit-id other)" in done.stdout
+    # Said, not silently ignored.
     assert f"kept the site's /etc/unit-controller/unit.toml (not --config {other})" in done.stdout
-    assert (staged / CONFIG).read_text() == site
 
 
 def test_a_second_installer_on_the_same_tree_waits_its_turn(bundle: Path, staged: Path) -> None:
