@@ -6,6 +6,7 @@ Never blocks; never lets an output outlive its lease (the same rule the hardware
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -143,6 +144,9 @@ class MockPhProbe(_Sampled):
         self._points: tuple[CalibrationPoint, ...] = ()
         self._read_at: dict[CalPoint, float] = {}  # what the probe read in each buffer
         self._last: float | None = None
+        # Called after each change to the calibration: the circuit keeps it through a power
+        # cycle, so a simulated unit that restarts keeps it too (see `memory`).
+        self.remember: Callable[[], Awaitable[None]] | None = None
 
     def compensate(self, temperature_c: float) -> None:
         """Convert the electrode's voltage at this temperature from now on."""
@@ -215,6 +219,8 @@ class MockPhProbe(_Sampled):
         )
         self._points = (*(p for p in self._points if p.point != point), record)
         self._read_at[point] = read
+        if self.remember is not None:
+            await self.remember()
         result = CalibrationResult(point=record, points=self._points, status=self._status())
         return calibration_done(
             result, tag=self.tag, point=point, value=value, temperature_c=temperature_c
@@ -228,6 +234,41 @@ class MockPhProbe(_Sampled):
         """Forget every calibration point."""
         self._points = ()
         self._read_at = {}
+        if self.remember is not None:
+            await self.remember()
+
+    def memory(self) -> dict[str, list[dict[str, object]]]:
+        """What the circuit keeps through a power cycle: each point, and what it read there."""
+        return {
+            "points": [
+                {
+                    "point": p.point,
+                    "value": p.value,
+                    "temperature_c": p.temperature_c,
+                    "read": self._read_at[p.point],
+                }
+                for p in self._points
+            ]
+        }
+
+    def restore(self, memory: object) -> None:
+        """Take back what `memory()` gave; ValueError (nothing changed) if it is not that."""
+        rows = memory.get("points") if isinstance(memory, dict) else None
+        if not isinstance(rows, list) or len(rows) > len(CAL_POINTS):
+            raise ValueError("no list of at most three points")
+        points: list[CalibrationPoint] = []
+        read_at: dict[CalPoint, float] = {}
+        now = self._clock.monotonic()
+        for row in rows:
+            point = row.get("point") if isinstance(row, dict) else None
+            if point not in CAL_POINTS or point in read_at:
+                raise ValueError(f"not a calibration point: {row!r:.80}")
+            value, temperature_c = _finite(row.get("value")), _finite(row.get("temperature_c"))
+            points.append(CalibrationPoint(point, value, temperature_c, at=now))
+            read_at[point] = _finite(row.get("read"))
+        if points and "mid" not in read_at:
+            raise ValueError("low or high without mid")
+        self._points, self._read_at = tuple(points), read_at
 
     @property
     def calibration_points(self) -> tuple[CalibrationPoint, ...]:
@@ -273,6 +314,12 @@ class MockPhProbe(_Sampled):
             verdict=verdict,
             problems=problems,
         )
+
+
+def _finite(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"not a finite number: {value!r:.40}")
+    return float(value)
 
 
 class MockDigitalInput(Answering):

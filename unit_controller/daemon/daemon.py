@@ -122,7 +122,9 @@ class Daemon:
             self.epoch = EpochClock(clock=self.clock, not_before_ms=await journal.latest_ts())
             code = 1
             try:
-                async with open_backend(self.config, clock=self.clock) as backend:
+                async with open_backend(
+                    self.config, clock=self.clock, state_dir=self.state_dir
+                ) as backend:
                     self.unit, board = backend.simulated, backend.board
                     self._hardware = backend.serial
                     code = await self._serve(board, journal, opening)
