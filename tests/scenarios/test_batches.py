@@ -10,6 +10,10 @@ from hal.outputs import Outputs
 from tests.scenarios.harness import BatchTrace, run_batch
 from unit_controller.machine import State
 
+# On one worker: the tests that judge a recipe's batch share its one run (`completed`), which
+# on two workers would run twice (a leach batch is ~10 s).
+pytestmark = pytest.mark.xdist_group("batches")
+
 
 @cache
 def completed(recipe: str) -> BatchTrace:
