@@ -44,6 +44,22 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def _installed_once(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("installed")
+    install(bundle, root)
+    return root
+
+
+@pytest.fixture
+def installed(_installed_once: Path, staged: Path) -> Path:
+    """`staged` holding a default install, copied from one made once (each is ~6 s of pip):
+    for tests of what later runs do to an installed tree, not of the first install itself."""
+    # cp -a: owners and modes as the installer set them, symlinks as links.
+    run(["cp", "-a", f"{_installed_once}/.", str(staged)], cwd=staged)
+    return staged
+
+
 @pytest.fixture
 def staged(tmp_path: Path) -> Iterator[Path]:
     """An empty folder to stage into (`--root`)."""

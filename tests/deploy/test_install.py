@@ -85,8 +85,8 @@ def test_a_dry_run_writes_nothing(bundle: Path, staged: Path) -> None:
     assert snapshot(staged) == tree
 
 
-def test_a_sites_config_and_udev_rules_are_kept(bundle: Path, staged: Path) -> None:
-    install(bundle, staged)
+def test_a_sites_config_and_udev_rules_are_kept(bundle: Path, installed: Path) -> None:
+    staged = installed
     site = (staged / CONFIG).read_text().replace('id = "unit-01"', 'id = "north-3"')
     (staged / CONFIG).write_text(site)
     (staged / CONFIG).chmod(0o644)  # someone edited it carelessly
@@ -115,9 +115,9 @@ def test_a_second_installer_on_the_same_tree_waits_its_turn(bundle: Path, staged
 
 
 def test_uninstall_keeps_config_and_state_and_purge_removes_them(
-    bundle: Path, staged: Path
+    bundle: Path, installed: Path
 ) -> None:
-    install(bundle, staged)
+    staged = installed
     state = staged / "var/lib/unit-controller"
     state.mkdir(parents=True)
     (state / "journal.sqlite3").write_bytes(b"batches")
