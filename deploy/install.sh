@@ -96,7 +96,12 @@ fi
 if [ "$dry_run" -eq 0 ]; then
     # One installer at a time: two would build the same release and race on every file. A
     # staged tree is locked by its folder (no file of ours left in it), a unit under /run.
-    if [ -n "$root" ]; then exec 9<"$root"; else exec 9>/run/lock/unit-controller-install.lock; fi
+    if [ -n "$root" ]; then
+        exec 9<"$root"
+    else
+        mkdir -p /run/lock
+        exec 9>/run/lock/unit-controller-install.lock
+    fi
     flock -n 9 || die "another install.sh is running on ${root:-this system}; wait for it to end"
 fi
 

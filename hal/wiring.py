@@ -56,8 +56,9 @@ class Reagent(StrEnum):
     METAL_SULFATE = "metal_sulfate"
 
 
-# Strict: a quoted "30" or "yes" is a mistake, not a number or a switch; NaN and inf pass every
-# comparison a limit makes, so they are refused too. Enums and paths are read from strings.
+# Every model of the unit's config: a quoted "30" or "yes" is a mistake, not a number or a
+# switch; NaN and inf pass every comparison a limit makes, so they are refused too. An enum, a
+# path or a tuple field opts out (strict=False) where a TOML string or array is its form.
 STRICT = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 

@@ -9,7 +9,6 @@ from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     Strict,
     StrictFloat,
@@ -20,6 +19,7 @@ from pydantic import (
 from hal.sim.envelope import DEFAULT_RANGES, range_problems
 from hal.sim.params import PlantParams
 from hal.wiring import (
+    STRICT,
     SerialSettings,
 )
 from unit_controller.mqtt.address import UNIT_ID_PATTERN
@@ -31,9 +31,7 @@ _Range = Annotated[tuple[StrictFloat, StrictFloat], Strict(False)]
 
 
 class Section(BaseModel):
-    # Strict: a quoted "30" or "yes" is a mistake, not a number or a switch; NaN and inf pass
-    # every comparison a limit makes, so they are refused too.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+    model_config = STRICT
 
 
 class UnitSection(Section):

@@ -130,7 +130,9 @@ def _to_stdout(text: str) -> int:
         sys.stdout.flush()
     except BrokenPipeError:
         # A reader that stopped early (`| head`): not an error of ours, but stop quietly.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the exit's own flush does not complain
+        os.close(devnull)
         return 0
     except OSError as exc:
         print(f"error: cannot write the export: {exc.strerror or exc}", file=sys.stderr)

@@ -9,8 +9,9 @@ import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
+from hal.wiring import STRICT
 from unit_controller.mqtt.address import (
     DEFAULT_ROOT,
     BrokerAddress,
@@ -34,9 +35,7 @@ __all__ = [
 
 
 class _Section(BaseModel):
-    # Strict: a quoted "30" or "yes" is a mistake, not a number or a switch; NaN and inf pass
-    # every comparison a limit makes, so they are refused too.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+    model_config = STRICT
 
 
 class OutboxSettings(_Section):
