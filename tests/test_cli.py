@@ -453,6 +453,7 @@ def test_envelope_runs_each_plant_under_both_controllers_and_summarises() -> Non
 def test_bad_envelope_input_exits_2_saying_why(argv: list[str], says: str) -> None:
     outcome = _cli("envelope", "--runs", "1", *argv)
     _assert_bad_input(outcome, says)
+    assert "envelope: recipe" not in outcome.out  # no progress header before the error
 
 
 def test_envelope_corners_runs_every_corner_of_what_is_left_ranged() -> None:
@@ -479,6 +480,7 @@ def test_an_envelope_with_too_many_corners_is_refused_before_any_batch(tmp_path:
     outcome = _cli("envelope", "--corners", "--config", str(config))
     _assert_bad_input(outcome, "11 ranged parameters make 2048 corners")
     assert "plant 1" not in outcome.out
+    assert "envelope: recipe" not in outcome.out
 
 
 def test_an_envelope_range_out_of_bounds_is_a_config_error(tmp_path: Path) -> None:

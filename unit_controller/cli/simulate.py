@@ -241,18 +241,21 @@ def run_envelope(args: argparse.Namespace) -> int:
         jobs=args.jobs or default_jobs(),
         corners=args.corners,
     )
-    plants = "every corner" if args.corners else f"{args.runs} plant(s)"
-    print(
-        f"envelope: recipe '{args.recipe}', {plants} from seed {args.seed}, each "
-        f"under the controllers and under on/off, {options.jobs} process(es)",
-        flush=True,
-    )
+
+    def started(count: int) -> None:
+        # Once the recipe and the plants are known good: a bad one gets its error alone.
+        plants = f"every corner ({count} plants)" if args.corners else f"{count} plant(s)"
+        print(
+            f"envelope: recipe '{args.recipe}', {plants} from seed {args.seed}, each "
+            f"under the controllers and under on/off, {options.jobs} process(es)",
+            flush=True,
+        )
 
     def progress(line: str) -> None:
         print(line, flush=True)
 
     try:
-        report = run_envelope(checked, options, fixed=fixed, progress=progress)
+        report = run_envelope(checked, options, fixed=fixed, progress=progress, started=started)
     except RecipeError as exc:
         print(f"error: recipe {exc.source}:", file=sys.stderr)
         for problem in exc.problems:

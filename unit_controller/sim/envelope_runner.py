@@ -134,12 +134,14 @@ def run_envelope(
     *,
     fixed: dict[str, float] | None = None,
     progress: Callable[[str], None] | None = None,
+    started: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Draw the plants, run every batch (both controllers) and summarise.
 
     `fixed`: plant parameters held at a value for every run (`--plant`); the envelope leaves them
     alone. Raises RecipeError for a recipe that cannot run, TooManyCorners for an envelope with
-    too many corners (both before any batch starts).
+    too many corners (both before any batch starts). `started` is called with the number of
+    plants once both are known to be fine, before the first batch.
     """
     fixed = fixed or {}
     load_recipe(options.recipe, config=config, recipes_dir=options.recipes_dir)
@@ -167,6 +169,8 @@ def run_envelope(
                     recipes_dir=options.recipes_dir,
                 )
             )
+    if started is not None:
+        started(len(drawn))
     results: dict[tuple[int, bool], dict[str, Any]] = {}
     workers = max(1, min(options.jobs, len(jobs)))
     if workers == 1:
