@@ -138,6 +138,7 @@ def test_a_path_it_cannot_write_is_refused_naming_it(tmp_path: Path) -> None:
     a_file.write_text("x")
     with pytest.raises(ReportError, match=r"cannot make the PNG folder .*file/png"):
         write_report(export, out=tmp_path / "r.html", png_dir=a_file / "png")
+    assert not (tmp_path / "r.html").exists()  # an error means no page, not half the request
 
 
 def test_a_symlink_is_written_through_and_a_fifo_or_device_is_refused(tmp_path: Path) -> None:

@@ -54,21 +54,23 @@ def write_report(
         raise ReportError(NEEDS_MATPLOTLIB) from exc
     from unit_controller.report.figures import draw_plots  # here: it imports matplotlib
 
-    axis = TimeAxis.for_span(start_ts=batch.start_ts, last_ts=batch.last_ts, tz=tz)
-    plots = draw_plots(batch, axis, png=png_dir is not None)
-    _write(out, render_page(batch, axis, plots).encode("utf-8"))
-    pngs: list[Path] = []
     if png_dir is not None:
         png_dir = Path(png_dir)
         try:
             png_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ReportError(f"cannot make the PNG folder {png_dir}: {_why(exc)}") from exc
+    axis = TimeAxis.for_span(start_ts=batch.start_ts, last_ts=batch.last_ts, tz=tz)
+    plots = draw_plots(batch, axis, png=png_dir is not None)
+    pngs: list[Path] = []
+    if png_dir is not None:
         for plot in plots:
             if plot.png is not None:
                 path = png_dir / f"batch-{batch.batch_id}-{plot.key}.png"
                 _write(path, plot.png)
                 pngs.append(path)
+    # The page last: an error (exit 2) means no new report page, whatever else was asked.
+    _write(out, render_page(batch, axis, plots).encode("utf-8"))
     return ReportWritten(html=out, pngs=tuple(pngs))
 
 
