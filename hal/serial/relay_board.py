@@ -278,6 +278,7 @@ class RelayBoard:
             except RelayBoardExceptionResponse as exc:
                 # The board refuses this channel (a wiring error): don't hammer it every cycle.
                 channel.refused_until = now + self.timing.renew_after_s
+                channel.refused_on = channel not in offs
                 channel.refused = f"the board refused the write (exception {exc.exception_code})"
             except RelayBoardError:
                 return  # the bus is failing: leave the rest for the next cycle, poll first

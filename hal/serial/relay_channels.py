@@ -41,7 +41,10 @@ class RelayChannel:
     lease_s: float  # an on-coil's flash-on, renewed while wanted (the heater: its pulse)
     want_until: float = -math.inf  # on until then (inf: on while renewed); <= now: off
     hw_until: float | None = None  # the board's off time as last written; None: unknown
-    refused_until: float = -math.inf  # after an exception response, try again from then
+    # After an exception response, writes of that kind (on or off) wait until then. Only that
+    # kind: a refused flash-on renewal must never hold back the off a trip wants.
+    refused_until: float = -math.inf
+    refused_on: bool = True  # the kind of write refused_until holds back
     written_at: float = -math.inf  # when it was last written
     refused: str | None = None  # the board refused the last write to it
     disagrees: str | None = None  # the read-back does not match what was written
@@ -53,13 +56,13 @@ class RelayChannel:
 
     def off_due(self, now: float) -> bool:
         """The relay should be off and may still be on (or nobody knows)."""
-        if self.want_until > now or now < self.refused_until:
+        if self.want_until > now or (not self.refused_on and now < self.refused_until):
             return False
         return self.hw_until is None or self.hw_until > now
 
     def on_due(self, now: float, *, renew_after_s: float, heater_tolerance_s: float) -> bool:
         """The relay should be on and its flash-on needs writing (or renewing) now."""
-        if self.want_until <= now or now < self.refused_until:
+        if self.want_until <= now or (self.refused_on and now < self.refused_until):
             return False
         hw = self.hw_until
         if hw is None or hw <= now:
