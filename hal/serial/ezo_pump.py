@@ -3,8 +3,8 @@
 Never sends an open-ended run (`D,*`): each rate goes out as `DC,<ml/min>,<minutes>` with a short
 bound and is renewed well before it expires, so a dead controller leaves no pump running for long.
 Rates are capped at what the circuit says it can do (`DC,?`); a refusal (*TOOFAST, motor supply
-low) is the pump's fault until a run is accepted. Never blocks the event loop; time only from the
-Clock.
+low) is the pump's fault until a run is accepted or, while the pump is stopped, its cause is seen
+gone (`PV,?` back up; a new maximum read). Never blocks the event loop; time only from the Clock.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ log = structlog.get_logger(__name__)
 CALIBRATION_TIMEOUT_S = 30.0
 # Rates closer than this are the same rate: a resend would only cost wire time.
 RATE_TOLERANCE_ML_MIN = 0.005
+# The motor's supply below this: the circuit refuses runs (*UV,PUMPPWR). It is 12 V nominal.
+MOTOR_SUPPLY_MIN_V = 10.8
 
 
 class EzoPump(EzoDevice):
@@ -77,6 +79,7 @@ class EzoPump(EzoDevice):
         self.circuit_max_ml_min: float | None = None  # DC,?: what the circuit can do now
         self._capped_logged = False
         self._fault: str | None = None
+        self._supply_low = False  # the fault is the motor's supply: PV,? tells when it is back
         self.last_done: str | None = None  # the newest *DONE,<ml> (a run ended)
         self.link.on_done(self._on_done)
 
@@ -149,6 +152,9 @@ class EzoPump(EzoDevice):
                 lines = await self.ask("X", done_ends=True)
                 log.info("ezo.pump_stopped", tag=self.tag, run=_done(lines))
                 self._sent = 0.0
+            elif self._fault is not None and now >= self._totals_at + self._totals_period_s:
+                # Stopped, no run will show the cause gone: a held batch could never resume.
+                await self._recheck_fault()
         elif (
             self._sent is None
             or abs(wanted - self._sent) > RATE_TOLERANCE_ML_MIN
@@ -172,17 +178,28 @@ class EzoPump(EzoDevice):
                 await self._read_max_rate()  # the next try goes out capped to the new maximum
             elif any(r.upper().startswith("*UV,PUMPPWR") for r in exc.reasons):
                 volts = exc.reasons[0].split(",")[-1]
-                self._set_fault(f"motor supply low ({volts} V): the pump cannot run")
+                self._set_fault(f"motor supply low ({volts} V): the pump cannot run", supply=True)
             raise
         self._set_fault(None)
 
-    def _set_fault(self, why: str | None) -> None:
+    async def _recheck_fault(self) -> None:
+        """While stopped: clear the fault once its cause is gone. A supply fault asks `PV,?`; a
+        *TOOFAST is gone already (the new maximum was read: the next run goes out capped)."""
+        if self._supply_low:
+            lines = await self.ask("PV,?")
+            volts = _number_after(lines, "?PV", tag=self.tag, command="PV,?")
+            if volts < MOTOR_SUPPLY_MIN_V:
+                return
+        self._set_fault(None)
+
+    def _set_fault(self, why: str | None, *, supply: bool = False) -> None:
         if why != self._fault:
             if why is None:
                 log.info("ezo.pump_fault_cleared", tag=self.tag)
             else:
                 log.error("ezo.pump_fault", tag=self.tag, fault=why)
         self._fault = why
+        self._supply_low = supply
 
     async def _poll_totals(self, now: float) -> None:
         if now >= self._totals_at + self._totals_period_s:

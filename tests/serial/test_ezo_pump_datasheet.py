@@ -103,6 +103,25 @@ async def test_a_motor_without_its_supply_is_a_fault_naming_it(pump_rig: PumpRig
     await pump_rig.until(lambda: _rate(pump_rig) == 20.0, within_s=10, what="running")
 
 
+async def test_a_supply_fault_clears_while_stopped_once_the_supply_is_back(
+    pump_rig: PumpRig,
+) -> None:
+    # A batch held by the fault stops the pump, so no run shows the supply back: the driver
+    # asks PV,? while stopped, or the hold could never be lifted.
+    pump_rig.emulator.motor_supply(0.0)
+    pump_rig.driver.run(20.0)
+    await pump_rig.until(lambda: pump_rig.driver.fault() is not None, within_s=10, what="fault")
+    pump_rig.driver.run(0.0)
+    await pump_rig.clock.sleep(12.0)  # stopped, asked PV,? and still low: the fault stays
+    assert pump_rig.sent("PV,?")
+    assert "motor supply low" in (pump_rig.driver.fault() or "")
+    runs = len(_runs(pump_rig))
+    pump_rig.emulator.motor_supply(12.0)
+    await pump_rig.until(lambda: pump_rig.driver.fault() is None, within_s=10, what="cleared")
+    assert len(_runs(pump_rig)) == runs  # no run was sent to find out
+    assert _rate(pump_rig) == 0.0
+
+
 async def test_a_circuit_that_restarts_without_a_word_is_re_armed(pump_rig: PumpRig) -> None:
     pump_rig.driver.run(25.0)
     await pump_rig.until(lambda: _rate(pump_rig) == 25.0, within_s=10, what="running")
