@@ -364,6 +364,22 @@ async def test_a_refused_write_is_a_fault_of_that_coil_until_a_write_lands(rig: 
     assert rig.unit.coils[CoilFunction.AGITATOR].energised
 
 
+async def test_the_simulators_relay_refused_fault_is_a_refusal_on_the_wire(rig: Rig) -> None:
+    # `--fault relay_refused:TAG` marks the simulated device; the board behind the pty must
+    # answer its writes with an exception, as the mock backend's coil refuses them.
+    heater = rig.board.heater()
+    rig.unit.heater.refused = True
+    heater.pulse(2.0)
+    await rig.until(lambda: heater.fault() is not None, within_s=3.0, what="refusal seen")
+    assert "refused the write (exception 4)" in str(heater.fault())
+    assert not rig.unit.heater.conducting
+    coil = rig.board.coil(CoilFunction.CONTACTOR)
+    rig.unit.coils[CoilFunction.CONTACTOR].refused = True
+    coil.set(True)
+    await rig.until(lambda: coil.fault() is not None, within_s=3.0, what="refusal seen")
+    assert not rig.unit.coils[CoilFunction.CONTACTOR].energised
+
+
 async def test_a_relay_that_does_not_follow_its_writes_is_caught_by_the_read_back(
     rig: Rig,
 ) -> None:

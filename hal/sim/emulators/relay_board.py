@@ -324,7 +324,7 @@ class RelayBoardEmulator:
             targets = [relay]
         else:
             raise _Refused(ILLEGAL_ADDRESS)
-        if any(t in self._refused for t in targets):
+        if any(self._is_refused(t) for t in targets):
             raise _Refused(DEVICE_FAILURE)
         if address >= FLASH_BASE and address != ALL_RELAYS:
             if not 0 < value <= FLASH_MAX_UNITS:
@@ -353,13 +353,23 @@ class RelayBoardEmulator:
             raise _Refused(ILLEGAL_VALUE)
         if address + count > self.relay_count:
             raise _Refused(ILLEGAL_ADDRESS)
-        if any(address + n in self._refused for n in range(count)):
+        if any(self._is_refused(address + n) for n in range(count)):
             raise _Refused(DEVICE_FAILURE)
         packed = frame.data[5:]
         for n in range(count):
             on = bool(packed[n // 8] >> (n % 8) & 1)
             self._switch(address + n, on, until=math.inf)
         return bytes([WRITE_COILS]) + frame.data[:4]
+
+    def _is_refused(self, relay: int) -> bool:
+        """Refused on command, or by the simulated unit's relay_refused fault on its device."""
+        if relay in self._refused:
+            return True
+        if relay not in self.channels.relays:
+            return False
+        output = self.channels.relays[relay]
+        device = self.unit.heater if output is None else self.unit.coils[output]
+        return device.refused
 
     def _switch(self, relay: int, on: bool, *, until: float) -> None:
         """Relay `relay` goes `on` (or off) until clock time `until`, then the other way; the
