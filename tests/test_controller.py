@@ -111,6 +111,15 @@ async def test_reagent_cap_hold_can_be_reset_once_dosing_has_stopped(tmp_path: P
     await rig.run_for(2)
     assert await rig.controller.reset_alarms(None, source="test") >= 1
     assert "reagent_cap" not in {a.alarm_id for a in rig.controller.alarms.active()}
+    # The phase's cap is spent: an unhold would only hold again. Refused, naming it ...
+    with pytest.raises(CommandRefused, match=r"P-201 has dosed \d+ mL, its cap of 4 mL"):
+        await rig.controller.command("unhold", source="test")
+    snap = await rig.run_for(5)
+    assert snap.state is State.HELD
+    assert snap.outputs.pumps.get("P-201", 0.0) == 0.0
+    # ... and the batch can still be declared done.
+    await rig.controller.command("complete", source="test")
+    snap = await rig.run_until(lambda s: s.state is State.COMPLETE, limit_s=10)
 
 
 async def test_outputs_are_all_off_in_idle_stopped_and_complete() -> None:

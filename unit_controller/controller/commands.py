@@ -133,6 +133,8 @@ class CommandModel(ControllerCore):
             return "; ".join(blockers) if blockers else None
         if guard in (Guard.INTERRUPTION_SEEN, Guard.INTERRUPTION_RESET):
             return self._interruption_blocks(guard)
+        if guard is Guard.PHASE_CAPS_LEFT:
+            return self._caps_spent()
         if guard is Guard.NO_HOLD_OR_ABORT_TRIP:
             trips, actions = self.alarms.in_effect(), HOLD_OR_ABORT
         else:  # NO_ABORT_CAUSE: a cause present now (the E-stop still pressed), latched or not
@@ -143,6 +145,23 @@ class CommandModel(ControllerCore):
         return (
             f"interlocks still in effect: {', '.join(blocking)}; "
             "clear the cause, acknowledge and reset the alarms first"
+        )
+
+    def _caps_spent(self) -> str | None:
+        """Why the phase cannot go on: a reagent has dosed its whole cap (None: none has)."""
+        if self.runner is None:
+            return None
+        caps = self.runner.targets(holding=False).caps_ml
+        spent = [
+            f"{tag} has dosed {self._dosed_phase.get(tag, 0.0):.0f} mL, its cap of {cap:g} mL"
+            for tag, cap in sorted(caps.items())
+            if self._dosed_phase.get(tag, 0.0) >= cap
+        ]
+        if not spent:
+            return None
+        return (
+            f"this phase has used up its reagent: {'; '.join(spent)}. Going on would hold again "
+            "at once: find why it took so much, then stop or abort the batch, or complete it"
         )
 
     def _interruption_blocks(self, guard: Guard) -> str | None:

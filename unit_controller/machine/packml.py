@@ -100,10 +100,12 @@ class Guard(StrEnum):
     # new batch may be got ready.
     INTERRUPTION_SEEN = "no interrupted batch's alarm is unacknowledged"
     INTERRUPTION_RESET = "no interrupted batch's alarm is still latched"
+    # Resuming a phase that has dosed a reagent's whole cap would only trip reagent_cap again.
+    PHASE_CAPS_LEFT = "the phase has reagent left under each of its caps"
 
 
 S, G = State, Guard
-_RUN_GUARDS: Final = (G.NO_HOLD_OR_ABORT_TRIP,)
+_RESUME_GUARDS: Final = (G.NO_HOLD_OR_ABORT_TRIP, G.PHASE_CAPS_LEFT)
 # fmt: off
 # [trigger, source(s), dest, guards] -- the whole PackML model; nothing else changes state.
 # Stop and abort have no guard: they are never refused where the state allows them.
@@ -126,11 +128,11 @@ TRANSITIONS: Final[Sequence[tuple[str, State | list[State], State, tuple[Guard, 
     (Command.HOLD,      [S.STARTING, S.EXECUTE, S.UNHOLDING, S.SUSPENDING, S.SUSPENDED,
                          S.UNSUSPENDING],         S.HOLDING, ()),
     (SC,                S.HOLDING,                S.HELD, ()),
-    (Command.UNHOLD,    S.HELD,                   S.UNHOLDING, _RUN_GUARDS),
+    (Command.UNHOLD,    S.HELD,                   S.UNHOLDING, _RESUME_GUARDS),
     (SC,                S.UNHOLDING,              S.EXECUTE, ()),
     (Command.SUSPEND,   S.EXECUTE,                S.SUSPENDING, ()),
     (SC,                S.SUSPENDING,             S.SUSPENDED, ()),
-    (Command.UNSUSPEND, S.SUSPENDED,              S.UNSUSPENDING, _RUN_GUARDS),
+    (Command.UNSUSPEND, S.SUSPENDED,              S.UNSUSPENDING, _RESUME_GUARDS),
     (SC,                S.UNSUSPENDING,           S.EXECUTE, ()),
     (Command.STOP,      _all_but(S.STOPPED, S.STOPPING, S.CLEARING, S.ABORTING, S.ABORTED),
                                                   S.STOPPING, ()),
