@@ -59,6 +59,16 @@ async def test_estop_in_idle_aborts_and_clear_is_refused_while_it_is_pressed() -
         await rig.controller.command("clear", source="test")
 
 
+async def test_an_estop_pressed_while_resetting_aborts_rather_than_leaving_idle() -> None:
+    rig = Rig()
+    await rig.scan()
+    await rig.controller.command("reset", source="test")
+    assert rig.controller.machine.state is State.RESETTING
+    rig.inject("estop")
+    snap = await rig.run_until(lambda s: s.state is State.ABORTED, limit_s=5)
+    assert snap.outputs == Outputs.safe()
+
+
 async def test_start_is_refused_with_a_dead_temperature_probe() -> None:
     rig = Rig()
     await rig.scan()

@@ -277,9 +277,10 @@ class ScanCycle(ControllerCore):
         state = machine.state
         if aborts and (
             state in PROCESS_STATES | {State.STARTING, State.COMPLETING}
-            or (state is State.IDLE and any(t.key in raised for t in aborts))
+            or (state in (State.IDLE, State.RESETTING) and any(t.key in raised for t in aborts))
         ):
-            # A new abort cause (an E-stop) aborts a unit that is running or ready to run;
+            # A new abort cause (an E-stop) aborts a unit that is running or ready to run (or
+            # getting ready: pressed while resetting, it would otherwise end up Idle);
             # a stopped unit has everything off already and keeps the latched alarm.
             await machine.command(Command.ABORT, reason=aborts[0].alarm_id)
         if any(t.key in raised for t in aborts):
