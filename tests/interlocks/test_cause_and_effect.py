@@ -100,7 +100,9 @@ PROVOKE: dict[str, Provoke] = {
     row.CONTACTOR_FAULT.name: Provoke(_fault("relay_refused", "K-101"), settle_s=10.0),
     # A pulse under way when its drive stops obeying ends by itself; K-101 cuts its power.
     row.HEATER_OUTPUT_FAULT.name: Provoke(_fault("relay_refused", "E-101"), settle_s=10.0),
-    row.OUTPUT_FAULT.name: Provoke(_fault("relay_refused", "M-101")),
+    # The agitator's coil drops out when its lease ends; the heater stops at once.
+    row.AGITATOR_OUTPUT_FAULT.name: Provoke(_fault("relay_refused", "M-101"), settle_s=10.0),
+    row.OUTPUT_FAULT.name: Provoke(_fault("relay_refused", "XV-103")),
     row.PUMP_FAULT.name: Provoke(_fault("pump_motor_unpowered", "P-204")),
     row.ESTOP_LOST.name: Provoke(_fault("device_silent", "HS-100")),
     row.TEMPERATURE_LOST.name: Provoke(_fault("device_silent", "TT-101")),

@@ -43,6 +43,7 @@ class Interlocks:
         self._heater_tag = wiring.heater_tag
         self._estop_tag = wiring.estop_tag
         self._contactor_tag = wiring.coil_tag(CoilFunction.CONTACTOR)
+        self._agitator_tag = wiring.coil_tag(CoilFunction.AGITATOR)
         self._pump_tags = frozenset(wiring.pumps())
         self._rtd = wiring.rtd()
         self._probe = wiring.ph_probe()
@@ -242,6 +243,8 @@ class Interlocks:
             return row.CONTACTOR_FAULT
         if tag == self._heater_tag:
             return row.HEATER_OUTPUT_FAULT
+        if tag == self._agitator_tag:
+            return row.AGITATOR_OUTPUT_FAULT
         return row.PUMP_FAULT if tag in self._pump_tags else row.OUTPUT_FAULT
 
     def _dosing_permitted(

@@ -22,6 +22,7 @@ _TOO_HOT = frozenset({Force.HEATER, Force.CONTACTOR, Force.COOL})
 _LOW_LOW = frozenset({Force.HEATER, Force.AGITATOR})
 _INFLOWS = frozenset({Force.INFLOWS})
 _DOSING = frozenset({Force.DOSING})
+_STILL = frozenset({Force.HEATER, Force.DOSING})
 _NOTHING: frozenset[Force] = frozenset()
 
 ALWAYS = "always"
@@ -286,10 +287,22 @@ HEATER_OUTPUT_FAULT = Cause(
     latch=True,
     hardware="partly: the thermal cutout on the element ends a runaway",
 )
+AGITATOR_OUTPUT_FAULT = Cause(
+    "agitator_output_fault",
+    "output_fault",
+    "M-101 agitator coil",
+    _DISOBEYS + ": the reactor may be still",
+    Priority.HIGH,
+    TripAction.HOLD,
+    # Heat into still liquor makes a hot layer at the element that TT-101 does not see, and a
+    # dose would not mix: both wait for a stirrer that obeys (a hold alone keeps heating).
+    _STILL,
+    latch=True,
+)
 OUTPUT_FAULT = Cause(
     "output_fault",
     "output_fault",
-    "every other relay coil (agitator, fill, drain, purge, cooling)",
+    "every other relay coil (fill, drain, purge, cooling)",
     _DISOBEYS + " (an on-coil the board will not renew drops out when its lease ends)",
     Priority.HIGH,
     TripAction.HOLD,
@@ -397,6 +410,7 @@ TABLE: tuple[Cause, ...] = (
     PH_OVERSHOOT_GOES_ON,
     CONTACTOR_FAULT,
     HEATER_OUTPUT_FAULT,
+    AGITATOR_OUTPUT_FAULT,
     OUTPUT_FAULT,
     PUMP_FAULT,
     ESTOP_LOST,
