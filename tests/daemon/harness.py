@@ -109,10 +109,10 @@ class Daemon:
                 assert time.monotonic() < deadline, f"no control socket:\n{self.log_tail()}"
                 await asyncio.sleep(0.05)
 
-    def terminate(self) -> int:
-        """SIGTERM and wait; the exit code."""
+    def terminate(self, sig: signal.Signals = signal.SIGTERM) -> int:
+        """SIGTERM (or `sig`) and wait; the exit code."""
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
+        self.proc.send_signal(sig)
         return self.proc.wait(WAIT_S)
 
     def kill(self) -> None:

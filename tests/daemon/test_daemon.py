@@ -5,6 +5,7 @@ what the control socket answers to good and bad requests.
 from __future__ import annotations
 
 import asyncio
+import signal
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -54,6 +55,9 @@ async def test_starts_stopped_with_every_output_off_and_stops_cleanly_on_sigterm
         assert control.hello["state"] == "STOPPED"
         alarms = (await control.request("alarms"))["result"]["alarms"]
         assert "batch_interrupted" not in {a["id"] for a in alarms}
+    # The terminal it was started from closing (SIGHUP) stops it as cleanly, not as a crash.
+    assert daemon.terminate(signal.SIGHUP) == 0
+    assert not daemon.socket.exists()
 
 
 async def test_kill_9_mid_batch_comes_back_aborted_with_the_batch_interrupted(

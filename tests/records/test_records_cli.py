@@ -137,3 +137,22 @@ def test_export_to_a_full_stdout_says_so_without_a_traceback(state: Path) -> Non
     assert done.returncode == 2
     assert "cannot write the export: No space left on device" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("argv", [["journal", "list"], ["journal", "export", "--format", "csv"]])
+def test_a_reader_that_stopped_reading_gets_no_traceback(state: Path, argv: list[str]) -> None:
+    read, write = os.pipe()
+    os.close(read)  # `... | true`: nobody reads what is written
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "unit_controller.cli", *argv, "--state-dir", str(state)],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr

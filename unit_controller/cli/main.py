@@ -35,6 +35,18 @@ INSTALLED_CONFIG_DIR = Path("/etc/unit-controller")
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # A reader that stopped early (`journal list | head`): not an error of ours, and no
+        # traceback; stdout goes to /dev/null so the exit's own flush does not complain.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 0
+
+
+def _main(argv: Sequence[str] | None) -> int:
     # From the first line: the parser, structlog and the daemon's imports are start-up too.
     # The daemon ends the pause itself once it settles, after READY; any other command (or a
     # start that failed first) as it leaves this block.

@@ -109,7 +109,9 @@ class Daemon:
         """Run until stopped; 0 after a clean stop, 1 when scans kept failing."""
         os.umask(os.umask(0) | PRIVATE_UMASK)
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        # SIGHUP too: a daemon run from a terminal that closes (an SSH session dropped) stops
+        # as cleanly as under systemd, not as a crash that leaves its batch interrupted.
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stop)
         with self._single_instance():
