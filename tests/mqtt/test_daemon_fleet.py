@@ -4,6 +4,8 @@ and `offline` on SIGTERM. Waits are on messages, bounded.
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import sqlite3
 from pathlib import Path
 
@@ -203,3 +205,48 @@ async def test_a_unit_stopped_mid_batch_says_it_aborted_before_it_goes_offline(
             timeout=WAIT_S,
         )
     assert rec.json("telemetry")[-1]["state"] == "ABORTED"
+
+
+def _run_marked_clean(journal: Path) -> bool:
+    db = sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=5)
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'running'").fetchone()
+    finally:
+        db.close()
+    return row is not None and row[0] == "0"
+
+
+async def test_a_stop_held_up_by_a_hung_broker_is_still_a_clean_stop(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    # A broker that keeps the TCP session but answers nothing (hung, a cable pulled far off):
+    # the drain waits out drain_timeout_s, and systemd may SIGKILL the daemon meanwhile. The
+    # run was stopped cleanly all the same: the next start must not be one after a crash.
+    daemon = Daemon(tmp_path, args=("--mqtt", mosquitto.url, "--unit-id", UNIT))
+    async with Recorder(mosquitto) as rec:
+        await daemon.start()
+        await rec.wait_for(
+            lambda r: r.topic == topic(UNIT, "status") and r.payload == b"online", timeout=WAIT_S
+        )
+    broker = mosquitto._process
+    assert broker is not None
+    broker.send_signal(signal.SIGSTOP)
+    try:
+        assert daemon.proc is not None
+        daemon.proc.send_signal(signal.SIGTERM)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT_S
+        while not _run_marked_clean(daemon.journal):
+            assert daemon.proc.poll() is None, "stopped before it was held up by the drain"
+            assert loop.time() < deadline, daemon.log_tail()
+            await asyncio.sleep(0.1)
+        assert daemon.proc.poll() is None  # still draining: what systemd's SIGKILL would cut
+        daemon.kill()
+    finally:
+        broker.send_signal(signal.SIGCONT)
+    await daemon.start()
+    try:
+        async with Control(daemon.socket) as control:
+            assert control.hello["state"] == "STOPPED", daemon.log_tail()
+    finally:
+        assert daemon.terminate() == 0

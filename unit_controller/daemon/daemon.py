@@ -281,7 +281,7 @@ class Daemon:
             socket=str(server.path),
             previous_run_clean=clean,
         )
-        code = 0
+        code: int | None = None  # None: the scan loop failed by an exception
         try:
             code = await self._scan_loop(controller)
         finally:
@@ -294,10 +294,16 @@ class Daemon:
             log.info("daemon.stopping", state=str(controller.machine.state))
             await server.close()
             if fleet is not None:
+                # The journal is closed (a clean stop marked clean) before the drain, which may
+                # wait on a hung broker past systemd's TimeoutStopSec: a SIGKILL then must not
+                # make the next start one after a crash (Aborted, local). The outbox keeps
+                # whatever the drain does not get out.
+                await journal.close(clean=code == 0)
                 await fleet.stop()
             # A moment for the drivers to write the offs before their tasks stop.
             await asyncio.sleep(min(0.5, 3 * config.unit.scan_period_s))
         self._say("stopped")
+        assert code is not None  # an exception from the scan loop left above
         return code
 
     def stats(self, window_s: float | None = None) -> dict[str, Any]:
