@@ -348,10 +348,26 @@ async def test_unusable_path_raises_outbox_error_naming_it(tmp_path: Path) -> No
     with pytest.raises(OutboxError, match=r"outbox .*file/o\.sqlite3: cannot create"):
         await _outbox(not_a_dir / "o.sqlite3").open()
 
-    corrupt = tmp_path / "corrupt.sqlite3"
-    corrupt.write_bytes(b"this is not a database, " * 100)
-    with pytest.raises(OutboxError, match=r"corrupt\.sqlite3: cannot use the database"):
-        await _outbox(corrupt).open()
+
+
+async def test_an_unreadable_outbox_file_is_kept_aside_and_a_new_one_started(
+    tmp_path: Path,
+) -> None:
+    # Telemetry storage never keeps the controller from starting (an SD card's bad sector).
+    corrupt = tmp_path / "outbox.sqlite3"
+    garbage = b"this is not a database, " * 100
+    corrupt.write_bytes(garbage)
+    with capture_logs() as logs:
+        async with _outbox(corrupt) as box:
+            assert box.set_aside is not None
+            assert box.set_aside.name.startswith("outbox.sqlite3.unreadable-")
+            assert box.set_aside.read_bytes() == garbage  # kept as it was, for a look
+            box.put("telemetry", b"{}")
+            await box.flush()
+            assert len(await _all(box)) == 1
+    assert any(e["event"] == "outbox.unreadable_set_aside" for e in logs)
+    async with _outbox(corrupt) as again:  # the new file opens as any other
+        assert again.set_aside is None
 
 
 async def test_database_from_a_later_release_is_refused(tmp_path: Path) -> None:

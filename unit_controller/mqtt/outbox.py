@@ -7,6 +7,7 @@ to kill -9 (WAL + synchronous=NORMAL; only a power cut can take back the last fe
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -95,6 +96,8 @@ class Outbox:
         self._wake = asyncio.Event()
         self.write_error: str | None = None
         """Why the last commit failed; None once one succeeds (the storage alarm reads it)."""
+        self.set_aside: Path | None = None
+        """Where `open` kept an unreadable outbox file before it started a new one, or None."""
         self._replay_window = ReplayWindow(monotonic=monotonic)
 
     # --- life cycle ----------------------------------------------------------------------
@@ -102,7 +105,22 @@ class Outbox:
         """Open (or create) the database and count this boot; OutboxError if it is unusable."""
         if self._worker.is_open or self._closing is not None:
             raise OutboxError(self._path, "already opened (an outbox opens once)")
-        opened = await self._worker.open(self._store.prepare)
+        try:
+            opened = await self._worker.open(self._store.prepare)
+        except OutboxError as exc:
+            if not _corrupt(exc):
+                raise
+            # Telemetry storage must never keep a reactor's controller from starting (an SD
+            # card's bad sector): the unreadable file is kept aside for a look, and a new one
+            # started. What it held is not sent; the service raises an alarm that says so.
+            self.set_aside = await asyncio.to_thread(_set_aside, self._path)
+            log.error(
+                "outbox.unreadable_set_aside",
+                path=str(self._path),
+                kept=str(self.set_aside),
+                error=str(exc),
+            )
+            opened = await self._worker.open(self._store.prepare)
         self._stored_rows = opened.rows
         self._stored_bytes = opened.nbytes
         self._boot = opened.boot
@@ -376,3 +394,23 @@ class Outbox:
     # --- helpers ------------------------------------------------------------------------------
     def _now_ms(self) -> int:
         return int(self._wall() * 1000)
+
+
+def _corrupt(exc: OutboxError) -> bool:
+    """The file is there but is no readable database (not an unreadable folder, a lock or a
+    later release's schema: those stay errors that stop the start)."""
+    cause = exc.__cause__
+    return isinstance(cause, sqlite3.DatabaseError) and not isinstance(
+        cause, sqlite3.OperationalError
+    )
+
+
+def _set_aside(path: Path) -> Path:
+    """Rename `path` (and its WAL and shared-memory files) to `<name>.unreadable-<UTC time>`."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    kept = path.with_name(f"{path.name}.unreadable-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        source = path.with_name(path.name + suffix)
+        if source.exists():
+            source.rename(kept.with_name(kept.name + suffix))
+    return kept

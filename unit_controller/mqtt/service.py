@@ -193,6 +193,18 @@ class FleetService:
             raise
         self.bridge.attach()
         self.controller.listen(self._on_event)
+        # After attach: the alarm goes out on the events topic as well.
+        if self.outbox.set_aside is not None:
+            await self.controller.raise_alarm(
+                alarm_id=DROPPED_ALARM,
+                tag="outbox",
+                priority=Priority.LOW,
+                message=(
+                    f"the outbox file was unreadable: kept as {self.outbox.set_aside.name}, a "
+                    "new one started; telemetry it held is not sent"
+                ),
+            )
+            self._dropped_alarm = True  # returns once the new outbox is sent, as after a cap
         self._tasks = [
             asyncio.create_task(
                 self.outbox.run_flusher(
