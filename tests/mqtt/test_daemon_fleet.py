@@ -250,3 +250,27 @@ async def test_a_stop_held_up_by_a_hung_broker_is_still_a_clean_stop(
             assert control.hello["state"] == "STOPPED", daemon.log_tail()
     finally:
         assert daemon.terminate() == 0
+
+
+async def test_an_interrupted_batch_found_at_start_goes_out_on_events(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    # Fleet tools that log `events` must learn a batch was interrupted, not only the retained
+    # alarm list: the alarm is raised at start, before the unit publishes anything.
+    daemon = Daemon(tmp_path, args=("--mqtt", mosquitto.url, "--unit-id", UNIT))
+    await daemon.start()
+    async with Control(daemon.socket) as control:
+        await control.start_batch("smoke")
+        await control.until(lambda s: s["phase"] == "heat", what="heating")  # journaled by now
+    daemon.kill()
+    async with Recorder(mosquitto) as rec:
+        await daemon.start()
+        try:
+            event = await rec.wait_for(
+                lambda r: r.topic == topic(UNIT, "events")
+                and r.json().get("alarm_id") == "batch_interrupted",
+                timeout=WAIT_S,
+            )
+            assert event.json()["transition"] == "raised", event.json()
+        finally:
+            assert daemon.terminate() == 0

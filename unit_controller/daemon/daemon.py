@@ -190,11 +190,6 @@ class Daemon:
             # A person confirms the charge went in: the simulated plant gets it then.
             plant = self.unit.plant
             controller.on_charge(lambda charge: plant.charge_black_mass(charge.kg))
-        await self._interrupted(controller, opening)
-        if memory is not None and memory.latched:
-            # A restart is no reset: what latched before it forces its outputs still.
-            await controller.restore_latched(memory.latched)
-            log.warning("daemon.latched_restored", alarms=[e.trip.alarm_id for e in memory.latched])
         housekeeping = Housekeeping(
             config=config,
             controller=controller,
@@ -203,6 +198,27 @@ class Daemon:
             epoch=self.epoch,
         )
         self._housekeeping = housekeeping
+        fleet = None
+        if config.mqtt.enabled:
+            from unit_controller.mqtt.service import FleetService
+
+            fleet = FleetService(
+                config=config,
+                controller=controller,
+                clock=self.clock,
+                state_dir=self.state_dir,
+                recipes_dir=self.options.recipes_dir,
+                on_command=partial(record_remote_command, journal),
+                clock_synchronized=lambda: housekeeping.clock_synced,
+                epoch=self.epoch,
+            )
+            # Open (no publishing yet) before the start-up alarms, so they go out on events.
+            await fleet.open()
+        await self._interrupted(controller, opening)
+        if memory is not None and memory.latched:
+            # A restart is no reset: what latched before it forces its outputs still.
+            await controller.restore_latched(memory.latched)
+            log.warning("daemon.latched_restored", alarms=[e.trip.alarm_id for e in memory.latched])
         calibrations = Calibrations(controller=controller)
 
         def make_ops() -> Operations:
@@ -238,20 +254,7 @@ class Daemon:
         await controller.scan()
         await housekeeping.check_now()
         await server.start()
-        fleet = None
-        if config.mqtt.enabled:
-            from unit_controller.mqtt.service import FleetService
-
-            fleet = FleetService(
-                config=config,
-                controller=controller,
-                clock=self.clock,
-                state_dir=self.state_dir,
-                recipes_dir=self.options.recipes_dir,
-                on_command=partial(record_remote_command, journal),
-                clock_synchronized=lambda: housekeeping.clock_synced,
-                epoch=self.epoch,
-            )
+        if fleet is not None:
             await fleet.start()
         storage = StorageWatch(controller)
         storage.watch(

@@ -166,6 +166,7 @@ class FleetService:
         self._tasks: list[asyncio.Task[None]] = []
         self._dropped_seen = 0
         self._dropped_alarm = False  # raised by this process and not cleared since
+        self._opened = False
         self._flapping_alarm = False
         self._refused_alarm = False
 
@@ -181,8 +182,10 @@ class FleetService:
     ) -> None:
         await self.stop()
 
-    async def start(self) -> None:
-        """Open the outbox (OutboxError if it cannot be used), then link and publish."""
+    async def open(self) -> None:
+        """Open the outbox (OutboxError if it cannot be used) and take the controller's events
+        into it, publishing nothing yet: a daemon opens before it raises its start-up alarms
+        (an interrupted batch), so they go out on `events` too."""
         await self.outbox.open()
         self._dropped_seen = self.outbox.dropped_total
         try:
@@ -205,6 +208,12 @@ class FleetService:
                 ),
             )
             self._dropped_alarm = True  # returns once the new outbox is sent, as after a cap
+        self._opened = True
+
+    async def start(self) -> None:
+        """Open (unless `open` did already), then link and publish."""
+        if not self._opened:
+            await self.open()
         self._tasks = [
             asyncio.create_task(
                 self.outbox.run_flusher(
@@ -227,6 +236,8 @@ class FleetService:
     async def stop(self, *, drain_timeout_s: float | None = None) -> StopReport:
         """Wait (bounded) for the outbox to drain, publish `offline`, disconnect, close."""
         if not self._tasks:
+            if self._opened:
+                await self.outbox.close()  # opened, never started: nothing was published
             return StopReport(
                 drained=False, left=self.outbox.pending_count, offline_published=False
             )
