@@ -171,6 +171,24 @@ def test_phase_timeout_raised_and_cleared_by_code_with_events_on_next_update() -
     assert _states(manager) == {("phase_timeout", "heat_up"): AlarmState.UNACK_RETURNED}
 
 
+def test_raising_an_active_alarm_again_brings_its_message_up_to_date_only() -> None:
+    # telemetry_dropped is raised again as the count grows: the count shown must be the newest.
+    manager = AlarmManager()
+    for count, now in ((49, 1.0), (380, 5.0)):
+        manager.raise_alarm(
+            alarm_id="telemetry_dropped",
+            tag="outbox",
+            priority=Priority.LOW,
+            now=now,
+            message=f"{count} telemetry messages dropped",
+        )
+    events = manager.update([], 5.1)
+    assert [e.kind for e in events] == [AlarmEventKind.RAISED]  # one transition, not two
+    [alarm] = manager.active()
+    assert alarm.message == "380 telemetry messages dropped"
+    assert alarm.raised_at == 1.0
+
+
 def test_history_records_every_raise_for_the_batch_summary() -> None:
     manager = AlarmManager()
     manager.update([_trip()], 1.0)

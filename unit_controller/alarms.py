@@ -189,12 +189,15 @@ class AlarmManager:
     ) -> None:
         """Raise an alarm that is not an interlock (e.g. `phase_timeout`); it forces nothing.
 
-        It stays active until `clear()`; raising an active alarm again does nothing.
+        It stays active until `clear()`; raising an active alarm again only brings its message
+        up to date (a count that grew), with no new transition.
         """
         key = (alarm_id, tag)
         entry = self._entries.get(key)
         if entry is None or entry.state not in _ACTIVE:
             self._activate(key, trip=None, priority=priority, message=message, latch=latch, now=now)
+        elif message:
+            entry.message = message
 
     def clear(self, alarm_id: str, tag: str, *, now: float) -> None:
         """The condition of an alarm raised by `raise_alarm` has returned to normal."""
