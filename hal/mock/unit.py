@@ -240,7 +240,7 @@ class SimulatedUnit:
                 f"unknown fault {name!r}; the simulator knows: {', '.join(sorted(self.FAULTS))}"
             )
         if name in ("dosing_pump_stall", "pump_motor_unpowered"):
-            tag = fault.tag or self._default_base_pump()
+            tag = (fault.tag or self._default_base_pump()).upper()  # as the other faults' tags
             if tag not in self.pumps:
                 raise UnknownFault(
                     f"{name}: no pump {tag!r} (pumps: {', '.join(sorted(self.pumps))})"

@@ -18,6 +18,7 @@ SERIAL_FAULTS: dict[str, str] = {
     "device_unplugged": f"the device's USB adapter is unplugged for {DEVICE_AWAY_S:g} s",
 }
 
+_MINUTES = re.compile(r"\d+(?:\.\d*)?|\.\d+")
 _FAULT = re.compile(r"^(?P<name>[a-z][a-z0-9_]*)(?::(?P<tag>[A-Za-z0-9-]+))?@(?P<minutes>[^@]+)$")
 
 
@@ -45,4 +46,9 @@ def parse_fault(text: str) -> FaultSpec:
         raise ValueError(f"fault {text!r}: minutes {match['minutes']!r} is not a number") from None
     if not math.isfinite(minutes) or minutes < 0:
         raise ValueError(f"fault {text!r}: minutes must be a finite number >= 0")
+    if _MINUTES.fullmatch(match["minutes"].strip()) is None:
+        # float() also takes "1_0" (10) and "1e1": a typo must not pass as a time.
+        raise ValueError(
+            f"fault {text!r}: minutes {match['minutes']!r} is not a plain number (e.g. 12 or 7.5)"
+        )
     return FaultSpec(name=match["name"], tag=match["tag"], at_s=minutes * 60.0)

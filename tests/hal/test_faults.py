@@ -43,6 +43,8 @@ def test_fault_spec_prints_as_it_was_typed(text: str) -> None:
         ("estop@-1", "minutes must be a finite number >= 0"),
         ("estop@nan", "minutes must be a finite number >= 0"),
         ("estop@inf", "minutes must be a finite number >= 0"),
+        ("estop@1_0", "minutes '1_0' is not a plain number"),
+        ("estop@1e1", "minutes '1e1' is not a plain number"),
     ],
 )
 def test_parse_fault_refuses_bad_forms_saying_what_is_wrong(text: str, says: str) -> None:

@@ -368,3 +368,12 @@ def test_every_fault_the_simulator_knows_is_in_the_readme() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     missing = [name for name in SimulatedUnit.FAULTS if f"`{name}" not in readme]
     assert missing == []
+
+
+def test_a_pump_faults_tag_is_taken_in_any_case_as_the_other_faults_tags(
+    unit: SimulatedUnit,
+) -> None:
+    _inject(unit, "dosing_pump_stall:p-201@0")
+    _inject(unit, "pump_motor_unpowered:p-204@0")
+    assert unit.pumps["P-201"].stalled
+    assert unit.pumps["P-204"].motor_unpowered
