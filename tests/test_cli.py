@@ -158,12 +158,16 @@ def test_dead_rtd_holds_the_batch_with_exit_3() -> None:
 
 
 def test_a_fault_before_the_start_ends_with_exit_3_and_no_traceback() -> None:
-    outcome = _cli("sim", "--recipe", "smoke", "--fault", "estop@0")
+    outcome = _cli("sim", "--recipe", "smoke", "--fault", "estop@0", "--json")
     assert outcome.code == 3
     assert "Traceback" not in outcome.err
-    # The E-stop is pressed before the start: the start is refused and says why.
-    assert "start refused: cannot start: interlocks still in effect: estop (HS-100)" in outcome.out
-    assert "no batch ran (why: above): the unit stayed IDLE" in outcome.out
+    # The E-stop is pressed while the unit resets, before the start: it aborts, as from Idle,
+    # and the start is refused saying why.
+    assert "start refused: cannot start in ABORTED" in outcome.out
+    assert "no batch ran (why: above): the unit stayed ABORTED" in outcome.out
+    [alarm] = outcome.summary["alarms"]
+    assert (alarm["id"], alarm["tag"]) == ("estop", "HS-100")
+    assert alarm["message"]  # as a batch's alarms carry theirs
 
 
 def test_a_fault_scheduled_past_the_end_is_said_never_injected() -> None:

@@ -42,6 +42,7 @@ def run_summary(
                     "tag": a.tag,
                     "priority": str(a.priority),
                     "raised_s": round(a.raised_at, 1),
+                    "message": a.message,  # as a batch's alarms have it
                 }
                 for a in controller.alarms.history
             ],
