@@ -299,6 +299,9 @@ class RelayBoard:
             channel.hw_until = None
             raise
         channel.hw_until, channel.written_at, channel.refused = hw, self.clock.monotonic(), None
+        # A write landed: the board takes this relay again, so no earlier refusal holds back the
+        # next write (an off a trip wants above all).
+        channel.refused_until = -math.inf
 
     async def _read_back(self) -> None:
         """Read the relays' states (FC01) and judge each settled channel against its write."""

@@ -380,6 +380,25 @@ async def test_the_simulators_relay_refused_fault_is_a_refusal_on_the_wire(rig: 
     assert not rig.unit.coils[CoilFunction.CONTACTOR].energised
 
 
+async def test_an_off_after_a_write_that_landed_is_not_held_back_by_an_older_refusal(
+    rig: Rig,
+) -> None:
+    coil = rig.board.coil(CoilFunction.FILL_PUMP)
+    relay = rig.board.map.relay_of(CoilFunction.FILL_PUMP)
+    pump = rig.unit.coils[CoilFunction.FILL_PUMP]
+    coil.set(True)
+    await rig.until(lambda: pump.energised, within_s=3.0, what="on")
+    rig.emulator.refuse_relay(relay)
+    coil.set(False)  # refused: offs to this relay wait out a hold-off ...
+    await rig.until(lambda: coil.fault() is not None, within_s=3.0, what="off refused")
+    rig.emulator.refuse_relay(relay, on=False)
+    coil.set(True)  # ... an on is not held by it, and lands: the board takes the relay again
+    await rig.until(lambda: coil.fault() is None, within_s=1.0, what="on landed")
+    assert pump.energised
+    coil.set(False)  # a trip: the off goes out now, not when the old hold-off ends
+    await rig.until(lambda: not pump.energised, within_s=1.0, what="off at once")
+
+
 async def test_a_relay_that_does_not_follow_its_writes_is_caught_by_the_read_back(
     rig: Rig,
 ) -> None:
