@@ -27,6 +27,11 @@ CALIBRATION_TIMEOUT_S = 30.0
 RATE_TOLERANCE_ML_MIN = 0.005
 # The motor's supply below this: the circuit refuses runs (*UV,PUMPPWR). It is 12 V nominal.
 MOTOR_SUPPLY_MIN_V = 10.8
+# A supply fault clears only this far above what the refusal reported (and above the minimum),
+# so a circuit that refuses at a higher voltage than ours does not clear, run, refuse, hold.
+SUPPLY_MARGIN_V = 0.5
+# How often a stopped, faulted pump is asked whether the cause has gone.
+FAULT_RECHECK_S = 5.0
 
 
 class EzoPump(EzoDevice):
@@ -79,7 +84,8 @@ class EzoPump(EzoDevice):
         self.circuit_max_ml_min: float | None = None  # DC,?: what the circuit can do now
         self._capped_logged = False
         self._fault: str | None = None
-        self._supply_low = False  # the fault is the motor's supply: PV,? tells when it is back
+        self._supply_low_v: float | None = None  # a supply fault: the volts the refusal gave
+        self._recheck_at = -math.inf
         self.last_done: str | None = None  # the newest *DONE,<ml> (a run ended)
         self.link.on_done(self._on_done)
 
@@ -152,9 +158,6 @@ class EzoPump(EzoDevice):
                 lines = await self.ask("X", done_ends=True)
                 log.info("ezo.pump_stopped", tag=self.tag, run=_done(lines))
                 self._sent = 0.0
-            elif self._fault is not None and now >= self._totals_at + self._totals_period_s:
-                # Stopped, no run will show the cause gone: a held batch could never resume.
-                await self._recheck_fault()
         elif (
             self._sent is None
             or abs(wanted - self._sent) > RATE_TOLERANCE_ML_MIN
@@ -164,6 +167,9 @@ class EzoPump(EzoDevice):
             await self._send_rate(self._capped(wanted))
             self._sent, self._sent_at = wanted, now
         await self._poll_totals(now)
+        if wanted == 0.0 and self._sent == 0.0 and self._fault is not None:
+            # Stopped, no run will show the cause gone: a held batch could never resume.
+            await self._recheck_fault(now)
 
     async def _send_rate(self, ml_min: float) -> None:
         command = f"DC,{ml_min:.2f},{self._bound_min:g}"
@@ -178,28 +184,46 @@ class EzoPump(EzoDevice):
                 await self._read_max_rate()  # the next try goes out capped to the new maximum
             elif any(r.upper().startswith("*UV,PUMPPWR") for r in exc.reasons):
                 volts = exc.reasons[0].split(",")[-1]
-                self._set_fault(f"motor supply low ({volts} V): the pump cannot run", supply=True)
+                try:
+                    reported = float(volts)
+                except ValueError:
+                    reported = 0.0
+                if not math.isfinite(reported):
+                    reported = 0.0
+                self._set_fault(
+                    f"motor supply low ({volts} V): the pump cannot run", supply_v=reported
+                )
             raise
         self._set_fault(None)
 
-    async def _recheck_fault(self) -> None:
+    async def _recheck_fault(self, now: float) -> None:
         """While stopped: clear the fault once its cause is gone. A supply fault asks `PV,?`; a
         *TOOFAST is gone already (the new maximum was read: the next run goes out capped)."""
-        if self._supply_low:
-            lines = await self.ask("PV,?")
-            volts = _number_after(lines, "?PV", tag=self.tag, command="PV,?")
-            if volts < MOTOR_SUPPLY_MIN_V:
+        if now < self._recheck_at:
+            return
+        self._recheck_at = now + FAULT_RECHECK_S
+        refused_at = self._supply_low_v
+        if refused_at is not None:
+            try:
+                lines = await self.ask("PV,?")
+                volts = _number_after(lines, "?PV", tag=self.tag, command="PV,?")
+            except (EzoError, EzoGarbage) as exc:
+                # Firmware without PV, or an answer garbled: the fault stays, the polls go on
+                # (a silent circuit raises on: the device's own lost judgement takes it).
+                log.warning("ezo.pump_supply_unknown", tag=self.tag, error=str(exc))
+                return
+            if volts < max(MOTOR_SUPPLY_MIN_V, refused_at + SUPPLY_MARGIN_V):
                 return
         self._set_fault(None)
 
-    def _set_fault(self, why: str | None, *, supply: bool = False) -> None:
+    def _set_fault(self, why: str | None, *, supply_v: float | None = None) -> None:
         if why != self._fault:
             if why is None:
                 log.info("ezo.pump_fault_cleared", tag=self.tag)
             else:
                 log.error("ezo.pump_fault", tag=self.tag, fault=why)
         self._fault = why
-        self._supply_low = supply
+        self._supply_low_v = supply_v
 
     async def _poll_totals(self, now: float) -> None:
         if now >= self._totals_at + self._totals_period_s:

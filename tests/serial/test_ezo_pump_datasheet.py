@@ -12,6 +12,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from hal.serial.ezo_link import EzoError
+from hal.sim.emulators.ezo_circuit import Refuse
 from tests.serial.conftest import PUMP_TAG, PumpRig
 
 MakeRig = Callable[..., contextlib.AbstractAsyncContextManager[PumpRig]]
@@ -120,6 +121,42 @@ async def test_a_supply_fault_clears_while_stopped_once_the_supply_is_back(
     await pump_rig.until(lambda: pump_rig.driver.fault() is None, within_s=10, what="cleared")
     assert len(_runs(pump_rig)) == runs  # no run was sent to find out
     assert _rate(pump_rig) == 0.0
+
+
+async def test_a_supply_fault_clears_only_with_a_margin_over_what_the_refusal_said(
+    pump_rig: PumpRig,
+) -> None:
+    # A circuit that refused at 10.5 V is not cleared at 10.85 V: a circuit whose threshold is a
+    # little above ours would clear, run, refuse and hold again.
+    pump_rig.emulator.motor_supply(10.5)
+    pump_rig.driver.run(20.0)
+    await pump_rig.until(lambda: pump_rig.driver.fault() is not None, within_s=10, what="fault")
+    assert "motor supply low (10.50 V)" in (pump_rig.driver.fault() or "")
+    pump_rig.driver.run(0.0)
+    await pump_rig.until(lambda: pump_rig.driver.sent_ml_min == 0.0, within_s=10, what="stopped")
+    pump_rig.emulator.motor_supply(10.85)  # above 10.8 V, within 0.5 V of what it refused at
+    await pump_rig.clock.sleep(15.0)
+    assert pump_rig.driver.fault() is not None
+    pump_rig.emulator.motor_supply(12.0)
+    await pump_rig.until(lambda: pump_rig.driver.fault() is None, within_s=10, what="cleared")
+
+
+async def test_a_circuit_that_will_not_say_its_supply_keeps_its_fault_and_its_totals(
+    pump_rig: PumpRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(head: str, args: list[str]) -> list[str]:
+        raise Refuse
+
+    monkeypatch.setattr(pump_rig.emulator, "_pump_voltage", refuse)  # firmware without PV
+    pump_rig.emulator.motor_supply(0.0)
+    pump_rig.driver.run(20.0)
+    await pump_rig.until(lambda: pump_rig.driver.fault() is not None, within_s=10, what="fault")
+    pump_rig.driver.run(0.0)
+    asked, totals = len(pump_rig.sent("PV,?")), len(pump_rig.sent("TV,?"))
+    await pump_rig.clock.sleep(20.0)
+    assert len(pump_rig.sent("PV,?")) - asked <= 5  # about once per recheck period, not per poll
+    assert len(pump_rig.sent("TV,?")) - totals >= 3  # the totals go on being read
+    assert pump_rig.driver.fault() is not None
 
 
 async def test_a_circuit_that_restarts_without_a_word_is_re_armed(pump_rig: PumpRig) -> None:
