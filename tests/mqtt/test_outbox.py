@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sqlite3
 import sys
@@ -368,6 +369,26 @@ async def test_an_unreadable_outbox_file_is_kept_aside_and_a_new_one_started(
     assert any(e["event"] == "outbox.unreadable_set_aside" for e in logs)
     async with _outbox(corrupt) as again:  # the new file opens as any other
         assert again.set_aside is None
+
+
+async def test_an_error_that_is_no_damage_keeps_the_outbox_where_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    async with _outbox(path) as box:
+        box.put("telemetry", b"{}")
+    from unit_controller.mqtt.outbox_db import OutboxDb
+
+    def failing(self: OutboxDb, conn: sqlite3.Connection) -> None:
+        raise sqlite3.IntegrityError("a bug or a migration, not a damaged file")
+
+    monkeypatch.setattr(OutboxDb, "prepare", failing)
+    with pytest.raises(OutboxError, match="cannot use the database"):
+        await _outbox(path).open()
+    assert not [p for p in os.listdir(tmp_path) if ".unreadable-" in p]
+    monkeypatch.undo()
+    async with _outbox(path) as box:
+        assert box.pending_count == 1  # nothing was thrown away
 
 
 async def test_database_from_a_later_release_is_refused(tmp_path: Path) -> None:

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from hal.mock.unit import SimulatedUnit
     from hal.serial.board import SerialHardware
     from unit_controller.control_socket.ops import Operations
+    from unit_controller.mqtt.service import FleetService
 
 log = structlog.get_logger(__name__)
 
@@ -86,6 +87,7 @@ class Daemon:
         self._background: set[asyncio.Future[None]] = set()
         self.unit: SimulatedUnit | None = None
         self._hardware: SerialHardware | None = None  # the serial drivers (serial backend)
+        self._fleet: FleetService | None = None  # once its outbox is open
         self.clock: Clock = self._make_clock()
         self.epoch = EpochClock(clock=self.clock)
         self._started = time.monotonic()
@@ -132,6 +134,9 @@ class Daemon:
                     code = await self._serve(board, journal, opening)
                     return code
             finally:
+                if self._fleet is not None:
+                    # Stopped already after a run; after a failed start, its outbox is closed.
+                    await self._fleet.stop(drain_timeout_s=0.0)
                 # Only a clean stop is clean: a daemon that fails while running restarts as after
                 # a crash. One that failed to start (a bad directory) ran nothing.
                 await journal.close(clean=code == 0 or not self._running)
@@ -214,6 +219,7 @@ class Daemon:
             )
             # Open (no publishing yet) before the start-up alarms, so they go out on events.
             await fleet.open()
+            self._fleet = fleet  # `run` closes it should the start fail from here on
         await self._interrupted(controller, opening)
         if memory is not None and memory.latched:
             # A restart is no reset: what latched before it forces its outputs still.

@@ -396,19 +396,28 @@ class Outbox:
         return int(self._wall() * 1000)
 
 
+_CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+
+
 def _corrupt(exc: OutboxError) -> bool:
-    """The file is there but is no readable database (not an unreadable folder, a lock or a
-    later release's schema: those stay errors that stop the start)."""
+    """SQLite says the file is no database, or a damaged one. Not an I/O error, a lock, a
+    folder or a later release's schema: those may pass, or need a person, and stop the start."""
     cause = exc.__cause__
-    return isinstance(cause, sqlite3.DatabaseError) and not isinstance(
-        cause, sqlite3.OperationalError
-    )
+    if not isinstance(cause, sqlite3.Error):
+        return False
+    # The primary code: extended ones (SQLITE_CORRUPT_INDEX...) carry it in the low byte.
+    return (getattr(cause, "sqlite_errorcode", 0) & 0xFF) in _CORRUPT_CODES
 
 
 def _set_aside(path: Path) -> Path:
-    """Rename `path` (and its WAL and shared-memory files) to `<name>.unreadable-<UTC time>`."""
+    """Rename `path` (and its WAL and shared-memory files) to `<name>.unreadable-<UTC time>`
+    (a number after it when that name is taken)."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     kept = path.with_name(f"{path.name}.unreadable-{stamp}")
+    n = 1
+    while kept.exists():
+        n += 1
+        kept = path.with_name(f"{path.name}.unreadable-{stamp}-{n}")
     for suffix in ("", "-wal", "-shm"):
         source = path.with_name(path.name + suffix)
         if source.exists():

@@ -196,7 +196,13 @@ class FleetService:
             raise
         self.bridge.attach()
         self.controller.listen(self._on_event)
-        # After attach: the alarm goes out on the events topic as well.
+        self._opened = True
+
+    async def start(self) -> None:
+        """Open (unless `open` did already), then link and publish."""
+        if not self._opened:
+            await self.open()
+        # Here, not in `open`: after the daemon's start-up alarms, which keep the first-out.
         if self.outbox.set_aside is not None:
             await self.controller.raise_alarm(
                 alarm_id=DROPPED_ALARM,
@@ -208,12 +214,6 @@ class FleetService:
                 ),
             )
             self._dropped_alarm = True  # returns once the new outbox is sent, as after a cap
-        self._opened = True
-
-    async def start(self) -> None:
-        """Open (unless `open` did already), then link and publish."""
-        if not self._opened:
-            await self.open()
         self._tasks = [
             asyncio.create_task(
                 self.outbox.run_flusher(

@@ -1,0 +1,38 @@
+"""A daemon whose start fails after its outbox opened closes the outbox, keeping what it holds."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from tests.mqtt.fleet import fleet_config
+from unit_controller.control_socket.server import ControlServer
+from unit_controller.daemon.daemon import Daemon, DaemonOptions
+from unit_controller.daemon.dirs import Directories
+from unit_controller.mqtt.outbox import Outbox
+
+
+async def test_a_start_that_fails_after_the_outbox_opened_closes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No broker is needed: the start fails before the link would connect.
+    config = fleet_config("mqtt://127.0.0.1:9", tmp_path / "state")
+    closed: list[Path] = []
+    close = Outbox.close
+
+    async def watched_close(self: Outbox) -> None:
+        closed.append(self.path)
+        await close(self)
+
+    async def refuse(self: ControlServer) -> None:
+        raise OSError(98, "Address already in use")
+
+    monkeypatch.setattr(Outbox, "close", watched_close)
+    monkeypatch.setattr(ControlServer, "start", refuse)
+    dirs = Directories(config_file=tmp_path / "unit.toml", state=None, runtime=tmp_path / "run")
+    daemon = Daemon(config=config, options=DaemonOptions(dirs=dirs, speed=10.0), out=io.StringIO())
+    with pytest.raises(OSError, match="Address already in use"):
+        await daemon.run()
+    assert closed == [tmp_path / "state" / "outbox.sqlite3"]
