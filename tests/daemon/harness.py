@@ -83,8 +83,9 @@ class Daemon:
         """The journal file."""
         return self.state / "journal.sqlite3"
 
-    def spawn(self) -> None:
-        """Start the process (it takes a moment to open its socket: see `start`)."""
+    def spawn(self, *, terminal: int | None = None) -> None:
+        """Start the process (it takes a moment to open its socket: see `start`); `terminal`:
+        a pty's fd for its stdin, stdout and stderr, as when run from a shell (else a log)."""
         command = [
             sys.executable, "-m", "unit_controller.cli", "--log-level", "info", "run",
             "--speed", str(self.speed), "--state-dir", str(self.state),
@@ -92,12 +93,17 @@ class Daemon:
         ]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.endswith("_DIRECTORY")}
         env |= self.extra_env
+        if terminal is not None:
+            self.proc = subprocess.Popen(
+                command, cwd=ROOT, stdin=terminal, stdout=terminal, stderr=terminal, env=env
+            )
+            return
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log, env=env)
 
-    async def start(self) -> None:
+    async def start(self, *, terminal: int | None = None) -> None:
         """Start the process and wait until its socket answers."""
-        self.spawn()
+        self.spawn(terminal=terminal)
         assert self.proc is not None
         deadline = time.monotonic() + WAIT_S
         while True:

@@ -5,6 +5,7 @@ what the control socket answers to good and bad requests.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sqlite3
 from collections.abc import AsyncIterator
@@ -55,9 +56,27 @@ async def test_starts_stopped_with_every_output_off_and_stops_cleanly_on_sigterm
         assert control.hello["state"] == "STOPPED"
         alarms = (await control.request("alarms"))["result"]["alarms"]
         assert "batch_interrupted" not in {a["id"] for a in alarms}
-    # The terminal it was started from closing (SIGHUP) stops it as cleanly, not as a crash.
+    assert daemon.terminate() == 0
+
+
+async def test_the_terminal_it_ran_in_closing_stops_it_cleanly(daemon: Daemon) -> None:
+    assert daemon.terminate() == 0  # the fixture's, with a log: this one runs in a terminal
+    master, slave = os.openpty()
+    try:
+        await daemon.start(terminal=slave)
+    finally:
+        os.close(slave)  # the daemon holds its own copies
+    async with Control(daemon.socket) as control:
+        await control.until(lambda s: s["state"] is not None, what="scanning")
+    os.close(master)  # the terminal goes (an SSH session dropped); the kernel sends SIGHUP ...
+    # ... to the session leader; a daemon started from a shell gets it from the shell.
     assert daemon.terminate(signal.SIGHUP) == 0
     assert not daemon.socket.exists()
+    db = sqlite3.connect(daemon.journal)
+    try:
+        assert db.execute("SELECT value FROM meta WHERE key = 'running'").fetchone() == ("0",)
+    finally:
+        db.close()
 
 
 async def test_kill_9_mid_batch_comes_back_aborted_with_the_batch_interrupted(

@@ -107,15 +107,30 @@ class Daemon:
         """Ask the daemon to stop cleanly (what SIGTERM does)."""
         self._stop.set()
 
+    def _hung_up(self) -> None:
+        """SIGHUP: the terminal is gone. Every write to it would fail (EIO) and end the stop as
+        a crash, so output that went to a terminal goes to /dev/null; then stop as SIGTERM."""
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            for fd in (1, 2):
+                with contextlib.suppress(OSError):
+                    if stat.S_ISCHR(os.fstat(fd).st_mode):  # a terminal (a file or pipe stays)
+                        os.dup2(devnull, fd)
+        finally:
+            os.close(devnull)
+        self.stop()
+
     async def run(self) -> int:
         """Run until stopped; 0 after a clean stop, 1 when scans kept failing."""
         os.umask(os.umask(0) | PRIVATE_UMASK)
         loop = asyncio.get_running_loop()
-        # SIGHUP too: a daemon run from a terminal that closes (an SSH session dropped) stops
-        # as cleanly as under systemd, not as a crash that leaves its batch interrupted.
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stop)
+        # SIGHUP too: a daemon run from a terminal that closes (an SSH session dropped) stops
+        # as cleanly as under systemd, not as a crash that leaves its batch interrupted.
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGHUP, self._hung_up)
         with self._single_instance():
             if await socket_answers(self.options.dirs.socket):
                 raise AlreadyRunning(
