@@ -156,3 +156,16 @@ def test_a_reader_that_stopped_reading_gets_no_traceback(state: Path, argv: list
         os.close(write)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_only_a_stdout_whose_reader_went_is_taken_as_a_reader_that_stopped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from unit_controller.cli.main import _stdout_gone
+
+    read, write = os.pipe()
+    with os.fdopen(write, "w") as out:
+        monkeypatch.setattr(sys, "stdout", out)
+        assert not _stdout_gone()  # the reader is there: a broken pipe is elsewhere
+        os.close(read)
+        assert _stdout_gone()

@@ -38,12 +38,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(argv)
     except BrokenPipeError:
+        if not _stdout_gone():
+            raise  # another pipe (a socket, a child): a real error, with its traceback
         # A reader that stopped early (`journal list | head`): not an error of ours, and no
         # traceback; stdout goes to /dev/null so the exit's own flush does not complain.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         return 0
+
+
+def _stdout_gone() -> bool:
+    """Whether stdout is a pipe whose reader has gone (its write end polls as an error)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (OSError, ValueError):
+        return False
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -153,7 +153,7 @@ class CommandModel(ControllerCore):
             return None
         caps = self.runner.targets(holding=False).caps_ml
         spent = [
-            f"{tag} has dosed {self._dosed_phase.get(tag, 0.0):.0f} mL, its cap of {cap:g} mL"
+            f"{tag} has dosed {self._dosed_phase.get(tag, 0.0):.1f} mL, its cap of {cap:g} mL"
             for tag, cap in sorted(caps.items())
             if self._dosed_phase.get(tag, 0.0) >= cap
         ]
