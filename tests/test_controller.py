@@ -122,7 +122,7 @@ async def test_reagent_cap_hold_can_be_reset_once_dosing_has_stopped(tmp_path: P
     assert await rig.controller.reset_alarms(None, source="test") >= 1
     assert "reagent_cap" not in {a.alarm_id for a in rig.controller.alarms.active()}
     # The phase's cap is spent: an unhold would only hold again. Refused, naming it ...
-    with pytest.raises(CommandRefused, match=r"P-201 has dosed \d+ mL, its cap of 4 mL"):
+    with pytest.raises(CommandRefused, match=r"P-201 has dosed [\d.]+ mL, its cap of 4 mL"):
         await rig.controller.command("unhold", source="test")
     snap = await rig.run_for(5)
     assert snap.state is State.HELD
