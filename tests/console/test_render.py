@@ -209,6 +209,15 @@ def test_status_shows_what_a_technician_checks() -> None:
         assert expected in text, expected
 
 
+def test_a_jog_alone_is_not_shown_as_every_output_off() -> None:
+    jogging = status("STOPPED", manual=True, pumps_ml_min={"P-201": 105.0})
+    text = "\n".join(render_status(jogging, PLAIN))
+    assert "all off" not in text
+    assert "dosing only (pumps below)" in text
+    assert "P-201 105.00 mL/min" in text
+    assert "all off" in "\n".join(render_status(status("STOPPED"), PLAIN))
+
+
 def test_what_does_not_exist_is_a_dash_and_a_bad_reading_says_bad() -> None:
     stopped = status(
         "STOPPED",

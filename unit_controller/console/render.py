@@ -242,7 +242,10 @@ def _outputs(status: Mapping[str, Any]) -> str:
     if outputs.get("heater_on") or (isinstance(duty, int | float) and duty > 0):
         on.append(f"heater {_num(duty * 100 if isinstance(duty, int | float) else None, 0)}%")
     on.extend(label for key, label in names.items() if outputs.get(key))
-    return ", ".join(on) if on else "all off"
+    if on:
+        return ", ".join(on)
+    # A pump running alone (a manual jog) is shown on the next row: "all off" would say not.
+    return "dosing only (pumps below)" if _pumps(status) else "all off"
 
 
 def _pumps(status: Mapping[str, Any]) -> str:
