@@ -28,8 +28,10 @@ RATE_TOLERANCE_ML_MIN = 0.005
 # The motor's supply below this: the circuit refuses runs (*UV,PUMPPWR). It is 12 V nominal.
 MOTOR_SUPPLY_MIN_V = 10.8
 # A supply fault clears only this far above what the refusal reported (and above the minimum),
-# so a circuit that refuses at a higher voltage than ours does not clear, run, refuse, hold.
+# so a circuit that refuses at a higher voltage than ours does not clear, run, refuse, hold; but
+# never above what a healthy 12 V supply reads, or a high refusal would latch for good.
 SUPPLY_MARGIN_V = 0.5
+SUPPLY_CLEAR_AT_MOST_V = 11.5
 # How often a stopped, faulted pump is asked whether the cause has gone.
 FAULT_RECHECK_S = 5.0
 
@@ -212,7 +214,10 @@ class EzoPump(EzoDevice):
                 # (a silent circuit raises on: the device's own lost judgement takes it).
                 log.warning("ezo.pump_supply_unknown", tag=self.tag, error=str(exc))
                 return
-            if volts < max(MOTOR_SUPPLY_MIN_V, refused_at + SUPPLY_MARGIN_V):
+            clear_at = min(
+                max(MOTOR_SUPPLY_MIN_V, refused_at + SUPPLY_MARGIN_V), SUPPLY_CLEAR_AT_MOST_V
+            )
+            if volts < clear_at:
                 return
         self._set_fault(None)
 

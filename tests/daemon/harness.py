@@ -83,9 +83,10 @@ class Daemon:
         """The journal file."""
         return self.state / "journal.sqlite3"
 
-    def spawn(self, *, terminal: int | None = None) -> None:
+    def spawn(self, *, terminal: int | None = None, nohup: bool = False) -> None:
         """Start the process (it takes a moment to open its socket: see `start`); `terminal`:
-        a pty's fd for its stdin, stdout and stderr, as when run from a shell (else a log)."""
+        a pty's fd for its stdin, stdout and stderr, as when run from a shell (else a log);
+        `nohup`: started ignoring SIGHUP, as `nohup` starts it."""
         command = [
             sys.executable, "-m", "unit_controller.cli", "--log-level", "info", "run",
             "--speed", str(self.speed), "--state-dir", str(self.state),
@@ -93,17 +94,20 @@ class Daemon:
         ]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.endswith("_DIRECTORY")}
         env |= self.extra_env
+        hup = (lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)) if nohup else None
         if terminal is not None:
             self.proc = subprocess.Popen(
                 command, cwd=ROOT, stdin=terminal, stdout=terminal, stderr=terminal, env=env
             )
             return
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log, env=env)
+            self.proc = subprocess.Popen(
+                command, cwd=ROOT, stdout=log, stderr=log, env=env, preexec_fn=hup
+            )
 
-    async def start(self, *, terminal: int | None = None) -> None:
+    async def start(self, *, terminal: int | None = None, nohup: bool = False) -> None:
         """Start the process and wait until its socket answers."""
-        self.spawn(terminal=terminal)
+        self.spawn(terminal=terminal, nohup=nohup)
         assert self.proc is not None
         deadline = time.monotonic() + WAIT_S
         while True:

@@ -5,9 +5,11 @@ what the control socket answers to good and bad requests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sqlite3
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -56,6 +58,21 @@ async def test_starts_stopped_with_every_output_off_and_stops_cleanly_on_sigterm
         assert control.hello["state"] == "STOPPED"
         alarms = (await control.request("alarms"))["result"]["alarms"]
         assert "batch_interrupted" not in {a["id"] for a in alarms}
+    assert daemon.terminate() == 0
+
+
+async def test_started_with_nohup_it_goes_on_running_through_a_sighup(daemon: Daemon) -> None:
+    assert daemon.terminate() == 0
+    await daemon.start(nohup=True)
+    assert daemon.proc is not None
+    daemon.proc.send_signal(signal.SIGHUP)
+    # A stop takes well under this; the run must simply go on (a slow host can only make this
+    # test pass, never fail, with the handler right).
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        daemon.proc.wait(3.0)
+    assert daemon.proc.poll() is None, daemon.log_tail()
+    async with Control(daemon.socket) as control:  # still there, still scanning
+        await control.until(lambda s: s["state"] is not None, what="scanning")
     assert daemon.terminate() == 0
 
 

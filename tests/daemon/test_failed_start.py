@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -36,3 +37,28 @@ async def test_a_start_that_fails_after_the_outbox_opened_closes_it(
     with pytest.raises(OSError, match="Address already in use"):
         await daemon.run()
     assert closed == [tmp_path / "state" / "outbox.sqlite3"]
+
+
+async def test_a_fleet_that_fails_to_close_after_a_failed_start_leaves_the_first_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = fleet_config("mqtt://127.0.0.1:9", tmp_path / "state")
+
+    async def broken_close(self: Outbox) -> None:
+        raise RuntimeError("close failed")
+
+    async def refuse(self: ControlServer) -> None:
+        raise OSError(98, "Address already in use")
+
+    monkeypatch.setattr(Outbox, "close", broken_close)
+    monkeypatch.setattr(ControlServer, "start", refuse)
+    dirs = Directories(config_file=tmp_path / "unit.toml", state=None, runtime=tmp_path / "run")
+    daemon = Daemon(config=config, options=DaemonOptions(dirs=dirs, speed=10.0), out=io.StringIO())
+    with pytest.raises(OSError, match="Address already in use"):
+        await daemon.run()
+    # A start that ran nothing is no crash: the journal is marked clean all the same.
+    db = sqlite3.connect(tmp_path / "state" / "journal.sqlite3")
+    try:
+        assert db.execute("SELECT value FROM meta WHERE key = 'running'").fetchone() == ("0",)
+    finally:
+        db.close()

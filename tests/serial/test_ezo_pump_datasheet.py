@@ -12,6 +12,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from hal.serial.ezo_link import EzoError
+from hal.sim.emulators import ezo_pmp
 from hal.sim.emulators.ezo_circuit import Refuse
 from tests.serial.conftest import PUMP_TAG, PumpRig
 
@@ -123,20 +124,36 @@ async def test_a_supply_fault_clears_while_stopped_once_the_supply_is_back(
     assert _rate(pump_rig) == 0.0
 
 
+async def _faulted_and_stopped(rig: PumpRig, *, volts: float) -> None:
+    """A run refused for the supply at `volts`, then the pump stopped (as a hold does)."""
+    rig.emulator.motor_supply(volts)
+    rig.driver.run(20.0)
+    await rig.until(lambda: rig.driver.fault() is not None, within_s=10, what="fault")
+    rig.driver.run(0.0)
+    await rig.until(lambda: rig.driver.sent_ml_min == 0.0, within_s=10, what="stopped")
+
+
 async def test_a_supply_fault_clears_only_with_a_margin_over_what_the_refusal_said(
     pump_rig: PumpRig,
 ) -> None:
     # A circuit that refused at 10.5 V is not cleared at 10.85 V: a circuit whose threshold is a
     # little above ours would clear, run, refuse and hold again.
-    pump_rig.emulator.motor_supply(10.5)
-    pump_rig.driver.run(20.0)
-    await pump_rig.until(lambda: pump_rig.driver.fault() is not None, within_s=10, what="fault")
+    await _faulted_and_stopped(pump_rig, volts=10.5)
     assert "motor supply low (10.50 V)" in (pump_rig.driver.fault() or "")
-    pump_rig.driver.run(0.0)
-    await pump_rig.until(lambda: pump_rig.driver.sent_ml_min == 0.0, within_s=10, what="stopped")
     pump_rig.emulator.motor_supply(10.85)  # above 10.8 V, within 0.5 V of what it refused at
     await pump_rig.clock.sleep(15.0)
     assert pump_rig.driver.fault() is not None
+    pump_rig.emulator.motor_supply(12.0)
+    await pump_rig.until(lambda: pump_rig.driver.fault() is None, within_s=10, what="cleared")
+
+
+async def test_a_refusal_high_above_ours_still_clears_on_a_healthy_supply(
+    pump_rig: PumpRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A circuit refusing at 11.7 V: the margin would ask 12.2 V, more than a healthy 12 V supply
+    # reads; the clear level is capped, or the fault (and the hold) would stay for good.
+    monkeypatch.setattr(ezo_pmp, "MOTOR_MIN_V", 11.8)
+    await _faulted_and_stopped(pump_rig, volts=11.7)
     pump_rig.emulator.motor_supply(12.0)
     await pump_rig.until(lambda: pump_rig.driver.fault() is None, within_s=10, what="cleared")
 
@@ -148,10 +165,7 @@ async def test_a_circuit_that_will_not_say_its_supply_keeps_its_fault_and_its_to
         raise Refuse
 
     monkeypatch.setattr(pump_rig.emulator, "_pump_voltage", refuse)  # firmware without PV
-    pump_rig.emulator.motor_supply(0.0)
-    pump_rig.driver.run(20.0)
-    await pump_rig.until(lambda: pump_rig.driver.fault() is not None, within_s=10, what="fault")
-    pump_rig.driver.run(0.0)
+    await _faulted_and_stopped(pump_rig, volts=0.0)
     asked, totals = len(pump_rig.sent("PV,?")), len(pump_rig.sent("TV,?"))
     await pump_rig.clock.sleep(20.0)
     assert len(pump_rig.sent("PV,?")) - asked <= 5  # about once per recheck period, not per poll

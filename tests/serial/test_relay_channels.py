@@ -34,4 +34,3 @@ def test_a_refused_off_is_retried_after_its_hold_off_and_an_on_is_not_held_by_it
     assert _due(agitator, 103.0) == (True, False)  # tried again once the hold-off has passed
     agitator.want_until = math.inf
     assert _due(agitator, 101.0) == (False, True)
-

@@ -110,15 +110,19 @@ class Daemon:
     def _hung_up(self) -> None:
         """SIGHUP: the terminal is gone. Every write to it would fail (EIO) and end the stop as
         a crash, so output that went to a terminal goes to /dev/null; then stop as SIGTERM."""
-        devnull = os.open(os.devnull, os.O_WRONLY)
         try:
-            for fd in (1, 2):
-                with contextlib.suppress(OSError):
-                    if stat.S_ISCHR(os.fstat(fd).st_mode):  # a terminal (a file or pipe stays)
-                        os.dup2(devnull, fd)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                for fd in (1, 2):
+                    with contextlib.suppress(OSError):
+                        if stat.S_ISCHR(os.fstat(fd).st_mode):  # a terminal (a file, pipe stays)
+                            os.dup2(devnull, fd)
+            finally:
+                os.close(devnull)
+        except OSError:
+            pass  # out of descriptors: stop all the same, output or not
         finally:
-            os.close(devnull)
-        self.stop()
+            self.stop()
 
     async def run(self) -> int:
         """Run until stopped; 0 after a clean stop, 1 when scans kept failing."""
@@ -128,9 +132,11 @@ class Daemon:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stop)
         # SIGHUP too: a daemon run from a terminal that closes (an SSH session dropped) stops
-        # as cleanly as under systemd, not as a crash that leaves its batch interrupted.
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGHUP, self._hung_up)
+        # as cleanly as under systemd, not as a crash that leaves its batch interrupted. Unless
+        # it was started to ignore it (nohup): then it goes on running.
+        if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signal.SIGHUP, self._hung_up)
         with self._single_instance():
             if await socket_answers(self.options.dirs.socket):
                 raise AlreadyRunning(
@@ -149,12 +155,15 @@ class Daemon:
                     code = await self._serve(board, journal, opening)
                     return code
             finally:
-                if self._fleet is not None:
-                    # Stopped already after a run; after a failed start, its outbox is closed.
-                    await self._fleet.stop(drain_timeout_s=0.0)
                 # Only a clean stop is clean: a daemon that fails while running restarts as after
                 # a crash. One that failed to start (a bad directory) ran nothing.
                 await journal.close(clean=code == 0 or not self._running)
+                if self._fleet is not None:
+                    # Stopped already after a run; after a failed start, its outbox is closed.
+                    try:
+                        await self._fleet.stop(drain_timeout_s=0.0)
+                    except Exception:
+                        log.exception("daemon.fleet_stop_failed")  # the first error stands
                 self.notifier.close()
 
     async def _commission_report(self) -> dict[str, Any]:
