@@ -204,16 +204,10 @@ class FleetService:
             await self.open()
         # Here, not in `open`: after the daemon's start-up alarms, which keep the first-out.
         if self.outbox.set_aside is not None:
-            await self.controller.raise_alarm(
-                alarm_id=DROPPED_ALARM,
-                tag="outbox",
-                priority=Priority.LOW,
-                message=(
-                    f"the outbox file was unreadable: kept as {self.outbox.set_aside.name}, a "
-                    "new one started; telemetry it held is not sent"
-                ),
+            await self._telemetry_dropped(
+                f"the outbox file was unreadable: kept as {self.outbox.set_aside.name}, a new "
+                "one started; telemetry it held is not sent"
             )
-            self._dropped_alarm = True  # returns once the new outbox is sent, as after a cap
         self._tasks = [
             asyncio.create_task(
                 self.outbox.run_flusher(
@@ -419,24 +413,25 @@ class FleetService:
             await self.controller.clear_alarm(REFUSED_ALARM, "mqtt")
             self._refused_alarm = False
 
+    async def _telemetry_dropped(self, message: str) -> None:
+        """Raise telemetry_dropped (or bring its message up to date); it returns once the
+        outbox is sent (`check_outbox`)."""
+        await self.controller.raise_alarm(
+            alarm_id=DROPPED_ALARM, tag="outbox", priority=Priority.LOW, message=message
+        )
+        self._dropped_alarm = True
+
     async def check_outbox(self) -> None:
         """Raise an alarm when the outbox dropped messages; return it once the backlog is sent."""
-        controller = self.controller
         dropped = self.outbox.dropped_total
         if dropped > self._dropped_seen:
-            await controller.raise_alarm(
-                alarm_id=DROPPED_ALARM,
-                tag="outbox",
-                priority=Priority.LOW,
-                message=(
-                    f"{dropped} telemetry messages dropped: the outbox reached its cap "
-                    "while the broker was away"
-                ),
+            await self._telemetry_dropped(
+                f"{dropped} telemetry messages dropped: the outbox reached its cap while the "
+                "broker was away"
             )
             self._dropped_seen = dropped
-            self._dropped_alarm = True
         elif self._dropped_alarm and self.link.connected and self.outbox.pending_count == 0:
             # Only an alarm of ours to clear: a clear takes a turn in the scan, not to be
             # spent every second for nothing.
-            await controller.clear_alarm(DROPPED_ALARM, "outbox")
+            await self.controller.clear_alarm(DROPPED_ALARM, "outbox")
             self._dropped_alarm = False
