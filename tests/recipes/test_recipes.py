@@ -336,6 +336,31 @@ def test_every_unit_problem_is_listed_at_once(tmp_path: Path, config: UnitConfig
     ]
 
 
+def test_a_feed_sure_to_pass_the_reagent_cap_is_refused(config: UnitConfig) -> None:
+    # 20 mL/min of P-204 for at least 200 min is 4,000 mL: a batch would hold partway through.
+    cap = config.model_copy(
+        update={
+            "interlocks": config.interlocks.model_copy(
+                update={"reagent_cap_ml": {"P-204": 2000.0}}
+            )
+        }
+    )
+    phase = {
+        "name": "feed",
+        "timeout_min": 600.0,
+        "agitator": True,
+        "feeds": [{"pump": "P-204", "ml_min": 20.0}],
+        "until": {"duration_min": 200.0},
+    }
+    recipe = Recipe.model_validate({"name": "x", "phases": [phase]})
+    assert check_recipe_for_unit(recipe, cap) == [
+        "phases[0].feeds: P-204 feeds at least 4000 mL (its rate for the 200 min "
+        "until.duration_min), above the unit's cap (2000 mL per phase)"
+    ]
+    phase["until"] = {"duration_min": 90.0}  # 1,800 mL: within the cap
+    assert check_recipe_for_unit(Recipe.model_validate({"name": "x", "phases": [phase]}), cap) == []
+
+
 def test_ph_setpoint_below_the_unit_limit_is_refused(config: UnitConfig) -> None:
     recipe = Recipe.model_validate(
         {

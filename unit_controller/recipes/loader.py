@@ -208,4 +208,16 @@ def check_recipe_for_unit(recipe: Recipe, config: UnitConfig) -> list[str]:
                     f"{at}.doses: {phase.dose_ml(tag):g} mL through {tag} is above the unit's cap "
                     f"({cap:g} mL per phase)"
                 )
+        # A feed runs until the phase ends, which is not before `until.duration_min` (the
+        # conditions hold together): a phase sure to take more than the cap would hold partway.
+        least_min = phase.until.duration_min or 0.0
+        for tag in sorted({f.pump for f in phase.feeds} & set(pumps)):
+            cap = config.reagent_cap_ml(tag)
+            feed_ml = sum(f.ml_min for f in phase.feeds if f.pump == tag) * least_min
+            if feed_ml > cap:  # (a feed's pump doses nothing else in its phase)
+                problems.append(
+                    f"{at}.feeds: {tag} feeds at least {feed_ml:g} mL (its rate for the "
+                    f"{least_min:g} min until.duration_min), above the unit's cap "
+                    f"({cap:g} mL per phase)"
+                )
     return problems
