@@ -5,10 +5,13 @@ Pure file and model tests; nothing here runs a batch.
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from unit_controller.config import UnitConfig, load_config
 from unit_controller.errors import RecipeError
@@ -340,9 +343,7 @@ def test_a_feed_sure_to_pass_the_reagent_cap_is_refused(config: UnitConfig) -> N
     # 20 mL/min of P-204 for at least 200 min is 4,000 mL: a batch would hold partway through.
     cap = config.model_copy(
         update={
-            "interlocks": config.interlocks.model_copy(
-                update={"reagent_cap_ml": {"P-204": 2000.0}}
-            )
+            "interlocks": config.interlocks.model_copy(update={"reagent_cap_ml": {"P-204": 2000.0}})
         }
     )
     phase = {
@@ -401,3 +402,32 @@ def test_phase_helpers_describe_what_the_executor_controls(config: UnitConfig) -
     assert not recipe.phase("fill").controls_temperature
     assert recipe.pumps == frozenset({"P-201", "P-202"})
     assert recipe.index_of("hold") == 4
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("description", "a\x1b[31mRED", "holds a control character (U+001B) at position 1"),
+        ("confirm", "ok\x07go", "holds a control character (U+0007) at position 2"),
+        ("confirm", "two\nlines", "must be one line"),
+    ],
+)
+def test_text_that_reaches_terminals_holds_no_control_characters(
+    field: str, value: str, says: str
+) -> None:
+    phase: dict[str, Any] = {"name": "w", "timeout_min": 5.0, "until": {"confirm": "ok"}}
+    recipe: dict[str, Any] = {"name": "x", "phases": [phase]}
+    if field == "description":
+        recipe["description"] = value
+    else:
+        phase["until"] = {"confirm": value}
+    with pytest.raises(ValidationError, match=re.escape(says)):
+        Recipe.model_validate(recipe)
+    # A description may run over lines.
+    Recipe.model_validate(
+        {
+            **recipe,
+            "description": "line one\n\tline two",
+            "phases": [{"name": "w", "timeout_min": 5.0, "until": {"confirm": "ok"}}],
+        }
+    )

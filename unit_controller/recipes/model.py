@@ -5,10 +5,11 @@ Structural checks only; whether a recipe fits a given unit is `check_recipe_for_
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from hal.wiring import TAG_PATTERN, LevelPoint, Reagent
 from unit_controller.recipes.phase_checks import Problem, phase_problems, raise_problems
@@ -120,6 +121,29 @@ class Dose(_Model):
         return self.ml * min(1.0, max(0.0, fraction))
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    # Prompts and descriptions reach terminals, logs and the report: an ESC in them would
+    # drive a field tech's terminal. Line breaks and tabs may stay in a description.
+    found = _CONTROL.search(text)
+    if found is not None:
+        raise ValueError(
+            f"holds a control character (U+{ord(found.group()):04X}) at position {found.start()}"
+        )
+    return text
+
+
+def _one_line(text: str) -> str:
+    if "\n" in text or "\t" in text:
+        raise ValueError("must be one line (it is shown as a prompt)")
+    return _printable(text)
+
+
+Printable = Annotated[str, AfterValidator(_printable)]
+OneLine = Annotated[str, AfterValidator(_one_line)]
+
 class Until(_Model):
     """Conditions that end a phase; all that are set must hold together."""
 
@@ -129,7 +153,7 @@ class Until(_Model):
     temperature_below_c: float | None = Field(default=None, strict=True, ge=-20, le=150)
     at_setpoint_min: float | None = Field(default=None, strict=True, gt=0)
     duration_min: float | None = Field(default=None, strict=True, gt=0)
-    confirm: str | None = Field(default=None, min_length=1, max_length=200)
+    confirm: OneLine | None = Field(default=None, min_length=1, max_length=200)
     doses_done: bool = Field(default=False, strict=True)
 
     @property
@@ -231,7 +255,7 @@ class Recipe(_Model):
     """A whole recipe: what the reactor starts with and its phases in order."""
 
     name: str = Field(pattern=r"^[a-z0-9_-]{1,40}$")
-    description: str = Field(default="", max_length=2000)
+    description: Printable = Field(default="", max_length=2000)
     starts_with: StartsWith = StartsWith.EMPTY
     # not min_length: pydantic would also report "no phases" whenever any phase is invalid.
     # A batch has a handful; the cap keeps a generated file from taking the daemon's memory.
