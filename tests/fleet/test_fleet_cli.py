@@ -110,6 +110,12 @@ async def test_no_broker_and_bad_options_are_named(tmp_path: Path) -> None:
     code, _, err = await _fleet("--mqtt", "mqtts://localhost", "--ca-file", str(tmp_path / "x"))
     assert code == 2
     assert "no such file" in err
+    # A file that is there but no certificate is a bad option too, not a broker away.
+    (tmp_path / "hostname").write_text("unit-01\n")
+    ca = str(tmp_path / "hostname")
+    code, _, err = await _fleet("--mqtt", "mqtts://localhost", "--ca-file", ca, "--once")
+    assert code == 2
+    assert f"--ca-file {ca}: not a usable CA bundle" in err
 
 
 async def test_over_tls_with_a_client_certificate(tls_mosquitto: Mosquitto) -> None:

@@ -35,7 +35,16 @@ def broker_option_problem(address: BrokerAddress, args: argparse.Namespace) -> s
     ):
         if path is not None and not path.is_file():
             return f"{flag} {path}: no such file"
-    return None
+    # Loaded here as the link will, so a file that is no certificate is a bad option (exit 2),
+    # not a broker that cannot be reached.
+    from unit_controller.mqtt.settings import tls_files_problem
+
+    return tls_files_problem(
+        ca_file=args.ca_file,
+        cert_file=args.cert_file,
+        key_file=args.key_file,
+        names=("--ca-file", "--cert-file", "--key-file"),
+    )
 
 
 def broker_password(args: argparse.Namespace) -> str | None:

@@ -204,26 +204,12 @@ class MqttSettings(_Section):
 
     def _tls_files_load(self) -> None:
         """Load the TLS files as the link will, so a bad one is named at start-up, not as an
-        endless `[SSL] PEM lib` retry. No files, nothing to load: the system's CA bundle is the
-        link's to read (reading it here would cost every start-up tens of milliseconds)."""
-        if self.ca_file is None and self.cert_file is None:
-            return
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        if self.ca_file is not None:
-            try:
-                context.load_verify_locations(cafile=str(self.ca_file))
-            except (ssl.SSLError, OSError) as exc:
-                raise ValueError(
-                    f"ca_file {self.ca_file}: not a usable CA bundle ({exc})"
-                ) from None
-        if self.cert_file is not None and self.key_file is not None:
-            try:
-                context.load_cert_chain(str(self.cert_file), str(self.key_file))
-            except (ssl.SSLError, OSError) as exc:
-                raise ValueError(
-                    f"cert_file {self.cert_file} / key_file {self.key_file}: not a usable "
-                    f"certificate and key pair ({exc})"
-                ) from None
+        endless `[SSL] PEM lib` retry."""
+        problem = tls_files_problem(
+            ca_file=self.ca_file, cert_file=self.cert_file, key_file=self.key_file
+        )
+        if problem is not None:
+            raise ValueError(problem)
 
     @property
     def enabled(self) -> bool:
@@ -257,3 +243,33 @@ def operators_of(settings: MqttSettings) -> Operators:
         )
         for o in settings.operators
     )
+
+
+def tls_files_problem(
+    *,
+    ca_file: Path | None,
+    cert_file: Path | None,
+    key_file: Path | None,
+    names: tuple[str, str, str] = ("ca_file", "cert_file", "key_file"),
+) -> str | None:
+    """Why the TLS files will not load as the link loads them, or None; `names` are what the
+    message calls them (config keys, or a command's options). No files, nothing to load: the
+    system's CA bundle is the link's to read (reading it here would cost every start-up tens of
+    milliseconds)."""
+    if ca_file is None and cert_file is None:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=str(ca_file))
+        except (ssl.SSLError, OSError) as exc:
+            return f"{names[0]} {ca_file}: not a usable CA bundle ({exc})"
+    if cert_file is not None and key_file is not None:
+        try:
+            context.load_cert_chain(str(cert_file), str(key_file))
+        except (ssl.SSLError, OSError) as exc:
+            return (
+                f"{names[1]} {cert_file} / {names[2]} {key_file}: not a usable certificate and "
+                f"key pair ({exc})"
+            )
+    return None
