@@ -36,7 +36,7 @@ purge = true
 cooling = true
 doses = [{{ pump = "P-204", ml = 300.0, over_min = 4.0 }}]
 {ph}
-until = {{ duration_min = 100.0 }}
+until = {until}
 """
 # pH 7 water held "at" 8 with acid only: past the setpoint the way acid cannot undo.
 _PH_PAST = 'ph = {{ setpoint = 8.0, pump = "P-201", cap_ml = 60.0, on_overshoot = "{how}" }}'
@@ -55,6 +55,7 @@ class Provoke:
     caps: dict[str, float] = field(default_factory=dict)
     # A silent device takes no command: its own bound ends what it was doing this much later.
     settle_s: float = 0.0
+    until: str = "{ duration_min = 100.0 }"
 
 
 def _fault(name: str, tag: str | None = None) -> Callable[[Rig], None]:
@@ -88,8 +89,14 @@ PROVOKE: dict[str, Provoke] = {
     row.LEVEL_HIGH_HIGH.name: Provoke(_fault("level_high_high")),
     row.PH_UNREADABLE.name: Provoke(_fault("ph_probe_dead")),
     row.DOSING_NOT_PERMITTED.name: Provoke(_fault("device_silent", "LSL-101")),
+    # A phase sure to feed past the cap is refused at start (check-recipe): this one ends on a
+    # condition, not a time, so only the run shows the cap reached.
     row.REAGENT_CAP.name: Provoke(
-        _nothing, after_s=1.0, ph='feeds = [{ pump = "P-205", ml_min = 10.0 }]', caps={"P-205": 5.0}
+        _nothing,
+        after_s=1.0,
+        ph='feeds = [{ pump = "P-205", ml_min = 10.0 }]',
+        caps={"P-205": 5.0},
+        until='{ confirm = "Feed checked" }',
     ),
     row.PH_NOT_RESPONDING.name: Provoke(
         _fault("dosing_pump_stall", "P-201"), after_s=1.0, ph=_PH_ACID, limit_s=3600.0
@@ -145,7 +152,9 @@ async def test_each_row_forces_what_the_table_says_on_the_devices(
     cause = row.BY_NAME[name]
     how = PROVOKE[name]
     recipe = tmp_path / "cause.toml"
-    recipe.write_text(_WORK.format(name=name, temperature_c=how.temperature_c, ph=how.ph))
+    recipe.write_text(
+        _WORK.format(name=name, temperature_c=how.temperature_c, ph=how.ph, until=how.until)
+    )
     rig = Rig(config=_config(how.caps), preload="water")
     await rig.start(str(recipe))
     await rig.run_for(how.after_s)
