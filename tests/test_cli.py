@@ -328,6 +328,13 @@ def test_recipes_lists_what_the_daemon_offers(
     assert outcome.code == 0
     assert f"on {site / 'unit.toml'}" in outcome.out  # the unit's config, not the simulator's
     assert _cli("recipes", "--recipes-dir", str(tmp_path / "none")).code == 2
+    # A file the daemon would refuse is not offered: named on stderr, with why.
+    (site / "recipes" / "broken.toml").write_text("not = [toml")
+    outcome = _cli("recipes")
+    assert outcome.code == 0
+    assert outcome.out.split() == ["ours"]
+    assert "broken: not offered:" in outcome.err
+    assert "not valid TOML" in outcome.err
 
 
 _SMOKE_TEXT = (DEFAULT_CONFIG.parent.parent.parent / "recipes" / "smoke.toml").read_text("utf-8")

@@ -248,7 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="list the recipes the daemon offers",
         description="The recipes in --recipes-dir, else the unit's recipes/ "
         "($CONFIGURATION_DIRECTORY, else /etc/unit-controller) if it exists, else the shipped "
-        f"ones ({RECIPES_DIR}); one name a line.",
+        f"ones ({RECIPES_DIR}); one name a line. A file the daemon would refuse on this unit "
+        "is named on stderr with why.",
     )
     recipes.add_argument("--recipes-dir", type=Path, default=None, metavar="DIR")
 

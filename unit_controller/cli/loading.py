@@ -65,6 +65,35 @@ def check_recipe(ref: str, *, config: Path | None, recipes_dir: Path | None) -> 
     return 0
 
 
+def list_offered(*, config: Path | None, recipes_dir: Path) -> int:
+    """`recipes`: the name of each recipe the daemon would run on this unit, a line each on
+    stdout; each file it would refuse is named on stderr with why. The exit code."""
+    from unit_controller.daemon.dirs import resolve_directories
+    from unit_controller.errors import RecipeError
+    from unit_controller.recipes.loader import list_recipes, load_recipe
+
+    config_file = resolve_directories(config=config, state_dir=None, runtime_dir=None).config_file
+    try:
+        unit = load_config(config_file)
+    except ConfigError as exc:
+        # The names are still worth having: listed unchecked, and said so.
+        print(
+            f"(not checked against a unit: config {exc.source}: {'; '.join(exc.problems)})",
+            file=sys.stderr,
+        )
+        for name in list_recipes(recipes_dir):
+            print(name)
+        return 0
+    for name in list_recipes(recipes_dir):
+        try:
+            load_recipe(name, config=unit, recipes_dir=recipes_dir)
+        except RecipeError as exc:
+            print(f"{name}: not offered: {'; '.join(exc.problems)}", file=sys.stderr)
+            continue
+        print(name)
+    return 0
+
+
 def config_from_args(
     args: argparse.Namespace, *, path: Path | None, state_dir: Path | None
 ) -> UnitConfig | None:

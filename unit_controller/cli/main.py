@@ -195,15 +195,14 @@ def _recipes_command(args: argparse.Namespace) -> int:
             config=_site_config(args.config),
             recipes_dir=args.recipes_dir or _site_recipes(installed=True),
         )
-    from unit_controller.recipes.loader import list_recipes
+    from unit_controller.cli.loading import list_offered
 
     recipes_dir = args.recipes_dir or _site_recipes(installed=True) or RECIPES_DIR
     if not recipes_dir.is_dir():
         print(f"error: recipes directory {recipes_dir} does not exist", file=sys.stderr)
         return EXIT_BAD_INPUT
-    for name in list_recipes(recipes_dir):
-        print(name)
-    return 0
+    # Judged on the unit's config, as the daemon judges a start (else the simulator's).
+    return list_offered(config=_site_config(None), recipes_dir=recipes_dir)
 
 
 def _site_recipes(*, installed: bool = False) -> Path | None:
