@@ -12,11 +12,20 @@ from pathlib import Path
 from tests.daemon.harness import Control, Daemon
 from tests.mqtt.broker import Mosquitto
 from tests.mqtt.fleet import command, topic
-from tests.mqtt.recorder import Recorder, publish
+from tests.mqtt.recorder import Received, Recorder, publish
 
 UNIT = "unit-d1"
 WAIT_S = 30.0
 BACK_IN_LOCAL = ("ack", "reset_alarms", "clear", "reset", "start")
+
+
+def _unit(mosquitto: Mosquitto, base: Path) -> Daemon:
+    """The daemon on the simulator, publishing to `mosquitto` as UNIT."""
+    return Daemon(base, args=("--mqtt", mosquitto.url, "--unit-id", UNIT))
+
+
+def _online(message: Received) -> bool:
+    return message.topic == topic(UNIT, "status") and message.payload == b"online"
 
 
 async def _set_remote(daemon: Daemon, rec: Recorder) -> None:
@@ -43,12 +52,12 @@ async def _result(rec: Recorder, sent: dict[str, object]) -> dict[str, object]:
 async def test_the_daemon_takes_mqtt_commands_journals_them_and_says_offline_on_sigterm(
     mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
-    daemon = Daemon(tmp_path, args=("--mqtt", mosquitto.url, "--unit-id", UNIT))
+    daemon = _unit(mosquitto, tmp_path)
     async with Recorder(mosquitto) as rec:
         await daemon.start()
         try:
             await rec.wait_for(
-                lambda r: r.topic == topic(UNIT, "status") and r.payload == b"online",
+                _online,
                 timeout=WAIT_S,
             )
             birth = await rec.wait_for(lambda r: r.topic == topic(UNIT, "birth"), timeout=WAIT_S)
@@ -104,7 +113,7 @@ async def test_the_daemon_takes_mqtt_commands_journals_them_and_says_offline_on_
         await daemon.start()
         try:
             await rec.wait_for(
-                lambda r: r.topic == topic(UNIT, "status") and r.payload == b"online",
+                _online,
                 timeout=WAIT_S,
             )
             probe = command()
@@ -138,7 +147,7 @@ async def test_the_daemon_takes_mqtt_commands_journals_them_and_says_offline_on_
 async def test_after_kill_9_the_unit_is_local_until_the_console_sets_it_back(
     mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
-    daemon = Daemon(tmp_path, args=("--mqtt", mosquitto.url, "--unit-id", UNIT))
+    daemon = _unit(mosquitto, tmp_path)
     async with Recorder(mosquitto) as rec:
         await daemon.start()
         try:
@@ -187,7 +196,7 @@ async def test_a_unit_stopped_mid_batch_says_it_aborted_before_it_goes_offline(
     mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
     # A dashboard keeps the last state it was told: it must not go on showing EXECUTE.
-    daemon = Daemon(tmp_path, args=("--mqtt", mosquitto.url, "--unit-id", UNIT))
+    daemon = _unit(mosquitto, tmp_path)
     async with Recorder(mosquitto) as rec:
         await daemon.start()
         try:
@@ -222,12 +231,10 @@ async def test_a_stop_held_up_by_a_hung_broker_is_still_a_clean_stop(
     # A broker that keeps the TCP session but answers nothing (hung, a cable pulled far off):
     # the drain waits out drain_timeout_s, and systemd may SIGKILL the daemon meanwhile. The
     # run was stopped cleanly all the same: the next start must not be one after a crash.
-    daemon = Daemon(tmp_path, args=("--mqtt", mosquitto.url, "--unit-id", UNIT))
+    daemon = _unit(mosquitto, tmp_path)
     async with Recorder(mosquitto) as rec:
         await daemon.start()
-        await rec.wait_for(
-            lambda r: r.topic == topic(UNIT, "status") and r.payload == b"online", timeout=WAIT_S
-        )
+        await rec.wait_for(_online, timeout=WAIT_S)
     broker = mosquitto._process
     assert broker is not None
     broker.send_signal(signal.SIGSTOP)
@@ -261,7 +268,7 @@ async def test_an_interrupted_batch_found_at_start_goes_out_on_events(
 ) -> None:
     # Fleet tools that log `events` must learn a batch was interrupted, not only the retained
     # alarm list: the alarm is raised at start, before the unit publishes anything.
-    daemon = Daemon(tmp_path, args=("--mqtt", mosquitto.url, "--unit-id", UNIT))
+    daemon = _unit(mosquitto, tmp_path)
     await daemon.start()
     async with Control(daemon.socket) as control:
         await control.start_batch("smoke")
@@ -271,8 +278,10 @@ async def test_an_interrupted_batch_found_at_start_goes_out_on_events(
         await daemon.start()
         try:
             event = await rec.wait_for(
-                lambda r: r.topic == topic(UNIT, "events")
-                and r.json().get("alarm_id") == "batch_interrupted",
+                lambda r: (
+                    r.topic == topic(UNIT, "events")
+                    and r.json().get("alarm_id") == "batch_interrupted"
+                ),
                 timeout=WAIT_S,
             )
             assert event.json()["transition"] == "raised", event.json()
