@@ -71,12 +71,14 @@ def test_the_staged_config_and_release_work(bundle: Path, staged: Path) -> None:
     assert {"leach", "purify", "coprecipitation"} <= set(recipes)
 
 
-def test_a_dry_run_writes_nothing(bundle: Path, staged: Path) -> None:
-    done = install(bundle, staged, "--dry-run")
+def test_a_dry_run_writes_nothing(bundle: Path, installed: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    done = install(bundle, empty, "--dry-run")
     assert "would build release" in done.stdout
     assert "would install /" + UNIT in done.stdout
-    assert list(staged.iterdir()) == []
-    install(bundle, staged)
+    assert list(empty.iterdir()) == []
+    staged = installed
     tree = snapshot(staged)
     (staged / UNIT).write_text("[Unit]\nDescription=edited by hand\n")
     tree[UNIT] = snapshot(staged)[UNIT]

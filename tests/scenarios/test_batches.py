@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-from functools import cache
-
 import pytest
 
 from hal.outputs import Outputs
-from tests.scenarios.harness import BatchTrace, run_batch
+from tests.scenarios.harness import run_batch, run_batch_and_faults
+from tests.scenarios.schedule import RECIPES, completed, on_recipes_worker
 from unit_controller.machine import State
 
-# On one worker: the tests that judge a recipe's batch share its one run (`completed`), which
-# on two workers would run twice (a leach batch is ~10 s).
-pytestmark = pytest.mark.xdist_group("batches")
 
-
-@cache
-def completed(recipe: str) -> BatchTrace:
-    """One fault-free batch per recipe, shared by the tests that judge it (runs are seeded)."""
-    return run_batch(recipe, seed=1)
-
-
-@pytest.mark.parametrize("recipe", ["smoke", "leach", "purify", "coprecipitation"])
+@pytest.mark.parametrize("recipe", [pytest.param(r, marks=on_recipes_worker(r)) for r in RECIPES])
 def test_shipped_recipe_completes_without_alarms_or_hazards(recipe: str) -> None:
     trace = completed(recipe)
     summary = trace.result.summary
@@ -44,6 +33,7 @@ def test_shipped_recipe_completes_without_alarms_or_hazards(recipe: str) -> None
         assert "auto-confirmed by the simulator: Black mass charged" in trace.output
 
 
+@on_recipes_worker("coprecipitation")
 def test_coprecipitation_holds_true_ph_within_005_for_95_percent_of_the_phase() -> None:
     summary = completed("coprecipitation").result.summary
     # judged on the plant's true pH, with the measured figure beside it
@@ -57,12 +47,14 @@ def test_coprecipitation_holds_true_ph_within_005_for_95_percent_of_the_phase() 
     assert 1100 <= summary["reagents_ml"]["P-203"] <= 1600
 
 
+@on_recipes_worker("leach")
 def test_leach_stays_within_two_degrees_of_its_setpoint() -> None:
     summary = completed("leach").result.summary
     assert summary["temperature"]["true_overshoot_c"] <= 2.0
     assert summary["hazards"]["max_true_temperature_c"] < 77.0
 
 
+@on_recipes_worker("smoke")
 def test_same_seed_gives_the_same_batch() -> None:
     # Against the shared run: a second run of the same seed, in the same process after others.
     first = dict(completed("smoke").result.summary)
@@ -74,3 +66,24 @@ def test_same_seed_gives_the_same_batch() -> None:
 
 def test_another_seed_still_completes_the_smoke_batch() -> None:
     assert run_batch("smoke", seed=11).result.summary["final_state"] == "COMPLETE"
+
+
+def test_a_forked_faulted_batch_is_the_batch_a_direct_run_gives() -> None:
+    # The fault tests take their batches forked from the fault-free run (harness): each must be
+    # the very batch `sim --fault` runs, scan for scan.
+    faults = ("ph_probe_dead@16", "relay_refused@8")
+    _, forked = run_batch_and_faults("smoke", faults)
+    for fault in faults:
+        direct = run_batch("smoke", faults=(fault,))
+        fork = forked[fault]
+        assert fork.result.final_state is direct.result.final_state
+        assert {**fork.result.summary, "wall_seconds": 0} == {
+            **direct.result.summary,
+            "wall_seconds": 0,
+        }
+        assert (fork.scans, fork.first_raised_scan, fork.violations, fork.output) == (
+            direct.scans,
+            direct.first_raised_scan,
+            direct.violations,
+            direct.output,
+        )

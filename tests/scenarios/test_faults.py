@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.scenarios.harness import run_batch
+from tests.scenarios.schedule import WHEN, fault_text, faulted, on_recipes_worker
 
 # fault -> (alarm it must raise, how the batch must end)
 EXPECTED = {
@@ -32,81 +32,17 @@ EXPECTED = {
     "relay_refused": ("output_fault", "HELD"),
 }
 
-# Simulated minute at which each fault meets the phase it matters in. Left out where a fault
-# cannot apply: no pH loop in leach (stall, drift: its pH < 1 reads out of range instead), and
-# smoke's pH step is too short for a drift to show.
-WHEN: dict[str, dict[str, float]] = {
-    # fill 0–3, heat 3–15, ph 15–25, drain
-    "smoke": {
-        "ph_probe_dead": 16,
-        "ph_probe_stuck": 16,
-        "rtd_dead": 8,
-        "rtd_stuck": 8,
-        "ssr_welded": 13,
-        "heater_open": 4,
-        "level_low_low_stuck": 8,
-        "level_high_high": 8,
-        "dosing_pump_stall": 16,
-        "pump_motor_unpowered": 16,
-        "estop": 8,
-        "device_silent": 16,
-        "relay_refused": 8,
-    },
-    # fill 0–3, acid_heat 3–34, charge, peroxide 35–95, hold 95–155, drain
-    "leach": {
-        "ph_probe_dead": 10,
-        "ph_probe_stuck": 10,
-        "rtd_dead": 10,
-        "rtd_stuck": 10,
-        "ssr_welded": 100,
-        "heater_open": 5,
-        "level_low_low_stuck": 10,
-        "level_high_high": 10,
-        "estop": 10,
-    },
-    # heat (cool) 0–16, raise_ph 16–85, hold 85–165, drain
-    "purify": {
-        "ph_probe_dead": 30,
-        "ph_probe_stuck": 30,
-        "ph_probe_drift": 100,
-        "rtd_dead": 10,
-        "rtd_stuck": 10,
-        "ssr_welded": 100,
-        "heater_open": 2,
-        "level_low_low_stuck": 10,
-        "level_high_high": 10,
-        "dosing_pump_stall": 30,
-        "estop": 10,
-        "cooling_valve_stuck": 1,
-    },
-    # fill 0–3, heat 3–33, ph_adjust 33–44, co_precipitate 44–164, drain
-    "coprecipitation": {
-        "ph_probe_dead": 38,
-        "ph_probe_stuck": 38,
-        "ph_probe_drift": 80,
-        "rtd_dead": 20,
-        "rtd_stuck": 20,
-        "ssr_welded": 75,
-        "heater_open": 10,
-        "level_low_low_stuck": 20,
-        "level_high_high": 20,
-        "dosing_pump_stall": 72,
-        "pump_motor_unpowered": 72,
-        "estop": 20,
-    },
-}
-
 CASES = [
-    (recipe, fault, minute) for recipe, faults in WHEN.items() for fault, minute in faults.items()
+    pytest.param(recipe, fault, minute, id=f"{recipe}-{fault}", marks=on_recipes_worker(recipe))
+    for recipe, faults in WHEN.items()
+    for fault, minute in faults.items()
 ]
 
 
-@pytest.mark.parametrize(
-    ("recipe", "fault", "minute"), CASES, ids=[f"{r}-{f}" for r, f, _ in CASES]
-)
+@pytest.mark.parametrize(("recipe", "fault", "minute"), CASES)
 def test_fault_ends_with_its_alarm_and_safe_outputs(recipe: str, fault: str, minute: float) -> None:
     alarm, final_state = EXPECTED[fault]
-    trace = run_batch(recipe, faults=(f"{fault}@{minute}",))
+    trace = faulted(recipe, fault_text(fault, minute))
     summary = trace.result.summary
     assert alarm in trace.alarm_ids, trace.output[-3000:]
     assert summary["final_state"] == final_state
@@ -126,8 +62,9 @@ def test_every_fault_the_simulator_knows_is_covered() -> None:
     assert {fault for faults in WHEN.values() for fault in faults} == set(EXPECTED)
 
 
+@on_recipes_worker("leach")
 def test_an_estop_during_leach_keeps_the_n2_blanket_and_every_other_output_safe() -> None:
-    trace = run_batch("leach", faults=("estop@90",))
+    trace = faulted("leach", "estop@90")
     summary = trace.result.summary
     assert summary["final_state"] == "ABORTED"
     assert trace.violations == []

@@ -11,7 +11,7 @@ import contextlib
 import os
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
@@ -210,6 +210,15 @@ class SimulationRun:
         for watcher in self._watchers:
             controller.watch(watcher)
         return controller
+
+    def schedule(self, fault: FaultSpec) -> None:
+        """Add `fault` to the schedule of this run, even one under way; it must lie ahead."""
+        self._check_fault(fault)
+        now = self.clock.monotonic()
+        if fault.at_s <= now:
+            raise ValueError(f"fault {fault} is due at {fault.at_s:g} s: the run is at {now:g} s")
+        self.options = replace(self.options, faults=(*self.options.faults, fault))
+        self._pending_faults = sorted([*self._pending_faults, fault], key=lambda f: f.at_s)
 
     def watch(self, watcher: Callable[[Snapshot], None]) -> None:
         """Call `watcher` with every scan's snapshot (for tests and benchmarks)."""
