@@ -426,13 +426,43 @@ def test_a_bad_plant_parameter_exits_2_saying_why(value: str, says: str) -> None
     assert "simulating recipe" not in outcome.out
 
 
-def test_envelope_runs_each_plant_under_both_controllers_and_summarises() -> None:
+# The smoke recipe's pH step without its heating and drain: a third of its simulated time, for
+# the envelope's tests (each runs its recipe four times).
+QUICK_PH = """
+name = "quick_ph"
+starts_with = "empty"
+[[phases]]
+name = "fill"
+timeout_min = 10.0
+fill = true
+agitator = true
+until = { level = "low" }
+[[phases]]
+name = "buffer"
+timeout_min = 10.0
+agitator = true
+doses = [{ pump = "P-204", ml = 300.0, over_min = 3.0 }]
+until = { doses_done = true }
+[[phases]]
+name = "ph"
+timeout_min = 25.0
+temperature_c = 20.0
+agitator = true
+cooling = true
+ph = { setpoint = 9.5, pump = "P-201", tolerance = 0.1, cap_ml = 60.0, kp_ml = 4.0, ki_ml = 0.4, \
+max_dose_ml = 3.0 }
+until = { at_setpoint_min = 2.0 }
+"""
+
+
+def test_envelope_runs_each_plant_under_both_controllers_and_summarises(tmp_path: Path) -> None:
+    recipe = str(_write(tmp_path, "quick_ph.toml", QUICK_PH))
     outcome = _cli(
-        "envelope", "--recipe", "smoke", "--runs", "2", "--seed", "3", "--jobs", "1", "--json"
+        "envelope", "--recipe", recipe, "--runs", "2", "--seed", "3", "--jobs", "1", "--json"
     )
     assert outcome.code == 0, outcome.err
     report = outcome.summary
-    assert report["recipe"] == "smoke"
+    assert report["recipe"] == recipe
     assert len(report["runs"]) == 2
     for run in report["runs"]:
         assert run["final_state"] == "COMPLETE"
@@ -467,10 +497,11 @@ def test_bad_envelope_input_exits_2_saying_why(argv: list[str], says: str) -> No
     assert "envelope: recipe" not in outcome.out  # no progress header before the error
 
 
-def test_envelope_corners_runs_every_corner_of_what_is_left_ranged() -> None:
+def test_envelope_corners_runs_every_corner_of_what_is_left_ranged(tmp_path: Path) -> None:
     held = ["ph_tau_s=20", "mixing_dead_time_s=10", "ph_noise=0.02", "ph_offset=0", "feed_scale=1"]
     plants = [arg for value in held for arg in ("--plant", value)]
-    outcome = _cli("envelope", "--recipe", "smoke", "--corners", "--jobs", "1", "--json", *plants)
+    recipe = str(_write(tmp_path, "quick_ph.toml", QUICK_PH))
+    outcome = _cli("envelope", "--recipe", recipe, "--corners", "--jobs", "1", "--json", *plants)
     assert outcome.code == 0, outcome.err
     report = outcome.summary
     assert report["sampling"] == "corners"
