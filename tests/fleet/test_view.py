@@ -66,6 +66,24 @@ def test_a_unit_is_its_status_birth_telemetry_and_alarms() -> None:
     assert lag_figures(list(view.lags_s))["max_s"] == 0.25
 
 
+def test_a_unit_online_that_sends_no_telemetry_goes_stale_as_one_that_stopped() -> None:
+    view = FleetView(ROOT)
+    _feed(view, "mute", "status", b"online", at=100.0)
+    _feed(view, "mute", "birth", json.dumps({"telemetry_period_s": 2.0}).encode(), at=100.0)
+    assert view.rows(now=105.0)[0].stale is False  # three periods (6 s) to report
+    mute = view.rows(now=106.5)[0]
+    assert (mute.online, mute.stale, mute.age_s) == (True, True, None)
+    # Back from an outage: a period or three to report before its old telemetry makes it stale.
+    _feed(view, "back", "status", b"online", at=0.0)
+    _feed(view, "back", "telemetry", _telemetry(), at=1.0)
+    _feed(view, "back", "status", b"offline", at=50.0)
+    _feed(view, "back", "status", b"online", at=100.0)
+    back = next(r for r in view.rows(now=101.0) if r.unit == "back")
+    assert (back.online, back.stale) == (True, False)
+    assert next(r for r in view.rows(now=104.0) if r.unit == "back").stale is True
+    assert "2 online, 0 offline, 2 stale" in render(view.rows(now=106.5), title="b").splitlines()[0]
+
+
 def test_alarms_come_first_then_offline_and_stale_units_then_the_rest() -> None:
     view = FleetView(ROOT)
     for unit in ("a-quiet", "b-offline", "c-high", "d-critical", "e-stale"):

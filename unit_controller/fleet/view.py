@@ -31,6 +31,9 @@ class UnitSeen:
     birth: dict[str, Any] | None = None
     telemetry: dict[str, Any] | None = None
     telemetry_at: float | None = None  # receipt, the view's monotonic clock
+    # When the view saw it come online (or first saw its retained "online"): a unit that says it
+    # is online and sends no telemetry goes stale as one whose telemetry stopped.
+    online_at: float | None = None
     alarms: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -164,6 +167,8 @@ class FleetView:
             status = payload.decode().strip()
             if status not in ("online", "offline"):
                 raise ValueError(f"status {status!r}")
+            if status == "online" and seen.status != "online":
+                seen.online_at = now
             seen.status = status
             return
         if not payload:  # a cleared retained birth or alarm list
@@ -208,10 +213,15 @@ class FleetView:
         age = None if seen.telemetry_at is None else round(max(0.0, now - seen.telemetry_at), 1)
         online = seen.status == "online"
         temperature, ph = _number(t.get("temperature_c")), _number(t.get("ph"))
+        # Heard from last: its telemetry, or its coming online if that was later (a unit back
+        # from an outage has a period to report before it counts as stale).
+        heard = [at for at in (seen.telemetry_at, seen.online_at) if at is not None]
         return UnitRow(
             unit=seen.unit,
             online=online,
-            stale=online and age is not None and age > STALE_PERIODS * seen.period_s,
+            stale=online
+            and bool(heard)
+            and now - max(heard) > STALE_PERIODS * seen.period_s,
             state=_text(t.get("state")),
             phase=_text(t.get("phase")),
             phase_no=_integer(t.get("phase_no")),
