@@ -16,13 +16,15 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
+import structlog
+
 from hal.board import Board
 from hal.clock import Clock, LockstepClock, VirtualClock
 from hal.mock.unit import SimulatedUnit, UnknownFault
 from hal.sim.faults import DEVICE_AWAY_S, SERIAL_FAULTS, FaultSpec
 from unit_controller.authority import Authority
 from unit_controller.config import UnitConfig, state_directory
-from unit_controller.controller import Snapshot, UnitController
+from unit_controller.controller import PROCESS_STATES, Snapshot, UnitController
 from unit_controller.errors import CommandRefused
 from unit_controller.events import UnitEvent
 from unit_controller.journal.recorder import JournalRecorder, record_remote_command
@@ -41,6 +43,8 @@ from unit_controller.state_lock import PRIVATE_UMASK, hold_state_dir
 if TYPE_CHECKING:
     from unit_controller.mqtt.service import FleetService, StopReport
 
+log = structlog.get_logger(__name__)
+
 # With a broker, the run waits this long (real seconds) for it before the batch starts.
 CONNECT_WAIT_S = 5.0
 # A run ends in these states once the batch has started.
@@ -48,6 +52,10 @@ _FINAL_STATES = frozenset({State.COMPLETE, State.ABORTED, State.HELD, State.STOP
 # The serial backend runs in lockstep with its emulators, about this many times real time: the
 # progress lines are spaced for it.
 SERIAL_PACE = 60.0
+
+# Scans an interrupted run gives the batch's abort to settle (as the daemon's service stop).
+INTERRUPT_SCANS = 10
+_UNDER_WAY = PROCESS_STATES | {State.STARTING, State.COMPLETING}
 
 # A fast run hands its journal rows to the disk in commits of about this many.
 JOURNAL_FLUSH_ROWS = 2000
@@ -235,7 +243,13 @@ class SimulationRun:
         # not pass while a thread of its own opens the file.
         async with self._journaled(), self._backend(), self._fleet():
             self._record()
-            result = await self._run()
+            try:
+                result = await self._run()
+            except asyncio.CancelledError:
+                # Ctrl-C: the batch ends as the daemon's service stop ends one, aborted with its
+                # outputs safe, so its journal record does not stay "running" for ever.
+                await self._end_interrupted()
+                raise
             if self.recorder is not None:
                 # A run that ends held (the simulated operator does not step in) still closes
                 # its batch: the record says how it stood.
@@ -248,6 +262,20 @@ class SimulationRun:
                 "batch_id": self.recorder.last_batch_id,
             }
         return result
+
+    async def _end_interrupted(self) -> None:
+        controller = self.controller
+        try:
+            if controller.machine.state in _UNDER_WAY:
+                await controller.command("abort", source="sim", reason="simulation interrupted")
+                for _ in range(INTERRUPT_SCANS):
+                    if not controller.machine.is_acting:
+                        break
+                    await self._tick()
+            if self.recorder is not None:
+                self.recorder.close_open_batch(controller.machine.state.value)
+        except Exception:
+            log.exception("sim.abort_on_interrupt_failed")
 
     @contextlib.asynccontextmanager
     async def _journaled(self) -> AsyncIterator[None]:

@@ -1,0 +1,44 @@
+"""A simulated batch stopped part-way (Ctrl-C) ends as a service stop ends one: aborted, its
+outputs safe, its journal record closed (not "running" for ever)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+
+import pytest
+
+from hal.outputs import Outputs
+from unit_controller.cli import main
+from unit_controller.config import load_config
+from unit_controller.controller import Snapshot
+from unit_controller.machine import State
+from unit_controller.sim.runner import SimOptions, SimulationRun
+
+
+async def test_an_interrupted_run_aborts_its_batch_and_closes_its_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "state"
+    options = SimOptions(recipe="smoke", seed=1, state_dir=state)
+    run = SimulationRun(config=load_config(), options=options, out=io.StringIO())
+    batch = asyncio.create_task(run.run())
+    # As asyncio.run does on Ctrl-C: the run's task is cancelled, here 5 simulated minutes in.
+
+    def interrupt(snapshot: Snapshot) -> None:
+        if snapshot.at >= 300 and not batch.cancelling():
+            batch.cancel()
+
+    run.watch(interrupt)
+    with pytest.raises(asyncio.CancelledError):
+        await batch
+    assert run.controller.machine.state is State.ABORTED
+    assert run.controller.snapshot is not None
+    assert run.controller.snapshot.outputs == Outputs.safe()
+    capsys.readouterr()  # the run's log lines
+    assert main(["journal", "list", "--state-dir", str(state)]) == 0
+    listing = capsys.readouterr().out.splitlines()
+    assert listing[1].split()[:2] == ["1", "smoke"], listing
+    assert listing[1].endswith("ABORTED")
+
