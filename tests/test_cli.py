@@ -29,6 +29,34 @@ EXAMPLE = DEFAULT_CONFIG.read_text(encoding="utf-8")
 cli_main = importlib.import_module("unit_controller.cli.main")  # the module, not main()
 SMOKE = ["sim", "--recipe", "smoke", "--fast", "--json", "--seed", "1"]
 
+# The smoke recipe's pH step without its heating and drain: a third of its simulated time, for
+# tests of the CLI around a batch, not of the batch (the envelope's run it four times).
+QUICK_PH = """
+name = "quick_ph"
+starts_with = "empty"
+[[phases]]
+name = "fill"
+timeout_min = 10.0
+fill = true
+agitator = true
+until = { level = "low" }
+[[phases]]
+name = "buffer"
+timeout_min = 10.0
+agitator = true
+doses = [{ pump = "P-204", ml = 300.0, over_min = 3.0 }]
+until = { doses_done = true }
+[[phases]]
+name = "ph"
+timeout_min = 25.0
+temperature_c = 20.0
+agitator = true
+cooling = true
+ph = { setpoint = 9.5, pump = "P-201", tolerance = 0.1, cap_ml = 60.0, kp_ml = 4.0, ki_ml = 0.4, \
+max_dose_ml = 3.0 }
+until = { at_setpoint_min = 2.0 }
+"""
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -170,8 +198,9 @@ def test_a_fault_before_the_start_ends_with_exit_3_and_no_traceback() -> None:
     assert alarm["message"]  # as a batch's alarms carry theirs
 
 
-def test_a_fault_scheduled_past_the_end_is_said_never_injected() -> None:
-    outcome = _cli("sim", "--recipe", "smoke", "--fault", "estop@500", "--json")
+def test_a_fault_scheduled_past_the_end_is_said_never_injected(tmp_path: Path) -> None:
+    recipe = str(_write(tmp_path, "quick_ph.toml", QUICK_PH))
+    outcome = _cli("sim", "--recipe", recipe, "--fault", "estop@500", "--json")
     assert outcome.code == 0
     assert "fault estop@500 never injected" in outcome.out
     assert outcome.summary["faults_not_injected"] == ["estop@500"]
@@ -402,8 +431,10 @@ def test_json_summary_puts_true_figures_beside_the_measured_ones(smoke: Outcome)
     assert all(isinstance(value, float) for value in plant.values())
 
 
-def test_plant_parameters_can_be_set_for_one_run() -> None:
-    outcome = _cli(*SMOKE, "--plant", "ph_noise=0.03", "--plant", "black_mass.cu_pct=2")
+def test_plant_parameters_can_be_set_for_one_run(tmp_path: Path) -> None:
+    recipe = str(_write(tmp_path, "quick_ph.toml", QUICK_PH))
+    quick = ["sim", "--recipe", recipe, "--fast", "--json"]
+    outcome = _cli(*quick, "--plant", "ph_noise=0.03", "--plant", "black_mass.cu_pct=2")
     assert outcome.code == 0, outcome.err
     assert outcome.summary["plant"]["ph_noise"] == 0.03
     assert outcome.summary["plant"]["black_mass.cu_pct"] == 2.0
@@ -426,33 +457,6 @@ def test_a_bad_plant_parameter_exits_2_saying_why(value: str, says: str) -> None
     assert "simulating recipe" not in outcome.out
 
 
-# The smoke recipe's pH step without its heating and drain: a third of its simulated time, for
-# the envelope's tests (each runs its recipe four times).
-QUICK_PH = """
-name = "quick_ph"
-starts_with = "empty"
-[[phases]]
-name = "fill"
-timeout_min = 10.0
-fill = true
-agitator = true
-until = { level = "low" }
-[[phases]]
-name = "buffer"
-timeout_min = 10.0
-agitator = true
-doses = [{ pump = "P-204", ml = 300.0, over_min = 3.0 }]
-until = { doses_done = true }
-[[phases]]
-name = "ph"
-timeout_min = 25.0
-temperature_c = 20.0
-agitator = true
-cooling = true
-ph = { setpoint = 9.5, pump = "P-201", tolerance = 0.1, cap_ml = 60.0, kp_ml = 4.0, ki_ml = 0.4, \
-max_dose_ml = 3.0 }
-until = { at_setpoint_min = 2.0 }
-"""
 
 
 def test_envelope_runs_each_plant_under_both_controllers_and_summarises(tmp_path: Path) -> None:
