@@ -118,6 +118,14 @@ async def test_no_broker_and_bad_options_are_named(tmp_path: Path) -> None:
     assert f"--ca-file {ca}: not a usable CA bundle" in err
 
 
+async def test_tls_to_a_plain_listener_says_the_handshake_failed(mosquitto: Mosquitto) -> None:
+    url = f"mqtts://{mosquitto.host}:{mosquitto.port}"
+    code, _, err = await _fleet("--mqtt", url, "--once")
+    assert code == 1
+    assert f"error: broker {url}: " in err
+    assert f"the TLS handshake failed: is port {mosquitto.port} a TLS listener?" in err
+
+
 async def test_over_tls_with_a_client_certificate(tls_mosquitto: Mosquitto) -> None:
     dashboard = tls_mosquitto.client_tls("dashboard")
     await publish(tls_mosquitto, "fleet/v2/unit-t9/status", "online", retain=True, tls=dashboard)

@@ -118,5 +118,5 @@ async def _send(args: argparse.Namespace, payload: dict[str, Any]) -> int:
     except TimeoutError:
         print(f"error: no cmd_result from {args.unit} within {args.timeout_s:g} s", file=sys.stderr)
     except aiomqtt.MqttError as exc:
-        print(f"error: broker {address.url}: {exc}", file=sys.stderr)
+        print(f"error: broker {address.url}: {address.failure(exc)}", file=sys.stderr)
     return EXIT_REFUSED

@@ -158,7 +158,7 @@ async def live(options: FleetOptions, out: TextIO, stop: asyncio.Event) -> None:
                         with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
                             await pump
             except (aiomqtt.MqttError, OSError) as exc:
-                away[:] = [str(exc) or type(exc).__name__]
+                away[:] = [options.address.failure(exc)]
                 log.warning("fleet.broker_away", url=options.address.url, reason=away[0])
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay * random.uniform(0.8, 1.2))
@@ -221,7 +221,8 @@ def run_fleet(options: FleetOptions, out: TextIO = sys.stdout) -> int:
         try:
             view = asyncio.run(snapshot(options))
         except (aiomqtt.MqttError, OSError) as exc:
-            print(f"error: broker {options.address.url}: {exc}", file=sys.stderr)
+            print(f"error: broker {options.address.url}: {options.address.failure(exc)}",
+                  file=sys.stderr)  # fmt: skip
             return EXIT_NO_BROKER
         _print_once(view, options, out)
         return 0

@@ -14,6 +14,9 @@ DEFAULT_ROOT = "fleet/v2"
 # A topic root: levels of plain characters, no wildcards, no empty level.
 _ROOT = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 _PORTS = {"mqtt": 1883, "mqtts": 8883}
+# What a TLS client hears from a listener that speaks plain MQTT: it reads the ClientHello as a
+# malformed packet and drops the connection.
+_TLS_REFUSED = ("connection reset", "wrong version number", "unexpected eof", "eof occurred")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +33,17 @@ class BrokerAddress:
         scheme = "mqtts" if self.tls else "mqtt"
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{scheme}://{host}:{self.port}"
+
+    def failure(self, error: BaseException) -> str:
+        """`error` connecting to this broker, for a person: with what it most likely means
+        when the link's TLS is the likely cause."""
+        said = str(error) or type(error).__name__
+        if self.tls and any(sign in said.lower() for sign in _TLS_REFUSED):
+            said += (
+                f" (the TLS handshake failed: is port {self.port} a TLS listener? mqtt:// is "
+                "plain MQTT)"
+            )
+        return said
 
 
 def _shown(url: str) -> str:

@@ -198,7 +198,7 @@ class FleetLink:
                 log.warning(
                     event,
                     url=self._address.url,
-                    reason=str(exc) or type(exc).__name__,
+                    reason=self._address.failure(exc),
                     retry_in_s=round(delay, 2),
                 )
                 attempt += 1

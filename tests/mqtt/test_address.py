@@ -1,0 +1,34 @@
+"""What a failed connect says: the error, and a TLS mismatch named when it is the likely cause."""
+
+from __future__ import annotations
+
+import ssl
+
+import pytest
+
+from unit_controller.mqtt.address import BrokerAddress
+
+TLS = BrokerAddress(host="broker", port=1883, tls=True)
+PLAIN = BrokerAddress(host="broker", port=1883, tls=False)
+HINT = "the TLS handshake failed: is port 1883 a TLS listener? mqtt:// is plain MQTT"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ConnectionResetError(104, "Connection reset by peer"),
+        ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number"),
+        ssl.SSLEOFError(8, "EOF occurred in violation of protocol"),
+    ],
+)
+def test_tls_refused_by_a_plain_listener_is_named(error: OSError) -> None:
+    assert TLS.failure(error) == f"{error} ({HINT})"
+
+
+def test_other_failures_are_said_as_they_are() -> None:
+    refused = ConnectionRefusedError(111, "Connection refused")
+    assert TLS.failure(refused) == "[Errno 111] Connection refused"
+    # Plain MQTT reset by a broker: no TLS to blame.
+    reset = ConnectionResetError(104, "Connection reset by peer")
+    assert PLAIN.failure(reset) == "[Errno 104] Connection reset by peer"
+    assert PLAIN.failure(TimeoutError()) == "TimeoutError"
