@@ -140,12 +140,15 @@ class EzoDevice:
         self._answered_at = self.clock.monotonic()
 
     def lost_reading(self) -> Reading[float] | None:
-        """A bad 'device lost' reading once the circuit has been silent beyond `lost_s`."""
+        """A bad 'device lost' reading once the circuit has been silent beyond `lost_s`, stamped
+        with its last answer (the silence is timed from there, not from this judgement)."""
         now = self.clock.monotonic()
         silent = now - self._answered_at
         if silent <= self.lost_s:
             return None
-        return Reading.bad(BadReason.DEVICE_LOST, now, f"no response for {silent:.0f} s")
+        return Reading.bad(
+            BadReason.DEVICE_LOST, self._answered_at, f"no response for {silent:.0f} s"
+        )
 
     async def call(self, work: Callable[[], Awaitable[T]], *, timeout_s: float) -> T:
         """Run `work` on the device task between polls (one command at a time on the wire)."""

@@ -144,11 +144,14 @@ class RelayBoard:
         return self._channels[output].fault
 
     def reading(self, number: int) -> Reading[bool]:
-        """Discrete input `number` as last polled, or a bad reading once the board is lost."""
+        """Discrete input `number` as last polled, or a bad reading once the board is lost
+        (stamped with its last valid answer)."""
         now = self.clock.monotonic()
         silent_s = now - self._last_ok
         if silent_s > self.timing.lost_after_s:
-            return Reading.bad(BadReason.DEVICE_LOST, now, f"no response for {silent_s:.1f} s")
+            return Reading.bad(
+                BadReason.DEVICE_LOST, self._last_ok, f"no response for {silent_s:.1f} s"
+            )
         return self._inputs.get(number) or Reading.bad(BadReason.NO_READING_YET, now)
 
     # -- the bus task ----------------------------------------------------------------------

@@ -221,6 +221,22 @@ def test_device_lost_only_after_its_stale_limit() -> None:
     assert interlocks.evaluate(make_image(12.0, dispensed=answered), ctx) == []
 
 
+def test_a_device_a_driver_says_lost_is_timed_from_its_last_answer() -> None:
+    # A serial driver says 'lost' after its own limit (15 s for a pump), stamped with the last
+    # answer: the pump's 10 s limit has passed by then, so the trip comes in that scan, not
+    # 10 s after it.
+    interlocks = Interlocks(limits=default_limits(), wiring=sim_wiring())
+    lost = {"P-203": Reading[float].bad(BadReason.DEVICE_LOST, 100.0, "no response for 15 s")}
+    trip = _only(interlocks.evaluate(make_image(115.0, dispensed=lost), InterlockContext()))
+    assert (trip.alarm_id, trip.tag) == ("device_lost", "P-203")
+    assert "silent longer than its 10 s limit: device_lost: no response for 15 s" in trip.message
+    # Heard from 6 s ago: lost by the driver's count, not yet past this limit.
+    other = Interlocks(limits=default_limits(), wiring=sim_wiring())
+    recent = {"P-203": Reading[float].bad(BadReason.DEVICE_LOST, 109.0, "no response for 6 s")}
+    assert other.evaluate(make_image(115.0, dispensed=recent), InterlockContext()) == []
+    assert _only(other.evaluate(make_image(119.5, dispensed=recent), InterlockContext()))
+
+
 def test_lost_temperature_probe_raises_device_lost_and_reading_bad() -> None:
     interlocks = Interlocks(limits=default_limits(), wiring=sim_wiring())
     lost = Reading[float].bad(BadReason.DEVICE_LOST, 0.0)

@@ -34,6 +34,12 @@ class DeviceLostMonitor:
         if not says_lost(reading):
             self._silent_since.pop(tag, None)
             return None
-        since = self._silent_since.setdefault(tag, now)
+        # A driver says 'lost' only after its own limit, stamped with the last answer: the
+        # silence runs from there, not from the first scan that heard it (which would add the
+        # driver's limit to this one).
+        start = min(now, reading.at) if reading.reason is BadReason.DEVICE_LOST else now
+        since = self._silent_since.get(tag)
+        if since is None or start < since:
+            since = self._silent_since[tag] = start
         silent = now - since
         return silent if silent > stale_s else None
