@@ -191,6 +191,18 @@ async def test_a_command_the_state_does_not_allow_is_refused_with_the_machines_r
     assert result.state == "IDLE"
 
 
+async def test_a_command_to_a_unit_that_is_stopping_is_refused_at_once_saying_so() -> None:
+    remote = await executing_remote()
+    remote.dispatcher.refusing = "the unit is stopping: send it again once it is back online"
+    result = await remote.send("hold")
+    assert (result.ok, result.error) == (False, remote.dispatcher.refusing)
+    assert result.state == "EXECUTE"
+    await remote.rig.run_for(1)
+    assert remote.state is State.EXECUTE  # nothing was queued for a scan to pick up
+    # What the gate refuses is refused for its own reason still.
+    assert "must be after ts" in ((await remote.send("hold", exp=1)).error or "")
+
+
 async def test_stop_mid_batch_stops_the_unit_with_everything_off() -> None:
     remote = await executing_remote()
     assert (await remote.send("stop")).ok

@@ -319,6 +319,9 @@ class Daemon:
             code = await self._scan_loop(controller)
         finally:
             self.notifier.stopping()
+            if fleet is not None:
+                # No scan will carry out a command from here on: each gets its refusal at once.
+                fleet.refuse_commands("the unit is stopping: send it again once it is back online")
             keeper.cancel()
             watcher.cancel()
             await self._end_batch(controller)

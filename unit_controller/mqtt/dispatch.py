@@ -44,6 +44,8 @@ class CommandDispatcher:
         self._controller = controller
         self._on_rebirth = on_rebirth
         self._wall = wall
+        # Why every command is refused now (the unit is stopping: no scan will carry one out).
+        self.refusing: str | None = None
 
     @property
     def state(self) -> str:
@@ -67,6 +69,9 @@ class CommandDispatcher:
 
     async def execute(self, command: RemoteCommand) -> CommandResult:
         """Carry out `command`; a refusal or failure becomes ok=False with the reason."""
+        if self.refusing is not None:
+            log.warning("command.refused", name=command.name, id=command.id, error=self.refusing)
+            return self._failed(command, self.refusing)
         try:
             detail = await self._run(command)
         except CommandRefused as exc:

@@ -227,6 +227,11 @@ class FleetService:
             boot=self.outbox.boot,
         )
 
+    def refuse_commands(self, why: str) -> None:
+        """Answer every command from now on with a refusal that says `why` (a unit whose scans
+        have stopped can carry none out); not journaled once the journal has closed."""
+        self.dispatcher.refusing = why
+
     async def stop(self, *, drain_timeout_s: float | None = None) -> StopReport:
         """Wait (bounded) for the outbox to drain, publish `offline`, disconnect, close."""
         if not self._tasks:
@@ -354,7 +359,13 @@ class FleetService:
             self._record_command(
                 source=f"mqtt:{by}", command=name[:64], args=dict(result.args), result=result
             )
-        except Exception:
+        except Exception as exc:
+            if self.dispatcher.refusing is not None:
+                # Stopping: the journal has closed before the outbox drains (daemon.run).
+                log.warning(
+                    "mqtt.command_not_journaled", command=name[:64], id=result.id, error=str(exc)
+                )
+                return
             log.exception("mqtt.command_record_failed", command=name[:64])
 
     async def _monitor(self) -> None:
