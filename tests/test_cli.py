@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests.recipe_parts import FILL_TO_LSL
 from unit_controller.cli import main
 from unit_controller.config import DEFAULT_CONFIG, load_config
 from unit_controller.sim.runner import SimOptions, SimulationRun
@@ -31,15 +32,13 @@ SMOKE = ["sim", "--recipe", "smoke", "--fast", "--json", "--seed", "1"]
 
 # The smoke recipe's pH step without its heating and drain: a third of its simulated time, for
 # tests of the CLI around a batch, not of the batch (the envelope's run it four times).
-QUICK_PH = """
+QUICK_PH = (
+    """
 name = "quick_ph"
 starts_with = "empty"
-[[phases]]
-name = "fill"
-timeout_min = 10.0
-fill = true
-agitator = true
-until = { level = "low" }
+"""
+    + FILL_TO_LSL
+    + """
 [[phases]]
 name = "buffer"
 timeout_min = 10.0
@@ -56,6 +55,7 @@ ph = { setpoint = 9.5, pump = "P-201", tolerance = 0.1, cap_ml = 60.0, kp_ml = 4
 max_dose_ml = 3.0 }
 until = { at_setpoint_min = 2.0 }
 """
+)
 
 
 @dataclass(frozen=True)
@@ -455,8 +455,6 @@ def test_a_bad_plant_parameter_exits_2_saying_why(value: str, says: str) -> None
     outcome = _cli("sim", "--recipe", "smoke", "--plant", value)
     _assert_bad_input(outcome, says)
     assert "simulating recipe" not in outcome.out
-
-
 
 
 def test_envelope_runs_each_plant_under_both_controllers_and_summarises(tmp_path: Path) -> None:

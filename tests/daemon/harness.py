@@ -18,24 +18,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.recipe_parts import FILL_TO_LSL
 from unit_controller.recipes.loader import RECIPES_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 30.0
 
 # A short batch with an operator prompt: fill to LSL, wait for the tech, drain.
-SAMPLE_RECIPE = """\
+SAMPLE_RECIPE = (
+    """\
 name = "sample"
 description = "Fill, wait for the tech to take a sample, drain."
 starts_with = "empty"
-
-[[phases]]
-name = "fill"
-timeout_min = 10.0
-fill = true
-agitator = true
-until = { level = "low" }
-
+"""
+    + FILL_TO_LSL
+    + """
 [[phases]]
 name = "sample"
 timeout_min = 30.0
@@ -48,6 +45,7 @@ timeout_min = 8.0
 drain = true
 until = { level_below = "low_low" }
 """
+)
 
 
 class Daemon:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from hal.sim.faults import parse_fault
+from tests.recipe_parts import FILL_TO_LSL
 from tests.scenarios.harness import forced_violations
 from unit_controller.config import load_config
 from unit_controller.controller import Snapshot
@@ -18,14 +19,12 @@ from unit_controller.recipes.loader import RECIPES_DIR
 from unit_controller.sim.runner import SimOptions, SimResult, SimulationRun
 
 # A short batch that still fills, heats, doses and drains: about 8 simulated minutes.
-SHORT = """
+SHORT = (
+    """
 name = "short"
-[[phases]]
-name = "fill"
-timeout_min = 10.0
-fill = true
-agitator = true
-until = { level = "low" }
+"""
+    + FILL_TO_LSL
+    + """
 [[phases]]
 name = "heat"
 timeout_min = 30.0
@@ -39,6 +38,7 @@ timeout_min = 10.0
 drain = true
 until = { level_below = "low_low" }
 """
+)
 
 
 async def _run(
