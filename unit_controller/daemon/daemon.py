@@ -31,7 +31,8 @@ from unit_controller.backend import open_backend
 from unit_controller.calibration import Calibrations
 from unit_controller.config import UnitConfig, state_directory
 from unit_controller.control_socket.server import ControlServer, socket_answers
-from unit_controller.controller import PROCESS_STATES, UnitController
+from unit_controller.controller import UnitController
+from unit_controller.controller.abort_on_stop import abort_on_stop
 from unit_controller.daemon.dirs import Directories
 from unit_controller.daemon.gc_policy import GcWatch, settle_after_startup
 from unit_controller.daemon.housekeeping import Housekeeping
@@ -59,8 +60,6 @@ log = structlog.get_logger(__name__)
 
 # Scans that fail in a row before the daemon gives up (systemd restarts it, outputs off).
 MAX_FAILED_SCANS = 10
-# Scans a stop may take to walk a batch through Aborting to Aborted.
-STOP_SCANS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,14 +431,10 @@ class Daemon:
     async def _end_batch(self, controller: UnitController) -> None:
         """A service stop during a batch aborts it through the machine, so the journal closes
         its record (phases, reagents) as aborted by the stop, not as a crash."""
-        if controller.machine.state not in PROCESS_STATES | {State.STARTING, State.COMPLETING}:
-            return
         try:
-            await controller.command("abort", source="daemon", reason="service stop")
-            for _ in range(STOP_SCANS):
-                if not controller.machine.is_acting:
-                    break
-                await controller.scan()
+            await abort_on_stop(
+                controller, source="daemon", reason="service stop", scan=controller.scan
+            )
         except Exception:
             log.exception("daemon.abort_on_stop_failed")
 

@@ -24,7 +24,8 @@ from hal.mock.unit import SimulatedUnit, UnknownFault
 from hal.sim.faults import DEVICE_AWAY_S, SERIAL_FAULTS, FaultSpec
 from unit_controller.authority import Authority
 from unit_controller.config import UnitConfig, state_directory
-from unit_controller.controller import PROCESS_STATES, Snapshot, UnitController
+from unit_controller.controller import Snapshot, UnitController
+from unit_controller.controller.abort_on_stop import abort_on_stop
 from unit_controller.errors import CommandRefused
 from unit_controller.events import UnitEvent
 from unit_controller.journal.recorder import JournalRecorder, record_remote_command
@@ -52,10 +53,6 @@ _FINAL_STATES = frozenset({State.COMPLETE, State.ABORTED, State.HELD, State.STOP
 # The serial backend runs in lockstep with its emulators, about this many times real time: the
 # progress lines are spaced for it.
 SERIAL_PACE = 60.0
-
-# Scans an interrupted run gives the batch's abort to settle (as the daemon's service stop).
-INTERRUPT_SCANS = 10
-_UNDER_WAY = PROCESS_STATES | {State.STARTING, State.COMPLETING}
 
 # A fast run hands its journal rows to the disk in commits of about this many.
 JOURNAL_FLUSH_ROWS = 2000
@@ -266,12 +263,9 @@ class SimulationRun:
     async def _end_interrupted(self) -> None:
         controller = self.controller
         try:
-            if controller.machine.state in _UNDER_WAY:
-                await controller.command("abort", source="sim", reason="simulation interrupted")
-                for _ in range(INTERRUPT_SCANS):
-                    if not controller.machine.is_acting:
-                        break
-                    await self._tick()
+            await abort_on_stop(
+                controller, source="sim", reason="simulation interrupted", scan=self._tick
+            )
             if self.recorder is not None:
                 self.recorder.close_open_batch(controller.machine.state.value)
         except Exception:
