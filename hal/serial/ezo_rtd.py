@@ -52,10 +52,23 @@ class EzoSensor(EzoDevice):
         self.stale_s = stale_s
         self._attempts = max(1, attempts)
         self._latest: Reading[float] = Reading.bad(BadReason.NO_READING_YET, clock.monotonic())
+        # What the circuit answered to the last poll instead of a reading (*ER, garbage), until
+        # a reading comes: a reading gone stale that way names it.
+        self._answered_instead: str | None = None
 
     def latest(self) -> Reading[float]:
-        """The newest good reading (it ages when reads fail), or bad once the device is lost."""
-        return self.lost_reading() or self._latest
+        """The newest good reading (it ages when reads fail); bad once the device is lost, or
+        once it is stale because the circuit answers an error instead (named)."""
+        lost = self.lost_reading()
+        if lost is not None:
+            return lost
+        latest, instead = self._latest, self._answered_instead
+        if instead is not None:
+            age = self.clock.monotonic() - latest.at
+            if not latest.good or age > self.stale_s:
+                since = f"; last reading {age:.0f} s ago" if latest.good else ""
+                return Reading.bad(BadReason.DEVICE_ERROR, latest.at, f"{instead}{since}")
+        return latest
 
     def _read_command(self) -> str:
         return "R"
@@ -80,7 +93,11 @@ class EzoSensor(EzoDevice):
                 failure = exc
                 continue
             self._latest = Reading.ok(value, self.clock.monotonic())
+            self._answered_instead = None
             return
+        # It may answer, but not with a reading: once the last one goes stale, the reading says
+        # what it answers (a circuit that says nothing is judged lost instead).
+        self._answered_instead = _instead_of_a_reading(failure, command, self._attempts)
         # The newest reading stays as it was and goes stale: the controller treats it as bad.
         log.warning("ezo.read_failed", tag=self.tag, attempts=self._attempts, error=str(failure))
 
@@ -89,6 +106,17 @@ class EzoRtd(EzoSensor):
     """EZO-RTD reactor temperature (°C), a `TemperatureSensor`; run `serve()` as a task."""
 
     default_stale_s = 5.0
+
+
+def _instead_of_a_reading(failure: EzoLinkError | None, command: str, tries: int) -> str | None:
+    """What the circuit answered to `command` instead of a reading, or None if nothing."""
+    if isinstance(failure, EzoError):
+        said = " ".join((*failure.reasons, failure.code))
+    elif isinstance(failure, EzoGarbage):
+        said = "garbage"
+    else:
+        return None
+    return f"the circuit answered {said} to {command}, {tries} tries in a row"
 
 
 def _reading(lines: list[str], *, tag: str, command: str) -> float:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from hal.reading import BadReason
 from hal.serial.ezo_ph import (
     CalibrationOrderError,
     CalibrationRefused,
@@ -34,7 +35,7 @@ async def test_reads_with_the_compensation_temperature_and_match_the_probe(
     assert ph_rig.driver.latest().value == pytest.approx(value, abs=1e-9)
 
 
-async def test_error_answers_leave_the_reading_stale_not_lost(ph_rig: PhRig) -> None:
+async def test_error_answers_make_the_reading_bad_naming_them_not_lost(ph_rig: PhRig) -> None:
     ph_rig.unit.ph.error = True  # the "ph_probe_dead" fault: every read answers *ER
     stale = 2 * ph_rig.driver.stale_s
     await ph_rig.until(
@@ -42,7 +43,9 @@ async def test_error_answers_leave_the_reading_stale_not_lost(ph_rig: PhRig) -> 
         within_s=3 * stale,
         what="reading stale",
     )
-    assert ph_rig.driver.latest().reason is None
+    latest = ph_rig.driver.latest()
+    assert latest.reason is BadReason.DEVICE_ERROR  # it answers: not lost
+    assert "the circuit answered *ER to R" in (latest.why or "")
 
 
 async def test_brownout_restores_compensation_and_continuous_mode_off(ph_rig: PhRig) -> None:

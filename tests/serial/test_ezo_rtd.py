@@ -14,6 +14,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from hal.mock.devices import RTD_OPEN_CIRCUIT_C
+from hal.reading import BadReason
 from tests.serial.conftest import RtdRig
 
 
@@ -69,7 +70,7 @@ async def test_an_error_answer_is_retried_and_the_reading_carries_on(rtd_rig: Rt
     assert len(rtd_rig.sent("R")) >= reads_before + 3
 
 
-async def test_errors_without_end_leave_the_reading_stale_but_the_device_not_lost(
+async def test_errors_without_end_make_the_reading_bad_naming_them_but_not_the_device_lost(
     rtd_rig: RtdRig,
 ) -> None:
     rtd_rig.emulator.error_next(10_000)
@@ -84,10 +85,13 @@ async def test_errors_without_end_leave_the_reading_stale_but_the_device_not_los
         what="reading stale",
     )
     latest = rtd_rig.driver.latest()
-    assert latest.at == last_good  # the old sample, left to age: the controller calls it stale
-    assert latest.reason is None  # it answers (*ER): not lost
+    assert latest.at == last_good  # stamped with the last sample it gave
+    # It answers (*ER): not lost, and the reading says what it answers instead.
+    assert latest.reason is BadReason.DEVICE_ERROR
+    assert "the circuit answered *ER to R, 3 tries in a row; last reading" in (latest.why or "")
     rtd_rig.emulator.error_next(0)
     await _fresh_reading(rtd_rig, after=last_good)
+    assert rtd_rig.driver.latest().good
 
 
 async def test_garbage_is_retried_and_the_reading_recovers(rtd_rig: RtdRig) -> None:
