@@ -98,7 +98,7 @@ class EzoSensor(EzoDevice):
         # It may answer, but not with a reading: once the last one goes stale, the reading says
         # what it answers (a circuit that says nothing is judged lost instead).
         self._answered_instead = _instead_of_a_reading(failure, command, self._attempts)
-        # The newest reading stays as it was and goes stale: the controller treats it as bad.
+        # The newest reading stays as it was and ages: stale, the controller treats it as bad.
         log.warning("ezo.read_failed", tag=self.tag, attempts=self._attempts, error=str(failure))
 
 
