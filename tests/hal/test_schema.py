@@ -1,0 +1,99 @@
+"""What hal.schema promises beyond pydantic's messages (test_schema_parity.py checks those):
+frozen models, private attributes, copies, dumps, and validation that waits for first use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import pytest
+
+from hal.schema import (
+    BaseModel,
+    ConfigDict,
+    CustomError,
+    Field,
+    InitErrorDetails,
+    PrivateAttr,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+)
+
+STRICT = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+class Probe(BaseModel):
+    model_config = STRICT
+    stale_s: float = Field(default=5.0, gt=0, le=60)
+    port: Path | None = Field(default=None, strict=False)
+
+
+class Unit(BaseModel):
+    model_config = STRICT
+    id: str = Field(pattern=r"^[a-z]+$")
+    probe: Probe = Probe()
+    later: Later | None = None  # declared below: models resolve their annotations on first use
+    _cache: dict[str, int] = PrivateAttr(default_factory=dict)
+
+
+class Later(BaseModel):
+    model_config = STRICT
+    n: int = 0
+
+
+def test_a_valid_document_becomes_a_frozen_model_with_its_private_state() -> None:
+    unit = Unit.model_validate({"id": "abc", "probe": {"port": "/dev/ttyUSB0"}, "later": {}})
+    assert unit.probe.port == Path("/dev/ttyUSB0")
+    assert unit.later == Later(n=0)
+    with pytest.raises(ValidationError, match="Instance is frozen"):
+        unit.id = "other"
+    unit._cache["k"] = 1  # private state is the model's own to keep
+    assert Unit.model_validate({"id": "abc"})._cache == {}
+
+
+def test_every_problem_is_reported_at_its_location_in_one_error() -> None:
+    with pytest.raises(ValidationError) as caught:
+        Unit.model_validate({"id": "ABC", "probe": {"stale_s": 0, "x": 1}, "later": {"n": "2"}})
+    assert [(e["loc"], e["type"]) for e in caught.value.errors()] == [
+        (("id",), "string_pattern_mismatch"),
+        (("probe", "stale_s"), "greater_than"),
+        (("probe", "x"), "extra_forbidden"),
+        (("later", "n"), "int_type"),
+    ]
+    assert str(caught.value).startswith("4 validation errors for Unit\nid\n  String should match")
+
+
+def test_a_copy_with_updates_counts_them_as_set_and_dumps_only_what_was_set() -> None:
+    unit = Unit.model_validate({"id": "abc"})
+    copy = unit.model_copy(update={"later": Later(n=3)})
+    assert copy.later == Later(n=3)
+    assert unit.later is None
+    assert copy.model_dump(exclude_unset=True) == {"id": "abc", "later": {"n": 3}}
+    assert unit.model_dump(mode="json")["probe"] == {"stale_s": 5.0, "port": None}
+    assert Unit.model_validate(copy.model_dump()) == copy
+    assert hash(copy) == hash(Unit.model_validate(copy.model_dump()))
+
+
+def test_a_model_built_by_keywords_is_validated_too() -> None:
+    assert Probe(stale_s=2).stale_s == 2.0
+    with pytest.raises(ValidationError, match="less than or equal to 60"):
+        Probe(stale_s=61)
+
+
+def test_a_type_outside_any_model_and_problems_found_by_hand() -> None:
+    name: TypeAdapter[str] = TypeAdapter(Annotated[StrictStr, Field(min_length=1, max_length=3)])
+    assert name.validate_python("ab") == "ab"
+    with pytest.raises(ValidationError, match="at most 3 characters"):
+        name.validate_python("abcd")
+    error = ValidationError.from_exception_data(
+        "Recipe",
+        [InitErrorDetails(type=CustomError("recipe", "{what} twice", {"what": "f"}), loc=("a",))],
+    )
+    assert error.errors()[0]["msg"] == "f twice"
+    assert error.errors()[0]["type"] == "recipe"
+
+
+def test_a_document_that_is_not_a_table_is_refused_by_name() -> None:
+    with pytest.raises(ValidationError, match="valid dictionary or instance of Unit"):
+        Unit.model_validate(["id", "abc"])
