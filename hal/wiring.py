@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from hal.schema import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 TAG_PATTERN = r"^[A-Z][A-Z0-9]*-[0-9]{2,4}[A-Z]?$"
 

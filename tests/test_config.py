@@ -386,8 +386,7 @@ def test_the_clock_must_be_synchronised_on_a_real_unit_not_on_the_simulator() ->
 
 
 def test_a_password_in_the_broker_url_is_refused_and_never_echoed() -> None:
-    from pydantic import ValidationError
-
+    from hal.schema import ValidationError
     from unit_controller.mqtt.settings import MqttSettings
     from unit_controller.tomlfile import validation_problems
 

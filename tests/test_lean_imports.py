@@ -15,6 +15,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Never on the daemon's start-up with the example config (mock backend, no broker).
 NOT_IN_RUN = (
+    # 12.8 MB and a third of a start-up: the unit's models are hal.schema's.
+    "pydantic",
+    "pydantic_core",
+    "importlib.metadata",
     "aiomqtt",
     "paho",
     "cryptography",
@@ -32,7 +36,6 @@ NOT_IN_RUN = (
     "unit_controller.cli.simulate",
     "unit_controller.cli.operator",
     "unit_controller.cli.records",
-    "importlib.metadata",
     # The control socket listens from READY; what answers a request loads with the first session.
     "unit_controller.control_socket.connection",
     "unit_controller.control_socket.ops",
@@ -62,14 +65,12 @@ def test_building_the_command_line_imports_no_subcommand() -> None:
         build_parser().parse_args(["run", "--speed", "2"])
         """
     )
-    assert _under(loaded, ("pydantic", "hal", "unit_controller.config", *NOT_IN_RUN)) == []
+    assert _under(loaded, ("hal", "unit_controller.config", *NOT_IN_RUN)) == []
 
 
 def test_the_daemon_starts_without_console_report_simulator_runner_mqtt_or_signing() -> None:
     loaded = _loaded_after(
         """
-        from unit_controller.cli.no_plugins import skip_pydantic_plugins
-        skip_pydantic_plugins()
         from unit_controller.daemon.daemon import Daemon
         from unit_controller.config import load_config
         load_config()
@@ -110,28 +111,21 @@ def test_keygen_still_loads_the_signing_library_when_it_runs(tmp_path: Path) -> 
     assert key.read_text().startswith("-----BEGIN PRIVATE KEY-----")
 
 
-def test_pydantic_plugins_are_skipped_only_before_pydantic_looked_for_them() -> None:
+def test_nothing_a_unit_validates_loads_pydantic() -> None:
+    # Config, a recipe checked for the unit, control-socket requests and MQTT commands: the
+    # models of all of them are hal.schema's, so a running daemon never holds pydantic.
     loaded = _loaded_after(
         """
-        from unit_controller.cli.no_plugins import skip_pydantic_plugins
-        assert skip_pydantic_plugins()
         from unit_controller.config import load_config
-        load_config()
-        assert not skip_pydantic_plugins()
+        from unit_controller.recipes.loader import load_recipe
+        from unit_controller.control_socket import args, protocol, ops, connection
+        from unit_controller.mqtt import commands
+        config = load_config()
+        for name in ("smoke", "leach", "purify", "coprecipitation"):
+            load_recipe(name, config=config)
+        protocol.Request.model_validate({"id": 1, "op": "status"})
+        args.JogArgs.model_validate({"pump": "P-201", "ml": 5})
         """
     )
-    assert "importlib.metadata" not in loaded
-
-
-def test_the_mqtt_client_library_is_loaded_by_the_link_not_by_the_start() -> None:
-    # READY waits for no broker: aiomqtt (and paho's client, which loads urllib.request and
-    # http.client) come in when the link first connects, after READY.
-    loaded = _loaded_after(
-        """
-        from unit_controller.config import load_config, with_overrides
-        with_overrides(load_config(), mqtt_url="mqtt://127.0.0.1:1883")
-        import unit_controller.mqtt.service
-        """
-    )
-    assert "unit_controller.mqtt.link" in loaded
-    assert _under(loaded, ("aiomqtt", "paho.mqtt.client", "urllib.request", "http")) == []
+    assert "unit_controller.mqtt.commands" in loaded
+    assert _under(loaded, ("pydantic", "pydantic_core")) == []

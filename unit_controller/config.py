@@ -10,14 +10,13 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import (
+from hal.schema import (
     Field,
     PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
 )
-
 from hal.sim.envelope import with_plant_values
 from hal.wiring import (
     TAG_PATTERN,

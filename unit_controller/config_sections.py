@@ -7,7 +7,7 @@ import grp
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import (
+from hal.schema import (
     BaseModel,
     Field,
     Strict,
@@ -15,7 +15,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-
 from hal.sim.envelope import DEFAULT_RANGES, range_problems
 from hal.sim.params import PlantParams
 from hal.wiring import (

@@ -1,4 +1,4 @@
-"""Reading TOML files into pydantic models with errors that name the TOML location.
+"""Reading TOML files into models (hal.schema) with errors that name the TOML location.
 
 Never raises anything but the caller's error type for a bad file.
 """
@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
+from hal.schema import ValidationError
 from hal.wiring import OWN_LOCATION
 
 # A unit's config or recipe is a few KiB; a file far larger is a mistake (or padding), and
@@ -74,16 +73,16 @@ def read_toml(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
 
 
 def location(loc: Sequence[int | str]) -> str:
-    """A pydantic error location as a TOML path: `devices.TT-101.stale_s`, `phases[2].name`."""
+    """A validation error location as a TOML path: `devices.TT-101.stale_s`, `phases[2].name`."""
     out = ""
     for index, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
         elif part == "[key]":
-            # pydantic's marker for a problem with a table's key (e.g. a device tag), not a key
+            # the marker for a problem with a table's key (e.g. a device tag), not a key
             continue
         else:
-            # pydantic adds the kind of a device (a discriminated union member) after its tag;
+            # validation adds the kind of a device (a discriminated union member) after its tag;
             # it is not a TOML key
             if index == 2 and loc[0] == "devices" and part in _UNION_TAGS:
                 continue
@@ -100,7 +99,6 @@ _UNION_TAGS = {
     "level_switch",
     "estop",
     "dosing_pump",
-    "function-after[_rates_ordered(), DosingPumpWiring]",
 }
 
 
@@ -108,7 +106,7 @@ _USERINFO = re.compile(r"//[^/@\s]*@")
 
 
 def validation_problems(exc: ValidationError) -> list[str]:
-    """Each pydantic error as 'location: message (got value)'."""
+    """Each validation error as 'location: message (got value)'."""
     problems: list[str] = []
     for err in exc.errors(include_url=False):
         where = location(err["loc"])

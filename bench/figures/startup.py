@@ -41,7 +41,7 @@ def backlog_config(path: Path) -> Path:
     from unit_controller.config import load_config
     from unit_controller.toml_write import dumps
 
-    document = json.loads(load_config().model_dump_json(exclude_unset=True))
+    document = json.loads(json.dumps(load_config().model_dump(mode="json", exclude_unset=True)))
     mqtt = document.setdefault("mqtt", {})
     mqtt["drain_timeout_s"] = 0.0
     mqtt.setdefault("outbox", {})["max_bytes"] = OUTBOX_CAP_BYTES

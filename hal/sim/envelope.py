@@ -10,8 +10,7 @@ import itertools
 import random
 from typing import Any
 
-from pydantic import ValidationError
-
+from hal.schema import ValidationError
 from hal.sim.params import PlantParams, plant_figures
 
 # Defaults (issue 9): probe lag, mixing dead time, noise, calibration offset, metal-feed rate

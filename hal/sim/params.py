@@ -6,8 +6,7 @@ an ordinary day, not an easy plant. Pure data with bounds; nothing here simulate
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, model_validator
-
+from hal.schema import BaseModel, Field, model_validator
 from hal.wiring import STRICT
 
 # Standard atomic/molar masses (g/mol) of what the black mass brings.

@@ -69,7 +69,7 @@ class Plant:
         self.cooling_open = False
         self.heater_open = False  # fault: element open circuit
         self.pump_ml_min: dict[str, float] = dict.fromkeys(wiring.pumps(), 0.0)
-        # wiring resolved once: the step loop must not walk pydantic models
+        # wiring resolved once: the step loop must not walk config models
         self._power_w = wiring.heater().power_w * params.heater_efficiency
         self._fill_l_s = wiring.coil(CoilFunction.FILL_PUMP).flow_l_min / 60.0
         self._drain_l_s = wiring.coil(CoilFunction.DRAIN_VALVE).flow_l_min / 60.0

@@ -14,8 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import ValidationError
-
+from hal.schema import ValidationError
 from hal.serial import ezo_link, ezo_pump, ezo_rtd
 from tests.rig import Rig
 from unit_controller.authority import Authority

@@ -30,8 +30,6 @@ def test_the_link_tries_the_broker_without_loading_urllib_request_http_or_email(
     script = """
         import asyncio, json, sys
         from pathlib import Path
-        from unit_controller.cli.no_plugins import skip_pydantic_plugins
-        skip_pydantic_plugins()  # as the daemon does (pydantic's plugin lookup loads email)
         from unit_controller.mqtt.link import FleetLink
         from unit_controller.mqtt.outbox import Outbox
         from unit_controller.mqtt.settings import MqttSettings

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 
+from hal.schema import ValidationError
 from tests.mqtt.fleet import fleet_config
 from tests.mqtt.test_fleet_service import NO_BROKER, _service
 from tests.rig import Rig

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 
+from hal.schema import ValidationError
 from unit_controller.config import UnitConfig, load_config
 from unit_controller.errors import RecipeError
 from unit_controller.recipes import (

@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 
+from hal.schema import ValidationError
 from tests.sparkplug.conftest import TahuDecode
 from unit_controller.config import UnitConfig, load_config
 from unit_controller.mqtt.outbox import OutboxRow

@@ -1,7 +1,7 @@
 """The command line's arguments: every subcommand and how its values are checked.
 
-Imports no subcommand's implementation (nor pydantic, the simulator or MQTT): `run` and `console`
-start no slower for the commands they do not run.
+Imports no subcommand's implementation (nor the config models, the simulator or MQTT): `run`
+and `console` start no slower for the commands they do not run.
 """
 
 from __future__ import annotations

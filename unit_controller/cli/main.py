@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from unit_controller.daemon.daemon import DaemonOptions
 
 # Each command imports what it runs, when it runs: `run` loads no simulator batch runner, console,
-# report or signing code, and `console` no pydantic model of the unit.
+# report or signing code, and `console` no model of the unit.
 
 
 # Where deploy/install.sh puts the unit's config and recipes.
@@ -131,9 +131,6 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from unit_controller.cli.no_plugins import skip_pydantic_plugins
-
-    skip_pydantic_plugins()
     # The collector stays paused (main) until the daemon settles start-up, after READY.
     from unit_controller.daemon.daemon import Daemon
 

@@ -1,11 +1,11 @@
-"""The arguments of each control-socket request, checked strictly (pydantic): a bad argument
+"""The arguments of each control-socket request, checked strictly (hal.schema): a bad argument
 is refused by name and changes nothing."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from hal.schema import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 Number = Annotated[float, Field(strict=False, allow_inf_nan=False)]
 _TAG = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"

@@ -16,8 +16,8 @@ import struct
 from typing import Any
 
 import structlog
-from pydantic import ValidationError
 
+from hal.schema import ValidationError
 from unit_controller.json_limits import JsonRefused, parse_json
 from unit_controller.tomlfile import location
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from pydantic import ValidationError
 
+from hal.schema import ValidationError
 from unit_controller.calibration import Calibrations
 from unit_controller.config import UnitConfig
 from unit_controller.controller import UnitController
@@ -98,7 +98,7 @@ PACKML_OPS = (
 
 
 def problems_of(exc: ValidationError) -> str:
-    """Pydantic errors as `args.field: message`, joined."""
+    """Validation errors as `args.field: message`, joined."""
     parts = []
     for err in exc.errors(include_url=False):
         where = location(["args", *err["loc"]])

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from hal.schema import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 MAX_LINE_BYTES = 65536
 

@@ -14,18 +14,18 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Literal
 
 import structlog
-from pydantic import (
+
+from hal.schema import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    CustomError,
     Field,
     StrictInt,
     StrictStr,
     TypeAdapter,
     ValidationError,
 )
-from pydantic_core import PydanticCustomError
-
 from unit_controller.json_limits import JsonRefused, parse_json
 from unit_controller.mqtt.replay import ReplayStore
 from unit_controller.mqtt.signing import Operators, SignatureRefused
@@ -76,9 +76,9 @@ _ALARM_ID: Final = r"^[A-Za-z0-9_.:-]{1,64}$"
 def _printable(value: str) -> str:
     # Ids and names end up in logs, events and the journal: no control characters, no blanks.
     if not value.isprintable():
-        raise PydanticCustomError("printable", "must contain only printable characters")
+        raise CustomError("printable", "must contain only printable characters")
     if not value.strip():
-        raise PydanticCustomError("blank", "must not be only whitespace")
+        raise CustomError("blank", "must not be only whitespace")
     return value
 
 
@@ -111,7 +111,7 @@ class NoArgs(_Args):
 def _recipe_name(value: str) -> str:
     # Checked here (not by a Field pattern) so the message says why: a name, never a path.
     if _RECIPE_NAME.fullmatch(value) is None:
-        raise PydanticCustomError(
+        raise CustomError(
             "recipe_name",
             "must be a recipe name (1-64 letters, digits, '_' or '-'), never a path",
         )
@@ -220,7 +220,7 @@ def now_ms(wall: Callable[[], float]) -> int:
 
 
 def _problems(exc: ValidationError, *, prefix: str = "") -> str:
-    """Each pydantic error as 'location: message (got value)', joined with '; '."""
+    """Each validation error as 'location: message (got value)', joined with '; '."""
     problems = []
     for err in exc.errors(include_url=False):
         where = prefix + ".".join(_key(part) for part in err["loc"])

@@ -1,6 +1,6 @@
 """What an operator's name may be: the `by` of a signed command, the key's owner in the config.
 
-Kept apart from the settings' models so the command line checks it without loading pydantic.
+Kept apart from the settings' models so the command line checks it without loading the models.
 """
 
 from __future__ import annotations

@@ -9,8 +9,7 @@ import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
-
+from hal.schema import BaseModel, Field, field_validator, model_validator
 from hal.wiring import STRICT
 from unit_controller.mqtt.address import (
     DEFAULT_ROOT,

@@ -10,8 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import ValidationError
-
+from hal.schema import ValidationError
 from hal.wiring import CoilFunction, DosingPumpWiring
 from unit_controller.config import UnitConfig
 from unit_controller.errors import RecipeError

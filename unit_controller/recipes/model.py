@@ -1,4 +1,4 @@
-"""The recipe schema: phases with targets, feeds, doses and `until` conditions (pydantic, frozen).
+"""The recipe schema: phases with targets, feeds, doses and `until` conditions (hal.schema, frozen).
 
 Structural checks only; whether a recipe fits a given unit is `check_recipe_for_unit`'s job.
 """
@@ -9,8 +9,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
-
+from hal.schema import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from hal.wiring import TAG_PATTERN, LevelPoint, Reagent
 from unit_controller.recipes.phase_checks import Problem, phase_problems, raise_problems
 
@@ -257,7 +256,7 @@ class Recipe(_Model):
     name: str = Field(pattern=r"^[a-z0-9_-]{1,40}$")
     description: Printable = Field(default="", max_length=2000)
     starts_with: StartsWith = StartsWith.EMPTY
-    # not min_length: pydantic would also report "no phases" whenever any phase is invalid.
+    # not min_length: validation would also report "no phases" whenever any phase is invalid.
     # A batch has a handful; the cap keeps a generated file from taking the daemon's memory.
     phases: tuple[Phase, ...] = Field(max_length=MAX_PHASES)
 

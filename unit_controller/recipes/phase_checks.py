@@ -1,4 +1,4 @@
-"""A phase's cross-field checks: what each field allows given the others (pydantic, after).
+"""A phase's cross-field checks: what each field allows given the others (model validators, after).
 
 Kept beside the schema rather than in it so the schema reads as a list of fields.
 """
@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-from pydantic_core import InitErrorDetails, PydanticCustomError
-
+from hal.schema import CustomError, InitErrorDetails, ValidationError
 from hal.wiring import LevelPoint
 
 if TYPE_CHECKING:
@@ -21,14 +19,14 @@ Problem = tuple[tuple[str | int, ...], str, Any]
 
 
 def raise_problems(title: str, problems: list[Problem]) -> None:
-    """Raise the problems as one ValidationError, each at its location (pydantic prefixes it)."""
+    """Raise the problems as one ValidationError, each at its location (under the model's)."""
     if not problems:
         return
     raise ValidationError.from_exception_data(
         title,
         [
             InitErrorDetails(
-                type=PydanticCustomError("recipe", "{message}", {"message": message}),
+                type=CustomError("recipe", "{message}", {"message": message}),
                 loc=loc,
                 input=value,
             )
