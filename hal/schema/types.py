@@ -23,6 +23,8 @@ FAIL: Any = object()
 
 Validator = Callable[[Any, Loc, list[ErrorDetails]], Any]
 
+# An integer as pydantic reads one from text: ASCII digits, `_` between them, a `.0` tail.
+_INT_TEXT = re.compile(r"([+-]?[0-9]+(?:_[0-9]+)*)(?:\.0+)?")
 _TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
 _FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
 
@@ -380,8 +382,11 @@ def _int(strict: bool) -> Validator:
                 )
                 return FAIL
             if isinstance(value, str):
+                found = _INT_TEXT.fullmatch(value.strip())
                 try:
-                    return int(value.strip())
+                    if found is None:
+                        raise ValueError(value)
+                    return int(found.group(1))
                 except ValueError:
                     errors.append(
                         error(
@@ -407,6 +412,8 @@ def _float(strict: bool, finite: bool) -> Validator:
             number = float(value)
         elif not strict and isinstance(value, str):
             try:
+                if not value.isascii():  # Python reads other scripts' digits; pydantic does not
+                    raise ValueError(value)
                 number = float(value.strip())
             except ValueError:
                 errors.append(
@@ -469,7 +476,8 @@ def _bounded(inner: Validator, rules: Constraints) -> Validator:
 def _string(rules: Constraints) -> Validator:
     strict = rules.strict
     low, high = rules.min_length, rules.max_length
-    pattern = re.compile(rules.pattern) if rules.pattern is not None else None
+    pattern = _compiled(rules.pattern) if rules.pattern is not None else None
+    declared = rules.pattern
 
     def validate(value: Any, loc: Loc, errors: list[ErrorDetails]) -> Any:
         if isinstance(value, str) and not isinstance(value, Enum):
@@ -520,15 +528,24 @@ def _string(rules: Constraints) -> Validator:
                 error(
                     "string_pattern_mismatch",
                     loc,
-                    f"String should match pattern '{pattern.pattern}'",
+                    f"String should match pattern '{declared}'",
                     value,
-                    pattern=pattern.pattern,
+                    pattern=declared,
                 )
             )
             return FAIL
         return text
 
     return validate
+
+
+def _compiled(pattern: str) -> re.Pattern[str]:
+    # pydantic matches with Rust's regex, where `$` is the very end; Python's `$` also matches
+    # before a final newline, which would let "unit-01\n" through `^[a-z0-9-]+$` into topics
+    # and logs.
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + "\\Z"
+    return re.compile(pattern)
 
 
 def _path(strict: bool) -> Validator:

@@ -105,6 +105,8 @@ SCALARS = st.one_of(
     st.sampled_from([0.0, 0.5, 1.0, 1.5, 60.0, 60.5, -0.0, math.inf, math.nan]),
     st.text(max_size=10),
     st.sampled_from(["", "ab", "a-1", "Ab", "mock", "serial", "yes", "off", "1", "2.5", "x1"]),
+    st.sampled_from(["ab\n", "TT-01\n", "mock\n", " 1", "1_000", "0x1", "1.0", "1.", "1e3"]),
+    st.sampled_from(["\u0663", "Infinity", "-0", "1__0", " true ", "TRUE", "on"]),
     st.sampled_from(["contactor", "agitator", "probe", "coil", "TT-01", "/dev/tty"]),
 )
 VALUES = st.recursive(
@@ -204,6 +206,7 @@ def test_a_lax_model_of_nested_models_agrees_with_pydantic(document: dict[str, A
         {"name": "u1", "tags": ["a", "b", "c", "d"], "pair": [1]},
         {"name": "u1", "pair": [1, 2, 3], "ratio": "0.5", "on": 1},
         {"name": "toolongname", "maybe": -1, "limits": {"a": 11, "b": 0}},
+        {"name": "u1\n", "devices": {"TT-01\n": {"kind": "probe"}}},
     ],
 )
 def test_the_problems_people_make_read_as_pydantic_reads_them(document: dict[str, Any]) -> None:
