@@ -126,7 +126,9 @@ class _Private:
         self.default_factory = default_factory
 
     def make(self) -> Any:
-        return self.default_factory() if self.default_factory is not None else self.default
+        if self.default_factory is not None:
+            return self.default_factory()
+        return copy.deepcopy(self.default)  # never one mutable default shared by every model
 
 
 def PrivateAttr(
@@ -202,18 +204,24 @@ class _Plan:
         self.before: dict[str, list[Callable[..., Any]]] = {}
         self.after: dict[str, list[tuple[Callable[..., Any], bool]]] = {}
         self.checks: list[Callable[[Any], Any]] = []
+        # By name, base class first: a subclass's validator of the same name replaces its
+        # parent's (as a method would) and keeps the parent's place in the order.
+        declared: dict[str, _FieldCheck | _ModelCheck] = {}
         for klass in reversed(cls.__mro__):
             for attr, value in vars(klass).items():
-                if isinstance(value, _FieldCheck):
-                    bound_func = getattr(cls, attr.removeprefix(_CHECK))
-                    takes_info = _arity(value.func) > 2
-                    for field in value.fields:
-                        if value.mode == "before":
-                            self.before.setdefault(field, []).append(bound_func)
-                        else:
-                            self.after.setdefault(field, []).append((bound_func, takes_info))
-                elif isinstance(value, _ModelCheck):
-                    self.checks.append(value.func)
+                if isinstance(value, _FieldCheck | _ModelCheck):
+                    declared[attr.removeprefix(_CHECK)] = value
+        for name, check in declared.items():
+            method = getattr(cls, name)
+            if isinstance(check, _ModelCheck):
+                self.checks.append(method)
+                continue
+            takes_info = _arity(check.func) > 2
+            for field in check.fields:
+                if check.mode == "before":
+                    self.before.setdefault(field, []).append(method)
+                else:
+                    self.after.setdefault(field, []).append((method, takes_info))
 
 
 # Annotations are text (`from __future__ import annotations`); most are a handful of strings
@@ -340,7 +348,7 @@ class BaseModel:
                         check(value, ValidationInfo(values, name)) if takes_info else check(value)
                     )
             except (ValueError, AssertionError) as exc:
-                errors.extend(from_exception(exc, where, value))
+                errors.extend(from_exception(exc, where, raw))  # what the document said
                 continue
             values[name] = value
         if not plan.extra_ok:
@@ -403,13 +411,25 @@ class BaseModel:
         model.__dict__.update(state)
         return model
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        if type(self).model_config.get("frozen") and name in type(self).__schema_fields__:
-            raise ValidationError(
-                type(self).__name__,
-                [error("frozen_instance", (name,), "Instance is frozen", value)],
-            )
-        object.__setattr__(self, name, value)
+    if not TYPE_CHECKING:
+        # Hidden from the checker, which would otherwise allow any attribute to be set.
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            # Private attributes (`_wiring`) stay the model's own to set, as in pydantic.
+            if type(self).model_config.get("frozen") and not name.startswith("_"):
+                raise ValidationError(
+                    type(self).__name__,
+                    [error("frozen_instance", (name,), "Instance is frozen", value)],
+                )
+            object.__setattr__(self, name, value)
+
+        def __delattr__(self, name: str) -> None:
+            if type(self).model_config.get("frozen") and not name.startswith("_"):
+                raise ValidationError(
+                    type(self).__name__,
+                    [error("frozen_instance", (name,), "Instance is frozen", None)],
+                )
+            object.__delattr__(self, name)
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
@@ -467,7 +487,7 @@ class TypeAdapter(typing.Generic[_T]):
     def validate_python(self, value: Any) -> _T:
         """`value` as a valid T; ValidationError otherwise."""
         if self._validate is None:
-            self._validate = build(self._tp, Constraints())
+            self._validate = build(self._tp, Constraints(finite=False))
         errors: list[ErrorDetails] = []
         result = self._validate(value, (), errors)
         if errors:

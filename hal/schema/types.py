@@ -184,7 +184,11 @@ def _annotated(tp: Any, rules: Constraints) -> Validator:
 def _union(tp: Any, rules: Constraints) -> Validator:
     members = [m for m in typing.get_args(tp) if m is not type(None)]
     nullable = len(members) < len(typing.get_args(tp))
-    if len(members) == 1:
+    if len(members) == 1 and nullable and _has_after(members[0]) and _has_length(rules):
+        # pydantic bounds the length of `Optional[Annotated[T, AfterValidator]]` after the
+        # validator, in its generic words ("Value should have at most ... items")
+        inner = _sized(build(members[0], rules.but(min_length=None, max_length=None)), rules)
+    elif len(members) == 1:
         inner = build(members[0], rules)
     elif rules.discriminator is not None:
         inner = _tagged(members, rules.discriminator)
@@ -197,6 +201,51 @@ def _union(tp: Any, rules: Constraints) -> Validator:
         return None if value is None else inner(value, loc, errors)
 
     return validate
+
+
+def _has_after(tp: Any) -> bool:
+    return typing.get_origin(tp) is typing.Annotated and any(
+        isinstance(m, AfterValidator) for m in typing.get_args(tp)[1:]
+    )
+
+
+def _has_length(rules: Constraints) -> bool:
+    return rules.min_length is not None or rules.max_length is not None
+
+
+def _sized(inner: Validator, rules: Constraints) -> Validator:
+    low, high = rules.min_length, rules.max_length
+
+    def validate(value: Any, loc: Loc, errors: list[ErrorDetails]) -> Any:
+        result = inner(value, loc, errors)
+        if result is FAIL:
+            return FAIL
+        size = len(result)
+        if low is not None and size < low:
+            errors.append(_length_error("too_short", "at least", low, size, loc, value))
+            return FAIL
+        if high is not None and size > high:
+            errors.append(_length_error("too_long", "at most", high, size, loc, value))
+            return FAIL
+        return result
+
+    return validate
+
+
+def _length_error(
+    kind: str, words: str, limit: int, size: int, loc: Loc, value: Any
+) -> ErrorDetails:
+    bound_key = "min_length" if kind == "too_short" else "max_length"
+    return error(
+        kind,
+        loc,
+        f"Value should have {words} {limit} item{'s' if limit != 1 else ''} after validation, "
+        f"not {size}",
+        value,
+        field_type="Value",
+        **{bound_key: limit},
+        actual_length=size,
+    )
 
 
 def _smart(members: list[Any], rules: Constraints) -> Validator:
@@ -284,6 +333,8 @@ def _literal(options: tuple[Any, ...]) -> Validator:
             if type(value) is type(option) and value == option:
                 return option
             if isinstance(option, str) and isinstance(value, str) and value == option:
+                return option
+            if type(option) is int and type(value) is float and value == option:
                 return option
         errors.append(
             error("literal_error", loc, f"Input should be {expected}", value, expected=expected)
@@ -409,12 +460,17 @@ def _float(strict: bool, finite: bool) -> Validator:
         if kind is float:
             number = value
         elif kind is int or (not strict and kind is bool):
-            number = float(value)
+            try:
+                number = float(value)
+            except OverflowError:  # TOML integers have no size limit
+                errors.append(error("float_type", loc, "Input should be a valid number", value))
+                return FAIL
         elif not strict and isinstance(value, str):
             try:
-                if not value.isascii():  # Python reads other scripts' digits; pydantic does not
+                text = value.strip()
+                if not text.isascii():  # Python reads other scripts' digits; pydantic does not
                     raise ValueError(value)
-                number = float(value.strip())
+                number = float(text)
             except ValueError:
                 errors.append(
                     error(
@@ -501,6 +557,20 @@ def _string(rules: Constraints) -> Validator:
         else:
             errors.append(error("string_type", loc, "Input should be a valid string", value))
             return FAIL
+        if not text.isascii():
+            try:
+                text.encode()
+            except UnicodeEncodeError:  # a lone surrogate (JSON's "\ud800")
+                errors.append(
+                    error(
+                        "string_unicode",
+                        loc,
+                        "Input should be a valid string, unable to parse raw data as a unicode "
+                        "string",
+                        value,
+                    )
+                )
+                return FAIL
         if low is not None and len(text) < low:
             errors.append(
                 error(
@@ -543,8 +613,10 @@ def _compiled(pattern: str) -> re.Pattern[str]:
     # pydantic matches with Rust's regex, where `$` is the very end; Python's `$` also matches
     # before a final newline, which would let "unit-01\n" through `^[a-z0-9-]+$` into topics
     # and logs.
-    if pattern.endswith("$") and not pattern.endswith("\\$"):
-        pattern = pattern[:-1] + "\\Z"
+    body = pattern[:-1]
+    escapes = len(body) - len(body.rstrip("\\"))
+    if pattern.endswith("$") and escapes % 2 == 0:  # `$` and `\\$` end; `\$` is a dollar
+        pattern = body + "\\Z"
     return re.compile(pattern)
 
 

@@ -18,6 +18,7 @@ from hal.schema import (
     StrictStr,
     TypeAdapter,
     ValidationError,
+    field_validator,
 )
 
 STRICT = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
@@ -97,3 +98,45 @@ def test_a_type_outside_any_model_and_problems_found_by_hand() -> None:
 def test_a_document_that_is_not_a_table_is_refused_by_name() -> None:
     with pytest.raises(ValidationError, match="valid dictionary or instance of Unit"):
         Unit.model_validate(["id", "abc"])
+
+
+def test_a_lone_surrogate_is_refused_in_any_string() -> None:
+    # JSON may carry "\ud800"; no journal, log or topic can hold it. pydantic refuses it only
+    # where a length or pattern applies; here every string does.
+    class Named(BaseModel):
+        name: str = ""
+
+    with pytest.raises(ValidationError, match="unable to parse raw data as a unicode string"):
+        Named.model_validate({"name": "a\ud800"})
+
+
+def test_a_frozen_model_takes_no_new_attribute_and_loses_none() -> None:
+    probe = Probe()
+    with pytest.raises(ValidationError, match="Instance is frozen"):
+        probe.spare = 1  # type: ignore[attr-defined]
+    with pytest.raises(ValidationError, match="Instance is frozen"):
+        del probe.stale_s
+    assert probe.stale_s == 5.0
+
+
+def test_a_subclass_validator_of_the_same_name_replaces_its_parents() -> None:
+    calls: list[str] = []
+
+    class Base(BaseModel):
+        n: int = 0
+
+        @field_validator("n")
+        @classmethod
+        def _n(cls, n: int) -> int:
+            calls.append("base")
+            return n
+
+    class Derived(Base):
+        @field_validator("n")
+        @classmethod
+        def _n(cls, n: int) -> int:
+            calls.append("derived")
+            return n + 1
+
+    assert Derived.model_validate({"n": 1}).n == 2
+    assert calls == ["derived"]
