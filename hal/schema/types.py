@@ -143,6 +143,14 @@ def build(tp: Any, rules: Constraints) -> Validator:
     raise TypeError(f"no validator for the annotation {tp!r}")
 
 
+def _refuse(
+    errors: list[ErrorDetails], kind: str, loc: Loc, msg: str, value: Any, **ctx: Any
+) -> Any:
+    """Record one problem and refuse the value."""
+    errors.append(error(kind, loc, msg, value, **ctx))
+    return FAIL
+
+
 def _inner(rules: Constraints) -> Constraints:
     # A container's bounds are its own; its items keep only strictness.
     return Constraints(strict=rules.item_strict, item_strict=rules.item_strict, finite=rules.finite)
@@ -284,42 +292,36 @@ def _tagged(members: list[Any], field: str) -> Validator:
         if isinstance(value, kinds):
             return value
         if not isinstance(value, dict):
-            errors.append(
-                error(
-                    "model_attributes_type",
-                    loc,
-                    "Input should be a valid dictionary or object to extract fields from",
-                    value,
-                )
+            return _refuse(
+                errors,
+                "model_attributes_type",
+                loc,
+                "Input should be a valid dictionary or object to extract fields from",
+                value,
             )
-            return FAIL
         if field not in value:
-            errors.append(
-                error(
-                    "union_tag_not_found",
-                    loc,
-                    f"Unable to extract tag using discriminator '{field}'",
-                    value,
-                    discriminator=f"'{field}'",
-                )
+            return _refuse(
+                errors,
+                "union_tag_not_found",
+                loc,
+                f"Unable to extract tag using discriminator '{field}'",
+                value,
+                discriminator=f"'{field}'",
             )
-            return FAIL
         tag = value[field]
         found = by_tag.get(tag) if isinstance(tag, str) else None
         if found is None:
-            errors.append(
-                error(
-                    "union_tag_invalid",
-                    loc,
-                    f"Input tag '{tag}' found using '{field}' does not match any of the "
-                    f"expected tags: {expected}",
-                    value,
-                    discriminator=f"'{field}'",
-                    tag=str(tag),
-                    expected_tags=expected,
-                )
+            return _refuse(
+                errors,
+                "union_tag_invalid",
+                loc,
+                f"Input tag '{tag}' found using '{field}' does not match any of the "
+                f"expected tags: {expected}",
+                value,
+                discriminator=f"'{field}'",
+                tag=str(tag),
+                expected_tags=expected,
             )
-            return FAIL
         return found[1](value, (*loc, tag), errors)
 
     return validate
@@ -336,10 +338,14 @@ def _literal(options: tuple[Any, ...]) -> Validator:
                 return option
             if type(option) is int and type(value) is float and value == option:
                 return option
-        errors.append(
-            error("literal_error", loc, f"Input should be {expected}", value, expected=expected)
+        return _refuse(
+            errors,
+            "literal_error",
+            loc,
+            f"Input should be {expected}",
+            value,
+            expected=expected,
         )
-        return FAIL
 
     return validate
 
@@ -352,22 +358,24 @@ def _enum(kind: type[Enum], strict: bool) -> Validator:
         if isinstance(value, kind):
             return value
         if strict:
-            errors.append(
-                error(
-                    "is_instance_of",
-                    loc,
-                    f"Input should be an instance of {kind.__name__}",
-                    value,
-                    class_name=kind.__name__,
-                )
+            return _refuse(
+                errors,
+                "is_instance_of",
+                loc,
+                f"Input should be an instance of {kind.__name__}",
+                value,
+                class_name=kind.__name__,
             )
-            return FAIL
         member = by_value.get(value) if isinstance(value, str | int) else None
         if member is None or type(value) is bool:
-            errors.append(
-                error("enum", loc, f"Input should be {expected}", value, expected=expected)
+            return _refuse(
+                errors,
+                "enum",
+                loc,
+                f"Input should be {expected}",
+                value,
+                expected=expected,
             )
-            return FAIL
         return member
 
     return validate
@@ -388,17 +396,14 @@ def _bool(strict: bool) -> Validator:
                     return True
                 if text in _FALSE:
                     return False
-                errors.append(
-                    error(
-                        "bool_parsing",
-                        loc,
-                        "Input should be a valid boolean, unable to interpret input",
-                        value,
-                    )
+                return _refuse(
+                    errors,
+                    "bool_parsing",
+                    loc,
+                    "Input should be a valid boolean, unable to interpret input",
+                    value,
                 )
-                return FAIL
-        errors.append(error("bool_type", loc, "Input should be a valid boolean", value))
-        return FAIL
+        return _refuse(errors, "bool_type", loc, "Input should be a valid boolean", value)
 
     return validate
 
@@ -414,24 +419,20 @@ def _int(strict: bool) -> Validator:
                 if value.is_integer() and abs(value) < 2**63:
                     return int(value)
                 if value.is_integer():
-                    errors.append(
-                        error(
-                            "int_parsing_size",
-                            loc,
-                            "Unable to parse input string as an integer, exceeded maximum size",
-                            value,
-                        )
-                    )
-                    return FAIL
-                errors.append(
-                    error(
-                        "int_from_float",
+                    return _refuse(
+                        errors,
+                        "int_parsing_size",
                         loc,
-                        "Input should be a valid integer, got a number with a fractional part",
+                        "Unable to parse input string as an integer, exceeded maximum size",
                         value,
                     )
+                return _refuse(
+                    errors,
+                    "int_from_float",
+                    loc,
+                    "Input should be a valid integer, got a number with a fractional part",
+                    value,
                 )
-                return FAIL
             if isinstance(value, str):
                 found = _INT_TEXT.fullmatch(value.strip())
                 try:
@@ -439,17 +440,14 @@ def _int(strict: bool) -> Validator:
                         raise ValueError(value)
                     return int(found.group(1))
                 except ValueError:
-                    errors.append(
-                        error(
-                            "int_parsing",
-                            loc,
-                            "Input should be a valid integer, unable to parse string as an integer",
-                            value,
-                        )
+                    return _refuse(
+                        errors,
+                        "int_parsing",
+                        loc,
+                        "Input should be a valid integer, unable to parse string as an integer",
+                        value,
                     )
-                    return FAIL
-        errors.append(error("int_type", loc, "Input should be a valid integer", value))
-        return FAIL
+        return _refuse(errors, "int_type", loc, "Input should be a valid integer", value)
 
     return validate
 
@@ -463,8 +461,7 @@ def _float(strict: bool, finite: bool) -> Validator:
             try:
                 number = float(value)
             except OverflowError:  # TOML integers have no size limit
-                errors.append(error("float_type", loc, "Input should be a valid number", value))
-                return FAIL
+                return _refuse(errors, "float_type", loc, "Input should be a valid number", value)
         elif not strict and isinstance(value, str):
             try:
                 text = value.strip()
@@ -472,21 +469,17 @@ def _float(strict: bool, finite: bool) -> Validator:
                     raise ValueError(value)
                 number = float(text)
             except ValueError:
-                errors.append(
-                    error(
-                        "float_parsing",
-                        loc,
-                        "Input should be a valid number, unable to parse string as a number",
-                        value,
-                    )
+                return _refuse(
+                    errors,
+                    "float_parsing",
+                    loc,
+                    "Input should be a valid number, unable to parse string as a number",
+                    value,
                 )
-                return FAIL
         else:
-            errors.append(error("float_type", loc, "Input should be a valid number", value))
-            return FAIL
+            return _refuse(errors, "float_type", loc, "Input should be a valid number", value)
         if finite and not math.isfinite(number):
-            errors.append(error("finite_number", loc, "Input should be a finite number", value))
-            return FAIL
+            return _refuse(errors, "finite_number", loc, "Input should be a finite number", value)
         return number
 
     return validate
@@ -498,7 +491,12 @@ def _bounded(inner: Validator, rules: Constraints) -> Validator:
         checks.append(("greater_than", rules.gt, lambda v, b: v > b, "greater than"))
     if rules.ge is not None:
         checks.append(
-            ("greater_than_equal", rules.ge, lambda v, b: v >= b, "greater than or equal to")
+            (
+                "greater_than_equal",
+                rules.ge,
+                lambda v, b: v >= b,
+                "greater than or equal to",
+            )
         )
     if rules.lt is not None:
         checks.append(("less_than", rules.lt, lambda v, b: v < b, "less than"))
@@ -514,16 +512,14 @@ def _bounded(inner: Validator, rules: Constraints) -> Validator:
             return FAIL
         for kind, limit, holds, words in checks:
             if not holds(number, limit):
-                errors.append(
-                    error(
-                        kind,
-                        loc,
-                        f"Input should be {words} {bound(limit)}",
-                        value,
-                        **{keys.get(kind, "le"): limit},
-                    )
+                return _refuse(
+                    errors,
+                    kind,
+                    loc,
+                    f"Input should be {words} {bound(limit)}",
+                    value,
+                    **{keys.get(kind, "le"): limit},
                 )
-                return FAIL
         return number
 
     return validate
@@ -544,66 +540,53 @@ def _string(rules: Constraints) -> Validator:
             try:
                 text = bytes(value).decode()
             except UnicodeDecodeError:
-                errors.append(
-                    error(
-                        "string_unicode",
-                        loc,
-                        "Input should be a valid string, unable to "
-                        "parse raw data as a unicode string",
-                        value,
-                    )
+                return _refuse(
+                    errors,
+                    "string_unicode",
+                    loc,
+                    "Input should be a valid string, unable to parse raw data as a unicode string",
+                    value,
                 )
-                return FAIL
         else:
-            errors.append(error("string_type", loc, "Input should be a valid string", value))
-            return FAIL
+            return _refuse(errors, "string_type", loc, "Input should be a valid string", value)
         if not text.isascii():
             try:
                 text.encode()
             except UnicodeEncodeError:  # a lone surrogate (JSON's "\ud800")
-                errors.append(
-                    error(
-                        "string_unicode",
-                        loc,
-                        "Input should be a valid string, unable to parse raw data as a unicode "
-                        "string",
-                        value,
-                    )
+                return _refuse(
+                    errors,
+                    "string_unicode",
+                    loc,
+                    "Input should be a valid string, unable to parse raw data as a unicode string",
+                    value,
                 )
-                return FAIL
         if low is not None and len(text) < low:
-            errors.append(
-                error(
-                    "string_too_short",
-                    loc,
-                    f"String should have at least {low} character{'s' if low != 1 else ''}",
-                    value,
-                    min_length=low,
-                )
+            return _refuse(
+                errors,
+                "string_too_short",
+                loc,
+                f"String should have at least {low} character{'s' if low != 1 else ''}",
+                value,
+                min_length=low,
             )
-            return FAIL
         if high is not None and len(text) > high:
-            errors.append(
-                error(
-                    "string_too_long",
-                    loc,
-                    f"String should have at most {high} character{'s' if high != 1 else ''}",
-                    value,
-                    max_length=high,
-                )
+            return _refuse(
+                errors,
+                "string_too_long",
+                loc,
+                f"String should have at most {high} character{'s' if high != 1 else ''}",
+                value,
+                max_length=high,
             )
-            return FAIL
         if pattern is not None and pattern.search(text) is None:
-            errors.append(
-                error(
-                    "string_pattern_mismatch",
-                    loc,
-                    f"String should match pattern '{declared}'",
-                    value,
-                    pattern=declared,
-                )
+            return _refuse(
+                errors,
+                "string_pattern_mismatch",
+                loc,
+                f"String should match pattern '{declared}'",
+                value,
+                pattern=declared,
             )
-            return FAIL
         return text
 
     return validate
@@ -626,10 +609,13 @@ def _path(strict: bool) -> Validator:
             return value
         if not strict and isinstance(value, str):
             return Path(value)
-        errors.append(
-            error("path_type", loc, "Input is not a valid path for <class 'pathlib.Path'>", value)
+        return _refuse(
+            errors,
+            "path_type",
+            loc,
+            "Input is not a valid path for <class 'pathlib.Path'>",
+            value,
         )
-        return FAIL
 
     return validate
 
@@ -645,8 +631,7 @@ def _tuple(args: tuple[Any, ...], rules: Constraints) -> Validator:
 
     def validate(value: Any, loc: Loc, errors: list[ErrorDetails]) -> Any:
         if not (isinstance(value, tuple) or (not strict and isinstance(value, list))):
-            errors.append(error("tuple_type", loc, "Input should be a valid tuple", value))
-            return FAIL
+            return _refuse(errors, "tuple_type", loc, "Input should be a valid tuple", value)
         limit = high if fixed is None else len(fixed)
         before = len(errors)
         # pydantic's order: a fixed tuple's length before its items; a variable one stops at
@@ -691,8 +676,7 @@ def _too_long(loc: Loc, value: Any, limit: int) -> ErrorDetails:
 def _dict(key: Validator, item: Validator) -> Validator:
     def validate(value: Any, loc: Loc, errors: list[ErrorDetails]) -> Any:
         if not isinstance(value, dict):
-            errors.append(error("dict_type", loc, "Input should be a valid dictionary", value))
-            return FAIL
+            return _refuse(errors, "dict_type", loc, "Input should be a valid dictionary", value)
         before = len(errors)
         out = {}
         for k, v in value.items():
