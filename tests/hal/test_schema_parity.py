@@ -9,6 +9,7 @@ per library, and their annotations must be evaluated where they are written.
 """
 
 import math
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -102,6 +103,14 @@ def declare(lib: Any) -> tuple[Any, Any]:
     return Unit, Recipe
 
 
+# Deterministic in the suite; a longer sweep: SCHEMA_PARITY_EXAMPLES=20000 .venv/bin/pytest
+# tests/hal/test_schema_parity.py (the same examples for the same count).
+SWEEP = settings(
+    max_examples=int(os.environ.get("SCHEMA_PARITY_EXAMPLES", "400")),
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 PYDANTIC = declare(pydantic)
 SCHEMA = declare(hal.schema)
 
@@ -122,18 +131,14 @@ SCALARS = st.one_of(
     st.sampled_from([10**400, -(10**30), 9600.0, 19200.0, 2.0**63, 1e300]),
     st.sampled_from(["contactor", "agitator", "probe", "coil", "TT-01", "/dev/tty"]),
 )
-VALUES = st.recursive(
-    SCALARS,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=5),
-        st.dictionaries(
-            st.sampled_from(["kind", "stale_s", "port", "function", "relay", "x", "zz", "TT-01"]),
-            inner,
-            max_size=4,
-        ),
-    ),
-    max_leaves=12,
-)
+
+
+def _nested(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    keys = st.sampled_from(["kind", "stale_s", "port", "function", "relay", "x", "zz", "TT-01"])
+    return st.one_of(st.lists(inner, max_size=5), st.dictionaries(keys, inner, max_size=4))
+
+
+VALUES = st.recursive(SCALARS, _nested, max_leaves=12)
 DEVICE = st.fixed_dictionaries(
     {"kind": st.sampled_from(["probe", "coil", "valve"])},
     optional={
@@ -195,7 +200,7 @@ def _normal(value: Any) -> Any:
     return value
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@SWEEP
 @given(UNIT_DOC)
 def test_a_strict_closed_model_agrees_with_pydantic(document: dict[str, Any]) -> None:
     ours = outcome(SCHEMA[0], hal.schema.ValidationError, document)
@@ -203,7 +208,7 @@ def test_a_strict_closed_model_agrees_with_pydantic(document: dict[str, Any]) ->
     assert ours == theirs
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@SWEEP
 @given(RECIPE_DOC)
 def test_a_lax_model_of_nested_models_agrees_with_pydantic(document: dict[str, Any]) -> None:
     ours = outcome(SCHEMA[1], hal.schema.ValidationError, document)
