@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypedDict
 
 Loc = tuple[str | int, ...]
+_SHOWN = 100  # characters of an input's repr in the text of an error
 
 
 if TYPE_CHECKING:
@@ -50,8 +51,13 @@ class CustomError(ValueError):
         super().__init__(self.message())
 
     def message(self) -> str:
-        """The message with the context filled in."""
-        return self.message_template.format(**(self.context or {}))
+        """The message with the context filled in (a brace the context does not fill stays)."""
+        return self.message_template.format_map(_Keep(self.context or {}))
+
+
+class _Keep(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
 
 
 class ValidationError(ValueError):
@@ -60,7 +66,14 @@ class ValidationError(ValueError):
     def __init__(self, title: str, line_errors: Sequence[ErrorDetails]) -> None:
         self.title = title
         self._errors = list(line_errors)
-        super().__init__(self._render())
+        super().__init__(title)
+
+    def __reduce__(self) -> tuple[type[ValidationError], tuple[str, list[ErrorDetails]]]:
+        # Picklable (a process pool hands errors back) and copyable, as pydantic's is.
+        return (type(self), (self.title, self._errors))
+
+    def __str__(self) -> str:
+        return self._render()
 
     @classmethod
     def from_exception_data(
@@ -100,9 +113,12 @@ class ValidationError(ValueError):
         lines = [f"{count} validation error{'s' if count != 1 else ''} for {self.title}"]
         for e in self._errors:
             value = e.get("input")
+            shown = repr(value)
+            if len(shown) > _SHOWN:  # a whole document is the input of a missing field
+                shown = shown[: _SHOWN // 2] + "..." + shown[-_SHOWN // 2 :]
             lines.append(".".join(str(p) for p in e["loc"]) or "(top level)")
             lines.append(
-                f"  {e['msg']} [type={e['type']}, input_value={value!r}, "
+                f"  {e['msg']} [type={e['type']}, input_value={shown}, "
                 f"input_type={type(value).__name__}]"
             )
         return "\n".join(lines)

@@ -2,7 +2,9 @@
 (TOML, JSON) with every problem reported at once; frozen, strict and closed as configured.
 
 Class creation only records the declarations; each class builds its validators the first time
-it validates, so importing a module of models costs next to nothing.
+it validates (at import for a model whose default instance another class body makes).
+`model_rebuild()` builds them at once: the suite does so for every model, so a declaration
+this package cannot apply fails there, not on a unit.
 """
 
 from __future__ import annotations
@@ -83,6 +85,8 @@ class FieldInfo:
         """The value of a field left out."""
         if self.default_factory is not None:
             return self.default_factory()
+        if isinstance(self.default, dict | list | set):
+            return copy.deepcopy(self.default)  # never one table shared by every model
         return self.default
 
 
@@ -102,7 +106,10 @@ def Field(
     discriminator: str | None = None,
     description: str | None = None,
 ) -> Any:
-    """A field's default, bounds and strictness (on a field or inside `Annotated`)."""
+    """A field's default (`...` or none: required), bounds and strictness (on a field or inside
+    `Annotated`)."""
+    if default is Ellipsis:
+        default = _MISSING
     given = {
         "ge": ge,
         "gt": gt,
@@ -130,11 +137,19 @@ class _Private:
             return self.default_factory()
         return copy.deepcopy(self.default)  # never one mutable default shared by every model
 
+    @property
+    def has_default(self) -> bool:
+        return self.default is not _MISSING or self.default_factory is not None
+
 
 def PrivateAttr(
-    default: Any = None, *, default_factory: Callable[[], Any] | None = None, init: bool = False
+    default: Any = _MISSING,
+    *,
+    default_factory: Callable[[], Any] | None = None,
+    init: Literal[False] = False,
 ) -> Any:
-    """An underscore attribute that is not a field: not validated, settable on a frozen model."""
+    """An underscore attribute that is not a field: not validated, settable on a frozen model;
+    without a default it is absent until set."""
     del init  # never an __init__ argument; declared so type checkers leave it out
     return _Private(default, default_factory)
 
@@ -166,6 +181,8 @@ class _ModelCheck:
 
 
 def field_validator(*fields: str, mode: Literal["before", "after"] = "after") -> Callable[[_F], _F]:
+    if mode not in ("before", "after"):
+        raise TypeError(f"field_validator: mode is 'before' or 'after', not {mode!r}")
     """A classmethod `(cls, value[, info])` that checks (and may replace) these fields' values;
     a ValueError refuses the value with its message."""
 
@@ -176,8 +193,10 @@ def field_validator(*fields: str, mode: Literal["before", "after"] = "after") ->
 
 
 def model_validator(*, mode: Literal["after"]) -> Callable[[_F], _F]:
-    """A method run on the whole model once every field is valid; a ValueError refuses it."""
-    del mode  # only "after": a model's checks across fields see valid fields
+    """A method run on the whole model once every field is valid; a ValueError refuses it
+    (what it returns is not used: it checks, it does not replace)."""
+    if mode != "after":  # a model's checks across fields see valid fields, or none run
+        raise TypeError(f"model_validator: only mode='after' is supported, not {mode!r}")
 
     def mark(func: _F) -> _F:
         return _ModelCheck(func)  # type: ignore[return-value]
@@ -201,7 +220,7 @@ class _Plan:
             self.fields[name] = (info, build(annotation(cls, name), info.constraints(rules)))
         self.names = frozenset(self.fields)
         self.extra_ok = config.get("extra", "ignore") != "forbid"
-        self.before: dict[str, list[Callable[..., Any]]] = {}
+        self.before: dict[str, list[tuple[Callable[..., Any], bool]]] = {}
         self.after: dict[str, list[tuple[Callable[..., Any], bool]]] = {}
         self.checks: list[Callable[[Any], Any]] = []
         # By name, base class first: a subclass's validator of the same name replaces its
@@ -216,12 +235,13 @@ class _Plan:
             if isinstance(check, _ModelCheck):
                 self.checks.append(method)
                 continue
+            unknown = sorted(set(check.fields) - self.names)
+            if unknown:  # a misspelt name would leave its field unchecked
+                raise TypeError(f"{cls.__name__}.{name} validates no field called {unknown}")
             takes_info = _arity(check.func) > 2
             for field in check.fields:
-                if check.mode == "before":
-                    self.before.setdefault(field, []).append(method)
-                else:
-                    self.after.setdefault(field, []).append((method, takes_info))
+                chosen = self.before if check.mode == "before" else self.after
+                chosen.setdefault(field, []).append((method, takes_info))
 
 
 # Annotations are text (`from __future__ import annotations`); most are a handful of strings
@@ -232,7 +252,7 @@ _COMPILED: dict[str, Any] = {}
 def annotation(cls: type, name: str) -> Any:
     """The type field `name` of `cls` is declared with, evaluated where it was written."""
     for klass in cls.__mro__:
-        written = vars(klass).get("__annotations__", {}).get(name)
+        written = vars(klass).get("__annotations__", {}).get(name)  # text, or a type
         if written is None:
             continue
         if not isinstance(written, str):
@@ -269,8 +289,9 @@ class BaseModel:
         cls.model_config = config
         fields = dict(cls.__schema_fields__)
         private = dict(cls.__schema_private__)
-        for name, annotation in own.get("__annotations__", {}).items():
-            if name.startswith("__") or "ClassVar" in str(annotation):
+        annotations = own.get("__annotations__", {})
+        for name, written in annotations.items():
+            if name.startswith("__") or "ClassVar" in str(written):
                 continue
             value = own.get(name, _MISSING)
             if name.startswith("_"):
@@ -284,8 +305,21 @@ class BaseModel:
             else:
                 fields[name] = FieldInfo(value, None, None, None, {})
         for name, value in list(own.items()):
-            if isinstance(value, _FieldCheck | _ModelCheck):
-                setattr(cls, name, value.func)
+            if name in annotations:
+                continue
+            if isinstance(value, _Private):  # `_cache = PrivateAttr(...)` without a type
+                private[name] = value
+                delattr(cls, name)
+            elif name in fields:  # a parent's field given a new default without its type again
+                parent = fields[name]
+                fields[name] = FieldInfo(
+                    value, None, parent.strict, parent.description, dict(parent.bounds)
+                )
+            elif isinstance(value, _FieldCheck | _ModelCheck):
+                func = value.func
+                if isinstance(value, _FieldCheck) and not isinstance(func, classmethod):
+                    func = value.func = classmethod(func)  # as pydantic: a classmethod either way
+                setattr(cls, name, func)
                 setattr(cls, f"{_CHECK}{name}", value)
         cls.__schema_fields__ = fields
         cls.__schema_private__ = private
@@ -296,6 +330,11 @@ class BaseModel:
         type(self).__schema_validate__(data, (), errors, into=self)
         if errors:
             raise ValidationError(type(self).__name__, errors)
+
+    @classmethod
+    def model_rebuild(cls) -> None:
+        """Build the validators now (TypeError for a declaration that cannot be applied)."""
+        cls.__schema_plan__ = _Plan(cls)
 
     @classmethod
     def __schema_annotation__(cls, name: str) -> Any:
@@ -334,8 +373,8 @@ class BaseModel:
             raw = data[name]
             where = (*loc, name)
             try:
-                for check in plan.before.get(name, ()):
-                    raw = check(raw)
+                for check, takes_info in plan.before.get(name, ()):
+                    raw = check(raw, ValidationInfo(values, name)) if takes_info else check(raw)
             except (ValueError, AssertionError) as exc:
                 errors.extend(from_exception(exc, where, raw))
                 continue
@@ -363,7 +402,8 @@ class BaseModel:
         model.__dict__.update(values)
         model.__dict__["__schema_set__"] = frozenset(k for k in data if k in plan.names)
         for name, attr in cls.__schema_private__.items():
-            model.__dict__[name] = attr.make()
+            if attr.has_default:
+                model.__dict__[name] = attr.make()
         for check in plan.checks:
             try:
                 check(model)

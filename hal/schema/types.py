@@ -110,18 +110,29 @@ class Constraints:
 
 
 def build(tp: Any, rules: Constraints) -> Validator:
-    """The validator for annotation `tp` under `rules`."""
+    """The validator for annotation `tp` under `rules`; TypeError for an annotation or a bound
+    this package does not apply (a bound that silently did nothing would let a value through)."""
     origin = typing.get_origin(tp)
     if origin is typing.Annotated:
         return _annotated(tp, rules)
-    if tp is Any or tp is object:
-        return _passthrough
     if origin in (typing.Union, types.UnionType):
         return _union(tp, rules)
+    if origin is tuple:
+        _applies(rules, tp, _LENGTHS)
+        return _tuple(typing.get_args(tp), rules)
+    if tp in (int, float):
+        _applies(rules, tp, _NUMBER_BOUNDS)
+        if tp is int:
+            return _bounded(_int(rules.strict), rules)
+        return _bounded(_float(rules.strict, rules.finite), rules)
+    if tp is str:
+        _applies(rules, tp, (*_LENGTHS, "pattern"))
+        return _string(rules)
+    _applies(rules, tp, ())
+    if tp is Any or tp is object:
+        return _passthrough
     if origin is Literal:
         return _literal(typing.get_args(tp))
-    if origin is tuple:
-        return _tuple(typing.get_args(tp), rules)
     if origin is dict:
         key, value = typing.get_args(tp)
         return _dict(build(key, _inner(rules)), build(value, _inner(rules)))
@@ -132,15 +143,20 @@ def build(tp: Any, rules: Constraints) -> Validator:
             return _enum(tp, rules.strict)
         if tp is bool:
             return _bool(rules.strict)
-        if tp is int:
-            return _bounded(_int(rules.strict), rules)
-        if tp is float:
-            return _bounded(_float(rules.strict, rules.finite), rules)
-        if tp is str:
-            return _string(rules)
         if issubclass(tp, Path):
             return _path(rules.strict)
     raise TypeError(f"no validator for the annotation {tp!r}")
+
+
+_NUMBER_BOUNDS = ("ge", "gt", "le", "lt")
+_LENGTHS = ("min_length", "max_length")
+_BOUNDS = (*_NUMBER_BOUNDS, *_LENGTHS, "pattern", "discriminator")
+
+
+def _applies(rules: Constraints, tp: Any, allowed: tuple[str, ...]) -> None:
+    for name in _BOUNDS:
+        if name not in allowed and getattr(rules, name) is not None:
+            raise TypeError(f"{name} does not apply to {tp!r}")
 
 
 def _refuse(
@@ -199,6 +215,7 @@ def _union(tp: Any, rules: Constraints) -> Validator:
     elif len(members) == 1:
         inner = build(members[0], rules)
     elif rules.discriminator is not None:
+        _applies(rules, tp, ("discriminator",))
         inner = _tagged(members, rules.discriminator)
     else:
         inner = _smart(members, rules)
@@ -329,8 +346,17 @@ def _tagged(members: list[Any], field: str) -> Validator:
 
 def _literal(options: tuple[Any, ...]) -> Validator:
     expected = one_of(options)
+    numbers = any(type(o) is int for o in options)
 
     def validate(value: Any, loc: Loc, errors: list[ErrorDetails]) -> Any:
+        if numbers and type(value) is int and not -(2**63) <= value < 2**63:
+            return _refuse(
+                errors,
+                "int_parsing_size",
+                loc,
+                "Unable to parse input string as an integer, exceeded maximum size",
+                value,
+            )
         for option in options:
             if type(value) is type(option) and value == option:
                 return option
@@ -386,6 +412,7 @@ def _bool(strict: bool) -> Validator:
         if type(value) is bool:
             return value
         if not strict:
+            given = value
             if isinstance(value, bytes):
                 value = value.decode(errors="replace")
             if type(value) is float and value.is_integer():
@@ -396,6 +423,7 @@ def _bool(strict: bool) -> Validator:
                     return True
                 if text in _FALSE:
                     return False
+                value = given
                 return _refuse(
                     errors,
                     "bool_parsing",
@@ -621,7 +649,7 @@ def _path(strict: bool) -> Validator:
 
 
 def _tuple(args: tuple[Any, ...], rules: Constraints) -> Validator:
-    strict, high = rules.strict, rules.max_length
+    strict, high, low = rules.strict, rules.max_length, rules.min_length or 0
     if len(args) == 2 and args[1] is Ellipsis:
         item = build(args[0], _inner(rules))
         fixed: list[Validator] | None = None
@@ -654,6 +682,18 @@ def _tuple(args: tuple[Any, ...], rules: Constraints) -> Validator:
             errors.extend(
                 error("missing", (*loc, index), "Field required", value)
                 for index in range(len(value), len(fixed))
+            )
+        if len(errors) == before and len(out) < low:
+            return _refuse(
+                errors,
+                "too_short",
+                loc,
+                f"Tuple should have at least {low} item{'s' if low != 1 else ''} after "
+                f"validation, not {len(out)}",
+                value,
+                field_type="Tuple",
+                min_length=low,
+                actual_length=len(out),
             )
         return FAIL if len(errors) > before else tuple(out)
 

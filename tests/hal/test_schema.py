@@ -3,6 +3,8 @@ frozen models, private attributes, copies, dumps, and validation that waits for 
 
 from __future__ import annotations
 
+import importlib
+import pickle
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +20,7 @@ from hal.schema import (
     StrictStr,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
@@ -140,3 +143,102 @@ def test_a_subclass_validator_of_the_same_name_replaces_its_parents() -> None:
 
     assert Derived.model_validate({"n": 1}).n == 2
     assert calls == ["derived"]
+
+
+def _every_model() -> list[type[BaseModel]]:
+    root = Path(__file__).resolve().parents[2]
+    for package in ("hal", "unit_controller"):
+        for path in sorted((root / package).rglob("*.py")):
+            if "from hal.schema import" in path.read_text(encoding="utf-8"):
+                module = ".".join(path.relative_to(root).with_suffix("").parts)
+                importlib.import_module(module)
+    found: list[type[BaseModel]] = []
+    pending = list(BaseModel.__subclasses__())
+    while pending:
+        model = pending.pop()
+        found.append(model)
+        pending.extend(model.__subclasses__())
+    return [m for m in found if m.__module__.startswith(("hal.", "unit_controller."))]
+
+
+def test_every_model_the_unit_declares_builds_its_validators() -> None:
+    # Validators are built on first use: a declaration they cannot apply would otherwise fail
+    # the first time a unit reads that model, not here.
+    models = _every_model()
+    assert len(models) > 50
+    for model in models:
+        model.model_rebuild()
+
+
+def test_a_declaration_that_would_check_nothing_is_refused_when_built() -> None:
+    class Misspelt(BaseModel):
+        count: int = 0
+
+        @field_validator("cuont")
+        @classmethod
+        def _count(cls, count: int) -> int:
+            return count
+
+    class NoSuchBound(BaseModel):
+        on: bool = Field(default=False, ge=0)
+
+    class TableBounds(BaseModel):
+        caps: dict[str, float] = Field(default_factory=dict, max_length=3)
+
+    for model in (Misspelt, NoSuchBound, TableBounds):
+        with pytest.raises(TypeError):
+            model.model_rebuild()
+
+
+def test_defaults_as_pydantic_takes_them() -> None:
+    class Base(BaseModel):
+        needed: int = Field(..., ge=0)
+        table: dict[str, int] = {}  # noqa: RUF012 - as a model default it is copied, not shared
+        level: int = 1
+        _cache: dict[str, int] = PrivateAttr(default_factory=dict)
+        _unset: int = PrivateAttr()
+
+    class Child(Base):
+        level = 2
+
+    with pytest.raises(ValidationError, match="Field required"):
+        Base.model_validate({})
+    first, second = Child(needed=1), Child(needed=2)
+    assert first.level == 2
+    assert first.table is not second.table
+    assert not hasattr(first, "_unset")
+
+
+def test_an_error_is_picklable_and_its_text_stays_short() -> None:
+    class Needs(BaseModel):
+        need: int
+
+    document = {f"key{i}": i for i in range(10_000)}  # the input of its one `missing` problem
+    with pytest.raises(ValidationError) as caught:
+        Needs.model_validate(document)
+    text = str(caught.value)
+    assert len(text) < 2_000
+    again = pickle.loads(pickle.dumps(caught.value))
+    assert again.errors() == caught.value.errors()
+    assert CustomError("x", "use {braces} for {what}", {"what": "sets"}).message() == (
+        "use {braces} for sets"
+    )
+
+
+def test_validators_written_as_pydantic_allows() -> None:
+    class Loose(BaseModel):
+        a: int = 0
+        b: int = 0
+
+        @field_validator("a")
+        def _a(cls, a: int) -> int:  # a classmethod without saying so, as pydantic allows
+            return a * 10
+
+        @field_validator("b", mode="before")
+        @classmethod
+        def _b(cls, b: object, info: ValidationInfo) -> object:
+            return info.data["a"] if b == "same" else b
+
+    assert Loose.model_validate({"a": 1, "b": "same"}).b == 10
+    with pytest.raises(ValidationError, match="at least 1 item"):
+        TypeAdapter(Annotated[tuple[int, ...], Field(min_length=1)]).validate_python(())
