@@ -412,18 +412,12 @@ def _bool(strict: bool) -> Validator:
         if type(value) is bool:
             return value
         if not strict:
-            given = value
-            if isinstance(value, bytes):
-                value = value.decode(errors="replace")
-            if type(value) is float and value.is_integer():
-                value = int(value)
-            if isinstance(value, str) or (type(value) is int and abs(value) < 2**63):
-                text = str(value).lower()
+            text = _bool_text(value)
+            if text is not None:
                 if text in _TRUE:
                     return True
                 if text in _FALSE:
                     return False
-                value = given
                 return _refuse(
                     errors,
                     "bool_parsing",
@@ -434,6 +428,17 @@ def _bool(strict: bool) -> Validator:
         return _refuse(errors, "bool_type", loc, "Input should be a valid boolean", value)
 
     return validate
+
+
+def _bool_text(value: Any) -> str | None:
+    # What a lax boolean reads as words: text, bytes, and whole numbers within 64 bits.
+    if isinstance(value, bytes):
+        value = value.decode(errors="replace")
+    if type(value) is float and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) or (type(value) is int and abs(value) < 2**63):
+        return str(value).lower()
+    return None
 
 
 def _int(strict: bool) -> Validator:
