@@ -181,10 +181,10 @@ class _ModelCheck:
 
 
 def field_validator(*fields: str, mode: Literal["before", "after"] = "after") -> Callable[[_F], _F]:
-    if mode not in ("before", "after"):
-        raise TypeError(f"field_validator: mode is 'before' or 'after', not {mode!r}")
     """A classmethod `(cls, value[, info])` that checks (and may replace) these fields' values;
     a ValueError refuses the value with its message."""
+    if mode not in ("before", "after"):
+        raise TypeError(f"field_validator: mode is 'before' or 'after', not {mode!r}")
 
     def mark(func: _F) -> _F:
         return _FieldCheck(func, fields, mode)  # type: ignore[return-value]
