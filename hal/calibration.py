@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-import structlog
+from hal.log import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 CalPoint = Literal["mid", "low", "high"]
 CAL_POINTS: tuple[CalPoint, ...] = ("mid", "low", "high")

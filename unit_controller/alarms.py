@@ -10,11 +10,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-import structlog
-
+from hal.log import get_logger
 from unit_controller.interlocks.trip import Priority, Trip
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class AlarmState(StrEnum):

@@ -11,11 +11,10 @@ import os
 from enum import StrEnum
 from pathlib import Path
 
-import structlog
-
+from hal.log import get_logger
 from unit_controller.errors import CommandRefused
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 AUTHORITY_FILE = "authority"
 

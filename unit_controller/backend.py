@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import structlog
-
 from hal.board import Board
 from hal.clock import Clock
+from hal.log import get_logger
 from unit_controller.config import UnitConfig
 from unit_controller.whole_file import write_whole
 
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
     from hal.mock.unit import SimulatedUnit
     from hal.serial.board import SerialHardware
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,6 @@ import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import structlog
-
 from hal.calibration import (
     CAL_POINTS,
     CalibrationOrderError,
@@ -21,10 +19,11 @@ from hal.calibration import (
     CalPoint,
 )
 from hal.devices import PhCalibration, PumpCalibration
+from hal.log import get_logger
 from unit_controller.controller import UnitController
 from unit_controller.errors import CommandRefused
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 PH_MIN, PH_MAX = 0.0, 14.0
 MID_BAND = (6.0, 8.0)  # a mid buffer (7.00, 6.86); low below it (4.00), high above (10.00)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import structlog
+from hal.log import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # A failure that goes on is said again at most this often (its alarm, if any, stays up).
 REMIND_EVERY_S = 60.0

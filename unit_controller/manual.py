@@ -10,8 +10,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import structlog
-
+from hal.log import get_logger
 from hal.outputs import Outputs
 from hal.wiring import LevelPoint
 from unit_controller.config import UnitConfig
@@ -21,7 +20,7 @@ from unit_controller.interlocks.effects import Output, forced_outputs, forcing
 from unit_controller.interlocks.table import DOSING_NOT_PERMITTED
 from unit_controller.machine import State
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # Manual mode and calibration only where no batch is under way and the machine is at rest.
 MANUAL_STATES = frozenset({State.STOPPED, State.IDLE, State.COMPLETE, State.ABORTED})

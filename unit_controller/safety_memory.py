@@ -11,11 +11,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
-
+from hal.log import get_logger
 from unit_controller.interlocks.trip import Force, Priority, Trip, TripAction
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)

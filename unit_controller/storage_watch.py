@@ -10,13 +10,12 @@ import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-import structlog
-
+from hal.log import get_logger
 from unit_controller.alarms import Alarm
 from unit_controller.controller import UnitController
 from unit_controller.interlocks import Priority
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 STORAGE_FAILING = "storage_failing"
 CHECK_EVERY_S = 2.0

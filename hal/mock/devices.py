@@ -9,8 +9,6 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import structlog
-
 from hal.calibration import (
     CAL_POINTS,
     CalibrationFailed,
@@ -24,6 +22,7 @@ from hal.calibration import (
     nernst_mv_per_ph,
 )
 from hal.clock import Clock
+from hal.log import get_logger
 from hal.reading import BadReason, Reading
 from hal.sim.sensors import PhElectrode, SensorModel
 
@@ -34,7 +33,7 @@ RTD_OPEN_CIRCUIT_C = -1023.0
 # A slope this flat (as a fraction) is no electrode: readings are not corrected by it.
 _DEGENERATE_SLOPE = 0.05
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class Answering:

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import math
 
-import structlog
-
 from hal.clock import Clock
+from hal.log import get_logger
 from hal.mock.devices import Answering
 from hal.reading import Reading
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # A measured pump volume this far from what the pump believes it ran is a typing error.
 _PUMP_CAL_RATIO = (0.5, 2.0)

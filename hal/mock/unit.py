@@ -9,10 +9,9 @@ import random
 from collections.abc import Callable, Collection
 from typing import ClassVar
 
-import structlog
-
 from hal.board import Board
 from hal.clock import Clock
+from hal.log import get_logger
 from hal.mock.devices import (
     MockCoil,
     MockDigitalInput,
@@ -30,7 +29,7 @@ from hal.wiring import BoardWiring, CoilFunction, LevelPoint, Reagent
 # A device that may stop answering (fault device_silent).
 _Answering = MockDigitalInput | MockDosingPump | MockRtd | MockPhProbe
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # A drifting pH probe walks off this fast (pH per minute); a coated electrode drifts downward.
 PH_DRIFT_PER_MIN = -0.05

@@ -11,9 +11,8 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import structlog
-
 from hal.clock import Clock
+from hal.log import get_logger
 from hal.reading import BadReason, Reading
 from hal.serial.ezo_link import (
     COMMAND_S,
@@ -25,7 +24,7 @@ from hal.serial.ezo_link import (
 )
 from hal.serial.reconnect import within
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 T = TypeVar("T")
 

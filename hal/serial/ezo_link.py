@@ -11,9 +11,8 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import structlog
-
 from hal.clock import Clock
+from hal.log import get_logger
 from hal.serial.reconnect import (
     Backoff,
     PortReopener,
@@ -22,7 +21,7 @@ from hal.serial.reconnect import (
     within,
 )
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 COMMAND_S = 0.3  # what the datasheet gives for most commands
 READ_S = 0.9  # a reading

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import math
 
-import structlog
-
 # The data types live in hal.calibration (shared with the mock); importable from here too.
 from hal.calibration import (
     OFFSET_LIMIT_MV,
@@ -26,10 +24,11 @@ from hal.calibration import (
     calibration_done,
     judge,
 )
+from hal.log import get_logger
 from hal.serial.ezo_link import CAL_S, EzoGarbage
 from hal.serial.ezo_rtd import EzoSensor
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 CALIBRATION_TIMEOUT_S = 30.0
 

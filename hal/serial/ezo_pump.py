@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import math
 
-import structlog
-
 from hal.clock import Clock
+from hal.log import get_logger
 from hal.reading import BadReason, Reading
 from hal.serial.ezo_device import EzoDevice
 from hal.serial.ezo_link import CAL_S, EzoError, EzoGarbage, EzoLink
 from hal.serial.reconnect import Backoff
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # A calibration waits behind at most one poll, then takes ~1.2 s on the circuit.
 CALIBRATION_TIMEOUT_S = 30.0

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import math
 
-import structlog
-
 from hal.clock import Clock
+from hal.log import get_logger
 from hal.reading import BadReason, Reading
 from hal.serial.ezo_device import EzoDevice
 from hal.serial.ezo_link import READ_S, EzoError, EzoGarbage, EzoLink, EzoLinkError, EzoPortLost
 from hal.serial.reconnect import Backoff
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # A device is lost after this many stale limits without an answer (config may say otherwise).
 LOST_STALE_FACTOR = 3.0

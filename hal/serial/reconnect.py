@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import serial_asyncio_fast
-import structlog
 
 from hal.clock import Clock
+from hal.log import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 T = TypeVar("T")
 

@@ -12,7 +12,6 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import cast
 
-import structlog
 from pymodbus.client import AsyncModbusSerialClient
 from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ModbusPDU
@@ -20,6 +19,7 @@ from pymodbus.pdu.bit_message import ReadCoilsRequest, ReadDiscreteInputsRequest
 
 from hal.clock import Clock
 from hal.devices import Coil, DigitalInput, HeaterSsr
+from hal.log import get_logger
 from hal.reading import BadReason, Reading
 from hal.serial.modbus_frames import (
     COIL_OFF,
@@ -40,7 +40,7 @@ from hal.serial.reconnect import Backoff, PortReopener, within
 from hal.serial.relay_channels import CoilView, HeaterView, InputView, RelayChannel
 from hal.wiring import BoardWiring, CoilFunction, LevelPoint
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _Execute = Callable[[bool, ModbusPDU], Awaitable[ModbusPDU]]
 # pymodbus waits this long in real time; the driver's own Clock-based timeout always ends first.

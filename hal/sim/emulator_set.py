@@ -15,9 +15,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import structlog
-
 from hal.clock import Clock
+from hal.log import get_logger
 from hal.mock.unit import SimulatedUnit, UnknownFault
 from hal.serial.modbus_frames import RelayBoardMap
 from hal.sim.emulators.ezo import EzoEmulator, EzoPhEmulator, EzoPmpEmulator, EzoRtdEmulator
@@ -27,7 +26,7 @@ from hal.sim.faults import DEVICE_AWAY_S, SERIAL_FAULTS, FaultSpec
 from hal.tasks import cancel_and_wait
 from hal.wiring import BoardWiring, SerialSettings
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 RELAY_BOARD = "relay-board"
 PLANT_STEP_S = 0.5

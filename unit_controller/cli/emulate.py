@@ -18,9 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from hal.clock import ScaledClock
+from hal.log import get_logger
 from hal.mock.unit import SimulatedUnit, UnknownFault
 from hal.sim.emulator_set import RELAY_BOARD, EmulatorSet, emulator_set, step_plant
 from hal.sim.faults import SERIAL_FAULTS, FaultSpec
@@ -31,7 +30,7 @@ from unit_controller.errors import ConfigError
 from unit_controller.toml_write import dumps
 from unit_controller.tomlfile import read_toml
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def run_emulate(args: argparse.Namespace) -> int:

@@ -61,7 +61,7 @@ def _stdout_gone() -> bool:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    # From the first line: the parser, structlog and the daemon's imports are start-up too.
+    # From the first line: the parser and the daemon's imports are start-up too.
     # The daemon ends the pause itself once it settles, after READY; any other command (or a
     # start that failed first) as it leaves this block.
     try:

@@ -17,12 +17,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import cast
 
-import structlog
 from pymodbus.client import AsyncModbusSerialClient
 from pymodbus.pdu import ModbusPDU
 
 from hal.calibration import judge
 from hal.clock import Clock, SystemClock
+from hal.log import get_logger
 from hal.mock.devices import RTD_OPEN_CIRCUIT_C
 from hal.serial.ezo_link import COMMAND_S, READ_S, EzoLink, EzoLinkError
 from hal.serial.modbus_frames import FLASH_BASE, RelayBoardMap, WriteCoilValue, flash_units
@@ -31,7 +31,7 @@ from hal.wiring import DosingPumpWiring, PhProbeWiring, RtdWiring
 from unit_controller.commissioning.report import CommissionReport, DeviceReport
 from unit_controller.config import UnitConfig, state_directory
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 FIND_S = 8.0  # a circuit that has not answered its start-up sequence by then is not there
 EZO_SUPPLY_V = (3.1, 5.5)  # outside it the circuit answers *UV / *OV

@@ -15,8 +15,7 @@ import socket
 import struct
 from typing import Any
 
-import structlog
-
+from hal.log import get_logger
 from hal.schema import ValidationError
 from unit_controller.json_limits import JsonRefused, parse_json
 from unit_controller.tomlfile import location
@@ -25,7 +24,7 @@ from .args import WatchArgs
 from .ops import Operations, Session
 from .protocol import MAX_LINE_BYTES, ErrorCode, OpError, Request, Response, encode_line
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # A client this far behind on stream lines (bytes unsent) is skipped until it catches up.
 SLOW_CLIENT_BYTES = 256 * 1024

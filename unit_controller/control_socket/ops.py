@@ -13,8 +13,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-import structlog
-
+from hal.log import get_logger
 from hal.schema import ValidationError
 from unit_controller.calibration import Calibrations
 from unit_controller.config import UnitConfig
@@ -50,7 +49,7 @@ from .pin_desk import PinDesk
 from .protocol import ErrorCode, OpError, Request, Response
 from .status import status_dict
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # A PackML command's acting state (RESETTING, HOLDING…) ends within a scan or two.
 SETTLE_S = 5.0

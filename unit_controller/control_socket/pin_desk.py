@@ -7,8 +7,7 @@ import asyncio
 import math
 import time
 
-import structlog
-
+from hal.log import get_logger
 from unit_controller.config import UnitConfig
 from unit_controller.controller import UnitController
 from unit_controller.interlocks import Priority
@@ -16,7 +15,7 @@ from unit_controller.pin_guard import PinGuard, PinVerdict
 
 from .protocol import ErrorCode, OpError
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 PIN_ALARM = "pin_locked_out"
 

@@ -14,8 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
+from hal.log import get_logger
 from unit_controller.events import UnitEvent
 from unit_controller.mqtt.payloads import EpochClock, event_payload
 
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
     from .connection import Connection
     from .ops import Operations
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class ControlServer:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import structlog
-
+from hal.log import get_logger
 from unit_controller.controller.core import ControllerCore
 from unit_controller.errors import CommandRefused
 from unit_controller.interlocks import Priority
 from unit_controller.safety_memory import LatchedTrip
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class AlarmRequests(ControllerCore):

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-import structlog
-
+from hal.log import get_logger
 from hal.wiring import LevelPoint
 from unit_controller.alarms import BATCH_INTERRUPTED
 from unit_controller.batch.phase_runner import PhaseRunner
@@ -19,7 +18,7 @@ from unit_controller.permissives import blocking_trips, start_blockers
 from unit_controller.recipes.loader import load_recipe
 from unit_controller.recipes.model import StartsWith
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class CommandModel(ControllerCore):

@@ -9,10 +9,9 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import structlog
-
 from hal.board import Board
 from hal.clock import Clock
+from hal.log import get_logger
 from hal.outputs import Outputs
 from hal.wiring import LevelPoint
 from unit_controller.alarms import AlarmManager
@@ -33,7 +32,7 @@ from unit_controller.safety_memory import LatchedTrip, SafetyMemory
 from unit_controller.scan.snapshot import InputQualifier
 from unit_controller.unit_modes import UnitModes
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(eq=False, slots=True)

@@ -6,8 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-import structlog
-
+from hal.log import get_logger
 from hal.wiring import LevelPoint
 from unit_controller.authority import Authority, parse_authority
 from unit_controller.controller.core import ControllerCore
@@ -15,7 +14,7 @@ from unit_controller.errors import CommandRefused
 from unit_controller.machine import UnitMode
 from unit_controller.manual import refuse_during_batch
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _NONE: frozenset[str] = frozenset()
 

@@ -7,8 +7,7 @@ import asyncio
 from dataclasses import replace
 from types import MappingProxyType
 
-import structlog
-
+from hal.log import get_logger
 from hal.outputs import Outputs
 from hal.wiring import LevelPoint
 from unit_controller.alarms import AlarmEvent, AlarmEventKind
@@ -35,7 +34,7 @@ from unit_controller.permissives import blocking_trips
 from unit_controller.process_image import ProcessImage
 from unit_controller.recipes.model import Overshoot
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class ScanCycle(ControllerCore):

@@ -19,10 +19,9 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-import structlog
-
 from hal.board import Board
 from hal.clock import Clock, ScaledClock
+from hal.log import get_logger
 from hal.outputs import Outputs
 from unit_controller import __version__
 from unit_controller.alarms import BATCH_INTERRUPTED
@@ -56,7 +55,7 @@ if TYPE_CHECKING:
     from unit_controller.control_socket.ops import Operations
     from unit_controller.mqtt.service import FleetService
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # Scans that fail in a row before the daemon gives up (systemd restarts it, outputs off).
 MAX_FAILED_SCANS = 10

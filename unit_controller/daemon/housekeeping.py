@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import asyncio
 
-import structlog
-
 from hal.clock import Clock
+from hal.log import get_logger
 from unit_controller.config import UnitConfig
 from unit_controller.controller import UnitController
 from unit_controller.interlocks import Priority
 from unit_controller.journal.store import Journal
 from unit_controller.mqtt.payloads import EpochClock
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 PH_CALIBRATION_DUE = "ph_calibration_due"
 CLOCK_NOT_SYNCHRONIZED = "clock_not_synchronized"

@@ -8,9 +8,9 @@ from __future__ import annotations
 import os
 import socket
 
-import structlog
+from hal.log import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class SdNotifier:

@@ -219,9 +219,7 @@ class FleetView:
         return UnitRow(
             unit=seen.unit,
             online=online,
-            stale=online
-            and bool(heard)
-            and now - max(heard) > STALE_PERIODS * seen.period_s,
+            stale=online and bool(heard) and now - max(heard) > STALE_PERIODS * seen.period_s,
             state=_text(t.get("state")),
             phase=_text(t.get("phase")),
             phase_no=_integer(t.get("phase_no")),

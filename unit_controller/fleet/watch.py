@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import aiomqtt
-import structlog
 
+from hal.log import get_logger
 from unit_controller.fleet.render import render
 from unit_controller.fleet.view import FleetView, lag_figures
 from unit_controller.mqtt.address import BrokerAddress
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 EXIT_NO_BROKER = 1
 # --once: the retained messages come at once on subscribing; this long at least for them.

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import structlog
-
+from hal.log import get_logger
 from hal.reading import Reading
 from hal.wiring import BoardWiring, CoilFunction, LevelPoint
 from unit_controller.config import InterlockLimits
@@ -26,7 +25,7 @@ from unit_controller.interlocks.trip import InterlockContext, Trip
 from unit_controller.interlocks.weld_watch import WeldWatch
 from unit_controller.process_image import ProcessImage
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # Which row a silent level switch falls under.
 _LEVEL_LOST = {LevelPoint.LOW_LOW: row.LOW_LOW_LOST, LevelPoint.HIGH_HIGH: row.HIGH_HIGH_LOST}

@@ -15,11 +15,10 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-import structlog
-
+from hal.log import get_logger
 from unit_controller.sqlite_worker import SqliteWorker, StoreError, create_schema, transaction
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # Stamped by builds of 2026-12-06 that tagged rows as schema 3: the same file as schema 2 now
 # (prepare stamps it back to 2).

@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import structlog
-
+from hal.log import get_logger
 from unit_controller.alarms import BATCH_INTERRUPTED, AlarmEventKind
 from unit_controller.cadence import Cadence
 from unit_controller.controller.snapshot import Snapshot
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
     from unit_controller.controller import UnitController
     from unit_controller.mqtt.commands import CommandResult
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # A batch ends in one of these; the acting states before them (-ING) still finish the record.
 FINAL_STATES = frozenset({"COMPLETE", "STOPPED", "ABORTED"})

@@ -16,8 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-import structlog
-
+from hal.log import get_logger
 from unit_controller.journal.db import (
     FINISH_BATCH,
     INSERT_CALIBRATION,
@@ -47,7 +46,7 @@ __all__ = [
 # The journal's file in the unit's state directory (the daemon's, and a simulated batch's).
 JOURNAL_FILE = "journal.sqlite3"
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 T = TypeVar("T")
 

@@ -11,13 +11,13 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Final
 
-import structlog
 from transitions import MachineError
 from transitions.extensions.asyncio import AsyncMachine
 
+from hal.log import get_logger
 from unit_controller.errors import CommandRefused
 
-_log = structlog.get_logger(__name__)
+_log = get_logger(__name__)
 
 
 class State(StrEnum):

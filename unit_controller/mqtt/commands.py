@@ -13,8 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Literal
 
-import structlog
-
+from hal.log import get_logger
 from hal.schema import (
     AfterValidator,
     BaseModel,
@@ -30,7 +29,7 @@ from unit_controller.json_limits import JsonRefused, parse_json
 from unit_controller.mqtt.replay import ReplayStore
 from unit_controller.mqtt.signing import Operators, SignatureRefused
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 PACKML_COMMANDS: Final[frozenset[str]] = frozenset(
     {

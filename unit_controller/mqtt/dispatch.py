@@ -10,8 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-import structlog
-
+from hal.log import get_logger
 from unit_controller.authority import refuse_remote
 from unit_controller.controller import UnitController
 from unit_controller.errors import CommandRefused
@@ -28,7 +27,7 @@ from unit_controller.mqtt.commands import (
     shown_name,
 )
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class CommandDispatcher:

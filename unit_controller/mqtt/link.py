@@ -12,9 +12,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-import structlog
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from hal.log import get_logger
 from unit_controller.mqtt.commands import CommandResult
 from unit_controller.mqtt.direct_publisher import DirectPublisher, PublishRefused
 from unit_controller.mqtt.outbox import Outbox, OutboxRow
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     # as one without.
     import aiomqtt
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # Messages in flight (published, PUBACK not yet back), live and backlog together; each PUBACK
 # frees a slot for the next one. paho keeps the wire order.

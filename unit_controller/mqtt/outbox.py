@@ -16,8 +16,7 @@ from functools import partial
 from pathlib import Path
 from types import TracebackType
 
-import structlog
-
+from hal.log import get_logger
 from unit_controller.failure_log import DropLog, FailureLog
 from unit_controller.mqtt.outbox_db import (
     KIND_SEPARATOR,
@@ -32,7 +31,7 @@ from unit_controller.mqtt.replay import ReplayWindow
 
 __all__ = ["Outbox", "OutboxError", "OutboxRow"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # Acks waiting past this many wake the flusher; fewer ride with the next put or wait
 # IDLE_COMMIT_S (commits in batches).

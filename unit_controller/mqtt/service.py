@@ -16,9 +16,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-import structlog
-
 from hal.clock import Clock
+from hal.log import get_logger
 from unit_controller import __version__
 from unit_controller.config import UnitConfig
 from unit_controller.controller import UnitController
@@ -41,7 +40,7 @@ from unit_controller.mqtt.settings import operators_of
 from unit_controller.mqtt.topics import Topics
 from unit_controller.recipes.loader import RECIPES_DIR, list_recipes
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 OUTBOX_FILE = "outbox.sqlite3"
 DROPPED_ALARM = "telemetry_dropped"

@@ -143,6 +143,7 @@ def _one_line(text: str) -> str:
 Printable = Annotated[str, AfterValidator(_printable)]
 OneLine = Annotated[str, AfterValidator(_one_line)]
 
+
 class Until(_Model):
     """Conditions that end a phase; all that are set must hold together."""
 

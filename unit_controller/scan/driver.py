@@ -10,15 +10,14 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-import structlog
-
 from hal.clock import Clock, LockstepClock, ScaledClock, VirtualClock
+from hal.log import get_logger
 from unit_controller.controller import Snapshot, UnitController
 from unit_controller.interlocks import Priority
 from unit_controller.scan.timing import ScanTimes
 from unit_controller.scan.wake_timer import WakeTimer, wake_timer
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 SCAN_STALL = "scan_stall"
 SCAN_OVERRUN = "scan_overrun"

@@ -20,12 +20,12 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-import structlog
+from hal.log import get_logger
 
 if TYPE_CHECKING:
     from unit_controller.scan.libc_timerfd import LibcTimerfd
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class WakeTimer(Protocol):

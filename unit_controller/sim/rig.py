@@ -22,9 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import structlog
-
 from hal.clock import ScaledClock
+from hal.log import get_logger
 from hal.mock.unit import SimulatedUnit
 from hal.outputs import Outputs
 from unit_controller.authority import Authority
@@ -36,7 +35,7 @@ from unit_controller.mqtt.payloads import EpochClock
 from unit_controller.mqtt.service import FleetService
 from unit_controller.shipped import SHIPPED_RECIPES
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # Descriptors a unit holds: its MQTT socket; its outbox's database, WAL and shared memory.
 FDS_PER_UNIT = 4

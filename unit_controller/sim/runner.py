@@ -16,10 +16,9 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
-import structlog
-
 from hal.board import Board
 from hal.clock import Clock, LockstepClock, VirtualClock
+from hal.log import get_logger
 from hal.mock.unit import SimulatedUnit, UnknownFault
 from hal.sim.faults import DEVICE_AWAY_S, SERIAL_FAULTS, FaultSpec
 from unit_controller.authority import Authority
@@ -44,7 +43,7 @@ from unit_controller.state_lock import PRIVATE_UMASK, hold_state_dir
 if TYPE_CHECKING:
     from unit_controller.mqtt.service import FleetService, StopReport
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # With a broker, the run waits this long (real seconds) for it before the batch starts.
 CONNECT_WAIT_S = 5.0

@@ -17,13 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
-import structlog
-
 from hal.clock import Clock
+from hal.log import get_logger
 from hal.mock.unit import SimulatedUnit
 from hal.sim.emulators.pty_port import PortUnplugged, PtyPort
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 READ_S = 0.9  # a pH reading (R, RT): ~900 ms
 RTD_READ_S = 0.6  # an RTD reading: ~600 ms

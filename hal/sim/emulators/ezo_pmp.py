@@ -12,14 +12,13 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
-import structlog
-
 from hal.clock import Clock
+from hal.log import get_logger
 from hal.mock.unit import SimulatedUnit
 from hal.sim.emulators.ezo_circuit import COMMAND_S, EzoEmulator, Firmware, Refuse, number
 from hal.sim.emulators.pty_port import PtyPort
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 NOMINAL_MAX_ML_MIN = 105.0  # "Flow rate 0.5 ml to 105 ml/min"
 MIN_ML_MIN = 0.5

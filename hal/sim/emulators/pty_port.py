@@ -16,9 +16,9 @@ import time
 import tty
 from pathlib import Path
 
-import structlog
+from hal.log import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _READ_CHUNK = 4096
 # Real seconds the same bytes may sit unread on a pty and still count as on their way: a reader

@@ -16,9 +16,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
-import structlog
-
 from hal.clock import Clock
+from hal.log import get_logger
 from hal.mock.unit import SimulatedUnit
 from hal.serial.modbus_frames import (
     COIL_OFF,
@@ -33,7 +32,7 @@ from hal.serial.modbus_frames import (
 from hal.sim.emulators.pty_port import PortUnplugged
 from hal.sim.emulators.rtu_frames import Frame, RtuReceiver, with_crc
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # A real board starts answering a few ms after the request's last byte.
 TURNAROUND_S = 0.004

@@ -17,16 +17,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-import structlog
 from google.protobuf.message import DecodeError
 
+from hal.log import get_logger
 from unit_controller.mqtt.legacy import flatten_v1_telemetry, is_v1_telemetry
 from unit_controller.mqtt.outbox import OutboxRow
 from unit_controller.mqtt.payloads import Metric as TelemetryMetric
 from unit_controller.mqtt.sparkplug.schema import BOOLEAN, DOUBLE, INT64, STRING, UINT64, Payload
 from unit_controller.mqtt.wire import Incoming, Publication
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 NAMESPACE = "spBv1.0"
 BD_SEQ = "bdSeq"

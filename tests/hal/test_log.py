@@ -1,0 +1,94 @@
+"""hal.log: structlog is loaded by the first message worth writing, and then alone decides.
+
+Checked in fresh interpreters, since the suite itself has structlog loaded.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import structlog
+from structlog.testing import capture_logs
+
+from hal.log import get_logger
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+
+def test_messages_below_the_level_neither_load_structlog_nor_write() -> None:
+    done = _run(
+        """
+        import sys
+        from unit_controller.logs import configure_logging
+        from hal.log import get_logger
+        configure_logging("warning")
+        log = get_logger("unit")
+        log.debug("scan.detail", n=1)
+        log.info("daemon.started", unit="u1")
+        print("structlog" in sys.modules)
+        """
+    )
+    assert done.stdout.strip() == "False"
+    assert done.stderr == ""
+
+
+def test_the_first_message_at_the_level_loads_structlog_configured_as_asked() -> None:
+    done = _run(
+        """
+        import sys
+        from unit_controller.logs import configure_logging
+        from hal.log import get_logger
+        configure_logging("warning")
+        log = get_logger("unit")
+        log.info("daemon.started")
+        log.warning("storage.low", free_mb=12)
+        log.info("daemon.stopping")
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            log.exception("scan.failed")
+        print("structlog" in sys.modules)
+        """
+    )
+    assert done.stdout.strip() == "True"
+    lines = done.stderr.splitlines()
+    assert "level='warning' event='storage.low' free_mb=12" in lines[0]
+    assert "level='error' event='scan.failed'" in done.stderr
+    assert "daemon.started" not in done.stderr
+    assert "daemon.stopping" not in done.stderr
+
+
+def test_unconfigured_it_writes_what_structlog_would_by_default() -> None:
+    done = _run(
+        """
+        from hal.log import get_logger
+        get_logger("unit").debug("scan.detail", n=1)
+        """
+    )
+    assert "scan.detail" in done.stdout + done.stderr
+
+
+def test_once_structlog_is_loaded_its_configuration_alone_filters() -> None:
+    # The suite's case: structlog loaded, configured by a test (capture_logs) after the logger
+    # was made, even after a quieter configure_logging.
+    from unit_controller.logs import configure_logging
+
+    log = get_logger("tests.hal.test_log")
+    configure_logging("error")
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(0))
+    with capture_logs() as captured:
+        log.info("outbox.drained", rows=3)
+    assert captured == [{"event": "outbox.drained", "rows": 3, "log_level": "info"}]
