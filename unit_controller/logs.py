@@ -23,6 +23,8 @@ def configure_logging(level: str = "warning") -> None:
             processors=[
                 structlog.processors.add_log_level,
                 structlog.processors.TimeStamper(fmt="iso", utc=True),
+                # log.exception's traceback, as one `exception='…'` field of the line.
+                structlog.processors.format_exc_info,
                 structlog.processors.KeyValueRenderer(
                     key_order=["timestamp", "level", "event"], drop_missing=True
                 ),

@@ -67,6 +67,7 @@ def test_the_first_message_at_the_level_loads_structlog_configured_as_asked() ->
     lines = done.stderr.splitlines()
     assert "level='warning' event='storage.low' free_mb=12" in lines[0]
     assert "level='error' event='scan.failed'" in done.stderr
+    assert "ValueError: boom" in done.stderr
     assert "daemon.started" not in done.stderr
     assert "daemon.stopping" not in done.stderr
 
