@@ -90,7 +90,7 @@ class RelayBoard:
             )
         self._input_count = max(self.map.inputs) + 1
         self._inputs: dict[int, Reading[bool]] = {}
-        self._last_ok = clock.monotonic()
+        self._last_ok = self._started = clock.monotonic()
         self._read_back_at = clock.monotonic()
         self._lost = False
         self._client: AsyncModbusSerialClient | None = None
@@ -152,7 +152,8 @@ class RelayBoard:
             return Reading.bad(
                 BadReason.DEVICE_LOST, self._last_ok, f"no response for {silent_s:.1f} s"
             )
-        return self._inputs.get(number) or Reading.bad(BadReason.NO_READING_YET, now)
+        # Stamped when the driver began waiting for it, so an input never read goes stale.
+        return self._inputs.get(number) or Reading.bad(BadReason.NO_READING_YET, self._started)
 
     # -- the bus task ----------------------------------------------------------------------
 

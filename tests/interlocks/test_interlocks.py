@@ -134,6 +134,56 @@ def test_estop_bad_reading_acts_as_pressed_but_says_it_is_a_bad_reading() -> Non
     assert out == Outputs.safe()
 
 
+def test_estop_not_read_yet_at_start_acts_as_pressed_without_an_alarm() -> None:
+    # The daemon scans from its start; the relay board's first poll comes a moment later. A
+    # restart must not raise a critical alarm, abort, or take the unit's authority.
+    not_yet = Reading[bool].bad(BadReason.NO_READING_YET, 0.0)
+    trips, out = _scan(make_image(0.1, estop=not_yet), InterlockContext())
+    trip = _only(trips)
+    assert (trip.alarm_id, trip.tag) == ("reading_bad", "HS-100")
+    assert not trip.alarm
+    assert trip.action is TripAction.NONE
+    assert out == Outputs.safe()
+
+
+def test_estop_never_read_within_its_stale_limit_alarms_and_aborts() -> None:
+    limit = default_limits().discrete_stale_s
+    not_yet = Reading[bool].bad(BadReason.NO_READING_YET, 0.0)
+    trips, out = _scan(make_image(limit + 0.5, estop=not_yet), InterlockContext())
+    trip = _only(trips)
+    assert (trip.alarm_id, trip.action) == ("reading_bad", TripAction.ABORT)
+    assert trip.alarm
+    assert "no reading in" in trip.message
+    assert out == Outputs.safe()
+
+
+def test_inputs_not_read_yet_force_their_outputs_but_alarm_only_once_overdue() -> None:
+    # Even a batch in progress (a restart mid-batch): not read yet is not yet a fault.
+    not_yet_f = Reading[float].bad(BadReason.NO_READING_YET, 0.0)
+    not_yet_b = Reading[bool].bad(BadReason.NO_READING_YET, 0.0)
+    image = make_image(
+        0.1, temperature=not_yet_f, ph=not_yet_f, levels={LevelPoint.LOW_LOW: not_yet_b}
+    )
+    trips, out = _scan(image)
+    assert {(t.alarm_id, t.tag) for t in trips} >= {
+        ("reading_bad", "TT-101"),
+        ("reading_bad", "AT-101"),
+        ("reading_bad", "LSLL-101"),
+    }
+    assert not any(t.alarm for t in trips), [t for t in trips if t.alarm]
+    assert out.heater_on_s == 0.0
+    assert not out.agitator
+    overdue = make_image(
+        30.0, temperature=not_yet_f, ph=not_yet_f, levels={LevelPoint.LOW_LOW: not_yet_b}
+    )
+    alarmed = {(t.alarm_id, t.tag) for t in _scan(overdue)[0] if t.alarm}
+    assert alarmed >= {
+        ("reading_bad", "TT-101"),
+        ("reading_bad", "AT-101"),
+        ("reading_bad", "LSLL-101"),
+    }
+
+
 def test_estop_stale_good_reading_acts_as_pressed() -> None:
     trips, out = _scan(make_image(10.0, estop=Reading.ok(False, 0.0)))
     trip = _only(trips)

@@ -16,8 +16,9 @@ from pymodbus.client import AsyncModbusSerialClient
 from pymodbus.exceptions import ModbusIOException
 from structlog.testing import capture_logs
 
-from hal.clock import LockstepClock
+from hal.clock import LockstepClock, VirtualClock
 from hal.mock.unit import SimulatedUnit
+from hal.reading import BadReason
 from hal.serial.modbus_frames import FLASH_BASE, RelayBoardMap, RelayBoardTiming
 from hal.serial.relay_board import RelayBoard
 from hal.sim.emulators.pty_port import PtyPort
@@ -26,6 +27,7 @@ from hal.sim.faults import FaultSpec
 from hal.wiring import CoilFunction, LevelPoint
 from tests.serial.conftest import lockstep
 from unit_controller.config import load_config
+from unit_controller.interlocks.readings import awaiting_first, check_discrete
 
 # The driver's own defaults, bar a faster reopen: the clock moves only when the bytes are across.
 TIMING = RelayBoardTiming(reopen_min_s=0.5, reopen_max_s=2.0)
@@ -410,3 +412,22 @@ async def test_a_relay_that_does_not_follow_its_writes_is_caught_by_the_read_bac
     assert coil.fault() == "reads off though written on"
     rig.emulator.stick_relay(relay, None)
     await rig.until(lambda: coil.fault() is None, within_s=15.0, what="read-back agrees")
+
+
+def test_an_input_never_read_is_stamped_at_the_drivers_start_so_it_goes_stale() -> None:
+    # Stamped with the time it is asked, an input the board never answered stayed "no reading
+    # yet" until the whole board counted as lost, however tight [interlocks] discrete_stale_s.
+    config = load_config()
+    clock = VirtualClock(start=100.0)
+    board = RelayBoard(path="/dev/null-relay", clock=clock, wiring=config.wiring, timing=TIMING)
+    stale_s = 1.0  # tighter than the board's lost limit
+    assert stale_s < TIMING.lost_after_s
+    clock.advance(0.5)
+    first = board.estop().latest()
+    assert (first.reason, first.at) == (BadReason.NO_READING_YET, 100.0)
+    assert awaiting_first(check_discrete(first, now=clock.monotonic(), stale_s=stale_s))
+    clock.advance(1.0)
+    later = check_discrete(board.estop().latest(), now=clock.monotonic(), stale_s=stale_s)
+    assert later.reason is BadReason.STALE
+    assert later.problem is not None
+    assert "no reading in 1.5 s" in later.problem

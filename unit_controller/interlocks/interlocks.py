@@ -20,7 +20,12 @@ from unit_controller.interlocks.effects import Output, forced_outputs
 from unit_controller.interlocks.heater_verifier import HeaterVerifier
 from unit_controller.interlocks.ph_overshoot import PhOvershootMonitor
 from unit_controller.interlocks.ph_response import PhResponseMonitor
-from unit_controller.interlocks.readings import Checked, check_analog, check_discrete
+from unit_controller.interlocks.readings import (
+    Checked,
+    awaiting_first,
+    check_analog,
+    check_discrete,
+)
 from unit_controller.interlocks.trip import InterlockContext, Trip
 from unit_controller.interlocks.weld_watch import WeldWatch
 from unit_controller.process_image import ProcessImage
@@ -96,8 +101,16 @@ class Interlocks:
         if estop.value is True:
             return [row.ESTOP_PRESSED.trip(self._estop_tag, "E-stop pressed")]
         if estop.value is None:
-            # Acts as one pressed, but it is a bad reading, not an operator's E-stop.
-            return [row.ESTOP_UNREADABLE.trip(self._estop_tag, f"E-stop input {estop.problem}")]
+            # Acts as one pressed, but it is a bad reading, not an operator's E-stop; and before
+            # the board's first answer is due, not a fault at all (no alarm, no abort: a restart
+            # must not raise a critical alarm nor take the unit's authority).
+            return [
+                row.ESTOP_UNREADABLE.trip(
+                    self._estop_tag,
+                    f"E-stop input {estop.problem}",
+                    alarm=not awaiting_first(estop),
+                )
+            ]
         return []
 
     def _temperature(
@@ -146,7 +159,9 @@ class Interlocks:
         if low_low.bad:
             trips.append(
                 row.LOW_LOW_UNREADABLE.trip(
-                    ll_tag, f"low-low switch {low_low.problem}", alarm=needed
+                    ll_tag,
+                    f"low-low switch {low_low.problem}",
+                    alarm=needed and not awaiting_first(low_low),
                 )
             )
         elif low_low.value is False and low.value is True:
@@ -165,7 +180,9 @@ class Interlocks:
         if high_high.bad:
             trips.append(
                 row.HIGH_HIGH_UNREADABLE.trip(
-                    hh_tag, f"high-high switch {high_high.problem}", alarm=ctx.executing
+                    hh_tag,
+                    f"high-high switch {high_high.problem}",
+                    alarm=ctx.executing and not awaiting_first(high_high),
                 )
             )
         elif high_high.value:
@@ -181,7 +198,7 @@ class Interlocks:
                 row.TEMPERATURE_UNREADABLE.trip(
                     self._rtd_tag,
                     f"temperature {temperature.problem}",
-                    alarm=ctx.executing or ctx.heat_wanted,
+                    alarm=(ctx.executing or ctx.heat_wanted) and not awaiting_first(temperature),
                 )
             )
         if ph.bad:
@@ -189,7 +206,7 @@ class Interlocks:
                 row.PH_UNREADABLE.trip(
                     self._ph_tag,
                     f"pH {ph.problem}",
-                    alarm=ctx.executing or ctx.ph_setpoint is not None,
+                    alarm=(ctx.executing or ctx.ph_setpoint is not None) and not awaiting_first(ph),
                 )
             )
         return trips

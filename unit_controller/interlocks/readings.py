@@ -32,7 +32,7 @@ def check_analog(
 ) -> Checked[float]:
     """The value when good, younger than `stale_s` and within [low, high]; else why not."""
     if not reading.good or reading.value is None:
-        return Checked(None, f"bad: {reading.why}", reading.reason)
+        return _bad(reading, now=now, stale_s=stale_s)
     age = now - reading.at
     if age > stale_s:
         return Checked(None, f"stale: {age:.1f} s old (limit {stale_s:g} s)", BadReason.STALE)
@@ -49,7 +49,7 @@ def check_discrete(reading: Reading[bool], *, now: float, stale_s: float) -> Che
     """The state when good and younger than `stale_s`; else why not."""
     value = reading.value
     if not reading.good or value is None:
-        return Checked(None, f"bad: {reading.why}", reading.reason)
+        return _bad(reading, now=now, stale_s=stale_s)
     age = now - reading.at
     if age > stale_s:
         return Checked(None, f"stale: {age:.1f} s old (limit {stale_s:g} s)", BadReason.STALE)
@@ -63,3 +63,22 @@ def check_discrete(reading: Reading[bool], *, now: float, stale_s: float) -> Che
 # A good switch reads one of two things: the same two verdicts serve every scan.
 _WET: Checked[bool] = Checked(True, None)
 _DRY: Checked[bool] = Checked(False, None)
+
+
+def _bad(reading: Reading[V], *, now: float, stale_s: float) -> Checked[V]:
+    # A driver's first answer is due within the input's stale limit of its start: until then
+    # the input is only not known yet (NO_READING_YET); after it, the device never answered.
+    age = now - reading.at
+    if reading.reason is BadReason.NO_READING_YET and age > stale_s:
+        return Checked(
+            None,
+            f"stale: no reading in {age:.1f} s since start (limit {stale_s:g} s)",
+            BadReason.STALE,
+        )
+    return Checked(None, f"bad: {reading.why}", reading.reason)
+
+
+def awaiting_first(checked: Checked[V]) -> bool:
+    """True while the input has had no reading yet and its stale limit has not run out since its
+    driver started: acted on as bad, but nothing has failed, so no alarm."""
+    return checked.reason is BadReason.NO_READING_YET

@@ -80,6 +80,9 @@ ESTOP_UNREADABLE = Cause(
     TripAction.ABORT,
     _ALL,
     latch=False,
+    # The driver's first answer is due within the input's stale limit of its start: a boot is
+    # not a fault (acted on as pressed meanwhile, but no critical alarm to acknowledge).
+    alarms="once its first reading is overdue",
     hardware="yes: the K-101 loop does not depend on the input being read",
 )
 # --- temperature and the heater --------------------------------------------------------------
@@ -137,7 +140,7 @@ TEMPERATURE_UNREADABLE = Cause(
     TripAction.HOLD,
     _HEATER,
     latch=False,
-    alarms="while a batch runs or heat is wanted",
+    alarms="while a batch runs or heat is wanted, once its first reading is overdue",
 )
 # --- the level switches ----------------------------------------------------------------------
 LOW_LOW_UNREADABLE = Cause(
@@ -149,7 +152,7 @@ LOW_LOW_UNREADABLE = Cause(
     TripAction.HOLD,
     _LOW_LOW,
     latch=False,
-    alarms="while a batch runs or heat is wanted",
+    alarms="while a batch runs or heat is wanted, once its first reading is overdue",
 )
 LOW_LOW_SUSPECT = Cause(
     "low_low_suspect",
@@ -183,7 +186,7 @@ HIGH_HIGH_UNREADABLE = Cause(
     TripAction.HOLD,
     _INFLOWS,
     latch=False,
-    alarms="while a batch runs",
+    alarms="while a batch runs, once its first reading is overdue",
 )
 LEVEL_HIGH_HIGH = Cause(
     "level_high_high",
@@ -205,7 +208,7 @@ PH_UNREADABLE = Cause(
     TripAction.HOLD,
     _DOSING,
     latch=False,
-    alarms="while a batch runs or pH is controlled",
+    alarms="while a batch runs or pH is controlled, once its first reading is overdue",
 )
 DOSING_NOT_PERMITTED = Cause(
     "dosing_not_permitted",
