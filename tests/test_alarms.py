@@ -122,6 +122,16 @@ def test_first_out_marks_only_the_first_alarm_of_a_cascade() -> None:
     assert [a.first_out for a in manager.active()] == [True]
 
 
+def test_first_out_goes_to_the_trip_not_to_a_standing_reminder() -> None:
+    # A never-calibrated probe's LOW reminder stands for days; an E-stop then is the first out.
+    manager = AlarmManager()
+    manager.raise_alarm(alarm_id="ph_calibration_due", tag="AT-101", priority=Priority.LOW, now=0.0)
+    manager.update([_trip("estop", "HS-100")], 1.0)
+    manager.update([_trip("estop", "HS-100"), _trip("reading_bad", "TT-101")], 2.0)
+    first = {a.alarm_id: a.first_out for a in manager.active()}
+    assert first == {"estop": True, "reading_bad": False, "ph_calibration_due": False}
+
+
 def test_acknowledge_by_id_covers_every_tag_and_unknown_id_is_zero() -> None:
     manager = AlarmManager()
     manager.update(

@@ -268,9 +268,15 @@ class AlarmManager:
             entry.raised_at = now
             entry.returned_at = now
             entry.acked_at = now if acked else None
-            entry.first_out = not self._entries
+            entry.first_out = not self._trips_standing()
             entry.restored = True
             self._entries[trip.key] = entry
+
+    def _trips_standing(self) -> bool:
+        # First-out names the trip that began a cascade: the first interlock alarm raised while
+        # no other stands. Alarms raised by code (a calibration reminder up for days, a phase
+        # timeout) neither take the mark nor keep it from the trip.
+        return any(entry.trip is not None for entry in self._entries.values())
 
     def active(self) -> list[Alarm]:
         """Every alarm not normal, most urgent first, then oldest first."""
@@ -310,8 +316,7 @@ class AlarmManager:
     ) -> None:
         entry = self._entries.get(key)
         if entry is None:
-            # first-out: the first alarm raised while no other alarm was active
-            first_out = not self._entries
+            first_out = trip is not None and not self._trips_standing()
             entry = _Entry(
                 alarm_id=key[0],
                 tag=key[1],
