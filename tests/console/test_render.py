@@ -209,6 +209,19 @@ def test_status_shows_what_a_technician_checks() -> None:
         assert expected in text, expected
 
 
+def test_a_bad_temperature_does_not_run_into_the_ph() -> None:
+    lost = status(
+        "HELD",
+        temperature_c=None,
+        bad={"temperature_c": "device_lost: no response for 62 s"},
+    )
+    lines = render_status(lost, PLAIN)
+    t_row = next(line for line in lines if line.startswith("T "))
+    assert t_row.rstrip().endswith("(sp —)"), t_row
+    assert "pH" not in t_row
+    assert any(line.startswith("pH      ") for line in lines), lines
+
+
 def test_a_jog_alone_is_not_shown_as_every_output_off() -> None:
     jogging = status("STOPPED", manual=True, pumps_ml_min={"P-201": 105.0})
     text = "\n".join(render_status(jogging, PLAIN))

@@ -147,7 +147,10 @@ def render_status(status: Mapping[str, Any], style: Style) -> list[str]:
     t_sp = _num(status.get("temperature_sp_c"), 1)
     t = f"{_reading(status, 'temperature_c', 1, deg)} (sp {t_sp})"
     ph = f"{_reading(status, 'ph', 2)} (sp {_num(status.get('ph_sp'), 2)})"
-    lines.append(_row("T", f"{t:<28}pH {ph}"))
+    if len(t) < 28:
+        lines.append(_row("T", f"{t:<28}pH {ph}"))
+    else:  # a bad reading says why: pH gets its own row rather than running into it
+        lines += [_row("T", t), _row("pH", ph)]
     levels = _dict(status.get("levels"))
     switches = "  ".join(
         f"{name} {_yes(levels.get(key), 'wet', 'dry')}"
