@@ -55,6 +55,9 @@ GOOD: list[tuple[str, Parsed]] = [
     ("Start Leach", _one("start", recipe="leach")),
     ("hold", _one("hold")),
     ("unhold", _one("unhold")),
+    # A batch suspended by the fleet is resumed at the unit too (DESIGN §3).
+    ("suspend", _one("suspend")),
+    ("unsuspend", _one("unsuspend")),
     ("stop", _one("stop")),
     ("abort", _one("abort")),
     ("clear", _one("clear")),

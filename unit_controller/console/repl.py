@@ -369,6 +369,8 @@ _NOT_RESETTABLE: Final = {
     "ABORTED": "reset works from STOPPED or COMPLETE. Once the reactor is checked: "
     "ack all, clear (ABORTED -> STOPPED), then reset (-> IDLE)",
     "HELD": "unhold carries on, stop ends the batch (PackML reset is for STOPPED or COMPLETE)",
+    "SUSPENDED": "unsuspend carries on, stop ends the batch (PackML reset is for STOPPED or "
+    "COMPLETE)",
 }
 
 
