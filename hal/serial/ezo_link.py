@@ -373,8 +373,12 @@ class EzoLink:
                 await task
         writer, self._writer = self._writer, None
         if writer is not None:
-            # abort, not close: a dead port must not be flushed (that could wait forever)
-            writer.transport.abort()
+            transport = writer.transport
+            # A transport that closed itself on a read error has its connection_lost on the
+            # way; aborting it again would run that twice, on a protocol already gone.
+            if not (transport.is_closing() and transport.get_write_buffer_size() == 0):
+                # abort, not close: a dead port must not be flushed (that could wait forever)
+                transport.abort()
 
 
 def _decode(raw: bytes) -> _Item:

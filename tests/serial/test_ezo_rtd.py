@@ -7,6 +7,7 @@ The reading must match the simulated probe, go stale (never wrong) when reads fa
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -184,3 +185,24 @@ async def test_a_stopped_driver_closes_its_port_and_says_nothing_when_the_circui
         await rtd_rig.emulator.stop()  # a stopped unit's instruments go away: no news
         await rtd_rig.clock.sleep(1.0)
     assert "ezo.port_lost" not in _events(logs)
+
+
+async def test_an_unplugged_port_is_closed_once_with_no_stray_task_error(rtd_rig: RtdRig) -> None:
+    # The transport closed itself on the read error; aborting it again scheduled a second
+    # connection_lost on a protocol already gone ("Task exception was never retrieved").
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _, context: errors.append(context))
+    try:
+        rtd_rig.port.unplug()
+        await rtd_rig.until(
+            lambda: "device_lost" in (rtd_rig.driver.latest().why or ""),
+            within_s=30.0,
+            what="device lost",
+        )
+        for _ in range(5):  # let the closing tasks finish, then collect what failed
+            await asyncio.sleep(0)
+        gc.collect()
+    finally:
+        loop.set_exception_handler(None)
+    assert errors == []
