@@ -8,7 +8,7 @@ filters; this module never drops what structlog would write.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Hashable
 from types import ModuleType
 from typing import Any
 
@@ -89,3 +89,37 @@ class Logger:
 def get_logger(name: str) -> Logger:
     """The logger for module `name`."""
     return Logger(name)
+
+
+class Repeats:
+    """Lets the first of a repeated complaint through, then one every `every_s` saying how many
+    it held back: a circuit that fails for a weekend writes a line every few minutes, not one a
+    second. `forget` what answers again, so its next failure is logged at once."""
+
+    def __init__(self, *, every_s: float = 300.0) -> None:
+        self._every_s = every_s
+        # (event, subject) -> (last logged at, held back since)
+        self._seen: dict[tuple[str, Hashable], tuple[float, int]] = {}
+
+    def due(self, event: str, subject: Hashable, now: float) -> dict[str, int] | None:
+        """None to hold `event` about `subject` (a command, an address) back; else the fields to
+        log it with (`held_back`, once some were)."""
+        key = (event, subject)
+        seen = self._seen.get(key)
+        if seen is not None and now - seen[0] < self._every_s:
+            self._seen[key] = (seen[0], seen[1] + 1)
+            return None
+        self._seen[key] = (now, 0)
+        return {"held_back": seen[1]} if seen is not None and seen[1] else {}
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def forget(self, *, subject: Hashable | None = None, events: Collection[str] = ()) -> None:
+        """`subject` (every one when None) answered again: forget its complaints (of `events`,
+        every one when empty)."""
+        self._seen = {
+            key: seen
+            for key, seen in self._seen.items()
+            if not ((subject is None or key[1] == subject) and (not events or key[0] in events))
+        }

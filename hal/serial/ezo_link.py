@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hal.clock import Clock
-from hal.log import get_logger
+from hal.log import Repeats, get_logger
 from hal.serial.reconnect import (
     Backoff,
     PortReopener,
@@ -128,6 +128,8 @@ class EzoLink:
         self.timeout_s = timeout_s  # reply margin for the start-up sequence and Status
         self.path = path
         self._clock = clock
+        # The link's and its circuit's complaints, one line every few minutes while they repeat.
+        self.repeats = Repeats()
         self._baudrate = baudrate
         self._quiet_s = quiet_s
         self._reopener: PortReopener[SerialStreams] = PortReopener(
@@ -269,6 +271,8 @@ class EzoLink:
                 if isinstance(item, _Garbled):
                     raise EzoGarbage(f"undecodable reply {item.raw!r}", tag=self.tag, command=text)
                 if item == "*OK":
+                    if self.repeats:
+                        self.repeats.forget(subject=text)
                     return data
                 if item in FAILURE_CODES:
                     raise EzoError(item, tag=self.tag, command=text, reasons=tuple(reasons))
@@ -290,17 +294,23 @@ class EzoLink:
             if done_seen:
                 return data
             await self._resync()
+            now = self._clock.monotonic()
             if data:  # something came, but no response code: a broken reply, not silence
-                log.warning("ezo.garbage", tag=self.tag, command=text, lines=data)
+                if (more := self.repeats.due("ezo.garbage", text, now)) is not None:
+                    log.warning("ezo.garbage", tag=self.tag, command=text, lines=data, **more)
                 raise EzoGarbage(
                     f"reply {data!r} without a response code", tag=self.tag, command=text
                 ) from None
-            log.warning("ezo.timeout", tag=self.tag, command=text, after_s=wait_s + timeout_s)
+            if (more := self.repeats.due("ezo.timeout", text, now)) is not None:
+                log.warning(
+                    "ezo.timeout", tag=self.tag, command=text, after_s=wait_s + timeout_s, **more
+                )
             raise EzoTimeout(
                 f"no reply within {wait_s + timeout_s:g} s", tag=self.tag, command=text
             ) from None
         except EzoGarbage:
-            log.warning("ezo.garbage", tag=self.tag, command=text)
+            if (more := self.repeats.due("ezo.garbage", text, self._clock.monotonic())) is not None:
+                log.warning("ezo.garbage", tag=self.tag, command=text, **more)
             await self._resync()
             raise
 

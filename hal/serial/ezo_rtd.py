@@ -87,8 +87,11 @@ class EzoSensor(EzoDevice):
             except EzoPortLost:
                 raise
             except EzoLinkError as exc:
-                if isinstance(exc, EzoError):
-                    log.warning("ezo.error", tag=self.tag, command=command, code=exc.code)
+                now = self.clock.monotonic()
+                if isinstance(exc, EzoError) and (
+                    (more := self.link.repeats.due("ezo.error", command, now)) is not None
+                ):
+                    log.warning("ezo.error", tag=self.tag, command=command, code=exc.code, **more)
                 failure = exc
                 continue
             self._latest = Reading.ok(value, self.clock.monotonic())

@@ -19,7 +19,7 @@ from pymodbus.pdu.bit_message import ReadCoilsRequest, ReadDiscreteInputsRequest
 
 from hal.clock import Clock
 from hal.devices import Coil, DigitalInput, HeaterSsr
-from hal.log import get_logger
+from hal.log import Repeats, get_logger
 from hal.reading import BadReason, Reading
 from hal.serial.modbus_frames import (
     COIL_OFF,
@@ -42,6 +42,7 @@ from hal.wiring import BoardWiring, CoilFunction, LevelPoint
 
 log = get_logger(__name__)
 
+_BUS_COMPLAINTS = ("relay_board.timeout", "relay_board.bad_response")
 _Execute = Callable[[bool, ModbusPDU], Awaitable[ModbusPDU]]
 # pymodbus waits this long in real time; the driver's own Clock-based timeout always ends first.
 _PYMODBUS_TIMEOUT_S = 60.0
@@ -91,6 +92,8 @@ class RelayBoard:
         self._input_count = max(self.map.inputs) + 1
         self._inputs: dict[int, Reading[bool]] = {}
         self._last_ok = self._started = clock.monotonic()
+        # A refused or silent relay logs once every few minutes while it goes on, not each try.
+        self._repeats = Repeats()
         self._read_back_at = clock.monotonic()
         self._lost = False
         self._client: AsyncModbusSerialClient | None = None
@@ -369,25 +372,44 @@ class RelayBoard:
                     )
                 check(response)
             except RelayBoardExceptionResponse as exc:
-                log.error(
-                    "relay_board.exception", path=self.path, address=request.address, error=str(exc)
-                )
+                if (more := self._due("relay_board.exception", request)) is not None:
+                    log.error(
+                        "relay_board.exception",
+                        path=self.path,
+                        address=request.address,
+                        error=str(exc),
+                        **more,
+                    )
                 raise
             except RelayBoardTimeout as exc:
                 error = exc
-                log.warning(
-                    "relay_board.timeout", path=self.path, address=request.address, n=attempt + 1
-                )
+                if (more := self._due("relay_board.timeout", request)) is not None:
+                    log.warning(
+                        "relay_board.timeout",
+                        path=self.path,
+                        address=request.address,
+                        n=attempt + 1,
+                        **more,
+                    )
             except RelayBoardError as exc:
                 error = exc
-                log.warning("relay_board.bad_response", path=self.path, error=str(exc))
+                if (more := self._due("relay_board.bad_response", request)) is not None:
+                    log.warning("relay_board.bad_response", path=self.path, error=str(exc), **more)
             else:
                 self._last_ok = self.clock.monotonic()
+                if self._repeats:
+                    # The bus answers again; a refusal is over once that relay takes a write.
+                    self._repeats.forget(events=_BUS_COMPLAINTS)
+                    self._repeats.forget(subject=(request.function_code, request.address))
                 return response
             # RTU has no transaction id: let a late answer arrive (and be dropped, nothing is
             # pending) before the next request, or it would pass as that request's answer.
             await self.clock.sleep(self.timing.timeout_s / 2)
         raise error
+
+    def _due(self, event: str, request: ModbusPDU) -> dict[str, int] | None:
+        subject = (request.function_code, request.address)  # a read and a write differ
+        return self._repeats.due(event, subject, self.clock.monotonic())
 
     async def _execute(self, client: AsyncModbusSerialClient, request: ModbusPDU) -> ModbusPDU:
         # pymodbus leaves the client's `execute` unannotated; its contract is this signature.

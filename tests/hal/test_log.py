@@ -13,7 +13,7 @@ from pathlib import Path
 import structlog
 from structlog.testing import capture_logs
 
-from hal.log import get_logger
+from hal.log import Repeats, get_logger
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,7 +33,7 @@ def test_messages_below_the_level_neither_load_structlog_nor_write() -> None:
         """
         import sys
         from unit_controller.logs import configure_logging
-        from hal.log import get_logger
+        from hal.log import Repeats, get_logger
         configure_logging("warning")
         log = get_logger("unit")
         log.debug("scan.detail", n=1)
@@ -50,7 +50,7 @@ def test_the_first_message_at_the_level_loads_structlog_configured_as_asked() ->
         """
         import sys
         from unit_controller.logs import configure_logging
-        from hal.log import get_logger
+        from hal.log import Repeats, get_logger
         configure_logging("warning")
         log = get_logger("unit")
         log.info("daemon.started")
@@ -75,7 +75,7 @@ def test_the_first_message_at_the_level_loads_structlog_configured_as_asked() ->
 def test_unconfigured_it_writes_what_structlog_would_by_default() -> None:
     done = _run(
         """
-        from hal.log import get_logger
+        from hal.log import Repeats, get_logger
         get_logger("unit").debug("scan.detail", n=1)
         """
     )
@@ -93,3 +93,24 @@ def test_once_structlog_is_loaded_its_configuration_alone_filters() -> None:
     with capture_logs() as captured:
         log.info("outbox.drained", rows=3)
     assert captured == [{"event": "outbox.drained", "rows": 3, "log_level": "info"}]
+
+
+def test_repeats_let_the_first_through_then_one_a_period_with_the_count() -> None:
+    repeats = Repeats(every_s=300.0)
+    assert repeats.due("ezo.timeout", "R", 0.0) == {}
+    assert [repeats.due("ezo.timeout", "R", t) for t in (1.0, 2.0, 299.0)] == [None] * 3
+    assert repeats.due("ezo.timeout", "Cal,?", 5.0) == {}  # another subject is its own
+    assert repeats.due("ezo.timeout", "R", 300.0) == {"held_back": 3}
+    assert repeats.due("ezo.timeout", "R", 600.0) == {}
+
+
+def test_repeats_forget_what_answers_again() -> None:
+    repeats = Repeats(every_s=300.0)
+    repeats.due("relay_board.timeout", 1, 0.0)
+    repeats.due("relay_board.exception", 514, 0.0)
+    repeats.forget(events=("relay_board.timeout",))
+    assert repeats.due("relay_board.timeout", 1, 1.0) == {}
+    assert repeats.due("relay_board.exception", 514, 1.0) is None
+    repeats.forget(subject=514)
+    assert repeats.due("relay_board.exception", 514, 2.0) == {}
+    assert len(repeats) == 2

@@ -125,6 +125,26 @@ async def test_silence_past_the_lost_limit_reads_device_lost_then_recovers(
     assert {"ezo.timeout", "device.lost", "device.back"} <= set(_events(logs))
 
 
+async def test_a_circuit_that_keeps_failing_is_logged_once_until_it_answers_again(
+    rtd_rig: RtdRig,
+) -> None:
+    # A dead probe answered *ER every read and wrote a warning a second, all weekend.
+    with capture_logs() as logs:
+        rtd_rig.emulator.error_next(10_000)
+        start = rtd_rig.clock.monotonic()
+        await rtd_rig.until(
+            lambda: rtd_rig.clock.monotonic() > start + 60.0, within_s=70.0, what="a minute"
+        )
+        assert rtd_rig.emulator.pending_errors < 10_000 - 20  # it kept asking
+        assert _events(logs).count("ezo.error") == 1
+        rtd_rig.emulator.error_next(0)
+        await _fresh_reading(rtd_rig, after=rtd_rig.clock.monotonic())
+        rtd_rig.emulator.error_next(3)
+        await rtd_rig.until(
+            lambda: _events(logs).count("ezo.error") == 2, within_s=10.0, what="logged again"
+        )
+
+
 async def test_unplug_reads_bad_and_replug_reconnects_and_reads_again(rtd_rig: RtdRig) -> None:
     with capture_logs() as logs:
         rtd_rig.port.unplug()

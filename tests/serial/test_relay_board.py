@@ -431,3 +431,17 @@ def test_an_input_never_read_is_stamped_at_the_drivers_start_so_it_goes_stale() 
     assert later.reason is BadReason.STALE
     assert later.problem is not None
     assert "no reading in 1.5 s" in later.problem
+
+
+async def test_a_relay_refused_for_minutes_is_logged_once_per_address(small_rig: Rig) -> None:
+    # The board refuses every write to a missing relay; the driver retries once per renewal
+    # interval, and had logged an error each time, for as long as the unit ran.
+    rig = small_rig
+    with capture_logs() as logs:
+        rig.board.coil(CoilFunction.PURGE_VALVE).set(True)
+        start = rig.clock.monotonic()
+        await rig.holds(lambda: not rig.board.lost, for_s=40.0, what="board not lost")
+        assert rig.clock.monotonic() >= start + 40.0
+    refused = [e.get("address") for e in logs if e["event"] == "relay_board.exception"]
+    assert refused
+    assert len(refused) == len(set(refused)), refused
