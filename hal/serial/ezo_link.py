@@ -272,7 +272,7 @@ class EzoLink:
                     raise EzoGarbage(f"undecodable reply {item.raw!r}", tag=self.tag, command=text)
                 if item == "*OK":
                     if self.repeats:
-                        self.repeats.forget(subject=text)
+                        self.repeats.forget(subject=command_verb(text))
                     return data
                 if item in FAILURE_CODES:
                     raise EzoError(item, tag=self.tag, command=text, reasons=tuple(reasons))
@@ -296,12 +296,12 @@ class EzoLink:
             await self._resync()
             now = self._clock.monotonic()
             if data:  # something came, but no response code: a broken reply, not silence
-                if (more := self.repeats.due("ezo.garbage", text, now)) is not None:
+                if (more := self.repeats.due("ezo.garbage", command_verb(text), now)) is not None:
                     log.warning("ezo.garbage", tag=self.tag, command=text, lines=data, **more)
                 raise EzoGarbage(
                     f"reply {data!r} without a response code", tag=self.tag, command=text
                 ) from None
-            if (more := self.repeats.due("ezo.timeout", text, now)) is not None:
+            if (more := self.repeats.due("ezo.timeout", command_verb(text), now)) is not None:
                 log.warning(
                     "ezo.timeout", tag=self.tag, command=text, after_s=wait_s + timeout_s, **more
                 )
@@ -309,7 +309,9 @@ class EzoLink:
                 f"no reply within {wait_s + timeout_s:g} s", tag=self.tag, command=text
             ) from None
         except EzoGarbage:
-            if (more := self.repeats.due("ezo.garbage", text, self._clock.monotonic())) is not None:
+            if (
+                more := self.repeats.due("ezo.garbage", command_verb(text), self._clock.monotonic())
+            ) is not None:
                 log.warning("ezo.garbage", tag=self.tag, command=text, **more)
             await self._resync()
             raise
@@ -389,6 +391,13 @@ class EzoLink:
             if not (transport.is_closing() and transport.get_write_buffer_size() == 0):
                 # abort, not close: a dead port must not be flushed (that could wait forever)
                 transport.abort()
+
+
+def command_verb(command: str) -> str:
+    """The command without its arguments (`RT` for `RT,25.0`)."""
+    # What a complaint is about: `RT` for every `RT,<temperature>`, so a silent circuit's
+    # complaints stay one key however its arguments change.
+    return command.split(",", 1)[0]
 
 
 def _decode(raw: bytes) -> _Item:

@@ -12,7 +12,15 @@ from hal.clock import Clock
 from hal.log import get_logger
 from hal.reading import BadReason, Reading
 from hal.serial.ezo_device import EzoDevice
-from hal.serial.ezo_link import READ_S, EzoError, EzoGarbage, EzoLink, EzoLinkError, EzoPortLost
+from hal.serial.ezo_link import (
+    READ_S,
+    EzoError,
+    EzoGarbage,
+    EzoLink,
+    EzoLinkError,
+    EzoPortLost,
+    command_verb,
+)
 from hal.serial.reconnect import Backoff
 
 log = get_logger(__name__)
@@ -89,7 +97,8 @@ class EzoSensor(EzoDevice):
             except EzoLinkError as exc:
                 now = self.clock.monotonic()
                 if isinstance(exc, EzoError) and (
-                    (more := self.link.repeats.due("ezo.error", command, now)) is not None
+                    (more := self.link.repeats.due("ezo.error", command_verb(command), now))
+                    is not None
                 ):
                     log.warning("ezo.error", tag=self.tag, command=command, code=exc.code, **more)
                 failure = exc

@@ -7,6 +7,7 @@ each point, and judges slope and offset the way a technician would.
 from __future__ import annotations
 
 import pytest
+from structlog.testing import capture_logs
 
 from hal.reading import BadReason
 from hal.serial.ezo_ph import (
@@ -46,6 +47,22 @@ async def test_error_answers_make_the_reading_bad_naming_them_not_lost(ph_rig: P
     latest = ph_rig.driver.latest()
     assert latest.reason is BadReason.DEVICE_ERROR  # it answers: not lost
     assert "the circuit answered *ER to R" in (latest.why or "")
+
+
+async def test_a_dead_probe_is_logged_once_though_each_read_carries_a_new_temperature(
+    ph_rig: PhRig,
+) -> None:
+    # Each compensated read is RT,<temperature>: one complaint, not one per temperature.
+    ph_rig.driver.compensate(55.0)
+    await ph_rig.until(lambda: bool(ph_rig.sent("RT,55.0")), within_s=30.0, what="RT sent")
+    ph_rig.unit.ph.error = True
+    with capture_logs() as logs:
+        for step in range(1, 12):
+            ph_rig.driver.compensate(55.0 + step / 10)
+            await ph_rig.clock.sleep(5.0)
+    assert ph_rig.sent("RT,55.5")  # it kept asking, at changing temperatures
+    errors = [e for e in logs if e["event"] == "ezo.error"]
+    assert len(errors) == 1, errors
 
 
 async def test_brownout_restores_compensation_and_continuous_mode_off(ph_rig: PhRig) -> None:
