@@ -344,19 +344,24 @@ def _tagged(members: list[Any], field: str) -> Validator:
     return validate
 
 
+def _too_big(errors: list[ErrorDetails], loc: Loc, value: Any) -> Any:
+    # pydantic's words for an integer beyond 64 bits, whatever the input's type.
+    return _refuse(
+        errors,
+        "int_parsing_size",
+        loc,
+        "Unable to parse input string as an integer, exceeded maximum size",
+        value,
+    )
+
+
 def _literal(options: tuple[Any, ...]) -> Validator:
     expected = one_of(options)
     numbers = any(type(o) is int for o in options)
 
     def validate(value: Any, loc: Loc, errors: list[ErrorDetails]) -> Any:
         if numbers and type(value) is int and not -(2**63) <= value < 2**63:
-            return _refuse(
-                errors,
-                "int_parsing_size",
-                loc,
-                "Unable to parse input string as an integer, exceeded maximum size",
-                value,
-            )
+            return _too_big(errors, loc, value)
         for option in options:
             if type(value) is type(option) and value == option:
                 return option
@@ -452,13 +457,7 @@ def _int(strict: bool) -> Validator:
                 if value.is_integer() and abs(value) < 2**63:
                     return int(value)
                 if value.is_integer():
-                    return _refuse(
-                        errors,
-                        "int_parsing_size",
-                        loc,
-                        "Unable to parse input string as an integer, exceeded maximum size",
-                        value,
-                    )
+                    return _too_big(errors, loc, value)
                 return _refuse(
                     errors,
                     "int_from_float",
