@@ -167,6 +167,10 @@ def render_status(status: Mapping[str, Any], style: Style) -> list[str]:
     pumps = _pumps(status)
     if pumps:
         lines.append(_row("pumps", pumps))
+    faults = _dict(status.get("output_faults"))
+    if faults:  # the row above is what is commanded: say which outputs may not be doing it
+        text = ", ".join(f"{clean(tag)} {clean(why)}" for tag, why in faults.items())
+        lines.append(_row("faults", style.paint(f"not obeying: {text}", "red")))
     lines.append(_row("alarms", _alarm_count(status.get("alarms_active"), style)))
     prompt = status.get("awaiting_confirmation")
     if prompt:

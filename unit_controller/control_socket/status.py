@@ -106,5 +106,7 @@ def status_dict(
             "cooling_valve": outputs.cooling_valve,
         },
         "pumps_ml_min": {tag: round(rate, 2) for tag, rate in sorted(outputs.pumps.items())},
+        # `outputs` is what the controller commands; these are the ones not known to obey it.
+        "output_faults": dict(sorted(image.output_faults.items())),
         "bad": bad,
     }
