@@ -47,7 +47,8 @@ class Reading(Generic[T]):
     at: float
     quality: Quality
     reason: BadReason | None = None
-    detail: str | None = None  # for people: what exactly (e.g. "no response for 12 s")
+    # for people: what exactly (e.g. "no valid answer for 16 s (its limit 15 s): no response")
+    detail: str | None = None
     # True when the value may be used as a number (quality GOOD and a value): judged once, when
     # the reading is made, since every step of every scan asks.
     good: bool = field(init=False, repr=False, compare=False)
@@ -76,8 +77,8 @@ class Reading(Generic[T]):
 
     @property
     def why(self) -> str | None:
-        """Why the reading is bad, for people ("device_lost: no response for 12 s"); None when
-        good."""
+        """Why the reading is bad, for people ("device_lost: no valid answer for 16 s …"); None
+        when good."""
         if self.good:
             return None
         reason = str(self.reason or "bad")

@@ -17,6 +17,7 @@ from hal.reading import BadReason, Reading
 from hal.serial.ezo_link import (
     COMMAND_S,
     EzoError,
+    EzoGarbage,
     EzoLink,
     EzoLinkError,
     EzoPortLost,
@@ -51,6 +52,8 @@ class EzoDevice:
         self.period_s = period_s
         self._answered_at = clock.monotonic()  # start-up counts: lost only after lost_s of nothing
         self._lost_logged = False
+        # What the last failed exchange looked like: a lost device's reading says which.
+        self._failure = "no response"
         self._generation = 0
         self._initialising = False
         self._requests: asyncio.Queue[tuple[Callable[[], Awaitable[Any]], asyncio.Future[Any]]]
@@ -83,6 +86,7 @@ class EzoDevice:
             except EzoPortLost:
                 await self.link.close()
             except EzoLinkError as exc:
+                self._note_failure(exc)  # the start-up sequence's too, which `ask` does not see
                 log.warning("ezo.cycle_failed", tag=self.tag, error=str(exc))
             except Exception:
                 # A bug must not end the device task quietly (or its siblings in the group):
@@ -116,8 +120,17 @@ class EzoDevice:
         except EzoError:
             self.answered()
             raise
+        except (EzoGarbage, EzoTimeout) as exc:
+            self._note_failure(exc)
+            raise
         self.answered()
         return lines
+
+    def _note_failure(self, exc: EzoLinkError) -> None:
+        if isinstance(exc, EzoGarbage):
+            self._failure = "garbled replies"
+        elif isinstance(exc, EzoTimeout):
+            self._failure = "no response"
 
     async def _ensure_initialised(self) -> None:
         # After a reboot: the start-up sequence, then the device's own state, before anything else.
@@ -145,8 +158,12 @@ class EzoDevice:
         silent = now - self._answered_at
         if silent <= self.lost_s:
             return None
+        port = self.link.port_problem
+        cause = f"port not open ({port})" if port is not None else self._failure
         return Reading.bad(
-            BadReason.DEVICE_LOST, self._answered_at, f"no response for {silent:.0f} s"
+            BadReason.DEVICE_LOST,
+            self._answered_at,
+            f"no valid answer for {silent:.0f} s (its limit {self.lost_s:g} s): {cause}",
         )
 
     async def call(self, work: Callable[[], Awaitable[T]], *, timeout_s: float) -> T:
@@ -195,7 +212,7 @@ class EzoDevice:
         lost = self.lost_reading()
         if lost is not None and not self._lost_logged:
             self._lost_logged = True
-            log.error("device.lost", tag=self.tag, reason=lost.reason)
+            log.error("device.lost", tag=self.tag, reason=lost.detail)
         elif lost is None and self._lost_logged:
             self._lost_logged = False
             log.info("device.back", tag=self.tag)

@@ -160,6 +160,11 @@ class EzoLink:
         return self._needs_init
 
     @property
+    def port_problem(self) -> str | None:
+        """Why the port is away (e.g. "[Errno 2] could not open port …"), or None."""
+        return self._reopener.lost_reason
+
+    @property
     def connected(self) -> bool:
         """True while the port is open and its reader alive."""
         return self._reader_task is not None and not self._reader_task.done()

@@ -95,6 +95,7 @@ class PortReopener(Generic[T]):
         self._tag = tag
         self._backoff = backoff or Backoff()
         self._lost_at: float | None = None
+        self._lost_reason: str | None = None
         self.reconnects = 0
 
     @property
@@ -102,8 +103,14 @@ class PortReopener(Generic[T]):
         """Clock time the port was lost at, or None while it is (believed) there."""
         return self._lost_at
 
+    @property
+    def lost_reason(self) -> str | None:
+        """Why the port is away (the newest failure to open it), or None while it is there."""
+        return self._lost_reason if self._lost_at is not None else None
+
     def lost(self, reason: str) -> None:
         """Tell the reopener the port is gone (read error, EIO, file vanished); logged once."""
+        self._lost_reason = reason
         if self._lost_at is None:
             self._lost_at = self._clock.monotonic()
             log.warning(f"{self._prefix}.port_lost", tag=self._tag, path=self.path, reason=reason)
@@ -126,5 +133,5 @@ class PortReopener(Generic[T]):
                     path=self.path,
                     after_s=round(self._clock.monotonic() - self._lost_at, 1),
                 )
-                self._lost_at = None
+                self._lost_at = self._lost_reason = None
             return opened

@@ -42,6 +42,9 @@ from hal.wiring import BoardWiring, CoilFunction, LevelPoint
 
 log = get_logger(__name__)
 
+# pymodbus drops bytes it cannot frame and the request times out: to the driver, line noise
+# and silence look alike.
+_NO_FRAME = "no valid frame (silent, or line noise)"
 _BUS_COMPLAINTS = ("relay_board.timeout", "relay_board.bad_response")
 _Execute = Callable[[bool, ModbusPDU], Awaitable[ModbusPDU]]
 # pymodbus waits this long in real time; the driver's own Clock-based timeout always ends first.
@@ -92,6 +95,8 @@ class RelayBoard:
         self._input_count = max(self.map.inputs) + 1
         self._inputs: dict[int, Reading[bool]] = {}
         self._last_ok = self._started = clock.monotonic()
+        # What the last failed request looked like: a lost board's readings say which.
+        self._failure = _NO_FRAME
         # A refused or silent relay logs once every few minutes while it goes on, not each try.
         self._repeats = Repeats()
         self._read_back_at = clock.monotonic()
@@ -152,8 +157,13 @@ class RelayBoard:
         now = self.clock.monotonic()
         silent_s = now - self._last_ok
         if silent_s > self.timing.lost_after_s:
+            port = self._reopener.lost_reason
+            cause = f"port not open ({port})" if port is not None else self._failure
             return Reading.bad(
-                BadReason.DEVICE_LOST, self._last_ok, f"no response for {silent_s:.1f} s"
+                BadReason.DEVICE_LOST,
+                self._last_ok,
+                f"no valid answer for {silent_s:.1f} s (its limit {self.timing.lost_after_s:g} s):"
+                f" {cause}",
             )
         # Stamped when the driver began waiting for it, so an input never read goes stale.
         return self._inputs.get(number) or Reading.bad(BadReason.NO_READING_YET, self._started)
@@ -383,6 +393,7 @@ class RelayBoard:
                 raise
             except RelayBoardTimeout as exc:
                 error = exc
+                self._failure = _NO_FRAME
                 if (more := self._due("relay_board.timeout", request)) is not None:
                     log.warning(
                         "relay_board.timeout",
@@ -393,6 +404,7 @@ class RelayBoard:
                     )
             except RelayBoardError as exc:
                 error = exc
+                self._failure = "garbled answers"
                 if (more := self._due("relay_board.bad_response", request)) is not None:
                     log.warning("relay_board.bad_response", path=self.path, error=str(exc), **more)
             else:

@@ -107,6 +107,18 @@ async def test_garbage_is_retried_and_the_reading_recovers(rtd_rig: RtdRig) -> N
     assert rtd_rig.driver.latest().value == pytest.approx(value, abs=1e-9)
 
 
+async def test_a_circuit_that_answers_only_garbage_is_lost_for_garbled_replies(
+    rtd_rig: RtdRig,
+) -> None:
+    rtd_rig.emulator.garbage(1_000_000)
+    await rtd_rig.until(
+        lambda: "device_lost" in (rtd_rig.driver.latest().why or ""),
+        within_s=30.0,
+        what="device lost",
+    )
+    assert (rtd_rig.driver.latest().why or "").endswith("(its limit 15 s): garbled replies")
+
+
 async def test_silence_past_the_lost_limit_reads_device_lost_then_recovers(
     rtd_rig: RtdRig,
 ) -> None:
@@ -119,7 +131,7 @@ async def test_silence_past_the_lost_limit_reads_device_lost_then_recovers(
         assert rtd_rig.clock.monotonic() - last_answer >= 15.0  # not before the lost limit
         reason = rtd_rig.driver.latest().why or ""
         assert "device_lost" in reason
-        assert "no response" in reason
+        assert "(its limit 15 s): no response" in reason, reason
         rtd_rig.emulator.silent(False)
         await _fresh_reading(rtd_rig, after=rtd_rig.clock.monotonic(), within_s=40.0)
     assert {"ezo.timeout", "device.lost", "device.back"} <= set(_events(logs))
@@ -153,6 +165,8 @@ async def test_unplug_reads_bad_and_replug_reconnects_and_reads_again(rtd_rig: R
             within_s=30.0,
             what="device lost",
         )
+        # A port that will not open is not a silent circuit: the reading says which.
+        assert "(its limit 15 s): port not open (" in (rtd_rig.driver.latest().why or "")
         rtd_rig.port.replug()
         await _fresh_reading(rtd_rig, after=rtd_rig.clock.monotonic(), within_s=40.0)
     events = _events(logs)

@@ -225,6 +225,12 @@ async def test_a_few_garbled_answers_are_retried_without_losing_the_board(
     assert not rig.board.lost
 
 
+async def test_a_board_that_answers_only_line_noise_is_lost_not_called_silent(rig: Rig) -> None:
+    rig.emulator.garbage(10_000)
+    await rig.until(lambda: "device_lost" in _reason(rig), within_s=10.0, what="lost")
+    assert _reason(rig).endswith("(its limit 3 s): no valid frame (silent, or line noise)")
+
+
 async def test_a_silent_board_goes_stale_then_lost_then_recovers(rig: Rig) -> None:
     lsll = rig.board.input(LevelPoint.LOW_LOW)
     rig.board.coil(CoilFunction.AGITATOR).set(True)
@@ -242,7 +248,7 @@ async def test_a_silent_board_goes_stale_then_lost_then_recovers(rig: Rig) -> No
         assert stale.at <= silent_at + 0.1
         await rig.until(lambda: "device_lost" in _reason(rig), within_s=3.0, what="lost")
         assert lsll.latest().value is None
-        assert "no response for" in _reason(rig)
+        assert _reason(rig).endswith("(its limit 3 s): no valid frame (silent, or line noise)")
         # The bus task judges (and logs) the loss at the end of its failing cycle.
         await rig.until(
             # A failing cycle retries every request first: allow several of them.
@@ -273,6 +279,7 @@ async def test_unplug_loses_the_board_and_replug_rewrites_the_desired_coils(rig:
     with capture_logs() as logs:
         rig.port.unplug()
         await rig.until(lambda: "device_lost" in _reason(rig), within_s=4.0, what="lost")
+        assert "(its limit 3 s): port not open (" in _reason(rig)  # not "no response"
         # Unplugged, nothing renews it: the relay drops out in the board by itself.
         await rig.until(lambda: not purge.energised, within_s=10.0, what="purge dropped out")
         rig.port.replug()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from hal.log import get_logger
-from hal.reading import Reading
+from hal.reading import BadReason, Reading
 from hal.wiring import BoardWiring, CoilFunction, LevelPoint
 from unit_controller.config import InterlockLimits
 from unit_controller.interlocks import table as row
@@ -241,10 +241,14 @@ class Interlocks:
         for cause, tag, reading, stale_s in watched:
             silent = self._lost.update(now=image.now, tag=tag, reading=reading, stale_s=stale_s)
             if silent is not None:
-                # The driver's own count of the silence, not the monitor's time past the limit.
-                trips.append(
-                    cause.trip(tag, f"silent longer than its {stale_s:g} s limit: {reading.why}")
+                # A driver that judged the device lost says after how long, against its own
+                # limit (often longer than the stale limit); else the monitor timed the silence.
+                why = (
+                    f"device lost: {reading.detail}"
+                    if reading.reason is BadReason.DEVICE_LOST and reading.detail
+                    else f"silent for {silent:.0f} s (its limit {stale_s:g} s): {reading.why}"
                 )
+                trips.append(cause.trip(tag, why))
         return trips
 
     def _outputs(self, image: ProcessImage) -> list[Trip]:
