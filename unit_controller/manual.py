@@ -1,4 +1,4 @@
-"""Manual mode: the pump jogs and timed heater runs a field tech asks for at the console.
+"""Manual mode: the pump jogs, timed heater runs and drains a field tech asks for at the console.
 
 Only decides what manual mode wants each scan (bounded doses, a duty with an end time); never
 writes an output and never overrides a trip: the scan's safety filter still has the last word.
@@ -28,6 +28,7 @@ MANUAL_STATES = frozenset({State.STOPPED, State.IDLE, State.COMPLETE, State.ABOR
 _SETTLING_STATES = frozenset({State.RESETTING, State.STOPPING, State.ABORTING, State.CLEARING})
 MAX_JOG_ML = 1000.0
 MAX_HEATER_S = 3600.0
+MAX_DRAIN_S = 3600.0
 # A jog is done when less than this is left (rate × dt rounding).
 _JOG_DONE_ML = 1e-3
 MANUAL_IS_ON = "manual mode is on: turn it off first (manual off)"
@@ -107,6 +108,14 @@ class HeaterRun:
     until: float
 
 
+@dataclass(frozen=True, slots=True)
+class DrainRun:
+    """The drain valve open until `until` (clock seconds)."""
+
+    seconds: float
+    until: float
+
+
 class ManualMode:
     """What the tech asked for in manual mode; the controller turns it into outputs each scan."""
 
@@ -117,6 +126,7 @@ class ManualMode:
         self.on = False
         self.jogs: dict[str, Jog] = {}
         self.heater: HeaterRun | None = None
+        self.drain: DrainRun | None = None
         self.last_stop: str | None = None  # why the last manual action ended early
 
     # --- requests (each validated whole before anything changes) ------------------------------
@@ -200,6 +210,12 @@ class ManualMode:
             if agitation_forced
             else None
         )
+        if agitation_forced and self.heater is not None:
+            # A still reactor heats a layer at the element that the probe does not see.
+            percent, self.heater = self.heater.percent, None
+            self._cancelled(
+                [f"heater at {percent:g} %"], f"agitator forced off: {', '.join(agitation_forced)}"
+            )
         if cause is None:
             return
         for tag in [t for t, jog in self.jogs.items() if jog.into_reactor]:
@@ -208,13 +224,14 @@ class ManualMode:
 
     @property
     def agitator_wanted(self) -> bool:
-        """A jog into the reactor runs the agitator with it."""
-        return any(jog.into_reactor for jog in self.jogs.values())
+        """A jog into the reactor, or a heater run, runs the agitator with it."""
+        return self.heater is not None or any(jog.into_reactor for jog in self.jogs.values())
 
     def run_heater(
         self, percent: float, seconds: float, *, now: float, trips: Iterable[Trip]
     ) -> HeaterRun | None:
         """Run the heater at `percent` for `seconds` (replacing a run); 0 % stops it (None).
+        The agitator runs with it: a still reactor heats a layer at the element.
 
         `trips` are those in effect: a run they would force off at once is refused.
         """
@@ -230,9 +247,37 @@ class ManualMode:
             raise CommandRefused(
                 f"heater time must be more than 0 and at most {MAX_HEATER_S:g} s, got {seconds:g}"
             )
+        trips = list(trips)
         _refuse_while_forced("heat", trips, Output.HEATER)
+        still = forcing(trips, Output.AGITATOR)
+        if still:
+            raise CommandRefused(
+                f"cannot heat: the agitator may not run ({', '.join(still)}); a heater run "
+                "stirs the reactor, or the liquor at the element overheats unseen"
+            )
         self.heater = HeaterRun(percent=percent, seconds=seconds, until=now + seconds)
         return self.heater
+
+    def open_drain(self, seconds: float, *, now: float, trips: Iterable[Trip]) -> DrainRun | None:
+        """Open the drain valve for `seconds` (replacing an open drain); 0 closes it (None).
+
+        `trips` are those in effect: a drain they would force closed at once is refused.
+        """
+        if not self.on:
+            raise CommandRefused(MANUAL_IS_OFF)
+        if not math.isfinite(seconds) or seconds < 0.0:
+            raise CommandRefused(f"drain time must be 0 to {MAX_DRAIN_S:g} s, got {seconds:g}")
+        if seconds == 0.0:
+            # Closing is never refused.
+            self.drain = None
+            return None
+        if seconds > MAX_DRAIN_S:
+            raise CommandRefused(
+                f"drain time must be more than 0 and at most {MAX_DRAIN_S:g} s, got {seconds:g}"
+            )
+        _refuse_while_forced("drain", trips, Output.DRAIN)
+        self.drain = DrainRun(seconds=seconds, until=now + seconds)
+        return self.drain
 
     def turn_off(self) -> list[str]:
         """Leave manual mode; returns what was stopped."""
@@ -245,6 +290,8 @@ class ManualMode:
         lines = [f"jog {j.tag} at {j.delivered_ml:.1f} of {j.ml:g} mL" for j in self.jogs.values()]
         if self.heater is not None:
             lines.append(f"heater at {self.heater.percent:g} %")
+        if self.drain is not None:
+            lines.append("drain open")
         return lines
 
     def stop_all(self) -> list[str]:
@@ -252,13 +299,19 @@ class ManualMode:
         stopped = self.running()
         self.jogs.clear()
         self.heater = None
+        self.drain = None
         return stopped
 
     # --- the scan --------------------------------------------------------------------------
     @property
     def active(self) -> bool:
         """True while any manual action runs."""
-        return bool(self.jogs) or self.heater is not None
+        return bool(self.jogs) or self.heater is not None or self.drain is not None
+
+    @property
+    def drain_open(self) -> bool:
+        """Whether manual mode wants the drain valve open now."""
+        return self.drain is not None
 
     @property
     def heater_duty(self) -> float:
@@ -279,6 +332,9 @@ class ManualMode:
         if self.heater is not None and now >= self.heater.until:
             log.info("manual.heater_done", percent=self.heater.percent, s=self.heater.seconds)
             self.heater = None
+        if self.drain is not None and now >= self.drain.until:
+            log.info("manual.drain_done", s=self.drain.seconds)
+            self.drain = None
 
     def cancel(self, cause: str) -> None:
         """End every action because of `cause` (a trip, a state change); keeps manual mode on."""
@@ -294,6 +350,11 @@ class ManualMode:
             self._cancelled(
                 [f"jog {tag} at {jog.delivered_ml:.1f} of {jog.ml:g} mL"],
                 ", ".join(forcing(trips, Output.DOSING_PUMPS)) or "interlock",
+            )
+        if self.drain is not None and desired.drain_valve and not applied.drain_valve:
+            self.drain = None
+            self._cancelled(
+                ["drain open"], ", ".join(forcing(trips, Output.DRAIN)) or "interlock"
             )
         if self.heater is not None and desired.contactor and not applied.contactor:
             percent = self.heater.percent
@@ -319,5 +380,8 @@ class ManualMode:
             "heater": None
             if heater is None
             else {"percent": heater.percent, "remaining_s": round(max(0.0, heater.until - now), 1)},
+            "drain": None
+            if self.drain is None
+            else {"remaining_s": round(max(0.0, self.drain.until - now), 1)},
             "last_stop": self.last_stop,
         }

@@ -92,7 +92,8 @@ async def test_heater_runs_at_the_duty_then_stops_after_its_time() -> None:
         scans += 1
         conducting += rig.unit.heater.conducting
         assert snap.outputs.contactor
-        assert snap.outputs.agitator is False
+        # A still reactor heats a layer at the element that the probe does not see.
+        assert snap.outputs.agitator is True
         assert snap.heater_duty == 0.5
     assert conducting / scans == pytest.approx(0.5, abs=0.05)
     assert snap.outputs == Outputs.safe()

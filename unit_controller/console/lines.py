@@ -150,8 +150,9 @@ HELP: Final[tuple[HelpEntry, ...]] = (
     HelpEntry(("jog",), "jog pump <tag> <ml> [cylinder]", "dose a volume with one pump (manual)",
               "jog pump P-203 5: 5 mL into the reactor (over LSL, agitator on); "
               "jog pump P-203 5 cylinder: into a measuring cylinder instead."),
-    HelpEntry(("heater",), "heater <percent> <s>", "heat for a while (manual, interlocked)",
-              "Example: heater 50 30 runs the heater at 50 % for 30 s. Needs manual on."),
+    HelpEntry(("heater", "drain"), "heater <%> <s> | drain <s>", "heat, or drain, for a while",
+              "heater 50 30: the heater at 50 % for 30 s, the agitator with it; drain 600: the "
+              "drain valve open 10 min (drain off closes it). Manual on; interlocked."),
     HelpEntry(("cal",), "cal ph [mid|low|high pH]", "calibrate pH, guided (buffer °C optional)",
               "Buffers mid first (it clears low/high). cal ph status: the state; cal ph clear."),
     HelpEntry(("cal",), "cal pump <tag> <ml>", "a pump's volume as measured (calibration)"),
@@ -381,6 +382,18 @@ def _heater(rest: Sequence[str]) -> Parsed:
     return _remote("heater", "heater", {"percent": percent, "seconds": seconds}, guarded=True)
 
 
+def _drain(rest: Sequence[str]) -> Parsed:
+    form = "drain 600 (seconds), or drain off"
+    if len(rest) != 1:
+        raise LineError(f"drain needs seconds or off: {form}")
+    if rest[0].lower() in ("off", "close"):
+        return _remote("drain", "drain", {"seconds": 0.0}, guarded=True)
+    seconds = _number(rest[0], what="drain seconds", example="600")
+    if seconds < 0:  # 0 closes, as `heater 0` stops
+        raise LineError(f"drain seconds must be 0 or more, got {rest[0]}")
+    return _remote("drain", "drain", {"seconds": seconds}, guarded=True)
+
+
 def _cal(rest: Sequence[str]) -> Parsed:
     what = rest[0].lower() if rest else ""
     if what == "ph":
@@ -493,6 +506,7 @@ _PARSERS: Final = {
     "mode": _authority,
     "jog": _jog,
     "heater": _heater,
+    "drain": _drain,
     "cal": _cal,
     "log": _log,
     "batch": _batch,

@@ -473,6 +473,13 @@ def _heater(result: Mapping[str, Any], style: Style) -> list[str]:
     ]
 
 
+def _drain(result: Mapping[str, Any], style: Style) -> list[str]:
+    seconds = result.get("seconds")
+    if not seconds:
+        return ["drain closed"]
+    return [f"drain open for {_value(seconds)} s (interlocks still apply; drain off closes it)"]
+
+
 def _batch(result: Mapping[str, Any], style: Style) -> list[str]:
     batch = result.get("batch")
     return render_batch(batch, style) if isinstance(batch, dict) else ["no batch recorded yet"]
@@ -493,6 +500,7 @@ _RESULTS: Final[dict[str, Callable[[Mapping[str, Any], Style], list[str]]]] = {
     ],
     "jog_pump": _jog,
     "heater": _heater,
+    "drain": _drain,
     "cal_ph": render_cal_ph,
     "cal_ph_status": render_cal_ph_status,
     "cal_ph_clear": render_cal_ph_clear,

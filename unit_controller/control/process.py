@@ -153,9 +153,10 @@ class ProcessControllers:
         now: float,
         temperature_c: float | None = None,
         agitator: bool = False,
+        drain: bool = False,
     ) -> Outputs:
-        """Desired outputs in manual mode: a fixed heater duty (no PID), the jogged pumps and
-        the agitator a jog into the reactor runs.
+        """Desired outputs in manual mode: a fixed heater duty (no PID), the jogged pumps, the
+        agitator a jog into the reactor or a heater run runs, and the drain valve.
 
         The duty goes through the same time proportioner, with the contactor closed while it
         runs; no pH loop runs and every other output is off.
@@ -176,7 +177,8 @@ class ProcessControllers:
         else:
             heater_on_s = self._heater_off()
         return Outputs(
-            heater_on_s=heater_on_s, contactor=heater_duty > 0.0, agitator=agitator
+            heater_on_s=heater_on_s, contactor=heater_duty > 0.0, agitator=agitator,
+            drain_valve=drain,
         ).with_pumps({tag: rate for tag, rate in pumps.items() if rate > 0.0})
 
     # --- temperature ---------------------------------------------------------------------

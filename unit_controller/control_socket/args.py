@@ -78,6 +78,12 @@ class HeaterArgs(OpArgs):
     seconds: Number
 
 
+class DrainArgs(OpArgs):
+    """The drain valve open for a while (0 closes it)."""
+
+    seconds: Number
+
+
 class CalPhArgs(OpArgs):
     """One pH calibration point."""
 

@@ -32,6 +32,7 @@ from .args import (
     BatchArgs,
     CalPhArgs,
     CalPumpArgs,
+    DrainArgs,
     HeaterArgs,
     IdentifyArgs,
     JogArgs,
@@ -166,6 +167,7 @@ class Operations:
             "authority": OpSpec(AuthorityArgs, Kind.CONSOLE, self._authority),
             "jog_pump": OpSpec(JogArgs, Kind.PROTECTED, self._jog_pump),
             "heater": OpSpec(HeaterArgs, Kind.PROTECTED, self._heater),
+            "drain": OpSpec(DrainArgs, Kind.PROTECTED, self._drain),
             "cal_ph": OpSpec(CalPhArgs, Kind.PROTECTED, self._cal_ph),
             "cal_ph_clear": OpSpec(NoArgs, Kind.PROTECTED, self._cal_ph_clear),
             "cal_pump": OpSpec(CalPumpArgs, Kind.PROTECTED, self._cal_pump),
@@ -427,6 +429,9 @@ class Operations:
         return dict(
             await self.controller.manual_heater(args.percent, args.seconds, source=session.source)
         )
+
+    async def _drain(self, session: Session, args: DrainArgs) -> dict[str, Any]:
+        return dict(await self.controller.manual_drain(args.seconds, source=session.source))
 
     async def _cal_ph(self, session: Session, args: CalPhArgs) -> dict[str, Any]:
         result = await self.calibrations.ph(

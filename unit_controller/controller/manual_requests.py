@@ -147,6 +147,20 @@ class ManualRequests(ControllerCore):
             self._flush_events()
             return {"percent": percent, "seconds": seconds}
 
+    async def manual_drain(self, seconds: float, *, source: str) -> dict[str, float]:
+        """Drain valve open for `seconds` (manual only; 0 closes it): to empty the reactor after
+        an abort or a test. Still interlocked."""
+        async with self._turn():
+            run = self._manual.open_drain(
+                seconds, now=self.clock.monotonic(), trips=self.alarms.in_effect()
+            )
+            seconds = run.seconds if run is not None else 0.0
+            log.info("manual.drain", source=source, s=seconds)
+            text = f"drain open for {seconds:g} s" if run else "drain closed"
+            self._emit_console("drain", text, source, seconds=seconds)
+            self._flush_events()
+            return {"seconds": seconds}
+
     @contextlib.asynccontextmanager
     async def outside_batch(self, what: str) -> AsyncIterator[None]:
         """Run `what` (a calibration) with no batch under way; PackML commands but stop and abort

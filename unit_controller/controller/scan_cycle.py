@@ -158,6 +158,7 @@ class ScanCycle(ControllerCore):
                 now=now,
                 temperature_c=image.temperature.value if image.temperature.good else None,
                 agitator=self._manual.agitator_wanted,
+                drain=self._manual.drain_open,
             )
             # Manual work on a charged reactor keeps its blanket.
             desired = replace(desired, purge_valve=purge_open)
