@@ -368,4 +368,17 @@ def serial_port_problems(devices: dict[str, DeviceWiring], serial: SerialSetting
             f"{OWN_LOCATION}hal.serial.relay_board_port: needed on the serial backend (the relay "
             "board's /dev/serial/by-id/... path)"
         )
+    # One port, one instrument: each driver locks its port, and which of two gets it is a race.
+    users: dict[str, list[str]] = {}
+    for tag, device in devices.items():
+        if device.port:
+            users.setdefault(device.port, []).append(tag)
+    if serial.relay_board_port:
+        users.setdefault(serial.relay_board_port, []).append("the relay board")
+    for port, tags in users.items():
+        if len(tags) > 1:  # the relay board comes last: the first is a device's tag
+            problems.append(
+                f"{tags[0]}.port: {port} is given to {' and '.join(tags)}: each instrument needs "
+                "its own port"
+            )
     return problems

@@ -424,3 +424,24 @@ def test_a_tls_file_that_is_not_a_file_says_what_it_is(
     text = EXAMPLE.replace("[mqtt]\n", f'[mqtt]\nca_file = "{value.format(**names)}"\n', 1)
     (found,) = _problems_of(tmp_path, text)
     assert found.startswith(problem.format(**names)), found
+
+
+def test_two_instruments_on_one_serial_port_are_refused(tmp_path: Path) -> None:
+    # Each driver locks its port: which of the two gets it would be a race at every start.
+    text = EXAMPLE.replace(
+        'backend = "mock"',
+        'backend = "serial"\n[hal.serial]\nrelay_board_port = "/dev/serial/by-id/TT-101"',
+    )
+    for tag in ("TT-101", "AT-101", "P-201", "P-202", "P-203", "P-204", "P-205"):
+        port = "P-201" if tag == "P-202" else tag
+        text = text.replace(
+            f"[devices.{tag}]\n", f'[devices.{tag}]\nport = "/dev/serial/by-id/{port}"\n'
+        )
+    path = tmp_path / "unit.toml"
+    path.write_text(text)
+    assert _problems(path) == [
+        "devices: TT-101.port: /dev/serial/by-id/TT-101 is given to TT-101 and the relay board: "
+        "each instrument needs its own port",
+        "devices: P-201.port: /dev/serial/by-id/P-201 is given to P-201 and P-202: each "
+        "instrument needs its own port",
+    ]
