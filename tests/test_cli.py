@@ -13,8 +13,10 @@ import io
 import itertools
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,7 @@ from unit_controller.config import DEFAULT_CONFIG, load_config
 from unit_controller.sim.runner import SimOptions, SimulationRun
 
 EXAMPLE = DEFAULT_CONFIG.read_text(encoding="utf-8")
-cli_main = importlib.import_module("unit_controller.cli.main")  # the module, not main()
+cli_site = importlib.import_module("unit_controller.cli.site")
 SMOKE = ["sim", "--recipe", "smoke", "--fast", "--json", "--seed", "1"]
 
 # The smoke recipe's pH step without its heating and drain: a third of its simulated time, for
@@ -268,7 +270,7 @@ def test_config_with_serial_backend_is_refused_for_sim(tmp_path: Path) -> None:
         'backend = "mock"', 'backend = "serial"\n[hal.serial]\nrelay_board_port = "/dev/null"'
     )
     for tag in ("TT-101", "AT-101", "P-201", "P-202", "P-203", "P-204", "P-205"):
-        text = text.replace(f"[devices.{tag}]\n", f'[devices.{tag}]\nport = "/dev/null"\n')
+        text = text.replace(f"[devices.{tag}]\n", f'[devices.{tag}]\nport = "/dev/{tag}"\n')
     path = _write(tmp_path, "unit.toml", text)
     _assert_bad_input(
         _cli("sim", "--recipe", "smoke", "--config", str(path)),
@@ -350,7 +352,7 @@ def test_recipes_lists_what_the_daemon_offers(
     assert _cli("recipes").out.split() == ["ours"]
     # A tech's shell on the unit has no $CONFIGURATION_DIRECTORY: where the installer put them.
     monkeypatch.delenv("CONFIGURATION_DIRECTORY")
-    monkeypatch.setattr(cli_main, "INSTALLED_CONFIG_DIR", site)
+    monkeypatch.setattr(cli_site, "INSTALLED_CONFIG_DIR", site)
     assert _cli("recipes").out.split() == ["ours"]
     (site / "unit.toml").write_text(EXAMPLE)
     outcome = _cli("check-recipe", "ours")
@@ -374,7 +376,7 @@ def test_the_units_files_unreadable_to_this_user_are_named(monkeypatch: pytest.M
     def denied(*, installed: bool = False) -> Path:
         raise PermissionError(13, "Permission denied", "/etc/unit-controller/recipes")
 
-    monkeypatch.setattr(cli_main, "_site_recipes", denied)
+    monkeypatch.setattr(cli_site, "site_recipes", denied)
     for argv in (["recipes"], ["check-recipe", "smoke"]):
         _assert_bad_input(_cli(*argv), "/etc/unit-controller/recipes: permission denied")
 
@@ -623,3 +625,47 @@ def test_sign_and_send_refuse_a_unit_id_or_root_that_is_no_topic_level(tmp_path:
     ):
         outcome = _cli(*args, "--key", str(key), "--by", "ops")
         _assert_bad_input(outcome, "must be")
+
+
+def test_journal_report_and_commission_on_the_unit_find_its_installed_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A root shell on the unit has neither $CONFIGURATION_DIRECTORY nor $STATE_DIRECTORY: the
+    # tools look where the installer and the service put them, as `recipes` does.
+    etc, var = tmp_path / "etc", tmp_path / "var"
+    etc.mkdir()
+    (etc / "unit.toml").write_text(EXAMPLE.replace('id = "sim-unit-01"', 'id = "north-3"'))
+    monkeypatch.setattr(cli_site, "INSTALLED_CONFIG_DIR", etc)
+    monkeypatch.setattr(cli_site, "INSTALLED_STATE_DIR", var)
+    for name in ("CONFIGURATION_DIRECTORY", "STATE_DIRECTORY"):
+        monkeypatch.delenv(name, raising=False)
+    for argv in (["journal", "list"], ["report", "last", "--out", str(tmp_path / "r.html")]):
+        _assert_bad_input(_cli(*argv), f"no journal at {var / 'journal.sqlite3'}")
+    # The config's own state_dir still comes first, and a flag before that.
+    mine = tmp_path / "mine"
+    (etc / "unit.toml").write_text(EXAMPLE.replace("[unit]\n", f'[unit]\nstate_dir = "{mine}"\n'))
+    _assert_bad_input(_cli("journal", "list"), f"no journal at {mine / 'journal.sqlite3'}")
+    flag = tmp_path / "flag"
+    outcome = _cli("journal", "list", "--state-dir", str(flag))
+    _assert_bad_input(outcome, f"no journal at {flag / 'journal.sqlite3'}")
+    # commission takes the installed config too (this one is the simulator's: refused, named).
+    _assert_bad_input(_cli("commission"), f"{etc / 'unit.toml'} runs the mock backend")
+    monkeypatch.setattr(cli_site, "INSTALLED_CONFIG_DIR", tmp_path / "none")
+    _assert_bad_input(_cli("commission"), "no config: name the unit's with --config")
+
+
+def test_the_ph_calibrations_age_is_read_from_the_journal_in_the_state_dir_given(
+    tmp_path: Path,
+) -> None:
+    from unit_controller.commissioning.survey import last_ph_calibration_days
+    from unit_controller.journal.store import JOURNAL_FILE
+
+    assert last_ph_calibration_days(tmp_path) is None  # no journal
+    with contextlib.closing(sqlite3.connect(tmp_path / JOURNAL_FILE)) as conn:
+        conn.execute("CREATE TABLE calibrations (ts_ms INTEGER, kind TEXT, action TEXT)")
+        two_days_ago = int(time.time() * 1000) - 2 * 86_400_000
+        conn.execute("INSERT INTO calibrations VALUES (?, 'ph', 'mid')", (two_days_ago,))
+        conn.commit()
+    age = last_ph_calibration_days(tmp_path)
+    assert age is not None
+    assert 1.99 < age < 2.01

@@ -50,7 +50,20 @@ def add_bench_commands(sub: Any, *, speed: Any, fault: Any) -> None:
         "step by step. Exit 0 when everything is found and healthy, 3 otherwise. The daemon "
         "must not be running (it holds the ports): the console's `commission` asks it instead.",
     )
-    commission.add_argument("--config", type=Path, required=True, help="the unit's config")
+    commission.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="the unit's config (default /etc/unit-controller/unit.toml where installed)",
+    )
+    commission.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the unit's state directory, for its journal's calibrations (default as the "
+        "daemon finds it: $STATE_DIRECTORY, the config's, else /var/lib/unit-controller)",
+    )
     commission.add_argument(
         "--outputs",
         action="store_true",

@@ -11,7 +11,6 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from unit_controller.cli.arguments import build_parser
@@ -27,10 +26,6 @@ if TYPE_CHECKING:
 
 # Each command imports what it runs, when it runs: `run` loads no simulator batch runner, console,
 # report or signing code, and `console` no model of the unit.
-
-
-# Where deploy/install.sh puts the unit's config and recipes.
-INSTALLED_CONFIG_DIR = Path("/etc/unit-controller")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -154,6 +149,7 @@ def _run(args: argparse.Namespace) -> int:
 def _daemon_options(args: argparse.Namespace) -> tuple[UnitConfig, DaemonOptions] | int:
     """The daemon's config and options from the command line, or the exit code after printing
     every problem."""
+    from unit_controller.cli import site
     from unit_controller.cli.loading import config_from_args
     from unit_controller.daemon.daemon import DaemonOptions
     from unit_controller.daemon.dirs import resolve_directories
@@ -175,7 +171,7 @@ def _daemon_options(args: argparse.Namespace) -> tuple[UnitConfig, DaemonOptions
     config = config_from_args(args, path=dirs.config_file, state_dir=dirs.state)
     if config is None:
         return EXIT_BAD_INPUT
-    recipes_dir = args.recipes_dir or _site_recipes() or RECIPES_DIR
+    recipes_dir = args.recipes_dir or site.site_recipes() or RECIPES_DIR
     if not recipes_dir.is_dir():
         print(f"error: recipes directory {recipes_dir} does not exist", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -184,47 +180,24 @@ def _daemon_options(args: argparse.Namespace) -> tuple[UnitConfig, DaemonOptions
 
 def _recipes_command(args: argparse.Namespace) -> int:
     """`recipes` and `check-recipe`, on the unit's own files where there are some."""
+    from unit_controller.cli import site
+
     if args.command == "check-recipe":
         from unit_controller.cli.loading import check_recipe
 
         return check_recipe(
             args.recipe,
-            config=_site_config(args.config),
-            recipes_dir=args.recipes_dir or _site_recipes(installed=True),
+            config=site.site_config(args.config),
+            recipes_dir=args.recipes_dir or site.site_recipes(installed=True),
         )
     from unit_controller.cli.loading import list_offered
 
-    recipes_dir = args.recipes_dir or _site_recipes(installed=True) or RECIPES_DIR
+    recipes_dir = args.recipes_dir or site.site_recipes(installed=True) or RECIPES_DIR
     if not recipes_dir.is_dir():
         print(f"error: recipes directory {recipes_dir} does not exist", file=sys.stderr)
         return EXIT_BAD_INPUT
     # Judged on the unit's config, as the daemon judges a start (else the simulator's).
-    return list_offered(config=_site_config(None), recipes_dir=recipes_dir)
-
-
-def _site_recipes(*, installed: bool = False) -> Path | None:
-    """`recipes/` of the unit's configuration directory when it exists: systemd's
-    $CONFIGURATION_DIRECTORY; with `installed`, else where the installer puts it (a tech's
-    shell on the unit has no $CONFIGURATION_DIRECTORY)."""
-    site = _site_dir(installed=installed)
-    candidate = None if site is None else site / "recipes"
-    return candidate if candidate is not None and candidate.is_dir() else None
-
-
-def _site_dir(*, installed: bool) -> Path | None:
-    configured = os.environ.get("CONFIGURATION_DIRECTORY")
-    if configured:
-        return Path(configured.split(":")[0])
-    return INSTALLED_CONFIG_DIR if installed and INSTALLED_CONFIG_DIR.is_dir() else None
-
-
-def _site_config(config: Path | None) -> Path | None:
-    """`--config`, else the unit's installed config when there is one (None: the default)."""
-    if config is not None:
-        return config
-    site = _site_dir(installed=True)
-    candidate = None if site is None else site / "unit.toml"
-    return candidate if candidate is not None and candidate.exists() else None
+    return list_offered(config=site.site_config(None), recipes_dir=recipes_dir)
 
 
 def _hash_pin() -> int:

@@ -14,7 +14,7 @@ def _where(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="unit config, for its id and state directory (default $CONFIGURATION_DIRECTORY/"
-        "unit.toml, else the simulator's)",
+        "unit.toml, else /etc/unit-controller/unit.toml, else the simulator's)",
     )
     parser.add_argument(
         "--state-dir",
@@ -22,6 +22,7 @@ def _where(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="DIR",
         help="the unit's state directory (default $STATE_DIRECTORY, else the config's, else "
+        "/var/lib/unit-controller for the installed config, else "
         "$XDG_STATE_HOME/unit-controller/<unit id>)",
     )
     parser.add_argument("--unit-id", metavar="ID", default=None, help="the unit's id")

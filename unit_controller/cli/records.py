@@ -18,7 +18,8 @@ from typing import Any
 
 from unit_controller.cli.exits import EXIT_BAD_INPUT
 from unit_controller.cli.loading import config_from_args
-from unit_controller.config import UnitConfig, resolve_state_dir
+from unit_controller.cli.site import site_config, unit_state_dir
+from unit_controller.config import UnitConfig
 from unit_controller.daemon.dirs import resolve_directories
 from unit_controller.journal.export import (
     ExportError,
@@ -32,9 +33,18 @@ from unit_controller.state_lock import held
 from unit_controller.whole_file import write_whole
 
 
+def _config_file(args: argparse.Namespace) -> Path:
+    # On the unit: its installed config (a root shell has no $CONFIGURATION_DIRECTORY).
+    config = site_config(args.config)
+    return resolve_directories(config=config, state_dir=None, runtime_dir=None).config_file
+
+
 def _config(args: argparse.Namespace) -> UnitConfig | None:
-    dirs = resolve_directories(config=args.config, state_dir=None, runtime_dir=None)
-    return config_from_args(args, path=dirs.config_file, state_dir=None)
+    return config_from_args(args, path=_config_file(args), state_dir=None)
+
+
+def _state_dir(args: argparse.Namespace, config: UnitConfig) -> Path:
+    return unit_state_dir(config, args.state_dir, _config_file(args))
 
 
 @contextlib.contextmanager
@@ -43,7 +53,7 @@ def _journal_of(args: argparse.Namespace) -> Iterator[tuple[UnitConfig, sqlite3.
     config = _config(args)
     if config is None:
         raise _BadInput
-    conn = open_journal(resolve_state_dir(config, args.state_dir) / JOURNAL_FILE)
+    conn = open_journal(_state_dir(args, config) / JOURNAL_FILE)
     try:
         yield config, conn
     finally:
@@ -54,7 +64,7 @@ def _journal_of(args: argparse.Namespace) -> Iterator[tuple[UnitConfig, sqlite3.
 def _export_of(args: argparse.Namespace, ref: str) -> Iterator[dict[str, Any]]:
     with _journal_of(args) as (config, conn):
         batch_id = batch_id_of(conn, ref)
-        alive = held(resolve_state_dir(config, args.state_dir))
+        alive = held(_state_dir(args, config))
         yield batch_export(
             conn, batch_id, unit=config.unit.id, site=config.unit.site, run_alive=alive
         )

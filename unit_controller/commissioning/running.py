@@ -8,6 +8,7 @@ daemon stopped).
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from hal.serial.board import SerialHardware
 from hal.serial.ezo_device import EzoDevice
@@ -27,19 +28,24 @@ from unit_controller.config import UnitConfig
 QUERY_S = 30.0  # a query waits behind at most one poll of its device
 
 
-async def survey_running(config: UnitConfig, hardware: SerialHardware) -> CommissionReport:
-    """Every instrument as the running drivers know it."""
+async def survey_running(
+    config: UnitConfig, hardware: SerialHardware, *, state_dir: Path
+) -> CommissionReport:
+    """Every instrument as the running drivers know it (`state_dir`: the daemon's, with its
+    journal)."""
     ezo = hardware.ezo
     devices = [
-        await _device(ezo.rtd, "RTD", config),
-        await _device(ezo.ph, "pH", config),
-        *[await _device(pump, "PMP", config) for pump in ezo.pumps.values()],
+        await _device(ezo.rtd, "RTD", config, state_dir),
+        await _device(ezo.ph, "pH", config, state_dir),
+        *[await _device(pump, "PMP", config, state_dir) for pump in ezo.pumps.values()],
     ]
     devices.extend(_relay_board(config, hardware))
     return CommissionReport(unit=config.unit.id, devices=devices)
 
 
-async def _device(device: EzoDevice, kind: str, config: UnitConfig) -> DeviceReport:
+async def _device(
+    device: EzoDevice, kind: str, config: UnitConfig, state_dir: Path
+) -> DeviceReport:
     link = device.link
     report = DeviceReport(tag=device.tag, kind=f"EZO-{kind}", port=link.path)
     lost = device.lost_reading()
@@ -55,7 +61,7 @@ async def _device(device: EzoDevice, kind: str, config: UnitConfig) -> DeviceRep
         if isinstance(device, EzoRtd) and not isinstance(device, EzoPhProbe):
             report.reading = f"{device.latest().value} °C"
         elif isinstance(device, EzoPhProbe):
-            await _ph(report, device, config)
+            await _ph(report, device, config, state_dir)
         elif isinstance(device, EzoPump):
             await _pump(report, device, config)
     except Exception as exc:  # a device that fails a query mid-survey is a finding
@@ -63,14 +69,16 @@ async def _device(device: EzoDevice, kind: str, config: UnitConfig) -> DeviceRep
     return report
 
 
-async def _ph(report: DeviceReport, probe: EzoPhProbe, config: UnitConfig) -> None:
+async def _ph(
+    report: DeviceReport, probe: EzoPhProbe, config: UnitConfig, state_dir: Path
+) -> None:
     report.reading = f"pH {probe.latest().value}"
     status = await asyncio.wait_for(probe.calibration_status(), QUERY_S)
     if status.points == 0:
         report.warnings.append("not calibrated: console `cal ph mid 7.00`, then low and high")
         return
     report.warnings.extend(f"calibration: {p}" for p in status.problems)
-    await warn_of_ph_calibration_age(report, config)
+    await warn_of_ph_calibration_age(report, config, state_dir)
 
 
 async def _pump(report: DeviceReport, pump: EzoPump, config: UnitConfig) -> None:

@@ -29,7 +29,7 @@ from hal.serial.modbus_frames import FLASH_BASE, RelayBoardMap, WriteCoilValue, 
 from hal.serial.reconnect import Backoff, within
 from hal.wiring import DosingPumpWiring, PhProbeWiring, RtdWiring
 from unit_controller.commissioning.report import CommissionReport, DeviceReport
-from unit_controller.config import UnitConfig, state_directory
+from unit_controller.config import UnitConfig
 
 log = get_logger(__name__)
 
@@ -46,14 +46,20 @@ Ask = Callable[[str], Awaitable[bool]]  # a yes/no question to the person at the
 
 
 async def survey(
-    config: UnitConfig, *, ask: Ask | None = None, clock: Clock | None = None
+    config: UnitConfig,
+    *,
+    state_dir: Path,
+    ask: Ask | None = None,
+    clock: Clock | None = None,
 ) -> CommissionReport:
-    """Every instrument of `config`'s unit, found and checked; with `ask`, outputs pulsed."""
+    """Every instrument of `config`'s unit, found and checked; with `ask`, outputs pulsed.
+    `state_dir` holds the unit's journal, for the pH calibration's age."""
     clock = clock or SystemClock()
     devices: list[DeviceReport] = []
     for tag, wiring in config.wiring.devices.items():
         if isinstance(wiring, RtdWiring | PhProbeWiring | DosingPumpWiring):
-            devices.append(await _ezo(tag, KINDS[type(wiring)], wiring, config, clock, ask))
+            found = await _ezo(tag, KINDS[type(wiring)], wiring, config, clock, ask, state_dir)
+            devices.append(found)
     devices.extend(await _relay_board(config, clock, ask))
     return CommissionReport(unit=config.unit.id, devices=devices)
 
@@ -68,6 +74,7 @@ async def _ezo(
     config: UnitConfig,
     clock: Clock,
     ask: Ask | None,
+    state_dir: Path,
 ) -> DeviceReport:
     port = wiring.port
     report = DeviceReport(tag=tag, kind=f"EZO-{kind}", port=port)
@@ -102,8 +109,10 @@ async def _ezo(
             )
             return report
         judge_supply(report)
-        checks = {"RTD": _rtd, "pH": _ph, "PMP": _pump}[kind]
-        await checks(report, link, wiring, config, ask)
+        if kind == "pH":  # its calibration's age is in the unit's journal
+            await _ph(report, link, wiring, config, ask, state_dir)
+        else:
+            await {"RTD": _rtd, "PMP": _pump}[kind](report, link, wiring, config, ask)
     except EzoLinkError as exc:
         report.problems.append(f"stopped answering during the checks: {exc}")
     finally:
@@ -148,7 +157,12 @@ async def _rtd(
 
 
 async def _ph(
-    report: DeviceReport, link: EzoLink, wiring: object, config: UnitConfig, ask: Ask | None
+    report: DeviceReport,
+    link: EzoLink,
+    wiring: object,
+    config: UnitConfig,
+    ask: Ask | None,
+    state_dir: Path,
 ) -> None:
     report.reading = f"pH {_field(await _ask(link, 'R', READ_S), 0)}"
     points = _field(await _ask(link, "Cal,?"))
@@ -161,13 +175,15 @@ async def _ph(
         offset = float(slope[2]) if len(slope) > 2 else 0.0
         _verdict, problems = judge(acid_pct=acid, base_pct=base, offset_mv=offset)
         report.warnings.extend(f"calibration: {p}" for p in problems)
-    await warn_of_ph_calibration_age(report, config)
+    await warn_of_ph_calibration_age(report, config, state_dir)
 
 
-async def warn_of_ph_calibration_age(report: DeviceReport, config: UnitConfig) -> None:
+async def warn_of_ph_calibration_age(
+    report: DeviceReport, config: UnitConfig, state_dir: Path
+) -> None:
     """A warning when the pH calibration is older than `[calibration] ph_due_days` or its age
     is unknown."""
-    age = await asyncio.to_thread(last_ph_calibration_days, config)
+    age = await asyncio.to_thread(last_ph_calibration_days, state_dir)
     due = config.calibration.ph_due_days
     if age is None:
         report.warnings.append("calibration age unknown (no calibration in this unit's journal)")
@@ -202,10 +218,10 @@ async def _pump(
             report.problems.append("pulsed, but the tech saw it not turn: check the wiring")
 
 
-def last_ph_calibration_days(config: UnitConfig) -> float | None:
-    """Days since the newest pH calibration point in the unit's journal (None: none, or no
-    journal)."""
-    path = state_directory(config) / JOURNAL_FILE
+def last_ph_calibration_days(state_dir: Path) -> float | None:
+    """Days since the newest pH calibration point in the unit's journal in `state_dir` (None:
+    none, or no journal)."""
+    path = state_dir / JOURNAL_FILE
     if not path.exists():
         return None
     try:

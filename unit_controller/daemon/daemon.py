@@ -169,7 +169,7 @@ class Daemon:
         from unit_controller.commissioning.running import survey_running
 
         assert self._hardware is not None
-        report = await survey_running(self.config, self._hardware)
+        report = await survey_running(self.config, self._hardware, state_dir=self.state_dir)
         return report.as_json()
 
     @contextlib.contextmanager

@@ -1,0 +1,56 @@
+"""Where an installed unit keeps its files, for the commands a tech runs at a shell on it.
+
+systemd hands the daemon $CONFIGURATION_DIRECTORY and $STATE_DIRECTORY; a root shell has
+neither, so these fall back to where deploy/install.sh and the service unit put them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from unit_controller.config import UnitConfig, resolve_state_dir
+
+# Where deploy/install.sh puts the unit's config and recipes.
+INSTALLED_CONFIG_DIR = Path("/etc/unit-controller")
+# The service's StateDirectory=unit-controller.
+INSTALLED_STATE_DIR = Path("/var/lib/unit-controller")
+
+
+def site_dir(*, installed: bool) -> Path | None:
+    """systemd's $CONFIGURATION_DIRECTORY; with `installed`, else the installer's directory
+    when it exists (a tech's shell on the unit has no $CONFIGURATION_DIRECTORY)."""
+    configured = os.environ.get("CONFIGURATION_DIRECTORY")
+    if configured:
+        return Path(configured.split(":")[0])
+    return INSTALLED_CONFIG_DIR if installed and INSTALLED_CONFIG_DIR.is_dir() else None
+
+
+def site_recipes(*, installed: bool = False) -> Path | None:
+    """`recipes/` of the unit's configuration directory when it exists."""
+    site = site_dir(installed=installed)
+    candidate = None if site is None else site / "recipes"
+    return candidate if candidate is not None and candidate.is_dir() else None
+
+
+def site_config(config: Path | None) -> Path | None:
+    """`--config`, else the unit's installed config when there is one (None: the default)."""
+    if config is not None:
+        return config
+    site = site_dir(installed=True)
+    candidate = None if site is None else site / "unit.toml"
+    return candidate if candidate is not None and candidate.exists() else None
+
+
+def unit_state_dir(config: UnitConfig, flag: Path | None, config_file: Path | None) -> Path:
+    """The state directory as the daemon on this unit uses it: `--state-dir`, else
+    $STATE_DIRECTORY, else the config's; for the installed config, else the service's."""
+    if (
+        flag is None
+        and not os.environ.get("STATE_DIRECTORY")
+        and config.unit.state_dir is None
+        and config_file is not None
+        and config_file.parent == INSTALLED_CONFIG_DIR
+    ):
+        return INSTALLED_STATE_DIR
+    return resolve_state_dir(config, flag)
