@@ -445,3 +445,73 @@ def test_two_instruments_on_one_serial_port_are_refused(tmp_path: Path) -> None:
         "devices: P-201.port: /dev/serial/by-id/P-201 is given to P-201 and P-202: each "
         "instrument needs its own port",
     ]
+
+
+def test_serial_ports_on_the_default_backend_are_refused_not_simulated(tmp_path: Path) -> None:
+    # A real unit's config that lost its [hal] would run the simulator, quietly.
+    path = _edited(
+        tmp_path,
+        ('[hal]\nbackend = "mock"\n', ""),
+        ("[devices.TT-101]\n", '[devices.TT-101]\nport = "/dev/serial/by-id/TT-101"\n'),
+    )
+    (problem,) = _problems(path)
+    assert problem.startswith("hal.backend: not set, so the simulator ('mock') runs, but the "
+                              "config names serial ports (TT-101)")  # fmt: skip
+    # Said outright, the simulator may keep ports (a config shared with `emulate`).
+    said = _edited(
+        tmp_path, ("[devices.TT-101]\n", '[devices.TT-101]\nport = "/dev/serial/by-id/TT-101"\n')
+    )
+    assert load_config(said).hal.backend == "mock"
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (("temperature_high_high_c = 90.0", "temperature_high_high_c = 89.0"), None),
+        (
+            ('stale_s = 5.0\n', "stale_s = 5.0\nmax_c = 85.0\n"),
+            "interlocks: temperature_high_high_c (90) must be below the range of TT-101 (max_c 85)",
+        ),
+        (
+            ('stale_s = 10.0\n', "stale_s = 10.0\nmax_ph = 12.0\n"),
+            "interlocks: pH setpoints 0..13 must lie inside the range of AT-101 (-1..12)",
+        ),
+        (
+            ("temperature_high_high_c = 90.0", "temperature_high_high_c = 90.0\n"
+             "heater_off_window_s = 30.0"),
+            "interlocks: heater_off_rise_c (3 °C) within heater_off_window_s (30 s) is more than "
+            "E-101 (6000 W) can raise 112 L at LSHH-101 (at most 0.33 °C)",
+        ),
+        (
+            ("temperature_high_high_c = 90.0", "temperature_high_high_c = 90.0\n"
+             "heater_off_settle_s = 3600.0"),
+            "interlocks.heater_off_settle_s: Input should be less than or equal to 1200",
+        ),
+        (
+            ("[control.ph]\n", "[control.ph]\nmin_dose_ml = 100.0\nmax_dose_ml = 1.0\n"),
+            "control.ph: min_dose_ml (100) must not be above max_dose_ml (1)",
+        ),
+        (
+            ("[unit]\n", '[unit]\nstate_dir = ""\n'),
+            "unit.state_dir: must be an absolute path, got '.'",
+        ),
+        (
+            ("[unit]\n", '[unit]\nstate_dir = "relative/dir"\n'),
+            "unit.state_dir: must be an absolute path, got 'relative/dir'",
+        ),
+        (
+            ('synchronized_flag = "/run/systemd/timesync/synchronized"', 'synchronized_flag = ""'),
+            "clock.synchronized_flag: must be an absolute path, got '.'",
+        ),
+    ],
+)  # fmt: skip
+def test_limits_the_units_instruments_could_never_show_reached_are_refused(
+    tmp_path: Path, edit: tuple[str, str], problem: str | None
+) -> None:
+    path = _edited(tmp_path, edit)
+    if problem is None:
+        load_config(path)
+        return
+    problems = _problems(path)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(problem), problems

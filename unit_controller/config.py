@@ -19,9 +19,11 @@ from hal.schema import (
 )
 from hal.sim.envelope import with_plant_values
 from hal.wiring import (
+    OWN_LOCATION,
     TAG_PATTERN,
     BoardWiring,
     DeviceWiring,
+    LevelPoint,
     relay_board_problems,
     serial_port_problems,
     wiring_problems,
@@ -49,6 +51,9 @@ from unit_controller.shipped import EXAMPLE_CONFIG
 from unit_controller.tomlfile import read_toml, validation_problems
 
 DEFAULT_CONFIG = EXAMPLE_CONFIG
+# The most heat a litre of liquor can take per kelvin (J/L/K): water's 4.19 kJ/kg/K on a liquor
+# up to 1.15 kg/L. The welded-SSR check must see the rise of a full reactor at least.
+_HEAT_CAPACITY_J_L_K = 4800.0
 
 
 class UnitConfig(Section):
@@ -83,6 +88,16 @@ class UnitConfig(Section):
         hal = info.data.get("hal")
         if isinstance(hal, HalSection) and hal.backend == "serial":
             problems += serial_port_problems(devices, hal.serial)
+        elif isinstance(hal, HalSection) and "backend" not in hal.model_fields_set:
+            ported = sorted(tag for tag, device in devices.items() if device.port)
+            if ported or hal.serial.relay_board_port:
+                # A real unit's config that lost its [hal] would run the simulator quietly: its
+                # fleet would see simulated readings while nobody reads the E-stop.
+                problems.append(
+                    f"{OWN_LOCATION}hal.backend: not set, so the simulator ('mock') runs, but "
+                    f"the config names serial ports ({', '.join(ported) or 'the relay board'}): "
+                    "set backend = 'serial' for a real unit, or 'mock' to simulate it"
+                )
         if problems:
             # One problem a line: check-config lists each on its own (see tomlfile).
             raise ValueError("\n".join(problems))
@@ -107,13 +122,18 @@ class UnitConfig(Section):
         devices = info.data.get("devices")
         if devices is None:  # the devices are wrong already; that problem is reported
             return interlocks
-        pumps = BoardWiring(devices=devices).pumps()
+        wiring = BoardWiring(devices=devices)
+        pumps = wiring.pumps()
+        problems = []
         unknown = sorted(set(interlocks.reagent_cap_ml) - set(pumps))
         if unknown:
-            raise ValueError(
+            problems.append(
                 f"reagent_cap_ml names pumps the unit lacks: {unknown} "
                 f"(pumps: {', '.join(sorted(pumps)) or 'none'})"
             )
+        problems += _limits_beyond_instruments(interlocks, wiring)
+        if problems:
+            raise ValueError("\n".join(problems))
         return interlocks
 
     @property
@@ -182,6 +202,38 @@ def with_baseline_control(config: UnitConfig) -> UnitConfig:
             )
         }
     )
+
+
+def _limits_beyond_instruments(limits: InterlockLimits, wiring: BoardWiring) -> list[str]:
+    """Limits the unit's own instruments could never show reached."""
+    problems = []
+    rtd, probe = wiring.rtd(), wiring.ph_probe()
+    if rtd.max_c <= limits.temperature_high_high_c:
+        # Above its range a reading is bad, not a number: the high-high abort would never come.
+        problems.append(
+            f"temperature_high_high_c ({limits.temperature_high_high_c:g}) must be below the "
+            f"range of {wiring.rtd_tag} (max_c {rtd.max_c:g})"
+        )
+    if not probe.min_ph < limits.min_ph_setpoint <= limits.max_ph_setpoint < probe.max_ph:
+        problems.append(
+            f"pH setpoints {limits.min_ph_setpoint:g}..{limits.max_ph_setpoint:g} must lie "
+            f"inside the range of {wiring.ph_tag} ({probe.min_ph:g}..{probe.max_ph:g})"
+        )
+    # A welded SSR heats the fullest reactor at full power: the rise it must show within the
+    # window has to be one the heater can make, or the check never trips.
+    full_l = wiring.level_switch(LevelPoint.HIGH_HIGH).at_l
+    reachable_c = wiring.heater().power_w * limits.heater_off_window_s / (
+        full_l * _HEAT_CAPACITY_J_L_K
+    )
+    if limits.heater_off_rise_c > reachable_c:
+        problems.append(
+            f"heater_off_rise_c ({limits.heater_off_rise_c:g} °C) within heater_off_window_s "
+            f"({limits.heater_off_window_s:g} s) is more than {wiring.heater_tag} "
+            f"({wiring.heater().power_w:g} W) can raise {full_l:g} L at "
+            f"{wiring.level_tag(LevelPoint.HIGH_HIGH)} (at most {reachable_c:.2g} °C): a welded "
+            "SSR would never trip it; lengthen the window or lower the rise"
+        )
+    return problems
 
 
 def state_directory(config: UnitConfig) -> Path:

@@ -29,6 +29,14 @@ _Cap = Annotated[float, Field(gt=0, le=200_000)]
 _Range = Annotated[tuple[StrictFloat, StrictFloat], Strict(False)]
 
 
+def absolute(path: Path) -> Path:
+    """`path` when absolute; a relative one (or "", which reads as ".") depends on where the
+    process happens to start, under systemd "/"."""
+    if not path.is_absolute():
+        raise ValueError(f"must be an absolute path, got {str(path)!r}")
+    return path
+
+
 class Section(BaseModel):
     model_config = STRICT
 
@@ -58,6 +66,11 @@ class UnitSection(Section):
         description="where the outbox and journal live; unset = $STATE_DIRECTORY (systemd) "
         "or ~/.local/state/unit-controller/<id>",
     )
+
+    @field_validator("state_dir")
+    @classmethod
+    def _absolute(cls, state_dir: Path | None) -> Path | None:
+        return None if state_dir is None else absolute(state_dir)
 
 
 class HalSection(Section):
@@ -102,7 +115,8 @@ class InterlockLimits(Section):
     heater_off_settle_s: float = Field(
         default=360.0,
         ge=0,
-        le=3600,
+        # An element's lag is minutes: a longer wait leaves a welded SSR to the high-high trip.
+        le=1200,
         description="heater off this long (≈3× element lag) before a rise means a welded SSR",
     )
     ph_response_tolerance: float = Field(
@@ -284,6 +298,15 @@ class PhTuning(Section):
         description="on_off: pump rate when on (at least twice the feed's neutralising rate)",
     )
 
+    @model_validator(mode="after")
+    def _doses_ordered(self) -> PhTuning:
+        if self.min_dose_ml > self.max_dose_ml:
+            raise ValueError(
+                f"min_dose_ml ({self.min_dose_ml:g}) must not be above max_dose_ml "
+                f"({self.max_dose_ml:g})"
+            )
+        return self
+
 
 class ControlTuning(Section):
     """All control tuning."""
@@ -443,3 +466,8 @@ class ClockSection(Section):
     check_every_s: float = Field(
         default=10.0, ge=0.1, le=3600, description="how often the flag is looked at"
     )
+
+    @field_validator("synchronized_flag")
+    @classmethod
+    def _absolute(cls, flag: Path) -> Path:
+        return absolute(flag)
