@@ -410,6 +410,9 @@ def test_phase_helpers_describe_what_the_executor_controls(config: UnitConfig) -
         ("description", "a\x1b[31mRED", "holds a control character (U+001B) at position 1"),
         ("confirm", "ok\x07go", "holds a control character (U+0007) at position 2"),
         ("confirm", "two\nlines", "must be one line"),
+        ("confirm", "", "must say what to confirm, not be empty"),
+        ("confirm", "   ", "must say what to confirm, not be empty"),
+        ("confirm", "x" * 201, "must be at most 200 characters, not 201"),
     ],
 )
 def test_text_that_reaches_terminals_holds_no_control_characters(

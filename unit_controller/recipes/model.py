@@ -140,8 +140,18 @@ def _one_line(text: str) -> str:
     return _printable(text)
 
 
+def _prompt(text: str) -> str:
+    # Checked here, not with min_length: on a validated string that says "1 item".
+    if not text.strip():
+        raise ValueError("must say what to confirm, not be empty")
+    if len(text) > _PROMPT_CHARS:
+        raise ValueError(f"must be at most {_PROMPT_CHARS} characters, not {len(text)}")
+    return _one_line(text)
+
+
+_PROMPT_CHARS = 200
 Printable = Annotated[str, AfterValidator(_printable)]
-OneLine = Annotated[str, AfterValidator(_one_line)]
+Prompt = Annotated[str, AfterValidator(_prompt)]
 
 
 class Until(_Model):
@@ -153,7 +163,7 @@ class Until(_Model):
     temperature_below_c: float | None = Field(default=None, strict=True, ge=-20, le=150)
     at_setpoint_min: float | None = Field(default=None, strict=True, gt=0)
     duration_min: float | None = Field(default=None, strict=True, gt=0)
-    confirm: OneLine | None = Field(default=None, min_length=1, max_length=200)
+    confirm: Prompt | None = None
     doses_done: bool = Field(default=False, strict=True)
 
     @property
