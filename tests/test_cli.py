@@ -359,6 +359,10 @@ def test_recipes_lists_what_the_daemon_offers(
     assert outcome.code == 0
     assert f"on {site / 'unit.toml'}" in outcome.out  # the unit's config, not the simulator's
     assert _cli("recipes", "--recipes-dir", str(tmp_path / "none")).code == 2
+    (tmp_path / "empty").mkdir()
+    outcome = _cli("recipes", "--recipes-dir", str(tmp_path / "empty"))
+    assert (outcome.code, outcome.out) == (0, "")
+    assert f"no recipes in {tmp_path / 'empty'}" in outcome.err
     # A file the daemon would refuse is not offered: named on stderr, with why.
     (site / "recipes" / "broken.toml").write_text("not = [toml")
     outcome = _cli("recipes")
@@ -445,7 +449,7 @@ def test_plant_parameters_can_be_set_for_one_run(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("value", "says"),
     [
-        ("nope=1", "unknown plant parameter(s) nope"),
+        ("nope=1", "sim.plant.nope: not a plant parameter (known: "),
         ("ph_noise=abc", "'abc' is not a number"),
         ("ph_noise", "is not NAME=VALUE"),
         ("ph_noise=nan", "must be a finite number"),
@@ -489,7 +493,7 @@ def test_envelope_runs_each_plant_under_both_controllers_and_summarises(tmp_path
         (["--runs", "0"], "runs must be 1..10000"),
         (["--jobs", "0"], "jobs must be 1..1024"),
         (["--runs", "x"], "runs 'x' is not a whole number"),
-        (["--plant", "nope=1"], "unknown plant parameter(s) nope"),
+        (["--plant", "nope=1"], "sim.plant.nope: not a plant parameter (known: "),
         (["--recipe", "nosuch"], "no recipe named 'nosuch'"),
         (["--config", "/nonexistent/unit.toml"], "/nonexistent/unit.toml: no such file"),
         (["--corners"], "not allowed with argument --runs"),

@@ -31,9 +31,10 @@ def with_plant_values(params: PlantParams, values: dict[str, float]) -> PlantPar
     known = plant_figures(params)
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise ValueError(
-            f"unknown plant parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-        )
+        # One problem a name, each starting with its own location (the caller prefixes it).
+        problems = [f"{name}: not a plant parameter" for name in unknown]
+        problems[-1] += f" (known: {', '.join(sorted(known))})"
+        raise ValueError("; ".join(problems))
     document: dict[str, Any] = params.model_dump()
     for name, value in values.items():
         if "." in name:

@@ -73,6 +73,13 @@ def list_offered(*, config: Path | None, recipes_dir: Path) -> int:
     from unit_controller.recipes.loader import list_recipes, load_recipe
 
     config_file = resolve_directories(config=config, state_dir=None, runtime_dir=None).config_file
+    if not list_recipes(recipes_dir):
+        # Nothing on stdout is right for a script; a person is told why.
+        print(
+            f"(no recipes in {recipes_dir}: the daemon offers each NAME.toml file there)",
+            file=sys.stderr,
+        )
+        return 0
     try:
         unit = load_config(config_file)
     except ConfigError as exc:
