@@ -403,6 +403,16 @@ login_shell() {
 }
 _append() { mkdir -p "$(dirname "$1")"; echo "$2" >>"$1"; }
 
+# config.txt applies a line only under the conditional filter above it ([cm4], [pi5], ...):
+# a setting counts when it stands before any filter or under [all], and is added under [all].
+_pi_set() {  # _pi_set FILE LINE: LINE is in force on every model
+    awk -v want="$2" '
+        /^[[:space:]]*\[/ { f = $0; gsub(/[[:space:]]/, "", f); all = (f == "[all]"); seen = 1; next }
+        (!seen || all) && $0 == want { found = 1 }
+        END { exit !found }' "$1"
+}
+_pi_add() { printf '[all]\n%s\n' "$2" >>"$1"; }  # _pi_add FILE LINE
+
 check_new_config() {  # check_new_config ID: before anything else changes, with the release
     [ ! -e "$root$etc/unit.toml" ] || return 0  # a site's config is kept, not replaced
     if [ "$dry_run" -eq 1 ]; then
@@ -544,12 +554,12 @@ pi_console_uart() {  # the console UART is the field tech's, not the kernel's
             sed -i.unit-controller.bak -E -e 's/(^| )console=(serial0|ttyS0|ttyAMA0)[^ ]*//g' \
                 -e 's/^ +//' "$cmdline"
     fi
-    if [ -f "$cfg" ] && ! grep -qx 'enable_uart=1' "$cfg"; then
-        act "enable the UART in $boot/config.txt (reboot to apply)" _append "$cfg" enable_uart=1
+    if [ -f "$cfg" ] && ! _pi_set "$cfg" enable_uart=1; then
+        act "enable the UART in $boot/config.txt (reboot to apply)" _pi_add "$cfg" enable_uart=1
     fi
-    if pi5 && [ -f "$cfg" ] && ! grep -qx 'dtparam=uart0=on' "$cfg"; then
+    if pi5 && [ -f "$cfg" ] && ! _pi_set "$cfg" dtparam=uart0=on; then
         act "enable UART0 on GPIO 14/15 in $boot/config.txt (a Pi 5; reboot to apply)" \
-            _append "$cfg" dtparam=uart0=on
+            _pi_add "$cfg" dtparam=uart0=on
     fi
 }
 
