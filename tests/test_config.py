@@ -515,3 +515,17 @@ def test_limits_the_units_instruments_could_never_show_reached_are_refused(
     problems = _problems(path)
     assert len(problems) == 1, problems
     assert problems[0].startswith(problem), problems
+
+
+def test_two_operators_with_one_key_are_refused(tmp_path: Path) -> None:
+    # Either could sign as the other, and the journal would name whoever the command said.
+    from unit_controller.mqtt.signing import new_private_key, public_key_text
+
+    key = public_key_text(new_private_key(tmp_path / "alice.key"))
+    other = public_key_text(new_private_key(tmp_path / "carol.key"))
+    operators = "".join(
+        f'\n[[mqtt.operators]]\nname = "{name}"\npublic_key = "{k}"\n'
+        for name, k in (("alice", key), ("bob", key), ("carol", other))
+    )
+    (problem,) = _problems(_edited(tmp_path, append=operators))
+    assert problem == "mqtt: operators: alice and bob have the same public_key"

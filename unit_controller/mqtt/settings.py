@@ -189,6 +189,14 @@ class MqttSettings(_Section):
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise ValueError(f"operators: {', '.join(twice)} listed more than once")
+        # One key, one person: a key listed twice could sign as either name, and the journal
+        # would name whoever the command said.
+        by_key: dict[str, list[str]] = {}
+        for operator in self.operators:
+            by_key.setdefault(operator.public_key.strip(), []).append(operator.name)
+        shared = sorted(" and ".join(n) for n in by_key.values() if len(n) > 1)
+        if shared:
+            raise ValueError(f"operators: {'; '.join(shared)} have the same public_key")
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("cert_file and key_file go together: set both or neither")
         if self.password_file is not None and self.username is None:
