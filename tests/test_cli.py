@@ -631,6 +631,20 @@ def test_sign_and_send_refuse_a_unit_id_or_root_that_is_no_topic_level(tmp_path:
         _assert_bad_input(outcome, "must be")
 
 
+
+def test_send_refuses_a_wait_it_could_not_keep_rather_than_blame_the_broker(
+    tmp_path: Path,
+) -> None:
+    key = tmp_path / "ops.key"
+    assert _cli("keygen", str(key), "--name", "ops").code == 0
+    for wait in ("0", "-1", "nan", "inf"):
+        outcome = _cli(
+            "send", "hold", "--unit", "u1", "--url", "mqtt://127.0.0.1:9", "--key", str(key),
+            "--by", "ops", "--timeout-s", wait,
+        )  # fmt: skip
+        _assert_bad_input(outcome, "--timeout-s must be more than 0 and at most 3600")
+
+
 def test_journal_report_and_commission_on_the_unit_find_its_installed_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -108,6 +108,11 @@ def test_garbage_on_any_topic_is_counted_and_changes_nothing() -> None:
         ("alarms", b'{"alarms": 3}'),
         ("alarms", b'{"ts": 1}'),
         ("birth", b"\xff\xfe"),
+        # A period no unit's config allows would keep a silent unit from ever going stale.
+        ("birth", b'{"telemetry_period_s": 1e308}'),
+        ("birth", b'{"telemetry_period_s": "x"}'),
+        ("birth", b'{"telemetry_period_s": -5}'),
+        ("birth", b'{"telemetry_period_s": null}'),
         ("status", b"maybe"),
         ("status", b"\xff"),
     ):
@@ -115,7 +120,7 @@ def test_garbage_on_any_topic_is_counted_and_changes_nothing() -> None:
     view.ingest("elsewhere/u1/status", b"online", now=0.0, wall=WALL)
     view.ingest(f"{ROOT}//status", b"online", now=0.0, wall=WALL)
     view.ingest(f"{ROOT}/u1/events", b"{}", now=0.0, wall=WALL)
-    assert view.rejected == 11
+    assert view.rejected == 15
     assert view.snapshot(now=2.0) == before
     # Values of the wrong type show as unknown, not as the wrong thing.
     _feed(view, "u1", "telemetry", _telemetry(temperature_c="hot", ph=True, state=7), at=1.5)

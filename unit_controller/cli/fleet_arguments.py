@@ -55,9 +55,10 @@ def add_fleet_command(sub: Any) -> None:
     fleet.add_argument(
         "--wait-s",
         type=_seconds,
-        default=3.0,
+        default=4.0,
         metavar="S",
-        help="--once: wait at most S seconds for the online units' telemetry (default 3)",
+        help="--once: wait at most S seconds for the online units' telemetry (default 4: a "
+        "unit with a 1 s period that says nothing through it is stale)",
     )
     fleet.add_argument(
         "--refresh-s", type=_seconds, default=1.0, metavar="S", help="live: redraw every S (1)"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import ssl
 import sys
 import time
@@ -59,7 +60,7 @@ def _signed(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(
             f"unknown remote command {args.name!r}; they are {', '.join(sorted(REMOTE_COMMANDS))}"
         )
-    if not 0 < args.life_s <= 600:
+    if not (math.isfinite(args.life_s) and 0 < args.life_s <= 600):
         raise ValueError("--life-s must be more than 0 and at most 600")
     try:
         command_args = parse_json(args.args, max_bytes=2048, what="--args")
@@ -88,6 +89,9 @@ async def _send(args: argparse.Namespace, payload: dict[str, Any]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     problem = broker_option_problem(address, args)
+    if problem is None and not (math.isfinite(args.timeout_s) and 0 < args.timeout_s <= 3600):
+        # Else a 0 s wait fails the connect and reads as the broker's fault.
+        problem = "--timeout-s must be more than 0 and at most 3600"
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -16,6 +16,8 @@ from typing import Any
 PRIORITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 # Telemetry not seen for this many periods: the unit is online but not reporting.
 STALE_PERIODS = 3.0
+# A birth's telemetry_period_s, as [mqtt] telemetry_period_s allows it.
+MIN_PERIOD_S, MAX_PERIOD_S = 0.1, 3600.0
 DEFAULT_PERIOD_S = 1.0
 # Lags kept for the figures (the most recent), enough for a p99 over a few seconds of a fleet.
 LAGS_KEPT = 20_000
@@ -181,6 +183,11 @@ class FleetView:
         if not isinstance(document, dict):
             raise ValueError(f"{leaf} is not a JSON object")
         if leaf == "birth":
+            period = _number(document.get("telemetry_period_s", DEFAULT_PERIOD_S))
+            # A unit's own config bounds it (0.1..3600 s): anything else would keep a silent
+            # unit from ever going stale, or make a live one stale at once.
+            if period is None or not MIN_PERIOD_S <= period <= MAX_PERIOD_S:
+                raise ValueError(f"telemetry_period_s {document.get('telemetry_period_s')!r}")
             seen.birth = document
         elif leaf == "alarms":
             alarms = document["alarms"]

@@ -44,7 +44,9 @@ class FleetOptions:
     root: str
     once: bool = False
     as_json: bool = False
-    wait_s: float = 3.0  # --once: the longest wait for every online unit's telemetry
+    # --once: the longest wait for every online unit's telemetry; longer than STALE_PERIODS of
+    # the usual 1 s, so that a unit silent through it is judged stale, not left "online".
+    wait_s: float = 4.0
     refresh_s: float = 1.0
     connect_timeout_s: float = 10.0
     ca_file: Path | None = None
