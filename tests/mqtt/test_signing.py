@@ -115,3 +115,6 @@ async def test_anything_not_properly_signed_is_refused_with_its_reason(tmp_path:
         assert not result.ok, why
         assert why in str(result.error), (why, result.error)
         assert remote.rig.controller.machine.state is State.STOPPED
+        # Only a signature that held proves who sent it: bob's, refused for its command.
+        proven = why == "bob may not give 'reset'"
+        assert result.by == ("bob" if proven else f"{doc['by']} (unauthenticated)"), why

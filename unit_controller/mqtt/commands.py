@@ -196,9 +196,10 @@ class RemoteCommand:
 class _Refused(Exception):
     """A check failed: `error` says which and why (internal to the gate)."""
 
-    def __init__(self, error: str) -> None:
+    def __init__(self, error: str, *, by: str | None = None) -> None:
         super().__init__(error)
         self.error = error
+        self.by = by  # the sender, once a signature proved it (else only claimed)
 
 
 def shown_name(name: str) -> str:
@@ -323,10 +324,13 @@ class CommandGate:
                 raise _Refused(decode_error)
             command = self._validate(name, value)
             if not await self._replay.remember_command(command.id, command.exp):
-                raise _Refused(f"replayed: command id {command.id!r} was already received")
+                raise _Refused(
+                    f"replayed: command id {command.id!r} was already received", by=command.by
+                )
         except _Refused as exc:
             log.warning("command.refused", name=shown_name(name), id=command_id, error=exc.error)
             by, args = _claimed(value)
+            by = exc.by or by
             return CommandResult(
                 id=command_id,
                 ok=False,
@@ -382,7 +386,7 @@ class CommandGate:
             try:
                 return self._operators.verify(unit=self._unit, name=name, document=document), True
             except SignatureRefused as exc:
-                raise _Refused(str(exc)) from None
+                raise _Refused(str(exc), by=exc.verified) from None
         if not self._allow_unsigned:
             raise _Refused(
                 "unsigned: this unit takes only commands signed by an operator key "

@@ -31,7 +31,12 @@ CONTEXT = b"unit-controller/cmd/v1\n"
 
 
 class SignatureRefused(Exception):
-    """The signature is missing, unknown, wrong or does not allow this command; says which."""
+    """The signature is missing, unknown, wrong or does not allow this command; says which.
+    `verified` names the operator when the signature held and only the command was not theirs."""
+
+    def __init__(self, error: str, *, verified: str | None = None) -> None:
+        super().__init__(error)
+        self.verified = verified
 
 
 def signed_bytes(*, unit: str, name: str, document: Mapping[str, Any]) -> bytes:
@@ -138,5 +143,7 @@ class Operators:
                 "(signed for another unit or command, or altered)"
             ) from None
         if operator.commands is not None and name not in operator.commands:
-            raise SignatureRefused(f"{operator.name} may not give {name!r}")
+            raise SignatureRefused(
+                f"{operator.name} may not give {name!r}", verified=operator.name
+            )
         return operator.name
