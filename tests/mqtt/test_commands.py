@@ -392,6 +392,8 @@ async def test_ack_without_an_alarm_id_acknowledges_every_alarm(args: dict[str, 
     result = await remote.send("ack", args=args)
     assert result.ok, result.error
     assert result.state == "ABORTED"
+    assert result.count == 2
+    assert b'"count":2' in result.to_json()  # the fleet sees what it changed
     states = {a.alarm_id: a.state for a in remote.rig.controller.alarms.active()}
     assert states == {"estop": AlarmState.ACK_ACTIVE, "drill": AlarmState.ACK_ACTIVE}
 
@@ -408,8 +410,9 @@ async def test_ack_or_reset_of_all_with_nothing_to_do_is_ok_but_a_named_alarm_mu
     None
 ):
     remote = await idle_remote()
-    assert (await remote.send("ack")).ok
-    assert (await remote.send("reset_alarms")).ok
+    for name in ("ack", "reset_alarms"):
+        result = await remote.send(name)
+        assert (result.ok, result.count) == (True, 0)  # it says that nothing changed
     named = await remote.send("ack", args={"alarm": "estop"})
     assert not named.ok
     assert named.error == "no alarm 'estop' is active (active: none)"

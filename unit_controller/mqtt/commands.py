@@ -162,13 +162,15 @@ class CommandResult:
     ts: int
     command: str
     state: str | None = None
+    # ack and reset_alarms: how many alarms it acknowledged or reset (0: it changed nothing).
+    count: int | None = None
     # For the journal, never published: who the message says sent it, and its args as sent.
     by: str | None = field(default=None, compare=False)
     args: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def to_json(self) -> bytes:
-        """Compact JSON with the keys id, ok, error, ts, command, state."""
-        body = {
+        """Compact JSON with the keys id, ok, error, ts, command, state (and count)."""
+        body: dict[str, Any] = {
             "id": self.id,
             "ok": self.ok,
             "error": self.error,
@@ -176,6 +178,8 @@ class CommandResult:
             "command": self.command,
             "state": self.state,
         }
+        if self.count is not None:
+            body["count"] = self.count
         # ASCII escapes: a name or id with odd characters can never make the encoding fail.
         return json.dumps(body, separators=(",", ":")).encode("ascii")
 

@@ -83,6 +83,7 @@ class CommandDispatcher:
         log.info(
             "command.done", name=command.name, id=command.id, by=command.by, state=state, **detail
         )
+        count = detail.get("count")
         return CommandResult(
             id=command.id,
             ok=True,
@@ -90,6 +91,7 @@ class CommandDispatcher:
             ts=now_ms(self._wall),
             command=command.name,
             state=state,
+            count=count if isinstance(count, int) else None,
             by=command.by,
             args=command.args.model_dump(),
         )
