@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-MAX_LINE_BYTES: Final = 65536
+MAX_LINE_BYTES: Final = 65536  # a request, as the daemon reads it
+# A response: `log 500` of long entries (each command's args included) runs well past a
+# request's limit, and a line cut short would read as the daemon gone.
+MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
 CONNECT_TIMEOUT_S: Final = 5.0
 REQUEST_TIMEOUT_S: Final = 30.0
 CLOSE_TIMEOUT_S: Final = 2.0
@@ -106,7 +109,7 @@ class ControlClient:
         try:
             async with asyncio.timeout(timeout_s):
                 self._reader, self._writer = await asyncio.open_unix_connection(
-                    str(path), limit=MAX_LINE_BYTES + 1
+                    str(path), limit=MAX_RESPONSE_BYTES
                 )
                 first = await self._reader.readline()
         except TimeoutError:
