@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from types import ModuleType
+from typing import Any
 
 from hal import log
 
@@ -35,3 +37,24 @@ def configure_logging(level: str = "warning") -> None:
         )
 
     log.configure(threshold=numeric, setup=setup)
+
+
+_loop_log = log.get_logger("asyncio")
+
+
+def log_loop_errors(loop: asyncio.AbstractEventLoop) -> None:
+    """What asyncio reports itself (a callback that raised, a task's exception nobody read) goes
+    into the structured log as `loop.error`, not as a bare traceback on stderr."""
+    loop.set_exception_handler(_loop_error)
+
+
+def _loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    # Mostly a library's race with a socket it closed (aiomqtt after a stall): worth a line
+    # in the journal a tech can search, not a crash.
+    exception = context.get("exception")
+    _loop_log.warning(
+        "loop.error",
+        message=str(context.get("message", "")),
+        error=repr(exception) if exception is not None else None,
+        exc_info=exception if isinstance(exception, BaseException) else None,
+    )

@@ -114,3 +114,31 @@ def test_repeats_forget_what_answers_again() -> None:
     repeats.forget(subject=514)
     assert repeats.due("relay_board.exception", 514, 2.0) == {}
     assert len(repeats) == 2
+
+
+def test_what_asyncio_reports_itself_is_a_structured_line_not_a_bare_traceback() -> None:
+    # A library's callback that raised after a stall, or a future nobody read at shutdown.
+    result = _run(
+        """
+        import asyncio, gc
+        from unit_controller.logs import configure_logging, log_loop_errors
+        configure_logging("warning")
+
+        async def main():
+            loop = asyncio.get_running_loop()
+            log_loop_errors(loop)
+            future = loop.create_future()
+            future.set_exception(OSError(9, "Bad file descriptor"))
+            del future
+            gc.collect()
+            loop.call_soon(lambda: 1 / 0)
+            await asyncio.sleep(0.01)
+
+        asyncio.run(main())
+        """
+    )
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2, result.stderr
+    assert all(line.split(" ")[2] == "event='loop.error'" for line in lines), lines
+    assert "message='Future exception was never retrieved'" in lines[0]
+    assert "ZeroDivisionError" in lines[1]

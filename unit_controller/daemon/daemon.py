@@ -40,6 +40,7 @@ from unit_controller.events import CommandHandled, StateChanged, UnitEvent
 from unit_controller.interlocks import Priority
 from unit_controller.journal.recorder import JournalRecorder, record_remote_command
 from unit_controller.journal.store import JOURNAL_FILE, Journal
+from unit_controller.logs import log_loop_errors
 from unit_controller.machine import State
 from unit_controller.mqtt.payloads import EpochClock
 from unit_controller.recipes.loader import RECIPES_DIR
@@ -126,6 +127,7 @@ class Daemon:
         """Run until stopped; 0 after a clean stop, 1 when scans kept failing."""
         os.umask(os.umask(0) | PRIVATE_UMASK)
         loop = asyncio.get_running_loop()
+        log_loop_errors(loop)
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stop)
