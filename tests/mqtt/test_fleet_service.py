@@ -57,6 +57,30 @@ async def test_telemetry_waits_in_the_outbox_while_the_broker_is_away(tmp_path: 
     assert report.offline_published is False
 
 
+async def test_after_a_restart_with_the_broker_away_messages_carry_the_last_session(
+    tmp_path: Path,
+) -> None:
+    # sess counts connections across restarts: going back to 0 would read as a new history.
+    rig = Rig(config=fleet_config(NO_BROKER, tmp_path))
+    service = await _service(rig, tmp_path)
+    try:
+        for _ in range(3):  # as three connections earlier in the unit's life would have
+            await service.outbox.next_session()
+    finally:
+        await service.stop(drain_timeout_s=0.0)
+    rig = Rig(config=fleet_config(NO_BROKER, tmp_path))
+    service = await _service(rig, tmp_path)
+    try:
+        await rig.run_for(5.0)
+        await service.outbox.flush()
+        rows = await service.outbox.read(after_id=0, up_to_id=10**9, limit=1000)
+        telemetry = [json.loads(r.payload) for r in rows if r.kind == "telemetry"]
+        assert telemetry
+        assert {t["sess"] for t in telemetry if t["boot"] == 2} == {3}
+    finally:
+        await service.stop(drain_timeout_s=0.0)
+
+
 async def test_a_full_outbox_drops_the_oldest_counts_them_and_raises_an_alarm(
     tmp_path: Path,
 ) -> None:

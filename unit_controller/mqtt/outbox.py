@@ -86,6 +86,7 @@ class Outbox:
         self._acked_bytes = 0
         self._sizes = SizeMemo()
         self._boot = 0
+        self._last_session = 0
         self._dropped_total = 0
         # Drops of buffered rows while the disk failed, not yet added to the stored total.
         self._unsaved_drops = 0
@@ -124,6 +125,7 @@ class Outbox:
         self._stored_bytes = opened.nbytes
         self._boot = opened.boot
         self._dropped_total = opened.dropped_total
+        self._last_session = opened.session
         journal_mode = self._worker.journal_mode
         if journal_mode.lower() != "wal":
             log.warning("outbox.not_wal", path=str(self._path), journal_mode=journal_mode)
@@ -369,6 +371,11 @@ class Outbox:
     def boot(self) -> int:
         """How many times this outbox was opened (1 on the first open; 0 before it)."""
         return self._boot
+
+    @property
+    def last_session(self) -> int:
+        """The last broker session counted when this outbox was opened (0: none ever)."""
+        return self._last_session
 
     @property
     def pending_count(self) -> int:

@@ -146,6 +146,7 @@ class Opened:
     rows: int
     nbytes: int
     dropped_total: int
+    session: int  # the last broker session counted (0: none yet)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,9 +207,14 @@ class OutboxDb:
             )
             boot = self._bump(conn, "boot", 1)
             self._dropped_total = self._bump(conn, "dropped_total", 0)
+            session = self._bump(conn, "session", 0)
             self._rows, self._bytes = self._stored_totals(conn)
         return Opened(
-            boot=boot, rows=self._rows, nbytes=self._bytes, dropped_total=self._dropped_total
+            boot=boot,
+            rows=self._rows,
+            nbytes=self._bytes,
+            dropped_total=self._dropped_total,
+            session=session,
         )
 
     @staticmethod

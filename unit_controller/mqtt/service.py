@@ -186,6 +186,9 @@ class FleetService:
         into it, publishing nothing yet: a daemon opens before it raises its start-up alarms
         (an interrupted batch), so they go out on `events` too."""
         await self.outbox.open()
+        # Until this boot's first connection, what it stores says the session it follows
+        # (as after an outage within a run), never 0, which no session is.
+        self.link.session = self.link.session or self.outbox.last_session
         self._dropped_seen = self.outbox.dropped_total
         try:
             self._recipes = await asyncio.to_thread(list_recipes, self._recipes_dir)
