@@ -28,3 +28,15 @@ def test_real_time_follows_the_wall_clock_when_it_steps() -> None:
     before = epoch.ms(now)
     wall[0] += 3600.0  # NTP sets the clock an hour forward
     assert epoch.ms(clock.monotonic()) - before >= 3_600_000
+
+
+def test_a_moment_named_again_and_again_keeps_its_first_stamp_as_the_wall_clock_drifts() -> None:
+    # An alarm's raised_ts goes out in every retained alarm list: a dashboard keys on it.
+    wall = [WALL_S]
+    clock = ScaledClock(speed=1.0)
+    epoch = EpochClock(clock=clock, wall=lambda: wall[0])
+    raised = clock.monotonic()
+    first = epoch.kept_ms(raised)
+    wall[0] += 0.5  # NTP slews the wall clock ahead of the monotonic one
+    assert epoch.kept_ms(raised) == first
+    assert epoch.ms(raised) != first  # a fresh reading still follows the wall clock

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,9 @@ def encode(payload: Mapping[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), default=str, allow_nan=False).encode()
 
 
+_STAMPS_KEPT = 1024  # alarms' moments: far more than ever stand at once
+
+
 class EpochClock:
     """Turns the controller's monotonic clock into epoch milliseconds for payloads.
 
@@ -65,6 +69,10 @@ class EpochClock:
             # journal's stamps never go back across a restart.
             start = max(start, not_before_ms / 1000 + 1.0)
         self._offset = start - clock.monotonic()
+        # Moments stamped again and again (an alarm's raising, in every alarm list sent) keep
+        # their first stamp, though the wall clock drifts against the monotonic one (NTP
+        # slewing) in between: a dashboard keys on them.
+        self._kept: OrderedDict[float, int] = OrderedDict()
 
     @property
     def live(self) -> bool:
@@ -76,6 +84,18 @@ class EpochClock:
         if self._live:
             return round((self._wall() - (self._clock.monotonic() - monotonic)) * 1000)
         return round((self._offset + monotonic) * 1000)
+
+    def kept_ms(self, monotonic: float) -> int:
+        """Epoch ms of a moment named again and again: the same every time (the newest
+        `_STAMPS_KEPT` moments asked about are remembered)."""
+        stamped = self._kept.get(monotonic)
+        if stamped is None:
+            stamped = self._kept[monotonic] = self.ms(monotonic)
+            if len(self._kept) > _STAMPS_KEPT:
+                self._kept.popitem(last=False)
+        else:
+            self._kept.move_to_end(monotonic)
+        return stamped
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,8 +323,8 @@ def alarms_payload(alarms: Iterable[Alarm], *, ts: int, epoch: EpochClock) -> di
                 "message": a.message,
                 "first_out": a.first_out,
                 "latched": a.latch,
-                "raised_ts": epoch.ms(a.raised_at),
-                "acked_ts": None if a.acked_at is None else epoch.ms(a.acked_at),
+                "raised_ts": epoch.kept_ms(a.raised_at),
+                "acked_ts": None if a.acked_at is None else epoch.kept_ms(a.acked_at),
             }
             for a in alarms
         ],
