@@ -114,6 +114,12 @@ def test_the_memory_reads_back_what_it_wrote_and_refuses_what_it_cannot_read() -
     trip = row.HEATER_STUCK_ON.trip("TY-101", "heater on while commanded off")
     memory = SafetyMemory(reactor_charged=True, latched=(LatchedTrip(trip=trip, acked=True),))
     assert SafetyMemory.from_json(memory.to_json()) == memory
+    aborted = SafetyMemory(reactor_charged=False, aborted=True)
+    assert SafetyMemory.from_json(aborted.to_json()) == aborted
+    # What an earlier release kept (no `aborted`) reads as not aborted: Stopped, as it was.
+    assert SafetyMemory.from_json('{"reactor_charged": false, "latched": []}') == SafetyMemory(
+        reactor_charged=False
+    )
     assert SafetyMemory.from_json(None) is None
     # What cannot be read is taken the worst way: charged, and a latched trip forcing all.
     for text in ("{", "[]", '{"reactor_charged": false}', "[" * 100_000):

@@ -31,6 +31,9 @@ class SafetyMemory:
 
     reactor_charged: bool
     latched: tuple[LatchedTrip, ...] = ()
+    # The unit was Aborted (a trip, a command, a service stop mid-batch) and nobody cleared
+    # it: a clean restart comes back Aborted too, not Stopped past the Clear.
+    aborted: bool = False
 
     def to_json(self) -> str:
         """The memory as one JSON document (the journal's meta value)."""
@@ -38,6 +41,7 @@ class SafetyMemory:
             {
                 "reactor_charged": self.reactor_charged,
                 "latched": [_trip_json(entry) for entry in self.latched],
+                "aborted": self.aborted,
             },
             sort_keys=True,
         )
@@ -64,7 +68,12 @@ class SafetyMemory:
             except (ValueError, TypeError, KeyError) as exc:
                 log.error("safety_memory.trip_unreadable", error=str(exc), item=str(item)[:200])
                 latched.append(_unreadable(_tag_of(item), f"{type(exc).__name__}: {exc}"))
-        return cls(reactor_charged=charged is not False, latched=tuple(latched))
+        # An earlier release kept no `aborted`: as before, Stopped after a clean stop.
+        return cls(
+            reactor_charged=charged is not False,
+            latched=tuple(latched),
+            aborted=document.get("aborted") is True,
+        )
 
 
 UNREADABLE = "latched_unreadable"

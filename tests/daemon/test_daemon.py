@@ -288,10 +288,19 @@ async def test_a_service_stop_mid_batch_closes_the_batch_as_aborted(daemon: Daem
     assert daemon.terminate() == 0
     await daemon.start()
     async with Control(daemon.socket) as control:
-        assert control.hello["state"] == "STOPPED"
+        # Aborted as it was stopped: nobody has cleared it (a clean stop is no crash, so
+        # no batch_interrupted and the authority kept).
+        assert control.hello["state"] == "ABORTED"
         alarms = (await control.request("alarms"))["result"]["alarms"]
         assert "batch_interrupted" not in {a["id"] for a in alarms}
         batch = (await control.request("batch", id=batch_id))["result"]["batch"]
         assert batch["final_state"] == "ABORTED"
         assert [p["name"] for p in batch["record"]["phases"]][:2] == ["fill", "heat"]
         assert batch["end_ts"] >= batch["start_ts"]
+        assert (await control.request("clear"))["ok"]
+        await control.until(lambda s: s["state"] == "STOPPED", what="cleared")
+    # Cleared, it restarts Stopped.
+    assert daemon.terminate() == 0
+    await daemon.start()
+    async with Control(daemon.socket) as control:
+        assert control.hello["state"] == "STOPPED"

@@ -155,6 +155,7 @@ class ControllerCore:
         """What a restart must not forget: latched trips not yet reset, the reactor's charge."""
         return SafetyMemory(
             reactor_charged=self._charge.charged,
+            aborted=self.machine.state in (State.ABORTING, State.ABORTED),
             latched=tuple(
                 LatchedTrip(trip=trip, acked=acked) for trip, acked in self.alarms.latching()
             ),

@@ -193,8 +193,11 @@ class Daemon:
             board=board,
             clock=self.clock,
             recipes_dir=self.options.recipes_dir,
-            # After a crash or power loss the unit comes up Aborted: someone must look first.
-            initial_state=State.STOPPED if clean else State.ABORTED,
+            # After a crash or power loss the unit comes up Aborted: someone must look first;
+            # after a clean stop, Aborted if it was (nobody has cleared it yet).
+            initial_state=State.ABORTED
+            if not clean or (memory is not None and memory.aborted)
+            else State.STOPPED,
             # Acid may still be in the reactor (the last run said so, an interrupted batch, or
             # nothing known): keep the N2 blanket until the level switches read it empty.
             charged=charged_at_start(memory, batch_interrupted=bool(opening.unreset_interrupted)),

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from unit_controller.controller import UnitController
     from unit_controller.mqtt.commands import CommandResult
 
+_ABORTED = frozenset({State.ABORTING, State.ABORTED})
 log = get_logger(__name__)
 
 # A batch ends in one of these; the acting states before them (-ING) still finish the record.
@@ -59,6 +60,7 @@ class JournalRecorder:
         self._safety_json: str | None = None
         self._alarms_moved = True
         self._charged: bool | None = None
+        self._aborted: bool | None = None
 
     def attach(self) -> None:
         """Start listening to the controller (once; a second call does nothing)."""
@@ -163,9 +165,15 @@ class JournalRecorder:
             self._safety_json = memory
 
     def _on_snapshot(self, snap: Snapshot) -> None:
-        if self._alarms_moved or self._controller.reactor_charged is not self._charged:
+        aborted = snap.state in _ABORTED
+        if (
+            self._alarms_moved
+            or self._controller.reactor_charged is not self._charged
+            or aborted is not self._aborted
+        ):
             self._alarms_moved = False
             self._charged = self._controller.reactor_charged
+            self._aborted = aborted
             try:
                 self._keep_safety_memory()
             except JournalError as exc:
