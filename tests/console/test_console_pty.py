@@ -24,7 +24,7 @@ import pytest
 
 from tests.console.stub_daemon import PIN, UNIT, StubDaemon
 from tests.console.terminal_pty import Terminal, on_terminal
-from unit_controller.console.client import MAX_LINE_BYTES, ConnectionLost, ControlClient
+from unit_controller.console.client import MAX_RESPONSE_BYTES, ConnectionLost, ControlClient
 from unit_controller.console.repl import DEFAULT_SOCKET, default_socket
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -390,7 +390,7 @@ async def test_client_skips_lines_not_meant_for_it_and_reports_a_lost_link(
         writer.write(b'{"id": %d, "stream": "status", "data": {}}\n' % request["id"])
         writer.write(b'{"id": %d, "ok": "yes", "result": {}}\n' % request["id"])
         await reader.readline()
-        writer.write(b"x" * (MAX_LINE_BYTES + 10) + b"\n")  # over the protocol's limit
+        writer.write(b"x" * (MAX_RESPONSE_BYTES + 10) + b"\n")  # over what a client reads
         await writer.drain()
         await reader.read()
 
