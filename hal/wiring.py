@@ -92,6 +92,12 @@ class HeaterWiring(_Device):
     kind: Literal["heater"]
     power_w: float = Field(default=6000.0, gt=0, le=50_000)
     relay: int = Field(default=0, ge=0, le=255)
+    element_lag_s: float = Field(
+        default=120.0,
+        ge=0,
+        le=600,
+        description="the element's time constant: the heat it still gives once switched off",
+    )
 
 
 class CoilWiring(_Device):

@@ -28,6 +28,8 @@ MANUAL_STATES = frozenset({State.STOPPED, State.IDLE, State.COMPLETE, State.ABOR
 _SETTLING_STATES = frozenset({State.RESETTING, State.STOPPING, State.ABORTING, State.CLEARING})
 MAX_JOG_ML = 1000.0
 MAX_HEATER_S = 3600.0
+# J per litre and kelvin of the liquor (water's; leach liquor is denser but holds less a kg).
+_LIQUOR_J_L_K = 4180.0
 MAX_DRAIN_S = 3600.0
 # A jog is done when less than this is left (rate × dt rounding).
 _JOG_DONE_ML = 1e-3
@@ -122,6 +124,8 @@ class ManualMode:
     def __init__(self, *, config: UnitConfig) -> None:
         self._config = config
         self._pumps = config.wiring.pumps()
+        self._heater = config.wiring.heater()
+        self._levels = {p: config.wiring.level_switch(p).at_l for p in LevelPoint}
         self._period_s = config.unit.scan_period_s
         self.on = False
         self.jogs: dict[str, Jog] = {}
@@ -227,8 +231,43 @@ class ManualMode:
         """A jog into the reactor, or a heater run, runs the agitator with it."""
         return self.heater is not None or any(jog.into_reactor for jog in self.jogs.values())
 
+    def heater_cutoff_c(self, percent: float, wet: Iterable[LevelPoint]) -> float:
+        """Where a run at `percent` must end so that the heat its element still holds stops
+        short of the manual limit: the least liquor the wet level switches allow takes it."""
+        litres = max((self._levels[p] for p in wet), default=self._levels[LevelPoint.LOW_LOW])
+        stored_j = self._heater.power_w * percent / 100.0 * self._heater.element_lag_s
+        limit = self._config.interlocks.max_temperature_setpoint_c
+        return limit - stored_j / (litres * _LIQUOR_J_L_K)
+
+    def limit_heater(self, temperature_c: float | None, wet: Iterable[LevelPoint]) -> None:
+        """End the run once the element's stored heat would carry the reactor past the manual
+        limit (or the temperature is unknown): ended, not paused, so it never comes back."""
+        run = self.heater
+        if run is None:
+            return
+        if temperature_c is None:
+            self.heater = None
+            self._cancelled([f"heater at {run.percent:g} %"], "the temperature is unknown")
+            return
+        cutoff = self.heater_cutoff_c(run.percent, wet)
+        if temperature_c >= cutoff:
+            self.heater = None
+            limit = self._config.interlocks.max_temperature_setpoint_c
+            self._cancelled(
+                [f"heater at {run.percent:g} %"],
+                f"reaching {cutoff:.1f} °C (the element's heat takes it toward the {limit:g} °C "
+                "manual limit)",
+            )
+
     def run_heater(
-        self, percent: float, seconds: float, *, now: float, trips: Iterable[Trip]
+        self,
+        percent: float,
+        seconds: float,
+        *,
+        now: float,
+        trips: Iterable[Trip],
+        temperature_c: float | None = None,
+        wet: Iterable[LevelPoint] = (),
     ) -> HeaterRun | None:
         """Run the heater at `percent` for `seconds` (replacing a run); 0 % stops it (None).
         The agitator runs with it: a still reactor heats a layer at the element.
@@ -249,6 +288,16 @@ class ManualMode:
             )
         trips = list(trips)
         _refuse_while_forced("heat", trips, Output.HEATER)
+        if temperature_c is None:
+            raise CommandRefused("cannot heat: the temperature is unknown")
+        cutoff = self.heater_cutoff_c(percent, wet)
+        if temperature_c >= cutoff:
+            limit = self._config.interlocks.max_temperature_setpoint_c
+            raise CommandRefused(
+                f"cannot heat at {percent:g} %: {temperature_c:.1f} °C is at or above "
+                f"{cutoff:.1f} °C, where a run ends so that the element's heat stops short of "
+                f"the {limit:g} °C manual limit"
+            )
         still = forcing(trips, Output.AGITATOR)
         if still:
             raise CommandRefused(

@@ -73,7 +73,8 @@ GOOD: list[tuple[str, Parsed]] = [
     ("jog  pump  p-203  .5", _guarded("jog", "jog_pump", pump="P-203", ml=0.5)),
     ("jog pump P-201 5 Cylinder", _guarded("jog", "jog_pump", pump="P-201", ml=5.0, cylinder=True)),
     ("heater 50 30", _guarded("heater", "heater", percent=50.0, seconds=30.0)),
-    ("heater 0 1.5", _guarded("heater", "heater", percent=0.0, seconds=1.5)),
+    ("heater 0 1.5", _guarded("heater", "heater", percent=0.0, seconds=0.0)),
+    ("heater 0 0", _guarded("heater", "heater", percent=0.0, seconds=0.0)),  # a stop
     ("cal ph mid 7.00", _guarded("cal ph", "cal_ph", point="mid", value=7.0)),
     ("CAL PH low 4", _guarded("cal ph", "cal_ph", point="low", value=4.0)),
     ("cal ph", CalPhGuided()),

@@ -437,3 +437,11 @@ def test_a_batch_says_whether_it_runs_or_was_cut_short() -> None:
     # Open in the journal but not this daemon's batch: never called running.
     stale = render_batch({**BATCH, "final_state": None, "running": False}, PLAIN)
     assert "running" not in stale[0]
+
+
+def test_a_heater_or_drain_stop_reads_as_one() -> None:
+    assert render_result("heater", {"percent": 0.0, "seconds": 0.0}, PLAIN) == ["heater off"]
+    assert render_result("heater", {"percent": 50.0, "seconds": 30.0}, PLAIN) == [
+        "heater 50.0% for 30.0 s (interlocks still apply)"
+    ]
+    assert render_result("drain", {"seconds": 0.0}, PLAIN) == ["drain closed"]

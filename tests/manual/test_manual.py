@@ -251,25 +251,27 @@ async def test_a_manual_heater_that_does_not_heat_trips_the_verifier() -> None:
     assert "heater_not_heating" in str(rig.controller.manual_status()["last_stop"])
 
 
-async def test_a_manual_heater_run_stops_at_the_highest_recipe_setpoint_not_the_trip() -> None:
+async def test_a_manual_heater_run_ends_short_of_the_highest_recipe_setpoint() -> None:
     document = load_config().model_dump(exclude_unset=True)
     document["interlocks"] = document.get("interlocks", {}) | {"max_temperature_setpoint_c": 40.0}
     rig = await manual_rig(config=UnitConfig.model_validate(document))
     limit = rig.config.interlocks.max_temperature_setpoint_c
     await rig.controller.manual_heater(100.0, 3600.0, source="console")
-    snap = await rig.run_until(
-        lambda s: (
-            s.image.temperature.good
-            and s.image.temperature.value is not None
-            and s.image.temperature.value >= limit
-        ),
-        limit_s=3600,
-    )
+    snap = await rig.run_until(lambda s: rig.controller.manual_status()["heater"] is None,
+                               limit_s=3600)  # fmt: skip
+    last_stop = str(rig.controller.manual_status()["last_stop"])
+    assert "heater at 100 % stopped by reaching" in last_stop
+    assert "toward the 40 °C manual limit" in last_stop
     assert snap.outputs.heater_on_s == 0.0
-    # Coasting on the element's lag it never reaches the high-high trip.
-    await rig.run_for(900)
-    assert "temperature_high_high" not in {a.alarm_id for a in rig.controller.alarms.active()}
-    assert rig.unit.plant.max_temperature_c < limit + 5.0
+    # Asked again now, it is refused with the reason, not accepted to do nothing.
+    with pytest.raises(CommandRefused, match=r"cannot heat at 100 %: .* where a run ends"):
+        await rig.controller.manual_heater(100.0, 60.0, source="console")
+    # Ended, not paused: the element's stored heat carries it near the limit, not past it,
+    # and the heater stays off as the reactor cools again.
+    for _ in range(90):
+        snap = await rig.run_for(10.0)
+        assert snap.outputs.heater_on_s == 0.0
+    assert rig.unit.plant.max_temperature_c <= limit + 0.5
 
 
 async def test_a_recipe_for_an_empty_reactor_is_refused_while_it_holds_liquid() -> None:

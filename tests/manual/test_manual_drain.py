@@ -111,7 +111,7 @@ def test_the_console_line_drain_takes_seconds_or_off() -> None:
 def test_a_heater_run_ends_when_the_agitator_may_not_run() -> None:
     manual = ManualMode(config=load_config())
     manual.on = True
-    manual.run_heater(50.0, 60.0, now=0.0, trips=[])
+    manual.run_heater(50.0, 60.0, now=0.0, trips=[], temperature_c=20.0)
     assert manual.agitator_wanted
     manual.hold_permissives(low_level_wet=True, agitation_forced=[])
     assert manual.heater is not None

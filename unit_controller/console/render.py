@@ -467,6 +467,8 @@ def _jog(result: Mapping[str, Any], style: Style) -> list[str]:
 
 
 def _heater(result: Mapping[str, Any], style: Style) -> list[str]:
+    if not result.get("percent"):
+        return ["heater off"]
     return [
         f"heater {_value(result.get('percent', '?'))}% for {_value(result.get('seconds', '?'))} s "
         "(interlocks still apply)"

@@ -137,8 +137,15 @@ class ManualRequests(ControllerCore):
     ) -> dict[str, float]:
         """Heater at `percent` duty for `seconds` (manual only; 0 % stops it); still interlocked."""
         async with self._turn():
+            image = self.snapshot.image if self.snapshot is not None else None
+            temperature = image.temperature if image is not None else None
             run = self._manual.run_heater(
-                percent, seconds, now=self.clock.monotonic(), trips=self.alarms.in_effect()
+                percent,
+                seconds,
+                now=self.clock.monotonic(),
+                trips=self.alarms.in_effect(),
+                temperature_c=temperature.value if temperature and temperature.good else None,
+                wet=[p for p in LevelPoint if image is not None and image.wet(p)],
             )
             seconds = run.seconds if run is not None else 0.0
             log.info("manual.heater", source=source, percent=percent, s=seconds)

@@ -152,6 +152,10 @@ class ScanCycle(ControllerCore):
                 low_level_wet=image.wet(LevelPoint.LOW),
                 agitation_forced=forcing(in_effect, Output.AGITATOR),
             )
+            self._manual.limit_heater(
+                image.temperature.value if image.temperature.good else None,
+                [p for p in LevelPoint if image.wet(p)],
+            )
             desired = self._controllers.compute_manual(
                 heater_duty=self._manual.heater_duty,
                 pumps=self._manual.pump_rates(),
