@@ -71,3 +71,14 @@ async def test_water_alone_charges_nothing() -> None:
     snap = await rig.run_for(2.0)
     assert snap.state in (State.ABORTING, State.ABORTED)
     assert snap.outputs == Outputs.safe()
+
+
+async def test_a_batch_started_on_leach_liquor_keeps_the_purge_open_after_an_abort() -> None:
+    # purify starts on what leach left: acid, maybe with aluminium still making H2.
+    rig = Rig(preload="leach_liquor")
+    await rig.start("purify")
+    await rig.controller.command("abort", source="console")
+    snap = await rig.run_for(2.0)
+    assert snap.state is State.ABORTED
+    assert snap.outputs == replace(Outputs.safe(), purge_valve=True)
+    assert rig.controller.reactor_charged

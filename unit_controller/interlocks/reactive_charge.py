@@ -15,8 +15,8 @@ _REACTIVE = frozenset({Reagent.H2SO4, Reagent.H2O2})
 
 
 class ReactiveCharge:
-    """Set by a blanketed phase or a dose of acid or peroxide; cleared once the reactor is empty
-    (the low-low and low switches both read dry)."""
+    """Set by a blanketed phase, a dose of acid or peroxide, or a recipe that starts on a
+    liquor; cleared once the reactor is empty (the low-low and low switches both read dry)."""
 
     def __init__(self, *, wiring: BoardWiring, charged: bool = False) -> None:
         self._reactive_pumps = frozenset(
@@ -33,6 +33,11 @@ class ReactiveCharge:
             # reading for the heater, not for the blanket, and a low-low switch stuck dry under
             # a wet low switch (low_low_suspect) must not close the purge on acid.
             self.charged = False
+
+    def holds_liquor(self) -> None:
+        """A recipe starts on a liquor from an earlier step (leach liquor: acid, maybe with
+        aluminium left in it): reactive until the reactor is empty."""
+        self.charged = True
 
     def _dosing_reactive(self, applied: Outputs) -> bool:
         pumps = applied.pumps
