@@ -64,6 +64,10 @@ def _check_buffer(point: str, value: float) -> CalPoint:
     return cal_point
 
 
+# A measured volume this far off the run it measures is a misread, not a calibration.
+PUMP_CAL_RATIO = (0.5, 2.0)
+
+
 class Calibrations:
     """pH and pump calibration for the control socket; every refusal is a CommandRefused."""
 
@@ -147,8 +151,10 @@ class Calibrations:
                 f"got {measured_ml:g}"
             )
         async with self._device_work(f"calibrate pump {name}"):
+            self._measured_run(name, measured_ml)
             pump = self._pump(name)
             calibrated = await pump.calibrate(measured_ml)
+        self._controller.calibrated_against(name)
         await self._controller.report_command(
             f"pump calibration {name} {measured_ml:g} mL",
             command="cal pump",
@@ -160,6 +166,24 @@ class Calibrations:
         return {"pump": name, "measured_ml": measured_ml, "calibrated": calibrated}
 
     # --- helpers ---------------------------------------------------------------------------
+    def _measured_run(self, name: str, measured_ml: float) -> None:
+        """Refuse a pump calibration with nothing measured to stand on."""
+        nominal = self._controller.cylinder_run_ml(name)
+        again = f"jog pump {name} 10 cylinder, measure what it dispensed, then cal pump {name} <ml>"
+        if nominal is None:
+            # The circuit takes Cal,<ml> against whatever it ran last: a recipe's dose, a jog
+            # into the reactor, a run already calibrated against. Only a measured one counts.
+            raise CommandRefused(
+                f"cannot calibrate {name}: its last run was not a whole dose into a measuring "
+                f"cylinder (or was calibrated against already): {again}"
+            )
+        low, high = PUMP_CAL_RATIO
+        if not low <= measured_ml / nominal <= high:
+            raise CommandRefused(
+                f"cannot calibrate {name}: {measured_ml:g} mL measured after a run of "
+                f"{nominal:.2f} mL is more than {high:g}× off (a misread cylinder?): {again}"
+            )
+
     @asynccontextmanager
     async def _device_work(self, what: str) -> AsyncIterator[None]:
         """No batch under way (and none starts) while `what` runs; device errors become one line."""

@@ -131,6 +131,9 @@ class ManualMode:
         self.jogs: dict[str, Jog] = {}
         self.heater: HeaterRun | None = None
         self.drain: DrainRun | None = None
+        # mL each pump's last run delivered, when that run was a whole jog into a measuring
+        # cylinder: what a pump calibration is measured against (once).
+        self.cylinder_runs: dict[str, float] = {}
         self.last_stop: str | None = None  # why the last manual action ended early
 
     # --- requests (each validated whole before anything changes) ------------------------------
@@ -183,6 +186,7 @@ class ManualMode:
             into_reactor=not cylinder,
         )
         self.jogs[name] = jog
+        self.cylinder_runs.pop(name, None)  # a new run: the pump's last is this one now
         return jog
 
     def _refuse_into_a_dry_reactor(
@@ -373,11 +377,19 @@ class ManualMode:
 
     def account(self, *, applied: Outputs, dt: float, now: float) -> None:
         """Count what the last scan's applied rates delivered; end the actions that are done."""
+        if self.cylinder_runs and applied.pumps:
+            # Any other run (a recipe's dose, a jog into the reactor) is the pump's last now.
+            for tag in [t for t in self.cylinder_runs if applied.pump(t) > 0.0]:
+                jog = self.jogs.get(tag)
+                if jog is None or jog.into_reactor:
+                    del self.cylinder_runs[tag]
         for tag, jog in list(self.jogs.items()):
             jog.delivered_ml += applied.pump(tag) * dt / 60.0
             if jog.remaining_ml < _JOG_DONE_ML:
                 del self.jogs[tag]
                 log.info("manual.jog_done", pump=tag, ml=jog.ml, delivered_ml=jog.delivered_ml)
+                if not jog.into_reactor:
+                    self.cylinder_runs[tag] = jog.delivered_ml
         if self.heater is not None and now >= self.heater.until:
             log.info("manual.heater_done", percent=self.heater.percent, s=self.heater.seconds)
             self.heater = None

@@ -116,7 +116,7 @@ class MockDosingPump(Answering):
         if nominal <= 0.0:
             raise ValueError(
                 f"{self.tag} has dispensed nothing to compare with: dose a known volume first "
-                f"(jog pump {self.tag} 10), measure it, then calibrate"
+                f"(jog pump {self.tag} 10 cylinder), measure it, then calibrate"
             )
         if not low <= measured_ml / nominal <= high:
             raise ValueError(

@@ -100,17 +100,40 @@ async def test_buffer_values_out_of_their_band_are_refused() -> None:
 async def test_pump_calibration_after_a_jog_is_accepted() -> None:
     rig, cal = await calibrating_rig()
     await rig.controller.set_manual(True, source="console")
-    await rig.controller.jog_pump(ACID, 10.0, source="console")
+    await rig.controller.jog_pump(ACID, 10.0, source="console", cylinder=True)
     await rig.run_for(10.0)
     result = await cal.pump(ACID, 9.7)
     assert result == {"pump": ACID, "measured_ml": 9.7, "calibrated": True}
     assert await rig.unit.pumps[ACID].is_calibrated()
+    # One measurement, one calibration: the same run twice is a second guess, not a measure.
+    with pytest.raises(CommandRefused, match=r"calibrated against already\): jog pump P-201 10 c"):
+        await cal.pump(ACID, 5.01)
+
+
+async def test_pump_calibration_stands_only_on_a_whole_dose_into_a_cylinder() -> None:
+    rig, cal = await calibrating_rig()
+    await rig.controller.set_manual(True, source="console")
+    not_measured = r"its last run was not a whole dose into a measuring cylinder"
+    with pytest.raises(CommandRefused, match=not_measured):
+        await cal.pump(ACID, 10.0)  # no run at all
+    await rig.controller.jog_pump(ACID, 10.0, source="console")  # into the reactor
+    await rig.run_for(10.0)
+    with pytest.raises(CommandRefused, match=not_measured):
+        await cal.pump(ACID, 10.0)
+    # A cylinder run followed by another run of the pump is not the last run any more.
+    await rig.controller.jog_pump(ACID, 10.0, source="console", cylinder=True)
+    await rig.run_for(10.0)
+    await rig.controller.jog_pump(ACID, 5.0, source="console")
+    await rig.run_for(10.0)
+    with pytest.raises(CommandRefused, match=not_measured):
+        await cal.pump(ACID, 10.0)
+    assert not await rig.unit.pumps[ACID].is_calibrated()
 
 
 async def test_absurd_pump_volumes_are_refused() -> None:
     rig, cal = await calibrating_rig()
     await rig.controller.set_manual(True, source="console")
-    await rig.controller.jog_pump(ACID, 10.0, source="console")
+    await rig.controller.jog_pump(ACID, 10.0, source="console", cylinder=True)
     await rig.run_for(10.0)
     for tag, measured, message in [
         (ACID, 0.0, r"more than 0 and at most 1000 mL"),

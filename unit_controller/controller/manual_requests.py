@@ -44,6 +44,15 @@ class ManualRequests(ControllerCore):
             return _NONE
         return frozenset(t for t, jog in jogs.items() if not jog.into_reactor)
 
+    def cylinder_run_ml(self, tag: str) -> float | None:
+        """mL the pump's last run delivered when that was a whole jog into a measuring
+        cylinder not yet calibrated against, else None."""
+        return self._manual.cylinder_runs.get(tag)
+
+    def calibrated_against(self, tag: str) -> None:
+        """The pump's cylinder run has been calibrated against: not again."""
+        self._manual.cylinder_runs.pop(tag, None)
+
     def manual_status(self) -> dict[str, object]:
         """Manual mode for the console: on/off, each action's progress, the last early stop."""
         return self._manual.status(now=self.clock.monotonic())
