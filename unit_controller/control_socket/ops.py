@@ -139,6 +139,8 @@ class Operations:
         self._clock_synchronized = clock_synchronized
         self._commission = commission  # None: no instruments to survey (the mock backend)
         self._stats = stats
+        # The session that turned manual mode on: only it runs and ends manual actions.
+        self._manual_session: Session | None = None
         self._scanned = asyncio.Event()
         controller.watch(lambda _: self._scanned.set())
         self.pins = PinDesk(config=config, controller=controller)
@@ -390,9 +392,29 @@ class Operations:
     async def _confirm(self, session: Session, args: NoArgs) -> dict[str, Any]:
         return {"prompt": await self.controller.confirm(source=session.source)}
 
+    def _manual_owner(self) -> Session | None:
+        if not self.controller.manual:  # ended some other way (a stop, a trip's abort)
+            self._manual_session = None
+        return self._manual_session
+
+    def _refuse_other_session(self, session: Session, what: str) -> None:
+        """Manual mode is one tech's: another console may neither take it over, end it, nor
+        run what the first is running (stop and abort still end everything from anywhere)."""
+        owner = self._manual_owner()
+        if owner is not None and owner is not session:
+            raise CommandRefused(
+                f"cannot {what}: manual mode is on at another console session ({owner.source}); "
+                "only that session runs or ends it (stop or abort ends it from anywhere)"
+            )
+
+    def _owned(self, session: Session, on: bool) -> None:
+        self._manual_session = session if on and self.controller.manual else None
+        session.owns_manual = self._manual_session is session
+
     async def _manual(self, session: Session, args: ManualArgs) -> dict[str, Any]:
+        self._refuse_other_session(session, f"turn manual {'on' if args.on else 'off'}")
         await self.controller.set_manual(args.on, source=session.source)
-        session.owns_manual = args.on
+        self._owned(session, args.on)
         return {"manual": self.controller.manual}
 
     async def _unit_mode(self, session: Session, args: UnitModeArgs) -> dict[str, Any]:
@@ -400,8 +422,9 @@ class Operations:
         if manual:
             # Manual is the console's jogs and heater runs: the same permission as `manual on`.
             self._permit(session, "unitmode manual", self.specs["manual"])
+        self._refuse_other_session(session, f"set the unit mode to {args.mode}")
         mode = await self.controller.set_unit_mode(args.mode, source=session.source)
-        session.owns_manual = manual
+        self._owned(session, manual)
         return {"unit_mode": mode.value, "manual": self.controller.manual}
 
     async def _authority(self, session: Session, args: AuthorityArgs) -> dict[str, Any]:
@@ -411,14 +434,16 @@ class Operations:
     async def session_closed(self, session: Session) -> None:
         """A session ended: manual mode it turned on ends with it (a dropped serial line must
         not leave the unit in manual, where no one remote can take it out)."""
-        if not session.owns_manual or not self.controller.manual:
+        if self._manual_owner() is not session:
             return
+        self._manual_session = None
         try:
             await self.controller.set_manual(False, source=f"{session.source} (session ended)")
         except CommandRefused as exc:
             log.error("control.manual_not_released", source=session.source, error=str(exc))
 
     async def _jog_pump(self, session: Session, args: JogArgs) -> dict[str, Any]:
+        self._refuse_other_session(session, "jog")
         return dict(
             await self.controller.jog_pump(
                 args.pump, args.ml, source=session.source, cylinder=args.cylinder
@@ -426,11 +451,13 @@ class Operations:
         )
 
     async def _heater(self, session: Session, args: HeaterArgs) -> dict[str, Any]:
+        self._refuse_other_session(session, "heat")
         return dict(
             await self.controller.manual_heater(args.percent, args.seconds, source=session.source)
         )
 
     async def _drain(self, session: Session, args: DrainArgs) -> dict[str, Any]:
+        self._refuse_other_session(session, "drain")
         return dict(await self.controller.manual_drain(args.seconds, source=session.source))
 
     async def _cal_ph(self, session: Session, args: CalPhArgs) -> dict[str, Any]:

@@ -1,0 +1,49 @@
+"""Manual mode is one console session's: another may not take it over, end it, or run in it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.rig import Rig
+from unit_controller.control_socket.ops import Operations, Session
+from unit_controller.control_socket.protocol import Request
+
+
+async def _ask(ops: Operations, session: Session, op: str, **args: Any) -> tuple[bool, str]:
+    response = await ops.handle(session, Request(id=1, op=op, args=args))
+    return response.ok, response.error or ""
+
+
+async def test_a_second_console_cannot_take_over_end_or_run_the_first_ones_manual_mode() -> None:
+    rig = Rig(preload="water")
+    await rig.scan()
+    ops = rig.operations()
+    first, second = Session(user="tech", client="console"), Session(user="b", client="console")
+    assert await _ask(ops, first, "manual", on=True) == (True, "")
+    assert await _ask(ops, first, "heater", percent=30.0, seconds=600.0) == (True, "")
+    await rig.run_for(1.0)
+    for op, args in (
+        ("manual", {"on": True}),
+        ("manual", {"on": False}),
+        ("heater", {"percent": 60.0, "seconds": 600.0}),
+        ("jog_pump", {"pump": "P-204", "ml": 50.0}),
+        ("drain", {"seconds": 60.0}),
+        ("unitmode", {"mode": "production"}),
+    ):
+        ok, error = await _ask(ops, second, op, **args)
+        assert not ok, op
+        assert "manual mode is on at another console session (console:tech)" in error, error
+    assert rig.controller.manual_running() == ["heater at 30 %"]  # the first's run, untouched
+    # The second leaving ends nothing; the first leaving ends manual mode.
+    await ops.session_closed(second)
+    assert rig.controller.manual
+    await ops.session_closed(first)
+    assert not rig.controller.manual
+    # Then it is anyone's to take.
+    assert await _ask(ops, second, "manual", on=True) == (True, "")
+    # A stop from anywhere still ends every manual action.
+    assert await _ask(ops, second, "heater", percent=30.0, seconds=600.0) == (True, "")
+    assert (await _ask(ops, first, "heater", percent=30.0, seconds=5.0))[0] is False
+    assert await _ask(ops, first, "stop") == (True, "")
+    await rig.scan()
+    assert rig.controller.manual_running() == []
