@@ -79,6 +79,11 @@ async def test_fifty_parallel_wrong_pins_lock_the_pin_out_and_raise_an_alarm(
             right = await control.request("unlock", pin=PIN)
             assert right["ok"] is False  # even the right PIN, while locked out
             assert "locked out" in right["error"]
+            # A guarded command says so outright, not "give the PIN": a console would ask for
+            # one and take the tech's next line for it.
+            manual = await control.request("manual", on=True)
+            assert (manual["ok"], manual["code"]) == (False, "refused")
+            assert "the PIN is locked out for" in manual["error"]
             alarms = (await control.request("alarms"))["result"]["alarms"]
             alarm = next(a for a in alarms if a["id"] == "pin_locked_out")
             assert "5 wrong console PINs in a row" in alarm["message"]

@@ -213,7 +213,9 @@ class TerminalInput:
                 if not self._put(line.rstrip("\r")):
                     return
             if not chunk:
-                if pending:
+                # Piped, a last line without its newline is still a line; at a terminal it is
+                # one the tech never pressed Enter on (Ctrl-D twice after typing): not run.
+                if pending and self.tty_fd is None:
                     self._put(pending.rstrip("\r"))
                 self._put(None)
                 return

@@ -7,6 +7,7 @@ calibration, confirmations); never raises to the server: every request gets a Re
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -226,6 +227,15 @@ class Operations:
                 f"{op} is for the field-tech console only (someone at the unit): use unit-console",
             )
         if spec.kind is Kind.PROTECTED and self.pin_required and not session.unlocked:
+            locked_s = self.pins.locked_for_s()
+            if locked_s > 0.0:
+                # Not "give the PIN": a console would ask for one no PIN can answer now, and
+                # take the tech's next line for it.
+                raise OpError(
+                    ErrorCode.REFUSED,
+                    f"{op} needs the PIN, and the PIN is locked out for {math.ceil(locked_s)} s "
+                    "after too many wrong PINs in a row",
+                )
             raise OpError(ErrorCode.PIN_REQUIRED, f"{op} needs the PIN: enter it with `pin` first")
 
     def _journal(self, session: Session, request: Request, response: Response) -> None:

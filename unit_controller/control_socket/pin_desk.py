@@ -33,6 +33,10 @@ class PinDesk:
         )
         self._tasks: set[asyncio.Task[None]] = set()
 
+    def locked_for_s(self) -> float:
+        """Seconds the PIN stays locked out (0: it is not)."""
+        return self._guard.locked_for_s()
+
     async def unlock(self, source: str, pin: str) -> None:
         """Return when `pin` is right (or none is configured); OpError saying why not."""
         if self._stored is None:
