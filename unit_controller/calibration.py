@@ -22,11 +22,10 @@ from hal.devices import PhCalibration, PumpCalibration
 from hal.log import get_logger
 from unit_controller.controller import UnitController
 from unit_controller.errors import CommandRefused
+from unit_controller.ph_buffers import buffer_problem
 
 log = get_logger(__name__)
 
-PH_MIN, PH_MAX = 0.0, 14.0
-MID_BAND = (6.0, 8.0)  # a mid buffer (7.00, 6.86); low below it (4.00), high above (10.00)
 MAX_MEASURED_ML = 1000.0
 
 
@@ -50,17 +49,9 @@ def _check_buffer(point: str, value: float) -> CalPoint:
     cal_point = next((p for p in CAL_POINTS if p == name), None)
     if cal_point is None:
         raise CommandRefused(f"calibration point must be mid, low or high, not {point!r}")
-    if not (math.isfinite(value) and PH_MIN <= value <= PH_MAX):
-        raise CommandRefused(f"buffer pH must be {PH_MIN:g} to {PH_MAX:g}, got {value:g}")
-    low, high = MID_BAND
-    if cal_point == "mid" and not low <= value <= high:
-        raise CommandRefused(
-            f"a mid buffer must be pH {low:g} to {high:g} (e.g. 7.00), got {value:g}"
-        )
-    if cal_point == "low" and not value < low:
-        raise CommandRefused(f"a low buffer must be below pH {low:g} (e.g. 4.00), got {value:g}")
-    if cal_point == "high" and not value > high:
-        raise CommandRefused(f"a high buffer must be above pH {high:g} (e.g. 10.00), got {value:g}")
+    problem = buffer_problem(cal_point, value)
+    if problem is not None:
+        raise CommandRefused(problem)
     return cal_point
 
 
@@ -224,6 +215,12 @@ class Calibrations:
         if reading is None or not reading.good or reading.value is None:
             raise CommandRefused(
                 f"{self._wiring.rtd_tag} gives no good temperature: give the buffer temperature"
+            )
+        if not 0.0 <= reading.value <= 60.0:
+            # The probe sits in a beaker of buffer, not in a reactor this hot or cold.
+            raise CommandRefused(
+                f"{self._wiring.rtd_tag} reads {reading.value:.1f} °C, no buffer's temperature: "
+                "give the buffer's (e.g. cal ph mid 7.00 22)"
             )
         return reading.value
 

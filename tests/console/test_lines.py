@@ -150,6 +150,9 @@ BAD: list[tuple[str, str]] = [
     ("cal ph high", "cal ph high needs the buffer's pH [and °C]: cal ph high 10.00 [22.5]"),
     ("cal ph mid 7 99", "buffer temperature must be 0..60 °C, got 99"),
     ("cal ph mid 15", "pH value must be 0..14, got 15"),
+    # Before a guided calibration, not after the tech has waited for a steady reading.
+    ("cal ph mid 4", "a mid buffer must be pH 6 to 8 (e.g. 7.00), got 4"),
+    ("cal ph high 7.5", "a high buffer must be above pH 8 (e.g. 10.00), got 7.5"),
     ("cal ph mid 7,00", "pH value must be a number like 7.00, got '7,00'"),
     ("cal ph status now", "cal ph status takes nothing more, got 'now': cal ph status"),
     ("cal pump P-203", "cal pump needs a pump tag and the mL it really gave: cal pump P-203 9.6"),

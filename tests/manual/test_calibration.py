@@ -97,6 +97,17 @@ async def test_buffer_values_out_of_their_band_are_refused() -> None:
     assert (await cal.ph_status())["points"] == 0
 
 
+async def test_a_hot_reactor_is_not_taken_for_the_buffers_temperature() -> None:
+    # Without a °C the reactor's reading stands for the buffer's: not from a reactor at 87 °C.
+    rig, cal = await calibrating_rig()
+    rig.unit.plant.temperature_c = 87.0
+    rig.unit.rtd.model.reset(87.0)
+    await rig.run_for(5.0)
+    with pytest.raises(CommandRefused, match=r"TT-101 reads 8\d\.\d °C, no buffer's temperature"):
+        await cal.ph("mid", 7.00)
+    assert (await cal.ph("mid", 7.00, temperature_c=22.0))["points"] == 1
+
+
 async def test_pump_calibration_after_a_jog_is_accepted() -> None:
     rig, cal = await calibrating_rig()
     await rig.controller.set_manual(True, source="console")

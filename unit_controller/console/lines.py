@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from unit_controller.ph_buffers import buffer_problem
+
 MAX_LINE_CHARS: Final = 1000
 LOG_MAX: Final = 500
 PH_RANGE: Final = (0.0, 14.0)
@@ -432,6 +434,10 @@ def _ph_point(point: str, rest: Sequence[str]) -> PhPoint:
         low, high = PH_RANGE
         if not low <= value <= high:
             raise LineError(f"pH value must be {low:g}..{high:g}, got {rest[0]}")
+        # Before a guided calibration walks the tech through a buffer the controller refuses.
+        problem = buffer_problem(point, value)
+        if problem is not None:
+            raise LineError(problem)
     temperature = None
     if len(rest) > 1:
         # The probe sits in a beaker of buffer, which is rarely at the reactor's temperature.
