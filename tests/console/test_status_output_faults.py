@@ -31,3 +31,23 @@ async def test_a_relay_the_board_refuses_is_named_beside_the_outputs_commanded()
     rig.unit.coils[CoilFunction.PURGE_VALVE].refused = False
     await rig.run_for(2.0)
     assert ops.status()["output_faults"] == {}
+
+
+async def test_status_shows_what_manual_mode_runs_and_why_its_last_action_ended() -> None:
+    rig = Rig(preload="water")
+    await rig.scan()
+    ops = rig.operations()
+    await rig.controller.set_manual(True, source="console")
+    await rig.controller.manual_heater(30.0, 600.0, source="console")
+    await rig.run_for(1.0)
+    lines = render_status(ops.status(), PLAIN)
+    assert "manual  heater at 30 %" in lines
+    rig.inject("estop")
+    await rig.run_for(1.0)
+    status = ops.status()
+    assert status["manual_running"] == []
+    lines = render_status(status, PLAIN)
+    stopped = " ".join(line.strip() for line in lines if line.startswith(("stopped", "  ")))
+    assert stopped.startswith("stopped heater at 30 % stopped by")
+    assert "estop (HS-100)" in stopped
+    assert all(len(line) <= WIDTH for line in lines)

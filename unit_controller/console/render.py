@@ -167,6 +167,13 @@ def render_status(status: Mapping[str, Any], style: Style) -> list[str]:
     pumps = _pumps(status)
     if pumps:
         lines.append(_row("pumps", pumps))
+    running = [clean(item) for item in _list(status.get("manual_running")) if item]
+    if running:
+        lines.append(_row("manual", style.paint(", ".join(running), "yellow")))
+    last_stop = status.get("manual_last_stop")
+    if status.get("manual") and isinstance(last_stop, str) and last_stop:
+        # Wrapped, not cut: the reason is the point of the row.
+        lines += wrap(_row("stopped", clean(last_stop)), indent=8)
     faults = _dict(status.get("output_faults"))
     if faults:  # the row above is what is commanded: say which outputs may not be doing it
         text = ", ".join(f"{clean(tag)} {clean(why)}" for tag, why in faults.items())

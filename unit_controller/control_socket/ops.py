@@ -282,6 +282,7 @@ class Operations:
             manual=controller.manual,
             unit_mode=controller.unit_mode,
             manual_running=controller.manual_running(),
+            manual_last_stop=controller.manual_last_stop() if controller.manual else None,
             batch_id=self._batch_id(),
             alarms_active=len(alarms),
             reagents_ml=controller.reagents_ml,

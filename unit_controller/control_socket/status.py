@@ -30,6 +30,7 @@ def status_dict(
     unit_mode: UnitMode,
     manual_running: Sequence[str],
     batch_id: int | None,
+    manual_last_stop: str | None = None,
     alarms_active: int,
     reagents_ml: Mapping[str, float],
     ph_calibration_due: bool,
@@ -50,6 +51,8 @@ def status_dict(
         # what manual mode runs now (jogs, a heater run): stopped if the session that turned
         # manual mode on ends
         "manual_running": list(manual_running),
+        # in manual mode: why its last action ended early (a trip, the manual limit), if one did
+        "manual_last_stop": manual_last_stop,
         # the mode now, not as of the last scan: a mode change shows at once
         "unit_mode": unit_mode.value,
         "UnitModeCurrent": unit_mode.number,

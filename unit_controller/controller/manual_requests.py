@@ -53,6 +53,10 @@ class ManualRequests(ControllerCore):
         """The pump's cylinder run has been calibrated against: not again."""
         self._manual.cylinder_runs.pop(tag, None)
 
+    def manual_last_stop(self) -> str | None:
+        """Why the last manual action ended early (a trip, a lost permissive), or None."""
+        return self._manual.last_stop
+
     def manual_status(self) -> dict[str, object]:
         """Manual mode for the console: on/off, each action's progress, the last early stop."""
         return self._manual.status(now=self.clock.monotonic())
