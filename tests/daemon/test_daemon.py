@@ -304,3 +304,24 @@ async def test_a_service_stop_mid_batch_closes_the_batch_as_aborted(daemon: Daem
     await daemon.start()
     async with Control(daemon.socket) as control:
         assert control.hello["state"] == "STOPPED"
+
+
+async def test_on_the_simulator_a_batch_starts_on_what_an_aborted_one_left(
+    daemon: Daemon,
+) -> None:
+    # An empty simulated reactor is loaded as a recipe expects; one that holds something keeps
+    # it, as a real reactor does: what an aborted batch left is what the next one starts on.
+    async with Control(daemon.socket) as control:
+        assert (await control.request("reset"))["ok"]
+        assert (await control.request("start", recipe="smoke"))["ok"]
+        await control.until(lambda s: s["levels"]["low"] is True, what="filled to LSL")
+        assert (await control.request("abort"))["ok"]
+        await control.until(lambda s: s["state"] == "ABORTED", what="aborted")
+        assert (await control.request("clear"))["ok"]
+        await control.until(lambda s: s["state"] == "STOPPED", what="cleared")
+        water = (await control.status())["ph"]
+        assert water > 5.0  # smoke's water, no acid in it
+        assert (await control.request("reset"))["ok"]
+        assert (await control.request("start", recipe="purify"))["ok"]
+        status = await control.until(lambda s: s["state"] == "EXECUTE", what="purify runs")
+        assert status["ph"] > 5.0  # not swapped for leach liquor (pH ≈ 2)

@@ -23,6 +23,7 @@ from hal.board import Board
 from hal.clock import Clock, ScaledClock
 from hal.log import get_logger
 from hal.outputs import Outputs
+from hal.wiring import LevelPoint
 from unit_controller import __version__
 from unit_controller.alarms import BATCH_INTERRUPTED
 from unit_controller.authority import store_authority, stored_authority
@@ -454,10 +455,11 @@ class Daemon:
         if isinstance(event, StateChanged):
             self.notifier.status(self._status_text(self._controller))
             if event.new is State.STARTING and self.unit is not None:
-                # The simulated plant gets the charge the recipe starts from, as a person would
-                # load it; a real unit's reactor is whatever is in it.
+                # An empty simulated reactor gets the charge the recipe starts from, as a
+                # person would load it; one that holds something keeps it, as a real one does
+                # (what an aborted batch left is what the next one starts on).
                 recipe = self._controller.recipe
-                if recipe is not None:
+                if recipe is not None and not self.unit.plant.wet(LevelPoint.LOW_LOW):
                     self.unit.preload(recipe.recipe.starts_with.value)
 
     def _status_text(self, controller: UnitController) -> str:
