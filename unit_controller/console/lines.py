@@ -272,7 +272,11 @@ def parse_line(line: str) -> Parsed | None:
 
 
 def _unknown(command: str) -> str:
-    close = difflib.get_close_matches(command, COMMAND_NAMES, n=1, cutoff=0.7)
+    # A command it begins (`stat` is status, not start) before one merely spelled alike.
+    begun = [name for name in COMMAND_NAMES if name.startswith(command)]
+    close = begun[:1] if len(begun) == 1 else difflib.get_close_matches(
+        command, COMMAND_NAMES, n=1, cutoff=0.7
+    )
     hint = f"did you mean {close[0]}? " if close else ""
     return f"unknown command '{shown(command)}'; {hint}type help for the list"
 
@@ -493,11 +497,16 @@ def _log(rest: Sequence[str]) -> Parsed:
     return _remote("log", "log", {"n": n})
 
 
+_MAX_BATCH_ID: Final = 2**62
+
+
 def _batch(rest: Sequence[str]) -> Parsed:
     _no_more("batch", rest[1:], form="batch [id]")
     if not rest:
         return _remote("batch", "batch", {"id": None})
-    return _remote("batch", "batch", {"id": _whole(rest[0], what="batch id", low=1, high=None)})
+    # The journal's ids fit SQLite's integers: a longer number is no batch of this unit.
+    batch_id = _whole(rest[0], what="batch id", low=1, high=_MAX_BATCH_ID)
+    return _remote("batch", "batch", {"id": batch_id})
 
 
 _PARSERS: Final = {
