@@ -7,6 +7,7 @@ simulated operator); logic reads the fields, and `data` is only for writing an e
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -18,6 +19,12 @@ from unit_controller.machine import State
 JsonScalar = str | int | float | bool | None
 # A command's details: numbers, names, and the lines of what it stopped.
 Detail = JsonScalar | tuple[str, ...]
+
+# The id of the remote command being carried out in this task: the events it causes carry it,
+# so a fleet can match them to the command's cmd_result.
+REMOTE_COMMAND_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "remote_command_id", default=None
+)
 
 
 class EventKind(StrEnum):

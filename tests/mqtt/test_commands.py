@@ -145,6 +145,12 @@ async def test_start_with_a_recipe_name_runs_that_recipe() -> None:
     assert snap.recipe == "smoke"
     started = [e for e in remote.rig.events if e.kind is EventKind.COMMAND]
     assert started[-1].data["source"] == "mqtt:alice@fleet (unauthenticated)"
+    # Its event names the command, so the fleet matches it to the cmd_result.
+    assert started[-1].data["id"] == result.id
+    # A command from the console afterwards carries no fleet id.
+    await remote.rig.controller.command("hold", source="console:tech")
+    held = [e for e in remote.rig.events if e.kind is EventKind.COMMAND][-1]
+    assert (held.data["command"], "id" in held.data) == ("hold", False)
 
 
 async def test_start_without_a_recipe_is_refused_naming_args_recipe() -> None:

@@ -21,7 +21,14 @@ from unit_controller.batch.record import BatchRecord
 from unit_controller.config import UnitConfig
 from unit_controller.control.process import ProcessControllers
 from unit_controller.controller.snapshot import Snapshot
-from unit_controller.events import CommandHandled, Detail, EventListener, StateChanged, UnitEvent
+from unit_controller.events import (
+    REMOTE_COMMAND_ID,
+    CommandHandled,
+    Detail,
+    EventListener,
+    StateChanged,
+    UnitEvent,
+)
 from unit_controller.interlocks import Interlocks, SafetyFilter, Trip
 from unit_controller.interlocks.reactive_charge import ReactiveCharge, purge_fitted
 from unit_controller.machine import PackMLMachine, State
@@ -217,6 +224,9 @@ class ControllerCore:
         )
 
     def _emit_console(self, command: str, text: str, source: str, **details: Detail) -> None:
+        command_id = REMOTE_COMMAND_ID.get()
+        if command_id is not None:
+            details = {**details, "id": command_id}
         self._post(
             CommandHandled(
                 at=self.clock.monotonic(),

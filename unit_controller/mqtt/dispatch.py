@@ -14,6 +14,7 @@ from hal.log import get_logger
 from unit_controller.authority import refuse_remote
 from unit_controller.controller import UnitController
 from unit_controller.errors import CommandRefused
+from unit_controller.events import REMOTE_COMMAND_ID
 from unit_controller.machine import UnitMode
 from unit_controller.mqtt.commands import (
     PACKML_COMMANDS,
@@ -71,6 +72,7 @@ class CommandDispatcher:
         if self.refusing is not None:
             log.warning("command.refused", name=command.name, id=command.id, error=self.refusing)
             return self._failed(command, self.refusing)
+        token = REMOTE_COMMAND_ID.set(command.id)
         try:
             detail = await self._run(command)
         except CommandRefused as exc:
@@ -79,6 +81,8 @@ class CommandDispatcher:
         except Exception as exc:
             log.exception("command.failed", name=command.name, id=command.id)
             return self._failed(command, f"internal error: {exc!r}")
+        finally:
+            REMOTE_COMMAND_ID.reset(token)
         state = self.state
         log.info(
             "command.done", name=command.name, id=command.id, by=command.by, state=state, **detail
