@@ -687,3 +687,23 @@ def test_the_ph_calibrations_age_is_read_from_the_journal_in_the_state_dir_given
     age = last_ph_calibration_days(tmp_path)
     assert age is not None
     assert 1.99 < age < 2.01
+
+
+def test_run_says_speed_is_for_the_simulator_when_the_config_is_a_real_units(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from unit_controller.cli.arguments import build_parser
+    from unit_controller.cli.main import _daemon_options
+
+    text = EXAMPLE.replace(
+        'backend = "mock"', 'backend = "serial"\n[hal.serial]\nrelay_board_port = "/dev/relay"'
+    )
+    for tag in ("TT-101", "AT-101", "P-201", "P-202", "P-203", "P-204", "P-205"):
+        text = text.replace(f"[devices.{tag}]\n", f'[devices.{tag}]\nport = "/dev/{tag}"\n')
+    config = _write(tmp_path, "unit.toml", text)
+    args = build_parser().parse_args(
+        ["run", "--config", str(config), "--speed", "10", "--runtime-dir", str(tmp_path)]
+    )
+    assert not isinstance(_daemon_options(args), int)
+    assert "--speed 10 is for the simulator (mock backend); the serial backend runs in real " \
+        "time" in capsys.readouterr().err  # fmt: skip

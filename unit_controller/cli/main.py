@@ -175,6 +175,13 @@ def _daemon_options(args: argparse.Namespace) -> tuple[UnitConfig, DaemonOptions
     if not recipes_dir.is_dir():
         print(f"error: recipes directory {recipes_dir} does not exist", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if args.speed not in (None, 1.0) and config.hal.backend != "mock":
+        # Not refused (a script may pass it for either backend), but never silently ignored.
+        print(
+            f"unit-controller run: --speed {args.speed:g} is for the simulator (mock backend); "
+            f"the {config.hal.backend} backend runs in real time",
+            file=sys.stderr,
+        )
     return config, DaemonOptions(dirs=dirs, speed=args.speed, recipes_dir=recipes_dir)
 
 
