@@ -100,6 +100,21 @@ async def test_technician_session_on_a_dumb_terminal(sock_dir: Path) -> None:
         assert stub.requests[0]["args"]["client"] == "console"
 
 
+async def test_quitting_at_a_terminal_with_a_jog_running_says_what_it_stops_without_error(
+    sock_dir: Path,
+) -> None:
+    sock = sock_dir / "control.sock"
+    async with StubDaemon(path=sock), _on_terminal(sock) as term:
+        await term.expect(PROMPT)
+        await _command(term, "manual on")
+        await _command(term, "jog pump P-203 5")
+        term.type("quit\n")
+        assert await _exit_code(term) == 0
+        said = " ".join(term.output.split())
+        assert "leaving ends manual mode, which stops jog P-203 at 0.0 of 5 mL" in said
+        assert "error:" not in said
+
+
 async def test_enter_and_ctrl_c_stop_a_watch_and_ctrl_d_leaves(sock_dir: Path) -> None:
     sock = sock_dir / "control.sock"
     async with (

@@ -168,6 +168,10 @@ class _Console:
         if not running or not isinstance(running, list):
             return
         stopped = "; ".join(clean(str(line)) for line in running)
+        if self._interactive:
+            # The tech chose to leave: told what that stops, not scolded with an error.
+            self.say(*wrap(f"leaving ends manual mode, which stops {stopped}", indent=2))
+            return
         self._error(
             f"the session ends here and its manual mode with it, which stops {stopped}; "
             "to let it finish, wait before the end (watch <seconds>)"
