@@ -22,6 +22,7 @@ from hal.serial.ezo_link import (
     EzoLinkError,
     EzoPortLost,
     EzoTimeout,
+    command_verb,
 )
 from hal.serial.reconnect import within
 
@@ -87,7 +88,10 @@ class EzoDevice:
                 await self.link.close()
             except EzoLinkError as exc:
                 self._note_failure(exc)  # the start-up sequence's too, which `ask` does not see
-                log.warning("ezo.cycle_failed", tag=self.tag, error=str(exc))
+                verb = command_verb(exc.command)
+                now = self.clock.monotonic()
+                if (more := self.link.repeats.due("ezo.cycle_failed", verb, now)) is not None:
+                    log.warning("ezo.cycle_failed", tag=self.tag, error=str(exc), **more)
             except Exception:
                 # A bug must not end the device task quietly (or its siblings in the group):
                 # log it and start over on a fresh link.

@@ -110,7 +110,13 @@ class EzoSensor(EzoDevice):
         # what it answers (a circuit that says nothing is judged lost instead).
         self._answered_instead = _instead_of_a_reading(failure, command, self._attempts)
         # The newest reading stays as it was and ages: stale, the controller treats it as bad.
-        log.warning("ezo.read_failed", tag=self.tag, attempts=self._attempts, error=str(failure))
+        # Said once, then every few minutes while it lasts (a read that lands forgets it).
+        now = self.clock.monotonic()
+        more = self.link.repeats.due("ezo.read_failed", command_verb(command), now)
+        if more is not None:
+            log.warning(
+                "ezo.read_failed", tag=self.tag, attempts=self._attempts, error=str(failure), **more
+            )
 
 
 class EzoRtd(EzoSensor):

@@ -157,6 +157,22 @@ async def test_a_circuit_that_keeps_failing_is_logged_once_until_it_answers_agai
         )
 
 
+async def test_a_circuit_that_answers_garbage_for_minutes_is_logged_once_for_each_complaint(
+    rtd_rig: RtdRig,
+) -> None:
+    # Every failed read wrote ezo.read_failed, one every few seconds for as long as it lasted.
+    with capture_logs() as logs:
+        rtd_rig.emulator.garbage(100_000)
+        start = rtd_rig.clock.monotonic()
+        await rtd_rig.until(
+            lambda: rtd_rig.clock.monotonic() > start + 120.0, within_s=130.0, what="2 minutes"
+        )
+        assert rtd_rig.emulator.pending_garbage > 0  # it kept garbling throughout
+    events = _events(logs)
+    assert events.count("ezo.read_failed") == 1, events
+    assert events.count("ezo.garbage") == 1, events
+
+
 async def test_unplug_reads_bad_and_replug_reconnects_and_reads_again(rtd_rig: RtdRig) -> None:
     with capture_logs() as logs:
         rtd_rig.port.unplug()
