@@ -367,6 +367,9 @@ class ScanningUnit:
         await controller.acknowledge(None, source="bench")
         await controller.reset_alarms(None, source="bench")
         if controller.manual_status()["heater"] is None:
+            # A manual run is refused on a temperature unknown (before the first scan) or
+            # past its limit (the last trip's forced reading): heat from a normal one.
+            await self.until(self.reads_normal, "a normal temperature reading")
             await controller.manual_heater(HEATER_PERCENT, HEATER_S, source="bench")
         last = self.board.log
         await self.until(
