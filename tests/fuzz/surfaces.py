@@ -31,7 +31,8 @@ NOW_S = 1_767_225_600.0
 OPS = (
     "status", "alarms", "recipes", "log", "batch", "identify", "unlock", "ack", "reset_alarms",
     "reset", "start", "stop", "hold", "unhold", "abort", "clear", "complete", "confirm",
-    "manual", "unitmode", "authority", "jog_pump", "heater", "cal_ph", "cal_pump", "nosuch",
+    "manual", "unitmode", "authority", "jog_pump", "heater", "drain", "cal_ph", "cal_pump",
+    "nosuch",
 )  # fmt: skip
 ODD_VALUES: tuple[object, ...] = (
     None, True, -1, 0, 1.5, 1e308, -1e308, 2**70, "", "x" * 300, "../../etc/passwd", [], {},
