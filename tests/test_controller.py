@@ -368,3 +368,24 @@ async def test_a_held_batch_says_its_prompt_waits_for_the_run_and_takes_it_after
     await rig.controller.command("unhold", source="test")
     await rig.run_until(lambda s: s.state is State.EXECUTE, limit_s=5)
     assert await rig.controller.confirm(source="test") == prompt
+
+
+async def test_a_batch_held_before_its_first_scan_runs_its_phases_once_resumed() -> None:
+    # Start and hold sent together: the hold came in STARTING, before the scan that begins the
+    # batch, which then ran on in EXECUTE with no phase and could be completed with none.
+    rig = Rig()
+    await rig.scan()
+    await rig.controller.command("reset", source="test")
+    await rig.scan()
+    await rig.controller.command("start", source="a", recipe="smoke")
+    assert rig.controller.machine.state is State.STARTING
+    await rig.controller.command("hold", source="b")
+    snap = await rig.run_for(2.0)
+    assert snap.state is State.HELD
+    assert snap.phase == "fill"
+    await rig.controller.command("unhold", source="b")
+    snap = await rig.run_until(lambda s: s.state is State.EXECUTE, limit_s=5.0)
+    assert snap.phase == "fill"
+    snap = await rig.run_until(lambda s: s.phase == "heat", limit_s=600.0)
+    assert rig.controller.batch is not None
+    assert [p.name for p in rig.controller.batch.phases][:2] == ["fill", "heat"]

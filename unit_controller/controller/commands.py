@@ -71,6 +71,14 @@ class CommandModel(ControllerCore):
             raise CommandRefused(f"cannot {command}: {self._busy} is in progress")
         if command is Command.START:
             await self._prepare_start(recipe, names_only=not recipe_paths)
+        elif (
+            command is Command.HOLD
+            and self.machine.state is State.STARTING
+            and self.machine.allowed(command)
+        ):
+            # Before the scan that would have begun it: begun now, or it would run on from
+            # Held in Execute with no phase (and could be completed with none).
+            self.get_under_way(self.clock.monotonic())
         state = await self.machine.command(command, reason=reason or source, check=self._guard)
         self._emit_console(str(command), str(command), source, CntrlCmd=command.code)
         log.info("command.accepted", command=str(command), source=source, state=str(state))

@@ -182,6 +182,10 @@ class ControllerCore:
         self._last_event_at = event.at
         self._pending.append(event)
 
+    def get_under_way(self, now: float) -> None:
+        """Starting's work at once (the scan cycle's): see ScanCycle.get_under_way."""
+        raise NotImplementedError
+
     def _flush_events(self) -> None:
         pending, self._pending = self._pending, []
         for event in pending:

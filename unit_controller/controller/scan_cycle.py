@@ -293,7 +293,7 @@ class ScanCycle(ControllerCore):
         elif holds and machine.allowed(Command.HOLD):
             if state is State.STARTING:
                 # Held while getting under way (OPC 30050): the batch exists, waiting to go on.
-                self._begin_batch(self.clock.monotonic())
+                self.get_under_way(self.clock.monotonic())
             await machine.command(Command.HOLD, reason=holds[0].alarm_id)
 
     async def _step_machine(self, image: ProcessImage, dt: float, *, was_executing: bool) -> None:
@@ -336,6 +336,12 @@ class ScanCycle(ControllerCore):
             self._clear_phase_timeout(image.now)
         if machine.is_acting:
             await machine.state_complete()
+
+    def get_under_way(self, now: float) -> None:
+        """Starting's work done at once, for a batch held or suspended before its first
+        scan in Starting: the batch and its first phase exist, waiting to go on."""
+        self._begin_batch(now)
+        self._phase_entered(now)
 
     def _begin_batch(self, now: float) -> None:
         """Starting's work: the recipe's first phase, fresh controllers, a batch record."""
