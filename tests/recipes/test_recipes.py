@@ -434,3 +434,27 @@ def test_text_that_reaches_terminals_holds_no_control_characters(
             "phases": [{"name": "w", "timeout_min": 5.0, "until": {"confirm": "ok"}}],
         }
     )
+
+
+def test_a_dose_that_reaches_the_reagent_cap_is_refused_not_held_as_it_ends(
+    config: UnitConfig,
+) -> None:
+    # The cap trips once reached: a 300 mL dose under a 300 mL cap passed the check, then held
+    # the batch as it ended, with no way on but stop or abort.
+    def capped(cap_ml: float) -> UnitConfig:
+        limits = config.interlocks.model_copy(update={"reagent_cap_ml": {"P-204": cap_ml}})
+        return config.model_copy(update={"interlocks": limits})
+
+    phase = {
+        "name": "buffer",
+        "timeout_min": 30.0,
+        "agitator": True,
+        "doses": [{"pump": "P-204", "ml": 300.0, "over_min": 4.0}],
+        "until": {"doses_done": True},
+    }
+    recipe = Recipe.model_validate({"name": "x", "phases": [phase]})
+    assert check_recipe_for_unit(recipe, capped(300.0)) == [
+        "phases[0].doses: 300 mL through P-204 reaches the unit's cap (300 mL per phase), which "
+        "trips when reached: raise the cap above the dose"
+    ]
+    assert check_recipe_for_unit(recipe, capped(301.0)) == []

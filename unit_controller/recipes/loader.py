@@ -202,10 +202,14 @@ def check_recipe_for_unit(recipe: Recipe, config: UnitConfig) -> list[str]:
                 )
         for tag in sorted({d.pump for d in phase.doses} & set(pumps)):
             cap = config.reagent_cap_ml(tag)
-            if phase.dose_ml(tag) > cap:
+            # The cap trips once reached, and a dose's last scan may run a scan's worth over
+            # it: a dose needs that much room below the cap, or it holds as it ends.
+            room = pumps[tag].max_ml_min * config.unit.scan_period_s / 60.0
+            if phase.dose_ml(tag) + room >= cap:
                 problems.append(
-                    f"{at}.doses: {phase.dose_ml(tag):g} mL through {tag} is above the unit's cap "
-                    f"({cap:g} mL per phase)"
+                    f"{at}.doses: {phase.dose_ml(tag):g} mL through {tag} reaches the unit's cap "
+                    f"({cap:g} mL per phase), which trips when reached: raise the cap above "
+                    "the dose"
                 )
         # A feed runs until the phase ends, which is not before `until.duration_min` (the
         # conditions hold together): a phase sure to take more than the cap would hold partway.
