@@ -389,3 +389,42 @@ async def test_a_batch_held_before_its_first_scan_runs_its_phases_once_resumed()
     snap = await rig.run_until(lambda s: s.phase == "heat", limit_s=600.0)
     assert rig.controller.batch is not None
     assert [p.name for p in rig.controller.batch.phases][:2] == ["fill", "heat"]
+
+
+TWO_PROMPTS = """\
+name = "twoprompts"
+description = "Two confirmations in a row."
+starts_with = "empty"
+
+[[phases]]
+name = "inspect"
+timeout_min = 10.0
+until = { confirm = "Reactor inspected" }
+
+[[phases]]
+name = "lock"
+timeout_min = 10.0
+until = { confirm = "Bottom valve locked" }
+"""
+
+
+async def test_a_confirm_names_the_prompt_it_answers_and_one_not_yet_shown_is_refused(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "twoprompts.toml").write_text(TWO_PROMPTS, encoding="utf-8")
+    rig = Rig(recipes_dir=tmp_path)
+    await rig.start("twoprompts")
+    await rig.run_for(1.0)
+    assert rig.controller.awaiting_confirmation == "Reactor inspected"
+    said = "Reactor inspected"
+    assert await rig.controller.confirm(source="console", answers=said) == said
+    await rig.run_for(1.0)
+    # The same confirm typed again reaches the next prompt, which the tech has not seen yet.
+    with pytest.raises(CommandRefused, match=r"waiting now is 'Bottom valve locked', not 'Rea"):
+        await rig.controller.confirm(source="console", answers=said)
+    assert rig.controller.awaiting_confirmation == "Bottom valve locked"
+    # A batch that ended has nothing waiting, and says so rather than "once it runs again".
+    await rig.controller.command("stop", source="console")
+    await rig.run_for(2.0)
+    with pytest.raises(CommandRefused, match=r"^nothing is waiting for a confirmation$"):
+        await rig.controller.confirm(source="console")

@@ -300,3 +300,18 @@ async def test_a_login_with_no_daemon_yet_waits_for_it_instead_of_leaving(sock: 
             assert "state   STOPPED (2)" in await term.command("status", prompt=PROMPT)
             term.type("quit\n")
             assert await term.exit_code() == 0
+
+
+async def test_confirm_answers_the_prompt_the_tech_was_shown(stub: StubDaemon, sock: Path) -> None:
+    # A confirm typed twice must not answer a next prompt before it is on the screen: the
+    # console says which prompt it answers, and the controller refuses another.
+    async with on_terminal(sock) as term:
+        await term.expect(PROMPT)
+        await _announcing(stub)
+        stub.announce(PROMPTED)
+        await term.expect("type confirm once done")
+        term.type("confirm\n")
+        await term.expect("confirmed")
+        term.type("quit\n")
+        assert await term.exit_code() == 0
+    assert stub.args_of("confirm") == [{"prompt": "Black mass charged"}]

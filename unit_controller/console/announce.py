@@ -83,6 +83,11 @@ class Announcer:
         self._subscribed = False
         self.ready = asyncio.Event()  # set once the first subscription has been tried
 
+    @property
+    def last_prompt(self) -> str | None:
+        """The last prompt announced (shown to the tech), or None."""
+        return self._last_prompt
+
     async def run(self) -> None:
         """Subscribe, announce, and subscribe again whenever the link goes (until cancelled)."""
         delay = RETRY_FIRST_S

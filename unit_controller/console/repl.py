@@ -253,7 +253,13 @@ class _Console:
                 self._error(lines[0])
 
     async def _ask(self, request: Request, *, guarded: bool) -> Response:
-        response = await self._client.request(request.op, request.args)
+        args = request.args
+        shown = self.announcer.last_prompt if self.announcer is not None else None
+        if request.op == "confirm" and shown is not None:
+            # What the tech was shown: a confirm typed twice must not answer the next prompt
+            # before it is on the screen.
+            args = {**args, "prompt": shown}
+        response = await self._client.request(request.op, args)
         retry = response.code == "pin_required" and guarded and self._interactive
         if retry and await self._unlock():
             response = await self._client.request(request.op, request.args)

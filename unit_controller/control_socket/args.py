@@ -78,6 +78,12 @@ class HeaterArgs(OpArgs):
     seconds: Number
 
 
+class ConfirmArgs(OpArgs):
+    """The confirmation a phase waits for; `prompt`: the one the operator was shown."""
+
+    prompt: StrictStr | None = Field(default=None, max_length=400)
+
+
 class DrainArgs(OpArgs):
     """The drain valve open for a while (0 closes it)."""
 

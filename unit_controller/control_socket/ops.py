@@ -33,6 +33,7 @@ from .args import (
     BatchArgs,
     CalPhArgs,
     CalPumpArgs,
+    ConfirmArgs,
     DrainArgs,
     HeaterArgs,
     IdentifyArgs,
@@ -164,7 +165,7 @@ class Operations:
                 op: OpSpec(StartArgs if op == "start" else NoArgs, Kind.COMMAND, self._packml(op))
                 for op in PACKML_OPS
             },
-            "confirm": OpSpec(NoArgs, Kind.CONSOLE, self._confirm),
+            "confirm": OpSpec(ConfirmArgs, Kind.CONSOLE, self._confirm),
             "manual": OpSpec(ManualArgs, Kind.PROTECTED, self._manual),
             "unitmode": OpSpec(UnitModeArgs, Kind.COMMAND, self._unit_mode),
             "authority": OpSpec(AuthorityArgs, Kind.CONSOLE, self._authority),
@@ -400,8 +401,9 @@ class Operations:
                 break
         return machine.state
 
-    async def _confirm(self, session: Session, args: NoArgs) -> dict[str, Any]:
-        return {"prompt": await self.controller.confirm(source=session.source)}
+    async def _confirm(self, session: Session, args: ConfirmArgs) -> dict[str, Any]:
+        prompt = await self.controller.confirm(source=session.source, answers=args.prompt)
+        return {"prompt": prompt}
 
     def _manual_owner(self) -> Session | None:
         if not self.controller.manual:  # ended some other way (a stop, a trip's abort)

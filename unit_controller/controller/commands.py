@@ -21,6 +21,10 @@ from unit_controller.recipes.model import StartsWith
 log = get_logger(__name__)
 
 
+# A prompt of a batch that ended in one of these is not waiting any more.
+_BATCH_ENDED = frozenset({State.STOPPED, State.IDLE, State.COMPLETE, State.ABORTED})
+
+
 class CommandModel(ControllerCore):
     """PackML commands and confirmations, checked against the table's guards and the mode."""
 
@@ -190,16 +194,23 @@ class CommandModel(ControllerCore):
             )
         return None
 
-    async def confirm(self, *, source: str) -> str:
-        """Give the operator confirmation the running phase waits for; returns its prompt."""
+    async def confirm(self, *, source: str, answers: str | None = None) -> str:
+        """Give the operator confirmation the running phase waits for; returns its prompt.
+        `answers`: the prompt the operator was shown, when known: another is refused."""
         async with self._turn():
-            return self._confirm(source=source)
+            return self._confirm(source=source, answers=answers)
 
-    def _confirm(self, *, source: str) -> str:
+    def _confirm(self, *, source: str, answers: str | None = None) -> str:
         prompt = self.awaiting_confirmation
+        if prompt is not None and answers is not None and answers != prompt:
+            # A second confirm typed after the first, reaching a prompt not yet shown.
+            raise CommandRefused(
+                f"the prompt waiting now is '{prompt}', not '{answers}': confirm again once "
+                "it is done"
+            )
         if prompt is None or self.runner is None:
             later = self.runner.awaiting_confirmation if self.runner is not None else None
-            if later is not None:
+            if later is not None and self.machine.state not in _BATCH_ENDED:
                 # The phase still waits for it (status says so), but only a running batch
                 # takes it: a charge tipped into a held reactor would go unwatched.
                 raise CommandRefused(
