@@ -75,6 +75,25 @@ async def test_recent_merges_events_and_commands_oldest_first(journal: Journal) 
     assert [e["ts"] for e in await journal.recent(2)] == [2000, 3000]
 
 
+async def test_each_command_gets_the_account_of_its_own_name(journal: Journal) -> None:
+    # A start and a hold from one source a moment apart, the start's row written after its
+    # settle wait: each keeps its own account, not the other's.
+    for ts, command in ((1000, "start"), (1002, "hold")):
+        journal.record_event(
+            ts_ms=ts,
+            kind="command",
+            text=f"{command} by socket:root",
+            data={"command": command, "source": "socket:root"},
+        )
+    for ts, command in ((1003, "hold"), (1005, "start")):
+        journal.record_command(
+            ts_ms=ts, source="socket:root", command=command, args={}, ok=True, error=None,
+            result={},
+        )  # fmt: skip
+    details = {e["command"]: e["detail"] for e in await journal.recent(10) if "command" in e}
+    assert details == {"start": "start by socket:root", "hold": "hold by socket:root"}
+
+
 async def test_finished_batch_reads_back_with_its_record(journal: Journal) -> None:
     first = journal.batch_started(ts_ms=1000, recipe="smoke", recipe_sha256=SHA)
     record = {"recipe": "smoke", "phases": [{"name": "fill", "t_mean": 15.5}]}

@@ -448,19 +448,25 @@ class JournalDb:
         ]
         # The controller also reports each command it carried out as an event; one entry a
         # command: the event becomes the command row's `detail`.
+        # An event of the same command first (two sessions' start and hold a moment apart
+        # must not swap accounts), then one whose name differs from the op's (jog_pump: jog).
         told: set[int] = set()
-        for entry in commands:
-            for row_id, ts, kind, text, data in events:
-                if (
-                    kind == "command"
-                    and row_id not in told
-                    and isinstance(data, dict)
-                    and data.get("source") == entry["source"]
-                    and entry["ts"] - SAME_COMMAND_MS <= ts <= entry["ts"]
-                ):
-                    told.add(row_id)
-                    entry["detail"] = text
-                    break
+        for same_name in (True, False):
+            for entry in commands:
+                if "detail" in entry:
+                    continue
+                for row_id, ts, kind, text, data in events:
+                    if (
+                        kind == "command"
+                        and row_id not in told
+                        and isinstance(data, dict)
+                        and data.get("source") == entry["source"]
+                        and (data.get("command") == entry["command"] or not same_name)
+                        and entry["ts"] - SAME_COMMAND_MS <= ts <= entry["ts"]
+                    ):
+                        told.add(row_id)
+                        entry["detail"] = text
+                        break
         keyed = [((entry["ts"], 1, int(entry["ref"][1:])), entry) for entry in commands]
         keyed += [
             (

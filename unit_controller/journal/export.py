@@ -300,16 +300,22 @@ def _commands(
     ]
     told = [e for e in events if e["kind"] == "command" and isinstance(e.get("data"), dict)]
     matched: set[int] = set()
-    for row in kept:
-        for i, event in enumerate(told):
-            if (
-                i not in matched
-                and event["data"].get("source") == row["source"]
-                and row["ts"] - SAME_COMMAND_MS <= event["ts"] <= row["ts"]
-            ):
-                matched.add(i)
-                row["detail"] = event["text"]
-                break
+    # The account of the same command first, then one named otherwise (jog_pump: jog), as the
+    # journal's `recent` matches them.
+    for same_name in (True, False):
+        for row in kept:
+            if "detail" in row:
+                continue
+            for i, event in enumerate(told):
+                if (
+                    i not in matched
+                    and event["data"].get("source") == row["source"]
+                    and (event["data"].get("command") == row["command"] or not same_name)
+                    and row["ts"] - SAME_COMMAND_MS <= event["ts"] <= row["ts"]
+                ):
+                    matched.add(i)
+                    row["detail"] = event["text"]
+                    break
     for i, event in enumerate(told):
         if i in matched:
             continue
