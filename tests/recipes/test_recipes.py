@@ -77,6 +77,22 @@ def test_a_phase_that_doses_without_the_agitator_is_refused(
     ]
 
 
+def test_a_drain_past_low_low_that_holds_a_temperature_is_refused(
+    tmp_path: Path, config: UnitConfig
+) -> None:
+    # It held on the very scan the drain was done: heat wanted on a dry low-low switch.
+    body = 'name = "mini"\n[[phases]]\nname = "p"\ntimeout_min = 30.0\ndrain = true\n'
+    text = body + 'temperature_c = 60.0\nuntil = { level_below = "low_low" }\n'
+    assert _problems(_write(tmp_path, text), config) == [
+        "phases[0].temperature_c: a drain down past the low-low switch cannot hold a temperature "
+        "(the heater must stop on a dry element, and the batch holds); drain in a phase of its "
+        "own (got 60.0)"
+    ]
+    # Down to the low switch only, the element stays covered.
+    text = body + 'temperature_c = 60.0\nuntil = { level_below = "low" }\n'
+    load_recipe(str(_write(tmp_path, text)), config=config)
+
+
 @pytest.mark.parametrize("name", SHIPPED)
 def test_every_shipped_recipe_fits_the_simulated_unit(name: str, config: UnitConfig) -> None:
     loaded = load_recipe(name, config=config)

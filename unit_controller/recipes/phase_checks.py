@@ -112,6 +112,17 @@ def phase_problems(p: Phase) -> list[Problem]:
         )
     if p.drain and u.level is not None:
         out.append((("until", "level"), "a drain never makes a switch go wet", str(u.level)))
+    if p.drain and p.controls_temperature and u.level_below in (None, LevelPoint.LOW_LOW):
+        # Heat wanted with the low-low switch dry trips level_low_low: the batch would hold on
+        # the very scan the drain is done.
+        out.append(
+            (
+                ("temperature_c",),
+                "a drain down past the low-low switch cannot hold a temperature (the heater "
+                "must stop on a dry element, and the batch holds); drain in a phase of its own",
+                p.temperature_c,
+            )
+        )
     if p.fill and u.level is LevelPoint.HIGH_HIGH:
         out.append(
             (
