@@ -30,6 +30,9 @@ def test_every_recipe_of_the_campaign_completes_without_alarms() -> None:
     for recipe in recipes:
         assert recipe["final_state"] == "COMPLETE", recipe
         assert recipe["alarms"] == []
+    hazards = campaign()["hazards"]  # true, over the whole campaign on one reactor
+    assert (hazards["heater_on_dry_s"], hazards["overflow_l"]) == (0.0, 0.0)
+    assert hazards["max_true_temperature_c"] < 90.0
 
 
 def test_each_recipe_takes_what_the_one_before_made() -> None:

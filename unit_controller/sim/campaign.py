@@ -262,6 +262,12 @@ class CampaignRun:
             )
         return {
             "recipes": recipes,
+            # True, over the whole campaign: one reactor ran every recipe.
+            "hazards": {
+                "heater_on_dry_s": round(plant.heater_on_dry_s, 1),
+                "max_true_temperature_c": round(plant.max_temperature_c, 2),
+                "overflow_l": round(plant.overflow_l, 3),
+            },
             "black_mass_kg": round(plant.charged_kg, 3),
             "mass_balance": balance.summary(),
         }
