@@ -291,3 +291,16 @@ def test_with_plant_values_names_every_out_of_bounds_value() -> None:
     with pytest.raises(ValueError, match=r"ph_noise: .*; black_mass\.cu_pct: ") as err:
         with_plant_values(BASE, {"ph_noise": 0.6, "black_mass.cu_pct": 20.0})
     assert "(got 20.0)" in str(err.value)
+
+
+def test_no_iae_ratio_is_claimed_against_a_batch_that_did_not_complete() -> None:
+    # The on/off baseline held partway: its IAE stops short, and ours over it read 2.1x worse.
+    from unit_controller.sim.envelope_runner import _ratio
+
+    iae = {"ph_true": 219.0}
+    done = {"final_state": "COMPLETE", "iae": {"ph_true": 106.0}}
+    held = {"final_state": "HELD", "iae": {"ph_true": 106.0}}
+    ours = {"final_state": "COMPLETE", "iae": iae}
+    assert _ratio(ours, held, "ph_true") is None
+    assert _ratio({**ours, "final_state": "HELD"}, done, "ph_true") is None
+    assert _ratio(ours, done, "ph_true") == round(219.0 / 106.0, 3)

@@ -117,15 +117,20 @@ def _batch(job: _Job) -> dict[str, Any]:
     }
 
 
-def _ratio(
-    ours: dict[str, float] | None, baseline: dict[str, float] | None, key: str
-) -> float | None:
-    """Ours over the baseline's IAE; None when either never reached the judged phases."""
-    if ours is None or baseline is None:
+def _ratio(ours: dict[str, Any], baseline: dict[str, Any], key: str) -> float | None:
+    """Ours over the baseline's IAE; None when either never reached the judged phases, or
+    either batch did not complete (a held batch's IAE stops short: no comparison)."""
+    if State.COMPLETE.value != ours["final_state"] or State.COMPLETE.value != baseline[
+        "final_state"
+    ]:
         return None
-    if baseline[key] <= 0.0:
-        return 1.0 if ours[key] <= 0.0 else None
-    return round(ours[key] / baseline[key], 3)
+    our_iae: dict[str, float] | None = ours["iae"]
+    base_iae: dict[str, float] | None = baseline["iae"]
+    if our_iae is None or base_iae is None:
+        return None
+    if base_iae[key] <= 0.0:
+        return 1.0 if our_iae[key] <= 0.0 else None
+    return round(our_iae[key] / base_iae[key], 3)
 
 
 def run_envelope(
@@ -196,9 +201,9 @@ def run_envelope(
                 "temperature": ours["temperature"],
                 "alarms": ours["alarms"],
                 "iae_ratio": {
-                    "ph": _ratio(ours["iae"], base["iae"], "ph_true"),
-                    "ph_control": _ratio(ours["iae"], base["iae"], "ph_control"),
-                    "temperature": _ratio(ours["iae"], base["iae"], "temperature_true"),
+                    "ph": _ratio(ours, base, "ph_true"),
+                    "ph_control": _ratio(ours, base, "ph_control"),
+                    "temperature": _ratio(ours, base, "temperature_true"),
                 },
                 "baseline": {
                     "final_state": base["final_state"],
