@@ -262,7 +262,7 @@ class _Console:
         response = await self._client.request(request.op, args)
         retry = response.code == "pin_required" and guarded and self._interactive
         if retry and await self._unlock():
-            response = await self._client.request(request.op, request.args)
+            response = await self._client.request(request.op, args)
         if request.op in ("manual", "unitmode") and response.ok:
             self._link.manual_here = bool((response.result or {}).get("manual"))
         if request.op == "log" and response.ok:

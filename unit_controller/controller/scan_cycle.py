@@ -338,8 +338,8 @@ class ScanCycle(ControllerCore):
             await machine.state_complete()
 
     def get_under_way(self, now: float) -> None:
-        """Starting's work done at once, for a batch held or suspended before its first
-        scan in Starting: the batch and its first phase exist, waiting to go on."""
+        """Starting's work done at once, for a batch held before its first scan in Starting:
+        the batch and its first phase exist, waiting to go on."""
         self._begin_batch(now)
         self._phase_entered(now)
 
