@@ -19,6 +19,8 @@ SLOPE_OK_PCT = (95.0, 105.0)
 SLOPE_WARN_LOW_PCT = 85.0  # 85–95 % warns; below refuses
 SLOPE_WARN_HIGH_PCT = 115.0  # 105–115 % warns; above is no glass electrode we know: refuse
 OFFSET_LIMIT_MV = 30.0
+# A pump's measured volume this far off the run it measures is a misread, not a calibration.
+PUMP_CAL_RATIO = (0.5, 2.0)
 # RT·ln10/F: the ideal glass electrode's slope per kelvin (59.16 mV/pH at 25 °C).
 NERNST_MV_PER_PH_PER_K = 0.198416
 

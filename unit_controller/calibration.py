@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 from hal.calibration import (
     CAL_POINTS,
+    PUMP_CAL_RATIO,
     CalibrationOrderError,
     CalibrationRefused,
     CalibrationResult,
@@ -22,7 +23,7 @@ from hal.devices import PhCalibration, PumpCalibration
 from hal.log import get_logger
 from unit_controller.controller import UnitController
 from unit_controller.errors import CommandRefused
-from unit_controller.ph_buffers import buffer_problem
+from unit_controller.ph_buffers import BUFFER_C_RANGE, buffer_problem
 
 log = get_logger(__name__)
 
@@ -53,10 +54,6 @@ def _check_buffer(point: str, value: float) -> CalPoint:
     if problem is not None:
         raise CommandRefused(problem)
     return cal_point
-
-
-# A measured volume this far off the run it measures is a misread, not a calibration.
-PUMP_CAL_RATIO = (0.5, 2.0)
 
 
 class Calibrations:
@@ -205,9 +202,10 @@ class Calibrations:
 
     def _buffer_temperature(self, temperature_c: float | None) -> float:
         if temperature_c is not None:
-            if not (math.isfinite(temperature_c) and 0.0 <= temperature_c <= 60.0):
+            low, high = BUFFER_C_RANGE
+            if not (math.isfinite(temperature_c) and low <= temperature_c <= high):
                 raise CommandRefused(
-                    f"buffer temperature must be 0 to 60 °C, got {temperature_c:g}"
+                    f"buffer temperature must be {low:g} to {high:g} °C, got {temperature_c:g}"
                 )
             return temperature_c
         snapshot = self._controller.snapshot
@@ -216,7 +214,8 @@ class Calibrations:
             raise CommandRefused(
                 f"{self._wiring.rtd_tag} gives no good temperature: give the buffer temperature"
             )
-        if not 0.0 <= reading.value <= 60.0:
+        low, high = BUFFER_C_RANGE
+        if not low <= reading.value <= high:
             # The probe sits in a beaker of buffer, not in a reactor this hot or cold.
             raise CommandRefused(
                 f"{self._wiring.rtd_tag} reads {reading.value:.1f} °C, no buffer's temperature: "

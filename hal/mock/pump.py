@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from hal.calibration import PUMP_CAL_RATIO
 from hal.clock import Clock
 from hal.log import get_logger
 from hal.mock.devices import Answering
@@ -13,7 +14,6 @@ from hal.reading import Reading
 log = get_logger(__name__)
 
 # A measured pump volume this far from what the pump believes it ran is a typing error.
-_PUMP_CAL_RATIO = (0.5, 2.0)
 _MAX_CAL_ML = 1000.0
 
 
@@ -112,7 +112,7 @@ class MockDosingPump(Answering):
                 f"measured volume must be a number of mL in (0, {_MAX_CAL_ML:g}], got {measured_ml}"
             )
         nominal = self._run_ml
-        low, high = _PUMP_CAL_RATIO
+        low, high = PUMP_CAL_RATIO
         if nominal <= 0.0:
             raise ValueError(
                 f"{self.tag} has dispensed nothing to compare with: dose a known volume first "

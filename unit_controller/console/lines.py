@@ -12,12 +12,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from unit_controller.ph_buffers import buffer_problem
+from unit_controller.ph_buffers import BUFFER_C_RANGE, buffer_problem
 
 MAX_LINE_CHARS: Final = 1000
 LOG_MAX: Final = 500
 PH_RANGE: Final = (0.0, 14.0)
-BUFFER_C_RANGE: Final = (0.0, 60.0)  # the buffer temperatures the controller takes
 # The usual buffer of each calibration point: what `cal ph` offers when none is typed.
 PH_BUFFERS: Final = {"mid": 7.00, "low": 4.00, "high": 10.00}
 
