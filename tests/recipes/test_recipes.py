@@ -287,6 +287,20 @@ def test_conditions_that_cannot_hold_are_refused(tmp_path: Path, config: UnitCon
     assert any("ends 35 min into the phase" in p for p in problems)
 
 
+def test_a_dose_ending_at_the_timeout_is_refused(tmp_path: Path, config: UnitConfig) -> None:
+    # It could only end on the scan the phase times out: the phase never finishes by its doses.
+    text = _phase(
+        "agitator = true\ntimeout_min = 30.0\n"
+        'doses = [{ pump = "P-202", ml = 100.0, over_min = 20.0, after_min = 10.0 }]\n'
+        "until = { doses_done = true }\n"
+    )
+    problems = _problems(_write(tmp_path, text), config)
+    assert problems == [
+        "phases[0].doses[0]: ends 30 min into the phase (after_min + over_min), not before "
+        "timeout_min 30"
+    ]
+
+
 def test_duplicate_phase_names_are_refused(tmp_path: Path, config: UnitConfig) -> None:
     text = GOOD + '[[phases]]\nname = "fill"\ntimeout_min = 1.0\nuntil = { duration_min = 0.5 }\n'
     assert _problems(_write(tmp_path, text), config) == [

@@ -132,12 +132,14 @@ def phase_problems(p: Phase) -> list[Problem]:
             )
         )
     for i, dose in enumerate(p.doses):
-        if dose.ends_after_min > p.timeout_min:
+        # Equal is refused too: the phase would time out on the scan its last dose ends, as an
+        # until.duration_min equal to the timeout would.
+        if dose.ends_after_min >= p.timeout_min:
             out.append(
                 (
                     ("doses", i),
                     f"ends {dose.ends_after_min:g} min into the phase (after_min + over_min), "
-                    f"after timeout_min {p.timeout_min:g}",
+                    f"not before timeout_min {p.timeout_min:g}",
                     {},
                 )
             )
