@@ -82,6 +82,28 @@ def test_latched_interlock_keeps_forcing_after_return_until_ack_and_reset() -> N
     assert kinds == [AlarmEventKind.ACKNOWLEDGED, AlarmEventKind.RESET]
 
 
+def test_a_latched_alarm_back_after_its_ack_needs_a_new_ack_before_reset() -> None:
+    # An acknowledgement covers the occurrence the operator saw, not one that comes after it.
+    manager = AlarmManager()
+    trip = _trip(latch=True)
+    manager.update([trip], 1.0)
+    manager.update([], 2.0)
+    assert manager.acknowledge(None, 3.0) == 1
+    events = manager.update([trip], 4.0)
+    assert (events[-1].kind, events[-1].state) == (
+        AlarmEventKind.RAISED,
+        AlarmState.UNACK_ACTIVE,
+    )
+    manager.update([], 5.0)
+    [alarm] = manager.active()
+    assert (alarm.state, alarm.acked_at) == (AlarmState.LATCHED, None)
+    assert manager.reset(None, 6.0) == 0  # refused: the second occurrence is not acknowledged
+    assert manager.in_effect() == [trip]
+    assert manager.acknowledge(None, 7.0) == 1
+    assert manager.reset(None, 8.0) == 1
+    assert manager.active() == []
+
+
 def test_reset_refused_while_condition_still_active() -> None:
     manager = AlarmManager()
     trip = _trip(latch=True)

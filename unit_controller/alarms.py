@@ -130,7 +130,8 @@ class AlarmManager:
 
     Every transition is logged and returned by the next `update()` (events of `acknowledge`,
     `reset`, `raise_alarm` and `clear` are queued until then), so the scan journals them all.
-    A latched alarm that comes back while latched returns to active keeping its acknowledgement.
+    A latched alarm that comes back while latched is active and unacknowledged again: an
+    acknowledgement covers the occurrences before it, never the next.
     """
 
     def __init__(self) -> None:
@@ -330,11 +331,11 @@ class AlarmManager:
             entry.raised_at = now
             self._entries[key] = entry
         else:
-            # back while returned: unacknowledged comes back unacknowledged, latched keeps its ack
+            # Back while returned (unacknowledged, or latched awaiting reset): a new occurrence
+            # nobody has acknowledged (ISA-18.2), so a reset cannot take it away unseen.
             entry.message = message
-            entry.state = (
-                AlarmState.ACK_ACTIVE if entry.acked_at is not None else AlarmState.UNACK_ACTIVE
-            )
+            entry.state = AlarmState.UNACK_ACTIVE
+            entry.acked_at = None
             entry.returned_at = None
         self._history.append(
             AlarmRecord(
