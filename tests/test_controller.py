@@ -69,6 +69,30 @@ async def test_an_estop_pressed_while_resetting_aborts_rather_than_leaving_idle(
     assert snap.outputs == Outputs.safe()
 
 
+async def test_an_estop_while_stopping_aborts_and_the_batch_ends_aborted() -> None:
+    rig = Rig()
+    await rig.start("smoke")
+    await rig.run_for(300)
+    await rig.controller.command("stop", source="test")
+    rig.inject("estop")  # pressed before the scan that would finish stopping
+    snap = await rig.run_until(lambda s: s.state is State.ABORTED, limit_s=5)
+    assert snap.outputs.heater_on_s == 0.0
+    assert not snap.outputs.contactor
+    changes = [e for e in rig.events if isinstance(e, StateChanged)]
+    assert (changes[-2].old, changes[-2].new) == ("STOPPING", "ABORTING")
+
+
+async def test_an_estop_pressed_in_complete_aborts() -> None:
+    rig = Rig()
+    await rig.start("smoke")
+    await rig.run_until(lambda s: s.state is State.COMPLETE, limit_s=4000)
+    rig.inject("estop")
+    snap = await rig.run_until(lambda s: s.state is State.ABORTED, limit_s=5)
+    assert snap.outputs.heater_on_s == 0.0
+    with pytest.raises(CommandRefused, match=r"estop \(HS-100\)"):
+        await rig.controller.command("clear", source="test")
+
+
 async def test_start_is_refused_with_a_dead_temperature_probe() -> None:
     rig = Rig()
     await rig.scan()

@@ -36,6 +36,11 @@ from unit_controller.recipes.model import Overshoot
 
 log = get_logger(__name__)
 
+# Where a trip that aborts (E-stop, high-high) takes the unit to Aborted (DESIGN §3: Abort from
+# any state but Aborting/Aborted): any such trip in effect, or only one raised this scan.
+_ABORTED_BY_ANY_CAUSE = PROCESS_STATES | {State.STARTING, State.COMPLETING, State.STOPPING}
+_ABORTED_BY_A_NEW_CAUSE = frozenset({State.IDLE, State.RESETTING, State.COMPLETE, State.CLEARING})
+
 
 class ScanCycle(ControllerCore):
     """One scan of the six steps (DESIGN §2); if anything fails, every output is written safe."""
@@ -280,12 +285,13 @@ class ScanCycle(ControllerCore):
         machine = self.machine
         state = machine.state
         if aborts and (
-            state in PROCESS_STATES | {State.STARTING, State.COMPLETING}
-            or (state in (State.IDLE, State.RESETTING) and any(t.key in raised for t in aborts))
+            state in _ABORTED_BY_ANY_CAUSE
+            or (state in _ABORTED_BY_A_NEW_CAUSE and any(t.key in raised for t in aborts))
         ):
-            # A new abort cause (an E-stop) aborts a unit that is running or ready to run (or
-            # getting ready: pressed while resetting, it would otherwise end up Idle);
-            # a stopped unit has everything off already and keeps the latched alarm.
+            # A new abort cause (an E-stop) aborts a unit that is running, winding down (the
+            # batch ends aborted, not stopped), or ready or getting ready to run (pressed while
+            # resetting, it would otherwise end up Idle). A Stopped unit has everything off and
+            # keeps the latched alarm: Reset is refused while the cause stands.
             await machine.command(Command.ABORT, reason=aborts[0].alarm_id)
         if any(t.key in raised for t in aborts):
             # Someone at the unit looks at the reactor before anyone restarts it.
