@@ -29,6 +29,7 @@ from hal.wiring import (
     wiring_problems,
 )
 from unit_controller.config_sections import (
+    MAX_LIQUOR_HEAT_CAPACITY_J_L_K,
     CalibrationSection,
     ClockSection,
     ConsoleSection,
@@ -51,9 +52,6 @@ from unit_controller.shipped import EXAMPLE_CONFIG
 from unit_controller.tomlfile import read_toml, validation_problems
 
 DEFAULT_CONFIG = EXAMPLE_CONFIG
-# The most heat a litre of liquor can take per kelvin (J/L/K): water's 4.19 kJ/kg/K on a liquor
-# up to 1.15 kg/L. The welded-SSR check must see the rise of a full reactor at least.
-_HEAT_CAPACITY_J_L_K = 4800.0
 
 
 class UnitConfig(Section):
@@ -222,8 +220,10 @@ def _limits_beyond_instruments(limits: InterlockLimits, wiring: BoardWiring) -> 
     # A welded SSR heats the fullest reactor at full power: the rise it must show within the
     # window has to be one the heater can make, or the check never trips.
     full_l = wiring.level_switch(LevelPoint.HIGH_HIGH).at_l
-    reachable_c = wiring.heater().power_w * limits.heater_off_window_s / (
-        full_l * _HEAT_CAPACITY_J_L_K
+    reachable_c = (
+        wiring.heater().power_w
+        * limits.heater_off_window_s
+        / (full_l * MAX_LIQUOR_HEAT_CAPACITY_J_L_K)
     )
     if limits.heater_off_rise_c > reachable_c:
         problems.append(

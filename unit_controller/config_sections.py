@@ -80,6 +80,11 @@ class HalSection(Section):
     serial: SerialSettings = SerialSettings()
 
 
+# The most heat a litre of liquor can take per kelvin (J/L/K): water's 4.19 kJ/kg/K on a liquor
+# up to 1.15 kg/L. A check of the heater's rise must expect no more than a full reactor of it.
+MAX_LIQUOR_HEAT_CAPACITY_J_L_K = 4800.0
+
+
 class VerifyHeaterLimits(Section):
     """Klipper-style verify_heater: is the heater heating when told to?"""
 
@@ -89,6 +94,16 @@ class VerifyHeaterLimits(Section):
     max_error_c_s: float = Field(default=3000.0, gt=0, le=100_000)
     min_duty: float = Field(
         default=0.5, gt=0, le=1, description="average duty below which the heater is not judged"
+    )
+    min_heat_share: float = Field(
+        default=0.25,
+        ge=0,
+        le=1,
+        description=(
+            "a gain counts only if it is at least this share of the rise the heater's power_w "
+            "gives the fullest reactor (high-high) while driven: the agitator's own heat and a "
+            "cold fill warming up are not a heater (0: the gain alone counts, as in Klipper)"
+        ),
     )
 
 

@@ -80,13 +80,14 @@ class Reactor:
     heat_capacity_j_k: float = 110.0 * 3800.0  # 6 kW → 0.86 K/min
     ua_w_k: float = 12.0
     ambient_c: float = 20.0
+    other_w: float = 0.0  # heat that is not the heater's: the agitator's shaft power, a reaction
 
     def step(self, dt: float, *, heating: bool) -> None:
         """Advance `dt` seconds with the element energised or not."""
         target_w = self.power_w if heating else 0.0
         self.element_w += (target_w - self.element_w) * dt / self.element_tau_s
         loss_w = self.ua_w_k * (self.liquid_c - self.ambient_c)
-        self.liquid_c += (self.element_w - loss_w) * dt / self.heat_capacity_j_k
+        self.liquid_c += (self.element_w + self.other_w - loss_w) * dt / self.heat_capacity_j_k
         self.probe_c += (self.liquid_c - self.probe_c) * dt / self.probe_tau_s
 
 

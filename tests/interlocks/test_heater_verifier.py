@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from unit_controller.config import VerifyHeaterLimits
 from unit_controller.interlocks import HeaterVerifier, InterlockContext, Interlocks, Trip
 
@@ -71,6 +73,44 @@ def test_trips_when_heater_fails_while_holding_setpoint() -> None:
     tripped_at = _run(verifier, reactor, start=2 * 3600, seconds=3 * 3600, heater_works=False)
     assert tripped_at is not None
     assert tripped_at < 2 * 3600 + 2 * 3600
+
+
+# What Interlocks passes for the simulator's wiring: 6 kW into the 112 L at high-high.
+FULL_RISE_C_PER_S = 6000.0 / (112.0 * 4800.0)
+
+
+@pytest.mark.parametrize(
+    "reactor",
+    [
+        Reactor(),
+        Reactor(power_w=3000.0),  # an element giving half what the config says
+        Reactor(ua_w_k=40.0, ambient_c=0.0, element_tau_s=180.0, probe_tau_s=40.0),
+        Reactor(heat_capacity_j_k=112.0 * 4800.0),  # the fullest, heaviest liquor
+    ],
+    ids=["usual", "half_power", "lossy_cold_slow", "full_heavy"],
+)
+def test_heat_share_never_trips_a_working_heater(reactor: Reactor) -> None:
+    verifier = HeaterVerifier(VerifyHeaterLimits(), full_rise_c_per_s=FULL_RISE_C_PER_S)
+    assert _run(verifier, reactor, start=0.0, seconds=3 * 3600) is None
+    assert abs(reactor.probe_c - SETPOINT) < 2.0  # reached (the P drive's offset aside)
+
+
+def test_open_heater_under_other_heat_trips_on_the_heat_share_only() -> None:
+    # Liquor under a warm agitator gains 2 °C a window with the element open: Klipper's
+    # gain alone calls that heating; the rise 6 kW would give says it is not.
+    def open_heater(full_rise: float) -> tuple[float | None, str | None]:
+        verifier = HeaterVerifier(VerifyHeaterLimits(), full_rise_c_per_s=full_rise)
+        reactor = Reactor(other_w=1100.0)
+        tripped = _run(verifier, reactor, start=0.0, seconds=3600, heater_works=False)
+        return tripped, verifier.fault
+
+    assert open_heater(0.0) == (None, None)
+    tripped_at, fault = open_heater(FULL_RISE_C_PER_S)
+    assert tripped_at is not None
+    assert tripped_at <= 2 * VerifyHeaterLimits().check_gain_time_s + 5
+    assert fault is not None
+    assert "less than 25% of the" in fault
+    assert "not the heater's" in fault
 
 
 def test_low_duty_never_trips_even_without_heating() -> None:

@@ -22,7 +22,7 @@ WHEN: dict[str, dict[str, float]] = {
         "rtd_dead": 8,
         "rtd_stuck": 8,
         "ssr_welded": 13,
-        "heater_open": 4,
+        "heater_open": 5,  # after the element has warmed the fill: the agitator alone gains 2 °C
         "level_low_low_stuck": 8,
         "level_high_high": 8,
         "dosing_pump_stall": 16,

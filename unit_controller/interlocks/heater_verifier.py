@@ -15,6 +15,7 @@ class _Window:
     """One gain window: the temperature must rise by the gain before `deadline`."""
 
     started_at: float
+    start_c: float
     goal_c: float
     deadline: float
     on_s: float = 0.0
@@ -38,10 +39,15 @@ class HeaterVerifier:
     shows a gain. After the target was reached once, falling out of the band again also
     accumulates `(target - hysteresis - T)·dt` while driven, and trips at `max_error_c_s`.
     A fault stays reported until the heater is no longer wanted (target None).
+
+    With `full_rise_c_per_s` (the rise the heater's full power gives the fullest reactor), a
+    gain counts only once it is also `min_heat_share` of that rise over the window's driven time:
+    an open element under a warm agitator still gains 2 °C in a window, a heater many times that.
     """
 
-    def __init__(self, limits: VerifyHeaterLimits) -> None:
+    def __init__(self, limits: VerifyHeaterLimits, *, full_rise_c_per_s: float = 0.0) -> None:
         self._limits = limits
+        self._least_rise_c_per_s = limits.min_heat_share * full_rise_c_per_s
         self._last_now: float | None = None
         self._last_target: float | None = None
         self._approaching = False
@@ -97,14 +103,24 @@ class HeaterVerifier:
         if driven:
             self._error += (target_c - limits.hysteresis_c - temperature_c) * dt
         window = self._window
-        if temperature_c >= window.goal_c:
+        least_c = self._least_rise_c_per_s * window.on_s
+        if temperature_c >= window.goal_c and temperature_c - window.start_c >= least_c:
             self._error = 0.0
             self._start_window(now, temperature_c)
         elif now >= window.deadline:
             if window.duty >= limits.min_duty:
+                if temperature_c < window.goal_c:
+                    return self._trip(
+                        f"no {limits.heating_gain_c:g} °C gain in {limits.check_gain_time_s:g} s "
+                        f"at {window.duty:.0%} duty (at {temperature_c:.1f} °C, target "
+                        f"{target_c:g} °C)"
+                    )
                 return self._trip(
-                    f"no {limits.heating_gain_c:g} °C gain in {limits.check_gain_time_s:g} s at "
-                    f"{window.duty:.0%} duty (at {temperature_c:.1f} °C, target {target_c:g} °C)"
+                    f"rose {temperature_c - window.start_c:.1f} °C in "
+                    f"{limits.check_gain_time_s:g} s at {window.duty:.0%} duty, less than "
+                    f"{limits.min_heat_share:.0%} of the {least_c / limits.min_heat_share:.1f} °C "
+                    f"its power gives even a full reactor (at {temperature_c:.1f} °C, target "
+                    f"{target_c:g} °C): that heat is not the heater's"
                 )
             self._start_window(now, temperature_c)  # not driven enough to judge: look again
         elif (
@@ -122,6 +138,7 @@ class HeaterVerifier:
         limits = self._limits
         self._window = _Window(
             started_at=now,
+            start_c=temperature_c,
             goal_c=temperature_c + limits.heating_gain_c,
             deadline=now + limits.check_gain_time_s,
         )

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from hal.log import get_logger
 from hal.reading import BadReason, Reading
 from hal.wiring import BoardWiring, CoilFunction, LevelPoint
-from unit_controller.config import InterlockLimits
+from unit_controller.config_sections import MAX_LIQUOR_HEAT_CAPACITY_J_L_K, InterlockLimits
 from unit_controller.interlocks import table as row
 from unit_controller.interlocks.cooling_verifier import CoolingVerifier
 from unit_controller.interlocks.device_lost import SILENT_REASONS, DeviceLostMonitor
@@ -52,7 +52,11 @@ class Interlocks:
         self._rtd = wiring.rtd()
         self._probe = wiring.ph_probe()
         self._level_tags = {point: wiring.level_tag(point) for point in LevelPoint}
-        self._verifier = HeaterVerifier(limits.verify_heater)
+        self._verifier = HeaterVerifier(
+            limits.verify_heater,
+            full_rise_c_per_s=wiring.heater().power_w
+            / (wiring.level_switch(LevelPoint.HIGH_HIGH).at_l * MAX_LIQUOR_HEAT_CAPACITY_J_L_K),
+        )
         self._weld = WeldWatch(limits=limits, wiring=wiring)
         self._ph_response = PhResponseMonitor(
             response=limits.ph_response, tolerance=limits.ph_response_tolerance
