@@ -170,6 +170,31 @@ async def test_counters_persist_across_reopen(tmp_path: Path) -> None:
         assert await box.next_session() == 3
 
 
+async def test_a_disk_that_refuses_the_session_count_never_keeps_the_link_down(
+    tmp_path: Path,
+) -> None:
+    # A full disk failed every connect (the count was written before the link went up): the
+    # session is counted in memory instead, and written with the next count the disk takes.
+    path = tmp_path / "o.sqlite3"
+    async with _outbox(path) as box:
+        assert await box.next_session() == 1
+        with sqlite3.connect(path) as conn:
+            conn.execute(
+                "CREATE TRIGGER refuse BEFORE UPDATE ON meta"
+                " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+            )
+        with capture_logs() as logs:
+            assert [await box.next_session(), await box.next_session()] == [2, 3]
+        assert [e["event"] for e in logs] == ["outbox.session_unsaved"] * 2
+        assert "disk is full" in logs[0]["error"]
+        with sqlite3.connect(path) as conn:
+            conn.execute("DROP TRIGGER refuse")
+        assert await box.next_session() == 4
+    async with _outbox(path) as box:
+        assert box.last_session == 4
+        assert await box.next_session() == 5
+
+
 async def test_stored_rows_survive_reopen_and_ids_are_never_reused(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "dir" / "o.sqlite3"
     async with _outbox(path) as box:
@@ -371,6 +396,30 @@ async def test_an_unreadable_outbox_file_is_kept_aside_and_a_new_one_started(
         assert again.set_aside is None
 
 
+async def test_a_file_that_replaces_an_unreadable_one_goes_on_counting_boots_and_sessions(
+    tmp_path: Path,
+) -> None:
+    # (boot, seq) names a message for good: a new file starting again at boot 1 named new
+    # telemetry as the first boot's, which a fleet that drops duplicates would throw away.
+    path = tmp_path / "outbox.sqlite3"
+    for _ in range(3):
+        async with _outbox(path) as box:
+            await box.next_session()
+    assert (box.boot, box.last_session) == (3, 2)
+    path.write_bytes(b"an SD card's bad sector, " * 200)
+    async with _outbox(path) as box:
+        assert box.set_aside is not None
+        assert (box.boot, box.last_session) == (4, 3)
+        assert await box.next_session() == 4
+    (tmp_path / "outbox.sqlite3.counters").write_text("not json")
+    with capture_logs() as logs:
+        async with _outbox(path) as box:  # the file's own counters still count
+            assert (box.boot, box.last_session) == (5, 4)
+    assert [e["event"] for e in logs if e["log_level"] == "warning"] == [
+        "outbox.counters_unreadable"
+    ]
+
+
 async def test_an_error_that_is_no_damage_keeps_the_outbox_where_it_is(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -379,7 +428,7 @@ async def test_an_error_that_is_no_damage_keeps_the_outbox_where_it_is(
         box.put("telemetry", b"{}")
     from unit_controller.mqtt.outbox_db import OutboxDb
 
-    def failing(self: OutboxDb, conn: sqlite3.Connection) -> None:
+    def failing(self: OutboxDb, conn: sqlite3.Connection, **_: object) -> None:
         raise sqlite3.IntegrityError("a bug or a migration, not a damaged file")
 
     monkeypatch.setattr(OutboxDb, "prepare", failing)

@@ -7,6 +7,8 @@ to kill -9 (WAL + synchronous=NORMAL; only a power cut can take back the last fe
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
@@ -21,6 +23,7 @@ from unit_controller.failure_log import DropLog, FailureLog
 from unit_controller.mqtt.outbox_db import (
     KIND_SEPARATOR,
     Buffered,
+    Counters,
     Flushed,
     OutboxDb,
     OutboxError,
@@ -66,6 +69,7 @@ class Outbox:
         if max_bytes <= 0 or max_age_s <= 0:
             raise ValueError("max_bytes and max_age_s must be > 0")
         self._path = path
+        self._counters = path.with_name(path.name + ".counters")
         self._max_bytes = max_bytes
         self._wall = wall
         self._store = OutboxDb(
@@ -87,6 +91,7 @@ class Outbox:
         self._sizes = SizeMemo()
         self._boot = 0
         self._last_session = 0
+        self._session = 0  # the last session counted, written or not
         self._dropped_total = 0
         # Drops of buffered rows while the disk failed, not yet added to the stored total.
         self._unsaved_drops = 0
@@ -105,8 +110,13 @@ class Outbox:
         """Open (or create) the database and count this boot; OutboxError if it is unusable."""
         if self._worker.is_open or self._closing is not None:
             raise OutboxError(self._path, "already opened (an outbox opens once)")
+        # A new file that replaces an unreadable one goes on counting from the old one's boot
+        # and session: (boot, seq) names a message for good, and sess never goes back.
+        prepare = partial(
+            self._store.prepare, floors=await asyncio.to_thread(_read_counters, self._counters)
+        )
         try:
-            opened = await self._worker.open(self._store.prepare)
+            opened = await self._worker.open(prepare)
         except OutboxError as exc:
             if not _corrupt(exc):
                 raise
@@ -120,12 +130,13 @@ class Outbox:
                 kept=str(self.set_aside),
                 error=str(exc),
             )
-            opened = await self._worker.open(self._store.prepare)
+            opened = await self._worker.open(prepare)
         self._stored_rows = opened.rows
         self._stored_bytes = opened.nbytes
         self._boot = opened.boot
         self._dropped_total = opened.dropped_total
-        self._last_session = opened.session
+        self._last_session = self._session = opened.session
+        await self._save_counters()
         journal_mode = self._worker.journal_mode
         if journal_mode.lower() != "wal":
             log.warning("outbox.not_wal", path=str(self._path), journal_mode=journal_mode)
@@ -347,8 +358,29 @@ class Outbox:
         return rows
 
     async def next_session(self) -> int:
-        """Count one more broker session and return it (1, 2, 3, … across restarts)."""
-        return await self._worker.submit(self._store.next_session)
+        """Count one more broker session and return it (1, 2, 3, … across restarts).
+
+        A disk that refuses the count (full) never keeps the link from connecting: the session
+        is counted in memory, and written by the next count the disk takes.
+        """
+        want = self._session + 1
+        try:
+            self._session = await self._worker.submit(
+                partial(self._store.next_session, at_least=want)
+            )
+        except (OutboxError, sqlite3.Error) as exc:
+            log.warning("outbox.session_unsaved", path=str(self._path), sess=want, error=str(exc))
+            self._session = want
+        await self._save_counters()
+        return self._session
+
+    async def _save_counters(self) -> None:
+        """Keep (boot, session) beside the file too: what a replacement file starts from."""
+        data = json.dumps({"boot": self._boot, "session": self._session}).encode()
+        try:
+            await asyncio.to_thread(_write_counters, self._counters, data)
+        except OSError as exc:
+            log.info("outbox.counters_unsaved", path=str(self._counters), error=str(exc))
 
     async def remember_command(self, command_id: str, exp_ms: int) -> bool:
         """True if `command_id` is new, False if it was seen before (ids are forgotten by count,
@@ -413,6 +445,25 @@ def _corrupt(exc: OutboxError) -> bool:
         return False
     # The primary code: extended ones (SQLITE_CORRUPT_INDEX...) carry it in the low byte.
     return (getattr(cause, "sqlite_errorcode", 0) & 0xFF) in _CORRUPT_CODES
+
+
+def _write_counters(path: Path, data: bytes) -> None:
+    """Replace the counters file in one rename (not via tempfile: the link's start stays lean)."""
+    part = path.with_name(path.name + ".part")
+    part.write_bytes(data)
+    os.replace(part, path)
+
+
+def _read_counters(path: Path) -> Counters:
+    """(boot, session) kept beside the outbox, (0, 0) if none or unreadable (logged)."""
+    try:
+        kept = json.loads(path.read_bytes())
+        return (int(kept["boot"]), int(kept["session"]))
+    except FileNotFoundError:
+        return (0, 0)
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        log.warning("outbox.counters_unreadable", path=str(path), error=str(exc))
+        return (0, 0)
 
 
 def _set_aside(path: Path) -> Path:

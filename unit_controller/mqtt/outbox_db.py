@@ -72,6 +72,7 @@ class OutboxRow:
 
 
 Buffered = tuple[str, int, bytes]  # kind, created_ms, payload: a row put but not committed
+Counters = tuple[int, int]  # (boot, session)
 
 
 class SizeMemo:
@@ -195,8 +196,12 @@ class OutboxDb:
         self._bytes = 0
         self._dropped_total = 0
 
-    def prepare(self, conn: sqlite3.Connection) -> Opened:
-        """Create what is missing and count this boot (via `worker.open`); reads `meta` only."""
+    def prepare(self, conn: sqlite3.Connection, *, floors: Counters = (0, 0)) -> Opened:
+        """Create what is missing and count this boot (via `worker.open`); reads `meta` only.
+
+        `floors`: (boot, session) the counters are at least (kept beside the file, for a new
+        file that replaced an unreadable one).
+        """
         # Rows are read once, oldest first, and deleted from the front: a small page cache
         # serves that as well as SQLite's default 2 MB, which a drain would fill and keep.
         conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
@@ -204,6 +209,10 @@ class OutboxDb:
             create_schema(conn, _SCHEMA, version=SCHEMA_VERSION)
             conn.executemany(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES (?, 0)", [(k,) for k in _COUNTERS]
+            )
+            conn.executemany(
+                "UPDATE meta SET value = max(value, ?) WHERE key = ?",
+                [(floors[0], "boot"), (floors[1], "session")],
             )
             boot = self._bump(conn, "boot", 1)
             self._dropped_total = self._bump(conn, "dropped_total", 0)
@@ -381,10 +390,15 @@ class OutboxDb:
         ).fetchone()
         return None if found[0] is None else Page(*found)
 
-    def next_session(self) -> int:
+    def next_session(self, *, at_least: int = 0) -> int:
+        """One more session, and at least `at_least` (sessions counted while the disk refused)."""
         conn = self.worker.conn
         with transaction(conn):
-            return self._bump(conn, "session", 1)
+            rows = conn.execute(
+                "UPDATE meta SET value = max(value + 1, ?) WHERE key = 'session' RETURNING value",
+                (at_least,),
+            ).fetchall()
+            return int(rows[0][0])
 
     def remember_command(
         self, *, command_id: str, exp_ms: int, keep_from_rowid: int | None
