@@ -202,6 +202,13 @@ def test_a_bad_value_is_refused_with_its_toml_location(
     assert problems[0].startswith(problem), problems
 
 
+def test_a_ph_gain_of_zero_is_refused_not_left_to_crash_the_scan(tmp_path: Path) -> None:
+    # The dosing loop divides by it: a 0 passed check-config and ended the daemon at the
+    # first pH phase (ZeroDivisionError in every scan).
+    problems = _problems(_edited(tmp_path, ("[control.ph]", "[control.ph]\nkp_ml = 0.0")))
+    assert problems == ["control.ph.kp_ml: Input should be greater than 0 (got 0.0)"]
+
+
 def test_two_devices_in_one_role_are_refused_at_devices(tmp_path: Path) -> None:
     path = _edited(tmp_path, append='\n[devices.TT-102]\nkind = "rtd"\n')
     assert _problems(path) == [

@@ -245,7 +245,7 @@ class PhTuning(Section):
     )
     kp_ml: float = Field(
         default=50.0,
-        ge=0,
+        gt=0,  # the loop divides by it: a liquor no dose moves cannot be dosed to a setpoint
         le=10_000,
         description="mL per pH unit: the first guess of the process gain until the loop has "
         "learned it from its own doses",

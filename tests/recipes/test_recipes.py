@@ -287,6 +287,18 @@ def test_conditions_that_cannot_hold_are_refused(tmp_path: Path, config: UnitCon
     assert any("ends 35 min into the phase" in p for p in problems)
 
 
+def test_a_ph_gain_of_zero_is_refused(tmp_path: Path, config: UnitConfig) -> None:
+    # It passed check-recipe and crashed the scan on the phase's first pH dose.
+    text = _phase(
+        "timeout_min = 30.0\n"
+        'ph = { setpoint = 9.5, pump = "P-201", tolerance = 0.1, kp_ml = 0.0 }\n'
+        "until = { at_setpoint_min = 2.0 }\n"
+    )
+    assert _problems(_write(tmp_path, text), config) == [
+        "phases[0].ph.kp_ml: Input should be greater than 0 (got 0.0)"
+    ]
+
+
 def test_a_dose_ending_at_the_timeout_is_refused(tmp_path: Path, config: UnitConfig) -> None:
     # It could only end on the scan the phase times out: the phase never finishes by its doses.
     text = _phase(

@@ -74,7 +74,7 @@ class PhControl(_Model):
     feed_forward: FeedForward | None = None
     # The process gain differs by orders of magnitude between a buffered liquor and a weak one;
     # a phase may retune the loop (unset = the unit's [control.ph] tuning).
-    kp_ml: float | None = Field(default=None, strict=True, ge=0, le=10_000)
+    kp_ml: float | None = Field(default=None, strict=True, gt=0, le=10_000)
     ki_ml: float | None = Field(default=None, strict=True, ge=0, le=1000)
     interval_s: float | None = Field(default=None, strict=True, ge=1, le=600)
     max_dose_ml: float | None = Field(default=None, strict=True, gt=0, le=2000)
