@@ -287,6 +287,23 @@ def test_conditions_that_cannot_hold_are_refused(tmp_path: Path, config: UnitCon
     assert any("ends 35 min into the phase" in p for p in problems)
 
 
+def test_an_overshoot_nothing_can_bring_back_is_refused(tmp_path: Path, config: UnitConfig) -> None:
+    # next_phase in the last phase ended the batch COMPLETE with the pH 0.2 past its setpoint;
+    # wait with no feed waited for nothing until the phase timed out.
+    ph = 'ph = {{ setpoint = 9.5, pump = "P-201", tolerance = 0.1, on_overshoot = "{}" }}\n'
+    until = "timeout_min = 30.0\nuntil = { at_setpoint_min = 2.0 }\n"
+    last = _phase(ph.format("next_phase") + until)
+    assert _problems(_write(tmp_path, last), config) == [
+        "phases[0].ph.on_overshoot: the last phase has no next phase to bring the pH back: "
+        "use 'hold' (got 'next_phase')"
+    ]
+    no_feed = _phase(ph.format("wait") + until)
+    assert _problems(_write(tmp_path, no_feed), config) == [
+        "phases[0].ph.on_overshoot: 'wait' needs a feed in this phase to consume the excess, "
+        "and it has none: use 'hold' (or 'next_phase') (got 'wait')"
+    ]
+
+
 def test_a_ph_gain_of_zero_is_refused(tmp_path: Path, config: UnitConfig) -> None:
     # It passed check-recipe and crashed the scan on the phase's first pH dose.
     text = _phase(

@@ -316,5 +316,20 @@ class Recipe(_Model):
                     )
                 )
             first.setdefault(p.name, i)
+        last = self.phases[-1] if self.phases else None
+        if (
+            last is not None
+            and last.ph is not None
+            and last.ph.counter_pump is None
+            and last.ph.on_overshoot is Overshoot.NEXT_PHASE
+        ):
+            # The batch would end COMPLETE with the pH past its setpoint.
+            problems.append(
+                (
+                    ("phases", len(self.phases) - 1, "ph", "on_overshoot"),
+                    "the last phase has no next phase to bring the pH back: use 'hold'",
+                    str(last.ph.on_overshoot),
+                )
+            )
         raise_problems("Recipe", problems)
         return self

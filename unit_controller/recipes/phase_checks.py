@@ -143,6 +143,20 @@ def phase_problems(p: Phase) -> list[Problem]:
                     {},
                 )
             )
+    if (
+        p.ph is not None
+        and p.ph.counter_pump is None
+        and str(p.ph.on_overshoot) == "wait"
+        and not p.feeds
+    ):
+        out.append(
+            (
+                ("ph", "on_overshoot"),
+                "'wait' needs a feed in this phase to consume the excess, and it has none: use "
+                "'hold' (or 'next_phase')",
+                "wait",
+            )
+        )
     out += pump_conflicts(p)
     return out
 
