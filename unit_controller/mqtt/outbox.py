@@ -459,9 +459,10 @@ def _read_counters(path: Path) -> Counters:
     try:
         kept = json.loads(path.read_bytes())
         return (int(kept["boot"]), int(kept["session"]))
-    except FileNotFoundError:
+    except OSError:
+        # None yet, or a state directory that cannot be used: opening the outbox says why.
         return (0, 0)
-    except (OSError, ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError) as exc:
         log.warning("outbox.counters_unreadable", path=str(path), error=str(exc))
         return (0, 0)
 
