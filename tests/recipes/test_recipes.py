@@ -70,7 +70,7 @@ def test_a_phase_that_doses_without_the_agitator_is_refused(
         'name = "mini"\n[[phases]]\nname = "p"\ntimeout_min = 30.0\n'
         'ph = { setpoint = 11.0, pump = "P-203" }\n'
         'doses = [{ pump = "P-204", ml = 10.0, over_min = 1.0 }]\n'
-        "until = { at_setpoint_min = 5.0 }\n"
+        "until = { at_setpoint_min = 5.0, doses_done = true }\n"
     )
     assert _problems(_write(tmp_path, text), config) == [
         "phases[0].agitator: the phase doses (P-203, P-204): it needs agitator = true (got False)"
@@ -83,14 +83,59 @@ def test_a_drain_past_low_low_that_holds_a_temperature_is_refused(
     # It held on the very scan the drain was done: heat wanted on a dry low-low switch.
     body = 'name = "mini"\n[[phases]]\nname = "p"\ntimeout_min = 30.0\ndrain = true\n'
     text = body + 'temperature_c = 60.0\nuntil = { level_below = "low_low" }\n'
-    assert _problems(_write(tmp_path, text), config) == [
-        "phases[0].temperature_c: a drain down past the low-low switch cannot hold a temperature "
-        "(the heater must stop on a dry element, and the batch holds); drain in a phase of its "
-        "own (got 60.0)"
+    refused = [
+        "phases[0].temperature_c: a drain that can go on past the low-low switch cannot hold a "
+        "temperature (the heater must stop on a dry element, and the batch holds); end the "
+        "drain at until.level_below 'low' alone, or drain in a phase of its own (got 60.0)"
     ]
+    assert _problems(_write(tmp_path, text), config) == refused
+    # Past the low switch for as long as a duration (or a confirm) keeps the phase: the same.
+    text = body + 'temperature_c = 60.0\nuntil = { level_below = "low", duration_min = 10.0 }\n'
+    assert _problems(_write(tmp_path, text), config) == refused
     # Down to the low switch only, the element stays covered.
     text = body + 'temperature_c = 60.0\nuntil = { level_below = "low" }\n'
     load_recipe(str(_write(tmp_path, text)), config=config)
+
+
+def test_a_drain_that_doses_below_the_low_switch_is_refused(
+    tmp_path: Path, config: UnitConfig
+) -> None:
+    # It held on dosing_not_permitted as soon as LSL went dry.
+    body = 'name = "mini"\n[[phases]]\nname = "p"\ntimeout_min = 30.0\ndrain = true\n'
+    dose = 'agitator = true\ndoses = [{ pump = "P-204", ml = 100.0, over_min = 5.0 }]\n'
+    text = body + dose + 'until = { level_below = "low_low", doses_done = true }\n'
+    assert _problems(_write(tmp_path, text), config) == [
+        "phases[0].drain: the phase doses (P-204) while a drain takes the liquor below the low "
+        "switch, where no reagent may go in; dose in a phase of its own (or end the drain at "
+        "until.level_below 'high' alone) (got True)"
+    ]
+
+
+def test_a_dose_the_phase_may_end_before_is_refused(tmp_path: Path, config: UnitConfig) -> None:
+    # The phase ended at its duration with 0 of 500 mL in, and the batch said COMPLETE.
+    text = _phase(
+        "timeout_min = 60.0\n"
+        'doses = [{ pump = "P-203", ml = 500.0, over_min = 10.0, after_min = 30.0 }]\n'
+        "until = { duration_min = 10.0 }\n"
+    )
+    assert _problems(_write(tmp_path, text), config) == [
+        "phases[0].doses[0]: ends 40 min into the phase, but the phase may end at 10 min "
+        "without it: add until.doses_done = true"
+    ]
+    load_recipe(str(_write(tmp_path, text.replace("10.0 }\n", "40.0 }\n"))), config=config)
+
+
+def test_ending_a_phase_on_high_high_is_refused_for_any_inflow(
+    tmp_path: Path, config: UnitConfig
+) -> None:
+    text = _phase(
+        'timeout_min = 60.0\nfeeds = [{ pump = "P-205", ml_min = 100.0 }]\n'
+        'until = { level = "high_high" }\n'
+    )
+    assert _problems(_write(tmp_path, text), config) == [
+        "phases[0].until.level: high_high wet trips the overflow interlock (all inflows off, "
+        "hold); use 'high' (got 'high_high')"
+    ]
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -384,7 +429,7 @@ def test_every_unit_problem_is_listed_at_once(tmp_path: Path, config: UnitConfig
         'ph = { setpoint = 13.5, pump = "P-202", cap_ml = 50000.0 }\n'
         'feeds = [{ pump = "P-205", ml_min = 200.0 }]\n'
         'doses = [{ pump = "P-201", ml = 5.0, over_min = 50.0 }]\n'
-        "until = { duration_min = 30.0 }\n"
+        "until = { duration_min = 30.0, doses_done = true }\n"
     )
     problems = _problems(_write(tmp_path, text), config)
     assert problems == [

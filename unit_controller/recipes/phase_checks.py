@@ -112,25 +112,58 @@ def phase_problems(p: Phase) -> list[Problem]:
         )
     if p.drain and u.level is not None:
         out.append((("until", "level"), "a drain never makes a switch go wet", str(u.level)))
-    if p.drain and p.controls_temperature and u.level_below in (None, LevelPoint.LOW_LOW):
+    # A drain stops only where its phase ends: at a switch, unless another condition (a
+    # duration, a confirm) keeps the phase, and the valve open, past it.
+    drain_stops_above_low = u.level_below in (LevelPoint.LOW, LevelPoint.HIGH) and u.describe() == [
+        f"level below {u.level_below}"
+    ]
+    drain_stops_above_lsl = drain_stops_above_low and u.level_below is LevelPoint.HIGH
+    if p.drain and p.controls_temperature and not drain_stops_above_low:
         # Heat wanted with the low-low switch dry trips level_low_low: the batch would hold on
         # the very scan the drain is done.
         out.append(
             (
                 ("temperature_c",),
-                "a drain down past the low-low switch cannot hold a temperature (the heater "
-                "must stop on a dry element, and the batch holds); drain in a phase of its own",
+                "a drain that can go on past the low-low switch cannot hold a temperature (the "
+                "heater must stop on a dry element, and the batch holds); end the drain at "
+                "until.level_below 'low' alone, or drain in a phase of its own",
                 p.temperature_c,
             )
         )
-    if p.fill and u.level is LevelPoint.HIGH_HIGH:
+    if p.drain and p.pumps and not drain_stops_above_lsl:
+        # Dosing wants the low switch wet (a reagent into a near-empty reactor): a drain past it
+        # holds the batch on dosing_not_permitted.
+        out.append(
+            (
+                ("drain",),
+                f"the phase doses ({', '.join(sorted(p.pumps))}) while a drain takes the "
+                "liquor below the low switch, where no reagent may go in; dose in a phase of "
+                "its own (or end the drain at until.level_below 'high' alone)",
+                True,
+            )
+        )
+    if u.level is LevelPoint.HIGH_HIGH:
+        # The switch wet is the overflow interlock: the phase could only end tripped.
         out.append(
             (
                 ("until", "level"),
-                "filling to high_high would trip the overflow interlock; use 'high'",
+                "high_high wet trips the overflow interlock (all inflows off, hold); use 'high'",
                 str(u.level),
             )
         )
+    if p.doses and not u.doses_done:
+        # The conditions may hold before a dose ends; the phase then ends and cuts it short.
+        earliest = u.duration_min or 0.0
+        for i, dose in enumerate(p.doses):
+            if earliest < dose.ends_after_min < p.timeout_min:  # (past the timeout: said above)
+                out.append(
+                    (
+                        ("doses", i),
+                        f"ends {dose.ends_after_min:g} min into the phase, but the phase may "
+                        f"end at {earliest:g} min without it: add until.doses_done = true",
+                        {},
+                    )
+                )
     for i, dose in enumerate(p.doses):
         # Equal is refused too: the phase would time out on the scan its last dose ends, as an
         # until.duration_min equal to the timeout would.
