@@ -513,6 +513,9 @@ def test_phase_helpers_describe_what_the_executor_controls(config: UnitConfig) -
     [
         ("description", "a\x1b[31mRED", "holds a control character (U+001B) at position 1"),
         ("confirm", "ok\x07go", "holds a control character (U+0007) at position 2"),
+        # a right-to-left override shows what follows it reversed on the tech's terminal
+        ("confirm", "Do \u202eNOT open", "holds a control character (U+202E) at position 3"),
+        ("confirm", "a\u2067b", "holds a control character (U+2067) at position 1"),
         ("confirm", "two\nlines", "must be one line"),
         ("confirm", "", "must say what to confirm, not be empty"),
         ("confirm", "   ", "must say what to confirm, not be empty"),

@@ -120,7 +120,9 @@ class Dose(_Model):
         return self.ml * min(1.0, max(0.0, fraction))
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# C0 and C1 controls, and the bidirectional-text controls (a right-to-left override shows a
+# safety prompt's words in another order than they are stored).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def _printable(text: str) -> str:
