@@ -370,6 +370,14 @@ def test_recipes_lists_what_the_daemon_offers(
     assert outcome.out.split() == ["ours"]
     assert "broken: not offered:" in outcome.err
     assert "not valid TOML" in outcome.err
+    # So is a file whose name no recipe can have (it was left out without a word).
+    (site / "recipes" / "My Leach.toml").write_text(_SMOKE_TEXT)
+    outcome = _cli("recipes")
+    assert outcome.out.split() == ["ours"]
+    assert (
+        "My Leach.toml: not offered: a recipe's file name is its name, 1-40 of a-z, 0-9, '_' "
+        "and '-' (e.g. my_leach.toml)"
+    ) in outcome.err
 
 
 _SMOKE_TEXT = (DEFAULT_CONFIG.parent.parent.parent / "recipes" / "smoke.toml").read_text("utf-8")

@@ -70,9 +70,15 @@ def list_offered(*, config: Path | None, recipes_dir: Path) -> int:
     stdout; each file it would refuse is named on stderr with why. The exit code."""
     from unit_controller.daemon.dirs import resolve_directories
     from unit_controller.errors import RecipeError
-    from unit_controller.recipes.loader import list_recipes, load_recipe
+    from unit_controller.recipes.loader import list_recipes, load_recipe, misnamed_recipes
 
     config_file = resolve_directories(config=config, state_dir=None, runtime_dir=None).config_file
+    for path in misnamed_recipes(recipes_dir):
+        print(
+            f"{path.name}: not offered: a recipe's file name is its name, 1-40 of a-z, 0-9, "
+            f"'_' and '-' (e.g. {_suggested(path.stem)}.toml)",
+            file=sys.stderr,
+        )
     if not list_recipes(recipes_dir):
         # Nothing on stdout is right for a script; a person is told why.
         print(
@@ -99,6 +105,12 @@ def list_offered(*, config: Path | None, recipes_dir: Path) -> int:
             continue
         print(name)
     return 0
+
+
+def _suggested(stem: str) -> str:
+    """A recipe name close to `stem`: lower case, other characters as '_'."""
+    name = "".join(c if c.isascii() and (c.isalnum() or c in "_-") else "_" for c in stem.lower())
+    return name[:40] or "recipe"
 
 
 def config_from_args(

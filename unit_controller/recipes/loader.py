@@ -40,6 +40,13 @@ def list_recipes(recipes_dir: Path = RECIPES_DIR) -> list[str]:
     return sorted(p.stem for p in recipes_dir.glob("*.toml") if _NAME.match(p.stem))
 
 
+def misnamed_recipes(recipes_dir: Path = RECIPES_DIR) -> list[Path]:
+    """The `.toml` files in `recipes_dir` whose names no recipe can have (never offered), sorted."""
+    if not recipes_dir.is_dir():
+        return []
+    return sorted(p for p in recipes_dir.glob("*.toml") if not _NAME.match(p.stem))
+
+
 def resolve_recipe(ref: str, *, recipes_dir: Path = RECIPES_DIR, names_only: bool = False) -> Path:
     """The file `ref` means: an existing file or `.toml` path as is, else a name in recipes_dir.
 
