@@ -109,6 +109,31 @@ async def test_a_full_outbox_drops_the_oldest_counts_them_and_raises_an_alarm(
         await service.stop(drain_timeout_s=0.0)
 
 
+async def test_an_outbox_found_damaged_while_running_raises_telemetry_dropped(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(config=fleet_config(NO_BROKER, tmp_path))
+    service = await _service(rig, tmp_path)
+    try:
+        await rig.run_for(5.0)
+        await service.outbox.flush()
+        kept = tmp_path / "outbox.sqlite3.unreadable-test"
+        service.outbox.set_aside = kept  # as the outbox does when a read or commit finds damage
+        await service.check_outbox()
+        await rig.run_for(1.0)
+        alarms = {a.alarm_id: a for a in rig.controller.alarms.active()}
+        assert DROPPED_ALARM in alarms
+        assert f"kept as {kept.name}, a new one started" in alarms[DROPPED_ALARM].message
+        message = alarms[DROPPED_ALARM].message
+        await service.check_outbox()  # said once, not again at every check
+        await rig.run_for(1.0)
+        assert {a.alarm_id: a for a in rig.controller.alarms.active()}[DROPPED_ALARM].message == (
+            message
+        )
+    finally:
+        await service.stop(drain_timeout_s=0.0)
+
+
 async def test_telemetry_and_birth_say_whether_the_clock_is_synchronised(tmp_path: Path) -> None:
     rig = Rig(config=fleet_config(NO_BROKER, tmp_path))
     synced = [False]

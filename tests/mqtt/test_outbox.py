@@ -420,6 +420,48 @@ async def test_a_file_that_replaces_an_unreadable_one_goes_on_counting_boots_and
     ]
 
 
+async def test_damage_found_while_running_sets_the_file_aside_and_goes_on_in_a_new_one(
+    tmp_path: Path,
+) -> None:
+    # A bad sector past the header: the file opened, then every read of the backlog failed
+    # ("database disk image is malformed") and telemetry stopped for good, restarts included.
+    path = tmp_path / "outbox.sqlite3"
+    async with _outbox(path, max_bytes=10**8) as box:
+        for i in range(3000):
+            box.put("telemetry", b"%05d" % i + b"x" * 400)
+        await box.flush()
+    with path.open("r+b") as f:
+        f.seek(path.stat().st_size // 2)
+        f.write(os.urandom(64 * 1024))
+    async with _outbox(path, max_bytes=10**8) as box:
+        assert (box.boot, box.pending_count, box.set_aside) == (2, 3000, None)
+        flusher = asyncio.ensure_future(box.run_flusher(lambda rows: None, every_s=0.01))
+        try:
+            with capture_logs() as logs:
+                read: list[OutboxRow] = []
+                while rows := await box.read(
+                    after_id=read[-1].id if read else 0, up_to_id=EVERYTHING, limit=500
+                ):
+                    read += rows
+            assert box.set_aside is not None
+            assert box.set_aside.name.startswith("outbox.sqlite3.unreadable-")
+            assert [e["event"] for e in logs if e["log_level"] == "error"] == [
+                "outbox.damaged_set_aside"
+            ]
+            assert box.boot == 2  # the same boot: its seq goes on
+            assert 0 < len(read) < 3000
+            assert box.dropped_total == 3000  # not acked: none is sure to have gone out
+            box.put("telemetry", b"after")
+            (row,) = await box.flush()
+            assert row.id > 3000  # ids go on: the link sends live rows in id order
+            assert [r.payload for r in await _all(box)] == [b"after"]
+        finally:
+            flusher.cancel()
+            await asyncio.gather(flusher, return_exceptions=True)
+    async with _outbox(path) as box:
+        assert (box.boot, box.pending_count, box.set_aside) == (3, 1, None)
+
+
 async def test_an_error_that_is_no_damage_keeps_the_outbox_where_it_is(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -23,8 +23,8 @@ from unit_controller.failure_log import DropLog, FailureLog
 from unit_controller.mqtt.outbox_db import (
     KIND_SEPARATOR,
     Buffered,
-    Counters,
     Flushed,
+    Opened,
     OutboxDb,
     OutboxError,
     OutboxRow,
@@ -92,6 +92,7 @@ class Outbox:
         self._boot = 0
         self._last_session = 0
         self._session = 0  # the last session counted, written or not
+        self._last_id = 0  # the highest row id committed in this run
         self._dropped_total = 0
         # Drops of buffered rows while the disk failed, not yet added to the stored total.
         self._unsaved_drops = 0
@@ -131,10 +132,7 @@ class Outbox:
                 error=str(exc),
             )
             opened = await self._worker.open(prepare)
-        self._stored_rows = opened.rows
-        self._stored_bytes = opened.nbytes
-        self._boot = opened.boot
-        self._dropped_total = opened.dropped_total
+        self._take(opened)
         self._last_session = self._session = opened.session
         await self._save_counters()
         journal_mode = self._worker.journal_mode
@@ -147,6 +145,46 @@ class Outbox:
             bytes=opened.nbytes,
             boot=opened.boot,
         )
+
+    def _take(self, opened: Opened) -> None:
+        self._last_id = opened.last_id
+        self._stored_rows = opened.rows
+        self._stored_bytes = opened.nbytes
+        self._boot = opened.boot
+        self._dropped_total = opened.dropped_total
+
+    async def _replace_damaged(self, exc: OutboxError) -> None:
+        """The file turned out damaged while running (an SD card's bad sector): keep it aside
+        and go on in a new one, in this same boot, with ids, sessions and drops going on.
+
+        What the old file held and the broker had not acked is lost, counted as dropped;
+        what waits in memory goes into the new file.
+        """
+        lost = max(0, self._stored_rows - len(self._acked))
+        await self._worker.close()
+        self.set_aside = await asyncio.to_thread(_set_aside, self._path)
+        log.error(
+            "outbox.damaged_set_aside",
+            path=str(self._path),
+            kept=str(self.set_aside),
+            lost=lost,
+            error=str(exc),
+        )
+        floors = {
+            "boot": self._boot - 1,  # counted again by prepare: the same boot
+            "session": self._session,
+            "dropped_total": self._dropped_total + lost,
+            "last_id": self._last_id,
+        }
+        opened = await self._worker.open(partial(self._store.prepare, floors=floors))
+        self._take(opened)
+        # Rows and acks of the old file count no more; those put since wait in memory still.
+        self._acks.clear()
+        self._acked.clear()
+        self._acked_bytes = 0
+        self._sizes = SizeMemo()
+        self.write_error = None
+        await self._save_counters()
 
     async def close(self) -> None:
         """Commit what is buffered and the queued acks, then close; calling it again is harmless."""
@@ -259,6 +297,8 @@ class Outbox:
             self._settle_acks([i for i in self._acked if i <= drop.through_id])
             self._sizes.forget_through(drop.through_id)
         self._sizes.add((row.id, len(row.payload)) for row in flushed.rows)
+        given = [row.id for row in flushed.rows[-1:]] + [d.through_id for d in flushed.drops]
+        self._last_id = max([self._last_id, *given])
         # Logged only once the accounting is whole: a failing log sink must not leave it half.
         total = self.dropped_total - sum(drop.count for drop in flushed.drops)
         for drop in flushed.drops:
@@ -312,6 +352,8 @@ class Outbox:
                 rows = await self.flush()
             except OutboxError as exc:
                 failures.failed(str(exc), buffered=len(self._buffer))
+                if _corrupt(exc):
+                    await self._replace_or_say(exc)
                 await asyncio.sleep(every_s)  # a failing disk must not make this spin
                 continue
             failures.recovered()
@@ -320,6 +362,13 @@ class Outbox:
                     on_committed(rows)
                 except Exception:
                     log.exception("outbox.on_committed_failed")
+
+    async def _replace_or_say(self, exc: OutboxError) -> None:
+        try:
+            await self._replace_damaged(exc)
+        except (OutboxError, OSError) as failed:
+            # Not even a new file: the rows wait in memory (capped), as on a full disk.
+            log.error("outbox.replace_failed", path=str(self._path), error=str(failed))
 
     def _next_commit_in(self, every_s: float) -> float | None:
         """Seconds until the flusher commits unwoken: `every_s` while rows wait in memory.
@@ -348,9 +397,20 @@ class Outbox:
             return []
         # Rows acked but not yet deleted are skipped; asking for that many more keeps pages full.
         skip = frozenset(i for i in self._acks if after_id < i <= up_to_id)
-        page = await self._worker.submit(
-            partial(self._store.read, after_id=after_id, up_to_id=up_to_id, limit=limit + len(skip))
-        )
+        try:
+            page = await self._worker.submit(
+                partial(
+                    self._store.read, after_id=after_id, up_to_id=up_to_id, limit=limit + len(skip)
+                )
+            )
+        except sqlite3.DatabaseError as exc:
+            failed = OutboxError(self._path, f"read failed: {exc}")
+            failed.__cause__ = exc
+            if not _corrupt(failed):
+                raise failed from exc
+            # Damage on the way to the broker: the rows past it could never be read.
+            await self._replace_or_say(failed)
+            return []
         if page is None:
             return []
         rows = page.rows(skip=skip)[:limit]
@@ -454,17 +514,17 @@ def _write_counters(path: Path, data: bytes) -> None:
     os.replace(part, path)
 
 
-def _read_counters(path: Path) -> Counters:
-    """(boot, session) kept beside the outbox, (0, 0) if none or unreadable (logged)."""
+def _read_counters(path: Path) -> dict[str, int]:
+    """boot and session kept beside the outbox; none if none or unreadable (logged)."""
     try:
         kept = json.loads(path.read_bytes())
-        return (int(kept["boot"]), int(kept["session"]))
+        return {"boot": int(kept["boot"]), "session": int(kept["session"])}
     except OSError:
         # None yet, or a state directory that cannot be used: opening the outbox says why.
-        return (0, 0)
+        return {}
     except (ValueError, TypeError, KeyError) as exc:
         log.warning("outbox.counters_unreadable", path=str(path), error=str(exc))
-        return (0, 0)
+        return {}
 
 
 def _set_aside(path: Path) -> Path:

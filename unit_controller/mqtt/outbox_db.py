@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import accumulate
@@ -72,7 +72,6 @@ class OutboxRow:
 
 
 Buffered = tuple[str, int, bytes]  # kind, created_ms, payload: a row put but not committed
-Counters = tuple[int, int]  # (boot, session)
 
 
 class SizeMemo:
@@ -148,6 +147,7 @@ class Opened:
     nbytes: int
     dropped_total: int
     session: int  # the last broker session counted (0: none yet)
+    last_id: int  # the highest row id ever given
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,11 +196,13 @@ class OutboxDb:
         self._bytes = 0
         self._dropped_total = 0
 
-    def prepare(self, conn: sqlite3.Connection, *, floors: Counters = (0, 0)) -> Opened:
+    def prepare(
+        self, conn: sqlite3.Connection, *, floors: Mapping[str, int] | None = None
+    ) -> Opened:
         """Create what is missing and count this boot (via `worker.open`); reads `meta` only.
 
-        `floors`: (boot, session) the counters are at least (kept beside the file, for a new
-        file that replaced an unreadable one).
+        `floors`: what the counters (boot, session, dropped_total) and the last row id are at
+        least, for a new file that replaces an unreadable one: it goes on from the old one.
         """
         # Rows are read once, oldest first, and deleted from the front: a small page cache
         # serves that as well as SQLite's default 2 MB, which a drain would fill and keep.
@@ -210,20 +212,30 @@ class OutboxDb:
             conn.executemany(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES (?, 0)", [(k,) for k in _COUNTERS]
             )
+            floors = floors or {}
             conn.executemany(
                 "UPDATE meta SET value = max(value, ?) WHERE key = ?",
-                [(floors[0], "boot"), (floors[1], "session")],
+                [(floors[key], key) for key in _COUNTERS if key in floors],
             )
+            if floors.get("last_id", 0) > _last_id(conn):
+                # Ids go on from the old file's: the link sends live rows by id order.
+                conn.execute("DELETE FROM sqlite_sequence WHERE name = 'outbox'")
+                conn.execute(
+                    "INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)",
+                    (floors["last_id"],),
+                )
             boot = self._bump(conn, "boot", 1)
             self._dropped_total = self._bump(conn, "dropped_total", 0)
             session = self._bump(conn, "session", 0)
             self._rows, self._bytes = self._stored_totals(conn)
+            last_id = _last_id(conn)
         return Opened(
             boot=boot,
             rows=self._rows,
             nbytes=self._bytes,
             dropped_total=self._dropped_total,
             session=session,
+            last_id=last_id,
         )
 
     @staticmethod
@@ -370,10 +382,7 @@ class OutboxDb:
         return Drop(reason=reason, count=int(count), through_id=through_id), int(freed)
 
     def max_id(self) -> int:
-        row = self.worker.conn.execute(
-            "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'"
-        ).fetchone()
-        return int(row[0]) if row is not None else 0
+        return _last_id(self.worker.conn)
 
     def read(self, *, after_id: int, up_to_id: int, limit: int) -> Page | None:
         """Rows after_id < id <= up_to_id, oldest first, at most `limit`, as one `Page`."""
@@ -423,3 +432,9 @@ class OutboxDb:
                     (keep_from_rowid, count - MAX_SEEN_COMMANDS),
                 )
             return rowid
+
+
+def _last_id(conn: sqlite3.Connection) -> int:
+    """The highest row id ever given (0 if none): AUTOINCREMENT never gives one again."""
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+    return int(row[0]) if row is not None else 0

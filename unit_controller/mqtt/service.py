@@ -164,6 +164,7 @@ class FleetService:
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._dropped_seen = 0
+        self._set_aside_said: Path | None = None
         self._dropped_alarm = False  # raised by this process and not cleared since
         self._opened = False
         self._flapping_alarm = False
@@ -205,11 +206,7 @@ class FleetService:
         if not self._opened:
             await self.open()
         # Here, not in `open`: after the daemon's start-up alarms, which keep the first-out.
-        if self.outbox.set_aside is not None:
-            await self._telemetry_dropped(
-                f"the outbox file was unreadable: kept as {self.outbox.set_aside.name}, a new "
-                "one started; telemetry it held is not sent"
-            )
+        await self._said_set_aside()
         self._tasks = [
             asyncio.create_task(
                 self.outbox.run_flusher(
@@ -434,8 +431,24 @@ class FleetService:
         )
         self._dropped_alarm = True
 
+    async def _said_set_aside(self) -> bool:
+        """Raise telemetry_dropped for an outbox file set aside (at open, or damaged since) not
+        said yet; whether it did."""
+        kept = self.outbox.set_aside
+        if kept is None or kept == self._set_aside_said:
+            return False
+        self._set_aside_said = kept
+        await self._telemetry_dropped(
+            f"the outbox file was unreadable: kept as {kept.name}, a new one started; "
+            "telemetry it held is not sent"
+        )
+        self._dropped_seen = self.outbox.dropped_total  # its rows are what this says
+        return True
+
     async def check_outbox(self) -> None:
         """Raise an alarm when the outbox dropped messages; return it once the backlog is sent."""
+        if await self._said_set_aside():
+            return
         dropped = self.outbox.dropped_total
         if dropped > self._dropped_seen:
             await self._telemetry_dropped(
