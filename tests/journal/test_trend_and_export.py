@@ -148,6 +148,51 @@ async def test_an_interrupted_batch_ends_at_its_last_record_with_its_last_doses(
     assert _exported(path)["phases"][-1]["end_ts"] == 6000
 
 
+async def test_an_interrupted_batch_keeps_an_excursion_its_last_record_had_not_seen(
+    tmp_path: Path,
+) -> None:
+    # The record is written once a minute: a peak just before a crash was in the trend only,
+    # and the export and report showed a maximum below their own plot's.
+    path = tmp_path / "journal.sqlite3"
+    crashed = _journal(path)
+    await crashed.open()
+    batch = crashed.batch_started(ts_ms=1000, recipe="r", recipe_sha256=SHA, trend_meta=META)
+    crashed.batch_progress(
+        batch,
+        ts_ms=1200,
+        record={
+            "phases": [
+                {"name": "heat", "start_s": 0.01, "end_s": 1.0, "t_min": 50.0, "t_max": 55.0,
+                 "t_mean": 52.0, "ph_min": None, "ph_max": None},
+                {"name": "hold", "start_s": 1.0, "end_s": None, "t_min": 55.0, "t_max": 56.0,
+                 "t_mean": 55.5, "ph_min": 7.0, "ph_max": 7.1},
+            ],
+            "temperature": {"max_c": 56.0, "overshoot_c": 0.0},
+        },
+    )  # fmt: skip
+    for i, (t, ph) in enumerate([(55.5, 7.05), (61.25, 6.5), (57.0, None)]):
+        crashed.trend_row(
+            batch,
+            ts_ms=2000 + i * 1000,
+            state_no=6,
+            phase=1,
+            values={"t": t, "t_sp": 60.0, "ph": ph, "ph_sp": 7.0, "duty": 0.0},
+            rates_ml_min=[0.0, 0.0],
+            totals_ml=[0.0, 0.0],
+        )
+    await crashed.flush()
+    later = _journal(path)
+    await later.open()
+    await later.close()
+    await crashed.close()
+    export = _exported(path, str(batch))
+    heat, hold = export["phases"]
+    assert (heat["t_min"], heat["t_max"]) == (50.0, 55.0)  # no trend of its own: as recorded
+    assert (hold["t_min"], hold["t_max"], hold["t_mean"]) == (55.0, 61.25, 55.5)
+    assert (hold["ph_min"], hold["ph_max"]) == (6.5, 7.1)
+    assert export["batch"]["max_temperature_c"] == 61.25
+
+
 async def test_detected_is_never_before_the_end_on_a_clock_ahead_of_the_wall(
     tmp_path: Path,
 ) -> None:

@@ -223,10 +223,50 @@ def cut_short(conn: sqlite3.Connection, batch_id: int) -> tuple[int, dict[str, A
                 reagents[tag] = ml
         record["reagents_ml"] = dict(sorted(reagents.items()))
     phases = record.get("phases") or []
+    _widen_from_trend(conn, batch_id, phases, meta, record)
     if phases and phases[-1].get("end_s") is None:
         origin = int(meta.get("record_origin_ts", start_ts))
         phases[-1]["end_s"] = round((end_ts - origin) / 1000, 3)
     return end_ts, record
+
+
+def _widen_from_trend(
+    conn: sqlite3.Connection,
+    batch_id: int,
+    phases: list[dict[str, Any]],
+    meta: dict[str, Any],
+    record: dict[str, Any],
+) -> None:
+    """A record is written once a minute: widen each phase's extremes (and the batch's highest
+    temperature) to what the trend saw since, so an excursion just before the cut is in it.
+    Means and the overshoot stay as of the last record."""
+    names = meta.get("phases") or []
+    by_name = {phase.get("name"): phase for phase in phases}
+    t_scale, ph_scale = TREND_SCALE["t"], TREND_SCALE["ph"]
+    highest: float | None = None
+    for index, t_min, t_max, ph_min, ph_max in conn.execute(
+        "SELECT phase, min(t), max(t), min(ph), max(ph) FROM trend WHERE batch_id = ?"
+        " GROUP BY phase",
+        (batch_id,),
+    ):
+        phase = by_name.get(names[index]) if isinstance(index, int) and index < len(names) else None
+        if phase is None:
+            continue
+        for key, value, scale, pick in (
+            ("t_min", t_min, t_scale, min),
+            ("t_max", t_max, t_scale, max),
+            ("ph_min", ph_min, ph_scale, min),
+            ("ph_max", ph_max, ph_scale, max),
+        ):
+            if value is not None and key in phase:
+                seen = value / scale
+                phase[key] = seen if phase[key] is None else pick(phase[key], seen)
+        if t_max is not None:
+            highest = t_max / t_scale if highest is None else max(highest, t_max / t_scale)
+    temperature = record.get("temperature")
+    if highest is not None and isinstance(temperature, dict):
+        kept = temperature.get("max_c")
+        temperature["max_c"] = highest if kept is None else max(kept, highest)
 
 
 def _close_interrupted(conn: sqlite3.Connection, batch_id: int, *, detected_ms: int) -> None:
