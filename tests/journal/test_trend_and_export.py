@@ -4,6 +4,7 @@ ends, a schema-1 file carried over, and `log` naming each command once."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -191,6 +192,34 @@ async def test_an_interrupted_batch_keeps_an_excursion_its_last_record_had_not_s
     assert (hold["t_min"], hold["t_max"], hold["t_mean"]) == (55.0, 61.25, 55.5)
     assert (hold["ph_min"], hold["ph_max"]) == (6.5, 7.1)
     assert export["batch"]["max_temperature_c"] == 61.25
+
+
+async def test_a_journal_on_read_only_media_is_read_unless_its_log_holds_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A state directory copied off a unit (or a backup) on read-only media: SQLite cannot make
+    # the shared-memory file a WAL database is read through, and export said only "unable to
+    # open database file".
+    path = tmp_path / "journal.sqlite3"
+    journal = _journal(path)
+    await journal.open()
+    batch = journal.batch_started(ts_ms=1000, recipe="r", recipe_sha256=SHA, trend_meta=META)
+    journal.batch_finished(batch, ts_ms=3000, final_state="COMPLETE", record={})
+    await journal.close()
+    real_connect = sqlite3.connect
+
+    def read_only_media(database: str, **kwargs: Any) -> sqlite3.Connection:
+        if "immutable=1" not in database:
+            raise sqlite3.OperationalError("unable to open database file")
+        conn: sqlite3.Connection = real_connect(database, **kwargs)
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", read_only_media)
+    monkeypatch.setattr(os, "access", lambda *_: False)
+    assert _exported(path)["batch"]["final_state"] == "COMPLETE"
+    (tmp_path / "journal.sqlite3-wal").write_bytes(b"\0" * 4096)  # copied from a live unit
+    with pytest.raises(ExportError, match="copy the state directory somewhere writable"):
+        _exported(path)
 
 
 async def test_detected_is_never_before_the_end_on_a_clock_ahead_of_the_wall(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -79,7 +80,7 @@ def open_journal(path: Path) -> sqlite3.Connection:
             "unit's state directory with --state-dir"
         )
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
+        conn = _connect_read_only(path)
         version = conn.execute("PRAGMA user_version").fetchone()[0]
     except sqlite3.Error as exc:
         raise ExportError(f"cannot read the journal {path}: {exc}") from exc
@@ -93,6 +94,27 @@ def open_journal(path: Path) -> sqlite3.Connection:
             f"to schema {SCHEMA_VERSION}"
         )
     return conn
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """Read-only; on read-only media too (a state directory copied off a unit, a backup)."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
+        conn.execute("PRAGMA user_version").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        if os.access(path.parent, os.W_OK):
+            raise
+    # A WAL file is read through a shared-memory file next to it, which read-only media cannot
+    # hold: without a log to read (a clean stop folds it in), the file alone is the journal.
+    wal = path.with_name(path.name + "-wal")
+    if wal.is_file() and wal.stat().st_size > 0:
+        raise ExportError(
+            f"cannot read the journal {path} where it is: its newest rows are in {wal.name}, "
+            "which SQLite reads only in a writable folder; copy the state directory somewhere "
+            "writable and read it there"
+        )
+    return sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, timeout=5.0)
 
 
 def batch_id_of(conn: sqlite3.Connection, ref: str) -> int:
