@@ -437,6 +437,9 @@ def test_a_batch_says_whether_it_runs_or_was_cut_short() -> None:
     # Open in the journal but not this daemon's batch: never called running.
     stale = render_batch({**BATCH, "final_state": None, "running": False}, PLAIN)
     assert "running" not in stale[0]
+    # Ended by this run while the journal cannot write: how it ended, and that it is unsaved.
+    unsaved = render_batch({**BATCH, "final_state": "COMPLETE", "unsaved": True}, PLAIN)
+    assert unsaved[0].endswith("final COMPLETE (not journaled yet)")
 
 
 def test_a_heater_or_drain_stop_reads_as_one() -> None:

@@ -86,3 +86,55 @@ async def test_a_full_disk_raises_storage_failing_and_the_batch_completes(
     finally:
         await outbox.close()
         await journal.close()
+
+
+async def test_batch_says_how_a_batch_ended_while_the_journal_cannot_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It said "not finished (found interrupted at the next start)" of a batch that had run to
+    # COMPLETE, because the journal had not taken the batch's end yet.
+    from unit_controller.control_socket.args import BatchArgs
+    from unit_controller.control_socket.ops import Operations, Session
+
+    rig = Rig()
+    journal = Journal(path=tmp_path / "journal.sqlite3", wall=lambda: EPOCH_MS / 1000)
+    await journal.open()
+    try:
+        recorder = JournalRecorder(
+            controller=rig.controller, journal=journal, epoch_ms=lambda at: EPOCH_MS
+        )
+        recorder.attach()
+        template = rig.operations()
+        ops = Operations(
+            config=rig.config,
+            controller=rig.controller,
+            calibrations=template.calibrations,
+            journal=journal,
+            epoch=template.epoch,
+            recipes_dir=rig.recipes_dir,
+            batch_id=lambda: recorder.batch_id,
+            ended_batch=lambda: recorder.ended,
+            ph_calibration_due=lambda: False,
+            on_calibrated=lambda: None,
+        )
+        await rig.start("smoke")
+        await rig.run_for(10.0)
+        await journal.flush()  # the batch is in the journal, open
+
+        def full(*args: Any, **kwargs: Any) -> Any:
+            raise JournalError(journal.path, FULL)
+
+        with monkeypatch.context() as disk:
+            disk.setattr(journal._db, "write", full)
+            await rig.run_until(lambda s: s.state is State.COMPLETE, limit_s=4000)
+            with pytest.raises(JournalError):
+                await journal.flush()
+            answer = (await ops._batch(Session(user="tech"), BatchArgs()))["batch"]
+            assert (answer["final_state"], answer["unsaved"]) == ("COMPLETE", True)
+            assert answer["record"]["phases"][-1]["end_s"] is not None  # the whole record
+        await journal.flush()
+        answer = (await ops._batch(Session(user="tech"), BatchArgs()))["batch"]
+        assert answer["final_state"] == "COMPLETE"
+        assert "unsaved" not in answer
+    finally:
+        await journal.close()

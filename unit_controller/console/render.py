@@ -399,6 +399,8 @@ def render_batch(batch: Mapping[str, Any], style: Style) -> list[str]:
     final = batch.get("final_state")
     if final:
         ending = f"final {_state(final, style)}"
+        if batch.get("unsaved"):
+            ending += " (not journaled yet)"
     elif batch.get("running"):
         ending = style.paint("running", "green")
     else:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -126,6 +126,7 @@ class Operations:
         clock_synchronized: Callable[[], bool | None] = lambda: None,
         commission: Callable[[], Awaitable[dict[str, Any]]] | None = None,
         stats: Callable[[float | None], dict[str, Any]] | None = None,
+        ended_batch: Callable[[], Mapping[str, Any] | None] = lambda: None,
     ) -> None:
         """`stats`: the scan loop's timing and the process's figures over the last `window_s`
         (None: no scan loop here to report on)."""
@@ -136,6 +137,7 @@ class Operations:
         self.epoch = epoch
         self.recipes_dir = recipes_dir
         self._batch_id = batch_id
+        self._ended_batch = ended_batch
         self._ph_due = ph_calibration_due
         self._on_calibrated = on_calibrated
         self._clock_synchronized = clock_synchronized
@@ -352,6 +354,13 @@ class Operations:
                 # as of this scan (reagents dosed so far, alarms raised so far).
                 batch["record"] = live.summary(phase_stats=True)
                 batch["last_ts"] = self.epoch.ms(self.controller.clock.monotonic())
+            ended = self._ended_batch()
+            unsaved = ended is not None and ended["id"] == batch["id"]
+            if not running and batch["final_state"] is None and ended is not None and unsaved:
+                # Ended by this run, and the journal not written yet (a full disk): say how it
+                # ended, not that a later start will find it interrupted.
+                batch.update(ended)
+                batch["unsaved"] = True
         return {"batch": batch}
 
     def _needs_journal(self) -> Journal:

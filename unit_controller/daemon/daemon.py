@@ -267,6 +267,7 @@ class Daemon:
                 epoch=self.epoch,
                 recipes_dir=self.options.recipes_dir,
                 batch_id=lambda: recorder.batch_id,
+                ended_batch=lambda: recorder.ended,
                 ph_calibration_due=lambda: housekeeping.ph_due,
                 commission=self._commission_report if self._hardware is not None else None,
                 on_calibrated=housekeeping.calibrated,

@@ -8,7 +8,7 @@ never raises.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hal.log import get_logger
 from unit_controller.alarms import BATCH_INTERRUPTED, AlarmEventKind
@@ -61,6 +61,7 @@ class JournalRecorder:
         self._alarms_moved = True
         self._charged: bool | None = None
         self._aborted: bool | None = None
+        self._ended: dict[str, Any] | None = None
 
     def attach(self) -> None:
         """Start listening to the controller (once; a second call does nothing)."""
@@ -73,6 +74,12 @@ class JournalRecorder:
     def batch_id(self) -> int | None:
         """The journal id of the batch under way (None between batches)."""
         return self._batch_id
+
+    @property
+    def ended(self) -> dict[str, Any] | None:
+        """The last batch this run ended, as it gave it to the journal (id, final_state,
+        end_ts, record): what the journal says once its write is through."""
+        return self._ended
 
     @property
     def last_batch_id(self) -> int | None:
@@ -219,6 +226,9 @@ class JournalRecorder:
         # The controller finished the record in the acting state just before this one.
         batch = self._controller.batch
         record = batch.summary(phase_stats=True) if batch is not None else {}
+        self._ended = {
+            "id": batch_id, "final_state": final_state, "end_ts": ts_ms, "record": record
+        }  # fmt: skip
         self._journal.batch_finished(batch_id, ts_ms=ts_ms, final_state=final_state, record=record)
 
 
