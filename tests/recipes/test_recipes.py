@@ -60,7 +60,8 @@ def _phase(body: str) -> str:
     # A phase that doses runs the agitator: its permissive (tested on its own below).
     doses = any(key in body for key in ("ph = ", "feeds = ", "doses = "))
     stir = "agitator = true\n" if doses and "agitator" not in body else ""
-    return 'name = "mini"\n[[phases]]\nname = "p"\n' + stir + body
+    # On water already in the reactor: level checks of an empty start are tested on their own.
+    return 'name = "mini"\nstarts_with = "water"\n[[phases]]\nname = "p"\n' + stir + body
 
 
 def test_a_phase_that_doses_without_the_agitator_is_refused(
@@ -81,7 +82,10 @@ def test_a_drain_past_low_low_that_holds_a_temperature_is_refused(
     tmp_path: Path, config: UnitConfig
 ) -> None:
     # It held on the very scan the drain was done: heat wanted on a dry low-low switch.
-    body = 'name = "mini"\n[[phases]]\nname = "p"\ntimeout_min = 30.0\ndrain = true\n'
+    body = (
+        'name = "mini"\nstarts_with = "water"\n[[phases]]\nname = "p"\ntimeout_min = 30.0\n'
+        "drain = true\n"
+    )
     text = body + 'temperature_c = 60.0\nuntil = { level_below = "low_low" }\n'
     refused = [
         "phases[0].temperature_c: a drain that can go on past the low-low switch cannot hold a "
@@ -101,7 +105,10 @@ def test_a_drain_that_doses_below_the_low_switch_is_refused(
     tmp_path: Path, config: UnitConfig
 ) -> None:
     # It held on dosing_not_permitted as soon as LSL went dry.
-    body = 'name = "mini"\n[[phases]]\nname = "p"\ntimeout_min = 30.0\ndrain = true\n'
+    body = (
+        'name = "mini"\nstarts_with = "water"\n[[phases]]\nname = "p"\ntimeout_min = 30.0\n'
+        "drain = true\n"
+    )
     dose = 'agitator = true\ndoses = [{ pump = "P-204", ml = 100.0, over_min = 5.0 }]\n'
     text = body + dose + 'until = { level_below = "low_low", doses_done = true }\n'
     assert _problems(_write(tmp_path, text), config) == [
@@ -457,19 +464,21 @@ def test_a_feed_sure_to_pass_the_reagent_cap_is_refused(config: UnitConfig) -> N
         "feeds": [{"pump": "P-204", "ml_min": 20.0}],
         "until": {"duration_min": 200.0},
     }
-    recipe = Recipe.model_validate({"name": "x", "phases": [phase]})
+    recipe = Recipe.model_validate({"name": "x", "starts_with": "water", "phases": [phase]})
     assert check_recipe_for_unit(recipe, cap) == [
         "phases[0].feeds: P-204 feeds at least 4000 mL (its rate for the 200 min "
         "until.duration_min), above the unit's cap (2000 mL per phase)"
     ]
     phase["until"] = {"duration_min": 90.0}  # 1,800 mL: within the cap
-    assert check_recipe_for_unit(Recipe.model_validate({"name": "x", "phases": [phase]}), cap) == []
+    recipe = Recipe.model_validate({"name": "x", "starts_with": "water", "phases": [phase]})
+    assert check_recipe_for_unit(recipe, cap) == []
 
 
 def test_ph_setpoint_below_the_unit_limit_is_refused(config: UnitConfig) -> None:
     recipe = Recipe.model_validate(
         {
             "name": "x",
+            "starts_with": "water",
             "phases": [
                 {
                     "name": "acid",
@@ -559,7 +568,7 @@ def test_a_dose_that_reaches_the_reagent_cap_is_refused_not_held_as_it_ends(
         "doses": [{"pump": "P-204", "ml": 300.0, "over_min": 4.0}],
         "until": {"doses_done": True},
     }
-    recipe = Recipe.model_validate({"name": "x", "phases": [phase]})
+    recipe = Recipe.model_validate({"name": "x", "starts_with": "water", "phases": [phase]})
     assert check_recipe_for_unit(recipe, capped(300.0)) == [
         "phases[0].doses: 300 mL through P-204 reaches the unit's cap (300 mL per phase), which "
         "trips when reached: raise the cap above the dose"

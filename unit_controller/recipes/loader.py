@@ -14,6 +14,7 @@ from hal.schema import ValidationError
 from hal.wiring import CoilFunction, DosingPumpWiring
 from unit_controller.config import UnitConfig
 from unit_controller.errors import RecipeError
+from unit_controller.recipes.level_walk import level_problems
 from unit_controller.recipes.model import MAX_PHASES, PH_EFFECT, Recipe
 from unit_controller.shipped import SHIPPED_RECIPES
 from unit_controller.tomlfile import file_problem, read_bounded, read_toml, validation_problems
@@ -230,4 +231,5 @@ def check_recipe_for_unit(recipe: Recipe, config: UnitConfig) -> list[str]:
                     f"{least_min:g} min until.duration_min), above the unit's cap "
                     f"({cap:g} mL per phase)"
                 )
+    problems += level_problems(recipe, config.wiring)
     return problems
