@@ -72,7 +72,8 @@ class RtdWiring(_Device):
     """EZO-RTD reactor temperature probe."""
 
     kind: Literal["rtd"]
-    stale_s: float = Field(default=5.0, gt=0, le=60)
+    # At least two of the circuit's ~1 s reads: less and every reading goes stale between two.
+    stale_s: float = Field(default=5.0, ge=2, le=60)
     min_c: float = Field(default=-20.0, ge=-50, le=50)
     max_c: float = Field(default=150.0, ge=50, le=300)
 
@@ -81,7 +82,7 @@ class PhProbeWiring(_Device):
     """EZO-pH reactor pH probe."""
 
     kind: Literal["ph_probe"]
-    stale_s: float = Field(default=10.0, gt=0, le=120)
+    stale_s: float = Field(default=10.0, ge=2, le=120)
     min_ph: float = Field(default=-1.0, ge=-2, le=2)
     max_ph: float = Field(default=15.0, ge=12, le=16)
 
@@ -123,13 +124,18 @@ class CoilWiring(_Device):
     @model_validator(mode="after")
     def _cooling_needs_a_jacket(self) -> CoilWiring:
         if self.function is CoilFunction.COOLING_VALVE and not (
-            self.ua_w_k > 0 and self.flow_l_min > 0
+            self.ua_w_k >= _LEAST_JACKET and self.flow_l_min >= _LEAST_JACKET
         ):
             raise ValueError(
                 "a cooling_valve needs the jacket's ua_w_k (W/K) and its cooling-water "
-                "flow_l_min, both > 0"
+                f"flow_l_min, both at least {_LEAST_JACKET:g}"
             )
         return self
+
+
+# A jacket's least heat transfer (W/K) and water flow (L/min): the jacket's figures divide by
+# the flow, and a flow that rounds to nothing is no jacket.
+_LEAST_JACKET = 0.1
 
 
 class LevelSwitchWiring(_Device):

@@ -314,7 +314,8 @@ def test_check_config_locates_a_bad_device_value_and_level_order(tmp_path: Path)
     stale = _write(tmp_path, "a.toml", EXAMPLE.replace("stale_s = 5.0", "stale_s = -1.0"))
     outcome = _cli("check-config", str(stale))
     assert outcome.code == 2
-    assert "  devices.TT-101.stale_s: Input should be greater than 0 (got -1.0)" in outcome.out
+    stale_problem = "  devices.TT-101.stale_s: Input should be greater than or equal to 2 (got -1."
+    assert stale_problem in outcome.out
     order = _write(tmp_path, "b.toml", EXAMPLE.replace("at_l = 100.0", "at_l = 10.0"))
     outcome = _cli("check-config", str(order))
     assert outcome.code == 2

@@ -125,7 +125,7 @@ def test_default_tuning_and_simulation_are_usable() -> None:
     [
         (
             ("stale_s = 5.0", "stale_s = -1.0"),
-            "devices.TT-101.stale_s: Input should be greater than 0 (got -1.0)",
+            "devices.TT-101.stale_s: Input should be greater than or equal to 2 (got -1.0)",
         ),
         (
             ("scan_period_s = 0.1", "scan_period_s = 5"),
@@ -195,6 +195,35 @@ def test_default_tuning_and_simulation_are_usable() -> None:
     ],
 )
 def test_a_bad_value_is_refused_with_its_toml_location(
+    tmp_path: Path, edit: tuple[str, str], problem: str
+) -> None:
+    problems = _problems(_edited(tmp_path, edit))
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(problem), problems
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        # A flow that rounds to nothing divided by zero at start (sim and run exited).
+        (
+            ("flow_l_min = 4.0", "flow_l_min = 5e-324"),
+            "devices.XV-103: a cooling_valve needs the jacket's ua_w_k (W/K) and "
+            "its cooling-water flow_l_min, both at least 0.1",
+        ),
+        # Below the circuits' ~1 s read every reading was stale between two: batches held.
+        (
+            ("stale_s = 5.0", "stale_s = 0.5"),
+            "devices.TT-101.stale_s: Input should be greater than or equal to 2 (got 0.5)",
+        ),
+        # 1e-9: ~1,400 connects a second to a broker that was away, and a flood of warnings.
+        (
+            ("[mqtt]", "[mqtt]\nreconnect_min_s = 1e-9"),
+            "mqtt.reconnect_min_s: Input should be greater than or equal to 0.05 (got 1e-09)",
+        ),
+    ],
+)
+def test_values_in_range_that_broke_the_unit_are_refused(
     tmp_path: Path, edit: tuple[str, str], problem: str
 ) -> None:
     problems = _problems(_edited(tmp_path, edit))

@@ -154,7 +154,11 @@ class PhElectrode:
         if self._spike_left > 0:
             self._spike_left -= 1
             value += self._spike
-        elif self.spikes_per_s > 0.0 and rng.random() < self.spikes_per_s * sample_s:
+        elif (
+            self.spikes_per_s > 0.0
+            and self.spike_size > 0.0  # spikes of no size: none (expovariate needs a mean > 0)
+            and rng.random() < self.spikes_per_s * sample_s
+        ):
             self._spike = rng.choice((-1.0, 1.0)) * rng.expovariate(1.0 / self.spike_size)
             self._spike_left = rng.choice((0, 1))  # one or two samples
             value += self._spike

@@ -134,3 +134,18 @@ def test_noise_has_the_configured_spread() -> None:
     spread = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
     assert abs(mean) < 0.01
     assert spread == pytest.approx(0.1, rel=0.05)
+
+
+def test_spikes_of_no_size_are_no_spikes_not_a_crash() -> None:
+    # ph_spike_size = 0 is a valid plant (a quiet circuit): it crashed sim and envelope.
+    from hal.sim.sensors import PhElectrode
+
+    electrode = PhElectrode(
+        offset_ph=0.0, drift_ph_per_s=0.0, noise=0.0, spikes_per_s=1e3, spike_size=0.0,
+        rng=random.Random(0),
+    )  # fmt: skip
+    readings = {
+        round(electrode.read(7.0, process_c=25.0, compensation_c=25.0, sample_s=1.0), 9)
+        for _ in range(100)
+    }
+    assert readings == {7.0}

@@ -110,8 +110,9 @@ class MqttSettings(_Section):
     keepalive_s: int = Field(default=30, ge=5, le=600)
     connect_timeout_s: float = Field(default=10.0, gt=0, le=120)
     publish_timeout_s: float = Field(default=10.0, gt=0, le=120)
-    reconnect_min_s: float = Field(default=1.0, gt=0, le=60)
-    reconnect_max_s: float = Field(default=60.0, gt=0, le=3600)
+    # At least 50 ms: less and a broker that is away is tried in a busy loop, flooding the log.
+    reconnect_min_s: float = Field(default=1.0, ge=0.05, le=60)
+    reconnect_max_s: float = Field(default=60.0, ge=0.05, le=3600)
     telemetry_period_s: float = Field(default=1.0, ge=0.1, le=3600)
     command_max_lifetime_s: float = Field(
         default=600.0, ge=1, le=86_400, description="longest exp - ts a command may carry"

@@ -14,6 +14,7 @@ from hal.wiring import Reagent
 from unit_controller.config import UnitConfig
 from unit_controller.errors import RecipeError
 from unit_controller.recipes.loader import LoadedRecipe, check_recipe_for_unit, parse_recipe
+from unit_controller.recipes.model import MAX_TIMEOUT_MIN
 
 # A scaled feeding phase keeps at least this much time (min) between its end and its timeout.
 MIN_TIMEOUT_MARGIN_MIN = 10.0
@@ -52,9 +53,20 @@ def scale_feed(
         until = phase["until"]
         duration = until.get("duration_min")
         if duration is not None:
+            longest = MAX_TIMEOUT_MIN - MIN_TIMEOUT_MARGIN_MIN
+            if duration / factor > longest:
+                raise RecipeError(
+                    why,
+                    [
+                        f"{why} {factor:g}: phase '{phase['name']}' would feed for "
+                        f"{duration / factor:g} min, past the {MAX_TIMEOUT_MIN:g} min a phase "
+                        f"may last; this recipe runs at {why} {duration / longest:.3g} or more"
+                    ],
+                )
             until["duration_min"] = duration / factor
-            phase["timeout_min"] = max(
-                phase["timeout_min"] / factor, duration / factor + MIN_TIMEOUT_MARGIN_MIN
+            phase["timeout_min"] = min(
+                MAX_TIMEOUT_MIN,
+                max(phase["timeout_min"] / factor, duration / factor + MIN_TIMEOUT_MARGIN_MIN),
             )
     return _checked(loaded, document, config=config, why=f"{why} {factor:g}")
 
