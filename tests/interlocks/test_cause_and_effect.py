@@ -96,13 +96,18 @@ PROVOKE: dict[str, Provoke] = {
         after_s=1.0,
         ph='feeds = [{ pump = "P-205", ml_min = 10.0 }]',
         caps={"P-205": 5.0},
-        until='{ confirm = "Feed checked" }',
+        until='{ confirm = "Feed checked", doses_done = true }',
     ),
     row.PH_NOT_RESPONDING.name: Provoke(
         _fault("dosing_pump_stall", "P-201"), after_s=1.0, ph=_PH_ACID, limit_s=3600.0
     ),
     row.PH_OVERSHOOT_HOLDS.name: Provoke(_nothing, after_s=1.0, ph=_PH_PAST.format(how="hold")),
-    row.PH_OVERSHOOT_GOES_ON.name: Provoke(_nothing, after_s=1.0, ph=_PH_PAST.format(how="wait")),
+    # "wait" lets a feed of the phase's own consume the excess: it needs one.
+    row.PH_OVERSHOOT_GOES_ON.name: Provoke(
+        _nothing,
+        after_s=1.0,
+        ph=_PH_PAST.format(how="wait") + '\nfeeds = [{ pump = "P-205", ml_min = 1.0 }]',
+    ),
     # The contactor's coil drops out when the lease its last landed write gave ends.
     row.CONTACTOR_FAULT.name: Provoke(_fault("relay_refused", "K-101"), settle_s=10.0),
     # A pulse under way when its drive stops obeying ends by itself; K-101 cuts its power.
