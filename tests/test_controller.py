@@ -452,3 +452,17 @@ async def test_a_confirm_names_the_prompt_it_answers_and_one_not_yet_shown_is_re
     await rig.run_for(2.0)
     with pytest.raises(CommandRefused, match=r"^nothing is waiting for a confirmation$"):
         await rig.controller.confirm(source="console")
+
+
+async def test_a_stuck_low_low_switch_raises_its_own_alarms_not_a_dosing_one_besides() -> None:
+    # It forces the agitator off, which stops dosing: dosing_not_permitted (HIGH) said it again.
+    rig = Rig()
+    await rig.start("smoke")
+    await rig.run_until(lambda s: s.phase == "ph", limit_s=1800)
+    await rig.run_for(30.0)
+    rig.inject("level_low_low_stuck")
+    snap = await rig.run_for(30.0)
+    raised = {a.alarm_id for a in rig.controller.alarms.active()}
+    assert "level_low_low" in raised
+    assert "dosing_not_permitted" not in raised
+    assert not any(snap.outputs.pumps.values())  # the pumps are stopped all the same

@@ -287,11 +287,16 @@ class Interlocks:
         )
         if why is None:
             return []
+        # The agitator stopped by a cause with its own alarm (a stuck low-low switch): the
+        # pumps stop with it, and a second alarm would only say so again.
+        consequence = image.wet(LevelPoint.LOW) is True and any(
+            t.alarm and Output.AGITATOR in forced_outputs(t.forces) for t in so_far
+        )
         return [
             row.DOSING_NOT_PERMITTED.trip(
                 low_tag,
                 f"no reagent into the reactor: {why}",
-                alarm=ctx.executing and ctx.reactor_dose_wanted,
+                alarm=ctx.executing and ctx.reactor_dose_wanted and not consequence,
             )
         ]
 
