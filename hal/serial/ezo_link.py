@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from hal.clock import Clock
 from hal.log import Repeats, get_logger
@@ -33,6 +34,15 @@ FAILURE_CODES = frozenset({"*ER", "*OV", "*UV"})
 RESTART_CODES = frozenset({"*RS", "*RE", "*WA"})
 # A dose that ended, sent by the EZO-PMP on its own (`*DONE,<ml>`), also as the answer to `X`.
 DONE = "*DONE"
+# The heads of the circuits' query replies (`?Status,P,5.038`), lower case: a reply with one
+# of them names its query. Each is its command's own but the EZO-PMP's `DC,?` (`?MAXRATE,`).
+_QUERY_HEADS = frozenset(
+    {
+        "*ok", "atv", "baud", "c", "cal", "d", "dstart", "export", "i", "l", "m", "maxrate",
+        "name", "p", "phext", "plock", "pv", "s", "slope", "status", "t", "tv",
+    }
+)  # fmt: skip
+_REPLY_HEAD = {"dc": "maxrate"}
 
 
 class EzoLinkError(Exception):
@@ -108,6 +118,7 @@ class _Lost:
 
 
 _Item = str | _Garbled | _Lost
+_P = TypeVar("_P")
 
 
 class EzoLink:
@@ -194,9 +205,9 @@ class EzoLink:
                     await self._exchange("C,0", wait_s=COMMAND_S, timeout_s=self.timeout_s)
                 await self._exchange("*OK,1", wait_s=COMMAND_S, timeout_s=self.timeout_s)
                 lines = await self._exchange("i", wait_s=COMMAND_S, timeout_s=self.timeout_s)
-                firmware = parse_firmware(lines, self.tag)
+                firmware = await self._parsed(parse_firmware, lines)
                 lines = await self._exchange("Status", wait_s=COMMAND_S, timeout_s=self.timeout_s)
-                status = _parse_status(lines, self.tag)
+                status = await self._parsed(_parse_status, lines)
             except BaseException:
                 self._needs_init = True
                 raise
@@ -239,14 +250,31 @@ class EzoLink:
     async def status(self) -> EzoStatus:
         """Ask `Status`; a restart reason other than at start-up means the circuit rebooted."""
         lines = await self.command("Status", wait_s=COMMAND_S, timeout_s=self.timeout_s)
-        status = _parse_status(lines, self.tag)
+        try:
+            status = _parse_status(lines, self.tag)
+        except EzoGarbage:
+            await self.resync()
+            raise
         self.voltage = status.voltage
         if self._restart_reason is not None and status.restart_reason != self._restart_reason:
             log.warning("ezo.restarted", tag=self.tag, restart_reason=status.restart_reason)
             self._needs_init = True
         return status
 
+    async def resync(self) -> None:
+        """A reply did not fit its command (a late one, taken for the next): wait for the line to
+        go quiet so the next command gets its own."""
+        async with self._lock:
+            await self._resync(quiet_s=self.timeout_s)
+
     # --- internals --------------------------------------------------------------------------
+
+    async def _parsed(self, parse: Callable[[list[str], str], _P], lines: list[str]) -> _P:
+        try:
+            return parse(lines, self.tag)
+        except EzoGarbage:
+            await self._resync(quiet_s=self.timeout_s)
+            raise
 
     async def _exchange(
         self, text: str, *, wait_s: float, timeout_s: float, done_ends: bool = False
@@ -265,6 +293,11 @@ class EzoLink:
         reasons: list[str] = []  # *TOOFAST, *UV,PUMPPWR,...: what a following *ER is about
         deadline = self._clock.monotonic() + wait_s + timeout_s
         done_seen = False
+        # A query's reply names its query (`?Status,...` to `Status`): one naming another is
+        # a late reply to an earlier command, and the response code after it is that one's too.
+        verb = command_verb(text).lower()
+        own_head = _REPLY_HEAD.get(verb, verb)
+        foreign_code = False
         try:
             while True:
                 left = deadline - self._clock.monotonic()
@@ -275,6 +308,14 @@ class EzoLink:
                     raise EzoPortLost(item.reason, tag=self.tag, command=text)
                 if isinstance(item, _Garbled):
                     raise EzoGarbage(f"undecodable reply {item.raw!r}", tag=self.tag, command=text)
+                if foreign_code and (item == "*OK" or item in FAILURE_CODES):
+                    foreign_code = False
+                    continue
+                head = item[1:].split(",", 1)[0].lower() if item.startswith("?") else ""
+                if head in _QUERY_HEADS and head != own_head:
+                    foreign_code = True
+                    log.debug("ezo.late_reply", tag=self.tag, command=text, line=item)
+                    continue
                 if item == "*OK":
                     if self.repeats:
                         self.repeats.forget(subject=command_verb(text))
@@ -298,7 +339,9 @@ class EzoLink:
         except TimeoutError:
             if done_seen:
                 return data
-            await self._resync()
+            # A reply this late may still come: long enough a quiet that it is not taken for
+            # the next command's (a few late replies in a row left the link a reply behind).
+            await self._resync(quiet_s=timeout_s)
             now = self._clock.monotonic()
             if data:  # something came, but no response code: a broken reply, not silence
                 if (more := self.repeats.due("ezo.garbage", command_verb(text), now)) is not None:
@@ -346,12 +389,13 @@ class EzoLink:
                 # restarted without a word (a power cycle whose *RS/*RE was lost).
                 self._brownout("unrequested reading")
 
-    async def _resync(self) -> None:
-        """After a timeout or junk, wait for a quiet line so a late reply is not taken as the
-        answer to the next command."""
+    async def _resync(self, *, quiet_s: float = 0.0) -> None:
+        """After a timeout or junk, wait for a quiet line (at least `quiet_s`) so a late reply is
+        not taken as the answer to the next command."""
+        quiet = max(self._quiet_s, quiet_s)
         for _ in range(10):
             try:
-                item = await within(self._clock, self._quiet_s, self._lines.get())
+                item = await within(self._clock, quiet, self._lines.get())
             except TimeoutError:
                 return
             if isinstance(item, _Lost):

@@ -90,6 +90,38 @@ async def test_silence_times_out_and_garbage_is_reported_then_the_line_recovers(
     assert await link.command("Status", wait_s=0.3, timeout_s=2.0) == ["?Status,P,5.038"]
 
 
+async def test_a_run_of_late_replies_does_not_leave_the_link_a_reply_behind(
+    wire: tuple[EzoLink, EzoRtdEmulator, PtyPort],
+) -> None:
+    # Four replies 2.5 s late (the link waits 1.3 s for these): each command then took its
+    # predecessor's reply, for good ('i' answered by '?Status,...'), until a restart.
+    link, emulator, _ = wire
+    await link.connect()
+    emulator.delay_next(4, 2.5)
+    for command in ("i", "Status", "i", "Status"):
+        with contextlib.suppress(EzoTimeout, EzoGarbage):
+            await link.command(command, wait_s=0.3, timeout_s=1.0)
+    # The circuit works through its backlog of late replies; then every answer is its own.
+    for _ in range(6):
+        with contextlib.suppress(EzoTimeout, EzoGarbage):
+            if await link.command("i", wait_s=0.3, timeout_s=1.0) == ["?i,RTD,2.13"]:
+                break
+    for _ in range(3):
+        assert await link.command("i", wait_s=0.3, timeout_s=1.0) == ["?i,RTD,2.13"]
+        assert await link.command("Status", wait_s=0.3, timeout_s=1.0) == ["?Status,P,5.038"]
+        (reading,) = await link.command("R", wait_s=0.9, timeout_s=1.0)
+        float(reading)
+
+
+async def test_a_late_query_reply_is_not_taken_for_the_next_ones(
+    wire: tuple[EzoLink, EzoRtdEmulator, PtyPort],
+) -> None:
+    link, emulator, port = wire
+    await link.connect()
+    port.write(b"?Status,P,5.038\r*OK\r")  # a reply that came after its command gave up
+    assert await link.command("i", wait_s=0.3, timeout_s=1.0) == ["?i,RTD,2.13"]
+
+
 async def test_restart_codes_ask_for_the_start_up_sequence_again(
     wire: tuple[EzoLink, EzoRtdEmulator, PtyPort],
 ) -> None:

@@ -114,6 +114,8 @@ class EzoEmulator:
         self.pending_garbage = 0  # junk bytes still to send instead of replies
         self._silent = False
         self.pending_errors = 0  # next commands still to answer with *ER
+        self.pending_delays = 0  # next replies still to send late
+        self.delay_s = 0.0
         self._boot = 0
         self._then: Callable[[], None] | None = None  # what to do once the reply is out
         self.suppress_ok_once = False  # the next reply goes without its *OK
@@ -169,6 +171,10 @@ class EzoEmulator:
         """Answer the next `n` commands with *ER."""
         self.pending_errors = n
 
+    def delay_next(self, n: int, seconds: float) -> None:
+        """Send the next `n` replies `seconds` late (a circuit busy or a slow adapter)."""
+        self.pending_delays, self.delay_s = n, seconds
+
     def brownout(self, *, announce: bool = True) -> None:
         """Supply dip: the circuit reboots, forgetting C,0 and compensation; Status says B."""
         self._restart("B", announce=announce)
@@ -219,6 +225,9 @@ class EzoEmulator:
             except Refuse as refused:
                 await self.clock.sleep(COMMAND_S)
                 lines, ok, reasons = [], False, refused.reasons
+            if self.pending_delays > 0:
+                self.pending_delays -= 1
+                await self.clock.sleep(self.delay_s)
             if boot == self._boot and not self._silent:  # a reboot meanwhile loses the reply
                 self._reply([*lines, *reasons], ok=ok)
                 await self._after_reply()
