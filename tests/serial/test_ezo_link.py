@@ -116,7 +116,7 @@ async def test_a_run_of_late_replies_does_not_leave_the_link_a_reply_behind(
 async def test_a_late_query_reply_is_not_taken_for_the_next_ones(
     wire: tuple[EzoLink, EzoRtdEmulator, PtyPort],
 ) -> None:
-    link, emulator, port = wire
+    link, _, port = wire
     await link.connect()
     port.write(b"?Status,P,5.038\r*OK\r")  # a reply that came after its command gave up
     assert await link.command("i", wait_s=0.3, timeout_s=1.0) == ["?i,RTD,2.13"]
