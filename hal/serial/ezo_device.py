@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from hal.clock import Clock
 from hal.log import get_logger
@@ -31,9 +31,17 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 
+class EzoWrongCircuit(EzoLinkError):
+    """The circuit on the port is another kind than the config says (ports swapped)."""
+
+
 class EzoDevice:
     """The task that owns one link: connects, re-initialises, serves queued requests between
     polls, and judges the device lost after `lost_s` without an answer."""
+
+    # What the circuit's `i` must name ("RTD", "pH", "PMP"): another circuit's readings (a pH
+    # of 7 read as 7 °C) are never taken; "" checks nothing.
+    circuit: ClassVar[str] = ""
 
     def __init__(
         self,
@@ -81,6 +89,7 @@ class EzoDevice:
             try:
                 if not self.link.connected:
                     await self._connect()
+                    self._check_circuit()
                     self.answered()
                 await self._serve_requests()
                 await self._poll()
@@ -130,7 +139,20 @@ class EzoDevice:
         self.answered()
         return lines
 
+    def _check_circuit(self) -> None:
+        firmware = self.link.firmware
+        if not self.circuit or firmware is None:
+            return
+        if firmware.device.upper() != self.circuit.upper():
+            self.link.require_init()  # asked again each cycle: never polled as what it is not
+            self._failure = (
+                f"answers as EZO-{firmware.device}, the config says EZO-{self.circuit}: wrong port?"
+            )
+            raise EzoWrongCircuit(self._failure, tag=self.tag, command="i")
+
     def _note_failure(self, exc: EzoLinkError) -> None:
+        if isinstance(exc, EzoWrongCircuit):
+            return  # said by _check_circuit
         if isinstance(exc, EzoGarbage):
             self._failure = "garbled replies"
         elif isinstance(exc, EzoTimeout):
@@ -144,6 +166,7 @@ class EzoDevice:
         try:
             if self.link.needs_init:
                 await self.link.initialise()
+                self._check_circuit()
                 self.answered()
             if self.link.generation != self._generation:
                 self._generation = self.link.generation

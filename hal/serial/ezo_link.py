@@ -170,6 +170,10 @@ class EzoLink:
         """True when the circuit has (or may have) rebooted since its start-up sequence."""
         return self._needs_init
 
+    def require_init(self) -> None:
+        """Run the start-up sequence again before the next command (the circuit is in doubt)."""
+        self._needs_init = True
+
     @property
     def port_problem(self) -> str | None:
         """Why the port is away (e.g. "[Errno 2] could not open port …"), or None."""

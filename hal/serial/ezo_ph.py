@@ -61,6 +61,7 @@ class EzoPhProbe(EzoSensor):
     """EZO-pH reactor pH, a `PhProbe`: polls `RT,<°C>` with the newest compensation temperature
     (on firmware before 2.12, `T,<°C>` when it moves, then `R`)."""
 
+    circuit = "pH"
     default_stale_s = 10.0
     _compensation_c: float | None = None
     _sent_t: float | None = None  # the T the circuit holds (older firmware)

@@ -38,6 +38,8 @@ FAULT_RECHECK_S = 5.0
 class EzoPump(EzoDevice):
     """One EZO-PMP by stable path; `run()` stores the wish, the device task makes it so."""
 
+    circuit = "PMP"
+
     def __init__(
         self,
         *,

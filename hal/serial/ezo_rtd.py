@@ -122,6 +122,7 @@ class EzoSensor(EzoDevice):
 class EzoRtd(EzoSensor):
     """EZO-RTD reactor temperature (°C), a `TemperatureSensor`; run `serve()` as a task."""
 
+    circuit = "RTD"
     default_stale_s = 5.0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import MutableMapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -256,3 +257,21 @@ async def test_an_unplugged_port_is_closed_once_with_no_stray_task_error(rtd_rig
     finally:
         loop.set_exception_handler(None)
     assert errors == []
+
+
+async def test_a_ph_circuit_on_the_rtd_port_is_never_read_as_a_temperature(tmp_path: Path) -> None:
+    # Ports swapped: the pH circuit's 7.0 was shown as a good 7.0 °C, and manual mode and the
+    # interlocks used it. The circuit's `i` says what it is; the commissioning survey checked
+    # it, the daemon did not.
+    from tests.serial.conftest import _ph_emulator, ezo_rig, make_rtd
+
+    async with ezo_rig(tmp_path, "usb-ezo-ph-on-rtd", _ph_emulator, make_rtd) as rig:
+        await rig.until(
+            lambda: rig.driver.latest().reason is BadReason.DEVICE_LOST,
+            within_s=60.0,
+            what="the device judged lost",
+        )
+        assert "answers as EZO-pH, the config says EZO-RTD: wrong port?" in (
+            rig.driver.latest().detail or ""
+        )
+        assert not rig.sent("R")  # never read as what it is not
