@@ -158,7 +158,13 @@ class EzoPump(EzoDevice):
                 self._sent = None
                 # *OK, *DONE,<ml> or both in either order: the datasheet fixes no order, and an
                 # idle circuit sends no *DONE. Any of them is the circuit taking the stop.
-                lines = await self.ask("X", done_ends=True)
+                try:
+                    lines = await self.ask("X", done_ends=True)
+                except EzoError as exc:
+                    # A stop refused is a pump that may still be dosing: said as a fault (the
+                    # batch holds), and X goes out again each cycle until one lands.
+                    self._set_fault(f"the circuit answered {_said(exc)} to X: it may still run")
+                    raise
                 log.info("ezo.pump_stopped", tag=self.tag, run=_done(lines))
                 self._sent = 0.0
         elif (
@@ -196,6 +202,9 @@ class EzoPump(EzoDevice):
                 self._set_fault(
                     f"motor supply low ({volts} V): the pump cannot run", supply_v=reported
                 )
+            else:
+                # Refused with no reason given: the circuit does not dose as the scan counts.
+                self._set_fault(f"the circuit answered {_said(exc)} to {command}: not running")
             raise
         self._set_fault(None)
 
@@ -283,6 +292,10 @@ class EzoPump(EzoDevice):
         now = self.clock.monotonic()
         self._totals_at = now
         self._total = Reading.ok(round(self._total_base_ml + volume, 3), now)
+
+
+def _said(exc: EzoError) -> str:
+    return " ".join((*exc.reasons, exc.code))
 
 
 def _done(lines: list[str]) -> str | None:

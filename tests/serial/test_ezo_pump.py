@@ -142,3 +142,36 @@ async def test_a_measured_volume_that_is_not_a_volume_is_refused(pump_rig: PumpR
     with pytest.raises(ValueError, match="measured volume"):
         await pump_rig.driver.calibrate(-3.0)
     assert pump_rig.emulator.calibration == 0
+
+
+async def test_a_refused_stop_is_a_fault_naming_a_pump_that_may_still_run(
+    pump_rig: PumpRig,
+) -> None:
+    # *ER to every X: the circuit went on dosing (90 mL for a 10 mL jog) while status said the
+    # pump was off, and nothing was raised.
+    pump_rig.driver.run(30.0)
+    await pump_rig.until(lambda: _rate(pump_rig) == 30.0, within_s=30.0, what="pump running")
+    pump_rig.emulator.error_next(10_000)
+    pump_rig.driver.run(0.0)
+    await pump_rig.until(
+        lambda: pump_rig.driver.fault() is not None, within_s=30.0, what="a pump fault"
+    )
+    assert pump_rig.driver.fault() == "the circuit answered *ER to X: it may still run"
+    assert _rate(pump_rig) == 30.0  # it does: the fault is the truth
+    pump_rig.emulator.error_next(0)
+    await pump_rig.until(lambda: _rate(pump_rig) == 0.0, within_s=30.0, what="pump stopped")
+    await pump_rig.until(
+        lambda: pump_rig.driver.fault() is None, within_s=30.0, what="the fault cleared"
+    )
+
+
+async def test_a_run_refused_without_a_reason_is_a_fault(pump_rig: PumpRig) -> None:
+    # A renewal refused: the circuit stopped at its bound while the scan counted 75 mL/min on.
+    pump_rig.emulator.error_next(10_000)
+    pump_rig.driver.run(30.0)
+    await pump_rig.until(
+        lambda: pump_rig.driver.fault() is not None, within_s=30.0, what="a pump fault"
+    )
+    fault = pump_rig.driver.fault()
+    assert fault is not None
+    assert fault.startswith("the circuit answered *ER to DC,30.00,0.25: not running")

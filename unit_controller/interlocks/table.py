@@ -316,8 +316,8 @@ PUMP_FAULT = Cause(
     "pump_fault",
     "pump_fault",
     "every EZO-PMP dosing pump",
-    "its circuit refuses the run: faster than its calibrated maximum (*TOOFAST) or its motor "
-    "supply low (*UV,PUMPPWR)",
+    "its circuit refuses the run: faster than its calibrated maximum (*TOOFAST), its motor "
+    "supply low (*UV,PUMPPWR), or *ER to a run or to a stop (it may still be dosing)",
     Priority.HIGH,
     TripAction.HOLD,
     _DOSING,
