@@ -125,6 +125,15 @@ class EzoRtd(EzoSensor):
     circuit = "RTD"
     default_stale_s = 5.0
 
+    async def _on_initialised(self) -> None:
+        # The scale is kept in the circuit across power-off; one left at °F or K would read a
+        # 20 °C reactor as 68 or 293 "°C". Set it only when it is not °C (an EEPROM write).
+        lines = await self.ask("S,?")
+        scale = next((line.split(",")[-1] for line in lines if line.upper().startswith("?S,")), "")
+        if scale.lower() != "c":
+            await self.ask("S,c")
+            log.warning("ezo.rtd_scale_set", tag=self.tag, was=scale or None)
+
 
 def _instead_of_a_reading(failure: EzoLinkError | None, command: str, tries: int) -> str | None:
     """What the circuit answered to `command` instead of a reading, or None if nothing."""

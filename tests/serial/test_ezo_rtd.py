@@ -275,3 +275,33 @@ async def test_a_ph_circuit_on_the_rtd_port_is_never_read_as_a_temperature(tmp_p
             rig.driver.latest().detail or ""
         )
         assert not rig.sent("R")  # never read as what it is not
+
+
+async def test_a_circuit_left_in_fahrenheit_is_set_back_to_celsius(rtd_rig: RtdRig) -> None:
+    # The scale survives power-off: a circuit set to °F read a 20 °C reactor as "68 °C".
+    rtd_rig.emulator.scale = "f"
+    value = _freeze(rtd_rig)
+    rtd_rig.emulator.brownout()  # started up again, as after any restart
+    with capture_logs() as logs:
+        await rtd_rig.until(
+            lambda: rtd_rig.emulator.scale == "c", within_s=30.0, what="the scale set to °C"
+        )
+        await _fresh_reading(rtd_rig, after=rtd_rig.clock.monotonic())
+    assert rtd_rig.driver.latest().value == pytest.approx(value, abs=1e-9)
+    assert [e["was"] for e in logs if e["event"] == "ezo.rtd_scale_set"] == ["F"]
+
+
+async def test_commission_warns_of_a_circuit_not_in_celsius(tmp_path: Path) -> None:
+    from tests.serial.conftest import _rtd_emulator, ezo_rig, make_rtd
+    from unit_controller.commissioning.survey import _ezo
+    from unit_controller.config import load_config
+
+    config = load_config()
+    async with ezo_rig(tmp_path, "usb-ezo-rtd-f", _rtd_emulator, make_rtd, start=False) as rig:
+        rig.emulator.scale = "f"
+        wiring = config.wiring.rtd().model_copy(update={"port": rig.port.path})
+        report = await _ezo("TT-101", "RTD", wiring, config, rig.clock, None, tmp_path)
+    assert report.found
+    assert report.warnings[0].startswith("reads in F, not °C: the controller sets it to °C")
+    assert report.reading is not None
+    assert report.reading.endswith(" F")

@@ -147,8 +147,15 @@ def _field(lines: list[str], index: int = 1) -> str:
 async def _rtd(
     report: DeviceReport, link: EzoLink, wiring: object, config: UnitConfig, ask: Ask | None
 ) -> None:
+    scale = _field(await _ask(link, "S,?")).lower()
+    if scale != "c":
+        # Kept in the circuit: the daemon sets it back to °C at its start (ezo.rtd_scale_set).
+        report.warnings.append(
+            f"reads in {scale.upper() or '?'}, not °C: the controller sets it to °C (S,c) as it "
+            "starts"
+        )
     reading = _field(await _ask(link, "R", READ_S), 0)
-    report.reading = f"{reading} °C"
+    report.reading = f"{reading} {'°C' if scale == 'c' else scale.upper()}"
     with contextlib.suppress(ValueError):
         if float(reading) <= RTD_OPEN_CIRCUIT_C + 1:
             report.problems.append("reads -1023 °C: no probe connected (or an open lead)")
