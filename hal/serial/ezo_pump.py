@@ -288,6 +288,11 @@ class EzoPump(EzoDevice):
         if volume + 1e-6 < self._last_tv_ml:
             # The circuit restarted and counts from 0 again; the total since start-up goes on.
             self._total_base_ml += self._last_tv_ml
+            # A restart whose codes were lost: it stopped and forgot its run. Start it up again
+            # and send the run now, not at the next renewal (up to a bound later).
+            log.warning("ezo.restarted", tag=self.tag, code="total went back")
+            self.link.require_init()
+            self._sent = None
         self._last_tv_ml = volume
         now = self.clock.monotonic()
         self._totals_at = now

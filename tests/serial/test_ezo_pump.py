@@ -109,6 +109,23 @@ async def test_brownout_stops_the_pump_and_the_run_is_sent_again(pump_rig: PumpR
     assert len(pump_rig.sent("C,0")) == 2, pump_rig.emulator.commands
 
 
+async def test_a_restart_seen_only_in_its_total_sends_the_run_again_at_once(
+    pump_rig: PumpRig,
+) -> None:
+    # Its start-up codes lost and no readings streaming: the pump stood still until the next
+    # renewal while the scan counted its rate, though TV going back had shown the restart.
+    pump_rig.driver.run(25.0)
+    await pump_rig.until(lambda: _rate(pump_rig) == 25.0, within_s=30.0, what="pump running")
+    await pump_rig.clock.sleep(4.0)  # a total or two read, so it can go back
+    pump_rig.emulator.power_cycle(announce=False)
+    pump_rig.emulator.continuous = False
+    assert _rate(pump_rig) == 0.0
+    restarted = pump_rig.clock.monotonic()
+    await pump_rig.until(lambda: _rate(pump_rig) == 25.0, within_s=30.0, what="run re-sent")
+    assert pump_rig.clock.monotonic() - restarted < 8.0  # a total read and a start-up
+    assert len(pump_rig.sent("C,0")) == 2, pump_rig.emulator.commands
+
+
 async def test_silent_pump_totals_read_device_lost(pump_rig: PumpRig) -> None:
     pump_rig.emulator.silent(True)
     await pump_rig.until(
