@@ -56,6 +56,15 @@ def _check_buffer(point: str, value: float) -> CalPoint:
     return cal_point
 
 
+class PhCalibrationRefused(CommandRefused):
+    """A pH point judged out of bounds; the circuit's calibration was cleared."""
+
+    def __init__(self, message: str, *, point: str, value: float) -> None:
+        super().__init__(message)
+        self.point = point
+        self.value = value
+
+
 class Calibrations:
     """pH and pump calibration for the control socket; every refusal is a CommandRefused."""
 
@@ -88,10 +97,22 @@ class Calibrations:
                     "(e.g. pH 7.00) first; a new mid point clears low and high"
                 ) from None
             except CalibrationRefused as exc:
-                raise CommandRefused(
+                # The circuit took the point all the same: a batch would run on a calibration
+                # just judged wrong. Cleared, the probe is uncalibrated, and says so (due).
+                await probe.clear_calibration()
+                await self._controller.report_command(
+                    f"pH calibration cleared: {cal_point} {value:.2f} refused",
+                    command="cal ph clear",
+                    source=source,
+                    probe=tag,
+                )
+                raise PhCalibrationRefused(
                     f"pH calibration refused at {cal_point} {value:.2f}: "
-                    f"{exc.result.status.describe()}; clean or replace the electrode and "
-                    "calibrate again from mid"
+                    f"{exc.result.status.describe()}; the probe's calibration is cleared (it "
+                    "would read wrong): clean or replace the electrode and calibrate again "
+                    "from mid",
+                    point=cal_point,
+                    value=value,
                 ) from None
         await self._controller.report_command(
             f"pH calibration {cal_point} {value:.2f}",

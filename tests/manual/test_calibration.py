@@ -65,6 +65,12 @@ async def test_a_tired_electrode_is_refused_with_its_slope_figures() -> None:
     rig.unit.ph.model.slope = 0.8
     with pytest.raises(CommandRefused, match=r"refused at low 4\.00: .*acid slope 80\.0 %"):
         await cal.ph("low", 4.00)
+    # The circuit had taken the point all the same, and batches ran on it: cleared, and said.
+    status = await cal.ph_status()
+    assert (status["calibrated"], status["points"]) == (False, 0)
+    cleared = [e for e in rig.events if e.kind is EventKind.COMMAND][-1]
+    assert cleared.data["command"] == "cal ph clear"
+    assert "low 4.00 refused" in cleared.text
 
 
 async def test_a_drifted_probe_reads_true_after_a_mid_calibration() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from hal.log import get_logger
 from hal.schema import ValidationError
-from unit_controller.calibration import Calibrations
+from unit_controller.calibration import Calibrations, PhCalibrationRefused
 from unit_controller.config import UnitConfig
 from unit_controller.controller import UnitController
 from unit_controller.errors import CommandRefused, RecipeError
@@ -483,9 +483,20 @@ class Operations:
         return dict(await self.controller.manual_drain(args.seconds, source=session.source))
 
     async def _cal_ph(self, session: Session, args: CalPhArgs) -> dict[str, Any]:
-        result = await self.calibrations.ph(
-            args.point, args.value, temperature_c=args.temperature_c, source=session.source
-        )
+        try:
+            result = await self.calibrations.ph(
+                args.point, args.value, temperature_c=args.temperature_c, source=session.source
+            )
+        except PhCalibrationRefused as refused:
+            # Its calibration cleared: the journal says so, and the probe is due again.
+            self._calibrated(
+                session,
+                kind="ph",
+                device=self.config.wiring.ph_tag,
+                action="clear",
+                data={"refused": refused.point, "value": refused.value},
+            )
+            raise
         self._calibrated(
             session, kind="ph", device=self.config.wiring.ph_tag, action=args.point, data=result
         )
