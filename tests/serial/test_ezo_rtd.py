@@ -305,3 +305,26 @@ async def test_commission_warns_of_a_circuit_not_in_celsius(tmp_path: Path) -> N
     assert report.warnings[0].startswith("reads in F, not °C: the controller sets it to °C")
     assert report.reading is not None
     assert report.reading.endswith(" F")
+
+
+async def test_commission_names_a_port_another_process_holds(tmp_path: Path) -> None:
+    # With the daemon running, every circuit was "NOT FOUND ... no answer within 8 s": the
+    # port's lock, the reason, was never said.
+    import serial
+
+    from tests.serial.conftest import _rtd_emulator, ezo_rig, make_rtd
+    from unit_controller.commissioning.survey import _ezo
+    from unit_controller.config import load_config
+
+    config = load_config()
+    async with ezo_rig(tmp_path, "usb-ezo-rtd-held", _rtd_emulator, make_rtd, start=False) as rig:
+        holder = serial.Serial(rig.port.path, exclusive=True)
+        try:
+            wiring = config.wiring.rtd().model_copy(update={"port": rig.port.path})
+            report = await _ezo("TT-101", "RTD", wiring, config, rig.clock, None, tmp_path)
+        finally:
+            holder.close()
+    assert not report.found
+    assert report.problems[0].startswith(f"cannot open {rig.port.path}: ")
+    assert "lock" in report.problems[0]
+    assert "is the unit-controller service running?" in report.problems[0]

@@ -91,11 +91,18 @@ async def _ezo(
             await within(clock, FIND_S, link.connect())
         except (TimeoutError, EzoLinkError) as exc:
             missing = not await asyncio.to_thread(Path(port).exists)
-            report.problems.append(
-                f"{port} does not exist (adapter unplugged or wrong path)"
-                if missing
-                else f"no answer on {port} within {FIND_S:g} s ({exc or 'silent'})"
-            )
+            opening = link.port_problem  # e.g. the running daemon holds the port's lock
+            if missing:
+                report.problems.append(f"{port} does not exist (adapter unplugged or wrong path)")
+            elif opening is not None:
+                report.problems.append(
+                    f"cannot open {port}: {opening} (is the unit-controller service running? "
+                    "systemctl stop unit-controller, or ask the daemon: commission at the console)"
+                )
+            else:
+                report.problems.append(
+                    f"no answer on {port} within {FIND_S:g} s ({exc or 'silent'})"
+                )
             return report
         report.found = True
         firmware = link.firmware
