@@ -310,7 +310,7 @@ async def test_commission_warns_of_a_circuit_not_in_celsius(tmp_path: Path) -> N
 async def test_commission_names_a_port_another_process_holds(tmp_path: Path) -> None:
     # With the daemon running, every circuit was "NOT FOUND ... no answer within 8 s": the
     # port's lock, the reason, was never said.
-    import serial
+    import serial  # type: ignore[import-untyped]
 
     from tests.serial.conftest import _rtd_emulator, ezo_rig, make_rtd
     from unit_controller.commissioning.survey import _ezo
