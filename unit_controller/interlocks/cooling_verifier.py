@@ -52,7 +52,9 @@ class CoolingVerifier:
         if hard and fell < self._drop_c:
             return (
                 f"cooling valve open {self._open_s:.0f} s of {elapsed:.0f} s and the temperature "
-                f"fell only {fell:.1f} °C (from {self._max_c:.1f}): no cooling water?"
+                f"fell only {fell:.1f} °C (from {self._max_c:.1f}): no cooling water? (or water "
+                f"no colder than the setpoint {setpoint_c:g} °C: a jacket cools only towards its "
+                "water)"
             )
         # a fresh window: forget the old one so a recovered jacket clears
         self._start = now
