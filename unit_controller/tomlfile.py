@@ -59,7 +59,7 @@ def read_toml(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
         data = read_bounded(path)  # should it have grown or changed since
         if len(data) > MAX_TOML_BYTES:
             return None, [f"{path}: too large (more than {MAX_TOML_BYTES:,} bytes)"]
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a byte-order mark (Windows editors) is no syntax error
     except FileNotFoundError:
         return None, [f"{path}: no such file"]
     except (OSError, UnicodeDecodeError) as exc:

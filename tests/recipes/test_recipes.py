@@ -356,6 +356,15 @@ def test_an_overshoot_nothing_can_bring_back_is_refused(tmp_path: Path, config: 
     ]
 
 
+def test_a_recipe_saved_with_a_byte_order_mark_reads_as_any_other(
+    tmp_path: Path, config: UnitConfig
+) -> None:
+    # Windows editors write one: it was "not valid TOML (Invalid statement (at line 1, column 1))".
+    path = tmp_path / "mini.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + GOOD.encode("utf-8"))
+    assert load_recipe(str(path), config=config).recipe.name == "mini"
+
+
 def test_a_ph_gain_of_zero_is_refused(tmp_path: Path, config: UnitConfig) -> None:
     # It passed check-recipe and crashed the scan on the phase's first pH dose.
     text = _phase(
