@@ -128,7 +128,11 @@ class EzoRtd(EzoSensor):
     async def _on_initialised(self) -> None:
         # The scale is kept in the circuit across power-off; one left at °F or K would read a
         # 20 °C reactor as 68 or 293 "°C". Set it only when it is not °C (an EEPROM write).
-        lines = await self.ask("S,?")
+        try:
+            lines = await self.ask("S,?")
+        except EzoError as exc:  # a firmware without the query: its readings are taken as °C
+            log.warning("ezo.rtd_scale_unknown", tag=self.tag, error=str(exc))
+            return
         scale = next((line.split(",")[-1] for line in lines if line.upper().startswith("?S,")), "")
         if scale.lower() != "c":
             await self.ask("S,c")

@@ -24,7 +24,7 @@ from hal.calibration import judge
 from hal.clock import Clock, SystemClock
 from hal.log import get_logger
 from hal.mock.devices import RTD_OPEN_CIRCUIT_C
-from hal.serial.ezo_link import COMMAND_S, READ_S, EzoLink, EzoLinkError
+from hal.serial.ezo_link import COMMAND_S, READ_S, EzoError, EzoLink, EzoLinkError
 from hal.serial.modbus_frames import FLASH_BASE, RelayBoardMap, WriteCoilValue, flash_units
 from hal.serial.reconnect import Backoff, within
 from hal.wiring import DosingPumpWiring, PhProbeWiring, RtdWiring
@@ -154,7 +154,10 @@ def _field(lines: list[str], index: int = 1) -> str:
 async def _rtd(
     report: DeviceReport, link: EzoLink, wiring: object, config: UnitConfig, ask: Ask | None
 ) -> None:
-    scale = _field(await _ask(link, "S,?")).lower()
+    try:
+        scale = _field(await _ask(link, "S,?")).lower()
+    except EzoError:
+        scale = "c"  # a firmware without the query reads °C (the datasheet's default)
     if scale != "c":
         # Kept in the circuit: the daemon sets it back to °C at its start (ezo.rtd_scale_set).
         report.warnings.append(
