@@ -450,6 +450,20 @@ async def test_damage_found_while_running_sets_the_file_aside_and_goes_on_in_a_n
             assert [e["event"] for e in logs if e["log_level"] == "error"] == [
                 "outbox.damaged_set_aside"
             ]
+            # A commit and a read that meet the same damage replace the file once: the second
+            # would set the new file aside.
+            def set_aside_files() -> list[str]:
+                names = os.listdir(tmp_path)
+                kept = [n for n in names if ".unreadable-" in n]
+                return [n for n in kept if not n.endswith(("-wal", "-shm"))]
+
+            before = set_aside_files()
+            generation = box._file_generation
+            await asyncio.gather(
+                box._replace_or_say(OutboxError(path, "commit"), generation),
+                box._replace_or_say(OutboxError(path, "read"), generation),
+            )
+            assert len(set_aside_files()) == len(before) + 1
             assert box.boot == 2  # the same boot: its seq goes on
             assert 0 < len(read) < 3000
             assert box.dropped_total == 3000  # not acked: none is sure to have gone out

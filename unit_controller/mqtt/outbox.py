@@ -93,6 +93,9 @@ class Outbox:
         self._last_session = 0
         self._session = 0  # the last session counted, written or not
         self._last_id = 0  # the highest row id committed in this run
+        # Bumped when a damaged file is replaced: a failure met on an older file is said once.
+        self._file_generation = 0
+        self._replacing = asyncio.Lock()
         self._dropped_total = 0
         # Drops of buffered rows while the disk failed, not yet added to the stored total.
         self._unsaved_drops = 0
@@ -161,22 +164,31 @@ class Outbox:
         what waits in memory goes into the new file.
         """
         lost = max(0, self._stored_rows - len(self._acked))
-        await self._worker.close()
-        self.set_aside = await asyncio.to_thread(_set_aside, self._path)
-        log.error(
-            "outbox.damaged_set_aside",
-            path=str(self._path),
-            kept=str(self.set_aside),
-            lost=lost,
-            error=str(exc),
-        )
         floors = {
             "boot": self._boot - 1,  # counted again by prepare: the same boot
             "session": self._session,
             "dropped_total": self._dropped_total + lost,
             "last_id": self._last_id,
         }
-        opened = await self._worker.open(partial(self._store.prepare, floors=floors))
+        prepare = partial(self._store.prepare, floors=floors)
+        await self._worker.close()
+        try:
+            kept = await asyncio.to_thread(_set_aside, self._path)
+        except OSError:
+            # Not even set aside (a read-only folder): the file as it is, open again, so a
+            # later failure tries once more rather than finding the outbox closed for good.
+            self._take(await self._worker.open(prepare))
+            raise
+        self.set_aside = kept
+        log.error(
+            "outbox.damaged_set_aside",
+            path=str(self._path),
+            kept=str(kept),
+            lost=lost,
+            error=str(exc),
+        )
+        opened = await self._worker.open(prepare)
+        self._file_generation += 1
         self._take(opened)
         # Rows and acks of the old file count no more; those put since wait in memory still.
         self._acks.clear()
@@ -348,12 +360,13 @@ class Outbox:
                 async with asyncio.timeout(self._next_commit_in(every_s)):
                     await self._wake.wait()
             self._wake.clear()
+            generation = self._file_generation
             try:
                 rows = await self.flush()
             except OutboxError as exc:
                 failures.failed(str(exc), buffered=len(self._buffer))
                 if _corrupt(exc):
-                    await self._replace_or_say(exc)
+                    await self._replace_or_say(exc, generation)
                 await asyncio.sleep(every_s)  # a failing disk must not make this spin
                 continue
             failures.recovered()
@@ -363,12 +376,16 @@ class Outbox:
                 except Exception:
                     log.exception("outbox.on_committed_failed")
 
-    async def _replace_or_say(self, exc: OutboxError) -> None:
-        try:
-            await self._replace_damaged(exc)
-        except (OutboxError, OSError) as failed:
-            # Not even a new file: the rows wait in memory (capped), as on a full disk.
-            log.error("outbox.replace_failed", path=str(self._path), error=str(failed))
+    async def _replace_or_say(self, exc: OutboxError, generation: int) -> None:
+        """Replace the damaged file, once: a commit and a read may both meet the damage."""
+        async with self._replacing:
+            if generation != self._file_generation:
+                return  # replaced already, after the failure this caller met
+            try:
+                await self._replace_damaged(exc)
+            except (OutboxError, OSError) as failed:
+                # Not even a new file: the rows wait in memory (capped), as on a full disk.
+                log.error("outbox.replace_failed", path=str(self._path), error=str(failed))
 
     def _next_commit_in(self, every_s: float) -> float | None:
         """Seconds until the flusher commits unwoken: `every_s` while rows wait in memory.
@@ -397,6 +414,7 @@ class Outbox:
             return []
         # Rows acked but not yet deleted are skipped; asking for that many more keeps pages full.
         skip = frozenset(i for i in self._acks if after_id < i <= up_to_id)
+        generation = self._file_generation
         try:
             page = await self._worker.submit(
                 partial(
@@ -409,7 +427,7 @@ class Outbox:
             if not _corrupt(failed):
                 raise failed from exc
             # Damage on the way to the broker: the rows past it could never be read.
-            await self._replace_or_say(failed)
+            await self._replace_or_say(failed, generation)
             return []
         if page is None:
             return []
