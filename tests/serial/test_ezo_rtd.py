@@ -328,3 +328,25 @@ async def test_commission_names_a_port_another_process_holds(tmp_path: Path) -> 
     assert report.problems[0].startswith(f"cannot open {rig.port.path}: ")
     assert "lock" in report.problems[0]
     assert "is the unit-controller service running?" in report.problems[0]
+
+
+async def test_a_firmware_that_refuses_the_scale_query_still_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # *ER to S,? must not fail every start-up: such a circuit reads °C, its default.
+    from hal.sim.emulators.ezo import EzoRtdEmulator
+    from hal.sim.emulators.ezo_circuit import Refuse
+    from tests.serial.conftest import _rtd_emulator, ezo_rig, make_rtd
+
+    answer = EzoRtdEmulator._handle
+
+    async def no_scale(self: EzoRtdEmulator, text: str) -> list[str]:
+        if text.upper().startswith("S,"):
+            raise Refuse
+        return await answer(self, text)
+
+    monkeypatch.setattr(EzoRtdEmulator, "_handle", no_scale)
+    async with ezo_rig(tmp_path, "usb-ezo-rtd-old", _rtd_emulator, make_rtd) as rig:
+        with capture_logs() as logs:
+            await rig.until(lambda: rig.driver.latest().good, within_s=30.0, what="a reading")
+    assert "ezo.rtd_scale_unknown" in _events(logs)
