@@ -80,6 +80,25 @@ def test_the_unit_says_what_the_issue_asks() -> None:
     assert _unit()["Unit"]["StartLimitBurst"]
 
 
+def test_the_unit_lets_the_console_name_its_user_and_starts_without_a_network() -> None:
+    unit = _unit()
+    service = unit["Service"]
+    # In PrivateUsers='s namespace the field tech's socket peer would read as `nobody`.
+    assert "PrivateUsers" not in service
+    # The interlocks scan from boot: nothing may hold the start until a link or a time server.
+    ordering = unit["Unit"].get("After", "") + " " + unit["Unit"].get("Wants", "")
+    assert "network-online.target" not in ordering
+    assert "time-sync.target" not in ordering
+
+
+def test_the_unit_waits_out_the_default_outbox_drain_before_killing_it() -> None:
+    from unit_controller.mqtt.settings import MqttSettings
+
+    drain_s = MqttSettings().drain_timeout_s
+    # The abort, outputs off and the journal come before the drain, `offline` after it.
+    assert float(_unit()["Service"]["TimeoutStopSec"]) >= drain_s + 10
+
+
 def test_the_real_units_example_config_checks_ok() -> None:
     done = run([sys.executable, "-m", "unit_controller.cli", "check-config",
                 "deploy/examples/unit.toml"])  # fmt: skip
