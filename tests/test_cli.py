@@ -7,6 +7,7 @@ seed reproduces a batch exactly. Only smoke batches run, and as few as possible.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import importlib
 import io
@@ -716,3 +717,44 @@ def test_run_says_speed_is_for_the_simulator_when_the_config_is_a_real_units(
     assert not isinstance(_daemon_options(args), int)
     assert "--speed 10 is for the simulator (mock backend); the serial backend runs in real " \
         "time" in capsys.readouterr().err  # fmt: skip
+
+
+def test_run_on_a_full_disk_exits_1_for_a_restart_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A full or failing card is not a bad input: exit 2 would stop systemd from ever retrying
+    # (RestartPreventExitStatus=2), even once space is freed.
+    def full(*args: object, **kwargs: object) -> sqlite3.Connection:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr("unit_controller.sqlite_worker.sqlite3.connect", full)
+    outcome = _cli(
+        "run", "--state-dir", str(tmp_path / "state"), "--runtime-dir", str(tmp_path / "run"),
+    )  # fmt: skip
+    assert outcome.code == 1, outcome
+    assert f"journal {tmp_path / 'state' / 'journal.sqlite3'}" in outcome.err
+    assert "disk is full or failing" in outcome.err
+    assert "Traceback" not in outcome.err
+
+
+@pytest.mark.parametrize(
+    ("exc", "mendable"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device"), True),
+        (OSError(errno.EROFS, "Read-only file system"), True),
+        (OSError(errno.EIO, "Input/output error"), True),
+        (OSError(errno.EACCES, "Permission denied"), False),
+        (ValueError("bad config"), False),
+        (sqlite3.OperationalError("disk I/O error"), True),
+        (sqlite3.DatabaseError("file is not a database"), False),
+    ],
+)
+def test_only_a_full_or_failing_disk_counts_as_mendable_by_a_restart(
+    exc: BaseException, mendable: bool
+) -> None:
+    from unit_controller.cli.main import storage_may_recover
+
+    assert storage_may_recover(exc) is mendable
+    wrapped = RuntimeError("wrapped")
+    wrapped.__cause__ = exc
+    assert storage_may_recover(wrapped) is mendable

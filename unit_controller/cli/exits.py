@@ -7,6 +7,9 @@ from __future__ import annotations
 
 EXIT_REFUSED = 1
 """A remote command the unit refused, or no answer from it (`send`)."""
+EXIT_FAILED = 1
+"""`run`: the daemon failed for a reason a restart may mend (scans kept failing; its state
+directory's disk full or failing): systemd's `Restart=on-failure` tries again."""
 EXIT_BAD_INPUT = 2
 """Bad input: a config, a recipe, a flag; every problem printed on stderr."""
 EXIT_NOT_COMPLETE = 3

@@ -1,20 +1,21 @@
 """The entry point: dispatch a subcommand; `run` (the daemon) and `hash-pin` live here.
 
-Exit codes: 0 success/COMPLETE, 2 bad input (config, recipe, flag), 3 a batch that did not
-complete.
+Exit codes: 0 success/COMPLETE, 1 `run` failed for a reason a restart may mend (a full disk),
+2 bad input (config, recipe, flag), 3 a batch that did not complete.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from unit_controller.cli.arguments import build_parser
-from unit_controller.cli.exits import EXIT_BAD_INPUT
+from unit_controller.cli.exits import EXIT_BAD_INPUT, EXIT_FAILED
 from unit_controller.daemon.gc_policy import pause_for_startup, resume_collector
 from unit_controller.logs import configure_logging
 from unit_controller.shipped import EXAMPLE_CONFIG as DEFAULT_CONFIG
@@ -142,8 +143,37 @@ def _run(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(serve())
     except (OSError, StoreError, ValueError) as exc:
+        if storage_may_recover(exc):
+            # Not a bad input: freeing space (or a new card) mends it, so exit for a restart.
+            named = isinstance(exc, StoreError) or getattr(exc, "filename", None)
+            where = "" if named else f"{daemon_options.dirs.state}: "
+            print(
+                f"error: {where}{exc}\n  the state directory's disk is full or failing: free "
+                "space there (or replace the card); under systemd the service tries again",
+                file=sys.stderr,
+            )
+            return EXIT_FAILED
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+
+
+# A full or failing disk: neither the config nor the command line is at fault.
+_STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS})
+_STORAGE_SQLITE = ("disk is full", "disk i/o error", "readonly database", "read-only file system")
+
+
+def storage_may_recover(exc: BaseException) -> bool:
+    """True when `exc` (or what caused it) is the disk full or failing, not a bad input."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in _STORAGE_ERRNOS:
+            return True
+        if type(seen).__module__ == "sqlite3" and any(
+            words in str(seen).lower() for words in _STORAGE_SQLITE
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _daemon_options(args: argparse.Namespace) -> tuple[UnitConfig, DaemonOptions] | int:
