@@ -4,6 +4,8 @@
 #   deploy/install.sh [--unit-id ID] [--config FILE] [--console-tty TTY]   install (or repair)
 #   deploy/install.sh --upgrade        the new release beside the old; back to it if not READY
 #   deploy/install.sh --rollback       back to the release before
+#           both refuse while a batch runs (the restart would abort it) unless --force, and
+#           while the kept config is one the release to start would refuse
 #   deploy/install.sh --uninstall [--purge]   remove; config and state stay unless --purge
 #   common: --dry-run (print every action, write nothing), --root DIR (stage into DIR: no
 #           service is started), --wheels DIR (offline: wheels from deploy/build-bundle)
@@ -20,7 +22,7 @@ src="$(cd "$here/.." && pwd)"
 prog="install.sh"
 
 usage() {
-    sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 mode=install
@@ -28,6 +30,7 @@ dry_run=0
 root=""
 wheels=""
 purge=0
+force=0
 unit_id=""
 config_example="$src/deploy/examples/unit.toml"
 config_given=0
@@ -51,6 +54,7 @@ while (($#)); do
         --uninstall) set_mode uninstall ;;
         --purge) purge=1 ;;
         --dry-run) dry_run=1 ;;
+        --force) force=1 ;;
         --root) [ $# -ge 2 ] || bad_usage "--root needs a directory"; root="$2"; shift ;;
         --root=*) root="${1#--root=}" ;;
         --wheels) [ $# -ge 2 ] || bad_usage "--wheels needs a directory"; wheels="$2"; shift ;;
@@ -68,6 +72,8 @@ while (($#)); do
 done
 
 [ "$purge" -eq 0 ] || [ "$mode" = uninstall ] || bad_usage "--purge goes with --uninstall"
+[ "$force" -eq 0 ] || [ "$mode" = upgrade ] || [ "$mode" = rollback ] \
+    || bad_usage "--force goes with --upgrade or --rollback"
 # A site's config is set at the first install only: elsewhere these would be silently ignored.
 [ -z "$unit_id" ] || [ "$mode" = install ] || bad_usage "--unit-id goes with an install, not --$mode"
 [ "$config_given" -eq 0 ] || [ "$mode" = install ] || bad_usage "--config goes with an install, not --$mode"
@@ -88,6 +94,12 @@ fi
 if [ -n "$wheels" ]; then
     [ -d "$wheels" ] || bad_usage "--wheels $wheels: no such directory"
     wheels="$(cd "$wheels" && pwd)"
+fi
+# A bundle built for another CPU would fail deep in pip, leaving a half-built release.
+if [ -n "$wheels" ] && [ -f "$src/PLATFORM" ] && [ "$mode" != uninstall ]; then
+    bundle_platform="$(cat "$src/PLATFORM")"
+    [ "$bundle_platform" = "$(uname -m)" ] \
+        || die "this bundle is for $bundle_platform, this machine is $(uname -m): build one with deploy/build-bundle --platform $(uname -m)"
 fi
 [ -f "$config_example" ] || bad_usage "--config $config_example: no such file"
 if [ -z "$root" ] && [ "$dry_run" -eq 0 ] && [ "$(id -u)" -ne 0 ]; then
@@ -423,6 +435,36 @@ check_new_config() {  # check_new_config ID: before anything else changes, with 
     fi
 }
 
+check_kept_config() {  # check_kept_config ID: the site's config, as release ID would start on it
+    local kept="$root$etc/unit.toml" bin="$root$opt/releases/$1/bin/unit-controller"
+    [ -e "$kept" ] || return 0  # none yet: config() installs the example
+    if [ "$dry_run" -eq 1 ]; then
+        [ -x "$bin" ] || return 0  # not built: nothing to ask
+    fi
+    if ! "$bin" check-config "$kept" >&2; then
+        die "release $1 refuses $etc/unit.toml (above): nothing was changed, the running release goes on; fix the config for $1 first"
+    fi
+}
+
+batch_state() {  # the state the running service last told systemd (STATUS=<state> ...), or ""
+    can_start || return 0
+    "$systemctl" is-active --quiet unit-controller.service 2>/dev/null || return 0
+    "$systemctl" show -p StatusText --value unit-controller.service 2>/dev/null | awk '{ print $1 }'
+}
+
+refuse_during_batch() {  # refuse_during_batch WHAT: unless --force, while a batch is under way
+    local state
+    state="$(batch_state)"
+    case "$state" in
+        "" | IDLE | STOPPED | ABORTED | COMPLETE | RESETTING | CLEARING | stopping) return 0 ;;
+    esac
+    if [ "$force" -eq 1 ]; then
+        say "warning: a batch is under way ($state); --force: the restart aborts it"
+        return 0
+    fi
+    die "a batch is under way ($state): $1 restarts the service, which aborts it; wait for it to end (or stop it), or add --force"
+}
+
 config() {
     local dest="$root$etc/unit.toml"
     install_file "$src/systemd/tmpfiles.d/unit-controller.conf" "$tmpfiles_file" 0644 root root
@@ -581,6 +623,8 @@ start_and_wait() {  # systemctl start waits for READY=1 (Type=notify); false if 
         return 0
     fi
     say "restarting unit-controller.service, waiting up to ${ready_timeout}s for READY"
+    # After five failed starts in ten minutes systemd refuses even this start: clear the count.
+    "$systemctl" reset-failed unit-controller.service >/dev/null 2>&1 || true
     timeout "$ready_timeout" "$systemctl" restart unit-controller.service \
         && "$systemctl" is-active --quiet unit-controller.service
 }
@@ -624,8 +668,12 @@ do_upgrade() {
     [ -n "$old" ] || die "nothing installed to upgrade: run $prog without --upgrade"
     tty="$(resolve_console_tty)"
     console_before="$(installed_console)"
-    users_and_groups
+    # Before anything changes: the release, then whether it takes the site's config, then
+    # whether a restart now would abort a batch.
     build_release "$id"
+    check_kept_config "$id"
+    [ "$old" = "$id" ] || refuse_during_batch "the upgrade"
+    users_and_groups
     login_shell
     config
     system_files "$tty"
@@ -663,6 +711,8 @@ do_rollback() {
     cur="$(current_release)"
     prev="$(basename "$(readlink "$root$opt/previous" 2>/dev/null || echo "")")"
     [ -n "$prev" ] && [ -f "$root$opt/releases/$prev/.complete" ] || die "no previous release to roll back to"
+    check_kept_config "$prev"
+    refuse_during_batch "the rollback"
     ensure_link "releases/$prev" "$opt/current"
     ensure_link "releases/$cur" "$opt/previous"
     restore_system_files "$prev" "$(resolve_console_tty)"

@@ -156,6 +156,7 @@ echo "$@" >>"$LOG"
 case "$1" in
     restart | is-active)
         case "$(readlink "$STAGED/opt/unit-controller/current")" in *broken*) exit 1 ;; esac ;;
+    show) echo "${STATUS_TEXT:-}" ;;  # the daemon's last STATUS=, as `show -p StatusText`
 esac
 exit 0
 """
@@ -227,6 +228,66 @@ def test_upgrade_switches_releases_rolls_back_when_not_ready_and_on_request(
     assert "back to the newer release" in forward.stdout, forward.stdout
     assert current.readlink().name == "9.9.9-good"
     assert unit_file.read_text().endswith("# 9.9.9-good\n")
+
+
+def test_upgrade_and_rollback_wait_for_a_batch_and_refuse_a_config_the_release_refuses(
+    bundle: Path, installed: Path, tmp_path: Path
+) -> None:
+    current = installed / "opt/unit-controller/current"
+    first = current.readlink().name
+    env = _stand_in(installed, tmp_path)
+    log = tmp_path / "log"
+    newer = _release_copy(bundle, tmp_path, "9.9.9-good")
+    running = {**env, "STATUS_TEXT": "EXECUTE coprecipitation heat"}
+
+    # A restart now would abort the batch: refused, nothing switched, nothing restarted.
+    refused = install(newer, installed, "--upgrade", env=running, check=False)
+    assert refused.returncode == 1, refused.stdout
+    assert "a batch is under way (EXECUTE)" in refused.stderr
+    assert "--force" in refused.stderr
+    assert current.readlink().name == first
+    assert "restart" not in log.read_text()
+
+    forced = install(newer, installed, "--upgrade", "--force", env=running)
+    assert "--force: the restart aborts it" in forced.stdout
+    assert current.readlink().name == "9.9.9-good"
+    # A unit past its start limit would refuse even this start: the count is cleared first.
+    calls = log.read_text().splitlines()
+    assert calls.index("reset-failed unit-controller.service") < calls.index(
+        "restart unit-controller.service"
+    )
+
+    held = install(newer, installed, "--rollback", env={**env, "STATUS_TEXT": "HELD leach"},
+                   check=False)  # fmt: skip
+    assert held.returncode == 1
+    assert "a batch is under way (HELD)" in held.stderr
+    assert current.readlink().name == "9.9.9-good"
+
+    # A kept config the release to start refuses: said, and nothing changes.
+    config = installed / CONFIG
+    config.write_text(config.read_text().replace("scan_period_s = 0.1", "scan_period_s = 5"))
+    unit_before = (installed / UNIT).read_text()
+    bad = install(newer, installed, "--rollback", env=env, check=False)
+    assert bad.returncode == 1
+    assert f"release {first} refuses /etc/unit-controller/unit.toml" in bad.stderr
+    assert "unit.scan_period_s" in bad.stderr
+    assert current.readlink().name == "9.9.9-good"
+    assert (installed / UNIT).read_text() == unit_before
+
+    assert install(newer, installed, "--force", check=False).returncode == 2  # not an install's
+
+
+def test_a_bundle_for_another_cpu_is_refused_before_anything_is_built(
+    bundle: Path, staged: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other-cpu"
+    shutil.copytree(bundle, other, symlinks=True)
+    (other / "PLATFORM").write_text("sparc64\n")
+    refused = install(other, staged, check=False)
+    assert refused.returncode == 1
+    assert f"this bundle is for sparc64, this machine is {os.uname().machine}" in refused.stderr
+    assert not any(staged.iterdir())
+    assert (bundle / "PLATFORM").read_text().strip() == os.uname().machine
 
 
 def test_a_config_is_checked_before_it_is_installed_and_its_unit_id_set_however_spaced(
