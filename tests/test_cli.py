@@ -758,3 +758,12 @@ def test_only_a_full_or_failing_disk_counts_as_mendable_by_a_restart(
     wrapped = RuntimeError("wrapped")
     wrapped.__cause__ = exc
     assert storage_may_recover(wrapped) is mendable
+
+
+def test_the_log_level_is_taken_before_or_after_the_command() -> None:
+    from unit_controller.cli.arguments import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["run", "--log-level", "info"]).log_level == "info"
+    assert parser.parse_args(["--log-level", "error", "run"]).log_level == "error"
+    assert parser.parse_args(["check-config", "x.toml"]).log_level == "warning"

@@ -323,4 +323,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_rig_command(sub)
     add_bench_commands(sub, speed=_positive_speed, fault=_fault)
     add_record_commands(sub)
+    # Also after the command (`run --log-level info`, as a unit's ExecStart= is edited): an
+    # option taken only before it was an "unrecognized arguments" exit 2, fatal under systemd.
+    for command in sub.choices.values():
+        command.add_argument(
+            "--log-level",
+            default=argparse.SUPPRESS,
+            choices=["debug", "info", "warning", "error"],
+            help="as before the command",
+        )
     return parser
