@@ -70,6 +70,36 @@ def test_report_writes_a_self_contained_page_with_its_plots(
     assert "wrote" in capsys.readouterr().out
 
 
+def test_report_draws_from_an_export_copied_off_a_unit(
+    state: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A unit's release has no matplotlib: export there, draw the same page elsewhere.
+    exported = tmp_path / "b1.json"
+    assert main(["journal", "export", "--state-dir", str(state), "--out", str(exported)]) == 0
+    from_journal, from_export = tmp_path / "j.html", tmp_path / "e.html"
+    assert main(["report", "--state-dir", str(state), "--out", str(from_journal)]) == 0
+    # No journal anywhere near: only the file.
+    assert main(["report", "--export", str(exported), "--state-dir", str(tmp_path / "none"),
+                 "--out", str(from_export)]) == 0  # fmt: skip
+    assert from_export.read_text() == from_journal.read_text()
+    capsys.readouterr()
+
+    csv = tmp_path / "b1.csv"
+    csv.write_text("ts,state\n1,EXECUTE\n")
+    other = tmp_path / "other.json"
+    other.write_text('{"format": "someone-else/1"}')
+    for argv, says in (
+        (["--export", str(csv)], "is not JSON (line 1, column 1): a CSV export holds only"),
+        (["--export", str(other)], "is not a batch export of this release"),
+        (["--export", str(tmp_path / "gone.json")], "cannot read the export"),
+        (["7", "--export", str(exported)], "batch '7' and --export"),
+    ):
+        out = tmp_path / "x.html"
+        assert main(["report", *argv, "--out", str(out)]) == 2, argv
+        assert says in capsys.readouterr().err, argv
+        assert not out.exists()
+
+
 @pytest.mark.parametrize(
     ("argv", "says"),
     [

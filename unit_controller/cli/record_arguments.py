@@ -76,4 +76,12 @@ def add_record_commands(sub: Any) -> None:
     report.add_argument(
         "--png", type=Path, default=None, metavar="DIR", help="also write each plot as a PNG here"
     )
+    report.add_argument(
+        "--export",
+        type=Path,
+        default=None,
+        metavar="FILE.json",
+        help="draw from a `journal export --format json` file instead of a journal (a unit's "
+        "release has no matplotlib: export there, draw here)",
+    )
     _where(report)

@@ -22,6 +22,7 @@ from unit_controller.cli.site import site_config, unit_state_dir
 from unit_controller.config import UnitConfig
 from unit_controller.daemon.dirs import resolve_directories
 from unit_controller.journal.export import (
+    FORMAT,
     ExportError,
     batch_export,
     batch_id_of,
@@ -68,6 +69,27 @@ def _export_of(args: argparse.Namespace, ref: str) -> Iterator[dict[str, Any]]:
         yield batch_export(
             conn, batch_id, unit=config.unit.id, site=config.unit.site, run_alive=alive
         )
+
+
+def _read_export(path: Path) -> dict[str, Any]:
+    """A JSON export written by `journal export` (on a unit, whose release has no matplotlib)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ExportError(f"cannot read the export {path}: {exc}") from exc
+    try:
+        export = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ExportError(
+            f"{path} is not JSON (line {exc.lineno}, column {exc.colno}): a CSV export holds "
+            "only the trend; the report needs `journal export --format json`"
+        ) from exc
+    found = export.get("format") if isinstance(export, dict) else None
+    if not isinstance(export, dict) or found != FORMAT:
+        raise ExportError(
+            f"{path} is not a batch export of this release ({FORMAT!r}; it says {found!r})"
+        )
+    return dict(export)
 
 
 class _BadInput(Exception):
@@ -156,8 +178,16 @@ def run_report(args: argparse.Namespace) -> int:
     from unit_controller.report import ReportError, write_report
 
     try:
-        with _export_of(args, args.batch) as export:
+        if args.export is not None:
+            if args.batch != "last":
+                raise ExportError(
+                    f"batch {args.batch!r} and --export {args.export}: the export holds one batch"
+                )
+            export = _read_export(args.export)
             written = write_report(export, out=args.out, png_dir=args.png)
+        else:
+            with _export_of(args, args.batch) as export:
+                written = write_report(export, out=args.out, png_dir=args.png)
     except (ExportError, ReportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -18,7 +18,12 @@ from unit_controller.report.page import render_page
 from unit_controller.report.times import TimeAxis
 from unit_controller.whole_file import write_whole
 
-NEEDS_MATPLOTLIB = "the report needs matplotlib: pip install 'unit-controller[report]'"
+NEEDS_MATPLOTLIB = (
+    "the report needs matplotlib: pip install 'unit-controller[report]'. On a unit (its "
+    "release has no pip, and is often offline): `unit-controller journal export --batch ID "
+    "--out bID.json` there, then `unit-controller report --export bID.json --out report.html` "
+    "on a machine with the extra"
+)
 
 
 @dataclass(frozen=True)
