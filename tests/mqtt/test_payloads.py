@@ -40,3 +40,20 @@ def test_a_moment_named_again_and_again_keeps_its_first_stamp_as_the_wall_clock_
     wall[0] += 0.5  # NTP slews the wall clock ahead of the monotonic one
     assert epoch.kept_ms(raised) == first
     assert epoch.ms(raised) != first  # a fresh reading still follows the wall clock
+
+
+def test_real_time_stamps_never_go_back_when_the_wall_clock_steps_back() -> None:
+    wall = [WALL_S]
+    clock = VirtualClock()
+    # Live, as at speed 1: the wall clock is read at every stamp.
+    epoch = EpochClock(clock=clock, wall=lambda: wall[0] + clock.monotonic(), live=True)
+    started = epoch.ms(clock.monotonic())
+    clock.advance(10.0)
+    wall[0] -= 7200.0  # someone sets the clock two hours back
+    held = epoch.ms(clock.monotonic())
+    assert held == started + 10_000  # the monotonic clock's pace, from where the stamps were
+    earlier = epoch.ms(clock.monotonic() - 4.0)
+    assert earlier == held - 4_000  # an earlier moment is still earlier by as much
+    clock.advance(5.0)
+    wall[0] += 7200.0 + 60.0  # then a minute ahead of where the stamps were: followed
+    assert epoch.ms(clock.monotonic()) == started + 15_000 + 60_000

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hal.clock import Clock, ScaledClock, SystemClock
+from hal.log import get_logger
 from hal.reading import Reading
 from hal.wiring import BoardWiring, LevelPoint
 from unit_controller.alarms import Alarm
@@ -40,6 +41,11 @@ def encode(payload: Mapping[str, Any]) -> bytes:
 
 
 _STAMPS_KEPT = 1024  # alarms' moments: far more than ever stand at once
+# A wall clock this far behind the stamps is a step back, said in the log (NTP's slewing is
+# milliseconds; below this the stamps simply keep their pace).
+_STEP_BACK_S = 1.0
+
+log = get_logger(__name__)
 
 
 class EpochClock:
@@ -54,21 +60,25 @@ class EpochClock:
         clock: Clock,
         wall: Callable[[], float] = time.time,
         not_before_ms: int | None = None,
+        live: bool | None = None,
     ) -> None:
         self._clock = clock
         self._wall = wall
         # In real time, each reading is placed against the wall clock of the moment, so an NTP
         # step (a Pi without a real-time clock) moves every stamp with it; simulated time keeps
-        # its own pace from one anchor.
-        self._live = isinstance(clock, SystemClock) or (
-            isinstance(clock, ScaledClock) and clock.speed == 1.0
-        )
+        # its own pace from one anchor. `live` overrides what the clock's kind says (tests).
+        if live is None:
+            live = isinstance(clock, SystemClock) or (
+                isinstance(clock, ScaledClock) and clock.speed == 1.0
+            )
+        self._live = live
         start = wall()
         if not self._live and not_before_ms is not None:
             # A sped-up run went ahead of the wall clock; the next one starts after it, so the
             # journal's stamps never go back across a restart.
             start = max(start, not_before_ms / 1000 + 1.0)
         self._offset = start - clock.monotonic()
+        self._told_back_s = 0.0
         # Moments stamped again and again (an alarm's raising, in every alarm list sent) keep
         # their first stamp, though the wall clock drifts against the monotonic one (NTP
         # slewing) in between: a dashboard keys on them.
@@ -82,8 +92,22 @@ class EpochClock:
     def ms(self, monotonic: float) -> int:
         """Epoch ms of a clock reading."""
         if self._live:
-            return round((self._wall() - (self._clock.monotonic() - monotonic)) * 1000)
+            # Forward steps are followed (NTP setting a Pi's clock after boot); a step back is
+            # not: the stamps keep the monotonic clock's pace from where they were, so no
+            # stream goes back (a batch ending before it started, `log` hiding the newest).
+            offset = self._wall() - self._clock.monotonic()
+            if offset < self._offset - _STEP_BACK_S:
+                self._say_stepped_back(self._offset - offset)
+            elif offset > self._offset:
+                self._offset = offset
+            return round((self._offset + monotonic) * 1000)
         return round((self._offset + monotonic) * 1000)
+
+    def _say_stepped_back(self, by_s: float) -> None:
+        # Once per step: the next step back is one that goes further.
+        if by_s > self._told_back_s + _STEP_BACK_S:
+            self._told_back_s = by_s
+            log.warning("clock.stepped_back", by_s=round(by_s, 1), stamps="kept going forward")
 
     def kept_ms(self, monotonic: float) -> int:
         """Epoch ms of a moment named again and again: the same every time (the newest
