@@ -669,10 +669,22 @@ def test_journal_report_and_commission_on_the_unit_find_its_installed_files(
         monkeypatch.delenv(name, raising=False)
     for argv in (["journal", "list"], ["report", "last", "--out", str(tmp_path / "r.html")]):
         _assert_bad_input(_cli(*argv), f"no journal at {var / 'journal.sqlite3'}")
-    # The config's own state_dir still comes first, and a flag before that.
+    # The installed config's own state_dir is not where the service keeps its state
+    # (StateDirectory= wins): nor do the tools look there, and check-config says so.
     mine = tmp_path / "mine"
     (etc / "unit.toml").write_text(EXAMPLE.replace("[unit]\n", f'[unit]\nstate_dir = "{mine}"\n'))
-    _assert_bad_input(_cli("journal", "list"), f"no journal at {mine / 'journal.sqlite3'}")
+    _assert_bad_input(_cli("journal", "list"), f"no journal at {var / 'journal.sqlite3'}")
+    checked = _cli("check-config", str(etc / "unit.toml"))
+    assert checked.code == 0
+    assert checked.out == "ok\n"
+    assert f"[unit] state_dir = '{mine}' is not used on an installed unit" in checked.err
+    assert f"keeps its journal and outbox in {var} (StateDirectory=)" in checked.err
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "svc"))
+    elsewhere = tmp_path / "unit.toml"
+    elsewhere.write_text((etc / "unit.toml").read_text())
+    assert f"in {tmp_path / 'svc'} (StateDirectory=)" in _cli("check-config", str(elsewhere)).err
+    monkeypatch.delenv("STATE_DIRECTORY")
+    assert _cli("check-config", str(elsewhere)).err == ""  # not installed, not under systemd
     flag = tmp_path / "flag"
     outcome = _cli("journal", "list", "--state-dir", str(flag))
     _assert_bad_input(outcome, f"no journal at {flag / 'journal.sqlite3'}")

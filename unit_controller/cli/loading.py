@@ -4,6 +4,7 @@ every problem printed, None returned."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -19,14 +20,36 @@ from unit_controller.errors import ConfigError
 
 def check_config(path: Path) -> int:
     try:
-        load_config(path)
+        config = load_config(path)
     except ConfigError as exc:
         print(f"{exc.source}: {len(exc.problems)} problem(s)")
         for problem in exc.problems:
             print(f"  {problem}")
         return EXIT_BAD_INPUT
     print("ok")
+    unused = _state_dir_unused(config, path)
+    if unused is not None:
+        print(f"note: {unused}", file=sys.stderr)
     return 0
+
+
+def _state_dir_unused(config: UnitConfig, path: Path) -> str | None:
+    """Why `[unit] state_dir` is not where this unit's service keeps its state, or None."""
+    from unit_controller.cli.site import INSTALLED_CONFIG_DIR, INSTALLED_STATE_DIR
+
+    own = config.unit.state_dir
+    systemd = os.environ.get("STATE_DIRECTORY")
+    if own is None or not (systemd or path.resolve().parent == INSTALLED_CONFIG_DIR):
+        return None
+    service = Path(systemd.split(":")[0]) if systemd else INSTALLED_STATE_DIR
+    if Path(own) == service:
+        return None
+    return (
+        f"[unit] state_dir = {str(own)!r} is not used on an installed unit: the service keeps "
+        f"its journal and outbox in {service} (StateDirectory=), as do `journal`, `report` "
+        "and `commission` at a shell; remove the setting (to move the state, mount the other "
+        "disk there)"
+    )
 
 
 def print_config_error(exc: ConfigError) -> None:

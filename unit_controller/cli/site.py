@@ -44,11 +44,11 @@ def site_config(config: Path | None) -> Path | None:
 
 def unit_state_dir(config: UnitConfig, flag: Path | None, config_file: Path | None) -> Path:
     """The state directory as the daemon on this unit uses it: `--state-dir`, else
-    $STATE_DIRECTORY, else the config's; for the installed config, else the service's."""
+    $STATE_DIRECTORY; for the installed config, else the service's (whatever its
+    `[unit] state_dir` says: the service never uses that); else the config's."""
     if (
         flag is None
         and not os.environ.get("STATE_DIRECTORY")
-        and config.unit.state_dir is None
         and config_file is not None
         and config_file.parent == INSTALLED_CONFIG_DIR
     ):
