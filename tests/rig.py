@@ -30,6 +30,8 @@ class Rig:
         seed: int = 1,
         recipes_dir: Path = RECIPES_DIR,
         authority: Authority = Authority.LOCAL,
+        charged: bool = False,
+        charge_assumed: bool = False,
     ) -> None:
         self.config = config or load_config()
         self.clock = VirtualClock()
@@ -43,6 +45,8 @@ class Rig:
             clock=self.clock,
             recipes_dir=recipes_dir,
             authority=authority,
+            charged=charged,
+            charge_assumed=charge_assumed,
         )
         self.events: list[UnitEvent] = []
         self.controller.listen(self.events.append)

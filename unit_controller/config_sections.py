@@ -437,7 +437,15 @@ class SafeStateSection(Section):
         default="open_while_charged",
         description="open_while_charged: the purge stays open after a phase that blanketed the "
         "reactor or a dose of acid or peroxide, until the low-low and low switches both read "
-        "dry, and across a restart",
+        "dry and the drain has then been open heel_drain_s, and across a restart",
+    )
+    heel_drain_s: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="how long the drain, open, takes to empty what lies below the low-low "
+        "switch (its at_l at the drain's flow), with a margin: until then the reactor may "
+        "still hold acid",
     )
 
 

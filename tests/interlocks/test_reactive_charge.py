@@ -31,8 +31,52 @@ async def test_after_acid_a_stop_keeps_the_purge_open_until_the_reactor_is_drain
     assert rig.unit.held_outputs()["purge"] is True
     rig.unit.plant.preload("empty")  # drained by hand: the low-low switch reads dry
     snap = await rig.run_for(3.0)
+    # Up to the low-low switch's 15 L of acid may still lie below it: the blanket stays until
+    # the drain has been open long enough to empty that heel.
+    assert snap.outputs == replace(Outputs.safe(), purge_valve=True)
+    await rig.controller.set_manual(True, source="console")
+    await rig.controller.manual_drain(40.0, source="console")
+    snap = await rig.run_for(45.0)
+    assert snap.outputs.purge_valve is True, "40 s of the 60 s heel_drain_s"
+    await rig.controller.manual_drain(25.0, source="console")
+    snap = await rig.run_for(30.0)
+    assert rig.controller.reactor_charged is False
+    await rig.controller.set_manual(False, source="console")
+    snap = await rig.run_for(1.0)
     assert snap.outputs == Outputs.safe()
     assert rig.unit.held_outputs()["purge"] is False
+
+
+async def test_a_charge_only_assumed_at_a_first_start_clears_on_dry_switches() -> None:
+    # Nothing known (a first start): an empty unit must not blanket itself until drained.
+    rig = Rig(preload="empty", charged=True, charge_assumed=True)
+    snap = await rig.run_for(2.0)
+    assert snap.outputs == Outputs.safe()
+    # Known (the last run said so): the heel is drained first.
+    rig = Rig(preload="empty", charged=True)
+    snap = await rig.run_for(2.0)
+    assert snap.outputs == replace(Outputs.safe(), purge_valve=True)
+
+
+async def test_the_heel_is_drained_by_time_only_while_both_switches_read_dry() -> None:
+    base = load_config()
+    config = base.model_copy(
+        update={"safe_state": base.safe_state.model_copy(update={"heel_drain_s": 10.0})}
+    )
+    rig = Rig(preload="water", config=config)
+    await _acid_in_manual(rig)
+    rig.unit.plant.preload("empty")
+    await rig.controller.manual_drain(6.0, source="console")
+    await rig.run_for(8.0)
+    rig.unit.plant.preload("water")  # liquor back over the switches: the count starts again
+    await rig.run_for(2.0)
+    rig.unit.plant.preload("empty")
+    await rig.controller.manual_drain(6.0, source="console")
+    await rig.run_for(8.0)
+    assert rig.controller.reactor_charged is True
+    await rig.controller.manual_drain(6.0, source="console")
+    await rig.run_for(8.0)
+    assert rig.controller.reactor_charged is False
 
 
 async def test_a_low_low_switch_stuck_dry_under_a_wet_low_switch_keeps_the_purge_open() -> None:

@@ -63,13 +63,15 @@ class ControllerCore:
         initial_state: State = State.STOPPED,
         recipe_adapter: Callable[[LoadedRecipe], LoadedRecipe] | None = None,
         charged: bool = False,
+        charge_assumed: bool = False,
         authority: Authority = Authority.LOCAL,
     ) -> None:
         """`recipe_adapter`: the simulator's operating point for a recipe it starts (a feed
         rate scaled, or sized to the liquor a campaign made); RecipeError when it cannot.
         `charged`: the reactor may hold acid or reactive liquor already (the previous run said
         so, or a batch was interrupted), so the N2 purge's safe state is open from the first
-        scan; the level switches reading dry clear it.
+        scan; the level switches reading dry and the heel drained clear it (`charge_assumed`:
+        nothing was known, the switches alone clear it).
         `authority`: where operating commands may come from at start (a new unit: local)."""
         self.config = config
         self._recipe_adapter = recipe_adapter
@@ -82,7 +84,12 @@ class ControllerCore:
         self._authority = authority
         self.interlocks = Interlocks(limits=config.interlocks, wiring=config.wiring)
         self.safety = SafetyFilter()
-        self._charge = ReactiveCharge(wiring=config.wiring, charged=charged)
+        self._charge = ReactiveCharge(
+            wiring=config.wiring,
+            charged=charged,
+            heel_drain_s=config.safe_state.heel_drain_s,
+            assumed=charge_assumed,
+        )
         self._purge_holds = config.safe_state.purge == "open_while_charged" and purge_fitted(
             config.wiring
         )

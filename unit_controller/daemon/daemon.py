@@ -202,6 +202,8 @@ class Daemon:
             # Acid may still be in the reactor (the last run said so, an interrupted batch, or
             # nothing known): keep the N2 blanket until the level switches read it empty.
             charged=charged_at_start(memory, batch_interrupted=bool(opening.unreset_interrupted)),
+            # Nothing known at all (a first start): the switches reading dry are enough.
+            charge_assumed=memory is None and not opening.unreset_interrupted,
             # After a crash or power loss only someone at the unit may operate it.
             authority=stored_authority(self.state_dir, clean=clean),
         )

@@ -16,28 +16,64 @@ _REACTIVE = frozenset({Reagent.H2SO4, Reagent.H2O2})
 
 class ReactiveCharge:
     """Set by a blanketed phase, a dose of acid or peroxide, or a recipe that starts on a
-    liquor; cleared once the reactor is empty (the low-low and low switches both read dry)."""
+    liquor; cleared once the reactor is empty: the low-low and low switches both read dry and
+    the drain has then been open `heel_drain_s` (what lies below the low-low switch, up to its
+    `at_l`, still makes gas). A charge only assumed at start (nothing known) clears on the
+    switches alone."""
 
-    def __init__(self, *, wiring: BoardWiring, charged: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        wiring: BoardWiring,
+        charged: bool = False,
+        heel_drain_s: float = 0.0,
+        assumed: bool = False,
+    ) -> None:
         self._reactive_pumps = frozenset(
             tag for tag, pump in wiring.pumps().items() if pump.reagent in _REACTIVE
         )
         self.charged = charged
+        self._heel_drain_s = heel_drain_s
+        self._assumed = charged and assumed
+        self._drained_s = 0.0  # drain open with both switches dry, since they last read wet
+        self._last_now: float | None = None
 
     def update(self, *, applied: Outputs, image: ProcessImage, in_process: bool) -> None:
         """After a scan's outputs: what they and the level say about the reactor now."""
-        if (in_process and applied.purge_valve) or self._dosing_reactive(applied):
-            self.charged = True
-        elif image.wet(LevelPoint.LOW_LOW) is False and image.wet(LevelPoint.LOW) is False:
-            # Empty: nothing left to make gas. Both switches must say so: dry is the safe
-            # reading for the heater, not for the blanket, and a low-low switch stuck dry under
-            # a wet low switch (low_low_suspect) must not close the purge on acid.
+        now, last = image.now, self._last_now
+        self._last_now = now
+        # Both switches must say dry for "empty": dry is the safe reading for the heater, not
+        # for the blanket, and a low-low switch stuck dry under a wet low switch
+        # (low_low_suspect) must not close the purge on acid. Unknown counts as wet.
+        dry = image.wet(LevelPoint.LOW_LOW) is False and image.wet(LevelPoint.LOW) is False
+        if self._dosing_reactive(applied):
+            self._charge_anew()
+            return
+        if in_process and applied.purge_valve and not dry:
+            # A blanketed phase over liquor; over a heel being drained it adds nothing.
+            self._charge_anew()
+        if not self.charged:
+            return
+        if not dry:
+            self._drained_s = 0.0
+            return
+        if self._assumed:
             self.charged = False
+            return
+        if applied.drain_valve and last is not None:
+            self._drained_s += max(0.0, now - last)
+        if self._drained_s >= self._heel_drain_s:
+            self.charged = False
+
+    def _charge_anew(self) -> None:
+        self.charged = True
+        self._assumed = False
+        self._drained_s = 0.0
 
     def holds_liquor(self) -> None:
         """A recipe starts on a liquor from an earlier step (leach liquor: acid, maybe with
         aluminium left in it): reactive until the reactor is empty."""
-        self.charged = True
+        self._charge_anew()
 
     def _dosing_reactive(self, applied: Outputs) -> bool:
         pumps = applied.pumps
