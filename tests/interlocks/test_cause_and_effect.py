@@ -98,6 +98,10 @@ PROVOKE: dict[str, Provoke] = {
         caps={"P-205": 5.0},
         until='{ confirm = "Feed checked", doses_done = true }',
     ),
+    # The wait comes first (dosing stopped at the limit), the fault 90 s later.
+    row.PH_RESPONSE_WAIT.name: Provoke(
+        _fault("dosing_pump_stall", "P-201"), after_s=1.0, ph=_PH_ACID, limit_s=3600.0
+    ),
     row.PH_NOT_RESPONDING.name: Provoke(
         _fault("dosing_pump_stall", "P-201"), after_s=1.0, ph=_PH_ACID, limit_s=3600.0
     ),

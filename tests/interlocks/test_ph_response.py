@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from hal.outputs import Outputs
 from unit_controller.interlocks import Force, InterlockContext, Interlocks, SafetyFilter
@@ -37,32 +38,59 @@ def test_no_trip_during_coprecipitation_with_ph_flat_at_setpoint() -> None:
         assert _alarm_ids(interlocks, float(second), ph, _ctx(dosed)) == []
 
 
-def test_trips_when_ph_stays_low_while_base_is_dosed() -> None:
-    limits = default_limits()
-    interlocks = Interlocks(limits=limits, wiring=sim_wiring())
-    dosed = 0.0
-    ids: list[str] = []
-    second = 0
-    while dosed < 2 * limits.ph_not_responding_ml and not ids:
+def _dose_until_stopped(
+    interlocks: Interlocks, ph: Callable[[int], float], limit_ml: float
+) -> tuple[float, int, list[str]]:
+    """10 mL every 20 s, as the scan would, until an interlock stops dosing."""
+    dosed, second, ids = 0.0, 0, []
+    while dosed < 2 * limit_ml and not ids:
         dosed += 10.0
         second += 20
-        ids = _alarm_ids(interlocks, float(second), 10.5, _ctx(dosed))  # probe stuck at 10.5
-    assert ids == ["ph_not_responding"]
-    # past the limit, the last doses get 90 s (here 5 doses of 10 mL) to show
-    assert limits.ph_not_responding_ml <= dosed <= limits.ph_not_responding_ml + 60
+        ids = _alarm_ids(interlocks, float(second), ph(second), _ctx(dosed))
+    return dosed, second, ids
+
+
+def test_stops_dosing_at_the_limit_then_trips_when_ph_stays_low() -> None:
+    limits = default_limits()
+    interlocks = Interlocks(limits=limits, wiring=sim_wiring())
+    # probe stuck at 10.5
+    dosed, second, ids = _dose_until_stopped(interlocks, lambda _: 10.5, limits.ph_not_responding_ml)
+    # At the limit, not past it: dosing stops while the last doses show (no alarm yet).
+    assert ids == ["ph_response_wait"]
+    assert limits.ph_not_responding_ml <= dosed <= limits.ph_not_responding_ml + 10
+    trips = interlocks.evaluate(make_image(second, ph=10.5), _ctx(dosed))
+    assert [(t.forces, t.alarm) for t in trips] == [(frozenset({Force.DOSING}), False)]
+    # Nothing goes in meanwhile; 90 s on, still no response: the fault.
+    for wait in range(10, 90, 10):
+        ids = _alarm_ids(interlocks, second + wait, 10.5, _ctx(dosed, dosing=False))
+        assert ids == ["ph_response_wait"], wait
+    assert _alarm_ids(interlocks, second + 91, 10.5, _ctx(dosed, dosing=False)) == [
+        "ph_not_responding"
+    ]
+
+
+def test_a_response_during_the_wait_lets_dosing_go_on() -> None:
+    limits = default_limits()
+    interlocks = Interlocks(limits=limits, wiring=sim_wiring())
+    dosed, second, ids = _dose_until_stopped(interlocks, lambda _: 10.0, limits.ph_not_responding_ml)
+    assert ids == ["ph_response_wait"]
+    # The last doses show: pH rises by more than ph_response while nothing more goes in.
+    for wait in range(10, 80, 10):
+        ids = _alarm_ids(interlocks, second + wait, 10.0 + wait / 200, _ctx(dosed, dosing=False))
+    assert ids == []
 
 
 def test_a_noisy_reading_is_no_response() -> None:
     limits = default_limits()
     interlocks = Interlocks(limits=limits, wiring=sim_wiring())
-    dosed = 0.0
-    ids: list[str] = []
-    second = 0
-    while dosed < 2 * limits.ph_not_responding_ml and not ids:
-        dosed += 10.0
-        second += 20
-        noise = 0.06 if (second // 20) % 2 else -0.06  # ±0.06 around a stuck 10.5
-        ids = _alarm_ids(interlocks, float(second), 10.5 + noise, _ctx(dosed))
+
+    def noisy(second: int) -> float:
+        return 10.5 + (0.06 if (second // 20) % 2 else -0.06)  # ±0.06 around a stuck 10.5
+
+    dosed, second, ids = _dose_until_stopped(interlocks, noisy, limits.ph_not_responding_ml)
+    assert ids == ["ph_response_wait"]
+    for wait in range(20, 120, 20):
+        ids = _alarm_ids(interlocks, second + wait, noisy(second + wait), _ctx(dosed, dosing=False))
     assert ids == ["ph_not_responding"]
 
 
@@ -96,6 +124,9 @@ def test_ph_not_responding_forces_dosing_off_and_returns_when_dosing_stops() -> 
         dosed += 25.0
         now += 20.0
         ids = _alarm_ids(interlocks, now, 10.0, _ctx(dosed))
+    while ids != ["ph_not_responding"]:  # the wait, dosing stopped
+        now += 10.0
+        ids = _alarm_ids(interlocks, now, 10.0, _ctx(dosed, dosing=False))
     trips = interlocks.evaluate(make_image(now + 1, ph=10.0), _ctx(dosed))
     assert Force.DOSING in trips[0].forces
     desired = Outputs(agitator=True).with_pumps({PUMP: 5.0, "P-205": 2.0})

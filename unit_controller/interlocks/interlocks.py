@@ -319,8 +319,10 @@ class Interlocks:
             dosing=ctx.dosing,
             now=now,
         )
-        if fault is not None:
-            trips.append(row.PH_NOT_RESPONDING.trip(self._ph_tag, fault))
+        if fault is not None and fault.waiting:
+            trips.append(row.PH_RESPONSE_WAIT.trip(self._ph_tag, fault.message, alarm=False))
+        elif fault is not None:
+            trips.append(row.PH_NOT_RESPONDING.trip(self._ph_tag, fault.message))
         overshoot = self._overshoot.update(
             now=now,
             ph=ph.value,

@@ -6,13 +6,23 @@ Watches pH against the mL commanded through the pH pump; never doses or stops an
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 # The reading is smoothed with this time constant (s) before it is judged: a noisy sample that
 # looks 0.05 better is not a response.
 SMOOTHING_S = 30.0
-# Past the limit, the reagent dosed last is given this long (s) to show through the mixing dead
-# time, the probe and the smoothing before it counts as no response.
+# At the limit dosing stops, and the reagent dosed last is given this long (s) to show through
+# the mixing dead time, the probe and the smoothing before it counts as no response.
 GRACE_S = 90.0
+
+
+@dataclass(frozen=True, slots=True)
+class NoResponse:
+    """The limit is reached: `waiting` while the last dose may still show (dosing stops, no
+    alarm), then not (the fault)."""
+
+    waiting: bool
+    message: str
 
 
 class PhResponseMonitor:
@@ -23,9 +33,11 @@ class PhResponseMonitor:
     (co-precipitation) the feed-forward doses steadily with pH flat *at* the setpoint, which is
     inside the band and never counts. The count restarts when pH enters the band or moves toward
     the setpoint by `response` from the worst value since the count began (a lagging but live
-    probe). Counting uses commanded mL, so a stalled pump trips too. The condition holds while
-    the count is at the limit and a pump is commanded; it starts afresh when the setpoint, pump
-    or direction changes. A bad pH reading is not judged (the reading-bad interlock acts).
+    probe). Counting uses commanded mL, so a stalled pump trips too. The count reaching the
+    limit while a pump is commanded starts a wait of GRACE_S with dosing stopped (no more than
+    the limit goes in); a response within it ends the wait, none is the fault. It starts
+    afresh when the setpoint, pump or direction changes. A bad pH reading is not judged (the
+    reading-bad interlock acts).
     """
 
     def __init__(self, *, response: float, tolerance: float) -> None:
@@ -38,6 +50,7 @@ class PhResponseMonitor:
         self._smooth: float | None = None
         self._at: float | None = None
         self._over_since: float | None = None
+        self._faulted = False
 
     @property
     def counted_ml(self) -> float:
@@ -55,8 +68,8 @@ class PhResponseMonitor:
         limit_ml: float,
         dosing: bool,
         now: float | None = None,
-    ) -> str | None:
-        """Advance with this scan's values; returns the fault message while it holds, else None.
+    ) -> NoResponse | None:
+        """Advance with this scan's values; the wait or the fault while the limit holds.
 
         `dosed_ml` is the cumulative mL commanded through `pump` this phase.
         """
@@ -85,16 +98,30 @@ class PhResponseMonitor:
                 self._counted_ml += delta
         if self._counted_ml < limit_ml:
             self._over_since = None
-        elif self._over_since is None:
-            self._over_since = now
-        waited = now is None or (self._over_since is not None and now - self._over_since >= GRACE_S)
-        if dosing and self._counted_ml >= limit_ml and waited:
-            direction = "raise" if raises else "lower"
-            return (
-                f"{self._counted_ml:.0f} mL dosed through {pump} to {direction} pH toward "
-                f"{setpoint:g} with no response of {self._response:g} (limit {limit_ml:g} mL)"
+            self._faulted = False
+            return None
+        if self._over_since is None:
+            if not dosing:
+                return None  # at the limit with nothing commanded: nothing is being dosed
+            self._over_since = -math.inf if now is None else now
+        direction = "raise" if raises else "lower"
+        said = (
+            f"{self._counted_ml:.0f} mL dosed through {pump} to {direction} pH toward "
+            f"{setpoint:g} with no response of {self._response:g} (limit {limit_ml:g} mL)"
+        )
+        if now is not None and now - self._over_since < GRACE_S:
+            return NoResponse(
+                waiting=True,
+                message=f"{said}: dosing stopped while the last of it shows "
+                f"({now - self._over_since:.0f} of {GRACE_S:g} s)",
             )
-        return None
+        # Said once the wait is over (dosing stopped by it); after that, while a pump is
+        # commanded: a batch held on it lets the condition return, and dosing again with no
+        # response since trips at once.
+        if self._faulted and not dosing:
+            return None
+        self._faulted = True
+        return NoResponse(waiting=False, message=said)
 
     def _smoothed(self, ph: float | None, now: float | None) -> float | None:
         if ph is None or not math.isfinite(ph) or now is None:
@@ -115,3 +142,4 @@ class PhResponseMonitor:
         self._smooth = None
         self._at = None
         self._over_since = None
+        self._faulted = False

@@ -239,11 +239,25 @@ PH_NOT_RESPONDING = Cause(
     "ph_not_responding",
     "AT-101 pH",
     "[interlocks] ph_not_responding_ml dosed (or half the phase cap) without the pH moving "
-    "toward setpoint (coated or failed probe)",
+    "toward setpoint (coated or failed probe), and still none once dosing has stopped for "
+    "90 s (ph_response_wait)",
     Priority.HIGH,
     TripAction.HOLD,
     _DOSING,
     latch=True,
+)
+PH_RESPONSE_WAIT = Cause(
+    "ph_response_wait",
+    "ph_response_wait",
+    "AT-101 pH",
+    "[interlocks] ph_not_responding_ml dosed (or half the phase cap) without the pH moving "
+    "toward setpoint: no more goes in while the last of it shows through the mixing and the "
+    "probe (90 s); a response lifts it, none trips ph_not_responding",
+    Priority.HIGH,
+    TripAction.NONE,
+    _DOSING,
+    latch=False,
+    alarms="never: it only stops dosing at the limit; ph_not_responding alarms after it",
 )
 PH_OVERSHOOT_HOLDS = Cause(
     "ph_overshoot_holds",
@@ -408,6 +422,7 @@ TABLE: tuple[Cause, ...] = (
     PH_UNREADABLE,
     DOSING_NOT_PERMITTED,
     REAGENT_CAP,
+    PH_RESPONSE_WAIT,
     PH_NOT_RESPONDING,
     PH_OVERSHOOT_HOLDS,
     PH_OVERSHOOT_GOES_ON,
