@@ -127,17 +127,25 @@ async def test_enter_and_ctrl_c_stop_a_watch_and_ctrl_d_leaves(sock_dir: Path) -
         term.type("\n")
         await term.expect(PROMPT)
 
+        # A command typed while watching stops the watch and is carried out, never dropped.
+        term.type("watch\n")
+        await term.expect("press Enter to stop")
+        term.type("abort\n")
+        answer = await term.expect("ABORTED")
+        await term.expect(PROMPT)
+        assert stub.ops[-3:] == ["watch", "unwatch", "abort"], answer
+
         term.type("watch\n")
         await term.expect("press Enter to stop")
         term.type("\x03")  # Ctrl-C
         answer = await term.expect(PROMPT)
         assert "interrupted" in answer
-        assert stub.ops.count("unwatch") == 2
+        assert stub.ops.count("unwatch") == 3
 
         term.type("stat\x03")  # Ctrl-C at the prompt: the half line is dropped, a new prompt
         await term.expect(PROMPT)
         answer = await _command(term, "status")
-        assert "state   STOPPED" in answer
+        assert "state   ABORTED" in answer  # the abort typed during the watch
 
         term.type("\x04")  # Ctrl-D
         assert await _exit_code(term) == 0

@@ -135,7 +135,8 @@ HELP: Final[tuple[HelpEntry, ...]] = (
               "Only when status shows a prompt waiting; says what was confirmed."),
     HelpEntry(("recipes",), "recipes", "the recipes this unit can run"),
     HelpEntry(("watch",), "watch [seconds]", "follow the batch; Enter or Ctrl-C stops",
-              "Ends by itself at COMPLETE, STOPPED, ABORTED or HELD, or after the seconds."),
+              "Ends by itself at COMPLETE, STOPPED, ABORTED or HELD, or after the seconds. "
+              "A command typed meanwhile (abort, confirm) stops it and is carried out."),
     HelpEntry(("log",), "log [n] | log show <k>", "the last n entries (20), or entry k whole",
               f"log lists at most {LOG_MAX}, numbered 1 = newest; log show 3: the third newest."),
     HelpEntry(("batch",), "batch [id]", "a batch record (default: the latest)",

@@ -16,6 +16,7 @@ import os
 import signal
 import termios
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TextIO
 
@@ -60,6 +61,7 @@ class TerminalInput:
         self._stream = stream
         self._loop = loop
         self._queue: asyncio.Queue[Item] = asyncio.Queue()
+        self._again: deque[Item] = deque()
         self._ended = False
         self.tty_fd = tty_fd(stream)
         self.on_interrupt = on_interrupt
@@ -121,12 +123,20 @@ class TerminalInput:
 
     async def get(self) -> Item:
         """The next line (without its newline), None at the end of input, or an interrupt."""
-        if self._ended and self._queue.empty():
-            return None
-        item = await self._queue.get()
+        if self._again:
+            item: Item = self._again.popleft()
+        else:
+            if self._ended and self._queue.empty():
+                return None
+            item = await self._queue.get()
         if item is None:
             self._ended = True
         return item
+
+    def unget(self, item: Item) -> None:
+        """Give `item` back: the next `get` returns it (a line typed to stop a watch is a
+        command all the same)."""
+        self._again.append(item)
 
     @property
     def ended(self) -> bool:

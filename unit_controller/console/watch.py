@@ -36,6 +36,13 @@ async def watch(
         screen.say("watching; press Enter to stop")
     try:
         done, _ = await asyncio.wait(waits, timeout=seconds, return_when="FIRST_COMPLETED")
+        if enter is not None and enter in done:
+            typed = enter.result()
+            # What was typed to stop the watch is carried out next (an `abort` above all); the
+            # end of input ends the session after it. A bare Enter only stops the watch.
+            if typed is None or (isinstance(typed, str) and typed.strip()):
+                assert input_ is not None
+                input_.unget(typed)
         if follow in done:
             follow.result()  # a refusal or a lost connection is raised here
         elif enter is None or enter not in done:
