@@ -33,6 +33,9 @@ _LIQUOR_J_L_K = 4180.0
 MAX_DRAIN_S = 3600.0
 # A jog is done when less than this is left (rate × dt rounding).
 _JOG_DONE_ML = 1e-3
+# After a heater run the agitator stirs on for this many element time constants: the element
+# still gives ~95 % of its stored heat over three, into a layer a still reactor never mixes.
+_STIR_AFTER_HEAT_LAGS = 3.0
 MANUAL_IS_ON = "manual mode is on: turn it off first (manual off)"
 MANUAL_IS_OFF = "manual mode is off: turn it on first (manual on)"
 
@@ -135,6 +138,8 @@ class ManualMode:
         # cylinder: what a pump calibration is measured against (once).
         self.cylinder_runs: dict[str, float] = {}
         self.last_stop: str | None = None  # why the last manual action ended early
+        self._now = -math.inf  # the clock at the last scan's accounting
+        self._stir_until = -math.inf  # the agitator stirs out a heater run's stored heat
 
     # --- requests (each validated whole before anything changes) ------------------------------
     def jog(
@@ -218,6 +223,9 @@ class ManualMode:
             if agitation_forced
             else None
         )
+        if agitation_forced:
+            # Never restarted by itself once the force lifts (an E-stop released).
+            self._stir_until = -math.inf
         if agitation_forced and self.heater is not None:
             # A still reactor heats a layer at the element that the probe does not see.
             percent, self.heater = self.heater.percent, None
@@ -232,8 +240,18 @@ class ManualMode:
 
     @property
     def agitator_wanted(self) -> bool:
-        """A jog into the reactor, or a heater run, runs the agitator with it."""
-        return self.heater is not None or any(jog.into_reactor for jog in self.jogs.values())
+        """A jog into the reactor, or a heater run, runs the agitator with it; after a heater
+        run, for three element time constants more (the heat the element still gives)."""
+        return (
+            self.heater is not None
+            or self._now < self._stir_until
+            or any(jog.into_reactor for jog in self.jogs.values())
+        )
+
+    @property
+    def stirring_after_heat(self) -> bool:
+        """True while the agitator runs on only to stir out a heater run's stored heat."""
+        return self.heater is None and self._now < self._stir_until
 
     def heater_cutoff_c(self, percent: float, wet: Iterable[LevelPoint]) -> float:
         """Where a run at `percent` must end so that the heat its element still holds stops
@@ -345,6 +363,11 @@ class ManualMode:
             lines.append(f"heater at {self.heater.percent:g} %")
         if self.drain is not None:
             lines.append("drain open")
+        if self.stirring_after_heat:
+            lines.append(
+                f"agitator stirring out the heater's heat ({self._stir_until - self._now:.0f} s "
+                "left)"
+            )
         return lines
 
     def stop_all(self) -> list[str]:
@@ -353,6 +376,7 @@ class ManualMode:
         self.jogs.clear()
         self.heater = None
         self.drain = None
+        self._stir_until = -math.inf
         return stopped
 
     # --- the scan --------------------------------------------------------------------------
@@ -377,6 +401,9 @@ class ManualMode:
 
     def account(self, *, applied: Outputs, dt: float, now: float) -> None:
         """Count what the last scan's applied rates delivered; end the actions that are done."""
+        self._now = now
+        if self.heater is not None and applied.contactor:
+            self._stir_until = now + _STIR_AFTER_HEAT_LAGS * self._heater.element_lag_s
         if self.cylinder_runs and applied.pumps:
             # Any other run (a recipe's dose, a jog into the reactor) is the pump's last now.
             for tag in [t for t in self.cylinder_runs if applied.pump(t) > 0.0]:
@@ -399,7 +426,7 @@ class ManualMode:
 
     def cancel(self, cause: str) -> None:
         """End every action because of `cause` (a trip, a state change); keeps manual mode on."""
-        stopped = self.stop_all()
+        stopped = [line for line in self.stop_all() if not line.startswith("agitator stirring")]
         if stopped:
             self._cancelled(stopped, cause)
 
@@ -444,5 +471,9 @@ class ManualMode:
             "drain": None
             if self.drain is None
             else {"remaining_s": round(max(0.0, self.drain.until - now), 1)},
+            # The agitator stirring out a finished heater run's heat (seconds left), or None.
+            "stirring_s": round(self._stir_until - now, 1)
+            if self.heater is None and now < self._stir_until
+            else None,
             "last_stop": self.last_stop,
         }

@@ -96,11 +96,16 @@ async def test_heater_runs_at_the_duty_then_stops_after_its_time() -> None:
         assert snap.outputs.agitator is True
         assert snap.heater_duty == 0.5
     assert conducting / scans == pytest.approx(0.5, abs=0.05)
-    assert snap.outputs == Outputs.safe()
+    # The heater stops; the agitator stirs out the heat the element still gives (3 × its
+    # element_lag_s), then stops too.
+    assert snap.outputs == replace(Outputs.safe(), agitator=True)
     assert not rig.unit.heater.conducting
+    lag_s = rig.config.wiring.heater().element_lag_s
+    after = await rig.run_for(3 * lag_s - 5.0)
+    assert after.outputs == replace(Outputs.safe(), agitator=True)
+    assert after.heater_duty == 0.0
     after = await rig.run_for(10.0)
     assert after.outputs == Outputs.safe()
-    assert after.heater_duty == 0.0
 
 
 async def test_level_low_low_forces_the_manual_heater_off_in_the_same_scan() -> None:
@@ -235,7 +240,8 @@ async def test_heater_at_zero_percent_stops_the_run() -> None:
         "percent": 0.0,
         "seconds": 0.0,
     }
-    assert (await rig.scan()).outputs == Outputs.safe()
+    # Heater and contactor off at once; the agitator stirs out the element's stored heat.
+    assert (await rig.scan()).outputs == replace(Outputs.safe(), agitator=True)
 
 
 async def test_a_manual_heater_that_does_not_heat_trips_the_verifier() -> None:
