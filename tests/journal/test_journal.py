@@ -94,6 +94,32 @@ async def test_each_command_gets_the_account_of_its_own_name(journal: Journal) -
     assert details == {"start": "start by socket:root", "hold": "hold by socket:root"}
 
 
+async def test_a_refused_repeat_does_not_take_the_account_of_the_command_before_it(
+    journal: Journal,
+) -> None:
+    # Two confirms sent in one write: the first carried out (its account journaled), the
+    # second refused a moment later. Only the first has the account.
+    journal.record_event(
+        ts_ms=1000,
+        kind="command",
+        text="confirmed 'Black mass charged' by console:root",
+        data={"command": "confirm", "source": "console:root"},
+    )
+    journal.record_command(
+        ts_ms=1001, source="console:root", command="confirm", args={}, ok=True, error=None,
+        result={},
+    )  # fmt: skip
+    journal.record_command(
+        ts_ms=1003, source="console:root", command="confirm", args={}, ok=False,
+        error="nothing is waiting", result=None,
+    )  # fmt: skip
+    first, second = [e for e in await journal.recent(10) if e["kind"] == "command"]
+    assert first["ok"] is True
+    assert first["detail"] == "confirmed 'Black mass charged' by console:root"
+    assert second["ok"] is False
+    assert "detail" not in second
+
+
 async def test_finished_batch_reads_back_with_its_record(journal: Journal) -> None:
     first = journal.batch_started(ts_ms=1000, recipe="smoke", recipe_sha256=SHA)
     record = {"recipe": "smoke", "phases": [{"name": "fill", "t_mean": 15.5}]}

@@ -492,10 +492,12 @@ class JournalDb:
         # must not swap accounts), then one whose name differs from the op's (jog_pump: jog).
         told: set[int] = set()
         for same_name in (True, False):
-            for entry in commands:
-                if "detail" in entry:
+            # Oldest first, and only commands carried out: a refused one has no account, and a
+            # refused repeat must not take the account of the one before it.
+            for entry in reversed(commands):
+                if "detail" in entry or not entry["ok"]:
                     continue
-                for row_id, ts, kind, text, data in events:
+                for row_id, ts, kind, text, data in reversed(events):
                     if (
                         kind == "command"
                         and row_id not in told
