@@ -140,6 +140,8 @@ class ManualMode:
         self.last_stop: str | None = None  # why the last manual action ended early
         self._now = -math.inf  # the clock at the last scan's accounting
         self._stir_until = -math.inf  # the agitator stirs out a heater run's stored heat
+        self._stops_at = math.nan  # the scan whose early stops `last_stop` tells
+        self._stops: dict[str, list[str]] = {}
 
     # --- requests (each validated whole before anything changes) ------------------------------
     def jog(
@@ -453,7 +455,13 @@ class ManualMode:
             )
 
     def _cancelled(self, stopped: list[str], cause: str) -> None:
-        self.last_stop = f"{'; '.join(stopped)} stopped by {cause}"
+        # Several actions one cause (or one scan) stops are all told, not only the last.
+        if self._stops_at != self._now:
+            self._stops_at, self._stops = self._now, {}
+        self._stops.setdefault(cause, []).extend(stopped)
+        self.last_stop = "; ".join(
+            f"{'; '.join(lines)} stopped by {why}" for why, lines in self._stops.items()
+        )
         log.warning("manual.cancelled", stopped=stopped, cause=cause)
 
     def status(self, *, now: float) -> dict[str, object]:

@@ -313,3 +313,17 @@ async def test_a_heater_refused_in_an_empty_reactor_names_the_level_not_an_alarm
     assert "level below low-low switch (LSLL-101): clear that first" in text
     assert "interlocks force it off" not in text
     assert "reset the alarms" not in text
+
+
+async def test_one_cause_stopping_several_actions_names_every_one() -> None:
+    rig = await manual_rig()
+    await rig.controller.jog_pump(ACID, 500.0, source="console", cylinder=True)
+    await rig.controller.manual_drain(600.0, source="console")
+    await rig.run_for(2.0)
+    rig.inject("estop")
+    await rig.run_for(1.0)
+    said = rig.controller.manual_last_stop()
+    assert said is not None
+    assert f"jog {ACID} at" in said
+    assert "drain open" in said
+    assert said.count("stopped by") <= 2
