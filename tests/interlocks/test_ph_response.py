@@ -53,8 +53,8 @@ def _dose_until_stopped(
 def test_stops_dosing_at_the_limit_then_trips_when_ph_stays_low() -> None:
     limits = default_limits()
     interlocks = Interlocks(limits=limits, wiring=sim_wiring())
-    # probe stuck at 10.5
-    dosed, second, ids = _dose_until_stopped(interlocks, lambda _: 10.5, limits.ph_not_responding_ml)
+    limit = limits.ph_not_responding_ml
+    dosed, second, ids = _dose_until_stopped(interlocks, lambda _: 10.5, limit)  # stuck probe
     # At the limit, not past it: dosing stops while the last doses show (no alarm yet).
     assert ids == ["ph_response_wait"]
     assert limits.ph_not_responding_ml <= dosed <= limits.ph_not_responding_ml + 10
@@ -72,7 +72,8 @@ def test_stops_dosing_at_the_limit_then_trips_when_ph_stays_low() -> None:
 def test_a_response_during_the_wait_lets_dosing_go_on() -> None:
     limits = default_limits()
     interlocks = Interlocks(limits=limits, wiring=sim_wiring())
-    dosed, second, ids = _dose_until_stopped(interlocks, lambda _: 10.0, limits.ph_not_responding_ml)
+    limit = limits.ph_not_responding_ml
+    dosed, second, ids = _dose_until_stopped(interlocks, lambda _: 10.0, limit)
     assert ids == ["ph_response_wait"]
     # The last doses show: pH rises by more than ph_response while nothing more goes in.
     for wait in range(10, 80, 10):
