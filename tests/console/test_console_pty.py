@@ -162,9 +162,18 @@ async def test_wrong_pin_is_refused_in_one_line(sock_dir: Path) -> None:
         answer = await term.expect(PROMPT)
         assert "error: wrong PIN" in answer
         assert "9999" not in answer
+        assert "enter it with `pin` first" not in answer  # the PIN was given, just wrong
         # the guided calibration asks for the PIN first, before a reading is watched
         assert stub.ops[-1] == "unlock"
         assert "cal_ph" not in stub.ops
+        # A command that asks for the PIN on the way: one refusal, then what was not done.
+        term.type("manual on\n")
+        await term.expect("PIN: ")
+        term.type("9999\n")
+        answer = await term.expect(PROMPT)
+        assert "error: wrong PIN" in answer
+        assert "manual not carried out: no PIN accepted" in answer
+        assert "enter it with `pin` first" not in answer
         term.type("quit\n")
         assert await _exit_code(term) == 0
 
@@ -204,6 +213,19 @@ async def test_piped_script_runs_every_line_and_exits_2_on_a_bad_one(sock_dir: P
     assert PROMPT not in run.out
     assert stub.ops == ["identify", "status"]  # quit ended it: the last status never went
     assert run.err == ""
+
+
+async def test_a_huge_piped_line_is_refused_as_too_long_and_the_next_runs(
+    sock_dir: Path,
+) -> None:
+    # Megabytes with no newline: kept to a bound, not re-split on every read (quadratic).
+    sock = sock_dir / "control.sock"
+    async with StubDaemon(path=sock) as stub:
+        run = await _piped("a" * 4_000_000 + "\nstatus\n", "--socket", str(sock))
+    assert run.code == 2
+    assert "line too long (65537 characters; at most 1000)" in run.out
+    assert "state   STOPPED (2)" in run.out
+    assert stub.ops == ["identify", "status"]
 
 
 async def test_echo_status_into_the_console_exits_0_at_end_of_input(sock_dir: Path) -> None:

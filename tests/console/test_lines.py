@@ -145,6 +145,7 @@ BAD: list[tuple[str, str]] = [
     ("heater 150 3", "heater percent must be 0..100, got 150"),
     ("heater -1 3", "heater percent must be 0..100, got -1"),
     ("heater 50 0", "heater seconds must be more than 0 s, got 0"),
+    ("heater 0 banana", "heater seconds must be a number like 30, got 'banana'"),
     ("heater 5,5 3", "heater percent must be a number like 50, got '5,5'"),
     ("cal", "cal needs ph or pump: cal ph mid 7.00 | cal pump P-203 9.6"),
     ("cal orp 7", "cal needs ph or pump: cal ph mid 7.00 | cal pump P-203 9.6"),

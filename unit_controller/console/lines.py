@@ -384,7 +384,8 @@ def _heater(rest: Sequence[str]) -> Parsed:
     percent = _number(rest[0], what="heater percent", example="50")
     if not 0 <= percent <= 100:
         raise LineError(f"heater percent must be 0..100, got {rest[0]}")
-    if percent == 0:  # a stop: never refused over its seconds
+    if percent == 0:  # a stop: never refused over its seconds, but a word there is a typo
+        _number(rest[1], what="heater seconds", example="30")
         return _remote("heater", "heater", {"percent": 0.0, "seconds": 0.0}, guarded=True)
     seconds = _positive(rest[1], what="heater seconds", example="30", unit="s")
     return _remote("heater", "heater", {"percent": percent, "seconds": seconds}, guarded=True)

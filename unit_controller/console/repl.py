@@ -14,6 +14,7 @@ import io
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final, TextIO
 
@@ -261,8 +262,14 @@ class _Console:
             args = {**args, "prompt": shown}
         response = await self._client.request(request.op, args)
         retry = response.code == "pin_required" and guarded and self._interactive
-        if retry and await self._unlock():
-            response = await self._client.request(request.op, args)
+        if retry:
+            if await self._unlock():
+                response = await self._client.request(request.op, args)
+            else:
+                # The PIN's own refusal is said already: not "enter it with pin first" again.
+                response = replace(
+                    response, error=f"{request.op} not carried out: no PIN accepted"
+                )
         if request.op in ("manual", "unitmode") and response.ok:
             self._link.manual_here = bool((response.result or {}).get("manual"))
         if request.op == "log" and response.ok:

@@ -31,6 +31,8 @@ class Interrupt(enum.Enum):
 
 
 Item = str | None | Interrupt  # a line, the end of input, or Ctrl-C at the prompt
+# Characters of a piped line kept; the grammar refuses far shorter lines as too long.
+MAX_PIPED_LINE = 65536
 
 
 def tty_fd(stream: TextIO) -> int | None:
@@ -217,10 +219,15 @@ class TerminalInput:
                 chunk = os.read(fd, 4096)
             except OSError:
                 chunk = b""  # EIO: the terminal hung up
-            pending += decoder.decode(chunk, final=not chunk)
-            *lines, pending = pending.split("\n")
+            text = decoder.decode(chunk, final=not chunk)
+            # Only the new text is split, and a line is kept to a bound (longer is refused as
+            # too long all the same): a long piped line without a newline costs linear time.
+            *lines, rest = text.split("\n")
+            if lines:
+                lines[0], pending = pending + lines[0], ""
+            pending = (pending + rest)[: MAX_PIPED_LINE + 1]
             for line in lines:
-                if not self._put(line.rstrip("\r")):
+                if not self._put(line[: MAX_PIPED_LINE + 1].rstrip("\r")):
                     return
             if not chunk:
                 # Piped, a last line without its newline is still a line; at a terminal it is
