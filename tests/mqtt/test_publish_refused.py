@@ -65,7 +65,12 @@ async def test_the_link_keeps_a_refused_row_and_backs_off_instead_of_reconnectin
             running = asyncio.create_task(link.run())
 
             def refusals() -> list[MutableMapping[str, Any]]:
-                return [e for e in logs if e["event"] == "mqtt.publish_refused"]
+                # Of stored rows (the announcement's retained topics are refused and said too)
+                return [
+                    e
+                    for e in logs
+                    if e["event"] == "mqtt.publish_refused" and "outbox" in e.get("kept", "")
+                ]
 
             try:
                 deadline = asyncio.get_running_loop().time() + WAIT_S
@@ -112,6 +117,46 @@ async def test_refusals_raise_an_alarm_naming_the_topic_returned_once_the_broker
         acl_mosquitto.stop()
         acl_mosquitto.start()
         await _until(lambda: service.link.refused is None and service.outbox.pending_count == 0)
+        await service.check_refused()
+        states = {a.alarm_id: a.state for a in rig.controller.alarms.active()}
+        assert states.get(REFUSED_ALARM) is AlarmState.UNACK_RETURNED
+    finally:
+        await service.stop(drain_timeout_s=0.0)
+
+
+async def test_refused_retained_messages_raise_the_alarm_and_the_link_goes_on(
+    acl_mosquitto: AclMosquitto, tmp_path: Path
+) -> None:
+    # The fleet's topics are writable, Home Assistant's discovery configs are not: telemetry
+    # flows, but the unit says that what it announces there is refused.
+    acl_mosquitto.writable = "fleet/#"
+    acl_mosquitto.stop()
+    acl_mosquitto.start()
+    config = fleet_config(acl_mosquitto, tmp_path, unit_id="acl-t3")
+    config = config.model_copy(
+        update={"mqtt": config.mqtt.model_copy(update={"discovery": True})}
+    )
+    rig = Rig(config=config)
+    service = FleetService(
+        config=rig.config, controller=rig.controller, clock=rig.clock, state_dir=tmp_path
+    )
+    await service.start()
+    try:
+        await _until(lambda: service.link.connected and bool(service.link.retained_refused))
+        assert all(t.startswith("homeassistant/") for t in service.link.retained_refused)
+        service.outbox.put("events", json.dumps({"event": "test"}).encode())
+        await _until(lambda: service.outbox.pending_count == 0)  # the fleet's own go out
+        assert service.link.refused is None
+        await service.check_refused()
+        message = {a.alarm_id: a for a in rig.controller.alarms.active()}[REFUSED_ALARM].message
+        assert "refused a retained message on homeassistant/" in message
+        assert "more topics" in message
+        assert "and homeassistant/" in message
+
+        acl_mosquitto.writable = "#"  # the site fixes its ACL
+        acl_mosquitto.stop()
+        acl_mosquitto.start()
+        await _until(lambda: service.link.connected and not service.link.retained_refused)
         await service.check_refused()
         states = {a.alarm_id: a.state for a in rig.controller.alarms.active()}
         assert states.get(REFUSED_ALARM) is AlarmState.UNACK_RETURNED

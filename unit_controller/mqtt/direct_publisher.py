@@ -34,9 +34,9 @@ class PublishRefused(Exception):
 
 
 class DirectPublisher:
-    """The window's `Publisher` over the paho client of one connected aiomqtt client; what
-    does not go through the window (birth, status, the retained alarm list) still goes through
-    aiomqtt, whose PUBACKs are passed on to it."""
+    """The window's `Publisher` over the paho client of one connected aiomqtt client; the link
+    publishes birth, status and the retained alarm list through it too, to read their PUBACKs'
+    reason codes. Publishes made through aiomqtt itself get their PUBACKs passed on to it."""
 
     def __init__(self, client: aiomqtt.Client) -> None:
         # Loaded with the client (after READY: see link.py), never by importing this module.
@@ -75,11 +75,12 @@ class DirectPublisher:
         /,
         *,
         timeout: float | None = None,  # noqa: ASYNC109 (the window's watchdog stands for it)
+        retain: bool = False,
     ) -> None:
         """Publish and wait for the PUBACK (at QoS 0, until paho has written it)."""
         import aiomqtt  # loaded with the client this was made from
 
-        info = self._paho.publish(topic, payload, qos)
+        info = self._paho.publish(topic, payload, qos, retain)
         if info.rc != self._success:
             raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
         if info.is_published():

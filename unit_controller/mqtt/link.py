@@ -116,6 +116,10 @@ class FleetLink:
         self.drops: deque[float] = deque(maxlen=DROPS_KEPT)
         # The broker's last refusal of a stored message, until a backfill goes out whole.
         self.refused: PublishRefused | None = None
+        # Retained and announcement topics (birth, alarms, discovery configs) the broker
+        # refused last time, by topic, until one goes out on that topic: not stored, so the
+        # link goes on, but the fleet's retained view of the unit is stale.
+        self.retained_refused: dict[str, str] = {}
         self.connected_at = 0.0  # loop time the connection now up (or the last one) came up
 
     # --- what the rest of the unit calls -------------------------------------------------
@@ -256,6 +260,7 @@ class FleetLink:
         password = await asyncio.to_thread(self._settings.password)
         async with self._new_client(password) as client:
             self._client = client
+            direct = DirectPublisher(client)
             self.session = await self._outbox.next_session()
             self.connects += 1
             # Live rows committed from here on are published live; up to `backlog_end`,
@@ -274,7 +279,7 @@ class FleetLink:
                     retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND,
                 ),
             )
-            await self._announce(client)
+            await self._announce(direct)
             self.connected_at = asyncio.get_running_loop().time()
             self._connected.set()
             self._tried = True
@@ -285,7 +290,7 @@ class FleetLink:
                 backlog=self._outbox.pending_count,
             )
             window = PublishWindow(
-                client=DirectPublisher(client),
+                client=direct,
                 outbox=self._outbox,
                 size=WINDOW,
                 timeout_s=self._settings.publish_timeout_s,
@@ -295,19 +300,42 @@ class FleetLink:
                     self._receive(client),
                     self._publish_live(window, after_id=backlog_end),
                     self._backfill(window, up_to_id=backlog_end),
-                    self._retained_updates(client),
+                    self._retained_updates(direct),
                     window.failed(),
                 )
             finally:
                 await window.close()
 
-    async def _announce(self, client: aiomqtt.Client) -> None:
+    async def _announce(self, client: DirectPublisher) -> None:
         self._alarms_dirty.clear()  # the announcement carries the alarm list as it is now
         for message in self._wire.announce(self.session):
-            await _publish(client, message, timeout_s=self._settings.publish_timeout_s)
+            await self._publish_unstored(client, message)
 
-    async def _retained_updates(self, client: aiomqtt.Client) -> None:
-        timeout = self._settings.publish_timeout_s
+    async def _publish_unstored(self, client: DirectPublisher, message: Publication) -> None:
+        """Publish what the outbox does not keep (birth, status, alarms, discovery): a broker
+        that refuses it is said (mqtt_publish_refused), and the link goes on."""
+        import aiomqtt
+
+        try:
+            async with asyncio.timeout(self._settings.publish_timeout_s):
+                await client.publish(
+                    message.topic, message.payload, message.qos, retain=message.retain
+                )
+        except PublishRefused as refused:
+            if self.retained_refused.get(message.topic) != refused.reason:
+                log.error(
+                    "mqtt.publish_refused",
+                    topic=message.topic,
+                    reason=refused.reason,
+                    kept="not stored: it goes again at the next change or connect",
+                )
+            self.retained_refused[message.topic] = refused.reason
+            return
+        except TimeoutError:
+            raise aiomqtt.MqttError(f"no PUBACK for {message.topic} in time") from None
+        self.retained_refused.pop(message.topic, None)
+
+    async def _retained_updates(self, client: DirectPublisher) -> None:
         while True:
             wait_alarms = asyncio.ensure_future(self._alarms_dirty.wait())
             wait_birth = asyncio.ensure_future(self._rebirth.wait())
@@ -322,7 +350,7 @@ class FleetLink:
                 log.info("mqtt.rebirth", sess=self.session)
             if self._alarms_dirty.is_set():
                 self._alarms_dirty.clear()
-                await _publish(client, self._wire.alarms_update(), timeout_s=timeout)
+                await self._publish_unstored(client, self._wire.alarms_update())
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:

@@ -169,6 +169,7 @@ class FleetService:
         self._opened = False
         self._flapping_alarm = False
         self._refused_alarm = False
+        self._refused_alarm_message: str | None = None
 
     async def __aenter__(self) -> FleetService:
         await self.start()
@@ -404,24 +405,38 @@ class FleetService:
             self._flapping_alarm = False
 
     async def check_refused(self) -> None:
-        """Raise an alarm while the broker refuses stored messages; return it once a backfill
-        has gone out whole."""
-        refused = self.link.refused
-        if refused is not None and not self._refused_alarm:
+        """Raise an alarm while the broker refuses stored messages (it returns once a backfill
+        has gone out whole) or retained ones (once each goes out again)."""
+        message = self._refused_message()
+        if message is not None and message != self._refused_alarm_message:
             await self.controller.raise_alarm(
-                alarm_id=REFUSED_ALARM,
-                tag="mqtt",
-                priority=Priority.LOW,
-                message=(
-                    f"{refused}; the messages stay in the outbox. Does the broker's ACL let "
-                    f"unit '{self.config.unit.id}' write under {self.config.mqtt.root}? "
-                    "(deploy/mosquitto/acl)"
-                ),
+                alarm_id=REFUSED_ALARM, tag="mqtt", priority=Priority.LOW, message=message
             )
             self._refused_alarm = True
-        elif refused is None and self._refused_alarm:
+            self._refused_alarm_message = message
+        elif message is None and self._refused_alarm:
             await self.controller.clear_alarm(REFUSED_ALARM, "mqtt")
             self._refused_alarm = False
+            self._refused_alarm_message = None
+
+    def _refused_message(self) -> str | None:
+        refused, retained = self.link.refused, self.link.retained_refused
+        acl = (
+            f"Does the broker's ACL let unit '{self.config.unit.id}' write under "
+            f"{self.config.mqtt.root}"
+            + (f" and {self.config.mqtt.discovery_prefix}/" if self.config.mqtt.discovery else "")
+            + "? (deploy/mosquitto/acl)"
+        )
+        if refused is not None:
+            return f"{refused}; the messages stay in the outbox. {acl}"
+        if retained:
+            topic, reason = next(iter(retained.items()))
+            more = f" (and {len(retained) - 1} more topics)" if len(retained) > 1 else ""
+            return (
+                f"the broker refused a retained message on {topic}{more}: {reason}; what the "
+                f"fleet holds for this unit there is stale. {acl}"
+            )
+        return None
 
     async def _telemetry_dropped(self, message: str) -> None:
         """Raise telemetry_dropped (or bring its message up to date); it returns once the
