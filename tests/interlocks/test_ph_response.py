@@ -42,7 +42,8 @@ def _dose_until_stopped(
     interlocks: Interlocks, ph: Callable[[int], float], limit_ml: float
 ) -> tuple[float, int, list[str]]:
     """10 mL every 20 s, as the scan would, until an interlock stops dosing."""
-    dosed, second, ids = 0.0, 0, []
+    dosed, second = 0.0, 0
+    ids: list[str] = []
     while dosed < 2 * limit_ml and not ids:
         dosed += 10.0
         second += 20
