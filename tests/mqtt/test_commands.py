@@ -233,6 +233,24 @@ async def test_a_replayed_command_id_is_refused_and_changes_nothing() -> None:
     assert snap.state is State.EXECUTE
 
 
+async def test_a_command_issued_before_the_seen_ids_were_lost_is_refused() -> None:
+    # The outbox holding the ids seen was damaged and set aside: a command issued before that
+    # may be one carried out already, which nothing here can tell any more.
+    remote = await executing_remote()
+    old = remote.payload()  # issued now, say seen and carried out before the loss
+    remote.now_s += 5.0
+    remote.replay.forgot_before_ms = int(remote.now_s * 1000)
+    remote.now_s += 1.0
+    result = await remote.send("hold", payload=json.dumps(old).encode())
+    assert not result.ok
+    assert result.error is not None
+    assert result.error.startswith("issued before this unit lost its record of the commands")
+    snap = await remote.rig.run_for(2)
+    assert snap.state is State.EXECUTE
+    # One issued since is taken.
+    assert (await remote.send("hold")).ok
+
+
 # --- refusals that name the problem and change nothing -----------------------------------
 
 _START = {"args": {"recipe": "smoke"}}
@@ -505,6 +523,8 @@ async def test_an_unexpected_failure_becomes_an_internal_error_result_and_is_log
     remote = await idle_remote()
 
     class BrokenStore:
+        forgot_before_ms: int | None = None
+
         async def remember_command(self, command_id: str, exp_ms: int) -> bool:
             raise OSError("disk I/O error")
 

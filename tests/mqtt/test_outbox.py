@@ -388,12 +388,16 @@ async def test_an_unreadable_outbox_file_is_kept_aside_and_a_new_one_started(
             assert box.set_aside is not None
             assert box.set_aside.name.startswith("outbox.sqlite3.unreadable-")
             assert box.set_aside.read_bytes() == garbage  # kept as it was, for a look
+            # The command ids seen went with it: commands issued before now are suspect.
+            assert box.forgot_before_ms is not None
+            forgot = box.forgot_before_ms
             box.put("telemetry", b"{}")
             await box.flush()
             assert len(await _all(box)) == 1
     assert any(e["event"] == "outbox.unreadable_set_aside" for e in logs)
     async with _outbox(corrupt) as again:  # the new file opens as any other
         assert again.set_aside is None
+        assert again.forgot_before_ms == forgot  # across a restart too: commands live minutes
 
 
 async def test_a_file_that_replaces_an_unreadable_one_goes_on_counting_boots_and_sessions(
@@ -437,6 +441,7 @@ async def test_damage_found_while_running_sets_the_file_aside_and_goes_on_in_a_n
         f.write(b"\xff" * 64 * 1024)
     async with _outbox(path, max_bytes=10**8) as box:
         assert (box.boot, box.pending_count, box.set_aside) == (2, 3000, None)
+        assert box.forgot_before_ms is None
         flusher = asyncio.ensure_future(box.run_flusher(lambda rows: None, every_s=0.01))
         try:
             with capture_logs() as logs:
@@ -447,6 +452,7 @@ async def test_damage_found_while_running_sets_the_file_aside_and_goes_on_in_a_n
                     read += rows
             assert box.set_aside is not None
             assert box.set_aside.name.startswith("outbox.sqlite3.unreadable-")
+            assert box.forgot_before_ms is not None
             assert [e["event"] for e in logs if e["log_level"] == "error"] == [
                 "outbox.damaged_set_aside"
             ]

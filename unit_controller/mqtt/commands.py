@@ -327,6 +327,16 @@ class CommandGate:
             if decode_error is not None:
                 raise _Refused(decode_error)
             command = self._validate(name, value)
+            forgot = self._replay.forgot_before_ms
+            if forgot is not None and command.ts < forgot:
+                # Issued before the ids seen were lost with a damaged outbox: it may be a
+                # replay of one carried out then, which nothing here could tell.
+                raise _Refused(
+                    f"issued before this unit lost its record of the commands it received "
+                    f"(its outbox was set aside at ts {forgot}): send it again, with a new id "
+                    "and ts",
+                    by=command.by,
+                )
             if not await self._replay.remember_command(command.id, command.exp):
                 raise _Refused(
                     f"replayed: command id {command.id!r} was already received", by=command.by

@@ -106,6 +106,9 @@ class Outbox:
         self.write_error: str | None = None
         """Why the last commit failed; None once one succeeds (the storage alarm reads it)."""
         self.set_aside: Path | None = None
+        # Wall ms when the command ids seen so far were lost with a file set aside: a command
+        # issued before may be a replay this outbox cannot recognise (see ReplayStore).
+        self.forgot_before_ms: int | None = None
         """Where `open` kept an unreadable outbox file before it started a new one, or None."""
         self._replay_window = ReplayWindow(monotonic=monotonic)
 
@@ -116,9 +119,10 @@ class Outbox:
             raise OutboxError(self._path, "already opened (an outbox opens once)")
         # A new file that replaces an unreadable one goes on counting from the old one's boot
         # and session: (boot, seq) names a message for good, and sess never goes back.
-        prepare = partial(
-            self._store.prepare, floors=await asyncio.to_thread(_read_counters, self._counters)
-        )
+        floors = await asyncio.to_thread(_read_counters, self._counters)
+        # A loss of the ids seen, kept across restarts (a command may live 10 minutes).
+        self.forgot_before_ms = floors.get("forgot_before_ms")
+        prepare = partial(self._store.prepare, floors=floors)
         try:
             opened = await self._worker.open(prepare)
         except OutboxError as exc:
@@ -128,6 +132,7 @@ class Outbox:
             # card's bad sector): the unreadable file is kept aside for a look, and a new one
             # started. What it held is not sent; the service raises an alarm that says so.
             self.set_aside = await asyncio.to_thread(_set_aside, self._path)
+            self.forgot_before_ms = self._now_ms()
             log.error(
                 "outbox.unreadable_set_aside",
                 path=str(self._path),
@@ -180,6 +185,7 @@ class Outbox:
             self._take(await self._worker.open(prepare))
             raise
         self.set_aside = kept
+        self.forgot_before_ms = self._now_ms()
         log.error(
             "outbox.damaged_set_aside",
             path=str(self._path),
@@ -454,7 +460,10 @@ class Outbox:
 
     async def _save_counters(self) -> None:
         """Keep (boot, session) beside the file too: what a replacement file starts from."""
-        data = json.dumps({"boot": self._boot, "session": self._session}).encode()
+        kept = {"boot": self._boot, "session": self._session}
+        if self.forgot_before_ms is not None:
+            kept["forgot_before_ms"] = self.forgot_before_ms
+        data = json.dumps(kept).encode()
         try:
             await asyncio.to_thread(_write_counters, self._counters, data)
         except OSError as exc:
@@ -533,10 +542,14 @@ def _write_counters(path: Path, data: bytes) -> None:
 
 
 def _read_counters(path: Path) -> dict[str, int]:
-    """boot and session kept beside the outbox; none if none or unreadable (logged)."""
+    """boot and session (and forgot_before_ms) kept beside the outbox; none if none or
+    unreadable (logged)."""
     try:
         kept = json.loads(path.read_bytes())
-        return {"boot": int(kept["boot"]), "session": int(kept["session"])}
+        counters = {"boot": int(kept["boot"]), "session": int(kept["session"])}
+        if kept.get("forgot_before_ms") is not None:
+            counters["forgot_before_ms"] = int(kept["forgot_before_ms"])
+        return counters
     except OSError:
         # None yet, or a state directory that cannot be used: opening the outbox says why.
         return {}

@@ -20,6 +20,9 @@ MAX_IDS = 100_000
 class ReplayStore(Protocol):
     """Remembers command ids, so that a resent message is refused."""
 
+    # Wall ms before which ids seen may have been lost (an outbox set aside), or None.
+    forgot_before_ms: int | None
+
     async def remember_command(self, command_id: str, exp_ms: int) -> bool:
         """Remember `command_id`; True if it was new."""
         ...
@@ -67,6 +70,7 @@ class MemoryReplayStore:
         self._keep_s = keep_s
         self._max_ids = max_ids
         self._seen: OrderedDict[str, float] = OrderedDict()  # id -> seen at, oldest first
+        self.forgot_before_ms: int | None = None
 
     async def remember_command(self, command_id: str, exp_ms: int) -> bool:
         """Remember `command_id`; True if it was new."""
