@@ -100,6 +100,17 @@ async def test_a_sparkplug_unit_births_reports_obeys_and_dies(
             async with Control(daemon.socket, client="console") as console:
                 await console.request("authority", mode="remote")
             assert (await _command(mosquitto, rec, "reset", result_alias))["ok"] is True
+            # A command of the wrong type is answered, not dropped unsaid.
+            await publish(
+                mosquitto, f"{BASE}/NCMD/{UNIT}", _ncmd("Command/hold", boolean_value=True)
+            )
+
+            def refused_hold(r: Received) -> bool:
+                text = _metrics(r).get(str(result_alias)) if "/NDATA/" in r.topic else None
+                return isinstance(text, str) and "Command/hold must be a String" in text
+
+            answer = await rec.wait_for(refused_hold, timeout=WAIT_S)
+            assert json.loads(_metrics(answer)[str(result_alias)])["ok"] is False
             state = str(aliases["state"])
             await rec.wait_for(
                 lambda r: "/NDATA/" in r.topic and _metrics(r).get(state) == "IDLE",

@@ -138,21 +138,39 @@ def test_commands_arrive_by_name_or_alias_and_a_rebirth_is_asked_for() -> None:
     by_name = wire.incoming(
         topic, _ncmd({"name": "Command/hold", "string_value": envelope}), retained=False
     )
-    assert by_name is not None
     assert [(c.name, c.payload) for c in by_name] == [("hold", envelope.encode())]
     by_alias = wire.incoming(
         topic, _ncmd({"alias": aliases["Command/start"], "string_value": "{}"}), retained=False
     )
-    assert by_alias is not None
     assert [c.name for c in by_alias] == ["start"]
     rebirth = {"name": "Node Control/Rebirth", "boolean_value": True}
-    assert wire.incoming(topic, _ncmd(rebirth), retained=False) is None
-    # Garbage, metrics that are no command, another node's topic: nothing to do.
-    assert wire.incoming(topic, b"\xff\xff\xff", retained=False) == []
-    assert (
-        wire.incoming(topic, _ncmd({"name": "temperature_c", "double_value": 99.0}), retained=False)
-        == []
+    [asked] = wire.incoming(topic, _ncmd(rebirth), retained=False)
+    assert asked.rebirth
+    # A rebirth beside a command: both, in order (neither dropped for the other).
+    both = wire.incoming(
+        topic, _ncmd(rebirth, {"name": "Command/start", "string_value": envelope}), retained=False
     )
+    assert [(c.rebirth, c.name, c.error) for c in both] == [
+        (True, "Node Control/Rebirth", None),
+        (False, "start", None),
+    ]
+    # Garbage, a command of the wrong type, a metric that is no command: each refused, saying
+    # why (a cmd_result answers it); another node's topic is not ours.
+    [garbage] = wire.incoming(topic, b"\xff\xff\xff", retained=False)
+    assert garbage.error is not None
+    assert garbage.error.startswith("the NCMD is not a Sparkplug B payload (3 bytes)")
+    [typed] = wire.incoming(
+        topic, _ncmd({"name": "Command/hold", "boolean_value": True}), retained=False
+    )
+    assert (typed.name, typed.error) == (
+        "hold",
+        "Command/hold must be a String metric holding the command's JSON (got boolean_value)",
+    )
+    [written] = wire.incoming(
+        topic, _ncmd({"name": "temperature_c", "double_value": 99.0}), retained=False
+    )
+    assert written.error is not None
+    assert written.error.startswith("temperature_c cannot be written")
     assert wire.incoming("spBv1.0/site-a/NCMD/other", _ncmd(rebirth), retained=False) == []
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -356,12 +357,26 @@ class FleetLink:
         async for message in client.messages:
             payload = message.payload
             raw = payload if isinstance(payload, bytes) else str(payload).encode()
-            commands = self._wire.incoming(message.topic.value, raw, retained=message.retain)
-            if commands is None:
-                self.rebirth()
-                continue
-            for command in commands:
-                result = await self._on_command(command.name, command.payload, command.retained)
+            for command in self._wire.incoming(
+                message.topic.value, raw, retained=message.retain
+            ):
+                if command.rebirth:
+                    self.rebirth()
+                    continue
+                if command.error is not None:
+                    # No command at all (an NCMD metric of the wrong type): refused here.
+                    log.warning("command.refused", name=command.name, error=command.error)
+                    result = CommandResult(
+                        id=None,
+                        ok=False,
+                        error=command.error,
+                        ts=int(time.time() * 1000),
+                        command=command.name,
+                    )
+                else:
+                    result = await self._on_command(
+                        command.name, command.payload, command.retained
+                    )
                 self._outbox.put("cmd_result", result.to_json())
 
     async def _send_stored(

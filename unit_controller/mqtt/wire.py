@@ -30,11 +30,15 @@ class Publication:
 
 @dataclass(frozen=True, slots=True)
 class Incoming:
-    """A command that arrived: its name, its payload as the command gate reads it."""
+    """A command that arrived: its name, its payload as the command gate reads it; or a
+    rebirth asked for (`rebirth`), or a message that is no usable command (`error` says why:
+    refused at once, with a cmd_result like any other refusal)."""
 
     name: str
     payload: bytes
     retained: bool = False
+    rebirth: bool = False
+    error: str | None = None
 
 
 class Wire(Protocol):
@@ -61,8 +65,8 @@ class Wire(Protocol):
         """An outbox row as it is published: (topic, the row with its payload, QoS)."""
         ...
 
-    def incoming(self, topic: str, payload: bytes, *, retained: bool) -> list[Incoming] | None:
-        """The commands in a message on `command_filter`; None asks for a rebirth."""
+    def incoming(self, topic: str, payload: bytes, *, retained: bool) -> list[Incoming]:
+        """What a message on `command_filter` asks, in order: commands, rebirths, refusals."""
         ...
 
     def offline(self) -> Publication:
@@ -124,7 +128,7 @@ class JsonWire:
             return self._cmd_result, row, 1
         return self._events, row, 1
 
-    def incoming(self, topic: str, payload: bytes, *, retained: bool) -> list[Incoming] | None:
+    def incoming(self, topic: str, payload: bytes, *, retained: bool) -> list[Incoming]:
         """`cmd/<name>`; an empty payload is how a retained message is cleared: no command."""
         name = self._topics.command_name(topic)
         if name is None or not payload:

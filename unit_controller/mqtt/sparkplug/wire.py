@@ -159,8 +159,9 @@ class SparkplugWire:
                       historical=backfill)  # fmt: skip
         return self._ndata, replace(row, payload=payload.SerializeToString()), 0
 
-    def incoming(self, topic: str, payload: bytes, *, retained: bool) -> list[Incoming] | None:
-        """An NCMD's commands; None when it asks for a rebirth."""
+    def incoming(self, topic: str, payload: bytes, *, retained: bool) -> list[Incoming]:
+        """An NCMD's commands and rebirth, in order; each metric that is neither is refused
+        (a cmd_result says why), as is an NCMD that does not decode."""
         if topic != self._ncmd:
             return []
         message = Payload()
@@ -168,17 +169,49 @@ class SparkplugWire:
             message.ParseFromString(payload)
         except DecodeError as exc:
             log.warning("sparkplug.ncmd_invalid", reason=str(exc), bytes=len(payload))
-            return []
+            return [
+                Incoming(
+                    "NCMD",
+                    b"",
+                    retained,
+                    error=f"the NCMD is not a Sparkplug B payload ({len(payload)} bytes): {exc}",
+                )
+            ]
         found: list[Incoming] = []
         for metric in message.metrics:
             name = metric.name or self._by_alias.get(metric.alias, "")
-            if name == REBIRTH and metric.HasField("boolean_value") and metric.boolean_value:
-                return None
-            if name.startswith(COMMAND_PREFIX) and metric.HasField("string_value"):
+            shown = (name or f"alias {metric.alias}")[:64]
+            value = metric.WhichOneof("value")
+            if name == REBIRTH:
+                if value == "boolean_value" and metric.boolean_value:
+                    found.append(Incoming(name, b"", retained, rebirth=True))
+                elif value != "boolean_value":
+                    found.append(Incoming(name, b"", retained, error=f"{name} must be a Boolean"))
+            elif name.startswith(COMMAND_PREFIX):
                 command = name.removeprefix(COMMAND_PREFIX)
-                found.append(Incoming(command, metric.string_value.encode(), retained))
+                if value == "string_value":
+                    found.append(Incoming(command, metric.string_value.encode(), retained))
+                else:
+                    found.append(
+                        Incoming(
+                            command,
+                            b"",
+                            retained,
+                            error=f"{shown} must be a String metric holding the command's JSON "
+                            f"(got {value or 'no value'})",
+                        )
+                    )
             else:
-                log.warning("sparkplug.ncmd_ignored", metric=name[:64] or metric.alias)
+                log.warning("sparkplug.ncmd_ignored", metric=shown)
+                found.append(
+                    Incoming(
+                        shown,
+                        b"",
+                        retained,
+                        error=f"{shown} cannot be written: an NCMD takes "
+                        f"{COMMAND_PREFIX}<name> (String) and {REBIRTH} (Boolean)",
+                    )
+                )
         return found
 
     def offline(self) -> Publication:
