@@ -32,3 +32,27 @@ def test_other_failures_are_said_as_they_are() -> None:
     reset = ConnectionResetError(104, "Connection reset by peer")
     assert PLAIN.failure(reset) == "[Errno 104] Connection reset by peer"
     assert PLAIN.failure(TimeoutError()) == "TimeoutError"
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("mqtt://broker:0", "port 0 is no port"),
+        ("mqtt://broker:99999", "Port out of range"),
+        ("http://broker", "must start with mqtt:// or mqtts://"),
+        ("mqtt://broker/x", "no path or query"),
+    ],
+)
+def test_a_broker_url_that_names_no_usable_broker_is_refused(url: str, says: str) -> None:
+    from unit_controller.mqtt.address import parse_broker_url
+
+    with pytest.raises(ValueError, match=says):
+        parse_broker_url(url)
+
+
+def test_a_url_without_a_port_takes_its_schemes_default() -> None:
+    from unit_controller.mqtt.address import parse_broker_url
+
+    assert parse_broker_url("mqtt://broker").port == 1883
+    assert parse_broker_url("mqtts://broker").port == 8883
+    assert parse_broker_url("mqtt://broker:1884").port == 1884

@@ -76,8 +76,12 @@ def parse_broker_url(url: str) -> BrokerAddress:
         raise ValueError(f"broker URL {shown} has no host name")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ValueError(f"broker URL {shown} must be scheme://host[:port] with no path or query")
+    if port == 0:  # not "the default": a port the URL names and no broker listens on
+        raise ValueError(f"broker URL {shown}: port 0 is no port (1 to 65535, or leave it out)")
     return BrokerAddress(
-        host=parts.hostname, port=port or _PORTS[parts.scheme], tls=parts.scheme == "mqtts"
+        host=parts.hostname,
+        port=_PORTS[parts.scheme] if port is None else port,
+        tls=parts.scheme == "mqtts",
     )
 
 

@@ -467,7 +467,8 @@ class FleetService:
         dropped = self.outbox.dropped_total
         if dropped > self._dropped_seen:
             await self._telemetry_dropped(
-                f"{dropped} telemetry messages dropped: the outbox reached its cap while the "
+                f"{dropped} stored messages dropped, oldest first (telemetry, and any events "
+                "and command results among them): the outbox reached its cap while the "
                 "broker was away"
             )
             self._dropped_seen = dropped
