@@ -658,3 +658,10 @@ async def test_unitmode_is_refused_mid_batch() -> None:
     assert not result.ok
     assert "batch is under way" in str(result.error)
     assert remote.state is State.EXECUTE
+
+
+async def test_a_refused_commands_claimed_sender_carries_no_control_characters() -> None:
+    remote = await idle_remote()
+    result = await remote.send("ack", by="\u001b[2J\u001b[31mEVIL\u0007\r\nFAKE LINE", junk=1)
+    assert not result.ok
+    assert result.by == "?[2J?[31mEVIL???FAKE LINE (unauthenticated)"

@@ -267,8 +267,10 @@ def _claimed(value: object) -> tuple[str | None, Mapping[str, Any]]:
     if not isinstance(value, dict):
         return None, {}
     by, args = value.get("by"), value.get("args")
+    # Unvalidated, yet it goes into events and the journal: no control characters there.
+    shown = "".join(c if c.isprintable() else "?" for c in by[:64]) if isinstance(by, str) else ""
     return (
-        f"{by[:64]} (unauthenticated)" if isinstance(by, str) else None,
+        f"{shown} (unauthenticated)" if isinstance(by, str) else None,
         args if isinstance(args, dict) else {},
     )
 
