@@ -79,7 +79,9 @@ class PhaseStarted:
     @property
     def data(self) -> dict[str, JsonScalar]:
         """The facts, for writing out."""
-        return {"phase": self.phase, "index": self.index}
+        # `index` counts from 0 (as the journal has always kept it); `phase_no` from 1, as
+        # telemetry's and the console's do.
+        return {"phase": self.phase, "index": self.index, "phase_no": self.index + 1}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
