@@ -37,3 +37,11 @@ async def test_progress_follows_the_smoke_batch() -> None:
     assert rig.controller.snapshot is not None
     assert rig.controller.snapshot.progress is None
     assert set(progress_dict(None).values()) == {None}
+
+
+def test_a_phase_event_counts_its_phase_from_one_beside_its_index() -> None:
+    # Telemetry's phase_no counts from 1: a back end joining events to it must not be off by one.
+    from unit_controller.events import PhaseStarted
+
+    started = PhaseStarted(at=0.0, phase="heat", index=1)
+    assert started.data == {"phase": "heat", "index": 1, "phase_no": 2}
