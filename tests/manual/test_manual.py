@@ -327,3 +327,24 @@ async def test_one_cause_stopping_several_actions_names_every_one() -> None:
     assert f"jog {ACID} at" in said
     assert "drain open" in said
     assert said.count("stopped by") <= 2
+
+
+async def test_a_service_stop_ends_manual_mode_saying_what_it_stopped() -> None:
+    # The daemon's stop: what manual mode still ran is journaled as stopped by the stop, not
+    # cut short unsaid (and no console session waits on a scan that never comes).
+    from unit_controller.controller.abort_on_stop import abort_on_stop
+    from unit_controller.events import EventKind
+
+    rig = await manual_rig()
+    await rig.controller.jog_pump(ACID, 500.0, source="console", cylinder=True)
+    await rig.run_for(1.0)
+    await abort_on_stop(rig.controller, source="daemon", reason="service stop", scan=rig.scan)
+    assert not rig.controller.manual
+    assert rig.unit.held_outputs()["pumps"][ACID] == 0.0
+    [off] = [
+        e for e in rig.events if e.kind is EventKind.COMMAND and e.data["command"] == "manual"
+    ][-1:]
+    assert off.data["source"] == "daemon (service stop)"
+    stopped = off.data["stopped"]
+    assert isinstance(stopped, tuple | list)
+    assert any(str(line).startswith(f"jog {ACID} at") for line in stopped)

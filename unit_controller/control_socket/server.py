@@ -149,7 +149,11 @@ class ControlServer:
         finally:
             self._connections.discard(connection)
             connection.close()
-            await ops.session_closed(connection.session)
+            try:
+                await ops.session_closed(connection.session)
+            except asyncio.CancelledError:
+                # The server is closing (the daemon stops): the stop ends manual mode itself.
+                log.info("control.session_closed_at_stop", source=connection.session.source)
             log.info("control.disconnected", source=connection.session.source)
 
 

@@ -1,5 +1,6 @@
 """A batch under way when the process running it stops (a service stop, Ctrl-C on a sim):
-aborted through the machine, so its record ends as aborted by the stop, not as a crash."""
+aborted through the machine, so its record ends as aborted by the stop, not as a crash; and
+manual mode ended the same way, so what it still ran is journaled as stopped."""
 
 from __future__ import annotations
 
@@ -17,8 +18,12 @@ _UNDER_WAY = PROCESS_STATES | {State.STARTING, State.COMPLETING}
 async def abort_on_stop(
     controller: UnitController, *, source: str, reason: str, scan: Callable[[], Awaitable[object]]
 ) -> None:
-    """Abort the batch under way, if any, and `scan` until the abort has settled (at most
-    STOP_SCANS scans); raises what the command or a scan raises."""
+    """End manual mode, if on (what it still ran is journaled as stopped by the stop), abort
+    the batch under way, if any, and `scan` until the abort has settled (at most STOP_SCANS
+    scans); raises what the command or a scan raises."""
+    if controller.manual:
+        await controller.set_manual(False, source=f"{source} ({reason})")
+        await scan()
     if controller.machine.state not in _UNDER_WAY:
         return
     await controller.command("abort", source=source, reason=reason)
