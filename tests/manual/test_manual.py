@@ -340,7 +340,9 @@ async def test_a_service_stop_ends_manual_mode_saying_what_it_stopped() -> None:
     await rig.run_for(1.0)
     await abort_on_stop(rig.controller, source="daemon", reason="service stop", scan=rig.scan)
     assert not rig.controller.manual
-    assert rig.unit.held_outputs()["pumps"][ACID] == 0.0
+    pumps = rig.unit.held_outputs()["pumps"]
+    assert isinstance(pumps, dict)
+    assert pumps[ACID] == 0.0
     [off] = [
         e for e in rig.events if e.kind is EventKind.COMMAND and e.data["command"] == "manual"
     ][-1:]
