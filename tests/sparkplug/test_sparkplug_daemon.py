@@ -109,8 +109,8 @@ async def test_a_sparkplug_unit_births_reports_obeys_and_dies(
                 text = _metrics(r).get(str(result_alias)) if "/NDATA/" in r.topic else None
                 return isinstance(text, str) and "Command/hold must be a String" in text
 
-            answer = await rec.wait_for(refused_hold, timeout=WAIT_S)
-            assert json.loads(_metrics(answer)[str(result_alias)])["ok"] is False
+            refusal = await rec.wait_for(refused_hold, timeout=WAIT_S)
+            assert json.loads(_metrics(refusal)[str(result_alias)])["ok"] is False
             state = str(aliases["state"])
             await rec.wait_for(
                 lambda r: "/NDATA/" in r.topic and _metrics(r).get(state) == "IDLE",
