@@ -92,6 +92,19 @@ def test_backspace_ctrl_u_and_ctrl_w_rub_out_and_arrow_keys_are_ignored() -> Non
     assert keys.lines == ["log 5"]
 
 
+def test_a_lone_esc_or_a_cut_short_sequence_never_swallows_enter_or_the_next_key() -> None:
+    keys = _Keys()
+    keys.screen.show_prompt(PROMPT)
+    keys.editor.feed("status\x1b\r")  # Esc, then Enter: the line is entered
+    assert keys.lines == ["status"]
+    keys.editor.feed("\x1b[\r")  # a sequence cut short by Enter: Enter still enters
+    assert keys.lines == ["status", ""]
+    keys.editor.feed("al\x1b]0;title\x07arms\r")  # a title string is dropped whole
+    assert keys.lines[-1] == "alarms"
+    keys.editor.feed("lo\x1b\x1b[Dg\r")  # Esc, then an arrow key: both dropped, no more
+    assert keys.lines[-1] == "log"
+
+
 def test_ctrl_c_drops_the_line_and_interrupts_ctrl_d_on_an_empty_line_ends_input() -> None:
     keys = _Keys()
     keys.screen.show_prompt(PROMPT)

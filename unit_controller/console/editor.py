@@ -24,6 +24,7 @@ class _Escape(enum.Enum):
     START = enum.auto()  # after ESC
     CSI = enum.auto()  # ESC [ ... up to a final byte (arrow keys, Delete, Home)
     SS3 = enum.auto()  # ESC O x (arrow keys in application mode)
+    OSC = enum.auto()  # ESC ] ... BEL (a terminal's title or colour string)
 
 
 class LineEditor:
@@ -57,8 +58,7 @@ class LineEditor:
             return
         run = ""  # printable characters, echoed together
         for char in text:
-            if self._escape is not _Escape.NONE:
-                self._escaped(char)
+            if self._escape is not _Escape.NONE and self._escaped(char):
                 continue
             after_cr, self._after_cr = self._after_cr, char == "\r"
             if char == "\n" and after_cr:
@@ -106,11 +106,31 @@ class LineEditor:
             self._escape = _Escape.START
         # any other control character is ignored: it would only confuse the terminal
 
-    def _escaped(self, char: str) -> None:
-        if self._escape is _Escape.START:
-            self._escape = {"[": _Escape.CSI, "O": _Escape.SS3}.get(char, _Escape.NONE)
-        elif self._escape is _Escape.SS3 or "\x40" <= char <= "\x7e":
+    def _escaped(self, char: str) -> bool:
+        """Whether `char` belonged to the escape sequence under way. One that cannot (Enter, a
+        key after a lone Esc) ends the sequence and is a key of its own: never swallowed."""
+        state = self._escape
+        if state is _Escape.START:
+            self._escape = {"[": _Escape.CSI, "O": _Escape.SS3, "]": _Escape.OSC}.get(
+                char, _Escape.NONE
+            )
+            return self._escape is not _Escape.NONE
+        if state is _Escape.OSC:
+            # A title or colour string, up to BEL or ESC \ (the ESC starts a sequence of its own).
+            if char in ENTER:
+                self._escape = _Escape.NONE
+                return False
+            if char == ESC:
+                self._escape = _Escape.START
+            elif char == "\x07":
+                self._escape = _Escape.NONE
+            return True
+        if not " " <= char <= "\x7e":
+            self._escape = _Escape.NONE  # no part of a sequence: the sequence is dropped
+            return False
+        if state is _Escape.SS3 or "\x40" <= char <= "\x7e":
             self._escape = _Escape.NONE  # the final byte
+        return True
 
     def _end(self) -> None:
         self._ended = True
