@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from hal.outputs import Outputs
-from hal.wiring import LevelPoint
+from hal.wiring import CoilFunction, LevelPoint
 from tests.rig import Rig
 from unit_controller.config import load_config
 from unit_controller.machine import State
@@ -126,3 +126,19 @@ async def test_a_batch_started_on_leach_liquor_keeps_the_purge_open_after_an_abo
     assert snap.state is State.ABORTED
     assert snap.outputs == replace(Outputs.safe(), purge_valve=True)
     assert rig.controller.reactor_charged
+
+
+async def test_a_drain_whose_coil_does_not_obey_drains_no_heel() -> None:
+    # The board refuses the drain valve's coil (output_fault): commanded open, it drains
+    # nothing, and the acid heel below the low-low switch keeps its blanket.
+    rig = Rig(preload="water")
+    await _acid_in_manual(rig)
+    rig.unit.plant.volume_l = 12.0  # drained by hand to a heel below the low-low switch
+    await rig.run_for(3.0)
+    assert rig.controller.reactor_charged
+    rig.inject("relay_refused", rig.config.wiring.coil_tag(CoilFunction.DRAIN_VALVE))
+    await rig.controller.manual_drain(70.0, source="console")
+    snap = await rig.run_for(72.0)
+    assert "output_fault" in {t.alarm_id for t in rig.controller.alarms.in_effect()}
+    assert rig.controller.reactor_charged
+    assert snap.outputs.purge_valve is True

@@ -32,6 +32,11 @@ class ReactiveCharge:
         self._reactive_pumps = frozenset(
             tag for tag, pump in wiring.pumps().items() if pump.reagent in _REACTIVE
         )
+        self._drain_tag = (
+            wiring.coil_tag(CoilFunction.DRAIN_VALVE)
+            if wiring.has_coil(CoilFunction.DRAIN_VALVE)
+            else None
+        )
         self.charged = charged
         self._heel_drain_s = heel_drain_s
         self._assumed = charged and assumed
@@ -60,7 +65,9 @@ class ReactiveCharge:
         if self._assumed:
             self.charged = False
             return
-        if applied.drain_valve and last is not None:
+        # Only a drain that obeys empties the heel: one commanded open whose coil the board
+        # refuses, or reads back otherwise (output_fault), drains nothing.
+        if applied.drain_valve and last is not None and self._drain_tag not in image.output_faults:
             self._drained_s += max(0.0, now - last)
         if self._drained_s >= self._heel_drain_s:
             self.charged = False
