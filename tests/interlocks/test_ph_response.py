@@ -155,3 +155,25 @@ def test_phase_may_widen_the_volume_for_neutralising_acid() -> None:
             ph_not_responding_ml=5000.0,
         )
         assert _alarm_ids(interlocks, float(step * 20), 0.8, ctx) == []
+
+
+async def test_the_ph_loop_counts_no_dose_while_the_wait_stops_dosing() -> None:
+    # The wait leaves the batch in Execute; the loop must not book doses the safety filter
+    # stopped, or it resumes from reagent that never went in.
+    from tests.rig import Rig
+
+    rig = Rig(preload="leach_liquor")
+    await rig.start("purify")
+    rig.inject("dosing_pump_stall", "P-203")
+
+    def waiting() -> bool:
+        return "ph_response_wait" in {t.alarm_id for t in rig.controller.alarms.in_effect()}
+
+    await rig.run_until(lambda _: waiting(), limit_s=4 * 3600)
+    loop = rig.controller._controllers.ph_controller
+    assert loop is not None
+    booked = loop.dosed_ml
+    snap = await rig.run_for(60.0)
+    assert waiting()
+    assert dict(snap.outputs.pumps) == {} or not any(snap.outputs.pumps.values())
+    assert loop.dosed_ml == booked

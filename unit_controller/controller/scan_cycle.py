@@ -78,10 +78,17 @@ class ScanCycle(ControllerCore):
     def _permitted(
         self, targets: PhaseTargets, judged: PhaseTargets, image: ProcessImage, trips: list[Trip]
     ) -> PhaseTargets:
-        """`targets`, dosing nothing if they are new this scan (a phase, a resume, a dose that
-        begins) and the dosing permissive fails for them or a cap is reached: step 2 judged the
-        targets before, and its trip holds the batch only from the next scan."""
-        if targets is judged or targets.holding or not (targets.pumps or targets.ph):
+        """`targets`, dosing nothing while a trip in effect forces the pumps off, or if they
+        are new this scan (a phase, a resume, a dose that begins) and the dosing permissive
+        fails for them or a cap is reached: step 2 judged the targets before, and its trip
+        holds the batch only from the next scan."""
+        if targets.holding or not (targets.pumps or targets.ph):
+            return targets
+        if forcing(trips, Output.DOSING_PUMPS):
+            # The safety filter stops every pump this scan (a quiet force, ph_response_wait,
+            # leaves the batch in Execute): the pH loop must not count doses that never went in.
+            return replace(targets, pumps=MappingProxyType({}), holding=True)
+        if targets is judged:
             return targets
         dosed = self._dosed_phase
         capped = any(dosed.get(tag, 0.0) >= cap for tag, cap in targets.caps_ml.items())
