@@ -101,6 +101,8 @@ def test_a_lone_esc_or_a_cut_short_sequence_never_swallows_enter_or_the_next_key
     assert keys.lines == ["status", ""]
     keys.editor.feed("al\x1b]0;title\x07arms\r")  # a title string is dropped whole
     assert keys.lines[-1] == "alarms"
+    keys.editor.feed("al\x1b]0;title\x1b\\arms\r")  # ended by ESC \ (ST) too
+    assert keys.lines[-1] == "alarms"
     keys.editor.feed("lo\x1b\x1b[Dg\r")  # Esc, then an arrow key: both dropped, no more
     assert keys.lines[-1] == "log"
 

@@ -24,7 +24,8 @@ class _Escape(enum.Enum):
     START = enum.auto()  # after ESC
     CSI = enum.auto()  # ESC [ ... up to a final byte (arrow keys, Delete, Home)
     SS3 = enum.auto()  # ESC O x (arrow keys in application mode)
-    OSC = enum.auto()  # ESC ] ... BEL (a terminal's title or colour string)
+    OSC = enum.auto()  # ESC ] ... BEL or ESC \ (a terminal's title or colour string)
+    OSC_ESC = enum.auto()  # an ESC inside one: its end, ESC \, or a new sequence
 
 
 class LineEditor:
@@ -115,13 +116,20 @@ class LineEditor:
                 char, _Escape.NONE
             )
             return self._escape is not _Escape.NONE
+        if state is _Escape.OSC_ESC:
+            # ESC \ ends the string; ESC and anything else starts a sequence of its own.
+            if char == "\\":
+                self._escape = _Escape.NONE
+                return True
+            self._escape = _Escape.START
+            return self._escaped(char)
         if state is _Escape.OSC:
             # A title or colour string, up to BEL or ESC \ (the ESC starts a sequence of its own).
             if char in ENTER:
                 self._escape = _Escape.NONE
                 return False
             if char == ESC:
-                self._escape = _Escape.START
+                self._escape = _Escape.OSC_ESC
             elif char == "\x07":
                 self._escape = _Escape.NONE
             return True
