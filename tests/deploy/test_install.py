@@ -285,9 +285,9 @@ def test_a_bundle_for_another_cpu_is_refused_before_anything_is_built(
     (other / "PLATFORM").write_text("sparc64\n")
     refused = install(other, staged, check=False)
     assert refused.returncode == 1
-    assert f"this bundle is for sparc64, this machine is {os.uname().machine}" in refused.stderr
+    assert "this bundle is for sparc64, this machine's system is" in refused.stderr
     assert not any(staged.iterdir())
-    assert (bundle / "PLATFORM").read_text().strip() == os.uname().machine
+    assert (bundle / "PLATFORM").read_text().strip() in refused.stderr  # the same CPU name
 
 
 def test_a_config_is_checked_before_it_is_installed_and_its_unit_id_set_however_spaced(
