@@ -572,3 +572,32 @@ async def test_outboxes_may_share_one_thread_and_close_apart(tmp_path: Path) -> 
         assert thread.submit(lambda: 1).result(timeout=30) == 1
     finally:
         thread.shutdown(wait=True)
+
+
+async def test_the_lost_ids_guard_lasts_as_long_as_a_command_can_live_on_the_monotonic_clock(
+    tmp_path: Path,
+) -> None:
+    # A wall clock hours ahead at the loss must not refuse every command for hours after.
+    from unit_controller.mqtt.replay import KEEP_S
+
+    corrupt = tmp_path / "outbox.sqlite3"
+    corrupt.write_bytes(b"this is not a database, " * 100)
+    mono = [1000.0]
+    box = Outbox(
+        path=corrupt, max_bytes=10**6, max_age_s=3600.0, wall=Wall(), monotonic=lambda: mono[0]
+    )
+    async with box:
+        assert box.forgot_before_ms is not None
+        mono[0] += KEEP_S - 1.0
+        assert box.forgot_before_ms is not None
+        mono[0] += 2.0
+        assert box.forgot_before_ms is None
+    # Kept across a restart, and bounded again from that start.
+    mono[0] = 5.0
+    again = Outbox(
+        path=corrupt, max_bytes=10**6, max_age_s=3600.0, wall=Wall(), monotonic=lambda: mono[0]
+    )
+    async with again:
+        assert again.forgot_before_ms is not None
+        mono[0] += KEEP_S
+        assert again.forgot_before_ms is None

@@ -57,3 +57,18 @@ def test_real_time_stamps_never_go_back_when_the_wall_clock_steps_back() -> None
     clock.advance(5.0)
     wall[0] += 7200.0 + 60.0  # then a minute ahead of where the stamps were: followed
     assert epoch.ms(clock.monotonic()) == started + 15_000 + 60_000
+
+
+def test_each_step_back_of_the_wall_clock_is_logged_once() -> None:
+    from structlog.testing import capture_logs
+
+    wall = [WALL_S]
+    clock = VirtualClock()
+    epoch = EpochClock(clock=clock, wall=lambda: wall[0] + clock.monotonic(), live=True)
+    with capture_logs() as logs:
+        for step in (-7200.0, 0.0, 3600.0, -1800.0, 0.0):
+            wall[0] += step
+            clock.advance(1.0)
+            epoch.ms(clock.monotonic())
+    said = [e["by_s"] for e in logs if e["event"] == "clock.stepped_back"]
+    assert said == [7200.0, 1800.0]

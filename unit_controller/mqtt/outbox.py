@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import sqlite3
 import time
@@ -30,7 +31,7 @@ from unit_controller.mqtt.outbox_db import (
     OutboxRow,
     SizeMemo,
 )
-from unit_controller.mqtt.replay import ReplayWindow
+from unit_controller.mqtt.replay import KEEP_S, ReplayWindow
 
 __all__ = ["Outbox", "OutboxError", "OutboxRow"]
 
@@ -108,7 +109,9 @@ class Outbox:
         self.set_aside: Path | None = None
         # Wall ms when the command ids seen so far were lost with a file set aside: a command
         # issued before may be a replay this outbox cannot recognise (see ReplayStore).
-        self.forgot_before_ms: int | None = None
+        self._forgot_before_ms: int | None = None
+        self._forgot_at = -math.inf  # monotonic: when the loss was met (or the run started)
+        self._monotonic = monotonic
         """Where `open` kept an unreadable outbox file before it started a new one, or None."""
         self._replay_window = ReplayWindow(monotonic=monotonic)
 
@@ -121,7 +124,7 @@ class Outbox:
         # and session: (boot, seq) names a message for good, and sess never goes back.
         floors = await asyncio.to_thread(_read_counters, self._counters)
         # A loss of the ids seen, kept across restarts (a command may live 10 minutes).
-        self.forgot_before_ms = floors.get("forgot_before_ms")
+        self._forgot(floors.get("forgot_before_ms"))
         prepare = partial(self._store.prepare, floors=floors)
         try:
             opened = await self._worker.open(prepare)
@@ -132,7 +135,7 @@ class Outbox:
             # card's bad sector): the unreadable file is kept aside for a look, and a new one
             # started. What it held is not sent; the service raises an alarm that says so.
             self.set_aside = await asyncio.to_thread(_set_aside, self._path)
-            self.forgot_before_ms = self._now_ms()
+            self._forgot(self._now_ms())
             log.error(
                 "outbox.unreadable_set_aside",
                 path=str(self._path),
@@ -185,7 +188,7 @@ class Outbox:
             self._take(await self._worker.open(prepare))
             raise
         self.set_aside = kept
-        self.forgot_before_ms = self._now_ms()
+        self._forgot(self._now_ms())
         log.error(
             "outbox.damaged_set_aside",
             path=str(self._path),
@@ -484,6 +487,20 @@ class Outbox:
             return False
         self._replay_window.seen(rowid)
         return True
+
+    def _forgot(self, before_ms: int | None) -> None:
+        self._forgot_before_ms = before_ms
+        self._forgot_at = self._monotonic()
+
+    @property
+    def forgot_before_ms(self) -> int | None:
+        """Wall ms before which command ids seen were lost with a file set aside, while that
+        matters: for KEEP_S on the monotonic clock from the loss (or from this run's start, for
+        a loss kept from before), by when every command issued before it has expired. Bounded
+        so: a wall clock that was hours ahead at the loss must not refuse commands for hours."""
+        if self._monotonic() - self._forgot_at >= KEEP_S:
+            return None
+        return self._forgot_before_ms
 
     # --- figures -----------------------------------------------------------------------------
     @property

@@ -78,7 +78,7 @@ class EpochClock:
             # journal's stamps never go back across a restart.
             start = max(start, not_before_ms / 1000 + 1.0)
         self._offset = start - clock.monotonic()
-        self._told_back_s = 0.0
+        self._wall_offset = self._offset  # the wall clock's, as the last stamp found it
         # Moments stamped again and again (an alarm's raising, in every alarm list sent) keep
         # their first stamp, though the wall clock drifts against the monotonic one (NTP
         # slewing) in between: a dashboard keys on them.
@@ -96,18 +96,19 @@ class EpochClock:
             # not: the stamps keep the monotonic clock's pace from where they were, so no
             # stream goes back (a batch ending before it started, `log` hiding the newest).
             offset = self._wall() - self._clock.monotonic()
-            if offset < self._offset - _STEP_BACK_S:
-                self._say_stepped_back(self._offset - offset)
-            elif offset > self._offset:
+            if offset < self._wall_offset - _STEP_BACK_S:  # a step back since the last stamp
+                log.warning(
+                    "clock.stepped_back",
+                    by_s=round(self._wall_offset - offset, 1),
+                    behind_stamps_s=round(self._offset - offset, 1),
+                    stamps="kept going forward",
+                )
+            self._wall_offset = offset
+            if offset > self._offset:
                 self._offset = offset
             return round((self._offset + monotonic) * 1000)
         return round((self._offset + monotonic) * 1000)
 
-    def _say_stepped_back(self, by_s: float) -> None:
-        # Once per step: the next step back is one that goes further.
-        if by_s > self._told_back_s + _STEP_BACK_S:
-            self._told_back_s = by_s
-            log.warning("clock.stepped_back", by_s=round(by_s, 1), stamps="kept going forward")
 
     def kept_ms(self, monotonic: float) -> int:
         """Epoch ms of a moment named again and again: the same every time (the newest

@@ -20,8 +20,10 @@ MAX_IDS = 100_000
 class ReplayStore(Protocol):
     """Remembers command ids, so that a resent message is refused."""
 
-    # Wall ms before which ids seen may have been lost (an outbox set aside), or None.
-    forgot_before_ms: int | None
+    @property
+    def forgot_before_ms(self) -> int | None:
+        """Wall ms before which ids seen may have been lost (an outbox set aside), or None."""
+        ...
 
     async def remember_command(self, command_id: str, exp_ms: int) -> bool:
         """Remember `command_id`; True if it was new."""
