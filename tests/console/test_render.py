@@ -448,3 +448,15 @@ def test_a_heater_or_drain_stop_reads_as_one() -> None:
         "heater 50.0% for 30.0 s (interlocks still apply)"
     ]
     assert render_result("drain", {"seconds": 0.0}, PLAIN) == ["drain closed"]
+
+
+def test_status_says_why_the_purge_is_open_outside_a_batch_and_what_ends_it() -> None:
+    outputs = {**status("ABORTED")["outputs"], "purge_valve": True}
+    lines = render_status(status("ABORTED", reactor_charged=True, outputs=outputs), PLAIN)
+    said = " ".join(line.strip() for line in lines)
+    assert "purge open: the reactor may hold acid" in said
+    assert "heel_drain_s" in said
+    assert all(len(line) <= 80 for line in lines)
+    # In a batch the purge is the recipe's: nothing to explain.
+    busy = status("EXECUTE", phase="coprecipitate", reactor_charged=True, outputs=outputs)
+    assert not any("may hold acid" in line for line in render_status(busy, PLAIN))

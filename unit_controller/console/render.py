@@ -164,6 +164,14 @@ def render_status(status: Mapping[str, Any], style: Style) -> list[str]:
     )
     lines.append(_row("levels", f"{switches}    {estop_text}"))
     lines.append(_row("outputs", _outputs(status)))
+    outputs = _dict(status.get("outputs"))
+    if status.get("reactor_charged") and outputs.get("purge_valve") and not status.get("phase"):
+        # Outside a batch the purge open is the unit's own doing: say why, and what ends it.
+        text = (
+            "purge open: the reactor may hold acid; it closes once both low switches read dry "
+            "and the drain has been open [safe_state] heel_drain_s"
+        )
+        lines += wrap(_row("N2", text), indent=8)
     pumps = _pumps(status)
     if pumps:
         lines.append(_row("pumps", pumps))

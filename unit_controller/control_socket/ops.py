@@ -294,6 +294,7 @@ class Operations:
             storage_failing=storage_failing(alarms),
             authority=controller.authority.value,
             ts=None if controller.snapshot is None else self.epoch.ms(controller.snapshot.at),
+            reactor_charged=controller.reactor_charged,
         )
 
     async def _status(self, session: Session, args: NoArgs) -> dict[str, Any]:

@@ -38,6 +38,7 @@ def status_dict(
     storage_failing: bool = False,
     authority: str = "local",
     ts: int | None = None,
+    reactor_charged: bool = False,
 ) -> dict[str, Any]:
     """Everything `status` answers; values the unit does not know (yet) are None.
 
@@ -63,6 +64,8 @@ def status_dict(
         "storage_failing": storage_failing,
         # now, not as of the last scan, like the unit mode
         "authority": authority,
+        # the reactor may hold acid or reactive liquor: the N2 purge's safe state is open
+        "reactor_charged": reactor_charged,
         "reagents_ml": {tag: round(ml, 1) for tag, ml in sorted(reagents_ml.items())},
     }
     if snap is None:
