@@ -33,6 +33,11 @@ async def test_a_second_console_cannot_take_over_end_or_run_the_first_ones_manua
         ok, error = await _ask(ops, second, op, **args)
         assert not ok, op
         assert "manual mode is on at another console session (console:tech)" in error, error
+    # A command manual mode refuses is not told to turn it off, which this session may not.
+    ok, error = await _ask(ops, second, "clear")
+    assert not ok
+    assert "manual mode is on at another console session (console:tech)" in error, error
+    assert "stop or abort ends it from here" in error
     assert rig.controller.manual_running() == ["heater at 30 %"]  # the first's run, untouched
     # The second leaving ends nothing; the first leaving ends manual mode.
     await ops.session_closed(second)

@@ -22,6 +22,7 @@ from unit_controller.controller import UnitController
 from unit_controller.errors import CommandRefused, RecipeError
 from unit_controller.journal.store import Journal
 from unit_controller.machine import State, UnitMode
+from unit_controller.manual import MANUAL_IS_ON
 from unit_controller.mqtt.payloads import EpochClock, alarms_payload
 from unit_controller.recipes.loader import list_recipes, load_recipe
 from unit_controller.storage_watch import storage_failing
@@ -389,7 +390,17 @@ class Operations:
     def _packml(self, op: str) -> Handler:
         async def run(session: Session, args: Any) -> dict[str, Any]:
             recipe = args.recipe if isinstance(args, StartArgs) else None
-            await self.controller.command(op, source=session.source, recipe=recipe)
+            try:
+                await self.controller.command(op, source=session.source, recipe=recipe)
+            except CommandRefused as exc:
+                owner = self._manual_owner()
+                if str(exc) == MANUAL_IS_ON and owner is not None and owner is not session:
+                    # Not "turn it off first": this session may not (another console owns it).
+                    raise CommandRefused(
+                        f"manual mode is on at another console session ({owner.source}): that "
+                        "session turns it off (manual off), or stop or abort ends it from here"
+                    ) from None
+                raise
             await self._settled()
             return {"state": self.controller.machine.state.value}
 
