@@ -179,6 +179,7 @@ class StubDaemon:
         self._pushes: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.status_watched = asyncio.Event()  # set when a session starts a status watch
         self.pin = pin
+        self.pin_locked_s = 0.0  # a test sets it: the PIN locked out for this long
         self.state = state
         self.drop_on = drop_on
         self.ignore_on = ignore_on  # an op it never answers (a stuck controller)
@@ -280,7 +281,9 @@ class StubDaemon:
             case "status":
                 phase = "heat" if self.state == "EXECUTE" else None
                 running = list(self.manual_running)
-                return status(self.state, phase=phase, manual_running=running)
+                return status(
+                    self.state, phase=phase, manual_running=running, pin_locked_s=self.pin_locked_s
+                )
             case "alarms":
                 return {"alarms": ALARMS}
             case "ack" | "reset_alarms":

@@ -174,6 +174,12 @@ async def test_wrong_pin_is_refused_in_one_line(sock_dir: Path) -> None:
         assert "error: wrong PIN" in answer
         assert "manual not carried out: no PIN accepted" in answer
         assert "enter it with `pin` first" not in answer
+        # Locked out: said at once, with no PIN prompt that no PIN could answer.
+        stub.pin_locked_s = 29.2
+        term.type("pin\n")
+        answer = await term.expect(PROMPT)
+        assert "the PIN is locked out for 30 s" in answer
+        assert "PIN: " not in answer
         term.type("quit\n")
         assert await _exit_code(term) == 0
 

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import io
+import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -279,6 +280,8 @@ class _Console:
         return response
 
     async def _unlock(self) -> bool:
+        if self._interactive and await self._pin_locked_out():
+            return False
         if self._interactive:
             async with self._input.no_echo():
                 self._screen.show_prompt("PIN: ", secret=True)
@@ -295,6 +298,18 @@ class _Console:
             return False
         self._link.unlocked = True
         self.say("unlocked: manual and calibration commands allowed in this session")
+        return True
+
+    async def _pin_locked_out(self) -> bool:
+        """Say so, and True, while the PIN is locked out: a prompt then would only take a PIN
+        that no PIN can answer."""
+        status = await self._client.request("status")
+        locked = (status.result or {}).get("pin_locked_s") if status.ok else None
+        if not isinstance(locked, int | float) or locked <= 0:
+            return False
+        self._error(
+            f"the PIN is locked out for {math.ceil(locked)} s after too many wrong PINs in a row"
+        )
         return True
 
     def _outcome(self, op: str, response: Response) -> list[str]:

@@ -296,6 +296,7 @@ class Operations:
             authority=controller.authority.value,
             ts=None if controller.snapshot is None else self.epoch.ms(controller.snapshot.at),
             reactor_charged=controller.reactor_charged,
+            pin_locked_s=self.pins.locked_for_s(),
         )
 
     async def _status(self, session: Session, args: NoArgs) -> dict[str, Any]:

@@ -39,6 +39,7 @@ def status_dict(
     authority: str = "local",
     ts: int | None = None,
     reactor_charged: bool = False,
+    pin_locked_s: float = 0.0,
 ) -> dict[str, Any]:
     """Everything `status` answers; values the unit does not know (yet) are None.
 
@@ -66,6 +67,8 @@ def status_dict(
         "authority": authority,
         # the reactor may hold acid or reactive liquor: the N2 purge's safe state is open
         "reactor_charged": reactor_charged,
+        # seconds the PIN stays locked out after too many wrong ones (0: it may be tried)
+        "pin_locked_s": round(pin_locked_s, 1),
         "reagents_ml": {tag: round(ml, 1) for tag, ml in sorted(reagents_ml.items())},
     }
     if snap is None:
