@@ -83,7 +83,7 @@ async def test_technician_session_on_a_dumb_terminal(sock_dir: Path) -> None:
         assert PIN not in answer  # not echoed
         assert "unlocked" in answer
         assert "manual mode ON" in answer
-        assert stub.ops[-3:] == ["manual", "unlock", "manual"]
+        assert stub.ops[-4:] == ["manual", "status", "unlock", "manual"]  # status: not locked out
 
         answer = await _command(term, "watch")
         assert "watching; press Enter to stop" in answer
