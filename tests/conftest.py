@@ -55,11 +55,6 @@ _REAL_TIME = (
 )
 
 
-# Groups that keep one worker busy longest start first (xdist hands out work in collection
-# order): the campaign alone is minutes on a loaded machine, and started last it was the tail.
-_FIRST = ("campaign", "real_time", "deploy")
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     root = str(config.rootpath)
     for item in items:
@@ -69,10 +64,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         elif where.startswith("tests/deploy/"):
             # One bundle built per worker: the installer's tests share one.
             item.add_marker(pytest.mark.xdist_group("deploy"))
-
-    def rank(item: pytest.Item) -> int:
-        group = item.get_closest_marker("xdist_group")
-        name = group.args[0] if group is not None and group.args else None
-        return _FIRST.index(name) if name in _FIRST else len(_FIRST)
-
-    items.sort(key=rank)  # stable: each group keeps its own order
