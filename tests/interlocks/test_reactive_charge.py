@@ -58,6 +58,18 @@ async def test_a_charge_only_assumed_at_a_first_start_clears_on_dry_switches() -
     assert snap.outputs == replace(Outputs.safe(), purge_valve=True)
 
 
+async def test_an_assumed_charge_over_liquor_the_switches_see_drains_its_heel_first() -> None:
+    # Nothing known, but the switches read liquor: it is a charge like any other, and the
+    # heel below the low-low switch keeps its blanket until drained (a reviewer's case).
+    rig = Rig(preload="leach_liquor", charged=True, charge_assumed=True)
+    snap = await rig.run_for(3.0)
+    assert snap.outputs.purge_valve is True
+    rig.unit.plant.volume_l = 12.0  # drained by hand to below the low-low switch
+    snap = await rig.run_for(3.0)
+    assert rig.controller.reactor_charged
+    assert snap.outputs.purge_valve is True
+
+
 async def test_the_heel_is_drained_by_time_only_while_both_switches_read_dry() -> None:
     base = load_config()
     config = base.model_copy(

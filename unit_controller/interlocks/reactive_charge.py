@@ -59,6 +59,9 @@ class ReactiveCharge:
             self._charge_anew()
         if not self.charged:
             return
+        if image.wet(LevelPoint.LOW_LOW) is True or image.wet(LevelPoint.LOW) is True:
+            # Liquor seen: a charge assumed at a first start is one to drain like any other.
+            self._assumed = False
         if not dry:
             self._drained_s = 0.0
             return
