@@ -95,21 +95,10 @@ if [ -n "$wheels" ]; then
     [ -d "$wheels" ] || bad_usage "--wheels $wheels: no such directory"
     wheels="$(cd "$wheels" && pwd)"
 fi
-# The userland's CPU, as pip sees it: not `uname -m`, which names the kernel's (a 32-bit
-# Raspberry Pi OS runs a 64-bit kernel on a Pi 4 or 5).
-userland_cpu() {
-    case "$(dpkg --print-architecture 2>/dev/null)" in
-        arm64) echo aarch64 ;;
-        amd64) echo x86_64 ;;
-        armhf) echo armv7l ;;
-        "") uname -m ;;
-        *) dpkg --print-architecture ;;
-    esac
-}
 # A bundle built for another CPU would fail deep in pip, leaving a half-built release.
 if [ -n "$wheels" ] && [ -f "$src/PLATFORM" ] && [ "$mode" != uninstall ]; then
     bundle_platform="$(cat "$src/PLATFORM")"
-    this_cpu="$(userland_cpu)"
+    this_cpu="$("$src/deploy/system-cpu")"
     [ "$bundle_platform" = "$this_cpu" ] \
         || die "this bundle is for $bundle_platform, this machine's system is $this_cpu: build one with deploy/build-bundle --platform $this_cpu (a 32-bit system, armv7l, is not supported: install the 64-bit Raspberry Pi OS)"
 fi

@@ -287,7 +287,10 @@ def test_a_bundle_for_another_cpu_is_refused_before_anything_is_built(
     assert refused.returncode == 1
     assert "this bundle is for sparc64, this machine's system is" in refused.stderr
     assert not any(staged.iterdir())
-    assert (bundle / "PLATFORM").read_text().strip() in refused.stderr  # the same CPU name
+    # The bundle names this machine's CPU as the installer does (deploy/system-cpu).
+    this_cpu = run([str(ROOT / "deploy/system-cpu")]).stdout.strip()
+    assert (bundle / "PLATFORM").read_text().strip() == this_cpu
+    assert f"this machine's system is {this_cpu}" in refused.stderr
 
 
 def test_a_config_is_checked_before_it_is_installed_and_its_unit_id_set_however_spaced(
@@ -342,7 +345,7 @@ def test_a_missing_root_is_refused(bundle: Path, tmp_path: Path) -> None:
 
 
 SCRIPTS = ("deploy/install.sh", "deploy/build-bundle", "deploy/lock", "deploy/release-id",
-           "deploy/list-adapters", "scripts/nspawn-check")  # fmt: skip
+           "deploy/list-adapters", "deploy/system-cpu", "scripts/nspawn-check")  # fmt: skip
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -352,7 +355,7 @@ def test_the_deploy_scripts_parse_and_the_long_ones_explain_themselves(script: s
     done = run([str(ROOT / script), "--help"])
     name = script.split("/")[1]
     assert done.stdout.strip()
-    if script not in ("deploy/release-id", "deploy/list-adapters"):
+    if script not in ("deploy/release-id", "deploy/list-adapters", "deploy/system-cpu"):
         assert name in done.stdout
     # An unknown flag is refused before anything runs (deploy/lock once took it and went on to
     # fetch from PyPI and rewrite the lock file).
@@ -435,3 +438,18 @@ def test_on_a_pi_5_the_console_is_uart0_on_the_gpio_pins(
     gone = install(bundle, staged, "--uninstall", env=env)
     assert not (wants / "serial-getty@ttyAMA0.service").is_symlink()
     assert "cmdline.txt.unit-controller.bak is the cmdline.txt from before" in gone.stdout
+
+
+@pytest.mark.parametrize(
+    ("dpkg", "cpu"),
+    [("arm64", "aarch64"), ("armhf", "armv7l"), ("amd64", "x86_64"), ("i386", "i686")],
+)
+def test_the_systems_cpu_is_the_userlands_as_pip_names_it(
+    dpkg: str, cpu: str, tmp_path: Path
+) -> None:
+    # A 32-bit userland on a 64-bit kernel is named for its userland, not `uname -m`.
+    fake = tmp_path / "dpkg"
+    fake.write_text(f"#!/bin/sh\necho {dpkg}\n")
+    fake.chmod(0o755)
+    done = run([str(ROOT / "deploy/system-cpu")], env={"PATH": f"{tmp_path}:{os.environ['PATH']}"})
+    assert done.stdout.strip() == cpu
