@@ -19,7 +19,7 @@ class ReactiveCharge:
     liquor; cleared once the reactor is empty: the low-low and low switches both read dry and
     the drain has then been open `heel_drain_s` (what lies below the low-low switch, up to its
     `at_l`, still makes gas). A charge only assumed at start (nothing known) clears on the
-    switches alone."""
+    switches alone, unless they read liquor first."""
 
     def __init__(
         self,
@@ -32,11 +32,7 @@ class ReactiveCharge:
         self._reactive_pumps = frozenset(
             tag for tag, pump in wiring.pumps().items() if pump.reagent in _REACTIVE
         )
-        self._drain_tag = (
-            wiring.coil_tag(CoilFunction.DRAIN_VALVE)
-            if wiring.has_coil(CoilFunction.DRAIN_VALVE)
-            else None
-        )
+        self._drain_tag = wiring.coil_tag(CoilFunction.DRAIN_VALVE)  # a coil every unit has
         self.charged = charged
         self._heel_drain_s = heel_drain_s
         self._assumed = charged and assumed
