@@ -360,16 +360,21 @@ class ManualMode:
 
     def running(self) -> list[str]:
         """A line for each manual action running now (what `stop_all` would stop)."""
-        lines = [f"jog {j.tag} at {j.delivered_ml:.1f} of {j.ml:g} mL" for j in self.jogs.values()]
-        if self.heater is not None:
-            lines.append(f"heater at {self.heater.percent:g} %")
-        if self.drain is not None:
-            lines.append("drain open")
+        lines = self._action_lines()
         if self.stirring_after_heat:
             lines.append(
                 f"agitator stirring out the heater's heat ({self._stir_until - self._now:.0f} s "
                 "left)"
             )
+        return lines
+
+    def _action_lines(self) -> list[str]:
+        """A line for each action the tech asked for that runs now (jogs, heater, drain)."""
+        lines = [f"jog {j.tag} at {j.delivered_ml:.1f} of {j.ml:g} mL" for j in self.jogs.values()]
+        if self.heater is not None:
+            lines.append(f"heater at {self.heater.percent:g} %")
+        if self.drain is not None:
+            lines.append("drain open")
         return lines
 
     def stop_all(self) -> list[str]:
@@ -428,7 +433,8 @@ class ManualMode:
 
     def cancel(self, cause: str) -> None:
         """End every action because of `cause` (a trip, a state change); keeps manual mode on."""
-        stopped = [line for line in self.stop_all() if not line.startswith("agitator stirring")]
+        stopped = self._action_lines()  # the stir after a heater run is no action cut short
+        self.stop_all()
         if stopped:
             self._cancelled(stopped, cause)
 
