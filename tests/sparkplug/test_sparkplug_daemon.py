@@ -5,6 +5,7 @@ bdSeq; everything it publishes read back with Eclipse Tahu's decoder."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,14 @@ async def test_a_sparkplug_unit_births_reports_obeys_and_dies(
         finally:
             assert daemon.terminate() == 0, daemon.log_tail()
         await rec.wait_for(lambda r: r.topic == f"{BASE}/NDEATH/{UNIT}", timeout=WAIT_S)
+
+    # The NCMD that was no command is journaled as refused, as every refusal is.
+    db = sqlite3.connect(daemon.journal)
+    try:
+        refused = db.execute("SELECT command, ok, error FROM commands WHERE ok = 0").fetchall()
+    finally:
+        db.close()
+    assert any(c == "hold" and "must be a String" in (e or "") for c, _, e in refused), refused
 
     decoded = tahu_decode([(r.topic, r.payload) for r in rec.received if "/NCMD/" not in r.topic])
     assert all("error" not in d for d in decoded), decoded

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -46,6 +45,15 @@ LIVE_MEMORY_ROWS = 5000
 DROPS_KEPT = 16
 
 CommandHandler = Callable[[str, bytes, bool], Awaitable[CommandResult]]
+# A message on the command topics that is no command (name, why): its refusal.
+RefusalHandler = Callable[[str, str], CommandResult]
+
+
+def _bare_refusal(name: str, error: str) -> CommandResult:
+    """A refusal with nothing to journal it (a link without a service: tests, tools)."""
+    import time
+
+    return CommandResult(id=None, ok=False, error=error, ts=int(time.time() * 1000), command=name)
 
 
 async def _first_failure(*work: Awaitable[None]) -> None:
@@ -83,13 +91,16 @@ class FleetLink:
         birth: Callable[[int], bytes],
         alarms: Callable[[], bytes],
         on_command: CommandHandler,
+        on_refusal: RefusalHandler | None = None,
         rng: random.Random | None = None,
         announcements: Callable[[], list[tuple[str, bytes]]] = list,
         wire: Wire | None = None,
     ) -> None:
         """`announcements`: more retained (topic, payload) sent after the birth on every
         connect and rebirth (Home Assistant's discovery configs); `wire`: how messages look
-        on the broker (default the JSON topics, from `birth`, `alarms` and `announcements`)."""
+        on the broker (default the JSON topics, from `birth`, `alarms` and `announcements`);
+        `on_refusal`: the answer to a message that is no command (default: a bare refusal)."""
+        self._on_refusal: RefusalHandler = on_refusal or _bare_refusal
         self._settings = settings
         self._address = settings.address
         self._wire: Wire = wire or JsonWire(
@@ -364,15 +375,8 @@ class FleetLink:
                     self.rebirth()
                     continue
                 if command.error is not None:
-                    # No command at all (an NCMD metric of the wrong type): refused here.
-                    log.warning("command.refused", name=command.name, error=command.error)
-                    result = CommandResult(
-                        id=None,
-                        ok=False,
-                        error=command.error,
-                        ts=int(time.time() * 1000),
-                        command=command.name,
-                    )
+                    # No command at all (an NCMD metric of the wrong type): refused as such.
+                    result = self._on_refusal(command.name, command.error)
                 else:
                     result = await self._on_command(
                         command.name, command.payload, command.retained

@@ -146,6 +146,7 @@ class FleetService:
             birth=self._birth,
             alarms=self._alarms,
             on_command=self._command,
+            on_refusal=self._refused_unread,
             announcements=self._discovery,
             wire=wire,
         )
@@ -328,7 +329,17 @@ class FleetService:
         )
         # Stamped on the unit's clock, like the events the command caused (a command's own
         # ts/exp were judged on the wall clock by the gate).
-        result = replace(result, ts=self._now_ms())
+        return self._answered(name, payload, replace(result, ts=self._now_ms()))
+
+    def _refused_unread(self, name: str, error: str) -> CommandResult:
+        """A message on the command topics that is no command at all (an NCMD metric of the
+        wrong type, one that does not decode): refused, journaled and reported as any other."""
+        log.warning("command.refused", name=shown_name(name), id=None, error=error)
+        refused = self.dispatcher.failed(name=name, command_id=None, error=error)
+        return self._answered(name, b"", replace(refused, ts=self._now_ms()))
+
+    def _answered(self, name: str, payload: bytes, result: CommandResult) -> CommandResult:
+        """Journal a command's result and, for a refusal, report it as an event."""
         self._report(name, payload, result)
         if not result.ok:
             # Accepted commands are reported by the controller; refusals are ours to report.
