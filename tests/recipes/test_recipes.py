@@ -5,6 +5,7 @@ Pure file and model tests; nothing here runs a batch.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -23,6 +24,7 @@ from unit_controller.recipes import (
     check_recipe_for_unit,
     list_recipes,
     load_recipe,
+    offered_recipes,
     resolve_recipe,
 )
 
@@ -121,7 +123,7 @@ def test_a_drain_that_doses_below_the_low_switch_is_refused(
 def test_a_dose_the_phase_may_end_before_is_refused(tmp_path: Path, config: UnitConfig) -> None:
     # The phase ended at its duration with 0 of 500 mL in, and the batch said COMPLETE.
     text = _phase(
-        "timeout_min = 60.0\n"
+        "timeout_min = 60.0\ntemperature_c = 30.0\n"
         'doses = [{ pump = "P-203", ml = 500.0, over_min = 10.0, after_min = 30.0 }]\n'
         "until = { duration_min = 10.0 }\n"
     )
@@ -356,6 +358,63 @@ def test_an_overshoot_nothing_can_bring_back_is_refused(tmp_path: Path, config: 
     ]
 
 
+def test_next_phase_into_a_phase_that_doses_no_ph_is_refused(
+    tmp_path: Path, config: UnitConfig
+) -> None:
+    # The batch drained at pH 11.6 against a setpoint of 8 and ended COMPLETE.
+    text = _phase(
+        'timeout_min = 30.0\nph = { setpoint = 8.0, pump = "P-203", on_overshoot = "next_phase" }\n'
+        "until = { at_setpoint_min = 2.0 }\n"
+        '[[phases]]\nname = "drain"\ntimeout_min = 8.0\ndrain = true\n'
+        'until = { level_below = "low_low" }\n'
+    )
+    assert _problems(_write(tmp_path, text), config) == [
+        "phases[0].ph.on_overshoot: the next phase ('drain') doses no pH to bring it back: use "
+        "'hold', or give that phase a ph (got 'next_phase')"
+    ]
+
+
+def test_an_exothermic_dose_in_a_phase_with_no_setpoint_is_refused(
+    tmp_path: Path, config: UnitConfig
+) -> None:
+    # Peroxide at full rate with nothing slowing it ran the leach away to the 90 °C trip.
+    body = (
+        "timeout_min = 40.0\n{t}"
+        'doses = [{{ pump = "P-202", ml = 600.0, over_min = 20.0 }}]\n'
+        "until = {{ doses_done = true }}\n"
+    )
+    assert _problems(_write(tmp_path, _phase(body.format(t=""))), config) == [
+        "phases[0].temperature_c: the phase doses P-202 (h2o2), whose heat the controller slows "
+        "only to hold a temperature setpoint; with none it would go in at full rate: give the "
+        "phase a temperature_c"
+    ]
+    load_recipe(
+        str(_write(tmp_path, _phase(body.format(t="temperature_c = 60.0\n")))), config=config
+    )
+    # Ammonia and the metal feed release no heat the controller counts: no setpoint needed.
+    ammonia = body.format(t="").replace("P-202", "P-204")
+    load_recipe(str(_write(tmp_path, _phase(ammonia))), config=config)
+
+
+def test_every_phase_from_a_black_mass_charge_on_must_purge(
+    tmp_path: Path, config: UnitConfig
+) -> None:
+    # A leach without purge ran with XV-102 shut while aluminium made H2 in the acid.
+    charge = (
+        "timeout_min = 30.0\ntemperature_c = 60.0\n{purge}"
+        'charge = {{ kg = 4.0 }}\nuntil = {{ confirm = "Black mass charged" }}\n'
+        '[[phases]]\nname = "hold"\ntimeout_min = 30.0\ntemperature_c = 60.0\n'
+        "agitator = true\n{purge}until = {{ duration_min = 10.0 }}\n"
+    )
+    problems = _problems(_write(tmp_path, _phase(charge.format(purge=""))), config)
+    assert problems == [
+        f"phases[{i}].purge: black mass is charged in phase 'p' (aluminium in it gives H2 with "
+        "the acid): every phase from there on needs purge = true (got False)"
+        for i in (0, 1)
+    ]
+    load_recipe(str(_write(tmp_path, _phase(charge.format(purge="purge = true\n")))), config=config)
+
+
 def test_a_recipe_saved_with_a_byte_order_mark_reads_as_any_other(
     tmp_path: Path, config: UnitConfig
 ) -> None:
@@ -492,6 +551,7 @@ def test_ph_setpoint_below_the_unit_limit_is_refused(config: UnitConfig) -> None
                 {
                     "name": "acid",
                     "timeout_min": 10.0,
+                    "temperature_c": 30.0,
                     "agitator": True,
                     "ph": {"setpoint": -0.5, "pump": "P-201"},
                     "until": {"at_setpoint_min": 1.0},
@@ -583,3 +643,14 @@ def test_a_dose_that_reaches_the_reagent_cap_is_refused_not_held_as_it_ends(
         "trips when reached: raise the cap above the dose"
     ]
     assert check_recipe_for_unit(recipe, capped(301.0)) == []
+
+
+def test_only_what_the_unit_would_run_is_offered(tmp_path: Path, config: UnitConfig) -> None:
+    # A FIFO, a directory and a dangling link named *.toml were listed, then "no recipe named".
+    (tmp_path / "good.toml").write_text(GOOD.replace('name = "mini"', 'name = "good"'))
+    (tmp_path / "bad.toml").write_text(GOOD.replace('name = "mini"', 'name = "bad"') + "x = 1\n")
+    os.mkfifo(tmp_path / "fifo.toml")
+    (tmp_path / "dir.toml").mkdir()
+    (tmp_path / "gone.toml").symlink_to(tmp_path / "nowhere.toml")
+    assert list_recipes(tmp_path) == ["bad", "good"]
+    assert offered_recipes(config, tmp_path) == ["good"]

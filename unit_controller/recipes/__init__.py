@@ -10,6 +10,7 @@ from unit_controller.recipes.loader import (
     check_recipe_for_unit,
     list_recipes,
     load_recipe,
+    offered_recipes,
     parse_recipe,
     resolve_recipe,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "check_recipe_for_unit",
     "list_recipes",
     "load_recipe",
+    "offered_recipes",
     "parse_recipe",
     "resolve_recipe",
 ]

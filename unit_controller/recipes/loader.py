@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hal.schema import ValidationError
-from hal.wiring import CoilFunction, DosingPumpWiring
+from hal.wiring import CoilFunction, DosingPumpWiring, Reagent
 from unit_controller.config import UnitConfig
 from unit_controller.errors import RecipeError
 from unit_controller.recipes.level_walk import level_problems
@@ -23,6 +23,9 @@ RECIPES_DIR = SHIPPED_RECIPES
 # even a jacket cannot cool below its water: a setpoint below this is a typo, not a process
 MIN_TEMPERATURE_SETPOINT_C = 5.0
 _NAME = re.compile(r"^[a-z0-9_-]{1,40}$")
+# Reagents whose heat (dilution, decomposition, neutralising acid) the controller slows only to
+# hold a temperature setpoint (DESIGN §4): with none, a phase would dose them at full rate.
+EXOTHERMIC_REAGENTS = frozenset({Reagent.H2SO4, Reagent.H2O2, Reagent.NAOH})
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,21 @@ def list_recipes(recipes_dir: Path = RECIPES_DIR) -> list[str]:
     """Names of the recipes in `recipes_dir`, sorted."""
     if not recipes_dir.is_dir():
         return []
-    return sorted(p.stem for p in recipes_dir.glob("*.toml") if _NAME.match(p.stem))
+    # Only what `resolve_recipe` would find: a FIFO, a directory or a dangling link is no recipe.
+    return sorted(p.stem for p in recipes_dir.glob("*.toml") if _NAME.match(p.stem) and p.is_file())
+
+
+def offered_recipes(config: UnitConfig, recipes_dir: Path = RECIPES_DIR) -> list[str]:
+    """Names of the recipes in `recipes_dir` this unit would run (each loads and checks), sorted:
+    what the unit tells the fleet it offers."""
+    offered = []
+    for name in list_recipes(recipes_dir):
+        try:
+            load_recipe(name, config=config, recipes_dir=recipes_dir, names_only=True)
+        except (RecipeError, OSError):
+            continue
+        offered.append(name)
+    return offered
 
 
 def misnamed_recipes(recipes_dir: Path = RECIPES_DIR) -> list[Path]:
@@ -151,7 +168,20 @@ def check_recipe_for_unit(recipe: Recipe, config: UnitConfig) -> list[str]:
                 f"{at}.cooling: this unit has no jacket cooling valve (a coil with function "
                 "'cooling_valve')"
             )
-        if phase.temperature_c is not None:
+        if phase.temperature_c is None:
+            hot = sorted(
+                tag
+                for tag in phase.pumps
+                if tag in pumps and pumps[tag].reagent in EXOTHERMIC_REAGENTS
+            )
+            if hot:
+                dosed = ", ".join(f"{tag} ({pumps[tag].reagent})" for tag in hot)
+                problems.append(
+                    f"{at}.temperature_c: the phase doses {dosed}, whose heat the controller "
+                    "slows only to hold a temperature setpoint; with none it would go in at full "
+                    "rate: give the phase a temperature_c"
+                )
+        else:
             if phase.temperature_c > limits.max_temperature_setpoint_c:
                 problems.append(
                     f"{at}.temperature_c: {phase.temperature_c:g} °C is above the unit's max "
