@@ -318,20 +318,38 @@ class Recipe(_Model):
                     )
                 )
             first.setdefault(p.name, i)
-        last = self.phases[-1] if self.phases else None
-        if (
-            last is not None
-            and last.ph is not None
-            and last.ph.counter_pump is None
-            and last.ph.on_overshoot is Overshoot.NEXT_PHASE
-        ):
-            # The batch would end COMPLETE with the pH past its setpoint.
-            problems.append(
-                (
-                    ("phases", len(self.phases) - 1, "ph", "on_overshoot"),
-                    "the last phase has no next phase to bring the pH back: use 'hold'",
-                    str(last.ph.on_overshoot),
+        for i, p in enumerate(self.phases):
+            if p.ph is None or p.ph.counter_pump is not None:
+                continue
+            if p.ph.on_overshoot is not Overshoot.NEXT_PHASE:
+                continue
+            after = self.phases[i + 1] if i + 1 < len(self.phases) else None
+            # The batch would go on (or end COMPLETE) with the pH past its setpoint, nothing
+            # dosing it back.
+            if after is None:
+                why = "the last phase has no next phase to bring the pH back: use 'hold'"
+            elif after.ph is None:
+                why = (
+                    f"the next phase ('{after.name}') doses no pH to bring it back: use 'hold', "
+                    "or give that phase a ph"
                 )
-            )
+            else:
+                continue
+            problems.append((("phases", i, "ph", "on_overshoot"), why, str(p.ph.on_overshoot)))
+        charged = next((i for i, p in enumerate(self.phases) if p.charge is not None), None)
+        if charged is not None:
+            # Aluminium in black mass makes H2 with the acid (DESIGN §1: N2 purge on during
+            # leach), and goes on until the reactor is drained.
+            for i, p in enumerate(self.phases[charged:], start=charged):
+                if not p.purge:
+                    problems.append(
+                        (
+                            ("phases", i, "purge"),
+                            f"black mass is charged in phase '{self.phases[charged].name}' "
+                            "(aluminium in it gives H2 with the acid): every phase from there "
+                            "on needs purge = true",
+                            p.purge,
+                        )
+                    )
         raise_problems("Recipe", problems)
         return self
