@@ -41,6 +41,11 @@ until = {until}
 # pH 7 water held "at" 8 with acid only: past the setpoint the way acid cannot undo.
 _PH_PAST = 'ph = {{ setpoint = 8.0, pump = "P-201", cap_ml = 60.0, on_overshoot = "{how}" }}'
 _PH_ACID = 'ph = { setpoint = 6.0, pump = "P-201", cap_ml = 400.0 }'
+# The smoke recipe's loop: its P-204 dose buffers the water near pH 10.9.
+_PH_BUFFER = (
+    'ph = { setpoint = 9.5, pump = "P-201", tolerance = 0.1, cap_ml = 200.0, kp_ml = 4.0, '
+    "ki_ml = 0.4, max_dose_ml = 3.0 }"
+)
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,11 @@ def _hot(rig: Rig) -> None:
 
 def _nothing(rig: Rig) -> None:
     pass
+
+
+def _chilled(rig: Rig) -> None:
+    # Cold water poured in, as it were: the heater needs many minutes to bring it back.
+    rig.unit.plant.temperature_c = 15.0
 
 
 PROVOKE: dict[str, Provoke] = {
@@ -112,6 +122,15 @@ PROVOKE: dict[str, Provoke] = {
         after_s=1.0,
         ph=_PH_PAST.format(how="wait") + '\nfeeds = [{ pump = "P-205", ml_min = 1.0 }]',
     ),
+    # The ammonia buffer held at pH 9.5 against a base feed, then the acid pump stalls: the
+    # feed carries the pH off.
+    row.PH_DEVIATION.name: Provoke(
+        _fault("dosing_pump_stall", "P-201"),
+        after_s=1500.0,
+        ph=_PH_BUFFER + '\nfeeds = [{ pump = "P-203", ml_min = 5.0 }]',
+        limit_s=1800.0,
+    ),
+    row.TEMPERATURE_DEVIATION.name: Provoke(_chilled, after_s=1200.0, limit_s=1800.0),
     # The contactor's coil drops out when the lease its last landed write gave ends.
     row.CONTACTOR_FAULT.name: Provoke(_fault("relay_refused", "K-101"), settle_s=10.0),
     # A pulse under way when its drive stops obeying ends by itself; K-101 cuts its power.

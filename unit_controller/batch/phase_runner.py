@@ -39,6 +39,7 @@ class PhaseTargets:
 
     phase: str | None = None
     temperature_c: float | None = None
+    tolerance_c: float = 1.0
     max_heater_duty: float = 1.0
     agitator: bool = False
     purge: bool = False
@@ -224,6 +225,7 @@ class PhaseRunner:
         return PhaseTargets(
             phase=phase.name,
             temperature_c=phase.temperature_c,
+            tolerance_c=phase.tolerance_c,
             max_heater_duty=phase.max_heater_duty,
             agitator=phase.agitator,
             purge=phase.purge,

@@ -255,6 +255,11 @@ class ScanCycle(ControllerCore):
             ph_overshoot_holds=ph is None or ph.on_overshoot is Overshoot.HOLD,
             reactor_dose_wanted=bool(targets.pumps) or ph is not None,
             manual_jogs=bool(self._manual.jogs),
+            temperature_tolerance_c=(
+                targets.tolerance_c
+                if targets.temperature_c is not None and not targets.holding and not manual_heat
+                else None
+            ),
         )
 
     def _record_alarms(self, events: list[AlarmEvent]) -> set[tuple[str, str]]:

@@ -15,6 +15,7 @@ from hal.wiring import BoardWiring, CoilFunction, LevelPoint
 from unit_controller.config_sections import MAX_LIQUOR_HEAT_CAPACITY_J_L_K, InterlockLimits
 from unit_controller.interlocks import table as row
 from unit_controller.interlocks.cooling_verifier import CoolingVerifier
+from unit_controller.interlocks.deviation import DeviationMonitor
 from unit_controller.interlocks.device_lost import SILENT_REASONS, DeviceLostMonitor
 from unit_controller.interlocks.effects import Output, forced_outputs
 from unit_controller.interlocks.heater_verifier import HeaterVerifier
@@ -31,6 +32,16 @@ from unit_controller.interlocks.weld_watch import WeldWatch
 from unit_controller.process_image import ProcessImage
 
 log = get_logger(__name__)
+
+# Off-spec: out of a band it had reached, smoothed over SMOOTHING_S, for PERSIST_S (s). Longer
+# than a probe's lag and a dose's mixing; the pH band as wide as an overshoot's (ph_overshoot).
+PH_DEVIATION_SMOOTHING_S = 30.0
+PH_DEVIATION_PERSIST_S = 180.0
+PH_DEVIATION_TOLERANCES = 2.0
+PH_DEVIATION_MIN = 0.08
+TEMPERATURE_DEVIATION_SMOOTHING_S = 60.0
+TEMPERATURE_DEVIATION_PERSIST_S = 300.0
+TEMPERATURE_DEVIATION_TOLERANCES = 2.0
 
 # Which row a silent level switch falls under.
 _LEVEL_LOST = {LevelPoint.LOW_LOW: row.LOW_LOW_LOST, LevelPoint.HIGH_HIGH: row.HIGH_HIGH_LOST}
@@ -73,6 +84,13 @@ class Interlocks:
             above_c=limits.cooling_above_c,
         )
         self._lost = DeviceLostMonitor()
+        self._ph_deviation = DeviationMonitor(
+            smoothing_s=PH_DEVIATION_SMOOTHING_S, persist_s=PH_DEVIATION_PERSIST_S
+        )
+        self._temperature_deviation = DeviationMonitor(
+            smoothing_s=TEMPERATURE_DEVIATION_SMOOTHING_S,
+            persist_s=TEMPERATURE_DEVIATION_PERSIST_S,
+        )
         self._previous: set[tuple[str, str]] = set()
 
     def evaluate(self, image: ProcessImage, ctx: InterlockContext) -> list[Trip]:
@@ -93,6 +111,7 @@ class Interlocks:
         trips += self._outputs(image)
         trips += self._dosing_permitted(image, ctx, trips)
         trips += self._dosing(ctx, ph, image.now)
+        trips += self._deviations(ctx, temperature, ph, image.now)
         self._log_new(trips)
         return trips
 
@@ -338,6 +357,46 @@ class Interlocks:
             else:
                 message = overshoot + "; the batch goes on and it comes back"
                 trips.append(row.PH_OVERSHOOT_GOES_ON.trip(self._ph_tag, message))
+        return trips
+
+    def _deviations(
+        self, ctx: InterlockContext, temperature: Checked[float], ph: Checked[float], now: float
+    ) -> list[Trip]:
+        trips: list[Trip] = []
+        setpoint = ctx.ph_setpoint if ctx.executing else None
+        # Without a counter-reagent, past the setpoint is an overshoot (its own alarm).
+        raises, counter = ctx.ph_raises, ctx.ph_counter
+        band = max(PH_DEVIATION_TOLERANCES * ctx.ph_tolerance, PH_DEVIATION_MIN)
+        off = self._ph_deviation.update(
+            now=now,
+            value=ph.value,
+            setpoint=setpoint,
+            band=band,
+            below=raises or counter,
+            above=not raises or counter,
+        )
+        if off is not None and setpoint is not None:
+            trips.append(
+                row.PH_DEVIATION.trip(
+                    self._ph_tag,
+                    f"pH {off:.2f} against the setpoint {setpoint:g} (band ±{band:g}) for "
+                    f"{PH_DEVIATION_PERSIST_S / 60:g} min or more: the product goes off-spec",
+                )
+            )
+        tolerance = ctx.temperature_tolerance_c if ctx.executing else None
+        t_setpoint = ctx.temperature_setpoint_c if tolerance is not None else None
+        t_band = TEMPERATURE_DEVIATION_TOLERANCES * (tolerance or 0.0)
+        t_off = self._temperature_deviation.update(
+            now=now, value=temperature.value, setpoint=t_setpoint, band=t_band
+        )
+        if t_off is not None and t_setpoint is not None:
+            trips.append(
+                row.TEMPERATURE_DEVIATION.trip(
+                    self._rtd_tag,
+                    f"{t_off:.1f} °C against the setpoint {t_setpoint:g} °C (band ±{t_band:g} °C) "
+                    f"for {TEMPERATURE_DEVIATION_PERSIST_S / 60:g} min or more",
+                )
+            )
         return trips
 
     def _log_new(self, trips: list[Trip]) -> None:

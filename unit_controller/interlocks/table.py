@@ -280,6 +280,28 @@ PH_OVERSHOOT_GOES_ON = Cause(
     _NOTHING,
     latch=False,
 )
+# --- the product off-spec: an alarm for people, the batch goes on ---------------------------------
+PH_DEVIATION = Cause(
+    "ph_deviation",
+    "ph_deviation",
+    "AT-101 pH",
+    "the pH reached its band, then stayed out of it (short of the setpoint, or either way with a "
+    "counter-reagent) for minutes: the product goes off-spec",
+    Priority.MEDIUM,
+    TripAction.NONE,
+    _NOTHING,
+    latch=False,
+)
+TEMPERATURE_DEVIATION = Cause(
+    "temperature_deviation",
+    "temperature_deviation",
+    "TT-101 temperature",
+    "the temperature reached its band, then stayed out of it for minutes",
+    Priority.MEDIUM,
+    TripAction.NONE,
+    _NOTHING,
+    latch=False,
+)
 # --- outputs that do not obey ---------------------------------------------------------------
 _DISOBEYS = "the board refused or failed the write, or the relay reads back otherwise than written"
 CONTACTOR_FAULT = Cause(
@@ -426,6 +448,8 @@ TABLE: tuple[Cause, ...] = (
     PH_NOT_RESPONDING,
     PH_OVERSHOOT_HOLDS,
     PH_OVERSHOOT_GOES_ON,
+    PH_DEVIATION,
+    TEMPERATURE_DEVIATION,
     CONTACTOR_FAULT,
     HEATER_OUTPUT_FAULT,
     AGITATOR_OUTPUT_FAULT,

@@ -102,6 +102,8 @@ class InterlockContext:
     reactor_dose_wanted: bool = False
     # manual mode has jogs running: it applies the dosing permissive per jog itself
     manual_jogs: bool = False
+    # the running phase's temperature band (°C) while it holds a setpoint, else None
+    temperature_tolerance_c: float | None = None
 
 
 def strongest_action(trips: Iterable[Trip]) -> TripAction:

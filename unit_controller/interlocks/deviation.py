@@ -1,0 +1,68 @@
+"""Detects a controlled value that reached its band and then stayed out of it: the product goes
+off-spec (DESIGN §1: pH 11.00 ± 0.05; a shift of 0.1 visibly changes particle size).
+
+Judges the measured value, smoothed so one noisy reading never alarms; never doses or stops
+anything itself. A value still approaching its setpoint is the phase's business, not a
+deviation, and so is a stalled or failed loop before it first got there (pH not responding).
+"""
+
+from __future__ import annotations
+
+import math
+
+
+class DeviationMonitor:
+    """The smoothed value while it has stayed out of its band for `persist_s` after having
+    been in it at this setpoint; None otherwise."""
+
+    def __init__(self, *, smoothing_s: float, persist_s: float) -> None:
+        self._smoothing_s = smoothing_s
+        self._persist_s = persist_s
+        self._setpoint: float | None = None
+        self._smooth: float | None = None
+        self._at: float | None = None
+        self._reached = False
+        self._since: float | None = None
+
+    def update(
+        self,
+        *,
+        now: float,
+        value: float | None,
+        setpoint: float | None,
+        band: float,
+        below: bool = True,
+        above: bool = True,
+    ) -> float | None:
+        """Advance with this scan's values; `below`/`above` say which sides count."""
+        if setpoint is None:
+            self._reset(None)
+            return None
+        if setpoint != self._setpoint:
+            self._reset(setpoint)
+        if value is None or not math.isfinite(value):
+            return None  # a bad reading is the reading interlock's business; keep the state
+        dt = 0.0 if self._at is None else max(0.0, now - self._at)
+        self._at = now
+        if self._smooth is None:
+            self._smooth = value
+        else:
+            self._smooth += (value - self._smooth) * (1.0 - math.exp(-dt / self._smoothing_s))
+        off = self._smooth - setpoint
+        if abs(off) <= band:
+            self._reached = True
+            self._since = None
+            return None
+        if not self._reached or not (above if off > 0.0 else below):
+            self._since = None
+            return None
+        if self._since is None:
+            self._since = now
+        return self._smooth if now - self._since >= self._persist_s else None
+
+    def _reset(self, setpoint: float | None) -> None:
+        self._setpoint = setpoint
+        self._smooth = None
+        self._at = None
+        self._reached = False
+        self._since = None
