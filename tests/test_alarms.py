@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hal.outputs import Outputs
-from unit_controller.alarms import AlarmEventKind, AlarmManager, AlarmState
+from unit_controller.alarms import HISTORY_KEPT, AlarmEventKind, AlarmManager, AlarmState
 from unit_controller.interlocks import (
     Force,
     InterlockContext,
@@ -13,6 +13,7 @@ from unit_controller.interlocks import (
     Trip,
     TripAction,
 )
+from unit_controller.interlocks import table as row
 
 from .interlocks import default_limits, make_image, sim_wiring
 
@@ -257,3 +258,14 @@ def test_active_lists_most_urgent_first() -> None:
     manager.update([low], 1.0)
     manager.update([low, critical], 2.0)
     assert [a.alarm_id for a in manager.active()] == ["estop", "reagent_cap"]
+
+
+def test_the_history_keeps_only_the_newest_raises() -> None:
+    # An alarm that kept coming back grew a months-long daemon's memory without bound.
+    manager = AlarmManager()
+    trip = row.PH_UNREADABLE.trip("AT-101", "pH bad")
+    for n in range(HISTORY_KEPT + 5):
+        manager.update([trip], now=2.0 * n)
+        manager.update([], now=2.0 * n + 1)
+    assert len(manager.history) == HISTORY_KEPT
+    assert manager.history[-1].raised_at == 2.0 * (HISTORY_KEPT + 4)

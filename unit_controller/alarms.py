@@ -6,6 +6,7 @@ never resets a latch on its own: acknowledge and reset are separate operator act
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -30,6 +31,8 @@ _ACTIVE = (AlarmState.UNACK_ACTIVE, AlarmState.ACK_ACTIVE)
 
 
 # Alarms the controller and daemon raise themselves (not from the cause-and-effect table).
+# Raises kept in `history` (for a simulation's summary).
+HISTORY_KEPT = 1000
 BATCH_INTERRUPTED = "batch_interrupted"  # the last batch ended in a crash or power loss
 
 
@@ -138,7 +141,9 @@ class AlarmManager:
         self._entries: dict[tuple[str, str], _Entry] = {}
         self._current: dict[tuple[str, str], Trip] = {}
         self._pending: list[AlarmEvent] = []
-        self._history: list[AlarmRecord] = []
+        # Bounded: an alarm that keeps coming back (a flaky switch) must not grow a daemon that
+        # runs for months.
+        self._history: deque[AlarmRecord] = deque(maxlen=HISTORY_KEPT)
 
     def update(self, trips: Iterable[Trip], now: float) -> list[AlarmEvent]:
         """Take this scan's trips; returns every transition since the last call."""
@@ -298,7 +303,7 @@ class AlarmManager:
 
     @property
     def history(self) -> tuple[AlarmRecord, ...]:
-        """Every raise since start (or `clear_history`), oldest first."""
+        """The last HISTORY_KEPT raises since start (or `clear_history`), oldest first."""
         return tuple(self._history)
 
     def clear_history(self) -> None:
