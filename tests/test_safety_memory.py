@@ -20,6 +20,7 @@ from unit_controller.safety_memory import (
     UNREADABLE,
     LatchedTrip,
     SafetyMemory,
+    charge_assumed,
     charged_at_start,
 )
 
@@ -140,6 +141,14 @@ def test_the_memory_reads_back_what_it_wrote_and_refuses_what_it_cannot_read() -
     empty = SafetyMemory(reactor_charged=False)
     assert charged_at_start(empty, batch_interrupted=False) is False
     assert charged_at_start(empty, batch_interrupted=True) is True
+    # A crash after a "no": a full disk may have kept the newer "yes" in memory only.
+    assert charged_at_start(empty, batch_interrupted=False, previous_run_clean=False) is True
+    assert charge_assumed(empty, batch_interrupted=False, previous_run_clean=False) is True
+    assert charge_assumed(empty, batch_interrupted=False) is False
+    assert charge_assumed(None, batch_interrupted=False) is True
+    assert charge_assumed(None, batch_interrupted=True) is False
+    charged = SafetyMemory(reactor_charged=True)
+    assert charge_assumed(charged, batch_interrupted=False, previous_run_clean=False) is False
 
 
 def test_a_restored_trip_is_raised_once_in_the_state_the_first_scan_finds() -> None:

@@ -136,7 +136,21 @@ def _trip_from(item: Any) -> LatchedTrip:
     return LatchedTrip(trip=trip, acked=item["acked"] is True)  # "false" is no acknowledgement
 
 
-def charged_at_start(memory: SafetyMemory | None, *, batch_interrupted: bool) -> bool:
+def charged_at_start(
+    memory: SafetyMemory | None, *, batch_interrupted: bool, previous_run_clean: bool = True
+) -> bool:
     """Whether the reactor may hold acid as a run starts: the last run's word, an interrupted
-    batch, or, with nothing known, yes (the level switches reading it empty then clear it)."""
-    return memory is None or memory.reactor_charged or batch_interrupted
+    batch, or, with nothing known, yes (the level switches reading it empty then clear it).
+    After an unclean end the last run's "no" may be stale (a full disk kept its newer word in
+    memory only): yes too, and `charge_assumed` says so."""
+    return memory is None or memory.reactor_charged or batch_interrupted or not previous_run_clean
+
+
+def charge_assumed(
+    memory: SafetyMemory | None, *, batch_interrupted: bool, previous_run_clean: bool = True
+) -> bool:
+    """Whether the charge a run starts with is only assumed (nothing known, or a "no" that may be
+    stale): the level switches reading dry then clear it alone, liquor seen makes it real."""
+    if batch_interrupted:
+        return False
+    return memory is None or (not previous_run_clean and not memory.reactor_charged)

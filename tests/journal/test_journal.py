@@ -291,10 +291,33 @@ async def test_a_long_outage_drops_the_oldest_rows_beyond_the_cap(
         with capture_logs() as logs:
             for n in range(15):
                 _event(journal, n, f"event {n}")
-        assert journal.dropped_total == 5
+        # Room is made a tenth of the cap at a time: 11 rows -> 9, three times.
+        assert journal.dropped_total == 6
         assert [e["event"] for e in logs] == ["journal.dropped"]
     await journal.flush()
-    assert [e["ts"] for e in await journal.recent(100)] == list(range(5, 15))
+    assert [e["ts"] for e in await journal.recent(100)] == list(range(6, 15))
+
+
+async def test_a_long_outage_never_drops_the_newest_safety_memory(
+    journal: Journal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Dropped with the oldest rows, the reactor's "may hold acid" was lost: the purge came back
+    # closed after a power cut.
+    monkeypatch.setattr(store, "MAX_BUFFERED", 10)
+    with monkeypatch.context() as broken:
+        _fail_writes(journal, broken)
+        journal.mark_safety('{"old": true}')
+        journal.mark_safety('{"reactor_charged": true}')
+        for n in range(40):
+            _event(journal, n, f"event {n}")
+    await journal.flush()
+    await journal.close()
+    reopened = _journal(journal.path)
+    opening = await reopened.open()
+    try:
+        assert opening.safety == '{"reactor_charged": true}'
+    finally:
+        await reopened.close()
 
 
 # --- kill -9 -------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ from unit_controller.logs import log_loop_errors
 from unit_controller.machine import State
 from unit_controller.mqtt.payloads import EpochClock
 from unit_controller.recipes.loader import RECIPES_DIR
-from unit_controller.safety_memory import SafetyMemory, charged_at_start
+from unit_controller.safety_memory import SafetyMemory, charge_assumed, charged_at_start
 from unit_controller.scan.driver import ScanDriver
 from unit_controller.scan.timing import ScanTimes
 from unit_controller.state_lock import PRIVATE_UMASK, AlreadyRunning, hold_state_dir
@@ -199,11 +199,21 @@ class Daemon:
             initial_state=State.ABORTED
             if not clean or (memory is not None and memory.aborted)
             else State.STOPPED,
-            # Acid may still be in the reactor (the last run said so, an interrupted batch, or
-            # nothing known): keep the N2 blanket until the level switches read it empty.
-            charged=charged_at_start(memory, batch_interrupted=bool(opening.unreset_interrupted)),
-            # Nothing known at all (a first start): the switches reading dry are enough.
-            charge_assumed=memory is None and not opening.unreset_interrupted,
+            # Acid may still be in the reactor (the last run said so, an interrupted batch, a
+            # crash, or nothing known): keep the N2 blanket until the level switches read it
+            # empty.
+            charged=charged_at_start(
+                memory,
+                batch_interrupted=bool(opening.unreset_interrupted),
+                previous_run_clean=opening.previous_run_clean,
+            ),
+            # Nothing known (a first start, a crash after a "no"): the switches reading dry are
+            # enough.
+            charge_assumed=charge_assumed(
+                memory,
+                batch_interrupted=bool(opening.unreset_interrupted),
+                previous_run_clean=opening.previous_run_clean,
+            ),
             # After a crash or power loss only someone at the unit may operate it.
             authority=stored_authority(self.state_dir, clean=clean),
         )

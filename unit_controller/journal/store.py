@@ -52,6 +52,13 @@ T = TypeVar("T")
 
 # Rows kept in memory while the disk refuses them; beyond this the oldest go (counted, logged).
 MAX_BUFFERED = 10_000
+# What a restart acts on, or what later rows hang on, is never dropped for room: the newest
+# safety memory (whether the reactor may hold acid), a reset of batch_interrupted, a batch's
+# start and end, calibrations. The trend, events and progress go first.
+_KEPT = frozenset({MARK_SAFETY, RESET_INTERRUPTED, START_BATCH, FINISH_BATCH, INSERT_CALIBRATION})
+# A tenth of the cap is made room at once when full, so a put on a failing disk does not walk
+# the buffer every time.
+_ROOM_SHARE = 10
 _RETRY_MAX_S = 5.0
 
 
@@ -362,10 +369,26 @@ class Journal:
         self._wake.set()
 
     def _cap(self) -> None:
-        excess = len(self._buffer) - MAX_BUFFERED
-        if excess <= 0:
+        if len(self._buffer) <= MAX_BUFFERED:
             return
-        del self._buffer[:excess]
+        excess = len(self._buffer) - MAX_BUFFERED + MAX_BUFFERED // _ROOM_SHARE
+        buffer = self._buffer
+        newest_safety = max(
+            (i for i, (sql, _) in enumerate(buffer) if sql == MARK_SAFETY), default=-1
+        )
+        kept: list[Op] = []
+        dropped = 0
+        for i, op in enumerate(buffer):
+            sql = op[0]
+            keep = sql in _KEPT and (sql != MARK_SAFETY or i == newest_safety)
+            if dropped < excess and not keep:
+                dropped += 1
+                continue
+            kept.append(op)
+        self._buffer = kept
+        excess = dropped
+        if not excess:
+            return
         self._dropped_total += excess
         if not self._dropped_unlogged:
             log.warning(
