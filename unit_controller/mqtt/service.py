@@ -38,7 +38,7 @@ from unit_controller.mqtt.payloads import (
 )
 from unit_controller.mqtt.settings import operators_of
 from unit_controller.mqtt.topics import Topics
-from unit_controller.recipes.loader import RECIPES_DIR, list_recipes
+from unit_controller.recipes.loader import RECIPES_DIR, offered_recipes
 
 log = get_logger(__name__)
 
@@ -149,6 +149,7 @@ class FleetService:
             on_refusal=self._refused_unread,
             announcements=self._discovery,
             wire=wire,
+            before_announce=self._refresh_recipes,
         )
         self.dispatcher = CommandDispatcher(
             controller=controller, on_rebirth=self.link.rebirth, wall=wall
@@ -194,7 +195,7 @@ class FleetService:
         self.link.session = self.link.session or self.outbox.last_session
         self._dropped_seen = self.outbox.dropped_total
         try:
-            self._recipes = await asyncio.to_thread(list_recipes, self._recipes_dir)
+            await self._refresh_recipes()
         except BaseException:
             # `stop` only closes a service that started: the outbox would stay open.
             await self.outbox.close()
@@ -271,6 +272,10 @@ class FleetService:
             self.link.rebirth()  # the retained birth says whether this unit takes commands
 
     # --- what the link asks for ------------------------------------------------------------
+    async def _refresh_recipes(self) -> None:
+        """What the birth offers: the recipes this unit would run now (files change)."""
+        self._recipes = await asyncio.to_thread(offered_recipes, self.config, self._recipes_dir)
+
     def _birth(self, session: int) -> bytes:
         unit = self.config.unit
         return encode(
