@@ -272,10 +272,16 @@ def run_envelope(args: argparse.Namespace) -> int:
     def ratio(value: float | None) -> str:
         return "n/a (a run did not reach the judged phase)" if value is None else f"{value:.2f}"
 
+    if summary["median_true_in_band"] is None:
+        in_band = "n/a (no phase holds a pH)"
+    else:
+        in_band = (
+            f"median {summary['median_true_in_band']:.1%}, "
+            f"worst {summary['worst_true_in_band']:.1%}"
+        )
     print(
         f"complete {summary['complete']}/{summary['runs']} (on/off {summary['baseline_complete']}"
-        f"/{summary['runs']}); true pH in band: median {summary['median_true_in_band']:.1%}, "
-        f"worst {summary['worst_true_in_band']:.1%}; worst IAE ratio vs on/off: pH "
+        f"/{summary['runs']}); true pH in band: {in_band}; worst IAE ratio vs on/off: pH "
         f"{ratio(summary['worst_iae_ratio_ph'])}, temperature "
         f"{ratio(summary['worst_iae_ratio_temperature'])}"
     )

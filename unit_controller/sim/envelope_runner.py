@@ -213,7 +213,11 @@ def run_envelope(
                 },
             }
         )
-    in_band = [r["ph"]["true_in_band_fraction"] or 0.0 for r in runs]
+    fractions = [r["ph"]["true_in_band_fraction"] for r in runs]
+    # No run judged: the recipe holds no pH, and no figure is claimed. A run that did not reach
+    # the judged phase when others did spent none of it in band.
+    judged = any(f is not None for f in fractions)
+    in_band = [f or 0.0 for f in fractions]
     return {
         "recipe": options.recipe,
         "seed": options.seed,
@@ -227,8 +231,8 @@ def run_envelope(
             "baseline_complete": sum(
                 r["baseline"]["final_state"] == State.COMPLETE.value for r in runs
             ),
-            "median_true_in_band": round(statistics.median(in_band), 4),
-            "worst_true_in_band": round(min(in_band), 4),
+            "median_true_in_band": round(statistics.median(in_band), 4) if judged else None,
+            "worst_true_in_band": round(min(in_band), 4) if judged else None,
             "worst_iae_ratio_ph": _worst(r["iae_ratio"]["ph"] for r in runs),
             "worst_iae_ratio_ph_control": _worst(r["iae_ratio"]["ph_control"] for r in runs),
             "worst_iae_ratio_temperature": _worst(r["iae_ratio"]["temperature"] for r in runs),
