@@ -497,6 +497,18 @@ def test_envelope_runs_each_plant_under_both_controllers_and_summarises(tmp_path
     assert "plant 2 on/off baseline" in outcome.out  # progress, a line per batch
 
 
+def test_envelope_claims_no_ph_figure_for_a_recipe_that_holds_no_ph(tmp_path: Path) -> None:
+    # It printed "true pH in band: median 0.0%" for runs that all completed.
+    text = 'name = "fill_only"\nstarts_with = "empty"\n' + FILL_TO_LSL
+    recipe = str(_write(tmp_path, "fill_only.toml", text))
+    outcome = _cli("envelope", "--recipe", recipe, "--runs", "1", "--jobs", "1", "--json")
+    assert outcome.code == 0, outcome.err
+    summary = outcome.summary["summary"]
+    assert summary["median_true_in_band"] is None
+    assert summary["worst_true_in_band"] is None
+    assert "true pH in band: n/a (no phase holds a pH)" in outcome.out
+
+
 @pytest.mark.parametrize(
     ("argv", "says"),
     [
