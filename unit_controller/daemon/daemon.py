@@ -97,9 +97,12 @@ class Daemon:
     def _make_clock(self) -> Clock:
         if self.config.hal.backend == "mock":
             speed = self.options.speed or self.config.sim.speed or 1.0
-            # The scan reads the clock every period; a longer gap is the host stalling.
+            # The scan reads the clock every period; a longer gap is the host stalling. Five
+            # periods of simulated time at most, whatever the speed: a 0.4 s stall at 10x was 4 s
+            # of silence, past the E-stop's 3 s staleness (a false critical abort). A loaded host
+            # runs the simulation slower than asked instead.
             return ScaledClock(
-                speed=speed, max_stall_s=max(0.5, 5 * self.config.unit.scan_period_s)
+                speed=speed, max_stall_s=5 * self.config.unit.scan_period_s / speed
             )
         return ScaledClock(speed=1.0)
 
@@ -141,7 +144,8 @@ class Daemon:
         with self._single_instance():
             if await socket_answers(self.options.dirs.socket):
                 raise AlreadyRunning(
-                    f"another unit-controller is listening on {self.options.dirs.socket}"
+                    f"another unit-controller is listening on {self.options.dirs.socket}; "
+                    "give this run its own --runtime-dir"
                 )
             journal = Journal(path=self.state_dir / JOURNAL_FILE)
             opening = await journal.open()
