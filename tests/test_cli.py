@@ -791,3 +791,12 @@ def test_the_log_level_is_taken_before_or_after_the_command() -> None:
     assert parser.parse_args(["run", "--log-level", "info"]).log_level == "info"
     assert parser.parse_args(["--log-level", "error", "run"]).log_level == "error"
     assert parser.parse_args(["check-config", "x.toml"]).log_level == "warning"
+
+
+def test_console_takes_a_script_as_unit_console_does(tmp_path: Path) -> None:
+    # `unit-controller console -c status` was "unrecognized arguments" though its help says
+    # "same as unit-console".
+    outcome = _cli("console", "--socket", str(tmp_path / "none.sock"), "-c", "status")
+    assert "unrecognized arguments" not in outcome.err
+    assert "none.sock" in outcome.err + outcome.out
+    assert outcome.code == 1  # unreachable, as unit-console says it

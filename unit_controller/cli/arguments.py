@@ -188,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_fault,
         action="append",
         default=[],
-        metavar="NAME@MIN",
+        metavar="NAME[:TAG]@MIN",
         help="inject a fault at simulated minutes after start (repeatable), "
         "e.g. ssr_welded@12 or dosing_pump_stall:P-203@30",
     )
@@ -313,10 +313,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="Talk to a running controller over its control socket.",
     )
     console.add_argument("--socket", type=Path, default=None, metavar="PATH")
+    console.add_argument(
+        "-c",
+        dest="console_commands",
+        default=None,
+        metavar="COMMANDS",
+        help="run these commands (separated by newlines or ';') as a script and leave",
+    )
 
     sub.add_parser(
         "hash-pin",
         help="print the [console] pin_hash for a PIN read from standard input",
+        description="Read a PIN from standard input (asked for twice, without echo, on a "
+        "terminal) and print the pin_hash line for the [console] section of unit.toml.",
     )
     add_operator_commands(sub)
     add_fleet_command(sub)

@@ -34,7 +34,7 @@ def add_bench_commands(sub: Any, *, speed: Any, fault: Any) -> None:
         type=fault,
         action="append",
         default=[],
-        metavar="NAME@MIN",
+        metavar="NAME[:TAG]@MIN",
         help="inject a fault minutes after start (repeatable), e.g. device_silent:AT-101@1",
     )
     emulate.add_argument(

@@ -86,7 +86,10 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.command == "console":
         from unit_controller.console.repl import main as console_main
 
-        return console_main([] if args.socket is None else ["--socket", str(args.socket)])
+        passed = [] if args.socket is None else ["--socket", str(args.socket)]
+        if args.console_commands is not None:
+            passed += ["-c", args.console_commands]
+        return console_main(passed)
     if args.command == "hash-pin":
         return _hash_pin()
     if args.command in ("keygen", "sign", "send"):
