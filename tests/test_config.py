@@ -517,15 +517,15 @@ def test_serial_ports_on_the_default_backend_are_refused_not_simulated(tmp_path:
         ),
         (
             ("[unit]\n", '[unit]\nstate_dir = ""\n'),
-            "unit.state_dir: must be an absolute path, got '.'",
+            "unit.state_dir: must be an absolute path (got '')",
         ),
         (
             ("[unit]\n", '[unit]\nstate_dir = "relative/dir"\n'),
-            "unit.state_dir: must be an absolute path, got 'relative/dir'",
+            "unit.state_dir: must be an absolute path (got 'relative/dir')",
         ),
         (
             ('synchronized_flag = "/run/systemd/timesync/synchronized"', 'synchronized_flag = ""'),
-            "clock.synchronized_flag: must be an absolute path, got '.'",
+            "clock.synchronized_flag: must be an absolute path (got '')",
         ),
     ],
 )  # fmt: skip

@@ -25,6 +25,17 @@ def test_tls_refused_by_a_plain_listener_is_named(error: OSError) -> None:
     assert TLS.failure(error) == f"{error} ({HINT})"
 
 
+def test_a_broker_certificate_nobody_trusts_names_the_ca_file() -> None:
+    error = ssl.SSLCertVerificationError(
+        1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate"
+    )
+    said = TLS.failure(error)
+    assert said.startswith(str(error))
+    assert "--ca-file" in said
+    assert "[mqtt] ca_file" in said
+    assert HINT not in said
+
+
 def test_other_failures_are_said_as_they_are() -> None:
     refused = ConnectionRefusedError(111, "Connection refused")
     assert TLS.failure(refused) == "[Errno 111] Connection refused"

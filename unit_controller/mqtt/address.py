@@ -38,6 +38,11 @@ class BrokerAddress:
         """`error` connecting to this broker, for a person: with what it most likely means
         when the link's TLS is the likely cause."""
         said = str(error) or type(error).__name__
+        if self.tls and "certificate verify failed" in said.lower():
+            return said + (
+                " (the broker's certificate is not signed by a CA this machine trusts: name the "
+                "CA that signed it, --ca-file on the command line or [mqtt] ca_file in a config)"
+            )
         if self.tls and any(sign in said.lower() for sign in _TLS_REFUSED):
             said += (
                 f" (the TLS handshake failed: is port {self.port} a TLS listener? mqtt:// is "
