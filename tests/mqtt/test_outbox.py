@@ -36,7 +36,11 @@ class Wall:
 def _outbox(
     path: Path, *, max_bytes: int = 1_000_000, max_age_s: float = 3600.0, wall: Wall | None = None
 ) -> Outbox:
-    return Outbox(path=path, max_bytes=max_bytes, max_age_s=max_age_s, wall=wall or Wall())
+    # The hand-moved clock is time passing, not a step of the wall clock: both clocks read it.
+    wall = wall or Wall()
+    return Outbox(
+        path=path, max_bytes=max_bytes, max_age_s=max_age_s, wall=wall, monotonic=wall
+    )
 
 
 @pytest.fixture
@@ -155,6 +159,35 @@ async def test_age_cap_drops_rows_older_than_max_age(tmp_path: Path) -> None:
         assert (box.pending_count, box.pending_bytes, box.dropped_total) == (1, 5, 1)
         assert logs[0]["reason"] == "age"
         assert logs[0]["log_level"] == "warning"
+
+
+async def test_a_step_of_the_wall_clock_moves_the_rows_kept_so_far_with_it(
+    tmp_path: Path,
+) -> None:
+    # NTP stepping a Pi's clock 8 days forward aged a 30 s backlog out at once ("reached its cap
+    # while the broker was away").
+    wall, monotonic = Wall(), Wall(0.0)
+    path = tmp_path / "o.sqlite3"
+    day = 86_400.0
+    box = Outbox(path=path, max_bytes=10**6, max_age_s=7 * day, wall=wall, monotonic=monotonic)
+    async with box:
+        box.put("telemetry", b"stored")
+        await box.flush()
+        box.put("telemetry", b"buffered")
+        wall.now += 8 * day  # the step
+        monotonic.now += 1.0
+        with capture_logs() as logs:
+            box.put("telemetry", b"after")
+            await box.flush()
+        assert [e["event"] for e in logs] == ["outbox.clock_stepped"]
+        assert [r.payload for r in await _all(box)] == [b"stored", b"buffered", b"after"]
+        assert box.dropped_total == 0
+        # Time passing on both clocks still ages them out.
+        wall.now += 7 * day + 10
+        monotonic.now += 7 * day + 10
+        await box.flush()
+        assert await _all(box) == []
+        assert box.dropped_total == 3
 
 
 async def test_counters_persist_across_reopen(tmp_path: Path) -> None:

@@ -50,6 +50,11 @@ IDLE_COMMIT_S = 2.0
 MEMORY_HOLD_BYTES = 16 * 1024 * 1024
 
 
+# The wall clock moving this much more (or less) than the monotonic clock between two readings
+# is a step (NTP setting a Pi without a clock), not time passing.
+CLOCK_STEP_S = 60.0
+
+
 class Outbox:
     """On-disk queue of outgoing MQTT messages, each deleted only once the broker acked it.
 
@@ -73,6 +78,11 @@ class Outbox:
         self._counters = path.with_name(path.name + ".counters")
         self._max_bytes = max_bytes
         self._wall = wall
+        # The wall and monotonic clocks at the last stamp, to tell a step of the wall clock from
+        # time passing; steps not yet applied to the stored rows, and all of them this run.
+        self._clock_at: tuple[float, float] | None = None
+        self._shift_ms = 0
+        self._shifted_ms = 0
         self._store = OutboxDb(
             path=path, max_bytes=max_bytes, max_age_ms=round(max_age_s * 1000), thread=thread
         )
@@ -269,25 +279,31 @@ class Outbox:
         """
         if not (self._buffer or self._acks or self._unsaved_drops or self._stored_rows):
             return []  # nothing to write, and no stored row a cap could drop
+        now_ms = self._now_ms()  # first: a step of the wall clock it finds moves the buffer too
         batch, self._buffer, self._buffered_bytes = self._buffer, [], 0
         acks, self._acks = self._acks, {}
         unsaved, self._unsaved_drops = self._unsaved_drops, 0
+        shift_ms, self._shift_ms = self._shift_ms, 0
         job = partial(
             self._store.flush,
             batch=batch,
             acks=list(acks),
             extra_dropped=unsaved,
-            now_ms=self._now_ms(),
+            now_ms=now_ms,
+            shift_ms=shift_ms,
         )
         try:
             future = self._worker.submit(job)
         except BaseException:
+            self._shift_ms += shift_ms
             self._requeue(batch, acks, unsaved)
             raise
         self._submitted_drops += unsaved
         # The accounting runs as the commit's own callback, in commit order, and is shielded:
         # a caller cancelled mid-commit must neither stop the commit nor skip its accounting.
-        future.add_done_callback(partial(self._settle, batch, acks, unsaved))
+        future.add_done_callback(
+            partial(self._settle, batch, acks, unsaved, (shift_ms, self._shifted_ms))
+        )
         flushed = await asyncio.shield(future)
         return flushed.rows
 
@@ -296,12 +312,20 @@ class Outbox:
         batch: list[Buffered],
         acks: dict[int, None],
         unsaved: int,
+        shifts: tuple[int, int],
         future: asyncio.Future[Flushed],
     ) -> None:
         self._submitted_drops -= unsaved
         if future.cancelled() or future.exception() is not None:
             if not future.cancelled():
                 self.write_error = str(future.exception())
+            # Rolled back: the stored rows still wait for this commit's shift, and the batch
+            # for any step found since it was submitted.
+            shift_ms, shifted_then = shifts
+            self._shift_ms += shift_ms
+            since = self._shifted_ms - shifted_then
+            if since:
+                batch = [(kind, created + since, payload) for kind, created, payload in batch]
             self._requeue(batch, acks, unsaved)
             return
         self.write_error = None
@@ -535,7 +559,25 @@ class Outbox:
 
     # --- helpers ------------------------------------------------------------------------------
     def _now_ms(self) -> int:
-        return int(self._wall() * 1000)
+        """The wall clock (ms), for stamping rows and ageing them; a step of it (more or less
+        than the monotonic clock moved, by CLOCK_STEP_S) moves every row kept so far with it,
+        so each row's age stays true: an NTP step forward on a Pi without a clock aged a whole
+        backlog out at once."""
+        wall, mono = self._wall(), self._monotonic()
+        if self._clock_at is not None:
+            last_wall, last_mono = self._clock_at
+            stepped = (wall - last_wall) - (mono - last_mono)
+            if abs(stepped) >= CLOCK_STEP_S:
+                self._clock_stepped(round(stepped * 1000))
+        self._clock_at = (wall, mono)
+        return int(wall * 1000)
+
+    def _clock_stepped(self, step_ms: int) -> None:
+        self._shift_ms += step_ms  # for the stored rows, at the next commit
+        self._shifted_ms += step_ms
+        # In place: `put` may hold the list's `append` while it asks the time.
+        self._buffer[:] = [(kind, at + step_ms, payload) for kind, at, payload in self._buffer]
+        log.warning("outbox.clock_stepped", step_s=round(step_ms / 1000, 1))
 
 
 _CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})

@@ -272,15 +272,35 @@ class OutboxDb:
         return int(rows[0][0])
 
     def flush(
-        self, *, batch: list[Buffered], acks: list[int], extra_dropped: int, now_ms: int
+        self,
+        *,
+        batch: list[Buffered],
+        acks: list[int],
+        extra_dropped: int,
+        now_ms: int,
+        shift_ms: int = 0,
     ) -> Flushed:
+        """Insert `batch`, delete the acked ids, apply the caps; `shift_ms` first moves every
+        stored row's stamp by the wall clock's step."""
         try:
-            return self._flush(batch=batch, acks=acks, extra_dropped=extra_dropped, now_ms=now_ms)
+            return self._flush(
+                batch=batch,
+                acks=acks,
+                extra_dropped=extra_dropped,
+                now_ms=now_ms,
+                shift_ms=shift_ms,
+            )
         except sqlite3.Error as exc:
             raise OutboxError(self.path, f"commit failed, will retry: {exc}") from exc
 
     def _flush(
-        self, *, batch: list[Buffered], acks: list[int], extra_dropped: int, now_ms: int
+        self,
+        *,
+        batch: list[Buffered],
+        acks: list[int],
+        extra_dropped: int,
+        now_ms: int,
+        shift_ms: int,
     ) -> Flushed:
         conn = self.worker.conn
         count, nbytes = self._rows, self._bytes
@@ -288,6 +308,8 @@ class OutboxDb:
         drops: list[Drop] = []
         dropped_total = self._dropped_total
         with transaction(conn):
+            if shift_ms:
+                conn.execute("UPDATE outbox SET created_ms = created_ms + ?", (shift_ms,))
             if batch:
                 conn.executemany(
                     "INSERT INTO outbox (kind, created_ms, size, payload) VALUES (?, ?, ?, ?)",
