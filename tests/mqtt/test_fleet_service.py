@@ -189,10 +189,10 @@ async def test_telemetry_carries_the_packtags_state_and_unit_mode(tmp_path: Path
 async def test_a_start_that_fails_after_opening_the_outbox_closes_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def unreadable(_: Path) -> list[str]:
+    def unreadable(*_: object) -> list[str]:
         raise PermissionError("recipes folder unreadable")
 
-    monkeypatch.setattr(service_module, "list_recipes", unreadable)
+    monkeypatch.setattr(service_module, "offered_recipes", unreadable)
     rig = Rig(config=fleet_config(NO_BROKER, tmp_path))
     service = FleetService(
         config=rig.config, controller=rig.controller, clock=rig.clock, state_dir=tmp_path

@@ -95,14 +95,14 @@ class FleetLink:
         rng: random.Random | None = None,
         announcements: Callable[[], list[tuple[str, bytes]]] = list,
         wire: Wire | None = None,
-        before_announce: Callable[[], Awaitable[None]] | None = None,
+        announcing: Callable[[], None] | None = None,
     ) -> None:
         """`announcements`: more retained (topic, payload) sent after the birth on every
         connect and rebirth (Home Assistant's discovery configs); `wire`: how messages look
         on the broker (default the JSON topics, from `birth`, `alarms` and `announcements`);
         `on_refusal`: the answer to a message that is no command (default: a bare refusal);
-        `before_announce`: awaited before each birth is made (what it tells may have changed)."""
-        self._before_announce = before_announce
+        `announcing`: told as each birth goes out (never waited for: a birth is not delayed)."""
+        self._announcing = announcing
         self._on_refusal: RefusalHandler = on_refusal or _bare_refusal
         self._settings = settings
         self._address = settings.address
@@ -322,12 +322,11 @@ class FleetLink:
                 await window.close()
 
     async def _announce(self, client: DirectPublisher) -> None:
-        if self._before_announce is not None:
+        if self._announcing is not None:
             try:
-                await self._before_announce()
+                self._announcing()
             except Exception:
-                # The birth goes out with what was known before: a link never stops for it.
-                log.exception("mqtt.before_announce_failed")
+                log.exception("mqtt.announcing_failed")  # a link never stops for it
         self._alarms_dirty.clear()  # the announcement carries the alarm list as it is now
         for message in self._wire.announce(self.session):
             await self._publish_unstored(client, message)

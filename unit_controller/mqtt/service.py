@@ -112,6 +112,7 @@ class FleetService:
         )
         self._recipes_dir = recipes_dir
         self._recipes: list[str] = []
+        self._rechecking: asyncio.Task[None] | None = None
         self.epoch = epoch or EpochClock(clock=clock, wall=wall)
         self._clock = clock
         self._metrics = telemetry_metrics(config.wiring)
@@ -149,7 +150,7 @@ class FleetService:
             on_refusal=self._refused_unread,
             announcements=self._discovery,
             wire=wire,
-            before_announce=self._refresh_recipes,
+            announcing=self._recheck_recipes,
         )
         self.dispatcher = CommandDispatcher(
             controller=controller, on_rebirth=self.link.rebirth, wall=wall
@@ -254,6 +255,8 @@ class FleetService:
             drained = await self.link.wait_drained(max(0.0, deadline - loop.time()))
         offline = await self.link.say_offline()
         tasks, self._tasks = self._tasks, []
+        if self._rechecking is not None:
+            tasks.append(self._rechecking)
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -272,9 +275,26 @@ class FleetService:
             self.link.rebirth()  # the retained birth says whether this unit takes commands
 
     # --- what the link asks for ------------------------------------------------------------
-    async def _refresh_recipes(self) -> None:
+    async def _refresh_recipes(self, *, rebirth_on_change: bool = False) -> None:
         """What the birth offers: the recipes this unit would run now (files change)."""
-        self._recipes = await asyncio.to_thread(offered_recipes, self.config, self._recipes_dir)
+        offered = await asyncio.to_thread(offered_recipes, self.config, self._recipes_dir)
+        if offered != self._recipes:
+            self._recipes = offered
+            if rebirth_on_change:
+                self.link.rebirth()  # the birth that just went out offered the old list
+
+    def _recheck_recipes(self) -> None:
+        """A birth goes out: read the recipes again meanwhile (off the loop, never delaying
+        it); a change is born again."""
+        if self._rechecking is not None and not self._rechecking.done():
+            return
+        self._rechecking = asyncio.create_task(self._recheck())
+
+    async def _recheck(self) -> None:
+        try:
+            await self._refresh_recipes(rebirth_on_change=True)
+        except Exception:
+            log.exception("mqtt.recipes_unread")
 
     def _birth(self, session: int) -> bytes:
         unit = self.config.unit
