@@ -7,6 +7,7 @@ import os
 import signal
 import sqlite3
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -188,6 +189,85 @@ async def test_a_step_of_the_wall_clock_moves_the_rows_kept_so_far_with_it(
         await box.flush()
         assert await _all(box) == []
         assert box.dropped_total == 3
+
+
+async def test_a_step_moves_only_what_this_run_stamped(tmp_path: Path) -> None:
+    # A unit off for 8 days boots with its clock at the shutdown time (fake-hwclock), then NTP
+    # steps it: the last run's rows were stamped right and age out; this run's move.
+    day = 86_400.0
+    path = tmp_path / "o.sqlite3"
+    wall, monotonic = Wall(), Wall(0.0)
+    async with Outbox(
+        path=path, max_bytes=10**6, max_age_s=7 * day, wall=wall, monotonic=monotonic
+    ) as box:
+        box.put("telemetry", b"last run")
+        await box.flush()
+    monotonic.now += 5.0  # a new boot: the clock reads the shutdown time again
+    wall.now += 5.0
+    async with Outbox(
+        path=path, max_bytes=10**6, max_age_s=7 * day, wall=wall, monotonic=monotonic
+    ) as box:
+        box.put("telemetry", b"this run")
+        await box.flush()
+        wall.now += 8 * day
+        monotonic.now += 1.0
+        box.put("telemetry", b"after the step")
+        await box.flush()
+        await box.flush()
+        assert [r.payload for r in await _all(box)] == [b"this run", b"after the step"]
+        assert box.dropped_total == 1
+
+
+@pytest.mark.parametrize("first_fails", [False, True])
+@pytest.mark.parametrize("step_before", [False, True])
+async def test_a_step_around_a_commit_in_flight_drops_and_moves_nothing_wrongly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first_fails: bool, step_before: bool
+) -> None:
+    # The commit after the step aged out rows whose move waited on the commit in flight.
+    day = 86_400.0
+    wall, monotonic = Wall(), Wall(0.0)
+    box = Outbox(
+        path=tmp_path / "o.sqlite3", max_bytes=10**6, max_age_s=7 * day, wall=wall,
+        monotonic=monotonic,
+    )  # fmt: skip
+    async with box:
+        box.put("event", b"r0")
+        await box.flush()
+        real = box._store.flush
+        entered, release = threading.Event(), threading.Event()
+
+        def held(**kwargs: Any) -> Any:
+            entered.set()
+            release.wait(10)
+            if first_fails:
+                raise OutboxError(tmp_path, "injected")
+            return real(**kwargs)
+
+        monkeypatch.setattr(box._store, "flush", held)
+        if step_before:
+            wall.now += 8 * day
+            monotonic.now += 1.0
+        box.put("event", b"r1")
+        first = asyncio.ensure_future(box.flush())
+        await asyncio.to_thread(entered.wait)
+        monkeypatch.setattr(box._store, "flush", real)
+        if not step_before:
+            wall.now += 8 * day  # the step, found by the next put
+            monotonic.now += 1.0
+        box.put("event", b"r2")
+        second = asyncio.ensure_future(box.flush())
+        await asyncio.sleep(0)
+        release.set()
+        await asyncio.gather(first, second, return_exceptions=True)
+        box.put("event", b"r3")
+        await box.flush()
+        await box.flush()
+        rows = await _all(box)
+        assert sorted(r.payload for r in rows) == [b"r0", b"r1", b"r2", b"r3"]
+        assert box.dropped_total == 0
+        # Every stamp is the stepped clock less the row's true age: none moved twice.
+        newest = max(r.created_ms for r in rows)
+        assert newest - min(r.created_ms for r in rows) < 60_000
 
 
 async def test_counters_persist_across_reopen(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import TracebackType
@@ -50,6 +51,15 @@ IDLE_COMMIT_S = 2.0
 MEMORY_HOLD_BYTES = 16 * 1024 * 1024
 
 
+@dataclass(slots=True)
+class _Step:
+    """A step of the wall clock the stored rows of this run still wait for."""
+
+    step_ms: int
+    after_jobs: int  # the commits submitted when it was found: their rows move too
+    through_id: int | None  # the last row id they left; None until they have all settled
+
+
 # The wall clock moving this much more (or less) than the monotonic clock between two readings
 # is a step (NTP setting a Pi without a clock), not time passing.
 CLOCK_STEP_S = 60.0
@@ -81,8 +91,14 @@ class Outbox:
         # The wall and monotonic clocks at the last stamp, to tell a step of the wall clock from
         # time passing; steps not yet applied to the stored rows, and all of them this run.
         self._clock_at: tuple[float, float] | None = None
-        self._shift_ms = 0
         self._shifted_ms = 0
+        # Steps to apply to the stored rows of this run. Only rows this run stamped move: ids
+        # above the last at open (a file set aside keeps the ids going on).
+        self._steps: list[_Step] = []
+        self._run_first_id = 0
+        self._jobs_submitted = 0
+        self._jobs_settled = 0
+        self._shifting_jobs = 0  # commits in flight carrying a step
         self._store = OutboxDb(
             path=path, max_bytes=max_bytes, max_age_ms=round(max_age_s * 1000), thread=thread
         )
@@ -169,6 +185,8 @@ class Outbox:
 
     def _take(self, opened: Opened) -> None:
         self._last_id = opened.last_id
+        if not self._jobs_submitted:
+            self._run_first_id = opened.last_id  # the rows of earlier runs stay as stamped
         self._stored_rows = opened.rows
         self._stored_bytes = opened.nbytes
         self._boot = opened.boot
@@ -283,26 +301,37 @@ class Outbox:
         batch, self._buffer, self._buffered_bytes = self._buffer, [], 0
         acks, self._acks = self._acks, {}
         unsaved, self._unsaved_drops = self._unsaved_drops, 0
-        shift_ms, self._shift_ms = self._shift_ms, 0
+        shifts = [
+            (step.step_ms, self._run_first_id, step.through_id)
+            for step in self._steps
+            if step.through_id is not None
+        ]
+        self._steps = [step for step in self._steps if step.through_id is None]
+        # Ages judged on stamps still waiting for a step (or for a commit in flight that moves
+        # them, and may fail) would drop rows that are young: judged at the next commit.
+        expire = not self._steps and not self._shifting_jobs
         job = partial(
             self._store.flush,
             batch=batch,
             acks=list(acks),
             extra_dropped=unsaved,
             now_ms=now_ms,
-            shift_ms=shift_ms,
+            shifts=shifts,
+            expire=expire,
         )
         try:
             future = self._worker.submit(job)
         except BaseException:
-            self._shift_ms += shift_ms
+            self._unshift(shifts)
             self._requeue(batch, acks, unsaved)
             raise
+        self._jobs_submitted += 1
+        self._shifting_jobs += bool(shifts)
         self._submitted_drops += unsaved
         # The accounting runs as the commit's own callback, in commit order, and is shielded:
         # a caller cancelled mid-commit must neither stop the commit nor skip its accounting.
         future.add_done_callback(
-            partial(self._settle, batch, acks, unsaved, (shift_ms, self._shifted_ms))
+            partial(self._settle, batch, acks, unsaved, (shifts, self._shifted_ms))
         )
         flushed = await asyncio.shield(future)
         return flushed.rows
@@ -312,7 +341,26 @@ class Outbox:
         batch: list[Buffered],
         acks: dict[int, None],
         unsaved: int,
-        shifts: tuple[int, int],
+        shifts: tuple[list[tuple[int, int, int]], int],
+        future: asyncio.Future[Flushed],
+    ) -> None:
+        try:
+            self._settle_rows(batch, acks, unsaved, shifts, future)
+        finally:
+            # In commit order: the steps found before this job was submitted now know the
+            # last row they move.
+            self._jobs_settled += 1
+            self._shifting_jobs -= bool(shifts[0])
+            for step in self._steps:
+                if step.through_id is None and step.after_jobs <= self._jobs_settled:
+                    step.through_id = self._last_id
+
+    def _settle_rows(
+        self,
+        batch: list[Buffered],
+        acks: dict[int, None],
+        unsaved: int,
+        shifts: tuple[list[tuple[int, int, int]], int],
         future: asyncio.Future[Flushed],
     ) -> None:
         self._submitted_drops -= unsaved
@@ -321,8 +369,8 @@ class Outbox:
                 self.write_error = str(future.exception())
             # Rolled back: the stored rows still wait for this commit's shift, and the batch
             # for any step found since it was submitted.
-            shift_ms, shifted_then = shifts
-            self._shift_ms += shift_ms
+            applied, shifted_then = shifts
+            self._unshift(applied)
             since = self._shifted_ms - shifted_then
             if since:
                 batch = [(kind, created + since, payload) for kind, created, payload in batch]
@@ -572,8 +620,17 @@ class Outbox:
         self._clock_at = (wall, mono)
         return int(wall * 1000)
 
+    def _unshift(self, shifts: list[tuple[int, int, int]]) -> None:
+        """A commit carrying these shifts did not happen: the next one carries them again."""
+        self._steps[:0] = [_Step(step, self._jobs_submitted, high) for step, _, high in shifts]
+
     def _clock_stepped(self, step_ms: int) -> None:
-        self._shift_ms += step_ms  # for the stored rows, at the next commit
+        # The stored rows of this run move once every job already submitted has settled (its
+        # rows are stored, or back in the buffer, which moves now).
+        settled = self._jobs_settled >= self._jobs_submitted
+        self._steps.append(
+            _Step(step_ms, self._jobs_submitted, self._last_id if settled else None)
+        )
         self._shifted_ms += step_ms
         # In place: `put` may hold the list's `append` while it asks the time.
         self._buffer[:] = [(kind, at + step_ms, payload) for kind, at, payload in self._buffer]

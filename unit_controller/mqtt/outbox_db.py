@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import accumulate
@@ -278,17 +278,20 @@ class OutboxDb:
         acks: list[int],
         extra_dropped: int,
         now_ms: int,
-        shift_ms: int = 0,
+        shifts: Sequence[tuple[int, int, int]] = (),
+        expire: bool = True,
     ) -> Flushed:
-        """Insert `batch`, delete the acked ids, apply the caps; `shift_ms` first moves every
-        stored row's stamp by the wall clock's step."""
+        """Insert `batch`, delete the acked ids, apply the caps; each of `shifts` (step_ms,
+        after_id, through_id) first moves the stamps of those rows by a step of the wall
+        clock; `expire` False leaves the age cap for the next commit."""
         try:
             return self._flush(
                 batch=batch,
                 acks=acks,
                 extra_dropped=extra_dropped,
                 now_ms=now_ms,
-                shift_ms=shift_ms,
+                shifts=shifts,
+                expire=expire,
             )
         except sqlite3.Error as exc:
             raise OutboxError(self.path, f"commit failed, will retry: {exc}") from exc
@@ -300,7 +303,8 @@ class OutboxDb:
         acks: list[int],
         extra_dropped: int,
         now_ms: int,
-        shift_ms: int,
+        shifts: Sequence[tuple[int, int, int]],
+        expire: bool,
     ) -> Flushed:
         conn = self.worker.conn
         count, nbytes = self._rows, self._bytes
@@ -308,8 +312,11 @@ class OutboxDb:
         drops: list[Drop] = []
         dropped_total = self._dropped_total
         with transaction(conn):
-            if shift_ms:
-                conn.execute("UPDATE outbox SET created_ms = created_ms + ?", (shift_ms,))
+            for step_ms, after_id, through_id in shifts:
+                conn.execute(
+                    "UPDATE outbox SET created_ms = created_ms + ? WHERE id > ? AND id <= ?",
+                    (step_ms, after_id, through_id),
+                )
             if batch:
                 conn.executemany(
                     "INSERT INTO outbox (kind, created_ms, size, payload) VALUES (?, ?, ?, ?)",
@@ -331,7 +338,9 @@ class OutboxDb:
                     conn.execute("DELETE FROM outbox WHERE id BETWEEN ? AND ?", (low, high))
                     count -= gone
                     nbytes -= freed
-            expired_through = self._expired_through(conn, now_ms - self.max_age_ms)
+            expired_through = (
+                self._expired_through(conn, now_ms - self.max_age_ms) if expire else None
+            )
             if expired_through:
                 drop, freed = self._drop_through(conn, expired_through, "age")
                 if drop is not None:
