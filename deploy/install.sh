@@ -651,8 +651,8 @@ do_install() {
     enable_units "$tty"
     pi_console_uart
     apply_live
-    # A dry run says it too (it cannot know whether the service would be running by then).
-    if live && { [ "$dry_run" -eq 1 ] || ! "$systemctl" is-active --quiet unit-controller.service; }; then
+    # A dry run asks too (is-active changes nothing) and says what it would do.
+    if live && ! "$systemctl" is-active --quiet unit-controller.service; then
         start_and_wait || die "unit-controller did not reach READY: journalctl -u unit-controller -n 50"
     fi
     if [ "$changed" -eq 0 ]; then

@@ -34,6 +34,13 @@ def test_a_broker_certificate_nobody_trusts_names_the_ca_file() -> None:
     assert "--ca-file" in said
     assert "[mqtt] ca_file" in said
     assert HINT not in said
+    # The CA is known and the name or the date is wrong: that is said as it is.
+    mismatch = ssl.SSLCertVerificationError(
+        1,
+        "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: Hostname mismatch, "
+        "certificate is not valid for 'runsc'.",
+    )
+    assert TLS.failure(mismatch) == str(mismatch)
 
 
 def test_other_failures_are_said_as_they_are() -> None:

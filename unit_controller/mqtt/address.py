@@ -16,6 +16,13 @@ _ROOT = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 _PORTS = {"mqtt": 1883, "mqtts": 8883}
 # What a TLS client hears from a listener that speaks plain MQTT: it reads the ClientHello as a
 # malformed packet and drops the connection.
+# The broker's certificate chains to no CA this side trusts (not a name or a date that is wrong).
+_UNTRUSTED = (
+    "unable to get local issuer certificate",
+    "self-signed certificate",
+    "self signed certificate",
+    "unable to get issuer certificate",
+)
 _TLS_REFUSED = ("connection reset", "wrong version number", "unexpected eof", "eof occurred")
 
 
@@ -38,7 +45,7 @@ class BrokerAddress:
         """`error` connecting to this broker, for a person: with what it most likely means
         when the link's TLS is the likely cause."""
         said = str(error) or type(error).__name__
-        if self.tls and "certificate verify failed" in said.lower():
+        if self.tls and any(sign in said.lower() for sign in _UNTRUSTED):
             return said + (
                 " (the broker's certificate is not signed by a CA this machine trusts: name the "
                 "CA that signed it, --ca-file on the command line or [mqtt] ca_file in a config)"

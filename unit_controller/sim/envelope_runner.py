@@ -149,7 +149,8 @@ def run_envelope(
     plants once both are known to be fine, before the first batch.
     """
     fixed = fixed or {}
-    load_recipe(options.recipe, config=config, recipes_dir=options.recipes_dir)
+    loaded = load_recipe(options.recipe, config=config, recipes_dir=options.recipes_dir)
+    holds_ph = any(phase.ph is not None for phase in loaded.recipe.phases)
     ranges = {k: v for k, v in config.sim.envelope_ranges().items() if k not in fixed}
     if options.corners:
         plants = corner_plants(config.sim.plant, ranges, seed=options.seed)
@@ -213,11 +214,10 @@ def run_envelope(
                 },
             }
         )
-    fractions = [r["ph"]["true_in_band_fraction"] for r in runs]
-    # No run judged: the recipe holds no pH, and no figure is claimed. A run that did not reach
-    # the judged phase when others did spent none of it in band.
-    judged = any(f is not None for f in fractions)
-    in_band = [f or 0.0 for f in fractions]
+    # A recipe that holds no pH claims no figure; a run that never reached its pH phase spent
+    # none of it in band.
+    judged = holds_ph
+    in_band = [r["ph"]["true_in_band_fraction"] or 0.0 for r in runs]
     return {
         "recipe": options.recipe,
         "seed": options.seed,
