@@ -76,7 +76,7 @@ WHEN: dict[str, dict[str, float]] = {
 }
 
 # Faulted batches a test of its own judges.
-ALSO: dict[str, tuple[str, ...]] = {"leach": ("estop@90", "relay_refused:XV-103@40")}
+ALSO: dict[str, tuple[str, ...]] = {"leach": ("estop@90",)}
 
 
 def fault_text(fault: str, minute: float) -> str:

@@ -74,14 +74,3 @@ def test_an_estop_during_leach_keeps_the_n2_blanket_and_every_other_output_safe(
     assert held["heater"] == 0.0
     assert not any(held[name] for name in ("contactor", "agitator", "fill", "drain")), held
     assert set(held["pumps"].values()) == {0.0}, held
-
-
-@on_recipes_worker("leach")
-def test_a_cooling_valve_the_board_refuses_is_no_welded_heater() -> None:
-    # The heat balance credited the jacket whose coil was refused with the heat it would have
-    # taken out, and called the shortfall a weld: a false critical alarm and an abort.
-    trace = faulted("leach", "relay_refused:XV-103@40")
-    assert "output_fault" in trace.alarm_ids
-    assert "heater_stuck_on" not in trace.alarm_ids, trace.output[-3000:]
-    assert trace.result.summary["final_state"] == "HELD"
-    assert trace.violations == []

@@ -53,11 +53,6 @@ class WeldWatch:
             jacket = wiring.coil(CoilFunction.COOLING_VALVE)
             water_w_k = jacket.flow_l_min / 60.0 * _WATER_J_KG_K
             self._cool_w_k = water_w_k * (1.0 - math.exp(-jacket.ua_w_k / water_w_k))
-        self._cooling_tag = (
-            wiring.coil_tag(CoilFunction.COOLING_VALVE)
-            if wiring.has_coil(CoilFunction.COOLING_VALVE)
-            else None
-        )
         self._heater_w = wiring.heater().power_w
         self._balance = HeatBalanceMonitor(
             window_s=limits.heater_off_window_s, margin_j=_BALANCE_MARGIN_S * self._heater_w
@@ -92,9 +87,7 @@ class WeldWatch:
             self._balance.reset()  # no SSR can heat with the contactor open
             return None
         removed = 0.0
-        # A valve whose coil the board refuses (output_fault) cools nothing: crediting it would
-        # call the missing heat removal a weld.
-        if applied.cooling_valve and t is not None and self._cooling_tag not in image.output_faults:
+        if applied.cooling_valve and t is not None:
             removed = _JACKET_AT_LEAST * self._cool_w_k * max(0.0, t - _COOLING_WATER_MAX_C)
         # the heater as commanded (its on-time this scan at full power), at most
         supplied = self._heater_w if applied.heater_on_s > 0.0 else 0.0
