@@ -374,6 +374,29 @@ def test_next_phase_into_a_phase_that_doses_no_ph_is_refused(
     ]
 
 
+def test_next_phase_into_a_phase_that_cannot_bring_the_ph_back_is_refused(
+    tmp_path: Path, config: UnitConfig
+) -> None:
+    # A next phase raising to 12 with NaOH and no feed passed: past 11, nothing brought it back.
+    first = (
+        "agitator = true\ntimeout_min = 30.0\ntemperature_c = 30.0\n"
+        'ph = { setpoint = 11.0, pump = "P-203", on_overshoot = "next_phase" }\n'
+        "until = { at_setpoint_min = 2.0 }\n"
+    )
+    trim = (
+        '[[phases]]\nname = "trim"\ntimeout_min = 5.0\ntemperature_c = 30.0\nagitator = true\n'
+        'ph = {{ setpoint = 12.0, pump = "P-203" }}\n{feeds}until = {{ duration_min = 0.5 }}\n'
+    )
+    text = _phase(first + trim.format(feeds=""))
+    assert _problems(_write(tmp_path, text), config) == [
+        "phases[0].ph.on_overshoot: 'next_phase', but the next phase ('trim') doses nothing that "
+        "brings the pH back the other way from naoh: use 'hold'"
+    ]
+    # A metal feed takes hydroxide up: the shipped co-precipitation's case.
+    fed = _phase(first + trim.format(feeds='feeds = [{ pump = "P-205", ml_min = 10.0 }]\n'))
+    load_recipe(str(_write(tmp_path, fed)), config=config)
+
+
 def test_an_exothermic_dose_in_a_phase_with_no_setpoint_is_refused(
     tmp_path: Path, config: UnitConfig
 ) -> None:
@@ -391,6 +414,17 @@ def test_an_exothermic_dose_in_a_phase_with_no_setpoint_is_refused(
     load_recipe(
         str(_write(tmp_path, _phase(body.format(t="temperature_c = 60.0\n")))), config=config
     )
+    # A counter-reagent is dosed too.
+    counter = _phase(
+        "timeout_min = 30.0\n"
+        'ph = { setpoint = 9.5, pump = "P-204", counter_pump = "P-201" }\n'
+        "until = { at_setpoint_min = 2.0 }\n"
+    )
+    assert _problems(_write(tmp_path, counter), config) == [
+        "phases[0].temperature_c: the phase doses P-201 (h2so4), whose heat the controller slows "
+        "only to hold a temperature setpoint; with none it would go in at full rate: give the "
+        "phase a temperature_c"
+    ]
     # Ammonia and the metal feed release no heat the controller counts: no setpoint needed.
     ammonia = body.format(t="").replace("P-202", "P-204")
     load_recipe(str(_write(tmp_path, _phase(ammonia))), config=config)

@@ -15,7 +15,7 @@ from hal.wiring import CoilFunction, DosingPumpWiring, Reagent
 from unit_controller.config import UnitConfig
 from unit_controller.errors import RecipeError
 from unit_controller.recipes.level_walk import level_problems
-from unit_controller.recipes.model import MAX_PHASES, PH_EFFECT, Recipe
+from unit_controller.recipes.model import MAX_PHASES, PH_EFFECT, Overshoot, Recipe
 from unit_controller.shipped import SHIPPED_RECIPES
 from unit_controller.tomlfile import file_problem, read_bounded, read_toml, validation_problems
 
@@ -168,10 +168,13 @@ def check_recipe_for_unit(recipe: Recipe, config: UnitConfig) -> list[str]:
                 f"{at}.cooling: this unit has no jacket cooling valve (a coil with function "
                 "'cooling_valve')"
             )
+        dosed_tags = set(phase.pumps)
+        if phase.ph is not None and phase.ph.counter_pump is not None:
+            dosed_tags.add(phase.ph.counter_pump)
         if phase.temperature_c is None:
             hot = sorted(
                 tag
-                for tag in phase.pumps
+                for tag in dosed_tags
                 if tag in pumps and pumps[tag].reagent in EXOTHERMIC_REAGENTS
             )
             if hot:
@@ -193,6 +196,35 @@ def check_recipe_for_unit(recipe: Recipe, config: UnitConfig) -> list[str]:
                     f"{MIN_TEMPERATURE_SETPOINT_C:g} °C (the unit only heats)"
                 )
         ph = phase.ph
+        if (
+            ph is not None
+            and ph.counter_pump is None
+            and ph.on_overshoot is Overshoot.NEXT_PHASE
+            and i + 1 < len(recipe.phases)
+            and ph.pump in pumps
+        ):
+            # The next phase must push the pH back: a reagent the other way, or (past a base's
+            # setpoint) a metal feed that takes hydroxide up.
+            after = recipe.phases[i + 1]
+            way = PH_EFFECT.get(pumps[ph.pump].reagent, 0)
+            tags = set(after.pumps)
+            if after.ph is not None and after.ph.counter_pump is not None:
+                tags.add(after.ph.counter_pump)
+            back = [
+                tag
+                for tag in tags
+                if tag in pumps
+                and (
+                    PH_EFFECT.get(pumps[tag].reagent, 0) == -way
+                    or (way > 0 and pumps[tag].reagent is Reagent.METAL_SULFATE)
+                )
+            ]
+            if way and not back:
+                problems.append(
+                    f"{at}.ph.on_overshoot: 'next_phase', but the next phase ('{after.name}') "
+                    f"doses nothing that brings the pH back the other way from "
+                    f"{pumps[ph.pump].reagent}: use 'hold'"
+                )
         if ph is not None:
             if not limits.min_ph_setpoint <= ph.setpoint <= limits.max_ph_setpoint:
                 problems.append(
