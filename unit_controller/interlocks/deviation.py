@@ -13,11 +13,14 @@ import math
 
 class DeviationMonitor:
     """The smoothed value while it has stayed out of its band for `persist_s` after having
-    been in it at this setpoint; None otherwise."""
+    settled in it (`settle_s` in a row) at this setpoint; None otherwise. Passing through the
+    band on an approach that overshoots does not arm it: the loop is still getting there."""
 
-    def __init__(self, *, smoothing_s: float, persist_s: float) -> None:
+    def __init__(self, *, smoothing_s: float, persist_s: float, settle_s: float) -> None:
         self._smoothing_s = smoothing_s
         self._persist_s = persist_s
+        self._settle_s = settle_s
+        self._in_band_since: float | None = None
         self._setpoint: float | None = None
         self._smooth: float | None = None
         self._at: float | None = None
@@ -50,9 +53,13 @@ class DeviationMonitor:
             self._smooth += (value - self._smooth) * (1.0 - math.exp(-dt / self._smoothing_s))
         off = self._smooth - setpoint
         if abs(off) <= band:
-            self._reached = True
+            if self._in_band_since is None:
+                self._in_band_since = now
+            if now - self._in_band_since >= self._settle_s:
+                self._reached = True
             self._since = None
             return None
+        self._in_band_since = None
         if not self._reached or not (above if off > 0.0 else below):
             self._since = None
             return None
@@ -66,3 +73,4 @@ class DeviationMonitor:
         self._at = None
         self._reached = False
         self._since = None
+        self._in_band_since = None

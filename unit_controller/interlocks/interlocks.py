@@ -33,13 +33,16 @@ from unit_controller.process_image import ProcessImage
 
 log = get_logger(__name__)
 
-# Off-spec: out of a band it had reached, smoothed over SMOOTHING_S, for PERSIST_S (s). Longer
-# than a probe's lag and a dose's mixing; the pH band as wide as an overshoot's (ph_overshoot).
+# Off-spec: out of a band it had settled in (SETTLE_S in a row), smoothed over SMOOTHING_S, for
+# PERSIST_S (s). Longer than a probe's lag and a dose's mixing; the pH band as wide as an
+# overshoot's (ph_overshoot).
 PH_DEVIATION_SMOOTHING_S = 30.0
+PH_DEVIATION_SETTLE_S = 180.0
 PH_DEVIATION_PERSIST_S = 180.0
 PH_DEVIATION_TOLERANCES = 2.0
 PH_DEVIATION_MIN = 0.08
 TEMPERATURE_DEVIATION_SMOOTHING_S = 60.0
+TEMPERATURE_DEVIATION_SETTLE_S = 300.0
 TEMPERATURE_DEVIATION_PERSIST_S = 300.0
 TEMPERATURE_DEVIATION_TOLERANCES = 2.0
 
@@ -85,11 +88,14 @@ class Interlocks:
         )
         self._lost = DeviceLostMonitor()
         self._ph_deviation = DeviationMonitor(
-            smoothing_s=PH_DEVIATION_SMOOTHING_S, persist_s=PH_DEVIATION_PERSIST_S
+            smoothing_s=PH_DEVIATION_SMOOTHING_S,
+            persist_s=PH_DEVIATION_PERSIST_S,
+            settle_s=PH_DEVIATION_SETTLE_S,
         )
         self._temperature_deviation = DeviationMonitor(
             smoothing_s=TEMPERATURE_DEVIATION_SMOOTHING_S,
             persist_s=TEMPERATURE_DEVIATION_PERSIST_S,
+            settle_s=TEMPERATURE_DEVIATION_SETTLE_S,
         )
         self._previous: set[tuple[str, str]] = set()
 
