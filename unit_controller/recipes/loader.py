@@ -219,7 +219,8 @@ def check_recipe_for_unit(recipe: Recipe, config: UnitConfig) -> list[str]:
                     or (way > 0 and pumps[tag].reagent is Reagent.METAL_SULFATE)
                 )
             ]
-            if way and not back:
+            # A pump not on this unit is said already; what it would dose is not known.
+            if way and not back and tags <= set(pumps):
                 problems.append(
                     f"{at}.ph.on_overshoot: 'next_phase', but the next phase ('{after.name}') "
                     f"doses nothing that brings the pH back the other way from "
