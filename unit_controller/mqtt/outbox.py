@@ -608,7 +608,7 @@ class Outbox:
     # --- helpers ------------------------------------------------------------------------------
     def _now_ms(self) -> int:
         """The wall clock (ms), for stamping rows and ageing them; a step of it (more or less
-        than the monotonic clock moved, by CLOCK_STEP_S) moves every row kept so far with it,
+        than the monotonic clock moved, by CLOCK_STEP_S) moves every row this run kept with it,
         so each row's age stays true: an NTP step forward on a Pi without a clock aged a whole
         backlog out at once."""
         wall, mono = self._wall(), self._monotonic()
