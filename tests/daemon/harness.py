@@ -118,10 +118,16 @@ class Daemon:
                 await asyncio.sleep(0.05)
 
     def terminate(self, sig: signal.Signals = signal.SIGTERM) -> int:
-        """SIGTERM (or `sig`) and wait; the exit code."""
+        """SIGTERM (or `sig`) and wait; the exit code. One that does not stop in time is killed
+        (and the timeout raised): a test never leaves a daemon running behind it."""
         assert self.proc is not None
         self.proc.send_signal(sig)
-        return self.proc.wait(WAIT_S)
+        try:
+            return self.proc.wait(WAIT_S)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(WAIT_S)
+            raise
 
     def kill(self) -> None:
         """SIGKILL and reap."""

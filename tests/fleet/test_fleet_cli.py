@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -92,9 +93,16 @@ async def test_two_units_show_up_and_a_killed_one_goes_offline_within_the_keepal
             line = next(t for t in table.splitlines() if t.startswith("unit-f2"))
             assert "OFFLINE" in line
         finally:
+            # Each is stopped (or killed) even when another does not stop in time.
+            stuck: list[subprocess.TimeoutExpired] = []
             for daemon in daemons:
                 if daemon.proc is not None and daemon.proc.poll() is None:
-                    daemon.terminate()
+                    try:
+                        daemon.terminate()
+                    except subprocess.TimeoutExpired as exc:
+                        stuck.append(exc)
+            if stuck:
+                raise stuck[0]
 
 
 async def test_no_broker_and_bad_options_are_named(tmp_path: Path) -> None:
