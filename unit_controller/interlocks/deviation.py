@@ -26,6 +26,12 @@ class DeviationMonitor:
         self._at: float | None = None
         self._reached = False
         self._since: float | None = None
+        self._deviating: float | None = None
+
+    @property
+    def setpoint(self) -> float | None:
+        """The setpoint judged (kept while a deviation is held past its phase)."""
+        return self._setpoint
 
     def update(
         self,
@@ -36,9 +42,14 @@ class DeviationMonitor:
         band: float,
         below: bool = True,
         above: bool = True,
+        hold: bool = False,
     ) -> float | None:
-        """Advance with this scan's values; `below`/`above` say which sides count."""
+        """Advance with this scan's values; `below`/`above` say which sides count. With `hold`,
+        a deviation whose setpoint goes away (the phase ended, the batch is held) is still
+        said, as it was: the product made stays off-spec."""
         if setpoint is None:
+            if hold and self._deviating is not None:
+                return self._deviating
             self._reset(None)
             return None
         if setpoint != self._setpoint:
@@ -57,15 +68,17 @@ class DeviationMonitor:
                 self._in_band_since = now
             if now - self._in_band_since >= self._settle_s:
                 self._reached = True
-            self._since = None
+            self._since = self._deviating = None
             return None
         self._in_band_since = None
         if not self._reached or not (above if off > 0.0 else below):
-            self._since = None
+            self._since = self._deviating = None
             return None
         if self._since is None:
             self._since = now
-        return self._smooth if now - self._since >= self._persist_s else None
+        if now - self._since >= self._persist_s:
+            self._deviating = self._smooth
+        return self._deviating
 
     def _reset(self, setpoint: float | None) -> None:
         self._setpoint = setpoint
@@ -74,3 +87,4 @@ class DeviationMonitor:
         self._reached = False
         self._since = None
         self._in_band_since = None
+        self._deviating = None

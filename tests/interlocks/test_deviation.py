@@ -1,0 +1,40 @@
+"""The off-spec monitor: armed once settled in its band, said once out of it for long enough, and
+held past its phase until the batch ends."""
+
+from __future__ import annotations
+
+from unit_controller.interlocks.deviation import DeviationMonitor
+
+
+def _run(monitor: DeviationMonitor, values: list[float], *, start: float = 0.0) -> float | None:
+    said = None
+    for i, value in enumerate(values):
+        said = monitor.update(now=start + i, value=value, setpoint=11.0, band=0.1)
+    return said
+
+
+def test_a_pass_through_the_band_does_not_arm_it() -> None:
+    monitor = DeviationMonitor(smoothing_s=1.0, persist_s=60.0, settle_s=60.0)
+    # Overshooting through the band on the approach: 30 s in it, then 200 s out.
+    assert _run(monitor, [10.0] * 10 + [11.0] * 30 + [11.5] * 200) is None
+
+
+def test_settled_then_out_for_long_enough_is_said_and_held_past_the_phase() -> None:
+    monitor = DeviationMonitor(smoothing_s=1.0, persist_s=60.0, settle_s=60.0)
+    assert _run(monitor, [11.0] * 100 + [10.5] * 30) is None  # not yet for long enough
+    said = _run(monitor, [10.5] * 40, start=130.0)
+    assert said is not None
+    assert abs(said - 10.5) < 0.01
+    # The phase ends (no setpoint): held while the batch goes on, with the setpoint judged.
+    held = monitor.update(now=171.0, value=9.0, setpoint=None, band=0.1, hold=True)
+    assert held == said
+    assert monitor.setpoint == 11.0
+    # The batch ends: gone.
+    assert monitor.update(now=172.0, value=9.0, setpoint=None, band=0.1) is None
+    assert monitor.setpoint is None
+
+
+def test_back_in_band_ends_it() -> None:
+    monitor = DeviationMonitor(smoothing_s=1.0, persist_s=60.0, settle_s=60.0)
+    assert _run(monitor, [11.0] * 100 + [10.5] * 100) is not None
+    assert _run(monitor, [11.0] * 20, start=200.0) is None
