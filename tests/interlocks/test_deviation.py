@@ -3,10 +3,12 @@ held past its phase until the batch ends."""
 
 from __future__ import annotations
 
-from unit_controller.interlocks.deviation import DeviationMonitor
+from unit_controller.interlocks.deviation import Deviation, DeviationMonitor
 
 
-def _run(monitor: DeviationMonitor, values: list[float], *, start: float = 0.0) -> float | None:
+def _run(
+    monitor: DeviationMonitor, values: list[float], *, start: float = 0.0
+) -> Deviation | None:
     said = None
     for i, value in enumerate(values):
         said = monitor.update(now=start + i, value=value, setpoint=11.0, band=0.1)
@@ -24,14 +26,13 @@ def test_settled_then_out_for_long_enough_is_said_and_held_past_the_phase() -> N
     assert _run(monitor, [11.0] * 100 + [10.5] * 30) is None  # not yet for long enough
     said = _run(monitor, [10.5] * 40, start=130.0)
     assert said is not None
-    assert abs(said - 10.5) < 0.01
-    # The phase ends (no setpoint): held while the batch goes on, with the setpoint judged.
+    assert abs(said.value - 10.5) < 0.01
+    assert (said.setpoint, said.band) == (11.0, 0.1)
+    # The phase ends (no setpoint): held as said while the batch goes on.
     held = monitor.update(now=171.0, value=9.0, setpoint=None, band=0.1, hold=True)
     assert held == said
-    assert monitor.setpoint == 11.0
     # The batch ends: gone.
     assert monitor.update(now=172.0, value=9.0, setpoint=None, band=0.1) is None
-    assert monitor.setpoint is None
 
 
 def test_back_in_band_ends_it() -> None:

@@ -9,10 +9,20 @@ deviation, and so is a stalled or failed loop before it first got there (pH not 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Deviation:
+    """A value out of its band: the smoothed value, the setpoint and the band it was judged on."""
+
+    value: float
+    setpoint: float
+    band: float
 
 
 class DeviationMonitor:
-    """The smoothed value while it has stayed out of its band for `persist_s` after having
+    """A Deviation while the smoothed value has stayed out of its band for `persist_s` after having
     settled in it (`settle_s` in a row) at this setpoint; None otherwise. Passing through the
     band on an approach that overshoots does not arm it: the loop is still getting there."""
 
@@ -26,12 +36,7 @@ class DeviationMonitor:
         self._at: float | None = None
         self._reached = False
         self._since: float | None = None
-        self._deviating: float | None = None
-
-    @property
-    def setpoint(self) -> float | None:
-        """The setpoint judged (kept while a deviation is held past its phase)."""
-        return self._setpoint
+        self._deviating: Deviation | None = None
 
     def update(
         self,
@@ -43,7 +48,7 @@ class DeviationMonitor:
         below: bool = True,
         above: bool = True,
         hold: bool = False,
-    ) -> float | None:
+    ) -> Deviation | None:
         """Advance with this scan's values; `below`/`above` say which sides count. With `hold`,
         a deviation whose setpoint goes away (the phase ended, the batch is held) is still
         said, as it was: the product made stays off-spec."""
@@ -77,7 +82,7 @@ class DeviationMonitor:
         if self._since is None:
             self._since = now
         if now - self._since >= self._persist_s:
-            self._deviating = self._smooth
+            self._deviating = Deviation(value=self._smooth, setpoint=setpoint, band=band)
         return self._deviating
 
     def _reset(self, setpoint: float | None) -> None:

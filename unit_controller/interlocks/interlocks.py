@@ -97,9 +97,6 @@ class Interlocks:
             persist_s=TEMPERATURE_DEVIATION_PERSIST_S,
             settle_s=TEMPERATURE_DEVIATION_SETTLE_S,
         )
-        # The trip a deviation raised, said as it was while it is held past its phase.
-        self._ph_deviated: Trip | None = None
-        self._temperature_deviated: Trip | None = None
         self._previous: set[tuple[str, str]] = set()
 
     def evaluate(self, image: ProcessImage, ctx: InterlockContext) -> list[Trip]:
@@ -385,35 +382,29 @@ class Interlocks:
             above=not raises or counter,
             hold=ctx.executing,  # past its phase (or held), until the batch ends
         )
-        judged = self._ph_deviation.setpoint
-        if off is None or judged is None:
-            self._ph_deviated = None
-        elif setpoint is not None or self._ph_deviated is None:
-            self._ph_deviated = row.PH_DEVIATION.trip(
-                self._ph_tag,
-                f"pH {off:.2f} against the setpoint {judged:g} (band "
-                f"±{band:g}) for {PH_DEVIATION_PERSIST_S / 60:g} min or more: the product goes "
-                "off-spec",
+        if off is not None:
+            trips.append(
+                row.PH_DEVIATION.trip(
+                    self._ph_tag,
+                    f"pH {off.value:.2f} against the setpoint {off.setpoint:g} (band "
+                    f"±{off.band:g}) for {PH_DEVIATION_PERSIST_S / 60:g} min or more: the "
+                    "product goes off-spec",
+                )
             )
-        if self._ph_deviated is not None:
-            trips.append(self._ph_deviated)
         tolerance = ctx.temperature_tolerance_c if ctx.executing else None
         t_setpoint = ctx.temperature_setpoint_c if tolerance is not None else None
         t_band = TEMPERATURE_DEVIATION_TOLERANCES * (tolerance or 0.0)
         t_off = self._temperature_deviation.update(
             now=now, value=temperature.value, setpoint=t_setpoint, band=t_band, hold=ctx.executing
         )
-        t_judged = self._temperature_deviation.setpoint
-        if t_off is None or t_judged is None:
-            self._temperature_deviated = None
-        elif t_setpoint is not None or self._temperature_deviated is None:
-            self._temperature_deviated = row.TEMPERATURE_DEVIATION.trip(
-                self._rtd_tag,
-                f"{t_off:.1f} °C against the setpoint {t_judged:g} °C "
-                f"(band ±{t_band:g} °C) for {TEMPERATURE_DEVIATION_PERSIST_S / 60:g} min or more",
+        if t_off is not None:
+            trips.append(
+                row.TEMPERATURE_DEVIATION.trip(
+                    self._rtd_tag,
+                    f"{t_off.value:.1f} °C against the setpoint {t_off.setpoint:g} °C (band "
+                    f"±{t_off.band:g} °C) for {TEMPERATURE_DEVIATION_PERSIST_S / 60:g} min or more",
+                )
             )
-        if self._temperature_deviated is not None:
-            trips.append(self._temperature_deviated)
         return trips
 
     def _log_new(self, trips: list[Trip]) -> None:
