@@ -18,6 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -743,20 +744,25 @@ def test_run_says_speed_is_for_the_simulator_when_the_config_is_a_real_units(
         "time" in capsys.readouterr().err  # fmt: skip
 
 
-def test_run_on_a_full_disk_exits_1_for_a_restart_naming_the_file(
+def test_run_on_a_disk_that_takes_not_even_its_lock_exits_1_for_a_restart_naming_the_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A full or failing card is not a bad input: exit 2 would stop systemd from ever retrying
-    # (RestartPreventExitStatus=2), even once space is freed.
-    def full(*args: object, **kwargs: object) -> sqlite3.Connection:
-        raise sqlite3.OperationalError("database or disk is full")
+    # (RestartPreventExitStatus=2), even once space is freed. (A journal or outbox the disk
+    # refuses does not stop the start: tests/daemon/test_full_disk_start.py.)
+    lock = tmp_path / "state" / "lock"
 
-    monkeypatch.setattr("unit_controller.sqlite_worker.sqlite3.connect", full)
+    @contextlib.contextmanager
+    def full(state_dir: Path) -> Iterator[None]:
+        raise OSError(errno.ENOSPC, "No space left on device", str(lock))
+        yield
+
+    monkeypatch.setattr("unit_controller.daemon.daemon.hold_state_dir", full)
     outcome = _cli(
         "run", "--state-dir", str(tmp_path / "state"), "--runtime-dir", str(tmp_path / "run"),
     )  # fmt: skip
     assert outcome.code == 1, outcome
-    assert f"journal {tmp_path / 'state' / 'journal.sqlite3'}" in outcome.err
+    assert str(lock) in outcome.err
     assert "disk is full or failing" in outcome.err
     assert "Traceback" not in outcome.err
 
@@ -776,7 +782,7 @@ def test_run_on_a_full_disk_exits_1_for_a_restart_naming_the_file(
 def test_only_a_full_or_failing_disk_counts_as_mendable_by_a_restart(
     exc: BaseException, mendable: bool
 ) -> None:
-    from unit_controller.cli.main import storage_may_recover
+    from unit_controller.sqlite_worker import storage_may_recover
 
     assert storage_may_recover(exc) is mendable
     wrapped = RuntimeError("wrapped")

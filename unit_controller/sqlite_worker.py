@@ -6,6 +6,7 @@ Never runs SQL on the event loop's thread, and never lets a second thread use th
 from __future__ import annotations
 
 import asyncio
+import errno
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +29,25 @@ class StoreError(UnitControllerError):
         self.path = path
         self.reason = reason
         super().__init__(f"{self.store} {path}: {reason}")
+
+
+# A full or failing disk: neither the config nor the command line is at fault.
+_STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS})
+_STORAGE_SQLITE = ("disk is full", "disk i/o error", "readonly database", "read-only file system")
+
+
+def storage_may_recover(exc: BaseException) -> bool:
+    """True when `exc` (or what caused it) is the disk full or failing, not a bad input."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in _STORAGE_ERRNOS:
+            return True
+        if type(seen).__module__ == "sqlite3" and any(
+            words in str(seen).lower() for words in _STORAGE_SQLITE
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 @contextmanager

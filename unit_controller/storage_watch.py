@@ -35,7 +35,7 @@ def storage_failing(alarms: Iterable[Alarm]) -> bool:
 class _Store:
     name: str
     error: Callable[[], str | None]  # the last write's failure, None once a write succeeded
-    loses: str  # what is not being saved while it fails
+    loses: str | Callable[[], str]  # what is not being saved while it fails
 
 
 class StorageWatch:
@@ -46,8 +46,11 @@ class StorageWatch:
         self._stores: list[_Store] = []
         self._failing: dict[str, str] = {}
 
-    def watch(self, name: str, error: Callable[[], str | None], *, loses: str) -> None:
-        """Watch one store: `error()` is its last write failure (None: writing fine)."""
+    def watch(
+        self, name: str, error: Callable[[], str | None], *, loses: str | Callable[[], str]
+    ) -> None:
+        """Watch one store: `error()` is its last write failure (None: writing fine);
+        `loses` says (or tells, when called as it fails) what is not being saved."""
         self._stores.append(_Store(name=name, error=error, loses=loses))
 
     @property
@@ -68,13 +71,14 @@ class StorageWatch:
                 await self._controller.clear_alarm(STORAGE_FAILING, store.name)
                 continue
             self._failing[store.name] = error
+            loses = store.loses if isinstance(store.loses, str) else store.loses()
             log.error("storage.failing", store=store.name, error=error)
             await self._controller.raise_alarm(
                 alarm_id=STORAGE_FAILING,
                 tag=store.name,
                 priority=Priority.HIGH,
                 message=(
-                    f"the {store.name} cannot write ({_tail(error)}): {store.loses}; control "
+                    f"the {store.name} cannot write ({_tail(error)}): {loses}; control "
                     "goes on (free space in the state directory)"
                 ),
             )

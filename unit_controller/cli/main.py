@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import errno
 import os
 import sys
 from collections.abc import Sequence
@@ -138,7 +137,7 @@ def _run(args: argparse.Namespace) -> int:
         return options
     config, daemon_options = options
     # JournalError's and OutboxError's base (imported with the journal above).
-    from unit_controller.sqlite_worker import StoreError
+    from unit_controller.sqlite_worker import StoreError, storage_may_recover
 
     async def serve() -> int:
         return await Daemon(config=config, options=daemon_options, out=sys.stdout).run()
@@ -158,25 +157,6 @@ def _run(args: argparse.Namespace) -> int:
             return EXIT_FAILED
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-
-
-# A full or failing disk: neither the config nor the command line is at fault.
-_STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS})
-_STORAGE_SQLITE = ("disk is full", "disk i/o error", "readonly database", "read-only file system")
-
-
-def storage_may_recover(exc: BaseException) -> bool:
-    """True when `exc` (or what caused it) is the disk full or failing, not a bad input."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, OSError) and seen.errno in _STORAGE_ERRNOS:
-            return True
-        if type(seen).__module__ == "sqlite3" and any(
-            words in str(seen).lower() for words in _STORAGE_SQLITE
-        ):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
 
 
 def _daemon_options(args: argparse.Namespace) -> tuple[UnitConfig, DaemonOptions] | int:

@@ -20,7 +20,7 @@ from unit_controller.calibration import Calibrations, PhCalibrationRefused
 from unit_controller.config import UnitConfig
 from unit_controller.controller import UnitController
 from unit_controller.errors import CommandRefused, RecipeError
-from unit_controller.journal.store import Journal
+from unit_controller.journal.store import Journal, JournalError
 from unit_controller.machine import State, UnitMode
 from unit_controller.manual import MANUAL_IS_ON
 from unit_controller.mqtt.payloads import EpochClock, alarms_payload
@@ -210,6 +210,9 @@ class Operations:
         except OpError as exc:
             response = Response(id=request.id, ok=False, error=exc.message, code=exc.code)
         except CommandRefused as exc:
+            response = Response(id=request.id, ok=False, error=str(exc), code=ErrorCode.REFUSED)
+        except JournalError as exc:
+            # A full or failing disk: the request was sound, the journal cannot answer it now.
             response = Response(id=request.id, ok=False, error=str(exc), code=ErrorCode.REFUSED)
         except Exception as exc:
             log.exception("control.op_failed", op=request.op, source=session.source)

@@ -94,6 +94,10 @@ class CommandModel(ControllerCore):
             raise CommandRefused(f"cannot start in {self.machine.state}: {self._to_idle()}")
         if recipe is None:
             raise CommandRefused("start needs a recipe name")
+        for check in self._start_checks:
+            reason = check()
+            if reason is not None:
+                raise CommandRefused(f"cannot start: {reason}")
         refused = self.machine.refusal(Command.START, self._guard)
         if refused is not None:
             raise CommandRefused(refused)

@@ -114,6 +114,7 @@ class ControllerCore:
         self._manual = ManualMode(config=config)
         self._modes = UnitModes(self._manual)
         self._busy: str | None = None  # a console job (a calibration) that holds off batches
+        self._start_checks: list[Callable[[], str | None]] = []
         # Scans and requests from any source (MQTT, control socket, simulator) take turns:
         # a request never lands between two steps of one scan. While a loop runs the scans in
         # its own task, requests from other tasks wait for the next scan and run at its first
@@ -121,6 +122,10 @@ class ControllerCore:
         self._lock = asyncio.Lock()
         self._turns: deque[_Turn] = deque()
         self._scanning_task: asyncio.Task[object] | None = None
+
+    def refuse_starts_while(self, check: Callable[[], str | None]) -> None:
+        """Refuse a batch start while `check()` names a reason (the journal not open yet)."""
+        self._start_checks.append(check)
 
     # --- requests take turns with the scan ------------------------------------------------
     @contextlib.asynccontextmanager

@@ -48,6 +48,7 @@ from unit_controller.recipes.loader import RECIPES_DIR
 from unit_controller.safety_memory import SafetyMemory, charge_assumed, charged_at_start
 from unit_controller.scan.driver import ScanDriver
 from unit_controller.scan.timing import ScanTimes
+from unit_controller.sqlite_worker import StoreError, storage_may_recover
 from unit_controller.state_lock import PRIVATE_UMASK, AlreadyRunning, hold_state_dir
 from unit_controller.storage_watch import StorageWatch
 
@@ -61,6 +62,8 @@ log = get_logger(__name__)
 
 # Scans that fail in a row before the daemon gives up (systemd restarts it, outputs off).
 MAX_FAILED_SCANS = 10
+# The outbox a full disk refused at start is tried again at most this far apart.
+FLEET_RETRY_MAX_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,8 @@ class Daemon:
         self.unit: SimulatedUnit | None = None
         self._hardware: SerialHardware | None = None  # the serial drivers (serial backend)
         self._fleet: FleetService | None = None  # once its outbox is open
+        # Why the outbox could not open at start (a full disk), while it is tried again.
+        self._fleet_waits: str | None = None
         self.clock: Clock = self._make_clock()
         self.epoch = EpochClock(clock=self.clock)
         self._started = time.monotonic()
@@ -101,9 +106,7 @@ class Daemon:
             # periods of simulated time at most, whatever the speed: a 0.4 s stall at 10x was 4 s
             # of silence, past the E-stop's 3 s staleness (a false critical abort). A loaded host
             # runs the simulation slower than asked instead.
-            return ScaledClock(
-                speed=speed, max_stall_s=5 * self.config.unit.scan_period_s / speed
-            )
+            return ScaledClock(speed=speed, max_stall_s=5 * self.config.unit.scan_period_s / speed)
         return ScaledClock(speed=1.0)
 
     def stop(self) -> None:
@@ -148,7 +151,9 @@ class Daemon:
                     "give this run its own --runtime-dir"
                 )
             journal = Journal(path=self.state_dir / JOURNAL_FILE)
-            opening = await journal.open()
+            # A full disk must not leave the reactor without its controller (the relay board's
+            # lease would drop every output, the purge too): start, and save once it can.
+            opening = await journal.open(wait_for_disk=True)
             self.epoch = EpochClock(clock=self.clock, not_before_ms=await journal.latest_ts())
             code = 1
             try:
@@ -227,6 +232,7 @@ class Daemon:
             self.unit.cylinder_pumps = controller.manual_cylinder_pumps
         self._controller = controller
         self._journal = journal
+        controller.refuse_starts_while(lambda: _journal_not_open(journal))
         recorder = JournalRecorder(
             controller=controller,
             journal=journal,
@@ -262,8 +268,16 @@ class Daemon:
                 epoch=self.epoch,
             )
             # Open (no publishing yet) before the start-up alarms, so they go out on events.
-            await fleet.open()
-            self._fleet = fleet  # `run` closes it should the start fail from here on
+            try:
+                await fleet.open()
+            except StoreError as exc:
+                if not storage_may_recover(exc):
+                    raise
+                # As for the journal: the reactor keeps its controller; the fleet waits.
+                self._fleet_waits = exc.reason
+                log.error("daemon.fleet_deferred", error=str(exc))
+            else:
+                self._fleet = fleet  # `run` closes it should the start fail from here on
         await self._interrupted(controller, opening)
         if memory is not None and memory.latched:
             # A restart is no reset: what latched before it forces its outputs still.
@@ -305,8 +319,11 @@ class Daemon:
         await controller.scan()
         await housekeeping.check_now()
         await server.start()
-        if fleet is not None:
-            await fleet.start()
+        fleet_later: asyncio.Task[None] | None = None
+        if self._fleet is not None:
+            await self._fleet.start()
+        elif fleet is not None:
+            fleet_later = asyncio.create_task(self._start_fleet_later(fleet), name="fleet-later")
         storage = StorageWatch(controller)
         storage.watch(
             "journal",
@@ -317,8 +334,12 @@ class Daemon:
             outbox = fleet.outbox
             storage.watch(
                 "outbox",
-                lambda: outbox.write_error,
-                loses="telemetry is held in memory only (up to a cap) and lost if the unit stops",
+                lambda: self._fleet_waits or outbox.write_error,
+                loses=lambda: (
+                    "nothing goes to the fleet until it opens (tried again every few seconds)"
+                    if self._fleet_waits
+                    else "telemetry is held in memory only (up to a cap) and lost if the unit stops"
+                ),
             )
         keeper = asyncio.create_task(housekeeping.run(), name="housekeeping")
         watcher = asyncio.create_task(storage.run(), name="storage-watch")
@@ -326,7 +347,12 @@ class Daemon:
         self._say(
             f"unit {config.unit.id} ({config.hal.backend} backend) {controller.machine.state}; "
             f"control socket {server.path}; journal {journal.path}"
-            + (f"; publishing to {config.mqtt.url}" if fleet else "")
+            + (f"; publishing to {config.mqtt.url}" if self._fleet else "")
+            + (
+                f"; not publishing until the outbox opens ({self._fleet_waits})"
+                if self._fleet_waits
+                else ""
+            )
         )
         log.info(
             "daemon.ready",
@@ -345,6 +371,9 @@ class Daemon:
                 fleet.refuse_commands("the unit is stopping: send it again once it is back online")
             keeper.cancel()
             watcher.cancel()
+            if fleet_later is not None:
+                fleet_later.cancel()
+                await asyncio.wait([fleet_later])
             await self._end_batch(controller)
             # Everything off first; the rest of the stop may take a while.
             board.apply(Outputs.safe())
@@ -362,6 +391,26 @@ class Daemon:
         self._say("stopped")
         assert code is not None  # an exception from the scan loop left above
         return code
+
+    async def _start_fleet_later(self, fleet: FleetService) -> None:
+        """Try the outbox the disk refused at start until it opens, then link to the fleet."""
+        delay = 2.0
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await fleet.open()
+            except StoreError as exc:
+                self._fleet_waits = exc.reason
+                delay = min(delay * 2, FLEET_RETRY_MAX_S)
+                continue
+            except Exception:
+                log.exception("daemon.fleet_failed")  # not a disk: trying again cannot mend it
+                return
+            break
+        self._fleet = fleet
+        self._fleet_waits = None
+        await fleet.start()
+        log.warning("daemon.fleet_opened_late", outbox=str(fleet.outbox.path))
 
     def stats(self, window_s: float | None = None) -> dict[str, Any]:
         """The `stats` op: scan lateness and duration over the last `window_s` (default: all
@@ -511,3 +560,12 @@ def _make_private(state_dir: Path) -> None:
             mode = path.lstat().st_mode
             if mode & 0o007 and not stat.S_ISLNK(mode):
                 path.chmod(stat.S_IMODE(mode) & ~0o007)
+
+
+def _journal_not_open(journal: Journal) -> str | None:
+    if journal.deferred is None:
+        return None
+    return (
+        f"the journal cannot be opened ({journal.deferred}), and a batch is not run without "
+        "its record: free space in the state directory"
+    )

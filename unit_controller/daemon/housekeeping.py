@@ -81,6 +81,8 @@ class Housekeeping:
     async def update_calibration_due(self) -> None:
         """Raise `ph_calibration_due` when the probe is past `[calibration] ph_due_days`."""
         controller, journal, config = self._controller, self._journal, self._config
+        if journal.deferred is not None:
+            return  # not known until the journal opens (a full disk at start); asked again later
         last = await journal.last_calibration(kind="ph", actions=CALIBRATION_POINTS)
         cleared = await journal.last_calibration(kind="ph", actions=("clear",))
         if cleared is not None and (last is None or cleared >= last):
@@ -143,7 +145,7 @@ class Housekeeping:
 
     async def _prune_journal(self) -> bool:
         """Apply `[journal]` retention; not while the clock may be wrong (it could wipe it)."""
-        if self.clock_synced is False:
+        if self.clock_synced is False or self._journal.deferred is not None:
             return False
         keep = self._config.journal
         await self._journal.prune(

@@ -378,6 +378,72 @@ def is_untagged(conn: sqlite3.Connection, batch_id: int) -> bool:
     )
 
 
+def _read_only(path: Path) -> sqlite3.Connection | None:
+    uri = path.resolve().as_uri()
+    if (conn := _readable(f"{uri}?mode=ro")) is not None:
+        return conn
+    # A read-only WAL reader needs a sound -shm file; a full disk may have left it cut short.
+    # With nothing in the WAL the file alone is the whole story, read as it lies; with rows
+    # there (a crash) it is not known, and the caller assumes the worst.
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        return None
+    return _readable(f"{uri}?mode=ro&immutable=1")
+
+
+def _readable(uri: str) -> sqlite3.Connection | None:
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=5.0)
+    except sqlite3.Error:
+        return None
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error:
+        conn.close()
+        return None
+    return conn
+
+
+def peek(path: Path) -> tuple[Opened, int | None] | None:
+    """What `JournalDb.prepare` would find, and the newest stamp, read without writing a byte
+    (a full disk): None when the file is there but cannot be read."""
+    if not path.exists():
+        return Opened(opening=JournalOpening(previous_run_clean=True, interrupted_batches=()),
+                      next_batch_id=1), None  # fmt: skip
+    conn = _read_only(path)
+    if conn is None:
+        return None
+    try:
+        if not _has_table(conn, "meta") or not _has_table(conn, "batches"):
+            # Made, never prepared: a first start that failed before it wrote anything.
+            opening = JournalOpening(previous_run_clean=True, interrupted_batches=())
+            return Opened(opening=opening, next_batch_id=1), None
+        row = conn.execute("SELECT value FROM meta WHERE key = 'running'").fetchone()
+        interrupted = tuple(
+            int(r[0])
+            for r in conn.execute("SELECT id FROM batches WHERE final_state IS NULL ORDER BY id")
+        )
+        unreset_row = conn.execute(
+            "SELECT value FROM meta WHERE key = 'interrupted_unreset'"
+        ).fetchone()
+        unreset = tuple(sorted({*json.loads(unreset_row[0] if unreset_row else "[]"),
+                                *interrupted}))  # fmt: skip
+        safety = conn.execute("SELECT value FROM meta WHERE key = 'safety'").fetchone()
+        last = conn.execute("SELECT max(id) FROM batches").fetchone()[0]
+        latest = _latest_ts(conn) if _has_table(conn, "trend") else None
+    except (sqlite3.Error, ValueError):
+        return None
+    finally:
+        conn.close()
+    opening = JournalOpening(
+        previous_run_clean=row is None or row[0] != "1",
+        interrupted_batches=interrupted,
+        unreset_interrupted=unreset,
+        safety=None if safety is None else str(safety[0]),
+    )
+    return Opened(opening=opening, next_batch_id=int(last or 0) + 1), latest
+
+
 class JournalDb:
     """The SQLite side of the journal; every method but `__init__` runs on the journal thread."""
 

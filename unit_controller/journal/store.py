@@ -37,7 +37,10 @@ from unit_controller.journal.db import (
     JournalError,
     JournalOpening,
     Op,
+    Opened,
+    peek,
 )
+from unit_controller.sqlite_worker import storage_may_recover
 
 __all__ = [
     "INTERRUPTED", "JOURNAL_FILE", "MAX_BUFFERED", "Journal", "JournalError", "JournalOpening"
@@ -111,28 +114,84 @@ class Journal:
         self._dropped_unlogged = 0
         self.write_error: str | None = None
         """Why the last commit failed; None once one succeeds (the storage alarm reads it)."""
+        # Set while the file could not be opened (a full disk at start): the writer keeps trying.
+        self._deferred: str | None = None
+        self._peeked_latest: int | None = None
 
     # --- life cycle ----------------------------------------------------------------------
-    async def open(self) -> JournalOpening:
-        """Open (or create) the file, mark unfinished batches interrupted and this run running."""
-        if self._worker.is_open or self._closing is not None:
+    async def open(self, *, wait_for_disk: bool = False) -> JournalOpening:
+        """Open (or create) the file, mark unfinished batches interrupted and this run running.
+
+        `wait_for_disk`: when the disk is full or failing, read what the previous run left
+        without writing, and go on recording into memory while the writer tries the file
+        again (`deferred`); no batch may start until it opens. Else JournalError."""
+        if self._worker.is_open or self._closing is not None or self._deferred is not None:
             raise JournalError(self._path, "already opened (a journal opens once)")
-        opened = await self._worker.open(partial(self._db.prepare, now_ms=self._now_ms()))
+        try:
+            opened = await self._worker.open(partial(self._db.prepare, now_ms=self._now_ms()))
+        except JournalError as exc:
+            if not (wait_for_disk and storage_may_recover(exc)):
+                raise
+            opened = await self._defer(exc)
+        else:
+            self._check_wal()
+            log.info(
+                "journal.opened",
+                path=str(self._path),
+                previous_run_clean=opened.opening.previous_run_clean,
+                interrupted=list(opened.opening.interrupted_batches),
+            )
         self._next_batch_id = opened.next_batch_id
         opening = opened.opening
-        journal_mode = self._worker.journal_mode
-        if journal_mode.lower() != "wal":
-            log.warning("journal.not_wal", path=str(self._path), journal_mode=journal_mode)
-        log.info(
-            "journal.opened",
-            path=str(self._path),
-            previous_run_clean=opening.previous_run_clean,
-            interrupted=list(opening.interrupted_batches),
-        )
         for batch_id in opening.interrupted_batches:
             log.warning("journal.batch_interrupted", id=batch_id)
         self._writer = asyncio.create_task(self._run_writer(), name="journal-writer")
         return opening
+
+    async def _defer(self, exc: JournalError) -> Opened:
+        peeked = await asyncio.to_thread(peek, self._path)
+        self._deferred = self.write_error = f"{exc.reason}; it is tried again every few seconds"
+        if peeked is None:
+            # Unreadable too: nothing known, so the start is treated as after a crash (Aborted,
+            # the reactor assumed charged, the purge held).
+            opened = Opened(
+                opening=JournalOpening(previous_run_clean=False, interrupted_batches=()),
+                next_batch_id=1,
+            )
+        else:
+            opened, self._peeked_latest = peeked
+        log.error(
+            "journal.open_deferred",
+            path=str(self._path),
+            error=str(exc),
+            read=peeked is not None,
+            previous_run_clean=opened.opening.previous_run_clean,
+        )
+        return opened
+
+    def _check_wal(self) -> None:
+        journal_mode = self._worker.journal_mode
+        if journal_mode.lower() != "wal":
+            log.warning("journal.not_wal", path=str(self._path), journal_mode=journal_mode)
+
+    async def _open_deferred(self) -> bool:
+        """Try the file again; True once it is open (what waits in memory goes in next)."""
+        try:
+            opened = await self._worker.open(partial(self._db.prepare, now_ms=self._now_ms()))
+        except JournalError as exc:
+            self._deferred = self.write_error = f"{exc.reason}; it is tried again every few seconds"
+            return False
+        self._deferred = None
+        self.write_error = None
+        self._next_batch_id = opened.next_batch_id
+        self._check_wal()
+        log.warning("journal.opened_late", path=str(self._path), buffered=len(self._buffer))
+        return True
+
+    @property
+    def deferred(self) -> str | None:
+        """Why the file is not open yet (a full disk at start), or None once it is."""
+        return self._deferred
 
     async def close(self, *, clean: bool = True) -> None:
         """Commit what is buffered, mark the run clean (unless `clean=False`: the process is
@@ -146,6 +205,10 @@ class Journal:
         if writer is not None:
             writer.cancel()
             await asyncio.wait([writer])
+        if self._deferred is not None and not await self._open_deferred():
+            # Never opened: what this run recorded was never saved.
+            log.error("journal.closed_unopened", lost=len(self._buffer), error=self._deferred)
+            return
         if not self._worker.is_open:
             return
         try:
@@ -201,6 +264,9 @@ class Journal:
         """Journal the start of a batch; returns its id at once. `trend_meta` names what the
         trend's rows hold (the pump tags of `rates`/`totals`, the recipe's phase names)."""
         self._check_open()
+        if self._deferred is not None:
+            # Its id comes from the file, and its record must be kept: not before it opens.
+            raise JournalError(self._path, f"not open yet, no batch can start: {self._deferred}")
         batch_id = self._next_batch_id
         self._next_batch_id += 1
         row = (str(recipe), str(recipe_sha256), int(ts_ms), _json(trend_meta or {}))
@@ -280,6 +346,8 @@ class Journal:
 
     async def latest_ts(self) -> int | None:
         """The newest time stamp journaled so far (events and commands), or None."""
+        if self._deferred is not None:
+            return self._peeked_latest  # what the file held; this run's rows wait in memory
         return await self._read(self._db.latest_ts)
 
     async def recent(self, n: int) -> list[dict[str, Any]]:
@@ -359,7 +427,7 @@ class Journal:
         return int(self._wall() * 1000)
 
     def _check_open(self) -> None:
-        if not self._worker.is_open or self._closing is not None:
+        if self._closing is not None or not (self._worker.is_open or self._deferred is not None):
             raise JournalError(self._path, "not open: cannot record")
 
     def _put(self, op: Op) -> None:
@@ -400,6 +468,12 @@ class Journal:
         """Commit whatever was recorded, as soon as the loop is free; back off on a failing disk."""
         delay = self._every_s
         while True:
+            if self._deferred is not None:
+                if not await self._open_deferred():
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, _RETRY_MAX_S)
+                    continue
+                delay = self._every_s
             if not self._buffer:
                 await self._wake.wait()
             self._wake.clear()
@@ -460,6 +534,8 @@ class Journal:
         self._wake.set()  # the writer task takes over the retries
 
     async def _read(self, job: Callable[[], T]) -> T:
+        if self._deferred is not None:
+            raise JournalError(self._path, f"not open yet, nothing to read: {self._deferred}")
         with suppress(JournalError):
             # Not awaited: the read queues behind it, and _settle keeps the rows if it fails.
             self._start_commit()
