@@ -113,6 +113,7 @@ class FleetService:
         self._recipes_dir = recipes_dir
         self._recipes: list[str] = []
         self._rechecking: asyncio.Task[None] | None = None
+        self._recheck_again = False
         self.epoch = epoch or EpochClock(clock=clock, wall=wall)
         self._clock = clock
         self._metrics = telemetry_metrics(config.wiring)
@@ -287,14 +288,20 @@ class FleetService:
         """A birth goes out: read the recipes again meanwhile (off the loop, never delaying
         it); a change is born again."""
         if self._rechecking is not None and not self._rechecking.done():
+            # The read under way may have passed a file changed since: read once more after.
+            self._recheck_again = True
             return
         self._rechecking = asyncio.create_task(self._recheck())
 
     async def _recheck(self) -> None:
-        try:
-            await self._refresh_recipes(rebirth_on_change=True)
-        except Exception:
-            log.exception("mqtt.recipes_unread")
+        while True:
+            self._recheck_again = False
+            try:
+                await self._refresh_recipes(rebirth_on_change=True)
+            except Exception:
+                log.exception("mqtt.recipes_unread")
+            if not self._recheck_again:
+                return
 
     def _birth(self, session: int) -> bytes:
         unit = self.config.unit
