@@ -14,7 +14,7 @@ from unit_controller.config import UnitConfig, load_config
 from unit_controller.mqtt.outbox import OutboxRow
 from unit_controller.mqtt.payloads import telemetry_metrics
 from unit_controller.mqtt.sparkplug.schema import Payload
-from unit_controller.mqtt.sparkplug.wire import SparkplugWire
+from unit_controller.mqtt.sparkplug.wire import MAX_NCMD_BYTES, MAX_NCMD_METRICS, SparkplugWire
 
 METRICS = telemetry_metrics(load_config().wiring)
 LATEST = {"ts": 1_767_225_600_000, "state": "IDLE", "temperature_c": 20.5, "ph": None, "seq": 4}
@@ -172,6 +172,27 @@ def test_commands_arrive_by_name_or_alias_and_a_rebirth_is_asked_for() -> None:
     assert written.error is not None
     assert written.error.startswith("temperature_c cannot be written")
     assert wire.incoming("spBv1.0/site-a/NCMD/other", _ncmd(rebirth), retained=False) == []
+
+
+def test_an_ncmd_of_too_many_metrics_or_bytes_is_refused_whole_with_one_answer() -> None:
+    wire = _wire()
+    wire.will()
+    topic = "spBv1.0/site-a/NCMD/unit-01"
+    hold = {"name": "Command/hold", "string_value": '{"id":"x","ts":1,"exp":2,"by":"op"}'}
+    most = wire.incoming(topic, _ncmd(*[hold] * MAX_NCMD_METRICS), retained=False)
+    assert [c.error for c in most] == [None] * MAX_NCMD_METRICS
+    # One per scan would stand the scan still for seconds and flood the journal: one answer.
+    [flood] = wire.incoming(topic, _ncmd(*[{"name": "x"}] * 4_000), retained=False)
+    assert flood.error == (
+        "the NCMD carries 4000 metrics; at most 8 (nothing in it was carried out)"
+    )
+    [many] = wire.incoming(topic, _ncmd(*[hold] * (MAX_NCMD_METRICS + 1)), retained=False)
+    assert many.error is not None
+    assert many.error.startswith("the NCMD carries 9 metrics")
+    big = {"name": "Command/hold", "string_value": "x" * MAX_NCMD_BYTES}
+    [huge] = wire.incoming(topic, _ncmd(big), retained=False)
+    assert huge.error is not None
+    assert huge.error.endswith(f"bytes; at most {MAX_NCMD_BYTES} (nothing in it was carried out)")
 
 
 def test_a_sparkplug_unit_needs_a_group_id() -> None:

@@ -20,6 +20,7 @@ from typing import Any
 from google.protobuf.message import DecodeError
 
 from hal.log import get_logger
+from unit_controller.mqtt.commands import MAX_PAYLOAD_BYTES
 from unit_controller.mqtt.legacy import flatten_v1_telemetry, is_v1_telemetry
 from unit_controller.mqtt.outbox import OutboxRow
 from unit_controller.mqtt.payloads import Metric as TelemetryMetric
@@ -35,6 +36,11 @@ ALARMS = "Unit/alarms"
 EVENT = "Unit/event"
 CMD_RESULT = "Unit/cmd_result"
 COMMAND_PREFIX = "Command/"
+# An NCMD carries a command or two and a rebirth. Each metric is carried out (or refused, each
+# refusal an event and a cmd_result) within the scan: one NCMD of 40,000 metrics stood the
+# scan still for 4 s and overflowed the journal. Beyond these it is refused whole, unread.
+MAX_NCMD_METRICS = 8
+MAX_NCMD_BYTES = MAX_NCMD_METRICS * (MAX_PAYLOAD_BYTES + 256)
 # Sparkplug ids are one topic level: no '/', and no MQTT wildcard.
 ID_PATTERN = re.compile(r"^[^/+#]+$")
 _TYPES = {"int": INT64, "float": DOUBLE, "bool": BOOLEAN, "string": STRING}
@@ -164,6 +170,17 @@ class SparkplugWire:
         (a cmd_result says why), as is an NCMD that does not decode."""
         if topic != self._ncmd:
             return []
+        if len(payload) > MAX_NCMD_BYTES:
+            log.warning("sparkplug.ncmd_too_large", bytes=len(payload))
+            return [
+                Incoming(
+                    "NCMD",
+                    b"",
+                    retained,
+                    error=f"the NCMD is {len(payload)} bytes; at most {MAX_NCMD_BYTES} (nothing "
+                    "in it was carried out)",
+                )
+            ]
         message = Payload()
         try:
             message.ParseFromString(payload)
@@ -175,6 +192,17 @@ class SparkplugWire:
                     b"",
                     retained,
                     error=f"the NCMD is not a Sparkplug B payload ({len(payload)} bytes): {exc}",
+                )
+            ]
+        if len(message.metrics) > MAX_NCMD_METRICS:
+            log.warning("sparkplug.ncmd_too_many", metrics=len(message.metrics))
+            return [
+                Incoming(
+                    "NCMD",
+                    b"",
+                    retained,
+                    error=f"the NCMD carries {len(message.metrics)} metrics; at most "
+                    f"{MAX_NCMD_METRICS} (nothing in it was carried out)",
                 )
             ]
         found: list[Incoming] = []
