@@ -27,6 +27,10 @@ def broker_option_problem(address: BrokerAddress, args: argparse.Namespace) -> s
         return "--ca-file, --cert-file and --key-file need an mqtts:// URL"
     if (args.cert_file is None) != (args.key_file is None):
         return "--cert-file and --key-file go together"
+    if args.password_file is not None and not args.username:
+        # A password alone is never sent (MQTT pairs it with a user name): the broker would
+        # see an anonymous client and say only "not authorized".
+        return "--password-file needs --username"
     for flag, path in (
         ("--ca-file", args.ca_file),
         ("--cert-file", args.cert_file),

@@ -101,7 +101,10 @@ async def _send(args: argparse.Namespace, payload: dict[str, Any]) -> int:
         if args.cert_file:
             tls.load_cert_chain(args.cert_file, args.key_file)
     base = f"{args.root}/{args.unit}"
+    delivered = False
     try:
+        # MQTT 5: a broker that refuses the command (its ACL) says so in the PUBACK, which
+        # 3.1.1 cannot; else it reads as a unit that never answered.
         async with aiomqtt.Client(
             address.host,
             address.port,
@@ -109,18 +112,58 @@ async def _send(args: argparse.Namespace, payload: dict[str, Any]) -> int:
             username=args.username,
             password=broker_password(args),
             timeout=args.timeout_s,
+            protocol=aiomqtt.ProtocolVersion.V5,
         ) as client:
-            await client.subscribe(f"{base}/cmd_result", qos=1)
-            await client.publish(f"{base}/cmd/{args.name}", json.dumps(payload), qos=1)
+            granted = await client.subscribe(f"{base}/cmd_result", qos=1)
+            refused = [str(code) for code in granted if getattr(code, "is_failure", False)]
+            if refused:
+                print(
+                    f"error: the broker refused the subscription to {base}/cmd_result "
+                    f"({refused[0]}), so no result could be read: the command was not sent",
+                    file=sys.stderr,
+                )
+                return EXIT_REFUSED
+            from unit_controller.mqtt.direct_publisher import DirectPublisher, PublishRefused
+
             async with asyncio.timeout(args.timeout_s):
+                try:
+                    await DirectPublisher(client).publish(
+                        f"{base}/cmd/{args.name}", json.dumps(payload).encode(), 1
+                    )
+                except PublishRefused as exc:
+                    print(f"error: {exc}: the command did not reach {args.unit}", file=sys.stderr)
+                    return EXIT_REFUSED
+                delivered = True
                 async for message in client.messages:
-                    raw = message.payload
-                    result = json.loads(raw if isinstance(raw, bytes | str) else b"{}")
-                    if isinstance(result, dict) and result.get("id") == payload["id"]:
+                    result = _result(message.payload)
+                    if result is not None and result.get("id") == payload["id"]:
                         print(json.dumps(result))
                         return 0 if result.get("ok") is True else EXIT_REFUSED
     except TimeoutError:
-        print(f"error: no cmd_result from {args.unit} within {args.timeout_s:g} s", file=sys.stderr)
+        if not delivered:
+            print(
+                f"error: the broker did not acknowledge the command within {args.timeout_s:g} s",
+                file=sys.stderr,
+            )
+            return EXIT_REFUSED
+        print(
+            f"error: no cmd_result from {args.unit} within {args.timeout_s:g} s (the broker "
+            'took the command; a unit offline or on Sparkplug (payload = "sparkplug") never '
+            "answers on cmd_result)",
+            file=sys.stderr,
+        )
     except aiomqtt.MqttError as exc:
         print(f"error: broker {address.url}: {address.failure(exc)}", file=sys.stderr)
     return EXIT_REFUSED
+
+
+def _result(raw: object) -> dict[str, Any] | None:
+    """A cmd_result message as an object, or None for anything else on the topic (a stray
+    retained message, garbage): skipped, never a crash."""
+    if not isinstance(raw, bytes | str):
+        return None
+    try:
+        result = json.loads(raw)
+    except ValueError:
+        return None
+    return result if isinstance(result, dict) else None
