@@ -140,6 +140,31 @@ def test_a_unit_whose_retained_topics_are_cleared_leaves_the_view() -> None:
     assert view.rows(now=0.0) == []
 
 
+def test_a_unit_sending_telemetry_with_its_status_cleared_is_online() -> None:
+    view = FleetView(ROOT)
+    _feed(view, "u1", "status", b"online")
+    _feed(view, "u1", "telemetry", _telemetry(), at=1.0)
+    _feed(view, "u1", "status", b"")
+    _feed(view, "u1", "birth", b"")
+    _feed(view, "u1", "telemetry", _telemetry(), at=2.0)
+    [row] = view.rows(now=2.5)
+    assert row.online
+    assert not row.stale
+    # Once its telemetry stops too, nothing says it is there.
+    [row] = view.rows(now=60.0)
+    assert not row.online
+
+
+def test_what_a_unit_publishes_is_drawn_as_text_never_as_terminal_commands() -> None:
+    view = FleetView(ROOT)
+    _feed(view, "gx3", "status", b"online")
+    alarm = {"id": "\x1b[2J\x1b[31mPWNED", "tag": "t", "priority": "high", "state": "unack_active"}
+    _feed(view, "gx3", "alarms", json.dumps({"ts": 1, "alarms": [alarm]}).encode())
+    table = render(view.rows(now=0.0), title="broker")
+    assert "\x1b" not in table
+    assert "HIGH ?[2J?[31mPWNED" in table
+
+
 def test_the_table_puts_each_unit_on_a_line_and_fits_a_short_terminal() -> None:
     view = FleetView(ROOT)
     for n in range(30):

@@ -21,6 +21,10 @@ _COLUMNS = (
 
 
 def _cell(text: str, width: int) -> str:
+    # What a unit publishes (its id, alarm ids) is drawn as text, never as the terminal's
+    # commands: an escape sequence in one unit's alarm could clear the screen over the others.
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else "?" for c in text)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 

@@ -218,7 +218,12 @@ class FleetView:
         t = seen.telemetry or {}
         birth = seen.birth or {}
         age = None if seen.telemetry_at is None else round(max(0.0, now - seen.telemetry_at), 1)
-        online = seen.status == "online"
+        # With its retained status cleared (a hand at the broker) a unit whose telemetry keeps
+        # coming is plainly connected: online, not OFFLINE, until its `rebirth` says so again.
+        fresh = seen.telemetry_at is not None and (
+            now - seen.telemetry_at <= STALE_PERIODS * seen.period_s
+        )
+        online = seen.status == "online" or (seen.status is None and fresh)
         temperature, ph = _number(t.get("temperature_c")), _number(t.get("ph"))
         # Heard from last: its telemetry, or its coming online if that was later (a unit back
         # from an outage has a period to report before it counts as stale).
