@@ -86,6 +86,9 @@ class EzoDevice:
     async def _serve_forever(self) -> None:
         while True:
             started = self.clock.monotonic()
+            # Cleared before the cycle, not after: a wish made while it runs (a pump told to
+            # start) wakes the next one at once instead of waiting out the period.
+            self._wake.clear()
             try:
                 if not self.link.connected:
                     await self._connect()
@@ -107,7 +110,6 @@ class EzoDevice:
                 log.exception("ezo.cycle_crashed", tag=self.tag)
                 await self.link.close()
             self._note_health()
-            self._wake.clear()
             rest = self.period_s - (self.clock.monotonic() - started)
             with contextlib.suppress(TimeoutError):
                 await within(self.clock, max(rest, 0.0), self._wake.wait())

@@ -96,11 +96,14 @@ class EzoPump(EzoDevice):
         """Desired rate in mL/min, clamped to the pump's range (0 stops); renew it every scan:
         a wish not renewed within `lease_s` lapses to 0."""
         if not math.isfinite(ml_min) or ml_min <= 0:
-            if self._desired > 0.0:
-                self._wake.set()  # a stop goes out now, not at the next poll
-            self._desired = 0.0
+            wanted = 0.0
         else:
-            self._desired = min(max(ml_min, self._min), self._max)
+            wanted = min(max(ml_min, self._min), self._max)
+        if abs(wanted - self._desired) > RATE_TOLERANCE_ML_MIN:
+            # A start, stop or new rate goes out now, not at the next poll: the scan counts a
+            # dose from when it asked for it (a start half a poll late was 0.9 mL short).
+            self._wake.set()
+        self._desired = wanted
         self._desired_at = self.clock.monotonic()
 
     def dispensed_ml(self) -> Reading[float]:

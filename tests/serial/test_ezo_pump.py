@@ -192,3 +192,21 @@ async def test_a_run_refused_without_a_reason_is_a_fault(pump_rig: PumpRig) -> N
     fault = pump_rig.driver.fault()
     assert fault is not None
     assert fault.startswith("the circuit answered *ER to DC,30.00,0.25: not running")
+
+
+async def test_a_start_goes_out_at_once_not_at_the_next_poll(pump_rig_factory: MakeRig) -> None:
+    # The scan counts a dose from when it asks for it: a start that waited out the poll
+    # (0.5 s on a unit) delivered a 1 mL jog 12 % short. Here the poll is 5 s apart.
+    async with pump_rig_factory(period_s=5.0, totals_period_s=5.0) as rig:
+        rig.driver.run(0.0)
+        await rig.until(lambda: bool(rig.sent("DC,?")), within_s=30.0, what="initialised")
+        await rig.clock.sleep(1.0)  # well inside a poll period
+        asked_at = rig.clock.monotonic()
+        rig.driver.run(12.5)
+        await rig.until(lambda: _rate(rig) == 12.5, within_s=1.0, what="pump running at once")
+        assert rig.clock.monotonic() - asked_at < 0.5
+        # A new rate, and a stop, likewise.
+        rig.driver.run(30.0)
+        await rig.until(lambda: _rate(rig) == 30.0, within_s=1.0, what="new rate at once")
+        rig.driver.run(0.0)
+        await rig.until(lambda: _rate(rig) == 0.0, within_s=1.0, what="stopped at once")
