@@ -112,6 +112,12 @@ async def test_a_hot_reactor_is_not_taken_for_the_buffers_temperature() -> None:
     with pytest.raises(CommandRefused, match=r"TT-101 reads 8\d\.\d °C, no buffer's temperature"):
         await cal.ph("mid", 7.00)
     assert (await cal.ph("mid", 7.00, temperature_c=22.0))["points"] == 1
+    # Nor from one at 55 °C, where a co-precipitation ends and a tech would calibrate.
+    rig.unit.plant.temperature_c = 55.0
+    rig.unit.rtd.model.reset(55.0)
+    await rig.run_for(5.0)
+    with pytest.raises(CommandRefused, match=r"TT-101 reads 5\d\.\d °C, no buffer's temperature"):
+        await cal.ph("low", 4.00)
 
 
 async def test_pump_calibration_after_a_jog_is_accepted() -> None:
@@ -125,6 +131,23 @@ async def test_pump_calibration_after_a_jog_is_accepted() -> None:
     # One measurement, one calibration: the same run twice is a second guess, not a measure.
     with pytest.raises(CommandRefused, match=r"calibrated against already\): jog pump P-201 10 c"):
         await cal.pump(ACID, 5.01)
+
+
+async def test_acid_jogged_into_a_cylinder_charges_no_reactor() -> None:
+    # Only into the reactor does acid make H2 there: a jog into a cylinder opens no purge.
+    rig, _ = await calibrating_rig()
+    await rig.controller.set_manual(True, source="console")
+    assert not rig.controller.reactor_charged
+    await rig.controller.jog_pump(ACID, 10.0, source="console", cylinder=True)
+    snap = await rig.run_for(2.0)
+    assert snap.outputs.pumps.get(ACID, 0.0) > 0.0
+    assert not rig.controller.reactor_charged
+    assert not snap.outputs.purge_valve
+    await rig.run_for(10.0)
+    assert not rig.controller.reactor_charged
+    await rig.controller.jog_pump(ACID, 1.0, source="console")  # into the reactor: charged
+    await rig.run_for(2.0)
+    assert rig.controller.reactor_charged
 
 
 async def test_pump_calibration_stands_only_on_a_whole_dose_into_a_cylinder() -> None:

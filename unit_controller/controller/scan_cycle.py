@@ -201,7 +201,12 @@ class ScanCycle(ControllerCore):
         if image.temperature.good and image.temperature.value is not None:
             self.board.ph.compensate(image.temperature.value)
         self._applied = outputs
-        self._charge.update(applied=outputs, image=image, in_process=state in PROCESS_STATES)
+        self._charge.update(
+            applied=outputs,
+            image=image,
+            in_process=state in PROCESS_STATES,
+            into_cylinder=self.manual_cylinder_pumps() if manual else frozenset(),
+        )
 
         # 7 publish (listeners and watchers run after the return, in `scan`)
         self.snapshot = Snapshot(

@@ -39,15 +39,23 @@ class ReactiveCharge:
         self._drained_s = 0.0  # drain open with both switches dry, since they last read wet
         self._last_now: float | None = None
 
-    def update(self, *, applied: Outputs, image: ProcessImage, in_process: bool) -> None:
-        """After a scan's outputs: what they and the level say about the reactor now."""
+    def update(
+        self,
+        *,
+        applied: Outputs,
+        image: ProcessImage,
+        in_process: bool,
+        into_cylinder: frozenset[str] = frozenset(),
+    ) -> None:
+        """After a scan's outputs: what they and the level say about the reactor now.
+        `into_cylinder`: pumps jogging into a measuring cylinder, which charge nothing."""
         now, last = image.now, self._last_now
         self._last_now = now
         # Both switches must say dry for "empty": dry is the safe reading for the heater, not
         # for the blanket, and a low-low switch stuck dry under a wet low switch
         # (low_low_suspect) must not close the purge on acid. Unknown counts as wet.
         dry = image.wet(LevelPoint.LOW_LOW) is False and image.wet(LevelPoint.LOW) is False
-        if self._dosing_reactive(applied):
+        if self._dosing_reactive(applied, into_cylinder):
             self._charge_anew()
             return
         if in_process and applied.purge_valve and not dry:
@@ -81,11 +89,13 @@ class ReactiveCharge:
         aluminium left in it): reactive until the reactor is empty."""
         self._charge_anew()
 
-    def _dosing_reactive(self, applied: Outputs) -> bool:
+    def _dosing_reactive(self, applied: Outputs, into_cylinder: frozenset[str]) -> bool:
         pumps = applied.pumps
         if not pumps:
             return False
-        return any(pumps.get(tag, 0.0) > 0.0 for tag in self._reactive_pumps)
+        return any(
+            pumps.get(tag, 0.0) > 0.0 and tag not in into_cylinder for tag in self._reactive_pumps
+        )
 
 
 def purge_fitted(wiring: BoardWiring) -> bool:
