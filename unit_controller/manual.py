@@ -33,6 +33,7 @@ _LIQUOR_J_L_K = 4180.0
 MAX_DRAIN_S = 3600.0
 # A jog is done when less than this is left (rate × dt rounding).
 _JOG_DONE_ML = 1e-3
+_NO_PUMPS: frozenset[str] = frozenset()
 # After a heater run the agitator stirs on for this many element time constants: the element
 # still gives ~95 % of its stored heat over three, into a layer a still reactor never mixes.
 _STIR_AFTER_HEAT_LAGS = 3.0
@@ -239,6 +240,12 @@ class ManualMode:
         for tag in [t for t, jog in self.jogs.items() if jog.into_reactor]:
             jog = self.jogs.pop(tag)
             self._cancelled([f"jog {tag} at {jog.delivered_ml:.1f} of {jog.ml:g} mL"], cause)
+
+    def cylinder_pumps(self) -> frozenset[str]:
+        """Pumps jogging into a measuring cylinder now, not into the reactor."""
+        if not self.jogs:  # asked every scan and every step of a simulated plant
+            return _NO_PUMPS
+        return frozenset(t for t, jog in self.jogs.items() if not jog.into_reactor)
 
     @property
     def agitator_wanted(self) -> bool:

@@ -16,7 +16,6 @@ from unit_controller.manual import refuse_during_batch
 
 log = get_logger(__name__)
 
-_NONE: frozenset[str] = frozenset()
 
 
 class ManualRequests(ControllerCore):
@@ -39,10 +38,7 @@ class ManualRequests(ControllerCore):
 
     def manual_cylinder_pumps(self) -> frozenset[str]:
         """Pumps jogging into a measuring cylinder now, not into the reactor."""
-        jogs = self._manual.jogs
-        if not jogs:  # asked every step of a simulated plant
-            return _NONE
-        return frozenset(t for t, jog in jogs.items() if not jog.into_reactor)
+        return self._manual.cylinder_pumps()
 
     def cylinder_run_ml(self, tag: str) -> float | None:
         """mL the pump's last run delivered when that was a whole jog into a measuring

@@ -205,7 +205,7 @@ class ScanCycle(ControllerCore):
             applied=outputs,
             image=image,
             in_process=state in PROCESS_STATES,
-            into_cylinder=self.manual_cylinder_pumps() if manual else frozenset(),
+            into_cylinder=self._manual.cylinder_pumps() if manual else frozenset(),
         )
 
         # 7 publish (listeners and watchers run after the return, in `scan`)
