@@ -23,7 +23,7 @@ from hal.devices import PhCalibration, PumpCalibration
 from hal.log import get_logger
 from unit_controller.controller import UnitController
 from unit_controller.errors import CommandRefused
-from unit_controller.ph_buffers import BUFFER_C_RANGE, buffer_problem
+from unit_controller.ph_buffers import BUFFER_C_RANGE, ROOM_C_RANGE, buffer_problem
 
 log = get_logger(__name__)
 
@@ -235,9 +235,10 @@ class Calibrations:
             raise CommandRefused(
                 f"{self._wiring.rtd_tag} gives no good temperature: give the buffer temperature"
             )
-        low, high = BUFFER_C_RANGE
+        low, high = ROOM_C_RANGE
         if not low <= reading.value <= high:
-            # The probe sits in a beaker of buffer, not in a reactor this hot or cold.
+            # The probe sits in a beaker of buffer at room temperature: a reactor warmer or
+            # colder than a room (55 °C at the end of a co-precipitation) says nothing of it.
             raise CommandRefused(
                 f"{self._wiring.rtd_tag} reads {reading.value:.1f} °C, no buffer's temperature: "
                 "give the buffer's (e.g. cal ph mid 7.00 22)"

@@ -11,6 +11,8 @@ import math
 PH_MIN, PH_MAX = 0.0, 14.0
 MID_BAND = (6.0, 8.0)  # a mid buffer (7.00, 6.86); low below it (4.00), high above (10.00)
 BUFFER_C_RANGE = (0.0, 60.0)  # the buffer temperatures a calibration takes
+# Where the reactor's own temperature may stand for a buffer's not given: a room's.
+ROOM_C_RANGE = (15.0, 30.0)
 
 
 def buffer_problem(point: str, value: float) -> str | None:
