@@ -21,6 +21,7 @@ from hal.calibration import (
 )
 from hal.devices import PhCalibration, PumpCalibration
 from hal.log import get_logger
+from hal.reading import Reading
 from unit_controller.controller import UnitController
 from unit_controller.errors import CommandRefused
 from unit_controller.ph_buffers import BUFFER_C_RANGE, ROOM_C_RANGE, buffer_problem
@@ -213,13 +214,26 @@ class Calibrations:
             raise CommandRefused(
                 f"{self._wiring.ph_tag}: this backend cannot calibrate the pH probe"
             )
+        image = self._controller.snapshot.image if self._controller.snapshot else None
+        self._answering(self._wiring.ph_tag, image.ph if image is not None else None)
         return probe
 
     def _pump(self, tag: str) -> PumpCalibration:
         pump = self._controller.board.pump_calibration(tag)
         if pump is None:
             raise CommandRefused(f"{tag}: this backend cannot calibrate the pump")
+        image = self._controller.snapshot.image if self._controller.snapshot else None
+        self._answering(tag, image.dispensed_ml.get(tag) if image is not None else None)
         return pump
+
+    @staticmethod
+    def _answering(tag: str, reading: Reading[float] | None) -> None:
+        # A circuit the scan already finds silent would only be waited on for the request's
+        # whole timeout, and the tech told the controller did not answer.
+        if reading is not None and reading.reason is not None and reading.reason.silent:
+            raise CommandRefused(
+                f"{tag} is not answering ({reading.why}): check its cable, then try again"
+            )
 
     def _buffer_temperature(self, temperature_c: float | None) -> float:
         if temperature_c is not None:

@@ -227,3 +227,20 @@ async def test_a_probe_that_cannot_calibrate_is_refused_clearly() -> None:
     controller = UnitController(config=rig.config, board=board, clock=rig.clock)
     with pytest.raises(CommandRefused, match=r"AT-101: this backend cannot calibrate"):
         await Calibrations(controller=controller).ph_status()
+
+
+async def test_a_silent_circuit_is_refused_at_once_naming_it() -> None:
+    # Not queued for the request's whole timeout, the tech told the controller did not answer.
+    rig, cal = await calibrating_rig()
+    rig.inject("device_silent", "AT-101")
+    await rig.run_for(20.0)
+    with pytest.raises(CommandRefused, match=r"AT-101 is not answering \(.*\): check its cable"):
+        await cal.ph("mid", 7.00, temperature_c=22.0)
+    rig, cal = await calibrating_rig()
+    await rig.controller.set_manual(True, source="console")
+    await rig.controller.jog_pump(ACID, 10.0, source="console", cylinder=True)
+    await rig.run_for(10.0)
+    rig.inject("device_silent", ACID)
+    await rig.run_for(20.0)
+    with pytest.raises(CommandRefused, match=rf"{ACID} is not answering"):
+        await cal.pump(ACID, 9.7)
