@@ -138,3 +138,43 @@ async def test_on_the_simulator_the_console_is_told_there_is_nothing_to_find(
         assert "mock backend" in answer["error"]
     finally:
         daemon.terminate()
+
+
+def test_ctrl_c_at_a_pulse_question_ends_commission_with_one_line(tmp_path: Path) -> None:
+    emulate = _emulate()
+    leader, follower = os.openpty()
+    try:
+        assert emulate.stdout is not None
+        announced = json.loads(emulate.stdout.readline())
+        # At a terminal, as --outputs asks before each pulse (the prompt goes to stderr).
+        commission = subprocess.Popen(
+            [*CLI, "commission", "--config", announced["config"], "--outputs"],
+            stdin=follower,
+            stdout=follower,
+            stderr=follower,
+        )
+        seen = _read_until(leader, b"[y/N]", within_s=120.0)
+        assert b"[y/N]" in seen, seen[-500:]
+        commission.send_signal(signal.SIGINT)
+        assert commission.wait(timeout=30) == 130
+        seen = _read_until(leader, b"no report", within_s=10.0)
+        assert b"interrupted: the survey stopped" in seen, seen
+        assert b"Traceback" not in seen
+    finally:
+        os.close(leader)
+        os.close(follower)
+        emulate.send_signal(signal.SIGINT)
+        emulate.wait(timeout=30)
+
+
+def _read_until(fd: int, text: bytes, *, within_s: float) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + within_s
+    while text not in seen and time.monotonic() < deadline:
+        readable, _, _ = select.select([fd], [], [], 0.5)
+        if readable:
+            try:
+                seen += os.read(fd, 4096)
+            except OSError:  # the other side closed
+                break
+    return seen

@@ -9,8 +9,9 @@ import argparse
 import asyncio
 import json
 import sys
+import threading
 
-from unit_controller.cli.exits import EXIT_BAD_INPUT
+from unit_controller.cli.exits import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 from unit_controller.cli.loading import print_config_error
 from unit_controller.cli.site import INSTALLED_CONFIG_DIR, site_config, unit_state_dir
 from unit_controller.commissioning.survey import survey
@@ -47,11 +48,36 @@ def run_commission(args: argparse.Namespace) -> int:
         print("error: --outputs asks before each pulse: run it at a terminal", file=sys.stderr)
         return EXIT_BAD_INPUT
     state_dir = unit_state_dir(config, args.state_dir, path)
-    report = asyncio.run(survey(config, state_dir=state_dir, ask=_ask if args.outputs else None))
+    try:
+        report = asyncio.run(
+            survey(config, state_dir=state_dir, ask=_ask if args.outputs else None)
+        )
+    except KeyboardInterrupt:
+        # A pulse under way ends by itself: it went out as the board's own timed flash.
+        print("\ninterrupted: the survey stopped; no report", file=sys.stderr)
+        return EXIT_INTERRUPTED
     print(json.dumps(report.as_json()) if args.json else report.as_text())
     return 0 if report.ok else EXIT_NOT_HEALTHY
 
 
 async def _ask(question: str) -> bool:
-    answer = await asyncio.to_thread(input, f"{question} [y/N] ")
+    # On a thread of its own that never holds up the exit: Ctrl-C at the question must end the
+    # command, not leave it waiting for a line nobody types.
+    loop = asyncio.get_running_loop()
+    answered: asyncio.Future[str] = loop.create_future()
+
+    def read() -> None:
+        try:
+            line = input(f"{question} [y/N] ")
+        except (EOFError, OSError):
+            line = ""
+        loop.call_soon_threadsafe(_settle, answered, line)
+
+    threading.Thread(target=read, name="commission-ask", daemon=True).start()
+    answer = await answered
     return answer.strip().lower() in ("y", "yes")
+
+
+def _settle(answered: asyncio.Future[str], line: str) -> None:
+    if not answered.done():  # the survey may have been cancelled meanwhile
+        answered.set_result(line)

@@ -14,3 +14,5 @@ EXIT_BAD_INPUT = 2
 """Bad input: a config, a recipe, a flag; every problem printed on stderr."""
 EXIT_NOT_COMPLETE = 3
 """A batch that did not complete, or a commissioning check that found a problem."""
+EXIT_INTERRUPTED = 130
+"""Ctrl-C (SIGINT) ended the command, as a shell counts it (128 + 2)."""

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from hal.mock.unit import UnknownFault
+from unit_controller.cli.exits import EXIT_INTERRUPTED
 from unit_controller.cli.loading import config_from_args, with_plant_values
 from unit_controller.config import (
     UnitConfig,
@@ -94,7 +95,7 @@ def run_sim(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except CommandRefused as exc:
         # e.g. a fault injected before the start (estop@0) leaves an interlock in effect
         print(f"error: the batch could not run: {exc}", file=sys.stderr)
@@ -183,7 +184,7 @@ def run_campaign(args: argparse.Namespace, config: UnitConfig) -> int:
         campaign = asyncio.run(run.run())
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except RecipeError as exc:
         print(f"error: the campaign could not go on: {'; '.join(exc.problems)}", file=sys.stderr)
         return EXIT_NOT_COMPLETE
@@ -266,7 +267,7 @@ def run_envelope(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     summary = report["summary"]
 
     def ratio(value: float | None) -> str:
