@@ -353,7 +353,7 @@ class ManualMode:
             return None
         if seconds > MAX_DRAIN_S:
             raise CommandRefused(
-                f"drain time must be more than 0 and at most {MAX_DRAIN_S:g} s, got {seconds:g}"
+                f"drain time must be at most {MAX_DRAIN_S:g} s (0 closes it), got {seconds:g}"
             )
         _refuse_while_forced("drain", trips, Output.DRAIN)
         self.drain = DrainRun(seconds=seconds, until=now + seconds)
@@ -456,9 +456,7 @@ class ManualMode:
             )
         if self.drain is not None and desired.drain_valve and not applied.drain_valve:
             self.drain = None
-            self._cancelled(
-                ["drain open"], ", ".join(forcing(trips, Output.DRAIN)) or "interlock"
-            )
+            self._cancelled(["drain open"], ", ".join(forcing(trips, Output.DRAIN)) or "interlock")
         if self.heater is not None and desired.contactor and not applied.contactor:
             percent = self.heater.percent
             self.heater = None

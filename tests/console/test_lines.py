@@ -112,6 +112,9 @@ def test_blank_and_comment_lines_are_skipped(line: str) -> None:
 
 BAD: list[tuple[str, str]] = [
     ("bogus", "unknown command 'bogus'; type help for the list"),
+    # ASCII digits only: a fullwidth or Arabic-Indic digit is no number here.
+    ("drain \u0665", "drain seconds must be a number like 600, got '\u0665'"),
+    ("jog pump P-203 \uff15 cylinder", "jog volume must be a number like 5, got '\uff15'"),
     ("stauts", "unknown command 'stauts'; did you mean status? type help for the list"),
     ("stat", "unknown command 'stat'; did you mean status? type help for the list"),
     ("batch 99999999999999999999",

@@ -325,7 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
         "hash-pin",
         help="print the [console] pin_hash for a PIN read from standard input",
         description="Read a PIN from standard input (asked for twice, without echo, on a "
-        "terminal) and print the pin_hash line for the [console] section of unit.toml.",
+        "terminal) and print its hash alone: the value of pin_hash in the [console] section "
+        'of unit.toml (pin_hash = "<the hash>").',
     )
     add_operator_commands(sub)
     add_fleet_command(sub)

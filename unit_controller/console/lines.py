@@ -169,8 +169,9 @@ HELP: Final[tuple[HelpEntry, ...]] = (
 
 COMMAND_NAMES: Final = tuple(dict.fromkeys(name for entry in HELP for name in entry.names))
 
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
-_WHOLE = re.compile(r"[+-]?\d+")
+# ASCII digits only: \d takes any script's (a fullwidth ５ opened the drain for 5 s).
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_WHOLE = re.compile(r"[+-]?[0-9]+")
 _TAG = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
 _RECIPE = re.compile(r"[a-z0-9_-]{1,40}")  # as the controller takes them (lower case)
 _ALARM_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -274,8 +275,10 @@ def parse_line(line: str) -> Parsed | None:
 def _unknown(command: str) -> str:
     # A command it begins (`stat` is status, not start) before one merely spelled alike.
     begun = [name for name in COMMAND_NAMES if name.startswith(command)]
-    close = begun[:1] if len(begun) == 1 else difflib.get_close_matches(
-        command, COMMAND_NAMES, n=1, cutoff=0.7
+    close = (
+        begun[:1]
+        if len(begun) == 1
+        else difflib.get_close_matches(command, COMMAND_NAMES, n=1, cutoff=0.7)
     )
     hint = f"did you mean {close[0]}? " if close else ""
     return f"unknown command '{shown(command)}'; {hint}type help for the list"
