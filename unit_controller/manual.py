@@ -17,7 +17,7 @@ from unit_controller.config import UnitConfig
 from unit_controller.errors import CommandRefused
 from unit_controller.interlocks import Trip
 from unit_controller.interlocks.effects import Output, forced_outputs, forcing
-from unit_controller.interlocks.table import DOSING_NOT_PERMITTED
+from unit_controller.interlocks.table import CYLINDER_EXEMPT, DOSING_NOT_PERMITTED
 from unit_controller.machine import State
 
 log = get_logger(__name__)
@@ -180,9 +180,11 @@ class ManualMode:
                 f"{name} is already jogging ({running.delivered_ml:.1f} of {running.ml:g} mL): "
                 "wait for it to finish or turn manual off"
             )
-        # The dosing permissive is judged for this jog just below (a jog into a measuring
-        # cylinder is exempt; one into the reactor runs the agitator with it).
-        others = [t for t in trips if t.cause != DOSING_NOT_PERMITTED.name]
+        # The dosing permissive is judged for this jog just below (one into the reactor runs
+        # the agitator with it). Into a measuring cylinder, what the pH probe sees is no
+        # concern: its rows (cylinder_exempt) do not stop it; the level and E-stop rows do.
+        exempt = CYLINDER_EXEMPT if cylinder else frozenset({DOSING_NOT_PERMITTED.name})
+        others = [t for t in trips if t.cause not in exempt]
         _refuse_while_forced("jog", others, Output.DOSING_PUMPS)
         if not cylinder:
             self._refuse_into_a_dry_reactor(name, ml, low_level_wet, trips)

@@ -302,6 +302,34 @@ async def test_a_jog_into_a_dry_reactor_is_refused_but_one_into_a_cylinder_is_no
     assert snap.outputs.agitator is False  # nothing to stir: it goes into a cylinder
 
 
+async def test_a_cylinder_jog_doses_despite_the_ph_rows_but_not_the_level_or_estop() -> None:
+    # Pump calibration during commissioning: the pH circuit may be unplugged or its probe dry.
+    rig = await manual_rig()
+    rig.inject("device_silent", "AT-101")
+    await rig.run_for(20.0)
+    assert {t.cause for t in rig.controller.alarms.in_effect()} & {"ph_lost", "ph_unreadable"}
+    with pytest.raises(CommandRefused, match=r"cannot jog"):
+        await rig.controller.jog_pump(ACID, 5.0, source="console")  # into the reactor: no
+    await rig.controller.jog_pump(ACID, 5.0, source="console", cylinder=True)
+    snap = await rig.scan()
+    assert snap.outputs.pump(ACID) > 0.0
+    await rig.run_for(10.0)
+    assert rig.controller.cylinder_run_ml(ACID) == pytest.approx(5.0, abs=0.01)
+    # A recipe's pumps stay off all the while: the exemption is the cylinder jog's alone.
+    assert all(rate == 0.0 for tag, rate in snap.outputs.pumps.items() if tag != ACID)
+    # The high-high switch is no pH row: it still stops a cylinder jog, as the E-stop does.
+    await rig.controller.jog_pump(ACID, 50.0, source="console", cylinder=True)
+    await rig.run_for(1.0)
+    rig.inject("level_high_high")
+    snap = await rig.run_for(1.0)
+    assert snap.outputs.pump(ACID) == 0.0
+    said = rig.controller.manual_last_stop()
+    assert said is not None
+    assert "level_high_high" in said
+    with pytest.raises(CommandRefused, match=r"level_high_high"):
+        await rig.controller.jog_pump(ACID, 5.0, source="console", cylinder=True)
+
+
 async def test_a_heater_refused_in_an_empty_reactor_names_the_level_not_an_alarm() -> None:
     # Empty is not an alarm at rest: the refusal says what to do, not what to reset.
     rig = await manual_rig(preload="empty")

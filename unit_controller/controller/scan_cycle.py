@@ -192,6 +192,7 @@ class ScanCycle(ControllerCore):
             trips=in_effect,
             allow_process_outputs=state in PROCESS_STATES or manual,
             purge_open=purge_open,
+            cylinder_pumps=self._manual.cylinder_pumps() if manual else frozenset(),
         )
         if manual:
             self._manual.cancel_forced(desired=desired, applied=outputs, trips=in_effect)

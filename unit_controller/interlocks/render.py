@@ -36,7 +36,8 @@ def _row(number: int, cause: Cause) -> str:
         _cell(cause.alarms),
         str(cause.action),
         "yes" if cause.latch else "no",
-        _cell(describe(cause.forces)),
+        _cell(describe(cause.forces))
+        + (" (not a manual jog into a measuring cylinder)" if cause.cylinder_exempt else ""),
         _cell(cause.hardware),
     ]
     return "| " + " | ".join(cells) + " |"

@@ -7,11 +7,12 @@ and the N2 purge while the reactor may hold acid or reactive liquor (DESIGN §5)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 from hal.outputs import Outputs
 from unit_controller.interlocks.effects import Output, forced_outputs
+from unit_controller.interlocks.table import CYLINDER_EXEMPT
 from unit_controller.interlocks.trip import Force, Trip
 
 _EVERY_OUTPUT = frozenset(Output)
@@ -27,17 +28,22 @@ class SafetyFilter:
         trips: Iterable[Trip],
         allow_process_outputs: bool,
         purge_open: bool = False,
+        cylinder_pumps: frozenset[str] = frozenset(),
     ) -> Outputs:
         """`desired` with every forced output at its safe state; all of them when process
         outputs are not allowed.
 
         Pass the alarm manager's `in_effect()` (current trips plus latched ones not yet reset).
         The contactor stays closed only while the heater may run. `purge_open`: the purge's safe
-        state is open now (see `ReactiveCharge`).
+        state is open now (see `ReactiveCharge`). `cylinder_pumps`: manual jogs into a measuring
+        cylinder, which the rows marked `cylinder_exempt` (the pH's) do not stop.
         """
         forces: set[Force] = set()
+        strict: set[Force] = set()  # forced by the rows a cylinder jog is not exempt from
         for trip in trips:
             forces |= trip.forces
+            if trip.cause not in CYLINDER_EXEMPT:
+                strict |= trip.forces
         if not forces and allow_process_outputs:
             return desired  # nothing forced: the usual scan of a batch
         cool = Force.COOL in forces
@@ -56,7 +62,18 @@ class SafetyFilter:
             purge_valve=purge_open if Output.PURGE in forced else out.purge_valve,
             cooling_valve=cool if Output.COOLING in forced else out.cooling_valve,
             # keep each commanded tag with rate 0 so the HAL explicitly stops it
-            pumps=MappingProxyType(dict.fromkeys(out.pumps, 0.0))
+            pumps=_pumps(out.pumps, cylinder_pumps, strict)
             if Output.DOSING_PUMPS in forced
             else out.pumps,
         )
+
+
+def _pumps(
+    pumps: Mapping[str, float], cylinder_pumps: frozenset[str], strict: set[Force]
+) -> Mapping[str, float]:
+    if not cylinder_pumps or Output.DOSING_PUMPS in forced_outputs(strict):
+        return MappingProxyType(dict.fromkeys(pumps, 0.0))
+    # Only pH rows force the pumps: a jog into a cylinder doses on, the rest stop.
+    return MappingProxyType(
+        {tag: rate if tag in cylinder_pumps else 0.0 for tag, rate in pumps.items()}
+    )

@@ -43,6 +43,9 @@ class Cause:
     latch: bool
     alarms: str = ALWAYS  # when it alarms; otherwise it only forces (a permissive)
     hardware: str = SOFTWARE_ONLY
+    # It judges what goes into the reactor's liquor as the pH probe sees it: a manual jog into
+    # a measuring cylinder (pump calibration) doses despite it. Never a level or E-stop row.
+    cylinder_exempt: bool = False
 
     def trip(self, tag: str, message: str, *, alarm: bool = True) -> Trip:
         """This row holding now on device `tag`; a trip that does not alarm only forces."""
@@ -209,6 +212,7 @@ PH_UNREADABLE = Cause(
     _DOSING,
     latch=False,
     alarms="while a batch runs or pH is controlled, once its first reading is overdue",
+    cylinder_exempt=True,
 )
 DOSING_NOT_PERMITTED = Cause(
     "dosing_not_permitted",
@@ -221,8 +225,8 @@ DOSING_NOT_PERMITTED = Cause(
     _DOSING,
     latch=False,
     alarms="while a recipe wants to dose; manual jogs are judged one by one by manual mode "
-    "(refused, or ended in the scan the permissive fails; a jog into a measuring cylinder is "
-    "exempt)",
+    "(refused, or ended in the scan the permissive fails)",
+    cylinder_exempt=True,
 )
 REAGENT_CAP = Cause(
     "reagent_cap",
@@ -245,6 +249,7 @@ PH_NOT_RESPONDING = Cause(
     TripAction.HOLD,
     _DOSING,
     latch=True,
+    cylinder_exempt=True,
 )
 PH_RESPONSE_WAIT = Cause(
     "ph_response_wait",
@@ -258,6 +263,7 @@ PH_RESPONSE_WAIT = Cause(
     _DOSING,
     latch=False,
     alarms="never: it only stops dosing at the limit; ph_not_responding alarms after it",
+    cylinder_exempt=True,
 )
 PH_OVERSHOOT_HOLDS = Cause(
     "ph_overshoot_holds",
@@ -383,7 +389,15 @@ TEMPERATURE_LOST = Cause(
     latch=False,
 )
 PH_LOST = Cause(
-    "ph_lost", "device_lost", "AT-101 EZO-pH", _LOST, Priority.HIGH, TripAction.HOLD, _DOSING, False
+    "ph_lost",
+    "device_lost",
+    "AT-101 EZO-pH",
+    _LOST,
+    Priority.HIGH,
+    TripAction.HOLD,
+    _DOSING,
+    False,
+    cylinder_exempt=True,
 )
 LOW_LOW_LOST = Cause(
     "low_low_lost",
@@ -465,3 +479,5 @@ TABLE: tuple[Cause, ...] = (
 )
 
 BY_NAME: Mapping[str, Cause] = MappingProxyType({cause.name: cause for cause in TABLE})
+CYLINDER_EXEMPT: frozenset[str] = frozenset(c.name for c in TABLE if c.cylinder_exempt)
+"""The rows a manual jog into a measuring cylinder doses despite (see `Cause.cylinder_exempt`)."""
