@@ -119,6 +119,17 @@ async def test_the_console_asks_the_running_daemon_for_the_same_report(tmp_path:
         assert by_tag["AT-101"]["firmware"] == "2.16"
         assert by_tag["P-203"]["reading"] == "max 105 mL/min"
         assert by_tag["HS-100"]["reading"] == "released"
+        # The command line's commission, meanwhile, says at once whose the ports are.
+        started = time.monotonic()
+        proc = await asyncio.create_subprocess_exec(
+            *CLI, "commission", "--config", announced["config"], "--state-dir", str(daemon.state),
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 1, err
+        assert b"the unit's controller is running (pid " in err
+        assert b"unit-console, then commission" in err
+        assert time.monotonic() - started < 30.0  # not a minute of retries per port
     finally:
         if daemon is not None and daemon.proc is not None:
             daemon.terminate()

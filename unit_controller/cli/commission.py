@@ -11,12 +11,13 @@ import json
 import sys
 import threading
 
-from unit_controller.cli.exits import EXIT_BAD_INPUT, EXIT_INTERRUPTED
+from unit_controller.cli.exits import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_REFUSED
 from unit_controller.cli.loading import print_config_error
 from unit_controller.cli.site import INSTALLED_CONFIG_DIR, site_config, unit_state_dir
 from unit_controller.commissioning.survey import survey
 from unit_controller.config import load_config
 from unit_controller.errors import ConfigError
+from unit_controller.state_lock import held, holder
 
 EXIT_NOT_HEALTHY = 3
 
@@ -48,6 +49,16 @@ def run_commission(args: argparse.Namespace) -> int:
         print("error: --outputs asks before each pulse: run it at a terminal", file=sys.stderr)
         return EXIT_BAD_INPUT
     state_dir = unit_state_dir(config, args.state_dir, path)
+    if held(state_dir):
+        # Its ports are the daemon's (locked): each would only be retried, then named busy.
+        print(
+            f"error: the unit's controller is running (pid {holder(state_dir)}, state directory "
+            f"{state_dir}) and holds the instruments' ports: ask it for the same report at the "
+            "console (unit-console, then commission), or stop it first (systemctl stop "
+            "unit-controller)",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
     try:
         report = asyncio.run(
             survey(config, state_dir=state_dir, ask=_ask if args.outputs else None)
