@@ -38,6 +38,8 @@ _NO_PUMPS: frozenset[str] = frozenset()
 # still gives ~95 % of its stored heat over three, into a layer a still reactor never mixes.
 _STIR_AFTER_HEAT_LAGS = 3.0
 MANUAL_IS_ON = "manual mode is on: turn it off first (manual off)"
+MANUAL_STOPPED = "manual_stopped"
+"""The event (a command event's name) said when manual actions end early."""
 MANUAL_IS_OFF = "manual mode is off: turn it on first (manual on)"
 
 
@@ -139,6 +141,7 @@ class ManualMode:
         # cylinder: what a pump calibration is measured against (once).
         self.cylinder_runs: dict[str, float] = {}
         self.last_stop: str | None = None  # why the last manual action ended early
+        self.stops_told = 0  # counts each new `last_stop`, for the controller to announce
         self._now = -math.inf  # the clock at the last scan's accounting
         self._stir_until = -math.inf  # the agitator stirs out a heater run's stored heat
         self._stops_at = math.nan  # the scan whose early stops `last_stop` tells
@@ -472,10 +475,15 @@ class ManualMode:
         if self._stops_at != self._now:
             self._stops_at, self._stops = self._now, {}
         self._stops.setdefault(cause, []).extend(stopped)
-        self.last_stop = "; ".join(
-            f"{'; '.join(lines)} stopped by {why}" for why, lines in self._stops.items()
+        self.told_stopped(
+            "; ".join(f"{'; '.join(lines)} stopped by {why}" for why, lines in self._stops.items())
         )
         log.warning("manual.cancelled", stopped=stopped, cause=cause)
+
+    def told_stopped(self, text: str) -> None:
+        """Manual actions ended early: `text` says which and why (status, and an event)."""
+        self.last_stop = text
+        self.stops_told += 1
 
     def status(self, *, now: float) -> dict[str, object]:
         """Manual mode for the console: on/off, each action's progress, the last early stop."""

@@ -104,7 +104,13 @@ async def test_the_console_waits_out_a_daemon_restart_and_asks_for_the_pin_again
             await term.expect("PIN: ")
             term.type(PIN + "\n")
             assert "manual mode ON" in await term.expect(PROMPT)
-            term.type("manual off\n")
+            term.type("jog pump P-203 500 cylinder\n")
+            assert "jog P-203" in await term.expect(PROMPT)
+            # A restart ends the session's manual mode and its jog: said when it is back.
+            assert daemon.terminate() == 0
+            await daemon.start()
+            said = await term.expect("lists it)")  # wrapped to the terminal
+            assert "this session's manual mode ended with it" in said
             await term.expect(PROMPT)
             term.type("quit\n")
             assert await term.exit_code() == 0

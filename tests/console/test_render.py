@@ -416,6 +416,19 @@ def test_announcements_say_what_happened_and_ring_only_for_what_needs_someone() 
     assert announcement({"ts": 0, "kind": "state", "text": "IDLE -> STARTING"}, PLAIN) is None
     nested = {"ts": 1_700_000_000_000, "kind": "prompt", "text": "", "data": {"prompt": "X"}}
     assert announcement(nested, PLAIN) == ([f"{when} PROMPT  X: type confirm once done"], True)
+    # A tech's jog cut short elsewhere (another session's stop) reaches the console running it.
+    stopped = {
+        "ts": 1_700_000_000_000,
+        "kind": "command",
+        "text": "jog P-204 at 31.1 of 1000 mL stopped by stop",
+        "data": {"command": "manual_stopped", "source": "manual mode", "ok": True},
+    }
+    assert announcement(stopped, PLAIN) == (
+        [f"{when} MANUAL  jog P-204 at 31.1 of 1000 mL stopped by stop"],
+        True,
+    )
+    other = {**stopped, "data": {"command": "hold", "source": "console:x", "ok": True}}
+    assert announcement(other, PLAIN) is None
 
 
 def test_a_batch_says_whether_it_runs_or_was_cut_short() -> None:

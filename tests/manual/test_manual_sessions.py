@@ -52,3 +52,21 @@ async def test_a_second_console_cannot_take_over_end_or_run_the_first_ones_manua
     assert await _ask(ops, first, "stop") == (True, "")
     await rig.scan()
     assert rig.controller.manual_running() == []
+
+
+async def test_a_jog_cut_short_by_another_session_is_told_as_an_event() -> None:
+    rig = Rig(preload="water")
+    await rig.scan()
+    events: list[Any] = []
+    rig.controller.listen(events.append)
+    ops = rig.operations()
+    first, second = Session(user="tech", client="console"), Session(user="b", client="console")
+    assert await _ask(ops, first, "manual", on=True) == (True, "")
+    assert await _ask(ops, first, "jog_pump", pump="P-204", ml=500.0, cylinder=True) == (True, "")
+    await rig.run_for(2.0)
+    assert await _ask(ops, second, "stop") == (True, "")
+    await rig.run_for(0.5)
+    told = [e for e in events if getattr(e, "command", None) == "manual_stopped"]
+    assert len(told) == 1
+    assert told[0].text.startswith("jog P-204 at ")
+    assert told[0].text.endswith("stopped by stop")

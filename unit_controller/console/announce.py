@@ -32,8 +32,9 @@ _INDENT: Final = len("HH:MM:SS ALARM   ")
 def announcement(event: Mapping[str, Any], style: Style) -> tuple[list[str], bool] | None:
     """The lines for one controller event and whether they ring; None when not announced.
 
-    Announced: a prompt raised, and an alarm raised, returned or reset (ISA-18.2: a new alarm
-    sounds; a return to normal is shown, silently). Acknowledgements are someone's command.
+    Announced: a prompt raised, an alarm raised, returned or reset (ISA-18.2: a new alarm
+    sounds; a return to normal is shown, silently), and a manual action cut short.
+    Acknowledgements are someone's command.
     """
     facts = {**event, **event["data"]} if isinstance(event.get("data"), Mapping) else event
     when = clock(event.get("ts"))
@@ -41,6 +42,10 @@ def announcement(event: Mapping[str, Any], style: Style) -> tuple[list[str], boo
     if kind == "prompt":
         prompt = clean(facts.get("prompt") or facts.get("text") or "a confirmation")
         text = f"{when} PROMPT  {prompt}: type confirm once done"
+        return _painted(text, "yellow", style), True
+    if kind == "command" and facts.get("command") == "manual_stopped":
+        # A jog or heater run the tech started, cut short (a trip, another session's stop).
+        text = f"{when} MANUAL  {clean(facts.get('text', 'manual action stopped'))}"
         return _painted(text, "yellow", style), True
     if kind != "alarm":
         return None

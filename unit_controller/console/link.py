@@ -86,7 +86,7 @@ class Link:
         old, self.prompt = self.prompt, f"{unit}> "
         self.pin_required = bool(hello.get("pin_required"))
         self.unlocked = False
-        self.manual_here = False
+        manual_ended, self.manual_here = self.manual_here, False
         idle = hello.get("idle_timeout_s")
         self._idle_timeout_s = float(idle) if isinstance(idle, int | float) and idle > 0 else None
         try:
@@ -101,9 +101,17 @@ class Link:
         state = clean(hello.get("state") or "?")
         if self._interactive and self._greeted:
             pin = "; a new session: give the PIN again (pin)"
+            # The tech's jog or heater run did not survive the restart: never left to be guessed.
+            manual = (
+                "; this session's manual mode ended with it, and whatever it ran was stopped "
+                "(log lists it)"
+                if manual_ended
+                else ""
+            )
             say(
                 *wrap(
-                    f"controller back: {unit}, {state}{pin if self.pin_required else ''}", indent=2
+                    f"controller back: {unit}, {state}{pin if self.pin_required else ''}{manual}",
+                    indent=2,
                 )
             )
         elif self._interactive:

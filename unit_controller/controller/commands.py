@@ -63,7 +63,7 @@ class CommandModel(ControllerCore):
             # Never refused while anything manual runs: it ends every manual action first.
             stopped = self._manual.stop_all()
             if stopped:
-                self._manual.last_stop = f"{'; '.join(stopped)} stopped by {command}"
+                self._manual.told_stopped(f"{'; '.join(stopped)} stopped by {command}")
                 log.info("manual.stopped", command=str(command), source=source, stopped=stopped)
                 if not self.machine.allowed(command):
                     self._emit_console(str(command), f"{command}", source, stopped=tuple(stopped))

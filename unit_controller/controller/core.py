@@ -32,7 +32,7 @@ from unit_controller.events import (
 from unit_controller.interlocks import Interlocks, SafetyFilter, Trip
 from unit_controller.interlocks.reactive_charge import ReactiveCharge, purge_fitted
 from unit_controller.machine import PackMLMachine, State
-from unit_controller.manual import ManualMode
+from unit_controller.manual import MANUAL_STOPPED, ManualMode
 from unit_controller.recipes.loader import RECIPES_DIR, LoadedRecipe
 from unit_controller.recipes.model import Charge
 from unit_controller.safety_memory import LatchedTrip, SafetyMemory
@@ -114,6 +114,7 @@ class ControllerCore:
         self._manual = ManualMode(config=config)
         self._modes = UnitModes(self._manual)
         self._busy: str | None = None  # a console job (a calibration) that holds off batches
+        self._stops_announced = 0  # ManualMode.stops_told as last announced
         self._start_checks: list[Callable[[], str | None]] = []
         # Scans and requests from any source (MQTT, control socket, simulator) take turns:
         # a request never lands between two steps of one scan. While a loop runs the scans in
@@ -199,6 +200,18 @@ class ControllerCore:
         raise NotImplementedError
 
     def _flush_events(self) -> None:
+        if self._manual.stops_told != self._stops_announced:
+            # A tech's jog or heater run cut short (a trip, another session's stop): told as
+            # it happens, so the console that started it hears of it (an announcement).
+            self._stops_announced = self._manual.stops_told
+            self._post(
+                CommandHandled(
+                    at=self.clock.monotonic(),
+                    command=MANUAL_STOPPED,
+                    source="manual mode",
+                    text=self._manual.last_stop or "manual action stopped",
+                )
+            )
         pending, self._pending = self._pending, []
         for event in pending:
             for listener in self._listeners:
