@@ -473,3 +473,18 @@ def test_status_says_why_the_purge_is_open_outside_a_batch_and_what_ends_it() ->
     # In a batch the purge is the recipe's: nothing to explain.
     busy = status("EXECUTE", phase="coprecipitate", reactor_charged=True, outputs=outputs)
     assert not any("may hold acid" in line for line in render_status(busy, PLAIN))
+
+
+def test_a_commission_report_is_wrapped_never_cut() -> None:
+    reason = "not answering on /dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A10K1234-if00-port0"
+    device = {
+        "tag": "AT-101",
+        "kind": "EZO-pH",
+        "found": False,
+        "problems": [f"{reason} (device_lost: port not open (no such file))"],
+    }
+    result = {"report": {"unit": "unit-01", "ok": False, "devices": [device]}}
+    lines = render_result("commission", result, PLAIN)
+    assert all(len(line) <= WIDTH for line in lines)
+    said = " ".join(line.strip() for line in lines)
+    assert "(device_lost: port not open (no such file))" in said

@@ -536,7 +536,15 @@ def _commission(result: Mapping[str, Any]) -> list[str]:
         return ["no report"]
     devices = [DeviceReport(**d) for d in report.get("devices", []) if isinstance(d, dict)]
     text = CommissionReport(unit=str(report.get("unit", "?")), devices=devices).as_text()
-    return [fit(clean(line)) for line in text.splitlines()]
+    # Wrapped, not cut: a problem's reason is at its end ("… (device_lost: port not open)").
+    lines: list[str] = []
+    for line in text.splitlines():
+        body = line.lstrip(" ")
+        indent = len(line) - len(body)
+        if body.startswith(("problem: ", "warning: ")):
+            indent += len("problem: ")
+        lines.extend(wrap(clean(line), indent=indent) if line else [""])
+    return lines
 
 
 def render_result(op: str, result: Mapping[str, Any], style: Style) -> list[str]:
