@@ -8,7 +8,7 @@ into a unit that starts again, nor close the purge on a reactor still full of ac
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hal.log import get_logger
@@ -45,6 +45,22 @@ class SafetyMemory:
             },
             sort_keys=True,
         )
+
+    @classmethod
+    def unknown(cls, why: str) -> SafetyMemory:
+        """The memory of a last run whose journal cannot be read at all, taken the worst way:
+        the reactor charged, and a latched trip forcing every output safe until reset."""
+        log.error("safety_memory.journal_unreadable", error=why)
+        trip = _unreadable("journal", why).trip
+        trip = replace(
+            trip,
+            message=(
+                f"the journal cannot be read ({why[:120]}): what the last run kept (latched "
+                "trips, the reactor's charge, an interrupted batch) is not known: check the "
+                "unit, then acknowledge and reset"
+            ),
+        )
+        return cls(reactor_charged=True, latched=(LatchedTrip(trip=trip, acked=False),))
 
     @classmethod
     def from_json(cls, text: str | None) -> SafetyMemory | None:

@@ -133,3 +133,35 @@ async def _no_storage_alarm(control: Control) -> bool:
 
 async def _opened(daemon: Daemon) -> bool:
     return daemon._fleet is not None
+
+
+async def test_a_journal_it_cannot_read_at_all_is_taken_the_worst_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = tmp_path / "state"
+    last = Journal(path=state / "journal.sqlite3")
+    await last.open()
+    await last.close()  # a clean stop, nothing in the reactor
+    FullDisk(monkeypatch)
+    monkeypatch.setattr("unit_controller.journal.store.peek", lambda path: None)  # unreadable
+    config = fleet_config("mqtt://127.0.0.1:9", state)
+    dirs = Directories(config_file=tmp_path / "unit.toml", state=None, runtime=tmp_path / "run")
+    daemon = Daemon(config=config, options=DaemonOptions(dirs=dirs, speed=1.0), out=io.StringIO())
+    running = asyncio.create_task(daemon.run())
+    try:
+        await _until("the socket", lambda: socket_answers(dirs.socket))
+        async with Control(dirs.socket, client="console") as control:
+            assert control.hello["state"] == "ABORTED"
+            status = await control.status()
+            # Latched trips and the charge are not known: a latched trip, the purge held.
+            assert status["outputs"]["purge_valve"] is True
+            assert status["authority"] == "local"
+            alarms = (await control.request("alarms"))["result"]["alarms"]
+            unknown = [a for a in alarms if a["id"] == "latched_unreadable"]
+            assert len(unknown) == 1
+            assert unknown[0]["priority"] == "critical"
+            assert "the journal cannot be read" in unknown[0]["message"]
+    finally:
+        daemon.stop()
+        code = await asyncio.wait_for(running, WAIT_S)
+    assert code == 0

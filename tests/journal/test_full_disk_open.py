@@ -130,6 +130,37 @@ async def test_a_file_that_never_opens_loses_only_this_runs_rows(
         assert db.execute("SELECT value FROM meta WHERE key = 'running'").fetchone() == ("0",)
     finally:
         db.close()
+    # The file still says the last run ended clean, but this one's end was never saved (its
+    # safety memory neither): the next start takes it as after a crash.
+    monkeypatch.undo()
+    later = Journal(path=path, wall=lambda: WALL_S)
+    assert (await later.open()).previous_run_clean is False
+    await later.close()
+    again = Journal(path=path, wall=lambda: WALL_S)
+    assert (await again.open()).previous_run_clean is True  # that one closed clean, saved
+    await again.close()
+
+
+async def test_a_crash_while_the_file_never_opened_is_no_clean_stop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "journal.sqlite3"
+    await _last_run(path, clean=True)
+    disk = Disk(monkeypatch)
+    crashed = Journal(path=path, wall=lambda: WALL_S, every_s=0.01)
+    assert (await crashed.open(wait_for_disk=True)).previous_run_clean is True
+    crashed.mark_safety('{"charged": true, "aborted": true}')  # kept in memory only
+    # kill -9: nothing closes it; the disk is freed before the next start.
+    writer = crashed._writer
+    assert writer is not None
+    writer.cancel()
+    disk.full = False
+    journal = Journal(path=path, wall=lambda: WALL_S)
+    try:
+        opening = await journal.open()
+        assert opening.previous_run_clean is False  # Aborted, local, the charge assumed
+    finally:
+        await journal.close()
 
 
 async def test_without_wait_for_disk_a_full_disk_is_an_error(

@@ -197,7 +197,11 @@ class Daemon:
         config = self.config
         # An interrupted batch nobody has reset keeps the unit Aborted across restarts too.
         clean = opening.previous_run_clean and not opening.unreset_interrupted
-        memory = SafetyMemory.from_json(opening.safety)
+        memory = (
+            SafetyMemory.unknown(opening.unreadable)
+            if opening.unreadable is not None
+            else SafetyMemory.from_json(opening.safety)
+        )
         controller = UnitController(
             config=config,
             board=board,

@@ -137,6 +137,9 @@ class JournalOpening:
     # What the previous run's controller said a restart must not forget (latched trips, the
     # reactor's charge) as it kept it (SafetyMemory's JSON); None when it kept nothing.
     safety: str | None = None
+    # Why the journal could not be read at all (a failing disk): nothing is known of the last
+    # run, its safety memory included, which the daemon then takes the worst way.
+    unreadable: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import suppress
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -63,6 +65,10 @@ _KEPT = frozenset({MARK_SAFETY, RESET_INTERRUPTED, START_BATCH, FINISH_BATCH, IN
 # the buffer every time.
 _ROOM_SHARE = 10
 _RETRY_MAX_S = 5.0
+RUN_MARKER_SUFFIX = ".run"
+# Both the same length: a marker is rewritten in place, which needs no new block on a full disk.
+_RUNNING = b"running\n"
+_CLEAN = b"clean\n\n\n"
 
 
 def _plain(value: object) -> object:
@@ -119,6 +125,13 @@ class Journal:
         self._peeked_latest: int | None = None
 
     # --- life cycle ----------------------------------------------------------------------
+    @property
+    def marker(self) -> Path:
+        """The run marker beside the file: `running` from a start until a clean stop whose
+        records were all saved. A run whose journal never opened (a full disk) marks its end
+        nowhere else, so a crash then is not taken for a clean stop."""
+        return self._path.with_name(self._path.name + RUN_MARKER_SUFFIX)
+
     async def open(self, *, wait_for_disk: bool = False) -> JournalOpening:
         """Open (or create) the file, mark unfinished batches interrupted and this run running.
 
@@ -143,6 +156,12 @@ class Journal:
             )
         self._next_batch_id = opened.next_batch_id
         opening = opened.opening
+        marked_clean = await asyncio.to_thread(_mark, self.marker, _RUNNING)
+        if marked_clean is False and opening.previous_run_clean:
+            # The file says clean, the marker does not: that run's journal never opened (or
+            # closed without its records) and it ended without saying so.
+            log.warning("journal.previous_run_unmarked", marker=str(self.marker))
+            opening = replace(opening, previous_run_clean=False)
         for batch_id in opening.interrupted_batches:
             log.warning("journal.batch_interrupted", id=batch_id)
         self._writer = asyncio.create_task(self._run_writer(), name="journal-writer")
@@ -152,10 +171,13 @@ class Journal:
         peeked = await asyncio.to_thread(peek, self._path)
         self._deferred = self.write_error = f"{exc.reason}; it is tried again every few seconds"
         if peeked is None:
-            # Unreadable too: nothing known, so the start is treated as after a crash (Aborted,
-            # the reactor assumed charged, the purge held).
+            # Unreadable too: nothing known of the last run, its latched trips and charge
+            # included: the daemon takes that the worst way (a latched trip, the reactor
+            # charged), not as a memory that kept nothing.
             opened = Opened(
-                opening=JournalOpening(previous_run_clean=False, interrupted_batches=()),
+                opening=JournalOpening(
+                    previous_run_clean=False, interrupted_batches=(), unreadable=exc.reason
+                ),
                 next_batch_id=1,
             )
         else:
@@ -206,7 +228,8 @@ class Journal:
             writer.cancel()
             await asyncio.wait([writer])
         if self._deferred is not None and not await self._open_deferred():
-            # Never opened: what this run recorded was never saved.
+            # Never opened: what this run recorded was never saved, so the run marker keeps
+            # saying `running` and the next start takes it as after a crash.
             log.error("journal.closed_unopened", lost=len(self._buffer), error=self._deferred)
             return
         if not self._worker.is_open:
@@ -220,6 +243,9 @@ class Journal:
             await self._worker.close(self._db.mark_clean if clean else None)
         except JournalError as exc:
             log.error("journal.close_failed", error=str(exc))
+            clean = False
+        if clean:
+            await asyncio.to_thread(_mark, self.marker, _CLEAN)
 
     # --- writers: never block --------------------------------------------------------------
     def record_event(self, *, ts_ms: int, kind: str, text: str, data: Mapping[str, Any]) -> None:
@@ -543,3 +569,28 @@ class Journal:
             return await self._worker.submit(job)
         except (OSError, sqlite3.Error) as exc:
             raise JournalError(self._path, f"read failed: {exc}") from exc
+
+
+def _mark(marker: Path, state: bytes) -> bool | None:
+    """Write `state` over the run marker in place; what it said before: True clean, False
+    not, None when there was none (or it cannot be read). Never raises: the journal's own
+    mark stands when the marker cannot be written."""
+    try:
+        fd = os.open(marker, os.O_RDWR | os.O_CREAT, 0o640)
+    except OSError as exc:
+        log.warning("journal.marker_unusable", marker=str(marker), error=str(exc))
+        return None
+    try:
+        before = os.pread(fd, len(_RUNNING), 0)
+        os.pwrite(fd, state, 0)
+        os.fsync(fd)
+    except OSError as exc:
+        log.warning("journal.marker_unwritten", marker=str(marker), error=str(exc))
+        return None
+    finally:
+        os.close(fd)
+    if before == _CLEAN:
+        return True
+    if before == _RUNNING:
+        return False
+    return None
