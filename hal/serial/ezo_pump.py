@@ -24,6 +24,8 @@ log = get_logger(__name__)
 CALIBRATION_TIMEOUT_S = 30.0
 # Rates closer than this are the same rate: a resend would only cost wire time.
 RATE_TOLERANCE_ML_MIN = 0.005
+# A change of rate by more than this share goes out at once; less waits for the next poll.
+RATE_STEP_WAKES = 0.1
 # The motor's supply below this: the circuit refuses runs (*UV,PUMPPWR). It is 12 V nominal.
 MOTOR_SUPPLY_MIN_V = 10.8
 # A supply fault clears only this far above what the refusal reported (and above the minimum),
@@ -99,9 +101,14 @@ class EzoPump(EzoDevice):
             wanted = 0.0
         else:
             wanted = min(max(ml_min, self._min), self._max)
-        if abs(wanted - self._desired) > RATE_TOLERANCE_ML_MIN:
-            # A start, stop or new rate goes out now, not at the next poll: the scan counts a
-            # dose from when it asked for it (a start half a poll late was 0.9 mL short).
+        before = self._wanted()  # 0 once a lease lapsed: asked again, it is a start
+        if (wanted == 0.0) != (before == 0.0) or abs(wanted - before) > RATE_STEP_WAKES * max(
+            wanted, before
+        ):
+            # A start, a stop or a step in rate goes out now, not at the next poll: the scan
+            # counts a dose from when it asked for it (a start half a poll late was 0.9 mL
+            # short). Smaller changes wait for the poll: a rate moved every scan would keep
+            # the link busy, and a stop would wait behind the run in flight.
             self._wake.set()
         self._desired = wanted
         self._desired_at = self.clock.monotonic()

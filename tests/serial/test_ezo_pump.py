@@ -210,3 +210,16 @@ async def test_a_start_goes_out_at_once_not_at_the_next_poll(pump_rig_factory: M
         await rig.until(lambda: _rate(rig) == 30.0, within_s=1.0, what="new rate at once")
         rig.driver.run(0.0)
         await rig.until(lambda: _rate(rig) == 0.0, within_s=1.0, what="stopped at once")
+
+
+async def test_after_a_lapsed_lease_the_same_rate_asked_again_goes_out_at_once(
+    pump_rig_factory: MakeRig,
+) -> None:
+    async with pump_rig_factory(period_s=5.0, totals_period_s=5.0, lease_s=2.0) as rig:
+        rig.driver.run(12.5)
+        await rig.until(lambda: _rate(rig) == 12.5, within_s=10.0, what="pump running")
+        # The scan stalls past the lease: the next poll stops the pump.
+        await rig.until(lambda: _rate(rig) == 0.0, within_s=15.0, what="lapsed and stopped")
+        await rig.clock.sleep(1.0)
+        rig.driver.run(12.5)  # the scan back, asking what it asked before: a start
+        await rig.until(lambda: _rate(rig) == 12.5, within_s=1.0, what="running again at once")

@@ -146,10 +146,14 @@ async def _send(args: argparse.Namespace, payload: dict[str, Any]) -> int:
                 file=sys.stderr,
             )
             return EXIT_REFUSED
+        # What is known: the broker took it. Not whether the unit carried it out: it may be
+        # offline or on Sparkplug, or this client may not read cmd_result (a broker's ACL may
+        # grant the subscription and deliver nothing).
         print(
-            f"error: no cmd_result from {args.unit} within {args.timeout_s:g} s (the broker "
-            'took the command; a unit offline or on Sparkplug (payload = "sparkplug") never '
-            "answers on cmd_result)",
+            f"error: no cmd_result from {args.unit} within {args.timeout_s:g} s: the broker took "
+            "the command, and it may have been carried out (check the unit's status before "
+            'sending it again); the unit may be offline or on Sparkplug (payload = "sparkplug"), '
+            "or this client may not read cmd_result (the broker's ACL)",
             file=sys.stderr,
         )
     except aiomqtt.MqttError as exc:

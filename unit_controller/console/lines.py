@@ -482,7 +482,7 @@ def _cal_pump(rest: Sequence[str]) -> Parsed:
     return _remote("cal pump", "cal_pump", {"pump": tag, "measured_ml": ml}, guarded=True)
 
 
-_REF = re.compile(r"[a-z]\d{1,18}")  # the controller's entry refs: c12, e40
+_REF = re.compile(r"[a-z][0-9]{1,18}")  # the controller's entry refs: c12, e40
 
 
 def _log(rest: Sequence[str]) -> Parsed:
