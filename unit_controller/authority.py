@@ -7,6 +7,7 @@ The mode survives a clean restart in a small file in the state directory.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from enum import StrEnum
 from pathlib import Path
@@ -71,5 +72,9 @@ def store_authority(state_dir: Path, authority: Authority) -> None:
             os.close(fd)
         os.replace(temporary, path)
     except OSError as exc:
-        # Not kept: the next start is local, which is the safe side.
+        # Not kept: the next start must be local, the safe side, not the older mode still in
+        # the file. Both go (a full disk left the half-made one empty beside the state).
         log.error("authority.store_failed", path=str(path), error=str(exc))
+        for stale in (temporary, path):
+            with contextlib.suppress(OSError):
+                stale.unlink()
