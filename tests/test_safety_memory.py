@@ -3,6 +3,7 @@ hold acid, kept in the journal by one run and taken over by the next as the daem
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
@@ -10,11 +11,13 @@ import pytest
 from hal.wiring import LevelPoint
 from tests.rig import Rig
 from unit_controller.alarms import AlarmManager
+from unit_controller.config import load_config
 from unit_controller.controller import UnitController
 from unit_controller.errors import CommandRefused
 from unit_controller.interlocks import table as row
 from unit_controller.interlocks.trip import Force
 from unit_controller.journal import Journal, JournalRecorder
+from unit_controller.journal.store import JOURNAL_FILE
 from unit_controller.machine import State
 from unit_controller.safety_memory import (
     UNREADABLE,
@@ -23,6 +26,7 @@ from unit_controller.safety_memory import (
     charge_assumed,
     charged_at_start,
 )
+from unit_controller.sim.runner import SimOptions, SimulationRun
 
 EPOCH_MS = 1_700_000_000_000
 
@@ -163,3 +167,27 @@ def test_a_restored_trip_is_raised_once_in_the_state_the_first_scan_finds() -> N
         ("heater_stuck_on", "raised", "latched"),
     ]
     assert alarms.update([estop], now=0.2) == []
+
+
+async def test_a_simulation_on_a_units_state_dir_keeps_its_crash_and_its_safety_memory(
+    tmp_path: Path,
+) -> None:
+    # A daemon crashed there with a latched weld and acid in the reactor; a sim run on the same
+    # state directory (allowed, not at once) must not make its next start a clean one.
+    state = tmp_path / "state"
+    crashed = Journal(path=state / JOURNAL_FILE)
+    await crashed.open()
+    memory = '{"reactor_charged": true, "latched": [], "aborted": true}'
+    crashed.mark_safety(memory)
+    await crashed.close(clean=False)
+    run = SimulationRun(
+        config=load_config(),
+        options=SimOptions(recipe="smoke", seed=1, state_dir=state),
+        out=io.StringIO(),
+    )
+    assert (await run.run()).final_state is State.COMPLETE
+    journal = Journal(path=state / JOURNAL_FILE)
+    opening = await journal.open()
+    await journal.close()
+    assert opening.previous_run_clean is False
+    assert opening.safety == memory

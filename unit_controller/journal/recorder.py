@@ -43,9 +43,12 @@ class JournalRecorder:
         journal: Journal,
         epoch_ms: Callable[[float], int],
         mark_clock: bool = False,
+        keep_safety: bool = True,
     ) -> None:
         """`mark_clock`: journal where the unit's clock stands every second (a sped-up run, whose
-        clock is not the wall clock, goes on from there after a restart)."""
+        clock is not the wall clock, goes on from there after a restart). `keep_safety`: keep
+        the controller's safety memory for the next start (False: a simulation, whose plant is
+        not the reactor a daemon on the same state directory restarts on)."""
         self._controller = controller
         self._journal = journal
         self._epoch_ms = epoch_ms
@@ -56,6 +59,7 @@ class JournalRecorder:
         self._trend = Cadence(TREND_EVERY_S)
         self._next_progress_s = 0.0
         self._mark_clock = mark_clock
+        self._keep_safety = keep_safety
         self._clock_marks = Cadence(TREND_EVERY_S)
         self._safety_json: str | None = None
         self._alarms_moved = True
@@ -173,7 +177,7 @@ class JournalRecorder:
 
     def _on_snapshot(self, snap: Snapshot) -> None:
         aborted = snap.state in _ABORTED
-        if (
+        if self._keep_safety and (
             self._alarms_moved
             or self._controller.reactor_charged is not self._charged
             or aborted is not self._aborted

@@ -280,14 +280,17 @@ class SimulationRun:
         os.umask(os.umask(0) | PRIVATE_UMASK)
         with hold_state_dir(state_dir, what="unit-controller (daemon or sim)"):
             journal = Journal(path=state_dir / JOURNAL_FILE)
-            await journal.open()
+            opening = await journal.open()
             try:
                 # The unit's clock: every stamp of this run (journal, telemetry, events).
                 self.epoch = EpochClock(clock=self.clock, not_before_ms=await journal.latest_ts())
                 self.journal = journal
                 yield
             finally:
-                await journal.close()
+                # A daemon may share this state directory (the simulator's, or a unit's named
+                # with --state-dir): a simulated batch never makes its crash look like a clean
+                # stop, nor replaces its safety memory (the recorder keeps none).
+                await journal.close(clean=opening.previous_run_clean)
 
     def _record(self) -> None:
         """Journal the controller the run ends up with (the serial bench makes its own)."""
@@ -298,6 +301,7 @@ class SimulationRun:
             journal=self.journal,
             epoch_ms=self.epoch.ms,
             mark_clock=not self.epoch.live,
+            keep_safety=False,
         )
         self.recorder.attach()
 
