@@ -455,9 +455,13 @@ class ManualMode:
         trips = list(trips)
         for tag in [t for t in self.jogs if desired.pump(t) > 0.0 and applied.pump(t) <= 0.0]:
             jog = self.jogs.pop(tag)
+            # A cylinder jog is stopped by the rows it is not exempt from: only those named.
+            causes = (
+                trips if jog.into_reactor else [t for t in trips if t.cause not in CYLINDER_EXEMPT]
+            )
             self._cancelled(
                 [f"jog {tag} at {jog.delivered_ml:.1f} of {jog.ml:g} mL"],
-                ", ".join(forcing(trips, Output.DOSING_PUMPS)) or "interlock",
+                ", ".join(forcing(causes, Output.DOSING_PUMPS)) or "interlock",
             )
         if self.drain is not None and desired.drain_valve and not applied.drain_valve:
             self.drain = None

@@ -313,6 +313,9 @@ async def test_a_cylinder_jog_doses_despite_the_ph_rows_but_not_the_level_or_est
     await rig.controller.jog_pump(ACID, 5.0, source="console", cylinder=True)
     snap = await rig.scan()
     assert snap.outputs.pump(ACID) > 0.0
+    snap = await rig.scan()
+    # The reactor sees none of it: no dose, no heat of dilution for the weld watch.
+    assert snap.image.applied.pump(ACID) == 0.0
     await rig.run_for(10.0)
     assert rig.controller.cylinder_run_ml(ACID) == pytest.approx(5.0, abs=0.01)
     # A recipe's pumps stay off all the while: the exemption is the cylinder jog's alone.
@@ -326,6 +329,8 @@ async def test_a_cylinder_jog_doses_despite_the_ph_rows_but_not_the_level_or_est
     said = rig.controller.manual_last_stop()
     assert said is not None
     assert "level_high_high" in said
+    # Named for what stopped it, not the pH rows it doses despite.
+    assert "AT-101" not in said
     with pytest.raises(CommandRefused, match=r"level_high_high"):
         await rig.controller.jog_pump(ACID, 5.0, source="console", cylinder=True)
 

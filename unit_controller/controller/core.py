@@ -106,6 +106,7 @@ class ControllerCore:
         self.batch: BatchRecord | None = None
         self.snapshot: Snapshot | None = None
         self._applied = Outputs.safe()
+        self._into_reactor = self._applied  # the same, less pumps dosing into a cylinder
         self._targets: PhaseTargets = IDLE_TARGETS
         self._trips: list[Trip] = []
         self._last_now: float | None = None

@@ -55,7 +55,7 @@ class ScanCycle(ControllerCore):
                 snapshot = await self._scan()
         except Exception as exc:
             log.exception("scan.failed")
-            self._applied = self._failed_scan_outputs()
+            self._applied = self._into_reactor = self._failed_scan_outputs()
             self.board.apply(self._applied)
             # Not only a log line: the unit's people see it (journal, console, fleet).
             self.alarms.raise_alarm(
@@ -128,16 +128,19 @@ class ScanCycle(ControllerCore):
         was_executing = self.machine.state is State.EXECUTE
 
         # 1 snapshot inputs
-        image = self._qualifier.snapshot(self.board, now=now, applied=self._applied)
+        # What went into the reactor: a jog into a measuring cylinder adds no heat of dilution
+        # (the weld watch, the reaction heat), no dose and no reagent to it.
+        into_reactor = self._into_reactor
+        image = self._qualifier.snapshot(self.board, now=now, applied=into_reactor)
         if self.batch is not None and self.batch.end_s is None:
             self.batch.observe(
                 image=image,
                 targets=self._targets,
-                applied=self._applied,
+                applied=into_reactor,
                 dt=dt,
                 executing=was_executing,
             )
-        for tag, rate in self._applied.pumps.items():
+        for tag, rate in into_reactor.pumps.items():
             self._dosed_phase[tag] = self._dosed_phase.get(tag, 0.0) + rate * dt / 60.0
         self._manual.account(applied=self._applied, dt=dt, now=now)
 
@@ -202,11 +205,13 @@ class ScanCycle(ControllerCore):
         if image.temperature.good and image.temperature.value is not None:
             self.board.ph.compensate(image.temperature.value)
         self._applied = outputs
+        into_cylinder = self._manual.cylinder_pumps() if manual else frozenset()
+        self._into_reactor = _into_reactor(outputs, into_cylinder)
         self._charge.update(
             applied=outputs,
             image=image,
             in_process=state in PROCESS_STATES,
-            into_cylinder=self._manual.cylinder_pumps() if manual else frozenset(),
+            into_cylinder=into_cylinder,
         )
 
         # 7 publish (listeners and watchers run after the return, in `scan`)
@@ -251,7 +256,7 @@ class ScanCycle(ControllerCore):
             ph_raises=ph.raises if ph else True,
             dosed_this_phase_ml=dict(self._dosed_phase),
             cap_ml=targets.caps_ml,  # read-only already: the phase's, for every scan of it
-            dosing=any(rate > 0 for rate in self._applied.pumps.values()),
+            dosing=any(rate > 0 for rate in self._into_reactor.pumps.values()),
             # A small phase cap means a small expected dose: judge the response on half of it.
             ph_not_responding_ml=(
                 min(self.config.interlocks.ph_not_responding_ml, ph.cap_ml / 2) if ph else None
@@ -397,3 +402,11 @@ class ScanCycle(ControllerCore):
         if prompt is not None and prompt != self._prompted:
             self._post(PromptRaised(at=self.clock.monotonic(), prompt=prompt))
         self._prompted = prompt
+
+
+def _into_reactor(outputs: Outputs, into_cylinder: frozenset[str]) -> Outputs:
+    """`outputs` as the reactor sees them: without the pumps dosing into a measuring cylinder."""
+    if not into_cylinder or not any(tag in outputs.pumps for tag in into_cylinder):
+        return outputs
+    pumps = {tag: rate for tag, rate in outputs.pumps.items() if tag not in into_cylinder}
+    return replace(outputs, pumps=MappingProxyType(pumps))
