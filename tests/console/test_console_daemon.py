@@ -109,7 +109,7 @@ async def test_the_console_waits_out_a_daemon_restart_and_asks_for_the_pin_again
             # A restart ends the session's manual mode and its jog: said when it is back.
             assert daemon.terminate() == 0
             await daemon.start()
-            said = await term.expect("lists it)")  # wrapped to the terminal
+            said = await term.expect("was stopped")  # wrapped to the terminal
             assert "this session's manual mode ended with it" in said
             await term.expect(PROMPT)
             term.type("quit\n")

@@ -52,9 +52,9 @@ def run_commission(args: argparse.Namespace) -> int:
     if held(state_dir):
         # Its ports are the daemon's (locked): each would only be retried, then named busy.
         print(
-            f"error: the unit's controller is running (pid {holder(state_dir)}, state directory "
-            f"{state_dir}) and holds the instruments' ports: ask it for the same report at the "
-            "console (unit-console, then commission), or stop it first (systemctl stop "
+            f"error: a unit-controller (pid {holder(state_dir)}: the daemon, or a sim) is running "
+            f"on {state_dir} and holds the instruments' ports: ask the daemon for the same report "
+            "at the console (unit-console, then commission), or stop it first (systemctl stop "
             "unit-controller)",
             file=sys.stderr,
         )

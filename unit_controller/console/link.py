@@ -103,8 +103,7 @@ class Link:
             pin = "; a new session: give the PIN again (pin)"
             # The tech's jog or heater run did not survive the restart: never left to be guessed.
             manual = (
-                "; this session's manual mode ended with it, and whatever it ran was stopped "
-                "(log lists it)"
+                "; this session's manual mode ended with it, and anything it ran was stopped"
                 if manual_ended
                 else ""
             )
