@@ -30,6 +30,18 @@ def _birth_with(count: int) -> Callable[[Received], bool]:
     return holds
 
 
+def _service(mosquitto: Mosquitto, tmp_path: Path, recipes: Path, *, unit_id: str) -> FleetService:
+    """A unit's fleet service offering what `recipes` holds."""
+    rig = Rig(config=fleet_config(mosquitto, tmp_path / "state", unit_id=unit_id))
+    return FleetService(
+        config=rig.config,
+        controller=rig.controller,
+        clock=rig.clock,
+        state_dir=tmp_path / "state",
+        recipes_dir=recipes,
+    )
+
+
 def _nth_birth(n: int) -> Callable[[Received], bool]:
     seen = 0
 
@@ -52,14 +64,7 @@ async def test_a_refused_recipe_is_not_offered_and_a_new_one_is_at_the_next_birt
     (recipes / "broken.toml").write_text(
         text.replace('name = "smoke"', 'name = "broken"').replace("30.0", "nan"), encoding="utf-8"
     )
-    rig = Rig(config=fleet_config(mosquitto, tmp_path / "state", unit_id="unit-rec"))
-    service = FleetService(
-        config=rig.config,
-        controller=rig.controller,
-        clock=rig.clock,
-        state_dir=tmp_path / "state",
-        recipes_dir=recipes,
-    )
+    service = _service(mosquitto, tmp_path, recipes, unit_id="unit-rec")
     async with Recorder(mosquitto) as rec:
         await service.start()
         try:
@@ -94,14 +99,7 @@ async def test_a_recipe_added_while_the_list_is_being_read_is_offered_after(
         return found
 
     monkeypatch.setattr("unit_controller.mqtt.service.offered_recipes", slow_read)
-    rig = Rig(config=fleet_config(mosquitto, tmp_path / "state", unit_id="unit-rec2"))
-    service = FleetService(
-        config=rig.config,
-        controller=rig.controller,
-        clock=rig.clock,
-        state_dir=tmp_path / "state",
-        recipes_dir=recipes,
-    )
+    service = _service(mosquitto, tmp_path, recipes, unit_id="unit-rec2")
     async with Recorder(mosquitto) as rec:
         await service.start()
         try:
