@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import io
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -42,3 +47,31 @@ async def test_an_interrupted_run_aborts_its_batch_and_closes_its_record(
     assert listing[1].split()[:2] == ["1", "smoke"], listing
     assert listing[1].endswith("ABORTED")
 
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["term", "hup"])
+def test_a_kill_or_a_dropped_session_ends_a_sim_as_ctrl_c_does(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    # A `timeout` or a closed ssh session: not a crash the unit's next start finds.
+    state = tmp_path / "state"
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "unit_controller.cli", "sim", "--recipe", "smoke", "--speed",
+         "60", "--state-dir", str(state)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert sim.stdout is not None
+    deadline = time.monotonic() + 60.0
+    while "EXECUTE" not in sim.stdout.readline() and time.monotonic() < deadline:
+        pass  # the batch is under way
+    sim.send_signal(sig)
+    _, err = sim.communicate(timeout=60)
+    assert sim.returncode == 130, err
+    assert "interrupted" in err
+    db = sqlite3.connect(state / "journal.sqlite3")
+    try:
+        assert db.execute("SELECT final_state FROM batches").fetchall() == [("ABORTED",)]
+        assert db.execute("SELECT value FROM meta WHERE key = 'running'").fetchone() == ("0",)
+    finally:
+        db.close()
+    assert (state / "journal.sqlite3.run").read_bytes().startswith(b"clean")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import shlex
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from hal.mock.unit import UnknownFault
@@ -89,7 +92,8 @@ def run_sim(args: argparse.Namespace) -> int:
             f"(outbox in {state_directory(config)})"
         )
     try:
-        result = asyncio.run(run.run())
+        with _stops_as_ctrl_c():
+            result = asyncio.run(run.run())
     except (OutboxError, JournalError, AlreadyRunning, StateDirUnusable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -289,3 +293,24 @@ def run_envelope(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, separators=(",", ":")))
     return 0 if summary["complete"] == summary["runs"] else EXIT_NOT_COMPLETE
+
+
+@contextlib.contextmanager
+def _stops_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (a `kill`, `timeout`) and SIGHUP (a dropped ssh session) end a simulated batch as
+    Ctrl-C does: aborted and journaled, the journal closed. Killed outright, the batch stayed
+    open and the unit's next start found it interrupted, the run unclean."""
+
+    def as_ctrl_c(signum: int, frame: object) -> None:
+        signal.raise_signal(signal.SIGINT)  # asyncio.run's own handler takes it from there
+
+    kept = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is signal.SIG_IGN:
+            continue  # started under nohup: it goes on running
+        kept[sig] = signal.signal(sig, as_ctrl_c)
+    try:
+        yield
+    finally:
+        for sig, handler in kept.items():
+            signal.signal(sig, handler)
