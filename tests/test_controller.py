@@ -222,6 +222,33 @@ async def test_a_failed_scan_forces_outputs_safe_and_raises_an_alarm_not_only_a_
     ]
 
 
+async def test_a_manual_jog_forced_off_by_a_failed_scan_does_not_resume_by_itself() -> None:
+    rig = Rig(preload="water")
+    await rig.scan()
+    controller = rig.controller
+    await controller.set_manual(True, source="console")
+    await controller.jog_pump("P-201", 100.0, source="console", cylinder=True)
+    assert (await rig.scan()).outputs.pump("P-201") > 0.0
+    real = controller._qualifier.snapshot
+    broken = [True]
+
+    def snapshot(*args: Any, **kwargs: Any) -> Any:
+        if broken[0]:
+            raise RuntimeError("a driver returned garbage")
+        return real(*args, **kwargs)
+
+    controller._qualifier.snapshot = snapshot  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        await controller.scan()
+    broken[0] = False
+    assert (await rig.scan()).outputs.pump("P-201") == 0.0
+    said = controller.manual_last_stop()
+    assert said is not None
+    assert said.startswith("jog P-201 at ")
+    assert said.endswith("stopped by scan_failed")
+    assert controller.manual_running() == []
+
+
 async def test_a_failed_scan_keeps_cooling_open_while_too_hot() -> None:
     # Safe is per output: cooling's safe state over high-high is open, a failed scan or not.
     rig = Rig(preload="water")

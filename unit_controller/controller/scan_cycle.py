@@ -57,6 +57,12 @@ class ScanCycle(ControllerCore):
             log.exception("scan.failed")
             self._applied = self._into_reactor = self._failed_scan_outputs()
             self.board.apply(self._applied)
+            try:
+                # A tech's jog or heater run forced off here never resumes by itself at the
+                # next good scan: ended, and said (a manual_stopped event).
+                self._manual.cancel(SCAN_FAILED)
+            except Exception:
+                log.exception("scan.manual_cancel_failed")
             # Not only a log line: the unit's people see it (journal, console, fleet).
             self.alarms.raise_alarm(
                 alarm_id=SCAN_FAILED,
