@@ -12,6 +12,7 @@ from hal.outputs import Outputs
 from hal.wiring import LevelPoint
 from tests.rig import Rig
 from unit_controller.alarms import BATCH_INTERRUPTED
+from unit_controller.controller import UnitController
 from unit_controller.errors import CommandRefused
 from unit_controller.events import EventKind, StateChanged, UnitEvent
 from unit_controller.interlocks.trip import Priority
@@ -194,10 +195,9 @@ async def test_welded_ssr_during_acid_charge_is_caught_before_high_high() -> Non
     assert not snap.outputs.contactor
 
 
-async def test_a_failed_scan_forces_outputs_safe_and_raises_an_alarm_not_only_a_log_line() -> None:
-    rig = Rig(preload="water")
-    await rig.scan()
-    controller = rig.controller
+def _break_snapshots(controller: UnitController) -> list[bool]:
+    """Make the process image fail ("a driver returned garbage") while the flag's one item is
+    True; set it False to mend it."""
     real = controller._qualifier.snapshot
     broken = [True]
 
@@ -207,6 +207,14 @@ async def test_a_failed_scan_forces_outputs_safe_and_raises_an_alarm_not_only_a_
         return real(*args, **kwargs)
 
     controller._qualifier.snapshot = snapshot  # type: ignore[method-assign]
+    return broken
+
+
+async def test_a_failed_scan_forces_outputs_safe_and_raises_an_alarm_not_only_a_log_line() -> None:
+    rig = Rig(preload="water")
+    await rig.scan()
+    controller = rig.controller
+    broken = _break_snapshots(controller)
     with pytest.raises(RuntimeError):
         await controller.scan()
     active = {a.alarm_id: a for a in controller.alarms.active()}
@@ -229,15 +237,7 @@ async def test_a_manual_jog_forced_off_by_a_failed_scan_does_not_resume_by_itsel
     await controller.set_manual(True, source="console")
     await controller.jog_pump("P-201", 100.0, source="console", cylinder=True)
     assert (await rig.scan()).outputs.pump("P-201") > 0.0
-    real = controller._qualifier.snapshot
-    broken = [True]
-
-    def snapshot(*args: Any, **kwargs: Any) -> Any:
-        if broken[0]:
-            raise RuntimeError("a driver returned garbage")
-        return real(*args, **kwargs)
-
-    controller._qualifier.snapshot = snapshot  # type: ignore[method-assign]
+    broken = _break_snapshots(controller)
     with pytest.raises(RuntimeError):
         await controller.scan()
     broken[0] = False
