@@ -48,10 +48,22 @@ async def test_an_interrupted_run_aborts_its_batch_and_closes_its_record(
     assert listing[1].endswith("ABORTED")
 
 
+def _ignore_ctrl_c() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as for a job a script put in the background
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["term", "hup"])
+
+@pytest.mark.parametrize(
+    ("sig", "no_ctrl_c"),
+    [
+        (signal.SIGINT, False),
+        (signal.SIGTERM, False),
+        (signal.SIGHUP, False),
+        (signal.SIGTERM, True),
+    ],
+    ids=["ctrl-c", "term", "hup", "term-in-the-background"],
+)
 def test_a_kill_or_a_dropped_session_ends_a_sim_as_ctrl_c_does(
-    tmp_path: Path, sig: signal.Signals
+    tmp_path: Path, sig: signal.Signals, no_ctrl_c: bool
 ) -> None:
     # A `timeout` or a closed ssh session: not a crash the unit's next start finds.
     state = tmp_path / "state"
@@ -59,6 +71,7 @@ def test_a_kill_or_a_dropped_session_ends_a_sim_as_ctrl_c_does(
         [sys.executable, "-m", "unit_controller.cli", "sim", "--recipe", "smoke", "--speed",
          "60", "--state-dir", str(state)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_ignore_ctrl_c if no_ctrl_c else None,
     )  # fmt: skip
     assert sim.stdout is not None
     deadline = time.monotonic() + 60.0

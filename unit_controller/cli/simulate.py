@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import shlex
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 from hal.mock.unit import UnknownFault
 from unit_controller.cli.exits import EXIT_INTERRUPTED
@@ -31,6 +31,8 @@ from unit_controller.sim.runner import (
     SimulationRun,
 )
 from unit_controller.state_lock import AlreadyRunning, StateDirUnusable, held, holder
+
+T = TypeVar("T")
 
 
 def run_sim(args: argparse.Namespace) -> int:
@@ -92,12 +94,11 @@ def run_sim(args: argparse.Namespace) -> int:
             f"(outbox in {state_directory(config)})"
         )
     try:
-        with _stops_as_ctrl_c():
-            result = asyncio.run(run.run())
+        result = asyncio.run(_stopped_as_by_ctrl_c(run.run()))
     except (OutboxError, JournalError, AlreadyRunning, StateDirUnusable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C; SIGTERM or SIGHUP
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except CommandRefused as exc:
@@ -295,22 +296,15 @@ def run_envelope(args: argparse.Namespace) -> int:
     return 0 if summary["complete"] == summary["runs"] else EXIT_NOT_COMPLETE
 
 
-@contextlib.contextmanager
-def _stops_as_ctrl_c() -> Iterator[None]:
-    """SIGTERM (a `kill`, `timeout`) and SIGHUP (a dropped ssh session) end a simulated batch as
-    Ctrl-C does: aborted and journaled, the journal closed. Killed outright, the batch stayed
-    open and the unit's next start found it interrupted, the run unclean."""
-
-    def as_ctrl_c(signum: int, frame: object) -> None:
-        signal.raise_signal(signal.SIGINT)  # asyncio.run's own handler takes it from there
-
-    kept = {}
+async def _stopped_as_by_ctrl_c(batch: Coroutine[Any, Any, T]) -> T:
+    """`batch`, which SIGTERM (a `kill`, `timeout`) and SIGHUP (a dropped ssh session) end as
+    Ctrl-C does: cancelled, so the run aborts and journals its batch and closes the journal.
+    Killed outright, the batch stayed open and the unit's next start found it interrupted.
+    Under nohup SIGHUP stays ignored."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
     for sig in (signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(sig) is signal.SIG_IGN:
-            continue  # started under nohup: it goes on running
-        kept[sig] = signal.signal(sig, as_ctrl_c)
-    try:
-        yield
-    finally:
-        for sig, handler in kept.items():
-            signal.signal(sig, handler)
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            loop.add_signal_handler(sig, task.cancel)
+    return await batch
