@@ -140,6 +140,27 @@ async def test_a_batch_started_on_leach_liquor_keeps_the_purge_open_after_an_abo
     assert rig.controller.reactor_charged
 
 
+async def test_a_batch_on_a_charged_reactor_keeps_the_blanket_its_recipe_does_not_ask_for() -> None:
+    # purify asks for no purge; on what a stopped leach left (acid over aluminium) it is kept.
+    rig = Rig(preload="leach_liquor")
+    await _acid_in_manual(rig)  # charged before the batch: acid went in
+    await rig.controller.set_manual(False, source="console")
+    await rig.start("purify")
+    snap = await rig.run_for(60.0)
+    assert snap.state is State.EXECUTE
+    assert snap.outputs.purge_valve is True
+    assert rig.unit.held_outputs()["purge"] is True
+
+
+async def test_a_recipe_on_its_own_fresh_liquor_decides_its_purge() -> None:
+    rig = Rig(preload="leach_liquor")  # filtered liquor fed in for this batch: nothing before
+    await rig.start("purify")
+    snap = await rig.run_for(60.0)
+    assert snap.state is State.EXECUTE
+    assert snap.outputs.purge_valve is False  # purify asks for none
+    assert rig.controller.reactor_charged  # and after an abort the blanket comes back
+
+
 async def test_a_drain_whose_coil_does_not_obey_drains_no_heel() -> None:
     # The board refuses the drain valve's coil (output_fault): commanded open, it drains
     # nothing, and the acid heel below the low-low switch keeps its blanket.

@@ -125,6 +125,7 @@ class CommandModel(ControllerCore):
                 f"recipe {loaded.recipe.name} starts with an empty reactor but "
                 f"{self.config.wiring.level_tag(LevelPoint.LOW)} is wet: drain it first"
             )
+        self._charge.batch_starts()
         if loaded.recipe.starts_with not in (StartsWith.EMPTY, StartsWith.WATER):
             # What an earlier step left in there may make gas after an abort: blanket it.
             self._charge.holds_liquor()

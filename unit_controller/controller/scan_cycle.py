@@ -194,6 +194,11 @@ class ScanCycle(ControllerCore):
             desired = self._controllers.compute(
                 self._permitted(self._targets, judged, image, in_effect), image
             )
+            if purge_open and self._charge.blanket_kept and not desired.purge_valve:
+                # A reactor charged before its batch started keeps its blanket whatever the
+                # recipe asks (DESIGN §5): a purify started on what a stopped leach left (acid
+                # over aluminium) heated it unblanketed. A recipe's own liquor is the recipe's.
+                desired = replace(desired, purge_valve=True)
 
         # 5 safety filter: the one place outputs are forced safe
         outputs = self.safety.apply(

@@ -37,6 +37,7 @@ class ReactiveCharge:
         self._heel_drain_s = heel_drain_s
         self._assumed = charged and assumed
         self._drained_s = 0.0  # drain open with both switches dry, since they last read wet
+        self.blanket_kept = False  # charged before the batch under way started: see batch_starts
         self._last_now: float | None = None
 
     def update(
@@ -70,14 +71,14 @@ class ReactiveCharge:
             self._drained_s = 0.0
             return
         if self._assumed:
-            self.charged = False
+            self.charged = self.blanket_kept = False
             return
         # Only a drain that obeys empties the heel: one commanded open whose coil the board
         # refuses, or reads back otherwise (output_fault), drains nothing.
         if applied.drain_valve and last is not None and self._drain_tag not in image.output_faults:
             self._drained_s += max(0.0, now - last)
         if self._drained_s >= self._heel_drain_s:
-            self.charged = False
+            self.charged = self.blanket_kept = False
 
     def _charge_anew(self) -> None:
         self.charged = True
@@ -88,6 +89,12 @@ class ReactiveCharge:
         """A recipe starts on a liquor from an earlier step (leach liquor: acid, maybe with
         aluminium left in it): reactive until the reactor is empty."""
         self._charge_anew()
+
+    def batch_starts(self) -> None:
+        """A batch starts: whether the reactor was charged before it (what a stopped leach
+        left, acid over aluminium; a charge kept across a restart) is its to keep blanketed,
+        whatever the recipe asks (`blanket_kept`)."""
+        self.blanket_kept = self.charged
 
     def _dosing_reactive(self, applied: Outputs, into_cylinder: frozenset[str]) -> bool:
         pumps = applied.pumps
