@@ -488,3 +488,15 @@ def test_a_commission_report_is_wrapped_never_cut() -> None:
     assert all(len(line) <= WIDTH for line in lines)
     said = " ".join(line.strip() for line in lines)
     assert "(device_lost: port not open (no such file))" in said
+
+
+def test_a_batchs_alarms_are_wrapped_and_repeats_said_once() -> None:
+    repeated = [{"id": "output_fault", "raised_s": 0.0}] * 5
+    kept = BATCH["record"]
+    assert isinstance(kept, dict)
+    record = {**kept, "alarms": [*repeated, {"id": "estop", "raised_s": 312.0}]}
+    lines = render_batch({**BATCH, "record": record}, PLAIN)
+    assert all(len(line) <= WIDTH for line in lines)
+    said = " ".join(line.strip() for line in lines)
+    assert "output_fault at 0.0 min (5 times, last at 0.0)" in said
+    assert "estop at 5.2 min" in said  # what ended the batch, never cut off

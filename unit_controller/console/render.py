@@ -446,11 +446,23 @@ def render_batch(batch: Mapping[str, Any], style: Style) -> list[str]:
     lines.append(f"  reagents mL: {used or 'none'}")
     alarms = _list(record.get("alarms"))
     if alarms:
+        # Wrapped, never cut, and a repeated alarm said once with its count: the last one
+        # (often what ended the batch, an E-stop) must not fall off the screen's edge.
+        seen: dict[str, list[object]] = {}
+        for alarm in alarms:
+            seen.setdefault(clean(_dict(alarm).get("id", "?")), []).append(
+                _dict(alarm).get("raised_s")
+            )
         raised = ", ".join(
-            f"{clean(_dict(a).get('id', '?'))} at {_minutes(_dict(a).get('raised_s'))} min"
-            for a in alarms
+            f"{name} at {_minutes(times[0])} min"
+            + (f" ({len(times)} times, last at {_minutes(times[-1])})" if len(times) > 1 else "")
+            for name, times in seen.items()
         )
-        lines.append(f"  alarms: {style.paint(raised, 'red')}")
+        wrapped = wrap(f"  alarms: {raised}", indent=len("  alarms: "))
+        lines.extend(
+            line[: len("  alarms: ")] + style.paint(line[len("  alarms: ") :], "red")
+            for line in wrapped
+        )
     else:
         lines.append("  alarms: none")
     return _finish(lines, style)
