@@ -11,7 +11,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import replace
 from functools import partial
@@ -96,10 +96,17 @@ class Journal:
     """
 
     def __init__(
-        self, *, path: Path, wall: Callable[[], float] = time.time, every_s: float = 0.2
+        self,
+        *,
+        path: Path,
+        wall: Callable[[], float] = time.time,
+        every_s: float = 0.2,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        """`sleep`: how the writer waits before trying a refusing disk again (tests drive it)."""
         if every_s <= 0:
             raise ValueError("every_s must be > 0")
+        self._sleep = sleep
         self._path = path
         self._wall = wall
         self._every_s = every_s
@@ -496,7 +503,7 @@ class Journal:
         while True:
             if self._deferred is not None:
                 if not await self._open_deferred():
-                    await asyncio.sleep(delay)
+                    await self._sleep(delay)
                     delay = min(delay * 2, _RETRY_MAX_S)
                     continue
                 delay = self._every_s
@@ -508,7 +515,7 @@ class Journal:
             except Exception as exc:
                 if not isinstance(exc, JournalError):  # a disk error is logged by _settle
                     log.exception("journal.writer_failed")
-                await asyncio.sleep(delay)  # a failing disk must not make this spin
+                await self._sleep(delay)  # a failing disk must not make this spin
                 delay = min(delay * 2, _RETRY_MAX_S)
                 continue
             delay = self._every_s
