@@ -116,3 +116,32 @@ async def test_a_recipe_added_while_the_list_is_being_read_is_offered_after(
         finally:
             release.set()
             await service.stop()
+
+
+async def test_a_recipe_added_or_broken_between_births_is_born_again_at_the_next_look(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    shutil.copy(SHIPPED_RECIPES / "smoke.toml", recipes)
+    service = _service(mosquitto, tmp_path, recipes, unit_id="unit-rec3")
+    async with Recorder(mosquitto) as rec:
+        await service.start()
+        try:
+            await rec.wait_for(_birth_with(1), timeout=WAIT_S)
+            births = sum(1 for r in rec.received if r.topic.endswith("/birth"))
+            await service.check_recipes()  # nothing changed: no birth
+            shutil.copy(SHIPPED_RECIPES / "leach.toml", recipes)
+            await service.check_recipes()  # the service's monitor looks every few seconds
+            added = await rec.wait_for(_birth_with(2), timeout=WAIT_S)
+            assert added.json()["recipes"] == ["leach", "smoke"]
+            assert sum(1 for r in rec.received if r.topic.endswith("/birth")) == births + 1
+            smoke = recipes / "smoke.toml"
+            smoke.write_text(smoke.read_text(encoding="utf-8") + "\n[[bogus\n", encoding="utf-8")
+            await service.check_recipes()
+            await rec.wait_for(
+                lambda r: r.topic.endswith("/birth") and r.json()["recipes"] == ["leach"],
+                timeout=WAIT_S,
+            )
+        finally:
+            await service.stop()

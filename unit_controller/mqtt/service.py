@@ -38,7 +38,7 @@ from unit_controller.mqtt.payloads import (
 )
 from unit_controller.mqtt.settings import operators_of
 from unit_controller.mqtt.topics import Topics
-from unit_controller.recipes.loader import RECIPES_DIR, offered_recipes
+from unit_controller.recipes.loader import RECIPES_DIR, offered_recipes, recipes_signature
 
 log = get_logger(__name__)
 
@@ -114,6 +114,7 @@ class FleetService:
         self._recipes: list[str] = []
         self._rechecking: asyncio.Task[None] | None = None
         self._recheck_again = False
+        self._recipes_signature: tuple[tuple[str, int, int, int], ...] | None = None
         self.epoch = epoch or EpochClock(clock=clock, wall=wall)
         self._clock = clock
         self._metrics = telemetry_metrics(config.wiring)
@@ -278,11 +279,25 @@ class FleetService:
     # --- what the link asks for ------------------------------------------------------------
     async def _refresh_recipes(self, *, rebirth_on_change: bool = False) -> None:
         """What the birth offers: the recipes this unit would run now (files change)."""
-        offered = await asyncio.to_thread(offered_recipes, self.config, self._recipes_dir)
+        signature, offered = await asyncio.to_thread(self._read_recipes)
+        self._recipes_signature = signature
         if offered != self._recipes:
             self._recipes = offered
             if rebirth_on_change:
                 self.link.rebirth()  # the birth that just went out offered the old list
+
+    def _read_recipes(self) -> tuple[tuple[tuple[str, int, int, int], ...], list[str]]:
+        # The signature first: a file changed while the list is read differs from it at the
+        # next look, and is read then.
+        signature = recipes_signature(self._recipes_dir)
+        return signature, offered_recipes(self.config, self._recipes_dir)
+
+    async def check_recipes(self) -> None:
+        """Offer the fleet a recipe file added, edited or removed since the list was read,
+        without waiting for a birth: a changed list is born again."""
+        signature = await asyncio.to_thread(recipes_signature, self._recipes_dir)
+        if signature != self._recipes_signature:
+            self._recheck_recipes()
 
     def _recheck_recipes(self) -> None:
         """A birth goes out: read the recipes again meanwhile (off the loop, never delaying
@@ -417,6 +432,7 @@ class FleetService:
             await self.check_outbox()
             await self.check_link()
             await self.check_refused()
+            await self.check_recipes()
 
     async def check_link(self) -> None:
         """Raise an alarm while the connection keeps dropping once up (FLAPPING_DROPS within

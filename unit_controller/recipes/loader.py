@@ -58,6 +58,23 @@ def offered_recipes(config: UnitConfig, recipes_dir: Path = RECIPES_DIR) -> list
     return offered
 
 
+def recipes_signature(recipes_dir: Path = RECIPES_DIR) -> tuple[tuple[str, int, int, int], ...]:
+    """What changes when a recipe file is added, removed, replaced or edited (name, inode, size,
+    mtime of each `.toml`): cheap to take, so a unit can look often and read recipes only then."""
+    try:
+        entries = sorted(recipes_dir.glob("*.toml"))
+    except OSError:
+        return ()
+    signature = []
+    for path in entries:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue  # gone between the listing and the look, or a dangling link: no recipe
+        signature.append((path.name, stat.st_ino, stat.st_size, stat.st_mtime_ns))
+    return tuple(signature)
+
+
 def misnamed_recipes(recipes_dir: Path = RECIPES_DIR) -> list[Path]:
     """The `.toml` files in `recipes_dir` whose names no recipe can have (never offered), sorted."""
     if not recipes_dir.is_dir():
