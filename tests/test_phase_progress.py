@@ -45,3 +45,23 @@ def test_a_phase_event_counts_its_phase_from_one_beside_its_index() -> None:
 
     started = PhaseStarted(at=0.0, phase="heat", index=1)
     assert started.data == {"phase": "heat", "index": 1, "phase_no": 2}
+
+
+async def test_a_hold_at_setpoint_waits_on_the_setpoint_while_away_from_it() -> None:
+    # ph_adjust ends after 3 min at pH setpoint, counted only at setpoint: its "3 min left"
+    # stands still until the pH is there, so status says it waits for it (at least 3 min).
+    rig = Rig()
+    await rig.start("coprecipitation")
+    snap = await rig.run_until(lambda s: s.phase == "ph_adjust", limit_s=3600)
+    away = progress_dict(snap.progress)
+    assert away["phase_waits_on_event"] is True
+    assert away["phase_waits_for"] in ("pH 11 ± 0.05", "58 ± 1 °C and pH 11 ± 0.05")
+    assert away["phase_remaining_s"] == 180.0
+    snap = await rig.run_until(
+        lambda s: s.progress is not None and not s.progress.waits_on_event, limit_s=1800
+    )
+    assert snap.phase == "ph_adjust"
+    at = progress_dict(snap.progress)
+    assert at["phase_waits_for"] is None
+    assert isinstance(at["phase_remaining_s"], float)
+    assert at["phase_remaining_s"] < 180.0

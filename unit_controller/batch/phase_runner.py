@@ -78,12 +78,19 @@ class PhaseProgress:
     waits_for: str | None = None  # those events in words ("level high reached"), None if none
 
 
+# Which of a phase's controlled quantities are out of band (bits): its hold time counts at 0.
+AWAY_T = 1
+AWAY_PH = 2
+AWAY_ALL = AWAY_T | AWAY_PH
+
+
 @dataclass(slots=True)
 class _PhaseProgress:
     index: int
     started_s: float  # Execute-time at which the phase started
     elapsed_s: float = 0.0  # Execute-time spent in the phase
     at_setpoint_s: float = 0.0
+    away: int = AWAY_ALL  # which quantities were out of band at the last advance (0: none)
     timeout_at_s: float = 0.0
     confirmed: bool = False
     dose_ml: list[float] = field(default_factory=list)
@@ -104,7 +111,7 @@ class PhaseRunner:
         self._targets: dict[tuple[int, bool, tuple[bool, ...]], PhaseTargets] = {}
         self._ph_targets: dict[int, PhTarget | None] = {}
         # The events a phase waits on, in words, before and after its confirmation.
-        self._events: dict[tuple[int, bool], list[str]] = {}
+        self._events: dict[tuple[int, bool, int], list[str]] = {}
 
     @property
     def phase(self) -> Phase | None:
@@ -139,11 +146,13 @@ class PhaseRunner:
                 left_ml = dose.ml - delivered
                 start_in = max(0.0, dose.after_min * 60.0 - progress.elapsed_s)
                 waits.append(start_in + left_ml / dose.rate_ml_min * 60.0)
-        events = self._events.get((progress.index, progress.confirmed))
+        # The hold time counts only at setpoint: away from it, "3 min left" stands still, and
+        # the phase waits on the setpoint as on an event.
+        away = progress.away if until.at_setpoint_min is not None else 0
+        key = (progress.index, progress.confirmed, away)
+        events = self._events.get(key)
         if events is None:
-            events = self._events[progress.index, progress.confirmed] = _events(
-                phase, confirmed=progress.confirmed
-            )
+            events = self._events[key] = _events(phase, confirmed=progress.confirmed, away=away)
         event = bool(events)
         return PhaseProgress(
             number=progress.index + 1,
@@ -288,7 +297,8 @@ class PhaseRunner:
                 if rate > 0 and progress.dose_ml[i] < dose.ml:
                     progress.dose_ml[i] = min(dose.ml, progress.dose_ml[i] + rate * dt / 60.0)
                     remaining[dose.pump] = remaining.get(dose.pump, 0.0) - rate
-        if self._at_setpoint(phase, image):
+        progress.away = self._away(phase, image)
+        if not progress.away:
             progress.at_setpoint_s += dt
         gives_up = (
             overshot and phase.ph is not None and phase.ph.on_overshoot is Overshoot.NEXT_PHASE
@@ -313,7 +323,10 @@ class PhaseRunner:
             progress.timeout_at_s = progress.elapsed_s + phase.timeout_min * 60.0
 
     @staticmethod
-    def _at_setpoint(phase: Phase, image: ProcessImage) -> bool:
+    def _away(phase: Phase, image: ProcessImage) -> int:
+        """Which of the phase's controlled quantities are out of their band: AWAY_T | AWAY_PH,
+        0 for none (and AWAY_ALL when it controls neither: no setpoint to be at)."""
+        away = 0
         if phase.temperature_c is not None:
             t = image.temperature
             if (
@@ -321,7 +334,7 @@ class PhaseRunner:
                 or t.value is None
                 or abs(t.value - phase.temperature_c) > phase.tolerance_c
             ):
-                return False
+                away |= AWAY_T
         if phase.ph is not None:
             ph = image.ph
             if (
@@ -329,8 +342,10 @@ class PhaseRunner:
                 or ph.value is None
                 or abs(ph.value - phase.ph.setpoint) > phase.ph.tolerance
             ):
-                return False
-        return phase.temperature_c is not None or phase.ph is not None
+                away |= AWAY_PH
+        if phase.temperature_c is None and phase.ph is None:
+            return AWAY_ALL
+        return away
 
     @staticmethod
     def _until_holds(phase: Phase, progress: _PhaseProgress, image: ProcessImage) -> bool:
@@ -365,7 +380,7 @@ class PhaseRunner:
         )
 
 
-def _events(phase: Phase, *, confirmed: bool) -> list[str]:
+def _events(phase: Phase, *, confirmed: bool, away: int = 0) -> list[str]:
     """The events the phase waits on besides time, in words ("level high reached")."""
     until = phase.until
     events = []
@@ -379,7 +394,22 @@ def _events(phase: Phase, *, confirmed: bool) -> list[str]:
         events.append(f"below {until.temperature_below_c:g} °C")
     if until.confirm is not None and not confirmed:
         events.append(f"confirmation '{until.confirm}'")
+    if until.temperature_reached:
+        away &= ~AWAY_T  # "70 °C reached" says it already
+    if away:
+        events.append(_setpoint_words(phase, away))
     return events
+
+
+def _setpoint_words(phase: Phase, away: int) -> str:
+    """What a phase's hold at setpoint waits for, in words: the quantities out of band now
+    ("pH 11 ± 0.05")."""
+    held = []
+    if away & AWAY_T and phase.temperature_c is not None:
+        held.append(f"{phase.temperature_c:g} ± {phase.tolerance_c:g} °C")
+    if away & AWAY_PH and phase.ph is not None:
+        held.append(f"pH {phase.ph.setpoint:g} ± {phase.ph.tolerance:g}")
+    return " and ".join(held) or "a setpoint"
 
 
 _LEVELS = {point.value: point for point in LevelPoint}
