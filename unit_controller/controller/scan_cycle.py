@@ -282,6 +282,7 @@ class ScanCycle(ControllerCore):
                 if targets.temperature_c is not None and not targets.holding and not manual_heat
                 else None
             ),
+            phase=targets.phase,
         )
 
     def _record_alarms(self, events: list[AlarmEvent]) -> set[tuple[str, str]]:

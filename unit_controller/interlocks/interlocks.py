@@ -350,6 +350,7 @@ class Interlocks:
             trips.append(row.PH_NOT_RESPONDING.trip(self._ph_tag, fault.message))
         overshoot = self._overshoot.update(
             now=now,
+            phase=ctx.phase,
             ph=ph.value,
             setpoint=ctx.ph_setpoint,
             raises=ctx.ph_raises,

@@ -25,24 +25,27 @@ class PhOvershootMonitor:
         self._smooth: float | None = None
         self._at: float | None = None
         self._since: float | None = None
-        self._control: tuple[float, bool] | None = None
+        self._control: tuple[str | None, float, bool] | None = None
 
     def update(
         self,
         *,
         now: float,
+        phase: str | None = None,
         ph: float | None,
         setpoint: float | None,
         raises: bool,
         tolerance: float,
         counter: bool,
     ) -> str | None:
-        """Advance with this scan's values; returns the alarm message while it holds."""
+        """Advance with this scan's values; returns the alarm message while it holds. A new
+        phase (or setpoint) starts afresh: an overshoot the last phase gave up on is this
+        one's only once it has lasted PERSIST_S here too."""
         if setpoint is None or counter:
             self._reset(None)
             return None
-        if (setpoint, raises) != self._control:
-            self._reset((setpoint, raises))
+        if (phase, setpoint, raises) != self._control:
+            self._reset((phase, setpoint, raises))
         if ph is None or not math.isfinite(ph):
             return None  # a bad reading is the reading interlock's business; keep the state
         dt = 0.0 if self._at is None else max(0.0, now - self._at)
@@ -65,7 +68,7 @@ class PhOvershootMonitor:
             "reagent to bring it back"
         )
 
-    def _reset(self, control: tuple[float, bool] | None) -> None:
+    def _reset(self, control: tuple[str | None, float, bool] | None) -> None:
         self._control = control
         self._smooth = None
         self._at = None

@@ -104,6 +104,8 @@ class InterlockContext:
     manual_jogs: bool = False
     # the running phase's temperature band (°C) while it holds a setpoint, else None
     temperature_tolerance_c: float | None = None
+    # the running phase: each judges its own overshoot afresh
+    phase: str | None = None
 
 
 def strongest_action(trips: Iterable[Trip]) -> TripAction:
