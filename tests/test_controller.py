@@ -14,7 +14,7 @@ from tests.rig import Rig
 from unit_controller.alarms import BATCH_INTERRUPTED
 from unit_controller.controller import UnitController
 from unit_controller.errors import CommandRefused
-from unit_controller.events import EventKind, StateChanged, UnitEvent
+from unit_controller.events import EventKind, PromptRaised, StateChanged, UnitEvent
 from unit_controller.interlocks.trip import Priority
 from unit_controller.machine import State
 
@@ -493,3 +493,21 @@ async def test_a_stuck_low_low_switch_raises_its_own_alarms_not_a_dosing_one_bes
     assert "level_low_low" in raised
     assert "dosing_not_permitted" not in raised
     assert not any(snap.outputs.pumps.values())  # the pumps are stopped all the same
+
+
+async def test_two_phases_asking_the_same_each_raise_their_prompt(tmp_path: Path) -> None:
+    # Found by a recipe author: the second "Sample taken" was never announced (no prompt event
+    # to the console, the fleet or the simulated operator), and the batch timed out waiting.
+    same = TWO_PROMPTS.replace("Reactor inspected", "Sample taken").replace(
+        "Bottom valve locked", "Sample taken"
+    )
+    (tmp_path / "twoprompts.toml").write_text(same, encoding="utf-8")
+    rig = Rig(recipes_dir=tmp_path)
+    await rig.start("twoprompts")
+    await rig.run_for(1.0)
+    await rig.controller.confirm(source="console")
+    await rig.run_for(1.0)
+    assert rig.controller.snapshot is not None
+    assert rig.controller.snapshot.phase == "lock"
+    prompts = [e for e in rig.events if isinstance(e, PromptRaised)]
+    assert [p.prompt for p in prompts] == ["Sample taken", "Sample taken"]

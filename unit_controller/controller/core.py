@@ -111,7 +111,7 @@ class ControllerCore:
         self._trips: list[Trip] = []
         self._last_now: float | None = None
         self._dosed_phase: dict[str, float] = {}
-        self._prompted: str | None = None
+        self._prompted: tuple[int | None, str] | None = None  # (phase index, prompt) asked
         self._manual = ManualMode(config=config)
         self._modes = UnitModes(self._manual)
         self._busy: str | None = None  # a console job (a calibration) that holds off batches

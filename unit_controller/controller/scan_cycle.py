@@ -410,10 +410,16 @@ class ScanCycle(ControllerCore):
         self._post(PhaseStarted(at=now, phase=phase.name, index=index))
 
     def _prompt_if_needed(self) -> None:
+        # By phase too: two phases in a row may ask the same ("Sample taken"), and the
+        # second asks again.
         prompt = self.awaiting_confirmation
-        if prompt is not None and prompt != self._prompted:
+        if prompt is None or self.runner is None:
+            self._prompted = None
+            return
+        asked = (self.runner.phase_index, prompt)
+        if asked != self._prompted:
             self._post(PromptRaised(at=self.clock.monotonic(), prompt=prompt))
-        self._prompted = prompt
+        self._prompted = asked
 
 
 def _into_reactor(outputs: Outputs, into_cylinder: frozenset[str]) -> Outputs:
