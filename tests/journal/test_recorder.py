@@ -164,3 +164,54 @@ def test_batches_whose_stamps_overlap_each_keep_only_their_own_events(tmp_path: 
         assert texts[-1] == "COMPLETING -> COMPLETE (state_complete)"
         starts = [c for c in export["commands"] if c["command"] == "start"]
         assert len(starts) == 1
+
+
+_CONFIRMED = """\
+name = "confirmed"
+starts_with = "empty"
+
+[[phases]]
+name = "inspect"
+timeout_min = 10.0
+until = { confirm = "Reactor inspected" }
+
+[[phases]]
+name = "settle"
+timeout_min = 10.0
+until = { duration_min = 0.5 }
+"""
+
+
+async def test_a_confirmation_is_exported_under_the_phase_it_ended(tmp_path: Path) -> None:
+    # It ends its phase, so the next begins in the same moment: read by time it was put
+    # under the next phase (the leach's charge under "peroxide"), found by a recipe author.
+    (tmp_path / "confirmed.toml").write_text(_CONFIRMED, encoding="utf-8")
+    rig = Rig(recipes_dir=tmp_path)
+    journal = Journal(path=tmp_path / "journal.sqlite3", wall=lambda: EPOCH_MS / 1000)
+    await journal.open()
+    try:
+        JournalRecorder(controller=rig.controller, journal=journal, epoch_ms=_epoch_ms).attach()
+        await rig.start("confirmed")
+        await rig.run_for(5.0)
+        await rig.controller.confirm(source="console:tech")
+        await rig.run_until(lambda s: s.state is State.COMPLETE, limit_s=600)
+    finally:
+        await journal.close()
+    conn = open_journal(tmp_path / "journal.sqlite3")
+    try:
+        export = batch_export(conn, 1, unit="u1", site="lab")
+    finally:
+        conn.close()
+    (confirmation,) = export["confirmations"]
+    assert (confirmation["phase"], confirmation["prompt"]) == ("inspect", "Reactor inspected")
+    told = [e for e in await _events(tmp_path / "journal.sqlite3") if e["kind"] == "command"]
+    assert {"command": "confirm", "phase": "inspect"}.items() <= told[-1]["data"].items()
+
+
+async def _events(path: Path) -> list[dict[str, Any]]:
+    journal = Journal(path=path)
+    await journal.open()
+    try:
+        return await journal.recent(1000)
+    finally:
+        await journal.close()

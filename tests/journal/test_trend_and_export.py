@@ -491,3 +491,31 @@ async def test_a_journal_stamped_schema_3_by_a_build_of_the_day_is_read_and_stam
     await again.close()
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+async def test_a_confirmation_journaled_without_its_phase_goes_to_the_phase_it_ended(
+    tmp_path: Path,
+) -> None:
+    # Journals of earlier releases: the confirmation ended its phase, so it lies at the very
+    # start of the next one, which by time alone would take it.
+    path = tmp_path / "journal.sqlite3"
+    journal = _journal(path)
+    await journal.open()
+    batch = journal.batch_started(ts_ms=1000, recipe="r", recipe_sha256=SHA, trend_meta=META)
+    journal.record_event(
+        ts_ms=1990,
+        kind="command",
+        text="confirmed 'Charged' by console:tech",
+        data={"command": "confirm", "source": "console:tech", "prompt": "Charged"},
+    )
+    record = {
+        "phases": [
+            {"name": "charge", "start_s": 0.0, "end_s": 1.0},
+            {"name": "heat", "start_s": 1.0, "end_s": 2.0},
+        ],
+    }
+    journal.batch_finished(batch, ts_ms=3000, final_state="COMPLETE", record=record)
+    await journal.close()
+    export = _exported(path)
+    assert export["phases"][1]["start_ts"] == 1990
+    assert [c["phase"] for c in export["confirmations"]] == ["charge"]

@@ -227,6 +227,9 @@ class CommandModel(ControllerCore):
         self.runner.confirm()
         charge = phase.charge if phase is not None else None
         details: dict[str, Detail] = {"prompt": prompt}
+        if phase is not None:
+            # The phase it ends: a record read by time puts it at the next phase's start.
+            details["phase"] = phase.name
         if charge is not None:
             details |= {"charge_kg": charge.kg, "material": charge.material}
         self._emit_console("confirm", f"confirmed '{prompt}'", source, **details)

@@ -367,11 +367,18 @@ def _confirmations(
         if data.get("command") != "confirm":
             continue
         ts = event["ts"]
-        during = [p["name"] for p in phases if p["start_ts"] <= ts]
+        phase = data.get("phase")
+        if not isinstance(phase, str):
+            # Journaled before confirmations named their phase: the one under way before
+            # `ts` (the confirmation ends its phase, so the next starts at the same moment).
+            during = [p["name"] for p in phases if p["start_ts"] < ts] or [
+                p["name"] for p in phases[:1]
+            ]
+            phase = during[-1] if during else None
         out.append(
             {
                 "ts": ts,
-                "phase": during[-1] if during else None,
+                "phase": phase,
                 "prompt": data.get("prompt"),
                 "by": data.get("source"),
             }
