@@ -85,3 +85,8 @@ def test_a_phase_sure_to_reach_high_high_is_refused_once(config: UnitConfig) -> 
     assert _problems(config, to_high, big_dose)[0].startswith(
         "phases[1]: puts in at least 19 L onto at least 100 L"
     )
+    # The same dose bound by the phase's time, not doses_done: all in by 26 min of 25.
+    timed = {**big_dose, "until": {"duration_min": 26.0}}
+    assert _problems(config, to_high, timed)[0].startswith(
+        "phases[1]: puts in at least 19 L onto at least 100 L"
+    )

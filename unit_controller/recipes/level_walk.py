@@ -77,15 +77,23 @@ def level_problems(recipe: Recipe, wiring: BoardWiring) -> list[str]:
 def _added_at_least_l(phase: Phase, fill_l_min: float) -> float:
     """Litres the phase surely puts in: its doses, and feeds and fill for its least duration."""
     least_min = phase.until.duration_min or 0.0
-    doses_l = sum(dose.ml for dose in phase.doses) / 1000.0 if phase.until.doses_done else 0.0
+    if phase.until.doses_done:
+        doses_l = sum(dose.ml for dose in phase.doses) / 1000.0
+    else:
+        # A phase that ends on time has dosed at least what its doses put in by then.
+        doses_l = (
+            sum(
+                min(dose.ml, dose.rate_ml_min * max(0.0, least_min - dose.after_min))
+                for dose in phase.doses
+            )
+            / 1000.0
+        )
     feeds_l = sum(feed.ml_min for feed in phase.feeds) * least_min / 1000.0
     fill_l = fill_l_min * least_min if phase.fill else 0.0
     return doses_l + feeds_l + fill_l
 
 
-def _after(
-    phase: Phase, level: _Level, volumes: dict[LevelPoint, float], added_l: float
-) -> _Level:
+def _after(phase: Phase, level: _Level, volumes: dict[LevelPoint, float], added_l: float) -> _Level:
     """What is known once `phase` has ended."""
     u = phase.until
     adds = phase.fill or bool(phase.pumps)
