@@ -281,6 +281,22 @@ def test_recipe_in_the_recipes_dir_must_carry_its_file_name(
     assert any("timeout_min" in p for p in info.value.problems[1:]), info.value.problems
 
 
+def test_a_link_in_the_recipes_dir_carries_the_link_name_too(
+    tmp_path: Path, config: UnitConfig
+) -> None:
+    # Offered as "other", it would run and be journaled as "mini" (found by a recipe author).
+    recipes, elsewhere = tmp_path / "recipes", tmp_path / "elsewhere"
+    recipes.mkdir()
+    elsewhere.mkdir()
+    _write(elsewhere, GOOD, name="mini.toml")
+    (recipes / "other.toml").symlink_to(elsewhere / "mini.toml")
+    with pytest.raises(RecipeError) as info:
+        load_recipe("other", config=config, recipes_dir=recipes)
+    assert info.value.problems == ["name: 'mini' differs from the file name 'other.toml'"]
+    (recipes / "mini.toml").symlink_to(elsewhere / "mini.toml")
+    assert load_recipe("mini", config=config, recipes_dir=recipes).recipe.name == "mini"
+
+
 def test_missing_file_is_refused(tmp_path: Path, config: UnitConfig) -> None:
     problems = _problems(tmp_path / "absent.toml", config)
     assert "no such file" in problems[0]

@@ -143,7 +143,7 @@ def load_recipe(
         [f"name: '{name}' differs from the file name '{path.name}'"]
         if isinstance(name, str)
         and name != path.stem
-        and path.resolve().parent == recipes_dir.resolve()
+        and path.parent.resolve() == recipes_dir.resolve()
         else []
     )
     try:
