@@ -654,7 +654,6 @@ def test_sign_and_send_refuse_a_unit_id_or_root_that_is_no_topic_level(tmp_path:
         _assert_bad_input(outcome, "must be")
 
 
-
 def test_send_refuses_a_wait_it_could_not_keep_rather_than_blame_the_broker(
     tmp_path: Path,
 ) -> None:
@@ -722,6 +721,39 @@ def test_the_ph_calibrations_age_is_read_from_the_journal_in_the_state_dir_given
     age = last_ph_calibration_days(tmp_path)
     assert age is not None
     assert 1.99 < age < 2.01
+
+
+def test_run_by_hand_on_the_units_installed_config_takes_the_services_state_and_recipes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by an installer: with the service stopped, `run --config /etc/unit-controller/
+    # unit.toml` kept a journal of its own under $XDG_STATE_HOME, so it came up Stopped over
+    # a latched trip, an interrupted batch and a charged reactor, offering the shipped recipes.
+    from unit_controller.cli.arguments import build_parser
+    from unit_controller.cli.main import _daemon_options
+
+    etc, var = tmp_path / "etc", tmp_path / "var"
+    (etc / "recipes").mkdir(parents=True)
+    (etc / "unit.toml").write_text(EXAMPLE)
+    monkeypatch.setattr(cli_site, "INSTALLED_CONFIG_DIR", etc)
+    monkeypatch.setattr(cli_site, "INSTALLED_STATE_DIR", var)
+    for name in ("CONFIGURATION_DIRECTORY", "STATE_DIRECTORY"):
+        monkeypatch.delenv(name, raising=False)
+    argv = ["run", "--config", str(etc / "unit.toml"), "--runtime-dir", str(tmp_path)]
+    options = _daemon_options(build_parser().parse_args(argv))
+    assert not isinstance(options, int)
+    assert (options[1].dirs.state, options[1].recipes_dir) == (var, etc / "recipes")
+    # A flag still wins.
+    flagged = _daemon_options(build_parser().parse_args([*argv, "--state-dir", str(tmp_path)]))
+    assert not isinstance(flagged, int)
+    assert flagged[1].dirs.state == tmp_path
+    # Root on a state directory the service's user owns would leave files it cannot open.
+    var.mkdir()
+    if os.geteuid() != 0:
+        return  # only root may give it away
+    os.chown(var, 65534, 65534)
+    assert _daemon_options(build_parser().parse_args(argv)) == 2
+    assert f"this run would leave files in {var}" in capsys.readouterr().err
 
 
 def test_run_says_speed_is_for_the_simulator_when_the_config_is_a_real_units(

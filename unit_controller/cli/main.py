@@ -162,6 +162,8 @@ def _run(args: argparse.Namespace) -> int:
 def _daemon_options(args: argparse.Namespace) -> tuple[UnitConfig, DaemonOptions] | int:
     """The daemon's config and options from the command line, or the exit code after printing
     every problem."""
+    from dataclasses import replace
+
     from unit_controller.cli import site
     from unit_controller.cli.loading import config_from_args
     from unit_controller.daemon.daemon import DaemonOptions
@@ -174,6 +176,15 @@ def _daemon_options(args: argparse.Namespace) -> tuple[UnitConfig, DaemonOptions
     if socket_problem is not None:
         print(f"error: {socket_problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    installed = dirs.config_file.absolute().parent == site.INSTALLED_CONFIG_DIR
+    if installed and dirs.state is None:
+        # The unit's own config run by hand at a shell (the service stopped): the service's
+        # state, or a restart would forget its latched trips, interrupted batch and charge.
+        refused = site.installed_state_refused()
+        if refused is not None:
+            print(f"error: {refused}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        dirs = replace(dirs, state=site.INSTALLED_STATE_DIR)
     if args.config is None and dirs.config_file == DEFAULT_CONFIG:
         # Not under systemd (no $CONFIGURATION_DIRECTORY) and no --config: say what runs.
         print(
@@ -184,7 +195,7 @@ def _daemon_options(args: argparse.Namespace) -> tuple[UnitConfig, DaemonOptions
     config = config_from_args(args, path=dirs.config_file, state_dir=dirs.state)
     if config is None:
         return EXIT_BAD_INPUT
-    recipes_dir = args.recipes_dir or site.site_recipes() or RECIPES_DIR
+    recipes_dir = args.recipes_dir or site.site_recipes(installed=installed) or RECIPES_DIR
     if not recipes_dir.is_dir():
         print(f"error: recipes directory {recipes_dir} does not exist", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -42,6 +42,29 @@ def site_config(config: Path | None) -> Path | None:
     return candidate if candidate is not None and candidate.exists() else None
 
 
+def installed_state_refused() -> str | None:
+    """Why this user may not run the unit's daemon by hand on the service's state directory
+    (root would leave files there the service's user cannot open), or None."""
+    try:
+        owner = INSTALLED_STATE_DIR.stat().st_uid
+    except OSError:
+        return None  # not made yet, or not ours to look at: opening it says what is wrong
+    if os.geteuid() != 0 or owner == 0:
+        return None
+    try:
+        import pwd
+
+        name = pwd.getpwuid(owner).pw_name
+    except (KeyError, ImportError):
+        name = str(owner)
+    return (
+        f"as root, this run would leave files in {INSTALLED_STATE_DIR} (the journal, the "
+        f"outbox, their lock) that the service's user {name!r} cannot open afterwards: run it "
+        f"as that user (sudo -u {name} unit-controller run ...), or start the service "
+        "(systemctl start unit-controller)"
+    )
+
+
 def unit_state_dir(config: UnitConfig, flag: Path | None, config_file: Path | None) -> Path:
     """The state directory as the daemon on this unit uses it: `--state-dir`, else
     $STATE_DIRECTORY; for the installed config, else the service's (whatever its
