@@ -198,3 +198,45 @@ async def test_site_example_lets_each_unit_write_its_own_topics_and_read_only_it
     assert [r.payload for r in dashboard.received] == [b"own telemetry", b"go", b"m1", b"m2"]
     assert [r.payload for r in unit1.received] == [b"go", b"m1"]
     assert [r.payload for r in unit2.received] == [b"m2"]
+
+
+class SparkplugSiteBroker(SiteBroker):
+    """The site example with its Sparkplug lines uncommented, for each unit as for unit-01."""
+
+    def site_acl(self) -> Path:
+        # Uncommented as an installer would; unit-01's whole block (to its blank line), the
+        # Sparkplug lines among its comments, once for each unit.
+        text = re.sub(r"^# (topic \w+ spBv1\.0/)", r"\1", (DEPLOY / "acl").read_text(), flags=re.M)
+        match = re.search(r"^user unit-01\n(?:.+\n)+", text, re.MULTILINE)
+        assert match, "deploy/mosquitto/acl no longer lists unit-01 as the example unit"
+        assert "spBv1.0/+/NDATA/unit-01" in match.group(0), "no Sparkplug lines for unit-01"
+        blocks = "\n".join(match.group(0).replace("unit-01", unit) for unit in self.UNITS)
+        path = self.workdir / "acl"
+        path.write_text(text.replace(match.group(0), blocks))
+        return path
+
+
+async def test_site_example_with_its_sparkplug_lines_carries_each_units_node_topics(
+    tmp_path: Path,
+) -> None:
+    # Found by an installer: as shipped it gave no Sparkplug lines, and NBIRTH/NDATA go at
+    # QoS 0, so a Sparkplug unit's every message was dropped without a word.
+    site = SparkplugSiteBroker(workdir=tmp_path / "site", tls=True)
+    try:
+        site.start()
+        async with (
+            Recorder(site, tls=site.client_tls("dashboard"), topic_filter="spBv1.0/#") as dashboard,
+            Recorder(site, tls=site.client_tls("u-001"), topic_filter="spBv1.0/#") as unit1,
+        ):
+            await unit1.publish("spBv1.0/north/NBIRTH/u-001", b"birth")
+            await unit1.publish("spBv1.0/north/NDATA/u-002", b"spoofed")
+            await unit1.publish("spBv1.0/north/NCMD/u-002", b"commanding another")
+            await unit1.publish("spBv1.0/north/NDATA/u-001", b"data")
+            await dashboard.publish("spBv1.0/north/NCMD/u-002", b"not yours")
+            await dashboard.publish("spBv1.0/north/NCMD/u-001", b"rebirth")
+            await dashboard.wait_for(lambda r: r.payload == b"rebirth")
+            await unit1.wait_for(lambda r: r.payload == b"rebirth")
+    finally:
+        site.kill()
+    assert [r.payload for r in dashboard.received] == [b"birth", b"data", b"not yours", b"rebirth"]
+    assert [r.payload for r in unit1.received] == [b"rebirth"]
