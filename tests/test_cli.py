@@ -723,6 +723,25 @@ def test_the_ph_calibrations_age_is_read_from_the_journal_in_the_state_dir_given
     assert 1.99 < age < 2.01
 
 
+def test_check_config_notes_a_client_certificate_issued_to_another_unit(tmp_path: Path) -> None:
+    # Found by an installer: the site broker takes a certificate's CN as the client id, so a
+    # unit given unit-01's certificate threw unit-01 off the broker at each connect.
+    from tests.mqtt.broker import Mosquitto
+
+    broker = Mosquitto(workdir=tmp_path / "broker", tls=True)
+    for cn, noted in (("unit-01", True), ("sim-unit-01", False)):
+        tls = broker.client_tls(cn)
+        text = EXAMPLE.replace(
+            "[mqtt]\n",
+            f'[mqtt]\nurl = "mqtts://broker"\nca_file = "{tls.ca_file}"\n'
+            f'cert_file = "{tls.cert_file}"\nkey_file = "{tls.key_file}"\n',
+            1,
+        )
+        outcome = _cli("check-config", str(_write(tmp_path, f"{cn}.toml", text)))
+        assert (outcome.code, outcome.out) == (0, "ok\n")
+        assert ("is issued to 'unit-01', not to this unit ('sim-unit-01')" in outcome.err) is noted
+
+
 def test_run_by_hand_on_the_units_installed_config_takes_the_services_state_and_recipes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

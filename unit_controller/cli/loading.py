@@ -27,10 +27,28 @@ def check_config(path: Path) -> int:
             print(f"  {problem}")
         return EXIT_BAD_INPUT
     print("ok")
-    unused = _state_dir_unused(config, path)
-    if unused is not None:
-        print(f"note: {unused}", file=sys.stderr)
+    for note in (_state_dir_unused(config, path), _certificate_names_another(config)):
+        if note is not None:
+            print(f"note: {note}", file=sys.stderr)
     return 0
+
+
+def _certificate_names_another(config: UnitConfig) -> str | None:
+    """Why the client certificate will speak for another unit on the site broker, or None."""
+    from unit_controller.mqtt.settings import certificate_name
+
+    cert_file = config.mqtt.cert_file
+    if cert_file is None:
+        return None
+    name = certificate_name(cert_file)
+    if name is None or name == config.unit.id:
+        return None
+    return (
+        f"[mqtt] cert_file {cert_file} is issued to {name!r}, not to this unit "
+        f"({config.unit.id!r}): the site broker (deploy/mosquitto) takes a certificate's name "
+        f"as the client's, so this unit would throw {name!r} off the broker at each connect "
+        "and be refused its own topics; issue it a certificate of its own"
+    )
 
 
 def _state_dir_unused(config: UnitConfig, path: Path) -> str | None:

@@ -281,3 +281,18 @@ def tls_files_problem(
                 f"key pair ({exc})"
             )
     return None
+
+
+def certificate_name(cert_file: Path) -> str | None:
+    """The client certificate's subject CN (None when it has none or cannot be read): the
+    site broker's client id, username and ACL user (use_identity_as_username)."""
+    try:
+        from cryptography import x509
+        from cryptography.x509.oid import NameOID
+
+        certificate = x509.load_pem_x509_certificate(cert_file.read_bytes())
+        names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    except (OSError, ValueError, ImportError):
+        return None
+    value = names[0].value if names else None
+    return value if isinstance(value, str) else None
