@@ -240,3 +240,13 @@ async def test_a_stopped_process_raises_scan_stall_with_its_length_once_it_runs_
         assert found[0]["priority"] == "medium"
     finally:
         assert daemon.terminate() == 0
+
+
+def test_under_the_service_the_console_group_is_left_to_its_exec_start_post() -> None:
+    # Found by an installer: the service may not chown (~@privileged), so a `[console] group`
+    # that check-config passed stopped the service for good (exit 2, never restarted).
+    from unit_controller.daemon.daemon import socket_group
+
+    assert socket_group("daemon", {}) == "daemon"  # a daemon run by hand gives it itself
+    assert socket_group(None, {"RUNTIME_DIRECTORY": "/run/unit-controller"}) is None
+    assert socket_group("daemon", {"RUNTIME_DIRECTORY": "/run/unit-controller"}) is None

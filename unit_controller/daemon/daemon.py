@@ -13,7 +13,7 @@ import os
 import signal
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -314,7 +314,7 @@ class Daemon:
             make_ops=make_ops,
             epoch=self.epoch,
             hello=lambda: self._hello(controller),
-            group=config.console.group,
+            group=socket_group(config.console.group, os.environ),
             max_connections=config.console.socket_max_connections,
             idle_timeout_s=config.console.socket_idle_timeout_s,
         )
@@ -573,3 +573,17 @@ def _journal_not_open(journal: Journal) -> str | None:
         f"the journal cannot be opened ({journal.deferred}), and a batch is not run without "
         "its record: free space in the state directory"
     )
+
+
+def socket_group(group: str | None, env: Mapping[str, str]) -> str | None:
+    """The group the daemon gives its control socket itself: `[console] group`, except under
+    the service, which hands it to unit-console from outside its sandbox (ExecStartPost=): the
+    daemon may not chown there, and trying stopped the service for good (exit 2)."""
+    if group is None or not env.get("RUNTIME_DIRECTORY"):
+        return group
+    log.warning(
+        "console.group_ignored",
+        group=group,
+        text="under the service, ExecStartPost= hands the control socket to unit-console",
+    )
+    return None
