@@ -818,6 +818,41 @@ def test_run_on_a_disk_that_takes_not_even_its_lock_exits_1_for_a_restart_naming
     assert "Traceback" not in outcome.err
 
 
+def test_run_on_a_read_only_state_directory_says_so_not_that_the_disk_is_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lock = tmp_path / "state" / "lock"
+
+    @contextlib.contextmanager
+    def read_only(state_dir: Path) -> Iterator[None]:
+        raise OSError(errno.EROFS, "Read-only file system", str(lock))
+        yield
+
+    monkeypatch.setattr("unit_controller.daemon.daemon.hold_state_dir", read_only)
+    outcome = _cli(
+        "run", "--state-dir", str(tmp_path / "state"), "--runtime-dir", str(tmp_path / "run"),
+    )  # fmt: skip
+    assert outcome.code == 1, outcome
+    assert "file system is read-only" in outcome.err
+    assert "full" not in outcome.err
+
+
+def test_a_lock_file_another_user_left_is_named_with_the_fix(tmp_path: Path) -> None:
+    # Found by an installer: "cannot use the state directory: Permission denied" named neither
+    # the file nor why (a run as root had left the lock).
+    from unit_controller.state_lock import _owned_by_another
+
+    lock = tmp_path / "lock"
+    lock.write_text("")
+    assert _owned_by_another(lock, tmp_path) == ""
+    if os.geteuid() != 0:
+        return  # only root may give it away
+    os.chown(lock, 65534, 65534)
+    said = _owned_by_another(lock, tmp_path)
+    assert "it belongs to uid 65534, the folder to uid 0" in said
+    assert f"chown -R 0 {tmp_path}" in said
+
+
 @pytest.mark.parametrize(
     ("exc", "mendable"),
     [

@@ -32,10 +32,16 @@ def hold_state_dir(state_dir: Path, *, what: str = "unit-controller") -> Iterato
     path = state_dir / LOCK_FILE
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
-        opened = path.open("a+")
     except OSError as exc:
         raise StateDirUnusable(
             f"cannot use the state directory {state_dir}: {exc.strerror or exc}"
+        ) from exc
+    try:
+        opened = path.open("a+")
+    except OSError as exc:
+        raise StateDirUnusable(
+            f"cannot use the state directory {state_dir}: its lock file {path}: "
+            f"{exc.strerror or exc}{_owned_by_another(path, state_dir)}"
         ) from exc
     with opened as lock:
         try:
@@ -51,6 +57,21 @@ def hold_state_dir(state_dir: Path, *, what: str = "unit-controller") -> Iterato
         lock.write(f"{os.getpid()}\n")
         lock.flush()
         yield
+
+
+def _owned_by_another(path: Path, state_dir: Path) -> str:
+    """Why a file in the state directory may be refused: another user's (a run as root left
+    it), said with the fix; "" when that is not it."""
+    try:
+        owner, folder = path.stat().st_uid, state_dir.stat().st_uid
+    except OSError:
+        return ""
+    if owner == os.geteuid() or owner == folder:
+        return ""
+    return (
+        f" (it belongs to uid {owner}, the folder to uid {folder}: a run as another user left "
+        f"it; give the folder's files back to its owner: chown -R {folder} {state_dir})"
+    )
 
 
 def held(state_dir: Path) -> bool:

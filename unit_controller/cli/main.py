@@ -149,14 +149,34 @@ def _run(args: argparse.Namespace) -> int:
             # Not a bad input: freeing space (or a new card) mends it, so exit for a restart.
             named = isinstance(exc, StoreError) or getattr(exc, "filename", None)
             where = "" if named else f"{daemon_options.dirs.state}: "
+            advice = (
+                "the state directory's file system is read-only: the kernel remounts a "
+                "failing card so (replace it), or it is mounted read-only (mount it writable)"
+                if _read_only(exc)
+                else "the state directory's disk is full or failing: free space there (or "
+                "replace the card)"
+            )
             print(
-                f"error: {where}{exc}\n  the state directory's disk is full or failing: free "
-                "space there (or replace the card); under systemd the service tries again",
+                f"error: {where}{exc}\n  {advice}; under systemd the service tries again",
                 file=sys.stderr,
             )
             return EXIT_FAILED
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+
+
+def _read_only(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) is a read-only file system."""
+    import errno
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno == errno.EROFS:
+            return True
+        if "read-only file system" in str(seen).lower():
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _daemon_options(args: argparse.Namespace) -> tuple[UnitConfig, DaemonOptions] | int:
