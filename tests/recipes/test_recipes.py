@@ -704,3 +704,10 @@ def test_only_what_the_unit_would_run_is_offered(tmp_path: Path, config: UnitCon
     (tmp_path / "gone.toml").symlink_to(tmp_path / "nowhere.toml")
     assert list_recipes(tmp_path) == ["bad", "good"]
     assert offered_recipes(config, tmp_path) == ["good"]
+
+
+@pytest.mark.parametrize("ref", ["", "  "])
+def test_an_empty_recipe_reference_is_called_empty_not_a_directory(ref: str) -> None:
+    with pytest.raises(RecipeError) as info:
+        resolve_recipe(ref)
+    assert info.value.problems == ["recipe: empty: give a recipe's name or its file"]

@@ -87,6 +87,8 @@ def resolve_recipe(ref: str, *, recipes_dir: Path = RECIPES_DIR, names_only: boo
 
     With `names_only` (commands from afar) only a name in recipes_dir is looked up.
     """
+    if not ref.strip():
+        raise RecipeError(ref, ["recipe: empty: give a recipe's name or its file"])
     as_path = Path(ref)
     if not names_only and (as_path.is_file() or ref.endswith(".toml")):
         return as_path
