@@ -55,7 +55,7 @@ class ScanCycle(ControllerCore):
                 snapshot = await self._scan()
         except Exception as exc:
             log.exception("scan.failed")
-            self._applied = self._into_reactor = self._failed_scan_outputs()
+            self._applied = self._into_reactor = self.safe_outputs()
             self.board.apply(self._applied)
             try:
                 # A tech's jog or heater run forced off here never resumes by itself at the
@@ -108,10 +108,10 @@ class ScanCycle(ControllerCore):
         # Held for this scan: the pH loop keeps what it learned and counts no dose.
         return replace(targets, pumps=MappingProxyType({}), holding=True)
 
-    def _failed_scan_outputs(self) -> Outputs:
-        """Every output at its own safe state after a failed scan, by the trips last in effect:
-        the purge open on a charged reactor, cooling open while its high-high trip is in effect
-        (DESIGN §5)."""
+    def safe_outputs(self) -> Outputs:
+        """Every output at its own safe state, by the trips last in effect: the purge open on a
+        charged reactor, cooling open while its high-high trip is in effect (DESIGN §5). What a
+        failed scan writes, and the daemon as it starts and stops."""
         purge_open = self._purge_holds and self._charge.charged
         try:
             return self.safety.apply(

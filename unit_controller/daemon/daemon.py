@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any, TextIO
 from hal.board import Board
 from hal.clock import Clock, ScaledClock
 from hal.log import get_logger
-from hal.outputs import Outputs
 from hal.wiring import LevelPoint
 from unit_controller import __version__
 from unit_controller.alarms import BATCH_INTERRUPTED
@@ -319,7 +318,7 @@ class Daemon:
             idle_timeout_s=config.console.socket_idle_timeout_s,
         )
         controller.listen(server.event)
-        board.apply(Outputs.safe())
+        board.apply(controller.safe_outputs())
         await controller.scan()
         await housekeeping.check_now()
         await server.start()
@@ -379,8 +378,10 @@ class Daemon:
                 fleet_later.cancel()
                 await asyncio.wait([fleet_later])
             await self._end_batch(controller)
-            # Everything off first; the rest of the stop may take a while.
-            board.apply(Outputs.safe())
+            # Every output at its own safe state first (the rest of the stop may take a while):
+            # not all off, for the purge stays open on a charged reactor and the cooling
+            # while a high-high trip is in effect.
+            board.apply(controller.safe_outputs())
             log.info("daemon.stopping", state=str(controller.machine.state))
             await server.close()
             if fleet is not None:

@@ -25,7 +25,6 @@ from pathlib import Path
 from hal.clock import ScaledClock
 from hal.log import get_logger
 from hal.mock.unit import SimulatedUnit
-from hal.outputs import Outputs
 from unit_controller.authority import Authority
 from unit_controller.config import UnitConfig, with_overrides
 from unit_controller.controller import UnitController
@@ -163,7 +162,7 @@ class Rig:
                     return 0  # stopped while starting: the units made so far stop below
                 unit = self._make_unit(unit_id, seed + n)
                 self.units.append(unit)
-                unit.simulated.board.apply(Outputs.safe())
+                unit.simulated.board.apply(unit.controller.safe_outputs())
                 await unit.controller.scan()
                 await unit.fleet.start()
             self._say(
@@ -245,7 +244,7 @@ class Rig:
 
     async def _stop_units(self) -> None:
         for unit in self.units:
-            unit.simulated.board.apply(Outputs.safe())
+            unit.simulated.board.apply(unit.controller.safe_outputs())
         # Every link at once: each waits (bounded) for its outbox to drain.
         results = await asyncio.gather(
             *(u.fleet.stop() for u in self.units), return_exceptions=True
