@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hal.outputs import Outputs
+from hal.reading import BadReason, Reading
 from unit_controller.alarms import HISTORY_KEPT, AlarmEventKind, AlarmManager, AlarmState
 from unit_controller.interlocks import (
     Force,
@@ -131,6 +132,31 @@ def test_latched_temperature_high_high_keeps_heater_off_until_operator_resets() 
     assert not scan(4.0, 80.0).contactor
     assert manager.reset("temperature_high_high", 5.0) == 1
     assert scan(6.0, 80.0) == wanted
+
+
+def test_a_latched_high_high_whose_rtd_then_fails_is_not_reset_and_keeps_cooling() -> None:
+    # Found by a safety reviewer: a failed RTD stopped reporting the high-high, so ack and
+    # reset went through and the jacket shut over a reactor last read at 92 °C, no alarm shown.
+    interlocks = Interlocks(limits=default_limits(), wiring=sim_wiring())
+    manager = AlarmManager()
+    safety = SafetyFilter()
+    ctx = InterlockContext()  # Aborted: no batch, no heat wanted
+
+    def scan(now: float, temperature: float | Reading[float]) -> Outputs:
+        manager.update(interlocks.evaluate(make_image(now, temperature=temperature), ctx), now)
+        return safety.apply(Outputs.safe(), trips=manager.in_effect(), allow_process_outputs=False)
+
+    assert scan(1.0, 92.0).cooling_valve
+    dead = Reading[float].bad(BadReason.OUT_OF_RANGE, 2.0)
+    assert scan(2.0, dead).cooling_valve
+    manager.acknowledge(None, 3.0)
+    assert manager.reset(None, 4.0) == 0
+    assert manager.held_latched() == [("temperature_high_high", "TT-101")]
+    assert scan(5.0, dead).cooling_valve
+    # Read again, and below: it has returned, and resets.
+    assert scan(6.0, 40.0).cooling_valve
+    assert manager.reset(None, 7.0) == 1
+    assert not scan(8.0, 40.0).cooling_valve
 
 
 def test_first_out_marks_only_the_first_alarm_of_a_cascade() -> None:

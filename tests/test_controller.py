@@ -511,3 +511,24 @@ async def test_two_phases_asking_the_same_each_raise_their_prompt(tmp_path: Path
     assert rig.controller.snapshot.phase == "lock"
     prompts = [e for e in rig.events if isinstance(e, PromptRaised)]
     assert [p.prompt for p in prompts] == ["Sample taken", "Sample taken"]
+
+
+async def test_a_reset_of_a_high_high_whose_rtd_failed_since_is_refused_naming_the_input() -> None:
+    from hal.mock.devices import MockRtd
+
+    rig = Rig()
+    await rig.scan()
+    rtd = rig.unit.board.temperature
+    assert isinstance(rtd, MockRtd)
+    rtd._measure = lambda: 92.0  # type: ignore[method-assign]
+    await rig.run_for(2.0)
+    assert rig.controller.snapshot is not None
+    assert rig.controller.snapshot.outputs.cooling_valve
+    rtd.open_circuit = True
+    rtd._measure = lambda: -1023.0  # type: ignore[method-assign]
+    await rig.run_for(2.0)
+    await rig.controller.acknowledge(None, source="console")
+    with pytest.raises(CommandRefused, match=r"temperature_high_high \(TT-101\) stays latched "):
+        await rig.controller.reset_alarms(None, source="console")
+    snap = await rig.run_for(1.0)
+    assert snap.outputs.cooling_valve

@@ -28,6 +28,9 @@ class AlarmState(StrEnum):
 
 
 _ACTIVE = (AlarmState.UNACK_ACTIVE, AlarmState.ACK_ACTIVE)
+# The alarms of an input that cannot be read now: a latched trip on that input (its tag) has
+# not returned while one stands, so it is not reset.
+INPUT_BAD_ALARMS = frozenset({"reading_bad", "device_lost"})
 
 
 # Alarms the controller and daemon raise themselves (not from the cause-and-effect table).
@@ -239,12 +242,33 @@ class AlarmManager:
         for key, entry in list(self._entries.items()):
             if alarm_id not in (None, entry.alarm_id):
                 continue
+            if self._input_bad(entry):
+                continue  # its condition has not returned: it is not known (see held_latched)
             if entry.state is AlarmState.LATCHED and entry.acked_at is not None:
                 entry.state = AlarmState.NORMAL
                 del self._entries[key]
                 self._event(AlarmEventKind.RESET, entry, now)
                 count += 1
         return count
+
+    def held_latched(self, alarm_id: str | None = None) -> list[tuple[str, str]]:
+        """The latched interlock alarms (id, tag) a reset leaves, as their input is bad or lost
+        now: a high-high whose RTD then failed has not returned, it is unknown."""
+        return [
+            (entry.alarm_id, entry.tag)
+            for entry in self._entries.values()
+            if alarm_id in (None, entry.alarm_id)
+            and entry.state is AlarmState.LATCHED
+            and self._input_bad(entry)
+        ]
+
+    def _input_bad(self, entry: _Entry) -> bool:
+        if entry.trip is None or entry.alarm_id in INPUT_BAD_ALARMS:
+            return False
+        return any(
+            trip.tag == entry.tag and trip.alarm_id in INPUT_BAD_ALARMS
+            for trip in self._current.values()
+        )
 
     def latching(self) -> list[tuple[Trip, bool]]:
         """The trips that latch and are not reset yet (active or latched), each with whether it

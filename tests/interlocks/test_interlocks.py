@@ -117,6 +117,21 @@ def test_temperature_high_high_opens_contactor_and_aborts() -> None:
     assert strongest_action(trips) is TripAction.ABORT
 
 
+def test_a_temperature_above_the_rtds_range_is_taken_as_high_high() -> None:
+    # Found by a safety reviewer: 151 °C (range ≤ 150) was only a bad reading: the batch held,
+    # the jacket shut, no latch, no high-high.
+    trips, out = _scan(make_image(10.0, temperature=151.0))
+    high_high = [t for t in trips if t.alarm_id == "temperature_high_high"]
+    assert len(high_high) == 1
+    assert "above its range" in high_high[0].message
+    assert high_high[0].latch
+    assert strongest_action(trips) is TripAction.ABORT
+    assert not out.contactor
+    # Below the range is a broken probe, not heat: bad, but no high-high.
+    trips, _ = _scan(make_image(10.0, temperature=-300.0))
+    assert not [t for t in trips if t.alarm_id == "temperature_high_high"]
+
+
 def test_everything_off_when_estop_pressed() -> None:
     trips, out = _scan(make_image(10.0, estop=True))
     trip = _only(trips)

@@ -29,7 +29,15 @@ class AlarmRequests(ControllerCore):
         async with self._turn():
             self._refuse_unknown_alarm(alarm_id)
             count: int = self.alarms.reset(alarm_id, self.clock.monotonic())
+            held = self.alarms.held_latched(alarm_id)
         log.info("alarm.reset_requested", alarm_id=alarm_id, source=source, count=count)
+        if held and not count:
+            named = ", ".join(f"{alarm} ({tag})" for alarm, tag in held)
+            inputs = ", ".join(sorted({tag for _, tag in held}))
+            raise CommandRefused(
+                f"{named} stays latched while {inputs} cannot be read: whether its condition "
+                "has returned is not known; mend the input, then reset"
+            )
         return count
 
     def _refuse_unknown_alarm(self, alarm_id: str | None) -> None:
