@@ -168,6 +168,13 @@ class ScanCycle(ControllerCore):
         in_effect = self.alarms.in_effect()
         manual = self._manual.on and state in MANUAL_STATES
         purge_open = self._purge_holds and self._charge.charged
+        if manual and self._manual.active and raised:
+            # A new abort-class trip at rest ends the tech's jogs and heater run as it ends a
+            # batch: a high-high left an H2O2 jog dosing at full rate (the trip forces only
+            # the heater). The tech may start them again, knowingly.
+            aborts = blocking_trips([t for t in in_effect if t.key in raised], actions=ABORT_ONLY)
+            if aborts:
+                self._manual.cancel(", ".join(aborts))
         if manual:
             self._manual.hold_permissives(
                 low_level_wet=image.wet(LevelPoint.LOW),
