@@ -115,6 +115,10 @@ class _Entry:
         self.returned_at: float | None = None
         self.first_out = False
         self.restored = False  # taken over from the run before; no scan has judged it yet
+        # Latched: seen gone with its input readable. Until then (its input bad as it went, or
+        # taken over from the run before) its cause coming back is the same occurrence, with
+        # the acknowledgement it had, not a new one.
+        self.return_seen = True
 
     def snapshot(self) -> Alarm:
         return Alarm(
@@ -158,12 +162,18 @@ class AlarmManager:
             entry = self._entries.get(key)
             if entry is not None and entry.trip is not None:
                 entry.trip = trip
-            if entry is not None and entry.restored:
-                # Taken over latched, and its cause still there: active again.
+            if entry is not None and (
+                entry.restored or (entry.state is AlarmState.LATCHED and not entry.return_seen)
+            ):
+                # Taken over latched (or latched while its input could not be read), and its
+                # cause still there: active again, as acknowledged as it was.
                 entry.state = (
                     AlarmState.ACK_ACTIVE if entry.acked_at is not None else AlarmState.UNACK_ACTIVE
                 )
                 entry.returned_at = None
+                entry.return_seen = True
+                if not entry.restored:
+                    self._event(AlarmEventKind.RAISED, entry, now)
             # a trip that only forces (alarm False) raises nothing, but keeps an alarm active
             if trip.alarm and (entry is None or entry.state not in _ACTIVE):
                 self._activate(
@@ -182,6 +192,8 @@ class AlarmManager:
                 continue
             if entry.trip is not None and key not in current and entry.state in _ACTIVE:
                 self._return(key, entry, now)
+            elif not entry.return_seen and key not in current and not self._input_bad(entry):
+                entry.return_seen = True
         events, self._pending = self._pending, []
         return events
 
@@ -300,6 +312,7 @@ class AlarmManager:
             entry.acked_at = now if acked else None
             entry.first_out = not self._trips_standing()
             entry.restored = True
+            entry.return_seen = False
             self._entries[trip.key] = entry
 
     def _trips_standing(self) -> bool:
@@ -380,6 +393,7 @@ class AlarmManager:
 
     def _return(self, key: tuple[str, str], entry: _Entry, now: float) -> None:
         entry.returned_at = now
+        entry.return_seen = not self._input_bad(entry)
         if entry.latch:
             entry.state = AlarmState.LATCHED
         elif entry.state is AlarmState.UNACK_ACTIVE:
