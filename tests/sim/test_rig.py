@@ -196,8 +196,16 @@ async def test_a_rig_that_falls_behind_still_hears_a_stop(
 ) -> None:
     rig = Rig(_options(mosquitto, tmp_path, 2, recipe=None), say=lambda _: None)
     rig.period_s = 0.0  # every tick late: only the wait between ticks lets the stop in
-    asyncio.get_running_loop().call_later(0.5, rig.stop)
+
+    async def stop_once_scanning() -> None:
+        # Not after a fixed time: on a loaded machine the units take longer than that to start.
+        while rig.scans == 0:  # noqa: ASYNC110 (the rig offers no event for its first scan)
+            await asyncio.sleep(0.01)
+        rig.stop()
+
+    stopping = asyncio.create_task(stop_once_scanning())
     assert await asyncio.wait_for(rig.run(), WAIT_S) == 0
+    await stopping
     assert rig.scans > 0
 
 
