@@ -365,21 +365,39 @@ class SerialSettings(BaseModel):
 OWN_LOCATION = "@"
 
 
+def _port_shape_problem(port: str) -> str | None:
+    """Why `port` cannot be a device's path, or None: it is opened as given, from the
+    service's working directory, so a relative path or a stray space finds nothing."""
+    if port != port.strip():
+        return f"{port!r} has spaces around it"
+    if any(ord(c) < 32 or ord(c) == 127 for c in port):
+        return f"{port!r} holds a control character"
+    if not port.startswith("/"):
+        return f"{port!r} is not an absolute path (e.g. /dev/unit/...)"
+    return None
+
+
 def serial_port_problems(devices: dict[str, DeviceWiring], serial: SerialSettings) -> list[str]:
     """What the serial backend lacks: a port for every UART instrument and the relay board.
 
     A problem that lies outside the devices starts with `@` and its own location.
     """
     problems = [
-        f"{tag}.port: needed on the serial backend (the /dev/serial/by-id/... path)"
+        f"{tag}.port: needed on the serial backend (its stable path, /dev/unit/{tag}: "
+        "deploy/list-adapters shows them)"
         for tag, device in devices.items()
         if isinstance(device, RtdWiring | PhProbeWiring | DosingPumpWiring) and not device.port
     ]
     if not serial.relay_board_port:
         problems.append(
             f"{OWN_LOCATION}hal.serial.relay_board_port: needed on the serial backend (the relay "
-            "board's /dev/serial/by-id/... path)"
+            "board's stable path, /dev/unit/relay-board: deploy/list-adapters shows them)"
         )
+    for tag, device in devices.items():
+        if device.port and (shape := _port_shape_problem(device.port)) is not None:
+            problems.append(f"{tag}.port: {shape}")
+    if serial.relay_board_port and (shape := _port_shape_problem(serial.relay_board_port)):
+        problems.append(f"{OWN_LOCATION}hal.serial.relay_board_port: {shape}")
     # One port, one instrument: each driver locks its port, and which of two gets it is a race.
     users: dict[str, list[str]] = {}
     for tag, device in devices.items():

@@ -742,6 +742,21 @@ def test_check_config_notes_a_client_certificate_issued_to_another_unit(tmp_path
         assert ("is issued to 'unit-01', not to this unit ('sim-unit-01')" in outcome.err) is noted
 
 
+def test_check_config_notes_ports_the_simulator_leaves_and_console_users_unknown_here(
+    tmp_path: Path,
+) -> None:
+    # Found by an installer: a real unit's config left at backend = "mock" passed, and would
+    # have run the simulator; a typo in [console] users passed, locking the tech out.
+    text = EXAMPLE.replace("[devices.TT-101]\n", '[devices.TT-101]\nport = "/dev/unit/TT-101"\n')
+    text = text.replace("[console]\n", '[console]\nusers = ["root", "fieldtehc"]\n', 1)
+    outcome = _cli("check-config", str(_write(tmp_path, "unit.toml", text)))
+    assert (outcome.code, outcome.out) == (0, "ok\n")
+    assert 'backend = "mock" runs the simulated plant: the ports set for TT-101 are not' in (
+        outcome.err
+    )
+    assert "[console] users: no such user on this machine: 'fieldtehc'" in outcome.err
+
+
 def test_run_by_hand_on_the_units_installed_config_takes_the_services_state_and_recipes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -303,13 +303,13 @@ def test_serial_backend_needs_a_port_for_every_uart_device_and_the_relay_board(
     path = _edited(tmp_path, ('backend = "mock"', 'backend = "serial"'))
     problems = _problems(path)
     assert (
-        "devices: TT-101.port: needed on the serial backend (the /dev/serial/by-id/... path)"
-        in (problems)
+        "devices: TT-101.port: needed on the serial backend (its stable path, /dev/unit/TT-101: "
+        "deploy/list-adapters shows them)" in problems
     )
     # Each problem where it is fixed: the relay board's port in [hal.serial], not in devices.
     assert (
-        "hal.serial.relay_board_port: needed on the serial backend (the relay board's "
-        "/dev/serial/by-id/... path)" in problems
+        "hal.serial.relay_board_port: needed on the serial backend (the relay board's stable "
+        "path, /dev/unit/relay-board: deploy/list-adapters shows them)" in problems
     )
     assert not any(p.startswith("devices: hal.") for p in problems)
     assert len(problems) == 8  # RTD, pH, five pumps, the relay board
@@ -329,6 +329,24 @@ def test_serial_backend_with_its_ports_is_a_valid_config(tmp_path: Path) -> None
     config = load_config(path)
     assert config.hal.backend == "serial"
     assert config.hal.serial.relay_board_port == "/dev/serial/by-id/relay"
+
+
+def test_a_port_that_is_not_an_absolute_path_is_named(tmp_path: Path) -> None:
+    # Found by an installer: "dev/ttyUSB0" and a trailing space passed, to find nothing later.
+    text = EXAMPLE.replace(
+        'backend = "mock"',
+        'backend = "serial"\n[hal.serial]\nrelay_board_port = "/dev/unit/relay-board "',
+    )
+    for tag in ("TT-101", "AT-101", "P-201", "P-202", "P-203", "P-204", "P-205"):
+        port = "dev/ttyUSB0" if tag == "TT-101" else f"/dev/unit/{tag}"
+        text = text.replace(f"[devices.{tag}]\n", f'[devices.{tag}]\nport = "{port}"\n')
+    problems = _problems_of(tmp_path, text)
+    assert (
+        "devices: TT-101.port: 'dev/ttyUSB0' is not an absolute path (e.g. /dev/unit/...)"
+        in problems
+    )
+    assert "hal.serial.relay_board_port: '/dev/unit/relay-board ' has spaces around it" in problems
+    assert len(problems) == 2, problems
 
 
 # --- files that are not configs ---------------------------------------------------------------

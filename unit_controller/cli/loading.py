@@ -27,10 +27,50 @@ def check_config(path: Path) -> int:
             print(f"  {problem}")
         return EXIT_BAD_INPUT
     print("ok")
-    for note in (_state_dir_unused(config, path), _certificate_names_another(config)):
+    notes = (
+        _state_dir_unused(config, path),
+        _certificate_names_another(config),
+        _ports_unused(config),
+        _users_unknown(config),
+    )
+    for note in notes:
         if note is not None:
             print(f"note: {note}", file=sys.stderr)
     return 0
+
+
+def _ports_unused(config: UnitConfig) -> str | None:
+    """Why the serial ports set are not used (the simulator runs), or None."""
+    if config.hal.backend != "mock":
+        return None
+    ported = [tag for tag, device in config.wiring.devices.items() if device.port]
+    if config.hal.serial.relay_board_port:
+        ported.append("the relay board")
+    if not ported:
+        return None
+    return (
+        f'[hal] backend = "mock" runs the simulated plant: the ports set for '
+        f"{', '.join(ported)} are not opened; a unit on its instruments needs "
+        'backend = "serial"'
+    )
+
+
+def _users_unknown(config: UnitConfig) -> str | None:
+    """The `[console] users` no account on this machine has (a typo locks the tech out)."""
+    import pwd
+
+    unknown = []
+    for user in config.console.users:
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            unknown.append(user)
+    if not unknown:
+        return None
+    return (
+        f"[console] users: no such user on this machine: {', '.join(map(repr, unknown))} "
+        "(they may be made later, e.g. by the installer)"
+    )
 
 
 def _certificate_names_another(config: UnitConfig) -> str | None:
