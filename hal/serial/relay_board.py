@@ -393,7 +393,10 @@ class RelayBoard:
                 raise
             except RelayBoardTimeout as exc:
                 error = exc
-                self._failure = _NO_FRAME
+                self._failure = (
+                    f"{_NO_FRAME}; asked as slave {self.slave} at {self._baudrate} baud: the "
+                    "board's address and speed?"
+                )
                 if (more := self._due("relay_board.timeout", request)) is not None:
                     log.warning(
                         "relay_board.timeout",

@@ -228,7 +228,10 @@ async def test_a_few_garbled_answers_are_retried_without_losing_the_board(
 async def test_a_board_that_answers_only_line_noise_is_lost_not_called_silent(rig: Rig) -> None:
     rig.emulator.garbage(10_000)
     await rig.until(lambda: "device_lost" in _reason(rig), within_s=10.0, what="lost")
-    assert _reason(rig).endswith("(its limit 3 s): no valid frame (silent, or line noise)")
+    assert _reason(rig).endswith(
+        "(its limit 3 s): no valid frame (silent, or line noise); asked as slave 1 at 9600 baud: "
+        "the board's address and speed?"
+    )
 
 
 async def test_a_silent_board_goes_stale_then_lost_then_recovers(rig: Rig) -> None:
@@ -248,7 +251,10 @@ async def test_a_silent_board_goes_stale_then_lost_then_recovers(rig: Rig) -> No
         assert stale.at <= silent_at + 0.1
         await rig.until(lambda: "device_lost" in _reason(rig), within_s=3.0, what="lost")
         assert lsll.latest().value is None
-        assert _reason(rig).endswith("(its limit 3 s): no valid frame (silent, or line noise)")
+        assert _reason(rig).endswith(
+            "(its limit 3 s): no valid frame (silent, or line noise); asked as slave 1 at 9600 "
+            "baud: the board's address and speed?"
+        )
         # The bus task judges (and logs) the loss at the end of its failing cycle.
         await rig.until(
             # A failing cycle retries every request first: allow several of them.

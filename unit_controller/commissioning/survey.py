@@ -293,7 +293,11 @@ async def _relay_board(config: UnitConfig, clock: Clock, ask: Ask | None) -> lis
         return [board, *switches]
     except Exception as exc:  # pymodbus: no answer is an exception, not a reply
         log.warning("commission.relay_board_failed", error=str(exc))
-        board.problems.append(f"no answer on {port} ({exc})")
+        board.problems.append(
+            f"no answer on {port} ({exc}): asked as Modbus slave {settings.relay_board_slave} "
+            f"at {settings.baudrate} baud ([hal.serial] relay_board_slave, baudrate): is that "
+            "the board's address and speed (its DIP switches or the Waveshare tool)?"
+        )
         return [board]
     finally:
         client.close()
