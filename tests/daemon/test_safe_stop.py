@@ -41,7 +41,8 @@ async def test_a_stop_leaves_the_purge_open_on_a_charged_reactor(
     config = fleet_config("mqtt://127.0.0.1:9", state)
     config = config.model_copy(update={"mqtt": config.mqtt.model_copy(update={"url": None})})
     dirs = Directories(config_file=tmp_path / "unit.toml", state=None, runtime=tmp_path / "run")
-    daemon = Daemon(config=config, options=DaemonOptions(dirs=dirs, speed=1.0), out=io.StringIO())
+    out = io.StringIO()
+    daemon = Daemon(config=config, options=DaemonOptions(dirs=dirs, speed=1.0), out=out)
     running = asyncio.create_task(daemon.run())
     try:
         await _until("the socket", lambda: socket_answers(dirs.socket))
@@ -53,3 +54,5 @@ async def test_a_stop_leaves_the_purge_open_on_a_charged_reactor(
     assert code == 0
     assert written
     assert all(outputs.purge_valve for outputs in written), [o.purge_valve for o in written]
+    # Its lease is all that keeps it open once the controller is gone: said as it stops.
+    assert "the N2 purge stays open only 10 s (its lease) after this stop" in out.getvalue()

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from hal.board import Board
 from hal.clock import Clock, ScaledClock
 from hal.log import get_logger
-from hal.wiring import LevelPoint
+from hal.wiring import CoilFunction, LevelPoint
 from unit_controller import __version__
 from unit_controller.alarms import BATCH_INTERRUPTED
 from unit_controller.authority import store_authority, stored_authority
@@ -383,6 +383,8 @@ class Daemon:
             # while a high-high trip is in effect.
             board.apply(controller.safe_outputs())
             log.info("daemon.stopping", state=str(controller.machine.state))
+            if controller.reactor_charged:
+                self._say_purge_lapses(config)
             await server.close()
             if fleet is not None:
                 # The journal is closed (a clean stop marked clean) before the drain, which may
@@ -538,6 +540,17 @@ class Daemon:
         phase = f" {snap.phase}" if snap and snap.phase else ""
         recipe = f" {snap.recipe}" if snap and snap.recipe else ""
         return f"{controller.machine.state}{recipe}{phase}"
+
+    def _say_purge_lapses(self, config: UnitConfig) -> None:
+        # The purge is a renewed lease (DESIGN §2): with no controller it closes once its lease
+        # runs out, over a reactor that may hold acid. Said where the person who stopped it
+        # looks (the journal of systemd, the terminal).
+        lease_s = config.wiring.coil(CoilFunction.PURGE_VALVE).lease_s
+        log.warning("daemon.purge_lapses", lease_s=lease_s)
+        self._say(
+            f"the reactor may hold acid: the N2 purge stays open only {lease_s:g} s (its lease) "
+            "after this stop; start the controller again, or see to the blanket by hand"
+        )
 
     def _say(self, text: str) -> None:
         # The unit's clock, as every other stamp it writes (ahead of the wall when sped up).
