@@ -385,9 +385,21 @@ def test_next_phase_into_a_phase_that_doses_no_ph_is_refused(
         'until = { level_below = "low_low" }\n'
     )
     assert _problems(_write(tmp_path, text), config) == [
-        "phases[0].ph.on_overshoot: the next phase ('drain') doses no pH to bring it back: use "
-        "'hold', or give that phase a ph (got 'next_phase')"
+        "phases[0].ph.on_overshoot: the next phase ('drain') doses nothing to bring it back: use "
+        "'hold', or give that phase a ph (or a feed or dose that brings it back) (got "
+        "'next_phase')"
     ]
+    # A metal feed with no pH of its own brings a base back: judged on the unit's pumps, not
+    # refused by the recipe's shape (found by a recipe author).
+    fed = _phase(
+        "timeout_min = 30.0\nagitator = true\ntemperature_c = 40.0\n"
+        'ph = { setpoint = 10.0, pump = "P-203", on_overshoot = "next_phase" }\n'
+        "until = { at_setpoint_min = 2.0 }\n"
+        '[[phases]]\nname = "feed_metal"\ntimeout_min = 30.0\ntemperature_c = 40.0\n'
+        'agitator = true\nfeeds = [{ pump = "P-205", ml_min = 10.0 }]\n'
+        "until = { duration_min = 10.0 }\n"
+    )
+    load_recipe(str(_write(tmp_path, fed)), config=config)
 
 
 def test_next_phase_into_a_phase_that_cannot_bring_the_ph_back_is_refused(

@@ -328,10 +328,12 @@ class Recipe(_Model):
             # dosing it back.
             if after is None:
                 why = "the last phase has no next phase to bring the pH back: use 'hold'"
-            elif after.ph is None:
+            elif after.ph is None and not after.pumps:
+                # One that doses or feeds is judged with the unit's pumps (what each reagent
+                # does: a metal feed takes a base's excess up).
                 why = (
-                    f"the next phase ('{after.name}') doses no pH to bring it back: use 'hold', "
-                    "or give that phase a ph"
+                    f"the next phase ('{after.name}') doses nothing to bring it back: use "
+                    "'hold', or give that phase a ph (or a feed or dose that brings it back)"
                 )
             else:
                 continue
