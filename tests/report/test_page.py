@@ -195,3 +195,16 @@ def test_text_the_unit_did_not_know_shows_as_a_dash(out: Path) -> None:
     assert '<td>Overshoot above setpoint</td><td class="num">–</td>' in html
     assert "within the band of 9.50" in html
     assert 'id="plot-ph_near"' not in html  # no band to zoom on
+
+
+@pytest.mark.parametrize(
+    ("value", "digits", "shown"),
+    [(-0.001, 2, "0.00"), (-0.0, 1, "0.0"), (-0.01, 2, "-0.01"), (-10.0, 0, "-10"), (None, 1, "—")],
+)
+def test_a_value_that_rounds_to_zero_from_below_is_shown_as_zero(
+    value: float | None, digits: int, shown: str
+) -> None:
+    # The leach's acid_heat showed a pH minimum of "-0.00" (found by a recipe author).
+    from unit_controller.report.page import DASH, _num
+
+    assert _num(value, digits) == (DASH if value is None else shown)

@@ -396,7 +396,13 @@ def _error(error: str | None) -> str:
 
 
 def _num(value: float | None, digits: int, unit: str = "") -> str:
-    return DASH if value is None else f"{value:.{digits}f}{unit}"
+    if value is None:
+        return DASH
+    text = f"{value:.{digits}f}"
+    # A value that rounds to zero from below is zero, not "-0.00" (a probe reading -0.001).
+    if text.startswith("-") and not text.strip("-0."):
+        text = text[1:]
+    return f"{text}{unit}"
 
 
 def _pct(fraction: float | None) -> str:
