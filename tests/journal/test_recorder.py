@@ -215,3 +215,30 @@ async def _events(path: Path) -> list[dict[str, Any]]:
         return await journal.recent(1000)
     finally:
         await journal.close()
+
+
+async def test_a_batch_completed_by_command_lists_the_phases_it_never_ran(
+    tmp_path: Path,
+) -> None:
+    # Found by a batch operator: `complete` mid-recipe was recorded as a plain COMPLETE, a
+    # half-made batch passing for a whole one.
+    rig = Rig()
+    journal = Journal(path=tmp_path / "journal.sqlite3", wall=lambda: EPOCH_MS / 1000)
+    await journal.open()
+    try:
+        JournalRecorder(controller=rig.controller, journal=journal, epoch_ms=_epoch_ms).attach()
+        await rig.start("smoke")
+        await rig.run_until(lambda s: s.phase == "heat", limit_s=1800)
+        await rig.controller.command("complete", source="console:tech")
+        await rig.run_until(lambda s: s.state is State.COMPLETE, limit_s=60)
+    finally:
+        await journal.close()
+    conn = open_journal(tmp_path / "journal.sqlite3")
+    try:
+        export = batch_export(conn, 1, unit="u1", site="lab")
+    finally:
+        conn.close()
+    assert export["batch"]["final_state"] == "COMPLETE"
+    assert [p["name"] for p in export["phases"]] == ["fill", "heat"]
+    assert export["batch"]["phases_not_run"] == ["ph", "drain", "drain_heel"]
+    assert [c["command"] for c in export["commands"]][-1] == "complete"

@@ -208,3 +208,14 @@ def test_a_value_that_rounds_to_zero_from_below_is_shown_as_zero(
     from unit_controller.report.page import DASH, _num
 
     assert _num(value, digits) == (DASH if value is None else shown)
+
+
+def test_the_phases_a_batch_never_ran_are_named_in_its_header(out: Path) -> None:
+    export = exports.heating_only()
+    export["batch"]["phases_not_run"] = ["ph", "drain"]
+    html = write_report(export, out=out).html.read_text(encoding="utf-8")
+    header = html[: html.index("</header>")]
+    assert "<dt>Phases not run</dt><dd>ph, drain</dd>" in header
+    # An export of an earlier release has no such list: none is shown.
+    del export["batch"]["phases_not_run"]
+    assert "Phases not run" not in write_report(export, out=out).html.read_text(encoding="utf-8")

@@ -171,6 +171,14 @@ def batch_export(
     # The record's times count from its own origin, a scan or two before `start_ts`.
     origin = int(meta.get("record_origin_ts", start_ts))
     phases = _phases(record, meta, origin, not_before=start_ts)
+    # A batch ended early (a `complete`, a stop, an abort, a crash) says which of its recipe's
+    # phases never ran: a COMPLETE alone would pass a half-made batch as a whole one.
+    ran = {p["name"] for p in phases}
+    not_run = (
+        [name for name in meta.get("phases", []) if name not in ran]
+        if batch["final_state"] is not None
+        else []
+    )
     return {
         "format": FORMAT,
         "clock": "unit",
@@ -193,6 +201,7 @@ def batch_export(
             "overshoot_c": (record.get("temperature") or {}).get("overshoot_c"),
             "ph_band": (record.get("ph") or {}).get("band"),
             "ph_in_band_fraction": dict((record.get("ph") or {}).get("in_band_fraction") or {}),
+            "phases_not_run": not_run,
         },
         "phases": phases,
         "confirmations": _confirmations(events, phases),

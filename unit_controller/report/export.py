@@ -130,6 +130,7 @@ class BatchExport:
     ph_band: float | None
     ph_in_band_fraction: Mapping[str, float]
     phases: tuple[Phase, ...]
+    phases_not_run: tuple[str, ...]
     confirmations: tuple[Confirmation, ...]
     events: tuple[Event, ...]
     commands: tuple[CommandRecord, ...]
@@ -187,6 +188,7 @@ def read_export(export: Mapping[str, Any]) -> BatchExport:
         ph_band=_opt_num(batch, "ph_band", "batch"),
         ph_in_band_fraction=_numbers(batch, "ph_in_band_fraction", "batch"),
         phases=tuple(_phase(p, w) for p, w in _items(export, "phases", "")),
+        phases_not_run=_names(batch, "phases_not_run", "batch"),
         confirmations=tuple(_confirmation(c, w) for c, w in _items(export, "confirmations", "")),
         events=tuple(
             Event(ts=_int(e, "ts", w), kind=_str(e, "kind", w), text=_str(e, "text", w))
@@ -321,6 +323,16 @@ def _numbers(obj: Mapping[str, Any], key: str, where: str) -> dict[str, float]:
     """An object of numbers by name (`reagents_ml`: mL by pump tag)."""
     value = _mapping(obj, key, where)
     return {name: _num(value, name, _path(where, key)) for name in value}
+
+
+def _names(obj: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+    """A list of text (an export of an earlier release may lack it: none)."""
+    if key not in obj:
+        return ()
+    value = obj[key]
+    if not _is_list(value) or not all(isinstance(item, str) for item in value):
+        raise ReportError(f"{_path(where, key)}: {value!r} is not a list of text")
+    return tuple(value)
 
 
 def _path(where: str, key: str) -> str:

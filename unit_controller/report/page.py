@@ -141,6 +141,8 @@ def _header(batch: BatchExport, axis: TimeAxis) -> str:
         facts.append(("End", e(axis.datetime(batch.end_ts))))
         facts.append(("Duration", e(duration(batch.end_ts - batch.start_ts))))
     facts.append(("Final state", e(state)))
+    if batch.phases_not_run:
+        facts.append(("Phases not run", e(", ".join(batch.phases_not_run))))
     cells = "".join(f"<div><dt>{e(k)}</dt><dd>{v}</dd></div>" for k, v in facts)
     return (
         "<header>\n"
