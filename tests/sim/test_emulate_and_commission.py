@@ -189,3 +189,18 @@ def _read_until(fd: int, text: bytes, *, within_s: float) -> bytes:
             except OSError:  # the other side closed
                 break
     return seen
+
+
+def test_emulate_sped_up_says_a_real_time_controller_will_see_its_leases_lapse() -> None:
+    # Found by a batch operator: `emulate --speed 10` under `run` gave false output faults.
+    emulate = _emulate("--speed", "10")
+    try:
+        assert emulate.stdout is not None
+        json.loads(emulate.stdout.readline())  # up and announced
+    finally:
+        emulate.send_signal(signal.SIGTERM)
+        assert emulate.wait(timeout=30) == 0
+    assert emulate.stderr is not None
+    said = emulate.stderr.read()
+    assert "a relay board lease of 10 s lapses after 1 s of real time" in said
+    assert "give it --speed 1" in said

@@ -55,6 +55,16 @@ def run_emulate(args: argparse.Namespace) -> int:
         serial = ", ".join(sorted(SERIAL_FAULTS))
         print(f"error: {exc}; and on the serial line: {serial}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if args.speed != 1.0:
+        # Every device keeps the emulated time, the relay board's flash-on leases too: a tool
+        # that talks in real time renews them too late (found as false output faults).
+        print(
+            f"note: devices run at {args.speed:g}× real time, their timers too: a relay "
+            f"board lease of 10 s lapses after {10 / args.speed:.3g} s of real time, so a "
+            "controller talking in real time (unit-controller run) reads output faults; "
+            "give it --speed 1",
+            file=sys.stderr,
+        )
     with contextlib.suppress(KeyboardInterrupt):
         return asyncio.run(_emulate(config, document, unit, clock, args))
     return 0
