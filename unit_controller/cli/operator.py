@@ -19,7 +19,7 @@ import uuid
 from typing import Any
 
 from unit_controller.cli.broker_options import broker_option_problem, broker_password
-from unit_controller.cli.exits import EXIT_BAD_INPUT, EXIT_REFUSED
+from unit_controller.cli.exits import EXIT_BAD_INPUT, EXIT_REFUSED, EXIT_UNKNOWN
 from unit_controller.json_limits import JsonRefused, parse_json
 from unit_controller.mqtt.address import parse_broker_url
 from unit_controller.mqtt.commands import REMOTE_COMMANDS
@@ -156,6 +156,7 @@ async def _send(args: argparse.Namespace, payload: dict[str, Any]) -> int:
             "or this client may not read cmd_result (the broker's ACL)",
             file=sys.stderr,
         )
+        return EXIT_UNKNOWN
     except aiomqtt.MqttError as exc:
         print(f"error: broker {address.url}: {address.failure(exc)}", file=sys.stderr)
     return EXIT_REFUSED

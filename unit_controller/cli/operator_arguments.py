@@ -44,7 +44,16 @@ def add_operator_commands(sub: Any) -> None:
         ("sign", "print a signed command payload"),
         ("send", "publish a signed command and wait for its result"),
     ):
-        parser = sub.add_parser(name, help=helptext)
+        parser = sub.add_parser(
+            name,
+            help=helptext,
+            epilog=(
+                "exit 0: carried out; 1: refused, or not sent; 4: sent, but no result within "
+                "--timeout-s (it may have been carried out)"
+                if name == "send"
+                else None
+            ),
+        )
         parser.add_argument("name", metavar="COMMAND", help="e.g. hold, start, ack")
         parser.add_argument(
             "--unit",
