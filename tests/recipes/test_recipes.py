@@ -723,3 +723,17 @@ def test_an_empty_recipe_reference_is_called_empty_not_a_directory(ref: str) -> 
     with pytest.raises(RecipeError) as info:
         resolve_recipe(ref)
     assert info.value.problems == ["recipe: empty: give a recipe's name or its file"]
+
+
+@pytest.mark.parametrize(("below", "refused"), [(-20.0, True), (5.0, True), (25.0, False)])
+def test_a_phase_waiting_to_cool_below_what_anything_cools_to_is_refused(
+    tmp_path: Path, config: UnitConfig, below: float, refused: bool
+) -> None:
+    # Found by a recipe author: until.temperature_below_c = -20 passed, to wait out its timeout.
+    text = _phase(f"timeout_min = 60.0\nuntil = {{ temperature_below_c = {below} }}\n")
+    path = _write(tmp_path, text)
+    if not refused:
+        load_recipe(str(path), config=config)
+        return
+    said = f"phases[0].until.temperature_below_c: {below:g} °C is not above 5 °C"
+    assert any(p.startswith(said) for p in _problems(path, config))

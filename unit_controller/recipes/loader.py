@@ -214,6 +214,14 @@ def check_recipe_for_unit(recipe: Recipe, config: UnitConfig) -> list[str]:
                     f"{at}.temperature_c: {phase.temperature_c:g} °C is below "
                     f"{MIN_TEMPERATURE_SETPOINT_C:g} °C (the unit only heats)"
                 )
+        below = phase.until.temperature_below_c
+        if below is not None and below <= MIN_TEMPERATURE_SETPOINT_C:
+            # Nothing here cools the liquor below its cooling water: a phase that waits for it
+            # waits until its timeout holds the batch.
+            problems.append(
+                f"{at}.until.temperature_below_c: {below:g} °C is not above "
+                f"{MIN_TEMPERATURE_SETPOINT_C:g} °C: no jacket or room cools the reactor so far"
+            )
         ph = phase.ph
         if (
             ph is not None
