@@ -229,6 +229,7 @@ def test_a_fault_scheduled_past_the_end_is_said_never_injected(tmp_path: Path) -
         (["--fault", "dosing_pump_stall:P-999@5"], "no pump 'P-999' (pumps: P-201"),
         (["--speed", "0"], "speed must be > 0"),
         (["--speed", "-1"], "speed must be > 0"),
+        (["--speed", "1e-300"], "speed must be > 0: from 0.01 to 1000000"),
         (["--speed", "abc"], "speed 'abc' is not a number"),
         (["--speed", "2", "--fast"], "--fast: not allowed with argument --speed"),
         (["--seed", "-1"], "seed must be >= 0"),

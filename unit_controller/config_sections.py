@@ -335,7 +335,7 @@ class SimSection(Section):
 
     seed: int = Field(default=1, ge=0)
     speed: float | None = Field(
-        default=None, gt=0, le=10_000, description="times real time; unset = as fast as possible"
+        default=None, ge=0.01, le=10_000, description="times real time; unset = as fast as possible"
     )
     plant: PlantParams = PlantParams()
     envelope: dict[str, _Range] = Field(

@@ -25,14 +25,18 @@ if TYPE_CHECKING:
     from hal.sim.faults import FaultSpec
 
 
+MIN_SPEED = 0.01
+
+
 def _positive_speed(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"speed {text!r} is not a number") from None
-    if not 0 < value <= 1_000_000:
+    # Below a hundredth of real time a batch would outlast the machine (1e-300 was taken).
+    if not MIN_SPEED <= value <= 1_000_000:
         raise argparse.ArgumentTypeError(
-            f"speed must be > 0 and at most 1000000 (times real time), got {text}"
+            f"speed must be > 0: from {MIN_SPEED:g} to 1000000 (times real time), got {text}"
         )
     return value
 
