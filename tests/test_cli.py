@@ -583,6 +583,14 @@ def test_bad_campaign_input_exits_2_saying_why(argv: list[str], says: str) -> No
     assert "simulating the campaign" not in outcome.out
 
 
+def test_a_campaign_that_charges_no_black_mass_says_there_is_no_balance() -> None:
+    # Found by a recipe author: a one-recipe smoke campaign ended "closure None %, recovery {} %".
+    outcome = _cli("sim", "--campaign", "smoke")
+    assert outcome.code == 0, outcome.err
+    assert "mass balance: none (no metal went in" in outcome.out
+    assert "None %" not in outcome.out
+
+
 def test_status_lines_are_paced_as_the_readme_says(smoke: Outcome) -> None:
     # As fast as possible: every 5 simulated minutes; at --speed X: every 2·X simulated seconds
     # (2 real seconds).

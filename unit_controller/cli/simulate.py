@@ -202,10 +202,15 @@ def run_campaign(args: argparse.Namespace, config: UnitConfig) -> int:
             f"  {recipe['recipe']:<16} {recipe['final_state']:<9} from {recipe['started_with']}; "
             f"reagents mL {recipe['reagents_ml']}"
         )
-    print(
-        f"  mass balance: closure {balance['closure_pct']} %, recovery {balance['recovery_pct']} %,"
-        f" product {balance['product_kg']} kg, impurities ppm {balance['impurities_ppm']}"
-    )
+    if balance["closure_pct"] is None:
+        # No black mass went in (no leach in the campaign): there is nothing to balance.
+        print("  mass balance: none (no metal went in: the campaign charged no black mass)")
+    else:
+        print(
+            f"  mass balance: closure {balance['closure_pct']} %, recovery "
+            f"{balance['recovery_pct']} %, product {balance['product_kg']} kg, impurities ppm "
+            f"{balance['impurities_ppm']}"
+        )
     if args.json:
         summary = {
             "final_state": final,
