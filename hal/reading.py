@@ -21,6 +21,9 @@ class BadReason(StrEnum):
     DEVICE_ERROR = "device_error"  # the device answered with an error
     STALE = "stale"  # the newest sample is older than its limit
     OUT_OF_RANGE = "out_of_range"  # a number outside what the instrument can measure
+    # a number above it: for a temperature, at least as hot as the probe reads (an interlock
+    # takes it as over its high limit, never as "unknown")
+    ABOVE_RANGE = "above_range"
     FROZEN = "frozen"  # unchanged for longer than a live signal can stay still
 
     @property

@@ -154,18 +154,17 @@ class Interlocks:
                     self._rtd_tag, f"{t:.1f} °C ≥ {limits.temperature_high_high_c:g} °C"
                 )
             )
-        elif temperature.reason is BadReason.OUT_OF_RANGE:
-            raw = image.temperature.value
-            if raw is not None and raw > self._rtd.max_c:
-                # Above what the probe reads is at least as hot as high-high: a bad reading
-                # alone would only hold the batch, the jacket shut.
-                trips.append(
-                    row.TEMPERATURE_HIGH_HIGH.trip(
-                        self._rtd_tag,
-                        f"reads {raw:g} °C, above its range (≤ {self._rtd.max_c:g} °C): taken "
-                        f"as ≥ {limits.temperature_high_high_c:g} °C",
-                    )
+        elif temperature.reason is BadReason.ABOVE_RANGE:
+            # Above what the probe reads is at least as hot as high-high: a bad reading alone
+            # would only hold the batch, the jacket shut. (The scan's qualifier has dropped
+            # the number by now: the reason says which way it was out.)
+            trips.append(
+                row.TEMPERATURE_HIGH_HIGH.trip(
+                    self._rtd_tag,
+                    f"reads above its range ({temperature.problem}): taken as ≥ "
+                    f"{limits.temperature_high_high_c:g} °C",
                 )
+            )
         welded = self._weld.update(image, t)
         if welded is not None:
             trips.append(row.HEATER_STUCK_ON.trip(self._heater_tag, welded))

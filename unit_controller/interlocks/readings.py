@@ -40,7 +40,7 @@ def check_analog(
         return Checked(
             None,
             f"out of range: {reading.value:g} not in [{low:g}, {high:g}]",
-            BadReason.OUT_OF_RANGE,
+            BadReason.ABOVE_RANGE if reading.value > high else BadReason.OUT_OF_RANGE,
         )
     return Checked(reading.value, None)
 

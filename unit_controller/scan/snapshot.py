@@ -110,7 +110,9 @@ class InputQualifier:
             )
         if not low <= value <= high:
             return Reading.bad(
-                BadReason.OUT_OF_RANGE, reading.at, f"{value:g} {unit}, allowed {low:g}..{high:g}"
+                BadReason.ABOVE_RANGE if value > high else BadReason.OUT_OF_RANGE,
+                reading.at,
+                f"{value:g} {unit}, allowed {low:g}..{high:g}",
             )
         if self._flatline_s and flat.frozen_for(reading, now) > self._flatline_s:
             return Reading.bad(
