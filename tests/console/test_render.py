@@ -500,3 +500,13 @@ def test_a_batchs_alarms_are_wrapped_and_repeats_said_once() -> None:
     said = " ".join(line.strip() for line in lines)
     assert "output_fault at 0.0 min (5 times, last at 0.0)" in said
     assert "estop at 5.2 min" in said  # what ended the batch, never cut off
+
+
+def test_a_reset_that_left_a_latch_its_input_holds_says_so() -> None:
+    style = PLAIN
+    lines = render_result(
+        "reset_alarms", {"count": 1, "held": ["temperature_high_high (TT-101)"]}, style
+    )
+    assert lines[0] == "reset 1 alarm"
+    assert "still latched, its input unreadable: temperature_high_high (TT-101)" in " ".join(lines)
+    assert render_result("reset_alarms", {"count": 2, "held": []}, style) == ["reset 2 alarms"]

@@ -489,6 +489,15 @@ def _count(verb: str) -> Callable[[Mapping[str, Any], Style], list[str]]:
     return render
 
 
+def _held(result: Mapping[str, Any], style: Style) -> list[str]:
+    held = [clean(item) for item in result.get("held") or [] if isinstance(item, str)]
+    if not held:
+        return []
+    return wrap(
+        f"still latched, its input unreadable: {', '.join(held)} (mend it, then ack and reset)"
+    )
+
+
 def _jog(result: Mapping[str, Any], style: Style) -> list[str]:
     pump, ml, rate = (_value(result.get(k, "?")) for k in ("pump", "ml", "ml_min"))
     seconds = _num(result.get("seconds"), 1)  # an estimate: tenths are plenty
@@ -520,7 +529,7 @@ _RESULTS: Final[dict[str, Callable[[Mapping[str, Any], Style], list[str]]]] = {
     "status": render_status,
     "alarms": lambda r, s: render_alarms(r.get("alarms") or [], s),
     "ack": _count("acknowledged"),
-    "reset_alarms": _count("reset"),
+    "reset_alarms": lambda r, s: _count("reset")(r, s) + _held(r, s),
     "confirm": lambda r, s: [fit(f"confirmed: {clean(r.get('prompt', '?'))}")],
     "recipes": lambda r, s: render_recipes(r.get("recipes") or [], s),
     "manual": lambda r, s: [f"manual mode {'ON' if r.get('manual') else 'off'}"],

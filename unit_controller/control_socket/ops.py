@@ -389,7 +389,8 @@ class Operations:
 
     async def _reset_alarms(self, session: Session, args: AlarmArgs) -> dict[str, Any]:
         count = await self.controller.reset_alarms(args.alarm_id, source=session.source)
-        return {"count": count}
+        # Reset "all" with one held by its unreadable input: said, not left to be missed.
+        return {"count": count, "held": self.controller.held_latched(args.alarm_id)}
 
     def _packml(self, op: str) -> Handler:
         async def run(session: Session, args: Any) -> dict[str, Any]:

@@ -32,13 +32,12 @@ class AlarmRequests(ControllerCore):
             held = self.alarms.held_latched(alarm_id)
         log.info("alarm.reset_requested", alarm_id=alarm_id, source=source, count=count)
         if held and not count:
-            named = ", ".join(f"{alarm} ({tag})" for alarm, tag in held)
-            inputs = ", ".join(sorted({tag for _, tag in held}))
-            raise CommandRefused(
-                f"{named} stays latched while {inputs} cannot be read: whether its condition "
-                "has returned is not known; mend the input, then reset"
-            )
+            raise CommandRefused(held_latched_words(held))
         return count
+
+    def held_latched(self, alarm_id: str | None = None) -> list[str]:
+        """The latched alarms a reset leaves while their input cannot be read, as 'id (tag)'."""
+        return [f"{alarm} ({tag})" for alarm, tag in self.alarms.held_latched(alarm_id)]
 
     def _refuse_unknown_alarm(self, alarm_id: str | None) -> None:
         active = sorted({a.alarm_id for a in self.alarms.active()})
@@ -85,3 +84,13 @@ class AlarmRequests(ControllerCore):
         """The cause of a monitor's alarm has gone (it returns to normal once acknowledged)."""
         async with self._turn():
             self.alarms.clear(alarm_id, tag, now=self.clock.monotonic())
+
+
+def held_latched_words(held: list[tuple[str, str]]) -> str:
+    """Why a reset left these latched alarms, and what to do, in words."""
+    named = ", ".join(f"{alarm} ({tag})" for alarm, tag in held)
+    inputs = ", ".join(sorted({tag for _, tag in held}))
+    return (
+        f"{named} stays latched while {inputs} cannot be read: whether its condition has "
+        "returned is not known; mend the input, then acknowledge and reset"
+    )

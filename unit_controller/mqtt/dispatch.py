@@ -128,7 +128,8 @@ class CommandDispatcher:
         if name == "ack":
             return {"count": await controller.acknowledge(args.alarm_id, source=source)}
         if name == "reset_alarms":
-            return {"count": await controller.reset_alarms(args.alarm_id, source=source)}
+            count = await controller.reset_alarms(args.alarm_id, source=source)
+            return {"count": count, "held": controller.held_latched(args.alarm_id)}
         raise AssertionError(f"no dispatch for remote command {name!r}")
 
 

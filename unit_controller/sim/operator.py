@@ -86,8 +86,9 @@ class SimulatedOperator:
             return
         self._resume_at = now + RESUME_EVERY_S
         await controller.acknowledge(None, source="sim")
-        await controller.reset_alarms(None, source="sim")
         try:
+            # Refused while a latch's own input cannot be read: the operator waits for it.
+            await controller.reset_alarms(None, source="sim")
             await controller.command("unhold", source="sim")
         except CommandRefused as exc:
             self._progress.note(now, f"operator waits: {exc}")
