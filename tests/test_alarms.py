@@ -159,6 +159,26 @@ def test_a_latched_high_high_whose_rtd_then_fails_is_not_reset_and_keeps_cooling
     assert not scan(8.0, 40.0).cooling_valve
 
 
+def test_a_latch_back_before_its_return_was_seen_says_what_it_reads_now() -> None:
+    # Found by a reviewer: back at 120 °C it still said 92 °C, and the batch's alarms missed it.
+    interlocks = Interlocks(limits=default_limits(), wiring=sim_wiring())
+    manager = AlarmManager()
+    ctx = InterlockContext()
+
+    def scan(now: float, temperature: float | Reading[float]) -> None:
+        manager.update(interlocks.evaluate(make_image(now, temperature=temperature), ctx), now)
+
+    scan(1.0, 92.0)
+    manager.acknowledge(None, 1.5)
+    scan(2.0, Reading[float].bad(BadReason.DEVICE_ERROR, 2.0))
+    scan(3.0, 120.0)
+    (alarm,) = [a for a in manager.active() if a.alarm_id == "temperature_high_high"]
+    assert alarm.state is AlarmState.ACK_ACTIVE
+    assert alarm.message.startswith("120.0 °C")
+    raises = [r.message for r in manager.history if r.alarm_id == "temperature_high_high"]
+    assert [m[:8] for m in raises] == ["92.0 °C ", "120.0 °C"]
+
+
 def test_an_acknowledged_estop_read_again_after_a_restart_keeps_its_acknowledgement() -> None:
     # Found by a batch operator: after a restart the E-stop input is not read yet at the first
     # scans, so the acknowledged latch was taken as returned, and the still-pressed button then

@@ -173,6 +173,9 @@ class AlarmManager:
                 entry.returned_at = None
                 entry.return_seen = True
                 if not entry.restored:
+                    # Said as it reads now (120 °C, not the 92 °C it latched at), and kept.
+                    entry.message = trip.message or entry.message
+                    self._record(entry, now)
                     self._event(AlarmEventKind.RAISED, entry, now)
             # a trip that only forces (alarm False) raises nothing, but keeps an alarm active
             if trip.alarm and (entry is None or entry.state not in _ACTIVE):
@@ -379,17 +382,21 @@ class AlarmManager:
             entry.state = AlarmState.UNACK_ACTIVE
             entry.acked_at = None
             entry.returned_at = None
+        self._record(entry, now)
+        self._event(AlarmEventKind.RAISED, entry, now)
+
+    def _record(self, entry: _Entry, now: float) -> None:
+        """Keep a raise in the history (the batch summary's alarms)."""
         self._history.append(
             AlarmRecord(
                 alarm_id=entry.alarm_id,
                 tag=entry.tag,
                 priority=entry.priority,
                 raised_at=now,
-                message=message,
+                message=entry.message,
                 first_out=entry.first_out,
             )
         )
-        self._event(AlarmEventKind.RAISED, entry, now)
 
     def _return(self, key: tuple[str, str], entry: _Entry, now: float) -> None:
         entry.returned_at = now
