@@ -532,3 +532,60 @@ async def test_a_reset_of_a_high_high_whose_rtd_failed_since_is_refused_naming_t
         await rig.controller.reset_alarms(None, source="console")
     snap = await rig.run_for(1.0)
     assert snap.outputs.cooling_valve
+
+
+async def test_a_temperature_above_the_rtds_range_trips_high_high_through_the_scan() -> None:
+    # The scan's qualifier turns 151 °C (range ≤ 150) into a bad reading before the interlocks
+    # see it: the first fix judged the number, which was gone by then (found by a reviewer).
+    from hal.mock.devices import MockRtd
+
+    rig = Rig()
+    await rig.start("smoke")
+    await rig.run_until(lambda s: s.phase == "heat", limit_s=900)
+    rtd = rig.unit.board.temperature
+    assert isinstance(rtd, MockRtd)
+    rtd._measure = lambda: 151.0  # type: ignore[method-assign]
+    snap = await rig.run_for(2.0)
+    assert snap.state in (State.ABORTING, State.ABORTED)
+    assert snap.outputs.cooling_valve
+    latched = {a.alarm_id: a for a in rig.controller.alarms.active()}
+    assert "temperature_high_high" in latched
+    assert "reads above its range" in latched["temperature_high_high"].message
+
+
+async def test_a_prompt_the_last_batch_stopped_on_is_asked_again_in_the_next(
+    tmp_path: Path,
+) -> None:
+    # Found by a reviewer: stopped while "Reactor inspected" waited, the same recipe started
+    # again waited on it unannounced, and timed out.
+    (tmp_path / "twoprompts.toml").write_text(TWO_PROMPTS, encoding="utf-8")
+    rig = Rig(recipes_dir=tmp_path)
+    await rig.start("twoprompts")
+    await rig.run_for(1.0)
+    await rig.controller.command("stop", source="console")
+    await rig.run_for(2.0)
+    await rig.start("twoprompts")
+    await rig.run_for(1.0)
+    prompts = [e.prompt for e in rig.events if isinstance(e, PromptRaised)]
+    assert prompts == ["Reactor inspected", "Reactor inspected"]
+
+
+async def test_reset_all_says_which_latch_its_unreadable_input_holds() -> None:
+    # Found by a reviewer: with another latch reset beside it, "reset 1 alarm" was all it said.
+    from hal.mock.devices import MockRtd
+
+    rig = Rig()
+    await rig.scan()
+    rtd = rig.unit.board.temperature
+    assert isinstance(rtd, MockRtd)
+    rtd._measure = lambda: 92.0  # type: ignore[method-assign]
+    await rig.run_for(1.0)
+    rtd._measure = lambda: -1023.0  # type: ignore[method-assign]
+    rig.controller.alarms.raise_alarm(
+        alarm_id="reagent_cap", tag="P-201", priority=Priority.HIGH, now=0.0, latch=True
+    )
+    rig.controller.alarms.clear("reagent_cap", "P-201", now=0.0)
+    await rig.run_for(1.0)
+    await rig.controller.acknowledge(None, source="console")
+    assert await rig.controller.reset_alarms(None, source="console") == 1
+    assert rig.controller.held_latched() == ["temperature_high_high (TT-101)"]

@@ -397,6 +397,8 @@ class ScanCycle(ControllerCore):
         assert self.recipe is not None
         self.runner.begin()
         self._controllers.begin_batch()
+        # A prompt asked in the last batch (stopped while it waited) is asked again in this one.
+        self._prompted = None
         self.batch = BatchRecord(recipe=self.recipe.recipe.name, start_s=now)
 
     def _clear_phase_timeout(self, now: float) -> None:
