@@ -73,7 +73,7 @@ def unit_state_dir(config: UnitConfig, flag: Path | None, config_file: Path | No
         flag is None
         and not os.environ.get("STATE_DIRECTORY")
         and config_file is not None
-        and config_file.parent == INSTALLED_CONFIG_DIR
+        and config_file.absolute().parent == INSTALLED_CONFIG_DIR  # as `run` judges it
     ):
         return INSTALLED_STATE_DIR
     return resolve_state_dir(config, flag)
