@@ -510,3 +510,12 @@ def test_a_reset_that_left_a_latch_its_input_holds_says_so() -> None:
     assert lines[0] == "reset 1 alarm"
     assert "still latched, its input unreadable: temperature_high_high (TT-101)" in " ".join(lines)
     assert render_result("reset_alarms", {"count": 2, "held": []}, style) == ["reset 2 alarms"]
+
+
+def test_a_jog_under_a_standing_abort_trip_says_the_trip_stands() -> None:
+    jog = {"pump": "P-202", "ml": 5.0, "ml_min": 105.0, "seconds": 2.9}
+    assert render_result("jog_pump", jog, PLAIN) == [
+        "jog P-202: 5.0 mL at 105.0 mL/min, about 2.9 s"
+    ]
+    lines = render_result("jog_pump", jog | {"standing": "temperature_high_high (TT-101)"}, PLAIN)
+    assert lines[1] == "note: standing (it does not stop this pump): temperature_high_high (TT-101)"

@@ -401,6 +401,8 @@ async def test_a_new_abort_trip_at_rest_ends_a_jog_it_does_not_force() -> None:
     status = rig.controller.manual_status()
     assert status["jogs"] == {}
     assert "temperature_high_high (TT-101)" in str(status["last_stop"])
-    # Started again by the tech, knowingly, it runs: the trip forces only the heater.
-    await rig.controller.jog_pump("P-202", 5.0, source="console")
+    # Started again by the tech, knowingly, it runs (the trip forces only the heater), and the
+    # answer says the trip stands.
+    result = await rig.controller.jog_pump("P-202", 5.0, source="console")
+    assert result["standing"] == "temperature_high_high (TT-101)"
     assert (await rig.run_for(0.5)).outputs.pump("P-202") > 0.0

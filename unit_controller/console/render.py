@@ -501,7 +501,11 @@ def _held(result: Mapping[str, Any], style: Style) -> list[str]:
 def _jog(result: Mapping[str, Any], style: Style) -> list[str]:
     pump, ml, rate = (_value(result.get(k, "?")) for k in ("pump", "ml", "ml_min"))
     seconds = _num(result.get("seconds"), 1)  # an estimate: tenths are plenty
-    return [fit(f"jog {pump}: {ml} mL at {rate} mL/min, about {seconds} s")]
+    lines = [fit(f"jog {pump}: {ml} mL at {rate} mL/min, about {seconds} s")]
+    standing = result.get("standing")
+    if isinstance(standing, str) and standing:
+        lines += wrap(f"note: standing (it does not stop this pump): {clean(standing)}")
+    return lines
 
 
 def _heater(result: Mapping[str, Any], style: Style) -> list[str]:

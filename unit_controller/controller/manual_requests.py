@@ -10,12 +10,13 @@ from hal.log import get_logger
 from hal.wiring import LevelPoint
 from unit_controller.authority import Authority, parse_authority
 from unit_controller.controller.core import ControllerCore
+from unit_controller.controller.snapshot import ABORT_ONLY
 from unit_controller.errors import CommandRefused
 from unit_controller.machine import UnitMode
 from unit_controller.manual import refuse_during_batch
+from unit_controller.permissives import blocking_trips
 
 log = get_logger(__name__)
-
 
 
 class ManualRequests(ControllerCore):
@@ -139,7 +140,18 @@ class ManualRequests(ControllerCore):
                 "jog", f"jog {jog.tag} {jog.ml:g} mL{where}", source, pump=jog.tag, ml=jog.ml
             )
             self._flush_events()
-            return {"pump": jog.tag, "ml": jog.ml, "ml_min": jog.max_ml_min, "seconds": seconds}
+            result: dict[str, float | str] = {
+                "pump": jog.tag,
+                "ml": jog.ml,
+                "ml_min": jog.max_ml_min,
+                "seconds": seconds,
+            }
+            # A trip that aborts but forces no pump (a high-high) lets the jog run: taken
+            # knowingly, so the tech is told it stands.
+            standing = blocking_trips(self.alarms.in_effect(), actions=ABORT_ONLY)
+            if standing:
+                result["standing"] = ", ".join(standing)
+            return result
 
     async def manual_heater(
         self, percent: float, seconds: float, *, source: str
