@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from hal.board import Board
 from hal.clock import Clock, ScaledClock
 from hal.log import get_logger
+from hal.outputs import Outputs
 from hal.wiring import CoilFunction, LevelPoint
 from unit_controller import __version__
 from unit_controller.alarms import BATCH_INTERRUPTED
@@ -381,10 +382,10 @@ class Daemon:
             # Every output at its own safe state first (the rest of the stop may take a while):
             # not all off, for the purge stays open on a charged reactor and the cooling
             # while a high-high trip is in effect.
-            board.apply(controller.safe_outputs())
+            resting = controller.safe_outputs()
+            board.apply(resting)
             log.info("daemon.stopping", state=str(controller.machine.state))
-            if controller.reactor_charged:
-                self._say_purge_lapses(config)
+            self._say_leases_lapse(config, resting)
             await server.close()
             if fleet is not None:
                 # The journal is closed (a clean stop marked clean) before the drain, which may
@@ -541,16 +542,27 @@ class Daemon:
         recipe = f" {snap.recipe}" if snap and snap.recipe else ""
         return f"{controller.machine.state}{recipe}{phase}"
 
-    def _say_purge_lapses(self, config: UnitConfig) -> None:
-        # The purge is a renewed lease (DESIGN §2): with no controller it closes once its lease
-        # runs out, over a reactor that may hold acid. Said where the person who stopped it
-        # looks (the journal of systemd, the terminal).
-        lease_s = config.wiring.coil(CoilFunction.PURGE_VALVE).lease_s
-        log.warning("daemon.purge_lapses", lease_s=lease_s)
-        self._say(
-            f"the reactor may hold acid: the N2 purge stays open only {lease_s:g} s (its lease) "
-            "after this stop; start the controller again, or see to the blanket by hand"
-        )
+    def _say_leases_lapse(self, config: UnitConfig, resting: Outputs) -> None:
+        # A valve held open as its safe state is a renewed lease (DESIGN §2): with no
+        # controller it closes once its lease runs out. Said where the person who stopped it
+        # looks (systemd's journal, the terminal).
+        held = [
+            (CoilFunction.PURGE_VALVE, "the N2 purge", "the reactor may hold acid")
+            if resting.purge_valve
+            else None,
+            (CoilFunction.COOLING_VALVE, "the jacket cooling", "a high-high trip stands")
+            if resting.cooling_valve
+            else None,
+        ]
+        for function, name, why in (h for h in held if h is not None):
+            if not config.wiring.has_coil(function):
+                continue  # asked safe, but not fitted on this unit
+            lease_s = config.wiring.coil(function).lease_s
+            log.warning("daemon.lease_lapses", output=function.value, lease_s=lease_s)
+            self._say(
+                f"{why}: {name} stays open only {lease_s:g} s (its lease) after this stop; "
+                "start the controller again, or see to it by hand"
+            )
 
     def _say(self, text: str) -> None:
         # The unit's clock, as every other stamp it writes (ahead of the wall when sped up).
