@@ -32,7 +32,9 @@ _SCAN_COST = (
     "costs more, not less, than on the simulator: `run` on the serial backend against "
     "`unit-controller emulate` took 1.64 % (40 thread wakes a second: the relay board's "
     "10 Hz poll, the EZO circuits' reads) against 0.79 % on the mock backend, idle, no MQTT "
-    "(2026-12-07). What would move it: a scan of far fewer calls (merged layers: the "
+    "(2026-12-07). Evening of 2026-12-07: 0.965 % against the bare loop's 0.221 % (4.37×; "
+    "3.76-4.26× in earlier runs that day). What would move it: a scan of far fewer calls "
+    "(merged layers: the "
     "interlocks, image and outputs each walk every device). The 10 Hz scan stays: it bounds "
     "trip -> safe. Many units on one box run in a rig instead (`scale_units_per_box`)."
 )
@@ -68,7 +70,10 @@ OBSTACLES: dict[str, str] = {
         "fewer layers. (2026-12-06) Unchanged on 2026-12-07, on a slower host: 505× with 198 µs "
         "a scan, the bare plant 25.9 µs a step (3,861×); under Debian's python3.11 (PGO and "
         "LTO) a hot scan takes ~14 % less (159 against 184 µs, same code, side by side). "
-        "(2026-12-07)"
+        "(2026-12-07) Evening of 2026-12-07, after the day's safety fixes: 412× against the "
+        "bare plant's 3,611× (`--only sim_speed`); the day's tree against its morning "
+        "(15baa1f), interleaved twice with `bench/bench_scan.py`: 204 and 197 µs a scan "
+        "against 217 and 200: no cost added. (2026-12-07)"
     ),
     "start_to_ready_s": (
         "Nearer since pydantic left the unit (hal.schema, 2026-12-07), and since structlog "
