@@ -186,6 +186,7 @@ class StubDaemon:
         self.stream_every_s = stream_every_s
         self.requests: list[dict[str, Any]] = []
         self.manual_running: list[str] = []  # jogs the stub pretends still run
+        self.held: list[str] = []  # latches a reset leaves, their input unreadable ("id (tag)")
         self._server: asyncio.Server | None = None
         self._sessions: set[_Session] = set()
         self.announcing = asyncio.Event()  # set once a session watches events only
@@ -286,8 +287,11 @@ class StubDaemon:
                 )
             case "alarms":
                 return {"alarms": ALARMS}
-            case "ack" | "reset_alarms":
+            case "ack":
                 return {"count": 1 if args.get("alarm") in (None, "level_high_high") else 0}
+            case "reset_alarms":
+                count = 1 if args.get("alarm") in (None, "level_high_high") else 0
+                return {"count": count, "held": list(self.held)}
             case "reset" | "start" | "hold" | "unhold" | "stop" | "abort" | "clear":
                 return {"state": self._packml(op, args)}
             case "confirm":

@@ -461,3 +461,15 @@ async def test_client_skips_lines_not_meant_for_it_and_reports_a_lost_link(
     finally:
         await client.close()
         server.close()
+
+
+async def test_reset_at_the_console_says_which_latch_stays_held(tmp_path: Path) -> None:
+    # Found by a reviewer: `reset` printed only the result's first line, so the latch its
+    # unreadable RTD holds was never mentioned at the console.
+    sock = tmp_path / "c.sock"
+    async with StubDaemon(path=sock) as stub:
+        stub.held = ["temperature_high_high (TT-101)"]
+        run = await _piped("reset\n", "--socket", str(sock))
+    assert run.code == 0, run
+    assert "reset 1 alarm" in run.out
+    assert "still latched, its input unreadable: temperature_high_high (TT-101)" in run.out

@@ -665,3 +665,26 @@ async def test_a_refused_commands_claimed_sender_carries_no_control_characters()
     result = await remote.send("ack", by="\u001b[2J\u001b[31mEVIL\u0007\r\nFAKE LINE", junk=1)
     assert not result.ok
     assert result.by == "?[2J?[31mEVIL???FAKE LINE (unauthenticated)"
+
+
+async def test_reset_alarms_names_the_latch_its_unreadable_input_holds() -> None:
+    # Found by a reviewer: the fleet got a plain success while a high-high whose RTD had then
+    # failed stayed latched.
+    from hal.mock.devices import MockRtd
+
+    remote = Remote()
+    rig = remote.rig
+    await rig.scan()
+    rtd = rig.unit.board.temperature
+    assert isinstance(rtd, MockRtd)
+    rtd._measure = lambda: 92.0  # type: ignore[method-assign]
+    await rig.run_for(1.0)
+    rtd._measure = lambda: -1023.0  # type: ignore[method-assign]
+    await rig.run_for(1.0)
+    # The trip took the unit local; the tech at the console hands it back.
+    await rig.controller.set_authority(Authority.REMOTE, source="console")
+    assert (await remote.send("ack")).ok
+    result = await remote.send("reset_alarms")
+    assert result.ok, result.error
+    assert json.loads(result.to_json())["held"] == ["temperature_high_high (TT-101)"]
+    assert (result.count, result.held) == (0, ("temperature_high_high (TT-101)",))

@@ -268,9 +268,7 @@ class _Console:
                 response = await self._client.request(request.op, args)
             else:
                 # The PIN's own refusal is said already: not "enter it with pin first" again.
-                response = replace(
-                    response, error=f"{request.op} not carried out: no PIN accepted"
-                )
+                response = replace(response, error=f"{request.op} not carried out: no PIN accepted")
         if request.op in ("manual", "unitmode") and response.ok:
             self._link.manual_here = bool((response.result or {}).get("manual"))
         if request.op == "log" and response.ok:
@@ -325,18 +323,20 @@ class _Console:
         if not alarms.ok:
             self._tell([(alarms, self._outcome("reset_alarms", alarms))])
             return
-        said = self._outcome("reset_alarms", alarms)[0]
+        # The count, then what stays held by an unreadable input (never dropped: a reset
+        # that leaves a high-high latched must say so).
+        said, *held = self._outcome("reset_alarms", alarms)
         status = await self._client.request("status")
         state = (status.result or {}).get("state") if status.ok else None
         if not isinstance(state, str) or state in RESETTABLE:
             reset = await self._ask(Request("reset"), guarded=False)
-            self._tell([(alarms, [said]), (reset, self._outcome("reset", reset))])
+            self._tell([(alarms, [said, *held]), (reset, self._outcome("reset", reset))])
         elif state == "IDLE":
-            self.say(f"{said}; the unit is already IDLE")
+            self.say(f"{said}; the unit is already IDLE", *held)
         else:
             self._failed = True  # a script that wanted IDLE did not get it
             hint = _NOT_RESETTABLE.get(state, "PackML reset is for STOPPED or COMPLETE")
-            self.say(*wrap(f"{said}; the unit is {state}: {hint}", indent=2))
+            self.say(*wrap(f"{said}; the unit is {state}: {hint}", indent=2), *held)
 
     # --- local ----------------------------------------------------------------------------------
     def _log_show(self, which: LogShow) -> None:

@@ -31,8 +31,10 @@ class AlarmRequests(ControllerCore):
             count: int = self.alarms.reset(alarm_id, self.clock.monotonic())
             held = self.alarms.held_latched(alarm_id)
         log.info("alarm.reset_requested", alarm_id=alarm_id, source=source, count=count)
-        if held and not count:
-            raise CommandRefused(held_latched_words(held))
+        if held:
+            # Not a refusal: what could be reset was (the console goes on to PackML's reset);
+            # every answer lists what stays held, and why is logged.
+            log.warning("alarm.reset_held", held=held_latched_words(held))
         return count
 
     def held_latched(self, alarm_id: str | None = None) -> list[str]:

@@ -164,12 +164,14 @@ class CommandResult:
     state: str | None = None
     # ack and reset_alarms: how many alarms it acknowledged or reset (0: it changed nothing).
     count: int | None = None
+    # reset_alarms: the latched alarms it left because their input cannot be read ("id (tag)")
+    held: tuple[str, ...] = ()
     # For the journal, never published: who the message says sent it, and its args as sent.
     by: str | None = field(default=None, compare=False)
     args: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def to_json(self) -> bytes:
-        """Compact JSON with the keys id, ok, error, ts, command, state (and count)."""
+        """Compact JSON with the keys id, ok, error, ts, command, state (and count, held)."""
         body: dict[str, Any] = {
             "id": self.id,
             "ok": self.ok,
@@ -180,6 +182,8 @@ class CommandResult:
         }
         if self.count is not None:
             body["count"] = self.count
+        if self.held:
+            body["held"] = list(self.held)
         # ASCII escapes: a name or id with odd characters can never make the encoding fail.
         return json.dumps(body, separators=(",", ":")).encode("ascii")
 

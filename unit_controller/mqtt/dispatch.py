@@ -87,7 +87,7 @@ class CommandDispatcher:
         log.info(
             "command.done", name=command.name, id=command.id, by=command.by, state=state, **detail
         )
-        count = detail.get("count")
+        count, held = detail.get("count"), detail.get("held")
         return CommandResult(
             id=command.id,
             ok=True,
@@ -96,6 +96,7 @@ class CommandDispatcher:
             command=command.name,
             state=state,
             count=count if isinstance(count, int) else None,
+            held=tuple(str(h) for h in held) if isinstance(held, list) else (),
             by=command.by,
             args=command.args.model_dump(),
         )
