@@ -119,6 +119,8 @@ class _Entry:
         # taken over from the run before) its cause coming back is the same occurrence, with
         # the acknowledgement it had, not a new one.
         self.return_seen = True
+        # A RETURNED was said since the last RAISED: a cause coming back is then said again.
+        self.returned_said = False
 
     def snapshot(self) -> Alarm:
         return Alarm(
@@ -172,8 +174,10 @@ class AlarmManager:
                 )
                 entry.returned_at = None
                 entry.return_seen = True
-                if not entry.restored:
-                    # Said as it reads now (120 °C, not the 92 °C it latched at), and kept.
+                if not entry.restored and entry.returned_said:
+                    # Said as it reads now (120 °C, not the 92 °C it latched at), and kept. A
+                    # latch taken over from the last run and found still there was said once
+                    # already, by the first scan: only its state changes.
                     entry.message = trip.message or entry.message
                     self._record(entry, now)
                     self._event(AlarmEventKind.RAISED, entry, now)
@@ -411,6 +415,10 @@ class AlarmManager:
         self._event(AlarmEventKind.RETURNED, entry, now)
 
     def _event(self, kind: AlarmEventKind, entry: _Entry, now: float) -> None:
+        if kind is AlarmEventKind.RETURNED:
+            entry.returned_said = True
+        elif kind is AlarmEventKind.RAISED:
+            entry.returned_said = False
         event = AlarmEvent(
             kind=kind,
             alarm_id=entry.alarm_id,
