@@ -94,6 +94,15 @@ class Rig:
             snap = await self.scan()
         return snap
 
+    def rtd_reads(self, celsius: float) -> None:
+        """From now on TT-101's circuit reads `celsius`, whatever the plant's temperature
+        (-1023: the EZO-RTD's open-circuit reading)."""
+        from hal.mock.devices import MockRtd
+
+        rtd = self.unit.board.temperature
+        assert isinstance(rtd, MockRtd)
+        rtd._measure = lambda: celsius  # type: ignore[method-assign]
+
     def inject(self, name: str, tag: str | None = None) -> None:
         """Make a fault happen now."""
         self.unit.inject(FaultSpec(name=name, tag=tag, at_s=self.clock.monotonic()))

@@ -514,18 +514,13 @@ async def test_two_phases_asking_the_same_each_raise_their_prompt(tmp_path: Path
 
 
 async def test_a_reset_leaves_a_high_high_whose_rtd_failed_since_and_names_it() -> None:
-    from hal.mock.devices import MockRtd
-
     rig = Rig()
     await rig.scan()
-    rtd = rig.unit.board.temperature
-    assert isinstance(rtd, MockRtd)
-    rtd._measure = lambda: 92.0  # type: ignore[method-assign]
+    rig.rtd_reads(92.0)
     await rig.run_for(2.0)
     assert rig.controller.snapshot is not None
     assert rig.controller.snapshot.outputs.cooling_valve
-    rtd.open_circuit = True
-    rtd._measure = lambda: -1023.0  # type: ignore[method-assign]
+    rig.rtd_reads(-1023.0)
     await rig.run_for(2.0)
     await rig.controller.acknowledge(None, source="console")
     assert await rig.controller.reset_alarms(None, source="console") == 0
@@ -537,14 +532,10 @@ async def test_a_reset_leaves_a_high_high_whose_rtd_failed_since_and_names_it() 
 async def test_a_temperature_above_the_rtds_range_trips_high_high_through_the_scan() -> None:
     # The scan's qualifier turns 151 °C (range ≤ 150) into a bad reading before the interlocks
     # see it: the first fix judged the number, which was gone by then (found by a reviewer).
-    from hal.mock.devices import MockRtd
-
     rig = Rig()
     await rig.start("smoke")
     await rig.run_until(lambda s: s.phase == "heat", limit_s=900)
-    rtd = rig.unit.board.temperature
-    assert isinstance(rtd, MockRtd)
-    rtd._measure = lambda: 151.0  # type: ignore[method-assign]
+    rig.rtd_reads(151.0)
     snap = await rig.run_for(2.0)
     assert snap.state in (State.ABORTING, State.ABORTED)
     assert snap.outputs.cooling_valve
@@ -572,15 +563,11 @@ async def test_a_prompt_the_last_batch_stopped_on_is_asked_again_in_the_next(
 
 async def test_reset_all_says_which_latch_its_unreadable_input_holds() -> None:
     # Found by a reviewer: with another latch reset beside it, "reset 1 alarm" was all it said.
-    from hal.mock.devices import MockRtd
-
     rig = Rig()
     await rig.scan()
-    rtd = rig.unit.board.temperature
-    assert isinstance(rtd, MockRtd)
-    rtd._measure = lambda: 92.0  # type: ignore[method-assign]
+    rig.rtd_reads(92.0)
     await rig.run_for(1.0)
-    rtd._measure = lambda: -1023.0  # type: ignore[method-assign]
+    rig.rtd_reads(-1023.0)
     rig.controller.alarms.raise_alarm(
         alarm_id="reagent_cap", tag="P-201", priority=Priority.HIGH, now=0.0, latch=True
     )

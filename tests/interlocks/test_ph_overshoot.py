@@ -360,40 +360,25 @@ def test_a_new_phase_judges_its_overshoot_afresh() -> None:
     # A phase that gave up on an overshoot (on_overshoot = "next_phase") hands the same pH and
     # setpoint to the next phase: that one gives up only once it has lasted PERSIST_S there.
     monitor = PhOvershootMonitor()
-    past = SETPOINT + 0.5
-    first = None
-    for second in range(600):
-        if (
-            monitor.update(
+
+    def gives_up(phase: str, seconds: range) -> int | None:
+        for second in seconds:
+            message = monitor.update(
                 now=float(second),
-                phase="a",
-                ph=past,
+                phase=phase,
+                ph=SETPOINT + 0.5,
                 setpoint=SETPOINT,
                 raises=True,
                 tolerance=TOLERANCE,
                 counter=False,
             )
-            is not None
-        ):
-            first = second
-            break
+            if message is not None:
+                return second
+        return None
+
+    first = gives_up("a", range(600))
     assert first is not None
-    later = None
-    for second in range(first + 1, first + 600):
-        if (
-            monitor.update(
-                now=float(second),
-                phase="b",
-                ph=past,
-                setpoint=SETPOINT,
-                raises=True,
-                tolerance=TOLERANCE,
-                counter=False,
-            )
-            is not None
-        ):
-            later = second
-            break
+    later = gives_up("b", range(first + 1, first + 600))
     assert later is not None
     assert later - (first + 1) >= PERSIST_S
 

@@ -388,14 +388,10 @@ async def test_a_service_stop_ends_manual_mode_saying_what_it_stopped() -> None:
 async def test_a_new_abort_trip_at_rest_ends_a_jog_it_does_not_force() -> None:
     # Found by a safety reviewer: temperature high-high forces only the heater, so an H2O2 jog
     # in Stopped went on at full rate (in a batch the abort stops every pump).
-    from hal.mock.devices import MockRtd
-
     rig = await manual_rig()
     await rig.controller.jog_pump("P-202", 500.0, source="console")
     assert (await rig.run_for(1.0)).outputs.pump("P-202") > 0.0
-    rtd = rig.unit.board.temperature
-    assert isinstance(rtd, MockRtd)
-    rtd._measure = lambda: 92.0  # type: ignore[method-assign]
+    rig.rtd_reads(92.0)
     snap = await rig.run_for(1.5)
     assert snap.outputs.pump("P-202") == 0.0
     status = rig.controller.manual_status()

@@ -670,16 +670,12 @@ async def test_a_refused_commands_claimed_sender_carries_no_control_characters()
 async def test_reset_alarms_names_the_latch_its_unreadable_input_holds() -> None:
     # Found by a reviewer: the fleet got a plain success while a high-high whose RTD had then
     # failed stayed latched.
-    from hal.mock.devices import MockRtd
-
     remote = Remote()
     rig = remote.rig
     await rig.scan()
-    rtd = rig.unit.board.temperature
-    assert isinstance(rtd, MockRtd)
-    rtd._measure = lambda: 92.0  # type: ignore[method-assign]
+    rig.rtd_reads(92.0)
     await rig.run_for(1.0)
-    rtd._measure = lambda: -1023.0  # type: ignore[method-assign]
+    rig.rtd_reads(-1023.0)
     await rig.run_for(1.0)
     # The trip took the unit local; the tech at the console hands it back.
     await rig.controller.set_authority(Authority.REMOTE, source="console")
