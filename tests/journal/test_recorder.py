@@ -197,15 +197,20 @@ async def test_a_confirmation_is_exported_under_the_phase_it_ended(tmp_path: Pat
         await rig.run_until(lambda s: s.state is State.COMPLETE, limit_s=600)
     finally:
         await journal.close()
-    conn = open_journal(tmp_path / "journal.sqlite3")
-    try:
-        export = batch_export(conn, 1, unit="u1", site="lab")
-    finally:
-        conn.close()
+    export = _export(tmp_path / "journal.sqlite3")
     (confirmation,) = export["confirmations"]
     assert (confirmation["phase"], confirmation["prompt"]) == ("inspect", "Reactor inspected")
     told = [e for e in await _events(tmp_path / "journal.sqlite3") if e["kind"] == "command"]
     assert {"command": "confirm", "phase": "inspect"}.items() <= told[-1]["data"].items()
+
+
+def _export(path: Path) -> dict[str, Any]:
+    """Batch 1 of the journal at `path`, exported."""
+    conn = open_journal(path)
+    try:
+        return batch_export(conn, 1, unit="u1", site="lab")
+    finally:
+        conn.close()
 
 
 async def _events(path: Path) -> list[dict[str, Any]]:
@@ -233,11 +238,7 @@ async def test_a_batch_completed_by_command_lists_the_phases_it_never_ran(
         await rig.run_until(lambda s: s.state is State.COMPLETE, limit_s=60)
     finally:
         await journal.close()
-    conn = open_journal(tmp_path / "journal.sqlite3")
-    try:
-        export = batch_export(conn, 1, unit="u1", site="lab")
-    finally:
-        conn.close()
+    export = _export(tmp_path / "journal.sqlite3")
     assert export["batch"]["final_state"] == "COMPLETE"
     assert [p["name"] for p in export["phases"]] == ["fill", "heat"]
     assert export["batch"]["phases_not_run"] == ["ph", "drain", "drain_heel"]
