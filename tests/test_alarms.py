@@ -159,6 +159,38 @@ def test_a_latched_high_high_whose_rtd_then_fails_is_not_reset_and_keeps_cooling
     assert not scan(8.0, 40.0).cooling_valve
 
 
+def test_a_latch_judged_on_another_devices_reading_is_held_while_that_reading_is_bad() -> None:
+    # Found by a safety reviewer: a weld latched on E-101 is judged on TT-101. Reset while the
+    # RTD was dead, it cleared; the contactor then closed over the welded SSR once TT-101 was
+    # back, and only a fresh (slow) weld detection would have caught it again.
+    manager = AlarmManager()
+    weld = row.HEATER_STUCK_ON.trip("E-101", "heater on while off", also_reads=("TT-101",))
+    dead = row.TEMPERATURE_UNREADABLE.trip("TT-101", "TT-101 device error")
+    manager.update([weld], 1.0)
+    manager.update([dead], 2.0)  # the watch cannot judge: no weld trip, the RTD's instead
+    manager.acknowledge(None, 3.0)
+    manager.update([dead], 4.0)
+    assert manager.reset(None, 5.0) == 0
+    assert manager.held_latched() == [("heater_stuck_on", "E-101")]
+    assert ("heater_stuck_on", "E-101") in {t.key for t in manager.in_effect()}
+    manager.update([], 6.0)  # read again, and no weld: it has returned, and resets
+    assert manager.reset(None, 7.0) == 1
+    assert manager.held_latched() == []
+
+
+def test_a_latch_judged_on_no_reading_resets_while_its_device_is_lost() -> None:
+    # A reagent cap is a volume the controller counted: P-201 answering nothing leaves it known.
+    manager = AlarmManager()
+    cap = row.REAGENT_CAP.trip("P-201", "2000 mL dosed this phase ≥ cap 2000 mL")
+    assert cap.judged_on == ()
+    lost = row.PUMP_LOST.trip("P-201", "P-201 answers nothing")
+    manager.update([cap], 1.0)
+    manager.update([lost], 2.0)
+    manager.acknowledge(None, 3.0)
+    assert manager.reset(None, 4.0) == 1
+    assert manager.held_latched() == []
+
+
 def test_a_latch_back_before_its_return_was_seen_says_what_it_reads_now() -> None:
     # Found by a reviewer: back at 120 °C it still said 92 °C, and the batch's alarms missed it.
     interlocks = Interlocks(limits=default_limits(), wiring=sim_wiring())

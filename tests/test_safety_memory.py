@@ -119,6 +119,16 @@ def test_the_memory_reads_back_what_it_wrote_and_refuses_what_it_cannot_read() -
     trip = row.HEATER_STUCK_ON.trip("TY-101", "heater on while commanded off")
     memory = SafetyMemory(reactor_charged=True, latched=(LatchedTrip(trip=trip, acked=True),))
     assert SafetyMemory.from_json(memory.to_json()) == memory
+    # The devices a latch is judged on come back with it; an earlier release kept none: its
+    # own tag, as that release judged it.
+    weld = row.HEATER_STUCK_ON.trip("E-101", "heater on", also_reads=("TT-101",))
+    kept = SafetyMemory(reactor_charged=True, latched=(LatchedTrip(trip=weld, acked=False),))
+    (back,) = SafetyMemory.from_json(kept.to_json()).latched  # type: ignore[union-attr]
+    assert back.trip.judged_on == ("E-101", "TT-101")
+    older = kept.to_json().replace(', "inputs": ["E-101", "TT-101"]', "")
+    assert "inputs" not in older
+    (old,) = SafetyMemory.from_json(older).latched  # type: ignore[union-attr]
+    assert old.trip.judged_on == ("E-101",)
     aborted = SafetyMemory(reactor_charged=False, aborted=True)
     assert SafetyMemory.from_json(aborted.to_json()) == aborted
     # What an earlier release kept (no `aborted`) reads as not aborted: Stopped, as it was.

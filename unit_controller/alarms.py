@@ -284,8 +284,9 @@ class AlarmManager:
     def _input_bad(self, entry: _Entry) -> bool:
         if entry.trip is None or entry.alarm_id in INPUT_BAD_ALARMS:
             return False
+        judged_on = entry.trip.judged_on
         return any(
-            trip.tag == entry.tag and trip.alarm_id in INPUT_BAD_ALARMS
+            trip.tag in judged_on and trip.alarm_id in INPUT_BAD_ALARMS
             for trip in self._current.values()
         )
 

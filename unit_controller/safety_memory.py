@@ -131,6 +131,7 @@ def _trip_json(entry: LatchedTrip) -> dict[str, Any]:
         "message": trip.message,
         "alarm": trip.alarm,
         "cause": trip.cause,
+        "inputs": None if trip.inputs is None else list(trip.inputs),
         "acked": entry.acked,
     }
 
@@ -148,8 +149,18 @@ def _trip_from(item: Any) -> LatchedTrip:
         message=str(item["message"]),
         alarm=bool(item["alarm"]),
         cause=str(item["cause"]),
+        # Absent in what an older release kept: its own tag, as that release judged it.
+        inputs=_inputs_from(item.get("inputs")),
     )
     return LatchedTrip(trip=trip, acked=item["acked"] is True)  # "false" is no acknowledgement
+
+
+def _inputs_from(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(tag, str) for tag in value):
+        raise TypeError("a latched trip's inputs are not a list of tags")
+    return tuple(value)
 
 
 def charged_at_start(

@@ -167,7 +167,9 @@ class Interlocks:
             )
         welded = self._weld.update(image, t)
         if welded is not None:
-            trips.append(row.HEATER_STUCK_ON.trip(self._heater_tag, welded))
+            trips.append(
+                row.HEATER_STUCK_ON.trip(self._heater_tag, welded, also_reads=(self._rtd_tag,))
+            )
         applied = image.applied
         target = ctx.temperature_setpoint_c if ctx.heat_wanted else None
         if self._cooling_tag is not None:
@@ -175,12 +177,18 @@ class Interlocks:
                 now=image.now, temperature_c=t, setpoint_c=target, cooling=applied.cooling_valve
             )
             if cooling is not None:
-                trips.append(row.COOLING_NOT_COOLING.trip(self._cooling_tag, cooling))
+                trips.append(
+                    row.COOLING_NOT_COOLING.trip(
+                        self._cooling_tag, cooling, also_reads=(self._rtd_tag,)
+                    )
+                )
         fault = self._verifier.update(
             now=image.now, temperature_c=t, target_c=target, driven=applied.heater_on_s > 0.0
         )
         if fault is not None:
-            trips.append(row.HEATER_NOT_HEATING.trip(self._heater_tag, fault))
+            trips.append(
+                row.HEATER_NOT_HEATING.trip(self._heater_tag, fault, also_reads=(self._rtd_tag,))
+            )
         return trips
 
     def _levels(self, image: ProcessImage, ctx: InterlockContext) -> list[Trip]:

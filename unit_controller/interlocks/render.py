@@ -17,7 +17,9 @@ Generated from `unit_controller/interlocks/table.py` by
 
 Every interlock and permissive of the unit, one row each. *Action* is what the PackML machine
 does while the row's alarm is active (a row that does not alarm only forces its outputs).
-*Latch*: the alarm stays until acknowledged and reset, even after the condition clears.
+*Latch*: the alarm stays until acknowledged and reset, even after the condition clears; a reset
+leaves it latched while a device its cause is judged on reads bad or is lost (its own device, and
+TT-101 for the heater and cooling checks; none for a reagent cap, a volume the controller counts).
 *Hardware*: whether something outside this software acts on the same cause.
 """
 

@@ -46,9 +46,16 @@ class Cause:
     # It judges what goes into the reactor's liquor as the pH probe sees it: a manual jog into
     # a measuring cylinder (pump calibration) doses despite it. Never a level or E-stop row.
     cylinder_exempt: bool = False
+    # Judged on no reading of its device (a count the controller keeps): a lost device does
+    # not leave it unknown.
+    reads_its_device: bool = True
 
-    def trip(self, tag: str, message: str, *, alarm: bool = True) -> Trip:
-        """This row holding now on device `tag`; a trip that does not alarm only forces."""
+    def trip(
+        self, tag: str, message: str, *, alarm: bool = True, also_reads: tuple[str, ...] = ()
+    ) -> Trip:
+        """This row holding now on device `tag`; a trip that does not alarm only forces.
+        `also_reads`: the other devices whose readings it is judged on (TT-101 for a weld)."""
+        own = (tag,) if self.reads_its_device else ()
         return Trip(
             alarm_id=self.alarm_id,
             tag=tag,
@@ -59,6 +66,7 @@ class Cause:
             message=message,
             alarm=alarm,
             cause=self.name,
+            inputs=None if not also_reads and self.reads_its_device else own + also_reads,
         )
 
 
@@ -237,6 +245,7 @@ REAGENT_CAP = Cause(
     TripAction.HOLD,
     _DOSING,
     latch=True,
+    reads_its_device=False,
 )
 PH_NOT_RESPONDING = Cause(
     "ph_not_responding",

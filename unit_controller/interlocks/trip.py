@@ -66,11 +66,19 @@ class Trip:
     message: str
     alarm: bool = True
     cause: str = ""  # the row of the cause-and-effect table (interlocks/table.py)
+    # The devices whose readings its cause is judged on, where not only its own tag: a weld
+    # (on E-101) is judged on TT-101. () for a cause judged on no reading (a dosed volume).
+    inputs: tuple[str, ...] | None = None
 
     @property
     def key(self) -> tuple[str, str]:
         """The alarm this trip drives: (alarm_id, tag)."""
         return (self.alarm_id, self.tag)
+
+    @property
+    def judged_on(self) -> tuple[str, ...]:
+        """The tags whose bad or lost reading leaves this cause unknown: gone or not."""
+        return (self.tag,) if self.inputs is None else self.inputs
 
 
 def _no_ml() -> Mapping[str, float]:
