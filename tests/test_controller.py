@@ -513,6 +513,25 @@ async def test_two_phases_asking_the_same_each_raise_their_prompt(tmp_path: Path
     assert [p.prompt for p in prompts] == ["Sample taken", "Sample taken"]
 
 
+async def test_a_prompt_held_before_it_was_confirmed_is_asked_again_on_unhold(
+    tmp_path: Path,
+) -> None:
+    # Found by a control engineer: a device dropout held the leach while "Black mass charged"
+    # waited; after the unhold nobody was asked again, and the phase timed out an hour later.
+    (tmp_path / "twoprompts.toml").write_text(TWO_PROMPTS, encoding="utf-8")
+    rig = Rig(recipes_dir=tmp_path)
+    await rig.start("twoprompts")
+    await rig.run_for(1.0)
+    await rig.controller.command("hold", source="console")
+    await rig.run_for(2.0)
+    assert rig.controller.awaiting_confirmation is None
+    await rig.controller.command("unhold", source="console")
+    await rig.run_for(2.0)
+    assert rig.controller.awaiting_confirmation == "Reactor inspected"
+    prompts = [e.prompt for e in rig.events if isinstance(e, PromptRaised)]
+    assert prompts == ["Reactor inspected", "Reactor inspected"]
+
+
 async def test_a_reset_leaves_a_high_high_whose_rtd_failed_since_and_names_it() -> None:
     rig = Rig()
     await rig.scan()

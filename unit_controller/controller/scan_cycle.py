@@ -159,6 +159,10 @@ class ScanCycle(ControllerCore):
         judged = self._targets  # what step 2's interlocks judged (permissives, caps)
         await self._step_machine(image, dt, was_executing=was_executing)
         state = self.machine.state
+        if state is not State.EXECUTE:
+            # Held (or stopped) while a prompt waited: nobody can confirm it now, and what was
+            # shown is gone. Back in Execute it is asked again, not waited on unannounced.
+            self._prompted = None
         if self.runner is not None and state in PROCESS_STATES:
             self._targets = self.runner.targets(holding=state in PAUSED_STATES)
         else:
