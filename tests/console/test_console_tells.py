@@ -256,6 +256,46 @@ async def test_a_point_is_taken_only_once_the_reading_is_steady_and_the_tech_say
     assert [line for line in term.output.splitlines() if len(line) > 80] == []
 
 
+async def test_a_command_typed_at_a_calibration_reading_ends_it_and_is_carried_out(
+    sock: Path,
+) -> None:
+    # Found by a field tech: `stop` typed while a reading settled was thrown away ("Enter or y
+    # takes the point") while the session's jog went on dosing into its cylinder.
+    async with (
+        StubDaemon(path=sock, pin=PIN, pushed=True) as stub,
+        on_terminal(sock) as term,
+    ):
+        await term.expect(PROMPT)
+        term.type("cal ph\n")
+        await term.expect("PIN: ")
+        term.type(PIN + "\n")
+        await term.expect("point [mid 7.00]: ")
+        term.type("\n")
+        await term.expect("the reading")
+        async with asyncio.timeout(WAIT_S):
+            await stub.status_watched.wait()
+        stub.push(ts=1_700_000_000_000, ph=7.03)
+        await term.expect("settling")
+        term.type("stop\n")
+        await term.expect("calibration stopped, no point taken: stop follows")
+        await term.expect(PROMPT)
+        async with asyncio.timeout(WAIT_S):
+            while "stop" not in stub.ops:
+                await asyncio.sleep(0.01)
+        # At the point prompt too: a command there is no answer to "which point".
+        term.type("cal ph\n")
+        await term.expect("point [mid 7.00]: ")
+        term.type("abort\n")
+        await term.expect("calibration stopped, no point taken: abort follows")
+        await term.expect(PROMPT)
+        async with asyncio.timeout(WAIT_S):
+            while "abort" not in stub.ops:
+                await asyncio.sleep(0.01)
+        term.type("quit\n")
+        assert await term.exit_code() == 0
+    assert "cal_ph" not in stub.ops
+
+
 async def test_sigterm_leaves_as_ctrl_d_does_and_puts_the_terminal_back(
     stub: StubDaemon, sock: Path
 ) -> None:

@@ -21,6 +21,7 @@ from unit_controller.console.lines import (
     LineError,
     PhPoint,
     Request,
+    parse_line,
     parse_ph_point,
 )
 from unit_controller.console.render import render_result
@@ -144,6 +145,7 @@ class PhCalibration:
         self._had_points = False  # the probe held a calibration (so a mid) before this one
         self._bad: str | None = None  # why the last reading was bad, while it is
         self.failed = False
+        self.ended = False  # a command typed (or the end of input) ended it before done
 
     async def run(self) -> None:
         """Every point the tech chooses: mid first, then low and/or high, until done."""
@@ -167,12 +169,16 @@ class PhCalibration:
             try:
                 point = parse_ph_point(answer, default=default)
             except LineError as exc:
+                if self._stops_for(answer):
+                    return
                 self._screen.say(*wrap(str(exc), indent=2))
                 continue
             if point is None:
                 self._done()
                 return
             await self._point(point)
+            if self.ended:
+                return
 
     async def one(self, point: PhPoint) -> None:
         """The one point a `cal ph mid 7.00` line names, guided the same way."""
@@ -254,7 +260,11 @@ class PhCalibration:
                 if not answer.done():
                     continue
                 item = answer.result()
-                if item is None or item is Interrupt.CTRL_C:
+                if item is None:
+                    self._screen.say("  calibration ended with the input: no point taken")
+                    self.ended = True
+                    return False
+                if item is Interrupt.CTRL_C:
                     return False
                 assert isinstance(item, str)
                 self._screen.entered(item)
@@ -269,6 +279,8 @@ class PhCalibration:
                             indent=2,
                         )
                     )
+                elif self._stops_for(item):
+                    return False
                 elif word not in WAIT:
                     self._screen.say("  Enter or y takes the point once steady, n waits on")
                 answer = asyncio.ensure_future(self._input.get())
@@ -319,6 +331,20 @@ class PhCalibration:
             return None
         self._screen.entered(item)
         return item
+
+    def _stops_for(self, line: str) -> bool:
+        """Whether `line` is a console command: it ends the calibration and is carried out
+        next (a `stop` or `abort` above all: typed at a reading, it was thrown away while a
+        jog went on)."""
+        try:
+            if parse_line(line) is None:
+                return False
+        except LineError:
+            return False
+        self._screen.say(f"  calibration stopped, no point taken: {line.strip()} follows")
+        self._input.unget(line)
+        self.ended = True
+        return True
 
     def _refused(self, text: str) -> None:
         self.failed = True

@@ -156,7 +156,8 @@ HELP: Final[tuple[HelpEntry, ...]] = (
               "heater 50 30: the heater at 50 % for 30 s, the agitator with it; drain 600: the "
               "drain valve open 10 min (drain off closes it). Manual on; interlocked."),
     HelpEntry(("cal",), "cal ph [mid|low|high pH]", "calibrate pH, guided (buffer °C optional)",
-              "Buffers mid first (it clears low/high). cal ph status: the state; cal ph clear."),
+              "Buffers mid first (it clears low/high). cal ph status: the state; cal ph clear. "
+              "A command typed meanwhile (stop, abort) ends it and is carried out."),
     HelpEntry(("cal",), "cal pump <tag> <ml>", "a pump's volume as measured (calibration)"),
     HelpEntry(("pin",), "pin", "enter the PIN for manual and calibration",
               "Asked for by itself when a command needs it; not echoed."),
