@@ -43,6 +43,13 @@ READ_AHEAD_PAGES = 3
 LIVE_MEMORY_ROWS = 5000
 # Drops of an established connection remembered (for the service's flapping alarm).
 DROPS_KEPT = 16
+# Commands taken off the broker (PUBACKed) and not yet handled, at most: past it one is refused
+# at once, so a dashboard in a retry loop cannot grow the daemon without end.
+COMMANDS_WAITING_MAX = 1000
+# Commands handed to the controller together, in the order received: its scan applies every
+# one waiting at its first step, so a burst costs a scan, not a scan a command (a flood of 600
+# held an abort behind it for a minute).
+COMMANDS_PER_TURN = 100
 
 CommandHandler = Callable[[str, bytes, bool], Awaitable[CommandResult]]
 # A message on the command topics that is no command (name, why): its refusal.
@@ -136,6 +143,10 @@ class FleetLink:
         # link goes on, but the fleet's retained view of the unit is stale.
         self.retained_refused: dict[str, str] = {}
         self.connected_at = 0.0  # loop time the connection now up (or the last one) came up
+        # Commands received and not yet handled, oldest first: they outlive the connection that
+        # brought them (the broker has its PUBACK; a drop must not lose them unanswered).
+        self._commands: deque[tuple[str, bytes, bool]] = deque()
+        self._commands_waiting = asyncio.Event()
 
     # --- what the rest of the unit calls -------------------------------------------------
     @property
@@ -147,6 +158,11 @@ class FleetLink:
     def tried(self) -> bool:
         """True once the first connection attempt has ended (connected or failed)."""
         return self._tried
+
+    @property
+    def commands_waiting(self) -> int:
+        """Commands received from the broker that wait for the ones before them."""
+        return len(self._commands)
 
     async def wait_connected(self, timeout_s: float) -> bool:
         """Wait up to `timeout_s` for a connection; True if there is one."""
@@ -179,6 +195,28 @@ class FleetLink:
     async def run(self) -> None:
         """Connect, serve the connection, and reconnect with backoff, until cancelled."""
         defer_unused_imports()
+        commands = asyncio.ensure_future(self._handle_commands())
+        try:
+            await self._connect_again_and_again()
+        finally:
+            commands.cancel()
+            await asyncio.gather(commands, return_exceptions=True)
+            self._refuse_waiting(
+                "the unit is stopping: send it again, with a new id, once it is back online"
+            )
+
+    def _refuse_waiting(self, why: str) -> None:
+        """Answer every command still waiting with a refusal: none goes unanswered."""
+        waiting, self._commands = self._commands, deque()
+        if waiting:
+            log.warning("mqtt.commands_refused_waiting", count=len(waiting), reason=why)
+        for name, _, _ in waiting:
+            try:
+                self._answer(self._on_refusal(name, why))
+            except Exception:
+                log.exception("mqtt.command_unanswered", command=name)
+
+    async def _connect_again_and_again(self) -> None:
         import aiomqtt
 
         attempt = 0
@@ -373,23 +411,59 @@ class FleetLink:
                 await self._publish_unstored(client, self._wire.alarms_update())
 
     async def _receive(self, client: aiomqtt.Client) -> None:
+        # Only taken off the client here, at once: its queue goes with it when the link drops.
         async for message in client.messages:
             payload = message.payload
             raw = payload if isinstance(payload, bytes) else str(payload).encode()
-            for command in self._wire.incoming(
-                message.topic.value, raw, retained=message.retain
-            ):
+            for command in self._wire.incoming(message.topic.value, raw, retained=message.retain):
                 if command.rebirth:
                     self.rebirth()
-                    continue
-                if command.error is not None:
+                elif command.error is not None:
                     # No command at all (an NCMD metric of the wrong type): refused as such.
-                    result = self._on_refusal(command.name, command.error)
-                else:
-                    result = await self._on_command(
-                        command.name, command.payload, command.retained
+                    self._answer(self._on_refusal(command.name, command.error))
+                elif len(self._commands) >= COMMANDS_WAITING_MAX:
+                    self._answer(
+                        self._on_refusal(
+                            command.name,
+                            f"{len(self._commands)} commands from the fleet are waiting to be "
+                            "handled: this one is refused; send it again once they are",
+                        )
                     )
-                self._outbox.put("cmd_result", result.to_json())
+                else:
+                    self._commands.append((command.name, command.payload, command.retained))
+                    self._commands_waiting.set()
+
+    async def _handle_commands(self) -> None:
+        """Hand the commands received to the unit, in order, for the link's whole life."""
+        while True:
+            await self._commands_waiting.wait()
+            self._commands_waiting.clear()
+            while self._commands:
+                turn = [
+                    self._commands.popleft()
+                    for _ in range(min(COMMANDS_PER_TURN, len(self._commands)))
+                ]
+                # Started in order: each is checked (its id remembered on the outbox's one
+                # worker, first come first served) and queued to the scan before the next.
+                handled = [
+                    asyncio.ensure_future(self._on_command(name, payload, retained))
+                    for name, payload, retained in turn
+                ]
+                try:
+                    for (name, _, _), task in zip(turn, handled, strict=True):
+                        try:
+                            result = await task
+                        except Exception as exc:  # a handler must answer; a bug of its own
+                            log.exception("mqtt.command_crashed", command=name)
+                            result = self._on_refusal(name, f"internal error: {exc!r}")
+                        self._answer(result)
+                except BaseException:
+                    for task in handled:
+                        task.cancel()
+                    raise
+
+    def _answer(self, result: CommandResult) -> None:
+        self._outbox.put("cmd_result", result.to_json())
 
     async def _send_stored(
         self, window: PublishWindow, *, after_id: int, up_to_id: int, backfill: bool
