@@ -60,6 +60,21 @@ async def test_estop_in_idle_aborts_and_clear_is_refused_while_it_is_pressed() -
         await rig.controller.command("clear", source="test")
 
 
+async def test_remote_is_refused_while_the_estop_is_still_pressed() -> None:
+    # Found by a field tech: `mode remote` was taken with HS-100 still pressed; once released,
+    # the fleet could have reset and restarted with nobody having looked at the reactor.
+    rig = Rig()
+    await rig.scan()
+    await rig.controller.command("reset", source="test")
+    await rig.run_for(1)
+    rig.inject("estop")
+    await rig.run_until(lambda s: s.state is State.ABORTED, limit_s=5)
+    with pytest.raises(CommandRefused, match=r"remote is refused while estop \(HS-100\)"):
+        await rig.controller.set_authority("remote", source="console")
+    assert str(rig.controller.authority) == "local"
+    await rig.controller.set_authority("local", source="console")  # local is never refused
+
+
 async def test_an_estop_pressed_while_resetting_aborts_rather_than_leaving_idle() -> None:
     rig = Rig()
     await rig.scan()

@@ -84,6 +84,15 @@ class ManualRequests(ControllerCore):
         """Set local or remote (someone at the unit does this, at the console)."""
         wanted = parse_authority(mode)
         async with self._turn():
+            aborts = blocking_trips(self._trips, actions=ABORT_ONLY)
+            if wanted is Authority.REMOTE and aborts:
+                # An E-stop still pressed (a cause of an abort still there): handing the unit
+                # to the fleet now would let it reset and restart what someone stopped at the
+                # unit (DESIGN §5).
+                raise CommandRefused(
+                    f"remote is refused while {', '.join(aborts)} stands: the cause of an abort "
+                    "is still there (set remote once it is gone)"
+                )
             self._change_authority(wanted, source=source)
             self._flush_events()
             return wanted
