@@ -84,8 +84,13 @@ class HeatBalanceMonitor:
         if excess <= self._margin_j:
             return None
         span = now - first.at
+        # Said as what was judged: the jacket's removal is inferred from the valve as commanded,
+        # and the trip comes as the excess crosses the margin, so its size is not the weld's
+        # (a 6 kW weld and a shut valve both read "1.2 kW" as a rate).
         return (
-            f"the jacket took out {excess / span / 1000:.1f} kW more than the heater as "
-            f"commanded, the agitator and the reactions can supply, over {span:.0f} s: a "
-            "welded SSR, or a jacket that is not cooling (check the cooling valve too)"
+            f"with the jacket commanded open, the temperature fell by {excess / 1000:.0f} kJ "
+            f"less than it should have over {span:.0f} s (limit {self._margin_j / 1000:.0f} "
+            "kJ), even counting everything the heater as commanded, the agitator and the "
+            "reactions can supply: heat from somewhere (a welded SSR), or a jacket that is not "
+            "cooling (check the cooling valve)"
         )
