@@ -392,19 +392,23 @@ async def test_a_refusal_echoes_the_id_when_the_payload_has_a_usable_one() -> No
 
 
 async def abort_with_two_alarms() -> Remote:
-    """An E-stop in IDLE (alarm `estop`) plus a latched alarm raised by code (`drill`)."""
+    """An E-stop in IDLE, released since (alarm `estop`, latched), plus a latched alarm raised
+    by code (`drill`)."""
     remote = await idle_remote()
     remote.rig.inject("estop")
     await remote.rig.run_until(lambda s: s.state is State.ABORTED, limit_s=5)
-    # The E-stop put the unit in local; the tech at the console hands it back to the fleet.
+    # The E-stop put the unit in local; once it is released, the tech at the console hands it
+    # back to the fleet (not while it is pressed).
     assert remote.rig.controller.authority is Authority.LOCAL
+    remote.rig.unit._estop_pressed = False
+    await remote.rig.run_for(1.0)
     await remote.rig.controller.set_authority("remote", source="console:tech")
     alarms = remote.rig.controller.alarms
     now = remote.rig.clock.monotonic()
     alarms.raise_alarm(alarm_id="drill", tag="X-1", priority=Priority.LOW, now=now, latch=True)
     await remote.rig.scan()
     assert {a.alarm_id: a.state for a in alarms.active()} == {
-        "estop": AlarmState.UNACK_ACTIVE,
+        "estop": AlarmState.LATCHED,
         "drill": AlarmState.UNACK_ACTIVE,
     }
     return remote
@@ -418,16 +422,16 @@ async def test_ack_without_an_alarm_id_acknowledges_every_alarm(args: dict[str, 
     assert result.state == "ABORTED"
     assert result.count == 2
     assert b'"count":2' in result.to_json()  # the fleet sees what it changed
-    states = {a.alarm_id: a.state for a in remote.rig.controller.alarms.active()}
-    assert states == {"estop": AlarmState.ACK_ACTIVE, "drill": AlarmState.ACK_ACTIVE}
+    acked = {a.alarm_id: a.acked_at is not None for a in remote.rig.controller.alarms.active()}
+    assert acked == {"estop": True, "drill": True}
 
 
 async def test_ack_of_one_alarm_id_leaves_the_others_unacknowledged() -> None:
     remote = await abort_with_two_alarms()
     result = await remote.send("ack", args={"alarm": "estop"})
     assert result.ok, result.error
-    states = {a.alarm_id: a.state for a in remote.rig.controller.alarms.active()}
-    assert states == {"estop": AlarmState.ACK_ACTIVE, "drill": AlarmState.UNACK_ACTIVE}
+    acked = {a.alarm_id: a.acked_at is not None for a in remote.rig.controller.alarms.active()}
+    assert acked == {"estop": True, "drill": False}
 
 
 async def test_ack_or_reset_of_all_with_nothing_to_do_is_ok_but_a_named_alarm_must_be_active() -> (
@@ -450,7 +454,7 @@ async def test_reset_alarms_resets_an_acknowledged_latch_whose_cause_has_gone() 
     assert (await remote.send("ack", args={"alarm": "drill"})).ok
     result = await remote.send("reset_alarms", args={"alarm": "drill"})
     assert result.ok, result.error
-    # The E-stop is still pressed: its alarm stays, only the drill latch is gone.
+    # The E-stop's latch is not acknowledged: it stays, only the drill latch is gone.
     assert [a.alarm_id for a in alarms.active()] == ["estop"]
 
 
@@ -665,6 +669,18 @@ async def test_a_refused_commands_claimed_sender_carries_no_control_characters()
     result = await remote.send("ack", by="\u001b[2J\u001b[31mEVIL\u0007\r\nFAKE LINE", junk=1)
     assert not result.ok
     assert result.by == "?[2J?[31mEVIL???FAKE LINE (unauthenticated)"
+
+
+def test_a_command_name_from_the_topic_shows_no_bidi_override_or_line_separator() -> None:
+    # Found by a fleet tester: cmd/\u202ehold reached events, the journal and the console raw,
+    # reversing the line a field tech reads.
+    from unit_controller.console.text import clean
+    from unit_controller.mqtt.commands import shown_name
+
+    assert shown_name("\u202ehold\u2028x") == "?hold?x"
+    assert clean("start recipe=\u202eevil\u2028line2 \u2066x\u2069 ok ✓") == (
+        "start recipe=?evil?line2 ?x? ok ✓"
+    )
 
 
 async def test_reset_alarms_names_the_latch_its_unreadable_input_holds() -> None:

@@ -17,7 +17,10 @@ WIDTH: Final = 80
 NONE: Final = "—"  # a value that does not exist (no setpoint, no phase), never a bad reading
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# C0 and C1 controls, and what reorders or breaks a line on a terminal: bidi marks, embeddings,
+# overrides and isolates, and the Unicode line and paragraph separators (a hostile dashboard
+# could reverse or split a line on the field tech's console).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 _RESET: Final = "\x1b[0m"
 COLOURS: Final = {"red": "\x1b[31m", "green": "\x1b[32m", "yellow": "\x1b[33m", "bold": "\x1b[1m"}
 

@@ -372,7 +372,9 @@ class Daemon:
             self.notifier.stopping()
             if fleet is not None:
                 # No scan will carry out a command from here on: each gets its refusal at once.
-                fleet.refuse_commands("the unit is stopping: send it again once it is back online")
+                fleet.refuse_commands(
+                    "the unit is stopping: send it again, with a new id, once it is back online"
+                )
             keeper.cancel()
             watcher.cancel()
             if fleet_later is not None:

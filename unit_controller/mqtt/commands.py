@@ -211,7 +211,10 @@ class _Refused(Exception):
 
 
 def shown_name(name: str) -> str:
-    return name if len(name) <= _MAX_NAME_SHOWN else name[:_MAX_NAME_SHOWN] + "…"
+    """A command's name (from the topic, anything at all) as logs, events and results show it:
+    cut short, every character that is not printable (bidi overrides, separators) a '?'."""
+    cut = name if len(name) <= _MAX_NAME_SHOWN else name[:_MAX_NAME_SHOWN] + "…"
+    return "".join(c if c.isprintable() else "?" for c in cut)
 
 
 def _seconds(ms: int, *, decimals: int | None = None) -> str:

@@ -388,6 +388,7 @@ class FleetService:
 
     def _answered(self, name: str, payload: bytes, result: CommandResult) -> CommandResult:
         """Journal a command's result and, for a refusal, report it as an event."""
+        name = shown_name(name)  # from the topic: anything at all, bidi overrides included
         self._report(name, payload, result)
         if not result.ok:
             # Accepted commands are reported by the controller; refusals are ours to report.
