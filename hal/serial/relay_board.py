@@ -297,6 +297,10 @@ class RelayBoard:
                 channel.refused_until = now + self.timing.renew_after_s
                 channel.refused_on = channel not in offs
                 channel.refused = f"the board refused the write (exception {exc.exception_code})"
+            except RelayBoardBadResponse:
+                # The board answered, wrongly: the bus is alive, so the other relays are still
+                # written (a bad echo on one left the others' leases to lapse on the board).
+                continue
             except RelayBoardError:
                 return  # the bus is failing: leave the rest for the next cycle, poll first
 
@@ -312,10 +316,20 @@ class RelayBoard:
 
         try:
             await self._exchange(request, check)
-        except RelayBoardError:
+        except RelayBoardExceptionResponse:
             channel.hw_until = None
             raise
+        except RelayBoardError as exc:
+            channel.hw_until = None
+            # A wrong echo is the board answering; silence counts only if the board answered
+            # something since (a dead bus is the board lost, not each relay's fault).
+            if isinstance(exc, RelayBoardBadResponse) or self._last_ok > channel.failed_at:
+                channel.unconfirmed += 1
+                channel.unconfirmed_why = str(exc)[:160]
+            channel.failed_at = self.clock.monotonic()
+            raise
         channel.hw_until, channel.written_at, channel.refused = hw, self.clock.monotonic(), None
+        channel.unconfirmed = 0
         # A write landed: the board takes this relay again, so no earlier refusal holds back the
         # next write (an off a trip wants above all).
         channel.refused_until = -math.inf

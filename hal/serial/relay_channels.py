@@ -31,6 +31,11 @@ class BoardOutputs(Protocol):
         """Discrete input `number` as last polled."""
 
 
+# Writes to one relay in a row that the board answered wrongly or not at all before its
+# channel is an output fault: one is a glitch of the bus, three (seconds of them) are not.
+UNCONFIRMED_WRITES_FAULT = 3
+
+
 @dataclass(slots=True)
 class RelayChannel:
     """One relay: what the controller wants and what the board is believed to hold."""
@@ -48,11 +53,24 @@ class RelayChannel:
     written_at: float = -math.inf  # when it was last written
     refused: str | None = None  # the board refused the last write to it
     disagrees: str | None = None  # the read-back does not match what was written
+    # Writes in a row the board did not confirm (a wrong echo, no answer), and the last why.
+    unconfirmed: int = 0
+    unconfirmed_why: str = ""
+    failed_at: float = -math.inf  # when a write to it last went unconfirmed
 
     @property
     def fault(self) -> str | None:
         """Why the relay may not hold what it was told, or None."""
-        return self.refused or self.disagrees
+        if self.refused or self.disagrees:
+            return self.refused or self.disagrees
+        if self.unconfirmed >= UNCONFIRMED_WRITES_FAULT:
+            # The board still answers its polls, so it is not lost: without this, a relay
+            # whose writes never land lapsed off (or stayed on) with nothing said.
+            return (
+                f"{self.unconfirmed} writes in a row not confirmed by the board "
+                f"({self.unconfirmed_why})"
+            )
+        return None
 
     def off_due(self, now: float) -> bool:
         """The relay should be off and may still be on (or nobody knows)."""

@@ -427,6 +427,51 @@ async def test_a_relay_that_does_not_follow_its_writes_is_caught_by_the_read_bac
     await rig.until(lambda: coil.fault() is None, within_s=15.0, what="read-back agrees")
 
 
+async def test_a_relay_whose_writes_are_never_confirmed_is_a_fault_and_the_others_stay_on(
+    rig: Rig,
+) -> None:
+    # Found by a controls engineer: a wrong echo on the heater's flash-on stopped the loop over
+    # the relays, so the contactor, agitator and purge lapsed off on the board, the controller
+    # still showing them on, with no fault.
+    heater = rig.board.heater()
+    agitator = rig.board.coil(CoilFunction.AGITATOR)
+    purge = rig.board.coil(CoilFunction.PURGE_VALVE)
+    for coil in (agitator, purge):
+        coil.set(True)
+    await rig.until(
+        lambda: rig.unit.coils[CoilFunction.PURGE_VALVE].energised, within_s=3.0, what="on"
+    )
+    rig.emulator.misecho_relay(rig.board.map.relay_of(None))
+    heater.pulse(1.0)
+    await rig.until(lambda: heater.fault() is not None, within_s=5.0, what="heater's fault")
+    assert "not confirmed by the board" in str(heater.fault())
+    # Renewed all along, well past their flash-on leases.
+    await rig.holds(
+        lambda: (
+            rig.unit.coils[CoilFunction.AGITATOR].energised
+            and rig.unit.coils[CoilFunction.PURGE_VALVE].energised
+            and agitator.fault() is None
+        ),
+        for_s=3 * TIMING.renew_after_s + 12.0,
+        what="the other relays renewed",
+    )
+    rig.emulator.misecho_relay(rig.board.map.relay_of(None), on=False)
+    heater.pulse(1.0)
+    await rig.until(lambda: heater.fault() is None, within_s=5.0, what="a write lands")
+
+
+async def test_a_silent_board_is_the_board_lost_not_a_fault_of_each_relay(rig: Rig) -> None:
+    agitator = rig.board.coil(CoilFunction.AGITATOR)
+    agitator.set(True)
+    await rig.until(
+        lambda: rig.unit.coils[CoilFunction.AGITATOR].energised, within_s=3.0, what="on"
+    )
+    rig.emulator.silent(True)
+    await rig.until(lambda: not rig.board.estop().latest().good, within_s=10.0, what="inputs stale")
+    await rig.clock.sleep(5.0)
+    assert agitator.fault() is None
+
+
 def test_an_input_never_read_is_stamped_at_the_drivers_start_so_it_goes_stale() -> None:
     # Stamped with the time it is asked, an input the board never answered stayed "no reading
     # yet" until the whole board counted as lost, however tight [interlocks] discrete_stale_s.

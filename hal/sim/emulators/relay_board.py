@@ -146,6 +146,7 @@ class RelayBoardEmulator:
         self._bad_crc = 0
         self._refused: set[int] = set()
         self._stuck: dict[int, bool] = {}
+        self._misechoed: set[int] = set()
         self._timers: dict[int, asyncio.Task[None]] = {}
         self.handled: deque[Handled] = deque(maxlen=1000)
 
@@ -173,6 +174,14 @@ class RelayBoardEmulator:
             self._stuck.pop(relay, None)
         else:
             self._stuck[relay] = held
+
+    def misecho_relay(self, relay: int, on: bool = True) -> None:
+        """Answer every write to `relay` with an echo of another value, leaving the relay as it
+        was (a board whose firmware garbles that channel), or stop doing so."""
+        if on:
+            self._misechoed.add(relay)
+        else:
+            self._misechoed.discard(relay)
 
     def bad_crc_next(self, n: int) -> None:
         """Answer the next `n` requests with a corrupted CRC (the driver must drop them)."""
@@ -325,6 +334,8 @@ class RelayBoardEmulator:
             raise _Refused(ILLEGAL_ADDRESS)
         if any(self._is_refused(t) for t in targets):
             raise _Refused(DEVICE_FAILURE)
+        if relay in self._misechoed and address != ALL_RELAYS:
+            return bytes([WRITE_COIL]) + frame.data[:2] + ((value ^ 0xFFFF) & 0xFFFF).to_bytes(2)
         if address >= FLASH_BASE and address != ALL_RELAYS:
             if not 0 < value <= FLASH_MAX_UNITS:
                 raise _Refused(ILLEGAL_VALUE)
