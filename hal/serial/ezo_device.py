@@ -171,8 +171,11 @@ class EzoDevice:
                 self._check_circuit()
                 self.answered()
             if self.link.generation != self._generation:
-                self._generation = self.link.generation
+                generation = self.link.generation
+                # Done only once it succeeded: a timeout on the RTD's scale query left a circuit
+                # at °F read as °C, flagged good, for good. Until then every poll fails here.
                 await self._on_initialised()
+                self._generation = generation
         finally:
             self._initialising = False
 

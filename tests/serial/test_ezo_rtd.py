@@ -291,6 +291,48 @@ async def test_a_circuit_left_in_fahrenheit_is_set_back_to_celsius(rtd_rig: RtdR
     assert [e["was"] for e in logs if e["event"] == "ezo.rtd_scale_set"] == ["F"]
 
 
+async def test_a_scale_query_unanswered_after_a_restart_is_asked_again_before_any_reading(
+    rtd_rig: RtdRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by a controls engineer: the set-up after a restart was marked done before it ran;
+    # one timeout on S,? and a circuit left at °F was read as °C, flagged good, for good.
+    from hal.sim.emulators.ezo import EzoRtdEmulator
+
+    answer = EzoRtdEmulator._handle
+    swallowed: list[str] = []
+
+    async def once_silent(self: EzoRtdEmulator, text: str) -> list[str]:
+        if text.upper() == "S,?" and not swallowed:
+            swallowed.append(text)
+            self.silent(True)  # this reply is lost; the circuit answers again a little later
+
+            async def back() -> None:
+                await self.clock.sleep(3.0)
+                self.silent(False)
+
+            asyncio.get_running_loop().create_task(back())
+            return []
+        return await answer(self, text)
+
+    monkeypatch.setattr(EzoRtdEmulator, "_handle", once_silent)
+    rtd_rig.emulator.scale = "f"
+    value = _freeze(rtd_rig)
+    rtd_rig.emulator.brownout()
+    seen: set[float] = set()
+
+    def set_to_celsius() -> bool:
+        latest = rtd_rig.driver.latest()
+        if latest.good and latest.value is not None:
+            seen.add(round(latest.value, 3))
+        return rtd_rig.emulator.scale == "c"
+
+    await rtd_rig.until(set_to_celsius, within_s=60.0, what="the scale set to °C")
+    await _fresh_reading(rtd_rig, after=rtd_rig.clock.monotonic())
+    assert swallowed
+    assert rtd_rig.driver.latest().value == pytest.approx(value, abs=1e-9)
+    assert seen <= {round(value, 3)}  # never a °F number taken as °C
+
+
 async def test_commission_warns_of_a_circuit_not_in_celsius(tmp_path: Path) -> None:
     from tests.serial.conftest import _rtd_emulator, ezo_rig, make_rtd
     from unit_controller.commissioning.survey import _ezo
