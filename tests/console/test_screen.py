@@ -92,6 +92,27 @@ def test_backspace_ctrl_u_and_ctrl_w_rub_out_and_arrow_keys_are_ignored() -> Non
     assert keys.lines == ["log 5"]
 
 
+def test_backspace_takes_back_what_the_screen_shows_wide_characters_and_accents_too() -> None:
+    # Found by a field tech: "drain 600字" and two Backspaces showed "drain 600" but sent
+    # "drain 60": one "\b \b" a code point, where 字 takes two columns and an accent none.
+    keys = _Keys()
+    keys.screen.show_prompt(PROMPT)
+    keys.editor.feed("drain 600字")
+    mark = keys.mark()
+    keys.editor.feed("\x7f")
+    assert keys.screen.typed == "drain 600"
+    assert keys.since(mark) == "\b \b" * 2  # both of its columns
+    keys.editor.feed("\x7f")
+    assert keys.screen.typed == "drain 60"
+    keys.editor.feed("\x15cafe\u0301")  # é as e and a combining accent: one character
+    mark = keys.mark()
+    keys.editor.feed("\x7f")
+    assert keys.screen.typed == "caf"
+    assert keys.since(mark) == "\b \b"
+    keys.editor.feed("\x15status🔥🔥\x7f\x7f\r")
+    assert keys.lines[-1] == "status"
+
+
 def test_a_lone_esc_or_a_cut_short_sequence_never_swallows_enter_or_the_next_key() -> None:
     keys = _Keys()
     keys.screen.show_prompt(PROMPT)

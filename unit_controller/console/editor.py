@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Final
 
 from unit_controller.console.screen import Screen
+from unit_controller.console.text import last_character
 
 MAX_TYPED: Final = 4096  # the grammar refuses lines over 1000 characters; this only bounds memory
 
@@ -86,7 +87,7 @@ class LineEditor:
             screen.end_line()
             self._on_line(line)
         elif char in RUB_OUT:
-            screen.rub_out(1)
+            screen.rub_out(last_character(screen.typed))
         elif char == CTRL_U:
             screen.rub_out(len(screen.typed))
         elif char == CTRL_W:

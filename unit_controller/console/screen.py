@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from unit_controller.console.text import WIDTH, Style, visible_len
+from unit_controller.console.text import WIDTH, Style, columns, visible_len
 
 BELL = "\a"
 
@@ -120,7 +120,7 @@ class Screen:
         if not self.secret:
             shown = self.style.out(text)
             self._write(shown)
-            self._shown += len(shown)
+            self._shown += columns(shown)
 
     def rub_out(self, count: int) -> None:
         """Take back the last `count` typed characters."""
@@ -131,7 +131,9 @@ class Screen:
         self.typed = self.typed[:-count]
         if self.secret:
             return
-        count = len(self.style.out(gone))
+        # In columns: a wide character takes two backspaces, a combining mark none (one per
+        # code point left the screen showing what was no longer typed).
+        count = columns(self.style.out(gone))
         if self._shown > WIDTH:  # wrapped: backspace cannot go up a line; draw it again below
             self._write("\n")
             self._shown = 0

@@ -9,6 +9,7 @@ import os
 import re
 import textwrap
 import time
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, TextIO
@@ -107,16 +108,44 @@ def clean(value: object) -> str:
 
 
 def visible_len(line: str) -> int:
-    """Length of a line as the terminal shows it (colour codes take no room)."""
-    return len(_ANSI.sub("", line))
+    """Length of a line as the terminal shows it, in columns (colour codes take no room)."""
+    return columns(_ANSI.sub("", line))
+
+
+def columns(text: str) -> int:
+    """Terminal columns `text` takes: a wide (CJK, emoji) character two, a combining mark or a
+    zero-width one none."""
+    return sum(_char_columns(char) for char in text)
+
+
+def last_character(text: str) -> int:
+    """How many code points the last character on screen is: a base and the zero-width marks
+    after it (e and its accent go together, as Backspace takes them)."""
+    n = 0
+    for char in reversed(text):
+        n += 1
+        if _char_columns(char):
+            break
+    return n
+
+
+def _char_columns(char: str) -> int:
+    if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
 
 
 def fit(line: str, width: int = WIDTH) -> str:
     """Cut a line to `width` columns, ending it with '...' when cut (colour is dropped then)."""
     if visible_len(line) <= width:
         return line
-    plain = _ANSI.sub("", line)
-    return plain[: width - 3].rstrip() + "..."
+    plain, kept, used = _ANSI.sub("", line), [], 0
+    for char in plain:
+        used += _char_columns(char)
+        if used > width - 3:
+            break
+        kept.append(char)
+    return "".join(kept).rstrip() + "..."
 
 
 def wrap(text: str, *, indent: int = 0, width: int = WIDTH, first_indent: int = 0) -> list[str]:
