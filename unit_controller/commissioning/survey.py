@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import re
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
@@ -120,6 +121,8 @@ async def _ezo(
             await _ph(report, link, wiring, config, ask, state_dir)
         else:
             await {"RTD": _rtd, "PMP": _pump}[kind](report, link, wiring, config, ask)
+    except _Malformed as exc:
+        report.problems.append(f"answered {exc.command} with a reply the checks cannot read: {exc}")
     except EzoLinkError as exc:
         report.problems.append(f"stopped answering during the checks: {exc}")
     finally:
@@ -144,18 +147,34 @@ async def _ask(link: EzoLink, command: str, wait_s: float = COMMAND_S) -> list[s
     return await link.command(command, wait_s=wait_s, timeout_s=1.0)
 
 
-def _field(lines: list[str], index: int = 1) -> str:
+class _Malformed(EzoLinkError):
+    """A reply the checks cannot read (not the circuit falling silent)."""
+
+
+def _field(lines: list[str], index: int = 1, *, command: str = "?") -> str:
     if not lines:
-        raise EzoLinkError("empty reply", tag="?", command="?")
+        raise _Malformed("no reply line before *OK", tag="?", command=command)
     parts = lines[-1].split(",")
     return parts[index] if len(parts) > index else ""
+
+
+def _number(lines: list[str], index: int = 1, *, command: str) -> float:
+    """A field as an EZO writes a number (`-12.345`), else _Malformed naming the reply: never a
+    traceback, nor Python's wider syntax (`1_0`, ` 3e1`, `nan`)."""
+    text = _field(lines, index, command=command)
+    if not _EZO_NUMBER.fullmatch(text):
+        raise _Malformed(f"not a number in the reply {lines[-1][:40]!r}", tag="?", command=command)
+    return float(text)
+
+
+_EZO_NUMBER = re.compile(r"-?\d+(\.\d+)?")
 
 
 async def _rtd(
     report: DeviceReport, link: EzoLink, wiring: object, config: UnitConfig, ask: Ask | None
 ) -> None:
     try:
-        scale = _field(await _ask(link, "S,?")).lower()
+        scale = _field(await _ask(link, "S,?"), command="S,?").lower()
     except EzoError:
         scale = "c"  # a firmware without the query reads °C (the datasheet's default)
     if scale != "c":
@@ -164,12 +183,17 @@ async def _rtd(
             f"reads in {scale.upper() or '?'}, not °C: the controller sets it to °C (S,c) as it "
             "starts"
         )
-    reading = _field(await _ask(link, "R", READ_S), 0)
-    report.reading = f"{reading} {'°C' if scale == 'c' else scale.upper()}"
-    with contextlib.suppress(ValueError):
-        if float(reading) <= RTD_OPEN_CIRCUIT_C + 1:
-            report.problems.append("reads -1023 °C: no probe connected (or an open lead)")
-    if _field(await _ask(link, "Cal,?")) in ("", "0"):
+    reading = _number(await _ask(link, "R", READ_S), 0, command="R")
+    report.reading = f"{reading:g} {'°C' if scale == 'c' else scale.upper()}"
+    rtd = config.wiring.rtd()
+    if reading <= RTD_OPEN_CIRCUIT_C + 1:
+        report.problems.append("reads -1023 °C: no probe connected (or an open lead)")
+    elif scale == "c" and not rtd.min_c <= reading <= rtd.max_c:
+        report.problems.append(
+            f"reads {reading:g} °C, outside the probe's range ({rtd.min_c:g}..{rtd.max_c:g} °C): "
+            "the controller takes it as a bad reading"
+        )
+    if _field(await _ask(link, "Cal,?"), command="Cal,?") in ("", "0"):
         report.warnings.append("not calibrated (a single point in a known bath: cal,<°C>)")
 
 
@@ -181,12 +205,21 @@ async def _ph(
     ask: Ask | None,
     state_dir: Path,
 ) -> None:
-    report.reading = f"pH {_field(await _ask(link, 'R', READ_S), 0)}"
-    points = _field(await _ask(link, "Cal,?"))
+    reading = _number(await _ask(link, "R", READ_S), 0, command="R")
+    report.reading = f"pH {reading:.3f}"
+    probe = config.wiring.ph_probe()
+    if not probe.min_ph <= reading <= probe.max_ph:
+        report.problems.append(
+            f"reads pH {reading:g}, outside the probe's range ({probe.min_ph:g}..{probe.max_ph:g})"
+            ": the controller takes it as a bad reading (probe unplugged or broken?)"
+        )
+    points = _field(await _ask(link, "Cal,?"), command="Cal,?")
     if points in ("", "0"):
         report.warnings.append("not calibrated: console `cal ph mid 7.00`, then low and high")
         return
-    slope = (await _ask(link, "Slope,?"))[-1].split(",")[1:]
+    replied = await _ask(link, "Slope,?")
+    _field(replied, command="Slope,?")  # no line at all is a reply the checks cannot read
+    slope = replied[-1].split(",")[1:]
     with contextlib.suppress(ValueError, IndexError):
         acid, base = float(slope[0]), float(slope[1])
         offset = float(slope[2]) if len(slope) > 2 else 0.0
@@ -212,17 +245,17 @@ async def _pump(
     report: DeviceReport, link: EzoLink, wiring: object, config: UnitConfig, ask: Ask | None
 ) -> None:
     assert isinstance(wiring, DosingPumpWiring)
-    maximum = float(_field(await _ask(link, "DC,?")) or "nan")
+    maximum = _number(await _ask(link, "DC,?"), command="DC,?")
     report.reading = f"max {maximum:g} mL/min"
     if maximum < wiring.max_ml_min:
         report.warnings.append(
             f"the circuit can do {maximum:g} mL/min, the config allows {wiring.max_ml_min:g}: "
             "rates are capped at the circuit's maximum"
         )
-    motor = float(_field(await _ask(link, "PV,?")) or "nan")
+    motor = _number(await _ask(link, "PV,?"), command="PV,?")
     if not motor >= MOTOR_MIN_V:
         report.problems.append(f"motor supply {motor:.2f} V (needs {MOTOR_MIN_V:g} V or more)")
-    if _field(await _ask(link, "Cal,?")) in ("", "0"):
+    if _field(await _ask(link, "Cal,?"), command="Cal,?") in ("", "0"):
         report.warnings.append(
             f"not calibrated: jog pump {report.tag} 10 cylinder, measure, cal pump {report.tag}"
         )
