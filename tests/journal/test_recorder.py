@@ -242,4 +242,7 @@ async def test_a_batch_completed_by_command_lists_the_phases_it_never_ran(
     assert export["batch"]["final_state"] == "COMPLETE"
     assert [p["name"] for p in export["phases"]] == ["fill", "heat"]
     assert export["batch"]["phases_not_run"] == ["ph", "drain", "drain_heel"]
+    # Its figures are the probes', as the README says the records say (found missing by a
+    # control engineer: the journal kept it, the export dropped it).
+    assert export["batch"]["basis"] == "measured"
     assert [c["command"] for c in export["commands"]][-1] == "complete"

@@ -188,6 +188,8 @@ def batch_export(
             "id": batch["id"],
             "recipe": batch["recipe"],
             "recipe_sha256": batch["recipe_sha256"],
+            # What the unit's own probes read, never the process's true state (README).
+            "basis": record.get("basis") or "measured",
             "start_ts": start_ts,
             "end_ts": end_ts,
             "detected_ts": batch["detected_ts"],
