@@ -135,3 +135,16 @@ async def test_relay_board_unplugged_aborts_with_everything_off(short_recipe: Pa
     assert ("reading_bad", "HS-100") in {(a["id"], a["tag"]) for a in summary["alarms"]}
     assert violations == []
     assert summary["hazards"]["heater_on_dry_s"] == 0
+
+
+async def test_an_aborted_serial_run_ends_with_the_devices_holding_the_safe_outputs(
+    short_recipe: Path,
+) -> None:
+    # Found by a controls engineer: the run stopped on the abort's scan and took the drivers
+    # down before the pump's X went out; its summary showed P-204 still dosing.
+    result, _ = await _run("short", faults=("estop@3.8",), recipes_dir=short_recipe)
+    summary = result.summary
+    assert summary["final_state"] == "ABORTED"
+    held = summary["outputs"]
+    assert held["pumps"] == dict.fromkeys(held["pumps"], 0.0), held
+    assert (held["heater"], held["contactor"], held["agitator"]) == (0.0, False, False)

@@ -49,6 +49,9 @@ log = get_logger(__name__)
 CONNECT_WAIT_S = 5.0
 # A run ends in these states once the batch has started.
 _FINAL_STATES = frozenset({State.COMPLETE, State.ABORTED, State.HELD, State.STOPPED})
+# Simulated seconds a serial run scans on after its end, at most, for the devices to take the
+# final outputs over their lines.
+DEVICES_SETTLE_S = 10.0
 # The serial backend runs in lockstep with its emulators, about this many times real time: the
 # progress lines are spaced for it.
 SERIAL_PACE = 60.0
@@ -405,6 +408,8 @@ class SimulationRun:
         await self._scan_until(self._batch_over, limit_s=limit_s)
         # One more scan shows the outputs the final state holds.
         await self._tick()
+        if self.serial:
+            await self._until_devices_hold_outputs()
         final = controller.machine.state
         if controller.batch is not None and controller.batch.end_s is None:
             controller.batch.finish(now=self.clock.monotonic())
@@ -426,6 +431,29 @@ class SimulationRun:
             self.unit.step(now - self._stepped_at)
             self._stepped_at = now
         self.progress.note(self.clock.monotonic(), "some instruments gave no reading at start-up")
+
+    async def _until_devices_hold_outputs(self) -> None:
+        """Scan on until the devices hold what the last scan commanded: on the lines a pump's X
+        and the coils' offs take a few exchanges after it (an aborted run ended with P-204
+        dosing, and said so, where the daemon's stop sends them)."""
+        deadline = self.clock.monotonic() + DEVICES_SETTLE_S
+        while not self._devices_hold_outputs() and self.clock.monotonic() < deadline:
+            await self._tick()
+
+    def _devices_hold_outputs(self) -> bool:
+        snapshot = self.controller.snapshot
+        if snapshot is None:
+            return True
+        wanted = snapshot.outputs
+        pumps = all(
+            abs(pump.commanded_ml_min() - wanted.pump(tag)) < 1e-6
+            for tag, pump in self.unit.pumps.items()
+        )
+        coils = all(
+            coil.energised == bool(getattr(wanted, str(function), coil.energised))
+            for function, coil in self.unit.coils.items()
+        )
+        return pumps and coils
 
     def _batch_over(self) -> bool:
         state = self.controller.machine.state
