@@ -75,6 +75,34 @@ async def test_remote_is_refused_while_the_estop_is_still_pressed() -> None:
     await rig.controller.set_authority("local", source="console")  # local is never refused
 
 
+async def test_a_reset_says_which_latches_it_left_and_why() -> None:
+    # Found by a field tech: "reset 0 alarms" with the E-stop pressed, or a latch not yet
+    # acknowledged, read as nothing needing a reset.
+    from unit_controller.console.render import render_result
+    from unit_controller.console.text import Style
+
+    rig = Rig()
+    await rig.scan()
+    await rig.controller.command("reset", source="test")
+    await rig.run_for(1)
+    rig.inject("estop")
+    await rig.run_until(lambda s: s.state is State.ABORTED, limit_s=5)
+    assert await rig.controller.reset_alarms(None, source="console") == 0
+    assert rig.controller.reset_leaves() == ["estop (HS-100): its cause is still there"]
+    rig.unit._estop_pressed = False
+    await rig.run_for(1)
+    assert rig.controller.reset_leaves() == ["estop (HS-100): not acknowledged (ack it first)"]
+    shown = render_result(
+        "reset_alarms",
+        {"count": 0, "held": [], "left": rig.controller.reset_leaves()},
+        Style(colour=False, utf8=True, bell=False),
+    )
+    assert shown == ["reset 0 alarms", "left: estop (HS-100): not acknowledged (ack it first)"]
+    await rig.controller.acknowledge(None, source="console")
+    assert await rig.controller.reset_alarms(None, source="console") == 1
+    assert rig.controller.reset_leaves() == []
+
+
 async def test_an_estop_pressed_while_resetting_aborts_rather_than_leaving_idle() -> None:
     rig = Rig()
     await rig.scan()

@@ -281,6 +281,24 @@ class AlarmManager:
             and self._input_bad(entry)
         ]
 
+    def reset_leaves(self, alarm_id: str | None = None) -> list[tuple[str, str, str]]:
+        """The latching alarms a reset leaves for a reason a person can act on (id, tag, why):
+        its cause still there, or not acknowledged yet. Those held by an unreadable input are
+        `held_latched`'s."""
+        left = []
+        for entry in self._entries.values():
+            if not entry.latch or alarm_id not in (None, entry.alarm_id):
+                continue
+            if entry.state in _ACTIVE:
+                left.append((entry.alarm_id, entry.tag, "its cause is still there"))
+            elif (
+                entry.state is AlarmState.LATCHED
+                and entry.acked_at is None
+                and not self._input_bad(entry)
+            ):
+                left.append((entry.alarm_id, entry.tag, "not acknowledged (ack it first)"))
+        return left
+
     def _input_bad(self, entry: _Entry) -> bool:
         if entry.trip is None or entry.alarm_id in INPUT_BAD_ALARMS:
             return False

@@ -498,6 +498,11 @@ def _held(result: Mapping[str, Any], style: Style) -> list[str]:
     )
 
 
+def _reset_leaves(result: Mapping[str, Any], style: Style) -> list[str]:
+    left = [clean(item) for item in result.get("left") or [] if isinstance(item, str)]
+    return [line for item in left for line in wrap(f"left: {item}", indent=len("left: "))]
+
+
 def _jog(result: Mapping[str, Any], style: Style) -> list[str]:
     pump, ml, rate = (_value(result.get(k, "?")) for k in ("pump", "ml", "ml_min"))
     seconds = _num(result.get("seconds"), 1)  # an estimate: tenths are plenty
@@ -533,7 +538,7 @@ _RESULTS: Final[dict[str, Callable[[Mapping[str, Any], Style], list[str]]]] = {
     "status": render_status,
     "alarms": lambda r, s: render_alarms(r.get("alarms") or [], s),
     "ack": _count("acknowledged"),
-    "reset_alarms": lambda r, s: _count("reset")(r, s) + _held(r, s),
+    "reset_alarms": lambda r, s: _count("reset")(r, s) + _held(r, s) + _reset_leaves(r, s),
     "confirm": lambda r, s: [fit(f"confirmed: {clean(r.get('prompt', '?'))}")],
     "recipes": lambda r, s: render_recipes(r.get("recipes") or [], s),
     "manual": lambda r, s: [f"manual mode {'ON' if r.get('manual') else 'off'}"],

@@ -390,7 +390,11 @@ class Operations:
     async def _reset_alarms(self, session: Session, args: AlarmArgs) -> dict[str, Any]:
         count = await self.controller.reset_alarms(args.alarm_id, source=session.source)
         # Reset "all" with one held by its unreadable input: said, not left to be missed.
-        return {"count": count, "held": self.controller.held_latched(args.alarm_id)}
+        return {
+            "count": count,
+            "held": self.controller.held_latched(args.alarm_id),
+            "left": self.controller.reset_leaves(args.alarm_id),
+        }
 
     def _packml(self, op: str) -> Handler:
         async def run(session: Session, args: Any) -> dict[str, Any]:

@@ -41,6 +41,11 @@ class AlarmRequests(ControllerCore):
         """The latched alarms a reset leaves while their input cannot be read, as 'id (tag)'."""
         return [f"{alarm} ({tag})" for alarm, tag in self.alarms.held_latched(alarm_id)]
 
+    def reset_leaves(self, alarm_id: str | None = None) -> list[str]:
+        """The latching alarms a reset leaves, as 'id (tag): why' (cause still there, not
+        acknowledged): "reset 0 alarms" alone read as nothing needing a reset."""
+        return [f"{alarm} ({tag}): {why}" for alarm, tag, why in self.alarms.reset_leaves(alarm_id)]
+
     def _refuse_unknown_alarm(self, alarm_id: str | None) -> None:
         active = sorted({a.alarm_id for a in self.alarms.active()})
         if alarm_id is not None and alarm_id not in active:
