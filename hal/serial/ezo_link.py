@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -463,12 +464,20 @@ def _decode(raw: bytes) -> _Item:
     return text
 
 
+# A number as an EZO circuit writes one: an optional minus, digits, an optional fraction.
+# Python's float() takes far more (`1_0`, ` 3e1`, `nan`, `inf`): none of it is a reading.
+_EZO_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
+
+def ezo_number(text: str) -> float:
+    """`text` as the number an EZO circuit wrote; ValueError for anything else."""
+    if not _EZO_NUMBER.fullmatch(text):
+        raise ValueError(f"not a number as an EZO circuit writes one: {text[:40]!r}")
+    return float(text)
+
+
 def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return _EZO_NUMBER.fullmatch(text) is not None
 
 
 def parse_firmware(lines: list[str], tag: str) -> Firmware:

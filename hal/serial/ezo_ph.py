@@ -25,7 +25,7 @@ from hal.calibration import (
     judge,
 )
 from hal.log import get_logger
-from hal.serial.ezo_link import CAL_S, EzoGarbage
+from hal.serial.ezo_link import CAL_S, EzoGarbage, ezo_number
 from hal.serial.ezo_rtd import EzoSensor
 
 log = get_logger(__name__)
@@ -182,7 +182,7 @@ def _fields(lines: list[str], prefix: str, count: int, *, tag: str, command: str
         parts = line.split(",")
         if parts[0].upper() == prefix and len(parts) == count + 1:
             try:
-                values = [float(p) for p in parts[1:]]
+                values = [ezo_number(p) for p in parts[1:]]
             except ValueError:
                 break
             if all(math.isfinite(v) for v in values):

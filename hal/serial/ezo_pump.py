@@ -15,7 +15,7 @@ from hal.clock import Clock
 from hal.log import get_logger
 from hal.reading import BadReason, Reading
 from hal.serial.ezo_device import EzoDevice
-from hal.serial.ezo_link import CAL_S, EzoError, EzoGarbage, EzoLink
+from hal.serial.ezo_link import CAL_S, EzoError, EzoGarbage, EzoLink, ezo_number
 from hal.serial.reconnect import Backoff
 
 log = get_logger(__name__)
@@ -322,7 +322,7 @@ def _number_after(lines: list[str], prefix: str, *, tag: str, command: str) -> f
         parts = line.split(",")
         if parts[0].upper() == prefix.upper() and len(parts) == 2:
             try:
-                value = float(parts[1])
+                value = ezo_number(parts[1])
             except ValueError:
                 break
             if math.isfinite(value) and value >= 0:

@@ -20,6 +20,7 @@ from hal.serial.ezo_link import (
     EzoLinkError,
     EzoPortLost,
     command_verb,
+    ezo_number,
 )
 from hal.serial.reconnect import Backoff
 
@@ -155,7 +156,7 @@ def _reading(lines: list[str], *, tag: str, command: str) -> float:
     if not lines:
         raise EzoGarbage("reply without a reading", tag=tag, command=command)
     try:
-        value = float(lines[-1])
+        value = ezo_number(lines[-1])
     except ValueError:
         raise EzoGarbage(
             f"reading {lines[-1]!r} is not a number", tag=tag, command=command

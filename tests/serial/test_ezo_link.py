@@ -164,3 +164,22 @@ async def test_within_gives_up_on_the_clock_and_passes_cancellation_on() -> None
         with contextlib.suppress(asyncio.CancelledError):
             await task
         assert task.cancelled()
+
+
+@pytest.mark.parametrize("text", ["1_0", " 3e1", "3e1", "nan", "inf", "+25.0", "25.", ".5", "0x1F"])
+def test_a_reading_is_only_what_an_ezo_circuit_writes_not_what_python_takes(text: str) -> None:
+    # Found by a controls engineer: float() took "1_0" as 10.0 °C, flagged good.
+    from hal.serial.ezo_link import EzoGarbage, ezo_number
+    from hal.serial.ezo_rtd import _reading
+
+    with pytest.raises(ValueError, match="not a number as an EZO"):
+        ezo_number(text)
+    with pytest.raises(EzoGarbage, match="not a number"):
+        _reading([text], tag="TT-101", command="R")
+
+
+@pytest.mark.parametrize(("text", "value"), [("25.104", 25.104), ("-1023.000", -1023.0), ("7", 7)])
+def test_what_an_ezo_circuit_writes_is_read(text: str, value: float) -> None:
+    from hal.serial.ezo_link import ezo_number
+
+    assert ezo_number(text) == value
