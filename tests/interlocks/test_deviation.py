@@ -39,3 +39,25 @@ def test_back_in_band_ends_it() -> None:
     monitor = DeviationMonitor(smoothing_s=1.0, persist_s=60.0, settle_s=60.0)
     assert _run(monitor, [11.0] * 100 + [10.5] * 100) is not None
     assert _run(monitor, [11.0] * 20, start=200.0) is None
+
+
+def test_the_interlocks_say_a_ph_just_past_the_spec_on_the_side_no_reagent_pushes() -> None:
+    # Found by a control engineer: a metal feed that stalled left co-precipitation at pH
+    # 11.06-11.08 for 90 min (no counter-reagent, so the high side was not judged, and the
+    # band was twice the spec): COMPLETE, no alarm.
+    from tests.interlocks import default_limits, make_image, sim_wiring
+    from unit_controller.interlocks import InterlockContext, Interlocks
+
+    interlocks = Interlocks(limits=default_limits(), wiring=sim_wiring())
+    ctx = InterlockContext(
+        executing=True, ph_setpoint=11.0, ph_raises=True, ph_counter=False, ph_tolerance=0.05
+    )
+
+    def ids(now: float, ph: float) -> set[str]:
+        return {t.alarm_id for t in interlocks.evaluate(make_image(now, ph=ph), ctx)}
+
+    for second in range(300):  # settled on the setpoint
+        assert "ph_deviation" not in ids(float(second), 11.0)
+    said = [second for second in range(300, 900) if "ph_deviation" in ids(float(second), 11.07)]
+    assert said, "a pH 0.07 above the spec's band for 10 min is off-spec"
+    assert said[0] >= 300 + 180  # not before its 3 minutes

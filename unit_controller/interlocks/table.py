@@ -300,8 +300,8 @@ PH_DEVIATION = Cause(
     "ph_deviation",
     "ph_deviation",
     "AT-101 pH",
-    "the pH reached its band, then stayed out of it (short of the setpoint, or either way with a "
-    "counter-reagent) for minutes: the product goes off-spec",
+    "the pH reached its band, then stayed out of it, either way, for minutes (smoothed, judged "
+    "on the phase's tolerance): the product goes off-spec",
     Priority.MEDIUM,
     TripAction.NONE,
     _NOTHING,
