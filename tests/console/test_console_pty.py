@@ -229,7 +229,7 @@ async def test_a_huge_piped_line_is_refused_as_too_long_and_the_next_runs(
     async with StubDaemon(path=sock) as stub:
         run = await _piped("a" * 4_000_000 + "\nstatus\n", "--socket", str(sock))
     assert run.code == 2
-    assert "line too long (65537 characters; at most 1000)" in run.out
+    assert "line too long: over 1000 characters (the most a line may be)" in run.out
     assert "state   STOPPED (2)" in run.out
     assert stub.ops == ["identify", "status"]
 

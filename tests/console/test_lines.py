@@ -177,7 +177,7 @@ BAD: list[tuple[str, str]] = [
     ("help frobnicate", "no command 'frobnicate'; type help for the list"),
     ("pin 1234", "type pin alone, then the PIN when asked (it is not shown): pin"),
     ("\x1b[A", "unknown command '?[a'; type help for the list"),
-    ("x" * 1001, "line too long (1001 characters; at most 1000)"),
+    ("x" * 1001, "line too long: over 1000 characters (the most a line may be)"),
 ]  # fmt: skip
 
 

@@ -259,7 +259,9 @@ _PLAIN: Final = frozenset(
 def parse_line(line: str) -> Parsed | None:
     """Parse one input line; None for a blank or comment line; raises LineError when malformed."""
     if len(line) > MAX_LINE_CHARS:
-        raise LineError(f"line too long ({len(line)} characters; at most {MAX_LINE_CHARS})")
+        # No count: what reaches here was cut to a bound already (a 14,000-character paste
+        # read "4096 characters"), so only "over the limit" is true.
+        raise LineError(f"line too long: over {MAX_LINE_CHARS} characters (the most a line may be)")
     words = line.split("#", 1)[0].split()
     if not words:
         return None
