@@ -85,18 +85,21 @@ class Housekeeping:
             return  # not known until the journal opens (a full disk at start); asked again later
         last = await journal.last_calibration(kind="ph", actions=CALIBRATION_POINTS)
         cleared = await journal.last_calibration(kind="ph", actions=("clear",))
-        if cleared is not None and (last is None or cleared >= last):
+        was_cleared = cleared is not None and (last is None or cleared >= last)
+        if was_cleared:
             last = None  # a cleared probe is an uncalibrated one
         now_ms = self._epoch.ms(self._clock.monotonic())
         due_ms = config.calibration.ph_due_days * 86_400_000
         due = last is None or now_ms - last > due_ms
         tag = config.wiring.ph_tag
         if due:
-            when = (
-                "never calibrated"
-                if last is None
-                else (f"last calibrated {(now_ms - last) / 86_400_000:.1f} days ago")
-            )
+            if last is not None:
+                when = f"last calibrated {(now_ms - last) / 86_400_000:.1f} days ago"
+            elif was_cleared:
+                # Not "never": the journal holds its calibrations, and the tech just cleared it.
+                when = "its calibration was cleared"
+            else:
+                when = "never calibrated"
             await controller.raise_alarm(
                 alarm_id=PH_CALIBRATION_DUE,
                 tag=tag,
