@@ -16,7 +16,9 @@ from typing import Any, Final
 
 UNIT: Final = "sim-unit-01"
 PIN: Final = "1234"
-GUARDED: Final = frozenset({"manual", "jog_pump", "heater", "cal_ph", "cal_ph_clear", "cal_pump"})
+GUARDED: Final = frozenset(
+    {"manual", "jog_pump", "heater", "cal_ph", "cal_ph_clear", "cal_ph_probe_out", "cal_pump"}
+)
 STATE_NO: Final = {
     "STOPPED": 2, "RESETTING": 15, "IDLE": 4, "STARTING": 3, "EXECUTE": 6, "COMPLETING": 16,
     "COMPLETE": 17, "HOLDING": 10, "HELD": 11, "UNHOLDING": 12, "STOPPING": 7, "ABORTING": 8,
@@ -320,6 +322,8 @@ class StubDaemon:
                 return {"probe": "AT-101", "points": 0, "calibrated": False, "verdict": "ok"}
             case "cal_ph_clear":
                 return {"probe": "AT-101", "points": 0, "cleared": True}
+            case "cal_ph_probe_out":
+                return {"probe_out": bool(args.get("on"))}
             case "cal_pump":
                 return {
                     "pump": args["pump"],

@@ -290,6 +290,8 @@ async def test_a_command_typed_at_a_calibration_reading_ends_it_and_is_carried_o
         term.type("quit\n")
         assert await term.exit_code() == 0
     assert "cal_ph" not in stub.ops
+    # Each calibration held starts off while the probe was out, and let them go at its end.
+    assert stub.args_of("cal_ph_probe_out") == [{"on": True}, {"on": False}] * 2
 
 
 async def test_sigterm_leaves_as_ctrl_d_does_and_puts_the_terminal_back(

@@ -70,3 +70,30 @@ async def test_a_jog_cut_short_by_another_session_is_told_as_an_event() -> None:
     assert len(told) == 1
     assert told[0].text.startswith("jog P-204 at ")
     assert told[0].text.endswith("stopped by stop")
+
+
+async def test_no_batch_starts_while_a_guided_calibration_has_the_probe_in_a_buffer() -> None:
+    # Found by a field tech: with one console's `cal ph` waiting on a buffer's reading, a second
+    # console's `start smoke` was accepted; the batch dosed on a probe in a beaker.
+    rig = Rig()
+    await rig.scan()
+    ops = rig.operations()
+    tech, other = Session(user="tech", client="console"), Session(user="b", client="console")
+    assert await _ask(ops, other, "reset") == (True, "")
+    await rig.run_for(1.0)
+    assert await _ask(ops, tech, "cal_ph_probe_out", on=True) == (True, "")
+    ok, error = await _ask(ops, other, "start", recipe="smoke")
+    assert not ok
+    assert "the pH probe AT-101 is out in a buffer for a guided calibration" in error, error
+    # Another console may neither take it out too nor put it back for the first.
+    assert not (await _ask(ops, other, "cal_ph_probe_out", on=True))[0]
+    await _ask(ops, other, "cal_ph_probe_out", on=False)
+    assert not (await _ask(ops, other, "start", recipe="smoke"))[0]
+    # The calibrating console leaving (a dropped line) puts it back, as `done` would.
+    await ops.session_closed(tech)
+    assert await _ask(ops, other, "start", recipe="smoke") == (True, "")
+    await rig.run_for(1.0)
+    # And a probe is not taken out from under a batch.
+    ok, error = await _ask(ops, tech, "cal_ph_probe_out", on=True)
+    assert not ok
+    assert "while a batch is under way" in error, error

@@ -146,9 +146,16 @@ class PhCalibration:
         self._bad: str | None = None  # why the last reading was bad, while it is
         self.failed = False
         self.ended = False  # a command typed (or the end of input) ended it before done
+        self._out = False  # the controller holds starts off for this calibration
 
     async def run(self) -> None:
         """Every point the tech chooses: mid first, then low and/or high, until done."""
+        try:
+            await self._run()
+        finally:
+            await self._probe_back()
+
+    async def _run(self) -> None:
         probe = await self._begin()
         if probe is None:
             return
@@ -182,8 +189,11 @@ class PhCalibration:
 
     async def one(self, point: PhPoint) -> None:
         """The one point a `cal ph mid 7.00` line names, guided the same way."""
-        if await self._begin() is not None:
-            await self._point(point)
+        try:
+            if await self._begin() is not None:
+                await self._point(point)
+        finally:
+            await self._probe_back()
 
     # --- steps --------------------------------------------------------------------------------
     async def _begin(self) -> str | None:
@@ -196,6 +206,13 @@ class PhCalibration:
                 "stop it or let it complete first"
             )
             return None
+        # The probe goes into buffers: no batch may start on its readings meanwhile (a second
+        # console started one under a probe sitting in a beaker).
+        out = await self._ask(Request("cal_ph_probe_out", {"on": True}))
+        if not out.ok:
+            self._refused(out.error or "the controller refused to hold starts off")
+            return None
+        self._out = True
         response = await self._ask(Request("cal_ph_status"))
         if not response.ok:
             self._refused(response.error or "the controller refused cal ph status")
@@ -331,6 +348,15 @@ class PhCalibration:
             return None
         self._screen.entered(item)
         return item
+
+    async def _probe_back(self) -> None:
+        """Starts may go on again: the calibration is over however it ended (the session's end
+        does it too, should this not get through)."""
+        if not self._out:
+            return
+        self._out = False
+        with contextlib.suppress(ConsoleError, TimeoutError):
+            await self._client.request("cal_ph_probe_out", {"on": False})
 
     def _stops_for(self, line: str) -> bool:
         """Whether `line` is a console command: it ends the calibration and is carried out

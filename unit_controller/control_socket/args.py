@@ -51,6 +51,12 @@ class ManualArgs(OpArgs):
     on: StrictBool
 
 
+class ProbeOutArgs(OpArgs):
+    """The pH probe out in a buffer for a guided calibration (on), or back (off)."""
+
+    on: StrictBool
+
+
 class UnitModeArgs(OpArgs):
     """The PackML unit mode to go to."""
 

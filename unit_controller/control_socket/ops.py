@@ -43,6 +43,7 @@ from .args import (
     ManualArgs,
     NoArgs,
     OpArgs,
+    ProbeOutArgs,
     StartArgs,
     StatsArgs,
     UnitModeArgs,
@@ -146,6 +147,7 @@ class Operations:
         self._stats = stats
         # The session that turned manual mode on: only it runs and ends manual actions.
         self._manual_session: Session | None = None
+        self._probe_session: Session | None = None  # the guided calibration's, while out
         self._scanned = asyncio.Event()
         controller.watch(lambda _: self._scanned.set())
         self.pins = PinDesk(config=config, controller=controller)
@@ -177,6 +179,7 @@ class Operations:
             "drain": OpSpec(DrainArgs, Kind.PROTECTED, self._drain),
             "cal_ph": OpSpec(CalPhArgs, Kind.PROTECTED, self._cal_ph),
             "cal_ph_clear": OpSpec(NoArgs, Kind.PROTECTED, self._cal_ph_clear),
+            "cal_ph_probe_out": OpSpec(ProbeOutArgs, Kind.PROTECTED, self._cal_ph_probe_out),
             "cal_pump": OpSpec(CalPumpArgs, Kind.PROTECTED, self._cal_pump),
         }
 
@@ -474,9 +477,25 @@ class Operations:
         mode = await self.controller.set_authority(args.mode, source=session.source)
         return {"authority": mode.value}
 
+    async def _cal_ph_probe_out(self, session: Session, args: ProbeOutArgs) -> dict[str, Any]:
+        owner = self._probe_session
+        if args.on and owner is not None and owner is not session:
+            raise CommandRefused(
+                f"the pH probe is already out for a guided calibration ({owner.source})"
+            )
+        if not args.on and owner is not session:
+            return {"probe_out": self.controller.probe_out is not None}
+        await self.controller.take_probe_out(session.source if args.on else None)
+        self._probe_session = session if args.on else None
+        return {"probe_out": args.on}
+
     async def session_closed(self, session: Session) -> None:
         """A session ended: manual mode it turned on ends with it (a dropped serial line must
-        not leave the unit in manual, where no one remote can take it out)."""
+        not leave the unit in manual, where no one remote can take it out); so does a guided
+        calibration's hold on starts."""
+        if self._probe_session is session:
+            self._probe_session = None
+            await self.controller.take_probe_out(None)
         if self._manual_owner() is not session:
             return
         self._manual_session = None

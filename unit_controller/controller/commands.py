@@ -73,6 +73,11 @@ class CommandModel(ControllerCore):
             self._modes.check(command, self.machine)
         if command not in (Command.STOP, Command.ABORT) and self._busy is not None:
             raise CommandRefused(f"cannot {command}: {self._busy} is in progress")
+        if command is Command.START and self._probe_out is not None:
+            raise CommandRefused(
+                f"cannot start: the pH probe {self.board.ph.tag} is out in a buffer for a guided "
+                f"calibration ({self._probe_out}); finish it (done) or stop it (Ctrl-C) first"
+            )
         if command is Command.START:
             await self._prepare_start(recipe, names_only=not recipe_paths)
         elif (

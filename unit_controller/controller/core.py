@@ -115,6 +115,9 @@ class ControllerCore:
         self._manual = ManualMode(config=config)
         self._modes = UnitModes(self._manual)
         self._busy: str | None = None  # a console job (a calibration) that holds off batches
+        # Who has the pH probe out in a buffer for a guided calibration (it holds off starts):
+        # the reading a batch would dose on is a beaker's.
+        self._probe_out: str | None = None
         self._stops_announced = 0  # ManualMode.stops_told as last announced
         self._start_checks: list[Callable[[], str | None]] = []
         # Scans and requests from any source (MQTT, control socket, simulator) take turns:

@@ -198,6 +198,21 @@ class ManualRequests(ControllerCore):
             self._flush_events()
             return {"seconds": seconds}
 
+    async def take_probe_out(self, who: str | None) -> None:
+        """The pH probe goes into a buffer for a guided calibration by `who` (starts are
+        refused until it is back), or, with None, it is back."""
+        async with self._turn():
+            if who is not None:
+                refuse_during_batch(
+                    self.machine.state, what=f"calibrate the pH probe {self.board.ph.tag}"
+                )
+            self._probe_out = who
+
+    @property
+    def probe_out(self) -> str | None:
+        """Who has the pH probe out for a guided calibration, or None."""
+        return self._probe_out
+
     @contextlib.asynccontextmanager
     async def outside_batch(self, what: str) -> AsyncIterator[None]:
         """Run `what` (a calibration) with no batch under way; PackML commands but stop and abort
