@@ -119,6 +119,10 @@ def test_json_summary_has_every_documented_field(smoke: Outcome) -> None:
     assert summary["recipe"] == "smoke"
     assert summary["seed"] == 1
     assert summary["sim_seconds"] > 0
+    # The batch's times count from its own start, a scan or two into the run (a fault's
+    # minutes count from the run's): found by a control engineer reading "detected 0.2 s
+    # before it happened".
+    assert 0 < summary["batch_start_s"] < 5
     assert summary["wall_seconds"] >= 0
     assert [p["name"] for p in summary["phases"]] == ["fill", "heat", "ph", "drain", "drain_heel"]
     for phase in summary["phases"]:

@@ -57,6 +57,9 @@ def run_summary(
         "seed": options.seed,
         "backend": options.backend,
         "sim_seconds": round(sim_seconds, 1),
+        # The batch's times (phases, alarms) count from its start, this far into the run: the
+        # run's own clock is the one `--fault` minutes and the progress lines use.
+        "batch_start_s": None if controller.batch is None else round(controller.batch.start_s, 1),
         "wall_seconds": round(wall_s, 2),
         "phases": batch["phases"],
         "alarms": batch["alarms"],
