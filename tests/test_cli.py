@@ -755,6 +755,18 @@ def test_check_config_notes_a_client_certificate_issued_to_another_unit(tmp_path
         assert ("is issued to 'unit-01', not to this unit ('sim-unit-01')" in outcome.err) is noted
 
 
+def test_check_config_notes_a_tls_link_with_no_client_certificate(tmp_path: Path) -> None:
+    # Found by a fleet tester: the shipped broker refuses it, and the daemon said only
+    # "Operation timed out" at every retry while check-config said ok.
+    text = EXAMPLE.replace("[mqtt]\n", '[mqtt]\nurl = "mqtts://broker"\n', 1)
+    outcome = _cli("check-config", str(_write(tmp_path, "nocert.toml", text)))
+    assert (outcome.code, outcome.out) == (0, "ok\n")
+    assert "TLS (mqtts) but no cert_file/key_file is set" in outcome.err
+    plain = EXAMPLE.replace("[mqtt]\n", '[mqtt]\nurl = "mqtt://broker"\n', 1)
+    outcome = _cli("check-config", str(_write(tmp_path, "plain.toml", plain)))
+    assert "cert_file" not in outcome.err
+
+
 def test_check_config_notes_ports_the_simulator_leaves_and_console_users_unknown_here(
     tmp_path: Path,
 ) -> None:

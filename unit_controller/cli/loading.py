@@ -30,6 +30,7 @@ def check_config(path: Path) -> int:
     notes = (
         _state_dir_unused(config, path),
         _certificate_names_another(config),
+        _tls_without_client_certificate(config),
         _ports_unused(config),
         _users_unknown(config),
     )
@@ -70,6 +71,18 @@ def _users_unknown(config: UnitConfig) -> str | None:
     return (
         f"[console] users: no such user on this machine: {', '.join(map(repr, unknown))} "
         "(they may be made later, e.g. by the installer)"
+    )
+
+
+def _tls_without_client_certificate(config: UnitConfig) -> str | None:
+    """Why a TLS link with no client certificate will not get in at the site broker, or None."""
+    mqtt = config.mqtt
+    if not mqtt.enabled or not mqtt.address.tls or mqtt.cert_file is not None:
+        return None
+    return (
+        "[mqtt] url is TLS (mqtts) but no cert_file/key_file is set: the site broker "
+        "(deploy/mosquitto, require_certificate) refuses a client without a certificate, and "
+        "the link then only reports timeouts; give the unit its certificate"
     )
 
 
