@@ -97,3 +97,25 @@ async def test_no_batch_starts_while_a_guided_calibration_has_the_probe_in_a_buf
     ok, error = await _ask(ops, tech, "cal_ph_probe_out", on=True)
     assert not ok
     assert "while a batch is under way" in error, error
+
+
+async def test_leaving_manual_says_what_it_stopped_where_it_was_asked() -> None:
+    # Found by a field tech: `unitmode maintenance` with a heater run on answered only "unit
+    # mode maintenance"; the heater and agitator stopped without a word.
+    from unit_controller.console.render import render_result
+    from unit_controller.console.text import Style
+
+    style = Style(colour=False, utf8=True, bell=False)
+    rig = Rig(preload="water")
+    await rig.scan()
+    ops = rig.operations()
+    tech = Session(user="tech", client="console")
+    for leave in ({"op": "unitmode", "mode": "maintenance"}, {"op": "manual", "on": False}):
+        assert await _ask(ops, tech, "manual", on=True) == (True, "")
+        assert await _ask(ops, tech, "heater", percent=30.0, seconds=600.0) == (True, "")
+        await rig.run_for(1.0)
+        op = str(leave.pop("op"))
+        response = await ops.handle(tech, Request(id=2, op=op, args=leave))
+        assert response.ok, response.error
+        shown = render_result(op, response.result or {}, style)
+        assert shown[-1] == "stopped: heater at 30 %", shown

@@ -498,6 +498,12 @@ def _held(result: Mapping[str, Any], style: Style) -> list[str]:
     )
 
 
+def _stopped(result: Mapping[str, Any]) -> list[str]:
+    """What leaving manual stopped, said where it was asked (it was silent there)."""
+    stopped = [clean(item) for item in result.get("stopped") or [] if isinstance(item, str)]
+    return wrap(f"stopped: {'; '.join(stopped)}", indent=len("stopped: ")) if stopped else []
+
+
 def _reset_leaves(result: Mapping[str, Any], style: Style) -> list[str]:
     left = [clean(item) for item in result.get("left") or [] if isinstance(item, str)]
     return [line for item in left for line in wrap(f"left: {item}", indent=len("left: "))]
@@ -541,8 +547,8 @@ _RESULTS: Final[dict[str, Callable[[Mapping[str, Any], Style], list[str]]]] = {
     "reset_alarms": lambda r, s: _count("reset")(r, s) + _held(r, s) + _reset_leaves(r, s),
     "confirm": lambda r, s: [fit(f"confirmed: {clean(r.get('prompt', '?'))}")],
     "recipes": lambda r, s: render_recipes(r.get("recipes") or [], s),
-    "manual": lambda r, s: [f"manual mode {'ON' if r.get('manual') else 'off'}"],
-    "unitmode": lambda r, s: [f"unit mode {clean(r.get('unit_mode'))}"],
+    "manual": lambda r, s: [f"manual mode {'ON' if r.get('manual') else 'off'}", *_stopped(r)],
+    "unitmode": lambda r, s: [f"unit mode {clean(r.get('unit_mode'))}", *_stopped(r)],
     "mode": lambda r, s: [
         f"mode {clean(r.get('authority'))}: "
         + ("fleet commands act" if r.get("authority") == "remote" else "only this console acts")

@@ -118,6 +118,8 @@ class ControllerCore:
         # Who has the pH probe out in a buffer for a guided calibration (it holds off starts):
         # the reading a batch would dose on is a beaker's.
         self._probe_out: str | None = None
+        # What the last unit-mode change stopped (leaving manual ends its jogs and heater run).
+        self.mode_change_stopped: list[str] = []
         self._stops_announced = 0  # ManualMode.stops_told as last announced
         self._start_checks: list[Callable[[], str | None]] = []
         # Scans and requests from any source (MQTT, control socket, simulator) take turns:

@@ -58,12 +58,13 @@ class ManualRequests(ControllerCore):
         """Manual mode for the console: on/off, each action's progress, the last early stop."""
         return self._manual.status(now=self.clock.monotonic())
 
-    async def set_manual(self, on: bool, *, source: str) -> None:
+    async def set_manual(self, on: bool, *, source: str) -> list[str]:
         """Turn manual mode on (only with no batch under way) or off (always: stops everything);
-        off returns the unit to the mode it leaves for: production."""
+        off returns the unit to the mode it leaves for: production. Returns what it stopped."""
+        stopped: list[str] = []
         async with self._turn():
             if on == self._manual.on:
-                return
+                return stopped
             if on:
                 refuse_during_batch(self.machine.state, what="go to manual")
                 self._modes.change(UnitMode.MANUAL, state=self.machine.state)
@@ -74,6 +75,7 @@ class ManualRequests(ControllerCore):
                 log.info("manual.off", source=source, stopped=stopped)
                 self._emit_console("manual", "manual off", source, on=False, stopped=tuple(stopped))
             self._flush_events()
+        return stopped
 
     @property
     def authority(self) -> Authority:
@@ -114,6 +116,7 @@ class ManualRequests(ControllerCore):
         async with self._turn():
             old = self._modes.mode
             stopped = self._modes.change(wanted, state=self.machine.state)
+            self.mode_change_stopped = list(stopped)
             if wanted is not old:
                 log.info("unit_mode.changed", old=str(old), new=str(wanted), source=source)
                 self._emit_console(
