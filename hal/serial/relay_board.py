@@ -46,6 +46,10 @@ log = get_logger(__name__)
 # and silence look alike.
 _NO_FRAME = "no valid frame (silent, or line noise)"
 _BUS_COMPLAINTS = ("relay_board.timeout", "relay_board.bad_response")
+# Read-backs (FC01) in a row the board refuses before every relay's state is a fault: one is a
+# glitch, three are a board that will not tell.
+READBACK_REFUSALS_FAULT = 3
+READBACK_REFUSED = "the board refuses the relays' read-back"
 _Execute = Callable[[bool, ModbusPDU], Awaitable[ModbusPDU]]
 # pymodbus waits this long in real time; the driver's own Clock-based timeout always ends first.
 _PYMODBUS_TIMEOUT_S = 60.0
@@ -95,6 +99,7 @@ class RelayBoard:
         self._input_count = max(self.map.inputs) + 1
         self._inputs: dict[int, Reading[bool]] = {}
         self._last_ok = self._started = clock.monotonic()
+        self._readback_refused = 0  # read-backs in a row the board refused
         # What the last failed request looked like: a lost board's readings say which.
         self._failure = _NO_FRAME
         # A refused or silent relay logs once every few minutes while it goes on, not each try.
@@ -337,9 +342,27 @@ class RelayBoard:
     async def _read_back(self) -> None:
         """Read the relays' states (FC01) and judge each settled channel against its write."""
         count = max(c.relay for c in self._channels.values()) + 1
-        bits = await self._read_bits(ReadCoilsRequest(address=0, count=count, dev_id=self.slave))
+        request = ReadCoilsRequest(address=0, count=count, dev_id=self.slave)
+        try:
+            bits = await self._read_bits(request, refusal_raises=True)
+        except RelayBoardExceptionResponse as exc:
+            # The board answers, but not this: a relay that stopped following its writes would
+            # go unseen, so after a few in a row every relay's state is said unknown.
+            self._readback_refused += 1
+            if self._readback_refused >= READBACK_REFUSALS_FAULT:
+                for channel in self._channels.values():
+                    channel.disagrees = (
+                        f"{READBACK_REFUSED} (FC01, exception {exc.exception_code}): whether the "
+                        "relay follows its writes is unknown"
+                    )
+            return
         if bits is None:
             return  # a failing bus is judged by the inputs going stale
+        if self._readback_refused:
+            self._readback_refused = 0
+            for channel in self._channels.values():
+                if channel.disagrees is not None and channel.disagrees.startswith(READBACK_REFUSED):
+                    channel.disagrees = None
         now, settle = self.clock.monotonic(), self.timing.readback_settle_s
         for channel in self._channels.values():
             hw = channel.hw_until
@@ -362,8 +385,11 @@ class RelayBoard:
         at = self.clock.monotonic()
         self._inputs = {n: Reading.ok(bits[n], at) for n in self.map.inputs}
 
-    async def _read_bits(self, request: ModbusPDU) -> list[bool] | None:
-        """The bits a read (FC01 relays, FC02 inputs) answers, or None when the bus fails."""
+    async def _read_bits(
+        self, request: ModbusPDU, *, refusal_raises: bool = False
+    ) -> list[bool] | None:
+        """The bits a read (FC01 relays, FC02 inputs) answers, or None when the bus fails (or
+        the board refuses it, unless `refusal_raises`)."""
         code, count = request.function_code, request.count
 
         def check(response: ModbusPDU) -> None:
@@ -372,6 +398,10 @@ class RelayBoard:
 
         try:
             response = await self._exchange(request, check)
+        except RelayBoardExceptionResponse:
+            if refusal_raises:
+                raise
+            return None
         except RelayBoardError:
             return None
         return [bool(bit) for bit in response.bits[:count]]

@@ -503,3 +503,21 @@ async def test_a_relay_refused_for_minutes_is_logged_once_per_address(small_rig:
     refused = [e.get("address") for e in logs if e["event"] == "relay_board.exception"]
     assert refused
     assert len(refused) == len(set(refused)), refused
+
+
+async def test_a_board_that_refuses_the_read_back_makes_every_relays_state_a_fault(
+    rig: Rig,
+) -> None:
+    # Found by a controls engineer: FC01 answered with an exception switched the read-back
+    # off with one log line; a relay stuck on would then go unseen.
+    agitator = rig.board.coil(CoilFunction.AGITATOR)
+    agitator.set(True)
+    await rig.until(
+        lambda: rig.unit.coils[CoilFunction.AGITATOR].energised, within_s=3.0, what="on"
+    )
+    rig.emulator.unsupported.add(1)
+    await rig.until(lambda: agitator.fault() is not None, within_s=10.0, what="read-back fault")
+    assert "refuses the relays' read-back (FC01, exception 1)" in str(agitator.fault())
+    assert rig.board.estop().latest().good  # the board is not lost: it answers its polls
+    rig.emulator.unsupported.clear()
+    await rig.until(lambda: agitator.fault() is None, within_s=10.0, what="read-back again")

@@ -147,6 +147,8 @@ class RelayBoardEmulator:
         self._refused: set[int] = set()
         self._stuck: dict[int, bool] = {}
         self._misechoed: set[int] = set()
+        # Function codes answered with ILLEGAL_FUNCTION, as a board without them would.
+        self.unsupported: set[int] = set()
         self._timers: dict[int, asyncio.Task[None]] = {}
         self.handled: deque[Handled] = deque(maxlen=1000)
 
@@ -267,7 +269,7 @@ class RelayBoardEmulator:
             WRITE_REGISTER: self._write_register,
             WRITE_COILS: self._write_coils,
         }.get(code)
-        if handler is None:
+        if handler is None or code in self.unsupported:
             raise _Refused(ILLEGAL_FUNCTION)  # §7: a function code the slave does not support
         return handler(frame)
 
