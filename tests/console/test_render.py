@@ -519,3 +519,13 @@ def test_a_jog_under_a_standing_abort_trip_says_the_trip_stands() -> None:
     ]
     lines = render_result("jog_pump", jog | {"standing": "temperature_high_high (TT-101)"}, PLAIN)
     assert lines[1] == "note: standing (it does not stop this pump): temperature_high_high (TT-101)"
+
+
+def test_an_alarms_state_is_never_cut_off_a_long_head() -> None:
+    # Found by a field tech: "* 01:34:53  HIGH  level_high_high (LSHH-101)  latched: reset when
+    # the cause i..." cut the instruction that mattered.
+    style = Style(colour=False, utf8=True, bell=False)
+    latched = {**ALARMS[0], "state": "latched"}
+    lines = render_alarms([latched], style)
+    assert any(line.endswith("latched: reset when the cause is gone") for line in lines), lines
+    assert all(len(line) <= 80 and not line.endswith("...") for line in lines), lines

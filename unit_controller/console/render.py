@@ -20,7 +20,7 @@ from unit_controller.console.render_cal import (
     render_cal_pump,
 )
 from unit_controller.console.render_log import render_event, render_log
-from unit_controller.console.text import NONE, Style, clean, clock, fit, wrap
+from unit_controller.console.text import NONE, WIDTH, Style, clean, clock, fit, visible_len, wrap
 
 __all__ = [  # render_event and render_log live in render_log.py; callers find them here too
     "END_STATES",
@@ -344,10 +344,16 @@ def render_alarms(alarms: Sequence[Mapping[str, Any]], style: Style) -> list[str
         words = _ALARM_STATES.get(state, state)
         if alarm.get("latched") and state != "latched":
             words += ", latching"
-        lines.append(
+        head = (
             f"{mark} {clock(alarm.get('raised_ts'))}  {style.paint(priority.upper(), colour)}  "
-            f"{clean(alarm.get('id', '?'))} ({clean(alarm.get('tag', '?'))})  {words}"
+            f"{clean(alarm.get('id', '?'))} ({clean(alarm.get('tag', '?'))})"
         )
+        # Its state says what to do ("latched: reset when the cause is gone"): never cut off
+        # the end of a long head, but on its own line then.
+        if visible_len(f"{head}  {words}") <= WIDTH:
+            lines.append(f"{head}  {words}")
+        else:
+            lines.extend([head, f"    {words}"])
         # The message is what the tech acts on: wrapped, never cut.
         lines.extend(wrap(f"    {clean(alarm.get('message', ''))}", indent=4))
     if any(alarm.get("first_out") for alarm in alarms):
