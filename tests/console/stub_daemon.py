@@ -189,6 +189,7 @@ class StubDaemon:
         self.requests: list[dict[str, Any]] = []
         self.manual_running: list[str] = []  # jogs the stub pretends still run
         self.held: list[str] = []  # latches a reset leaves, their input unreadable ("id (tag)")
+        self.status_changes: dict[str, Any] = {}  # a test's own figures in every status
         self._server: asyncio.Server | None = None
         self._sessions: set[_Session] = set()
         self.announcing = asyncio.Event()  # set once a session watches events only
@@ -285,7 +286,11 @@ class StubDaemon:
                 phase = "heat" if self.state == "EXECUTE" else None
                 running = list(self.manual_running)
                 return status(
-                    self.state, phase=phase, manual_running=running, pin_locked_s=self.pin_locked_s
+                    self.state,
+                    phase=phase,
+                    manual_running=running,
+                    pin_locked_s=self.pin_locked_s,
+                    **self.status_changes,
                 )
             case "alarms":
                 return {"alarms": ALARMS}

@@ -294,6 +294,58 @@ async def test_a_command_typed_at_a_calibration_reading_ends_it_and_is_carried_o
     assert stub.args_of("cal_ph_probe_out") == [{"on": True}, {"on": False}] * 2
 
 
+async def test_a_warm_reactor_is_refused_as_the_buffers_temperature_before_any_wait(
+    sock: Path,
+) -> None:
+    # Found by a field tech: at 40 °C the point was refused only after waiting for a steady
+    # reading, for what was known before the probe went into the buffer.
+    async with (
+        StubDaemon(path=sock, pin=PIN, pushed=True) as stub,
+        on_terminal(sock) as term,
+    ):
+        stub.status_changes = {"temperature_c": 40.1}
+        await term.expect(PROMPT)
+        term.type("cal ph\n")
+        await term.expect("PIN: ")
+        term.type(PIN + "\n")
+        await term.expect("point [mid 7.00]: ")
+        term.type("\n")
+        await term.expect("the reactor's temperature reads 40.1 °C, no buffer's")
+        await term.expect("point [mid 7.00]: ")  # asked again: with the buffer's °C it goes on
+        term.type("mid 7.00 22\n")
+        await term.expect("put the probe in the pH 7.00 buffer")
+        term.type("quit\n")  # a command ends the calibration, and is carried out
+        assert await term.exit_code() == 0
+    assert "watch" in stub.ops  # only for the point with its own °C
+
+
+async def test_ctrl_c_at_a_calibration_reading_puts_the_probe_back_and_the_console_goes_on(
+    sock: Path,
+) -> None:
+    # A Ctrl-C while the reading's watch was being set up left it streaming: the console's
+    # next request went unanswered (found while testing the probe's hold on starts).
+    async with (
+        StubDaemon(path=sock, pin=PIN, pushed=True) as stub,
+        on_terminal(sock) as term,
+    ):
+        await term.expect(PROMPT)
+        term.type("cal ph\n")
+        await term.expect("PIN: ")
+        term.type(PIN + "\n")
+        await term.expect("point [mid 7.00]: ")
+        term.type("\n")
+        await term.expect("put the probe in the pH 7.00 buffer")
+        async with asyncio.timeout(WAIT_S):
+            await stub.status_watched.wait()
+        term.type("\x03")
+        await term.expect(PROMPT)
+        term.type("status\n")
+        await term.expect("STOPPED")  # once in ~20 runs it never came: the watch went on
+        term.type("quit\n")
+        assert await term.exit_code() == 0
+    assert stub.args_of("cal_ph_probe_out") == [{"on": True}, {"on": False}]
+
+
 async def test_sigterm_leaves_as_ctrl_d_does_and_puts_the_terminal_back(
     stub: StubDaemon, sock: Path
 ) -> None:

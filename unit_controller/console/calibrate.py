@@ -11,9 +11,9 @@ import asyncio
 import contextlib
 import math
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from unit_controller.console.client import ConsoleError, ControlClient, Response, StreamMessage
 from unit_controller.console.lines import (
@@ -27,8 +27,9 @@ from unit_controller.console.lines import (
 from unit_controller.console.render import render_result
 from unit_controller.console.render_cal import live_reading
 from unit_controller.console.screen import Screen
-from unit_controller.console.terminal import Interrupt, TerminalInput
+from unit_controller.console.terminal import Interrupt, Item, TerminalInput
 from unit_controller.console.text import wrap
+from unit_controller.ph_buffers import ROOM_C_RANGE
 
 # Steady: over the last STEADY_WINDOW_S of the unit's clock (status `ts`), and at least the
 # last STEADY_MIN_READINGS readings, every reading lies within ±STEADY_BAND_PH of the middle of
@@ -233,6 +234,11 @@ class PhCalibration:
             # the controller would refuse it, after the wait for a steady reading
             self._screen.say(f"  {point.point} needs a mid point first: the probe has none")
             return
+        if point.temperature_c is None and (warm := await self._reactor_not_at_room()):
+            # Refused now, not after minutes waiting for a steady reading (the controller
+            # would refuse the point for it then).
+            self._refused(warm)
+            return
         self._screen.say(
             f"put the probe in the pH {point.value:.2f} buffer (rinse it first); "
             "the reading follows"
@@ -255,14 +261,19 @@ class PhCalibration:
         end of input."""
         judge = SteadyReading()
         warned = False
-        answer = asyncio.ensure_future(self._input.get())
-        stream = await self._client.subscribe(LIVE_EVERY_S)
-        message = asyncio.ensure_future(anext(stream))
-        self._bad = None
-        self._screen.show_prompt(self._live_text(judge))
+        answer: asyncio.Future[Item] = asyncio.ensure_future(self._input.get())
+        stream: AsyncGenerator[StreamMessage, None] | None = None
+        message: asyncio.Future[StreamMessage] | None = None
         try:
+            # Inside the try: a Ctrl-C while the watch is being set up must still end it (it
+            # was left streaming, and the console's next request went unanswered).
+            stream = await self._client.subscribe(LIVE_EVERY_S)
+            message = asyncio.ensure_future(anext(stream))
+            self._bad = None
+            self._screen.show_prompt(self._live_text(judge))
             while True:
-                await asyncio.wait({answer, message}, return_when=asyncio.FIRST_COMPLETED)
+                waits: set[asyncio.Future[Any]] = {answer, message}
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
                 if message.done():
                     self._reading(judge, message.result())
                     message = asyncio.ensure_future(anext(stream))
@@ -303,10 +314,12 @@ class PhCalibration:
                 answer = asyncio.ensure_future(self._input.get())
                 self._screen.show_prompt(self._live_text(judge))
         finally:
-            for task in (answer, message):
+            tasks = [task for task in (answer, message) if task is not None]
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(answer, message, return_exceptions=True)
-            await stream.aclose()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if stream is not None:
+                await stream.aclose()
             self._screen.erase_prompt()
             await self._unwatch()
 
@@ -348,6 +361,19 @@ class PhCalibration:
             return None
         self._screen.entered(item)
         return item
+
+    async def _reactor_not_at_room(self) -> str | None:
+        """Why TT-101 cannot stand for the buffer's temperature now, or None (as the controller
+        judges it: only at room temperature, the probe being in a beaker, not the reactor)."""
+        status = await self._client.request("status")
+        value = (status.result or {}).get("temperature_c") if status.ok else None
+        low, high = ROOM_C_RANGE
+        if not isinstance(value, int | float) or isinstance(value, bool) or low <= value <= high:
+            return None  # unknown here: the controller judges it at the point
+        return (
+            f"the reactor's temperature reads {value:.1f} °C, no buffer's: give the buffer's "
+            "°C after its pH (e.g. mid 7.00 22)"
+        )
 
     async def _probe_back(self) -> None:
         """Starts may go on again: the calibration is over however it ended (the session's end
