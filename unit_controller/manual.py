@@ -200,6 +200,7 @@ class ManualMode:
         )
         self.jogs[name] = jog
         self.cylinder_runs.pop(name, None)  # a new run: the pump's last is this one now
+        self.last_stop = None  # of the runs before: beside a new one it read as this one's
         return jog
 
     def _refuse_into_a_dry_reactor(
@@ -341,6 +342,7 @@ class ManualMode:
                 "stirs the reactor, or the liquor at the element overheats unseen"
             )
         self.heater = HeaterRun(percent=percent, seconds=seconds, until=now + seconds)
+        self.last_stop = None
         return self.heater
 
     def open_drain(self, seconds: float, *, now: float, trips: Iterable[Trip]) -> DrainRun | None:
@@ -362,6 +364,7 @@ class ManualMode:
             )
         _refuse_while_forced("drain", trips, Output.DRAIN)
         self.drain = DrainRun(seconds=seconds, until=now + seconds)
+        self.last_stop = None
         return self.drain
 
     def turn_off(self) -> list[str]:

@@ -191,6 +191,20 @@ async def test_stop_in_manual_ends_every_manual_action_and_is_not_refused() -> N
     assert "stopped by stop" in str(rig.controller.manual_status()["last_stop"])
 
 
+async def test_a_new_run_clears_the_last_early_stop_from_the_status() -> None:
+    # Found by a field tech: after a heater run cut short, a new one at 30 % showed on `status`
+    # with "stopped heater at 30 % stopped by ..." under it, as if this one had stopped.
+    rig = await manual_rig()
+    await rig.controller.jog_pump(ACID, 100.0, source="console")
+    await rig.run_for(1.0)
+    assert await rig.controller.command("stop", source="console") is State.STOPPED
+    await rig.scan()
+    assert rig.controller.manual_status()["last_stop"] is not None
+    await rig.controller.manual_heater(30.0, 60.0, source="console")
+    await rig.scan()
+    assert rig.controller.manual_status()["last_stop"] is None
+
+
 async def test_bad_requests_are_refused_with_clear_text_and_change_nothing() -> None:
     base = load_config()
     config = base.model_copy(
