@@ -112,6 +112,8 @@ def test_blank_and_comment_lines_are_skipped(line: str) -> None:
 
 BAD: list[tuple[str, str]] = [
     ("bogus", "unknown command 'bogus'; type help for the list"),
+    # A PIN typed where none was asked is never repeated (found by a field tech).
+    ("4321", "unknown command (a number, not shown: a PIN goes after `pin`)"),
     # ASCII digits only: a fullwidth or Arabic-Indic digit is no number here.
     ("drain \u0665", "drain seconds must be a number like 600, got '\u0665'"),
     ("jog pump P-203 \uff15 cylinder", "jog volume must be a number like 5, got '\uff15'"),

@@ -276,6 +276,10 @@ def parse_line(line: str) -> Parsed | None:
 
 
 def _unknown(command: str) -> str:
+    if command.isdigit():
+        # Most likely a PIN typed where none was asked (a script's `manual on` then the PIN):
+        # never repeated on the screen, in a log or a script's output.
+        return "unknown command (a number, not shown: a PIN goes after `pin`)"
     # A command it begins (`stat` is status, not start) before one merely spelled alike.
     begun = [name for name in COMMAND_NAMES if name.startswith(command)]
     close = (
