@@ -167,7 +167,12 @@ class EzoDevice:
         self._initialising = True
         try:
             if self.link.needs_init:
-                await self.link.initialise()
+                try:
+                    await self.link.initialise()
+                except EzoError as exc:
+                    # It answers, but refuses its start-up (*ER to *OK,1): not "no response".
+                    self._failure = f"it refused its start-up: {exc}"
+                    raise
                 self._check_circuit()
                 self.answered()
             if self.link.generation != self._generation:
@@ -191,7 +196,12 @@ class EzoDevice:
         if silent <= self.lost_s:
             return None
         port = self.link.port_problem
-        cause = f"port not open ({port})" if port is not None else self._failure
+        # The port named (a port problem names it already): which adapter to look at.
+        cause = (
+            f"port not open ({port})"
+            if port is not None
+            else f"{self._failure} on {self.link.path}"
+        )
         return Reading.bad(
             BadReason.DEVICE_LOST,
             self._answered_at,

@@ -117,7 +117,9 @@ async def test_a_circuit_that_answers_only_garbage_is_lost_for_garbled_replies(
         within_s=30.0,
         what="device lost",
     )
-    assert (rtd_rig.driver.latest().why or "").endswith("(its limit 15 s): garbled replies")
+    why = rtd_rig.driver.latest().why or ""
+    assert "(its limit 15 s): garbled replies on " in why
+    assert why.endswith("usb-ezo-rtd-TT-101")
 
 
 async def test_silence_past_the_lost_limit_reads_device_lost_then_recovers(
@@ -392,3 +394,27 @@ async def test_a_firmware_that_refuses_the_scale_query_still_reads(
         with capture_logs() as logs:
             await rig.until(lambda: rig.driver.latest().good, within_s=30.0, what="a reading")
     assert "ezo.rtd_scale_unknown" in _events(logs)
+
+
+async def test_a_circuit_refusing_its_start_up_is_lost_saying_so_not_silent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by a controls engineer: *ER to *OK,1 at every start-up read "no response".
+    from hal.sim.emulators.ezo import EzoRtdEmulator
+    from hal.sim.emulators.ezo_circuit import Refuse
+    from tests.serial.conftest import _rtd_emulator, ezo_rig, make_rtd
+
+    answer = EzoRtdEmulator._handle
+
+    async def refuse_start_up(self: EzoRtdEmulator, text: str) -> list[str]:
+        if text.upper() == "*OK,1":
+            raise Refuse
+        return await answer(self, text)
+
+    monkeypatch.setattr(EzoRtdEmulator, "_handle", refuse_start_up)
+    async with ezo_rig(tmp_path, "usb-ezo-rtd-er", _rtd_emulator, make_rtd) as rig:
+        await rig.until(
+            lambda: "refused its start-up" in (rig.driver.latest().why or ""),
+            within_s=60.0,
+            what="lost, saying why",
+        )
