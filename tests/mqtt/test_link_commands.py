@@ -14,7 +14,7 @@ import pytest
 from tests.mqtt.broker import Mosquitto
 from tests.mqtt.fleet import command
 from tests.mqtt.recorder import mqtt_client
-from unit_controller.mqtt.commands import CommandResult
+from unit_controller.mqtt.commands import CommandGate, CommandResult
 from unit_controller.mqtt.link import FleetLink
 from unit_controller.mqtt.outbox import Outbox
 from unit_controller.mqtt.settings import MqttSettings
@@ -60,6 +60,12 @@ class Handler:
         self._scan = asyncio.Event()
 
 
+def _refusal(name: str, error: str, payload: bytes) -> CommandResult:
+    """As the service's: the id the payload claims, so the fleet can match the refusal."""
+    command_id = CommandGate.claims(payload)[0]
+    return CommandResult(id=command_id, ok=False, error=error, ts=0, command=name)
+
+
 @asynccontextmanager
 async def _link(broker: Mosquitto, box: Outbox, handler: Handler) -> AsyncIterator[FleetLink]:
     settings = MqttSettings(url=broker.url, root="t", reconnect_min_s=0.05, reconnect_max_s=0.2)
@@ -71,6 +77,7 @@ async def _link(broker: Mosquitto, box: Outbox, handler: Handler) -> AsyncIterat
         birth=lambda session: b"{}",
         alarms=lambda: b"[]",
         on_command=handler,
+        on_refusal=_refusal,
     )
     flusher = asyncio.create_task(box.run_flusher(link.committed, every_s=0.01))
     running = asyncio.create_task(link.run())
@@ -141,3 +148,38 @@ async def test_commands_waiting_when_the_link_drops_are_still_handled_and_answer
             await asyncio.sleep(0.01)
         await _until(lambda: box.pending_count >= len(sent))
         assert await _answered(box) == [c["id"] for c in sent]
+
+
+async def test_commands_handed_over_or_waiting_when_the_link_stops_are_each_answered(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    # Found by a reviewer: the one waiting on a scan when the link stopped got no answer, and
+    # the refusals of the rest carried no id to match them by.
+    handler = Handler()
+    async with Outbox(path=tmp_path / "o.sqlite3", max_bytes=10**7, max_age_s=3600) as box:
+        sent, more = [command()], [command() for _ in range(3)]
+        async with _link(mosquitto, box, handler) as link:
+            await _publish(mosquitto, sent, "hold")
+            await _until(lambda: handler.waiting == 1)  # handed over, waiting for its scan
+            await _publish(mosquitto, more, "hold")
+            await _until(lambda: link.commands_waiting == len(more))
+        # The link has stopped (its scans will not come): each was answered, by its id.
+        assert sorted(await _answered(box)) == sorted(c["id"] for c in sent + more)
+
+
+async def test_a_payload_too_large_is_refused_before_it_waits(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    handler = Handler()
+    async with (
+        Outbox(path=tmp_path / "o.sqlite3", max_bytes=10**7, max_age_s=3600) as box,
+        _link(mosquitto, box, handler) as link,
+    ):
+        async with mqtt_client(mosquitto, cn="test-publisher") as client:
+            await client.publish("t/u1/cmd/hold", b"x" * 100_000, qos=1)
+        await _until(lambda: box.pending_count >= 1)
+        assert link.commands_waiting == 0
+        assert handler.calls == []
+        rows = await box.read(after_id=0, up_to_id=await box.max_id(), limit=10)
+        (refused,) = [json.loads(r.payload) for r in rows if r.kind == "cmd_result"]
+        assert refused["error"] == "payload is 100000 bytes; at most 4096 allowed"

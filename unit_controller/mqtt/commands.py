@@ -367,6 +367,17 @@ class CommandGate:
         return command
 
     @staticmethod
+    def claims(payload: bytes) -> tuple[str | None, str | None, Mapping[str, Any]]:
+        """The id, sender and args a payload claims, as far as they can be read (for a refusal
+        the fleet must be able to match), never raising."""
+        try:
+            value: object = _decode(payload) if payload else None
+        except _Refused:
+            value = None
+        by, args = _claimed(value)
+        return _usable_id(value), by, args
+
+    @staticmethod
     def _check_name(name: str) -> None:
         if name in REMOTE_COMMANDS:
             return

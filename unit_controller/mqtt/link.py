@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from hal.log import get_logger
-from unit_controller.mqtt.commands import CommandResult
+from unit_controller.mqtt.commands import MAX_PAYLOAD_BYTES, CommandResult
 from unit_controller.mqtt.direct_publisher import DirectPublisher, PublishRefused
 from unit_controller.mqtt.outbox import Outbox, OutboxRow
 from unit_controller.mqtt.paho_imports import defer_unused_imports
@@ -52,11 +52,12 @@ COMMANDS_WAITING_MAX = 1000
 COMMANDS_PER_TURN = 100
 
 CommandHandler = Callable[[str, bytes, bool], Awaitable[CommandResult]]
-# A message on the command topics that is no command (name, why): its refusal.
-RefusalHandler = Callable[[str, str], CommandResult]
+# A message on the command topics refused before any check (name, why, payload): its refusal,
+# with the id and sender the payload claims where they can be read.
+RefusalHandler = Callable[[str, str, bytes], CommandResult]
 
 
-def _bare_refusal(name: str, error: str) -> CommandResult:
+def _bare_refusal(name: str, error: str, payload: bytes = b"") -> CommandResult:
     """A refusal with nothing to journal it (a link without a service: tests, tools)."""
     import time
 
@@ -210,9 +211,9 @@ class FleetLink:
         waiting, self._commands = self._commands, deque()
         if waiting:
             log.warning("mqtt.commands_refused_waiting", count=len(waiting), reason=why)
-        for name, _, _ in waiting:
+        for name, payload, _ in waiting:
             try:
-                self._answer(self._on_refusal(name, why))
+                self._answer(self._on_refusal(name, why, payload))
             except Exception:
                 log.exception("mqtt.command_unanswered", command=name)
 
@@ -420,13 +421,26 @@ class FleetLink:
                     self.rebirth()
                 elif command.error is not None:
                     # No command at all (an NCMD metric of the wrong type): refused as such.
-                    self._answer(self._on_refusal(command.name, command.error))
+                    self._answer(self._on_refusal(command.name, command.error, b""))
+                elif len(command.payload) > MAX_PAYLOAD_BYTES:
+                    # Refused before it waits: a flood of large messages must not grow the
+                    # daemon by the broker's message size times the queue.
+                    self._answer(
+                        self._on_refusal(
+                            command.name,
+                            f"payload is {len(command.payload)} bytes; at most "
+                            f"{MAX_PAYLOAD_BYTES} allowed",
+                            b"",
+                        )
+                    )
                 elif len(self._commands) >= COMMANDS_WAITING_MAX:
                     self._answer(
                         self._on_refusal(
                             command.name,
                             f"{len(self._commands)} commands from the fleet are waiting to be "
-                            "handled: this one is refused; send it again once they are",
+                            "handled: this one is refused; send it again, with a new id, once "
+                            "they are",
+                            command.payload,
                         )
                     )
                 else:
@@ -449,17 +463,27 @@ class FleetLink:
                     asyncio.ensure_future(self._on_command(name, payload, retained))
                     for name, payload, retained in turn
                 ]
+                answered = 0
                 try:
-                    for (name, _, _), task in zip(turn, handled, strict=True):
+                    for (name, payload, _), task in zip(turn, handled, strict=True):
                         try:
                             result = await task
                         except Exception as exc:  # a handler must answer; a bug of its own
                             log.exception("mqtt.command_crashed", command=name)
-                            result = self._on_refusal(name, f"internal error: {exc!r}")
+                            result = self._on_refusal(name, f"internal error: {exc!r}", payload)
                         self._answer(result)
+                        answered += 1
                 except BaseException:
-                    for task in handled:
-                        task.cancel()
+                    # Stopping: what finished is answered; what waits on a scan that will not
+                    # come goes back to the queue, which the stop refuses whole.
+                    unfinished = []
+                    for command, task in list(zip(turn, handled, strict=True))[answered:]:
+                        if task.done() and not task.cancelled() and task.exception() is None:
+                            self._answer(task.result())
+                        else:
+                            task.cancel()
+                            unfinished.append(command)
+                    self._commands.extendleft(reversed(unfinished))
                     raise
 
     def _answer(self, result: CommandResult) -> None:

@@ -379,12 +379,15 @@ class FleetService:
         # ts/exp were judged on the wall clock by the gate).
         return self._answered(name, payload, replace(result, ts=self._now_ms()))
 
-    def _refused_unread(self, name: str, error: str) -> CommandResult:
-        """A message on the command topics that is no command at all (an NCMD metric of the
-        wrong type, one that does not decode): refused, journaled and reported as any other."""
-        log.warning("command.refused", name=shown_name(name), id=None, error=error)
-        refused = self.dispatcher.failed(name=name, command_id=None, error=error)
-        return self._answered(name, b"", replace(refused, ts=self._now_ms()))
+    def _refused_unread(self, name: str, error: str, payload: bytes = b"") -> CommandResult:
+        """A message on the command topics refused before any check (an NCMD metric of the
+        wrong type, a queue full or a stop): refused, journaled and reported as any other,
+        with the id and sender its payload claims where they can be read."""
+        command_id, by, args = self.gate.claims(payload)
+        log.warning("command.refused", name=shown_name(name), id=command_id, error=error)
+        refused = self.dispatcher.failed(name=name, command_id=command_id, error=error)
+        refused = replace(refused, ts=self._now_ms(), by=by, args=args)
+        return self._answered(name, payload, refused)
 
     def _answered(self, name: str, payload: bytes, result: CommandResult) -> CommandResult:
         """Journal a command's result and, for a refusal, report it as an event."""
