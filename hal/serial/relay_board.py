@@ -37,7 +37,13 @@ from hal.serial.modbus_frames import (
     flash_units,
 )
 from hal.serial.reconnect import Backoff, PortReopener, within
-from hal.serial.relay_channels import CoilView, HeaterView, InputView, RelayChannel
+from hal.serial.relay_channels import (
+    UNCONFIRMED_WRITES_FAULT,
+    CoilView,
+    HeaterView,
+    InputView,
+    RelayChannel,
+)
 from hal.wiring import BoardWiring, CoilFunction, LevelPoint
 
 log = get_logger(__name__)
@@ -288,6 +294,8 @@ class RelayBoard:
         ons = [c for c in self._channels.values() if c not in offs]
         for channel in offs + ons:
             now = self.clock.monotonic()
+            if now < channel.unconfirmed_until:
+                continue  # faulted (writes never confirmed): tried again after its hold-off
             if channel in offs:
                 address, value, hw = channel.relay, COIL_OFF, -math.inf
             elif self._on_due(channel, now):
@@ -307,6 +315,11 @@ class RelayBoard:
                 # written (a bad echo on one left the others' leases to lapse on the board).
                 continue
             except RelayBoardError:
+                if channel.unconfirmed >= UNCONFIRMED_WRITES_FAULT:
+                    # Silent to this relay only (the board answers its polls): faulted now,
+                    # so the rest are written; it is tried again after a hold-off.
+                    channel.unconfirmed_until = now + self.timing.renew_after_s
+                    continue
                 return  # the bus is failing: leave the rest for the next cycle, poll first
 
     async def _write(self, channel: RelayChannel, *, address: int, value: int, hw: float) -> None:
@@ -334,7 +347,7 @@ class RelayBoard:
             channel.failed_at = self.clock.monotonic()
             raise
         channel.hw_until, channel.written_at, channel.refused = hw, self.clock.monotonic(), None
-        channel.unconfirmed = 0
+        channel.unconfirmed, channel.unconfirmed_until = 0, -math.inf
         # A write landed: the board takes this relay again, so no earlier refusal holds back the
         # next write (an off a trip wants above all).
         channel.refused_until = -math.inf

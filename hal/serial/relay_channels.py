@@ -57,6 +57,9 @@ class RelayChannel:
     unconfirmed: int = 0
     unconfirmed_why: str = ""
     failed_at: float = -math.inf  # when a write to it last went unconfirmed
+    # Faulted for writes the board never confirms: tried again only then, so that a relay
+    # that takes a timeout at every write does not hold the others' renewals back.
+    unconfirmed_until: float = -math.inf
 
     @property
     def fault(self) -> str | None:

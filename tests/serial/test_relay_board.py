@@ -521,3 +521,33 @@ async def test_a_board_that_refuses_the_read_back_makes_every_relays_state_a_fau
     assert rig.board.estop().latest().good  # the board is not lost: it answers its polls
     rig.emulator.unsupported.clear()
     await rig.until(lambda: agitator.fault() is None, within_s=10.0, what="read-back again")
+
+
+async def test_a_relay_whose_writes_go_unanswered_is_a_fault_and_the_others_stay_on(
+    rig: Rig,
+) -> None:
+    # Found by a reviewer of the mis-echo fix: with silence (not a wrong echo) on the heater's
+    # writes, the board still answering its polls, every cycle stopped at the heater and the
+    # relays after it, the purge among them, were never renewed.
+    heater = rig.board.heater()
+    agitator = rig.board.coil(CoilFunction.AGITATOR)
+    for coil in (agitator, rig.board.coil(CoilFunction.PURGE_VALVE)):
+        coil.set(True)
+    await rig.until(
+        lambda: rig.unit.coils[CoilFunction.PURGE_VALVE].energised, within_s=3.0, what="on"
+    )
+    rig.emulator.deaf_relays.add(rig.board.map.relay_of(None))
+    heater.pulse(1.0)
+    await rig.until(lambda: heater.fault() is not None, within_s=15.0, what="heater's fault")
+    assert "not confirmed by the board" in str(heater.fault())
+    await rig.holds(
+        lambda: (
+            rig.unit.coils[CoilFunction.AGITATOR].energised
+            and rig.unit.coils[CoilFunction.PURGE_VALVE].energised
+        ),
+        for_s=3 * TIMING.renew_after_s + 12.0,
+        what="the other relays renewed",
+    )
+    rig.emulator.deaf_relays.clear()
+    heater.pulse(1.0)
+    await rig.until(lambda: heater.fault() is None, within_s=15.0, what="a write lands")

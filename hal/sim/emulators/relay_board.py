@@ -149,6 +149,8 @@ class RelayBoardEmulator:
         self._misechoed: set[int] = set()
         # Function codes answered with ILLEGAL_FUNCTION, as a board without them would.
         self.unsupported: set[int] = set()
+        # Relays whose writes get no answer at all (the board still answers everything else).
+        self.deaf_relays: set[int] = set()
         self._timers: dict[int, asyncio.Task[None]] = {}
         self.handled: deque[Handled] = deque(maxlen=1000)
 
@@ -234,6 +236,10 @@ class RelayBoardEmulator:
     async def _serve(self, frame: Frame) -> None:
         if self._silent or frame.slave not in (self.slave, BROADCAST):
             return  # another slave's frame, or a dead board: no answer at all
+        if frame.function_code == WRITE_COIL and self.deaf_relays:
+            address = frame.words(1)[0]
+            if address != ALL_RELAYS and address & 0xFF in self.deaf_relays:
+                return  # that channel's firmware hangs: no answer, the relay as it was
         try:
             reply = self._execute(frame)
         except _Refused as refused:
