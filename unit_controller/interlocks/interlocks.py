@@ -39,7 +39,8 @@ log = get_logger(__name__)
 PH_DEVIATION_SMOOTHING_S = 30.0
 PH_DEVIATION_SETTLE_S = 180.0
 PH_DEVIATION_PERSIST_S = 180.0
-# The band judged is the spec's own (DESIGN §1: 11.00 ± 0.05), on the smoothed reading: at
+# The band judged is the phase's tolerance, at least the spec's (DESIGN §1: 11.00 ± 0.05), on
+# the smoothed reading (a tighter tolerance is the loop's aim, not the spec's alarm): at
 # twice the tolerance a metal feed that stalled left the true pH at +0.06..0.08 for 90 min,
 # COMPLETE with no alarm. Healthy plants stay inside it (envelope runs, 2026-12-07).
 PH_DEVIATION_TOLERANCES = 1.0

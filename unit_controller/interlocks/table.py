@@ -301,7 +301,7 @@ PH_DEVIATION = Cause(
     "ph_deviation",
     "AT-101 pH",
     "the pH reached its band, then stayed out of it, either way, for minutes (smoothed, judged "
-    "on the phase's tolerance): the product goes off-spec",
+    "on the phase's tolerance, at least ±0.05): the product goes off-spec",
     Priority.MEDIUM,
     TripAction.NONE,
     _NOTHING,
