@@ -461,7 +461,8 @@ class Operations:
         self._refuse_other_session(session, f"turn manual {'on' if args.on else 'off'}")
         stopped = await self.controller.set_manual(args.on, source=session.source)
         self._owned(session, args.on)
-        return {"manual": self.controller.manual, "stopped": stopped}
+        # `stopped` only when leaving ended something: what was running, said where asked.
+        return {"manual": self.controller.manual} | ({"stopped": stopped} if stopped else {})
 
     async def _unit_mode(self, session: Session, args: UnitModeArgs) -> dict[str, Any]:
         manual = UnitMode(args.mode) is UnitMode.MANUAL
@@ -471,11 +472,10 @@ class Operations:
         self._refuse_other_session(session, f"set the unit mode to {args.mode}")
         mode = await self.controller.set_unit_mode(args.mode, source=session.source)
         self._owned(session, manual)
-        return {
-            "unit_mode": mode.value,
-            "manual": self.controller.manual,
-            "stopped": self.controller.mode_change_stopped,
-        }
+        stopped = self.controller.mode_change_stopped
+        return {"unit_mode": mode.value, "manual": self.controller.manual} | (
+            {"stopped": stopped} if stopped else {}
+        )
 
     async def _authority(self, session: Session, args: AuthorityArgs) -> dict[str, Any]:
         mode = await self.controller.set_authority(args.mode, source=session.source)
