@@ -48,12 +48,18 @@ async def test_unhold_is_refused_while_the_ph_probe_that_held_the_batch_is_dead(
     assert rig.controller.machine.state is State.HELD
 
 
-async def test_estop_in_idle_aborts_and_clear_is_refused_while_it_is_pressed() -> None:
+async def _estop_in_idle() -> Rig:
+    """A unit reset to IDLE, then its E-stop pressed (still pressed)."""
     rig = Rig()
     await rig.scan()
     await rig.controller.command("reset", source="test")
     await rig.run_for(1)
     rig.inject("estop")
+    return rig
+
+
+async def test_estop_in_idle_aborts_and_clear_is_refused_while_it_is_pressed() -> None:
+    rig = await _estop_in_idle()
     snap = await rig.run_until(lambda s: s.state is State.ABORTED, limit_s=5)
     assert snap.outputs == Outputs.safe()
     with pytest.raises(CommandRefused, match=r"estop \(HS-100\)"):
@@ -63,11 +69,7 @@ async def test_estop_in_idle_aborts_and_clear_is_refused_while_it_is_pressed() -
 async def test_remote_is_refused_while_the_estop_is_still_pressed() -> None:
     # Found by a field tech: `mode remote` was taken with HS-100 still pressed; once released,
     # the fleet could have reset and restarted with nobody having looked at the reactor.
-    rig = Rig()
-    await rig.scan()
-    await rig.controller.command("reset", source="test")
-    await rig.run_for(1)
-    rig.inject("estop")
+    rig = await _estop_in_idle()
     await rig.run_until(lambda s: s.state is State.ABORTED, limit_s=5)
     with pytest.raises(CommandRefused, match=r"remote is refused while estop \(HS-100\)"):
         await rig.controller.set_authority("remote", source="console")
@@ -81,11 +83,7 @@ async def test_a_reset_says_which_latches_it_left_and_why() -> None:
     from unit_controller.console.render import render_result
     from unit_controller.console.text import Style
 
-    rig = Rig()
-    await rig.scan()
-    await rig.controller.command("reset", source="test")
-    await rig.run_for(1)
-    rig.inject("estop")
+    rig = await _estop_in_idle()
     await rig.run_until(lambda s: s.state is State.ABORTED, limit_s=5)
     assert await rig.controller.reset_alarms(None, source="console") == 0
     assert rig.controller.reset_leaves() == ["estop (HS-100): its cause is still there"]

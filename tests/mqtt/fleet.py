@@ -5,11 +5,12 @@ Test support only.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -106,3 +107,12 @@ def in_order_but_redelivered(values: list[int]) -> bool:
         seen.add(value)
         highest = value
     return True
+
+
+async def until(condition: Callable[[], bool], *, within_s: float = 30.0) -> None:
+    """Wait for `condition`, looking every 20 ms, failing after `within_s` of loop time."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while not condition():
+        assert loop.time() < deadline, "not within the wait"
+        await asyncio.sleep(0.02)

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.mqtt.broker import Mosquitto
-from tests.mqtt.fleet import command
+from tests.mqtt.fleet import command, until
 from tests.mqtt.recorder import mqtt_client
 from unit_controller.mqtt.commands import CommandGate, CommandResult
 from unit_controller.mqtt.link import FleetLink
@@ -21,16 +22,6 @@ from unit_controller.mqtt.settings import MqttSettings
 from unit_controller.mqtt.topics import Topics
 
 pytestmark = pytest.mark.xdist_group("real_time")
-
-WAIT_S = 30.0
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT_S
-    while not condition():
-        assert loop.time() < deadline, "not within the wait"
-        await asyncio.sleep(0.01)
 
 
 class Handler:
@@ -82,7 +73,7 @@ async def _link(broker: Mosquitto, box: Outbox, handler: Handler) -> AsyncIterat
     flusher = asyncio.create_task(box.run_flusher(link.committed, every_s=0.01))
     running = asyncio.create_task(link.run())
     try:
-        await _until(lambda: link.connected)
+        await until(lambda: link.connected)
         yield link
     finally:
         for task in (running, flusher):
@@ -96,10 +87,19 @@ async def _publish(broker: Mosquitto, payloads: list[dict[str, object]], name: s
             await client.publish(f"t/u1/cmd/{name}", json.dumps(payload).encode(), qos=1)
 
 
-async def _answered(box: Outbox) -> list[str]:
-    await box.flush()
-    rows = await box.read(after_id=0, up_to_id=await box.max_id(), limit=10_000)
-    return [json.loads(row.payload)["id"] for row in rows if row.kind == "cmd_result"]
+def _answers(box: Outbox) -> list[dict[str, Any]]:
+    """Every cmd_result the link puts in `box`, as it puts it (once published and acknowledged
+    a row leaves the outbox: reading it back raced the broker)."""
+    answers: list[dict[str, Any]] = []
+    put = box.put
+
+    def recording(kind: str, payload: bytes) -> None:
+        if kind == "cmd_result":
+            answers.append(json.loads(payload))
+        put(kind, payload)
+
+    box.put = recording  # type: ignore[method-assign]
+    return answers
 
 
 async def test_a_burst_is_handed_over_in_one_turn_in_the_order_received(
@@ -112,20 +112,21 @@ async def test_a_burst_is_handed_over_in_one_turn_in_the_order_received(
         Outbox(path=tmp_path / "o.sqlite3", max_bytes=10**7, max_age_s=3600) as box,
         _link(mosquitto, box, handler) as link,
     ):
+        answers = _answers(box)
         first, burst = command(), [command() for _ in range(100)]
         await _publish(mosquitto, [first], "ack")
-        await _until(lambda: handler.calls == [first["id"]])
+        await until(lambda: handler.calls == [first["id"]])
         await _publish(mosquitto, burst, "ack")
-        await _until(lambda: link.commands_waiting == len(burst))
+        await until(lambda: link.commands_waiting == len(burst))
         handler.scan()  # the first goes through; the burst is handed over together
-        await _until(lambda: handler.waiting == len(burst))
+        await until(lambda: handler.waiting == len(burst))
         handler.scan()
-        await _until(lambda: link.commands_waiting == 0 and handler.waiting == 0)
+        await until(lambda: link.commands_waiting == 0 and handler.waiting == 0)
         assert handler.most_waiting == len(burst)
         order = [first["id"], *(c["id"] for c in burst)]
         assert handler.calls == order
-        await _until(lambda: box.pending_count >= len(order))
-        assert await _answered(box) == order
+        await until(lambda: len(answers) >= len(order))
+        assert [a["id"] for a in answers] == order
 
 
 async def test_commands_waiting_when_the_link_drops_are_still_handled_and_answered(
@@ -138,16 +139,17 @@ async def test_commands_waiting_when_the_link_drops_are_still_handled_and_answer
         Outbox(path=tmp_path / "o.sqlite3", max_bytes=10**7, max_age_s=3600) as box,
         _link(mosquitto, box, handler) as link,
     ):
+        answers = _answers(box)
         sent = [command() for _ in range(5)]
         await _publish(mosquitto, sent, "hold")
-        await _until(lambda: len(handler.calls) + link.commands_waiting == len(sent))
+        await until(lambda: len(handler.calls) + link.commands_waiting == len(sent))
         mosquitto.stop()
-        await _until(lambda: not link.connected)
+        await until(lambda: not link.connected)
         while len(handler.calls) < len(sent) or handler.waiting:
             handler.scan()
             await asyncio.sleep(0.01)
-        await _until(lambda: box.pending_count >= len(sent))
-        assert await _answered(box) == [c["id"] for c in sent]
+        await until(lambda: len(answers) >= len(sent))
+        assert [a["id"] for a in answers] == [c["id"] for c in sent]
 
 
 async def test_commands_handed_over_or_waiting_when_the_link_stops_are_each_answered(
@@ -157,14 +159,15 @@ async def test_commands_handed_over_or_waiting_when_the_link_stops_are_each_answ
     # the refusals of the rest carried no id to match them by.
     handler = Handler()
     async with Outbox(path=tmp_path / "o.sqlite3", max_bytes=10**7, max_age_s=3600) as box:
+        answers = _answers(box)
         sent, more = [command()], [command() for _ in range(3)]
         async with _link(mosquitto, box, handler) as link:
             await _publish(mosquitto, sent, "hold")
-            await _until(lambda: handler.waiting == 1)  # handed over, waiting for its scan
+            await until(lambda: handler.waiting == 1)  # handed over, waiting for its scan
             await _publish(mosquitto, more, "hold")
-            await _until(lambda: link.commands_waiting == len(more))
+            await until(lambda: link.commands_waiting == len(more))
         # The link has stopped (its scans will not come): each was answered, by its id.
-        assert sorted(await _answered(box)) == sorted(c["id"] for c in sent + more)
+        assert sorted(a["id"] for a in answers) == sorted(c["id"] for c in sent + more)
 
 
 async def test_a_payload_too_large_is_refused_before_it_waits(
@@ -175,11 +178,11 @@ async def test_a_payload_too_large_is_refused_before_it_waits(
         Outbox(path=tmp_path / "o.sqlite3", max_bytes=10**7, max_age_s=3600) as box,
         _link(mosquitto, box, handler) as link,
     ):
+        answers = _answers(box)
         async with mqtt_client(mosquitto, cn="test-publisher") as client:
             await client.publish("t/u1/cmd/hold", b"x" * 100_000, qos=1)
-        await _until(lambda: box.pending_count >= 1)
+        await until(lambda: len(answers) >= 1)
         assert link.commands_waiting == 0
         assert handler.calls == []
-        rows = await box.read(after_id=0, up_to_id=await box.max_id(), limit=10)
-        (refused,) = [json.loads(r.payload) for r in rows if r.kind == "cmd_result"]
+        (refused,) = answers
         assert refused["error"] == "payload is 100000 bytes; at most 4096 allowed"

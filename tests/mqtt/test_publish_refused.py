@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, MutableMapping
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from tests.mqtt.broker import AclMosquitto
-from tests.mqtt.fleet import fleet_config
+from tests.mqtt.fleet import fleet_config, until
 from tests.rig import Rig
 from unit_controller.alarms import AlarmState
 from unit_controller.mqtt.commands import CommandResult
@@ -27,14 +27,6 @@ from unit_controller.mqtt.topics import Topics
 pytestmark = pytest.mark.xdist_group("real_time")
 
 WAIT_S = 30.0
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT_S
-    while not condition():
-        assert loop.time() < deadline, "not within the wait"
-        await asyncio.sleep(0.02)
 
 
 async def _refuse(name: str, payload: bytes, retained: bool) -> CommandResult:
@@ -100,9 +92,9 @@ async def test_refusals_raise_an_alarm_naming_the_topic_returned_once_the_broker
     )
     await service.start()
     try:
-        await _until(lambda: service.link.connected)
+        await until(lambda: service.link.connected)
         service.outbox.put("events", json.dumps({"event": "test"}).encode())
-        await _until(lambda: service.link.refused is not None)
+        await until(lambda: service.link.refused is not None)
         await service.check_refused()
         alarms = {a.alarm_id: a for a in rig.controller.alarms.active()}
         message = alarms[REFUSED_ALARM].message
@@ -116,7 +108,7 @@ async def test_refusals_raise_an_alarm_naming_the_topic_returned_once_the_broker
         acl_mosquitto.writable = "#"  # the site fixes its ACL
         acl_mosquitto.stop()
         acl_mosquitto.start()
-        await _until(lambda: service.link.refused is None and service.outbox.pending_count == 0)
+        await until(lambda: service.link.refused is None and service.outbox.pending_count == 0)
         await service.check_refused()
         states = {a.alarm_id: a.state for a in rig.controller.alarms.active()}
         assert states.get(REFUSED_ALARM) is AlarmState.UNACK_RETURNED
@@ -133,19 +125,17 @@ async def test_refused_retained_messages_raise_the_alarm_and_the_link_goes_on(
     acl_mosquitto.stop()
     acl_mosquitto.start()
     config = fleet_config(acl_mosquitto, tmp_path, unit_id="acl-t3")
-    config = config.model_copy(
-        update={"mqtt": config.mqtt.model_copy(update={"discovery": True})}
-    )
+    config = config.model_copy(update={"mqtt": config.mqtt.model_copy(update={"discovery": True})})
     rig = Rig(config=config)
     service = FleetService(
         config=rig.config, controller=rig.controller, clock=rig.clock, state_dir=tmp_path
     )
     await service.start()
     try:
-        await _until(lambda: service.link.connected and bool(service.link.retained_refused))
+        await until(lambda: service.link.connected and bool(service.link.retained_refused))
         assert all(t.startswith("homeassistant/") for t in service.link.retained_refused)
         service.outbox.put("events", json.dumps({"event": "test"}).encode())
-        await _until(lambda: service.outbox.pending_count == 0)  # the fleet's own go out
+        await until(lambda: service.outbox.pending_count == 0)  # the fleet's own go out
         assert service.link.refused is None
         await service.check_refused()
         message = {a.alarm_id: a for a in rig.controller.alarms.active()}[REFUSED_ALARM].message
@@ -156,7 +146,7 @@ async def test_refused_retained_messages_raise_the_alarm_and_the_link_goes_on(
         acl_mosquitto.writable = "#"  # the site fixes its ACL
         acl_mosquitto.stop()
         acl_mosquitto.start()
-        await _until(lambda: service.link.connected and not service.link.retained_refused)
+        await until(lambda: service.link.connected and not service.link.retained_refused)
         await service.check_refused()
         states = {a.alarm_id: a.state for a in rig.controller.alarms.active()}
         assert states.get(REFUSED_ALARM) is AlarmState.UNACK_RETURNED
