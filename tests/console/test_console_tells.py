@@ -23,6 +23,7 @@ from tests.console.terminal_pty import (
     CONSOLE,
     ROOT,
     WAIT_S,
+    Terminal,
     console_env,
     on_terminal,
 )
@@ -256,6 +257,15 @@ async def test_a_point_is_taken_only_once_the_reading_is_steady_and_the_tech_say
     assert [line for line in term.output.splitlines() if len(line) > 80] == []
 
 
+async def _guided_to_the_first_point(term: Terminal) -> None:
+    """At the prompt: `cal ph`, the PIN, up to the question of the first point."""
+    await term.expect(PROMPT)
+    term.type("cal ph\n")
+    await term.expect("PIN: ")
+    term.type(PIN + "\n")
+    await term.expect("point [mid 7.00]: ")
+
+
 async def test_a_command_typed_at_a_calibration_reading_ends_it_and_is_carried_out(
     sock: Path,
 ) -> None:
@@ -265,11 +275,7 @@ async def test_a_command_typed_at_a_calibration_reading_ends_it_and_is_carried_o
         StubDaemon(path=sock, pin=PIN, pushed=True) as stub,
         on_terminal(sock) as term,
     ):
-        await term.expect(PROMPT)
-        term.type("cal ph\n")
-        await term.expect("PIN: ")
-        term.type(PIN + "\n")
-        await term.expect("point [mid 7.00]: ")
+        await _guided_to_the_first_point(term)
         term.type("\n")
         await term.expect("the reading")
         async with asyncio.timeout(WAIT_S):
@@ -304,11 +310,7 @@ async def test_a_warm_reactor_is_refused_as_the_buffers_temperature_before_any_w
         on_terminal(sock) as term,
     ):
         stub.status_changes = {"temperature_c": 40.1}
-        await term.expect(PROMPT)
-        term.type("cal ph\n")
-        await term.expect("PIN: ")
-        term.type(PIN + "\n")
-        await term.expect("point [mid 7.00]: ")
+        await _guided_to_the_first_point(term)
         term.type("\n")
         await term.expect("the reactor's temperature reads 40.1 °C, no buffer's")
         await term.expect("point [mid 7.00]: ")  # asked again: with the buffer's °C it goes on
@@ -328,11 +330,7 @@ async def test_ctrl_c_at_a_calibration_reading_puts_the_probe_back_and_the_conso
         StubDaemon(path=sock, pin=PIN, pushed=True) as stub,
         on_terminal(sock) as term,
     ):
-        await term.expect(PROMPT)
-        term.type("cal ph\n")
-        await term.expect("PIN: ")
-        term.type(PIN + "\n")
-        await term.expect("point [mid 7.00]: ")
+        await _guided_to_the_first_point(term)
         term.type("\n")
         await term.expect("put the probe in the pH 7.00 buffer")
         async with asyncio.timeout(WAIT_S):
